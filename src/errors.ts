@@ -1,0 +1,50 @@
+// Error registry: every error the service or CLI reports has a stable code (MS_ERR_*), an HTTP
+// status where it reaches a client, and a one-line doc. test/errors.test.ts checks that each code
+// is documented in docs/errors.md. Add new codes here, never reuse or renumber one.
+
+export interface ErrorDef {
+  status: number;
+  /** What it means, for docs/errors.md. */
+  doc: string;
+}
+
+export const ERRORS = {
+  // --- startup (config and model loading) ---
+  MS_ERR_CONFIG_INVALID: { status: 0, doc: 'A model config (model.yaml/model.json) failed validation; every problem is listed with file and key path.' },
+  MS_ERR_CONFIG_NOT_FOUND: { status: 0, doc: 'The model repository or a model folder has no model.yaml/model.yml/model.json.' },
+  MS_ERR_MODEL_LOAD: { status: 0, doc: 'An ONNX file is missing, unreadable or corrupt, or onnxruntime refused it.' },
+  MS_ERR_MODEL_SIGNATURE: { status: 0, doc: "A config's inputs/outputs do not match the model's real names, element types or widths." },
+  MS_ERR_SERVER_OPTIONS: { status: 0, doc: 'A server option (CLI flag or environment variable) is invalid.' },
+  // --- requests ---
+  MS_ERR_VALIDATION: { status: 422, doc: 'One or more request fields are missing, of the wrong type, out of range or not finite.' },
+  MS_ERR_BAD_JSON: { status: 400, doc: 'The request body is not valid JSON (or carries a forbidden __proto__/constructor key).' },
+  MS_ERR_UNSUPPORTED_MEDIA_TYPE: { status: 415, doc: 'The request has a Content-Type other than application/json.' },
+  MS_ERR_BODY_TOO_LARGE: { status: 413, doc: 'The request body is larger than the configured limit (--body-limit).' },
+  MS_ERR_MODEL_NOT_FOUND: { status: 404, doc: 'No model of that name is served.' },
+  MS_ERR_NOT_FOUND: { status: 404, doc: 'No route matches the method and path.' },
+  MS_ERR_UNAUTHORIZED: { status: 401, doc: 'Authentication is enabled and the request has no valid API key or bearer token.' },
+  MS_ERR_OVERLOADED: { status: 503, doc: "The model's queue is full; retry after the Retry-After seconds." },
+  MS_ERR_NOT_READY: { status: 503, doc: 'The service is starting or shutting down.' },
+  MS_ERR_TIMEOUT: { status: 504, doc: 'The request waited longer than the per-request deadline (queue.timeout_ms).' },
+  MS_ERR_INFERENCE: { status: 500, doc: 'onnxruntime failed on this request; details are in the log under the request id.' },
+  MS_ERR_INTERNAL: { status: 500, doc: 'An unexpected server error; details are in the log under the request id.' },
+} as const satisfies Record<string, ErrorDef>;
+
+export type ErrorCode = keyof typeof ERRORS;
+
+/** An error that carries a registry code; the HTTP error boundary maps it to a response. */
+export class ModelServeError extends Error {
+  readonly code: ErrorCode;
+  readonly status: number;
+  readonly headers: Record<string, string>;
+  constructor(code: ErrorCode, message: string, options: { cause?: unknown; headers?: Record<string, string> } = {}) {
+    super(message, { cause: options.cause });
+    this.name = 'ModelServeError';
+    this.code = code;
+    this.status = ERRORS[code].status;
+    this.headers = options.headers ?? {};
+  }
+}
+
+/** A startup failure: the CLI prints `message` (which names the file) and exits non-zero. */
+export class StartupError extends ModelServeError {}

@@ -1,0 +1,55 @@
+// The one interface between the HTTP layer (and the batcher) and whatever runs ONNX models.
+// Implementations: InProcessRuntime (sessions on the calling thread) and WorkerPoolRuntime
+// (worker threads, one session per model per worker). test/runtime/contract.test.ts runs the
+// same contract suite against every implementation.
+
+export type ElementType = 'float32' | 'float64' | 'int32' | 'int64' | 'string' | 'bool';
+
+export type TensorValues = Float32Array | Float64Array | Int32Array | BigInt64Array | Uint8Array | string[];
+
+/** A plain tensor: structured-clone/transfer friendly (no onnxruntime objects cross threads). */
+export interface TensorData {
+  type: ElementType;
+  dims: number[];
+  data: TensorValues;
+}
+
+export type NamedTensors = Record<string, TensorData>;
+
+/** One ONNX input or output as the session reports it. Symbolic dims are strings or -1. */
+export interface TensorInfo {
+  name: string;
+  type: ElementType | string;
+  shape: Array<number | string>;
+}
+
+export interface ModelSignature {
+  inputs: TensorInfo[];
+  outputs: TensorInfo[];
+}
+
+export interface ModelSource {
+  /** Model name, the key used by run(). */
+  name: string;
+  /** Path of the .onnx file (for messages) */
+  path: string;
+  /** ONNX bytes to load (already optimised, if the optimiser ran). */
+  bytes: Uint8Array;
+}
+
+export interface RuntimeOptions {
+  /** onnxruntime intra-op threads per session. */
+  intraOpThreads: number;
+  /** onnxruntime inter-op threads per session. */
+  interOpThreads: number;
+}
+
+export interface InferenceRuntime {
+  /** Loads every model; resolves with each model's signature, rejects naming the file on failure. */
+  load(models: ModelSource[]): Promise<Record<string, ModelSignature>>;
+  /** Runs one batch. Never blocks the caller's event loop in the worker implementation. */
+  run(model: string, feeds: NamedTensors, outputNames?: string[]): Promise<NamedTensors>;
+  /** How many runs may usefully execute at once (e.g. the worker count). */
+  readonly parallelism: number;
+  close(): Promise<void>;
+}
