@@ -1,0 +1,141 @@
+// Every `modelserve serve` option in one table: flag, environment variable, default and doc.
+// The parser, the validation (every problem reported at once) and --help are all derived from it,
+// so an option cannot exist undocumented.
+import { parseArgs } from 'node:util';
+import { StartupError } from '../errors.js';
+
+export type OptionKind = 'string' | 'int' | 'bytes' | 'boolean' | 'enum';
+
+export interface OptionSpec {
+  flag: string;
+  env?: string;
+  kind: OptionKind;
+  default?: string | number | boolean;
+  values?: readonly string[];
+  min?: number;
+  doc: string;
+}
+
+export const SERVE_OPTIONS = {
+  host: { flag: 'host', env: 'HOST', kind: 'string', default: '127.0.0.1', doc: 'Address to listen on (0.0.0.0 in containers).' },
+  port: { flag: 'port', env: 'PORT', kind: 'int', default: 8000, min: 0, doc: 'TCP port (0 picks a free one).' },
+  workers: { flag: 'workers', env: 'MODELSERVE_WORKERS', kind: 'int', min: 0, doc: 'Inference worker threads; default: the CPU quota (cgroup) or the CPU count. 0 runs inference on the main thread.' },
+  threadsPerWorker: { flag: 'threads-per-worker', env: 'MODELSERVE_THREADS_PER_WORKER', kind: 'int', min: 1, doc: "onnxruntime intra-op threads per worker; default: CPUs / workers (never oversubscribed)." },
+  bodyLimit: { flag: 'body-limit', env: 'MODELSERVE_BODY_LIMIT', kind: 'bytes', default: '1mb', doc: 'Largest request body (e.g. 512kb, 1mb); larger ones get 413.' },
+  drainTimeout: { flag: 'drain-timeout', env: 'MODELSERVE_DRAIN_TIMEOUT_MS', kind: 'int', default: 10000, min: 0, doc: 'On SIGTERM/SIGINT, ms to let in-flight requests finish before exiting.' },
+  logLevel: { flag: 'log-level', env: 'LOG_LEVEL', kind: 'enum', values: ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], default: 'info', doc: 'Log level of the JSON logs.' },
+  optimize: { flag: 'optimize', env: 'MODELSERVE_OPTIMIZE', kind: 'boolean', default: true, doc: 'Rewrite SVM/Scaler operators into dense tensor ops at load (--no-optimize turns it off for every model).' },
+} as const satisfies Record<string, OptionSpec>;
+
+export type ServeOptionName = keyof typeof SERVE_OPTIONS;
+
+export interface ServeOptions {
+  repo: string;
+  host: string;
+  port: number;
+  workers?: number;
+  threadsPerWorker?: number;
+  bodyLimit: number;
+  drainTimeout: number;
+  logLevel: string;
+  optimize: boolean;
+}
+
+function parseBytes(text: string): number | undefined {
+  const m = /^\s*(\d+(?:\.\d+)?)\s*(b|kb|k|mb|m|gb|g)?\s*$/i.exec(text);
+  if (!m) return undefined;
+  const unit = (m[2] ?? 'b').toLowerCase()[0];
+  const factor = unit === 'k' ? 1024 : unit === 'm' ? 1024 ** 2 : unit === 'g' ? 1024 ** 3 : 1;
+  return Math.floor(Number(m[1]) * factor);
+}
+
+export function serveHelp(): string {
+  const lines = [
+    'Usage: modelserve serve [MODEL_REPO] [options]',
+    '',
+    'Serves every model of MODEL_REPO (a folder with one subfolder per model, or one model folder',
+    'holding model.yaml and its .onnx file). MODEL_REPO defaults to $MODELSERVE_MODEL_REPO or ./models.',
+    '',
+    'Options (each can also be set by the environment variable shown):',
+  ];
+  for (const spec of Object.values(SERVE_OPTIONS) as OptionSpec[]) {
+    const name = spec.kind === 'boolean' ? `--[no-]${spec.flag}` : `--${spec.flag} <${spec.kind === 'enum' ? spec.values!.join('|') : spec.kind === 'bytes' ? 'size' : spec.kind === 'int' ? 'n' : 'value'}>`;
+    const extra = [spec.env ? `env ${spec.env}` : '', spec.default !== undefined ? `default ${spec.default}` : ''].filter(Boolean).join(', ');
+    lines.push(`  ${name.padEnd(34)} ${spec.doc}${extra ? ` (${extra})` : ''}`);
+  }
+  lines.push(`  ${'-h, --help'.padEnd(34)} Show this help.`);
+  lines.push('', 'Endpoints: POST /predict, POST /models/{name}/predict, GET /, /models, /models/{name}, /docs, /openapi.json, /healthz, /readyz.');
+  return lines.join('\n');
+}
+
+/** Parses argv + env into validated options; throws one StartupError naming every bad option. */
+export function parseServeOptions(argv: string[], env: NodeJS.ProcessEnv = process.env): ServeOptions & { help: boolean } {
+  const specs = SERVE_OPTIONS as Record<string, OptionSpec>;
+  const parseSpec: Record<string, { type: 'string' | 'boolean'; short?: string }> = { help: { type: 'boolean', short: 'h' } };
+  for (const spec of Object.values(specs)) {
+    parseSpec[spec.flag] = { type: spec.kind === 'boolean' ? 'boolean' : 'string' };
+    if (spec.kind === 'boolean') parseSpec[`no-${spec.flag}`] = { type: 'boolean' };
+  }
+  let parsed: ReturnType<typeof parseArgs>;
+  try {
+    parsed = parseArgs({ args: argv, options: parseSpec, allowPositionals: true, strict: true });
+  } catch (err) {
+    throw new StartupError('MS_ERR_SERVER_OPTIONS', `modelserve serve: ${(err as Error).message} (see --help)`);
+  }
+  const problems: string[] = [];
+  const out: Record<string, unknown> = {};
+  for (const [key, spec] of Object.entries(specs)) {
+    const fromFlag = parsed.values[spec.flag];
+    const negated = parsed.values[`no-${spec.flag}`];
+    let raw: string | boolean | undefined = negated === true ? false : (fromFlag as string | boolean | undefined);
+    let source = `--${spec.flag}`;
+    if (raw === undefined && spec.env && env[spec.env] !== undefined && env[spec.env] !== '') {
+      raw = env[spec.env];
+      source = `$${spec.env}`;
+    }
+    if (raw === undefined) {
+      if (spec.default !== undefined) raw = spec.kind === 'bytes' ? String(spec.default) : (spec.default as string | boolean);
+      else continue;
+      source = `default of --${spec.flag}`;
+    }
+    switch (spec.kind) {
+      case 'boolean':
+        if (typeof raw === 'boolean') out[key] = raw;
+        else if (/^(1|true|yes|on)$/i.test(raw)) out[key] = true;
+        else if (/^(0|false|no|off)$/i.test(raw)) out[key] = false;
+        else problems.push(`${source}: '${raw}' is not a boolean (true/false)`);
+        break;
+      case 'int': {
+        const n = typeof raw === 'number' ? raw : /^\s*\d+\s*$/.test(String(raw)) ? Number(raw) : NaN;
+        if (!Number.isSafeInteger(n)) problems.push(`${source}: '${raw}' is not a whole number`);
+        else if (spec.min !== undefined && n < spec.min) problems.push(`${source}: must be at least ${spec.min}`);
+        else if (key === 'port' && n > 65535) problems.push(`${source}: must be at most 65535`);
+        else out[key] = n;
+        break;
+      }
+      case 'bytes': {
+        const n = parseBytes(String(raw));
+        if (n === undefined || n < 1) problems.push(`${source}: '${raw}' is not a size (e.g. 1048576, 512kb, 1mb)`);
+        else out[key] = n;
+        break;
+      }
+      case 'enum':
+        if (!spec.values!.includes(String(raw))) problems.push(`${source}: '${raw}' must be one of ${spec.values!.join(', ')}`);
+        else out[key] = String(raw);
+        break;
+      case 'string':
+        if (String(raw).trim() === '') problems.push(`${source}: must not be empty`);
+        else out[key] = String(raw);
+        break;
+    }
+  }
+  if (parsed.positionals.length > 1) problems.push(`expected at most one MODEL_REPO, got ${parsed.positionals.length}: ${parsed.positionals.join(' ')}`);
+  if (problems.length > 0) {
+    throw new StartupError('MS_ERR_SERVER_OPTIONS', `modelserve serve: invalid options:\n${problems.map((p) => `  ${p}`).join('\n')}`);
+  }
+  return {
+    ...(out as Omit<ServeOptions, 'repo'>),
+    repo: parsed.positionals[0] ?? env.MODELSERVE_MODEL_REPO ?? 'models',
+    help: parsed.values.help === true,
+  };
+}

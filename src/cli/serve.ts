@@ -1,0 +1,46 @@
+// `modelserve serve`: parse options, start, and shut down gracefully on SIGTERM/SIGINT.
+import { StartupError } from '../errors.js';
+import { startServer } from '../server.js';
+import { parseServeOptions, serveHelp } from './serve-options.js';
+
+export async function run(argv: string[]): Promise<number> {
+  let options;
+  try {
+    options = parseServeOptions(argv);
+  } catch (err) {
+    console.error((err as Error).message);
+    return 2;
+  }
+  if (options.help) {
+    console.log(serveHelp());
+    return 0;
+  }
+  let server;
+  try {
+    server = await startServer({
+      repo: options.repo,
+      host: options.host,
+      port: options.port,
+      workers: options.workers,
+      threadsPerWorker: options.threadsPerWorker,
+      bodyLimit: options.bodyLimit,
+      drainTimeout: options.drainTimeout,
+      optimize: options.optimize,
+      logger: { level: options.logLevel },
+    });
+  } catch (err) {
+    // One clear line (or block) naming the file and the problem; never a half-started server.
+    const message = err instanceof StartupError ? err.message : `failed to start: ${(err as Error).message}`;
+    console.error(`modelserve: ${message}`);
+    return 1;
+  }
+  console.error(`modelserve: serving ${[...server.app.registry.models.keys()].join(', ')} on ${server.url} (docs: ${server.url}/docs)`);
+  return new Promise<number>((resolve) => {
+    const stop = (signal: string) => {
+      server.app.log.info({ signal }, 'shutting down');
+      server.shutdown().then((drained) => resolve(drained ? 0 : 1), () => resolve(1));
+    };
+    process.once('SIGTERM', () => stop('SIGTERM'));
+    process.once('SIGINT', () => stop('SIGINT'));
+  });
+}

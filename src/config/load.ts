@@ -1,0 +1,237 @@
+// Reads a model repository (a folder of model folders, or one model folder), validates every
+// config against the schema plus cross-field rules, and reports every problem at once (file and
+// key path), then returns frozen ModelConfig objects. Nothing here touches onnxruntime.
+import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { join, relative, resolve } from 'node:path';
+import { Ajv, type ErrorObject } from 'ajv';
+import { parse as parseYaml } from 'yaml';
+import { StartupError } from '../errors.js';
+import type { FieldSpec, ModelConfig, OutputSpec, TensorSpec } from './types.js';
+import { DEFAULTS, MODEL_CONFIG_SCHEMA } from './schema.js';
+
+export const CONFIG_FILE_NAMES = ['model.yaml', 'model.yml', 'model.json'];
+
+const validateSchema = new Ajv({ allErrors: true, strict: false }).compile(MODEL_CONFIG_SCHEMA);
+
+/** Where a config problem is, for the one message the CLI prints. */
+interface Problem {
+  file: string;
+  path: string;
+  message: string;
+}
+
+export function findConfigFile(dir: string): string | undefined {
+  for (const name of CONFIG_FILE_NAMES) {
+    const file = join(dir, name);
+    if (existsSync(file)) return file;
+  }
+  return undefined;
+}
+
+/** The model folders of a repository: the folder itself when it holds a config, else its subfolders that do. */
+export function modelFolders(repo: string): string[] {
+  const root = resolve(repo);
+  if (!existsSync(root) || !statSync(root).isDirectory()) {
+    throw new StartupError('MS_ERR_CONFIG_NOT_FOUND', `${repo}: model repository not found (expected a folder)`);
+  }
+  if (findConfigFile(root)) return [root];
+  const dirs = readdirSync(root)
+    .filter((entry) => !entry.startsWith('.'))
+    .map((entry) => join(root, entry))
+    .filter((dir) => statSync(dir).isDirectory() && findConfigFile(dir))
+    .sort();
+  if (dirs.length === 0) {
+    throw new StartupError(
+      'MS_ERR_CONFIG_NOT_FOUND',
+      `${repo}: no model found: expected ${CONFIG_FILE_NAMES.join(' / ')} in this folder or in its subfolders`,
+    );
+  }
+  return dirs;
+}
+
+function keyPath(error: ErrorObject): string {
+  const parts = error.instancePath.split('/').slice(1).map((p) => p.replace(/~1/g, '/').replace(/~0/g, '~'));
+  if (error.keyword === 'additionalProperties') parts.push(String(error.params.additionalProperty));
+  if (error.keyword === 'required') parts.push(String(error.params.missingProperty));
+  return parts.length ? parts.join('.') : '(root)';
+}
+
+function schemaMessage(error: ErrorObject): string {
+  switch (error.keyword) {
+    case 'additionalProperties': return 'unknown key';
+    case 'required': return 'is required';
+    case 'enum': return `must be one of ${(error.params.allowedValues as unknown[]).join(', ')}`;
+    case 'not': return error.instancePath.includes('/outputs/') ? 'give either map or column, not both' : 'must not be 0';
+    case 'propertyNames': return 'field names must be identifiers ([A-Za-z_][A-Za-z0-9_]*)';
+    default: return error.message ?? 'is invalid';
+  }
+}
+
+function readConfigFile(file: string, problems: Problem[]): unknown {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (err) {
+    problems.push({ file, path: '(file)', message: `cannot read: ${(err as Error).message}` });
+    return undefined;
+  }
+  try {
+    return file.endsWith('.json') ? JSON.parse(text) : parseYaml(text, { prettyErrors: true });
+  } catch (err) {
+    problems.push({ file, path: '(file)', message: `not valid ${file.endsWith('.json') ? 'JSON' : 'YAML'}: ${(err as Error).message.split('\n')[0]}` });
+    return undefined;
+  }
+}
+
+type Scalar = number | string | boolean;
+
+function scalarMatches(type: FieldSpec['type'], value: Scalar): boolean {
+  switch (type) {
+    case 'number': return typeof value === 'number' && Number.isFinite(value);
+    case 'integer': return typeof value === 'number' && Number.isInteger(value);
+    case 'string': return typeof value === 'string';
+    case 'boolean': return typeof value === 'boolean';
+  }
+}
+
+interface RawField { type: FieldSpec['type']; required?: boolean; default?: Scalar; minimum?: number; maximum?: number; enum?: Scalar[]; description?: string; example?: Scalar }
+interface RawTensor { fields: string[]; type?: TensorSpec['type']; scale?: { mean: number[]; scale: number[] } }
+interface RawOutput { from: string; map?: Record<string, string>; column?: number }
+interface RawConfig {
+  name?: string; version?: string | number; description?: string; model?: string; default?: boolean; strict?: boolean; lax?: boolean; optimize?: boolean;
+  root_response?: Record<string, unknown>;
+  fields: Record<string, RawField>; inputs: Record<string, RawTensor>; outputs: Record<string, RawOutput>;
+  batching?: { enabled?: boolean; max_batch_size?: number; max_queue_delay_ms?: number };
+  queue?: { max_rows?: number; timeout_ms?: number };
+}
+
+function checkField(name: string, f: RawField, at: (path: string, message: string) => void): void {
+  const required = f.required ?? true;
+  if (!required && f.default === undefined) at(`fields.${name}.default`, 'a field with required: false needs a default (the value fed to the model when it is absent)');
+  for (const key of ['default', 'example'] as const) {
+    const value = f[key];
+    if (value !== undefined && !scalarMatches(f.type, value)) at(`fields.${name}.${key}`, `must be of type ${f.type}`);
+  }
+  if (f.enum) f.enum.forEach((v, i) => { if (!scalarMatches(f.type, v)) at(`fields.${name}.enum.${i}`, `must be of type ${f.type}`); });
+  if ((f.minimum !== undefined || f.maximum !== undefined) && f.type !== 'number' && f.type !== 'integer') {
+    at(`fields.${name}`, 'minimum/maximum apply only to number and integer fields');
+  }
+  if (f.minimum !== undefined && f.maximum !== undefined && f.minimum > f.maximum) at(`fields.${name}.minimum`, 'must not be greater than maximum');
+  for (const key of ['default', 'example'] as const) {
+    const value = f[key];
+    if (typeof value === 'number' && ((f.minimum !== undefined && value < f.minimum) || (f.maximum !== undefined && value > f.maximum))) {
+      at(`fields.${name}.${key}`, 'is outside minimum/maximum');
+    }
+  }
+}
+
+function buildConfig(dir: string, file: string, raw: RawConfig, at: (path: string, message: string) => void): ModelConfig {
+  const fields: FieldSpec[] = Object.entries(raw.fields).map(([name, f]) => {
+    checkField(name, f, at);
+    return { name, type: f.type, required: f.required ?? true, default: f.default, minimum: f.minimum, maximum: f.maximum, enum: f.enum, description: f.description, example: f.example };
+  });
+  const fieldByName = new Map(fields.map((f) => [f.name, f]));
+  const used = new Set<string>();
+  const tensors: TensorSpec[] = Object.entries(raw.inputs).map(([name, t]) => {
+    t.fields.forEach((fieldName, i) => {
+      const f = fieldByName.get(fieldName);
+      if (!f) at(`inputs.${name}.fields.${i}`, `'${fieldName}' is not a declared field`);
+      else if (t.fields.length > 1 && (f.type === 'string' || f.type === 'boolean') && t.type !== 'string' && t.type !== 'bool') {
+        at(`inputs.${name}.fields.${i}`, `'${fieldName}' is a ${f.type} field; only numeric fields can be concatenated into one numeric tensor`);
+      }
+      used.add(fieldName);
+    });
+    if (t.scale) {
+      for (const key of ['mean', 'scale'] as const) {
+        if (t.scale[key].length !== t.fields.length) at(`inputs.${name}.scale.${key}`, `has ${t.scale[key].length} values but the input has ${t.fields.length} fields`);
+      }
+      t.fields.forEach((fieldName, i) => {
+        const type = fieldByName.get(fieldName)?.type;
+        if (type === 'string' || type === 'boolean') at(`inputs.${name}.fields.${i}`, `'${fieldName}' is a ${type} field and cannot be scaled`);
+      });
+    }
+    return { name, fields: [...t.fields], type: t.type, scale: t.scale && { mean: [...t.scale.mean], scale: [...t.scale.scale] } };
+  });
+  for (const f of fields) if (!used.has(f.name)) at(`fields.${f.name}`, 'is not fed to any input (list it under inputs.<name>.fields)');
+  const outputs: OutputSpec[] = Object.entries(raw.outputs).map(([field, o]) => {
+    if (o.map) return { field, from: o.from, kind: 'label', map: { ...o.map } };
+    if (o.column !== undefined) return { field, from: o.from, kind: 'column', column: o.column };
+    return { field, from: o.from, kind: 'raw' };
+  });
+  const modelFile = resolve(dir, raw.model ?? DEFAULTS.model);
+  if (!existsSync(modelFile)) at('model', `ONNX file not found: ${modelFile}`);
+  const name = raw.name ?? (dir.split(/[\\/]/).pop() ?? 'model').toLowerCase();
+  if (raw.name === undefined && !/^[a-z0-9][a-z0-9_-]*$/.test(name)) at('name', `the folder name '${name}' is not a valid model name; set name:`);
+  return {
+    name,
+    version: String(raw.version ?? '1'),
+    description: raw.description ?? '',
+    dir,
+    configFile: file,
+    modelFile,
+    default: raw.default ?? false,
+    strict: raw.strict ?? false,
+    lax: raw.lax ?? true,
+    fields,
+    tensors,
+    outputs,
+    batching: {
+      enabled: raw.batching?.enabled ?? DEFAULTS.batching.enabled,
+      maxBatchSize: raw.batching?.max_batch_size ?? DEFAULTS.batching.maxBatchSize,
+      maxQueueDelayMs: raw.batching?.max_queue_delay_ms ?? DEFAULTS.batching.maxQueueDelayMs,
+    },
+    queue: {
+      maxRows: raw.queue?.max_rows ?? DEFAULTS.queue.maxRows,
+      timeoutMs: raw.queue?.timeout_ms ?? DEFAULTS.queue.timeoutMs,
+    },
+    optimize: raw.optimize ?? true,
+    rootResponse: raw.root_response,
+  };
+}
+
+function deepFreeze<T>(value: T): T {
+  if (value && typeof value === 'object' && !Object.isFrozen(value)) {
+    Object.freeze(value);
+    for (const v of Object.values(value)) deepFreeze(v);
+  }
+  return value;
+}
+
+export function formatProblems(problems: Problem[], cwd = process.cwd()): string {
+  const lines = problems.map((p) => `  ${relative(cwd, p.file) || p.file}: ${p.path}: ${p.message}`);
+  return `invalid model configuration (${problems.length} problem${problems.length === 1 ? '' : 's'}):\n${lines.join('\n')}`;
+}
+
+/** Loads and validates every model config of a repository; throws one StartupError listing every problem. */
+export function loadRepository(repo: string): readonly ModelConfig[] {
+  const problems: Problem[] = [];
+  const configs: ModelConfig[] = [];
+  for (const dir of modelFolders(repo)) {
+    const file = findConfigFile(dir) as string;
+    const raw = readConfigFile(file, problems);
+    if (raw === undefined) continue;
+    if (!validateSchema(raw)) {
+      for (const error of validateSchema.errors ?? []) problems.push({ file, path: keyPath(error), message: schemaMessage(error) });
+      continue;
+    }
+    const at = (path: string, message: string) => problems.push({ file, path, message });
+    configs.push(buildConfig(dir, file, raw as unknown as RawConfig, at));
+  }
+  const seen = new Map<string, string>();
+  for (const c of configs) {
+    const other = seen.get(c.name);
+    if (other) problems.push({ file: c.configFile, path: 'name', message: `model name '${c.name}' is already used by ${other}` });
+    seen.set(c.name, c.configFile);
+  }
+  const defaults = configs.filter((c) => c.default);
+  if (defaults.length > 1) {
+    for (const c of defaults.slice(1)) problems.push({ file: c.configFile, path: 'default', message: `only one model may be the default; ${defaults[0]!.name} already is` });
+  }
+  if (problems.length > 0) throw new StartupError('MS_ERR_CONFIG_INVALID', formatProblems(problems));
+  return deepFreeze(configs);
+}
+
+/** The model POST /predict serves: the one marked default, or the only one. */
+export function defaultModel(configs: readonly ModelConfig[]): ModelConfig | undefined {
+  return configs.find((c) => c.default) ?? (configs.length === 1 ? configs[0] : undefined);
+}

@@ -1,0 +1,79 @@
+// Checks a config against the model's real signature (from the loaded session): every config
+// input is a real ONNX input of a compatible element type and width, every ONNX input is fed,
+// and every output a response field reads from exists. Returns problems as "key.path: message".
+import type { ModelConfig } from './types.js';
+import type { ElementType, ModelSignature, TensorInfo } from '../runtime/types.js';
+
+const SUPPORTED: ReadonlySet<string> = new Set(['float32', 'float64', 'int32', 'int64', 'string', 'bool']);
+const NUMERIC: ReadonlySet<string> = new Set(['float32', 'float64', 'int32', 'int64']);
+
+/** The fixed width of a [N, k] tensor (k), 1 for [N], undefined when not fixed. */
+export function rowWidth(info: TensorInfo): number | undefined {
+  if (info.shape.length <= 1) return 1;
+  let width = 1;
+  for (const dim of info.shape.slice(1)) {
+    if (typeof dim !== 'number' || dim < 0) return undefined;
+    width *= dim;
+  }
+  return width;
+}
+
+export function checkSignature(config: ModelConfig, signature: ModelSignature): string[] {
+  const problems: string[] = [];
+  const inputs = new Map(signature.inputs.map((i) => [i.name, i]));
+  const outputs = new Map(signature.outputs.map((o) => [o.name, o]));
+  const list = (m: Map<string, TensorInfo>) => [...m.keys()].map((k) => `'${k}'`).join(', ');
+  const fieldType = new Map(config.fields.map((f) => [f.name, f.type]));
+
+  for (const tensor of config.tensors) {
+    const info = inputs.get(tensor.name);
+    if (!info) {
+      problems.push(`inputs.${tensor.name}: the model has no input '${tensor.name}' (its inputs: ${list(inputs)})`);
+      continue;
+    }
+    if (!SUPPORTED.has(info.type)) {
+      problems.push(`inputs.${tensor.name}: the model's input has element type ${info.type}, which modelserve cannot feed`);
+      continue;
+    }
+    if (tensor.type && tensor.type !== info.type) {
+      problems.push(`inputs.${tensor.name}.type: is ${tensor.type} but the model's input '${tensor.name}' is ${info.type}`);
+    }
+    if (info.shape.length > 2 && rowWidth(info) === undefined) {
+      problems.push(`inputs.${tensor.name}: the model's input has shape [${info.shape.join(', ')}]; only [N] and [N, k] inputs can be fed from fields`);
+    }
+    const width = rowWidth(info);
+    if (width !== undefined && width !== tensor.fields.length) {
+      problems.push(`inputs.${tensor.name}.fields: lists ${tensor.fields.length} field(s) but the model's input '${tensor.name}' has width ${width} (shape [${info.shape.join(', ')}])`);
+    }
+    if (info.shape.length === 1 && tensor.fields.length !== 1) {
+      problems.push(`inputs.${tensor.name}.fields: the model's input '${tensor.name}' is 1-D, so it takes exactly one field`);
+    }
+    tensor.fields.forEach((name, i) => {
+      const type = fieldType.get(name);
+      const ok = info.type === 'string' || (info.type === 'bool' ? type === 'boolean' : NUMERIC.has(info.type) && type !== 'string');
+      if (!ok) problems.push(`inputs.${tensor.name}.fields.${i}: field '${name}' is ${type} but the model's input '${tensor.name}' is ${info.type}`);
+    });
+  }
+  for (const name of inputs.keys()) {
+    if (!config.tensors.some((t) => t.name === name)) problems.push(`inputs: the model's input '${name}' is not fed (add inputs.${name})`);
+  }
+  for (const out of config.outputs) {
+    const info = outputs.get(out.from);
+    if (!info) {
+      problems.push(`outputs.${out.field}.from: the model has no output '${out.from}' (its outputs: ${list(outputs)})`);
+      continue;
+    }
+    if (out.kind === 'column') {
+      const width = rowWidth(info);
+      if (width !== undefined && out.column >= width) problems.push(`outputs.${out.field}.column: is ${out.column} but output '${out.from}' has ${width} column(s)`);
+      if (!NUMERIC.has(info.type) && info.type !== 'bool') problems.push(`outputs.${out.field}.column: output '${out.from}' is ${info.type}, not numeric`);
+    }
+  }
+  return problems;
+}
+
+/** The element type a config input is encoded as: the model's own. */
+export function inputElementType(config: ModelConfig, signature: ModelSignature, name: string): ElementType {
+  const info = signature.inputs.find((i) => i.name === name);
+  return (info?.type ?? config.tensors.find((t) => t.name === name)?.type ?? 'float32') as ElementType;
+}

@@ -1,0 +1,124 @@
+// buildApp(options) assembles the Fastify application; it does not listen (see src/server.ts),
+// so tests can use inject() or listen on port 0. Models are loaded in the onReady lifecycle hook:
+// a model that fails to load makes ready()/listen() reject, so there is never a half-started server.
+import { randomUUID } from 'node:crypto';
+import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify';
+import swagger from '@fastify/swagger';
+import swaggerUi from '@fastify/swagger-ui';
+import type { ModelConfig } from '../config/types.js';
+import { defaultModel } from '../config/load.js';
+import { ModelRegistry, type RegistryOptions, type ServedModel } from '../models/registry.js';
+import type { InferenceRuntime } from '../runtime/types.js';
+import { buildOpenApiDocument } from './openapi.js';
+import { installErrorBoundary, sendError } from './errors.js';
+import { modelInfo } from './model-info.js';
+import { VERSION } from '../version.js';
+
+export interface AppOptions {
+  configs: readonly ModelConfig[];
+  runtime: InferenceRuntime;
+  /** Max request body in bytes (413 past it). */
+  bodyLimit?: number;
+  /** pino logger options, or false. */
+  logger?: FastifyServerOptions['logger'];
+  /** Load-time optimiser on/off for every model (each config can also turn it off). */
+  optimize?: boolean;
+  /** Extra registry hooks (metrics). */
+  registry?: Omit<RegistryOptions, 'optimize'>;
+}
+
+export type ServiceState = 'starting' | 'ready' | 'draining';
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    /** The loaded models; available once ready() resolved. */
+    registry: ModelRegistry;
+    serviceState: ServiceState;
+  }
+}
+
+/** Routes that are never access-logged, rate-limited or authenticated (probes). */
+export const PROBE_ROUTES: ReadonlySet<string> = new Set(['/healthz', '/readyz', '/metrics']);
+
+const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
+
+export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
+  const { configs, runtime } = options;
+  const app = Fastify({
+    logger: options.logger ?? false,
+    bodyLimit: options.bodyLimit ?? 1024 * 1024,
+    disableRequestLogging: true,
+    onProtoPoisoning: 'error',
+    onConstructorPoisoning: 'error',
+    requestIdHeader: 'x-request-id',
+    // Accept a caller's X-Request-Id only when it is short and plain (it goes into logs).
+    genReqId: (req) => {
+      const incoming = req.headers['x-request-id'];
+      return typeof incoming === 'string' && REQUEST_ID.test(incoming) ? incoming : randomUUID();
+    },
+    return503OnClosing: true,
+  });
+  app.decorate('serviceState', 'starting' as ServiceState);
+  app.decorate('registry', undefined as unknown as ModelRegistry);
+  installErrorBoundary(app);
+  // Only JSON bodies: drop Fastify's built-in text/plain parser so other types get 415.
+  app.removeContentTypeParser('text/plain');
+
+  app.addHook('onRequest', async (request, reply) => {
+    reply.header('x-request-id', request.id);
+  });
+  app.addHook('onResponse', async (request, reply) => {
+    if (PROBE_ROUTES.has(request.routeOptions.url ?? '')) return;
+    request.log.info({ method: request.method, url: request.url, status: reply.statusCode, ms: Number(reply.elapsedTime.toFixed(3)) }, 'request');
+  });
+
+  app.addHook('onReady', async () => {
+    app.registry = await ModelRegistry.load(configs, runtime, { ...options.registry, optimize: options.optimize });
+  });
+  app.addHook('onClose', async () => {
+    await runtime.close();
+  });
+
+  const defaultConfig = defaultModel(configs);
+  const document = buildOpenApiDocument(configs, { title: 'modelserve', version: VERSION, defaultModel: defaultConfig });
+  await app.register(swagger, { openapi: { openapi: '3.0.3', info: { title: 'modelserve', version: VERSION } }, transformObject: () => document as never });
+  await app.register(swaggerUi, { routePrefix: '/docs', uiConfig: { tryItOutEnabled: true, displayRequestDuration: true } });
+  app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
+
+  app.get('/healthz', { schema: { hide: true } }, async () => ({ status: 'ok' }));
+  app.get('/readyz', { schema: { hide: true } }, async (_request, reply) => {
+    if (app.serviceState === 'ready') return { status: 'ready', models: [...app.registry.models.keys()] };
+    return sendError(reply, 'MS_ERR_NOT_READY', app.serviceState === 'draining' ? 'shutting down' : 'models are loading');
+  });
+
+  app.get('/', { schema: { hide: true } }, async () => {
+    if (defaultConfig?.rootResponse) return defaultConfig.rootResponse;
+    return {
+      service: 'modelserve',
+      version: VERSION,
+      models: configs.map((c) => ({ name: c.name, version: c.version, predict: `/models/${c.name}/predict` })),
+      default_model: defaultConfig?.name ?? null,
+      docs: '/docs',
+      openapi: '/openapi.json',
+    };
+  });
+  app.get('/models', { schema: { hide: true } }, async () => ({ models: [...app.registry.models.values()].map((m) => modelInfo(m)) }));
+  app.get<{ Params: { name: string } }>('/models/:name', { schema: { hide: true } }, async (request) => modelInfo(app.registry.get(request.params.name)));
+
+  const predict = async (model: ServedModel, body: unknown, reply: import('fastify').FastifyReply) => {
+    const validated = model.validate(body);
+    if (!validated.ok) return reply.code(422).send({ detail: validated.issues });
+    const predictions = await model.predict(validated.rows);
+    return validated.batch ? predictions : predictions[0];
+  };
+  app.post<{ Params: { name: string } }>('/models/:name/predict', { schema: { hide: true } }, async (request, reply) =>
+    predict(app.registry.get(request.params.name), request.body, reply));
+  app.post('/predict', { schema: { hide: true } }, async (request, reply) => {
+    const model = app.registry.defaultModel;
+    if (!model) {
+      return sendError(reply, 'MS_ERR_MODEL_NOT_FOUND', `no default model: ${configs.length} models are served and none is marked default: true; use /models/{name}/predict`);
+    }
+    return predict(model, request.body, reply);
+  });
+  return app;
+}

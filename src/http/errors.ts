@@ -1,0 +1,48 @@
+// The one error boundary: every error that reaches a client leaves through here, with a stable
+// code, a short message and the request id; details (stacks, paths) go to the log only.
+import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { ERRORS, ModelServeError, type ErrorCode } from '../errors.js';
+
+export interface ErrorBody {
+  detail: string;
+  code: ErrorCode;
+  request_id: string;
+}
+
+export function sendError(reply: FastifyReply, code: ErrorCode, detail: string, headers: Record<string, string> = {}): FastifyReply {
+  const body: ErrorBody = { detail, code, request_id: String(reply.request.id) };
+  return reply.code(ERRORS[code].status).headers(headers).send(body);
+}
+
+/** Maps Fastify's own errors (body parsing, limits) onto the registry. */
+function classify(error: FastifyError): { code: ErrorCode; detail: string } | undefined {
+  switch (error.code) {
+    case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':
+      return { code: 'MS_ERR_UNSUPPORTED_MEDIA_TYPE', detail: 'Content-Type must be application/json' };
+    case 'FST_ERR_CTP_BODY_TOO_LARGE':
+      return { code: 'MS_ERR_BODY_TOO_LARGE', detail: 'request body is larger than the limit' };
+    case 'FST_ERR_CTP_EMPTY_JSON_BODY':
+      return { code: 'MS_ERR_BAD_JSON', detail: 'request body is empty; expected a JSON object or array' };
+  }
+  if (error.statusCode === 400 || error instanceof SyntaxError) {
+    return { code: 'MS_ERR_BAD_JSON', detail: `request body is not valid JSON: ${error.message.replace(/\s+/g, ' ').slice(0, 200)}` };
+  }
+  if (error.statusCode === 413) return { code: 'MS_ERR_BODY_TOO_LARGE', detail: 'request body is larger than the limit' };
+  if (error.statusCode === 415) return { code: 'MS_ERR_UNSUPPORTED_MEDIA_TYPE', detail: 'Content-Type must be application/json' };
+  return undefined;
+}
+
+export function installErrorBoundary(app: FastifyInstance): void {
+  app.setErrorHandler((error: FastifyError, request: FastifyRequest, reply: FastifyReply) => {
+    if (error instanceof ModelServeError) {
+      if (error.status >= 500) request.log.error({ err: error, cause: error.cause }, error.message);
+      const detail = error.code === 'MS_ERR_INFERENCE' ? 'inference failed; see the server log for this request id' : error.message;
+      return sendError(reply, error.code, detail, error.headers);
+    }
+    const known = classify(error);
+    if (known) return sendError(reply, known.code, known.detail);
+    request.log.error({ err: error }, 'unhandled error');
+    return sendError(reply, 'MS_ERR_INTERNAL', 'internal server error; see the server log for this request id');
+  });
+  app.setNotFoundHandler((request, reply) => sendError(reply, 'MS_ERR_NOT_FOUND', `no route for ${request.method} ${request.url.split('?')[0]}`));
+}

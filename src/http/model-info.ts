@@ -1,0 +1,23 @@
+// GET /models and GET /models/{name}: what a client needs to call a model.
+import type { ServedModel } from '../models/registry.js';
+
+export function modelInfo(model: ServedModel): Record<string, unknown> {
+  const { config, signature } = model;
+  return {
+    name: config.name,
+    version: config.version,
+    description: config.description,
+    default: config.default,
+    predict: `/models/${config.name}/predict`,
+    strict: config.strict,
+    lax: config.lax,
+    fields: config.fields.map((f) => ({
+      name: f.name, type: f.type, required: f.required, default: f.default, minimum: f.minimum, maximum: f.maximum, enum: f.enum, description: f.description, example: f.example,
+    })),
+    outputs: config.outputs.map((o) => ({ field: o.field, from: o.from, kind: o.kind, ...(o.kind === 'label' ? { map: o.map } : o.kind === 'column' ? { column: o.column } : {}) })),
+    signature,
+    batching: config.batching,
+    queue: config.queue,
+    optimized: model.optimization ? { changed: model.optimization.changed, rewrites: model.optimization.rewrites.map((r) => `${r.op} ${r.node}`) } : { changed: false, rewrites: [] },
+  };
+}

@@ -1,0 +1,140 @@
+// The service's OpenAPI 3.0 document, built from the model configs: every model gets its own
+// request/response schemas, descriptions and examples, so Swagger UI's "Try it out" works as is.
+import type { FieldSpec, ModelConfig, OutputSpec } from '../config/types.js';
+import { exampleRow } from '../models/registry.js';
+
+type Schema = Record<string, unknown>;
+
+function pascal(name: string): string {
+  return name.split(/[-_]/).filter(Boolean).map((s) => s[0]!.toUpperCase() + s.slice(1)).join('');
+}
+
+function fieldSchema(f: FieldSpec): Schema {
+  const s: Schema = { type: f.type };
+  if (f.description) s.description = f.description;
+  if (f.minimum !== undefined) s.minimum = f.minimum;
+  if (f.maximum !== undefined) s.maximum = f.maximum;
+  if (f.enum) s.enum = f.enum;
+  if (f.default !== undefined) s.default = f.default;
+  if (f.example !== undefined) s.example = f.example;
+  return s;
+}
+
+function outputSchema(o: OutputSpec): Schema {
+  switch (o.kind) {
+    case 'label': return { type: 'string', enum: [...new Set(Object.values(o.map))], description: `Output '${o.from}' mapped to a class label.` };
+    case 'column': return { type: 'number', description: `Column ${o.column} of output '${o.from}'.` };
+    case 'raw': return { description: `The raw values of output '${o.from}' for this row (a number, or an array when the row has several).`, oneOf: [{ type: 'number' }, { type: 'string' }, { type: 'array', items: { type: 'number' } }] };
+  }
+}
+
+const ERROR_SCHEMAS: Record<string, Schema> = {
+  ValidationError: {
+    type: 'object',
+    required: ['loc', 'msg', 'type'],
+    properties: {
+      loc: { type: 'array', items: { oneOf: [{ type: 'string' }, { type: 'integer' }] } },
+      msg: { type: 'string' },
+      type: { type: 'string' },
+      ctx: { type: 'object' },
+    },
+  },
+  HTTPValidationError: {
+    type: 'object',
+    required: ['detail'],
+    properties: { detail: { type: 'array', items: { $ref: '#/components/schemas/ValidationError' } } },
+  },
+  Error: {
+    type: 'object',
+    required: ['detail', 'code'],
+    properties: {
+      detail: { type: 'string', description: 'What went wrong.' },
+      code: { type: 'string', description: 'Stable error code (MS_ERR_…), documented in docs/errors.md.' },
+      request_id: { type: 'string' },
+    },
+  },
+};
+
+function errorResponse(description: string, ref = 'Error'): Schema {
+  return { description, content: { 'application/json': { schema: { $ref: `#/components/schemas/${ref}` } } } };
+}
+
+function predictOperation(config: ModelConfig, operationId: string, summary: string): Schema {
+  const name = pascal(config.name);
+  const example = exampleRow(config);
+  return {
+    tags: [config.name],
+    summary,
+    description: `${config.description}\n\nSend one object of fields for one prediction, or an array of objects for one prediction each (same order).`.trim(),
+    operationId,
+    requestBody: {
+      required: true,
+      content: {
+        'application/json': {
+          schema: { oneOf: [{ $ref: `#/components/schemas/${name}Request` }, { type: 'array', minItems: 1, items: { $ref: `#/components/schemas/${name}Request` } }] },
+          example,
+        },
+      },
+    },
+    responses: {
+      200: {
+        description: 'The prediction (an array of predictions for an array request).',
+        content: { 'application/json': { schema: { oneOf: [{ $ref: `#/components/schemas/${name}Response` }, { type: 'array', items: { $ref: `#/components/schemas/${name}Response` } }] } } },
+      },
+      400: errorResponse('The body is not valid JSON.'),
+      413: errorResponse('The body is larger than the limit.'),
+      415: errorResponse('The Content-Type is not application/json.'),
+      422: errorResponse('Some fields are invalid: each is named with its location.', 'HTTPValidationError'),
+      503: errorResponse('Overloaded (retry after Retry-After seconds) or not ready.'),
+      504: errorResponse('The request outlived its deadline.'),
+    },
+  };
+}
+
+export interface OpenApiOptions {
+  title: string;
+  version: string;
+  defaultModel?: ModelConfig;
+}
+
+export function buildOpenApiDocument(configs: readonly ModelConfig[], options: OpenApiOptions): Schema {
+  const schemas: Record<string, Schema> = { ...ERROR_SCHEMAS };
+  const paths: Record<string, Schema> = {};
+  for (const config of configs) {
+    const name = pascal(config.name);
+    schemas[`${name}Request`] = {
+      type: 'object',
+      description: `Input fields of model '${config.name}'.`,
+      required: config.fields.filter((f) => f.required).map((f) => f.name),
+      properties: Object.fromEntries(config.fields.map((f) => [f.name, fieldSchema(f)])),
+      additionalProperties: !config.strict,
+    };
+    schemas[`${name}Response`] = {
+      type: 'object',
+      required: config.outputs.map((o) => o.field),
+      properties: Object.fromEntries(config.outputs.map((o) => [o.field, outputSchema(o)])),
+    };
+    paths[`/models/${config.name}/predict`] = { post: predictOperation(config, `predict_${config.name}`, `Predict with ${config.name} (v${config.version})`) };
+  }
+  if (options.defaultModel) {
+    paths['/predict'] = { post: predictOperation(options.defaultModel, 'predict', `Predict with the default model (${options.defaultModel.name})`) };
+  }
+  const plain = (description: string) => ({ 200: { description, content: { 'application/json': { schema: { type: 'object' } } } } });
+  paths['/'] = { get: { tags: ['service'], summary: 'Service information', operationId: 'service_info', responses: plain('Service name, version, models and where the docs are.') } };
+  paths['/models'] = { get: { tags: ['service'], summary: 'List the served models', operationId: 'list_models', responses: plain('The served models.') } };
+  paths['/models/{name}'] = {
+    get: {
+      tags: ['service'], summary: "A model's fields, outputs, version and ONNX signature", operationId: 'get_model',
+      parameters: [{ name: 'name', in: 'path', required: true, schema: { type: 'string', enum: configs.map((c) => c.name) } }],
+      responses: { ...plain('The model.'), 404: errorResponse('No such model.') },
+    },
+  };
+  paths['/healthz'] = { get: { tags: ['probes'], summary: 'Liveness', operationId: 'healthz', responses: plain('The process is alive.') } };
+  paths['/readyz'] = { get: { tags: ['probes'], summary: 'Readiness', operationId: 'readyz', responses: { ...plain('Every model is loaded and warmed up.'), 503: errorResponse('Starting or shutting down.') } } };
+  return {
+    openapi: '3.0.3',
+    info: { title: options.title, version: options.version, description: `Served by modelserve. Models: ${configs.map((c) => `${c.name} v${c.version}`).join(', ')}.` },
+    paths,
+    components: { schemas },
+  };
+}

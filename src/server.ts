@@ -1,0 +1,89 @@
+// startServer: config -> runtime -> app -> listen -> warm-up -> ready, and the graceful shutdown
+// that undoes it. Used by `modelserve serve` and by integration tests (port 0).
+import type { FastifyInstance, FastifyServerOptions } from 'fastify';
+import { availableParallelism } from 'node:os';
+import { loadRepository } from './config/load.js';
+import type { ModelConfig } from './config/types.js';
+import { buildApp, type AppOptions } from './http/app.js';
+import { InProcessRuntime } from './runtime/in-process.js';
+import type { InferenceRuntime } from './runtime/types.js';
+import { cgroupCpuLimit, defaultWorkerCount, threadsPerWorker } from './workers/cpu.js';
+import { WorkerPoolRuntime } from './workers/pool.js';
+
+export interface StartOptions {
+  /** A model repository path, or configs already loaded. */
+  repo?: string;
+  configs?: readonly ModelConfig[];
+  host?: string;
+  port?: number;
+  /** Worker threads; 0 = in-process inference; default from the CPU quota. */
+  workers?: number;
+  threadsPerWorker?: number;
+  bodyLimit?: number;
+  drainTimeout?: number;
+  optimize?: boolean;
+  logger?: FastifyServerOptions['logger'];
+  /** Extra options passed to buildApp (metrics hooks etc.). */
+  app?: Partial<AppOptions>;
+}
+
+export interface RunningServer {
+  app: FastifyInstance;
+  /** http://host:port of the listening socket. */
+  url: string;
+  port: number;
+  /** Graceful shutdown: readyz 503, stop accepting, drain, stop workers. Resolves true if drained in time. */
+  shutdown(): Promise<boolean>;
+}
+
+export function createRuntime(workers: number | undefined, threads: number | undefined): InferenceRuntime {
+  const cpus = Math.max(1, Math.min(availableParallelism(), Math.floor(cgroupCpuLimit() ?? Infinity)));
+  const count = workers ?? defaultWorkerCount();
+  if (count === 0) return new InProcessRuntime({ intraOpThreads: threads ?? cpus, interOpThreads: 1 });
+  return new WorkerPoolRuntime({ workers: count, intraOpThreads: threads ?? threadsPerWorker(count, cpus), interOpThreads: 1, transferInputs: true });
+}
+
+export async function startServer(options: StartOptions): Promise<RunningServer> {
+  const configs = options.configs ?? loadRepository(options.repo ?? 'models');
+  const runtime = createRuntime(options.workers, options.threadsPerWorker);
+  let app: FastifyInstance;
+  try {
+    app = await buildApp({ ...options.app, configs, runtime, bodyLimit: options.bodyLimit, logger: options.logger, optimize: options.optimize });
+    await app.listen({ host: options.host ?? '127.0.0.1', port: options.port ?? 8000 });
+  } catch (err) {
+    await runtime.close().catch(() => undefined);
+    throw err;
+  }
+  const address = app.server.address();
+  const port = typeof address === 'object' && address ? address.port : options.port ?? 8000;
+  const host = options.host && options.host !== '0.0.0.0' && options.host !== '::' ? options.host : '127.0.0.1';
+  try {
+    await app.registry.warmUp(runtime.parallelism);
+  } catch (err) {
+    await app.close();
+    throw err;
+  }
+  app.serviceState = 'ready';
+  app.log.info({ models: [...app.registry.models.keys()], workers: runtime.parallelism, port }, 'ready');
+
+  let shuttingDown: Promise<boolean> | undefined;
+  const shutdown = () => {
+    shuttingDown ??= (async () => {
+      app.serviceState = 'draining';
+      const drainTimeout = options.drainTimeout ?? 10_000;
+      let timer: NodeJS.Timeout | undefined;
+      const timedOut = new Promise<boolean>((resolve) => { timer = setTimeout(() => resolve(false), drainTimeout); });
+      // app.close() stops the listener, answers new requests on open connections with 503,
+      // waits for in-flight requests (which wait for their batches), then closes the runtime.
+      const drained = await Promise.race([app.close().then(() => true), timedOut]);
+      clearTimeout(timer);
+      if (!drained) {
+        app.log.warn({ drainTimeout }, 'drain timeout: closing remaining connections');
+        app.server.closeAllConnections();
+      }
+      return drained;
+    })();
+    return shuttingDown;
+  };
+  return { app, url: `http://${host.includes(':') ? `[${host}]` : host}:${port}`, port, shutdown };
+}

@@ -1,0 +1,106 @@
+// Compiles, once per model at startup, the validator for a predict request body: one object of
+// fields, or an array of them. Errors come out in FastAPI/pydantic-1 shape so that clients written
+// against the seeds' services see the same 422 bodies.
+import { Ajv, type ErrorObject } from 'ajv';
+import type { FieldSpec, ModelConfig } from '../config/types.js';
+import { laxValue } from './lax.js';
+
+export type Row = Record<string, unknown>;
+
+export interface ValidationIssue {
+  loc: Array<string | number>;
+  msg: string;
+  type: string;
+  ctx?: Record<string, unknown>;
+}
+
+export type ValidationResult = { ok: true; rows: Row[]; batch: boolean } | { ok: false; issues: ValidationIssue[] };
+
+export type RequestValidator = (body: unknown) => ValidationResult;
+
+const ajv = new Ajv({ allErrors: true, strict: false, strictNumbers: true, useDefaults: true });
+
+export function rowSchema(config: ModelConfig): Record<string, unknown> {
+  const properties: Record<string, unknown> = {};
+  for (const f of config.fields) {
+    const p: Record<string, unknown> = { type: f.type };
+    if (f.minimum !== undefined) p.minimum = f.minimum;
+    if (f.maximum !== undefined) p.maximum = f.maximum;
+    if (f.enum) p.enum = f.enum;
+    if (f.default !== undefined) p.default = f.default;
+    properties[f.name] = p;
+  }
+  return {
+    type: 'object',
+    properties,
+    required: config.fields.filter((f) => f.required).map((f) => f.name),
+    additionalProperties: !config.strict,
+  };
+}
+
+const TYPE_ERRORS: Record<FieldSpec['type'], { msg: string; type: string }> = {
+  number: { msg: 'value is not a valid float', type: 'type_error.float' },
+  integer: { msg: 'value is not a valid integer', type: 'type_error.integer' },
+  string: { msg: 'str type expected', type: 'type_error.str' },
+  boolean: { msg: 'value could not be parsed to a boolean', type: 'type_error.bool' },
+};
+
+function issueFor(error: ErrorObject, prefix: Array<string | number>, row: Row, fields: Map<string, FieldSpec>): ValidationIssue {
+  const field = error.instancePath.split('/')[1];
+  const loc = field === undefined ? [...prefix] : [...prefix, field];
+  const spec = field === undefined ? undefined : fields.get(field);
+  switch (error.keyword) {
+    case 'required':
+      return { loc: [...prefix, String(error.params.missingProperty)], msg: 'field required', type: 'value_error.missing' };
+    case 'additionalProperties':
+      return { loc: [...prefix, String(error.params.additionalProperty)], msg: 'extra fields not permitted', type: 'value_error.extra' };
+    case 'type': {
+      if (field === undefined) return { loc, msg: 'value is not a valid dict', type: 'type_error.dict' };
+      const value = row[field];
+      if (typeof value === 'number' && !Number.isFinite(value)) return { loc, msg: 'value is not a finite number', type: 'value_error.number.not_finite' };
+      return { loc, ...TYPE_ERRORS[spec?.type ?? 'number'] };
+    }
+    case 'minimum':
+      return { loc, msg: `ensure this value is greater than or equal to ${error.params.limit}`, type: 'value_error.number.not_ge', ctx: { limit_value: error.params.limit } };
+    case 'maximum':
+      return { loc, msg: `ensure this value is less than or equal to ${error.params.limit}`, type: 'value_error.number.not_le', ctx: { limit_value: error.params.limit } };
+    case 'enum': {
+      const allowed = (error.params.allowedValues as unknown[]).map((v) => JSON.stringify(v)).join(', ');
+      return { loc, msg: `value is not a valid enumeration member; permitted: ${allowed}`, type: 'type_error.enum', ctx: { enum_values: error.params.allowedValues } };
+    }
+    default:
+      return { loc, msg: error.message ?? 'invalid value', type: `value_error.${error.keyword}` };
+  }
+}
+
+export function compileRequestValidator(config: ModelConfig): RequestValidator {
+  const validateRow = ajv.compile(rowSchema(config));
+  const fields = new Map(config.fields.map((f) => [f.name, f]));
+  const lax = config.lax ? config.fields : [];
+
+  function checkRow(row: unknown, prefix: Array<string | number>, issues: ValidationIssue[]): row is Row {
+    if (row === null || typeof row !== 'object' || Array.isArray(row)) {
+      issues.push({ loc: [...prefix], msg: 'value is not a valid dict', type: 'type_error.dict' });
+      return false;
+    }
+    const r = row as Row;
+    for (const f of lax) {
+      const v = r[f.name];
+      if (v !== undefined) r[f.name] = laxValue(f.type, v);
+    }
+    if (validateRow(r)) return true;
+    for (const error of validateRow.errors ?? []) issues.push(issueFor(error, prefix, r, fields));
+    return false;
+  }
+
+  return (body) => {
+    const issues: ValidationIssue[] = [];
+    if (Array.isArray(body)) {
+      if (body.length === 0) return { ok: false, issues: [{ loc: ['body'], msg: 'ensure this value has at least 1 items', type: 'value_error.list.min_items', ctx: { limit_value: 1 } }] };
+      body.forEach((row, i) => checkRow(row, ['body', i], issues));
+      return issues.length ? { ok: false, issues } : { ok: true, rows: body as Row[], batch: true };
+    }
+    if (checkRow(body, ['body'], issues)) return { ok: true, rows: [body], batch: false };
+    return { ok: false, issues };
+  };
+}

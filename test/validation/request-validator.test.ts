@@ -1,0 +1,101 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import type { ModelConfig } from '../../src/config/types.js';
+import { compileRequestValidator } from '../../src/validation/request-validator.js';
+
+function config(overrides: Partial<ModelConfig> = {}): ModelConfig {
+  return {
+    name: 'm', version: '1', description: '', dir: '/x', configFile: '/x/model.yaml', modelFile: '/x/model.onnx', default: true,
+    strict: false, lax: true, optimize: true,
+    fields: [
+      { name: 'temp_c', type: 'number', required: true, minimum: -60, maximum: 60 },
+      { name: 'Term', type: 'integer', required: true },
+      { name: 'City', type: 'string', required: true },
+      { name: 'is_new', type: 'boolean', required: false, default: false },
+      { name: 'State', type: 'string', required: false, default: 'NA', enum: ['NA', 'CA', 'NY'] },
+    ],
+    tensors: [], outputs: [],
+    batching: { enabled: true, maxBatchSize: 8, maxQueueDelayMs: 1 }, queue: { maxRows: 10, timeoutMs: 0 },
+    ...overrides,
+  };
+}
+
+const good = () => ({ temp_c: 8.75, Term: 84, City: 'Austin' });
+
+test('a valid object gives one row, with defaults filled in', () => {
+  const r = compileRequestValidator(config())(good());
+  assert.equal(r.ok, true);
+  if (r.ok) {
+    assert.equal(r.batch, false);
+    assert.deepEqual(r.rows, [{ temp_c: 8.75, Term: 84, City: 'Austin', is_new: false, State: 'NA' }]);
+  }
+});
+
+test('an array gives rows in order and is marked as a batch', () => {
+  const r = compileRequestValidator(config())([good(), { ...good(), Term: 1 }]);
+  assert.ok(r.ok && r.batch && r.rows.length === 2 && r.rows[1]!.Term === 1);
+});
+
+test('every bad field is named, in FastAPI/pydantic-1 shape (snapshot)', () => {
+  const r = compileRequestValidator(config())({ temp_c: 99, Term: 'x', State: 'TX' });
+  assert.equal(r.ok, false);
+  if (!r.ok) {
+    assert.deepEqual(r.issues, [
+      { loc: ['body', 'City'], msg: 'field required', type: 'value_error.missing' },
+      { loc: ['body', 'temp_c'], msg: 'ensure this value is less than or equal to 60', type: 'value_error.number.not_le', ctx: { limit_value: 60 } },
+      { loc: ['body', 'Term'], msg: 'value is not a valid integer', type: 'type_error.integer' },
+      { loc: ['body', 'State'], msg: 'value is not a valid enumeration member; permitted: "NA", "CA", "NY"', type: 'type_error.enum', ctx: { enum_values: ['NA', 'CA', 'NY'] } },
+    ]);
+  }
+});
+
+test('array errors carry the row index in loc', () => {
+  const r = compileRequestValidator(config())([good(), { ...good(), temp_c: 'hot' }, 7]);
+  assert.ok(!r.ok);
+  if (!r.ok) {
+    assert.deepEqual(r.issues.map((i) => i.loc), [['body', 1, 'temp_c'], ['body', 2]]);
+    assert.equal(r.issues[1]!.type, 'type_error.dict');
+  }
+});
+
+test('an empty array and a non-object body are 422 issues', () => {
+  const v = compileRequestValidator(config());
+  const empty = v([]);
+  assert.ok(!empty.ok && empty.issues[0]!.type === 'value_error.list.min_items');
+  for (const body of [null, 5, 'text']) {
+    const r = v(body);
+    assert.ok(!r.ok && r.issues[0]!.type === 'type_error.dict', JSON.stringify(body));
+  }
+});
+
+test('lax parsing converts as pydantic 1 did', () => {
+  const r = compileRequestValidator(config())({ temp_c: '8.5', Term: '84', City: true, is_new: 'yes' });
+  assert.ok(r.ok);
+  if (r.ok) assert.deepEqual(r.rows[0], { temp_c: 8.5, Term: 84, City: 'True', is_new: true, State: 'NA' });
+  const f = compileRequestValidator(config())({ temp_c: 8, Term: 84.9, City: false });
+  assert.ok(f.ok && f.rows[0]!.Term === 84 && f.rows[0]!.City === 'False');
+});
+
+test('lax off: strings are not numbers and booleans are not strings', () => {
+  const r = compileRequestValidator(config({ lax: false }))({ temp_c: '8.5', Term: 84, City: true });
+  assert.ok(!r.ok);
+  if (!r.ok) assert.deepEqual(r.issues.map((i) => [i.loc[1], i.type]), [['temp_c', 'type_error.float'], ['City', 'type_error.str']]);
+});
+
+test('non-finite numbers never pass (NaN, Infinity as strings in lax mode)', () => {
+  const v = compileRequestValidator(config());
+  for (const value of ['NaN', 'nan', 'Infinity', '-inf', '+Infinity', NaN, Infinity]) {
+    const r = v({ ...good(), temp_c: value });
+    assert.ok(!r.ok, String(value));
+    if (!r.ok) assert.deepEqual(r.issues[0]!.loc, ['body', 'temp_c']);
+  }
+  const r = v({ ...good(), temp_c: 'Infinity' });
+  assert.ok(!r.ok && r.issues[0]!.type === 'value_error.number.not_finite');
+});
+
+test('unknown fields: ignored by default, rejected in strict mode', () => {
+  assert.equal(compileRequestValidator(config())({ ...good(), extra: 1 }).ok, true);
+  const r = compileRequestValidator(config({ strict: true }))({ ...good(), extra: 1 });
+  assert.ok(!r.ok);
+  if (!r.ok) assert.deepEqual(r.issues, [{ loc: ['body', 'extra'], msg: 'extra fields not permitted', type: 'value_error.extra' }]);
+});
