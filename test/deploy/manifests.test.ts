@@ -1,0 +1,268 @@
+// Every manifest under deploy/kubernetes and deploy/knative, validated against the Kubernetes and
+// Knative schemas (kubernetes-models, @kubernetes-models/knative), plus the rules that tie them to
+// each other, to the Dockerfile and to the server (probe endpoints, drain timeout, workers = CPUs).
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { parseAllDocuments } from 'yaml';
+import { Deployment } from 'kubernetes-models/apps/v1/Deployment';
+import { Service } from 'kubernetes-models/v1/Service';
+import { HorizontalPodAutoscaler } from 'kubernetes-models/autoscaling/v2/HorizontalPodAutoscaler';
+import { PodDisruptionBudget } from 'kubernetes-models/policy/v1/PodDisruptionBudget';
+import { Service as KnativeService } from '@kubernetes-models/knative/serving.knative.dev/v1/Service';
+import { numericUser, readImageSpec, REPO_ROOT } from './docker-image.js';
+
+type Obj = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any -- parsed YAML, checked field by field below
+
+interface Manifest {
+  file: string;
+  obj: Obj;
+}
+
+interface Validating {
+  validate(): void;
+}
+
+/** apiVersion/kind -> the schema-backed model that validates it. */
+const MODELS: Record<string, (o: Obj) => Validating> = {
+  'apps/v1/Deployment': (o) => new Deployment(o as never),
+  'v1/Service': (o) => new Service(o as never),
+  'autoscaling/v2/HorizontalPodAutoscaler': (o) => new HorizontalPodAutoscaler(o as never),
+  'policy/v1/PodDisruptionBudget': (o) => new PodDisruptionBudget(o as never),
+  'serving.knative.dev/v1/Service': (o) => new KnativeService(o as never),
+};
+/** Not API objects: build-tool configuration, checked separately. */
+const TOOL_KINDS = new Set(['kustomize.config.k8s.io/v1beta1/Kustomization']);
+
+function load(dir: string): Manifest[] {
+  const out: Manifest[] = [];
+  const base = join(REPO_ROOT, 'deploy', dir);
+  for (const name of readdirSync(base).filter((n) => /\.ya?ml$/.test(n)).sort()) {
+    for (const doc of parseAllDocuments(readFileSync(join(base, name), 'utf8'))) {
+      assert.deepEqual(doc.errors, [], `${dir}/${name}: YAML errors`);
+      const obj = doc.toJS() as Obj | null;
+      if (obj) out.push({ file: `${dir}/${name}`, obj });
+    }
+  }
+  return out;
+}
+
+const typeOf = (o: Obj) => `${o.apiVersion}/${o.kind}`;
+const kube = load('kubernetes');
+const knative = load('knative');
+const find = (list: Manifest[], type: string): Obj => {
+  const hits = list.filter((m) => typeOf(m.obj) === type);
+  assert.equal(hits.length, 1, `exactly one ${type}`);
+  return hits[0].obj;
+};
+
+const deployment = find(kube, 'apps/v1/Deployment');
+const podSpec: Obj = deployment.spec.template.spec;
+const container: Obj = podSpec.containers[0];
+const svc = find(kube, 'v1/Service');
+const hpa = find(kube, 'autoscaling/v2/HorizontalPodAutoscaler');
+const pdb = find(kube, 'policy/v1/PodDisruptionBudget');
+const ksvc = find(knative, 'serving.knative.dev/v1/Service');
+const kContainer: Obj = ksvc.spec.template.spec.containers[0];
+const image = readImageSpec().runtime;
+
+const envOf = (c: Obj): Record<string, string> => Object.fromEntries((c.env ?? []).map((e: Obj) => [e.name, e.value]));
+
+/** Kubernetes CPU quantity in cores ("2", "1500m", 0.5). */
+function cores(q: string | number): number {
+  const s = String(q);
+  return s.endsWith('m') ? Number(s.slice(0, -1)) / 1000 : Number(s);
+}
+/** Kubernetes memory quantity in bytes. */
+function bytes(q: string | number): number {
+  const m = /^(\d+(?:\.\d+)?)(Ki|Mi|Gi|Ti|k|M|G|T)?$/.exec(String(q));
+  assert.ok(m, `memory quantity ${q}`);
+  const mult: Record<string, number> = { Ki: 2 ** 10, Mi: 2 ** 20, Gi: 2 ** 30, Ti: 2 ** 40, k: 1e3, M: 1e6, G: 1e9, T: 1e12 };
+  return Number(m[1]) * (m[2] ? mult[m[2]] : 1);
+}
+
+describe('manifests validate against the Kubernetes and Knative schemas', () => {
+  it('every object in deploy/kubernetes and deploy/knative has a schema and passes it', () => {
+    assert.ok(kube.length >= 4 && knative.length >= 1);
+    for (const { file, obj } of [...kube, ...knative]) {
+      const type = typeOf(obj);
+      if (TOOL_KINDS.has(type)) continue;
+      const model = MODELS[type];
+      assert.ok(model, `${file}: no schema wired for ${type}`);
+      assert.doesNotThrow(() => model(obj).validate(), `${file}: ${type}`);
+      assert.match(obj.metadata?.name ?? '', /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/, `${file}: metadata.name`);
+    }
+  });
+
+  it('the validators reject broken objects (the schemas are really applied)', () => {
+    const broken: Array<[string, Obj]> = [];
+    const d = structuredClone(deployment);
+    d.spec.template.spec.containers[0].image = 42;
+    broken.push(['Deployment with a numeric image', d]);
+    const d2 = structuredClone(deployment);
+    d2.spec.template.spec.containers[0].readinessProbe.periodSeconds = 'often';
+    broken.push(['Deployment with a string periodSeconds', d2]);
+    const h = structuredClone(hpa);
+    h.spec.maxReplicas = 'twelve';
+    broken.push(['HPA with a string maxReplicas', h]);
+    const p = structuredClone(pdb);
+    p.spec.selector = 'app=modelserve';
+    broken.push(['PDB with a string selector', p]);
+    const s = structuredClone(svc);
+    s.spec.ports[0].port = 'eighty';
+    broken.push(['Service with a string port', s]);
+    const k = structuredClone(ksvc);
+    k.spec.template.spec.containerConcurrency = 'eighty';
+    broken.push(['Knative Service with a string containerConcurrency', k]);
+    const k2 = structuredClone(ksvc);
+    k2.spec.template.spec.containers[0].livenessProbe.httpGet.path = 7;
+    broken.push(['Knative Service with a numeric probe path', k2]);
+    for (const [what, obj] of broken) assert.throws(() => MODELS[typeOf(obj)](obj).validate(), `${what} must fail validation`);
+  });
+
+  it('kustomization.yaml lists every manifest of the folder and rewrites the Deployment image', () => {
+    const k = find(kube, 'kustomize.config.k8s.io/v1beta1/Kustomization');
+    const files = [...new Set(kube.map((m) => m.file.replace('kubernetes/', '')))].filter((f) => f !== 'kustomization.yaml').sort();
+    assert.deepEqual([...k.resources].sort(), files);
+    const imageName = String(container.image).split(':')[0];
+    assert.ok(k.images.some((i: Obj) => i.name === imageName), `images[].name ${imageName}`);
+  });
+});
+
+describe('Kubernetes Deployment follows the server and the image', () => {
+  const ports: Obj[] = container.ports;
+  const httpPort = ports.find((p) => p.name === 'http');
+  const env = envOf(container);
+
+  it('listens on $PORT = the container port = the port the image exposes', () => {
+    assert.ok(httpPort, 'a port named http');
+    assert.equal(String(httpPort.containerPort), env.PORT);
+    assert.equal(env.PORT, image.env.PORT);
+    assert.deepEqual(image.expose, [String(httpPort.containerPort)]);
+  });
+
+  it('probes: startup and readiness on /readyz, liveness on /healthz, all on the http port', () => {
+    assert.equal(container.startupProbe?.httpGet?.path, '/readyz');
+    assert.equal(container.readinessProbe?.httpGet?.path, '/readyz');
+    assert.equal(container.livenessProbe?.httpGet?.path, '/healthz');
+    for (const p of ['startupProbe', 'readinessProbe', 'livenessProbe']) {
+      const port = container[p].httpGet.port;
+      assert.ok(port === 'http' || port === httpPort?.containerPort, `${p} port`);
+      assert.ok(container[p].timeoutSeconds <= container[p].periodSeconds, `${p}: timeout <= period`);
+    }
+    const startupBudget = container.startupProbe.periodSeconds * container.startupProbe.failureThreshold;
+    assert.ok(startupBudget >= 60, `the startup probe allows ${startupBudget} s for loading + warm-up`);
+  });
+
+  it('terminationGracePeriodSeconds > preStop sleep + drain timeout', () => {
+    const drainMs = Number(env.MODELSERVE_DRAIN_TIMEOUT_MS ?? image.env.MODELSERVE_DRAIN_TIMEOUT_MS ?? 10_000);
+    const cmd: string[] = container.lifecycle?.preStop?.exec?.command ?? [];
+    const preStop = cmd[0] === 'sleep' ? Number(cmd[1]) : Number(container.lifecycle?.preStop?.sleep?.seconds ?? 0);
+    assert.ok(Number.isFinite(drainMs) && drainMs > 0);
+    assert.ok(podSpec.terminationGracePeriodSeconds > preStop + drainMs / 1000, `${podSpec.terminationGracePeriodSeconds} s > ${preStop} s + ${drainMs / 1000} s`);
+  });
+
+  it('CPU limit = CPU request = MODELSERVE_WORKERS (one inference thread per core); memory request = limit', () => {
+    const { requests, limits } = container.resources;
+    const workers = Number(env.MODELSERVE_WORKERS);
+    assert.ok(Number.isInteger(workers) && workers >= 1, 'MODELSERVE_WORKERS set');
+    assert.equal(cores(limits.cpu), workers);
+    assert.equal(cores(requests.cpu), workers);
+    assert.equal(bytes(requests.memory), bytes(limits.memory));
+    assert.ok(bytes(limits.memory) >= 256 * 2 ** 20);
+  });
+
+  it('runs as the image user, non-root, read-only root filesystem, no privilege escalation', () => {
+    const u = numericUser(image.user);
+    assert.ok(u);
+    assert.equal(podSpec.securityContext.runAsNonRoot, true);
+    assert.equal(podSpec.securityContext.runAsUser, u.uid);
+    assert.equal(container.securityContext.allowPrivilegeEscalation, false);
+    assert.equal(container.securityContext.readOnlyRootFilesystem, true);
+    assert.deepEqual(container.securityContext.capabilities.drop, ['ALL']);
+  });
+
+  it('serves the model repository the image bakes, with the image entrypoint', () => {
+    assert.equal(container.command, undefined, 'keep the image ENTRYPOINT');
+    assert.deepEqual(container.args, image.cmd);
+  });
+
+  it('selector matches the pod labels; rolling updates never drop below the desired count', () => {
+    const labels = deployment.spec.template.metadata.labels;
+    for (const [k, v] of Object.entries(deployment.spec.selector.matchLabels)) assert.equal(labels[k], v);
+    assert.equal(deployment.spec.strategy.rollingUpdate.maxUnavailable, 0);
+  });
+});
+
+describe('Service, HPA and PDB point at the Deployment', () => {
+  const labels = deployment.spec.template.metadata.labels;
+  const selects = (sel: Record<string, string>) => Object.entries(sel).every(([k, v]) => labels[k] === v);
+
+  it('Service selects the pods and targets the http port', () => {
+    assert.ok(selects(svc.spec.selector));
+    assert.ok(svc.spec.ports.every((p: Obj) => p.targetPort === 'http' || p.targetPort === container.ports[0].containerPort));
+  });
+
+  it('HPA scales the Deployment on CPU utilisation (which has a request to be measured against)', () => {
+    assert.equal(hpa.spec.scaleTargetRef.kind, 'Deployment');
+    assert.equal(hpa.spec.scaleTargetRef.name, deployment.metadata.name);
+    assert.ok(hpa.spec.minReplicas >= 2 && hpa.spec.minReplicas <= hpa.spec.maxReplicas);
+    const cpu = hpa.spec.metrics.find((m: Obj) => m.type === 'Resource' && m.resource.name === 'cpu');
+    assert.ok(cpu, 'a cpu metric');
+    assert.equal(cpu.resource.target.type, 'Utilization');
+    assert.ok(cpu.resource.target.averageUtilization > 0 && cpu.resource.target.averageUtilization < 100);
+    assert.ok(container.resources.requests.cpu, 'Utilization needs a CPU request');
+  });
+
+  it('PDB selects the pods and leaves at least one serving at HPA minReplicas', () => {
+    assert.ok(selects(pdb.spec.selector.matchLabels));
+    if (pdb.spec.maxUnavailable !== undefined) assert.ok(pdb.spec.maxUnavailable < hpa.spec.minReplicas);
+    else assert.ok(pdb.spec.minAvailable >= 1 && pdb.spec.minAvailable < hpa.spec.minReplicas);
+  });
+});
+
+describe('Knative Service (Cloud Run: gcloud run services replace)', () => {
+  const tspec: Obj = ksvc.spec.template.spec;
+  const env = envOf(kContainer);
+  const annotations: Record<string, string> = ksvc.spec.template.metadata?.annotations ?? {};
+
+  it('sets containerConcurrency and a request timeout', () => {
+    assert.ok(Number.isInteger(tspec.containerConcurrency) && tspec.containerConcurrency > 0 && tspec.containerConcurrency <= 1000);
+    assert.ok(tspec.timeoutSeconds > 0);
+  });
+
+  it('one http1 port = the image port; PORT is left to the platform (reserved on Cloud Run)', () => {
+    assert.equal(kContainer.ports.length, 1);
+    assert.equal(kContainer.ports[0].name, 'http1');
+    assert.equal(String(kContainer.ports[0].containerPort), image.env.PORT);
+    assert.equal(env.PORT, undefined);
+  });
+
+  it('startup probe on /readyz, liveness on /healthz, without a port (Knative/Cloud Run use the container port)', () => {
+    assert.equal(kContainer.startupProbe?.httpGet?.path, '/readyz');
+    assert.equal(kContainer.livenessProbe?.httpGet?.path, '/healthz');
+    for (const p of ['startupProbe', 'livenessProbe']) {
+      assert.equal(kContainer[p].httpGet.port, undefined);
+      assert.ok(kContainer[p].timeoutSeconds <= kContainer[p].periodSeconds);
+      assert.ok(kContainer[p].periodSeconds * kContainer[p].failureThreshold <= 240, 'Cloud Run caps a probe at 240 s');
+    }
+  });
+
+  it('CPU limit = MODELSERVE_WORKERS; drain timeout < the 10 s Cloud Run allows after SIGTERM', () => {
+    assert.equal(cores(kContainer.resources.limits.cpu), Number(env.MODELSERVE_WORKERS));
+    assert.ok(Number(env.MODELSERVE_DRAIN_TIMEOUT_MS) < 10_000);
+    assert.ok(bytes(kContainer.resources.limits.memory) >= bytes(container.resources.limits.memory));
+  });
+
+  it('autoscaling bounds are consistent', () => {
+    const min = Number(annotations['autoscaling.knative.dev/minScale'] ?? 0);
+    const max = Number(annotations['autoscaling.knative.dev/maxScale']);
+    assert.ok(Number.isInteger(min) && Number.isInteger(max) && min <= max && max >= 1);
+  });
+
+  it('serves the repository the image bakes, with the image entrypoint', () => {
+    assert.equal(kContainer.command, undefined);
+    assert.deepEqual(kContainer.args, image.cmd);
+  });
+});
