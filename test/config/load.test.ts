@@ -1,0 +1,111 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdirSync, writeFileSync, copyFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { loadRepository, defaultModel } from '../../src/config/load.js';
+import { StartupError } from '../../src/errors.js';
+import { BOOK_MODEL, EXAMPLES, tempDir, writeBookModelFolder } from '../helpers/paths.js';
+
+function repoWith(files: Record<string, string>): string {
+  const root = tempDir();
+  for (const [path, text] of Object.entries(files)) {
+    mkdirSync(join(root, path, '..'), { recursive: true });
+    writeFileSync(join(root, path), text);
+  }
+  return root;
+}
+
+function startupError(fn: () => unknown): StartupError {
+  try {
+    fn();
+  } catch (err) {
+    assert.ok(err instanceof StartupError, `expected a StartupError, got ${String(err)}`);
+    return err;
+  }
+  assert.fail('expected a StartupError');
+}
+
+test('the example repository loads, frozen, with weather as the default model', () => {
+  const configs = loadRepository(EXAMPLES);
+  assert.deepEqual(configs.map((c) => c.name).sort(), ['loan', 'weather']);
+  assert.equal(defaultModel(configs)?.name, 'weather');
+  assert.ok(Object.isFrozen(configs[0]) && Object.isFrozen(configs[0]!.fields));
+});
+
+test('a single model folder is a repository of one', () => {
+  const dir = writeBookModelFolder();
+  const [config] = loadRepository(dir);
+  assert.equal(config!.name, 'book-weather');
+  assert.equal(config!.modelFile, BOOK_MODEL);
+  assert.deepEqual(config!.outputs, [{ field: 'prediction', from: 'label', kind: 'label', map: { 1: 'Rain', 0: 'No_Rain' } }]);
+});
+
+test('every problem of every config is reported at once, with file and key path', () => {
+  const root = repoWith({
+    'a/model.yaml': `
+fields:
+  x: { type: float, minimum: 3 }
+  y: { type: number, required: false }
+  s: { type: string }
+inputs:
+  in: { fields: [x, nope, s], scale: { mean: [0], scale: [1, 2, 3] } }
+outputs:
+  out: { from: o, map: { "1": a }, column: 1 }
+batching: { max_batch_size: 0 }
+colour: red
+`,
+    'b/model.json': '{ "fields": { "x": { "type": "number" } }, "inputs": {}, ',
+  });
+  const err = startupError(() => loadRepository(root));
+  assert.equal(err.code, 'MS_ERR_CONFIG_INVALID');
+  const m = err.message;
+  for (const expected of [
+    'a/model.yaml: fields.x.type: must be one of number, integer, string, boolean',
+    'a/model.yaml: outputs.out: give either map or column, not both',
+    'a/model.yaml: batching.max_batch_size: must be >= 1',
+    'a/model.yaml: colour: unknown key',
+    'b/model.json: (file): not valid JSON',
+  ]) assert.ok(m.includes(expected), `missing "${expected}" in:\n${m}`);
+});
+
+test('cross-field rules: unknown fields, scale lengths, defaults, unused fields, missing ONNX file', () => {
+  const root = repoWith({
+    'm/model.yaml': `
+model: missing.onnx
+fields:
+  x: { type: number }
+  y: { type: number, required: false }
+  s: { type: string, example: 3 }
+  unused: { type: number }
+inputs:
+  in: { fields: [x, nope, s], scale: { mean: [0], scale: [1, 2, 3] } }
+outputs:
+  out: { from: o }
+`,
+  });
+  const m = startupError(() => loadRepository(root)).message;
+  for (const expected of [
+    "inputs.in.fields.1: 'nope' is not a declared field",
+    'inputs.in.scale.mean: has 1 values but the input has 3 fields',
+    'fields.y.default: a field with required: false needs a default',
+    'fields.s.example: must be of type string',
+    "inputs.in.fields.2: 's' is a string field",
+    'fields.unused: is not fed to any input',
+    'model: ONNX file not found',
+  ]) assert.ok(m.includes(expected), `missing "${expected}" in:\n${m}`);
+});
+
+test('two default models, duplicate names and an empty repository are startup errors', () => {
+  const root = tempDir();
+  const source = writeBookModelFolder(tempDir(), 'default: true\n');
+  for (const name of ['one', 'two']) {
+    mkdirSync(join(root, name));
+    copyFileSync(join(source, 'model.yaml'), join(root, name, 'model.yaml'));
+  }
+  const m = startupError(() => loadRepository(root)).message;
+  assert.match(m, /model name 'book-weather' is already used/);
+  assert.match(m, /only one model may be the default/);
+  const empty = startupError(() => loadRepository(tempDir()));
+  assert.equal(empty.code, 'MS_ERR_CONFIG_NOT_FOUND');
+  assert.equal(startupError(() => loadRepository('/nonexistent/models')).code, 'MS_ERR_CONFIG_NOT_FOUND');
+});
