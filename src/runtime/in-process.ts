@@ -1,0 +1,69 @@
+// InProcessRuntime: onnxruntime sessions on the calling thread. onnxruntime-node's session.run is
+// synchronous (it only defers to setImmediate first), so every run blocks this event loop for its
+// duration; use WorkerPoolRuntime in the server. This one is the reference implementation for the
+// contract suite, and the cheapest choice for CLIs (e.g. the optimiser) and single-CPU hosts.
+import { ModelServeError } from '../errors.js';
+import { createSession, runSession, signatureOf, warmUp, type OrtSession } from './session.js';
+import type { InferenceRuntime, ModelSignature, ModelSource, NamedTensors, RuntimeOptions } from './types.js';
+
+export interface InProcessRuntimeOptions extends RuntimeOptions {
+  /** Run each model once on zeros after loading (default true). */
+  warmUp?: boolean;
+}
+
+export class InProcessRuntime implements InferenceRuntime {
+  readonly parallelism = 1;
+  private readonly options: InProcessRuntimeOptions;
+  private readonly sessions = new Map<string, OrtSession>();
+  private closed = false;
+  private inFlight = 0;
+  private idle: Array<() => void> = [];
+
+  constructor(options: InProcessRuntimeOptions = { intraOpThreads: 1, interOpThreads: 1 }) {
+    this.options = options;
+  }
+
+  async load(models: ModelSource[]): Promise<Record<string, ModelSignature>> {
+    if (this.closed) throw new ModelServeError('MS_ERR_NOT_READY', 'the runtime is closed');
+    const loaded = new Map<string, OrtSession>();
+    try {
+      for (const m of models) {
+        const session = await createSession(m.path, m.bytes, this.options);
+        loaded.set(m.name, session);
+        if (this.options.warmUp !== false) await warmUp(session);
+      }
+    } catch (err) {
+      await Promise.all([...loaded.values()].map((s) => s.release()));
+      throw err;
+    }
+    const signatures: Record<string, ModelSignature> = {};
+    for (const [name, session] of loaded) {
+      const previous = this.sessions.get(name);
+      if (previous !== undefined) await previous.release();
+      this.sessions.set(name, session);
+      signatures[name] = signatureOf(session);
+    }
+    return signatures;
+  }
+
+  async run(model: string, feeds: NamedTensors, outputNames?: string[]): Promise<NamedTensors> {
+    if (this.closed) throw new ModelServeError('MS_ERR_NOT_READY', 'the runtime is closed');
+    const session = this.sessions.get(model);
+    if (session === undefined) throw new ModelServeError('MS_ERR_MODEL_NOT_FOUND', `no model named '${model}' is loaded`);
+    this.inFlight++;
+    try {
+      return await runSession(model, session, feeds, outputNames);
+    } finally {
+      if (--this.inFlight === 0) for (const wake of this.idle.splice(0)) wake();
+    }
+  }
+
+  /** Stops accepting runs, waits for in-flight ones, then releases every session. */
+  async close(): Promise<void> {
+    this.closed = true;
+    if (this.inFlight > 0) await new Promise<void>((resolve) => this.idle.push(resolve));
+    const sessions = [...this.sessions.values()];
+    this.sessions.clear();
+    await Promise.all(sessions.map((s) => s.release()));
+  }
+}

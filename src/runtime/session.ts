@@ -1,0 +1,133 @@
+// Shared onnxruntime helpers used by both runtimes (the in-process one and each pool worker):
+// session creation with explicit options, signatures from session metadata, and conversion
+// between plain TensorData (structured-clone/transfer friendly) and ort.Tensor.
+import ort from 'onnxruntime-node';
+import { ModelServeError, StartupError } from '../errors.js';
+import type { ElementType, ModelSignature, NamedTensors, RuntimeOptions, TensorData, TensorInfo, TensorValues } from './types.js';
+
+export type OrtSession = ort.InferenceSession;
+
+const ELEMENT_TYPES: ReadonlySet<string> = new Set<ElementType>(['float32', 'float64', 'int32', 'int64', 'string', 'bool']);
+
+/** The session options every runtime uses; set explicitly so behaviour doesn't depend on ORT defaults. */
+export function sessionOptions(options: RuntimeOptions): ort.InferenceSession.SessionOptions {
+  return {
+    intraOpNumThreads: Math.max(1, Math.floor(options.intraOpThreads)),
+    interOpNumThreads: Math.max(1, Math.floor(options.interOpThreads)),
+    executionMode: 'sequential',
+    graphOptimizationLevel: 'all',
+  };
+}
+
+/** Plain-text reason of an unknown thrown value. */
+export function errorText(err: unknown): string {
+  if (err instanceof Error) return err.message;
+  return String(err);
+}
+
+/**
+ * Creates a session from ONNX bytes. Rejects with StartupError(MS_ERR_MODEL_LOAD, "<path>: <problem>").
+ * (onnxruntime-node parses and optimises the model synchronously on the calling thread.)
+ */
+export async function createSession(path: string, bytes: Uint8Array, options: RuntimeOptions): Promise<OrtSession> {
+  if (bytes.byteLength === 0) throw new StartupError('MS_ERR_MODEL_LOAD', `${path}: the file is empty`);
+  try {
+    return await ort.InferenceSession.create(bytes, sessionOptions(options));
+  } catch (err) {
+    throw new StartupError('MS_ERR_MODEL_LOAD', `${path}: onnxruntime could not load the model: ${errorText(err)}`, { cause: err });
+  }
+}
+
+function infoOf(meta: ort.InferenceSession.ValueMetadata): TensorInfo {
+  if (!meta.isTensor) return { name: meta.name, type: 'non-tensor', shape: [] };
+  // onnxruntime-node reports an unnamed symbolic dim as '' — the contract says "strings or -1".
+  const shape = meta.shape.map((d) => (d === '' ? -1 : d));
+  return { name: meta.name, type: meta.type, shape };
+}
+
+/** The model's inputs and outputs as the session reports them. */
+export function signatureOf(session: OrtSession): ModelSignature {
+  return { inputs: session.inputMetadata.map(infoOf), outputs: session.outputMetadata.map(infoOf) };
+}
+
+function elementCount(dims: readonly number[]): number {
+  let n = 1;
+  for (const d of dims) n *= d;
+  return n;
+}
+
+function zeros(type: string, n: number): TensorValues | undefined {
+  switch (type) {
+    case 'float32': return new Float32Array(n);
+    case 'float64': return new Float64Array(n);
+    case 'int32': return new Int32Array(n);
+    case 'int64': return new BigInt64Array(n);
+    case 'bool': return new Uint8Array(n);
+    case 'string': return new Array<string>(n).fill('');
+    default: return undefined;
+  }
+}
+
+/**
+ * Runs the session once on a 1-row all-zero (or empty-string) input so the first real request
+ * doesn't pay for lazy allocations. Best effort: returns false (never throws) if the model has
+ * inputs it can't synthesise or refuses zeros.
+ */
+export async function warmUp(session: OrtSession): Promise<boolean> {
+  const feeds: Record<string, ort.Tensor> = {};
+  for (const meta of session.inputMetadata) {
+    if (!meta.isTensor) return false;
+    const dims = meta.shape.map((d) => (typeof d === 'number' && d >= 0 ? d : 1));
+    const data = zeros(meta.type, elementCount(dims));
+    if (data === undefined) return false;
+    feeds[meta.name] = new ort.Tensor(meta.type as ElementType, data as never, dims);
+  }
+  try {
+    await session.run(feeds);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+function checkTensor(name: string, t: TensorData): void {
+  if (!ELEMENT_TYPES.has(t.type)) throw new ModelServeError('MS_ERR_INFERENCE', `input '${name}': unsupported element type '${t.type}'`);
+  const n = elementCount(t.dims);
+  if (t.data.length !== n) {
+    throw new ModelServeError('MS_ERR_INFERENCE', `input '${name}': dims [${t.dims.join(', ')}] need ${n} values, got ${t.data.length}`);
+  }
+}
+
+/** TensorData -> ort.Tensor (no copy for typed arrays; bool is a Uint8Array of 0/1 as onnxruntime-node expects). */
+export function toOrtFeeds(feeds: NamedTensors): Record<string, ort.Tensor> {
+  const out: Record<string, ort.Tensor> = {};
+  for (const name of Object.keys(feeds)) {
+    const t = feeds[name];
+    checkTensor(name, t);
+    out[name] = new ort.Tensor(t.type, t.data as never, t.dims);
+  }
+  return out;
+}
+
+/** ort.Tensor results -> TensorData (keeps onnxruntime's freshly allocated arrays; no copy). */
+export function fromOrtResults(results: ort.InferenceSession.OnnxValueMapType): NamedTensors {
+  const out: NamedTensors = {};
+  for (const name of Object.keys(results)) {
+    const t = results[name] as ort.Tensor;
+    if (!ELEMENT_TYPES.has(t.type)) throw new ModelServeError('MS_ERR_INFERENCE', `output '${name}' has unsupported element type '${t.type}'`);
+    out[name] = { type: t.type as ElementType, dims: [...t.dims], data: t.data as TensorValues };
+  }
+  return out;
+}
+
+/** Runs one batch on a session; failures become ModelServeError(MS_ERR_INFERENCE). */
+export async function runSession(model: string, session: OrtSession, feeds: NamedTensors, outputNames?: string[]): Promise<NamedTensors> {
+  const ortFeeds = toOrtFeeds(feeds);
+  let results: ort.InferenceSession.OnnxValueMapType;
+  try {
+    results = outputNames === undefined ? await session.run(ortFeeds) : await session.run(ortFeeds, outputNames);
+  } catch (err) {
+    throw new ModelServeError('MS_ERR_INFERENCE', `model '${model}': ${errorText(err)}`, { cause: err });
+  }
+  return fromOrtResults(results);
+}

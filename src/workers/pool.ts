@@ -1,0 +1,304 @@
+// WorkerPoolRuntime: N worker threads (src/workers/worker.ts), each with its own onnxruntime
+// session per model, so session.run (synchronous in onnxruntime-node) never blocks the main event
+// loop. Runs go to the least-loaded worker. A worker that dies fails its in-flight runs with
+// MS_ERR_INFERENCE and is replaced (respawn + reload of every model); callers never hang.
+import { Worker } from 'node:worker_threads';
+import { ModelServeError, StartupError, type ErrorCode, ERRORS } from '../errors.js';
+import type { InferenceRuntime, ModelSignature, ModelSource, NamedTensors, RuntimeOptions } from '../runtime/types.js';
+import { transferList, type FromWorker, type ToWorker, type WorkerInit } from './protocol.js';
+
+export interface WorkerPoolOptions extends RuntimeOptions {
+  /** Number of worker threads (see defaultWorkerCount() in ./cpu.js). */
+  workers: number;
+  /** Run each model once on zeros after loading, in every worker (default true). */
+  warmUp?: boolean;
+  /**
+   * Hand the feeds' ArrayBuffers over to the worker instead of copying them (default false).
+   * When true, run() detaches the typed arrays it is given: only set it if callers build fresh
+   * feeds per run (as the batcher glue does) and never read them afterwards.
+   */
+  transferInputs?: boolean;
+  /** Called when a worker dies (for logging); the pool replaces it by itself. */
+  onWorkerExit?: (event: WorkerExitEvent) => void;
+  /** The compiled worker script; default ./worker.js next to this module. */
+  workerUrl?: URL;
+}
+
+export interface WorkerExitEvent {
+  worker: number;
+  exitCode: number;
+  error?: string;
+  /** In-flight runs failed by the crash. */
+  failedRuns: number;
+}
+
+interface PendingRun {
+  resolve: (outputs: NamedTensors) => void;
+  reject: (err: Error) => void;
+}
+
+interface PendingLoad {
+  resolve: (signatures: Record<string, ModelSignature>) => void;
+  reject: (err: Error) => void;
+}
+
+interface Slot {
+  index: number;
+  worker: Worker | null;
+  runs: Map<number, PendingRun>;
+  loads: Map<number, PendingLoad>;
+  lastError?: string;
+  /** Consecutive deaths before a successful load (for respawn back-off). */
+  crashes: number;
+  respawnTimer?: NodeJS.Timeout;
+}
+
+const DEFAULT_WORKER_URL = new URL('./worker.js', import.meta.url);
+
+function isErrorCode(code: string): code is ErrorCode {
+  return Object.prototype.hasOwnProperty.call(ERRORS, code);
+}
+
+export class WorkerPoolRuntime implements InferenceRuntime {
+  readonly parallelism: number;
+  private readonly options: WorkerPoolOptions;
+  private readonly slots: Slot[] = [];
+  private models: ModelSource[] = [];
+  private nextId = 1;
+  private rr = 0;
+  private closing = false;
+  private inFlight = 0;
+  private idle: Array<() => void> = [];
+
+  /** Starts the worker threads at once (in parallel), so their startup overlaps with reading the models. */
+  constructor(options: WorkerPoolOptions) {
+    if (!Number.isInteger(options.workers) || options.workers < 1) throw new RangeError(`workers must be an integer >= 1, got ${options.workers}`);
+    this.options = options;
+    this.parallelism = options.workers;
+    for (let i = 0; i < options.workers; i++) {
+      const slot: Slot = { index: i, worker: null, runs: new Map(), loads: new Map(), crashes: 0 };
+      this.slots.push(slot);
+      this.spawn(slot);
+    }
+  }
+
+  /** Threads currently alive (for tests and health reporting). */
+  get aliveWorkers(): number {
+    return this.slots.filter((s) => s.worker !== null).length;
+  }
+
+  /** Runs in flight per worker (the dispatch load). */
+  get inFlightPerWorker(): number[] {
+    return this.slots.map((s) => s.runs.size);
+  }
+
+  private spawn(slot: Slot): void {
+    const init: WorkerInit = {
+      intraOpThreads: this.options.intraOpThreads,
+      interOpThreads: this.options.interOpThreads,
+      warmUp: this.options.warmUp !== false,
+    };
+    const worker = new Worker(this.options.workerUrl ?? DEFAULT_WORKER_URL, { workerData: init });
+    slot.worker = worker;
+    slot.lastError = undefined;
+    worker.on('message', (msg: FromWorker) => this.onMessage(slot, msg));
+    worker.on('error', (err) => {
+      slot.lastError = err instanceof Error ? err.message : String(err);
+    });
+    worker.on('messageerror', (err) => {
+      slot.lastError = `message error: ${err.message}`;
+    });
+    worker.on('exit', (code) => this.onExit(slot, worker, code));
+    // A replacement reloads the models the pool has; the first spawn gets them from load().
+    if (this.models.length > 0) {
+      this.loadInto(slot, this.models).then(
+        () => {
+          slot.crashes = 0;
+        },
+        () => {
+          /* the worker's exit (if it died) is handled in onExit; a load error keeps it as is */
+        },
+      );
+    }
+  }
+
+  private onMessage(slot: Slot, msg: FromWorker): void {
+    switch (msg.type) {
+      case 'result': {
+        const pending = slot.runs.get(msg.id);
+        if (pending === undefined) return;
+        slot.runs.delete(msg.id);
+        pending.resolve(msg.outputs);
+        break;
+      }
+      case 'run-error': {
+        const pending = slot.runs.get(msg.id);
+        if (pending === undefined) return;
+        slot.runs.delete(msg.id);
+        pending.reject(new ModelServeError(isErrorCode(msg.code) ? msg.code : 'MS_ERR_INFERENCE', msg.message));
+        break;
+      }
+      case 'loaded': {
+        const pending = slot.loads.get(msg.id);
+        slot.loads.delete(msg.id);
+        pending?.resolve(msg.signatures);
+        break;
+      }
+      case 'load-error': {
+        const pending = slot.loads.get(msg.id);
+        slot.loads.delete(msg.id);
+        pending?.reject(new StartupError('MS_ERR_MODEL_LOAD', msg.message));
+        break;
+      }
+    }
+  }
+
+  private onExit(slot: Slot, worker: Worker, code: number): void {
+    if (slot.worker !== worker) return;
+    slot.worker = null;
+    const reason = `worker ${slot.index} exited with code ${code}${slot.lastError !== undefined ? ` (${slot.lastError})` : ''}`;
+    const failed = [...slot.runs.values()];
+    slot.runs.clear();
+    for (const run of failed) run.reject(new ModelServeError('MS_ERR_INFERENCE', `inference failed: ${reason} while running this request`));
+    const loads = [...slot.loads.values()];
+    slot.loads.clear();
+    for (const load of loads) load.reject(new StartupError('MS_ERR_MODEL_LOAD', `${reason} while loading the models`));
+    if (!this.closing) {
+      try {
+        this.options.onWorkerExit?.({ worker: slot.index, exitCode: code, error: slot.lastError, failedRuns: failed.length });
+      } catch {
+        /* an observer must not break the pool */
+      }
+      // Back off only when a worker keeps dying before it manages to load (a crash loop).
+      const delay = slot.crashes === 0 ? 0 : Math.min(5000, 100 * 2 ** (slot.crashes - 1));
+      slot.crashes++;
+      slot.respawnTimer = setTimeout(() => {
+        slot.respawnTimer = undefined;
+        if (!this.closing) this.spawn(slot);
+      }, delay);
+    }
+    this.checkIdle();
+  }
+
+  private post(slot: Slot, message: ToWorker, transfer: ArrayBuffer[] = []): void {
+    (slot.worker as Worker).postMessage(message, transfer);
+  }
+
+  private loadInto(slot: Slot, models: ModelSource[]): Promise<Record<string, ModelSignature>> {
+    return new Promise((resolve, reject) => {
+      if (slot.worker === null) {
+        reject(new StartupError('MS_ERR_MODEL_LOAD', `worker ${slot.index} is not running`));
+        return;
+      }
+      const id = this.nextId++;
+      slot.loads.set(id, { resolve, reject });
+      // Model bytes are structured-cloned: every worker needs its own copy for its own sessions.
+      this.post(slot, { type: 'load', id, models: models.map((m) => ({ name: m.name, path: m.path, bytes: m.bytes })) });
+    });
+  }
+
+  async load(models: ModelSource[]): Promise<Record<string, ModelSignature>> {
+    if (this.closing) throw new ModelServeError('MS_ERR_NOT_READY', 'the runtime is closed');
+    const live = this.slots.filter((s) => s.worker !== null);
+    const results = await Promise.all(live.map((s) => this.loadInto(s, models)));
+    // Keep what replacements must reload: earlier models, with these added or replaced by name.
+    const byName = new Map(this.models.map((m) => [m.name, m]));
+    for (const m of models) byName.set(m.name, m);
+    this.models = [...byName.values()];
+    for (const s of live) s.crashes = 0;
+    return results[0] ?? {};
+  }
+
+  private pick(): Slot | undefined {
+    let best: Slot | undefined;
+    const n = this.slots.length;
+    for (let k = 0; k < n; k++) {
+      const slot = this.slots[(this.rr + k) % n];
+      if (slot.worker === null) continue;
+      if (best === undefined || slot.runs.size < best.runs.size) best = slot;
+    }
+    this.rr = (this.rr + 1) % n;
+    return best;
+  }
+
+  run(model: string, feeds: NamedTensors, outputNames?: string[]): Promise<NamedTensors> {
+    if (this.closing) return Promise.reject(new ModelServeError('MS_ERR_NOT_READY', 'the runtime is closed'));
+    if (this.models.length > 0 && !this.models.some((m) => m.name === model)) {
+      return Promise.reject(new ModelServeError('MS_ERR_MODEL_NOT_FOUND', `no model named '${model}' is loaded`));
+    }
+    const slot = this.pick();
+    if (slot === undefined) return Promise.reject(new ModelServeError('MS_ERR_INFERENCE', 'inference failed: no worker is running (all are restarting)'));
+    const id = this.nextId++;
+    return new Promise<NamedTensors>((resolve, reject) => {
+      this.inFlight++;
+      const done = (): void => {
+        this.inFlight--;
+        this.checkIdle();
+      };
+      slot.runs.set(id, {
+        resolve: (outputs) => {
+          done();
+          resolve(outputs);
+        },
+        reject: (err) => {
+          done();
+          reject(err);
+        },
+      });
+      const message: ToWorker = outputNames === undefined ? { type: 'run', id, model, feeds } : { type: 'run', id, model, feeds, outputNames };
+      try {
+        this.post(slot, message, this.options.transferInputs === true ? transferList(feeds) : []);
+      } catch (err) {
+        slot.runs.delete(id);
+        done();
+        reject(new ModelServeError('MS_ERR_INFERENCE', `inference failed: could not send the request to a worker: ${err instanceof Error ? err.message : String(err)}`, { cause: err }));
+      }
+    });
+  }
+
+  private checkIdle(): void {
+    if (this.inFlight === 0) for (const wake of this.idle.splice(0)) wake();
+  }
+
+  /**
+   * Test hook: makes worker `index` crash as if it had a bug — 'exit' = process.exit(1) inside it,
+   * 'throw' = an uncaught exception. (There is deliberately no terminate(): terminating a worker
+   * while onnxruntime is inside a native run can abort the whole process.)
+   */
+  crashWorkerForTesting(index: number, how: 'exit' | 'throw' = 'exit'): void {
+    const slot = this.slots[index];
+    if (slot?.worker == null) throw new RangeError(`no live worker ${index}`);
+    this.post(slot, { type: 'crash', how });
+  }
+
+  /** Resolves once every worker is alive and has loaded the current models (e.g. after a crash). */
+  async whenAllReady(): Promise<void> {
+    for (;;) {
+      if (this.closing) return;
+      if (this.slots.every((s) => s.worker !== null && s.loads.size === 0)) return;
+      await new Promise((r) => setTimeout(r, 10));
+    }
+  }
+
+  /**
+   * Stops accepting runs, waits for in-flight runs to finish, then closes every worker: each
+   * releases its sessions and exits by itself (terminate() only if one hasn't exited after 5 s).
+   */
+  async close(): Promise<void> {
+    this.closing = true;
+    if (this.inFlight > 0) await new Promise<void>((resolve) => this.idle.push(resolve));
+    await Promise.all(
+      this.slots.map(async (slot) => {
+        if (slot.respawnTimer !== undefined) clearTimeout(slot.respawnTimer);
+        const worker = slot.worker;
+        slot.worker = null;
+        if (worker === null) return;
+        const exited = new Promise<void>((resolve) => worker.once('exit', () => resolve()));
+        worker.postMessage({ type: 'close' } satisfies ToWorker);
+        const timer = setTimeout(() => void worker.terminate(), 5000);
+        await exited;
+        clearTimeout(timer);
+      }),
+    );
+  }
+}

@@ -1,0 +1,73 @@
+// One pool worker thread: owns its own onnxruntime sessions (one per model) and runs batches on
+// request. Started by WorkerPoolRuntime (src/workers/pool.ts) with a WorkerInit as workerData.
+import { parentPort, workerData } from 'node:worker_threads';
+import { ModelServeError } from '../errors.js';
+import { createSession, errorText, runSession, signatureOf, warmUp, type OrtSession } from '../runtime/session.js';
+import type { ModelSignature } from '../runtime/types.js';
+import { transferList, type FromWorker, type ToWorker, type WorkerInit } from './protocol.js';
+
+if (parentPort === null) throw new Error('src/workers/worker.js must be started as a worker thread');
+const port = parentPort;
+const init = workerData as WorkerInit;
+const sessions = new Map<string, OrtSession>();
+let loading: Promise<void> = Promise.resolve();
+
+function post(message: FromWorker, transfer: ArrayBuffer[] = []): void {
+  port.postMessage(message, transfer);
+}
+
+async function load(id: number, models: Extract<ToWorker, { type: 'load' }>['models']): Promise<void> {
+  const fresh = new Map<string, OrtSession>();
+  try {
+    for (const m of models) {
+      const session = await createSession(m.path, m.bytes, init);
+      fresh.set(m.name, session);
+      if (init.warmUp) await warmUp(session);
+    }
+  } catch (err) {
+    await Promise.all([...fresh.values()].map((s) => s.release()));
+    post({ type: 'load-error', id, message: errorText(err) });
+    return;
+  }
+  const signatures: Record<string, ModelSignature> = {};
+  for (const [name, session] of fresh) {
+    await sessions.get(name)?.release();
+    sessions.set(name, session);
+    signatures[name] = signatureOf(session);
+  }
+  post({ type: 'loaded', id, signatures });
+}
+
+async function run(msg: Extract<ToWorker, { type: 'run' }>): Promise<void> {
+  await loading;
+  try {
+    const session = sessions.get(msg.model);
+    if (session === undefined) throw new ModelServeError('MS_ERR_MODEL_NOT_FOUND', `no model named '${msg.model}' is loaded`);
+    const outputs = await runSession(msg.model, session, msg.feeds, msg.outputNames);
+    post({ type: 'result', id: msg.id, outputs }, transferList(outputs));
+  } catch (err) {
+    const code = err instanceof ModelServeError ? err.code : 'MS_ERR_INFERENCE';
+    post({ type: 'run-error', id: msg.id, code, message: errorText(err) });
+  }
+}
+
+port.on('message', (msg: ToWorker) => {
+  switch (msg.type) {
+    case 'load':
+      loading = loading.then(() => load(msg.id, msg.models));
+      break;
+    case 'run':
+      void run(msg);
+      break;
+    case 'close':
+      // Exit between runs, never with onnxruntime mid-call: terminating a worker while a native
+      // run is in progress can abort the whole process (N-API throws during env teardown).
+      void loading
+        .then(() => Promise.all([...sessions.values()].map((s) => s.release())))
+        .finally(() => process.exit(0));
+      break;
+    case 'crash':
+      if (msg.how === 'exit') process.exit(1);
+      throw new Error('simulated worker crash');
+  }
+});

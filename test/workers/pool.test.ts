@@ -1,0 +1,131 @@
+// WorkerPoolRuntime beyond the shared contract: the main event loop stays free while the workers
+// are saturated, dispatch goes to the least-loaded worker, a crashed worker fails only its own
+// in-flight runs and is replaced, and zero-copy input transfer.
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { performance } from 'node:perf_hooks';
+import { ModelServeError } from '../../src/errors.js';
+import { InProcessRuntime } from '../../src/runtime/in-process.js';
+import type { InferenceRuntime, NamedTensors } from '../../src/runtime/types.js';
+import { WorkerPoolRuntime, type WorkerExitEvent } from '../../src/workers/pool.js';
+import { svcRows, svcSource, svcTensor, typesSource } from '../runtime/fixtures.js';
+
+const rows64 = svcRows(64, 200);
+
+/** Max timer lag and event-loop utilisation of this thread while `count` svc runs of `batch` rows are in flight. */
+async function mainThreadLag(rt: InferenceRuntime, count: number, batch: number): Promise<{ elu: number; maxLagMs: number; totalMs: number }> {
+  const rows = svcRows(batch, 300);
+  const feeds = Array.from({ length: count }, () => ({ float_input: svcTensor(rows) }));
+  let maxLag = 0;
+  let stop = false;
+  let last = performance.now();
+  const tick = (): void => {
+    const now = performance.now();
+    maxLag = Math.max(maxLag, now - last);
+    last = now;
+    if (!stop) setTimeout(tick, 1);
+  };
+  setTimeout(tick, 1);
+  const t0 = performance.now();
+  const elu0 = performance.eventLoopUtilization();
+  await Promise.all(feeds.map((f) => rt.run('svc', f)));
+  const elu = performance.eventLoopUtilization(elu0).utilization;
+  stop = true;
+  maxLag = Math.max(maxLag, performance.now() - last); // a block that lasted until the end counts too
+  return { elu, maxLagMs: maxLag, totalMs: performance.now() - t0 };
+}
+
+describe('WorkerPoolRuntime', () => {
+  let pool: WorkerPoolRuntime;
+  const exits: WorkerExitEvent[] = [];
+  before(async () => {
+    pool = new WorkerPoolRuntime({ workers: 2, intraOpThreads: 1, interOpThreads: 1, onWorkerExit: (e) => exits.push(e) });
+    await pool.load([svcSource('svc'), typesSource('types')]);
+  });
+  after(async () => {
+    await pool.close();
+  });
+
+  test('the main event loop stays responsive while 200 runs of batch 64 saturate the workers', async (t) => {
+    const p = await mainThreadLag(pool, 200, 64);
+    t.diagnostic(`pool: max timer lag ${p.maxLagMs.toFixed(1)} ms of ${p.totalMs.toFixed(0)} ms, ELU ${p.elu.toFixed(2)}`);
+    assert.ok(p.maxLagMs < p.totalMs / 5, `max timer lag ${p.maxLagMs.toFixed(1)} ms of ${p.totalMs.toFixed(0)} ms`);
+  });
+
+  test('long runs do not block the main event loop (in-process as control)', async (t) => {
+    // 4 runs of 8192 rows: each takes a few hundred ms. In-process, each run blocks this thread for
+    // its whole duration; through the pool the timer keeps ticking.
+    const inProc = new InProcessRuntime({ intraOpThreads: 1, interOpThreads: 1 });
+    await inProc.load([svcSource('svc')]);
+    const control = await mainThreadLag(inProc, 4, 8192);
+    await inProc.close();
+    const p = await mainThreadLag(pool, 4, 8192);
+    t.diagnostic(`in-process: max lag ${control.maxLagMs.toFixed(1)} ms of ${control.totalMs.toFixed(0)} ms; pool: max lag ${p.maxLagMs.toFixed(1)} ms of ${p.totalMs.toFixed(0)} ms`);
+    assert.ok(control.maxLagMs > control.totalMs / 8, 'control: an in-process run blocks the loop (the measurement can see blocking)');
+    assert.ok(p.maxLagMs < p.totalMs / 8, `pool: max lag ${p.maxLagMs.toFixed(1)} ms of ${p.totalMs.toFixed(0)} ms`);
+  });
+
+  test('runs go to the least-loaded worker', async () => {
+    const runs = [];
+    for (let i = 0; i < 10; i++) runs.push(pool.run('svc', { float_input: svcTensor(rows64) }));
+    assert.deepEqual(pool.inFlightPerWorker, [5, 5]);
+    await Promise.all(runs);
+    assert.deepEqual(pool.inFlightPerWorker, [0, 0]);
+  });
+
+  for (const how of ['exit', 'throw'] as const) {
+    test(`a worker that dies mid-run (${how}) fails its in-flight runs with MS_ERR_INFERENCE and is replaced`, async () => {
+      exits.length = 0;
+      const expected = (await pool.run('svc', { float_input: svcTensor(rows64) })).label.data;
+      const runs = [];
+      for (let i = 0; i < 40; i++) runs.push(pool.run('svc', { float_input: svcTensor(rows64) }));
+      const onWorker0 = pool.inFlightPerWorker[0];
+      assert.ok(onWorker0 > 0);
+      pool.crashWorkerForTesting(0, how);
+      const settled = await Promise.allSettled(runs);
+      const failed = settled.filter((s) => s.status === 'rejected');
+      const ok = settled.filter((s) => s.status === 'fulfilled');
+      assert.ok(failed.length >= 1, 'some runs of worker 0 failed');
+      assert.ok(failed.length <= onWorker0, `${failed.length} failed, worker 0 had ${onWorker0}`);
+      for (const f of failed) {
+        const err = (f as PromiseRejectedResult).reason;
+        assert.ok(err instanceof ModelServeError);
+        assert.equal(err.code, 'MS_ERR_INFERENCE');
+        assert.match(err.message, how === 'exit' ? /worker 0 exited with code 1/ : /worker 0 exited with code 1 \(simulated worker crash\)/);
+      }
+      for (const s of ok) assert.deepEqual((s as PromiseFulfilledResult<NamedTensors>).value.label.data, expected);
+      await pool.whenAllReady();
+      assert.equal(pool.aliveWorkers, 2);
+      assert.equal(exits.length, 1);
+      assert.equal(exits[0].worker, 0);
+      assert.equal(exits[0].failedRuns, failed.length);
+      if (how === 'throw') assert.equal(exits[0].error, 'simulated worker crash');
+      // The replacement reloaded every model: both workers serve both models again.
+      const after = await Promise.all(Array.from({ length: 8 }, (_, i) => pool.run(i % 2 ? 'svc' : 'types', i % 2
+        ? { float_input: svcTensor(rows64) }
+        : { s: { type: 'string', dims: [1], data: ['b'] }, f32: { type: 'float32', dims: [1, 2], data: new Float32Array(2) }, f64: { type: 'float64', dims: [1], data: new Float64Array(1) }, i32: { type: 'int32', dims: [1], data: new Int32Array(1) }, i64: { type: 'int64', dims: [1], data: new BigInt64Array(1) }, b: { type: 'bool', dims: [1], data: new Uint8Array(1) } })));
+      for (let i = 0; i < 8; i++) {
+        if (i % 2) assert.deepEqual(after[i].label.data, expected);
+        else assert.deepEqual(after[i].s_code.data, new BigInt64Array([2n]));
+      }
+    });
+  }
+
+  test('transferInputs hands the feed buffers over instead of copying them', async () => {
+    const tp = new WorkerPoolRuntime({ workers: 1, intraOpThreads: 1, interOpThreads: 1, transferInputs: true });
+    try {
+      await tp.load([svcSource('svc')]);
+      const expected = (await pool.run('svc', { float_input: svcTensor(rows64) })).label.data;
+      const feed = svcTensor(rows64);
+      const out = await tp.run('svc', { float_input: feed });
+      assert.equal(feed.data.length, 0, 'the caller’s array is detached');
+      assert.deepEqual(out.label.data, expected);
+    } finally {
+      await tp.close();
+    }
+  });
+
+  test('workers must be a positive integer', () => {
+    assert.throws(() => new WorkerPoolRuntime({ workers: 0, intraOpThreads: 1, interOpThreads: 1 }), RangeError);
+  });
+});
