@@ -20,7 +20,8 @@ The scikit-learn side is the same pipeline: ColumnTransformer(OrdinalEncoder(han
 "use_encoded_value", unknown_value=-1) on the categoricals, numbers passed through) followed by
 GradientBoostingClassifier. Parity with onnxruntime-node is checked (node examples/parity.mjs) on
 held-out rows, 10 % of which carry categories never seen in training, and written to
-parity.json; testset.json keeps 400 of those rows with sklearn's probabilities. Deterministic:
+parity.json; testset.json keeps 400 of those rows with sklearn's probabilities, and
+samples/expected.json holds sklearn's answer to each samples/valid.json body. Deterministic:
 fixed seeds everywhere, so two runs write byte-identical model.onnx.
 """
 import sys
@@ -204,6 +205,28 @@ def run_parity(rows, proba, label):
     return json.loads(p.stdout)
 
 
+def lax(field, v):
+    """pydantic-1 lax parsing, as the server does: "120" -> 120 for integers, true -> "True" and
+    0 -> "0" for strings."""
+    if field in INTEGER_FIELDS:
+        return int(float(v)) if not isinstance(v, bool) else int(v)
+    if field in CATEGORICAL:
+        if isinstance(v, bool):
+            return "True" if v else "False"
+        return str(v)
+    return float(v) if not isinstance(v, bool) else float(v)
+
+
+def write_expected(model):
+    """samples/expected.json: the response the server should give to each samples/valid.json body."""
+    with open(os.path.join(HERE, "samples", "valid.json")) as f:
+        bodies = json.load(f)
+    rows = [{k: lax(k, b[k]) for k in FIELDS} for b in bodies]
+    proba, _ = expected_of(model, rows)
+    with open(os.path.join(HERE, "samples", "expected.json"), "w") as f:
+        f.write("[\n" + ",\n".join("  " + json.dumps({"default_proba": float(p[1])}) for p in proba) + "\n]\n")
+
+
 def main():
     rows, y = generate(N_TRAIN + N_HELDOUT, DATA_SEED)
     model = train(rows[:N_TRAIN], y[:N_TRAIN])
@@ -243,6 +266,7 @@ def main():
     with open(os.path.join(HERE, "testset.json"), "w") as f:
         json.dump(testset, f)
         f.write("\n")
+    write_expected(model)
     print(json.dumps(parity, indent=2))
     if not result["ok"]:
         sys.exit("PARITY FAILED: " + json.dumps(result))

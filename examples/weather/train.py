@@ -17,8 +17,8 @@ is written by hand with onnx.helper and ai.onnx.ml operators:
 SVMClassifier's own label output.
 
 Then it checks parity with onnxruntime-node (node examples/parity.mjs) on the held-out rows and
-writes parity.json, testset.json (a 400-row subset with sklearn's probabilities) and prints a
-summary. Deterministic: fixed seeds everywhere, so two runs write byte-identical model.onnx.
+writes parity.json, testset.json (a 400-row subset with sklearn's probabilities) and
+samples/expected.json (sklearn's answer to each samples/valid.json body) and prints a summary. Deterministic: fixed seeds everywhere, so two runs write byte-identical model.onnx.
 """
 import sys
 
@@ -149,6 +149,25 @@ def run_parity(rows, proba, label):
     return json.loads(p.stdout)
 
 
+def lax_number(v):
+    """pydantic-1 lax parsing of a number field, as the server does: "12.5" -> 12.5, true -> 1."""
+    if isinstance(v, bool):
+        return 1.0 if v else 0.0
+    return float(v)
+
+
+def write_expected(model):
+    """samples/expected.json: the response the server should give to each samples/valid.json body."""
+    with open(os.path.join(HERE, "samples", "valid.json")) as f:
+        bodies = json.load(f)
+    X = np.array([[lax_number(b[c]) for c in COLUMNS] for b in bodies])
+    proba, label = expected_of(model, X)
+    out = [{"prediction": "Rain" if l == 1 else "No_Rain", "rain_probability": float(p[1])}
+           for p, l in zip(proba, label)]
+    with open(os.path.join(HERE, "samples", "expected.json"), "w") as f:
+        f.write("[\n" + ",\n".join("  " + json.dumps(o) for o in out) + "\n]\n")
+
+
 def main():
     model, X_held, y_held = train()
     m = to_onnx(model)
@@ -184,6 +203,7 @@ def main():
     with open(os.path.join(HERE, "testset.json"), "w") as f:
         json.dump(testset, f)
         f.write("\n")
+    write_expected(model)
     print(json.dumps(parity, indent=2))
     if not result["ok"]:
         sys.exit("PARITY FAILED: " + json.dumps(result))
