@@ -1,0 +1,254 @@
+// Command-line parsing for `modelserve loadtest`: durations, pacing, stages, and the full option set.
+import { parseArgs } from 'node:util';
+import { parseThreshold } from './thresholds.js';
+import type { Stage, Threshold, WaitSpec } from './types.js';
+
+export class UsageError extends Error {}
+
+/** `500ms`, `10s`, `2m`, `1h`, or a bare number of seconds → milliseconds. */
+export function parseDuration(text: string): number {
+  const m = /^\s*([0-9]*\.?[0-9]+)\s*(ms|s|m|h)?\s*$/.exec(text);
+  if (!m) throw new UsageError(`invalid duration '${text}': use e.g. 500ms, 10s, 2m, 1h`);
+  const n = Number(m[1]);
+  const unit = m[2] ?? 's';
+  const ms = unit === 'ms' ? n : unit === 's' ? n * 1000 : unit === 'm' ? n * 60_000 : n * 3_600_000;
+  if (!(ms > 0)) throw new UsageError(`invalid duration '${text}': must be positive`);
+  return ms;
+}
+
+/** `0.1%` or `0.001` → 0.001. */
+export function parseRate(text: string): number {
+  const m = /^\s*([0-9]*\.?[0-9]+)\s*(%)?\s*$/.exec(text);
+  if (!m) throw new UsageError(`invalid error rate '${text}': use e.g. 0.1% or 0.001`);
+  const v = m[2] ? Number(m[1]) / 100 : Number(m[1]);
+  if (v > 1) throw new UsageError(`invalid error rate '${text}': above 100%`);
+  return v;
+}
+
+/** Locust's wait_time functions: `constant(1)`, `between(1,5)`, `constant_throughput(2)`, `constant_pacing(0.5)`; a bare number is `constant`. */
+export function parseWait(text: string): WaitSpec {
+  const t = text.replace(/\s+/g, '');
+  let m = /^constant\(([0-9.]+)\)$/.exec(t) ?? /^([0-9.]+)$/.exec(t);
+  if (m) return { kind: 'constant', seconds: num(m[1]!, text) };
+  m = /^between\(([0-9.]+),([0-9.]+)\)$/.exec(t);
+  if (m) {
+    const min = num(m[1]!, text), max = num(m[2]!, text);
+    if (max < min) throw new UsageError(`invalid wait '${text}': between(a,b) needs a <= b`);
+    return { kind: 'between', min, max };
+  }
+  m = /^constant_throughput\(([0-9.]+)\)$/.exec(t);
+  if (m) {
+    const perSecond = num(m[1]!, text);
+    if (!(perSecond > 0)) throw new UsageError(`invalid wait '${text}': the rate must be positive`);
+    return { kind: 'constant_throughput', perSecond };
+  }
+  m = /^constant_pacing\(([0-9.]+)\)$/.exec(t);
+  if (m) return { kind: 'constant_pacing', seconds: num(m[1]!, text) };
+  throw new UsageError(`invalid wait '${text}': use constant(s), between(a,b), constant_throughput(x) or constant_pacing(s)`);
+}
+
+function num(s: string, ctx: string): number {
+  const n = Number(s);
+  if (!Number.isFinite(n) || n < 0) throw new UsageError(`invalid number '${s}' in '${ctx}'`);
+  return n;
+}
+
+export function waitToString(w: WaitSpec): string {
+  switch (w.kind) {
+    case 'constant': return `constant(${w.seconds})`;
+    case 'between': return `between(${w.min}, ${w.max})`;
+    case 'constant_throughput': return `constant_throughput(${w.perSecond})`;
+    case 'constant_pacing': return `constant_pacing(${w.seconds})`;
+  }
+}
+
+/** `30s:200` → ramp linearly to 200 req/s over 30 s. */
+export function parseStage(text: string): Stage {
+  const i = text.lastIndexOf(':');
+  if (i <= 0) throw new UsageError(`invalid stage '${text}': use <duration>:<target rate>, e.g. 30s:200`);
+  const target = Number(text.slice(i + 1));
+  if (!Number.isFinite(target) || target < 0) throw new UsageError(`invalid stage '${text}': the target rate must be a number >= 0`);
+  return { durationMs: parseDuration(text.slice(0, i)), target };
+}
+
+export interface LoadtestOptions {
+  url: URL;
+  method: string;
+  path: string;
+  headers: Record<string, string>;
+  bodyFile?: string;
+  data?: string;
+  modelExamples?: string;
+  bodyOrder: 'rotate' | 'random';
+  durationMs?: number;
+  maxRequests?: number;
+  users: number;
+  spawnRate: number;
+  wait: WaitSpec;
+  rate?: number;
+  stages: Stage[];
+  connections?: number;
+  timeoutMs: number;
+  lateToleranceMs: number;
+  json: boolean;
+  out?: string;
+  html?: string;
+  csv?: string;
+  quiet: boolean;
+  label?: string;
+  thresholds: Threshold[];
+  findCapacity: boolean;
+  slo: Threshold[];
+  maxErrorRate: number;
+  startRate: number;
+  maxRate: number;
+  stepDurationMs: number;
+  precision: number;
+}
+
+export const RUN_OPTIONS = {
+  duration: { type: 'string', short: 'd' },
+  requests: { type: 'string', short: 'n' },
+  body: { type: 'string', short: 'b' },
+  data: { type: 'string' },
+  'model-examples': { type: 'string' },
+  'body-order': { type: 'string' },
+  method: { type: 'string', short: 'X' },
+  path: { type: 'string' },
+  header: { type: 'string', short: 'H', multiple: true },
+  users: { type: 'string', short: 'u' },
+  'spawn-rate': { type: 'string', short: 'r' },
+  wait: { type: 'string', short: 'w' },
+  rate: { type: 'string' },
+  stage: { type: 'string', multiple: true },
+  connections: { type: 'string', short: 'c' },
+  timeout: { type: 'string' },
+  'late-tolerance': { type: 'string' },
+  json: { type: 'boolean' },
+  out: { type: 'string', short: 'o' },
+  html: { type: 'string' },
+  csv: { type: 'string' },
+  quiet: { type: 'boolean', short: 'q' },
+  label: { type: 'string' },
+  threshold: { type: 'string', short: 't', multiple: true },
+  'find-capacity': { type: 'boolean' },
+  slo: { type: 'string', multiple: true },
+  'max-error-rate': { type: 'string' },
+  'start-rate': { type: 'string' },
+  'max-rate': { type: 'string' },
+  'step-duration': { type: 'string' },
+  precision: { type: 'string' },
+  help: { type: 'boolean', short: 'h' },
+} as const;
+
+function posInt(v: string | undefined, name: string, dflt: number): number;
+function posInt(v: string | undefined, name: string): number | undefined;
+function posInt(v: string | undefined, name: string, dflt?: number): number | undefined {
+  if (v === undefined) return dflt;
+  const n = Number(v);
+  if (!Number.isInteger(n) || n <= 0) throw new UsageError(`--${name} must be a positive integer (got '${v}')`);
+  return n;
+}
+
+function posNum(v: string | undefined, name: string): number | undefined {
+  if (v === undefined) return undefined;
+  const n = Number(v);
+  if (!Number.isFinite(n) || n <= 0) throw new UsageError(`--${name} must be a positive number (got '${v}')`);
+  return n;
+}
+
+/** Parses an absolute http(s) URL; a bare host:port gets http://. */
+export function parseUrl(text: string): URL {
+  const withScheme = /^https?:\/\//i.test(text) ? text : `http://${text}`;
+  let url: URL;
+  try {
+    url = new URL(withScheme);
+  } catch {
+    throw new UsageError(`invalid URL '${text}'`);
+  }
+  return url;
+}
+
+export function parseHeaders(list: string[] | undefined): Record<string, string> {
+  const headers: Record<string, string> = {};
+  for (const h of list ?? []) {
+    const i = h.indexOf(':');
+    if (i <= 0) throw new UsageError(`invalid header '${h}': use 'Name: value'`);
+    headers[h.slice(0, i).trim().toLowerCase()] = h.slice(i + 1).trim();
+  }
+  return headers;
+}
+
+/** Parses the arguments of a load-test run (everything after `modelserve loadtest`). */
+export function parseRunArgs(argv: string[]): LoadtestOptions {
+  let parsed;
+  try {
+    parsed = parseArgs({ args: argv, options: RUN_OPTIONS, allowPositionals: true, strict: true });
+  } catch (err) {
+    throw new UsageError((err as Error).message);
+  }
+  const v = parsed.values;
+  if (parsed.positionals.length !== 1) throw new UsageError(parsed.positionals.length === 0 ? 'missing <url>' : `unexpected arguments: ${parsed.positionals.slice(1).join(' ')}`);
+  const url = parseUrl(parsed.positionals[0]!);
+  const hasBody = v.body !== undefined || v.data !== undefined || v['model-examples'] !== undefined;
+  if ([v.body, v.data, v['model-examples']].filter((x) => x !== undefined).length > 1) throw new UsageError('use only one of --body, --data, --model-examples');
+  const order = v['body-order'] ?? 'rotate';
+  if (order !== 'rotate' && order !== 'random') throw new UsageError(`--body-order must be rotate or random (got '${order}')`);
+  let path = v.path ?? (url.pathname + url.search);
+  if (v.path === undefined && v['model-examples'] !== undefined && (url.pathname === '/' || url.pathname === '')) path = `/models/${encodeURIComponent(v['model-examples'])}/predict`;
+  if (!path.startsWith('/')) path = `/${path}`;
+  const stages = (v.stage ?? []).map(parseStage);
+  const rate = posNum(v.rate, 'rate');
+  const findCapacity = v['find-capacity'] === true;
+  const thresholds = wrap(() => (v.threshold ?? []).map(parseThreshold));
+  const slo = wrap(() => (v.slo ?? []).map(parseThreshold));
+  if (findCapacity && slo.length === 0) throw new UsageError("--find-capacity needs --slo, e.g. --slo 'p99<50ms'");
+  if (v.users !== undefined && (rate !== undefined || stages.length > 0)) throw new UsageError('--users (closed model) and --rate/--stage (open model) exclude each other');
+  let durationMs = v.duration !== undefined ? parseDuration(v.duration) : undefined;
+  const maxRequests = posInt(v.requests, 'requests');
+  if (stages.length > 0 && durationMs === undefined) durationMs = stages.reduce((s, x) => s + x.durationMs, 0);
+  if (durationMs === undefined && maxRequests === undefined) durationMs = 10_000;
+  const users = posInt(v.users, 'users', 1);
+  return {
+    url,
+    method: (v.method ?? (hasBody ? 'POST' : 'GET')).toUpperCase(),
+    path,
+    headers: parseHeaders(v.header),
+    bodyFile: v.body,
+    data: v.data,
+    modelExamples: v['model-examples'],
+    bodyOrder: order,
+    durationMs,
+    maxRequests,
+    users,
+    spawnRate: posNum(v['spawn-rate'], 'spawn-rate') ?? users,
+    wait: v.wait !== undefined ? parseWait(v.wait) : { kind: 'constant', seconds: 0 },
+    rate: rate ?? (stages.length > 0 ? 0 : undefined),
+    stages,
+    connections: posInt(v.connections, 'connections'),
+    timeoutMs: v.timeout !== undefined ? parseDuration(v.timeout) : 10_000,
+    lateToleranceMs: v['late-tolerance'] !== undefined ? parseDuration(v['late-tolerance']) : 10,
+    json: v.json === true,
+    out: v.out,
+    html: v.html,
+    csv: v.csv,
+    quiet: v.quiet === true,
+    label: v.label,
+    thresholds,
+    findCapacity,
+    slo,
+    maxErrorRate: v['max-error-rate'] !== undefined ? parseRate(v['max-error-rate']) : 0.001,
+    startRate: posNum(v['start-rate'], 'start-rate') ?? 50,
+    maxRate: posNum(v['max-rate'], 'max-rate') ?? 100_000,
+    stepDurationMs: v['step-duration'] !== undefined ? parseDuration(v['step-duration']) : 10_000,
+    precision: v.precision !== undefined ? parseRate(v.precision) : 0.05,
+  };
+}
+
+function wrap<T>(f: () => T): T {
+  try {
+    return f();
+  } catch (err) {
+    throw new UsageError((err as Error).message);
+  }
+}

@@ -1,0 +1,151 @@
+// Request bodies: from a JSON / JSONL / CSV file, an inline string, or a served model's examples.
+// Every body is serialised once into a Buffer before the run, so the hot loop only picks one.
+import { readFileSync } from 'node:fs';
+import { extname } from 'node:path';
+import { request } from 'undici';
+
+export interface BodySet {
+  bodies: Buffer[];
+  /** Where they came from, for the report. */
+  source: string;
+  contentType: string;
+}
+
+/** Splits one CSV line (RFC 4180 quoting). */
+export function splitCsvLine(line: string): string[] {
+  const out: string[] = [];
+  let cur = '';
+  let quoted = false;
+  for (let i = 0; i < line.length; i++) {
+    const c = line[i]!;
+    if (quoted) {
+      if (c === '"') {
+        if (line[i + 1] === '"') { cur += '"'; i++; } else quoted = false;
+      } else cur += c;
+    } else if (c === '"') quoted = true;
+    else if (c === ',') { out.push(cur); cur = ''; }
+    else cur += c;
+  }
+  out.push(cur);
+  return out;
+}
+
+/** A CSV cell as JSON: numbers become numbers, true/false booleans, empty → null, else string. */
+function csvValue(cell: string): unknown {
+  const t = cell.trim();
+  if (t === '') return null;
+  if (/^[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?$/.test(t)) return Number(t);
+  if (t === 'true' || t === 'false') return t === 'true';
+  return cell;
+}
+
+/** CSV with a header row → one object per row, keyed by the header. */
+export function parseCsv(text: string): Array<Record<string, unknown>> {
+  const lines = text.split(/\r?\n/).filter((l) => l.trim() !== '');
+  if (lines.length < 2) throw new Error('a CSV body file needs a header row and at least one data row');
+  const header = splitCsvLine(lines[0]!).map((h) => h.trim());
+  return lines.slice(1).map((line, i) => {
+    const cells = splitCsvLine(line);
+    if (cells.length !== header.length) throw new Error(`CSV row ${i + 2} has ${cells.length} cells, the header has ${header.length}`);
+    const row: Record<string, unknown> = {};
+    header.forEach((h, j) => { row[h] = csvValue(cells[j]!); });
+    return row;
+  });
+}
+
+/** Reads a body file: `.json` (an array = many bodies), `.jsonl`/`.ndjson` (one per line), `.csv` (rows become objects). */
+export function loadBodyFile(file: string): BodySet {
+  const text = readFileSync(file, 'utf8');
+  const ext = extname(file).toLowerCase();
+  let values: unknown[];
+  if (ext === '.csv') values = parseCsv(text);
+  else if (ext === '.jsonl' || ext === '.ndjson') {
+    values = text.split(/\r?\n/).filter((l) => l.trim() !== '').map((l, i) => {
+      try { return JSON.parse(l); } catch (err) { throw new Error(`${file}:${i + 1}: invalid JSON (${(err as Error).message})`, { cause: err }); }
+    });
+  } else {
+    let v: unknown;
+    try { v = JSON.parse(text); } catch (err) { throw new Error(`${file}: invalid JSON (${(err as Error).message})`, { cause: err }); }
+    values = Array.isArray(v) ? v : [v];
+  }
+  if (values.length === 0) throw new Error(`${file}: no request bodies`);
+  return { bodies: values.map((v) => Buffer.from(JSON.stringify(v))), source: `${file} (${values.length} bodies)`, contentType: 'application/json' };
+}
+
+export function inlineBody(data: string): BodySet {
+  return { bodies: [Buffer.from(data)], source: 'inline --data', contentType: 'application/json' };
+}
+
+type Json = Record<string, unknown>;
+
+/** Builds request bodies from a model-info document: `examples` (array of bodies), `example`, or per-field `example`s. */
+export function bodiesFromModelInfo(info: unknown): unknown[] {
+  if (!info || typeof info !== 'object') return [];
+  const o = info as Json;
+  if (Array.isArray(o.examples) && o.examples.length > 0 && o.examples.every((e) => e && typeof e === 'object')) return o.examples as unknown[];
+  if (o.example && typeof o.example === 'object' && !Array.isArray(o.example)) return [o.example];
+  for (const key of ['fields', 'inputs', 'features']) {
+    const fields = o[key];
+    if (Array.isArray(fields)) {
+      const body: Json = {};
+      for (const f of fields) {
+        if (f && typeof f === 'object' && typeof (f as Json).name === 'string') {
+          const fj = f as Json;
+          const ex = fj.example ?? (Array.isArray(fj.examples) ? fj.examples[0] : undefined) ?? fj.default;
+          if (ex !== undefined) body[fj.name as string] = ex;
+        }
+      }
+      if (Object.keys(body).length > 0) return [body];
+    } else if (fields && typeof fields === 'object') {
+      const body: Json = {};
+      for (const [name, f] of Object.entries(fields as Json)) {
+        if (f && typeof f === 'object' && (f as Json).example !== undefined) body[name] = (f as Json).example;
+      }
+      if (Object.keys(body).length > 0) return [body];
+    }
+  }
+  for (const key of ['schema', 'requestSchema', 'request', 'input']) {
+    const s = o[key];
+    if (s && typeof s === 'object') {
+      const sj = s as Json;
+      if (sj.example && typeof sj.example === 'object') return [sj.example];
+      if (sj.properties && typeof sj.properties === 'object') {
+        const body: Json = {};
+        for (const [name, p] of Object.entries(sj.properties as Json)) {
+          const pj = (p ?? {}) as Json;
+          const ex = pj.example ?? (Array.isArray(pj.examples) ? pj.examples[0] : undefined) ?? pj.default;
+          if (ex !== undefined) body[name] = ex;
+        }
+        if (Object.keys(body).length > 0) return [body];
+      }
+    }
+  }
+  return [];
+}
+
+/** GET <origin>/models/<name> and build the bodies from the model's examples. */
+export async function fetchModelExamples(origin: string, name: string, headers: Record<string, string>, timeoutMs: number): Promise<BodySet> {
+  const url = `${origin}/models/${encodeURIComponent(name)}`;
+  const res = await request(url, { method: 'GET', headers: { ...headers, accept: 'application/json' }, headersTimeout: timeoutMs, bodyTimeout: timeoutMs });
+  const text = await res.body.text();
+  if (res.statusCode !== 200) throw new Error(`GET ${url} answered ${res.statusCode}: ${text.slice(0, 200)}`);
+  let info: unknown;
+  try { info = JSON.parse(text); } catch { throw new Error(`GET ${url} did not answer JSON`); }
+  const bodies = bodiesFromModelInfo(info);
+  if (bodies.length === 0) throw new Error(`GET ${url}: the model info has no examples (no 'examples', 'example' or per-field 'example')`);
+  return { bodies: bodies.map((b) => Buffer.from(JSON.stringify(b))), source: `examples of model '${name}' (${bodies.length} bodies)`, contentType: 'application/json' };
+}
+
+/** Returns a picker over the bodies: rotating (round-robin) or uniformly random. */
+export function bodyPicker(bodies: Buffer[] | null, order: 'rotate' | 'random'): () => Buffer | null {
+  if (!bodies || bodies.length === 0) return () => null;
+  if (bodies.length === 1) { const b = bodies[0]!; return () => b; }
+  const n = bodies.length;
+  if (order === 'random') return () => bodies[(Math.random() * n) | 0]!;
+  let i = 0;
+  return () => {
+    const b = bodies[i]!;
+    i = i + 1 === n ? 0 : i + 1;
+    return b;
+  };
+}

@@ -1,0 +1,89 @@
+// Capacity search (Triton perf_analyzer style): open-model steps at rising arrival rates — doubling
+// until the SLO breaks, then bisecting — each with a stability check; reports the highest rate that
+// met the SLO and the latency-vs-offered-rate curve.
+import { evaluate } from './thresholds.js';
+import type { CapacityResult, CapacityStep, RunResult, Threshold } from './types.js';
+
+export interface CapacityOptions {
+  slo: Threshold[];
+  maxErrorRate: number;
+  startRate: number;
+  maxRate: number;
+  /** Stop bisecting when the bracket is narrower than this fraction of the good rate. */
+  precision: number;
+  /** Max bisection steps. */
+  maxBisect?: number;
+  /** Runs one open-model step at `rate` req/s. */
+  step: (rate: number) => Promise<RunResult>;
+  onStep?: (s: CapacityStep) => void;
+}
+
+function median(xs: number[]): number {
+  if (xs.length === 0) return 0;
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.floor((s.length - 1) / 2)]!;
+}
+
+/**
+ * Judges one step: the SLO and error budget over the whole step, plus stability — the server kept
+ * up (completed ≥ 95% of the offered requests, nothing left unsent) and latency did not trend up
+ * (median per-second p99 of the second half ≤ 2× the first half's + 2 ms).
+ */
+export function judgeStep(rate: number, r: RunResult, slo: Threshold[], maxErrorRate: number): CapacityStep {
+  const reasons: string[] = [];
+  for (const t of evaluate(slo, r)) if (!t.ok) reasons.push(`${t.expr} (${Number(t.actual.toPrecision(3))})`);
+  if (r.errorRate > maxErrorRate) reasons.push(`errors ${(r.errorRate * 100).toFixed(2)}% > ${(maxErrorRate * 100).toFixed(3)}%`);
+  const offered = r.schedule?.scheduled ?? r.requests;
+  let stable = true;
+  if ((r.schedule?.unsent ?? 0) > 0 || r.requests < 0.95 * offered) { stable = false; reasons.push('did not keep up with the offered rate'); }
+  const pts = r.series.filter((p) => p.p99 !== null);
+  if (pts.length >= 4) {
+    const half = Math.floor(pts.length / 2);
+    const a = median(pts.slice(0, half).map((p) => p.p99!));
+    const b = median(pts.slice(half).map((p) => p.p99!));
+    if (b > 2 * a + 2) { stable = false; reasons.push(`latency rising (p99 ${a.toFixed(1)} → ${b.toFixed(1)} ms)`); }
+  }
+  return {
+    rate, achievedRps: r.rps, p50: r.latencyMs.p50, p95: r.latencyMs.p95, p99: r.latencyMs.p99, errorRate: r.errorRate,
+    ok: reasons.length === 0, stable, ...(reasons.length ? { reason: reasons.join('; ') } : {}),
+  };
+}
+
+export async function findCapacity(o: CapacityOptions): Promise<{ capacity: CapacityResult; best: RunResult | null; last: RunResult }> {
+  const steps: CapacityStep[] = [];
+  let good = 0;
+  let bad = Infinity;
+  let best: RunResult | null = null;
+  let last: RunResult | null = null;
+  let toolLimited = false;
+  const tryRate = async (rate: number): Promise<boolean> => {
+    const r = await o.step(rate);
+    last = r;
+    const s = judgeStep(rate, r, o.slo, o.maxErrorRate);
+    steps.push(s);
+    o.onStep?.(s);
+    if (s.ok) { good = rate; best = r; } else {
+      bad = rate;
+      if (r.generator.bottleneck) toolLimited = true;
+    }
+    return s.ok;
+  };
+  let rate = o.startRate;
+  while (rate <= o.maxRate) {
+    if (!(await tryRate(rate))) break;
+    if (rate === o.maxRate) break;
+    rate = Math.min(o.maxRate, rate * 2);
+  }
+  const maxBisect = o.maxBisect ?? 6;
+  for (let i = 0; i < maxBisect && bad !== Infinity && !toolLimited; i++) {
+    const width = bad - good;
+    if (good > 0 && width <= o.precision * good) break;
+    if (good === 0 && bad < 1) break;
+    await tryRate(Math.round((good + bad) / 2 * 10) / 10);
+  }
+  return {
+    capacity: { slo: o.slo.map((t) => t.expr), maxErrorRate: o.maxErrorRate, capacity: good, steps, toolLimited },
+    best,
+    last: last!,
+  };
+}

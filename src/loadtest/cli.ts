@@ -1,0 +1,265 @@
+// `modelserve loadtest`: the entry point. Sub-commands: (run) <url>, `compare a.json b.json`,
+// `measure <url>`. Exit codes: 0 ok, 1 run error (cannot connect, no response at all), 2 bad
+// arguments, 3 a threshold (or the capacity SLO) failed.
+import { basename } from 'node:path';
+import { UsageError, parseRunArgs, waitToString, type LoadtestOptions } from './args.js';
+import { fetchModelExamples, inlineBody, loadBodyFile, type BodySet } from './bodies.js';
+import { probe, type Target } from './client.js';
+import { findCapacity } from './capacity.js';
+import { formatComparison, runLabel } from './compare.js';
+import { formatMeasure } from './measure.js';
+import { LiveWriter, capacitySummary, summary } from './reporters/console.js';
+import { writeCsv } from './reporters/csv.js';
+import { writeHtml } from './reporters/html.js';
+import { readResult, toJson, writeJson } from './reporters/json.js';
+import { runLoad, type RunSpec } from './runner.js';
+import { evaluate } from './thresholds.js';
+import type { RunResult } from './types.js';
+
+export const EXIT_OK = 0;
+export const EXIT_RUN_ERROR = 1;
+export const EXIT_USAGE = 2;
+export const EXIT_THRESHOLD = 3;
+
+export const HELP = `Usage:
+  modelserve loadtest <url> [options]              load-test a service
+  modelserve loadtest measure <url> [-n 100] [...] N sequential requests: median, p95, max
+  modelserve loadtest compare <a.json> <b.json>    two saved runs side by side
+
+<url> is the full request URL (e.g. http://127.0.0.1:8000/predict); a bare host:port gets http://.
+
+Requests
+  -X, --method <M>           HTTP method (default POST with a body, else GET)
+      --path <p>             request path (overrides the URL's path)
+  -H, --header 'N: v'        extra header, repeatable (Content-Type defaults to application/json with a body)
+  -b, --body <file>          request bodies: .json (an array = many bodies), .jsonl/.ndjson (one per line),
+                             .csv (a header row; every row becomes an object, numbers stay numbers)
+      --data <json>          one inline body
+      --model-examples <m>   bodies from GET <url>/models/<m> (each field's "example", or "examples");
+                             the path defaults to /models/<m>/predict
+      --body-order <o>       rotate (default) or random
+      --timeout <t>          per-request timeout (default 10s); a timeout counts as a failure
+
+Bounds (every run stops: at the duration, after the request count, whichever comes first; default 10s)
+  -d, --duration <t>         e.g. 500ms, 30s, 2m
+  -n, --requests <N>         total requests
+
+Closed model (Locust's): users that each send, wait for the answer, then wait
+  -u, --users <N>            concurrent users (default 1); one keep-alive connection each
+  -r, --spawn-rate <x>       users started per second (default: all at once)
+  -w, --wait <f>             wait after each request: constant(s), between(a,b),
+                             constant_throughput(x) (x tasks/s per user), constant_pacing(s) (default constant(0))
+
+Open model (k6 arrival rate, wrk2 latency): requests are sent on schedule whether or not earlier ones
+finished; latency is measured from each request's intended send time (no coordinated omission)
+      --rate <R>             arrival rate, req/s (the start rate when stages follow)
+      --stage <t>:<R>        ramp linearly to R req/s over t; repeatable (duration defaults to the stages' sum)
+  -c, --connections <N>      max connections / requests in flight (default 256); past it, requests queue
+                             with their clock running
+      --late-tolerance <t>   a request dispatched later than this after its intended time counts as late (default 10ms)
+
+Capacity search
+      --find-capacity        step the arrival rate up (doubling) until the SLO breaks, then bisect
+      --slo <expr>           the latency target, repeatable, e.g. 'p99<50ms'
+      --max-error-rate <r>   error budget per step (default 0.1%)
+      --start-rate <R>       first step (default 50 req/s)
+      --max-rate <R>         highest rate tried (default 100000)
+      --step-duration <t>    length of each step (default 10s)
+      --precision <r>        stop bisecting when the bracket is within this fraction (default 5%)
+
+Pass/fail
+  -t, --threshold <expr>     repeatable: p50|p90|p95|p99|p99.9|max|min|mean <op> <time>, errors <op> <N%|fraction>,
+                             rps <op> <N>, failures <op> <N>, late <op> <N>; op is <, <=, >, >=
+                             e.g. --threshold 'p95<100ms' --threshold 'errors<1%'
+
+Output
+      --json                 print the result as JSON on stdout (the summary goes to stderr)
+  -o, --out <file>           also save the JSON result (input for 'compare')
+      --html <file>          self-contained HTML report with charts (opens offline)
+      --csv <prefix>         Locust-compatible <prefix>_stats.csv, _stats_history.csv, _failures.csv, _exceptions.csv
+      --label <name>         a name for this run (shown by 'compare')
+  -q, --quiet                no live progress line
+  -h, --help                 this help
+
+Exit codes
+  0  the run completed (and every threshold passed)
+  1  run error: cannot connect, or no request got any response
+  2  bad arguments or unreadable body file
+  3  a threshold failed (or --find-capacity found no rate meeting the SLO)
+`;
+
+async function loadBodies(o: LoadtestOptions): Promise<BodySet | null> {
+  if (o.bodyFile !== undefined) return loadBodyFile(o.bodyFile);
+  if (o.data !== undefined) return inlineBody(o.data);
+  return null;
+}
+
+function target(o: LoadtestOptions, bodies: BodySet | null): Target {
+  const headers = { ...o.headers };
+  if (bodies && headers['content-type'] === undefined) headers['content-type'] = bodies.contentType;
+  return { origin: o.url.origin, method: o.method, path: o.path, headers, timeoutMs: o.timeoutMs };
+}
+
+function err(msg: string): void {
+  process.stderr.write(`modelserve loadtest: ${msg}\n`);
+}
+
+/** Prints and writes every requested output; returns the exit code from thresholds. */
+function emit(o: LoadtestOptions, r: RunResult, text: string): number {
+  const out = o.json ? process.stderr : process.stdout;
+  out.write(`${text}\n`);
+  if (o.json) process.stdout.write(toJson(r));
+  if (o.out) writeJson(o.out, r);
+  if (o.html) { writeHtml(o.html, r); out.write(`HTML report: ${o.html}\n`); }
+  if (o.csv) { const files = writeCsv(o.csv, r); out.write(`CSV: ${files.join(', ')}\n`); }
+  if (r.thresholds?.some((t) => !t.ok)) return EXIT_THRESHOLD;
+  if (r.capacity && r.capacity.capacity === 0) return EXIT_THRESHOLD;
+  if (r.requests > 0 && Object.values(r.statusCounts).reduce((s, n) => s + n, 0) === 0) {
+    err('no request got a response');
+    return EXIT_RUN_ERROR;
+  }
+  return EXIT_OK;
+}
+
+async function prepare(o: LoadtestOptions): Promise<{ bodies: BodySet | null } | number> {
+  let bodies: BodySet | null;
+  try {
+    bodies = await loadBodies(o);
+  } catch (e) {
+    err((e as Error).message);
+    return EXIT_USAGE;
+  }
+  try {
+    await probe(o.url.origin, Math.min(o.timeoutMs, 5000));
+  } catch (e) {
+    err(`cannot connect to ${o.url.origin}: ${(e as Error).message}`);
+    return EXIT_RUN_ERROR;
+  }
+  if (o.modelExamples !== undefined) {
+    try {
+      bodies = await fetchModelExamples(o.url.origin, o.modelExamples, o.headers, o.timeoutMs);
+    } catch (e) {
+      err((e as Error).message);
+      return EXIT_RUN_ERROR;
+    }
+  }
+  return { bodies };
+}
+
+function baseSpec(o: LoadtestOptions, bodies: BodySet | null): Omit<RunSpec, 'closed' | 'open'> {
+  return {
+    target: target(o, bodies),
+    bodies: bodies?.bodies ?? null,
+    bodyOrder: o.bodyOrder,
+    bodySource: bodies?.source ?? 'none',
+    durationMs: o.durationMs,
+    maxRequests: o.maxRequests,
+    label: o.label,
+  };
+}
+
+async function runCommand(argv: string[]): Promise<number> {
+  let o: LoadtestOptions;
+  try {
+    o = parseRunArgs(argv);
+  } catch (e) {
+    err(`${(e as Error).message}\nRun 'modelserve loadtest --help' for the options.`);
+    return EXIT_USAGE;
+  }
+  const prep = await prepare(o);
+  if (typeof prep === 'number') return prep;
+  const base = baseSpec(o, prep.bodies);
+  const live = !o.quiet;
+  const connections = o.connections ?? 256;
+
+  if (o.findCapacity) {
+    const { capacity, best, last } = await findCapacity({
+      slo: o.slo, maxErrorRate: o.maxErrorRate, startRate: o.startRate, maxRate: o.maxRate, precision: o.precision,
+      step: async (rate) => {
+        if (live) process.stderr.write(`step: ${rate} req/s for ${(o.stepDurationMs / 1000).toFixed(0)} s … `);
+        const r = await runLoad({ ...base, durationMs: o.stepDurationMs, maxRequests: undefined, open: { rate, stages: [], connections, lateToleranceMs: o.lateToleranceMs } });
+        await new Promise((res) => setTimeout(res, 500));
+        return r;
+      },
+      onStep: (s) => { if (live) process.stderr.write(`${s.ok ? 'meets SLO' : `fails (${s.reason})`}: p99 ${s.p99.toFixed(2)} ms, ${s.achievedRps.toFixed(0)} req/s\n`); },
+    });
+    const r = best ?? last;
+    r.capacity = capacity;
+    if (o.thresholds.length) r.thresholds = evaluate(o.thresholds, r);
+    return emit(o, r, `${capacitySummary(r)}\n\nthe run at ${best ? 'the capacity rate' : 'the last rate tried'}:\n${summary({ ...r, capacity: undefined })}`);
+  }
+
+  const model = o.rate !== undefined ? 'open' : 'closed';
+  const writer = live ? new LiveWriter(process.stderr, model) : null;
+  const spec: RunSpec = {
+    ...base,
+    onTick: writer ? (p, s) => writer.update(p, s) : undefined,
+    ...(model === 'open'
+      ? { open: { rate: o.rate!, stages: o.stages, connections, lateToleranceMs: o.lateToleranceMs } }
+      : { closed: { users: o.users, spawnRate: o.spawnRate, wait: o.wait, waitText: waitToString(o.wait) } }),
+  };
+  const r = await runLoad(spec);
+  writer?.finish();
+  if (o.thresholds.length) r.thresholds = evaluate(o.thresholds, r);
+  return emit(o, r, summary(r));
+}
+
+async function measureCommand(argv: string[]): Promise<number> {
+  // Same options as a run, with -n defaulting to 100 and one sequential user.
+  const args = [...argv];
+  if (!args.some((a) => a === '-n' || a === '--requests' || a.startsWith('--requests='))) args.push('-n', '100');
+  let o: LoadtestOptions;
+  try {
+    o = parseRunArgs(args);
+    if (o.rate !== undefined || o.users !== 1 || o.findCapacity) throw new UsageError('measure sends one request at a time: --users, --rate, --stage and --find-capacity do not apply');
+  } catch (e) {
+    err(`${(e as Error).message}\nRun 'modelserve loadtest --help' for the options.`);
+    return EXIT_USAGE;
+  }
+  const prep = await prepare(o);
+  if (typeof prep === 'number') return prep;
+  const base = baseSpec(o, prep.bodies);
+  // Bounded by the count (each request by the timeout), and by --duration when given.
+  const r = await runLoad({ ...base, durationMs: o.durationMs, keepSamples: true, closed: { users: 1, spawnRate: 1000, wait: o.wait, waitText: waitToString(o.wait), sequential: true } });
+  if (o.thresholds.length) r.thresholds = evaluate(o.thresholds, r);
+  return emit(o, r, formatMeasure(r) + (r.thresholds?.length ? `\n${r.thresholds.map((t) => `${t.ok ? 'PASS' : 'FAIL'}  ${t.expr}`).join('\n')}` : ''));
+}
+
+async function compareCommand(argv: string[]): Promise<number> {
+  const json = argv.includes('--json');
+  const files = argv.filter((a) => a !== '--json');
+  if (files.length !== 2 || files.some((f) => f.startsWith('-'))) {
+    err('usage: modelserve loadtest compare <a.json> <b.json> [--json]');
+    return EXIT_USAGE;
+  }
+  let a: RunResult, b: RunResult;
+  try {
+    a = readResult(files[0]!);
+    b = readResult(files[1]!);
+  } catch (e) {
+    err((e as Error).message);
+    return EXIT_USAGE;
+  }
+  const la = runLabel(a, files[0]!), lb0 = runLabel(b, files[1]!);
+  const lb = lb0 === la ? `${lb0} (${basename(files[1]!)})` : lb0;
+  if (json) {
+    const { compareRuns } = await import('./compare.js');
+    process.stdout.write(`${JSON.stringify({ a: la, b: lb, rows: compareRuns(a, b) }, null, 2)}\n`);
+  } else process.stdout.write(`${formatComparison(a, b, la, lb)}\n`);
+  return EXIT_OK;
+}
+
+export async function run(argv: string[]): Promise<number> {
+  if (argv.length === 0 || argv.includes('--help') || argv.includes('-h') || argv[0] === 'help') {
+    process.stdout.write(HELP);
+    return argv.length === 0 ? EXIT_USAGE : EXIT_OK;
+  }
+  try {
+    if (argv[0] === 'compare') return await compareCommand(argv.slice(1));
+    if (argv[0] === 'measure') return await measureCommand(argv.slice(1));
+    return await runCommand(argv);
+  } catch (e) {
+    err(`run failed: ${(e as Error).stack ?? e}`);
+    return EXIT_RUN_ERROR;
+  }
+}

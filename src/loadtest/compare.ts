@@ -1,0 +1,75 @@
+// `modelserve loadtest compare a.json b.json`: two runs side by side with absolute and relative differences.
+import { basename } from 'node:path';
+import { fmtMs } from './thresholds.js';
+import type { RunResult } from './types.js';
+
+export interface CompareRow {
+  metric: string;
+  a: number;
+  b: number;
+  diff: number;
+  /** (b − a) / a, null when a is 0. */
+  ratio: number | null;
+  /** Whether b is better than a (lower latency/errors, higher throughput); null when equal. */
+  better: boolean | null;
+}
+
+const ROWS: Array<[string, (r: RunResult) => number, 'higher' | 'lower', 'ms' | 'rps' | 'pct' | 'n']> = [
+  ['req/s', (r) => r.rps, 'higher', 'rps'],
+  ['requests', (r) => r.requests, 'higher', 'n'],
+  ['error rate', (r) => r.errorRate, 'lower', 'pct'],
+  ['p50 ms', (r) => r.latencyMs.p50, 'lower', 'ms'],
+  ['p90 ms', (r) => r.latencyMs.p90, 'lower', 'ms'],
+  ['p95 ms', (r) => r.latencyMs.p95, 'lower', 'ms'],
+  ['p99 ms', (r) => r.latencyMs.p99, 'lower', 'ms'],
+  ['p99.9 ms', (r) => r.latencyMs['p99.9'], 'lower', 'ms'],
+  ['max ms', (r) => r.latencyMs.max, 'lower', 'ms'],
+  ['mean ms', (r) => r.latencyMs.mean, 'lower', 'ms'],
+];
+
+export function compareRuns(a: RunResult, b: RunResult): CompareRow[] {
+  const rows = ROWS.map(([metric, f, dir]) => {
+    const x = f(a), y = f(b);
+    const diff = y - x;
+    return { metric, a: x, b: y, diff, ratio: x !== 0 ? diff / x : null, better: diff === 0 ? null : dir === 'higher' ? diff > 0 : diff < 0 };
+  });
+  if (a.capacity && b.capacity) {
+    const x = a.capacity.capacity, y = b.capacity.capacity;
+    rows.unshift({ metric: 'capacity req/s', a: x, b: y, diff: y - x, ratio: x ? (y - x) / x : null, better: y === x ? null : y > x });
+  }
+  return rows;
+}
+
+function fmt(v: number, unit: string): string {
+  if (unit === 'ms') return fmtMs(v);
+  if (unit === 'pct') return `${(v * 100).toFixed(2)}%`;
+  if (unit === 'rps') return v.toFixed(1);
+  return String(Math.round(v));
+}
+
+export function runLabel(r: RunResult, file: string): string {
+  return r.label ?? basename(file).replace(/\.json$/, '');
+}
+
+export function formatComparison(a: RunResult, b: RunResult, la: string, lb: string): string {
+  const units = new Map(ROWS.map(([m, , , u]) => [m, u]));
+  units.set('capacity req/s', 'rps');
+  const rows = compareRuns(a, b);
+  const table: string[][] = [['metric', la, lb, 'diff', 'change', '']];
+  for (const r of rows) {
+    const u = units.get(r.metric) ?? 'n';
+    const sign = r.diff > 0 ? '+' : '';
+    table.push([r.metric, fmt(r.a, u), fmt(r.b, u), `${sign}${fmt(r.diff, u)}`, r.ratio === null ? '-' : `${sign}${(r.ratio * 100).toFixed(1)}%`, r.better === null ? '' : r.better ? 'better' : 'worse']);
+  }
+  const w = table[0]!.map((_, i) => Math.max(...table.map((t) => t[i]!.length)));
+  const lines = [
+    `A: ${la} — ${a.config.method} ${a.config.url} (${a.config.model}, ${a.startedAt})`,
+    `B: ${lb} — ${b.config.method} ${b.config.url} (${b.config.model}, ${b.startedAt})`,
+    '',
+    ...table.map((t) => t.map((c, i) => (i === 0 ? c.padEnd(w[i]!) : c.padStart(w[i]!))).join('  ').trimEnd()),
+  ];
+  if (a.config.model !== b.config.model || a.config.users !== b.config.users || a.config.rate !== b.config.rate) {
+    lines.push('', 'note: the two runs used different load settings (model, users or rate); compare with care.');
+  }
+  return lines.join('\n');
+}

@@ -1,0 +1,84 @@
+// Terminal output: a live line once a second (rewritten in place on a TTY) and the final summary.
+import { formatMetric, fmtMs } from '../thresholds.js';
+import type { LiveState } from '../runner.js';
+import type { RunResult, SeriesPoint } from '../types.js';
+
+export function liveLine(point: SeriesPoint, live: LiveState, model: string): string {
+  const err = live.requests > 0 ? (100 * live.failures) / live.requests : 0;
+  const who = model === 'open' ? `offered ${point.offered.toFixed(0)}/s  in-flight ${live.inFlight}` : `users ${point.users}`;
+  const lag = live.lagP99Ms > 30 ? `  [generator lag ${live.lagP99Ms.toFixed(0)} ms]` : '';
+  return `[${live.elapsedS.toFixed(0).padStart(4)}s] ${point.rps.toFixed(0).padStart(7)} req/s  p95 ${point.p95 === null ? '-' : fmtMs(point.p95)} ms  errors ${live.failures} (${err.toFixed(2)}%)  ${who}  total ${live.requests}${lag}`;
+}
+
+/** Writes live lines to a stream: in place on a TTY, one line every `everyS` seconds otherwise. */
+export class LiveWriter {
+  private lastLen = 0;
+  private n = 0;
+  constructor(private readonly out: NodeJS.WriteStream, private readonly model: string, private readonly everyS = 5) {}
+  update(point: SeriesPoint, live: LiveState): void {
+    const line = liveLine(point, live, this.model);
+    if (this.out.isTTY) {
+      const pad = this.lastLen > line.length ? ' '.repeat(this.lastLen - line.length) : '';
+      this.out.write(`\r${line}${pad}`);
+      this.lastLen = line.length;
+    } else if (++this.n % this.everyS === 0) this.out.write(`${line}\n`);
+  }
+  finish(): void {
+    if (this.out.isTTY && this.lastLen > 0) this.out.write('\n');
+    this.lastLen = 0;
+  }
+}
+
+function table(rows: string[][]): string {
+  const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => (r[i] ?? '').length)));
+  return rows.map((r) => r.map((c, i) => (i === 0 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join('  ').trimEnd()).join('\n');
+}
+
+export function summary(r: RunResult): string {
+  const c = r.config;
+  const lines: string[] = [];
+  const how = c.model === 'open'
+    ? `open model, ${c.rate} req/s${c.stages && c.stages.length ? ` + ${c.stages.length} stage(s)` : ''}, up to ${c.connections} connections`
+    : c.model === 'sequential' ? 'sequential (1 user, back to back)' : `closed model, ${c.users} users (spawn ${c.spawnRate}/s), wait ${c.wait}`;
+  lines.push(`${c.method} ${c.url} — ${how}; bodies: ${c.bodySource}`);
+  lines.push(`${r.requests} requests in ${r.elapsedS.toFixed(2)} s: ${r.rps.toFixed(1)} req/s, ${r.failures} failed (${(r.errorRate * 100).toFixed(2)}%)`);
+  lines.push('');
+  const L = r.latencyMs;
+  lines.push(table([
+    ['latency (ms)', 'min', 'p50', 'p90', 'p95', 'p99', 'p99.9', 'max', 'mean'],
+    ['', fmtMs(L.min), fmtMs(L.p50), fmtMs(L.p90), fmtMs(L.p95), fmtMs(L.p99), fmtMs(L['p99.9']), fmtMs(L.max), fmtMs(L.mean)],
+  ]));
+  if (r.exact) {
+    lines.push('');
+    lines.push(`exact over ${r.exact.n} samples: median ${fmtMs(r.exact.median)} ms, p95 ${fmtMs(r.exact.p95)} ms, max ${fmtMs(r.exact.max)} ms (mean ${fmtMs(r.exact.mean)}, min ${fmtMs(r.exact.min)})`);
+  }
+  const statuses = Object.entries(r.statusCounts).map(([s, n]) => `${s} ×${n}`).join(', ');
+  if (statuses) lines.push('', `status codes: ${statuses}`);
+  const kinds = Object.entries(r.errorKinds).map(([k, n]) => `${k} ×${n}`).join(', ');
+  if (kinds) lines.push(`transport errors: ${kinds}`);
+  if (r.schedule) {
+    const s = r.schedule;
+    lines.push(`schedule: offered ${s.offeredRate.toFixed(1)} req/s, ${s.scheduled} scheduled, ${s.late} sent > ${s.lateToleranceMs} ms late (max lag ${fmtMs(s.maxSendLagMs)} ms)${s.unsent ? `, ${s.unsent} never sent` : ''}; latency is measured from the intended send time`);
+  }
+  const g = r.generator;
+  lines.push(`generator: CPU ${g.cpuPercent.toFixed(0)}% of one core, event-loop lag p99 ${g.eventLoopLagP99Ms.toFixed(1)} ms`);
+  if (g.warning) lines.push(`WARNING: ${g.warning}`);
+  if (r.capacity) lines.push('', capacitySummary(r));
+  if (r.thresholds && r.thresholds.length) {
+    lines.push('', 'thresholds:');
+    for (const t of r.thresholds) lines.push(`  ${t.ok ? 'PASS' : 'FAIL'}  ${t.expr}  (actual ${formatMetric(t.expr, t.actual)})`);
+  }
+  return lines.join('\n');
+}
+
+export function capacitySummary(r: RunResult): string {
+  const cap = r.capacity!;
+  const rows = [['offered req/s', 'achieved', 'p50 ms', 'p95 ms', 'p99 ms', 'errors', 'result']];
+  for (const s of cap.steps) {
+    rows.push([s.rate.toFixed(0), s.achievedRps.toFixed(0), fmtMs(s.p50), fmtMs(s.p95), fmtMs(s.p99), `${(s.errorRate * 100).toFixed(2)}%`, s.ok ? 'meets SLO' : `fails: ${s.reason ?? ''}`]);
+  }
+  const head = cap.capacity > 0
+    ? `capacity: ${cap.capacity.toFixed(0)} req/s meets ${cap.slo.join(', ')} with errors <= ${(cap.maxErrorRate * 100).toFixed(3)}%`
+    : `capacity: no tested rate met ${cap.slo.join(', ')} (lowest tried ${Math.min(...cap.steps.map((s) => s.rate)).toFixed(0)} req/s)`;
+  return `${head}${cap.toolLimited ? '\n(the search stopped where the load generator itself became the limit)' : ''}\n${table(rows)}`;
+}

@@ -1,0 +1,169 @@
+// One load-test run: wires the HTTP client, a scheduler and the statistics together, ticks the
+// per-second series, watches the generator's own health (event-loop lag, CPU) and returns a
+// RunResult. Reporters and thresholds work on that result only.
+import { monitorEventLoopDelay, performance } from 'node:perf_hooks';
+import { HttpClient, type Target } from './client.js';
+import { ClosedScheduler } from './schedulers/closed.js';
+import { ArrivalSchedule, OpenScheduler } from './schedulers/open.js';
+import { Stats, distribution, exactPercentile, summarize } from './stats.js';
+import type { RunConfig, RunResult, SeriesPoint, Stage, WaitSpec } from './types.js';
+
+export interface RunSpec {
+  target: Target;
+  bodies: Buffer[] | null;
+  bodyOrder: 'rotate' | 'random';
+  bodySource: string;
+  durationMs?: number;
+  maxRequests?: number;
+  closed?: { users: number; spawnRate: number; wait: WaitSpec; waitText: string; sequential?: boolean };
+  open?: { rate: number; stages: Stage[]; connections: number; lateToleranceMs: number };
+  /** Keep every sample for exact statistics (sequential mode). */
+  keepSamples?: boolean;
+  label?: string;
+  /** Called once a second with the new series point and the running totals. */
+  onTick?: (point: SeriesPoint, live: LiveState) => void;
+}
+
+export interface LiveState {
+  elapsedS: number;
+  requests: number;
+  failures: number;
+  inFlight: number;
+  lagP99Ms: number;
+}
+
+/** Event-loop lag p99 above this (ms), or CPU above 90% of one core, flags the generator as a likely bottleneck. */
+export const LAG_WARN_MS = 20;
+
+export async function runLoad(spec: RunSpec): Promise<RunResult> {
+  const { bodyPicker } = await import('./bodies.js');
+  const pick = bodyPicker(spec.bodies, spec.bodyOrder);
+  const connections = spec.closed ? spec.closed.users : spec.open!.connections;
+  const client = new HttpClient(spec.target, connections);
+  const lag = monitorEventLoopDelay({ resolution: 10 });
+  lag.enable();
+  const cpu0 = process.cpuUsage();
+  const startedAt = new Date();
+  const t0 = performance.now();
+  const stats = new Stats(t0, spec.keepSamples === true);
+  let closed: ClosedScheduler | null = null;
+  let open: OpenScheduler | null = null;
+  let schedule: ArrivalSchedule | null = null;
+  let done: Promise<void>;
+  if (spec.closed) {
+    closed = new ClosedScheduler(client, stats, {
+      users: spec.closed.users, spawnRate: spec.closed.spawnRate, wait: spec.closed.wait,
+      deadline: spec.durationMs !== undefined ? t0 + spec.durationMs : undefined, maxRequests: spec.maxRequests, pick,
+    });
+    done = closed.run();
+  } else {
+    const o = spec.open!;
+    schedule = new ArrivalSchedule(o.rate, o.stages);
+    open = new OpenScheduler(client, stats, { schedule, connections: o.connections, durationMs: spec.durationMs, maxRequests: spec.maxRequests, lateToleranceMs: o.lateToleranceMs, pick });
+    done = open.run(t0);
+  }
+  const users = (): number => (closed ? closed.activeUsers : open!.requestsInFlight);
+  const inFlight = (): number => (closed ? closed.requestsInFlight : open!.requestsInFlight);
+  let lastLagCheck = 0;
+  const ticker = setInterval(() => {
+    const now = performance.now();
+    const offered = schedule ? schedule.rateAt(Math.min(now - t0, spec.durationMs ?? Infinity) - 1) : 0;
+    const point = stats.tick(now, users(), offered);
+    if (spec.onTick) {
+      const p99 = lag.count > lastLagCheck ? lag.percentile(99) / 1e6 : 0;
+      lastLagCheck = lag.count;
+      spec.onTick(point, { elapsedS: (now - t0) / 1000, requests: stats.requests, failures: stats.failures, inFlight: inFlight(), lagP99Ms: p99 });
+    }
+  }, 1000);
+  // Bounds: stop issuing at the duration; then give in-flight requests (each bounded by its own
+  // timeout) and the open model's backlog at most one timeout more.
+  let stopTimer: NodeJS.Timeout | null = null;
+  let drainTimer: NodeJS.Timeout | null = null;
+  if (spec.durationMs !== undefined) {
+    stopTimer = setTimeout(() => {
+      closed?.stop();
+      open?.stop();
+      drainTimer = setTimeout(() => { open?.abandonBacklog(); }, spec.target.timeoutMs + 1000);
+    }, spec.durationMs);
+  }
+  await done;
+  const t1 = performance.now();
+  if (stopTimer) clearTimeout(stopTimer);
+  if (drainTimer) clearTimeout(drainTimer);
+  clearInterval(ticker);
+  lag.disable();
+  const cpu = process.cpuUsage(cpu0);
+  // Close the last (partial) window if it saw anything.
+  if (stats.series.length === 0 || stats.series[stats.series.length - 1]!.t < (t1 - t0) / 1000 - 0.05) stats.tick(t1, 0, 0);
+  await client.close();
+
+  const elapsedS = (t1 - t0) / 1000;
+  const cpuPercent = ((cpu.user + cpu.system) / 1000 / (t1 - t0)) * 100;
+  const lagP99 = lag.count > 0 ? lag.percentile(99) / 1e6 : 0;
+  const lagMax = lag.count > 0 ? lag.max / 1e6 : 0;
+  // monitorEventLoopDelay's samples include its own 10 ms resolution.
+  const lagOver = Math.max(0, lagP99 - 10);
+  const bottleneck = lagOver > LAG_WARN_MS || cpuPercent > 90;
+  const warning = bottleneck
+    ? `the load generator itself may be the bottleneck: event-loop lag p99 ${lagOver.toFixed(1)} ms, CPU ${cpuPercent.toFixed(0)}% of one core — latencies include its own delay; use fewer users/connections or a lower rate, or run it on another machine`
+    : undefined;
+
+  const config: RunConfig = {
+    url: spec.target.origin + spec.target.path,
+    method: spec.target.method,
+    model: spec.closed ? (spec.closed.sequential ? 'sequential' : 'closed') : 'open',
+    connections,
+    durationMs: spec.durationMs,
+    maxRequests: spec.maxRequests,
+    timeoutMs: spec.target.timeoutMs,
+    bodies: spec.bodies?.length ?? 0,
+    bodySource: spec.bodySource,
+  };
+  if (spec.closed) Object.assign(config, { users: spec.closed.users, spawnRate: spec.closed.spawnRate, wait: spec.closed.waitText });
+  if (spec.open) Object.assign(config, { rate: spec.open.rate, stages: spec.open.stages });
+
+  const result: RunResult = {
+    tool: 'modelserve-loadtest',
+    schema: 1,
+    ...(spec.label ? { label: spec.label } : {}),
+    config,
+    startedAt: startedAt.toISOString(),
+    elapsedS,
+    requests: stats.requests,
+    ok: stats.ok,
+    failures: stats.failures,
+    errorRate: stats.requests > 0 ? stats.failures / stats.requests : 0,
+    rps: elapsedS > 0 ? stats.requests / elapsedS : 0,
+    bytesReceived: stats.bytes,
+    latencyMs: summarize(stats.total),
+    distribution: distribution(stats.total),
+    histogram: stats.encodedHistogram(),
+    statusCounts: stats.statusCountsRecord(),
+    errorKinds: stats.errorKindsRecord(),
+    series: stats.series,
+    generator: { eventLoopLagP99Ms: lagP99, eventLoopLagMaxMs: lagMax, cpuPercent, bottleneck, ...(warning ? { warning } : {}) },
+  };
+  if (open && schedule) {
+    const dur = spec.durationMs ?? elapsedS * 1000;
+    result.schedule = {
+      offeredRate: dur > 0 ? schedule.countAt(dur) / (dur / 1000) : 0,
+      scheduled: open.scheduled,
+      late: open.late,
+      lateToleranceMs: spec.open!.lateToleranceMs,
+      maxSendLagMs: open.maxSendLagMs,
+      unsent: open.unsent,
+    };
+  }
+  if (stats.samples && stats.samples.length > 0) {
+    const s = [...stats.samples].sort((a, b) => a - b);
+    result.exact = {
+      n: s.length,
+      median: exactPercentile(s, 50),
+      p95: exactPercentile(s, 95),
+      max: s[s.length - 1]!,
+      min: s[0]!,
+      mean: s.reduce((a, b) => a + b, 0) / s.length,
+    };
+  }
+  return result;
+}

@@ -1,0 +1,140 @@
+// Closed model (Locust's): N users, spawned at a given rate; each user sends a request, waits for
+// the answer, then waits per its wait_time (constant / between / constant_throughput /
+// constant_pacing, with Locust's semantics) before the next one.
+import { performance } from 'node:perf_hooks';
+import type { HttpClient, Slot, SlotOwner } from '../client.js';
+import type { Stats } from '../stats.js';
+import type { WaitSpec } from '../types.js';
+
+export interface ClosedOptions {
+  users: number;
+  /** Users started per second. */
+  spawnRate: number;
+  wait: WaitSpec;
+  /** Stop issuing at this performance.now(); undefined = no time bound. */
+  deadline?: number;
+  maxRequests?: number;
+  pick: () => Buffer | null;
+}
+
+/** Seconds to wait after a task that took `runSeconds` (Locust's wait_time functions). */
+export function waitSeconds(w: WaitSpec, runSeconds: number, rand: () => number = Math.random): number {
+  switch (w.kind) {
+    case 'constant': return w.seconds;
+    case 'between': return w.min + rand() * (w.max - w.min);
+    case 'constant_throughput': return Math.max(0, 1 / w.perSecond - runSeconds);
+    case 'constant_pacing': return Math.max(0, w.seconds - runSeconds);
+  }
+}
+
+interface User {
+  slot: Slot;
+  timer: NodeJS.Timeout | null;
+  /** performance.now() the user's current task started (for constant_throughput/pacing). */
+  taskStart: number;
+  active: boolean;
+}
+
+export class ClosedScheduler implements SlotOwner {
+  private readonly users: User[] = [];
+  private spawnTimer: NodeJS.Timeout | null = null;
+  private stopping = false;
+  private issued = 0;
+  private inFlight = 0;
+  private active = 0;
+  private resolveDone: (() => void) | null = null;
+  private readonly zeroWait: boolean;
+
+  constructor(private readonly client: HttpClient, private readonly stats: Stats, private readonly o: ClosedOptions) {
+    this.zeroWait = o.wait.kind === 'constant' && o.wait.seconds === 0;
+  }
+
+  get activeUsers(): number {
+    return this.active;
+  }
+
+  get requestsInFlight(): number {
+    return this.inFlight;
+  }
+
+  /** Starts spawning; resolves when the run is over and every request has completed. */
+  run(): Promise<void> {
+    const done = new Promise<void>((resolve) => { this.resolveDone = resolve; });
+    const { users, spawnRate } = this.o;
+    const t0 = performance.now();
+    let spawned = 0;
+    const spawnDue = (): void => {
+      const due = Math.min(users, Math.floor(((performance.now() - t0) / 1000) * spawnRate) + 1);
+      while (spawned < due && !this.stopping) { this.spawn(spawned); spawned++; }
+      if (spawned < users && !this.stopping) this.spawnTimer = setTimeout(spawnDue, Math.max(1, 1000 / spawnRate));
+      else this.spawnTimer = null;
+    };
+    if (spawnRate >= users * 1000) { for (let i = 0; i < users; i++) this.spawn(i); spawned = users; }
+    else spawnDue();
+    return done;
+  }
+
+  private spawn(i: number): void {
+    const slot = this.client.slot(this);
+    slot.tag = i;
+    const user: User = { slot, timer: null, taskStart: 0, active: true };
+    this.users.push(user);
+    this.active++;
+    this.fire(user);
+  }
+
+  private fire(user: User): void {
+    user.timer = null;
+    if (this.stopping || (this.o.maxRequests !== undefined && this.issued >= this.o.maxRequests) || (this.o.deadline !== undefined && performance.now() >= this.o.deadline)) {
+      this.retire(user);
+      return;
+    }
+    this.issued++;
+    this.inFlight++;
+    const now = performance.now();
+    user.taskStart = now;
+    user.slot.send(this.o.pick(), now);
+  }
+
+  onSlotDone(slot: Slot, status: number, kind: string | null): void {
+    const now = performance.now();
+    this.inFlight--;
+    this.stats.record(now - slot.start, status, kind, slot.bytes);
+    const user = this.users[slot.tag]!;
+    if (this.stopping) { this.retire(user); return; }
+    if (this.zeroWait && status > 0) { this.fire(user); return; }
+    let wait = waitSeconds(this.o.wait, (now - user.taskStart) / 1000) * 1000;
+    // A transport error returns at once (e.g. connection refused): back off a little instead of spinning.
+    if (status === 0 && wait < 10) wait = 10;
+    if (wait <= 0) { this.fire(user); return; }
+    if (this.o.deadline !== undefined && now + wait >= this.o.deadline) { this.retire(user); return; }
+    user.timer = setTimeout(() => this.fire(user), wait);
+  }
+
+  private retire(user: User): void {
+    if (!user.active) return;
+    user.active = false;
+    if (user.timer) { clearTimeout(user.timer); user.timer = null; }
+    this.active--;
+    this.checkDone();
+  }
+
+  /** Stops issuing; in-flight requests still complete (each is bounded by the timeout). */
+  stop(): void {
+    if (this.stopping) return;
+    this.stopping = true;
+    if (this.spawnTimer) { clearTimeout(this.spawnTimer); this.spawnTimer = null; }
+    for (const u of this.users) if (u.timer) this.retire(u);
+    this.checkDone();
+  }
+
+  private checkDone(): void {
+    const allRetired = this.active === 0 && (this.stopping || this.users.length === this.o.users);
+    if (allRetired && this.inFlight === 0 && this.resolveDone) {
+      const r = this.resolveDone;
+      this.resolveDone = null;
+      if (this.spawnTimer) { clearTimeout(this.spawnTimer); this.spawnTimer = null; }
+      r();
+    }
+  }
+}

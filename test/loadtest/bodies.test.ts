@@ -1,0 +1,71 @@
+import assert from 'node:assert/strict';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import { bodiesFromModelInfo, bodyPicker, fetchModelExamples, loadBodyFile, parseCsv, splitCsvLine } from '../../src/loadtest/bodies.js';
+import { REPO, json, startServer } from './helpers.js';
+
+const dir = mkdtempSync(join(tmpdir(), 'lt-bodies-'));
+
+test('a JSON array is many bodies, an object one', () => {
+  const f = join(dir, 'a.json');
+  writeFileSync(f, JSON.stringify([{ a: 1 }, { a: 2 }, { a: 3 }]));
+  const set = loadBodyFile(f);
+  assert.deepEqual(set.bodies.map((b) => JSON.parse(b.toString())), [{ a: 1 }, { a: 2 }, { a: 3 }]);
+  writeFileSync(f, '{"x": true}');
+  assert.equal(loadBodyFile(f).bodies.length, 1);
+  writeFileSync(f, '{"x": ');
+  assert.throws(() => loadBodyFile(f), /invalid JSON/);
+});
+
+test('JSONL: one body per non-empty line', () => {
+  const f = join(dir, 'b.jsonl');
+  writeFileSync(f, '{"a":1}\n\n{"a":2}\r\n');
+  assert.deepEqual(loadBodyFile(f).bodies.map((b) => b.toString()), ['{"a":1}', '{"a":2}']);
+});
+
+test('CSV rows become field objects with numbers kept numeric (the seed data set)', () => {
+  assert.deepEqual(splitCsvLine('a,"b,c","""d"""'), ['a', 'b,c', '"d"']);
+  assert.deepEqual(parseCsv('x,y,z\n1,2.5,hi\n-3,,true\n'), [{ x: 1, y: 2.5, z: 'hi' }, { x: -3, y: null, z: true }]);
+  const file = join(REPO, '..', 'shared', 'seed', 'sample_inference_data.csv');
+  const set = loadBodyFile(file);
+  const lines = readFileSync(file, 'utf8').split(/\r?\n/).filter((l) => l.trim());
+  assert.equal(set.bodies.length, lines.length - 1);
+  const first = JSON.parse(set.bodies[0]!.toString()) as Record<string, unknown>;
+  const header = splitCsvLine(lines[0]!);
+  assert.deepEqual(Object.keys(first), header.map((h) => h.trim()));
+  assert.ok(Object.values(first).some((v) => typeof v === 'number'));
+});
+
+test('model info → bodies from examples, per-field examples, or schema examples', () => {
+  assert.deepEqual(bodiesFromModelInfo({ examples: [{ a: 1 }, { a: 2 }] }), [{ a: 1 }, { a: 2 }]);
+  assert.deepEqual(bodiesFromModelInfo({ fields: [{ name: 'temp_c', example: 8.75 }, { name: 'humidity', example: 0.83 }, { name: 'x' }] }), [{ temp_c: 8.75, humidity: 0.83 }]);
+  assert.deepEqual(bodiesFromModelInfo({ inputs: { a: { example: 1 } } }), [{ a: 1 }]);
+  assert.deepEqual(bodiesFromModelInfo({ schema: { properties: { a: { examples: [5] } } } }), [{ a: 5 }]);
+  assert.deepEqual(bodiesFromModelInfo({ name: 'm' }), []);
+});
+
+test('--model-examples fetches GET /models/<name> from a real server', async () => {
+  const srv = await startServer((req, res) => {
+    if (req.url === '/models/weather') json(res, 200, { name: 'weather', fields: [{ name: 'temp_c', type: 'number', example: 8.75 }, { name: 'humidity', type: 'number', example: 0.83 }] });
+    else json(res, 404, { detail: 'not found' });
+  });
+  try {
+    const set = await fetchModelExamples(srv.url, 'weather', {}, 2000);
+    assert.deepEqual(JSON.parse(set.bodies[0]!.toString()), { temp_c: 8.75, humidity: 0.83 });
+    await assert.rejects(fetchModelExamples(srv.url, 'nope', {}, 2000), /404/);
+  } finally {
+    await srv.close();
+  }
+});
+
+test('pickers rotate in order or pick at random among all bodies', () => {
+  const bodies = [Buffer.from('a'), Buffer.from('b'), Buffer.from('c')];
+  const rot = bodyPicker(bodies, 'rotate');
+  assert.deepEqual(Array.from({ length: 7 }, () => rot()!.toString()).join(''), 'abcabca');
+  const rnd = bodyPicker(bodies, 'random');
+  const seen = new Set(Array.from({ length: 300 }, () => rnd()!.toString()));
+  assert.deepEqual([...seen].sort(), ['a', 'b', 'c']);
+  assert.equal(bodyPicker(null, 'rotate')(), null);
+});

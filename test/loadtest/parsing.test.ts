@@ -1,0 +1,78 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { UsageError, parseDuration, parseRate, parseRunArgs, parseStage, parseWait } from '../../src/loadtest/args.js';
+import { evaluate, parseThreshold } from '../../src/loadtest/thresholds.js';
+import { summarize, newHistogram } from '../../src/loadtest/stats.js';
+
+test('durations: ms, s, m, h and bare seconds', () => {
+  assert.equal(parseDuration('500ms'), 500);
+  assert.equal(parseDuration('10s'), 10_000);
+  assert.equal(parseDuration('2m'), 120_000);
+  assert.equal(parseDuration('1h'), 3_600_000);
+  assert.equal(parseDuration('1.5'), 1500);
+  assert.throws(() => parseDuration('10x'), UsageError);
+  assert.throws(() => parseDuration('0s'), UsageError);
+});
+
+test('wait functions use Locust names', () => {
+  assert.deepEqual(parseWait('constant(1)'), { kind: 'constant', seconds: 1 });
+  assert.deepEqual(parseWait('between(1, 5)'), { kind: 'between', min: 1, max: 5 });
+  assert.deepEqual(parseWait('constant_throughput(2)'), { kind: 'constant_throughput', perSecond: 2 });
+  assert.deepEqual(parseWait('constant_pacing(0.5)'), { kind: 'constant_pacing', seconds: 0.5 });
+  assert.deepEqual(parseWait('0'), { kind: 'constant', seconds: 0 });
+  assert.throws(() => parseWait('between(5,1)'), UsageError);
+  assert.throws(() => parseWait('sometimes'), UsageError);
+});
+
+test('stages and error rates', () => {
+  assert.deepEqual(parseStage('30s:200'), { durationMs: 30_000, target: 200 });
+  assert.throws(() => parseStage('200'), UsageError);
+  assert.equal(parseRate('0.1%'), 0.001);
+  assert.equal(parseRate('0.02'), 0.02);
+  assert.throws(() => parseRate('150%'), UsageError);
+});
+
+test('thresholds parse units and evaluate against a result', () => {
+  assert.deepEqual(parseThreshold('p95<100ms'), { expr: 'p95<100ms', metric: 'p95', op: '<', value: 100 });
+  assert.equal(parseThreshold('p99 <= 0.5s').value, 500);
+  assert.equal(parseThreshold('errors<1%').value, 0.01);
+  assert.equal(parseThreshold('rps>=500').op, '>=');
+  assert.equal(parseThreshold('p99.9<2ms').metric, 'p99.9');
+  assert.throws(() => parseThreshold('p95<1%'));
+  assert.throws(() => parseThreshold('errors<5'));
+  assert.throws(() => parseThreshold('latency<5ms'));
+  const h = newHistogram();
+  for (let i = 1; i <= 100; i++) h.recordValue(i * 1000); // 1..100 ms
+  const result = { latencyMs: summarize(h), errorRate: 0.02, rps: 300, failures: 2 };
+  const [a, b, c, d] = evaluate([parseThreshold('p95<100ms'), parseThreshold('p50<10ms'), parseThreshold('errors<1%'), parseThreshold('rps>200')], result);
+  assert.equal(a!.ok, true);
+  assert.equal(b!.ok, false);
+  assert.ok(Math.abs(b!.actual - 50) < 0.1);
+  assert.equal(c!.ok, false);
+  assert.equal(d!.ok, true);
+});
+
+test('run arguments: models, bounds, path and headers', () => {
+  const o = parseRunArgs(['http://127.0.0.1:9/predict', '-u', '8', '-r', '2', '--wait', 'between(1,2)', '-d', '30s', '-H', 'X-Api-Key: k', '--threshold', 'p95<10ms']);
+  assert.equal(o.users, 8);
+  assert.equal(o.spawnRate, 2);
+  assert.equal(o.durationMs, 30_000);
+  assert.equal(o.path, '/predict');
+  assert.equal(o.method, 'GET');
+  assert.equal(o.headers['x-api-key'], 'k');
+  assert.equal(o.thresholds.length, 1);
+  const p = parseRunArgs(['127.0.0.1:9', '--model-examples', 'weather', '--rate', '10', '--stage', '5s:50', '--stage', '5s:0']);
+  assert.equal(p.path, '/models/weather/predict');
+  assert.equal(p.method, 'POST');
+  assert.equal(p.durationMs, 10_000);
+  assert.equal(p.rate, 10);
+  const q = parseRunArgs(['http://h:1/x', '-n', '5']);
+  assert.equal(q.durationMs, undefined);
+  assert.equal(q.maxRequests, 5);
+  assert.equal(parseRunArgs(['http://h:1/x']).durationMs, 10_000, 'a run is always bounded');
+  assert.throws(() => parseRunArgs([]), UsageError);
+  assert.throws(() => parseRunArgs(['http://h:1', '-u', '2', '--rate', '5']), UsageError);
+  assert.throws(() => parseRunArgs(['http://h:1', '--find-capacity']), UsageError);
+  assert.throws(() => parseRunArgs(['http://h:1', '--bogus']), UsageError);
+  assert.throws(() => parseRunArgs(['http://h:1', '-u', '0']), UsageError);
+});

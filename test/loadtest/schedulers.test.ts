@@ -1,0 +1,123 @@
+// The schedulers against real local servers (node:http on 127.0.0.1), through runLoad.
+import assert from 'node:assert/strict';
+import { after, test } from 'node:test';
+import { waitSeconds } from '../../src/loadtest/schedulers/closed.js';
+import { ArrivalSchedule } from '../../src/loadtest/schedulers/open.js';
+import { runLoad, type RunSpec } from '../../src/loadtest/runner.js';
+import { json, startServer, type TestServer } from './helpers.js';
+
+const servers: TestServer[] = [];
+after(async () => { await Promise.all(servers.map((s) => s.close())); });
+
+function spec(srv: TestServer, extra: Partial<RunSpec>, timeoutMs = 2000): RunSpec {
+  return { target: { origin: srv.url, method: 'POST', path: '/predict', headers: { 'content-type': 'application/json' }, timeoutMs }, bodies: [Buffer.from('{"a":1}')], bodyOrder: 'rotate', bodySource: 'test', ...extra };
+}
+
+test('Locust wait semantics: constant, between, constant_throughput, constant_pacing', () => {
+  assert.equal(waitSeconds({ kind: 'constant', seconds: 2 }, 0.5), 2);
+  assert.equal(waitSeconds({ kind: 'between', min: 1, max: 5 }, 0, () => 0.25), 2);
+  assert.equal(waitSeconds({ kind: 'constant_throughput', perSecond: 4 }, 0.1), 0.15);
+  assert.equal(waitSeconds({ kind: 'constant_throughput', perSecond: 4 }, 0.4), 0, 'a slow task waits 0, never negative');
+  assert.equal(waitSeconds({ kind: 'constant_pacing', seconds: 1 }, 0.25), 0.75);
+});
+
+test('arrival schedule: constant rate and linear ramps', () => {
+  const c = new ArrivalSchedule(100, []);
+  assert.equal(c.arrivalTime(0), 0);
+  assert.equal(c.arrivalTime(50), 500);
+  assert.equal(c.countAt(2000), 200);
+  // ramp 0 → 100 req/s over 10 s: 500 arrivals, the k-th at sqrt(2k/a)
+  const r = new ArrivalSchedule(0, [{ durationMs: 10_000, target: 100 }, { durationMs: 10_000, target: 100 }]);
+  assert.ok(Math.abs(r.countAt(10_000) - 500) < 1e-9);
+  assert.ok(Math.abs(r.arrivalTime(500) - 10_000) < 1e-6);
+  assert.ok(Math.abs(r.arrivalTime(125) - 5000) < 1e-6);
+  assert.ok(Math.abs(r.arrivalTime(600) - 11_000) < 1e-6);
+  assert.ok(Math.abs(r.rateAt(5000) - 50) < 1e-9);
+  for (let k = 1; k < 1000; k++) assert.ok(r.arrivalTime(k) > r.arrivalTime(k - 1));
+});
+
+test('closed model: a request count bound is exact and every request reaches the server', async () => {
+  const srv = await startServer((_q, res) => json(res, 200, { ok: true }));
+  servers.push(srv);
+  const r = await runLoad(spec(srv, { maxRequests: 500, closed: { users: 8, spawnRate: 1e9, wait: { kind: 'constant', seconds: 0 }, waitText: 'constant(0)' } }));
+  assert.equal(r.requests, 500);
+  assert.equal(srv.count(), 500);
+  assert.equal(r.ok, 500);
+  assert.equal(r.statusCounts['200'], 500);
+  assert.equal(r.config.model, 'closed');
+  assert.ok(r.latencyMs.p50 > 0 && r.latencyMs.p50 <= r.latencyMs.p99 && r.latencyMs.p99 <= r.latencyMs.max);
+});
+
+test('closed model: constant_throughput caps each user, users spawn at the spawn rate', async () => {
+  const srv = await startServer((_q, res) => json(res, 200, { ok: true }));
+  servers.push(srv);
+  // 4 users spawned at 2/s (at 0, 0.5, 1, 1.5 s), each at most 5 tasks/s, for 3 s.
+  const r = await runLoad(spec(srv, { durationMs: 3000, closed: { users: 4, spawnRate: 2, wait: { kind: 'constant_throughput', perSecond: 5 }, waitText: 'constant_throughput(5)' } }));
+  assert.ok(r.requests <= 4 * 5 * 3 + 4, `at most ~60 requests, got ${r.requests}`);
+  assert.ok(r.requests >= 15, `the users did run (${r.requests})`);
+  const users = r.series.map((p) => p.users);
+  assert.ok(users[0]! < 4, `not all users at once (first second: ${users[0]})`);
+  assert.ok(users.includes(4), `all 4 users eventually (${users.join(',')})`);
+});
+
+test('timeouts and error statuses are counted as failures by kind and status', async () => {
+  let i = 0;
+  const srv = await startServer((_q, res) => {
+    i++;
+    if (i % 10 === 0) return; // never answers: a timeout
+    if (i % 3 === 0) json(res, 503, { detail: 'busy' });
+    else if (i % 5 === 0) json(res, 422, { detail: [] });
+    else json(res, 200, { ok: true });
+  });
+  servers.push(srv);
+  const r = await runLoad(spec(srv, { maxRequests: 60, closed: { users: 4, spawnRate: 1e9, wait: { kind: 'constant', seconds: 0 }, waitText: 'constant(0)' } }, 300));
+  assert.equal(r.requests, 60);
+  assert.ok((r.errorKinds.timeout ?? 0) >= 5, `timeouts counted: ${JSON.stringify(r.errorKinds)}`);
+  assert.ok((r.statusCounts['503'] ?? 0) > 0 && (r.statusCounts['422'] ?? 0) > 0);
+  assert.equal(r.failures, (r.errorKinds.timeout ?? 0) + (r.statusCounts['503'] ?? 0) + (r.statusCounts['422'] ?? 0));
+  assert.equal(r.ok, r.statusCounts['200']);
+  assert.ok(r.latencyMs.max >= 300, 'a timeout keeps its elapsed time in the histogram');
+});
+
+/** A server that answers at once, except that everything arriving during [0.5 s, 1.5 s) after its first request is held until 1.5 s. */
+async function stallingServer(): Promise<TestServer> {
+  let first = 0;
+  const srv = await startServer((_q, res) => {
+    const now = Date.now();
+    if (!first) first = now;
+    const t = now - first;
+    if (t >= 500 && t < 1500) setTimeout(() => json(res, 200, { ok: true }), 1500 - t);
+    else json(res, 200, { ok: true });
+  });
+  servers.push(srv);
+  return srv;
+}
+
+test('open model: latency includes the queueing delay of every request scheduled during a server stall', async () => {
+  const srv = await stallingServer();
+  const r = await runLoad(spec(srv, { durationMs: 2500, open: { rate: 100, stages: [], connections: 8, lateToleranceMs: 10 } }, 5000));
+  // ~250 requests; ~100 scheduled during the 1 s stall wait 0..1000 ms; with only 8 connections most
+  // of them queue in the tool with their clock running.
+  assert.ok(r.requests >= 200 && r.requests <= 260, `${r.requests} requests`);
+  assert.ok(r.latencyMs.p90 > 300, `p90 ${r.latencyMs.p90} ms must show the stall`);
+  assert.ok(r.latencyMs.max > 800, `max ${r.latencyMs.max}`);
+  assert.ok(r.schedule!.late > 50, `requests sent late are counted (${r.schedule!.late})`);
+  assert.ok(r.schedule!.maxSendLagMs > 500);
+  assert.equal(r.failures, 0);
+});
+
+test('closed model with one user hides the same stall (coordinated omission) — the contrast', async () => {
+  const srv = await stallingServer();
+  const r = await runLoad(spec(srv, { durationMs: 2500, closed: { users: 1, spawnRate: 1e9, wait: { kind: 'constant_throughput', perSecond: 100 }, waitText: 'constant_throughput(100)' } }, 5000));
+  assert.ok(r.latencyMs.max > 800, 'the one stalled request is seen');
+  assert.ok(r.latencyMs.p90 < 100, `but p90 ${r.latencyMs.p90} ms does not show it`);
+});
+
+test('open model: a ramp stage schedules the integral of the rate', async () => {
+  const srv = await startServer((_q, res) => json(res, 200, { ok: true }));
+  servers.push(srv);
+  const r = await runLoad(spec(srv, { durationMs: 2000, open: { rate: 0, stages: [{ durationMs: 2000, target: 200 }], connections: 16, lateToleranceMs: 10 } }));
+  assert.ok(Math.abs(r.schedule!.scheduled - 200) <= 2, `0→200 req/s over 2 s is 200 requests (${r.schedule!.scheduled})`);
+  assert.equal(r.requests, r.schedule!.scheduled);
+  assert.ok(Math.abs(r.schedule!.offeredRate - 100) < 1);
+});
