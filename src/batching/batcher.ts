@@ -1,0 +1,365 @@
+// Dynamic batching per model (the Triton / BentoML adaptive-batching idea): requests wait in a
+// FIFO queue; a batch is formed when maxBatchSize rows are waiting or the oldest waiting request
+// has waited maxQueueDelayMs — and only when one of `concurrency` in-flight slots is free. While
+// every slot is busy, rows keep accumulating, so batches grow by themselves under load.
+//
+// Rules (see docs/runtime.md):
+// - A request's rows stay together, in order, in one run; results are split back in order.
+//   A request larger than maxBatchSize runs alone in its own batch (it is never split).
+// - Overload: a request whose rows would push the waiting rows over maxQueueRows is rejected at
+//   once with MS_ERR_OVERLOADED (Retry-After: 1). (An empty queue always accepts one request, so
+//   a request larger than maxQueueRows is not refused forever.)
+// - Deadlines: a request still waiting, or whose batch is still running, past its deadline is
+//   rejected with MS_ERR_TIMEOUT (a running batch can't be cancelled: its slot stays busy and the
+//   late result is dropped). Checked at dispatch and by one coarse sweep timer per batcher
+//   (period timeoutMs/10, clamped to 5..250 ms) — no per-request timers.
+// - Failure isolation: when a batch of several requests fails, each of its requests is re-run
+//   alone (in the same slot), so only the failing request(s) reject.
+import { performance } from 'node:perf_hooks';
+import { ModelServeError } from '../errors.js';
+
+export interface BatchInfo {
+  /** Rows in the run. */
+  rows: number;
+  /** Requests in the run. */
+  requests: number;
+  /** Time each request waited in the queue, ms (same order as the run's requests). */
+  queueWaitMs: number[];
+  /** Time runBatch took, ms. */
+  runMs: number;
+  /** Whether runBatch resolved (false: it rejected; for a multi-request batch, re-runs follow). */
+  ok: boolean;
+}
+
+export interface BatcherOptions<Row, Result> {
+  /** false: every request is its own run (still bounded by concurrency and the queue limit). */
+  enabled: boolean;
+  /** Rows per batch (a larger single request still runs, alone). */
+  maxBatchSize: number;
+  /** How long the oldest waiting request may wait for more rows before a partial batch runs. */
+  maxQueueDelayMs: number;
+  /** Waiting rows beyond which new requests are rejected with MS_ERR_OVERLOADED. */
+  maxQueueRows: number;
+  /** Per-request deadline from submit() when none is given; 0 or Infinity = none. */
+  timeoutMs: number;
+  /** Batches that may be in flight at once (the runtime's parallelism). */
+  concurrency: number;
+  /** Runs one batch; must resolve with exactly one result per row, in order. */
+  runBatch: (rows: Row[]) => Promise<Result[]>;
+  /** Observer called after every runBatch (metrics: batch size, queue wait, inference time). */
+  onBatch?: (info: BatchInfo) => void;
+  /** Model name, for error messages. */
+  name?: string;
+}
+
+export interface SubmitOptions {
+  /** Absolute deadline in performance.now() milliseconds (overrides timeoutMs). */
+  deadline?: number;
+}
+
+export interface BatcherStats {
+  queuedRows: number;
+  queuedRequests: number;
+  inFlightBatches: number;
+}
+
+interface Entry<Row, Result> {
+  rows: Row[];
+  resolve: (results: Result[]) => void;
+  reject: (err: Error) => void;
+  enqueuedAt: number;
+  deadline: number;
+  /** Settled (resolved, rejected or timed out); a done entry left in the queue is skipped. */
+  done: boolean;
+  /** Its batch has started. */
+  running: boolean;
+}
+
+function asServeError(err: unknown): ModelServeError {
+  if (err instanceof ModelServeError) return err;
+  const message = err instanceof Error ? err.message : String(err);
+  return new ModelServeError('MS_ERR_INFERENCE', `inference failed: ${message}`, { cause: err });
+}
+
+export class Batcher<Row, Result> {
+  private readonly opts: BatcherOptions<Row, Result>;
+  private readonly label: string;
+  private readonly sweepPeriodMs: number;
+  /** FIFO of waiting entries; `head` is the index of the first one not yet taken. */
+  private queue: Array<Entry<Row, Result>> = [];
+  private head = 0;
+  private queuedRows = 0;
+  private queuedRequests = 0;
+  private inFlight = 0;
+  private readonly running = new Set<Entry<Row, Result>>();
+  private delayTimer: NodeJS.Timeout | undefined;
+  private sweepTimer: NodeJS.Timeout | undefined;
+  private pumpScheduled = false;
+  private flushing = false;
+  private drainWaiters: Array<() => void> = [];
+
+  constructor(opts: BatcherOptions<Row, Result>) {
+    for (const key of ['maxBatchSize', 'maxQueueRows', 'concurrency'] as const) {
+      if (!Number.isInteger(opts[key]) || opts[key] < 1) throw new RangeError(`${key} must be an integer >= 1, got ${opts[key]}`);
+    }
+    if (!(opts.maxQueueDelayMs >= 0)) throw new RangeError(`maxQueueDelayMs must be >= 0, got ${opts.maxQueueDelayMs}`);
+    if (!(opts.timeoutMs >= 0)) throw new RangeError(`timeoutMs must be >= 0, got ${opts.timeoutMs}`);
+    this.opts = opts;
+    this.label = opts.name === undefined ? 'the model' : `model '${opts.name}'`;
+    const hasTimeout = opts.timeoutMs > 0 && Number.isFinite(opts.timeoutMs);
+    this.sweepPeriodMs = hasTimeout ? Math.min(250, Math.max(5, Math.round(opts.timeoutMs / 10))) : 50;
+  }
+
+  /**
+   * Queues one request's rows; resolves with one result per row, in order. Rejects with
+   * MS_ERR_OVERLOADED (queue full), MS_ERR_TIMEOUT (deadline passed) or the run's error
+   * (MS_ERR_INFERENCE unless runBatch rejected with a ModelServeError).
+   */
+  submit(rows: Row[], options?: SubmitOptions): Promise<Result[]> {
+    const n = rows.length;
+    if (n === 0) return Promise.resolve([]);
+    if (this.queuedRows > 0 && this.queuedRows + n > this.opts.maxQueueRows) {
+      return Promise.reject(
+        new ModelServeError('MS_ERR_OVERLOADED', `${this.label} is overloaded: ${this.queuedRows} rows are waiting (limit ${this.opts.maxQueueRows}); retry later`, {
+          headers: { 'retry-after': '1' },
+        }),
+      );
+    }
+    const now = performance.now();
+    const timeout = this.opts.timeoutMs > 0 ? this.opts.timeoutMs : Infinity;
+    const deadline = options?.deadline ?? now + timeout;
+    if (deadline <= now) return Promise.reject(this.timeoutError(0, false));
+    return new Promise<Result[]>((resolve, reject) => {
+      this.queue.push({ rows, resolve, reject, enqueuedAt: now, deadline, done: false, running: false });
+      this.queuedRows += n;
+      this.queuedRequests++;
+      if (deadline !== Infinity) this.startSweep();
+      this.schedulePump();
+    });
+  }
+
+  stats(): BatcherStats {
+    return { queuedRows: this.queuedRows, queuedRequests: this.queuedRequests, inFlightBatches: this.inFlight };
+  }
+
+  /**
+   * Resolves when nothing is waiting and nothing is in flight. Waiting requests are dispatched
+   * without waiting out maxQueueDelayMs. (Stop submitting first: new requests delay it.)
+   */
+  drain(): Promise<void> {
+    if (this.isIdle()) return Promise.resolve();
+    this.flushing = true;
+    this.schedulePump();
+    return new Promise((resolve) => this.drainWaiters.push(resolve));
+  }
+
+  private isIdle(): boolean {
+    return this.queuedRequests === 0 && this.inFlight === 0;
+  }
+
+  private checkIdle(): void {
+    if (!this.isIdle()) return;
+    this.flushing = false;
+    if (this.sweepTimer !== undefined) {
+      clearInterval(this.sweepTimer);
+      this.sweepTimer = undefined;
+    }
+    if (this.delayTimer !== undefined) {
+      clearTimeout(this.delayTimer);
+      this.delayTimer = undefined;
+    }
+    for (const wake of this.drainWaiters.splice(0)) wake();
+  }
+
+  private timeoutError(waitedMs: number, running: boolean): ModelServeError {
+    const where = running ? 'while its batch was running' : 'in the queue';
+    return new ModelServeError('MS_ERR_TIMEOUT', `${this.label}: the request passed its deadline ${where} (after ${Math.round(waitedMs)} ms)`);
+  }
+
+  /** Coalesces the requests of one event-loop turn before forming batches (no added delay). */
+  private schedulePump(): void {
+    if (this.pumpScheduled) return;
+    this.pumpScheduled = true;
+    setImmediate(() => {
+      this.pumpScheduled = false;
+      this.pump();
+    });
+  }
+
+  /** Drops settled entries and expires overdue ones at the head of the queue. */
+  private settleHead(now: number): Entry<Row, Result> | undefined {
+    while (this.head < this.queue.length) {
+      const e = this.queue[this.head];
+      if (e.done) {
+        this.head++;
+        continue;
+      }
+      if (e.deadline <= now) {
+        this.head++;
+        this.expire(e, now);
+        continue;
+      }
+      return e;
+    }
+    return undefined;
+  }
+
+  private expire(e: Entry<Row, Result>, now: number): void {
+    e.done = true;
+    if (!e.running) {
+      this.queuedRows -= e.rows.length;
+      this.queuedRequests--;
+    }
+    e.reject(this.timeoutError(now - e.enqueuedAt, e.running));
+  }
+
+  private compact(): void {
+    if (this.head === this.queue.length) {
+      this.queue = [];
+      this.head = 0;
+    } else if (this.head > 1024 && this.head * 2 > this.queue.length) {
+      this.queue = this.queue.slice(this.head);
+      this.head = 0;
+    }
+  }
+
+  private pump(): void {
+    const { enabled, maxBatchSize, maxQueueDelayMs, concurrency } = this.opts;
+    while (this.inFlight < concurrency) {
+      const now = performance.now();
+      const first = this.settleHead(now);
+      if (first === undefined) break;
+      if (enabled && !this.flushing && this.queuedRows < maxBatchSize) {
+        const dueIn = first.enqueuedAt + maxQueueDelayMs - now;
+        if (dueIn > 0) {
+          this.armDelay(dueIn);
+          break;
+        }
+      }
+      const batch: Array<Entry<Row, Result>> = [first];
+      let rows = first.rows.length;
+      this.head++;
+      if (enabled) {
+        for (;;) {
+          const next = this.settleHead(now);
+          if (next === undefined || rows + next.rows.length > maxBatchSize) break;
+          batch.push(next);
+          rows += next.rows.length;
+          this.head++;
+        }
+      }
+      this.dispatch(batch, rows, now);
+    }
+    this.compact();
+    this.checkIdle();
+  }
+
+  private armDelay(ms: number): void {
+    if (this.delayTimer !== undefined) return;
+    this.delayTimer = setTimeout(() => {
+      this.delayTimer = undefined;
+      this.pump();
+    }, Math.ceil(ms));
+  }
+
+  private startSweep(): void {
+    if (this.sweepTimer !== undefined) return;
+    this.sweepTimer = setInterval(() => this.sweep(), this.sweepPeriodMs);
+  }
+
+  /** Rejects every waiting or running request past its deadline. */
+  private sweep(): void {
+    const now = performance.now();
+    for (let i = this.head; i < this.queue.length; i++) {
+      const e = this.queue[i];
+      if (!e.done && e.deadline <= now) this.expire(e, now);
+    }
+    for (const e of this.running) {
+      if (!e.done && e.deadline <= now) {
+        this.running.delete(e);
+        this.expire(e, now);
+      }
+    }
+    this.compact();
+    this.checkIdle();
+  }
+
+  private dispatch(batch: Array<Entry<Row, Result>>, rowCount: number, now: number): void {
+    this.inFlight++;
+    const queueWaitMs: number[] = [];
+    for (const e of batch) {
+      e.running = true;
+      this.queuedRows -= e.rows.length;
+      this.queuedRequests--;
+      this.running.add(e);
+      queueWaitMs.push(now - e.enqueuedAt);
+    }
+    let rows: Row[];
+    if (batch.length === 1) rows = batch[0].rows;
+    else {
+      rows = new Array<Row>(rowCount);
+      let k = 0;
+      for (const e of batch) for (const r of e.rows) rows[k++] = r;
+    }
+    void this.execute(batch, rows, queueWaitMs).finally(() => {
+      for (const e of batch) this.running.delete(e);
+      this.inFlight--;
+      this.pump();
+    });
+  }
+
+  private async call(rows: Row[], requests: number, queueWaitMs: number[]): Promise<{ ok: true; results: Result[] } | { ok: false; error: unknown }> {
+    const t0 = performance.now();
+    let outcome: { ok: true; results: Result[] } | { ok: false; error: unknown };
+    try {
+      const results = await this.opts.runBatch(rows);
+      outcome = results.length === rows.length
+        ? { ok: true, results }
+        : { ok: false, error: new ModelServeError('MS_ERR_INTERNAL', `runBatch returned ${results.length} results for ${rows.length} rows`) };
+    } catch (error) {
+      outcome = { ok: false, error };
+    }
+    if (this.opts.onBatch !== undefined) {
+      try {
+        this.opts.onBatch({ rows: rows.length, requests, queueWaitMs, runMs: performance.now() - t0, ok: outcome.ok });
+      } catch {
+        /* an observer must not break batching */
+      }
+    }
+    return outcome;
+  }
+
+  private async execute(batch: Array<Entry<Row, Result>>, rows: Row[], queueWaitMs: number[]): Promise<void> {
+    const outcome = await this.call(rows, batch.length, queueWaitMs);
+    if (outcome.ok) {
+      let offset = 0;
+      for (const e of batch) {
+        const n = e.rows.length;
+        if (!e.done) {
+          e.done = true;
+          e.resolve(batch.length === 1 ? outcome.results : outcome.results.slice(offset, offset + n));
+        }
+        offset += n;
+      }
+      return;
+    }
+    if (batch.length === 1) {
+      const e = batch[0];
+      if (!e.done) {
+        e.done = true;
+        e.reject(asServeError(outcome.error));
+      }
+      return;
+    }
+    // Isolate the failure: re-run each request alone so only the bad one(s) fail.
+    for (let i = 0; i < batch.length; i++) {
+      const e = batch[i];
+      if (e.done) continue;
+      const alone = await this.call(e.rows, 1, [queueWaitMs[i]]);
+      if (e.done) continue;
+      e.done = true;
+      if (alone.ok) e.resolve(alone.results);
+      else e.reject(asServeError(alone.error));
+    }
+  }
+}

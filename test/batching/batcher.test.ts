@@ -1,0 +1,333 @@
+// Batcher: batch formation, ordering, delay, overload, deadlines, failure isolation, drain and
+// disabled mode. Timing is controlled with a gated runBatch (a plain function whose batches only
+// finish when the test releases them); the end-to-end cases run real svc.onnx batches.
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { performance } from 'node:perf_hooks';
+import { ModelServeError } from '../../src/errors.js';
+import { Batcher, type BatchInfo, type BatcherOptions } from '../../src/batching/batcher.js';
+import { InProcessRuntime } from '../../src/runtime/in-process.js';
+import type { InferenceRuntime } from '../../src/runtime/types.js';
+import { WorkerPoolRuntime } from '../../src/workers/pool.js';
+import { svcRows, svcSource } from '../runtime/fixtures.js';
+
+const turn = (): Promise<void> => new Promise((r) => setImmediate(r));
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+interface Call {
+  rows: number[];
+  release: () => void;
+  fail: (err: unknown) => void;
+}
+
+/** A runBatch whose batches complete only when released; each result is row * 10. */
+function gated(): { calls: Call[]; runBatch: (rows: number[]) => Promise<number[]>; releaseAll: () => void } {
+  const calls: Call[] = [];
+  let pending: Call[] = [];
+  return {
+    calls,
+    runBatch: (rows) =>
+      new Promise<number[]>((resolve, reject) => {
+        const call: Call = { rows: [...rows], release: () => resolve(rows.map((r) => r * 10)), fail: reject };
+        calls.push(call);
+        pending.push(call);
+      }),
+    releaseAll: () => {
+      const now = pending;
+      pending = [];
+      for (const c of now) c.release();
+    },
+  };
+}
+
+/** A runBatch that answers right away (row * 10), recording batch sizes. */
+function immediate(sizes: number[]): (rows: number[]) => Promise<number[]> {
+  return async (rows) => {
+    sizes.push(rows.length);
+    return rows.map((r) => r * 10);
+  };
+}
+
+function options<Row = number, Result = number>(
+  over: Partial<BatcherOptions<Row, Result>> & Pick<BatcherOptions<Row, Result>, 'runBatch'>,
+): BatcherOptions<Row, Result> {
+  return { enabled: true, maxBatchSize: 8, maxQueueDelayMs: 5, maxQueueRows: 1000, timeoutMs: 0, concurrency: 1, ...over };
+}
+
+async function rejectsWith(p: Promise<unknown>, code: string, pattern?: RegExp): Promise<ModelServeError> {
+  try {
+    await p;
+  } catch (err) {
+    assert.ok(err instanceof ModelServeError, `expected a ModelServeError, got ${String(err)}`);
+    assert.equal(err.code, code, err.message);
+    if (pattern !== undefined) assert.match(err.message, pattern);
+    return err;
+  }
+  assert.fail(`expected a rejection with ${code}`);
+}
+
+const range = (from: number, n: number): number[] => Array.from({ length: n }, (_, i) => from + i);
+
+describe('Batcher with a controllable runBatch', () => {
+  test('batches form up to maxBatchSize, and results come back to each request in order', async () => {
+    const sizes: number[] = [];
+    const b = new Batcher(options({ maxBatchSize: 8, maxQueueDelayMs: 5, runBatch: immediate(sizes) }));
+    const results = await Promise.all(range(0, 20).map((i) => b.submit([i])));
+    assert.deepEqual(sizes, [8, 8, 4]);
+    assert.deepEqual(results, range(0, 20).map((i) => [i * 10]));
+  });
+
+  test("a request's rows stay together; a request larger than maxBatchSize runs alone", async () => {
+    const g = gated();
+    const b = new Batcher(options({ maxBatchSize: 8, maxQueueDelayMs: 0, concurrency: 1, runBatch: g.runBatch }));
+    const first = b.submit([100]);
+    await turn();
+    assert.equal(g.calls.length, 1);
+    const reqs = [b.submit([1, 2, 3]), b.submit([4, 5, 6]), b.submit([7, 8, 9]), b.submit(range(20, 12)), b.submit([40])];
+    g.releaseAll();
+    await first;
+    for (let i = 0; i < 5; i++) {
+      await turn();
+      g.releaseAll();
+    }
+    const results = await Promise.all(reqs);
+    assert.deepEqual(g.calls.map((c) => c.rows), [[100], [1, 2, 3, 4, 5, 6], [7, 8, 9], range(20, 12), [40]]);
+    assert.deepEqual(results, [[10, 20, 30], [40, 50, 60], [70, 80, 90], range(20, 12).map((r) => r * 10), [400]]);
+  });
+
+  test('rows accumulate while every slot is busy, so batches grow under load', async () => {
+    const g = gated();
+    const b = new Batcher(options({ maxBatchSize: 64, maxQueueDelayMs: 0, concurrency: 2, runBatch: g.runBatch }));
+    const early = [b.submit([1]), b.submit([2])];
+    await turn();
+    // delay 0: the two requests of that turn went out as one batch; the second slot is free.
+    assert.deepEqual(g.calls.map((c) => c.rows), [[1, 2]]);
+    const second = b.submit([3]);
+    await turn();
+    assert.equal(g.calls.length, 2, 'second slot used');
+    const later = range(10, 30).map((i) => b.submit([i]));
+    await turn();
+    assert.equal(g.calls.length, 2, 'no third batch while both slots are busy');
+    assert.deepEqual(b.stats(), { queuedRows: 30, queuedRequests: 30, inFlightBatches: 2 });
+    g.releaseAll();
+    await Promise.all([...early, second]);
+    await turn();
+    assert.deepEqual(g.calls[2].rows, range(10, 30), 'all 30 waiting rows form one batch');
+    g.releaseAll();
+    assert.deepEqual(await Promise.all(later), range(10, 30).map((i) => [i * 10]));
+  });
+
+  test('a partial batch runs once the oldest request has waited maxQueueDelayMs', async () => {
+    const g = gated();
+    const infos: BatchInfo[] = [];
+    const b = new Batcher(options({ maxBatchSize: 100, maxQueueDelayMs: 40, runBatch: g.runBatch, onBatch: (i) => infos.push(i) }));
+    const t0 = performance.now();
+    const reqs = [b.submit([1]), b.submit([2, 3])];
+    await turn();
+    await sleep(5);
+    assert.equal(g.calls.length, 0, 'not dispatched before the delay');
+    while (g.calls.length === 0) await sleep(2);
+    const waited = performance.now() - t0;
+    assert.deepEqual(g.calls[0].rows, [1, 2, 3]);
+    g.releaseAll();
+    assert.deepEqual(await Promise.all(reqs), [[10], [20, 30]]);
+    assert.ok(waited >= 39, `dispatched after ${waited.toFixed(1)} ms`);
+    assert.equal(infos.length, 1);
+    assert.equal(infos[0].rows, 3);
+    assert.equal(infos[0].requests, 2);
+    assert.equal(infos[0].queueWaitMs.length, 2);
+    assert.ok(infos[0].queueWaitMs.every((w) => w >= 39));
+    assert.equal(infos[0].ok, true);
+  });
+
+  test('a full queue rejects at once with MS_ERR_OVERLOADED and Retry-After', async () => {
+    const g = gated();
+    const b = new Batcher(options({ maxBatchSize: 4, maxQueueDelayMs: 0, maxQueueRows: 10, concurrency: 1, runBatch: g.runBatch }));
+    const running = b.submit([0, 0, 0, 0]);
+    await turn();
+    const waiting = [b.submit([1, 2, 3, 4, 5, 6]), b.submit([7, 8, 9, 10])];
+    assert.equal(b.stats().queuedRows, 10);
+    const err = await rejectsWith(b.submit([11]), 'MS_ERR_OVERLOADED', /10 rows are waiting \(limit 10\)/);
+    assert.equal(err.status, 503);
+    assert.deepEqual(err.headers, { 'retry-after': '1' });
+    assert.equal(b.stats().queuedRows, 10, 'the rejected rows were not queued');
+    g.releaseAll();
+    await running;
+    for (let i = 0; i < 3; i++) {
+      await turn();
+      g.releaseAll();
+    }
+    assert.deepEqual(await Promise.all(waiting), [[10, 20, 30, 40, 50, 60], [70, 80, 90, 100]]);
+    // Room again once the queue has drained.
+    const again = b.submit([12]);
+    await turn();
+    g.releaseAll();
+    assert.deepEqual(await again, [120]);
+  });
+
+  test('a request still queued past its deadline is removed and rejected with MS_ERR_TIMEOUT', async () => {
+    const g = gated();
+    const b = new Batcher(options({ maxBatchSize: 8, maxQueueDelayMs: 0, concurrency: 1, timeoutMs: 0, runBatch: g.runBatch }));
+    const running = b.submit([1]);
+    await turn();
+    const late = b.submit([2, 3], { deadline: performance.now() + 30 });
+    const kept = b.submit([4]);
+    const err = await rejectsWith(late, 'MS_ERR_TIMEOUT', /in the queue/);
+    assert.equal(err.status, 504);
+    assert.deepEqual(b.stats(), { queuedRows: 1, queuedRequests: 1, inFlightBatches: 1 });
+    g.releaseAll();
+    await running;
+    await turn();
+    g.releaseAll();
+    assert.deepEqual(await kept, [40]);
+    assert.deepEqual(g.calls.map((c) => c.rows), [[1], [4]], 'the timed-out rows never ran');
+    await rejectsWith(b.submit([5], { deadline: performance.now() - 1 }), 'MS_ERR_TIMEOUT');
+  });
+
+  test('a request whose batch is still running at its deadline rejects with MS_ERR_TIMEOUT', async () => {
+    const g = gated();
+    const b = new Batcher(options({ maxQueueDelayMs: 0, concurrency: 1, timeoutMs: 30, runBatch: g.runBatch }));
+    const slow = b.submit([1]);
+    await rejectsWith(slow, 'MS_ERR_TIMEOUT', /while its batch was running/);
+    assert.equal(b.stats().inFlightBatches, 1, 'the run itself cannot be cancelled; its slot stays busy');
+    let drained = false;
+    const d = b.drain().then(() => (drained = true));
+    await turn();
+    assert.equal(drained, false);
+    g.releaseAll(); // the late result is dropped (no double settlement)
+    await d;
+    assert.deepEqual(b.stats(), { queuedRows: 0, queuedRequests: 0, inFlightBatches: 0 });
+  });
+
+  test('a failing request in a batch only fails itself (the others are re-run alone)', async () => {
+    const infos: BatchInfo[] = [];
+    const b = new Batcher(options<number, number>({
+      maxBatchSize: 16,
+      maxQueueDelayMs: 5,
+      onBatch: (i) => infos.push(i),
+      runBatch: async (rows) => {
+        if (rows.includes(-1)) throw new Error('negative input');
+        if (rows.includes(-2)) throw new ModelServeError('MS_ERR_VALIDATION', 'custom');
+        return rows.map((r) => r * 10);
+      },
+    }));
+    const reqs = [b.submit([1, 2]), b.submit([3, -1]), b.submit([4]), b.submit([-2]), b.submit([5])];
+    const settled = await Promise.allSettled(reqs);
+    assert.deepEqual(settled.map((s) => s.status), ['fulfilled', 'rejected', 'fulfilled', 'rejected', 'fulfilled']);
+    assert.deepEqual((settled[0] as PromiseFulfilledResult<number[]>).value, [10, 20]);
+    assert.deepEqual((settled[2] as PromiseFulfilledResult<number[]>).value, [40]);
+    assert.deepEqual((settled[4] as PromiseFulfilledResult<number[]>).value, [50]);
+    const e1 = (settled[1] as PromiseRejectedResult).reason;
+    assert.ok(e1 instanceof ModelServeError);
+    assert.equal(e1.code, 'MS_ERR_INFERENCE');
+    assert.match(e1.message, /negative input/);
+    assert.equal((settled[3] as PromiseRejectedResult).reason.code, 'MS_ERR_VALIDATION', 'a ModelServeError passes through unchanged');
+    assert.deepEqual(infos.map((i) => [i.requests, i.ok]), [[5, false], [1, true], [1, false], [1, true], [1, false], [1, true]]);
+  });
+
+  test('a runBatch that returns the wrong number of results fails with MS_ERR_INTERNAL', async () => {
+    const b = new Batcher(options<number, number>({ runBatch: async (rows) => rows.slice(1) }));
+    await rejectsWith(b.submit([1, 2]), 'MS_ERR_INTERNAL', /1 results for 2 rows/);
+  });
+
+  test('drain waits for in-flight work and flushes waiting rows without the delay', async () => {
+    const g = gated();
+    const b = new Batcher(options({ maxBatchSize: 100, maxQueueDelayMs: 60_000, concurrency: 1, runBatch: g.runBatch }));
+    const req = b.submit([1, 2]);
+    await turn();
+    assert.equal(g.calls.length, 0, 'waiting for more rows');
+    let drained = false;
+    const d = b.drain().then(() => (drained = true));
+    await turn();
+    assert.deepEqual(g.calls.map((c) => c.rows), [[1, 2]], 'drain dispatched the partial batch at once');
+    await sleep(5);
+    assert.equal(drained, false, 'drain still waits for the in-flight batch');
+    g.releaseAll();
+    await d;
+    assert.deepEqual(await req, [10, 20]);
+    await b.drain(); // idle: resolves at once
+  });
+
+  test('disabled batching runs each request alone, bounded by concurrency', async () => {
+    const g = gated();
+    const b = new Batcher(options({ enabled: false, maxBatchSize: 100, maxQueueDelayMs: 1000, concurrency: 2, runBatch: g.runBatch }));
+    const reqs = [b.submit([1]), b.submit([2, 3]), b.submit([4]), b.submit([5])];
+    await turn();
+    assert.deepEqual(g.calls.map((c) => c.rows), [[1], [2, 3]]);
+    assert.equal(b.stats().inFlightBatches, 2);
+    for (let i = 0; i < 3; i++) {
+      g.releaseAll();
+      await turn();
+      await turn();
+    }
+    assert.deepEqual(await Promise.all(reqs), [[10], [20, 30], [40], [50]]);
+    assert.deepEqual(g.calls.map((c) => c.rows), [[1], [2, 3], [4], [5]]);
+  });
+
+  test('options are validated', () => {
+    const runBatch = immediate([]);
+    assert.throws(() => new Batcher(options({ maxBatchSize: 0, runBatch })), RangeError);
+    assert.throws(() => new Batcher(options({ concurrency: 1.5, runBatch })), RangeError);
+    assert.throws(() => new Batcher(options({ maxQueueDelayMs: -1, runBatch })), RangeError);
+  });
+});
+
+/** runBatch over a real runtime: rows of 7 features -> label (as a number). */
+function svcRunBatch(rt: InferenceRuntime): (rows: number[][]) => Promise<number[]> {
+  return async (rows) => {
+    const data = new Float32Array(rows.reduce((n, r) => n + r.length, 0));
+    let k = 0;
+    for (const r of rows) for (const v of r) data[k++] = v;
+    const out = await rt.run('svc', { float_input: { type: 'float32', dims: [rows.length, 7], data } });
+    return Array.from(out.label.data as BigInt64Array, Number);
+  };
+}
+
+describe('Batcher over real svc.onnx runs', () => {
+  const rows = svcRows(400, 5000);
+  let pool: WorkerPoolRuntime;
+  let reference: number[];
+  before(async () => {
+    pool = new WorkerPoolRuntime({ workers: 2, intraOpThreads: 1, interOpThreads: 1 });
+    await pool.load([svcSource('svc')]);
+    const inProc = new InProcessRuntime();
+    await inProc.load([svcSource('svc')]);
+    reference = await svcRunBatch(inProc)(rows);
+    await inProc.close();
+  });
+  after(async () => {
+    await pool.close();
+  });
+
+  test('200 concurrent requests through the worker pool get exactly their own labels', async () => {
+    const infos: BatchInfo[] = [];
+    const b = new Batcher(options({ maxBatchSize: 64, maxQueueDelayMs: 2, concurrency: pool.parallelism, runBatch: svcRunBatch(pool), onBatch: (i) => infos.push(i) }));
+    const reqs = [];
+    for (let i = 0; i < 200; i++) {
+      const start = (i * 13) % 390;
+      const n = 1 + (i % 4);
+      reqs.push(b.submit(rows.slice(start, start + n)).then((labels) => ({ labels, start, n })));
+    }
+    for (const { labels, start, n } of await Promise.all(reqs)) assert.deepEqual(labels, reference.slice(start, start + n));
+    assert.equal(infos.reduce((s, i) => s + i.requests, 0), 200);
+    assert.ok(infos.every((i) => i.rows <= 64 && i.ok));
+    assert.ok(infos.length < 200, `requests were batched: ${infos.length} runs for 200 requests`);
+    assert.ok(reference.includes(0) && reference.includes(1));
+    await b.drain();
+  });
+
+  test('a malformed request among good ones fails alone with the onnxruntime error', async () => {
+    const b = new Batcher(options({ maxBatchSize: 64, maxQueueDelayMs: 5, concurrency: 1, runBatch: svcRunBatch(pool) }));
+    const good = [0, 1, 2, 3].map((i) => b.submit(rows.slice(i * 10, i * 10 + 3)));
+    const bad = b.submit([rows[0].slice(0, 6)]); // 6 features instead of 7
+    const settled = await Promise.allSettled([...good, bad]);
+    for (let i = 0; i < 4; i++) {
+      assert.equal(settled[i].status, 'fulfilled');
+      assert.deepEqual((settled[i] as PromiseFulfilledResult<number[]>).value, reference.slice(i * 10, i * 10 + 3));
+    }
+    assert.equal(settled[4].status, 'rejected');
+    const err = (settled[4] as PromiseRejectedResult).reason;
+    assert.ok(err instanceof ModelServeError);
+    assert.equal(err.code, 'MS_ERR_INFERENCE');
+  });
+});
