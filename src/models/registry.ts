@@ -6,7 +6,7 @@ import { checkSignature } from '../config/signature.js';
 import { defaultModel } from '../config/load.js';
 import { ModelServeError, StartupError } from '../errors.js';
 import { Batcher } from '../batching/batcher.js';
-import type { BatchObserver } from '../batching/batcher.js';
+import type { BatchInfo } from '../batching/batcher.js';
 import { optimizeModel } from '../optimize/index.js';
 import { compileDecoder, neededOutputs, type PredictionObject } from '../response/decode.js';
 import { compileEncoder } from '../tensors/encode.js';
@@ -34,7 +34,7 @@ export interface RegistryOptions {
   /** Turns the load-time optimiser off for every model (--no-optimize). */
   optimize?: boolean;
   /** Called for every batch run (metrics). */
-  onBatch?: (model: string) => BatchObserver | undefined;
+  onBatch?: (model: string) => ((info: BatchInfo) => void) | undefined;
 }
 
 /** A request row built from the fields' examples (or defaults), used to warm up and in docs. */
@@ -100,6 +100,7 @@ export class ModelRegistry {
         concurrency: runtime.parallelism,
         runBatch: async (rows) => decode(await runtime.run(config.name, encode(rows), outputNames), rows.length),
         onBatch: options.onBatch?.(config.name),
+        name: config.name,
       });
       models.set(config.name, {
         config,

@@ -1,0 +1,109 @@
+// `modelserve serve` as a user runs it: spawned, over real sockets, and failing fast on bad input.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn, spawnSync } from 'node:child_process';
+import { mkdirSync, writeFileSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { CLI, EXAMPLES, REPO, tempDir, writeBookModelFolder } from '../helpers/paths.js';
+import { call } from '../helpers/http.js';
+import { SERVE_OPTIONS } from '../../src/cli/serve-options.js';
+
+function runCli(args: string[], env: Record<string, string> = {}) {
+  return spawnSync(process.execPath, [CLI, ...args], { cwd: REPO, encoding: 'utf8', timeout: 30_000, env: { ...process.env, ...env } });
+}
+
+/** Starts the CLI and resolves with the URL once it printed that it serves. */
+function startCli(args: string[], env: Record<string, string> = {}) {
+  const child = spawn(process.execPath, [CLI, 'serve', ...args], { cwd: REPO, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  let stderr = '';
+  const ready = new Promise<string>((resolve, reject) => {
+    child.stderr.on('data', (chunk: Buffer) => {
+      stderr += chunk.toString();
+      const m = /serving .* on (http:\/\/\S+) /.exec(stderr);
+      if (m) resolve(m[1]!);
+    });
+    child.on('exit', (code) => reject(new Error(`exited ${code}: ${stderr}`)));
+  });
+  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+  return { child, ready, exited };
+}
+
+test('--help documents every serve flag and its environment variable', () => {
+  const res = runCli(['serve', '--help']);
+  assert.equal(res.status, 0);
+  for (const spec of Object.values(SERVE_OPTIONS)) {
+    assert.ok(res.stdout.includes(`--${spec.kind === 'boolean' ? '[no-]' : ''}${spec.flag}`), `--${spec.flag} missing from --help`);
+    if ('env' in spec) assert.ok(res.stdout.includes(spec.env), `${spec.env} missing from --help`);
+  }
+  const top = runCli(['--help']);
+  assert.equal(top.status, 0);
+  assert.match(top.stdout, /serve[\s\S]*loadtest[\s\S]*optimize/);
+});
+
+test('serves the examples on the port from --port, and exits 0 on SIGTERM', async () => {
+  const { child, ready, exited } = startCli([EXAMPLES, '--port', '0', '--workers', '1', '--log-level', 'warn']);
+  const url = await ready;
+  const res = await call(`${url}/predict`, { body: { temp_c: 8.75, humidity: 0.83, wind_speed_kmph: 70, wind_bearing_degree: 259, visibility_km: 15.82, pressure_millibars: 1016.51, current_weather_condition: 1 } });
+  assert.equal(res.status, 200);
+  child.kill('SIGTERM');
+  assert.equal(await exited, 0);
+});
+
+test('PORT is honoured when --port is absent', async () => {
+  const { child, ready, exited } = startCli([join(EXAMPLES, 'loan'), '--workers', '1', '--log-level', 'warn'], { PORT: '0' });
+  const url = await ready;
+  // Served alone, loan answers GET / as the article's service did.
+  assert.deepEqual((await call(`${url}/`)).body, { message: 'Loan Default Prediction App', model_version: 0.1 });
+  child.kill('SIGTERM');
+  assert.equal(await exited, 0);
+});
+
+function failsWith(args: string[], pattern: RegExp, env: Record<string, string> = {}) {
+  const res = runCli(['serve', ...args, '--port', '0', '--workers', '1'], env);
+  assert.notEqual(res.status, 0, `expected a failure, got: ${res.stdout}${res.stderr}`);
+  assert.match(res.stderr, pattern);
+  assert.doesNotMatch(res.stderr, /\n\s+at .*:\d+:\d+/, 'no stack trace');
+  return res.stderr;
+}
+
+test('a missing ONNX file fails fast naming the file', () => {
+  const dir = writeBookModelFolder();
+  writeFileSync(join(dir, 'model.yaml'), readFileSync(join(dir, 'model.yaml'), 'utf8').replace(/^model: .*$/m, 'model: gone.onnx'));
+  failsWith([dir], /model\.yaml: model: ONNX file not found: .*gone\.onnx/);
+});
+
+test('a corrupt ONNX file fails fast naming the file', () => {
+  const dir = writeBookModelFolder();
+  writeFileSync(join(dir, 'broken.onnx'), 'this is not a model');
+  writeFileSync(join(dir, 'model.yaml'), readFileSync(join(dir, 'model.yaml'), 'utf8').replace(/^model: .*$/m, 'model: broken.onnx'));
+  failsWith([dir], /broken\.onnx/);
+});
+
+test('a config that does not match the model (name, width, output) fails naming file and key', () => {
+  const dir = writeBookModelFolder();
+  const text = readFileSync(join(dir, 'model.yaml'), 'utf8')
+    .replace('float_input:', 'features:')
+    .replace('from: label', 'from: labels');
+  writeFileSync(join(dir, 'model.yaml'), text);
+  const err = failsWith([dir], /does not match the ONNX model/);
+  assert.match(err, /model\.yaml: inputs\.features: the model has no input 'features'/);
+  assert.match(err, /model\.yaml: outputs\.prediction\.from: the model has no output 'labels'/);
+  assert.match(err, /the model's input 'float_input' is not fed/);
+  const narrow = writeBookModelFolder();
+  writeFileSync(join(narrow, 'model.yaml'), readFileSync(join(narrow, 'model.yaml'), 'utf8')
+    .replace(/fields: \[temp_c, (.*)\]/, 'fields: [$1]').replace(/^ {2}temp_c: .*\n/m, '').replace(/mean: \[[^,]*, /, 'mean: [').replace(/scale: \[[^,]*, /, 'scale: ['));
+  failsWith([narrow], /inputs\.float_input\.fields: lists 6 field\(s\) but the model's input 'float_input' has width 7/);
+});
+
+test('an invalid config and bad options are reported all at once, exit code non-zero', () => {
+  const root = tempDir();
+  mkdirSync(join(root, 'm'));
+  writeFileSync(join(root, 'm', 'model.yaml'), 'fields: {}\ninputs: {}\noutputs: {}\nbatching: { enabled: maybe }\n');
+  const err = failsWith([root], /invalid model configuration \(\d+ problems\)/);
+  assert.match(err, /m\/model\.yaml: fields: must NOT have fewer than 1 properties/);
+  assert.match(err, /m\/model\.yaml: batching\.enabled: must be boolean/);
+  const opts = runCli(['serve', EXAMPLES, '--port', 'eighty', '--log-level', 'loud']);
+  assert.equal(opts.status, 2);
+  assert.match(opts.stderr, /--port: 'eighty' is not a whole number/);
+  assert.match(opts.stderr, /--log-level: 'loud' must be one of/);
+});

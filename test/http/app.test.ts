@@ -1,0 +1,161 @@
+// The service end to end on the example models, over real sockets.
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import SwaggerParser from '@apidevtools/swagger-parser';
+import { startServer, type RunningServer } from '../../src/server.js';
+import { EXAMPLES } from '../helpers/paths.js';
+import { call } from '../helpers/http.js';
+
+let server: RunningServer;
+let url: string;
+
+before(async () => {
+  server = await startServer({ repo: EXAMPLES, port: 0, workers: 2, bodyLimit: 64 * 1024 });
+  url = server.url;
+});
+after(async () => {
+  await server?.shutdown();
+});
+
+interface InvalidSample { name: string; status: number; body: unknown; raw?: string; detail_contains?: Array<{ loc: unknown[]; type?: string }> }
+const samples = (model: string, kind: 'valid' | 'invalid') => JSON.parse(readFileSync(join(EXAMPLES, model, 'samples', `${kind}.json`), 'utf8'));
+
+test('probes: /healthz and /readyz answer 200 once started', async () => {
+  assert.deepEqual((await call(`${url}/healthz`)).body, { status: 'ok' });
+  const ready = await call(`${url}/readyz`);
+  assert.equal(ready.status, 200);
+  assert.deepEqual(ready.body.models.sort(), ['loan', 'weather']);
+});
+
+test('GET / names the service, the models and the docs', async () => {
+  const res = await call(`${url}/`);
+  assert.equal(res.status, 200);
+  assert.equal(res.body.service, 'modelserve');
+  assert.equal(res.body.default_model, 'weather');
+  assert.equal(res.body.docs, '/docs');
+  assert.deepEqual(res.body.models.map((m: { name: string }) => m.name).sort(), ['loan', 'weather']);
+});
+
+test('GET /models and /models/{name} describe fields, outputs and the ONNX signature', async () => {
+  const list = await call(`${url}/models`);
+  assert.equal(list.body.models.length, 2);
+  const weather = await call(`${url}/models/weather`);
+  assert.equal(weather.status, 200);
+  assert.equal(weather.body.fields.length, 7);
+  assert.equal(weather.body.fields[0].name, 'temp_c');
+  assert.ok(weather.body.signature.inputs.some((i: { name: string }) => i.name === 'float_input'));
+  assert.deepEqual(weather.body.outputs.map((o: { field: string }) => o.field), ['prediction', 'rain_probability']);
+  const missing = await call(`${url}/models/nope`);
+  assert.equal(missing.status, 404);
+  assert.equal(missing.body.code, 'MS_ERR_MODEL_NOT_FOUND');
+});
+
+test('weather: every valid sample predicts Rain/No_Rain with a probability, at /predict and /models/weather/predict', async () => {
+  for (const body of samples('weather', 'valid')) {
+    const a = await call(`${url}/predict`, { body });
+    const b = await call(`${url}/models/weather/predict`, { body });
+    assert.equal(a.status, 200, a.text);
+    assert.deepEqual(a.body, b.body);
+    assert.ok(['Rain', 'No_Rain'].includes(a.body.prediction));
+    assert.ok(a.body.rain_probability >= 0 && a.body.rain_probability <= 1);
+    assert.deepEqual(Object.keys(a.body), ['prediction', 'rain_probability']);
+  }
+});
+
+test('loan: every valid sample gives {"default_proba": p} with p in [0, 1]', async () => {
+  for (const body of samples('loan', 'valid')) {
+    const res = await call(`${url}/models/loan/predict`, { body });
+    assert.equal(res.status, 200, res.text);
+    assert.deepEqual(Object.keys(res.body), ['default_proba']);
+    assert.ok(res.body.default_proba >= 0 && res.body.default_proba <= 1);
+  }
+});
+
+test('an array of objects gives an array of results in the same order', async () => {
+  for (const model of ['weather', 'loan']) {
+    const bodies = samples(model, 'valid');
+    const singles = await Promise.all(bodies.map((body: unknown) => call(`${url}/models/${model}/predict`, { body })));
+    const batch = await call(`${url}/models/${model}/predict`, { body: bodies });
+    assert.equal(batch.status, 200);
+    assert.deepEqual(batch.body, singles.map((r) => r.body));
+  }
+});
+
+test('every invalid sample gets its documented status and names the bad field', async () => {
+  for (const model of ['weather', 'loan']) {
+    for (const sample of samples(model, 'invalid') as InvalidSample[]) {
+      const res = await call(`${url}/models/${model}/predict`, sample.raw !== undefined ? { raw: sample.raw } : { body: sample.body });
+      assert.equal(res.status, sample.status, `${model}: ${sample.name}: ${res.text}`);
+      for (const want of sample.detail_contains ?? []) {
+        assert.ok(res.body.detail.some((d: { loc: unknown[]; type: string }) => JSON.stringify(d.loc) === JSON.stringify(want.loc) && (want.type === undefined || d.type === want.type)),
+          `${model}: ${sample.name}: no ${JSON.stringify(want)} in ${res.text}`);
+      }
+    }
+  }
+});
+
+test('422 body keeps FastAPI shape exactly (snapshot)', async () => {
+  const res = await call(`${url}/predict`, { body: { temp_c: 'warm' } });
+  assert.equal(res.status, 422);
+  assert.deepEqual(Object.keys(res.body), ['detail']);
+  assert.deepEqual(res.body.detail[0], { loc: ['body', 'humidity'], msg: 'field required', type: 'value_error.missing' });
+  assert.deepEqual(res.body.detail.find((d: { loc: string[] }) => d.loc[1] === 'temp_c'), { loc: ['body', 'temp_c'], msg: 'value is not a valid float', type: 'type_error.float' });
+  assert.equal(res.body.detail.length, 7);
+});
+
+test('malformed JSON 400, wrong content type 415, body too large 413, unknown model 404, unknown route 404: code + request id, no stack', async () => {
+  const cases: Array<[string, Parameters<typeof call>[1], number, string]> = [
+    ['/predict', { raw: '{"temp_c": 8.75,' }, 400, 'MS_ERR_BAD_JSON'],
+    ['/predict', { raw: '{"__proto__": {"polluted": true}}' }, 400, 'MS_ERR_BAD_JSON'],
+    ['/predict', { raw: 'temp_c=8', headers: { 'content-type': 'text/plain' } }, 415, 'MS_ERR_UNSUPPORTED_MEDIA_TYPE'],
+    ['/predict', { raw: 'x=1', headers: { 'content-type': 'application/x-www-form-urlencoded' } }, 415, 'MS_ERR_UNSUPPORTED_MEDIA_TYPE'],
+    ['/predict', { raw: JSON.stringify({ pad: 'x'.repeat(70 * 1024) }) }, 413, 'MS_ERR_BODY_TOO_LARGE'],
+    ['/models/nope/predict', { body: {} }, 404, 'MS_ERR_MODEL_NOT_FOUND'],
+    ['/nothing-here', {}, 404, 'MS_ERR_NOT_FOUND'],
+  ];
+  for (const [path, options, status, code] of cases) {
+    const res = await call(`${url}${path}`, options);
+    assert.equal(res.status, status, `${path}: ${res.text}`);
+    assert.equal(res.body.code, code, res.text);
+    assert.equal(typeof res.body.detail, 'string');
+    assert.equal(res.body.request_id, res.headers['x-request-id']);
+    assert.doesNotMatch(res.text, /node_modules|\/src\/|at .*\.js:\d+/);
+  }
+  assert.equal(({} as Record<string, unknown>).polluted, undefined);
+});
+
+test('X-Request-Id is accepted from the caller and echoed; otherwise generated', async () => {
+  const mine = await call(`${url}/predict`, { body: {}, headers: { 'x-request-id': 'abc-123' } });
+  assert.equal(mine.headers['x-request-id'], 'abc-123');
+  const generated = await call(`${url}/healthz`);
+  assert.match(String(generated.headers['x-request-id']), /^[0-9a-f-]{36}$/);
+});
+
+test('/openapi.json is valid OpenAPI 3 with each model\'s own schemas and examples', async () => {
+  const res = await call(`${url}/openapi.json`);
+  assert.equal(res.status, 200);
+  const doc = res.body;
+  assert.match(doc.openapi, /^3\./);
+  await SwaggerParser.validate(structuredClone(doc));
+  assert.ok(doc.paths['/predict'].post);
+  assert.ok(doc.paths['/models/loan/predict'].post);
+  const weather = doc.components.schemas.WeatherRequest;
+  assert.equal(weather.properties.temp_c.type, 'number');
+  assert.equal(weather.properties.temp_c.example, 8.75);
+  assert.ok(weather.properties.temp_c.description);
+  assert.deepEqual(doc.components.schemas.WeatherResponse.properties.prediction.enum.sort(), ['No_Rain', 'Rain']);
+  assert.deepEqual(Object.keys(doc.components.schemas.LoanRequest.properties).length, 18);
+  const example = doc.paths['/models/weather/predict'].post.requestBody.content['application/json'].example;
+  assert.equal((await call(`${url}/models/weather/predict`, { body: example })).status, 200);
+});
+
+test('/docs serves Swagger UI from local assets (no CDN)', async () => {
+  const page = await call(`${url}/docs/`);
+  assert.equal(page.status, 200);
+  assert.match(page.text, /swagger-ui/i);
+  assert.doesNotMatch(page.text, /https?:\/\/(cdn|unpkg|cdnjs)/);
+  const bundle = await call(`${url}/docs/static/swagger-ui-bundle.js`);
+  assert.equal(bundle.status, 200);
+});

@@ -1,0 +1,58 @@
+// The book's own test of its service, in a real browser: open /docs, "Try it out" on the weather
+// predict operation, Execute, and see the prediction in the response panel.
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { existsSync } from 'node:fs';
+import { chromium, type Browser } from 'playwright-core';
+import { startServer, type RunningServer } from '../../src/server.js';
+import { EXAMPLES } from '../helpers/paths.js';
+
+const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
+let server: RunningServer;
+let browser: Browser;
+
+before(async () => {
+  assert.ok(existsSync(CHROMIUM), `Chromium not found at ${CHROMIUM} (apt-get install -y chromium; .ci/run installs it)`);
+  server = await startServer({ repo: EXAMPLES, port: 0, workers: 1 });
+  browser = await chromium.launch({
+    executablePath: CHROMIUM,
+    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'],
+  });
+});
+after(async () => {
+  await browser?.close();
+  await server?.shutdown();
+});
+
+test('Swagger UI: Try it out -> Execute on POST /predict shows the prediction, with no internet', async () => {
+  const context = await browser.newContext();
+  // Any request that leaves the server (a CDN, fonts) fails the test: the docs must work offline.
+  const external: string[] = [];
+  await context.route('**/*', (route) => {
+    const target = new URL(route.request().url());
+    if (target.hostname !== '127.0.0.1' && target.protocol !== 'data:') {
+      external.push(route.request().url());
+      return route.abort();
+    }
+    return route.continue();
+  });
+  const page = await context.newPage();
+  await page.goto(`${server.url}/docs`);
+  const operation = page.locator('#operations-weather-predict');
+  await operation.locator('.opblock-summary').click();
+  // The UI opens operations in "Try it out" mode (tryItOutEnabled); click it when it is offered.
+  const tryItOut = operation.getByRole('button', { name: 'Try it out' });
+  if (await tryItOut.isVisible()) await tryItOut.click();
+  // The request body editor is pre-filled with the model's example.
+  assert.match(await operation.locator('textarea.body-param__text').inputValue(), /"temp_c": 8\.75/);
+  await operation.getByRole('button', { name: 'Execute' }).click();
+  const response = operation.locator('.live-responses-table .response .response-col_description pre, .live-responses-table .response .response-col_description code').first();
+  await response.waitFor({ timeout: 15_000 });
+  const text = await response.innerText();
+  const body = JSON.parse(text) as { prediction: string; rain_probability: number };
+  assert.ok(['Rain', 'No_Rain'].includes(body.prediction), text);
+  assert.equal(await operation.locator('.live-responses-table .response .response-col_status').first().innerText(), '200');
+  await page.screenshot({ path: 'test-results/docs-try-it-out.png', fullPage: false }).catch(() => undefined);
+  assert.deepEqual(external, []);
+  await context.close();
+});
