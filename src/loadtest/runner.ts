@@ -94,7 +94,9 @@ export async function runLoad(spec: RunSpec): Promise<RunResult> {
   lag.disable();
   const cpu = process.cpuUsage(cpu0);
   // Close the last (partial) window if it saw anything.
-  if (stats.series.length === 0 || stats.series[stats.series.length - 1]!.t < (t1 - t0) / 1000 - 0.05) stats.tick(t1, 0, 0);
+  if (stats.series.length === 0 || stats.series[stats.series.length - 1]!.t < (t1 - t0) / 1000 - 0.05) {
+    stats.tick(t1, users(), schedule ? schedule.rateAt(Math.min(t1 - t0, spec.durationMs ?? Infinity) - 1) : 0);
+  }
   await client.close();
 
   const elapsedS = (t1 - t0) / 1000;

@@ -1,0 +1,140 @@
+// The CLI, spawned as a process (`node bin/modelserve.js loadtest …`) against real local servers.
+import assert from 'node:assert/strict';
+import { mkdtempSync, readFileSync, writeFileSync, existsSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, test } from 'node:test';
+import type { RunResult } from '../../src/loadtest/types.js';
+import { json, runCli, startServer, type TestServer } from './helpers.js';
+
+const dir = mkdtempSync(join(tmpdir(), 'lt-cli-'));
+let fast: TestServer;
+let flaky: TestServer;
+const seen: string[] = [];
+
+before(async () => {
+  fast = await startServer((req, res, body) => {
+    if (req.url?.startsWith('/echo')) seen.push(`${req.method} ${req.url} ${req.headers['x-api-key'] ?? ''} ${req.headers['content-type'] ?? ''} ${body.toString()}`);
+    json(res, 200, { prediction: 'Rain' });
+  });
+  let i = 0;
+  flaky = await startServer((_q, res) => { i++; json(res, i % 4 === 0 ? 500 : 200, {}); });
+});
+after(async () => { await fast.close(); await flaky.close(); });
+
+test('--help documents every flag and the exit codes', async () => {
+  const r = await runCli(['loadtest', '--help']);
+  assert.equal(r.code, 0);
+  for (const flag of ['--duration', '--requests', '--body', '--data', '--model-examples', '--body-order', '--method', '--path', '--header', '--users', '--spawn-rate', '--wait', '--rate', '--stage', '--connections', '--timeout', '--late-tolerance', '--find-capacity', '--slo', '--max-error-rate', '--start-rate', '--max-rate', '--step-duration', '--precision', '--threshold', '--json', '--out', '--html', '--csv', '--label', '--quiet']) {
+    assert.ok(r.stdout.includes(flag), `--help mentions ${flag}`);
+  }
+  assert.match(r.stdout, /Exit codes/);
+});
+
+test('bad arguments exit 2; an unreachable server exits 1', async () => {
+  assert.equal((await runCli(['loadtest', `${fast.url}/x`, '--wait', 'sometimes'])).code, 2);
+  assert.equal((await runCli(['loadtest', `${fast.url}/x`, '--body', join(dir, 'missing.json')])).code, 2);
+  assert.equal((await runCli(['loadtest'])).code, 2);
+  // a port nobody listens on: bind then close a server to get one
+  const tmp = await startServer(() => {});
+  const url = tmp.url;
+  await tmp.close();
+  const r = await runCli(['loadtest', `${url}/predict`, '-d', '1s']);
+  assert.equal(r.code, 1);
+  assert.match(r.stderr, /cannot connect/);
+});
+
+test('method, path, headers and rotated bodies from a JSON array reach the server', async () => {
+  const bodies = join(dir, 'bodies.json');
+  writeFileSync(bodies, JSON.stringify([{ n: 1 }, { n: 2 }, { n: 3 }]));
+  seen.length = 0;
+  const r = await runCli(['loadtest', fast.url, '--path', '/echo/a?x=1', '-X', 'PUT', '-H', 'X-Api-Key: secret', '--body', bodies, '-n', '6', '-q']);
+  assert.equal(r.code, 0, r.stderr);
+  assert.deepEqual(seen, [1, 2, 3, 1, 2, 3].map((n) => `PUT /echo/a?x=1 secret application/json {"n":${n}}`));
+});
+
+test('--json prints a machine-readable result; thresholds set the exit code (3 on failure)', async () => {
+  const ok = await runCli(['loadtest', `${fast.url}/predict`, '--data', '{"a":1}', '-u', '4', '-n', '400', '--json', '-q', '--threshold', 'p99<5s', '--threshold', 'errors<1%']);
+  assert.equal(ok.code, 0, ok.stderr);
+  const res = JSON.parse(ok.stdout) as RunResult;
+  assert.equal(res.tool, 'modelserve-loadtest');
+  assert.equal(res.requests, 400);
+  assert.equal(res.thresholds!.length, 2);
+  assert.ok(res.thresholds!.every((t) => t.ok));
+  assert.ok(res.latencyMs.p50 > 0 && res.series.length >= 1);
+  assert.match(ok.stderr, /PASS\s+p99<5s/);
+
+  const bad = await runCli(['loadtest', `${flaky.url}/predict`, '-u', '2', '-n', '200', '-q', '--threshold', 'errors<1%', '--threshold', 'p99<5s']);
+  assert.equal(bad.code, 3, bad.stdout + bad.stderr);
+  assert.match(bad.stdout, /FAIL\s+errors<1%/);
+  assert.match(bad.stdout, /PASS\s+p99<5s/);
+  assert.match(bad.stdout, /500 ×50/);
+});
+
+test('--csv writes Locust-compatible stats, history and failures files', async () => {
+  const prefix = join(dir, 'run');
+  const r = await runCli(['loadtest', `${flaky.url}/predict`, '-u', '2', '-d', '2s', '-q', '--csv', prefix]);
+  assert.equal(r.code, 0, r.stderr);
+  const stats = readFileSync(`${prefix}_stats.csv`, 'utf8').split('\r\n');
+  assert.equal(stats[0], 'Type,Name,Request Count,Failure Count,Median Response Time,Average Response Time,Min Response Time,Max Response Time,Average Content Size,Requests/s,Failures/s,50%,66%,75%,80%,90%,95%,98%,99%,99.9%,99.99%,100%');
+  assert.match(stats[1]!, /^GET,\/predict,\d+,\d+,/);
+  assert.match(stats[2]!, /^,Aggregated,/);
+  const hist = readFileSync(`${prefix}_stats_history.csv`, 'utf8').split('\r\n').filter(Boolean);
+  assert.equal(hist[0], 'Timestamp,User Count,Type,Name,Requests/s,Failures/s,50%,66%,75%,80%,90%,95%,98%,99%,99.9%,99.99%,100%,Total Request Count,Total Failure Count,Total Median Response Time,Total Average Response Time,Total Min Response Time,Total Max Response Time,Total Average Content Size');
+  assert.ok(hist.length >= 3, 'one row per second');
+  assert.equal(hist[1]!.split(',').length, 24);
+  const failures = readFileSync(`${prefix}_failures.csv`, 'utf8');
+  assert.match(failures, /^Method,Name,Error,Occurrences\r\nGET,\/predict,HTTPError\('500'\),\d+/);
+  assert.ok(existsSync(`${prefix}_exceptions.csv`));
+});
+
+test('compare prints two saved runs side by side with differences', async () => {
+  const a = join(dir, 'a.json'), b = join(dir, 'b.json');
+  assert.equal((await runCli(['loadtest', `${fast.url}/predict`, '-n', '200', '-q', '-o', a, '--label', 'local'])).code, 0);
+  assert.equal((await runCli(['loadtest', `${flaky.url}/predict`, '-n', '200', '-q', '-o', b, '--label', 'flaky'])).code, 0);
+  const r = await runCli(['loadtest', 'compare', a, b]);
+  assert.equal(r.code, 0, r.stderr);
+  const lines = r.stdout.split('\n');
+  assert.match(r.stdout, /metric\s+local\s+flaky\s+diff\s+change/);
+  const err = lines.find((l) => l.startsWith('error rate'))!;
+  assert.match(err, /0\.00%\s+25\.00%\s+\+25\.00%\s+-\s+worse/);
+  assert.ok(lines.some((l) => /^p99 ms/.test(l)));
+  const j = await runCli(['loadtest', 'compare', a, b, '--json']);
+  const parsed = JSON.parse(j.stdout) as { rows: Array<{ metric: string; a: number; b: number }> };
+  assert.equal(parsed.rows.find((x) => x.metric === 'requests')!.b, 200);
+  assert.equal((await runCli(['loadtest', 'compare', a])).code, 2);
+});
+
+test('measure: N sequential requests, then median, p95, max', async () => {
+  const r = await runCli(['loadtest', 'measure', `${fast.url}/predict`, '-n', '100', '--data', '{"a":1}', '--json']);
+  assert.equal(r.code, 0, r.stderr);
+  const res = JSON.parse(r.stdout) as RunResult;
+  assert.equal(res.config.model, 'sequential');
+  assert.equal(res.requests, 100);
+  assert.equal(res.exact!.n, 100);
+  assert.ok(res.exact!.median <= res.exact!.p95 && res.exact!.p95 <= res.exact!.max);
+  assert.match(r.stderr, /median: [\d.]+ ms\np95: +[\d.]+ ms\nmax: +[\d.]+ ms/);
+});
+
+test('capacity search finds the knee of a server that serves one request per 5 ms', async () => {
+  // A single-queue server: each request finishes 5 ms after the previous one (≈ 200 req/s).
+  let free = 0;
+  const srv = await startServer((_q, res) => {
+    const now = performance.now();
+    free = Math.max(free, now) + 5;
+    setTimeout(() => json(res, 200, {}), free - now);
+  });
+  try {
+    const html = join(dir, 'cap.html');
+    const r = await runCli(['loadtest', `${srv.url}/predict`, '--find-capacity', '--slo', 'p99<60ms', '--start-rate', '40', '--step-duration', '2s', '--precision', '15%', '--json', '-q', '--html', html], 120_000);
+    assert.equal(r.code, 0, r.stderr);
+    const res = JSON.parse(r.stdout) as RunResult;
+    const cap = res.capacity!;
+    assert.ok(cap.capacity >= 80 && cap.capacity <= 210, `capacity ${cap.capacity} req/s near the 200 req/s limit (steps: ${JSON.stringify(cap.steps.map((s) => [s.rate, s.ok]))})`);
+    assert.ok(cap.steps.some((s) => !s.ok), 'a failing step bounds the search');
+    assert.ok(cap.steps.filter((s) => s.ok).every((s) => s.p99 < 60));
+    assert.match(readFileSync(html, 'utf8'), /latency vs offered rate/);
+  } finally {
+    await srv.close();
+  }
+});
