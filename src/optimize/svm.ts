@@ -2,8 +2,9 @@
 // reproducing onnxruntime's CPU kernels (onnxruntime/core/providers/cpu/ml/svmclassifier.cc,
 // svmregressor.cc, ml_common.h), including their quirks:
 //  - binary SVC without prob_a: label = classlabels[0] when the decision value > 0, else
-//    classlabels[1]; `probabilities` = [-f, f] for post_transform NONE and [1-f, f] (untransformed)
-//    for LOGISTIC/SOFTMAX/SOFTMAX_ZERO. PROBIT leaves the second column unwritten -> not rewritten.
+//    classlabels[1]; `probabilities` = [-f, f] for post_transform NONE, [1-σ(f), σ(f)] for
+//    LOGISTIC and [1-f, f] (untransformed) for SOFTMAX/SOFTMAX_ZERO. PROBIT leaves the second
+//    column unwritten (uninitialised memory) -> not rewritten.
 //  - one-vs-one voting: classifier (i, j) votes i when its value > 0, else j; ties go to the lowest
 //    class index (std::max_element == ArgMax without select_last_index).
 //  - binary SVC with prob_a/prob_b: Platt sigmoid 1 - logistic(f·A + B) clipped to [1e-7, 1-1e-7],
@@ -339,8 +340,10 @@ export function rewriteSvmClassifier(node: NodeProto, x: string, b: GraphBuilder
       if (haveProba) {
         postTransform(b, binaryProbabilities(b, S32, probA[0], probB[0]), post, opts.opset, scoresOut);
       } else if (K === 1) {
-        const first = post === 'NONE' ? b.op('Neg', [S32]) : b.op('Sub', [b.f32('one', [], [1]), S32]);
-        b.op('Concat', [first, S32], { axis: { int: 1 } }, scoresOut);
+        // onnxruntime: NONE -> [-f, f]; LOGISTIC -> [1-σ(f), σ(f)]; SOFTMAX(_ZERO) -> [1-f, f]
+        const second = post === 'LOGISTIC' ? b.op('Sigmoid', [S32]) : S32;
+        const first = post === 'NONE' ? b.op('Neg', [S32]) : b.op('Sub', [b.f32('one', [], [1]), second]);
+        b.op('Concat', [first, second], { axis: { int: 1 } }, scoresOut);
       } else {
         postTransform(b, S32, post, opts.opset, scoresOut);
       }
