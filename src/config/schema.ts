@@ -89,6 +89,6 @@ export const MODEL_CONFIG_SCHEMA = {
 
 export const DEFAULTS = {
   model: 'model.onnx',
-  batching: { enabled: true, maxBatchSize: 64, maxQueueDelayMs: 1 },
+  batching: { enabled: true, maxBatchSize: 64, maxQueueDelayMs: 0 },
   queue: { maxRows: 4096, timeoutMs: 30000 },
 } as const;
