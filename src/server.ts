@@ -21,6 +21,8 @@ export interface StartOptions {
   threadsPerWorker?: number;
   bodyLimit?: number;
   drainTimeout?: number;
+  /** On shutdown, ms to keep serving with /readyz already 503 before the listener closes (lets load balancers stop routing here). */
+  shutdownDelay?: number;
   optimize?: boolean;
   logger?: FastifyServerOptions['logger'];
   /** Extra options passed to buildApp (metrics hooks etc.). */
@@ -69,18 +71,29 @@ export async function startServer(options: StartOptions): Promise<RunningServer>
   let shuttingDown: Promise<boolean> | undefined;
   const shutdown = () => {
     shuttingDown ??= (async () => {
+      // 1. /readyz answers 503 from now on, and every response carries Connection: close.
       app.serviceState = 'draining';
+      const started = Date.now();
+      // 2. Optionally keep accepting for a while, so load balancers see /readyz fail (or receive
+      //    the endpoint removal) before connections start being refused.
+      const delay = options.shutdownDelay ?? 0;
+      if (delay > 0) await new Promise((resolve) => setTimeout(resolve, delay));
+      // 3. app.close(): the listener stops accepting, idle keep-alive connections close, requests
+      //    already on open connections are still served (Connection: close), in-flight requests
+      //    finish (they wait for their queued batches), then the batchers drain and the workers stop.
       const drainTimeout = options.drainTimeout ?? 10_000;
       let timer: NodeJS.Timeout | undefined;
       const timedOut = new Promise<boolean>((resolve) => { timer = setTimeout(() => resolve(false), drainTimeout); });
-      // app.close() stops the listener, answers new requests on open connections with 503,
-      // waits for in-flight requests (which wait for their batches), then closes the runtime.
-      const drained = await Promise.race([app.close().then(() => true), timedOut]);
+      const closing = app.close();
+      const drained = await Promise.race([closing.then(() => true), timedOut]);
       clearTimeout(timer);
       if (!drained) {
         app.log.warn({ drainTimeout }, 'drain timeout: closing remaining connections');
         app.server.closeAllConnections();
+        // The runtime still stops (bounded: a stuck close must not keep the process alive).
+        await Promise.race([closing.catch(() => undefined), new Promise((resolve) => setTimeout(resolve, 2000).unref())]);
       }
+      app.log.info({ drained, ms: Date.now() - started }, drained ? 'drained: every accepted request answered, workers stopped' : 'stopped after the drain timeout');
       return drained;
     })();
     return shuttingDown;

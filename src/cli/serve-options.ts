@@ -3,6 +3,8 @@
 // so an option cannot exist undocumented.
 import { parseArgs } from 'node:util';
 import { StartupError } from '../errors.js';
+import { loadApiKeys } from '../http/plugins/auth.js';
+import { parseCorsOrigins } from '../http/plugins/cors.js';
 
 export type OptionKind = 'string' | 'int' | 'bytes' | 'boolean' | 'enum';
 
@@ -22,7 +24,14 @@ export const SERVE_OPTIONS = {
   workers: { flag: 'workers', env: 'MODELSERVE_WORKERS', kind: 'int', min: 0, doc: 'Inference worker threads; default: the CPU quota (cgroup) or the CPU count. 0 runs inference on the main thread.' },
   threadsPerWorker: { flag: 'threads-per-worker', env: 'MODELSERVE_THREADS_PER_WORKER', kind: 'int', min: 1, doc: "onnxruntime intra-op threads per worker; default: CPUs / workers (never oversubscribed)." },
   bodyLimit: { flag: 'body-limit', env: 'MODELSERVE_BODY_LIMIT', kind: 'bytes', default: '1mb', doc: 'Largest request body (e.g. 512kb, 1mb); larger ones get 413.' },
-  drainTimeout: { flag: 'drain-timeout', env: 'MODELSERVE_DRAIN_TIMEOUT_MS', kind: 'int', default: 10000, min: 0, doc: 'On SIGTERM/SIGINT, ms to let in-flight requests finish before exiting.' },
+  drainTimeout: { flag: 'drain-timeout', env: 'MODELSERVE_DRAIN_TIMEOUT_MS', kind: 'int', default: 10000, min: 0, doc: 'On SIGTERM/SIGINT, ms to let in-flight requests (and their queued batches) finish before exiting; exit 0 if they did, 1 if connections had to be cut.' },
+  shutdownDelay: { flag: 'shutdown-delay', env: 'MODELSERVE_SHUTDOWN_DELAY_MS', kind: 'int', default: 0, min: 0, doc: 'On SIGTERM/SIGINT, ms to keep accepting connections with /readyz already 503 (so load balancers stop routing here) before the listener closes.' },
+  apiKeysEnv: { flag: 'api-keys-env', env: 'MODELSERVE_API_KEYS_ENV', kind: 'string', doc: 'Turns auth on: NAME of an environment variable holding the API keys (comma/space separated, each at least 16 characters). Clients send Authorization: Bearer <key> or X-API-Key: <key>.' },
+  apiKeysFile: { flag: 'api-keys-file', env: 'MODELSERVE_API_KEYS_FILE', kind: 'string', doc: 'Turns auth on: file with one API key per line (# comments), e.g. a mounted secret. Combines with --api-keys-env.' },
+  publicDocs: { flag: 'public-docs', env: 'MODELSERVE_PUBLIC_DOCS', kind: 'boolean', default: true, doc: 'With auth on, serve /docs and /openapi.json without a key (--no-public-docs protects them). /healthz and /readyz are always open.' },
+  publicMetrics: { flag: 'public-metrics', env: 'MODELSERVE_PUBLIC_METRICS', kind: 'boolean', default: false, doc: 'With auth on, serve /metrics without a key (by default Prometheus must send a key as a bearer token).' },
+  corsOrigin: { flag: 'cors-origin', env: 'MODELSERVE_CORS_ORIGIN', kind: 'string', doc: "CORS allowed origins, comma-separated (e.g. https://app.example.com), or '*'. CORS is off when unset." },
+  metrics: { flag: 'metrics', env: 'MODELSERVE_METRICS', kind: 'boolean', default: true, doc: 'Serve Prometheus metrics at /metrics.' },
   logLevel: { flag: 'log-level', env: 'LOG_LEVEL', kind: 'enum', values: ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], default: 'info', doc: 'Log level of the JSON logs.' },
   optimize: { flag: 'optimize', env: 'MODELSERVE_OPTIMIZE', kind: 'boolean', default: true, doc: 'Rewrite SVM/Scaler operators into dense tensor ops at load (--no-optimize turns it off for every model).' },
 } as const satisfies Record<string, OptionSpec>;
@@ -37,8 +46,19 @@ export interface ServeOptions {
   threadsPerWorker?: number;
   bodyLimit: number;
   drainTimeout: number;
+  shutdownDelay: number;
   logLevel: string;
   optimize: boolean;
+  apiKeysEnv?: string;
+  apiKeysFile?: string;
+  publicDocs: boolean;
+  publicMetrics: boolean;
+  corsOrigin?: string;
+  metrics: boolean;
+  /** Resolved from --api-keys-env/--api-keys-file: auth is on when present. */
+  apiKeys?: string[];
+  /** Resolved from --cors-origin. */
+  corsOrigins?: string[];
 }
 
 function parseBytes(text: string): number | undefined {
@@ -64,7 +84,8 @@ export function serveHelp(): string {
     lines.push(`  ${name.padEnd(34)} ${spec.doc}${extra ? ` (${extra})` : ''}`);
   }
   lines.push(`  ${'-h, --help'.padEnd(34)} Show this help.`);
-  lines.push('', 'Endpoints: POST /predict, POST /models/{name}/predict, GET /, /models, /models/{name}, /docs, /openapi.json, /healthz, /readyz.');
+  lines.push('', 'Endpoints: POST /predict, POST /models/{name}/predict, GET /, /models, /models/{name}, /docs, /openapi.json, /healthz, /readyz, /metrics.');
+  lines.push('Per-model overload limits (queue.max_rows -> 503 + Retry-After, queue.timeout_ms -> 504) are set in each model.yaml.');
   return lines.join('\n');
 }
 
@@ -129,6 +150,20 @@ export function parseServeOptions(argv: string[], env: NodeJS.ProcessEnv = proce
         break;
     }
   }
+  // Options whose values need more than a type check (keys are read here, so a missing secret
+  // file is reported together with every other problem, before anything loads).
+  if (out.apiKeysEnv !== undefined && !/^[A-Za-z_][A-Za-z0-9_]*$/.test(String(out.apiKeysEnv))) {
+    problems.push(`--api-keys-env: '${out.apiKeysEnv}' is not an environment variable name (give the NAME of the variable holding the keys, not a key)`);
+  } else if (out.apiKeysEnv !== undefined || out.apiKeysFile !== undefined) {
+    const loaded = loadApiKeys({ envName: out.apiKeysEnv as string | undefined, file: out.apiKeysFile as string | undefined }, env);
+    problems.push(...loaded.problems);
+    if (loaded.problems.length === 0) out.apiKeys = loaded.keys;
+  }
+  if (out.corsOrigin !== undefined) {
+    const cors = parseCorsOrigins(String(out.corsOrigin));
+    problems.push(...cors.problems);
+    out.corsOrigins = cors.origins;
+  }
   if (parsed.positionals.length > 1) problems.push(`expected at most one MODEL_REPO, got ${parsed.positionals.length}: ${parsed.positionals.join(' ')}`);
   if (problems.length > 0) {
     throw new StartupError('MS_ERR_SERVER_OPTIONS', `modelserve serve: invalid options:\n${problems.map((p) => `  ${p}`).join('\n')}`);
@@ -138,4 +173,14 @@ export function parseServeOptions(argv: string[], env: NodeJS.ProcessEnv = proce
     repo: parsed.positionals[0] ?? env.MODELSERVE_MODEL_REPO ?? 'models',
     help: parsed.values.help === true,
   };
+}
+
+/** The options as a Markdown table (the README's copy is checked against this by a test). */
+export function serveOptionsMarkdown(): string {
+  const rows = ['| flag | env | default | meaning |', '| --- | --- | --- | --- |'];
+  for (const spec of Object.values(SERVE_OPTIONS) as OptionSpec[]) {
+    const flag = spec.kind === 'boolean' ? `\`--[no-]${spec.flag}\`` : `\`--${spec.flag}\``;
+    rows.push(`| ${flag} | ${spec.env ? `\`${spec.env}\`` : ''} | ${spec.default !== undefined ? `\`${spec.default}\`` : ''} | ${spec.doc.replace(/\|/g, '\\|')} |`);
+  }
+  return rows.join('\n');
 }

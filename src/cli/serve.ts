@@ -25,8 +25,14 @@ export async function run(argv: string[]): Promise<number> {
       threadsPerWorker: options.threadsPerWorker,
       bodyLimit: options.bodyLimit,
       drainTimeout: options.drainTimeout,
+      shutdownDelay: options.shutdownDelay,
       optimize: options.optimize,
       logger: { level: options.logLevel },
+      app: {
+        auth: options.apiKeys ? { keys: options.apiKeys, publicDocs: options.publicDocs, publicMetrics: options.publicMetrics } : undefined,
+        corsOrigins: options.corsOrigins,
+        metrics: options.metrics ? undefined : false,
+      },
     });
   } catch (err) {
     // One clear line (or block) naming the file and the problem; never a half-started server.
@@ -38,7 +44,12 @@ export async function run(argv: string[]): Promise<number> {
   return new Promise<number>((resolve) => {
     const stop = (signal: string) => {
       server.app.log.info({ signal }, 'shutting down');
-      server.shutdown().then((drained) => resolve(drained ? 0 : 1), () => resolve(1));
+      const finish = (code: number) => {
+        // Everything is closed; if a stray handle still holds the event loop, exit anyway.
+        setTimeout(() => process.exit(code), 3000).unref();
+        resolve(code);
+      };
+      server.shutdown().then((drained) => finish(drained ? 0 : 1), () => finish(1));
     };
     process.once('SIGTERM', () => stop('SIGTERM'));
     process.once('SIGINT', () => stop('SIGINT'));

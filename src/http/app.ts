@@ -13,6 +13,11 @@ import { buildOpenApiDocument } from './openapi.js';
 import { installErrorBoundary, sendError } from './errors.js';
 import { modelInfo } from './model-info.js';
 import { VERSION } from '../version.js';
+import { Metrics } from '../metrics/metrics.js';
+import { installAuth, withSecuritySchemes, type AuthOptions } from './plugins/auth.js';
+import { installCors } from './plugins/cors.js';
+import { installMetrics } from './plugins/metrics.js';
+import { installSecurityHeaders } from './plugins/security-headers.js';
 
 export interface AppOptions {
   configs: readonly ModelConfig[];
@@ -25,6 +30,12 @@ export interface AppOptions {
   optimize?: boolean;
   /** Extra registry hooks (metrics). */
   registry?: Omit<RegistryOptions, 'optimize'>;
+  /** API-key / bearer auth (off when absent). */
+  auth?: AuthOptions;
+  /** CORS allowed origins ('*' for any); CORS is off when absent or empty. */
+  corsOrigins?: readonly string[];
+  /** Prometheus metrics: a Metrics instance to use, or false for none (default: a new one). */
+  metrics?: Metrics | false;
 }
 
 export type ServiceState = 'starting' | 'ready' | 'draining';
@@ -34,6 +45,8 @@ declare module 'fastify' {
     /** The loaded models; available once ready() resolved. */
     registry: ModelRegistry;
     serviceState: ServiceState;
+    /** Prometheus metrics of this app (undefined when disabled). */
+    metrics: Metrics | undefined;
   }
 }
 
@@ -56,31 +69,70 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
       const incoming = req.headers['x-request-id'];
       return typeof incoming === 'string' && REQUEST_ID.test(incoming) ? incoming : randomUUID();
     },
-    return503OnClosing: true,
+    // While closing, Fastify answers requests that arrive on already-open keep-alive connections
+    // with `Connection: close`; with return503OnClosing: false it also still serves them (the
+    // instance can: its workers run until the drain ends) instead of refusing them with a 503, so
+    // a client mid-stream loses nothing and reconnects elsewhere. The drain timeout bounds it.
+    return503OnClosing: false,
+    // Slow-upload guard: a request must arrive completely within 60 s (Node's headersTimeout
+    // already bounds the headers).
+    requestTimeout: 60_000,
   });
   app.decorate('serviceState', 'starting' as ServiceState);
   app.decorate('registry', undefined as unknown as ModelRegistry);
+  const metrics = options.metrics === false ? undefined : (options.metrics ?? new Metrics());
+  app.decorate('metrics', metrics);
   installErrorBoundary(app);
+  app.addHook('onRequest', async (request, reply) => {
+    reply.header('x-request-id', request.id);
+    // Draining: keep-alive clients are told to reconnect (to another instance) after this response.
+    if (app.serviceState === 'draining') reply.header('connection', 'close');
+  });
+  installSecurityHeaders(app);
+  if (options.corsOrigins && options.corsOrigins.length > 0) await installCors(app, options.corsOrigins);
+  if (options.auth) installAuth(app, options.auth);
   // Only JSON bodies: drop Fastify's built-in text/plain parser so other types get 415.
   app.removeContentTypeParser('text/plain');
 
-  app.addHook('onRequest', async (request, reply) => {
-    reply.header('x-request-id', request.id);
-  });
   app.addHook('onResponse', async (request, reply) => {
     if (PROBE_ROUTES.has(request.routeOptions.url ?? '')) return;
     request.log.info({ method: request.method, url: request.url, status: reply.statusCode, ms: Number(reply.elapsedTime.toFixed(3)) }, 'request');
   });
 
+  const extraOnBatch = options.registry?.onBatch;
+  const onBatch: RegistryOptions['onBatch'] = metrics === undefined ? extraOnBatch : (model) => {
+    const a = metrics.batchObserver(model);
+    const b = extraOnBatch?.(model);
+    return b === undefined ? a : (info) => { a(info); b(info); };
+  };
   app.addHook('onReady', async () => {
-    app.registry = await ModelRegistry.load(configs, runtime, { ...options.registry, optimize: options.optimize });
+    app.registry = await ModelRegistry.load(configs, runtime, { ...options.registry, onBatch, optimize: options.optimize });
+    if (metrics) {
+      for (const name of app.registry.models.keys()) metrics.setModelLoaded(name, true);
+      const models = [...app.registry.models.entries()];
+      metrics.setQueueSource(function* () {
+        for (const [name, m] of models) {
+          const stats = m.batcher.stats();
+          yield [name, stats.queuedRows, stats.inFlightBatches];
+        }
+      });
+    }
   });
   app.addHook('onClose', async () => {
+    // Requests are all answered by now; batches whose requests already timed out (504) may still
+    // be running: let them finish before the workers stop.
+    await app.registry?.drain();
     await runtime.close();
+    if (metrics) for (const c of configs) metrics.setModelLoaded(c.name, false);
   });
+  if (metrics) {
+    metrics.setReadySource(() => app.serviceState === 'ready');
+    installMetrics(app, { metrics, models: configs.map((c) => c.name), defaultModel: defaultModel(configs)?.name });
+  }
 
   const defaultConfig = defaultModel(configs);
-  const document = buildOpenApiDocument(configs, { title: 'modelserve', version: VERSION, defaultModel: defaultConfig });
+  const baseDocument = buildOpenApiDocument(configs, { title: 'modelserve', version: VERSION, defaultModel: defaultConfig });
+  const document = options.auth ? withSecuritySchemes(baseDocument) : baseDocument;
   await app.register(swagger, { openapi: { openapi: '3.0.3', info: { title: 'modelserve', version: VERSION } }, transformObject: () => document as never });
   await app.register(swaggerUi, { routePrefix: '/docs', uiConfig: { tryItOutEnabled: true, displayRequestDuration: true } });
   app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
@@ -109,7 +161,8 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     const validated = model.validate(body);
     if (!validated.ok) return reply.code(422).send({ detail: validated.issues });
     const predictions = await model.predict(validated.rows);
-    return validated.batch ? predictions : predictions[0];
+    reply.type('application/json; charset=utf-8');
+    return validated.batch ? model.serialize.many(predictions) : model.serialize.one(predictions[0]!);
   };
   app.post<{ Params: { name: string } }>('/models/:name/predict', { schema: { hide: true } }, async (request, reply) =>
     predict(app.registry.get(request.params.name), request.body, reply));

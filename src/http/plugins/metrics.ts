@@ -1,0 +1,41 @@
+// Wires Metrics into a Fastify app: an onResponse hook (requests, latency), an onError hook
+// (overload / deadline rejections) and GET /metrics. The route is never authenticated unless asked
+// (see auth.ts), never rate-limited (the queue limit only applies to predictions) and never
+// access-logged; it runs on the main event loop, which inference never blocks (worker threads).
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+import { ModelServeError } from '../../errors.js';
+import type { Metrics } from '../../metrics/metrics.js';
+
+export interface MetricsPluginOptions {
+  metrics: Metrics;
+  /** Names of the served models (anything else is reported as model=""). */
+  models: readonly string[];
+  /** The model POST /predict serves, if any. */
+  defaultModel?: string;
+}
+
+export function installMetrics(app: FastifyInstance, options: MetricsPluginOptions): void {
+  const { metrics, defaultModel } = options;
+  const served = new Set(options.models);
+  const modelOf = (request: FastifyRequest): string => {
+    const name = (request.params as { name?: unknown } | undefined)?.name;
+    if (typeof name === 'string') return served.has(name) ? name : '';
+    return request.routeOptions.url === '/predict' ? (defaultModel ?? '') : '';
+  };
+  metrics.declareModels(served);
+
+  app.addHook('onResponse', async (request, reply) => {
+    // Route templates only (bounded cardinality); unknown paths share one label.
+    const route = request.routeOptions.url ?? 'unmatched';
+    metrics.observeRequest(modelOf(request), route, reply.statusCode, reply.elapsedTime / 1000);
+  });
+  app.addHook('onError', async (request, _reply, error) => {
+    if (!(error instanceof ModelServeError)) return;
+    if (error.code === 'MS_ERR_OVERLOADED') metrics.rejected(modelOf(request), 'overloaded');
+    else if (error.code === 'MS_ERR_TIMEOUT') metrics.rejected(modelOf(request), 'timeout');
+  });
+  app.get('/metrics', { schema: { hide: true } }, async (_request, reply) => {
+    const text = await metrics.render();
+    return reply.type(metrics.contentType).send(text);
+  });
+}

@@ -1,0 +1,180 @@
+// Authentication (API key / bearer token) and CORS, over real sockets, plus the option parsing
+// that feeds them (keys from an environment variable or a file; every problem reported at once).
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { startServer, type RunningServer } from '../../src/server.js';
+import { parseServeOptions } from '../../src/cli/serve-options.js';
+import { keyMatcher, loadApiKeys, parseKeys } from '../../src/http/plugins/auth.js';
+import { parseCorsOrigins } from '../../src/http/plugins/cors.js';
+import { EXAMPLES, tempDir } from '../helpers/paths.js';
+import { call } from '../helpers/http.js';
+
+const KEY_A = 'k-aaaaaaaaaaaaaaaaaaaaaaaa-1';
+const KEY_B = 'k-bbbbbbbbbbbbbbbbbbbbbbbb-2';
+const ROW = { temp_c: 8.75, humidity: 0.83, wind_speed_kmph: 70, wind_bearing_degree: 259, visibility_km: 15.82, pressure_millibars: 1016.51, current_weather_condition: 1 };
+
+describe('key sources and option validation', () => {
+  test('keys from an environment variable and a file are combined; comments and blanks ignored', () => {
+    const dir = tempDir();
+    const file = join(dir, 'keys');
+    writeFileSync(file, `# rotated 2026-11\n${KEY_B}\n\n`);
+    const opts = parseServeOptions(['--api-keys-env', 'MY_KEYS', '--api-keys-file', file], { MY_KEYS: `${KEY_A}, ${KEY_B}` });
+    assert.deepEqual(opts.apiKeys?.sort(), [KEY_A, KEY_B]);
+    assert.deepEqual(parseKeys(' a,b \n# c\n d e'), ['a', 'b', 'd', 'e']);
+  });
+
+  test('auth is off unless a key source is given', () => {
+    const opts = parseServeOptions([], {});
+    assert.equal(opts.apiKeys, undefined);
+    assert.equal(opts.publicDocs, true);
+    assert.equal(opts.publicMetrics, false);
+    assert.equal(opts.corsOrigins, undefined);
+  });
+
+  test('every problem is reported at once, and no key is ever echoed', () => {
+    const secret = 'short-secret';
+    assert.throws(
+      () => parseServeOptions(['--api-keys-env', 'MY_KEYS', '--cors-origin', 'https://ok.example.com,not an origin', '--port', 'x'], { MY_KEYS: secret }),
+      (err: Error) => {
+        assert.match(err.message, /--port: 'x' is not a whole number/);
+        assert.match(err.message, /\$MY_KEYS: key #1 is shorter than 16 characters/);
+        assert.match(err.message, /--cors-origin: 'not an origin' is not an origin/);
+        assert.ok(!err.message.includes(secret), 'the key must not appear in the message');
+        return true;
+      },
+    );
+    assert.throws(() => parseServeOptions(['--api-keys-env', 'UNSET_VAR_X'], {}), /UNSET_VAR_X is not set or empty/);
+    assert.throws(() => parseServeOptions(['--api-keys-env', KEY_A], {}), /is not an environment variable name/);
+    assert.throws(() => parseServeOptions(['--api-keys-file', '/nonexistent/keys'], {}), /--api-keys-file: cannot read \/nonexistent\/keys: ENOENT/);
+    const empty = join(tempDir(), 'empty');
+    writeFileSync(empty, '# nothing yet\n');
+    assert.throws(() => parseServeOptions(['--api-keys-file', empty], {}), /holds no API key/);
+  });
+
+  test('loadApiKeys and the environment variable of each option', () => {
+    const opts = parseServeOptions([], { MODELSERVE_API_KEYS_ENV: 'K', K: KEY_A, MODELSERVE_CORS_ORIGIN: '*', MODELSERVE_PUBLIC_METRICS: 'true' });
+    assert.deepEqual(opts.apiKeys, [KEY_A]);
+    assert.deepEqual(opts.corsOrigins, ['*']);
+    assert.equal(opts.publicMetrics, true);
+    assert.deepEqual(loadApiKeys({}, {}), { keys: [], problems: [] });
+    assert.deepEqual(parseCorsOrigins('https://a.example.com/, http://localhost:3000').origins, ['https://a.example.com', 'http://localhost:3000']);
+    assert.ok(parseCorsOrigins('*, https://a.example.com').problems.length > 0);
+    assert.ok(parseCorsOrigins('https://a.example.com/path').problems.length > 0);
+  });
+
+  test('the matcher accepts exactly the keys (same-length near misses, prefixes and extensions fail)', () => {
+    const matches = keyMatcher([KEY_A, KEY_B]);
+    assert.equal(matches(KEY_A), true);
+    assert.equal(matches(KEY_B), true);
+    assert.equal(matches(KEY_A.slice(0, -1) + 'X'), false);
+    assert.equal(matches(KEY_A.slice(0, -1)), false);
+    assert.equal(matches(`${KEY_A}x`), false);
+    assert.equal(matches(''), false);
+  });
+});
+
+describe('auth over HTTP', () => {
+  let server: RunningServer;
+  let url: string;
+  before(async () => {
+    server = await startServer({ repo: EXAMPLES, port: 0, workers: 1, app: { auth: { keys: [KEY_A, KEY_B] } } });
+    url = server.url;
+  });
+  after(async () => {
+    await server?.shutdown();
+  });
+
+  test('no credentials: 401 with WWW-Authenticate, the error shape and a request id', async () => {
+    for (const [method, path] of [['POST', '/predict'], ['POST', '/models/weather/predict'], ['GET', '/models'], ['GET', '/'], ['GET', '/metrics'], ['GET', '/no/such/route']] as const) {
+      const res = await call(`${url}${path}`, method === 'POST' ? { body: ROW } : {});
+      assert.equal(res.status, 401, `${method} ${path}`);
+      assert.equal(res.headers['www-authenticate'], 'Bearer realm="modelserve"');
+      assert.equal(res.body.code, 'MS_ERR_UNAUTHORIZED');
+      assert.equal(res.body.request_id, res.headers['x-request-id']);
+    }
+  });
+
+  test('a wrong key: 401 with error="invalid_token"', async () => {
+    for (const headers of [{ authorization: 'Bearer wrong-key-wrong-key-wrong' }, { 'x-api-key': KEY_A.toUpperCase() }, { authorization: `Basic ${KEY_A}` }] as Array<Record<string, string>>) {
+      const res = await call(`${url}/predict`, { body: ROW, headers });
+      assert.equal(res.status, 401);
+      if (headers.authorization?.startsWith('Bearer')) assert.match(String(res.headers['www-authenticate']), /error="invalid_token"/);
+    }
+  });
+
+  test('either key, as a bearer token or in X-API-Key, is accepted', async () => {
+    for (const headers of [{ authorization: `Bearer ${KEY_A}` }, { authorization: `bearer ${KEY_B}` }, { 'x-api-key': KEY_B }] as Array<Record<string, string>>) {
+      const res = await call(`${url}/predict`, { body: ROW, headers });
+      assert.equal(res.status, 200, res.text);
+      assert.ok(['Rain', 'No_Rain'].includes(res.body.prediction));
+    }
+    const metrics = await call(`${url}/metrics`, { headers: { authorization: `Bearer ${KEY_A}` } });
+    assert.equal(metrics.status, 200);
+  });
+
+  test('probes and the docs stay open; the OpenAPI document declares the security schemes', async () => {
+    assert.equal((await call(`${url}/healthz`)).status, 200);
+    assert.equal((await call(`${url}/readyz`)).status, 200);
+    assert.equal((await call(`${url}/docs`)).status < 400, true);
+    const doc = await call(`${url}/openapi.json`);
+    assert.equal(doc.status, 200);
+    assert.deepEqual(Object.keys(doc.body.components.securitySchemes).sort(), ['apiKeyHeader', 'bearerAuth']);
+  });
+});
+
+describe('auth options: private docs, public metrics', () => {
+  let server: RunningServer;
+  before(async () => {
+    server = await startServer({ repo: EXAMPLES, port: 0, workers: 1, app: { auth: { keys: [KEY_A], publicDocs: false, publicMetrics: true } } });
+  });
+  after(async () => {
+    await server?.shutdown();
+  });
+
+  test('--no-public-docs protects /docs and /openapi.json; --public-metrics opens /metrics', async () => {
+    assert.equal((await call(`${server.url}/docs`)).status, 401);
+    assert.equal((await call(`${server.url}/openapi.json`)).status, 401);
+    assert.equal((await call(`${server.url}/openapi.json`, { headers: { 'x-api-key': KEY_A } })).status, 200);
+    assert.equal((await call(`${server.url}/metrics`)).status, 200);
+    assert.equal((await call(`${server.url}/healthz`)).status, 200);
+  });
+});
+
+describe('CORS', () => {
+  let plain: RunningServer;
+  let withCors: RunningServer;
+  before(async () => {
+    plain = await startServer({ repo: EXAMPLES, port: 0, workers: 1 });
+    withCors = await startServer({ repo: EXAMPLES, port: 0, workers: 1, app: { corsOrigins: ['https://app.example.com'], auth: { keys: [KEY_A] } } });
+  });
+  after(async () => {
+    await plain?.shutdown();
+    await withCors?.shutdown();
+  });
+
+  test('off by default: no Access-Control-* headers, preflight not answered', async () => {
+    const res = await call(`${plain.url}/predict`, { body: ROW, headers: { origin: 'https://app.example.com' } });
+    assert.equal(res.status, 200);
+    assert.equal(res.headers['access-control-allow-origin'], undefined);
+    const pre = await call(`${plain.url}/predict`, { method: 'OPTIONS', headers: { origin: 'https://app.example.com', 'access-control-request-method': 'POST' } });
+    assert.equal(pre.headers['access-control-allow-origin'], undefined);
+  });
+
+  test('configured origins: preflight answered without a key; responses (even 401) carry the headers', async () => {
+    const pre = await call(`${withCors.url}/predict`, { method: 'OPTIONS', headers: { origin: 'https://app.example.com', 'access-control-request-method': 'POST', 'access-control-request-headers': 'content-type,authorization' } });
+    assert.equal(pre.status, 204);
+    assert.equal(pre.headers['access-control-allow-origin'], 'https://app.example.com');
+    assert.match(String(pre.headers['access-control-allow-headers']), /authorization/i);
+    const ok = await call(`${withCors.url}/predict`, { body: ROW, headers: { origin: 'https://app.example.com', authorization: `Bearer ${KEY_A}` } });
+    assert.equal(ok.status, 200);
+    assert.equal(ok.headers['access-control-allow-origin'], 'https://app.example.com');
+    assert.match(String(ok.headers['access-control-expose-headers']), /X-Request-Id/i);
+    const denied = await call(`${withCors.url}/predict`, { body: ROW, headers: { origin: 'https://app.example.com' } });
+    assert.equal(denied.status, 401);
+    assert.equal(denied.headers['access-control-allow-origin'], 'https://app.example.com');
+    const other = await call(`${withCors.url}/predict`, { body: ROW, headers: { origin: 'https://evil.example.net', authorization: `Bearer ${KEY_A}` } });
+    assert.equal(other.headers['access-control-allow-origin'], undefined);
+  });
+});
