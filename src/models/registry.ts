@@ -9,6 +9,7 @@ import { Batcher } from '../batching/batcher.js';
 import type { BatchInfo } from '../batching/batcher.js';
 import { optimizeModel } from '../optimize/index.js';
 import { compileDecoder, neededOutputs, type PredictionObject } from '../response/decode.js';
+import { compileSerializers, type Serializers } from '../response/serialize.js';
 import { compileEncoder } from '../tensors/encode.js';
 import type { InferenceRuntime, ModelSignature, ModelSource } from '../runtime/types.js';
 import { compileRequestValidator, type RequestValidator, type Row } from '../validation/request-validator.js';
@@ -26,6 +27,8 @@ export interface ServedModel {
   readonly validate: RequestValidator;
   readonly optimization: OptimizationSummary | undefined;
   readonly batcher: Batcher<Row, PredictionObject>;
+  /** JSON serializers for one prediction and for an array of them, compiled at startup. */
+  readonly serialize: Serializers;
   /** Rows -> one prediction object per row, in order, through the batcher. */
   predict(rows: Row[], deadline?: number): Promise<PredictionObject[]>;
 }
@@ -108,6 +111,7 @@ export class ModelRegistry {
         validate: compileRequestValidator(config),
         optimization: read[i]!.optimization,
         batcher,
+        serialize: compileSerializers(config),
         predict: (rows, deadline) => batcher.submit(rows, deadline === undefined ? undefined : { deadline }),
       });
     });

@@ -18,11 +18,14 @@ function readField(spec: OutputSpec, tensor: TensorData, width: number, row: num
   const data = tensor.data as ArrayLike<unknown>;
   switch (spec.kind) {
     case 'label': {
-      const value = scalar(data[row * width]);
-      return spec.map[String(value)] ?? value;
+      const key = String(scalar(data[row * width]));
+      return spec.map[key] ?? key;
     }
-    case 'column':
-      return Number(data[row * width + spec.column]);
+    case 'column': {
+      // JSON has no NaN/Infinity: a non-finite model output is sent as null.
+      const value = Number(data[row * width + spec.column]);
+      return Number.isFinite(value) ? value : null;
+    }
     case 'raw': {
       if (width === 1) return scalar(data[row]);
       const values = new Array<unknown>(width);
