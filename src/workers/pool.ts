@@ -48,6 +48,8 @@ interface Slot {
   runs: Map<number, PendingRun>;
   loads: Map<number, PendingLoad>;
   lastError?: string;
+  /** Why the previous worker in this slot died. */
+  lastExit?: string;
   /** Consecutive deaths before a successful load (for respawn back-off). */
   crashes: number;
   respawnTimer?: NodeJS.Timeout;
@@ -157,6 +159,7 @@ export class WorkerPoolRuntime implements InferenceRuntime {
     if (slot.worker !== worker) return;
     slot.worker = null;
     const reason = `worker ${slot.index} exited with code ${code}${slot.lastError !== undefined ? ` (${slot.lastError})` : ''}`;
+    slot.lastExit = reason;
     const failed = [...slot.runs.values()];
     slot.runs.clear();
     for (const run of failed) run.reject(new ModelServeError('MS_ERR_INFERENCE', `inference failed: ${reason} while running this request`));
@@ -200,13 +203,17 @@ export class WorkerPoolRuntime implements InferenceRuntime {
   async load(models: ModelSource[]): Promise<Record<string, ModelSignature>> {
     if (this.closing) throw new ModelServeError('MS_ERR_NOT_READY', 'the runtime is closed');
     const live = this.slots.filter((s) => s.worker !== null);
+    if (live.length === 0) {
+      const why = this.slots.map((s) => s.lastExit).find((e) => e !== undefined);
+      throw new StartupError('MS_ERR_MODEL_LOAD', `no inference worker thread is running${why !== undefined ? `: ${why}` : ''}`);
+    }
     const results = await Promise.all(live.map((s) => this.loadInto(s, models)));
     // Keep what replacements must reload: earlier models, with these added or replaced by name.
     const byName = new Map(this.models.map((m) => [m.name, m]));
     for (const m of models) byName.set(m.name, m);
     this.models = [...byName.values()];
     for (const s of live) s.crashes = 0;
-    return results[0] ?? {};
+    return results[0];
   }
 
   private pick(): Slot | undefined {

@@ -129,3 +129,12 @@ describe('WorkerPoolRuntime', () => {
     assert.throws(() => new WorkerPoolRuntime({ workers: 0, intraOpThreads: 1, interOpThreads: 1 }), RangeError);
   });
 });
+
+test('a worker script that cannot start makes load reject with MS_ERR_MODEL_LOAD (no hang)', async () => {
+  const bad = new WorkerPoolRuntime({ workers: 1, intraOpThreads: 1, interOpThreads: 1, workerUrl: new URL('./no-such-worker.js', import.meta.url) });
+  try {
+    await assert.rejects(bad.load([svcSource('svc')]), (err: unknown) => err instanceof ModelServeError && err.code === 'MS_ERR_MODEL_LOAD' && /worker 0 exited/.test(err.message));
+  } finally {
+    await bad.close();
+  }
+});
