@@ -26,9 +26,12 @@ RUN npm run build
 
 # ---- runtime: production dependencies only, non-root ---------------------------------------------
 FROM ${NODE_IMAGE} AS runtime
+# HOST/PORT: listen on every interface, on $PORT (Cloud Run and Knative set it; 8080 otherwise).
+# The drain timeout stays under the 10 s that `docker stop` and Cloud Run allow after SIGTERM.
 ENV NODE_ENV=production \
+    HOST=0.0.0.0 \
     PORT=8080 \
-    MODELSERVE_DRAIN_TIMEOUT_MS=10000
+    MODELSERVE_DRAIN_TIMEOUT_MS=8000
 WORKDIR /app
 COPY package.json package-lock.json .npmrc ./
 # Production dependencies only; drop onnxruntime's macOS/Windows binaries (~220 MB) we never load.

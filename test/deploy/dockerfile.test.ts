@@ -1,0 +1,277 @@
+// The Dockerfile, checked without a Docker engine: linted by dockerfile-utils, held to the project's
+// image rules, and replayed on the host (each stage in its own folder, RUN steps really run, the
+// image's ENTRYPOINT + CMD started as the image's non-root USER) until a prediction answers.
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { validate, ValidationSeverity } from 'dockerfile-utils';
+import { contextFiles, isIgnored, numericUser, parseDockerfile, parseDockerignore, readImageSpec, replayBuild, REPO_ROOT, type Stage } from './docker-image.js';
+
+const DOCKERFILE = readFileSync(join(REPO_ROOT, 'Dockerfile'), 'utf8');
+const spec = readImageSpec();
+const runtime = spec.runtime;
+
+const STRICT = {
+  deprecatedMaintainer: ValidationSeverity.ERROR,
+  directiveCasing: ValidationSeverity.ERROR,
+  emptyContinuationLine: ValidationSeverity.ERROR,
+  instructionCasing: ValidationSeverity.ERROR,
+  instructionCmdMultiple: ValidationSeverity.ERROR,
+  instructionEntrypointMultiple: ValidationSeverity.ERROR,
+  instructionHealthcheckMultiple: ValidationSeverity.ERROR,
+  instructionJSONInSingleQuotes: ValidationSeverity.ERROR,
+  instructionWorkdirRelative: ValidationSeverity.ERROR,
+};
+
+const WEATHER_BODY = { temp_c: 8.75, humidity: 0.83, wind_speed_kmph: 70, wind_bearing_degree: 259, visibility_km: 15.82, pressure_millibars: 1016.51, current_weather_condition: 1 };
+
+function runSteps(stage: Stage): string[] {
+  return stage.steps.filter((s) => s.keyword === 'RUN').map((s) => s.content);
+}
+
+describe('Dockerfile lint (dockerfile-utils)', () => {
+  it('reports no problem, with every optional rule raised to an error', () => {
+    const problems = validate(DOCKERFILE, STRICT);
+    assert.deepEqual(problems.map((p) => `line ${p.range.start.line + 1}: ${p.message}`), []);
+  });
+
+  it('does flag a broken Dockerfile (the linter is really running)', () => {
+    const broken = 'from node:20-bookworm-slim\nWORKDIR app\nHEALTHCHECK --interval=soon CMD true\nCOPY onlyone\nEXPOSE 80/quic\n';
+    const messages = validate(broken, STRICT).map((p) => p.message);
+    assert.ok(messages.length >= 4, messages.join('\n'));
+  });
+});
+
+describe('Dockerfile project rules', () => {
+  it('is multi-stage: a build stage and a runtime stage on the same slim glibc (Debian) Node base', () => {
+    assert.ok(spec.stages.length >= 2, 'at least a build stage and a runtime stage');
+    for (const s of spec.stages) {
+      assert.match(s.base, /^node:\d+-(bookworm|trixie|bullseye)-slim$/, `stage ${s.name}: ${s.base} (onnxruntime-node needs glibc: no alpine/musl)`);
+      assert.doesNotMatch(s.base, /alpine|musl/);
+    }
+    assert.equal(new Set(spec.stages.map((s) => s.base)).size, 1, 'all stages share one base (the native addon built/installed matches the runtime)');
+  });
+
+  it("uses the Node major of package.json's engines and of this machine (so the replay below is faithful)", () => {
+    const major = Number(/^node:(\d+)/.exec(runtime.base)?.[1]);
+    const engines = (JSON.parse(readFileSync(join(REPO_ROOT, 'package.json'), 'utf8')) as { engines?: { node?: string } }).engines?.node ?? '';
+    assert.equal(Number(/(\d+)/.exec(engines)?.[1]), major, `engines.node ${engines} vs ${runtime.base}`);
+    assert.equal(Number(process.versions.node.split('.')[0]), major);
+  });
+
+  it('runs as a numeric non-root user (Kubernetes runAsNonRoot can verify it)', () => {
+    const u = numericUser(runtime.user);
+    assert.ok(u, `USER ${runtime.user} must be numeric uid[:gid]`);
+    assert.notEqual(u.uid, 0);
+    assert.notEqual(u.gid, 0);
+  });
+
+  it('listens on $PORT, exposes that port, stops on SIGTERM, and starts node in exec form (node is PID 1 and gets the signal)', () => {
+    assert.match(runtime.env.PORT ?? '', /^\d+$/);
+    assert.deepEqual(runtime.expose, [runtime.env.PORT]);
+    assert.ok(runtime.stopSignal === undefined || runtime.stopSignal === 'SIGTERM');
+    const start = [...(runtime.entrypoint ?? []), ...(runtime.cmd ?? [])];
+    assert.equal(start[0], 'node', 'exec form: no shell in between to swallow SIGTERM');
+    assert.deepEqual(start.slice(1, 3), ['bin/modelserve.js', 'serve']);
+    assert.ok(!start.includes('--port'), 'the port comes from $PORT (Cloud Run/Knative set it)');
+    assert.equal(runtime.env.HOST, '0.0.0.0', 'listens on all interfaces inside the container, whatever the CMD');
+  });
+
+  it('drains within the 10 s that `docker stop` (and Cloud Run) allow between SIGTERM and SIGKILL', () => {
+    const drain = Number(runtime.env.MODELSERVE_DRAIN_TIMEOUT_MS);
+    assert.ok(drain > 0 && drain < 10_000, `MODELSERVE_DRAIN_TIMEOUT_MS=${runtime.env.MODELSERVE_DRAIN_TIMEOUT_MS}`);
+  });
+
+  it('has a HEALTHCHECK (exec form) on a probe endpoint, with a start period for the model warm-up', () => {
+    assert.ok(runtime.healthcheck, 'HEALTHCHECK missing');
+    assert.equal(runtime.healthcheck.cmd[0], 'node', 'the slim image has no curl/wget');
+    assert.match(runtime.healthcheck.cmd.join(' '), /\/readyz|\/healthz/);
+    assert.match(runtime.healthcheck.cmd.join(' '), /process\.env\.PORT/);
+    assert.ok(runtime.healthcheck.flags['start-period'], '--start-period');
+  });
+
+  it('installs production dependencies only in the runtime stage and copies no sources, tests or node_modules into it', () => {
+    const runs = runSteps(runtime);
+    const installs = runs.filter((r) => /\bnpm (ci|install|i)\b/.test(r));
+    assert.ok(installs.length >= 1, 'the runtime stage installs its dependencies');
+    for (const r of installs) {
+      assert.match(r, /--omit=dev/, r);
+      assert.match(r, /--ignore-scripts/, `${r} (prepare would need typescript)`);
+    }
+    for (const r of runs) assert.doesNotMatch(r, /\b(typescript|tsc|eslint)\b/, r);
+    const copies = runtime.steps.filter((s) => s.keyword === 'COPY');
+    for (const c of copies) {
+      const srcs = c.args.slice(0, -1);
+      for (const s of srcs) {
+        assert.doesNotMatch(s, /node_modules/, `line ${c.line}: node_modules come from npm ci --omit=dev, not from another stage`);
+        assert.ok(!/^(\.\/)?(src|test|bench)(\/|$)/.test(s), `line ${c.line}: ${s} is source, not runtime`);
+      }
+    }
+    assert.ok(copies.some((c) => c.flags.from && c.args[0].endsWith('dist/src')), 'the compiled dist/src comes from the build stage');
+  });
+
+  it('copies .npmrc (skips the onnxruntime CUDA download) before every npm ci', () => {
+    for (const s of spec.stages) {
+      const npmAt = s.steps.findIndex((x) => x.keyword === 'RUN' && /\bnpm ci\b/.test(x.content));
+      if (npmAt < 0) continue;
+      const npmrcAt = s.steps.findIndex((x) => x.keyword === 'COPY' && x.args.slice(0, -1).includes('.npmrc'));
+      assert.ok(npmrcAt >= 0 && npmrcAt < npmAt, `stage ${s.name}: COPY .npmrc before npm ci`);
+    }
+  });
+
+  it('.dockerignore keeps node_modules, dist, .git and secrets out of the build context, but keeps what the image needs', () => {
+    const files = contextFiles();
+    for (const f of files) {
+      assert.doesNotMatch(f, /(^|\/)node_modules\//, f);
+      assert.doesNotMatch(f, /^(dist|\.git)\//, f);
+      assert.doesNotMatch(f, /(^|\/)\.env(\.|$)/, f);
+    }
+    for (const need of ['package.json', 'package-lock.json', '.npmrc', 'tsconfig.json', 'bin/modelserve.js']) assert.ok(files.has(need), need);
+    assert.ok([...files].some((f) => f.startsWith('src/')));
+    assert.ok([...files].some((f) => f.startsWith('examples/')), 'the baked model repository');
+  });
+
+  it('.dockerignore matching follows Docker (parents match, last rule wins, ** spans folders)', () => {
+    const rules = parseDockerignore('dist\n**/node_modules\n*.md\n!README.md\ndocs/*.tmp\n');
+    assert.equal(isIgnored('dist/src/x.js', rules), true);
+    assert.equal(isIgnored('a/b/node_modules/x/index.js', rules), true);
+    assert.equal(isIgnored('node_modules/x', rules), true);
+    assert.equal(isIgnored('NOTES.md', rules), true);
+    assert.equal(isIgnored('README.md', rules), false);
+    assert.equal(isIgnored('examples/weather/README.md', rules), false, '*.md is anchored at the context root');
+    assert.equal(isIgnored('docs/a.tmp', rules), true);
+    assert.equal(isIgnored('docs/sub/a.tmp', rules), false);
+    assert.equal(isIgnored('src/dist.ts', rules), false);
+  });
+
+  it('the parser expands ARG defaults in FROM and COPY', () => {
+    const s = parseDockerfile('ARG BASE=node:20-bookworm-slim\nFROM ${BASE} AS x\nARG REPO=examples\nCOPY ${REPO} ./models\n');
+    assert.equal(s.runtime.base, 'node:20-bookworm-slim');
+    assert.deepEqual(s.runtime.steps.at(-1)?.args, ['examples', './models']);
+  });
+});
+
+// ---- replay ----------------------------------------------------------------------------------------
+
+async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = createServer();
+    srv.once('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const port = (srv.address() as { port: number }).port;
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+async function waitReady(url: string, child: ChildProcess, log: () => string, ms = 90_000): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (Date.now() < deadline) {
+    if (child.exitCode !== null) throw new Error(`the server exited with ${child.exitCode} before it was ready:\n${log()}`);
+    try {
+      const r = await fetch(url, { signal: AbortSignal.timeout(1000) });
+      if (r.status === 200) return;
+    } catch {
+      // not listening yet
+    }
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  throw new Error(`not ready after ${ms} ms:\n${log()}`);
+}
+
+describe('Dockerfile replayed on the host (no Docker engine): build stages, then the image started as its USER', { timeout: 240_000 }, () => {
+  let dir = '';
+  let server: ChildProcess | undefined;
+  let output = '';
+  let port = 0;
+  let runtimeRoot = '';
+  const user = numericUser(runtime.user);
+
+  before(() => {
+    dir = mkdtempSync(join(tmpdir(), 'modelserve-image-'));
+    chmodSync(dir, 0o755); // the image's non-root user walks into it
+  });
+
+  after(async () => {
+    if (server && server.exitCode === null && server.signalCode === null) {
+      server.kill('SIGKILL');
+      await new Promise((r) => server?.once('exit', r));
+    }
+    if (dir) rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('runs every stage: npm ci + build, then npm ci --omit=dev --ignore-scripts with dist copied across', () => {
+    assert.ok(process.getuid?.() === 0, 'this test needs root to start the image as its non-root USER');
+    const steps: string[] = [];
+    try {
+      // Same installs as in Docker; the local npm cache stands in for the BuildKit cache mount.
+      replayBuild(spec, { dir, runEnv: { npm_config_prefer_offline: 'true', npm_config_update_notifier: 'false' }, onStep: (s, st) => steps.push(`${s.name}:${st.line} ${st.keyword}`) });
+    } catch (err) {
+      const msg = (err as Error).message;
+      if (/ENOTFOUND|EAI_AGAIN|ECONNREFUSED|ETIMEDOUT|network/i.test(msg)) assert.fail(`npm needs the registry (or its packages in the local cache) and could not reach it:\n${msg}`);
+      throw err;
+    }
+    runtimeRoot = join(dir, runtime.name);
+    const app = join(runtimeRoot, runtime.workdir);
+    assert.ok(existsSync(join(app, 'dist/src/cli/main.js')), 'dist/src compiled in the build stage and copied');
+    assert.ok(existsSync(join(app, 'node_modules/onnxruntime-node')), 'production dependency installed');
+    assert.ok(!existsSync(join(app, 'node_modules/typescript')), 'no devDependency in the runtime stage');
+    assert.ok(!existsSync(join(app, 'node_modules/eslint')), 'no devDependency in the runtime stage');
+    assert.ok(!existsSync(join(app, 'src')), 'no TypeScript sources in the runtime stage');
+    assert.ok(!existsSync(join(app, 'node_modules/onnxruntime-node/bin/napi-v6/win32')), 'foreign onnxruntime binaries pruned');
+    assert.ok(statSync(join(app, 'models')).isDirectory(), 'model repository baked in');
+  });
+
+  it('starts ENTRYPOINT + CMD as the non-root USER; /readyz turns 200 and POST /predict answers', async () => {
+    assert.ok(runtimeRoot, 'the build replay must have passed');
+    assert.ok(user, 'numeric USER');
+    port = await freePort();
+    const [cmd, ...args] = [...(runtime.entrypoint ?? []), ...(runtime.cmd ?? [])];
+    // Absolute paths inside the image live under the runtime stage's folder here.
+    const hostArgs = args.map((a) => (a.startsWith('/') ? join(runtimeRoot, a) : a));
+    server = spawn(cmd === 'node' ? process.execPath : cmd, hostArgs, {
+      cwd: join(runtimeRoot, runtime.workdir),
+      env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: '/nonexistent', ...runtime.env, PORT: String(port) },
+      uid: user.uid,
+      gid: user.gid,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    server.stdout?.on('data', (d: Buffer) => { output += d.toString(); });
+    server.stderr?.on('data', (d: Buffer) => { output += d.toString(); });
+    await waitReady(`http://127.0.0.1:${port}/readyz`, server, () => output.slice(-4000));
+
+    const res = await fetch(`http://127.0.0.1:${port}/predict`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(WEATHER_BODY) });
+    const text = await res.text();
+    assert.equal(res.status, 200, text);
+    assert.match(text, /Rain|No_Rain|prediction/i, text);
+    assert.equal((await fetch(`http://127.0.0.1:${port}/healthz`)).status, 200);
+
+    // The server really runs as the image's user.
+    const st = spawnSync('ps', ['-o', 'uid=', '-p', String(server.pid)], { encoding: 'utf8' });
+    assert.equal(Number(st.stdout.trim()), user.uid);
+  });
+
+  it("the image's HEALTHCHECK command succeeds against the running server, as the same user", () => {
+    assert.ok(server && runtime.healthcheck && user);
+    const [cmd, ...args] = runtime.healthcheck.cmd;
+    const r = spawnSync(cmd === 'node' ? process.execPath : cmd, args, { env: { PATH: process.env.PATH ?? '', ...runtime.env, PORT: String(port) }, uid: user.uid, gid: user.gid, timeout: 10_000 });
+    assert.equal(r.status, 0, String(r.stderr));
+    // And it fails when nothing listens there (the check can fail).
+    const bad = spawnSync(cmd === 'node' ? process.execPath : cmd, args, { env: { PATH: process.env.PATH ?? '', ...runtime.env, PORT: '1' }, uid: user.uid, gid: user.gid, timeout: 10_000 });
+    assert.notEqual(bad.status, 0);
+  });
+
+  it('STOPSIGNAL (SIGTERM) makes the server drain and exit 0', async () => {
+    assert.ok(server);
+    const exited = new Promise<number | null>((resolve) => server?.once('exit', (code) => resolve(code)));
+    server.kill((runtime.stopSignal ?? 'SIGTERM') as NodeJS.Signals);
+    let timer: NodeJS.Timeout | undefined;
+    const code = await Promise.race([exited, new Promise<'timeout'>((r) => { timer = setTimeout(() => r('timeout'), 30_000); })]);
+    clearTimeout(timer);
+    assert.equal(code, 0, output.slice(-2000));
+  });
+});
