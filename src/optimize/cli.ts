@@ -11,7 +11,7 @@ every output's name, type and shape. Other operators are copied unchanged.
 
 Options:
   --report                 print what was rewritten and what was skipped (and why) as JSON
-  --rbf <precision>        RBF kernel precision: mixed (default) | float32 | float64
+  --rbf <precision>        RBF kernel precision: float32 (default) | mixed | float64
   --probabilities <how>    Platt probabilities: operator (default, exact, any class count)
                            | ops (standard operators only; binary only)
   --force                  write <out.onnx> even when nothing was rewritten

@@ -7,7 +7,7 @@ import { Skip, rewriteSvmClassifier, rewriteSvmRegressor, type RbfPrecision } fr
 export type { RbfPrecision } from './svm.js';
 
 export interface OptimizeOptions {
-  /** Precision of the RBF distance/kernel (see docs/optimize.md). Default 'mixed'. */
+  /** Precision of the RBF path (see SvmOptions.rbf and docs/optimize.md). Default 'float32'. */
   rbf?: RbfPrecision;
   /** How Platt probabilities are finished (see SvmOptions.probabilities). Default 'operator'. */
   probabilities?: 'operator' | 'ops';
@@ -97,7 +97,7 @@ function rewriteScaler(node: NodeProto, x: string, type: number | undefined, b: 
  * nothing was rewritten.
  */
 export function optimizeModel(bytes: Uint8Array, options: OptimizeOptions = {}): OptimizeResult {
-  const rbf = options.rbf ?? 'mixed';
+  const rbf = options.rbf ?? 'float32';
   const probabilities = options.probabilities ?? 'operator';
   const enabled = (op: Handled): boolean => options.ops?.[op] ?? true;
   const model = decodeModel(bytes);

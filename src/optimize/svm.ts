@@ -21,9 +21,10 @@ export type RbfPrecision = 'float64' | 'mixed' | 'float32';
 
 export interface SvmOptions {
   /**
-   * Precision of the RBF path. 'float32': exponent, exp and the coefficient dot in float32
-   * (fastest). 'mixed': exponent and exp in float32, the dot with the coefficients in float64 (as
-   * onnxruntime's kernel accumulates). 'float64': everything in float64 (closest, slowest).
+   * Precision of the RBF path. 'float32' (default): exponent, exp and the coefficient dot in
+   * float32, support vectors interleaved by coefficient sign (see interleaveBySign). 'mixed':
+   * exponent and exp in float32, the coefficient dot in float64 (as onnxruntime's kernel
+   * accumulates). 'float64': everything in float64 (closest, slowest).
    */
   rbf: RbfPrecision;
   /**
@@ -75,8 +76,10 @@ function kernelMatrix(
 ): { k: string; double: boolean } {
   if (kp.kernel === 'RBF') {
     // exp(-γ‖x − sv‖²) with ‖x − sv‖² = ‖x‖² + ‖sv‖² − 2·x·svᵀ, expanded so that one GEMM yields
-    // the exponent: [x, ‖x‖²] · [2γ·svᵀ ; −γ] + (−γ‖sv‖²). Min(·, 0) clamps the negative distances
-    // that rounding can produce. ‖sv‖² is computed in float64 here.
+    // the exponent: [x, ‖x‖²] · [2γ·svᵀ ; −γ] + (−γ‖sv‖²), ‖sv‖² computed in float64 here.
+    // Not clamped at 0: a distance that rounds below zero (x ≈ sv) gives exp(+γ·δ) with
+    // δ ≤ ε·(‖x‖² + ‖sv‖²), i.e. K ≤ 1 + ~1e-6, the same size as the rounding itself, while a
+    // Min node would cost one more pass over the [N, V] matrix (10–20 % measured on svc.onnx).
     const dbl = opts.rbf === 'float64';
     const cst = dbl ? b.f64.bind(b) : b.f32.bind(b);
     const B = new Float64Array((F + 1) * V);
@@ -95,7 +98,7 @@ function kernelMatrix(
     const xsq = b.op('MatMul', [b.op('Mul', [x0, x0]), cst('ones', [F, 1], new Array(F).fill(1))]);
     const xa = b.op('Concat', [x0, xsq], { axis: { int: 1 } });
     const arg = b.op('Gemm', [xa, cst('sv_gemm', [F + 1, V], B), cst('sv_bias', [V], bias)]);
-    const k = b.op('Exp', [b.op('Min', [arg, cst('zero', [], [0])])]);
+    const k = b.op('Exp', [arg]);
     if (opts.rbf === 'mixed') return { k: b.op('Cast', [k], { to: { int: DT.DOUBLE } }), double: true };
     return { k, double: dbl };
   }
@@ -276,6 +279,40 @@ function emitLabel(
   b.op('Gather', [labels, idx], { axis: { int: 0 } }, labelOut);
 }
 
+/**
+ * Order of the support vectors for the coefficient dot: alternating the sign of the (first
+ * column's) weight keeps the float32 running sums of the GEMM small — libsvm stores the vectors
+ * class by class, so in the stored order the partial sums of a binary model grow to Σ|terms| before
+ * cancelling, which is where float32 accumulation loses its digits.
+ */
+export function interleaveBySign(weights: ArrayLike<number>, V: number, stride: number): number[] {
+  const pos: number[] = [];
+  const neg: number[] = [];
+  for (let v = 0; v < V; v++) (weights[v * stride] >= 0 ? pos : neg).push(v);
+  const order: number[] = [];
+  const n = Math.max(pos.length, neg.length);
+  for (let i = 0; i < n; i++) {
+    // spread the shorter list evenly over the longer one
+    const a = pos.length >= neg.length ? pos : neg;
+    const b = a === pos ? neg : pos;
+    order.push(a[i]);
+    const from = Math.floor((i * b.length) / n);
+    const to = Math.floor(((i + 1) * b.length) / n);
+    for (let j = from; j < to; j++) order.push(b[j]);
+  }
+  return order;
+}
+
+function permute(sv: number[], W: ArrayLike<number>, V: number, F: number, K: number, order: number[]): { sv: number[]; W: Float64Array } {
+  const sv2 = new Array<number>(V * F);
+  const W2 = new Float64Array(V * K);
+  order.forEach((v, i) => {
+    for (let j = 0; j < F; j++) sv2[i * F + j] = sv[v * F + j];
+    for (let k = 0; k < K; k++) W2[i * K + k] = W[v * K + k];
+  });
+  return { sv: sv2, W: W2 };
+}
+
 export interface Rewritten {
   detail: string;
 }
@@ -327,9 +364,10 @@ export function rewriteSvmClassifier(node: NodeProto, x: string, b: GraphBuilder
     }
   }
 
-  const { k: kern, double } = kernelMatrix(b, x, sv, V, F, kp, opts);
+  const p = permute(sv, W, V, F, K, interleaveBySign(W, V, K));
+  const { k: kern, double } = kernelMatrix(b, x, p.sv, V, F, kp, opts);
   const cst = double ? b.f64.bind(b) : b.f32.bind(b);
-  const S = b.op('Add', [b.op('MatMul', [kern, cst('coef', [V, K], W)]), cst('rho', [1, K], rho.slice(0, K))]);
+  const S = b.op('Add', [b.op('MatMul', [kern, cst('coef', [V, K], p.W)]), cst('rho', [1, K], rho.slice(0, K))]);
   const S32 = double ? b.op('Cast', [S], { to: { int: DT.FLOAT } }) : S;
 
   if (haveProba && opts.probabilities === 'operator') {
@@ -373,9 +411,10 @@ export function rewriteSvmRegressor(node: NodeProto, x: string, b: GraphBuilder,
     const F = sv.length / V;
     if (!Number.isInteger(F) || F < 1) throw new Skip('support_vectors size is not a multiple of n_supports');
     if (coef.length < V) throw new Skip('fewer coefficients than support vectors');
-    const { k, double } = kernelMatrix(b, x, sv, V, F, kp, opts);
+    const p = permute(sv, coef, V, F, 1, interleaveBySign(coef, V, 1));
+    const { k, double } = kernelMatrix(b, x, p.sv, V, F, kp, opts);
     const cst = double ? b.f64.bind(b) : b.f32.bind(b);
-    y = b.op('Add', [b.op('MatMul', [k, cst('coef', [V, 1], coef.slice(0, V))]), cst('rho', [1, 1], [rho[0]])]);
+    y = b.op('Add', [b.op('MatMul', [k, cst('coef', [V, 1], p.W)]), cst('rho', [1, 1], [rho[0]])]);
     if (double) y = b.op('Cast', [y], { to: { int: DT.FLOAT } });
     detail = `${kp.kernel} kernel, ${V} support vectors × ${F} features${kp.kernel === 'RBF' ? `, RBF in ${opts.rbf}` : ''}`;
   } else {

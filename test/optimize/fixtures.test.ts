@@ -36,8 +36,8 @@ function expectedOps(name: string): string[] {
 }
 
 const variants: Array<[string, OptimizeOptions]> = [
-  ['default (mixed, operator)', {}],
-  ['rbf float32', { rbf: 'float32' }],
+  ['default (float32, operator)', {}],
+  ['rbf mixed', { rbf: 'mixed' }],
   ['rbf float64, probabilities by ops', { rbf: 'float64', probabilities: 'ops' }],
 ];
 

@@ -1,0 +1,56 @@
+// `modelserve optimize`: through the real bin script (child process) and through run().
+import { test, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import * as ort from 'onnxruntime-node';
+import { run } from '../../src/optimize/cli.js';
+import { FIXTURES, REPO, SHARED } from './helpers.js';
+
+const dir = mkdtempSync(join(tmpdir(), 'modelserve-optimize-'));
+after(() => rmSync(dir, { recursive: true, force: true }));
+
+function cli(args: string[]): { status: number | null; stdout: string; stderr: string } {
+  const r = spawnSync(process.execPath, [resolve(REPO, 'bin/modelserve.js'), 'optimize', ...args], { encoding: 'utf8', timeout: 60_000 });
+  return { status: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+
+test('optimize svc.onnx --report writes a loadable model and a JSON report', async () => {
+  const out = join(dir, 'svc.opt.onnx');
+  const r = cli([resolve(SHARED, 'seed/svc.onnx'), out, '--report']);
+  assert.equal(r.status, 0, r.stderr);
+  const report = JSON.parse(r.stdout) as { changed: boolean; rewrites: Array<{ op: string; node: string; detail: string }>; skipped: unknown[] };
+  assert.equal(report.changed, true);
+  assert.equal(report.rewrites.length, 1);
+  assert.equal(report.rewrites[0].op, 'SVMClassifier');
+  assert.match(report.rewrites[0].detail, /RBF kernel, 6760 support vectors × 7 features/);
+  const s = await ort.InferenceSession.create(readFileSync(out));
+  assert.deepEqual(s.outputNames, ['label', 'probabilities']);
+  const res = await s.run({ float_input: new ort.Tensor('float32', new Float32Array(14), [2, 7]) });
+  assert.deepEqual(res.label.dims, [2]);
+  assert.deepEqual(res.probabilities.dims, [2, 2]);
+});
+
+test('a model with nothing to rewrite exits 3 and writes nothing unless --force', () => {
+  const input = resolve(FIXTURES, 'scaler_opset11.onnx');
+  const out = join(dir, 'none.onnx');
+  const r = cli([input, out]);
+  assert.equal(r.status, 3);
+  assert.match(r.stderr, /opset 11 < 13/);
+  assert.equal(existsSync(out), false);
+  assert.equal(cli([input, out, '--force']).status, 0);
+  assert.deepEqual(readFileSync(out), readFileSync(input));
+});
+
+test('usage errors exit 2; unreadable or invalid input exits 1; --help documents every flag', async () => {
+  assert.equal(await run(['only-one.onnx']), 2);
+  assert.equal(await run(['a.onnx', 'b.onnx', '--rbf', 'float16']), 2);
+  assert.equal(await run(['a.onnx', 'b.onnx', '--bogus']), 2);
+  assert.equal(await run([join(dir, 'missing.onnx'), join(dir, 'x.onnx')]), 1);
+  assert.equal(await run([resolve(FIXTURES, 'manifest.json'), join(dir, 'x.onnx')]), 1);
+  const help = cli(['--help']);
+  assert.equal(help.status, 0);
+  for (const flag of ['--report', '--rbf', '--probabilities', '--force', '--help']) assert.ok(help.stdout.includes(flag), flag);
+});
