@@ -63,7 +63,9 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     disableRequestLogging: true,
     onProtoPoisoning: 'error',
     onConstructorPoisoning: 'error',
-    requestIdHeader: 'x-request-id',
+    // genReqId reads X-Request-Id itself (with requestIdHeader set, Fastify would take any value
+    // of the header verbatim and never call genReqId).
+    requestIdHeader: false,
     // Accept a caller's X-Request-Id only when it is short and plain (it goes into logs).
     genReqId: (req) => {
       const incoming = req.headers['x-request-id'];

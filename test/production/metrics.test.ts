@@ -1,0 +1,98 @@
+// GET /metrics after real traffic: request counts and latency by model/route/status, queue wait and
+// inference time separately, batch sizes, queue depth, model load state, Node process metrics;
+// one registry per app.
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { startServer, type RunningServer } from '../../src/server.js';
+import { EXAMPLES } from '../helpers/paths.js';
+import { call } from '../helpers/http.js';
+import { sample, sampleSum } from '../helpers/prom.js';
+
+const ROW = { temp_c: 8.75, humidity: 0.83, wind_speed_kmph: 70, wind_bearing_degree: 259, visibility_km: 15.82, pressure_millibars: 1016.51, current_weather_condition: 1 };
+let a: RunningServer;
+let b: RunningServer;
+
+before(async () => {
+  a = await startServer({ repo: EXAMPLES, port: 0, workers: 2 });
+  b = await startServer({ repo: EXAMPLES, port: 0, workers: 1 });
+});
+after(async () => {
+  await a?.shutdown();
+  await b?.shutdown();
+});
+
+async function scrape(server: RunningServer): Promise<string> {
+  const res = await call(`${server.url}/metrics`);
+  assert.equal(res.status, 200);
+  assert.match(String(res.headers['content-type']), /^text\/plain; version=0\.0\.4/);
+  return res.text;
+}
+
+test('a fresh app exposes its models as loaded, ready, nothing queued, no rejections', async () => {
+  const text = await scrape(b);
+  for (const model of ['weather', 'loan']) {
+    assert.equal(sample(text, 'modelserve_model_loaded', { model }), 1);
+    assert.equal(sample(text, 'modelserve_queue_depth', { model }), 0);
+    assert.equal(sample(text, 'modelserve_rejected_total', { model, reason: 'overloaded' }), 0);
+    assert.equal(sample(text, 'modelserve_rejected_total', { model, reason: 'timeout' }), 0);
+  }
+  assert.equal(sample(text, 'modelserve_ready'), 1);
+  // The Node process metrics of prom-client.
+  for (const name of ['process_cpu_user_seconds_total', 'process_resident_memory_bytes', 'nodejs_heap_size_used_bytes', 'nodejs_active_handles_total']) {
+    assert.ok(sampleSum(text, name) > 0, name);
+  }
+  for (const name of ['nodejs_eventloop_lag_seconds', 'nodejs_eventloop_lag_p99_seconds', 'nodejs_version_info']) {
+    assert.notEqual(sample(text, name), undefined, name);
+  }
+});
+
+test('requests are counted and timed by model, route template and status', async () => {
+  const before = await scrape(a);
+  const n = 7;
+  await Promise.all(Array.from({ length: n }, () => call(`${a.url}/predict`, { body: ROW })));
+  for (let i = 0; i < 3; i++) assert.equal((await call(`${a.url}/models/weather/predict`, { body: { ...ROW, temp_c: 'hot' } })).status, 422);
+  assert.equal((await call(`${a.url}/models/no-such-model/predict`, { body: ROW })).status, 404);
+  const batch = await call(`${a.url}/models/weather/predict`, { body: Array.from({ length: 25 }, () => ROW) });
+  assert.equal(batch.status, 200);
+  const text = await scrape(a);
+  const delta = (name: string, labels: Record<string, string>) => (sample(text, name, labels) ?? 0) - (sample(before, name, labels) ?? 0);
+
+  assert.equal(delta('modelserve_requests_total', { model: 'weather', route: '/predict', status: '200' }), n);
+  assert.equal(delta('modelserve_requests_total', { model: 'weather', route: '/models/:name/predict', status: '422' }), 3);
+  assert.equal(delta('modelserve_requests_total', { model: 'weather', route: '/models/:name/predict', status: '200' }), 1);
+  assert.equal(delta('modelserve_request_duration_seconds_count', { model: 'weather', route: '/predict', status: '200' }), n);
+  assert.ok(delta('modelserve_request_duration_seconds_sum', { model: 'weather', route: '/predict', status: '200' }) > 0);
+  // A client-chosen model name never becomes a label value (bounded cardinality).
+  assert.equal(delta('modelserve_requests_total', { model: '', route: '/models/:name/predict', status: '404' }), 1);
+  assert.ok(!text.includes('no-such-model'));
+  // The scrape before this one is counted too (probe routes are counted, just not logged).
+  assert.ok((sample(text, 'modelserve_requests_total', { route: '/metrics', status: '200' }) ?? 0) >= 1);
+
+  // Queue wait per request, inference per run, rows per run: 7 + 1 successful requests (422s
+  // never reach the queue), 7 + 25 rows; the batcher may have merged the 7 into fewer runs.
+  assert.equal(delta('modelserve_queue_wait_seconds_count', { model: 'weather' }), n + 1);
+  const runs = delta('modelserve_inference_duration_seconds_count', { model: 'weather' });
+  assert.ok(runs >= 2 && runs <= n + 1, `runs ${runs}`);
+  assert.equal(delta('modelserve_batch_size_count', { model: 'weather' }), runs);
+  assert.equal(delta('modelserve_batch_size_sum', { model: 'weather' }), n + 25);
+  assert.ok(delta('modelserve_inference_duration_seconds_sum', { model: 'weather' }) > 0);
+  // Nothing for the other model.
+  assert.equal(delta('modelserve_batch_size_sum', { model: 'loan' }), 0);
+});
+
+test('each app has its own registry', async () => {
+  const beforeB = sample(await scrape(b), 'modelserve_requests_total', { model: 'weather', route: '/predict', status: '200' }) ?? 0;
+  for (let i = 0; i < 4; i++) await call(`${a.url}/predict`, { body: ROW });
+  const afterB = sample(await scrape(b), 'modelserve_requests_total', { model: 'weather', route: '/predict', status: '200' }) ?? 0;
+  assert.equal(afterB, beforeB);
+});
+
+test('shutdown marks the models unloaded and the service not ready', async () => {
+  const c = await startServer({ repo: EXAMPLES, port: 0, workers: 1 });
+  const metrics = c.app.metrics!;
+  assert.equal(sample(await metrics.render(), 'modelserve_model_loaded', { model: 'weather' }), 1);
+  assert.equal(await c.shutdown(), true);
+  const text = await metrics.render();
+  assert.equal(sample(text, 'modelserve_model_loaded', { model: 'weather' }), 0);
+  assert.equal(sample(text, 'modelserve_ready'), 0);
+});
