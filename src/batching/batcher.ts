@@ -3,6 +3,9 @@
 // has waited maxQueueDelayMs — and only when one of `concurrency` in-flight slots is free. While
 // every slot is busy, rows keep accumulating, so batches grow by themselves under load.
 //
+// When a batch is due and several slots are free, the waiting rows are spread evenly over them
+// (each part at least 8 rows, at most maxBatchSize), so a burst uses every worker at once.
+//
 // Rules (see docs/runtime.md):
 // - A request's rows stay together, in order, in one run; results are split back in order.
 //   A request larger than maxBatchSize runs alone in its own batch (it is never split).
@@ -74,6 +77,9 @@ interface Entry<Row, Result> {
   /** Its batch has started. */
   running: boolean;
 }
+
+/** Smallest batch worth splitting a due batch into when several slots are free. */
+const MIN_SPLIT_ROWS = 8;
 
 function asServeError(err: unknown): ModelServeError {
   if (err instanceof ModelServeError) return err;
@@ -225,24 +231,32 @@ export class Batcher<Row, Result> {
 
   private pump(): void {
     const { enabled, maxBatchSize, maxQueueDelayMs, concurrency } = this.opts;
+    // Once a batch is due in this pass, what is waiting is spread over the free slots.
+    let due = !enabled || this.flushing;
     while (this.inFlight < concurrency) {
       const now = performance.now();
       const first = this.settleHead(now);
       if (first === undefined) break;
-      if (enabled && !this.flushing && this.queuedRows < maxBatchSize) {
+      if (!due && this.queuedRows < maxBatchSize) {
         const dueIn = first.enqueuedAt + maxQueueDelayMs - now;
         if (dueIn > 0) {
           this.armDelay(dueIn);
           break;
         }
       }
+      due = true;
       const batch: Array<Entry<Row, Result>> = [first];
       let rows = first.rows.length;
       this.head++;
       if (enabled) {
+        // Balanced: with several free slots, split the waiting rows evenly (a burst uses every
+        // worker instead of queueing behind one full batch) — unless the parts would be smaller
+        // than MIN_SPLIT_ROWS, where one run is cheaper than several.
+        const even = Math.ceil(this.queuedRows / (concurrency - this.inFlight));
+        const target = Math.min(maxBatchSize, even >= MIN_SPLIT_ROWS ? even : this.queuedRows);
         for (;;) {
           const next = this.settleHead(now);
-          if (next === undefined || rows + next.rows.length > maxBatchSize) break;
+          if (next === undefined || rows + next.rows.length > target) break;
           batch.push(next);
           rows += next.rows.length;
           this.head++;

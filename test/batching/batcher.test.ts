@@ -117,6 +117,30 @@ describe('Batcher with a controllable runBatch', () => {
     assert.deepEqual(await Promise.all(later), range(10, 30).map((i) => [i * 10]));
   });
 
+  test('a burst is spread over the free slots; small bursts are not split', async () => {
+    const g = gated();
+    const b = new Batcher(options({ maxBatchSize: 64, maxQueueDelayMs: 0, concurrency: 2, runBatch: g.runBatch }));
+    const burst = range(0, 64).map((i) => b.submit([i]));
+    await turn();
+    assert.deepEqual(g.calls.map((c) => c.rows), [range(0, 32), range(32, 32)], 'both slots, 32 rows each');
+    g.releaseAll();
+    assert.deepEqual(await Promise.all(burst), range(0, 64).map((i) => [i * 10]));
+    const small = range(100, 10).map((i) => b.submit([i]));
+    await turn();
+    assert.deepEqual(g.calls.slice(2).map((c) => c.rows), [range(100, 10)], '10 rows: one run, not 5 + 5');
+    g.releaseAll();
+    await Promise.all(small);
+    const big = range(200, 150).map((i) => b.submit([i]));
+    await turn();
+    assert.deepEqual(g.calls.slice(3).map((c) => c.rows.length), [64, 64], 'capped at maxBatchSize; the rest waits');
+    assert.equal(b.stats().queuedRows, 22);
+    for (let i = 0; i < 3; i++) {
+      g.releaseAll();
+      await turn();
+    }
+    assert.deepEqual(await Promise.all(big), range(200, 150).map((i) => [i * 10]));
+  });
+
   test('a partial batch runs once the oldest request has waited maxQueueDelayMs', async () => {
     const g = gated();
     const infos: BatchInfo[] = [];
