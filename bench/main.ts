@@ -1,0 +1,319 @@
+// The main benchmark (issue #4 points 4–5, issue #5's end-to-end figure): modelserve on the book's
+// svc.onnx (with and without the load-time optimiser) and on both example models, the FastAPI peer
+// on the same book model (1 and 2 workers), and a bare-Fastify route validating the same body and
+// answering a constant (the HTTP ceiling) — all driven by the same wrk at fixed concurrencies on
+// 127.0.0.1. Plus the compute ceiling (onnxruntime alone, batched, all cores), p99 at half of each
+// model's max throughput (open loop), cold start and resident memory; CPU profiles where a target
+// is missed. Writes the `main` section of BENCHMARKS.md.
+//   node dist/bench/main.js [--quick] [--seconds S] [--concurrency 1,16,64] [--no-profile] [--no-write]
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { computeCeiling, type ComputeResult } from './compute.js';
+import { hasWrk, runOpenLoop, runWrk, writeWrkScript, type HttpResult, type OpenLoopResult } from './http-bench.js';
+import { BOOK_FIELDS, fastapiCommand, fastapiMissing, PYTHON, serveArgs, startCeiling, startFastapi, startModelserve, writeBookModelFolder, type Server } from './peers.js';
+import { profileMarkdown, profileServer, type ProfileResult } from './profile.js';
+import { freePort, ROOT, rssMiB, sharedDir, startProc, stopAll, waitFor200 } from './procs.js';
+import { machineLine, writeSection } from './report.js';
+
+export interface MainOptions {
+  quick: boolean;
+  seconds: number;
+  concurrency: number[];
+  profile: boolean;
+  write: boolean;
+  coldRuns: number;
+  openSeconds: number;
+  computeSeconds: number;
+}
+
+export function parseMainOptions(argv: string[]): MainOptions {
+  const quick = argv.includes('--quick');
+  const get = (flag: string) => { const i = argv.indexOf(flag); return i >= 0 ? argv[i + 1] : undefined; };
+  const seconds = Math.max(1, Math.round(Number(get('--seconds') ?? (quick ? 2 : 4))));
+  return {
+    quick,
+    seconds,
+    concurrency: (get('--concurrency') ?? '1,16,64').split(',').map(Number).filter((n) => n > 0),
+    profile: !argv.includes('--no-profile') && !quick,
+    write: !argv.includes('--no-write'),
+    coldRuns: quick ? 2 : 5,
+    openSeconds: quick ? 2 : 5,
+    computeSeconds: quick ? 1 : 3,
+  };
+}
+
+interface Target {
+  key: string;
+  system: string;
+  /** Base URL + path of the predict route. */
+  url: string;
+  script: string;
+  body: string;
+  cells: Array<{ c: number } & HttpResult>;
+  half?: OpenLoopResult;
+}
+
+const best = (t: Target | undefined) => t?.cells.reduce((a, b) => (b.rps > a.rps ? b : a), t.cells[0]!);
+const fmtMs = (v: number | undefined) => (v === undefined || Number.isNaN(v) ? '–' : v < 10 ? v.toFixed(2) : v.toFixed(1));
+const fmtInt = (v: number) => Math.round(v).toLocaleString('en-US');
+const median = (xs: number[]) => { const s = [...xs].sort((a, b) => a - b); return s.length ? s[Math.floor((s.length - 1) / 2)]! : NaN; };
+
+function log(msg: string): void {
+  console.error(`[bench main ${new Date().toISOString().slice(11, 19)}] ${msg}`);
+}
+
+async function drive(server: Server, targets: Target[], o: MainOptions, openLoop: boolean): Promise<void> {
+  for (const t of targets) {
+    // Warm up (JIT, connections, onnxruntime arenas) at the highest concurrency.
+    await runWrk(t.url, t.script, Math.max(...o.concurrency), 1);
+    for (const c of o.concurrency) {
+      const r = await runWrk(t.url, t.script, c, o.seconds);
+      t.cells.push({ c, ...r });
+      log(`${t.system} c=${c}: ${fmtInt(r.rps)} req/s, p50 ${fmtMs(r.p50Ms)} ms, p99 ${fmtMs(r.p99Ms)} ms, errors ${r.errors}`);
+    }
+    if (openLoop) {
+      const rate = Math.max(1, Math.round(best(t)!.rps / 2));
+      t.half = await runOpenLoop({ url: t.url, body: t.body, rate, seconds: o.openSeconds, connections: 64 });
+      log(`${t.system} open loop at ${rate} req/s: p50 ${fmtMs(t.half.p50Ms)} ms, p99 ${fmtMs(t.half.p99Ms)} ms, errors ${t.half.errors}`);
+    }
+  }
+  void server;
+}
+
+interface ColdStart { readyMs: number[]; rssReady: number[] }
+
+async function coldStart(label: string, cmd: string, args: (port: number) => string[], cwd: string, body: string, runs: number): Promise<ColdStart> {
+  const res: ColdStart = { readyMs: [], rssReady: [] };
+  for (let i = 0; i < runs; i++) {
+    const port = await freePort();
+    const t0 = performance.now();
+    const proc = startProc(cmd, args(port), { cwd });
+    try {
+      await waitFor200(`http://127.0.0.1:${port}/predict`, body, { everyMs: 5, timeoutMs: 30000, proc });
+      res.readyMs.push(performance.now() - t0);
+      res.rssReady.push(rssMiB(proc.pid).rss);
+    } finally {
+      await proc.stop();
+    }
+  }
+  log(`cold start ${label}: ${res.readyMs.map((x) => x.toFixed(0)).join(', ')} ms; RSS ${res.rssReady.map((x) => x.toFixed(0)).join(', ')} MiB`);
+  return res;
+}
+
+export async function main(argv: string[] = process.argv.slice(2)): Promise<number> {
+  const o = parseMainOptions(argv);
+  const started = Date.now();
+  if (!hasWrk()) throw new Error('wrk is not installed (Debian: apt-get install -y wrk); the main benchmark drives every system with it.');
+  const shared = sharedDir();
+  const tmp = mkdtempSync(join(tmpdir(), 'modelserve-bench-'));
+  const examples = join(ROOT, 'examples');
+  try {
+    const bookRepo = writeBookModelFolder(tmp, shared);
+    const weatherBodies = JSON.parse(readFileSync(join(examples, 'weather', 'samples', 'valid.json'), 'utf8')) as Array<Record<string, unknown>>;
+    const loanBodies = JSON.parse(readFileSync(join(examples, 'loan', 'samples', 'valid.json'), 'utf8')) as Array<Record<string, unknown>>;
+    const weatherBody = JSON.stringify(weatherBodies[0]);
+    const loanBody = JSON.stringify(loanBodies[0]);
+    // The peers' own wrk body is the book's request; check ours is the same fields.
+    if (Object.keys(weatherBodies[0]!).join() !== BOOK_FIELDS.join()) throw new Error('the weather sample is not the book request');
+    const weatherLua = writeWrkScript(tmp, 'weather', weatherBody);
+    const loanLua = writeWrkScript(tmp, 'loan', loanBody);
+    const weatherFile = join(tmp, 'weather.json');
+    writeFileSync(weatherFile, weatherBody);
+
+    // 1. Compute ceilings, alone on the machine.
+    log('compute ceilings (onnxruntime alone, batch 64, all cores)');
+    const compute: ComputeResult[] = [];
+    compute.push(await computeCeiling('book svc.onnx', bookRepo, weatherBodies, false, o.computeSeconds));
+    compute.push(await computeCeiling('book svc.onnx', bookRepo, weatherBodies, true, o.computeSeconds));
+    compute.push(await computeCeiling('weather example', join(examples, 'weather'), weatherBodies, true, o.computeSeconds));
+    compute.push(await computeCeiling('loan example', join(examples, 'loan'), loanBodies, true, o.computeSeconds));
+    for (const c of compute) log(`compute ${c.label}${c.optimized ? ' (optimised)' : ''}: ${fmtInt(c.rowsPerS)} rows/s`);
+
+    // 2. Cold start and memory.
+    const cold = await coldStart('modelserve examples', process.execPath, (port) => serveArgs(examples, { port }), ROOT, weatherBody, o.coldRuns);
+    const fastapiWhy = fastapiMissing(shared);
+    let coldPeer: ColdStart | undefined;
+    if (!fastapiWhy) coldPeer = await coldStart('FastAPI 1 worker', PYTHON, (port) => fastapiCommand(port, 1), join(shared, 'peers'), weatherBody, Math.min(2, o.coldRuns));
+
+    // 3. HTTP: every system, the same wrk.
+    const targets: Target[] = [];
+    const mk = (key: string, system: string, base: string, path: string, script: string, body: string): Target => {
+      const t: Target = { key, system, url: base + path, script, body, cells: [] };
+      targets.push(t);
+      return t;
+    };
+    let rssAfterLoad: { rss: number; hwm: number } | undefined;
+
+    log('bare-Fastify ceiling');
+    let s = await startCeiling(examples);
+    try {
+      await drive(s, [mk('ceilW', 'Fastify ceiling, weather body', s.base, '/predict', weatherLua, weatherBody),
+        mk('ceilL', 'Fastify ceiling, loan body', s.base, '/models/loan/predict', loanLua, loanBody)], o, false);
+    } finally { await s.stop(); }
+
+    log('modelserve examples (weather + loan)');
+    s = await startModelserve('examples', examples);
+    try {
+      await drive(s, [mk('weather', 'modelserve weather example', s.base, '/predict', weatherLua, weatherBody),
+        mk('loan', 'modelserve loan example', s.base, '/models/loan/predict', loanLua, loanBody)], o, true);
+      rssAfterLoad = rssMiB(s.proc.pid);
+    } finally { await s.stop(); }
+
+    log('modelserve book svc.onnx (optimiser on, the default)');
+    s = await startModelserve('book', bookRepo);
+    try { await drive(s, [mk('book', 'modelserve book svc.onnx', s.base, '/predict', weatherLua, weatherBody)], o, true); } finally { await s.stop(); }
+
+    log('modelserve book svc.onnx --no-optimize');
+    s = await startModelserve('book-noopt', bookRepo, { optimize: false });
+    try { await drive(s, [mk('bookNoopt', 'modelserve book svc.onnx --no-optimize', s.base, '/predict', weatherLua, weatherBody)], o, true); } finally { await s.stop(); }
+
+    if (fastapiWhy) {
+      log(`FastAPI peer skipped: ${fastapiWhy}`);
+    } else {
+      for (const w of [1, 2]) {
+        log(`FastAPI peer, ${w} worker(s)`);
+        s = await startFastapi(shared, w, weatherBody);
+        try { await drive(s, [mk(`fastapi${w}`, `FastAPI peer (uvicorn, ${w} worker${w > 1 ? 's' : ''})`, s.base, '/predict', weatherLua, weatherBody)], o, false); } finally { await s.stop(); }
+      }
+    }
+
+    // 4. Targets.
+    const T = (k: string) => targets.find((t) => t.key === k);
+    const fastapiBest = [T('fastapi1'), T('fastapi2')].filter((t): t is Target => !!t).map((t) => ({ t, cell: best(t)! })).sort((a, b) => b.cell.rps - a.cell.rps)[0];
+    const book = best(T('book'))!;
+    const bookNoopt = best(T('bookNoopt'))!;
+    const loan = best(T('loan'))!;
+    const ceilW = best(T('ceilW'))!;
+    const ceilL = best(T('ceilL'))!;
+    const bookAtPeerC = fastapiBest ? T('book')!.cells.find((c) => c.c === fastapiBest.cell.c) : undefined;
+    const rows: Array<{ target: string; measured: string; pass: boolean | undefined; why?: string }> = [];
+    if (fastapiBest) {
+      const ratio = book.rps / fastapiBest.cell.rps;
+      rows.push({ target: 'book model ≥ 5× the FastAPI peer\'s best req/s', measured: `${ratio.toFixed(1)}× (${fmtInt(book.rps)} vs ${fmtInt(fastapiBest.cell.rps)}, ${fastapiBest.t.system} c=${fastapiBest.cell.c})`, pass: ratio >= 5, why: 'book' });
+      rows.push({ target: '… at lower p99 (same concurrency as the peer\'s best)', measured: `${fmtMs(bookAtPeerC?.p99Ms)} ms vs ${fmtMs(fastapiBest.cell.p99Ms)} ms (c=${fastapiBest.cell.c})`, pass: bookAtPeerC !== undefined && bookAtPeerC.p99Ms < fastapiBest.cell.p99Ms, why: 'book' });
+      const r10 = book.rps / fastapiBest.cell.rps;
+      rows.push({ target: 'issue #5: book model, optimiser on, ≥ 10× the FastAPI peer\'s best', measured: `${r10.toFixed(1)}× (--no-optimize: ${(bookNoopt.rps / fastapiBest.cell.rps).toFixed(1)}×)`, pass: r10 >= 10, why: 'book' });
+    } else {
+      rows.push({ target: 'book model ≥ 5× / ≥ 10× the FastAPI peer', measured: `peer skipped: ${fastapiWhy}`, pass: undefined });
+    }
+    const loanRatio = loan.rps / ceilW.rps;
+    rows.push({ target: 'loan example ≥ 70% of the bare-Fastify ceiling\'s req/s', measured: `${(loanRatio * 100).toFixed(0)}% (${fmtInt(loan.rps)} vs ${fmtInt(ceilW.rps)}; vs the loan-body route: ${((loan.rps / ceilL.rps) * 100).toFixed(0)}%)`, pass: loanRatio >= 0.7, why: 'loan' });
+    for (const k of ['book', 'weather', 'loan']) {
+      const t = T(k)!;
+      rows.push({ target: `p99 ≤ 5 ms at half of max throughput: ${t.system.replace('modelserve ', '')}`, measured: `${fmtMs(t.half?.p99Ms)} ms at ${fmtInt(t.half?.offeredRate ?? 0)} req/s (p50 ${fmtMs(t.half?.p50Ms)} ms, errors ${t.half?.errors ?? '–'})`, pass: (t.half?.p99Ms ?? Infinity) <= 5, why: k });
+    }
+    const coldMs = median(cold.readyMs);
+    rows.push({ target: 'cold start (spawn → first 200 on /predict, both examples) ≤ 400 ms', measured: `${coldMs.toFixed(0)} ms (median of ${cold.readyMs.length})`, pass: coldMs <= 400, why: 'cold' });
+    const rssMax = Math.max(median(cold.rssReady), rssAfterLoad?.rss ?? 0);
+    rows.push({ target: 'resident memory with both examples ≤ 150 MB', measured: `${median(cold.rssReady).toFixed(0)} MiB when ready, ${rssAfterLoad?.rss.toFixed(0) ?? '–'} MiB after the load (peak ${rssAfterLoad?.hwm.toFixed(0) ?? '–'} MiB)`, pass: rssMax <= 150, why: 'rss' });
+
+    // 5. Profiles where a throughput/latency target is missed.
+    const profiles: ProfileResult[] = [];
+    const missed = new Set(rows.filter((r) => r.pass === false).map((r) => r.why));
+    const maxC = Math.max(...o.concurrency);
+    if (o.profile) {
+      if (missed.has('book')) profiles.push(await profileServer('modelserve book svc.onnx', bookRepo, '/predict', weatherLua, maxC, 4));
+      if (missed.has('loan')) profiles.push(await profileServer('modelserve loan example', examples, '/models/loan/predict', loanLua, maxC, 4));
+      if (missed.has('weather') && !missed.has('book')) profiles.push(await profileServer('modelserve weather example', examples, '/predict', weatherLua, maxC, 4));
+    }
+
+    // 6. The section.
+    const md: string[] = [];
+    const command = `npm run bench -- --only main${o.quick ? ' --quick' : ''}`;
+    md.push('## Main benchmark: modelserve vs the FastAPI peer vs the HTTP and compute ceilings');
+    md.push('');
+    md.push(`Command: \`${command}\` (\`node dist/bench/run.js\`) — ${machineLine()}; took ${((Date.now() - started) / 1000).toFixed(0)} s.`);
+    md.push('');
+    md.push(`Everything on 127.0.0.1, on the same 2 cores as the load generator. Load: \`wrk -t1 -c<C> -d${o.seconds}s --latency\` (closed loop, keep-alive) after a 1 s warm-up, one fixed request body per model (the first of \`examples/<name>/samples/valid.json\`; the book model gets the weather body — the same request as the peers' \`post_weather.lua\`). modelserve runs with its defaults (one inference worker thread per core, dynamic batching, metrics on, \`--log-level warn\`). The book model is \`../shared/seed/svc.onnx\` with \`model-scaler.json\`; the FastAPI peer is \`../shared/peers/fastapi_weather.py\` under Debian's uvicorn. The ceiling is bare Fastify with a route per example validating the same body schema (modelserve's \`rowSchema()\`) and returning a constant (\`bench/fixtures/ceiling-server.ts\`).`);
+    md.push('');
+    md.push('| system | concurrency | req/s | p50 ms | p99 ms | errors |');
+    md.push('|---|---:|---:|---:|---:|---:|');
+    for (const t of targets) for (const c of t.cells) md.push(`| ${t.system} | ${c.c} | ${fmtInt(c.rps)} | ${fmtMs(c.p50Ms)} | ${fmtMs(c.p99Ms)} | ${c.errors} |`);
+    if (fastapiWhy) md.push(`| FastAPI peer | – | skipped: ${fastapiWhy} | | | |`);
+    md.push('');
+    md.push('Ratios (best req/s of each over its concurrencies):');
+    md.push('');
+    if (fastapiBest) {
+      md.push(`- book svc.onnx vs the FastAPI peer's best (${fastapiBest.t.system}, c=${fastapiBest.cell.c}, ${fmtInt(fastapiBest.cell.rps)} req/s): optimiser on **${(book.rps / fastapiBest.cell.rps).toFixed(1)}×**, \`--no-optimize\` **${(bookNoopt.rps / fastapiBest.cell.rps).toFixed(1)}×**; the optimiser alone: ${(book.rps / bookNoopt.rps).toFixed(2)}× end to end.`);
+    }
+    md.push(`- vs the bare-Fastify ceiling (weather-body route ${fmtInt(ceilW.rps)} req/s, loan-body route ${fmtInt(ceilL.rps)} req/s): loan example **${((loan.rps / ceilW.rps) * 100).toFixed(0)}%** (${((loan.rps / ceilL.rps) * 100).toFixed(0)}% of the loan-body route), weather example ${((best(T('weather'))!.rps / ceilW.rps) * 100).toFixed(0)}%, book model ${((book.rps / ceilW.rps) * 100).toFixed(0)}%.`);
+    md.push('');
+    md.push(`**Compute ceiling** — onnxruntime-node alone, no HTTP: batches of 64 real rows encoded by the server's encoder, \`WorkerPoolRuntime\` with ${compute[0]?.workers} workers × 1 intra-op thread, 2 runs in flight per worker, ${o.computeSeconds} s each:`);
+    md.push('');
+    md.push('| model | graph | rows/s | best HTTP req/s (1 row per request) | HTTP / compute |');
+    md.push('|---|---|---:|---:|---:|');
+    const httpFor: Record<string, Target | undefined> = { 'book svc.onnx|true': T('book'), 'book svc.onnx|false': T('bookNoopt'), 'weather example|true': T('weather'), 'loan example|true': T('loan') };
+    for (const c of compute) {
+      const h = best(httpFor[`${c.label}|${c.optimized}`]);
+      md.push(`| ${c.label} | ${c.optimized ? 'optimised (load-time pass)' : 'as shipped'} | ${fmtInt(c.rowsPerS)} | ${h ? fmtInt(h.rps) : '–'} | ${h ? `${((h.rps / c.rowsPerS) * 100).toFixed(0)}%` : '–'} |`);
+    }
+    md.push('');
+    md.push(`**Latency at half of max throughput** — open loop (\`bench/http-bench.ts\`: requests issued at a fixed arrival rate over up to 64 keep-alive connections whether or not earlier ones finished; latency runs from the moment the generator's timer issues a request, so time spent waiting for a free connection counts and queueing is not hidden), ${o.openSeconds} s each, at half of the best wrk req/s above:`);
+    md.push('');
+    md.push('| system | rate req/s | achieved req/s | p50 ms | p99 ms | errors | waited > 1 ms for a connection |');
+    md.push('|---|---:|---:|---:|---:|---:|---:|');
+    for (const t of targets.filter((x) => x.half)) md.push(`| ${t.system} | ${fmtInt(t.half!.offeredRate)} | ${fmtInt(t.half!.rps)} | ${fmtMs(t.half!.p50Ms)} | ${fmtMs(t.half!.p99Ms)} | ${t.half!.errors} | ${t.half!.late} |`);
+    md.push('');
+    md.push(`**Cold start and memory** — spawn of \`node bin/modelserve.js serve examples\` (both examples, default workers) → first 200 on \`POST /predict\` (polled every 5 ms): ${cold.readyMs.map((x) => x.toFixed(0)).join(', ')} ms, median **${coldMs.toFixed(0)} ms**; VmRSS when ready ${cold.rssReady.map((x) => x.toFixed(0)).join(', ')} MiB; after the wrk runs above ${rssAfterLoad?.rss.toFixed(0) ?? '–'} MiB (VmHWM ${rssAfterLoad?.hwm.toFixed(0) ?? '–'} MiB; worker threads are in the same process).` +
+      (coldPeer ? ` For comparison, the FastAPI peer (1 worker): ${median(coldPeer.readyMs).toFixed(0)} ms, ${median(coldPeer.rssReady).toFixed(0)} MiB.` : ''));
+    md.push('');
+    md.push('**Targets** (issue #4 point 5, issue #5):');
+    md.push('');
+    md.push('| target | measured | status |');
+    md.push('|---|---|---|');
+    for (const r of rows) md.push(`| ${r.target} | ${r.measured} | ${r.pass === undefined ? 'not measured' : r.pass ? 'pass' : '**miss**'} |`);
+    md.push('');
+    md.push(analysis({ missed, profiles, compute, T, ceilW, fastapiBest: fastapiBest?.cell, coldMs, rssMax }));
+    for (const p of profiles) { md.push(''); md.push(profileMarkdown(p)); }
+    const text = md.join('\n');
+    if (o.write) writeSection('main', text);
+    process.stdout.write(`${text}\n`);
+    log(`done in ${((Date.now() - started) / 1000).toFixed(0)} s`);
+    return 0;
+  } finally {
+    await stopAll();
+    rmSync(tmp, { recursive: true, force: true });
+  }
+}
+
+interface AnalysisInput {
+  missed: Set<string | undefined>;
+  profiles: ProfileResult[];
+  compute: ComputeResult[];
+  T: (k: string) => Target | undefined;
+  ceilW: HttpResult;
+  fastapiBest: HttpResult | undefined;
+  coldMs: number;
+  rssMax: number;
+}
+
+/** What the misses come from, with the figures of this run. */
+function analysis(a: AnalysisInput): string {
+  if (a.missed.size === 0) return 'Every target is met in this run.';
+  const out: string[] = ['**Where the time goes, and what would reach the missed targets:**', ''];
+  const topOf = (label: string) => {
+    const p = a.profiles.find((x) => x.label === label);
+    const t = p?.threads[0];
+    return t ? t.top.slice(0, 4).map((r) => `\`${r.fn}\` ${r.selfPct.toFixed(0)}%`).join(', ') : undefined;
+  };
+  if (a.missed.has('book')) {
+    const top = topOf('modelserve book svc.onnx');
+    out.push(`- Book model: ${top ? `the busiest thread's top self time under load: ${top}. ` : ''}The compute ceiling bounds it: ${fmtInt(a.compute.find((c) => c.label === 'book svc.onnx' && c.optimized)?.rowsPerS ?? 0)} rows/s optimised on all cores, while wrk and the HTTP layer share the same 2 cores.`);
+  }
+  if (a.missed.has('loan')) {
+    const top = topOf('modelserve loan example');
+    out.push(`- Loan example: ${top ? `the busiest thread's top self time: ${top}. ` : ''}The trees cost little (compute ceiling ${fmtInt(a.compute.find((c) => c.label === 'loan example')?.rowsPerS ?? 0)} rows/s), so the gap to the ceiling is per-request work on the main thread beyond Fastify's: the batcher, encoding 18 input tensors per batch, posting them to a worker (structured clone of the string tensors), decoding, metrics.`);
+  }
+  if (a.missed.has('weather') || a.missed.has('book') || a.missed.has('loan')) {
+    out.push('- p99 at half load: every request crosses threads twice (main → worker → main) and the main thread also runs the HTTP stack; a burst of arrivals lands behind a batch in flight.');
+  }
+  if (a.missed.has('cold')) out.push(`- Cold start (${a.coldMs.toFixed(0)} ms): Node start + module loading, then onnxruntime sessions created in every worker thread (the runtime section measures ~200 ms for 2 worker threads) and a warm-up run.`);
+  if (a.missed.has('rss')) out.push(`- Memory (${a.rssMax.toFixed(0)} MiB): every worker thread holds its own V8 isolate and onnxruntime sessions of both models.`);
+  return out.join('\n');
+}
+
+if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
+  main().then((code) => { process.exitCode = code; }, (err: unknown) => { console.error(err instanceof Error ? err.message : err); process.exitCode = 1; });
+}

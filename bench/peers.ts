@@ -1,0 +1,100 @@
+// The systems the main benchmark drives: modelserve (on a model repository), the FastAPI peer from
+// ../shared/peers (Debian's python3-fastapi + uvicorn), and the bare-Fastify ceiling fixture.
+// Each start function resolves once the server answers, with its base URL and a stop().
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { CLI, ROOT, freePort, startProc, waitFor200, waitForOutput, type Proc } from './procs.js';
+
+export const PYTHON = '/usr/bin/python3';
+
+export interface Server {
+  name: string;
+  base: string;
+  proc: Proc;
+  stop(): Promise<void>;
+}
+
+/** The book's field names, in the column order svc.onnx expects. */
+export const BOOK_FIELDS = ['temp_c', 'humidity', 'wind_speed_kmph', 'wind_bearing_degree', 'visibility_km', 'pressure_millibars', 'current_weather_condition'] as const;
+
+/** Writes a model folder serving the book's svc.onnx (read in place from `shared`) with its scaler; returns the folder. */
+export function writeBookModelFolder(parent: string, shared: string): string {
+  const scaler = JSON.parse(readFileSync(join(shared, 'seed', 'model-scaler.json'), 'utf8')) as { mean: number[]; scale: number[] };
+  const dir = join(parent, 'book-weather');
+  mkdirSync(dir, { recursive: true });
+  const fields = BOOK_FIELDS.map((f) => `  ${f}: { type: number, example: 1 }`).join('\n');
+  writeFileSync(join(dir, 'model.yaml'), `name: book-weather
+version: "1.0"
+description: The book's weather classifier (svc.onnx) with its StandardScaler.
+model: ${join(shared, 'seed', 'svc.onnx')}
+fields:
+${fields}
+inputs:
+  float_input:
+    fields: [${BOOK_FIELDS.join(', ')}]
+    scale:
+      mean: [${scaler.mean.join(', ')}]
+      scale: [${scaler.scale.join(', ')}]
+outputs:
+  prediction:
+    from: label
+    map: { "1": Rain, "0": No_Rain }
+`);
+  return dir;
+}
+
+export interface ServeOptions {
+  workers?: number;
+  optimize?: boolean;
+  /** Extra node flags (e.g. --cpu-prof). */
+  nodeArgs?: string[];
+  port?: number;
+  cwd?: string;
+}
+
+export function serveArgs(repo: string, o: ServeOptions = {}): string[] {
+  return [...(o.nodeArgs ?? []), CLI, 'serve', repo, '--host', '127.0.0.1', '--port', String(o.port ?? 0), '--log-level', 'warn',
+    ...(o.workers !== undefined ? ['--workers', String(o.workers)] : []), ...(o.optimize === false ? ['--no-optimize'] : [])];
+}
+
+/** Starts `modelserve serve` and waits for its "serving … on http://…" line. */
+export async function startModelserve(name: string, repo: string, o: ServeOptions = {}): Promise<Server> {
+  const proc = startProc(process.execPath, serveArgs(repo, o), { cwd: o.cwd ?? ROOT });
+  const m = await waitForOutput(proc, /serving .* on (http:\/\/127\.0\.0\.1:\d+)/, 60000);
+  return { name, base: m[1]!, proc, stop: () => proc.stop(10000) };
+}
+
+/** Why the FastAPI peer cannot run here, or undefined when it can. */
+export function fastapiMissing(shared: string): string | undefined {
+  const peers = join(shared, 'peers');
+  if (!existsSync(join(peers, 'fastapi_weather.py'))) return `${join(peers, 'fastapi_weather.py')} not found`;
+  if (!existsSync(PYTHON)) return `${PYTHON} not found`;
+  const r = spawnSync(PYTHON, ['-c', 'import fastapi, uvicorn, numpy'], { encoding: 'utf8' });
+  if (r.status !== 0) return `Debian's python3-fastapi / python3-uvicorn / python3-numpy are not installed (${(r.stderr || r.error?.message || '').trim().split('\n').pop()})`;
+  return undefined;
+}
+
+export function fastapiCommand(port: number, workers: number): string[] {
+  return ['-m', 'uvicorn', 'fastapi_weather:app', '--host', '127.0.0.1', '--port', String(port), '--log-level', 'warning', ...(workers > 1 ? ['--workers', String(workers)] : [])];
+}
+
+/** Starts the FastAPI peer (uvicorn, 1 or more workers) from ../shared/peers. */
+export async function startFastapi(shared: string, workers: number, body: string): Promise<Server> {
+  const port = await freePort();
+  const proc = startProc(PYTHON, fastapiCommand(port, workers), { cwd: join(shared, 'peers') });
+  const base = `http://127.0.0.1:${port}`;
+  await waitFor200(`${base}/predict`, body, { timeoutMs: 30000, proc });
+  // With several workers each one imports numpy and the model: let them all finish starting.
+  if (workers > 1) await new Promise((r) => setTimeout(r, 1500));
+  return { name: `FastAPI ${workers}w`, base, proc, stop: () => proc.stop(5000) };
+}
+
+/** Starts the bare-Fastify ceiling fixture on the examples' schemas. */
+export async function startCeiling(examples: string): Promise<Server> {
+  const script = fileURLToPath(new URL('./fixtures/ceiling-server.js', import.meta.url));
+  const proc = startProc(process.execPath, [script, examples], { cwd: ROOT });
+  const m = await waitForOutput(proc, /ceiling listening on (\d+)/, 30000);
+  return { name: 'Fastify ceiling', base: `http://127.0.0.1:${m[1]}`, proc, stop: () => proc.stop(5000) };
+}

@@ -1,0 +1,93 @@
+// Where the time goes: runs a modelserve server under `node --cpu-prof` during a short wrk load,
+// stops it gracefully (so V8 writes the profiles of the main thread and of every worker thread) and
+// summarises each profile's top self-time functions.
+import { mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, relative } from 'node:path';
+import { runWrk, type HttpResult } from './http-bench.js';
+import { startModelserve, type ServeOptions } from './peers.js';
+import { ROOT, sleep } from './procs.js';
+
+interface CpuProfileNode {
+  id: number;
+  callFrame: { functionName: string; url: string; lineNumber: number };
+  hitCount?: number;
+}
+interface CpuProfile { nodes: CpuProfileNode[]; startTime: number; endTime: number; samples: number[]; timeDeltas: number[] }
+
+export interface ProfileRow { fn: string; where: string; selfPct: number }
+export interface ThreadProfile { file: string; totalMs: number; idlePct: number; top: ProfileRow[] }
+export interface ProfileResult { label: string; load: HttpResult; threads: ThreadProfile[] }
+
+function shortUrl(url: string): string {
+  if (!url) return '(native)';
+  const path = url.replace(/^file:\/\//, '');
+  const nm = path.lastIndexOf('node_modules/');
+  if (nm >= 0) return path.slice(nm + 'node_modules/'.length);
+  if (path.startsWith(ROOT)) return relative(ROOT, path);
+  return path;
+}
+
+/** Self time per function (name + file:line) from a .cpuprofile, top `n`. */
+export function summarize(profile: CpuProfile, n = 12): { totalMs: number; idlePct: number; top: ProfileRow[] } {
+  const byId = new Map(profile.nodes.map((node) => [node.id, node]));
+  const selfUs = new Map<number, number>();
+  profile.samples.forEach((id, i) => selfUs.set(id, (selfUs.get(id) ?? 0) + (profile.timeDeltas[i] ?? 0)));
+  const total = [...selfUs.values()].reduce((a, b) => a + b, 0) || 1;
+  const agg = new Map<string, { fn: string; where: string; us: number }>();
+  let idle = 0;
+  for (const [id, us] of selfUs) {
+    const cf = byId.get(id)?.callFrame;
+    if (!cf) continue;
+    const fn = cf.functionName || '(anonymous)';
+    if (fn === '(idle)') idle += us;
+    const where = cf.url ? `${shortUrl(cf.url)}:${cf.lineNumber + 1}` : '';
+    const key = `${fn}@${where}`;
+    const a = agg.get(key) ?? { fn, where, us: 0 };
+    a.us += us;
+    agg.set(key, a);
+  }
+  const top = [...agg.values()].sort((a, b) => b.us - a.us).slice(0, n).map((a) => ({ fn: a.fn, where: a.where, selfPct: (a.us / total) * 100 }));
+  return { totalMs: total / 1000, idlePct: (idle / total) * 100, top };
+}
+
+export async function profileServer(label: string, repo: string, path: string, script: string, connections: number, seconds: number, o: ServeOptions = {}): Promise<ProfileResult> {
+  const dir = mkdtempSync(join(tmpdir(), 'modelserve-prof-'));
+  try {
+    const server = await startModelserve(label, repo, { ...o, nodeArgs: ['--cpu-prof', '--cpu-prof-dir', dir] });
+    let load: HttpResult;
+    try {
+      await runWrk(server.base + path, script, connections, 1);
+      load = await runWrk(server.base + path, script, connections, seconds);
+    } finally {
+      await server.stop();
+    }
+    await sleep(200);
+    const threads: ThreadProfile[] = [];
+    for (const f of readdirSync(dir).filter((x) => x.endsWith('.cpuprofile')).sort()) {
+      const s = summarize(JSON.parse(readFileSync(join(dir, f), 'utf8')) as CpuProfile);
+      threads.push({ file: f, ...s });
+    }
+    // The busiest thread first (the main thread has the HTTP work; workers run onnxruntime).
+    threads.sort((a, b) => (100 - a.idlePct) * a.totalMs - (100 - b.idlePct) * b.totalMs).reverse();
+    return { label, load, threads };
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+export function profileMarkdown(p: ProfileResult, maxThreads = 3): string {
+  const out: string[] = [];
+  out.push(`**Profile: ${p.label}** (wrk ${p.load.rps.toFixed(0)} req/s during the profile; \`node --cpu-prof\`, self time per function):`);
+  out.push('');
+  for (const t of p.threads.slice(0, maxThreads)) {
+    const kind = /\.\d+\.\d+\.\d+\.\d+\.cpuprofile$/.test(t.file) ? t.file : t.file;
+    out.push(`Thread \`${kind}\` — busy ${(100 - t.idlePct).toFixed(0)}% of ${(t.totalMs / 1000).toFixed(1)} s:`);
+    out.push('');
+    out.push('| self % | function | where |');
+    out.push('|---:|---|---|');
+    for (const r of t.top) out.push(`| ${r.selfPct.toFixed(1)} | \`${r.fn.replace(/\|/g, '\\|')}\` | ${r.where ? `\`${r.where}\`` : ''} |`);
+    out.push('');
+  }
+  return out.join('\n');
+}
