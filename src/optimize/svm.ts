@@ -7,12 +7,11 @@
 //    column unwritten (uninitialised memory) -> not rewritten.
 //  - one-vs-one voting: classifier (i, j) votes i when its value > 0, else j; ties go to the lowest
 //    class index (std::max_element == ArgMax without select_last_index).
-//  - binary SVC with prob_a/prob_b: Platt sigmoid 1 - logistic(f·A + B) clipped to [1e-7, 1-1e-7],
-//    then libsvm's pairwise coupling, which for two classes is one coordinate-descent pass or, when
-//    the starting point [0.5, 0.5] is already within eps = 0.0025, exactly [0.5, 0.5]. The label
-//    still comes from the vote, not from the probabilities.
-//  - multi-class with prob_a: coupling is an iterative solve (up to 100 data-dependent loops) ->
-//    left to the original operator.
+//  - SVC with prob_a/prob_b: Platt sigmoid 1 - logistic(f·A + B) clipped to [1e-7, 1-1e-7], then
+//    libsvm's pairwise coupling, an iterative solve that stops at a tolerance (so for two classes
+//    rows within ~0.005 of 0.5 come out as exactly [0.5, 0.5]). Reproduced either by a tiny
+//    SVMClassifier tail over the decision values (exact, any class count) or, for two classes, by
+//    unrolling the loop in standard operators. The label still comes from the vote.
 import { Attrs, DT, GraphBuilder, attr, type NodeProto } from './proto.js';
 
 export class Skip extends Error {}
@@ -64,7 +63,7 @@ function transformOf(a: Attrs): Transform {
   return t as Transform;
 }
 
-/** Emits the [N, V] kernel matrix K(x, sv); its element type is float64 only in 'float64' RBF mode. */
+/** Emits the [N, V] kernel matrix K(x, sv); float64 (`double`) in the 'float64' and 'mixed' RBF modes. */
 function kernelMatrix(
   b: GraphBuilder,
   x: string,
