@@ -2,6 +2,7 @@
 // that undoes it. Used by `modelserve serve` and by integration tests (port 0).
 import type { FastifyInstance, FastifyServerOptions } from 'fastify';
 import { availableParallelism } from 'node:os';
+import { Server as NetServer } from 'node:net';
 import { loadRepository } from './config/load.js';
 import type { ModelConfig } from './config/types.js';
 import { buildApp, type AppOptions } from './http/app.js';
@@ -68,6 +69,27 @@ export async function startServer(options: StartOptions): Promise<RunningServer>
   app.serviceState = 'ready';
   app.log.info({ models: [...app.registry.models.keys()], workers: runtime.parallelism, port }, 'ready');
 
+  // Requests being handled right now (read, not yet answered), for the drain.
+  let handling = 0;
+  let onIdle: (() => void) | undefined;
+  app.server.on('request', (_req, res) => {
+    handling++;
+    res.once('close', () => {
+      handling--;
+      if (handling === 0) onIdle?.();
+    });
+  });
+  const quiet = async (until: number) => {
+    // Until no request is being handled and none arrived for a short settle period (a connection
+    // accepted just before the listener closed gets its request read and served in that time).
+    while (Date.now() < until) {
+      if (handling > 0) await new Promise<void>((resolve) => { onIdle = resolve; setTimeout(resolve, Math.max(0, until - Date.now())).unref(); });
+      onIdle = undefined;
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      if (handling === 0) return;
+    }
+  };
+
   let shuttingDown: Promise<boolean> | undefined;
   const shutdown = () => {
     shuttingDown ??= (async () => {
@@ -78,12 +100,18 @@ export async function startServer(options: StartOptions): Promise<RunningServer>
       //    the endpoint removal) before connections start being refused.
       const delay = options.shutdownDelay ?? 0;
       if (delay > 0) await new Promise((resolve) => setTimeout(resolve, delay));
-      // 3. app.close(): the listener stops accepting, idle keep-alive connections close, requests
-      //    already on open connections are still served (Connection: close), in-flight requests
-      //    finish (they wait for their queued batches), then the batchers drain and the workers stop.
       const drainTimeout = options.drainTimeout ?? 10_000;
+      const deadline = Date.now() + drainTimeout;
+      // 3. The listener stops accepting; open connections stay open: requests on them are still
+      //    served (with Connection: close), so a keep-alive client that sends right now is answered
+      //    rather than cut off. (net.Server#close: http.Server#close would also drop idle
+      //    keep-alive connections at once, racing clients that are just sending on them.)
+      NetServer.prototype.close.call(app.server);
+      // 4. In-flight requests finish (they wait for their queued batches) ...
+      await quiet(deadline);
+      // 5. ... then app.close(): remaining idle connections close, the batchers drain, the workers stop.
       let timer: NodeJS.Timeout | undefined;
-      const timedOut = new Promise<boolean>((resolve) => { timer = setTimeout(() => resolve(false), drainTimeout); });
+      const timedOut = new Promise<boolean>((resolve) => { timer = setTimeout(() => resolve(false), Math.max(0, deadline - Date.now())); });
       const closing = app.close();
       const drained = await Promise.race([closing.then(() => true), timedOut]);
       clearTimeout(timer);
