@@ -173,12 +173,17 @@ export class WorkerPoolRuntime implements InferenceRuntime {
         /* an observer must not break the pool */
       }
       // Back off only when a worker keeps dying before it manages to load (a crash loop).
+      // The first replacement starts at once, so runs dispatched meanwhile (e.g. the batcher's
+      // re-runs of the failed batch) queue behind its model load instead of failing.
       const delay = slot.crashes === 0 ? 0 : Math.min(5000, 100 * 2 ** (slot.crashes - 1));
       slot.crashes++;
-      slot.respawnTimer = setTimeout(() => {
-        slot.respawnTimer = undefined;
-        if (!this.closing) this.spawn(slot);
-      }, delay);
+      if (delay === 0) this.spawn(slot);
+      else {
+        slot.respawnTimer = setTimeout(() => {
+          slot.respawnTimer = undefined;
+          if (!this.closing) this.spawn(slot);
+        }, delay);
+      }
     }
     this.checkIdle();
   }

@@ -354,4 +354,21 @@ describe('Batcher over real svc.onnx runs', () => {
     assert.ok(err instanceof ModelServeError);
     assert.equal(err.code, 'MS_ERR_INFERENCE');
   });
+
+  test('a worker crash under a batch: the requests are re-run alone on the replacement and succeed', async () => {
+    const solo = new WorkerPoolRuntime({ workers: 1, intraOpThreads: 1, interOpThreads: 1 });
+    try {
+      await solo.load([svcSource('svc')]);
+      const infos: BatchInfo[] = [];
+      const b = new Batcher(options({ maxBatchSize: 64, maxQueueDelayMs: 0, concurrency: 1, runBatch: svcRunBatch(solo), onBatch: (i) => infos.push(i) }));
+      // The crash message reaches the worker before the batch does: the batch's run fails.
+      solo.crashWorkerForTesting(0, 'exit');
+      const reqs = [0, 1, 2].map((i) => b.submit(rows.slice(i * 5, i * 5 + 5)));
+      const results = await Promise.all(reqs);
+      for (let i = 0; i < 3; i++) assert.deepEqual(results[i], reference.slice(i * 5, i * 5 + 5));
+      assert.deepEqual(infos.map((i) => [i.requests, i.ok]), [[3, false], [1, true], [1, true], [1, true]]);
+    } finally {
+      await solo.close();
+    }
+  });
 });

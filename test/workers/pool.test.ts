@@ -13,16 +13,18 @@ import { svcRows, svcSource, svcTensor, typesSource } from '../runtime/fixtures.
 const rows64 = svcRows(64, 200);
 
 /** Max timer lag and event-loop utilisation of this thread while `count` svc runs of `batch` rows are in flight. */
-async function mainThreadLag(rt: InferenceRuntime, count: number, batch: number): Promise<{ elu: number; maxLagMs: number; totalMs: number }> {
+async function mainThreadLag(rt: InferenceRuntime, count: number, batch: number): Promise<{ elu: number; maxLagMs: number; totalMs: number; ticks: number }> {
   const rows = svcRows(batch, 300);
   const feeds = Array.from({ length: count }, () => ({ float_input: svcTensor(rows) }));
   let maxLag = 0;
+  let ticks = 0;
   let stop = false;
   let last = performance.now();
   const tick = (): void => {
     const now = performance.now();
     maxLag = Math.max(maxLag, now - last);
     last = now;
+    ticks++;
     if (!stop) setTimeout(tick, 1);
   };
   setTimeout(tick, 1);
@@ -32,7 +34,7 @@ async function mainThreadLag(rt: InferenceRuntime, count: number, batch: number)
   const elu = performance.eventLoopUtilization(elu0).utilization;
   stop = true;
   maxLag = Math.max(maxLag, performance.now() - last); // a block that lasted until the end counts too
-  return { elu, maxLagMs: maxLag, totalMs: performance.now() - t0 };
+  return { elu, maxLagMs: maxLag, totalMs: performance.now() - t0, ticks };
 }
 
 describe('WorkerPoolRuntime', () => {
@@ -48,21 +50,26 @@ describe('WorkerPoolRuntime', () => {
 
   test('the main event loop stays responsive while 200 runs of batch 64 saturate the workers', async (t) => {
     const p = await mainThreadLag(pool, 200, 64);
-    t.diagnostic(`pool: max timer lag ${p.maxLagMs.toFixed(1)} ms of ${p.totalMs.toFixed(0)} ms, ELU ${p.elu.toFixed(2)}`);
-    assert.ok(p.maxLagMs < p.totalMs / 5, `max timer lag ${p.maxLagMs.toFixed(1)} ms of ${p.totalMs.toFixed(0)} ms`);
+    t.diagnostic(`pool: ${p.ticks} ticks of a 1 ms timer, max lag ${p.maxLagMs.toFixed(1)} ms of ${p.totalMs.toFixed(0)} ms, ELU ${p.elu.toFixed(2)}`);
+    // Blocked (in-process), the timer can't fire at all until every run is done. The bounds are
+    // loose because this machine may be shared: the OS can deschedule the main thread too.
+    assert.ok(p.ticks >= 20, `the timer fired ${p.ticks} times`);
+    assert.ok(p.maxLagMs < p.totalMs / 3, `max timer lag ${p.maxLagMs.toFixed(1)} ms of ${p.totalMs.toFixed(0)} ms`);
   });
 
   test('long runs do not block the main event loop (in-process as control)', async (t) => {
-    // 4 runs of 8192 rows: each takes a few hundred ms. In-process, each run blocks this thread for
+    // 4 runs of 4096 rows: each takes 100+ ms. In-process, each run blocks this thread for
     // its whole duration; through the pool the timer keeps ticking.
     const inProc = new InProcessRuntime({ intraOpThreads: 1, interOpThreads: 1 });
     await inProc.load([svcSource('svc')]);
-    const control = await mainThreadLag(inProc, 4, 8192);
+    const control = await mainThreadLag(inProc, 4, 4096);
     await inProc.close();
-    const p = await mainThreadLag(pool, 4, 8192);
+    const p = await mainThreadLag(pool, 4, 4096);
     t.diagnostic(`in-process: max lag ${control.maxLagMs.toFixed(1)} ms of ${control.totalMs.toFixed(0)} ms; pool: max lag ${p.maxLagMs.toFixed(1)} ms of ${p.totalMs.toFixed(0)} ms`);
-    assert.ok(control.maxLagMs > control.totalMs / 8, 'control: an in-process run blocks the loop (the measurement can see blocking)');
-    assert.ok(p.maxLagMs < p.totalMs / 8, `pool: max lag ${p.maxLagMs.toFixed(1)} ms of ${p.totalMs.toFixed(0)} ms`);
+    assert.ok(control.maxLagMs > control.totalMs / 2, 'control: in-process runs block the loop (the measurement can see blocking)');
+    assert.ok(control.ticks <= 2, `control: the timer fired ${control.ticks} times`);
+    assert.ok(p.maxLagMs < p.totalMs / 3, `pool: max lag ${p.maxLagMs.toFixed(1)} ms of ${p.totalMs.toFixed(0)} ms`);
+    assert.ok(p.ticks >= 20, `pool: the timer fired ${p.ticks} times`);
   });
 
   test('runs go to the least-loaded worker', async () => {
