@@ -53,10 +53,11 @@ export class Attrs {
   names(): string[] {
     return [...this.map.keys()];
   }
+  /** The attribute's floats (not copied: do not modify). */
   floats(name: string): number[] {
     const a = this.map.get(name);
     if (!a) return [];
-    if (a.floats && a.floats.length > 0) return Array.from(a.floats);
+    if (a.floats && a.floats.length > 0) return a.floats;
     if (a.t) return tensorToNumbers(a.t);
     return [];
   }
