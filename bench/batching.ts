@@ -1,9 +1,10 @@
 // Dynamic batching benchmark: many concurrent 1-row requests for svc.onnx through a Batcher over
 // the worker pool, batching on vs off (each request its own run), plus an overload burst.
-// Usage: node dist/bench/batching.js [--seconds 2] [--rounds 3]
-// Everything runs in this process and its worker threads; no network.
+// Usage: node dist/bench/batching.js [--seconds 2] [--rounds 3] [--quick] [--no-write]
+// (or via `npm run bench`, which calls main()). Bounded: ~30 s (--quick ~5 s). Everything runs in
+// this process and its worker threads; no network.
 import { readFileSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { performance } from 'node:perf_hooks';
 import { Batcher, type BatchInfo } from '../src/batching/batcher.js';
 import { ModelServeError } from '../src/errors.js';
@@ -13,13 +14,8 @@ import { machineLine, writeSection } from './report.js';
 
 const ROOT = new URL('../../', import.meta.url);
 const SVC = fileURLToPath(new URL('../shared/seed/svc.onnx', ROOT));
-const arg = (name: string, dflt: number): number => {
-  const i = process.argv.indexOf(name);
-  return i > 0 ? Number(process.argv[i + 1]) || dflt : dflt;
-};
-const seconds = arg('--seconds', 2);
-const rounds = arg('--rounds', 3);
 const callers = 64;
+let seconds = 2;
 
 const scaler = JSON.parse(readFileSync(new URL('../shared/seed/model-scaler.json', ROOT), 'utf8')) as { mean: number[]; scale: number[] };
 const rows: number[][] = readFileSync(new URL('../shared/seed/sample_inference_data.csv', ROOT), 'utf8')
@@ -29,8 +25,7 @@ const rows: number[][] = readFileSync(new URL('../shared/seed/sample_inference_d
   .map((line) => line.split(',').slice(-8, -1).map((v, j) => (Number(v) - scaler.mean[j]) / scaler.scale[j]));
 
 const workers = defaultWorkerCount();
-const pool = new WorkerPoolRuntime({ workers, intraOpThreads: 1, interOpThreads: 1 });
-await pool.load([{ name: 'svc', path: SVC, bytes: new Uint8Array(readFileSync(SVC)) }]);
+let pool: WorkerPoolRuntime;
 
 async function runBatch(batch: number[][]): Promise<number[]> {
   const data = new Float32Array(batch.length * 7);
@@ -74,52 +69,66 @@ async function closedLoop(enabled: boolean): Promise<Result> {
   };
 }
 
-const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
-const samples: Record<'on' | 'off', Result[]> = { on: [], off: [] };
-for (let r = 0; r < rounds; r++) {
-  const order: Array<'on' | 'off'> = r % 2 === 0 ? ['on', 'off'] : ['off', 'on'];
-  for (const mode of order) {
-    const res = await closedLoop(mode === 'on');
-    samples[mode].push(res);
-    console.log(`round ${r + 1} batching ${mode}: ${res.reqPerSec.toFixed(0)} req/s, mean batch ${res.meanBatch.toFixed(1)}`);
+export async function main(argv: string[] = process.argv.slice(2)): Promise<number> {
+  const arg = (name: string, dflt: number): number => {
+    const i = argv.indexOf(name);
+    return i >= 0 ? Number(argv[i + 1]) || dflt : dflt;
+  };
+  const quick = argv.includes('--quick');
+  seconds = arg('--seconds', quick ? 0.5 : 2);
+  const rounds = arg('--rounds', quick ? 1 : 3);
+  pool = new WorkerPoolRuntime({ workers, intraOpThreads: 1, interOpThreads: 1 });
+  await pool.load([{ name: 'svc', path: SVC, bytes: new Uint8Array(readFileSync(SVC)) }]);
+  const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+  const samples: Record<'on' | 'off', Result[]> = { on: [], off: [] };
+  for (let r = 0; r < rounds; r++) {
+    const order: Array<'on' | 'off'> = r % 2 === 0 ? ['on', 'off'] : ['off', 'on'];
+    for (const mode of order) {
+      const res = await closedLoop(mode === 'on');
+      samples[mode].push(res);
+      console.log(`round ${r + 1} batching ${mode}: ${res.reqPerSec.toFixed(0)} req/s, mean batch ${res.meanBatch.toFixed(1)}`);
+    }
   }
+  const med = (mode: 'on' | 'off', k: keyof Result): number => median(samples[mode].map((s) => s[k]));
+  const ratio = median(samples.on.map((s, i) => s.reqPerSec / samples.off[i].reqPerSec));
+
+  // Overload: a burst of 5,000 one-row requests at once against a queue limit of 1,000 rows.
+  const burst = new Batcher<number[], number>({ enabled: true, maxBatchSize: 64, maxQueueDelayMs: 2, maxQueueRows: 1000, timeoutMs: 0, concurrency: pool.parallelism, runBatch });
+  const tb = performance.now();
+  let rejected = 0;
+  const done: number[] = [];
+  await Promise.all(Array.from({ length: 5000 }, async (_, i) => {
+    const s = performance.now();
+    try {
+      await burst.submit([rows[i % rows.length]]);
+      done.push(performance.now() - s);
+    } catch (err) {
+      if (!(err instanceof ModelServeError) || err.code !== 'MS_ERR_OVERLOADED') throw err;
+      rejected++;
+    }
+  }));
+  const burstMs = performance.now() - tb;
+  done.sort((x, y) => x - y);
+  await pool.close();
+
+  const f = (n: number, d = 0): string => n.toFixed(d);
+  const md = [
+    `Command: \`node dist/bench/batching.js --seconds ${seconds} --rounds ${rounds}\`${quick ? ' (--quick: smoke run, noisy)' : ''} — ${machineLine()}`,
+    '',
+    `svc.onnx on ${workers} worker thread(s), ${callers} concurrent callers each sending 1-row requests back to back through a Batcher (maxBatchSize 64, maxQueueDelayMs 2, concurrency = workers), ${seconds} s per cell, medians over ${rounds} interleaved rounds. CPU per request is this process's CPU time (main thread + workers) per completed request.`,
+    '',
+    '| batching | requests/s | p50 ms | p99 ms | mean rows per run | CPU µs per request |',
+    '|---|---|---|---|---|---|',
+    `| on | ${f(med('on', 'reqPerSec'))} | ${f(med('on', 'p50'), 2)} | ${f(med('on', 'p99'), 2)} | ${f(med('on', 'meanBatch'), 1)} | ${f(med('on', 'cpuUsPerReq'), 1)} |`,
+    `| off (each request its own run) | ${f(med('off', 'reqPerSec'))} | ${f(med('off', 'p50'), 2)} | ${f(med('off', 'p99'), 2)} | ${f(med('off', 'meanBatch'), 1)} | ${f(med('off', 'cpuUsPerReq'), 1)} |`,
+    '',
+    `Batching on / off throughput: ${f(ratio, 2)}× (median of per-round ratios).`,
+    '',
+    `Overload: 5,000 one-row requests submitted at once, maxQueueRows 1,000 → ${rejected} rejected at once (submit returns an already-rejected MS_ERR_OVERLOADED promise), ${done.length} served (p50 ${f(done[Math.floor(done.length / 2)] ?? 0, 1)} ms, max ${f(done[done.length - 1] ?? 0, 1)} ms); whole burst ${f(burstMs)} ms.`,
+  ].join('\n');
+  console.log(md);
+  if (!argv.includes('--no-write')) writeSection('batching', md);
+  return 0;
 }
-const med = (mode: 'on' | 'off', k: keyof Result): number => median(samples[mode].map((s) => s[k]));
-const ratio = median(samples.on.map((s, i) => s.reqPerSec / samples.off[i].reqPerSec));
 
-// Overload: a burst of 5,000 one-row requests at once against a queue limit of 1,000 rows.
-const burst = new Batcher<number[], number>({ enabled: true, maxBatchSize: 64, maxQueueDelayMs: 2, maxQueueRows: 1000, timeoutMs: 0, concurrency: pool.parallelism, runBatch });
-const tb = performance.now();
-let rejected = 0;
-const done: number[] = [];
-await Promise.all(Array.from({ length: 5000 }, async (_, i) => {
-  const s = performance.now();
-  try {
-    await burst.submit([rows[i % rows.length]]);
-    done.push(performance.now() - s);
-  } catch (err) {
-    if (!(err instanceof ModelServeError) || err.code !== 'MS_ERR_OVERLOADED') throw err;
-    rejected++;
-  }
-}));
-const burstMs = performance.now() - tb;
-done.sort((x, y) => x - y);
-await pool.close();
-
-const f = (n: number, d = 0): string => n.toFixed(d);
-const md = [
-  `Command: \`node dist/bench/batching.js --seconds ${seconds} --rounds ${rounds}\` — ${machineLine()}`,
-  '',
-  `svc.onnx on ${workers} worker thread(s), ${callers} concurrent callers each sending 1-row requests back to back through a Batcher (maxBatchSize 64, maxQueueDelayMs 2, concurrency = workers), ${seconds} s per cell, medians over ${rounds} interleaved rounds. CPU per request is this process's CPU time (main thread + workers) per completed request.`,
-  '',
-  '| batching | requests/s | p50 ms | p99 ms | mean rows per run | CPU µs per request |',
-  '|---|---|---|---|---|---|',
-  `| on | ${f(med('on', 'reqPerSec'))} | ${f(med('on', 'p50'), 2)} | ${f(med('on', 'p99'), 2)} | ${f(med('on', 'meanBatch'), 1)} | ${f(med('on', 'cpuUsPerReq'), 1)} |`,
-  `| off (each request its own run) | ${f(med('off', 'reqPerSec'))} | ${f(med('off', 'p50'), 2)} | ${f(med('off', 'p99'), 2)} | ${f(med('off', 'meanBatch'), 1)} | ${f(med('off', 'cpuUsPerReq'), 1)} |`,
-  '',
-  `Batching on / off throughput: ${f(ratio, 2)}× (median of per-round ratios).`,
-  '',
-  `Overload: 5,000 one-row requests submitted at once, maxQueueRows 1,000 → ${rejected} rejected at once (submit returns an already-rejected MS_ERR_OVERLOADED promise), ${done.length} served (p50 ${f(done[Math.floor(done.length / 2)] ?? 0, 1)} ms, max ${f(done[done.length - 1] ?? 0, 1)} ms); whole burst ${f(burstMs)} ms.`,
-].join('\n');
-console.log(md);
-writeSection('batching', md);
+if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) process.exitCode = await main();

@@ -1,10 +1,11 @@
 // Runtime benchmark: svc.onnx through InProcessRuntime, WorkerPoolRuntime (threads) and a minimal
 // child-process pool, to choose threads vs processes by measurement (docs/runtime.md).
-// Usage: node dist/bench/runtime.js [--seconds 2]
-// Everything runs in this process and its workers/children; no network.
+// Usage: node dist/bench/runtime.js [--seconds 2] [--rounds 3] [--quick] [--no-write]
+// (or via `npm run bench`, which calls main()). Bounded: ~90 s (--quick ~15 s). Everything runs in
+// this process and its workers/children; no network.
 import { fork, spawnSync, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { performance } from 'node:perf_hooks';
 import { InProcessRuntime } from '../src/runtime/in-process.js';
 import type { InferenceRuntime, ModelSignature, ModelSource, NamedTensors, TensorData } from '../src/runtime/types.js';
@@ -15,7 +16,7 @@ import { machineLine, writeSection } from './report.js';
 const ROOT = new URL('../../', import.meta.url);
 const SVC = fileURLToPath(new URL('../shared/seed/svc.onnx', ROOT));
 const TYPES = fileURLToPath(new URL('test/fixtures/runtime/types.onnx', ROOT));
-const seconds = Number(process.argv[process.argv.indexOf('--seconds') + 1]) || 2;
+let seconds = 2;
 
 function source(name: string, path: string): ModelSource {
   return { name, path, bytes: new Uint8Array(readFileSync(path)) };
@@ -155,61 +156,74 @@ const variants: Array<{ name: string; make: () => InferenceRuntime }> = [
 ];
 
 // `--rss-of <i>`: (run in a fresh process by the main bench) load variant i and print its resident memory.
-const rssOf = process.argv.indexOf('--rss-of');
-if (rssOf > 0) {
-  const v = variants[Number(process.argv[rssOf + 1])];
-  const rt = v.make();
+async function printRss(index: number): Promise<void> {
+  const rt = variants[index].make();
   await rt.load([source('svc', SVC), source('types', TYPES)]);
   console.log(JSON.stringify({ rss: process.memoryUsage().rss + (rt instanceof ChildPool ? rt.childRss() : 0) }));
   await rt.close();
-  process.exit(0);
 }
-const rssMiB: Record<string, number> = {};
-variants.forEach((v, i) => {
-  const out = spawnSync(process.execPath, [fileURLToPath(import.meta.url), '--rss-of', String(i)], { encoding: 'utf8' });
-  rssMiB[v.name] = (JSON.parse(out.stdout.trim().split('\n').pop() ?? '{}') as { rss: number }).rss / 2 ** 20;
-});
 
-const rounds = Number(process.argv[process.argv.indexOf('--rounds') + 1]) || 3;
-const lines: string[] = [];
-const fmt = (n: number, d = 0): string => n.toFixed(d);
-const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
-lines.push(`Command: \`node dist/bench/runtime.js --seconds ${seconds} --rounds ${rounds}\` — ${machineLine()}`, '');
-lines.push(
-  `svc.onnx (SVM, 6,760 support vectors), real scaled rows. Closed loop, ${seconds} s per cell; the variants are interleaved over ${rounds} rounds and each figure is the median over the rounds (the machine is shared: absolute numbers move between runs, compare within a table). Latency is per run() call; ELU = event-loop utilisation of the main thread; CPU per row (process + children CPU time / rows) shows the overhead of each variant independently of how many CPUs the neighbours left free.`,
-  '',
-);
-lines.push('| runtime | batch 64 × 8 callers: rows/s | p50 ms | p99 ms | main ELU | batch 1 × 8 callers: runs/s | p50 ms | p99 ms | batch 1 × 1 caller: p50 ms | CPU µs per row, batch 64 / batch 1 (all threads and children) | RSS after loading 2 models (MiB, fresh process, incl. children) |');
-lines.push('|---|---|---|---|---|---|---|---|---|---|---|');
-type Cell = { big: Load; small: Load; single: Load };
-const samples: Record<string, Cell[]> = {};
-for (let r = 0; r < rounds; r++) {
-  // Rotate the order each round so no variant always runs in the same slot of a noisy period.
-  for (const v of [...variants.slice(r % variants.length), ...variants.slice(0, r % variants.length)]) {
-    const rt = v.make();
-    await rt.load([source('svc', SVC)]);
-    const transfer = v.name.includes('transferInputs');
-    const cell = { big: await closedLoop(rt, 64, 8, transfer), small: await closedLoop(rt, 1, 8, transfer), single: await closedLoop(rt, 1, 1, transfer) };
-    await rt.close();
-    (samples[v.name] ??= []).push(cell);
-    console.log(`round ${r + 1} ${v.name}: ${fmt(cell.big.rowsPerSec)} rows/s (batch 64)`);
+export async function main(argv: string[] = process.argv.slice(2)): Promise<number> {
+  const arg = (name: string, dflt: number): number => {
+    const i = argv.indexOf(name);
+    return i >= 0 ? Number(argv[i + 1]) || dflt : dflt;
+  };
+  const quick = argv.includes('--quick');
+  seconds = arg('--seconds', quick ? 0.5 : 2);
+  const rssMiB: Record<string, number> = {};
+  variants.forEach((v, i) => {
+    const out = spawnSync(process.execPath, [fileURLToPath(import.meta.url), '--rss-of', String(i)], { encoding: 'utf8' });
+    rssMiB[v.name] = (JSON.parse(out.stdout.trim().split('\n').pop() ?? '{}') as { rss: number }).rss / 2 ** 20;
+  });
+
+  const rounds = arg('--rounds', quick ? 1 : 3);
+  const lines: string[] = [];
+  const fmt = (n: number, d = 0): string => n.toFixed(d);
+  const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+  lines.push(`Command: \`node dist/bench/runtime.js --seconds ${seconds} --rounds ${rounds}\`${quick ? ' (--quick: smoke run, noisy)' : ''} — ${machineLine()}`, '');
+  lines.push(
+    `svc.onnx (SVM, 6,760 support vectors), real scaled rows. Closed loop, ${seconds} s per cell; the variants are interleaved over ${rounds} rounds and each figure is the median over the rounds (the machine is shared: absolute numbers move between runs, compare within a table). Latency is per run() call; ELU = event-loop utilisation of the main thread; CPU per row (process + children CPU time / rows) shows the overhead of each variant independently of how many CPUs the neighbours left free.`,
+    '',
+  );
+  lines.push('| runtime | batch 64 × 8 callers: rows/s | p50 ms | p99 ms | main ELU | batch 1 × 8 callers: runs/s | p50 ms | p99 ms | batch 1 × 1 caller: p50 ms | CPU µs per row, batch 64 / batch 1 (all threads and children) | RSS after loading 2 models (MiB, fresh process, incl. children) |');
+  lines.push('|---|---|---|---|---|---|---|---|---|---|---|');
+  type Cell = { big: Load; small: Load; single: Load };
+  const samples: Record<string, Cell[]> = {};
+  for (let r = 0; r < rounds; r++) {
+    // Rotate the order each round so no variant always runs in the same slot of a noisy period.
+    for (const v of [...variants.slice(r % variants.length), ...variants.slice(0, r % variants.length)]) {
+      const rt = v.make();
+      await rt.load([source('svc', SVC)]);
+      const transfer = v.name.includes('transferInputs');
+      const cell = { big: await closedLoop(rt, 64, 8, transfer), small: await closedLoop(rt, 1, 8, transfer), single: await closedLoop(rt, 1, 1, transfer) };
+      await rt.close();
+      (samples[v.name] ??= []).push(cell);
+      console.log(`round ${r + 1} ${v.name}: ${fmt(cell.big.rowsPerSec)} rows/s (batch 64)`);
+    }
   }
-}
-const med = (name: string, k: keyof Cell, f: keyof Load): number => median(samples[name].map((c) => c[k][f]));
-for (const v of variants) {
-  const n = v.name;
-  lines.push(`| ${n} | ${fmt(med(n, 'big', 'rowsPerSec'))} | ${fmt(med(n, 'big', 'p50'), 2)} | ${fmt(med(n, 'big', 'p99'), 2)} | ${fmt(med(n, 'big', 'elu'), 2)} | ${fmt(med(n, 'small', 'rowsPerSec'))} | ${fmt(med(n, 'small', 'p50'), 3)} | ${fmt(med(n, 'small', 'p99'), 3)} | ${fmt(med(n, 'single', 'p50'), 3)} | ${fmt(med(n, 'big', 'cpuUsPerRow'), 1)} / ${fmt(med(n, 'small', 'cpuUsPerRow'), 1)} | ${fmt(rssMiB[n])} |`);
-}
-// Ratios per round (same conditions), then the median ratio.
-const ratio = (name: string): number => median(samples[name].map((c, i) => c.big.rowsPerSec / samples[variants[0].name][i].big.rowsPerSec));
-lines.push('', `Batch-64 throughput vs in-process (median of per-round ratios): ${variants.slice(1).map((v) => `${v.name} ${fmt(ratio(v.name), 2)}×`).join('; ')}.`, '');
+  const med = (name: string, k: keyof Cell, f: keyof Load): number => median(samples[name].map((c) => c[k][f]));
+  for (const v of variants) {
+    const n = v.name;
+    lines.push(`| ${n} | ${fmt(med(n, 'big', 'rowsPerSec'))} | ${fmt(med(n, 'big', 'p50'), 2)} | ${fmt(med(n, 'big', 'p99'), 2)} | ${fmt(med(n, 'big', 'elu'), 2)} | ${fmt(med(n, 'small', 'rowsPerSec'))} | ${fmt(med(n, 'small', 'p50'), 3)} | ${fmt(med(n, 'small', 'p99'), 3)} | ${fmt(med(n, 'single', 'p50'), 3)} | ${fmt(med(n, 'big', 'cpuUsPerRow'), 1)} / ${fmt(med(n, 'small', 'cpuUsPerRow'), 1)} | ${fmt(rssMiB[n])} |`);
+  }
+  // Ratios per round (same conditions), then the median ratio.
+  const ratio = (name: string): number => median(samples[name].map((c, i) => c.big.rowsPerSec / samples[variants[0].name][i].big.rowsPerSec));
+  lines.push('', `Batch-64 throughput vs in-process (median of per-round ratios): ${variants.slice(1).map((v) => `${v.name} ${fmt(ratio(v.name), 2)}×`).join('; ')}.`, '');
 
-const cold: string[] = [];
-for (const v of [variants[0], variants[1], variants[3]]) {
-  const ms: number[] = [];
-  for (let i = 0; i < 5; i++) ms.push(await coldStart(v.make));
-  cold.push(`${v.name} ${fmt(median(ms))} ms`);
+  const cold: string[] = [];
+  for (const v of [variants[0], variants[1], variants[3]]) {
+    const ms: number[] = [];
+    for (let i = 0; i < (quick ? 1 : 5); i++) ms.push(await coldStart(v.make));
+    cold.push(`${v.name} ${fmt(median(ms))} ms`);
+  }
+  lines.push(`Cold start (construct → load svc.onnx + types.onnx with warm-up → first run done; median of ${quick ? 1 : 5}): ${cold.join('; ')}.`);
+  console.log(lines.join('\n'));
+  if (!argv.includes('--no-write')) writeSection('runtime', lines.join('\n'));
+  return 0;
 }
-lines.push(`Cold start (construct → load svc.onnx + types.onnx with warm-up → first run done; median of 5): ${cold.join('; ')}.`);
-console.log(lines.join('\n'));
-writeSection('runtime', lines.join('\n'));
+
+if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
+  const rssOf = process.argv.indexOf('--rss-of');
+  if (rssOf > 0) await printRss(Number(process.argv[rssOf + 1]));
+  else process.exitCode = await main();
+}
