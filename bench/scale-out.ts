@@ -36,7 +36,7 @@ interface Options {
 }
 
 /** What this script reads from `modelserve loadtest --json` (a subset of its RunResult). */
-interface LoadResult {
+export interface LoadResult {
   requests: number;
   ok: number;
   failures: number;
@@ -48,7 +48,7 @@ interface LoadResult {
   generator?: { cpuPercent: number; bottleneck: boolean; warning?: string };
 }
 
-interface Replica {
+export interface Replica {
   port: number;
   proc: ChildProcess;
   log: string;
@@ -56,7 +56,7 @@ interface Replica {
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-async function freePort(): Promise<number> {
+export async function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
     const srv = createServer();
     srv.once('error', reject);
@@ -67,7 +67,7 @@ async function freePort(): Promise<number> {
   });
 }
 
-async function waitFor(url: string, ok: (status: number) => boolean, ms: number, alive: () => boolean): Promise<void> {
+export async function waitFor(url: string, ok: (status: number) => boolean, ms: number, alive: () => boolean): Promise<void> {
   const deadline = Date.now() + ms;
   while (Date.now() < deadline) {
     if (!alive()) throw new Error(`process exited while waiting for ${url}`);
@@ -85,6 +85,11 @@ async function waitFor(url: string, ok: (status: number) => boolean, ms: number,
 
 const running = new Set<ChildProcess>();
 
+/** Kills (SIGKILL) every process this module started that is still running. */
+export function killAll(): void {
+  for (const p of running) p.kill('SIGKILL');
+}
+
 function track(proc: ChildProcess): ChildProcess {
   running.add(proc);
   proc.once('exit', () => running.delete(proc));
@@ -92,7 +97,7 @@ function track(proc: ChildProcess): ChildProcess {
 }
 
 /** Starts one replica; with `core`, pinned to that CPU (taskset), like a pod with `limits.cpu: 1`. */
-async function startReplica(port: number, repo: string, core?: number): Promise<Replica> {
+export async function startReplica(port: number, repo: string, core?: number): Promise<Replica> {
   const serve = [CLI, 'serve', repo, '--host', '127.0.0.1', '--port', String(port), '--workers', '1', '--threads-per-worker', '1', '--log-level', 'warn'];
   const [cmd, args] = core === undefined ? [process.execPath, serve] : ['taskset', ['-c', String(core), process.execPath, ...serve]];
   const proc = track(spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'] }));
@@ -112,7 +117,7 @@ async function startReplica(port: number, repo: string, core?: number): Promise<
 }
 
 /** Sends SIGTERM and waits for the exit; returns the exit code and how long the drain took. */
-async function stopReplica(r: Replica, timeoutMs = 20_000): Promise<{ code: number | null; ms: number }> {
+export async function stopReplica(r: Replica, timeoutMs = 20_000): Promise<{ code: number | null; ms: number }> {
   const t0 = performance.now();
   if (r.proc.exitCode !== null || r.proc.signalCode !== null) return { code: r.proc.exitCode, ms: 0 };
   const exited = new Promise<number | null>((resolve) => r.proc.once('exit', (code) => resolve(code)));
@@ -159,13 +164,13 @@ ${upstreamPorts.map((p) => `    server 127.0.0.1:${p} max_fails=0;`).join('\n')}
 `;
 }
 
-interface Nginx {
+export interface Nginx {
   port: number;
   proc: ChildProcess;
   dir: string;
 }
 
-async function startNginx(base: string, upstreamPorts: number[]): Promise<Nginx> {
+export async function startNginx(base: string, upstreamPorts: number[]): Promise<Nginx> {
   const dir = mkdtempSync(join(base, 'nginx-'));
   for (const d of ['client_body', 'proxy', 'fastcgi', 'uwsgi', 'scgi']) mkdirSync(join(dir, d));
   const port = await freePort();
@@ -186,7 +191,7 @@ async function startNginx(base: string, upstreamPorts: number[]): Promise<Nginx>
   return { port, proc, dir };
 }
 
-async function stopNginx(n: Nginx): Promise<void> {
+export async function stopNginx(n: Nginx): Promise<void> {
   if (n.proc.exitCode === null && n.proc.signalCode === null) {
     const exited = new Promise((r) => n.proc.once('exit', r));
     n.proc.kill('SIGQUIT'); // graceful: finish the requests in flight
@@ -196,7 +201,7 @@ async function stopNginx(n: Nginx): Promise<void> {
   }
 }
 
-async function loadtest(url: string, durationS: number, users: number, bodyFile: string): Promise<LoadResult> {
+export async function loadtest(url: string, durationS: number, users: number, bodyFile: string): Promise<LoadResult> {
   const args = [CLI, 'loadtest', url, '--body', bodyFile, '--users', String(users), '--duration', `${durationS}s`, '--timeout', '15s', '--json', '--quiet'];
   const proc = track(spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] }));
   let out = '';
@@ -402,7 +407,7 @@ export async function main(argv: string[] = process.argv.slice(2)): Promise<numb
     if (nginx) await stopNginx(nginx);
     for (const lb of balancers) await stopNginx(lb);
     await Promise.all(replicas.map((r) => stopReplica(r, 5000)));
-    for (const p of running) p.kill('SIGKILL');
+    killAll();
     rmSync(base, { recursive: true, force: true });
   }
 }
