@@ -3,7 +3,7 @@
 // dims, identical labels, float outputs within tolerance — on held-out and random rows.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { optimizeModel, type OptimizeOptions } from '../../src/optimize/index.js';
 import { decodeModel } from '../../src/optimize/proto.js';
@@ -112,4 +112,15 @@ test('options can disable single operators', () => {
 
 test('garbage bytes throw instead of returning a model', () => {
   assert.throws(() => optimizeModel(new Uint8Array([0xff, 0xff, 0xff, 0x01, 0x02])));
+});
+
+test('mayOptimize: true for every fixture with a rewritable node, false for the loan trees and svc-free models', async () => {
+  const { mayOptimize } = await import('../../src/optimize/probe.js');
+  for (const name of Object.keys(manifest)) {
+    const bytes = new Uint8Array(readFileSync(resolve(FIXTURES, `${name}.onnx`)));
+    assert.equal(mayOptimize(bytes), true, name);
+  }
+  const loan = resolve(FIXTURES, '../../../examples/loan/model.onnx');
+  if (existsSync(loan)) assert.equal(mayOptimize(new Uint8Array(readFileSync(loan))), false);
+  assert.equal(mayOptimize(new Uint8Array(Buffer.from('no ml domain here: SVMClassifier'))), false);
 });
