@@ -3,7 +3,8 @@
 // each other, to the Dockerfile and to the server (probe endpoints, drain timeout, workers = CPUs).
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { readdirSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { parseAllDocuments } from 'yaml';
 import { Deployment } from 'kubernetes-models/apps/v1/Deployment';
@@ -127,6 +128,17 @@ describe('manifests validate against the Kubernetes and Knative schemas', () => 
     assert.deepEqual([...k.resources].sort(), files);
     const imageName = String(container.image).split(':')[0];
     assert.ok(k.images.some((i: Obj) => i.name === imageName), `images[].name ${imageName}`);
+  });
+
+  const kubectl = ['/usr/bin/kubectl', '/usr/local/bin/kubectl'].find((p) => existsSync(p));
+  it('kubectl kustomize renders the folder, with the image rewritten', { skip: kubectl ? false : 'kubectl is not installed' }, () => {
+    const r = spawnSync(kubectl as string, ['kustomize', join(REPO_ROOT, 'deploy/kubernetes')], { encoding: 'utf8', timeout: 60_000 });
+    assert.equal(r.status, 0, r.stderr);
+    const docs = parseAllDocuments(r.stdout).map((d) => d.toJS() as Obj);
+    assert.deepEqual(docs.map(typeOf).sort(), kube.map((m) => typeOf(m.obj)).filter((t) => !TOOL_KINDS.has(t)).sort());
+    const k = find(kube, 'kustomize.config.k8s.io/v1beta1/Kustomization');
+    const rendered = docs.find((d) => d.kind === 'Deployment');
+    assert.equal(rendered?.spec.template.spec.containers[0].image, `${k.images[0].newName}:${k.images[0].newTag}`);
   });
 });
 
