@@ -7,12 +7,12 @@
 // is missed. Writes the `main` section of BENCHMARKS.md.
 //   node dist/bench/main.js [--quick] [--seconds S] [--concurrency 1,16,64] [--no-profile] [--no-write]
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { computeCeiling, type ComputeResult } from './compute.js';
 import { hasWrk, runOpenLoop, runWrk, writeWrkScript, type HttpResult, type OpenLoopResult } from './http-bench.js';
-import { BOOK_FIELDS, fastapiCommand, fastapiMissing, PYTHON, serveArgs, startCeiling, startFastapi, startModelserve, writeBookModelFolder, type Server } from './peers.js';
+import { BOOK_FIELDS, fastapiCommand, fastapiMissing, gunicornMissing, PYTHON, serveArgs, startCeiling, startFastapi, startModelserve, writeBookModelFolder, type Server } from './peers.js';
 import { profileMarkdown, profileServer, type ProfileResult } from './profile.js';
 import { freePort, ROOT, rssMiB, sharedDir, startProc, stopAll, waitFor200 } from './procs.js';
 import { machineLine, writeSection } from './report.js';
@@ -25,13 +25,15 @@ export interface MainOptions {
   write: boolean;
   coldRuns: number;
   openSeconds: number;
+  openRuns: number;
   computeSeconds: number;
+  rounds: number;
 }
 
 export function parseMainOptions(argv: string[]): MainOptions {
   const quick = argv.includes('--quick');
   const get = (flag: string) => { const i = argv.indexOf(flag); return i >= 0 ? argv[i + 1] : undefined; };
-  const seconds = Math.max(1, Math.round(Number(get('--seconds') ?? (quick ? 2 : 4))));
+  const seconds = Math.max(1, Math.round(Number(get('--seconds') ?? 2)));
   return {
     quick,
     seconds,
@@ -39,8 +41,10 @@ export function parseMainOptions(argv: string[]): MainOptions {
     profile: !argv.includes('--no-profile') && !quick,
     write: !argv.includes('--no-write'),
     coldRuns: quick ? 2 : 5,
-    openSeconds: quick ? 2 : 5,
-    computeSeconds: quick ? 1 : 3,
+    openSeconds: quick ? 2 : 3,
+    openRuns: quick ? 1 : 3,
+    computeSeconds: quick ? 1 : 2,
+    rounds: Math.max(1, Number(get('--rounds') ?? (quick ? 1 : 3))),
   };
 }
 
@@ -51,8 +55,13 @@ interface Target {
   url: string;
   script: string;
   body: string;
+  /** Per concurrency: the median over the rounds (req/s, p50, p99 each), errors summed. */
   cells: Array<{ c: number } & HttpResult>;
-  half?: OpenLoopResult;
+  /** Per concurrency, every round's result. */
+  raw: Map<number, HttpResult[]>;
+  /** Open loop at half of the best req/s: the run with the median p99, and every run's p99. */
+  half?: OpenLoopResult & { p99s: number[] };
+  openLoop: boolean;
 }
 
 const best = (t: Target | undefined) => t?.cells.reduce((a, b) => (b.rps > a.rps ? b : a), t.cells[0]!);
@@ -64,22 +73,39 @@ function log(msg: string): void {
   console.error(`[bench main ${new Date().toISOString().slice(11, 19)}] ${msg}`);
 }
 
-async function drive(server: Server, targets: Target[], o: MainOptions, openLoop: boolean): Promise<void> {
-  for (const t of targets) {
-    // Warm up (JIT, connections, onnxruntime arenas) at the highest concurrency.
-    await runWrk(t.url, t.script, Math.max(...o.concurrency), 1);
+/** Interleaves the wrk runs: round after round, every concurrency, every target, so the noise of a
+ * shared machine spreads over all systems instead of hitting one; each cell is the median. */
+async function driveAll(targets: Target[], o: MainOptions): Promise<void> {
+  const maxC = Math.max(...o.concurrency);
+  for (const t of targets) await runWrk(t.url, t.script, maxC, 1); // warm-up: JIT, connections, arenas
+  for (let round = 1; round <= o.rounds; round++) {
     for (const c of o.concurrency) {
-      const r = await runWrk(t.url, t.script, c, o.seconds);
-      t.cells.push({ c, ...r });
-      log(`${t.system} c=${c}: ${fmtInt(r.rps)} req/s, p50 ${fmtMs(r.p50Ms)} ms, p99 ${fmtMs(r.p99Ms)} ms, errors ${r.errors}`);
-    }
-    if (openLoop) {
-      const rate = Math.max(1, Math.round(best(t)!.rps / 2));
-      t.half = await runOpenLoop({ url: t.url, body: t.body, rate, seconds: o.openSeconds, connections: 64 });
-      log(`${t.system} open loop at ${rate} req/s: p50 ${fmtMs(t.half.p50Ms)} ms, p99 ${fmtMs(t.half.p99Ms)} ms, errors ${t.half.errors}`);
+      for (const t of targets) {
+        const r = await runWrk(t.url, t.script, c, o.seconds);
+        const list = t.raw.get(c) ?? [];
+        list.push(r);
+        t.raw.set(c, list);
+        log(`round ${round} ${t.system} c=${c}: ${fmtInt(r.rps)} req/s, p50 ${fmtMs(r.p50Ms)} ms, p99 ${fmtMs(r.p99Ms)} ms, errors ${r.errors}`);
+      }
     }
   }
-  void server;
+  for (const t of targets) {
+    t.cells = o.concurrency.map((c) => {
+      const rs = t.raw.get(c) ?? [];
+      return { c, rps: median(rs.map((r) => r.rps)), requests: rs.reduce((a, r) => a + r.requests, 0), p50Ms: median(rs.map((r) => r.p50Ms)), p99Ms: median(rs.map((r) => r.p99Ms)), errors: rs.reduce((a, r) => a + r.errors, 0) };
+    });
+  }
+  for (const t of targets.filter((x) => x.openLoop)) {
+    const rate = Math.max(1, Math.round(best(t)!.rps / 2));
+    const runs: OpenLoopResult[] = [];
+    for (let i = 0; i < o.openRuns; i++) {
+      const r = await runOpenLoop({ url: t.url, body: t.body, rate, seconds: o.openSeconds, connections: 64 });
+      runs.push(r);
+      log(`${t.system} open loop at ${rate} req/s: p50 ${fmtMs(r.p50Ms)} ms, p99 ${fmtMs(r.p99Ms)} ms, errors ${r.errors}`);
+    }
+    const sorted = [...runs].sort((a, b) => a.p99Ms - b.p99Ms);
+    t.half = { ...sorted[Math.floor((sorted.length - 1) / 2)]!, p99s: runs.map((r) => r.p99Ms) };
+  }
 }
 
 interface ColdStart { readyMs: number[]; rssReady: number[] }
@@ -105,6 +131,7 @@ async function coldStart(label: string, cmd: string, args: (port: number) => str
 export async function main(argv: string[] = process.argv.slice(2)): Promise<number> {
   const o = parseMainOptions(argv);
   const started = Date.now();
+  const loadStart = readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ');
   if (!hasWrk()) throw new Error('wrk is not installed (Debian: apt-get install -y wrk); the main benchmark drives every system with it.');
   const shared = sharedDir();
   const tmp = mkdtempSync(join(tmpdir(), 'modelserve-bench-'));
@@ -137,51 +164,46 @@ export async function main(argv: string[] = process.argv.slice(2)): Promise<numb
     let coldPeer: ColdStart | undefined;
     if (!fastapiWhy) coldPeer = await coldStart('FastAPI 1 worker', PYTHON, (port) => fastapiCommand(port, 1), join(shared, 'peers'), weatherBody, Math.min(2, o.coldRuns));
 
-    // 3. HTTP: every system, the same wrk.
+    // 3. HTTP: every system up at once (idle servers cost nothing), the same wrk, interleaved.
     const targets: Target[] = [];
-    const mk = (key: string, system: string, base: string, path: string, script: string, body: string): Target => {
-      const t: Target = { key, system, url: base + path, script, body, cells: [] };
+    const mk = (key: string, system: string, base: string, path: string, script: string, body: string, openLoop = false): Target => {
+      const t: Target = { key, system, url: base + path, script, body, cells: [], raw: new Map(), openLoop };
       targets.push(t);
       return t;
     };
-    let rssAfterLoad: { rss: number; hwm: number } | undefined;
-
-    log('bare-Fastify ceiling');
-    let s = await startCeiling(examples);
-    try {
-      await drive(s, [mk('ceilW', 'Fastify ceiling, weather body', s.base, '/predict', weatherLua, weatherBody),
-        mk('ceilL', 'Fastify ceiling, loan body', s.base, '/models/loan/predict', loanLua, loanBody)], o, false);
-    } finally { await s.stop(); }
-
-    log('modelserve examples (weather + loan)');
-    s = await startModelserve('examples', examples);
-    try {
-      await drive(s, [mk('weather', 'modelserve weather example', s.base, '/predict', weatherLua, weatherBody),
-        mk('loan', 'modelserve loan example', s.base, '/models/loan/predict', loanLua, loanBody)], o, true);
-      rssAfterLoad = rssMiB(s.proc.pid);
-    } finally { await s.stop(); }
-
-    log('modelserve book svc.onnx (optimiser on, the default)');
-    s = await startModelserve('book', bookRepo);
-    try { await drive(s, [mk('book', 'modelserve book svc.onnx', s.base, '/predict', weatherLua, weatherBody)], o, true); } finally { await s.stop(); }
-
-    log('modelserve book svc.onnx --no-optimize');
-    s = await startModelserve('book-noopt', bookRepo, { optimize: false });
-    try { await drive(s, [mk('bookNoopt', 'modelserve book svc.onnx --no-optimize', s.base, '/predict', weatherLua, weatherBody)], o, true); } finally { await s.stop(); }
-
+    log('starting the servers');
+    const ceiling = await startCeiling(examples);
+    const served = await startModelserve('examples', examples);
+    const bookServer = await startModelserve('book', bookRepo);
+    const bookNooptServer = await startModelserve('book-noopt', bookRepo, { optimize: false });
+    const peers: Array<{ key: string; label: string; server: Server }> = [];
+    const gunicornWhy = gunicornMissing();
     if (fastapiWhy) {
       log(`FastAPI peer skipped: ${fastapiWhy}`);
     } else {
-      for (const w of [1, 2]) {
-        log(`FastAPI peer, ${w} worker(s)`);
-        s = await startFastapi(shared, w, weatherBody);
-        try { await drive(s, [mk(`fastapi${w}`, `FastAPI peer (uvicorn, ${w} worker${w > 1 ? 's' : ''})`, s.base, '/predict', weatherLua, weatherBody)], o, false); } finally { await s.stop(); }
-      }
+      peers.push({ key: 'fastapi1', label: 'FastAPI peer: uvicorn, 1 worker', server: await startFastapi(shared, 1, weatherBody) });
+      peers.push({ key: 'fastapi2', label: 'FastAPI peer: uvicorn --workers 2', server: await startFastapi(shared, 2, weatherBody) });
+      if (gunicornWhy) log(`FastAPI peer under gunicorn skipped: ${gunicornWhy}`);
+      else peers.push({ key: 'fastapiG2', label: 'FastAPI peer: gunicorn -w 2 -k uvicorn.workers.UvicornWorker', server: await startFastapi(shared, 2, weatherBody, 'gunicorn') });
+    }
+    mk('ceilW', 'Fastify ceiling, weather body', ceiling.base, '/predict', weatherLua, weatherBody);
+    mk('ceilL', 'Fastify ceiling, loan body', ceiling.base, '/models/loan/predict', loanLua, loanBody);
+    mk('weather', 'modelserve weather example', served.base, '/predict', weatherLua, weatherBody, true);
+    mk('loan', 'modelserve loan example', served.base, '/models/loan/predict', loanLua, loanBody, true);
+    mk('book', 'modelserve book svc.onnx', bookServer.base, '/predict', weatherLua, weatherBody, true);
+    mk('bookNoopt', 'modelserve book svc.onnx --no-optimize', bookNooptServer.base, '/predict', weatherLua, weatherBody, true);
+    for (const p of peers) mk(p.key, p.label, p.server.base, '/predict', weatherLua, weatherBody);
+    let rssAfterLoad: { rss: number; hwm: number } | undefined;
+    try {
+      await driveAll(targets, o);
+      rssAfterLoad = rssMiB(served.proc.pid);
+    } finally {
+      await Promise.all([ceiling, served, bookServer, bookNooptServer, ...peers.map((p) => p.server)].map((x) => x.stop()));
     }
 
     // 4. Targets.
     const T = (k: string) => targets.find((t) => t.key === k);
-    const fastapiBest = [T('fastapi1'), T('fastapi2')].filter((t): t is Target => !!t).map((t) => ({ t, cell: best(t)! })).sort((a, b) => b.cell.rps - a.cell.rps)[0];
+    const fastapiBest = [T('fastapi1'), T('fastapi2'), T('fastapiG2')].filter((t): t is Target => !!t).map((t) => ({ t, cell: best(t)! })).sort((a, b) => b.cell.rps - a.cell.rps)[0];
     const book = best(T('book'))!;
     const bookNoopt = best(T('bookNoopt'))!;
     const loan = best(T('loan'))!;
@@ -191,7 +213,7 @@ export async function main(argv: string[] = process.argv.slice(2)): Promise<numb
     const rows: Array<{ target: string; measured: string; pass: boolean | undefined; why?: string }> = [];
     if (fastapiBest) {
       const ratio = book.rps / fastapiBest.cell.rps;
-      rows.push({ target: 'book model ≥ 5× the FastAPI peer\'s best req/s', measured: `${ratio.toFixed(1)}× (${fmtInt(book.rps)} vs ${fmtInt(fastapiBest.cell.rps)}, ${fastapiBest.t.system} c=${fastapiBest.cell.c})`, pass: ratio >= 5, why: 'book' });
+      rows.push({ target: 'book model ≥ 5× the FastAPI peer\'s best configuration\'s req/s', measured: `${ratio.toFixed(1)}× (${fmtInt(book.rps)} vs ${fmtInt(fastapiBest.cell.rps)}, ${fastapiBest.t.system} c=${fastapiBest.cell.c})`, pass: ratio >= 5, why: 'book' });
       rows.push({ target: '… at lower p99 (same concurrency as the peer\'s best)', measured: `${fmtMs(bookAtPeerC?.p99Ms)} ms vs ${fmtMs(fastapiBest.cell.p99Ms)} ms (c=${fastapiBest.cell.c})`, pass: bookAtPeerC !== undefined && bookAtPeerC.p99Ms < fastapiBest.cell.p99Ms, why: 'book' });
       const r10 = book.rps / fastapiBest.cell.rps;
       rows.push({ target: 'issue #5: book model, optimiser on, ≥ 10× the FastAPI peer\'s best', measured: `${r10.toFixed(1)}× (--no-optimize: ${(bookNoopt.rps / fastapiBest.cell.rps).toFixed(1)}×)`, pass: r10 >= 10, why: 'book' });
@@ -226,13 +248,19 @@ export async function main(argv: string[] = process.argv.slice(2)): Promise<numb
     md.push('');
     md.push(`Command: \`${command}\` (\`node dist/bench/run.js\`) — ${machineLine()}; took ${((Date.now() - started) / 1000).toFixed(0)} s.`);
     md.push('');
-    md.push(`Everything on 127.0.0.1, on the same 2 cores as the load generator. Load: \`wrk -t1 -c<C> -d${o.seconds}s --latency\` (closed loop, keep-alive) after a 1 s warm-up, one fixed request body per model (the first of \`examples/<name>/samples/valid.json\`; the book model gets the weather body — the same request as the peers' \`post_weather.lua\`). modelserve runs with its defaults (one inference worker thread per core, dynamic batching, metrics on, \`--log-level warn\`). The book model is \`../shared/seed/svc.onnx\` with \`model-scaler.json\`; the FastAPI peer is \`../shared/peers/fastapi_weather.py\` under Debian's uvicorn. The ceiling is bare Fastify with a route per example validating the same body schema (modelserve's \`rowSchema()\`) and returning a constant (\`bench/fixtures/ceiling-server.ts\`).`);
+    md.push(`Everything on 127.0.0.1, on the same ${cpus().length} cores as the load generator; the machine is shared (load average ${loadStart} at the start, ${readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ')} at the end), so every system was up at once and the wrk runs were interleaved — ${o.rounds} round${o.rounds > 1 ? 's' : ''} of (every concurrency × every system) — and each cell below is the median over the rounds (req/s, p50 and p99 each; errors summed).`);
+    md.push('');
+    md.push(`Load: \`wrk -t1 -c<C> -d${o.seconds}s --latency\` (closed loop, keep-alive) after a 1 s warm-up per system, one fixed request body per model (the first of \`examples/<name>/samples/valid.json\`; the book model gets the weather body — the same request as the peers' \`post_weather.lua\`). modelserve runs with its defaults (one inference worker thread per core, dynamic batching, metrics on, \`--log-level warn\`). The book model is \`../shared/seed/svc.onnx\` with \`model-scaler.json\` (a model folder generated at run time). The FastAPI peer is \`../shared/peers/fastapi_weather.py\` (Debian's python3-fastapi), run three ways: uvicorn with 1 worker, \`uvicorn --workers 2\` as its README says, and \`gunicorn -w 2 -k uvicorn.workers.UvicornWorker\` (FastAPI's documented multi-process deployment). The ceiling is bare Fastify with a route per example validating the same body schema (modelserve's \`rowSchema()\`) and returning a constant (\`bench/fixtures/ceiling-server.ts\`).`);
     md.push('');
     md.push('| system | concurrency | req/s | p50 ms | p99 ms | errors |');
     md.push('|---|---:|---:|---:|---:|---:|');
     for (const t of targets) for (const c of t.cells) md.push(`| ${t.system} | ${c.c} | ${fmtInt(c.rps)} | ${fmtMs(c.p50Ms)} | ${fmtMs(c.p99Ms)} | ${c.errors} |`);
     if (fastapiWhy) md.push(`| FastAPI peer | – | skipped: ${fastapiWhy} | | | |`);
     md.push('');
+    if (T('fastapi2') && T('fastapi1') && best(T('fastapi2'))!.rps < best(T('fastapi1'))!.rps) {
+      md.push(`Note: \`uvicorn --workers 2\` is slower than 1 worker here: ~45 ms per request even at c=1. Its worker processes get the listening socket through multiprocessing, asyncio then does not set TCP_NODELAY on accepted connections, and the response's two writes meet Nagle + delayed ACK (40 ms). gunicorn's forked UvicornWorkers do not have the problem, so they are the peer's 2-worker figure that counts.`);
+      md.push('');
+    }
     md.push('Ratios (best req/s of each over its concurrencies):');
     md.push('');
     if (fastapiBest) {
@@ -250,11 +278,11 @@ export async function main(argv: string[] = process.argv.slice(2)): Promise<numb
       md.push(`| ${c.label} | ${c.optimized ? 'optimised (load-time pass)' : 'as shipped'} | ${fmtInt(c.rowsPerS)} | ${h ? fmtInt(h.rps) : '–'} | ${h ? `${((h.rps / c.rowsPerS) * 100).toFixed(0)}%` : '–'} |`);
     }
     md.push('');
-    md.push(`**Latency at half of max throughput** — open loop (\`bench/http-bench.ts\`: requests issued at a fixed arrival rate over up to 64 keep-alive connections whether or not earlier ones finished; latency runs from the moment the generator's timer issues a request, so time spent waiting for a free connection counts and queueing is not hidden), ${o.openSeconds} s each, at half of the best wrk req/s above:`);
+    md.push(`**Latency at half of max throughput** — open loop (\`bench/http-bench.ts\`: requests issued at a fixed arrival rate over up to 64 keep-alive connections whether or not earlier ones finished; latency runs from the moment the generator's timer issues a request, so time spent waiting for a free connection counts and queueing is not hidden), ${o.openRuns} run${o.openRuns > 1 ? 's' : ''} of ${o.openSeconds} s each, at half of the best (median) wrk req/s above; the run with the median p99 is shown:`);
     md.push('');
-    md.push('| system | rate req/s | achieved req/s | p50 ms | p99 ms | errors | waited > 1 ms for a connection |');
-    md.push('|---|---:|---:|---:|---:|---:|---:|');
-    for (const t of targets.filter((x) => x.half)) md.push(`| ${t.system} | ${fmtInt(t.half!.offeredRate)} | ${fmtInt(t.half!.rps)} | ${fmtMs(t.half!.p50Ms)} | ${fmtMs(t.half!.p99Ms)} | ${t.half!.errors} | ${t.half!.late} |`);
+    md.push('| system | rate req/s | achieved req/s | p50 ms | p99 ms (median run) | p99 of each run | errors | waited > 1 ms for a connection |');
+    md.push('|---|---:|---:|---:|---:|---|---:|---:|');
+    for (const t of targets.filter((x) => x.half)) md.push(`| ${t.system} | ${fmtInt(t.half!.offeredRate)} | ${fmtInt(t.half!.rps)} | ${fmtMs(t.half!.p50Ms)} | ${fmtMs(t.half!.p99Ms)} | ${t.half!.p99s.map(fmtMs).join(', ')} | ${t.half!.errors} | ${t.half!.late} |`);
     md.push('');
     md.push(`**Cold start and memory** — spawn of \`node bin/modelserve.js serve examples\` (both examples, default workers) → first 200 on \`POST /predict\` (polled every 5 ms): ${cold.readyMs.map((x) => x.toFixed(0)).join(', ')} ms, median **${coldMs.toFixed(0)} ms**; VmRSS when ready ${cold.rssReady.map((x) => x.toFixed(0)).join(', ')} MiB; after the wrk runs above ${rssAfterLoad?.rss.toFixed(0) ?? '–'} MiB (VmHWM ${rssAfterLoad?.hwm.toFixed(0) ?? '–'} MiB; worker threads are in the same process).` +
       (coldPeer ? ` For comparison, the FastAPI peer (1 worker): ${median(coldPeer.readyMs).toFixed(0)} ms, ${median(coldPeer.rssReady).toFixed(0)} MiB.` : ''));

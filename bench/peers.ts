@@ -80,15 +80,26 @@ export function fastapiCommand(port: number, workers: number): string[] {
   return ['-m', 'uvicorn', 'fastapi_weather:app', '--host', '127.0.0.1', '--port', String(port), '--log-level', 'warning', ...(workers > 1 ? ['--workers', String(workers)] : [])];
 }
 
-/** Starts the FastAPI peer (uvicorn, 1 or more workers) from ../shared/peers. */
-export async function startFastapi(shared: string, workers: number, body: string): Promise<Server> {
+/** How the FastAPI peer is run: uvicorn alone (1 or N workers) or gunicorn with uvicorn workers. */
+export type PeerKind = 'uvicorn' | 'gunicorn';
+
+export function gunicornMissing(): string | undefined {
+  const r = spawnSync('gunicorn', ['--version'], { encoding: 'utf8' });
+  return r.error || r.status !== 0 ? "Debian's gunicorn is not installed" : undefined;
+}
+
+/** Starts the FastAPI peer from ../shared/peers: `uvicorn [--workers N]` or `gunicorn -w N -k uvicorn.workers.UvicornWorker`. */
+export async function startFastapi(shared: string, workers: number, body: string, kind: PeerKind = 'uvicorn'): Promise<Server> {
   const port = await freePort();
-  const proc = startProc(PYTHON, fastapiCommand(port, workers), { cwd: join(shared, 'peers') });
+  const cwd = join(shared, 'peers');
+  const proc = kind === 'uvicorn'
+    ? startProc(PYTHON, fastapiCommand(port, workers), { cwd })
+    : startProc('gunicorn', ['-w', String(workers), '-k', 'uvicorn.workers.UvicornWorker', '-b', `127.0.0.1:${port}`, '--log-level', 'warning', 'fastapi_weather:app'], { cwd });
   const base = `http://127.0.0.1:${port}`;
   await waitFor200(`${base}/predict`, body, { timeoutMs: 30000, proc });
   // With several workers each one imports numpy and the model: let them all finish starting.
   if (workers > 1) await new Promise((r) => setTimeout(r, 1500));
-  return { name: `FastAPI ${workers}w`, base, proc, stop: () => proc.stop(5000) };
+  return { name: `FastAPI ${kind} ${workers}w`, base, proc, stop: () => proc.stop(5000) };
 }
 
 /** Starts the bare-Fastify ceiling fixture on the examples' schemas. */

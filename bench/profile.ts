@@ -29,10 +29,22 @@ function shortUrl(url: string): string {
 }
 
 /** Self time per function (name + file:line) from a .cpuprofile, top `n`. */
-export function summarize(profile: CpuProfile, n = 12): { totalMs: number; idlePct: number; top: ProfileRow[] } {
+export function summarize(profile: CpuProfile, n = 12, window?: [number, number]): { totalMs: number; idlePct: number; top: ProfileRow[] } {
   const byId = new Map(profile.nodes.map((node) => [node.id, node]));
-  const selfUs = new Map<number, number>();
-  profile.samples.forEach((id, i) => selfUs.set(id, (selfUs.get(id) ?? 0) + (profile.timeDeltas[i] ?? 0)));
+  const collect = (from: number, to: number) => {
+    const m = new Map<number, number>();
+    let t = profile.startTime;
+    profile.samples.forEach((id, i) => {
+      const dt = profile.timeDeltas[i] ?? 0;
+      t += dt;
+      if (t >= from && t <= to) m.set(id, (m.get(id) ?? 0) + dt);
+    });
+    return m;
+  };
+  // Only the samples taken while the load ran (V8's profile clock and process.hrtime are both
+  // CLOCK_MONOTONIC on Linux), so startup and shutdown do not dilute the picture.
+  let selfUs = window ? collect(window[0], window[1]) : collect(-Infinity, Infinity);
+  if (selfUs.size === 0) selfUs = collect(-Infinity, Infinity);
   const total = [...selfUs.values()].reduce((a, b) => a + b, 0) || 1;
   const agg = new Map<string, { fn: string; where: string; us: number }>();
   let idle = 0;
@@ -47,7 +59,7 @@ export function summarize(profile: CpuProfile, n = 12): { totalMs: number; idleP
     a.us += us;
     agg.set(key, a);
   }
-  const top = [...agg.values()].sort((a, b) => b.us - a.us).slice(0, n).map((a) => ({ fn: a.fn, where: a.where, selfPct: (a.us / total) * 100 }));
+  const top = [...agg.values()].filter((a) => a.fn !== '(idle)').sort((a, b) => b.us - a.us).slice(0, n).map((a) => ({ fn: a.fn, where: a.where, selfPct: (a.us / total) * 100 }));
   return { totalMs: total / 1000, idlePct: (idle / total) * 100, top };
 }
 
@@ -56,16 +68,19 @@ export async function profileServer(label: string, repo: string, path: string, s
   try {
     const server = await startModelserve(label, repo, { ...o, nodeArgs: ['--cpu-prof', '--cpu-prof-dir', dir] });
     let load: HttpResult;
+    let window: [number, number] | undefined;
     try {
       await runWrk(server.base + path, script, connections, 1);
+      const t0 = Number(process.hrtime.bigint() / 1000n);
       load = await runWrk(server.base + path, script, connections, seconds);
+      window = [t0, Number(process.hrtime.bigint() / 1000n)];
     } finally {
       await server.stop();
     }
     await sleep(200);
     const threads: ThreadProfile[] = [];
     for (const f of readdirSync(dir).filter((x) => x.endsWith('.cpuprofile')).sort()) {
-      const s = summarize(JSON.parse(readFileSync(join(dir, f), 'utf8')) as CpuProfile);
+      const s = summarize(JSON.parse(readFileSync(join(dir, f), 'utf8')) as CpuProfile, 12, window);
       threads.push({ file: f, ...s });
     }
     // The busiest thread first (the main thread has the HTTP work; workers run onnxruntime).
@@ -81,12 +96,14 @@ export function profileMarkdown(p: ProfileResult, maxThreads = 3): string {
   out.push(`**Profile: ${p.label}** (wrk ${p.load.rps.toFixed(0)} req/s during the profile; \`node --cpu-prof\`, self time per function):`);
   out.push('');
   for (const t of p.threads.slice(0, maxThreads)) {
-    const kind = /\.\d+\.\d+\.\d+\.\d+\.cpuprofile$/.test(t.file) ? t.file : t.file;
-    out.push(`Thread \`${kind}\` — busy ${(100 - t.idlePct).toFixed(0)}% of ${(t.totalMs / 1000).toFixed(1)} s:`);
+    // CPU.<date>.<time>.<pid>.<thread id>.<seq>.cpuprofile; thread 0 is the main thread.
+    const tid = /\.(\d+)\.\d+\.cpuprofile$/.exec(t.file)?.[1];
+    const kind = tid === '0' ? 'main thread' : tid ? `worker thread ${tid}` : t.file;
+    out.push(`${kind} — busy ${(100 - t.idlePct).toFixed(0)}% of ${(t.totalMs / 1000).toFixed(1)} s:`);
     out.push('');
-    out.push('| self % | function | where |');
+    out.push('| self, % of the thread\'s time | function | where |');
     out.push('|---:|---|---|');
-    for (const r of t.top) out.push(`| ${r.selfPct.toFixed(1)} | \`${r.fn.replace(/\|/g, '\\|')}\` | ${r.where ? `\`${r.where}\`` : ''} |`);
+    for (const r of t.top.slice(0, tid === '0' ? 12 : 5)) out.push(`| ${r.selfPct.toFixed(1)} | \`${r.fn.replace(/\|/g, '\\|')}\` | ${r.where ? `\`${r.where}\`` : ''} |`);
     out.push('');
   }
   return out.join('\n');
