@@ -274,13 +274,14 @@ export class WorkerPoolRuntime implements InferenceRuntime {
 
   /**
    * Test hook: makes worker `index` crash as if it had a bug — 'exit' = process.exit(1) inside it,
-   * 'throw' = an uncaught exception. (There is deliberately no terminate(): terminating a worker
-   * while onnxruntime is inside a native run can abort the whole process.)
+   * 'throw' = an uncaught exception — at once, or when its next run arrives ('next-run').
+   * (There is deliberately no terminate(): terminating a worker while onnxruntime is inside a
+   * native run can abort the whole process.)
    */
-  crashWorkerForTesting(index: number, how: 'exit' | 'throw' = 'exit'): void {
+  crashWorkerForTesting(index: number, how: 'exit' | 'throw' = 'exit', when: 'now' | 'next-run' = 'now'): void {
     const slot = this.slots[index];
     if (slot?.worker == null) throw new RangeError(`no live worker ${index}`);
-    this.post(slot, { type: 'crash', how });
+    this.post(slot, { type: 'crash', how, when });
   }
 
   /** Resolves once every worker is alive and has loaded the current models (e.g. after a crash). */

@@ -11,8 +11,11 @@ export type ToWorker =
   | { type: 'run'; id: number; model: string; feeds: NamedTensors; outputNames?: string[] }
   /** Release every session and exit cleanly (graceful close; never sent while runs are in flight). */
   | { type: 'close' }
-  /** Test hook: simulate a crash — 'exit' calls process.exit(1), 'throw' raises an uncaught exception. */
-  | { type: 'crash'; how: 'exit' | 'throw' };
+  /**
+   * Test hook: simulate a crash — 'exit' calls process.exit(1), 'throw' raises an uncaught
+   * exception — at once, or when the next run message arrives ('next-run').
+   */
+  | { type: 'crash'; how: 'exit' | 'throw'; when: 'now' | 'next-run' };
 
 export type FromWorker =
   | { type: 'loaded'; id: number; signatures: Record<string, ModelSignature> }

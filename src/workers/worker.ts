@@ -51,12 +51,20 @@ async function run(msg: Extract<ToWorker, { type: 'run' }>): Promise<void> {
   }
 }
 
+/** Test hook (see ToWorker 'crash'). */
+let crashOnRun: 'exit' | 'throw' | undefined;
+function crash(how: 'exit' | 'throw'): void {
+  if (how === 'exit') process.exit(1);
+  throw new Error('simulated worker crash');
+}
+
 port.on('message', (msg: ToWorker) => {
   switch (msg.type) {
     case 'load':
       loading = loading.then(() => load(msg.id, msg.models));
       break;
     case 'run':
+      if (crashOnRun !== undefined) crash(crashOnRun);
       void run(msg);
       break;
     case 'close':
@@ -67,7 +75,8 @@ port.on('message', (msg: ToWorker) => {
         .finally(() => process.exit(0));
       break;
     case 'crash':
-      if (msg.how === 'exit') process.exit(1);
-      throw new Error('simulated worker crash');
+      if (msg.when === 'next-run') crashOnRun = msg.how;
+      else crash(msg.how);
+      break;
   }
 });

@@ -361,8 +361,8 @@ describe('Batcher over real svc.onnx runs', () => {
       await solo.load([svcSource('svc')]);
       const infos: BatchInfo[] = [];
       const b = new Batcher(options({ maxBatchSize: 64, maxQueueDelayMs: 0, concurrency: 1, runBatch: svcRunBatch(solo), onBatch: (i) => infos.push(i) }));
-      // The crash message reaches the worker before the batch does: the batch's run fails.
-      solo.crashWorkerForTesting(0, 'exit');
+      // The worker dies as soon as the batch's run reaches it.
+      solo.crashWorkerForTesting(0, 'exit', 'next-run');
       const reqs = [0, 1, 2].map((i) => b.submit(rows.slice(i * 5, i * 5 + 5)));
       const results = await Promise.all(reqs);
       for (let i = 0; i < 3; i++) assert.deepEqual(results[i], reference.slice(i * 5, i * 5 + 5));
