@@ -83,7 +83,8 @@ export interface LoadtestOptions {
   durationMs?: number;
   maxRequests?: number;
   users: number;
-  spawnRate: number;
+  /** Users started per second; undefined = all at once. */
+  spawnRate?: number;
   wait: WaitSpec;
   rate?: number;
   stages: Stage[];
@@ -221,7 +222,7 @@ export function parseRunArgs(argv: string[]): LoadtestOptions {
     durationMs,
     maxRequests,
     users,
-    spawnRate: posNum(v['spawn-rate'], 'spawn-rate') ?? users,
+    spawnRate: posNum(v['spawn-rate'], 'spawn-rate'),
     wait: v.wait !== undefined ? parseWait(v.wait) : { kind: 'constant', seconds: 0 },
     rate: rate ?? (stages.length > 0 ? 0 : undefined),
     stages,

@@ -220,7 +220,7 @@ async function measureCommand(argv: string[]): Promise<number> {
   if (typeof prep === 'number') return prep;
   const base = baseSpec(o, prep.bodies);
   // Bounded by the count (each request by the timeout), and by --duration when given.
-  const r = await runLoad({ ...base, durationMs: o.durationMs, keepSamples: true, closed: { users: 1, spawnRate: 1000, wait: o.wait, waitText: waitToString(o.wait), sequential: true } });
+  const r = await runLoad({ ...base, durationMs: o.durationMs, keepSamples: true, closed: { users: 1, wait: o.wait, waitText: waitToString(o.wait), sequential: true } });
   if (o.thresholds.length) r.thresholds = evaluate(o.thresholds, r);
   return emit(o, r, formatMeasure(r) + (r.thresholds?.length ? `\n${r.thresholds.map((t) => `${t.ok ? 'PASS' : 'FAIL'}  ${t.expr}`).join('\n')}` : ''));
 }

@@ -15,7 +15,7 @@ export interface RunSpec {
   bodySource: string;
   durationMs?: number;
   maxRequests?: number;
-  closed?: { users: number; spawnRate: number; wait: WaitSpec; waitText: string; sequential?: boolean };
+  closed?: { users: number; spawnRate?: number; wait: WaitSpec; waitText: string; sequential?: boolean };
   open?: { rate: number; stages: Stage[]; connections: number; lateToleranceMs: number };
   /** Keep every sample for exact statistics (sequential mode). */
   keepSamples?: boolean;

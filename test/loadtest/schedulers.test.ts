@@ -39,7 +39,7 @@ test('arrival schedule: constant rate and linear ramps', () => {
 test('closed model: a request count bound is exact and every request reaches the server', async () => {
   const srv = await startServer((_q, res) => json(res, 200, { ok: true }));
   servers.push(srv);
-  const r = await runLoad(spec(srv, { maxRequests: 500, closed: { users: 8, spawnRate: 1e9, wait: { kind: 'constant', seconds: 0 }, waitText: 'constant(0)' } }));
+  const r = await runLoad(spec(srv, { maxRequests: 500, closed: { users: 8, wait: { kind: 'constant', seconds: 0 }, waitText: 'constant(0)' } }));
   assert.equal(r.requests, 500);
   assert.equal(srv.count(), 500);
   assert.equal(r.ok, 500);
@@ -70,7 +70,7 @@ test('timeouts and error statuses are counted as failures by kind and status', a
     else json(res, 200, { ok: true });
   });
   servers.push(srv);
-  const r = await runLoad(spec(srv, { maxRequests: 60, closed: { users: 4, spawnRate: 1e9, wait: { kind: 'constant', seconds: 0 }, waitText: 'constant(0)' } }, 300));
+  const r = await runLoad(spec(srv, { maxRequests: 60, closed: { users: 4, wait: { kind: 'constant', seconds: 0 }, waitText: 'constant(0)' } }, 300));
   assert.equal(r.requests, 60);
   assert.ok((r.errorKinds.timeout ?? 0) >= 5, `timeouts counted: ${JSON.stringify(r.errorKinds)}`);
   assert.ok((r.statusCounts['503'] ?? 0) > 0 && (r.statusCounts['422'] ?? 0) > 0);
@@ -108,7 +108,7 @@ test('open model: latency includes the queueing delay of every request scheduled
 
 test('closed model with one user hides the same stall (coordinated omission) — the contrast', async () => {
   const srv = await stallingServer();
-  const r = await runLoad(spec(srv, { durationMs: 2500, closed: { users: 1, spawnRate: 1e9, wait: { kind: 'constant_throughput', perSecond: 100 }, waitText: 'constant_throughput(100)' } }, 5000));
+  const r = await runLoad(spec(srv, { durationMs: 2500, closed: { users: 1, wait: { kind: 'constant_throughput', perSecond: 100 }, waitText: 'constant_throughput(100)' } }, 5000));
   assert.ok(r.latencyMs.max > 800, 'the one stalled request is seen');
   assert.ok(r.latencyMs.p90 < 100, `but p90 ${r.latencyMs.p90} ms does not show it`);
 });

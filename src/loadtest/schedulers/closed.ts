@@ -8,8 +8,8 @@ import type { WaitSpec } from '../types.js';
 
 export interface ClosedOptions {
   users: number;
-  /** Users started per second. */
-  spawnRate: number;
+  /** Users started per second; undefined = all at once. */
+  spawnRate?: number;
   wait: WaitSpec;
   /** Stop issuing at this performance.now(); undefined = no time bound. */
   deadline?: number;
@@ -64,12 +64,13 @@ export class ClosedScheduler implements SlotOwner {
     const t0 = performance.now();
     let spawned = 0;
     const spawnDue = (): void => {
-      const due = Math.min(users, Math.floor(((performance.now() - t0) / 1000) * spawnRate) + 1);
+      const rate = spawnRate!;
+      const due = Math.min(users, Math.floor(((performance.now() - t0) / 1000) * rate) + 1);
       while (spawned < due && !this.stopping) { this.spawn(spawned); spawned++; }
-      if (spawned < users && !this.stopping) this.spawnTimer = setTimeout(spawnDue, Math.max(1, 1000 / spawnRate));
+      if (spawned < users && !this.stopping) this.spawnTimer = setTimeout(spawnDue, Math.max(1, 1000 / rate));
       else this.spawnTimer = null;
     };
-    if (spawnRate >= users * 1000) { for (let i = 0; i < users; i++) this.spawn(i); spawned = users; }
+    if (spawnRate === undefined || spawnRate >= users * 1000) { for (let i = 0; i < users; i++) this.spawn(i); spawned = users; }
     else spawnDue();
     return done;
   }
