@@ -159,6 +159,20 @@ function runtimeContract(name: string, factory: () => InferenceRuntime): void {
       }
     });
 
+    test('loading a model again under the same name replaces it', async () => {
+      const rt2 = factory();
+      try {
+        const first = await rt2.load([svcSource('m')]);
+        assert.equal(first.m.inputs[0].name, 'float_input');
+        const second = await rt2.load([typesSource('m')]);
+        assert.equal(second.m.inputs[0].name, 's');
+        const out = await rt2.run('m', typesFeeds(), ['s_code']);
+        assert.deepEqual(out.s_code.data, new BigInt64Array([1n, 2n, -1n, -1n]));
+      } finally {
+        await rt2.close();
+      }
+    });
+
     test('close waits for in-flight runs, then further runs reject with MS_ERR_NOT_READY', async () => {
       const rt2 = factory();
       await rt2.load([svcSource('svc')]);

@@ -1,0 +1,38 @@
+// The shared onnxruntime helpers: explicit session options, warm-up, feed checks.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { ModelServeError } from '../../src/errors.js';
+import { createSession, sessionOptions, signatureOf, toOrtFeeds, warmUp } from '../../src/runtime/session.js';
+import { SVC_PATH, TYPES_PATH } from './fixtures.js';
+
+test('session options are always explicit', () => {
+  assert.deepEqual(sessionOptions({ intraOpThreads: 2, interOpThreads: 1 }), {
+    intraOpNumThreads: 2,
+    interOpNumThreads: 1,
+    executionMode: 'sequential',
+    graphOptimizationLevel: 'all',
+  });
+  assert.equal(sessionOptions({ intraOpThreads: 0, interOpThreads: 0.5 }).intraOpNumThreads, 1, 'at least 1 thread');
+});
+
+test('warm-up runs a model on synthesised zeros / empty strings', async () => {
+  const svc = await createSession(SVC_PATH, new Uint8Array(readFileSync(SVC_PATH)), { intraOpThreads: 1, interOpThreads: 1 });
+  const types = await createSession(TYPES_PATH, new Uint8Array(readFileSync(TYPES_PATH)), { intraOpThreads: 1, interOpThreads: 1 });
+  try {
+    assert.equal(await warmUp(svc), true);
+    assert.equal(await warmUp(types), true, 'string and bool inputs are synthesised too');
+    assert.deepEqual(signatureOf(types).inputs[0], { name: 's', type: 'string', shape: ['N'] });
+  } finally {
+    await svc.release();
+    await types.release();
+  }
+});
+
+test('feeds whose data length does not match their dims are refused before onnxruntime', () => {
+  assert.throws(
+    () => toOrtFeeds({ x: { type: 'float32', dims: [3, 7], data: new Float32Array(20) } }),
+    (err: unknown) => err instanceof ModelServeError && err.code === 'MS_ERR_INFERENCE' && /\[3, 7\] need 21 values, got 20/.test(err.message),
+  );
+  assert.throws(() => toOrtFeeds({ x: { type: 'float16' as never, dims: [1], data: new Float32Array(1) } }), /unsupported element type 'float16'/);
+});
