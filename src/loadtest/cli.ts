@@ -112,12 +112,12 @@ function emit(o: LoadtestOptions, r: RunResult, text: string): number {
   if (o.out) writeJson(o.out, r);
   if (o.html) { writeHtml(o.html, r); out.write(`HTML report: ${o.html}\n`); }
   if (o.csv) { const files = writeCsv(o.csv, r); out.write(`CSV: ${files.join(', ')}\n`); }
-  if (r.thresholds?.some((t) => !t.ok)) return EXIT_THRESHOLD;
-  if (r.capacity && r.capacity.capacity === 0) return EXIT_THRESHOLD;
   if (r.requests > 0 && Object.values(r.statusCounts).reduce((s, n) => s + n, 0) === 0) {
-    err('no request got a response');
+    err(`no request got a response (${Object.entries(r.errorKinds).map(([k, n]) => `${k} ×${n}`).join(', ')})`);
     return EXIT_RUN_ERROR;
   }
+  if (r.thresholds?.some((t) => !t.ok)) return EXIT_THRESHOLD;
+  if (r.capacity && r.capacity.capacity === 0) return EXIT_THRESHOLD;
   return EXIT_OK;
 }
 

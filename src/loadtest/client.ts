@@ -2,7 +2,7 @@
 // reusable request "slots" that are undici dispatch handlers themselves, so a request costs no
 // promise, stream or closure on our side: the slot records the status and byte count and calls
 // its owner back once.
-import { Pool } from 'undici';
+import { Client, Pool, type Dispatcher } from 'undici';
 
 export interface Target {
   origin: string;
@@ -57,7 +57,7 @@ export class Slot {
   /** Free for the owner (a user index, a timer). */
   tag = 0;
   readonly opts: { origin: string; method: string; path: string; headers: string[]; body: Buffer | null; headersTimeout: number; bodyTimeout: number; blocking: boolean };
-  constructor(private readonly client: HttpClient, private readonly owner: SlotOwner) {
+  constructor(private readonly dispatcher: Dispatcher, client: HttpClient, private readonly owner: SlotOwner) {
     const t = client.target;
     this.opts = { origin: t.origin, method: t.method, path: t.path, headers: client.headerList, body: null, headersTimeout: t.timeoutMs, bodyTimeout: t.timeoutMs, blocking: false };
   }
@@ -69,7 +69,7 @@ export class Slot {
     this.bytes = 0;
     this.done = false;
     this.opts.body = body;
-    this.client.pool.dispatch(this.opts as never, this as never);
+    this.dispatcher.dispatch(this.opts as never, this as never);
   }
 
   // --- undici dispatch handler (the classic callback interface) ---
@@ -94,29 +94,47 @@ export class Slot {
   }
 }
 
+/**
+ * The connections of one run: a shared Pool (open model: any free connection takes the next
+ * request) and dedicated single-connection Clients (closed model: one keep-alive connection per
+ * user, as Locust and wrk have). All keep-alive, pipelining 1.
+ */
 export class HttpClient {
   readonly pool: Pool;
   readonly headerList: string[];
+  private readonly dedicated: Client[] = [];
   constructor(readonly target: Target, connections: number) {
-    this.pool = new Pool(target.origin, {
-      connections,
-      pipelining: 1,
-      keepAliveTimeout: 60_000,
-      keepAliveMaxTimeout: 600_000,
-      headersTimeout: target.timeoutMs,
-      bodyTimeout: target.timeoutMs,
-      connect: { timeout: Math.min(target.timeoutMs, 10_000) },
-    });
+    this.pool = new Pool(target.origin, { connections, ...this.clientOptions() });
     this.headerList = [];
     for (const [k, v] of Object.entries(target.headers)) this.headerList.push(k, v);
   }
 
+  private clientOptions(): Client.Options {
+    const t = this.target;
+    return {
+      pipelining: 1,
+      keepAliveTimeout: 60_000,
+      keepAliveMaxTimeout: 600_000,
+      headersTimeout: t.timeoutMs,
+      bodyTimeout: t.timeoutMs,
+      connect: { timeout: Math.min(t.timeoutMs, 10_000) },
+    };
+  }
+
+  /** A slot that sends through the shared pool. */
   slot(owner: SlotOwner): Slot {
-    return new Slot(this, owner);
+    return new Slot(this.pool, this, owner);
+  }
+
+  /** A slot with its own connection (one per closed-model user). */
+  dedicatedSlot(owner: SlotOwner): Slot {
+    const c = new Client(this.target.origin, this.clientOptions());
+    this.dedicated.push(c);
+    return new Slot(c, this, owner);
   }
 
   async close(): Promise<void> {
-    await this.pool.destroy();
+    await Promise.all([this.pool.destroy(), ...this.dedicated.map((c) => c.destroy())]);
   }
 }
 

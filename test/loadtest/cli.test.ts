@@ -46,6 +46,20 @@ test('bad arguments exit 2; an unreachable server exits 1', async () => {
   assert.match(r.stderr, /cannot connect/);
 });
 
+test('a server that never answers: every request times out, exit 1 (no response at all)', async () => {
+  const mute = await startServer(() => { /* never answers */ });
+  try {
+    const r = await runCli(['loadtest', `${mute.url}/predict`, '-u', '2', '-n', '4', '--timeout', '300ms', '--json', '-q', '--threshold', 'p99<10s']);
+    assert.equal(r.code, 1, r.stderr);
+    const res = JSON.parse(r.stdout) as RunResult;
+    assert.equal(res.errorKinds.timeout, 4);
+    assert.equal(res.failures, 4);
+    assert.match(r.stderr, /no request got a response \(timeout ×4\)/);
+  } finally {
+    await mute.close();
+  }
+});
+
 test('method, path, headers and rotated bodies from a JSON array reach the server', async () => {
   const bodies = join(dir, 'bodies.json');
   writeFileSync(bodies, JSON.stringify([{ n: 1 }, { n: 2 }, { n: 3 }]));

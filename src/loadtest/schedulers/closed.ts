@@ -76,7 +76,7 @@ export class ClosedScheduler implements SlotOwner {
   }
 
   private spawn(i: number): void {
-    const slot = this.client.slot(this);
+    const slot = this.client.dedicatedSlot(this);
     slot.tag = i;
     const user: User = { slot, timer: null, taskStart: 0, active: true };
     this.users.push(user);
