@@ -8,7 +8,7 @@
 //   node dist/bench/scale-out.js [--duration 8s] [--users 32] [--replicas 1,2,3] [--no-write]
 // Everything listens on 127.0.0.1; every process started here is stopped before returning.
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { chmodSync, chownSync, existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -251,6 +251,92 @@ async function wrk(url: string, durationS: number, users: number, dir: string): 
   };
 }
 
+// ---- CPU accounting (Linux /proc), to show where the machine's cores went in each pass ----------
+
+const TICK = 100; // USER_HZ: /proc reports CPU time in 1/100 s on Linux
+
+function statFields(path: string): string[] {
+  try {
+    const text = readFileSync(path, 'utf8');
+    return text.slice(text.lastIndexOf(')') + 2).split(' ');
+  } catch {
+    return [];
+  }
+}
+
+/** CPU seconds used so far by a live process (all its threads). */
+function processCpu(pid: number | undefined): number {
+  const f = statFields(`/proc/${pid}/stat`);
+  return f.length > 12 ? (Number(f[11]) + Number(f[12])) / TICK : 0;
+}
+
+/** CPU seconds of this process's children that have exited and were reaped (the load generator). */
+function reapedChildrenCpu(): number {
+  const f = statFields('/proc/self/stat');
+  return f.length > 14 ? (Number(f[13]) + Number(f[14])) / TICK : 0;
+}
+
+/** CPU seconds the whole machine has been busy (all cores), and of it in interrupt handling (loopback TCP). */
+function machineBusy(): { busy: number; irq: number } {
+  try {
+    const [, ...v] = readFileSync('/proc/stat', 'utf8').split('\n')[0].trim().split(/\s+/).map(Number);
+    const total = v.slice(0, 8).reduce((a, b) => a + b, 0);
+    return { busy: (total - v[3] - v[4]) / TICK, irq: (v[5] + v[6]) / TICK };
+  } catch {
+    return { busy: 0, irq: 0 };
+  }
+}
+
+/** nginx master + workers. */
+function nginxPids(master: number | undefined): number[] {
+  const out = master ? [master] : [];
+  for (const d of readdirSync('/proc')) {
+    if (!/^\d+$/.test(d)) continue;
+    const f = statFields(`/proc/${d}/stat`);
+    if (f.length > 1 && Number(f[1]) === master) out.push(Number(d));
+  }
+  return out;
+}
+
+interface CpuSnapshot {
+  replicas: number;
+  nginx: number;
+  generator: number;
+  machine: { busy: number; irq: number };
+  t: number;
+}
+
+function cpuSnapshot(replicas: Replica[], lb: Nginx | undefined): CpuSnapshot {
+  return {
+    replicas: replicas.reduce((a, r) => a + processCpu(r.proc.pid), 0),
+    nginx: lb ? nginxPids(lb.proc.pid).reduce((a, p) => a + processCpu(p), 0) : 0,
+    generator: reapedChildrenCpu(),
+    machine: machineBusy(),
+    t: performance.now() / 1000,
+  };
+}
+
+/** Cores used on average between two snapshots, by part. */
+export interface CpuShare {
+  replicas: number;
+  nginx: number;
+  generator: number;
+  /** Interrupt handling (softirq: loopback TCP for all of the above). */
+  irq: number;
+  /** Everything else: this script, and other processes sharing the machine. */
+  other: number;
+}
+
+function cpuShare(a: CpuSnapshot, b: CpuSnapshot): CpuShare {
+  const dt = b.t - a.t;
+  const replicas = (b.replicas - a.replicas) / dt;
+  const nginx = (b.nginx - a.nginx) / dt;
+  const generator = (b.generator - a.generator) / dt;
+  const irq = (b.machine.irq - a.machine.irq) / dt;
+  const other = Math.max(0, (b.machine.busy - a.machine.busy) / dt - replicas - nginx - generator - irq);
+  return { replicas, nginx, generator, irq, other };
+}
+
 function parseOptions(argv: string[]): Options {
   const opts: Options = { durationS: 6, users: 32, replicas: [1, 2, 3], restartRounds: 2, repo: join(ROOT, 'examples'), write: true, pin: true, generator: 'loadtest', rounds: 2 };
   for (let i = 0; i < argv.length; i++) {
@@ -305,23 +391,26 @@ export async function main(argv: string[] = process.argv.slice(2)): Promise<numb
     // each keeps its best pass: the machine is shared, and interference only ever lowers a pass.
     const warm = Math.min(2, opts.durationS);
     const measure = (url: string, seconds: number) => (opts.generator === 'wrk' ? wrk(url, seconds, opts.users, base) : loadtest(url, seconds, opts.users, bodyFile));
-    const configs: Array<{ label: string; n: number; url: string; runs: LoadResult[] }> = [
-      { label: 'direct (no load balancer)', n: 1, url: `http://127.0.0.1:${ports[0]}/predict`, runs: [] },
+    const configs: Array<{ label: string; n: number; url: string; lb?: Nginx; runs: LoadResult[]; cpu: CpuShare[] }> = [
+      { label: 'direct (no load balancer)', n: 1, url: `http://127.0.0.1:${ports[0]}/predict`, runs: [], cpu: [] },
     ];
     for (const n of opts.replicas) {
       const lb = await startNginx(base, ports.slice(0, n));
       balancers.push(lb);
-      configs.push({ label: 'nginx', n, url: `http://127.0.0.1:${lb.port}/predict`, runs: [] });
+      configs.push({ label: 'nginx', n, url: `http://127.0.0.1:${lb.port}/predict`, lb, runs: [], cpu: [] });
     }
     for (const c of configs) await measure(c.url, warm);
     for (let round = 0; round < opts.rounds; round++) {
       for (const c of round % 2 === 0 ? configs : [...configs].reverse()) {
+        const before = cpuSnapshot(replicas, c.lb);
         const r = await measure(c.url, opts.durationS);
+        c.cpu.push(cpuShare(before, cpuSnapshot(replicas, c.lb)));
         c.runs.push(r);
         console.error(`${c.label}, ${c.n} replica(s): ${fmt(r.rps)} req/s, p99 ${fmt(r.latencyMs.p99, 1)} ms, failures ${r.failures}`);
       }
     }
-    const best = (c: (typeof configs)[number]) => c.runs.reduce((a, b) => (b.rps > a.rps ? b : a));
+    const bestAt = (c: (typeof configs)[number]) => c.runs.reduce((bi, x, i) => (x.rps > c.runs[bi].rps ? i : bi), 0);
+    const best = (c: (typeof configs)[number]) => c.runs[bestAt(c)];
     const direct = best(configs[0]);
     const rows = configs.slice(1).map((c) => ({ n: c.n, r: best(c), all: c.runs.map((x) => x.rps) }));
     for (const lb of balancers.splice(0)) await stopNginx(lb);
@@ -357,11 +446,12 @@ export async function main(argv: string[] = process.argv.slice(2)): Promise<numb
     const base1 = rows.find((x) => x.n === 1)?.r.rps ?? direct.rps;
     const failedAll = (c: (typeof configs)[number]) => c.runs.reduce((a, b) => a + b.failures, 0);
     const table = [
-      `| setup | replicas | req/s (best of ${opts.rounds}) | all passes, req/s | × 1 replica via nginx | p50 ms | p99 ms | failed (all passes) |`,
-      '| --- | ---: | ---: | --- | ---: | ---: | ---: | ---: |',
+      `| setup | replicas | req/s (best of ${opts.rounds}) | all passes, req/s | × 1 replica via nginx | p50 ms | p99 ms | failed (all passes) | cores used: replicas / nginx / generator / irq / other |`,
+      '| --- | ---: | ---: | --- | ---: | ---: | ---: | ---: | --- |',
       ...configs.map((c) => {
         const r = best(c);
-        return `| ${c.label} | ${c.n} | ${fmt(r.rps)} | ${c.runs.map((x) => fmt(x.rps)).join(', ')} | ${fmt(r.rps / base1, 2)} | ${fmt(r.latencyMs.p50, 1)} | ${fmt(r.latencyMs.p99, 1)} | ${failedAll(c)} |`;
+        const u = c.cpu[bestAt(c)];
+        return `| ${c.label} | ${c.n} | ${fmt(r.rps)} | ${c.runs.map((x) => fmt(x.rps)).join(', ')} | ${fmt(r.rps / base1, 2)} | ${fmt(r.latencyMs.p50, 1)} | ${fmt(r.latencyMs.p99, 1)} | ${failedAll(c)} | ${fmt(u.replicas, 2)} / ${fmt(u.nginx, 2)} / ${fmt(u.generator, 2)} / ${fmt(u.irq, 2)} / ${fmt(u.other, 2)} |`;
       }),
     ];
     const failedCodes = Object.entries(roll.statusCounts).filter(([s]) => Number(s) >= 400);
@@ -385,7 +475,7 @@ export async function main(argv: string[] = process.argv.slice(2)): Promise<numb
       '',
       ...table,
       '',
-      `Through nginx: ${steps.join('; ')}. ${cores} replicas give ×${fmt(rpsOf(cores) / base1, 2)} of one.${gen ? ` Load generator warning: ${gen.warning ?? 'CPU-bound'}.` : ''}`,
+      `Through nginx: ${steps.join('; ')}. ${cores} replicas give ×${fmt(rpsOf(cores) / base1, 2)} of one. The replicas' CPU goes ${configs.slice(1).map((c) => `${fmt(c.cpu[bestAt(c)].replicas, 2)}`).join(' → ')} cores for N = ${configs.slice(1).map((c) => c.n).join(', ')}: throughput follows the cores the replicas get, and past ${cores} replicas there are no more to get — the rest of the machine goes to nginx, the load generator and the kernel's loopback TCP (a platform runs those elsewhere). "other" is whatever else ran on this shared machine during the pass.${gen ? ` Load generator warning: ${gen.warning ?? 'CPU-bound'}.` : ''}`,
       '',
       `### Rolling restart under load`,
       '',
