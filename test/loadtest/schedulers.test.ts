@@ -19,6 +19,8 @@ test('Locust wait semantics: constant, between, constant_throughput, constant_pa
   assert.equal(waitSeconds({ kind: 'constant_throughput', perSecond: 4 }, 0.1), 0.15);
   assert.equal(waitSeconds({ kind: 'constant_throughput', perSecond: 4 }, 0.4), 0, 'a slow task waits 0, never negative');
   assert.equal(waitSeconds({ kind: 'constant_pacing', seconds: 1 }, 0.25), 0.75);
+  assert.equal(waitSeconds({ kind: 'constant_pacing', seconds: 1 }, 0.25, Math.random, true), 1, 'Locust: the first call waits a full period');
+  assert.equal(waitSeconds({ kind: 'constant_throughput', perSecond: 4 }, 0.1, Math.random, true), 0.25);
 });
 
 test('arrival schedule: constant rate and linear ramps', () => {

@@ -17,13 +17,16 @@ export interface ClosedOptions {
   pick: () => Buffer | null;
 }
 
-/** Seconds to wait after a task that took `runSeconds` (Locust's wait_time functions). */
-export function waitSeconds(w: WaitSpec, runSeconds: number, rand: () => number = Math.random): number {
+/**
+ * Seconds to wait after a task that took `runSeconds` (Locust's wait_time functions, including
+ * their first call: constant_pacing/constant_throughput wait one full period after a user's first task).
+ */
+export function waitSeconds(w: WaitSpec, runSeconds: number, rand: () => number = Math.random, first = false): number {
   switch (w.kind) {
     case 'constant': return w.seconds;
     case 'between': return w.min + rand() * (w.max - w.min);
-    case 'constant_throughput': return Math.max(0, 1 / w.perSecond - runSeconds);
-    case 'constant_pacing': return Math.max(0, w.seconds - runSeconds);
+    case 'constant_throughput': return first ? 1 / w.perSecond : Math.max(0, 1 / w.perSecond - runSeconds);
+    case 'constant_pacing': return first ? w.seconds : Math.max(0, w.seconds - runSeconds);
   }
 }
 
@@ -33,6 +36,8 @@ interface User {
   /** performance.now() the user's current task started (for constant_throughput/pacing). */
   taskStart: number;
   active: boolean;
+  /** Tasks completed (Locust's pacing functions treat the first one specially). */
+  tasks: number;
 }
 
 export class ClosedScheduler implements SlotOwner {
@@ -78,7 +83,7 @@ export class ClosedScheduler implements SlotOwner {
   private spawn(i: number): void {
     const slot = this.client.dedicatedSlot(this);
     slot.tag = i;
-    const user: User = { slot, timer: null, taskStart: 0, active: true };
+    const user: User = { slot, timer: null, taskStart: 0, active: true, tasks: 0 };
     this.users.push(user);
     this.active++;
     this.fire(user);
@@ -104,7 +109,7 @@ export class ClosedScheduler implements SlotOwner {
     const user = this.users[slot.tag]!;
     if (this.stopping) { this.retire(user); return; }
     if (this.zeroWait && status > 0) { this.fire(user); return; }
-    let wait = waitSeconds(this.o.wait, (now - user.taskStart) / 1000) * 1000;
+    let wait = waitSeconds(this.o.wait, (now - user.taskStart) / 1000, Math.random, user.tasks++ === 0) * 1000;
     // A transport error returns at once (e.g. connection refused): back off a little instead of spinning.
     if (status === 0 && wait < 10) wait = 10;
     if (wait <= 0) { this.fire(user); return; }
