@@ -475,7 +475,7 @@ export async function main(argv: string[] = process.argv.slice(2)): Promise<numb
       '',
       ...table,
       '',
-      `Through nginx: ${steps.join('; ')}. ${cores} replicas give ×${fmt(rpsOf(cores) / base1, 2)} of one. The replicas' CPU goes ${configs.slice(1).map((c) => `${fmt(c.cpu[bestAt(c)].replicas, 2)}`).join(' → ')} cores for N = ${configs.slice(1).map((c) => c.n).join(', ')}: throughput follows the cores the replicas get, and past ${cores} replicas there are no more to get — the rest of the machine goes to nginx, the load generator and the kernel's loopback TCP (a platform runs those elsewhere). "other" is whatever else ran on this shared machine during the pass.${gen ? ` Load generator warning: ${gen.warning ?? 'CPU-bound'}.` : ''}`,
+      `Through nginx: ${steps.join('; ')}. The replicas' CPU goes ${configs.slice(1).map((c) => fmt(c.cpu[bestAt(c)].replicas, 2)).join(' → ')} cores for N = ${configs.slice(1).map((c) => c.n).join(', ')}. ${Number.isFinite(rpsOf(cores + 1)) ? `Past ${cores} replicas (= cores) throughput ${rpsOf(cores + 1) > rpsOf(cores) * 1.05 ? 'still grows' : 'does not grow'}: replica ${cores + 1} shares a core with replica 1. ` : ''}What the replicas do not get goes to nginx, the load generator and the kernel's loopback TCP (a platform runs those on other machines); "other" is whatever else ran on this shared machine during the pass. One replica reached directly serves ×${fmt(direct.rps / base1, 2)} of one behind nginx: at these rates proxying a request costs about as much CPU as serving it.${gen ? ` Load generator warning: ${gen.warning ?? 'CPU-bound'}.` : ''}`,
       '',
       `### Rolling restart under load`,
       '',
