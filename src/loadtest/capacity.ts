@@ -57,9 +57,15 @@ export async function findCapacity(o: CapacityOptions): Promise<{ capacity: Capa
   let last: RunResult | null = null;
   let toolLimited = false;
   const tryRate = async (rate: number): Promise<boolean> => {
-    const r = await o.step(rate);
+    let r = await o.step(rate);
+    let s = judgeStep(rate, r, o.slo, o.maxErrorRate);
+    // A failing step during which the generator itself stalled says nothing about the server:
+    // run it once more before believing it.
+    if (!s.ok && r.generator.bottleneck) {
+      r = await o.step(rate);
+      s = judgeStep(rate, r, o.slo, o.maxErrorRate);
+    }
     last = r;
-    const s = judgeStep(rate, r, o.slo, o.maxErrorRate);
     steps.push(s);
     o.onStep?.(s);
     if (s.ok) { good = rate; best = r; } else {

@@ -1,0 +1,68 @@
+// The capacity search's stepping/bisecting and step judgement, on synthetic step results (the
+// end-to-end search against a real server is in cli.test.ts).
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { findCapacity, judgeStep } from '../../src/loadtest/capacity.js';
+import { parseThreshold } from '../../src/loadtest/thresholds.js';
+import type { RunResult, SeriesPoint } from '../../src/loadtest/types.js';
+
+function result(p99: number, opts: { errorRate?: number; requests?: number; scheduled?: number; bottleneck?: boolean; series?: number[] } = {}): RunResult {
+  const lat = { min: 1, mean: p99 / 2, stdev: 1, p50: p99 / 3, p66: 0, p75: 0, p80: 0, p90: 0, p95: p99 / 1.5, p98: 0, p99, 'p99.9': p99, 'p99.99': p99, max: p99 };
+  const series: SeriesPoint[] = (opts.series ?? []).map((v, i) => ({ t: i + 1, ts: 0, users: 0, offered: 0, requests: 1, failures: 0, rps: 1, fps: 0, p50: v, p95: v, p99: v, totalRequests: 0, totalFailures: 0, cumulative: [] }));
+  const requests = opts.requests ?? 1000;
+  return {
+    tool: 'modelserve-loadtest', schema: 1, config: { url: 'http://x/', method: 'GET', model: 'open', connections: 1, timeoutMs: 1, bodies: 0, bodySource: '' },
+    startedAt: '', elapsedS: 1, requests, ok: requests, failures: 0, errorRate: opts.errorRate ?? 0, rps: requests, bytesReceived: 0, latencyMs: lat,
+    distribution: [], histogram: '', statusCounts: {}, errorKinds: {}, series,
+    schedule: { offeredRate: 0, scheduled: opts.scheduled ?? requests, late: 0, lateToleranceMs: 10, maxSendLagMs: 0, unsent: 0 },
+    generator: { eventLoopLagP99Ms: 0, eventLoopLagMaxMs: 0, cpuPercent: 0, bottleneck: opts.bottleneck ?? false },
+  };
+}
+
+const slo = [parseThreshold('p99<50ms')];
+
+test('a step fails on the SLO, the error budget, falling behind, or rising latency', () => {
+  assert.equal(judgeStep(100, result(10), slo, 0.001).ok, true);
+  assert.match(judgeStep(100, result(60), slo, 0.001).reason!, /p99<50ms/);
+  assert.match(judgeStep(100, result(10, { errorRate: 0.01 }), slo, 0.001).reason!, /errors 1\.00%/);
+  assert.match(judgeStep(100, result(10, { requests: 800, scheduled: 1000 }), slo, 0.001).reason!, /keep up/);
+  const rising = judgeStep(100, result(10, { series: [2, 2, 2, 9, 12, 15] }), slo, 0.001);
+  assert.equal(rising.stable, false);
+  assert.match(rising.reason!, /latency rising/);
+  assert.equal(judgeStep(100, result(10, { series: [2, 3, 2, 3, 2, 3] }), slo, 0.001).stable, true);
+});
+
+test('doubles until the SLO breaks, then bisects to within the precision', async () => {
+  const tried: number[] = [];
+  const { capacity } = await findCapacity({
+    slo, maxErrorRate: 0.001, startRate: 50, maxRate: 100_000, precision: 0.05,
+    step: async (rate) => { tried.push(rate); return result(rate <= 333 ? 10 : 500); },
+  });
+  assert.deepEqual(tried.slice(0, 5), [50, 100, 200, 400, 300]);
+  assert.ok(capacity.capacity <= 333 && capacity.capacity >= 333 * 0.95, `${capacity.capacity}`);
+  const bad = Math.min(...capacity.steps.filter((s) => !s.ok).map((s) => s.rate));
+  assert.ok((bad - capacity.capacity) / capacity.capacity <= 0.05 || capacity.steps.length >= 11);
+  assert.equal(capacity.toolLimited, false);
+});
+
+test('stops at --max-rate when everything passes; reports 0 when nothing does', async () => {
+  const all = await findCapacity({ slo, maxErrorRate: 0.001, startRate: 50, maxRate: 300, precision: 0.05, step: async () => result(1) });
+  assert.equal(all.capacity.capacity, 300);
+  assert.deepEqual(all.capacity.steps.map((s) => s.rate), [50, 100, 200, 300]);
+  const none = await findCapacity({ slo, maxErrorRate: 0.001, startRate: 50, maxRate: 300, precision: 0.05, maxBisect: 3, step: async () => result(100) });
+  assert.equal(none.capacity.capacity, 0);
+  assert.equal(none.best, null);
+});
+
+test('a failing step where the generator stalled is re-run once; a persistent stall stops the search', async () => {
+  let calls = 0;
+  const once = await findCapacity({
+    slo, maxErrorRate: 0.001, startRate: 100, maxRate: 100, precision: 0.05,
+    step: async () => (++calls === 1 ? result(500, { bottleneck: true }) : result(5)),
+  });
+  assert.equal(calls, 2);
+  assert.equal(once.capacity.capacity, 100);
+  const stuck = await findCapacity({ slo, maxErrorRate: 0.001, startRate: 100, maxRate: 1000, precision: 0.05, step: async (r) => result(r > 150 ? 500 : 5, { bottleneck: r > 150 }) });
+  assert.equal(stuck.capacity.toolLimited, true);
+  assert.equal(stuck.capacity.capacity, 100);
+});
