@@ -109,9 +109,9 @@ function pct(sorted: number[], p: number): number {
 interface Load { rowsPerSec: number; p50: number; p99: number; elu: number; cpuUsPerRow: number }
 
 /** Closed loop: `concurrency` callers each running batches of `batch` rows for `seconds`. */
-async function closedLoop(rt: InferenceRuntime, batch: number, concurrency: number, transfer = false): Promise<Load> {
+async function closedLoop(rt: InferenceRuntime, batch: number, concurrency: number): Promise<Load> {
   const data = rows(batch);
-  const feed = (): NamedTensors => ({ float_input: { type: 'float32', dims: [batch, 7], data: transfer ? data.slice() : data } as TensorData });
+  const feed = (): NamedTensors => ({ float_input: { type: 'float32', dims: [batch, 7], data } as TensorData });
   for (let i = 0; i < 20; i++) await rt.run('svc', feed());
   const lat: number[] = [];
   const end = performance.now() + seconds * 1000;
@@ -151,7 +151,6 @@ const workers = defaultWorkerCount();
 const variants: Array<{ name: string; make: () => InferenceRuntime }> = [
   { name: 'in-process (main thread)', make: () => new InProcessRuntime({ intraOpThreads: 1, interOpThreads: 1 }) },
   { name: `worker threads ×${workers}`, make: () => new WorkerPoolRuntime({ workers, intraOpThreads: 1, interOpThreads: 1 }) },
-  { name: `worker threads ×${workers}, transferInputs`, make: () => new WorkerPoolRuntime({ workers, intraOpThreads: 1, interOpThreads: 1, transferInputs: true }) },
   { name: `child processes ×${workers}`, make: () => new ChildPool(workers) },
 ];
 
@@ -194,8 +193,7 @@ export async function main(argv: string[] = process.argv.slice(2)): Promise<numb
     for (const v of [...variants.slice(r % variants.length), ...variants.slice(0, r % variants.length)]) {
       const rt = v.make();
       await rt.load([source('svc', SVC)]);
-      const transfer = v.name.includes('transferInputs');
-      const cell = { big: await closedLoop(rt, 64, 8, transfer), small: await closedLoop(rt, 1, 8, transfer), single: await closedLoop(rt, 1, 1, transfer) };
+      const cell = { big: await closedLoop(rt, 64, 8), small: await closedLoop(rt, 1, 8), single: await closedLoop(rt, 1, 1) };
       await rt.close();
       (samples[v.name] ??= []).push(cell);
       console.log(`round ${r + 1} ${v.name}: ${fmt(cell.big.rowsPerSec)} rows/s (batch 64)`);

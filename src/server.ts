@@ -43,7 +43,7 @@ export function createRuntime(workers: number | undefined, threads: number | und
   const cpus = Math.max(1, Math.min(availableParallelism(), Math.floor(cgroupCpuLimit() ?? Infinity)));
   const count = workers ?? defaultWorkerCount();
   if (count === 0) return new InProcessRuntime({ intraOpThreads: threads ?? cpus, interOpThreads: 1 });
-  return new WorkerPoolRuntime({ workers: count, intraOpThreads: threads ?? threadsPerWorker(count, cpus), interOpThreads: 1, transferInputs: true });
+  return new WorkerPoolRuntime({ workers: count, intraOpThreads: threads ?? threadsPerWorker(count, cpus), interOpThreads: 1 });
 }
 
 export async function startServer(options: StartOptions): Promise<RunningServer> {

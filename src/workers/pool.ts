@@ -5,19 +5,13 @@
 import { Worker } from 'node:worker_threads';
 import { ModelServeError, StartupError, type ErrorCode, ERRORS } from '../errors.js';
 import type { InferenceRuntime, ModelSignature, ModelSource, NamedTensors, RuntimeOptions } from '../runtime/types.js';
-import { transferList, type FromWorker, type ToWorker, type WorkerInit } from './protocol.js';
+import { packTensors, type FromWorker, type ToWorker, type WorkerInit } from './protocol.js';
 
 export interface WorkerPoolOptions extends RuntimeOptions {
   /** Number of worker threads (see defaultWorkerCount() in ./cpu.js). */
   workers: number;
   /** Run each model once on zeros after loading, in every worker (default true). */
   warmUp?: boolean;
-  /**
-   * Hand the feeds' ArrayBuffers over to the worker instead of copying them (default false).
-   * When true, run() detaches the typed arrays it is given: only set it if callers build fresh
-   * feeds per run (as the batcher glue does) and never read them afterwards.
-   */
-  transferInputs?: boolean;
   /** Called when a worker dies (for logging); the pool replaces it by itself. */
   onWorkerExit?: (event: WorkerExitEvent) => void;
   /** The compiled worker script; default ./worker.js next to this module. */
@@ -257,9 +251,10 @@ export class WorkerPoolRuntime implements InferenceRuntime {
           reject(err);
         },
       });
-      const message: ToWorker = outputNames === undefined ? { type: 'run', id, model, feeds } : { type: 'run', id, model, feeds, outputNames };
       try {
-        this.post(slot, message, this.options.transferInputs === true ? transferList(feeds) : []);
+        const packed = packTensors(feeds);
+        const message: ToWorker = outputNames === undefined ? { type: 'run', id, model, feeds: packed } : { type: 'run', id, model, feeds: packed, outputNames };
+        this.post(slot, message, [packed.buffer]);
       } catch (err) {
         slot.runs.delete(id);
         done();

@@ -4,7 +4,7 @@ import { parentPort, workerData } from 'node:worker_threads';
 import { ModelServeError } from '../errors.js';
 import { createSession, errorText, runSession, signatureOf, warmUp, type OrtSession } from '../runtime/session.js';
 import type { ModelSignature } from '../runtime/types.js';
-import { transferList, type FromWorker, type ToWorker, type WorkerInit } from './protocol.js';
+import { transferList, unpackTensors, type FromWorker, type ToWorker, type WorkerInit } from './protocol.js';
 
 if (parentPort === null) throw new Error('src/workers/worker.js must be started as a worker thread');
 const port = parentPort;
@@ -43,7 +43,7 @@ async function run(msg: Extract<ToWorker, { type: 'run' }>): Promise<void> {
   try {
     const session = sessions.get(msg.model);
     if (session === undefined) throw new ModelServeError('MS_ERR_MODEL_NOT_FOUND', `no model named '${msg.model}' is loaded`);
-    const outputs = await runSession(msg.model, session, msg.feeds, msg.outputNames);
+    const outputs = await runSession(msg.model, session, unpackTensors(msg.feeds), msg.outputNames);
     post({ type: 'result', id: msg.id, outputs }, transferList(outputs));
   } catch (err) {
     const code = err instanceof ModelServeError ? err.code : 'MS_ERR_INFERENCE';
