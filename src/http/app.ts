@@ -17,6 +17,7 @@ import { Metrics } from '../metrics/metrics.js';
 import { installAuth, withSecuritySchemes, type AuthOptions } from './plugins/auth.js';
 import { installCors } from './plugins/cors.js';
 import { installMetrics } from './plugins/metrics.js';
+import { installLoadShedding } from './plugins/load-shedding.js';
 import { installSecurityHeaders } from './plugins/security-headers.js';
 
 export interface AppOptions {
@@ -93,6 +94,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   installSecurityHeaders(app);
   if (options.corsOrigins && options.corsOrigins.length > 0) await installCors(app, options.corsOrigins);
   if (options.auth) installAuth(app, options.auth);
+  installLoadShedding(app);
   // Only JSON bodies: drop Fastify's built-in text/plain parser so other types get 415.
   app.removeContentTypeParser('text/plain');
 
