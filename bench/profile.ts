@@ -5,13 +5,14 @@ import { mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { runWrk, type HttpResult } from './http-bench.js';
-import { startModelserve, type ServeOptions } from './peers.js';
-import { ROOT, sleep } from './procs.js';
+import { serveArgs, startModelserve, type ServeOptions } from './peers.js';
+import { freePort, ROOT, sleep, startProc, waitFor200 } from './procs.js';
 
 interface CpuProfileNode {
   id: number;
   callFrame: { functionName: string; url: string; lineNumber: number };
   hitCount?: number;
+  children?: number[];
 }
 interface CpuProfile { nodes: CpuProfileNode[]; startTime: number; endTime: number; samples: number[]; timeDeltas: number[] }
 
@@ -106,5 +107,85 @@ export function profileMarkdown(p: ProfileResult, maxThreads = 3): string {
     for (const r of t.top.slice(0, tid === '0' ? 12 : 5)) out.push(`| ${r.selfPct.toFixed(1)} | \`${r.fn.replace(/\|/g, '\\|')}\` | ${r.where ? `\`${r.where}\`` : ''} |`);
     out.push('');
   }
+  return out.join('\n');
+}
+
+/** Which package a frame belongs to: an npm package, modelserve itself, or Node. */
+function packageOf(url: string): string | undefined {
+  if (!url) return undefined;
+  const m = /node_modules\/((?:@[^/]+\/)?[^/]+)/.exec(url);
+  if (m) return m[1];
+  if (url.includes('/dist/src/')) return 'modelserve (dist/src)';
+  if (url.includes('/bin/modelserve.js')) return 'modelserve (bin)';
+  return undefined;
+}
+
+export interface StartupProfile { readyMs: number; totalMs: number; byPackage: Array<{ pkg: string; ms: number }> }
+
+/**
+ * Profiles a cold start (spawn → first 200 on POST /predict) of the main thread and attributes
+ * each sample to the nearest package on its stack (npm package or modelserve; samples with only
+ * Node's own frames — module loader, bootstrap — count as "node (bootstrap, module loading)").
+ */
+export async function profileStartup(repo: string, body: string, o: ServeOptions = {}): Promise<StartupProfile> {
+  const dir = mkdtempSync(join(tmpdir(), 'modelserve-prof-'));
+  try {
+    const port = await freePort();
+    const t0 = performance.now();
+    const proc = startProc(process.execPath, serveArgs(repo, { ...o, port, nodeArgs: ['--cpu-prof', '--cpu-prof-dir', dir] }), { cwd: ROOT });
+    let readyMs: number;
+    let readyAt: number;
+    try {
+      await waitFor200(`http://127.0.0.1:${port}/predict`, body, { everyMs: 5, timeoutMs: 30000, proc });
+      readyMs = performance.now() - t0;
+      readyAt = Number(process.hrtime.bigint() / 1000n);
+    } finally {
+      await proc.stop(10000);
+    }
+    await sleep(200);
+    const file = readdirSync(dir).find((f) => /\.0\.\d+\.cpuprofile$/.test(f));
+    if (!file) throw new Error('no main-thread profile written');
+    const profile = JSON.parse(readFileSync(join(dir, file), 'utf8')) as CpuProfile;
+    const byId = new Map(profile.nodes.map((n) => [n.id, n]));
+    const parent = new Map<number, number>();
+    for (const n of profile.nodes) for (const c of n.children ?? []) parent.set(c, n.id);
+    const owner = new Map<number, string>();
+    const ownerOf = (id: number): string => {
+      const cached = owner.get(id);
+      if (cached) return cached;
+      const fn = byId.get(id)?.callFrame.functionName;
+      let k: string;
+      if (fn === '(idle)') k = '(idle: waiting on I/O or threads)';
+      else if (fn === '(garbage collector)') k = '(garbage collector)';
+      else {
+        k = 'node (bootstrap, module loading)';
+        for (let cur: number | undefined = id; cur !== undefined; cur = parent.get(cur)) {
+          const pkg = packageOf(byId.get(cur)?.callFrame.url ?? '');
+          if (pkg) { k = pkg; break; }
+        }
+      }
+      owner.set(id, k);
+      return k;
+    };
+    const agg = new Map<string, number>();
+    let t = profile.startTime;
+    let total = 0;
+    profile.samples.forEach((id, i) => {
+      const dt = profile.timeDeltas[i] ?? 0;
+      t += dt;
+      if (t > readyAt) return;
+      total += dt;
+      const k = ownerOf(id);
+      agg.set(k, (agg.get(k) ?? 0) + dt);
+    });
+    return { readyMs, totalMs: total / 1000, byPackage: [...agg].map(([pkg, us]) => ({ pkg, ms: us / 1000 })).sort((a, b) => b.ms - a.ms) };
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+export function startupMarkdown(p: StartupProfile, n = 10): string {
+  const out = [`**Profile: cold start** (\`node --cpu-prof\`, main thread from process start to the first 200, ${p.readyMs.toFixed(0)} ms wall under the profiler; each sample counted for the nearest package on its stack):`, '', '| package | ms | % |', '|---|---:|---:|'];
+  for (const r of p.byPackage.slice(0, n)) out.push(`| ${r.pkg} | ${r.ms.toFixed(0)} | ${((r.ms / p.totalMs) * 100).toFixed(0)} |`);
   return out.join('\n');
 }
