@@ -9,7 +9,7 @@ import { buildApp, type AppOptions } from './http/app.js';
 import { InProcessRuntime } from './runtime/in-process.js';
 import type { InferenceRuntime } from './runtime/types.js';
 import { cgroupCpuLimit, defaultWorkerCount, threadsPerWorker } from './workers/cpu.js';
-import { WorkerPoolRuntime } from './workers/pool.js';
+import { WorkerPoolRuntime, type WorkerExitEvent } from './workers/pool.js';
 
 export interface StartOptions {
   /** A model repository path, or configs already loaded. */
@@ -39,17 +39,18 @@ export interface RunningServer {
   shutdown(): Promise<boolean>;
 }
 
-export function createRuntime(workers: number | undefined, threads: number | undefined): InferenceRuntime {
+export function createRuntime(workers: number | undefined, threads: number | undefined, onWorkerExit?: (event: WorkerExitEvent) => void): InferenceRuntime {
   const cpus = Math.max(1, Math.min(availableParallelism(), Math.floor(cgroupCpuLimit() ?? Infinity)));
   const count = workers ?? defaultWorkerCount();
   if (count === 0) return new InProcessRuntime({ intraOpThreads: threads ?? cpus, interOpThreads: 1 });
-  return new WorkerPoolRuntime({ workers: count, intraOpThreads: threads ?? threadsPerWorker(count, cpus), interOpThreads: 1 });
+  return new WorkerPoolRuntime({ workers: count, intraOpThreads: threads ?? threadsPerWorker(count, cpus), interOpThreads: 1, onWorkerExit });
 }
 
 export async function startServer(options: StartOptions): Promise<RunningServer> {
   const configs = options.configs ?? loadRepository(options.repo ?? 'models');
-  const runtime = createRuntime(options.workers, options.threadsPerWorker);
-  let app: FastifyInstance;
+  // Workers start now, so they load onnxruntime while the app is built; deaths are logged once it exists.
+  let app: FastifyInstance | undefined;
+  const runtime = createRuntime(options.workers, options.threadsPerWorker, (event) => app?.log.warn(event, 'inference worker died; replaced'));
   try {
     app = await buildApp({ ...options.app, configs, runtime, bodyLimit: options.bodyLimit, logger: options.logger, optimize: options.optimize });
     await app.listen({ host: options.host ?? '127.0.0.1', port: options.port ?? 8000 });
