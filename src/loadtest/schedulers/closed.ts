@@ -89,15 +89,14 @@ export class ClosedScheduler implements SlotOwner {
     this.fire(user);
   }
 
-  private fire(user: User): void {
+  private fire(user: User, now = performance.now()): void {
     user.timer = null;
-    if (this.stopping || (this.o.maxRequests !== undefined && this.issued >= this.o.maxRequests) || (this.o.deadline !== undefined && performance.now() >= this.o.deadline)) {
+    if (this.stopping || (this.o.maxRequests !== undefined && this.issued >= this.o.maxRequests) || (this.o.deadline !== undefined && now >= this.o.deadline)) {
       this.retire(user);
       return;
     }
     this.issued++;
     this.inFlight++;
-    const now = performance.now();
     user.taskStart = now;
     user.slot.send(this.o.pick(), now);
   }
@@ -108,11 +107,11 @@ export class ClosedScheduler implements SlotOwner {
     this.stats.record(now - slot.start, status, kind, slot.bytes);
     const user = this.users[slot.tag]!;
     if (this.stopping) { this.retire(user); return; }
-    if (this.zeroWait && status > 0) { this.fire(user); return; }
+    if (this.zeroWait && status > 0) { this.fire(user, now); return; }
     let wait = waitSeconds(this.o.wait, (now - user.taskStart) / 1000, Math.random, user.tasks++ === 0) * 1000;
     // A transport error returns at once (e.g. connection refused): back off a little instead of spinning.
     if (status === 0 && wait < 10) wait = 10;
-    if (wait <= 0) { this.fire(user); return; }
+    if (wait <= 0) { this.fire(user, now); return; }
     if (this.o.deadline !== undefined && now + wait >= this.o.deadline) { this.retire(user); return; }
     user.timer = setTimeout(() => this.fire(user), wait);
   }
