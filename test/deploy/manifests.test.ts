@@ -167,12 +167,15 @@ describe('Kubernetes Deployment follows the server and the image', () => {
     assert.ok(startupBudget >= 60, `the startup probe allows ${startupBudget} s for loading + warm-up`);
   });
 
-  it('terminationGracePeriodSeconds > preStop sleep + drain timeout', () => {
+  it('terminationGracePeriodSeconds > preStop + shutdown delay + drain timeout; a shutdown delay covers endpoint removal', () => {
     const drainMs = Number(env.MODELSERVE_DRAIN_TIMEOUT_MS ?? image.env.MODELSERVE_DRAIN_TIMEOUT_MS ?? 10_000);
+    const delayMs = Number(env.MODELSERVE_SHUTDOWN_DELAY_MS ?? image.env.MODELSERVE_SHUTDOWN_DELAY_MS ?? 0);
     const cmd: string[] = container.lifecycle?.preStop?.exec?.command ?? [];
     const preStop = cmd[0] === 'sleep' ? Number(cmd[1]) : Number(container.lifecycle?.preStop?.sleep?.seconds ?? 0);
     assert.ok(Number.isFinite(drainMs) && drainMs > 0);
-    assert.ok(podSpec.terminationGracePeriodSeconds > preStop + drainMs / 1000, `${podSpec.terminationGracePeriodSeconds} s > ${preStop} s + ${drainMs / 1000} s`);
+    assert.ok(preStop * 1000 + delayMs >= 2000, 'keep accepting a few seconds after SIGTERM while endpoints are removed');
+    const needed = preStop + (delayMs + drainMs) / 1000;
+    assert.ok(podSpec.terminationGracePeriodSeconds > needed, `${podSpec.terminationGracePeriodSeconds} s > ${needed} s`);
   });
 
   it('CPU limit = CPU request = MODELSERVE_WORKERS (one inference thread per core); memory request = limit', () => {
@@ -263,7 +266,7 @@ describe('Knative Service (Cloud Run: gcloud run services replace)', () => {
 
   it('CPU limit = MODELSERVE_WORKERS; drain timeout < the 10 s Cloud Run allows after SIGTERM', () => {
     assert.equal(cores(kContainer.resources.limits.cpu), Number(env.MODELSERVE_WORKERS));
-    assert.ok(Number(env.MODELSERVE_DRAIN_TIMEOUT_MS) < 10_000);
+    assert.ok(Number(env.MODELSERVE_DRAIN_TIMEOUT_MS) + Number(env.MODELSERVE_SHUTDOWN_DELAY_MS ?? 0) < 10_000);
     assert.ok(bytes(kContainer.resources.limits.memory) >= bytes(container.resources.limits.memory));
   });
 
