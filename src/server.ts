@@ -1,15 +1,12 @@
 // startServer: config -> runtime -> app -> listen -> warm-up -> ready, and the graceful shutdown
 // that undoes it. Used by `modelserve serve` and by integration tests (port 0).
 import type { FastifyInstance, FastifyServerOptions } from 'fastify';
-import { availableParallelism } from 'node:os';
 import { Server as NetServer } from 'node:net';
 import { loadRepository } from './config/load.js';
 import type { ModelConfig } from './config/types.js';
 import { buildApp, type AppOptions } from './http/app.js';
-import { InProcessRuntime } from './runtime/in-process.js';
 import type { InferenceRuntime } from './runtime/types.js';
-import { cgroupCpuLimit, defaultWorkerCount, threadsPerWorker } from './workers/cpu.js';
-import { WorkerPoolRuntime, type WorkerExitEvent } from './workers/pool.js';
+import { createRuntime } from './runtime/create.js';
 
 export interface StartOptions {
   /** A model repository path, or configs already loaded. */
@@ -28,6 +25,8 @@ export interface StartOptions {
   logger?: FastifyServerOptions['logger'];
   /** Extra options passed to buildApp (metrics hooks etc.). */
   app?: Partial<AppOptions>;
+  /** A runtime already started (the CLI starts workers before importing this module); else one is created. */
+  runtime?: InferenceRuntime;
 }
 
 export interface RunningServer {
@@ -39,18 +38,15 @@ export interface RunningServer {
   shutdown(): Promise<boolean>;
 }
 
-export function createRuntime(workers: number | undefined, threads: number | undefined, onWorkerExit?: (event: WorkerExitEvent) => void): InferenceRuntime {
-  const cpus = Math.max(1, Math.min(availableParallelism(), Math.floor(cgroupCpuLimit() ?? Infinity)));
-  const count = workers ?? defaultWorkerCount();
-  if (count === 0) return new InProcessRuntime({ intraOpThreads: threads ?? cpus, interOpThreads: 1 });
-  return new WorkerPoolRuntime({ workers: count, intraOpThreads: threads ?? threadsPerWorker(count, cpus), interOpThreads: 1, onWorkerExit });
-}
-
 export async function startServer(options: StartOptions): Promise<RunningServer> {
   const configs = options.configs ?? loadRepository(options.repo ?? 'models');
   // Workers start now, so they load onnxruntime while the app is built; deaths are logged once it exists.
   let app: FastifyInstance | undefined;
-  const runtime = createRuntime(options.workers, options.threadsPerWorker, (event) => app?.log.warn(event, 'inference worker died; replaced'));
+  const runtime = options.runtime ?? await createRuntime({
+    workers: options.workers,
+    threadsPerWorker: options.threadsPerWorker,
+    onWorkerExit: (event) => app?.log.warn(event, 'inference worker died; replaced'),
+  });
   try {
     app = await buildApp({ ...options.app, configs, runtime, bodyLimit: options.bodyLimit, logger: options.logger, optimize: options.optimize });
     await app.listen({ host: options.host ?? '127.0.0.1', port: options.port ?? 8000 });

@@ -1,6 +1,7 @@
 // `modelserve serve`: parse options, start, and shut down gracefully on SIGTERM/SIGINT.
 import { StartupError } from '../errors.js';
-import { startServer } from '../server.js';
+import { createRuntime } from '../runtime/create.js';
+import type { RunningServer } from '../server.js';
 import { parseServeOptions, serveHelp } from './serve-options.js';
 
 export async function run(argv: string[]): Promise<number> {
@@ -15,9 +16,17 @@ export async function run(argv: string[]): Promise<number> {
     console.log(serveHelp());
     return 0;
   }
-  let server;
+  let server: RunningServer | undefined;
+  // Start the inference workers first: they load onnxruntime while the HTTP modules are imported.
+  const runtime = await createRuntime({
+    workers: options.workers,
+    threadsPerWorker: options.threadsPerWorker,
+    onWorkerExit: (event) => server?.app.log.warn(event, 'inference worker died; replaced'),
+  });
   try {
+    const { startServer } = await import('../server.js');
     server = await startServer({
+      runtime,
       repo: options.repo,
       host: options.host,
       port: options.port,
@@ -35,6 +44,7 @@ export async function run(argv: string[]): Promise<number> {
       },
     });
   } catch (err) {
+    await runtime.close().catch(() => undefined);
     // One clear line (or block) naming the file and the problem; never a half-started server.
     const message = err instanceof StartupError ? err.message : `failed to start: ${(err as Error).message}`;
     console.error(`modelserve: ${message}`);

@@ -1,0 +1,31 @@
+// Picks and starts the inference runtime. Kept apart from the HTTP modules so `modelserve serve`
+// can start the worker threads (each loading onnxruntime) before it imports Fastify: the two
+// startups overlap, which is most of the cold start.
+import { availableParallelism } from 'node:os';
+import type { InferenceRuntime } from './types.js';
+import { cgroupCpuLimit, defaultWorkerCount, threadsPerWorker } from '../workers/cpu.js';
+import { WorkerPoolRuntime, type WorkerExitEvent } from '../workers/pool.js';
+
+export interface RuntimeChoice {
+  /** Worker threads; 0 = inference on the calling thread; default from the CPU quota. */
+  workers?: number;
+  /** onnxruntime intra-op threads per session; default so that workers × threads ≤ CPUs. */
+  threadsPerWorker?: number;
+  onWorkerExit?: (event: WorkerExitEvent) => void;
+}
+
+export async function createRuntime(choice: RuntimeChoice = {}): Promise<InferenceRuntime> {
+  const cpus = Math.max(1, Math.min(availableParallelism(), Math.floor(cgroupCpuLimit() ?? Infinity)));
+  const count = choice.workers ?? defaultWorkerCount();
+  if (count === 0) {
+    // Only this case needs onnxruntime on the main thread.
+    const { InProcessRuntime } = await import('./in-process.js');
+    return new InProcessRuntime({ intraOpThreads: choice.threadsPerWorker ?? cpus, interOpThreads: 1 });
+  }
+  return new WorkerPoolRuntime({
+    workers: count,
+    intraOpThreads: choice.threadsPerWorker ?? threadsPerWorker(count, cpus),
+    interOpThreads: 1,
+    onWorkerExit: choice.onWorkerExit,
+  });
+}
