@@ -94,7 +94,7 @@ function kernelMatrix(
       bias[v] = -kp.gamma * s;
     }
     const x0 = dbl ? b.op('Cast', [x], { to: { int: DT.DOUBLE } }) : x;
-    const xsq = b.op('MatMul', [b.op('Mul', [x0, x0]), cst('ones', [F, 1], new Array(F).fill(1))]);
+    const xsq = reduce(b, 'ReduceSumSquare', x0, opts.opset);
     const xa = b.op('Concat', [x0, xsq], { axis: { int: 1 } });
     const arg = b.op('Gemm', [xa, cst('sv_gemm', [F + 1, V], B), cst('sv_bias', [V], bias)]);
     const k = b.op('Exp', [arg]);
@@ -114,7 +114,7 @@ function kernelMatrix(
   return { k: b.op('Pow', [k, b.f32('degree', [], [kp.degree])]), double: false };
 }
 
-function reduce(b: GraphBuilder, op: 'ReduceMax' | 'ReduceSum', x: string, opset: number): string {
+function reduce(b: GraphBuilder, op: 'ReduceMax' | 'ReduceSum' | 'ReduceSumSquare', x: string, opset: number): string {
   // ReduceSum takes axes as an input from opset 13, the other Reduce* ops from opset 18.
   const axesAsInput = op === 'ReduceSum' ? opset >= 13 : opset >= 18;
   if (axesAsInput) return b.op(op, [x, b.i64('axes', [1], [1n])], { keepdims: { int: 1 } });
@@ -366,7 +366,7 @@ export function rewriteSvmClassifier(node: NodeProto, x: string, b: GraphBuilder
   const p = permute(sv, W, V, F, K, interleaveBySign(W, V, K));
   const { k: kern, double } = kernelMatrix(b, x, p.sv, V, F, kp, opts);
   const cst = double ? b.f64.bind(b) : b.f32.bind(b);
-  const S = b.op('Add', [b.op('MatMul', [kern, cst('coef', [V, K], p.W)]), cst('rho', [1, K], rho.slice(0, K))]);
+  const S = b.op('Gemm', [kern, cst('coef', [V, K], p.W), cst('rho', [K], rho.slice(0, K))]);
   const S32 = double ? b.op('Cast', [S], { to: { int: DT.FLOAT } }) : S;
 
   if (haveProba && opts.probabilities === 'operator') {
@@ -413,7 +413,7 @@ export function rewriteSvmRegressor(node: NodeProto, x: string, b: GraphBuilder,
     const p = permute(sv, coef, V, F, 1, interleaveBySign(coef, V, 1));
     const { k, double } = kernelMatrix(b, x, p.sv, V, F, kp, opts);
     const cst = double ? b.f64.bind(b) : b.f32.bind(b);
-    y = b.op('Add', [b.op('MatMul', [k, cst('coef', [V, 1], p.W)]), cst('rho', [1, 1], [rho[0]])]);
+    y = b.op('Gemm', [k, cst('coef', [V, 1], p.W), cst('rho', [1], [rho[0]])]);
     if (double) y = b.op('Cast', [y], { to: { int: DT.FLOAT } });
     detail = `${kp.kernel} kernel, ${V} support vectors × ${F} features${kp.kernel === 'RBF' ? `, RBF in ${opts.rbf}` : ''}`;
   } else {
