@@ -7,6 +7,7 @@ import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { parseAllDocuments } from 'yaml';
+import ts from 'typescript';
 import { Deployment } from 'kubernetes-models/apps/v1/Deployment';
 import { Service } from 'kubernetes-models/v1/Service';
 import { HorizontalPodAutoscaler } from 'kubernetes-models/autoscaling/v2/HorizontalPodAutoscaler';
@@ -139,6 +140,88 @@ describe('manifests validate against the Kubernetes and Knative schemas', () => 
     const k = find(kube, 'kustomize.config.k8s.io/v1beta1/Kustomization');
     const rendered = docs.find((d) => d.kind === 'Deployment');
     assert.equal(rendered?.spec.template.spec.containers[0].image, `${k.images[0].newName}:${k.images[0].newTag}`);
+  });
+});
+
+// ---- unknown fields ------------------------------------------------------------------------------
+// The JSON schemas above accept unknown properties (a misspelled `readinesProbe` passes them, and the
+// API server would drop or reject it). kubernetes-models also ships TypeScript types for the same
+// schemas; an object literal assigned to them gets TypeScript's excess-property check, which names
+// every field that does not exist. Each manifest becomes such a literal in an in-memory program.
+
+/** apiVersion/kind -> [module, interface] of its kubernetes-models type. */
+const TYPES: Record<string, [string, string]> = {
+  'apps/v1/Deployment': ['kubernetes-models/apps/v1/Deployment', 'IDeployment'],
+  'v1/Service': ['kubernetes-models/v1/Service', 'IService'],
+  'autoscaling/v2/HorizontalPodAutoscaler': ['kubernetes-models/autoscaling/v2/HorizontalPodAutoscaler', 'IHorizontalPodAutoscaler'],
+  'policy/v1/PodDisruptionBudget': ['kubernetes-models/policy/v1/PodDisruptionBudget', 'IPodDisruptionBudget'],
+  'serving.knative.dev/v1/Service': ['@kubernetes-models/knative/serving.knative.dev/v1/Service', 'IService'],
+};
+
+/** Type-checks each object against its type; returns the diagnostics, prefixed by the label. */
+function typeCheck(objects: Array<{ label: string; type: [string, string] | 'IContainer[]'; obj: unknown }>): string[] {
+  const file = join(REPO_ROOT, 'test/deploy/__manifests__.ts');
+  const lines: string[] = [`import type { IContainer } from 'kubernetes-models/v1/Container';`];
+  objects.forEach(({ type, obj }, i) => {
+    if (type === 'IContainer[]') lines.push(`export const m${i}: IContainer[] = ${JSON.stringify(obj)};`);
+    else {
+      lines.push(`import type { ${type[1]} as T${i} } from '${type[0]}';`);
+      lines.push(`export const m${i}: T${i} = ${JSON.stringify(obj)};`);
+    }
+  });
+  const source = lines.join('\n');
+  const options: ts.CompilerOptions = { strict: true, noEmit: true, module: ts.ModuleKind.NodeNext, moduleResolution: ts.ModuleResolutionKind.NodeNext, target: ts.ScriptTarget.ES2022, types: [], skipLibCheck: true };
+  const host = ts.createCompilerHost(options);
+  const getSourceFile = host.getSourceFile.bind(host);
+  const fileExists = host.fileExists.bind(host);
+  host.getSourceFile = (name, lang, ...rest) => (name === file ? ts.createSourceFile(name, source, lang) : getSourceFile(name, lang, ...rest));
+  host.fileExists = (name) => name === file || fileExists(name);
+  const program = ts.createProgram([file], options, host);
+  return ts.getPreEmitDiagnostics(program).map((d) => {
+    const line = d.file && d.start !== undefined ? d.file.getLineAndCharacterOfPosition(d.start).line : -1;
+    const m = /^export const m(\d+)/.exec(source.split('\n')[line] ?? '');
+    return `${m ? objects[Number(m[1])].label : '?'}: ${ts.flattenDiagnosticMessageText(d.messageText, ' ')}`;
+  });
+}
+
+/** Knative's generated types predate its startupProbe support (Knative 1.15), and Knative lets probes
+ * omit the port: its containers are checked as Kubernetes containers, probe ports filled in. */
+function knativeForTypeCheck(obj: Obj): Array<{ label: string; type: [string, string] | 'IContainer[]'; obj: unknown }> {
+  const o = structuredClone(obj);
+  const containers: Obj[] = o.spec.template.spec.containers;
+  o.spec.template.spec.containers = containers.map((c) => ({ image: c.image }));
+  for (const c of containers) {
+    for (const p of ['startupProbe', 'livenessProbe', 'readinessProbe']) if (c[p]?.httpGet && c[p].httpGet.port === undefined) c[p].httpGet.port = c.ports?.[0]?.containerPort ?? 8080;
+  }
+  return [
+    { label: 'knative Service', type: TYPES['serving.knative.dev/v1/Service'], obj: o },
+    { label: 'knative containers', type: 'IContainer[]', obj: containers.map((c) => ({ name: c.name ?? 'user-container', ...c })) },
+  ];
+}
+
+function allForTypeCheck(list: Manifest[]) {
+  return list.flatMap(({ file, obj }) => {
+    const type = typeOf(obj);
+    if (TOOL_KINDS.has(type)) return [];
+    if (type === 'serving.knative.dev/v1/Service') return knativeForTypeCheck(obj);
+    assert.ok(TYPES[type], `${file}: no type wired for ${type}`);
+    return [{ label: `${file} ${type}`, type: TYPES[type], obj: obj as unknown }];
+  });
+}
+
+describe('manifests have no unknown fields (excess-property check against the kubernetes-models types)', () => {
+  it('every field of every manifest exists in its type', () => {
+    assert.deepEqual(typeCheck(allForTypeCheck([...kube, ...knative])), []);
+  });
+
+  it('a misspelled field is caught, in a Deployment and in a Knative container', () => {
+    const d = structuredClone(deployment);
+    d.spec.template.spec.containers[0].readinesProbe = d.spec.template.spec.containers[0].readinessProbe;
+    const k = structuredClone(ksvc);
+    k.spec.template.spec.containers[0].livenesProbe = { httpGet: { path: '/healthz' } };
+    const problems = typeCheck(allForTypeCheck([{ file: 'x', obj: d }, { file: 'y', obj: k }]));
+    assert.ok(problems.some((p) => p.includes('readinesProbe')), problems.join('\n'));
+    assert.ok(problems.some((p) => p.includes('livenesProbe')), problems.join('\n'));
   });
 });
 
