@@ -255,8 +255,8 @@ describe('Dockerfile replayed on the host (no Docker engine): build stages, then
     assert.equal((await fetch(`http://127.0.0.1:${port}/healthz`)).status, 200);
 
     // The server really runs as the image's user.
-    const st = spawnSync('ps', ['-o', 'uid=', '-p', String(server.pid)], { encoding: 'utf8' });
-    assert.equal(Number(st.stdout.trim()), as.uid);
+    const status = readFileSync(`/proc/${server.pid}/status`, 'utf8');
+    assert.equal(Number(/^Uid:\s+(\d+)/m.exec(status)?.[1]), as.uid, 'real uid of the server process');
     runAs = as;
   });
 
