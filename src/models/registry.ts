@@ -7,7 +7,7 @@ import { defaultModel } from '../config/load.js';
 import { ModelServeError, StartupError } from '../errors.js';
 import { Batcher } from '../batching/batcher.js';
 import type { BatchInfo } from '../batching/batcher.js';
-import { optimizeModel } from '../optimize/index.js';
+import { mayOptimize } from '../optimize/probe.js';
 import { compileDecoder, neededOutputs, type PredictionObject } from '../response/decode.js';
 import { compileSerializers, type Serializers } from '../response/serialize.js';
 import { compileEncoder } from '../tensors/encode.js';
@@ -49,15 +49,17 @@ export function exampleRow(config: ModelConfig): Row {
   return row;
 }
 
-function readModel(config: ModelConfig, optimize: boolean): { source: ModelSource; optimization?: OptimizationSummary } {
+async function readModel(config: ModelConfig, optimize: boolean): Promise<{ source: ModelSource; optimization?: OptimizationSummary }> {
   let bytes: Uint8Array;
   try {
     bytes = readFileSync(config.modelFile);
   } catch (err) {
     throw new StartupError('MS_ERR_MODEL_LOAD', `${relative(process.cwd(), config.modelFile)}: cannot read the ONNX file: ${(err as Error).message}`);
   }
-  if (!optimize || !config.optimize) return { source: { name: config.name, path: config.modelFile, bytes } };
+  // The optimiser's protobuf library is loaded only for models that may hold an operator it rewrites.
+  if (!optimize || !config.optimize || !mayOptimize(bytes)) return { source: { name: config.name, path: config.modelFile, bytes } };
   try {
+    const { optimizeModel } = await import('../optimize/index.js');
     const result = optimizeModel(bytes);
     const optimization = { changed: result.changed, rewrites: result.rewrites, skipped: result.skipped };
     return { source: { name: config.name, path: config.modelFile, bytes: result.changed ? result.bytes : bytes }, optimization };
@@ -77,7 +79,7 @@ export class ModelRegistry {
   }
 
   static async load(configs: readonly ModelConfig[], runtime: InferenceRuntime, options: RegistryOptions = {}): Promise<ModelRegistry> {
-    const read = configs.map((c) => readModel(c, options.optimize ?? true));
+    const read = await Promise.all(configs.map((c) => readModel(c, options.optimize ?? true)));
     const signatures = await runtime.load(read.map((r) => r.source));
     const problems: string[] = [];
     for (const config of configs) {
