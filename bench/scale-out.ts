@@ -128,10 +128,36 @@ export async function stopReplica(r: Replica, timeoutMs = 20_000): Promise<{ cod
   return { code, ms: performance.now() - t0 };
 }
 
-/** nginx as the platform's load balancer: least-connections over the replicas, keep-alive upstream
- * connections, and a retry on the next replica when one refuses or drops a connection (a replica
- * that is restarting or draining) — prediction is side-effect free, so POST may be retried. */
+/** The load-balancing part of nginx's config (http context): least-connections over the replicas,
+ * keep-alive upstream connections, and a retry on the next replica when one refuses or drops a
+ * connection or answers 502/503 (a replica that is restarting or draining) — prediction is side-effect
+ * free, so POST may be retried. deploy/scale-out/modelserve.nginx.conf is this, for one VM. */
+export function nginxSite(listen: string, upstreams: string[]): string {
+  return `upstream modelserve {
+  least_conn;
+${upstreams.map((u) => `  server ${u} max_fails=0;`).join('\n')}
+  keepalive 128;
+}
+
+server {
+  listen ${listen} backlog=4096;
+  location / {
+    proxy_pass http://modelserve;
+    proxy_http_version 1.1;
+    proxy_set_header Connection "";
+    proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
+    proxy_connect_timeout 1s;
+    proxy_read_timeout 15s;
+    proxy_next_upstream error timeout http_502 http_503 non_idempotent;
+    proxy_next_upstream_tries ${Math.max(3, upstreams.length + 1)};
+  }
+}
+`;
+}
+
+/** A whole nginx config that runs unprivileged from `dir` (pid, logs and temp paths inside it). */
 export function nginxConfig(dir: string, listenPort: number, upstreamPorts: number[]): string {
+  const site = nginxSite(`127.0.0.1:${listenPort}`, upstreamPorts.map((p) => `127.0.0.1:${p}`));
   return `worker_processes 1;
 pid ${dir}/nginx.pid;
 error_log ${dir}/error.log warn;
@@ -143,24 +169,7 @@ http {
   fastcgi_temp_path ${dir}/fastcgi;
   uwsgi_temp_path ${dir}/uwsgi;
   scgi_temp_path ${dir}/scgi;
-  upstream modelserve {
-    least_conn;
-${upstreamPorts.map((p) => `    server 127.0.0.1:${p} max_fails=0;`).join('\n')}
-    keepalive 128;
-  }
-  server {
-    listen 127.0.0.1:${listenPort} backlog=4096;
-    location / {
-      proxy_pass http://modelserve;
-      proxy_http_version 1.1;
-      proxy_set_header Connection "";
-      proxy_connect_timeout 1s;
-      proxy_read_timeout 15s;
-      proxy_next_upstream error timeout http_502 http_503 non_idempotent;
-      proxy_next_upstream_tries ${Math.max(3, upstreamPorts.length + 1)};
-    }
-  }
-}
+${site.replace(/^(?=.)/gm, '  ')}}
 `;
 }
 
