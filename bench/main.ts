@@ -10,10 +10,10 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { computeCeiling, type ComputeResult } from './compute.js';
+import { computeCeilings, type ComputeResult } from './compute.js';
 import { hasWrk, runOpenLoop, runWrk, writeWrkScript, type HttpResult, type OpenLoopResult } from './http-bench.js';
 import { BOOK_FIELDS, fastapiCommand, fastapiMissing, gunicornMissing, PYTHON, serveArgs, startCeiling, startFastapi, startModelserve, writeBookModelFolder, type Server } from './peers.js';
-import { profileMarkdown, profileServer, profileStartup, startupMarkdown, type ProfileResult, type StartupProfile } from './profile.js';
+import { diffMarkdown, diffProfiles, profileCeiling, profileMarkdown, profileServer, profileStartup, startupMarkdown, type ProfileDiff, type ProfileResult, type StartupProfile } from './profile.js';
 import { freePort, ROOT, rssMiB, sharedDir, startProc, stopAll, waitFor200 } from './procs.js';
 import { machineLine, writeSection } from './report.js';
 
@@ -43,7 +43,7 @@ export function parseMainOptions(argv: string[]): MainOptions {
     coldRuns: quick ? 2 : 5,
     openSeconds: 2,
     openRuns: quick ? 1 : 3,
-    computeSeconds: quick ? 1 : 1.5,
+    computeSeconds: quick ? 1 : 0.7,
     rounds: Math.max(1, Number(get('--rounds') ?? (quick ? 1 : 3))),
   };
 }
@@ -165,11 +165,12 @@ export async function main(argv: string[] = process.argv.slice(2)): Promise<numb
 
     // 1. Compute ceilings, alone on the machine.
     log('compute ceilings (onnxruntime alone, batch 64, all cores)');
-    const compute: ComputeResult[] = [];
-    compute.push(await computeCeiling('book svc.onnx', bookRepo, weatherBodies, false, o.computeSeconds));
-    compute.push(await computeCeiling('book svc.onnx', bookRepo, weatherBodies, true, o.computeSeconds));
-    compute.push(await computeCeiling('weather example', join(examples, 'weather'), weatherBodies, true, o.computeSeconds));
-    compute.push(await computeCeiling('loan example', join(examples, 'loan'), loanBodies, true, o.computeSeconds));
+    const compute: ComputeResult[] = await computeCeilings([
+      { label: 'book svc.onnx', modelDir: bookRepo, bodies: weatherBodies, optimize: false },
+      { label: 'book svc.onnx', modelDir: bookRepo, bodies: weatherBodies, optimize: true },
+      { label: 'weather example', modelDir: join(examples, 'weather'), bodies: weatherBodies, optimize: true },
+      { label: 'loan example', modelDir: join(examples, 'loan'), bodies: loanBodies, optimize: true },
+    ], o.computeSeconds, o.quick ? 1 : 3);
     for (const c of compute) log(`compute ${c.label}${c.optimized ? ' (optimised)' : ''}: ${fmtInt(c.rowsPerS)} rows/s`);
 
     // 2. Cold start and memory.
@@ -257,12 +258,21 @@ export async function main(argv: string[] = process.argv.slice(2)): Promise<numb
 
     // 5. Profiles where a throughput/latency target is missed.
     const profiles: ProfileResult[] = [];
+    const diffs: Record<string, ProfileDiff> = {};
     let startup: StartupProfile | undefined;
     const missed = new Set(rows.filter((r) => r.pass === false).map((r) => r.why));
     if (o.profile) {
       // At the concurrency where each reached its best req/s.
-      if (missed.has('book') || missed.has('p99:book')) profiles.push(await profileServer('modelserve book svc.onnx', bookRepo, '/predict', weatherLua, book.c, 3));
-      if (missed.has('loan') || missed.has('p99:loan')) profiles.push(await profileServer('modelserve loan example', examples, '/models/loan/predict', loanLua, loan.c, 3));
+      if (missed.has('book') || missed.has('p99:book')) {
+        const p = await profileServer('modelserve book svc.onnx', bookRepo, '/predict', weatherLua, book.c, 3);
+        profiles.push(p);
+        diffs.book = diffProfiles(p, await profileCeiling(examples, '/predict', weatherLua, book.c, 3));
+      }
+      if (missed.has('loan') || missed.has('p99:loan')) {
+        const p = await profileServer('modelserve loan example', examples, '/models/loan/predict', loanLua, loan.c, 3);
+        profiles.push(p);
+        diffs.loan = diffProfiles(p, await profileCeiling(examples, '/models/loan/predict', loanLua, loan.c, 3));
+      }
       if (missed.has('cold')) startup = await profileStartup(examples, weatherBody);
       if (missed.has('p99:weather') && !missed.has('book') && !missed.has('p99:book')) profiles.push(await profileServer('modelserve weather example', examples, '/predict', weatherLua, best(T('weather'))!.c, 3));
     }
@@ -294,7 +304,7 @@ export async function main(argv: string[] = process.argv.slice(2)): Promise<numb
     }
     md.push(`- vs the bare-Fastify ceiling (weather-body route ${fmtInt(ceilW.rps)} req/s, loan-body route ${fmtInt(ceilL.rps)} req/s): loan example **${((loan.rps / ceilW.rps) * 100).toFixed(0)}%** (${((loan.rps / ceilL.rps) * 100).toFixed(0)}% of the loan-body route), weather example ${((best(T('weather'))!.rps / ceilW.rps) * 100).toFixed(0)}%, book model ${((book.rps / ceilW.rps) * 100).toFixed(0)}%.`);
     md.push('');
-    md.push(`**Compute ceiling** — onnxruntime-node alone, no HTTP: batches of 64 real rows encoded by the server's encoder, \`WorkerPoolRuntime\` with ${compute[0]?.workers} workers × 1 intra-op thread, 2 runs in flight per worker, ${o.computeSeconds} s each:`);
+    md.push(`**Compute ceiling** — onnxruntime-node alone, no HTTP: batches of 64 real rows encoded by the server's encoder, \`WorkerPoolRuntime\` with ${compute[0]?.workers} workers × 1 intra-op thread, 2 runs in flight per worker; ${o.quick ? 1 : 3} interleaved round(s) of ${o.computeSeconds} s per model, median:`);
     md.push('');
     md.push('| model | graph | rows/s | best HTTP req/s (1 row per request) | HTTP / compute |');
     md.push('|---|---|---:|---:|---:|');
@@ -323,7 +333,8 @@ export async function main(argv: string[] = process.argv.slice(2)): Promise<numb
     md.push('|---|---|---|');
     for (const r of rows) md.push(`| ${r.target} | ${r.measured} | ${r.pass === undefined ? 'not measured' : r.pass ? 'pass' : '**miss**'} |`);
     md.push('');
-    md.push(analysis({ missed, profiles, compute, T, ceilW, fastapiBest: fastapiBest?.cell, coldMs, rssMax, cold0Ms: median(cold0.readyMs), rss0: median(cold0.rssReady), startup }));
+    md.push(analysis({ missed, profiles, compute, T, ceilW, fastapiBest: fastapiBest?.cell, coldMs, rssMax, cold0Ms: median(cold0.readyMs), rss0: median(cold0.rssReady), startup, diffs }));
+    for (const d of Object.values(diffs)) { md.push(''); md.push(diffMarkdown(d)); }
     for (const p of profiles) { md.push(''); md.push(profileMarkdown(p)); }
     if (startup) { md.push(''); md.push(startupMarkdown(startup)); }
     const text = md.join('\n');
@@ -349,6 +360,7 @@ interface AnalysisInput {
   cold0Ms: number;
   rss0: number;
   startup?: StartupProfile;
+  diffs: Record<string, ProfileDiff>;
 }
 
 /** What the misses come from, with the figures of this run. */
@@ -375,20 +387,28 @@ function analysis(a: AnalysisInput): string {
   const loanRps = rpsOf('loan');
   const loanW0 = rpsOf('loanW0');
   const ceil = a.ceilW.rps;
+  const extras = (d: ProfileDiff | undefined) => d
+    ? `modelserve's main thread is busy ${d.busyUs.toFixed(1)} µs per request against bare Fastify's ${d.baseBusyUs.toFixed(1)} µs (profiles under the same load, diff table below); the largest extras: ${d.rows.slice(0, 5).map((r) => `\`${r.fn}\`${r.where ? ` (${r.where.replace(/:\d+$/, '')})` : ''} +${(r.ms - r.base).toFixed(1)} µs`).join(', ')}. `
+    : '';
+  const handOff = (t: ReturnType<typeof threadsOf>) => t && t.postMessage >= 8
+    ? `\`postMessage\` (${pct(t.postMessage)} of the main thread) is the batch hand-off — with workers mostly idle the batcher dispatches each request as soon as it arrives, so nearly every request pays a message to a worker and one back. `
+    : '';
+  const inlineNote = (w0: number, dflt: number) => !Number.isFinite(w0) ? ''
+    : w0 > dflt * 1.05
+      ? `Inference inline on the main thread (\`--workers 0\`, what-if row) gives ${fmtInt(w0)} req/s (${(w0 / dflt).toFixed(2)}× the default): for a model this cheap the thread hop costs more than the inference. `
+      : `Inference inline on the main thread (\`--workers 0\`, what-if row) gives ${fmtInt(w0)} req/s (${(w0 / dflt).toFixed(2)}× the default), so the hand-off to the workers is not what limits it: the per-request HTTP work on the one main thread is. `;
   if (a.missed.has('book')) {
     const need = a.fastapiBest ? a.fastapiBest.rps * 10 : NaN;
     const computeOpt = a.compute.find((c) => c.label === 'book svc.onnx' && c.optimized)?.rowsPerS ?? NaN;
-    out.push(`- **Book model vs the peer** (${fmtInt(bookRps)} req/s; ≥ 10× the peer needs ${fmtInt(need)}): not the model — onnxruntime runs the optimised svc.onnx at ${fmtInt(computeOpt)} rows/s on the 2 cores, ${fmtInt(computeOpt / bookRps)}× what HTTP delivers. It is the main thread: ` +
-      (book ? `during the profile it was ${pct(book.mainBusy)} busy while the worker threads were ${pct(book.workerBusy)} busy; its top self time: ${book.top}. \`postMessage\` (${pct(book.postMessage)}) is the batch hand-off — with workers idle the batcher dispatches each request as soon as it arrives, so nearly every request pays a structured-clone message to a worker and one back; \`writev\` (${pct(book.writev)}) is the response write syscall, which bare Fastify pays too. ` : '') +
-      `The bare-Fastify route on the same 2 cores (with wrk) tops out at ${fmtInt(ceil)} req/s, so 10× the peer is ${pct((need / ceil) * 100)} of the HTTP ceiling itself. ` +
-      (Number.isFinite(bookW0) ? `Running the optimised model inline on the main thread (\`--workers 0\`, what-if row) gives ${fmtInt(bookW0)} req/s (${(bookW0 / bookRps).toFixed(2)}× the default): for a model this cheap (~${(1e6 / computeOpt * 2).toFixed(1)} µs per row per core) the thread hop costs more than the inference. ` : '') +
-      'What would reach it: run small batches inline on the main thread and hand only large batches (or expensive models) to the workers (a per-model cost threshold measured at load), and coalesce requests per event-loop turn so one message carries many rows; beyond that, more HTTP parsing capacity than one main thread — N single-worker processes behind SO_REUSEPORT or a load balancer (see the scale-out section).');
+    out.push(`- **Book model vs the peer** (${fmtInt(bookRps)} req/s; ≥ 10× the peer needs ${fmtInt(need)}): not the model — onnxruntime runs the optimised svc.onnx at ${fmtInt(computeOpt)} rows/s on the 2 cores, ${fmtInt(computeOpt / bookRps)}× what HTTP delivers. It is the main thread` +
+      (book ? ` (${pct(book.mainBusy)} busy during the profile while the worker threads were ${pct(book.workerBusy)} busy): ` : ': ') + extras(a.diffs.book) + handOff(book) +
+      `The bare-Fastify route on the same 2 cores (with wrk) tops out at ${fmtInt(ceil)} req/s, so 10× the peer is ${pct((need / ceil) * 100)} of the HTTP ceiling itself. ` + inlineNote(bookW0, bookRps) +
+      'What would reach it: cut the per-request extras listed above (the info-level access-log hook builds its object even at warn; per-request metrics observations could be batched; fewer hooks), and run cheap models inline when the workers are idle; beyond one main thread, N single-worker processes behind SO_REUSEPORT or a load balancer (see the scale-out section).');
   }
   if (a.missed.has('loan')) {
-    out.push(`- **Loan example vs the HTTP ceiling** (${fmtInt(loanRps)} vs ${fmtInt(ceil)} req/s): modelserve spends ${(usPerReq(loanRps) - usPerReq(ceil)).toFixed(0)} µs more main-thread time per request than bare Fastify (${usPerReq(loanRps).toFixed(0)} vs ${usPerReq(ceil).toFixed(0)} µs of wall time per request on this machine). ` +
-      (loan ? `Profile: main thread ${pct(loan.mainBusy)} busy, workers ${pct(loan.workerBusy)}; top: ${loan.top}. The loan model has 18 input tensors, 10 of them string tensors: posting a batch structured-clones 18 objects and the string arrays element by element (\`postMessage\` ${pct(loan.postMessage)}). ` : '') +
-      (Number.isFinite(loanW0) ? `Inline on the main thread (\`--workers 0\`): ${fmtInt(loanW0)} req/s (${pct((loanW0 / ceil) * 100)} of the ceiling). ` : '') +
-      'What would reach it: the same inline path for cheap models (the trees cost ~3 µs per row), or, keeping workers, one transferable buffer per batch (rows packed into a single ArrayBuffer, strings as offsets into one UTF-8 buffer, unpacked in the worker) instead of 18 cloned tensors; and the per-request extras measured in the profile (metrics histogram, per-request child logger, security headers) trimmed or batched.');
+    out.push(`- **Loan example vs the HTTP ceiling** (${fmtInt(loanRps)} vs ${fmtInt(ceil)} req/s, i.e. ${usPerReq(loanRps).toFixed(0)} vs ${usPerReq(ceil).toFixed(0)} µs of wall time per request): ` +
+      (loan ? `main thread ${pct(loan.mainBusy)} busy during the profile, workers ${pct(loan.workerBusy)}; ` : '') + extras(a.diffs.loan) + handOff(loan) + inlineNote(loanW0, loanRps) +
+      `What would reach it: the same — the trees cost ~${((2e6 / (a.compute.find((c) => c.label === 'loan example')?.rowsPerS ?? NaN))).toFixed(1)} µs per row per core, so the gap is the server's own per-request work on the main thread (validation + tensor encoding of 18 fields, batching, response building, hooks, metrics); each microsecond removed there is worth ~${(100 / usPerReq(loanRps)).toFixed(0)}% more req/s at this rate.`);
   }
   if (['book', 'weather', 'loan'].some((k) => a.missed.has(`p99:${k}`))) {
     const ctl = ['book', 'weather', 'loan'].map((k) => a.T(k)).filter((t): t is Target => !!t?.half).map((t) => `${t.system.replace('modelserve ', '')}: ${fmtMs(t.half!.p99Ms)} ms vs control ${fmtMs(t.control?.p99Ms)} ms`).join('; ');

@@ -103,9 +103,9 @@ export async function startFastapi(shared: string, workers: number, body: string
 }
 
 /** Starts the bare-Fastify ceiling fixture on the examples' schemas. */
-export async function startCeiling(examples: string): Promise<Server> {
+export async function startCeiling(examples: string, nodeArgs: string[] = []): Promise<Server> {
   const script = fileURLToPath(new URL('./fixtures/ceiling-server.js', import.meta.url));
-  const proc = startProc(process.execPath, [script, examples], { cwd: ROOT });
+  const proc = startProc(process.execPath, [...nodeArgs, script, examples], { cwd: ROOT });
   const m = await waitForOutput(proc, /ceiling listening on (\d+)/, 30000);
   return { name: 'Fastify ceiling', base: `http://127.0.0.1:${m[1]}`, proc, stop: () => proc.stop(5000) };
 }

@@ -5,7 +5,7 @@ import { mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { runWrk, type HttpResult } from './http-bench.js';
-import { serveArgs, startModelserve, type ServeOptions } from './peers.js';
+import { serveArgs, startCeiling, startModelserve, type ServeOptions, type Server } from './peers.js';
 import { freePort, ROOT, sleep, startProc, waitFor200 } from './procs.js';
 
 interface CpuProfileNode {
@@ -65,9 +65,18 @@ export function summarize(profile: CpuProfile, n = 12, window?: [number, number]
 }
 
 export async function profileServer(label: string, repo: string, path: string, script: string, connections: number, seconds: number, o: ServeOptions = {}): Promise<ProfileResult> {
+  return profileUnderLoad(label, (nodeArgs) => startModelserve(label, repo, { ...o, nodeArgs }), path, script, connections, seconds);
+}
+
+/** The same, for the bare-Fastify ceiling fixture (the baseline of the per-request diff). */
+export async function profileCeiling(examples: string, path: string, script: string, connections: number, seconds: number): Promise<ProfileResult> {
+  return profileUnderLoad('bare-Fastify ceiling', (nodeArgs) => startCeiling(examples, nodeArgs), path, script, connections, seconds);
+}
+
+async function profileUnderLoad(label: string, start: (nodeArgs: string[]) => Promise<Server>, path: string, script: string, connections: number, seconds: number): Promise<ProfileResult> {
   const dir = mkdtempSync(join(tmpdir(), 'modelserve-prof-'));
   try {
-    const server = await startModelserve(label, repo, { ...o, nodeArgs: ['--cpu-prof', '--cpu-prof-dir', dir] });
+    const server = await start(['--cpu-prof', '--cpu-prof-dir', dir]);
     let load: HttpResult;
     let window: [number, number] | undefined;
     try {
@@ -81,7 +90,7 @@ export async function profileServer(label: string, repo: string, path: string, s
     await sleep(200);
     const threads: ThreadProfile[] = [];
     for (const f of readdirSync(dir).filter((x) => x.endsWith('.cpuprofile')).sort()) {
-      const s = summarize(JSON.parse(readFileSync(join(dir, f), 'utf8')) as CpuProfile, 12, window);
+      const s = summarize(JSON.parse(readFileSync(join(dir, f), 'utf8')) as CpuProfile, 400, window);
       threads.push({ file: f, ...s });
     }
     // The busiest thread first (the main thread has the HTTP work; workers run onnxruntime).
@@ -187,5 +196,44 @@ export async function profileStartup(repo: string, body: string, o: ServeOptions
 export function startupMarkdown(p: StartupProfile, n = 10): string {
   const out = [`**Profile: cold start** (\`node --cpu-prof\`, main thread from process start to the first 200, ${p.readyMs.toFixed(0)} ms wall under the profiler; each sample counted for the nearest package on its stack):`, '', '| package | ms | % |', '|---|---:|---:|'];
   for (const r of p.byPackage.slice(0, n)) out.push(`| ${r.pkg} | ${r.ms.toFixed(0)} | ${((r.ms / p.totalMs) * 100).toFixed(0)} |`);
+  return out.join('\n');
+}
+
+const isMainThread = (t: ThreadProfile) => /\.0\.\d+\.cpuprofile$/.test(t.file);
+
+/**
+ * Main-thread CPU per request, function by function, of a modelserve profile against the bare-Fastify
+ * profile under the same load: where modelserve's extra microseconds per request go.
+ */
+export interface ProfileDiff { label: string; base: string; busyUs: number; baseBusyUs: number; requests: number; baseRequests: number; rows: Array<{ fn: string; where: string; ms: number; base: number }> }
+
+export function diffProfiles(ms: ProfileResult, base: ProfileResult, n = 14): ProfileDiff {
+  const mainOf = (p: ProfileResult) => p.threads.find(isMainThread) ?? p.threads[0]!;
+  const perReq = (p: ProfileResult) => {
+    const t = mainOf(p);
+    const us = (t.totalMs * 1000) / Math.max(1, p.load.requests);
+    return { busy: ((100 - t.idlePct) / 100) * us, fns: new Map(t.top.map((r) => [`${r.fn}@${r.where}`, { ...r, us: (r.selfPct / 100) * us }])) };
+  };
+  const a = perReq(ms);
+  const b = perReq(base);
+  const keys = new Set([...a.fns.keys(), ...b.fns.keys()]);
+  const rows = [...keys].map((k) => {
+    const x = a.fns.get(k);
+    const y = b.fns.get(k);
+    const r = (x ?? y)!;
+    return { fn: r.fn, where: r.where, ms: x?.us ?? 0, base: y?.us ?? 0 };
+  }).sort((p, q) => (q.ms - q.base) - (p.ms - p.base)).slice(0, n);
+  return { label: ms.label, base: base.label, busyUs: a.busy, baseBusyUs: b.busy, requests: ms.load.requests, baseRequests: base.load.requests, rows };
+}
+
+export function diffMarkdown(d: ProfileDiff): string {
+  const rows = d.rows;
+  const out = [
+    `**Per request, main thread: ${d.label} vs ${d.base}** (same wrk load; ${d.requests.toLocaleString('en-US')} vs ${d.baseRequests.toLocaleString('en-US')} requests in the profiled window; µs per request = the function's self time / requests): busy **${d.busyUs.toFixed(1)} µs** vs **${d.baseBusyUs.toFixed(1)} µs** per request. The functions that cost modelserve the most extra:`,
+    '',
+    '| function | where | modelserve µs/req | bare Fastify µs/req | extra µs/req |',
+    '|---|---|---:|---:|---:|',
+  ];
+  for (const r of rows) out.push(`| \`${r.fn.replace(/\|/g, '\\|')}\` | ${r.where ? `\`${r.where}\`` : ''} | ${r.ms.toFixed(2)} | ${r.base.toFixed(2)} | ${(r.ms - r.base).toFixed(2)} |`);
   return out.join('\n');
 }
