@@ -4,6 +4,9 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { startServer, type RunningServer } from '../../src/server.js';
+import { buildApp } from '../../src/http/app.js';
+import { loadRepository } from '../../src/config/load.js';
+import { InProcessRuntime } from '../../src/runtime/in-process.js';
 import { EXAMPLES } from '../helpers/paths.js';
 import { call } from '../helpers/http.js';
 import { sample, sampleSum } from '../helpers/prom.js';
@@ -95,4 +98,16 @@ test('shutdown marks the models unloaded and the service not ready', async () =>
   const text = await metrics.render();
   assert.equal(sample(text, 'modelserve_model_loaded', { model: 'weather' }), 0);
   assert.equal(sample(text, 'modelserve_ready'), 0);
+});
+
+test('metrics: false (--no-metrics) serves no /metrics route', async () => {
+  const app = await buildApp({ configs: loadRepository(EXAMPLES), runtime: new InProcessRuntime({ intraOpThreads: 1, interOpThreads: 1 }), metrics: false });
+  try {
+    await app.ready();
+    assert.equal(app.metrics, undefined);
+    assert.equal((await app.inject({ url: '/metrics' })).statusCode, 404);
+    assert.equal((await app.inject({ method: 'POST', url: '/predict', payload: ROW })).statusCode, 200);
+  } finally {
+    await app.close();
+  }
 });

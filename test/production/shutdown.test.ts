@@ -20,7 +20,7 @@ import { CLI, REPO, bookRows, writeBookModelFolder } from '../helpers/paths.js';
 
 interface Outcome { id: string; sentAt: number; doneAt: number; status?: number; error?: string; rows?: number }
 
-for (const shutdownDelay of [400, 0]) test(`SIGTERM under keep-alive load (--shutdown-delay ${shutdownDelay}): readyz 503 first, zero failures among accepted requests, exit 0`, { timeout: 60_000 }, async (t) => {
+for (const [signal, shutdownDelay] of [['SIGTERM', 400], ['SIGINT', 0]] as const) test(`${signal} under keep-alive load (--shutdown-delay ${shutdownDelay}): readyz 503 first, zero failures among accepted requests, exit 0`, { timeout: 60_000 }, async (t) => {
   // Unoptimised SVM and small batching delay: runs take long enough that requests are queued and
   // in flight when the signal arrives.
   const dir = writeBookModelFolder(undefined, 'optimize: false\nbatching: { max_batch_size: 64, max_queue_delay_ms: 2 }\nqueue: { max_rows: 100000, timeout_ms: 30000 }\n');
@@ -81,7 +81,7 @@ for (const shutdownDelay of [400, 0]) test(`SIGTERM under keep-alive load (--shu
   const load = [...Array.from({ length: 12 }, (_, c) => client(c)), poll()];
   await new Promise((r) => setTimeout(r, 1500));
   sigtermAt = performance.now();
-  child.kill('SIGTERM');
+  child.kill(signal);
   const code = await exited;
   await Promise.all(load);
   await dispatcher.close();
