@@ -51,7 +51,7 @@ declare module 'fastify' {
   }
 }
 
-/** Routes that are never access-logged, rate-limited or authenticated (probes). */
+/** Routes that are never access-logged nor refused by overload protection; /healthz and /readyz are never authenticated (/metrics is, unless publicMetrics). */
 export const PROBE_ROUTES: ReadonlySet<string> = new Set(['/healthz', '/readyz', '/metrics']);
 
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
