@@ -40,7 +40,8 @@ Requests
       --body-order <o>       rotate (default) or random
       --timeout <t>          per-request timeout (default 10s); a timeout counts as a failure
 
-Bounds (every run stops: at the duration, after the request count, whichever comes first; default 10s)
+Bounds (every run stops: at the duration, after the request count, whichever comes first; default 10s;
+Ctrl-C stops early and still reports)
   -d, --duration <t>         e.g. 500ms, 30s, 2m
   -n, --requests <N>         total requests
 
@@ -198,7 +199,20 @@ async function runCommand(argv: string[]): Promise<number> {
       ? { open: { rate: o.rate!, stages: o.stages, connections, lateToleranceMs: o.lateToleranceMs } }
       : { closed: { users: o.users, spawnRate: o.spawnRate, wait: o.wait, waitText: waitToString(o.wait) } }),
   };
-  const r = await runLoad(spec);
+  // Ctrl-C ends the run early and still reports it (a second Ctrl-C exits at once).
+  const ac = new AbortController();
+  const onSigint = (): void => {
+    if (ac.signal.aborted) process.exit(130);
+    process.stderr.write('\nstopping (Ctrl-C again to quit at once)…\n');
+    ac.abort();
+  };
+  process.on('SIGINT', onSigint);
+  let r;
+  try {
+    r = await runLoad({ ...spec, signal: ac.signal });
+  } finally {
+    process.off('SIGINT', onSigint);
+  }
   writer?.finish();
   if (o.thresholds.length) r.thresholds = evaluate(o.thresholds, r);
   return emit(o, r, summary(r));

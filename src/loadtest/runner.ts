@@ -20,6 +20,8 @@ export interface RunSpec {
   /** Keep every sample for exact statistics (sequential mode). */
   keepSamples?: boolean;
   label?: string;
+  /** Stops the run early (e.g. on Ctrl-C); the result covers what was done until then. */
+  signal?: AbortSignal;
   /** Called once a second with the new series point and the running totals. */
   onTick?: (point: SeriesPoint, live: LiveState) => void;
 }
@@ -79,14 +81,19 @@ export async function runLoad(spec: RunSpec): Promise<RunResult> {
   // timeout) and the open model's backlog at most one timeout more.
   let stopTimer: NodeJS.Timeout | null = null;
   let drainTimer: NodeJS.Timeout | null = null;
-  if (spec.durationMs !== undefined) {
-    stopTimer = setTimeout(() => {
-      closed?.stop();
-      open?.stop();
-      drainTimer = setTimeout(() => { open?.abandonBacklog(); }, spec.target.timeoutMs + 1000);
-    }, spec.durationMs);
+  const stopNow = (): void => {
+    if (stopTimer) { clearTimeout(stopTimer); stopTimer = null; }
+    closed?.stop();
+    open?.stop();
+    if (!drainTimer) drainTimer = setTimeout(() => { open?.abandonBacklog(); }, spec.target.timeoutMs + 1000);
+  };
+  if (spec.durationMs !== undefined) stopTimer = setTimeout(stopNow, spec.durationMs);
+  if (spec.signal) {
+    if (spec.signal.aborted) stopNow();
+    else spec.signal.addEventListener('abort', stopNow, { once: true });
   }
   await done;
+  spec.signal?.removeEventListener('abort', stopNow);
   const t1 = performance.now();
   if (stopTimer) clearTimeout(stopTimer);
   if (drainTimer) clearTimeout(drainTimer);

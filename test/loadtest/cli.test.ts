@@ -5,7 +5,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import type { RunResult } from '../../src/loadtest/types.js';
-import { json, runCli, startServer, type TestServer } from './helpers.js';
+import { spawn } from 'node:child_process';
+import { BIN, REPO, json, runCli, startServer, type TestServer } from './helpers.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'lt-cli-'));
 let fast: TestServer;
@@ -58,6 +59,24 @@ test('a server that never answers: every request times out, exit 1 (no response 
   } finally {
     await mute.close();
   }
+});
+
+test('Ctrl-C (SIGINT) ends a long run early and still reports it', async () => {
+  const child = spawn(process.execPath, [BIN, 'loadtest', `${fast.url}/predict`, '-u', '2', '-w', 'constant(0.01)', '-d', '60s', '--json'], { cwd: REPO, stdio: ['ignore', 'pipe', 'pipe'] });
+  let stdout = '';
+  let stderr = '';
+  child.stdout.on('data', (c: Buffer) => { stdout += c.toString(); });
+  child.stderr.on('data', (c: Buffer) => { stderr += c.toString(); });
+  const timer = setTimeout(() => child.kill('SIGINT'), 2000);
+  const kill = setTimeout(() => child.kill('SIGKILL'), 30_000);
+  const code = await new Promise<number | null>((resolve) => child.on('close', resolve));
+  clearTimeout(timer);
+  clearTimeout(kill);
+  assert.equal(code, 0, stderr);
+  const res = JSON.parse(stdout) as RunResult;
+  assert.ok(res.requests > 0);
+  assert.ok(res.elapsedS < 20, `stopped early (${res.elapsedS} s)`);
+  assert.match(stderr, /stopping/);
 });
 
 test('method, path, headers and rotated bodies from a JSON array reach the server', async () => {
