@@ -103,6 +103,8 @@ export class Batcher<Row, Result> {
   private pumpScheduled = false;
   private flushing = false;
   private drainWaiters: Array<() => void> = [];
+  /** Recent run time of a batch, ms (EWMA); requests with less time left are expired at dispatch. */
+  private typicalRunMs = 0;
 
   constructor(opts: BatcherOptions<Row, Result>) {
     for (const key of ['maxBatchSize', 'maxQueueRows', 'concurrency'] as const) {
@@ -192,15 +194,21 @@ export class Batcher<Row, Result> {
     });
   }
 
-  /** Drops settled entries and expires overdue ones at the head of the queue. */
+  /**
+   * Drops settled entries and expires, at the head of the queue, the ones that cannot finish in
+   * time: past their deadline, or with less time left than a batch typically takes (running them
+   * would only produce a result that is thrown away, and under overload that wasted half the
+   * capacity as goodput).
+   */
   private settleHead(now: number): Entry<Row, Result> | undefined {
+    const horizon = now + this.typicalRunMs;
     while (this.head < this.queue.length) {
       const e = this.queue[this.head];
       if (e.done) {
         this.head++;
         continue;
       }
-      if (e.deadline <= now) {
+      if (e.deadline <= horizon) {
         this.head++;
         this.expire(e, now);
         continue;
@@ -327,6 +335,9 @@ export class Batcher<Row, Result> {
     let outcome: { ok: true; results: Result[] } | { ok: false; error: unknown };
     try {
       const results = await this.opts.runBatch(rows);
+      // Exponentially weighted average of successful run times (see settleHead).
+      const ran = performance.now() - t0;
+      this.typicalRunMs = this.typicalRunMs === 0 ? ran : this.typicalRunMs + (ran - this.typicalRunMs) * 0.1;
       outcome = results.length === rows.length
         ? { ok: true, results }
         : { ok: false, error: new ModelServeError('MS_ERR_INTERNAL', `runBatch returned ${results.length} results for ${rows.length} rows`) };

@@ -208,6 +208,24 @@ describe('Batcher with a controllable runBatch', () => {
     await rejectsWith(b.submit([5], { deadline: performance.now() - 1 }), 'MS_ERR_TIMEOUT');
   });
 
+  test('a queued request with less time left than a batch takes is expired at dispatch, not run for nothing', async () => {
+    const calls: number[][] = [];
+    const runBatch = async (rows: number[]): Promise<number[]> => {
+      calls.push(rows);
+      await sleep(60);
+      return rows.map((r) => r * 10);
+    };
+    const b = new Batcher(options({ maxBatchSize: 1, maxQueueDelayMs: 0, concurrency: 1, timeoutMs: 0, runBatch }));
+    assert.deepEqual(await b.submit([1]), [10]); // learns that a batch takes ~60 ms
+    const first = b.submit([2]);
+    // Queued behind `first`; when its turn comes (~60 ms) it has ~30 ms left, less than a batch takes.
+    const doomed = b.submit([3], { deadline: performance.now() + 90 });
+    await rejectsWith(doomed, 'MS_ERR_TIMEOUT');
+    assert.deepEqual(await first, [20]);
+    await b.drain();
+    assert.deepEqual(calls, [[1], [2]], 'the doomed request never ran');
+  });
+
   test('a request whose batch is still running at its deadline rejects with MS_ERR_TIMEOUT', async () => {
     const g = gated();
     const b = new Batcher(options({ maxQueueDelayMs: 0, concurrency: 1, timeoutMs: 30, runBatch: g.runBatch }));
