@@ -10,7 +10,7 @@
 //      after the other; plus both against the bare fast server, where the client's own cost shows.
 // Writes the `loadtester` section of BENCHMARKS.md. Everything listens on 127.0.0.1 and every
 // process started here is stopped before returning.
-//   node dist/bench/loadtester.js [--duration 10s] [--rounds 4] [--no-write]
+//   node dist/bench/loadtester.js [--duration 10s] [--rounds 3] [--no-write]
 //   node dist/bench/loadtester.js --serve [--work-us N]   (the server child)
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
