@@ -14,7 +14,7 @@ import { computeCeilings, type ComputeResult } from './compute.js';
 import { hasWrk, runOpenLoop, runWrk, writeWrkScript, type HttpResult, type OpenLoopResult } from './http-bench.js';
 import { BOOK_FIELDS, fastapiCommand, fastapiMissing, gunicornMissing, PYTHON, serveArgs, startCeiling, startFastapi, startModelserve, writeBookModelFolder, type Server } from './peers.js';
 import { diffMarkdown, diffProfiles, profileCeiling, profileMarkdown, profileServer, profileStartup, startupMarkdown, type ProfileDiff, type ProfileResult, type StartupProfile } from './profile.js';
-import { freePort, ROOT, rssMiB, sharedDir, startProc, stopAll, waitFor200 } from './procs.js';
+import { freePort, removeOnExit, ROOT, rssMiB, sharedDir, startProc, stopAll, waitFor200 } from './procs.js';
 import { machineLine, writeSection } from './report.js';
 
 export interface MainOptions {
@@ -149,6 +149,7 @@ export async function main(argv: string[] = process.argv.slice(2)): Promise<numb
   if (!hasWrk()) throw new Error('wrk is not installed (Debian: apt-get install -y wrk); the main benchmark drives every system with it.');
   const shared = sharedDir();
   const tmp = mkdtempSync(join(tmpdir(), 'modelserve-bench-'));
+  removeOnExit(tmp);
   const examples = join(ROOT, 'examples');
   try {
     const bookRepo = writeBookModelFolder(tmp, shared);

@@ -2,7 +2,7 @@
 // tracked, so stopping it (or the bench exiting for any reason: an error, SIGINT, SIGTERM) takes
 // its whole tree down — uvicorn --workers 2 forks, so killing only the parent is not enough.
 import { spawn, type ChildProcess, type SpawnOptions } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -49,6 +49,13 @@ export interface Proc {
 }
 
 const running = new Set<Proc>();
+const tempDirs = new Set<string>();
+
+/** Removes `dir` when the process exits, even on SIGINT (the normal path removes it itself). */
+export function removeOnExit(dir: string): void {
+  hookExit();
+  tempDirs.add(dir);
+}
 
 function killGroup(pid: number, signal: NodeJS.Signals): void {
   try { process.kill(-pid, signal); } catch { /* already gone */ }
@@ -58,7 +65,10 @@ let hooked = false;
 function hookExit(): void {
   if (hooked) return;
   hooked = true;
-  process.on('exit', () => { for (const p of running) killGroup(p.pid, 'SIGKILL'); });
+  process.on('exit', () => {
+    for (const p of running) killGroup(p.pid, 'SIGKILL');
+    for (const d of tempDirs) rmSync(d, { recursive: true, force: true });
+  });
   for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
     process.once(sig, () => {
       console.error(`\nbench: ${sig}, stopping ${running.size} child process(es)`);

@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { runWrk, type HttpResult } from './http-bench.js';
 import { serveArgs, startCeiling, startModelserve, type ServeOptions, type Server } from './peers.js';
-import { freePort, ROOT, sleep, startProc, waitFor200 } from './procs.js';
+import { freePort, removeOnExit, ROOT, sleep, startProc, waitFor200 } from './procs.js';
 
 interface CpuProfileNode {
   id: number;
@@ -75,6 +75,7 @@ export async function profileCeiling(examples: string, path: string, script: str
 
 async function profileUnderLoad(label: string, start: (nodeArgs: string[]) => Promise<Server>, path: string, script: string, connections: number, seconds: number): Promise<ProfileResult> {
   const dir = mkdtempSync(join(tmpdir(), 'modelserve-prof-'));
+  removeOnExit(dir);
   try {
     const server = await start(['--cpu-prof', '--cpu-prof-dir', dir]);
     let load: HttpResult;
@@ -138,6 +139,7 @@ export interface StartupProfile { readyMs: number; totalMs: number; byPackage: A
  */
 export async function profileStartup(repo: string, body: string, o: ServeOptions = {}): Promise<StartupProfile> {
   const dir = mkdtempSync(join(tmpdir(), 'modelserve-prof-'));
+  removeOnExit(dir);
   try {
     const port = await freePort();
     const t0 = performance.now();
