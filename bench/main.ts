@@ -256,7 +256,8 @@ export async function main(argv: string[] = process.argv.slice(2)): Promise<numb
     const coldMs = median(cold.readyMs);
     rows.push({ target: 'cold start (spawn → first 200 on /predict, both examples) ≤ 400 ms', measured: `${coldMs.toFixed(0)} ms (median of ${cold.readyMs.length})`, pass: coldMs <= 400, why: 'cold' });
     const rssMax = Math.max(median(cold.rssReady), rssAfterLoad?.rss ?? 0);
-    rows.push({ target: 'resident memory with both examples ≤ 150 MB', measured: `${median(cold.rssReady).toFixed(0)} MiB when ready, ${rssAfterLoad?.rss.toFixed(0) ?? '–'} MiB after the load (peak ${rssAfterLoad?.hwm.toFixed(0) ?? '–'} MiB)`, pass: rssMax <= 150, why: 'rss' });
+    const MB = (mib: number | undefined) => (mib === undefined ? '–' : (mib * 1.048576).toFixed(0));
+    rows.push({ target: 'resident memory with both examples ≤ 150 MB (the larger of: when ready, after the load)', measured: `${MB(median(cold.rssReady))} MB when ready, ${MB(rssAfterLoad?.rss)} MB after the wrk runs (VmHWM ${MB(rssAfterLoad?.hwm)} MB); 1 MB = 10⁶ bytes`, pass: rssMax * 1.048576 <= 150, why: 'rss' });
 
     // 5. Profiles where a throughput/latency target is missed.
     const profiles: ProfileResult[] = [];
@@ -284,7 +285,7 @@ export async function main(argv: string[] = process.argv.slice(2)): Promise<numb
     const command = `npm run bench -- --only main${o.quick ? ' --quick' : ''}`;
     md.push('## Main benchmark: modelserve vs the FastAPI peer vs the HTTP and compute ceilings');
     md.push('');
-    md.push(`Command: \`${command}\` (\`node dist/bench/run.js\`) — ${machineLine()}; took ${((Date.now() - started) / 1000).toFixed(0)} s.`);
+    md.push(`Command: \`npm run bench${o.quick ? ' -- --quick' : ''}\` (this section alone: \`${command}\`; the script is \`bench/main.ts\`, run by \`bench/run.ts\`) — ${machineLine()}; this section took ${((Date.now() - started) / 1000).toFixed(0)} s.`);
     md.push('');
     md.push(`Everything on 127.0.0.1, on the same ${cpus().length} cores as the load generator; the machine is shared (load average ${loadStart} at the start, ${readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ')} at the end), so every system was up at once and the wrk runs were interleaved — ${o.rounds} round${o.rounds > 1 ? 's' : ''} of (every concurrency × every system) — and each cell below is the median over the rounds (req/s, p50 and p99 each; errors summed).`);
     md.push('');
@@ -335,7 +336,7 @@ export async function main(argv: string[] = process.argv.slice(2)): Promise<numb
     md.push('|---|---|---|');
     for (const r of rows) md.push(`| ${r.target} | ${r.measured} | ${r.pass === undefined ? 'not measured' : r.pass ? 'pass' : '**miss**'} |`);
     md.push('');
-    md.push(analysis({ missed, profiles, compute, T, ceilW, fastapiBest: fastapiBest?.cell, coldMs, rssMax, cold0Ms: median(cold0.readyMs), rss0: median(cold0.rssReady), startup, diffs }));
+    md.push(analysis({ missed, profiles, compute, T, ceilW, fastapiBest: fastapiBest?.cell, coldMs, rssMax, rssReady: median(cold.rssReady), cold0Ms: median(cold0.readyMs), rss0: median(cold0.rssReady), startup, diffs }));
     for (const d of Object.values(diffs)) { md.push(''); md.push(diffMarkdown(d)); }
     for (const p of profiles) { md.push(''); md.push(profileMarkdown(p)); }
     if (startup) { md.push(''); md.push(startupMarkdown(startup)); }
@@ -359,6 +360,7 @@ interface AnalysisInput {
   fastapiBest: HttpResult | undefined;
   coldMs: number;
   rssMax: number;
+  rssReady: number;
   cold0Ms: number;
   rss0: number;
   startup?: StartupProfile;
@@ -418,7 +420,7 @@ function analysis(a: AnalysisInput): string {
   }
   if (a.missed.has('cold')) out.push(`- **Cold start** (${a.coldMs.toFixed(0)} ms): with \`--workers 0\` the same server is ready in ${a.cold0Ms.toFixed(0)} ms, so ${(a.coldMs - a.cold0Ms).toFixed(0)} ms is the worker threads (each boots a Node isolate, loads onnxruntime and creates a session per model, then warms up). What would reach ≤ 400 ms: answer /predict from a main-thread session while the workers start (readiness does not wait for them), or start the workers in parallel with reading and optimising the models; the rest is Node + module loading (Fastify, swagger, ajv, prom-client), which bundling into one file and lazy-loading the docs UI would shorten.` +
     (a.startup ? ` The startup profile below: ${a.startup.byPackage.slice(0, 5).map((r) => `${r.pkg} ${r.ms.toFixed(0)} ms`).join(', ')}${a.startup.byPackage.some((r) => r.pkg === 'ajv' && r.ms > 50) ? ' — ajv is compiling schemas (config schema, request validators, Fastify route schemas); compiling them once at build time (ajv standalone code) or caching them would remove most of it' : ''}.` : ''));
-  if (a.missed.has('rss')) out.push(`- **Memory** (${a.rssMax.toFixed(0)} MiB at most): ${a.rss0.toFixed(0)} MiB with \`--workers 0\`; each worker thread adds ~${((a.rssMax - a.rss0) / 2).toFixed(0)} MiB (a V8 isolate, onnxruntime's arenas and a session per model). What would reach ≤ 150 MB: one worker with 2 intra-op threads instead of 2 workers (\`--workers 1 --threads-per-worker 2\`), onnxruntime's CPU memory arena off for small models, and capping the worker isolates' heaps (\`resourceLimits\`).`);
+  if (a.missed.has('rss')) out.push(`- **Memory** (${(a.rssMax * 1.048576).toFixed(0)} MB at most): ${(a.rss0 * 1.048576).toFixed(0)} MB ready with \`--workers 0\` vs ${(a.rssReady * 1.048576).toFixed(0)} MB with 2 workers, so each worker thread adds ~${(((a.rssReady - a.rss0) / 2) * 1.048576).toFixed(0)} MB (a V8 isolate, onnxruntime and a session per model); under load the process grows by ${((a.rssMax - a.rssReady) * 1.048576).toFixed(0)} MB more (V8 heaps, socket buffers, onnxruntime arenas). What would reach ≤ 150 MB: one worker with 2 intra-op threads instead of 2 workers (\`--workers 1 --threads-per-worker 2\`), onnxruntime's CPU memory arena off for these small models, smaller V8 heaps in the workers (\`resourceLimits\`) and a smaller young generation on the main thread (\`--max-semi-space-size\`).`);
   return out.join('\n');
 }
 
