@@ -102,19 +102,20 @@ async function profileUnderLoad(label: string, start: (nodeArgs: string[]) => Pr
   }
 }
 
-export function profileMarkdown(p: ProfileResult, maxThreads = 3): string {
+export function profileMarkdown(p: ProfileResult): string {
   const out: string[] = [];
-  out.push(`**Profile: ${p.label}** (wrk ${p.load.rps.toFixed(0)} req/s during the profile; \`node --cpu-prof\`, self time per function):`);
+  const tidOf = (t: ThreadProfile) => /\.(\d+)\.\d+\.cpuprofile$/.exec(t.file)?.[1];
+  const main = p.threads.find((t) => tidOf(t) === '0') ?? p.threads[0]!;
+  const workers = p.threads.filter((t) => t !== main);
+  out.push(`**Profile: ${p.label}** (wrk ${p.load.rps.toFixed(0)} req/s during the profile; \`node --cpu-prof\`, self time per function over the loaded window). Main thread busy ${(100 - main.idlePct).toFixed(0)}% of ${(main.totalMs / 1000).toFixed(1)} s:`);
   out.push('');
-  for (const t of p.threads.slice(0, maxThreads)) {
-    // CPU.<date>.<time>.<pid>.<thread id>.<seq>.cpuprofile; thread 0 is the main thread.
-    const tid = /\.(\d+)\.\d+\.cpuprofile$/.exec(t.file)?.[1];
-    const kind = tid === '0' ? 'main thread' : tid ? `worker thread ${tid}` : t.file;
-    out.push(`${kind} — busy ${(100 - t.idlePct).toFixed(0)}% of ${(t.totalMs / 1000).toFixed(1)} s:`);
-    out.push('');
-    out.push('| self, % of the thread\'s time | function | where |');
-    out.push('|---:|---|---|');
-    for (const r of t.top.slice(0, tid === '0' ? 12 : 5)) out.push(`| ${r.selfPct.toFixed(1)} | \`${r.fn.replace(/\|/g, '\\|')}\` | ${r.where ? `\`${r.where}\`` : ''} |`);
+  out.push('| self, % of the thread\'s time | function | where |');
+  out.push('|---:|---|---|');
+  for (const r of main.top.slice(0, 10)) out.push(`| ${r.selfPct.toFixed(1)} | \`${r.fn.replace(/\|/g, '\\|')}\` | ${r.where ? `\`${r.where}\`` : ''} |`);
+  out.push('');
+  // CPU.<date>.<time>.<pid>.<thread id>.<seq>.cpuprofile; thread 0 is the main thread.
+  for (const t of workers) {
+    out.push(`Worker thread ${tidOf(t) ?? t.file}: busy ${(100 - t.idlePct).toFixed(0)}%; ${t.top.slice(0, 3).map((r) => `\`${r.fn}\`${r.where ? ` (${r.where})` : ''} ${r.selfPct.toFixed(1)}%`).join(', ')}.`);
     out.push('');
   }
   return out.join('\n');
