@@ -3,6 +3,7 @@
 // its whole tree down — uvicorn --workers 2 forks, so killing only the parent is not enough.
 import { spawn, type ChildProcess, type SpawnOptions } from 'node:child_process';
 import { existsSync, readFileSync, rmSync } from 'node:fs';
+import { request } from 'node:http';
 import { createServer } from 'node:net';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -141,6 +142,20 @@ export function waitForOutput(p: Proc, pattern: RegExp, timeoutMs = 30000): Prom
   });
 }
 
+/** One POST on a fresh connection that is closed afterwards (no keep-alive left to delay a graceful shutdown). */
+function postOnce(url: string, body: string): Promise<number> {
+  return new Promise((res, rej) => {
+    const req = request(url, { method: 'POST', agent: false, headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body), connection: 'close' } }, (r) => {
+      r.resume();
+      r.once('end', () => res(r.statusCode ?? 0));
+      r.once('error', rej);
+    });
+    req.once('error', rej);
+    req.setTimeout(5000, () => req.destroy(new Error('timeout')));
+    req.end(body);
+  });
+}
+
 /** POSTs `body` until a 200 (every `everyMs`); returns ms waited. Rejects on timeout or child exit. */
 export async function waitFor200(url: string, body: string, opts: { timeoutMs?: number; everyMs?: number; proc?: Proc } = {}): Promise<number> {
   const t0 = performance.now();
@@ -149,9 +164,7 @@ export async function waitFor200(url: string, body: string, opts: { timeoutMs?: 
   void opts.proc?.exited.then(() => { exited = true; });
   for (;;) {
     try {
-      const r = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json' }, body });
-      await r.arrayBuffer();
-      if (r.status === 200) return performance.now() - t0;
+      if ((await postOnce(url, body)) === 200) return performance.now() - t0;
     } catch { /* not listening yet */ }
     if (exited) throw new Error(`server exited before answering ${url}; output:\n${opts.proc?.output().slice(-2000)}`);
     if (performance.now() - t0 > timeoutMs) throw new Error(`no 200 from ${url} within ${timeoutMs} ms`);
