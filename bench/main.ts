@@ -200,7 +200,7 @@ export async function main(argv: string[] = process.argv.slice(2)): Promise<numb
       startModelserve('book', bookRepo),
       startModelserve('book-noopt', bookRepo, { optimize: false }),
       // What-if (not a target): inference inline on the main thread, no worker threads.
-      ...(o.quick ? [] : [startModelserve('book-w0', bookRepo, { workers: 0 }), startModelserve('examples-w0', examples, { workers: 0 })]),
+      ...(o.quick ? [] : [startModelserve('book-w0', bookRepo, { workers: 0, extra: ['--threads-per-worker', '1'] }), startModelserve('examples-w0', examples, { workers: 0, extra: ['--threads-per-worker', '1'] })]),
     ]);
     const peers: Array<{ key: string; label: string; server: Server }> = [];
     const gunicornWhy = gunicornMissing();
@@ -220,8 +220,8 @@ export async function main(argv: string[] = process.argv.slice(2)): Promise<numb
     for (const p of peers) mk(p.key, p.label, p.server.base, '/predict', weatherLua, weatherBody);
     const inlineC = [Math.max(...o.concurrency)];
     if (inline.length) {
-      mk('bookW0', 'what-if: modelserve book svc.onnx --workers 0', inline[0]!.base, '/predict', weatherLua, weatherBody).only = inlineC;
-      mk('loanW0', 'what-if: modelserve loan example --workers 0', inline[1]!.base, '/models/loan/predict', loanLua, loanBody).only = inlineC;
+      mk('bookW0', 'what-if: modelserve book svc.onnx --workers 0 --threads-per-worker 1', inline[0]!.base, '/predict', weatherLua, weatherBody).only = inlineC;
+      mk('loanW0', 'what-if: modelserve loan example --workers 0 --threads-per-worker 1', inline[1]!.base, '/models/loan/predict', loanLua, loanBody).only = inlineC;
     }
     let rssAfterLoad: { rss: number; hwm: number } | undefined;
     try {
@@ -415,8 +415,8 @@ function analysis(a: AnalysisInput): string {
     : '';
   const inlineNote = (w0: number, dflt: number) => !Number.isFinite(w0) ? ''
     : w0 > dflt * 1.05
-      ? `Inference inline on the main thread (\`--workers 0\`, what-if row) gives ${fmtInt(w0)} req/s (${(w0 / dflt).toFixed(2)}× the default): for a model this cheap the thread hop costs more than the inference. `
-      : `Inference inline on the main thread (\`--workers 0\`, what-if row) gives ${fmtInt(w0)} req/s (${(w0 / dflt).toFixed(2)}× the default), so the hand-off to the workers is not what limits it: the per-request HTTP work on the one main thread is. `;
+      ? `Inference inline on the main thread (\`--workers 0 --threads-per-worker 1\`, what-if row) gives ${fmtInt(w0)} req/s (${(w0 / dflt).toFixed(2)}× the default): for a model this cheap the thread hop costs more than the inference. `
+      : `Inference inline on the main thread (\`--workers 0 --threads-per-worker 1\`, what-if row) gives ${fmtInt(w0)} req/s (${(w0 / dflt).toFixed(2)}× the default), so the hand-off to the workers is not what limits it: the per-request HTTP work on the one main thread is. `;
   if (a.missed.has('book')) {
     const need = a.fastapiBest ? a.fastapiBest.rps * 10 : NaN;
     const computeOpt = a.compute.find((c) => c.label === 'book svc.onnx' && c.optimized)?.rowsPerS ?? NaN;

@@ -52,11 +52,13 @@ export interface ServeOptions {
   nodeArgs?: string[];
   port?: number;
   cwd?: string;
+  /** More `serve` flags. */
+  extra?: string[];
 }
 
 export function serveArgs(repo: string, o: ServeOptions = {}): string[] {
   return [...(o.nodeArgs ?? []), CLI, 'serve', repo, '--host', '127.0.0.1', '--port', String(o.port ?? 0), '--log-level', 'warn',
-    ...(o.workers !== undefined ? ['--workers', String(o.workers)] : []), ...(o.optimize === false ? ['--no-optimize'] : [])];
+    ...(o.workers !== undefined ? ['--workers', String(o.workers)] : []), ...(o.optimize === false ? ['--no-optimize'] : []), ...(o.extra ?? [])];
 }
 
 /** Starts `modelserve serve` and waits for its "serving … on http://…" line. */
