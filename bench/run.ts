@@ -1,18 +1,20 @@
 // `npm run bench`: the main benchmark (bench/main.ts), then the other sections' scripts when their
 // modules exist (each exports main(argv) and writes its own section of BENCHMARKS.md).
-//   node dist/bench/run.js [--only main,optimize,loadtester,scale-out] [--skip a,b] [--quick] [--no-write]
+//   node dist/bench/run.js [--only main,optimize,runtime,batching,loadtester,scale-out] [--skip a,b] [--quick] [--no-write]
 // --quick shortens every part (for a smoke run); the full run is bounded to a few minutes.
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { stopAll } from './procs.js';
 
-const SECTIONS = ['main', 'optimize', 'loadtester', 'scale-out'] as const;
+const SECTIONS = ['main', 'optimize', 'runtime', 'batching', 'loadtester', 'scale-out'] as const;
 type Section = (typeof SECTIONS)[number];
 
 /** Arguments passed to each section's main() in --quick mode. */
 const QUICK_ARGS: Record<Section, string[]> = {
   main: ['--quick'],
   optimize: ['--quick'],
+  runtime: ['--quick'],
+  batching: ['--quick'],
   loadtester: ['--duration', '3s'],
   'scale-out': ['--duration', '3s', '--replicas', '1,2'],
 };
@@ -20,6 +22,8 @@ const QUICK_ARGS: Record<Section, string[]> = {
 const USAGE = `usage: npm run bench -- [--only ${SECTIONS.join(',')}] [--skip <sections>] [--quick] [--no-write]
   main        modelserve vs the FastAPI peer vs the HTTP and compute ceilings (bench/main.ts)
   optimize    the load-time optimiser (bench/optimize.ts)
+  runtime     inference runtimes: in-process vs worker threads vs child processes (bench/runtime.ts)
+  batching    dynamic batching on vs off, overload (bench/batching.ts)
   loadtester  the built-in load tester vs Locust and wrk (bench/loadtester.ts)
   scale-out   replicas behind nginx, rolling restart (bench/scale-out.ts)`;
 
