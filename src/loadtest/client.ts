@@ -2,6 +2,7 @@
 // reusable request "slots" that are undici dispatch handlers themselves, so a request costs no
 // promise, stream or closure on our side: the slot records the status and byte count and calls
 // its owner back once.
+import { performance } from 'node:perf_hooks';
 import { Client, Pool, type Dispatcher } from 'undici';
 
 export interface Target {
@@ -56,6 +57,12 @@ export class Slot {
   done = true;
   /** Free for the owner (a user index, a timer). */
   tag = 0;
+  /**
+   * Closed model: restart the clock when undici actually writes the request (it defers the next
+   * request on a keep-alive socket by one event-loop turn), so latency is the server's round trip
+   * as wrk measures it. The open model keeps the intended send time instead.
+   */
+  clockAtWrite = false;
   readonly opts: { origin: string; method: string; path: string; headers: string[]; body: Buffer | null; headersTimeout: number; bodyTimeout: number; blocking: boolean };
   constructor(private readonly dispatcher: Dispatcher, client: HttpClient, private readonly owner: SlotOwner) {
     const t = client.target;
@@ -73,7 +80,9 @@ export class Slot {
   }
 
   // --- undici dispatch handler (the classic callback interface) ---
-  onConnect(_abort: unknown): void {}
+  onConnect(_abort: unknown): void {
+    if (this.clockAtWrite) this.start = performance.now();
+  }
   onHeaders(statusCode: number): boolean {
     this.status = statusCode;
     return true;
