@@ -312,7 +312,7 @@ export async function main(argv: string[] = process.argv.slice(2)): Promise<numb
     if (fastapiWhy) md.push(`| FastAPI peer | – | skipped: ${fastapiWhy} | | | |`);
     md.push('');
     if (T('fastapi2') && T('fastapi1') && best(T('fastapi2'))!.rps < best(T('fastapi1'))!.rps) {
-      md.push(`Note: \`uvicorn --workers 2\` is slower than 1 worker here: ~45 ms per request even at c=1. Its worker processes get the listening socket through multiprocessing, asyncio then does not set TCP_NODELAY on accepted connections, and the response's two writes meet Nagle + delayed ACK (40 ms). gunicorn's forked UvicornWorkers do not have the problem, so they are the peer's 2-worker figure that counts.`);
+      md.push(`Note: \`uvicorn --workers 2\` is slower than 1 worker here: ~45 ms per request even at c=1. With \`--workers\`, uvicorn (Debian's, \`config.py\` \`bind_socket\`) creates the listening socket itself as \`socket.socket(AF_INET)\`, i.e. with proto 0, and asyncio's \`_set_nodelay()\` only sets TCP_NODELAY on accepted sockets whose proto is IPPROTO_TCP — so the response, written in two parts, meets Nagle + delayed ACK (~40 ms). gunicorn's UvicornWorkers do not have the problem, so they are the peer's 2-worker figure that counts.`);
       md.push('');
     }
     md.push('Ratios (best req/s of each over its concurrencies):');
