@@ -99,8 +99,10 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   // Only JSON bodies: drop Fastify's built-in text/plain parser so other types get 415.
   app.removeContentTypeParser('text/plain');
 
+  // Decided once: below info the hook returns before building its log object.
+  const accessLogs = ['trace', 'debug', 'info'].includes(app.log.level);
   app.addHook('onResponse', async (request, reply) => {
-    if (PROBE_ROUTES.has(request.routeOptions.url ?? '')) return;
+    if (!accessLogs || PROBE_ROUTES.has(request.routeOptions.url ?? '')) return;
     request.log.info({ method: request.method, url: request.url, status: reply.statusCode, ms: Number(reply.elapsedTime.toFixed(3)) }, 'request');
   });
 
