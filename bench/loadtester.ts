@@ -9,7 +9,7 @@
 //      plus both against the bare fast server, where each client's own cost shows.
 // Writes the `loadtester` section of BENCHMARKS.md. Everything listens on 127.0.0.1 and every
 // process started here is stopped before returning.
-//   node dist/bench/loadtester.js [--duration 10s] [--rounds 5] [--no-write]
+//   node dist/bench/loadtester.js [--duration 10s] [--rounds 3] [--no-write]
 //   node dist/bench/loadtester.js --serve [--work-us N]   (the server child)
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
@@ -162,7 +162,7 @@ export async function main(argv: string[] = process.argv.slice(2)): Promise<void
   const write = !argv.includes('--no-write');
   const WORK_US = 100;
   const ri = argv.indexOf('--rounds');
-  const rounds = ri >= 0 ? Number(argv[ri + 1]) : 5;
+  const rounds = ri >= 0 ? Number(argv[ri + 1]) : 3;
   const rows: string[] = [];
 
   // 1. throughput: Locust HttpUser vs ours, 32 users, constant(0), fast server.
@@ -182,7 +182,7 @@ export async function main(argv: string[] = process.argv.slice(2)): Promise<void
   const work = await startServer(WORK_US);
   const wrkRounds: Measured[] = [];
   const ourRounds: Measured[] = [];
-  const roundS = Math.max(2, Math.round(durationS * 0.4));
+  const roundS = Math.max(2, Math.round(durationS * 0.8));
   try {
     for (let i = 0; i < rounds; i++) {
       if (i % 2 === 0) {
