@@ -3,26 +3,16 @@
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import type { RunResult } from '../../src/loadtest/types.js';
 import { BIN, REPO, runCli } from './helpers.js';
+import { freePort } from '../helpers/net.js';
 
 const AVAILABLE = existsSync(join(REPO, 'dist/src/http/app.js')) && existsSync(join(REPO, 'dist/src/cli/serve.js')) && existsSync(join(REPO, 'examples/weather'));
 let child: ChildProcess | null = null;
 let base = '';
 
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const port = (s.address() as { port: number }).port;
-      s.close(() => resolve(port));
-    });
-  });
-}
 
 before(async () => {
   if (!AVAILABLE) return;
