@@ -4,7 +4,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { bodiesFromModelInfo, bodyPicker, fetchModelExamples, loadBodyFile, parseCsv, splitCsvLine } from '../../src/loadtest/bodies.js';
-import { REPO, json, startServer } from './helpers.js';
+import { json, startServer } from './helpers.js';
+import { BOOK_CSV } from '../helpers/paths.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'lt-bodies-'));
 
@@ -28,7 +29,7 @@ test('JSONL: one body per non-empty line', () => {
 test('CSV rows become field objects with numbers kept numeric (the seed data set)', () => {
   assert.deepEqual(splitCsvLine('a,"b,c","""d"""'), ['a', 'b,c', '"d"']);
   assert.deepEqual(parseCsv('x,y,z\n1,2.5,hi\n-3,,true\n'), [{ x: 1, y: 2.5, z: 'hi' }, { x: -3, y: null, z: true }]);
-  const file = join(REPO, '..', 'shared', 'seed', 'sample_inference_data.csv');
+  const file = BOOK_CSV;
   const set = loadBodyFile(file);
   const lines = readFileSync(file, 'utf8').split(/\r?\n/).filter((l) => l.trim());
   assert.equal(set.bodies.length, lines.length - 1);

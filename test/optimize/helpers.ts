@@ -7,7 +7,9 @@ import * as ort from 'onnxruntime-node';
 
 export const REPO = resolve(dirname(fileURLToPath(import.meta.url)), '../../..');
 export const FIXTURES = resolve(REPO, 'test/fixtures/optimize');
-export const SHARED = resolve(REPO, '../shared');
+import { SHARED } from '../helpers/paths.js';
+
+export { SHARED };
 
 export async function session(bytes: Uint8Array): Promise<ort.InferenceSession> {
   return ort.InferenceSession.create(bytes, { intraOpNumThreads: 1, interOpNumThreads: 1 });

@@ -3,11 +3,13 @@
 // built by test/fixtures/runtime/make_fixtures.py.
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
+import { pathToFileURL } from 'node:url';
 import type { ModelSource, TensorData } from '../../src/runtime/types.js';
+import { SHARED } from '../helpers/paths.js';
 
 /** The repository root (tests run from dist/test/...). */
 export const ROOT = new URL('../../../', import.meta.url);
-export const SHARED_SEED = new URL('../shared/seed/', ROOT);
+export const SHARED_SEED = pathToFileURL(`${SHARED}/seed/`);
 export const SVC_PATH = fileURLToPath(new URL('svc.onnx', SHARED_SEED));
 export const TYPES_PATH = fileURLToPath(new URL('test/fixtures/runtime/types.onnx', ROOT));
 
