@@ -84,11 +84,13 @@ describe('WorkerPoolRuntime', () => {
     test(`a worker that dies mid-run (${how}) fails its in-flight runs with MS_ERR_INFERENCE and is replaced`, async () => {
       exits.length = 0;
       const expected = (await pool.run('svc', { float_input: svcTensor(rows64) })).label.data;
+      // Armed before the runs are sent, the crash hits worker 0 as its first run arrives, whatever
+      // the scheduling (a crash sent after them could arrive once they had all finished).
+      pool.crashWorkerForTesting(0, how, 'next-run');
       const runs = [];
       for (let i = 0; i < 40; i++) runs.push(pool.run('svc', { float_input: svcTensor(rows64) }));
       const onWorker0 = pool.inFlightPerWorker[0];
       assert.ok(onWorker0 > 0);
-      pool.crashWorkerForTesting(0, how);
       const settled = await Promise.allSettled(runs);
       const failed = settled.filter((s) => s.status === 'rejected');
       const ok = settled.filter((s) => s.status === 'fulfilled');
