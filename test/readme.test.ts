@@ -47,6 +47,19 @@ test('README: the 422 example is what the server answers', async () => {
   assert.ok(README.includes(res.text), `README should show ${res.text}`);
 });
 
+test('README: the quick-start curl answers as shown, on the example models', async () => {
+  const examples = await startServer({ repo: join(REPO, 'examples'), port: 0, workers: 1 });
+  try {
+    const snippet = example('quickstart-request');
+    const body = JSON.parse(/-d '([^']+)'/.exec(snippet.replace(/\\\n\s*/g, ''))![1]!.replace(/\s*\n\s*/g, ' '));
+    const res = await call(`${examples.url}/predict`, { body });
+    const shown = /# (\{.*)…\}/.exec(snippet)![1]!;
+    assert.ok(res.text.startsWith(shown), `README shows ${shown}…, the server answers ${res.text}`);
+  } finally {
+    await examples.shutdown();
+  }
+});
+
 test('README: the serve options table is generated from the code (node scripts/update-readme-options.mjs)', () => {
   assert.ok(README.includes(serveOptionsMarkdown()), 'README options table is stale: run npm run build && node scripts/update-readme-options.mjs');
 });
