@@ -6,6 +6,7 @@
 // model's max throughput (open loop), cold start and resident memory; CPU profiles where a target
 // is missed. Writes the `main` section of BENCHMARKS.md.
 //   node dist/bench/main.js [--quick] [--seconds S] [--concurrency 1,16,64] [--no-profile] [--no-write]
+import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, setPriority, tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -180,6 +181,8 @@ export async function main(argv: string[] = process.argv.slice(2)): Promise<numb
 
     // 2. Cold start and memory.
     const cold = await coldStart('modelserve examples', process.execPath, (port) => serveArgs(examples, { port }), ROOT, weatherBody, o.coldRuns);
+    // Node's own start-up on this machine right now (spawn → exit of `node -e 0`), for scale.
+    const nodeBareMs = median([0, 1, 2].map(() => { const t0 = performance.now(); spawnSync(process.execPath, ['-e', '0']); return performance.now() - t0; }));
     const cold0 = await coldStart('modelserve examples --workers 0', process.execPath, (port) => serveArgs(examples, { port, workers: 0 }), ROOT, weatherBody, Math.min(3, o.coldRuns));
     const fastapiWhy = fastapiMissing(shared);
     let coldPeer: ColdStart | undefined;
@@ -351,7 +354,7 @@ export async function main(argv: string[] = process.argv.slice(2)): Promise<numb
     md.push('|---|---|---|');
     for (const r of rows) md.push(`| ${r.target} | ${r.measured} | ${r.pass === undefined ? 'not measured' : r.pass ? 'pass' : '**miss**'} |`);
     md.push('');
-    md.push(analysis({ missed, profiles, compute, T, ceilW, fastapiBest: fastapiBest?.cell, coldMs, rssMax, rssReady: median(cold.rssReady), cold0Ms: median(cold0.readyMs), rss0: median(cold0.rssReady), startup, diffs }));
+    md.push(analysis({ missed, profiles, compute, T, ceilW, fastapiBest: fastapiBest?.cell, coldMs, rssMax, rssReady: median(cold.rssReady), cold0Ms: median(cold0.readyMs), rss0: median(cold0.rssReady), startup, diffs, nodeBareMs }));
     for (const d of Object.values(diffs)) { md.push(''); md.push(diffMarkdown(d)); }
     for (const p of profiles) { md.push(''); md.push(profileMarkdown(p)); }
     if (startup) { md.push(''); md.push(startupMarkdown(startup)); }
@@ -381,6 +384,7 @@ interface AnalysisInput {
   rss0: number;
   startup?: StartupProfile;
   diffs: Record<string, ProfileDiff>;
+  nodeBareMs: number;
 }
 
 /** What the misses come from, with the figures of this run. */
@@ -443,7 +447,7 @@ function analysis(a: AnalysisInput): string {
         ? `the worker threads cost ${workersMs.toFixed(0)} ms (each boots a Node isolate, loads onnxruntime and creates a session per model, then warms up); answering /predict from a main-thread session while they start would hide it. `
         : `the worker threads add little (${workersMs.toFixed(0)} ms: they start while the main thread loads), so the time is the main thread's own start-up.`) +
       startupTop +
-      ` What would reach ≤ 400 ms: ${ajv && ajv.ms > 40 ? `ajv compiling schemas (${ajv.ms.toFixed(0)} ms: the config schema, the request validators, Fastify's route schemas) done once at build time (ajv standalone code) or cached; ` : ''}loading fewer modules before listening (the Swagger UI, the YAML parser and the optimiser's protobuf code only when needed), or one bundled file (less module resolution and compilation); Node's own bootstrap is a fixed ~40 ms of it.`);
+      ` What would reach ≤ 400 ms: ${ajv && ajv.ms > 40 ? `ajv compiling schemas (${ajv.ms.toFixed(0)} ms: the config schema, the request validators, Fastify's route schemas) done once at build time (ajv standalone code) or cached; ` : ''}loading fewer modules before listening (the Swagger UI, the YAML parser and the optimiser's protobuf code only when needed), or one bundled file (less module resolution and compilation); Node's own start-up (\`node -e 0\`) takes ${a.nodeBareMs.toFixed(0)} ms of it here.`);
   }
   if (a.missed.has('rss')) out.push(`- **Memory** (${(a.rssMax * 1.048576).toFixed(0)} MB at most): ${(a.rss0 * 1.048576).toFixed(0)} MB ready with \`--workers 0\` vs ${(a.rssReady * 1.048576).toFixed(0)} MB with 2 workers, so each worker thread adds ~${(((a.rssReady - a.rss0) / 2) * 1.048576).toFixed(0)} MB (a V8 isolate, onnxruntime and a session per model); under load the process grows by ${((a.rssMax - a.rssReady) * 1.048576).toFixed(0)} MB more (V8 heaps, socket buffers, onnxruntime arenas). What would reach ≤ 150 MB: one worker with 2 intra-op threads instead of 2 workers (\`--workers 1 --threads-per-worker 2\`), onnxruntime's CPU memory arena off for these small models, smaller V8 heaps in the workers (\`resourceLimits\`) and a smaller young generation on the main thread (\`--max-semi-space-size\`).`);
   return out.join('\n');
