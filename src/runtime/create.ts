@@ -9,7 +9,7 @@ import { WorkerPoolRuntime, type WorkerExitEvent } from '../workers/pool.js';
 export interface RuntimeChoice {
   /** Worker threads; 0 = inference on the calling thread; default from the CPU quota. */
   workers?: number;
-  /** onnxruntime intra-op threads per session; default so that workers × threads ≤ CPUs. */
+  /** onnxruntime intra-op threads per session; default so that workers × threads ≤ CPUs (1 with workers 0). */
   threadsPerWorker?: number;
   onWorkerExit?: (event: WorkerExitEvent) => void;
 }
@@ -18,9 +18,10 @@ export async function createRuntime(choice: RuntimeChoice = {}): Promise<Inferen
   const cpus = Math.max(1, Math.min(availableParallelism(), Math.floor(cgroupCpuLimit() ?? Infinity)));
   const count = choice.workers ?? defaultWorkerCount();
   if (count === 0) {
-    // Only this case needs onnxruntime on the main thread.
+    // Only this case needs onnxruntime on the main thread. One intra-op thread by default: the
+    // batches of a tabular model are tiny, and more threads spin on them (measured 2-20x slower).
     const { InProcessRuntime } = await import('./in-process.js');
-    return new InProcessRuntime({ intraOpThreads: choice.threadsPerWorker ?? cpus, interOpThreads: 1 });
+    return new InProcessRuntime({ intraOpThreads: choice.threadsPerWorker ?? 1, interOpThreads: 1 });
   }
   return new WorkerPoolRuntime({
     workers: count,
