@@ -4,21 +4,22 @@
 // (or via `npm run bench`, which calls main()). Bounded: ~30 s (--quick ~5 s). Everything runs in
 // this process and its worker threads; no network.
 import { readFileSync } from 'node:fs';
-import { fileURLToPath, pathToFileURL } from 'node:url';
+import { pathToFileURL } from 'node:url';
 import { performance } from 'node:perf_hooks';
 import { Batcher, type BatchInfo } from '../src/batching/batcher.js';
 import { ModelServeError } from '../src/errors.js';
 import { defaultWorkerCount } from '../src/workers/cpu.js';
 import { WorkerPoolRuntime } from '../src/workers/pool.js';
 import { machineLine, writeSection } from './report.js';
+import { sharedDir } from './procs.js';
+import { join } from 'node:path';
 
-const ROOT = new URL('../../', import.meta.url);
-const SVC = fileURLToPath(new URL('../shared/seed/svc.onnx', ROOT));
+const SVC = join(sharedDir(), 'seed', 'svc.onnx');
 const callers = 64;
 let seconds = 2;
 
-const scaler = JSON.parse(readFileSync(new URL('../shared/seed/model-scaler.json', ROOT), 'utf8')) as { mean: number[]; scale: number[] };
-const rows: number[][] = readFileSync(new URL('../shared/seed/sample_inference_data.csv', ROOT), 'utf8')
+const scaler = JSON.parse(readFileSync(join(sharedDir(), 'seed', 'model-scaler.json'), 'utf8')) as { mean: number[]; scale: number[] };
+const rows: number[][] = readFileSync(join(sharedDir(), 'seed', 'sample_inference_data.csv'), 'utf8')
   .trim()
   .split('\n')
   .slice(1, 2001)

@@ -17,10 +17,11 @@ import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { machineLine, writeSection } from './report.js';
+import { sharedDir } from './procs.js';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const CLI = join(ROOT, 'bin/modelserve.js');
-const PEERS = join(ROOT, '..', 'shared', 'peers');
+const peersDir = (): string => join(sharedDir(), 'peers');
 const BODY = '{"temp_c": 8.75, "humidity": 0.83, "wind_speed_kmph": 70, "wind_bearing_degree": 259, "visibility_km": 15.82, "pressure_millibars": 1016.51, "current_weather_condition": 1}';
 
 /** The server child: Fastify, POST /predict → {"prediction":"Rain"} after `workUs` of busy CPU. */
@@ -106,7 +107,7 @@ function wrkMs(v: string, unit: string): number {
 }
 
 async function wrk(port: number, conns: number, durationS: number): Promise<Measured> {
-  const r = await run('wrk', ['-t1', `-c${conns}`, `-d${durationS}s`, '-s', join(PEERS, 'post_weather.lua'), '--latency', `http://127.0.0.1:${port}/predict`], PEERS, (durationS + 30) * 1000);
+  const r = await run('wrk', ['-t1', `-c${conns}`, `-d${durationS}s`, '-s', join(peersDir(), 'post_weather.lua'), '--latency', `http://127.0.0.1:${port}/predict`], peersDir(), (durationS + 30) * 1000);
   if (r.status !== 0) throw new Error(`wrk exited ${r.status}: ${r.stderr}`);
   const pct = (p: string): number => {
     const m = new RegExp(`^\\s*${p}%\\s+([\\d.]+)(us|ms|s|m)\\s*$`, 'm').exec(r.stdout);
@@ -123,7 +124,7 @@ async function locust(port: number, users: number, durationS: number): Promise<M
   const dir = mkdtempSync(join(tmpdir(), 'bench-locust-'));
   try {
     const prefix = join(dir, 'locust');
-    const r = await run('/usr/bin/python3', ['-m', 'locust', '-f', 'locust_weather.py', '--headless', '-u', String(users), '-r', String(users), '-t', `${durationS}s`, '--host', `http://127.0.0.1:${port}`, '--only-summary', '--csv', prefix], PEERS, (durationS + 60) * 1000);
+    const r = await run('/usr/bin/python3', ['-m', 'locust', '-f', 'locust_weather.py', '--headless', '-u', String(users), '-r', String(users), '-t', `${durationS}s`, '--host', `http://127.0.0.1:${port}`, '--only-summary', '--csv', prefix], peersDir(), (durationS + 60) * 1000);
     if (!existsSync(`${prefix}_stats.csv`)) throw new Error(`locust wrote no CSV (exit ${r.status}): ${r.stderr.slice(-2000)}`);
     const lines = readFileSync(`${prefix}_stats.csv`, 'utf8').trim().split(/\r?\n/);
     const header = lines[0]!.split(',');

@@ -12,9 +12,11 @@ import { optimizeModel } from '../src/optimize/index.js';
 import { DT, decodeModel, encodeModel } from '../src/optimize/proto.js';
 import { treeEnsembleGemmModel, treeEnsembleOnlyModel, treeEnsembleTraversalModel } from '../src/optimize/trees.js';
 import { machineLine, writeSection } from './report.js';
+import { sharedDir } from './procs.js';
 
 const REPO = resolve(fileURLToPath(import.meta.url), '../../..');
-const SHARED = resolve(REPO, '../shared');
+// Resolved when the bench runs (not at import), so a missing ../shared is reported by the runner.
+const shared = (): string => sharedDir();
 let SLICE_MS = 200;
 let ROUNDS = 5;
 const BATCHES = [1, 16, 64];
@@ -85,7 +87,7 @@ function sessionOptions(threads: number): ort.InferenceSession.SessionOptions {
 }
 
 function sampleRows(): number[][] {
-  const lines = readFileSync(resolve(SHARED, 'seed/sample_inference_data.csv'), 'utf8').trim().split('\n').slice(1);
+  const lines = readFileSync(resolve(shared(), 'seed/sample_inference_data.csv'), 'utf8').trim().split('\n').slice(1);
   return lines.map((l) => /^[^,]*,"[^"]*",(.*)$/.exec(l)![1].split(',').slice(0, 7).map(Number));
 }
 
@@ -116,7 +118,7 @@ export async function main(argv: string[] = []): Promise<number> {
   const rows = sampleRows();
 
   // --- svc.onnx ---
-  const svcBytes = new Uint8Array(readFileSync(resolve(SHARED, 'seed/svc.onnx')));
+  const svcBytes = new Uint8Array(readFileSync(resolve(shared(), 'seed/svc.onnx')));
   const times: number[] = [];
   let svcResult = optimizeModel(svcBytes);
   for (let i = 0; i < 5; i++) {
@@ -125,7 +127,7 @@ export async function main(argv: string[] = []): Promise<number> {
     times.push(performance.now() - t0);
   }
   const svcMixed = optimizeModel(svcBytes, { rbf: 'mixed' }).bytes;
-  const sc = JSON.parse(readFileSync(resolve(SHARED, 'seed/model-scaler.json'), 'utf8')) as { mean: number[]; scale: number[] };
+  const sc = JSON.parse(readFileSync(resolve(shared(), 'seed/model-scaler.json'), 'utf8')) as { mean: number[]; scale: number[] };
   const scaled = new Float32Array(64 * 7);
   rows.slice(0, 64).forEach((r, i) => r.forEach((v, j) => (scaled[i * 7 + j] = (v - sc.mean[j]) / sc.scale[j])));
   const svcFeed: Feed = (n) => ({ float_input: new ort.Tensor('float32', scaled.slice(0, n * 7), [n, 7]) });

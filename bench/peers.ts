@@ -2,9 +2,10 @@
 // ../shared/peers (Debian's python3-fastapi + uvicorn), and the bare-Fastify ceiling fixture.
 // Each start function resolves once the server answers, with its base URL and a stop().
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { writeBookModelFolder as writeBookFolder } from '../test/helpers/paths.js';
 import { CLI, ROOT, freePort, startProc, waitFor200, waitForOutput, type Proc } from './procs.js';
 
 export const PYTHON = '/usr/bin/python3';
@@ -16,33 +17,11 @@ export interface Server {
   stop(): Promise<void>;
 }
 
-/** The book's field names, in the column order svc.onnx expects. */
-export const BOOK_FIELDS = ['temp_c', 'humidity', 'wind_speed_kmph', 'wind_bearing_degree', 'visibility_km', 'pressure_millibars', 'current_weather_condition'] as const;
+export { BOOK_FIELDS } from '../test/helpers/paths.js';
 
 /** Writes a model folder serving the book's svc.onnx (read in place from `shared`) with its scaler; returns the folder. */
 export function writeBookModelFolder(parent: string, shared: string): string {
-  const scaler = JSON.parse(readFileSync(join(shared, 'seed', 'model-scaler.json'), 'utf8')) as { mean: number[]; scale: number[] };
-  const dir = join(parent, 'book-weather');
-  mkdirSync(dir, { recursive: true });
-  const fields = BOOK_FIELDS.map((f) => `  ${f}: { type: number, example: 1 }`).join('\n');
-  writeFileSync(join(dir, 'model.yaml'), `name: book-weather
-version: "1.0"
-description: The book's weather classifier (svc.onnx) with its StandardScaler.
-model: ${join(shared, 'seed', 'svc.onnx')}
-fields:
-${fields}
-inputs:
-  float_input:
-    fields: [${BOOK_FIELDS.join(', ')}]
-    scale:
-      mean: [${scaler.mean.join(', ')}]
-      scale: [${scaler.scale.join(', ')}]
-outputs:
-  prediction:
-    from: label
-    map: { "1": Rain, "0": No_Rain }
-`);
-  return dir;
+  return writeBookFolder(parent, '', shared);
 }
 
 export interface ServeOptions {

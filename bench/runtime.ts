@@ -12,9 +12,11 @@ import type { InferenceRuntime, ModelSignature, ModelSource, NamedTensors, Tenso
 import { defaultWorkerCount } from '../src/workers/cpu.js';
 import { WorkerPoolRuntime } from '../src/workers/pool.js';
 import { machineLine, writeSection } from './report.js';
+import { sharedDir } from './procs.js';
+import { join } from 'node:path';
 
 const ROOT = new URL('../../', import.meta.url);
-const SVC = fileURLToPath(new URL('../shared/seed/svc.onnx', ROOT));
+const SVC = join(sharedDir(), 'seed', 'svc.onnx');
 const TYPES = fileURLToPath(new URL('test/fixtures/runtime/types.onnx', ROOT));
 let seconds = 2;
 
@@ -24,8 +26,8 @@ function source(name: string, path: string): ModelSource {
 
 /** Real scaled rows from the book's sample data. */
 function rows(n: number): Float32Array {
-  const scaler = JSON.parse(readFileSync(new URL('../shared/seed/model-scaler.json', ROOT), 'utf8')) as { mean: number[]; scale: number[] };
-  const lines = readFileSync(new URL('../shared/seed/sample_inference_data.csv', ROOT), 'utf8').trim().split('\n').slice(1);
+  const scaler = JSON.parse(readFileSync(join(sharedDir(), 'seed', 'model-scaler.json'), 'utf8')) as { mean: number[]; scale: number[] };
+  const lines = readFileSync(join(sharedDir(), 'seed', 'sample_inference_data.csv'), 'utf8').trim().split('\n').slice(1);
   const out = new Float32Array(n * 7);
   for (let i = 0; i < n; i++) {
     const f = lines[i % lines.length].split(',').slice(-8, -1);

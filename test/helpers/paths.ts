@@ -31,16 +31,19 @@ export function tempDir(prefix = 'modelserve-test-'): string {
   return mkdtempSync(join(tmpdir(), prefix));
 }
 
-/** Writes a model folder serving the book's svc.onnx with its scaler as the book's API; returns the folder. */
-export function writeBookModelFolder(parent = tempDir(), extra = ''): string {
-  const scaler = JSON.parse(readFileSync(BOOK_SCALER, 'utf8')) as { mean: number[]; scale: number[] };
+/**
+ * Writes a model folder serving the book's svc.onnx (read in place from `shared`) with its scaler as
+ * the book's API; returns the folder. Also used by the benchmarks.
+ */
+export function writeBookModelFolder(parent = tempDir(), extra = '', shared = SHARED): string {
+  const scaler = JSON.parse(readFileSync(join(shared, 'seed', 'model-scaler.json'), 'utf8')) as { mean: number[]; scale: number[] };
   const dir = join(parent, 'book-weather');
   mkdirSync(dir, { recursive: true });
   const fields = BOOK_FIELDS.map((f) => `  ${f}: { type: number, example: 1 }`).join('\n');
   writeFileSync(join(dir, 'model.yaml'), `name: book-weather
 version: "1.0"
 description: The book's weather classifier (svc.onnx) with its StandardScaler.
-model: ${BOOK_MODEL}
+model: ${join(shared, 'seed', 'svc.onnx')}
 fields:
 ${fields}
 inputs:
