@@ -159,17 +159,25 @@ function baseSpec(o: LoadtestOptions, bodies: BodySet | null): Omit<RunSpec, 'cl
   };
 }
 
-async function runCommand(argv: string[]): Promise<number> {
+/** Parses the run options (plus a command's own check), loads the bodies: the options and the base spec, or an exit code. */
+async function setUp(argv: string[], check?: (o: LoadtestOptions) => void): Promise<{ o: LoadtestOptions; base: Omit<RunSpec, 'closed' | 'open'> } | number> {
   let o: LoadtestOptions;
   try {
     o = parseRunArgs(argv);
+    check?.(o);
   } catch (e) {
     err(`${(e as Error).message}\nRun 'modelserve loadtest --help' for the options.`);
     return EXIT_USAGE;
   }
   const prep = await prepare(o);
   if (typeof prep === 'number') return prep;
-  const base = baseSpec(o, prep.bodies);
+  return { o, base: baseSpec(o, prep.bodies) };
+}
+
+async function runCommand(argv: string[]): Promise<number> {
+  const setup = await setUp(argv);
+  if (typeof setup === 'number') return setup;
+  const { o, base } = setup;
   const live = !o.quiet;
   const connections = o.connections ?? 256;
 
@@ -222,17 +230,11 @@ async function measureCommand(argv: string[]): Promise<number> {
   // Same options as a run, with -n defaulting to 100 and one sequential user.
   const args = [...argv];
   if (!args.some((a) => a === '-n' || a === '--requests' || a.startsWith('--requests='))) args.push('-n', '100');
-  let o: LoadtestOptions;
-  try {
-    o = parseRunArgs(args);
+  const setup = await setUp(args, (o) => {
     if (o.rate !== undefined || o.users !== 1 || o.findCapacity) throw new UsageError('measure sends one request at a time: --users, --rate, --stage and --find-capacity do not apply');
-  } catch (e) {
-    err(`${(e as Error).message}\nRun 'modelserve loadtest --help' for the options.`);
-    return EXIT_USAGE;
-  }
-  const prep = await prepare(o);
-  if (typeof prep === 'number') return prep;
-  const base = baseSpec(o, prep.bodies);
+  });
+  if (typeof setup === 'number') return setup;
+  const { o, base } = setup;
   // Bounded by the count (each request by the timeout), and by --duration when given.
   const r = await runLoad({ ...base, durationMs: o.durationMs, keepSamples: true, closed: { users: 1, wait: o.wait, waitText: waitToString(o.wait), sequential: true } });
   if (o.thresholds.length) r.thresholds = evaluate(o.thresholds, r);

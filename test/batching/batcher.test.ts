@@ -10,6 +10,7 @@ import { InProcessRuntime } from '../../src/runtime/in-process.js';
 import type { InferenceRuntime } from '../../src/runtime/types.js';
 import { WorkerPoolRuntime } from '../../src/workers/pool.js';
 import { svcRows, svcSource } from '../runtime/fixtures.js';
+import { rejectsWith } from '../helpers/assert.js';
 
 const turn = (): Promise<void> => new Promise((r) => setImmediate(r));
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
@@ -52,18 +53,6 @@ function options<Row = number, Result = number>(
   over: Partial<BatcherOptions<Row, Result>> & Pick<BatcherOptions<Row, Result>, 'runBatch'>,
 ): BatcherOptions<Row, Result> {
   return { enabled: true, maxBatchSize: 8, maxQueueDelayMs: 5, maxQueueRows: 1000, timeoutMs: 0, concurrency: 1, ...over };
-}
-
-async function rejectsWith(p: Promise<unknown>, code: string, pattern?: RegExp): Promise<ModelServeError> {
-  try {
-    await p;
-  } catch (err) {
-    assert.ok(err instanceof ModelServeError, `expected a ModelServeError, got ${String(err)}`);
-    assert.equal(err.code, code, err.message);
-    if (pattern !== undefined) assert.match(err.message, pattern);
-    return err;
-  }
-  assert.fail(`expected a rejection with ${code}`);
 }
 
 const range = (from: number, n: number): number[] => Array.from({ length: n }, (_, i) => from + i);

@@ -6,11 +6,12 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import ort from 'onnxruntime-node';
 import { readFileSync } from 'node:fs';
-import { ModelServeError, StartupError } from '../../src/errors.js';
+import { StartupError } from '../../src/errors.js';
 import { InProcessRuntime } from '../../src/runtime/in-process.js';
 import type { InferenceRuntime, NamedTensors, TensorData } from '../../src/runtime/types.js';
 import { WorkerPoolRuntime } from '../../src/workers/pool.js';
 import { SVC_PATH, svcRows, svcSource, svcTensor, typesSource } from './fixtures.js';
+import { rejectsWith } from '../helpers/assert.js';
 
 interface Reference {
   label: BigInt64Array;
@@ -34,18 +35,6 @@ function typesFeeds(): NamedTensors {
     i64: { type: 'int64', dims: [4], data: new BigInt64Array([1n, -2n, 9007199254740993n, 9223372036854775806n]) },
     b: { type: 'bool', dims: [4], data: new Uint8Array([1, 0, 1, 0]) },
   };
-}
-
-async function rejectsWith(p: Promise<unknown>, code: string, pattern?: RegExp): Promise<ModelServeError> {
-  try {
-    await p;
-  } catch (err) {
-    assert.ok(err instanceof ModelServeError, `expected a ModelServeError, got ${String(err)}`);
-    assert.equal(err.code, code, err.message);
-    if (pattern !== undefined) assert.match(err.message, pattern);
-    return err;
-  }
-  assert.fail(`expected a rejection with ${code}`);
 }
 
 function runtimeContract(name: string, factory: () => InferenceRuntime): void {
