@@ -13,7 +13,8 @@ import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { machineLine, writeSection } from './report.js';
-import { freePort } from './procs.js';
+import { freePort, sharedDir } from './procs.js';
+import { writeBookModelFolder } from '../test/helpers/paths.js';
 
 export { freePort };
 
@@ -27,7 +28,13 @@ interface Options {
   users: number;
   replicas: number[];
   restartRounds: number;
-  repo: string;
+  /** An explicit model repository (--repo), else the model chosen by `model`. */
+  repo?: string;
+  /**
+   * book: the book's svc.onnx with --no-optimize, a compute-bound model (~100 µs of CPU per row),
+   * the case where adding replicas is what a platform does; examples: the cheap, HTTP-bound examples.
+   */
+  model: 'book' | 'examples';
   write: boolean;
   /** Pin replica i to CPU i mod cores (taskset), as a CPU limit of one core per replica. */
   pin: boolean;
@@ -89,8 +96,8 @@ function track(proc: ChildProcess): ChildProcess {
 }
 
 /** Starts one replica; with `core`, pinned to that CPU (taskset), like a pod with `limits.cpu: 1`. */
-export async function startReplica(port: number, repo: string, core?: number): Promise<Replica> {
-  const serve = [CLI, 'serve', repo, '--host', '127.0.0.1', '--port', String(port), '--workers', '1', '--threads-per-worker', '1', '--log-level', 'warn'];
+export async function startReplica(port: number, repo: string, core?: number, extra: string[] = []): Promise<Replica> {
+  const serve = [CLI, 'serve', repo, '--host', '127.0.0.1', '--port', String(port), '--workers', '1', '--threads-per-worker', '1', '--log-level', 'warn', ...extra];
   const [cmd, args] = core === undefined ? [process.execPath, serve] : ['taskset', ['-c', String(core), process.execPath, ...serve]];
   const proc = track(spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'] }));
   const replica: Replica = { port, proc, log: '' };
@@ -339,7 +346,7 @@ function cpuShare(a: CpuSnapshot, b: CpuSnapshot): CpuShare {
 }
 
 function parseOptions(argv: string[]): Options {
-  const opts: Options = { durationS: 6, users: 32, replicas: [1, 2, 3], restartRounds: 2, repo: join(ROOT, 'examples'), write: true, pin: true, generator: 'loadtest', rounds: 2 };
+  const opts: Options = { durationS: 6, users: 32, replicas: [1, 2, 3], restartRounds: 2, model: 'book', write: true, pin: true, generator: 'loadtest', rounds: 2 };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     const next = () => {
@@ -353,6 +360,11 @@ function parseOptions(argv: string[]): Options {
     else if (a === '--rounds') opts.rounds = Number(next());
     else if (a === '--restart-rounds') opts.restartRounds = Number(next());
     else if (a === '--repo') opts.repo = next();
+    else if (a === '--model') {
+      const m = next();
+      if (m !== 'book' && m !== 'examples') throw new Error('--model book|examples');
+      opts.model = m;
+    }
     else if (a === '--no-write') opts.write = false;
     else if (a === '--no-pin') opts.pin = false;
     else if (a === '--generator') {
@@ -374,6 +386,8 @@ export async function main(argv: string[] = process.argv.slice(2)): Promise<numb
   const base = mkdtempSync(join(tmpdir(), 'modelserve-scale-out-'));
   const bodyFile = join(base, 'body.json');
   writeFileSync(bodyFile, JSON.stringify(WEATHER_BODY));
+  const repo = opts.repo ?? (opts.model === 'book' ? writeBookModelFolder(base, '', sharedDir()) : join(ROOT, 'examples'));
+  const serveExtra = opts.repo === undefined && opts.model === 'book' ? ['--no-optimize'] : [];
   const replicas: Replica[] = [];
   let nginx: Nginx | undefined;
   const balancers: Nginx[] = [];
@@ -385,7 +399,7 @@ export async function main(argv: string[] = process.argv.slice(2)): Promise<numb
     console.error(`starting ${maxN} replicas (--workers 1 each) on ports ${ports.join(', ')}`);
     const cores = availableParallelism();
     const coreOf = (i: number) => (opts.pin ? i % cores : undefined);
-    for (const [i, p] of ports.entries()) replicas.push(await startReplica(p, opts.repo, coreOf(i)));
+    for (const [i, p] of ports.entries()) replicas.push(await startReplica(p, repo, coreOf(i), serveExtra));
 
     // Throughput: one replica reached directly (no load balancer) as the baseline, then nginx over
     // N replicas. The configurations alternate over `rounds` passes (forward, then backward) and
@@ -432,7 +446,7 @@ export async function main(argv: string[] = process.argv.slice(2)): Promise<numb
         const old = replicas[i];
         const { code, ms } = await stopReplica(old);
         const tReady = performance.now();
-        replicas[i] = await startReplica(old.port, opts.repo, coreOf(i));
+        replicas[i] = await startReplica(old.port, repo, coreOf(i), serveExtra);
         restarts.push({ port: old.port, code, drainMs: ms, readyMs: performance.now() - tReady });
         console.error(`restarted replica :${old.port}: exit ${code} after ${fmt(ms)} ms drain, new one ready in ${fmt(performance.now() - tReady)} ms`);
       }
@@ -468,9 +482,9 @@ export async function main(argv: string[] = process.argv.slice(2)): Promise<numb
     const md = [
       '## Scale-out on one machine (nginx + N replicas)',
       '',
-      `The platform (Kubernetes Service + HPA, Cloud Run) does the scaling; this run stands in for it on one machine: N \`modelserve serve examples --workers 1 --threads-per-worker 1\` replicas${opts.pin ? ', replica i pinned to CPU i mod cores with taskset (a CPU limit of one core each, like `limits.cpu: 1`)' : ''}, behind nginx (Debian \`nginx-light\`, least-connections, keep-alive upstreams, \`proxy_next_upstream error timeout http_502 http_503 non_idempotent\`). ${generatorText}, on the same machine: the generator and nginx take CPU from the same ${cores} cores as the replicas, so the gain from a second replica is bounded by what they leave.`,
+      `The platform (Kubernetes Service + HPA, Cloud Run) does the scaling; this run stands in for it on one machine: N \`modelserve serve ${opts.repo ?? (opts.model === 'book' ? '<the book model folder> --no-optimize' : 'examples')} --workers 1 --threads-per-worker 1\` replicas${opts.pin ? ', replica i pinned to CPU i mod cores with taskset (a CPU limit of one core each, like `limits.cpu: 1`)' : ''}, behind nginx (Debian \`nginx-light\`, least-connections, keep-alive upstreams, \`proxy_next_upstream error timeout http_502 http_503 non_idempotent\`). ${generatorText}, on the same machine: the generator and nginx take CPU from the same ${cores} cores as the replicas, so the gain from a second replica is bounded by what they leave.`,
       '',
-      `Command: \`node dist/bench/scale-out.js${argv.length ? ` ${argv.join(' ')}` : ''}\` — ${opts.users} users, ${opts.durationS} s per pass after a ${warm} s warm-up, weather model, one body.`,
+      `Command: \`node dist/bench/scale-out.js${argv.length ? ` ${argv.join(' ')}` : ''}\` — ${opts.users} users, ${opts.durationS} s per pass after a ${warm} s warm-up, ${opts.repo === undefined && opts.model === 'book' ? "the book's svc.onnx as shipped (--no-optimize: compute-bound, ~100 µs of CPU per row, so the replicas and not the proxy or the generator need the cores)" : 'the weather model'}, one body (the weather request).`,
       '',
       `Machine: ${machineLine()} (${cores} cores available).`,
       '',
