@@ -58,7 +58,7 @@ export async function startServer(options: StartOptions): Promise<RunningServer>
   const port = typeof address === 'object' && address ? address.port : options.port ?? 8000;
   const host = options.host && options.host !== '0.0.0.0' && options.host !== '::' ? options.host : '127.0.0.1';
   try {
-    await app.registry.warmUp(runtime.parallelism);
+    await app.registry.warmUp();
   } catch (err) {
     await app.close();
     throw err;

@@ -2,7 +2,7 @@
 // input is a real ONNX input of a compatible element type and width, every ONNX input is fed,
 // and every output a response field reads from exists. Returns problems as "key.path: message".
 import type { ModelConfig } from './types.js';
-import type { ElementType, ModelSignature, TensorInfo } from '../runtime/types.js';
+import type { ModelSignature, TensorInfo } from '../runtime/types.js';
 
 const SUPPORTED: ReadonlySet<string> = new Set(['float32', 'float64', 'int32', 'int64', 'string', 'bool']);
 const NUMERIC: ReadonlySet<string> = new Set(['float32', 'float64', 'int32', 'int64']);
@@ -70,10 +70,4 @@ export function checkSignature(config: ModelConfig, signature: ModelSignature): 
     }
   }
   return problems;
-}
-
-/** The element type a config input is encoded as: the model's own. */
-export function inputElementType(config: ModelConfig, signature: ModelSignature, name: string): ElementType {
-  const info = signature.inputs.find((i) => i.name === name);
-  return (info?.type ?? config.tensors.find((t) => t.name === name)?.type ?? 'float32') as ElementType;
 }

@@ -126,13 +126,16 @@ export class ModelRegistry {
     return model;
   }
 
-  /** Runs every model's example row through the whole path once, on every worker. */
-  async warmUp(parallelism: number): Promise<void> {
+  /**
+   * Runs every model's example row through the whole path once (validation, batching, encoding,
+   * a worker, decoding, serialization): a config whose mapping cannot work fails here, before
+   * /readyz turns 200. (Each worker has already run every session once on zeros when it loaded.)
+   */
+  async warmUp(): Promise<void> {
     for (const model of this.models.values()) {
-      const row = exampleRow(model.config);
-      const validated = model.validate(structuredClone(row));
+      const validated = model.validate(exampleRow(model.config));
       if (!validated.ok) throw new StartupError('MS_ERR_CONFIG_INVALID', `${model.config.configFile}: the fields' examples do not form a valid request: ${JSON.stringify(validated.issues)}`);
-      await Promise.all(Array.from({ length: Math.max(1, parallelism) }, () => model.batcher.submit(validated.rows)));
+      model.serialize.many(await model.batcher.submit(validated.rows));
     }
   }
 
