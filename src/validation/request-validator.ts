@@ -18,7 +18,8 @@ export type ValidationResult = { ok: true; rows: Row[]; batch: boolean } | { ok:
 
 export type RequestValidator = (body: unknown) => ValidationResult;
 
-const ajv = new Ajv({ allErrors: true, strict: false, strictNumbers: true, useDefaults: true });
+// The row schemas are generated here from validated configs, so the meta-schema is not needed (cold start).
+const ajv = new Ajv({ allErrors: true, strict: false, strictNumbers: true, useDefaults: true, meta: false, validateSchema: false });
 
 export function rowSchema(config: ModelConfig): Record<string, unknown> {
   const properties: Record<string, unknown> = {};
