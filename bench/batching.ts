@@ -11,7 +11,7 @@ import { ModelServeError } from '../src/errors.js';
 import { defaultWorkerCount } from '../src/workers/cpu.js';
 import { WorkerPoolRuntime } from '../src/workers/pool.js';
 import { machineLine, writeSection } from './report.js';
-import { sharedDir } from './procs.js';
+import { numberArg, sharedDir } from './procs.js';
 import { join } from 'node:path';
 
 const SVC = join(sharedDir(), 'seed', 'svc.onnx');
@@ -71,10 +71,7 @@ async function closedLoop(enabled: boolean): Promise<Result> {
 }
 
 export async function main(argv: string[] = process.argv.slice(2)): Promise<number> {
-  const arg = (name: string, dflt: number): number => {
-    const i = argv.indexOf(name);
-    return i >= 0 ? Number(argv[i + 1]) || dflt : dflt;
-  };
+  const arg = (name: string, dflt: number): number => numberArg(argv, name, dflt);
   const quick = argv.includes('--quick');
   seconds = arg('--seconds', quick ? 0.5 : 2);
   const rounds = arg('--rounds', quick ? 1 : 3);
