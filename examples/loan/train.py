@@ -28,11 +28,8 @@ import sys
 
 sys.dont_write_bytecode = True  # keep the example folder free of __pycache__
 
-import hashlib
 import json
 import os
-import subprocess
-import tempfile
 
 import numpy as np
 import onnx
@@ -42,10 +39,11 @@ from sklearn.ensemble import GradientBoostingClassifier
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import OrdinalEncoder
 
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from common import finish, model_sha256, run_parity, write_model, write_records  # noqa: E402
 from generate import CATEGORICAL, FIELDS, INTEGER_FIELDS, generate
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-REPO = os.path.dirname(os.path.dirname(HERE))
 N_TRAIN = 20000
 N_HELDOUT = 5000
 N_TESTSET = 400
@@ -191,19 +189,6 @@ def expected_of(model, rows):
     return proba, label
 
 
-def run_parity(rows, proba, label):
-    with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as f:
-        json.dump({"rows": rows, "expected": {"probabilities": proba.tolist(), "label": label.tolist()}}, f)
-        path = f.name
-    try:
-        p = subprocess.run(["node", os.path.join(REPO, "examples", "parity.mjs"), HERE, path],
-                           capture_output=True, text=True, cwd=REPO)
-    finally:
-        os.unlink(path)
-    if not p.stdout.strip():
-        sys.exit("parity.mjs failed:\n" + p.stderr)
-    return json.loads(p.stdout)
-
 
 def lax(field, v):
     """pydantic-1 lax parsing, as the server does: "120" -> 120 for integers, true -> "True" and
@@ -230,15 +215,12 @@ def write_expected(model):
 def main():
     rows, y = generate(N_TRAIN + N_HELDOUT, DATA_SEED)
     model = train(rows[:N_TRAIN], y[:N_TRAIN])
-    m = to_onnx(model)
-    data = m.SerializeToString()
-    with open(os.path.join(HERE, "model.onnx"), "wb") as f:
-        f.write(data)
+    data = write_model(HERE, to_onnx(model))
 
     held = heldout_rows(rows[N_TRAIN:])
     y_held = y[N_TRAIN:]
     proba, label = expected_of(model, held)
-    result = run_parity(held, proba, label)
+    result = run_parity(HERE, held, proba, label)
     auc_pairs = proba[:, 1]
     pos, neg = auc_pairs[y_held == 1], auc_pairs[y_held == 0]
     auc = float((pos[:, None] > neg[None, :]).mean() + 0.5 * (pos[:, None] == neg[None, :]).mean())
@@ -252,24 +234,17 @@ def main():
         "heldout_accuracy": round(float((label == y_held).mean()), 4),
         "heldout_auc": round(auc, 4),
         "trees": int(model.named_steps["gb"].n_estimators_),
-        "model_sha256": hashlib.sha256(data).hexdigest(),
+        "model_sha256": model_sha256(data),
     }
-    with open(os.path.join(HERE, "parity.json"), "w") as f:
-        json.dump(parity, f, indent=2)
-        f.write("\n")
     testset = {
         "description": "Held-out synthetic rows (first %d; every 10th has categories never seen in training) with "
                        "scikit-learn's predict_proba; label = argmax (1 = default). Written by train.py." % N_TESTSET,
         "rows": held[:N_TESTSET],
         "expected": {"probabilities": proba[:N_TESTSET].tolist(), "label": label[:N_TESTSET].tolist()},
     }
-    with open(os.path.join(HERE, "testset.json"), "w") as f:
-        json.dump(testset, f)
-        f.write("\n")
+    write_records(HERE, parity, testset)
     write_expected(model)
-    print(json.dumps(parity, indent=2))
-    if not result["ok"]:
-        sys.exit("PARITY FAILED: " + json.dumps(result))
+    finish(parity, result)
 
 
 if __name__ == "__main__":

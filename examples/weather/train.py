@@ -24,11 +24,8 @@ import sys
 
 sys.dont_write_bytecode = True  # keep the example folder free of __pycache__
 
-import hashlib
 import json
 import os
-import subprocess
-import tempfile
 
 import numpy as np
 import onnx
@@ -37,10 +34,11 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
 from sklearn.svm import SVC
 
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from common import finish, model_sha256, run_parity, write_model, write_records  # noqa: E402
 from generate import COLUMNS, generate
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-REPO = os.path.dirname(os.path.dirname(HERE))
 N_TRAIN = 4000
 N_HELDOUT = 2000
 N_TESTSET = 400
@@ -135,19 +133,6 @@ def expected_of(model, X):
     return proba, label
 
 
-def run_parity(rows, proba, label):
-    with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as f:
-        json.dump({"rows": rows, "expected": {"probabilities": proba.tolist(), "label": label.tolist()}}, f)
-        path = f.name
-    try:
-        p = subprocess.run(["node", os.path.join(REPO, "examples", "parity.mjs"), HERE, path],
-                           capture_output=True, text=True, cwd=REPO)
-    finally:
-        os.unlink(path)
-    if not p.stdout.strip():
-        sys.exit("parity.mjs failed:\n" + p.stderr)
-    return json.loads(p.stdout)
-
 
 def lax_number(v):
     """pydantic-1 lax parsing of a number field, as the server does: "12.5" -> 12.5, true -> 1."""
@@ -170,14 +155,11 @@ def write_expected(model):
 
 def main():
     model, X_held, y_held = train()
-    m = to_onnx(model)
-    data = m.SerializeToString()
-    with open(os.path.join(HERE, "model.onnx"), "wb") as f:
-        f.write(data)
+    data = write_model(HERE, to_onnx(model))
 
     proba, label = expected_of(model, X_held)
     rows = rows_of(X_held)
-    result = run_parity(rows, proba, label)
+    result = run_parity(HERE, rows, proba, label)
     svc = model.named_steps["svc"]
     sk_predict = model.predict(as_float32(X_held))
     parity = {
@@ -189,24 +171,17 @@ def main():
         "sklearn_predict_vs_argmax_proba_disagreements": int((sk_predict != label).sum()),
         "heldout_accuracy": round(float((label == y_held).mean()), 4),
         "support_vectors": int(svc.support_vectors_.shape[0]),
-        "model_sha256": hashlib.sha256(data).hexdigest(),
+        "model_sha256": model_sha256(data),
     }
-    with open(os.path.join(HERE, "parity.json"), "w") as f:
-        json.dump(parity, f, indent=2)
-        f.write("\n")
     testset = {
         "description": "Held-out synthetic rows (first %d) with scikit-learn's predict_proba on the float32 "
                        "inputs; label = argmax of the probabilities (1 = Rain). Written by train.py." % N_TESTSET,
         "rows": rows[:N_TESTSET],
         "expected": {"probabilities": proba[:N_TESTSET].tolist(), "label": label[:N_TESTSET].tolist()},
     }
-    with open(os.path.join(HERE, "testset.json"), "w") as f:
-        json.dump(testset, f)
-        f.write("\n")
+    write_records(HERE, parity, testset)
     write_expected(model)
-    print(json.dumps(parity, indent=2))
-    if not result["ok"]:
-        sys.exit("PARITY FAILED: " + json.dumps(result))
+    finish(parity, result)
 
 
 if __name__ == "__main__":
