@@ -3,6 +3,7 @@
 // between plain TensorData (structured-clone/transfer friendly) and ort.Tensor.
 import ort from 'onnxruntime-node';
 import { ModelServeError, StartupError } from '../errors.js';
+import { allocateTensor } from '../tensors/allocate.js';
 import type { ElementType, ModelSignature, NamedTensors, RuntimeOptions, TensorData, TensorInfo, TensorValues } from './types.js';
 
 export type OrtSession = ort.InferenceSession;
@@ -56,18 +57,6 @@ function elementCount(dims: readonly number[]): number {
   return n;
 }
 
-function zeros(type: string, n: number): TensorValues | undefined {
-  switch (type) {
-    case 'float32': return new Float32Array(n);
-    case 'float64': return new Float64Array(n);
-    case 'int32': return new Int32Array(n);
-    case 'int64': return new BigInt64Array(n);
-    case 'bool': return new Uint8Array(n);
-    case 'string': return new Array<string>(n).fill('');
-    default: return undefined;
-  }
-}
-
 /**
  * Runs the session once on a 1-row all-zero (or empty-string) input so the first real request
  * doesn't pay for lazy allocations. Best effort: returns false (never throws) if the model has
@@ -78,7 +67,7 @@ export async function warmUp(session: OrtSession): Promise<boolean> {
   for (const meta of session.inputMetadata) {
     if (!meta.isTensor) return false;
     const dims = meta.shape.map((d) => (typeof d === 'number' && d >= 0 ? d : 1));
-    const data = zeros(meta.type, elementCount(dims));
+    const data = allocateTensor(meta.type, elementCount(dims));
     if (data === undefined) return false;
     feeds[meta.name] = new ort.Tensor(meta.type as ElementType, data as never, dims);
   }

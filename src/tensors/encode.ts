@@ -3,8 +3,9 @@
 // at startup, so the per-batch work is the copy loop only.
 import type { ModelConfig } from '../config/types.js';
 import { rowWidth } from '../config/signature.js';
-import type { ElementType, ModelSignature, NamedTensors, TensorData } from '../runtime/types.js';
+import type { ElementType, ModelSignature, NamedTensors } from '../runtime/types.js';
 import type { Row } from '../validation/request-validator.js';
+import { allocateTensor } from './allocate.js';
 
 export type Encoder = (rows: readonly Row[]) => NamedTensors;
 
@@ -16,17 +17,6 @@ interface Plan {
   oneDimensional: boolean;
   mean?: Float64Array;
   invScale?: Float64Array;
-}
-
-function allocate(type: ElementType, length: number): TensorData['data'] {
-  switch (type) {
-    case 'float32': return new Float32Array(length);
-    case 'float64': return new Float64Array(length);
-    case 'int32': return new Int32Array(length);
-    case 'int64': return new BigInt64Array(length);
-    case 'bool': return new Uint8Array(length);
-    case 'string': return new Array<string>(length);
-  }
 }
 
 function asNumber(value: unknown): number {
@@ -56,7 +46,7 @@ export function compileEncoder(config: ModelConfig, signature: ModelSignature): 
     const feeds: NamedTensors = {};
     for (const plan of plans) {
       const k = plan.fields.length;
-      const data = allocate(plan.type, n * k);
+      const data = allocateTensor(plan.type, n * k)!; // plan types are checked against the model at startup
       const { fields, mean, invScale } = plan;
       if (plan.type === 'string') {
         const out = data as string[];
