@@ -58,6 +58,7 @@ const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
 
 export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   const { configs, runtime } = options;
+  const defaultConfig = defaultModel(configs);
   const app = Fastify({
     logger: options.logger ?? false,
     bodyLimit: options.bodyLimit ?? 1024 * 1024,
@@ -134,10 +135,9 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   });
   if (metrics) {
     metrics.setReadySource(() => app.serviceState === 'ready');
-    installMetrics(app, { metrics, models: configs.map((c) => c.name), defaultModel: defaultModel(configs)?.name });
+    installMetrics(app, { metrics, models: configs.map((c) => c.name), defaultModel: defaultConfig?.name });
   }
 
-  const defaultConfig = defaultModel(configs);
   const baseDocument = buildOpenApiDocument(configs, { title: 'modelserve', version: VERSION, defaultModel: defaultConfig });
   const document = options.auth ? withSecuritySchemes(baseDocument) : baseDocument;
   await app.register(swagger, { openapi: { openapi: '3.0.3', info: { title: 'modelserve', version: VERSION } }, transformObject: () => document as never });
