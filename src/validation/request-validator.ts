@@ -21,12 +21,21 @@ export type RequestValidator = (body: unknown) => ValidationResult;
 // The row schemas are generated here from validated configs, so the meta-schema is not needed (cold start).
 const ajv = new Ajv({ allErrors: true, strict: false, strictNumbers: true, useDefaults: true, meta: false, validateSchema: false });
 
+/**
+ * Implicit bounds when a config gives none: a number must stay finite as a float32 (1e300 is a
+ * finite JSON number but Infinity in a float32 tensor), an integer must be exact as an int64.
+ */
+const IMPLICIT_LIMIT: Partial<Record<FieldSpec['type'], number>> = { number: 3.4028234663852886e38, integer: Number.MAX_SAFE_INTEGER };
+
 export function rowSchema(config: ModelConfig): Record<string, unknown> {
   const properties: Record<string, unknown> = {};
   for (const f of config.fields) {
     const p: Record<string, unknown> = { type: f.type };
-    if (f.minimum !== undefined) p.minimum = f.minimum;
-    if (f.maximum !== undefined) p.maximum = f.maximum;
+    const limit = IMPLICIT_LIMIT[f.type];
+    const minimum = f.minimum ?? (limit === undefined ? undefined : -limit);
+    const maximum = f.maximum ?? limit;
+    if (minimum !== undefined) p.minimum = minimum;
+    if (maximum !== undefined) p.maximum = maximum;
     if (f.enum) p.enum = f.enum;
     if (f.default !== undefined) p.default = f.default;
     properties[f.name] = p;

@@ -99,3 +99,11 @@ test('unknown fields: ignored by default, rejected in strict mode', () => {
   assert.ok(!r.ok);
   if (!r.ok) assert.deepEqual(r.issues, [{ loc: ['body', 'extra'], msg: 'extra fields not permitted', type: 'value_error.extra' }]);
 });
+
+test('numbers that are finite in JSON but not in a float32 tensor, and integers past int64 precision, are 422', () => {
+  const v = compileRequestValidator(config({ fields: [{ name: 'x', type: 'number', required: true }, { name: 'n', type: 'integer', required: true }] }));
+  assert.equal(v({ x: 3.4e38, n: 2 ** 53 - 1 }).ok, true);
+  const r = v({ x: -1e300, n: 1e300 });
+  assert.ok(!r.ok);
+  if (!r.ok) assert.deepEqual(r.issues.map((i) => [i.loc[1], i.type]), [['x', 'value_error.number.not_ge'], ['n', 'value_error.number.not_le']]);
+});
