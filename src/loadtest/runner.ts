@@ -67,10 +67,14 @@ export async function runLoad(spec: RunSpec): Promise<RunResult> {
   const users = (): number => (closed ? closed.activeUsers : open!.requestsInFlight);
   const inFlight = (): number => (closed ? closed.requestsInFlight : open!.requestsInFlight);
   let lastLagCheck = 0;
+  // Users active when a window last closed or the run was told to stop: the final, partial window
+  // is closed after every user has finished, when users() is already 0.
+  let lastUsers = 0;
   const ticker = setInterval(() => {
     const now = performance.now();
+    lastUsers = users();
     const offered = schedule ? schedule.rateAt(Math.min(now - t0, spec.durationMs ?? Infinity) - 1) : 0;
-    const point = stats.tick(now, users(), offered);
+    const point = stats.tick(now, lastUsers, offered);
     if (spec.onTick) {
       const p99 = lag.count > lastLagCheck ? lag.percentile(99) / 1e6 : 0;
       lastLagCheck = lag.count;
@@ -83,6 +87,7 @@ export async function runLoad(spec: RunSpec): Promise<RunResult> {
   let drainTimer: NodeJS.Timeout | null = null;
   const stopNow = (): void => {
     if (stopTimer) { clearTimeout(stopTimer); stopTimer = null; }
+    lastUsers = users();
     closed?.stop();
     open?.stop();
     if (!drainTimer) drainTimer = setTimeout(() => { open?.abandonBacklog(); }, spec.target.timeoutMs + 1000);
@@ -102,7 +107,7 @@ export async function runLoad(spec: RunSpec): Promise<RunResult> {
   const cpu = process.cpuUsage(cpu0);
   // Close the last (partial) window if it saw anything.
   if (stats.series.length === 0 || stats.series[stats.series.length - 1]!.t < (t1 - t0) / 1000 - 0.05) {
-    stats.tick(t1, users(), schedule ? schedule.rateAt(Math.min(t1 - t0, spec.durationMs ?? Infinity) - 1) : 0);
+    stats.tick(t1, Math.max(users(), lastUsers), schedule ? schedule.rateAt(Math.min(t1 - t0, spec.durationMs ?? Infinity) - 1) : 0);
   }
   await client.close();
 

@@ -62,6 +62,14 @@ test('closed model: constant_throughput caps each user, users spawn at the spawn
   assert.ok(users.includes(4), `all 4 users eventually (${users.join(',')})`);
 });
 
+test('closed model: the last, partial second still counts the users that ran in it', async () => {
+  const srv = await startServer((_q, res) => json(res, 200, { ok: true }));
+  servers.push(srv);
+  // Ends at 1.5 s: one full window, then a half window closed after the users have stopped.
+  const r = await runLoad(spec(srv, { durationMs: 1500, closed: { users: 2, wait: { kind: 'constant', seconds: 0.05 }, waitText: 'constant(0.05)' } }));
+  assert.deepEqual(r.series.map((p) => p.users), [2, 2]);
+});
+
 test('timeouts and error statuses are counted as failures by kind and status', async () => {
   let i = 0;
   const srv = await startServer((_q, res) => {
