@@ -17,7 +17,7 @@ import { Metrics } from '../metrics/metrics.js';
 import { installAuth, withSecuritySchemes, type AuthOptions } from './plugins/auth.js';
 import { installCors } from './plugins/cors.js';
 import { installMetrics } from './plugins/metrics.js';
-import { installLoadShedding } from './plugins/load-shedding.js';
+import { loadShedding } from './plugins/load-shedding.js';
 import { installSecurityHeaders } from './plugins/security-headers.js';
 
 export interface AppOptions {
@@ -88,24 +88,30 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   const metrics = options.metrics === false ? undefined : (options.metrics ?? new Metrics());
   app.decorate('metrics', metrics);
   installErrorBoundary(app);
-  app.addHook('onRequest', async (request, reply) => {
+  // Per-request hooks are callback-style: on the one main thread an async hook's promise is a
+  // measurable share of a request's cost.
+  app.addHook('onRequest', (request, reply, done) => {
     reply.header('x-request-id', request.id);
     // Draining: keep-alive clients are told to reconnect (to another instance) after this response.
     if (app.serviceState === 'draining') reply.header('connection', 'close');
+    done();
   });
   installSecurityHeaders(app);
   if (options.corsOrigins && options.corsOrigins.length > 0) await installCors(app, options.corsOrigins);
   if (options.auth) installAuth(app, options.auth);
-  installLoadShedding(app);
+  const shed = loadShedding(app);
   // Only JSON bodies: drop Fastify's built-in text/plain parser so other types get 415.
   app.removeContentTypeParser('text/plain');
 
-  // Decided once: below info the hook returns before building its log object.
-  const accessLogs = ['trace', 'debug', 'info'].includes(app.log.level);
-  app.addHook('onResponse', async (request, reply) => {
-    if (!accessLogs || PROBE_ROUTES.has(request.routeOptions.url ?? '')) return;
-    request.log.info({ method: request.method, url: request.url, status: reply.statusCode, ms: Number(reply.elapsedTime.toFixed(3)) }, 'request');
-  });
+  // Decided once: below info there is no access-log hook at all.
+  if (['trace', 'debug', 'info'].includes(app.log.level)) {
+    app.addHook('onResponse', (request, reply, done) => {
+      if (!PROBE_ROUTES.has(request.routeOptions.url ?? '')) {
+        request.log.info({ method: request.method, url: request.url, status: reply.statusCode, ms: Number(reply.elapsedTime.toFixed(3)) }, 'request');
+      }
+      done();
+    });
+  }
 
   const extraOnBatch = options.registry?.onBatch;
   const onBatch: RegistryOptions['onBatch'] = metrics === undefined ? extraOnBatch : (model) => {
@@ -171,9 +177,9 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     reply.type('application/json; charset=utf-8');
     return validated.batch ? model.serialize.many(predictions) : model.serialize.one(predictions[0]!);
   };
-  app.post<{ Params: { name: string } }>('/models/:name/predict', { schema: { hide: true } }, async (request, reply) =>
+  app.post<{ Params: { name: string } }>('/models/:name/predict', { schema: { hide: true }, onRequest: shed }, async (request, reply) =>
     predict(app.registry.get(request.params.name), request.body, reply));
-  app.post('/predict', { schema: { hide: true } }, async (request, reply) => {
+  app.post('/predict', { schema: { hide: true }, onRequest: shed }, async (request, reply) => {
     const model = app.registry.defaultModel;
     if (!model) {
       return sendError(reply, 'MS_ERR_MODEL_NOT_FOUND', `no default model: ${configs.length} models are served and none is marked default: true; use /models/{name}/predict`);

@@ -24,15 +24,19 @@ export function installMetrics(app: FastifyInstance, options: MetricsPluginOptio
   };
   metrics.declareModels(served);
 
-  app.addHook('onResponse', async (request, reply) => {
+  // Callback-style hooks: they run on every request, and an async hook costs a promise each.
+  app.addHook('onResponse', (request, reply, done) => {
     // Route templates only (bounded cardinality); unknown paths share one label.
     const route = request.routeOptions.url ?? 'unmatched';
     metrics.observeRequest(modelOf(request), route, reply.statusCode, reply.elapsedTime / 1000);
+    done();
   });
-  app.addHook('onError', async (request, _reply, error) => {
-    if (!(error instanceof ModelServeError)) return;
-    if (error.code === 'MS_ERR_OVERLOADED') metrics.rejected(modelOf(request), 'overloaded');
-    else if (error.code === 'MS_ERR_TIMEOUT') metrics.rejected(modelOf(request), 'timeout');
+  app.addHook('onError', (request, _reply, error, done) => {
+    if (error instanceof ModelServeError) {
+      if (error.code === 'MS_ERR_OVERLOADED') metrics.rejected(modelOf(request), 'overloaded');
+      else if (error.code === 'MS_ERR_TIMEOUT') metrics.rejected(modelOf(request), 'timeout');
+    }
+    done();
   });
   app.get('/metrics', { schema: { hide: true } }, async (_request, reply) => {
     const text = await metrics.render();

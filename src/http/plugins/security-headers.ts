@@ -1,7 +1,11 @@
-// Security headers on every response (what helmet would set for a JSON API), in one onSend hook.
+// Security headers on every response (what helmet would set for a JSON API).
 // API responses get the strictest CSP (`default-src 'none'`: a JSON body must never run as a page)
 // and `Cache-Control: no-store` (predictions are per-request data); the Swagger UI pages under
 // /docs get a CSP that lets them load their own scripts and styles and nothing else.
+// Set in onRequest, from two prebuilt header sets, with a callback-style hook: the route is known
+// there, the headers survive error responses (the error boundary keeps them), and an async onSend
+// hook per response cost the main thread measurably (a promise and a header loop per request).
+// A handler can still override them (reply.header replaces).
 // Not set here: Strict-Transport-Security (modelserve speaks plain HTTP behind a TLS-terminating
 // proxy or platform, which owns HSTS).
 import type { FastifyInstance } from 'fastify';
@@ -16,14 +20,14 @@ const COMMON: Record<string, string> = {
   'cross-origin-opener-policy': 'same-origin',
   'x-permitted-cross-domain-policies': 'none',
 };
+const API_HEADERS = Object.freeze({ ...COMMON, 'content-security-policy': API_CSP, 'cache-control': 'no-store' });
+const DOCS_HEADERS = Object.freeze({ ...COMMON, 'content-security-policy': DOCS_CSP });
 
 export function installSecurityHeaders(app: FastifyInstance): void {
-  app.addHook('onSend', async (request, reply, payload) => {
-    for (const [name, value] of Object.entries(COMMON)) reply.header(name, value);
-    const route = request.routeOptions.url ?? '';
-    const docs = route === '/docs' || route.startsWith('/docs/');
-    reply.header('content-security-policy', docs ? DOCS_CSP : API_CSP);
-    if (!docs && !reply.hasHeader('cache-control')) reply.header('cache-control', 'no-store');
-    return payload;
+  app.addHook('onRequest', (request, reply, done) => {
+    const route = request.routeOptions.url;
+    const docs = route !== undefined && (route === '/docs' || route.startsWith('/docs/'));
+    reply.headers(docs ? DOCS_HEADERS : API_HEADERS);
+    done();
   });
 }
