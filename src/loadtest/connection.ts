@@ -1,0 +1,158 @@
+// One keep-alive HTTP/1.1 connection that writes a request the moment it is given one: the
+// closed model's per-user connection (as wrk and autocannon have theirs).
+//
+// Why not undici here: before reusing an idle keep-alive socket, undici yields one event-loop turn
+// (setImmediate; a defence against response smuggling through proxies, GHSA-35p6-xmwp-9g52), so
+// every next request of a closed-model user left a turn later than the answer came in. Against a
+// busy server that delay reorders the server's queue: measured against a one-core server at ~90%
+// (bench/loadtester.ts), the p50 fell below wrk's and ~5% of requests took two rounds of the
+// server's queue instead of one, putting the p99 50% above wrk's. Writing at once removes it.
+// Responses are parsed by http-parser-js (what autocannon uses): status, Content-Length or chunked
+// bodies, keep-alive. The open model keeps undici's Pool (any free connection takes the next
+// request; latency there runs from the intended send time anyway).
+import { connect as netConnect, type Socket } from 'node:net';
+import { connect as tlsConnect } from 'node:tls';
+import { performance } from 'node:perf_hooks';
+import { HTTPParser } from 'http-parser-js';
+import { errorKind, type Slot, type SlotOwner, type Target } from './slot.js';
+
+class TimeoutError extends Error {
+  readonly code = 'UND_ERR_HEADERS_TIMEOUT';
+}
+class ProtocolError extends Error {
+  readonly code = 'HPE_INVALID';
+}
+
+export class ConnectionSlot implements Slot {
+  start = 0;
+  status = 0;
+  bytes = 0;
+  done = true;
+  tag = 0;
+  clockAtWrite = false;
+  private socket: Socket | null = null;
+  private connected = false;
+  private keepAlive = true;
+  private pending: Buffer | null = null;
+  private readonly parser = new HTTPParser(HTTPParser.RESPONSE);
+  private readonly timer: NodeJS.Timeout;
+  private readonly url: URL;
+  private readonly head: string;
+  /** The whole request per body (bodies are a small fixed set, reused in rotation). */
+  private readonly requests = new Map<Buffer | null, Buffer>();
+  private closed = false;
+
+  constructor(private readonly target: Target, private readonly owner: SlotOwner) {
+    this.url = new URL(target.origin);
+    let head = `${target.method} ${target.path} HTTP/1.1\r\nhost: ${this.url.host}\r\n`;
+    for (const [k, v] of Object.entries(target.headers)) if (k !== 'host' && k !== 'content-length') head += `${k}: ${v}\r\n`;
+    this.head = head;
+    const skipBody = target.method === 'HEAD';
+    this.parser[HTTPParser.kOnHeadersComplete] = (info: { statusCode: number; shouldKeepAlive: boolean }) => {
+      this.status = info.statusCode;
+      this.keepAlive = info.shouldKeepAlive;
+      return skipBody ? 1 : 0;
+    };
+    this.parser[HTTPParser.kOnBody] = (_chunk: Buffer, _offset: number, length: number) => { this.bytes += length; };
+    this.parser[HTTPParser.kOnMessageComplete] = () => this.complete();
+    // One timer per connection, re-armed per request (refresh is far cheaper than a new timer) and
+    // never cleared before close() (a cleared timer cannot be re-armed); when it fires after an
+    // answer it finds nothing in flight. Unref'd: the sockets keep the process alive, not it.
+    this.timer = setTimeout(() => this.onTimer(), target.timeoutMs).unref();
+  }
+
+  private requestBytes(body: Buffer | null): Buffer {
+    let bytes = this.requests.get(body);
+    if (bytes === undefined) {
+      const length = body === null ? (this.target.method === 'GET' || this.target.method === 'HEAD' ? '' : 'content-length: 0\r\n') : `content-length: ${body.length}\r\n`;
+      const head = Buffer.from(`${this.head}${length}\r\n`, 'latin1');
+      bytes = body === null ? head : Buffer.concat([head, body]);
+      if (this.requests.size < 1024) this.requests.set(body, bytes);
+    }
+    return bytes;
+  }
+
+  send(body: Buffer | null, start: number): void {
+    this.start = start;
+    this.status = 0;
+    this.bytes = 0;
+    this.done = false;
+    const bytes = this.requestBytes(body);
+    if (this.socket !== null && this.connected) {
+      this.socket.write(bytes);
+      this.timer.refresh();
+      return;
+    }
+    this.timer.refresh();
+    this.pending = bytes;
+    if (this.socket === null) this.open();
+  }
+
+  private open(): void {
+    const port = Number(this.url.port || (this.url.protocol === 'https:' ? 443 : 80));
+    const host = this.url.hostname.replace(/^\[|\]$/g, '');
+    const socket = this.url.protocol === 'https:' ? tlsConnect({ host, port, servername: host, ALPNProtocols: ['http/1.1'] }) : netConnect({ host, port });
+    this.socket = socket;
+    this.connected = false;
+    this.parser.reinitialize(HTTPParser.RESPONSE);
+    socket.setNoDelay(true);
+    socket.on(this.url.protocol === 'https:' ? 'secureConnect' : 'connect', () => {
+      if (this.socket !== socket) return;
+      this.connected = true;
+      if (this.pending !== null) {
+        // Closed model: latency is the round trip from the write, as wrk measures it (not the connect).
+        if (this.clockAtWrite) this.start = performance.now();
+        socket.write(this.pending);
+        this.pending = null;
+      }
+    });
+    socket.on('data', (chunk: Buffer) => {
+      if (this.socket !== socket) return;
+      const r = this.parser.execute(chunk);
+      if (r instanceof Error) this.fail(new ProtocolError(`invalid HTTP response: ${r.message}`));
+    });
+    socket.on('error', (err) => { if (this.socket === socket) this.fail(err); });
+    socket.on('close', () => {
+      if (this.socket !== socket) return;
+      this.socket = null;
+      this.connected = false;
+      // A body delimited by the connection's end completes here; otherwise an answer was cut off.
+      if (!this.done) {
+        this.parser.finish();
+        if (!this.done) this.fail(Object.assign(new Error('the server closed the connection before the answer ended'), { code: 'UND_ERR_SOCKET' }));
+      }
+    });
+  }
+
+  private drop(): void {
+    const s = this.socket;
+    this.socket = null;
+    this.connected = false;
+    this.pending = null;
+    s?.destroy();
+  }
+
+  private complete(): void {
+    if (this.done) return;
+    this.done = true;
+    if (!this.keepAlive) this.drop();
+    this.owner.onSlotDone(this, this.status, null);
+  }
+
+  private fail(err: unknown): void {
+    this.drop();
+    if (this.done) return;
+    this.done = true;
+    this.owner.onSlotDone(this, 0, errorKind(err));
+  }
+
+  private onTimer(): void {
+    if (!this.done && !this.closed) this.fail(new TimeoutError(`no complete answer within ${this.target.timeoutMs} ms`));
+  }
+
+  close(): void {
+    this.closed = true;
+    clearTimeout(this.timer);
+    this.drop();
+  }
+}

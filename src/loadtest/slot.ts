@@ -1,0 +1,66 @@
+// What the schedulers see of the HTTP side: a target, and reusable request slots that call their
+// owner back once per request. Implemented by client.ts (undici pool) and connection.ts (one
+// connection per closed-model user).
+
+export interface Target {
+  origin: string;
+  method: string;
+  path: string;
+  /** Lower-case header names. */
+  headers: Record<string, string>;
+  timeoutMs: number;
+}
+
+/** Classifies a transport error into a short kind: timeout, connect, socket, aborted or other. */
+export function errorKind(err: unknown): string {
+  const e = err as { code?: string; name?: string; cause?: { code?: string } };
+  const code = e?.code ?? e?.cause?.code ?? '';
+  switch (code) {
+    case 'UND_ERR_HEADERS_TIMEOUT':
+    case 'UND_ERR_BODY_TIMEOUT':
+    case 'UND_ERR_CONNECT_TIMEOUT':
+    case 'ETIMEDOUT':
+      return 'timeout';
+    case 'ECONNREFUSED':
+    case 'ENOTFOUND':
+    case 'EHOSTUNREACH':
+    case 'ENETUNREACH':
+    case 'EAI_AGAIN':
+      return 'connect';
+    case 'ECONNRESET':
+    case 'EPIPE':
+    case 'UND_ERR_SOCKET':
+    case 'UND_ERR_CLOSED':
+      return 'socket';
+    case 'UND_ERR_ABORTED':
+    case 'UND_ERR_DESTROYED':
+      return 'aborted';
+    default:
+      return code ? `other:${code}` : 'other';
+  }
+}
+
+export interface SlotOwner {
+  /** `status` is the HTTP status, or 0 with `kind` set for a transport error. */
+  onSlotDone(slot: Slot, status: number, kind: string | null): void;
+}
+
+/** One request in flight; reused for the next request once done. */
+export interface Slot {
+  /** performance.now() the latency is measured from (intended send time in the open model). */
+  start: number;
+  status: number;
+  /** Response body bytes. */
+  bytes: number;
+  done: boolean;
+  /** Free for the owner (a user index, a timer). */
+  tag: number;
+  /**
+   * Closed model: when a request must wait for a connection to open, restart the clock when it is
+   * written, so latency is the server's round trip as wrk measures it. The open model keeps the
+   * intended send time instead.
+   */
+  clockAtWrite: boolean;
+  /** Sends one request with `body`; the latency clock starts at `start`. */
+  send(body: Buffer | null, start: number): void;
+}

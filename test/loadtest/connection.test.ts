@@ -1,0 +1,124 @@
+// The closed model's own connection (src/loadtest/connection.ts) against real sockets: body
+// framings, keep-alive reuse and reconnects, and every way an exchange can fail.
+import assert from 'node:assert/strict';
+import net from 'node:net';
+import type { AddressInfo } from 'node:net';
+import { test } from 'node:test';
+import { ConnectionSlot } from '../../src/loadtest/connection.js';
+import type { Slot, SlotOwner, Target } from '../../src/loadtest/slot.js';
+import { json, startServer } from './helpers.js';
+
+interface Outcome { status: number; kind: string | null; bytes: number }
+
+/** Sends `n` requests one after another through one ConnectionSlot; resolves with each outcome. */
+function exchange(target: Target, n: number, body: Buffer | null = Buffer.from('{"x":1}')): Promise<{ outcomes: Outcome[]; slot: ConnectionSlot }> {
+  return new Promise((resolve) => {
+    const outcomes: Outcome[] = [];
+    const owner: SlotOwner = {
+      onSlotDone(s: Slot, status: number, kind: string | null) {
+        outcomes.push({ status, kind, bytes: s.bytes });
+        if (outcomes.length < n) s.send(body, performance.now());
+        else resolve({ outcomes, slot });
+      },
+    };
+    const slot = new ConnectionSlot(target, owner);
+    slot.send(body, performance.now());
+  });
+}
+
+const target = (origin: string, extra: Partial<Target> = {}): Target => ({ origin, method: 'POST', path: '/predict', headers: { 'content-type': 'application/json' }, timeoutMs: 2000, ...extra });
+
+test('keep-alive: many requests on one connection; the request carries the method, path, headers and body', async () => {
+  const seen: string[] = [];
+  const sockets = new Set<unknown>();
+  const server = await startServer((req, res, body) => {
+    sockets.add(req.socket);
+    seen.push(`${req.method} ${req.url} ${req.headers['content-type']} ${req.headers['content-length']} ${body.toString()}`);
+    json(res, 200, { ok: true });
+  });
+  try {
+    const { outcomes, slot } = await exchange(target(server.url), 20);
+    slot.close();
+    assert.equal(outcomes.length, 20);
+    assert.ok(outcomes.every((o) => o.status === 200 && o.kind === null && o.bytes === 11));
+    assert.equal(sockets.size, 1, 'one keep-alive connection');
+    assert.equal(seen[0], 'POST /predict application/json 7 {"x":1}');
+  } finally {
+    await server.close();
+  }
+});
+
+test('chunked bodies, error statuses and a GET without a body are read to their end', async () => {
+  const server = await startServer((req, res) => {
+    if (req.method === 'GET') { res.writeHead(404); res.end('nope'); return; }
+    res.writeHead(503, { 'content-type': 'text/plain' }); // no content-length: chunked
+    res.write('over');
+    setTimeout(() => res.end('loaded'), 5);
+  });
+  try {
+    const a = await exchange(target(server.url), 3);
+    a.slot.close();
+    assert.deepEqual(a.outcomes.map((o) => [o.status, o.bytes]), [[503, 10], [503, 10], [503, 10]]);
+    const b = await exchange(target(server.url, { method: 'GET', headers: {} }), 2, null);
+    b.slot.close();
+    assert.deepEqual(b.outcomes.map((o) => [o.status, o.bytes]), [[404, 4], [404, 4]]);
+  } finally {
+    await server.close();
+  }
+});
+
+test('Connection: close from the server: the answer counts, the next request opens a new connection', async () => {
+  const sockets = new Set<unknown>();
+  const server = await startServer((req, res) => {
+    sockets.add(req.socket);
+    res.setHeader('connection', 'close');
+    json(res, 200, { ok: true });
+  });
+  try {
+    const { outcomes, slot } = await exchange(target(server.url), 4);
+    slot.close();
+    assert.ok(outcomes.every((o) => o.status === 200 && o.kind === null));
+    assert.equal(sockets.size, 4);
+  } finally {
+    await server.close();
+  }
+});
+
+/** A raw TCP server that does `onData` with each connection's first bytes. */
+async function rawServer(onData: (socket: net.Socket) => void): Promise<{ origin: string; close: () => Promise<void> }> {
+  const sockets = new Set<net.Socket>();
+  const server = net.createServer((s) => { sockets.add(s); s.once('data', () => onData(s)); s.on('error', () => {}); });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  return {
+    origin: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+    close: () => new Promise<void>((r) => { for (const s of sockets) s.destroy(); server.close(() => r()); }),
+  };
+}
+
+test('failures by kind: cut-off answer (socket), garbage (other), no answer (timeout), refused (connect)', async () => {
+  const cut = await rawServer((s) => { s.write('HTTP/1.1 200 OK\r\ncontent-length: 100\r\n\r\npartial'); setTimeout(() => s.destroy(), 5); });
+  const garbage = await rawServer((s) => { s.write('SPDY/9 what\r\n\r\n'); });
+  const silent = await rawServer(() => {});
+  try {
+    const a = await exchange(target(cut.origin), 2);
+    a.slot.close();
+    assert.deepEqual(a.outcomes.map((o) => [o.status, o.kind]), [[0, 'socket'], [0, 'socket']], 'and the second request reconnected');
+    const b = await exchange(target(garbage.origin), 1);
+    b.slot.close();
+    assert.equal(b.outcomes[0]!.status, 0);
+    assert.match(b.outcomes[0]!.kind ?? '', /^other/);
+    const t0 = performance.now();
+    const c = await exchange(target(silent.origin, { timeoutMs: 150 }), 1);
+    c.slot.close();
+    assert.deepEqual(c.outcomes.map((o) => [o.status, o.kind]), [[0, 'timeout']]);
+    assert.ok(performance.now() - t0 >= 140, 'not before the timeout');
+  } finally {
+    await Promise.all([cut.close(), garbage.close(), silent.close()]);
+  }
+  const closed = await rawServer(() => {});
+  const origin = closed.origin;
+  await closed.close();
+  const d = await exchange(target(origin), 1);
+  d.slot.close();
+  assert.deepEqual(d.outcomes.map((o) => [o.status, o.kind]), [[0, 'connect']]);
+});
