@@ -2,7 +2,6 @@
 // one undici Pool on keep-alive connections (pipelining 1), its slots being undici dispatch
 // handlers themselves, so a request costs no promise, stream or closure on our side; the closed
 // model gives each user its own connection (connection.ts).
-import { performance } from 'node:perf_hooks';
 import { Pool, type Dispatcher } from 'undici';
 import { ConnectionSlot } from './connection.js';
 import { errorKind, type Slot, type SlotOwner, type Target } from './slot.js';
@@ -18,7 +17,6 @@ export class PoolSlot implements Slot {
   done = true;
   /** Free for the owner (a user index, a timer). */
   tag = 0;
-  clockAtWrite = false;
   readonly opts: { origin: string; method: string; path: string; headers: string[]; body: Buffer | null; headersTimeout: number; bodyTimeout: number; blocking: boolean };
   constructor(private readonly dispatcher: Dispatcher, client: HttpClient, private readonly owner: SlotOwner) {
     const t = client.target;
@@ -37,7 +35,7 @@ export class PoolSlot implements Slot {
 
   // --- undici dispatch handler (the classic callback interface) ---
   onConnect(_abort: unknown): void {
-    if (this.clockAtWrite) this.start = performance.now();
+    /* the open model's clock runs from the intended send time, whatever the connection does */
   }
   onHeaders(statusCode: number): boolean {
     this.status = statusCode;

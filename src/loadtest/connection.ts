@@ -29,7 +29,6 @@ export class ConnectionSlot implements Slot {
   bytes = 0;
   done = true;
   tag = 0;
-  clockAtWrite = false;
   private socket: Socket | null = null;
   private connected = false;
   private keepAlive = true;
@@ -100,8 +99,8 @@ export class ConnectionSlot implements Slot {
       if (this.socket !== socket) return;
       this.connected = true;
       if (this.pending !== null) {
-        // Closed model: latency is the round trip from the write, as wrk measures it (not the connect).
-        if (this.clockAtWrite) this.start = performance.now();
+        // Latency is the round trip from the write, as wrk measures it, not the connect.
+        this.start = performance.now();
         socket.write(this.pending);
         this.pending = null;
       }

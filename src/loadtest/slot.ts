@@ -55,12 +55,6 @@ export interface Slot {
   done: boolean;
   /** Free for the owner (a user index, a timer). */
   tag: number;
-  /**
-   * Closed model: when a request must wait for a connection to open, restart the clock when it is
-   * written, so latency is the server's round trip as wrk measures it. The open model keeps the
-   * intended send time instead.
-   */
-  clockAtWrite: boolean;
   /** Sends one request with `body`; the latency clock starts at `start`. */
   send(body: Buffer | null, start: number): void;
 }

@@ -83,7 +83,6 @@ export class ClosedScheduler implements SlotOwner {
   private spawn(i: number): void {
     const slot = this.client.dedicatedSlot(this);
     slot.tag = i;
-    slot.clockAtWrite = true;
     const user: User = { slot, timer: null, taskStart: 0, active: true, tasks: 0 };
     this.users.push(user);
     this.active++;
