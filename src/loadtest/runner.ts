@@ -36,13 +36,17 @@ export interface LiveState {
 
 /** Event-loop lag p99 above this (ms, beyond the monitor's 10 ms resolution), or CPU above 90% of one core in the closed model, flags the generator as a likely bottleneck. */
 export const LAG_WARN_MS = 20;
+/** monitorEventLoopDelay's sampling interval: its samples include it, so an idle loop reads ~10 ms. */
+const LAG_RESOLUTION_MS = 10;
+/** The loop's delay beyond the sampling interval (what a user reads as "lag"), in ms. */
+const lagBeyondResolution = (ns: number): number => Math.max(0, ns / 1e6 - LAG_RESOLUTION_MS);
 
 export async function runLoad(spec: RunSpec): Promise<RunResult> {
   const { bodyPicker } = await import('./bodies.js');
   const pick = bodyPicker(spec.bodies, spec.bodyOrder);
   const connections = spec.closed ? spec.closed.users : spec.open!.connections;
   const client = new HttpClient(spec.target, connections);
-  const lag = monitorEventLoopDelay({ resolution: 10 });
+  const lag = monitorEventLoopDelay({ resolution: LAG_RESOLUTION_MS });
   lag.enable();
   const cpu0 = process.cpuUsage();
   const startedAt = new Date();
@@ -76,7 +80,7 @@ export async function runLoad(spec: RunSpec): Promise<RunResult> {
     const offered = schedule ? schedule.rateAt(Math.min(now - t0, spec.durationMs ?? Infinity) - 1) : 0;
     const point = stats.tick(now, lastUsers, offered);
     if (spec.onTick) {
-      const p99 = lag.count > lastLagCheck ? lag.percentile(99) / 1e6 : 0;
+      const p99 = lag.count > lastLagCheck ? lagBeyondResolution(lag.percentile(99)) : 0;
       lastLagCheck = lag.count;
       spec.onTick(point, { elapsedS: (now - t0) / 1000, requests: stats.requests, failures: stats.failures, inFlight: inFlight(), lagP99Ms: p99 });
     }
@@ -113,15 +117,13 @@ export async function runLoad(spec: RunSpec): Promise<RunResult> {
 
   const elapsedS = (t1 - t0) / 1000;
   const cpuPercent = ((cpu.user + cpu.system) / 1000 / (t1 - t0)) * 100;
-  const lagP99 = lag.count > 0 ? lag.percentile(99) / 1e6 : 0;
-  const lagMax = lag.count > 0 ? lag.max / 1e6 : 0;
-  // monitorEventLoopDelay's samples include its own 10 ms resolution.
-  const lagOver = Math.max(0, lagP99 - 10);
+  const lagP99 = lag.count > 0 ? lagBeyondResolution(lag.percentile(99)) : 0;
+  const lagMax = lag.count > 0 ? lagBeyondResolution(lag.max) : 0;
   // In the open model the scheduler may spin between close arrivals (for on-time sends), so CPU
   // alone says little there; event-loop lag does in both models.
-  const bottleneck = lagOver > LAG_WARN_MS || (spec.closed !== undefined && cpuPercent > 90);
+  const bottleneck = lagP99 > LAG_WARN_MS || (spec.closed !== undefined && cpuPercent > 90);
   const warning = bottleneck
-    ? `the load generator itself may be the bottleneck: event-loop lag p99 ${lagOver.toFixed(1)} ms, CPU ${cpuPercent.toFixed(0)}% of one core — latencies include its own delay; use fewer users/connections or a lower rate, or run it on another machine`
+    ? `the load generator itself may be the bottleneck: event-loop lag p99 ${lagP99.toFixed(1)} ms, CPU ${cpuPercent.toFixed(0)}% of one core — latencies include its own delay; use fewer users/connections or a lower rate, or run it on another machine`
     : undefined;
 
   const config: RunConfig = {

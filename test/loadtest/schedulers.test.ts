@@ -131,3 +131,20 @@ test('open model: a ramp stage schedules the integral of the rate', async () => 
   assert.equal(r.requests, r.schedule!.scheduled);
   assert.ok(Math.abs(r.schedule!.offeredRate - 100) < 1);
 });
+
+test('the generator flags itself as the bottleneck when its event loop is blocked', async () => {
+  const srv = await startServer((_q, res) => json(res, 200, { ok: true }));
+  servers.push(srv);
+  // Something else on the generator's thread hogs it: 60 ms of busy CPU every 80 ms.
+  const hog = setInterval(() => { const end = Date.now() + 60; while (Date.now() < end) { /* busy */ } }, 80);
+  try {
+    const r = await runLoad(spec(srv, { durationMs: 1500, closed: { users: 2, wait: { kind: 'constant', seconds: 0.01 }, waitText: 'constant(0.01)' } }));
+    assert.equal(r.generator.bottleneck, true);
+    assert.match(r.generator.warning ?? '', /load generator itself may be the bottleneck: event-loop lag p99 \d/);
+    // Reported beyond the monitor's 10 ms sampling interval: a 60 ms block shows as ≥ 40 ms.
+    assert.ok(r.generator.eventLoopLagMaxMs >= 40, `lag max ${r.generator.eventLoopLagMaxMs} ms`);
+    assert.ok(r.generator.eventLoopLagP99Ms > 20, `lag p99 ${r.generator.eventLoopLagP99Ms} ms`);
+  } finally {
+    clearInterval(hog);
+  }
+});

@@ -1,12 +1,12 @@
 // Terminal output: a live line once a second (rewritten in place on a TTY) and the final summary.
 import { formatMetric, fmtMs } from '../thresholds.js';
-import type { LiveState } from '../runner.js';
+import { LAG_WARN_MS, type LiveState } from '../runner.js';
 import type { RunResult, SeriesPoint } from '../types.js';
 
 export function liveLine(point: SeriesPoint, live: LiveState, model: string): string {
   const err = live.requests > 0 ? (100 * live.failures) / live.requests : 0;
   const who = model === 'open' ? `offered ${point.offered.toFixed(0)}/s  in-flight ${live.inFlight}` : `users ${point.users}`;
-  const lag = live.lagP99Ms > 30 ? `  [generator lag ${live.lagP99Ms.toFixed(0)} ms]` : '';
+  const lag = live.lagP99Ms > LAG_WARN_MS ? `  [generator lag ${live.lagP99Ms.toFixed(0)} ms]` : '';
   return `[${live.elapsedS.toFixed(0).padStart(4)}s] ${point.rps.toFixed(0).padStart(7)} req/s  p95 ${point.p95 === null ? '-' : fmtMs(point.p95)} ms  errors ${live.failures} (${err.toFixed(2)}%)  ${who}  total ${live.requests}${lag}`;
 }
 
