@@ -6,15 +6,26 @@
 // every next request of a closed-model user left a turn later than the answer came in. Against a
 // busy server that delay reorders the server's queue: measured against a one-core server at ~90%
 // (bench/loadtester.ts), the p50 fell below wrk's and ~5% of requests took two rounds of the
-// server's queue instead of one, putting the p99 50% above wrk's. Writing at once removes it.
-// Responses are parsed by http-parser-js (what autocannon uses): status, Content-Length or chunked
-// bodies, keep-alive. The open model keeps undici's Pool (any free connection takes the next
-// request; latency there runs from the intended send time anyway).
+// server's queue instead of one, putting the p99 50% above wrk's. Writing at once removes most of it.
+// An answer that arrives whole in one read (HTTP/1.1, Content-Length) is recognised by a narrow
+// fast path (response-fast-path.ts); every other one is parsed by http-parser-js (what autocannon
+// uses): chunked or close-delimited bodies, answers split over reads, HTTP/1.0. The open model
+// keeps undici's Pool (any free connection takes the next request; latency there runs from the
+// intended send time anyway).
 import { connect as netConnect, type Socket } from 'node:net';
 import { connect as tlsConnect } from 'node:tls';
 import { performance } from 'node:perf_hooks';
 import { HTTPParser } from 'http-parser-js';
 import { errorKind, type Slot, type SlotOwner, type Target } from './slot.js';
+import { parseCompleteResponse } from './response-fast-path.js';
+
+/**
+ * One read buffer shared by every plain-TCP connection (net's `onread`): answers are parsed
+ * synchronously as they arrive, so nothing outlives the callback, and no read allocates a Buffer
+ * or passes through the Readable stream machinery — less work and less garbage between an answer
+ * and the next request.
+ */
+const READ_BUFFER = Buffer.allocUnsafe(64 * 1024);
 
 class TimeoutError extends Error {
   readonly code = 'UND_ERR_HEADERS_TIMEOUT';
@@ -40,6 +51,10 @@ export class ConnectionSlot implements Slot {
   /** The whole request per body (bodies are a small fixed set, reused in rotation). */
   private readonly requests = new Map<Buffer | null, Buffer>();
   private closed = false;
+  /** The answer in progress is being read by http-parser-js (it did not come whole in one read). */
+  private parsing = false;
+  /** HEAD answers carry a Content-Length without a body: never for the one-read fast path. */
+  private readonly fastPath: boolean;
 
   constructor(private readonly target: Target, private readonly owner: SlotOwner) {
     this.url = new URL(target.origin);
@@ -47,6 +62,7 @@ export class ConnectionSlot implements Slot {
     for (const [k, v] of Object.entries(target.headers)) if (k !== 'host' && k !== 'content-length') head += `${k}: ${v}\r\n`;
     this.head = head;
     const skipBody = target.method === 'HEAD';
+    this.fastPath = !skipBody;
     this.parser[HTTPParser.kOnHeadersComplete] = (info: { statusCode: number; shouldKeepAlive: boolean }) => {
       this.status = info.statusCode;
       this.keepAlive = info.shouldKeepAlive;
@@ -90,10 +106,31 @@ export class ConnectionSlot implements Slot {
   private open(): void {
     const port = Number(this.url.port || (this.url.protocol === 'https:' ? 443 : 80));
     const host = this.url.hostname.replace(/^\[|\]$/g, '');
-    const socket = this.url.protocol === 'https:' ? tlsConnect({ host, port, servername: host, ALPNProtocols: ['http/1.1'] }) : netConnect({ host, port });
+    const onBytes = (chunk: Buffer, length: number): void => {
+      if (this.socket !== socket) return;
+      if (!this.parsing) {
+        const whole = this.fastPath ? parseCompleteResponse(chunk, length) : null;
+        if (whole !== null) {
+          this.status = whole.status;
+          this.bytes = whole.bytes;
+          this.keepAlive = whole.keepAlive;
+          this.complete();
+          return;
+        }
+        // A new answer starts with this read: whatever the parser still holds is stale.
+        this.parsing = true;
+        this.parser.reinitialize(HTTPParser.RESPONSE);
+      }
+      const r = this.parser.execute(chunk, 0, length);
+      if (r instanceof Error) this.fail(new ProtocolError(`invalid HTTP response: ${r.message}`));
+    };
+    const socket: Socket = this.url.protocol === 'https:'
+      ? tlsConnect({ host, port, servername: host, ALPNProtocols: ['http/1.1'] })
+      : netConnect({ host, port, onread: { buffer: READ_BUFFER, callback: (nread: number, buf: Buffer) => { onBytes(buf, nread); return true; } } });
     this.socket = socket;
     this.connected = false;
     this.parser.reinitialize(HTTPParser.RESPONSE);
+    this.parsing = false;
     socket.setNoDelay(true);
     socket.on(this.url.protocol === 'https:' ? 'secureConnect' : 'connect', () => {
       if (this.socket !== socket) return;
@@ -105,11 +142,7 @@ export class ConnectionSlot implements Slot {
         this.pending = null;
       }
     });
-    socket.on('data', (chunk: Buffer) => {
-      if (this.socket !== socket) return;
-      const r = this.parser.execute(chunk);
-      if (r instanceof Error) this.fail(new ProtocolError(`invalid HTTP response: ${r.message}`));
-    });
+    if (this.url.protocol === 'https:') socket.on('data', (chunk: Buffer) => onBytes(chunk, chunk.length));
     socket.on('error', (err) => { if (this.socket === socket) this.fail(err); });
     socket.on('close', () => {
       if (this.socket !== socket) return;
@@ -132,6 +165,7 @@ export class ConnectionSlot implements Slot {
   }
 
   private complete(): void {
+    this.parsing = false;
     if (this.done) return;
     this.done = true;
     if (!this.keepAlive) this.drop();

@@ -122,3 +122,51 @@ test('failures by kind: cut-off answer (socket), garbage (other), no answer (tim
   d.slot.close();
   assert.deepEqual(d.outcomes.map((o) => [o.status, o.kind]), [[0, 'connect']]);
 });
+
+test('answers whole in one read and answers split over reads alternate on one connection', async () => {
+  // Request i gets: whole (one write), split (head, then body 10 ms later), chunked in two writes,
+  // whole again, then a HEAD-free whole 500 — the fast path and http-parser-js hand over cleanly.
+  const answers: Array<(s: net.Socket) => void> = [
+    (s) => s.write('HTTP/1.1 200 OK\r\ncontent-length: 5\r\n\r\nfirst'),
+    (s) => { s.write('HTTP/1.1 201 Created\r\nContent-Length: 6\r\n\r\n'); setTimeout(() => s.write('second'), 10); },
+    (s) => { s.write('HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n5\r\nthird\r\n'); setTimeout(() => s.write('0\r\n\r\n'), 10); },
+    (s) => s.write('HTTP/1.1 202 Accepted\r\ncontent-length: 6\r\n\r\nfourth'),
+    (s) => s.write('HTTP/1.1 500 Internal Server Error\r\ncontent-length: 5\r\n\r\nfifth'),
+  ];
+  let connections = 0;
+  const server = net.createServer((s) => {
+    connections++;
+    let i = 0;
+    s.on('data', () => { answers[i++]?.(s); });
+    s.on('error', () => {});
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  try {
+    const { outcomes, slot } = await exchange(target(`http://127.0.0.1:${(server.address() as AddressInfo).port}`), answers.length);
+    slot.close();
+    assert.deepEqual(outcomes, [
+      { status: 200, kind: null, bytes: 5 },
+      { status: 201, kind: null, bytes: 6 },
+      { status: 200, kind: null, bytes: 5 },
+      { status: 202, kind: null, bytes: 6 },
+      { status: 500, kind: null, bytes: 5 },
+    ]);
+    assert.equal(connections, 1, 'all on one keep-alive connection');
+  } finally {
+    await new Promise<void>((r) => server.close(() => r()));
+  }
+});
+
+test('HEAD: the Content-Length describes no body, and the next answer follows at once', async () => {
+  const server = await rawServer((s) => {
+    s.write('HTTP/1.1 200 OK\r\ncontent-length: 10\r\n\r\n');
+    s.on('data', () => s.write('HTTP/1.1 200 OK\r\ncontent-length: 10\r\n\r\n'));
+  });
+  try {
+    const { outcomes, slot } = await exchange(target(server.origin, { method: 'HEAD' }), 3, null);
+    slot.close();
+    assert.deepEqual(outcomes, Array(3).fill({ status: 200, kind: null, bytes: 0 }));
+  } finally {
+    await server.close();
+  }
+});
