@@ -170,3 +170,35 @@ test('HEAD: the Content-Length describes no body, and the next answer follows at
     await server.close();
   }
 });
+
+test('a request larger than the socket takes at once arrives whole and in order (the rest goes through the stream)', async () => {
+  const body = Buffer.alloc(8 * 1024 * 1024);
+  for (let i = 0; i < body.length; i++) body[i] = (i * 7) & 0xff;
+  const received: Buffer[] = [];
+  const server = net.createServer((s) => {
+    s.pause(); // let the client's send buffer fill first
+    setTimeout(() => s.resume(), 50);
+    let buf = Buffer.alloc(0);
+    s.on('data', (c: Buffer) => {
+      buf = Buffer.concat([buf, c]);
+      const head = buf.indexOf('\r\n\r\n');
+      if (head < 0) return;
+      const length = Number(/content-length: (\d+)/i.exec(buf.subarray(0, head).toString('latin1'))?.[1]);
+      if (buf.length < head + 4 + length) return;
+      received.push(buf.subarray(head + 4, head + 4 + length));
+      buf = buf.subarray(head + 4 + length);
+      s.write('HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok');
+    });
+    s.on('error', () => {});
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  try {
+    const { outcomes, slot } = await exchange(target(`http://127.0.0.1:${(server.address() as AddressInfo).port}`, { timeoutMs: 10_000 }), 2, body);
+    slot.close();
+    assert.deepEqual(outcomes, Array(2).fill({ status: 200, kind: null, bytes: 2 }));
+    assert.equal(received.length, 2);
+    for (const r of received) assert.ok(r.equals(body), 'the body arrived byte for byte');
+  } finally {
+    await new Promise<void>((r) => server.close(() => r()));
+  }
+});
