@@ -39,7 +39,7 @@ const READ_BUFFER = Buffer.allocUnsafe(64 * 1024);
 function writeRequest(socket: Socket, bytes: Buffer, raw: boolean): void {
   const fd = raw && socket.writableLength === 0 ? (socket as unknown as { _handle?: { fd?: unknown } | null })._handle?.fd : undefined;
   if (typeof fd === 'number' && fd >= 0) {
-    let written = 0;
+    let written: number;
     try { written = writeSync(fd, bytes); } catch { written = 0; }
     if (written === bytes.length) return;
     socket.write(written === 0 ? bytes : bytes.subarray(written));
