@@ -76,9 +76,12 @@ export class ConnectionSlot implements Slot {
   private parsing = false;
   /** HEAD answers carry a Content-Length without a body: never for the one-read fast path. */
   private readonly fastPath: boolean;
+  /** Plain TCP (not TLS): requests may go straight to the descriptor. */
+  private readonly plainTcp: boolean;
 
   constructor(private readonly target: Target, private readonly owner: SlotOwner) {
     this.url = new URL(target.origin);
+    this.plainTcp = this.url.protocol === 'http:';
     let head = `${target.method} ${target.path} HTTP/1.1\r\nhost: ${this.url.host}\r\n`;
     for (const [k, v] of Object.entries(target.headers)) if (k !== 'host' && k !== 'content-length') head += `${k}: ${v}\r\n`;
     this.head = head;
@@ -115,7 +118,7 @@ export class ConnectionSlot implements Slot {
     this.done = false;
     const bytes = this.requestBytes(body);
     if (this.socket !== null && this.connected) {
-      writeRequest(this.socket, bytes, this.url.protocol === 'http:');
+      writeRequest(this.socket, bytes, this.plainTcp);
       this.timer.refresh();
       return;
     }
@@ -125,7 +128,7 @@ export class ConnectionSlot implements Slot {
   }
 
   private open(): void {
-    const port = Number(this.url.port || (this.url.protocol === 'https:' ? 443 : 80));
+    const port = Number(this.url.port || (this.plainTcp ? 80 : 443));
     const host = this.url.hostname.replace(/^\[|\]$/g, '');
     const onBytes = (chunk: Buffer, length: number): void => {
       if (this.socket !== socket) return;
@@ -145,7 +148,7 @@ export class ConnectionSlot implements Slot {
       const r = this.parser.execute(chunk, 0, length);
       if (r instanceof Error) this.fail(new ProtocolError(`invalid HTTP response: ${r.message}`));
     };
-    const socket: Socket = this.url.protocol === 'https:'
+    const socket: Socket = !this.plainTcp
       ? tlsConnect({ host, port, servername: host, ALPNProtocols: ['http/1.1'] })
       : netConnect({ host, port, onread: { buffer: READ_BUFFER, callback: (nread: number, buf: Buffer) => { onBytes(buf, nread); return true; } } });
     this.socket = socket;
@@ -153,17 +156,17 @@ export class ConnectionSlot implements Slot {
     this.parser.reinitialize(HTTPParser.RESPONSE);
     this.parsing = false;
     socket.setNoDelay(true);
-    socket.on(this.url.protocol === 'https:' ? 'secureConnect' : 'connect', () => {
+    socket.on(this.plainTcp ? 'connect' : 'secureConnect', () => {
       if (this.socket !== socket) return;
       this.connected = true;
       if (this.pending !== null) {
         // Latency is the round trip from the write, as wrk measures it, not the connect.
         this.start = performance.now();
-        writeRequest(socket, this.pending, this.url.protocol === 'http:');
+        writeRequest(socket, this.pending, this.plainTcp);
         this.pending = null;
       }
     });
-    if (this.url.protocol === 'https:') socket.on('data', (chunk: Buffer) => onBytes(chunk, chunk.length));
+    if (!this.plainTcp) socket.on('data', (chunk: Buffer) => onBytes(chunk, chunk.length));
     socket.on('error', (err) => { if (this.socket === socket) this.fail(err); });
     socket.on('close', () => {
       if (this.socket !== socket) return;

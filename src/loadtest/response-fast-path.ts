@@ -23,10 +23,13 @@ const CONNECTION = Buffer.from('connection', 'latin1');
 const TRANSFER_ENCODING = Buffer.from('transfer-encoding', 'latin1');
 const CLOSE = Buffer.from('close', 'latin1');
 
-/** Whether b[start, end) equals `lower` ignoring ASCII case (`lower` is lower-case). */
+/** Whether b[start, end) equals `lower` ignoring the case of ASCII letters (`lower` is lower-case). */
 function equalsIgnoreCase(b: Buffer, start: number, end: number, lower: Buffer): boolean {
   if (end - start !== lower.length) return false;
-  for (let i = 0; i < lower.length; i++) if ((b[start + i]! | 0x20) !== lower[i]) return false;
+  for (let i = 0; i < lower.length; i++) {
+    const c = b[start + i]!;
+    if ((c >= 0x41 && c <= 0x5a ? c | 0x20 : c) !== lower[i]) return false;
+  }
   return true;
 }
 

@@ -47,6 +47,7 @@ const refused: Array<[string, Buffer]> = [
   ['a non-numeric Content-Length', crlf(['HTTP/1.1 200 OK', 'Content-Length: 2x'], 'ok')],
   ['a negative Content-Length', crlf(['HTTP/1.1 200 OK', 'Content-Length: -2'], 'ok')],
   ['an obsolete folded header', crlf(['HTTP/1.1 200 OK', 'X-A: 1', ' folded', 'Content-Length: 2'], 'ok')],
+  ['a CR inside a header name', crlf(['HTTP/1.1 200 OK', 'Content\rLength: 2'], 'ok')],
   ['a header line without a colon', crlf(['HTTP/1.1 200 OK', 'Content-Length: 2', 'garbage'], 'ok')],
   ['bare LF line ends', Buffer.from('HTTP/1.1 200 OK\nContent-Length: 2\n\nok', 'latin1')],
   ['not HTTP', Buffer.from('SSH-2.0-OpenSSH_9.6 something longer\r\n\r\n', 'latin1')],
