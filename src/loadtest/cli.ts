@@ -114,7 +114,9 @@ function emit(o: LoadtestOptions, r: RunResult, text: string): number {
   if (o.html) { writeHtml(o.html, r); out.write(`HTML report: ${o.html}\n`); }
   if (o.csv) { const files = writeCsv(o.csv, r); out.write(`CSV: ${files.join(', ')}\n`); }
   if (r.requests > 0 && Object.values(r.statusCounts).reduce((s, n) => s + n, 0) === 0) {
-    err(`no request got a response (${Object.entries(r.errorKinds).map(([k, n]) => `${k} ×${n}`).join(', ')})`);
+    const kinds = Object.keys(r.errorKinds);
+    const hint = kinds.some((k) => /^tls:.*CERT/.test(k)) ? '; the server\'s TLS certificate is not trusted here: add its CA with NODE_EXTRA_CA_CERTS=<ca.pem>' : '';
+    err(`no request got a response (${Object.entries(r.errorKinds).map(([k, n]) => `${k} ×${n}`).join(', ')})${hint}`);
     return EXIT_RUN_ERROR;
   }
   if (r.thresholds?.some((t) => !t.ok)) return EXIT_THRESHOLD;

@@ -13,7 +13,7 @@
 // keeps undici's Pool (any free connection takes the next request; latency there runs from the
 // intended send time anyway).
 import { writeSync } from 'node:fs';
-import { connect as netConnect, type Socket } from 'node:net';
+import { connect as netConnect, isIP, type Socket } from 'node:net';
 import { connect as tlsConnect } from 'node:tls';
 import { performance } from 'node:perf_hooks';
 import { HTTPParser } from 'http-parser-js';
@@ -149,7 +149,8 @@ export class ConnectionSlot implements Slot {
       if (r instanceof Error) this.fail(new ProtocolError(`invalid HTTP response: ${r.message}`));
     };
     const socket: Socket = !this.plainTcp
-      ? tlsConnect({ host, port, servername: host, ALPNProtocols: ['http/1.1'] })
+      // SNI names a host, never an address (RFC 6066; Node warns when given one).
+      ? tlsConnect({ host, port, ...(isIP(host) === 0 ? { servername: host } : {}), ALPNProtocols: ['http/1.1'] })
       : netConnect({ host, port, onread: { buffer: READ_BUFFER, callback: (nread: number, buf: Buffer) => { onBytes(buf, nread); return true; } } });
     this.socket = socket;
     this.connected = false;

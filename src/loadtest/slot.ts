@@ -11,7 +11,10 @@ export interface Target {
   timeoutMs: number;
 }
 
-/** Classifies a transport error into a short kind: timeout, connect, socket, aborted or other. */
+/** TLS failures: certificate verification (Node's X.509 codes) and handshake errors from OpenSSL. */
+const TLS_CODE = /CERT|^ERR_SSL_|^ERR_TLS_/;
+
+/** Classifies a transport error into a short kind: timeout, connect, socket, aborted, tls:<code> or other. */
 export function errorKind(err: unknown): string {
   const e = err as { code?: string; name?: string; cause?: { code?: string } };
   const code = e?.code ?? e?.cause?.code ?? '';
@@ -36,6 +39,7 @@ export function errorKind(err: unknown): string {
     case 'UND_ERR_DESTROYED':
       return 'aborted';
     default:
+      if (TLS_CODE.test(code)) return `tls:${code}`;
       return code ? `other:${code}` : 'other';
   }
 }

@@ -176,3 +176,44 @@ test('capacity search finds the knee of a server that serves one request per 5 m
     await srv.close();
   }
 });
+
+test('https: the closed and the open model against a TLS server (its test CA trusted through NODE_EXTRA_CA_CERTS)', async () => {
+  const { createServer } = await import('node:https');
+  const tlsDir = join(REPO, 'test/fixtures/tls');
+  const sockets = new Set<unknown>();
+  let requests = 0;
+  const server = createServer({ key: readFileSync(join(tlsDir, 'key.pem')), cert: readFileSync(join(tlsDir, 'cert.pem')) }, (req, res) => {
+    sockets.add(req.socket);
+    req.resume();
+    req.on('end', () => { requests++; json(res, 200, { prediction: 'Rain' }); });
+  });
+  server.keepAliveTimeout = 10_000;
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const url = `https://127.0.0.1:${(server.address() as import('node:net').AddressInfo).port}/predict`;
+  const trusted = { NODE_EXTRA_CA_CERTS: join(tlsDir, 'cert.pem') };
+  try {
+    const closed = await runCli(['loadtest', url, '--data', '{"a":1}', '-u', '2', '-n', '40', '--json', '-q'], 60_000, trusted);
+    assert.equal(closed.code, 0, closed.stderr);
+    const c = JSON.parse(closed.stdout) as RunResult;
+    assert.equal(c.requests, 40);
+    assert.equal(c.failures, 0);
+    assert.deepEqual(c.statusCounts, { 200: 40 });
+    assert.equal(sockets.size, 2, 'one keep-alive TLS connection per user');
+
+    const open = await runCli(['loadtest', url, '--data', '{"a":1}', '--rate', '40', '-d', '1s', '--json', '-q'], 60_000, trusted);
+    assert.equal(open.code, 0, open.stderr);
+    const o = JSON.parse(open.stdout) as RunResult;
+    assert.equal(o.requests, 40);
+    assert.equal(o.failures, 0);
+    assert.equal(requests, 80);
+
+    // Without the CA the certificate is not trusted: no request gets an answer, and the run says why.
+    const untrusted = await runCli(['loadtest', url, '--data', '{"a":1}', '-u', '1', '-n', '3', '-q'], 60_000);
+    assert.equal(untrusted.code, 1);
+    assert.match(untrusted.stderr, /no request got a response \(tls:DEPTH_ZERO_SELF_SIGNED_CERT ×3\); the server's TLS certificate is not trusted here: add its CA with NODE_EXTRA_CA_CERTS/);
+    assert.doesNotMatch(untrusted.stderr + closed.stderr + open.stderr, /DeprecationWarning/);
+    assert.equal(requests, 80);
+  } finally {
+    await new Promise<void>((r) => { server.closeAllConnections(); server.close(() => r()); });
+  }
+});

@@ -48,9 +48,9 @@ export interface CliResult {
 }
 
 /** Runs `node bin/modelserve.js <args>`; killed after `timeoutMs` (the test then fails on the code). */
-export function runCli(args: string[], timeoutMs = 60_000): Promise<CliResult> {
+export function runCli(args: string[], timeoutMs = 60_000, env: NodeJS.ProcessEnv = {}): Promise<CliResult> {
   return new Promise((resolve) => {
-    const child = spawn(process.execPath, [BIN, ...args], { cwd: REPO, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [BIN, ...args], { cwd: REPO, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } });
     let stdout = '', stderr = '';
     child.stdout.on('data', (c: Buffer) => { stdout += c.toString(); });
     child.stderr.on('data', (c: Buffer) => { stderr += c.toString(); });
