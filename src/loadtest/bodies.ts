@@ -53,6 +53,8 @@ export function parseCsv(text: string): Array<Record<string, unknown>> {
   });
 }
 
+const countBodies = (n: number): string => `${n} ${n === 1 ? 'body' : 'bodies'}`;
+
 /** Reads a body file: `.json` (an array = many bodies), `.jsonl`/`.ndjson` (one per line), `.csv` (rows become objects). */
 export function loadBodyFile(file: string): BodySet {
   const text = readFileSync(file, 'utf8');
@@ -69,7 +71,7 @@ export function loadBodyFile(file: string): BodySet {
     values = Array.isArray(v) ? v : [v];
   }
   if (values.length === 0) throw new Error(`${file}: no request bodies`);
-  return { bodies: values.map((v) => Buffer.from(JSON.stringify(v))), source: `${file} (${values.length} bodies)`, contentType: 'application/json' };
+  return { bodies: values.map((v) => Buffer.from(JSON.stringify(v))), source: `${file} (${countBodies(values.length)})`, contentType: 'application/json' };
 }
 
 export function inlineBody(data: string): BodySet {
@@ -133,7 +135,7 @@ export async function fetchModelExamples(origin: string, name: string, headers: 
   try { info = JSON.parse(text); } catch { throw new Error(`GET ${url} did not answer JSON`); }
   const bodies = bodiesFromModelInfo(info);
   if (bodies.length === 0) throw new Error(`GET ${url}: the model info has no examples (no 'examples', 'example' or per-field 'example')`);
-  return { bodies: bodies.map((b) => Buffer.from(JSON.stringify(b))), source: `examples of model '${name}' (${bodies.length} bodies)`, contentType: 'application/json' };
+  return { bodies: bodies.map((b) => Buffer.from(JSON.stringify(b))), source: `examples of model '${name}' (${countBodies(bodies.length)})`, contentType: 'application/json' };
 }
 
 /** Returns a picker over the bodies: rotating (round-robin) or uniformly random. */
