@@ -174,9 +174,11 @@ export class ConnectionSlot implements Slot {
       this.socket = null;
       this.connected = false;
       // A body delimited by the connection's end completes here; otherwise an answer was cut off.
+      // (Completing it may already have sent the user's next request on a new connection: then
+      // this.socket is that connection, and nothing here failed.)
       if (!this.done) {
         this.parser.finish();
-        if (!this.done) this.fail(Object.assign(new Error('the server closed the connection before the answer ended'), { code: 'UND_ERR_SOCKET' }));
+        if (!this.done && this.socket === null) this.fail(Object.assign(new Error('the server closed the connection before the answer ended'), { code: 'UND_ERR_SOCKET' }));
       }
     });
   }

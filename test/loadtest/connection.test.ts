@@ -202,3 +202,20 @@ test('a request larger than the socket takes at once arrives whole and in order 
     await new Promise<void>((r) => server.close(() => r()));
   }
 });
+
+test('a body delimited by the connection closing completes at the close; the next request reconnects', async () => {
+  let connections = 0;
+  const server = await rawServer((s) => {
+    connections++;
+    s.write('HTTP/1.1 200 OK\r\nconnection: close\r\n\r\nuntil-');
+    setTimeout(() => s.end('eof'), 10);
+  });
+  try {
+    const { outcomes, slot } = await exchange(target(server.origin), 2);
+    slot.close();
+    assert.deepEqual(outcomes, Array(2).fill({ status: 200, kind: null, bytes: 9 }));
+    assert.equal(connections, 2);
+  } finally {
+    await server.close();
+  }
+});
