@@ -42,7 +42,7 @@ function writeRequest(socket: Socket, bytes: Buffer, raw: boolean): void {
     let written: number;
     try { written = writeSync(fd, bytes); } catch { written = 0; }
     if (written === bytes.length) return;
-    socket.write(written === 0 ? bytes : bytes.subarray(written));
+    socket.write(bytes.subarray(written));
     return;
   }
   socket.write(bytes);
@@ -154,7 +154,6 @@ export class ConnectionSlot implements Slot {
       : netConnect({ host, port, onread: { buffer: READ_BUFFER, callback: (nread: number, buf: Buffer) => { onBytes(buf, nread); return true; } } });
     this.socket = socket;
     this.connected = false;
-    this.parser.reinitialize(HTTPParser.RESPONSE);
     this.parsing = false;
     socket.setNoDelay(true);
     socket.on(this.plainTcp ? 'connect' : 'secureConnect', () => {
@@ -177,7 +176,7 @@ export class ConnectionSlot implements Slot {
       // (Completing it may already have sent the user's next request on a new connection: then
       // this.socket is that connection, and nothing here failed.)
       if (!this.done) {
-        this.parser.finish();
+        if (this.parsing) this.parser.finish();
         if (!this.done && this.socket === null) this.fail(Object.assign(new Error('the server closed the connection before the answer ended'), { code: 'UND_ERR_SOCKET' }));
       }
     });
