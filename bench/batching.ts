@@ -28,7 +28,10 @@ const rows: number[][] = readFileSync(join(sharedDir(), 'seed', 'sample_inferenc
 const workers = defaultWorkerCount();
 let pool: WorkerPoolRuntime;
 
-async function runBatch(batch: number[][]): Promise<number[]> {
+/** One row per request here: a batch's items are its rows, one label each. */
+async function runBatch(items: number[][], n: number): Promise<number[]> {
+  const batch = items;
+  void n;
   const data = new Float32Array(batch.length * 7);
   batch.forEach((r, i) => data.set(r, i * 7));
   const out = await pool.run('svc', { float_input: { type: 'float32', dims: [batch.length, 7], data } });
@@ -43,7 +46,7 @@ async function closedLoop(enabled: boolean): Promise<Result> {
     enabled, maxBatchSize: 64, maxQueueDelayMs: 2, maxQueueRows: 100_000, timeoutMs: 0, concurrency: pool.parallelism, runBatch,
     onBatch: (i) => infos.push(i),
   });
-  for (let i = 0; i < 200; i++) await b.submit([rows[i]]);
+  for (let i = 0; i < 200; i++) await b.submit(rows[i], 1);
   infos.length = 0;
   const lat: number[] = [];
   const end = performance.now() + seconds * 1000;
@@ -53,7 +56,7 @@ async function closedLoop(enabled: boolean): Promise<Result> {
     let k = c;
     while (performance.now() < end) {
       const s = performance.now();
-      await b.submit([rows[k++ % rows.length]]);
+      await b.submit(rows[k++ % rows.length], 1);
       lat.push(performance.now() - s);
     }
   }));
@@ -98,7 +101,7 @@ export async function main(argv: string[] = process.argv.slice(2)): Promise<numb
   await Promise.all(Array.from({ length: 5000 }, async (_, i) => {
     const s = performance.now();
     try {
-      await burst.submit([rows[i % rows.length]]);
+      await burst.submit(rows[i % rows.length], 1);
       done.push(performance.now() - s);
     } catch (err) {
       if (!(err instanceof ModelServeError) || err.code !== 'MS_ERR_OVERLOADED') throw err;

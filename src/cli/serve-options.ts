@@ -28,6 +28,10 @@ export const SERVE_OPTIONS = {
   shutdownDelay: { flag: 'shutdown-delay', env: 'MODELSERVE_SHUTDOWN_DELAY_MS', kind: 'int', default: 0, min: 0, doc: 'On SIGTERM/SIGINT, ms to keep accepting connections with /readyz already 503 (so load balancers stop routing here) before the listener closes.' },
   apiKeysEnv: { flag: 'api-keys-env', env: 'MODELSERVE_API_KEYS_ENV', kind: 'string', doc: 'Turns auth on: NAME of an environment variable holding the API keys (comma/space separated, each at least 16 characters). Clients send Authorization: Bearer <key> or X-API-Key: <key>.' },
   apiKeysFile: { flag: 'api-keys-file', env: 'MODELSERVE_API_KEYS_FILE', kind: 'string', doc: 'Turns auth on: file with one API key per line (# comments), e.g. a mounted secret. Combines with --api-keys-env.' },
+  adminApiKeysEnv: { flag: 'admin-api-keys-env', env: 'MODELSERVE_ADMIN_API_KEYS_ENV', kind: 'string', doc: 'NAME of an environment variable holding admin API keys: they work everywhere a key does and are the only keys allowed to call the repository API (/v2/repository/…); other keys get 403. Turns auth on.' },
+  adminApiKeysFile: { flag: 'admin-api-keys-file', env: 'MODELSERVE_ADMIN_API_KEYS_FILE', kind: 'string', doc: 'File with one admin API key per line (# comments). Combines with --admin-api-keys-env.' },
+  watch: { flag: 'watch', env: 'MODELSERVE_WATCH', kind: 'boolean', default: false, doc: 'Watch the model repository: new, changed and removed versions are loaded, swapped in and unloaded without a restart (file events, debounced, with a 1 s polling fallback). A broken version never takes traffic.' },
+  maxLoadedModels: { flag: 'max-loaded-models', env: 'MODELSERVE_MAX_LOADED_MODELS', kind: 'int', min: 0, default: 0, doc: 'Memory budget: at most this many models loaded at once; a request for an unloaded model loads it, and the least recently used models are unloaded (after draining) past the budget. 0: no limit.' },
   publicDocs: { flag: 'public-docs', env: 'MODELSERVE_PUBLIC_DOCS', kind: 'boolean', default: true, doc: 'With auth on, serve /docs and /openapi.json without a key (--no-public-docs protects them). /healthz and /readyz are always open.' },
   publicMetrics: { flag: 'public-metrics', env: 'MODELSERVE_PUBLIC_METRICS', kind: 'boolean', default: false, doc: 'With auth on, serve /metrics without a key (by default Prometheus must send a key as a bearer token).' },
   corsOrigin: { flag: 'cors-origin', env: 'MODELSERVE_CORS_ORIGIN', kind: 'string', doc: "CORS allowed origins, comma-separated (e.g. https://app.example.com), or '*'. CORS is off when unset." },
@@ -51,6 +55,12 @@ export interface ServeOptions {
   optimize: boolean;
   apiKeysEnv?: string;
   apiKeysFile?: string;
+  adminApiKeysEnv?: string;
+  adminApiKeysFile?: string;
+  watch: boolean;
+  maxLoadedModels: number;
+  /** Resolved from --admin-api-keys-env/--admin-api-keys-file. */
+  adminApiKeys?: string[];
   publicDocs: boolean;
   publicMetrics: boolean;
   corsOrigin?: string;
@@ -84,7 +94,7 @@ export function serveHelp(): string {
     lines.push(`  ${name.padEnd(34)} ${spec.doc}${extra ? ` (${extra})` : ''}`);
   }
   lines.push(`  ${'-h, --help'.padEnd(34)} Show this help.`);
-  lines.push('', 'Endpoints: POST /predict, POST /models/{name}/predict, GET /, /models, /models/{name}, /docs, /openapi.json, /healthz, /readyz, /metrics.');
+  lines.push('', 'Endpoints: POST /predict, POST /models/{name}/predict, POST /models/{name}/versions/{version}/predict, GET /, /models, /models/{name}, /docs, /openapi.json, /healthz, /readyz, /metrics; POST /v2/repository/index, /v2/repository/models/{name}/load, /v2/repository/models/{name}/unload.');
   lines.push('Per-model overload limits (queue.max_rows -> 503 + Retry-After, queue.timeout_ms -> 504) are set in each model.yaml.');
   return lines.join('\n');
 }
@@ -158,6 +168,13 @@ export function parseServeOptions(argv: string[], env: NodeJS.ProcessEnv = proce
     const loaded = loadApiKeys({ envName: out.apiKeysEnv as string | undefined, file: out.apiKeysFile as string | undefined }, env);
     problems.push(...loaded.problems);
     if (loaded.problems.length === 0) out.apiKeys = loaded.keys;
+  }
+  if (out.adminApiKeysEnv !== undefined && !/^[A-Za-z_][A-Za-z0-9_]*$/.test(String(out.adminApiKeysEnv))) {
+    problems.push(`--admin-api-keys-env: '${out.adminApiKeysEnv}' is not an environment variable name (give the NAME of the variable holding the keys, not a key)`);
+  } else if (out.adminApiKeysEnv !== undefined || out.adminApiKeysFile !== undefined) {
+    const loaded = loadApiKeys({ envName: out.adminApiKeysEnv as string | undefined, file: out.adminApiKeysFile as string | undefined }, env);
+    problems.push(...loaded.problems.map((p) => p.replace('--api-keys', '--admin-api-keys')));
+    if (loaded.problems.length === 0) out.adminApiKeys = loaded.keys;
   }
   if (out.corsOrigin !== undefined) {
     const cors = parseCorsOrigins(String(out.corsOrigin));

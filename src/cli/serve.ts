@@ -36,9 +36,13 @@ export async function run(argv: string[]): Promise<number> {
       drainTimeout: options.drainTimeout,
       shutdownDelay: options.shutdownDelay,
       optimize: options.optimize,
+      watch: options.watch,
+      maxLoadedModels: options.maxLoadedModels,
       logger: { level: options.logLevel },
       app: {
-        auth: options.apiKeys ? { keys: options.apiKeys, publicDocs: options.publicDocs, publicMetrics: options.publicMetrics } : undefined,
+        auth: options.apiKeys || options.adminApiKeys
+          ? { keys: options.apiKeys ?? [], adminKeys: options.adminApiKeys, publicDocs: options.publicDocs, publicMetrics: options.publicMetrics }
+          : undefined,
         corsOrigins: options.corsOrigins,
         metrics: options.metrics ? undefined : false,
       },
@@ -50,7 +54,8 @@ export async function run(argv: string[]): Promise<number> {
     console.error(`modelserve: ${message}`);
     return 1;
   }
-  console.error(`modelserve: serving ${[...server.app.registry.models.keys()].join(', ')} on ${server.url} (docs: ${server.url}/docs)`);
+  const served = server.core.status().map((m) => (m.serving === undefined ? `${m.name} (${m.state})` : `${m.name} v${m.serving}`));
+  console.error(`modelserve: serving ${served.join(', ')} on ${server.url} (docs: ${server.url}/docs)${options.watch ? ', watching the repository' : ''}`);
   return new Promise<number>((resolve) => {
     const stop = (signal: string) => {
       server.app.log.info({ signal }, 'shutting down');

@@ -6,7 +6,7 @@ import { join, relative, resolve } from 'node:path';
 import { Ajv, type ErrorObject } from 'ajv';
 import { parse as parseYaml } from 'yaml';
 import { StartupError } from '../errors.js';
-import type { FieldSpec, ModelConfig, OutputSpec, TensorSpec } from './types.js';
+import type { FieldSpec, ModelConfig, OutputSpec, TensorSpec, VersionPolicy } from './types.js';
 import { DEFAULTS, MODEL_CONFIG_SCHEMA } from './schema.js';
 
 export const CONFIG_FILE_NAMES = ['model.yaml', 'model.yml', 'model.json'];
@@ -16,7 +16,7 @@ export const CONFIG_FILE_NAMES = ['model.yaml', 'model.yml', 'model.json'];
 const validateSchema = new Ajv({ allErrors: true, strict: false, meta: false, validateSchema: false, code: { optimize: false } }).compile(MODEL_CONFIG_SCHEMA);
 
 /** Where a config problem is, for the one message the CLI prints. */
-interface Problem {
+export interface Problem {
   file: string;
   path: string;
   message: string;
@@ -30,17 +30,46 @@ export function findConfigFile(dir: string): string | undefined {
   return undefined;
 }
 
-/** The model folders of a repository: the folder itself when it holds a config, else its subfolders that do. */
+const VERSION_FOLDER = /^[1-9][0-9]{0,8}$/;
+
+function isDirectory(path: string): boolean {
+  try {
+    return statSync(path).isDirectory();
+  } catch {
+    return false; // removed while we looked
+  }
+}
+
+/** The numbered version folders of a model folder (Triton's layout: models/<name>/<version>/), ascending. */
+export function versionFolders(dir: string): Array<{ version: number; dir: string }> {
+  let entries: string[];
+  try {
+    entries = readdirSync(dir);
+  } catch {
+    return [];
+  }
+  return entries
+    .filter((e) => VERSION_FOLDER.test(e) && isDirectory(join(dir, e)))
+    .map((e) => ({ version: Number(e), dir: join(dir, e) }))
+    .sort((a, b) => a.version - b.version);
+}
+
+/** A folder that is a model: it holds a config, or numbered version folders. */
+export function isModelFolder(dir: string): boolean {
+  return findConfigFile(dir) !== undefined || versionFolders(dir).length > 0;
+}
+
+/** The model folders of a repository: the folder itself when it is a model, else its subfolders that are. */
 export function modelFolders(repo: string): string[] {
   const root = resolve(repo);
-  if (!existsSync(root) || !statSync(root).isDirectory()) {
+  if (!isDirectory(root)) {
     throw new StartupError('MS_ERR_CONFIG_NOT_FOUND', `${repo}: model repository not found (expected a folder)`);
   }
-  if (findConfigFile(root)) return [root];
+  if (isModelFolder(root)) return [root];
   const dirs = readdirSync(root)
     .filter((entry) => !entry.startsWith('.'))
     .map((entry) => join(root, entry))
-    .filter((dir) => statSync(dir).isDirectory() && findConfigFile(dir))
+    .filter((dir) => isDirectory(dir) && isModelFolder(dir))
     .sort();
   if (dirs.length === 0) {
     throw new StartupError(
@@ -103,6 +132,7 @@ interface RawConfig {
   name?: string; version?: string | number; description?: string; model?: string; default?: boolean; strict?: boolean; lax?: boolean; optimize?: boolean;
   root_response?: Record<string, unknown>;
   fields: Record<string, RawField>; inputs: Record<string, RawTensor>; outputs: Record<string, RawOutput>;
+  version_policy?: { latest?: number; all?: true; specific?: number[] };
   batching?: { enabled?: boolean; max_batch_size?: number; max_queue_delay_ms?: number };
   queue?: { max_rows?: number; timeout_ms?: number };
 }
@@ -127,7 +157,23 @@ function checkField(name: string, f: RawField, at: (path: string, message: strin
   }
 }
 
-function buildConfig(dir: string, file: string, raw: RawConfig, at: (path: string, message: string) => void): ModelConfig {
+function policyOf(raw: RawConfig['version_policy']): VersionPolicy {
+  if (raw?.all) return { all: true };
+  if (raw?.specific) return { specific: [...raw.specific] };
+  return { latest: raw?.latest ?? 1 };
+}
+
+/** Where a version's config and files are: its folder, and the model folder (its name, and its config if the version has none). */
+export interface VersionLocation {
+  /** The folder holding the version's model file. */
+  dir: string;
+  /** The model folder (whose name is the model's name); the same folder for a flat layout. */
+  modelDir: string;
+  version: number;
+}
+
+function buildConfig(where: VersionLocation, file: string, raw: RawConfig, at: (path: string, message: string) => void): ModelConfig {
+  const { dir } = where;
   const fields: FieldSpec[] = Object.entries(raw.fields).map(([name, f]) => {
     checkField(name, f, at);
     return { name, type: f.type, required: f.required ?? true, default: f.default, minimum: f.minimum, maximum: f.maximum, enum: f.enum, description: f.description, example: f.example };
@@ -162,11 +208,14 @@ function buildConfig(dir: string, file: string, raw: RawConfig, at: (path: strin
   });
   const modelFile = resolve(dir, raw.model ?? DEFAULTS.model);
   if (!existsSync(modelFile)) at('model', `ONNX file not found: ${modelFile}`);
-  const name = raw.name ?? (dir.split(/[\\/]/).pop() ?? 'model').toLowerCase();
+  const name = raw.name ?? (where.modelDir.split(/[\\/]/).pop() ?? 'model').toLowerCase();
   if (raw.name === undefined && !/^[a-z0-9][a-z0-9_-]*$/.test(name)) at('name', `the folder name '${name}' is not a valid model name; set name:`);
   return {
     name,
-    version: String(raw.version ?? '1'),
+    version: String(raw.version ?? where.version),
+    modelVersion: where.version,
+    modelDir: where.modelDir,
+    versionPolicy: policyOf(raw.version_policy),
     description: raw.description ?? '',
     dir,
     configFile: file,
@@ -204,36 +253,93 @@ export function formatProblems(problems: Problem[], cwd = process.cwd()): string
   return `invalid model configuration (${problems.length} problem${problems.length === 1 ? '' : 's'}):\n${lines.join('\n')}`;
 }
 
-/** Loads and validates every model config of a repository; throws one StartupError listing every problem. */
+/**
+ * Reads and validates one version's config: the version folder's own config file, else the model
+ * folder's. Problems are appended to `problems`; returns undefined when there are any.
+ */
+export function readVersionConfig(where: VersionLocation, problems: Problem[]): ModelConfig | undefined {
+  const file = findConfigFile(where.dir) ?? findConfigFile(where.modelDir);
+  if (file === undefined) {
+    problems.push({ file: where.dir, path: '(folder)', message: `no ${CONFIG_FILE_NAMES.join(' / ')} in the version folder or its model folder` });
+    return undefined;
+  }
+  const raw = readConfigFile(file, problems);
+  if (raw === undefined) return undefined;
+  if (!validateSchema(raw)) {
+    for (const error of validateSchema.errors ?? []) problems.push({ file, path: keyPath(error), message: schemaMessage(error) });
+    return undefined;
+  }
+  const before = problems.length;
+  const config = buildConfig(where, file, raw as unknown as RawConfig, (path, message) => problems.push({ file, path, message }));
+  return problems.length === before ? deepFreeze(config) : undefined;
+}
+
+/** The versions a policy selects among the ones on disk (ascending). */
+export function selectVersions(policy: VersionPolicy, available: readonly number[]): number[] {
+  const sorted = [...available].sort((a, b) => a - b);
+  if ('all' in policy) return sorted;
+  if ('specific' in policy) return sorted.filter((v) => policy.specific.includes(v));
+  return sorted.slice(-policy.latest);
+}
+
+/** A model folder's versions on disk: its numbered folders, or the folder itself as version 1. */
+export function versionLocations(modelDir: string): VersionLocation[] {
+  const numbered = versionFolders(modelDir);
+  if (numbered.length === 0) return [{ dir: modelDir, modelDir, version: 1 }];
+  return numbered.map((v) => ({ dir: v.dir, modelDir, version: v.version }));
+}
+
+/** The version policy of a model folder: its own config's, else the newest version's (latest 1 when unreadable). */
+export function readVersionPolicy(modelDir: string, locations: readonly VersionLocation[]): VersionPolicy {
+  const files = [findConfigFile(modelDir), ...[...locations].reverse().map((l) => findConfigFile(l.dir))].filter((f): f is string => f !== undefined);
+  for (const file of files) {
+    const raw = readConfigFile(file, []) as RawConfig | undefined;
+    if (raw && typeof raw === 'object') return policyOf(raw.version_policy);
+  }
+  return { latest: 1 };
+}
+
+/**
+ * Loads and validates the config of every served version of every model of a repository (the
+ * versions each model's policy selects); throws one StartupError listing every problem.
+ */
 export function loadRepository(repo: string): readonly ModelConfig[] {
   const problems: Problem[] = [];
   const configs: ModelConfig[] = [];
-  for (const dir of modelFolders(repo)) {
-    const file = findConfigFile(dir) as string;
-    const raw = readConfigFile(file, problems);
-    if (raw === undefined) continue;
-    if (!validateSchema(raw)) {
-      for (const error of validateSchema.errors ?? []) problems.push({ file, path: keyPath(error), message: schemaMessage(error) });
-      continue;
+  for (const modelDir of modelFolders(repo)) {
+    const locations = versionLocations(modelDir);
+    const policy = readVersionPolicy(modelDir, locations);
+    const wanted = new Set(selectVersions(policy, locations.map((l) => l.version)));
+    for (const where of locations) {
+      if (!wanted.has(where.version)) continue;
+      const config = readVersionConfig(where, problems);
+      if (config) configs.push(config);
     }
-    const at = (path: string, message: string) => problems.push({ file, path, message });
-    configs.push(buildConfig(dir, file, raw as unknown as RawConfig, at));
   }
-  const seen = new Map<string, string>();
-  for (const c of configs) {
-    const other = seen.get(c.name);
-    if (other) problems.push({ file: c.configFile, path: 'name', message: `model name '${c.name}' is already used by ${other}` });
-    seen.set(c.name, c.configFile);
-  }
-  const defaults = configs.filter((c) => c.default);
-  if (defaults.length > 1) {
-    for (const c of defaults.slice(1)) problems.push({ file: c.configFile, path: 'default', message: `only one model may be the default; ${defaults[0]!.name} already is` });
-  }
+  problems.push(...repositoryProblems(configs));
   if (problems.length > 0) throw new StartupError('MS_ERR_CONFIG_INVALID', formatProblems(problems));
-  return deepFreeze(configs);
+  return Object.freeze(configs);
+}
+
+/** Cross-model rules: one name per model folder, one version number per model, at most one default. */
+export function repositoryProblems(configs: readonly ModelConfig[]): Problem[] {
+  const problems: Problem[] = [];
+  const folderOf = new Map<string, ModelConfig>();
+  for (const c of configs) {
+    const other = folderOf.get(c.name);
+    if (other && other.modelDir !== c.modelDir) problems.push({ file: c.configFile, path: 'name', message: `model name '${c.name}' is already used by ${other.configFile}` });
+    else if (!other) folderOf.set(c.name, c);
+  }
+  // One default model folder at most (its versions may all say default: true).
+  const defaults = new Map<string, ModelConfig>();
+  for (const c of configs) if (c.default && !defaults.has(c.modelDir)) defaults.set(c.modelDir, c);
+  const [first, ...rest] = defaults.values();
+  for (const c of rest) problems.push({ file: c.configFile, path: 'default', message: `only one model may be the default; ${first!.name} already is` });
+  return problems;
 }
 
 /** The model POST /predict serves: the one marked default, or the only one. */
 export function defaultModel(configs: readonly ModelConfig[]): ModelConfig | undefined {
-  return configs.find((c) => c.default) ?? (configs.length === 1 ? configs[0] : undefined);
+  const names = new Set(configs.map((c) => c.name));
+  return configs.find((c) => c.default) ?? (names.size === 1 ? configs[configs.length - 1] : undefined);
 }

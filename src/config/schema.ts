@@ -64,6 +64,18 @@ export const MODEL_CONFIG_SCHEMA = {
     lax: { type: 'boolean' },
     optimize: { type: 'boolean' },
     root_response: { type: 'object' },
+    // Which numbered version folders are served (Triton's version_policy): the newest N, all, or a list.
+    version_policy: {
+      type: 'object',
+      additionalProperties: false,
+      minProperties: 1,
+      maxProperties: 1,
+      properties: {
+        latest: { type: 'integer', minimum: 1 },
+        all: { const: true },
+        specific: { type: 'array', minItems: 1, items: { type: 'integer', minimum: 1 } },
+      },
+    },
     fields: { type: 'object', minProperties: 1, additionalProperties: field, propertyNames: { pattern: '^[A-Za-z_][A-Za-z0-9_]*$' } },
     inputs: { type: 'object', minProperties: 1, additionalProperties: tensor },
     outputs: { type: 'object', minProperties: 1, additionalProperties: output },

@@ -49,12 +49,22 @@ export interface QueueSpec {
   timeoutMs: number;
 }
 
+/** Which numbered versions of a model are served (Triton's latest / all / specific). */
+export type VersionPolicy = { latest: number } | { all: true } | { specific: number[] };
+
 export interface ModelConfig {
   name: string;
+  /** The config's free-form `version:` label (e.g. "1.0"); the served version number is modelVersion. */
   version: string;
+  /** The version number: the numbered folder it was read from, or 1 for a flat model folder. */
+  modelVersion: number;
+  /** The model's version policy (from the model folder's config, else the newest version's). */
+  versionPolicy: VersionPolicy;
   description: string;
-  /** Absolute path of the model folder and of its config file (for messages). */
+  /** Absolute path of the version's folder and of its config file (for messages). */
   dir: string;
+  /** The model folder (the version folder's parent; the same as dir for a flat layout). */
+  modelDir: string;
   configFile: string;
   /** Absolute path of the .onnx file. */
   modelFile: string;

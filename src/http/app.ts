@@ -1,17 +1,21 @@
-// buildApp(options) assembles the Fastify application; it does not listen (see src/server.ts),
-// so tests can use inject() or listen on port 0. Models are loaded in the onReady lifecycle hook:
-// a model that fails to load makes ready()/listen() reject, so there is never a half-started server.
+// buildApp(options) assembles the Fastify application, the JSON REST front door over the
+// inference core (src/core); it does not listen (see src/server.ts), so tests can use inject() or
+// listen on port 0. Given a started core it serves it; given configs and a runtime it starts its
+// own core in onReady (a model that fails to load makes ready()/listen() reject) and closes it in
+// onClose. Routes follow the live set of models: versions that appear, reload or go away.
 import { randomUUID } from 'node:crypto';
 import Fastify, { LogController, type FastifyInstance, type FastifyServerOptions } from 'fastify';
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import type { ModelConfig } from '../config/types.js';
-import { defaultModel } from '../config/load.js';
-import { ModelRegistry, type RegistryOptions, type ServedModel } from '../models/registry.js';
+import { InferenceCore, type CoreOptions, type ServiceState } from '../core/core.js';
+import type { ModelVersion } from '../core/model-version.js';
 import type { InferenceRuntime } from '../runtime/types.js';
+import { ModelServeError } from '../errors.js';
 import { buildOpenApiDocument } from './openapi.js';
 import { installErrorBoundary, sendError } from './errors.js';
-import { modelInfo } from './model-info.js';
+import { modelStatusInfo } from './model-info.js';
+import { repositoryRoutes } from './routes/repository.js';
 import { VERSION } from '../version.js';
 import { Metrics } from '../metrics/metrics.js';
 import { installAuth, withSecuritySchemes, type AuthOptions } from './plugins/auth.js';
@@ -21,16 +25,18 @@ import { loadShedding } from './plugins/load-shedding.js';
 import { installSecurityHeaders } from './plugins/security-headers.js';
 
 export interface AppOptions {
-  configs: readonly ModelConfig[];
-  runtime: InferenceRuntime;
+  /** A started inference core to serve (startServer); or configs + runtime for the app to start one. */
+  core?: InferenceCore;
+  configs?: readonly ModelConfig[];
+  runtime?: InferenceRuntime;
   /** Max request body in bytes (413 past it). */
   bodyLimit?: number;
   /** pino logger options, or false. */
   logger?: FastifyServerOptions['logger'];
   /** Load-time optimiser on/off for every model (each config can also turn it off). */
   optimize?: boolean;
-  /** Extra registry hooks (metrics). */
-  registry?: Omit<RegistryOptions, 'optimize'>;
+  /** Extra core options when the app starts its own core (batch observers). */
+  registry?: Pick<CoreOptions, 'onBatch'>;
   /** API-key / bearer auth (off when absent). */
   auth?: AuthOptions;
   /** CORS allowed origins ('*' for any); CORS is off when absent or empty. */
@@ -39,12 +45,13 @@ export interface AppOptions {
   metrics?: Metrics | false;
 }
 
-export type ServiceState = 'starting' | 'ready' | 'draining';
+export type { ServiceState };
 
 declare module 'fastify' {
   interface FastifyInstance {
-    /** The loaded models; available once ready() resolved. */
-    registry: ModelRegistry;
+    /** The inference core; available once ready() resolved. */
+    core: InferenceCore;
+    /** The core's state ('starting' until it exists). */
     serviceState: ServiceState;
     /** Prometheus metrics of this app (undefined when disabled). */
     metrics: Metrics | undefined;
@@ -57,8 +64,7 @@ export const PROBE_ROUTES: ReadonlySet<string> = new Set(['/healthz', '/readyz',
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
 
 export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
-  const { configs, runtime } = options;
-  const defaultConfig = defaultModel(configs);
+  if (options.core === undefined && (options.configs === undefined || options.runtime === undefined)) throw new Error('buildApp: give a core, or configs and a runtime');
   const app = Fastify({
     logger: options.logger ?? false,
     bodyLimit: options.bodyLimit ?? 1024 * 1024,
@@ -83,8 +89,14 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     // already bounds the headers).
     requestTimeout: 60_000,
   });
-  app.decorate('serviceState', 'starting' as ServiceState);
-  app.decorate('registry', undefined as unknown as ModelRegistry);
+  let core: InferenceCore | undefined = options.core;
+  app.decorate('core', { getter: () => core as InferenceCore });
+  app.decorate('serviceState', {
+    getter: (): ServiceState => core?.state ?? 'starting',
+    setter(state: ServiceState) {
+      if (core) core.state = state;
+    },
+  });
   const metrics = options.metrics === false ? undefined : (options.metrics ?? new Metrics());
   app.decorate('metrics', metrics);
   installErrorBoundary(app);
@@ -114,77 +126,105 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   }
 
   const extraOnBatch = options.registry?.onBatch;
-  const onBatch: RegistryOptions['onBatch'] = metrics === undefined ? extraOnBatch : (model) => {
-    const a = metrics.batchObserver(model);
-    const b = extraOnBatch?.(model);
+  const onBatch: CoreOptions['onBatch'] = metrics === undefined ? extraOnBatch : (model, version) => {
+    const a = metrics.batchObserver(model, version);
+    const b = extraOnBatch?.(model, version);
     return b === undefined ? a : (info) => { a(info); b(info); };
   };
+  const ownsCore = core === undefined;
   app.addHook('onReady', async () => {
-    app.registry = await ModelRegistry.load(configs, runtime, { ...options.registry, onBatch, optimize: options.optimize });
-    if (metrics) {
-      for (const name of app.registry.models.keys()) metrics.setModelLoaded(name, true);
-      const models = [...app.registry.models.entries()];
-      metrics.setQueueSource(function* () {
-        for (const [name, m] of models) {
-          const stats = m.batcher.stats();
-          yield [name, stats.queuedRows, stats.inFlightBatches];
-        }
-      });
-    }
+    core ??= await InferenceCore.start({ configs: options.configs, runtime: options.runtime!, onBatch, optimize: options.optimize });
+    if (metrics) metrics.watchCore(core);
   });
   app.addHook('onClose', async () => {
     // Requests are all answered by now; batches whose requests already timed out (504) may still
     // be running: let them finish before the workers stop.
-    await app.registry?.drain();
-    await runtime.close();
-    if (metrics) for (const c of configs) metrics.setModelLoaded(c.name, false);
+    if (ownsCore) await core?.close();
+    else await core?.drain();
+    metrics?.coreClosed();
   });
   if (metrics) {
-    metrics.setReadySource(() => app.serviceState === 'ready');
-    installMetrics(app, { metrics, models: configs.map((c) => c.name), defaultModel: defaultConfig?.name });
+    metrics.setReadySource(() => core?.state === 'ready');
+    installMetrics(app, { metrics, isModel: (name) => core?.has(name) ?? false, defaultModel: () => core?.defaultModelName });
   }
 
-  const baseDocument = buildOpenApiDocument(configs, { title: 'modelserve', version: VERSION, defaultModel: defaultConfig });
-  const document = options.auth ? withSecuritySchemes(baseDocument) : baseDocument;
-  await app.register(swagger, { openapi: { openapi: '3.0.3', info: { title: 'modelserve', version: VERSION } }, transformObject: () => document as never });
-  await app.register(swaggerUi, { routePrefix: '/docs', uiConfig: { tryItOutEnabled: true, displayRequestDuration: true } });
-  app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
+  // The OpenAPI document follows the live set of models: rebuilt after a change, on the next read.
+  let documentCache: Record<string, unknown> | undefined;
+  const liveDocument = (): Record<string, unknown> => {
+    if (documentCache) return documentCache;
+    const serving = core?.servingVersions().map((v) => v.config) ?? options.configs ?? [];
+    const defaultName = core?.defaultModelName;
+    const base = buildOpenApiDocument(serving, { title: 'modelserve', version: VERSION, defaultModel: serving.find((c) => c.name === defaultName) });
+    documentCache = options.auth ? withSecuritySchemes(base) : base;
+    return documentCache;
+  };
+  app.addHook('onReady', async () => {
+    core!.on('event', () => { documentCache = undefined; });
+  });
+  await app.register(swagger, { openapi: { openapi: '3.0.3', info: { title: 'modelserve', version: VERSION } } });
+  await app.register(swaggerUi, {
+    routePrefix: '/docs',
+    uiConfig: { tryItOutEnabled: true, displayRequestDuration: true },
+    transformSpecificationClone: false,
+    transformSpecification: () => liveDocument(),
+  });
+  app.get('/openapi.json', { schema: { hide: true } }, async () => liveDocument());
 
   app.get('/healthz', { schema: { hide: true } }, async () => ({ status: 'ok' }));
   app.get('/readyz', { schema: { hide: true } }, async (_request, reply) => {
-    if (app.serviceState === 'ready') return { status: 'ready', models: [...app.registry.models.keys()] };
-    return sendError(reply, 'MS_ERR_NOT_READY', app.serviceState === 'draining' ? 'shutting down' : 'models are loading');
+    // Ready: started (every model loaded at start is warm) and not draining. A model that fails
+    // to reload later keeps its previous version serving, so it does not flip readiness.
+    if (core?.state === 'ready') return { status: 'ready', models: core.servingVersions().map((v) => v.name).sort() };
+    return sendError(reply, 'MS_ERR_NOT_READY', core?.state === 'draining' || core?.state === 'closed' ? 'shutting down' : 'models are loading');
   });
 
   app.get('/', { schema: { hide: true } }, async () => {
-    if (defaultConfig?.rootResponse) return defaultConfig.rootResponse;
+    const defaultName = core!.defaultModelName;
+    const defaultVersion = defaultName === undefined ? undefined : core!.resolve(defaultName);
+    if (defaultVersion?.config.rootResponse) return defaultVersion.config.rootResponse;
     return {
       service: 'modelserve',
       version: VERSION,
-      models: configs.map((c) => ({ name: c.name, version: c.version, predict: `/models/${c.name}/predict` })),
-      default_model: defaultConfig?.name ?? null,
+      models: core!.status().map((m) => ({ name: m.name, version: m.serving ?? null, state: m.state, predict: `/models/${m.name}/predict` })),
+      default_model: defaultName ?? null,
       docs: '/docs',
       openapi: '/openapi.json',
     };
   });
-  app.get('/models', { schema: { hide: true } }, async () => ({ models: [...app.registry.models.values()].map((m) => modelInfo(m)) }));
-  app.get<{ Params: { name: string } }>('/models/:name', { schema: { hide: true } }, async (request) => modelInfo(app.registry.get(request.params.name)));
+  app.get('/models', { schema: { hide: true } }, async () => ({ models: core!.status().map((status) => modelStatusInfo(status, core!.resolve(status.name))) }));
+  app.get<{ Params: { name: string } }>('/models/:name', { schema: { hide: true } }, async (request) => {
+    const [status] = core!.status(request.params.name);
+    return modelStatusInfo(status!, core!.resolve(request.params.name));
+  });
 
-  const predict = async (model: ServedModel, body: unknown, reply: import('fastify').FastifyReply) => {
+  const predict = async (model: ModelVersion, body: unknown, reply: import('fastify').FastifyReply) => {
+    reply.header('x-model-version', model.versionHeader);
     const validated = model.validate(body);
     if (!validated.ok) return reply.code(422).send({ detail: validated.issues });
     const predictions = await model.predict(validated.rows);
     reply.type('application/json; charset=utf-8');
     return validated.batch ? model.serialize.many(predictions) : model.serialize.one(predictions[0]!);
   };
+  // The loaded version at once (the hot path); else a load on demand (memory budget) first.
+  const serve = (name: string, version: number | undefined, body: unknown, reply: import('fastify').FastifyReply) => {
+    const ready = core!.resolve(name, version);
+    if (ready !== undefined) return predict(ready, body, reply);
+    return core!.acquire(name, version).then((v) => predict(v, body, reply));
+  };
   app.post<{ Params: { name: string } }>('/models/:name/predict', { schema: { hide: true }, onRequest: shed }, async (request, reply) =>
-    predict(app.registry.get(request.params.name), request.body, reply));
-  app.post('/predict', { schema: { hide: true }, onRequest: shed }, async (request, reply) => {
-    const model = app.registry.defaultModel;
-    if (!model) {
-      return sendError(reply, 'MS_ERR_MODEL_NOT_FOUND', `no default model: ${configs.length} models are served and none is marked default: true; use /models/{name}/predict`);
-    }
-    return predict(model, request.body, reply);
+    serve(request.params.name, undefined, request.body, reply));
+  app.post<{ Params: { name: string; version: string } }>('/models/:name/versions/:version/predict', { schema: { hide: true }, onRequest: shed }, async (request, reply) => {
+    const version = Number(request.params.version);
+    if (!/^[1-9][0-9]{0,8}$/.test(request.params.version)) throw new ModelServeError('MS_ERR_MODEL_NOT_FOUND', `'${request.params.version.slice(0, 32)}' is not a version number (a positive integer)`);
+    return serve(request.params.name, version, request.body, reply);
   });
+  app.post('/predict', { schema: { hide: true }, onRequest: shed }, async (request, reply) => {
+    const name = core!.defaultModelName;
+    if (name === undefined) {
+      return sendError(reply, 'MS_ERR_MODEL_NOT_FOUND', `no default model: ${core!.modelNames().length} models are served and none is marked default: true; use /models/{name}/predict`);
+    }
+    return serve(name, undefined, request.body, reply);
+  });
+  await app.register(repositoryRoutes, { core: () => core! });
   return app;
 }

@@ -1,11 +1,14 @@
-// GET /models and GET /models/{name}: what a client needs to call a model.
-import type { ServedModel } from '../models/registry.js';
+// GET /models and GET /models/{name}: what a client needs to call a model, and the state of each
+// of its versions (loading, ready, failed with the reason, unloading, unavailable).
+import type { ModelStatus } from '../core/core.js';
+import type { ModelVersion } from '../core/model-version.js';
 
-export function modelInfo(model: ServedModel): Record<string, unknown> {
+export function modelInfo(model: ModelVersion): Record<string, unknown> {
   const { config, signature } = model;
   return {
     name: config.name,
-    version: config.version,
+    version: model.version,
+    config_version: config.version,
     description: config.description,
     default: config.default,
     predict: `/models/${config.name}/predict`,
@@ -20,4 +23,10 @@ export function modelInfo(model: ServedModel): Record<string, unknown> {
     queue: config.queue,
     optimized: model.optimization ? { changed: model.optimization.changed, rewrites: model.optimization.rewrites.map((r) => `${r.op} ${r.node}`) } : { changed: false, rewrites: [] },
   };
+}
+
+/** A model's status with, when a version serves, that version's details. */
+export function modelStatusInfo(status: ModelStatus, serving: ModelVersion | undefined): Record<string, unknown> {
+  const head = { name: status.name, state: status.state, serving_version: status.serving ?? null, versions: status.versions };
+  return serving === undefined ? { ...head, predict: `/models/${status.name}/predict` } : { ...modelInfo(serving), ...head };
 }

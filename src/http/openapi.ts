@@ -1,7 +1,7 @@
 // The service's OpenAPI 3.0 document, built from the model configs: every model gets its own
 // request/response schemas, descriptions and examples, so Swagger UI's "Try it out" works as is.
 import type { FieldSpec, ModelConfig, OutputSpec } from '../config/types.js';
-import { exampleRow } from '../models/registry.js';
+import { exampleRow } from '../core/model-version.js';
 
 type Schema = Record<string, unknown>;
 

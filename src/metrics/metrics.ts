@@ -8,15 +8,18 @@
 // - every batch run (the batcher's onBatch observer): queue wait per request and inference time
 //   per run, separately (as Triton reports queue and compute time), and batch size in rows;
 // - on scrape: queue depth from each batcher's stats(), model load state, readiness;
+// - the model repository: loads (ok / failed, with their time), unloads by reason, evictions by
+//   the memory budget — every model-level series carries the model and its version;
 // - rejections: modelserve_rejected_total{model, reason="overloaded"|"timeout"} (onError hook);
 // - the Node process: prom-client's default metrics (CPU, memory, event-loop lag, GC, handles).
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { BatchInfo } from '../batching/batcher.js';
+import type { CoreEvent, InferenceCore } from '../core/core.js';
 
 export type RejectReason = 'overloaded' | 'timeout';
 
-/** Something that reports waiting rows per model (the registry's batchers). */
-export type QueueDepthSource = () => Iterable<[model: string, rows: number, inFlightBatches: number]>;
+/** Something that reports waiting rows per model version (the core's batchers). */
+export type QueueDepthSource = () => Iterable<[model: string, version: string, rows: number, inFlightBatches: number]>;
 
 export interface MetricsOptions {
   /** Collect prom-client's Node process metrics (default true). */
@@ -30,15 +33,20 @@ const BATCH_BUCKETS = [1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 4096];
 
 export class Metrics {
   readonly registry: Registry;
-  private readonly requests: Counter<'model' | 'route' | 'status'>;
-  private readonly requestDuration: Histogram<'model' | 'route' | 'status'>;
-  private readonly queueWait: Histogram<'model'>;
-  private readonly inference: Histogram<'model'>;
-  private readonly batchSize: Histogram<'model'>;
-  private readonly batchRequests: Histogram<'model'>;
-  private readonly batchFailures: Counter<'model'>;
+  private readonly requests: Counter<'model' | 'version' | 'route' | 'status'>;
+  private readonly requestDuration: Histogram<'model' | 'version' | 'route' | 'status'>;
+  private readonly queueWait: Histogram<'model' | 'version'>;
+  private readonly inference: Histogram<'model' | 'version'>;
+  private readonly batchSize: Histogram<'model' | 'version'>;
+  private readonly batchRequests: Histogram<'model' | 'version'>;
+  private readonly batchFailures: Counter<'model' | 'version'>;
   private readonly rejectedTotal: Counter<'model' | 'reason'>;
-  private readonly modelLoaded: Gauge<'model'>;
+  private readonly modelLoaded: Gauge<'model' | 'version'>;
+  private readonly loads: Counter<'model' | 'outcome'>;
+  private readonly loadDuration: Histogram<'model'>;
+  private readonly unloads: Counter<'model' | 'reason'>;
+  private readonly evictions: Counter<'model'>;
+  private core: InferenceCore | undefined;
   private readonly ready: Gauge;
   private queueSource: QueueDepthSource | undefined;
   private readySource: (() => boolean) | undefined;
@@ -47,53 +55,116 @@ export class Metrics {
     this.registry = new Registry();
     if (options.labels) this.registry.setDefaultLabels(options.labels);
     const registers = [this.registry];
-    this.requests = new Counter({ name: 'modelserve_requests_total', help: 'HTTP requests answered, by model, route template and status code.', labelNames: ['model', 'route', 'status'], registers });
-    this.requestDuration = new Histogram({ name: 'modelserve_request_duration_seconds', help: 'HTTP request latency (first byte in to last byte out), by model, route template and status code.', labelNames: ['model', 'route', 'status'], buckets: LATENCY_BUCKETS, registers });
-    this.queueWait = new Histogram({ name: 'modelserve_queue_wait_seconds', help: 'Time a request waited in the model queue before its batch started (per request).', labelNames: ['model'], buckets: LATENCY_BUCKETS, registers });
-    this.inference = new Histogram({ name: 'modelserve_inference_duration_seconds', help: 'Time one batch spent in inference (encode, onnxruntime run on a worker, decode), per batch.', labelNames: ['model'], buckets: LATENCY_BUCKETS, registers });
-    this.batchSize = new Histogram({ name: 'modelserve_batch_size', help: 'Rows per inference run.', labelNames: ['model'], buckets: BATCH_BUCKETS, registers });
-    this.batchRequests = new Histogram({ name: 'modelserve_batch_requests', help: 'Requests coalesced into one inference run.', labelNames: ['model'], buckets: BATCH_BUCKETS, registers });
-    this.batchFailures = new Counter({ name: 'modelserve_inference_failures_total', help: 'Inference runs that failed.', labelNames: ['model'], registers });
+    const mv = ['model', 'version'] as const;
+    this.requests = new Counter({ name: 'modelserve_requests_total', help: 'HTTP requests answered, by model, version, route template and status code.', labelNames: ['model', 'version', 'route', 'status'], registers });
+    this.requestDuration = new Histogram({ name: 'modelserve_request_duration_seconds', help: 'HTTP request latency (first byte in to last byte out), by model, version, route template and status code.', labelNames: ['model', 'version', 'route', 'status'], buckets: LATENCY_BUCKETS, registers });
+    this.queueWait = new Histogram({ name: 'modelserve_queue_wait_seconds', help: 'Time a request waited in the model queue before its batch started (per request).', labelNames: mv, buckets: LATENCY_BUCKETS, registers });
+    this.inference = new Histogram({ name: 'modelserve_inference_duration_seconds', help: 'Time one batch spent in inference (onnxruntime run on a worker, with the tensors joined and split), per batch.', labelNames: mv, buckets: LATENCY_BUCKETS, registers });
+    this.batchSize = new Histogram({ name: 'modelserve_batch_size', help: 'Rows per inference run.', labelNames: mv, buckets: BATCH_BUCKETS, registers });
+    this.batchRequests = new Histogram({ name: 'modelserve_batch_requests', help: 'Requests coalesced into one inference run.', labelNames: mv, buckets: BATCH_BUCKETS, registers });
+    this.batchFailures = new Counter({ name: 'modelserve_inference_failures_total', help: 'Inference runs that failed.', labelNames: mv, registers });
     this.rejectedTotal = new Counter({ name: 'modelserve_rejected_total', help: 'Requests refused by overload protection: reason="overloaded" (queue full, 503) or "timeout" (deadline passed, 504).', labelNames: ['model', 'reason'], registers });
-    this.modelLoaded = new Gauge({ name: 'modelserve_model_loaded', help: '1 when the model is loaded and serving, 0 otherwise.', labelNames: ['model'], registers });
+    this.modelLoaded = new Gauge({
+      name: 'modelserve_model_loaded',
+      help: '1 when the model version is loaded and serving, 0 otherwise (loading, failed, unloading, unloaded).',
+      labelNames: mv,
+      registers,
+      collect: () => {
+        if (this.core === undefined) return;
+        this.modelLoaded.reset();
+        const closed = this.core.state === 'closed';
+        for (const m of this.core.status()) {
+          for (const v of m.versions) if (v.version > 0) this.modelLoaded.set({ model: m.name, version: String(v.version) }, !closed && v.state === 'ready' ? 1 : 0);
+        }
+      },
+    });
+    this.loads = new Counter({ name: 'modelserve_model_loads_total', help: 'Model version loads, by outcome: ok, or failed (a corrupt file, a config that does not match; the previous version keeps serving).', labelNames: ['model', 'outcome'], registers });
+    this.loadDuration = new Histogram({ name: 'modelserve_model_load_seconds', help: 'Time to load and warm a model version (read, optimise, onnxruntime session in every worker, warm-up).', labelNames: ['model'], buckets: [0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60], registers });
+    this.unloads = new Counter({ name: 'modelserve_model_unloads_total', help: 'Model versions unloaded, by reason: replaced (a reload), removed (from disk), unload (the repository API), evicted (the memory budget).', labelNames: ['model', 'reason'], registers });
+    this.evictions = new Counter({ name: 'modelserve_model_evictions_total', help: 'Models unloaded to stay within --max-loaded-models.', labelNames: ['model'], registers });
     this.ready = new Gauge({
       name: 'modelserve_ready',
       help: '1 while /readyz answers 200 (loaded, warmed up, not draining), 0 otherwise.',
       registers,
       collect: () => this.ready.set(this.readySource?.() ? 1 : 0),
     });
-    const queueDepth: Gauge<'model'> = new Gauge({
+    const queueDepth: Gauge<'model' | 'version'> = new Gauge({
       name: 'modelserve_queue_depth',
       help: 'Rows waiting in the model queue (not yet in a running batch).',
-      labelNames: ['model'],
+      labelNames: mv,
       registers,
       collect: () => {
-        for (const [model, rows, inFlight] of this.queueSource?.() ?? []) {
-          queueDepth.set({ model }, rows);
-          inFlightGauge.set({ model }, inFlight);
+        queueDepth.reset();
+        inFlightGauge.reset();
+        for (const [model, version, rows, inFlight] of this.queueSource?.() ?? []) {
+          queueDepth.set({ model, version }, rows);
+          inFlightGauge.set({ model, version }, inFlight);
         }
       },
     });
-    const inFlightGauge: Gauge<'model'> = new Gauge({ name: 'modelserve_batches_in_flight', help: 'Inference runs in flight for the model (at most the worker count).', labelNames: ['model'], registers });
+    const inFlightGauge: Gauge<'model' | 'version'> = new Gauge({ name: 'modelserve_batches_in_flight', help: 'Inference runs in flight for the model version (at most the worker count).', labelNames: mv, registers });
     if (options.processMetrics ?? true) collectDefaultMetrics({ register: this.registry });
   }
 
   /** Records one answered HTTP request. */
-  observeRequest(model: string, route: string, status: number, seconds: number): void {
-    const labels = { model, route, status: String(status) };
+  observeRequest(model: string, version: string, route: string, status: number, seconds: number): void {
+    const labels = { model, version, route, status: String(status) };
     this.requests.inc(labels);
     this.requestDuration.observe(labels, seconds);
   }
 
   /** The batcher observer for one model (pass as RegistryOptions.onBatch). */
-  batchObserver(model: string): (info: BatchInfo) => void {
+  batchObserver(model: string, version: number): (info: BatchInfo) => void {
+    const labels = { model, version: String(version) };
+    // Children bound once: no label hashing per batch.
+    const size = this.batchSize.labels(labels);
+    const requests = this.batchRequests.labels(labels);
+    const inference = this.inference.labels(labels);
+    const queueWait = this.queueWait.labels(labels);
     return (info) => {
-      this.batchSize.observe({ model }, info.rows);
-      this.batchRequests.observe({ model }, info.requests);
-      this.inference.observe({ model }, info.runMs / 1000);
-      for (const ms of info.queueWaitMs) this.queueWait.observe({ model }, ms / 1000);
-      if (!info.ok) this.batchFailures.inc({ model });
+      size.observe(info.rows);
+      requests.observe(info.requests);
+      inference.observe(info.runMs / 1000);
+      for (const ms of info.queueWaitMs) queueWait.observe(ms / 1000);
+      if (!info.ok) this.batchFailures.inc(labels);
     };
+  }
+
+  /** Follows a core: its versions' queues, load states, loads, unloads and evictions. */
+  watchCore(core: InferenceCore): void {
+    this.core = core;
+    this.declareModels(core.modelNames());
+    this.setQueueSource(function* () {
+      for (const v of core.readyVersions()) {
+        const stats = v.batcher.stats();
+        yield [v.name, v.versionHeader, stats.queuedRows, stats.inFlightBatches];
+      }
+    });
+    core.on('event', (event: CoreEvent) => {
+      switch (event.type) {
+        case 'version-ready':
+          this.loads.inc({ model: event.model, outcome: 'ok' });
+          this.loadDuration.observe({ model: event.model }, event.loadMs / 1000);
+          break;
+        case 'version-failed':
+          this.loads.inc({ model: event.model, outcome: 'failed' });
+          break;
+        case 'version-unloaded':
+          this.unloads.inc({ model: event.model, reason: event.reason });
+          break;
+        case 'eviction':
+          this.evictions.inc({ model: event.model });
+          break;
+        case 'models-changed':
+          this.declareModels(core.modelNames());
+          break;
+      }
+    });
+  }
+
+  /** After shutdown: nothing is loaded. */
+  coreClosed(): void {
+    this.modelLoaded.reset();
   }
 
   rejected(model: string, reason: RejectReason): void {
@@ -103,13 +174,8 @@ export class Metrics {
   /** Declares the served models (so their series exist at 0 before any traffic). */
   declareModels(models: Iterable<string>): void {
     for (const model of models) {
-      this.modelLoaded.set({ model }, 0);
       for (const reason of ['overloaded', 'timeout'] as const) this.rejectedTotal.inc({ model, reason }, 0);
     }
-  }
-
-  setModelLoaded(model: string, loaded: boolean): void {
-    this.modelLoaded.set({ model }, loaded ? 1 : 0);
   }
 
   setQueueSource(source: QueueDepthSource): void {

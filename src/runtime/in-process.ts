@@ -46,6 +46,14 @@ export class InProcessRuntime implements InferenceRuntime {
     return signatures;
   }
 
+  async unload(names: string[]): Promise<void> {
+    for (const name of names) {
+      const session = this.sessions.get(name);
+      this.sessions.delete(name);
+      await session?.release();
+    }
+  }
+
   async run(model: string, feeds: NamedTensors, outputNames?: string[]): Promise<NamedTensors> {
     if (this.closed) throw new ModelServeError('MS_ERR_NOT_READY', 'the runtime is closed');
     const session = this.sessions.get(model);

@@ -47,6 +47,8 @@ export interface RuntimeOptions {
 export interface InferenceRuntime {
   /** Loads every model; resolves with each model's signature, rejects naming the file on failure. */
   load(models: ModelSource[]): Promise<Record<string, ModelSignature>>;
+  /** Releases the sessions of these models (call only once nothing runs on them: the core drains first). */
+  unload(names: string[]): Promise<void>;
   /** Runs one batch. Never blocks the caller's event loop in the worker implementation. */
   run(model: string, feeds: NamedTensors, outputNames?: string[]): Promise<NamedTensors>;
   /** How many runs may usefully execute at once (e.g. the worker count). */

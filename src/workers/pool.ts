@@ -215,6 +215,12 @@ export class WorkerPoolRuntime implements InferenceRuntime {
     return results[0];
   }
 
+  async unload(names: string[]): Promise<void> {
+    const gone = new Set(names);
+    this.models = this.models.filter((m) => !gone.has(m.name));
+    for (const slot of this.slots) if (slot.worker !== null) this.post(slot, { type: 'unload', names });
+  }
+
   private pick(): Slot | undefined {
     let best: Slot | undefined;
     const n = this.slots.length;

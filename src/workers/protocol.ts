@@ -9,6 +9,8 @@ export interface WorkerInit extends RuntimeOptions {
 export type ToWorker =
   | { type: 'load'; id: number; models: ModelSource[] }
   | { type: 'run'; id: number; model: string; feeds: PackedTensors; outputNames?: string[] }
+  /** Release these models' sessions (sent once no run on them is in flight). */
+  | { type: 'unload'; names: string[] }
   /** Release every session and exit cleanly (graceful close; never sent while runs are in flight). */
   | { type: 'close' }
   /**

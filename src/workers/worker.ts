@@ -63,6 +63,15 @@ port.on('message', (msg: ToWorker) => {
     case 'load':
       loading = loading.then(() => load(msg.id, msg.models));
       break;
+    case 'unload':
+      loading = loading.then(async () => {
+        for (const name of msg.names) {
+          const session = sessions.get(name);
+          sessions.delete(name);
+          await session?.release();
+        }
+      });
+      break;
     case 'run':
       if (crashOnRun !== undefined) crash(crashOnRun);
       void run(msg);

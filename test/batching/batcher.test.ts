@@ -5,7 +5,7 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { performance } from 'node:perf_hooks';
 import { ModelServeError } from '../../src/errors.js';
-import { Batcher, type BatchInfo, type BatcherOptions } from '../../src/batching/batcher.js';
+import { Batcher, type BatchInfo, type BatcherOptions, type SubmitOptions } from '../../src/batching/batcher.js';
 import { InProcessRuntime } from '../../src/runtime/in-process.js';
 import type { InferenceRuntime } from '../../src/runtime/types.js';
 import { WorkerPoolRuntime } from '../../src/workers/pool.js';
@@ -49,9 +49,42 @@ function immediate(sizes: number[]): (rows: number[]) => Promise<number[]> {
   };
 }
 
+/** The batcher's options with a row-level runBatch (one result per row), as these tests are written. */
+type RowOptions<Row, Result> = Omit<BatcherOptions<Row[], Result[]>, 'runBatch'> & { runBatch: (rows: Row[]) => Promise<Result[]> };
+
+/**
+ * The batcher queueing one array of rows per request (its item), with a row-level runBatch: the
+ * rows of a batch's items are joined, and the results split back per item — what the model core
+ * does with tensors (src/core/tensor-batch.ts).
+ */
+class RowBatcher<Row, Result> {
+  private readonly inner: Batcher<Row[], Result[]>;
+  constructor(opts: RowOptions<Row, Result>) {
+    this.inner = new Batcher<Row[], Result[]>({
+      ...opts,
+      runBatch: async (items) => {
+        const rows = items.flat();
+        const results = await opts.runBatch(rows);
+        if (results.length !== rows.length) throw new ModelServeError('MS_ERR_INTERNAL', `runBatch returned ${results.length} results for ${rows.length} rows`);
+        let offset = 0;
+        return items.map((item) => results.slice(offset, (offset += item.length)));
+      },
+    });
+  }
+  submit(rows: Row[], options?: SubmitOptions): Promise<Result[]> {
+    return this.inner.submit(rows, rows.length, options);
+  }
+  stats() {
+    return this.inner.stats();
+  }
+  drain(): Promise<void> {
+    return this.inner.drain();
+  }
+}
+
 function options<Row = number, Result = number>(
-  over: Partial<BatcherOptions<Row, Result>> & Pick<BatcherOptions<Row, Result>, 'runBatch'>,
-): BatcherOptions<Row, Result> {
+  over: Partial<RowOptions<Row, Result>> & Pick<RowOptions<Row, Result>, 'runBatch'>,
+): RowOptions<Row, Result> {
   return { enabled: true, maxBatchSize: 8, maxQueueDelayMs: 5, maxQueueRows: 1000, timeoutMs: 0, concurrency: 1, ...over };
 }
 
@@ -60,7 +93,7 @@ const range = (from: number, n: number): number[] => Array.from({ length: n }, (
 describe('Batcher with a controllable runBatch', () => {
   test('batches form up to maxBatchSize, and results come back to each request in order', async () => {
     const sizes: number[] = [];
-    const b = new Batcher(options({ maxBatchSize: 8, maxQueueDelayMs: 5, runBatch: immediate(sizes) }));
+    const b = new RowBatcher(options({ maxBatchSize: 8, maxQueueDelayMs: 5, runBatch: immediate(sizes) }));
     const results = await Promise.all(range(0, 20).map((i) => b.submit([i])));
     assert.deepEqual(sizes, [8, 8, 4]);
     assert.deepEqual(results, range(0, 20).map((i) => [i * 10]));
@@ -68,7 +101,7 @@ describe('Batcher with a controllable runBatch', () => {
 
   test("a request's rows stay together; a request larger than maxBatchSize runs alone", async () => {
     const g = gated();
-    const b = new Batcher(options({ maxBatchSize: 8, maxQueueDelayMs: 0, concurrency: 1, runBatch: g.runBatch }));
+    const b = new RowBatcher(options({ maxBatchSize: 8, maxQueueDelayMs: 0, concurrency: 1, runBatch: g.runBatch }));
     const first = b.submit([100]);
     await turn();
     assert.equal(g.calls.length, 1);
@@ -86,7 +119,7 @@ describe('Batcher with a controllable runBatch', () => {
 
   test('rows accumulate while every slot is busy, so batches grow under load', async () => {
     const g = gated();
-    const b = new Batcher(options({ maxBatchSize: 64, maxQueueDelayMs: 0, concurrency: 2, runBatch: g.runBatch }));
+    const b = new RowBatcher(options({ maxBatchSize: 64, maxQueueDelayMs: 0, concurrency: 2, runBatch: g.runBatch }));
     const early = [b.submit([1]), b.submit([2])];
     await turn();
     // delay 0: the two requests of that turn went out as one batch; the second slot is free.
@@ -108,7 +141,7 @@ describe('Batcher with a controllable runBatch', () => {
 
   test('a burst is spread over the free slots; small bursts are not split', async () => {
     const g = gated();
-    const b = new Batcher(options({ maxBatchSize: 64, maxQueueDelayMs: 0, concurrency: 2, runBatch: g.runBatch }));
+    const b = new RowBatcher(options({ maxBatchSize: 64, maxQueueDelayMs: 0, concurrency: 2, runBatch: g.runBatch }));
     const burst = range(0, 64).map((i) => b.submit([i]));
     await turn();
     assert.deepEqual(g.calls.map((c) => c.rows), [range(0, 32), range(32, 32)], 'both slots, 32 rows each');
@@ -133,7 +166,7 @@ describe('Batcher with a controllable runBatch', () => {
   test('a partial batch runs once the oldest request has waited maxQueueDelayMs', async () => {
     const g = gated();
     const infos: BatchInfo[] = [];
-    const b = new Batcher(options({ maxBatchSize: 100, maxQueueDelayMs: 40, runBatch: g.runBatch, onBatch: (i) => infos.push(i) }));
+    const b = new RowBatcher(options({ maxBatchSize: 100, maxQueueDelayMs: 40, runBatch: g.runBatch, onBatch: (i) => infos.push(i) }));
     const t0 = performance.now();
     const reqs = [b.submit([1]), b.submit([2, 3])];
     await turn();
@@ -155,7 +188,7 @@ describe('Batcher with a controllable runBatch', () => {
 
   test('a full queue rejects at once with MS_ERR_OVERLOADED and Retry-After', async () => {
     const g = gated();
-    const b = new Batcher(options({ maxBatchSize: 4, maxQueueDelayMs: 0, maxQueueRows: 10, concurrency: 1, runBatch: g.runBatch }));
+    const b = new RowBatcher(options({ maxBatchSize: 4, maxQueueDelayMs: 0, maxQueueRows: 10, concurrency: 1, runBatch: g.runBatch }));
     const running = b.submit([0, 0, 0, 0]);
     await turn();
     const waiting = [b.submit([1, 2, 3, 4, 5, 6]), b.submit([7, 8, 9, 10])];
@@ -180,7 +213,7 @@ describe('Batcher with a controllable runBatch', () => {
 
   test('a request still queued past its deadline is removed and rejected with MS_ERR_TIMEOUT', async () => {
     const g = gated();
-    const b = new Batcher(options({ maxBatchSize: 8, maxQueueDelayMs: 0, concurrency: 1, timeoutMs: 0, runBatch: g.runBatch }));
+    const b = new RowBatcher(options({ maxBatchSize: 8, maxQueueDelayMs: 0, concurrency: 1, timeoutMs: 0, runBatch: g.runBatch }));
     const running = b.submit([1]);
     await turn();
     const late = b.submit([2, 3], { deadline: performance.now() + 30 });
@@ -204,7 +237,7 @@ describe('Batcher with a controllable runBatch', () => {
       await sleep(60);
       return rows.map((r) => r * 10);
     };
-    const b = new Batcher(options({ maxBatchSize: 1, maxQueueDelayMs: 0, concurrency: 1, timeoutMs: 0, runBatch }));
+    const b = new RowBatcher(options({ maxBatchSize: 1, maxQueueDelayMs: 0, concurrency: 1, timeoutMs: 0, runBatch }));
     assert.deepEqual(await b.submit([1]), [10]); // learns that a batch takes ~60 ms
     const first = b.submit([2]);
     // Queued behind `first`; when its turn comes (~60 ms) it has ~30 ms left, less than a batch takes.
@@ -217,7 +250,7 @@ describe('Batcher with a controllable runBatch', () => {
 
   test('a request whose batch is still running at its deadline rejects with MS_ERR_TIMEOUT', async () => {
     const g = gated();
-    const b = new Batcher(options({ maxQueueDelayMs: 0, concurrency: 1, timeoutMs: 30, runBatch: g.runBatch }));
+    const b = new RowBatcher(options({ maxQueueDelayMs: 0, concurrency: 1, timeoutMs: 30, runBatch: g.runBatch }));
     const slow = b.submit([1]);
     await rejectsWith(slow, 'MS_ERR_TIMEOUT', /while its batch was running/);
     assert.equal(b.stats().inFlightBatches, 1, 'the run itself cannot be cancelled; its slot stays busy');
@@ -232,7 +265,7 @@ describe('Batcher with a controllable runBatch', () => {
 
   test('a failing request in a batch only fails itself (the others are re-run alone)', async () => {
     const infos: BatchInfo[] = [];
-    const b = new Batcher(options<number, number>({
+    const b = new RowBatcher(options<number, number>({
       maxBatchSize: 16,
       maxQueueDelayMs: 5,
       onBatch: (i) => infos.push(i),
@@ -257,13 +290,13 @@ describe('Batcher with a controllable runBatch', () => {
   });
 
   test('a runBatch that returns the wrong number of results fails with MS_ERR_INTERNAL', async () => {
-    const b = new Batcher(options<number, number>({ runBatch: async (rows) => rows.slice(1) }));
+    const b = new RowBatcher(options<number, number>({ runBatch: async (rows) => rows.slice(1) }));
     await rejectsWith(b.submit([1, 2]), 'MS_ERR_INTERNAL', /1 results for 2 rows/);
   });
 
   test('drain waits for in-flight work and flushes waiting rows without the delay', async () => {
     const g = gated();
-    const b = new Batcher(options({ maxBatchSize: 100, maxQueueDelayMs: 60_000, concurrency: 1, runBatch: g.runBatch }));
+    const b = new RowBatcher(options({ maxBatchSize: 100, maxQueueDelayMs: 60_000, concurrency: 1, runBatch: g.runBatch }));
     const req = b.submit([1, 2]);
     await turn();
     assert.equal(g.calls.length, 0, 'waiting for more rows');
@@ -281,7 +314,7 @@ describe('Batcher with a controllable runBatch', () => {
 
   test('disabled batching runs each request alone, bounded by concurrency', async () => {
     const g = gated();
-    const b = new Batcher(options({ enabled: false, maxBatchSize: 100, maxQueueDelayMs: 1000, concurrency: 2, runBatch: g.runBatch }));
+    const b = new RowBatcher(options({ enabled: false, maxBatchSize: 100, maxQueueDelayMs: 1000, concurrency: 2, runBatch: g.runBatch }));
     const reqs = [b.submit([1]), b.submit([2, 3]), b.submit([4]), b.submit([5])];
     await turn();
     assert.deepEqual(g.calls.map((c) => c.rows), [[1], [2, 3]]);
@@ -297,9 +330,9 @@ describe('Batcher with a controllable runBatch', () => {
 
   test('options are validated', () => {
     const runBatch = immediate([]);
-    assert.throws(() => new Batcher(options({ maxBatchSize: 0, runBatch })), RangeError);
-    assert.throws(() => new Batcher(options({ concurrency: 1.5, runBatch })), RangeError);
-    assert.throws(() => new Batcher(options({ maxQueueDelayMs: -1, runBatch })), RangeError);
+    assert.throws(() => new RowBatcher(options({ maxBatchSize: 0, runBatch })), RangeError);
+    assert.throws(() => new RowBatcher(options({ concurrency: 1.5, runBatch })), RangeError);
+    assert.throws(() => new RowBatcher(options({ maxQueueDelayMs: -1, runBatch })), RangeError);
   });
 });
 
@@ -332,7 +365,7 @@ describe('Batcher over real svc.onnx runs', () => {
 
   test('200 concurrent requests through the worker pool get exactly their own labels', async () => {
     const infos: BatchInfo[] = [];
-    const b = new Batcher(options({ maxBatchSize: 64, maxQueueDelayMs: 2, concurrency: pool.parallelism, runBatch: svcRunBatch(pool), onBatch: (i) => infos.push(i) }));
+    const b = new RowBatcher(options({ maxBatchSize: 64, maxQueueDelayMs: 2, concurrency: pool.parallelism, runBatch: svcRunBatch(pool), onBatch: (i) => infos.push(i) }));
     const reqs = [];
     for (let i = 0; i < 200; i++) {
       const start = (i * 13) % 390;
@@ -348,7 +381,7 @@ describe('Batcher over real svc.onnx runs', () => {
   });
 
   test('a malformed request among good ones fails alone with the onnxruntime error', async () => {
-    const b = new Batcher(options({ maxBatchSize: 64, maxQueueDelayMs: 5, concurrency: 1, runBatch: svcRunBatch(pool) }));
+    const b = new RowBatcher(options({ maxBatchSize: 64, maxQueueDelayMs: 5, concurrency: 1, runBatch: svcRunBatch(pool) }));
     const good = [0, 1, 2, 3].map((i) => b.submit(rows.slice(i * 10, i * 10 + 3)));
     const bad = b.submit([rows[0].slice(0, 6)]); // 6 features instead of 7
     const settled = await Promise.allSettled([...good, bad]);
@@ -367,7 +400,7 @@ describe('Batcher over real svc.onnx runs', () => {
     try {
       await solo.load([svcSource('svc')]);
       const infos: BatchInfo[] = [];
-      const b = new Batcher(options({ maxBatchSize: 64, maxQueueDelayMs: 0, concurrency: 1, runBatch: svcRunBatch(solo), onBatch: (i) => infos.push(i) }));
+      const b = new RowBatcher(options({ maxBatchSize: 64, maxQueueDelayMs: 0, concurrency: 1, runBatch: svcRunBatch(solo), onBatch: (i) => infos.push(i) }));
       // The worker dies as soon as the batch's run reaches it.
       solo.crashWorkerForTesting(0, 'exit', 'next-run');
       const reqs = [0, 1, 2].map((i) => b.submit(rows.slice(i * 5, i * 5 + 5)));

@@ -45,7 +45,7 @@ test('shutdown waits for every queued batch: all requests in the queue at the si
   assert.equal(drained, true);
   assert.deepEqual(results.filter((r) => r.status !== 200), [], 'every request read before the shutdown is answered');
   assert.ok(results.every((r) => r.n === 256));
-  assert.equal(server.app.registry.models.get('book-weather')!.batcher.stats().queuedRows, 0);
+  assert.equal(server.core.resolve('book-weather')!.batcher.stats().queuedRows, 0);
 });
 
 test('a drain longer than drainTimeout: shutdown reports false and still stops promptly', { timeout: 60_000 }, async (t) => {

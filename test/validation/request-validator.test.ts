@@ -5,7 +5,7 @@ import { compileRequestValidator } from '../../src/validation/request-validator.
 
 function config(overrides: Partial<ModelConfig> = {}): ModelConfig {
   return {
-    name: 'm', version: '1', description: '', dir: '/x', configFile: '/x/model.yaml', modelFile: '/x/model.onnx', default: true,
+    name: 'm', version: '1', modelVersion: 1, modelDir: '/x', versionPolicy: { latest: 1 }, description: '', dir: '/x', configFile: '/x/model.yaml', modelFile: '/x/model.onnx', default: true,
     strict: false, lax: true, optimize: true,
     fields: [
       { name: 'temp_c', type: 'number', required: true, minimum: -60, maximum: 60 },

@@ -18,6 +18,8 @@ import { sendError } from '../errors.js';
 
 export interface AuthOptions {
   keys: readonly string[];
+  /** Keys that may also use the repository API (load/unload); they work everywhere a key does. */
+  adminKeys?: readonly string[];
   /** /docs and /openapi.json without a key (default true). */
   publicDocs?: boolean;
   /** /metrics without a key (default false). */
@@ -102,10 +104,17 @@ function credential(request: FastifyRequest): string | undefined {
 
 const ALWAYS_OPEN = new Set(['/healthz', '/readyz']);
 
+/** Routes that change what is served: only admin keys may call them. */
+export function isAdminRoute(route: string): boolean {
+  return route.startsWith('/v2/repository/');
+}
+
 /** Adds the authentication hook (onRequest, so unauthenticated bodies are never parsed). */
 export function installAuth(app: FastifyInstance, options: AuthOptions): void {
-  if (options.keys.length === 0) throw new Error('installAuth: no keys');
-  const matches = keyMatcher(options.keys);
+  if (options.keys.length === 0 && (options.adminKeys ?? []).length === 0) throw new Error('installAuth: no keys');
+  const matchesAdmin = keyMatcher(options.adminKeys ?? []);
+  const matchesUser = keyMatcher(options.keys);
+  const matches = (key: string) => matchesUser(key) || matchesAdmin(key);
   const publicDocs = options.publicDocs ?? true;
   const isOpen = (request: FastifyRequest): boolean => {
     if (request.method === 'OPTIONS') return true;
@@ -119,6 +128,10 @@ export function installAuth(app: FastifyInstance, options: AuthOptions): void {
   app.addHook('onRequest', async (request, reply) => {
     if (isOpen(request)) return;
     const given = credential(request);
+    if (given !== undefined && isAdminRoute(request.routeOptions.url ?? '')) {
+      if (matchesAdmin(given)) return;
+      if (matchesUser(given)) return sendError(reply, 'MS_ERR_FORBIDDEN', 'this API key may not change the model repository; use an admin key (--admin-api-keys-env / --admin-api-keys-file)');
+    }
     if (given !== undefined && matches(given)) return;
     const challenge = given === undefined ? 'Bearer realm="modelserve"' : 'Bearer realm="modelserve", error="invalid_token"';
     return sendError(reply, 'MS_ERR_UNAUTHORIZED', given === undefined

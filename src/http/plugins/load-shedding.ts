@@ -11,15 +11,22 @@ import { ModelServeError } from '../../errors.js';
 
 export function loadShedding(app: FastifyInstance): onRequestHookHandler {
   return (request, _reply, done) => {
-    const registry = app.registry;
-    if (registry === undefined) return done();
-    const name = (request.params as { name?: string }).name;
-    const model = name === undefined ? registry.defaultModel : registry.models.get(name);
-    if (model === undefined) return done(); // the handler answers 404
+    const core = app.core;
+    if (core === undefined) return done();
+    const params = request.params as { name?: string; version?: string };
+    const name = params.name ?? core.defaultModelName;
+    if (name === undefined || !core.has(name)) return done(); // the handler answers 404
+    let model;
+    try {
+      model = core.resolve(name, params.version === undefined ? undefined : Number(params.version));
+    } catch {
+      return done(); // the handler answers 404
+    }
+    if (model === undefined) return done(); // not loaded: the handler loads it or answers 503
     const { queuedRows } = model.batcher.stats();
     const limit = model.config.queue.maxRows;
     if (queuedRows < limit) return done();
-    done(new ModelServeError('MS_ERR_OVERLOADED', `model '${model.config.name}' is overloaded: ${queuedRows} rows are waiting (limit ${limit}); retry later`, {
+    done(new ModelServeError('MS_ERR_OVERLOADED', `model '${model.name}' is overloaded: ${queuedRows} rows are waiting (limit ${limit}); retry later`, {
       headers: { 'retry-after': '1' },
     }));
   };

@@ -8,27 +8,26 @@ import type { Metrics } from '../../metrics/metrics.js';
 
 export interface MetricsPluginOptions {
   metrics: Metrics;
-  /** Names of the served models (anything else is reported as model=""). */
-  models: readonly string[];
+  /** Whether a name is a model of the repository (anything else is reported as model=""). */
+  isModel: (name: string) => boolean;
   /** The model POST /predict serves, if any. */
-  defaultModel?: string;
+  defaultModel: () => string | undefined;
 }
 
 export function installMetrics(app: FastifyInstance, options: MetricsPluginOptions): void {
-  const { metrics, defaultModel } = options;
-  const served = new Set(options.models);
+  const { metrics, isModel, defaultModel } = options;
   const modelOf = (request: FastifyRequest): string => {
     const name = (request.params as { name?: unknown } | undefined)?.name;
-    if (typeof name === 'string') return served.has(name) ? name : '';
-    return request.routeOptions.url === '/predict' ? (defaultModel ?? '') : '';
+    if (typeof name === 'string') return isModel(name) ? name : '';
+    return request.routeOptions.url === '/predict' ? (defaultModel() ?? '') : '';
   };
-  metrics.declareModels(served);
 
   // Callback-style hooks: they run on every request, and an async hook costs a promise each.
   app.addHook('onResponse', (request, reply, done) => {
     // Route templates only (bounded cardinality); unknown paths share one label.
     const route = request.routeOptions.url ?? 'unmatched';
-    metrics.observeRequest(modelOf(request), route, reply.statusCode, reply.elapsedTime / 1000);
+    const version = reply.getHeader('x-model-version');
+    metrics.observeRequest(modelOf(request), typeof version === 'string' ? version : '', route, reply.statusCode, reply.elapsedTime / 1000);
     done();
   });
   app.addHook('onError', (request, _reply, error, done) => {

@@ -1,0 +1,579 @@
+// The inference core: the model repository (name -> versions, each loading / ready / failed /
+// unloading), the runtime it loads them into, readiness, the memory budget, and drain and shutdown.
+// It knows nothing of HTTP: every front door (the Fastify app, gRPC, MQTT, pipelines) is an
+// adapter that resolves a model version here and calls its infer()/predict().
+//
+// Life of a version: its config is read and validated, its ONNX file read (and optimised), loaded
+// into the runtime under a unique key, checked against the config, warmed with the config's
+// example row, and only then made the one the model serves (atomically: one pointer). A version it
+// replaces stops receiving requests at that moment, finishes what it queued, and is unloaded.
+import { EventEmitter } from 'node:events';
+import { readFileSync } from 'node:fs';
+import { relative } from 'node:path';
+import { performance } from 'node:perf_hooks';
+import type { BatchInfo } from '../batching/batcher.js';
+import { defaultModel, formatProblems, loadRepository, repositoryProblems, type Problem } from '../config/load.js';
+import { checkSignature } from '../config/signature.js';
+import type { ModelConfig } from '../config/types.js';
+import { ModelServeError, StartupError } from '../errors.js';
+import { mayOptimize } from '../optimize/probe.js';
+import type { InferenceRuntime, ModelSource } from '../runtime/types.js';
+import { exampleRow, ModelVersion, type OptimizationSummary } from './model-version.js';
+import { RepositoryWatcher, scanRepository, type ScannedModel, type WatchOptions } from './repository.js';
+
+export type VersionState = 'loading' | 'ready' | 'failed' | 'unloading' | 'unavailable';
+export type ServiceState = 'starting' | 'ready' | 'draining' | 'closed';
+
+export interface VersionStatus {
+  version: number;
+  state: VersionState;
+  /** Why it failed (file and problem), or why it is unavailable. */
+  reason?: string;
+}
+
+export interface ModelStatus {
+  name: string;
+  /** 'ready' when a version serves; 'unavailable' when unloaded (explicitly or by the memory budget); 'failed' when nothing can serve. */
+  state: 'ready' | 'loading' | 'unavailable' | 'failed';
+  /** The version /models/{name}/predict serves (the newest ready one). */
+  serving?: number;
+  versions: VersionStatus[];
+}
+
+/** A change the adapters may react to (OpenAPI, metrics labels). */
+export type CoreEvent =
+  | { type: 'version-ready'; model: string; version: number; loadMs: number; replaced?: number }
+  | { type: 'version-failed'; model: string; version: number; reason: string }
+  | { type: 'version-unloaded'; model: string; version: number; reason: 'removed' | 'replaced' | 'unload' | 'evicted' | 'shutdown' }
+  | { type: 'eviction'; model: string }
+  | { type: 'models-changed' };
+
+export interface CoreOptions {
+  /** A model repository folder (scanned; needed for --watch and the repository API's load). */
+  repo?: string;
+  /** Or configs already loaded (tests, benchmarks). */
+  configs?: readonly ModelConfig[];
+  runtime: InferenceRuntime;
+  /** Load-time optimiser for every model (each config can turn it off). */
+  optimize?: boolean;
+  /** Called for every batch run, per model version (metrics). */
+  onBatch?: (model: string, version: number) => ((info: BatchInfo) => void) | undefined;
+  /** At most this many models loaded at once; the least recently used are unloaded past it (0/undefined: no limit). */
+  maxLoadedModels?: number;
+  /** Where a failed load or reload is reported (the log). */
+  onProblem?: (message: string, detail: { model: string; version: number }) => void;
+}
+
+interface VersionSlot {
+  version: number;
+  state: VersionState;
+  reason?: string;
+  /** Set while and once loaded. */
+  loaded?: ModelVersion;
+  /** What was on disk when it was loaded (change detection for --watch). */
+  fingerprint?: string;
+  config?: ModelConfig;
+}
+
+interface ModelEntry {
+  name: string;
+  slots: Map<number, VersionSlot>;
+  /** The newest ready version: what name-only requests get. Swapped atomically. */
+  serving: ModelVersion | undefined;
+  /** Configs of the versions the policy selects, as last read (what a load uses). */
+  wanted: Map<number, { config: ModelConfig; fingerprint?: string }>;
+  /** Unloaded by the repository API: stays unloaded (no on-demand load) until loaded again. */
+  unloadedByRequest: boolean;
+  /** A load in progress (concurrent requests wait for the same one). */
+  loading?: Promise<void>;
+  lastUsed: number;
+  /** Problems of the last scan that produced no version config (e.g. invalid YAML of a new model). */
+  scanProblems: string[];
+}
+
+let keySequence = 0;
+
+async function readModelSource(config: ModelConfig, key: string, optimize: boolean): Promise<{ source: ModelSource; optimization?: OptimizationSummary }> {
+  let bytes: Uint8Array;
+  const shown = relative(process.cwd(), config.modelFile) || config.modelFile;
+  try {
+    bytes = readFileSync(config.modelFile);
+  } catch (err) {
+    throw new StartupError('MS_ERR_MODEL_LOAD', `${shown}: cannot read the ONNX file: ${(err as Error).message}`);
+  }
+  // The optimiser's protobuf library is loaded only for models that may hold an operator it rewrites.
+  if (!optimize || !config.optimize || !mayOptimize(bytes)) return { source: { name: key, path: config.modelFile, bytes } };
+  try {
+    const { optimizeModel } = await import('../optimize/index.js');
+    const result = optimizeModel(bytes);
+    const optimization = { changed: result.changed, rewrites: result.rewrites, skipped: result.skipped };
+    return { source: { name: key, path: config.modelFile, bytes: result.changed ? result.bytes : bytes }, optimization };
+  } catch (err) {
+    // The optimiser also parses the protobuf: a file it cannot read is corrupt.
+    throw new StartupError('MS_ERR_MODEL_LOAD', `${shown}: not a valid ONNX model: ${(err as Error).message}`);
+  }
+}
+
+function newest(entry: ModelEntry): ModelVersion | undefined {
+  let best: ModelVersion | undefined;
+  for (const slot of entry.slots.values()) {
+    if (slot.state === 'ready' && slot.loaded && (best === undefined || slot.version > best.version)) best = slot.loaded;
+  }
+  return best;
+}
+
+export class InferenceCore extends EventEmitter {
+  readonly runtime: InferenceRuntime;
+  readonly repo: string | undefined;
+  state: ServiceState = 'starting';
+  private readonly options: CoreOptions;
+  private readonly entries = new Map<string, ModelEntry>();
+  private defaultName: string | undefined;
+  private watcher: RepositoryWatcher | undefined;
+  private clock = 0;
+
+  /** A core that has loaded nothing yet: subscribe to its events, then start() it. */
+  constructor(options: CoreOptions) {
+    super();
+    this.options = options;
+    this.runtime = options.runtime;
+    this.repo = options.repo;
+  }
+
+  /**
+   * Reads the repository, loads and warms every model version its policy selects (up to the memory
+   * budget), and becomes ready. Any problem at start-up fails the whole start with one StartupError
+   * listing every problem, file and key — there is never a half-started core.
+   */
+  static async start(options: CoreOptions): Promise<InferenceCore> {
+    const core = new InferenceCore(options);
+    await core.start();
+    return core;
+  }
+
+  /** See InferenceCore.start. */
+  async start(): Promise<void> {
+    const options = this.options;
+    const configs = options.configs ?? loadRepository(options.repo ?? 'models');
+    this.defaultName = defaultModel(configs)?.name;
+    const byModel = new Map<string, ModelConfig[]>();
+    for (const c of configs) byModel.set(c.name, [...(byModel.get(c.name) ?? []), c]);
+    for (const [name, versions] of byModel) {
+      const entry = this.entry(name);
+      for (const c of versions) entry.wanted.set(c.modelVersion, { config: c });
+    }
+    // Under a budget, the default model first, then by name.
+    const names = [...byModel.keys()].sort((a, b) => (a === this.defaultName ? -1 : b === this.defaultName ? 1 : a.localeCompare(b)));
+    const budget = options.maxLoadedModels && options.maxLoadedModels > 0 ? options.maxLoadedModels : Infinity;
+    const toLoad = names.slice(0, budget);
+    for (const name of names.slice(budget)) {
+      for (const v of this.entries.get(name)!.wanted.keys()) this.entries.get(name)!.slots.set(v, { version: v, state: 'unavailable', reason: 'not loaded (memory budget); loads on the first request' });
+    }
+    const failures: Array<{ error: unknown; signature: boolean }> = [];
+    await Promise.all(
+      toLoad.flatMap((name) => {
+        const entry = this.entries.get(name)!;
+        return [...entry.wanted.values()].map(async ({ config }) => {
+          try {
+            await this.loadVersion(entry, config, undefined, true);
+          } catch (error) {
+            failures.push({ error, signature: error instanceof StartupError && error.code === 'MS_ERR_MODEL_SIGNATURE' });
+          }
+        });
+      }),
+    );
+    if (failures.length > 0) {
+      await this.close().catch(() => undefined);
+      const messages = failures.map((f) => (f.error as Error).message);
+      if (failures.every((f) => f.signature)) {
+        const lines = messages.flatMap((m) => m.split('\n').slice(1));
+        throw new StartupError('MS_ERR_MODEL_SIGNATURE', `model configuration does not match the ONNX model (${lines.length} problem${lines.length === 1 ? '' : 's'}):\n${lines.join('\n')}`);
+      }
+      const first = failures.find((f) => !f.signature)!.error;
+      throw new StartupError(first instanceof ModelServeError ? first.code : 'MS_ERR_MODEL_LOAD', messages.join('\n'));
+    }
+    this.state = 'ready';
+    this.emit('event', { type: 'models-changed' } satisfies CoreEvent);
+  }
+
+  private entry(name: string): ModelEntry {
+    let entry = this.entries.get(name);
+    if (entry === undefined) {
+      entry = { name, slots: new Map(), serving: undefined, wanted: new Map(), unloadedByRequest: false, lastUsed: 0, scanProblems: [] };
+      this.entries.set(name, entry);
+    }
+    return entry;
+  }
+
+  /** The model POST /predict serves: the one marked default, or the only one. */
+  get defaultModelName(): string | undefined {
+    if (this.defaultName !== undefined && this.entries.has(this.defaultName)) return this.defaultName;
+    return this.entries.size === 1 ? [...this.entries.keys()][0] : undefined;
+  }
+
+  /** Names of every model in the repository (loaded or not). */
+  modelNames(): string[] {
+    return [...this.entries.keys()].sort();
+  }
+
+  has(name: string): boolean {
+    return this.entries.has(name);
+  }
+
+  /**
+   * The version to serve, synchronously, when it is loaded: the newest ready version, or the given
+   * one. Undefined when it must be loaded first (use acquire()). Throws MS_ERR_MODEL_NOT_FOUND for
+   * an unknown model or version.
+   */
+  resolve(name: string, version?: number): ModelVersion | undefined {
+    const entry = this.entries.get(name);
+    if (entry === undefined) throw this.notFound(name);
+    entry.lastUsed = ++this.clock;
+    if (version === undefined) return entry.serving;
+    const slot = entry.slots.get(version);
+    if (slot === undefined && !entry.wanted.has(version)) {
+      const known = [...new Set([...entry.slots.keys(), ...entry.wanted.keys()])].sort((a, b) => a - b);
+      throw new ModelServeError('MS_ERR_MODEL_NOT_FOUND', `model '${name}' has no version ${version}; versions: ${known.join(', ') || 'none'}`);
+    }
+    return slot?.state === 'ready' ? slot.loaded : undefined;
+  }
+
+  /**
+   * The version to serve, loading the model on demand (memory budget) within the deadline.
+   * Rejects with MS_ERR_MODEL_NOT_FOUND, MS_ERR_MODEL_UNAVAILABLE (unloaded, failed, loading past
+   * the deadline) or MS_ERR_TIMEOUT.
+   */
+  async acquire(name: string, version?: number, deadline?: number): Promise<ModelVersion> {
+    const ready = this.resolve(name, version);
+    if (ready !== undefined) return ready;
+    if (this.state === 'draining' || this.state === 'closed') throw new ModelServeError('MS_ERR_NOT_READY', 'the service is shutting down');
+    const entry = this.entries.get(name)!;
+    if (entry.unloadedByRequest) {
+      throw new ModelServeError('MS_ERR_MODEL_UNAVAILABLE', `model '${name}' is unloaded; load it with POST /v2/repository/models/${name}/load`);
+    }
+    const wait = entry.loading ?? this.ensureLoaded(entry);
+    if (deadline !== undefined) {
+      let timer: NodeJS.Timeout | undefined;
+      const left = deadline - performance.now();
+      const timeout = new Promise<never>((_, reject) => {
+        timer = setTimeout(() => reject(new ModelServeError('MS_ERR_TIMEOUT', `model '${name}': the request passed its deadline while the model was loading`)), Math.max(0, left));
+      });
+      try {
+        await Promise.race([wait, timeout]);
+      } finally {
+        clearTimeout(timer);
+      }
+    } else await wait;
+    const loaded = this.resolve(name, version);
+    if (loaded !== undefined) return loaded;
+    const slot = version === undefined ? undefined : entry.slots.get(version);
+    const why = slot?.reason ?? [...entry.slots.values()].map((s) => s.reason).find((r) => r !== undefined);
+    throw new ModelServeError('MS_ERR_MODEL_UNAVAILABLE', `model '${name}'${version === undefined ? '' : ` version ${version}`} is not available${why ? `: ${why}` : ''}`);
+  }
+
+  private notFound(name: string): ModelServeError {
+    return new ModelServeError('MS_ERR_MODEL_NOT_FOUND', `model '${name}' not found; served models: ${this.modelNames().join(', ')}`);
+  }
+
+  /** Every model and version with its state (GET /models, the repository index). */
+  status(name?: string): ModelStatus[] {
+    const names = name === undefined ? this.modelNames() : [name];
+    return names.map((n) => {
+      const entry = this.entries.get(n);
+      if (entry === undefined) throw this.notFound(n);
+      const versions = [...entry.slots.values()].sort((a, b) => a.version - b.version).map((s) => (s.reason === undefined ? { version: s.version, state: s.state } : { version: s.version, state: s.state, reason: s.reason }));
+      for (const problem of entry.scanProblems) versions.push({ version: 0, state: 'failed', reason: problem });
+      const state: ModelStatus['state'] = entry.serving ? 'ready' : entry.loading ? 'loading' : versions.some((v) => v.state === 'failed') && !entry.unloadedByRequest ? 'failed' : 'unavailable';
+      return entry.serving ? { name: n, state, serving: entry.serving.version, versions } : { name: n, state, versions };
+    });
+  }
+
+  /** Every loaded, ready version (for metrics and docs). */
+  readyVersions(): ModelVersion[] {
+    const out: ModelVersion[] = [];
+    for (const entry of this.entries.values()) for (const slot of entry.slots.values()) if (slot.state === 'ready' && slot.loaded) out.push(slot.loaded);
+    return out;
+  }
+
+  /** The serving version of each model that has one. */
+  servingVersions(): ModelVersion[] {
+    return [...this.entries.values()].map((e) => e.serving).filter((v): v is ModelVersion => v !== undefined);
+  }
+
+  /** Models loaded now (at least one ready or loading version). */
+  loadedModelCount(): number {
+    let n = 0;
+    for (const e of this.entries.values()) if (e.serving !== undefined || e.loading !== undefined) n++;
+    return n;
+  }
+
+  // --- loading and unloading ---------------------------------------------------------------
+
+  /**
+   * Loads one version and, once warm, makes it serve (replacing a ready version of the same number).
+   * Throws (after recording the failure on the slot) when it cannot load.
+   */
+  private async loadVersion(entry: ModelEntry, config: ModelConfig, fingerprint: string | undefined, startup = false): Promise<void> {
+    const v = config.modelVersion;
+    const previous = entry.slots.get(v);
+    const replacing = previous?.state === 'ready' ? previous : undefined;
+    // A ready version stays listed as ready while its replacement loads; a new one shows 'loading'.
+    const slot: VersionSlot = replacing ? { ...replacing } : { version: v, state: 'loading', fingerprint, config };
+    if (!replacing) entry.slots.set(v, slot);
+    const key = `${config.name}/${v}#${++keySequence}`;
+    const started = performance.now();
+    let loaded: ModelVersion | undefined;
+    try {
+      const { source, optimization } = await readModelSource(config, key, this.options.optimize ?? true);
+      const signatures = await this.runtime.load([source]);
+      const signature = signatures[key];
+      if (!signature) throw new StartupError('MS_ERR_MODEL_LOAD', `${config.modelFile}: the runtime did not load this model`);
+      const problems = checkSignature(config, signature).map((p) => `  ${relative(process.cwd(), config.configFile) || config.configFile}: ${p}`);
+      if (problems.length > 0) {
+        await this.runtime.unload([key]);
+        throw new StartupError('MS_ERR_MODEL_SIGNATURE', `model configuration does not match the ONNX model (${problems.length} problem${problems.length === 1 ? '' : 's'}):\n${problems.join('\n')}`);
+      }
+      loaded = new ModelVersion({ config, signature, key, runtime: this.runtime, optimization, onBatch: this.options.onBatch?.(config.name, v) });
+      // The example row through the whole path: a mapping that cannot work fails here, not on traffic.
+      const validated = loaded.validate(exampleRow(config));
+      if (!validated.ok) throw new StartupError('MS_ERR_CONFIG_INVALID', `${config.configFile}: the fields' examples do not form a valid request: ${JSON.stringify(validated.issues)}`);
+      loaded.serialize.many(await loaded.predict(validated.rows));
+    } catch (err) {
+      if (loaded !== undefined) await this.runtime.unload([key]).catch(() => undefined);
+      const reason = (err as Error).message;
+      if (replacing) {
+        // The previous load keeps serving; the failure is recorded beside it.
+        const failed: VersionSlot = { ...replacing, reason: `reload failed (version ${v} keeps serving the previous load): ${reason}`, fingerprint };
+        entry.slots.set(v, failed);
+      } else {
+        entry.slots.set(v, { version: v, state: 'failed', reason, fingerprint, config });
+      }
+      if (!startup) {
+        this.options.onProblem?.(reason, { model: entry.name, version: v });
+        this.emit('event', { type: 'version-failed', model: entry.name, version: v, reason } satisfies CoreEvent);
+      }
+      throw err;
+    }
+    entry.slots.set(v, { version: v, state: 'ready', loaded, fingerprint, config });
+    const before = entry.serving;
+    entry.serving = newest(entry);
+    entry.lastUsed = ++this.clock;
+    this.emit('event', { type: 'version-ready', model: entry.name, version: v, loadMs: performance.now() - started, replaced: replacing ? v : undefined } satisfies CoreEvent);
+    if (before !== entry.serving) this.emit('event', { type: 'models-changed' } satisfies CoreEvent);
+    if (replacing?.loaded) void this.retire(entry, replacing.loaded, 'replaced');
+  }
+
+  /** Drains a version that no longer takes new requests, then releases its sessions. */
+  private async retire(entry: ModelEntry, version: ModelVersion, reason: 'removed' | 'replaced' | 'unload' | 'evicted' | 'shutdown'): Promise<void> {
+    await version.batcher.drain();
+    await this.runtime.unload([version.key]).catch(() => undefined);
+    this.emit('event', { type: 'version-unloaded', model: entry.name, version: version.version, reason } satisfies CoreEvent);
+  }
+
+  /** Stops routing to a slot's version at once, then drains and unloads it. */
+  private async unloadSlot(entry: ModelEntry, slot: VersionSlot, reason: 'removed' | 'unload' | 'evicted', keep: 'delete' | 'unavailable', why?: string): Promise<void> {
+    const version = slot.loaded;
+    const after: VersionSlot = { version: slot.version, state: 'unloading', config: slot.config, fingerprint: slot.fingerprint };
+    entry.slots.set(slot.version, after);
+    entry.serving = newest(entry);
+    this.emit('event', { type: 'models-changed' } satisfies CoreEvent);
+    if (version) await this.retire(entry, version, reason);
+    if (entry.slots.get(slot.version) !== after) return; // reloaded meanwhile
+    if (keep === 'delete') entry.slots.delete(slot.version);
+    else entry.slots.set(slot.version, { version: slot.version, state: 'unavailable', reason: why, config: slot.config });
+  }
+
+  /** Loads every wanted version of a model that is not ready yet (on demand, or by the API). */
+  private ensureLoaded(entry: ModelEntry): Promise<void> {
+    entry.loading ??= (async () => {
+      try {
+        await this.makeRoom(entry);
+        await Promise.all(
+          [...entry.wanted.values()].map(async ({ config, fingerprint }) => {
+            const slot = entry.slots.get(config.modelVersion);
+            if (slot?.state === 'ready') return;
+            await this.loadVersion(entry, config, fingerprint).catch(() => undefined);
+          }),
+        );
+      } finally {
+        entry.loading = undefined;
+      }
+    })();
+    return entry.loading;
+  }
+
+  /** Under the memory budget, unloads the least recently used other models until one more fits. */
+  private async makeRoom(entry: ModelEntry): Promise<void> {
+    const budget = this.options.maxLoadedModels;
+    if (!budget || budget <= 0) return;
+    const evictions: Array<Promise<void>> = [];
+    for (;;) {
+      const loaded = [...this.entries.values()].filter((e) => e !== entry && (e.serving !== undefined || e.loading !== undefined));
+      if (loaded.length < budget) break;
+      const victim = loaded.filter((e) => e.loading === undefined).sort((a, b) => a.lastUsed - b.lastUsed)[0];
+      if (victim === undefined) break; // everything else is loading: go over the budget briefly rather than wait
+      this.emit('event', { type: 'eviction', model: victim.name });
+      evictions.push(...[...victim.slots.values()].filter((s) => s.state === 'ready').map((s) => this.unloadSlot(victim, s, 'evicted', 'unavailable', 'not loaded (memory budget); loads on the next request')));
+    }
+    await Promise.all(evictions);
+  }
+
+  /** The repository API's load: (re)reads the model's folder when there is a repository, and loads it. */
+  async loadModel(name: string): Promise<ModelStatus> {
+    if (this.repo !== undefined) await this.reconcile({ only: name, force: true });
+    const entry = this.entries.get(name);
+    if (entry === undefined) throw this.notFound(name);
+    entry.unloadedByRequest = false;
+    await this.ensureLoaded(entry);
+    const status = this.status(name)[0]!;
+    if (entry.serving === undefined) {
+      const why = status.versions.map((v) => v.reason).find((r) => r !== undefined) ?? 'no version could be loaded';
+      throw new ModelServeError('MS_ERR_MODEL_LOAD_FAILED', `model '${name}' failed to load: ${why}`);
+    }
+    return status;
+  }
+
+  /** The repository API's unload: stops serving the model, drains it and releases its sessions. */
+  async unloadModel(name: string): Promise<ModelStatus> {
+    const entry = this.entries.get(name);
+    if (entry === undefined) throw this.notFound(name);
+    entry.unloadedByRequest = true;
+    if (entry.loading) await entry.loading.catch(() => undefined);
+    await Promise.all([...entry.slots.values()].filter((s) => s.state === 'ready' || s.state === 'failed').map((s) => this.unloadSlot(entry, s, 'unload', 'unavailable', 'unloaded by request')));
+    return this.status(name)[0]!;
+  }
+
+  // --- the repository on disk (--watch) -----------------------------------------------------
+
+  /** Watches the repository: new, changed and removed versions are applied without a restart. */
+  watch(options: WatchOptions = {}): void {
+    if (this.repo === undefined) throw new Error('watch needs a repository folder');
+    this.watcher ??= new RepositoryWatcher(this.repo, options, () => this.reconcile({}));
+    // What is loaded now came from disk as it is now: remember each version's fingerprint.
+    for (const model of scanRepository(this.repo).models) {
+      const entry = this.entries.get(model.name);
+      if (entry === undefined) continue;
+      for (const v of model.versions) {
+        const slot = entry.slots.get(v.version);
+        const wanted = entry.wanted.get(v.version);
+        if (slot && slot.fingerprint === undefined) slot.fingerprint = v.fingerprint;
+        if (wanted && wanted.fingerprint === undefined) wanted.fingerprint = v.fingerprint;
+      }
+    }
+    this.watcher.start();
+  }
+
+  private reconciling: Promise<void> = Promise.resolve();
+
+  /**
+   * Brings the served set in line with the repository on disk: loads new and changed versions,
+   * unloads removed ones. Serialised: one pass at a time.
+   */
+  reconcile(options: { only?: string; force?: boolean }): Promise<void> {
+    const pass = this.reconciling.then(() => this.reconcileOnce(options));
+    this.reconciling = pass.catch(() => undefined);
+    return pass;
+  }
+
+  private async reconcileOnce(options: { only?: string; force?: boolean }): Promise<void> {
+    if (this.repo === undefined || this.state === 'draining' || this.state === 'closed') return;
+    const scan = scanRepository(this.repo, options.only, options.force ? 0 : (this.watcher?.options.settleMs ?? 0));
+    const seen = new Set<string>();
+    const work: Array<Promise<void>> = [];
+    for (const model of scan.models) {
+      seen.add(model.name);
+      work.push(this.applyModel(model, options.force ?? false));
+    }
+    for (const entry of [...this.entries.values()]) {
+      if (seen.has(entry.name) || (options.only !== undefined && entry.name !== options.only)) continue;
+      // The model folder is gone: stop serving it, then forget it.
+      entry.wanted.clear();
+      work.push(
+        Promise.all([...entry.slots.values()].map((s) => this.unloadSlot(entry, s, 'removed', 'delete'))).then(() => {
+          if (entry.slots.size === 0 && entry.wanted.size === 0) this.entries.delete(entry.name);
+          this.emit('event', { type: 'models-changed' } satisfies CoreEvent);
+        }),
+      );
+    }
+    await Promise.all(work);
+  }
+
+  private async applyModel(model: ScannedModel, force: boolean): Promise<void> {
+    const isNew = !this.entries.has(model.name);
+    const entry = this.entry(model.name);
+    entry.scanProblems = [];
+    const wanted = new Map<number, { config: ModelConfig; fingerprint: string }>();
+    for (const v of model.versions) {
+      if (!v.selected) continue;
+      const problems: Problem[] = [];
+      const config = v.read(problems);
+      if (config) {
+        wanted.set(v.version, { config, fingerprint: v.fingerprint });
+        continue;
+      }
+      const slot = entry.slots.get(v.version);
+      if (slot?.fingerprint === v.fingerprint && !force) continue; // already reported
+      const reason = formatProblems(problems);
+      if (slot?.state === 'ready') entry.slots.set(v.version, { ...slot, fingerprint: v.fingerprint, reason: `reload failed (the previous load keeps serving): ${reason}` });
+      else entry.slots.set(v.version, { version: v.version, state: 'failed', reason, fingerprint: v.fingerprint });
+      this.options.onProblem?.(reason, { model: model.name, version: v.version });
+      this.emit('event', { type: 'version-failed', model: model.name, version: v.version, reason } satisfies CoreEvent);
+    }
+    const others = [...this.entries.values()].filter((e) => e !== entry).flatMap((e) => [...e.wanted.values()].map((w) => w.config));
+    const clash = repositoryProblems([...others, ...[...wanted.values()].map((w) => w.config)]).filter((p) => [...wanted.values()].some((w) => w.config.configFile === p.file));
+    if (clash.length > 0) {
+      entry.scanProblems = [formatProblems(clash)];
+      if (isNew && entry.slots.size === 0) this.entries.delete(entry.name);
+      return;
+    }
+    if (isNew) this.emit('event', { type: 'models-changed' } satisfies CoreEvent);
+    // 1. Load what is new or changed (a model unloaded by request or by the budget stays unloaded until asked for).
+    const loads: Array<Promise<void>> = [];
+    const budget = this.options.maxLoadedModels ?? 0;
+    const budgetFull = budget > 0 && entry.serving === undefined && entry.loading === undefined && this.loadedModelCount() >= budget;
+    for (const [v, w] of wanted) {
+      entry.wanted.set(v, w);
+      const slot = entry.slots.get(v);
+      if (slot?.fingerprint === w.fingerprint && !force) continue;
+      if (entry.unloadedByRequest || (budgetFull && slot?.state !== 'ready')) {
+        if (slot?.state !== 'ready') entry.slots.set(v, { version: v, state: 'unavailable', reason: entry.unloadedByRequest ? 'unloaded by request' : 'not loaded (memory budget); loads on the first request', config: w.config });
+        continue;
+      }
+      loads.push(this.loadVersion(entry, w.config, w.fingerprint).catch(() => undefined));
+    }
+    await Promise.all(loads);
+    // 2. Then unload the versions no longer on disk or no longer selected — but never leave a model
+    //    that was serving with nothing: a deselected version keeps serving until a selected one is ready.
+    const settling = new Set(model.versions.filter((v) => v.settling).map((v) => v.version));
+    const selectedReady = [...wanted.keys()].some((v) => entry.slots.get(v)?.state === 'ready');
+    const unloads: Array<Promise<void>> = [];
+    for (const slot of [...entry.slots.values()]) {
+      if (wanted.has(slot.version) || settling.has(slot.version)) continue;
+      const onDisk = model.versions.some((v) => v.version === slot.version);
+      if (slot.state === 'ready' && !selectedReady && onDisk) continue;
+      if (slot.state === 'unloading') continue;
+      entry.wanted.delete(slot.version);
+      unloads.push(this.unloadSlot(entry, slot, 'removed', 'delete'));
+    }
+    for (const v of [...entry.wanted.keys()]) if (!wanted.has(v) && !entry.slots.has(v)) entry.wanted.delete(v);
+    await Promise.all(unloads);
+  }
+
+  // --- shutdown ------------------------------------------------------------------------------
+
+  /** Waits until every queued and in-flight batch of every version has finished. */
+  async drain(): Promise<void> {
+    if (this.state === 'ready') this.state = 'draining';
+    this.watcher?.stop();
+    await Promise.all(this.readyVersions().map((v) => v.batcher.drain()));
+  }
+
+  /** Drains, then stops the runtime (its workers). */
+  async close(): Promise<void> {
+    if (this.state === 'closed') return;
+    this.watcher?.stop();
+    if (this.state !== 'starting') await this.drain();
+    this.state = 'closed';
+    await this.runtime.close();
+  }
+}

@@ -1,0 +1,116 @@
+// One loaded version of a model: its session in the runtime (under a unique key) and, compiled
+// once, the request path around it — validate -> encode -> batch -> run -> decode. Front doors
+// call infer() with encoded tensors (OIP, pipelines) or predict() with validated JSON rows; both
+// go through the same batcher, so requests from every front door share batches.
+import type { ModelConfig } from '../config/types.js';
+import { Batcher, type BatchInfo } from '../batching/batcher.js';
+import { compileDecoder, neededOutputs, type Decoder, type PredictionObject } from '../response/decode.js';
+import { compileSerializers, type Serializers } from '../response/serialize.js';
+import { compileEncoder, type Encoder } from '../tensors/encode.js';
+import type { InferenceRuntime, ModelSignature, NamedTensors } from '../runtime/types.js';
+import { compileRequestValidator, type RequestValidator, type Row } from '../validation/request-validator.js';
+import { concatRequests, splitOutputs, type EncodedRequest } from './tensor-batch.js';
+
+export interface OptimizationSummary {
+  changed: boolean;
+  rewrites: Array<{ op: string; node: string; detail: string }>;
+  skipped: Array<{ op: string; node: string; reason: string }>;
+}
+
+/** A queued request: encoded inputs, row count, and the outputs it needs (undefined: the version's default set). */
+export interface QueuedRequest extends EncodedRequest {
+  outputs?: readonly string[];
+}
+
+export interface InferOptions {
+  /** Absolute deadline in performance.now() ms. */
+  deadline?: number;
+  /** ONNX outputs to fetch (default: the ones the config's response fields read). */
+  outputs?: readonly string[];
+}
+
+/** A request row built from the fields' examples (or defaults), used to warm up and in docs. */
+export function exampleRow(config: ModelConfig): Row {
+  const row: Row = {};
+  for (const f of config.fields) {
+    row[f.name] = f.example ?? f.default ?? f.enum?.[0] ?? (f.type === 'string' ? '' : f.type === 'boolean' ? false : (f.minimum ?? 0));
+  }
+  return row;
+}
+
+export interface ModelVersionParts {
+  config: ModelConfig;
+  signature: ModelSignature;
+  /** The runtime's key for this version's sessions (unique per load). */
+  key: string;
+  runtime: InferenceRuntime;
+  optimization?: OptimizationSummary;
+  onBatch?: (info: BatchInfo) => void;
+}
+
+export class ModelVersion {
+  readonly name: string;
+  readonly version: number;
+  readonly key: string;
+  /** The x-model-version header's value. */
+  readonly versionHeader: string;
+  readonly config: ModelConfig;
+  readonly signature: ModelSignature;
+  readonly optimization: OptimizationSummary | undefined;
+  readonly validate: RequestValidator;
+  readonly encode: Encoder;
+  readonly decode: Decoder;
+  /** JSON serializers for one prediction and for an array of them. */
+  readonly serialize: Serializers;
+  readonly batcher: Batcher<QueuedRequest, NamedTensors>;
+  private readonly defaultOutputs: readonly string[];
+
+  constructor(parts: ModelVersionParts) {
+    const { config, signature, runtime, key } = parts;
+    this.name = config.name;
+    this.version = config.modelVersion;
+    this.key = key;
+    this.versionHeader = String(config.modelVersion);
+    this.config = config;
+    this.signature = signature;
+    this.optimization = parts.optimization;
+    this.validate = compileRequestValidator(config);
+    this.encode = compileEncoder(config, signature);
+    this.decode = compileDecoder(config);
+    this.serialize = compileSerializers(config);
+    this.defaultOutputs = neededOutputs(config);
+    const defaults = this.defaultOutputs;
+    this.batcher = new Batcher<QueuedRequest, NamedTensors>({
+      enabled: config.batching.enabled,
+      maxBatchSize: config.batching.maxBatchSize,
+      maxQueueDelayMs: config.batching.maxQueueDelayMs,
+      maxQueueRows: config.queue.maxRows,
+      timeoutMs: config.queue.timeoutMs,
+      concurrency: runtime.parallelism,
+      name: config.name,
+      onBatch: parts.onBatch,
+      runBatch: async (requests, rows) => {
+        // The union of the outputs the batch's requests asked for.
+        let names: readonly string[] = requests[0]!.outputs ?? defaults;
+        for (let i = 1; i < requests.length; i++) {
+          const more = requests[i]!.outputs ?? defaults;
+          if (more !== names) names = [...new Set([...names, ...more])];
+        }
+        const outputs = await runtime.run(key, concatRequests(requests, rows), names as string[]);
+        return splitOutputs(outputs, requests.map((r) => r.rows), rows);
+      },
+    });
+  }
+
+  /** Runs encoded tensors (first dimension = rows) through the batcher; resolves with this request's outputs. */
+  infer(feeds: NamedTensors, rows: number, options: InferOptions = {}): Promise<NamedTensors> {
+    const request: QueuedRequest = options.outputs === undefined ? { feeds, rows } : { feeds, rows, outputs: options.outputs };
+    return this.batcher.submit(request, rows, options.deadline === undefined ? undefined : { deadline: options.deadline });
+  }
+
+  /** Validated rows -> one prediction object per row, in order. */
+  async predict(rows: Row[], deadline?: number): Promise<PredictionObject[]> {
+    const outputs = await this.infer(this.encode(rows), rows.length, deadline === undefined ? {} : { deadline });
+    return this.decode(outputs, rows.length);
+  }
+}

@@ -1,0 +1,189 @@
+// The model repository on disk, as --watch and the repository API see it: every model folder,
+// its versions (numbered folders, or the flat folder as version 1), which of them the model's
+// version policy selects, and a fingerprint of each version's files to notice changes.
+//
+// When is a version complete (safe to load)? When its files have not changed for `settleMs`
+// (a copy in progress keeps touching them), its config validates and its ONNX file loads. A
+// version still settling is neither loaded nor counted by the version policy, so a newer version
+// being copied in never displaces the one serving; one that then fails to load never takes traffic.
+import { readdirSync, statSync, watch, type FSWatcher } from 'node:fs';
+import { join } from 'node:path';
+import { findConfigFile, modelFolders, readVersionConfig, readVersionPolicy, selectVersions, versionLocations, type Problem, type VersionLocation } from '../config/load.js';
+import type { ModelConfig } from '../config/types.js';
+import { ModelServeError } from '../errors.js';
+
+export interface ScannedVersion {
+  version: number;
+  fingerprint: string;
+  /** Files changed within the settle period: a copy may be in progress. */
+  settling: boolean;
+  /** Selected by the model's version policy (among the complete versions). */
+  selected: boolean;
+  /** Reads and validates this version's config (problems appended). */
+  read(problems: Problem[]): ModelConfig | undefined;
+}
+
+export interface ScannedModel {
+  name: string;
+  dir: string;
+  versions: ScannedVersion[];
+}
+
+export interface WatchOptions {
+  /** Poll period (the fallback when file events are missed, e.g. on network filesystems), ms. */
+  pollMs?: number;
+  /** Quiet time after a file event before rescanning, ms. */
+  debounceMs?: number;
+  /** A version whose files changed within this time is not loaded yet, ms. */
+  settleMs?: number;
+}
+
+const DEFAULT_WATCH = { pollMs: 1000, debounceMs: 200, settleMs: 1000 };
+
+/** Files that describe a version: the version folder's files and, for a shared config, the model folder's config. */
+function fingerprintOf(where: VersionLocation): { fingerprint: string; newest: number } {
+  const parts: string[] = [];
+  let newest = 0;
+  const add = (file: string) => {
+    try {
+      const s = statSync(file);
+      if (!s.isFile()) return;
+      parts.push(`${file}:${s.size}:${s.mtimeMs}`);
+      newest = Math.max(newest, s.mtimeMs, s.ctimeMs);
+    } catch {
+      /* removed meanwhile */
+    }
+  };
+  let entries: string[] = [];
+  try {
+    entries = readdirSync(where.dir).sort();
+  } catch {
+    /* removed meanwhile */
+  }
+  for (const e of entries) add(join(where.dir, e));
+  if (where.dir !== where.modelDir) {
+    const shared = findConfigFile(where.modelDir);
+    if (shared) add(shared);
+  }
+  return { fingerprint: parts.join('|'), newest };
+}
+
+const configCache = new Map<string, { config: ModelConfig | undefined; problems: Problem[] }>();
+
+function folderName(dir: string): string {
+  return (dir.split(/[\\/]/).pop() ?? 'model').toLowerCase();
+}
+
+/** Scans the repository (or one model of it) as it is on disk now. */
+export function scanRepository(repo: string, only?: string, settleMs = 0): { models: ScannedModel[] } {
+  const now = Date.now();
+  let folders: string[];
+  try {
+    folders = modelFolders(repo);
+  } catch (err) {
+    if (err instanceof ModelServeError && err.code === 'MS_ERR_CONFIG_NOT_FOUND') folders = [];
+    else throw err;
+  }
+  const models: ScannedModel[] = [];
+  for (const dir of folders) {
+    const locations = versionLocations(dir);
+    const versions = locations.map((where) => {
+      const { fingerprint, newest } = fingerprintOf(where);
+      const cacheKey = `${where.dir}\n${fingerprint}`;
+      const read = (problems: Problem[]): ModelConfig | undefined => {
+        let cached = configCache.get(cacheKey);
+        if (cached === undefined) {
+          const found: Problem[] = [];
+          cached = { config: readVersionConfig(where, found), problems: found };
+          if (configCache.size > 10_000) configCache.clear();
+          configCache.set(cacheKey, cached);
+        }
+        problems.push(...cached.problems);
+        return cached.config;
+      };
+      return { version: where.version, fingerprint, settling: settleMs > 0 && now - newest < settleMs, selected: false, read };
+    });
+    const policy = readVersionPolicy(dir, locations);
+    const chosen = new Set(selectVersions(policy, versions.filter((v) => !v.settling).map((v) => v.version)));
+    for (const v of versions) v.selected = chosen.has(v.version);
+    // The model's name: the config's `name:` if any version's config sets one, else the folder's.
+    let name = folderName(dir);
+    for (const v of [...versions].reverse()) {
+      const config = v.read([]);
+      if (config) {
+        name = config.name;
+        break;
+      }
+    }
+    if (only !== undefined && name !== only) continue;
+    models.push({ name, dir, versions });
+  }
+  return { models };
+}
+
+/**
+ * Calls `onChange` after file events (debounced) and every pollMs (the fallback); never two at
+ * once. The callback decides what changed (fingerprints), so a spurious call costs one scan.
+ */
+export class RepositoryWatcher {
+  readonly options: Required<WatchOptions>;
+  private fsWatcher: FSWatcher | undefined;
+  private pollTimer: NodeJS.Timeout | undefined;
+  private debounceTimer: NodeJS.Timeout | undefined;
+  private running: Promise<void> | undefined;
+  private again = false;
+  private stopped = false;
+
+  constructor(
+    private readonly repo: string,
+    options: WatchOptions,
+    private readonly onChange: () => Promise<void>,
+  ) {
+    this.options = { ...DEFAULT_WATCH, ...options };
+  }
+
+  start(): void {
+    try {
+      this.fsWatcher = watch(this.repo, { recursive: true }, () => this.soon());
+      this.fsWatcher.on('error', () => {
+        this.fsWatcher?.close();
+        this.fsWatcher = undefined; // polling alone from now on
+      });
+    } catch {
+      this.fsWatcher = undefined; // no recursive watch here: polling only
+    }
+    this.pollTimer = setInterval(() => this.run(), this.options.pollMs);
+    this.pollTimer.unref();
+  }
+
+  private soon(): void {
+    if (this.stopped) return;
+    clearTimeout(this.debounceTimer);
+    this.debounceTimer = setTimeout(() => this.run(), this.options.debounceMs);
+    this.debounceTimer.unref();
+  }
+
+  private run(): void {
+    if (this.stopped) return;
+    if (this.running) {
+      this.again = true;
+      return;
+    }
+    this.running = this.onChange()
+      .catch(() => undefined)
+      .finally(() => {
+        this.running = undefined;
+        if (this.again) {
+          this.again = false;
+          this.run();
+        }
+      });
+  }
+
+  stop(): void {
+    this.stopped = true;
+    this.fsWatcher?.close();
+    clearInterval(this.pollTimer);
+    clearTimeout(this.debounceTimer);
+  }
+}
