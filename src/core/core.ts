@@ -300,6 +300,23 @@ export class InferenceCore extends EventEmitter {
     return [...this.entries.values()].map((e) => e.serving).filter((v): v is ModelVersion => v !== undefined);
   }
 
+  /**
+   * One config per model that can serve (now, or by loading on demand): the serving version's, else
+   * the newest selected version's. What documentation (OpenAPI) describes.
+   */
+  servableConfigs(): ModelConfig[] {
+    const out: ModelConfig[] = [];
+    for (const name of this.modelNames()) {
+      const entry = this.entries.get(name)!;
+      if (entry.serving) out.push(entry.serving.config);
+      else if (!entry.unloadedByRequest && entry.wanted.size > 0) {
+        const newestWanted = Math.max(...entry.wanted.keys());
+        if (entry.slots.get(newestWanted)?.state !== 'failed') out.push(entry.wanted.get(newestWanted)!.config);
+      }
+    }
+    return out;
+  }
+
   /** Models loaded now (at least one ready or loading version). */
   loadedModelCount(): number {
     let n = 0;
@@ -391,7 +408,8 @@ export class InferenceCore extends EventEmitter {
         await Promise.all(
           [...entry.wanted.values()].map(async ({ config, fingerprint }) => {
             const slot = entry.slots.get(config.modelVersion);
-            if (slot?.state === 'ready') return;
+            // Only what is not loaded: a failed version is retried when its files change, not per request.
+            if (slot !== undefined && slot.state !== 'unavailable') return;
             await this.loadVersion(entry, config, fingerprint).catch(() => undefined);
           }),
         );
@@ -420,17 +438,31 @@ export class InferenceCore extends EventEmitter {
 
   /** The repository API's load: (re)reads the model's folder when there is a repository, and loads it. */
   async loadModel(name: string): Promise<ModelStatus> {
-    if (this.repo !== undefined) await this.reconcile({ only: name, force: true });
-    const entry = this.entries.get(name);
-    if (entry === undefined) throw this.notFound(name);
-    entry.unloadedByRequest = false;
-    await this.ensureLoaded(entry);
-    const status = this.status(name)[0]!;
-    if (entry.serving === undefined) {
-      const why = status.versions.map((v) => v.reason).find((r) => r !== undefined) ?? 'no version could be loaded';
-      throw new ModelServeError('MS_ERR_MODEL_LOAD_FAILED', `model '${name}' failed to load: ${why}`);
+    const known = this.entries.get(name);
+    if (known) known.unloadedByRequest = false;
+    // Failures of this load (a reload that fails keeps the previous load serving, but the call fails).
+    const failures: string[] = [];
+    const listener = (e: CoreEvent) => {
+      if (e.type === 'version-failed' && e.model === name) failures.push(`version ${e.version}: ${e.reason}`);
+    };
+    this.on('event', listener);
+    try {
+      // With a repository, the model's folder is read again: load picks up what changed on disk (or a new model).
+      if (this.repo !== undefined) await this.reconcile({ only: name, force: true });
+      const entry = this.entries.get(name);
+      if (entry === undefined) throw this.notFound(name);
+      entry.unloadedByRequest = false;
+      await this.ensureLoaded(entry);
+      const status = this.status(name)[0]!;
+      if (entry.serving === undefined && failures.length === 0) failures.push(status.versions.map((v) => v.reason).find((r) => r !== undefined) ?? 'no version could be loaded');
+      if (failures.length > 0) {
+        const kept = entry.serving ? ` (version ${entry.serving.version} as loaded before keeps serving)` : '';
+        throw new ModelServeError('MS_ERR_MODEL_LOAD_FAILED', `model '${name}' failed to load${kept}: ${failures.join('; ')}`);
+      }
+      return status;
+    } finally {
+      this.off('event', listener);
     }
-    return status;
   }
 
   /** The repository API's unload: stops serving the model, drains it and releases its sessions. */

@@ -133,8 +133,10 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   };
   const ownsCore = core === undefined;
   app.addHook('onReady', async () => {
-    core ??= await InferenceCore.start({ configs: options.configs, runtime: options.runtime!, onBatch, optimize: options.optimize });
-    if (metrics) metrics.watchCore(core);
+    if (core !== undefined) return; // started and watched by startServer
+    core = new InferenceCore({ configs: options.configs, runtime: options.runtime!, onBatch, optimize: options.optimize });
+    metrics?.watchCore(core);
+    await core.start();
   });
   app.addHook('onClose', async () => {
     // Requests are all answered by now; batches whose requests already timed out (504) may still
@@ -152,7 +154,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   let documentCache: Record<string, unknown> | undefined;
   const liveDocument = (): Record<string, unknown> => {
     if (documentCache) return documentCache;
-    const serving = core?.servingVersions().map((v) => v.config) ?? options.configs ?? [];
+    const serving = core?.servableConfigs() ?? options.configs ?? [];
     const defaultName = core?.defaultModelName;
     const base = buildOpenApiDocument(serving, { title: 'modelserve', version: VERSION, defaultModel: serving.find((c) => c.name === defaultName) });
     documentCache = options.auth ? withSecuritySchemes(base) : base;

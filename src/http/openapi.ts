@@ -114,8 +114,28 @@ export function buildOpenApiDocument(configs: readonly ModelConfig[], options: O
       required: config.outputs.map((o) => o.field),
       properties: Object.fromEntries(config.outputs.map((o) => [o.field, outputSchema(o)])),
     };
-    paths[`/models/${config.name}/predict`] = { post: predictOperation(config, `predict_${config.name}`, `Predict with ${config.name} (v${config.version})`) };
+    paths[`/models/${config.name}/predict`] = { post: predictOperation(config, `predict_${config.name}`, `Predict with ${config.name} (the newest ready version, now ${config.modelVersion})`) };
+    const versioned = predictOperation(config, `predict_${config.name}_version`, `Predict with one version of ${config.name}`);
+    versioned.parameters = [{ name: 'version', in: 'path', required: true, description: 'The version number (a numbered folder of the model).', schema: { type: 'integer', minimum: 1, example: config.modelVersion } }];
+    (versioned.responses as Record<string, unknown>)[404] = errorResponse('No such version.');
+    paths[`/models/${config.name}/versions/{version}/predict`] = { post: versioned };
   }
+  const repositoryOperation = (operationId: string, summary: string, description: string, withName: boolean): Schema => ({
+    post: {
+      tags: ['repository'], summary, description, operationId,
+      ...(withName ? { parameters: [{ name: 'name', in: 'path', required: true, schema: { type: 'string' } }] } : {}),
+      responses: {
+        200: { description: 'Done.', content: { 'application/json': { schema: withName ? { type: 'object' } : { type: 'array', items: { type: 'object', properties: { name: { type: 'string' }, version: { type: 'string' }, state: { type: 'string' }, reason: { type: 'string' } } } } } } },
+        400: errorResponse('The model could not be loaded (the detail names the file and every problem).'),
+        401: errorResponse('No valid API key.'),
+        403: errorResponse('The key is not an admin key.'),
+        404: errorResponse('No such model.'),
+      },
+    },
+  });
+  paths['/v2/repository/index'] = repositoryOperation('repository_index', 'Every model and version with its state', 'Triton\'s model-repository extension: one entry per version, with state (READY, LOADING, FAILED, UNLOADING, UNAVAILABLE) and the reason of a failure.', false);
+  paths['/v2/repository/models/{name}/load'] = repositoryOperation('repository_load', 'Load (or reload) a model', 'Reads the model folder again and loads the versions its policy selects; the previous load serves until the new one is warm.', true);
+  paths['/v2/repository/models/{name}/unload'] = repositoryOperation('repository_unload', 'Unload a model', 'Stops routing to the model, lets queued requests finish, then releases its sessions. It stays unloaded until loaded again.', true);
   if (options.defaultModel) {
     paths['/predict'] = { post: predictOperation(options.defaultModel, 'predict', `Predict with the default model (${options.defaultModel.name})`) };
   }
@@ -133,7 +153,7 @@ export function buildOpenApiDocument(configs: readonly ModelConfig[], options: O
   paths['/readyz'] = { get: { tags: ['probes'], summary: 'Readiness', operationId: 'readyz', responses: { ...plain('Every model is loaded and warmed up.'), 503: errorResponse('Starting or shutting down.') } } };
   return {
     openapi: '3.0.3',
-    info: { title: options.title, version: options.version, description: `Served by modelserve. Models: ${configs.map((c) => `${c.name} v${c.version}`).join(', ')}.` },
+    info: { title: options.title, version: options.version, description: `Served by modelserve. Models: ${configs.map((c) => `${c.name} v${c.modelVersion}`).join(', ')}.` },
     paths,
     components: { schemas },
   };
