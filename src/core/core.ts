@@ -409,7 +409,8 @@ export class InferenceCore extends EventEmitter {
           [...entry.wanted.values()].map(async ({ config, fingerprint }) => {
             const slot = entry.slots.get(config.modelVersion);
             // Only what is not loaded: a failed version is retried when its files change, not per request.
-            if (slot !== undefined && slot.state !== 'unavailable') return;
+            // (One still draining after an eviction is loaded afresh under a new key: requests need not wait for the drain.)
+            if (slot !== undefined && slot.state !== 'unavailable' && slot.state !== 'unloading') return;
             await this.loadVersion(entry, config, fingerprint).catch(() => undefined);
           }),
         );
@@ -576,7 +577,8 @@ export class InferenceCore extends EventEmitter {
     await Promise.all(loads);
     // 2. Then unload the versions no longer on disk or no longer selected — but never leave a model
     //    that was serving with nothing: a deselected version keeps serving until a selected one is ready.
-    const settling = new Set(model.versions.filter((v) => v.settling).map((v) => v.version));
+    // Kept: versions still settling, and selected ones whose config failed (their failure stays listed).
+    const settling = new Set(model.versions.filter((v) => v.settling || v.selected).map((v) => v.version));
     const selectedReady = [...wanted.keys()].some((v) => entry.slots.get(v)?.state === 'ready');
     const unloads: Array<Promise<void>> = [];
     for (const slot of [...entry.slots.values()]) {

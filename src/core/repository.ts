@@ -2,10 +2,11 @@
 // its versions (numbered folders, or the flat folder as version 1), which of them the model's
 // version policy selects, and a fingerprint of each version's files to notice changes.
 //
-// When is a version complete (safe to load)? When its files have not changed for `settleMs`
-// (a copy in progress keeps touching them), its config validates and its ONNX file loads. A
-// version still settling is neither loaded nor counted by the version policy, so a newer version
-// being copied in never displaces the one serving; one that then fails to load never takes traffic.
+// When is a version complete (safe to load)? When it has a config (its own or the model folder's)
+// and at least one other file, none of its files has changed for `settleMs` (a copy in progress
+// keeps touching them), its config validates and its ONNX file loads. A version not yet complete
+// on disk is neither loaded nor counted by the version policy, so a newer version being copied in
+// never displaces the one serving; one that then fails to validate or load never takes traffic.
 import { readdirSync, statSync, watch, type FSWatcher } from 'node:fs';
 import { join } from 'node:path';
 import { findConfigFile, modelFolders, readVersionConfig, readVersionPolicy, selectVersions, versionLocations, type Problem, type VersionLocation } from '../config/load.js';
@@ -41,9 +42,14 @@ export interface WatchOptions {
 const DEFAULT_WATCH = { pollMs: 1000, debounceMs: 200, settleMs: 1000 };
 
 /** Files that describe a version: the version folder's files and, for a shared config, the model folder's config. */
-function fingerprintOf(where: VersionLocation): { fingerprint: string; newest: number } {
+function fingerprintOf(where: VersionLocation): { fingerprint: string; newest: number; files: number } {
   const parts: string[] = [];
   let newest = 0;
+  try {
+    newest = statSync(where.dir).mtimeMs; // entries added or removed
+  } catch {
+    /* removed meanwhile */
+  }
   const add = (file: string) => {
     try {
       const s = statSync(file);
@@ -61,11 +67,12 @@ function fingerprintOf(where: VersionLocation): { fingerprint: string; newest: n
     /* removed meanwhile */
   }
   for (const e of entries) add(join(where.dir, e));
+  const files = parts.length;
   if (where.dir !== where.modelDir) {
     const shared = findConfigFile(where.modelDir);
     if (shared) add(shared);
   }
-  return { fingerprint: parts.join('|'), newest };
+  return { fingerprint: parts.join('|'), newest, files };
 }
 
 const configCache = new Map<string, { config: ModelConfig | undefined; problems: Problem[] }>();
@@ -88,7 +95,10 @@ export function scanRepository(repo: string, only?: string, settleMs = 0): { mod
   for (const dir of folders) {
     const locations = versionLocations(dir);
     const versions = locations.map((where) => {
-      const { fingerprint, newest } = fingerprintOf(where);
+      const { fingerprint, newest, files } = fingerprintOf(where);
+      const ownConfig = findConfigFile(where.dir);
+      // A config and something besides it: an empty or config-only version folder is still arriving.
+      const present = (ownConfig ?? findConfigFile(where.modelDir)) !== undefined && files > (ownConfig ? 1 : 0);
       const cacheKey = `${where.dir}\n${fingerprint}`;
       const read = (problems: Problem[]): ModelConfig | undefined => {
         let cached = configCache.get(cacheKey);
@@ -101,7 +111,7 @@ export function scanRepository(repo: string, only?: string, settleMs = 0): { mod
         problems.push(...cached.problems);
         return cached.config;
       };
-      return { version: where.version, fingerprint, settling: settleMs > 0 && now - newest < settleMs, selected: false, read };
+      return { version: where.version, fingerprint, settling: !present || (settleMs > 0 && now - newest < settleMs), selected: false, read };
     });
     const policy = readVersionPolicy(dir, locations);
     const chosen = new Set(selectVersions(policy, versions.filter((v) => !v.settling).map((v) => v.version)));

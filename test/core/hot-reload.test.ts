@@ -1,0 +1,210 @@
+// Proof under load: the project's own load tester (the CLI, in its own process) runs against a
+// real server while the repository changes under --watch, and every change must cost 0 failed
+// requests: a new version, an edited config, a replaced model file, a broken version (the old one
+// keeps serving), a removed version, an explicit unload and load (of another model), and a model
+// evicted by the memory budget and loaded again by a request. A folder copied in slowly is loaded
+// only once complete.
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { copyFileSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { Writable } from 'node:stream';
+import { startServer, type RunningServer } from '../../src/server.js';
+import type { RunResult } from '../../src/loadtest/types.js';
+import { call } from '../helpers/http.js';
+import { sample } from '../helpers/prom.js';
+import { BOOK_MODEL, CLI, tempDir } from '../helpers/paths.js';
+import { BOOK_ROW, bookConfig, labelsOf, writeBookVersion } from './fixtures.js';
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** Runs `modelserve loadtest` (closed model, 4 users) against url while `during` runs; returns its JSON result. */
+async function underLoad(url: string, during: () => Promise<void>, seconds = 4): Promise<RunResult> {
+  const child = spawn(process.execPath, [CLI, 'loadtest', url, '--data', JSON.stringify(BOOK_ROW), '-u', '4', '-d', `${seconds}s`, '--json', '-q'], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  let err = '';
+  child.stdout.on('data', (c: Buffer) => { out += c.toString(); });
+  child.stderr.on('data', (c: Buffer) => { err += c.toString(); });
+  const exited = new Promise<number | null>((resolve) => child.once('exit', resolve));
+  await sleep(500); // the load is running before the change
+  try {
+    await during();
+  } finally {
+    await exited;
+  }
+  assert.ok(out.trim().startsWith('{'), `loadtest printed no JSON: ${err}`);
+  return JSON.parse(out) as RunResult;
+}
+
+function assertNoFailures(result: RunResult, what: string): void {
+  assert.ok(result.requests > 50, `${what}: only ${result.requests} requests ran`);
+  assert.equal(result.failures, 0, `${what}: ${result.failures} of ${result.requests} requests failed: ${JSON.stringify(result.statusCounts)} ${JSON.stringify(result.errorKinds)}`);
+}
+
+/** Polls until check() holds (a change is applied in the background). */
+async function until(check: () => Promise<boolean>, what: string, ms = 20_000): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (!(await check())) {
+    if (Date.now() > deadline) assert.fail(`timed out waiting for: ${what}`);
+    await sleep(50);
+  }
+}
+
+describe('--watch under load', () => {
+  let server: RunningServer;
+  let repo: string;
+  const logs: string[] = [];
+  const model = async (name = 'book') => (await call(`${server.url}/models/${name}`)).body;
+  const predict = async () => (await call(`${server.url}/models/book/predict`, { body: BOOK_ROW })).body.prediction as string;
+
+  before(async () => {
+    repo = tempDir();
+    writeBookVersion(repo, 'book', 1);
+    writeBookVersion(repo, 'other', 1);
+    const stream = new Writable({ write(chunk: Buffer, _e, done) { logs.push(chunk.toString()); done(); } });
+    server = await startServer({ repo, port: 0, workers: 2, watch: { pollMs: 100, debounceMs: 50, settleMs: 400 }, logger: { level: 'warn', stream } });
+  });
+  after(async () => {
+    await server?.shutdown();
+    rmSync(repo, { recursive: true, force: true });
+  });
+
+  test('a new version appears: it takes traffic once warm, the old one is unloaded', async () => {
+    const result = await underLoad(`${server.url}/models/book/predict`, async () => {
+      writeBookVersion(repo, 'book', 2);
+      await until(async () => (await model()).serving_version === 2, 'version 2 serving');
+      await until(async () => (await model()).versions.length === 1, 'version 1 unloaded');
+    });
+    assertNoFailures(result, 'new version');
+    assert.equal(await predict(), labelsOf(2).rain);
+  });
+
+  test('an edited config is reloaded in place', async () => {
+    const result = await underLoad(`${server.url}/models/book/predict`, async () => {
+      writeFileSync(join(repo, 'book', '2', 'model.yaml'), bookConfig('book', 22));
+      await until(async () => (await predict()) === labelsOf(22).rain, 'the edited labels answering');
+    });
+    assertNoFailures(result, 'edited config');
+  });
+
+  test('a replaced model file is reloaded', async () => {
+    const loads = async () => sample((await call(`${server.url}/metrics`)).text, 'modelserve_model_loads_total', { model: 'book', outcome: 'ok' }) ?? 0;
+    const before = await loads();
+    const result = await underLoad(`${server.url}/models/book/predict`, async () => {
+      copyFileSync(BOOK_MODEL, join(repo, 'book', '2', 'model.onnx.tmp'));
+      rmSync(join(repo, 'book', '2', 'model.onnx'));
+      copyFileSync(join(repo, 'book', '2', 'model.onnx.tmp'), join(repo, 'book', '2', 'model.onnx'));
+      rmSync(join(repo, 'book', '2', 'model.onnx.tmp'));
+      await until(async () => (await loads()) > before, 'a reload');
+    });
+    assertNoFailures(result, 'replaced model file');
+  });
+
+  test('a broken version never takes traffic: the previous one keeps serving, the failure is shown, logged and counted', async () => {
+    const result = await underLoad(`${server.url}/models/book/predict`, async () => {
+      const dir = join(repo, 'book', '3');
+      mkdirSync(dir);
+      writeFileSync(join(dir, 'model.onnx'), 'this is not an ONNX file');
+      writeFileSync(join(dir, 'model.yaml'), bookConfig('book', 3));
+      await until(async () => (await model()).versions.some((v: { version: number; state: string }) => v.version === 3 && v.state === 'failed'), 'version 3 failed');
+    });
+    assertNoFailures(result, 'broken version');
+    const info = await model();
+    assert.equal(info.serving_version, 2);
+    const failed = info.versions.find((v: { version: number }) => v.version === 3);
+    assert.match(failed.reason, /book\/3\/model\.onnx: onnxruntime could not load the model/);
+    assert.ok(logs.some((l) => l.includes('model load failed') && l.includes('book/3/model.onnx')), 'the failure is logged with the file');
+    const text = (await call(`${server.url}/metrics`)).text;
+    assert.ok((sample(text, 'modelserve_model_loads_total', { model: 'book', outcome: 'failed' }) ?? 0) >= 1);
+
+    // An invalid YAML is a failure too, named with its file.
+    writeFileSync(join(repo, 'book', '3', 'model.yaml'), 'fields: [unclosed');
+    await until(async () => /book\/3\/model\.yaml.*not valid YAML/s.test(JSON.stringify((await model()).versions)), 'the YAML problem shown');
+    assert.equal((await model()).serving_version, 2);
+  });
+
+  test('a version removed: the one before takes over, with no gap', async () => {
+    rmSync(join(repo, 'book', '3'), { recursive: true });
+    writeBookVersion(repo, 'book', 4);
+    await until(async () => (await model()).serving_version === 4, 'version 4 serving');
+    const result = await underLoad(`${server.url}/models/book/predict`, async () => {
+      rmSync(join(repo, 'book', '4'), { recursive: true });
+      await until(async () => (await model()).serving_version === 2, 'version 2 serving again');
+      await until(async () => (await model()).versions.length === 1, 'version 4 unloaded');
+    });
+    assertNoFailures(result, 'removed version');
+  });
+
+  test('an explicit unload then load of another model costs the served one nothing', async () => {
+    const result = await underLoad(`${server.url}/models/book/predict`, async () => {
+      assert.equal((await call(`${server.url}/v2/repository/models/other/unload`, { method: 'POST' })).status, 200);
+      assert.equal((await call(`${server.url}/models/other/predict`, { body: BOOK_ROW })).status, 503);
+      assert.equal((await call(`${server.url}/v2/repository/models/other/load`, { method: 'POST' })).status, 200);
+      assert.equal((await call(`${server.url}/models/other/predict`, { body: BOOK_ROW })).status, 200);
+    });
+    assertNoFailures(result, 'unload and load');
+  });
+
+  test('unload and load of the model under load: accepted requests all finish, later ones get a clear 503, then it serves again', async () => {
+    const inFlight = Array.from({ length: 40 }, () => call(`${server.url}/models/book/predict`, { body: BOOK_ROW }));
+    await sleep(1);
+    await call(`${server.url}/v2/repository/models/book/unload`, { method: 'POST' });
+    for (const res of await Promise.all(inFlight)) {
+      assert.ok(res.status === 200 || (res.status === 503 && res.body.code === 'MS_ERR_MODEL_UNAVAILABLE'), res.text);
+    }
+    await call(`${server.url}/v2/repository/models/book/load`, { method: 'POST' });
+    assert.equal((await call(`${server.url}/models/book/predict`, { body: BOOK_ROW })).status, 200);
+  });
+
+  test('a folder copied in slowly, file by file with pauses, is loaded only when complete', async () => {
+    const dir = join(repo, 'book', '5');
+    mkdirSync(dir);
+    const seen = new Set<string>();
+    const watchStates = setInterval(() => {
+      void model().then((m) => { for (const v of m.versions) if (v.version === 5) seen.add(v.state); });
+    }, 25);
+    try {
+      const result = await underLoad(`${server.url}/models/book/predict`, async () => {
+        writeFileSync(join(dir, 'model.yaml'), bookConfig('book', 5));
+        await sleep(150);
+        // The ONNX file arrives in pieces, each well within the settle time of the one before.
+        const bytes = (await import('node:fs')).readFileSync(BOOK_MODEL);
+        const pieces = 4;
+        for (let i = 0; i < pieces; i++) {
+          writeFileSync(join(dir, 'model.onnx'), bytes.subarray(0, Math.ceil(((i + 1) * bytes.length) / pieces)));
+          await sleep(150);
+        }
+        await until(async () => (await model()).serving_version === 5, 'version 5 serving');
+      }, 5);
+      assertNoFailures(result, 'slow copy');
+    } finally {
+      clearInterval(watchStates);
+    }
+    assert.ok(!seen.has('failed'), `a half-copied version was tried: states seen ${[...seen].join(', ')}`);
+    assert.equal(await predict(), labelsOf(5).rain);
+  });
+});
+
+test('a model evicted by the memory budget and loaded again by a request: 0 failed requests', async () => {
+  const repo = tempDir();
+  writeBookVersion(repo, 'hot', 1);
+  writeBookVersion(repo, 'cold', 1);
+  const server = await startServer({ repo, port: 0, workers: 2, maxLoadedModels: 1, logger: false });
+  try {
+    const evictions = async () => sample((await call(`${server.url}/metrics`)).text, 'modelserve_model_evictions_total', { model: 'hot' }) ?? 0;
+    const result = await underLoad(`${server.url}/models/hot/predict`, async () => {
+      for (let i = 0; i < 2; i++) {
+        // Each request for the cold model evicts the hot one; the load's next request loads it back.
+        assert.equal((await call(`${server.url}/models/cold/predict`, { body: BOOK_ROW })).status, 200);
+        await until(async () => (await call(`${server.url}/models/hot`)).body.state === 'ready', 'hot loaded again');
+        await sleep(200);
+      }
+    }, 5);
+    assertNoFailures(result, 'eviction');
+    assert.ok((await evictions()) >= 1, 'the hot model was evicted');
+  } finally {
+    await server.shutdown();
+    rmSync(repo, { recursive: true, force: true });
+  }
+});
