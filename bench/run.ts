@@ -6,7 +6,7 @@ import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { stopAll } from './procs.js';
 
-const SECTIONS = ['main', 'optimize', 'runtime', 'batching', 'loadtester', 'scale-out'] as const;
+const SECTIONS = ['main', 'optimize', 'runtime', 'batching', 'loadtester', 'scale-out', 'models'] as const;
 type Section = (typeof SECTIONS)[number];
 
 /** Arguments passed to each section's main() in --quick mode. */
@@ -17,6 +17,7 @@ const QUICK_ARGS: Record<Section, string[]> = {
   batching: ['--quick'],
   loadtester: ['--duration', '3s'],
   'scale-out': ['--duration', '3s', '--replicas', '1,2'],
+  models: ['--models', '40', '--budget', '5', '--seconds', '3'],
 };
 
 const USAGE = `usage: npm run bench -- [--only ${SECTIONS.join(',')}] [--skip <sections>] [--quick] [--no-write]
@@ -25,7 +26,8 @@ const USAGE = `usage: npm run bench -- [--only ${SECTIONS.join(',')}] [--skip <s
   runtime     inference runtimes: in-process vs worker threads vs child processes (bench/runtime.ts)
   batching    dynamic batching on vs off, overload (bench/batching.ts)
   loadtester  the built-in load tester vs Locust and wrk (bench/loadtester.ts)
-  scale-out   replicas behind nginx, rolling restart (bench/scale-out.ts)`;
+  scale-out   replicas behind nginx, rolling restart (bench/scale-out.ts)
+  models      200 models under --max-loaded-models 20: memory, evictions, first-request latency (bench/models.ts)`;
 
 function list(argv: string[], flag: string): Section[] | undefined {
   const i = argv.indexOf(flag);
