@@ -2,6 +2,8 @@
 // the answer the README shows, the 422 shown is the real one, and the options table is current.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
 import { mkdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { startServer, type RunningServer } from '../src/server.js';
@@ -73,4 +75,25 @@ test('README: the quick start is the two commands, and .ci/run calls the test co
   assert.match(pkg.scripts.start, /serve examples/);
   assert.match(pkg.scripts.test, /lint/);
   assert.match(pkg.scripts.test, /build|typecheck/);
+});
+
+test('README: the repository API commands run as written against the example models', async () => {
+  const examples = await startServer({ repo: join(REPO, 'examples'), port: 0, workers: 1 });
+  try {
+    const block = example('repository-api').replace(/\\\n\s*/g, ' ');
+    const commands = block.split('\n').filter((l) => l.startsWith('curl '));
+    const shown = /^# (\[.*\])$/m.exec(block)![1]!;
+    const outputs: string[] = [];
+    for (const command of commands) {
+      // Asynchronously: the server answering it runs in this process.
+      const run = await promisify(execFile)('bash', ['-c', command.replaceAll('localhost:8000', examples.url.replace('http://', ''))], { encoding: 'utf8', timeout: 10_000 });
+      outputs.push(run.stdout);
+    }
+    assert.equal(outputs[0], shown, 'the index shown is the one served');
+    assert.match(outputs[1]!, /"state":"unavailable"/);
+    assert.match(outputs[2]!, /"state":"ready"/);
+    assert.match(outputs[3]!, /^\{"prediction":"No_Rain"/);
+  } finally {
+    await examples.shutdown();
+  }
 });
