@@ -2,6 +2,7 @@
 // request/response schemas, descriptions and examples, so Swagger UI's "Try it out" works as is.
 import type { FieldSpec, ModelConfig, OutputSpec } from '../config/types.js';
 import { exampleRow } from '../core/model-version.js';
+import { rowSchema } from '../validation/request-validator.js';
 
 type Schema = Record<string, unknown>;
 
@@ -9,13 +10,10 @@ function pascal(name: string): string {
   return name.split(/[-_]/).filter(Boolean).map((s) => s[0]!.toUpperCase() + s.slice(1)).join('');
 }
 
-function fieldSchema(f: FieldSpec): Schema {
-  const s: Schema = { type: f.type };
+/** A field's documented schema: exactly the one the validator enforces (bounds included), plus words and an example. */
+function fieldSchema(f: FieldSpec, enforced: Schema): Schema {
+  const s: Schema = { ...enforced };
   if (f.description) s.description = f.description;
-  if (f.minimum !== undefined) s.minimum = f.minimum;
-  if (f.maximum !== undefined) s.maximum = f.maximum;
-  if (f.enum) s.enum = f.enum;
-  if (f.default !== undefined) s.default = f.default;
   if (f.example !== undefined) s.example = f.example;
   return s;
 }
@@ -102,12 +100,13 @@ export function buildOpenApiDocument(configs: readonly ModelConfig[], options: O
   const paths: Record<string, Schema> = {};
   for (const config of configs) {
     const name = pascal(config.name);
+    const enforced = rowSchema(config) as { properties: Record<string, Schema>; required: string[]; additionalProperties: boolean };
     schemas[`${name}Request`] = {
       type: 'object',
       description: `Input fields of model '${config.name}'.`,
-      required: config.fields.filter((f) => f.required).map((f) => f.name),
-      properties: Object.fromEntries(config.fields.map((f) => [f.name, fieldSchema(f)])),
-      additionalProperties: !config.strict,
+      required: enforced.required,
+      properties: Object.fromEntries(config.fields.map((f) => [f.name, fieldSchema(f, enforced.properties[f.name]!)])),
+      additionalProperties: enforced.additionalProperties,
     };
     schemas[`${name}Response`] = {
       type: 'object',

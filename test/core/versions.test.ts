@@ -79,6 +79,9 @@ describe('numbered versions and policies', () => {
       assert.ok(doc.paths[`/models/${name}/versions/{version}/predict`], name);
     }
     assert.ok(doc.paths['/v2/repository/index']);
+    // The documented field schema is the enforced one, implicit float32 bounds included.
+    assert.equal(doc.components.schemas.BookRequest.properties.temp_c.maximum, 3.4028234663852886e38);
+    assert.equal(doc.components.schemas.BookRequest.properties.temp_c.example, 1);
     const { default: SwaggerParser } = await import('@apidevtools/swagger-parser');
     await SwaggerParser.validate(structuredClone(doc));
   });
