@@ -30,6 +30,8 @@ function classify(error: FastifyError): { code: ErrorCode; detail: string } | un
   if (error.statusCode === 400 || error instanceof SyntaxError) {
     return { code: 'MS_ERR_BAD_JSON', detail: `request body is not valid JSON: ${error.message.replace(/\s+/g, ' ').slice(0, 200)}` };
   }
+  // @fastify/static refuses a path outside its folder (../) with a 403: for the client it is no file.
+  if (error.statusCode === 403 || error.statusCode === 404) return { code: 'MS_ERR_NOT_FOUND', detail: 'no such file' };
   if (error.statusCode === 413) return { code: 'MS_ERR_BODY_TOO_LARGE', detail: 'request body is larger than the limit' };
   if (error.statusCode === 415) return { code: 'MS_ERR_UNSUPPORTED_MEDIA_TYPE', detail: 'Content-Type must be application/json' };
   return undefined;

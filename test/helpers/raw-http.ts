@@ -17,6 +17,8 @@ function parseResponse(buffer: Buffer, ended: boolean, head = false): RawRespons
   const [statusLine, ...lines] = buffer.subarray(0, headEnd).toString('latin1').split('\r\n');
   const status = Number(/^HTTP\/1\.[01] (\d{3})/.exec(statusLine ?? '')?.[1]);
   if (!Number.isInteger(status)) return undefined;
+  // An interim answer (100 Continue) is followed by the real one.
+  if (status >= 100 && status < 200) return parseResponse(buffer.subarray(headEnd + 4), ended, head);
   const headers: Record<string, string> = {};
   for (const line of lines) {
     const colon = line.indexOf(':');
@@ -42,12 +44,12 @@ function parseResponse(buffer: Buffer, ended: boolean, head = false): RawRespons
       at = lineEnd + 2 + size + 2;
     }
   }
-  if (status === 204 || status === 304 || status < 200) return { status, headers, body: '' };
+  if (status === 204 || status === 304) return { status, headers, body: '' };
   return ended ? { status, headers, body: rest.toString('utf8') } : undefined;
 }
 
-/** Sends `bytes` on a new connection to 127.0.0.1:port and waits for the first response. */
-export function sendRaw(port: number, bytes: string | Buffer, timeoutMs = 5000, options: { head?: boolean } = {}): Promise<RawOutcome> {
+/** Sends `bytes` on a new connection to 127.0.0.1:port and waits for the first response (or the close). */
+export function sendRaw(port: number, bytes: string | Buffer, timeoutMs = 5000, options: { head?: boolean; halfClose?: boolean } = {}): Promise<RawOutcome> {
   return new Promise((resolve) => {
     const socket = connect(port, '127.0.0.1');
     let received = Buffer.alloc(0);
@@ -72,6 +74,8 @@ export function sendRaw(port: number, bytes: string | Buffer, timeoutMs = 5000, 
     socket.on('end', () => tryParse(true));
     socket.on('close', () => tryParse(true));
     socket.on('error', () => tryParse(true));
-    socket.write(bytes);
+    // halfClose: the client says it has nothing more to send (a request cut short stays cut short).
+    if (options.halfClose) socket.end(bytes);
+    else socket.write(bytes);
   });
 }
