@@ -38,7 +38,7 @@ export async function run(argv: string[]): Promise<number> {
       optimize: options.optimize,
       logger: { level: options.logLevel },
       app: {
-        auth: options.apiKeys ? { keys: options.apiKeys, publicDocs: options.publicDocs, publicMetrics: options.publicMetrics } : undefined,
+        auth: options.apiKeys ? { keys: options.apiKeys, publicDocs: options.publicDocs, publicMetrics: options.publicMetrics, rateLimits: options.rateLimits } : undefined,
         corsOrigins: options.corsOrigins,
         metrics: options.metrics ? undefined : false,
       },

@@ -9,6 +9,7 @@
 //   per run, separately (as Triton reports queue and compute time), and batch size in rows;
 // - on scrape: queue depth from each batcher's stats(), model load state, readiness;
 // - rejections: modelserve_rejected_total{model, reason="overloaded"|"timeout"} (onError hook);
+// - per-API-key rate limiting: modelserve_rate_limited_total{key=<fingerprint>} (auth hook);
 // - the Node process: prom-client's default metrics (CPU, memory, event-loop lag, GC, handles).
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { BatchInfo } from '../batching/batcher.js';
@@ -38,6 +39,7 @@ export class Metrics {
   private readonly batchRequests: Histogram<'model'>;
   private readonly batchFailures: Counter<'model'>;
   private readonly rejectedTotal: Counter<'model' | 'reason'>;
+  private readonly rateLimitedTotal: Counter<'key'>;
   private readonly modelLoaded: Gauge<'model'>;
   private readonly ready: Gauge;
   private queueSource: QueueDepthSource | undefined;
@@ -54,6 +56,7 @@ export class Metrics {
     this.batchSize = new Histogram({ name: 'modelserve_batch_size', help: 'Rows per inference run.', labelNames: ['model'], buckets: BATCH_BUCKETS, registers });
     this.batchRequests = new Histogram({ name: 'modelserve_batch_requests', help: 'Requests coalesced into one inference run.', labelNames: ['model'], buckets: BATCH_BUCKETS, registers });
     this.batchFailures = new Counter({ name: 'modelserve_inference_failures_total', help: 'Inference runs that failed.', labelNames: ['model'], registers });
+    this.rateLimitedTotal = new Counter({ name: 'modelserve_rate_limited_total', help: 'Requests refused with 429 by the per-API-key rate limit, by key fingerprint (first 8 hex digits of the SHA-256 of the key).', labelNames: ['key'], registers });
     this.rejectedTotal = new Counter({ name: 'modelserve_rejected_total', help: 'Requests refused by overload protection: reason="overloaded" (queue full, 503) or "timeout" (deadline passed, 504).', labelNames: ['model', 'reason'], registers });
     this.modelLoaded = new Gauge({ name: 'modelserve_model_loaded', help: '1 when the model is loaded and serving, 0 otherwise.', labelNames: ['model'], registers });
     this.ready = new Gauge({
@@ -94,6 +97,11 @@ export class Metrics {
       for (const ms of info.queueWaitMs) this.queueWait.observe({ model }, ms / 1000);
       if (!info.ok) this.batchFailures.inc({ model });
     };
+  }
+
+  /** A 429 for the key with this fingerprint. */
+  rateLimited(key: string): void {
+    this.rateLimitedTotal.inc({ key });
   }
 
   rejected(model: string, reason: RejectReason): void {
