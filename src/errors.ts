@@ -17,7 +17,7 @@ export const ERRORS = {
   MS_ERR_SERVER_OPTIONS: { status: 0, doc: 'A server option (CLI flag or environment variable) is invalid.' },
   // --- requests ---
   MS_ERR_VALIDATION: { status: 422, doc: 'One or more request fields are missing, of the wrong type, out of range or not finite.' },
-  MS_ERR_BAD_JSON: { status: 400, doc: 'The request body is not valid JSON (or carries a forbidden __proto__/constructor key).' },
+  MS_ERR_BAD_JSON: { status: 400, doc: 'The request body is not valid JSON.' },
   MS_ERR_UNSUPPORTED_MEDIA_TYPE: { status: 415, doc: 'The request has a Content-Type other than application/json.' },
   MS_ERR_BODY_TOO_LARGE: { status: 413, doc: 'The request body is larger than the configured limit (--body-limit).' },
   MS_ERR_MODEL_NOT_FOUND: { status: 404, doc: 'No model of that name is served.' },
@@ -30,6 +30,16 @@ export const ERRORS = {
   MS_ERR_FORBIDDEN: { status: 403, doc: 'The API key is valid but not allowed to do this (the repository API needs an admin key).' },
   MS_ERR_TIMEOUT: { status: 504, doc: 'The request waited longer than the per-request deadline (queue.timeout_ms).' },
   MS_ERR_INFERENCE: { status: 500, doc: 'onnxruntime failed on this request; details are in the log under the request id.' },
+  MS_ERR_BAD_REQUEST: { status: 400, doc: 'The request is not well-formed HTTP (e.g. a Content-Length that is not a number, both Transfer-Encoding: chunked and Content-Length, a bad header); the connection is closed.' },
+  MS_ERR_BAD_URL: { status: 400, doc: 'The URL path has malformed percent-encoding (e.g. /models/%ff/predict).' },
+  MS_ERR_URI_TOO_LONG: { status: 414, doc: 'A path parameter (such as the model name) is longer than the router accepts (100 characters).' },
+  MS_ERR_HEADERS_TOO_LARGE: { status: 431, doc: "The request line and headers together are larger than Node's limit (16 KiB); the connection is closed." },
+  MS_ERR_REQUEST_TIMEOUT: { status: 408, doc: 'The request did not arrive completely within the request timeout (60 s); the connection is closed.' },
+  MS_ERR_METHOD_NOT_ALLOWED: { status: 405, doc: 'The path exists but not for this method; the Allow header lists the methods it has.' },
+  MS_ERR_UNSUPPORTED_ENCODING: { status: 415, doc: 'The request has a Content-Encoding other than gzip, deflate, br or identity (or several codings).' },
+  MS_ERR_BAD_ENCODING: { status: 400, doc: 'The request body does not decode with the Content-Encoding it declares (corrupt gzip/deflate/br data).' },
+  MS_ERR_UNSUPPORTED_CHARSET: { status: 415, doc: 'The Content-Type names a charset other than UTF-8 (JSON bodies must be UTF-8).' },
+  MS_ERR_RATE_LIMITED: { status: 429, doc: "The API key has used up its request budget (--rate-limit/--rate-burst or its line in the keys file); retry after the Retry-After seconds. Distinct from MS_ERR_OVERLOADED, which is about the whole server." },
   MS_ERR_INTERNAL: { status: 500, doc: 'An unexpected server error; details are in the log under the request id.' },
 } as const satisfies Record<string, ErrorDef>;
 

@@ -4,6 +4,7 @@
 import { parseArgs } from 'node:util';
 import { StartupError } from '../errors.js';
 import { loadApiKeys } from '../http/plugins/auth.js';
+import { defaultBurst, parseRate, type RateLimit } from '../http/plugins/rate-limit.js';
 import { parseCorsOrigins } from '../http/plugins/cors.js';
 
 export type OptionKind = 'string' | 'int' | 'bytes' | 'boolean' | 'enum';
@@ -34,6 +35,8 @@ export const SERVE_OPTIONS = {
   maxLoadedModels: { flag: 'max-loaded-models', env: 'MODELSERVE_MAX_LOADED_MODELS', kind: 'int', min: 0, default: 0, doc: 'Memory budget: at most this many models loaded at once; a request for an unloaded model loads it, and the least recently used models are unloaded (after draining) past the budget. 0: no limit.' },
   publicDocs: { flag: 'public-docs', env: 'MODELSERVE_PUBLIC_DOCS', kind: 'boolean', default: true, doc: 'With auth on, serve /docs and /openapi.json without a key (--no-public-docs protects them). /healthz and /readyz are always open.' },
   publicMetrics: { flag: 'public-metrics', env: 'MODELSERVE_PUBLIC_METRICS', kind: 'boolean', default: false, doc: 'With auth on, serve /metrics without a key (by default Prometheus must send a key as a bearer token).' },
+  rateLimit: { flag: 'rate-limit', env: 'MODELSERVE_RATE_LIMIT', kind: 'string', doc: 'Per-API-key rate limit for every key (e.g. 100/s, 600/min): a token bucket per key; past it 429 with Retry-After. A key line in the keys file can set its own (`KEY rate=10/s burst=20`, or `rate=none`). Needs auth; requests without auth are never limited.' },
+  rateBurst: { flag: 'rate-burst', env: 'MODELSERVE_RATE_BURST', kind: 'int', min: 1, doc: 'Bucket size of --rate-limit: the requests a key may send at once after being idle; default: one second of the rate.' },
   corsOrigin: { flag: 'cors-origin', env: 'MODELSERVE_CORS_ORIGIN', kind: 'string', doc: "CORS allowed origins, comma-separated (e.g. https://app.example.com), or '*'. CORS is off when unset." },
   metrics: { flag: 'metrics', env: 'MODELSERVE_METRICS', kind: 'boolean', default: true, doc: 'Serve Prometheus metrics at /metrics.' },
   logLevel: { flag: 'log-level', env: 'LOG_LEVEL', kind: 'enum', values: ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], default: 'info', doc: 'Log level of the JSON logs.' },
@@ -64,9 +67,13 @@ export interface ServeOptions {
   publicDocs: boolean;
   publicMetrics: boolean;
   corsOrigin?: string;
+  rateLimit?: string;
+  rateBurst?: number;
   metrics: boolean;
   /** Resolved from --api-keys-env/--api-keys-file: auth is on when present. */
   apiKeys?: string[];
+  /** Resolved from --rate-limit/--rate-burst and the key lines: each limited key's bucket. */
+  rateLimits?: Map<string, RateLimit>;
   /** Resolved from --cors-origin. */
   corsOrigins?: string[];
 }
@@ -167,7 +174,11 @@ export function parseServeOptions(argv: string[], env: NodeJS.ProcessEnv = proce
   } else if (out.apiKeysEnv !== undefined || out.apiKeysFile !== undefined) {
     const loaded = loadApiKeys({ envName: out.apiKeysEnv as string | undefined, file: out.apiKeysFile as string | undefined }, env);
     problems.push(...loaded.problems);
-    if (loaded.problems.length === 0) out.apiKeys = loaded.keys;
+    if (loaded.problems.length === 0) {
+      out.apiKeys = loaded.keys;
+      const limits = resolveRateLimits(loaded.keys, loaded.rates, out.rateLimit as string | undefined, out.rateBurst as number | undefined, problems);
+      if (limits.size > 0) out.rateLimits = limits;
+    }
   }
   if (out.adminApiKeysEnv !== undefined && !/^[A-Za-z_][A-Za-z0-9_]*$/.test(String(out.adminApiKeysEnv))) {
     problems.push(`--admin-api-keys-env: '${out.adminApiKeysEnv}' is not an environment variable name (give the NAME of the variable holding the keys, not a key)`);
@@ -176,6 +187,10 @@ export function parseServeOptions(argv: string[], env: NodeJS.ProcessEnv = proce
     problems.push(...loaded.problems.map((p) => p.replace('--api-keys', '--admin-api-keys')));
     if (loaded.problems.length === 0) out.adminApiKeys = loaded.keys;
   }
+  if (out.rateLimit !== undefined && out.apiKeysEnv === undefined && out.apiKeysFile === undefined) {
+    problems.push('--rate-limit: limits are per API key, so it needs --api-keys-env or --api-keys-file (requests without auth are never limited)');
+  }
+  if (out.rateBurst !== undefined && out.rateLimit === undefined) problems.push('--rate-burst: needs --rate-limit (the rate the bucket refills at)');
   if (out.corsOrigin !== undefined) {
     const cors = parseCorsOrigins(String(out.corsOrigin));
     problems.push(...cors.problems);
@@ -190,6 +205,30 @@ export function parseServeOptions(argv: string[], env: NodeJS.ProcessEnv = proce
     repo: parsed.positionals[0] ?? env.MODELSERVE_MODEL_REPO ?? 'models',
     help: parsed.values.help === true,
   };
+}
+
+/** Each key's bucket: its own rate=/burst= settings, else --rate-limit/--rate-burst; keys with neither are free. */
+function resolveRateLimits(keys: readonly string[], own: ReadonlyMap<string, { rate?: number | null; burst?: number }>, rateText: string | undefined, burstOption: number | undefined, problems: string[]): Map<string, RateLimit> {
+  const limits = new Map<string, RateLimit>();
+  let defaultRate: number | undefined;
+  if (rateText !== undefined) {
+    defaultRate = parseRate(rateText);
+    if (defaultRate === undefined) problems.push(`--rate-limit: '${rateText}' is not a rate (e.g. 100/s, 600/min, 36000/h)`);
+  }
+  let burstWithoutRate = 0;
+  for (const key of keys) {
+    const settings = own.get(key);
+    const rate = settings?.rate !== undefined ? settings.rate : defaultRate;
+    if (rate === null) continue; // rate=none
+    if (rate === undefined) {
+      if (settings?.burst !== undefined) burstWithoutRate += 1;
+      continue;
+    }
+    const burst = settings?.burst ?? (settings?.rate !== undefined ? defaultBurst(rate) : (burstOption ?? defaultBurst(rate)));
+    limits.set(key, { rate, burst });
+  }
+  if (burstWithoutRate > 0) problems.push(`${burstWithoutRate} key line(s) set burst= without rate=, and there is no --rate-limit to take the rate from`);
+  return limits;
 }
 
 /** The options as a Markdown table (the README's copy is checked against this by a test). */

@@ -41,7 +41,7 @@ export async function run(argv: string[]): Promise<number> {
       logger: { level: options.logLevel },
       app: {
         auth: options.apiKeys || options.adminApiKeys
-          ? { keys: options.apiKeys ?? [], adminKeys: options.adminApiKeys, publicDocs: options.publicDocs, publicMetrics: options.publicMetrics }
+          ? { keys: options.apiKeys ?? [], adminKeys: options.adminApiKeys, publicDocs: options.publicDocs, publicMetrics: options.publicMetrics, rateLimits: options.rateLimits }
           : undefined,
         corsOrigins: options.corsOrigins,
         metrics: options.metrics ? undefined : false,

@@ -23,6 +23,8 @@ import { installCors } from './plugins/cors.js';
 import { installMetrics } from './plugins/metrics.js';
 import { loadShedding } from './plugins/load-shedding.js';
 import { installSecurityHeaders } from './plugins/security-headers.js';
+import { installContentEncoding } from './plugins/content-encoding.js';
+import { lowLevelErrorOptions } from './low-level-errors.js';
 
 export interface AppOptions {
   /** A started inference core to serve (startServer); or configs + runtime for the app to start one. */
@@ -70,8 +72,11 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     bodyLimit: options.bodyLimit ?? 1024 * 1024,
     // Fastify's own per-request lines off (the onResponse hook below writes one access line).
     logController: new LogController({ disableRequestLogging: true }),
-    onProtoPoisoning: 'error',
-    onConstructorPoisoning: 'error',
+    // JSON.parse makes __proto__ an own data property (no pollution): the validator treats it, and
+    // constructor, as unknown fields like any other (ignored, or 422 with strict: true).
+    onProtoPoisoning: 'ignore',
+    onConstructorPoisoning: 'ignore',
+    ...lowLevelErrorOptions(),
     // genReqId reads X-Request-Id itself (with requestIdHeader set, Fastify would take any value
     // of the header verbatim and never call genReqId).
     requestIdHeader: false,
@@ -114,6 +119,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   const shed = loadShedding(app);
   // Only JSON bodies: drop Fastify's built-in text/plain parser so other types get 415.
   app.removeContentTypeParser('text/plain');
+  installContentEncoding(app);
 
   // Decided once: below info there is no access-log hook at all.
   if (['trace', 'debug', 'info'].includes(app.log.level)) {

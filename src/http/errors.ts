@@ -2,6 +2,7 @@
 // code, a short message and the request id; details (stacks, paths) go to the log only.
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { ERRORS, ModelServeError, type ErrorCode } from '../errors.js';
+import { trackRouteMethods } from './low-level-errors.js';
 
 export interface ErrorBody {
   detail: string;
@@ -21,12 +22,16 @@ function classify(error: FastifyError): { code: ErrorCode; detail: string } | un
       return { code: 'MS_ERR_UNSUPPORTED_MEDIA_TYPE', detail: 'Content-Type must be application/json' };
     case 'FST_ERR_CTP_BODY_TOO_LARGE':
       return { code: 'MS_ERR_BODY_TOO_LARGE', detail: 'request body is larger than the limit' };
+    case 'FST_ERR_CTP_INVALID_CONTENT_LENGTH':
+      return { code: 'MS_ERR_BAD_REQUEST', detail: 'the body length does not match Content-Length' };
     case 'FST_ERR_CTP_EMPTY_JSON_BODY':
       return { code: 'MS_ERR_BAD_JSON', detail: 'request body is empty; expected a JSON object or array' };
   }
   if (error.statusCode === 400 || error instanceof SyntaxError) {
     return { code: 'MS_ERR_BAD_JSON', detail: `request body is not valid JSON: ${error.message.replace(/\s+/g, ' ').slice(0, 200)}` };
   }
+  // @fastify/static refuses a path outside its folder (../) with a 403: for the client it is no file.
+  if (error.statusCode === 403 || error.statusCode === 404) return { code: 'MS_ERR_NOT_FOUND', detail: 'no such file' };
   if (error.statusCode === 413) return { code: 'MS_ERR_BODY_TOO_LARGE', detail: 'request body is larger than the limit' };
   if (error.statusCode === 415) return { code: 'MS_ERR_UNSUPPORTED_MEDIA_TYPE', detail: 'Content-Type must be application/json' };
   return undefined;
@@ -44,5 +49,13 @@ export function installErrorBoundary(app: FastifyInstance): void {
     request.log.error({ err: error }, 'unhandled error');
     return sendError(reply, 'MS_ERR_INTERNAL', 'internal server error; see the server log for this request id');
   });
-  app.setNotFoundHandler((request, reply) => sendError(reply, 'MS_ERR_NOT_FOUND', `no route for ${request.method} ${request.url.split('?')[0]}`));
+  const methodsFor = trackRouteMethods(app);
+  app.setNotFoundHandler((request, reply) => {
+    const path = request.url.split('?')[0]!;
+    const allowed = methodsFor(path);
+    if (allowed.length > 0 && !allowed.includes(request.method)) {
+      return sendError(reply, 'MS_ERR_METHOD_NOT_ALLOWED', `${request.method} is not allowed on ${path}; allowed: ${allowed.join(', ')}`, { allow: allowed.join(', ') });
+    }
+    return sendError(reply, 'MS_ERR_NOT_FOUND', `no route for ${request.method} ${path}`);
+  });
 }

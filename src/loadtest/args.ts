@@ -154,7 +154,7 @@ function posInt(v: string | undefined, name: string, dflt?: number): number | un
 function posNum(v: string | undefined, name: string): number | undefined {
   if (v === undefined) return undefined;
   const n = Number(v);
-  if (!Number.isFinite(n) || n <= 0) throw new UsageError(`--${name} must be a positive number (got '${v}')`);
+  if (!Number.isFinite(n) || n <= 0) throw new UsageError(`--${name} must be a positive number (got '${v}')${name === 'rate' && n === 0 ? '; 0 is allowed only as the start of a ramp (--rate 0 --stage 1m:1000)' : ''}`);
   return n;
 }
 
@@ -199,7 +199,8 @@ export function parseRunArgs(argv: string[]): LoadtestOptions {
   if (v.path === undefined && v['model-examples'] !== undefined && (url.pathname === '/' || url.pathname === '')) path = `/models/${encodeURIComponent(v['model-examples'])}/predict`;
   if (!path.startsWith('/')) path = `/${path}`;
   const stages = (v.stage ?? []).map(parseStage);
-  const rate = posNum(v.rate, 'rate');
+  // A ramp may start from nothing (--rate 0 --stage 1m:1000); a constant rate of 0 sends nothing.
+  const rate = stages.length > 0 && v.rate !== undefined && Number(v.rate) === 0 && v.rate.trim() !== '' ? 0 : posNum(v.rate, 'rate');
   const findCapacity = v['find-capacity'] === true;
   const thresholds = wrap(() => (v.threshold ?? []).map(parseThreshold));
   const slo = wrap(() => (v.slo ?? []).map(parseThreshold));

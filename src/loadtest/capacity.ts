@@ -16,6 +16,8 @@ export interface CapacityOptions {
   /** Runs one open-model step at `rate` req/s. */
   step: (rate: number) => Promise<RunResult>;
   onStep?: (s: CapacityStep) => void;
+  /** Aborted (Ctrl-C): the step under way is dropped and the search ends with what it has. */
+  signal?: AbortSignal;
 }
 
 function median(xs: number[]): number {
@@ -56,13 +58,18 @@ export async function findCapacity(o: CapacityOptions): Promise<{ capacity: Capa
   let best: RunResult | null = null;
   let last: RunResult | null = null;
   let toolLimited = false;
+  const aborted = () => o.signal?.aborted === true;
   const tryRate = async (rate: number): Promise<boolean> => {
     let r = await o.step(rate);
+    // A step cut short by Ctrl-C judges nothing; its partial run is kept only if there is no other.
+    if (aborted()) { last ??= r; return false; }
     let s = judgeStep(rate, r, o.slo, o.maxErrorRate);
     // A failing step during which the generator itself stalled says nothing about the server:
     // run it once more before believing it.
     if (!s.ok && r.generator.bottleneck) {
-      r = await o.step(rate);
+      const again = await o.step(rate);
+      if (aborted()) { last ??= r; return false; }
+      r = again;
       s = judgeStep(rate, r, o.slo, o.maxErrorRate);
     }
     last = r;
@@ -75,20 +82,21 @@ export async function findCapacity(o: CapacityOptions): Promise<{ capacity: Capa
     return s.ok;
   };
   let rate = o.startRate;
-  while (rate <= o.maxRate) {
+  let capped = false;
+  while (rate <= o.maxRate && !aborted()) {
     if (!(await tryRate(rate))) break;
-    if (rate === o.maxRate) break;
+    if (rate >= o.maxRate) { capped = true; break; }
     rate = Math.min(o.maxRate, rate * 2);
   }
   const maxBisect = o.maxBisect ?? 6;
-  for (let i = 0; i < maxBisect && bad !== Infinity && !toolLimited; i++) {
+  for (let i = 0; i < maxBisect && bad !== Infinity && !toolLimited && !aborted(); i++) {
     const width = bad - good;
     if (good > 0 && width <= o.precision * good) break;
     if (good === 0 && bad < 1) break;
     await tryRate(Math.round((good + bad) / 2 * 10) / 10);
   }
   return {
-    capacity: { slo: o.slo.map((t) => t.expr), maxErrorRate: o.maxErrorRate, capacity: good, steps, toolLimited },
+    capacity: { slo: o.slo.map((t) => t.expr), maxErrorRate: o.maxErrorRate, capacity: good, steps, toolLimited, ...(capped ? { capped } : {}), ...(aborted() ? { interrupted: true } : {}) },
     best,
     last: last!,
   };

@@ -183,17 +183,32 @@ async function runCommand(argv: string[]): Promise<number> {
   const live = !o.quiet;
   const connections = o.connections ?? 256;
 
+  // Ctrl-C ends the run (or the capacity search) early and still reports it (a second Ctrl-C exits at once).
+  const ac = new AbortController();
+  const onSigint = (): void => {
+    if (ac.signal.aborted) process.exit(130);
+    process.stderr.write('\nstopping (Ctrl-C again to quit at once)…\n');
+    ac.abort();
+  };
+
   if (o.findCapacity) {
-    const { capacity, best, last } = await findCapacity({
-      slo: o.slo, maxErrorRate: o.maxErrorRate, startRate: o.startRate, maxRate: o.maxRate, precision: o.precision,
-      step: async (rate) => {
-        if (live) process.stderr.write(`step: ${rate} req/s for ${(o.stepDurationMs / 1000).toFixed(0)} s … `);
-        const r = await runLoad({ ...base, durationMs: o.stepDurationMs, maxRequests: undefined, open: { rate, stages: [], connections, lateToleranceMs: o.lateToleranceMs } });
-        await new Promise((res) => setTimeout(res, 500));
-        return r;
-      },
-      onStep: (s) => { if (live) process.stderr.write(`${s.ok ? 'meets SLO' : `fails (${s.reason})`}: p99 ${s.p99.toFixed(2)} ms, ${s.achievedRps.toFixed(0)} req/s\n`); },
-    });
+    process.on('SIGINT', onSigint);
+    let search;
+    try {
+      search = await findCapacity({
+        slo: o.slo, maxErrorRate: o.maxErrorRate, startRate: o.startRate, maxRate: o.maxRate, precision: o.precision, signal: ac.signal,
+        step: async (rate) => {
+          if (live) process.stderr.write(`step: ${rate} req/s for ${(o.stepDurationMs / 1000).toFixed(0)} s … `);
+          const r = await runLoad({ ...base, durationMs: o.stepDurationMs, maxRequests: undefined, signal: ac.signal, open: { rate, stages: [], connections, lateToleranceMs: o.lateToleranceMs } });
+          if (!ac.signal.aborted) await new Promise((res) => setTimeout(res, 500));
+          return r;
+        },
+        onStep: (s) => { if (live) process.stderr.write(`${s.ok ? 'meets SLO' : `fails (${s.reason})`}: p99 ${s.p99.toFixed(2)} ms, ${s.achievedRps.toFixed(0)} req/s\n`); },
+      });
+    } finally {
+      process.off('SIGINT', onSigint);
+    }
+    const { capacity, best, last } = search;
     const r = best ?? last;
     r.capacity = capacity;
     if (o.thresholds.length) r.thresholds = evaluate(o.thresholds, r);
@@ -208,13 +223,6 @@ async function runCommand(argv: string[]): Promise<number> {
     ...(model === 'open'
       ? { open: { rate: o.rate!, stages: o.stages, connections, lateToleranceMs: o.lateToleranceMs } }
       : { closed: { users: o.users, spawnRate: o.spawnRate, wait: o.wait, waitText: waitToString(o.wait) } }),
-  };
-  // Ctrl-C ends the run early and still reports it (a second Ctrl-C exits at once).
-  const ac = new AbortController();
-  const onSigint = (): void => {
-    if (ac.signal.aborted) process.exit(130);
-    process.stderr.write('\nstopping (Ctrl-C again to quit at once)…\n');
-    ac.abort();
   };
   process.on('SIGINT', onSigint);
   let r;
@@ -267,8 +275,39 @@ async function compareCommand(argv: string[]): Promise<number> {
   return EXIT_OK;
 }
 
+export const MEASURE_HELP = `Usage: modelserve loadtest measure <url> [-n 100] [options]
+
+Sends N requests one after another on one keep-alive connection (the article's measuring script), then
+prints the exact median, p95 (numpy's linear interpolation, as np.percentile) and max.
+
+  -n, --requests <N>         how many requests (default 100)
+  -d, --duration <t>         stop earlier after this long
+  -b, --body <file>, --data <json>, --model-examples <m>, -H 'N: v', -X, --path, --timeout
+                             the request, as for a load-test run (see 'modelserve loadtest --help')
+  -w, --wait <f>             wait between requests, e.g. constant(0.1)
+  -t, --threshold <expr>     pass/fail, e.g. 'p95<50ms' (exit 3 when one fails)
+      --json, -o/--out <file>, --html <file>, --csv <prefix>, --label <name>
+                             outputs, as for a run
+  -h, --help                 this help
+
+--users, --rate, --stage and --find-capacity do not apply: measure sends one request at a time.
+`;
+
+export const COMPARE_HELP = `Usage: modelserve loadtest compare <a.json> <b.json> [--json]
+
+Puts two saved results (written with --out or --json) side by side: for each metric (req/s, error rate,
+latency percentiles) A, B, the difference, the change in %, and whether B is better or worse. The runs
+are named by their --label, else by their file names.
+
+      --json                 the comparison as JSON
+  -h, --help                 this help
+`;
+
 export async function run(argv: string[]): Promise<number> {
-  if (argv.length === 0 || argv.includes('--help') || argv.includes('-h') || argv[0] === 'help') {
+  const wantsHelp = argv.includes('--help') || argv.includes('-h');
+  if (argv[0] === 'measure' && wantsHelp) { process.stdout.write(MEASURE_HELP); return EXIT_OK; }
+  if (argv[0] === 'compare' && wantsHelp) { process.stdout.write(COMPARE_HELP); return EXIT_OK; }
+  if (argv.length === 0 || wantsHelp || argv[0] === 'help') {
     process.stdout.write(HELP);
     return argv.length === 0 ? EXIT_USAGE : EXIT_OK;
   }

@@ -152,4 +152,8 @@ export interface CapacityResult {
   capacity: number;
   steps: CapacityStep[];
   toolLimited: boolean;
+  /** Every step up to --max-rate met the SLO: the capacity is at least that rate, not at it. */
+  capped?: boolean;
+  /** Ctrl-C ended the search early: the capacity is the best rate found so far. */
+  interrupted?: boolean;
 }

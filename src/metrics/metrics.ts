@@ -11,6 +11,7 @@
 // - the model repository: loads (ok / failed, with their time), unloads by reason, evictions by
 //   the memory budget — every model-level series carries the model and its version;
 // - rejections: modelserve_rejected_total{model, reason="overloaded"|"timeout"} (onError hook);
+// - per-API-key rate limiting: modelserve_rate_limited_total{key=<fingerprint>} (auth hook);
 // - the Node process: prom-client's default metrics (CPU, memory, event-loop lag, GC, handles).
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { BatchInfo } from '../batching/batcher.js';
@@ -47,6 +48,7 @@ export class Metrics {
   private readonly unloads: Counter<'model' | 'reason'>;
   private readonly evictions: Counter<'model'>;
   private core: InferenceCore | undefined;
+  private readonly rateLimitedTotal: Counter<'key'>;
   private readonly ready: Gauge;
   private queueSource: QueueDepthSource | undefined;
   private readySource: (() => boolean) | undefined;
@@ -63,6 +65,7 @@ export class Metrics {
     this.batchSize = new Histogram({ name: 'modelserve_batch_size', help: 'Rows per inference run.', labelNames: mv, buckets: BATCH_BUCKETS, registers });
     this.batchRequests = new Histogram({ name: 'modelserve_batch_requests', help: 'Requests coalesced into one inference run.', labelNames: mv, buckets: BATCH_BUCKETS, registers });
     this.batchFailures = new Counter({ name: 'modelserve_inference_failures_total', help: 'Inference runs that failed.', labelNames: mv, registers });
+    this.rateLimitedTotal = new Counter({ name: 'modelserve_rate_limited_total', help: 'Requests refused with 429 by the per-API-key rate limit, by key fingerprint (first 8 hex digits of the SHA-256 of the key).', labelNames: ['key'], registers });
     this.rejectedTotal = new Counter({ name: 'modelserve_rejected_total', help: 'Requests refused by overload protection: reason="overloaded" (queue full, 503) or "timeout" (deadline passed, 504).', labelNames: ['model', 'reason'], registers });
     this.modelLoaded = new Gauge({
       name: 'modelserve_model_loaded',
@@ -165,6 +168,11 @@ export class Metrics {
   /** After shutdown: nothing is loaded. */
   coreClosed(): void {
     this.modelLoaded.reset();
+  }
+
+  /** A 429 for the key with this fingerprint. */
+  rateLimited(key: string): void {
+    this.rateLimitedTotal.inc({ key });
   }
 
   rejected(model: string, reason: RejectReason): void {

@@ -87,6 +87,7 @@ export function compileRequestValidator(config: ModelConfig): RequestValidator {
   const validateRow = ajv.compile(rowSchema(config));
   const fields = new Map(config.fields.map((f) => [f.name, f]));
   const lax = config.lax ? config.fields : [];
+  const strict = config.strict === true;
 
   function checkRow(row: unknown, prefix: Array<string | number>, issues: ValidationIssue[]): row is Row {
     if (row === null || typeof row !== 'object' || Array.isArray(row)) {
@@ -94,6 +95,9 @@ export function compileRequestValidator(config: ModelConfig): RequestValidator {
       return false;
     }
     const r = row as Row;
+    // JSON.parse keeps a "__proto__" key as an own property; unless strict mode reports it as an
+    // extra field, drop it so that no later copy of the row can turn it into a prototype.
+    if (!strict && Object.hasOwn(r, '__proto__')) delete r['__proto__'];
     for (const f of lax) {
       const v = r[f.name];
       if (v !== undefined) r[f.name] = laxValue(f.type, v);

@@ -4,6 +4,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { findCapacity, judgeStep } from '../../src/loadtest/capacity.js';
 import { parseThreshold } from '../../src/loadtest/thresholds.js';
+import { capacitySummary } from '../../src/loadtest/reporters/console.js';
 import type { RunResult, SeriesPoint } from '../../src/loadtest/types.js';
 
 function result(p99: number, opts: { errorRate?: number; requests?: number; scheduled?: number; bottleneck?: boolean; series?: number[] } = {}): RunResult {
@@ -49,9 +50,34 @@ test('stops at --max-rate when everything passes; reports 0 when nothing does', 
   const all = await findCapacity({ slo, maxErrorRate: 0.001, startRate: 50, maxRate: 300, precision: 0.05, step: async () => result(1) });
   assert.equal(all.capacity.capacity, 300);
   assert.deepEqual(all.capacity.steps.map((s) => s.rate), [50, 100, 200, 300]);
+  // Stopped by the ceiling, not by the server: said so, on the console too.
+  assert.equal(all.capacity.capped, true);
+  const text = capacitySummary({ ...all.best!, capacity: all.capacity });
+  assert.match(text, /capacity: ≥ 300 req\/s/);
+  assert.match(text, /capped: every step up to --max-rate met the SLO, so the capacity is at least 300 req\/s; raise --max-rate/);
   const none = await findCapacity({ slo, maxErrorRate: 0.001, startRate: 50, maxRate: 300, precision: 0.05, maxBisect: 3, step: async () => result(100) });
   assert.equal(none.capacity.capacity, 0);
   assert.equal(none.best, null);
+  assert.equal(none.capacity.capped, undefined);
+});
+
+test('an aborted search (Ctrl-C) drops the step under way, runs no more and says it was interrupted', async () => {
+  const ac = new AbortController();
+  const tried: number[] = [];
+  const search = await findCapacity({
+    slo, maxErrorRate: 0.001, startRate: 50, maxRate: 10_000, precision: 0.05, signal: ac.signal,
+    step: async (rate) => {
+      tried.push(rate);
+      if (rate === 200) ac.abort(); // Ctrl-C during the third step
+      return result(rate === 200 ? 900 : 1);
+    },
+  });
+  assert.deepEqual(tried, [50, 100, 200]);
+  assert.deepEqual(search.capacity.steps.map((s) => s.rate), [50, 100], 'the cut-short step is not judged');
+  assert.equal(search.capacity.capacity, 100);
+  assert.equal(search.capacity.interrupted, true);
+  assert.equal(search.capacity.capped, undefined);
+  assert.match(capacitySummary({ ...search.best!, capacity: search.capacity }), /interrupted by Ctrl-C/);
 });
 
 test('a failing step where the generator stalled is re-run once; a persistent stall stops the search', async () => {

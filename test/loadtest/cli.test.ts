@@ -217,3 +217,67 @@ test('https: the closed and the open model against a TLS server (its test CA tru
     await new Promise<void>((r) => { server.closeAllConnections(); server.close(() => r()); });
   }
 });
+
+test('measure --help and compare --help print their own help, not the generic one', async () => {
+  const measure = await runCli(['loadtest', 'measure', '--help']);
+  assert.equal(measure.code, 0);
+  assert.match(measure.stdout, /^Usage: modelserve loadtest measure <url>/);
+  assert.match(measure.stdout, /median, p95/);
+  assert.doesNotMatch(measure.stdout, /Capacity search/);
+  const compare = await runCli(['loadtest', 'compare', '-h']);
+  assert.equal(compare.code, 0);
+  assert.match(compare.stdout, /^Usage: modelserve loadtest compare <a\.json> <b\.json> \[--json\]/);
+  assert.doesNotMatch(compare.stdout, /Capacity search/);
+});
+
+test('a ramp from 0 (--rate 0 --stage …) runs; --rate 0 alone is refused with a hint', async () => {
+  const r = await runCli(['loadtest', `${fast.url}/predict`, '--data', '{"a":1}', '--rate', '0', '--stage', '1s:200', '--stage', '1s:200', '--json', '-q']);
+  assert.equal(r.code, 0, r.stderr);
+  const res = JSON.parse(r.stdout) as RunResult;
+  // Ramp 0→200 over 1 s (~100 requests), then 200 req/s for 1 s (~200).
+  assert.ok(res.requests > 150 && res.requests < 400, `${res.requests} requests`);
+  assert.equal(res.failures, 0);
+  const alone = await runCli(['loadtest', `${fast.url}/predict`, '--rate', '0']);
+  assert.equal(alone.code, 2);
+  assert.match(alone.stderr, /0 is allowed only as the start of a ramp/);
+});
+
+test('Ctrl-C during --find-capacity stops the search, prints the steps so far and writes the reports', async () => {
+  const out = join(dir, 'interrupted.json');
+  const html = join(dir, 'interrupted.html');
+  const child = spawn(process.execPath, [BIN, 'loadtest', `${fast.url}/predict`, '--find-capacity', '--slo', 'p99<1s', '--start-rate', '20', '--step-duration', '1s', '-o', out, '--html', html], { cwd: REPO, stdio: ['ignore', 'pipe', 'pipe'] });
+  let stdout = '';
+  let stderr = '';
+  child.stdout.on('data', (c: Buffer) => { stdout += c.toString(); });
+  child.stderr.on('data', (c: Buffer) => {
+    stderr += c.toString();
+    // Interrupt during the third step (two are judged by then).
+    if ((stderr.match(/meets SLO/g) ?? []).length === 2 && !child.killed) child.kill('SIGINT');
+  });
+  const kill = setTimeout(() => child.kill('SIGKILL'), 60_000);
+  const code = await new Promise<number | null>((resolve) => child.on('close', resolve));
+  clearTimeout(kill);
+  assert.equal(code, 0, stderr);
+  assert.match(stderr, /stopping/);
+  assert.match(stdout, /capacity: 40 req\/s meets p99<1s/);
+  assert.match(stdout, /interrupted by Ctrl-C/);
+  const res = JSON.parse(readFileSync(out, 'utf8')) as RunResult;
+  assert.deepEqual(res.capacity!.steps.map((s) => s.rate), [20, 40]);
+  assert.equal(res.capacity!.interrupted, true);
+  assert.match(readFileSync(html, 'utf8'), /interrupted by Ctrl-C/);
+});
+
+test('a search stopped by --max-rate says the capacity is capped (console, JSON and HTML)', async () => {
+  const html = join(dir, 'capped.html');
+  const r = await runCli(['loadtest', `${fast.url}/predict`, '--find-capacity', '--slo', 'p99<1s', '--start-rate', '20', '--max-rate', '40', '--step-duration', '1s', '--json', '--html', html, '-q']);
+  assert.equal(r.code, 0, r.stderr);
+  const res = JSON.parse(r.stdout) as RunResult;
+  assert.equal(res.capacity!.capacity, 40);
+  assert.equal(res.capacity!.capped, true);
+  assert.match(r.stderr, /capacity: ≥ 40 req\/s/);
+  assert.match(r.stderr, /capped: every step up to --max-rate met the SLO/);
+  const page = readFileSync(html, 'utf8');
+  assert.match(page, /capped: every step up to --max-rate met the SLO/);
+  // Every step is in the report, not only the run the charts show.
+  assert.match(page, /<table class="kv steps">.*<td>1<\/td><td>20<\/td>.*<td>2<\/td><td>40<\/td>/s);
+});

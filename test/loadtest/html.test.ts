@@ -2,6 +2,8 @@
 // renders its charts in a real (headless) Chromium opened from file:// with the network blocked.
 import assert from 'node:assert/strict';
 import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
+import { writeHtml } from '../../src/loadtest/reporters/html.js';
+import type { RunResult } from '../../src/loadtest/types.js';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -41,6 +43,43 @@ test('--html writes a self-contained report that renders its charts offline', { 
     assert.match(await page.locator('h1').innerText(), /GET http:\/\/127\.0\.0\.1:\d+\/predict/);
     await page.setViewportSize({ width: 1200, height: 1800 });
     await page.screenshot({ path: join(dir, 'report.png'), fullPage: true });
+  } finally {
+    await browser.close();
+  }
+});
+
+test('the y axes are wide enough for their labels (10,000 is not cut to "0,000"); a capacity report lists every step', { skip: CHROMIUM ? false : 'no chromium installed' }, async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'lt-html-'));
+  const srv = await startServer((_q, res) => json(res, 200, { ok: true }));
+  const saved = join(dir, 'run.json');
+  try {
+    const r = await runCli(['loadtest', `${srv.url}/predict`, '--find-capacity', '--slo', 'p99<1s', '--start-rate', '20', '--max-rate', '40', '--step-duration', '1s', '-q', '-o', saved]);
+    assert.equal(r.code, 0, r.stderr);
+  } finally {
+    await srv.close();
+  }
+  // The real run's result, with the rates of a fast server (five-digit req/s on the y axes).
+  const run = JSON.parse(readFileSync(saved, 'utf8')) as RunResult;
+  run.series = run.series.map((p, i) => ({ ...p, rps: 12_000 + 500 * i, offered: 12_000, users: 14_000, p99: 10_500 }));
+  run.capacity!.steps = run.capacity!.steps.map((s, i) => ({ ...s, rate: 10_000 * (i + 1), achievedRps: 10_000 * (i + 1), p99: 12_345 }));
+  const file = join(dir, 'big.html');
+  writeHtml(file, run);
+  const browser = await chromium.launch({ executablePath: CHROMIUM!, args: ['--no-sandbox'] });
+  try {
+    const page = await browser.newPage();
+    await page.goto(pathToFileURL(file).href);
+    await page.waitForSelector('body[data-charts]', { timeout: 10_000 });
+    // For each chart: the widest y tick label, measured in the axis font, plus ticks and gap, fits the axis.
+    // (A string: this project compiles without the DOM types.)
+    const axes = await page.evaluate(`window.__charts.map((u) => {
+      const ax = u.axes[1];
+      u.ctx.font = ax.font[0];
+      const widest = Math.max(...(ax._values || []).map((v) => u.ctx.measureText(String(v)).width)) / (window.devicePixelRatio || 1);
+      return { labels: ax._values || [], needed: widest + ax.ticks.size + ax.gap, size: ax._size };
+    })`) as Array<{ labels: string[]; needed: number; size: number }>;
+    assert.ok(axes.some((a) => a.labels.some((l) => /^\d{2},\d{3}$/.test(l))), `some axis shows five-digit labels: ${JSON.stringify(axes.map((a) => a.labels))}`);
+    for (const a of axes) assert.ok(a.needed <= a.size, `labels ${a.labels.join(' ')} need ${a.needed.toFixed(1)} px, the axis has ${a.size}`);
+    assert.equal(await page.locator('table.steps tr').count(), 1 + run.capacity!.steps.length, 'a row per capacity step');
   } finally {
     await browser.close();
   }

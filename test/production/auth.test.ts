@@ -58,7 +58,7 @@ describe('key sources and option validation', () => {
     assert.deepEqual(opts.apiKeys, [KEY_A]);
     assert.deepEqual(opts.corsOrigins, ['*']);
     assert.equal(opts.publicMetrics, true);
-    assert.deepEqual(loadApiKeys({}, {}), { keys: [], problems: [] });
+    assert.deepEqual(loadApiKeys({}, {}), { keys: [], problems: [], rates: new Map() });
     assert.deepEqual(parseCorsOrigins('https://a.example.com/, http://localhost:3000').origins, ['https://a.example.com', 'http://localhost:3000']);
     assert.ok(parseCorsOrigins('*, https://a.example.com').problems.length > 0);
     assert.ok(parseCorsOrigins('https://a.example.com/path').problems.length > 0);

@@ -57,7 +57,7 @@ test('the Swagger UI pages get a CSP that allows only their own scripts and styl
   assert.match(DOCS_CSP, /script-src 'self';/);
 });
 
-test('JSON with __proto__ or constructor.prototype is refused (400) and pollutes nothing', async () => {
+test('JSON with __proto__ or constructor.prototype is an unknown field (ignored) and pollutes nothing', async () => {
   const attacks = [
     `{"__proto__": {"polluted": "yes"}, ${JSON.stringify(ROW).slice(1)}`,
     `{"constructor": {"prototype": {"polluted": "yes"}}, ${JSON.stringify(ROW).slice(1)}`,
@@ -65,8 +65,8 @@ test('JSON with __proto__ or constructor.prototype is refused (400) and pollutes
   ];
   for (const raw of attacks) {
     const res = await call(`${url}/predict`, { raw });
-    assert.equal(res.status, 400, raw);
-    assert.equal(res.body.code, 'MS_ERR_BAD_JSON');
+    assert.equal(res.status, 200, raw);
+    assert.doesNotMatch(res.text, /polluted/);
     assertNothingInternal(res, 'proto');
   }
   assert.equal(({} as Record<string, unknown>).polluted, undefined);

@@ -1,7 +1,8 @@
 // Optional API-key / bearer-token authentication.
 //
 // Keys come from an environment variable (comma/newline separated) and/or a file (one per line,
-// `#` comments), never from the command line (argv is visible in `ps`). A request is accepted with
+// `#` comments), never from the command line (argv is visible in `ps`). A line may end with
+// `rate=10/s burst=20` (or `rate=none`): the rate limit of the keys on that line (rate-limit.ts). A request is accepted with
 // `Authorization: Bearer <key>` or `X-API-Key: <key>`. Comparison is constant-time: the candidate
 // and every key are hashed to SHA-256 digests of equal length and compared with
 // crypto.timingSafeEqual, against every key (no early exit), so neither a key's content nor its
@@ -15,6 +16,7 @@ import { createHash, timingSafeEqual } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { sendError } from '../errors.js';
+import { buildBuckets, keyFingerprint, parseRate, type RateLimit } from './rate-limit.js';
 
 export interface AuthOptions {
   keys: readonly string[];
@@ -24,6 +26,15 @@ export interface AuthOptions {
   publicDocs?: boolean;
   /** /metrics without a key (default false). */
   publicMetrics?: boolean;
+  /** Token-bucket limit of each key that has one (keys absent here are not limited). */
+  rateLimits?: ReadonlyMap<string, RateLimit>;
+}
+
+/** A key line's own rate settings, before the --rate-limit/--rate-burst defaults apply. */
+export interface KeyRateSettings {
+  /** Tokens per second, or null for `rate=none` (never limited). */
+  rate?: number | null;
+  burst?: number;
 }
 
 /** Shortest key accepted: shorter ones are guessable, so startup refuses them. */
@@ -36,14 +47,29 @@ export interface KeySources {
   file?: string;
 }
 
-/** Splits a key list (commas, whitespace/newlines; `#` starts a comment line in files). */
-export function parseKeys(text: string): string[] {
+const ATTRIBUTE = /^(rate|burst)=(.*)$/i;
+
+/** Splits a key list into lines of keys (commas, whitespace; `#` starts a comment line) with their rate attributes. */
+export function parseKeyLines(text: string): Array<{ keys: string[]; attributes: Record<string, string> }> {
   return text
     .split('\n')
     .map((line) => line.trim())
     .filter((line) => line !== '' && !line.startsWith('#'))
-    .flatMap((line) => line.split(/[\s,]+/))
-    .filter((k) => k !== '');
+    .map((line) => {
+      const keys: string[] = [];
+      const attributes: Record<string, string> = {};
+      for (const token of line.split(/[\s,]+/).filter((t) => t !== '')) {
+        const m = ATTRIBUTE.exec(token);
+        if (m) attributes[m[1]!.toLowerCase()] = m[2]!;
+        else keys.push(token);
+      }
+      return { keys, attributes };
+    });
+}
+
+/** The keys of a key list, without their attributes. */
+export function parseKeys(text: string): string[] {
+  return parseKeyLines(text).flatMap((line) => line.keys);
 }
 
 /**
@@ -51,21 +77,43 @@ export function parseKeys(text: string): string[] {
  * variable or file, no key, a key too short or with characters a header cannot carry); the caller
  * reports the problems together with the other option errors. Never echoes a key.
  */
-export function loadApiKeys(sources: KeySources, env: NodeJS.ProcessEnv = process.env): { keys: string[]; problems: string[] } {
+export function loadApiKeys(sources: KeySources, env: NodeJS.ProcessEnv = process.env): { keys: string[]; problems: string[]; rates: Map<string, KeyRateSettings> } {
   const keys: string[] = [];
   const problems: string[] = [];
-  const check = (found: string[], where: string) => {
+  const rates = new Map<string, KeyRateSettings>();
+  const check = (text: string, where: string) => {
+    const lines = parseKeyLines(text);
+    const found = lines.flatMap((line) => line.keys);
     if (found.length === 0) problems.push(`${where}: holds no API key`);
-    found.forEach((k, i) => {
-      if (k.length < MIN_KEY_LENGTH) problems.push(`${where}: key #${i + 1} is shorter than ${MIN_KEY_LENGTH} characters`);
-      else if (!/^[\x21-\x7e]+$/.test(k)) problems.push(`${where}: key #${i + 1} has characters other than printable ASCII`);
-      else keys.push(k);
-    });
+    let index = 0;
+    for (const line of lines) {
+      const settings: KeyRateSettings = {};
+      const { rate, burst } = line.attributes;
+      if (rate !== undefined) {
+        const perSecond = rate.toLowerCase() === 'none' ? null : parseRate(rate);
+        if (perSecond === undefined) problems.push(`${where}: rate=${rate} is not a rate (e.g. rate=10/s, rate=600/min, rate=none)`);
+        else settings.rate = perSecond;
+      }
+      if (burst !== undefined) {
+        if (!/^\d+$/.test(burst) || Number(burst) < 1) problems.push(`${where}: burst=${burst} is not a whole number of at least 1`);
+        else settings.burst = Number(burst);
+      }
+      if (line.keys.length === 0) problems.push(`${where}: ${Object.keys(line.attributes).join('/')}= on a line without a key`);
+      for (const k of line.keys) {
+        index += 1;
+        if (k.length < MIN_KEY_LENGTH) problems.push(`${where}: key #${index} is shorter than ${MIN_KEY_LENGTH} characters`);
+        else if (!/^[\x21-\x7e]+$/.test(k)) problems.push(`${where}: key #${index} has characters other than printable ASCII`);
+        else {
+          keys.push(k);
+          if (settings.rate !== undefined || settings.burst !== undefined) rates.set(k, settings);
+        }
+      }
+    }
   };
   if (sources.envName !== undefined) {
     const value = env[sources.envName];
     if (value === undefined || value.trim() === '') problems.push(`--api-keys-env: environment variable ${sources.envName} is not set or empty`);
-    else check(parseKeys(value), `$${sources.envName}`);
+    else check(value, `$${sources.envName}`);
   }
   if (sources.file !== undefined) {
     let text: string | undefined;
@@ -74,22 +122,28 @@ export function loadApiKeys(sources: KeySources, env: NodeJS.ProcessEnv = proces
     } catch (err) {
       problems.push(`--api-keys-file: cannot read ${sources.file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
     }
-    if (text !== undefined) check(parseKeys(text), sources.file);
+    if (text !== undefined) check(text, sources.file);
   }
-  return { keys: [...new Set(keys)], problems };
+  return { keys: [...new Set(keys)], problems, rates };
 }
 
 const digest = (value: string): Buffer => createHash('sha256').update(value, 'utf8').digest();
 
-/** Constant-time membership: compares against every key, whatever matches first. */
-export function keyMatcher(keys: readonly string[]): (candidate: string) => boolean {
+/** Constant-time lookup: compares against every key, whatever matches first; -1 for none. */
+export function keyIndexer(keys: readonly string[]): (candidate: string) => number {
   const digests = keys.map(digest);
   return (candidate) => {
     const d = digest(candidate);
-    let ok = false;
-    for (const k of digests) ok = timingSafeEqual(d, k) || ok;
-    return ok;
+    let found = -1;
+    for (let i = 0; i < digests.length; i++) found = timingSafeEqual(d, digests[i]!) ? i : found;
+    return found;
   };
+}
+
+/** Constant-time membership. */
+export function keyMatcher(keys: readonly string[]): (candidate: string) => boolean {
+  const indexOf = keyIndexer(keys);
+  return (candidate) => indexOf(candidate) >= 0;
 }
 
 function credential(request: FastifyRequest): string | undefined {
@@ -113,8 +167,9 @@ export function isAdminRoute(route: string): boolean {
 export function installAuth(app: FastifyInstance, options: AuthOptions): void {
   if (options.keys.length === 0 && (options.adminKeys ?? []).length === 0) throw new Error('installAuth: no keys');
   const matchesAdmin = keyMatcher(options.adminKeys ?? []);
-  const matchesUser = keyMatcher(options.keys);
-  const matches = (key: string) => matchesUser(key) || matchesAdmin(key);
+  const indexOf = keyIndexer(options.keys);
+  const buckets = buildBuckets(options.keys, options.rateLimits ?? new Map(), undefined);
+  const fingerprints = options.keys.map(keyFingerprint);
   const publicDocs = options.publicDocs ?? true;
   const isOpen = (request: FastifyRequest): boolean => {
     if (request.method === 'OPTIONS') return true;
@@ -128,16 +183,29 @@ export function installAuth(app: FastifyInstance, options: AuthOptions): void {
   app.addHook('onRequest', async (request, reply) => {
     if (isOpen(request)) return;
     const given = credential(request);
-    if (given !== undefined && isAdminRoute(request.routeOptions.url ?? '')) {
-      if (matchesAdmin(given)) return;
-      if (matchesUser(given)) return sendError(reply, 'MS_ERR_FORBIDDEN', 'this API key may not change the model repository; use an admin key (--admin-api-keys-env / --admin-api-keys-file)');
+    const index = given === undefined ? -1 : indexOf(given);
+    // Admin keys are never rate-limited; only they may call the repository API.
+    const admin = given !== undefined && matchesAdmin(given);
+    if (isAdminRoute(request.routeOptions.url ?? '')) {
+      if (admin) return;
+      if (index >= 0) return sendError(reply, 'MS_ERR_FORBIDDEN', 'this API key may not change the model repository; use an admin key (--admin-api-keys-env / --admin-api-keys-file)');
+    } else if (admin) return;
+    if (index >= 0) {
+      const waitMs = buckets[index]?.take() ?? 0;
+      if (waitMs === 0) return;
+      app.metrics?.rateLimited(fingerprints[index]!);
+      const retryAfter = Math.max(1, Math.ceil(waitMs / 1000));
+      return sendError(reply, 'MS_ERR_RATE_LIMITED', `rate limit of this API key (${fingerprints[index]}) exceeded: ${formatLimit(buckets[index]!.limit)}; retry in ${retryAfter} s`, { 'retry-after': String(retryAfter) });
     }
-    if (given !== undefined && matches(given)) return;
     const challenge = given === undefined ? 'Bearer realm="modelserve"' : 'Bearer realm="modelserve", error="invalid_token"';
     return sendError(reply, 'MS_ERR_UNAUTHORIZED', given === undefined
       ? 'authentication required: send Authorization: Bearer <key> or X-API-Key: <key>'
       : 'invalid API key', { 'www-authenticate': challenge });
   });
+}
+
+function formatLimit(limit: RateLimit): string {
+  return `${Number(limit.rate.toPrecision(6))} requests/s, bursts of ${limit.burst}`;
 }
 
 /** The OpenAPI security schemes for the docs (Swagger UI's Authorize button). */

@@ -20,7 +20,8 @@ const COMMON: Record<string, string> = {
   'cross-origin-opener-policy': 'same-origin',
   'x-permitted-cross-domain-policies': 'none',
 };
-const API_HEADERS = Object.freeze({ ...COMMON, 'content-security-policy': API_CSP, 'cache-control': 'no-store' });
+/** The API responses' set (also used for answers written before any hook runs). */
+export const API_HEADERS = Object.freeze({ ...COMMON, 'content-security-policy': API_CSP, 'cache-control': 'no-store' });
 const DOCS_HEADERS = Object.freeze({ ...COMMON, 'content-security-policy': DOCS_CSP });
 
 export function installSecurityHeaders(app: FastifyInstance): void {

@@ -1,7 +1,7 @@
 // Terminal output: a live line once a second (rewritten in place on a TTY) and the final summary.
 import { formatMetric, fmtMs } from '../thresholds.js';
 import { LAG_WARN_MS, type LiveState } from '../runner.js';
-import type { RunResult, SeriesPoint } from '../types.js';
+import type { CapacityResult, RunResult, SeriesPoint } from '../types.js';
 
 export function liveLine(point: SeriesPoint, live: LiveState, model: string): string {
   const err = live.requests > 0 ? (100 * live.failures) / live.requests : 0;
@@ -71,6 +71,15 @@ export function summary(r: RunResult): string {
   return lines.join('\n');
 }
 
+/** What qualifies the capacity figure (shared by the console and the HTML report). */
+export function capacityNotes(cap: CapacityResult): string[] {
+  const notes: string[] = [];
+  if (cap.capped) notes.push(`capped: every step up to --max-rate met the SLO, so the capacity is at least ${cap.capacity.toFixed(0)} req/s; raise --max-rate to find it`);
+  if (cap.toolLimited) notes.push('the search stopped where the load generator itself became the limit');
+  if (cap.interrupted) notes.push('interrupted by Ctrl-C: the search did not finish; the capacity is the best rate found so far');
+  return notes;
+}
+
 export function capacitySummary(r: RunResult): string {
   const cap = r.capacity!;
   const rows = [['offered req/s', 'achieved', 'p50 ms', 'p95 ms', 'p99 ms', 'errors', 'result']];
@@ -78,7 +87,7 @@ export function capacitySummary(r: RunResult): string {
     rows.push([s.rate.toFixed(0), s.achievedRps.toFixed(0), fmtMs(s.p50), fmtMs(s.p95), fmtMs(s.p99), `${(s.errorRate * 100).toFixed(2)}%`, s.ok ? 'meets SLO' : `fails: ${s.reason ?? ''}`]);
   }
   const head = cap.capacity > 0
-    ? `capacity: ${cap.capacity.toFixed(0)} req/s meets ${cap.slo.join(', ')} with errors <= ${(cap.maxErrorRate * 100).toFixed(3)}%`
+    ? `capacity: ${cap.capped ? '≥ ' : ''}${cap.capacity.toFixed(0)} req/s meets ${cap.slo.join(', ')} with errors <= ${(cap.maxErrorRate * 100).toFixed(3)}%`
     : `capacity: no tested rate met ${cap.slo.join(', ')} (lowest tried ${Math.min(...cap.steps.map((s) => s.rate)).toFixed(0)} req/s)`;
-  return `${head}${cap.toolLimited ? '\n(the search stopped where the load generator itself became the limit)' : ''}\n${table(rows)}`;
+  return `${head}${capacityNotes(cap).map((n) => `\n(${n})`).join('')}\n${table(rows)}`;
 }

@@ -4,7 +4,8 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { fmtMs } from '../thresholds.js';
-import type { RunResult } from '../types.js';
+import type { CapacityResult, RunResult } from '../types.js';
+import { capacityNotes } from './console.js';
 
 function uplotAssets(): { js: string; css: string } {
   const require = createRequire(import.meta.url);
@@ -31,6 +32,13 @@ function summaryTable(r: RunResult): string {
   return `<table class="kv">${cells.map(([k, v]) => `<tr><th>${esc(k)}</th><td>${esc(v)}</td></tr>`).join('')}</table>`;
 }
 
+/** Every step of a capacity search, in the order run (the charts above show only the reported run). */
+function stepTable(cap: CapacityResult): string {
+  const head = ['step', 'offered req/s', 'achieved req/s', 'p50 ms', 'p95 ms', 'p99 ms', 'errors', 'result'];
+  const rows = cap.steps.map((s, i) => [String(i + 1), s.rate.toFixed(0), s.achievedRps.toFixed(0), fmtMs(s.p50), fmtMs(s.p95), fmtMs(s.p99), `${(s.errorRate * 100).toFixed(2)}%`, s.ok ? 'meets SLO' : `fails: ${s.reason ?? ''}`]);
+  return `<table class="kv steps"><tr>${head.map((h) => `<th>${esc(h)}</th>`).join('')}</tr>${rows.map((row) => `<tr class="${row[7] === 'meets SLO' ? 'pass' : 'fail'}">${row.map((c) => `<td>${esc(c)}</td>`).join('')}</tr>`).join('')}</table>`;
+}
+
 export function renderHtml(r: RunResult): string {
   const { js, css } = uplotAssets();
   const c = r.config;
@@ -39,7 +47,7 @@ export function renderHtml(r: RunResult): string {
   const errors = [...Object.entries(r.statusCounts).filter(([s]) => Number(s) >= 400).map(([s, n]) => `HTTP ${s}: ${n}`), ...Object.entries(r.errorKinds).map(([k, n]) => `${k}: ${n}`)];
   const thresholds = (r.thresholds ?? []).map((t) => `<li class="${t.ok ? 'pass' : 'fail'}">${t.ok ? 'PASS' : 'FAIL'} ${esc(t.expr)} (actual ${esc(String(Number(t.actual.toPrecision(4))))})</li>`).join('');
   const capacity = r.capacity
-    ? `<h2>Capacity search</h2><p>${r.capacity.capacity > 0 ? `Highest rate meeting ${esc(r.capacity.slo.join(', '))}: <b>${r.capacity.capacity.toFixed(0)} req/s</b>` : 'No tested rate met the SLO.'}</p><div id="capacity" class="chart"></div>`
+    ? `<h2>Capacity search</h2><p>${r.capacity.capacity > 0 ? `Highest rate meeting ${esc(r.capacity.slo.join(', '))}: <b>${r.capacity.capped ? '≥ ' : ''}${r.capacity.capacity.toFixed(0)} req/s</b>` : 'No tested rate met the SLO.'}</p>${capacityNotes(r.capacity).map((n) => `<p class="warn">${esc(n)}</p>`).join('')}${stepTable(r.capacity)}<div id="capacity" class="chart"></div>`
     : '';
   const data = {
     t: r.series.map((s) => s.t), rps: r.series.map((s) => s.rps), fps: r.series.map((s) => s.fps),
@@ -54,7 +62,7 @@ export function renderHtml(r: RunResult): string {
 body{font:14px system-ui,sans-serif;margin:24px;color:#222;max-width:1100px}
 h1{font-size:20px}h2{font-size:16px;margin-top:28px}
 .kv{border-collapse:collapse}.kv th,.kv td{padding:3px 10px;border-bottom:1px solid #eee;text-align:left}.kv td{text-align:right;font-variant-numeric:tabular-nums}
-.chart{margin:8px 0 16px}.pass{color:#080}.fail{color:#b00;font-weight:bold}.warn{color:#a60}
+.chart{margin:8px 0 16px}.steps td{text-align:right}.steps td:last-child{text-align:left}.pass{color:#080}.fail{color:#b00;font-weight:bold}.warn{color:#a60}
 </style></head><body>
 <h1>Load test: ${esc(c.method)} ${esc(c.url)}</h1>
 <p>${esc(how)}; started ${esc(r.startedAt)}, ${r.elapsedS.toFixed(1)} s; bodies: ${esc(c.bodySource)}</p>
@@ -74,9 +82,21 @@ ${capacity}
 (function(){
 var D = JSON.parse(document.getElementById('data').textContent);
 var W = Math.min(1050, window.innerWidth - 48);
+// The y axis is as wide as its longest tick label (uPlot's fixed 50 px cut "10,000" to "0,000").
+function axisSize(u, values, ai){
+  var ax = u.axes[ai];
+  if (!values) return 50;
+  u.ctx.save();
+  u.ctx.font = ax.font[0];
+  var w = 0;
+  values.forEach(function(v){ if (v != null) w = Math.max(w, u.ctx.measureText(String(v)).width); });
+  u.ctx.restore();
+  return Math.ceil(w / (window.devicePixelRatio || 1)) + ax.ticks.size + ax.gap + 8;
+}
 function plot(id, title, series, x, ys, opts){
   var el = document.getElementById(id);
   var o = Object.assign({ width: W, height: 260, title: title, series: [{}].concat(series), axes: [{}, {}] }, opts || {});
+  o.axes = o.axes.map(function(a, i){ return i === 1 ? Object.assign({ size: axisSize }, a) : a; });
   return new uPlot(o, [x].concat(ys), el);
 }
 var S = function(label, stroke, extra){ return Object.assign({ label: label, stroke: stroke, width: 2, spanGaps: false }, extra || {}); };

@@ -1,0 +1,107 @@
+// Errors that never reach a route handler, in the project's {detail, code, request_id} shape:
+// - Node's HTTP parser errors (broken framing, oversized headers, request timeout) arrive as the
+//   server's 'clientError' event, before any request object exists: Fastify's clientErrorHandler
+//   option answers them on the raw socket and closes it (the framing cannot be trusted after).
+// - Router errors (malformed percent-encoding, a path parameter past maxParamLength) arrive as
+//   Fastify's frameworkErrors option, with a request and a reply.
+// - A path that exists for other methods gets 405 with Allow instead of 404 (methodsFor below,
+//   used by the not-found handler in errors.ts): Fastify's router has no notion of 405.
+import { randomUUID } from 'node:crypto';
+import { STATUS_CODES } from 'node:http';
+import type { Socket } from 'node:net';
+import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest, FastifyServerOptions } from 'fastify';
+import { ERRORS, type ErrorCode } from '../errors.js';
+import { API_HEADERS } from './plugins/security-headers.js';
+
+interface ParserError extends Error {
+  code?: string;
+  /** llhttp's description of what it refused, e.g. "Invalid header value char". */
+  reason?: string;
+}
+
+function parserErrorAnswer(error: ParserError): { code: ErrorCode; detail: string } {
+  switch (error.code) {
+    case 'HPE_HEADER_OVERFLOW':
+      return { code: 'MS_ERR_HEADERS_TOO_LARGE', detail: 'the request line and headers are larger than the server accepts (16 KiB)' };
+    case 'ERR_HTTP_REQUEST_TIMEOUT':
+      return { code: 'MS_ERR_REQUEST_TIMEOUT', detail: 'the request did not arrive completely in time' };
+    default: {
+      const what = typeof error.reason === 'string' && error.reason !== '' ? error.reason : (error.code ?? 'unparsable request');
+      return { code: 'MS_ERR_BAD_REQUEST', detail: `malformed HTTP request: ${what.slice(0, 200)}` };
+    }
+  }
+}
+
+/** The raw HTTP/1.1 response for a parser error (exported for tests of the exact bytes). */
+export function rawErrorResponse(code: ErrorCode, detail: string, requestId: string = randomUUID()): string {
+  const status = ERRORS[code].status;
+  const body = JSON.stringify({ detail, code, request_id: requestId });
+  const headers: Record<string, string | number> = {
+    ...API_HEADERS,
+    'content-type': 'application/json; charset=utf-8',
+    'content-length': Buffer.byteLength(body),
+    'x-request-id': requestId,
+    connection: 'close',
+  };
+  const head = Object.entries(headers).map(([k, v]) => `${k}: ${v}\r\n`).join('');
+  return `HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\n${head}\r\n${body}`;
+}
+
+function clientErrorHandler(this: FastifyInstance, error: ParserError, socket: Socket): void {
+  // A reset connection has no one to answer.
+  if (error.code === 'ECONNRESET' || socket.destroyed) return;
+  const { code, detail } = parserErrorAnswer(error);
+  this.log.debug({ err: error, code }, 'client error');
+  // Like Node's own handler: write only when no response of this connection is under way (a
+  // pipelined request's answer would otherwise be cut into).
+  const inProgress = (socket as Socket & { _httpMessage?: { headersSent?: boolean } })._httpMessage;
+  if (socket.writable && !inProgress?.headersSent) socket.end(rawErrorResponse(code, detail));
+  else socket.destroy();
+}
+
+function frameworkErrors(error: FastifyError, request: FastifyRequest, reply: FastifyReply): void {
+  // The onRequest hooks never ran for these: set what they would have set.
+  reply.headers({ ...API_HEADERS, 'x-request-id': request.id });
+  const path = (request.raw.url ?? '').split('?')[0]!.slice(0, 200);
+  const answer = (code: ErrorCode, detail: string) => {
+    reply.code(ERRORS[code].status).send({ detail, code, request_id: String(request.id) });
+  };
+  switch (error.code) {
+    case 'FST_ERR_BAD_URL':
+      return answer('MS_ERR_BAD_URL', `the URL path ${JSON.stringify(path)} has malformed percent-encoding`);
+    case 'FST_ERR_MAX_PARAM_LENGTH':
+      return answer('MS_ERR_URI_TOO_LONG', `a path parameter (such as a model name) is longer than ${request.server.initialConfig.maxParamLength ?? 100} characters`);
+    default:
+      return answer('MS_ERR_BAD_REQUEST', `the request cannot be routed: ${error.code ?? 'unknown'}`);
+  }
+}
+
+/** Fastify server options that put low-level errors into the project's error shape. */
+export function lowLevelErrorOptions(): Pick<FastifyServerOptions, 'clientErrorHandler' | 'frameworkErrors'> {
+  return { clientErrorHandler: clientErrorHandler as FastifyServerOptions['clientErrorHandler'], frameworkErrors };
+}
+
+/** Route patterns seen by onRoute, to tell "no such path" (404) from "not with this method" (405). */
+export function trackRouteMethods(app: FastifyInstance): (path: string) => string[] {
+  const patterns: Array<{ pattern: RegExp; methods: Set<string> }> = [];
+  const byUrl = new Map<string, Set<string>>();
+  app.addHook('onRoute', (route) => {
+    const url = route.url ?? route.path;
+    // Catch-alls (CORS's OPTIONS *) match every path: they would turn every 404 into a 405.
+    if (url === undefined || url === '*' || url === '/*') return;
+    let methods = byUrl.get(url);
+    if (methods === undefined) {
+      methods = new Set();
+      byUrl.set(url, methods);
+      const source = url.split('/').map((segment) => segment.startsWith(':') ? '[^/]+' : segment === '*' ? '.*' : segment.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')).join('/');
+      patterns.push({ pattern: new RegExp(`^${source}$`), methods });
+    }
+    for (const m of [route.method].flat()) methods.add(m);
+    if (methods.has('GET')) methods.add('HEAD');
+  });
+  return (path) => {
+    const allowed = new Set<string>();
+    for (const { pattern, methods } of patterns) if (pattern.test(path)) for (const m of methods) allowed.add(m);
+    return [...allowed].sort();
+  };
+}

@@ -1,0 +1,194 @@
+// Every error in one shape, over real sockets: broken HTTP framing (raw net.Socket), malformed
+// URL encoding, an over-long model name, oversized headers, wrong methods, __proto__ keys,
+// compressed bodies (and a zip bomb), other encodings and charsets.
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { brotliCompressSync, deflateSync, gzipSync } from 'node:zlib';
+import { request } from 'undici';
+import { startServer, type RunningServer } from '../../src/server.js';
+import { ERRORS } from '../../src/errors.js';
+import { EXAMPLES, tempDir } from '../helpers/paths.js';
+import { call } from '../helpers/http.js';
+import { sendRaw, type RawOutcome } from '../helpers/raw-http.js';
+
+const ROW = { temp_c: 8.75, humidity: 0.83, wind_speed_kmph: 70, wind_bearing_degree: 259, visibility_km: 15.82, pressure_millibars: 1016.51, current_weather_condition: 1 };
+const BODY_LIMIT = 64 * 1024;
+let server: RunningServer;
+let port: number;
+
+before(async () => {
+  // The example models, plus a strict copy of weather (unknown fields are 422 there).
+  const repo = tempDir();
+  for (const name of ['weather', 'loan']) symlinkSync(join(EXAMPLES, name), join(repo, name));
+  mkdirSync(join(repo, 'weather-strict'));
+  const yaml = readFileSync(join(EXAMPLES, 'weather', 'model.yaml'), 'utf8').replace(/^name: weather$/m, 'name: weather-strict\nstrict: true').replace(/^default: true$/m, '');
+  writeFileSync(join(repo, 'weather-strict', 'model.yaml'), yaml);
+  symlinkSync(join(EXAMPLES, 'weather', 'model.onnx'), join(repo, 'weather-strict', 'model.onnx'));
+  server = await startServer({ repo, port: 0, workers: 1, bodyLimit: BODY_LIMIT, logger: false });
+  port = Number(new URL(server.url).port);
+});
+after(async () => {
+  await server?.shutdown();
+});
+
+/** The documented error shape with the registry's status for its code. */
+function assertErrorShape(status: number, body: unknown, what: string): void {
+  const b = body as { detail?: unknown; code?: unknown; request_id?: unknown };
+  assert.equal(typeof b.detail, 'string', `${what}: detail`);
+  assert.equal(typeof b.request_id, 'string', `${what}: request_id`);
+  assert.ok(typeof b.code === 'string' && b.code in ERRORS, `${what}: code ${String(b.code)}`);
+  assert.equal(ERRORS[b.code as keyof typeof ERRORS].status, status, `${what}: status of ${String(b.code)}`);
+}
+
+function expectRaw(outcome: RawOutcome, status: number, code: string, what: string) {
+  assert.equal(outcome.kind, 'response', `${what}: ${outcome.kind}`);
+  if (outcome.kind !== 'response') return;
+  assert.equal(outcome.response.status, status, `${what}: ${outcome.response.body}`);
+  const body = JSON.parse(outcome.response.body);
+  assertErrorShape(status, body, what);
+  assert.equal(body.code, code, what);
+  assert.match(outcome.response.headers['content-type'] ?? '', /^application\/json/);
+  assert.equal(outcome.response.headers['x-content-type-options'], 'nosniff', `${what}: security headers`);
+}
+
+const post = (path: string, headers: string, body = JSON.stringify(ROW)) =>
+  `POST ${path} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n${headers}\r\n${body}`;
+
+test('broken framing (bad Content-Length, chunked plus length, bad chunk sizes, bad header bytes) is a 400 in the error shape', async () => {
+  const cases: Array<[string, string]> = [
+    ['Content-Length: abc', post('/predict', 'Content-Length: abc\r\n')],
+    ['chunked plus Content-Length', post('/predict', 'Transfer-Encoding: chunked\r\nContent-Length: 5\r\n', '5\r\n{"a":\r\n0\r\n\r\n')],
+    ['bad chunk size', post('/predict', 'Transfer-Encoding: chunked\r\n', 'zz\r\nabc\r\n0\r\n\r\n')],
+    ['two different Content-Lengths', post('/predict', 'Content-Length: 3\r\nContent-Length: 4\r\n', '{}')],
+    ['header without colon', 'GET /healthz HTTP/1.1\r\nHost: x\r\nthis is not a header\r\n\r\n'],
+    ['control character in a header value', 'GET /healthz HTTP/1.1\r\nHost: x\r\nX-A: a\x01b\r\n\r\n'],
+    ['unknown HTTP version', 'GET /healthz HTTP/9.9\r\nHost: x\r\n\r\n'],
+    ['garbage request line', 'HELLO\r\n\r\n'],
+  ];
+  for (const [what, bytes] of cases) expectRaw(await sendRaw(port, bytes), 400, 'MS_ERR_BAD_REQUEST', what);
+});
+
+test('oversized headers are 431 in the error shape', async () => {
+  expectRaw(await sendRaw(port, `GET /healthz HTTP/1.1\r\nHost: x\r\nX-Big: ${'a'.repeat(20_000)}\r\n\r\n`), 431, 'MS_ERR_HEADERS_TOO_LARGE', 'big header');
+  expectRaw(await sendRaw(port, `GET /${'a'.repeat(20_000)} HTTP/1.1\r\nHost: x\r\n\r\n`), 431, 'MS_ERR_HEADERS_TOO_LARGE', 'long request line');
+});
+
+test('malformed URL encoding is 400 and a model name past the parameter length 414, in the error shape', async () => {
+  const bad = await call(`http://127.0.0.1:${port}/models/%ff/predict`, { body: ROW });
+  assert.equal(bad.status, 400);
+  assertErrorShape(400, bad.body, '%ff');
+  assert.equal(bad.body.code, 'MS_ERR_BAD_URL');
+  assert.ok(bad.headers['x-request-id']);
+  const long = await call(`http://127.0.0.1:${port}/models/${'m'.repeat(101)}/predict`, { body: ROW });
+  assert.equal(long.status, 414);
+  assertErrorShape(414, long.body, 'long name');
+  assert.equal(long.body.code, 'MS_ERR_URI_TOO_LONG');
+  // 100 characters is still a (missing) model: 404.
+  assert.equal((await call(`http://127.0.0.1:${port}/models/${'m'.repeat(100)}/predict`, { body: ROW })).status, 404);
+});
+
+test('a wrong method on an existing route is 405 with Allow; an unknown path stays 404', async () => {
+  const cases: Array<[string, string, string]> = [
+    ['GET', '/predict', 'POST'],
+    ['PUT', '/models/weather/predict', 'POST'],
+    ['DELETE', '/healthz', 'GET, HEAD'],
+    ['POST', '/models/weather', 'GET, HEAD'],
+  ];
+  for (const [method, path, allow] of cases) {
+    const res = await call(`http://127.0.0.1:${port}${path}`, { method, ...(method === 'GET' || method === 'DELETE' ? {} : { body: ROW }) });
+    assert.equal(res.status, 405, `${method} ${path}`);
+    assert.equal(res.headers.allow, allow, `${method} ${path}`);
+    assertErrorShape(405, res.body, `${method} ${path}`);
+    assert.equal(res.body.code, 'MS_ERR_METHOD_NOT_ALLOWED');
+  }
+  const head = await sendRaw(port, 'HEAD /predict HTTP/1.1\r\nHost: x\r\n\r\n', 5000, { head: true });
+  assert.equal(head.kind === 'response' && head.response.status, 405);
+  const missing = await call(`http://127.0.0.1:${port}/nope`, { method: 'PUT', body: ROW });
+  assert.equal(missing.status, 404);
+  assert.equal(missing.body.code, 'MS_ERR_NOT_FOUND');
+});
+
+test('__proto__ and constructor keys are unknown fields: ignored, or 422 in strict mode; nothing is polluted', async () => {
+  const rest = JSON.stringify(ROW).slice(1);
+  for (const key of ['__proto__', 'constructor']) {
+    const raw = `{"${key}": {"prototype": {"polluted": "yes"}, "polluted": "yes"}, ${rest}`;
+    const lax = await call(`http://127.0.0.1:${port}/predict`, { raw });
+    assert.equal(lax.status, 200, `${key}: ${lax.text}`);
+    assert.equal(lax.text, (await call(`http://127.0.0.1:${port}/predict`, { body: ROW })).text, `${key}: same answer as without it`);
+    const batch = await call(`http://127.0.0.1:${port}/predict`, { raw: `[${raw}, ${JSON.stringify(ROW)}]` });
+    assert.equal(batch.status, 200, `${key} batch`);
+    const strict = await call(`http://127.0.0.1:${port}/models/weather-strict/predict`, { raw });
+    assert.equal(strict.status, 422, `${key} strict: ${strict.text}`);
+    assert.deepEqual(strict.body, { detail: [{ loc: ['body', key], msg: 'extra fields not permitted', type: 'value_error.extra' }] });
+  }
+  assert.equal(({} as Record<string, unknown>).polluted, undefined);
+  assert.equal((Object.prototype as Record<string, unknown>).polluted, undefined);
+});
+
+async function postEncoded(body: Buffer, headers: Record<string, string>) {
+  const res = await request(`http://127.0.0.1:${port}/predict`, { method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body });
+  const text = await res.body.text();
+  return { status: res.statusCode, text, body: JSON.parse(text) };
+}
+
+test('gzip, deflate and br bodies are decoded; identity is the body itself', async () => {
+  const plain = Buffer.from(JSON.stringify([ROW, ROW]));
+  const expected = (await call(`http://127.0.0.1:${port}/predict`, { body: [ROW, ROW] })).text;
+  for (const [coding, encoded] of [['gzip', gzipSync(plain)], ['deflate', deflateSync(plain)], ['br', brotliCompressSync(plain)], ['identity', plain], ['GZIP', gzipSync(plain)]] as const) {
+    const res = await postEncoded(encoded, { 'content-encoding': coding });
+    assert.equal(res.status, 200, `${coding}: ${res.text}`);
+    assert.equal(res.text, expected, coding);
+  }
+  // Chunked transfer of a gzip body (no Content-Length) too.
+  const chunked = await sendRaw(port, Buffer.concat([
+    Buffer.from('POST /predict HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Encoding: gzip\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n'),
+    ((gz) => Buffer.concat([Buffer.from(`${gz.length.toString(16)}\r\n`), gz, Buffer.from('\r\n0\r\n\r\n')]))(gzipSync(plain)),
+  ]));
+  assert.equal(chunked.kind === 'response' && chunked.response.body, expected);
+});
+
+test('a zip bomb gets 413 (the limit applies to the decoded size), quickly and without inflating it all', async () => {
+  // 64 MiB of zeros compress to ~64 KiB of gzip: under the limit encoded, 1000x over it decoded.
+  const bomb = gzipSync(Buffer.alloc(64 * 1024 * 1024, 0x20));
+  assert.ok(bomb.length < BODY_LIMIT, `bomb is ${bomb.length} bytes`);
+  for (const [coding, encoded] of [['gzip', bomb], ['br', brotliCompressSync(Buffer.alloc(64 * 1024 * 1024, 0x20))]] as const) {
+    const res = await postEncoded(encoded, { 'content-encoding': coding });
+    assert.equal(res.status, 413, coding);
+    assertErrorShape(413, res.body, coding);
+    assert.equal(res.body.code, 'MS_ERR_BODY_TOO_LARGE');
+  }
+  // The server is still fine.
+  assert.equal((await call(`http://127.0.0.1:${port}/predict`, { body: ROW })).status, 200);
+});
+
+test('other or stacked encodings are 415, corrupt compressed data 400, in the error shape', async () => {
+  const plain = Buffer.from(JSON.stringify(ROW));
+  for (const coding of ['compress', 'zstd', 'gzip, br', 'x-unknown']) {
+    const res = await postEncoded(plain, { 'content-encoding': coding });
+    assert.equal(res.status, 415, coding);
+    assertErrorShape(415, res.body, coding);
+    assert.equal(res.body.code, 'MS_ERR_UNSUPPORTED_ENCODING');
+  }
+  const corrupt = await postEncoded(Buffer.from('this is not gzip at all'), { 'content-encoding': 'gzip' });
+  assert.equal(corrupt.status, 400);
+  assert.equal(corrupt.body.code, 'MS_ERR_BAD_ENCODING');
+  const truncated = await postEncoded(gzipSync(plain).subarray(0, 20), { 'content-encoding': 'gzip' });
+  assert.equal(truncated.status, 400, truncated.text);
+  assertErrorShape(400, truncated.body, 'truncated gzip');
+});
+
+test('a charset other than UTF-8 is 415 with a clear message; utf-8 in any spelling is fine', async () => {
+  for (const charset of ['latin1', 'ISO-8859-1', 'utf-16', '"windows-1252"']) {
+    const res = await call(`http://127.0.0.1:${port}/predict`, { raw: JSON.stringify(ROW), headers: { 'content-type': `application/json; charset=${charset}` } });
+    assert.equal(res.status, 415, charset);
+    assertErrorShape(415, res.body, charset);
+    assert.equal(res.body.code, 'MS_ERR_UNSUPPORTED_CHARSET');
+    assert.match(res.body.detail, /UTF-8/);
+  }
+  for (const charset of ['utf-8', 'UTF-8', 'utf8', '"utf-8"']) {
+    const res = await call(`http://127.0.0.1:${port}/predict`, { raw: JSON.stringify(ROW), headers: { 'content-type': `application/json; charset=${charset}` } });
+    assert.equal(res.status, 200, charset);
+  }
+});

@@ -1,0 +1,125 @@
+// Per-API-key rate limits: the token bucket, the options and key-file syntax that configure it,
+// and the 429 over real sockets (from the CLI as a user starts it), distinct from overload's 503
+// and counted in /metrics.
+import { describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { parseServeOptions } from '../../src/cli/serve-options.js';
+import { TokenBucket, keyFingerprint, parseRate } from '../../src/http/plugins/rate-limit.js';
+import { CLI, EXAMPLES, REPO, tempDir } from '../helpers/paths.js';
+import { call } from '../helpers/http.js';
+import { ERRORS } from '../../src/errors.js';
+
+const KEY_SLOW = 'k-slow-slow-slow-slow-slow-1';
+const KEY_FREE = 'k-free-free-free-free-free-2';
+const KEY_DEFAULT = 'k-dflt-dflt-dflt-dflt-dflt-3';
+const ROW = { temp_c: 8.75, humidity: 0.83, wind_speed_kmph: 70, wind_bearing_degree: 259, visibility_km: 15.82, pressure_millibars: 1016.51, current_weather_condition: 1 };
+
+describe('token bucket and configuration', () => {
+  test('rates parse in /s, /min and /h; nonsense does not', () => {
+    assert.equal(parseRate('10/s'), 10);
+    assert.equal(parseRate('600/min'), 10);
+    assert.equal(parseRate('36000/h'), 10);
+    assert.equal(parseRate('2.5'), 2.5);
+    for (const bad of ['0/s', '-1/s', 'ten/s', '10/day', '', '10/']) assert.equal(parseRate(bad), undefined, bad);
+  });
+
+  test('a bucket lets a burst through, then one request per 1/rate seconds, and says how long to wait', () => {
+    const bucket = new TokenBucket({ rate: 2, burst: 3 }, 0);
+    assert.deepEqual([bucket.take(0), bucket.take(0), bucket.take(0)], [0, 0, 0]);
+    assert.equal(bucket.take(0), 500);
+    assert.equal(bucket.take(250), 250);
+    assert.equal(bucket.take(500), 0);
+    // Idle for a long time: back to the burst, never more.
+    assert.deepEqual([bucket.take(60_000), bucket.take(60_000), bucket.take(60_000)], [0, 0, 0]);
+    assert.ok(bucket.take(60_000) > 0);
+  });
+
+  test('key lines set their own rate and burst; --rate-limit/--rate-burst are the default; rate=none exempts a key', () => {
+    const file = join(tempDir(), 'keys');
+    writeFileSync(file, `# per-key limits\n${KEY_SLOW} rate=1/s burst=2\n${KEY_FREE} rate=none\n${KEY_DEFAULT}\n`);
+    const opts = parseServeOptions(['--api-keys-file', file, '--rate-limit', '100/s', '--rate-burst', '50'], {});
+    assert.deepEqual(opts.apiKeys, [KEY_SLOW, KEY_FREE, KEY_DEFAULT]);
+    assert.deepEqual([...opts.rateLimits!.entries()], [[KEY_SLOW, { rate: 1, burst: 2 }], [KEY_DEFAULT, { rate: 100, burst: 50 }]]);
+    // Without --rate-limit only the key lines with a rate are limited; a rate alone bursts one second's worth.
+    writeFileSync(file, `${KEY_SLOW} rate=120/min\n${KEY_DEFAULT}\n`);
+    assert.deepEqual([...parseServeOptions(['--api-keys-file', file], {}).rateLimits!.entries()], [[KEY_SLOW, { rate: 2, burst: 2 }]]);
+    assert.equal(parseServeOptions([], {}).rateLimits, undefined);
+    // From the environment too.
+    const env = parseServeOptions([], { MODELSERVE_API_KEYS_ENV: 'K', K: KEY_DEFAULT, MODELSERVE_RATE_LIMIT: '5/s' });
+    assert.deepEqual(env.rateLimits?.get(KEY_DEFAULT), { rate: 5, burst: 5 });
+  });
+
+  test('bad rate settings are reported together, never echoing a key', () => {
+    const file = join(tempDir(), 'keys');
+    writeFileSync(file, `${KEY_SLOW} rate=fast\n${KEY_FREE} burst=0\nrate=1/s\n${KEY_DEFAULT} burst=5\n`);
+    assert.throws(() => parseServeOptions(['--api-keys-file', file, '--rate-burst', '3'], {}), (err: Error) => {
+      assert.match(err.message, /rate=fast is not a rate/);
+      assert.match(err.message, /burst=0 is not a whole number of at least 1/);
+      assert.match(err.message, /rate= on a line without a key/);
+      assert.match(err.message, /--rate-burst: needs --rate-limit/);
+      for (const key of [KEY_SLOW, KEY_FREE, KEY_DEFAULT]) assert.ok(!err.message.includes(key));
+      return true;
+    });
+    assert.throws(() => parseServeOptions(['--rate-limit', '10/s'], {}), /--rate-limit: limits are per API key, so it needs --api-keys-env or --api-keys-file/);
+    assert.throws(() => parseServeOptions(['--rate-limit', 'lots'], { K: KEY_SLOW, MODELSERVE_API_KEYS_ENV: 'K' }), /--rate-limit: 'lots' is not a rate/);
+    writeFileSync(file, `${KEY_DEFAULT} burst=5\n`);
+    assert.throws(() => parseServeOptions(['--api-keys-file', file], {}), /burst= without rate=, and there is no --rate-limit/);
+  });
+});
+
+test('over HTTP from the CLI: 429 with Retry-After per key, other keys and unauthenticated routes unaffected, counted in /metrics', async () => {
+  const file = join(tempDir(), 'keys');
+  writeFileSync(file, `${KEY_SLOW} rate=1/min burst=3\n${KEY_FREE} rate=none\n${KEY_DEFAULT}\n`);
+  const child = spawn(process.execPath, [CLI, 'serve', EXAMPLES, '--port', '0', '--workers', '1', '--log-level', 'warn', '--api-keys-file', file, '--rate-limit', '6/min', '--rate-burst', '4'], { cwd: REPO, stdio: ['ignore', 'pipe', 'pipe'] });
+  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+  try {
+    const url = await new Promise<string>((resolve, reject) => {
+      let stderr = '';
+      child.stderr.on('data', (chunk: Buffer) => {
+        stderr += chunk.toString();
+        const m = /serving .* on (http:\/\/\S+) /.exec(stderr);
+        if (m) resolve(m[1]!);
+      });
+      child.on('exit', (code) => reject(new Error(`exited ${code}: ${stderr}`)));
+    });
+    const predict = (key: string) => call(`${url}/predict`, { body: ROW, headers: { authorization: `Bearer ${key}` } });
+
+    const slow = [];
+    for (let i = 0; i < 5; i++) slow.push(await predict(KEY_SLOW));
+    assert.deepEqual(slow.map((r) => r.status), [200, 200, 200, 429, 429]);
+    const refused = slow[3]!;
+    assert.equal(refused.body.code, 'MS_ERR_RATE_LIMITED');
+    assert.equal(ERRORS.MS_ERR_RATE_LIMITED.status, 429);
+    assert.deepEqual(Object.keys(refused.body).sort(), ['code', 'detail', 'request_id']);
+    assert.equal(refused.body.request_id, refused.headers['x-request-id']);
+    // One token per minute: the next is up to 60 s away (the first refusals came within a second of the burst).
+    const retryAfter = Number(refused.headers['retry-after']);
+    assert.ok(retryAfter >= 55 && retryAfter <= 60, `Retry-After ${retryAfter}`);
+    assert.match(refused.body.detail, new RegExp(`rate limit of this API key \\(${keyFingerprint(KEY_SLOW)}\\) exceeded`));
+
+    // The other keys have their own buckets: rate=none is never limited; the default (6/min) allows a burst of 4.
+    const free = await Promise.all(Array.from({ length: 20 }, () => predict(KEY_FREE)));
+    assert.deepEqual(new Set(free.map((r) => r.status)), new Set([200]));
+    const dflt = [];
+    for (let i = 0; i < 6; i++) dflt.push((await predict(KEY_DEFAULT)).status);
+    assert.deepEqual(dflt, [200, 200, 200, 200, 429, 429]);
+    // Requests without auth are not counted: the probes stay open whatever the keys did.
+    for (let i = 0; i < 10; i++) assert.equal((await call(`${url}/healthz`)).status, 200);
+    // A wrong key is 401, not 429.
+    assert.equal((await call(`${url}/predict`, { body: ROW, headers: { authorization: 'Bearer k-wrong-wrong-wrong-wrong-wrong' } })).status, 401);
+
+    const metrics = (await call(`${url}/metrics`, { headers: { authorization: `Bearer ${KEY_FREE}` } })).text;
+    const limited = (key: string) => Number(new RegExp(`^modelserve_rate_limited_total\\{key="${keyFingerprint(key)}"\\} (\\d+)$`, 'm').exec(metrics)?.[1]);
+    assert.equal(limited(KEY_SLOW), 2);
+    assert.equal(limited(KEY_DEFAULT), dflt.filter((s) => s === 429).length);
+    assert.ok(Number.isNaN(limited(KEY_FREE)), 'the exempt key has no series');
+    // Distinct from overload protection: no 503 counted.
+    assert.doesNotMatch(metrics, /modelserve_rejected_total\{[^}]*reason="overloaded"[^}]*\} [1-9]/);
+  } finally {
+    child.kill('SIGTERM');
+    await exited;
+  }
+});
