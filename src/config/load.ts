@@ -8,6 +8,7 @@ import { parse as parseYaml } from 'yaml';
 import { StartupError } from '../errors.js';
 import type { FieldSpec, ModelConfig, OutputSpec, TensorSpec } from './types.js';
 import { DEFAULTS, MODEL_CONFIG_SCHEMA } from './schema.js';
+import { resolveScaleFiles } from './scale-file.js';
 
 export const CONFIG_FILE_NAMES = ['model.yaml', 'model.yml', 'model.json'];
 
@@ -128,6 +129,7 @@ function checkField(name: string, f: RawField, at: (path: string, message: strin
 }
 
 function buildConfig(dir: string, file: string, raw: RawConfig, at: (path: string, message: string) => void): ModelConfig {
+  resolveScaleFiles(dir, raw.inputs, at);
   const fields: FieldSpec[] = Object.entries(raw.fields).map(([name, f]) => {
     checkField(name, f, at);
     return { name, type: f.type, required: f.required ?? true, default: f.default, minimum: f.minimum, maximum: f.maximum, enum: f.enum, description: f.description, example: f.example };

@@ -29,8 +29,8 @@ const tensor = {
     scale: {
       type: 'object',
       additionalProperties: false,
-      required: ['mean', 'scale'],
       properties: {
+        file: { type: 'string', minLength: 1 },
         mean: { type: 'array', items: { type: 'number' } },
         scale: { type: 'array', items: { type: 'number', not: { const: 0 } } },
       },
