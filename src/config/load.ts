@@ -17,7 +17,7 @@ export const CONFIG_FILE_NAMES = ['model.yaml', 'model.yml', 'model.json'];
 const validateSchema = new Ajv({ allErrors: true, strict: false, meta: false, validateSchema: false, code: { optimize: false } }).compile(MODEL_CONFIG_SCHEMA);
 
 /** Where a config problem is, for the one message the CLI prints. */
-interface Problem {
+export interface Problem {
   file: string;
   path: string;
   message: string;
@@ -52,7 +52,7 @@ export function modelFolders(repo: string): string[] {
   return dirs;
 }
 
-function keyPath(error: ErrorObject): string {
+export function keyPath(error: ErrorObject): string {
   const parts = error.instancePath.split('/').slice(1).map((p) => p.replace(/~1/g, '/').replace(/~0/g, '~'));
   if (error.keyword === 'additionalProperties') parts.push(String(error.params.additionalProperty));
   if (error.keyword === 'required') parts.push(String(error.params.missingProperty));
@@ -70,7 +70,7 @@ function schemaMessage(error: ErrorObject): string {
   }
 }
 
-function readConfigFile(file: string, problems: Problem[]): unknown {
+export function readConfigFile(file: string, problems: Problem[]): unknown {
   let text: string;
   try {
     text = readFileSync(file, 'utf8');
@@ -100,7 +100,7 @@ function scalarMatches(type: FieldSpec['type'], value: Scalar): boolean {
 interface RawField { type: FieldSpec['type']; required?: boolean; default?: Scalar; minimum?: number; maximum?: number; enum?: Scalar[]; description?: string; example?: Scalar }
 interface RawTensor { fields: string[]; type?: TensorSpec['type']; scale?: { mean: number[]; scale: number[] } }
 interface RawOutput { from: string; map?: Record<string, string>; column?: number }
-interface RawConfig {
+export interface RawConfig {
   name?: string; version?: string | number; description?: string; model?: string; default?: boolean; strict?: boolean; lax?: boolean; optimize?: boolean;
   root_response?: Record<string, unknown>;
   fields: Record<string, RawField>; inputs: Record<string, RawTensor>; outputs: Record<string, RawOutput>;
@@ -128,7 +128,7 @@ function checkField(name: string, f: RawField, at: (path: string, message: strin
   }
 }
 
-function buildConfig(dir: string, file: string, raw: RawConfig, at: (path: string, message: string) => void): ModelConfig {
+export function buildConfig(dir: string, file: string, raw: RawConfig, at: (path: string, message: string) => void): ModelConfig {
   resolveScaleFiles(dir, raw.inputs, at);
   const fields: FieldSpec[] = Object.entries(raw.fields).map(([name, f]) => {
     checkField(name, f, at);
@@ -214,13 +214,28 @@ export function loadRepository(repo: string): readonly ModelConfig[] {
     const file = findConfigFile(dir) as string;
     const raw = readConfigFile(file, problems);
     if (raw === undefined) continue;
-    if (!validateSchema(raw)) {
-      for (const error of validateSchema.errors ?? []) problems.push({ file, path: keyPath(error), message: schemaMessage(error) });
+    const schema = schemaProblems(file, raw);
+    if (schema.length > 0) {
+      problems.push(...schema);
       continue;
     }
     const at = (path: string, message: string) => problems.push({ file, path, message });
     configs.push(buildConfig(dir, file, raw as unknown as RawConfig, at));
   }
+  problems.push(...crossModelProblems(configs));
+  if (problems.length > 0) throw new StartupError('MS_ERR_CONFIG_INVALID', formatProblems(problems));
+  return deepFreeze(configs);
+}
+
+/** The schema's verdict on a parsed config file, one Problem per error. */
+export function schemaProblems(file: string, raw: unknown): Problem[] {
+  if (validateSchema(raw)) return [];
+  return (validateSchema.errors ?? []).map((error) => ({ file, path: keyPath(error), message: schemaMessage(error) }));
+}
+
+/** Problems between the models of one repository: a name used twice, more than one default. */
+export function crossModelProblems(configs: readonly ModelConfig[]): Problem[] {
+  const problems: Problem[] = [];
   const seen = new Map<string, string>();
   for (const c of configs) {
     const other = seen.get(c.name);
@@ -231,8 +246,7 @@ export function loadRepository(repo: string): readonly ModelConfig[] {
   if (defaults.length > 1) {
     for (const c of defaults.slice(1)) problems.push({ file: c.configFile, path: 'default', message: `only one model may be the default; ${defaults[0]!.name} already is` });
   }
-  if (problems.length > 0) throw new StartupError('MS_ERR_CONFIG_INVALID', formatProblems(problems));
-  return deepFreeze(configs);
+  return problems;
 }
 
 /** The model POST /predict serves: the one marked default, or the only one. */

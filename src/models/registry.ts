@@ -2,7 +2,7 @@
 // path: validator -> batcher -> encoder -> runtime -> decoder. Compiled once at startup.
 import { readFileSync } from 'node:fs';
 import type { ModelConfig } from '../config/types.js';
-import { checkSignature } from '../config/signature.js';
+import { collectModelProblems, formatModelProblems } from '../check/problems.js';
 import { defaultModel } from '../config/load.js';
 import { ModelServeError, StartupError } from '../errors.js';
 import { Batcher } from '../batching/batcher.js';
@@ -81,15 +81,11 @@ export class ModelRegistry {
   static async load(configs: readonly ModelConfig[], runtime: InferenceRuntime, options: RegistryOptions = {}): Promise<ModelRegistry> {
     const read = await Promise.all(configs.map((c) => readModel(c, options.optimize ?? true)));
     const signatures = await runtime.load(read.map((r) => r.source));
-    const problems: string[] = [];
     for (const config of configs) {
-      const signature = signatures[config.name];
-      if (!signature) throw new StartupError('MS_ERR_MODEL_LOAD', `${config.modelFile}: the runtime did not load this model`);
-      for (const p of checkSignature(config, signature)) problems.push(`  ${relative(process.cwd(), config.configFile)}: ${p}`);
+      if (!signatures[config.name]) throw new StartupError('MS_ERR_MODEL_LOAD', `${config.modelFile}: the runtime did not load this model`);
     }
-    if (problems.length > 0) {
-      throw new StartupError('MS_ERR_MODEL_SIGNATURE', `model configuration does not match the ONNX model (${problems.length} problem${problems.length === 1 ? '' : 's'}):\n${problems.join('\n')}`);
-    }
+    const problems = collectModelProblems(configs, signatures);
+    if (problems.length > 0) throw new StartupError('MS_ERR_MODEL_SIGNATURE', formatModelProblems(problems));
     const models = new Map<string, ServedModel>();
     configs.forEach((config, i) => {
       const signature = signatures[config.name]!;
