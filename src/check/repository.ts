@@ -3,7 +3,7 @@
 // so its other problems are found too), scaler files, the ONNX file and its real signature from
 // an onnxruntime session on this thread, the examples as a request, what the optimiser cannot
 // rewrite, and with a sample of data the silent mistakes (see sample.ts). Opens no port.
-import { readFileSync } from 'node:fs';
+import { readModelBytes } from '../xgboost/load.js';
 import { buildConfig, crossModelProblems, findConfigFile, modelFolders, readConfigFile, schemaProblems, type Problem, type RawConfig } from '../config/load.js';
 import type { ModelConfig } from '../config/types.js';
 import { StartupError } from '../errors.js';
@@ -60,7 +60,7 @@ async function openModel(config: ModelConfig, optimize: boolean, problems: Model
   const at = (key: string, message: string, severity: ModelProblem['severity'] = 'error') => problems.push({ file: config.configFile, key, message, severity });
   let bytes: Uint8Array;
   try {
-    bytes = readFileSync(config.modelFile);
+    bytes = readModelBytes(config);
   } catch (err) {
     at('model', `cannot read ${config.modelFile}: ${errorText(err)}`);
     return undefined;

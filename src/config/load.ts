@@ -101,16 +101,17 @@ interface RawField { type: FieldSpec['type']; required?: boolean; default?: Scal
 interface RawTensor { fields: string[]; type?: TensorSpec['type']; scale?: { mean: number[]; scale: number[] } }
 interface RawOutput { from: string; map?: Record<string, string>; column?: number }
 export interface RawConfig {
-  name?: string; version?: string | number; description?: string; model?: string; default?: boolean; strict?: boolean; lax?: boolean; optimize?: boolean;
+  name?: string; version?: string | number; description?: string; model?: string; format?: 'onnx' | 'xgboost'; default?: boolean; strict?: boolean; lax?: boolean; optimize?: boolean;
   root_response?: Record<string, unknown>;
   fields: Record<string, RawField>; inputs: Record<string, RawTensor>; outputs: Record<string, RawOutput>;
   batching?: { enabled?: boolean; max_batch_size?: number; max_queue_delay_ms?: number };
   queue?: { max_rows?: number; timeout_ms?: number };
 }
 
-function checkField(name: string, f: RawField, at: (path: string, message: string) => void): void {
+function checkField(name: string, f: RawField, at: (path: string, message: string) => void, missingAllowed = false): void {
   const required = f.required ?? true;
-  if (!required && f.default === undefined) at(`fields.${name}.default`, 'a field with required: false needs a default (the value fed to the model when it is absent)');
+  // An XGBoost model takes a missing value (NaN: each split's default direction), so there an absent field needs no default.
+  if (!required && f.default === undefined && !missingAllowed) at(`fields.${name}.default`, 'a field with required: false needs a default (the value fed to the model when it is absent)');
   for (const key of ['default', 'example'] as const) {
     const value = f[key];
     if (value !== undefined && !scalarMatches(f.type, value)) at(`fields.${name}.${key}`, `must be of type ${f.type}`);
@@ -131,7 +132,7 @@ function checkField(name: string, f: RawField, at: (path: string, message: strin
 export function buildConfig(dir: string, file: string, raw: RawConfig, at: (path: string, message: string) => void): ModelConfig {
   resolveScaleFiles(dir, raw.inputs, at);
   const fields: FieldSpec[] = Object.entries(raw.fields).map(([name, f]) => {
-    checkField(name, f, at);
+    checkField(name, f, at, raw.format === 'xgboost');
     return { name, type: f.type, required: f.required ?? true, default: f.default, minimum: f.minimum, maximum: f.maximum, enum: f.enum, description: f.description, example: f.example };
   });
   const fieldByName = new Map(fields.map((f) => [f.name, f]));
@@ -162,8 +163,8 @@ export function buildConfig(dir: string, file: string, raw: RawConfig, at: (path
     if (o.column !== undefined) return { field, from: o.from, kind: 'column', column: o.column };
     return { field, from: o.from, kind: 'raw' };
   });
-  const modelFile = resolve(dir, raw.model ?? DEFAULTS.model);
-  if (!existsSync(modelFile)) at('model', `ONNX file not found: ${modelFile}`);
+  const modelFile = resolve(dir, raw.model ?? (raw.format === 'xgboost' ? 'model.json' : DEFAULTS.model));
+  if (!existsSync(modelFile)) at('model', `${raw.format === 'xgboost' ? 'XGBoost model' : 'ONNX'} file not found: ${modelFile}`);
   const name = raw.name ?? (dir.split(/[\\/]/).pop() ?? 'model').toLowerCase();
   if (raw.name === undefined && !/^[a-z0-9][a-z0-9_-]*$/.test(name)) at('name', `the folder name '${name}' is not a valid model name; set name:`);
   return {
@@ -173,6 +174,7 @@ export function buildConfig(dir: string, file: string, raw: RawConfig, at: (path
     dir,
     configFile: file,
     modelFile,
+    format: raw.format ?? 'onnx',
     default: raw.default ?? false,
     strict: raw.strict ?? false,
     lax: raw.lax ?? true,

@@ -59,6 +59,7 @@ export const MODEL_CONFIG_SCHEMA = {
     version: { type: ['string', 'number'] },
     description: { type: 'string' },
     model: { type: 'string', minLength: 1 },
+    format: { enum: ['onnx', 'xgboost'] },
     default: { type: 'boolean' },
     strict: { type: 'boolean' },
     lax: { type: 'boolean' },

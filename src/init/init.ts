@@ -23,7 +23,7 @@ export interface InitOptions {
   probaField?: string;
   force?: boolean;
   /** Model bytes already in ONNX form (a converted XGBoost model) and the config lines that say so. */
-  onnx?: { bytes: Uint8Array; configLines: string[]; featureNames?: string[] };
+  onnx?: { bytes: Uint8Array; configLines: string[]; featureNames?: string[]; missingAllowed?: boolean };
 }
 
 export interface InitResult {
@@ -66,8 +66,9 @@ function firstValue(col: SampleColumn): number | string | undefined {
   return col.values.find((v) => v !== undefined);
 }
 
-function fieldLines(f: PlannedField, sample: Sample | undefined): string[] {
+function fieldLines(f: PlannedField, sample: Sample | undefined, missingAllowed: boolean): string[] {
   const lines = [`  ${f.name}:`, `    type: ${f.type}`];
+  if (missingAllowed) lines.push('    required: false                        # absent = a missing value (each split\'s default direction)');
   const col = f.column;
   if (col) {
     const ex = firstValue(col);
@@ -191,7 +192,7 @@ export function initModelFolder(options: InitOptions): InitResult {
     `model: ${modelFile}`,
     ...(options.onnx?.configLines ?? []),
     'fields:                                    # the request\'s JSON fields',
-    ...allFields.flatMap((f) => fieldLines(f, sample)),
+    ...allFields.flatMap((f) => fieldLines(f, sample, options.onnx?.missingAllowed ?? false)),
     'inputs:                                    # how the fields become the model\'s inputs',
   ];
   for (const { tensor, fields } of inputs) {

@@ -52,9 +52,10 @@ export function exampleRow(config: ModelConfig): Row {
 async function readModel(config: ModelConfig, optimize: boolean): Promise<{ source: ModelSource; optimization?: OptimizationSummary }> {
   let bytes: Uint8Array;
   try {
-    bytes = readFileSync(config.modelFile);
+    // An XGBoost model is converted to ONNX here (the converter, and its protobuf library, load only then).
+    bytes = config.format === 'xgboost' ? (await import('../xgboost/load.js')).readModelBytes(config) : readFileSync(config.modelFile);
   } catch (err) {
-    throw new StartupError('MS_ERR_MODEL_LOAD', `${relative(process.cwd(), config.modelFile)}: cannot read the ONNX file: ${(err as Error).message}`);
+    throw new StartupError('MS_ERR_MODEL_LOAD', `${relative(process.cwd(), config.modelFile)}: cannot read the model file: ${(err as Error).message}`);
   }
   // The optimiser's protobuf library is loaded only for models that may hold an operator it rewrites.
   if (!optimize || !config.optimize || !mayOptimize(bytes)) return { source: { name: config.name, path: config.modelFile, bytes } };
