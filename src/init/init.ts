@@ -36,8 +36,9 @@ export class InitError extends Error {}
 
 const FIELD_TYPE: Record<string, FieldType> = { float32: 'number', float64: 'number', float16: 'number', int32: 'integer', int64: 'integer', int8: 'integer', int16: 'integer', uint8: 'integer', string: 'string', bool: 'boolean' };
 
-/** An identifier a config accepts as a field name. */
+/** The column's own name when a config accepts it (so the sample's rows are valid requests as they are), else a cleaned one. */
 export function fieldName(text: string): string {
+  if (/^[A-Za-z_][A-Za-z0-9_]*$/.test(text)) return text;
   const n = normalizeName(text);
   return n === '' ? 'x' : /^[0-9]/.test(n) ? `x_${n}` : n;
 }
@@ -156,7 +157,7 @@ export function initModelFolder(options: InitOptions): InitResult {
   if (options.labels) {
     if (!labelOut) throw new InitError(`--labels: the model has no class-label output (an int64 or string [N] output; its outputs: ${d.outputs.map((o) => o.name).join(', ')})`);
     const map = Object.entries(options.labels).map(([k, v]) => `${JSON.stringify(k)}: ${yamlScalar(v)}`).join(', ');
-    outputLines.push(`  prediction:                              # the class label`, `    from: ${labelOut.name}`, `    map: { ${map} }`);
+    outputLines.push(`${'  prediction:'.padEnd(43)}# the class label`, `    from: ${labelOut.name}`, `    map: { ${map} }`);
   }
   if (options.probaField) {
     const [field, col] = options.probaField.split(':');
@@ -198,7 +199,7 @@ export function initModelFolder(options: InitOptions): InitResult {
   for (const { tensor, fields } of inputs) {
     lines.push(`  ${tensor.name}:${' '.repeat(Math.max(1, 40 - tensor.name.length))}# ${tensor.type} [${tensor.shape.join(', ')}]`);
     lines.push(`    fields: [${fields.map((f) => f.name).join(', ')}]`);
-    if (scalerFile) lines.push(`    scale: { file: ${scalerFile} }             # (x - mean) / scale per column`);
+    if (scalerFile) lines.push(`${`    scale: { file: ${scalerFile} }`.padEnd(42)} # (x - mean) / scale per column, from the scaler's file`);
   }
   if (!scaler && inputs.length === 1 && inputs[0]!.fields.length > 1 && FIELD_TYPE[inputs[0]!.tensor.type] === 'number') {
     lines.push('    # If the model was trained on standard-scaled data, add its scaler (forgetting it makes most answers the same):', '    # scale: { file: scaler.json }');

@@ -25,7 +25,7 @@ function readmeBookConfig(): string {
   return /```yaml\n([\s\S]*?)```/.exec(readme.slice(readme.indexOf('<!-- readme-example: book-config -->')))![1]!;
 }
 
-const INIT_FIELDS = ['temperature_c', 'humidity', 'wind_speed_kmph', 'wind_bearing_degrees', 'visibility_km', 'pressure_millibars', 'current_weather_condition'];
+const INIT_FIELDS = ['Temperature_C', 'Humidity', 'Wind_speed_kmph', 'Wind_bearing_degrees', 'Visibility_km', 'Pressure_millibars', 'Current_weather_condition'];
 
 test('book round trip: init svc.onnx --sample --scaler --labels serves exactly as the README config on all 19,289 rows', async () => {
   const r = cli(['init', BOOK_MODEL, '-o', 'models/weather', '--sample', BOOK_CSV, '--scaler', BOOK_SCALER, '--labels', '0=No_Rain,1=Rain']);
@@ -38,7 +38,7 @@ test('book round trip: init svc.onnx --sample --scaler --labels serves exactly a
   assert.deepEqual(Object.keys(config.fields), INIT_FIELDS);
   assert.deepEqual(config.inputs, { float_input: { fields: INIT_FIELDS, scale: { file: 'model-scaler.json' } } });
   assert.deepEqual(config.outputs, { prediction: { from: 'label', map: { 0: 'No_Rain', 1: 'Rain' } } });
-  assert.equal(config.fields.temperature_c.example, 35.02222222);
+  assert.equal(config.fields.Temperature_C.example, 35.02222222);
   assert.match(readFileSync(join(dir, 'model.yaml'), 'utf8'), /# minimum: 0\.13\n\s+# maximum: 1\n/);
 
   const handRepo = join(root, 'hand');
