@@ -108,6 +108,9 @@ test('modelserve convert writes the ONNX graph; onnxruntime gives XGBoost\'s num
   const inspect = cli(['inspect', out]);
   assert.match(inspect.stdout, /ai\.onnx\.ml\.TreeEnsembleRegressor/);
   assert.match(inspect.stdout, /xgboost_objective: multi:softprob/);
+  const direct = cli(['inspect', m.file, '--json']);
+  assert.equal(direct.status, 0, direct.stderr);
+  assert.deepEqual(JSON.parse(direct.stdout).inputs, [{ name: 'input', type: 'float32', shape: ['N', 7] }]);
 });
 
 test('init model.json: fields from the saved feature names, format: xgboost, optional fields; it serves', async () => {
