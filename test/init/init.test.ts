@@ -91,6 +91,21 @@ test('init without hints writes a config that serves (x0…x6, every output as i
   assert.deepEqual(withProba.outputs.rain_probability, { from: 'probabilities', column: 1 });
 });
 
+test('init on a model with one input per field (the loan example) serves the example answers without hints', async () => {
+  const r = cli(['init', join(REPO, 'examples/loan/model.onnx'), '-o', 'loan', '--proba-field', 'default_proba']);
+  assert.equal(r.status, 0, r.stderr);
+  const server = await startServer({ repo: join(root, 'loan'), port: 0, workers: 1 });
+  try {
+    const valid = JSON.parse(readFileSync(join(REPO, 'examples/loan/samples/valid.json'), 'utf8')) as unknown[];
+    const expected = JSON.parse(readFileSync(join(REPO, 'examples/loan/samples/expected.json'), 'utf8')) as Array<{ default_proba: number }>;
+    const res = await call(`${server.url}/predict`, { body: valid[0] });
+    assert.equal(res.status, 200, res.text);
+    assert.ok(Math.abs(res.body.default_proba - expected[0]!.default_proba) <= 1e-5, `${res.body.default_proba} vs ${expected[0]!.default_proba}`);
+  } finally {
+    await server.shutdown();
+  }
+});
+
 test('init refuses, naming the problem: an existing model.yaml, a scaler of the wrong length, bad labels, a non-ONNX file', () => {
   assert.equal(cli(['init', BOOK_MODEL, '-o', 'twice']).status, 0);
   const again = cli(['init', BOOK_MODEL, '-o', 'twice']);
