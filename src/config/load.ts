@@ -52,7 +52,7 @@ export function modelFolders(repo: string): string[] {
   return dirs;
 }
 
-export function keyPath(error: ErrorObject): string {
+function keyPath(error: ErrorObject): string {
   const parts = error.instancePath.split('/').slice(1).map((p) => p.replace(/~1/g, '/').replace(/~0/g, '~'));
   if (error.keyword === 'additionalProperties') parts.push(String(error.params.additionalProperty));
   if (error.keyword === 'required') parts.push(String(error.params.missingProperty));
