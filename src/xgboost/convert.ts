@@ -2,8 +2,9 @@
 // one ai.onnx.ml TreeEnsembleRegressor computing the margin (base_score included), and standard
 // operators finish it per objective — Sigmoid (+ the two-column probabilities and a 0.5 threshold
 // label) for binary:logistic, Softmax + ArgMax for multi:softprob/softmax, nothing for
-// reg:squarederror. (TreeEnsembleClassifier's binary case reshapes scores differently when every
-// leaf weight is positive; the margin-then-standard-ops form matches XGBoost in every case.)
+// reg:squarederror. (Margin first, then standard operators, keeps XGBoost's own formula — sigmoid or
+// softmax of the summed margin, label at p > 0.5 or the first largest probability — instead of
+// depending on TreeEnsembleClassifier's conventions for binary and post-transformed scores.)
 // A missing value (NaN) takes each split's default direction, as in XGBoost.
 import onnxProto from 'onnx-proto';
 import { DT, attr, encodeModel, type AttributeProto, type GraphProto, type NodeProto, type ValueInfoProto } from '../optimize/proto.js';
