@@ -4,6 +4,10 @@
 const COMMANDS: Record<string, { summary: string; load: () => Promise<{ run(argv: string[]): Promise<number> }> }> = {
   serve: { summary: 'serve a model repository (or one model folder) over HTTP', load: () => import('./serve.js') },
   loadtest: { summary: 'load-test a service: closed/open model, capacity search, reports', load: () => import('../loadtest/cli.js') },
+  check: { summary: 'check every model of a repository (config, scaler, ONNX signature, a data sample); no port opened', load: () => import('../check/cli.js') },
+  convert: { summary: 'convert an XGBoost JSON model into the ONNX graph modelserve serves for it', load: () => import('../xgboost/cli.js') },
+  init: { summary: 'write a model folder with a commented model.yaml from a model file (and a data sample)', load: () => import('../init/cli.js') },
+  inspect: { summary: "show an .onnx file's inputs, outputs, operators and metadata", load: () => import('../inspect/cli.js') },
   optimize: { summary: 'write the optimised (dense-tensor) form of an .onnx file', load: () => import('../optimize/cli.js') },
 };
 

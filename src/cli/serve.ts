@@ -16,6 +16,7 @@ export async function run(argv: string[]): Promise<number> {
     console.log(serveHelp());
     return 0;
   }
+  if (options.check) return (await import('../check/cli.js')).checkAndReport(options.repo, { optimize: options.optimize });
   let server: RunningServer | undefined;
   // Start the inference workers first: they load onnxruntime while the HTTP modules are imported.
   const runtime = await createRuntime({
@@ -50,7 +51,8 @@ export async function run(argv: string[]): Promise<number> {
   } catch (err) {
     await runtime.close().catch(() => undefined);
     // One clear line (or block) naming the file and the problem; never a half-started server.
-    const message = err instanceof StartupError ? err.message : `failed to start: ${(err as Error).message}`;
+    // A config problem: list every problem of every model at once (schema, scale, ONNX signature), not the first round.
+    const message = err instanceof StartupError ? await (await import('../check/startup.js')).completeStartupMessage(err, options.repo, options.optimize) : `failed to start: ${(err as Error).message}`;
     console.error(`modelserve: ${message}`);
     return 1;
   }

@@ -8,6 +8,7 @@ import { parse as parseYaml } from 'yaml';
 import { StartupError } from '../errors.js';
 import type { FieldSpec, ModelConfig, OutputSpec, TensorSpec, VersionPolicy } from './types.js';
 import { DEFAULTS, MODEL_CONFIG_SCHEMA } from './schema.js';
+import { resolveScaleFiles } from './scale-file.js';
 
 export const CONFIG_FILE_NAMES = ['model.yaml', 'model.yml', 'model.json'];
 
@@ -98,7 +99,7 @@ function schemaMessage(error: ErrorObject): string {
   }
 }
 
-function readConfigFile(file: string, problems: Problem[]): unknown {
+export function readConfigFile(file: string, problems: Problem[]): unknown {
   let text: string;
   try {
     text = readFileSync(file, 'utf8');
@@ -128,8 +129,8 @@ function scalarMatches(type: FieldSpec['type'], value: Scalar): boolean {
 interface RawField { type: FieldSpec['type']; required?: boolean; default?: Scalar; minimum?: number; maximum?: number; enum?: Scalar[]; description?: string; example?: Scalar }
 interface RawTensor { fields: string[]; type?: TensorSpec['type']; scale?: { mean: number[]; scale: number[] } }
 interface RawOutput { from: string; map?: Record<string, string>; column?: number }
-interface RawConfig {
-  name?: string; version?: string | number; description?: string; model?: string; default?: boolean; strict?: boolean; lax?: boolean; optimize?: boolean;
+export interface RawConfig {
+  name?: string; version?: string | number; description?: string; model?: string; format?: 'onnx' | 'xgboost'; default?: boolean; strict?: boolean; lax?: boolean; optimize?: boolean;
   root_response?: Record<string, unknown>;
   fields: Record<string, RawField>; inputs: Record<string, RawTensor>; outputs: Record<string, RawOutput>;
   version_policy?: { latest?: number; all?: true; specific?: number[] };
@@ -137,9 +138,10 @@ interface RawConfig {
   queue?: { max_rows?: number; timeout_ms?: number };
 }
 
-function checkField(name: string, f: RawField, at: (path: string, message: string) => void): void {
+function checkField(name: string, f: RawField, at: (path: string, message: string) => void, missingAllowed = false): void {
   const required = f.required ?? true;
-  if (!required && f.default === undefined) at(`fields.${name}.default`, 'a field with required: false needs a default (the value fed to the model when it is absent)');
+  // An XGBoost model takes a missing value (NaN: each split's default direction), so there an absent field needs no default.
+  if (!required && f.default === undefined && !missingAllowed) at(`fields.${name}.default`, 'a field with required: false needs a default (the value fed to the model when it is absent)');
   for (const key of ['default', 'example'] as const) {
     const value = f[key];
     if (value !== undefined && !scalarMatches(f.type, value)) at(`fields.${name}.${key}`, `must be of type ${f.type}`);
@@ -172,10 +174,11 @@ export interface VersionLocation {
   version: number;
 }
 
-function buildConfig(where: VersionLocation, file: string, raw: RawConfig, at: (path: string, message: string) => void): ModelConfig {
+export function buildConfig(where: VersionLocation, file: string, raw: RawConfig, at: (path: string, message: string) => void): ModelConfig {
   const { dir } = where;
+  resolveScaleFiles(dir, raw.inputs, at);
   const fields: FieldSpec[] = Object.entries(raw.fields).map(([name, f]) => {
-    checkField(name, f, at);
+    checkField(name, f, at, raw.format === 'xgboost');
     return { name, type: f.type, required: f.required ?? true, default: f.default, minimum: f.minimum, maximum: f.maximum, enum: f.enum, description: f.description, example: f.example };
   });
   const fieldByName = new Map(fields.map((f) => [f.name, f]));
@@ -206,8 +209,8 @@ function buildConfig(where: VersionLocation, file: string, raw: RawConfig, at: (
     if (o.column !== undefined) return { field, from: o.from, kind: 'column', column: o.column };
     return { field, from: o.from, kind: 'raw' };
   });
-  const modelFile = resolve(dir, raw.model ?? DEFAULTS.model);
-  if (!existsSync(modelFile)) at('model', `ONNX file not found: ${modelFile}`);
+  const modelFile = resolve(dir, raw.model ?? (raw.format === 'xgboost' ? 'model.json' : DEFAULTS.model));
+  if (!existsSync(modelFile)) at('model', `${raw.format === 'xgboost' ? 'XGBoost model' : 'ONNX'} file not found: ${modelFile}`);
   const name = raw.name ?? (where.modelDir.split(/[\\/]/).pop() ?? 'model').toLowerCase();
   if (raw.name === undefined && !/^[a-z0-9][a-z0-9_-]*$/.test(name)) at('name', `the folder name '${name}' is not a valid model name; set name:`);
   return {
@@ -220,6 +223,7 @@ function buildConfig(where: VersionLocation, file: string, raw: RawConfig, at: (
     dir,
     configFile: file,
     modelFile,
+    format: raw.format ?? 'onnx',
     default: raw.default ?? false,
     strict: raw.strict ?? false,
     lax: raw.lax ?? true,
@@ -265,8 +269,9 @@ export function readVersionConfig(where: VersionLocation, problems: Problem[]): 
   }
   const raw = readConfigFile(file, problems);
   if (raw === undefined) return undefined;
-  if (!validateSchema(raw)) {
-    for (const error of validateSchema.errors ?? []) problems.push({ file, path: keyPath(error), message: schemaMessage(error) });
+  const schema = schemaProblems(file, raw);
+  if (schema.length > 0) {
+    problems.push(...schema);
     return undefined;
   }
   const before = problems.length;
@@ -336,6 +341,12 @@ export function repositoryProblems(configs: readonly ModelConfig[]): Problem[] {
   const [first, ...rest] = defaults.values();
   for (const c of rest) problems.push({ file: c.configFile, path: 'default', message: `only one model may be the default; ${first!.name} already is` });
   return problems;
+}
+
+/** The schema's verdict on a parsed config file, one Problem per error. */
+export function schemaProblems(file: string, raw: unknown): Problem[] {
+  if (validateSchema(raw)) return [];
+  return (validateSchema.errors ?? []).map((error) => ({ file, path: keyPath(error), message: schemaMessage(error) }));
 }
 
 /** The model POST /predict serves: the one marked default, or the only one. */

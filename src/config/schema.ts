@@ -29,8 +29,8 @@ const tensor = {
     scale: {
       type: 'object',
       additionalProperties: false,
-      required: ['mean', 'scale'],
       properties: {
+        file: { type: 'string', minLength: 1 },
         mean: { type: 'array', items: { type: 'number' } },
         scale: { type: 'array', items: { type: 'number', not: { const: 0 } } },
       },
@@ -59,6 +59,7 @@ export const MODEL_CONFIG_SCHEMA = {
     version: { type: ['string', 'number'] },
     description: { type: 'string' },
     model: { type: 'string', minLength: 1 },
+    format: { enum: ['onnx', 'xgboost'] },
     default: { type: 'boolean' },
     strict: { type: 'boolean' },
     lax: { type: 'boolean' },

@@ -66,8 +66,10 @@ export interface ModelConfig {
   /** The model folder (the version folder's parent; the same as dir for a flat layout). */
   modelDir: string;
   configFile: string;
-  /** Absolute path of the .onnx file. */
+  /** Absolute path of the model file: .onnx, or XGBoost's JSON with format xgboost. */
   modelFile: string;
+  /** xgboost: the file is XGBoost's JSON model, converted to ONNX at load (src/xgboost). */
+  format?: 'onnx' | 'xgboost';
   default: boolean;
   /** Reject unknown fields (422) instead of ignoring them. */
   strict: boolean;

@@ -97,9 +97,10 @@ async function readModelSource(config: ModelConfig, key: string, optimize: boole
   let bytes: Uint8Array;
   const shown = relative(process.cwd(), config.modelFile) || config.modelFile;
   try {
-    bytes = readFileSync(config.modelFile);
+    // An XGBoost model is converted to ONNX here (the converter, and its protobuf library, load only then).
+    bytes = config.format === 'xgboost' ? (await import('../xgboost/load.js')).readModelBytes(config) : readFileSync(config.modelFile);
   } catch (err) {
-    throw new StartupError('MS_ERR_MODEL_LOAD', `${shown}: cannot read the ONNX file: ${(err as Error).message}`);
+    throw new StartupError('MS_ERR_MODEL_LOAD', `${shown}: cannot read the model file: ${(err as Error).message}`);
   }
   // The optimiser's protobuf library is loaded only for models that may hold an operator it rewrites.
   if (!optimize || !config.optimize || !mayOptimize(bytes)) return { source: { name: key, path: config.modelFile, bytes } };

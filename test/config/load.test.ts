@@ -27,7 +27,7 @@ function startupError(fn: () => unknown): StartupError {
 
 test('the example repository loads, frozen, with weather as the default model', () => {
   const configs = loadRepository(EXAMPLES);
-  assert.deepEqual(configs.map((c) => c.name).sort(), ['loan', 'weather']);
+  assert.deepEqual(configs.map((c) => c.name).sort(), ['loan', 'rain-xgboost', 'weather']);
   assert.equal(defaultModel(configs)?.name, 'weather');
   assert.ok(Object.isFrozen(configs[0]) && Object.isFrozen(configs[0]!.fields));
 });

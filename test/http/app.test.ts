@@ -26,7 +26,7 @@ test('probes: /healthz and /readyz answer 200 once started', async () => {
   assert.deepEqual((await call(`${url}/healthz`)).body, { status: 'ok' });
   const ready = await call(`${url}/readyz`);
   assert.equal(ready.status, 200);
-  assert.deepEqual(ready.body.models.sort(), ['loan', 'weather']);
+  assert.deepEqual(ready.body.models.sort(), ['loan', 'rain-xgboost', 'weather']);
 });
 
 test('GET / names the service, the models and the docs', async () => {
@@ -35,12 +35,12 @@ test('GET / names the service, the models and the docs', async () => {
   assert.equal(res.body.service, 'modelserve');
   assert.equal(res.body.default_model, 'weather');
   assert.equal(res.body.docs, '/docs');
-  assert.deepEqual(res.body.models.map((m: { name: string }) => m.name).sort(), ['loan', 'weather']);
+  assert.deepEqual(res.body.models.map((m: { name: string }) => m.name).sort(), ['loan', 'rain-xgboost', 'weather']);
 });
 
 test('GET /models and /models/{name} describe fields, outputs and the ONNX signature', async () => {
   const list = await call(`${url}/models`);
-  assert.equal(list.body.models.length, 2);
+  assert.equal(list.body.models.length, 3);
   const weather = await call(`${url}/models/weather`);
   assert.equal(weather.status, 200);
   assert.equal(weather.body.fields.length, 7);

@@ -1,0 +1,60 @@
+// `modelserve check <repo> [--sample data.csv]` (also `modelserve serve --check`).
+import { StartupError } from '../errors.js';
+import { formatModelProblems } from './problems.js';
+import { checkRepository, type CheckOptions } from './repository.js';
+
+const HELP = `Usage: modelserve check [MODEL_REPO] [--sample data.csv] [--no-optimize]
+
+Checks every model of MODEL_REPO (default $MODELSERVE_MODEL_REPO or ./models) without opening a
+port: each config's schema and cross-field rules, scaler files, the ONNX file loaded in onnxruntime
+and its real input/output signature, the fields' examples as a request, and what the optimiser
+cannot rewrite (a warning). Every problem of every model is listed at once: file, key, problem.
+
+  --sample FILE    a CSV of real inputs (a header naming the fields): runs it through every model
+                   and warns when >= 99% of the answers are the same (a missing or wrong scaler),
+                   when a column lies beyond 10 standard deviations of the scaler's mean, and when
+                   observed values break a field's declared minimum, maximum or enum
+  --no-optimize    do not run the optimiser (as serve --no-optimize)
+
+Exit codes: 0 the repository serves (warnings may be printed), 1 it has errors, 2 usage error.`;
+
+export async function checkAndReport(repo: string, options: CheckOptions): Promise<number> {
+  let report;
+  try {
+    report = await checkRepository(repo, options);
+  } catch (err) {
+    console.error(`modelserve check: ${err instanceof StartupError ? err.message : (err as Error).message}`);
+    return 1;
+  }
+  const text = formatModelProblems(report.problems);
+  if (text) console.error(text);
+  console.log(`${report.ok ? 'ok' : 'failed'}: ${report.models.length} model${report.models.length === 1 ? '' : 's'} checked (${report.models.join(', ')}), ` +
+    `${report.problems.filter((p) => p.severity === 'error').length} error(s), ${report.problems.filter((p) => p.severity === 'warning').length} warning(s)`);
+  return report.ok ? 0 : 1;
+}
+
+export async function run(argv: string[]): Promise<number> {
+  const options: CheckOptions = {};
+  const repos: string[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i]!;
+    if (a === '-h' || a === '--help') {
+      console.log(HELP);
+      return 0;
+    } else if (a === '--sample') {
+      const file = argv[++i];
+      if (!file) return usage('--sample needs a CSV file');
+      options.sample = file;
+    } else if (a.startsWith('--sample=')) options.sample = a.slice('--sample='.length);
+    else if (a === '--no-optimize') options.optimize = false;
+    else if (a.startsWith('-')) return usage(`unknown option ${a}`);
+    else repos.push(a);
+  }
+  if (repos.length > 1) return usage('expected one MODEL_REPO');
+  return checkAndReport(repos[0] ?? process.env.MODELSERVE_MODEL_REPO ?? 'models', options);
+}
+
+function usage(message: string): number {
+  console.error(`modelserve check: ${message}\n\n${HELP}`);
+  return 2;
+}

@@ -1,0 +1,34 @@
+// A data sample as columns: the CSV's header and, per column, its cells as numbers where they all
+// parse as numbers (empty cells are missing values), else as strings.
+import { readFileSync } from 'node:fs';
+import { parse } from 'csv-parse/sync';
+
+export interface SampleColumn {
+  name: string;
+  numeric: boolean;
+  /** One value per row; undefined for an empty cell. */
+  values: Array<number | string | undefined>;
+}
+
+export interface Sample {
+  file: string;
+  rows: number;
+  columns: SampleColumn[];
+}
+
+export function readSample(file: string): Sample {
+  const records = parse(readFileSync(file, 'utf8'), { bom: true, skip_empty_lines: true, relax_column_count: false, trim: true }) as string[][];
+  if (records.length < 2) throw new Error(`${file}: expected a header line and at least one row`);
+  const [header, ...rows] = records;
+  const columns = header!.map((name, c) => {
+    const cells = rows.map((r) => (r[c] === undefined || r[c] === '' ? undefined : r[c]!));
+    const numeric = cells.some((v) => v !== undefined) && cells.every((v) => v === undefined || (v.trim() !== '' && Number.isFinite(Number(v))));
+    return { name, numeric, values: numeric ? cells.map((v) => (v === undefined ? undefined : Number(v))) : cells };
+  });
+  return { file, rows: rows.length, columns };
+}
+
+/** A comparable form of a column or field name: Wind_Speed-kmph and wind_speed_kmph are one name. */
+export function normalizeName(name: string): string {
+  return name.toLowerCase().replace(/[^a-z0-9]+/g, '_').replace(/^_+|_+$/g, '');
+}

@@ -1,0 +1,137 @@
+// `modelserve check`: every problem of every model of a repository in one run — the config's
+// schema and cross-field rules (a config that fails its schema is still built as far as it goes,
+// so its other problems are found too), scaler files, the ONNX file and its real signature from
+// an onnxruntime session on this thread, the examples as a request, what the optimiser cannot
+// rewrite, and with a sample of data the silent mistakes (see sample.ts). Opens no port.
+import { readModelBytes } from '../xgboost/load.js';
+import { buildConfig, findConfigFile, modelFolders, readConfigFile, repositoryProblems, schemaProblems, versionLocations, type Problem, type RawConfig, type VersionLocation } from '../config/load.js';
+import type { ModelConfig } from '../config/types.js';
+import { StartupError } from '../errors.js';
+import { exampleRow } from '../core/model-version.js';
+import { createSession, errorText, signatureOf, type OrtSession } from '../runtime/session.js';
+import type { ModelSignature } from '../runtime/types.js';
+import { compileRequestValidator } from '../validation/request-validator.js';
+import { readSample } from './csv.js';
+import { collectModelProblems, type ModelProblem } from './problems.js';
+import { checkSample } from './sample.js';
+
+export interface CheckOptions {
+  /** false = as with --no-optimize: the optimiser is not run, so its verdicts are not reported. */
+  optimize?: boolean;
+  /** A CSV of real inputs to run through every model (check --sample). */
+  sample?: string;
+}
+
+export interface CheckReport {
+  models: string[];
+  problems: ModelProblem[];
+  /** Errors only: whether the repository would serve. */
+  ok: boolean;
+}
+
+/** Whether a problem at key `path` lies at or under one the schema rejected (and so adds nothing). */
+function under(path: string, rejected: readonly Problem[]): boolean {
+  return rejected.some((s) => s.path === '(root)' || path === s.path || path.startsWith(`${s.path}.`));
+}
+
+const fromConfig = (p: Problem): ModelProblem => ({ file: p.file, key: p.path, message: p.message, severity: 'error' });
+
+/** Reads one model version's folder as far as it goes: the config (maybe partial) and its config problems. */
+function readFolder(where: VersionLocation): { config?: ModelConfig; partial: boolean; problems: Problem[]; schema: Problem[] } {
+  const file = findConfigFile(where.dir) ?? findConfigFile(where.modelDir);
+  if (file === undefined) {
+    const missing = [{ file: where.dir, path: '(folder)', message: 'no model.yaml / model.yml / model.json in the version folder or its model folder' }];
+    return { partial: true, problems: missing, schema: missing };
+  }
+  const problems: Problem[] = [];
+  const raw = readConfigFile(file, problems);
+  if (raw === undefined) return { partial: true, problems, schema: problems };
+  const schema = schemaProblems(file, raw);
+  const built: Problem[] = [];
+  let config: ModelConfig | undefined;
+  try {
+    config = buildConfig(where, file, structuredClone(raw) as RawConfig, (path, message) => built.push({ file, path, message }));
+  } catch {
+    // A config whose structure the schema rejected may not build at all; its schema problems say why.
+    config = undefined;
+  }
+  // After a schema failure, keep only the problems in parts the schema did not already reject.
+  const extra = built.filter((p) => !under(p.path, schema));
+  return { config, partial: schema.length > 0, problems: [...schema, ...extra], schema };
+}
+
+async function openModel(config: ModelConfig, optimize: boolean, problems: ModelProblem[]): Promise<OrtSession | undefined> {
+  const at = (key: string, message: string, severity: ModelProblem['severity'] = 'error') => problems.push({ file: config.configFile, key, message, severity });
+  let bytes: Uint8Array;
+  try {
+    bytes = readModelBytes(config);
+  } catch (err) {
+    at('model', `cannot read ${config.modelFile}: ${errorText(err)}`);
+    return undefined;
+  }
+  if (optimize && config.optimize) {
+    try {
+      const { optimizeModel } = await import('../optimize/index.js');
+      const result = optimizeModel(bytes);
+      for (const s of result.skipped) at('optimize', `the optimiser keeps ${s.op} '${s.node}' as it is: ${s.reason} (it still serves, with onnxruntime's own kernel)`, 'warning');
+      bytes = result.bytes;
+    } catch (err) {
+      at('model', `${config.modelFile} is not a valid ONNX model: ${errorText(err)}`);
+      return undefined;
+    }
+  }
+  try {
+    return await createSession(config.modelFile, bytes, { intraOpThreads: 1, interOpThreads: 1 });
+  } catch (err) {
+    at('model', err instanceof StartupError ? err.message : errorText(err));
+    return undefined;
+  }
+}
+
+export async function checkRepository(repo: string, options: CheckOptions = {}): Promise<CheckReport> {
+  const problems: ModelProblem[] = [];
+  let sample;
+  if (options.sample) {
+    try {
+      sample = readSample(options.sample);
+    } catch (err) {
+      problems.push({ file: options.sample, key: '(file)', message: `cannot read the sample: ${errorText(err)}`, severity: 'error' });
+    }
+  }
+  const folders = modelFolders(repo);
+  const complete: ModelConfig[] = [];
+  const models: string[] = [];
+  // Every version on disk is checked (a version the policy does not serve today may serve tomorrow).
+  for (const where of folders.flatMap((dir) => versionLocations(dir))) {
+    const folder = readFolder(where);
+    problems.push(...folder.problems.map(fromConfig));
+    const config = folder.config;
+    if (!config) continue;
+    if (!models.includes(config.name)) models.push(config.name);
+    if (!folder.partial) complete.push(config);
+    const modelProblems: ModelProblem[] = [];
+    const session = folder.problems.some((p) => p.path === 'model') ? undefined : await openModel(config, options.optimize ?? true, modelProblems);
+    if (session) {
+      const signature: ModelSignature = signatureOf(session);
+      const mismatches = collectModelProblems([config], { [config.name]: signature })
+        .filter((p) => !under(p.key, folder.schema));
+      modelProblems.push(...mismatches);
+      // (A config the schema rejected may hold types the request validator cannot compile.)
+      const example = folder.partial ? undefined : compileRequestValidator(config)(exampleRow(config));
+      if (example && !example.ok) {
+        for (const issue of example.issues) modelProblems.push({ file: config.configFile, key: `fields.${issue.loc.slice(1).join('.')}`, message: `the example row (examples, defaults) is not a valid request: ${issue.msg}`, severity: 'error' });
+      }
+      if (sample && mismatches.length === 0 && folder.problems.length === 0) {
+        try {
+          modelProblems.push(...await checkSample(config, signature, session, sample));
+        } catch (err) {
+          modelProblems.push({ file: config.configFile, key: '(model)', message: `running the sample failed: ${errorText(err)}`, severity: 'error' });
+        }
+      }
+      await session.release();
+    }
+    problems.push(...modelProblems);
+  }
+  problems.push(...repositoryProblems(complete).map(fromConfig));
+  return { models, problems, ok: !problems.some((p) => p.severity === 'error') };
+}

@@ -1,0 +1,211 @@
+// `modelserve init`: writes a model folder — the model, a commented model.yaml that serves at
+// once, and the scaler file if given — from what the model declares (inputs, outputs, types) and
+// optional hints: a CSV sample (field names, types, examples, observed ranges, column order), field
+// names, a scaler, class labels and a probability field.
+import { copyFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { basename, join, relative, resolve } from 'node:path';
+import { readScalerFile } from '../config/scale-file.js';
+import type { FieldType } from '../config/types.js';
+import { normalizeName, readSample, type Sample, type SampleColumn } from '../check/csv.js';
+import { describeModel, type TensorDescription } from '../inspect/inspect.js';
+
+export interface InitOptions {
+  model: string;
+  /** Output folder; default models/<name>. */
+  out?: string;
+  name?: string;
+  sample?: string;
+  fields?: string[];
+  scaler?: string;
+  /** Class value -> label, e.g. {0: 'No_Rain', 1: 'Rain'}. */
+  labels?: Record<string, string>;
+  /** A response field holding one probability column: NAME or NAME:COLUMN. */
+  probaField?: string;
+  force?: boolean;
+  /** Model bytes already in ONNX form (a converted XGBoost model) and the config lines that say so. */
+  onnx?: { bytes: Uint8Array; configLines: string[]; featureNames?: string[]; missingAllowed?: boolean };
+}
+
+export interface InitResult {
+  dir: string;
+  configFile: string;
+  notes: string[];
+}
+
+export class InitError extends Error {}
+
+const FIELD_TYPE: Record<string, FieldType> = { float32: 'number', float64: 'number', float16: 'number', int32: 'integer', int64: 'integer', int8: 'integer', int16: 'integer', uint8: 'integer', string: 'string', bool: 'boolean' };
+
+/** The column's own name when a config accepts it (so the sample's rows are valid requests as they are), else a cleaned one. */
+export function fieldName(text: string): string {
+  if (/^[A-Za-z_][A-Za-z0-9_]*$/.test(text)) return text;
+  const n = normalizeName(text);
+  return n === '' ? 'x' : /^[0-9]/.test(n) ? `x_${n}` : n;
+}
+
+function modelName(text: string): string {
+  return text.toLowerCase().replace(/[^a-z0-9_-]+/g, '-').replace(/^[^a-z0-9]+/, '').replace(/-+$/, '') || 'model';
+}
+
+const yamlScalar = (v: number | string | boolean) => (typeof v === 'string' ? JSON.stringify(v) : String(v));
+const fmt = (x: number) => String(Number(x.toPrecision(10)));
+
+/** The fixed row width of [N, k] (k), 1 for [N] / [N, 1], undefined when symbolic. */
+function width(t: TensorDescription): number | undefined {
+  if (t.shape.length <= 1) return 1;
+  const rest = t.shape.slice(1);
+  return rest.every((d) => typeof d === 'number') ? (rest as number[]).reduce((a, b) => a * b, 1) : undefined;
+}
+
+interface PlannedField {
+  name: string;
+  type: FieldType;
+  column?: SampleColumn;
+}
+
+function firstValue(col: SampleColumn): number | string | undefined {
+  return col.values.find((v) => v !== undefined);
+}
+
+function fieldLines(f: PlannedField, sample: Sample | undefined, missingAllowed: boolean): string[] {
+  const lines = [`  ${f.name}:`, `    type: ${f.type}`];
+  if (missingAllowed) lines.push('    required: false                        # absent = a missing value (each split\'s default direction)');
+  const col = f.column;
+  if (col) {
+    const ex = firstValue(col);
+    if (ex !== undefined && (f.type === 'string' ? typeof ex === 'string' : typeof ex === 'number')) lines.push(`    example: ${yamlScalar(f.type === 'integer' ? Math.trunc(ex as number) : ex)}`);
+    const missing = col.values.filter((v) => v === undefined).length;
+    if (col.numeric) {
+      const nums = col.values.filter((v): v is number => v !== undefined);
+      let lo = Infinity;
+      let hi = -Infinity;
+      for (const v of nums) { if (v < lo) lo = v; if (v > hi) hi = v; }
+      lines.push(`    # column ${col.name} of ${basename(sample!.file)}: ${fmt(lo)} … ${fmt(hi)} over ${nums.length} rows${missing ? `, ${missing} empty` : ''}; to reject values outside that range, uncomment:`);
+      lines.push(`    # minimum: ${fmt(lo)}`, `    # maximum: ${fmt(hi)}`);
+    } else {
+      const distinct = [...new Set(col.values.filter((v) => v !== undefined).map(String))];
+      lines.push(`    # column ${col.name} of ${basename(sample!.file)}: ${distinct.length} distinct values${missing ? `, ${missing} empty` : ''}${distinct.length <= 20 ? `; to accept only those, uncomment:` : ''}`);
+      if (distinct.length <= 20) lines.push(`    # enum: [${distinct.map((v) => JSON.stringify(v)).join(', ')}]`);
+    }
+  }
+  return lines;
+}
+
+export function initModelFolder(options: InitOptions): InitResult {
+  const notes: string[] = [];
+  const modelBytes = options.onnx?.bytes ?? readFileSync(options.model);
+  let d;
+  try {
+    d = describeModel(modelBytes, options.model);
+  } catch (err) {
+    throw new InitError(`${options.model} is not a valid ONNX model: ${(err as Error).message}`);
+  }
+  const name = modelName(options.name ?? (options.out ? basename(resolve(options.out)) : basename(options.model).replace(/\.[^.]*$/, '')));
+  const dir = resolve(options.out ?? join('models', name));
+  const configFile = join(dir, 'model.yaml');
+  if (existsSync(configFile) && !options.force) throw new InitError(`${relative(process.cwd(), configFile)} exists; pass --force to overwrite it`);
+  const sample = options.sample ? readSample(options.sample) : undefined;
+  const scaler = options.scaler ? readScalerFile(options.scaler) : undefined;
+
+  // Fields per ONNX input.
+  const inputs: Array<{ tensor: TensorDescription; fields: PlannedField[] }> = [];
+  const byColumnName = new Map((sample?.columns ?? []).map((c) => [normalizeName(c.name), c]));
+  const unsupported = d.inputs.filter((t) => !FIELD_TYPE[t.type]);
+  if (unsupported.length > 0) throw new InitError(`the model's input ${unsupported.map((t) => `'${t.name}' (${t.type})`).join(', ')} cannot be fed from JSON fields`);
+  if (d.inputs.length === 1) {
+    const tensor = d.inputs[0]!;
+    const type = FIELD_TYPE[tensor.type]!;
+    const k = width(tensor) ?? options.fields?.length ?? scaler?.mean.length;
+    let fields: PlannedField[];
+    if (options.fields) {
+      fields = options.fields.map((f) => ({ name: fieldName(f), type, column: byColumnName.get(normalizeName(f)) }));
+      const unknown = sample ? options.fields.filter((f) => !byColumnName.has(normalizeName(f))) : [];
+      if (unknown.length > 0) throw new InitError(`--fields: the sample has no column ${unknown.join(', ')} (its columns: ${sample!.columns.map((c) => c.name).join(', ')})`);
+    } else if (sample) {
+      const wanted = type === 'string' ? sample.columns : sample.columns.filter((c) => c.numeric);
+      const n = k ?? wanted.length;
+      if (wanted.length < n) throw new InitError(`the model's input '${tensor.name}' takes ${n} values per row but the sample has only ${wanted.length} ${type === 'string' ? '' : 'numeric '}columns; name them with --fields`);
+      fields = wanted.slice(0, n).map((c) => ({ name: fieldName(c.name), type, column: c }));
+      const left = wanted.slice(n).map((c) => c.name);
+      if (left.length > 0) notes.push(`the sample's columns ${left.join(', ')} are not fed (the input takes the first ${n} ${type === 'string' ? '' : 'numeric '}columns, in the sample's order; choose others with --fields)`);
+    } else if (options.onnx?.featureNames && options.onnx.featureNames.length === k) {
+      fields = options.onnx.featureNames.map((f) => ({ name: fieldName(f), type }));
+    } else {
+      const n = k ?? 1;
+      fields = n === 1 ? [{ name: fieldName(tensor.name), type }] : Array.from({ length: n }, (_, i) => ({ name: `x${i}`, type }));
+    }
+    if (k !== undefined && fields.length !== k) throw new InitError(`the model's input '${tensor.name}' has ${k} columns but ${fields.length} fields were given`);
+    inputs.push({ tensor, fields });
+  } else {
+    for (const tensor of d.inputs) {
+      if (width(tensor) !== 1) throw new InitError(`the model has several inputs and '${tensor.name}' is not [N] or [N, 1]; write inputs.${tensor.name}.fields by hand`);
+      inputs.push({ tensor, fields: [{ name: fieldName(tensor.name), type: FIELD_TYPE[tensor.type]!, column: byColumnName.get(normalizeName(tensor.name)) }] });
+    }
+    if (options.scaler) throw new InitError('--scaler applies to a model with one [N, k] input');
+  }
+  const allFields = inputs.flatMap((i) => i.fields);
+  const dup = allFields.find((f, i) => allFields.findIndex((g) => g.name === f.name) !== i);
+  if (dup) throw new InitError(`two fields would be named '${dup.name}'; name them with --fields`);
+  if (scaler && scaler.mean.length !== inputs[0]!.fields.length) {
+    throw new InitError(`${options.scaler} has ${scaler.mean.length} mean values but the model's input '${inputs[0]!.tensor.name}' takes ${inputs[0]!.fields.length}`);
+  }
+
+  // Response fields.
+  const labelOut = d.outputs.find((o) => (o.type === 'int64' || o.type === 'string') && width(o) === 1);
+  const probaOut = d.outputs.find((o) => o !== labelOut && o.type.startsWith('float') && o.shape.length === 2);
+  const outputLines: string[] = [];
+  if (options.labels) {
+    if (!labelOut) throw new InitError(`--labels: the model has no class-label output (an int64 or string [N] output; its outputs: ${d.outputs.map((o) => o.name).join(', ')})`);
+    const map = Object.entries(options.labels).map(([k, v]) => `${JSON.stringify(k)}: ${yamlScalar(v)}`).join(', ');
+    outputLines.push(`${'  prediction:'.padEnd(43)}# the class label`, `    from: ${labelOut.name}`, `    map: { ${map} }`);
+  }
+  if (options.probaField) {
+    const [field, col] = options.probaField.split(':');
+    if (!probaOut) throw new InitError(`--proba-field: the model has no probability output (a float [N, C] output; its outputs: ${d.outputs.map((o) => o.name).join(', ')})`);
+    const classes = width(probaOut);
+    const column = col !== undefined ? Number(col) : classes === 2 ? 1 : NaN;
+    if (!Number.isInteger(column) || column < 0 || (classes !== undefined && column >= classes)) throw new InitError(`--proba-field: give the column as NAME:COLUMN (the output '${probaOut.name}' has ${classes ?? 'an unknown number of'} columns)`);
+    outputLines.push(`  ${fieldName(field!)}:${' '.repeat(Math.max(1, 40 - fieldName(field!).length))}# the probability of class ${column}`, `    from: ${probaOut.name}`, `    column: ${column}`);
+  }
+  if (outputLines.length === 0) {
+    for (const o of d.outputs) {
+      if (!FIELD_TYPE[o.type]) continue;
+      outputLines.push(`  ${fieldName(o.name)}:${' '.repeat(Math.max(1, 40 - fieldName(o.name).length))}# ${o.type} [${o.shape.join(', ')}]`, `    from: ${o.name}`);
+    }
+    if (labelOut) notes.push('class labels are answered as the model\'s values; map them to names with --labels 0=No,1=Yes');
+  }
+  if (outputLines.length === 0) throw new InitError('the model has no tensor output modelserve can answer with');
+
+  // The folder: the model, the scaler, the config.
+  mkdirSync(dir, { recursive: true });
+  const modelFile = basename(options.model);
+  if (resolve(options.model) !== join(dir, modelFile)) copyFileSync(options.model, join(dir, modelFile));
+  let scalerFile: string | undefined;
+  if (options.scaler) {
+    scalerFile = basename(options.scaler);
+    if (resolve(options.scaler) !== join(dir, scalerFile)) copyFileSync(options.scaler, join(dir, scalerFile));
+  }
+  const lines = [
+    `# Written by \`modelserve init ${basename(options.model)}\`${sample ? ` from the sample ${basename(sample.file)}` : ''}. Check it with`,
+    `# \`modelserve check ${relative(process.cwd(), dir) || '.'}${sample ? ` --sample ${relative(process.cwd(), sample.file)}` : ''}\`; the keys are explained in the README's "Concepts".`,
+    `name: ${name}`,
+    'version: "1"',
+    `model: ${modelFile}`,
+    ...(options.onnx?.configLines ?? []),
+    'fields:                                    # the request\'s JSON fields',
+    ...allFields.flatMap((f) => fieldLines(f, sample, options.onnx?.missingAllowed ?? false)),
+    'inputs:                                    # how the fields become the model\'s inputs',
+  ];
+  for (const { tensor, fields } of inputs) {
+    lines.push(`  ${tensor.name}:${' '.repeat(Math.max(1, 40 - tensor.name.length))}# ${tensor.type} [${tensor.shape.join(', ')}]`);
+    lines.push(`    fields: [${fields.map((f) => f.name).join(', ')}]`);
+    if (scalerFile) lines.push(`${`    scale: { file: ${scalerFile} }`.padEnd(42)} # (x - mean) / scale per column, from the scaler's file`);
+  }
+  if (!scaler && inputs.length === 1 && inputs[0]!.fields.length > 1 && FIELD_TYPE[inputs[0]!.tensor.type] === 'number') {
+    lines.push('    # If the model was trained on standard-scaled data, add its scaler (forgetting it makes most answers the same):', '    # scale: { file: scaler.json }');
+  }
+  lines.push('outputs:                                   # the response\'s fields', ...outputLines);
+  for (const note of notes) lines.push(`# note: ${note}`);
+  writeFileSync(configFile, `${lines.join('\n')}\n`);
+  return { dir, configFile, notes };
+}

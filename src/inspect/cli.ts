@@ -1,0 +1,39 @@
+// `modelserve inspect <model.onnx> [--json]`: what a model takes and returns, before writing a config.
+import { readFileSync } from 'node:fs';
+import { describeModel, formatDescription } from './inspect.js';
+
+const HELP = `Usage: modelserve inspect <model.onnx | model.json> [--json]
+
+Prints the model's inputs and outputs (names, element types, shapes with symbolic dimensions),
+its opset imports, the operators it uses and which of them the load-time optimiser rewrites,
+its metadata_props and the file's size. --json prints the same as one JSON object. An XGBoost JSON
+model (model.json) is shown as the ONNX graph modelserve converts it to.
+
+Exit codes: 0 printed, 1 the file cannot be read or is not an ONNX model, 2 usage error.`;
+
+export async function run(argv: string[]): Promise<number> {
+  if (argv.includes('-h') || argv.includes('--help')) {
+    console.log(HELP);
+    return 0;
+  }
+  const json = argv.includes('--json');
+  const files = argv.filter((a) => a !== '--json');
+  const unknown = files.find((a) => a.startsWith('-'));
+  if (unknown || files.length !== 1) {
+    console.error(`modelserve inspect: ${unknown ? `unknown option ${unknown}` : 'expected one <model.onnx>'}\n\n${HELP}`);
+    return 2;
+  }
+  const file = files[0]!;
+  let description;
+  try {
+    // An XGBoost JSON model is shown as the ONNX graph it is served as.
+    const bytes = file.endsWith('.json') ? (await import('../xgboost/load.js')).convertXgboostFile(file).bytes : readFileSync(file);
+    description = describeModel(bytes, file);
+  } catch (err) {
+    const e = err as NodeJS.ErrnoException;
+    console.error(`modelserve inspect: ${e.code ? `${file}: cannot read: ${e.message}` : file.endsWith('.json') ? e.message : `${file}: not a valid ONNX model: ${e.message}`}`);
+    return 1;
+  }
+  console.log(json ? JSON.stringify(description, null, 2) : formatDescription(description));
+  return 0;
+}

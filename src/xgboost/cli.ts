@@ -1,0 +1,39 @@
+// `modelserve convert <model.json> <out.onnx>`: writes the ONNX graph an XGBoost model is served as.
+import { writeFileSync } from 'node:fs';
+import { convertXgboostFile } from './load.js';
+
+const HELP = `Usage: modelserve convert <model.json> <out.onnx>
+
+Converts an XGBoost model saved in XGBoost's JSON format (booster.save_model('model.json'), gbtree;
+objectives binary:logistic, binary:logitraw, reg:squarederror, reg:logistic, multi:softprob,
+multi:softmax) into the ONNX graph modelserve serves for it (format: xgboost does the same at load):
+an ai.onnx.ml TreeEnsembleRegressor for the margin, with base_score, and each split's default
+direction for missing values (NaN), then Sigmoid or Softmax and the label for classifiers.
+Input 'input' float32 [N, features]; outputs 'label' int64 [N] and 'probabilities' float32 [N, C]
+for classifiers, 'variable' float32 [N, 1] for regression ('margin' for binary:logitraw).
+
+Exit codes: 0 written, 1 the model cannot be read or converted, 2 usage error.`;
+
+export async function run(argv: string[]): Promise<number> {
+  if (argv.includes('-h') || argv.includes('--help')) {
+    console.log(HELP);
+    return 0;
+  }
+  const unknown = argv.find((a) => a.startsWith('-'));
+  if (unknown || argv.length !== 2) {
+    console.error(`modelserve convert: ${unknown ? `unknown option ${unknown}` : 'expected <model.json> and <out.onnx>'}\n\n${HELP}`);
+    return 2;
+  }
+  const [input, output] = argv as [string, string];
+  let converted;
+  try {
+    converted = convertXgboostFile(input);
+  } catch (err) {
+    const e = err as NodeJS.ErrnoException;
+    console.error(`modelserve convert: ${e.code ? `cannot read ${input}: ${e.message}` : e.message}`);
+    return 1;
+  }
+  writeFileSync(output, converted.bytes);
+  console.error(`wrote ${output}: ${converted.objective}, ${converted.numFeature} features${converted.numClass > 1 ? `, ${converted.numClass} classes` : ''} (${converted.bytes.length} bytes); outputs ${converted.outputs.join(', ')}`);
+  return 0;
+}

@@ -1,0 +1,158 @@
+// XGBoost's JSON model format -> an ONNX graph onnxruntime serves like any model: the trees become
+// one ai.onnx.ml TreeEnsembleRegressor computing the margin (base_score included), and standard
+// operators finish it per objective — Sigmoid (+ the two-column probabilities and a 0.5 threshold
+// label) for binary:logistic, Softmax + ArgMax for multi:softprob/softmax, nothing for
+// reg:squarederror. (Margin first, then standard operators, keeps XGBoost's own formula — sigmoid or
+// softmax of the summed margin, label at p > 0.5 or the first largest probability — instead of
+// depending on TreeEnsembleClassifier's conventions for binary and post-transformed scores.)
+// A missing value (NaN) takes each split's default direction, as in XGBoost.
+import onnxProto from 'onnx-proto';
+import { DT, attr, encodeModel, type AttributeProto, type GraphProto, type NodeProto, type ValueInfoProto } from '../optimize/proto.js';
+
+const AT = onnxProto.onnx.AttributeProto.AttributeType;
+const utf8 = new TextEncoder();
+
+export const SUPPORTED_OBJECTIVES = ['binary:logistic', 'binary:logitraw', 'reg:squarederror', 'reg:linear', 'reg:logistic', 'multi:softprob', 'multi:softmax'] as const;
+
+export interface ConvertedModel {
+  bytes: Uint8Array;
+  objective: string;
+  numFeature: number;
+  numClass: number;
+  /** The training data's column names when XGBoost saved them (a DataFrame, or feature_names=). */
+  featureNames?: string[];
+  /** Output names: 'label' + 'probabilities' for classifiers, 'variable' ([N, 1]) or 'margin' otherwise. */
+  outputs: string[];
+}
+
+interface Tree {
+  left_children: number[];
+  right_children: number[];
+  split_indices: number[];
+  split_conditions: number[];
+  default_left: Array<number | boolean>;
+  split_type?: number[];
+}
+
+export class XgboostFormatError extends Error {}
+
+function need<T>(value: T | undefined, what: string): T {
+  if (value === undefined || value === null) throw new XgboostFormatError(`not an XGBoost JSON model: no ${what}`);
+  return value;
+}
+
+/** XGBoost writes numbers in its params as strings, base_score sometimes as "[5E-1]" (2.x). */
+function paramNumber(value: unknown, what: string): number {
+  const n = Number(String(need(value, what)).replace(/^\[|\]$/g, ''));
+  if (!Number.isFinite(n)) throw new XgboostFormatError(`${what} is not a number: ${String(value)}`);
+  return n;
+}
+
+const strings = (name: string, values: string[]): AttributeProto => ({ name, type: AT.STRINGS, strings: values.map((s) => utf8.encode(s)) });
+const ints = (name: string, values: number[]): AttributeProto => attr(name, { ints: values });
+const floats = (name: string, values: number[]): AttributeProto => attr(name, values);
+
+function tensorInfo(name: string, elemType: number, dims: Array<number | string>): ValueInfoProto {
+  return { name, type: { tensorType: { elemType, shape: { dim: dims.map((d) => (typeof d === 'number' ? { dimValue: d } : { dimParam: d })) } } } };
+}
+
+function node(opType: string, input: string[], output: string[], attribute: AttributeProto[] = [], domain = ''): NodeProto {
+  return { opType, domain, name: output[0], input, output, attribute };
+}
+
+/** Converts a parsed XGBoost JSON model (Booster.save_model('model.json')). */
+export function convertXgboost(json: unknown): ConvertedModel {
+  const learner = need((json as { learner?: Record<string, unknown> }).learner, 'learner');
+  const params = need(learner.learner_model_param as Record<string, unknown> | undefined, 'learner_model_param');
+  const objective = String(need((learner.objective as { name?: string } | undefined)?.name, 'objective'));
+  if (!(SUPPORTED_OBJECTIVES as readonly string[]).includes(objective)) {
+    throw new XgboostFormatError(`objective ${objective} is not supported (supported: ${SUPPORTED_OBJECTIVES.join(', ')})`);
+  }
+  const booster = need(learner.gradient_booster as { name?: string; model?: { trees?: Tree[]; tree_info?: number[] } } | undefined, 'gradient_booster');
+  if (booster.name !== 'gbtree') throw new XgboostFormatError(`booster ${booster.name} is not supported (only gbtree)`);
+  const trees = need(booster.model?.trees, 'trees');
+  const treeInfo = need(booster.model?.tree_info, 'tree_info');
+  const numFeature = paramNumber(params.num_feature, 'num_feature');
+  const multi = objective.startsWith('multi:');
+  const numClass = multi ? paramNumber(params.num_class, 'num_class') : 1;
+  if (paramNumber(params.num_target ?? '1', 'num_target') !== 1) throw new XgboostFormatError('models with several targets are not supported');
+  const baseScore = paramNumber(params.base_score, 'base_score');
+  // base_score is kept in the objective's output space; the trees add to the margin.
+  const logistic = objective === 'binary:logistic' || objective === 'reg:logistic';
+  if (logistic && !(baseScore > 0 && baseScore < 1)) throw new XgboostFormatError(`base_score ${baseScore} is not a probability`);
+  const baseMargin = logistic ? Math.log(baseScore / (1 - baseScore)) : baseScore;
+
+  const a = { treeIds: [] as number[], nodeIds: [] as number[], featureIds: [] as number[], values: [] as number[], modes: [] as string[], trueIds: [] as number[], falseIds: [] as number[], missingTrue: [] as number[] };
+  const t = { treeIds: [] as number[], nodeIds: [] as number[], ids: [] as number[], weights: [] as number[] };
+  trees.forEach((tree, treeId) => {
+    if (tree.split_type?.some((s) => s !== 0)) throw new XgboostFormatError(`tree ${treeId} has categorical splits, which are not supported`);
+    const n = tree.left_children.length;
+    for (let i = 0; i < n; i++) {
+      const left = tree.left_children[i]!;
+      a.treeIds.push(treeId);
+      a.nodeIds.push(i);
+      if (left === -1) {
+        a.featureIds.push(0); a.values.push(0); a.modes.push('LEAF'); a.trueIds.push(0); a.falseIds.push(0); a.missingTrue.push(0);
+        t.treeIds.push(treeId); t.nodeIds.push(i); t.ids.push(multi ? treeInfo[treeId]! : 0); t.weights.push(tree.split_conditions[i]!);
+      } else {
+        const feature = tree.split_indices[i]!;
+        if (feature >= numFeature) throw new XgboostFormatError(`tree ${treeId} splits on feature ${feature} of ${numFeature}`);
+        // XGBoost goes left when x < split_condition, and left for a missing value when default_left.
+        a.featureIds.push(feature); a.values.push(tree.split_conditions[i]!); a.modes.push('BRANCH_LT');
+        a.trueIds.push(left); a.falseIds.push(tree.right_children[i]!); a.missingTrue.push(tree.default_left[i] ? 1 : 0);
+      }
+    }
+  });
+
+  const margin = 'margin';
+  const nodes: NodeProto[] = [node('TreeEnsembleRegressor', ['input'], [margin], [
+    ints('nodes_treeids', a.treeIds), ints('nodes_nodeids', a.nodeIds), ints('nodes_featureids', a.featureIds),
+    floats('nodes_values', a.values), strings('nodes_modes', a.modes), ints('nodes_truenodeids', a.trueIds),
+    ints('nodes_falsenodeids', a.falseIds), ints('nodes_missing_value_tracks_true', a.missingTrue),
+    ints('target_treeids', t.treeIds), ints('target_nodeids', t.nodeIds), ints('target_ids', t.ids), floats('target_weights', t.weights),
+    attr('n_targets', { int: numClass }), floats('base_values', Array.from({ length: numClass }, () => baseMargin)),
+    attr('aggregate_function', 'SUM'), attr('post_transform', 'NONE'),
+  ], 'ai.onnx.ml')];
+  const initializers = [];
+  let outputs: ValueInfoProto[];
+  if (objective === 'binary:logistic') {
+    initializers.push(
+      { name: 'one', dims: [], dataType: DT.FLOAT, floatData: [1] },
+      { name: 'half', dims: [], dataType: DT.FLOAT, floatData: [0.5] },
+      { name: 'axis_1', dims: [1], dataType: DT.INT64, int64Data: [1] },
+    );
+    nodes.push(
+      node('Sigmoid', [margin], ['p1']),
+      node('Sub', ['one', 'p1'], ['p0']),
+      node('Concat', ['p0', 'p1'], ['probabilities'], [attr('axis', { int: 1 })]),
+      node('Greater', ['p1', 'half'], ['is_one']),
+      node('Cast', ['is_one'], ['label_2d'], [attr('to', { int: DT.INT64 })]),
+      node('Squeeze', ['label_2d', 'axis_1'], ['label']),
+    );
+    outputs = [tensorInfo('label', DT.INT64, ['N']), tensorInfo('probabilities', DT.FLOAT, ['N', 2])];
+  } else if (multi) {
+    nodes.push(
+      node('Softmax', [margin], ['probabilities'], [attr('axis', { int: 1 })]),
+      node('ArgMax', ['probabilities'], ['label'], [attr('axis', { int: 1 }), attr('keepdims', { int: 0 })]),
+    );
+    outputs = [tensorInfo('label', DT.INT64, ['N']), tensorInfo('probabilities', DT.FLOAT, ['N', numClass])];
+  } else if (objective === 'reg:logistic') {
+    nodes.push(node('Sigmoid', [margin], ['variable']));
+    outputs = [tensorInfo('variable', DT.FLOAT, ['N', 1])];
+  } else if (objective === 'binary:logitraw') {
+    outputs = [tensorInfo('margin', DT.FLOAT, ['N', 1])];
+  } else {
+    nodes.push(node('Identity', [margin], ['variable']));
+    outputs = [tensorInfo('variable', DT.FLOAT, ['N', 1])];
+  }
+  const featureNames = Array.isArray(learner.feature_names) && learner.feature_names.length === numFeature ? (learner.feature_names as string[]) : undefined;
+  const graph: GraphProto = { name: `xgboost ${objective}`, node: nodes, initializer: initializers, input: [tensorInfo('input', DT.FLOAT, ['N', numFeature])], output: outputs };
+  const bytes = encodeModel({
+    irVersion: 8,
+    producerName: 'modelserve-xgboost',
+    opsetImport: [{ domain: '', version: 15 }, { domain: 'ai.onnx.ml', version: 3 }],
+    graph,
+    metadataProps: [{ key: 'xgboost_objective', value: objective }, ...(featureNames ? [{ key: 'feature_names', value: featureNames.join(',') }] : [])],
+  } as never);
+  return { bytes, objective, numFeature, numClass, featureNames, outputs: outputs.map((o) => o.name ?? '') };
+}

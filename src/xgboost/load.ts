@@ -1,0 +1,38 @@
+// Model files as onnxruntime takes them: an .onnx file as it is, an XGBoost JSON model
+// (`format: xgboost`) converted at load (convert.ts).
+import { readFileSync } from 'node:fs';
+import type { InitOptions } from '../init/init.js';
+import { convertXgboost, type ConvertedModel } from './convert.js';
+
+export function convertXgboostFile(file: string): ConvertedModel {
+  const text = readFileSync(file, 'utf8');
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch (err) {
+    throw new Error(`${file} is not XGBoost's JSON model format (${(err as Error).message}); save it with model.save_model('model.json')`, { cause: err });
+  }
+  try {
+    return convertXgboost(json);
+  } catch (err) {
+    throw new Error(`${file}: ${(err as Error).message}`, { cause: err });
+  }
+}
+
+/** The bytes to load for a model: ONNX as it is, XGBoost converted. */
+export function readModelBytes(config: { modelFile: string; format?: string }): Uint8Array {
+  return config.format === 'xgboost' ? convertXgboostFile(config.modelFile).bytes : readFileSync(config.modelFile);
+}
+
+/** For `modelserve init model.json`: the converted graph, feature names, and `format: xgboost`. */
+export function xgboostInitOptions(file: string): Partial<InitOptions> {
+  const converted = convertXgboostFile(file);
+  return {
+    onnx: {
+      bytes: converted.bytes,
+      featureNames: converted.featureNames,
+      missingAllowed: true,
+      configLines: [`format: xgboost                            # ${converted.objective}, ${converted.numFeature} features; converted to ONNX at load`],
+    },
+  };
+}

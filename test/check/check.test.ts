@@ -1,0 +1,140 @@
+// `modelserve check` / `serve --check` / serve's start-up: every problem of every model in one run,
+// and with --sample the silent mistakes, on the book's real svc.onnx, scaler and data.
+import { test, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { copyFileSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { join } from 'node:path';
+import { BOOK_CSV, BOOK_MODEL, BOOK_SCALER, CLI, tempDir } from '../helpers/paths.js';
+
+const root = tempDir('modelserve-check-');
+after(() => rmSync(root, { recursive: true, force: true }));
+
+const CSV_FIELDS = ['temperature_c', 'humidity', 'wind_speed_kmph', 'wind_bearing_degrees', 'visibility_km', 'pressure_millibars', 'current_weather_condition'];
+
+function cli(args: string[], cwd = root) {
+  const r = spawnSync(process.execPath, [CLI, ...args], { encoding: 'utf8', timeout: 120_000, cwd });
+  return { status: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+
+/** A repository with the book's model under `name`, its config `yaml` (svc.onnx and the scaler beside it). */
+function bookRepo(configs: Record<string, string>): string {
+  const repo = tempDir('modelserve-check-repo-');
+  for (const [name, yaml] of Object.entries(configs)) {
+    mkdirSync(join(repo, name));
+    copyFileSync(BOOK_MODEL, join(repo, name, 'svc.onnx'));
+    copyFileSync(BOOK_SCALER, join(repo, name, 'model-scaler.json'));
+    writeFileSync(join(repo, name, 'model.yaml'), yaml);
+  }
+  return repo;
+}
+
+function bookConfig({ fields = CSV_FIELDS, scale = 'scale: { file: model-scaler.json }', extra = '', humidityMax = 1 } = {}): string {
+  return `model: svc.onnx
+fields:
+${CSV_FIELDS.map((f) => `  ${f}: { type: number${f === 'humidity' ? `, minimum: 0, maximum: ${humidityMax}` : ''}, example: ${f === 'humidity' ? 0.5 : 1} }`).join('\n')}
+inputs:
+  float_input:
+    fields: [${fields.join(', ')}]
+    ${scale}
+outputs:
+  prediction: { from: label, map: { "1": Rain, "0": No_Rain } }
+${extra}`;
+}
+
+const BROKEN = `model: svc.onnx
+colour: red
+fields:
+  a: { type: numbr }
+  b: { type: number }
+inputs:
+  features:
+    fields: [a, b, c]
+    scale: { file: model-scaler.json }
+outputs:
+  prediction: { from: labels }
+`;
+
+test('check: every problem of every model in one run — schema, cross-field, scale file lengths, ONNX signature — exit 1', () => {
+  const repo = bookRepo({ broken: BROKEN, good: bookConfig(), narrow: bookConfig({ fields: CSV_FIELDS.slice(1), scale: 'scale: { mean: [0, 0], scale: [1, 1] }', extra: 'default: true\n' }) });
+  const r = cli(['check', repo]);
+  assert.equal(r.status, 1, r.stdout + r.stderr);
+  const lines = [
+    /broken\/model\.yaml: colour: unknown key/,
+    /broken\/model\.yaml: fields\.a\.type: must be one of number, integer, string, boolean/,
+    /broken\/model\.yaml: inputs\.features\.scale\.file: .*model-scaler\.json has 7 mean values and 7 scale values but the input has 3 fields/,
+    /broken\/model\.yaml: inputs\.features\.fields\.2: 'c' is not a declared field/,
+    /broken\/model\.yaml: inputs\.features: the model has no input 'features' \(its inputs: 'float_input'\)/,
+    /broken\/model\.yaml: inputs: the model's input 'float_input' is not fed/,
+    /broken\/model\.yaml: outputs\.prediction\.from: the model has no output 'labels'/,
+    /narrow\/model\.yaml: inputs\.float_input\.scale\.mean: has 2 values but the input has 6 fields/,
+    /narrow\/model\.yaml: fields\.temperature_c: is not fed to any input/,
+    /narrow\/model\.yaml: inputs\.float_input\.fields: lists 6 field\(s\) but the model's input 'float_input' has width 7/,
+  ];
+  for (const line of lines) assert.match(r.stderr, line);
+  assert.match(r.stderr, /invalid model configuration \(11 problems\)/);
+  assert.doesNotMatch(r.stderr, /good\/model\.yaml/);
+  assert.match(r.stdout, /failed: 3 models checked/);
+});
+
+test('serve reports the same complete list at start-up; serve --check exits without listening (its port is taken)', async () => {
+  const repo = bookRepo({ broken: BROKEN });
+  const serve = cli(['serve', repo, '--port', '0', '--workers', '1']);
+  assert.equal(serve.status, 1);
+  assert.match(serve.stderr, /invalid model configuration \(7 problems\)/);
+  assert.match(serve.stderr, /inputs\.features\.scale\.file: .*has 7 mean values/);
+  assert.match(serve.stderr, /outputs\.prediction\.from: the model has no output 'labels'/);
+  // A port held here: serve --check would fail with EADDRINUSE if it tried to listen.
+  const holder = createServer();
+  await new Promise<void>((resolve) => holder.listen(0, '127.0.0.1', resolve));
+  const port = (holder.address() as { port: number }).port;
+  try {
+    const good = cli(['serve', bookRepo({ weather: bookConfig() }), '--check', '--port', String(port)]);
+    assert.equal(good.status, 0, good.stderr);
+    assert.match(good.stdout, /ok: 1 model checked \(weather\), 0 error\(s\)/);
+    const bad = cli(['serve', repo, '--check', '--port', String(port)]);
+    assert.equal(bad.status, 1);
+    assert.match(bad.stderr, /invalid model configuration \(7 problems\)/);
+  } finally {
+    holder.close();
+  }
+});
+
+test('check --sample: the right config passes; a forgotten scaler, a wrong column order and a too-tight maximum are warned about', () => {
+  const good = cli(['check', bookRepo({ weather: bookConfig() }), '--sample', BOOK_CSV]);
+  assert.equal(good.status, 0, good.stderr);
+  assert.equal(good.stderr, '');
+  assert.match(good.stdout, /ok: 1 model checked \(weather\), 0 error\(s\), 0 warning\(s\)/);
+
+  const noScaler = cli(['check', bookRepo({ weather: bookConfig({ scale: '' }) }), '--sample', BOOK_CSV]);
+  assert.equal(noScaler.status, 0);
+  assert.match(noScaler.stderr, /outputs\.prediction: 19289 of 19289 sample rows \(100%\) get the same answer "Rain": a model that ignores its input \(was the model trained on scaled data\? then add scale: to the input\)/);
+
+  // humidity and pressure swapped: pressure (~1000) scaled with humidity's mean 0.74 and scale 0.19.
+  const swapped = [...CSV_FIELDS];
+  [swapped[1], swapped[5]] = [swapped[5]!, swapped[1]!];
+  const order = cli(['check', bookRepo({ weather: bookConfig({ fields: swapped }) }), '--sample', BOOK_CSV]);
+  assert.equal(order.status, 0);
+  assert.match(order.stderr, /inputs\.float_input\.scale: column 1 \(pressure_millibars\): \d+ of 19289 sample values lie beyond 10 standard deviations of the scaler's mean 0\.736294/);
+
+  const tight = cli(['check', bookRepo({ weather: bookConfig({ humidityMax: 0.9 }) }), '--sample', BOOK_CSV]);
+  assert.equal(tight.status, 0);
+  assert.match(tight.stderr, /fields\.humidity\.maximum: is 0\.9 but 4391 of 19289 sample values are above it \(largest 1\); those requests would get 422/);
+});
+
+test('check: a sample without the fields, an unreadable sample, no repository', () => {
+  const repo = bookRepo({ weather: bookConfig() });
+  const other = join(root, 'other.csv');
+  writeFileSync(other, 'a,b\n1,2\n');
+  const r = cli(['check', repo, '--sample', other]);
+  assert.equal(r.status, 0);
+  assert.match(r.stderr, /the sample .*other\.csv has no column for temperature_c, humidity/);
+  const missing = cli(['check', repo, '--sample', join(root, 'nope.csv')]);
+  assert.equal(missing.status, 1);
+  assert.match(missing.stderr, /nope\.csv: \(file\): cannot read the sample/);
+  const none = cli(['check', join(root, 'no-such-repo')]);
+  assert.equal(none.status, 1);
+  assert.match(none.stderr, /model repository not found/);
+  assert.equal(cli(['check', '--bogus']).status, 2);
+});

@@ -1,0 +1,62 @@
+// `scale: {file: scaler.json}`: the book's scaler file read at load, relative to the model folder,
+// and every way it can be wrong reported with the file and key.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { copyFileSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { loadRepository } from '../../src/config/load.js';
+import { StartupError } from '../../src/errors.js';
+import { BOOK_FIELDS, BOOK_MODEL, BOOK_SCALER, tempDir } from '../helpers/paths.js';
+
+function bookFolder(scale: string, files: Record<string, string> = {}): string {
+  const root = tempDir();
+  const dir = join(root, 'weather');
+  mkdirSync(dir);
+  copyFileSync(BOOK_SCALER, join(dir, 'model-scaler.json'));
+  for (const [name, text] of Object.entries(files)) writeFileSync(join(dir, name), text);
+  writeFileSync(join(dir, 'model.yaml'), `model: ${BOOK_MODEL}
+fields:
+${BOOK_FIELDS.map((f) => `  ${f}: { type: number }`).join('\n')}
+inputs:
+  float_input:
+    fields: [${BOOK_FIELDS.join(', ')}]
+    scale: ${scale}
+outputs:
+  prediction: { from: label }
+`);
+  return root;
+}
+
+function problems(root: string): string {
+  try {
+    loadRepository(root);
+  } catch (err) {
+    assert.ok(err instanceof StartupError);
+    assert.equal(err.code, 'MS_ERR_CONFIG_INVALID');
+    return err.message;
+  }
+  assert.fail('expected the config to be rejected');
+}
+
+test('scale: {file} reads the book scaler JSON relative to the model folder', () => {
+  const [config] = loadRepository(bookFolder('{ file: model-scaler.json }'));
+  const expected = JSON.parse(readFileSync(BOOK_SCALER, 'utf8'));
+  assert.deepEqual(config!.tensors[0]!.scale, { mean: expected.mean, scale: expected.scale });
+});
+
+test("scikit-learn's attribute names (mean_, scale_) are read too", () => {
+  const [config] = loadRepository(bookFolder('{ file: sk.json }', { 'sk.json': JSON.stringify({ mean_: [1, 2, 3, 4, 5, 6, 7], scale_: [1, 1, 1, 1, 1, 1, 2] }) }));
+  assert.deepEqual(config!.tensors[0]!.scale, { mean: [1, 2, 3, 4, 5, 6, 7], scale: [1, 1, 1, 1, 1, 1, 2] });
+});
+
+test('scale file problems name the file and key: wrong lengths, missing, not JSON, wrong shape, both forms, zero scale', () => {
+  const short = problems(bookFolder('{ file: short.json }', { 'short.json': JSON.stringify({ mean: [1, 2], scale: [1, 2, 3, 4, 5, 6, 7] }) }));
+  assert.match(short, /weather\/model\.yaml: inputs\.float_input\.scale\.file: .*short\.json has 2 mean values but the input has 7 fields/);
+  assert.match(problems(bookFolder('{ file: nope.json }')), /inputs\.float_input\.scale\.file: scaler file not found: .*nope\.json/);
+  assert.match(problems(bookFolder('{ file: bad.json }', { 'bad.json': '{"mean": [1,' })), /inputs\.float_input\.scale\.file: .*bad\.json is not valid JSON/);
+  assert.match(problems(bookFolder('{ file: odd.json }', { 'odd.json': '{"mu": [1]}' })), /expected \{"mean": \[numbers\], "scale": \[numbers\]\}/);
+  assert.match(problems(bookFolder('{ file: model-scaler.json, mean: [1,2,3,4,5,6,7] }')), /inputs\.float_input\.scale: give either file or mean and scale, not both/);
+  assert.match(problems(bookFolder('{ mean: [1,2,3,4,5,6,7] }')), /inputs\.float_input\.scale: give file \(a scaler JSON file\) or both mean and scale/);
+  assert.match(problems(bookFolder('{ file: z.json }', { 'z.json': JSON.stringify({ mean: [0, 0, 0, 0, 0, 0, 0], scale: [1, 1, 0, 1, 1, 1, 1] }) })), /z\.json: scale\[2\] is 0/);
+  assert.match(problems(bookFolder('{ file: model-scaler.json, colour: red }')), /inputs\.float_input\.scale\.colour: unknown key/);
+});

@@ -1,0 +1,124 @@
+// `modelserve init`: the book's round trip (init from svc.onnx, the sample and the scaler answers
+// exactly as the README's hand-written config on all 19,289 rows, two real servers), a config
+// without hints that serves, the probability field, and the refusals.
+import { test, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { parse as parseYaml } from 'yaml';
+import { startServer } from '../../src/server.js';
+import { BOOK_CSV, BOOK_FIELDS, BOOK_MODEL, BOOK_SCALER, CLI, REPO, bookRows, tempDir } from '../helpers/paths.js';
+import { call } from '../helpers/http.js';
+
+const root = tempDir('modelserve-init-');
+after(() => rmSync(root, { recursive: true, force: true }));
+
+function cli(args: string[]) {
+  const r = spawnSync(process.execPath, [CLI, ...args], { encoding: 'utf8', timeout: 120_000, cwd: root });
+  return { status: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+
+/** The README's hand-written book config (the block after `<!-- readme-example: book-config -->`). */
+function readmeBookConfig(): string {
+  const readme = readFileSync(join(REPO, 'README.md'), 'utf8');
+  return /```yaml\n([\s\S]*?)```/.exec(readme.slice(readme.indexOf('<!-- readme-example: book-config -->')))![1]!;
+}
+
+const INIT_FIELDS = ['Temperature_C', 'Humidity', 'Wind_speed_kmph', 'Wind_bearing_degrees', 'Visibility_km', 'Pressure_millibars', 'Current_weather_condition'];
+
+test('book round trip: init svc.onnx --sample --scaler --labels serves exactly as the README config on all 19,289 rows', async () => {
+  const r = cli(['init', BOOK_MODEL, '-o', 'models/weather', '--sample', BOOK_CSV, '--scaler', BOOK_SCALER, '--labels', '0=No_Rain,1=Rain']);
+  assert.equal(r.status, 0, r.stderr);
+  assert.match(r.stdout, /ok: serve it with `modelserve serve models\/weather`/);
+  assert.match(r.stderr, /note: the sample's columns Future_weather_condition are not fed/);
+  const dir = join(root, 'models', 'weather');
+  assert.ok(existsSync(join(dir, 'svc.onnx')) && existsSync(join(dir, 'model-scaler.json')));
+  const config = parseYaml(readFileSync(join(dir, 'model.yaml'), 'utf8'));
+  assert.deepEqual(Object.keys(config.fields), INIT_FIELDS);
+  assert.deepEqual(config.inputs, { float_input: { fields: INIT_FIELDS, scale: { file: 'model-scaler.json' } } });
+  assert.deepEqual(config.outputs, { prediction: { from: 'label', map: { 0: 'No_Rain', 1: 'Rain' } } });
+  assert.equal(config.fields.Temperature_C.example, 35.02222222);
+  assert.match(readFileSync(join(dir, 'model.yaml'), 'utf8'), /# minimum: 0\.13\n\s+# maximum: 1\n/);
+
+  const handRepo = join(root, 'hand');
+  mkdirSync(join(handRepo, 'book-weather'), { recursive: true });
+  writeFileSync(join(handRepo, 'book-weather', 'model.yaml'), readmeBookConfig());
+  symlinkSync(BOOK_MODEL, join(handRepo, 'book-weather', 'svc.onnx'));
+  const hand = await startServer({ repo: handRepo, port: 0, workers: 1 });
+  const generated = await startServer({ repo: dir, port: 0, workers: 1 });
+  try {
+    const rows = bookRows();
+    assert.equal(rows.length, 19289);
+    let rain = 0;
+    for (let start = 0; start < rows.length; start += 2000) {
+      const batch = rows.slice(start, start + 2000);
+      const a = await call(`${hand.url}/predict`, { body: batch });
+      const b = await call(`${generated.url}/predict`, { body: batch.map((row) => Object.fromEntries(INIT_FIELDS.map((f, i) => [f, row[BOOK_FIELDS[i]!]]))) });
+      assert.equal(a.status, 200, a.text);
+      assert.equal(b.status, 200, b.text);
+      assert.equal(b.text, a.text, `rows ${start}..${start + batch.length}`);
+      rain += (a.body as Array<{ prediction: string }>).filter((p) => p.prediction === 'Rain').length;
+    }
+    // Not one answer for every row: the scaler is applied.
+    assert.ok(rain > 0 && rain < rows.length, `Rain in ${rain} of ${rows.length}`);
+  } finally {
+    await hand.shutdown();
+    await generated.shutdown();
+  }
+});
+
+test('init without hints writes a config that serves (x0…x6, every output as it is); --proba-field adds a probability column', async () => {
+  const plain = cli(['init', BOOK_MODEL, '-o', 'plain']);
+  assert.equal(plain.status, 0, plain.stderr);
+  const config = parseYaml(readFileSync(join(root, 'plain', 'model.yaml'), 'utf8'));
+  assert.deepEqual(config.inputs.float_input.fields, ['x0', 'x1', 'x2', 'x3', 'x4', 'x5', 'x6']);
+  assert.deepEqual(config.outputs, { label: { from: 'label' }, probabilities: { from: 'probabilities' } });
+  const server = await startServer({ repo: join(root, 'plain'), port: 0, workers: 1 });
+  try {
+    const res = await call(`${server.url}/predict`, { body: { x0: 1, x1: 0.5, x2: 3, x3: 100, x4: 10, x5: 1000, x6: 1 } });
+    assert.equal(res.status, 200, res.text);
+    const body = res.body as { label: number; probabilities: number[] };
+    assert.ok(body.label === 0 || body.label === 1);
+    assert.equal(body.probabilities.length, 2);
+  } finally {
+    await server.shutdown();
+  }
+  const proba = cli(['init', BOOK_MODEL, '-o', 'proba', '--fields', BOOK_FIELDS.join(','), '--scaler', BOOK_SCALER, '--labels', '0=No_Rain,1=Rain', '--proba-field', 'rain_probability']);
+  assert.equal(proba.status, 0, proba.stderr);
+  const withProba = parseYaml(readFileSync(join(root, 'proba', 'model.yaml'), 'utf8'));
+  assert.deepEqual(Object.keys(withProba.fields), [...BOOK_FIELDS]);
+  assert.deepEqual(withProba.outputs.rain_probability, { from: 'probabilities', column: 1 });
+});
+
+test('init on a model with one input per field (the loan example) serves the example answers without hints', async () => {
+  const r = cli(['init', join(REPO, 'examples/loan/model.onnx'), '-o', 'loan', '--proba-field', 'default_proba']);
+  assert.equal(r.status, 0, r.stderr);
+  const server = await startServer({ repo: join(root, 'loan'), port: 0, workers: 1 });
+  try {
+    const valid = JSON.parse(readFileSync(join(REPO, 'examples/loan/samples/valid.json'), 'utf8')) as unknown[];
+    const expected = JSON.parse(readFileSync(join(REPO, 'examples/loan/samples/expected.json'), 'utf8')) as Array<{ default_proba: number }>;
+    const res = await call(`${server.url}/predict`, { body: valid[0] });
+    assert.equal(res.status, 200, res.text);
+    assert.ok(Math.abs(res.body.default_proba - expected[0]!.default_proba) <= 1e-5, `${res.body.default_proba} vs ${expected[0]!.default_proba}`);
+  } finally {
+    await server.shutdown();
+  }
+});
+
+test('init refuses, naming the problem: an existing model.yaml, a scaler of the wrong length, bad labels, a non-ONNX file', () => {
+  assert.equal(cli(['init', BOOK_MODEL, '-o', 'twice']).status, 0);
+  const again = cli(['init', BOOK_MODEL, '-o', 'twice']);
+  assert.equal(again.status, 1);
+  assert.match(again.stderr, /twice\/model\.yaml exists; pass --force to overwrite it/);
+  assert.equal(cli(['init', BOOK_MODEL, '-o', 'twice', '--force']).status, 0);
+  writeFileSync(join(root, 'short.json'), JSON.stringify({ mean: [1, 2], scale: [1, 2] }));
+  const short = cli(['init', BOOK_MODEL, '-o', 'short', '--scaler', join(root, 'short.json')]);
+  assert.equal(short.status, 1);
+  assert.match(short.stderr, /short\.json has 2 mean values but the model's input 'float_input' takes 7/);
+  assert.equal(cli(['init', BOOK_MODEL, '--labels', 'Rain']).status, 2);
+  writeFileSync(join(root, 'text.onnx'), 'not a model');
+  const text = cli(['init', join(root, 'text.onnx')]);
+  assert.equal(text.status, 1);
+  assert.match(text.stderr, /text\.onnx is not a valid ONNX model/);
+});
