@@ -2,6 +2,7 @@
 // request/response schemas, descriptions and examples, so Swagger UI's "Try it out" works as is.
 import type { FieldSpec, ModelConfig, OutputSpec } from '../config/types.js';
 import { exampleRow } from '../core/model-version.js';
+import { OIP_SCHEMAS, oipPaths } from '../protocols/oip/openapi.js';
 
 type Schema = Record<string, unknown>;
 
@@ -98,9 +99,10 @@ export interface OpenApiOptions {
 }
 
 export function buildOpenApiDocument(configs: readonly ModelConfig[], options: OpenApiOptions): Schema {
-  const schemas: Record<string, Schema> = { ...ERROR_SCHEMAS };
+  const schemas: Record<string, Schema> = { ...ERROR_SCHEMAS, ...OIP_SCHEMAS };
   const paths: Record<string, Schema> = {};
   for (const config of configs) {
+    if (config.kind === 'raw') continue; // no fields: served over the Open Inference Protocol only (below)
     const name = pascal(config.name);
     schemas[`${name}Request`] = {
       type: 'object',
@@ -116,7 +118,8 @@ export function buildOpenApiDocument(configs: readonly ModelConfig[], options: O
     };
     paths[`/models/${config.name}/predict`] = { post: predictOperation(config, `predict_${config.name}`, `Predict with ${config.name} (v${config.version})`) };
   }
-  if (options.defaultModel) {
+  Object.assign(paths, oipPaths(configs));
+  if (options.defaultModel && options.defaultModel.kind !== 'raw') {
     paths['/predict'] = { post: predictOperation(options.defaultModel, 'predict', `Predict with the default model (${options.defaultModel.name})`) };
   }
   const plain = (description: string) => ({ 200: { description, content: { 'application/json': { schema: { type: 'object' } } } } });
