@@ -1,7 +1,17 @@
 // Open Inference Protocol clients for tests and benchmarks: binary REST bodies built by hand from
 // the extension's rules (as tritonclient does), and a gRPC client from the project's .proto.
+import { execFileSync } from 'node:child_process';
 import * as grpc from '@grpc/grpc-js';
 import { loadProtos } from '../../src/grpc/server.js';
+import { PROTO_DIR } from '../../src/grpc/proto.js';
+import { tempDir } from './paths.js';
+
+/** Generates the Python stubs of proto/*.proto into a temp dir (Debian's python3-grpc-tools). */
+export function generatePythonStubs(): string {
+  const out = tempDir('modelserve-pystubs-');
+  execFileSync('/usr/bin/python3', ['-m', 'grpc_tools.protoc', `-I${PROTO_DIR}`, `--python_out=${out}`, `--grpc_python_out=${out}`, 'grpc_service.proto', 'health.proto'], { stdio: 'pipe' });
+  return out;
+}
 
 export interface BinaryInput { name: string; datatype: string; shape: number[]; bytes: Uint8Array }
 

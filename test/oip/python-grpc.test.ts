@@ -3,26 +3,20 @@
 // metadata, and ModelInfer with raw contents (as tritonclient sends) and typed contents.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFile, execFileSync } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { startServer, type RunningServer } from '../../src/server.js';
-import { PROTO_DIR } from '../../src/grpc/proto.js';
 import { bookRows, tempDir, writeBookModelFolder } from '../helpers/paths.js';
 import { freePort } from '../helpers/net.js';
 import { call } from '../helpers/http.js';
+import { generatePythonStubs } from '../helpers/oip.js';
 
 const PYTHON = '/usr/bin/python3';
 let server: RunningServer;
 let stubs: string;
 
-/** Generates the Python stubs of proto/*.proto into a temp dir (python3-grpc-tools). */
-export function generatePythonStubs(): string {
-  const out = tempDir('modelserve-pystubs-');
-  execFileSync(PYTHON, ['-m', 'grpc_tools.protoc', `-I${PROTO_DIR}`, `--python_out=${out}`, `--grpc_python_out=${out}`, 'grpc_service.proto', 'health.proto'], { stdio: 'pipe' });
-  return out;
-}
 
 const CLIENT = `
 import json, struct, sys
