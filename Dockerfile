@@ -49,9 +49,9 @@ COPY ${MODEL_REPO} ./models
 # uid/gid 1000 is the `node` user of the base image; numeric so that Kubernetes' runAsNonRoot can check it.
 USER 1000:1000
 # Cloud Run and Knative set $PORT (8080 by default); the server listens on $PORT.
+# (Open Inference Protocol gRPC listens on --grpc-port, 8001 by default; not EXPOSEd: platforms
+# that route one port (Cloud Run, Knative) reach the HTTP one.)
 EXPOSE 8080
-# Open Inference Protocol gRPC (--grpc-port; 0 turns it off).
-EXPOSE 8001
 # Healthy = models loaded and warmed up (/readyz). The slim image has no curl; Node 20 has fetch.
 HEALTHCHECK --interval=15s --timeout=3s --start-period=30s --retries=3 \
   CMD ["node", "-e", "fetch('http://127.0.0.1:'+(process.env.PORT||8080)+'/readyz').then(r=>process.exit(r.ok?0:1),()=>process.exit(1))"]
