@@ -39,6 +39,8 @@ RUN --mount=type=cache,target=/root/.npm npm ci --omit=dev --ignore-scripts --no
  && rm -rf node_modules/onnxruntime-node/bin/napi-v*/darwin node_modules/onnxruntime-node/bin/napi-v*/win32
 COPY bin ./bin
 COPY --from=build /src/dist/src ./dist/src
+# The gRPC service definitions, read at runtime (src/grpc/proto.ts).
+COPY proto ./proto
 # The model repository served by default (one subfolder per model). Override at build time with
 # --build-arg MODEL_REPO=<folder in the build context>, or at run time by mounting over /app/models.
 ARG MODEL_REPO=examples
@@ -47,6 +49,8 @@ COPY ${MODEL_REPO} ./models
 # uid/gid 1000 is the `node` user of the base image; numeric so that Kubernetes' runAsNonRoot can check it.
 USER 1000:1000
 # Cloud Run and Knative set $PORT (8080 by default); the server listens on $PORT.
+# (Open Inference Protocol gRPC listens on --grpc-port, 8001 by default; not EXPOSEd: platforms
+# that route one port (Cloud Run, Knative) reach the HTTP one.)
 EXPOSE 8080
 # Healthy = models loaded and warmed up (/readyz). The slim image has no curl; Node 20 has fetch.
 HEALTHCHECK --interval=15s --timeout=3s --start-period=30s --retries=3 \

@@ -97,7 +97,8 @@ function track(proc: ChildProcess): ChildProcess {
 
 /** Starts one replica; with `core`, pinned to that CPU (taskset), like a pod with `limits.cpu: 1`. */
 export async function startReplica(port: number, repo: string, core?: number, extra: string[] = []): Promise<Replica> {
-  const serve = [CLI, 'serve', repo, '--host', '127.0.0.1', '--port', String(port), '--workers', '1', '--threads-per-worker', '1', '--log-level', 'warn', ...extra];
+  // gRPC off: several replicas share this host (the default --grpc-port 8001 would clash).
+  const serve = [CLI, 'serve', repo, '--host', '127.0.0.1', '--port', String(port), '--grpc-port', '0', '--workers', '1', '--threads-per-worker', '1', '--log-level', 'warn', ...extra];
   const [cmd, args] = core === undefined ? [process.execPath, serve] : ['taskset', ['-c', String(core), process.execPath, ...serve]];
   const proc = track(spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'] }));
   const replica: Replica = { port, proc, log: '' };

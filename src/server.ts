@@ -9,6 +9,8 @@ import { Metrics } from './metrics/metrics.js';
 import { buildApp, type AppOptions } from './http/app.js';
 import type { InferenceRuntime } from './runtime/types.js';
 import { createRuntime } from './runtime/create.js';
+import { InferenceStatistics } from './protocols/oip/statistics.js';
+import type { RunningGrpcServer } from './grpc/server.js';
 
 export interface StartOptions {
   /** A model repository path, or configs already loaded. */
@@ -16,6 +18,10 @@ export interface StartOptions {
   configs?: readonly ModelConfig[];
   host?: string;
   port?: number;
+  /** Open Inference Protocol gRPC port (0 or undefined: no gRPC server). */
+  grpcPort?: number;
+  /** Largest gRPC message, bytes. */
+  grpcMaxMessageSize?: number;
   /** Worker threads; 0 = in-process inference; default from the CPU quota. */
   workers?: number;
   threadsPerWorker?: number;
@@ -41,6 +47,8 @@ export interface RunningServer {
   /** http://host:port of the listening socket. */
   url: string;
   port: number;
+  /** The gRPC port, when gRPC is on. */
+  grpcPort?: number;
   /** Graceful shutdown: readyz 503, stop accepting, drain, stop workers. Resolves true if drained in time. */
   shutdown(): Promise<boolean>;
 }
@@ -55,6 +63,7 @@ export async function startServer(options: StartOptions): Promise<RunningServer>
   });
   const metrics = options.app?.metrics === false ? undefined : (options.app?.metrics ?? new Metrics());
   const extraOnBatch = options.app?.registry?.onBatch;
+  const statistics = options.app?.statistics ?? new InferenceStatistics();
   const core = new InferenceCore({
     repo: options.configs ? undefined : (options.repo ?? 'models'),
     configs: options.configs,
@@ -64,17 +73,25 @@ export async function startServer(options: StartOptions): Promise<RunningServer>
     onBatch: (model, version) => {
       const a = metrics?.batchObserver(model, version);
       const b = extraOnBatch?.(model, version);
-      return a && b ? (info) => { a(info); b(info); } : (a ?? b);
+      const c = statistics.observer(model, version);
+      return (info) => { a?.(info); b?.(info); c(info); };
     },
     // A version that fails to load while serving (reload, on demand): logged with file and problem.
     onProblem: (message, where) => app?.log.error(where, `model load failed: ${message}`),
   });
   if (metrics) metrics.watchCore(core);
+  let grpc: RunningGrpcServer | undefined;
   try {
     await core.start();
-    app = await buildApp({ ...options.app, core, metrics: metrics ?? false, bodyLimit: options.bodyLimit, logger: options.logger, optimize: options.optimize });
+    app = await buildApp({ ...options.app, core, metrics: metrics ?? false, statistics, bodyLimit: options.bodyLimit, logger: options.logger, optimize: options.optimize });
     await app.listen({ host: options.host ?? '127.0.0.1', port: options.port ?? 8000 });
+    if (options.grpcPort !== undefined && options.grpcPort > 0) {
+      const { startGrpcServer } = await import('./grpc/server.js');
+      const auth = options.app?.auth;
+      grpc = await startGrpcServer({ core, stats: statistics, host: options.host, port: options.grpcPort, maxMessageBytes: options.grpcMaxMessageSize, auth: auth && { keys: auth.keys, adminKeys: auth.adminKeys }, log: app.log });
+    }
   } catch (err) {
+    await grpc?.drain(0);
     await (app ? app.close() : Promise.resolve()).catch(() => undefined);
     await core.close().catch(() => undefined);
     throw err;
@@ -123,12 +140,13 @@ export async function startServer(options: StartOptions): Promise<RunningServer>
       //    rather than cut off. (net.Server#close: http.Server#close would also drop idle
       //    keep-alive connections at once, racing clients that are just sending on them.)
       NetServer.prototype.close.call(app.server);
+      const grpcDrained = grpc?.drain(Math.max(0, deadline - Date.now())) ?? Promise.resolve(true);
       // 4. In-flight requests finish (they wait for their queued batches) ...
       await quiet(deadline);
       // 5. ... then app.close() (remaining idle connections close, the batchers drain), then the core stops the workers.
       let timer: NodeJS.Timeout | undefined;
       const timedOut = new Promise<boolean>((resolve) => { timer = setTimeout(() => resolve(false), Math.max(0, deadline - Date.now())); });
-      const closing = app.close().then(() => core.close());
+      const closing = Promise.all([app.close(), grpcDrained]).then(() => core.close());
       const drained = await Promise.race([closing.then(() => true), timedOut]);
       clearTimeout(timer);
       if (!drained) {
@@ -142,5 +160,5 @@ export async function startServer(options: StartOptions): Promise<RunningServer>
     })();
     return shuttingDown;
   };
-  return { app, core, url: `http://${host.includes(':') ? `[${host}]` : host}:${port}`, port, shutdown };
+  return { app, core, url: `http://${host.includes(':') ? `[${host}]` : host}:${port}`, port, grpcPort: grpc?.port, shutdown };
 }

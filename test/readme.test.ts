@@ -97,3 +97,61 @@ test('README: the repository API commands run as written against the example mod
     await examples.shutdown();
   }
 });
+
+// "Use from KServe and Triton clients": the curl call, the grpcurl-style call (its JSON request sent
+// with a @grpc/grpc-js client from proto/), and the tritonclient snippet's request (sent with Python
+// gRPC stubs generated from proto/, as tritonclient is not installable here), against the README's
+// book config with gRPC on.
+test('README: the Open Inference Protocol examples (curl, grpcurl-style, tritonclient-equivalent) answer as shown', async () => {
+  const { freePort } = await import('./helpers/net.js');
+  const { grpcClients, rpc, generatePythonStubs } = await import('./helpers/oip.js');
+  const { execFile } = await import('node:child_process');
+  const { promisify } = await import('node:util');
+  const repo = tempDir();
+  mkdirSync(join(repo, 'book-weather'));
+  writeFileSync(join(repo, 'book-weather', 'model.yaml'), example('book-config'));
+  symlinkSync(BOOK_MODEL, join(repo, 'book-weather', 'svc.onnx'));
+  const oip = await startServer({ repo, port: 0, grpcPort: await freePort(), workers: 1 });
+  try {
+    const curl = example('oip-curl');
+    assert.ok(curl.includes('curl -s localhost:8000/v2/models/book-weather/infer'));
+    const res = await call(`${oip.url}/v2/models/book-weather/infer`, { raw: /-d '([^']+)'/.exec(curl)![1]! });
+    assert.equal(res.status, 200, res.text);
+    assert.ok(curl.includes(`# ${res.text}`), `README should show ${res.text}`);
+
+    const grpcurl = example('oip-grpcurl');
+    assert.ok(grpcurl.includes('localhost:8001 inference.GRPCInferenceService/ModelInfer'));
+    const clients = grpcClients(oip.grpcPort!);
+    try {
+      const answer = await rpc<{ outputs: Array<{ name: string; datatype: string; shape: string[]; contents: { bytes_contents: Buffer[] } }> }>(clients.inference, 'ModelInfer', JSON.parse(/-d '([^']+)'/.exec(grpcurl)![1]!));
+      const out = answer.outputs[0]!;
+      const shown = `"outputs": [{"name": "${out.name}", "datatype": "${out.datatype}", "shape": ["${out.shape.join('", "')}"], "contents": {"bytesContents": ["${out.contents.bytes_contents[0]!.toString('base64')}"]}}] ("${out.contents.bytes_contents[0]!.toString()}")`;
+      assert.ok(grpcurl.includes(shown), `README should show ${shown}`);
+    } finally {
+      clients.close();
+    }
+
+    // The tritonclient snippet's request: its fields and row, FP64 [1, 1] raw contents.
+    const snippet = /```python\n([\s\S]*?)```/.exec(README.slice(README.indexOf('## Use from KServe and Triton clients')))![1]!;
+    const fields = JSON.parse(/fields = (\[[\s\S]*?\])/.exec(snippet)![1]!.replace(/\s+/g, ' '));
+    const row = JSON.parse(/row = (\[.*\])/.exec(snippet)![1]!);
+    const printed = /# (\[\[.*\]\])/.exec(snippet)![1]!;
+    const stubs = generatePythonStubs();
+    const script = `
+import struct, sys, grpc, grpc_service_pb2 as pb, grpc_service_pb2_grpc as rpc
+stub = rpc.GRPCInferenceServiceStub(grpc.insecure_channel(sys.argv[1]))
+req = pb.ModelInferRequest(model_name="book-weather")
+for name, value in zip(${JSON.stringify(fields)}, ${JSON.stringify(row)}):
+    req.inputs.add(name=name, datatype="FP64", shape=[1, 1])
+    req.raw_input_contents.append(struct.pack("<d", value))
+res = stub.ModelInfer(req)
+raw = res.raw_output_contents[0]
+print([[raw[4:4 + struct.unpack_from("<I", raw)[0]]]])
+`;
+    writeFileSync(join(stubs, 'triton_equivalent.py'), script);
+    const { stdout } = await promisify(execFile)('/usr/bin/python3', [join(stubs, 'triton_equivalent.py'), `127.0.0.1:${oip.grpcPort}`], { cwd: stubs, encoding: 'utf8', timeout: 60_000 });
+    assert.equal(stdout.trim(), printed);
+  } finally {
+    await oip.shutdown();
+  }
+});

@@ -22,6 +22,8 @@ export interface OptionSpec {
 export const SERVE_OPTIONS = {
   host: { flag: 'host', env: 'HOST', kind: 'string', default: '127.0.0.1', doc: 'Address to listen on (0.0.0.0 in containers).' },
   port: { flag: 'port', env: 'PORT', kind: 'int', default: 8000, min: 0, doc: 'TCP port (0 picks a free one).' },
+  grpcPort: { flag: 'grpc-port', env: 'MODELSERVE_GRPC_PORT', kind: 'int', default: 8001, min: 0, doc: 'Port of the Open Inference Protocol gRPC service (inference.GRPCInferenceService and grpc.health.v1.Health), on --host; 0 turns gRPC off.' },
+  grpcMaxMessageSize: { flag: 'grpc-max-message-size', env: 'MODELSERVE_GRPC_MAX_MESSAGE_SIZE', kind: 'bytes', default: '64mb', doc: 'Largest gRPC message received or sent (e.g. 4mb); larger ones fail with RESOURCE_EXHAUSTED.' },
   workers: { flag: 'workers', env: 'MODELSERVE_WORKERS', kind: 'int', min: 0, doc: 'Inference worker threads; default: the CPU quota (cgroup) or the CPU count. 0 runs inference on the main thread.' },
   threadsPerWorker: { flag: 'threads-per-worker', env: 'MODELSERVE_THREADS_PER_WORKER', kind: 'int', min: 1, doc: 'onnxruntime intra-op threads per worker; default: CPUs / workers (never oversubscribed), 1 with --workers 0.' },
   bodyLimit: { flag: 'body-limit', env: 'MODELSERVE_BODY_LIMIT', kind: 'bytes', default: '1mb', doc: 'Largest request body (e.g. 512kb, 1mb); larger ones get 413.' },
@@ -50,6 +52,8 @@ export interface ServeOptions {
   repo: string;
   host: string;
   port: number;
+  grpcPort: number;
+  grpcMaxMessageSize: number;
   workers?: number;
   threadsPerWorker?: number;
   bodyLimit: number;
@@ -103,7 +107,7 @@ export function serveHelp(): string {
     lines.push(`  ${name.padEnd(34)} ${spec.doc}${extra ? ` (${extra})` : ''}`);
   }
   lines.push(`  ${'-h, --help'.padEnd(34)} Show this help.`);
-  lines.push('', 'Endpoints: POST /predict, POST /models/{name}/predict, POST /models/{name}/versions/{version}/predict, GET /, /models, /models/{name}, /docs, /openapi.json, /healthz, /readyz, /metrics; POST /v2/repository/index, /v2/repository/models/{name}/load, /v2/repository/models/{name}/unload.');
+  lines.push('', 'Endpoints: POST /predict, POST /models/{name}/predict, POST /models/{name}/versions/{version}/predict, GET /, /models, /models/{name}, /docs, /openapi.json, /healthz, /readyz, /metrics; POST /v2/repository/index, /v2/repository/models/{name}/load, /v2/repository/models/{name}/unload; Open Inference Protocol: GET /v2, /v2/health/{live,ready}, /v2/models/{name}[/versions/{v}][/ready|/config|/stats], POST /v2/models/{name}[/versions/{v}]/infer, and gRPC on --grpc-port.');
   lines.push('Per-model overload limits (queue.max_rows -> 503 + Retry-After, queue.timeout_ms -> 504) are set in each model.yaml.');
   return lines.join('\n');
 }
@@ -149,7 +153,7 @@ export function parseServeOptions(argv: string[], env: NodeJS.ProcessEnv = proce
         const n = typeof raw === 'number' ? raw : /^\s*\d+\s*$/.test(String(raw)) ? Number(raw) : NaN;
         if (!Number.isSafeInteger(n)) problems.push(`${source}: '${raw}' is not a whole number`);
         else if (spec.min !== undefined && n < spec.min) problems.push(`${source}: must be at least ${spec.min}`);
-        else if (key === 'port' && n > 65535) problems.push(`${source}: must be at most 65535`);
+        else if ((key === 'port' || key === 'grpcPort') && n > 65535) problems.push(`${source}: must be at most 65535`);
         else out[key] = n;
         break;
       }

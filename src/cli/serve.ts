@@ -31,6 +31,8 @@ export async function run(argv: string[]): Promise<number> {
       repo: options.repo,
       host: options.host,
       port: options.port,
+      grpcPort: options.grpcPort,
+      grpcMaxMessageSize: options.grpcMaxMessageSize,
       workers: options.workers,
       threadsPerWorker: options.threadsPerWorker,
       bodyLimit: options.bodyLimit,
@@ -57,7 +59,7 @@ export async function run(argv: string[]): Promise<number> {
     return 1;
   }
   const served = server.core.status().map((m) => (m.serving === undefined ? `${m.name} (${m.state})` : `${m.name} v${m.serving}`));
-  console.error(`modelserve: serving ${served.join(', ')} on ${server.url} (docs: ${server.url}/docs)${options.watch ? ', watching the repository' : ''}`);
+  console.error(`modelserve: serving ${served.join(', ')} on ${server.url} (docs: ${server.url}/docs)${server.grpcPort ? `, gRPC on port ${server.grpcPort}` : ''}${options.watch ? ', watching the repository' : ''}`);
   return new Promise<number>((resolve) => {
     const stop = (signal: string) => {
       server.app.log.info({ signal }, 'shutting down');

@@ -55,9 +55,18 @@ export function versionFolders(dir: string): Array<{ version: number; dir: strin
     .sort((a, b) => a.version - b.version);
 }
 
-/** A folder that is a model: it holds a config, or numbered version folders. */
+/** The .onnx files directly in a folder (sorted). */
+export function onnxFiles(dir: string): string[] {
+  try {
+    return readdirSync(dir).filter((e) => e.endsWith('.onnx') && !isDirectory(join(dir, e))).sort();
+  } catch {
+    return [];
+  }
+}
+
+/** A folder that is a model: it holds a config, numbered version folders, or exactly one .onnx file (a raw model). */
 export function isModelFolder(dir: string): boolean {
-  return findConfigFile(dir) !== undefined || versionFolders(dir).length > 0;
+  return findConfigFile(dir) !== undefined || versionFolders(dir).length > 0 || onnxFiles(dir).length === 1;
 }
 
 /** The model folders of a repository: the folder itself when it is a model, else its subfolders that are. */
@@ -75,7 +84,7 @@ export function modelFolders(repo: string): string[] {
   if (dirs.length === 0) {
     throw new StartupError(
       'MS_ERR_CONFIG_NOT_FOUND',
-      `${repo}: no model found: expected ${CONFIG_FILE_NAMES.join(' / ')} in this folder or in its subfolders`,
+      `${repo}: no model found: expected ${CONFIG_FILE_NAMES.join(' / ')} (or a single .onnx file) in this folder or in its subfolders`,
     );
   }
   return dirs;
@@ -258,13 +267,50 @@ export function formatProblems(problems: Problem[], cwd = process.cwd()): string
 }
 
 /**
+ * The config of a version folder with no config file and exactly one .onnx file (Triton's
+ * auto-complete): a 'raw' model whose inputs and outputs are the ONNX graph's own, checked and
+ * described from the loaded session's signature (src/core). No fields: no JSON fields API.
+ */
+function rawConfig(where: VersionLocation, modelFile: string, problems: Problem[]): ModelConfig | undefined {
+  const name = (where.modelDir.split(/[\\/]/).pop() ?? 'model').toLowerCase();
+  if (!/^[a-z0-9][a-z0-9_-]*$/.test(name)) {
+    problems.push({ file: modelFile, path: 'name', message: `the folder name '${name}' is not a valid model name; rename the folder or add a model.yaml with name:` });
+    return undefined;
+  }
+  return deepFreeze({
+    name,
+    kind: 'raw',
+    version: String(where.version),
+    modelVersion: where.version,
+    modelDir: where.modelDir,
+    versionPolicy: { latest: 1 },
+    description: `${modelFile.split(/[\\/]/).pop()} served as is (no model.yaml): its inputs and outputs are the ONNX graph's own, over the Open Inference Protocol (/v2/models/${name}/infer).`,
+    dir: where.dir,
+    configFile: modelFile,
+    modelFile,
+    default: false,
+    strict: false,
+    lax: true,
+    fields: [],
+    tensors: [],
+    outputs: [],
+    batching: { ...DEFAULTS.batching },
+    queue: { ...DEFAULTS.queue },
+    optimize: true,
+  } satisfies ModelConfig);
+}
+
+/**
  * Reads and validates one version's config: the version folder's own config file, else the model
- * folder's. Problems are appended to `problems`; returns undefined when there are any.
+ * folder's, else (a folder with exactly one .onnx file) a raw model's. Problems are appended to
+ * `problems`; returns undefined when there are any.
  */
 export function readVersionConfig(where: VersionLocation, problems: Problem[]): ModelConfig | undefined {
   const file = findConfigFile(where.dir) ?? findConfigFile(where.modelDir);
   if (file === undefined) {
-    problems.push({ file: where.dir, path: '(folder)', message: `no ${CONFIG_FILE_NAMES.join(' / ')} in the version folder or its model folder` });
+    const onnx = onnxFiles(where.dir);
+    if (onnx.length === 1) return rawConfig(where, join(where.dir, onnx[0]!), problems);
+    problems.push({ file: where.dir, path: '(folder)', message: `no ${CONFIG_FILE_NAMES.join(' / ')} in the version folder or its model folder${onnx.length > 1 ? ` (and ${onnx.length} .onnx files: a folder without a config must hold exactly one)` : ''}` });
     return undefined;
   }
   const raw = readConfigFile(file, problems);

@@ -71,3 +71,26 @@ export function checkSignature(config: ModelConfig, signature: ModelSignature): 
   }
   return problems;
 }
+
+/** A raw model (no config): every input must be a tensor of an element type modelserve can feed. */
+export function checkRawSignature(signature: ModelSignature): string[] {
+  const problems: string[] = [];
+  for (const input of signature.inputs) {
+    if (!SUPPORTED.has(input.type)) problems.push(`inputs.${input.name}: the model's input has element type ${input.type}, which modelserve cannot feed (supported: ${[...SUPPORTED].join(', ')})`);
+  }
+  if (!signature.outputs.some((o) => SUPPORTED.has(o.type))) problems.push('outputs: the model has no tensor output of a supported element type');
+  return problems;
+}
+
+/** The outputs of a raw model that are served: tensors of a supported element type. */
+export function rawOutputs(signature: ModelSignature): TensorInfo[] {
+  return signature.outputs.filter((o) => SUPPORTED.has(o.type));
+}
+
+/**
+ * Whether requests to a raw model can share batches: every input has a variable first dimension
+ * (the rows) and fixed other dimensions (so requests concatenate along the first one).
+ */
+export function rawBatchable(signature: ModelSignature): boolean {
+  return signature.inputs.length > 0 && signature.inputs.every((i) => i.shape.length >= 1 && (typeof i.shape[0] !== 'number' || i.shape[0] < 0) && rowWidth(i) !== undefined);
+}

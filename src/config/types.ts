@@ -52,8 +52,17 @@ export interface QueueSpec {
 /** Which numbered versions of a model are served (Triton's latest / all / specific). */
 export type VersionPolicy = { latest: number } | { all: true } | { specific: number[] };
 
+/**
+ * How clients see a model: 'fields' (a config names fields, inputs and outputs: the JSON API and OIP
+ * tensors per field) or 'raw' (a folder with only an .onnx file: served over the Open Inference
+ * Protocol with the ONNX graph's own inputs and outputs, no JSON fields API).
+ */
+export type ModelKind = 'fields' | 'raw';
+
 export interface ModelConfig {
   name: string;
+  /** Absent: 'fields'. A 'raw' config is synthesized (no fields, inputs or outputs). */
+  kind?: ModelKind;
   /** The config's free-form `version:` label (e.g. "1.0"); the served version number is modelVersion. */
   version: string;
   /** The version number: the numbered folder it was read from, or 1 for a flat model folder. */

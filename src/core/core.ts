@@ -13,7 +13,7 @@ import { relative } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import type { BatchInfo } from '../batching/batcher.js';
 import { defaultModel, formatProblems, loadRepository, repositoryProblems, type Problem } from '../config/load.js';
-import { checkSignature } from '../config/signature.js';
+import { checkRawSignature, checkSignature } from '../config/signature.js';
 import type { ModelConfig } from '../config/types.js';
 import { ModelServeError, StartupError } from '../errors.js';
 import { mayOptimize } from '../optimize/probe.js';
@@ -346,16 +346,20 @@ export class InferenceCore extends EventEmitter {
       const signatures = await this.runtime.load([source]);
       const signature = signatures[key];
       if (!signature) throw new StartupError('MS_ERR_MODEL_LOAD', `${config.modelFile}: the runtime did not load this model`);
-      const problems = checkSignature(config, signature).map((p) => `  ${relative(process.cwd(), config.configFile) || config.configFile}: ${p}`);
+      const problems = (config.kind === 'raw' ? checkRawSignature(signature) : checkSignature(config, signature)).map((p) => `  ${relative(process.cwd(), config.configFile) || config.configFile}: ${p}`);
       if (problems.length > 0) {
         await this.runtime.unload([key]);
         throw new StartupError('MS_ERR_MODEL_SIGNATURE', `model configuration does not match the ONNX model (${problems.length} problem${problems.length === 1 ? '' : 's'}):\n${problems.join('\n')}`);
       }
       loaded = new ModelVersion({ config, signature, key, runtime: this.runtime, optimization, onBatch: this.options.onBatch?.(config.name, v) });
-      // The example row through the whole path: a mapping that cannot work fails here, not on traffic.
-      const validated = loaded.validate(exampleRow(config));
-      if (!validated.ok) throw new StartupError('MS_ERR_CONFIG_INVALID', `${config.configFile}: the fields' examples do not form a valid request: ${JSON.stringify(validated.issues)}`);
-      loaded.serialize.many(await loaded.predict(validated.rows));
+      if (config.kind === 'raw') {
+        await loaded.infer(loaded.exampleFeeds(), 1); // a raw model: one row of zeros through the batcher and session
+      } else {
+        // The example row through the whole path: a mapping that cannot work fails here, not on traffic.
+        const validated = loaded.validate(exampleRow(config));
+        if (!validated.ok) throw new StartupError('MS_ERR_CONFIG_INVALID', `${config.configFile}: the fields' examples do not form a valid request: ${JSON.stringify(validated.issues)}`);
+        loaded.serialize.many(await loaded.predict(validated.rows));
+      }
     } catch (err) {
       if (loaded !== undefined) await this.runtime.unload([key]).catch(() => undefined);
       const reason = (err as Error).message;

@@ -7,8 +7,11 @@ import { Batcher, type BatchInfo } from '../batching/batcher.js';
 import { compileDecoder, neededOutputs, type Decoder, type PredictionObject } from '../response/decode.js';
 import { compileSerializers, type Serializers } from '../response/serialize.js';
 import { compileEncoder, type Encoder } from '../tensors/encode.js';
-import type { InferenceRuntime, ModelSignature, NamedTensors } from '../runtime/types.js';
+import type { InferenceRuntime, ModelSignature, NamedTensors, TensorData } from '../runtime/types.js';
 import { compileRequestValidator, type RequestValidator, type Row } from '../validation/request-validator.js';
+import { rawBatchable, rawOutputs } from '../config/signature.js';
+import { allocateTensor } from '../tensors/allocate.js';
+import { ModelServeError } from '../errors.js';
 import { concatRequests, splitOutputs, type EncodedRequest } from './tensor-batch.js';
 
 export interface OptimizationSummary {
@@ -48,6 +51,13 @@ export interface ModelVersionParts {
   onBatch?: (info: BatchInfo) => void;
 }
 
+/** A raw model's validate(): the JSON fields API is not offered for it. */
+function noFieldsApi(name: string): RequestValidator {
+  return () => {
+    throw new ModelServeError('MS_ERR_NO_FIELDS_API', `model '${name}' has no fields (it is served from its .onnx file without a model.yaml): send tensors with POST /v2/models/${name}/infer (Open Inference Protocol)`);
+  };
+}
+
 export class ModelVersion {
   readonly name: string;
   readonly version: number;
@@ -74,14 +84,16 @@ export class ModelVersion {
     this.config = config;
     this.signature = signature;
     this.optimization = parts.optimization;
-    this.validate = compileRequestValidator(config);
+    const raw = config.kind === 'raw';
+    this.validate = raw ? noFieldsApi(config.name) : compileRequestValidator(config);
     this.encode = compileEncoder(config, signature);
     this.decode = compileDecoder(config);
     this.serialize = compileSerializers(config);
-    this.defaultOutputs = neededOutputs(config);
+    // A raw model answers with every tensor output of its graph.
+    this.defaultOutputs = raw ? rawOutputs(signature).map((o) => o.name) : neededOutputs(config);
     const defaults = this.defaultOutputs;
     this.batcher = new Batcher<QueuedRequest, NamedTensors>({
-      enabled: config.batching.enabled,
+      enabled: config.batching.enabled && (!raw || rawBatchable(signature)),
       maxBatchSize: config.batching.maxBatchSize,
       maxQueueDelayMs: config.batching.maxQueueDelayMs,
       maxQueueRows: config.queue.maxRows,
@@ -106,6 +118,18 @@ export class ModelVersion {
   infer(feeds: NamedTensors, rows: number, options: InferOptions = {}): Promise<NamedTensors> {
     const request: QueuedRequest = options.outputs === undefined ? { feeds, rows } : { feeds, rows, outputs: options.outputs };
     return this.batcher.submit(request, rows, options.deadline === undefined ? undefined : { deadline: options.deadline });
+  }
+
+  /** A raw model's warm-up feeds: one row (variable dimensions 1) of zeros / empty strings. */
+  exampleFeeds(): NamedTensors {
+    const feeds: NamedTensors = {};
+    for (const input of this.signature.inputs) {
+      const dims = input.shape.map((d) => (typeof d === 'number' && d >= 0 ? d : 1));
+      const type = input.type as TensorData['type'];
+      const data = allocateTensor(type, dims.reduce((a, b) => a * b, 1))!;
+      feeds[input.name] = { type, dims, data };
+    }
+    return feeds;
   }
 
   /** Validated rows -> one prediction object per row, in order. */

@@ -9,7 +9,7 @@
 // never displaces the one serving; one that then fails to validate or load never takes traffic.
 import { readdirSync, statSync, watch, type FSWatcher } from 'node:fs';
 import { join } from 'node:path';
-import { findConfigFile, modelFolders, readVersionConfig, readVersionPolicy, selectVersions, versionLocations, type Problem, type VersionLocation } from '../config/load.js';
+import { findConfigFile, modelFolders, onnxFiles, readVersionConfig, readVersionPolicy, selectVersions, versionLocations, type Problem, type VersionLocation } from '../config/load.js';
 import type { ModelConfig } from '../config/types.js';
 import { ModelServeError } from '../errors.js';
 
@@ -98,7 +98,8 @@ export function scanRepository(repo: string, only?: string, settleMs = 0): { mod
       const { fingerprint, newest, files } = fingerprintOf(where);
       const ownConfig = findConfigFile(where.dir);
       // A config and something besides it: an empty or config-only version folder is still arriving.
-      const present = (ownConfig ?? findConfigFile(where.modelDir)) !== undefined && files > (ownConfig ? 1 : 0);
+      // (Or, without any config, exactly one .onnx file: a raw model.)
+      const present = (ownConfig ?? findConfigFile(where.modelDir)) !== undefined ? files > (ownConfig ? 1 : 0) : onnxFiles(where.dir).length === 1;
       const cacheKey = `${where.dir}\n${fingerprint}`;
       const read = (problems: Problem[]): ModelConfig | undefined => {
         let cached = configCache.get(cacheKey);

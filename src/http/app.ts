@@ -16,6 +16,8 @@ import { buildOpenApiDocument } from './openapi.js';
 import { installErrorBoundary, sendError } from './errors.js';
 import { modelStatusInfo } from './model-info.js';
 import { repositoryRoutes } from './routes/repository.js';
+import { oipRoutes } from './routes/oip.js';
+import { InferenceStatistics } from '../protocols/oip/statistics.js';
 import { VERSION } from '../version.js';
 import { Metrics } from '../metrics/metrics.js';
 import { installAuth, withSecuritySchemes, type AuthOptions } from './plugins/auth.js';
@@ -45,6 +47,8 @@ export interface AppOptions {
   corsOrigins?: readonly string[];
   /** Prometheus metrics: a Metrics instance to use, or false for none (default: a new one). */
   metrics?: Metrics | false;
+  /** Open Inference Protocol statistics fed by the core's batches (startServer shares one with gRPC); default: a new one. */
+  statistics?: InferenceStatistics;
 }
 
 export type { ServiceState };
@@ -131,11 +135,11 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     });
   }
 
+  const statistics = options.statistics ?? new InferenceStatistics();
   const extraOnBatch = options.registry?.onBatch;
-  const onBatch: CoreOptions['onBatch'] = metrics === undefined ? extraOnBatch : (model, version) => {
-    const a = metrics.batchObserver(model, version);
-    const b = extraOnBatch?.(model, version);
-    return b === undefined ? a : (info) => { a(info); b(info); };
+  const onBatch: CoreOptions['onBatch'] = (model, version) => {
+    const observers = [metrics?.batchObserver(model, version), extraOnBatch?.(model, version), statistics.observer(model, version)].filter((o) => o !== undefined);
+    return (info) => { for (const o of observers) o(info); };
   };
   const ownsCore = core === undefined;
   app.addHook('onReady', async () => {
@@ -234,5 +238,6 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     return serve(name, undefined, request.body, reply);
   });
   await app.register(repositoryRoutes, { core: () => core! });
+  await app.register(oipRoutes, { core: () => core!, stats: statistics, shed });
   return app;
 }

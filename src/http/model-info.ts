@@ -11,7 +11,10 @@ export function modelInfo(model: ModelVersion): Record<string, unknown> {
     config_version: config.version,
     description: config.description,
     default: config.default,
-    predict: `/models/${config.name}/predict`,
+    // 'fields': the JSON API and OIP tensors per field; 'raw': OIP with the ONNX graph's own tensors only.
+    view: config.kind ?? 'fields',
+    predict: config.kind === 'raw' ? null : `/models/${config.name}/predict`,
+    infer: `/v2/models/${config.name}/infer`,
     strict: config.strict,
     lax: config.lax,
     fields: config.fields.map((f) => ({

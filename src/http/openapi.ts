@@ -3,6 +3,7 @@
 import type { FieldSpec, ModelConfig, OutputSpec } from '../config/types.js';
 import { exampleRow } from '../core/model-version.js';
 import { rowSchema } from '../validation/request-validator.js';
+import { OIP_SCHEMAS, oipPaths } from '../protocols/oip/openapi.js';
 
 type Schema = Record<string, unknown>;
 
@@ -96,9 +97,10 @@ export interface OpenApiOptions {
 }
 
 export function buildOpenApiDocument(configs: readonly ModelConfig[], options: OpenApiOptions): Schema {
-  const schemas: Record<string, Schema> = { ...ERROR_SCHEMAS };
+  const schemas: Record<string, Schema> = { ...ERROR_SCHEMAS, ...OIP_SCHEMAS };
   const paths: Record<string, Schema> = {};
   for (const config of configs) {
+    if (config.kind === 'raw') continue; // no fields: served over the Open Inference Protocol only (below)
     const name = pascal(config.name);
     const enforced = rowSchema(config) as { properties: Record<string, Schema>; required: string[]; additionalProperties: boolean };
     schemas[`${name}Request`] = {
@@ -135,7 +137,8 @@ export function buildOpenApiDocument(configs: readonly ModelConfig[], options: O
   paths['/v2/repository/index'] = repositoryOperation('repository_index', 'Every model and version with its state', 'Triton\'s model-repository extension: one entry per version, with state (READY, LOADING, FAILED, UNLOADING, UNAVAILABLE) and the reason of a failure.', false);
   paths['/v2/repository/models/{name}/load'] = repositoryOperation('repository_load', 'Load (or reload) a model', 'Reads the model folder again and loads the versions its policy selects; the previous load serves until the new one is warm.', true);
   paths['/v2/repository/models/{name}/unload'] = repositoryOperation('repository_unload', 'Unload a model', 'Stops routing to the model, lets queued requests finish, then releases its sessions. It stays unloaded until loaded again.', true);
-  if (options.defaultModel) {
+  Object.assign(paths, oipPaths(configs));
+  if (options.defaultModel && options.defaultModel.kind !== 'raw') {
     paths['/predict'] = { post: predictOperation(options.defaultModel, 'predict', `Predict with the default model (${options.defaultModel.name})`) };
   }
   const plain = (description: string) => ({ 200: { description, content: { 'application/json': { schema: { type: 'object' } } } } });

@@ -156,7 +156,8 @@ function credential(request: FastifyRequest): string | undefined {
   return typeof key === 'string' && key !== '' ? key.trim() : undefined;
 }
 
-const ALWAYS_OPEN = new Set(['/healthz', '/readyz']);
+// The OIP health routes are probes too (KServe's readiness probe calls /v2/health/ready).
+const ALWAYS_OPEN = new Set(['/healthz', '/readyz', '/v2/health/live', '/v2/health/ready']);
 
 /** Routes that change what is served: only admin keys may call them. */
 export function isAdminRoute(route: string): boolean {

@@ -1,0 +1,229 @@
+// The Open Inference Protocol over gRPC (inference.GRPCInferenceService, from proto/grpc_service.proto
+// loaded at runtime) plus the standard grpc.health.v1.Health service, on the inference core: the
+// same models, versions, batches and statistics as the REST front doors. Errors are gRPC status
+// codes with the same messages; API keys arrive in the `authorization` metadata (Bearer <key>, as
+// over HTTP; x-api-key also works); the repository RPCs need an admin key.
+import { performance } from 'node:perf_hooks';
+import * as grpc from '@grpc/grpc-js';
+import * as protoLoader from '@grpc/proto-loader';
+import type { InferenceCore } from '../core/core.js';
+import { ModelServeError, type ErrorCode } from '../errors.js';
+import { keyMatcher } from '../http/plugins/auth.js';
+import { inferTensors } from '../protocols/oip/codec.js';
+import { acquire, isModelReady, modelMetadata, modelStatistics, repositoryIndex, serverMetadata } from '../protocols/oip/service.js';
+import type { InferenceStatistics } from '../protocols/oip/statistics.js';
+import { badTensor, checkDatatype, fromBytes, fromContents, hasContents, toBytes, toContents, type OipTensor, type TensorContents } from '../protocols/oip/tensors.js';
+import { PROTO_DIR } from './proto.js';
+
+export const INFERENCE_SERVICE = 'inference.GRPCInferenceService';
+
+export interface GrpcServerOptions {
+  core: InferenceCore;
+  stats: InferenceStatistics;
+  host?: string;
+  /** 0 picks a free port. */
+  port: number;
+  /** Largest message received or sent, bytes (default 64 MiB). */
+  maxMessageBytes?: number;
+  /** API keys (auth is off when absent); admin keys may also call the repository RPCs. */
+  auth?: { keys: readonly string[]; adminKeys?: readonly string[] };
+  log?: { warn(obj: object, msg: string): void; error(obj: object, msg: string): void };
+}
+
+export interface RunningGrpcServer {
+  port: number;
+  /** Health NOT_SERVING, refuse new calls, let running ones finish (force-closes at the deadline). Resolves true if drained. */
+  drain(timeoutMs: number): Promise<boolean>;
+}
+
+const STATUS: Partial<Record<ErrorCode, grpc.status>> = {
+  MS_ERR_BAD_TENSOR: grpc.status.INVALID_ARGUMENT,
+  MS_ERR_VALIDATION: grpc.status.INVALID_ARGUMENT,
+  MS_ERR_BAD_JSON: grpc.status.INVALID_ARGUMENT,
+  MS_ERR_MODEL_LOAD_FAILED: grpc.status.INVALID_ARGUMENT,
+  MS_ERR_MODEL_NOT_FOUND: grpc.status.NOT_FOUND,
+  MS_ERR_NOT_FOUND: grpc.status.NOT_FOUND,
+  MS_ERR_NO_FIELDS_API: grpc.status.UNIMPLEMENTED,
+  MS_ERR_OVERLOADED: grpc.status.RESOURCE_EXHAUSTED,
+  MS_ERR_BODY_TOO_LARGE: grpc.status.RESOURCE_EXHAUSTED,
+  MS_ERR_NOT_READY: grpc.status.UNAVAILABLE,
+  MS_ERR_MODEL_UNAVAILABLE: grpc.status.UNAVAILABLE,
+  MS_ERR_UNAUTHORIZED: grpc.status.UNAUTHENTICATED,
+  MS_ERR_FORBIDDEN: grpc.status.PERMISSION_DENIED,
+  MS_ERR_TIMEOUT: grpc.status.DEADLINE_EXCEEDED,
+};
+
+function toServiceError(err: unknown, log: GrpcServerOptions['log']): Partial<grpc.ServiceError> {
+  if (err instanceof ModelServeError) {
+    const code = STATUS[err.code] ?? grpc.status.INTERNAL;
+    if (code === grpc.status.INTERNAL) log?.error({ err, cause: err.cause }, err.message);
+    return { code, details: err.code === 'MS_ERR_INFERENCE' ? 'inference failed; see the server log' : err.message };
+  }
+  log?.error({ err }, 'unhandled error in a gRPC call');
+  return { code: grpc.status.INTERNAL, details: 'internal server error; see the server log' };
+}
+
+const LOADER_OPTIONS: protoLoader.Options = { keepCase: true, longs: String, enums: String, defaults: true, arrays: true, oneofs: true, includeDirs: [PROTO_DIR] };
+
+/** The loaded package definitions (also used by tests and benchmarks to build clients). */
+export function loadProtos(): { inference: grpc.GrpcObject; health: grpc.GrpcObject } {
+  const inference = grpc.loadPackageDefinition(protoLoader.loadSync('grpc_service.proto', LOADER_OPTIONS));
+  const health = grpc.loadPackageDefinition(protoLoader.loadSync('health.proto', LOADER_OPTIONS));
+  return { inference, health };
+}
+
+interface InferInput { name: string; datatype: string; shape: string[]; contents: TensorContents | null }
+interface InferRequestMessage {
+  model_name: string;
+  model_version: string;
+  id: string;
+  inputs: InferInput[];
+  outputs: Array<{ name: string }>;
+  raw_input_contents: Buffer[];
+}
+
+function shapeOf(name: string, shape: readonly string[]): number[] {
+  return shape.map((d) => {
+    const n = Number(d);
+    if (!Number.isSafeInteger(n) || n < 0) throw badTensor(`input '${name}': shape [${shape.join(', ').slice(0, 100)}] has a dimension that is not a non-negative integer`);
+    return n;
+  });
+}
+
+/** The request's input tensors, from typed contents or raw_input_contents (never both). */
+export function decodeInputs(request: InferRequestMessage): OipTensor[] {
+  const raw = request.raw_input_contents;
+  if (request.inputs.length === 0) throw badTensor('the request has no inputs');
+  if (raw.length > 0 && raw.length !== request.inputs.length) {
+    throw badTensor(`raw_input_contents has ${raw.length} entries but the request has ${request.inputs.length} inputs (one per input, in order)`);
+  }
+  return request.inputs.map((input, i) => {
+    const datatype = checkDatatype('input', input.name, input.datatype);
+    const shape = shapeOf(input.name, input.shape);
+    if (raw.length === 0) return fromContents(input.name, datatype, shape, input.contents);
+    if (hasContents(input.contents)) throw badTensor(`input '${input.name}': has contents while the request uses raw_input_contents (use one or the other)`);
+    return fromBytes(input.name, datatype, shape, raw[i]!, 'raw_input_contents');
+  });
+}
+
+function deadlineOf(call: grpc.ServerUnaryCall<unknown, unknown>): number | undefined {
+  const deadline = call.getDeadline();
+  const ms = deadline instanceof Date ? deadline.getTime() : deadline;
+  return Number.isFinite(ms) ? performance.now() + (ms - Date.now()) : undefined;
+}
+
+export async function startGrpcServer(options: GrpcServerOptions): Promise<RunningGrpcServer> {
+  const { core, stats, log } = options;
+  const { inference, health } = loadProtos();
+  const max = options.maxMessageBytes ?? 64 * 1024 * 1024;
+  const server = new grpc.Server({ 'grpc.max_receive_message_length': max, 'grpc.max_send_message_length': max });
+  let draining = false;
+
+  const matchesUser = options.auth ? keyMatcher(options.auth.keys) : undefined;
+  const matchesAdmin = options.auth ? keyMatcher(options.auth.adminKeys ?? []) : undefined;
+  const authorize = (metadata: grpc.Metadata, admin: boolean) => {
+    if (!matchesUser || !matchesAdmin) return;
+    const auth = metadata.get('authorization')[0];
+    const bearer = typeof auth === 'string' ? /^Bearer[ ]+(\S+)\s*$/i.exec(auth)?.[1] : undefined;
+    const apiKey = metadata.get('x-api-key')[0];
+    const given = bearer ?? (typeof apiKey === 'string' && apiKey !== '' ? apiKey.trim() : undefined);
+    if (given === undefined) throw new ModelServeError('MS_ERR_UNAUTHORIZED', 'authentication required: send the metadata authorization: Bearer <key>');
+    if (admin) {
+      if (matchesAdmin(given)) return;
+      if (matchesUser(given)) throw new ModelServeError('MS_ERR_FORBIDDEN', 'this API key may not change the model repository; use an admin key');
+    } else if (matchesUser(given) || matchesAdmin(given)) return;
+    throw new ModelServeError('MS_ERR_UNAUTHORIZED', 'invalid API key');
+  };
+
+  type Handler = (request: never, call: grpc.ServerUnaryCall<unknown, unknown>) => unknown;
+  const unary = (handler: Handler, admin = false): grpc.handleUnaryCall<unknown, unknown> => (call, callback) => {
+    Promise.resolve()
+      .then(() => {
+        authorize(call.metadata, admin);
+        return handler(call.request as never, call);
+      })
+      .then((response) => callback(null, response as object), (err: unknown) => callback(toServiceError(err, log) as grpc.ServiceError));
+  };
+
+  const handlers = {
+    ServerLive: unary(() => ({ live: true })),
+    ServerReady: unary(() => ({ ready: core.state === 'ready' && !draining })),
+    ModelReady: unary((request: { name: string; version: string }) => ({ ready: isModelReady(core, request.name, request.version) })),
+    ServerMetadata: unary(() => serverMetadata()),
+    ModelMetadata: unary(async (request: { name: string; version: string }, call) => modelMetadata(core, await acquire(core, request.name, request.version, deadlineOf(call)))),
+    ModelInfer: unary(async (request: InferRequestMessage, call) => {
+      const started = performance.now();
+      const deadline = deadlineOf(call);
+      const version = await acquire(core, request.model_name, request.model_version, deadline);
+      try {
+        const inputs = decodeInputs(request);
+        const requested = request.outputs.length > 0 ? request.outputs.map((o) => o.name) : undefined;
+        const outputs = await inferTensors(version, deadline === undefined ? { inputs, outputs: requested } : { inputs, outputs: requested, deadline });
+        // Answer in the form asked in: raw contents for raw inputs (what tritonclient sends), else typed contents.
+        const raw = request.raw_input_contents.length > 0;
+        const response = {
+          model_name: version.name,
+          model_version: version.versionHeader,
+          id: request.id,
+          outputs: outputs.map((t) => (raw ? { name: t.name, datatype: t.datatype, shape: t.shape } : { name: t.name, datatype: t.datatype, shape: t.shape, contents: toContents(t) })),
+          raw_output_contents: raw ? outputs.map(toBytes) : [],
+        };
+        stats.record(version.name, version.version, true, (performance.now() - started) * 1e6);
+        return response;
+      } catch (err) {
+        stats.record(version.name, version.version, false, (performance.now() - started) * 1e6);
+        throw err;
+      }
+    }),
+    ModelStatistics: unary((request: { name: string; version: string }) => ({ model_stats: modelStatistics(core, stats, request.name, request.version) })),
+    RepositoryIndex: unary((request: { ready: boolean }) => ({ models: repositoryIndex(core, request.ready) }), true),
+    RepositoryModelLoad: unary(async (request: { model_name: string }) => { await core.loadModel(request.model_name); return {}; }, true),
+    RepositoryModelUnload: unary(async (request: { model_name: string }) => { await core.unloadModel(request.model_name); return {}; }, true),
+  };
+  const service = (inference.inference as grpc.GrpcObject).GRPCInferenceService as grpc.ServiceClientConstructor;
+  server.addService(service.service, handlers as unknown as grpc.UntypedServiceImplementation);
+
+  // grpc.health.v1: '' (the server) and the inference service are SERVING while the core is ready
+  // and the server is not draining (Kubernetes gRPC probes, grpc_health_probe).
+  const watchers = new Set<grpc.ServerWritableStream<{ service: string }, unknown>>();
+  const status = () => (core.state === 'ready' && !draining ? 'SERVING' : 'NOT_SERVING');
+  const known = (name: string) => name === '' || name === INFERENCE_SERVICE;
+  const healthService = ((health.grpc as grpc.GrpcObject).health as grpc.GrpcObject).v1 as grpc.GrpcObject;
+  server.addService((healthService.Health as grpc.ServiceClientConstructor).service, {
+    Check: (call: grpc.ServerUnaryCall<{ service: string }, unknown>, callback: grpc.sendUnaryData<unknown>) => {
+      if (!known(call.request.service)) return callback({ code: grpc.status.NOT_FOUND, details: `unknown service '${call.request.service}'` } as grpc.ServiceError);
+      callback(null, { status: status() });
+    },
+    Watch: (call: grpc.ServerWritableStream<{ service: string }, unknown>) => {
+      call.write({ status: known(call.request.service) ? status() : 'SERVICE_UNKNOWN' });
+      watchers.add(call);
+      call.on('cancelled', () => watchers.delete(call));
+    },
+  });
+
+  const host = options.host ?? '127.0.0.1';
+  const address = `${host.includes(':') ? `[${host}]` : host}:${options.port}`;
+  const port = await new Promise<number>((resolve, reject) => {
+    server.bindAsync(address, grpc.ServerCredentials.createInsecure(), (err, bound) => (err ? reject(new Error(`gRPC: cannot listen on ${address}: ${err.message}`)) : resolve(bound)));
+  });
+
+  return {
+    port,
+    drain(timeoutMs) {
+      draining = true;
+      for (const w of watchers) { w.write({ status: 'NOT_SERVING' }); w.end(); }
+      watchers.clear();
+      return new Promise<boolean>((resolve) => {
+        const timer = setTimeout(() => {
+          log?.warn({ timeoutMs }, 'gRPC drain timeout: cancelling the remaining calls');
+          server.forceShutdown();
+          resolve(false);
+        }, Math.max(0, timeoutMs));
+        server.tryShutdown(() => {
+          clearTimeout(timer);
+          resolve(true);
+        });
+      });
+    },
+  };
+}

@@ -1,0 +1,100 @@
+// The Open Inference Protocol (KServe / Triton "V2") over REST on the main port: health, server and
+// model metadata, inference (JSON tensors and Triton's binary tensor extension), and Triton's model
+// configuration and statistics extensions. An encapsulated plugin: its body parser (any content
+// type, read as bytes) and its error shape ({"error": "…"}, which tritonclient reads on any non-200)
+// apply to these routes only. The codec and the answers live in src/protocols/oip (shared with gRPC).
+import { performance } from 'node:perf_hooks';
+import type { FastifyPluginAsync, FastifyReply, onRequestHookHandler } from 'fastify';
+import type { InferenceCore } from '../../core/core.js';
+import type { ModelVersion } from '../../core/model-version.js';
+import { ERRORS, ModelServeError } from '../../errors.js';
+import { inferTensors } from '../../protocols/oip/codec.js';
+import { inferResponseBody, parseInferBody } from '../../protocols/oip/rest-body.js';
+import { acquire, isModelReady, modelConfig, modelMetadata, modelStatistics, serverMetadata } from '../../protocols/oip/service.js';
+import type { InferenceStatistics } from '../../protocols/oip/statistics.js';
+
+export interface OipRoutesOptions {
+  core: () => InferenceCore;
+  stats: InferenceStatistics;
+  /** The prediction routes' early load shedding (plugins/load-shedding.ts). */
+  shed?: onRequestHookHandler;
+}
+
+type Params = { name: string; version?: string };
+
+export const oipRoutes: FastifyPluginAsync<OipRoutesOptions> = async (app, options) => {
+  const { stats } = options;
+  const hide = { schema: { hide: true } };
+
+  // Inference bodies are JSON, or JSON followed by binary tensors: read every body as bytes.
+  app.removeAllContentTypeParsers();
+  app.addContentTypeParser('*', { parseAs: 'buffer' }, (_request, body, done) => done(null, body));
+
+  app.setErrorHandler((error: Error & { statusCode?: number; code?: string }, request, reply) => {
+    if (error instanceof ModelServeError) {
+      if (error.status >= 500) request.log.error({ err: error, cause: error.cause }, error.message);
+      const message = error.code === 'MS_ERR_INFERENCE' ? `inference failed; see the server log for request ${request.id}` : error.message;
+      return reply.code(error.status).headers(error.headers).send({ error: message });
+    }
+    if (error.code === 'FST_ERR_CTP_BODY_TOO_LARGE' || error.statusCode === 413) return reply.code(413).send({ error: 'request body is larger than the limit (--body-limit)' });
+    if (error.statusCode !== undefined && error.statusCode < 500) return reply.code(error.statusCode).send({ error: error.message });
+    request.log.error({ err: error }, 'unhandled error');
+    return reply.code(500).send({ error: `internal server error; see the server log for request ${request.id}` });
+  });
+
+  const fail = (reply: FastifyReply, code: keyof typeof ERRORS, message: string) => reply.code(ERRORS[code].status).send({ error: message });
+
+  app.get('/v2', hide, async () => serverMetadata());
+  app.get('/v2/health/live', hide, async () => ({ live: true }));
+  app.get('/v2/health/ready', hide, async (_request, reply) => {
+    const state = options.core().state;
+    if (state === 'ready') return { ready: true };
+    return reply.code(503).send({ error: state === 'starting' ? 'models are loading' : 'shutting down', ready: false });
+  });
+
+  const ready = async (request: { params: Params }, reply: FastifyReply) => {
+    const { name, version } = request.params;
+    if (isModelReady(options.core(), name, version)) return { name, ready: true };
+    return reply.code(400).send({ error: `model '${name}'${version ? ` version ${version}` : ''} is not ready`, name, ready: false });
+  };
+  app.get<{ Params: Params }>('/v2/models/:name/ready', hide, ready);
+  app.get<{ Params: Params }>('/v2/models/:name/versions/:version/ready', hide, ready);
+
+  const metadata = async (request: { params: Params }) => modelMetadata(options.core(), await acquire(options.core(), request.params.name, request.params.version));
+  app.get<{ Params: Params }>('/v2/models/:name', hide, metadata);
+  app.get<{ Params: Params }>('/v2/models/:name/versions/:version', hide, metadata);
+
+  const config = async (request: { params: Params }) => modelConfig(await acquire(options.core(), request.params.name, request.params.version));
+  app.get<{ Params: Params }>('/v2/models/:name/config', hide, config);
+  app.get<{ Params: Params }>('/v2/models/:name/versions/:version/config', hide, config);
+
+  const statistics = async (request: { params: Partial<Params> }) => ({ model_stats: modelStatistics(options.core(), stats, request.params.name, request.params.version) });
+  app.get<{ Params: Partial<Params> }>('/v2/models/stats', hide, statistics);
+  app.get<{ Params: Params }>('/v2/models/:name/stats', hide, statistics);
+  app.get<{ Params: Params }>('/v2/models/:name/versions/:version/stats', hide, statistics);
+
+  const infer = async (request: { params: Params; body: unknown; headers: Record<string, string | string[] | undefined> }, reply: FastifyReply) => {
+    const started = performance.now();
+    const { name } = request.params;
+    const version: ModelVersion = await acquire(options.core(), name, request.params.version);
+    try {
+      const body = request.body;
+      if (!Buffer.isBuffer(body)) return fail(reply, 'MS_ERR_BAD_TENSOR', 'the request has no body; send an inference request object');
+      const headerLength = request.headers['inference-header-content-length'];
+      const parsed = parseInferBody(body, typeof headerLength === 'string' ? headerLength : undefined);
+      const outputs = await inferTensors(version, { inputs: parsed.inputs, outputs: parsed.outputs?.map((o) => o.name) });
+      const head = parsed.id === undefined ? { model_name: version.name, model_version: version.versionHeader } : { model_name: version.name, model_version: version.versionHeader, id: parsed.id };
+      const response = inferResponseBody(head, outputs, parsed);
+      stats.record(version.name, version.version, true, (performance.now() - started) * 1e6);
+      reply.header('x-model-version', version.versionHeader);
+      if (response.headerLength === undefined) return reply.type('application/json').send(response.body);
+      return reply.type('application/octet-stream').header('inference-header-content-length', response.headerLength).send(response.body);
+    } catch (err) {
+      stats.record(version.name, version.version, false, (performance.now() - started) * 1e6);
+      throw err;
+    }
+  };
+  const shed = options.shed ? { onRequest: options.shed } : {};
+  app.post<{ Params: Params }>('/v2/models/:name/infer', { ...hide, ...shed }, infer);
+  app.post<{ Params: Params }>('/v2/models/:name/versions/:version/infer', { ...hide, ...shed }, infer);
+};

@@ -1,0 +1,243 @@
+// What a model looks like over the Open Inference Protocol, and the codec between OIP tensors and
+// the core (ModelVersion.infer), shared by the REST and gRPC front doors.
+//
+// Two views:
+// - 'fields' (a model with a model.yaml): one input tensor per field — a column, shape [N] or
+//   [N, 1], as MLServer's pandas codec does — turned into rows and put through the config's own
+//   validation and encoding (ranges, enums, defaults, scaling, string tensors), exactly what the
+//   JSON API does; one output tensor per response field (class labels BYTES, columns FP32/FP64,
+//   raw outputs in the model's type).
+// - 'raw' (a folder with only an .onnx file): the ONNX graph's own inputs and outputs, fed as they
+//   come after datatype and shape checks.
+import type { ModelVersion } from '../../core/model-version.js';
+import { rawBatchable, rawOutputs } from '../../config/signature.js';
+import type { ElementType, NamedTensors, TensorData, TensorInfo } from '../../runtime/types.js';
+import type { Row } from '../../validation/request-validator.js';
+import { badTensor, type Datatype, type OipTensor, type TensorValues } from './tensors.js';
+
+export interface TensorMetadata {
+  name: string;
+  datatype: Datatype;
+  /** -1 for a variable dimension. */
+  shape: number[];
+}
+
+export type ViewKind = 'fields' | 'raw';
+
+export interface ModelView {
+  kind: ViewKind;
+  inputs: TensorMetadata[];
+  outputs: TensorMetadata[];
+  /** OIP input tensors -> the version's feeds and row count (MS_ERR_BAD_TENSOR naming the tensor). */
+  toFeeds(tensors: readonly OipTensor[]): { feeds: NamedTensors; rows: number };
+  /** The ONNX outputs to fetch for these requested outputs (undefined: the version's default set). */
+  onnxOutputs(requested: readonly string[] | undefined): readonly string[] | undefined;
+  /** The version's outputs -> the response tensors, in the requested order (all outputs when none requested). */
+  fromOutputs(outputs: NamedTensors, rows: number, requested: readonly string[] | undefined): OipTensor[];
+}
+
+const DATATYPE_OF: Record<ElementType, Datatype> = { float32: 'FP32', float64: 'FP64', int32: 'INT32', int64: 'INT64', string: 'BYTES', bool: 'BOOL' };
+
+export function datatypeOf(type: string): Datatype {
+  return DATATYPE_OF[type as ElementType] ?? 'BYTES';
+}
+
+const metaShape = (shape: ReadonlyArray<number | string>): number[] => shape.map((d) => (typeof d === 'number' && d >= 0 ? d : -1));
+
+const listed = (names: readonly string[]) => names.map((n) => `'${n}'`).join(', ');
+
+function checkNames(tensors: readonly OipTensor[], known: ReadonlyMap<string, unknown>): void {
+  const seen = new Set<string>();
+  for (const t of tensors) {
+    if (!known.has(t.name)) throw badTensor(`unknown input '${String(t.name).slice(0, 64)}' (the model's inputs: ${listed([...known.keys()])})`);
+    if (seen.has(t.name)) throw badTensor(`input '${t.name}' is given twice`);
+    seen.add(t.name);
+  }
+}
+
+function checkRequested(requested: readonly string[] | undefined, known: readonly string[]): void {
+  for (const name of requested ?? []) {
+    if (!known.includes(name)) throw badTensor(`unknown output '${String(name).slice(0, 64)}' (the model's outputs: ${listed(known)})`);
+  }
+}
+
+// ---- raw view ---------------------------------------------------------------------------------
+
+function rawView(version: ModelVersion): ModelView {
+  const inputs = version.signature.inputs;
+  const outputs = rawOutputs(version.signature);
+  const byName = new Map<string, TensorInfo>(inputs.map((i) => [i.name, i]));
+  const outputNames = outputs.map((o) => o.name);
+  const batchable = rawBatchable(version.signature);
+  return {
+    kind: 'raw',
+    inputs: inputs.map((i) => ({ name: i.name, datatype: datatypeOf(i.type), shape: metaShape(i.shape) })),
+    outputs: outputs.map((o) => ({ name: o.name, datatype: datatypeOf(o.type), shape: metaShape(o.shape) })),
+    toFeeds(tensors) {
+      checkNames(tensors, byName);
+      const given = new Map(tensors.map((t) => [t.name, t]));
+      const feeds: NamedTensors = {};
+      let rows: number | undefined;
+      for (const info of inputs) {
+        const t = given.get(info.name);
+        if (t === undefined) throw badTensor(`missing input '${info.name}' (the model's inputs: ${listed([...byName.keys()])})`);
+        const want = datatypeOf(info.type);
+        if (t.datatype !== want) throw badTensor(`input '${t.name}': datatype ${t.datatype}, but the model takes ${want}`);
+        const expected = metaShape(info.shape);
+        const fits = t.shape.length === expected.length && expected.every((d, i) => d < 0 || d === t.shape[i]);
+        if (!fits) throw badTensor(`input '${t.name}': shape [${t.shape.join(', ')}] does not fit the model's [${expected.join(', ')}] (-1: any size)`);
+        const n = t.shape.length === 0 ? 1 : t.shape[0]!;
+        if (batchable && rows !== undefined && n !== rows) {
+          throw badTensor(`input '${t.name}' has ${n} rows (first dimension) but the other inputs have ${rows}`);
+        }
+        rows ??= n;
+        feeds[info.name] = { type: info.type as ElementType, dims: t.shape, data: t.values as TensorData['data'] };
+      }
+      return { feeds, rows: rows ?? 1 };
+    },
+    onnxOutputs(requested) {
+      checkRequested(requested, outputNames);
+      return requested === undefined || requested.length === 0 ? undefined : requested;
+    },
+    fromOutputs(result, _rows, requested) {
+      const names = requested !== undefined && requested.length > 0 ? requested : outputNames;
+      return names.map((name) => {
+        const t = result[name]!;
+        return { name, datatype: datatypeOf(t.type), shape: t.dims, values: t.data as TensorValues };
+      });
+    },
+  };
+}
+
+// ---- fields view ------------------------------------------------------------------------------
+
+const ACCEPTED: Record<string, ReadonlySet<Datatype>> = {
+  number: new Set<Datatype>(['FP64', 'FP32', 'INT8', 'INT16', 'INT32', 'INT64', 'UINT8', 'UINT16', 'UINT32', 'UINT64']),
+  integer: new Set<Datatype>(['INT64', 'INT8', 'INT16', 'INT32', 'UINT8', 'UINT16', 'UINT32', 'UINT64']),
+  string: new Set<Datatype>(['BYTES']),
+  boolean: new Set<Datatype>(['BOOL']),
+};
+const DECLARED: Record<string, Datatype> = { number: 'FP64', integer: 'INT64', string: 'BYTES', boolean: 'BOOL' };
+
+function fieldsView(version: ModelVersion): ModelView {
+  const { config, signature } = version;
+  const fields = new Map(config.fields.map((f) => [f.name, f]));
+  const onnxOut = new Map(signature.outputs.map((o) => [o.name, o]));
+  const outputDatatype = (o: (typeof config.outputs)[number]): Datatype => {
+    const type = onnxOut.get(o.from)?.type ?? 'float32';
+    if (o.kind === 'label') return 'BYTES';
+    if (o.kind === 'column') return type === 'float32' ? 'FP32' : 'FP64';
+    return datatypeOf(type);
+  };
+  const outputShape = (o: (typeof config.outputs)[number]): number[] => {
+    if (o.kind !== 'raw') return [-1, 1];
+    const shape = metaShape(onnxOut.get(o.from)?.shape ?? [-1]);
+    return [-1, ...(shape.length > 1 ? shape.slice(1) : [1])];
+  };
+  const responseFields = config.outputs.map((o) => o.field);
+  const byField = new Map(config.outputs.map((o) => [o.field, o]));
+  return {
+    kind: 'fields',
+    inputs: config.fields.map((f) => ({ name: f.name, datatype: DECLARED[f.type]!, shape: [-1, 1] })),
+    outputs: config.outputs.map((o) => ({ name: o.field, datatype: outputDatatype(o), shape: outputShape(o) })),
+    toFeeds(tensors) {
+      checkNames(tensors, fields);
+      let rows: number | undefined;
+      let first = '';
+      for (const t of tensors) {
+        const field = fields.get(t.name)!;
+        if (!ACCEPTED[field.type]!.has(t.datatype)) {
+          throw badTensor(`input '${t.name}': datatype ${t.datatype}, but field '${t.name}' is ${field.type === 'integer' ? 'an' : 'a'} ${field.type} (send ${DECLARED[field.type]}${field.type === 'number' ? ', FP32 or an integer type' : field.type === 'integer' ? ' or another integer type' : ''})`);
+        }
+        if (!(t.shape.length === 1 || (t.shape.length === 2 && t.shape[1] === 1))) {
+          throw badTensor(`input '${t.name}': shape [${t.shape.join(', ')}]; a field's tensor is one column: [N] or [N, 1]`);
+        }
+        const n = t.shape[0]!;
+        if (rows !== undefined && n !== rows) throw badTensor(`input '${t.name}' has ${n} rows but input '${first}' has ${rows}`);
+        if (rows === undefined) { rows = n; first = t.name; }
+      }
+      for (const f of config.fields) {
+        if (f.required && !tensors.some((t) => t.name === f.name)) throw badTensor(`missing input '${f.name}' (the model's inputs: ${listed([...fields.keys()])})`);
+      }
+      if (rows === undefined || rows === 0) throw badTensor('the request has no rows (every input tensor has 0 elements)');
+      // Columns -> rows, then the config's own validation and encoding (the JSON API's path).
+      const built: Row[] = new Array(rows);
+      for (let r = 0; r < rows; r++) built[r] = {};
+      for (const t of tensors) {
+        const field = fields.get(t.name)!;
+        const values = t.values;
+        for (let r = 0; r < rows; r++) {
+          const v = (values as ArrayLike<unknown>)[r];
+          built[r]![t.name] = field.type === 'boolean' ? v !== 0 : typeof v === 'bigint' ? Number(v) : v;
+        }
+      }
+      const validated = version.validate(built);
+      if (!validated.ok) {
+        const shownIssues = validated.issues.slice(0, 3).map((issue) => {
+          const [, row, field] = issue.loc;
+          return field === undefined ? issue.msg : `input '${field}' element ${row}: ${issue.msg}`;
+        });
+        const more = validated.issues.length > 3 ? ` (and ${validated.issues.length - 3} more)` : '';
+        throw badTensor(`${shownIssues.join('; ')}${more}`);
+      }
+      return { feeds: version.encode(validated.rows), rows };
+    },
+    onnxOutputs(requested) {
+      checkRequested(requested, responseFields);
+      if (requested === undefined || requested.length === 0) return undefined;
+      return [...new Set(requested.map((f) => byField.get(f)!.from))];
+    },
+    fromOutputs(result, rows, requested) {
+      const names = requested !== undefined && requested.length > 0 ? requested : responseFields;
+      return names.map((fieldName) => {
+        const o = byField.get(fieldName)!;
+        const t = result[o.from]!;
+        const data = t.data as ArrayLike<unknown>;
+        const width = rows === 0 ? 0 : Math.max(1, Math.floor(t.data.length / rows));
+        if (o.kind === 'label') {
+          const values = new Array<string>(rows);
+          for (let r = 0; r < rows; r++) {
+            const key = String(data[r * width]);
+            values[r] = o.map[key] ?? key;
+          }
+          return { name: fieldName, datatype: 'BYTES', shape: [rows, 1], values };
+        }
+        if (o.kind === 'column') {
+          const values = t.type === 'float32' ? new Float32Array(rows) : new Float64Array(rows);
+          for (let r = 0; r < rows; r++) values[r] = Number(data[r * width + o.column]);
+          return { name: fieldName, datatype: t.type === 'float32' ? 'FP32' : 'FP64', shape: [rows, 1], values };
+        }
+        return { name: fieldName, datatype: datatypeOf(t.type), shape: t.dims.length > 1 ? t.dims : [rows, 1], values: t.data as TensorValues };
+      });
+    },
+  };
+}
+
+const views = new WeakMap<ModelVersion, ModelView>();
+
+/** The OIP view of a loaded version (compiled once per version). */
+export function viewOf(version: ModelVersion): ModelView {
+  let view = views.get(version);
+  if (view === undefined) {
+    view = version.config.kind === 'raw' ? rawView(version) : fieldsView(version);
+    views.set(version, view);
+  }
+  return view;
+}
+
+export interface InferRequest {
+  inputs: readonly OipTensor[];
+  /** Requested output names (none: every output). */
+  outputs?: readonly string[];
+  deadline?: number;
+}
+
+/** One OIP inference on a version: tensors in, through the shared batcher, tensors out. */
+export async function inferTensors(version: ModelVersion, request: InferRequest): Promise<OipTensor[]> {
+  const view = viewOf(version);
+  const { feeds, rows } = view.toFeeds(request.inputs);
+  const onnx = view.onnxOutputs(request.outputs);
+  const options = onnx === undefined ? (request.deadline === undefined ? {} : { deadline: request.deadline }) : { outputs: onnx, ...(request.deadline === undefined ? {} : { deadline: request.deadline }) };
+  const outputs = await version.infer(feeds, rows, options);
+  return view.fromOutputs(outputs, rows, request.outputs);
+}

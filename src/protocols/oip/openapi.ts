@@ -1,0 +1,103 @@
+// The Open Inference Protocol routes in the OpenAPI document: the shared V2 schemas, and per model
+// its infer/metadata paths with the view it has ('fields': one tensor per field; 'raw': the ONNX
+// graph's own tensors). Valid OpenAPI 3.0 (checked with swagger-parser in the tests).
+import type { ModelConfig } from '../../config/types.js';
+import { DATATYPES } from './tensors.js';
+
+type Schema = Record<string, unknown>;
+
+const parameters = { type: 'object', additionalProperties: { oneOf: [{ type: 'string' }, { type: 'number' }, { type: 'boolean' }] } };
+const tensorMeta = { type: 'object', required: ['name', 'datatype', 'shape'], properties: { name: { type: 'string' }, datatype: { type: 'string', enum: [...DATATYPES] }, shape: { type: 'array', items: { type: 'integer' } } } };
+
+export const OIP_SCHEMAS: Record<string, Schema> = {
+  OipError: { type: 'object', required: ['error'], properties: { error: { type: 'string', description: 'What went wrong (names the tensor for bad input).' } } },
+  OipParameters: parameters,
+  OipTensorMetadata: tensorMeta,
+  OipRequestInput: {
+    type: 'object',
+    required: ['name', 'shape', 'datatype'],
+    properties: {
+      name: { type: 'string' },
+      shape: { type: 'array', items: { type: 'integer', minimum: 0 } },
+      datatype: { type: 'string', enum: [...DATATYPES] },
+      parameters: { $ref: '#/components/schemas/OipParameters' },
+      data: { type: 'array', items: {}, description: 'Row-major elements, flat or nested (absent with parameters.binary_data_size).' },
+    },
+  },
+  OipInferenceRequest: {
+    type: 'object',
+    required: ['inputs'],
+    properties: {
+      id: { type: 'string' },
+      parameters: { $ref: '#/components/schemas/OipParameters' },
+      inputs: { type: 'array', minItems: 1, items: { $ref: '#/components/schemas/OipRequestInput' } },
+      outputs: { type: 'array', items: { type: 'object', required: ['name'], properties: { name: { type: 'string' }, parameters: { $ref: '#/components/schemas/OipParameters' } } } },
+    },
+  },
+  OipInferenceResponse: {
+    type: 'object',
+    required: ['model_name', 'outputs'],
+    properties: {
+      model_name: { type: 'string' },
+      model_version: { type: 'string' },
+      id: { type: 'string' },
+      parameters: { $ref: '#/components/schemas/OipParameters' },
+      outputs: { type: 'array', items: { type: 'object', required: ['name', 'shape', 'datatype'], properties: { name: { type: 'string' }, shape: { type: 'array', items: { type: 'integer' } }, datatype: { type: 'string' }, parameters: { $ref: '#/components/schemas/OipParameters' }, data: { type: 'array', items: {} } } } },
+    },
+  },
+  OipModelMetadata: {
+    type: 'object',
+    required: ['name', 'platform', 'inputs', 'outputs'],
+    properties: {
+      name: { type: 'string' }, versions: { type: 'array', items: { type: 'string' } }, platform: { type: 'string' },
+      inputs: { type: 'array', items: { $ref: '#/components/schemas/OipTensorMetadata' } },
+      outputs: { type: 'array', items: { $ref: '#/components/schemas/OipTensorMetadata' } },
+      properties: { type: 'object', properties: { view: { type: 'string', enum: ['fields', 'raw'] } } },
+    },
+  },
+};
+
+const json = (ref: string) => ({ 'application/json': { schema: { $ref: `#/components/schemas/${ref}` } } });
+const error = (description: string) => ({ description, content: json('OipError') });
+const object = (description: string) => ({ 200: { description, content: { 'application/json': { schema: { type: 'object' } } } } });
+
+function viewText(config: ModelConfig): string {
+  if (config.kind === 'raw') return `View: **raw** — served from its .onnx file (no model.yaml): the inputs and outputs are the ONNX graph's own (see GET /v2/models/${config.name}). No JSON fields API.`;
+  const inputs = config.fields.map((f) => `\`${f.name}\` (${{ number: 'FP64', integer: 'INT64', string: 'BYTES', boolean: 'BOOL' }[f.type]})`).join(', ');
+  return `View: **fields** — one input tensor per field, shape [N] or [N, 1]: ${inputs}; one output tensor per response field: ${config.outputs.map((o) => `\`${o.field}\``).join(', ')}.`;
+}
+
+/** The OIP paths for the served models. */
+export function oipPaths(configs: readonly ModelConfig[]): Record<string, Schema> {
+  const paths: Record<string, Schema> = {};
+  const tags = ['open inference protocol'];
+  paths['/v2'] = { get: { tags, summary: 'Server metadata (name, version, extensions)', operationId: 'oip_server_metadata', responses: object('Server metadata.') } };
+  paths['/v2/health/live'] = { get: { tags, summary: 'Server live', operationId: 'oip_live', responses: object('Live.') } };
+  paths['/v2/health/ready'] = { get: { tags, summary: 'Server ready', operationId: 'oip_ready', responses: { ...object('Ready.'), 503: error('Starting or shutting down.') } } };
+  paths['/v2/models/stats'] = { get: { tags, summary: 'Statistics of every model (Triton statistics extension)', operationId: 'oip_stats_all', responses: object('model_stats.') } };
+  for (const config of configs) {
+    const n = config.name;
+    const id = n.replace(/[^A-Za-z0-9_]/g, '_');
+    const description = `${config.description}\n\n${viewText(config)}`.trim();
+    paths[`/v2/models/${n}`] = { get: { tags: [n], summary: `Metadata of ${n} (OIP)`, description, operationId: `oip_metadata_${id}`, responses: { 200: { description: 'Model metadata; properties.view says which view the model has.', content: json('OipModelMetadata') }, 404: error('No such model.') } } };
+    paths[`/v2/models/${n}/ready`] = { get: { tags: [n], summary: `Is ${n} ready (OIP)`, operationId: `oip_model_ready_${id}`, responses: { ...object('Ready.'), 400: error('Not ready.') } } };
+    paths[`/v2/models/${n}/config`] = { get: { tags: [n], summary: `Model configuration of ${n} (Triton model_configuration extension)`, operationId: `oip_config_${id}`, responses: object('Triton ModelConfig as JSON: max_batch_size, input, output; parameters.view.') } };
+    paths[`/v2/models/${n}/stats`] = { get: { tags: [n], summary: `Statistics of ${n} (Triton statistics extension)`, operationId: `oip_stats_${id}`, responses: object('model_stats.') } };
+    paths[`/v2/models/${n}/infer`] = {
+      post: {
+        tags: [n],
+        summary: `Infer with ${n} (Open Inference Protocol)`,
+        description: `${description}\n\nJSON tensors, or Triton's binary tensor extension (Inference-Header-Content-Length; binary_data_size on inputs, binary_data / binary_data_output for outputs).`,
+        operationId: `oip_infer_${id}`,
+        requestBody: { required: true, content: { ...json('OipInferenceRequest'), 'application/octet-stream': { schema: { type: 'string', format: 'binary' } } } },
+        responses: {
+          200: { description: 'The output tensors (binary ones after the JSON header when asked for).', content: { ...json('OipInferenceResponse'), 'application/octet-stream': { schema: { type: 'string', format: 'binary' } } } },
+          400: error('Bad input: the message names the tensor.'),
+          404: error('No such model or version.'),
+          503: error('Overloaded or not ready.'),
+        },
+      },
+    };
+  }
+  return paths;
+}

@@ -1,0 +1,94 @@
+// The Open Inference Protocol's non-inference answers on the core, shared by REST and gRPC: server
+// and model metadata, Triton's model configuration, the repository index and statistics.
+import type { InferenceCore } from '../../core/core.js';
+import type { ModelVersion } from '../../core/model-version.js';
+import { ModelServeError } from '../../errors.js';
+import { VERSION } from '../../version.js';
+import { viewOf, type TensorMetadata } from './codec.js';
+import type { InferenceStatistics } from './statistics.js';
+
+/** What GET /v2 and ServerMetadata list. */
+export const EXTENSIONS = ['binary_tensor_data', 'model_configuration', 'model_repository', 'statistics'] as const;
+
+export const PLATFORM = 'onnxruntime_onnx';
+
+export function serverMetadata(): { name: string; version: string; extensions: string[] } {
+  return { name: 'modelserve', version: VERSION, extensions: [...EXTENSIONS] };
+}
+
+/** An OIP version string ('' or undefined: the server's choice) -> a version number. */
+export function parseVersion(text: string | undefined): number | undefined {
+  if (text === undefined || text === '') return undefined;
+  if (!/^[1-9][0-9]{0,8}$/.test(text)) throw new ModelServeError('MS_ERR_MODEL_NOT_FOUND', `'${text.slice(0, 32)}' is not a version number (a positive integer)`);
+  return Number(text);
+}
+
+/** The version to serve: loaded now, else loaded on demand (memory budget). */
+export function acquire(core: InferenceCore, name: string, version: string | undefined, deadline?: number): ModelVersion | Promise<ModelVersion> {
+  const number = parseVersion(version);
+  return core.resolve(name, number) ?? core.acquire(name, number, deadline);
+}
+
+/** Whether the model (version) is ready; throws MS_ERR_MODEL_NOT_FOUND for an unknown one. */
+export function isModelReady(core: InferenceCore, name: string, version: string | undefined): boolean {
+  return core.state === 'ready' || core.state === 'draining' ? core.resolve(name, parseVersion(version)) !== undefined : false;
+}
+
+export interface ModelMetadata {
+  name: string;
+  versions: string[];
+  platform: string;
+  inputs: TensorMetadata[];
+  outputs: TensorMetadata[];
+  /** Not in Triton's answer; the OIP gRPC spec's `properties` (also sent over REST). */
+  properties: { view: 'fields' | 'raw' };
+}
+
+export function modelMetadata(core: InferenceCore, version: ModelVersion): ModelMetadata {
+  const view = viewOf(version);
+  const [status] = core.status(version.name);
+  const versions = (status?.versions ?? []).filter((v) => v.state === 'ready').map((v) => String(v.version));
+  return { name: version.name, versions, platform: PLATFORM, inputs: view.inputs, outputs: view.outputs, properties: { view: view.kind } };
+}
+
+/** Triton's model configuration (model_config.proto as JSON): what perf_analyzer and tritonclient read. */
+export function modelConfig(version: ModelVersion): Record<string, unknown> {
+  const view = viewOf(version);
+  const { config } = version;
+  // Batched models declare max_batch_size and leave the batch dimension out of dims (Triton's rule).
+  const batched = view.kind === 'fields' || view.inputs.every((i) => i.shape.length > 0 && i.shape[0] === -1);
+  const dims = (t: TensorMetadata) => (batched ? t.shape.slice(1) : t.shape);
+  const tensor = (t: TensorMetadata) => ({ name: t.name, data_type: `TYPE_${t.datatype === 'BYTES' ? 'STRING' : t.datatype}`, dims: dims(t) });
+  return {
+    name: version.name,
+    platform: PLATFORM,
+    backend: 'onnxruntime',
+    version_policy: 'all' in config.versionPolicy ? { all: {} } : 'specific' in config.versionPolicy ? { specific: { versions: config.versionPolicy.specific } } : { latest: { num_versions: config.versionPolicy.latest } },
+    max_batch_size: batched ? config.batching.maxBatchSize : 0,
+    input: view.inputs.map(tensor),
+    output: view.outputs.map(tensor),
+    ...(config.batching.enabled && batched ? { dynamic_batching: { max_queue_delay_microseconds: config.batching.maxQueueDelayMs * 1000 } } : {}),
+    parameters: { view: { string_value: view.kind }, model_version: { string_value: String(version.version) } },
+  };
+}
+
+export interface IndexEntry { name: string; version: string; state: string; reason: string }
+
+/** Triton's repository index: one entry per version (a model with none: one entry without version). */
+export function repositoryIndex(core: InferenceCore, readyOnly = false): IndexEntry[] {
+  return core.status().flatMap((m) => {
+    const rows = m.versions.map((v) => ({ name: m.name, version: v.version === 0 ? '' : String(v.version), state: v.state.toUpperCase(), reason: v.reason ?? '' }));
+    const all = rows.length > 0 ? rows : [{ name: m.name, version: '', state: m.state.toUpperCase(), reason: '' }];
+    return readyOnly ? all.filter((r) => r.state === 'READY') : all;
+  });
+}
+
+/** Triton's statistics of every ready version, of one model, or of one version. */
+export function modelStatistics(core: InferenceCore, stats: InferenceStatistics, name?: string, version?: string): Array<Record<string, unknown>> {
+  const wanted = parseVersion(version);
+  const models = name === undefined || name === '' ? core.status() : core.status(name);
+  if (wanted !== undefined && name) core.resolve(name, wanted); // throws for a version the model does not have
+  return models.flatMap((m) => m.versions
+    .filter((v) => v.state === 'ready' && (wanted === undefined || v.version === wanted))
+    .map((v) => stats.snapshot(m.name, v.version)));
+}

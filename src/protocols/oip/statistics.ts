@@ -1,0 +1,86 @@
+// Per-version inference statistics in the shape of Triton's statistics extension
+// (GET /v2/models/{m}/versions/{v}/stats, gRPC ModelStatistics). Execution counts, queue and
+// compute times come from the batcher of each version (CoreOptions.onBatch), so they include every
+// front door's requests; success and failure counts and durations are recorded per request by the
+// Open Inference Protocol adapters (REST and gRPC), end to end.
+import type { BatchInfo } from '../../batching/batcher.js';
+
+export interface Duration { count: number; ns: number }
+
+interface VersionCounters {
+  lastInference: number;
+  inferenceCount: number;
+  executionCount: number;
+  success: Duration;
+  fail: Duration;
+  queue: Duration;
+  computeInfer: Duration;
+  /** Batch size -> executions and their compute time. */
+  batches: Map<number, Duration>;
+}
+
+const zero = (): Duration => ({ count: 0, ns: 0 });
+const MS_TO_NS = 1e6;
+
+export class InferenceStatistics {
+  private readonly versions = new Map<string, VersionCounters>();
+
+  private counters(model: string, version: number): VersionCounters {
+    const key = `${model}\u0000${version}`;
+    let c = this.versions.get(key);
+    if (c === undefined) {
+      c = { lastInference: 0, inferenceCount: 0, executionCount: 0, success: zero(), fail: zero(), queue: zero(), computeInfer: zero(), batches: new Map() };
+      this.versions.set(key, c);
+    }
+    return c;
+  }
+
+  /** The batch observer for one version (compose it into CoreOptions.onBatch). */
+  observer(model: string, version: number): (info: BatchInfo) => void {
+    return (info) => {
+      if (!info.ok) return; // a failed multi-request batch is re-run request by request
+      const c = this.counters(model, version);
+      const runNs = Math.round(info.runMs * MS_TO_NS);
+      c.lastInference = Date.now();
+      c.executionCount++;
+      c.inferenceCount += info.rows;
+      c.queue.count += info.requests;
+      for (const ms of info.queueWaitMs) c.queue.ns += Math.round(ms * MS_TO_NS);
+      c.computeInfer.count += info.requests;
+      c.computeInfer.ns += runNs * info.requests;
+      const batch = c.batches.get(info.rows) ?? zero();
+      batch.count++;
+      batch.ns += runNs;
+      c.batches.set(info.rows, batch);
+    };
+  }
+
+  /** One request's outcome and end-to-end duration. */
+  record(model: string, version: number, ok: boolean, ns: number): void {
+    const d = this.counters(model, version)[ok ? 'success' : 'fail'];
+    d.count++;
+    d.ns += Math.round(ns);
+  }
+
+  /** Triton's $model_stat for a version. */
+  snapshot(model: string, version: number): Record<string, unknown> {
+    const c = this.counters(model, version);
+    const none = zero();
+    return {
+      name: model,
+      version: String(version),
+      last_inference: c.lastInference,
+      inference_count: c.inferenceCount,
+      execution_count: c.executionCount,
+      inference_stats: {
+        success: { ...c.success }, fail: { ...c.fail }, queue: { ...c.queue },
+        compute_input: { ...none }, compute_infer: { ...c.computeInfer }, compute_output: { ...none },
+        cache_hit: { ...none }, cache_miss: { ...none },
+      },
+      batch_stats: [...c.batches.entries()].sort((a, b) => a[0] - b[0]).map(([size, d]) => ({
+        batch_size: size, compute_input: { count: d.count, ns: 0 }, compute_infer: { ...d }, compute_output: { count: d.count, ns: 0 },
+      })),
+      memory_usage: [],
+    };
+  }
+}

@@ -1,0 +1,253 @@
+// Open Inference Protocol tensors, independent of the transport: datatypes, shape checks, and the
+// three ways a tensor's data arrives or leaves — JSON `data` (flat or nested, row-major), bytes
+// (Triton's binary extension over REST, raw_input_contents / raw_output_contents over gRPC:
+// little-endian, a BYTES element is a 4-byte little-endian length then its bytes) and gRPC's typed
+// `contents`. Every size is checked against the shape and datatype before anything is read or
+// allocated from it: a mismatch is MS_ERR_BAD_TENSOR (400 / INVALID_ARGUMENT) naming the tensor.
+import { ModelServeError } from '../../errors.js';
+
+export const DATATYPES = ['BOOL', 'UINT8', 'UINT16', 'UINT32', 'UINT64', 'INT8', 'INT16', 'INT32', 'INT64', 'FP16', 'BF16', 'FP32', 'FP64', 'BYTES'] as const;
+export type Datatype = (typeof DATATYPES)[number];
+
+/** Element values by datatype: BOOL as 0/1 bytes, the 64-bit integers as BigInt arrays, BYTES as strings. */
+export type TensorValues =
+  | Uint8Array | Uint16Array | Uint32Array | BigUint64Array
+  | Int8Array | Int16Array | Int32Array | BigInt64Array
+  | Float32Array | Float64Array | string[];
+
+export interface OipTensor {
+  name: string;
+  datatype: Datatype;
+  shape: number[];
+  values: TensorValues;
+}
+
+type FixedDatatype = Exclude<Datatype, 'BYTES' | 'FP16' | 'BF16'>;
+type ArrayType = { new (buffer: ArrayBufferLike, offset: number, length: number): TensorValues; new (length: number): TensorValues; BYTES_PER_ELEMENT: number };
+
+const ARRAYS: Record<FixedDatatype, ArrayType> = {
+  BOOL: Uint8Array, UINT8: Uint8Array, UINT16: Uint16Array, UINT32: Uint32Array, UINT64: BigUint64Array,
+  INT8: Int8Array, INT16: Int16Array, INT32: Int32Array, INT64: BigInt64Array, FP32: Float32Array, FP64: Float64Array,
+} as unknown as Record<FixedDatatype, ArrayType>;
+
+const INTEGER_RANGE: Partial<Record<Datatype, [number, number]>> = {
+  UINT8: [0, 0xff], UINT16: [0, 0xffff], UINT32: [0, 0xffffffff], INT8: [-0x80, 0x7f], INT16: [-0x8000, 0x7fff], INT32: [-0x80000000, 0x7fffffff],
+};
+
+/** Elements in one tensor at most (a shape declaring more is refused before any allocation). */
+export const MAX_ELEMENTS = 1 << 28;
+
+export function badTensor(message: string): ModelServeError {
+  return new ModelServeError('MS_ERR_BAD_TENSOR', message);
+}
+
+const shown = (name: string) => `'${String(name).slice(0, 64)}'`;
+
+export function isDatatype(value: unknown): value is Datatype {
+  return typeof value === 'string' && (DATATYPES as readonly string[]).includes(value);
+}
+
+/** Checks a datatype the server can carry; FP16/BF16 are refused with a clear message. */
+export function checkDatatype(kind: 'input' | 'output', name: string, datatype: unknown): Datatype {
+  if (!isDatatype(datatype)) throw badTensor(`${kind} ${shown(name)}: unknown datatype ${JSON.stringify(String(datatype).slice(0, 32))} (one of ${DATATYPES.join(', ')})`);
+  if (datatype === 'FP16' || datatype === 'BF16') throw badTensor(`${kind} ${shown(name)}: datatype ${datatype} is not supported by modelserve; send FP32`);
+  return datatype;
+}
+
+/** Validates a shape (non-negative integers) and returns its element count, refusing counts past MAX_ELEMENTS. */
+export function elementCount(name: string, shape: unknown): number {
+  if (!Array.isArray(shape)) throw badTensor(`input ${shown(name)}: shape must be an array of dimensions`);
+  let count = 1;
+  for (const d of shape) {
+    if (typeof d !== 'number' || !Number.isSafeInteger(d) || d < 0) throw badTensor(`input ${shown(name)}: shape [${shape.join(', ').slice(0, 100)}] has a dimension that is not a non-negative integer`);
+    count *= d;
+    if (count > MAX_ELEMENTS) throw badTensor(`input ${shown(name)}: shape [${shape.join(', ').slice(0, 100)}] declares more than ${MAX_ELEMENTS} elements`);
+  }
+  return count;
+}
+
+export function elementSize(datatype: Datatype): number {
+  return datatype === 'BYTES' ? 0 : datatype === 'FP16' || datatype === 'BF16' ? 2 : ARRAYS[datatype].BYTES_PER_ELEMENT;
+}
+
+// ---- JSON data --------------------------------------------------------------------------------
+
+/** Flattens nested arrays (row-major) into `out`, stopping past `limit` elements or 32 levels. */
+function flatten(data: unknown, out: unknown[], limit: number, depth = 0): boolean {
+  if (!Array.isArray(data)) {
+    out.push(data);
+    return out.length <= limit;
+  }
+  if (depth > 32) return false;
+  for (const item of data) if (!flatten(item, out, limit, depth + 1)) return false;
+  return true;
+}
+
+/** A tensor from JSON `data` (flat or nested): element count and every element's type checked. */
+export function fromJsonData(name: string, datatype: Datatype, shape: number[], data: unknown): OipTensor {
+  const count = elementCount(name, shape);
+  if (data === undefined) throw badTensor(`input ${shown(name)}: has no data (give "data", or parameters.binary_data_size with the binary extension)`);
+  const flat: unknown[] = [];
+  if (!flatten(data, flat, count) || flat.length !== count) {
+    throw badTensor(`input ${shown(name)}: shape [${shape.join(', ')}] holds ${count} elements but data has ${flat.length > count ? 'more' : flat.length}`);
+  }
+  if (datatype === 'BYTES') {
+    const values = new Array<string>(count);
+    for (let i = 0; i < count; i++) {
+      const v = flat[i];
+      if (typeof v !== 'string') throw badTensor(`input ${shown(name)}: BYTES data must be strings (element ${i} is ${typeof v})`);
+      values[i] = v;
+    }
+    return { name, datatype, shape, values };
+  }
+  const fixed = datatype as FixedDatatype;
+  const values = new ARRAYS[fixed](count);
+  const range = INTEGER_RANGE[datatype];
+  for (let i = 0; i < count; i++) {
+    const v = flat[i];
+    if (fixed === 'BOOL') {
+      if (typeof v !== 'boolean') throw badTensor(`input ${shown(name)}: BOOL data must be true or false (element ${i} is ${JSON.stringify(v)?.slice(0, 20)})`);
+      (values as Uint8Array)[i] = v ? 1 : 0;
+    } else if (typeof v !== 'number') {
+      throw badTensor(`input ${shown(name)}: ${datatype} data must be numbers (element ${i} is ${typeof v === 'string' ? 'a string' : JSON.stringify(v)?.slice(0, 20)})`);
+    } else if (fixed === 'FP32' || fixed === 'FP64') {
+      (values as Float64Array)[i] = v;
+    } else if (!Number.isInteger(v) || (range && (v < range[0] || v > range[1])) || (fixed === 'UINT64' && v < 0)) {
+      throw badTensor(`input ${shown(name)}: element ${i} (${v}) is not a valid ${datatype}`);
+    } else if (fixed === 'INT64' || fixed === 'UINT64') {
+      (values as BigInt64Array)[i] = BigInt(v);
+    } else {
+      (values as Int32Array)[i] = v;
+    }
+  }
+  return { name, datatype, shape, values };
+}
+
+/** JSON `data` of an output: flat, row-major (BigInt as numbers, BOOL as booleans). */
+export function toJsonData(tensor: OipTensor): unknown[] {
+  const { values, datatype } = tensor;
+  if (Array.isArray(values)) return values;
+  if (datatype === 'BOOL') return Array.from(values as Uint8Array, (v) => v !== 0);
+  if (values instanceof BigInt64Array || values instanceof BigUint64Array) return Array.from(values, (v) => Number(v));
+  return Array.from(values as Float64Array);
+}
+
+// ---- bytes (binary extension, raw contents) ---------------------------------------------------
+
+const utf8 = new TextDecoder('utf-8');
+
+/** A tensor from its bytes; the size must be exactly what the shape and datatype say. */
+export function fromBytes(name: string, datatype: Datatype, shape: number[], bytes: Uint8Array, what = 'binary data'): OipTensor {
+  const count = elementCount(name, shape);
+  if (datatype === 'BYTES') {
+    const values = new Array<string>(count);
+    const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+    let offset = 0;
+    for (let i = 0; i < count; i++) {
+      if (offset + 4 > bytes.byteLength) throw badTensor(`input ${shown(name)}: ${what} ends inside element ${i} of ${count} (${bytes.byteLength} bytes)`);
+      const length = view.getUint32(offset, true);
+      offset += 4;
+      if (offset + length > bytes.byteLength) throw badTensor(`input ${shown(name)}: ${what}: element ${i} declares ${length} bytes, past the end of its ${bytes.byteLength} bytes`);
+      values[i] = utf8.decode(bytes.subarray(offset, offset + length));
+      offset += length;
+    }
+    if (offset !== bytes.byteLength) throw badTensor(`input ${shown(name)}: ${what} has ${bytes.byteLength - offset} bytes after its ${count} BYTES elements`);
+    return { name, datatype, shape, values };
+  }
+  const Type = ARRAYS[datatype as FixedDatatype];
+  const size = Type.BYTES_PER_ELEMENT;
+  if (bytes.byteLength !== count * size) {
+    throw badTensor(`input ${shown(name)}: ${what} is ${bytes.byteLength} bytes but shape [${shape.join(', ')}] of ${datatype} needs ${count * size}`);
+  }
+  // A typed array needs its offset aligned to the element size; copy when it is not.
+  const aligned = bytes.byteOffset % size === 0 ? bytes : new Uint8Array(bytes); // (Buffer#slice would not copy)
+  const values = new Type(aligned.buffer, aligned.byteOffset, count);
+  return { name, datatype, shape, values };
+}
+
+const utf8Encoder = new TextEncoder();
+
+/** An output's bytes in the binary layout. */
+export function toBytes(tensor: OipTensor): Uint8Array {
+  const { values } = tensor;
+  if (Array.isArray(values)) {
+    const encoded = values.map((v) => utf8Encoder.encode(v));
+    const out = Buffer.allocUnsafe(encoded.reduce((n, e) => n + 4 + e.byteLength, 0));
+    let offset = 0;
+    for (const e of encoded) {
+      out.writeUInt32LE(e.byteLength, offset);
+      out.set(e, offset + 4);
+      offset += 4 + e.byteLength;
+    }
+    return out;
+  }
+  return new Uint8Array(values.buffer, values.byteOffset, values.byteLength);
+}
+
+// ---- gRPC typed contents ----------------------------------------------------------------------
+
+/** InferTensorContents as @grpc/proto-loader gives it (keepCase, longs as strings, arrays present). */
+export interface TensorContents {
+  bool_contents?: boolean[];
+  int_contents?: number[];
+  int64_contents?: Array<string | number>;
+  uint_contents?: number[];
+  uint64_contents?: Array<string | number>;
+  fp32_contents?: number[];
+  fp64_contents?: number[];
+  bytes_contents?: Uint8Array[];
+}
+
+export function contentsField(datatype: Datatype): keyof TensorContents {
+  switch (datatype) {
+    case 'BOOL': return 'bool_contents';
+    case 'INT8': case 'INT16': case 'INT32': return 'int_contents';
+    case 'INT64': return 'int64_contents';
+    case 'UINT8': case 'UINT16': case 'UINT32': return 'uint_contents';
+    case 'UINT64': return 'uint64_contents';
+    case 'FP32': return 'fp32_contents';
+    case 'FP64': return 'fp64_contents';
+    default: return 'bytes_contents';
+  }
+}
+
+/** Whether a contents message carries any element (proto3 cannot tell an empty one from none). */
+export function hasContents(contents: TensorContents | null | undefined): boolean {
+  if (!contents) return false;
+  return Object.values(contents).some((v) => Array.isArray(v) && v.length > 0);
+}
+
+/** A tensor from gRPC typed contents: the member matching the datatype, of exactly the shape's size. */
+export function fromContents(name: string, datatype: Datatype, shape: number[], contents: TensorContents | null | undefined): OipTensor {
+  const count = elementCount(name, shape);
+  const field = contentsField(datatype);
+  const given = (contents?.[field] ?? []) as unknown[];
+  if (given.length !== count) {
+    const other = contents ? (Object.keys(contents) as Array<keyof TensorContents>).find((k) => k !== field && (contents[k]?.length ?? 0) > 0) : undefined;
+    throw badTensor(`input ${shown(name)}: shape [${shape.join(', ')}] holds ${count} elements but contents.${field} has ${given.length}${other ? ` (data is in contents.${other}: datatype ${datatype} reads ${field})` : ''}`);
+  }
+  if (datatype === 'BYTES') return { name, datatype, shape, values: (given as Uint8Array[]).map((b) => utf8.decode(b)) };
+  const fixed = datatype as FixedDatatype;
+  const values = new ARRAYS[fixed](count);
+  const range = INTEGER_RANGE[datatype];
+  for (let i = 0; i < count; i++) {
+    const v = given[i];
+    if (fixed === 'BOOL') (values as Uint8Array)[i] = v ? 1 : 0;
+    else if (fixed === 'INT64' || fixed === 'UINT64') (values as BigInt64Array)[i] = BigInt(v as string);
+    else {
+      if (range && ((v as number) < range[0] || (v as number) > range[1])) throw badTensor(`input ${shown(name)}: element ${i} (${v}) is not a valid ${datatype}`);
+      (values as Float64Array)[i] = v as number;
+    }
+  }
+  return { name, datatype, shape, values };
+}
+
+/** An output as gRPC typed contents. */
+export function toContents(tensor: OipTensor): TensorContents {
+  const field = contentsField(tensor.datatype);
+  const { values } = tensor;
+  if (Array.isArray(values)) return { [field]: values.map((v) => Buffer.from(v, 'utf8')) };
+  if (tensor.datatype === 'BOOL') return { bool_contents: Array.from(values as Uint8Array, (v) => v !== 0) };
+  if (values instanceof BigInt64Array || values instanceof BigUint64Array) return { [field]: Array.from(values, (v) => v.toString()) };
+  return { [field]: Array.from(values as Float64Array) };
+}

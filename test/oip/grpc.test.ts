@@ -1,0 +1,175 @@
+// The Open Inference Protocol over gRPC, with a @grpc/grpc-js client built from the project's
+// .proto: health, metadata, ModelInfer with typed contents and with raw contents, statistics, the
+// repository RPCs, errors as status codes, API keys in the authorization metadata, the standard
+// health service, graceful drain; and one batch holding requests from JSON, OIP REST and gRPC.
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdirSync, symlinkSync } from 'node:fs';
+import { join } from 'node:path';
+import * as grpc from '@grpc/grpc-js';
+import type { BatchInfo } from '../../src/batching/batcher.js';
+import { startServer, type RunningServer } from '../../src/server.js';
+import { BOOK_FIELDS, BOOK_MODEL, bookRows, tempDir, writeBookModelFolder } from '../helpers/paths.js';
+import { freePort } from '../helpers/net.js';
+import { call } from '../helpers/http.js';
+import { fp64, grpcClients, rpc, type GrpcClient } from '../helpers/oip.js';
+
+const KEY = 'user-key-0123456789abcdef';
+const ADMIN = 'admin-key-0123456789abcdef';
+let server: RunningServer;
+let inference: GrpcClient;
+let health: GrpcClient;
+let closeClients: () => void;
+const rows = bookRows(4);
+const auth = () => {
+  const m = new grpc.Metadata();
+  m.set('authorization', `Bearer ${KEY}`);
+  return m;
+};
+
+before(async () => {
+  const repo = tempDir();
+  writeBookModelFolder(repo, `  rain_score:\n    from: probabilities\n    column: 1\n`);
+  mkdirSync(join(repo, 'svc-raw'));
+  symlinkSync(BOOK_MODEL, join(repo, 'svc-raw', 'svc.onnx'));
+  server = await startServer({ repo, port: 0, grpcPort: await freePort(), workers: 1, app: { auth: { keys: [KEY], adminKeys: [ADMIN] } } });
+  ({ inference, health, close: closeClients } = grpcClients(server.grpcPort!));
+});
+after(async () => {
+  closeClients?.();
+  await server?.shutdown();
+});
+
+const typedInputs = (rs: typeof rows) => BOOK_FIELDS.map((f) => ({ name: f, datatype: 'FP64', shape: [rs.length, 1], contents: { fp64_contents: rs.map((r) => r[f]!) } }));
+
+test('health, server and model metadata', async () => {
+  assert.deepEqual(await rpc(inference, 'ServerLive', {}, auth()), { live: true });
+  assert.deepEqual(await rpc(inference, 'ServerReady', {}, auth()), { ready: true });
+  assert.deepEqual(await rpc(inference, 'ModelReady', { name: 'book-weather' }, auth()), { ready: true });
+  const meta = await rpc<{ extensions: string[] }>(inference, 'ServerMetadata', {}, auth());
+  assert.ok(meta.extensions.includes('binary_tensor_data'));
+  const model = await rpc<{ inputs: Array<{ name: string; datatype: string; shape: string[] }>; properties: Record<string, string> }>(inference, 'ModelMetadata', { name: 'book-weather', version: '1' }, auth());
+  assert.equal(model.properties.view, 'fields');
+  assert.deepEqual(model.inputs[0], { name: 'temp_c', datatype: 'FP64', shape: ['-1', '1'] });
+  const raw = await rpc<{ inputs: Array<{ name: string; datatype: string; shape: string[] }>; properties: Record<string, string> }>(inference, 'ModelMetadata', { name: 'svc-raw' }, auth());
+  assert.equal(raw.properties.view, 'raw');
+  assert.deepEqual(raw.inputs, [{ name: 'float_input', datatype: 'FP32', shape: ['-1', '7'] }]);
+  // grpc.health.v1: open (no key), SERVING; an unknown service is NOT_FOUND.
+  assert.deepEqual(await rpc(health, 'Check', { service: '' }), { status: 'SERVING' });
+  assert.deepEqual(await rpc(health, 'Check', { service: 'inference.GRPCInferenceService' }), { status: 'SERVING' });
+  await assert.rejects(rpc(health, 'Check', { service: 'nope' }), (err: grpc.ServiceError) => err.code === grpc.status.NOT_FOUND);
+});
+
+test('ModelInfer: typed contents and raw contents answer as the JSON API does', async () => {
+  const expected = (await call(`${server.url}/models/book-weather/predict`, { body: rows, headers: { authorization: `Bearer ${KEY}` } })).body as Array<{ prediction: string; rain_score: number }>;
+  type Response = { id: string; model_version: string; outputs: Array<{ name: string; datatype: string; shape: string[]; contents: { bytes_contents: Buffer[]; fp32_contents: number[] } }>; raw_output_contents: Buffer[] };
+  const typed = await rpc<Response>(inference, 'ModelInfer', { model_name: 'book-weather', id: 'g1', inputs: typedInputs(rows) }, auth());
+  assert.equal(typed.id, 'g1');
+  assert.equal(typed.model_version, '1');
+  assert.deepEqual(typed.outputs[0]!.contents.bytes_contents.map((b) => b.toString()), expected.map((e) => e.prediction));
+  assert.deepEqual(typed.outputs[0]!.shape, [String(rows.length), '1']);
+  assert.deepEqual(typed.outputs[1]!.contents.fp32_contents, expected.map((e) => Math.fround(e.rain_score)));
+  assert.equal(typed.raw_output_contents.length, 0);
+  const raw = await rpc<Response>(inference, 'ModelInfer', {
+    model_name: 'book-weather',
+    inputs: BOOK_FIELDS.map((f) => ({ name: f, datatype: 'FP64', shape: [rows.length] })),
+    outputs: [{ name: 'rain_score' }],
+    raw_input_contents: BOOK_FIELDS.map((f) => Buffer.from(fp64(rows.map((r) => r[f]!)))),
+  }, auth());
+  assert.deepEqual(raw.outputs.map((o) => o.name), ['rain_score']);
+  const scores = raw.raw_output_contents[0]!;
+  assert.deepEqual(Array.from({ length: rows.length }, (_, i) => scores.readFloatLE(i * 4)), expected.map((e) => Math.fround(e.rain_score)));
+  // Raw view over gRPC.
+  const x = Buffer.from(new Float32Array(14).fill(0.5).buffer);
+  const r = await rpc<Response>(inference, 'ModelInfer', { model_name: 'svc-raw', inputs: [{ name: 'float_input', datatype: 'FP32', shape: [2, 7] }], outputs: [{ name: 'label' }], raw_input_contents: [x] }, auth());
+  assert.equal(r.raw_output_contents[0]!.byteLength, 16);
+});
+
+test('errors are status codes with the message naming the tensor', async () => {
+  const code = async (request: unknown, status: grpc.status, message: RegExp, metadata = auth()) => {
+    await assert.rejects(rpc(inference, 'ModelInfer', request, metadata), (err: grpc.ServiceError) => {
+      assert.equal(err.code, status, err.details);
+      assert.match(err.details, message);
+      return true;
+    });
+  };
+  const good = typedInputs(rows.slice(0, 2));
+  const bw = 'book-weather';
+  await code({ model_name: bw, inputs: good.map((c, i) => (i === 0 ? { ...c, datatype: 'BYTES', contents: { bytes_contents: [Buffer.from('a'), Buffer.from('b')] } } : c)) }, grpc.status.INVALID_ARGUMENT, /input 'temp_c': datatype BYTES/);
+  await code({ model_name: bw, inputs: good.map((c, i) => (i === 1 ? { ...c, shape: [3] } : c)) }, grpc.status.INVALID_ARGUMENT, /input 'humidity': shape \[3\] holds 3 elements but contents.fp64_contents has 2/);
+  await code({ model_name: bw, inputs: good.map((c, i) => (i === 1 ? { ...c, contents: { fp32_contents: [1, 2] } } : c)) }, grpc.status.INVALID_ARGUMENT, /input 'humidity'.*data is in contents.fp32_contents/);
+  await code({ model_name: bw, inputs: [...good, { name: 'colour', datatype: 'FP64', shape: [2], contents: { fp64_contents: [1, 2] } }] }, grpc.status.INVALID_ARGUMENT, /unknown input 'colour'/);
+  await code({ model_name: bw, inputs: good.slice(1) }, grpc.status.INVALID_ARGUMENT, /missing input 'temp_c'/);
+  await code({ model_name: bw, inputs: good.map((c, i) => (i === 0 ? { ...c, shape: ['99999999999', '99999999999'] } : c)) }, grpc.status.INVALID_ARGUMENT, /input 'temp_c': shape .* declares more than/);
+  const rawInputs = BOOK_FIELDS.map((f) => ({ name: f, datatype: 'FP64', shape: [2] }));
+  const rawContents = BOOK_FIELDS.map(() => Buffer.from(fp64([1, 2])));
+  await code({ model_name: bw, inputs: rawInputs, raw_input_contents: rawContents.map((b, i) => (i === 6 ? b.subarray(0, 12) : b)) }, grpc.status.INVALID_ARGUMENT, /input 'current_weather_condition': raw_input_contents is 12 bytes but shape \[2\] of FP64 needs 16/);
+  await code({ model_name: bw, inputs: rawInputs, raw_input_contents: rawContents.slice(1) }, grpc.status.INVALID_ARGUMENT, /raw_input_contents has 6 entries but the request has 7 inputs/);
+  await code({ model_name: 'nope', inputs: good }, grpc.status.NOT_FOUND, /model 'nope' not found/);
+  await code({ model_name: bw, model_version: '9', inputs: good }, grpc.status.NOT_FOUND, /has no version 9/);
+  await code({ model_name: bw, inputs: good }, grpc.status.UNAUTHENTICATED, /authentication required/, new grpc.Metadata());
+  const wrong = new grpc.Metadata();
+  wrong.set('authorization', 'Bearer not-a-key-0123456789');
+  await code({ model_name: bw, inputs: good }, grpc.status.UNAUTHENTICATED, /invalid API key/, wrong);
+});
+
+test('repository RPCs need an admin key; statistics', async () => {
+  await assert.rejects(rpc(inference, 'RepositoryIndex', {}, auth()), (err: grpc.ServiceError) => err.code === grpc.status.PERMISSION_DENIED);
+  const admin = new grpc.Metadata();
+  admin.set('authorization', `Bearer ${ADMIN}`);
+  const index = await rpc<{ models: Array<{ name: string; version: string; state: string }> }>(inference, 'RepositoryIndex', {}, admin);
+  assert.deepEqual(index.models.map((m) => `${m.name}/${m.version}/${m.state}`).sort(), ['book-weather/1/READY', 'svc-raw/1/READY']);
+  await rpc(inference, 'RepositoryModelUnload', { model_name: 'svc-raw' }, admin);
+  assert.deepEqual(await rpc(inference, 'ModelReady', { name: 'svc-raw' }, auth()), { ready: false });
+  await assert.rejects(rpc(inference, 'ModelInfer', { model_name: 'svc-raw', inputs: [{ name: 'float_input', datatype: 'FP32', shape: [1, 7] }], raw_input_contents: [Buffer.alloc(28)] }, auth()), (err: grpc.ServiceError) => err.code === grpc.status.UNAVAILABLE);
+  await rpc(inference, 'RepositoryModelLoad', { model_name: 'svc-raw' }, admin);
+  assert.deepEqual(await rpc(inference, 'ModelReady', { name: 'svc-raw' }, auth()), { ready: true });
+  const stats = await rpc<{ model_stats: Array<{ name: string; version: string; inference_count: string; inference_stats: { success: { count: string }; fail: { count: string } } }> }>(inference, 'ModelStatistics', { name: 'book-weather' }, auth());
+  assert.equal(stats.model_stats.length, 1);
+  assert.ok(Number(stats.model_stats[0]!.inference_stats.success.count) >= 2);
+  assert.ok(Number(stats.model_stats[0]!.inference_stats.fail.count) >= 8);
+});
+
+test('one core, one batcher: a batch holds requests from JSON, OIP REST and gRPC', async () => {
+  const batches: BatchInfo[] = [];
+  const repo = tempDir();
+  // A long queue delay so that the three requests, sent at once, are taken as one batch.
+  writeBookModelFolder(repo, 'batching:\n  max_queue_delay_ms: 1500\n');
+  const s = await startServer({ repo, port: 0, grpcPort: await freePort(), workers: 1, app: { registry: { onBatch: () => (info) => batches.push(info) } } });
+  const clients = grpcClients(s.grpcPort!);
+  try {
+    batches.length = 0;
+    const [json, rest, g] = await Promise.all([
+      call(`${s.url}/models/book-weather/predict`, { body: rows[0] }),
+      call(`${s.url}/v2/models/book-weather/infer`, { body: { inputs: BOOK_FIELDS.map((f) => ({ name: f, datatype: 'FP64', shape: [1], data: [rows[1]![f]] })) } }),
+      rpc<{ outputs: Array<{ contents: { bytes_contents: Buffer[] } }> }>(clients.inference, 'ModelInfer', { model_name: 'book-weather', inputs: typedInputs(rows.slice(2, 3)) }),
+    ]);
+    assert.equal(json.status, 200);
+    assert.equal(rest.status, 200, rest.text);
+    assert.ok(g.outputs[0]!.contents.bytes_contents.length === 1);
+    assert.equal(batches.length, 1, JSON.stringify(batches));
+    assert.equal(batches[0]!.requests, 3);
+    assert.equal(batches[0]!.rows, 3);
+  } finally {
+    clients.close();
+    await s.shutdown();
+  }
+});
+
+test('graceful drain: health turns NOT_SERVING, a call in flight is answered, then the port closes', async () => {
+  const repo = tempDir();
+  writeBookModelFolder(repo, 'batching:\n  max_queue_delay_ms: 800\n');
+  const s = await startServer({ repo, port: 0, grpcPort: await freePort(), workers: 1 });
+  const clients = grpcClients(s.grpcPort!);
+  try {
+    const inFlight = rpc(clients.inference, 'ModelInfer', { model_name: 'book-weather', inputs: typedInputs(rows.slice(0, 1)) });
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    const stopping = s.shutdown();
+    const answered = await inFlight as { outputs: unknown[] };
+    assert.equal(answered.outputs.length, 1);
+    assert.equal(await stopping, true);
+    await assert.rejects(rpc(clients.health, 'Check', { service: '' }), (err: grpc.ServiceError) => err.code === grpc.status.UNAVAILABLE);
+  } finally {
+    clients.close();
+  }
+});

@@ -1,0 +1,98 @@
+// An independent gRPC client: Debian's Python gRPC (python3-grpcio), with stubs generated from the
+// project's .proto by python3-grpc-tools at test time, against the running server — health,
+// metadata, and ModelInfer with raw contents (as tritonclient sends) and typed contents.
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { startServer, type RunningServer } from '../../src/server.js';
+import { bookRows, tempDir, writeBookModelFolder } from '../helpers/paths.js';
+import { freePort } from '../helpers/net.js';
+import { call } from '../helpers/http.js';
+import { generatePythonStubs } from '../helpers/oip.js';
+
+const PYTHON = '/usr/bin/python3';
+let server: RunningServer;
+let stubs: string;
+
+
+const CLIENT = `
+import json, struct, sys
+import grpc
+import grpc_service_pb2 as pb, grpc_service_pb2_grpc as rpc
+import health_pb2, health_pb2_grpc
+
+fields = ["temp_c", "humidity", "wind_speed_kmph", "wind_bearing_degree", "visibility_km", "pressure_millibars", "current_weather_condition"]
+rows = json.loads(sys.argv[2])
+channel = grpc.insecure_channel(sys.argv[1])
+stub = rpc.GRPCInferenceServiceStub(channel)
+out = {}
+out["live"] = stub.ServerLive(pb.ServerLiveRequest()).live
+out["ready"] = stub.ServerReady(pb.ServerReadyRequest()).ready
+meta = stub.ModelMetadata(pb.ModelMetadataRequest(name="book-weather"))
+out["inputs"] = [(t.name, t.datatype, list(t.shape)) for t in meta.inputs]
+out["view"] = meta.properties["view"]
+
+# raw_input_contents: little-endian FP64 columns, as tritonclient sends them.
+req = pb.ModelInferRequest(model_name="book-weather", id="py-1")
+for f in fields:
+    t = req.inputs.add(name=f, datatype="FP64", shape=[len(rows), 1])
+    req.raw_input_contents.append(struct.pack("<%dd" % len(rows), *[r[f] for r in rows]))
+res = stub.ModelInfer(req)
+out["id"] = res.id
+raw = res.raw_output_contents[0]
+labels, i = [], 0
+while i < len(raw):
+    (n,) = struct.unpack_from("<I", raw, i)
+    labels.append(raw[i + 4:i + 4 + n].decode())
+    i += 4 + n
+out["raw_labels"] = labels
+
+# typed contents
+req = pb.ModelInferRequest(model_name="book-weather")
+for f in fields:
+    t = req.inputs.add(name=f, datatype="FP64", shape=[len(rows)])
+    t.contents.fp64_contents.extend([r[f] for r in rows])
+res = stub.ModelInfer(req)
+out["typed_labels"] = [b.decode() for b in res.outputs[0].contents.bytes_contents]
+
+# a bad request: INVALID_ARGUMENT naming the tensor
+req.inputs[0].datatype = "BYTES"
+try:
+    stub.ModelInfer(req)
+except grpc.RpcError as e:
+    out["error"] = [e.code().name, e.details()]
+
+health = health_pb2_grpc.HealthStub(channel)
+out["health"] = health_pb2.HealthCheckResponse.ServingStatus.Name(health.Check(health_pb2.HealthCheckRequest(service="")).status)
+print(json.dumps(out))
+`;
+
+before(async () => {
+  stubs = generatePythonStubs();
+  writeFileSync(join(stubs, 'client.py'), CLIENT);
+  server = await startServer({ repo: writeBookModelFolder(tempDir()), port: 0, grpcPort: await freePort(), workers: 1 });
+});
+after(async () => {
+  await server?.shutdown();
+});
+
+test('Python grpcio with stubs generated from proto/: metadata, raw and typed ModelInfer, errors, health', async () => {
+  const rows = bookRows(6);
+  const expected = ((await call(`${server.url}/predict`, { body: rows })).body as Array<{ prediction: string }>).map((p) => p.prediction);
+  // Asynchronously: the server runs in this process.
+  const { stdout: output } = await promisify(execFile)(PYTHON, [join(stubs, 'client.py'), `127.0.0.1:${server.grpcPort}`, JSON.stringify(rows)], { cwd: stubs, encoding: 'utf8', timeout: 60_000 });
+  const out = JSON.parse(output);
+  assert.equal(out.live, true);
+  assert.equal(out.ready, true);
+  assert.equal(out.view, 'fields');
+  assert.deepEqual(out.inputs[0], ['temp_c', 'FP64', [-1, 1]]);
+  assert.equal(out.id, 'py-1');
+  assert.deepEqual(out.raw_labels, expected);
+  assert.deepEqual(out.typed_labels, expected);
+  assert.equal(out.error[0], 'INVALID_ARGUMENT');
+  assert.match(out.error[1], /input 'temp_c': .*datatype BYTES reads bytes_contents/);
+  assert.equal(out.health, 'SERVING');
+});

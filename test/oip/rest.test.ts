@@ -1,0 +1,251 @@
+// The Open Inference Protocol over REST with undici, on real models: the book model (fields view),
+// the loan example (string and integer fields), and svc.onnx alone in a Triton-layout folder with
+// no config (raw view). JSON tensors and Triton's binary extension, metadata, config, statistics,
+// OpenAPI, and every bad input a 400 {"error"} naming the tensor.
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdirSync, symlinkSync } from 'node:fs';
+import { join } from 'node:path';
+import { request } from 'undici';
+import ort from 'onnxruntime-node';
+import SwaggerParser from '@apidevtools/swagger-parser';
+import { startServer, type RunningServer } from '../../src/server.js';
+import { BOOK_FIELDS, BOOK_MODEL, EXAMPLES, bookRows, tempDir, writeBookModelFolder } from '../helpers/paths.js';
+import { call } from '../helpers/http.js';
+import { binaryBody, bytesElements, fp64, parseBinaryResponse, readBytesElements } from '../helpers/oip.js';
+
+let server: RunningServer;
+const rows = bookRows(5);
+
+before(async () => {
+  const repo = tempDir();
+  writeBookModelFolder(repo, `  rain_score:\n    from: probabilities\n    column: 1\n`);
+  mkdirSync(join(repo, 'svc-raw', '1'), { recursive: true });
+  symlinkSync(BOOK_MODEL, join(repo, 'svc-raw', '1', 'model.onnx'));
+  symlinkSync(join(EXAMPLES, 'loan'), join(repo, 'loan'));
+  server = await startServer({ repo, port: 0, workers: 1 });
+});
+after(async () => {
+  await server?.shutdown();
+});
+
+async function post(path: string, body: Buffer | string, headers: Record<string, string> = {}) {
+  const res = await request(`${server.url}${path}`, { method: 'POST', body, headers: { 'content-type': 'application/json', ...headers } });
+  const bytes = Buffer.from(await res.body.arrayBuffer());
+  return { status: res.statusCode, headers: res.headers, bytes, json: () => JSON.parse(bytes.toString('utf8')) };
+}
+
+const columns = (rs: typeof rows) => BOOK_FIELDS.map((f) => ({ name: f, datatype: 'FP64', shape: [rs.length, 1], data: rs.map((r) => r[f]!) }));
+
+test('GET /v2 lists the extensions; health live and ready', async () => {
+  const meta = await call(`${server.url}/v2`);
+  assert.equal(meta.status, 200);
+  assert.equal(meta.body.name, 'modelserve');
+  for (const e of ['binary_tensor_data', 'model_configuration', 'model_repository', 'statistics']) assert.ok(meta.body.extensions.includes(e), e);
+  assert.deepEqual((await call(`${server.url}/v2/health/live`)).body, { live: true });
+  assert.deepEqual((await call(`${server.url}/v2/health/ready`)).body, { ready: true });
+  assert.deepEqual((await call(`${server.url}/v2/models/book-weather/ready`)).body, { name: 'book-weather', ready: true });
+  assert.equal((await call(`${server.url}/v2/models/book-weather/versions/1/ready`)).status, 200);
+});
+
+test('metadata and config: a model with fields has one tensor per field (fields view)', async () => {
+  const meta = await call(`${server.url}/v2/models/book-weather`);
+  assert.equal(meta.status, 200);
+  assert.equal(meta.body.properties.view, 'fields');
+  assert.deepEqual(meta.body.versions, ['1']);
+  assert.equal(meta.body.platform, 'onnxruntime_onnx');
+  assert.deepEqual(meta.body.inputs.map((i: { name: string }) => i.name), [...BOOK_FIELDS]);
+  assert.deepEqual(meta.body.inputs[0], { name: 'temp_c', datatype: 'FP64', shape: [-1, 1] });
+  assert.deepEqual(meta.body.outputs, [{ name: 'prediction', datatype: 'BYTES', shape: [-1, 1] }, { name: 'rain_score', datatype: 'FP32', shape: [-1, 1] }]);
+  const config = await call(`${server.url}/v2/models/book-weather/versions/1/config`);
+  assert.equal(config.body.max_batch_size, 64);
+  assert.deepEqual(config.body.input[0], { name: 'temp_c', data_type: 'TYPE_FP64', dims: [1] });
+  assert.deepEqual(config.body.output[0], { name: 'prediction', data_type: 'TYPE_STRING', dims: [1] });
+  assert.equal(config.body.parameters.view.string_value, 'fields');
+  const loan = await call(`${server.url}/v2/models/loan`);
+  assert.deepEqual(loan.body.inputs.find((i: { name: string }) => i.name === 'City'), { name: 'City', datatype: 'BYTES', shape: [-1, 1] });
+  assert.deepEqual(loan.body.inputs.find((i: { name: string }) => i.name === 'Term'), { name: 'Term', datatype: 'INT64', shape: [-1, 1] });
+});
+
+test('metadata and config: a folder with only an .onnx file is served with the graph\'s own tensors (raw view)', async () => {
+  const meta = await call(`${server.url}/v2/models/svc-raw`);
+  assert.equal(meta.status, 200, meta.text);
+  assert.equal(meta.body.properties.view, 'raw');
+  assert.deepEqual(meta.body.inputs, [{ name: 'float_input', datatype: 'FP32', shape: [-1, 7] }]);
+  assert.deepEqual(meta.body.outputs, [{ name: 'label', datatype: 'INT64', shape: [-1] }, { name: 'probabilities', datatype: 'FP32', shape: [-1, 2] }]);
+  const config = await call(`${server.url}/v2/models/svc-raw/config`);
+  assert.deepEqual(config.body.input, [{ name: 'float_input', data_type: 'TYPE_FP32', dims: [7] }]);
+  assert.equal(config.body.max_batch_size, 64);
+  // No JSON fields API for it (and GET /models/{name} says so).
+  const predict = await call(`${server.url}/models/svc-raw/predict`, { body: {} });
+  assert.equal(predict.status, 404);
+  assert.equal(predict.body.code, 'MS_ERR_NO_FIELDS_API');
+  const info = await call(`${server.url}/models/svc-raw`);
+  assert.equal(info.body.view, 'raw');
+  assert.equal(info.body.predict, null);
+});
+
+test('JSON tensors: columns [N,1] or [N], flat or nested, answer as the JSON API does; id echoed', async () => {
+  const expected = (await call(`${server.url}/models/book-weather/predict`, { body: rows })).body as Array<{ prediction: string; rain_score: number }>;
+  const inputs = columns(rows).map((c, i) => (i % 2 === 0 ? { ...c, shape: [rows.length], data: c.data } : { ...c, data: c.data.map((v) => [v]) }));
+  const res = await post('/v2/models/book-weather/infer', JSON.stringify({ id: 'req-1', inputs }));
+  assert.equal(res.status, 200, res.bytes.toString());
+  const body = res.json();
+  assert.equal(body.id, 'req-1');
+  assert.equal(body.model_name, 'book-weather');
+  assert.equal(body.model_version, '1');
+  const [prediction, score] = body.outputs;
+  assert.deepEqual(prediction, { name: 'prediction', datatype: 'BYTES', shape: [rows.length, 1], data: expected.map((e) => e.prediction) });
+  assert.equal(score.datatype, 'FP32');
+  score.data.forEach((v: number, i: number) => assert.equal(Math.fround(v), Math.fround(expected[i]!.rain_score)));
+});
+
+test('binary tensors both ways (Inference-Header-Content-Length, binary_data_size, binary_data_output)', async () => {
+  const expected = (await call(`${server.url}/models/book-weather/predict`, { body: rows })).body as Array<{ prediction: string; rain_score: number }>;
+  const { body, headerLength } = binaryBody(BOOK_FIELDS.map((f) => ({ name: f, datatype: 'FP64', shape: [rows.length], bytes: fp64(rows.map((r) => r[f]!)) })), { parameters: { binary_data_output: true } });
+  const res = await post('/v2/models/book-weather/infer', body, { 'content-type': 'application/octet-stream', 'inference-header-content-length': String(headerLength) });
+  assert.equal(res.status, 200, res.bytes.toString());
+  assert.equal(res.headers['content-type'], 'application/octet-stream');
+  const { json, binary } = parseBinaryResponse(res.bytes, Number(res.headers['inference-header-content-length']));
+  assert.deepEqual(readBytesElements(binary.get('prediction')!), expected.map((e) => e.prediction));
+  const scores = binary.get('rain_score')!;
+  assert.equal(json.outputs[1]!.parameters!.binary_data_size, rows.length * 4);
+  for (let i = 0; i < rows.length; i++) assert.equal(scores.readFloatLE(i * 4), Math.fround(expected[i]!.rain_score));
+  // One output asked for, binary; FP32 inputs accepted for number fields too.
+  const asked = binaryBody(BOOK_FIELDS.map((f) => ({ name: f, datatype: 'FP32', shape: [rows.length, 1], bytes: new Uint8Array(Float32Array.from(rows.map((r) => r[f]!)).buffer) })));
+  const header = JSON.parse(asked.body.subarray(0, asked.headerLength).toString());
+  header.outputs = [{ name: 'prediction', parameters: { binary_data: true } }];
+  const json2 = Buffer.from(JSON.stringify(header));
+  const res2 = await post('/v2/models/book-weather/infer', Buffer.concat([json2, asked.body.subarray(asked.headerLength)]), { 'inference-header-content-length': String(json2.byteLength) });
+  assert.equal(res2.status, 200, res2.bytes.toString());
+  const parsed = parseBinaryResponse(res2.bytes, Number(res2.headers['inference-header-content-length']));
+  assert.deepEqual(parsed.json.outputs.map((o) => o.name), ['prediction']);
+  assert.equal(readBytesElements(parsed.binary.get('prediction')!).length, rows.length);
+});
+
+test('raw view: the ONNX graph\'s tensors in and out, equal to onnxruntime on the same tensor', async () => {
+  const x = Float32Array.from(rows.flatMap((r) => BOOK_FIELDS.map((f) => r[f]! / 100)));
+  const session = await ort.InferenceSession.create(BOOK_MODEL);
+  const direct = await session.run({ float_input: new ort.Tensor('float32', x, [rows.length, 7]) });
+  await session.release();
+  const res = await post('/v2/models/svc-raw/infer', JSON.stringify({ inputs: [{ name: 'float_input', datatype: 'FP32', shape: [rows.length, 7], data: Array.from(x) }], outputs: [{ name: 'label' }, { name: 'probabilities' }] }));
+  assert.equal(res.status, 200, res.bytes.toString());
+  const [label, probabilities] = res.json().outputs;
+  assert.deepEqual(label, { name: 'label', datatype: 'INT64', shape: [rows.length], data: Array.from(direct.label!.data as BigInt64Array, Number) });
+  assert.deepEqual(probabilities.shape, [rows.length, 2]);
+  // The server runs the optimised graph (SVM rewritten into dense ops): equal up to float rounding.
+  Array.from(direct.probabilities!.data as Float32Array).forEach((v, i) => assert.ok(Math.abs(probabilities.data[i] - v) < 1e-5, `probabilities[${i}]`));
+  const bin = binaryBody([{ name: 'float_input', datatype: 'FP32', shape: [rows.length, 7], bytes: new Uint8Array(x.buffer) }], { outputs: [{ name: 'label', parameters: { binary_data: true } }] });
+  const res2 = await post('/v2/models/svc-raw/infer', bin.body, { 'inference-header-content-length': String(bin.headerLength) });
+  assert.equal(res2.status, 200, res2.bytes.toString());
+  const labels = parseBinaryResponse(res2.bytes, Number(res2.headers['inference-header-content-length'])).binary.get('label')!;
+  assert.deepEqual(Array.from(new BigInt64Array(labels.buffer.slice(labels.byteOffset, labels.byteOffset + labels.byteLength))), Array.from(direct.label!.data as BigInt64Array));
+});
+
+test('string and integer fields (loan): BYTES and INT64 columns, JSON and binary, as the JSON API answers', async () => {
+  const samples = [
+    { Term: 84, NoEmp: 5, CreateJob: 0, RetainedJob: 5, longitude: -87.6298, latitude: 41.8781, GrAppv: 150000, SBA_Appv: 127500, is_new: 'False', FranchiseCode: '1', UrbanRural: 1, City: 'CHICAGO', State: 'IL', Bank: 'JPMORGAN CHASE BANK NATL ASSOC', BankState: 'OH', RevLineCr: 'N', naics_first_two: '44', same_state: 'False' },
+    { Term: 240, NoEmp: 40, CreateJob: 2, RetainedJob: 10, longitude: -122.4, latitude: 37.77, GrAppv: 900000, SBA_Appv: 675000, is_new: 'True', FranchiseCode: '0', UrbanRural: 2, City: 'SAN FRANCISCO', State: 'CA', Bank: 'WELLS FARGO BANK NATL ASSOC', BankState: 'CA', RevLineCr: 'Y', naics_first_two: '72', same_state: 'True' },
+  ];
+  const expected = (await call(`${server.url}/models/loan/predict`, { body: samples })).body as Array<{ default_proba: number }>;
+  const meta = (await call(`${server.url}/v2/models/loan`)).body as { inputs: Array<{ name: string; datatype: string }> };
+  const inputs = meta.inputs.map((i) => ({ name: i.name, datatype: i.datatype, shape: [samples.length, 1], data: samples.map((s) => s[i.name as keyof typeof s]) }));
+  const res = await post('/v2/models/loan/infer', JSON.stringify({ inputs }));
+  assert.equal(res.status, 200, res.bytes.toString());
+  const proba = res.json().outputs[0];
+  assert.equal(proba.name, 'default_proba');
+  proba.data.forEach((v: number, i: number) => assert.equal(Math.fround(v), Math.fround(expected[i]!.default_proba)));
+  const bin = binaryBody(meta.inputs.map((i) => {
+    const values = samples.map((s) => s[i.name as keyof typeof s]);
+    const bytes = i.datatype === 'BYTES' ? bytesElements(values as string[]) : i.datatype === 'INT64' ? new Uint8Array(BigInt64Array.from(values as number[], BigInt).buffer) : fp64(values as number[]);
+    return { name: i.name, datatype: i.datatype, shape: [samples.length], bytes };
+  }));
+  const res2 = await post('/v2/models/loan/infer', bin.body, { 'inference-header-content-length': String(bin.headerLength) });
+  assert.equal(res2.status, 200, res2.bytes.toString());
+  assert.deepEqual(res2.json().outputs[0].data, proba.data);
+  // The config's own validation runs on the columns: a value out of range is named with its row.
+  const outOfRange = inputs.map((i) => (i.name === 'Term' ? { ...i, data: [84, 9999] } : i));
+  const bad = await post('/v2/models/loan/infer', JSON.stringify({ inputs: outOfRange }));
+  assert.equal(bad.status, 400);
+  assert.match(bad.json().error, /input 'Term' element 1: ensure this value is less than or equal to 480/);
+});
+
+test('bad input: each a 400 {"error"} naming the tensor, never a 500', async () => {
+  const good = columns(rows.slice(0, 2));
+  const send = (inputs: unknown[], extra: Record<string, unknown> = {}) => post('/v2/models/book-weather/infer', JSON.stringify({ inputs, ...extra }));
+  const cases: Array<[string, Promise<{ status: number; json: () => { error: string } }>, RegExp]> = [
+    ['wrong datatype', send(good.map((c, i) => (i === 0 ? { ...c, datatype: 'BYTES', data: ['a', 'b'] } : c))), /input 'temp_c': datatype BYTES.*number/],
+    ['shape/data mismatch', send(good.map((c, i) => (i === 1 ? { ...c, shape: [3, 1] } : c))), /input 'humidity': shape \[3, 1\] holds 3 elements but data has 2/],
+    ['rows differ', send(good.map((c, i) => (i === 2 ? { ...c, shape: [1, 1], data: [1] } : c))), /input 'wind_speed_kmph' has 1 rows but input 'temp_c' has 2/],
+    ['unknown input', send([...good, { name: 'colour', datatype: 'FP64', shape: [2], data: [1, 2] }]), /unknown input 'colour'/],
+    ['missing input', send(good.slice(1)), /missing input 'temp_c'/],
+    ['FP16', send(good.map((c, i) => (i === 0 ? { ...c, datatype: 'FP16' } : c))), /input 'temp_c': datatype FP16 is not supported/],
+    ['huge declared shape', send(good.map((c, i) => (i === 0 ? { ...c, shape: [1e9, 1e9] } : c))), /input 'temp_c': shape \[1000000000, 1000000000\] declares more than/],
+    ['not a number', send(good.map((c, i) => (i === 0 ? { ...c, data: ['x', 1] } : c))), /input 'temp_c': FP64 data must be numbers/],
+    ['unknown output', send(good, { outputs: [{ name: 'colour' }] }), /unknown output 'colour'/],
+  ];
+  const answers = await Promise.all(cases.map(([, pending]) => pending));
+  for (const [k, [what, , message]] of cases.entries()) {
+    const res = answers[k]!;
+    assert.equal(res.status, 400, what);
+    const error = res.json().error;
+    assert.match(error, message, `${what}: ${error}`);
+  }
+  // Binary: truncated section, header length past the body, a size that does not fit the shape.
+  const bin = binaryBody(BOOK_FIELDS.map((f) => ({ name: f, datatype: 'FP64', shape: [2], bytes: fp64([1, 2]) })));
+  const truncated = await post('/v2/models/book-weather/infer', bin.body.subarray(0, bin.body.byteLength - 5), { 'inference-header-content-length': String(bin.headerLength) });
+  assert.equal(truncated.status, 400);
+  assert.match(truncated.json().error, /input 'current_weather_condition': binary_data_size 16 is past the end of the body .*truncated/);
+  const past = await post('/v2/models/book-weather/infer', bin.body, { 'inference-header-content-length': String(bin.body.byteLength + 10) });
+  assert.equal(past.status, 400);
+  assert.match(past.json().error, /Inference-Header-Content-Length \(\d+\) is past the end of the body/);
+  const wrongSize = binaryBody(BOOK_FIELDS.map((f, i) => ({ name: f, datatype: 'FP64', shape: [i === 3 ? 3 : 2], bytes: fp64([1, 2]) })));
+  const res = await post('/v2/models/book-weather/infer', wrongSize.body, { 'inference-header-content-length': String(wrongSize.headerLength) });
+  assert.equal(res.status, 400);
+  assert.match(res.json().error, /input 'wind_bearing_degree': binary data is 16 bytes but shape \[3\] of FP64 needs 24/);
+  const badBytes = binaryBody([{ name: 'float_input', datatype: 'BYTES', shape: [2], bytes: Buffer.from([200, 0, 0, 0, 1]) }]);
+  const res3 = await post('/v2/models/svc-raw/infer', badBytes.body, { 'inference-header-content-length': String(badBytes.headerLength) });
+  assert.equal(res3.status, 400);
+  assert.match(res3.json().error, /input 'float_input': binary data: element 0 declares 200 bytes, past the end/);
+  // Raw view: datatype and shape checked against the graph.
+  const raw = await post('/v2/models/svc-raw/infer', JSON.stringify({ inputs: [{ name: 'float_input', datatype: 'FP64', shape: [1, 7], data: [1, 2, 3, 4, 5, 6, 7] }] }));
+  assert.match(raw.json().error, /input 'float_input': datatype FP64, but the model takes FP32/);
+  const rawShape = await post('/v2/models/svc-raw/infer', JSON.stringify({ inputs: [{ name: 'float_input', datatype: 'FP32', shape: [1, 6], data: [1, 2, 3, 4, 5, 6] }] }));
+  assert.match(rawShape.json().error, /input 'float_input': shape \[1, 6\] does not fit the model's \[-1, 7\]/);
+  const notJson = await post('/v2/models/book-weather/infer', '{"inputs": [');
+  assert.equal(notJson.status, 400);
+  assert.match(notJson.json().error, /not valid JSON/);
+  const unknownModel = await post('/v2/models/nope/infer', JSON.stringify({ inputs: good }));
+  assert.equal(unknownModel.status, 404);
+  assert.match(unknownModel.json().error, /model 'nope' not found/);
+});
+
+test('statistics: per-version counts and times (Triton statistics extension)', async () => {
+  const before = (await call(`${server.url}/v2/models/book-weather/versions/1/stats`)).body.model_stats[0];
+  await post('/v2/models/book-weather/infer', JSON.stringify({ inputs: columns(rows) }));
+  await post('/v2/models/book-weather/infer', JSON.stringify({ inputs: columns(rows).slice(1) }));
+  const stats = (await call(`${server.url}/v2/models/book-weather/stats`)).body.model_stats;
+  assert.equal(stats.length, 1);
+  const s = stats[0];
+  assert.equal(s.name, 'book-weather');
+  assert.equal(s.version, '1');
+  assert.equal(s.inference_stats.success.count, before.inference_stats.success.count + 1);
+  assert.equal(s.inference_stats.fail.count, before.inference_stats.fail.count + 1);
+  assert.equal(s.inference_count, before.inference_count + rows.length);
+  assert.equal(s.execution_count, before.execution_count + 1);
+  assert.ok(s.inference_stats.compute_infer.ns > before.inference_stats.compute_infer.ns);
+  assert.ok(s.batch_stats.some((b: { batch_size: number }) => b.batch_size === rows.length));
+  const all = (await call(`${server.url}/v2/models/stats`)).body.model_stats.map((m: { name: string }) => m.name).sort();
+  assert.deepEqual(all, ['book-weather', 'loan', 'svc-raw']);
+  assert.equal((await call(`${server.url}/v2/models/book-weather/versions/7/stats`)).status, 404);
+});
+
+test('OpenAPI: the OIP routes are documented with each model\'s view, and the document validates', async () => {
+  const doc = (await call(`${server.url}/openapi.json`)).body;
+  assert.ok(doc.paths['/v2/models/book-weather/infer'].post.description.includes('View: **fields**'));
+  assert.ok(doc.paths['/v2/models/svc-raw/infer'].post.description.includes('View: **raw**'));
+  assert.ok(doc.paths['/v2/health/ready']);
+  assert.equal(doc.paths['/models/svc-raw/predict'], undefined);
+  assert.ok(doc.paths['/models/book-weather/predict']);
+  await SwaggerParser.validate(structuredClone(doc));
+});
