@@ -30,6 +30,11 @@ export const ERRORS = {
   MS_ERR_FORBIDDEN: { status: 403, doc: 'The API key is valid but not allowed to do this (the repository API needs an admin key).' },
   MS_ERR_TIMEOUT: { status: 504, doc: 'The request waited longer than the per-request deadline (queue.timeout_ms).' },
   MS_ERR_INFERENCE: { status: 500, doc: 'onnxruntime failed on this request; details are in the log under the request id.' },
+  // --- pipelines (a step is a model of the repository or a remote service; the detail names the step) ---
+  MS_ERR_STEP_VALIDATION: { status: 422, doc: "A pipeline step rejected its input (or a row matched no branch of a switch): FastAPI-shaped detail whose loc starts with ['step', <step name>]." },
+  MS_ERR_STEP_FAILED: { status: 502, doc: 'A remote pipeline step could not be reached, answered an error or an unreadable answer; the detail names the step.' },
+  MS_ERR_STEP_TIMEOUT: { status: 504, doc: "A remote pipeline step did not answer within its timeout_ms (retries included); the detail names the step." },
+  MS_ERR_STEP_UNAVAILABLE: { status: 503, doc: 'A pipeline step cannot serve now: its model is unloaded or failed, or the remote service answered 503; the detail names the step.' },
   MS_ERR_INTERNAL: { status: 500, doc: 'An unexpected server error; details are in the log under the request id.' },
 } as const satisfies Record<string, ErrorDef>;
 
