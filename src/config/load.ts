@@ -167,10 +167,12 @@ function fieldSpecs(raw: Record<string, RawField>, prefix: string, at: (path: st
 /** A pipeline's own rules (what needs no other model's config); the cross-model ones are in src/pipelines/check.ts. */
 function buildPipeline(raw: RawPipeline, at: (path: string, message: string) => void): PipelineSpec | undefined {
   const kinds = (['sequence', 'ensemble', 'switch'] as const).filter((k) => raw[k] !== undefined);
-  if (kinds.length !== 1) {
-    at('pipeline', kinds.length === 0 ? 'needs one of sequence, ensemble or switch' : `give one of sequence, ensemble or switch, not ${kinds.join(' and ')}`);
+  if (kinds.length === 0) {
+    at('pipeline', 'needs one of sequence, ensemble or switch');
     return undefined;
   }
+  // With more than one, the first one's steps are still checked (every problem at once).
+  if (kinds.length > 1) at('pipeline', `give one of sequence, ensemble or switch, not ${kinds.join(' and ')}`);
   const kind = kinds[0]!;
   const names = new Set<string>();
   const steps: PipelineStepSpec[] = raw[kind]!.map((s, i) => {
