@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { EXAMPLES, tempDir } from '../helpers/paths.js';
 
 /** Writes <repo>/<folder>/model.yaml: an example's config (weather or loan) reading the example's model.onnx. */
-export function exampleModel(repo: string, example: 'weather' | 'loan', folder = example, extra = ''): string {
+export function exampleModel(repo: string, example: 'weather' | 'loan', folder: string = example, extra = ''): string {
   const dir = join(repo, folder);
   mkdirSync(dir, { recursive: true });
   const yaml = readFileSync(join(EXAMPLES, example, 'model.yaml'), 'utf8')
