@@ -2,9 +2,9 @@
 # Installs the Debian packages the test suite drives for real (Chromium for the Swagger UI test,
 # Prometheus for the scrape test, nginx for the scale-out check, XGBoost (and numpy) to train the models
 # the converter is checked against and for the README's scaler export, Python gRPC for the OIP client
-# test), when missing. Runs as `pretest`.
+# test, python3-onnx for the pipeline examples' book scaler), when missing. Runs as `pretest`.
 set -euo pipefail
-packages=(chromium prometheus nginx-light python3-numpy python3-xgboost python3-grpcio python3-grpc-tools)
+packages=(chromium prometheus nginx-light python3-numpy python3-xgboost python3-grpcio python3-grpc-tools python3-onnx)
 missing=()
 for p in "${packages[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
 [ ${#missing[@]} -eq 0 ] && exit 0

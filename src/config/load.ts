@@ -6,7 +6,7 @@ import { join, relative, resolve } from 'node:path';
 import { Ajv, type ErrorObject } from 'ajv';
 import { parse as parseYaml } from 'yaml';
 import { StartupError } from '../errors.js';
-import type { FieldSpec, ModelConfig, OutputSpec, TensorSpec, VersionPolicy } from './types.js';
+import type { FieldSpec, ModelConfig, OutputSpec, PipelineSpec, PipelineStepSpec, RoutingSpec, StepCondition, TensorSpec, ValueType, VersionPolicy } from './types.js';
 import { DEFAULTS, MODEL_CONFIG_SCHEMA } from './schema.js';
 import { resolveScaleFiles } from './scale-file.js';
 
@@ -143,8 +143,121 @@ export interface RawConfig {
   root_response?: Record<string, unknown>;
   fields: Record<string, RawField>; inputs: Record<string, RawTensor>; outputs: Record<string, RawOutput>;
   version_policy?: { latest?: number; all?: true; specific?: number[] };
+  pipeline?: RawPipeline;
+  traffic?: Record<string, number>;
+  sticky?: { header?: string; field?: string };
+  shadow?: { model?: string; version?: number; percent?: number; timeout_ms?: number; max_in_flight?: number; sample_disagreements?: number };
   batching?: { enabled?: boolean; max_batch_size?: number; max_queue_delay_ms?: number };
   queue?: { max_rows?: number; timeout_ms?: number };
+}
+
+interface RawRemote {
+  url: string; protocol?: 'modelserve' | 'json' | 'oip'; model?: string; timeout_ms?: number; retries?: number; idempotent?: boolean; max_in_flight?: number;
+  fields: Record<string, RawField>; outputs: Record<string, ValueType>;
+}
+interface RawStep {
+  name?: string; model?: string; version?: number; remote?: RawRemote; inputs?: Record<string, string>; weight?: number;
+  when?: { field: string; equals?: Scalar; in?: Scalar[]; range?: { gt?: number; gte?: number; lt?: number; lte?: number } }; default?: true;
+}
+interface RawPipeline {
+  sequence?: RawStep[]; ensemble?: RawStep[]; switch?: RawStep[];
+  outputs?: string[] | Record<string, string>;
+  combine?: Record<string, { mean?: string; weighted_mean?: string; vote?: string }>;
+}
+
+export const REMOTE_DEFAULTS = { timeoutMs: 5000, retries: 1, maxInFlight: 64 } as const;
+
+function fieldSpecs(raw: Record<string, RawField>, prefix: string, at: (path: string, message: string) => void): FieldSpec[] {
+  return Object.entries(raw).map(([name, f]) => {
+    checkField(name, f, (path, message) => at(`${prefix}${path}`, message));
+    return { name, type: f.type, required: f.required ?? true, default: f.default, minimum: f.minimum, maximum: f.maximum, enum: f.enum, description: f.description, example: f.example };
+  });
+}
+
+/** A pipeline's own rules (what needs no other model's config); the cross-model ones are in src/pipelines/check.ts. */
+function buildPipeline(raw: RawPipeline, at: (path: string, message: string) => void): PipelineSpec | undefined {
+  const kinds = (['sequence', 'ensemble', 'switch'] as const).filter((k) => raw[k] !== undefined);
+  if (kinds.length === 0) {
+    at('pipeline', 'needs one of sequence, ensemble or switch');
+    return undefined;
+  }
+  // With more than one, the first one's steps are still checked (every problem at once).
+  if (kinds.length > 1) at('pipeline', `give one of sequence, ensemble or switch, not ${kinds.join(' and ')}`);
+  const kind = kinds[0]!;
+  const names = new Set<string>();
+  const steps: PipelineStepSpec[] = raw[kind]!.map((s, i) => {
+    const path = `pipeline.${kind}.${i}`;
+    if ((s.model === undefined) === (s.remote === undefined)) at(path, 'a step names either a model (model:) or a remote service (remote:)');
+    if (s.version !== undefined && s.model === undefined) at(`${path}.version`, 'applies to a model step only');
+    const name = s.name ?? s.model ?? `step${i}`;
+    if (names.has(name)) at(`${path}.name`, `step name '${name}' is used twice; give the steps distinct names`);
+    names.add(name);
+    if (kind === 'switch' && (s.when === undefined) === (s.default === undefined)) at(path, 'a switch branch has either a condition (when:) or default: true');
+    if (kind !== 'switch' && (s.when !== undefined || s.default !== undefined)) at(`${path}.${s.when !== undefined ? 'when' : 'default'}`, 'applies to switch branches only');
+    if (kind !== 'ensemble' && s.weight !== undefined) at(`${path}.weight`, 'applies to ensemble members only');
+    const r = s.remote;
+    let remote: PipelineStepSpec['remote'];
+    if (r) {
+      const protocol = r.protocol ?? 'modelserve';
+      if (protocol !== 'json' && r.model === undefined) at(`${path}.remote.model`, `is required for protocol ${protocol} (the remote model's name)`);
+      remote = {
+        protocol, url: r.url.replace(/\/+$/, ''), model: r.model,
+        timeoutMs: r.timeout_ms ?? REMOTE_DEFAULTS.timeoutMs, retries: r.retries ?? REMOTE_DEFAULTS.retries, idempotent: r.idempotent ?? true, maxInFlight: r.max_in_flight ?? REMOTE_DEFAULTS.maxInFlight,
+        fields: fieldSpecs(r.fields, `${path}.remote.fields.`, at),
+        outputs: Object.entries(r.outputs).map(([field, type]) => ({ field, type })),
+      };
+    }
+    let when: StepCondition | undefined;
+    if (s.when) {
+      const w = s.when;
+      if (w.equals !== undefined) when = { field: w.field, equals: w.equals };
+      else if (w.in !== undefined) when = { field: w.field, in: [...w.in] };
+      else if (w.range !== undefined) {
+        when = { field: w.field, range: { ...w.range } };
+        if ((w.range.gt !== undefined && w.range.gte !== undefined) || (w.range.lt !== undefined && w.range.lte !== undefined)) at(`${path}.when.range`, 'give at most one lower bound (gt/gte) and one upper bound (lt/lte)');
+      } else at(`${path}.when`, 'needs equals, in or range');
+    }
+    return {
+      name, path, model: s.model === undefined ? undefined : { name: s.model, version: s.version }, remote,
+      inputs: { ...(s.inputs ?? {}) }, weight: s.weight ?? 1, when, isDefault: s.default === true,
+    };
+  });
+  if (kind === 'switch' && steps.filter((s) => s.isDefault).length > 1) at('pipeline.switch', 'has more than one default branch');
+  if (kind === 'ensemble' && raw.combine === undefined) at('pipeline.combine', 'an ensemble needs combine: (output field -> mean / weighted_mean / vote of a field)');
+  if (kind !== 'ensemble' && raw.combine !== undefined) at('pipeline.combine', 'applies to an ensemble only');
+  if (kind === 'ensemble' && raw.outputs !== undefined) at('pipeline.outputs', 'an ensemble answers its combine: fields; use combine to name them');
+  const outputs = raw.outputs === undefined ? undefined : Array.isArray(raw.outputs) ? Object.fromEntries(raw.outputs.map((f) => [f, f])) : { ...raw.outputs };
+  const combine = raw.combine === undefined ? undefined : Object.fromEntries(Object.entries(raw.combine).map(([out, c]) => {
+    const method = (Object.keys(c)[0] ?? 'mean') as 'mean' | 'weighted_mean' | 'vote';
+    return [out, { method, from: c[method]! }];
+  }));
+  return { kind, steps, outputs, combine };
+}
+
+function routingOf(raw: RawConfig, at: (path: string, message: string) => void): RoutingSpec | undefined {
+  if (raw.traffic === undefined && raw.shadow === undefined && raw.sticky === undefined) return undefined;
+  const routing: RoutingSpec = {};
+  if (raw.traffic) {
+    routing.traffic = Object.entries(raw.traffic).map(([v, percent]) => ({ version: Number(v), percent })).sort((a, b) => a.version - b.version);
+    const total = routing.traffic.reduce((sum, t) => sum + t.percent, 0);
+    if (Math.abs(total - 100) > 1e-9) at('traffic', `the percentages add up to ${total}, not 100`);
+    if (raw.version_policy === undefined) at('traffic', 'a split needs its versions served: add version_policy (e.g. all: true or specific: [...])');
+    else {
+      const policy = policyOf(raw.version_policy);
+      if ('latest' in policy && policy.latest < routing.traffic.length) at('traffic', `splits between ${routing.traffic.length} versions but version_policy serves the latest ${policy.latest}`);
+      if ('specific' in policy) for (const t of routing.traffic) if (!policy.specific.includes(t.version)) at(`traffic.${t.version}`, `version ${t.version} is not in version_policy.specific`);
+    }
+  }
+  if (raw.sticky) {
+    if (raw.traffic === undefined) at('sticky', 'applies to a traffic split (traffic:)');
+    routing.sticky = raw.sticky.header !== undefined ? { header: raw.sticky.header.toLowerCase() } : { field: raw.sticky.field! };
+  }
+  if (raw.shadow) {
+    const sh = raw.shadow;
+    if (sh.model === undefined && sh.version === undefined) at('shadow', 'names the model (model:) and/or the version (version:) that gets the copies');
+    routing.shadow = { model: sh.model, version: sh.version, percent: sh.percent ?? 100, timeoutMs: sh.timeout_ms ?? 2000, maxInFlight: sh.max_in_flight ?? 64, sampleDisagreements: sh.sample_disagreements ?? 0.01 };
+  }
+  return routing;
 }
 
 function checkField(name: string, f: RawField, at: (path: string, message: string) => void, missingAllowed = false): void {
@@ -185,6 +298,20 @@ export interface VersionLocation {
 
 export function buildConfig(where: VersionLocation, file: string, raw: RawConfig, at: (path: string, message: string) => void): ModelConfig {
   const { dir } = where;
+  const routing = routingOf(raw, at);
+  if (raw.pipeline !== undefined) {
+    const name = raw.name ?? (where.modelDir.split(/[\\/]/).pop() ?? 'model').toLowerCase();
+    if (raw.name === undefined && !/^[a-z0-9][a-z0-9_-]*$/.test(name)) at('name', `the folder name '${name}' is not a valid model name; set name:`);
+    return {
+      name, version: String(raw.version ?? where.version), modelVersion: where.version, modelDir: where.modelDir, versionPolicy: policyOf(raw.version_policy),
+      description: raw.description ?? '', dir, configFile: file, modelFile: '', default: raw.default ?? false, strict: raw.strict ?? false, lax: raw.lax ?? true,
+      // Derived from the steps when the core loads the pipeline (src/pipelines/check.ts).
+      fields: [], tensors: [], outputs: [],
+      batching: { ...DEFAULTS.batching },
+      queue: { maxRows: raw.queue?.max_rows ?? DEFAULTS.queue.maxRows, timeoutMs: raw.queue?.timeout_ms ?? DEFAULTS.queue.timeoutMs },
+      optimize: false, rootResponse: raw.root_response, pipeline: buildPipeline(raw.pipeline, at), routing,
+    };
+  }
   resolveScaleFiles(dir, raw.inputs, at);
   const fields: FieldSpec[] = Object.entries(raw.fields).map(([name, f]) => {
     checkField(name, f, at, raw.format === 'xgboost');
@@ -250,7 +377,19 @@ export function buildConfig(where: VersionLocation, file: string, raw: RawConfig
     },
     optimize: raw.optimize ?? true,
     rootResponse: raw.root_response,
+    routing,
   };
+}
+
+/** A model needs fields, inputs and outputs; a pipeline derives them from its steps. */
+function shapeProblems(raw: unknown): Array<{ path: string; message: string }> {
+  if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) return [];
+  const r = raw as Record<string, unknown>;
+  if (r.pipeline !== undefined) {
+    return ['model', 'fields', 'inputs', 'outputs', 'batching', 'optimize'].filter((k) => r[k] !== undefined)
+      .map((k) => ({ path: k, message: `does not apply to a pipeline (${k === 'fields' || k === 'outputs' ? 'derived from its steps' : 'its steps are models with their own'})` }));
+  }
+  return ['fields', 'inputs', 'outputs'].filter((k) => r[k] === undefined).map((k) => ({ path: k, message: 'is required' }));
 }
 
 function deepFreeze<T>(value: T): T {
@@ -315,11 +454,14 @@ export function readVersionConfig(where: VersionLocation, problems: Problem[]): 
   }
   const raw = readConfigFile(file, problems);
   if (raw === undefined) return undefined;
+  const shape = shapeProblems(raw);
+  for (const p of shape) problems.push({ file, ...p });
   const schema = schemaProblems(file, raw);
   if (schema.length > 0) {
     problems.push(...schema);
     return undefined;
   }
+  if (shape.length > 0) return undefined;
   const before = problems.length;
   const config = buildConfig(where, file, raw as unknown as RawConfig, (path, message) => problems.push({ file, path, message }));
   return problems.length === before ? deepFreeze(config) : undefined;
@@ -392,7 +534,10 @@ export function repositoryProblems(configs: readonly ModelConfig[]): Problem[] {
 /** The schema's verdict on a parsed config file, one Problem per error. */
 export function schemaProblems(file: string, raw: unknown): Problem[] {
   if (validateSchema(raw)) return [];
-  return (validateSchema.errors ?? []).map((error) => ({ file, path: keyPath(error), message: schemaMessage(error) }));
+  return (validateSchema.errors ?? [])
+    // A oneOf's own error adds nothing: the branch's error says what is wrong.
+    .filter((error) => !(error.keyword === 'oneOf' || (error.keyword === 'type' && error.instancePath === '/pipeline/outputs')))
+    .map((error) => ({ file, path: keyPath(error), message: schemaMessage(error) }));
 }
 
 /** The model POST /predict serves: the one marked default, or the only one. */

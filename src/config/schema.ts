@@ -50,11 +50,125 @@ const output = {
   not: { required: ['map', 'column'] },
 };
 
+const identifier = { type: 'string', pattern: '^[A-Za-z_][A-Za-z0-9_]*$' };
+const modelName = { type: 'string', pattern: '^[a-z0-9][a-z0-9_-]*$' };
+
+const remoteStep = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['url', 'fields', 'outputs'],
+  properties: {
+    url: { type: 'string', pattern: '^https?://' },
+    protocol: { enum: ['modelserve', 'json', 'oip'] },
+    model: { type: 'string', minLength: 1 },
+    timeout_ms: { type: 'integer', minimum: 1, maximum: 600000 },
+    retries: { type: 'integer', minimum: 0, maximum: 10 },
+    idempotent: { type: 'boolean' },
+    max_in_flight: { type: 'integer', minimum: 1, maximum: 10000 },
+    fields: { type: 'object', minProperties: 1, additionalProperties: field, propertyNames: { pattern: '^[A-Za-z_][A-Za-z0-9_]*$' } },
+    outputs: { type: 'object', minProperties: 1, additionalProperties: { enum: ['number', 'integer', 'string', 'boolean', 'any'] }, propertyNames: { pattern: '^[A-Za-z_][A-Za-z0-9_]*$' } },
+  },
+};
+
+const condition = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['field'],
+  minProperties: 2,
+  maxProperties: 2,
+  properties: {
+    field: identifier,
+    equals: scalar,
+    in: { type: 'array', minItems: 1, items: scalar },
+    range: {
+      type: 'object',
+      additionalProperties: false,
+      minProperties: 1,
+      properties: { gt: { type: 'number' }, gte: { type: 'number' }, lt: { type: 'number' }, lte: { type: 'number' } },
+    },
+  },
+};
+
+const step = {
+  type: 'object',
+  additionalProperties: false,
+  properties: {
+    name: { type: 'string', pattern: '^[A-Za-z0-9_-]+$' },
+    model: modelName,
+    version: { type: 'integer', minimum: 1 },
+    remote: remoteStep,
+    inputs: { type: 'object', additionalProperties: identifier },
+    weight: { type: 'number', exclusiveMinimum: 0 },
+    when: condition,
+    default: { const: true },
+  },
+};
+
+const steps = { type: 'array', minItems: 1, items: step };
+
+// A pipeline: exactly one of sequence / ensemble / switch (checked in load.ts for a clear message).
+const pipeline = {
+  type: 'object',
+  additionalProperties: false,
+  properties: {
+    sequence: steps,
+    ensemble: steps,
+    switch: steps,
+    // Selection and renames of the answer: a list of fields, or output -> field.
+    outputs: {
+      oneOf: [
+        { type: 'array', minItems: 1, items: identifier },
+        { type: 'object', minProperties: 1, additionalProperties: identifier, propertyNames: { pattern: '^[A-Za-z_][A-Za-z0-9_]*$' } },
+      ],
+    },
+    combine: {
+      type: 'object',
+      minProperties: 1,
+      propertyNames: { pattern: '^[A-Za-z_][A-Za-z0-9_]*$' },
+      additionalProperties: {
+        type: 'object',
+        additionalProperties: false,
+        minProperties: 1,
+        maxProperties: 1,
+        properties: { mean: identifier, weighted_mean: identifier, vote: identifier },
+      },
+    },
+  },
+};
+
 export const MODEL_CONFIG_SCHEMA = {
   type: 'object',
   additionalProperties: false,
-  required: ['fields', 'inputs', 'outputs'],
+  // fields / inputs / outputs are required of a model and refused for a pipeline (load.ts).
   properties: {
+    pipeline,
+    // Canary split of name-only requests between versions: {2: 90, 3: 10}.
+    traffic: {
+      type: 'object',
+      minProperties: 1,
+      propertyNames: { pattern: '^[1-9][0-9]{0,8}$' },
+      additionalProperties: { type: 'number', minimum: 0, maximum: 100 },
+    },
+    sticky: {
+      type: 'object',
+      additionalProperties: false,
+      minProperties: 1,
+      maxProperties: 1,
+      properties: { header: { type: 'string', pattern: '^[A-Za-z0-9-]+$' }, field: identifier },
+    },
+    shadow: {
+      type: 'object',
+      additionalProperties: false,
+      minProperties: 1,
+      properties: {
+        model: modelName,
+        version: { type: 'integer', minimum: 1 },
+        percent: { type: 'number', minimum: 0, maximum: 100 },
+        timeout_ms: { type: 'integer', minimum: 1, maximum: 600000 },
+        max_in_flight: { type: 'integer', minimum: 1, maximum: 100000 },
+        sample_disagreements: { type: 'number', minimum: 0, maximum: 1 },
+      },
+    },
     name: { type: 'string', pattern: '^[a-z0-9][a-z0-9_-]*$' },
     version: { type: ['string', 'number'] },
     description: { type: 'string' },

@@ -93,4 +93,77 @@ export interface ModelConfig {
   optimize: boolean;
   /** When this model is the default, GET / answers exactly this object (e.g. the article's message). */
   rootResponse?: Record<string, unknown>;
+  /**
+   * Set for a pipeline (a config with `pipeline:` instead of `model:`): its steps. Then modelFile is
+   * '' and tensors is empty; fields and outputs are derived from the steps when the core loads it.
+   */
+  pipeline?: PipelineSpec;
+  /** Model-level traffic routing (canary split, shadow); read like version_policy. */
+  routing?: RoutingSpec;
+}
+
+// --- pipelines (src/pipelines) -----------------------------------------------------------------
+
+/** A field's value type as a pipeline sees it flow between steps. */
+export type ValueType = FieldType | 'any';
+
+export interface RemoteStepSpec {
+  /** modelserve: base URL + model (POST {url}/models/{model}/predict); json: the predict URL itself; oip: base URL + model (POST {url}/v2/models/{model}/infer). */
+  protocol: 'modelserve' | 'json' | 'oip';
+  url: string;
+  model?: string;
+  timeoutMs: number;
+  retries: number;
+  /** Predictions have no side effects, so a failed connection may be retried (false: never retry). */
+  idempotent: boolean;
+  maxInFlight: number;
+  /** What the service takes (request fields). */
+  fields: FieldSpec[];
+  /** What it answers: field -> type. */
+  outputs: Array<{ field: string; type: ValueType }>;
+}
+
+export type StepCondition =
+  | { field: string; equals: number | string | boolean }
+  | { field: string; in: Array<number | string | boolean> }
+  | { field: string; range: { gt?: number; gte?: number; lt?: number; lte?: number } };
+
+export interface PipelineStepSpec {
+  /** Unique within the pipeline; names the step in errors and metrics. */
+  name: string;
+  /** Key path of the step in the config (messages). */
+  path: string;
+  /** A model (or pipeline) of the same repository... */
+  model?: { name: string; version?: number };
+  /** ...or a remote service. */
+  remote?: RemoteStepSpec;
+  /** The step's field <- a field available at this point (request fields and earlier steps' outputs). */
+  inputs: Record<string, string>;
+  /** Ensemble weight (weighted mean, vote). */
+  weight: number;
+  /** Switch: the condition routing a row here; undefined for the default branch. */
+  when?: StepCondition;
+  isDefault: boolean;
+}
+
+export type CombineMethod = 'mean' | 'weighted_mean' | 'vote';
+
+export interface PipelineSpec {
+  kind: 'sequence' | 'ensemble' | 'switch';
+  steps: PipelineStepSpec[];
+  /** Selection and renames of the answer: output field <- available field (sequence, switch). */
+  outputs?: Record<string, string>;
+  /** Ensemble: output field <- how the steps' values of a field are combined. */
+  combine?: Record<string, { method: CombineMethod; from: string }>;
+}
+
+// --- traffic routing (src/traffic) -----------------------------------------------------------
+
+export interface RoutingSpec {
+  /** Version -> percentage of name-only requests (sums to 100). */
+  traffic?: Array<{ version: number; percent: number }>;
+  /** Sticky split: the same header value or field value always gets the same version. */
+  sticky?: { header: string } | { field: string };
+  /** Mirror every request to another version of this model or another model. */
+  shadow?: { model?: string; version?: number; percent: number; timeoutMs: number; maxInFlight: number; sampleDisagreements: number };
 }

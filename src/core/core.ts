@@ -9,7 +9,7 @@
 // replaces stops receiving requests at that moment, finishes what it queued, and is unloaded.
 import { EventEmitter } from 'node:events';
 import { readFileSync } from 'node:fs';
-import { relative } from 'node:path';
+import { dirname, relative } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import type { BatchInfo } from '../batching/batcher.js';
 import { defaultModel, formatProblems, loadRepository, repositoryProblems, type Problem } from '../config/load.js';
@@ -19,6 +19,10 @@ import { ModelServeError, StartupError } from '../errors.js';
 import { mayOptimize } from '../optimize/probe.js';
 import type { InferenceRuntime, ModelSource } from '../runtime/types.js';
 import { exampleRow, ModelVersion, type OptimizationSummary } from './model-version.js';
+import type { ServableVersion } from './servable.js';
+import { resolvePipelines } from '../pipelines/check.js';
+import { PipelineVersion } from '../pipelines/pipeline-version.js';
+import type { RoutingSpec } from '../config/types.js';
 import { RepositoryWatcher, scanRepository, type ScannedModel, type WatchOptions } from './repository.js';
 
 export type VersionState = 'loading' | 'ready' | 'failed' | 'unloading' | 'unavailable';
@@ -69,7 +73,7 @@ interface VersionSlot {
   state: VersionState;
   reason?: string;
   /** Set while and once loaded. */
-  loaded?: ModelVersion;
+  loaded?: ServableVersion;
   /** What was on disk when it was loaded (change detection for --watch). */
   fingerprint?: string;
   config?: ModelConfig;
@@ -79,7 +83,7 @@ interface ModelEntry {
   name: string;
   slots: Map<number, VersionSlot>;
   /** The newest ready version: what name-only requests get. Swapped atomically. */
-  serving: ModelVersion | undefined;
+  serving: ServableVersion | undefined;
   /** Configs of the versions the policy selects, as last read (what a load uses). */
   wanted: Map<number, { config: ModelConfig; fingerprint?: string }>;
   /** Unloaded by the repository API: stays unloaded (no on-demand load) until loaded again. */
@@ -92,6 +96,11 @@ interface ModelEntry {
 }
 
 let keySequence = 0;
+
+function isPipeline(entry: ModelEntry): boolean {
+  for (const w of entry.wanted.values()) if (w.config.pipeline) return true;
+  return false;
+}
 
 async function readModelSource(config: ModelConfig, key: string, optimize: boolean): Promise<{ source: ModelSource; optimization?: OptimizationSummary }> {
   let bytes: Uint8Array;
@@ -115,8 +124,8 @@ async function readModelSource(config: ModelConfig, key: string, optimize: boole
   }
 }
 
-function newest(entry: ModelEntry): ModelVersion | undefined {
-  let best: ModelVersion | undefined;
+function newest(entry: ModelEntry): ServableVersion | undefined {
+  let best: ServableVersion | undefined;
   for (const slot of entry.slots.values()) {
     if (slot.state === 'ready' && slot.loaded && (best === undefined || slot.version > best.version)) best = slot.loaded;
   }
@@ -156,6 +165,9 @@ export class InferenceCore extends EventEmitter {
   async start(): Promise<void> {
     const options = this.options;
     const configs = options.configs ?? loadRepository(options.repo ?? 'models');
+    // Pipelines' cross-model rules (steps, fields, types, cycles): every problem at once.
+    const pipelineProblems = resolvePipelines(configs).problems;
+    if (pipelineProblems.length > 0) throw new StartupError('MS_ERR_CONFIG_INVALID', formatProblems(pipelineProblems));
     this.defaultName = defaultModel(configs)?.name;
     const byModel = new Map<string, ModelConfig[]>();
     for (const c of configs) byModel.set(c.name, [...(byModel.get(c.name) ?? []), c]);
@@ -164,7 +176,9 @@ export class InferenceCore extends EventEmitter {
       for (const c of versions) entry.wanted.set(c.modelVersion, { config: c });
     }
     // Under a budget, the default model first, then by name.
-    const names = [...byModel.keys()].sort((a, b) => (a === this.defaultName ? -1 : b === this.defaultName ? 1 : a.localeCompare(b)));
+    // Pipelines hold no sessions: outside the budget, and loaded once their steps' models are.
+    const pipelines = [...byModel.keys()].filter((n) => byModel.get(n)!.some((c) => c.pipeline)).sort();
+    const names = [...byModel.keys()].filter((n) => !pipelines.includes(n)).sort((a, b) => (a === this.defaultName ? -1 : b === this.defaultName ? 1 : a.localeCompare(b)));
     const budget = options.maxLoadedModels && options.maxLoadedModels > 0 ? options.maxLoadedModels : Infinity;
     const toLoad = names.slice(0, budget);
     for (const name of names.slice(budget)) {
@@ -183,6 +197,12 @@ export class InferenceCore extends EventEmitter {
         });
       }),
     );
+    for (const name of pipelines) {
+      const entry = this.entries.get(name)!;
+      for (const { config } of entry.wanted.values()) {
+        await this.loadVersion(entry, config, undefined, true).catch((error: unknown) => failures.push({ error, signature: false }));
+      }
+    }
     if (failures.length > 0) {
       await this.close().catch(() => undefined);
       const messages = failures.map((f) => (f.error as Error).message);
@@ -226,7 +246,7 @@ export class InferenceCore extends EventEmitter {
    * one. Undefined when it must be loaded first (use acquire()). Throws MS_ERR_MODEL_NOT_FOUND for
    * an unknown model or version.
    */
-  resolve(name: string, version?: number): ModelVersion | undefined {
+  resolve(name: string, version?: number): ServableVersion | undefined {
     const entry = this.entries.get(name);
     if (entry === undefined) throw this.notFound(name);
     entry.lastUsed = ++this.clock;
@@ -244,7 +264,7 @@ export class InferenceCore extends EventEmitter {
    * Rejects with MS_ERR_MODEL_NOT_FOUND, MS_ERR_MODEL_UNAVAILABLE (unloaded, failed, loading past
    * the deadline) or MS_ERR_TIMEOUT.
    */
-  async acquire(name: string, version?: number, deadline?: number): Promise<ModelVersion> {
+  async acquire(name: string, version?: number, deadline?: number): Promise<ServableVersion> {
     const ready = this.resolve(name, version);
     if (ready !== undefined) return ready;
     if (this.state === 'draining' || this.state === 'closed') throw new ModelServeError('MS_ERR_NOT_READY', 'the service is shutting down');
@@ -290,15 +310,15 @@ export class InferenceCore extends EventEmitter {
   }
 
   /** Every loaded, ready version (for metrics and docs). */
-  readyVersions(): ModelVersion[] {
-    const out: ModelVersion[] = [];
+  readyVersions(): ServableVersion[] {
+    const out: ServableVersion[] = [];
     for (const entry of this.entries.values()) for (const slot of entry.slots.values()) if (slot.state === 'ready' && slot.loaded) out.push(slot.loaded);
     return out;
   }
 
   /** The serving version of each model that has one. */
-  servingVersions(): ModelVersion[] {
-    return [...this.entries.values()].map((e) => e.serving).filter((v): v is ModelVersion => v !== undefined);
+  servingVersions(): ServableVersion[] {
+    return [...this.entries.values()].map((e) => e.serving).filter((v): v is ServableVersion => v !== undefined);
   }
 
   /**
@@ -318,10 +338,24 @@ export class InferenceCore extends EventEmitter {
     return out;
   }
 
+  /**
+   * A model's traffic routing (canary split, sticky key, shadow): from the model folder's own
+   * config, else the newest served version's — the rule version_policy follows.
+   */
+  routing(name: string): RoutingSpec | undefined {
+    const configs = [...(this.entries.get(name)?.wanted.values() ?? [])].map((w) => w.config);
+    const shared = configs.find((c) => dirname(c.configFile) === c.modelDir);
+    const newestConfig = configs.reduce<ModelConfig | undefined>((a, c) => (a === undefined || c.modelVersion > a.modelVersion ? c : a), undefined);
+    return (shared ?? newestConfig)?.routing;
+  }
+
+  /** Per-step observations of pipelines (set by Metrics.watchCore). */
+  onPipelineStep: ((model: string, version: number, step: string, seconds: number, outcome: 'ok' | 'error') => void) | undefined;
+
   /** Models loaded now (at least one ready or loading version). */
   loadedModelCount(): number {
     let n = 0;
-    for (const e of this.entries.values()) if (e.serving !== undefined || e.loading !== undefined) n++;
+    for (const e of this.entries.values()) if (!isPipeline(e) && (e.serving !== undefined || e.loading !== undefined)) n++;
     return n;
   }
 
@@ -340,28 +374,20 @@ export class InferenceCore extends EventEmitter {
     if (!replacing) entry.slots.set(v, slot);
     const key = `${config.name}/${v}#${++keySequence}`;
     const started = performance.now();
-    let loaded: ModelVersion | undefined;
+    let loaded: ServableVersion | undefined;
     try {
-      const { source, optimization } = await readModelSource(config, key, this.options.optimize ?? true);
-      const signatures = await this.runtime.load([source]);
-      const signature = signatures[key];
-      if (!signature) throw new StartupError('MS_ERR_MODEL_LOAD', `${config.modelFile}: the runtime did not load this model`);
-      const problems = (config.kind === 'raw' ? checkRawSignature(signature) : checkSignature(config, signature)).map((p) => `  ${relative(process.cwd(), config.configFile) || config.configFile}: ${p}`);
-      if (problems.length > 0) {
-        await this.runtime.unload([key]);
-        throw new StartupError('MS_ERR_MODEL_SIGNATURE', `model configuration does not match the ONNX model (${problems.length} problem${problems.length === 1 ? '' : 's'}):\n${problems.join('\n')}`);
-      }
-      loaded = new ModelVersion({ config, signature, key, runtime: this.runtime, optimization, onBatch: this.options.onBatch?.(config.name, v) });
-      if (config.kind === 'raw') {
+      loaded = config.pipeline ? this.buildPipeline(config) : await this.loadModelVersion(config, key);
+      if (config.kind === 'raw' && loaded instanceof ModelVersion) {
         await loaded.infer(loaded.exampleFeeds(), 1); // a raw model: one row of zeros through the batcher and session
       } else {
         // The example row through the whole path: a mapping that cannot work fails here, not on traffic.
-        const validated = loaded.validate(exampleRow(config));
+        // (A pipeline's steps are warmed as models; its remote steps need not be up to load it.)
+        const validated = loaded.validate(exampleRow(loaded.config));
         if (!validated.ok) throw new StartupError('MS_ERR_CONFIG_INVALID', `${config.configFile}: the fields' examples do not form a valid request: ${JSON.stringify(validated.issues)}`);
-        loaded.serialize.many(await loaded.predict(validated.rows));
+        if (!config.pipeline) loaded.serialize.many(await loaded.predict(validated.rows));
       }
     } catch (err) {
-      if (loaded !== undefined) await this.runtime.unload([key]).catch(() => undefined);
+      if (loaded !== undefined) await this.release(loaded);
       const reason = (err as Error).message;
       if (replacing) {
         // The previous load keeps serving; the failure is recorded beside it.
@@ -385,10 +411,42 @@ export class InferenceCore extends EventEmitter {
     if (replacing?.loaded) void this.retire(entry, replacing.loaded, 'replaced');
   }
 
+  /** An ONNX model version: read (and optimise) the file, load it into the runtime, check it against the config. */
+  private async loadModelVersion(config: ModelConfig, key: string): Promise<ModelVersion> {
+    const { source, optimization } = await readModelSource(config, key, this.options.optimize ?? true);
+    const signatures = await this.runtime.load([source]);
+    const signature = signatures[key];
+    if (!signature) throw new StartupError('MS_ERR_MODEL_LOAD', `${config.modelFile}: the runtime did not load this model`);
+    const problems = (config.kind === 'raw' ? checkRawSignature(signature) : checkSignature(config, signature)).map((p) => `  ${relative(process.cwd(), config.configFile) || config.configFile}: ${p}`);
+    if (problems.length > 0) {
+      await this.runtime.unload([key]);
+      throw new StartupError('MS_ERR_MODEL_SIGNATURE', `model configuration does not match the ONNX model (${problems.length} problem${problems.length === 1 ? '' : 's'}):\n${problems.join('\n')}`);
+    }
+    return new ModelVersion({ config, signature, key, runtime: this.runtime, optimization, onBatch: this.options.onBatch?.(config.name, config.modelVersion) });
+  }
+
+  /** A pipeline version: its served config derived from the steps' configs as wanted now. */
+  private buildPipeline(config: ModelConfig): PipelineVersion {
+    const all = [...this.entries.values()].flatMap((e) => [...e.wanted.values()].map((w) => w.config));
+    if (!all.includes(config)) all.push(config);
+    const { derived, problems } = resolvePipelines(all);
+    const mine = problems.filter((p) => p.file === config.configFile);
+    const served = derived.get(config);
+    if (mine.length > 0 || served === undefined) throw new StartupError('MS_ERR_CONFIG_INVALID', formatProblems(mine.length > 0 ? mine : problems));
+    const observe = (step: string, seconds: number, outcome: 'ok' | 'error') => this.onPipelineStep?.(config.name, config.modelVersion, step, seconds, outcome);
+    return new PipelineVersion(served, this, observe);
+  }
+
+  /** Releases what a version holds: its sessions in the runtime, or a pipeline's connections. */
+  private async release(version: ServableVersion): Promise<void> {
+    if (version instanceof ModelVersion) await this.runtime.unload([version.key]).catch(() => undefined);
+    else if (version instanceof PipelineVersion) await version.close().catch(() => undefined);
+  }
+
   /** Drains a version that no longer takes new requests, then releases its sessions. */
-  private async retire(entry: ModelEntry, version: ModelVersion, reason: 'removed' | 'replaced' | 'unload' | 'evicted' | 'shutdown'): Promise<void> {
+  private async retire(entry: ModelEntry, version: ServableVersion, reason: 'removed' | 'replaced' | 'unload' | 'evicted' | 'shutdown'): Promise<void> {
     await version.batcher.drain();
-    await this.runtime.unload([version.key]).catch(() => undefined);
+    await this.release(version);
     this.emit('event', { type: 'version-unloaded', model: entry.name, version: version.version, reason } satisfies CoreEvent);
   }
 
@@ -429,10 +487,10 @@ export class InferenceCore extends EventEmitter {
   /** Under the memory budget, unloads the least recently used other models until one more fits. */
   private async makeRoom(entry: ModelEntry): Promise<void> {
     const budget = this.options.maxLoadedModels;
-    if (!budget || budget <= 0) return;
+    if (!budget || budget <= 0 || isPipeline(entry)) return;
     const evictions: Array<Promise<void>> = [];
     for (;;) {
-      const loaded = [...this.entries.values()].filter((e) => e !== entry && (e.serving !== undefined || e.loading !== undefined));
+      const loaded = [...this.entries.values()].filter((e) => e !== entry && !isPipeline(e) && (e.serving !== undefined || e.loading !== undefined));
       if (loaded.length < budget) break;
       const victim = loaded.filter((e) => e.loading === undefined).sort((a, b) => a.lastUsed - b.lastUsed)[0];
       if (victim === undefined) break; // everything else is loading: go over the budget briefly rather than wait
@@ -558,7 +616,8 @@ export class InferenceCore extends EventEmitter {
       this.emit('event', { type: 'version-failed', model: model.name, version: v.version, reason } satisfies CoreEvent);
     }
     const others = [...this.entries.values()].filter((e) => e !== entry).flatMap((e) => [...e.wanted.values()].map((w) => w.config));
-    const clash = repositoryProblems([...others, ...[...wanted.values()].map((w) => w.config)]).filter((p) => [...wanted.values()].some((w) => w.config.configFile === p.file));
+    const mine = [...others, ...[...wanted.values()].map((w) => w.config)];
+    const clash = [...repositoryProblems(mine), ...resolvePipelines(mine).problems].filter((p) => [...wanted.values()].some((w) => w.config.configFile === p.file));
     if (clash.length > 0) {
       entry.scanProblems = [formatProblems(clash)];
       if (isNew && entry.slots.size === 0) this.entries.delete(entry.name);

@@ -14,21 +14,12 @@ import { allocateTensor } from '../tensors/allocate.js';
 import { ModelServeError } from '../errors.js';
 import { concatRequests, splitOutputs, type EncodedRequest } from './tensor-batch.js';
 
-export interface OptimizationSummary {
-  changed: boolean;
-  rewrites: Array<{ op: string; node: string; detail: string }>;
-  skipped: Array<{ op: string; node: string; reason: string }>;
-}
+import type { InferOptions, OptimizationSummary, ServableVersion } from './servable.js';
+
+export type { InferOptions, OptimizationSummary } from './servable.js';
 
 /** A queued request: encoded inputs, row count, and the outputs it needs (undefined: the version's default set). */
 export interface QueuedRequest extends EncodedRequest {
-  outputs?: readonly string[];
-}
-
-export interface InferOptions {
-  /** Absolute deadline in performance.now() ms. */
-  deadline?: number;
-  /** ONNX outputs to fetch (default: the ones the config's response fields read). */
   outputs?: readonly string[];
 }
 
@@ -58,7 +49,8 @@ function noFieldsApi(name: string): RequestValidator {
   };
 }
 
-export class ModelVersion {
+export class ModelVersion implements ServableVersion {
+  readonly kind = 'model' as const;
   readonly name: string;
   readonly version: number;
   readonly key: string;

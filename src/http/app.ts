@@ -9,7 +9,7 @@ import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import type { ModelConfig } from '../config/types.js';
 import { InferenceCore, type CoreOptions, type ServiceState } from '../core/core.js';
-import type { ModelVersion } from '../core/model-version.js';
+import type { ServableVersion } from '../core/servable.js';
 import type { InferenceRuntime } from '../runtime/types.js';
 import { ModelServeError } from '../errors.js';
 import { buildOpenApiDocument } from './openapi.js';
@@ -18,6 +18,8 @@ import { modelStatusInfo } from './model-info.js';
 import { repositoryRoutes } from './routes/repository.js';
 import { oipRoutes } from './routes/oip.js';
 import { InferenceStatistics } from '../protocols/oip/statistics.js';
+import { stickyKey } from './sticky.js';
+import { TrafficRouter } from '../traffic/router.js';
 import { VERSION } from '../version.js';
 import { Metrics } from '../metrics/metrics.js';
 import { installAuth, withSecuritySchemes, type AuthOptions } from './plugins/auth.js';
@@ -209,16 +211,20 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     return modelStatusInfo(status!, core!.resolve(request.params.name));
   });
 
-  const predict = async (model: ModelVersion, body: unknown, reply: import('fastify').FastifyReply) => {
+  // Canary split and shadow traffic per model (its config's traffic: / sticky: / shadow:).
+  const traffic = new TrafficRouter({ core: () => core!, observer: metrics?.shadow, log: app.log });
+  const predict = async (model: ServableVersion, body: unknown, reply: import('fastify').FastifyReply) => {
     reply.header('x-model-version', model.versionHeader);
     const validated = model.validate(body);
     if (!validated.ok) return reply.code(422).send({ detail: validated.issues });
     const predictions = await model.predict(validated.rows);
+    traffic.mirror(model, validated.rows, predictions);
     reply.type('application/json; charset=utf-8');
     return validated.batch ? model.serialize.many(predictions) : model.serialize.one(predictions[0]!);
   };
   // The loaded version at once (the hot path); else a load on demand (memory budget) first.
   const serve = (name: string, version: number | undefined, body: unknown, reply: import('fastify').FastifyReply) => {
+    version ??= traffic.pick(name, (sticky) => stickyKey(sticky, reply.request.headers, body));
     const ready = core!.resolve(name, version);
     if (ready !== undefined) return predict(ready, body, reply);
     return core!.acquire(name, version).then((v) => predict(v, body, reply));

@@ -3,6 +3,7 @@
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { ERRORS, ModelServeError, type ErrorCode } from '../errors.js';
 import { trackRouteMethods } from './low-level-errors.js';
+import { StepValidationError } from '../pipelines/errors.js';
 
 export interface ErrorBody {
   detail: string;
@@ -40,6 +41,8 @@ function classify(error: FastifyError): { code: ErrorCode; detail: string } | un
 export function installErrorBoundary(app: FastifyInstance): void {
   app.setErrorHandler((error: FastifyError, request: FastifyRequest, reply: FastifyReply) => {
     if (error instanceof ModelServeError) {
+      // A pipeline step's 422 keeps FastAPI's shape; its loc names the step.
+      if (error instanceof StepValidationError) return reply.code(422).send({ detail: error.issues });
       if (error.status >= 500) request.log.error({ err: error, cause: error.cause }, error.message);
       const detail = error.code === 'MS_ERR_INFERENCE' ? 'inference failed; see the server log for this request id' : error.message;
       return sendError(reply, error.code, detail, error.headers);

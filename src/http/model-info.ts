@@ -1,9 +1,9 @@
 // GET /models and GET /models/{name}: what a client needs to call a model, and the state of each
 // of its versions (loading, ready, failed with the reason, unloading, unavailable).
 import type { ModelStatus } from '../core/core.js';
-import type { ModelVersion } from '../core/model-version.js';
+import type { ServableVersion } from '../core/servable.js';
 
-export function modelInfo(model: ModelVersion): Record<string, unknown> {
+export function modelInfo(model: ServableVersion): Record<string, unknown> {
   const { config, signature } = model;
   return {
     name: config.name,
@@ -29,7 +29,7 @@ export function modelInfo(model: ModelVersion): Record<string, unknown> {
 }
 
 /** A model's status with, when a version serves, that version's details. */
-export function modelStatusInfo(status: ModelStatus, serving: ModelVersion | undefined): Record<string, unknown> {
+export function modelStatusInfo(status: ModelStatus, serving: ServableVersion | undefined): Record<string, unknown> {
   const head = { name: status.name, state: status.state, serving_version: status.serving ?? null, versions: status.versions };
   return serving === undefined ? { ...head, predict: `/models/${status.name}/predict` } : { ...modelInfo(serving), ...head };
 }

@@ -47,6 +47,9 @@ export class Metrics {
   private readonly loadDuration: Histogram<'model'>;
   private readonly unloads: Counter<'model' | 'reason'>;
   private readonly evictions: Counter<'model'>;
+  private readonly stepDuration: Histogram<'model' | 'version' | 'step' | 'outcome'>;
+  private readonly shadowRequests: Counter<'model' | 'shadow' | 'outcome'>;
+  private readonly shadowRows: Counter<'model' | 'shadow' | 'result'>;
   private core: InferenceCore | undefined;
   private readonly rateLimitedTotal: Counter<'key'>;
   private readonly ready: Gauge;
@@ -106,6 +109,9 @@ export class Metrics {
       },
     });
     const inFlightGauge: Gauge<'model' | 'version'> = new Gauge({ name: 'modelserve_batches_in_flight', help: 'Inference runs in flight for the model version (at most the worker count).', labelNames: mv, registers });
+    this.stepDuration = new Histogram({ name: 'modelserve_pipeline_step_duration_seconds', help: 'Time one pipeline step took for one request (local model or remote service), by outcome (ok / error).', labelNames: ['model', 'version', 'step', 'outcome'], buckets: LATENCY_BUCKETS, registers });
+    this.shadowRequests = new Counter({ name: 'modelserve_shadow_requests_total', help: 'Requests mirrored to a shadow (model or model:version), by outcome: ok, error, timeout, dropped (its in-flight cap was reached).', labelNames: ['model', 'shadow', 'outcome'], registers });
+    this.shadowRows = new Counter({ name: 'modelserve_shadow_rows_total', help: 'Rows whose shadow answer was compared with the served one: result="agree" or "disagree" (agreement = agree / (agree + disagree)).', labelNames: ['model', 'shadow', 'result'], registers });
     if (options.processMetrics ?? true) collectDefaultMetrics({ register: this.registry });
   }
 
@@ -133,9 +139,19 @@ export class Metrics {
     };
   }
 
+  /** Shadow traffic observations (src/traffic/router.ts). */
+  readonly shadow = {
+    request: (model: string, shadow: string, outcome: 'ok' | 'error' | 'timeout' | 'dropped') => this.shadowRequests.inc({ model, shadow, outcome }),
+    rows: (model: string, shadow: string, agree: number, disagree: number) => {
+      if (agree > 0) this.shadowRows.inc({ model, shadow, result: 'agree' }, agree);
+      if (disagree > 0) this.shadowRows.inc({ model, shadow, result: 'disagree' }, disagree);
+    },
+  };
+
   /** Follows a core: its versions' queues, load states, loads, unloads and evictions. */
   watchCore(core: InferenceCore): void {
     this.core = core;
+    core.onPipelineStep = (model, version, step, seconds, outcome) => this.stepDuration.observe({ model, version: String(version), step, outcome }, seconds);
     this.declareModels(core.modelNames());
     this.setQueueSource(function* () {
       for (const v of core.readyVersions()) {

@@ -6,7 +6,7 @@
 import { performance } from 'node:perf_hooks';
 import type { FastifyPluginAsync, FastifyReply, onRequestHookHandler } from 'fastify';
 import type { InferenceCore } from '../../core/core.js';
-import type { ModelVersion } from '../../core/model-version.js';
+import type { ServableVersion } from '../../core/servable.js';
 import { ERRORS, ModelServeError } from '../../errors.js';
 import { inferTensors } from '../../protocols/oip/codec.js';
 import { inferResponseBody, parseInferBody } from '../../protocols/oip/rest-body.js';
@@ -76,7 +76,7 @@ export const oipRoutes: FastifyPluginAsync<OipRoutesOptions> = async (app, optio
   const infer = async (request: { params: Params; body: unknown; headers: Record<string, string | string[] | undefined> }, reply: FastifyReply) => {
     const started = performance.now();
     const { name } = request.params;
-    const version: ModelVersion = await acquire(options.core(), name, request.params.version);
+    const version: ServableVersion = await acquire(options.core(), name, request.params.version);
     try {
       const body = request.body;
       if (!Buffer.isBuffer(body)) return fail(reply, 'MS_ERR_BAD_TENSOR', 'the request has no body; send an inference request object');

@@ -1,5 +1,5 @@
 // What a model looks like over the Open Inference Protocol, and the codec between OIP tensors and
-// the core (ModelVersion.infer), shared by the REST and gRPC front doors.
+// the core (ServableVersion.infer), shared by the REST and gRPC front doors.
 //
 // Two views:
 // - 'fields' (a model with a model.yaml): one input tensor per field — a column, shape [N] or
@@ -9,7 +9,7 @@
 //   raw outputs in the model's type).
 // - 'raw' (a folder with only an .onnx file): the ONNX graph's own inputs and outputs, fed as they
 //   come after datatype and shape checks.
-import type { ModelVersion } from '../../core/model-version.js';
+import type { ServableVersion } from '../../core/servable.js';
 import { rawBatchable, rawOutputs } from '../../config/signature.js';
 import type { ElementType, NamedTensors, TensorData, TensorInfo } from '../../runtime/types.js';
 import type { Row } from '../../validation/request-validator.js';
@@ -63,7 +63,7 @@ function checkRequested(requested: readonly string[] | undefined, known: readonl
 
 // ---- raw view ---------------------------------------------------------------------------------
 
-function rawView(version: ModelVersion): ModelView {
+function rawView(version: ServableVersion): ModelView {
   const inputs = version.signature.inputs;
   const outputs = rawOutputs(version.signature);
   const byName = new Map<string, TensorInfo>(inputs.map((i) => [i.name, i]));
@@ -119,7 +119,7 @@ const ACCEPTED: Record<string, ReadonlySet<Datatype>> = {
 };
 const DECLARED: Record<string, Datatype> = { number: 'FP64', integer: 'INT64', string: 'BYTES', boolean: 'BOOL' };
 
-function fieldsView(version: ModelVersion): ModelView {
+function fieldsView(version: ServableVersion): ModelView {
   const { config, signature } = version;
   const fields = new Map(config.fields.map((f) => [f.name, f]));
   const onnxOut = new Map(signature.outputs.map((o) => [o.name, o]));
@@ -213,10 +213,10 @@ function fieldsView(version: ModelVersion): ModelView {
   };
 }
 
-const views = new WeakMap<ModelVersion, ModelView>();
+const views = new WeakMap<ServableVersion, ModelView>();
 
 /** The OIP view of a loaded version (compiled once per version). */
-export function viewOf(version: ModelVersion): ModelView {
+export function viewOf(version: ServableVersion): ModelView {
   let view = views.get(version);
   if (view === undefined) {
     view = version.config.kind === 'raw' ? rawView(version) : fieldsView(version);
@@ -233,7 +233,7 @@ export interface InferRequest {
 }
 
 /** One OIP inference on a version: tensors in, through the shared batcher, tensors out. */
-export async function inferTensors(version: ModelVersion, request: InferRequest): Promise<OipTensor[]> {
+export async function inferTensors(version: ServableVersion, request: InferRequest): Promise<OipTensor[]> {
   const view = viewOf(version);
   const { feeds, rows } = view.toFeeds(request.inputs);
   const onnx = view.onnxOutputs(request.outputs);

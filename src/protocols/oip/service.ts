@@ -1,7 +1,7 @@
 // The Open Inference Protocol's non-inference answers on the core, shared by REST and gRPC: server
 // and model metadata, Triton's model configuration, the repository index and statistics.
 import type { InferenceCore } from '../../core/core.js';
-import type { ModelVersion } from '../../core/model-version.js';
+import type { ServableVersion } from '../../core/servable.js';
 import { ModelServeError } from '../../errors.js';
 import { VERSION } from '../../version.js';
 import { viewOf, type TensorMetadata } from './codec.js';
@@ -24,7 +24,7 @@ export function parseVersion(text: string | undefined): number | undefined {
 }
 
 /** The version to serve: loaded now, else loaded on demand (memory budget). */
-export function acquire(core: InferenceCore, name: string, version: string | undefined, deadline?: number): ModelVersion | Promise<ModelVersion> {
+export function acquire(core: InferenceCore, name: string, version: string | undefined, deadline?: number): ServableVersion | Promise<ServableVersion> {
   const number = parseVersion(version);
   return core.resolve(name, number) ?? core.acquire(name, number, deadline);
 }
@@ -44,7 +44,7 @@ export interface ModelMetadata {
   properties: { view: 'fields' | 'raw' };
 }
 
-export function modelMetadata(core: InferenceCore, version: ModelVersion): ModelMetadata {
+export function modelMetadata(core: InferenceCore, version: ServableVersion): ModelMetadata {
   const view = viewOf(version);
   const [status] = core.status(version.name);
   const versions = (status?.versions ?? []).filter((v) => v.state === 'ready').map((v) => String(v.version));
@@ -52,7 +52,7 @@ export function modelMetadata(core: InferenceCore, version: ModelVersion): Model
 }
 
 /** Triton's model configuration (model_config.proto as JSON): what perf_analyzer and tritonclient read. */
-export function modelConfig(version: ModelVersion): Record<string, unknown> {
+export function modelConfig(version: ServableVersion): Record<string, unknown> {
   const view = viewOf(version);
   const { config } = version;
   // Batched models declare max_batch_size and leave the batch dimension out of dims (Triton's rule).

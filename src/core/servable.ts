@@ -1,0 +1,46 @@
+// What every front door serves: one version of a model — an ONNX model (ModelVersion) or a
+// pipeline of models (src/pipelines PipelineVersion). The HTTP, OIP and other adapters depend on
+// this interface only, so a pipeline is served exactly like a model.
+import type { ModelConfig } from '../config/types.js';
+import type { BatcherStats } from '../batching/batcher.js';
+import type { Decoder, PredictionObject } from '../response/decode.js';
+import type { Serializers } from '../response/serialize.js';
+import type { Encoder } from '../tensors/encode.js';
+import type { ModelSignature, NamedTensors } from '../runtime/types.js';
+import type { RequestValidator, Row } from '../validation/request-validator.js';
+
+export interface OptimizationSummary {
+  changed: boolean;
+  rewrites: Array<{ op: string; node: string; detail: string }>;
+  skipped: Array<{ op: string; node: string; reason: string }>;
+}
+
+export interface InferOptions {
+  /** Absolute deadline in performance.now() ms. */
+  deadline?: number;
+  /** Outputs to fetch (default: the ones the config's response fields read). */
+  outputs?: readonly string[];
+}
+
+export interface ServableVersion {
+  readonly kind: 'model' | 'pipeline';
+  readonly name: string;
+  readonly version: number;
+  /** The x-model-version header's value. */
+  readonly versionHeader: string;
+  /** Fields (request) and outputs (response) as served; a pipeline's are derived from its steps. */
+  readonly config: ModelConfig;
+  /** Tensor-level inputs and outputs (a pipeline: one tensor per request field and per response field). */
+  readonly signature: ModelSignature;
+  readonly optimization: OptimizationSummary | undefined;
+  readonly validate: RequestValidator;
+  readonly encode: Encoder;
+  readonly decode: Decoder;
+  readonly serialize: Serializers;
+  /** Queue and in-flight work (metrics), and drain (retire). */
+  readonly batcher: { stats(): BatcherStats; drain(): Promise<void> };
+  /** Encoded tensors (first dimension = rows) -> output tensors. */
+  infer(feeds: NamedTensors, rows: number, options?: InferOptions): Promise<NamedTensors>;
+  /** Validated rows -> one prediction object per row, in order. */
+  predict(rows: Row[], deadline?: number): Promise<PredictionObject[]>;
+}

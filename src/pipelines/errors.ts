@@ -1,0 +1,50 @@
+// Errors of a pipeline's steps: each names the step. A step's 422 keeps FastAPI's shape, with a
+// loc that starts with ['step', <name>] and then the step's own loc (its body, row, field), and
+// the row index translated back to the client's request (a switch sends subsets of the rows).
+import { ModelServeError, type ErrorCode } from '../errors.js';
+import type { ValidationIssue } from '../validation/request-validator.js';
+
+/** A 422 whose body is FastAPI's {detail: [...]} (the HTTP error boundary sends `issues`). */
+export class StepValidationError extends ModelServeError {
+  readonly issues: ValidationIssue[];
+  constructor(message: string, issues: ValidationIssue[]) {
+    super('MS_ERR_STEP_VALIDATION', message);
+    this.issues = issues;
+  }
+}
+
+/** Where a step's rows came from: their indexes in the client's request, and whether it sent an array. */
+export interface RowOrigin {
+  indexes: readonly number[];
+  batch: boolean;
+}
+
+/** A step's own 422 issues, re-addressed: ['step', name, 'body', <client row>, ...field path]. */
+export function stepIssues(step: string, issues: readonly ValidationIssue[], origin: RowOrigin): ValidationIssue[] {
+  return issues.map((issue) => {
+    let rest = issue.loc[0] === 'body' ? issue.loc.slice(1) : [...issue.loc];
+    // The step got an array: its first loc element is the row in that array.
+    if (typeof rest[0] === 'number') {
+      const row = origin.indexes[rest[0]] ?? rest[0];
+      rest = origin.batch ? [row, ...rest.slice(1)] : rest.slice(1);
+    }
+    return { ...issue, loc: ['step', step, 'body', ...rest], msg: `step '${step}': ${issue.msg}`, ctx: { ...(issue.ctx ?? {}), step } };
+  });
+}
+
+export function stepValidationError(step: string, issues: readonly ValidationIssue[], origin: RowOrigin): StepValidationError {
+  const mapped = stepIssues(step, issues, origin);
+  const first = mapped[0];
+  return new StepValidationError(`step '${step}' rejected its input${first ? `: ${first.loc.join('.')}: ${first.msg}` : ''}`, mapped);
+}
+
+/** A step's failure as the pipeline reports it: the step named, the code kept or translated. */
+export function stepError(step: string, err: unknown): ModelServeError {
+  if (err instanceof StepValidationError) return err;
+  if (err instanceof ModelServeError) {
+    const code: ErrorCode = err.code === 'MS_ERR_MODEL_NOT_FOUND' || err.code === 'MS_ERR_MODEL_UNAVAILABLE' || err.code === 'MS_ERR_NOT_READY' ? 'MS_ERR_STEP_UNAVAILABLE' : err.code;
+    if (err.message.startsWith(`step '${step}'`)) return err;
+    return new ModelServeError(code, `step '${step}': ${err.message}`, { cause: err, headers: err.headers });
+  }
+  return new ModelServeError('MS_ERR_INFERENCE', `step '${step}': ${(err as Error)?.message ?? String(err)}`, { cause: err });
+}

@@ -1,0 +1,270 @@
+// One loaded version of a pipeline: a ServableVersion like a model's, so every front door serves
+// it unchanged. Its request is validated against the fields derived from its steps, then:
+// - sequence: each step gets the fields it takes (renamed as configured) from the request and
+//   the earlier steps' answers; its answer's fields become fields of the next steps;
+// - ensemble: every member gets the same rows at once; the answers are combined per row (mean,
+//   weighted mean, majority vote);
+// - switch: each row goes to the first branch whose condition holds (else the default branch);
+//   each branch gets its rows in one call, and the answers are put back in the request's order.
+// Local steps resolve their model in the core and call its predict(): no HTTP hop, and their
+// rows join the model's batches with every other request. Remote steps go through RemoteStep.
+import { performance } from 'node:perf_hooks';
+import type { BatcherStats } from '../batching/batcher.js';
+import type { FieldSpec, ModelConfig, PipelineStepSpec, StepCondition } from '../config/types.js';
+import type { InferOptions, ServableVersion } from '../core/servable.js';
+import { compileDecoder, type PredictionObject } from '../response/decode.js';
+import { compileSerializers } from '../response/serialize.js';
+import type { ModelSignature, NamedTensors, TensorData } from '../runtime/types.js';
+import { compileRequestValidator, type Row, type ValidationIssue } from '../validation/request-validator.js';
+import { stepError, stepValidationError, StepValidationError, type RowOrigin } from './errors.js';
+import { RemoteStep } from './remote.js';
+
+/** Where local steps find their models (the inference core). */
+export interface StepModels {
+  resolve(name: string, version?: number): ServableVersion | undefined;
+  acquire(name: string, version?: number, deadline?: number): Promise<ServableVersion>;
+}
+
+export type StepObserver = (step: string, seconds: number, outcome: 'ok' | 'error') => void;
+
+interface RunnableStep {
+  spec: PipelineStepSpec;
+  run(rows: Row[], origin: RowOrigin, deadline?: number): Promise<PredictionObject[]>;
+  close?(): Promise<void>;
+}
+
+const FIELD_TENSOR: Record<FieldSpec['type'], TensorData['type']> = { number: 'float64', integer: 'int64', string: 'string', boolean: 'bool' };
+
+/** What a step is sent: exactly its fields, each read from the field its inputs: names (default: the same name). */
+function project(rows: readonly Row[], fields: readonly FieldSpec[], renames: Readonly<Record<string, string>>): Row[] {
+  return rows.map((row) => {
+    const out: Row = {};
+    for (const f of fields) {
+      const value = row[renames[f.name] ?? f.name];
+      if (value !== undefined) out[f.name] = value;
+    }
+    return out;
+  });
+}
+
+function localStep(spec: PipelineStepSpec, models: StepModels): RunnableStep {
+  const { name, version } = spec.model!;
+  return {
+    spec,
+    async run(rows, origin, deadline) {
+      const model = models.resolve(name, version) ?? (await models.acquire(name, version, deadline));
+      const checked = model.validate(project(rows, model.config.fields, spec.inputs));
+      if (!checked.ok) throw stepValidationError(spec.name, checked.issues, origin);
+      return model.predict(checked.rows, deadline);
+    },
+  };
+}
+
+function matches(condition: StepCondition, value: unknown): boolean {
+  if ('equals' in condition) return value === condition.equals;
+  if ('in' in condition) return condition.in.includes(value as never);
+  if (typeof value !== 'number') return false;
+  const r = condition.range;
+  return (r.gt === undefined || value > r.gt) && (r.gte === undefined || value >= r.gte) && (r.lt === undefined || value < r.lt) && (r.lte === undefined || value <= r.lte);
+}
+
+function tensorOf(values: unknown[], n: number): TensorData {
+  const flat = values.flatMap((v) => (Array.isArray(v) ? v : [v]));
+  const width = n === 0 ? 1 : Math.max(1, flat.length / n);
+  if (flat.every((v) => typeof v === 'number' || v === null)) return { type: 'float64', dims: [n, width], data: Float64Array.from(flat, (v) => (v === null ? NaN : (v as number))) };
+  if (flat.every((v) => typeof v === 'boolean')) return { type: 'bool', dims: [n, width], data: Uint8Array.from(flat, (v) => (v ? 1 : 0)) };
+  return { type: 'string', dims: [n, width], data: flat.map((v) => String(v)) };
+}
+
+export class PipelineVersion implements ServableVersion {
+  readonly kind = 'pipeline' as const;
+  readonly name: string;
+  readonly version: number;
+  readonly versionHeader: string;
+  readonly config: ModelConfig;
+  readonly signature: ModelSignature;
+  readonly optimization = undefined;
+  readonly validate;
+  readonly decode;
+  readonly serialize;
+  readonly batcher: { stats(): BatcherStats; drain(): Promise<void> };
+  private readonly steps: RunnableStep[];
+  private inFlight = 0;
+  private idle: Array<() => void> = [];
+
+  /** `config` is the pipeline's served config (fields and outputs derived by resolvePipelines). */
+  constructor(config: ModelConfig, models: StepModels, private readonly observe?: StepObserver) {
+    if (!config.pipeline) throw new Error(`${config.configFile}: not a pipeline`);
+    this.config = config;
+    this.name = config.name;
+    this.version = config.modelVersion;
+    this.versionHeader = String(config.modelVersion);
+    this.validate = compileRequestValidator(config);
+    this.decode = compileDecoder(config);
+    this.serialize = compileSerializers(config);
+    this.signature = {
+      inputs: config.fields.map((f) => ({ name: f.name, type: FIELD_TENSOR[f.type], shape: [-1, 1] })),
+      outputs: config.outputs.map((o) => ({ name: o.field, type: o.kind === 'label' ? 'string' : 'float64', shape: o.kind === 'raw' ? [-1, -1] : [-1, 1] })),
+    };
+    this.steps = config.pipeline.steps.map((spec) => {
+      if (!spec.remote) return localStep(spec, models);
+      const remote = new RemoteStep(spec.name, spec.remote);
+      const fields = spec.remote.fields;
+      return { spec, run: (rows, origin, deadline) => remote.run(project(rows, fields, spec.inputs), origin, deadline), close: () => remote.close() };
+    });
+    this.batcher = {
+      stats: () => ({ queuedRows: 0, queuedRequests: 0, inFlightBatches: this.inFlight }),
+      drain: () => (this.inFlight === 0 ? Promise.resolve() : new Promise<void>((resolve) => this.idle.push(resolve))),
+    };
+  }
+
+  /** Request rows -> one tensor per field (the pipeline's tensor-level inputs). */
+  readonly encode = (rows: readonly Row[]): NamedTensors => {
+    const out: NamedTensors = {};
+    for (const f of this.config.fields) {
+      const values = rows.map((r) => r[f.name] ?? f.default);
+      const type = FIELD_TENSOR[f.type];
+      const dims = [rows.length, 1];
+      out[f.name] = type === 'float64' ? { type, dims, data: Float64Array.from(values as number[]) }
+        : type === 'int64' ? { type, dims, data: BigInt64Array.from(values as number[], (v) => BigInt(v)) }
+        : type === 'bool' ? { type, dims, data: Uint8Array.from(values, (v) => (v ? 1 : 0)) }
+        : { type, dims, data: values.map((v) => String(v)) };
+    }
+    return out;
+  };
+
+  /** Tensor-level call (OIP): one tensor per request field in, one per response field out. */
+  async infer(feeds: NamedTensors, rows: number, options: InferOptions = {}): Promise<NamedTensors> {
+    const objects: Row[] = Array.from({ length: rows }, () => ({}));
+    for (const f of this.config.fields) {
+      const tensor = feeds[f.name];
+      if (!tensor) continue; // the validator reports it (or fills the default)
+      const data = tensor.data as ArrayLike<unknown>;
+      for (let r = 0; r < rows; r++) {
+        const v = data[r];
+        objects[r]![f.name] = typeof v === 'bigint' ? Number(v) : f.type === 'boolean' ? Boolean(v) : v;
+      }
+    }
+    const checked = this.validate(objects);
+    if (!checked.ok) throw new StepValidationError(`pipeline '${this.name}': invalid input`, checked.issues);
+    const predictions = await this.predict(checked.rows, options.deadline);
+    const names = options.outputs ?? this.config.outputs.map((o) => o.field);
+    const out: NamedTensors = {};
+    for (const name of names) out[name] = tensorOf(predictions.map((p) => p[name]), rows);
+    return out;
+  }
+
+  /** Validated rows -> one answer per row, in order. */
+  async predict(rows: Row[], deadline?: number): Promise<PredictionObject[]> {
+    const timeout = this.config.queue.timeoutMs;
+    const until = deadline ?? (timeout > 0 ? performance.now() + timeout : undefined);
+    const origin: RowOrigin = { indexes: rows.map((_, i) => i), batch: rows.length > 1 };
+    this.inFlight++;
+    try {
+      switch (this.config.pipeline!.kind) {
+        case 'sequence': return await this.sequence(rows, origin, until);
+        case 'ensemble': return await this.ensemble(rows, origin, until);
+        default: return await this.switch(rows, origin, until);
+      }
+    } finally {
+      if (--this.inFlight === 0) for (const resolve of this.idle.splice(0)) resolve();
+    }
+  }
+
+  private async runStep(step: RunnableStep, rows: Row[], origin: RowOrigin, deadline?: number): Promise<PredictionObject[]> {
+    const started = performance.now();
+    try {
+      const answers = await step.run(rows, origin, deadline);
+      this.observe?.(step.spec.name, (performance.now() - started) / 1000, 'ok');
+      return answers;
+    } catch (err) {
+      this.observe?.(step.spec.name, (performance.now() - started) / 1000, 'error');
+      throw stepError(step.spec.name, err);
+    }
+  }
+
+  private select(work: Row[]): PredictionObject[] {
+    const pick = this.config.pipeline!.outputs;
+    const fields = this.config.outputs.map((o) => o.field);
+    return work.map((row) => {
+      const out: PredictionObject = {};
+      for (const field of fields) out[field] = row[pick?.[field] ?? field];
+      return out;
+    });
+  }
+
+  private async sequence(rows: Row[], origin: RowOrigin, deadline?: number): Promise<PredictionObject[]> {
+    const work = rows.map((r) => ({ ...r }));
+    for (const step of this.steps) {
+      const answers = await this.runStep(step, work, origin, deadline);
+      for (let i = 0; i < work.length; i++) Object.assign(work[i]!, answers[i]);
+    }
+    return this.select(work);
+  }
+
+  private async ensemble(rows: Row[], origin: RowOrigin, deadline?: number): Promise<PredictionObject[]> {
+    const answers = await Promise.all(this.steps.map((step) => this.runStep(step, rows, origin, deadline)));
+    const combine = Object.entries(this.config.pipeline!.combine!);
+    const weights = this.steps.map((s) => s.spec.weight);
+    const total = weights.reduce((a, b) => a + b, 0);
+    return rows.map((_, r) => {
+      const out: PredictionObject = {};
+      for (const [field, { method, from }] of combine) {
+        const values = answers.map((a) => a[r]![from]);
+        if (method === 'vote') {
+          // Weighted majority; a tie goes to the value of the earliest step among the tied ones.
+          const tally = new Map<string, { value: unknown; weight: number; first: number }>();
+          values.forEach((v, i) => {
+            const key = JSON.stringify(v);
+            const t = tally.get(key) ?? { value: v, weight: 0, first: i };
+            t.weight += weights[i]!;
+            tally.set(key, t);
+          });
+          out[field] = [...tally.values()].sort((a, b) => b.weight - a.weight || a.first - b.first)[0]!.value;
+        } else if (method === 'mean') {
+          out[field] = values.reduce((sum: number, v) => sum + Number(v), 0) / values.length;
+        } else {
+          out[field] = values.reduce((sum: number, v, i) => sum + Number(v) * weights[i]!, 0) / total;
+        }
+      }
+      return out;
+    });
+  }
+
+  private async switch(rows: Row[], origin: RowOrigin, deadline?: number): Promise<PredictionObject[]> {
+    const groups = this.steps.map(() => [] as number[]);
+    const fallback = this.steps.findIndex((s) => s.spec.isDefault);
+    const unmatched: ValidationIssue[] = [];
+    rows.forEach((row, i) => {
+      let branch = this.steps.findIndex((s) => s.spec.when !== undefined && matches(s.spec.when, row[s.spec.when.field]));
+      if (branch < 0) branch = fallback;
+      if (branch >= 0) groups[branch]!.push(i);
+      else {
+        const fields = [...new Set(this.steps.map((s) => s.spec.when!.field))];
+        unmatched.push({
+          loc: ['body', ...(origin.batch ? [origin.indexes[i]!] : []), fields[0]!],
+          msg: `no branch of pipeline '${this.name}' takes ${fields.map((f) => `${f}=${JSON.stringify(row[f])}`).join(', ')} and it has no default branch`,
+          type: 'value_error.no_branch',
+        });
+      }
+    });
+    if (unmatched.length > 0) throw new StepValidationError(`pipeline '${this.name}': ${unmatched[0]!.msg}`, unmatched);
+    const answers: PredictionObject[] = new Array(rows.length);
+    await Promise.all(groups.map(async (indexes, b) => {
+      if (indexes.length === 0) return;
+      const branchRows = indexes.map((i) => rows[i]!);
+      const got = await this.runStep(this.steps[b]!, branchRows, { indexes: indexes.map((i) => origin.indexes[i]!), batch: origin.batch }, deadline);
+      indexes.forEach((i, k) => { answers[i] = { ...rows[i], ...got[k] }; });
+    }));
+    return this.select(answers);
+  }
+
+  /** Closes the remote steps' connection pools (after the core drained this version). */
+  async close(): Promise<void> {
+    await Promise.all(this.steps.map((s) => s.close?.()));
+  }
+}
+
+export function isPipelineVersion(v: ServableVersion): v is PipelineVersion {
+  return v.kind === 'pipeline';
+}

@@ -1,0 +1,149 @@
+// A remote pipeline step: another modelserve, any JSON predict endpoint, or an Open Inference
+// Protocol (KServe v2) server. One undici Pool per step bounds the calls in flight (its
+// connections; more wait in its queue); the step's timeout covers the queue wait and every retry;
+// a failed connection (or a 503) is retried when the call is idempotent, which predictions are.
+import { performance } from 'node:perf_hooks';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { Pool } from 'undici';
+import type { FieldSpec, RemoteStepSpec } from '../config/types.js';
+import { ModelServeError } from '../errors.js';
+import type { PredictionObject } from '../response/decode.js';
+import type { Row, ValidationIssue } from '../validation/request-validator.js';
+import { stepValidationError, type RowOrigin } from './errors.js';
+
+const OIP_TYPES: Record<FieldSpec['type'], string> = { number: 'FP64', integer: 'INT64', string: 'BYTES', boolean: 'BOOL' };
+
+/** Connection-level failures worth another attempt (the service restarting, a stale keep-alive socket). */
+const RETRYABLE = new Set(['ECONNREFUSED', 'ECONNRESET', 'EPIPE', 'UND_ERR_SOCKET', 'UND_ERR_CLOSED', 'ENOTFOUND', 'EAI_AGAIN']);
+
+export class RemoteStep {
+  private readonly pool: Pool;
+  private readonly path: string;
+  private readonly origin: string;
+
+  constructor(
+    readonly step: string,
+    private readonly spec: RemoteStepSpec,
+  ) {
+    const url = new URL(spec.protocol === 'modelserve' ? `${spec.url}/models/${spec.model}/predict` : spec.protocol === 'oip' ? `${spec.url}/v2/models/${spec.model}/infer` : spec.url);
+    this.origin = url.origin;
+    this.path = `${url.pathname}${url.search}`;
+    this.pool = new Pool(this.origin, { connections: spec.maxInFlight, pipelining: 1, connectTimeout: Math.min(spec.timeoutMs, 10_000) });
+  }
+
+  get target(): string {
+    return `${this.origin}${this.path}`;
+  }
+
+  /** Rows (already renamed to the service's fields) -> one answer object per row. */
+  async run(rows: Row[], origin: RowOrigin, deadline?: number): Promise<PredictionObject[]> {
+    const started = performance.now();
+    const until = Math.min(started + this.spec.timeoutMs, deadline ?? Infinity);
+    const body = JSON.stringify(this.spec.protocol === 'oip' ? this.oipRequest(rows) : rows);
+    const controller = new AbortController();
+    const timer = setTimeout(() => controller.abort(), Math.max(0, until - started));
+    let attempt = 0;
+    try {
+      for (;;) {
+        try {
+          const res = await this.pool.request({ path: this.path, method: 'POST', headers: { 'content-type': 'application/json', accept: 'application/json' }, body, signal: controller.signal });
+          const text = await res.body.text();
+          if (res.statusCode === 200) return this.answers(text, rows.length);
+          if (res.statusCode === 422 || (this.spec.protocol === 'oip' && res.statusCode === 400)) throw stepValidationError(this.step, this.remoteIssues(text), origin);
+          if (res.statusCode === 503 && this.mayRetry(attempt, until)) {
+            attempt++;
+            await sleep(Math.min(100 * attempt, Math.max(0, until - performance.now())));
+            continue;
+          }
+          const reason = errorText(text);
+          if (res.statusCode === 503) throw new ModelServeError('MS_ERR_STEP_UNAVAILABLE', `step '${this.step}': ${this.target} answered 503${reason}`);
+          throw new ModelServeError('MS_ERR_STEP_FAILED', `step '${this.step}': ${this.target} answered ${res.statusCode}${reason}`);
+        } catch (err) {
+          if (err instanceof ModelServeError) throw err;
+          if (controller.signal.aborted) {
+            throw new ModelServeError('MS_ERR_STEP_TIMEOUT', `step '${this.step}': ${this.target} did not answer within ${Math.round(until - started)} ms${attempt > 0 ? ` (${attempt + 1} attempts)` : ''}`);
+          }
+          const code = (err as { code?: string }).code ?? '';
+          if (RETRYABLE.has(code) && this.mayRetry(attempt, until)) {
+            attempt++;
+            await sleep(Math.min(50 * attempt, Math.max(0, until - performance.now())));
+            continue;
+          }
+          throw new ModelServeError('MS_ERR_STEP_FAILED', `step '${this.step}': cannot reach ${this.target}: ${code || (err as Error).message}${attempt > 0 ? ` (${attempt + 1} attempts)` : ''}`, { cause: err });
+        }
+      }
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  private mayRetry(attempt: number, until: number): boolean {
+    return this.spec.idempotent && attempt < this.spec.retries && performance.now() < until;
+  }
+
+  private oipRequest(rows: Row[]): unknown {
+    return {
+      inputs: this.spec.fields.map((f) => ({ name: f.name, datatype: OIP_TYPES[f.type], shape: [rows.length, 1], data: rows.map((r) => r[f.name]) })),
+      outputs: this.spec.outputs.map((o) => ({ name: o.field })),
+    };
+  }
+
+  private answers(text: string, n: number): PredictionObject[] {
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(text);
+    } catch {
+      throw this.unreadable('not JSON');
+    }
+    if (this.spec.protocol === 'oip') return this.oipAnswers(parsed, n);
+    const list = Array.isArray(parsed) ? parsed : (parsed as { predictions?: unknown })?.predictions;
+    if (!Array.isArray(list) || list.length !== n) throw this.unreadable(`expected an array of ${n} answer objects`);
+    for (const answer of list) {
+      if (answer === null || typeof answer !== 'object') throw this.unreadable('an answer is not an object');
+      for (const o of this.spec.outputs) if (!(o.field in answer)) throw this.unreadable(`an answer has no '${o.field}'`);
+    }
+    return list as PredictionObject[];
+  }
+
+  private oipAnswers(parsed: unknown, n: number): PredictionObject[] {
+    const outputs = (parsed as { outputs?: Array<{ name: string; data: unknown[] }> })?.outputs;
+    if (!Array.isArray(outputs)) throw this.unreadable('no outputs array');
+    const rows: PredictionObject[] = Array.from({ length: n }, () => ({}));
+    for (const o of this.spec.outputs) {
+      const tensor = outputs.find((t) => t.name === o.field);
+      if (!tensor || !Array.isArray(tensor.data) || tensor.data.length < n || tensor.data.length % n !== 0) throw this.unreadable(`no output '${o.field}' with ${n} rows`);
+      const width = tensor.data.length / n;
+      for (let r = 0; r < n; r++) rows[r]![o.field] = width === 1 ? tensor.data[r] : tensor.data.slice(r * width, (r + 1) * width);
+    }
+    return rows;
+  }
+
+  private remoteIssues(text: string): ValidationIssue[] {
+    try {
+      const body = JSON.parse(text) as { detail?: unknown; error?: unknown };
+      if (Array.isArray(body.detail)) return body.detail as ValidationIssue[];
+      const msg = typeof body.detail === 'string' ? body.detail : typeof body.error === 'string' ? body.error : text.slice(0, 200);
+      return [{ loc: ['body'], msg, type: 'value_error.remote' }];
+    } catch {
+      return [{ loc: ['body'], msg: text.slice(0, 200), type: 'value_error.remote' }];
+    }
+  }
+
+  private unreadable(why: string): ModelServeError {
+    return new ModelServeError('MS_ERR_STEP_FAILED', `step '${this.step}': unreadable answer from ${this.target}: ${why}`);
+  }
+
+  close(): Promise<void> {
+    return this.pool.close();
+  }
+}
+
+function errorText(text: string): string {
+  try {
+    const body = JSON.parse(text) as { detail?: unknown; error?: unknown };
+    const detail = typeof body.detail === 'string' ? body.detail : typeof body.error === 'string' ? body.error : undefined;
+    return detail ? `: ${detail.slice(0, 200)}` : '';
+  } catch {
+    return '';
+  }
+}

@@ -1,0 +1,94 @@
+// A pipeline's config is checked at load against the other models' configs: unknown models and
+// versions, fields no step answers, type mismatches between a step's answer and the next step's
+// input, cycles — every problem at once, each with its file and key.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { loadRepository } from '../../src/config/load.js';
+import { InferenceCore } from '../../src/core/core.js';
+import { resolvePipelines } from '../../src/pipelines/check.js';
+import { InProcessRuntime } from '../../src/runtime/in-process.js';
+import { exampleModel, newRepo, writeConfig } from './helpers.js';
+
+test('every cross-model problem at once: unknown model and version, missing field, type mismatch, cycle', async () => {
+  const repo = newRepo();
+  exampleModel(repo, 'weather');
+  exampleModel(repo, 'loan');
+  writeConfig(repo, 'broken', `
+pipeline:
+  sequence:
+    - model: weather
+    - model: nowhere
+    - name: old
+      model: loan
+      version: 7
+    - name: typed
+      model: loan
+      inputs: { City: rain_probability, Term: prediction }
+  outputs: { answer: nothing_answers_this }
+`);
+  writeConfig(repo, 'ping', 'pipeline:\n  sequence:\n    - model: pong\n');
+  writeConfig(repo, 'pong', 'pipeline:\n  sequence:\n    - model: ping\n');
+  const configs = loadRepository(repo);
+  const { problems } = resolvePipelines(configs);
+  const lines = problems.map((p) => `${p.file.split('/').slice(-2).join('/')}: ${p.path}: ${p.message}`);
+  const expect = [
+    /broken\/model.yaml: pipeline.sequence.1.model: no model 'nowhere' in the repository/,
+    /broken\/model.yaml: pipeline.sequence.2.version: model 'loan' serves no version 7 \(served: 1\)/,
+    /broken\/model.yaml: pipeline.sequence.3.inputs.City: type mismatch: 'rain_probability' is number \(answered by step 'weather'\) but step 'typed' takes 'City' as string/,
+    /broken\/model.yaml: pipeline.sequence.3.inputs.Term: type mismatch: 'prediction' is string \(answered by step 'weather'\) but step 'typed' takes 'Term' as integer/,
+    /broken\/model.yaml: pipeline.outputs.answer: 'nothing_answers_this' is not a request field nor answered by a step/,
+    /p[io]ng\/model.yaml: pipeline.sequence.0.model: cycle: (ping -> pong -> ping|pong -> ping -> pong)/,
+  ];
+  for (const re of expect) assert.ok(lines.some((l) => re.test(l)), `expected ${re} among:\n${lines.join('\n')}`);
+  // The core refuses to start with one message listing them all.
+  await assert.rejects(InferenceCore.start({ repo, runtime: new InProcessRuntime() }), (err: Error) => {
+    assert.match(err.message, /invalid model configuration \(\d+ problems\)/);
+    for (const re of expect.slice(0, 5)) assert.match(err.message, new RegExp(re.source.replace(/^broken\\\/model.yaml: /, '')));
+    return true;
+  });
+});
+
+test('a pipeline config\'s own problems are reported with the schema\'s, all at once', () => {
+  const repo = newRepo();
+  exampleModel(repo, 'weather');
+  writeConfig(repo, 'bad', `
+model: x.onnx
+fields: { a: { type: number } }
+pipeline:
+  sequence:
+    - model: weather
+      remote: { url: "http://127.0.0.1:1", fields: { a: { type: number } }, outputs: { b: number } }
+  ensemble:
+    - model: weather
+traffic: { 1: 60, 2: 30 }
+`);
+  assert.throws(() => loadRepository(repo), (err: Error) => {
+    const m = err.message;
+    assert.match(m, /bad\/model.yaml: model: does not apply to a pipeline/);
+    assert.match(m, /bad\/model.yaml: fields: does not apply to a pipeline/);
+    return true;
+  });
+  writeConfig(repo, 'bad', `
+pipeline:
+  sequence:
+    - model: weather
+      remote: { url: "http://127.0.0.1:1", fields: { a: { type: number } }, outputs: { b: number } }
+  ensemble:
+    - model: weather
+traffic: { 1: 60, 2: 30 }
+`);
+  assert.throws(() => loadRepository(repo), (err: Error) => {
+    const m = err.message;
+    assert.match(m, /bad\/model.yaml: pipeline: give one of sequence, ensemble or switch, not sequence and ensemble/);
+    assert.match(m, /bad\/model.yaml: pipeline.sequence.0: a step names either a model \(model:\) or a remote service \(remote:\)/);
+    assert.match(m, /bad\/model.yaml: pipeline.sequence.0.remote.model: is required for protocol modelserve/);
+    assert.match(m, /bad\/model.yaml: traffic: the percentages add up to 90, not 100/);
+    return true;
+  });
+});
+
+test('a model config still needs fields, inputs and outputs', () => {
+  const repo = newRepo();
+  writeConfig(repo, 'm', 'model: x.onnx\n');
+  assert.throws(() => loadRepository(repo), /m\/model.yaml: fields: is required[\s\S]*inputs: is required[\s\S]*outputs: is required/);
+});

@@ -1,0 +1,161 @@
+// Remote steps over real sockets: a second modelserve process is a step of the first; killed
+// mid-run it yields clear 502/503s (never a hang), and the pipeline recovers when it returns.
+// A step that times out is a 504 naming it; a step's 422 is a 422 naming the step and the field.
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { join } from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { startServer, type RunningServer } from '../../src/server.js';
+import { CLI, EXAMPLES, REPO } from '../helpers/paths.js';
+import { call } from '../helpers/http.js';
+import { freePort } from '../helpers/net.js';
+import { newRepo, WEATHER_REMOTE_FIELDS, WEATHER_ROW, writeConfig } from './helpers.js';
+
+let downstreamPort: number;
+let downstream: ChildProcess | undefined;
+let upstream: RunningServer;
+let slow: Server;
+let oip: Server;
+
+function startDownstream(): Promise<ChildProcess> {
+  const child = spawn(process.execPath, [CLI, 'serve', join(EXAMPLES, 'weather'), '--port', String(downstreamPort), '--workers', '1', '--log-level', 'warn'], { cwd: REPO, stdio: ['ignore', 'ignore', 'pipe'] });
+  let stderr = '';
+  return new Promise((resolve, reject) => {
+    child.stderr!.on('data', (chunk: Buffer) => {
+      stderr += chunk.toString();
+      if (/serving .* on http/.test(stderr)) resolve(child);
+    });
+    child.on('exit', (code) => reject(new Error(`downstream exited ${code}: ${stderr}`)));
+  });
+}
+
+const listen = (server: Server) => new Promise<number>((resolve) => server.listen(0, '127.0.0.1', () => resolve((server.address() as AddressInfo).port)));
+
+before(async () => {
+  downstreamPort = await freePort();
+  downstream = await startDownstream();
+  // A service that answers after 1.5 s, and a minimal Open Inference Protocol (v2) server.
+  slow = createServer((req, res) => { req.resume(); setTimeout(() => res.writeHead(200, { 'content-type': 'application/json' }).end('[]'), 1500).unref(); });
+  oip = createServer((req, res) => {
+    let body = '';
+    req.on('data', (c: Buffer) => { body += c.toString(); });
+    req.on('end', () => {
+      const request = JSON.parse(body) as { inputs: Array<{ name: string; shape: number[]; data: number[] }> };
+      const n = request.inputs[0]!.shape[0]!;
+      const total = Array.from({ length: n }, (_, i) => request.inputs.reduce((sum, t) => sum + t.data[i]!, 0));
+      if (req.url !== '/v2/models/adder/infer') return res.writeHead(404).end('{"error":"no such model"}');
+      if (total.some((t) => t < 0)) return res.writeHead(400, { 'content-type': 'application/json' }).end('{"error":"negative total"}');
+      res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ model_name: 'adder', outputs: [{ name: 'total', datatype: 'FP64', shape: [n, 1], data: total }] }));
+    });
+  });
+  const [slowPort, oipPort] = await Promise.all([listen(slow), listen(oip)]);
+  const repo = newRepo();
+  writeConfig(repo, 'remote-weather', `
+pipeline:
+  sequence:
+    - name: forecast
+      remote:
+        url: http://127.0.0.1:${downstreamPort}
+        model: weather
+        timeout_ms: 2000
+        retries: 1
+        max_in_flight: 8
+        fields:
+${WEATHER_REMOTE_FIELDS.replace(/^ {10}/gm, '          ')}
+        outputs: { prediction: string, rain_probability: number }
+`);
+  writeConfig(repo, 'slow', `
+pipeline:
+  sequence:
+    - name: sleepy
+      remote: { url: "http://127.0.0.1:${slowPort}/predict", protocol: json, timeout_ms: 300, fields: { x: { type: number } }, outputs: { y: number } }
+`);
+  writeConfig(repo, 'adder', `
+pipeline:
+  sequence:
+    - name: add
+      remote: { url: "http://127.0.0.1:${oipPort}", protocol: oip, model: adder, fields: { a: { type: number }, b: { type: integer } }, outputs: { total: number } }
+`);
+  upstream = await startServer({ repo, port: 0, workers: 1 });
+});
+
+after(async () => {
+  await upstream?.shutdown();
+  downstream?.kill('SIGKILL');
+  slow?.closeAllConnections();
+  slow?.close();
+  oip?.close();
+});
+
+test('a remote modelserve step answers what the remote model answers (single and batch)', async () => {
+  const direct = await call(`http://127.0.0.1:${downstreamPort}/predict`, { body: [WEATHER_ROW, { ...WEATHER_ROW, humidity: 0.2 }] });
+  const piped = await call(`${upstream.url}/models/remote-weather/predict`, { body: [WEATHER_ROW, { ...WEATHER_ROW, humidity: 0.2 }] });
+  assert.equal(piped.status, 200, piped.text);
+  assert.deepEqual(piped.body, direct.body);
+  const one = await call(`${upstream.url}/models/remote-weather/predict`, { body: WEATHER_ROW });
+  assert.deepEqual(one.body, direct.body[0]);
+});
+
+test('the remote step\'s 422 is a 422 naming the step, the row and the field', async () => {
+  const res = await call(`${upstream.url}/models/remote-weather/predict`, { body: [WEATHER_ROW, { ...WEATHER_ROW, humidity: 2 }] });
+  assert.equal(res.status, 422, res.text);
+  assert.deepEqual(res.body.detail[0].loc, ['step', 'forecast', 'body', 1, 'humidity']);
+  assert.match(res.body.detail[0].msg, /^step 'forecast': /);
+  assert.equal(res.body.detail[0].type, 'value_error.number.not_le');
+});
+
+test('a step past its timeout is a 504 naming the step, answered at the timeout', async () => {
+  const t0 = performance.now();
+  const res = await call(`${upstream.url}/models/slow/predict`, { body: { x: 1 } });
+  const ms = performance.now() - t0;
+  assert.equal(res.status, 504, res.text);
+  assert.equal(res.body.code, 'MS_ERR_STEP_TIMEOUT');
+  assert.match(res.body.detail, /step 'sleepy'/);
+  assert.ok(ms < 1400, `answered after ${ms} ms, before the remote would have`);
+});
+
+test('an OIP v2 step: one tensor per field in, the named output tensor out; its 400 is a 422 naming the step', async () => {
+  const res = await call(`${upstream.url}/models/adder/predict`, { body: [{ a: 1.5, b: 2 }, { a: -1, b: 3 }] });
+  assert.equal(res.status, 200, res.text);
+  assert.deepEqual(res.body, [{ total: 3.5 }, { total: 2 }]);
+  const bad = await call(`${upstream.url}/models/adder/predict`, { body: { a: -10, b: 1 } });
+  assert.equal(bad.status, 422);
+  assert.deepEqual(bad.body.detail[0].loc, ['step', 'add', 'body']);
+  assert.match(bad.body.detail[0].msg, /negative total/);
+});
+
+test('the remote modelserve killed mid-run: 502/503 within the timeout, never a hang; recovery when it returns', async () => {
+  const statuses = new Map<number, number>();
+  let slowest = 0;
+  let running = true;
+  const after: number[] = [];
+  let restarted = false;
+  const client = async () => {
+    while (running) {
+      const t0 = performance.now();
+      const res = await call(`${upstream.url}/models/remote-weather/predict`, { body: WEATHER_ROW });
+      slowest = Math.max(slowest, performance.now() - t0);
+      statuses.set(res.status, (statuses.get(res.status) ?? 0) + 1);
+      if (res.status !== 200) assert.match(res.body.detail, /step 'forecast'/, res.text);
+      if (restarted) after.push(res.status);
+    }
+  };
+  const clients = [client(), client(), client()];
+  await new Promise((r) => setTimeout(r, 500));
+  downstream!.kill('SIGKILL');
+  await new Promise((r) => setTimeout(r, 1000));
+  downstream = await startDownstream();
+  restarted = true;
+  await new Promise((r) => setTimeout(r, 1000));
+  running = false;
+  await Promise.all(clients);
+  const summary = JSON.stringify([...statuses]);
+  assert.ok((statuses.get(200) ?? 0) > 0, summary);
+  assert.ok((statuses.get(502) ?? 0) + (statuses.get(503) ?? 0) > 0, `the outage shows as 502/503: ${summary}`);
+  assert.deepEqual([...statuses.keys()].filter((s) => s !== 200 && s !== 502 && s !== 503), [], summary);
+  assert.ok(slowest < 2500, `every request answered within the step's timeout (+ slack): slowest ${slowest} ms`);
+  assert.ok(after.length > 0 && after.slice(-5).every((s) => s === 200), `recovered: ${after.slice(-10)}`);
+});

@@ -1,0 +1,141 @@
+// Traffic routing per model, from config: a 90/10 canary split measured over 5,000 requests,
+// sticky by header, and shadow traffic — compared with the served answers (agreement metric),
+// never in the client's answer, and a shadow that sleeps 1 s or fails every request leaves the
+// served latency within the same run's baseline (a generous ratio, not a timing threshold).
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdirSync } from 'node:fs';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { join } from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { startServer, type RunningServer } from '../../src/server.js';
+import { stickyPoint } from '../../src/traffic/router.js';
+import { call } from '../helpers/http.js';
+import { exampleModel, newRepo, WEATHER_REMOTE_FIELDS, WEATHER_ROW, writeConfig } from '../pipelines/helpers.js';
+
+let server: RunningServer;
+let sleeper: Server;
+let failer: Server;
+
+const listen = (s: Server) => new Promise<number>((resolve) => s.listen(0, '127.0.0.1', () => resolve((s.address() as AddressInfo).port)));
+
+function remoteShadowPipeline(repo: string, name: string, port: number): void {
+  writeConfig(repo, name, `
+pipeline:
+  sequence:
+    - name: remote
+      remote:
+        url: http://127.0.0.1:${port}
+        model: weather
+        timeout_ms: 5000
+        retries: 0
+        fields:
+${WEATHER_REMOTE_FIELDS}
+        outputs: { prediction: string, rain_probability: number }
+`);
+}
+
+before(async () => {
+  sleeper = createServer((req, res) => { req.resume(); setTimeout(() => res.writeHead(200, { 'content-type': 'application/json' }).end('[{"prediction":"Rain","rain_probability":1}]'), 1000).unref(); });
+  failer = createServer((req, res) => { req.resume(); res.writeHead(500, { 'content-type': 'application/json' }).end('{"detail":"always fails"}'); });
+  const [sleepPort, failPort] = await Promise.all([listen(sleeper), listen(failer)]);
+  const repo = newRepo();
+  const canary = exampleModel(repo, 'weather', 'canary', 'version_policy: { all: true }\ntraffic: { 1: 90, 2: 10 }\n');
+  const sticky = exampleModel(repo, 'weather', 'sticky', 'version_policy: { all: true }\ntraffic: { 1: 50, 2: 50 }\nsticky: { header: x-user }\n');
+  for (const dir of [canary, sticky]) for (const v of ['1', '2']) mkdirSync(join(dir, v));
+  exampleModel(repo, 'weather', 'baseline');
+  exampleModel(repo, 'weather', 'twin');
+  exampleModel(repo, 'weather', 'mirrored', 'shadow: { model: twin, sample_disagreements: 1 }\n');
+  exampleModel(repo, 'weather', 'shadow-slow', 'shadow: { model: sleepy, timeout_ms: 2000, max_in_flight: 16 }\n');
+  exampleModel(repo, 'weather', 'shadow-failing', 'shadow: { model: failing }\n');
+  remoteShadowPipeline(repo, 'sleepy', sleepPort);
+  remoteShadowPipeline(repo, 'failing', failPort);
+  server = await startServer({ repo, port: 0, workers: 1 });
+});
+
+after(async () => {
+  await server?.shutdown();
+  sleeper?.closeAllConnections();
+  sleeper?.close();
+  failer?.close();
+});
+
+/** `total` requests to a model, `concurrency` at a time; the latency of each and the answers' x-model-version. */
+async function drive(model: string, total: number, concurrency: number, headers: (i: number) => Record<string, string> = () => ({})) {
+  const latencies: number[] = [];
+  const versions = new Map<string, number>();
+  let next = 0;
+  await Promise.all(Array.from({ length: concurrency }, async () => {
+    while (next < total) {
+      const i = next++;
+      const t0 = performance.now();
+      const res = await call(`${server.url}/models/${model}/predict`, { body: WEATHER_ROW, headers: headers(i) });
+      latencies.push(performance.now() - t0);
+      assert.equal(res.status, 200, res.text);
+      assert.deepEqual(Object.keys(res.body), ['prediction', 'rain_probability']);
+      const v = String(res.headers['x-model-version']);
+      versions.set(v, (versions.get(v) ?? 0) + 1);
+    }
+  }));
+  latencies.sort((a, b) => a - b);
+  return { versions, p99: latencies[Math.floor(latencies.length * 0.99)]! };
+}
+
+test('canary 90/10: over 5,000 requests version 2 gets 10 % ± 2 points; metrics per version', async () => {
+  const { versions } = await drive('canary', 5000, 8);
+  const share = ((versions.get('2') ?? 0) / 5000) * 100;
+  assert.ok(Math.abs(share - 10) <= 2, `version 2 got ${share.toFixed(2)} % (${JSON.stringify([...versions])})`);
+  assert.equal((versions.get('1') ?? 0) + (versions.get('2') ?? 0), 5000);
+  // An explicit version is never split.
+  const pinned = await call(`${server.url}/models/canary/versions/2/predict`, { body: WEATHER_ROW });
+  assert.equal(pinned.headers['x-model-version'], '2');
+  const metrics = (await call(`${server.url}/metrics`)).text;
+  assert.match(metrics, /modelserve_requests_total\{model="canary",version="2",route="\/models\/:name\/predict",status="200"\} \d+/);
+});
+
+test('sticky by header: the same x-user always gets the same version, and users spread over both', async () => {
+  const users = Array.from({ length: 40 }, (_, i) => `user-${i}`);
+  const seen = new Map<string, Set<string>>();
+  for (let round = 0; round < 3; round++) {
+    for (const user of users) {
+      const res = await call(`${server.url}/models/sticky/predict`, { body: WEATHER_ROW, headers: { 'x-user': user } });
+      const set = seen.get(user) ?? new Set<string>();
+      set.add(String(res.headers['x-model-version']));
+      seen.set(user, set);
+      assert.equal(String(res.headers['x-model-version']), stickyPoint(user) < 50 ? '1' : '2');
+    }
+  }
+  assert.ok([...seen.values()].every((s) => s.size === 1));
+  const versions = new Set([...seen.values()].map((s) => [...s][0]));
+  assert.deepEqual([...versions].sort(), ['1', '2']);
+});
+
+test('shadow: a copy of each request goes to the shadow, answers are compared (agreement metric), the client sees only the served answer', async () => {
+  await drive('mirrored', 50, 2);
+  await new Promise((r) => setTimeout(r, 300));
+  const metrics = (await call(`${server.url}/metrics`)).text;
+  assert.match(metrics, /modelserve_shadow_requests_total\{model="mirrored",shadow="twin",outcome="ok"\} 50/);
+  assert.match(metrics, /modelserve_shadow_rows_total\{model="mirrored",shadow="twin",result="agree"\} 50/);
+  assert.doesNotMatch(metrics, /shadow="twin",result="disagree"/);
+});
+
+test('a shadow that sleeps 1 s or fails every request neither slows nor fails the served requests (p99 vs the same run\'s baseline)', async () => {
+  const n = 400;
+  const base1 = await drive('baseline', n, 4);
+  const slow = await drive('shadow-slow', n, 4);
+  const failing = await drive('shadow-failing', n, 4);
+  const base2 = await drive('baseline', n, 4);
+  const baseline = Math.max(base1.p99, base2.p99);
+  // Generous: the shadow's own work shares the one CPU; a shadow on the request path would add 1 s.
+  const bound = 3 * baseline + 10;
+  assert.ok(slow.p99 <= bound, `p99 with a sleeping shadow ${slow.p99.toFixed(2)} ms vs baseline ${baseline.toFixed(2)} ms`);
+  assert.ok(failing.p99 <= bound, `p99 with a failing shadow ${failing.p99.toFixed(2)} ms vs baseline ${baseline.toFixed(2)} ms`);
+  await new Promise((r) => setTimeout(r, 2500));
+  const metrics = (await call(`${server.url}/metrics`)).text;
+  assert.match(metrics, /modelserve_shadow_requests_total\{model="shadow-failing",shadow="failing",outcome="error"\} 400/);
+  // 16 in flight at most, each 1 s: the rest were dropped, none waited.
+  const count = (outcome: string) => Number(new RegExp(`modelserve_shadow_requests_total\\{model="shadow-slow",shadow="sleepy",outcome="${outcome}"\\} (\\d+)`).exec(metrics)?.[1] ?? 0);
+  assert.ok(count('dropped') > 0, metrics.split('\n').filter((l) => l.includes('sleepy')).join('\n'));
+  assert.equal(count('ok') + count('dropped') + count('timeout') + count('error'), n);
+});
