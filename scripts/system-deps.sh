@@ -1,8 +1,11 @@
 #!/usr/bin/env bash
 # Installs the Debian packages the test suite drives for real (Chromium for the Swagger UI test,
 # Prometheus for the scrape test, nginx for the scale-out check), when missing. Runs as `pretest`.
+# `system-deps.sh container`: what `npm run test:container` drives instead (the Docker engine, a
+# local registry, Compose v1, debootstrap for the offline base image, nginx in front of Swarm).
 set -euo pipefail
 packages=(chromium prometheus nginx-light)
+[ "${1:-}" = container ] && packages=(docker.io docker-registry docker-compose debootstrap nginx-light)
 missing=()
 for p in "${packages[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
 [ ${#missing[@]} -eq 0 ] && exit 0
