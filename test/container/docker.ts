@@ -3,6 +3,7 @@
 // removed by its own id/name in after(), whatever happened.
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { get as httpGet } from 'node:http';
 import { join } from 'node:path';
 import { CLI, REPO, tempDir } from '../helpers/paths.js';
 
@@ -93,11 +94,21 @@ export async function waitFor<T>(what: string, probe: () => Promise<T | undefine
   throw new Error(`${what}: not within ${ms} ms${last ? ` (${(last as Error).message})` : ''}`);
 }
 
-/** 200 from GET url within a short timeout, else undefined. */
-export async function ok200(url: string): Promise<true | undefined> {
-  const r = await fetch(url, { signal: AbortSignal.timeout(1000) });
-  await r.arrayBuffer();
-  return r.status === 200 ? true : undefined;
+/**
+ * 200 from GET url within a second, else undefined. node:http rather than fetch: through docker-proxy
+ * (a published port whose container is not listening yet) the connection is accepted and then reset,
+ * and fetch's pending promise could outlive every handle (node:test then cancels the test).
+ */
+export function ok200(url: string): Promise<true | undefined> {
+  return new Promise((resolve) => {
+    const req = httpGet(url, { timeout: 1000, agent: false }, (res) => {
+      res.resume();
+      res.once('end', () => resolve(res.statusCode === 200 ? true : undefined));
+      res.once('error', () => resolve(undefined));
+    });
+    req.once('timeout', () => req.destroy(new Error('timeout')));
+    req.once('error', () => resolve(undefined));
+  });
 }
 
 export async function predict(url: string, body: unknown = BOOK_REQUEST): Promise<{ status: number; text: string }> {
