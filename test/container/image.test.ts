@@ -95,8 +95,23 @@ describe('the image, built and run by a real Docker engine', { timeout: 360_000 
     const rssTimer = setInterval(() => { peakRss = Math.max(peakRss, rssBytes(container.pid)); }, 200);
     const loadStart = new Date();
     const { result } = startLoad(`http://127.0.0.1:${port}/predict`, { users: 32, duration: '10s' }, cleanup);
+    // The same load, probed from outside with `docker exec` (its overhead is in both): this image's
+    // probe vs the `node -e fetch()` probe it replaced, alternately.
+    const NODE_PROBE = "fetch('http://127.0.0.1:'+(process.env.PORT||8080)+'/readyz').then(r=>process.exit(r.ok?0:1),()=>process.exit(1))";
+    const probes = { bash: [] as number[], node: [] as number[] };
+    await new Promise((res) => setTimeout(res, 1000));
+    while (Date.now() - loadStart.getTime() < 9000) {
+      for (const kind of ['bash', 'node'] as const) {
+        const t0 = performance.now();
+        const p = await docker(['exec', container.id, ...(kind === 'bash' ? ['bash', '/app/healthcheck.sh'] : ['node', '-e', NODE_PROBE])]);
+        assert.equal(p.code, 0, `${kind} probe: ${p.stderr}`);
+        probes[kind].push(performance.now() - t0);
+      }
+    }
     const r = await result;
     clearInterval(rssTimer);
+    const med = (a: number[]) => [...a].sort((x, y) => x - y)[Math.floor(a.length / 2)] ?? NaN;
+    console.error(`# docker exec probe under load (${probes.bash.length} each): bash /dev/tcp median ${med(probes.bash).toFixed(0)} ms, max ${Math.max(...probes.bash).toFixed(0)} ms; node -e fetch median ${med(probes.node).toFixed(0)} ms, max ${Math.max(...probes.node).toFixed(0)} ms; ratio of medians ${(med(probes.node) / med(probes.bash)).toFixed(1)}x`);
     const runs = (await health.stop()).filter((h: HealthRun) => Date.parse(h.start) >= loadStart.getTime());
     const ms = runs.map((h) => h.ms).sort((a, b) => a - b);
     console.error(`# load: ${r.requests} requests, ${r.rps.toFixed(0)} req/s, p99 ${r.latencyMs.p99} ms; peak RSS ${(peakRss / 2 ** 20).toFixed(0)} MiB of 512`);
