@@ -148,7 +148,7 @@ describe('Dockerfile project rules', () => {
     assert.equal(ok.status, 0, `the checkout's own node_modules: ${ok.stderr}`);
   });
 
-  it('copies .npmrc (skips the onnxruntime CUDA download) before every npm ci', () => {
+  it('copies .npmrc (the project npm settings) before every npm ci', () => {
     for (const s of spec.stages) {
       const npmAt = s.steps.findIndex((x) => x.keyword === 'RUN' && /\bnpm ci\b/.test(x.content));
       if (npmAt < 0) continue;
