@@ -78,7 +78,7 @@ describe('installable outside the clone (README "Install", run as written)', { t
     assert.ok(!existsSync(join(project, 'node_modules/onnxruntime-node/bin/napi-v6/linux/x64/libonnxruntime_providers_cuda.so')));
   });
 
-  it('the installed package serves a model repository (predict, Swagger UI with its assets), load-tests it, and stops with exit 0', async () => {
+  it('the installed package serves a model repository (predict, Swagger UI with its assets), load-tests it, and drains on SIGTERM', async () => {
     assert.ok(project, 'installed');
     const models = join(dir, 'models');
     cpSync(EXAMPLES, models, { recursive: true });
