@@ -64,7 +64,7 @@ describe('the image, built and run by a real Docker engine', { timeout: 360_000 
     assert.ok(size <= 300e6, `image is ${(size / 1e6).toFixed(0)} MB`);
     const inside = await dockerOk(['run', '--rm', '--network', 'none', '--entrypoint', 'bash', TAG, '-c',
       'command -v npm npx corepack yarn; echo "ort: $(cd node_modules/onnxruntime-node/bin/napi-v6 && echo */*)"; ls -d node_modules/@types node_modules/protobufjs/cli 2>/dev/null; id -u; true']);
-    assert.deepEqual(inside.split('\n'), ['ort: linux/x64', '1000'], inside);
+    assert.deepEqual(inside.split('\n'), [`ort: linux/${process.arch}`, '1000'], inside);
   });
 
   it('runs with --read-only (tmpfs /tmp), --cpus 1 --memory 512m: ready, the book\'s answer, uid 1000, one worker from the cgroup quota, healthy', async () => {
