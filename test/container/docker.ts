@@ -4,7 +4,7 @@
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { get as httpGet } from 'node:http';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { CLI, REPO, tempDir } from '../helpers/paths.js';
 
 export const DOCKER = process.env.MODELSERVE_DOCKER ?? (existsSync('/usr/bin/docker') ? '/usr/bin/docker' : 'docker');
@@ -136,7 +136,13 @@ export function bodyFile(body: unknown = BOOK_REQUEST): string {
 
 /** `modelserve loadtest` (closed model) in the background; the promise resolves with its JSON result. */
 export function startLoad(url: string, opts: { users: number; duration: string; body?: string; timeout?: string }, cleanup: Cleanup): { child: ChildProcess; result: Promise<LoadResult> } {
-  const args = [CLI, 'loadtest', url, '--body', opts.body ?? bodyFile(), '--users', String(opts.users), '--duration', opts.duration, '--timeout', opts.timeout ?? '10s', '--json', '--quiet'];
+  let body = opts.body;
+  if (body === undefined) {
+    const file = bodyFile();
+    cleanup.add(`body ${file}`, () => run('rm', ['-rf', dirname(file)]));
+    body = file;
+  }
+  const args = [CLI, 'loadtest', url, '--body', body, '--users', String(opts.users), '--duration', opts.duration, '--timeout', opts.timeout ?? '10s', '--json', '--quiet'];
   const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] });
   cleanup.process(child);
   let out = '';
