@@ -14,7 +14,7 @@ const COMMANDS: Record<string, { summary: string; load: () => Promise<{ run(argv
 export function usage(): string {
   const lines = ['Usage: modelserve <command> [options]', '', 'Commands:'];
   for (const [name, c] of Object.entries(COMMANDS)) lines.push(`  ${name.padEnd(10)} ${c.summary}`);
-  lines.push('', 'Run `modelserve <command> --help` for the options of a command.');
+  lines.push('', 'Run `modelserve <command> --help` for the options of a command; `modelserve --version` prints the version.');
   return lines.join('\n');
 }
 
@@ -23,6 +23,11 @@ export async function main(argv: string[]): Promise<number> {
   if (!command || command === '--help' || command === '-h' || command === 'help') {
     console.log(usage());
     return command ? 0 : 2;
+  }
+  if (command === '--version' || command === '-v' || command === 'version') {
+    const { VERSION } = await import('../version.js');
+    console.log(VERSION);
+    return 0;
   }
   const entry = COMMANDS[command];
   if (!entry) {

@@ -1,0 +1,181 @@
+// The image as a user builds and runs it, with a real Docker engine (npm run test:container):
+// size and contents, read-only root filesystem, --cpus/--memory limits honoured, the book's answer,
+// HEALTHCHECK healthy (and cheap at full load), uid 1000, `docker stop` under load drains to exit 0
+// with no failed request, then push to a local registry (the Artifact Registry step) and run it
+// again pulled by digest.
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
+import { join } from 'node:path';
+import { startServer } from '../../src/server.js';
+import { EXAMPLES, tempDir } from '../helpers/paths.js';
+import { freePort } from '../helpers/net.js';
+import { BOOK_REQUEST, Cleanup, buildImage, docker, dockerOk, ok200, predict, rssBytes, sampleHealth, startLoad, uidOf, waitFor, type HealthRun } from './docker.js';
+
+const TAG = `modelserve-test:image-${process.pid}`;
+const MEMORY_LIMIT = 512 * 2 ** 20;
+const cleanup = new Cleanup();
+let expectedAnswer = '';
+
+/** The server's "ready" log line (pino JSON) from `docker logs`. */
+async function readyLine(id: string): Promise<{ workers: number; models: string[] }> {
+  const r = await docker(['logs', id]);
+  const line = `${r.stdout}\n${r.stderr}`.split('\n').find((l) => l.includes('"msg":"ready"'));
+  assert.ok(line, `no ready line in the logs:\n${r.stdout.slice(-2000)}${r.stderr.slice(-2000)}`);
+  return JSON.parse(line) as { workers: number; models: string[] };
+}
+
+async function startContainer(image: string, port: number, extra: string[]): Promise<{ id: string; readyMs: number; pid: number }> {
+  const t0 = Date.now();
+  const id = await dockerOk(['run', '-d', '--network', 'host', '-e', `PORT=${port}`, ...extra, image]);
+  cleanup.container(id);
+  await waitFor('/readyz 200', () => ok200(`http://127.0.0.1:${port}/readyz`), 60_000, 50);
+  const readyMs = Date.now() - t0;
+  const pid = Number(await dockerOk(['inspect', '-f', '{{.State.Pid}}', id]));
+  return { id, readyMs, pid };
+}
+
+describe('the image, built and run by a real Docker engine', { timeout: 360_000 }, () => {
+  let port = 0;
+  let container = { id: '', readyMs: 0, pid: 0 };
+
+  before(async () => {
+    // The answer the container must give: the same models served on this machine.
+    const local = await startServer({ repo: EXAMPLES, port: 0, workers: 1 });
+    try {
+      const r = await predict(`${local.url}/predict`);
+      assert.equal(r.status, 200, r.text);
+      expectedAnswer = r.text;
+    } finally {
+      await local.shutdown();
+    }
+    cleanup.image(TAG);
+    const ms = await buildImage(TAG);
+    console.error(`# docker build: ${(ms / 1000).toFixed(1)} s`);
+  });
+
+  after(() => cleanup.run());
+
+  it('is at most 300 MB and holds no npm, no other platform\'s onnxruntime binaries and no type declarations', async () => {
+    const size = Number(await dockerOk(['image', 'inspect', '-f', '{{.Size}}', TAG]));
+    console.error(`# image size: ${(size / 1e6).toFixed(0)} MB`);
+    assert.ok(size <= 300e6, `image is ${(size / 1e6).toFixed(0)} MB`);
+    const inside = await dockerOk(['run', '--rm', '--network', 'none', '--entrypoint', 'bash', TAG, '-c',
+      'command -v npm npx corepack yarn; echo "ort: $(cd node_modules/onnxruntime-node/bin/napi-v6 && echo */*)"; ls -d node_modules/@types node_modules/protobufjs/cli 2>/dev/null; id -u; true']);
+    assert.deepEqual(inside.split('\n'), [`ort: linux/${process.arch}`, '1000'], inside);
+  });
+
+  it('runs with --read-only (tmpfs /tmp), --cpus 1 --memory 512m: ready, the book\'s answer, uid 1000, one worker from the cgroup quota, healthy', async () => {
+    port = await freePort();
+    container = await startContainer(TAG, port, ['--read-only', '--tmpfs', '/tmp', '--cpus', '1', '--memory', '512m', '--health-interval', '1s']);
+    console.error(`# docker run -> /readyz 200: ${container.readyMs} ms`);
+    const r = await predict(`http://127.0.0.1:${port}/predict`, BOOK_REQUEST);
+    assert.equal(r.status, 200, r.text);
+    assert.equal(r.text, expectedAnswer);
+    assert.match(r.text, /"prediction":"(Rain|No_Rain)"/);
+    assert.equal(uidOf(container.pid), 1000, 'the server process runs as uid 1000');
+    const ready = await readyLine(container.id);
+    assert.deepEqual(ready.models.sort(), ['loan', 'weather']);
+    assert.equal(ready.workers, 1, 'workers = the cgroup CPU quota (1), not the machine\'s CPUs');
+    const quota = await dockerOk(['exec', container.id, 'bash', '-c', 'cat /sys/fs/cgroup/cpu.max 2>/dev/null || echo "$(cat /sys/fs/cgroup/cpu/cpu.cfs_quota_us) $(cat /sys/fs/cgroup/cpu/cpu.cfs_period_us)"']);
+    assert.match(quota, /^100000 100000$/, `the quota the container sees (cgroup v2 cpu.max or v1 cfs): ${quota}`);
+    const write = await docker(['exec', container.id, 'bash', '-c', 'echo x > /app/probe']);
+    assert.notEqual(write.code, 0, 'the root filesystem is read-only');
+    assert.match(write.stderr, /Read-only file system/);
+    await dockerOk(['exec', container.id, 'bash', '-c', 'echo x > /tmp/probe']);
+    await waitFor('HEALTHCHECK healthy', async () => ((await dockerOk(['inspect', '-f', '{{.State.Health.Status}}', container.id])) === 'healthy' ? true : undefined), 30_000, 250);
+  });
+
+  it('under a closed load (32 users, 10 s): no failed request, RSS under the limit, every HEALTHCHECK passes', async () => {
+    assert.ok(container.id, 'the container started');
+    const health = sampleHealth(container.id);
+    let peakRss = 0;
+    const rssTimer = setInterval(() => { peakRss = Math.max(peakRss, rssBytes(container.pid)); }, 200);
+    const loadStart = new Date();
+    const { result } = startLoad(`http://127.0.0.1:${port}/predict`, { users: 32, duration: '10s' }, cleanup);
+    // The same load, probed from outside with `docker exec` (its overhead is in both): this image's
+    // probe vs the `node -e fetch()` probe it replaced, alternately.
+    const NODE_PROBE = "fetch('http://127.0.0.1:'+(process.env.PORT||8080)+'/readyz').then(r=>process.exit(r.ok?0:1),()=>process.exit(1))";
+    const probes = { bash: [] as number[], node: [] as number[] };
+    await new Promise((res) => setTimeout(res, 1000));
+    while (Date.now() - loadStart.getTime() < 9000) {
+      for (const kind of ['bash', 'node'] as const) {
+        const t0 = performance.now();
+        const p = await docker(['exec', container.id, ...(kind === 'bash' ? ['bash', '/app/healthcheck.sh'] : ['node', '-e', NODE_PROBE])]);
+        assert.equal(p.code, 0, `${kind} probe: ${p.stderr}`);
+        probes[kind].push(performance.now() - t0);
+      }
+    }
+    const r = await result;
+    clearInterval(rssTimer);
+    const med = (a: number[]) => [...a].sort((x, y) => x - y)[Math.floor(a.length / 2)] ?? NaN;
+    console.error(`# docker exec probe under load (${probes.bash.length} each): bash /dev/tcp median ${med(probes.bash).toFixed(0)} ms, max ${Math.max(...probes.bash).toFixed(0)} ms; node -e fetch median ${med(probes.node).toFixed(0)} ms, max ${Math.max(...probes.node).toFixed(0)} ms; ratio of medians ${(med(probes.node) / med(probes.bash)).toFixed(1)}x`);
+    const runs = (await health.stop()).filter((h: HealthRun) => Date.parse(h.start) >= loadStart.getTime());
+    const ms = runs.map((h) => h.ms).sort((a, b) => a - b);
+    console.error(`# load: ${r.requests} requests, ${r.rps.toFixed(0)} req/s, p99 ${r.latencyMs.p99} ms; peak RSS ${(peakRss / 2 ** 20).toFixed(0)} MiB of 512`);
+    console.error(`# HEALTHCHECK under load: ${ms.length} runs, median ${ms[Math.floor(ms.length / 2)]} ms, max ${ms.at(-1)} ms`);
+    assert.ok(r.requests > 1000, `requests: ${r.requests}`);
+    assert.equal(r.failures, 0, JSON.stringify({ status: r.statusCounts, errors: r.errorKinds }));
+    assert.ok(peakRss > 0 && peakRss < MEMORY_LIMIT, `peak RSS ${peakRss}`);
+    assert.equal(await dockerOk(['inspect', '-f', '{{.State.OOMKilled}}', container.id]), 'false');
+    assert.ok(runs.length >= 5, `health checks seen during the load: ${runs.length}`);
+    for (const h of runs) assert.equal(h.exitCode, 0, `HEALTHCHECK failed under load after ${h.ms} ms: ${h.output}`);
+    // Within the image's own --timeout=3s with room to spare (BENCHMARKS.md records the numbers).
+    assert.ok((ms.at(-1) ?? 0) < 3000, `slowest HEALTHCHECK ${ms.at(-1)} ms`);
+  });
+
+  it('`docker stop` under a closed load: exit 0, and no request the container accepted fails', async () => {
+    assert.ok(container.id, 'the container started');
+    const { result } = startLoad(`http://127.0.0.1:${port}/predict`, { users: 32, duration: '6s' }, cleanup);
+    await new Promise((r) => setTimeout(r, 2500));
+    const t0 = Date.now();
+    await dockerOk(['stop', container.id]);
+    const stopMs = Date.now() - t0;
+    const r = await result;
+    const exit = await dockerOk(['inspect', '-f', '{{.State.ExitCode}} {{.State.OOMKilled}}', container.id]);
+    console.error(`# docker stop under load: ${stopMs} ms, exit ${exit}; load: ${JSON.stringify({ ok: r.ok, status: r.statusCounts, errors: r.errorKinds })}`);
+    assert.equal(exit, '0 false', 'drained and exited 0 (not killed after the 10 s grace)');
+    assert.ok(r.ok > 500, `requests answered before the stop: ${r.ok}`);
+    // After the listener closed, new connections are refused: those requests were never accepted.
+    // Anything else (a non-200, a reset or timeout mid-request) is a failed accepted request.
+    assert.deepEqual(Object.keys(r.statusCounts).filter((s) => s !== '200'), [], JSON.stringify(r.statusCounts));
+    assert.deepEqual(Object.keys(r.errorKinds).filter((k) => k !== 'connect'), [], JSON.stringify(r.errorKinds));
+    assert.ok((r.errorKinds.connect ?? 0) > 0, 'the load outlasted the container (else the stop was not under load)');
+    await dockerOk(['rm', container.id]);
+  });
+
+  it('pushed to a local registry (docker-registry on 127.0.0.1), removed, pulled by digest and run again', async () => {
+    const regPort = await freePort();
+    const dir = tempDir('modelserve-registry-');
+    cleanup.add(`registry storage ${dir}`, async () => rmSync(dir, { recursive: true, force: true }));
+    mkdirSync(join(dir, 'data'));
+    writeFileSync(join(dir, 'config.yml'), `version: 0.1\nlog:\n  level: warn\nstorage:\n  filesystem:\n    rootdirectory: ${join(dir, 'data')}\n  delete:\n    enabled: true\nhttp:\n  addr: 127.0.0.1:${regPort}\n`);
+    const registry = spawn('/usr/bin/docker-registry', ['serve', join(dir, 'config.yml')], { stdio: 'ignore' });
+    cleanup.process(registry);
+    await waitFor('registry /v2/', () => ok200(`http://127.0.0.1:${regPort}/v2/`), 20_000);
+
+    const remote = `127.0.0.1:${regPort}/modelserve`;
+    cleanup.image(`${remote}:test`);
+    await dockerOk(['tag', TAG, `${remote}:test`]);
+    const push = await dockerOk(['push', `${remote}:test`], { timeoutMs: 180_000 });
+    const digest = /digest: (sha256:[0-9a-f]{64})/.exec(push)?.[1];
+    assert.ok(digest, push);
+    // Gone from the engine: the run below must pull it.
+    await dockerOk(['rmi', `${remote}:test`, TAG]);
+    assert.notEqual((await docker(['image', 'inspect', `${remote}@${digest}`])).code, 0);
+    await dockerOk(['pull', `${remote}@${digest}`], { timeoutMs: 180_000 });
+    cleanup.image(`${remote}@${digest}`);
+
+    const port2 = await freePort();
+    const again = await startContainer(`${remote}@${digest}`, port2, ['--read-only', '--tmpfs', '/tmp']);
+    const r = await predict(`http://127.0.0.1:${port2}/predict`);
+    assert.equal(r.status, 200, r.text);
+    assert.equal(r.text, expectedAnswer);
+    // Without --cpus the workers follow the machine's CPUs: the 1 above came from the quota.
+    assert.equal((await readyLine(again.id)).workers, availableParallelism());
+    await dockerOk(['stop', again.id]);
+    assert.equal(await dockerOk(['inspect', '-f', '{{.State.ExitCode}}', again.id]), '0');
+  });
+});

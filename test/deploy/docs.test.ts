@@ -1,0 +1,49 @@
+// docs/deploy.md: every shell block says whether a test runs it (`<!-- doc-example: NAME; run by
+// test/… -->`, and that test exists) or why none can (`<!-- doc-example: NAME; not run: REASON -->`:
+// a cloud account, a cluster). The `gcloud run deploy` flags, which no test can run, are checked
+// against the Knative Service and the image instead.
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { parse } from 'yaml';
+import { REPO_ROOT, readImageSpec } from './docker-image.js';
+
+const DOC = readFileSync(join(REPO_ROOT, 'docs/deploy.md'), 'utf8');
+const MARKER = /<!-- doc-example: ([a-z0-9-]+); (run by (test\/[\w/.-]+\.ts)(?: [^\n]*?)?|not run: .+?) -->\s*\n\s*```sh\n/g;
+
+describe('docs/deploy.md', () => {
+  it('every shell block is marked: run by a test (which exists), or not run and why', () => {
+    const blocks = [...DOC.matchAll(/^\s*```sh$/gm)].length;
+    const marked = [...DOC.matchAll(MARKER)];
+    assert.equal(marked.length, blocks, 'a ```sh block without a <!-- doc-example: NAME; run by test/… | not run: why --> line right above it');
+    const names = marked.map((m) => m[1]);
+    assert.equal(new Set(names).size, names.length, 'example names are unique');
+    for (const m of marked) if (m[3]) assert.ok(existsSync(join(REPO_ROOT, m[3])), `${m[1]}: ${m[3]} does not exist`);
+    assert.ok(marked.filter((m) => m[3]).length >= 4, 'most of what can run here is run');
+  });
+
+  it('the `gcloud run deploy` flags are the Knative Service\'s settings and fit the image', () => {
+    const block = /```sh\n(gcloud run deploy modelserve[\s\S]*?)```/.exec(DOC)?.[1].replace(/\\\n\s*/g, ' ') ?? '';
+    assert.ok(block, 'no gcloud run deploy block');
+    const flag = (name: string) => new RegExp(`--${name}[ =](\\S+)`).exec(block)?.[1];
+    const svc = parse(readFileSync(join(REPO_ROOT, 'deploy/knative/service.yaml'), 'utf8')) as { spec: { template: { metadata: { annotations: Record<string, string> }; spec: { containerConcurrency: number; timeoutSeconds: number; containers: Array<{ ports: Array<{ containerPort: number }>; env: Array<{ name: string; value: string }>; resources: { limits: { cpu: string; memory: string } } }> } } } };
+    const tpl = svc.spec.template;
+    const c = tpl.spec.containers[0];
+    const image = readImageSpec().runtime;
+    assert.equal(flag('port'), image.env.PORT, 'the port the image listens on');
+    assert.equal(Number(flag('port')), c.ports[0].containerPort);
+    assert.equal(flag('cpu'), c.resources.limits.cpu);
+    assert.equal(flag('memory'), c.resources.limits.memory);
+    assert.equal(Number(flag('concurrency')), tpl.spec.containerConcurrency);
+    assert.equal(Number(flag('timeout')), tpl.spec.timeoutSeconds);
+    assert.equal(flag('min-instances'), tpl.metadata.annotations['autoscaling.knative.dev/minScale']);
+    assert.equal(flag('max-instances'), tpl.metadata.annotations['autoscaling.knative.dev/maxScale']);
+    assert.equal(block.includes('--cpu-boost'), tpl.metadata.annotations['run.googleapis.com/startup-cpu-boost'] === 'true');
+    const env = Object.fromEntries((flag('set-env-vars') ?? '').split(',').map((kv) => kv.split('=')));
+    assert.deepEqual(env, Object.fromEntries(c.env.map((e) => [e.name, e.value])));
+    assert.equal(env.MODELSERVE_WORKERS, flag('cpu'), 'one worker per vCPU');
+    assert.ok(Number(env.MODELSERVE_DRAIN_TIMEOUT_MS) < 10_000, 'Cloud Run kills 10 s after SIGTERM');
+    assert.match(block, /--image \S+\/modelserve:\d+\.\d+\.\d+/);
+  });
+});
