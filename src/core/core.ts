@@ -19,6 +19,7 @@ import { ModelServeError, StartupError } from '../errors.js';
 import { mayOptimize } from '../optimize/probe.js';
 import type { InferenceRuntime, ModelSource } from '../runtime/types.js';
 import { exampleRow, ModelVersion, type OptimizationSummary } from './model-version.js';
+import { PredictionTap, type PredictionObserver } from './prediction-tap.js';
 import { RepositoryWatcher, scanRepository, type ScannedModel, type WatchOptions } from './repository.js';
 
 export type VersionState = 'loading' | 'ready' | 'failed' | 'unloading' | 'unavailable';
@@ -62,6 +63,8 @@ export interface CoreOptions {
   maxLoadedModels?: number;
   /** Where a failed load or reload is reported (the log). */
   onProblem?: (message: string, detail: { model: string; version: number }) => void;
+  /** Called after every successful prediction, from any front door (more: core.predictions.add()). */
+  onPrediction?: PredictionObserver;
 }
 
 interface VersionSlot {
@@ -131,6 +134,8 @@ export class InferenceCore extends EventEmitter {
   private defaultName: string | undefined;
   private watcher: RepositoryWatcher | undefined;
   private clock = 0;
+  /** Every successful prediction of every version is reported here (prediction events, dashboard). */
+  readonly predictions = new PredictionTap();
 
   /** A core that has loaded nothing yet: subscribe to its events, then start() it. */
   constructor(options: CoreOptions) {
@@ -138,6 +143,7 @@ export class InferenceCore extends EventEmitter {
     this.options = options;
     this.runtime = options.runtime;
     this.repo = options.repo;
+    if (options.onPrediction) this.predictions.add(options.onPrediction);
   }
 
   /**
@@ -333,11 +339,11 @@ export class InferenceCore extends EventEmitter {
         await this.runtime.unload([key]);
         throw new StartupError('MS_ERR_MODEL_SIGNATURE', `model configuration does not match the ONNX model (${problems.length} problem${problems.length === 1 ? '' : 's'}):\n${problems.join('\n')}`);
       }
-      loaded = new ModelVersion({ config, signature, key, runtime: this.runtime, optimization, onBatch: this.options.onBatch?.(config.name, v) });
+      loaded = new ModelVersion({ config, signature, key, runtime: this.runtime, optimization, onBatch: this.options.onBatch?.(config.name, v), tap: this.predictions });
       // The example row through the whole path: a mapping that cannot work fails here, not on traffic.
       const validated = loaded.validate(exampleRow(config));
       if (!validated.ok) throw new StartupError('MS_ERR_CONFIG_INVALID', `${config.configFile}: the fields' examples do not form a valid request: ${JSON.stringify(validated.issues)}`);
-      loaded.serialize.many(await loaded.predict(validated.rows));
+      loaded.serialize.many(await loaded.predict(validated.rows, undefined, { unobserved: true }));
     } catch (err) {
       if (loaded !== undefined) await this.runtime.unload([key]).catch(() => undefined);
       const reason = (err as Error).message;

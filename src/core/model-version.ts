@@ -10,6 +10,7 @@ import { compileEncoder, type Encoder } from '../tensors/encode.js';
 import type { InferenceRuntime, ModelSignature, NamedTensors } from '../runtime/types.js';
 import { compileRequestValidator, type RequestValidator, type Row } from '../validation/request-validator.js';
 import { concatRequests, splitOutputs, type EncodedRequest } from './tensor-batch.js';
+import type { PredictionTap, RequestContext } from './prediction-tap.js';
 
 export interface OptimizationSummary {
   changed: boolean;
@@ -22,7 +23,7 @@ export interface QueuedRequest extends EncodedRequest {
   outputs?: readonly string[];
 }
 
-export interface InferOptions {
+export interface InferOptions extends RequestContext {
   /** Absolute deadline in performance.now() ms. */
   deadline?: number;
   /** ONNX outputs to fetch (default: the ones the config's response fields read). */
@@ -46,6 +47,8 @@ export interface ModelVersionParts {
   runtime: InferenceRuntime;
   optimization?: OptimizationSummary;
   onBatch?: (info: BatchInfo) => void;
+  /** Where successful predictions are reported (prediction events, dashboard). */
+  tap?: PredictionTap;
 }
 
 export class ModelVersion {
@@ -64,6 +67,7 @@ export class ModelVersion {
   readonly serialize: Serializers;
   readonly batcher: Batcher<QueuedRequest, NamedTensors>;
   private readonly defaultOutputs: readonly string[];
+  private readonly tap: PredictionTap | undefined;
 
   constructor(parts: ModelVersionParts) {
     const { config, signature, runtime, key } = parts;
@@ -79,6 +83,7 @@ export class ModelVersion {
     this.decode = compileDecoder(config);
     this.serialize = compileSerializers(config);
     this.defaultOutputs = neededOutputs(config);
+    this.tap = parts.tap;
     const defaults = this.defaultOutputs;
     this.batcher = new Batcher<QueuedRequest, NamedTensors>({
       enabled: config.batching.enabled,
@@ -104,13 +109,31 @@ export class ModelVersion {
 
   /** Runs encoded tensors (first dimension = rows) through the batcher; resolves with this request's outputs. */
   infer(feeds: NamedTensors, rows: number, options: InferOptions = {}): Promise<NamedTensors> {
-    const request: QueuedRequest = options.outputs === undefined ? { feeds, rows } : { feeds, rows, outputs: options.outputs };
-    return this.batcher.submit(request, rows, options.deadline === undefined ? undefined : { deadline: options.deadline });
+    const running = this.run(feeds, rows, options);
+    const tap = this.tap;
+    if (tap === undefined || tap.observers.length === 0 || options.unobserved === true) return running;
+    const started = performance.now();
+    return running.then((outputs) => {
+      tap.emit({ model: this.name, version: this.version, requestId: options.requestId, frontDoor: options.frontDoor, rows, latencyMs: performance.now() - started, time: Date.now(), feeds, outputs });
+      return outputs;
+    });
   }
 
   /** Validated rows -> one prediction object per row, in order. */
-  async predict(rows: Row[], deadline?: number): Promise<PredictionObject[]> {
-    const outputs = await this.infer(this.encode(rows), rows.length, deadline === undefined ? {} : { deadline });
-    return this.decode(outputs, rows.length);
+  async predict(rows: Row[], deadline?: number, context?: RequestContext): Promise<PredictionObject[]> {
+    const tap = this.tap;
+    const observed = tap !== undefined && tap.observers.length > 0 && context?.unobserved !== true;
+    const started = observed ? performance.now() : 0;
+    const outputs = await this.run(this.encode(rows), rows.length, deadline === undefined ? {} : { deadline });
+    const predictions = this.decode(outputs, rows.length);
+    if (observed) {
+      tap.emit({ model: this.name, version: this.version, requestId: context?.requestId, frontDoor: context?.frontDoor, rows: rows.length, latencyMs: performance.now() - started, time: Date.now(), inputs: rows, predictions });
+    }
+    return predictions;
+  }
+
+  private run(feeds: NamedTensors, rows: number, options: InferOptions): Promise<NamedTensors> {
+    const request: QueuedRequest = options.outputs === undefined ? { feeds, rows } : { feeds, rows, outputs: options.outputs };
+    return this.batcher.submit(request, rows, options.deadline === undefined ? undefined : { deadline: options.deadline });
   }
 }
