@@ -9,6 +9,7 @@ import { Metrics } from './metrics/metrics.js';
 import { buildApp, type AppOptions } from './http/app.js';
 import type { InferenceRuntime } from './runtime/types.js';
 import { createRuntime } from './runtime/create.js';
+import { hasStreams, startStreams, type RunningStreams, type StreamOptions } from './events/streams.js';
 
 export interface StartOptions {
   /** A model repository path, or configs already loaded. */
@@ -33,11 +34,15 @@ export interface StartOptions {
   app?: Partial<AppOptions>;
   /** A runtime already started (the CLI starts workers before importing this module); else one is created. */
   runtime?: InferenceRuntime;
+  /** MQTT front door and prediction events (src/events/streams.ts). */
+  streams?: StreamOptions;
 }
 
 export interface RunningServer {
   app: FastifyInstance;
   core: InferenceCore;
+  /** The MQTT front door and event sinks, when configured. */
+  streams: RunningStreams | undefined;
   /** http://host:port of the listening socket. */
   url: string;
   port: number;
@@ -70,12 +75,16 @@ export async function startServer(options: StartOptions): Promise<RunningServer>
     onProblem: (message, where) => app?.log.error(where, `model load failed: ${message}`),
   });
   if (metrics) metrics.watchCore(core);
+  let streams: RunningStreams | undefined;
   try {
     await core.start();
-    app = await buildApp({ ...options.app, core, metrics: metrics ?? false, bodyLimit: options.bodyLimit, logger: options.logger, optimize: options.optimize });
+    const log = { info: (o: object, m: string) => app?.log.info(o, m), warn: (o: object, m: string) => app?.log.warn(o, m), error: (o: object, m: string) => app?.log.error(o, m) };
+    if (hasStreams(options.streams)) streams = startStreams(options.streams, core, metrics?.registry, log);
+    app = await buildApp({ ...options.app, readiness: streams?.notReady, core, metrics: metrics ?? false, bodyLimit: options.bodyLimit, logger: options.logger, optimize: options.optimize });
     await app.listen({ host: options.host ?? '127.0.0.1', port: options.port ?? 8000 });
   } catch (err) {
     await (app ? app.close() : Promise.resolve()).catch(() => undefined);
+    await streams?.close().catch(() => undefined);
     await core.close().catch(() => undefined);
     throw err;
   }
@@ -123,12 +132,15 @@ export async function startServer(options: StartOptions): Promise<RunningServer>
       //    rather than cut off. (net.Server#close: http.Server#close would also drop idle
       //    keep-alive connections at once, racing clients that are just sending on them.)
       NetServer.prototype.close.call(app.server);
+      // ... and MQTT takes no new requests (unsubscribed; a shared group sends them to the other replicas).
+      await streams?.stopIntake();
       // 4. In-flight requests finish (they wait for their queued batches) ...
       await quiet(deadline);
       // 5. ... then app.close() (remaining idle connections close, the batchers drain), then the core stops the workers.
       let timer: NodeJS.Timeout | undefined;
       const timedOut = new Promise<boolean>((resolve) => { timer = setTimeout(() => resolve(false), Math.max(0, deadline - Date.now())); });
-      const closing = app.close().then(() => core.close());
+      // The event sinks flush after the last prediction (bounded by their own timeout).
+      const closing = app.close().then(() => core.close()).then(() => streams?.close());
       const drained = await Promise.race([closing.then(() => true), timedOut]);
       clearTimeout(timer);
       if (!drained) {
@@ -142,5 +154,5 @@ export async function startServer(options: StartOptions): Promise<RunningServer>
     })();
     return shuttingDown;
   };
-  return { app, core, url: `http://${host.includes(':') ? `[${host}]` : host}:${port}`, port, shutdown };
+  return { app, core, streams, url: `http://${host.includes(':') ? `[${host}]` : host}:${port}`, port, shutdown };
 }

@@ -16,6 +16,7 @@ import { buildOpenApiDocument } from './openapi.js';
 import { installErrorBoundary, sendError } from './errors.js';
 import { modelStatusInfo } from './model-info.js';
 import { repositoryRoutes } from './routes/repository.js';
+import { dashboardRoutes } from './routes/dashboard.js';
 import { VERSION } from '../version.js';
 import { Metrics } from '../metrics/metrics.js';
 import { installAuth, withSecuritySchemes, type AuthOptions } from './plugins/auth.js';
@@ -43,6 +44,10 @@ export interface AppOptions {
   corsOrigins?: readonly string[];
   /** Prometheus metrics: a Metrics instance to use, or false for none (default: a new one). */
   metrics?: Metrics | false;
+  /** Extra readiness: a reason the service is not ready (e.g. a required MQTT broker), or undefined. */
+  readiness?: () => string | undefined;
+  /** Fields the dashboard shows as '[redacted]' in its latest predictions. */
+  redact?: readonly string[];
 }
 
 export type { ServiceState };
@@ -144,7 +149,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     metrics?.coreClosed();
   });
   if (metrics) {
-    metrics.setReadySource(() => core?.state === 'ready');
+    metrics.setReadySource(() => core?.state === 'ready' && options.readiness?.() === undefined);
     installMetrics(app, { metrics, isModel: (name) => core?.has(name) ?? false, defaultModel: () => core?.defaultModelName });
   }
 
@@ -174,6 +179,8 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   app.get('/readyz', { schema: { hide: true } }, async (_request, reply) => {
     // Ready: started (every model loaded at start is warm) and not draining. A model that fails
     // to reload later keeps its previous version serving, so it does not flip readiness.
+    const notReady = core?.state === 'ready' ? options.readiness?.() : undefined;
+    if (notReady !== undefined) return sendError(reply, 'MS_ERR_NOT_READY', notReady);
     if (core?.state === 'ready') return { status: 'ready', models: core.servingVersions().map((v) => v.name).sort() };
     return sendError(reply, 'MS_ERR_NOT_READY', core?.state === 'draining' || core?.state === 'closed' ? 'shutting down' : 'models are loading');
   });
@@ -226,5 +233,6 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     return serve(name, undefined, request.body, reply);
   });
   await app.register(repositoryRoutes, { core: () => core! });
+  await app.register(dashboardRoutes, { core: () => core, metrics, redact: options.redact ?? [] });
   return app;
 }
