@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Installs the Debian packages the test suite drives for real (Chromium for the Swagger UI test,
-# Prometheus for the scrape test, nginx for the scale-out check), when missing. Runs as `pretest`.
+# Prometheus for the scrape test, nginx for the scale-out check, mosquitto for MQTT), when missing. Runs as `pretest`.
 set -euo pipefail
-packages=(chromium prometheus nginx-light)
+packages=(chromium prometheus nginx-light mosquitto)
 missing=()
 for p in "${packages[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
 [ ${#missing[@]} -eq 0 ] && exit 0
