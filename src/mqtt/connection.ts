@@ -53,12 +53,25 @@ export function clientOptions(options: MqttConnectionOptions): IClientOptions {
   };
 }
 
+/**
+ * Turns Nagle's algorithm off on the client's socket: MQTT.js resends a session's stored messages
+ * one write at a time, each after the last one's write callback, which Nagle + delayed ACKs turn
+ * into ~40 ms per message (30 messages/s after a reconnect).
+ */
+export function noDelay(client: MqttClient): void {
+  const stream = client.stream as unknown as { setNoDelay?: (on: boolean) => void; socket?: { setNoDelay?: (on: boolean) => void } };
+  stream.setNoDelay?.(true);
+}
+
 /** Connects (in the background: the client retries until the broker answers) and applies the backoff. */
 export function connectClient(options: MqttConnectionOptions, extra: IClientOptions = {}): MqttClient {
   const client = mqtt.connect(options.url, { ...clientOptions(options), ...extra });
   const min = options.reconnectMinMs ?? 250;
   const max = options.reconnectMaxMs ?? 5_000;
-  client.on('connect', () => { client.options.reconnectPeriod = min; });
+  client.on('connect', () => {
+    client.options.reconnectPeriod = min;
+    noDelay(client);
+  });
   client.on('close', () => {
     // MQTT.js has just scheduled the next attempt with the current period; the one after waits longer.
     client.options.reconnectPeriod = Math.min(max, (client.options.reconnectPeriod ?? min) * 2);
