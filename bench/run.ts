@@ -1,12 +1,12 @@
 // `npm run bench`: the main benchmark (bench/main.ts), then the other sections' scripts when their
 // modules exist (each exports main(argv) and writes its own section of BENCHMARKS.md).
-//   node dist/bench/run.js [--only main,optimize,runtime,batching,loadtester,scale-out] [--skip a,b] [--quick] [--no-write]
+//   node dist/bench/run.js [--only main,optimize,runtime,batching,loadtester,scale-out,mqtt] [--skip a,b] [--quick] [--no-write]
 // --quick shortens every part (for a smoke run); the full run is bounded to a few minutes.
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { stopAll } from './procs.js';
 
-const SECTIONS = ['main', 'optimize', 'runtime', 'batching', 'loadtester', 'scale-out'] as const;
+const SECTIONS = ['main', 'optimize', 'runtime', 'batching', 'loadtester', 'scale-out', 'mqtt'] as const;
 type Section = (typeof SECTIONS)[number];
 
 /** Arguments passed to each section's main() in --quick mode. */
@@ -17,6 +17,7 @@ const QUICK_ARGS: Record<Section, string[]> = {
   batching: ['--quick'],
   loadtester: ['--duration', '3s'],
   'scale-out': ['--duration', '3s', '--replicas', '1,2'],
+  mqtt: ['--quick'],
 };
 
 const USAGE = `usage: npm run bench -- [--only ${SECTIONS.join(',')}] [--skip <sections>] [--quick] [--no-write]
@@ -25,7 +26,8 @@ const USAGE = `usage: npm run bench -- [--only ${SECTIONS.join(',')}] [--skip <s
   runtime     inference runtimes: in-process vs worker threads vs child processes (bench/runtime.ts)
   batching    dynamic batching on vs off, overload (bench/batching.ts)
   loadtester  the built-in load tester vs Locust and wrk (bench/loadtester.ts)
-  scale-out   replicas behind nginx, rolling restart (bench/scale-out.ts)`;
+  scale-out   replicas behind nginx, rolling restart (bench/scale-out.ts)
+  mqtt        MQTT predictions/s and latency through mosquitto; the cost of prediction events (bench/mqtt.ts)`;
 
 function list(argv: string[], flag: string): Section[] | undefined {
   const i = argv.indexOf(flag);

@@ -1,6 +1,11 @@
 // Prediction events to an MQTT topic at QoS 1. The event leaves the sink's queue when the broker
 // acknowledged it (PUBACK); while the broker is away the sink waits for the client's reconnect and
 // the queue holds what arrives meanwhile, up to its bound.
+// One waiting event is published as a structured CloudEvent (content type
+// application/cloudevents+json); when several wait (under load, while the previous PUBACK is on its
+// way) they go as one message in the spec's JSON batch format (application/cloudevents-batch+json,
+// an array): an MQTT publish costs ~40 µs of CPU in MQTT.js, which per event was a third of an
+// HTTP prediction's budget.
 import type { MqttClient } from 'mqtt';
 import { BoundedSink, type BoundedSinkOptions } from './sink.js';
 
@@ -32,18 +37,11 @@ export class MqttSink extends BoundedSink {
   }
 
   protected deliver(events: string[]): Promise<void> {
+    const single = events.length === 1;
+    const payload = single ? events[0]! : `[${events.join(',')}]`;
+    const properties = { contentType: single ? 'application/cloudevents+json' : 'application/cloudevents-batch+json' };
     return new Promise((resolve, reject) => {
-      let pending = events.length;
-      let failed: Error | undefined;
-      const done = (err?: Error) => {
-        if (err) failed ??= err;
-        if (--pending === 0) {
-          if (failed) reject(failed);
-          else resolve();
-        }
-      };
-      const properties = { contentType: 'application/cloudevents+json' };
-      for (const event of events) this.client.publish(this.topic, event, { qos: 1, properties }, (err) => done(err ?? undefined));
+      this.client.publish(this.topic, payload, { qos: 1, properties }, (err) => (err ? reject(err) : resolve()));
     });
   }
 
