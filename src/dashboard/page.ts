@@ -58,7 +58,7 @@ export const DASHBOARD_JS = `'use strict';
   function barsChart(title, width) {
     return new uPlot({
       title, width, height: 170, legend: { show: false }, cursor: { show: false },
-      scales: { x: { time: false } },
+      scales: { x: { time: false }, y: { range: (u, min, max) => [0, Math.max(1, max) * 1.1] } },
       axes: [{ values: (u, splits) => splits.map((i) => (u.xLabels && u.xLabels[i] !== undefined ? u.xLabels[i] : '')) }, {}],
       series: [{}, { label: 'count', fill: 'rgba(56,139,253,.5)', stroke: '#388bfd', paths: uPlot.paths.bars({ size: [0.8, 60] }), points: { show: false } }],
     }, [[], []], null);
