@@ -57,6 +57,7 @@ export function eventMetricsHooks(registry: Registry, sinks: () => readonly Even
       for (const s of sinks()) this.set({ sink: s.kind }, s.counters().queued);
     },
   });
+  for (const sink of sinks()) for (const outcome of ['delivered', 'dropped', 'failed']) events.inc({ sink: sink.kind, outcome }, 0);
   return {
     onDelivered: (sink, n) => events.inc({ sink, outcome: 'delivered' }, n),
     onDropped: (sink, n) => events.inc({ sink, outcome: 'dropped' }, n),

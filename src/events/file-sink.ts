@@ -46,21 +46,24 @@ export class FileSink extends BoundedSink {
 
   protected async deliver(events: string[]): Promise<void> {
     let handle = await this.openFile();
-    // Lines go to the current file until the next one would pass the limit, then the file rotates.
+    // Lines go to the current file until the next one would pass the limit, then the file rotates
+    // (a line longer than the limit gets a file of its own).
     let chunk = '';
+    let chunkBytes = 0;
     for (const event of events) {
       const line = `${event}\n`;
       const bytes = Buffer.byteLength(line);
-      if (this.size > 0 && this.size + Buffer.byteLength(chunk) + bytes > this.maxBytes) {
-        if (chunk !== '') { await handle.appendFile(chunk); this.size += Buffer.byteLength(chunk); chunk = ''; }
+      if (this.size + chunkBytes > 0 && this.size + chunkBytes + bytes > this.maxBytes) {
+        if (chunk !== '') { await handle.appendFile(chunk); this.size += chunkBytes; chunk = ''; chunkBytes = 0; }
         await this.rotate();
         handle = await this.openFile();
       }
       chunk += line;
+      chunkBytes += bytes;
     }
     if (chunk !== '') {
       await handle.appendFile(chunk);
-      this.size += Buffer.byteLength(chunk);
+      this.size += chunkBytes;
     }
   }
 

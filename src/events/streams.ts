@@ -58,8 +58,15 @@ export function startStreams(options: StreamOptions, core: InferenceCore, regist
   const sinks: EventSink[] = [];
   let events: PredictionEvents | undefined;
   if (ev && (ev.mqttTopic || ev.webhook || ev.file)) {
-    const hooks = { ...(registry ? eventMetricsHooks(registry, () => sinks) : {}), warn: (message: string, detail: Record<string, unknown>) => log.warn(detail, message) };
-    const common = { ...hooks, maxQueue: ev.maxQueue };
+    // The hooks look the counter up when called, so it can be created after the sinks (their series start at 0).
+    let counted: ReturnType<typeof eventMetricsHooks> | undefined;
+    const common = {
+      onDelivered: (sink: string, n: number) => counted?.onDelivered(sink, n),
+      onDropped: (sink: string, n: number) => counted?.onDropped(sink, n),
+      onFailure: (sink: string) => counted?.onFailure(sink),
+      warn: (message: string, detail: Record<string, unknown>) => log.warn(detail, message),
+      maxQueue: ev.maxQueue,
+    };
     if (ev.mqttTopic) {
       if (!mqtt) throw new Error('events to MQTT need --mqtt-url');
       // Its own connection: events never queue behind (or hold up) the front door's answers.
@@ -68,6 +75,7 @@ export function startStreams(options: StreamOptions, core: InferenceCore, regist
     }
     if (ev.webhook) sinks.push(new WebhookSink({ ...common, url: ev.webhook, headers: ev.webhookHeaders }));
     if (ev.file) sinks.push(new FileSink({ ...common, path: ev.file, maxBytes: ev.fileMaxBytes, keep: ev.fileKeep }));
+    if (registry) counted = eventMetricsHooks(registry, () => sinks);
     events = new PredictionEvents({ sinks, sampleRate: ev.sampleRate, redact: ev.redact });
     core.predictions.add(events.observe);
   }

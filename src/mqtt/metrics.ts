@@ -16,7 +16,7 @@ export class MqttMetrics {
     this.duration = new Histogram({ name: 'modelserve_mqtt_request_duration_seconds', help: 'MQTT request handling time, message received to answer handed to the client.', labelNames: ['model'], buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5], registers });
     this.reconnects = new Counter({ name: 'modelserve_mqtt_reconnects_total', help: 'Reconnect attempts to the MQTT broker.', registers });
     new Gauge({ name: 'modelserve_mqtt_connected', help: '1 while connected to the MQTT broker.', registers, collect() { this.set(connected() ? 1 : 0); } });
-    const self = this;
+    const subscribed = () => this.subscriptions;
     new Gauge({
       name: 'modelserve_mqtt_subscribed',
       help: "1 for each model whose request topic the broker acknowledged a subscription to (and while connected).",
@@ -24,7 +24,7 @@ export class MqttMetrics {
       registers,
       collect() {
         this.reset();
-        for (const model of self.subscriptions) this.set({ model }, connected() ? 1 : 0);
+        for (const model of subscribed()) this.set({ model }, connected() ? 1 : 0);
       },
     });
   }
