@@ -101,7 +101,7 @@ class VersionStats {
 
 export class LiveStats {
   private readonly versions = new Map<string, VersionStats>();
-  private latest: DashboardSnapshot['latest'] = [];
+  private latest: PredictionRecord[] = [];
   private lastTick = performance.now();
   private readonly redact: ReadonlySet<string>;
 
@@ -120,7 +120,8 @@ export class LiveStats {
       this.versions.set(key, stats);
     }
     stats.add(record);
-    this.latest.push({ time: new Date(record.time).toISOString(), model: record.model, version: record.version, request_id: record.requestId ?? null, front_door: record.frontDoor ?? 'unknown', inputs: record.inputs ?? null, predictions: record.predictions ?? null, latency_ms: Math.round(record.latencyMs * 1000) / 1000 });
+    // The record itself (already allocated); shaped for display only when a snapshot is taken.
+    this.latest.push(record);
     if (this.latest.length > LATEST * 2) this.latest = this.latest.slice(-LATEST);
   };
 
@@ -166,10 +167,16 @@ export class LiveStats {
         histogram: s.histogram(),
       });
     }
-    const latest = this.latest.slice(-LATEST).reverse().map((p) => ({
-      ...p,
-      inputs: Array.isArray(p.inputs) ? redactRows(p.inputs as Record<string, unknown>[], this.redact) : p.inputs,
-      predictions: Array.isArray(p.predictions) ? redactRows(p.predictions as Record<string, unknown>[], this.redact) : p.predictions,
+    const latest = this.latest.slice(-LATEST).reverse().map((r) => ({
+      time: new Date(r.time).toISOString(),
+      model: r.model,
+      version: r.version,
+      request_id: r.requestId ?? null,
+      front_door: r.frontDoor ?? 'unknown',
+      // Tensor-level calls (infer) show their shapes only.
+      inputs: r.inputs ? redactRows(r.inputs, this.redact) : Object.fromEntries(Object.entries(r.feeds ?? {}).map(([k, t]) => [k, `${t.type}[${t.dims.join(',')}]`])),
+      predictions: r.predictions ? redactRows(r.predictions, this.redact) : null,
+      latency_ms: Math.round(r.latencyMs * 1000) / 1000,
     }));
     return { time: new Date().toISOString(), versions, errors: await this.errors(), latest };
   }
