@@ -139,8 +139,7 @@ export async function startServer(options: StartOptions): Promise<RunningServer>
       // 5. ... then app.close() (remaining idle connections close, the batchers drain), then the core stops the workers.
       let timer: NodeJS.Timeout | undefined;
       const timedOut = new Promise<boolean>((resolve) => { timer = setTimeout(() => resolve(false), Math.max(0, deadline - Date.now())); });
-      // The event sinks flush after the last prediction (bounded by their own timeout).
-      const closing = app.close().then(() => core.close()).then(() => streams?.close());
+      const closing = app.close().then(() => core.close());
       const drained = await Promise.race([closing.then(() => true), timedOut]);
       clearTimeout(timer);
       if (!drained) {
@@ -149,6 +148,8 @@ export async function startServer(options: StartOptions): Promise<RunningServer>
         // The runtime still stops (bounded: a stuck close must not keep the process alive).
         await Promise.race([closing.catch(() => undefined), new Promise((resolve) => setTimeout(resolve, 2000).unref())]);
       }
+      // 6. The event sinks flush what the last predictions produced (bounded by their own 5 s; not part of the drain's verdict).
+      await streams?.close().catch(() => undefined);
       app.log.info({ drained, ms: Date.now() - started }, drained ? 'drained: every accepted request answered, workers stopped' : 'stopped after the drain timeout');
       return drained;
     })();
