@@ -11,6 +11,7 @@ import type { InferenceRuntime } from './runtime/types.js';
 import { createRuntime } from './runtime/create.js';
 import { InferenceStatistics } from './protocols/oip/statistics.js';
 import type { RunningGrpcServer } from './grpc/server.js';
+import { hasStreams, startStreams, type RunningStreams, type StreamOptions } from './events/streams.js';
 
 export interface StartOptions {
   /** A model repository path, or configs already loaded. */
@@ -39,11 +40,15 @@ export interface StartOptions {
   app?: Partial<AppOptions>;
   /** A runtime already started (the CLI starts workers before importing this module); else one is created. */
   runtime?: InferenceRuntime;
+  /** MQTT front door and prediction events (src/events/streams.ts). */
+  streams?: StreamOptions;
 }
 
 export interface RunningServer {
   app: FastifyInstance;
   core: InferenceCore;
+  /** The MQTT front door and event sinks, when configured. */
+  streams: RunningStreams | undefined;
   /** http://host:port of the listening socket. */
   url: string;
   port: number;
@@ -81,9 +86,12 @@ export async function startServer(options: StartOptions): Promise<RunningServer>
   });
   if (metrics) metrics.watchCore(core);
   let grpc: RunningGrpcServer | undefined;
+  let streams: RunningStreams | undefined;
   try {
     await core.start();
-    app = await buildApp({ ...options.app, core, metrics: metrics ?? false, statistics, bodyLimit: options.bodyLimit, logger: options.logger, optimize: options.optimize });
+    const log = { info: (o: object, m: string) => app?.log.info(o, m), warn: (o: object, m: string) => app?.log.warn(o, m), error: (o: object, m: string) => app?.log.error(o, m) };
+    if (hasStreams(options.streams)) streams = startStreams(options.streams, core, metrics?.registry, log);
+    app = await buildApp({ ...options.app, readiness: streams?.notReady, core, metrics: metrics ?? false, statistics, bodyLimit: options.bodyLimit, logger: options.logger, optimize: options.optimize });
     await app.listen({ host: options.host ?? '127.0.0.1', port: options.port ?? 8000 });
     if (options.grpcPort !== undefined && options.grpcPort > 0) {
       const { startGrpcServer } = await import('./grpc/server.js');
@@ -93,6 +101,7 @@ export async function startServer(options: StartOptions): Promise<RunningServer>
   } catch (err) {
     await grpc?.drain(0);
     await (app ? app.close() : Promise.resolve()).catch(() => undefined);
+    await streams?.close().catch(() => undefined);
     await core.close().catch(() => undefined);
     throw err;
   }
@@ -140,6 +149,8 @@ export async function startServer(options: StartOptions): Promise<RunningServer>
       //    rather than cut off. (net.Server#close: http.Server#close would also drop idle
       //    keep-alive connections at once, racing clients that are just sending on them.)
       NetServer.prototype.close.call(app.server);
+      // ... and MQTT takes no new requests (unsubscribed; a shared group sends them to the other replicas).
+      await streams?.stopIntake();
       const grpcDrained = grpc?.drain(Math.max(0, deadline - Date.now())) ?? Promise.resolve(true);
       // 4. In-flight requests finish (they wait for their queued batches) ...
       await quiet(deadline);
@@ -155,10 +166,12 @@ export async function startServer(options: StartOptions): Promise<RunningServer>
         // The runtime still stops (bounded: a stuck close must not keep the process alive).
         await Promise.race([closing.catch(() => undefined), new Promise((resolve) => setTimeout(resolve, 2000).unref())]);
       }
+      // 6. The event sinks flush what the last predictions produced (bounded by their own 5 s; not part of the drain's verdict).
+      await streams?.close().catch(() => undefined);
       app.log.info({ drained, ms: Date.now() - started }, drained ? 'drained: every accepted request answered, workers stopped' : 'stopped after the drain timeout');
       return drained;
     })();
     return shuttingDown;
   };
-  return { app, core, url: `http://${host.includes(':') ? `[${host}]` : host}:${port}`, port, grpcPort: grpc?.port, shutdown };
+  return { app, core, streams, url: `http://${host.includes(':') ? `[${host}]` : host}:${port}`, port, grpcPort: grpc?.port, shutdown };
 }

@@ -6,6 +6,7 @@ import { StartupError } from '../errors.js';
 import { loadApiKeys } from '../http/plugins/auth.js';
 import { defaultBurst, parseRate, type RateLimit } from '../http/plugins/rate-limit.js';
 import { parseCorsOrigins } from '../http/plugins/cors.js';
+import { resolveStreamOptions, type StreamOptions } from '../events/stream-options.js';
 
 export type OptionKind = 'string' | 'int' | 'bytes' | 'boolean' | 'enum';
 
@@ -40,6 +41,28 @@ export const SERVE_OPTIONS = {
   rateLimit: { flag: 'rate-limit', env: 'MODELSERVE_RATE_LIMIT', kind: 'string', doc: 'Per-API-key rate limit for every key (e.g. 100/s, 600/min): a token bucket per key; past it 429 with Retry-After. A key line in the keys file can set its own (`KEY rate=10/s burst=20`, or `rate=none`). Needs auth; requests without auth are never limited.' },
   rateBurst: { flag: 'rate-burst', env: 'MODELSERVE_RATE_BURST', kind: 'int', min: 1, doc: 'Bucket size of --rate-limit: the requests a key may send at once after being idle; default: one second of the rate.' },
   corsOrigin: { flag: 'cors-origin', env: 'MODELSERVE_CORS_ORIGIN', kind: 'string', doc: "CORS allowed origins, comma-separated (e.g. https://app.example.com), or '*'. CORS is off when unset." },
+  mqttUrl: { flag: 'mqtt-url', env: 'MODELSERVE_MQTT_URL', kind: 'string', doc: 'Serve predictions over MQTT through this broker (mqtt://host:port, mqtts:// for TLS): a JSON row or array of rows on the request topic is answered on the MQTT 5 response topic (with its correlation data) or the predictions topic; errors go to the errors topic. QoS 1, reconnects with backoff.' },
+  mqttUsername: { flag: 'mqtt-username', env: 'MODELSERVE_MQTT_USERNAME', kind: 'string', doc: 'MQTT user name.' },
+  mqttPasswordEnv: { flag: 'mqtt-password-env', env: 'MODELSERVE_MQTT_PASSWORD_ENV', kind: 'string', doc: 'NAME of an environment variable holding the MQTT password.' },
+  mqttPasswordFile: { flag: 'mqtt-password-file', env: 'MODELSERVE_MQTT_PASSWORD_FILE', kind: 'string', doc: 'File holding the MQTT password (e.g. a mounted secret).' },
+  mqttCaFile: { flag: 'mqtt-ca-file', env: 'MODELSERVE_MQTT_CA_FILE', kind: 'string', doc: 'TLS: PEM file of the CA(s) that signed the broker\'s certificate (mqtts://).' },
+  mqttCertFile: { flag: 'mqtt-cert-file', env: 'MODELSERVE_MQTT_CERT_FILE', kind: 'string', doc: 'TLS: client certificate (PEM) for brokers that require one.' },
+  mqttKeyFile: { flag: 'mqtt-key-file', env: 'MODELSERVE_MQTT_KEY_FILE', kind: 'string', doc: 'TLS: the client certificate\'s private key (PEM).' },
+  mqttClientId: { flag: 'mqtt-client-id', env: 'MODELSERVE_MQTT_CLIENT_ID', kind: 'string', doc: 'MQTT client id (default modelserve-<host>-<random>); the broker keeps its session for 5 minutes across disconnects.' },
+  mqttGroup: { flag: 'mqtt-group', env: 'MODELSERVE_MQTT_GROUP', kind: 'string', doc: 'Shared-subscription group: replicas with the same group split the request stream ($share/<group>/<topic>).' },
+  mqttRequestTopic: { flag: 'mqtt-request-topic', env: 'MODELSERVE_MQTT_REQUEST_TOPIC', kind: 'string', default: 'modelserve/{model}/predict', doc: 'Request topic per model ({model} is replaced by the model\'s name).' },
+  mqttPredictionsTopic: { flag: 'mqtt-predictions-topic', env: 'MODELSERVE_MQTT_PREDICTIONS_TOPIC', kind: 'string', default: 'modelserve/{model}/predictions', doc: 'Where answers go when the request has no MQTT 5 response topic.' },
+  mqttErrorsTopic: { flag: 'mqtt-errors-topic', env: 'MODELSERVE_MQTT_ERRORS_TOPIC', kind: 'string', default: 'modelserve/{model}/errors', doc: 'Where error messages ({detail, code, status, request_id}) go.' },
+  mqttMaxPayload: { flag: 'mqtt-max-payload', env: 'MODELSERVE_MQTT_MAX_PAYLOAD', kind: 'bytes', default: '256kb', doc: 'Largest MQTT request payload; larger ones get an MS_ERR_BODY_TOO_LARGE error message.' },
+  mqttRequired: { flag: 'mqtt-required', env: 'MODELSERVE_MQTT_REQUIRED', kind: 'boolean', default: false, doc: '/readyz answers 503 while not connected to the broker and subscribed.' },
+  eventsMqttTopic: { flag: 'events-mqtt-topic', env: 'MODELSERVE_EVENTS_MQTT_TOPIC', kind: 'string', doc: 'Send every prediction as a CloudEvent to this MQTT topic (QoS 1, on the --mqtt-url broker).' },
+  eventsWebhook: { flag: 'events-webhook', env: 'MODELSERVE_EVENTS_WEBHOOK', kind: 'string', doc: 'Send every prediction as a CloudEvent to this URL (POST; retried with backoff until it answers 2xx).' },
+  eventsFile: { flag: 'events-file', env: 'MODELSERVE_EVENTS_FILE', kind: 'string', doc: 'Append every prediction as a CloudEvent to this JSON Lines file (rotated by size).' },
+  eventsFileMaxBytes: { flag: 'events-file-max-bytes', env: 'MODELSERVE_EVENTS_FILE_MAX_BYTES', kind: 'bytes', default: '100mb', doc: 'Rotate the events file past this size (FILE -> FILE.1 -> FILE.2 ...).' },
+  eventsFileKeep: { flag: 'events-file-keep', env: 'MODELSERVE_EVENTS_FILE_KEEP', kind: 'int', default: 5, min: 1, doc: 'Rotated events files kept.' },
+  eventsQueue: { flag: 'events-queue', env: 'MODELSERVE_EVENTS_QUEUE', kind: 'int', default: 10000, min: 1, doc: 'Events each sink holds while its destination is slow or down; past it new events are dropped and counted (modelserve_events_total{outcome="dropped"}).' },
+  eventsSample: { flag: 'events-sample', env: 'MODELSERVE_EVENTS_SAMPLE', kind: 'string', default: '1', doc: 'Fraction of predictions sent as events (0 to 1).' },
+  eventsRedact: { flag: 'events-redact', env: 'MODELSERVE_EVENTS_REDACT', kind: 'string', doc: 'Comma-separated field names (request or answer) sent as "[redacted]" in events and shown so on the dashboard.' },
   metrics: { flag: 'metrics', env: 'MODELSERVE_METRICS', kind: 'boolean', default: true, doc: 'Serve Prometheus metrics at /metrics.' },
   logLevel: { flag: 'log-level', env: 'LOG_LEVEL', kind: 'enum', values: ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], default: 'info', doc: 'Log level of the JSON logs.' },
   optimize: { flag: 'optimize', env: 'MODELSERVE_OPTIMIZE', kind: 'boolean', default: true, doc: 'Rewrite SVM/Scaler operators into dense tensor ops at load (--no-optimize turns it off for every model).' },
@@ -82,6 +105,8 @@ export interface ServeOptions {
   rateLimits?: Map<string, RateLimit>;
   /** Resolved from --cors-origin. */
   corsOrigins?: string[];
+  /** The MQTT front door and prediction events (resolved from the --mqtt-* and --events-* options). */
+  streams?: StreamOptions;
 }
 
 function parseBytes(text: string): number | undefined {
@@ -202,6 +227,7 @@ export function parseServeOptions(argv: string[], env: NodeJS.ProcessEnv = proce
     problems.push(...cors.problems);
     out.corsOrigins = cors.origins;
   }
+  out.streams = resolveStreamOptions(out, env, problems);
   if (parsed.positionals.length > 1) problems.push(`expected at most one MODEL_REPO, got ${parsed.positionals.length}: ${parsed.positionals.join(' ')}`);
   if (problems.length > 0) {
     throw new StartupError('MS_ERR_SERVER_OPTIONS', `modelserve serve: invalid options:\n${problems.map((p) => `  ${p}`).join('\n')}`);

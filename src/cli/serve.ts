@@ -42,7 +42,9 @@ export async function run(argv: string[]): Promise<number> {
       watch: options.watch,
       maxLoadedModels: options.maxLoadedModels,
       logger: { level: options.logLevel },
+      streams: options.streams,
       app: {
+        redact: options.streams?.events?.redact,
         auth: options.apiKeys || options.adminApiKeys
           ? { keys: options.apiKeys ?? [], adminKeys: options.adminApiKeys, publicDocs: options.publicDocs, publicMetrics: options.publicMetrics, rateLimits: options.rateLimits }
           : undefined,

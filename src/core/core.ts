@@ -23,6 +23,7 @@ import type { ServableVersion } from './servable.js';
 import { resolvePipelines } from '../pipelines/check.js';
 import { PipelineVersion } from '../pipelines/pipeline-version.js';
 import type { RoutingSpec } from '../config/types.js';
+import { PredictionTap, type PredictionObserver } from './prediction-tap.js';
 import { RepositoryWatcher, scanRepository, type ScannedModel, type WatchOptions } from './repository.js';
 
 export type VersionState = 'loading' | 'ready' | 'failed' | 'unloading' | 'unavailable';
@@ -66,6 +67,8 @@ export interface CoreOptions {
   maxLoadedModels?: number;
   /** Where a failed load or reload is reported (the log). */
   onProblem?: (message: string, detail: { model: string; version: number }) => void;
+  /** Called after every successful prediction, from any front door (more: core.predictions.add()). */
+  onPrediction?: PredictionObserver;
 }
 
 interface VersionSlot {
@@ -141,6 +144,8 @@ export class InferenceCore extends EventEmitter {
   private defaultName: string | undefined;
   private watcher: RepositoryWatcher | undefined;
   private clock = 0;
+  /** Every successful prediction of every version is reported here (prediction events, dashboard). */
+  readonly predictions = new PredictionTap();
 
   /** A core that has loaded nothing yet: subscribe to its events, then start() it. */
   constructor(options: CoreOptions) {
@@ -148,6 +153,7 @@ export class InferenceCore extends EventEmitter {
     this.options = options;
     this.runtime = options.runtime;
     this.repo = options.repo;
+    if (options.onPrediction) this.predictions.add(options.onPrediction);
   }
 
   /**
@@ -378,13 +384,13 @@ export class InferenceCore extends EventEmitter {
     try {
       loaded = config.pipeline ? this.buildPipeline(config) : await this.loadModelVersion(config, key);
       if (config.kind === 'raw' && loaded instanceof ModelVersion) {
-        await loaded.infer(loaded.exampleFeeds(), 1); // a raw model: one row of zeros through the batcher and session
+        await loaded.infer(loaded.exampleFeeds(), 1, { unobserved: true }); // a raw model: one row of zeros through the batcher and session
       } else {
         // The example row through the whole path: a mapping that cannot work fails here, not on traffic.
         // (A pipeline's steps are warmed as models; its remote steps need not be up to load it.)
         const validated = loaded.validate(exampleRow(loaded.config));
         if (!validated.ok) throw new StartupError('MS_ERR_CONFIG_INVALID', `${config.configFile}: the fields' examples do not form a valid request: ${JSON.stringify(validated.issues)}`);
-        if (!config.pipeline) loaded.serialize.many(await loaded.predict(validated.rows));
+        if (!config.pipeline) loaded.serialize.many(await loaded.predict(validated.rows, undefined, { unobserved: true }));
       }
     } catch (err) {
       if (loaded !== undefined) await this.release(loaded);
@@ -422,7 +428,7 @@ export class InferenceCore extends EventEmitter {
       await this.runtime.unload([key]);
       throw new StartupError('MS_ERR_MODEL_SIGNATURE', `model configuration does not match the ONNX model (${problems.length} problem${problems.length === 1 ? '' : 's'}):\n${problems.join('\n')}`);
     }
-    return new ModelVersion({ config, signature, key, runtime: this.runtime, optimization, onBatch: this.options.onBatch?.(config.name, config.modelVersion) });
+    return new ModelVersion({ config, signature, key, runtime: this.runtime, optimization, onBatch: this.options.onBatch?.(config.name, config.modelVersion), tap: this.predictions });
   }
 
   /** A pipeline version: its served config derived from the steps' configs as wanted now. */

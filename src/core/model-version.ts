@@ -13,6 +13,7 @@ import { rawBatchable, rawOutputs } from '../config/signature.js';
 import { allocateTensor } from '../tensors/allocate.js';
 import { ModelServeError } from '../errors.js';
 import { concatRequests, splitOutputs, type EncodedRequest } from './tensor-batch.js';
+import type { PredictionTap, RequestContext } from './prediction-tap.js';
 
 import type { InferOptions, OptimizationSummary, ServableVersion } from './servable.js';
 
@@ -40,6 +41,8 @@ export interface ModelVersionParts {
   runtime: InferenceRuntime;
   optimization?: OptimizationSummary;
   onBatch?: (info: BatchInfo) => void;
+  /** Where successful predictions are reported (prediction events, dashboard). */
+  tap?: PredictionTap;
 }
 
 /** A raw model's validate(): the JSON fields API is not offered for it. */
@@ -66,6 +69,7 @@ export class ModelVersion implements ServableVersion {
   readonly serialize: Serializers;
   readonly batcher: Batcher<QueuedRequest, NamedTensors>;
   private readonly defaultOutputs: readonly string[];
+  private readonly tap: PredictionTap | undefined;
 
   constructor(parts: ModelVersionParts) {
     const { config, signature, runtime, key } = parts;
@@ -83,6 +87,7 @@ export class ModelVersion implements ServableVersion {
     this.serialize = compileSerializers(config);
     // A raw model answers with every tensor output of its graph.
     this.defaultOutputs = raw ? rawOutputs(signature).map((o) => o.name) : neededOutputs(config);
+    this.tap = parts.tap;
     const defaults = this.defaultOutputs;
     this.batcher = new Batcher<QueuedRequest, NamedTensors>({
       enabled: config.batching.enabled && (!raw || rawBatchable(signature)),
@@ -108,8 +113,14 @@ export class ModelVersion implements ServableVersion {
 
   /** Runs encoded tensors (first dimension = rows) through the batcher; resolves with this request's outputs. */
   infer(feeds: NamedTensors, rows: number, options: InferOptions = {}): Promise<NamedTensors> {
-    const request: QueuedRequest = options.outputs === undefined ? { feeds, rows } : { feeds, rows, outputs: options.outputs };
-    return this.batcher.submit(request, rows, options.deadline === undefined ? undefined : { deadline: options.deadline });
+    const running = this.run(feeds, rows, options);
+    const tap = this.tap;
+    if (tap === undefined || tap.observers.length === 0 || options.unobserved === true) return running;
+    const started = performance.now();
+    return running.then((outputs) => {
+      tap.emit({ model: this.name, version: this.version, requestId: options.requestId, frontDoor: options.frontDoor, rows, latencyMs: performance.now() - started, time: Date.now(), feeds, outputs });
+      return outputs;
+    });
   }
 
   /** A raw model's warm-up feeds: one row (variable dimensions 1) of zeros / empty strings. */
@@ -125,8 +136,20 @@ export class ModelVersion implements ServableVersion {
   }
 
   /** Validated rows -> one prediction object per row, in order. */
-  async predict(rows: Row[], deadline?: number): Promise<PredictionObject[]> {
-    const outputs = await this.infer(this.encode(rows), rows.length, deadline === undefined ? {} : { deadline });
-    return this.decode(outputs, rows.length);
+  async predict(rows: Row[], deadline?: number, context?: RequestContext): Promise<PredictionObject[]> {
+    const tap = this.tap;
+    const observed = tap !== undefined && tap.observers.length > 0 && context?.unobserved !== true;
+    const started = observed ? performance.now() : 0;
+    const outputs = await this.run(this.encode(rows), rows.length, deadline === undefined ? {} : { deadline });
+    const predictions = this.decode(outputs, rows.length);
+    if (observed) {
+      tap.emit({ model: this.name, version: this.version, requestId: context?.requestId, frontDoor: context?.frontDoor, rows: rows.length, latencyMs: performance.now() - started, time: Date.now(), inputs: rows, predictions });
+    }
+    return predictions;
+  }
+
+  private run(feeds: NamedTensors, rows: number, options: InferOptions): Promise<NamedTensors> {
+    const request: QueuedRequest = options.outputs === undefined ? { feeds, rows } : { feeds, rows, outputs: options.outputs };
+    return this.batcher.submit(request, rows, options.deadline === undefined ? undefined : { deadline: options.deadline });
   }
 }

@@ -8,6 +8,7 @@ import type { Serializers } from '../response/serialize.js';
 import type { Encoder } from '../tensors/encode.js';
 import type { ModelSignature, NamedTensors } from '../runtime/types.js';
 import type { RequestValidator, Row } from '../validation/request-validator.js';
+import type { RequestContext } from './prediction-tap.js';
 
 export interface OptimizationSummary {
   changed: boolean;
@@ -15,7 +16,7 @@ export interface OptimizationSummary {
   skipped: Array<{ op: string; node: string; reason: string }>;
 }
 
-export interface InferOptions {
+export interface InferOptions extends RequestContext {
   /** Absolute deadline in performance.now() ms. */
   deadline?: number;
   /** Outputs to fetch (default: the ones the config's response fields read). */
@@ -41,6 +42,6 @@ export interface ServableVersion {
   readonly batcher: { stats(): BatcherStats; drain(): Promise<void> };
   /** Encoded tensors (first dimension = rows) -> output tensors. */
   infer(feeds: NamedTensors, rows: number, options?: InferOptions): Promise<NamedTensors>;
-  /** Validated rows -> one prediction object per row, in order. */
-  predict(rows: Row[], deadline?: number): Promise<PredictionObject[]>;
+  /** Validated rows -> one prediction object per row, in order (context: who asked, for prediction events). */
+  predict(rows: Row[], deadline?: number, context?: RequestContext): Promise<PredictionObject[]>;
 }

@@ -20,6 +20,7 @@ import { oipRoutes } from './routes/oip.js';
 import { InferenceStatistics } from '../protocols/oip/statistics.js';
 import { stickyKey } from './sticky.js';
 import { TrafficRouter } from '../traffic/router.js';
+import { dashboardRoutes } from './routes/dashboard.js';
 import { VERSION } from '../version.js';
 import { Metrics } from '../metrics/metrics.js';
 import { installAuth, withSecuritySchemes, type AuthOptions } from './plugins/auth.js';
@@ -51,6 +52,10 @@ export interface AppOptions {
   metrics?: Metrics | false;
   /** Open Inference Protocol statistics fed by the core's batches (startServer shares one with gRPC); default: a new one. */
   statistics?: InferenceStatistics;
+  /** Extra readiness: a reason the service is not ready (e.g. a required MQTT broker), or undefined. */
+  readiness?: () => string | undefined;
+  /** Fields the dashboard shows as '[redacted]' in its latest predictions. */
+  redact?: readonly string[];
 }
 
 export type { ServiceState };
@@ -158,7 +163,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     metrics?.coreClosed();
   });
   if (metrics) {
-    metrics.setReadySource(() => core?.state === 'ready');
+    metrics.setReadySource(() => core?.state === 'ready' && options.readiness?.() === undefined);
     installMetrics(app, { metrics, isModel: (name) => core?.has(name) ?? false, defaultModel: () => core?.defaultModelName });
   }
 
@@ -188,6 +193,8 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   app.get('/readyz', { schema: { hide: true } }, async (_request, reply) => {
     // Ready: started (every model loaded at start is warm) and not draining. A model that fails
     // to reload later keeps its previous version serving, so it does not flip readiness.
+    const notReady = core?.state === 'ready' ? options.readiness?.() : undefined;
+    if (notReady !== undefined) return sendError(reply, 'MS_ERR_NOT_READY', notReady);
     if (core?.state === 'ready') return { status: 'ready', models: core.servingVersions().map((v) => v.name).sort() };
     return sendError(reply, 'MS_ERR_NOT_READY', core?.state === 'draining' || core?.state === 'closed' ? 'shutting down' : 'models are loading');
   });
@@ -217,7 +224,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     reply.header('x-model-version', model.versionHeader);
     const validated = model.validate(body);
     if (!validated.ok) return reply.code(422).send({ detail: validated.issues });
-    const predictions = await model.predict(validated.rows);
+    const predictions = await model.predict(validated.rows, undefined, { requestId: reply.request.id, frontDoor: 'http' });
     traffic.mirror(model, validated.rows, predictions);
     reply.type('application/json; charset=utf-8');
     return validated.batch ? model.serialize.many(predictions) : model.serialize.one(predictions[0]!);
@@ -245,5 +252,6 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   });
   await app.register(repositoryRoutes, { core: () => core! });
   await app.register(oipRoutes, { core: () => core!, stats: statistics, shed });
+  await app.register(dashboardRoutes, { core: () => core, metrics, redact: options.redact ?? [] });
   return app;
 }

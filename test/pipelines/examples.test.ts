@@ -109,3 +109,22 @@ test('per-step metrics and per-version request metrics', async () => {
   assert.match(text, /modelserve_pipeline_step_duration_seconds_count\{model="loan-by-area",version="1",step="rural",outcome="ok"\} [1-9]/);
   assert.match(text, /modelserve_requests_total\{model="loan-by-area",version="1",route="\/models\/:name\/predict",status="200"\} [1-9]/);
 });
+
+test('a pipeline is served over the Open Inference Protocol too, with the same answers as JSON', async () => {
+  const rows = weatherRows(20);
+  const meta = await call(`${examples.url}/v2/models/weather-ensemble`);
+  assert.equal(meta.status, 200, meta.text);
+  const inputs = (meta.body.inputs as Array<{ name: string; datatype: string; shape: number[] }>).map((i) => ({
+    name: i.name, datatype: i.datatype, shape: i.shape.length === 1 ? [rows.length] : [rows.length, 1], data: rows.map((r) => r[i.name]),
+  }));
+  const res = await call(`${examples.url}/v2/models/weather-ensemble/infer`, { body: { id: 'p1', inputs } });
+  assert.equal(res.status, 200, res.text);
+  assert.equal(res.body.id, 'p1');
+  const json = (await post(`${examples.url}/models/weather-ensemble/predict`, rows)) as Array<Record<string, unknown>>;
+  for (const out of res.body.outputs as Array<{ name: string; data: unknown[] }>) {
+    const expected = json.map((p) => p[out.name]);
+    if (typeof expected[0] === 'number') out.data.forEach((v, k) => assert.ok(Math.abs(Number(v) - Number(expected[k])) < 1e-5, `${out.name}[${k}]`));
+    else assert.deepEqual(out.data, expected, out.name);
+  }
+  assert.ok((res.body.outputs as unknown[]).length >= 1);
+});

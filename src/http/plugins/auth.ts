@@ -178,6 +178,9 @@ export function installAuth(app: FastifyInstance, options: AuthOptions): void {
     if (route === undefined) return false; // unknown paths: 401 first, so they reveal nothing
     if (ALWAYS_OPEN.has(route)) return true;
     if (route === '/metrics') return options.publicMetrics ?? false;
+    // The dashboard's page and assets hold no data; its data streams are protected like /metrics.
+    if (route === '/dashboard' || route.startsWith('/dashboard/assets/')) return true;
+    if (route.startsWith('/dashboard/')) return options.publicMetrics ?? false;
     if (publicDocs && (route === '/openapi.json' || route === '/docs' || route.startsWith('/docs/'))) return true;
     return false;
   };

@@ -1,0 +1,223 @@
+// What the dashboard shows, per model version, kept from the core's PredictionTap (so every front
+// door counts) plus the app's Prometheus registry (HTTP statuses, batch sizes) and the batchers
+// (queue depth). snapshot() is computed once per tick and sent to every open dashboard.
+import type { Registry } from 'prom-client';
+import type { OutputSpec } from '../config/types.js';
+import type { InferenceCore } from '../core/core.js';
+import type { PredictionRecord } from '../core/prediction-tap.js';
+import { redactRows } from '../events/cloudevent.js';
+
+const WINDOW = 2048;
+const LATEST = 20;
+const BINS = 20;
+
+export interface VersionSnapshot {
+  model: string;
+  version: number;
+  /** Prediction calls and rows since start, by front door. */
+  requests: number;
+  rows: number;
+  byFrontDoor: Record<string, number>;
+  /** Requests per second over the last tick. */
+  rate: number;
+  /** Over the last 2048 requests, ms (queue wait + inference + decode). */
+  latency: { p50: number; p95: number; p99: number } | null;
+  queueDepth: number;
+  /** Mean rows per inference run and runs since start (from modelserve_batch_size). */
+  batches: { runs: number; meanRows: number } | null;
+  /** Classifier outputs: predictions per label since start. */
+  labels: { field: string; counts: Record<string, number> } | null;
+  /** A probability or regression output: histogram of the last 2048 values. */
+  histogram: { field: string; min: number; max: number; counts: number[] } | null;
+}
+
+export interface DashboardSnapshot {
+  time: string;
+  versions: VersionSnapshot[];
+  /** Error answers since start: "<front door> <status or outcome>" -> count, per model. */
+  errors: Array<{ model: string; version: string; frontDoor: string; status: string; count: number }>;
+  latest: Array<{ time: string; model: string; version: number; request_id: string | null; front_door: string; inputs: unknown; predictions: unknown; latency_ms: number }>;
+}
+
+class VersionStats {
+  requests = 0;
+  rows = 0;
+  byFrontDoor: Record<string, number> = {};
+  private lastRequests = 0;
+  rate = 0;
+  latencies = new Float64Array(WINDOW);
+  latencyCount = 0;
+  labels: Record<string, number> = {};
+  values = new Float64Array(WINDOW);
+  valueCount = 0;
+
+  constructor(readonly model: string, readonly version: number, readonly labelSpec: OutputSpec | undefined, readonly valueSpec: OutputSpec | undefined) {}
+
+  add(record: PredictionRecord): void {
+    this.requests++;
+    this.rows += record.rows;
+    const door = record.frontDoor ?? 'unknown';
+    this.byFrontDoor[door] = (this.byFrontDoor[door] ?? 0) + 1;
+    this.latencies[this.latencyCount++ % WINDOW] = record.latencyMs;
+    for (const p of record.predictions ?? []) {
+      if (this.labelSpec) {
+        const label = String(p[this.labelSpec.field]);
+        this.labels[label] = (this.labels[label] ?? 0) + 1;
+      }
+      if (this.valueSpec) {
+        const value = p[this.valueSpec.field];
+        if (typeof value === 'number') this.values[this.valueCount++ % WINDOW] = value;
+      }
+    }
+  }
+
+  tick(seconds: number): void {
+    this.rate = seconds > 0 ? (this.requests - this.lastRequests) / seconds : 0;
+    this.lastRequests = this.requests;
+  }
+
+  latency(): VersionSnapshot['latency'] {
+    const n = Math.min(this.latencyCount, WINDOW);
+    if (n === 0) return null;
+    const sorted = this.latencies.slice(0, n).sort();
+    const at = (q: number) => Math.round(sorted[Math.min(n - 1, Math.ceil(q * n) - 1)]! * 1000) / 1000;
+    return { p50: at(0.5), p95: at(0.95), p99: at(0.99) };
+  }
+
+  histogram(): VersionSnapshot['histogram'] {
+    if (!this.valueSpec) return null;
+    const n = Math.min(this.valueCount, WINDOW);
+    const values = this.values.subarray(0, n);
+    let min = 0;
+    let max = 1;
+    // A probability keeps the 0..1 axis; anything else spans what was seen.
+    for (const v of values) { if (v < min) min = v; if (v > max) max = v; }
+    const counts = new Array<number>(BINS).fill(0);
+    const width = (max - min) / BINS || 1;
+    for (const v of values) counts[Math.min(BINS - 1, Math.floor((v - min) / width))]!++;
+    return { field: this.valueSpec.field, min, max, counts };
+  }
+}
+
+export class LiveStats {
+  private readonly versions = new Map<string, VersionStats>();
+  private latest: PredictionRecord[] = [];
+  private lastTick = performance.now();
+  private readonly redact: ReadonlySet<string>;
+
+  constructor(private readonly core: () => InferenceCore | undefined, private readonly registry: Registry | undefined, redact: readonly string[]) {
+    this.redact = new Set(redact);
+  }
+
+  /** The core's observer: counts, and keeps the latest few (redacted when shown). */
+  readonly observe = (record: PredictionRecord): void => {
+    const key = `${record.model}\u0000${record.version}`;
+    let stats = this.versions.get(key);
+    if (stats === undefined) {
+      const config = this.core()?.resolve(record.model, record.version)?.config;
+      const outputs = config?.outputs ?? [];
+      stats = new VersionStats(record.model, record.version, outputs.find((o) => o.kind === 'label'), outputs.find((o) => o.kind === 'column'));
+      this.versions.set(key, stats);
+    }
+    stats.add(record);
+    // The record itself (already allocated); shaped for display only when a snapshot is taken.
+    this.latest.push(record);
+    if (this.latest.length > LATEST * 2) this.latest = this.latest.slice(-LATEST);
+  };
+
+  /** Requests/s is measured over whole seconds, whoever asks for snapshots how often. */
+  private rates: NodeJS.Timeout | undefined;
+  startRates(): void {
+    this.rates ??= setInterval(() => {
+      const now = performance.now();
+      const seconds = (now - this.lastTick) / 1000;
+      this.lastTick = now;
+      for (const s of this.versions.values()) s.tick(seconds);
+    }, 1000).unref();
+  }
+
+  stop(): void {
+    if (this.rates) clearInterval(this.rates);
+    this.rates = undefined;
+  }
+
+  async snapshot(): Promise<DashboardSnapshot> {
+    const core = this.core();
+    const queues = new Map<string, number>();
+    for (const v of core?.readyVersions() ?? []) {
+      queues.set(`${v.name}\u0000${v.version}`, v.batcher.stats().queuedRows);
+      // A served version with no traffic yet still gets a card.
+      const key = `${v.name}\u0000${v.version}`;
+      if (!this.versions.has(key)) this.versions.set(key, new VersionStats(v.name, v.version, v.config.outputs.find((o) => o.kind === 'label'), v.config.outputs.find((o) => o.kind === 'column')));
+    }
+    const batches = await this.batchSizes();
+    const versions: VersionSnapshot[] = [];
+    for (const [key, s] of [...this.versions].sort(([a], [b]) => a.localeCompare(b))) {
+      versions.push({
+        model: s.model,
+        version: s.version,
+        requests: s.requests,
+        rows: s.rows,
+        byFrontDoor: { ...s.byFrontDoor },
+        rate: Math.round(s.rate * 10) / 10,
+        latency: s.latency(),
+        queueDepth: queues.get(key) ?? 0,
+        batches: batches.get(key) ?? null,
+        labels: s.labelSpec ? { field: s.labelSpec.field, counts: { ...s.labels } } : null,
+        histogram: s.histogram(),
+      });
+    }
+    const latest = this.latest.slice(-LATEST).reverse().map((r) => ({
+      time: new Date(r.time).toISOString(),
+      model: r.model,
+      version: r.version,
+      request_id: r.requestId ?? null,
+      front_door: r.frontDoor ?? 'unknown',
+      // Tensor-level calls (infer) show their shapes only.
+      inputs: r.inputs ? redactRows(r.inputs, this.redact) : Object.fromEntries(Object.entries(r.feeds ?? {}).map(([k, t]) => [k, `${t.type}[${t.dims.join(',')}]`])),
+      predictions: r.predictions ? redactRows(r.predictions, this.redact) : null,
+      latency_ms: Math.round(r.latencyMs * 1000) / 1000,
+    }));
+    return { time: new Date().toISOString(), versions, errors: await this.errors(), latest };
+  }
+
+  private async batchSizes(): Promise<Map<string, { runs: number; meanRows: number }>> {
+    const out = new Map<string, { runs: number; meanRows: number }>();
+    const metric = this.registry?.getSingleMetric('modelserve_batch_size');
+    if (!metric) return out;
+    const sums = new Map<string, number>();
+    for (const v of (await metric.get()).values) {
+      const key = `${v.labels.model}\u0000${v.labels.version}`;
+      if ((v as { metricName?: string }).metricName === 'modelserve_batch_size_sum') sums.set(key, v.value);
+      if ((v as { metricName?: string }).metricName === 'modelserve_batch_size_count') out.set(key, { runs: v.value, meanRows: 0 });
+    }
+    for (const [key, b] of out) b.meanRows = b.runs > 0 ? Math.round(((sums.get(key) ?? 0) / b.runs) * 100) / 100 : 0;
+    return out;
+  }
+
+  private async errors(): Promise<DashboardSnapshot['errors']> {
+    const out: DashboardSnapshot['errors'] = [];
+    const http = this.registry?.getSingleMetric('modelserve_requests_total');
+    if (http) {
+      for (const v of (await http.get()).values) {
+        const status = String(v.labels.status);
+        if (Number(status) >= 400 && v.value > 0 && v.labels.model) out.push({ model: String(v.labels.model), version: String(v.labels.version ?? ''), frontDoor: 'http', status, count: v.value });
+      }
+    }
+    const mqtt = this.registry?.getSingleMetric('modelserve_mqtt_messages_total');
+    if (mqtt) {
+      for (const v of (await mqtt.get()).values) {
+        if (v.labels.outcome !== 'predicted' && v.value > 0) out.push({ model: String(v.labels.model), version: '', frontDoor: 'mqtt', status: String(v.labels.outcome), count: v.value });
+      }
+    }
+    // Several routes may answer the same status: one line per model, version and status.
+    const merged = new Map<string, DashboardSnapshot['errors'][number]>();
+    for (const e of out) {
+      const key = `${e.model}|${e.version}|${e.frontDoor}|${e.status}`;
+      const seen = merged.get(key);
+      if (seen) seen.count += e.count;
+      else merged.set(key, { ...e });
+    }
+    return [...merged.values()];
+  }
+}

@@ -1,0 +1,66 @@
+// Prediction events: the core's PredictionTap -> sampling -> a CloudEvent (redaction applied) ->
+// every sink's bounded queue. observe() runs on the prediction's path, so it only samples, builds
+// one JSON text and offers it; delivery happens in each sink's own loop.
+import type { PredictionRecord } from '../core/prediction-tap.js';
+import { Counter, Gauge, type Registry } from 'prom-client';
+import { predictionEvent } from './cloudevent.js';
+import type { EventSink, SinkHooks } from './sink.js';
+
+export interface PredictionEventsOptions {
+  sinks: EventSink[];
+  /** Fraction of predictions emitted, 0..1 (default 1). */
+  sampleRate?: number;
+  /** Field names (request or answer) whose values are replaced by '[redacted]'. */
+  redact?: readonly string[];
+  sourcePrefix?: string;
+}
+
+export class PredictionEvents {
+  readonly sinks: EventSink[];
+  private readonly sampleRate: number;
+  private readonly redact: ReadonlySet<string>;
+  private readonly sourcePrefix: string | undefined;
+  /** Events built (sampled in). */
+  emitted = 0;
+
+  constructor(options: PredictionEventsOptions) {
+    this.sinks = options.sinks;
+    this.sampleRate = options.sampleRate ?? 1;
+    this.redact = new Set(options.redact ?? []);
+    this.sourcePrefix = options.sourcePrefix;
+  }
+
+  /** The observer to add to the core (core.predictions.add(events.observe)). */
+  readonly observe = (record: PredictionRecord): void => {
+    if (this.sinks.length === 0) return;
+    if (this.sampleRate < 1 && Math.random() >= this.sampleRate) return;
+    this.emitted++;
+    const text = JSON.stringify(predictionEvent(record, { redact: this.redact, sourcePrefix: this.sourcePrefix }));
+    for (const sink of this.sinks) sink.offer(text);
+  };
+
+  async close(timeoutMs = 5_000): Promise<void> {
+    await Promise.all(this.sinks.map((s) => s.close(timeoutMs)));
+  }
+}
+
+/** Sink hooks that count in Prometheus (modelserve_events_total{sink, outcome}) and a queue gauge. */
+export function eventMetricsHooks(registry: Registry, sinks: () => readonly EventSink[]): Required<Pick<SinkHooks, 'onDelivered' | 'onDropped' | 'onFailure'>> {
+  const events = new Counter({ name: 'modelserve_events_total', help: 'Prediction events by sink (mqtt, webhook, file) and outcome: delivered (acknowledged by the destination), dropped (the sink\'s queue was full), failed (a delivery attempt failed; retried).', labelNames: ['sink', 'outcome'], registers: [registry] });
+  new Gauge({
+    name: 'modelserve_events_queued',
+    help: 'Prediction events waiting in the sink\'s queue (not yet acknowledged).',
+    labelNames: ['sink'],
+    registers: [registry],
+    collect() {
+      this.reset();
+      for (const s of sinks()) this.set({ sink: s.kind }, s.counters().queued);
+    },
+  });
+  for (const sink of sinks()) for (const outcome of ['delivered', 'dropped', 'failed']) events.inc({ sink: sink.kind, outcome }, 0);
+  return {
+    onDelivered: (sink, n) => events.inc({ sink, outcome: 'delivered' }, n),
+    onDropped: (sink, n) => events.inc({ sink, outcome: 'dropped' }, n),
+    onFailure: (sink) => events.inc({ sink, outcome: 'failed' }),
+  };
+}

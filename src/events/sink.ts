@@ -1,0 +1,169 @@
+// A sink delivers serialized prediction events somewhere (an MQTT topic, a webhook, a file). Each
+// has a bounded queue: offer() never blocks or slows the prediction that produced the event; an
+// event that does not fit is dropped and counted (metric + a warning at most every 10 s). What was
+// accepted stays queued until the destination acknowledged it (MQTT PUBACK, webhook 2xx, file
+// write), retried with backoff while the destination is down: at-least-once up to the bound.
+import { setTimeout as sleep } from 'node:timers/promises';
+
+export interface SinkCounters {
+  /** Events acknowledged by the destination. */
+  delivered: number;
+  /** Events refused because the queue was full. */
+  dropped: number;
+  /** Failed delivery attempts (each retried). */
+  failures: number;
+  /** Events waiting (including those being sent). */
+  queued: number;
+}
+
+export interface SinkHooks {
+  /** One event acknowledged / dropped / a failed attempt (metrics). */
+  onDelivered?: (sink: string, n: number) => void;
+  onDropped?: (sink: string, n: number) => void;
+  onFailure?: (sink: string) => void;
+  /** Rate-limited warnings (the log). */
+  warn?: (message: string, detail: Record<string, unknown>) => void;
+}
+
+export interface EventSink {
+  /** 'mqtt' | 'webhook' | 'file' — also the metric label. */
+  readonly kind: string;
+  /** Where it delivers (URL, topic, path), for logs. */
+  readonly target: string;
+  /** Accepts one serialized event (a JSON text); false when the queue is full (dropped, counted). */
+  offer(event: string): boolean;
+  counters(): SinkCounters;
+  /** Waits (up to timeoutMs) for the queue to empty, then releases the sink's resources. */
+  close(timeoutMs?: number): Promise<void>;
+}
+
+export interface BoundedSinkOptions extends SinkHooks {
+  /** Most events queued (default 10,000). */
+  maxQueue?: number;
+  /** Most events handed to one deliver() call (default 100). */
+  maxBatch?: number;
+  /** Retry backoff: first and largest pause, ms (default 100 and 5,000). */
+  backoffMs?: number;
+  maxBackoffMs?: number;
+}
+
+const WARN_EVERY_MS = 10_000;
+
+/** The queue, the drain loop and the counters; subclasses implement deliver(). */
+export abstract class BoundedSink implements EventSink {
+  abstract readonly kind: string;
+  abstract readonly target: string;
+  protected readonly maxQueue: number;
+  private readonly maxBatch: number;
+  private readonly backoffMs: number;
+  private readonly maxBackoffMs: number;
+  private readonly hooks: SinkHooks;
+  // A ring would save the shift(); batches are taken with splice, which is amortised fine here.
+  private queue: string[] = [];
+  private running = false;
+  private closing = false;
+  private wake: (() => void) | undefined;
+  private delivered = 0;
+  private dropped = 0;
+  private failures = 0;
+  private droppedSinceWarning = 0;
+  private lastWarning = 0;
+  private idle: Promise<void> = Promise.resolve();
+  private abort = new AbortController();
+
+  constructor(options: BoundedSinkOptions) {
+    this.maxQueue = options.maxQueue ?? 10_000;
+    this.maxBatch = options.maxBatch ?? 100;
+    this.backoffMs = options.backoffMs ?? 100;
+    this.maxBackoffMs = options.maxBackoffMs ?? 5_000;
+    this.hooks = options;
+  }
+
+  /** Delivers events in order; resolves once the destination acknowledged all of them, rejects otherwise (the whole batch is retried). */
+  protected abstract deliver(events: string[], signal: AbortSignal): Promise<void>;
+
+  /** Whether delivery can be attempted now (the MQTT sink waits for a connection instead of failing). */
+  protected ready(): boolean {
+    return true;
+  }
+
+  /** Subclasses call this when ready() may have become true. */
+  protected poke(): void {
+    this.wake?.();
+  }
+
+  offer(event: string): boolean {
+    if (this.closing || this.queue.length >= this.maxQueue) {
+      this.dropped++;
+      this.droppedSinceWarning++;
+      this.hooks.onDropped?.(this.kind, 1);
+      const now = Date.now();
+      if (now - this.lastWarning >= WARN_EVERY_MS) {
+        this.lastWarning = now;
+        this.hooks.warn?.(`prediction events dropped: the ${this.kind} sink's queue is full (${this.maxQueue})`, { sink: this.kind, target: this.target, dropped: this.droppedSinceWarning, dropped_total: this.dropped });
+        this.droppedSinceWarning = 0;
+      }
+      return false;
+    }
+    this.queue.push(event);
+    if (!this.running) this.start();
+    else this.wake?.();
+    return true;
+  }
+
+  counters(): SinkCounters {
+    return { delivered: this.delivered, dropped: this.dropped, failures: this.failures, queued: this.queue.length };
+  }
+
+  private start(): void {
+    this.running = true;
+    this.idle = this.drain().finally(() => {
+      this.running = false;
+      // An event offered between the loop's last check and here would otherwise wait for the next one.
+      if (this.queue.length > 0 && !this.abort.signal.aborted) this.start();
+    });
+  }
+
+  private async drain(): Promise<void> {
+    let pause = this.backoffMs;
+    while (this.queue.length > 0 && !this.abort.signal.aborted) {
+      if (!this.ready()) {
+        await new Promise<void>((resolve) => { this.wake = resolve; setTimeout(resolve, 1000).unref(); });
+        this.wake = undefined;
+        continue;
+      }
+      const batch = this.queue.slice(0, this.maxBatch);
+      try {
+        await this.deliver(batch, this.abort.signal);
+        // Only now leave the queue: a failure anywhere before re-sends them (duplicates, never gaps).
+        this.queue.splice(0, batch.length);
+        this.delivered += batch.length;
+        this.hooks.onDelivered?.(this.kind, batch.length);
+        pause = this.backoffMs;
+      } catch (err) {
+        if (this.abort.signal.aborted) break;
+        this.failures++;
+        this.hooks.onFailure?.(this.kind);
+        const now = Date.now();
+        if (now - this.lastWarning >= WARN_EVERY_MS) {
+          this.lastWarning = now;
+          this.hooks.warn?.(`prediction events: the ${this.kind} sink failed; retrying with backoff`, { sink: this.kind, target: this.target, error: (err as Error).message, queued: this.queue.length });
+        }
+        // Full jitter keeps many replicas from retrying in step.
+        await sleep(pause * (0.5 + Math.random() / 2), undefined, { signal: this.abort.signal }).catch(() => undefined);
+        pause = Math.min(this.maxBackoffMs, pause * 2);
+      }
+    }
+  }
+
+  async close(timeoutMs = 5_000): Promise<void> {
+    this.closing = true;
+    const deadline = sleep(timeoutMs, undefined, { ref: false });
+    await Promise.race([this.idle, deadline]);
+    this.abort.abort();
+    await this.release();
+  }
+
+  /** Frees the destination's resources (connections, file handles). */
+  protected async release(): Promise<void> {}
+}

@@ -1,0 +1,67 @@
+// The --mqtt-* and --events-* serve options -> StreamOptions (problems reported with the others).
+import { readFileSync } from 'node:fs';
+import type { StreamOptions } from './streams.js';
+
+export type { StreamOptions };
+
+export function resolveStreamOptions(out: Record<string, unknown>, env: NodeJS.ProcessEnv, problems: string[]): StreamOptions | undefined {
+  const str = (k: string) => out[k] as string | undefined;
+  const url = str('mqttUrl');
+  if (url !== undefined && !/^(mqtts?|wss?):\/\/[^/]+/.test(url)) problems.push(`--mqtt-url: '${url}' is not an MQTT URL (mqtt://host:port, mqtts://host:port, ws:// or wss://)`);
+  let password: string | undefined;
+  const passwordEnv = str('mqttPasswordEnv');
+  if (passwordEnv !== undefined) {
+    if (env[passwordEnv] === undefined || env[passwordEnv] === '') problems.push(`--mqtt-password-env: environment variable ${passwordEnv} is not set or empty`);
+    else password = env[passwordEnv];
+  }
+  const passwordFile = str('mqttPasswordFile');
+  if (passwordFile !== undefined) {
+    try {
+      password = readFileSync(passwordFile, 'utf8').replace(/\r?\n$/, '');
+    } catch (err) {
+      problems.push(`--mqtt-password-file: cannot read ${passwordFile}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+    }
+  }
+  for (const [key, flag] of [['mqttCaFile', 'mqtt-ca-file'], ['mqttCertFile', 'mqtt-cert-file'], ['mqttKeyFile', 'mqtt-key-file']] as const) {
+    const path = str(key);
+    if (path !== undefined) {
+      try { readFileSync(path); } catch (err) { problems.push(`--${flag}: cannot read ${path}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`); }
+    }
+  }
+  for (const [key, flag] of [['mqttRequestTopic', 'mqtt-request-topic'], ['mqttPredictionsTopic', 'mqtt-predictions-topic'], ['mqttErrorsTopic', 'mqtt-errors-topic'], ['eventsMqttTopic', 'events-mqtt-topic']] as const) {
+    const topic = str(key);
+    if (topic !== undefined && /[+#]/.test(topic)) problems.push(`--${flag}: '${topic}' has a wildcard (+ or #); give a plain topic`);
+  }
+  const sample = Number(str('eventsSample') ?? '1');
+  if (!(sample >= 0 && sample <= 1)) problems.push(`--events-sample: '${str('eventsSample')}' is not a fraction between 0 and 1`);
+  const webhook = str('eventsWebhook');
+  if (webhook !== undefined && !/^https?:\/\/[^/]+/.test(webhook)) problems.push(`--events-webhook: '${webhook}' is not an http(s) URL`);
+  if (str('eventsMqttTopic') !== undefined && url === undefined) problems.push('--events-mqtt-topic: needs --mqtt-url (the broker to publish the events to)');
+  const events = str('eventsMqttTopic') || webhook || str('eventsFile')
+    ? {
+      mqttTopic: str('eventsMqttTopic'),
+      webhook,
+      file: str('eventsFile'),
+      fileMaxBytes: out.eventsFileMaxBytes as number,
+      fileKeep: out.eventsFileKeep as number,
+      maxQueue: out.eventsQueue as number,
+      sampleRate: sample,
+      redact: (str('eventsRedact') ?? '').split(',').map((s) => s.trim()).filter((s) => s !== ''),
+    }
+    : undefined;
+  const mqtt = url === undefined ? undefined : {
+    url,
+    username: str('mqttUsername'),
+    password,
+    caFile: str('mqttCaFile'),
+    certFile: str('mqttCertFile'),
+    keyFile: str('mqttKeyFile'),
+    clientId: str('mqttClientId'),
+    group: str('mqttGroup'),
+    topics: { request: str('mqttRequestTopic'), predictions: str('mqttPredictionsTopic'), errors: str('mqttErrorsTopic') },
+    maxPayload: out.mqttMaxPayload as number,
+    required: out.mqttRequired as boolean,
+  };
+  return mqtt || events ? { mqtt, events } : undefined;
+}
+

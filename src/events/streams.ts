@@ -1,0 +1,92 @@
+// The optional streaming side of a server, started by startServer when asked: the MQTT front door
+// and the prediction-event sinks. Kept out of server.ts so that file only calls start/stop here.
+import type { Registry } from 'prom-client';
+import type { InferenceCore } from '../core/core.js';
+import { connectClient, type MqttConnectionOptions } from '../mqtt/connection.js';
+import { MqttFrontDoor, type Logger, type MqttTopics } from '../mqtt/front-door.js';
+import { PredictionEvents, eventMetricsHooks } from './events.js';
+import { FileSink } from './file-sink.js';
+import { MqttSink } from './mqtt-sink.js';
+import type { EventSink } from './sink.js';
+import { WebhookSink } from './webhook-sink.js';
+
+export interface StreamOptions {
+  /** The broker (the front door's and the MQTT sink's). */
+  mqtt?: MqttConnectionOptions & {
+    /** Serve predictions over MQTT (default true when a broker is given). */
+    frontDoor?: boolean;
+    topics?: Partial<MqttTopics>;
+    group?: string;
+    maxPayload?: number;
+    /** /readyz answers 503 while not connected and subscribed. */
+    required?: boolean;
+  };
+  events?: {
+    /** MQTT topic for events (on the broker above). */
+    mqttTopic?: string;
+    webhook?: string;
+    webhookHeaders?: Record<string, string>;
+    file?: string;
+    fileMaxBytes?: number;
+    fileKeep?: number;
+    /** Per-sink queue bound. */
+    maxQueue?: number;
+    sampleRate?: number;
+    redact?: readonly string[];
+  };
+}
+
+export interface RunningStreams {
+  frontDoor: MqttFrontDoor | undefined;
+  events: PredictionEvents | undefined;
+  /** Why the service is not ready because of the streams (undefined: ready). */
+  notReady(): string | undefined;
+  /** Stops taking MQTT requests (unsubscribes) and waits for those in flight. */
+  stopIntake(): Promise<void>;
+  /** Flushes the event sinks (bounded) and disconnects. */
+  close(): Promise<void>;
+}
+
+export function hasStreams(options: StreamOptions | undefined): options is StreamOptions {
+  return options !== undefined && (options.mqtt !== undefined || options.events?.mqttTopic !== undefined || options.events?.webhook !== undefined || options.events?.file !== undefined);
+}
+
+export function startStreams(options: StreamOptions, core: InferenceCore, registry: Registry | undefined, log: Logger): RunningStreams {
+  const mqtt = options.mqtt;
+  const frontDoor = mqtt && (mqtt.frontDoor ?? true) ? new MqttFrontDoor({ ...mqtt, core, registry, log }) : undefined;
+  const ev = options.events;
+  const sinks: EventSink[] = [];
+  let events: PredictionEvents | undefined;
+  if (ev && (ev.mqttTopic || ev.webhook || ev.file)) {
+    // The hooks look the counter up when called, so it can be created after the sinks (their series start at 0).
+    let counted: ReturnType<typeof eventMetricsHooks> | undefined;
+    const common = {
+      onDelivered: (sink: string, n: number) => counted?.onDelivered(sink, n),
+      onDropped: (sink: string, n: number) => counted?.onDropped(sink, n),
+      onFailure: (sink: string) => counted?.onFailure(sink),
+      warn: (message: string, detail: Record<string, unknown>) => log.warn(detail, message),
+      maxQueue: ev.maxQueue,
+    };
+    if (ev.mqttTopic) {
+      if (!mqtt) throw new Error('events to MQTT need --mqtt-url');
+      // Its own connection: events never queue behind (or hold up) the front door's answers.
+      const client = connectClient({ ...mqtt, clientId: mqtt.clientId ? `${mqtt.clientId}-events` : undefined });
+      sinks.push(new MqttSink({ ...common, client, topic: ev.mqttTopic, ownsClient: true }));
+    }
+    if (ev.webhook) sinks.push(new WebhookSink({ ...common, url: ev.webhook, headers: ev.webhookHeaders }));
+    if (ev.file) sinks.push(new FileSink({ ...common, path: ev.file, maxBytes: ev.fileMaxBytes, keep: ev.fileKeep }));
+    if (registry) counted = eventMetricsHooks(registry, () => sinks);
+    events = new PredictionEvents({ sinks, sampleRate: ev.sampleRate, redact: ev.redact });
+    core.predictions.add(events.observe);
+  }
+  return {
+    frontDoor,
+    events,
+    notReady: () => (mqtt?.required && frontDoor && !frontDoor.ready() ? 'not connected to the MQTT broker' : undefined),
+    stopIntake: async () => { await frontDoor?.close(); },
+    close: async () => {
+      await frontDoor?.close();
+      await events?.close();
+    },
+  };
+}

@@ -1,0 +1,250 @@
+// Inference over MQTT: an adapter over the inference core, like the Fastify app. A message on a
+// model's request topic holds one JSON row or an array of rows; it is validated exactly as over HTTP
+// (ModelVersion.validate: the same 422 detail), predicted through the same batcher
+// (ModelVersion.predict), and answered with the same JSON body as HTTP:
+// - to the MQTT 5 response topic with the request's correlation data, when it has one;
+// - else to the model's predictions topic;
+// - errors (bad JSON, too large, invalid rows, overload) to the model's errors topic as
+//   {detail, code, status, request_id} — and to the response topic too when there is one.
+// The request id (user property request_id on the answer) is the request's own request_id user
+// property when it has a plain one, else a new UUID.
+//
+// QoS 1 in and out; with a group the subscriptions are shared ($share/<group>/<topic>), so N
+// replicas split one stream. Flow control: a message is acknowledged (PUBACK) when it is accepted
+// for processing; past maxInFlight unanswered messages the client stops reading, so the broker
+// holds the rest (instead of the model queue overflowing).
+import { randomUUID } from 'node:crypto';
+import type { IPublishPacket, MqttClient } from 'mqtt';
+import type { Registry } from 'prom-client';
+import type { InferenceCore } from '../core/core.js';
+import type { ServableVersion } from '../core/servable.js';
+import { ERRORS, ModelServeError, type ErrorCode } from '../errors.js';
+import { connectClient, type MqttConnectionOptions } from './connection.js';
+import { MqttMetrics } from './metrics.js';
+
+export interface MqttTopics {
+  /** Templates; {model} is replaced by the model's name. */
+  request: string;
+  predictions: string;
+  errors: string;
+}
+
+export const DEFAULT_TOPICS: MqttTopics = {
+  request: 'modelserve/{model}/predict',
+  predictions: 'modelserve/{model}/predictions',
+  errors: 'modelserve/{model}/errors',
+};
+
+export interface Logger {
+  info(obj: object, msg: string): void;
+  warn(obj: object, msg: string): void;
+  error(obj: object, msg: string): void;
+}
+
+export interface MqttFrontDoorOptions extends MqttConnectionOptions {
+  core: InferenceCore;
+  topics?: Partial<MqttTopics>;
+  /** Shared-subscription group: replicas with the same group split the messages. */
+  group?: string;
+  /** Largest payload accepted, bytes (default 256 KiB); larger ones get MS_ERR_BODY_TOO_LARGE. */
+  maxPayload?: number;
+  /** Messages being processed at once before the client stops reading (default 512). */
+  maxInFlight?: number;
+  registry?: Registry;
+  log?: Logger;
+}
+
+const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
+
+/** The topic a template gives for a model. */
+export function topicFor(template: string, model: string): string {
+  return template.split('{model}').join(model);
+}
+
+export class MqttFrontDoor {
+  readonly client: MqttClient;
+  private readonly core: InferenceCore;
+  private readonly topics: MqttTopics;
+  private readonly group: string | undefined;
+  private readonly maxPayload: number;
+  private readonly maxInFlight: number;
+  private readonly log: Logger | undefined;
+  readonly metrics: MqttMetrics | undefined;
+  /** request topic -> model name, for the models subscribed. */
+  private byTopic = new Map<string, string>();
+  private subscribed = new Set<string>();
+  private inFlight = 0;
+  private paused: Array<() => void> = [];
+  private closed = false;
+  private readonly onCoreEvent = () => { void this.syncSubscriptions(); };
+
+  constructor(options: MqttFrontDoorOptions) {
+    this.core = options.core;
+    this.topics = { ...DEFAULT_TOPICS, ...options.topics };
+    this.group = options.group;
+    this.maxPayload = options.maxPayload ?? 256 * 1024;
+    this.maxInFlight = options.maxInFlight ?? 512;
+    this.log = options.log;
+    this.metrics = options.registry ? new MqttMetrics(options.registry, () => this.client.connected) : undefined;
+    this.client = connectClient(options);
+    // PUBACK after this callback: hold it (and the reading of the next packet) while too many are in flight.
+    this.client.handleMessage = (_packet, done) => {
+      if (this.inFlight < this.maxInFlight) done();
+      else this.paused.push(() => done());
+    };
+    this.client.on('message', (topic, payload, packet) => this.onMessage(topic, payload, packet));
+    this.client.on('connect', (connack) => {
+      this.log?.info({ url: options.url, sessionPresent: connack.sessionPresent }, 'mqtt: connected');
+      // A session the broker kept still has our subscriptions; a new one needs them again.
+      if (!connack.sessionPresent) this.subscribed.clear();
+      void this.syncSubscriptions();
+    });
+    this.client.on('offline', () => { this.log?.warn({ url: options.url }, 'mqtt: broker unreachable; reconnecting with backoff'); });
+    this.client.on('reconnect', () => this.metrics?.reconnects.inc());
+    this.core.on('event', this.onCoreEvent);
+  }
+
+  /** Connected and subscribed to every served model's request topic. */
+  ready(): boolean {
+    return this.client.connected && [...this.wantedTopics().keys()].every((t) => this.subscribed.has(t));
+  }
+
+  /** Resolves when ready(), or rejects after timeoutMs. */
+  async waitReady(timeoutMs = 10_000): Promise<void> {
+    const until = Date.now() + timeoutMs;
+    while (!this.ready()) {
+      if (Date.now() > until) throw new Error(`mqtt: not connected and subscribed after ${timeoutMs} ms`);
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+  }
+
+  private wantedTopics(): Map<string, string> {
+    const wanted = new Map<string, string>();
+    for (const name of this.core.modelNames()) wanted.set(topicFor(this.topics.request, name), name);
+    return wanted;
+  }
+
+  private filter(topic: string): string {
+    return this.group ? `$share/${this.group}/${topic}` : topic;
+  }
+
+  private async syncSubscriptions(): Promise<void> {
+    if (this.closed || !this.client.connected) return;
+    const wanted = this.wantedTopics();
+    this.byTopic = wanted;
+    const add = [...wanted.keys()].filter((t) => !this.subscribed.has(t));
+    const remove = [...this.subscribed].filter((t) => !wanted.has(t));
+    try {
+      if (add.length > 0) {
+        const granted = await this.client.subscribeAsync(add.map((t) => this.filter(t)), { qos: 1 });
+        for (const g of granted) {
+          const topic = this.group ? g.topic.slice(`$share/${this.group}/`.length) : g.topic;
+          if (g.qos === 1 || g.qos === 0) this.subscribed.add(topic);
+          else this.log?.error({ topic: g.topic, code: g.qos }, 'mqtt: subscription refused by the broker');
+        }
+      }
+      if (remove.length > 0) {
+        await this.client.unsubscribeAsync(remove.map((t) => this.filter(t)));
+        for (const t of remove) this.subscribed.delete(t);
+      }
+    } catch (err) {
+      this.log?.warn({ err: (err as Error).message }, 'mqtt: subscribing failed; retried on the next connect');
+    }
+    this.metrics?.setSubscriptions([...this.subscribed].map((t) => wanted.get(t) ?? ''));
+  }
+
+  private onMessage(topic: string, payload: Buffer, packet: IPublishPacket): void {
+    const model = this.byTopic.get(topic);
+    if (model === undefined) return; // not a request topic of a served model (e.g. removed a moment ago)
+    this.inFlight++;
+    const started = performance.now();
+    void this.handle(model, payload, packet).then((outcome) => {
+      this.metrics?.observe(model, outcome, (performance.now() - started) / 1000);
+    }).finally(() => {
+      this.inFlight--;
+      const next = this.paused.shift();
+      if (next) next();
+    });
+  }
+
+  private async handle(model: string, payload: Buffer, packet: IPublishPacket): Promise<'predicted' | 'invalid' | 'failed'> {
+    const props = packet.properties ?? {};
+    const given = props.userProperties?.request_id;
+    const requestId = typeof given === 'string' && REQUEST_ID.test(given) ? given : randomUUID();
+    const reply = { responseTopic: props.responseTopic, correlationData: props.correlationData, requestId };
+    if (payload.length > this.maxPayload) {
+      this.sendError(model, reply, 'MS_ERR_BODY_TOO_LARGE', `message payload is ${payload.length} bytes, larger than the limit (${this.maxPayload}; --mqtt-max-payload)`);
+      return 'invalid';
+    }
+    let body: unknown;
+    try {
+      body = JSON.parse(payload.toString('utf8'));
+    } catch (err) {
+      this.sendError(model, reply, 'MS_ERR_BAD_JSON', payload.length === 0 ? 'message payload is empty; expected a JSON object or array' : `message payload is not valid JSON: ${(err as Error).message.replace(/\s+/g, ' ').slice(0, 200)}`);
+      return 'invalid';
+    }
+    let version: ServableVersion | undefined;
+    try {
+      version = this.core.resolve(model) ?? await this.core.acquire(model);
+      const validated = version.validate(body);
+      if (!validated.ok) {
+        this.sendError(model, reply, 'MS_ERR_VALIDATION', validated.issues, version);
+        return 'invalid';
+      }
+      const predictions = await version.predict(validated.rows, undefined, { requestId, frontDoor: 'mqtt' });
+      const answer = validated.batch ? version.serialize.many(predictions) : version.serialize.one(predictions[0]!);
+      this.publish(reply.responseTopic ?? topicFor(this.topics.predictions, model), answer, reply, version, 200);
+      return 'predicted';
+    } catch (err) {
+      if (err instanceof ModelServeError) {
+        const detail = err.code === 'MS_ERR_INFERENCE' ? 'inference failed; see the server log for this request id' : err.message;
+        if (err.status >= 500) this.log?.error({ err, request_id: requestId, model }, err.message);
+        this.sendError(model, reply, err.code, detail, version);
+      } else {
+        this.log?.error({ err, request_id: requestId, model }, 'mqtt: unexpected error');
+        this.sendError(model, reply, 'MS_ERR_INTERNAL', 'internal server error; see the server log for this request id', version);
+      }
+      return 'failed';
+    }
+  }
+
+  private sendError(model: string, reply: Reply, code: ErrorCode, detail: unknown, version?: ServableVersion): void {
+    const status = ERRORS[code].status;
+    const body = JSON.stringify({ detail, code, status, request_id: reply.requestId });
+    this.publish(topicFor(this.topics.errors, model), body, reply, version, status);
+    if (reply.responseTopic) this.publish(reply.responseTopic, body, reply, version, status);
+  }
+
+  private publish(topic: string, body: string, reply: Reply, version: ServableVersion | undefined, status: number): void {
+    const userProperties: Record<string, string> = { request_id: reply.requestId, status: String(status) };
+    if (version) userProperties.model_version = version.versionHeader;
+    const properties = reply.correlationData === undefined
+      ? { contentType: 'application/json', userProperties }
+      : { contentType: 'application/json', userProperties, correlationData: reply.correlationData };
+    // QoS 1: MQTT.js keeps it (and resends it after a reconnect) until the broker acknowledged it.
+    this.client.publish(topic, body, { qos: 1, properties }, (err) => {
+      if (err && !this.closed) this.log?.warn({ topic, request_id: reply.requestId, err: err.message }, 'mqtt: publishing an answer failed');
+    });
+  }
+
+  /** Unsubscribes (so a shared group sends nothing more here), waits for answers in flight, disconnects. */
+  async close(timeoutMs = 5_000): Promise<void> {
+    if (this.closed) return;
+    this.core.off('event', this.onCoreEvent);
+    const until = Date.now() + timeoutMs;
+    if (this.client.connected && this.subscribed.size > 0) {
+      await Promise.race([this.client.unsubscribeAsync([...this.subscribed].map((t) => this.filter(t))).catch(() => undefined), new Promise((r) => setTimeout(r, 1000))]);
+    }
+    for (const resume of this.paused.splice(0)) resume();
+    while (this.inFlight > 0 && Date.now() < until) await new Promise((resolve) => setTimeout(resolve, 10));
+    this.closed = true;
+    await Promise.race([this.client.endAsync(), new Promise((r) => setTimeout(r, Math.max(100, until - Date.now())))]).catch(() => undefined);
+    if (!this.client.disconnected) this.client.end(true);
+  }
+}
+
+interface Reply {
+  responseTopic: string | undefined;
+  correlationData: Buffer | undefined;
+  requestId: string;
+}

@@ -1,0 +1,87 @@
+// The event pipeline's parts on real files, a real HTTP server and a real core: the JSON Lines sink
+// rotates by size without splitting a line; the core reports predictions from predict() and from
+// the tensor-level infer() (what OIP/gRPC/pipelines call) to its observers; sampling and redaction;
+// the serve options report their problems together.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { InferenceCore } from '../../src/core/core.js';
+import type { PredictionRecord } from '../../src/core/prediction-tap.js';
+import { FileSink } from '../../src/events/file-sink.js';
+import { PredictionEvents } from '../../src/events/events.js';
+import type { EventSink, SinkCounters } from '../../src/events/sink.js';
+import { loadRepository } from '../../src/config/load.js';
+import { createRuntime } from '../../src/runtime/create.js';
+import { parseServeOptions } from '../../src/cli/serve-options.js';
+import { EXAMPLES, tempDir } from '../helpers/paths.js';
+
+test('file sink: appends JSON Lines and rotates past the size, keeping N old files, lines whole', async () => {
+  const path = join(tempDir(), 'events.jsonl');
+  const sink = new FileSink({ path, maxBytes: 1000, keep: 2 });
+  const line = (i: number) => JSON.stringify({ id: `e-${i}`, pad: 'x'.repeat(80) });
+  for (let i = 0; i < 60; i++) sink.offer(line(i));
+  await sink.close();
+  assert.deepEqual(sink.counters(), { delivered: 60, dropped: 0, failures: 0, queued: 0 });
+  const files = [path, `${path}.1`, `${path}.2`];
+  assert.equal(existsSync(`${path}.3`), false);
+  const ids: string[] = [];
+  for (const f of [...files].reverse()) {
+    const text = readFileSync(f, 'utf8');
+    assert.ok(Buffer.byteLength(text) <= 1000, `${f} is ${Buffer.byteLength(text)} bytes`);
+    for (const l of text.trim().split('\n')) ids.push((JSON.parse(l) as { id: string }).id);
+  }
+  // The newest events, in order, none split: the oldest rotated away past keep=2.
+  assert.deepEqual(ids, Array.from({ length: ids.length }, (_, k) => `e-${60 - ids.length + k}`));
+});
+
+test('the core reports predict() and infer() to observers; events sample and redact', async () => {
+  const runtime = await createRuntime({ workers: 0 });
+  const configs = loadRepository(EXAMPLES).filter((c) => c.name === 'weather');
+  const records: PredictionRecord[] = [];
+  const core = await InferenceCore.start({ configs, runtime, onPrediction: (r) => records.push(r) });
+  const texts: string[] = [];
+  const sink: EventSink = { kind: 'memory', target: 'memory', offer: (e) => { texts.push(e); return true; }, counters: (): SinkCounters => ({ delivered: 0, dropped: 0, failures: 0, queued: 0 }), close: async () => undefined };
+  const events = new PredictionEvents({ sinks: [sink], redact: ['humidity', 'rain_probability'] });
+  const remove = core.predictions.add(events.observe);
+  try {
+    assert.equal(records.length, 0, 'the warm-up run is not reported');
+    const v = core.resolve('weather')!;
+    const row = { temp_c: 8.75, humidity: 0.83, wind_speed_kmph: 70, wind_bearing_degree: 259, visibility_km: 15.82, pressure_millibars: 1016.51, current_weather_condition: 1 };
+    const validated = v.validate(row);
+    assert.ok(validated.ok);
+    const [answer] = await v.predict(validated.rows, undefined, { requestId: 'r-1', frontDoor: 'http' });
+    await v.infer(v.encode(validated.rows), 1, { requestId: 't-1', frontDoor: 'grpc' });
+    assert.deepEqual(records.map((r) => [r.requestId, r.frontDoor, r.rows]), [['r-1', 'http', 1], ['t-1', 'grpc', 1]]);
+    assert.deepEqual(records[0]!.predictions, [answer]);
+    assert.ok(records[1]!.outputs && records[1]!.feeds);
+    const [fromPredict, fromInfer] = texts.map((t) => JSON.parse(t) as { id: string; data: { inputs: unknown; predictions: unknown } });
+    assert.equal(fromPredict!.id, 'r-1');
+    assert.deepEqual(fromPredict!.data.inputs, [{ ...row, humidity: '[redacted]' }]);
+    assert.deepEqual(fromPredict!.data.predictions, [{ ...answer, rain_probability: '[redacted]' }]);
+    const tensors = fromInfer!.data.inputs as Record<string, { datatype: string; shape: number[]; data: number[] }>;
+    assert.equal(tensors.float_input!.datatype, 'float32');
+    assert.deepEqual(tensors.float_input!.shape, [1, 7]);
+    // Sampling: rate 0 sends nothing.
+    const none = new PredictionEvents({ sinks: [sink], sampleRate: 0 });
+    const before = texts.length;
+    for (let i = 0; i < 50; i++) none.observe(records[0]!);
+    assert.equal(texts.length, before);
+  } finally {
+    remove();
+    await core.close();
+  }
+});
+
+test('serve options: MQTT and events problems are reported together', () => {
+  assert.throws(() => parseServeOptions(['--mqtt-url', 'http://x', '--events-sample', '2', '--events-webhook', 'ftp://x', '--events-mqtt-topic', 'a/#', '--mqtt-password-env', 'NOPE_NOT_SET'], {}), (err: Error) => {
+    for (const p of [/--mqtt-url: 'http:\/\/x' is not an MQTT URL/, /--events-sample: '2' is not a fraction/, /--events-webhook: 'ftp:\/\/x' is not an http\(s\) URL/, /--events-mqtt-topic: 'a\/#' has a wildcard/, /--mqtt-password-env: environment variable NOPE_NOT_SET is not set/]) assert.match(err.message, p);
+    return true;
+  });
+  assert.throws(() => parseServeOptions(['--events-mqtt-topic', 'cloud'], {}), /--events-mqtt-topic: needs --mqtt-url/);
+  const ok = parseServeOptions(['--mqtt-url', 'mqtt://127.0.0.1:1883', '--mqtt-password-env', 'PW', '--events-file', 'e.jsonl', '--events-redact', 'a, b'], { PW: 'secret' });
+  assert.equal(ok.streams?.mqtt?.password, 'secret');
+  assert.deepEqual(ok.streams?.events?.redact, ['a', 'b']);
+  assert.equal(ok.streams?.mqtt?.topics?.request, 'modelserve/{model}/predict');
+  assert.equal(parseServeOptions([], {}).streams, undefined);
+});

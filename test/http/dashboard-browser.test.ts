@@ -1,0 +1,122 @@
+// GET /dashboard in Debian's headless Chromium, with auth on and nothing reachable beyond
+// 127.0.0.1: after a burst of requests the counters, the label distribution, the histogram, the
+// errors and the latest predictions (redacted) show what the server reports (/metrics and
+// /dashboard/stats), read from the DOM. A screenshot is saved under dist/test-artifacts/.
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { chromium, type Browser } from 'playwright-core';
+import { startServer, type RunningServer } from '../../src/server.js';
+import { EXAMPLES, REPO } from '../helpers/paths.js';
+import { sample } from '../helpers/prom.js';
+
+const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
+const KEY = 'dashboard-test-key-0123456789';
+let server: RunningServer;
+let browser: Browser;
+const auth = { authorization: `Bearer ${KEY}` };
+type Row = Record<string, number>;
+const rows = (JSON.parse(readFileSync(join(EXAMPLES, 'weather', 'testset.json'), 'utf8')) as { rows: Row[] }).rows;
+
+before(async () => {
+  assert.ok(existsSync(CHROMIUM), `Chromium not found at ${CHROMIUM} (apt-get install -y chromium)`);
+  server = await startServer({ repo: EXAMPLES, port: 0, workers: 1, logger: false, app: { auth: { keys: [KEY] }, redact: ['humidity'] } });
+  browser = await chromium.launch({
+    executablePath: CHROMIUM,
+    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'],
+  });
+});
+after(async () => {
+  await browser?.close();
+  await server?.shutdown();
+});
+
+test('the dashboard page is open, its data streams are protected like /metrics', async () => {
+  assert.equal((await fetch(`${server.url}/dashboard`)).status, 200);
+  assert.equal((await fetch(`${server.url}/dashboard/assets/uPlot.min.js`)).status, 200);
+  assert.equal((await fetch(`${server.url}/dashboard/stats`)).status, 401);
+  assert.equal((await fetch(`${server.url}/dashboard/events`)).status, 401);
+  assert.equal((await fetch(`${server.url}/dashboard/stats`, { headers: auth })).status, 200);
+  // The stream sends a frame at once, then at least one a second.
+  const res = await fetch(`${server.url}/dashboard/events`, { headers: auth });
+  assert.equal(res.headers.get('content-type'), 'text/event-stream; charset=utf-8');
+  const reader = res.body!.pipeThrough(new TextDecoderStream()).getReader();
+  let text = '';
+  const t0 = Date.now();
+  while ((text.match(/\ndata: |^data: /g) ?? []).length < 3) text += (await reader.read()).value ?? '';
+  assert.ok(Date.now() - t0 < 2000, 'three frames within 2 s');
+  await reader.cancel();
+});
+
+test('after a burst the dashboard shows the values the server reports, with no network beyond 127.0.0.1', async () => {
+  const context = await browser.newContext({ viewport: { width: 1280, height: 1100 } });
+  const external: string[] = [];
+  await context.route('**/*', (route) => {
+    const target = new URL(route.request().url());
+    if (target.hostname !== '127.0.0.1') {
+      external.push(route.request().url());
+      return route.abort();
+    }
+    return route.continue();
+  });
+  // The key a user would type into the page's form, already in this tab's session storage.
+  await context.addInitScript({ content: `sessionStorage.setItem('modelserve-key', ${JSON.stringify(KEY)})` });
+  const page = await context.newPage();
+  await page.goto(`${server.url}/dashboard`);
+  await page.waitForSelector('#status[data-status="live"]', { timeout: 10_000 });
+
+  // The burst: 300 predictions (tallied by label) and 7 invalid requests.
+  const labels: Record<string, number> = {};
+  const n = 300;
+  for (let i = 0; i < n; i++) {
+    const res = await fetch(`${server.url}/models/weather/predict`, { method: 'POST', headers: { ...auth, 'content-type': 'application/json' }, body: JSON.stringify(rows[i % rows.length]) });
+    const body = await res.json() as { prediction: string };
+    labels[body.prediction] = (labels[body.prediction] ?? 0) + 1;
+  }
+  for (let i = 0; i < 7; i++) {
+    const res = await fetch(`${server.url}/models/weather/predict`, { method: 'POST', headers: { ...auth, 'content-type': 'application/json' }, body: JSON.stringify({ temp_c: 'hot' }) });
+    assert.equal(res.status, 422);
+    await res.arrayBuffer();
+  }
+  const card = page.locator('section.card[data-model="weather"][data-version="1"]');
+  // A function, not a string: the page's CSP (script-src 'self') forbids evaluating strings.
+  type Doc = { querySelector(selector: string): { textContent: string | null } | null };
+  await page.waitForFunction((count) => {
+    const doc = (globalThis as unknown as { document: Doc }).document;
+    return doc.querySelector('section.card[data-model="weather"] [data-stat="requests"]')?.textContent === String(count)
+      && doc.querySelector('tr[data-error="http 422"]') !== null;
+  }, n, { timeout: 10_000 });
+
+  const metrics = await (await fetch(`${server.url}/metrics`, { headers: auth })).text();
+  const stats = await (await fetch(`${server.url}/dashboard/stats`, { headers: auth })).json() as { versions: Array<{ model: string; requests: number; latency: { p50: number; p95: number; p99: number }; batches: { meanRows: number } }> };
+  const weather = stats.versions.find((v) => v.model === 'weather')!;
+  assert.equal(sample(metrics, 'modelserve_requests_total', { model: 'weather', version: '1', route: '/models/:name/predict', status: '200' }), n);
+  assert.equal(weather.requests, n);
+  const stat = async (name: string) => (await card.locator(`[data-stat="${name}"]`).textContent())!;
+  assert.equal(await stat('requests'), String(n));
+  assert.equal(await stat('rows'), String(n));
+  assert.equal(await stat('p50'), weather.latency.p50.toFixed(2));
+  assert.equal(await stat('p99'), weather.latency.p99.toFixed(2));
+  assert.equal(await stat('batch'), weather.batches.meanRows.toFixed(2));
+  // Label distribution: the counts the test saw in the answers.
+  for (const [label, count] of Object.entries(labels)) {
+    assert.equal(await card.locator(`tr[data-label="${label}"] [data-count]`).textContent(), String(count), label);
+  }
+  assert.equal(await card.getAttribute('data-histogram-total'), String(n));
+  assert.equal(await page.locator('tr[data-error="http 422"][data-model="weather"] td').nth(4).textContent(), String(sample(metrics, 'modelserve_requests_total', { model: 'weather', version: '1', route: '/models/:name/predict', status: '422' })));
+  // Latest predictions, redacted: no humidity value reaches the page.
+  const inputs = await page.locator('#latest td[data-col="inputs"]').allTextContents();
+  assert.ok(inputs.length > 0);
+  for (const text of inputs) assert.match(text, /"humidity":"\[redacted\]"/);
+  // Two charts per served version: uPlot drew canvases.
+  assert.ok(await card.locator('canvas').count() >= 2);
+
+  const dir = join(REPO, 'dist', 'test-artifacts');
+  mkdirSync(dir, { recursive: true });
+  const shot = join(dir, 'dashboard.png');
+  await page.screenshot({ path: shot, fullPage: true });
+  console.log(`dashboard screenshot: ${shot}`);
+  assert.deepEqual(external, []);
+  await context.close();
+});

@@ -1,0 +1,135 @@
+// The MQTT front door against a real mosquitto: request/response with the MQTT 5 response topic and
+// correlation data, the predictions topic, the same 422 detail as HTTP on the errors topic, shared
+// subscriptions splitting a stream between two replicas, /metrics and the readiness option.
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import mqtt, { type MqttClient } from 'mqtt';
+import { startServer, type RunningServer } from '../../src/server.js';
+import { startMosquitto, type Broker } from '../helpers/mosquitto.js';
+import { EXAMPLES } from '../helpers/paths.js';
+import { sample as promValue } from '../helpers/prom.js';
+
+let broker: Broker;
+let server: RunningServer;
+let client: MqttClient;
+const row = { temp_c: 8.75, humidity: 0.83, wind_speed_kmph: 70, wind_bearing_degree: 259, visibility_km: 15.82, pressure_millibars: 1016.51, current_weather_condition: 1 };
+
+async function post(path: string, body: unknown): Promise<{ status: number; body: unknown }> {
+  const res = await fetch(`${server.url}${path}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+  return { status: res.status, body: await res.json() };
+}
+
+/** Messages arriving on a topic, collected. */
+function collect(c: MqttClient, topic: string): Array<{ payload: Buffer; packet: mqtt.IPublishPacket }> {
+  const got: Array<{ payload: Buffer; packet: mqtt.IPublishPacket }> = [];
+  c.on('message', (t, payload, packet) => { if (t === topic) got.push({ payload, packet }); });
+  return got;
+}
+
+async function until(check: () => boolean, timeoutMs = 10_000, what = 'condition'): Promise<void> {
+  const end = Date.now() + timeoutMs;
+  while (!check()) {
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+before(async () => {
+  broker = await startMosquitto();
+  server = await startServer({ repo: EXAMPLES, port: 0, workers: 1, logger: false, streams: { mqtt: { url: broker.url, required: true, maxPayload: 4096 } } });
+  await server.streams!.frontDoor!.waitReady();
+  client = await mqtt.connectAsync(broker.url, { protocolVersion: 5, clientId: 'test-client' });
+});
+after(async () => {
+  await client?.endAsync();
+  await server?.shutdown();
+  await broker?.stop();
+});
+
+test('a row on modelserve/<model>/predict is answered on the response topic with its correlation data, equal to the HTTP answer', async () => {
+  await client.subscribeAsync('test/answers', { qos: 1 });
+  const answers = collect(client, 'test/answers');
+  await client.publishAsync('modelserve/weather/predict', JSON.stringify(row), { qos: 1, properties: { responseTopic: 'test/answers', correlationData: Buffer.from('c-1'), userProperties: { request_id: 'req-one' } } });
+  await until(() => answers.length === 1, 10_000, 'the answer');
+  const [answer] = answers;
+  const http = await post('/models/weather/predict', row);
+  assert.deepEqual(JSON.parse(answer!.payload.toString()), http.body);
+  assert.equal(answer!.packet.qos, 1);
+  assert.equal(answer!.packet.properties?.correlationData?.toString(), 'c-1');
+  assert.equal(answer!.packet.properties?.userProperties?.request_id, 'req-one');
+  assert.equal(answer!.packet.properties?.userProperties?.model_version, '1');
+  // An array of rows gets an array, as over HTTP.
+  await client.publishAsync('modelserve/weather/predict', JSON.stringify([row, { ...row, humidity: 0.2 }]), { qos: 1, properties: { responseTopic: 'test/answers', correlationData: Buffer.from('c-2') } });
+  await until(() => answers.length === 2, 10_000, 'the batch answer');
+  assert.deepEqual(JSON.parse(answers[1]!.payload.toString()), (await post('/models/weather/predict', [row, { ...row, humidity: 0.2 }])).body);
+});
+
+test('without a response topic the answer goes to modelserve/<model>/predictions; an invalid row gets the HTTP 422 detail on …/errors with the same correlation', async () => {
+  await client.subscribeAsync(['modelserve/loan/predictions', 'modelserve/weather/errors'], { qos: 1 });
+  const predictions = collect(client, 'modelserve/loan/predictions');
+  const errors = collect(client, 'modelserve/weather/errors');
+  const loanRow = (await (await fetch(`${server.url}/openapi.json`)).json() as { paths: Record<string, { post: { requestBody: { content: { 'application/json': { example: unknown } } } } }> }).paths['/models/loan/predict']!.post.requestBody.content['application/json'].example;
+  await client.publishAsync('modelserve/loan/predict', JSON.stringify(loanRow), { qos: 1 });
+  await until(() => predictions.length === 1, 10_000, 'the loan prediction');
+  assert.deepEqual(JSON.parse(predictions[0]!.payload.toString()), (await post('/models/loan/predict', loanRow)).body);
+
+  const bad = { ...row, humidity: 'wet', temp_c: 999 };
+  await client.publishAsync('modelserve/weather/predict', JSON.stringify(bad), { qos: 1, properties: { correlationData: Buffer.from('bad-1') } });
+  await until(() => errors.length === 1, 10_000, 'the error message');
+  const error = JSON.parse(errors[0]!.payload.toString()) as { detail: unknown; code: string; status: number; request_id: string };
+  const http = await post('/models/weather/predict', bad);
+  assert.equal(http.status, 422);
+  assert.deepEqual(error.detail, (http.body as { detail: unknown }).detail);
+  assert.equal(error.code, 'MS_ERR_VALIDATION');
+  assert.equal(error.status, 422);
+  assert.equal(errors[0]!.packet.properties?.correlationData?.toString(), 'bad-1');
+  assert.equal(errors[0]!.packet.properties?.userProperties?.request_id, error.request_id);
+});
+
+test('/metrics shows the subscriptions and message counts; /readyz requires the broker with the option on', async () => {
+  const text = await (await fetch(`${server.url}/metrics`)).text();
+  assert.equal(promValue(text, 'modelserve_mqtt_connected'), 1);
+  assert.equal(promValue(text, 'modelserve_mqtt_subscribed', { model: 'weather' }), 1);
+  assert.equal(promValue(text, 'modelserve_mqtt_subscribed', { model: 'loan' }), 1);
+  assert.ok(promValue(text, 'modelserve_mqtt_messages_total', { model: 'weather', outcome: 'predicted' })! >= 2);
+  assert.ok(promValue(text, 'modelserve_mqtt_messages_total', { model: 'weather', outcome: 'invalid' })! >= 1);
+  assert.equal((await fetch(`${server.url}/readyz`)).status, 200);
+  await broker.stop();
+  await until(() => !server.streams!.frontDoor!.client.connected, 5000, 'the disconnect');
+  const down = await fetch(`${server.url}/readyz`);
+  assert.equal(down.status, 503);
+  assert.match(((await down.json()) as { detail: string }).detail, /MQTT broker/);
+  await broker.start();
+  await server.streams!.frontDoor!.waitReady(15_000);
+  assert.equal((await fetch(`${server.url}/readyz`)).status, 200);
+  await client.endAsync();
+  client = await mqtt.connectAsync(broker.url, { protocolVersion: 5, clientId: 'test-client' });
+});
+
+test('shared subscriptions: two replicas in one group split a stream, every message answered once', async () => {
+  const second = await startServer({ repo: EXAMPLES, port: 0, workers: 1, logger: false, streams: { mqtt: { url: broker.url, group: 'g1' } } });
+  const third = await startServer({ repo: EXAMPLES, port: 0, workers: 1, logger: false, streams: { mqtt: { url: broker.url, group: 'g1' } } });
+  try {
+    await second.streams!.frontDoor!.waitReady();
+    await third.streams!.frontDoor!.waitReady();
+    const c = await mqtt.connectAsync(broker.url, { protocolVersion: 5, clientId: 'test-shared' });
+    await c.subscribeAsync('test/shared', { qos: 1 });
+    const answers = collect(c, 'test/shared');
+    const n = 200;
+    // The first server (no group) also gets every message: its answers are told apart by the user property.
+    for (let i = 0; i < n; i++) c.publish('modelserve/weather/predict', JSON.stringify({ ...row, temp_c: i / 10 }), { qos: 1, properties: { responseTopic: 'test/shared', correlationData: Buffer.from(String(i)), userProperties: { request_id: `s-${i}` } } });
+    await until(() => answers.length >= 2 * n, 20_000, 'the answers');
+    await new Promise((r) => setTimeout(r, 200));
+    const text2 = await (await fetch(`${second.url}/metrics`)).text();
+    const text3 = await (await fetch(`${third.url}/metrics`)).text();
+    const a = promValue(text2, 'modelserve_mqtt_messages_total', { model: 'weather', outcome: 'predicted' }) ?? 0;
+    const b = promValue(text3, 'modelserve_mqtt_messages_total', { model: 'weather', outcome: 'predicted' }) ?? 0;
+    assert.equal(a + b, n, `the group answered ${a} + ${b}`);
+    assert.ok(a > 0 && b > 0, `both replicas took a share (${a}, ${b})`);
+    assert.equal(answers.length, 2 * n);
+    await c.endAsync();
+  } finally {
+    await second.shutdown();
+    await third.shutdown();
+  }
+});
