@@ -20,11 +20,11 @@ const cleanup = new Cleanup();
 let expectedAnswer = '';
 
 /** The server's "ready" log line (pino JSON) from `docker logs`. */
-async function readyLine(id: string): Promise<{ workers: number; models: string[] }> {
+async function readyLine(id: string): Promise<{ workers: number; models: Array<{ name: string; state: string }> }> {
   const r = await docker(['logs', id]);
   const line = `${r.stdout}\n${r.stderr}`.split('\n').find((l) => l.includes('"msg":"ready"'));
   assert.ok(line, `no ready line in the logs:\n${r.stdout.slice(-2000)}${r.stderr.slice(-2000)}`);
-  return JSON.parse(line) as { workers: number; models: string[] };
+  return JSON.parse(line) as { workers: number; models: Array<{ name: string; state: string }> };
 }
 
 async function startContainer(image: string, port: number, extra: string[]): Promise<{ id: string; readyMs: number; pid: number }> {
@@ -77,7 +77,8 @@ describe('the image, built and run by a real Docker engine', { timeout: 360_000 
     assert.match(r.text, /"prediction":"(Rain|No_Rain)"/);
     assert.equal(uidOf(container.pid), 1000, 'the server process runs as uid 1000');
     const ready = await readyLine(container.id);
-    assert.deepEqual(ready.models.sort(), ['loan', 'weather']);
+    // The log's ready line lists each model with its serving version and state.
+    assert.deepEqual(ready.models.map((m) => `${m.name}:${m.state}`).sort(), ['loan:ready', 'rain-xgboost:ready', 'weather:ready']);
     assert.equal(ready.workers, 1, 'workers = the cgroup CPU quota (1), not the machine\'s CPUs');
     const quota = await dockerOk(['exec', container.id, 'bash', '-c', 'cat /sys/fs/cgroup/cpu.max 2>/dev/null || echo "$(cat /sys/fs/cgroup/cpu/cpu.cfs_quota_us) $(cat /sys/fs/cgroup/cpu/cpu.cfs_period_us)"']);
     assert.match(quota, /^100000 100000$/, `the quota the container sees (cgroup v2 cpu.max or v1 cfs): ${quota}`);

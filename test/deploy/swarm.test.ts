@@ -38,6 +38,7 @@ describe('deploy/swarm', () => {
     assert.deepEqual(s.networks, ['hostnet']);
     assert.deepEqual(host.networks?.hostnet, { external: true, name: 'host' });
     assert.equal(s.environment.PORT, '1809{{.Task.Slot}}');
+    assert.equal(s.environment.MODELSERVE_GRPC_PORT, '1819{{.Task.Slot}}', 'replicas on the host network each need their own gRPC port');
     assert.equal(s.ports, undefined);
     assert.equal(s.deploy.update_config.order, 'stop-first');
     assert.equal(s.deploy.rollback_config.order, 'stop-first');
