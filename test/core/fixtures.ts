@@ -1,8 +1,8 @@
 // Model repositories for the core's tests: the book's svc.onnx in numbered version folders, each
 // version with its own label names so that answers tell which version served them.
-import { copyFileSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { BOOK_FIELDS, BOOK_MODEL, SHARED } from '../helpers/paths.js';
+import { BOOK_MODEL, bookModelYaml } from '../helpers/paths.js';
 
 export const BOOK_ROW = { temp_c: 8.75, humidity: 0.83, wind_speed_kmph: 70, wind_bearing_degree: 259, visibility_km: 15.82, pressure_millibars: 1016.51, current_weather_condition: 1 };
 
@@ -10,23 +10,7 @@ export const BOOK_ROW = { temp_c: 8.75, humidity: 0.83, wind_speed_kmph: 70, win
 export const labelsOf = (v: number): { rain: string; dry: string } => ({ rain: `Rain-${v}`, dry: `Dry-${v}` });
 
 export function bookConfig(name: string, v: number, extra = ''): string {
-  const scaler = JSON.parse(readFileSync(join(SHARED, 'seed', 'model-scaler.json'), 'utf8')) as { mean: number[]; scale: number[] };
-  const { rain, dry } = labelsOf(v);
-  return `name: ${name}
-model: model.onnx
-fields:
-${BOOK_FIELDS.map((f) => `  ${f}: { type: number, example: 1 }`).join('\n')}
-inputs:
-  float_input:
-    fields: [${BOOK_FIELDS.join(', ')}]
-    scale:
-      mean: [${scaler.mean.join(', ')}]
-      scale: [${scaler.scale.join(', ')}]
-outputs:
-  prediction:
-    from: label
-    map: { "1": ${rain}, "0": ${dry} }
-${extra}`;
+  return bookModelYaml({ name, model: 'model.onnx', ...labelsOf(v), extra });
 }
 
 /** Writes <repo>/<name>/<v>/{model.yaml, model.onnx} (the ONNX copied from ../shared); returns the version folder. */

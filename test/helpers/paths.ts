@@ -32,18 +32,14 @@ export function tempDir(prefix = 'modelserve-test-'): string {
 }
 
 /**
- * Writes a model folder serving the book's svc.onnx (read in place from `shared`) with its scaler as
- * the book's API; returns the folder. Also used by the benchmarks.
+ * The book's model.yaml: svc.onnx with its StandardScaler as the book's API. `header` holds lines
+ * between name and model (version, description); `extra` is appended.
  */
-export function writeBookModelFolder(parent = tempDir(), extra = '', shared = SHARED): string {
-  const scaler = JSON.parse(readFileSync(join(shared, 'seed', 'model-scaler.json'), 'utf8')) as { mean: number[]; scale: number[] };
-  const dir = join(parent, 'book-weather');
-  mkdirSync(dir, { recursive: true });
+export function bookModelYaml(o: { name: string; model: string; rain?: string; dry?: string; header?: string; extra?: string; shared?: string }): string {
+  const scaler = JSON.parse(readFileSync(join(o.shared ?? SHARED, 'seed', 'model-scaler.json'), 'utf8')) as { mean: number[]; scale: number[] };
   const fields = BOOK_FIELDS.map((f) => `  ${f}: { type: number, example: 1 }`).join('\n');
-  writeFileSync(join(dir, 'model.yaml'), `name: book-weather
-version: "1.0"
-description: The book's weather classifier (svc.onnx) with its StandardScaler.
-model: ${join(shared, 'seed', 'svc.onnx')}
+  return `name: ${o.name}
+${o.header ?? ''}model: ${o.model}
 fields:
 ${fields}
 inputs:
@@ -55,8 +51,19 @@ inputs:
 outputs:
   prediction:
     from: label
-    map: { "1": Rain, "0": No_Rain }
-${extra}`);
+    map: { "1": ${o.rain ?? 'Rain'}, "0": ${o.dry ?? 'No_Rain'} }
+${o.extra ?? ''}`;
+}
+
+/**
+ * Writes a model folder serving the book's svc.onnx (read in place from `shared`) with its scaler as
+ * the book's API; returns the folder. Also used by the benchmarks.
+ */
+export function writeBookModelFolder(parent = tempDir(), extra = '', shared = SHARED): string {
+  const dir = join(parent, 'book-weather');
+  mkdirSync(dir, { recursive: true });
+  const header = `version: "1.0"\ndescription: The book's weather classifier (svc.onnx) with its StandardScaler.\n`;
+  writeFileSync(join(dir, 'model.yaml'), bookModelYaml({ name: 'book-weather', header, model: join(shared, 'seed', 'svc.onnx'), extra, shared }));
   return dir;
 }
 
