@@ -3,7 +3,7 @@
 // version policy selects, and a fingerprint of each version's files to notice changes.
 //
 // When is a version complete (safe to load)? When it has a config (its own or the model folder's)
-// and at least one other file, none of its files has changed for `settleMs` (a copy in progress
+// and at least one other file (a pipeline's config needs none), none of its files has changed for `settleMs` (a copy in progress
 // keeps touching them), its config validates and its ONNX file loads. A version not yet complete
 // on disk is neither loaded nor counted by the version policy, so a newer version being copied in
 // never displaces the one serving; one that then fails to validate or load never takes traffic.
@@ -112,7 +112,9 @@ export function scanRepository(repo: string, only?: string, settleMs = 0): { mod
         problems.push(...cached.problems);
         return cached.config;
       };
-      return { version: where.version, fingerprint, settling: !present || (settleMs > 0 && now - newest < settleMs), selected: false, read };
+      // A pipeline is its config alone: nothing else arrives.
+      const complete = present || (ownConfig !== undefined && files === 1 && read([])?.pipeline !== undefined);
+      return { version: where.version, fingerprint, settling: !complete || (settleMs > 0 && now - newest < settleMs), selected: false, read };
     });
     const policy = readVersionPolicy(dir, locations);
     const chosen = new Set(selectVersions(policy, versions.filter((v) => !v.settling).map((v) => v.version)));

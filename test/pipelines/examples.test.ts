@@ -4,7 +4,7 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { copyFileSync, cpSync, readFileSync } from 'node:fs';
+import { copyFileSync, cpSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { startServer, type RunningServer } from '../../src/server.js';
 import { BOOK_MODEL, BOOK_SCALER, EXAMPLES, bookRows, tempDir } from '../helpers/paths.js';
@@ -127,4 +127,37 @@ test('a pipeline is served over the Open Inference Protocol too, with the same a
     else assert.deepEqual(out.data, expected, out.name);
   }
   assert.ok((res.body.outputs as unknown[]).length >= 1);
+});
+
+test('a pipeline follows --watch: an edited pipeline config is reloaded and answers with its new fields, with no failed request', async () => {
+  const root = tempDir('modelserve-pipeline-watch-');
+  cpSync(EXAMPLES, join(root, 'examples'), { recursive: true });
+  const repo = join(root, 'examples', 'pipelines');
+  const server = await startServer({ repo, port: 0, workers: 1, logger: false, watch: { pollMs: 100, debounceMs: 50, settleMs: 300 } });
+  try {
+    const [row] = weatherRows(1);
+    const before = (await post(`${server.url}/models/weather-ensemble/predict`, row)) as Record<string, unknown>;
+    assert.ok('rain_probability' in before);
+    let failed = 0;
+    let stop = false;
+    const traffic = (async () => {
+      while (!stop) if ((await call(`${server.url}/models/weather-ensemble/predict`, { body: row })).status !== 200) failed++;
+    })();
+    const file = join(repo, 'weather-ensemble', 'model.yaml');
+    writeFileSync(file, readFileSync(file, 'utf8').replace('rain_probability: { mean: rain_probability }', 'chance_of_rain: { mean: rain_probability }'));
+    const deadline = Date.now() + 20_000;
+    let after: Record<string, unknown> = before;
+    while (!('chance_of_rain' in after) && Date.now() < deadline) {
+      await new Promise((r) => setTimeout(r, 100));
+      after = (await post(`${server.url}/models/weather-ensemble/predict`, row)) as Record<string, unknown>;
+    }
+    stop = true;
+    await traffic;
+    assert.equal(after.chance_of_rain, before.rain_probability, 'the reloaded pipeline answers under its new field name');
+    assert.equal(failed, 0, 'no request failed while the pipeline reloaded');
+    const doc = (await call(`${server.url}/openapi.json`)).body;
+    assert.ok(JSON.stringify(doc.components.schemas).includes('chance_of_rain'), 'the docs follow the reloaded pipeline');
+  } finally {
+    await server.shutdown();
+  }
 });
