@@ -46,14 +46,16 @@ process.once('SIGINT', () => void stop(0));
 process.once('SIGTERM', () => void stop(0));
 
 // 1. The broker, on a free port of 127.0.0.1.
-const brokerPort = await freePort();
+// (Not the HTTP port: a port just freed by whoever chose --port may be handed out again.)
+let brokerPort = await freePort();
+while (String(brokerPort) === String(values.port)) brokerPort = await freePort();
 writeFileSync(join(dir, 'mosquitto.conf'), `listener ${brokerPort} 127.0.0.1\nallow_anonymous true\nuser ${userInfo().username}\nlog_type error\nlog_type warning\n`);
 start('mosquitto', values.mosquitto, ['-c', join(dir, 'mosquitto.conf')]);
 const brokerUrl = `mqtt://127.0.0.1:${brokerPort}`;
 
 // 2. modelserve: the example models over HTTP and MQTT; every prediction to the cloud topic.
 const CLOUD = 'cloud/weather-station/events';
-start('modelserve', process.execPath, [join(ROOT, 'bin', 'modelserve.js'), 'serve', join(ROOT, 'examples'), '--port', values.port, '--mqtt-url', brokerUrl, '--mqtt-required', '--events-mqtt-topic', CLOUD, '--log-level', 'warn']);
+start('modelserve', process.execPath, [join(ROOT, 'bin', 'modelserve.js'), 'serve', join(ROOT, 'examples'), '--port', values.port, '--grpc-port', '0', '--mqtt-url', brokerUrl, '--mqtt-required', '--events-mqtt-topic', CLOUD, '--log-level', 'warn']);
 const base = `http://127.0.0.1:${values.port}`;
 for (let i = 0; ; i++) {
   const ok = await fetch(`${base}/readyz`).then((r) => r.status === 200, () => false);

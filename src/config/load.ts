@@ -141,6 +141,7 @@ interface RawOutput { from: string; map?: Record<string, string>; column?: numbe
 export interface RawConfig {
   name?: string; version?: string | number; description?: string; model?: string; format?: 'onnx' | 'xgboost'; default?: boolean; strict?: boolean; lax?: boolean; optimize?: boolean;
   root_response?: Record<string, unknown>;
+  mqtt?: { request_topic?: string; predictions_topic?: string; errors_topic?: string };
   fields: Record<string, RawField>; inputs: Record<string, RawTensor>; outputs: Record<string, RawOutput>;
   version_policy?: { latest?: number; all?: true; specific?: number[] };
   pipeline?: RawPipeline;
@@ -377,6 +378,7 @@ export function buildConfig(where: VersionLocation, file: string, raw: RawConfig
     },
     optimize: raw.optimize ?? true,
     rootResponse: raw.root_response,
+    mqtt: raw.mqtt && { requestTopic: raw.mqtt.request_topic, predictionsTopic: raw.mqtt.predictions_topic, errorsTopic: raw.mqtt.errors_topic },
     routing,
   };
 }

@@ -179,6 +179,16 @@ export const MODEL_CONFIG_SCHEMA = {
     lax: { type: 'boolean' },
     optimize: { type: 'boolean' },
     root_response: { type: 'object' },
+    // This model's MQTT topics (the server's templates otherwise); no wildcards.
+    mqtt: {
+      type: 'object',
+      additionalProperties: false,
+      properties: {
+        request_topic: { type: 'string', minLength: 1, pattern: '^[^#+]+$' },
+        predictions_topic: { type: 'string', minLength: 1, pattern: '^[^#+]+$' },
+        errors_topic: { type: 'string', minLength: 1, pattern: '^[^#+]+$' },
+      },
+    },
     // Which numbered version folders are served (Triton's version_policy): the newest N, all, or a list.
     version_policy: {
       type: 'object',

@@ -93,6 +93,8 @@ export interface ModelConfig {
   optimize: boolean;
   /** When this model is the default, GET / answers exactly this object (e.g. the article's message). */
   rootResponse?: Record<string, unknown>;
+  /** This model's MQTT topics, overriding the server's templates (--mqtt-*-topic). */
+  mqtt?: { requestTopic?: string; predictionsTopic?: string; errorsTopic?: string };
   /**
    * Set for a pipeline (a config with `pipeline:` instead of `model:`): its steps. Then modelFile is
    * '' and tensors is empty; fields and outputs are derived from the steps when the core loads it.

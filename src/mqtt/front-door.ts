@@ -76,7 +76,12 @@ export class MqttFrontDoor {
   private inFlight = 0;
   private paused: Array<() => void> = [];
   private closed = false;
-  private readonly onCoreEvent = () => { void this.syncSubscriptions(); };
+  /** Each model's topics, recomputed when the set of models or their configs change. */
+  private readonly topicCache = new Map<string, MqttTopics>();
+  private readonly onCoreEvent = () => {
+    this.topicCache.clear();
+    void this.syncSubscriptions();
+  };
 
   constructor(options: MqttFrontDoorOptions) {
     this.core = options.core;
@@ -118,9 +123,24 @@ export class MqttFrontDoor {
     }
   }
 
+  /** A model's topics: its config's `mqtt:` keys, else the server's templates. */
+  private topicsOf(model: string): MqttTopics {
+    let topics = this.topicCache.get(model);
+    if (topics === undefined) {
+      const own = this.core.servableConfigs().find((c) => c.name === model)?.mqtt;
+      topics = {
+        request: own?.requestTopic ?? topicFor(this.topics.request, model),
+        predictions: own?.predictionsTopic ?? topicFor(this.topics.predictions, model),
+        errors: own?.errorsTopic ?? topicFor(this.topics.errors, model),
+      };
+      this.topicCache.set(model, topics);
+    }
+    return topics;
+  }
+
   private wantedTopics(): Map<string, string> {
     const wanted = new Map<string, string>();
-    for (const name of this.core.modelNames()) wanted.set(topicFor(this.topics.request, name), name);
+    for (const name of this.core.modelNames()) wanted.set(this.topicsOf(name).request, name);
     return wanted;
   }
 
@@ -193,7 +213,7 @@ export class MqttFrontDoor {
       }
       const predictions = await version.predict(validated.rows, undefined, { requestId, frontDoor: 'mqtt' });
       const answer = validated.batch ? version.serialize.many(predictions) : version.serialize.one(predictions[0]!);
-      this.publish(reply.responseTopic ?? topicFor(this.topics.predictions, model), answer, reply, version, 200);
+      this.publish(reply.responseTopic ?? this.topicsOf(model).predictions, answer, reply, version, 200);
       return 'predicted';
     } catch (err) {
       if (err instanceof ModelServeError) {
@@ -211,7 +231,7 @@ export class MqttFrontDoor {
   private sendError(model: string, reply: Reply, code: ErrorCode, detail: unknown, version?: ServableVersion): void {
     const status = ERRORS[code].status;
     const body = JSON.stringify({ detail, code, status, request_id: reply.requestId });
-    this.publish(topicFor(this.topics.errors, model), body, reply, version, status);
+    this.publish(this.topicsOf(model).errors, body, reply, version, status);
     if (reply.responseTopic) this.publish(reply.responseTopic, body, reply, version, status);
   }
 

@@ -1,0 +1,44 @@
+// Per-model MQTT topics from model.yaml (`mqtt:`), overriding the server's topic templates, against
+// a real mosquitto; and a wildcard in a configured topic is a config problem naming the key.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import mqtt from 'mqtt';
+import { startServer } from '../../src/server.js';
+import { loadRepository } from '../../src/config/load.js';
+import { StartupError } from '../../src/errors.js';
+import { startMosquitto } from '../helpers/mosquitto.js';
+import { writeBookModelFolder } from '../helpers/paths.js';
+
+const ROW = { temp_c: 8.75, humidity: 0.83, wind_speed_kmph: 70, wind_bearing_degree: 259, visibility_km: 15.82, pressure_millibars: 1016.51, current_weather_condition: 1 };
+const TOPICS = 'mqtt:\n  request_topic: plant/7/weather/in\n  predictions_topic: plant/7/weather/out\n  errors_topic: plant/7/weather/err\n';
+
+test("a model's own topics in model.yaml replace the server's templates for it", async () => {
+  const broker = await startMosquitto();
+  const server = await startServer({ repo: writeBookModelFolder(undefined, TOPICS), port: 0, workers: 1, logger: false, streams: { mqtt: { url: broker.url } } });
+  const client = await mqtt.connectAsync(broker.url, { protocolVersion: 5, clientId: 'topics-test' });
+  try {
+    await server.streams!.frontDoor!.waitReady();
+    const got: Record<string, string[]> = {};
+    client.on('message', (topic, payload) => { (got[topic] ??= []).push(payload.toString()); });
+    await client.subscribeAsync(['plant/7/weather/out', 'plant/7/weather/err'], { qos: 1 });
+    await client.publishAsync('plant/7/weather/in', JSON.stringify(ROW), { qos: 1 });
+    await client.publishAsync('plant/7/weather/in', JSON.stringify({ ...ROW, humidity: 'wet' }), { qos: 1 });
+    const end = Date.now() + 10_000;
+    while ((got['plant/7/weather/out']?.length ?? 0) < 1 || (got['plant/7/weather/err']?.length ?? 0) < 1) {
+      assert.ok(Date.now() < end, `no answers on the model's topics: ${JSON.stringify(got)}`);
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    const http = await fetch(`${server.url}/predict`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(ROW) });
+    assert.equal(got['plant/7/weather/out']![0], await http.text(), 'the same answer as HTTP');
+    assert.match(got['plant/7/weather/err']![0]!, /"loc":\["body","humidity"\]/);
+  } finally {
+    await client.endAsync();
+    await server.shutdown();
+    await broker.stop();
+  }
+});
+
+test('a wildcard in a configured topic is a config problem naming the key', () => {
+  const dir = writeBookModelFolder(undefined, 'mqtt:\n  request_topic: plant/+/in\n');
+  assert.throws(() => loadRepository(dir), (err: unknown) => err instanceof StartupError && /mqtt\.request_topic/.test(err.message));
+});
