@@ -4,14 +4,14 @@
 // /dashboard/stats), read from the DOM. A screenshot is saved under dist/test-artifacts/.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { chromium, type Browser } from 'playwright-core';
+import type { Browser } from 'playwright-core';
+import { launchChromium } from '../helpers/browser.js';
 import { startServer, type RunningServer } from '../../src/server.js';
 import { EXAMPLES, REPO } from '../helpers/paths.js';
 import { sample } from '../helpers/prom.js';
 
-const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 const KEY = 'dashboard-test-key-0123456789';
 let server: RunningServer;
 let browser: Browser;
@@ -20,12 +20,8 @@ type Row = Record<string, number>;
 const rows = (JSON.parse(readFileSync(join(EXAMPLES, 'weather', 'testset.json'), 'utf8')) as { rows: Row[] }).rows;
 
 before(async () => {
-  assert.ok(existsSync(CHROMIUM), `Chromium not found at ${CHROMIUM} (apt-get install -y chromium)`);
   server = await startServer({ repo: EXAMPLES, port: 0, workers: 1, logger: false, app: { auth: { keys: [KEY] }, redact: ['humidity'] } });
-  browser = await chromium.launch({
-    executablePath: CHROMIUM,
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'],
-  });
+  browser = await launchChromium();
 });
 after(async () => {
   await browser?.close();
