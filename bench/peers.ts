@@ -83,6 +83,36 @@ export async function startFastapi(shared: string, workers: number, body: string
   return { name: `FastAPI ${kind} ${workers}w`, base, proc, stop: () => proc.stop(5000) };
 }
 
+/** Why the Flask peer (the article's baseline) cannot run here, or undefined when it can. */
+export function flaskMissing(shared: string): string | undefined {
+  const peers = join(shared, 'peers');
+  if (!existsSync(join(peers, 'flask_weather.py'))) return `${join(peers, 'flask_weather.py')} not found`;
+  const why = gunicornMissing();
+  if (why) return why;
+  const r = spawnSync(PYTHON, ['-c', 'import flask, numpy'], { encoding: 'utf8' });
+  if (r.status !== 0) return `Debian's python3-flask / python3-numpy are not installed (${(r.stderr || r.error?.message || '').trim().split('\n').pop()})`;
+  return undefined;
+}
+
+/** Starts the Flask peer from ../shared/peers as its README says: `gunicorn -w 2 flask_weather:app`. */
+export async function startFlask(shared: string, body: string): Promise<Server> {
+  const port = await freePort();
+  const cwd = join(shared, 'peers');
+  const proc = startProc('gunicorn', ['-w', '2', '-b', `127.0.0.1:${port}`, '--log-level', 'warning', 'flask_weather:app'], { cwd });
+  const base = `http://127.0.0.1:${port}`;
+  await waitFor200(`${base}/predict`, body, { timeoutMs: 30000, proc });
+  await new Promise((r) => setTimeout(r, 1500)); // both workers import numpy and the model
+  return { name: 'Flask gunicorn 2w', base, proc, stop: () => proc.stop(5000) };
+}
+
+/** Starts the bare node:http server answering a constant (Node's own HTTP limit). */
+export async function startNodeHttpLimit(): Promise<Server> {
+  const script = fileURLToPath(new URL('./fixtures/node-http-limit.js', import.meta.url));
+  const proc = startProc(process.execPath, [script], { cwd: ROOT });
+  const m = await waitForOutput(proc, /node:http listening on (\d+)/, 30000);
+  return { name: 'node:http limit', base: `http://127.0.0.1:${m[1]}`, proc, stop: () => proc.stop(5000) };
+}
+
 /** Starts the bare-Fastify ceiling fixture on the examples' schemas. */
 export async function startCeiling(examples: string, nodeArgs: string[] = []): Promise<Server> {
   const script = fileURLToPath(new URL('./fixtures/ceiling-server.js', import.meta.url));

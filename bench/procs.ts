@@ -185,3 +185,17 @@ export function rssMiB(pid: number): { rss: number; hwm: number } {
   visit(pid);
   return { rss, hwm };
 }
+
+/** CPU time (user + system, ms) of a process and of its main thread, from /proc (0 when gone). */
+export function cpuMs(pid: number): { total: number; main: number } {
+  const ticks = (path: string) => {
+    try {
+      // Fields after the command name (which may hold spaces): utime and stime are the 12th and 13th.
+      const rest = readFileSync(path, 'utf8').split(') ').pop()!.split(' ');
+      return (Number(rest[11]) + Number(rest[12])) * 10; // USER_HZ is 100 on Linux
+    } catch {
+      return 0;
+    }
+  };
+  return { total: ticks(`/proc/${pid}/stat`), main: ticks(`/proc/${pid}/task/${pid}/stat`) };
+}

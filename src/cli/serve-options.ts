@@ -27,6 +27,7 @@ export const SERVE_OPTIONS = {
   grpcMaxMessageSize: { flag: 'grpc-max-message-size', env: 'MODELSERVE_GRPC_MAX_MESSAGE_SIZE', kind: 'bytes', default: '64mb', doc: 'Largest gRPC message received or sent (e.g. 4mb); larger ones fail with RESOURCE_EXHAUSTED.' },
   workers: { flag: 'workers', env: 'MODELSERVE_WORKERS', kind: 'int', min: 0, doc: 'Inference worker threads; default: the CPU quota (cgroup) or the CPU count. 0 runs inference on the main thread.' },
   threadsPerWorker: { flag: 'threads-per-worker', env: 'MODELSERVE_THREADS_PER_WORKER', kind: 'int', min: 1, doc: 'onnxruntime intra-op threads per worker; default: CPUs / workers (never oversubscribed), 1 with --workers 0.' },
+  inlineMaxUs: { flag: 'inline-max-us', env: 'MODELSERVE_INLINE_MAX_US', kind: 'int', min: 0, default: 500, doc: 'Batches whose run is expected to take at most this many microseconds (timed per model when it loads) run on the main thread instead of a worker: a thread hand-off costs more than that on busy or virtual machines. 0: every batch on a worker. Ignored with --workers 0.' },
   bodyLimit: { flag: 'body-limit', env: 'MODELSERVE_BODY_LIMIT', kind: 'bytes', default: '1mb', doc: 'Largest request body (e.g. 512kb, 1mb); larger ones get 413.' },
   drainTimeout: { flag: 'drain-timeout', env: 'MODELSERVE_DRAIN_TIMEOUT_MS', kind: 'int', default: 10000, min: 0, doc: 'On SIGTERM/SIGINT, ms to let in-flight requests (and their queued batches) finish before exiting; exit 0 if they did, 1 if connections had to be cut.' },
   shutdownDelay: { flag: 'shutdown-delay', env: 'MODELSERVE_SHUTDOWN_DELAY_MS', kind: 'int', default: 0, min: 0, doc: 'On SIGTERM/SIGINT, ms to keep accepting connections with /readyz already 503 (so load balancers stop routing here) before the listener closes.' },
@@ -79,6 +80,7 @@ export interface ServeOptions {
   grpcMaxMessageSize: number;
   workers?: number;
   threadsPerWorker?: number;
+  inlineMaxUs: number;
   bodyLimit: number;
   drainTimeout: number;
   shutdownDelay: number;

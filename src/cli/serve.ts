@@ -22,6 +22,7 @@ export async function run(argv: string[]): Promise<number> {
   const runtime = await createRuntime({
     workers: options.workers,
     threadsPerWorker: options.threadsPerWorker,
+    inlineMaxMs: options.inlineMaxUs / 1000,
     onWorkerExit: (event) => server?.app.log.warn(event, 'inference worker died; replaced'),
   });
   try {

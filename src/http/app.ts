@@ -3,7 +3,7 @@
 // listen on port 0. Given a started core it serves it; given configs and a runtime it starts its
 // own core in onReady (a model that fails to load makes ready()/listen() reject) and closes it in
 // onClose. Routes follow the live set of models: versions that appear, reload or go away.
-import { randomUUID } from 'node:crypto';
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import Fastify, { LogController, type FastifyInstance, type FastifyServerOptions } from 'fastify';
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
@@ -30,6 +30,8 @@ import { loadShedding } from './plugins/load-shedding.js';
 import { installSecurityHeaders } from './plugins/security-headers.js';
 import { installContentEncoding } from './plugins/content-encoding.js';
 import { lowLevelErrorOptions } from './low-level-errors.js';
+import { predictFastPath, requestIdOf } from './fast-path.js';
+import { parseJsonBody } from './json-body.js';
 
 export interface AppOptions {
   /** A started inference core to serve (startServer); or configs + runtime for the app to start one. */
@@ -54,6 +56,8 @@ export interface AppOptions {
   statistics?: InferenceStatistics;
   /** Extra readiness: a reason the service is not ready (e.g. a required MQTT broker), or undefined. */
   readiness?: () => string | undefined;
+  /** The predict fast path in front of Fastify (default on; off: every request through Fastify's routes, e.g. to compare). */
+  fastPath?: boolean;
   /** Fields the dashboard shows as '[redacted]' in its latest predictions. */
   redact?: readonly string[];
 }
@@ -68,16 +72,18 @@ declare module 'fastify' {
     serviceState: ServiceState;
     /** Prometheus metrics of this app (undefined when disabled). */
     metrics: Metrics | undefined;
+    /** Requests answered by the predict fast path (fast-path.ts) rather than Fastify's routes. */
+    fastPathServed: number;
   }
 }
 
 /** Routes that are never access-logged nor refused by overload protection; /healthz and /readyz are never authenticated (/metrics is, unless publicMetrics). */
 export const PROBE_ROUTES: ReadonlySet<string> = new Set(['/healthz', '/readyz', '/metrics']);
 
-const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
-
 export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   if (options.core === undefined && (options.configs === undefined || options.runtime === undefined)) throw new Error('buildApp: give a core, or configs and a runtime');
+  let fastPath: ((req: IncomingMessage, res: ServerResponse) => boolean) | undefined;
+  let fastPathServed = 0;
   const app = Fastify({
     logger: options.logger ?? false,
     bodyLimit: options.bodyLimit ?? 1024 * 1024,
@@ -92,9 +98,19 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     // of the header verbatim and never call genReqId).
     requestIdHeader: false,
     // Accept a caller's X-Request-Id only when it is short and plain (it goes into logs).
-    genReqId: (req) => {
-      const incoming = req.headers['x-request-id'];
-      return typeof incoming === 'string' && REQUEST_ID.test(incoming) ? incoming : randomUUID();
+    genReqId: requestIdOf,
+    // The predict fast path answers plain JSON predictions before Fastify sees them (fast-path.ts).
+    serverFactory: (handler, serverOptions) => {
+      const server = createServer((req, res) => {
+        if (fastPath !== undefined && fastPath(req, res)) fastPathServed++;
+        else handler(req, res);
+      });
+      // What Fastify sets on the servers it creates itself.
+      const timeouts = serverOptions as { keepAliveTimeout?: number; requestTimeout?: number; connectionTimeout?: number };
+      server.keepAliveTimeout = timeouts.keepAliveTimeout ?? 72_000;
+      server.requestTimeout = timeouts.requestTimeout ?? 0;
+      server.setTimeout(timeouts.connectionTimeout ?? 0);
+      return server;
     },
     // While closing, Fastify answers requests that arrive on already-open keep-alive connections
     // with `Connection: close`; with return503OnClosing: false it also still serves them (the
@@ -115,6 +131,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   });
   const metrics = options.metrics === false ? undefined : (options.metrics ?? new Metrics());
   app.decorate('metrics', metrics);
+  app.decorate('fastPathServed', { getter: () => fastPathServed });
   installErrorBoundary(app);
   // Per-request hooks are callback-style: on the one main thread an async hook's promise is a
   // measurable share of a request's cost.
@@ -128,12 +145,21 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   if (options.corsOrigins && options.corsOrigins.length > 0) await installCors(app, options.corsOrigins);
   if (options.auth) installAuth(app, options.auth);
   const shed = loadShedding(app);
-  // Only JSON bodies: drop Fastify's built-in text/plain parser so other types get 415.
-  app.removeContentTypeParser('text/plain');
+  // Only JSON bodies: drop Fastify's built-in text/plain parser so other types get 415; JSON is
+  // parsed by the one parser the fast path uses too (its errors name what is wrong).
+  app.removeContentTypeParser(['text/plain', 'application/json']);
+  app.addContentTypeParser('application/json', { parseAs: 'string' }, (_request, text, done) => {
+    try {
+      done(null, parseJsonBody(text as string));
+    } catch (error) {
+      done(error as Error, undefined);
+    }
+  });
   installContentEncoding(app);
 
   // Decided once: below info there is no access-log hook at all.
-  if (['trace', 'debug', 'info'].includes(app.log.level)) {
+  const accessLog = ['trace', 'debug', 'info'].includes(app.log.level);
+  if (accessLog) {
     app.addHook('onResponse', (request, reply, done) => {
       if (!PROBE_ROUTES.has(request.routeOptions.url ?? '')) {
         request.log.info({ method: request.method, url: request.url, status: reply.statusCode, ms: Number(reply.elapsedTime.toFixed(3)) }, 'request');
@@ -220,6 +246,17 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
 
   // Canary split and shadow traffic per model (its config's traffic: / sticky: / shadow:).
   const traffic = new TrafficRouter({ core: () => core!, observer: metrics?.shadow, log: app.log });
+  // Authentication, rate limits and CORS run in Fastify's hooks: with any of them on, every request takes Fastify's route.
+  if (options.fastPath !== false && !options.auth && !(options.corsOrigins && options.corsOrigins.length > 0)) {
+    fastPath = predictFastPath({
+      core: () => core,
+      bodyLimit: app.initialConfig.bodyLimit ?? 1024 * 1024,
+      metrics,
+      accessLog: accessLog ? app.log : undefined,
+      log: app.log,
+      routed: (name) => traffic.routed(name),
+    });
+  }
   const predict = async (model: ServableVersion, body: unknown, reply: import('fastify').FastifyReply) => {
     reply.header('x-model-version', model.versionHeader);
     const validated = model.validate(body);

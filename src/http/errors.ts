@@ -4,6 +4,7 @@ import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from
 import { ERRORS, ModelServeError, type ErrorCode } from '../errors.js';
 import { trackRouteMethods } from './low-level-errors.js';
 import { StepValidationError } from '../pipelines/errors.js';
+import type { ValidationIssue } from '../validation/request-validator.js';
 
 export interface ErrorBody {
   detail: string;
@@ -38,19 +39,40 @@ function classify(error: FastifyError): { code: ErrorCode; detail: string } | un
   return undefined;
 }
 
+/** What a handler's error becomes for the client, on every HTTP path (Fastify's and the predict fast path). */
+export interface ErrorAnswer {
+  status: number;
+  /** The body without its request id: FastAPI's 422 issues, or the project's code and detail. */
+  issues?: ValidationIssue[];
+  code?: ErrorCode;
+  detail?: string;
+  headers?: Record<string, string>;
+  /** Why it is logged at error level (server faults only). */
+  logAsError?: string;
+}
+
+export function errorAnswer(error: unknown): ErrorAnswer {
+  if (error instanceof ModelServeError) {
+    // A pipeline step's 422 keeps FastAPI's shape; its loc names the step.
+    if (error instanceof StepValidationError) return { status: 422, issues: error.issues };
+    const detail = error.code === 'MS_ERR_INFERENCE' ? 'inference failed; see the server log for this request id' : error.message;
+    return { status: ERRORS[error.code].status, code: error.code, detail, headers: error.headers, logAsError: error.status >= 500 ? error.message : undefined };
+  }
+  const known = typeof error === 'object' && error !== null ? classify(error as FastifyError) : undefined;
+  if (known) return { status: ERRORS[known.code].status, ...known };
+  return { status: 500, code: 'MS_ERR_INTERNAL', detail: 'internal server error; see the server log for this request id', logAsError: 'unhandled error' };
+}
+
+/** The JSON body of an answer. */
+export function errorBody(answer: ErrorAnswer, requestId: string): ErrorBody | { detail: ValidationIssue[] } {
+  return answer.issues ? { detail: answer.issues } : { detail: answer.detail!, code: answer.code!, request_id: requestId };
+}
+
 export function installErrorBoundary(app: FastifyInstance): void {
   app.setErrorHandler((error: FastifyError, request: FastifyRequest, reply: FastifyReply) => {
-    if (error instanceof ModelServeError) {
-      // A pipeline step's 422 keeps FastAPI's shape; its loc names the step.
-      if (error instanceof StepValidationError) return reply.code(422).send({ detail: error.issues });
-      if (error.status >= 500) request.log.error({ err: error, cause: error.cause }, error.message);
-      const detail = error.code === 'MS_ERR_INFERENCE' ? 'inference failed; see the server log for this request id' : error.message;
-      return sendError(reply, error.code, detail, error.headers);
-    }
-    const known = classify(error);
-    if (known) return sendError(reply, known.code, known.detail);
-    request.log.error({ err: error }, 'unhandled error');
-    return sendError(reply, 'MS_ERR_INTERNAL', 'internal server error; see the server log for this request id');
+    const answer = errorAnswer(error);
+    if (answer.logAsError) request.log.error({ err: error, cause: (error as Error).cause }, answer.logAsError);
+    return reply.code(answer.status).headers(answer.headers ?? {}).send(errorBody(answer, String(request.id)));
   });
   const methodsFor = trackRouteMethods(app);
   app.setNotFoundHandler((request, reply) => {

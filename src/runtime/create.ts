@@ -12,7 +12,12 @@ export interface RuntimeChoice {
   /** onnxruntime intra-op threads per session; default so that workers × threads ≤ CPUs (1 with workers 0). */
   threadsPerWorker?: number;
   onWorkerExit?: (event: WorkerExitEvent) => void;
+  /** Batches expected to run within this many ms run on the main thread (HybridRuntime); 0: every batch on a worker. */
+  inlineMaxMs?: number;
 }
+
+/** Default of --inline-max-us, in ms: about what the thread hand-offs of a batch cost on a busy virtual machine (BENCHMARKS.md, main section). */
+export const DEFAULT_INLINE_MAX_MS = 0.5;
 
 export async function createRuntime(choice: RuntimeChoice = {}): Promise<InferenceRuntime> {
   const cpus = Math.max(1, Math.min(availableParallelism(), Math.floor(cgroupCpuLimit() ?? Infinity)));
@@ -23,10 +28,15 @@ export async function createRuntime(choice: RuntimeChoice = {}): Promise<Inferen
     const { InProcessRuntime } = await import('./in-process.js');
     return new InProcessRuntime({ intraOpThreads: choice.threadsPerWorker ?? 1, interOpThreads: 1 });
   }
-  return new WorkerPoolRuntime({
+  const inlineMaxMs = choice.inlineMaxMs ?? DEFAULT_INLINE_MAX_MS;
+  const pool = new WorkerPoolRuntime({
     workers: count,
     intraOpThreads: choice.threadsPerWorker ?? threadsPerWorker(count, cpus),
     interOpThreads: 1,
     onWorkerExit: choice.onWorkerExit,
+    measureCost: inlineMaxMs > 0,
   });
+  if (inlineMaxMs <= 0) return pool;
+  const { HybridRuntime } = await import('./hybrid.js');
+  return new HybridRuntime(pool, { inlineMaxMs });
 }

@@ -63,20 +63,60 @@ function elementCount(dims: readonly number[]): number {
  * inputs it can't synthesise or refuses zeros.
  */
 export async function warmUp(session: OrtSession): Promise<boolean> {
-  const feeds: Record<string, ort.Tensor> = {};
-  for (const meta of session.inputMetadata) {
-    if (!meta.isTensor) return false;
-    const dims = meta.shape.map((d) => (typeof d === 'number' && d >= 0 ? d : 1));
-    const data = allocateTensor(meta.type, elementCount(dims));
-    if (data === undefined) return false;
-    feeds[meta.name] = new ort.Tensor(meta.type as ElementType, data as never, dims);
-  }
+  const feeds = zeroFeeds(session, 1);
+  if (feeds === undefined) return false;
   try {
     await session.run(feeds);
     return true;
   } catch {
     return false;
   }
+}
+
+/** All-zero inputs of `rows` rows (the first variable dimension; 1 for the others), or undefined when the model has inputs it can't synthesise. */
+function zeroFeeds(session: OrtSession, rows: number): Record<string, ort.Tensor> | undefined {
+  const feeds: Record<string, ort.Tensor> = {};
+  for (const meta of session.inputMetadata) {
+    if (!meta.isTensor) return undefined;
+    const dims = meta.shape.map((d, i) => (typeof d === 'number' && d >= 0 ? d : i === 0 ? rows : 1));
+    const data = allocateTensor(meta.type, elementCount(dims));
+    if (data === undefined) return undefined;
+    feeds[meta.name] = new ort.Tensor(meta.type as ElementType, data as never, dims);
+  }
+  return feeds;
+}
+
+/** What one run of a model costs on this thread: a fixed part and a part per row, in ms. */
+export interface RunCost {
+  fixedMs: number;
+  perRowMs: number;
+}
+
+/**
+ * Times runs on zeros at 1 and 16 rows (the fastest of a few each; a warm session) and fits
+ * fixed + perRow × rows. Undefined when the model can't be run on zeros.
+ */
+export async function measureRunCost(session: OrtSession): Promise<RunCost | undefined> {
+  const time = async (rows: number): Promise<number | undefined> => {
+    const feeds = zeroFeeds(session, rows);
+    if (feeds === undefined) return undefined;
+    let best = Infinity;
+    try {
+      for (let i = 0; i < 5; i++) {
+        const t0 = performance.now();
+        await session.run(feeds);
+        best = Math.min(best, performance.now() - t0);
+      }
+    } catch {
+      return undefined;
+    }
+    return best;
+  };
+  const one = await time(1);
+  const many = await time(16);
+  if (one === undefined || many === undefined) return undefined;
+  const perRowMs = Math.max(0, (many - one) / 15);
+  return { fixedMs: Math.max(0, one - perRowMs), perRowMs };
 }
 
 function checkTensor(name: string, t: TensorData): void {

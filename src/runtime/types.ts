@@ -51,6 +51,8 @@ export interface InferenceRuntime {
   unload(names: string[]): Promise<void>;
   /** Runs one batch. Never blocks the caller's event loop in the worker implementation. */
   run(model: string, feeds: NamedTensors, outputNames?: string[]): Promise<NamedTensors>;
+  /** Rows up to which this model's batches run on the calling thread (HybridRuntime); absent or 0: none. */
+  inlineRows?(model: string): number;
   /** How many runs may usefully execute at once (e.g. the worker count). */
   readonly parallelism: number;
   close(): Promise<void>;

@@ -85,6 +85,12 @@ export class TrafficRouter {
     return spec ?? undefined;
   }
 
+  /** Whether the model has a traffic split or a shadow (its requests need this router). */
+  routed(name: string): boolean {
+    const spec = this.routing(name);
+    return spec !== undefined && (spec.traffic !== undefined || spec.shadow !== undefined);
+  }
+
   /**
    * The version a name-only request goes to under the model's split, or undefined (the newest
    * ready version). Versions of the split that are not ready share out their percentage.

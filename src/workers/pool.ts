@@ -6,12 +6,15 @@ import { Worker } from 'node:worker_threads';
 import { ModelServeError, StartupError, type ErrorCode, ERRORS } from '../errors.js';
 import type { InferenceRuntime, ModelSignature, ModelSource, NamedTensors, RuntimeOptions } from '../runtime/types.js';
 import { packTensors, type FromWorker, type ToWorker, type WorkerInit } from './protocol.js';
+import type { RunCost } from '../runtime/session.js';
 
 export interface WorkerPoolOptions extends RuntimeOptions {
   /** Number of worker threads (see defaultWorkerCount() in ./cpu.js). */
   workers: number;
   /** Run each model once on zeros after loading, in every worker (default true). */
   warmUp?: boolean;
+  /** Time each model's runs after loading (see runCost()); default false. */
+  measureCost?: boolean;
   /** Called when a worker dies (for logging); the pool replaces it by itself. */
   onWorkerExit?: (event: WorkerExitEvent) => void;
   /** The compiled worker script; default ./worker.js next to this module. */
@@ -65,6 +68,7 @@ export class WorkerPoolRuntime implements InferenceRuntime {
   private closing = false;
   private inFlight = 0;
   private idle: Array<() => void> = [];
+  private readonly costs = new Map<string, RunCost>();
 
   /** Starts the worker threads at once (in parallel), so their startup overlaps with reading the models. */
   constructor(options: WorkerPoolOptions) {
@@ -76,6 +80,11 @@ export class WorkerPoolRuntime implements InferenceRuntime {
       this.slots.push(slot);
       this.spawn(slot);
     }
+  }
+
+  /** What a run of this model costs in a worker (with measureCost), as timed when it was last loaded. */
+  runCost(model: string): RunCost | undefined {
+    return this.costs.get(model);
   }
 
   /** Threads currently alive (for tests and health reporting). */
@@ -93,6 +102,7 @@ export class WorkerPoolRuntime implements InferenceRuntime {
       intraOpThreads: this.options.intraOpThreads,
       interOpThreads: this.options.interOpThreads,
       warmUp: this.options.warmUp !== false,
+      measureCost: this.options.measureCost === true,
     };
     const worker = new Worker(this.options.workerUrl ?? DEFAULT_WORKER_URL, { workerData: init });
     slot.worker = worker;
@@ -137,6 +147,11 @@ export class WorkerPoolRuntime implements InferenceRuntime {
       case 'loaded': {
         const pending = slot.loads.get(msg.id);
         slot.loads.delete(msg.id);
+        for (const [name, cost] of Object.entries(msg.costs)) {
+          // The cheaper of the workers' timings: a worker descheduled while timing overstates it.
+          const known = this.costs.get(name);
+          if (cost !== undefined && (known === undefined || cost.fixedMs + cost.perRowMs < known.fixedMs + known.perRowMs)) this.costs.set(name, cost);
+        }
         pending?.resolve(msg.signatures);
         break;
       }
@@ -217,6 +232,7 @@ export class WorkerPoolRuntime implements InferenceRuntime {
 
   async unload(names: string[]): Promise<void> {
     const gone = new Set(names);
+    for (const name of names) this.costs.delete(name);
     this.models = this.models.filter((m) => !gone.has(m.name));
     for (const slot of this.slots) if (slot.worker !== null) this.post(slot, { type: 'unload', names });
   }

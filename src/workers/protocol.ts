@@ -1,9 +1,12 @@
 // Messages between WorkerPoolRuntime (main thread) and src/workers/worker.ts. Typed-array buffers
 // of results are transferred (zero-copy); strings and model bytes are structured-cloned.
 import type { ElementType, ModelSignature, ModelSource, NamedTensors, RuntimeOptions, TensorData } from '../runtime/types.js';
+import type { RunCost } from '../runtime/session.js';
 
 export interface WorkerInit extends RuntimeOptions {
   warmUp: boolean;
+  /** Time each model's runs after loading (RunCost in 'loaded'). */
+  measureCost: boolean;
 }
 
 export type ToWorker =
@@ -20,7 +23,7 @@ export type ToWorker =
   | { type: 'crash'; how: 'exit' | 'throw'; when: 'now' | 'next-run' };
 
 export type FromWorker =
-  | { type: 'loaded'; id: number; signatures: Record<string, ModelSignature> }
+  | { type: 'loaded'; id: number; signatures: Record<string, ModelSignature>; costs: Record<string, RunCost | undefined> }
   | { type: 'load-error'; id: number; message: string }
   | { type: 'result'; id: number; outputs: NamedTensors }
   | { type: 'run-error'; id: number; code: string; message: string };

@@ -2,7 +2,7 @@
 // request. Started by WorkerPoolRuntime (src/workers/pool.ts) with a WorkerInit as workerData.
 import { parentPort, workerData } from 'node:worker_threads';
 import { ModelServeError } from '../errors.js';
-import { createSession, errorText, runSession, signatureOf, warmUp, type OrtSession } from '../runtime/session.js';
+import { createSession, errorText, measureRunCost, runSession, signatureOf, warmUp, type OrtSession, type RunCost } from '../runtime/session.js';
 import type { ModelSignature } from '../runtime/types.js';
 import { transferList, unpackTensors, type FromWorker, type ToWorker, type WorkerInit } from './protocol.js';
 
@@ -30,12 +30,15 @@ async function load(id: number, models: Extract<ToWorker, { type: 'load' }>['mod
     return;
   }
   const signatures: Record<string, ModelSignature> = {};
+  const costs: Record<string, RunCost | undefined> = {};
   for (const [name, session] of fresh) {
     await sessions.get(name)?.release();
     sessions.set(name, session);
     signatures[name] = signatureOf(session);
+    // What a run costs here (the hybrid runtime runs cheap batches on the main thread instead).
+    if (init.measureCost) costs[name] = await measureRunCost(session);
   }
-  post({ type: 'loaded', id, signatures });
+  post({ type: 'loaded', id, signatures, costs });
 }
 
 async function run(msg: Extract<ToWorker, { type: 'run' }>): Promise<void> {

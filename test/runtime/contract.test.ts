@@ -1,5 +1,5 @@
-// The InferenceRuntime contract, run against every implementation (InProcessRuntime and
-// WorkerPoolRuntime) with real onnxruntime sessions on real models. Reference outputs come from a
+// The InferenceRuntime contract, run against every implementation (InProcessRuntime,
+// WorkerPoolRuntime and HybridRuntime) with real onnxruntime sessions on real models. Reference outputs come from a
 // plain onnxruntime session created here, so "same outputs as the reference" for both
 // implementations means identical outputs between them.
 import { after, before, describe, test } from 'node:test';
@@ -10,6 +10,7 @@ import { StartupError } from '../../src/errors.js';
 import { InProcessRuntime } from '../../src/runtime/in-process.js';
 import type { InferenceRuntime, NamedTensors, TensorData } from '../../src/runtime/types.js';
 import { WorkerPoolRuntime } from '../../src/workers/pool.js';
+import { HybridRuntime } from '../../src/runtime/hybrid.js';
 import { SVC_PATH, svcRows, svcSource, svcTensor, typesSource } from './fixtures.js';
 import { rejectsWith } from '../helpers/assert.js';
 
@@ -175,3 +176,4 @@ function runtimeContract(name: string, factory: () => InferenceRuntime): void {
 
 runtimeContract('InProcessRuntime', () => new InProcessRuntime({ intraOpThreads: 1, interOpThreads: 1 }));
 runtimeContract('WorkerPoolRuntime (2 workers)', () => new WorkerPoolRuntime({ workers: 2, intraOpThreads: 1, interOpThreads: 1 }));
+runtimeContract('HybridRuntime (2 workers, cheap batches on the calling thread)', () => new HybridRuntime(new WorkerPoolRuntime({ workers: 2, intraOpThreads: 1, interOpThreads: 1, measureCost: true }), { inlineMaxMs: 2 }));

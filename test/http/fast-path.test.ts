@@ -1,0 +1,95 @@
+// The predict fast path (src/http/fast-path.ts) answers exactly as Fastify's routes do: one set of
+// requests — valid rows and batches, every invalid sample of the examples, broken JSON, odd
+// content types, unknown models — goes to two apps over one inference core, one with the fast
+// path and one without, and each answer's status, body and headers must be the same. It also
+// checks which requests the fast path took, so the comparison is not vacuous.
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { request } from 'undici';
+import type { FastifyInstance } from 'fastify';
+import { buildApp } from '../../src/http/app.js';
+import { startServer, type RunningServer } from '../../src/server.js';
+import { EXAMPLES } from '../helpers/paths.js';
+
+let server: RunningServer;
+let plain: FastifyInstance;
+let plainUrl: string;
+
+before(async () => {
+  server = await startServer({ repo: EXAMPLES, port: 0, workers: 1, bodyLimit: 64 * 1024 });
+  plain = await buildApp({ core: server.core, fastPath: false, bodyLimit: 64 * 1024 });
+  await plain.listen({ host: '127.0.0.1', port: 0 });
+  const address = plain.server.address();
+  plainUrl = `http://127.0.0.1:${typeof address === 'object' && address ? address.port : 0}`;
+});
+after(async () => {
+  await plain?.close();
+  await server?.shutdown();
+});
+
+interface Case { name: string; path: string; raw: string; headers?: Record<string, string> }
+
+const samples = (model: string, kind: 'valid' | 'invalid'): Array<{ name?: string; body?: unknown; raw?: string }> =>
+  JSON.parse(readFileSync(join(EXAMPLES, model, 'samples', `${kind}.json`), 'utf8'));
+
+function cases(): Case[] {
+  const out: Case[] = [];
+  for (const model of ['weather', 'loan']) {
+    const valid = samples(model, 'valid');
+    out.push({ name: `${model}: one row`, path: `/models/${model}/predict`, raw: JSON.stringify(valid[0]) });
+    out.push({ name: `${model}: a batch`, path: `/models/${model}/predict`, raw: JSON.stringify(valid) });
+    for (const s of samples(model, 'invalid')) out.push({ name: `${model}: ${s.name}`, path: `/models/${model}/predict`, raw: s.raw ?? JSON.stringify(s.body) });
+  }
+  const row = JSON.stringify(samples('weather', 'valid')[0]);
+  out.push(
+    { name: 'default model', path: '/predict', raw: row },
+    { name: 'broken JSON', path: '/predict', raw: '{"temp_c": ' },
+    { name: 'a byte-order mark before the JSON', path: '/predict', raw: `\ufeff${row}` },
+    { name: 'JSON that is not an object', path: '/predict', raw: '42' },
+    { name: 'null', path: '/predict', raw: 'null' },
+    { name: '__proto__ and constructor keys', path: '/predict', raw: row.replace('{', '{"__proto__":{"x":1},"constructor":{"y":2},') },
+    { name: 'charset=utf-8', path: '/predict', raw: row, headers: { 'content-type': 'application/json; charset=utf-8' } },
+    { name: 'another charset', path: '/predict', raw: row, headers: { 'content-type': 'application/json; charset=latin1' } },
+    { name: 'text/plain', path: '/predict', raw: row, headers: { 'content-type': 'text/plain' } },
+    { name: 'unknown model', path: '/models/nope/predict', raw: row },
+    { name: 'a query string', path: '/models/weather/predict?x=1', raw: row },
+    { name: 'an explicit version', path: '/models/weather/versions/1/predict', raw: row },
+    { name: 'a pipeline-free raw model route', path: '/models/rain-xgboost/predict', raw: JSON.stringify(samples('rain-xgboost', 'valid')[0]) },
+  );
+  return out;
+}
+
+async function send(base: string, c: Case, id: string) {
+  const res = await request(`${base}${c.path}`, { method: 'POST', headers: { 'content-type': 'application/json', 'x-request-id': id, ...c.headers }, body: c.raw });
+  const body = await res.body.text();
+  const headers = { ...res.headers };
+  for (const h of ['date', 'connection', 'keep-alive']) delete headers[h];
+  return { status: res.statusCode, body, headers };
+}
+
+test('every request gets the same status, body and headers with and without the fast path', async () => {
+  const before = server.app.fastPathServed;
+  let i = 0;
+  for (const c of cases()) {
+    const id = `fast-path-${i++}`;
+    const fast = await send(server.url, c, id);
+    const slow = await send(plainUrl, c, id);
+    assert.deepEqual(fast, slow, c.name);
+  }
+  assert.equal(plain.fastPathServed, 0);
+  // The valid rows and batches, the invalid samples, broken JSON, BOM, non-objects, proto keys and both JSON content types went the fast way.
+  assert.ok(server.app.fastPathServed - before >= 20, `fast path served ${server.app.fastPathServed - before}`);
+});
+
+test('the fast path counts requests in the same metrics series as the Fastify route', async () => {
+  const row = JSON.stringify(samples('weather', 'valid')[0]);
+  const scrape = async () => (await (await request(`${server.url}/metrics`)).body.text()).split('\n').find((l) => l.startsWith('modelserve_requests_total{model="weather",version="1",route="/models/:name/predict",status="200"}'));
+  const count = (line: string | undefined) => Number(line?.split(' ').pop() ?? 0);
+  const before = count(await scrape());
+  const served = server.app.fastPathServed;
+  await send(server.url, { name: 'row', path: '/models/weather/predict', raw: row }, 'metrics-1');
+  assert.equal(server.app.fastPathServed, served + 1);
+  assert.equal(count(await scrape()), before + 1);
+});

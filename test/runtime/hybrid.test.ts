@@ -1,0 +1,65 @@
+// HybridRuntime beyond the shared contract (contract.test.ts): which batches run on the calling
+// thread. The split comes from each model's run cost, timed by the workers when it loads.
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { HybridRuntime } from '../../src/runtime/hybrid.js';
+import { WorkerPoolRuntime } from '../../src/workers/pool.js';
+import { svcRows, svcSource, svcTensor, typesSource } from './fixtures.js';
+
+describe('HybridRuntime', () => {
+  let pool: WorkerPoolRuntime;
+  let hybrid: HybridRuntime;
+  before(async () => {
+    pool = new WorkerPoolRuntime({ workers: 2, intraOpThreads: 1, interOpThreads: 1, measureCost: true });
+    // svc.onnx as shipped: 6,760 support vectors, tens of microseconds per row.
+    hybrid = new HybridRuntime(pool, { inlineMaxMs: 2 });
+    await hybrid.load([svcSource('svc')]);
+  });
+  after(() => hybrid.close());
+
+  test('the workers time each model when it loads; the inline limit follows from it', () => {
+    const cost = pool.runCost('svc');
+    assert.ok(cost !== undefined && cost.fixedMs >= 0 && cost.perRowMs > 0, JSON.stringify(cost));
+    const limit = hybrid.inlineRows('svc');
+    assert.equal(limit, 1 + Math.floor((2 - cost.fixedMs - cost.perRowMs) / cost.perRowMs));
+    assert.ok(limit >= 1, `limit ${limit}`);
+  });
+
+  test('a batch within the limit runs on the calling thread, a larger one on a worker; both answer the same', async () => {
+    const limit = hybrid.inlineRows('svc');
+    const small = svcRows(Math.min(limit, 4));
+    const large = svcRows(limit + 1);
+    const smallRun = hybrid.run('svc', { float_input: svcTensor(small) });
+    assert.deepEqual(pool.inFlightPerWorker, [0, 0], 'the small batch never reached a worker');
+    const largeRun = hybrid.run('svc', { float_input: svcTensor(large) });
+    assert.equal(pool.inFlightPerWorker.reduce((a, b) => a + b, 0), 1, 'the large batch went to a worker');
+    const [a, b] = await Promise.all([smallRun, largeRun]);
+    const viaPool = await pool.run('svc', { float_input: svcTensor(large) });
+    assert.deepEqual(b.label!.data, viaPool.label!.data);
+    assert.deepEqual([...(a.label!.data as BigInt64Array)], [...(viaPool.label!.data as BigInt64Array)].slice(0, small.length));
+  });
+
+  test('a limit below any run\'s cost keeps every batch on the workers, with no main-thread session', async () => {
+    const strict = new HybridRuntime(new WorkerPoolRuntime({ workers: 1, intraOpThreads: 1, interOpThreads: 1, measureCost: true }), { inlineMaxMs: 0.000001 });
+    try {
+      await strict.load([svcSource('svc'), typesSource('types')]);
+      assert.equal(strict.inlineRows('svc'), 0);
+      assert.equal(strict.inlineRows('types'), 0);
+    } finally {
+      await strict.close();
+    }
+  });
+
+  test('unloading a model removes its main-thread session too', async () => {
+    const other = new HybridRuntime(new WorkerPoolRuntime({ workers: 1, intraOpThreads: 1, interOpThreads: 1, measureCost: true }), { inlineMaxMs: 2 });
+    try {
+      await other.load([svcSource('svc')]);
+      assert.ok(other.inlineRows('svc') >= 1);
+      await other.unload(['svc']);
+      assert.equal(other.inlineRows('svc'), 0);
+      await assert.rejects(other.run('svc', { float_input: svcTensor(svcRows(1)) }), /no model named 'svc'/);
+    } finally {
+      await other.close();
+    }
+  });
+});
