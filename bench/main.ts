@@ -69,8 +69,8 @@ interface Target {
   only?: number[];
   /** The server's process (a Node server: its CPU time per request is measured). */
   pid?: number;
-  /** Per run at the best concurrency: CPU µs per request, whole process and main thread. */
-  cpu?: Array<{ c: number; totalUs: number; mainUs: number }>;
+  /** Per run: CPU µs per request (the process tree, and the root's main thread) and context switches per request. */
+  cpu?: Array<{ c: number; totalUs: number; mainUs: number; switches: number }>;
 }
 
 const best = (t: Target | undefined) => t?.cells.reduce((a, b) => (b.rps > a.rps ? b : a), t.cells[0]!);
@@ -98,7 +98,7 @@ async function driveAll(targets: Target[], o: MainOptions, control?: Target): Pr
         const r = await runWrk(t.url, t.script, c, c === 1 ? Math.max(1, Math.round(o.seconds / 2)) : o.seconds);
         if (cpu0 !== undefined && r.requests > 0) {
           const cpu1 = cpuMs(t.pid!);
-          (t.cpu ??= []).push({ c, totalUs: ((cpu1.total - cpu0.total) * 1000) / r.requests, mainUs: ((cpu1.main - cpu0.main) * 1000) / r.requests });
+          (t.cpu ??= []).push({ c, totalUs: ((cpu1.total - cpu0.total) * 1000) / r.requests, mainUs: ((cpu1.main - cpu0.main) * 1000) / r.requests, switches: (cpu1.switches - cpu0.switches) / r.requests });
         }
         const list = t.raw.get(c) ?? [];
         list.push(r);
@@ -232,12 +232,13 @@ export async function main(argv: string[] = process.argv.slice(2)): Promise<numb
     if (flaskWhy) log(`Flask peer skipped: ${flaskWhy}`);
     else peers.push({ key: 'flaskG2', label: 'Flask peer: gunicorn -w 2 (the article\'s baseline)', server: await startFlask(shared, weatherBody) });
     mk('nodeHttp', 'node:http limit (reads the body, answers a constant)', nodeLimit.base, '/predict', weatherLua, weatherBody, false, nodeLimit.proc.pid);
+    // The book model right after the node:http limit: their runs are adjacent in every round, so each round's ratio compares the same machine state.
+    mk('book', 'modelserve book svc.onnx', bookServer.base, '/predict', weatherLua, weatherBody, true, bookServer.proc.pid);
     mk('ceilW', 'Fastify ceiling, weather body', ceiling.base, '/predict', weatherLua, weatherBody, false, ceiling.proc.pid);
     mk('weather', 'modelserve weather example', served.base, '/predict', weatherLua, weatherBody, true, served.proc.pid);
     mk('loan', 'modelserve loan example', served.base, '/models/loan/predict', loanLua, loanBody, true);
-    mk('book', 'modelserve book svc.onnx', bookServer.base, '/predict', weatherLua, weatherBody, true, bookServer.proc.pid);
     mk('bookNoopt', 'modelserve book svc.onnx --no-optimize', bookNooptServer.base, '/predict', weatherLua, weatherBody);
-    for (const p of peers) mk(p.key, p.label, p.server.base, '/predict', weatherLua, weatherBody);
+    for (const p of peers) mk(p.key, p.label, p.server.base, '/predict', weatherLua, weatherBody, false, p.server.proc.pid);
     const inlineC = [Math.max(...o.concurrency)];
     if (inline.length) {
       mk('bookW0', 'what-if: modelserve book svc.onnx --workers 0 --threads-per-worker 1', inline[0]!.base, '/predict', weatherLua, weatherBody, false, inline[0]!.proc.pid).only = inlineC;
@@ -329,7 +330,7 @@ export async function main(argv: string[] = process.argv.slice(2)): Promise<numb
     };
     if (o.profile) {
       // At the concurrency where each reached its best req/s.
-      if (missed.has('book') || missed.has('p99:book')) {
+      if (missed.has('book') || missed.has('p99:book') || missed.has('limit')) {
         await attempt('book', async () => {
           const p = await profileServer('modelserve book svc.onnx', bookRepo, '/predict', weatherLua, book.c, 3);
           profiles.push(p);
@@ -381,16 +382,16 @@ export async function main(argv: string[] = process.argv.slice(2)): Promise<numb
     const cpuRows = targets.filter((t) => t.cpu && t.cpu.length > 0);
     if (cpuRows.length) {
       const at = Math.max(...o.concurrency.filter((c) => c <= 16));
-      md.push(`**Server CPU per request** at c=${at} (the server process's user + system time over the requests of each wrk run, kernel work on its sockets included; median over the rounds). The rest of the process is its worker threads, onnxruntime's threads and V8's helpers:`);
+      md.push(`**Server CPU per request** at c=${at} (the server's user + system time — its whole process tree, e.g. gunicorn's workers — over the requests of each wrk run, kernel work on its sockets included; median over the rounds). "Main thread" is the root process's main thread (for modelserve: the event loop; the rest is its worker threads, onnxruntime's threads and V8's helpers). Context switches are summed over every thread of the tree:`);
       md.push('');
-      md.push('| system | CPU µs per request | of which main thread | rest |');
-      md.push('|---|---:|---:|---:|');
+      md.push('| system | CPU µs per request | of which main thread | rest | context switches per request |');
+      md.push('|---|---:|---:|---:|---:|');
       for (const t of cpuRows) {
         const runs = t.cpu!.filter((x) => x.c === at);
         if (!runs.length) continue;
         const total = median(runs.map((x) => x.totalUs));
         const main = median(runs.map((x) => x.mainUs));
-        md.push(`| ${t.system} | ${total.toFixed(1)} | ${main.toFixed(1)} | ${(total - main).toFixed(1)} |`);
+        md.push(`| ${t.system} | ${total.toFixed(1)} | ${main.toFixed(1)} | ${(total - main).toFixed(1)} | ${median(runs.map((x) => x.switches)).toFixed(2)} |`);
       }
       md.push('');
     }
@@ -424,7 +425,7 @@ export async function main(argv: string[] = process.argv.slice(2)): Promise<numb
       ` Without worker threads (\`--workers 0\`, inference on the main thread): ${median(cold0.readyMs).toFixed(0)} ms, ${median(cold0.rssReady).toFixed(0)} MiB — so the 2 worker threads cost ${(coldMs - median(cold0.readyMs)).toFixed(0)} ms and ${(median(cold.rssReady) - median(cold0.rssReady)).toFixed(0)} MiB.` +
       (coldPeer ? ` For comparison, the FastAPI peer (uvicorn, 1 worker): ${median(coldPeer.readyMs).toFixed(0)} ms, ${median(coldPeer.rssReady).toFixed(0)} MiB.` : ''));
     md.push('');
-    md.push('**Targets** (issue #4 point 5, issue #5):');
+    md.push('**Targets** (issue #4 point 5, issue #5, issue #19):');
     md.push('');
     md.push('| target | measured | status |');
     md.push('|---|---|---|');
@@ -497,6 +498,18 @@ function analysis(a: AnalysisInput): string {
     : w0 > dflt * 1.05
       ? `Inference inline on the main thread (\`--workers 0 --threads-per-worker 1\`, what-if row) gives ${fmtInt(w0)} req/s (${(w0 / dflt).toFixed(2)}× the default): for a model this cheap the thread hop costs more than the inference. `
       : `Inference inline on the main thread (\`--workers 0 --threads-per-worker 1\`, what-if row) gives ${fmtInt(w0)} req/s (${(w0 / dflt).toFixed(2)}× the default), so the hand-off to the workers is not what limits it: the per-request HTTP work on the one main thread is. `;
+  if (a.missed.has('limit')) {
+    const cpuAt = (k: string) => {
+      const runs = a.T(k)?.cpu?.filter((x) => x.c === 16) ?? [];
+      return runs.length ? { total: median(runs.map((x) => x.totalUs)), main: median(runs.map((x) => x.mainUs)), switches: median(runs.map((x) => x.switches)) } : undefined;
+    };
+    const limit = cpuAt('nodeHttp');
+    const bookCpu = cpuAt('book');
+    const fastify = cpuAt('ceilW');
+    if (limit && bookCpu) {
+      out.push(`- **Book model vs the node:http limit** (CPU per request at c=16, table above): node:http itself spends ${limit.total.toFixed(0)} µs per request on this machine — parsing, one read and one write on the socket, and ${limit.switches.toFixed(2)} sleep/wake of its event loop per request, kernel included; modelserve spends ${bookCpu.total.toFixed(0)} µs (${bookCpu.main.toFixed(0)} on the main thread)${fastify ? `, bare Fastify with the same body validation ${fastify.total.toFixed(0)} µs` : ''}. At the same CPU per request as node:http's the ratio would be 100 %; 75 % needs ≤ ${(limit.total / 0.75).toFixed(0)} µs. The difference is the prediction itself on the main thread: JSON parsing and validation, encoding, the batcher, the onnxruntime run (on the main thread for batches under --inline-max-us; onnxruntime-node's fixed cost per run is tens of µs here, amortised over the batch), decoding, and the response with its security headers and metrics. The profile diff below (against bare Fastify under the same load) names the functions.`);
+    }
+  }
   if (a.missed.has('book')) {
     const need = a.fastapiBest ? a.fastapiBest.rps * 10 : NaN;
     const computeOpt = a.compute.find((c) => c.label === 'book svc.onnx' && c.optimized)?.rowsPerS ?? NaN;

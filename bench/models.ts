@@ -83,7 +83,7 @@ function writeRepository(root: string, count: number, hidden: Sizes, only?: 'sma
 async function serve(repo: string, budget: number): Promise<{ proc: Proc; url: string; startMs: number }> {
   const port = await freePort();
   const t0 = performance.now();
-  const proc = startProc(process.execPath, [CLI, 'serve', repo, '--port', String(port), '--workers', '2', '--max-loaded-models', String(budget), '--log-level', 'warn']);
+  const proc = startProc(process.execPath, [CLI, 'serve', repo, '--port', String(port), '--grpc-port', '0', '--workers', '2', '--max-loaded-models', String(budget), '--log-level', 'warn']);
   await waitForOutput(proc, /modelserve: serving/, 120_000);
   return { proc, url: `http://127.0.0.1:${port}`, startMs: performance.now() - t0 };
 }

@@ -20,7 +20,7 @@ const BODY = JSON.stringify(ROW);
 
 async function serve(extra: string[]): Promise<{ proc: Proc; url: string }> {
   const port = await freePort();
-  const proc = startProc(process.execPath, [CLI, 'serve', join(ROOT, 'examples'), '--port', String(port), '--log-level', 'warn', ...extra], { cwd: ROOT });
+  const proc = startProc(process.execPath, [CLI, 'serve', join(ROOT, 'examples'), '--port', String(port), '--grpc-port', '0', '--log-level', 'warn', ...extra], { cwd: ROOT });
   const url = `http://127.0.0.1:${port}`;
   await waitFor200(`${url}/models/weather/predict`, BODY, { proc, timeoutMs: 30_000 });
   return { proc, url };

@@ -36,7 +36,9 @@ export interface ServeOptions {
 }
 
 export function serveArgs(repo: string, o: ServeOptions = {}): string[] {
-  return [...(o.nodeArgs ?? []), CLI, 'serve', repo, '--host', '127.0.0.1', '--port', String(o.port ?? 0), '--log-level', 'warn',
+  // No gRPC port unless asked: several servers run side by side (the default 8001 would clash).
+  const grpc = (o.extra ?? []).includes('--grpc-port') ? [] : ['--grpc-port', '0'];
+  return [...(o.nodeArgs ?? []), CLI, 'serve', repo, '--host', '127.0.0.1', '--port', String(o.port ?? 0), '--log-level', 'warn', ...grpc,
     ...(o.workers !== undefined ? ['--workers', String(o.workers)] : []), ...(o.optimize === false ? ['--no-optimize'] : []), ...(o.extra ?? [])];
 }
 

@@ -2,7 +2,7 @@
 // tracked, so stopping it (or the bench exiting for any reason: an error, SIGINT, SIGTERM) takes
 // its whole tree down — uvicorn --workers 2 forks, so killing only the parent is not enough.
 import { spawn, type ChildProcess, type SpawnOptions } from 'node:child_process';
-import { existsSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { request } from 'node:http';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -186,8 +186,24 @@ export function rssMiB(pid: number): { rss: number; hwm: number } {
   return { rss, hwm };
 }
 
-/** CPU time (user + system, ms) of a process and of its main thread, from /proc (0 when gone). */
-export function cpuMs(pid: number): { total: number; main: number } {
+/** The process and its descendants (gunicorn's workers, …), from /proc. */
+function processTree(pid: number): number[] {
+  const out = [pid];
+  for (let i = 0; i < out.length; i++) {
+    try {
+      const children = readFileSync(`/proc/${out[i]}/task/${out[i]}/children`, 'utf8').trim();
+      if (children) out.push(...children.split(/\s+/).map(Number));
+    } catch { /* gone */ }
+  }
+  return out;
+}
+
+/**
+ * CPU time (user + system, ms) of a process tree and of the root's main thread, and the context
+ * switches of every thread in the tree (voluntary: it slept, e.g. an event loop waiting in
+ * epoll_wait; involuntary: it was preempted), from /proc. Gone processes count 0.
+ */
+export function cpuMs(pid: number): { total: number; main: number; switches: number } {
   const ticks = (path: string) => {
     try {
       // Fields after the command name (which may hold spaces): utime and stime are the 12th and 13th.
@@ -197,5 +213,16 @@ export function cpuMs(pid: number): { total: number; main: number } {
       return 0;
     }
   };
-  return { total: ticks(`/proc/${pid}/stat`), main: ticks(`/proc/${pid}/task/${pid}/stat`) };
+  let total = 0;
+  let switches = 0;
+  for (const p of processTree(pid)) {
+    total += ticks(`/proc/${p}/stat`);
+    try {
+      for (const task of readdirSync(`/proc/${p}/task`)) {
+        const status = readFileSync(`/proc/${p}/task/${task}/status`, 'utf8');
+        switches += Number(/^voluntary_ctxt_switches:\s+(\d+)/m.exec(status)?.[1] ?? 0) + Number(/nonvoluntary_ctxt_switches:\s+(\d+)/.exec(status)?.[1] ?? 0);
+      }
+    } catch { /* gone */ }
+  }
+  return { total, main: ticks(`/proc/${pid}/task/${pid}/stat`), switches };
 }

@@ -51,7 +51,7 @@ export async function main(argv: string[] = process.argv.slice(2)): Promise<numb
   const rounds = Number(arg(argv, '--rounds', '10'));
   const dir = mkdtempSync(join(tmpdir(), 'modelserve-bench-rl-'));
   writeFileSync(join(dir, 'keys'), `${LIMITED} rate=1000000000/s burst=1000000000\n${EXEMPT} rate=none\n`);
-  const server = spawn(process.execPath, [CLI, 'serve', join(ROOT, 'examples'), '--port', '0', '--log-level', 'warn', '--api-keys-file', join(dir, 'keys')], { cwd: ROOT, stdio: ['ignore', 'ignore', 'pipe'] });
+  const server = spawn(process.execPath, [CLI, 'serve', join(ROOT, 'examples'), '--port', '0', '--grpc-port', '0', '--log-level', 'warn', '--api-keys-file', join(dir, 'keys')], { cwd: ROOT, stdio: ['ignore', 'ignore', 'pipe'] });
   try {
     const port = await new Promise<number>((resolve, reject) => {
       let stderr = '';

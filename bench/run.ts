@@ -1,17 +1,18 @@
 // `npm run bench`: the main benchmark (bench/main.ts), then the other sections' scripts when their
 // modules exist (each exports main(argv) and writes its own section of BENCHMARKS.md).
-//   node dist/bench/run.js [--only main,optimize,runtime,batching,loadtester,scale-out,models,oip,pipelines,mqtt] [--skip a,b] [--quick] [--no-write]
+//   node dist/bench/run.js [--only main,idle-wakeups,optimize,runtime,batching,loadtester,scale-out,models,oip,pipelines,mqtt] [--skip a,b] [--quick] [--no-write]
 // --quick shortens every part (for a smoke run); the full run is bounded to a few minutes.
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { stopAll } from './procs.js';
 
-const SECTIONS = ['main', 'optimize', 'runtime', 'batching', 'loadtester', 'scale-out', 'models', 'oip', 'pipelines', 'mqtt'] as const;
+const SECTIONS = ['main', 'idle-wakeups', 'optimize', 'runtime', 'batching', 'loadtester', 'scale-out', 'models', 'oip', 'pipelines', 'mqtt'] as const;
 type Section = (typeof SECTIONS)[number];
 
 /** Arguments passed to each section's main() in --quick mode. */
 const QUICK_ARGS: Record<Section, string[]> = {
   main: ['--quick'],
+  'idle-wakeups': ['--seconds', '1', '--rounds', '1'],
   optimize: ['--quick'],
   runtime: ['--quick'],
   batching: ['--quick'],
@@ -24,7 +25,8 @@ const QUICK_ARGS: Record<Section, string[]> = {
 };
 
 const USAGE = `usage: npm run bench -- [--only ${SECTIONS.join(',')}] [--skip <sections>] [--quick] [--no-write]
-  main        modelserve vs the FastAPI peer vs the HTTP and compute ceilings (bench/main.ts)
+  main        modelserve vs the Python peers vs the node:http limit and the compute ceiling (bench/main.ts)
+  idle-wakeups  Node and Flask with the guest's halt polling off (as booted) and on (bench/idle-wakeups.ts; root)
   optimize    the load-time optimiser (bench/optimize.ts)
   runtime     inference runtimes: in-process vs worker threads vs child processes (bench/runtime.ts)
   batching    dynamic batching on vs off, overload (bench/batching.ts)

@@ -23,5 +23,8 @@ if (files.length === 0) {
   console.error('no test files found under dist/test (did `npm run build` run?)');
   process.exit(1);
 }
-const result = spawnSync(process.execPath, ['--test', '--test-concurrency=1', ...files], { stdio: 'inherit' });
+// Servers the tests start get no gRPC port unless a test asks for one: the default (8001) may be
+// held by anything else on the machine, and a test of the HTTP side must not fail on it.
+const env = { ...process.env, MODELSERVE_GRPC_PORT: process.env.MODELSERVE_GRPC_PORT ?? '0' };
+const result = spawnSync(process.execPath, ['--test', '--test-concurrency=1', ...files], { stdio: 'inherit', env });
 process.exit(result.status ?? 1);
