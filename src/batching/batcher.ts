@@ -51,8 +51,8 @@ export interface BatcherOptions<Item, Result> {
   timeoutMs: number;
   /** Batches that may be in flight at once (the runtime's parallelism). */
   concurrency: number;
-  /** Smallest part a due batch is split into over free slots (default 8; see MIN_SPLIT_ROWS). */
-  minSplitRows?: number;
+  /** Smallest part a due batch is split into over free slots, asked at each split (default 8; see MIN_SPLIT_ROWS). */
+  minSplitRows?: () => number;
   /** Runs one batch of items holding `rows` rows in all; must resolve with exactly one result per item, in order. */
   runBatch: (items: Item[], rows: number) => Promise<Result[]>;
   /** Observer called after every runBatch (metrics: batch size, queue wait, inference time). */
@@ -268,7 +268,7 @@ export class Batcher<Item, Result> {
         // worker instead of queueing behind one full batch) — unless the parts would be smaller
         // than MIN_SPLIT_ROWS, where one run is cheaper than several.
         const even = Math.ceil(this.queuedRows / (concurrency - this.inFlight));
-        const target = Math.min(maxBatchSize, even >= (this.opts.minSplitRows ?? MIN_SPLIT_ROWS) ? even : this.queuedRows);
+        const target = Math.min(maxBatchSize, even >= (this.opts.minSplitRows?.() ?? MIN_SPLIT_ROWS) ? even : this.queuedRows);
         for (;;) {
           const next = this.settleHead(now);
           if (next === undefined || rows + next.n > target) break;

@@ -97,7 +97,7 @@ export class ModelVersion implements ServableVersion {
       timeoutMs: config.queue.timeoutMs,
       concurrency: runtime.parallelism,
       // Batches the runtime runs on the calling thread are not worth splitting over its slots.
-      minSplitRows: Math.max(8, (runtime.inlineRows?.(key) ?? 0) + 1),
+      minSplitRows: () => Math.max(8, (runtime.inlineRows?.(key) ?? 0) + 1),
       name: config.name,
       onBatch: parts.onBatch,
       runBatch: async (requests, rows) => {

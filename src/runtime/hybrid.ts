@@ -7,10 +7,14 @@
 //
 // The expected time comes from the workers' own timing of each model right after it loads (fixed
 // cost + cost per row, on zeros: RunCost). Only models cheap enough for a one-row batch get a
-// main-thread session at all, so large models cost no extra memory or main-thread load time.
+// main-thread session at all, so large models cost no extra memory or main-thread load time; it
+// loads in the background, so a model serves (from the workers) as soon as the workers have it.
 import type { InferenceRuntime, ModelSignature, ModelSource, NamedTensors } from './types.js';
 import type { InProcessRuntime } from './in-process.js';
 import type { WorkerPoolRuntime } from '../workers/pool.js';
+
+/** How long after a load its main-thread sessions start loading (ms). */
+const INLINE_LOAD_DELAY_MS = 200;
 
 export interface HybridOptions {
   /** Longest expected run (ms) done on the calling thread; 0: never. */
@@ -22,8 +26,12 @@ export class HybridRuntime implements InferenceRuntime {
   readonly parallelism: number;
   /** Created with the first cheap model (onnxruntime is then loaded on the main thread too). */
   private inline: InProcessRuntime | undefined;
-  /** Rows up to which a model's batch runs inline (absent: never). */
+  /** Rows up to which a model's batch runs inline (absent: never, or its session is not loaded yet). */
   private readonly inlineLimits = new Map<string, number>();
+  /** Models cheap enough for a main-thread session, with their row limit (loaded or loading). */
+  private readonly wanted = new Map<string, { source: ModelSource; rows: number }>();
+  private readonly loading = new Set<Promise<void>>();
+  private closed = false;
 
   constructor(private readonly pool: WorkerPoolRuntime, private readonly options: HybridOptions) {
     this.parallelism = pool.parallelism;
@@ -36,35 +44,62 @@ export class HybridRuntime implements InferenceRuntime {
 
   async load(models: ModelSource[]): Promise<Record<string, ModelSignature>> {
     const signatures = await this.pool.load(models);
-    const cheap: Array<{ source: ModelSource; rows: number }> = [];
+    const cheap: ModelSource[] = [];
     for (const m of models) {
       const cost = this.pool.runCost(m.name);
       const spare = cost === undefined ? -1 : this.options.inlineMaxMs - cost.fixedMs - cost.perRowMs;
       const rows = cost === undefined || spare < 0 ? 0 : cost.perRowMs > 0 ? 1 + Math.floor(spare / cost.perRowMs) : Number.MAX_SAFE_INTEGER;
-      if (rows >= 1) cheap.push({ source: m, rows });
-    }
-    // Replaced models that are no longer cheap lose their main-thread session.
-    const dropped = models.filter((m) => this.inlineLimits.has(m.name) && !cheap.some((c) => c.source.name === m.name)).map((m) => m.name);
-    for (const name of dropped) this.inlineLimits.delete(name);
-    await this.inline?.unload(dropped);
-    if (cheap.length > 0) {
-      try {
-        if (this.inline === undefined) {
-          const { InProcessRuntime } = await import('./in-process.js');
-          this.inline ??= new InProcessRuntime({ intraOpThreads: this.options.intraOpThreads ?? 1, interOpThreads: 1 });
-        }
-        await this.inline.load(cheap.map((c) => c.source));
-        for (const c of cheap) this.inlineLimits.set(c.source.name, c.rows);
-      } catch {
-        // The workers loaded it: it is served there only.
-        for (const c of cheap) this.inlineLimits.delete(c.source.name);
+      // A replaced model loses its main-thread session until its new one is there (or for good).
+      if (this.inlineLimits.delete(m.name) || this.wanted.has(m.name)) void this.inline?.unload([m.name]);
+      this.wanted.delete(m.name);
+      if (rows >= 1) {
+        this.wanted.set(m.name, { source: m, rows });
+        cheap.push(m);
       }
+    }
+    // The main-thread sessions load in the background: the model serves from the workers at once
+    // (start-up and reloads wait for nothing more), and its cheap batches move to the main thread
+    // when its session is ready.
+    if (cheap.length > 0) {
+      const loading = this.loadInline(cheap);
+      this.loading.add(loading);
+      void loading.finally(() => this.loading.delete(loading));
     }
     return signatures;
   }
 
+  /** Resolves when the main-thread sessions being loaded are in place (for tests and close). */
+  async inlineSettled(): Promise<void> {
+    while (this.loading.size > 0) await Promise.all([...this.loading]);
+  }
+
+  private async loadInline(sources: ModelSource[]): Promise<void> {
+    // Leave the start-up path (the HTTP server's own imports and listen) to itself first: loading
+    // onnxruntime on the main thread takes tens of milliseconds of it.
+    await new Promise((resolve) => setTimeout(resolve, INLINE_LOAD_DELAY_MS));
+    if (this.closed || !sources.some((source) => this.wanted.get(source.name)?.source === source)) return;
+    try {
+      if (this.inline === undefined) {
+        const { InProcessRuntime } = await import('./in-process.js');
+        this.inline ??= new InProcessRuntime({ intraOpThreads: this.options.intraOpThreads ?? 1, interOpThreads: 1 });
+      }
+      await this.inline.load(sources);
+    } catch {
+      return; // served by the workers only
+    }
+    for (const source of sources) {
+      const wanted = this.wanted.get(source.name);
+      // Unloaded or replaced meanwhile: this session is not wanted any more.
+      if (wanted?.source === source) this.inlineLimits.set(source.name, wanted.rows);
+      else if (wanted === undefined) await this.inline.unload([source.name]);
+    }
+  }
+
   async unload(names: string[]): Promise<void> {
-    for (const name of names) this.inlineLimits.delete(name);
+    for (const name of names) {
+      this.inlineLimits.delete(name);
+      this.wanted.delete(name);
+    }
     await Promise.all([this.pool.unload(names), this.inline?.unload(names)]);
   }
 
@@ -78,6 +113,10 @@ export class HybridRuntime implements InferenceRuntime {
   }
 
   async close(): Promise<void> {
+    this.closed = true;
+    this.wanted.clear();
+    this.inlineLimits.clear();
+    await this.inlineSettled();
     await Promise.all([this.inline?.close(), this.pool.close()]);
   }
 }

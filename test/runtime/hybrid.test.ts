@@ -14,6 +14,7 @@ describe('HybridRuntime', () => {
     // svc.onnx as shipped: 6,760 support vectors, tens of microseconds per row.
     hybrid = new HybridRuntime(pool, { inlineMaxMs: 2 });
     await hybrid.load([svcSource('svc')]);
+    await hybrid.inlineSettled();
   });
   after(() => hybrid.close());
 
@@ -43,6 +44,7 @@ describe('HybridRuntime', () => {
     const strict = new HybridRuntime(new WorkerPoolRuntime({ workers: 1, intraOpThreads: 1, interOpThreads: 1, measureCost: true }), { inlineMaxMs: 0.000001 });
     try {
       await strict.load([svcSource('svc'), typesSource('types')]);
+      await strict.inlineSettled();
       assert.equal(strict.inlineRows('svc'), 0);
       assert.equal(strict.inlineRows('types'), 0);
     } finally {
@@ -54,6 +56,8 @@ describe('HybridRuntime', () => {
     const other = new HybridRuntime(new WorkerPoolRuntime({ workers: 1, intraOpThreads: 1, interOpThreads: 1, measureCost: true }), { inlineMaxMs: 2 });
     try {
       await other.load([svcSource('svc')]);
+      assert.equal(other.inlineRows('svc'), 0, 'served by the workers until its main-thread session is loaded');
+      await other.inlineSettled();
       assert.ok(other.inlineRows('svc') >= 1);
       await other.unload(['svc']);
       assert.equal(other.inlineRows('svc'), 0);
@@ -62,4 +66,17 @@ describe('HybridRuntime', () => {
       await other.close();
     }
   });
+});
+
+test('HybridRuntime: a model unloaded while its main-thread session loads never gets one', async () => {
+  const rt = new HybridRuntime(new WorkerPoolRuntime({ workers: 1, intraOpThreads: 1, interOpThreads: 1, measureCost: true }), { inlineMaxMs: 2 });
+  try {
+    await rt.load([svcSource('svc')]);
+    await rt.unload(['svc']);
+    await rt.inlineSettled();
+    assert.equal(rt.inlineRows('svc'), 0);
+    await assert.rejects(rt.run('svc', { float_input: svcTensor(svcRows(1)) }), /no model named 'svc'/);
+  } finally {
+    await rt.close();
+  }
 });
