@@ -10,7 +10,7 @@ import type { InferenceCore } from '../core/core.js';
 import { ModelServeError, type ErrorCode } from '../errors.js';
 import { keyMatcher } from '../http/plugins/auth.js';
 import { inferTensors } from '../protocols/oip/codec.js';
-import { acquire, isModelReady, modelMetadata, modelStatistics, repositoryIndex, serverMetadata } from '../protocols/oip/service.js';
+import { acquire, isModelReady, modelConfig, modelMetadata, modelStatistics, repositoryIndex, serverMetadata } from '../protocols/oip/service.js';
 import type { InferenceStatistics } from '../protocols/oip/statistics.js';
 import { badTensor, checkDatatype, fromBytes, fromContents, hasContents, toBytes, toContents, type OipTensor, type TensorContents } from '../protocols/oip/tensors.js';
 import { PROTO_DIR } from './proto.js';
@@ -151,6 +151,8 @@ export async function startGrpcServer(options: GrpcServerOptions): Promise<Runni
     ModelReady: unary((request: { name: string; version: string }) => ({ ready: isModelReady(core, request.name, request.version) })),
     ServerMetadata: unary(() => serverMetadata()),
     ModelMetadata: unary(async (request: { name: string; version: string }, call) => modelMetadata(core, await acquire(core, request.name, request.version, deadlineOf(call)))),
+    // Triton's model configuration: the same object as REST GET /v2/models/{m}/config (proto/model_config.proto).
+    ModelConfig: unary(async (request: { name: string; version: string }, call) => ({ config: modelConfig(await acquire(core, request.name, request.version, deadlineOf(call))) })),
     ModelInfer: unary(async (request: InferRequestMessage, call) => {
       const started = performance.now();
       const deadline = deadlineOf(call);

@@ -60,6 +60,31 @@ test('health, server and model metadata', async () => {
   await assert.rejects(rpc(health, 'Check', { service: 'nope' }), (err: grpc.ServiceError) => err.code === grpc.status.NOT_FOUND);
 });
 
+/** A ModelConfig RPC answer as REST's JSON: int64 strings as numbers, no oneof discriminators. */
+function configAsJson(value: unknown, key = ''): unknown {
+  if (Array.isArray(value)) return value.map((v) => configAsJson(v, key));
+  if (typeof value === 'string' && (key === 'dims' || key === 'max_queue_delay_microseconds')) return Number(value);
+  if (typeof value !== 'object' || value === null) return value;
+  return Object.fromEntries(Object.entries(value)
+    .filter(([k, v]) => v !== null && k !== 'policy_choice' && k !== 'scheduling_choice')
+    .map(([k, v]) => [k, configAsJson(v, k)]));
+}
+
+test('ModelConfig (Triton): the same content as REST GET /v2/models/{m}/config, for both views', async () => {
+  const headers = { authorization: `Bearer ${KEY}` };
+  for (const [name, version] of [['book-weather', '1'], ['svc-raw', '']]) {
+    const rest = await call(`${server.url}/v2/models/${name}${version ? `/versions/${version}` : ''}/config`, { method: 'GET', headers });
+    assert.equal(rest.status, 200, rest.text);
+    const { config } = await rpc<{ config: Record<string, unknown> }>(inference, 'ModelConfig', { name, version }, auth());
+    assert.deepEqual(configAsJson(config), rest.body, name);
+  }
+  const { config } = await rpc<{ config: { max_batch_size: number; input: Array<{ data_type: string; dims: string[] }> } }>(inference, 'ModelConfig', { name: 'svc-raw' }, auth());
+  assert.equal(config.max_batch_size, 64);
+  assert.deepEqual(config.input[0], { name: 'float_input', data_type: 'TYPE_FP32', dims: ['7'] });
+  await assert.rejects(rpc(inference, 'ModelConfig', { name: 'nope' }, auth()), (err: grpc.ServiceError) => err.code === grpc.status.NOT_FOUND && /model 'nope' not found/.test(err.details));
+  await assert.rejects(rpc(inference, 'ModelConfig', { name: 'book-weather' }), (err: grpc.ServiceError) => err.code === grpc.status.UNAUTHENTICATED);
+});
+
 test('ModelInfer: typed contents and raw contents answer as the JSON API does', async () => {
   const expected = (await call(`${server.url}/models/book-weather/predict`, { body: rows, headers: { authorization: `Bearer ${KEY}` } })).body as Array<{ prediction: string; rain_score: number }>;
   type Response = { id: string; model_version: string; outputs: Array<{ name: string; datatype: string; shape: string[]; contents: { bytes_contents: Buffer[]; fp32_contents: number[] } }>; raw_output_contents: Buffer[] };
