@@ -146,6 +146,10 @@ test('repository RPCs need an admin key; statistics', async () => {
   assert.deepEqual(index.models.map((m) => `${m.name}/${m.version}/${m.state}`).sort(), ['book-weather/1/READY', 'svc-raw/1/READY']);
   await rpc(inference, 'RepositoryModelUnload', { model_name: 'svc-raw' }, admin);
   assert.deepEqual(await rpc(inference, 'ModelReady', { name: 'svc-raw' }, auth()), { ready: false });
+  // RepositoryIndexRequest.ready: only the versions ready for inference.
+  const listed = async (ready: boolean) => (await rpc<{ models: Array<{ name: string; state: string }> }>(inference, 'RepositoryIndex', { ready }, admin)).models.map((m) => `${m.name}:${m.state}`).sort();
+  assert.deepEqual(await listed(false), ['book-weather:READY', 'svc-raw:UNAVAILABLE']);
+  assert.deepEqual(await listed(true), ['book-weather:READY']);
   await assert.rejects(rpc(inference, 'ModelInfer', { model_name: 'svc-raw', inputs: [{ name: 'float_input', datatype: 'FP32', shape: [1, 7] }], raw_input_contents: [Buffer.alloc(28)] }, auth()), (err: grpc.ServiceError) => err.code === grpc.status.UNAVAILABLE);
   await rpc(inference, 'RepositoryModelLoad', { model_name: 'svc-raw' }, admin);
   assert.deepEqual(await rpc(inference, 'ModelReady', { name: 'svc-raw' }, auth()), { ready: true });
