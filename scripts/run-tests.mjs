@@ -23,5 +23,8 @@ if (files.length === 0) {
   console.error('no test files found under dist/test (did `npm run build` run?)');
   process.exit(1);
 }
-const result = spawnSync(process.execPath, ['--test', '--test-concurrency=1', ...files], { stdio: 'inherit' });
+// Servers the tests start from the CLI do not take gRPC's fixed default port 8001 (another run on
+// the same machine may hold it): tests that use gRPC give their own free port.
+const env = { ...process.env, MODELSERVE_GRPC_PORT: process.env.MODELSERVE_GRPC_PORT ?? '0' };
+const result = spawnSync(process.execPath, ['--test', '--test-concurrency=1', ...files], { stdio: 'inherit', env });
 process.exit(result.status ?? 1);
