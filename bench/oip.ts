@@ -1,89 +1,163 @@
 // The Open Inference Protocol's cost: rows/s of the book model at batch 64 over OIP binary REST and
 // over gRPC raw contents vs JSON rows, against the compute ceiling measured in the same run; and
-// single-row requests/s over gRPC vs JSON REST. The server is a separate `modelserve serve` process
-// (default workers); this process is the client (a fixed number of requests in flight).
-//   node dist/bench/oip.js [--seconds 4] [--concurrency 8] [--no-write]
+// single-row requests/s over gRPC vs JSON REST (and OIP JSON REST), in several rounds.
+// The server is a separate `modelserve serve` process (default workers). Every case's client runs
+// in its own process (bench/oip-client.ts: undici for REST, @grpc/grpc-js for gRPC, the same
+// driver loop), so no client shares a JS thread with the server; a Python grpcio client (gRPC's
+// C core) is measured beside it when Debian's python3-grpcio is there. The server's own CPU time per
+// request (from /proc) is reported too: it is what the protocol costs the server, whatever the client.
+//   node dist/bench/oip.js [--seconds 3] [--concurrency 8] [--rounds 3] [--rate 1200] [--no-write]
+import { execFile } from 'node:child_process';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
-import { Agent, request } from 'undici';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
 import { computeCeilings } from './compute.js';
-import { CLI, freePort, numberArg, startProc, waitForOutput } from './procs.js';
+import type { ClientCase } from './oip-client.js';
+import { CLI, ROOT, freePort, numberArg, startProc, waitForOutput } from './procs.js';
 import { machineLine, writeSection } from './report.js';
-import { BOOK_FIELDS, bookRows, tempDir, writeBookModelFolder } from '../test/helpers/paths.js';
-import { binaryBody, fp64, grpcClients, rpc } from '../test/helpers/oip.js';
+import { bookRows, tempDir, writeBookModelFolder } from '../test/helpers/paths.js';
+import { generatePythonStubs } from '../test/helpers/oip.js';
 
-async function rate(seconds: number, concurrency: number, once: () => Promise<void>): Promise<number> {
-  const end = performance.now() + seconds * 1000;
-  let done = 0;
-  const t0 = performance.now();
-  await Promise.all(Array.from({ length: concurrency }, async () => {
-    while (performance.now() < end) {
-      await once();
-      done++;
-    }
-  }));
-  return done / ((performance.now() - t0) / 1000);
+const PYTHON = '/usr/bin/python3';
+
+// gRPC's C core through grpc.aio: `concurrency` calls in flight on one channel, the same loop.
+const PYTHON_CLIENT = `
+import asyncio, json, struct, sys, time, resource
+import grpc
+import grpc_service_pb2 as pb, grpc_service_pb2_grpc as rpc
+fields = ["temp_c", "humidity", "wind_speed_kmph", "wind_bearing_degree", "visibility_km", "pressure_millibars", "current_weather_condition"]
+address, row, seconds, concurrency = sys.argv[1], json.loads(sys.argv[2]), float(sys.argv[3]), int(sys.argv[4])
+req = pb.ModelInferRequest(model_name="book-weather")
+for f in fields:
+    req.inputs.add(name=f, datatype="FP64", shape=[1, 1])
+    req.raw_input_contents.append(struct.pack("<d", row[f]))
+async def main():
+    async with grpc.aio.insecure_channel(address) as channel:
+        infer = rpc.GRPCInferenceServiceStub(channel).ModelInfer
+        async def run(s):
+            end = time.perf_counter() + s
+            done = 0
+            async def loop():
+                nonlocal done
+                while time.perf_counter() < end:
+                    await infer(req)
+                    done += 1
+            await asyncio.gather(*[loop() for _ in range(concurrency)])
+            return done
+        warmup = await run(min(1.0, seconds * 0.3))
+        r0 = resource.getrusage(resource.RUSAGE_SELF)
+        t0 = time.perf_counter()
+        requests = await run(seconds)
+        elapsed = time.perf_counter() - t0
+        r1 = resource.getrusage(resource.RUSAGE_SELF)
+        cpu = (r1.ru_utime - r0.ru_utime) + (r1.ru_stime - r0.ru_stime)
+        print(json.dumps({"case": "grpc1-python", "warmup": warmup, "requests": requests, "seconds": elapsed, "cpuSeconds": cpu}))
+asyncio.run(main())
+`;
+
+interface ClientResult { case: string; warmup: number; requests: number; seconds: number; cpuSeconds: number }
+interface Measured { label: string; rows: number; reqPerS: number; serverCpuUs: number; mainThreadUs: number; clientCpuUs: number }
+
+/** utime + stime in seconds of a process (all its threads) or, with `thread`, of one of its threads. */
+function cpuSeconds(pid: number, thread?: number): number {
+  const fields = readFileSync(thread === undefined ? `/proc/${pid}/stat` : `/proc/${pid}/task/${thread}/stat`, 'utf8').split(') ')[1]!.split(' ');
+  return (Number(fields[11]) + Number(fields[12])) / 100; // USER_HZ
 }
 
 export async function main(argv: string[]): Promise<number> {
-  const seconds = numberArg(argv, '--seconds', 4);
+  const seconds = numberArg(argv, '--seconds', 3);
   const concurrency = numberArg(argv, '--concurrency', 8);
+  const rounds = numberArg(argv, '--rounds', 3);
+  const rate = numberArg(argv, '--rate', 1200);
   const batch = 64;
   const rows = bookRows(batch);
   const dir = writeBookModelFolder(tempDir('modelserve-bench-oip-'));
+  const loadAtStart = loadavg()[0]!;
   const [ceiling] = await computeCeilings([{ label: 'book', modelDir: dir, bodies: rows, optimize: true }], seconds, 1, batch);
 
   const port = await freePort();
   const grpcPort = await freePort();
   const server = startProc(process.execPath, [CLI, 'serve', dir, '--port', String(port), '--grpc-port', String(grpcPort), '--log-level', 'warn']);
   await waitForOutput(server, /serving/);
-  const url = `http://127.0.0.1:${port}`;
-  const agent = new Agent({ connections: concurrency });
-  const { inference, close } = grpcClients(grpcPort);
+  const python = existsSync(PYTHON) ? (() => {
+    try {
+      const stubs = generatePythonStubs();
+      writeFileSync(join(stubs, 'client.py'), PYTHON_CLIENT);
+      return stubs;
+    } catch { return undefined; }
+  })() : undefined;
+
+  const measure = async (label: string, rowsPerRequest: number, command: [string, string[], { cwd?: string }]): Promise<Measured> => {
+    const cpu0 = cpuSeconds(server.pid);
+    const main0 = cpuSeconds(server.pid, server.pid);
+    const { stdout } = await promisify(execFile)(command[0], command[1], { ...command[2], encoding: 'utf8', timeout: (seconds + 30) * 1000 });
+    const serverCpu = cpuSeconds(server.pid) - cpu0;
+    const mainCpu = cpuSeconds(server.pid, server.pid) - main0;
+    const r = JSON.parse(stdout.trim().split('\n').pop()!) as ClientResult;
+    const served = r.warmup + r.requests;
+    const m = { label, rows: rowsPerRequest, reqPerS: r.requests / r.seconds, serverCpuUs: (serverCpu / served) * 1e6, mainThreadUs: (mainCpu / served) * 1e6, clientCpuUs: (r.cpuSeconds / r.requests) * 1e6 };
+    console.error(`oip: ${label}: ${m.reqPerS.toFixed(0)} req/s; CPU µs/request: server ${m.serverCpuUs.toFixed(0)} (main thread ${m.mainThreadUs.toFixed(0)}), client ${m.clientCpuUs.toFixed(0)}`);
+    return m;
+  };
+  const node = (which: ClientCase, rate = 0): [string, string[], { cwd?: string }] =>
+    [process.execPath, [join(ROOT, 'dist', 'bench', 'oip-client.js'), '--case', which, '--port', String(port), '--grpc-port', String(grpcPort), '--seconds', String(seconds), '--concurrency', String(concurrency), '--rate', String(rate)], {}];
+
   try {
-    const jsonBody = JSON.stringify(rows);
-    const jsonOne = JSON.stringify(rows[0]);
-    const binary = binaryBody(BOOK_FIELDS.map((f) => ({ name: f, datatype: 'FP64', shape: [batch, 1], bytes: fp64(rows.map((r) => r[f]!)) })), { parameters: { binary_data_output: true } });
-    const grpcBatch = { model_name: 'book-weather', inputs: BOOK_FIELDS.map((f) => ({ name: f, datatype: 'FP64', shape: [batch, 1] })), raw_input_contents: BOOK_FIELDS.map((f) => Buffer.from(fp64(rows.map((r) => r[f]!)))) };
-    const grpcOne = { model_name: 'book-weather', inputs: BOOK_FIELDS.map((f) => ({ name: f, datatype: 'FP64', shape: [1, 1] })), raw_input_contents: BOOK_FIELDS.map((f) => Buffer.from(fp64([rows[0]![f]!]))) };
-    const post = async (path: string, body: string | Buffer, headers: Record<string, string>) => {
-      const res = await request(`${url}${path}`, { method: 'POST', body, headers, dispatcher: agent });
-      await res.body.arrayBuffer();
-      if (res.statusCode !== 200) throw new Error(`${path}: HTTP ${res.statusCode}`);
-    };
-    const cases: Array<[string, number, () => Promise<void>]> = [
-      ['JSON rows (POST /predict, 64 rows)', batch, () => post('/predict', jsonBody, { 'content-type': 'application/json' })],
-      ['OIP REST, binary tensors (64 rows)', batch, () => post('/v2/models/book-weather/infer', binary.body, { 'content-type': 'application/octet-stream', 'inference-header-content-length': String(binary.headerLength) })],
-      ['OIP gRPC, raw contents (64 rows)', batch, async () => { await rpc(inference, 'ModelInfer', grpcBatch); }],
-      ['JSON REST, 1 row', 1, () => post('/predict', jsonOne, { 'content-type': 'application/json' })],
-      ['OIP gRPC, 1 row', 1, async () => { await rpc(inference, 'ModelInfer', grpcOne); }],
+    const batched = [
+      await measure(`JSON rows (POST /predict, ${batch} rows)`, batch, node('json64')),
+      await measure(`OIP REST, binary tensors (${batch} rows)`, batch, node('binary64')),
+      await measure(`OIP gRPC, raw contents (${batch} rows)`, batch, node('grpc64')),
     ];
-    for (const [, , once] of cases) for (let i = 0; i < 50; i++) await once(); // warm-up
-    const results: Array<{ label: string; rows: number; reqPerS: number }> = [];
-    for (const [label, n, once] of cases) {
-      const reqPerS = await rate(seconds, concurrency, once);
-      results.push({ label, rows: n, reqPerS });
-      console.error(`oip: ${label}: ${reqPerS.toFixed(0)} req/s, ${(reqPerS * n).toFixed(0)} rows/s`);
+    const single: Array<Record<'json' | 'oip' | 'grpc' | 'python', Measured | undefined>> = [];
+    for (let round = 0; round < rounds; round++) {
+      // Alternate the order so that neither side always runs first on a machine whose load drifts.
+      const order: Array<'json' | 'oip' | 'grpc' | 'python'> = round % 2 === 0 ? ['json', 'oip', 'grpc', 'python'] : ['python', 'grpc', 'oip', 'json'];
+      const result: Record<string, Measured | undefined> = {};
+      for (const which of order) {
+        if (which === 'json') result.json = await measure('JSON REST (POST /predict), 1 row', 1, node('json1'));
+        if (which === 'oip') result.oip = await measure('OIP REST, JSON tensors, 1 row', 1, node('oip1'));
+        if (which === 'grpc') result.grpc = await measure('OIP gRPC, raw contents, 1 row (@grpc/grpc-js client)', 1, node('grpc1'));
+        if (which === 'python' && python) {
+          result.python = await measure('OIP gRPC, raw contents, 1 row (Python grpcio client)', 1, [PYTHON, [join(python, 'client.py'), `127.0.0.1:${grpcPort}`, JSON.stringify(rows[0]), String(seconds), String(concurrency)], { cwd: python }]);
+        }
+      }
+      single.push(result as Record<'json' | 'oip' | 'grpc' | 'python', Measured | undefined>);
     }
+    // The same load for both (open loop): the server's batches, and so its cost per request, are then alike.
+    const equalLoad = [
+      await measure(`JSON REST (POST /predict), 1 row, at ${rate} req/s`, 1, node('json1', rate)),
+      await measure(`OIP gRPC, raw contents, 1 row, at ${rate} req/s (@grpc/grpc-js client)`, 1, node('grpc1', rate)),
+    ];
+    const ratios = single.map((r) => r.grpc!.reqPerS / r.json!.reqPerS);
+    const pythonRatios = single.filter((r) => r.python).map((r) => r.python!.reqPerS / r.json!.reqPerS);
+    const mainRatios = single.map((r) => r.grpc!.mainThreadUs / r.json!.mainThreadUs);
+    const clientRatios = single.map((r) => r.grpc!.clientCpuUs / r.json!.clientCpuUs);
+    const minRatio = Math.min(...ratios);
+    const fmt = (xs: number[]) => xs.map((x) => `${x.toFixed(2)}×`).join(', ');
+    const row = (m: Measured, vsCeiling: boolean) => `| ${m.label} | ${m.reqPerS.toFixed(0)} | ${(m.reqPerS * m.rows).toFixed(0)} | ${vsCeiling ? `${((100 * m.reqPerS * m.rows) / ceiling!.rowsPerS).toFixed(1)} %` : ''} | ${m.serverCpuUs.toFixed(0)} | ${m.mainThreadUs.toFixed(0)} | ${m.clientCpuUs.toFixed(0)} |`;
     const lines = [
       '## Open Inference Protocol: binary REST and gRPC vs JSON rows',
       '',
-      `Command: \`node dist/bench/oip.js --seconds ${seconds} --concurrency ${concurrency}\` (also \`npm run bench -- --only oip\`). ${machineLine()}; load average ${loadavg()[0]!.toFixed(1)} at the end of the run (a shared machine).`,
+      `Command: \`node dist/bench/oip.js --seconds ${seconds} --concurrency ${concurrency} --rounds ${rounds}\` (also \`npm run bench -- --only oip\`). ${machineLine()}; load average ${loadAtStart.toFixed(1)} at the start and ${loadavg()[0]!.toFixed(1)} at the end of the run (a shared machine).`,
       '',
-      `The book model (svc.onnx + scaler, 7 FP64 columns) served by \`modelserve serve\` (default workers) in its own process; the client (this process: undici, @grpc/grpc-js) keeps ${concurrency} requests in flight, ${seconds} s per case. The compute ceiling is onnxruntime alone on batches of ${batch} encoded rows (bench/compute.ts), measured in the same run. Both share the machine's cores with the client, so the ratios are what this machine can show, not a protocol's limit.`,
+      `The book model (svc.onnx + scaler, 7 FP64 columns) served by \`modelserve serve\` (default workers) in its own process. Each case's client runs in a process of its own (bench/oip-client.ts, the same driver loop for both: undici for REST, @grpc/grpc-js on one channel for gRPC, each sending a request encoded once and reading the answer as bytes; and a Python grpcio client, gRPC's C core, encoding each request) and keeps ${concurrency} requests in flight for ${seconds} s after a short warm-up. Server and client still share the machine's 2 cores, so a client that costs more CPU per call leaves less to the server: the server's CPU time per request (all its threads, and its main thread — where HTTP, HTTP/2 and gRPC are handled; inference runs on worker threads — from /proc) is the protocol's cost to the server whatever the client. The compute ceiling is onnxruntime alone on batches of ${batch} encoded rows (bench/compute.ts), measured in the same run.`,
       '',
-      '| case | req/s | rows/s | vs compute ceiling |',
-      '| --- | ---: | ---: | ---: |',
-      `| compute ceiling (batches of ${batch}, no server) | | ${ceiling!.rowsPerS.toFixed(0)} | 100 % |`,
-      ...results.map((r) => `| ${r.label} | ${r.reqPerS.toFixed(0)} | ${(r.reqPerS * r.rows).toFixed(0)} | ${((100 * r.reqPerS * r.rows) / ceiling!.rowsPerS).toFixed(1)} % |`),
+      '| case | req/s | rows/s | vs compute ceiling | server CPU µs/request | of which main thread | client CPU µs/request |',
+      '| --- | ---: | ---: | ---: | ---: | ---: | ---: |',
+      `| compute ceiling (batches of ${batch}, no server) | | ${ceiling!.rowsPerS.toFixed(0)} | 100 % | | | |`,
+      ...batched.map((m) => row(m, true)),
+      ...single.flatMap((r, i) => [r.json, r.oip, r.grpc, r.python].filter((m): m is Measured => m !== undefined).map((m) => row({ ...m, label: `round ${i + 1}: ${m.label}` }, false))),
+      ...equalLoad.map((m) => row(m, false)),
       '',
-      `Single row: gRPC answers ${(results[4]!.reqPerS / results[3]!.reqPerS).toFixed(2)}× the requests/s of JSON REST. Batched OIP binary REST reaches ${((100 * results[1]!.reqPerS * batch) / ceiling!.rowsPerS).toFixed(0)} % of the compute ceiling's rows/s (target ≥ 50 %).`,
+      `Single row, gRPC (@grpc/grpc-js client) vs JSON REST requests/s, per round: ${fmt(ratios)}; **min ${minRatio.toFixed(2)}×** (target ≥ 1×).${pythonRatios.length > 0 ? ` With the Python grpcio client: ${fmt(pythonRatios)}.` : ''} Per request, gRPC vs JSON REST: server main thread ${fmt(mainRatios)}, client ${fmt(clientRatios)}; at the same load (${rate} req/s) the server's main thread spends ${equalLoad[1]!.mainThreadUs.toFixed(0)} µs per gRPC request and ${equalLoad[0]!.mainThreadUs.toFixed(0)} µs per JSON REST request (${(equalLoad[1]!.mainThreadUs / equalLoad[0]!.mainThreadUs).toFixed(2)}×). Batched OIP binary REST reaches ${((100 * batched[1]!.reqPerS * batch) / ceiling!.rowsPerS).toFixed(0)} % of the compute ceiling's rows/s (target ≥ 50 %).`,
+      '',
+      `Where the time goes (gRPC single row). A closed loop on this machine measures the CPU that client and server use together per request, not the server: the grpc-js client spends ${fmt(clientRatios)} the CPU of undici per request (the Python grpcio client ${fmt(single.filter((r) => r.python).map((r) => r.python!.clientCpuUs / r.json!.clientCpuUs))}), so the gRPC cases run at a lower rate, and at a lower rate the server's per-batch work (one postMessage to an inference worker per batch, timers) is shared by fewer requests — which is why its main thread per request looks dearer in the closed loop and cheaper at the same load. A CPU profile of the server's main thread under gRPC load (\`node --cpu-prof\`, the single-row gRPC case) found it about 60 % idle; of its busy time about a quarter is the dispatch to the inference worker that every front door pays, a third Node's HTTP/2 (nghttp2 and node:http2), a tenth @grpc/grpc-js's call machinery, under a tenth protobuf decoding and encoding, and under a tenth modelserve's own gRPC handler and OIP codec. The cuts made: the unary handler answers in the same tick when the version is loaded (no promise hops before model.infer), grpc-js's channelz call tracking is off; grpc.max_concurrent_streams (unlimited) and keepalive (no pings by default) add no per-call work. What is left is the HTTP/2 and gRPC framing itself.`,
     ];
     console.log(lines.join('\n'));
     if (!argv.includes('--no-write')) writeSection('oip', lines.join('\n'));
     return 0;
   } finally {
-    close();
-    await agent.close();
     await server.stop();
   }
 }

@@ -82,7 +82,7 @@ test('README: the repository API commands run as written against the example mod
   try {
     const block = example('repository-api').replace(/\\\n\s*/g, ' ');
     const commands = block.split('\n').filter((l) => l.startsWith('curl '));
-    const shown = /^# (\[.*\])$/m.exec(block)![1]!;
+    const [shown, shownReady] = [...block.matchAll(/^# (\[.*\])$/gm)].map((m) => m[1]!);
     const outputs: string[] = [];
     for (const command of commands) {
       // Asynchronously: the server answering it runs in this process.
@@ -91,8 +91,9 @@ test('README: the repository API commands run as written against the example mod
     }
     assert.equal(outputs[0], shown, 'the index shown is the one served');
     assert.match(outputs[1]!, /"state":"unavailable"/);
-    assert.match(outputs[2]!, /"state":"ready"/);
-    assert.match(outputs[3]!, /^\{"prediction":"No_Rain"/);
+    assert.equal(outputs[2], shownReady, 'the ready-only index shown is the one served (loan unloaded)');
+    assert.match(outputs[3]!, /"state":"ready"/);
+    assert.match(outputs[4]!, /^\{"prediction":"No_Rain"/);
   } finally {
     await examples.shutdown();
   }

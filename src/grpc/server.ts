@@ -7,10 +7,11 @@ import { performance } from 'node:perf_hooks';
 import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
 import type { InferenceCore } from '../core/core.js';
+import type { ServableVersion } from '../core/servable.js';
 import { ModelServeError, type ErrorCode } from '../errors.js';
 import { keyMatcher } from '../http/plugins/auth.js';
 import { inferTensors } from '../protocols/oip/codec.js';
-import { acquire, isModelReady, modelMetadata, modelStatistics, repositoryIndex, serverMetadata } from '../protocols/oip/service.js';
+import { acquire, isModelReady, modelConfig, modelMetadata, modelStatistics, repositoryIndex, serverMetadata } from '../protocols/oip/service.js';
 import type { InferenceStatistics } from '../protocols/oip/statistics.js';
 import { badTensor, checkDatatype, fromBytes, fromContents, hasContents, toBytes, toContents, type OipTensor, type TensorContents } from '../protocols/oip/tensors.js';
 import { PROTO_DIR } from './proto.js';
@@ -116,7 +117,8 @@ export async function startGrpcServer(options: GrpcServerOptions): Promise<Runni
   const { core, stats, log } = options;
   const { inference, health } = loadProtos();
   const max = options.maxMessageBytes ?? 64 * 1024 * 1024;
-  const server = new grpc.Server({ 'grpc.max_receive_message_length': max, 'grpc.max_send_message_length': max });
+  // Channelz (grpc-js's per-call introspection counters) is off: nothing here reads it, and it is work on every call.
+  const server = new grpc.Server({ 'grpc.max_receive_message_length': max, 'grpc.max_send_message_length': max, 'grpc.enable_channelz': 0 });
   let draining = false;
 
   const matchesUser = options.auth ? keyMatcher(options.auth.keys) : undefined;
@@ -136,13 +138,41 @@ export async function startGrpcServer(options: GrpcServerOptions): Promise<Runni
   };
 
   type Handler = (request: never, call: grpc.ServerUnaryCall<unknown, unknown>) => unknown;
+  // Answers as soon as the handler does: a synchronous answer (or error) goes out in the same tick,
+  // a promise's when it settles — no extra promise hops per call on the inference path.
   const unary = (handler: Handler, admin = false): grpc.handleUnaryCall<unknown, unknown> => (call, callback) => {
-    Promise.resolve()
-      .then(() => {
-        authorize(call.metadata, admin);
-        return handler(call.request as never, call);
-      })
-      .then((response) => callback(null, response as object), (err: unknown) => callback(toServiceError(err, log) as grpc.ServiceError));
+    const fail = (err: unknown) => callback(toServiceError(err, log) as grpc.ServiceError);
+    let response: unknown;
+    try {
+      authorize(call.metadata, admin);
+      response = handler(call.request as never, call);
+    } catch (err) {
+      return fail(err);
+    }
+    if (response instanceof Promise) response.then((answer: object) => callback(null, answer), fail);
+    else callback(null, response as object);
+  };
+
+  const modelInfer = async (request: InferRequestMessage, version: ServableVersion, deadline: number | undefined, started: number) => {
+    try {
+      const inputs = decodeInputs(request);
+      const requested = request.outputs.length > 0 ? request.outputs.map((o) => o.name) : undefined;
+      const outputs = await inferTensors(version, deadline === undefined ? { inputs, outputs: requested } : { inputs, outputs: requested, deadline });
+      // Answer in the form asked in: raw contents for raw inputs (what tritonclient sends), else typed contents.
+      const raw = request.raw_input_contents.length > 0;
+      const response = {
+        model_name: version.name,
+        model_version: version.versionHeader,
+        id: request.id,
+        outputs: outputs.map((t) => (raw ? { name: t.name, datatype: t.datatype, shape: t.shape } : { name: t.name, datatype: t.datatype, shape: t.shape, contents: toContents(t) })),
+        raw_output_contents: raw ? outputs.map(toBytes) : [],
+      };
+      stats.record(version.name, version.version, true, (performance.now() - started) * 1e6);
+      return response;
+    } catch (err) {
+      stats.record(version.name, version.version, false, (performance.now() - started) * 1e6);
+      throw err;
+    }
   };
 
   const handlers = {
@@ -151,29 +181,14 @@ export async function startGrpcServer(options: GrpcServerOptions): Promise<Runni
     ModelReady: unary((request: { name: string; version: string }) => ({ ready: isModelReady(core, request.name, request.version) })),
     ServerMetadata: unary(() => serverMetadata()),
     ModelMetadata: unary(async (request: { name: string; version: string }, call) => modelMetadata(core, await acquire(core, request.name, request.version, deadlineOf(call)))),
-    ModelInfer: unary(async (request: InferRequestMessage, call) => {
+    // Triton's model configuration: the same object as REST GET /v2/models/{m}/config (proto/model_config.proto).
+    ModelConfig: unary(async (request: { name: string; version: string }, call) => ({ config: modelConfig(await acquire(core, request.name, request.version, deadlineOf(call))) })),
+    ModelInfer: unary((request: InferRequestMessage, call) => {
       const started = performance.now();
       const deadline = deadlineOf(call);
-      const version = await acquire(core, request.model_name, request.model_version, deadline);
-      try {
-        const inputs = decodeInputs(request);
-        const requested = request.outputs.length > 0 ? request.outputs.map((o) => o.name) : undefined;
-        const outputs = await inferTensors(version, deadline === undefined ? { inputs, outputs: requested } : { inputs, outputs: requested, deadline });
-        // Answer in the form asked in: raw contents for raw inputs (what tritonclient sends), else typed contents.
-        const raw = request.raw_input_contents.length > 0;
-        const response = {
-          model_name: version.name,
-          model_version: version.versionHeader,
-          id: request.id,
-          outputs: outputs.map((t) => (raw ? { name: t.name, datatype: t.datatype, shape: t.shape } : { name: t.name, datatype: t.datatype, shape: t.shape, contents: toContents(t) })),
-          raw_output_contents: raw ? outputs.map(toBytes) : [],
-        };
-        stats.record(version.name, version.version, true, (performance.now() - started) * 1e6);
-        return response;
-      } catch (err) {
-        stats.record(version.name, version.version, false, (performance.now() - started) * 1e6);
-        throw err;
-      }
+      const version = acquire(core, request.model_name, request.model_version, deadline);
+      // A loaded version (the usual case) is used at once; one loading on demand is awaited.
+      return version instanceof Promise ? version.then((v) => modelInfer(request, v, deadline, started)) : modelInfer(request, version, deadline, started);
     }),
     ModelStatistics: unary((request: { name: string; version: string }) => ({ model_stats: modelStatistics(core, stats, request.name, request.version) })),
     RepositoryIndex: unary((request: { ready: boolean }) => ({ models: repositoryIndex(core, request.ready) }), true),

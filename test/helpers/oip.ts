@@ -9,7 +9,7 @@ import { tempDir } from './paths.js';
 /** Generates the Python stubs of proto/*.proto into a temp dir (Debian's python3-grpc-tools). */
 export function generatePythonStubs(): string {
   const out = tempDir('modelserve-pystubs-');
-  execFileSync('/usr/bin/python3', ['-m', 'grpc_tools.protoc', `-I${PROTO_DIR}`, `--python_out=${out}`, `--grpc_python_out=${out}`, 'grpc_service.proto', 'health.proto'], { stdio: 'pipe' });
+  execFileSync('/usr/bin/python3', ['-m', 'grpc_tools.protoc', `-I${PROTO_DIR}`, `--python_out=${out}`, `--grpc_python_out=${out}`, 'grpc_service.proto', 'model_config.proto', 'health.proto'], { stdio: 'pipe' });
   return out;
 }
 

@@ -60,6 +60,31 @@ test('health, server and model metadata', async () => {
   await assert.rejects(rpc(health, 'Check', { service: 'nope' }), (err: grpc.ServiceError) => err.code === grpc.status.NOT_FOUND);
 });
 
+/** A ModelConfig RPC answer as REST's JSON: int64 strings as numbers, no oneof discriminators. */
+function configAsJson(value: unknown, key = ''): unknown {
+  if (Array.isArray(value)) return value.map((v) => configAsJson(v, key));
+  if (typeof value === 'string' && (key === 'dims' || key === 'max_queue_delay_microseconds')) return Number(value);
+  if (typeof value !== 'object' || value === null) return value;
+  return Object.fromEntries(Object.entries(value)
+    .filter(([k, v]) => v !== null && k !== 'policy_choice' && k !== 'scheduling_choice')
+    .map(([k, v]) => [k, configAsJson(v, k)]));
+}
+
+test('ModelConfig (Triton): the same content as REST GET /v2/models/{m}/config, for both views', async () => {
+  const headers = { authorization: `Bearer ${KEY}` };
+  for (const [name, version] of [['book-weather', '1'], ['svc-raw', '']]) {
+    const rest = await call(`${server.url}/v2/models/${name}${version ? `/versions/${version}` : ''}/config`, { method: 'GET', headers });
+    assert.equal(rest.status, 200, rest.text);
+    const { config } = await rpc<{ config: Record<string, unknown> }>(inference, 'ModelConfig', { name, version }, auth());
+    assert.deepEqual(configAsJson(config), rest.body, name);
+  }
+  const { config } = await rpc<{ config: { max_batch_size: number; input: Array<{ data_type: string; dims: string[] }> } }>(inference, 'ModelConfig', { name: 'svc-raw' }, auth());
+  assert.equal(config.max_batch_size, 64);
+  assert.deepEqual(config.input[0], { name: 'float_input', data_type: 'TYPE_FP32', dims: ['7'] });
+  await assert.rejects(rpc(inference, 'ModelConfig', { name: 'nope' }, auth()), (err: grpc.ServiceError) => err.code === grpc.status.NOT_FOUND && /model 'nope' not found/.test(err.details));
+  await assert.rejects(rpc(inference, 'ModelConfig', { name: 'book-weather' }), (err: grpc.ServiceError) => err.code === grpc.status.UNAUTHENTICATED);
+});
+
 test('ModelInfer: typed contents and raw contents answer as the JSON API does', async () => {
   const expected = (await call(`${server.url}/models/book-weather/predict`, { body: rows, headers: { authorization: `Bearer ${KEY}` } })).body as Array<{ prediction: string; rain_score: number }>;
   type Response = { id: string; model_version: string; outputs: Array<{ name: string; datatype: string; shape: string[]; contents: { bytes_contents: Buffer[]; fp32_contents: number[] } }>; raw_output_contents: Buffer[] };
@@ -121,6 +146,10 @@ test('repository RPCs need an admin key; statistics', async () => {
   assert.deepEqual(index.models.map((m) => `${m.name}/${m.version}/${m.state}`).sort(), ['book-weather/1/READY', 'svc-raw/1/READY']);
   await rpc(inference, 'RepositoryModelUnload', { model_name: 'svc-raw' }, admin);
   assert.deepEqual(await rpc(inference, 'ModelReady', { name: 'svc-raw' }, auth()), { ready: false });
+  // RepositoryIndexRequest.ready: only the versions ready for inference.
+  const listed = async (ready: boolean) => (await rpc<{ models: Array<{ name: string; state: string }> }>(inference, 'RepositoryIndex', { ready }, admin)).models.map((m) => `${m.name}:${m.state}`).sort();
+  assert.deepEqual(await listed(false), ['book-weather:READY', 'svc-raw:UNAVAILABLE']);
+  assert.deepEqual(await listed(true), ['book-weather:READY']);
   await assert.rejects(rpc(inference, 'ModelInfer', { model_name: 'svc-raw', inputs: [{ name: 'float_input', datatype: 'FP32', shape: [1, 7] }], raw_input_contents: [Buffer.alloc(28)] }, auth()), (err: grpc.ServiceError) => err.code === grpc.status.UNAVAILABLE);
   await rpc(inference, 'RepositoryModelLoad', { model_name: 'svc-raw' }, admin);
   assert.deepEqual(await rpc(inference, 'ModelReady', { name: 'svc-raw' }, auth()), { ready: true });

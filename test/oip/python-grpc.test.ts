@@ -22,6 +22,8 @@ const CLIENT = `
 import json, struct, sys
 import grpc
 import grpc_service_pb2 as pb, grpc_service_pb2_grpc as rpc
+import model_config_pb2
+from google.protobuf import json_format
 import health_pb2, health_pb2_grpc
 
 fields = ["temp_c", "humidity", "wind_speed_kmph", "wind_bearing_degree", "visibility_km", "pressure_millibars", "current_weather_condition"]
@@ -34,6 +36,11 @@ out["ready"] = stub.ServerReady(pb.ServerReadyRequest()).ready
 meta = stub.ModelMetadata(pb.ModelMetadataRequest(name="book-weather"))
 out["inputs"] = [(t.name, t.datatype, list(t.shape)) for t in meta.inputs]
 out["view"] = meta.properties["view"]
+
+# Triton's ModelConfig, read the way tritonclient's get_model_config(as_json=True) does.
+config = stub.ModelConfig(pb.ModelConfigRequest(name="book-weather")).config
+out["config"] = json_format.MessageToDict(config, preserving_proto_field_name=True)
+out["input_type"] = model_config_pb2.DataType.Name(config.input[0].data_type)
 
 # raw_input_contents: little-endian FP64 columns, as tritonclient sends them.
 req = pb.ModelInferRequest(model_name="book-weather", id="py-1")
@@ -89,6 +96,16 @@ test('Python grpcio with stubs generated from proto/: metadata, raw and typed Mo
   assert.equal(out.ready, true);
   assert.equal(out.view, 'fields');
   assert.deepEqual(out.inputs[0], ['temp_c', 'FP64', [-1, 1]]);
+  // ModelConfig: the REST config's content (protobuf's JSON mapping writes int64 as strings).
+  const restConfig = (await call(`${server.url}/v2/models/book-weather/config`)).body;
+  assert.equal(out.input_type, 'TYPE_FP64');
+  assert.equal(out.config.name, restConfig.name);
+  assert.equal(out.config.max_batch_size, restConfig.max_batch_size);
+  assert.deepEqual(out.config.input, restConfig.input.map((t: { dims: number[] }) => ({ ...t, dims: t.dims.map(String) })));
+  assert.deepEqual(out.config.output, restConfig.output.map((t: { dims: number[] }) => ({ ...t, dims: t.dims.map(String) })));
+  assert.deepEqual(out.config.parameters, restConfig.parameters);
+  assert.deepEqual(out.config.version_policy, restConfig.version_policy);
+  assert.equal(out.config.backend, 'onnxruntime');
   assert.equal(out.id, 'py-1');
   assert.deepEqual(out.raw_labels, expected);
   assert.deepEqual(out.typed_labels, expected);

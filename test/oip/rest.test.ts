@@ -249,3 +249,31 @@ test('OpenAPI: the OIP routes are documented with each model\'s view, and the do
   assert.ok(doc.paths['/models/book-weather/predict']);
   await SwaggerParser.validate(structuredClone(doc));
 });
+
+test('repository index: {"ready": true} lists only ready versions; any content type, an empty body, bad bodies named', async () => {
+  const index = async (body: string | undefined, headers: Record<string, string> = {}) => {
+    const res = await request(`${server.url}/v2/repository/index`, { method: 'POST', body, headers });
+    return { status: res.statusCode, body: await res.body.json() as Array<{ name: string; state: string }> & { detail?: unknown; code?: string } };
+  };
+  const names = (list: Array<{ name: string; state: string }>) => list.map((m) => `${m.name}:${m.state}`).sort();
+  assert.equal((await call(`${server.url}/v2/repository/models/svc-raw/unload`, { method: 'POST' })).status, 200);
+  try {
+    const all = ['book-weather:READY', 'loan:READY', 'svc-raw:UNAVAILABLE'];
+    assert.deepEqual(names((await index(undefined)).body), all);
+    assert.deepEqual(names((await index('', { 'content-type': 'application/json' })).body), all);
+    assert.deepEqual(names((await index('{"ready": false}', { 'content-type': 'application/json' })).body), all);
+    assert.deepEqual(names((await index('{"ready": true}', { 'content-type': 'application/json' })).body), ['book-weather:READY', 'loan:READY']);
+    // curl -d sends a form content type; Triton's clients may send none.
+    assert.deepEqual(names((await index('{"ready": true}', { 'content-type': 'application/x-www-form-urlencoded' })).body), ['book-weather:READY', 'loan:READY']);
+    const wrongType = await index('{"ready": "yes"}', { 'content-type': 'application/json' });
+    assert.equal(wrongType.status, 422);
+    assert.deepEqual(wrongType.body.detail, [{ loc: ['body', 'ready'], msg: 'Input should be a valid boolean', type: 'bool_type' }]);
+    const notObject = await index('[true]', { 'content-type': 'application/json' });
+    assert.equal(notObject.status, 422);
+    const notJson = await index('{"ready": tru', { 'content-type': 'application/json' });
+    assert.equal(notJson.status, 400);
+    assert.equal(notJson.body.code, 'MS_ERR_BAD_JSON');
+  } finally {
+    assert.equal((await call(`${server.url}/v2/repository/models/svc-raw/load`, { method: 'POST' })).status, 200);
+  }
+});

@@ -10,7 +10,7 @@ import type { ServableVersion } from '../../core/servable.js';
 import { ERRORS, ModelServeError } from '../../errors.js';
 import { inferTensors } from '../../protocols/oip/codec.js';
 import { inferResponseBody, parseInferBody } from '../../protocols/oip/rest-body.js';
-import { acquire, isModelReady, modelConfig, modelMetadata, modelStatistics, serverMetadata } from '../../protocols/oip/service.js';
+import { acquire, configTensors, isModelReady, modelConfig, modelMetadata, modelStatistics, serverMetadata } from '../../protocols/oip/service.js';
 import type { InferenceStatistics } from '../../protocols/oip/statistics.js';
 
 export interface OipRoutesOptions {
@@ -81,7 +81,7 @@ export const oipRoutes: FastifyPluginAsync<OipRoutesOptions> = async (app, optio
       const body = request.body;
       if (!Buffer.isBuffer(body)) return fail(reply, 'MS_ERR_BAD_TENSOR', 'the request has no body; send an inference request object');
       const headerLength = request.headers['inference-header-content-length'];
-      const parsed = parseInferBody(body, typeof headerLength === 'string' ? headerLength : undefined);
+      const parsed = parseInferBody(body, typeof headerLength === 'string' ? headerLength : undefined, () => ({ name: version.name, ...configTensors(version) }));
       const outputs = await inferTensors(version, { inputs: parsed.inputs, outputs: parsed.outputs?.map((o) => o.name) });
       const head = parsed.id === undefined ? { model_name: version.name, model_version: version.versionHeader } : { model_name: version.name, model_version: version.versionHeader, id: parsed.id };
       const response = inferResponseBody(head, outputs, parsed);

@@ -3,6 +3,8 @@
 // admin keys may call these (see plugins/auth.ts).
 import type { FastifyPluginAsync } from 'fastify';
 import type { InferenceCore } from '../../core/core.js';
+import { ModelServeError } from '../../errors.js';
+import { repositoryIndex } from '../../protocols/oip/service.js';
 
 export interface RepositoryRoutesOptions {
   core: () => InferenceCore;
@@ -10,12 +12,32 @@ export interface RepositoryRoutesOptions {
 
 export const repositoryRoutes: FastifyPluginAsync<RepositoryRoutesOptions> = async (app, options) => {
   const hide = { schema: { hide: true } };
-  // Triton's index: [{name, version, state, reason}], one entry per version (a model with none: one entry without version).
-  app.post('/v2/repository/index', hide, async () =>
-    options.core().status().flatMap((m) => {
-      const rows = m.versions.map((v) => ({ name: m.name, version: String(v.version), state: v.state.toUpperCase(), reason: v.reason ?? '' }));
-      return rows.length > 0 ? rows : [{ name: m.name, version: '', state: m.state.toUpperCase(), reason: '' }];
-    }));
+  // Triton's clients post these with an empty body and often no (or a form) content type: any
+  // content type is read as JSON, an empty body as no options.
+  app.removeAllContentTypeParsers();
+  app.addContentTypeParser('*', { parseAs: 'string' }, (_request, body, done) => {
+    const text = String(body);
+    if (text.trim() === '') return done(null, undefined);
+    try {
+      done(null, JSON.parse(text));
+    } catch (err) {
+      done(new ModelServeError('MS_ERR_BAD_JSON', `request body is not valid JSON: ${(err as Error).message.slice(0, 200)}`), undefined);
+    }
+  });
+  // Triton's index: [{name, version, state, reason}], one entry per version (a model with none: one
+  // entry without version); {"ready": true} lists only the versions ready for inference.
+  app.post('/v2/repository/index', hide, async (request, reply) => {
+    const body = request.body as unknown;
+    const isObject = typeof body === 'object' && body !== null && !Array.isArray(body);
+    if (body !== undefined && !isObject) {
+      return reply.code(422).send({ detail: [{ loc: ['body'], msg: 'Input should be an object such as {"ready": true}', type: 'dict_type' }] });
+    }
+    const ready = isObject ? (body as { ready?: unknown }).ready : undefined;
+    if (ready !== undefined && typeof ready !== 'boolean') {
+      return reply.code(422).send({ detail: [{ loc: ['body', 'ready'], msg: 'Input should be a valid boolean', type: 'bool_type' }] });
+    }
+    return repositoryIndex(options.core(), ready === true);
+  });
   app.post<{ Params: { name: string } }>('/v2/repository/models/:name/load', hide, async (request) => {
     const status = await options.core().loadModel(request.params.name);
     return { name: status.name, state: status.state, serving_version: status.serving ?? null, versions: status.versions };

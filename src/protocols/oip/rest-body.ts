@@ -1,7 +1,7 @@
 // The OIP REST inference body: a JSON request object, optionally followed by binary tensor data
 // (Triton's binary tensor extension: Inference-Header-Content-Length gives the JSON's length,
 // inputs carry parameters.binary_data_size, outputs ask for binary_data / binary_data_output).
-import { badTensor, checkDatatype, fromBytes, fromJsonData, toBytes, toJsonData, type OipTensor } from './tensors.js';
+import { badTensor, checkDatatype, elementSize, fromBytes, fromJsonData, MAX_ELEMENTS, toBytes, toJsonData, type Datatype, type OipTensor } from './tensors.js';
 
 export type Parameters = Record<string, unknown>;
 
@@ -23,17 +23,65 @@ function parameters(where: string, value: unknown): Parameters | undefined {
   return value;
 }
 
+/** What a raw binary request needs to know of the model: its inputs as Triton's config declares them. */
+export interface RawBinaryModel {
+  name: string;
+  batched: boolean;
+  input: ReadonlyArray<{ name: string; datatype: Datatype; dims: readonly number[] }>;
+}
+
+const RAW = 'raw binary request (Inference-Header-Content-Length: 0)';
+
+/**
+ * Triton's raw binary request: no JSON header, the whole body is the data of the model's only
+ * input. Its shape is the config's dims (with a batch dimension of 1 when the model is batched),
+ * the one variable dimension, if any, deduced from the body's size; a BYTES input must be of
+ * shape [1] and the body is its one element. Every output is returned as binary data.
+ */
+export function parseRawBinaryBody(body: Uint8Array, model: RawBinaryModel): RestInferRequest {
+  if (model.input.length !== 1) {
+    const names = model.input.map((i) => i.name).slice(0, 8).join(', ');
+    throw badTensor(`a ${RAW} needs a model with exactly one input; model '${model.name}' has ${model.input.length} (${names}${model.input.length > 8 ? ', …' : ''}): send a JSON inference header`);
+  }
+  const input = model.input[0]!;
+  const variable = input.dims.filter((d) => d < 0).length;
+  const fixed = input.dims.reduce((n, d) => (d < 0 ? n : n * d), 1);
+  const batch = model.batched ? [1] : [];
+  if (input.datatype === 'BYTES') {
+    if (variable > 0 || fixed !== 1) throw badTensor(`input '${input.name}': a ${RAW} with a BYTES input needs the input's shape to be [1], but it is [${input.dims.join(', ')}]`);
+    // The body is the one element: give it the 4-byte length of the binary layout.
+    const element = Buffer.allocUnsafe(4 + body.byteLength);
+    element.writeUInt32LE(body.byteLength, 0);
+    element.set(body, 4);
+    return { inputs: [fromBytes(input.name, 'BYTES', [...batch, ...input.dims], element, 'the raw binary body')], binaryDefault: true };
+  }
+  if (variable > 1) throw badTensor(`input '${input.name}': the shape of a ${RAW} cannot be deduced: the input's shape [${input.dims.join(', ')}] has more than one variable dimension; send a JSON inference header`);
+  if (body.byteLength === 0) throw badTensor(`input '${input.name}': the ${RAW} has an empty body`);
+  const size = elementSize(input.datatype);
+  const unit = fixed * size;
+  if (unit === 0 || body.byteLength % unit !== 0) {
+    throw badTensor(`input '${input.name}': the raw binary body is ${body.byteLength} bytes, not a multiple of ${unit} (${input.datatype} elements of ${size} bytes${input.dims.length > 0 ? ` in shape [${input.dims.join(', ')}]` : ''})`);
+  }
+  const shape = [...batch, ...input.dims.map((d) => (d < 0 ? body.byteLength / unit : d))];
+  if (body.byteLength / size > MAX_ELEMENTS) throw badTensor(`input '${input.name}': the raw binary body holds more than ${MAX_ELEMENTS} elements`);
+  return { inputs: [fromBytes(input.name, input.datatype, shape, body, `the raw binary body (batch of 1, shape [${shape.join(', ')}])`)], binaryDefault: true };
+}
+
 /**
  * Parses an inference body. `headerLength` is the Inference-Header-Content-Length header (undefined:
- * the whole body is JSON). Sizes are checked before anything is read: a header length past the
- * body, a binary section shorter or longer than the inputs declare.
+ * the whole body is JSON; 0: a raw binary request, for which `rawModel` describes the model).
+ * Sizes are checked before anything is read: a header length past the body, a binary section
+ * shorter or longer than the inputs declare.
  */
-export function parseInferBody(body: Uint8Array, headerLength: string | undefined): RestInferRequest {
+export function parseInferBody(body: Uint8Array, headerLength: string | undefined, rawModel?: () => RawBinaryModel): RestInferRequest {
   let jsonEnd = body.byteLength;
   if (headerLength !== undefined) {
     if (!/^[0-9]{1,15}$/.test(headerLength)) throw badTensor(`Inference-Header-Content-Length '${headerLength.slice(0, 20)}' is not a byte count`);
     jsonEnd = Number(headerLength);
-    if (jsonEnd === 0) throw badTensor('Inference-Header-Content-Length: 0 (a request without a JSON header) is not supported; send the JSON inference header before the binary data');
+    if (jsonEnd === 0) {
+      if (rawModel === undefined) throw badTensor('Inference-Header-Content-Length: 0 (a request without a JSON header) is not supported here; send the JSON inference header before the binary data');
+      return parseRawBinaryBody(body, rawModel());
+    }
     if (jsonEnd > body.byteLength) throw badTensor(`Inference-Header-Content-Length (${jsonEnd}) is past the end of the body (${body.byteLength} bytes)`);
   }
   let header: unknown;

@@ -6,6 +6,7 @@ import { ModelServeError } from '../../errors.js';
 import { VERSION } from '../../version.js';
 import { viewOf, type TensorMetadata } from './codec.js';
 import type { InferenceStatistics } from './statistics.js';
+import type { Datatype } from './tensors.js';
 
 /** What GET /v2 and ServerMetadata list. */
 export const EXTENSIONS = ['binary_tensor_data', 'model_configuration', 'model_repository', 'statistics'] as const;
@@ -51,22 +52,32 @@ export function modelMetadata(core: InferenceCore, version: ServableVersion): Mo
   return { name: version.name, versions, platform: PLATFORM, inputs: view.inputs, outputs: view.outputs, properties: { view: view.kind } };
 }
 
+/** A tensor as Triton's model configuration declares it: dims without the batch dimension when batched. */
+export interface ConfigTensor { name: string; datatype: Datatype; dims: number[] }
+
+/** Triton's view of a version's tensors: whether it is batched (max_batch_size > 0) and each tensor's dims. */
+export function configTensors(version: ServableVersion): { batched: boolean; input: ConfigTensor[]; output: ConfigTensor[] } {
+  const view = viewOf(version);
+  // Batched models declare max_batch_size and leave the batch dimension out of dims (Triton's rule).
+  const batched = view.kind === 'fields' || view.inputs.every((i) => i.shape.length > 0 && i.shape[0] === -1);
+  const tensor = (t: TensorMetadata) => ({ name: t.name, datatype: t.datatype, dims: batched ? t.shape.slice(1) : t.shape });
+  return { batched, input: view.inputs.map(tensor), output: view.outputs.map(tensor) };
+}
+
 /** Triton's model configuration (model_config.proto as JSON): what perf_analyzer and tritonclient read. */
 export function modelConfig(version: ServableVersion): Record<string, unknown> {
   const view = viewOf(version);
   const { config } = version;
-  // Batched models declare max_batch_size and leave the batch dimension out of dims (Triton's rule).
-  const batched = view.kind === 'fields' || view.inputs.every((i) => i.shape.length > 0 && i.shape[0] === -1);
-  const dims = (t: TensorMetadata) => (batched ? t.shape.slice(1) : t.shape);
-  const tensor = (t: TensorMetadata) => ({ name: t.name, data_type: `TYPE_${t.datatype === 'BYTES' ? 'STRING' : t.datatype}`, dims: dims(t) });
+  const { batched, input, output } = configTensors(version);
+  const tensor = (t: ConfigTensor) => ({ name: t.name, data_type: `TYPE_${t.datatype === 'BYTES' ? 'STRING' : t.datatype}`, dims: t.dims });
   return {
     name: version.name,
     platform: PLATFORM,
     backend: 'onnxruntime',
     version_policy: 'all' in config.versionPolicy ? { all: {} } : 'specific' in config.versionPolicy ? { specific: { versions: config.versionPolicy.specific } } : { latest: { num_versions: config.versionPolicy.latest } },
     max_batch_size: batched ? config.batching.maxBatchSize : 0,
-    input: view.inputs.map(tensor),
-    output: view.outputs.map(tensor),
+    input: input.map(tensor),
+    output: output.map(tensor),
     ...(config.batching.enabled && batched ? { dynamic_batching: { max_queue_delay_microseconds: config.batching.maxQueueDelayMs * 1000 } } : {}),
     parameters: { view: { string_value: view.kind }, model_version: { string_value: String(version.version) } },
   };

@@ -1,0 +1,107 @@
+// One load-generating client for bench/oip.ts, run in its own process so that the client never
+// shares a JS thread with the server or with another client: it keeps `--concurrency` requests of
+// one case in flight for `--seconds` (after a short warm-up) and prints one JSON line with the
+// requests done, the seconds and its own CPU time. REST cases use undici, gRPC cases @grpc/grpc-js
+// (one channel, as a client library would use it).
+//   node dist/bench/oip-client.js --case json1 --port 8000 --grpc-port 8001 [--seconds 3] [--concurrency 8] [--rate N]
+import { Agent, request } from 'undici';
+import { numberArg } from './procs.js';
+import { BOOK_FIELDS, bookRows } from '../test/helpers/paths.js';
+import { binaryBody, fp64, grpcClients } from '../test/helpers/oip.js';
+
+export const CLIENT_CASES = ['json64', 'binary64', 'grpc64', 'json1', 'oip1', 'grpc1'] as const;
+export type ClientCase = (typeof CLIENT_CASES)[number];
+
+async function main(argv: string[]): Promise<void> {
+  const which = argv[argv.indexOf('--case') + 1] as ClientCase;
+  if (!CLIENT_CASES.includes(which)) throw new Error(`--case must be one of ${CLIENT_CASES.join(', ')}`);
+  const port = numberArg(argv, '--port', 8000);
+  const grpcPort = numberArg(argv, '--grpc-port', 8001);
+  const seconds = numberArg(argv, '--seconds', 3);
+  const concurrency = numberArg(argv, '--concurrency', 8);
+  const batch = which.endsWith('64') ? 64 : 1;
+  const rows = bookRows(batch);
+  const url = `http://127.0.0.1:${port}`;
+  const agent = new Agent({ connections: concurrency });
+  // Per-call machinery a throughput-minded client turns off: retries (a retrying wrapper around every
+  // call) and channelz counters.
+  const clients = which.startsWith('grpc') ? grpcClients(grpcPort, { 'grpc.enable_retries': 0, 'grpc.enable_channelz': 0 }) : undefined;
+  const post = async (path: string, body: string | Buffer, headers: Record<string, string>) => {
+    const res = await request(`${url}${path}`, { method: 'POST', body, headers, dispatcher: agent });
+    await res.body.arrayBuffer();
+    if (res.statusCode !== 200) throw new Error(`${path}: HTTP ${res.statusCode}`);
+  };
+  const columns = (n: number) => BOOK_FIELDS.map((f) => Buffer.from(fp64(rows.slice(0, n).map((r) => r[f]!))));
+  let once: () => Promise<unknown>;
+  switch (which) {
+    case 'json64':
+    case 'json1': {
+      const body = JSON.stringify(batch === 1 ? rows[0] : rows);
+      once = () => post('/predict', body, { 'content-type': 'application/json' });
+      break;
+    }
+    case 'binary64': {
+      const binary = binaryBody(BOOK_FIELDS.map((f, i) => ({ name: f, datatype: 'FP64', shape: [batch, 1], bytes: columns(batch)[i]! })), { parameters: { binary_data_output: true } });
+      const headers = { 'content-type': 'application/octet-stream', 'inference-header-content-length': String(binary.headerLength) };
+      once = () => post('/v2/models/book-weather/infer', binary.body, headers);
+      break;
+    }
+    case 'oip1': {
+      const body = JSON.stringify({ inputs: BOOK_FIELDS.map((f) => ({ name: f, datatype: 'FP64', shape: [1, 1], data: [rows[0]![f]] })) });
+      once = () => post('/v2/models/book-weather/infer', body, { 'content-type': 'application/json' });
+      break;
+    }
+    case 'grpc64':
+    case 'grpc1': {
+      // As the REST cases send a body encoded once and read the answer as bytes, the request is
+      // encoded once (from the project's .proto) and the answer kept as bytes; the first one is
+      // decoded to check it.
+      const message = { model_name: 'book-weather', inputs: BOOK_FIELDS.map((f) => ({ name: f, datatype: 'FP64', shape: [batch, 1] })), raw_input_contents: columns(batch) };
+      const method = clients!.inference.ModelInfer as unknown as { path: string; requestSerialize(m: unknown): Buffer; responseDeserialize(b: Buffer): { outputs: unknown[] } };
+      const encoded = method.requestSerialize(message);
+      const identity = (b: Buffer) => b;
+      const answer = method.responseDeserialize(await new Promise<Buffer>((resolve, reject) => {
+        clients!.inference.makeUnaryRequest(method.path, identity, identity, encoded, (err, response) => (err ? reject(err) : resolve(response!)));
+      }));
+      if (answer.outputs.length !== 1) throw new Error(`ModelInfer answered ${JSON.stringify(answer).slice(0, 200)}`);
+      once = () => new Promise<void>((resolve, reject) => {
+        clients!.inference.makeUnaryRequest(method.path, identity, identity, encoded, (err) => (err ? reject(err) : resolve()));
+      });
+      break;
+    }
+  }
+  // Closed loop (as fast as answers come), or open loop at `--rate` requests/s (request i is sent
+  // at i / rate, by whichever of the `concurrency` loops is free), so that two protocols can be
+  // compared at the same load: the server's batches, and so its cost per request, depend on it.
+  const rate = numberArg(argv, '--rate', 0);
+  const run = async (ms: number) => {
+    const start = performance.now();
+    const end = start + ms;
+    let done = 0;
+    let next = 0;
+    await Promise.all(Array.from({ length: concurrency }, async () => {
+      while (performance.now() < end) {
+        if (rate > 0) {
+          const due = start + (next++ * 1000) / rate;
+          if (due >= end) break;
+          const wait = due - performance.now();
+          if (wait > 1) await new Promise((resolve) => setTimeout(resolve, wait));
+        }
+        await once();
+        done++;
+      }
+    }));
+    return done;
+  };
+  const warmup = await run(Math.min(1000, seconds * 300));
+  const cpu0 = process.cpuUsage();
+  const t0 = performance.now();
+  const requests = await run(seconds * 1000);
+  const elapsed = (performance.now() - t0) / 1000;
+  const cpu = process.cpuUsage(cpu0);
+  clients?.close();
+  await agent.close();
+  process.stdout.write(`${JSON.stringify({ case: which, warmup, requests, seconds: elapsed, cpuSeconds: (cpu.user + cpu.system) / 1e6 })}\n`);
+}
+
+main(process.argv.slice(2)).catch((err: unknown) => { console.error(err); process.exitCode = 1; });
