@@ -13,6 +13,9 @@ import type { InferenceRuntime, ModelSignature, ModelSource, NamedTensors } from
 import type { InProcessRuntime } from './in-process.js';
 import type { WorkerPoolRuntime } from '../workers/pool.js';
 
+/** The largest batch ever run on the main thread, whatever the timing says (a fit on two sizes is no promise for thousands of rows). */
+const INLINE_MAX_ROWS = 256;
+
 /** How long after a load its main-thread sessions start loading (ms). */
 const INLINE_LOAD_DELAY_MS = 200;
 
@@ -48,7 +51,7 @@ export class HybridRuntime implements InferenceRuntime {
     for (const m of models) {
       const cost = this.pool.runCost(m.name);
       const spare = cost === undefined ? -1 : this.options.inlineMaxMs - cost.fixedMs - cost.perRowMs;
-      const rows = cost === undefined || spare < 0 ? 0 : cost.perRowMs > 0 ? 1 + Math.floor(spare / cost.perRowMs) : Number.MAX_SAFE_INTEGER;
+      const rows = cost === undefined || spare < 0 ? 0 : Math.min(INLINE_MAX_ROWS, cost.perRowMs > 0 ? 1 + Math.floor(spare / cost.perRowMs) : INLINE_MAX_ROWS);
       // A replaced model loses its main-thread session until its new one is there (or for good).
       if (this.inlineLimits.delete(m.name) || this.wanted.has(m.name)) void this.inline?.unload([m.name]);
       this.wanted.delete(m.name);
@@ -107,7 +110,8 @@ export class HybridRuntime implements InferenceRuntime {
     const limit = this.inlineLimits.get(model);
     if (limit !== undefined && this.inline !== undefined) {
       const first = feeds[Object.keys(feeds)[0]!];
-      if (first !== undefined && (first.dims[0] ?? 1) <= limit) return this.inline.run(model, feeds, outputNames);
+      const rows = first?.dims[0] ?? 1;
+      if (first !== undefined && rows <= limit) return this.inline.run(model, feeds, outputNames);
     }
     return this.pool.run(model, feeds, outputNames);
   }
