@@ -2,7 +2,8 @@
 // global one), so tests and benchmarks can build several apps in one process.
 //
 // What is measured, and where (see docs/production.md):
-// - every HTTP response: modelserve_requests_total / modelserve_request_duration_seconds
+// - every HTTP response: modelserve_requests_total / modelserve_request_duration_seconds (counted in
+//   request-series.ts, without prom-client's per-call label hashing)
 //   {model, route, status} (onResponse hook; route is the route template, model only a served
 //   model's name, so label cardinality stays bounded whatever clients send);
 // - every batch run (the batcher's onBatch observer): queue wait per request and inference time
@@ -16,6 +17,7 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { BatchInfo } from '../batching/batcher.js';
 import type { CoreEvent, InferenceCore } from '../core/core.js';
+import { RequestSeries } from './request-series.js';
 
 export type RejectReason = 'overloaded' | 'timeout';
 
@@ -34,8 +36,7 @@ const BATCH_BUCKETS = [1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 4096];
 
 export class Metrics {
   readonly registry: Registry;
-  private readonly requests: Counter<'model' | 'version' | 'route' | 'status'>;
-  private readonly requestDuration: Histogram<'model' | 'version' | 'route' | 'status'>;
+  private readonly requests: RequestSeries;
   private readonly queueWait: Histogram<'model' | 'version'>;
   private readonly inference: Histogram<'model' | 'version'>;
   private readonly batchSize: Histogram<'model' | 'version'>;
@@ -61,8 +62,7 @@ export class Metrics {
     if (options.labels) this.registry.setDefaultLabels(options.labels);
     const registers = [this.registry];
     const mv = ['model', 'version'] as const;
-    this.requests = new Counter({ name: 'modelserve_requests_total', help: 'HTTP requests answered, by model, version, route template and status code.', labelNames: ['model', 'version', 'route', 'status'], registers });
-    this.requestDuration = new Histogram({ name: 'modelserve_request_duration_seconds', help: 'HTTP request latency (first byte in to last byte out), by model, version, route template and status code.', labelNames: ['model', 'version', 'route', 'status'], buckets: LATENCY_BUCKETS, registers });
+    this.requests = new RequestSeries(this.registry, LATENCY_BUCKETS);
     this.queueWait = new Histogram({ name: 'modelserve_queue_wait_seconds', help: 'Time a request waited in the model queue before its batch started (per request).', labelNames: mv, buckets: LATENCY_BUCKETS, registers });
     this.inference = new Histogram({ name: 'modelserve_inference_duration_seconds', help: 'Time one batch spent in inference (onnxruntime run on a worker, with the tensors joined and split), per batch.', labelNames: mv, buckets: LATENCY_BUCKETS, registers });
     this.batchSize = new Histogram({ name: 'modelserve_batch_size', help: 'Rows per inference run.', labelNames: mv, buckets: BATCH_BUCKETS, registers });
@@ -115,22 +115,9 @@ export class Metrics {
     if (options.processMetrics ?? true) collectDefaultMetrics({ register: this.registry });
   }
 
-  private readonly requestSeries = new Map<string, { count: { inc(): void }; duration: { observe(value: number): void } }>();
-
   /** Records one answered HTTP request. */
   observeRequest(model: string, version: string, route: string, status: number, seconds: number): void {
-    // The series' children are bound once per label set: prom-client hashes a label object on
-    // every inc/observe otherwise, a measurable share of a one-row prediction's main-thread time.
-    const key = `${model}\u0000${version}\u0000${route}\u0000${status}`;
-    let series = this.requestSeries.get(key);
-    if (series === undefined) {
-      const labels = { model, version, route, status: String(status) };
-      series = { count: this.requests.labels(labels), duration: this.requestDuration.labels(labels) };
-      // Label sets are bounded (models × versions × route templates × statuses); the cap guards against the unforeseen.
-      if (this.requestSeries.size < 10_000) this.requestSeries.set(key, series);
-    }
-    series.count.inc();
-    series.duration.observe(seconds);
+    this.requests.observe(model, version, route, status, seconds);
   }
 
   /** The batcher observer for one model (pass as RegistryOptions.onBatch). */
