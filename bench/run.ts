@@ -1,12 +1,12 @@
 // `npm run bench`: the main benchmark (bench/main.ts), then the other sections' scripts when their
 // modules exist (each exports main(argv) and writes its own section of BENCHMARKS.md).
-//   node dist/bench/run.js [--only main,idle-wakeups,optimize,runtime,batching,loadtester,scale-out,models,oip,pipelines,mqtt] [--skip a,b] [--quick] [--no-write]
+//   node dist/bench/run.js [--only main,idle-wakeups,optimize,runtime,batching,loadtester,scale-out,models,oip,pipelines,mqtt,soak] [--skip a,b] [--quick] [--no-write]
 // --quick shortens every part (for a smoke run); the full run is bounded to a few minutes.
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { stopAll } from './procs.js';
 
-const SECTIONS = ['main', 'idle-wakeups', 'optimize', 'runtime', 'batching', 'loadtester', 'scale-out', 'models', 'oip', 'pipelines', 'mqtt'] as const;
+const SECTIONS = ['main', 'idle-wakeups', 'optimize', 'runtime', 'batching', 'loadtester', 'scale-out', 'models', 'oip', 'pipelines', 'mqtt', 'soak'] as const;
 type Section = (typeof SECTIONS)[number];
 
 /** Arguments passed to each section's main() in --quick mode. */
@@ -22,6 +22,7 @@ const QUICK_ARGS: Record<Section, string[]> = {
   oip: ['--seconds', '1'],
   pipelines: ['--quick'],
   mqtt: ['--quick'],
+  soak: ['--seconds', '20', '--warmup', '5'],
 };
 
 const USAGE = `usage: npm run bench -- [--only ${SECTIONS.join(',')}] [--skip <sections>] [--quick] [--no-write]
@@ -35,7 +36,8 @@ const USAGE = `usage: npm run bench -- [--only ${SECTIONS.join(',')}] [--skip <s
   models      200 models under --max-loaded-models 20: memory, evictions, first-request latency (bench/models.ts)
   oip         Open Inference Protocol: binary REST and gRPC vs JSON rows vs the compute ceiling (bench/oip.ts)
   pipelines   a local sequence and an ensemble vs calling the models separately (bench/pipelines.ts)
-  mqtt        MQTT predictions/s and latency through mosquitto; the cost of prediction events (bench/mqtt.ts)`;
+  mqtt        MQTT predictions/s and latency through mosquitto; the cost of prediction events (bench/mqtt.ts)
+  soak        memory soak: 6 min at half capacity, 1-5,000 rows per request; RSS and fds over time (bench/soak.ts)`;
 
 function list(argv: string[], flag: string): Section[] | undefined {
   const i = argv.indexOf(flag);

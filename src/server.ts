@@ -35,6 +35,8 @@ export interface StartOptions {
   watch?: boolean | WatchOptions;
   /** At most this many models loaded at once (least recently used unloaded past it). */
   maxLoadedModels?: number;
+  /** Most rows one onnxruntime run gets (larger batches run in slices; bounds its memory). 0: no limit. */
+  maxRunRows?: number;
   logger?: FastifyServerOptions['logger'];
   /** Extra options passed to buildApp (metrics hooks etc.). */
   app?: Partial<AppOptions>;
@@ -75,6 +77,7 @@ export async function startServer(options: StartOptions): Promise<RunningServer>
     runtime,
     optimize: options.optimize,
     maxLoadedModels: options.maxLoadedModels,
+    maxRunRows: options.maxRunRows,
     onBatch: (model, version) => {
       const a = metrics?.batchObserver(model, version);
       const b = extraOnBatch?.(model, version);

@@ -42,6 +42,7 @@ export async function run(argv: string[]): Promise<number> {
       optimize: options.optimize,
       watch: options.watch,
       maxLoadedModels: options.maxLoadedModels,
+      maxRunRows: options.maxRunRows,
       logger: { level: options.logLevel },
       streams: options.streams,
       app: {

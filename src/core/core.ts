@@ -65,6 +65,8 @@ export interface CoreOptions {
   onBatch?: (model: string, version: number) => ((info: BatchInfo) => void) | undefined;
   /** At most this many models loaded at once; the least recently used are unloaded past it (0/undefined: no limit). */
   maxLoadedModels?: number;
+  /** Most rows one runtime run gets; larger batches run in slices (see ModelVersionParts.maxRunRows). 0/undefined: no limit. */
+  maxRunRows?: number;
   /** Where a failed load or reload is reported (the log). */
   onProblem?: (message: string, detail: { model: string; version: number }) => void;
   /** Called after every successful prediction, from any front door (more: core.predictions.add()). */
@@ -428,7 +430,7 @@ export class InferenceCore extends EventEmitter {
       await this.runtime.unload([key]);
       throw new StartupError('MS_ERR_MODEL_SIGNATURE', `model configuration does not match the ONNX model (${problems.length} problem${problems.length === 1 ? '' : 's'}):\n${problems.join('\n')}`);
     }
-    return new ModelVersion({ config, signature, key, runtime: this.runtime, optimization, onBatch: this.options.onBatch?.(config.name, config.modelVersion), tap: this.predictions });
+    return new ModelVersion({ config, signature, key, runtime: this.runtime, optimization, onBatch: this.options.onBatch?.(config.name, config.modelVersion), tap: this.predictions, maxRunRows: this.options.maxRunRows });
   }
 
   /** A pipeline version: its served config derived from the steps' configs as wanted now. */

@@ -12,7 +12,7 @@ import { compileRequestValidator, type RequestValidator, type Row } from '../val
 import { rawBatchable, rawOutputs } from '../config/signature.js';
 import { allocateTensor } from '../tensors/allocate.js';
 import { ModelServeError } from '../errors.js';
-import { concatRequests, splitOutputs, type EncodedRequest } from './tensor-batch.js';
+import { concatRequests, joinSlices, sliceRows, splitOutputs, type EncodedRequest } from './tensor-batch.js';
 import type { PredictionTap, RequestContext } from './prediction-tap.js';
 
 import type { InferOptions, OptimizationSummary, ServableVersion } from './servable.js';
@@ -43,6 +43,12 @@ export interface ModelVersionParts {
   onBatch?: (info: BatchInfo) => void;
   /** Where successful predictions are reported (prediction events, dashboard). */
   tap?: PredictionTap;
+  /**
+   * Most rows one runtime run gets: a larger batch (one big request) runs as consecutive slices
+   * of this many rows, so the memory onnxruntime keeps for its intermediates is bounded by this,
+   * not by the largest request. 0 or undefined: no limit. Only for batched versions (rows independent).
+   */
+  maxRunRows?: number;
 }
 
 /** A raw model's validate(): the JSON fields API is not offered for it. */
@@ -50,6 +56,16 @@ function noFieldsApi(name: string): RequestValidator {
   return () => {
     throw new ModelServeError('MS_ERR_NO_FIELDS_API', `model '${name}' has no fields (it is served from its .onnx file without a model.yaml): send tensors with POST /v2/models/${name}/infer (Open Inference Protocol)`);
   };
+}
+
+/** One batch as consecutive runs of at most `size` rows, joined back (see ModelVersionParts.maxRunRows). */
+async function runSlices(runtime: InferenceRuntime, key: string, feeds: NamedTensors, rows: number, size: number, names: string[]): Promise<NamedTensors> {
+  const parts: Array<{ outputs: NamedTensors; rows: number }> = [];
+  for (let from = 0; from < rows; from += size) {
+    const to = Math.min(rows, from + size);
+    parts.push({ outputs: await runtime.run(key, sliceRows(feeds, rows, from, to), names), rows: to - from });
+  }
+  return joinSlices(parts, rows);
 }
 
 export class ModelVersion implements ServableVersion {
@@ -89,8 +105,10 @@ export class ModelVersion implements ServableVersion {
     this.defaultOutputs = raw ? rawOutputs(signature).map((o) => o.name) : neededOutputs(config);
     this.tap = parts.tap;
     const defaults = this.defaultOutputs;
+    const batched = config.batching.enabled && (!raw || rawBatchable(signature));
+    const sliceRowsAt = batched && parts.maxRunRows !== undefined && parts.maxRunRows > 0 ? parts.maxRunRows : Infinity;
     this.batcher = new Batcher<QueuedRequest, NamedTensors>({
-      enabled: config.batching.enabled && (!raw || rawBatchable(signature)),
+      enabled: batched,
       maxBatchSize: config.batching.maxBatchSize,
       maxQueueDelayMs: config.batching.maxQueueDelayMs,
       maxQueueRows: config.queue.maxRows,
@@ -107,7 +125,8 @@ export class ModelVersion implements ServableVersion {
           const more = requests[i]!.outputs ?? defaults;
           if (more !== names) names = [...new Set([...names, ...more])];
         }
-        const outputs = await runtime.run(key, concatRequests(requests, rows), names as string[]);
+        const feeds = concatRequests(requests, rows);
+        const outputs = rows <= sliceRowsAt ? await runtime.run(key, feeds, names as string[]) : await runSlices(runtime, key, feeds, rows, sliceRowsAt, names as string[]);
         return splitOutputs(outputs, requests.map((r) => r.rows), rows);
       },
     });

@@ -66,3 +66,37 @@ export function splitOutputs(outputs: NamedTensors, counts: readonly number[], r
   }
   return results;
 }
+
+/** Rows [from, to) of every feed (views into the same buffers, no copy; first dimension = rows). */
+export function sliceRows(feeds: NamedTensors, rows: number, from: number, to: number): NamedTensors {
+  const out: NamedTensors = {};
+  for (const name of Object.keys(feeds)) {
+    const t = feeds[name]!;
+    const width = rows === 0 ? 0 : t.data.length / rows;
+    out[name] = { type: t.type, dims: [to - from, ...t.dims.slice(1)], data: sliceValues(t.data, from * width, to * width) };
+  }
+  return out;
+}
+
+/**
+ * The outputs of consecutive runs over slices of one batch, joined back along dimension 0. An
+ * output whose first dimension is not its slice's row count (a model-level constant) is taken
+ * from the first slice, as splitOutputs gives it whole.
+ */
+export function joinSlices(parts: ReadonlyArray<{ outputs: NamedTensors; rows: number }>, rows: number): NamedTensors {
+  if (parts.length === 1) return parts[0]!.outputs;
+  const first = parts[0]!;
+  const joined: NamedTensors = {};
+  for (const name of Object.keys(first.outputs)) {
+    const t = first.outputs[name]!;
+    if (t.dims[0] !== first.rows || parts.some((p) => p.outputs[name]?.dims[0] !== p.rows)) {
+      joined[name] = t;
+      continue;
+    }
+    const pieces = parts.map((p) => p.outputs[name]!);
+    let total = 0;
+    for (const p of pieces) total += p.data.length;
+    joined[name] = { type: t.type, dims: [rows, ...t.dims.slice(1)], data: concatValues(pieces, total, t.type) };
+  }
+  return joined;
+}

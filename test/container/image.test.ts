@@ -1,12 +1,13 @@
 // The image as a user builds and runs it, with a real Docker engine (npm run test:container):
-// size and contents, read-only root filesystem, --cpus/--memory limits honoured, the book's answer,
+// size and contents, read-only root filesystem, --cpus/--memory limits honoured (RSS under the
+// documented bound with 5,000-row batches), the book's answer,
 // HEALTHCHECK healthy (and cheap at full load), uid 1000, `docker stop` under load drains to exit 0
 // with no failed request, then push to a local registry (the Artifact Registry step) and run it
 // again pulled by digest.
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import { startServer } from '../../src/server.js';
@@ -16,6 +17,8 @@ import { BOOK_REQUEST, Cleanup, buildImage, docker, dockerOk, ok200, predict, rs
 
 const TAG = `modelserve-test:image-${process.pid}`;
 const MEMORY_LIMIT = 512 * 2 ** 20;
+/** The RSS bound docs/production.md ("Memory") documents for a --cpus 1 --memory 512m container. */
+const RSS_BOUND = 400 * 2 ** 20;
 const cleanup = new Cleanup();
 let expectedAnswer = '';
 
@@ -125,6 +128,35 @@ describe('the image, built and run by a real Docker engine', { timeout: 360_000 
     for (const h of runs) assert.equal(h.exitCode, 0, `HEALTHCHECK failed under load after ${h.ms} ms: ${h.output}`);
     // Within the image's own --timeout=3s with room to spare (BENCHMARKS.md records the numbers).
     assert.ok((ms.at(-1) ?? 0) < 3000, `slowest HEALTHCHECK ${ms.at(-1)} ms`);
+  });
+
+  it('large mixed batches (1 to 5,000 rows, three models at once) stay under the documented RSS bound: no OOM kill, no failure', async () => {
+    assert.ok(container.id, 'the container started');
+    let peakRss = 0;
+    const rssTimer = setInterval(() => { peakRss = Math.max(peakRss, rssBytes(container.pid)); }, 100);
+    const sizes = [5000, 1, 2500, 1, 700, 5000, 90, 1, 5000, 3000, 1, 5000];
+    const outcomes: string[] = [];
+    // One client per model (each model has its own queue, so no request waits behind a full one):
+    // the loan rows are twice as long, so its largest batch is 3,000 rows (under the 1 MB body limit).
+    await Promise.all(['weather', 'loan', 'rain-xgboost'].map(async (model) => {
+      const samples = JSON.parse(readFileSync(join(EXAMPLES, model, 'samples', 'valid.json'), 'utf8')) as unknown[];
+      for (const size of sizes) {
+        const n = model === 'loan' ? Math.min(size, 3000) : size;
+        const body = n === 1 ? samples[0] : Array.from({ length: n }, (_, i) => samples[i % samples.length]);
+        const r = await predict(`http://127.0.0.1:${port}/models/${model}/predict`, body);
+        outcomes.push(r.status === 200 ? 'ok' : `${model} ${n} rows: ${r.status} ${r.text.slice(0, 200)}`);
+      }
+    }));
+    clearInterval(rssTimer);
+    peakRss = Math.max(peakRss, rssBytes(container.pid));
+    const cgroupPeak = await dockerOk(['exec', container.id, 'bash', '-c', 'cat /sys/fs/cgroup/memory.peak 2>/dev/null || cat /sys/fs/cgroup/memory/memory.max_usage_in_bytes']);
+    // The V8 heap limit Node derives from the container's memory limit (what bounds the main thread's heap).
+    const heapLimit = await dockerOk(['exec', container.id, 'node', '-p', 'v8.getHeapStatistics().heap_size_limit']);
+    console.error(`# large mixed batches: peak RSS ${(peakRss / 2 ** 20).toFixed(0)} MiB (bound ${RSS_BOUND / 2 ** 20}), cgroup peak ${(Number(cgroupPeak) / 2 ** 20).toFixed(0)} MiB of 512, V8 heap limit ${(Number(heapLimit) / 2 ** 20).toFixed(0)} MiB`);
+    assert.deepEqual(outcomes.filter((o) => o !== 'ok'), []);
+    assert.equal(await dockerOk(['inspect', '-f', '{{.State.OOMKilled}} {{.State.Running}}', container.id]), 'false true');
+    assert.ok(peakRss > 0 && peakRss < RSS_BOUND, `peak RSS ${(peakRss / 2 ** 20).toFixed(0)} MiB, documented bound ${RSS_BOUND / 2 ** 20} MiB`);
+    assert.ok(Number(cgroupPeak) < MEMORY_LIMIT, `cgroup peak ${cgroupPeak}`);
   });
 
   it('`docker stop` under a closed load: exit 0, and no request the container accepted fails', async () => {
