@@ -1,10 +1,9 @@
-// Why event-loop servers lose ~3× between states of these machines while Flask does not (issue
-// #19 point 2). These machines are Firecracker guests booted with cpuidle_haltpoll and
-// `haltpoll.guest_halt_poll_ns=0`: a vCPU with nothing to run halts at once, and waking it again
-// (an IPI → VM exit → reschedule on the host) costs far more than on bare metal. An event-loop
-// server that answers faster than wrk sends goes idle after every request (about one context
-// switch per request, measured), so it pays that wake-up per request; a Flask worker pays it too,
-// but its own CPU per request is ~10× larger, so the wake-up is a small share.
+// Why do event-loop servers lose ~3× between states of these machines while Flask does not (issue
+// #19 point 2)? One hypothesis, tested here: these machines are Firecracker guests booted with
+// cpuidle_haltpoll and `haltpoll.guest_halt_poll_ns=0`, so a vCPU with nothing to run halts at
+// once and waking it again is a VM exit on the host. An event-loop server that answers faster than
+// its clients send goes idle between requests and would pay that wake-up per request; a Flask
+// worker pays it too, but its own CPU per request is ~10× larger.
 //
 // The experiment: the same servers under the same wrk with guest halt polling off (as booted) and
 // on (the kernel's usual default, 200 µs: a vCPU polls that long before halting), interleaved;
@@ -78,7 +77,7 @@ export async function main(argv: string[] = process.argv.slice(2)): Promise<numb
       }
     }
     writeFileSync(PARAM, original);
-    lines.push(`The kernel command line of this machine has \`${(/cpuidle_haltpoll\.force=\S+/.exec(cmdline) ?? [''])[0]}\` \`${(/haltpoll\.guest_halt_poll_ns=\S+/.exec(cmdline) ?? ['(no guest_halt_poll_ns)'])[0]}\`: an idle vCPU halts at once, and waking it is a VM exit on the host. Here the same servers ran under \`wrk -t1 -c16 -d${seconds}s\` with \`${PARAM}\` as booted (${original}) and at ${POLL_NS} (a vCPU polls up to 200 µs before halting), interleaved over ${rounds} rounds (medians; the value was restored to ${original} afterwards). CPU µs per request is the server's process tree's user + system time over the run's requests; halt polling itself counts as idle, not as the server's CPU.`, '');
+    lines.push(`Hypothesis: the kernel command line of this machine has \`${(/cpuidle_haltpoll\.force=\S+/.exec(cmdline) ?? [''])[0]}\` \`${(/haltpoll\.guest_halt_poll_ns=\S+/.exec(cmdline) ?? ['(no guest_halt_poll_ns)'])[0]}\`: an idle vCPU halts at once, and waking it is a VM exit on the host. Here the same servers ran under \`wrk -t1 -c16 -d${seconds}s\` with \`${PARAM}\` as booted (${original}) and at ${POLL_NS} (a vCPU polls up to 200 µs before halting), interleaved over ${rounds} rounds (medians; the value was restored to ${original} afterwards). CPU µs per request is the server's process tree's user + system time over the run's requests; halt polling itself counts as idle, not as the server's CPU.`, '');
     lines.push('| system | guest_halt_poll_ns | req/s | CPU µs per request | context switches per request | p99 ms |');
     lines.push('|---|---:|---:|---:|---:|---:|');
     for (const s of servers) {
@@ -94,6 +93,12 @@ export async function main(argv: string[] = process.argv.slice(2)): Promise<numb
       return on / off;
     };
     lines.push(`Halt polling on / off, req/s: ${servers.map((s) => `${s.label} **${gain(s.label).toFixed(2)}×**`).join(', ')}.`);
+    const node = servers[0]!.label;
+    const nodeSwitches = median([...(cells.get(`${node}|${original}`) ?? [])].map((c) => c.switches));
+    lines.push('');
+    lines.push(Math.abs(gain(node) - 1) < 0.1
+      ? `Verdict for this run: halt polling made no difference — node:http slept ${nodeSwitches.toFixed(2)} times per request (it was busy enough never to idle between requests), so there was no halt to avoid. The hypothesis can only show where the servers idle between requests (the slow state, where the main benchmark's CPU table shows ~0.8 context switches per request); it is not confirmed by this run.`
+      : `Verdict for this run: halt polling changed node:http's req/s by ${gain(node).toFixed(2)}× (it slept ${nodeSwitches.toFixed(2)} times per request with halt polling off): wake-ups of halted vCPUs are part of what an event-loop server pays per request here.`);
   } finally {
     if (original !== undefined) writeFileSync(PARAM, original);
     await Promise.all(servers.map((s) => s.server.stop()));

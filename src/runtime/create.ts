@@ -17,7 +17,7 @@ export interface RuntimeChoice {
 }
 
 /** Default of --inline-max-us, in ms: about what the thread hand-offs of a batch cost on a busy virtual machine (BENCHMARKS.md, main section). */
-export const DEFAULT_INLINE_MAX_MS = 0.5;
+export const DEFAULT_INLINE_MAX_MS = 0.25;
 
 export async function createRuntime(choice: RuntimeChoice = {}): Promise<InferenceRuntime> {
   const cpus = Math.max(1, Math.min(availableParallelism(), Math.floor(cgroupCpuLimit() ?? Infinity)));
