@@ -12,26 +12,17 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { CLI, freePort, numberArg, removeOnExit, sleep, startProc, waitForOutput } from './procs.js';
 import { machineLine, writeSection } from './report.js';
+import type { LoadResult } from './scale-out.js';
 import { bookRows, tempDir, writeBookModelFolder } from '../test/helpers/paths.js';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const PLOT = 'docs/memory-soak.svg';
-/** The large requests' sizes: 5000^(k/10), k = 1..10 (log-uniform from 2 to 5,000 rows). */
 /** Connections the load tester may open (its open model queues requests past it, clock running). */
 const CONNECTIONS = 64;
+/** The large requests' sizes: 5000^(k/10), k = 1..10 (log-uniform from 2 to 5,000 rows). */
 const LARGE_SIZES = Array.from({ length: 10 }, (_, k) => Math.round(5000 ** ((k + 1) / 10)));
 
 interface Sample { t: number; rss: number; fds: number; sockets: number; threads: number; heap: number }
-
-interface LoadSummary {
-  requests: number;
-  ok: number;
-  failures: number;
-  rps: number;
-  latencyMs: { p50: number; p99: number; max: number };
-  statusCounts: Record<string, number>;
-  errorKinds: Record<string, number>;
-}
 
 /** 100 bodies in rotation: every 10th is one of LARGE_SIZES rows, the others one row each. */
 function writeBodies(dir: string): { file: string; meanRows: number } {
@@ -80,14 +71,14 @@ async function heapMiB(base: string): Promise<number> {
 }
 
 /** `modelserve loadtest` with these arguments; resolves with its JSON result (saved with --out: it can be large). */
-async function loadtest(args: string[], timeoutMs: number, out: string): Promise<LoadSummary> {
+async function loadtest(args: string[], timeoutMs: number, out: string): Promise<LoadResult> {
   const p = startProc(process.execPath, [CLI, 'loadtest', ...args, '--out', out, '--quiet']);
   const timer = setTimeout(() => void p.stop(), timeoutMs);
   const code = await p.exited;
   clearTimeout(timer);
   await p.stop();
   try {
-    return JSON.parse(readFileSync(out, 'utf8')) as LoadSummary;
+    return JSON.parse(readFileSync(out, 'utf8')) as LoadResult;
   } catch {
     throw new Error(`loadtest exited ${code} without a result:\n${p.output().slice(-2000)}`);
   }
@@ -158,7 +149,7 @@ export async function main(argv: string[] = process.argv.slice(2)): Promise<numb
   const url = `${base}/models/book-weather/predict`;
 
   let rate = numberArg(argv, '--rate', 0);
-  let capacity: LoadSummary | undefined;
+  let capacity: LoadResult | undefined;
   if (rate <= 0) {
     capacity = await loadtest([url, '--body', bodies, '--users', '16', '--duration', '15s', '--timeout', '30s'], 60_000, join(dir, 'capacity.json'));
     rate = Math.max(1, Math.round(capacity.rps / 2));

@@ -19,24 +19,13 @@ export class RequestSeries {
   private readonly series = new Map<string, Series>();
 
   constructor(registry: Registry, private readonly bounds: readonly number[]) {
-    const counter = {
-      name: 'modelserve_requests_total',
-      help: 'HTTP requests answered, by model, version, route template and status code.',
-      type: 'counter',
-      aggregator: 'sum',
-      get: async () => ({ name: counter.name, help: counter.help, type: counter.type, aggregator: counter.aggregator, values: this.counts() }),
-      reset: () => this.series.clear(),
+    // A metric object as the registry reads it (name, help, type, get(); reset() for resetMetrics()).
+    const register = (name: string, help: string, type: 'counter' | 'histogram', values: () => MetricValue<string>[]) => {
+      const metric = { name, help, type, aggregator: 'sum', get: async () => ({ name, help, type, aggregator: 'sum', values: values() }), reset: () => this.series.clear() };
+      registry.registerMetric(metric as unknown as Metric);
     };
-    const histogram = {
-      name: 'modelserve_request_duration_seconds',
-      help: 'HTTP request latency (first byte in to last byte out), by model, version, route template and status code.',
-      type: 'histogram',
-      aggregator: 'sum',
-      get: async () => ({ name: histogram.name, help: histogram.help, type: histogram.type, aggregator: histogram.aggregator, values: this.histogramValues() }),
-      reset: () => this.series.clear(),
-    };
-    registry.registerMetric(counter as unknown as Metric);
-    registry.registerMetric(histogram as unknown as Metric);
+    register('modelserve_requests_total', 'HTTP requests answered, by model, version, route template and status code.', 'counter', () => this.counts());
+    register('modelserve_request_duration_seconds', 'HTTP request latency (first byte in to last byte out), by model, version, route template and status code.', 'histogram', () => this.histogramValues());
   }
 
   /** Counts one response and its duration in seconds. */
