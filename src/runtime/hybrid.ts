@@ -34,6 +34,9 @@ export class HybridRuntime implements InferenceRuntime {
   /** Models cheap enough for a main-thread session, with their row limit (loaded or loading). */
   private readonly wanted = new Map<string, { source: ModelSource; rows: number }>();
   private readonly loading = new Set<Promise<void>>();
+  /** Every model served, by name (to revisit the limits when the cost estimates come down). */
+  private readonly sources = new Map<string, ModelSource>();
+  private seenCostEpoch = 0;
   private closed = false;
 
   constructor(private readonly pool: WorkerPoolRuntime, private readonly options: HybridOptions) {
@@ -49,26 +52,59 @@ export class HybridRuntime implements InferenceRuntime {
     const signatures = await this.pool.load(models);
     const cheap: ModelSource[] = [];
     for (const m of models) {
-      const cost = this.pool.runCost(m.name);
-      const spare = cost === undefined ? -1 : this.options.inlineMaxMs - cost.fixedMs - cost.perRowMs;
-      const rows = cost === undefined || spare < 0 ? 0 : Math.min(INLINE_MAX_ROWS, cost.perRowMs > 0 ? 1 + Math.floor(spare / cost.perRowMs) : INLINE_MAX_ROWS);
+      const rows = this.rowsWithinBudget(m.name);
       // A replaced model loses its main-thread session until its new one is there (or for good).
       if (this.inlineLimits.delete(m.name) || this.wanted.has(m.name)) void this.inline?.unload([m.name]);
       this.wanted.delete(m.name);
+      this.sources.set(m.name, m);
       if (rows >= 1) {
         this.wanted.set(m.name, { source: m, rows });
         cheap.push(m);
       }
     }
-    // The main-thread sessions load in the background: the model serves from the workers at once
-    // (start-up and reloads wait for nothing more), and its cheap batches move to the main thread
-    // when its session is ready.
-    if (cheap.length > 0) {
-      const loading = this.loadInline(cheap);
-      this.loading.add(loading);
-      void loading.finally(() => this.loading.delete(loading));
-    }
+    this.seenCostEpoch = this.pool.runCostEpoch;
+    this.startInline(cheap);
     return signatures;
+  }
+
+  /** Rows of this model expected to run within the budget (0: none), from the pool's current estimate. */
+  private rowsWithinBudget(model: string): number {
+    const cost = this.pool.runCost(model);
+    const spare = cost === undefined ? -1 : this.options.inlineMaxMs - cost.fixedMs - cost.perRowMs;
+    if (cost === undefined || spare < 0) return 0;
+    return Math.min(INLINE_MAX_ROWS, cost.perRowMs > 0 ? 1 + Math.floor(spare / cost.perRowMs) : INLINE_MAX_ROWS);
+  }
+
+  /**
+   * The main-thread sessions load in the background: the model serves from the workers at once
+   * (start-up and reloads wait for nothing more), and its cheap batches move to the main thread
+   * when its session is ready.
+   */
+  private startInline(cheap: ModelSource[]): void {
+    if (cheap.length === 0) return;
+    const loading = this.loadInline(cheap);
+    this.loading.add(loading);
+    void loading.finally(() => this.loading.delete(loading));
+  }
+
+  /**
+   * The pool's estimates came down (real runs were faster than the load-time timing, which a
+   * machine busy at load inflates): raise the row limits, and give a model that has become cheap
+   * enough its main-thread session.
+   */
+  private refreshLimits(): void {
+    this.seenCostEpoch = this.pool.runCostEpoch;
+    if (this.closed) return;
+    const newlyCheap: ModelSource[] = [];
+    for (const [name, source] of this.sources) {
+      const rows = this.rowsWithinBudget(name);
+      const wanted = this.wanted.get(name);
+      if (rows < 1 || (wanted !== undefined && rows <= wanted.rows)) continue;
+      this.wanted.set(name, { source, rows });
+      if (wanted === undefined) newlyCheap.push(source);
+      else if (this.inlineLimits.has(name)) this.inlineLimits.set(name, rows);
+    }
+    this.startInline(newlyCheap);
   }
 
   /** Resolves when the main-thread sessions being loaded are in place (for tests and close). */
@@ -102,11 +138,13 @@ export class HybridRuntime implements InferenceRuntime {
     for (const name of names) {
       this.inlineLimits.delete(name);
       this.wanted.delete(name);
+      this.sources.delete(name);
     }
     await Promise.all([this.pool.unload(names), this.inline?.unload(names)]);
   }
 
   run(model: string, feeds: NamedTensors, outputNames?: string[]): Promise<NamedTensors> {
+    if (this.seenCostEpoch !== this.pool.runCostEpoch) this.refreshLimits();
     const limit = this.inlineLimits.get(model);
     if (limit !== undefined && this.inline !== undefined) {
       const first = feeds[Object.keys(feeds)[0]!];

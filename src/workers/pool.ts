@@ -7,6 +7,7 @@ import { ModelServeError, StartupError, type ErrorCode, ERRORS } from '../errors
 import type { InferenceRuntime, ModelSignature, ModelSource, NamedTensors, RuntimeOptions } from '../runtime/types.js';
 import { packTensors, type FromWorker, type ToWorker, type WorkerInit } from './protocol.js';
 import type { RunCost } from '../runtime/session.js';
+import { RunCostEstimate } from '../runtime/run-cost.js';
 
 export interface WorkerPoolOptions extends RuntimeOptions {
   /** Number of worker threads (see defaultWorkerCount() in ./cpu.js). */
@@ -32,6 +33,8 @@ export interface WorkerExitEvent {
 interface PendingRun {
   resolve: (outputs: NamedTensors) => void;
   reject: (err: Error) => void;
+  model: string;
+  rows: number;
 }
 
 interface PendingLoad {
@@ -68,7 +71,9 @@ export class WorkerPoolRuntime implements InferenceRuntime {
   private closing = false;
   private inFlight = 0;
   private idle: Array<() => void> = [];
-  private readonly costs = new Map<string, RunCost>();
+  private readonly costs = new Map<string, RunCostEstimate>();
+  private costEpoch = 0;
+  private costInflation = 1;
 
   /** Starts the worker threads at once (in parallel), so their startup overlaps with reading the models. */
   constructor(options: WorkerPoolOptions) {
@@ -82,9 +87,14 @@ export class WorkerPoolRuntime implements InferenceRuntime {
     }
   }
 
-  /** What a run of this model costs in a worker (with measureCost), as timed when it was last loaded. */
+  /** What a run of this model costs in a worker (with measureCost): timed when it was last loaded, brought down by real runs (RunCostEstimate). */
   runCost(model: string): RunCost | undefined {
-    return this.costs.get(model);
+    return this.costs.get(model)?.cost;
+  }
+
+  /** Changes whenever some model's runCost() comes down (a cheap check for callers that cache it). */
+  get runCostEpoch(): number {
+    return this.costEpoch;
   }
 
   /** Threads currently alive (for tests and health reporting). */
@@ -134,6 +144,7 @@ export class WorkerPoolRuntime implements InferenceRuntime {
         const pending = slot.runs.get(msg.id);
         if (pending === undefined) return;
         slot.runs.delete(msg.id);
+        if (this.costs.get(pending.model)?.observe(pending.rows, msg.runMs)) this.costEpoch++;
         pending.resolve(msg.outputs);
         break;
       }
@@ -149,8 +160,12 @@ export class WorkerPoolRuntime implements InferenceRuntime {
         slot.loads.delete(msg.id);
         for (const [name, cost] of Object.entries(msg.costs)) {
           // The cheaper of the workers' timings: a worker descheduled while timing overstates it.
-          const known = this.costs.get(name);
-          if (cost !== undefined && (known === undefined || cost.fixedMs + cost.perRowMs < known.fixedMs + known.perRowMs)) this.costs.set(name, cost);
+          if (cost !== undefined && this.costInflation !== 1) {
+            cost.fixedMs *= this.costInflation;
+            cost.perRowMs *= this.costInflation;
+          }
+          const known = this.costs.get(name)?.cost;
+          if (cost !== undefined && (known === undefined || cost.fixedMs + cost.perRowMs < known.fixedMs + known.perRowMs)) this.costs.set(name, new RunCostEstimate(cost));
         }
         pending?.resolve(msg.signatures);
         break;
@@ -221,6 +236,8 @@ export class WorkerPoolRuntime implements InferenceRuntime {
       const why = this.slots.map((s) => s.lastExit).find((e) => e !== undefined);
       throw new StartupError('MS_ERR_MODEL_LOAD', `no inference worker thread is running${why !== undefined ? `: ${why}` : ''}`);
     }
+    // A model loaded again (replaced) is timed afresh.
+    for (const m of models) this.costs.delete(m.name);
     const results = await Promise.all(live.map((s) => this.loadInto(s, models)));
     // Keep what replacements must reload: earlier models, with these added or replaced by name.
     const byName = new Map(this.models.map((m) => [m.name, m]));
@@ -263,7 +280,10 @@ export class WorkerPoolRuntime implements InferenceRuntime {
         this.inFlight--;
         this.checkIdle();
       };
+      const first = feeds[Object.keys(feeds)[0]!];
       slot.runs.set(id, {
+        model,
+        rows: first?.dims[0] ?? 1,
         resolve: (outputs) => {
           done();
           resolve(outputs);
@@ -287,6 +307,11 @@ export class WorkerPoolRuntime implements InferenceRuntime {
 
   private checkIdle(): void {
     if (this.inFlight === 0) for (const wake of this.idle.splice(0)) wake();
+  }
+
+  /** Test hook: the load-time timings of models loaded from now on come out `factor` times too slow (as on a machine busy at load). */
+  inflateRunCostForTesting(factor: number): void {
+    this.costInflation = factor;
   }
 
   /**

@@ -46,8 +46,11 @@ async function run(msg: Extract<ToWorker, { type: 'run' }>): Promise<void> {
   try {
     const session = sessions.get(msg.model);
     if (session === undefined) throw new ModelServeError('MS_ERR_MODEL_NOT_FOUND', `no model named '${msg.model}' is loaded`);
-    const outputs = await runSession(msg.model, session, unpackTensors(msg.feeds), msg.outputNames);
-    post({ type: 'result', id: msg.id, outputs }, transferList(outputs));
+    const feeds = unpackTensors(msg.feeds);
+    const t0 = performance.now();
+    const outputs = await runSession(msg.model, session, feeds, msg.outputNames);
+    const runMs = performance.now() - t0;
+    post({ type: 'result', id: msg.id, outputs, runMs }, transferList(outputs));
   } catch (err) {
     const code = err instanceof ModelServeError ? err.code : 'MS_ERR_INFERENCE';
     post({ type: 'run-error', id: msg.id, code, message: errorText(err) });

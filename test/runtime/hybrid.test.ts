@@ -80,3 +80,29 @@ test('HybridRuntime: a model unloaded while its main-thread session loads never 
     await rt.close();
   }
 });
+
+test('HybridRuntime: load-time timings inflated by a busy machine come down with real runs — the model gets its main-thread session', async () => {
+  const pool = new WorkerPoolRuntime({ workers: 1, intraOpThreads: 1, interOpThreads: 1, measureCost: true });
+  // The pool's own timing first; then the model is loaded again and its timing comes out 10× too slow.
+  await pool.load([svcSource('svc')]);
+  const truth = pool.runCost('svc')!;
+  pool.inflateRunCostForTesting(10);
+  const budget = 4 * (truth.fixedMs + truth.perRowMs);
+  const rt = new HybridRuntime(pool, { inlineMaxMs: budget });
+  try {
+    await rt.load([svcSource('svc')]);
+    await rt.inlineSettled();
+    assert.equal(rt.inlineRows('svc'), 0, `inflated: ${JSON.stringify(pool.runCost('svc'))} against a budget of ${budget} ms`);
+    const epoch = pool.runCostEpoch;
+    for (let i = 0; i < 40; i++) await rt.run('svc', { float_input: svcTensor(svcRows(i % 2 === 0 ? 1 : 8)) });
+    assert.ok(pool.runCostEpoch > epoch, 'real runs brought the estimate down');
+    await rt.run('svc', { float_input: svcTensor(svcRows(1)) }); // sees the new estimate
+    await rt.inlineSettled();
+    assert.ok(rt.inlineRows('svc') >= 1, `limit ${rt.inlineRows('svc')} with ${JSON.stringify(pool.runCost('svc'))}, budget ${budget} ms`);
+    const inline = rt.run('svc', { float_input: svcTensor(svcRows(1)) });
+    assert.deepEqual(pool.inFlightPerWorker, [0], 'a one-row batch now runs on the calling thread');
+    await inline;
+  } finally {
+    await rt.close();
+  }
+});
