@@ -58,7 +58,7 @@ export async function run(argv: string[]): Promise<number> {
     await runtime.close().catch(() => undefined);
     // One clear line (or block) naming the file and the problem; never a half-started server.
     // A config problem: list every problem of every model at once (schema, scale, ONNX signature), not the first round.
-    const message = err instanceof StartupError ? await (await import('../check/startup.js')).completeStartupMessage(err, options.repo, options.optimize) : `failed to start: ${(err as Error).message}`;
+    const message = err instanceof StartupError ? await (await import('../check/startup.js')).completeStartupMessage(err, options.repo, options.optimize) : `failed to start: ${(err as Error).message}${portHint((err as Error).message)}`;
     console.error(`modelserve: ${message}`);
     return 1;
   }
@@ -77,4 +77,12 @@ export async function run(argv: string[]): Promise<number> {
     process.once('SIGTERM', () => stop('SIGTERM'));
     process.once('SIGINT', () => stop('SIGINT'));
   });
+}
+
+/** What to do about a port in use (a second server on one host: gRPC's default 8001 is the usual clash). */
+function portHint(message: string): string {
+  if (!message.includes('EADDRINUSE')) return '';
+  return message.startsWith('gRPC')
+    ? ' (another server — modelserve, Triton — holds that port: pick another with --grpc-port, or --grpc-port 0 to turn gRPC off)'
+    : ' (another server holds that port: pick another with --port, or --port 0 for a free one)';
 }

@@ -28,7 +28,7 @@ export interface GrpcServerOptions {
   maxMessageBytes?: number;
   /** API keys (auth is off when absent); admin keys may also call the repository RPCs. */
   auth?: { keys: readonly string[]; adminKeys?: readonly string[] };
-  log?: { warn(obj: object, msg: string): void; error(obj: object, msg: string): void };
+  log?: { warn(obj: object, msg: string): void; error(obj: object, msg: string): void; debug?(obj: object, msg: string): void };
 }
 
 export interface RunningGrpcServer {
@@ -216,6 +216,9 @@ export async function startGrpcServer(options: GrpcServerOptions): Promise<Runni
     },
   });
 
+  // grpc-js writes its own errors to stderr ("E No address added…"), which repeat what reaches the
+  // caller as an error (a failed bind): they go to the debug log instead.
+  grpc.setLogger({ error: (...args: unknown[]) => options.log?.debug?.({ grpc: args.map(String).join(' ') }, 'grpc-js') });
   const host = options.host ?? '127.0.0.1';
   const address = `${host.includes(':') ? `[${host}]` : host}:${options.port}`;
   const port = await new Promise<number>((resolve, reject) => {

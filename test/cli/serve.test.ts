@@ -107,3 +107,21 @@ test('an invalid config and bad options are reported all at once, exit code non-
   assert.match(opts.stderr, /--port: 'eighty' is not a whole number/);
   assert.match(opts.stderr, /--log-level: 'loud' must be one of/);
 });
+
+test('a port in use (HTTP or gRPC) fails with one line saying which flag picks another, and nothing from grpc-js on stderr', async () => {
+  const { createServer } = await import('node:net');
+  const held = createServer();
+  await new Promise<void>((resolve) => held.listen(0, '127.0.0.1', resolve));
+  const port = (held.address() as { port: number }).port;
+  try {
+    const grpc = runCli(['serve', EXAMPLES, '--port', '0', '--grpc-port', String(port), '--log-level', 'warn']);
+    assert.equal(grpc.status, 1, grpc.stderr);
+    assert.match(grpc.stderr, new RegExp(`^modelserve: failed to start: gRPC: cannot listen on 127\\.0\\.0\\.1:${port}: .*EADDRINUSE.*pick another with --grpc-port, or --grpc-port 0 to turn gRPC off\\)\\n$`, 's'));
+    assert.equal(grpc.stderr.trim().split('\n').length, 1, grpc.stderr);
+    const http = runCli(['serve', EXAMPLES, '--port', String(port), '--grpc-port', '0', '--log-level', 'warn']);
+    assert.equal(http.status, 1, http.stderr);
+    assert.match(http.stderr, /^modelserve: failed to start: .*EADDRINUSE.*pick another with --port, or --port 0 for a free one\)\n$/s);
+  } finally {
+    held.close();
+  }
+});
