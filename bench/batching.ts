@@ -116,7 +116,7 @@ export async function main(argv: string[] = process.argv.slice(2)): Promise<numb
   const md = [
     `Command: \`node dist/bench/batching.js --seconds ${seconds} --rounds ${rounds}\`${quick ? ' (--quick: smoke run, noisy)' : ''} — ${machineLine()}`,
     '',
-    `svc.onnx on ${workers} worker thread(s), ${callers} concurrent callers each sending 1-row requests back to back through a Batcher (maxBatchSize 64, maxQueueDelayMs 2, concurrency = workers), ${seconds} s per cell, medians over ${rounds} interleaved rounds. CPU per request is this process's CPU time (main thread + workers) per completed request.`,
+    `svc.onnx on ${workers} worker thread(s), ${callers} concurrent callers each sending 1-row requests back to back through a Batcher (maxBatchSize 64, maxQueueDelayMs 2, concurrency = the pool's parallelism: two runs in flight per worker), ${seconds} s per cell, medians over ${rounds} interleaved rounds. CPU per request is this process's CPU time (main thread + workers) per completed request.`,
     '',
     '| batching | requests/s | p50 ms | p99 ms | mean rows per run | CPU µs per request |',
     '|---|---|---|---|---|---|',

@@ -4,6 +4,11 @@
 // requests done, the seconds and its own CPU time. REST cases use undici, gRPC cases @grpc/grpc-js
 // (one channel, as a client library would use it).
 //   node dist/bench/oip-client.js --case json1 --port 8000 --grpc-port 8001 [--seconds 3] [--concurrency 8] [--rate N]
+// With `--write-bodies DIR` it only writes every case's request, as sent, for the C load
+// generators (wrk, h2load): DIR/<case>.body (a gRPC case's with its 5-byte message prefix) and
+// DIR/<case>.json ({ path, headers }).
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { Agent, request } from 'undici';
 import { numberArg } from './procs.js';
 import { BOOK_FIELDS, bookRows } from '../test/helpers/paths.js';
@@ -12,7 +17,42 @@ import { binaryBody, fp64, grpcClients } from '../test/helpers/oip.js';
 export const CLIENT_CASES = ['json64', 'binary64', 'grpc64', 'json1', 'oip1', 'grpc1'] as const;
 export type ClientCase = (typeof CLIENT_CASES)[number];
 
+/** Every case's request: path, headers and body, encoded as the clients below send it. */
+function caseRequests(): Record<ClientCase, { path: string; headers: Record<string, string>; body: Buffer }> {
+  const rows = bookRows(64);
+  const columns = (n: number) => BOOK_FIELDS.map((f) => Buffer.from(fp64(rows.slice(0, n).map((r) => r[f]!))));
+  const json = (body: unknown) => ({ headers: { 'content-type': 'application/json' }, body: Buffer.from(JSON.stringify(body)) });
+  const binary = binaryBody(BOOK_FIELDS.map((f, i) => ({ name: f, datatype: 'FP64', shape: [64, 1], bytes: columns(64)[i]! })), { parameters: { binary_data_output: true } });
+  const clients = grpcClients(1, {});
+  const method = clients.inference.ModelInfer as unknown as { path: string; requestSerialize(m: unknown): Buffer };
+  const grpcFrame = (n: number) => {
+    const message = method.requestSerialize({ model_name: 'book-weather', inputs: BOOK_FIELDS.map((f) => ({ name: f, datatype: 'FP64', shape: [n, 1] })), raw_input_contents: columns(n) });
+    const frame = Buffer.alloc(5 + message.byteLength); // uncompressed flag, 4-byte big-endian length
+    frame.writeUInt32BE(message.byteLength, 1);
+    message.copy(frame, 5);
+    return { path: method.path, headers: { 'content-type': 'application/grpc', te: 'trailers' }, body: frame };
+  };
+  clients.close();
+  return {
+    json64: { path: '/predict', ...json(rows) },
+    json1: { path: '/predict', ...json(rows[0]) },
+    binary64: { path: '/v2/models/book-weather/infer', headers: { 'content-type': 'application/octet-stream', 'inference-header-content-length': String(binary.headerLength) }, body: binary.body },
+    oip1: { path: '/v2/models/book-weather/infer', ...json({ inputs: BOOK_FIELDS.map((f) => ({ name: f, datatype: 'FP64', shape: [1, 1], data: [rows[0]![f]] })) }) },
+    grpc64: grpcFrame(64),
+    grpc1: grpcFrame(1),
+  };
+}
+
 async function main(argv: string[]): Promise<void> {
+  const bodiesDir = argv.includes('--write-bodies') ? argv[argv.indexOf('--write-bodies') + 1] : undefined;
+  if (bodiesDir !== undefined) {
+    mkdirSync(bodiesDir, { recursive: true });
+    for (const [name, r] of Object.entries(caseRequests())) {
+      writeFileSync(join(bodiesDir, `${name}.body`), r.body);
+      writeFileSync(join(bodiesDir, `${name}.json`), JSON.stringify({ path: r.path, headers: r.headers }));
+    }
+    return;
+  }
   const which = argv[argv.indexOf('--case') + 1] as ClientCase;
   if (!CLIENT_CASES.includes(which)) throw new Error(`--case must be one of ${CLIENT_CASES.join(', ')}`);
   const port = numberArg(argv, '--port', 8000);

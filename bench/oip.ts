@@ -7,7 +7,7 @@
 // C core) is measured beside it when Debian's python3-grpcio is there. The server's own CPU time per
 // request (from /proc) is reported too: it is what the protocol costs the server, whatever the client.
 //   node dist/bench/oip.js [--seconds 3] [--concurrency 8] [--rounds 3] [--rate 1200] [--no-write]
-import { execFile } from 'node:child_process';
+import { execFile, spawnSync } from 'node:child_process';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
 import { join } from 'node:path';
@@ -16,6 +16,7 @@ import { computeCeilings } from './compute.js';
 import type { ClientCase } from './oip-client.js';
 import { CLI, ROOT, freePort, numberArg, startProc, waitForOutput } from './procs.js';
 import { machineLine, writeSection } from './report.js';
+import { hasWrk, runWrk } from './http-bench.js';
 import { bookRows, tempDir, writeBookModelFolder } from '../test/helpers/paths.js';
 import { generatePythonStubs } from '../test/helpers/oip.js';
 
@@ -58,6 +59,37 @@ asyncio.run(main())
 
 interface ClientResult { case: string; warmup: number; requests: number; seconds: number; cpuSeconds: number }
 interface Measured { label: string; rows: number; reqPerS: number; serverCpuUs: number; mainThreadUs: number; clientCpuUs: number }
+
+/** CPU seconds of this process's waited-for children (cutime + cstime): a finished load generator's own CPU. */
+function childrenCpuSeconds(): number {
+  const fields = readFileSync('/proc/self/stat', 'utf8').split(') ')[1]!.split(' ');
+  return (Number(fields[13]) + Number(fields[14])) / 100;
+}
+
+const hasH2load = (): boolean => spawnSync('h2load', ['--version'], { stdio: 'ignore' }).status === 0;
+
+/** A wrk script sending one request read from files (the body may be binary). */
+function wrkScript(dir: string, name: string): string {
+  const { headers } = JSON.parse(readFileSync(join(dir, `${name}.json`), 'utf8')) as { headers: Record<string, string> };
+  const lua = [
+    `local f = io.open(${JSON.stringify(join(dir, `${name}.body`))}, "rb")`,
+    'wrk.body = f:read("*a")',
+    'f:close()',
+    'wrk.method = "POST"',
+    ...Object.entries(headers).map(([k, v]) => `wrk.headers[${JSON.stringify(k)}] = ${JSON.stringify(v)}`),
+  ].join('\n');
+  const file = join(dir, `${name}.lua`);
+  writeFileSync(file, `${lua}\n`);
+  return file;
+}
+
+/** h2load's completed and failed requests and its req/s. */
+function parseH2load(out: string): { done: number; failed: number; rps: number } {
+  const m = /requests: \d+ total, \d+ started, (\d+) done, (\d+) succeeded, (\d+) failed, (\d+) errored/.exec(out);
+  const rps = /finished in [\d.]+s, ([\d.]+) req\/s/.exec(out);
+  if (!m || !rps) throw new Error(`cannot parse h2load output:\n${out}`);
+  return { done: Number(m[1]), failed: Number(m[3]) + Number(m[4]), rps: Number(rps[1]) };
+}
 
 /** utime + stime in seconds of a process (all its threads) or, with `thread`, of one of its threads. */
 function cpuSeconds(pid: number, thread?: number): number {
@@ -103,7 +135,58 @@ export async function main(argv: string[]): Promise<number> {
   const node = (which: ClientCase, rate = 0): [string, string[], { cwd?: string }] =>
     [process.execPath, [join(ROOT, 'dist', 'bench', 'oip-client.js'), '--case', which, '--port', String(port), '--grpc-port', String(grpcPort), '--seconds', String(seconds), '--concurrency', String(concurrency), '--rate', String(rate)], {}];
 
+  // The same requests from C load generators (wrk for REST, h2load for gRPC over one HTTP/2
+  // connection): a few µs of client CPU per request instead of a JS or Python client's hundreds,
+  // so the server gets the cores (the figures the targets are read from, when both tools are here).
+  const bodies = tempDir('modelserve-bench-oip-bodies-');
+  await promisify(execFile)(process.execPath, [join(ROOT, 'dist', 'bench', 'oip-client.js'), '--write-bodies', bodies]);
+  const cClients = hasWrk() && hasH2load();
+  const failures = async (): Promise<number> => {
+    const res = await fetch(`http://127.0.0.1:${port}/v2/models/book-weather/stats`);
+    const body = await res.json() as { model_stats: Array<{ inference_stats: { fail: { count: number } } }> };
+    return body.model_stats.reduce((n, m) => n + m.inference_stats.fail.count, 0);
+  };
+  const generate = async (which: ClientCase, secs: number): Promise<{ requests: number; rps: number; errors: number }> => {
+    if (which.startsWith('grpc')) {
+      const args = ['-c1', `-m${concurrency}`, '-D', String(secs), '-H', 'content-type: application/grpc', '-H', 'te: trailers', '-d', join(bodies, `${which}.body`), `http://127.0.0.1:${grpcPort}/inference.GRPCInferenceService/ModelInfer`];
+      const { stdout } = await promisify(execFile)('h2load', args, { encoding: 'utf8', timeout: (secs + 30) * 1000 });
+      const r = parseH2load(stdout);
+      return { requests: r.done, rps: r.rps, errors: r.failed };
+    }
+    const { path } = JSON.parse(readFileSync(join(bodies, `${which}.json`), 'utf8')) as { path: string };
+    const r = await runWrk(`http://127.0.0.1:${port}${path}`, wrkScript(bodies, which), concurrency, secs);
+    return { requests: r.requests, rps: r.rps, errors: r.errors };
+  };
+  const measureC = async (label: string, rowsPerRequest: number, which: ClientCase): Promise<Measured> => {
+    await generate(which, 1); // warm-up, not counted
+    const fail0 = await failures();
+    const cpu0 = cpuSeconds(server.pid);
+    const main0 = cpuSeconds(server.pid, server.pid);
+    const client0 = childrenCpuSeconds();
+    const r = await generate(which, seconds);
+    const serverCpu = cpuSeconds(server.pid) - cpu0;
+    const mainCpu = cpuSeconds(server.pid, server.pid) - main0;
+    const clientCpu = childrenCpuSeconds() - client0;
+    // gRPC errors travel in trailers under HTTP 200: the server's own failure count says.
+    const errors = r.errors + (await failures()) - fail0;
+    if (errors > 0) throw new Error(`${label}: ${errors} requests failed`);
+    const m = { label, rows: rowsPerRequest, reqPerS: r.rps, serverCpuUs: (serverCpu / r.requests) * 1e6, mainThreadUs: (mainCpu / r.requests) * 1e6, clientCpuUs: (clientCpu / r.requests) * 1e6 };
+    console.error(`oip: ${label}: ${m.reqPerS.toFixed(0)} req/s; CPU µs/request: server ${m.serverCpuUs.toFixed(0)} (main thread ${m.mainThreadUs.toFixed(0)}), client ${m.clientCpuUs.toFixed(0)}`);
+    return m;
+  };
+
   try {
+    const batchedC = cClients ? [
+      await measureC(`JSON rows (POST /predict, ${batch} rows), wrk`, batch, 'json64'),
+      await measureC(`OIP REST, binary tensors (${batch} rows), wrk`, batch, 'binary64'),
+      await measureC(`OIP gRPC, raw contents (${batch} rows), h2load`, batch, 'grpc64'),
+    ] : [];
+    const singleC: Array<{ json: Measured; grpc: Measured }> = [];
+    for (let round = 0; cClients && round < rounds; round++) {
+      const json = round % 2 === 0 ? await measureC('JSON REST (POST /predict), 1 row, wrk', 1, 'json1') : undefined;
+      const grpc = await measureC('OIP gRPC, raw contents, 1 row, h2load', 1, 'grpc1');
+      singleC.push({ json: json ?? await measureC('JSON REST (POST /predict), 1 row, wrk', 1, 'json1'), grpc });
+    }
     const batched = [
       await measure(`JSON rows (POST /predict, ${batch} rows)`, batch, node('json64')),
       await measure(`OIP REST, binary tensors (${batch} rows)`, batch, node('binary64')),
@@ -134,6 +217,9 @@ export async function main(argv: string[]): Promise<number> {
     const mainRatios = single.map((r) => r.grpc!.mainThreadUs / r.json!.mainThreadUs);
     const clientRatios = single.map((r) => r.grpc!.clientCpuUs / r.json!.clientCpuUs);
     const minRatio = Math.min(...ratios);
+    const ratiosC = singleC.map((r) => r.grpc.reqPerS / r.json.reqPerS);
+    const mainRatiosC = singleC.map((r) => r.grpc.mainThreadUs / r.json.mainThreadUs);
+    const binaryShare = (m: Measured) => (100 * m.reqPerS * batch) / ceiling!.rowsPerS;
     const fmt = (xs: number[]) => xs.map((x) => `${x.toFixed(2)}×`).join(', ');
     const row = (m: Measured, vsCeiling: boolean) => `| ${m.label} | ${m.reqPerS.toFixed(0)} | ${(m.reqPerS * m.rows).toFixed(0)} | ${vsCeiling ? `${((100 * m.reqPerS * m.rows) / ceiling!.rowsPerS).toFixed(1)} %` : ''} | ${m.serverCpuUs.toFixed(0)} | ${m.mainThreadUs.toFixed(0)} | ${m.clientCpuUs.toFixed(0)} |`;
     const lines = [
@@ -141,16 +227,22 @@ export async function main(argv: string[]): Promise<number> {
       '',
       `Command: \`node dist/bench/oip.js --seconds ${seconds} --concurrency ${concurrency} --rounds ${rounds}\` (also \`npm run bench -- --only oip\`). ${machineLine()}; load average ${loadAtStart.toFixed(1)} at the start and ${loadavg()[0]!.toFixed(1)} at the end of the run (a shared machine).`,
       '',
-      `The book model (svc.onnx + scaler, 7 FP64 columns) served by \`modelserve serve\` (default workers) in its own process. Each case's client runs in a process of its own (bench/oip-client.ts, the same driver loop for both: undici for REST, @grpc/grpc-js on one channel for gRPC, each sending a request encoded once and reading the answer as bytes; and a Python grpcio client, gRPC's C core, encoding each request) and keeps ${concurrency} requests in flight for ${seconds} s after a short warm-up. Server and client still share the machine's 2 cores, so a client that costs more CPU per call leaves less to the server: the server's CPU time per request (all its threads, and its main thread — where HTTP, HTTP/2 and gRPC are handled; inference runs on worker threads — from /proc) is the protocol's cost to the server whatever the client. The compute ceiling is onnxruntime alone on batches of ${batch} encoded rows (bench/compute.ts), measured in the same run.`,
+      `The book model (svc.onnx + scaler, 7 FP64 columns) served by \`modelserve serve\` (default workers) in its own process. Two kinds of client. **C load generators** (the targets are read from these when both are installed${cClients ? '' : ' — they were not, in this run'}): wrk for REST and h2load (nghttp2) for gRPC, on one HTTP/2 connection with ${concurrency} streams, each sending a request encoded once (bench/oip-client.ts \`--write-bodies\`), ${concurrency} in flight for ${seconds} s after a 1 s warm-up; they cost a few µs of CPU per request, so the server gets the cores; gRPC failures, which travel in trailers under HTTP 200, are counted from the server's statistics (none allowed). **Client libraries**, as applications call them: each case's client runs in a process of its own (bench/oip-client.ts, the same driver loop for both: undici for REST, @grpc/grpc-js on one channel for gRPC, each sending a request encoded once and reading the answer as bytes; and a Python grpcio client, gRPC's C core, encoding each request) and keeps ${concurrency} requests in flight for ${seconds} s after a short warm-up. Server and client still share the machine's 2 cores, so a client that costs more CPU per call leaves less to the server: the server's CPU time per request (all its threads, and its main thread — where HTTP, HTTP/2 and gRPC are handled; inference runs on worker threads — from /proc) is the protocol's cost to the server whatever the client. The compute ceiling is onnxruntime alone on batches of ${batch} encoded rows (bench/compute.ts), measured in the same run.`,
       '',
       '| case | req/s | rows/s | vs compute ceiling | server CPU µs/request | of which main thread | client CPU µs/request |',
       '| --- | ---: | ---: | ---: | ---: | ---: | ---: |',
       `| compute ceiling (batches of ${batch}, no server) | | ${ceiling!.rowsPerS.toFixed(0)} | 100 % | | | |`,
+      ...batchedC.map((m) => row(m, true)),
+      ...singleC.flatMap((r, i) => [r.json, r.grpc].map((m) => row({ ...m, label: `round ${i + 1}: ${m.label}` }, false))),
       ...batched.map((m) => row(m, true)),
       ...single.flatMap((r, i) => [r.json, r.oip, r.grpc, r.python].filter((m): m is Measured => m !== undefined).map((m) => row({ ...m, label: `round ${i + 1}: ${m.label}` }, false))),
       ...equalLoad.map((m) => row(m, false)),
       '',
-      `Single row, gRPC (@grpc/grpc-js client) vs JSON REST requests/s, per round: ${fmt(ratios)}; **min ${minRatio.toFixed(2)}×** (target ≥ 1×).${pythonRatios.length > 0 ? ` With the Python grpcio client: ${fmt(pythonRatios)}.` : ''} Per request, gRPC vs JSON REST: server main thread ${fmt(mainRatios)}, client ${fmt(clientRatios)}; at the same load (${rate} req/s) the server's main thread spends ${equalLoad[1]!.mainThreadUs.toFixed(0)} µs per gRPC request and ${equalLoad[0]!.mainThreadUs.toFixed(0)} µs per JSON REST request (${(equalLoad[1]!.mainThreadUs / equalLoad[0]!.mainThreadUs).toFixed(2)}×). Batched OIP binary REST reaches ${((100 * batched[1]!.reqPerS * batch) / ceiling!.rowsPerS).toFixed(0)} % of the compute ceiling's rows/s (target ≥ 50 %).`,
+      ...(cClients ? [
+        `**Targets, with the C load generators.** Single row, gRPC vs JSON REST requests/s, per round: ${fmt(ratiosC)}; **min ${Math.min(...ratiosC).toFixed(2)}×** (target ≥ 1×); the server's main thread per request, gRPC vs JSON REST: ${fmt(mainRatiosC)}. Batched OIP binary REST reaches **${binaryShare(batchedC[1]!).toFixed(0)} %** of the compute ceiling's rows/s (target ≥ 50 %; JSON rows ${binaryShare(batchedC[0]!).toFixed(0)} %, gRPC raw contents ${binaryShare(batchedC[2]!).toFixed(0)} %).`,
+        '',
+      ] : []),
+      `With the client libraries: single row, gRPC (@grpc/grpc-js client) vs JSON REST requests/s, per round: ${fmt(ratios)}; min ${minRatio.toFixed(2)}×${cClients ? '' : ' (target ≥ 1×)'}.${pythonRatios.length > 0 ? ` With the Python grpcio client: ${fmt(pythonRatios)}.` : ''} Per request, gRPC vs JSON REST: server main thread ${fmt(mainRatios)}, client ${fmt(clientRatios)}; at the same load (${rate} req/s) the server's main thread spends ${equalLoad[1]!.mainThreadUs.toFixed(0)} µs per gRPC request and ${equalLoad[0]!.mainThreadUs.toFixed(0)} µs per JSON REST request (${(equalLoad[1]!.mainThreadUs / equalLoad[0]!.mainThreadUs).toFixed(2)}×). Batched OIP binary REST reaches ${binaryShare(batched[1]!).toFixed(0)} % of the compute ceiling's rows/s${cClients ? '' : ' (target ≥ 50 %)'}.`,
       '',
       `Where the time goes (gRPC single row). A closed loop on this machine measures the CPU that client and server use together per request, not the server: the grpc-js client spends ${fmt(clientRatios)} the CPU of undici per request (the Python grpcio client ${fmt(single.filter((r) => r.python).map((r) => r.python!.clientCpuUs / r.json!.clientCpuUs))}), so the gRPC cases run at a lower rate; and the rate changes the server's cost per request too (its per-batch work — one postMessage to an inference worker per batch, timers — is shared by fewer requests at a lower rate), so the closed-loop server columns of two protocols are not comparable: the equal-load pass is (${(equalLoad[1]!.mainThreadUs / equalLoad[0]!.mainThreadUs).toFixed(2)}× here; earlier runs of this command on this machine gave 0.83× to 1.12×, the spread of a machine whose load average stays above its 2 cores). A CPU profile of the server's main thread under gRPC load (\`node --cpu-prof\`, the single-row gRPC case) found it about 60 % idle; of its busy time about a quarter is the dispatch to the inference worker that every front door pays, a third Node's HTTP/2 (nghttp2 and node:http2), a tenth @grpc/grpc-js's call machinery, under a tenth protobuf decoding and encoding, and under a tenth modelserve's own gRPC handler and OIP codec. The cuts made: the unary handler answers in the same tick when the version is loaded (no promise hops before model.infer), grpc-js's channelz call tracking is off; grpc.max_concurrent_streams (unlimited) and keepalive (no pings by default) add no per-call work. What is left is the HTTP/2 and gRPC framing itself.`,
     ];

@@ -39,6 +39,7 @@ function rows(n: number): Float32Array {
 /** Minimal child-process pool with the same run() shape (bench only). */
 class ChildPool implements InferenceRuntime {
   readonly parallelism: number;
+  readonly workerThreads = 0; // processes, not threads
   private children: Array<{ proc: ChildProcess; pending: Map<number, (o: NamedTensors) => void> }> = [];
   private nextId = 1;
   async unload(): Promise<void> {

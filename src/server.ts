@@ -112,7 +112,7 @@ export async function startServer(options: StartOptions): Promise<RunningServer>
   const port = typeof address === 'object' && address ? address.port : options.port ?? 8000;
   const host = options.host && options.host !== '0.0.0.0' && options.host !== '::' ? options.host : '127.0.0.1';
   if (options.watch) core.watch(options.watch === true ? {} : options.watch);
-  app.log.info({ models: core.status().map((m) => ({ name: m.name, version: m.serving, state: m.state })), workers: runtime.parallelism, port, watch: Boolean(options.watch) }, 'ready');
+  app.log.info({ models: core.status().map((m) => ({ name: m.name, version: m.serving, state: m.state })), workers: runtime.workerThreads, port, watch: Boolean(options.watch) }, 'ready');
 
   // Requests being handled right now (read, not yet answered), for the drain.
   let handling = 0;

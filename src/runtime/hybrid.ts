@@ -27,6 +27,7 @@ export interface HybridOptions {
 
 export class HybridRuntime implements InferenceRuntime {
   readonly parallelism: number;
+  readonly workerThreads: number;
   /** Created with the first cheap model (onnxruntime is then loaded on the main thread too). */
   private inline: InProcessRuntime | undefined;
   /** Rows up to which a model's batch runs inline (absent: never, or its session is not loaded yet). */
@@ -41,6 +42,7 @@ export class HybridRuntime implements InferenceRuntime {
 
   constructor(private readonly pool: WorkerPoolRuntime, private readonly options: HybridOptions) {
     this.parallelism = pool.parallelism;
+    this.workerThreads = pool.workerThreads;
   }
 
   /** Rows up to which batches of this model run on the main thread (0: none). */

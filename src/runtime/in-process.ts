@@ -13,6 +13,7 @@ export interface InProcessRuntimeOptions extends RuntimeOptions {
 
 export class InProcessRuntime implements InferenceRuntime {
   readonly parallelism = 1;
+  readonly workerThreads = 0;
   private readonly options: InProcessRuntimeOptions;
   private readonly sessions = new Map<string, OrtSession>();
   private closed = false;

@@ -53,7 +53,9 @@ export interface InferenceRuntime {
   run(model: string, feeds: NamedTensors, outputNames?: string[]): Promise<NamedTensors>;
   /** Rows up to which this model's batches run on the calling thread (HybridRuntime); absent or 0: none. */
   inlineRows?(model: string): number;
-  /** How many runs may usefully execute at once (e.g. the worker count). */
+  /** How many runs may usefully be in flight at once (the batcher's slots; e.g. two per worker thread). */
   readonly parallelism: number;
+  /** Inference worker threads (0: runs on the calling thread). */
+  readonly workerThreads: number;
   close(): Promise<void>;
 }

@@ -165,19 +165,19 @@ export function fromBytes(name: string, datatype: Datatype, shape: number[], byt
   return { name, datatype, shape, values };
 }
 
-const utf8Encoder = new TextEncoder();
-
 /** An output's bytes in the binary layout. */
 export function toBytes(tensor: OipTensor): Uint8Array {
   const { values } = tensor;
   if (Array.isArray(values)) {
-    const encoded = values.map((v) => utf8Encoder.encode(v));
-    const out = Buffer.allocUnsafe(encoded.reduce((n, e) => n + 4 + e.byteLength, 0));
+    // Sized first, then written in place: no encoded copy per element (class labels, 64 per batch).
+    let total = 0;
+    for (const v of values) total += 4 + Buffer.byteLength(v, 'utf8');
+    const out = Buffer.allocUnsafe(total);
     let offset = 0;
-    for (const e of encoded) {
-      out.writeUInt32LE(e.byteLength, offset);
-      out.set(e, offset + 4);
-      offset += 4 + e.byteLength;
+    for (const v of values) {
+      const length = out.write(v, offset + 4, 'utf8');
+      out.writeUInt32LE(length, offset);
+      offset += 4 + length;
     }
     return out;
   }
