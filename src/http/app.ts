@@ -255,6 +255,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
       accessLog: accessLog ? app.log : undefined,
       log: app.log,
       routed: (name) => traffic.routed(name),
+      statistics,
     });
   }
   const predict = async (model: ServableVersion, body: unknown, reply: import('fastify').FastifyReply) => {

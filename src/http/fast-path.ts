@@ -6,8 +6,9 @@
 // test/http/fast-path.test.ts runs one set of requests against both and compares them).
 //
 // It takes a request only when the headers alone show it is the plain case: POST /predict or
-// /models/{name}/predict, `Content-Type: application/json` (UTF-8), a Content-Length within the
-// body limit and no Content-Encoding; no Origin (CORS), no auth configured; the service ready (not
+// /models/{name}/predict with `Content-Type: application/json` (UTF-8), or the Open Inference
+// Protocol's POST /v2/models/{name}/infer with JSON or `application/octet-stream` (binary tensors);
+// a Content-Length within the body limit and no Content-Encoding; no Origin (CORS), no auth configured; the service ready (not
 // draining); the model loaded, not traffic-routed (split or shadow) and its queue not full. Every
 // other request goes to Fastify untouched (its body has not been read), which answers it as ever.
 import { randomUUID } from 'node:crypto';
@@ -16,6 +17,11 @@ import type { FastifyBaseLogger } from 'fastify';
 import type { InferenceCore } from '../core/core.js';
 import type { ServableVersion } from '../core/servable.js';
 import type { Metrics } from '../metrics/metrics.js';
+import { ModelServeError } from '../errors.js';
+import { inferTensors } from '../protocols/oip/codec.js';
+import { inferResponseBody, parseInferBody } from '../protocols/oip/rest-body.js';
+import { configTensors } from '../protocols/oip/service.js';
+import type { InferenceStatistics } from '../protocols/oip/statistics.js';
 import { errorAnswer, errorBody } from './errors.js';
 import { parseJsonBody } from './json-body.js';
 import { API_HEADERS } from './plugins/security-headers.js';
@@ -45,18 +51,23 @@ export interface FastPathOptions {
   log: FastifyBaseLogger;
   /** Whether requests to this model need Fastify's route (traffic split, shadow). */
   routed: (name: string) => boolean;
+  /** The OIP statistics extension's counters (as routes/oip.ts records them). */
+  statistics: InferenceStatistics;
 }
+
+const OIP_ROUTE = '/v2/models/:name/infer';
+const OIP_TYPES = new Set([...JSON_TYPES, 'application/octet-stream']);
 
 /** Returns the request handler: true when it took the request, false to let Fastify have it. */
 export function predictFastPath(options: FastPathOptions): (req: IncomingMessage, res: ServerResponse) => boolean {
   const { bodyLimit, metrics, accessLog, log, routed } = options;
 
   /** `version`: the x-model-version header, absent when the body was refused before reaching the model (as on the Fastify route). */
-  const answer = (req: IncomingMessage, res: ServerResponse, id: string, started: number, route: string, model: ServableVersion, version: string | undefined, status: number, payload: string, extra?: Record<string, string>) => {
+  const answer = (req: IncomingMessage, res: ServerResponse, id: string, started: number, route: string, model: ServableVersion, version: string | undefined, status: number, payload: string | Buffer, extra?: Record<string, string>, type = JSON_TYPE) => {
     const headers: Array<string> = ['x-request-id', id, ...SECURITY];
     if (version !== undefined) headers.push('x-model-version', version);
     if (extra) for (const name in extra) headers.push(name, extra[name]!);
-    headers.push('content-type', JSON_TYPE, 'content-length', String(Buffer.byteLength(payload)));
+    headers.push('content-type', type, 'content-length', String(Buffer.byteLength(payload)));
     res.writeHead(status, headers);
     res.end(payload);
     const seconds = (performance.now() - started) / 1000;
@@ -94,6 +105,39 @@ export function predictFastPath(options: FastPathOptions): (req: IncomingMessage
     );
   };
 
+  /** An OIP inference, answered as routes/oip.ts does (its error shape is {"error": "…"}). */
+  const serveOip = (req: IncomingMessage, res: ServerResponse, started: number, model: ServableVersion, body: Buffer) => {
+    const id = requestIdOf(req);
+    const version = model.versionHeader;
+    const failed = (error: unknown) => {
+      options.statistics.record(model.name, model.version, false, (performance.now() - started) * 1e6);
+      const known = error instanceof ModelServeError;
+      if (!known || error.status >= 500) log.error({ reqId: id, err: error, cause: (error as Error).cause }, known ? error.message : 'unhandled error');
+      if (known && error.code === 'MS_ERR_OVERLOADED') metrics?.rejected(model.name, 'overloaded');
+      else if (known && error.code === 'MS_ERR_TIMEOUT') metrics?.rejected(model.name, 'timeout');
+      const message = !known ? `internal server error; see the server log for request ${id}` : error.code === 'MS_ERR_INFERENCE' ? `inference failed; see the server log for request ${id}` : error.message;
+      // No x-model-version on an error, as on the Fastify route (it is set with the answer).
+      answer(req, res, id, started, OIP_ROUTE, model, undefined, known ? error.status : 500, JSON.stringify({ error: message }), known ? error.headers : undefined);
+    };
+    let parsed: ReturnType<typeof parseInferBody>;
+    try {
+      const headerLength = req.headers['inference-header-content-length'];
+      parsed = parseInferBody(body, typeof headerLength === 'string' ? headerLength : undefined, () => ({ name: model.name, ...configTensors(model) }));
+    } catch (error) {
+      return failed(error);
+    }
+    inferTensors(model, { inputs: parsed.inputs, outputs: parsed.outputs?.map((o) => o.name) }).then(
+      (outputs) => {
+        const head = parsed.id === undefined ? { model_name: model.name, model_version: version } : { model_name: model.name, model_version: version, id: parsed.id };
+        const response = inferResponseBody(head, outputs, parsed);
+        options.statistics.record(model.name, model.version, true, (performance.now() - started) * 1e6);
+        if (response.headerLength === undefined) answer(req, res, id, started, OIP_ROUTE, model, version, 200, response.body, undefined, 'application/json');
+        else answer(req, res, id, started, OIP_ROUTE, model, version, 200, response.body, { 'inference-header-content-length': String(response.headerLength) }, 'application/octet-stream');
+      },
+      failed,
+    );
+  };
+
   return (req, res) => {
     if (req.method !== 'POST') return false;
     const url = req.url!;
@@ -101,7 +145,11 @@ export function predictFastPath(options: FastPathOptions): (req: IncomingMessage
     if (core === undefined || core.state !== 'ready') return false;
     let name: string | undefined;
     let route: string;
-    if (url === '/predict') {
+    if (url.startsWith('/v2/models/') && url.endsWith('/infer')) {
+      name = url.slice(11, -6);
+      if (!PLAIN_NAME.test(name)) return false;
+      route = OIP_ROUTE;
+    } else if (url === '/predict') {
       name = core.defaultModelName;
       route = '/predict';
     } else if (url.startsWith('/models/') && url.endsWith('/predict')) {
@@ -110,7 +158,7 @@ export function predictFastPath(options: FastPathOptions): (req: IncomingMessage
       route = '/models/:name/predict';
     } else return false;
     const headers = req.headers;
-    if (name === undefined || !JSON_TYPES.has(headers['content-type']!) || headers['content-encoding'] !== undefined || headers['transfer-encoding'] !== undefined || headers.origin !== undefined) return false;
+    if (name === undefined || !(route === OIP_ROUTE ? OIP_TYPES : JSON_TYPES).has(headers['content-type']!) || headers['content-encoding'] !== undefined || headers['transfer-encoding'] !== undefined || headers.origin !== undefined) return false;
     const length = Number(headers['content-length']);
     if (!(length > 0 && length <= bodyLimit)) return false;
     if (!core.has(name) || routed(name)) return false;
@@ -121,7 +169,11 @@ export function predictFastPath(options: FastPathOptions): (req: IncomingMessage
     const started = performance.now();
     const chunks: Buffer[] = [];
     req.on('data', (chunk: Buffer) => chunks.push(chunk));
-    req.on('end', () => serve(req, res, started, route, model, chunks.length === 1 ? chunks[0]!.toString() : Buffer.concat(chunks).toString()));
+    req.on('end', () => {
+      const body = chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks);
+      if (route === OIP_ROUTE) serveOip(req, res, started, model, body);
+      else serve(req, res, started, route, model, body.toString());
+    });
     return true;
   };
 }

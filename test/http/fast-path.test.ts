@@ -12,6 +12,7 @@ import type { FastifyInstance } from 'fastify';
 import { buildApp } from '../../src/http/app.js';
 import { startServer, type RunningServer } from '../../src/server.js';
 import { EXAMPLES } from '../helpers/paths.js';
+import { binaryBody, fp64 } from '../helpers/oip.js';
 
 let server: RunningServer;
 let plain: FastifyInstance;
@@ -29,7 +30,7 @@ after(async () => {
   await server?.shutdown();
 });
 
-interface Case { name: string; path: string; raw: string; headers?: Record<string, string> }
+interface Case { name: string; path: string; raw: string | Buffer; headers?: Record<string, string> }
 
 const samples = (model: string, kind: 'valid' | 'invalid'): Array<{ name?: string; body?: unknown; raw?: string }> =>
   JSON.parse(readFileSync(join(EXAMPLES, model, 'samples', `${kind}.json`), 'utf8'));
@@ -58,6 +59,29 @@ function cases(): Case[] {
     { name: 'an explicit version', path: '/models/weather/versions/1/predict', raw: row },
     { name: 'a pipeline-free raw model route', path: '/models/rain-xgboost/predict', raw: JSON.stringify(samples('rain-xgboost', 'valid')[0]) },
   );
+  // The Open Inference Protocol's infer route (its own error shape, binary tensors both ways).
+  const weather = (samples('weather', 'valid').map((r) => r.body ?? r) as Array<Record<string, unknown>>)
+    .filter((r) => Object.values(r).every((v) => typeof v === 'number')) as Array<Record<string, number>>;
+  const fields = Object.keys(weather[0]!);
+  const columns = fields.map((f) => ({ name: f, datatype: 'FP64', shape: [weather.length, 1], data: weather.map((r) => r[f]!) }));
+  const infer = '/v2/models/weather/infer';
+  const binary = binaryBody(columns.map((c) => ({ name: c.name, datatype: 'FP64', shape: c.shape, bytes: fp64(c.data) })), { id: 'b-1', parameters: { binary_data_output: true } });
+  const binaryHeaders = { 'content-type': 'application/octet-stream', 'inference-header-content-length': String(binary.headerLength) };
+  out.push(
+    { name: 'OIP: JSON tensors', path: infer, raw: JSON.stringify({ id: 'r-1', inputs: columns }) },
+    { name: 'OIP: JSON tensors, one output asked for as binary', path: infer, raw: JSON.stringify({ inputs: columns, outputs: [{ name: 'prediction', parameters: { binary_data: true } }] }) },
+    { name: 'OIP: binary tensors both ways', path: infer, raw: binary.body, headers: binaryHeaders },
+    { name: 'OIP: truncated binary section', path: infer, raw: binary.body.subarray(0, binary.body.length - 3), headers: binaryHeaders },
+    { name: 'OIP: header length past the body', path: infer, raw: binary.body, headers: { ...binaryHeaders, 'inference-header-content-length': String(binary.body.length + 1) } },
+    { name: 'OIP: unknown input', path: infer, raw: JSON.stringify({ inputs: [...columns, { name: 'nope', datatype: 'FP64', shape: [1], data: [1] }] }) },
+    { name: 'OIP: missing input', path: infer, raw: JSON.stringify({ inputs: columns.slice(1) }) },
+    { name: 'OIP: wrong datatype', path: infer, raw: JSON.stringify({ inputs: columns.map((c, i) => (i === 0 ? { ...c, datatype: 'BYTES', data: c.data.map(String) } : c)) }) },
+    { name: 'OIP: a value out of the field\'s range', path: infer, raw: JSON.stringify({ inputs: columns.map((c, i) => (i === 1 ? { ...c, data: c.data.map(() => 1e9) } : c)) }) },
+    { name: 'OIP: broken JSON', path: infer, raw: '{"inputs": [' },
+    { name: 'OIP: unknown model', path: '/v2/models/nope/infer', raw: JSON.stringify({ inputs: columns }) },
+    { name: 'OIP: text/plain', path: infer, raw: JSON.stringify({ inputs: columns }), headers: { 'content-type': 'text/plain' } },
+    { name: 'OIP: an explicit version', path: '/v2/models/weather/versions/1/infer', raw: JSON.stringify({ inputs: columns }) },
+  );
   return out;
 }
 
@@ -79,8 +103,9 @@ test('every request gets the same status, body and headers with and without the 
     assert.deepEqual(fast, slow, c.name);
   }
   assert.equal(plain.fastPathServed, 0);
-  // The valid rows and batches, the invalid samples, broken JSON, BOM, non-objects, proto keys and both JSON content types went the fast way.
-  assert.ok(server.app.fastPathServed - before >= 20, `fast path served ${server.app.fastPathServed - before}`);
+  // The valid rows and batches, the invalid samples, broken JSON, BOM, non-objects, proto keys,
+  // both JSON content types and the OIP requests to a loaded model went the fast way.
+  assert.ok(server.app.fastPathServed - before >= 30, `fast path served ${server.app.fastPathServed - before}`);
 });
 
 test('the fast path counts requests in the same metrics series as the Fastify route', async () => {
