@@ -18,9 +18,7 @@ import type { InferenceCore } from '../core/core.js';
 import type { ServableVersion } from '../core/servable.js';
 import type { Metrics } from '../metrics/metrics.js';
 import { ModelServeError } from '../errors.js';
-import { inferTensors } from '../protocols/oip/codec.js';
-import { inferResponseBody, parseInferBody } from '../protocols/oip/rest-body.js';
-import { configTensors } from '../protocols/oip/service.js';
+import { restError, restInfer } from '../protocols/oip/service.js';
 import type { InferenceStatistics } from '../protocols/oip/statistics.js';
 import { errorAnswer, errorBody } from './errors.js';
 import { parseJsonBody } from './json-body.js';
@@ -108,33 +106,21 @@ export function predictFastPath(options: FastPathOptions): (req: IncomingMessage
   /** An OIP inference, answered as routes/oip.ts does (its error shape is {"error": "…"}). */
   const serveOip = (req: IncomingMessage, res: ServerResponse, started: number, model: ServableVersion, body: Buffer) => {
     const id = requestIdOf(req);
-    const version = model.versionHeader;
-    const failed = (error: unknown) => {
-      options.statistics.record(model.name, model.version, false, (performance.now() - started) * 1e6);
-      const known = error instanceof ModelServeError;
-      if (!known || error.status >= 500) log.error({ reqId: id, err: error, cause: (error as Error).cause }, known ? error.message : 'unhandled error');
-      if (known && error.code === 'MS_ERR_OVERLOADED') metrics?.rejected(model.name, 'overloaded');
-      else if (known && error.code === 'MS_ERR_TIMEOUT') metrics?.rejected(model.name, 'timeout');
-      const message = !known ? `internal server error; see the server log for request ${id}` : error.code === 'MS_ERR_INFERENCE' ? `inference failed; see the server log for request ${id}` : error.message;
-      // No x-model-version on an error, as on the Fastify route (it is set with the answer).
-      answer(req, res, id, started, OIP_ROUTE, model, undefined, known ? error.status : 500, JSON.stringify({ error: message }), known ? error.headers : undefined);
-    };
-    let parsed: ReturnType<typeof parseInferBody>;
-    try {
-      const headerLength = req.headers['inference-header-content-length'];
-      parsed = parseInferBody(body, typeof headerLength === 'string' ? headerLength : undefined, () => ({ name: model.name, ...configTensors(model) }));
-    } catch (error) {
-      return failed(error);
-    }
-    inferTensors(model, { inputs: parsed.inputs, outputs: parsed.outputs?.map((o) => o.name) }).then(
-      (outputs) => {
-        const head = parsed.id === undefined ? { model_name: model.name, model_version: version } : { model_name: model.name, model_version: version, id: parsed.id };
-        const response = inferResponseBody(head, outputs, parsed);
-        options.statistics.record(model.name, model.version, true, (performance.now() - started) * 1e6);
-        if (response.headerLength === undefined) answer(req, res, id, started, OIP_ROUTE, model, version, 200, response.body, undefined, 'application/json');
-        else answer(req, res, id, started, OIP_ROUTE, model, version, 200, response.body, { 'inference-header-content-length': String(response.headerLength) }, 'application/octet-stream');
+    const headerLength = req.headers['inference-header-content-length'];
+    restInfer(model, body, typeof headerLength === 'string' ? headerLength : undefined, options.statistics, started).then(
+      (response) => {
+        if (response.headerLength === undefined) answer(req, res, id, started, OIP_ROUTE, model, model.versionHeader, 200, response.body, undefined, 'application/json');
+        else answer(req, res, id, started, OIP_ROUTE, model, model.versionHeader, 200, response.body, { 'inference-header-content-length': String(response.headerLength) }, 'application/octet-stream');
       },
-      failed,
+      (error: unknown) => {
+        const a = restError(error, id);
+        if (a.logAsError) log.error({ reqId: id, err: error, cause: (error as Error).cause }, a.logAsError);
+        const code = error instanceof ModelServeError ? error.code : undefined;
+        if (code === 'MS_ERR_OVERLOADED') metrics?.rejected(model.name, 'overloaded');
+        else if (code === 'MS_ERR_TIMEOUT') metrics?.rejected(model.name, 'timeout');
+        // No x-model-version on an error, as on the Fastify route (it is set with the answer).
+        answer(req, res, id, started, OIP_ROUTE, model, undefined, a.status, JSON.stringify({ error: a.message }), a.headers);
+      },
     );
   };
 

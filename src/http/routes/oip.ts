@@ -8,9 +8,7 @@ import type { FastifyPluginAsync, FastifyReply, onRequestHookHandler } from 'fas
 import type { InferenceCore } from '../../core/core.js';
 import type { ServableVersion } from '../../core/servable.js';
 import { ERRORS, ModelServeError } from '../../errors.js';
-import { inferTensors } from '../../protocols/oip/codec.js';
-import { inferResponseBody, parseInferBody } from '../../protocols/oip/rest-body.js';
-import { acquire, configTensors, isModelReady, modelConfig, modelMetadata, modelStatistics, serverMetadata } from '../../protocols/oip/service.js';
+import { acquire, isModelReady, modelConfig, modelMetadata, modelStatistics, restError, restInfer, serverMetadata } from '../../protocols/oip/service.js';
 import type { InferenceStatistics } from '../../protocols/oip/statistics.js';
 
 export interface OipRoutesOptions {
@@ -32,9 +30,9 @@ export const oipRoutes: FastifyPluginAsync<OipRoutesOptions> = async (app, optio
 
   app.setErrorHandler((error: Error & { statusCode?: number; code?: string }, request, reply) => {
     if (error instanceof ModelServeError) {
-      if (error.status >= 500) request.log.error({ err: error, cause: error.cause }, error.message);
-      const message = error.code === 'MS_ERR_INFERENCE' ? `inference failed; see the server log for request ${request.id}` : error.message;
-      return reply.code(error.status).headers(error.headers).send({ error: message });
+      const answer = restError(error, request.id);
+      if (answer.logAsError) request.log.error({ err: error, cause: error.cause }, answer.logAsError);
+      return reply.code(answer.status).headers(answer.headers ?? {}).send({ error: answer.message });
     }
     if (error.code === 'FST_ERR_CTP_BODY_TOO_LARGE' || error.statusCode === 413) return reply.code(413).send({ error: 'request body is larger than the limit (--body-limit)' });
     if (error.statusCode !== undefined && error.statusCode < 500) return reply.code(error.statusCode).send({ error: error.message });
@@ -77,22 +75,13 @@ export const oipRoutes: FastifyPluginAsync<OipRoutesOptions> = async (app, optio
     const started = performance.now();
     const { name } = request.params;
     const version: ServableVersion = await acquire(options.core(), name, request.params.version);
-    try {
-      const body = request.body;
-      if (!Buffer.isBuffer(body)) return fail(reply, 'MS_ERR_BAD_TENSOR', 'the request has no body; send an inference request object');
-      const headerLength = request.headers['inference-header-content-length'];
-      const parsed = parseInferBody(body, typeof headerLength === 'string' ? headerLength : undefined, () => ({ name: version.name, ...configTensors(version) }));
-      const outputs = await inferTensors(version, { inputs: parsed.inputs, outputs: parsed.outputs?.map((o) => o.name) });
-      const head = parsed.id === undefined ? { model_name: version.name, model_version: version.versionHeader } : { model_name: version.name, model_version: version.versionHeader, id: parsed.id };
-      const response = inferResponseBody(head, outputs, parsed);
-      stats.record(version.name, version.version, true, (performance.now() - started) * 1e6);
-      reply.header('x-model-version', version.versionHeader);
-      if (response.headerLength === undefined) return reply.type('application/json').send(response.body);
-      return reply.type('application/octet-stream').header('inference-header-content-length', response.headerLength).send(response.body);
-    } catch (err) {
-      stats.record(version.name, version.version, false, (performance.now() - started) * 1e6);
-      throw err;
-    }
+    const body = request.body;
+    if (!Buffer.isBuffer(body)) return fail(reply, 'MS_ERR_BAD_TENSOR', 'the request has no body; send an inference request object');
+    const headerLength = request.headers['inference-header-content-length'];
+    const response = await restInfer(version, body, typeof headerLength === 'string' ? headerLength : undefined, stats, started);
+    reply.header('x-model-version', version.versionHeader);
+    if (response.headerLength === undefined) return reply.type('application/json').send(response.body);
+    return reply.type('application/octet-stream').header('inference-header-content-length', response.headerLength).send(response.body);
   };
   const shed = options.shed ? { onRequest: options.shed } : {};
   app.post<{ Params: Params }>('/v2/models/:name/infer', { ...hide, ...shed }, infer);

@@ -4,7 +4,8 @@ import type { InferenceCore } from '../../core/core.js';
 import type { ServableVersion } from '../../core/servable.js';
 import { ModelServeError } from '../../errors.js';
 import { VERSION } from '../../version.js';
-import { viewOf, type TensorMetadata } from './codec.js';
+import { inferTensors, viewOf, type TensorMetadata } from './codec.js';
+import { inferResponseBody, parseInferBody } from './rest-body.js';
 import type { InferenceStatistics } from './statistics.js';
 import type { Datatype } from './tensors.js';
 
@@ -102,4 +103,34 @@ export function modelStatistics(core: InferenceCore, stats: InferenceStatistics,
   return models.flatMap((m) => m.versions
     .filter((v) => v.state === 'ready' && (wanted === undefined || v.version === wanted))
     .map((v) => stats.snapshot(m.name, v.version)));
+}
+
+/**
+ * One OIP REST inference (routes/oip.ts and the fast path): the body — JSON, or JSON then binary
+ * tensors with `headerLength` from Inference-Header-Content-Length — in, the response body out;
+ * counted in the statistics extension either way.
+ */
+export async function restInfer(version: ServableVersion, body: Uint8Array, headerLength: string | undefined, stats: InferenceStatistics, started: number): Promise<{ body: Buffer; headerLength?: number }> {
+  try {
+    const parsed = parseInferBody(body, headerLength, () => ({ name: version.name, ...configTensors(version) }));
+    const outputs = await inferTensors(version, { inputs: parsed.inputs, outputs: parsed.outputs?.map((o) => o.name) });
+    const head = parsed.id === undefined ? { model_name: version.name, model_version: version.versionHeader } : { model_name: version.name, model_version: version.versionHeader, id: parsed.id };
+    const response = inferResponseBody(head, outputs, parsed);
+    stats.record(version.name, version.version, true, (performance.now() - started) * 1e6);
+    return response;
+  } catch (err) {
+    stats.record(version.name, version.version, false, (performance.now() - started) * 1e6);
+    throw err;
+  }
+}
+
+/**
+ * An error as OIP REST answers it: `{"error": message}` (tritonclient reads `error` on any
+ * non-200) with the error's status and headers; an inference failure's details, and anything that
+ * is not a ModelServeError, stay in the server log (`logAsError`: the line to log).
+ */
+export function restError(error: unknown, requestId: string): { status: number; message: string; headers?: Record<string, string>; logAsError?: string } {
+  if (!(error instanceof ModelServeError)) return { status: 500, message: `internal server error; see the server log for request ${requestId}`, logAsError: 'unhandled error' };
+  const message = error.code === 'MS_ERR_INFERENCE' ? `inference failed; see the server log for request ${requestId}` : error.message;
+  return { status: error.status, message, headers: error.headers, ...(error.status >= 500 ? { logAsError: error.message } : {}) };
 }
