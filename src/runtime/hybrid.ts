@@ -9,7 +9,7 @@
 // cost + cost per row, on zeros: RunCost). Only models cheap enough for a one-row batch get a
 // main-thread session at all, so large models cost no extra memory or main-thread load time; it
 // loads in the background, so a model serves (from the workers) as soon as the workers have it.
-import type { InferenceRuntime, ModelSignature, ModelSource, NamedTensors } from './types.js';
+import { leadingRows, type InferenceRuntime, type ModelSignature, type ModelSource, type NamedTensors } from './types.js';
 import type { InProcessRuntime } from './in-process.js';
 import type { WorkerPoolRuntime } from '../workers/pool.js';
 
@@ -149,9 +149,8 @@ export class HybridRuntime implements InferenceRuntime {
     if (this.seenCostEpoch !== this.pool.runCostEpoch) this.refreshLimits();
     const limit = this.inlineLimits.get(model);
     if (limit !== undefined && this.inline !== undefined) {
-      const first = feeds[Object.keys(feeds)[0]!];
-      const rows = first?.dims[0] ?? 1;
-      if (first !== undefined && rows <= limit) return this.inline.run(model, feeds, outputNames);
+      const rows = leadingRows(feeds);
+      if (rows !== undefined && rows <= limit) return this.inline.run(model, feeds, outputNames);
     }
     return this.pool.run(model, feeds, outputNames);
   }

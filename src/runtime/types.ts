@@ -59,3 +59,9 @@ export interface InferenceRuntime {
   readonly workerThreads: number;
   close(): Promise<void>;
 }
+
+/** Rows in a batch of feeds: the first tensor's first dimension (1 for a scalar); undefined with no tensors. */
+export function leadingRows(feeds: NamedTensors): number | undefined {
+  const first = feeds[Object.keys(feeds)[0]!];
+  return first === undefined ? undefined : (first.dims[0] ?? 1);
+}

@@ -4,7 +4,7 @@
 // MS_ERR_INFERENCE and is replaced (respawn + reload of every model); callers never hang.
 import { Worker } from 'node:worker_threads';
 import { ModelServeError, StartupError, type ErrorCode, ERRORS } from '../errors.js';
-import type { InferenceRuntime, ModelSignature, ModelSource, NamedTensors, RuntimeOptions } from '../runtime/types.js';
+import { leadingRows, type InferenceRuntime, type ModelSignature, type ModelSource, type NamedTensors, type RuntimeOptions } from '../runtime/types.js';
 import { packTensors, type FromWorker, type ToWorker, type WorkerInit } from './protocol.js';
 import type { RunCost } from '../runtime/session.js';
 import { RunCostEstimate } from '../runtime/run-cost.js';
@@ -289,10 +289,9 @@ export class WorkerPoolRuntime implements InferenceRuntime {
         this.inFlight--;
         this.checkIdle();
       };
-      const first = feeds[Object.keys(feeds)[0]!];
       slot.runs.set(id, {
         model,
-        rows: first?.dims[0] ?? 1,
+        rows: leadingRows(feeds) ?? 1,
         resolve: (outputs) => {
           done();
           resolve(outputs);
