@@ -175,6 +175,58 @@ export async function startGrpcServer(options: GrpcServerOptions): Promise<Runni
     }
   };
 
+  /** One inference request: a loaded version (the usual case) is used at once, one loading on demand is awaited. */
+  const inferOne = (request: InferRequestMessage, deadline: number | undefined) => {
+    const started = performance.now();
+    const version = acquire(core, request.model_name, request.model_version, deadline);
+    return version instanceof Promise ? version.then((v) => modelInfer(request, v, deadline, started)) : modelInfer(request, version, deadline, started);
+  };
+
+  // Triton's ModelStreamInfer: each message on the stream is one request with its own response
+  // message, batched with every other front door's requests like a unary call. An error answers its
+  // own request in error_message and the stream goes on; the key is checked once, when it opens.
+  // A stream ends when the client has ended its side and every answer is written, or, once the
+  // server drains, as soon as its answers in flight are written.
+  const streams = new Set<() => void>();
+  const streamInfer = (call: grpc.ServerDuplexStream<InferRequestMessage, unknown>) => {
+    try {
+      authorize(call.metadata, false);
+    } catch (err) {
+      call.emit('error', toServiceError(err, log));
+      return;
+    }
+    let inFlight = 0;
+    let clientDone = false;
+    let closed = false;
+    const closeIfIdle = () => {
+      if (closed || inFlight > 0 || !(clientDone || draining)) return;
+      closed = true;
+      streams.delete(closeIfIdle);
+      call.end();
+    };
+    const answer = (message: object) => {
+      inFlight--;
+      if (!closed && !call.cancelled) call.write(message);
+      closeIfIdle();
+    };
+    const failed = (err: unknown) => answer({ error_message: toServiceError(err, log).details });
+    streams.add(closeIfIdle);
+    call.on('data', (request: InferRequestMessage) => {
+      if (closed) return;
+      inFlight++;
+      let response: ReturnType<typeof inferOne>;
+      try {
+        response = inferOne(request, undefined);
+      } catch (err) {
+        return failed(err);
+      }
+      response.then((r) => answer({ infer_response: r }), failed);
+    });
+    call.on('end', () => { clientDone = true; closeIfIdle(); });
+    call.on('cancelled', () => { closed = true; streams.delete(closeIfIdle); });
+    call.on('error', () => { closed = true; streams.delete(closeIfIdle); });
+  };
+
   const handlers = {
     ServerLive: unary(() => ({ live: true })),
     ServerReady: unary(() => ({ ready: core.state === 'ready' && !draining })),
@@ -183,13 +235,8 @@ export async function startGrpcServer(options: GrpcServerOptions): Promise<Runni
     ModelMetadata: unary(async (request: { name: string; version: string }, call) => modelMetadata(core, await acquire(core, request.name, request.version, deadlineOf(call)))),
     // Triton's model configuration: the same object as REST GET /v2/models/{m}/config (proto/model_config.proto).
     ModelConfig: unary(async (request: { name: string; version: string }, call) => ({ config: modelConfig(await acquire(core, request.name, request.version, deadlineOf(call))) })),
-    ModelInfer: unary((request: InferRequestMessage, call) => {
-      const started = performance.now();
-      const deadline = deadlineOf(call);
-      const version = acquire(core, request.model_name, request.model_version, deadline);
-      // A loaded version (the usual case) is used at once; one loading on demand is awaited.
-      return version instanceof Promise ? version.then((v) => modelInfer(request, v, deadline, started)) : modelInfer(request, version, deadline, started);
-    }),
+    ModelInfer: unary((request: InferRequestMessage, call) => inferOne(request, deadlineOf(call))),
+    ModelStreamInfer: streamInfer,
     ModelStatistics: unary((request: { name: string; version: string }) => ({ model_stats: modelStatistics(core, stats, request.name, request.version) })),
     RepositoryIndex: unary((request: { ready: boolean }) => ({ models: repositoryIndex(core, request.ready) }), true),
     RepositoryModelLoad: unary(async (request: { model_name: string }) => { await core.loadModel(request.model_name); return {}; }, true),
@@ -231,6 +278,7 @@ export async function startGrpcServer(options: GrpcServerOptions): Promise<Runni
       draining = true;
       for (const w of watchers) { w.write({ status: 'NOT_SERVING' }); w.end(); }
       watchers.clear();
+      for (const closeIfIdle of [...streams]) closeIfIdle();
       return new Promise<boolean>((resolve) => {
         const timer = setTimeout(() => {
           log?.warn({ timeoutMs }, 'gRPC drain timeout: cancelling the remaining calls');

@@ -1,6 +1,7 @@
 // An independent gRPC client: Debian's Python gRPC (python3-grpcio), with stubs generated from the
 // project's .proto by python3-grpc-tools at test time, against the running server — health,
-// metadata, and ModelInfer with raw contents (as tritonclient sends) and typed contents.
+// metadata, ModelInfer with raw contents (as tritonclient sends) and typed contents, and Triton's
+// streaming ModelStreamInfer.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
@@ -72,6 +73,27 @@ try:
 except grpc.RpcError as e:
     out["error"] = [e.code().name, e.details()]
 
+# Triton's streaming inference, as tritonclient's start_stream/async_stream_infer use it: a
+# request iterator in, one ModelStreamInferResponse per request out (a bad one in error_message).
+def stream_requests():
+    for k in range(len(rows)):
+        r = pb.ModelInferRequest(model_name="book-weather", id="s%d" % k)
+        for f in fields:
+            r.inputs.add(name=f, datatype="FP64", shape=[1, 1])
+            r.raw_input_contents.append(struct.pack("<d", rows[k][f]))
+        yield r
+    bad = pb.ModelInferRequest(model_name="book-weather", id="bad")
+    bad.inputs.add(name="colour", datatype="FP64", shape=[1]).contents.fp64_contents.append(1)
+    yield bad
+streamed = {}
+for answer in stub.ModelStreamInfer(stream_requests()):
+    if answer.error_message:
+        streamed["error"] = answer.error_message
+    else:
+        raw = answer.infer_response.raw_output_contents[0]
+        streamed[answer.infer_response.id] = raw[4:4 + struct.unpack_from("<I", raw, 0)[0]].decode()
+out["streamed"] = streamed
+
 health = health_pb2_grpc.HealthStub(channel)
 out["health"] = health_pb2.HealthCheckResponse.ServingStatus.Name(health.Check(health_pb2.HealthCheckRequest(service="")).status)
 print(json.dumps(out))
@@ -86,7 +108,7 @@ after(async () => {
   await server?.shutdown();
 });
 
-test('Python grpcio with stubs generated from proto/: metadata, raw and typed ModelInfer, errors, health', async () => {
+test('Python grpcio with stubs generated from proto/: metadata, raw and typed ModelInfer, ModelStreamInfer, errors, health', async () => {
   const rows = bookRows(6);
   const expected = ((await call(`${server.url}/predict`, { body: rows })).body as Array<{ prediction: string }>).map((p) => p.prediction);
   // Asynchronously: the server runs in this process.
@@ -112,4 +134,7 @@ test('Python grpcio with stubs generated from proto/: metadata, raw and typed Mo
   assert.equal(out.error[0], 'INVALID_ARGUMENT');
   assert.match(out.error[1], /input 'temp_c': .*datatype BYTES reads bytes_contents/);
   assert.equal(out.health, 'SERVING');
+  assert.deepEqual(Object.keys(out.streamed).sort(), ['error', ...rows.map((_, k) => `s${k}`)].sort());
+  assert.deepEqual(rows.map((_, k) => out.streamed[`s${k}`]), expected);
+  assert.match(out.streamed.error, /unknown input 'colour'/);
 });

@@ -1,0 +1,138 @@
+// Triton's streaming inference over gRPC (ModelStreamInfer), with a @grpc/grpc-js client built from
+// the project's .proto: many requests on one stream, each answered by its own message (matched by
+// id) exactly as ModelInfer answers it; an error answers its request in error_message and the
+// stream goes on; the API key is checked when the stream opens; requests on one stream share a
+// batch; on drain, a stream's answers in flight are written and then it ends with status OK.
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import * as grpc from '@grpc/grpc-js';
+import type { BatchInfo } from '../../src/batching/batcher.js';
+import { startServer, type RunningServer } from '../../src/server.js';
+import { BOOK_FIELDS, bookRows, tempDir, writeBookModelFolder } from '../helpers/paths.js';
+import { freePort } from '../helpers/net.js';
+import { fp64, grpcClients, rpc, type GrpcClient } from '../helpers/oip.js';
+
+const KEY = 'stream-key-0123456789abcdef';
+const rows = bookRows(6);
+const auth = () => {
+  const m = new grpc.Metadata();
+  m.set('authorization', `Bearer ${KEY}`);
+  return m;
+};
+const typedInputs = (rs: typeof rows) => BOOK_FIELDS.map((f) => ({ name: f, datatype: 'FP64', shape: [rs.length, 1], contents: { fp64_contents: rs.map((r) => r[f]!) } }));
+const rawRequest = (id: string, rs: typeof rows) => ({
+  model_name: 'book-weather',
+  id,
+  inputs: BOOK_FIELDS.map((f) => ({ name: f, datatype: 'FP64', shape: [rs.length] })),
+  raw_input_contents: BOOK_FIELDS.map((f) => Buffer.from(fp64(rs.map((r) => r[f]!)))),
+});
+
+interface StreamAnswer { error_message: string; infer_response: { id: string; outputs: Array<{ name: string; contents?: { bytes_contents: Buffer[] } }>; raw_output_contents: Buffer[] } | null }
+interface StreamResult { answers: StreamAnswer[]; status: grpc.StatusObject | grpc.ServiceError }
+
+/** Opens a stream, writes `requests` (ending the client's side unless `keepOpen`), collects every answer and the final status. */
+function stream(client: GrpcClient, requests: unknown[], metadata = new grpc.Metadata(), keepOpen = false): { result: Promise<StreamResult>; call: grpc.ClientDuplexStream<unknown, StreamAnswer> } {
+  const call = (client as unknown as { ModelStreamInfer(m: grpc.Metadata): grpc.ClientDuplexStream<unknown, StreamAnswer> }).ModelStreamInfer(metadata);
+  const answers: StreamAnswer[] = [];
+  const result = new Promise<StreamResult>((resolve) => {
+    call.on('data', (a: StreamAnswer) => answers.push(a));
+    call.on('status', (status) => resolve({ answers, status }));
+    call.on('error', () => { /* the status event carries it */ });
+  });
+  for (const r of requests) call.write(r);
+  if (!keepOpen) call.end();
+  return { result, call };
+}
+
+let server: RunningServer;
+let clients: ReturnType<typeof grpcClients>;
+before(async () => {
+  const repo = tempDir();
+  writeBookModelFolder(repo);
+  server = await startServer({ repo, port: 0, grpcPort: await freePort(), workers: 1, app: { auth: { keys: [KEY] } } });
+  clients = grpcClients(server.grpcPort!);
+});
+after(async () => {
+  clients?.close();
+  await server?.shutdown();
+});
+
+test('many requests on one stream, each answered as ModelInfer answers it; an error answers its own request and the stream goes on', async () => {
+  const requests = [
+    { model_name: 'book-weather', id: 'typed', inputs: typedInputs(rows.slice(0, 2)) },
+    rawRequest('raw', rows.slice(2, 5)),
+    { model_name: 'book-weather', id: 'bad', inputs: [...typedInputs(rows.slice(0, 1)), { name: 'colour', datatype: 'FP64', shape: [1], contents: { fp64_contents: [1] } }] },
+    { model_name: 'nope', id: 'unknown-model', inputs: typedInputs(rows.slice(0, 1)) },
+    rawRequest('after-errors', rows.slice(5, 6)),
+  ];
+  const { result } = stream(clients.inference, requests, auth());
+  const { answers, status } = await result;
+  assert.equal(status.code, grpc.status.OK, status.details);
+  assert.equal(answers.length, requests.length);
+  const byId = new Map(answers.filter((a) => a.infer_response).map((a) => [a.infer_response!.id, a]));
+  const errors = answers.filter((a) => a.error_message !== '').map((a) => a.error_message).sort();
+  assert.equal(errors.length, 2, JSON.stringify(errors));
+  assert.match(errors[0]!, /model 'nope' not found/);
+  assert.match(errors[1]!, /unknown input 'colour'/);
+  for (const request of [requests[0], requests[1], requests[4]]) {
+    const unary = await rpc<NonNullable<StreamAnswer['infer_response']>>(clients.inference, 'ModelInfer', request, auth());
+    const streamed = byId.get((request as { id: string }).id);
+    assert.ok(streamed, (request as { id: string }).id);
+    assert.equal(streamed.error_message, '');
+    assert.deepEqual(streamed.infer_response, unary);
+  }
+});
+
+test('the API key is checked when the stream opens', async () => {
+  const missing = await stream(clients.inference, [rawRequest('x', rows.slice(0, 1))]).result;
+  assert.equal(missing.status.code, grpc.status.UNAUTHENTICATED);
+  assert.match(missing.status.details, /authentication required/);
+  assert.equal(missing.answers.length, 0);
+});
+
+test('requests on one stream are batched together, with the other front doors', async () => {
+  const batches: BatchInfo[] = [];
+  const repo = tempDir();
+  writeBookModelFolder(repo, 'batching:\n  max_queue_delay_ms: 1500\n');
+  const s = await startServer({ repo, port: 0, grpcPort: await freePort(), workers: 1, app: { registry: { onBatch: () => (info) => batches.push(info) } } });
+  const c = grpcClients(s.grpcPort!);
+  try {
+    batches.length = 0;
+    const [streamed, unary] = await Promise.all([
+      stream(c.inference, [rawRequest('a', rows.slice(0, 1)), rawRequest('b', rows.slice(1, 3))]).result,
+      rpc(c.inference, 'ModelInfer', rawRequest('c', rows.slice(3, 4))),
+    ]);
+    assert.equal(streamed.status.code, grpc.status.OK);
+    assert.deepEqual(streamed.answers.map((a) => a.infer_response!.id).sort(), ['a', 'b']);
+    assert.equal((unary as { id: string }).id, 'c');
+    assert.equal(batches.length, 1, JSON.stringify(batches));
+    assert.equal(batches[0]!.requests, 3);
+    assert.equal(batches[0]!.rows, 4);
+  } finally {
+    c.close();
+    await s.shutdown();
+  }
+});
+
+test('graceful drain: each open stream gets its answers in flight, then ends with status OK', { timeout: 30_000 }, async () => {
+  const repo = tempDir();
+  writeBookModelFolder(repo, 'batching:\n  max_queue_delay_ms: 800\n');
+  const s = await startServer({ repo, port: 0, grpcPort: await freePort(), workers: 1, drainTimeout: 5000 });
+  const c = grpcClients(s.grpcPort!);
+  try {
+    // Neither client ends its side. One stream is idle (its answer already came), one has a request in flight.
+    const idle = stream(c.inference, [rawRequest('answered', rows.slice(0, 1))], new grpc.Metadata(), true);
+    await new Promise((resolve) => idle.call.once('data', resolve));
+    const busy = stream(c.inference, [rawRequest('in-flight', rows.slice(1, 2))], new grpc.Metadata(), true);
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    const drained = await s.shutdown();
+    for (const [{ result }, id] of [[idle, 'answered'], [busy, 'in-flight']] as const) {
+      const { answers, status } = await result;
+      assert.equal(status.code, grpc.status.OK, `${id}: ${status.details}`);
+      assert.deepEqual(answers.map((a) => a.infer_response?.id), [id]);
+    }
+    assert.equal(drained, true);
+  } finally {
+    c.close();
+  }
+});
