@@ -2,19 +2,21 @@
 // shares a JS thread with the server or with another client: it keeps `--concurrency` requests of
 // one case in flight for `--seconds` (after a short warm-up) and prints one JSON line with the
 // requests done, the seconds and its own CPU time. REST cases use undici, gRPC cases @grpc/grpc-js
-// (one channel, as a client library would use it).
+// (one channel, as a client library would use it); grpcstream1 is Triton's streaming RPC from a
+// lean node:http2 client (one stream, each request one message).
 //   node dist/bench/oip-client.js --case json1 --port 8000 --grpc-port 8001 [--seconds 3] [--concurrency 8] [--rate N]
 // With `--write-bodies DIR` it only writes every case's request, as sent, for the C load
 // generators (wrk, h2load): DIR/<case>.body (a gRPC case's with its 5-byte message prefix) and
 // DIR/<case>.json ({ path, headers }).
 import { mkdirSync, writeFileSync } from 'node:fs';
+import { connect } from 'node:http2';
 import { join } from 'node:path';
 import { Agent, request } from 'undici';
 import { numberArg } from './procs.js';
 import { BOOK_FIELDS, bookRows } from '../test/helpers/paths.js';
 import { binaryBody, fp64, grpcClients } from '../test/helpers/oip.js';
 
-export const CLIENT_CASES = ['json64', 'binary64', 'grpc64', 'json1', 'oip1', 'grpc1'] as const;
+export const CLIENT_CASES = ['json64', 'binary64', 'grpc64', 'json1', 'oip1', 'grpc1', 'grpcstream1'] as const;
 export type ClientCase = (typeof CLIENT_CASES)[number];
 
 /** Every case's request: path, headers and body, encoded as the clients below send it. */
@@ -40,6 +42,7 @@ function caseRequests(): Record<ClientCase, { path: string; headers: Record<stri
     oip1: { path: '/v2/models/book-weather/infer', ...json({ inputs: BOOK_FIELDS.map((f) => ({ name: f, datatype: 'FP64', shape: [1, 1], data: [rows[0]![f]] })) }) },
     grpc64: grpcFrame(64),
     grpc1: grpcFrame(1),
+    grpcstream1: { ...grpcFrame(1), path: '/inference.GRPCInferenceService/ModelStreamInfer' },
   };
 }
 
@@ -73,6 +76,7 @@ async function main(argv: string[]): Promise<void> {
   };
   const columns = (n: number) => BOOK_FIELDS.map((f) => Buffer.from(fp64(rows.slice(0, n).map((r) => r[f]!))));
   let once: () => Promise<unknown>;
+  let closeStream: (() => void) | undefined;
   switch (which) {
     case 'json64':
     case 'json1': {
@@ -109,6 +113,35 @@ async function main(argv: string[]): Promise<void> {
       });
       break;
     }
+    case 'grpcstream1': {
+      // One ModelStreamInfer stream on one HTTP/2 connection, each request a message encoded once
+      // with its 5-byte prefix. Answers are counted by their prefixes, not decoded: each settles
+      // the oldest waiting request; one with error_message set (field 1, tag 0x0a — a success
+      // starts with infer_response, tag 0x12) fails the run.
+      const { path, headers, body } = caseRequests().grpcstream1;
+      const session = connect(`http://127.0.0.1:${grpcPort}`);
+      const stream = session.request({ ':method': 'POST', ':path': path, ...headers });
+      const waiting: Array<{ resolve(): void; reject(err: Error): void }> = [];
+      let buffered: Buffer = Buffer.alloc(0);
+      stream.on('data', (chunk: Buffer) => {
+        buffered = buffered.byteLength > 0 ? Buffer.concat([buffered, chunk]) : chunk;
+        while (buffered.byteLength >= 5 && buffered.byteLength >= 5 + buffered.readUInt32BE(1)) {
+          const length = buffered.readUInt32BE(1);
+          const failed = length > 0 && buffered[5] === 0x0a;
+          buffered = buffered.subarray(5 + length);
+          const w = waiting.shift();
+          if (failed) w?.reject(new Error('ModelStreamInfer answered with an error_message'));
+          else w?.resolve();
+        }
+      });
+      stream.on('close', () => { for (const w of waiting.splice(0)) w.reject(new Error(`the stream closed (HTTP/2 code ${stream.rstCode})`)); });
+      once = () => new Promise<void>((resolve, reject) => {
+        waiting.push({ resolve, reject });
+        stream.write(body);
+      });
+      closeStream = () => { stream.end(); session.close(); };
+      break;
+    }
   }
   // Closed loop (as fast as answers come), or open loop at `--rate` requests/s (request i is sent
   // at i / rate, by whichever of the `concurrency` loops is free), so that two protocols can be
@@ -140,6 +173,7 @@ async function main(argv: string[]): Promise<void> {
   const elapsed = (performance.now() - t0) / 1000;
   const cpu = process.cpuUsage(cpu0);
   clients?.close();
+  closeStream?.();
   await agent.close();
   process.stdout.write(`${JSON.stringify({ case: which, warmup, requests, seconds: elapsed, cpuSeconds: (cpu.user + cpu.system) / 1e6 })}\n`);
 }

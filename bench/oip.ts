@@ -17,6 +17,7 @@ import type { ClientCase } from './oip-client.js';
 import { CLI, ROOT, freePort, numberArg, startProc, waitForOutput } from './procs.js';
 import { machineLine, writeSection } from './report.js';
 import { hasWrk, runWrk } from './http-bench.js';
+import { startNodeHttp2Limit, startNodeHttpLimit, type Server } from './peers.js';
 import { bookRows, tempDir, writeBookModelFolder } from '../test/helpers/paths.js';
 import { generatePythonStubs } from '../test/helpers/oip.js';
 
@@ -146,16 +147,26 @@ export async function main(argv: string[]): Promise<number> {
     const body = await res.json() as { model_stats: Array<{ inference_stats: { fail: { count: number } } }> };
     return body.model_stats.reduce((n, m) => n + m.inference_stats.fail.count, 0);
   };
-  const generate = async (which: ClientCase, secs: number): Promise<{ requests: number; rps: number; errors: number }> => {
+  // `ports` points a case at another server (the bare node:http and node:http2 limits).
+  const generate = async (which: ClientCase, secs: number, ports = { http: port, grpc: grpcPort }): Promise<{ requests: number; rps: number; errors: number }> => {
     if (which.startsWith('grpc')) {
-      const args = ['-c1', `-m${concurrency}`, '-D', String(secs), '-H', 'content-type: application/grpc', '-H', 'te: trailers', '-d', join(bodies, `${which}.body`), `http://127.0.0.1:${grpcPort}/inference.GRPCInferenceService/ModelInfer`];
+      const args = ['-c1', `-m${concurrency}`, '-D', String(secs), '-H', 'content-type: application/grpc', '-H', 'te: trailers', '-d', join(bodies, `${which}.body`), `http://127.0.0.1:${ports.grpc}/inference.GRPCInferenceService/ModelInfer`];
       const { stdout } = await promisify(execFile)('h2load', args, { encoding: 'utf8', timeout: (secs + 30) * 1000 });
       const r = parseH2load(stdout);
       return { requests: r.done, rps: r.rps, errors: r.failed };
     }
     const { path } = JSON.parse(readFileSync(join(bodies, `${which}.json`), 'utf8')) as { path: string };
-    const r = await runWrk(`http://127.0.0.1:${port}${path}`, wrkScript(bodies, which), concurrency, secs);
+    const r = await runWrk(`http://127.0.0.1:${ports.http}${path}`, wrkScript(bodies, which), concurrency, secs);
     return { requests: r.requests, rps: r.rps, errors: r.errors };
+  };
+  /** A bare Node server's requests/s under the same load generator and request as a modelserve case. */
+  const measureLimit = async (label: string, which: 'json1' | 'grpc1', limit: Server): Promise<Measured> => {
+    const ports = { http: Number(new URL(limit.base).port), grpc: Number(new URL(limit.base).port) };
+    await generate(which, 1, ports); // warm-up, not counted
+    const r = await generate(which, seconds, ports);
+    if (r.errors > 0) throw new Error(`${label}: ${r.errors} requests failed`);
+    console.error(`oip: ${label}: ${r.rps.toFixed(0)} req/s`);
+    return { label, rows: 1, reqPerS: r.rps, serverCpuUs: NaN, mainThreadUs: NaN, clientCpuUs: NaN };
   };
   const measureC = async (label: string, rowsPerRequest: number, which: ClientCase): Promise<Measured> => {
     await generate(which, 1); // warm-up, not counted
@@ -176,25 +187,45 @@ export async function main(argv: string[]): Promise<number> {
   };
 
   try {
-    // Batched, in rounds, each against its own compute ceiling measured just before (the machine's
-    // speed drifts within minutes): the target is read at the minimum over the rounds.
-    const batchedC: Array<{ ceiling: number; cases: Measured[] }> = [];
+    // Batched, in rounds, each case against its own compute ceiling measured just before it (the
+    // machine's speed drifts within minutes, and a ceiling taken for three cases was up to 10 s
+    // old by the last): the target is read at the minimum over the rounds.
+    const batchedC: Array<{ ceilings: number[]; cases: Measured[] }> = [];
+    const batchedCases: Array<[string, ClientCase]> = [
+      [`JSON rows (POST /predict, ${batch} rows), wrk`, 'json64'],
+      [`OIP REST, binary tensors (${batch} rows), wrk`, 'binary64'],
+      [`OIP gRPC, raw contents (${batch} rows), h2load`, 'grpc64'],
+    ];
     for (let round = 0; cClients && round < rounds; round++) {
-      const [c] = round === 0 ? [ceiling!] : await computeCeilings([{ label: 'book', modelDir: dir, bodies: rows, optimize: true }], seconds, 1, batch);
-      batchedC.push({
-        ceiling: c!.rowsPerS,
-        cases: [
-          await measureC(`JSON rows (POST /predict, ${batch} rows), wrk`, batch, 'json64'),
-          await measureC(`OIP REST, binary tensors (${batch} rows), wrk`, batch, 'binary64'),
-          await measureC(`OIP gRPC, raw contents (${batch} rows), h2load`, batch, 'grpc64'),
-        ],
-      });
+      const r: (typeof batchedC)[number] = { ceilings: [], cases: [] };
+      for (const [label, which] of batchedCases) {
+        const [c] = await computeCeilings([{ label: 'book', modelDir: dir, bodies: rows, optimize: true }], seconds, 1, batch);
+        r.ceilings.push(c!.rowsPerS);
+        r.cases.push(await measureC(label, batch, which));
+      }
+      batchedC.push(r);
     }
-    const singleC: Array<{ json: Measured; grpc: Measured }> = [];
-    for (let round = 0; cClients && round < rounds; round++) {
-      const json = round % 2 === 0 ? await measureC('JSON REST (POST /predict), 1 row, wrk', 1, 'json1') : undefined;
-      const grpc = await measureC('OIP gRPC, raw contents, 1 row, h2load', 1, 'grpc1');
-      singleC.push({ json: json ?? await measureC('JSON REST (POST /predict), 1 row, wrk', 1, 'json1'), grpc });
+    // Single row: JSON REST (wrk), gRPC unary (h2load) and Triton's streaming RPC (a lean node:http2
+    // client: no C load generator speaks gRPC streams), beside the bare node:http and node:http2
+    // limits under the same generators — what Node's own HTTP stacks cost per request here.
+    const singleC: Array<{ json: Measured; grpc: Measured; stream: Measured; httpLimit: Measured; http2Limit: Measured }> = [];
+    const limits = cClients ? [await startNodeHttpLimit(), await startNodeHttp2Limit()] as const : undefined;
+    try {
+      for (let round = 0; limits && round < rounds; round++) {
+        const m: Partial<(typeof singleC)[number]> = {};
+        // Alternate the order so that neither side always runs first on a machine whose load drifts.
+        const steps: Array<() => Promise<void>> = [
+          async () => { m.json = await measureC('JSON REST (POST /predict), 1 row, wrk', 1, 'json1'); },
+          async () => { m.grpc = await measureC('OIP gRPC ModelInfer, raw contents, 1 row, h2load', 1, 'grpc1'); },
+          async () => { m.stream = await measure('OIP gRPC ModelStreamInfer, raw contents, 1 row per message (lean node:http2 client)', 1, node('grpcstream1')); },
+          async () => { m.httpLimit = await measureLimit('node:http limit (a constant answer), wrk', 'json1', limits[0]); },
+          async () => { m.http2Limit = await measureLimit('node:http2 limit (a constant unary gRPC answer), h2load', 'grpc1', limits[1]); },
+        ];
+        for (const step of round % 2 === 0 ? steps : [...steps].reverse()) await step();
+        singleC.push(m as (typeof singleC)[number]);
+      }
+    } finally {
+      for (const l of limits ?? []) await l.stop();
     }
     const batched = [
       await measure(`JSON rows (POST /predict, ${batch} rows)`, batch, node('json64')),
@@ -227,13 +258,18 @@ export async function main(argv: string[]): Promise<number> {
     const clientRatios = single.map((r) => r.grpc!.clientCpuUs / r.json!.clientCpuUs);
     const minRatio = Math.min(...ratios);
     const ratiosC = singleC.map((r) => r.grpc.reqPerS / r.json.reqPerS);
+    const streamRatiosC = singleC.map((r) => r.stream.reqPerS / r.json.reqPerS);
+    const http2LimitRatios = singleC.map((r) => r.http2Limit.reqPerS / r.json.reqPerS);
+    const http2VsHttp = singleC.map((r) => r.http2Limit.reqPerS / r.httpLimit.reqPerS);
+    const bestUnary = singleC.map((r) => (1 / r.json.reqPerS) / (1 / r.json.reqPerS - 1 / r.httpLimit.reqPerS + 1 / r.http2Limit.reqPerS));
     const mainRatiosC = singleC.map((r) => r.grpc.mainThreadUs / r.json.mainThreadUs);
     const binaryShare = (m: Measured, ceilingRowsPerS = ceiling!.rowsPerS) => (100 * m.reqPerS * batch) / ceilingRowsPerS;
-    const shares = (i: number) => batchedC.map((r) => binaryShare(r.cases[i]!, r.ceiling));
+    const shares = (i: number) => batchedC.map((r) => binaryShare(r.cases[i]!, r.ceilings[i]!));
     const pcts = (xs: number[]) => xs.map((x) => `${x.toFixed(1)} %`).join(', ');
     const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor((xs.length - 1) / 2)]!;
     const fmt = (xs: number[]) => xs.map((x) => `${x.toFixed(2)}×`).join(', ');
-    const row = (m: Measured, vsCeiling: boolean | number) => `| ${m.label} | ${m.reqPerS.toFixed(0)} | ${(m.reqPerS * m.rows).toFixed(0)} | ${vsCeiling !== false ? `${((100 * m.reqPerS * m.rows) / (vsCeiling === true ? ceiling!.rowsPerS : vsCeiling)).toFixed(1)} %` : ''} | ${m.serverCpuUs.toFixed(0)} | ${m.mainThreadUs.toFixed(0)} | ${m.clientCpuUs.toFixed(0)} |`;
+    const us = (x: number) => (Number.isFinite(x) ? x.toFixed(0) : ''); // the limits' rows have no CPU columns
+    const row = (m: Measured, vsCeiling: boolean | number) => `| ${m.label} | ${m.reqPerS.toFixed(0)} | ${(m.reqPerS * m.rows).toFixed(0)} | ${vsCeiling !== false ? `${((100 * m.reqPerS * m.rows) / (vsCeiling === true ? ceiling!.rowsPerS : vsCeiling)).toFixed(1)} %` : ''} | ${us(m.serverCpuUs)} | ${us(m.mainThreadUs)} | ${us(m.clientCpuUs)} |`;
     const lines = [
       '## Open Inference Protocol: binary REST and gRPC vs JSON rows',
       '',
@@ -244,22 +280,22 @@ export async function main(argv: string[]): Promise<number> {
       '| case | req/s | rows/s | vs compute ceiling | server CPU µs/request | of which main thread | client CPU µs/request |',
       '| --- | ---: | ---: | ---: | ---: | ---: | ---: |',
       `| compute ceiling (batches of ${batch}, no server)${cClients ? ', for the client libraries\' rows' : ''} | | ${ceiling!.rowsPerS.toFixed(0)} | 100 % | | | |`,
-      ...batchedC.flatMap((r, i) => [
-        `| round ${i + 1}: compute ceiling (batches of ${batch}, no server) | | ${r.ceiling.toFixed(0)} | 100 % | | | |`,
-        ...r.cases.map((m) => row({ ...m, label: `round ${i + 1}: ${m.label}` }, r.ceiling)),
-      ]),
-      ...singleC.flatMap((r, i) => [r.json, r.grpc].map((m) => row({ ...m, label: `round ${i + 1}: ${m.label}` }, false))),
+      ...batchedC.flatMap((r, i) => r.cases.flatMap((m, k) => [
+        `| round ${i + 1}: compute ceiling (batches of ${batch}, no server), just before | | ${r.ceilings[k]!.toFixed(0)} | 100 % | | | |`,
+        row({ ...m, label: `round ${i + 1}: ${m.label}` }, r.ceilings[k]!),
+      ])),
+      ...singleC.flatMap((r, i) => [r.json, r.grpc, r.stream, r.httpLimit, r.http2Limit].map((m) => row({ ...m, label: `round ${i + 1}: ${m.label}` }, false))),
       ...batched.map((m) => row(m, true)),
       ...single.flatMap((r, i) => [r.json, r.oip, r.grpc, r.python].filter((m): m is Measured => m !== undefined).map((m) => row({ ...m, label: `round ${i + 1}: ${m.label}` }, false))),
       ...equalLoad.map((m) => row(m, false)),
       '',
       ...(cClients ? [
-        `**Targets, with the C load generators.** Single row, gRPC vs JSON REST requests/s, per round: ${fmt(ratiosC)}; **min ${Math.min(...ratiosC).toFixed(2)}×** (target ≥ 1×); the server's main thread per request, gRPC vs JSON REST: ${fmt(mainRatiosC)}. Batched OIP binary REST, of the compute ceiling's rows/s measured just before in the same round: ${pcts(shares(1))}; **min ${Math.min(...shares(1)).toFixed(1)} %**, median ${median(shares(1)).toFixed(1)} % (target ≥ 50 %; JSON rows ${pcts(shares(0))}, gRPC raw contents ${pcts(shares(2))}).`,
+        `**Targets, with the C load generators.** Single row, gRPC ModelInfer vs JSON REST requests/s, per round: ${fmt(ratiosC)}; **min ${Math.min(...ratiosC).toFixed(2)}×** (target ≥ 1×); the server's main thread per request, gRPC vs JSON REST: ${fmt(mainRatiosC)}. Triton's streaming RPC (ModelStreamInfer, one request per message on one stream, from a Node client that costs the machine more CPU than wrk) vs JSON REST: ${fmt(streamRatiosC)}; min ${Math.min(...streamRatiosC).toFixed(2)}×. The bound: a bare node:http2 server answering a constant unary gRPC call reaches ${fmt(http2LimitRatios)} of modelserve's JSON REST requests/s (${fmt(http2VsHttp)} of the bare node:http limit's). Per request, on a main thread that is the bottleneck, modelserve's JSON REST time is node:http's own plus modelserve's work; a unary gRPC call that cost modelserve no more than that work (no grpc-js, no protobuf) would take node:http2's own instead of node:http's, which puts it at ${fmt(bestUnary)} of JSON REST's requests/s (1/json ÷ (1/json − 1/node:http + 1/node:http2)): ${Math.max(...bestUnary) < 1 ? 'below 1× in every round, so no unary gRPC server on node:http2 could meet this target here by cutting its own work' : 'the target is within node:http2\'s reach in some rounds; what separates modelserve from it is grpc-js, protobuf and the OIP codec (below)'}. Batched OIP binary REST, of the compute ceiling's rows/s measured just before it: ${pcts(shares(1))}; **min ${Math.min(...shares(1)).toFixed(1)} %**, median ${median(shares(1)).toFixed(1)} % (target ≥ 50 %; JSON rows ${pcts(shares(0))}, gRPC raw contents ${pcts(shares(2))}).`,
         '',
       ] : []),
       `With the client libraries: single row, gRPC (@grpc/grpc-js client) vs JSON REST requests/s, per round: ${fmt(ratios)}; min ${minRatio.toFixed(2)}×${cClients ? '' : ' (target ≥ 1×)'}.${pythonRatios.length > 0 ? ` With the Python grpcio client: ${fmt(pythonRatios)}.` : ''} Per request, gRPC vs JSON REST: server main thread ${fmt(mainRatios)}, client ${fmt(clientRatios)}; at the same load (${rate} req/s) the server's main thread spends ${equalLoad[1]!.mainThreadUs.toFixed(0)} µs per gRPC request and ${equalLoad[0]!.mainThreadUs.toFixed(0)} µs per JSON REST request (${(equalLoad[1]!.mainThreadUs / equalLoad[0]!.mainThreadUs).toFixed(2)}×). Batched OIP binary REST reaches ${binaryShare(batched[1]!).toFixed(0)} % of the compute ceiling's rows/s${cClients ? '' : ' (target ≥ 50 %)'}.`,
       '',
-      `Where the time goes (gRPC single row). A closed loop on this machine measures the CPU that client and server use together per request, not the server: the grpc-js client spends ${fmt(clientRatios)} the CPU of undici per request (the Python grpcio client ${fmt(single.filter((r) => r.python).map((r) => r.python!.clientCpuUs / r.json!.clientCpuUs))}), so the gRPC cases run at a lower rate; and the rate changes the server's cost per request too (its per-batch work — one postMessage to an inference worker per batch, timers — is shared by fewer requests at a lower rate), so the closed-loop server columns of two protocols are not comparable: the equal-load pass is (${(equalLoad[1]!.mainThreadUs / equalLoad[0]!.mainThreadUs).toFixed(2)}× here; earlier runs of this command on this machine gave 0.83× to 1.12×, the spread of a machine whose load average stays above its 2 cores). With the C load generators the comparison is the server's alone: a JSON REST request takes the predict fast path (a plain node:http handler in front of Fastify, see the main section), a gRPC request goes through node:http2 (a stream object, header lists in and out, trailers) and @grpc/grpc-js's call machinery, then protobuf. A CPU profile of the server's main thread under h2load (\`node --cpu-prof\`, single-row gRPC, 2026-12-02) found it about 60 % idle; of its busy time about 11 % was node:http2 itself and most of another 28 % the Node streams, events and buffers it drives, 15 % modelserve's own code (the gRPC handler, the OIP codec, the batcher, metrics), 8 % protobuf decoding and encoding, 8 % the onnxruntime run itself (inline on the main thread), 6 % @grpc/grpc-js, 7 % garbage collection and 11 % V8's own. The cuts made: the unary handler answers in the same tick when the version is loaded (no promise hops before model.infer), grpc-js's channelz call tracking is off; grpc.max_concurrent_streams (unlimited) and keepalive (no pings by default) add no per-call work. What is left is the HTTP/2 and gRPC framing itself.`,
+      `Where the time goes (gRPC single row). A closed loop on this machine measures the CPU that client and server use together per request, not the server: the grpc-js client spends ${fmt(clientRatios)} the CPU of undici per request (the Python grpcio client ${fmt(single.filter((r) => r.python).map((r) => r.python!.clientCpuUs / r.json!.clientCpuUs))}), so the gRPC cases run at a lower rate; and the rate changes the server's cost per request too (its per-batch work — one postMessage to an inference worker per batch, timers — is shared by fewer requests at a lower rate), so the closed-loop server columns of two protocols are not comparable: the equal-load pass is (${(equalLoad[1]!.mainThreadUs / equalLoad[0]!.mainThreadUs).toFixed(2)}× here; earlier runs of this command on this machine gave 0.83× to 1.12×, the spread of a machine whose load average stays above its 2 cores). With the C load generators the comparison is the server's alone: a JSON REST request takes the predict fast path (a plain node:http handler in front of Fastify, see the main section), a gRPC request goes through node:http2 (a stream object, header lists in and out, trailers) and @grpc/grpc-js's call machinery, then protobuf. A CPU profile of the server's main thread under h2load (\`node --cpu-prof\`, single-row gRPC, 2026-12-02) found it about 60 % idle; of its busy time about 11 % was node:http2 itself and most of another 28 % the Node streams, events and buffers it drives, 15 % modelserve's own code (the gRPC handler, the OIP codec, the batcher, metrics), 8 % protobuf decoding and encoding, 8 % the onnxruntime run itself (inline on the main thread), 6 % @grpc/grpc-js, 7 % garbage collection and 11 % V8's own. The cuts made: the unary handler answers in the same tick when the version is loaded (no promise hops before model.infer), grpc-js's channelz call tracking is off; grpc.max_concurrent_streams (unlimited) and keepalive (no pings by default) add no per-call work. What is left is the HTTP/2 and gRPC framing itself.${singleC.length > 0 ? ` Streaming saves the HTTP/2 stream of each call (its header lists and trailers) but not grpc-js's per-message work, protobuf or the OIP codec: the server's main thread spent ${singleC.map((r) => r.stream.mainThreadUs.toFixed(0)).join(', ')} µs per streamed request against ${singleC.map((r) => r.grpc.mainThreadUs.toFixed(0)).join(', ')} µs per unary call and ${singleC.map((r) => r.json.mainThreadUs.toFixed(0)).join(', ')} µs per JSON REST request.` : ''}`,
     ];
     console.log(lines.join('\n'));
     if (!argv.includes('--no-write')) writeSection('oip', lines.join('\n'));

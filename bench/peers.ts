@@ -115,6 +115,14 @@ export async function startNodeHttpLimit(): Promise<Server> {
   return { name: 'node:http limit', base: `http://127.0.0.1:${m[1]}`, proc, stop: () => proc.stop(5000) };
 }
 
+/** Starts the bare node:http2 server answering every stream as a unary gRPC call (the HTTP/2 limit). */
+export async function startNodeHttp2Limit(): Promise<Server> {
+  const script = fileURLToPath(new URL('./fixtures/node-http2-limit.js', import.meta.url));
+  const proc = startProc(process.execPath, [script], { cwd: ROOT });
+  const m = await waitForOutput(proc, /node:http2 listening on (\d+)/, 30000);
+  return { name: 'node:http2 limit', base: `http://127.0.0.1:${m[1]}`, proc, stop: () => proc.stop(5000) };
+}
+
 /** Starts the bare-Fastify ceiling fixture on the examples' schemas. */
 export async function startCeiling(examples: string, nodeArgs: string[] = []): Promise<Server> {
   const script = fileURLToPath(new URL('./fixtures/ceiling-server.js', import.meta.url));
