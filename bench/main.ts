@@ -26,6 +26,8 @@ export interface MainOptions {
   write: boolean;
   coldRuns: number;
   openSeconds: number;
+  /** Seconds of the wrk run that measures the max just before each open-loop run. */
+  openMaxSeconds: number;
   /** Seconds at the rate before each open-loop run's measured seconds, not counted (see OpenLoopArgs.warmupSeconds). */
   openWarmupSeconds: number;
   openRuns: number;
@@ -45,6 +47,7 @@ export function parseMainOptions(argv: string[]): MainOptions {
     write: !argv.includes('--no-write'),
     coldRuns: quick ? 2 : 5,
     openSeconds: 2,
+    openMaxSeconds: 2,
     openWarmupSeconds: quick ? 0.5 : 1,
     openRuns: quick ? 1 : 3,
     computeSeconds: quick ? 1 : 0.7,
@@ -64,7 +67,7 @@ interface Target {
   /** Per concurrency, every round's result. */
   raw: Map<number, HttpResult[]>;
   /** Open loop at half of the best req/s: the run with the median p99, and every run's p99. */
-  half?: OpenLoopResult & { p99s: number[]; warmupP99s: number[] };
+  half?: OpenLoopResult & { p99s: number[]; warmupP99s: number[]; rates: number[] };
   /** The same open loop on the bare-Fastify ceiling, alternating with the runs above. */
   control?: OpenLoopResult & { p99s: number[]; warmupP99s: number[] };
   openLoop: boolean;
@@ -116,16 +119,21 @@ async function driveAll(targets: Target[], o: MainOptions, control?: Target): Pr
       return { c, rps: median(rs.map((r) => r.rps)), requests: rs.reduce((a, r) => a + r.requests, 0), p50Ms: median(rs.map((r) => r.p50Ms)), p99Ms: median(rs.map((r) => r.p99Ms)), errors: rs.reduce((a, r) => a + r.errors, 0) };
     });
   }
-  // Open loop at half of each model's best req/s, alternating with the same rate on the bare-Fastify
-  // ceiling (the control: what this machine's noise alone does to p99 at that rate).
+  // Open loop at half of each model's max req/s, alternating with the same rate on the bare-Fastify
+  // ceiling (the control: what this machine's noise alone does to p99 at that rate). The max is
+  // measured again just before each run (wrk at the model's best concurrency, like the rounds
+  // above): the machine's speed moves by 2x within a minute, and a rate fixed from the rounds'
+  // median was, in a slow minute, 80-95 % of what the server could then do, not half.
   for (const t of targets.filter((x) => x.openLoop)) {
-    const rate = Math.max(1, Math.round(best(t)!.rps / 2));
+    const bestCell = best(t)!;
     const runs: OpenLoopResult[] = [];
     const controlRuns: OpenLoopResult[] = [];
     for (let i = 0; i < o.openRuns; i++) {
+      const max = await runWrk(t.url, t.script, bestCell.c, o.openMaxSeconds);
+      const rate = Math.max(1, Math.round(max.rps / 2));
       const r = await runOpenLoop({ url: t.url, body: t.body, rate, seconds: o.openSeconds, warmupSeconds: o.openWarmupSeconds, connections: 64 });
       runs.push(r);
-      log(`${t.system} open loop at ${rate} req/s: p50 ${fmtMs(r.p50Ms)} ms, p99 ${fmtMs(r.p99Ms)} ms, errors ${r.errors}`);
+      log(`${t.system} open loop at ${rate} req/s (max just before: ${fmtInt(max.rps)} req/s at c=${bestCell.c}): p50 ${fmtMs(r.p50Ms)} ms, p99 ${fmtMs(r.p99Ms)} ms, errors ${r.errors}`);
       if (control) {
         const cr = await runOpenLoop({ url: control.url, body: control.body, rate, seconds: o.openSeconds, warmupSeconds: o.openWarmupSeconds, connections: 64 });
         controlRuns.push(cr);
@@ -133,7 +141,7 @@ async function driveAll(targets: Target[], o: MainOptions, control?: Target): Pr
       }
     }
     const pick = (rs: OpenLoopResult[]) => [...rs].sort((a, b) => a.p99Ms - b.p99Ms)[Math.floor((rs.length - 1) / 2)]!;
-    t.half = { ...pick(runs), p99s: runs.map((r) => r.p99Ms), warmupP99s: runs.map((r) => r.warmupP99Ms) };
+    t.half = { ...pick(runs), p99s: runs.map((r) => r.p99Ms), warmupP99s: runs.map((r) => r.warmupP99Ms), rates: runs.map((r) => r.offeredRate) };
     if (controlRuns.length) t.control = { ...pick(controlRuns), p99s: controlRuns.map((r) => r.p99Ms), warmupP99s: controlRuns.map((r) => r.warmupP99Ms) };
   }
 }
@@ -415,13 +423,13 @@ export async function main(argv: string[] = process.argv.slice(2)): Promise<numb
       md.push(`| ${c.label} | ${c.optimized ? 'optimised (load-time pass)' : 'as shipped'} | ${fmtInt(c.rowsPerS)} | ${h ? fmtInt(h.rps) : '–'} | ${h ? `${((h.rps / c.rowsPerS) * 100).toFixed(0)}%` : '–'} |`);
     }
     md.push('');
-    md.push(`**Latency at half of max throughput** — open loop (\`bench/http-bench.ts\`: requests issued at a fixed arrival rate over up to 64 keep-alive connections whether or not earlier ones finished; latency runs from the moment the generator's timer issues a request, so time spent waiting for a free connection counts and queueing is not hidden), ${o.openRuns} run${o.openRuns > 1 ? 's' : ''} of ${o.openSeconds} s each, at half of the best (median) wrk req/s above; the run with the median p99 is shown. Each run is a fresh generator process on 64 new connections and starts with ${o.openWarmupSeconds} s at the same rate that is not counted (as wrk2's calibration period): in that warm-up every server, the control too, answered its first few hundred ms slower (its p99 in the last column), and in 2 s runs that start-up transient alone had been the p99.`);
+    md.push(`**Latency at half of max throughput** — open loop (\`bench/http-bench.ts\`: requests issued at a fixed arrival rate over up to 64 keep-alive connections whether or not earlier ones finished; latency runs from the moment the generator's timer issues a request, so time spent waiting for a free connection counts and queueing is not hidden), ${o.openRuns} run${o.openRuns > 1 ? 's' : ''} of ${o.openSeconds} s each, each at half of the max req/s measured just before it (wrk, ${o.openMaxSeconds} s at the model's best concurrency above: the machine's speed moves by 2× within a minute, so a rate fixed from the rounds' median could be 80–95 % of what the server could do in a slow minute); the run with the median p99 is shown. Each run is a fresh generator process on 64 new connections and starts with ${o.openWarmupSeconds} s at the same rate that is not counted (as wrk2's calibration period): in that warm-up every server, the control too, answered its first few hundred ms slower (its p99 in the last column), and in 2 s runs that start-up transient alone had been the p99.`);
     md.push('');
-    md.push('| system | rate req/s | achieved req/s | p50 ms | p99 ms (median run) | p99 of each run | errors | waited > 1 ms for a connection | control: bare Fastify at the same rate, p50 / p99 ms (each run\'s p99) | warm-up, p99 ms of each run: modelserve / control |');
+    md.push('| system | rate req/s | achieved req/s | p50 ms | p99 ms (median run) | p99 ms of each run, at its rate | errors | waited > 1 ms for a connection | control: bare Fastify at the same rate, p50 / p99 ms (each run\'s p99) | warm-up, p99 ms of each run: modelserve / control |');
     md.push('|---|---:|---:|---:|---:|---|---:|---:|---|---|');
     for (const t of targets.filter((x) => x.half)) {
       const c = t.control;
-      md.push(`| ${t.system} | ${fmtInt(t.half!.offeredRate)} | ${fmtInt(t.half!.rps)} | ${fmtMs(t.half!.p50Ms)} | ${fmtMs(t.half!.p99Ms)} | ${t.half!.p99s.map(fmtMs).join(', ')} | ${t.half!.errors} | ${t.half!.late} | ${c ? `${fmtMs(c.p50Ms)} / ${fmtMs(c.p99Ms)} (${c.p99s.map(fmtMs).join(', ')})` : '–'} | ${t.half!.warmupP99s.map(fmtMs).join(', ')} / ${c ? c.warmupP99s.map(fmtMs).join(', ') : '–'} |`);
+      md.push(`| ${t.system} | ${fmtInt(t.half!.offeredRate)} | ${fmtInt(t.half!.rps)} | ${fmtMs(t.half!.p50Ms)} | ${fmtMs(t.half!.p99Ms)} | ${t.half!.p99s.map((p, i) => `${fmtMs(p)} at ${fmtInt(t.half!.rates[i]!)}`).join(', ')} | ${t.half!.errors} | ${t.half!.late} | ${c ? `${fmtMs(c.p50Ms)} / ${fmtMs(c.p99Ms)} (${c.p99s.map(fmtMs).join(', ')})` : '–'} | ${t.half!.warmupP99s.map(fmtMs).join(', ')} / ${c ? c.warmupP99s.map(fmtMs).join(', ') : '–'} |`);
     }
     md.push('');
     md.push(`**Cold start and memory** — spawn of \`node bin/modelserve.js serve examples\` (both examples, default workers) → first 200 on \`POST /predict\` (polled every 5 ms): ${cold.readyMs.map((x) => x.toFixed(0)).join(', ')} ms, median **${coldMs.toFixed(0)} ms**; VmRSS when ready ${cold.rssReady.map((x) => x.toFixed(0)).join(', ')} MiB; after the wrk runs above ${rssAfterLoad?.rss.toFixed(0) ?? '–'} MiB (VmHWM ${rssAfterLoad?.hwm.toFixed(0) ?? '–'} MiB; worker threads are in the same process).` +
