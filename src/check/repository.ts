@@ -3,10 +3,10 @@
 // so its other problems are found too), scaler files, the ONNX file and its real signature from
 // an onnxruntime session on this thread, the examples as a request, what the optimiser cannot
 // rewrite, and with a sample of data the silent mistakes (see sample.ts). Opens no port.
-import { readModelBytes } from '../xgboost/load.js';
 import { buildConfig, findConfigFile, modelFolders, readConfigFile, repositoryProblems, schemaProblems, versionLocations, type Problem, type RawConfig, type VersionLocation } from '../config/load.js';
 import type { ModelConfig } from '../config/types.js';
 import { StartupError } from '../errors.js';
+import { ModelBytesError, readModelBytes } from '../core/model-bytes.js';
 import { exampleRow } from '../core/model-version.js';
 import { createSession, errorText, signatureOf, type OrtSession } from '../runtime/session.js';
 import type { ModelSignature } from '../runtime/types.js';
@@ -64,21 +64,13 @@ async function openModel(config: ModelConfig, optimize: boolean, problems: Model
   const at = (key: string, message: string, severity: ModelProblem['severity'] = 'error') => problems.push({ file: config.configFile, key, message, severity });
   let bytes: Uint8Array;
   try {
-    bytes = readModelBytes(config);
+    const read = await readModelBytes(config, optimize);
+    bytes = read.bytes;
+    for (const s of read.optimization?.skipped ?? []) at('optimize', `the optimiser keeps ${s.op} '${s.node}' as it is: ${s.reason} (it still serves, with onnxruntime's own kernel)`, 'warning');
   } catch (err) {
-    at('model', `cannot read ${config.modelFile}: ${errorText(err)}`);
+    if (!(err instanceof ModelBytesError)) throw err;
+    at('model', err.stage === 'read' ? `cannot read ${config.modelFile}: ${err.message}` : `${config.modelFile} is not a valid ONNX model: ${err.message}`);
     return undefined;
-  }
-  if (optimize && config.optimize) {
-    try {
-      const { optimizeModel } = await import('../optimize/index.js');
-      const result = optimizeModel(bytes);
-      for (const s of result.skipped) at('optimize', `the optimiser keeps ${s.op} '${s.node}' as it is: ${s.reason} (it still serves, with onnxruntime's own kernel)`, 'warning');
-      bytes = result.bytes;
-    } catch (err) {
-      at('model', `${config.modelFile} is not a valid ONNX model: ${errorText(err)}`);
-      return undefined;
-    }
   }
   try {
     return await createSession(config.modelFile, bytes, { intraOpThreads: 1, interOpThreads: 1 });

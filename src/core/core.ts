@@ -8,7 +8,6 @@
 // example row, and only then made the one the model serves (atomically: one pointer). A version it
 // replaces stops receiving requests at that moment, finishes what it queued, and is unloaded.
 import { EventEmitter } from 'node:events';
-import { readFileSync } from 'node:fs';
 import { dirname, relative } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import type { BatchInfo } from '../batching/batcher.js';
@@ -16,9 +15,9 @@ import { defaultModel, formatProblems, loadRepository, repositoryProblems, type 
 import { checkRawSignature, checkSignature } from '../config/signature.js';
 import type { ModelConfig } from '../config/types.js';
 import { ModelServeError, StartupError } from '../errors.js';
-import { mayOptimize } from '../optimize/probe.js';
 import type { InferenceRuntime, ModelSource } from '../runtime/types.js';
 import { exampleRow, ModelVersion, type OptimizationSummary } from './model-version.js';
+import { ModelBytesError, readModelBytes } from './model-bytes.js';
 import type { ServableVersion } from './servable.js';
 import { resolvePipelines } from '../pipelines/check.js';
 import { PipelineVersion } from '../pipelines/pipeline-version.js';
@@ -108,24 +107,13 @@ function isPipeline(entry: ModelEntry): boolean {
 }
 
 async function readModelSource(config: ModelConfig, key: string, optimize: boolean): Promise<{ source: ModelSource; optimization?: OptimizationSummary }> {
-  let bytes: Uint8Array;
-  const shown = relative(process.cwd(), config.modelFile) || config.modelFile;
   try {
-    // An XGBoost model is converted to ONNX here (the converter, and its protobuf library, load only then).
-    bytes = config.format === 'xgboost' ? (await import('../xgboost/load.js')).readModelBytes(config) : readFileSync(config.modelFile);
+    const { bytes, optimization } = await readModelBytes(config, optimize);
+    return { source: { name: key, path: config.modelFile, bytes }, optimization };
   } catch (err) {
-    throw new StartupError('MS_ERR_MODEL_LOAD', `${shown}: cannot read the model file: ${(err as Error).message}`);
-  }
-  // The optimiser's protobuf library is loaded only for models that may hold an operator it rewrites.
-  if (!optimize || !config.optimize || !mayOptimize(bytes)) return { source: { name: key, path: config.modelFile, bytes } };
-  try {
-    const { optimizeModel } = await import('../optimize/index.js');
-    const result = optimizeModel(bytes);
-    const optimization = { changed: result.changed, rewrites: result.rewrites, skipped: result.skipped };
-    return { source: { name: key, path: config.modelFile, bytes: result.changed ? result.bytes : bytes }, optimization };
-  } catch (err) {
-    // The optimiser also parses the protobuf: a file it cannot read is corrupt.
-    throw new StartupError('MS_ERR_MODEL_LOAD', `${shown}: not a valid ONNX model: ${(err as Error).message}`);
+    const shown = relative(process.cwd(), config.modelFile) || config.modelFile;
+    if (!(err instanceof ModelBytesError)) throw err;
+    throw new StartupError('MS_ERR_MODEL_LOAD', `${shown}: ${err.stage === 'read' ? 'cannot read the model file' : 'not a valid ONNX model'}: ${err.message}`);
   }
 }
 

@@ -78,6 +78,18 @@ test('check: every problem of every model in one run — schema, cross-field, sc
   assert.match(r.stdout, /failed: 3 models checked/);
 });
 
+test('check: a model file that is missing or is not ONNX is one problem at `model` naming the file, beside the other models\' problems', () => {
+  const repo = bookRepo({ corrupt: bookConfig(), missing: bookConfig(), narrow: bookConfig({ fields: CSV_FIELDS.slice(1), scale: 'scale: { mean: [0, 0, 0, 0, 0, 0], scale: [1, 1, 1, 1, 1, 1] }' }) });
+  writeFileSync(join(repo, 'corrupt', 'svc.onnx'), 'this is not an ONNX file');
+  rmSync(join(repo, 'missing', 'svc.onnx'));
+  const r = cli(['check', repo]);
+  assert.equal(r.status, 1, r.stdout + r.stderr);
+  assert.match(r.stderr, /corrupt\/model\.yaml: model: .*corrupt\/svc\.onnx/);
+  assert.match(r.stderr, /missing\/model\.yaml: model: .*missing\/svc\.onnx/);
+  assert.match(r.stderr, /narrow\/model\.yaml: inputs\.float_input\.fields: lists 6 field\(s\) but the model's input 'float_input' has width 7/);
+  assert.match(r.stdout, /failed: 3 models checked/);
+});
+
 test('serve reports the same complete list at start-up; serve --check exits without listening (its port is taken)', async () => {
   const repo = bookRepo({ broken: BROKEN });
   const serve = cli(['serve', repo, '--port', '0', '--workers', '1']);

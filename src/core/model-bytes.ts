@@ -1,0 +1,34 @@
+// What onnxruntime is given for a model version — the model file's bytes (an XGBoost model converted
+// to ONNX first), rewritten by the optimiser when the config and the server allow it — shared by
+// serving (core.ts) and `modelserve check`. The converter and the optimiser, and the protobuf
+// library they use, load only for a model that needs them.
+import { readFileSync } from 'node:fs';
+import type { ModelConfig } from '../config/types.js';
+import { mayOptimize } from '../optimize/probe.js';
+import type { OptimizationSummary } from './servable.js';
+
+/** Why a model's bytes could not be had: the file could not be read, or (read by the optimiser) it is not a valid ONNX model. */
+export class ModelBytesError extends Error {
+  constructor(readonly stage: 'read' | 'parse', message: string) {
+    super(message);
+  }
+}
+
+export async function readModelBytes(config: Pick<ModelConfig, 'modelFile' | 'format' | 'optimize'>, optimize: boolean): Promise<{ bytes: Uint8Array; optimization?: OptimizationSummary }> {
+  let bytes: Uint8Array;
+  try {
+    bytes = config.format === 'xgboost' ? (await import('../xgboost/load.js')).readModelBytes(config) : readFileSync(config.modelFile);
+  } catch (err) {
+    throw new ModelBytesError('read', (err as Error).message);
+  }
+  // The optimiser's protobuf library is loaded only for models that may hold an operator it rewrites.
+  if (!optimize || !config.optimize || !mayOptimize(bytes)) return { bytes };
+  try {
+    const { optimizeModel } = await import('../optimize/index.js');
+    const result = optimizeModel(bytes);
+    return { bytes: result.changed ? result.bytes : bytes, optimization: { changed: result.changed, rewrites: result.rewrites, skipped: result.skipped } };
+  } catch (err) {
+    // The optimiser parses the protobuf: a file it cannot read is corrupt.
+    throw new ModelBytesError('parse', (err as Error).message);
+  }
+}
