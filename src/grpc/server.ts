@@ -204,9 +204,16 @@ export async function startGrpcServer(options: GrpcServerOptions): Promise<Runni
       streams.delete(closeIfIdle);
       call.end();
     };
+    // A client that sends but does not read would have its answers pile up here: once they fill
+    // the call's buffer, reading stops until it drains (HTTP/2 flow control then holds the client).
+    let paused = false;
     const answer = (message: object) => {
       inFlight--;
-      if (!closed && !call.cancelled) call.write(message);
+      if (!closed && !call.cancelled && !call.write(message) && !paused) {
+        paused = true;
+        call.pause();
+        call.once('drain', () => { paused = false; call.resume(); });
+      }
       closeIfIdle();
     };
     const failed = (err: unknown) => answer({ error_message: toServiceError(err, log).details });

@@ -1,10 +1,12 @@
 // Triton's streaming inference over gRPC (ModelStreamInfer), with a @grpc/grpc-js client built from
 // the project's .proto: many requests on one stream, each answered by its own message (matched by
 // id) exactly as ModelInfer answers it; an error answers its request in error_message and the
-// stream goes on; the API key is checked when the stream opens; requests on one stream share a
-// batch; on drain, a stream's answers in flight are written and then it ends with status OK.
+// stream goes on; a client that does not read holds the server back (flow control) instead of
+// piling answers up in it; the API key is checked when the stream opens; requests on one stream
+// share a batch; on drain, a stream's answers in flight are written and then it ends with status OK.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { connect } from 'node:http2';
 import * as grpc from '@grpc/grpc-js';
 import type { BatchInfo } from '../../src/batching/batcher.js';
 import { startServer, type RunningServer } from '../../src/server.js';
@@ -80,6 +82,55 @@ test('many requests on one stream, each answered as ModelInfer answers it; an er
     assert.ok(streamed, (request as { id: string }).id);
     assert.equal(streamed.error_message, '');
     assert.deepEqual(streamed.infer_response, unary);
+  }
+});
+
+test('a client that sends without reading is held back: the server stops reading once its answers fill the buffer, then answers everything when the client reads', { timeout: 60_000 }, async () => {
+  const N = 3000;
+  const method = clients.inference.ModelStreamInfer as unknown as { path: string; requestSerialize(m: unknown): Buffer };
+  const message = method.requestSerialize(rawRequest('flood', rows.slice(0, 1)));
+  const frame = Buffer.alloc(5 + message.byteLength); // not compressed, 4-byte big-endian length
+  frame.writeUInt32BE(message.byteLength, 1);
+  message.copy(frame, 5);
+  const succeeded = async () => {
+    const { model_stats } = await rpc<{ model_stats: Array<{ inference_stats: { success: { count: string } } }> }>(clients.inference, 'ModelStatistics', { name: 'book-weather' }, auth());
+    return Number(model_stats[0]!.inference_stats.success.count);
+  };
+  const before = await succeeded();
+  const session = connect(`http://127.0.0.1:${server.grpcPort}`);
+  try {
+    const stream = session.request({ ':method': 'POST', ':path': method.path, 'content-type': 'application/grpc', te: 'trailers', authorization: `Bearer ${KEY}` });
+    stream.pause(); // reads nothing: the server's answers fill the HTTP/2 window, then its own buffer
+    for (let i = 0; i < N; i++) stream.write(frame);
+    stream.end();
+    // Wait until the server has stopped answering (the count holds still for 0.5 s).
+    let last = -1;
+    for (let now = await succeeded(); now !== last; now = await succeeded()) {
+      last = now;
+      await new Promise((resolve) => setTimeout(resolve, 500));
+    }
+    assert.ok(last - before < N / 2, `the server answered ${last - before} of ${N} requests to a client that reads nothing`);
+    // The client reads: every request is answered, then the stream ends with status OK.
+    let answers = 0;
+    let buffered = Buffer.alloc(0);
+    const status = await new Promise<string | undefined>((resolve, reject) => {
+      stream.on('data', (chunk: Buffer) => {
+        buffered = Buffer.concat([buffered, chunk]);
+        while (buffered.byteLength >= 5 && buffered.byteLength >= 5 + buffered.readUInt32BE(1)) {
+          assert.equal(buffered[5], 0x12, 'an answer with infer_response (no error_message)');
+          buffered = buffered.subarray(5 + buffered.readUInt32BE(1));
+          answers++;
+        }
+      });
+      stream.on('trailers', (trailers) => resolve(trailers['grpc-status'] as string | undefined));
+      stream.on('error', reject);
+      stream.resume();
+    });
+    assert.equal(status, '0');
+    assert.equal(answers, N);
+    assert.equal(await succeeded() - before, N);
+  } finally {
+    session.destroy(); // also when an assertion failed with the stream still open
   }
 });
 
