@@ -14,7 +14,7 @@ import { join } from 'node:path';
 import { Agent, request } from 'undici';
 import { numberArg } from './procs.js';
 import { BOOK_FIELDS, bookRows } from '../test/helpers/paths.js';
-import { binaryBody, fp64, grpcClients } from '../test/helpers/oip.js';
+import { binaryBody, fp64, grpcClients, grpcFrame, grpcMessageReader } from '../test/helpers/oip.js';
 
 export const CLIENT_CASES = ['json64', 'binary64', 'grpc64', 'json1', 'oip1', 'grpc1', 'grpcstream1'] as const;
 export type ClientCase = (typeof CLIENT_CASES)[number];
@@ -27,12 +27,9 @@ function caseRequests(): Record<ClientCase, { path: string; headers: Record<stri
   const binary = binaryBody(BOOK_FIELDS.map((f, i) => ({ name: f, datatype: 'FP64', shape: [64, 1], bytes: columns(64)[i]! })), { parameters: { binary_data_output: true } });
   const clients = grpcClients(1, {});
   const method = clients.inference.ModelInfer as unknown as { path: string; requestSerialize(m: unknown): Buffer };
-  const grpcFrame = (n: number) => {
+  const grpcCase = (n: number) => {
     const message = method.requestSerialize({ model_name: 'book-weather', inputs: BOOK_FIELDS.map((f) => ({ name: f, datatype: 'FP64', shape: [n, 1] })), raw_input_contents: columns(n) });
-    const frame = Buffer.alloc(5 + message.byteLength); // uncompressed flag, 4-byte big-endian length
-    frame.writeUInt32BE(message.byteLength, 1);
-    message.copy(frame, 5);
-    return { path: method.path, headers: { 'content-type': 'application/grpc', te: 'trailers' }, body: frame };
+    return { path: method.path, headers: { 'content-type': 'application/grpc', te: 'trailers' }, body: grpcFrame(message) };
   };
   clients.close();
   return {
@@ -40,9 +37,9 @@ function caseRequests(): Record<ClientCase, { path: string; headers: Record<stri
     json1: { path: '/predict', ...json(rows[0]) },
     binary64: { path: '/v2/models/book-weather/infer', headers: { 'content-type': 'application/octet-stream', 'inference-header-content-length': String(binary.headerLength) }, body: binary.body },
     oip1: { path: '/v2/models/book-weather/infer', ...json({ inputs: BOOK_FIELDS.map((f) => ({ name: f, datatype: 'FP64', shape: [1, 1], data: [rows[0]![f]] })) }) },
-    grpc64: grpcFrame(64),
-    grpc1: grpcFrame(1),
-    grpcstream1: { ...grpcFrame(1), path: '/inference.GRPCInferenceService/ModelStreamInfer' },
+    grpc64: grpcCase(64),
+    grpc1: grpcCase(1),
+    grpcstream1: { ...grpcCase(1), path: '/inference.GRPCInferenceService/ModelStreamInfer' },
   };
 }
 
@@ -122,18 +119,11 @@ async function main(argv: string[]): Promise<void> {
       const session = connect(`http://127.0.0.1:${grpcPort}`);
       const stream = session.request({ ':method': 'POST', ':path': path, ...headers });
       const waiting: Array<{ resolve(): void; reject(err: Error): void }> = [];
-      let buffered: Buffer = Buffer.alloc(0);
-      stream.on('data', (chunk: Buffer) => {
-        buffered = buffered.byteLength > 0 ? Buffer.concat([buffered, chunk]) : chunk;
-        while (buffered.byteLength >= 5 && buffered.byteLength >= 5 + buffered.readUInt32BE(1)) {
-          const length = buffered.readUInt32BE(1);
-          const failed = length > 0 && buffered[5] === 0x0a;
-          buffered = buffered.subarray(5 + length);
-          const w = waiting.shift();
-          if (failed) w?.reject(new Error('ModelStreamInfer answered with an error_message'));
-          else w?.resolve();
-        }
-      });
+      stream.on('data', grpcMessageReader((message) => {
+        const w = waiting.shift();
+        if (message[0] === 0x0a) w?.reject(new Error('ModelStreamInfer answered with an error_message'));
+        else w?.resolve();
+      }));
       stream.on('close', () => { for (const w of waiting.splice(0)) w.reject(new Error(`the stream closed (HTTP/2 code ${stream.rstCode})`)); });
       once = () => new Promise<void>((resolve, reject) => {
         waiting.push({ resolve, reject });

@@ -60,6 +60,27 @@ export function readBytesElements(bytes: Buffer): string[] {
   return out;
 }
 
+/** A gRPC message as it travels in HTTP/2 DATA frames: a "not compressed" byte, its length (4 bytes, big-endian), its bytes. */
+export function grpcFrame(message: Uint8Array): Buffer {
+  const frame = Buffer.alloc(5 + message.byteLength);
+  frame.writeUInt32BE(message.byteLength, 1);
+  frame.set(message, 5);
+  return frame;
+}
+
+/** Splits a gRPC response body into messages: feed it each chunk as it arrives; it calls `onMessage` with each whole message. */
+export function grpcMessageReader(onMessage: (message: Buffer) => void): (chunk: Buffer) => void {
+  let buffered: Buffer = Buffer.alloc(0);
+  return (chunk) => {
+    buffered = buffered.byteLength > 0 ? Buffer.concat([buffered, chunk]) : chunk;
+    while (buffered.byteLength >= 5 && buffered.byteLength >= 5 + buffered.readUInt32BE(1)) {
+      const end = 5 + buffered.readUInt32BE(1);
+      onMessage(buffered.subarray(5, end));
+      buffered = buffered.subarray(end);
+    }
+  };
+}
+
 export type GrpcClient = grpc.Client & Record<string, (request: unknown, metadataOrCallback: unknown, optionsOrCallback?: unknown, callback?: unknown) => grpc.ClientUnaryCall>;
 
 /** A GRPCInferenceService client (and a Health client) from the project's .proto. */

@@ -12,7 +12,7 @@ import type { BatchInfo } from '../../src/batching/batcher.js';
 import { startServer, type RunningServer } from '../../src/server.js';
 import { BOOK_FIELDS, bookRows, tempDir, writeBookModelFolder } from '../helpers/paths.js';
 import { freePort } from '../helpers/net.js';
-import { fp64, grpcClients, rpc, type GrpcClient } from '../helpers/oip.js';
+import { fp64, grpcClients, grpcFrame, grpcMessageReader, rpc, type GrpcClient } from '../helpers/oip.js';
 
 const KEY = 'stream-key-0123456789abcdef';
 const rows = bookRows(6);
@@ -88,10 +88,7 @@ test('many requests on one stream, each answered as ModelInfer answers it; an er
 test('a client that sends without reading is held back: the server stops reading once its answers fill the buffer, then answers everything when the client reads', { timeout: 60_000 }, async () => {
   const N = 3000;
   const method = clients.inference.ModelStreamInfer as unknown as { path: string; requestSerialize(m: unknown): Buffer };
-  const message = method.requestSerialize(rawRequest('flood', rows.slice(0, 1)));
-  const frame = Buffer.alloc(5 + message.byteLength); // not compressed, 4-byte big-endian length
-  frame.writeUInt32BE(message.byteLength, 1);
-  message.copy(frame, 5);
+  const frame = grpcFrame(method.requestSerialize(rawRequest('flood', rows.slice(0, 1))));
   const succeeded = async () => {
     const { model_stats } = await rpc<{ model_stats: Array<{ inference_stats: { success: { count: string } } }> }>(clients.inference, 'ModelStatistics', { name: 'book-weather' }, auth());
     return Number(model_stats[0]!.inference_stats.success.count);
@@ -112,16 +109,11 @@ test('a client that sends without reading is held back: the server stops reading
     assert.ok(last - before < N / 2, `the server answered ${last - before} of ${N} requests to a client that reads nothing`);
     // The client reads: every request is answered, then the stream ends with status OK.
     let answers = 0;
-    let buffered = Buffer.alloc(0);
     const status = await new Promise<string | undefined>((resolve, reject) => {
-      stream.on('data', (chunk: Buffer) => {
-        buffered = Buffer.concat([buffered, chunk]);
-        while (buffered.byteLength >= 5 && buffered.byteLength >= 5 + buffered.readUInt32BE(1)) {
-          assert.equal(buffered[5], 0x12, 'an answer with infer_response (no error_message)');
-          buffered = buffered.subarray(5 + buffered.readUInt32BE(1));
-          answers++;
-        }
-      });
+      stream.on('data', grpcMessageReader((message) => {
+        assert.equal(message[0], 0x12, 'an answer with infer_response (no error_message)');
+        answers++;
+      }));
       stream.on('trailers', (trailers) => resolve(trailers['grpc-status'] as string | undefined));
       stream.on('error', reject);
       stream.resume();
