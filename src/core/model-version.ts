@@ -5,7 +5,7 @@
 import type { ModelConfig } from '../config/types.js';
 import { Batcher, type BatchInfo } from '../batching/batcher.js';
 import { compileDecoder, neededOutputs, type Decoder, type PredictionObject } from '../response/decode.js';
-import { compileSerializers, type Serializers } from '../response/serialize.js';
+import { compileRowsSerializer, compileSerializers, type Serializers } from '../response/serialize.js';
 import { compileEncoder, type Encoder } from '../tensors/encode.js';
 import type { InferenceRuntime, ModelSignature, NamedTensors, TensorData } from '../runtime/types.js';
 import { compileRequestValidator, type RequestValidator, type Row } from '../validation/request-validator.js';
@@ -13,7 +13,7 @@ import { rawBatchable, rawOutputs } from '../config/signature.js';
 import { allocateTensor } from '../tensors/allocate.js';
 import { ModelServeError } from '../errors.js';
 import { concatRequests, joinSlices, sliceRows, splitOutputs, type EncodedRequest } from './tensor-batch.js';
-import type { PredictionTap, RequestContext } from './prediction-tap.js';
+import type { PredictionJson, PredictionTap, RequestContext } from './prediction-tap.js';
 
 import type { InferOptions, OptimizationSummary, ServableVersion } from './servable.js';
 
@@ -86,6 +86,8 @@ export class ModelVersion implements ServableVersion {
   readonly batcher: Batcher<QueuedRequest, NamedTensors>;
   private readonly defaultOutputs: readonly string[];
   private readonly tap: PredictionTap | undefined;
+  /** Compiled on the first observed prediction (only servers with observers pay for it). */
+  private json: PredictionJson | undefined;
 
   constructor(parts: ModelVersionParts) {
     const { config, signature, runtime, key } = parts;
@@ -164,7 +166,7 @@ export class ModelVersion implements ServableVersion {
     const outputs = await this.run(this.encode(rows), rows.length, deadline === undefined ? {} : { deadline });
     const predictions = this.decode(outputs, rows.length);
     if (observed) {
-      tap.emit({ model: this.name, version: this.version, requestId: context?.requestId, frontDoor: context?.frontDoor, rows: rows.length, latencyMs: performance.now() - started, time: Date.now(), inputs: rows, predictions });
+      tap.emit({ model: this.name, version: this.version, requestId: context?.requestId, frontDoor: context?.frontDoor, rows: rows.length, latencyMs: performance.now() - started, time: Date.now(), inputs: rows, predictions, json: this.json ??= { inputs: compileRowsSerializer(this.config), predictions: this.serialize.many } });
     }
     return predictions;
   }

@@ -17,6 +17,12 @@ export interface RequestContext {
   unobserved?: boolean;
 }
 
+/** A model's compiled JSON writers for its rows and predictions, for observers that write JSON. */
+export interface PredictionJson {
+  inputs(rows: readonly Row[]): string;
+  predictions(predictions: readonly PredictionObject[]): string;
+}
+
 export interface PredictionRecord extends RequestContext {
   model: string;
   version: number;
@@ -28,6 +34,8 @@ export interface PredictionRecord extends RequestContext {
   /** predict(): the validated rows and one prediction object per row. */
   inputs?: readonly Row[];
   predictions?: readonly PredictionObject[];
+  /** predict(): JSON.stringify of inputs and predictions, faster (compiled for the model's fields and outputs). */
+  json?: PredictionJson;
   /** infer(): the encoded inputs and the outputs fetched. */
   feeds?: NamedTensors;
   outputs?: NamedTensors;

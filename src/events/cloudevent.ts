@@ -62,6 +62,11 @@ export interface EventShape {
   sourcePrefix?: string;
 }
 
+/** The event's `source`. */
+function sourceOf(model: string, version: string, shape: EventShape): string {
+  return `${shape.sourcePrefix ?? '/modelserve'}/models/${encodeURIComponent(model)}/versions/${version}`;
+}
+
 export function predictionEvent(record: PredictionRecord, shape: EventShape): PredictionCloudEvent {
   const version = String(record.version);
   const tensors = record.inputs === undefined;
@@ -69,7 +74,7 @@ export function predictionEvent(record: PredictionRecord, shape: EventShape): Pr
     specversion: '1.0',
     // The request id is the event id; a front door that has none gets a fresh one (source + id stay unique).
     id: record.requestId ?? randomUUID(),
-    source: `${shape.sourcePrefix ?? '/modelserve'}/models/${encodeURIComponent(record.model)}/versions/${version}`,
+    source: sourceOf(record.model, version, shape),
     type: EVENT_TYPE,
     subject: `${record.model}/${version}`,
     time: new Date(record.time).toISOString(),
@@ -86,4 +91,43 @@ export function predictionEvent(record: PredictionRecord, shape: EventShape): Pr
       predictions: tensors ? tensorsJson(record.outputs, shape.redact) : redactRows(record.predictions ?? [], shape.redact),
     },
   };
+}
+
+/**
+ * Events as JSON text, the same as JSON.stringify(predictionEvent(record, shape)) but cheaper on
+ * the prediction path (every HTTP request pays it): the attributes shared by a model version's
+ * events are written once, the time once per millisecond, and the rows and predictions by the
+ * model's compiled writers (record.json). Tensors and redacted fields take the general path.
+ */
+export class PredictionEventWriter {
+  private readonly shape: EventShape;
+  /** Per model version: `"source":…,"type":…,"subject":…,"datacontenttype":…,"modelname":…,"modelversion":…`. */
+  private readonly shared = new Map<string, string>();
+  private lastTime = NaN;
+  private lastIso = '';
+
+  constructor(shape: EventShape) {
+    this.shape = shape;
+  }
+
+  write(record: PredictionRecord): string {
+    const json = record.json;
+    if (json === undefined || record.inputs === undefined || this.shape.redact.size > 0) return JSON.stringify(predictionEvent(record, this.shape));
+    const version = String(record.version);
+    const key = `${version} ${record.model}`;
+    let shared = this.shared.get(key);
+    if (shared === undefined) {
+      // Hot reloads add versions: a bound keeps a long-running server's cache small.
+      if (this.shared.size >= 1000) this.shared.clear();
+      shared = JSON.stringify({ source: sourceOf(record.model, version, this.shape), type: EVENT_TYPE, subject: `${record.model}/${version}`, datacontenttype: 'application/json', modelname: record.model, modelversion: version }).slice(1, -1);
+      this.shared.set(key, shared);
+    }
+    if (record.time !== this.lastTime) {
+      this.lastTime = record.time;
+      this.lastIso = new Date(record.time).toISOString();
+    }
+    const id = JSON.stringify(record.requestId ?? randomUUID());
+    const latency = Math.round(record.latencyMs * 1000) / 1000;
+    return `{"specversion":"1.0","id":${id},${shared},"time":"${this.lastIso}","data":{"model":${JSON.stringify(record.model)},"version":${record.version},"front_door":${JSON.stringify(record.frontDoor ?? 'unknown')},"rows":${record.rows},"latency_ms":${latency},"inputs":${json.inputs(record.inputs)},"predictions":${json.predictions(record.predictions ?? [])}}}`;
+  }
 }

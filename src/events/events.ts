@@ -1,9 +1,9 @@
 // Prediction events: the core's PredictionTap -> sampling -> a CloudEvent (redaction applied) ->
 // every sink's bounded queue. observe() runs on the prediction's path, so it only samples, builds
-// one JSON text and offers it; delivery happens in each sink's own loop.
+// one JSON text (PredictionEventWriter) and offers it; delivery happens in each sink's own loop.
 import type { PredictionRecord } from '../core/prediction-tap.js';
 import { Counter, Gauge, type Registry } from 'prom-client';
-import { predictionEvent } from './cloudevent.js';
+import { PredictionEventWriter } from './cloudevent.js';
 import type { EventSink, SinkHooks } from './sink.js';
 
 export interface PredictionEventsOptions {
@@ -18,16 +18,14 @@ export interface PredictionEventsOptions {
 export class PredictionEvents {
   readonly sinks: EventSink[];
   private readonly sampleRate: number;
-  private readonly redact: ReadonlySet<string>;
-  private readonly sourcePrefix: string | undefined;
+  private readonly writer: PredictionEventWriter;
   /** Events built (sampled in). */
   emitted = 0;
 
   constructor(options: PredictionEventsOptions) {
     this.sinks = options.sinks;
     this.sampleRate = options.sampleRate ?? 1;
-    this.redact = new Set(options.redact ?? []);
-    this.sourcePrefix = options.sourcePrefix;
+    this.writer = new PredictionEventWriter({ redact: new Set(options.redact ?? []), sourcePrefix: options.sourcePrefix });
   }
 
   /** The observer to add to the core (core.predictions.add(events.observe)). */
@@ -35,7 +33,7 @@ export class PredictionEvents {
     if (this.sinks.length === 0) return;
     if (this.sampleRate < 1 && Math.random() >= this.sampleRate) return;
     this.emitted++;
-    const text = JSON.stringify(predictionEvent(record, { redact: this.redact, sourcePrefix: this.sourcePrefix }));
+    const text = this.writer.write(record);
     for (const sink of this.sinks) sink.offer(text);
   };
 

@@ -16,6 +16,9 @@ export interface MqttSinkOptions extends BoundedSinkOptions {
   ownsClient?: boolean;
 }
 
+/** Under load, events gather for this long between publishes (BENCHMARKS.md, MQTT section). */
+export const DEFAULT_LINGER_MS = 10;
+
 export class MqttSink extends BoundedSink {
   readonly kind = 'mqtt';
   readonly target: string;
@@ -24,7 +27,7 @@ export class MqttSink extends BoundedSink {
   private readonly ownsClient: boolean;
 
   constructor(options: MqttSinkOptions) {
-    super(options);
+    super({ ...options, lingerMs: options.lingerMs ?? DEFAULT_LINGER_MS });
     this.client = options.client;
     this.topic = options.topic;
     this.target = options.topic;

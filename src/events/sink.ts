@@ -42,6 +42,12 @@ export interface BoundedSinkOptions extends SinkHooks {
   maxQueue?: number;
   /** Most events handed to one deliver() call (default 100). */
   maxBatch?: number;
+  /**
+   * While fewer than maxBatch events wait, a delivery starts at most once per lingerMs (default
+   * 0: as soon as the previous one is acknowledged). Under load this makes fewer, larger
+   * deliveries; the first event after a quiet spell still goes at once.
+   */
+  lingerMs?: number;
   /** Retry backoff: first and largest pause, ms (default 100 and 5,000). */
   backoffMs?: number;
   maxBackoffMs?: number;
@@ -55,6 +61,7 @@ export abstract class BoundedSink implements EventSink {
   abstract readonly target: string;
   protected readonly maxQueue: number;
   private readonly maxBatch: number;
+  private readonly lingerMs: number;
   private readonly backoffMs: number;
   private readonly maxBackoffMs: number;
   private readonly hooks: SinkHooks;
@@ -63,6 +70,10 @@ export abstract class BoundedSink implements EventSink {
   private running = false;
   private closing = false;
   private wake: (() => void) | undefined;
+  /** Ends a linger early: set while the loop lingers, called once a full batch waits (or on close). */
+  private full: (() => void) | undefined;
+  /** When the last delivery began (Date.now()); kept across drain loops, which end whenever the queue empties. */
+  private lastStart = -Infinity;
   private delivered = 0;
   private dropped = 0;
   private failures = 0;
@@ -74,6 +85,7 @@ export abstract class BoundedSink implements EventSink {
   constructor(options: BoundedSinkOptions) {
     this.maxQueue = options.maxQueue ?? 10_000;
     this.maxBatch = options.maxBatch ?? 100;
+    this.lingerMs = options.lingerMs ?? 0;
     this.backoffMs = options.backoffMs ?? 100;
     this.maxBackoffMs = options.maxBackoffMs ?? 5_000;
     this.hooks = options;
@@ -107,6 +119,7 @@ export abstract class BoundedSink implements EventSink {
     }
     this.queue.push(event);
     if (!this.running) this.start();
+    else if (this.queue.length >= this.maxBatch) this.full?.();
     else this.wake?.();
     return true;
   }
@@ -132,6 +145,15 @@ export abstract class BoundedSink implements EventSink {
         this.wake = undefined;
         continue;
       }
+      const linger = this.lastStart + this.lingerMs - Date.now();
+      if (linger > 0 && this.queue.length < this.maxBatch && !this.closing) {
+        await new Promise<void>((resolve) => {
+          const timer = setTimeout(resolve, linger);
+          this.full = () => { clearTimeout(timer); resolve(); };
+        });
+        this.full = undefined;
+      }
+      this.lastStart = Date.now();
       const batch = this.queue.slice(0, this.maxBatch);
       try {
         await this.deliver(batch, this.abort.signal);
@@ -158,6 +180,7 @@ export abstract class BoundedSink implements EventSink {
 
   async close(timeoutMs = 5_000): Promise<void> {
     this.closing = true;
+    this.full?.();
     const deadline = sleep(timeoutMs, undefined, { ref: false });
     await Promise.race([this.idle, deadline]);
     this.abort.abort();

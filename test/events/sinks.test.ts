@@ -1,16 +1,18 @@
 // The event pipeline's parts on real files, a real HTTP server and a real core: the JSON Lines sink
 // rotates by size without splitting a line; the core reports predictions from predict() and from
 // the tensor-level infer() (what OIP/gRPC/pipelines call) to its observers; sampling and redaction;
-// the serve options report their problems together.
-import { test } from 'node:test';
+// the serve options report their problems together; the event writer's fast path writes what the
+// general one does; a sink with a linger gathers events under load.
+import { mock, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { InferenceCore } from '../../src/core/core.js';
 import type { PredictionRecord } from '../../src/core/prediction-tap.js';
 import { FileSink } from '../../src/events/file-sink.js';
+import { PredictionEventWriter, predictionEvent } from '../../src/events/cloudevent.js';
 import { PredictionEvents } from '../../src/events/events.js';
-import type { EventSink, SinkCounters } from '../../src/events/sink.js';
+import { BoundedSink, type EventSink, type SinkCounters } from '../../src/events/sink.js';
 import { loadRepository } from '../../src/config/load.js';
 import { createRuntime } from '../../src/runtime/create.js';
 import { parseServeOptions } from '../../src/cli/serve-options.js';
@@ -70,6 +72,93 @@ test('the core reports predict() and infer() to observers; events sample and red
   } finally {
     remove();
     await core.close();
+  }
+});
+
+test('the event writer writes what JSON.stringify(predictionEvent()) writes, for every kind of record', async () => {
+  const runtime = await createRuntime({ workers: 0 });
+  const configs = loadRepository(EXAMPLES).filter((c) => c.name === 'weather' || c.name === 'loan');
+  const records: PredictionRecord[] = [];
+  const core = await InferenceCore.start({ configs, runtime, onPrediction: (r) => records.push(r) });
+  try {
+    const weather = core.resolve('weather')!;
+    const loan = core.resolve('loan')!;
+    const predict = async (v: typeof weather, body: unknown, requestId?: string) => {
+      const validated = v.validate(body);
+      assert.ok(validated.ok, JSON.stringify(validated));
+      await v.predict(validated.rows, undefined, { requestId, frontDoor: 'http' });
+    };
+    // Numbers, a key the lenient model keeps, a string needing escapes, no request id (a fresh one).
+    await predict(weather, [{ temp_c: 8.75, humidity: 0.83, wind_speed_kmph: 70, wind_bearing_degree: 259, visibility_km: 15.82, pressure_millibars: 1016.51, current_weather_condition: 1, note: 'say "hi"\n\u00e9\u2028' }, { temp_c: -3.1e-7, humidity: 1, wind_speed_kmph: 0, wind_bearing_degree: 0, visibility_km: 0, pressure_millibars: 999, current_weather_condition: 0 }], 'r-"1"');
+    await predict(weather, { temp_c: 1, humidity: 0.5, wind_speed_kmph: 1, wind_bearing_degree: 1, visibility_km: 1, pressure_millibars: 1000, current_weather_condition: 1 });
+    // Integers, categorical strings and defaults (loan's example request).
+    const example = JSON.parse(readFileSync(join(EXAMPLES, 'loan', 'samples', 'valid.json'), 'utf8')) as unknown;
+    await predict(loan, example, 'loan-1');
+    await weather.infer(weather.encode([{ temp_c: 1, humidity: 0.5, wind_speed_kmph: 1, wind_bearing_degree: 1, visibility_km: 1, pressure_millibars: 1000, current_weather_condition: 1 }]), 1, { requestId: 't-1', frontDoor: 'grpc' });
+    assert.equal(records.length, 4);
+    assert.ok(records[0]!.json && records[2]!.json, 'predict() records carry the compiled writers');
+    // Odd model names and times: the shared attributes are cached per model version, the time per ms.
+    const odd = { ...records[0]!, model: 'we"ird/ü', time: records[0]!.time + 1 };
+    const sameMs = { ...records[1]!, time: odd.time };
+    const all = [...records, odd, sameMs, { ...records[1]!, time: 0 }];
+    const general = { redact: new Set<string>(), sourcePrefix: '/edge' };
+    const writer = new PredictionEventWriter(general);
+    for (const record of all) {
+      const written = JSON.parse(writer.write(record)) as { id: string };
+      const expected = JSON.parse(JSON.stringify(predictionEvent(record, general))) as { id: string };
+      if (record.requestId === undefined) {
+        assert.match(written.id, /^[0-9a-f-]{36}$/);
+        written.id = expected.id;
+      }
+      assert.deepEqual(written, expected);
+    }
+    // Redaction takes the general path, with the same result.
+    const redacted = { redact: new Set(['humidity', 'prediction']) };
+    assert.deepEqual(JSON.parse(new PredictionEventWriter(redacted).write(records[0]!)), JSON.parse(JSON.stringify(predictionEvent(records[0]!, redacted))));
+  } finally {
+    await core.close();
+  }
+});
+
+/** A sink whose deliveries are recorded and acknowledged at once. */
+class RecordingSink extends BoundedSink {
+  readonly kind = 'memory';
+  readonly target = 'memory';
+  readonly deliveries: string[][] = [];
+  protected async deliver(events: string[]): Promise<void> {
+    this.deliveries.push(events);
+  }
+}
+
+test('a sink with a linger sends the first event at once, then gathers events until the linger ends or a batch is full', async () => {
+  mock.timers.enable({ apis: ['setTimeout', 'Date'], now: 1_000_000 });
+  const settle = () => new Promise((resolve) => setImmediate(resolve));
+  try {
+    const sink = new RecordingSink({ lingerMs: 10, maxBatch: 3 });
+    sink.offer('a');
+    await settle();
+    assert.deepEqual(sink.deliveries, [['a']], 'the first event goes at once');
+    sink.offer('b');
+    sink.offer('c');
+    await settle();
+    assert.deepEqual(sink.deliveries, [['a']], 'later ones wait for the linger');
+    mock.timers.tick(10);
+    await settle();
+    assert.deepEqual(sink.deliveries, [['a'], ['b', 'c']]);
+    sink.offer('d');
+    sink.offer('e');
+    await settle();
+    assert.equal(sink.deliveries.length, 2);
+    sink.offer('f');
+    await settle();
+    assert.deepEqual(sink.deliveries.at(-1), ['d', 'e', 'f'], 'a full batch does not wait');
+    sink.offer('g');
+    await settle();
+    await sink.close(1000);
+    assert.deepEqual(sink.deliveries.at(-1), ['g'], 'close sends what lingers');
+    assert.deepEqual(sink.counters(), { delivered: 7, dropped: 0, failures: 0, queued: 0 });
+  } finally {
+    mock.timers.reset();
   }
 });
 
