@@ -17,7 +17,7 @@ import type { ClientCase } from './oip-client.js';
 import { CLI, ROOT, freePort, numberArg, startProc, waitForOutput } from './procs.js';
 import { machineLine, writeSection } from './report.js';
 import { hasWrk, runWrk } from './http-bench.js';
-import { startNodeHttp2Limit, startNodeHttpLimit, type Server } from './peers.js';
+import { startGrpcStreamLimit, startNodeHttp2Limit, startNodeHttpLimit, type Server } from './peers.js';
 import { bookRows, tempDir, writeBookModelFolder } from '../test/helpers/paths.js';
 import { generatePythonStubs } from '../test/helpers/oip.js';
 
@@ -59,7 +59,7 @@ asyncio.run(main())
 `;
 
 interface ClientResult { case: string; warmup: number; requests: number; seconds: number; cpuSeconds: number }
-interface Measured { label: string; rows: number; reqPerS: number; serverCpuUs: number; mainThreadUs: number; clientCpuUs: number }
+interface Measured { label: string; rows: number; reqPerS: number; serverCpuUs: number; mainThreadUs: number; clientCpuUs: number; rowsPerRun?: number }
 
 /** CPU seconds of this process's waited-for children (cutime + cstime): a finished load generator's own CPU. */
 function childrenCpuSeconds(): number {
@@ -122,6 +122,7 @@ export async function main(argv: string[]): Promise<number> {
   })() : undefined;
 
   const measure = async (label: string, rowsPerRequest: number, command: [string, string[], { cwd?: string }]): Promise<Measured> => {
+    const stats0 = await statistics();
     const cpu0 = cpuSeconds(server.pid);
     const main0 = cpuSeconds(server.pid, server.pid);
     const { stdout } = await promisify(execFile)(command[0], command[1], { ...command[2], encoding: 'utf8', timeout: (seconds + 30) * 1000 });
@@ -129,12 +130,13 @@ export async function main(argv: string[]): Promise<number> {
     const mainCpu = cpuSeconds(server.pid, server.pid) - main0;
     const r = JSON.parse(stdout.trim().split('\n').pop()!) as ClientResult;
     const served = r.warmup + r.requests;
-    const m = { label, rows: rowsPerRequest, reqPerS: r.requests / r.seconds, serverCpuUs: (serverCpu / served) * 1e6, mainThreadUs: (mainCpu / served) * 1e6, clientCpuUs: (r.cpuSeconds / r.requests) * 1e6 };
+    const stats1 = await statistics();
+    const m = { label, rows: rowsPerRequest, reqPerS: r.requests / r.seconds, serverCpuUs: (serverCpu / served) * 1e6, mainThreadUs: (mainCpu / served) * 1e6, clientCpuUs: (r.cpuSeconds / r.requests) * 1e6, rowsPerRun: (stats1.rows - stats0.rows) / (stats1.runs - stats0.runs) };
     console.error(`oip: ${label}: ${m.reqPerS.toFixed(0)} req/s; CPU µs/request: server ${m.serverCpuUs.toFixed(0)} (main thread ${m.mainThreadUs.toFixed(0)}), client ${m.clientCpuUs.toFixed(0)}`);
     return m;
   };
-  const node = (which: ClientCase, rate = 0): [string, string[], { cwd?: string }] =>
-    [process.execPath, [join(ROOT, 'dist', 'bench', 'oip-client.js'), '--case', which, '--port', String(port), '--grpc-port', String(grpcPort), '--seconds', String(seconds), '--concurrency', String(concurrency), '--rate', String(rate)], {}];
+  const node = (which: ClientCase, rate = 0, grpcTo = grpcPort): [string, string[], { cwd?: string }] =>
+    [process.execPath, [join(ROOT, 'dist', 'bench', 'oip-client.js'), '--case', which, '--port', String(port), '--grpc-port', String(grpcTo), '--seconds', String(seconds), '--concurrency', String(concurrency), '--rate', String(rate)], {}];
 
   // The same requests from C load generators (wrk for REST, h2load for gRPC over one HTTP/2
   // connection): a few µs of client CPU per request instead of a JS or Python client's hundreds,
@@ -142,10 +144,12 @@ export async function main(argv: string[]): Promise<number> {
   const bodies = tempDir('modelserve-bench-oip-bodies-');
   await promisify(execFile)(process.execPath, [join(ROOT, 'dist', 'bench', 'oip-client.js'), '--write-bodies', bodies]);
   const cClients = hasWrk() && hasH2load();
-  const failures = async (): Promise<number> => {
+  /** The server's statistics: failed requests, and rows (inference_count) and model runs (execution_count), for the rows per run. */
+  const statistics = async (): Promise<{ failures: number; rows: number; runs: number }> => {
     const res = await fetch(`http://127.0.0.1:${port}/v2/models/book-weather/stats`);
-    const body = await res.json() as { model_stats: Array<{ inference_stats: { fail: { count: number } } }> };
-    return body.model_stats.reduce((n, m) => n + m.inference_stats.fail.count, 0);
+    const body = await res.json() as { model_stats: Array<{ inference_count: number; execution_count: number; inference_stats: { fail: { count: number } } }> };
+    const sum = (f: (m: (typeof body.model_stats)[number]) => number) => body.model_stats.reduce((n, m) => n + Number(f(m)), 0);
+    return { failures: sum((m) => m.inference_stats.fail.count), rows: sum((m) => m.inference_count), runs: sum((m) => m.execution_count) };
   };
   // `ports` points a case at another server (the bare node:http and node:http2 limits).
   const generate = async (which: ClientCase, secs: number, ports = { http: port, grpc: grpcPort }): Promise<{ requests: number; rps: number; errors: number }> => {
@@ -170,7 +174,7 @@ export async function main(argv: string[]): Promise<number> {
   };
   const measureC = async (label: string, rowsPerRequest: number, which: ClientCase): Promise<Measured> => {
     await generate(which, 1); // warm-up, not counted
-    const fail0 = await failures();
+    const stats0 = await statistics();
     const cpu0 = cpuSeconds(server.pid);
     const main0 = cpuSeconds(server.pid, server.pid);
     const client0 = childrenCpuSeconds();
@@ -179,9 +183,10 @@ export async function main(argv: string[]): Promise<number> {
     const mainCpu = cpuSeconds(server.pid, server.pid) - main0;
     const clientCpu = childrenCpuSeconds() - client0;
     // gRPC errors travel in trailers under HTTP 200: the server's own failure count says.
-    const errors = r.errors + (await failures()) - fail0;
+    const stats1 = await statistics();
+    const errors = r.errors + stats1.failures - stats0.failures;
     if (errors > 0) throw new Error(`${label}: ${errors} requests failed`);
-    const m = { label, rows: rowsPerRequest, reqPerS: r.rps, serverCpuUs: (serverCpu / r.requests) * 1e6, mainThreadUs: (mainCpu / r.requests) * 1e6, clientCpuUs: (clientCpu / r.requests) * 1e6 };
+    const m = { label, rows: rowsPerRequest, reqPerS: r.rps, serverCpuUs: (serverCpu / r.requests) * 1e6, mainThreadUs: (mainCpu / r.requests) * 1e6, clientCpuUs: (clientCpu / r.requests) * 1e6, rowsPerRun: (stats1.rows - stats0.rows) / (stats1.runs - stats0.runs) };
     console.error(`oip: ${label}: ${m.reqPerS.toFixed(0)} req/s; CPU µs/request: server ${m.serverCpuUs.toFixed(0)} (main thread ${m.mainThreadUs.toFixed(0)}), client ${m.clientCpuUs.toFixed(0)}`);
     return m;
   };
@@ -208,8 +213,8 @@ export async function main(argv: string[]): Promise<number> {
     // Single row: JSON REST (wrk), gRPC unary (h2load) and Triton's streaming RPC (a lean node:http2
     // client: no C load generator speaks gRPC streams), beside the bare node:http and node:http2
     // limits under the same generators — what Node's own HTTP stacks cost per request here.
-    const singleC: Array<{ json: Measured; grpc: Measured; stream: Measured; httpLimit: Measured; http2Limit: Measured }> = [];
-    const limits = cClients ? [await startNodeHttpLimit(), await startNodeHttp2Limit()] as const : undefined;
+    const singleC: Array<{ json: Measured; grpc: Measured; stream: Measured; httpLimit: Measured; http2Limit: Measured; streamLimit: Measured }> = [];
+    const limits = cClients ? [await startNodeHttpLimit(), await startNodeHttp2Limit(), await startGrpcStreamLimit()] as const : undefined;
     try {
       for (let round = 0; limits && round < rounds; round++) {
         const m: Partial<(typeof singleC)[number]> = {};
@@ -220,6 +225,10 @@ export async function main(argv: string[]): Promise<number> {
           async () => { m.stream = await measure('OIP gRPC ModelStreamInfer, raw contents, 1 row per message (lean node:http2 client)', 1, node('grpcstream1')); },
           async () => { m.httpLimit = await measureLimit('node:http limit (a constant answer), wrk', 'json1', limits[0]); },
           async () => { m.http2Limit = await measureLimit('node:http2 limit (a constant unary gRPC answer), h2load', 'grpc1', limits[1]); },
+          async () => {
+            const label = 'grpc-js streaming limit (a constant answer per ModelStreamInfer message, no protobuf), the same lean client';
+            m.streamLimit = { ...(await measure(label, 1, node('grpcstream1', 0, Number(new URL(limits[2].base).port)))), serverCpuUs: NaN, mainThreadUs: NaN };
+          },
         ];
         for (const step of round % 2 === 0 ? steps : [...steps].reverse()) await step();
         singleC.push(m as (typeof singleC)[number]);
@@ -260,6 +269,7 @@ export async function main(argv: string[]): Promise<number> {
     const ratiosC = singleC.map((r) => r.grpc.reqPerS / r.json.reqPerS);
     const streamRatiosC = singleC.map((r) => r.stream.reqPerS / r.json.reqPerS);
     const http2LimitRatios = singleC.map((r) => r.http2Limit.reqPerS / r.json.reqPerS);
+    const streamLimitRatios = singleC.map((r) => r.streamLimit.reqPerS / r.json.reqPerS);
     const http2VsHttp = singleC.map((r) => r.http2Limit.reqPerS / r.httpLimit.reqPerS);
     const bestUnary = singleC.map((r) => (1 / r.json.reqPerS) / (1 / r.json.reqPerS - 1 / r.httpLimit.reqPerS + 1 / r.http2Limit.reqPerS));
     const mainRatiosC = singleC.map((r) => r.grpc.mainThreadUs / r.json.mainThreadUs);
@@ -269,7 +279,7 @@ export async function main(argv: string[]): Promise<number> {
     const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor((xs.length - 1) / 2)]!;
     const fmt = (xs: number[]) => xs.map((x) => `${x.toFixed(2)}×`).join(', ');
     const us = (x: number) => (Number.isFinite(x) ? x.toFixed(0) : ''); // the limits' rows have no CPU columns
-    const row = (m: Measured, vsCeiling: boolean | number) => `| ${m.label} | ${m.reqPerS.toFixed(0)} | ${(m.reqPerS * m.rows).toFixed(0)} | ${vsCeiling !== false ? `${((100 * m.reqPerS * m.rows) / (vsCeiling === true ? ceiling!.rowsPerS : vsCeiling)).toFixed(1)} %` : ''} | ${us(m.serverCpuUs)} | ${us(m.mainThreadUs)} | ${us(m.clientCpuUs)} |`;
+    const row = (m: Measured, vsCeiling: boolean | number) => `| ${m.label} | ${m.reqPerS.toFixed(0)} | ${(m.reqPerS * m.rows).toFixed(0)} | ${vsCeiling !== false ? `${((100 * m.reqPerS * m.rows) / (vsCeiling === true ? ceiling!.rowsPerS : vsCeiling)).toFixed(1)} %` : ''} | ${us(m.serverCpuUs)} | ${us(m.mainThreadUs)} | ${us(m.clientCpuUs)} | ${m.rowsPerRun !== undefined && Number.isFinite(m.rowsPerRun) ? m.rowsPerRun.toFixed(1) : ''} |`;
     const lines = [
       '## Open Inference Protocol: binary REST and gRPC vs JSON rows',
       '',
@@ -277,25 +287,25 @@ export async function main(argv: string[]): Promise<number> {
       '',
       `The book model (svc.onnx + scaler, 7 FP64 columns) served by \`modelserve serve\` (default workers) in its own process. Two kinds of client. **C load generators** (the targets are read from these when both are installed${cClients ? '' : ' — they were not, in this run'}): wrk for REST and h2load (nghttp2) for gRPC, on one HTTP/2 connection with ${concurrency} streams, each sending a request encoded once (bench/oip-client.ts \`--write-bodies\`), ${concurrency} in flight for ${seconds} s after a 1 s warm-up; they cost a few µs of CPU per request, so the server gets the cores; gRPC failures, which travel in trailers under HTTP 200, are counted from the server's statistics (none allowed). **Client libraries**, as applications call them: each case's client runs in a process of its own (bench/oip-client.ts, the same driver loop for both: undici for REST, @grpc/grpc-js on one channel for gRPC, each sending a request encoded once and reading the answer as bytes; and a Python grpcio client, gRPC's C core, encoding each request) and keeps ${concurrency} requests in flight for ${seconds} s after a short warm-up. Server and client still share the machine's 2 cores, so a client that costs more CPU per call leaves less to the server: the server's CPU time per request (all its threads, and its main thread — where HTTP, HTTP/2 and gRPC are handled; inference runs on worker threads — from /proc) is the protocol's cost to the server whatever the client. The compute ceiling is onnxruntime alone on batches of ${batch} encoded rows (bench/compute.ts), measured in the same run.`,
       '',
-      '| case | req/s | rows/s | vs compute ceiling | server CPU µs/request | of which main thread | client CPU µs/request |',
-      '| --- | ---: | ---: | ---: | ---: | ---: | ---: |',
-      `| compute ceiling (batches of ${batch}, no server)${cClients ? ', for the client libraries\' rows' : ''} | | ${ceiling!.rowsPerS.toFixed(0)} | 100 % | | | |`,
+      '| case | req/s | rows/s | vs compute ceiling | server CPU µs/request | of which main thread | client CPU µs/request | rows per model run |',
+      '| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
+      `| compute ceiling (batches of ${batch}, no server)${cClients ? ', for the client libraries\' rows' : ''} | | ${ceiling!.rowsPerS.toFixed(0)} | 100 % | | | | ${batch} |`,
       ...batchedC.flatMap((r, i) => r.cases.flatMap((m, k) => [
-        `| round ${i + 1}: compute ceiling (batches of ${batch}, no server), just before | | ${r.ceilings[k]!.toFixed(0)} | 100 % | | | |`,
+        `| round ${i + 1}: compute ceiling (batches of ${batch}, no server), just before | | ${r.ceilings[k]!.toFixed(0)} | 100 % | | | | ${batch} |`,
         row({ ...m, label: `round ${i + 1}: ${m.label}` }, r.ceilings[k]!),
       ])),
-      ...singleC.flatMap((r, i) => [r.json, r.grpc, r.stream, r.httpLimit, r.http2Limit].map((m) => row({ ...m, label: `round ${i + 1}: ${m.label}` }, false))),
+      ...singleC.flatMap((r, i) => [r.json, r.grpc, r.stream, r.httpLimit, r.http2Limit, r.streamLimit].map((m) => row({ ...m, label: `round ${i + 1}: ${m.label}` }, false))),
       ...batched.map((m) => row(m, true)),
       ...single.flatMap((r, i) => [r.json, r.oip, r.grpc, r.python].filter((m): m is Measured => m !== undefined).map((m) => row({ ...m, label: `round ${i + 1}: ${m.label}` }, false))),
       ...equalLoad.map((m) => row(m, false)),
       '',
       ...(cClients ? [
-        `**Targets, with the C load generators.** Single row, gRPC ModelInfer vs JSON REST requests/s, per round: ${fmt(ratiosC)}; **min ${Math.min(...ratiosC).toFixed(2)}×** (target ≥ 1×); the server's main thread per request, gRPC vs JSON REST: ${fmt(mainRatiosC)}. Triton's streaming RPC (ModelStreamInfer, one request per message on one stream, from a Node client that costs the machine more CPU than wrk) vs JSON REST: ${fmt(streamRatiosC)}; min ${Math.min(...streamRatiosC).toFixed(2)}×. The bound: a bare node:http2 server answering a constant unary gRPC call reaches ${fmt(http2LimitRatios)} of modelserve's JSON REST requests/s (${fmt(http2VsHttp)} of the bare node:http limit's). Per request, on a main thread that is the bottleneck, modelserve's JSON REST time is node:http's own plus modelserve's work; a unary gRPC call that cost modelserve no more than that work (no grpc-js, no protobuf) would take node:http2's own instead of node:http's, which puts it at ${fmt(bestUnary)} of JSON REST's requests/s (1/json ÷ (1/json − 1/node:http + 1/node:http2)): ${Math.max(...bestUnary) < 1 ? 'below 1× in every round, so no unary gRPC server on node:http2 could meet this target here by cutting its own work' : 'the target is within node:http2\'s reach in some rounds; what separates modelserve from it is grpc-js, protobuf and the OIP codec (below)'}. Batched OIP binary REST, of the compute ceiling's rows/s measured just before it: ${pcts(shares(1))}; **min ${Math.min(...shares(1)).toFixed(1)} %**, median ${median(shares(1)).toFixed(1)} % (target ≥ 50 %; JSON rows ${pcts(shares(0))}, gRPC raw contents ${pcts(shares(2))}).`,
+        `**Targets, with the C load generators.** Single row, gRPC ModelInfer vs JSON REST requests/s, per round: ${fmt(ratiosC)}; **min ${Math.min(...ratiosC).toFixed(2)}×** (target ≥ 1×); the server's main thread per request, gRPC vs JSON REST: ${fmt(mainRatiosC)}. Triton's streaming RPC (ModelStreamInfer, one request per message on one stream, from a Node client that costs the machine more CPU than wrk) vs JSON REST: ${fmt(streamRatiosC)}; min ${Math.min(...streamRatiosC).toFixed(2)}×; its bound, @grpc/grpc-js alone answering each message with a constant (no protobuf, no model, the same client), reached ${fmt(streamLimitRatios)} of JSON REST's requests/s: ${Math.max(...streamLimitRatios) < 1 ? 'below 1× in every round: grpc-js\'s own per-message work alone took longer than modelserve\'s whole JSON REST request, so no streaming server on grpc-js could meet the target here' : `above 1× in ${Math.min(...streamLimitRatios) >= 1 ? 'every round' : 'some rounds'}: grpc-js's framing is not what holds the streaming RPC back; modelserve's own per-message work is (protobuf, the OIP codec with one tensor per column — 7 here —, batching, and the model run: a stream's requests arrive in smaller groups than wrk's, so its model runs held ${singleC.map((r) => r.stream.rowsPerRun?.toFixed(1)).join(', ')} rows against JSON REST's ${singleC.map((r) => r.json.rowsPerRun?.toFixed(1)).join(', ')}, and the model's fixed cost per run is shared by fewer requests)`}. The unary bound: a bare node:http2 server answering a constant unary gRPC call reaches ${fmt(http2LimitRatios)} of modelserve's JSON REST requests/s (${fmt(http2VsHttp)} of the bare node:http limit's). Per request, on a main thread that is the bottleneck, modelserve's JSON REST time is node:http's own plus modelserve's work; a unary gRPC call that cost modelserve no more than that work (no grpc-js, no protobuf) would take node:http2's own instead of node:http's, which puts it at ${fmt(bestUnary)} of JSON REST's requests/s (1/json ÷ (1/json − 1/node:http + 1/node:http2)): ${Math.max(...bestUnary) < 1 ? 'below 1× in every round, so no unary gRPC server on node:http2 could meet this target here by cutting its own work' : 'the target is within node:http2\'s reach in some rounds; what separates modelserve from it is grpc-js, protobuf and the OIP codec (below)'}. Batched OIP binary REST, of the compute ceiling's rows/s measured just before it: ${pcts(shares(1))}; **min ${Math.min(...shares(1)).toFixed(1)} %**, median ${median(shares(1)).toFixed(1)} % (target ≥ 50 %; JSON rows ${pcts(shares(0))}, gRPC raw contents ${pcts(shares(2))}).`,
         '',
       ] : []),
       `With the client libraries: single row, gRPC (@grpc/grpc-js client) vs JSON REST requests/s, per round: ${fmt(ratios)}; min ${minRatio.toFixed(2)}×${cClients ? '' : ' (target ≥ 1×)'}.${pythonRatios.length > 0 ? ` With the Python grpcio client: ${fmt(pythonRatios)}.` : ''} Per request, gRPC vs JSON REST: server main thread ${fmt(mainRatios)}, client ${fmt(clientRatios)}; at the same load (${rate} req/s) the server's main thread spends ${equalLoad[1]!.mainThreadUs.toFixed(0)} µs per gRPC request and ${equalLoad[0]!.mainThreadUs.toFixed(0)} µs per JSON REST request (${(equalLoad[1]!.mainThreadUs / equalLoad[0]!.mainThreadUs).toFixed(2)}×). Batched OIP binary REST reaches ${binaryShare(batched[1]!).toFixed(0)} % of the compute ceiling's rows/s${cClients ? '' : ' (target ≥ 50 %)'}.`,
       '',
-      `Where the time goes (gRPC single row). A closed loop on this machine measures the CPU that client and server use together per request, not the server: the grpc-js client spends ${fmt(clientRatios)} the CPU of undici per request (the Python grpcio client ${fmt(single.filter((r) => r.python).map((r) => r.python!.clientCpuUs / r.json!.clientCpuUs))}), so the gRPC cases run at a lower rate; and the rate changes the server's cost per request too (its per-batch work — one postMessage to an inference worker per batch, timers — is shared by fewer requests at a lower rate), so the closed-loop server columns of two protocols are not comparable: the equal-load pass is (${(equalLoad[1]!.mainThreadUs / equalLoad[0]!.mainThreadUs).toFixed(2)}× here; earlier runs of this command on this machine gave 0.83× to 1.12×, the spread of a machine whose load average stays above its 2 cores). With the C load generators the comparison is the server's alone: a JSON REST request takes the predict fast path (a plain node:http handler in front of Fastify, see the main section), a gRPC request goes through node:http2 (a stream object, header lists in and out, trailers) and @grpc/grpc-js's call machinery, then protobuf. A CPU profile of the server's main thread under h2load (\`node --cpu-prof\`, single-row gRPC, 2026-12-02) found it about 60 % idle; of its busy time about 11 % was node:http2 itself and most of another 28 % the Node streams, events and buffers it drives, 15 % modelserve's own code (the gRPC handler, the OIP codec, the batcher, metrics), 8 % protobuf decoding and encoding, 8 % the onnxruntime run itself (inline on the main thread), 6 % @grpc/grpc-js, 7 % garbage collection and 11 % V8's own. The cuts made: the unary handler answers in the same tick when the version is loaded (no promise hops before model.infer), grpc-js's channelz call tracking is off; grpc.max_concurrent_streams (unlimited) and keepalive (no pings by default) add no per-call work. What is left is the HTTP/2 and gRPC framing itself.${singleC.length > 0 ? ` Streaming saves the HTTP/2 stream of each call (its header lists and trailers) but not grpc-js's per-message work, protobuf or the OIP codec: the server's main thread spent ${singleC.map((r) => r.stream.mainThreadUs.toFixed(0)).join(', ')} µs per streamed request against ${singleC.map((r) => r.grpc.mainThreadUs.toFixed(0)).join(', ')} µs per unary call and ${singleC.map((r) => r.json.mainThreadUs.toFixed(0)).join(', ')} µs per JSON REST request.` : ''}`,
+      `Where the time goes (gRPC single row). A closed loop on this machine measures the CPU that client and server use together per request, not the server: the grpc-js client spends ${fmt(clientRatios)} the CPU of undici per request (the Python grpcio client ${fmt(single.filter((r) => r.python).map((r) => r.python!.clientCpuUs / r.json!.clientCpuUs))}), so the gRPC cases run at a lower rate; and the rate changes the server's cost per request too (its per-batch work — one postMessage to an inference worker per batch, timers — is shared by fewer requests at a lower rate), so the closed-loop server columns of two protocols are not comparable: the equal-load pass is (${(equalLoad[1]!.mainThreadUs / equalLoad[0]!.mainThreadUs).toFixed(2)}× here; earlier runs of this command on this machine gave 0.83× to 1.12×, the spread of a machine whose load average stays above its 2 cores). With the C load generators the comparison is the server's alone: a JSON REST request takes the predict fast path (a plain node:http handler in front of Fastify, see the main section), a gRPC request goes through node:http2 (a stream object, header lists in and out, trailers) and @grpc/grpc-js's call machinery, then protobuf. A CPU profile of the server's main thread under h2load (\`node --cpu-prof\`, single-row gRPC, 2026-12-02) found it about 60 % idle; of its busy time about 11 % was node:http2 itself and most of another 28 % the Node streams, events and buffers it drives, 15 % modelserve's own code (the gRPC handler, the OIP codec, the batcher, metrics), 8 % protobuf decoding and encoding, 8 % the onnxruntime run itself (inline on the main thread), 6 % @grpc/grpc-js, 7 % garbage collection and 11 % V8's own. The cuts made: ModelInfer's and ModelStreamInfer's messages are read and written with protobufjs directly (src/grpc/infer-codec.ts), without @grpc/proto-loader's conversion of every request to a plain object with its defaults filled in and its int64 shape dimensions printed as decimal strings, and of every answer back through fromObject (measured in alternating pairs against the previous commit, h2load, 2026-12-02: the main thread's time per unary call fell from a median of 155 to 140 µs, req/s rose about 10 %); the unary handler answers in the same tick when the version is loaded (no promise hops before model.infer), grpc-js's channelz call tracking is off; grpc.max_concurrent_streams (unlimited) and keepalive (no pings by default) add no per-call work. What is left is the HTTP/2 and gRPC framing itself.${singleC.length > 0 ? ` Streaming saves the HTTP/2 stream of each call (its header lists and trailers) but not grpc-js's per-message work, protobuf or the OIP codec: the server's main thread spent ${singleC.map((r) => r.stream.mainThreadUs.toFixed(0)).join(', ')} µs per streamed request against ${singleC.map((r) => r.grpc.mainThreadUs.toFixed(0)).join(', ')} µs per unary call and ${singleC.map((r) => r.json.mainThreadUs.toFixed(0)).join(', ')} µs per JSON REST request.` : ''}`,
     ];
     console.log(lines.join('\n'));
     if (!argv.includes('--no-write')) writeSection('oip', lines.join('\n'));

@@ -123,6 +123,14 @@ export async function startNodeHttp2Limit(): Promise<Server> {
   return { name: 'node:http2 limit', base: `http://127.0.0.1:${m[1]}`, proc, stop: () => proc.stop(5000) };
 }
 
+/** Starts @grpc/grpc-js answering each ModelStreamInfer message with a constant, no protobuf (the gRPC streaming limit). */
+export async function startGrpcStreamLimit(): Promise<Server> {
+  const script = fileURLToPath(new URL('./fixtures/grpc-stream-limit.js', import.meta.url));
+  const proc = startProc(process.execPath, [script], { cwd: ROOT });
+  const m = await waitForOutput(proc, /grpc-js stream listening on (\d+)/, 30000);
+  return { name: 'grpc-js streaming limit', base: `http://127.0.0.1:${m[1]}`, proc, stop: () => proc.stop(5000) };
+}
+
 /** Starts the bare-Fastify ceiling fixture on the examples' schemas. */
 export async function startCeiling(examples: string, nodeArgs: string[] = []): Promise<Server> {
   const script = fileURLToPath(new URL('./fixtures/ceiling-server.js', import.meta.url));

@@ -13,7 +13,8 @@ import { keyMatcher } from '../http/plugins/auth.js';
 import { inferTensors } from '../protocols/oip/codec.js';
 import { acquire, isModelReady, modelConfig, modelMetadata, modelStatistics, repositoryIndex, serverMetadata } from '../protocols/oip/service.js';
 import type { InferenceStatistics } from '../protocols/oip/statistics.js';
-import { badTensor, checkDatatype, fromBytes, fromContents, hasContents, toBytes, toContents, type OipTensor, type TensorContents } from '../protocols/oip/tensors.js';
+import { badTensor, checkDatatype, fromBytes, fromContents, hasContents, toBytes, toContents, type OipTensor } from '../protocols/oip/tensors.js';
+import { dimension, inferCodec, type InferRequestMessage, type Int64 } from './infer-codec.js';
 import { PROTO_DIR } from './proto.js';
 
 export const INFERENCE_SERVICE = 'inference.GRPCInferenceService';
@@ -73,20 +74,10 @@ export function loadProtos(): { inference: grpc.GrpcObject; health: grpc.GrpcObj
   return { inference, health };
 }
 
-interface InferInput { name: string; datatype: string; shape: string[]; contents: TensorContents | null }
-interface InferRequestMessage {
-  model_name: string;
-  model_version: string;
-  id: string;
-  inputs: InferInput[];
-  outputs: Array<{ name: string }>;
-  raw_input_contents: Buffer[];
-}
-
-function shapeOf(name: string, shape: readonly string[]): number[] {
+function shapeOf(name: string, shape: readonly Int64[]): number[] {
   return shape.map((d) => {
-    const n = Number(d);
-    if (!Number.isSafeInteger(n) || n < 0) throw badTensor(`input '${name}': shape [${shape.join(', ').slice(0, 100)}] has a dimension that is not a non-negative integer`);
+    const n = dimension(d);
+    if (!Number.isSafeInteger(n) || n < 0) throw badTensor(`input '${name}': shape [${shape.map(String).join(', ').slice(0, 100)}] has a dimension that is not a non-negative integer`);
     return n;
   });
 }
@@ -249,8 +240,15 @@ export async function startGrpcServer(options: GrpcServerOptions): Promise<Runni
     RepositoryModelLoad: unary(async (request: { model_name: string }) => { await core.loadModel(request.model_name); return {}; }, true),
     RepositoryModelUnload: unary(async (request: { model_name: string }) => { await core.unloadModel(request.model_name); return {}; }, true),
   };
-  const service = (inference.inference as grpc.GrpcObject).GRPCInferenceService as grpc.ServiceClientConstructor;
-  server.addService(service.service, handlers as unknown as grpc.UntypedServiceImplementation);
+  const service = ((inference.inference as grpc.GrpcObject).GRPCInferenceService as grpc.ServiceClientConstructor).service;
+  // The inference RPCs read and write their messages with protobufjs directly (infer-codec.ts).
+  const codec = inferCodec();
+  const definition: grpc.ServiceDefinition = {
+    ...service,
+    ModelInfer: { ...service.ModelInfer!, requestDeserialize: codec.decodeRequest, responseSerialize: codec.encodeResponse },
+    ModelStreamInfer: { ...service.ModelStreamInfer!, requestDeserialize: codec.decodeRequest, responseSerialize: codec.encodeStreamResponse },
+  };
+  server.addService(definition, handlers as unknown as grpc.UntypedServiceImplementation);
 
   // grpc.health.v1: '' (the server) and the inference service are SERVING while the core is ready
   // and the server is not draining (Kubernetes gRPC probes, grpc_health_probe).

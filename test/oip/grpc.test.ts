@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import type { BatchInfo } from '../../src/batching/batcher.js';
 import { startServer, type RunningServer } from '../../src/server.js';
-import { BOOK_FIELDS, BOOK_MODEL, bookRows, tempDir, writeBookModelFolder } from '../helpers/paths.js';
+import { BOOK_FIELDS, BOOK_MODEL, EXAMPLES, bookRows, tempDir, writeBookModelFolder } from '../helpers/paths.js';
 import { freePort } from '../helpers/net.js';
 import { call } from '../helpers/http.js';
 import { fp64, grpcClients, rpc, type GrpcClient } from '../helpers/oip.js';
@@ -32,6 +32,7 @@ before(async () => {
   writeBookModelFolder(repo, `  rain_score:\n    from: probabilities\n    column: 1\n`);
   mkdirSync(join(repo, 'svc-raw'));
   symlinkSync(BOOK_MODEL, join(repo, 'svc-raw', 'svc.onnx'));
+  symlinkSync(join(EXAMPLES, 'loan'), join(repo, 'loan'));
   server = await startServer({ repo, port: 0, grpcPort: await freePort(), workers: 1, app: { auth: { keys: [KEY], adminKeys: [ADMIN] } } });
   ({ inference, health, close: closeClients } = grpcClients(server.grpcPort!));
 });
@@ -108,6 +109,38 @@ test('ModelInfer: typed contents and raw contents answer as the JSON API does', 
   const x = Buffer.from(new Float32Array(14).fill(0.5).buffer);
   const r = await rpc<Response>(inference, 'ModelInfer', { model_name: 'svc-raw', inputs: [{ name: 'float_input', datatype: 'FP32', shape: [2, 7] }], outputs: [{ name: 'label' }], raw_input_contents: [x] }, auth());
   assert.equal(r.raw_output_contents[0]!.byteLength, 16);
+  // An INT64 output in typed contents (int64_contents, decimal strings in this client).
+  const labels = Array.from(new BigInt64Array(r.raw_output_contents[0]!.buffer.slice(r.raw_output_contents[0]!.byteOffset, r.raw_output_contents[0]!.byteOffset + 16)), String);
+  const t = await rpc<{ outputs: Array<{ datatype: string; contents: { int64_contents: string[] } }> }>(inference, 'ModelInfer', { model_name: 'svc-raw', inputs: [{ name: 'float_input', datatype: 'FP32', shape: [2, 7], contents: { fp32_contents: new Array(14).fill(0.5) } }], outputs: [{ name: 'label' }] }, auth());
+  assert.equal(t.outputs[0]!.datatype, 'INT64');
+  assert.deepEqual(t.outputs[0]!.contents.int64_contents, labels);
+});
+
+test('ModelInfer: INT64 and BYTES typed contents (loan) answer as the JSON API does; an int64 past 2^53 is read as the large number it is (not wrapped)', async () => {
+  const samples = [
+    { Term: 84, NoEmp: 5, CreateJob: 0, RetainedJob: 5, longitude: -87.6298, latitude: 41.8781, GrAppv: 150000, SBA_Appv: 127500, is_new: 'False', FranchiseCode: '1', UrbanRural: 1, City: 'CHICAGO', State: 'IL', Bank: 'JPMORGAN CHASE BANK NATL ASSOC', BankState: 'OH', RevLineCr: 'N', naics_first_two: '44', same_state: 'False' },
+    { Term: 240, NoEmp: 40, CreateJob: 2, RetainedJob: 10, longitude: -122.4, latitude: 37.77, GrAppv: 900000, SBA_Appv: 675000, is_new: 'True', FranchiseCode: '0', UrbanRural: 2, City: 'SAN FRANCISCO', State: 'CA', Bank: 'WELLS FARGO BANK NATL ASSOC', BankState: 'CA', RevLineCr: 'Y', naics_first_two: '72', same_state: 'True' },
+  ];
+  const headers = { authorization: `Bearer ${KEY}` };
+  const expected = (await call(`${server.url}/models/loan/predict`, { body: samples, headers })).body as Array<{ default_proba: number }>;
+  const meta = (await call(`${server.url}/v2/models/loan`, { headers })).body as { inputs: Array<{ name: string; datatype: string }> };
+  const column = (name: string, datatype: string, values: unknown[]) => ({
+    name, datatype, shape: [values.length, 1],
+    contents: datatype === 'BYTES' ? { bytes_contents: values.map((v) => Buffer.from(String(v))) } : datatype === 'INT64' ? { int64_contents: values.map(String) } : { fp64_contents: values },
+  });
+  const inputs = meta.inputs.map((i) => column(i.name, i.datatype, samples.map((s) => s[i.name as keyof typeof s])));
+  assert.ok(inputs.some((i) => i.datatype === 'INT64') && inputs.some((i) => i.datatype === 'BYTES'));
+  const answer = await rpc<{ outputs: Array<{ name: string; contents: { fp32_contents: number[]; fp64_contents: number[] } }> }>(inference, 'ModelInfer', { model_name: 'loan', inputs }, auth());
+  const proba = answer.outputs.find((o) => o.name === 'default_proba')!;
+  const values = proba.contents.fp32_contents.length > 0 ? proba.contents.fp32_contents : proba.contents.fp64_contents;
+  values.forEach((v, i) => assert.equal(Math.fround(v), Math.fround(expected[i]!.default_proba)));
+  // 2^63 - 1 read as a number would round; read exactly it is past Term's maximum, not wrapped below its minimum.
+  const huge = inputs.map((i) => (i.name === 'Term' ? column('Term', 'INT64', ['84', '9223372036854775807']) : i));
+  await assert.rejects(rpc(inference, 'ModelInfer', { model_name: 'loan', inputs: huge }, auth()), (err: grpc.ServiceError) => {
+    assert.equal(err.code, grpc.status.INVALID_ARGUMENT);
+    assert.match(err.details, /input 'Term' element 1: ensure this value is less than or equal to 480/);
+    return true;
+  });
 });
 
 test('errors are status codes with the message naming the tensor', async () => {
@@ -126,6 +159,9 @@ test('errors are status codes with the message naming the tensor', async () => {
   await code({ model_name: bw, inputs: [...good, { name: 'colour', datatype: 'FP64', shape: [2], contents: { fp64_contents: [1, 2] } }] }, grpc.status.INVALID_ARGUMENT, /unknown input 'colour'/);
   await code({ model_name: bw, inputs: good.slice(1) }, grpc.status.INVALID_ARGUMENT, /missing input 'temp_c'/);
   await code({ model_name: bw, inputs: good.map((c, i) => (i === 0 ? { ...c, shape: ['99999999999', '99999999999'] } : c)) }, grpc.status.INVALID_ARGUMENT, /input 'temp_c': shape .* declares more than/);
+  for (const dims of [['-1', '1'], ['9223372036854775807', '1'], ['9007199254740993']]) {
+    await code({ model_name: bw, inputs: good.map((c, i) => (i === 0 ? { ...c, shape: dims } : c)) }, grpc.status.INVALID_ARGUMENT, /input 'temp_c': shape \[.*\] has a dimension that is not a non-negative integer/);
+  }
   const rawInputs = BOOK_FIELDS.map((f) => ({ name: f, datatype: 'FP64', shape: [2] }));
   const rawContents = BOOK_FIELDS.map(() => Buffer.from(fp64([1, 2])));
   await code({ model_name: bw, inputs: rawInputs, raw_input_contents: rawContents.map((b, i) => (i === 6 ? b.subarray(0, 12) : b)) }, grpc.status.INVALID_ARGUMENT, /input 'current_weather_condition': raw_input_contents is 12 bytes but shape \[2\] of FP64 needs 16/);
@@ -143,13 +179,13 @@ test('repository RPCs need an admin key; statistics', async () => {
   const admin = new grpc.Metadata();
   admin.set('authorization', `Bearer ${ADMIN}`);
   const index = await rpc<{ models: Array<{ name: string; version: string; state: string }> }>(inference, 'RepositoryIndex', {}, admin);
-  assert.deepEqual(index.models.map((m) => `${m.name}/${m.version}/${m.state}`).sort(), ['book-weather/1/READY', 'svc-raw/1/READY']);
+  assert.deepEqual(index.models.map((m) => `${m.name}/${m.version}/${m.state}`).sort(), ['book-weather/1/READY', 'loan/1/READY', 'svc-raw/1/READY']);
   await rpc(inference, 'RepositoryModelUnload', { model_name: 'svc-raw' }, admin);
   assert.deepEqual(await rpc(inference, 'ModelReady', { name: 'svc-raw' }, auth()), { ready: false });
   // RepositoryIndexRequest.ready: only the versions ready for inference.
   const listed = async (ready: boolean) => (await rpc<{ models: Array<{ name: string; state: string }> }>(inference, 'RepositoryIndex', { ready }, admin)).models.map((m) => `${m.name}:${m.state}`).sort();
-  assert.deepEqual(await listed(false), ['book-weather:READY', 'svc-raw:UNAVAILABLE']);
-  assert.deepEqual(await listed(true), ['book-weather:READY']);
+  assert.deepEqual(await listed(false), ['book-weather:READY', 'loan:READY', 'svc-raw:UNAVAILABLE']);
+  assert.deepEqual(await listed(true), ['book-weather:READY', 'loan:READY']);
   await assert.rejects(rpc(inference, 'ModelInfer', { model_name: 'svc-raw', inputs: [{ name: 'float_input', datatype: 'FP32', shape: [1, 7] }], raw_input_contents: [Buffer.alloc(28)] }, auth()), (err: grpc.ServiceError) => err.code === grpc.status.UNAVAILABLE);
   await rpc(inference, 'RepositoryModelLoad', { model_name: 'svc-raw' }, admin);
   assert.deepEqual(await rpc(inference, 'ModelReady', { name: 'svc-raw' }, auth()), { ready: true });

@@ -1,0 +1,74 @@
+// ModelInfer's and ModelStreamInfer's messages, read and written with protobufjs directly rather
+// than through @grpc/proto-loader's object conversion. proto-loader turns each decoded request into
+// a plain object with every default filled in and every int64 printed as a decimal string (a Long
+// division per shape dimension), and each answer back through fromObject; for a one-row request of
+// 7 inputs that was most of the server's protobuf time per call (BENCHMARKS.md, OIP section). Here
+// a request is read from the decoded message as it is, and an answer — a plain object whose fields
+// already have the wire types — is encoded without conversion. Every other RPC keeps proto-loader's.
+import { join } from 'node:path';
+import protobuf from 'protobufjs';
+import type { TensorContents } from '../protocols/oip/tensors.js';
+import { PROTO_DIR } from './proto.js';
+
+/** An int64 as protobufjs decodes it: a Long (the `long` package is installed) or a number. */
+export type Int64 = number | { toNumber(): number; toString(): string };
+
+export interface InferInput { name: string; datatype: string; shape: Int64[]; contents: TensorContents | null }
+export interface InferRequestMessage {
+  model_name: string;
+  model_version: string;
+  id: string;
+  inputs: InferInput[];
+  outputs: Array<{ name: string }>;
+  raw_input_contents: Uint8Array[];
+}
+
+/** A shape dimension as a number (rounded past the safe integers: the caller checks). */
+export function dimension(d: Int64): number {
+  return typeof d === 'number' ? d : d.toNumber();
+}
+
+interface DecodedInput { name: string; datatype: string; shape: Int64[]; contents: Record<string, unknown[]> | null }
+interface DecodedRequest { model_name: string; model_version: string; id: string; inputs: DecodedInput[]; outputs: Array<{ name: string }>; raw_input_contents: Uint8Array[] }
+
+/** Typed contents as the OIP tensors read them: only the members sent, 64-bit integers as decimal strings. */
+function contentsOf(decoded: Record<string, unknown[]>): TensorContents {
+  const contents: Record<string, unknown[]> = {};
+  for (const key of Object.keys(decoded)) {
+    const values = decoded[key]!;
+    if (values.length === 0) continue;
+    contents[key] = key === 'int64_contents' || key === 'uint64_contents' ? values.map(String) : values;
+  }
+  return contents as TensorContents;
+}
+
+export interface InferCodec {
+  decodeRequest(bytes: Buffer): InferRequestMessage;
+  encodeResponse(response: object): Buffer;
+  encodeStreamResponse(response: object): Buffer;
+}
+
+export function inferCodec(): InferCodec {
+  const root = new protobuf.Root();
+  // Imports (model_config.proto) resolve in proto/, as proto-loader's includeDirs do.
+  root.resolvePath = (_origin, target) => join(PROTO_DIR, target);
+  root.loadSync('grpc_service.proto', { keepCase: true });
+  const request = root.lookupType('inference.ModelInferRequest');
+  const response = root.lookupType('inference.ModelInferResponse');
+  const streamResponse = root.lookupType('inference.ModelStreamInferResponse');
+  return {
+    decodeRequest(bytes) {
+      const m = request.decode(bytes) as unknown as DecodedRequest;
+      return {
+        model_name: m.model_name,
+        model_version: m.model_version,
+        id: m.id,
+        inputs: m.inputs.map((i) => ({ name: i.name, datatype: i.datatype, shape: i.shape, contents: i.contents ? contentsOf(i.contents) : null })),
+        outputs: m.outputs,
+        raw_input_contents: m.raw_input_contents,
+      };
+    },
+    encodeResponse: (message) => response.encode(message).finish() as Buffer,
+    encodeStreamResponse: (message) => streamResponse.encode(message).finish() as Buffer,
+  };
+}
