@@ -12,12 +12,15 @@ for dir in node_modules/onnxruntime-node/bin/napi-v*/*/*; do
   esac
 done
 find node_modules/onnxruntime-node/bin -mindepth 2 -maxdepth 2 -type d -empty -delete
-# protobufjs (via onnx-proto, for the optimisation pass) is loaded as protobufjs/minimal: its CLI
-# (20 MB, with its own dependencies) and browser bundles are not.
-rm -rf node_modules/protobufjs/cli node_modules/protobufjs/dist
+# protobufjs comes twice: 7.x (gRPC: @grpc/proto-loader and the inference codec, loaded from src/)
+# and onnx-proto's 6.x (the optimisation pass, loaded as protobufjs/minimal). Neither loads its CLI
+# (6.x: 20 MB, with its own dependencies) or its browser bundles.
+for pb in node_modules/protobufjs node_modules/*/node_modules/protobufjs; do
+  rm -rf "$pb/cli" "$pb/dist"
+done
 # Type declarations (@types/* come in through protobufjs), source maps and docs: never loaded.
 rm -rf node_modules/@types
 find node_modules -type f \( -name '*.d.ts' -o -name '*.d.mts' -o -name '*.d.cts' -o -name '*.map' \
   -o -name '*.md' -o -name '*.markdown' \) ! -iname 'license*' -delete
 # What was pruned still loads.
-node -e "require('onnxruntime-node'); require('protobufjs/minimal'); require('onnx-proto')"
+node -e "require('onnxruntime-node'); require('protobufjs'); require('@grpc/proto-loader'); require('onnx-proto')"

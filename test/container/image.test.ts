@@ -66,7 +66,7 @@ describe('the image, built and run by a real Docker engine', { timeout: 360_000 
     console.error(`# image size: ${(size / 1e6).toFixed(0)} MB`);
     assert.ok(size <= 300e6, `image is ${(size / 1e6).toFixed(0)} MB`);
     const inside = await dockerOk(['run', '--rm', '--network', 'none', '--entrypoint', 'bash', TAG, '-c',
-      'command -v npm npx corepack yarn; echo "ort: $(cd node_modules/onnxruntime-node/bin/napi-v6 && echo */*)"; ls -d node_modules/@types node_modules/protobufjs/cli 2>/dev/null; id -u; true']);
+      'command -v npm npx corepack yarn; echo "ort: $(cd node_modules/onnxruntime-node/bin/napi-v6 && echo */*)"; ls -d node_modules/@types node_modules/protobufjs/cli node_modules/*/node_modules/protobufjs/cli 2>/dev/null; id -u; true']);
     assert.deepEqual(inside.split('\n'), [`ort: linux/${process.arch}`, '1000'], inside);
   });
 
