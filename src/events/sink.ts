@@ -118,9 +118,12 @@ export abstract class BoundedSink implements EventSink {
       return false;
     }
     this.queue.push(event);
-    if (!this.running) this.start();
-    else if (this.queue.length >= this.maxBatch) this.full?.();
-    else this.wake?.();
+    if (!this.running) {
+      this.start();
+    } else {
+      if (this.queue.length >= this.maxBatch) this.full?.();
+      this.wake?.();
+    }
     return true;
   }
 
@@ -152,6 +155,7 @@ export abstract class BoundedSink implements EventSink {
           this.full = () => { clearTimeout(timer); resolve(); };
         });
         this.full = undefined;
+        continue; // the destination may have gone meanwhile
       }
       this.lastStart = Date.now();
       const batch = this.queue.slice(0, this.maxBatch);
