@@ -98,35 +98,6 @@ export function decodeInputs(request: InferRequestMessage): OipTensor[] {
   });
 }
 
-type SendMessage = (message: unknown, callback: (err?: Error | null) => void) => void;
-
-/**
- * Lets a stream hand its queued answers to grpc-js together. grpc-js's ServerDuplexStream is a
- * Writable with only _write: it sends one message, waits for that HTTP/2 write's callback (a later
- * event-loop turn), then sends the next, so the answers of one batch leave in as many socket
- * writes and turns, reach the client one by one, and its next requests arrive split up: batches
- * stay small (BENCHMARKS.md, OIP section: rows per model run). With _writev, Writable hands over
- * everything queued at once and each message is sent at once, in order. This uses the call's
- * internal `call.sendMessage` (what grpc-js's own _write calls), so only where it is there;
- * otherwise the stream keeps grpc-js's one-at-a-time writes (a test fails if it is gone).
- */
-export function writeAnswersTogether(call: grpc.ServerDuplexStream<unknown, unknown>): boolean {
-  const inner = (call as unknown as { call?: { sendMessage?: unknown } }).call;
-  if (typeof inner?.sendMessage !== 'function') return false;
-  const send = (inner.sendMessage as SendMessage).bind(inner);
-  (call as unknown as { _writev: (chunks: Array<{ chunk: unknown }>, done: (err?: Error | null) => void) => void })._writev = (chunks, done) => {
-    let pending = chunks.length;
-    let failed: Error | null = null;
-    for (const { chunk } of chunks) {
-      send(chunk, (err) => {
-        failed ??= err ?? null;
-        if (--pending === 0) done(failed);
-      });
-    }
-  };
-  return true;
-}
-
 function deadlineOf(call: grpc.ServerUnaryCall<unknown, unknown>): number | undefined {
   const deadline = call.getDeadline();
   const ms = deadline instanceof Date ? deadline.getTime() : deadline;
@@ -215,7 +186,6 @@ export async function startGrpcServer(options: GrpcServerOptions): Promise<Runni
       call.emit('error', toServiceError(err, log));
       return;
     }
-    writeAnswersTogether(call as grpc.ServerDuplexStream<unknown, unknown>);
     let inFlight = 0;
     let clientDone = false;
     let closed = false;

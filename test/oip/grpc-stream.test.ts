@@ -3,15 +3,13 @@
 // id) exactly as ModelInfer answers it; an error answers its request in error_message and the
 // stream goes on; a client that does not read holds the server back (flow control) instead of
 // piling answers up in it; the API key is checked when the stream opens; requests on one stream
-// share a batch; on drain, a stream's answers in flight are written and then it ends with status OK;
-// answers queued on a stream are handed to grpc-js together (writeAnswersTogether), not one per turn.
+// share a batch; on drain, a stream's answers in flight are written and then it ends with status OK.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { connect } from 'node:http2';
 import * as grpc from '@grpc/grpc-js';
 import type { BatchInfo } from '../../src/batching/batcher.js';
 import { startServer, type RunningServer } from '../../src/server.js';
-import { writeAnswersTogether } from '../../src/grpc/server.js';
 import { BOOK_FIELDS, bookRows, tempDir, writeBookModelFolder } from '../helpers/paths.js';
 import { freePort } from '../helpers/net.js';
 import { fp64, grpcClients, grpcFrame, grpcMessageReader, rpc, type GrpcClient } from '../helpers/oip.js';
@@ -179,51 +177,5 @@ test('graceful drain: each open stream gets its answers in flight, then ends wit
     assert.equal(drained, true);
   } finally {
     c.close();
-  }
-});
-
-test('answers queued on a stream go to grpc-js together, in order, not one per event-loop turn (and grpc-js still has what this relies on)', async () => {
-  // A bare grpc-js bidi method on raw bytes: the server writes 8 answers at once to each request.
-  const bytes = (b: Buffer) => b;
-  const method = { path: '/test.Echo/Stream', requestStream: true, responseStream: true, requestSerialize: bytes, requestDeserialize: bytes, responseSerialize: bytes, responseDeserialize: bytes };
-  let turn = 0;
-  let ticking = true;
-  const tick = () => { turn++; if (ticking) setImmediate(tick); };
-  const sentAt: Array<{ message: string; turn: number }> = [];
-  const server = new grpc.Server();
-  const together: boolean[] = [];
-  server.addService({ Stream: method }, {
-    Stream: (call: grpc.ServerDuplexStream<Buffer, Buffer>) => {
-      // Each message grpc-js is given to send, with the turn it was given in.
-      const inner = (call as unknown as { call: { sendMessage(m: Buffer, cb: () => void): void } }).call;
-      const send = inner.sendMessage.bind(inner);
-      inner.sendMessage = (m, cb) => { sentAt.push({ message: m.toString(), turn }); send(m, cb); };
-      together.push(writeAnswersTogether(call as grpc.ServerDuplexStream<unknown, unknown>));
-      call.on('data', () => { for (let i = 0; i < 8; i++) call.write(Buffer.from(`answer ${i}`)); });
-      call.on('end', () => call.end());
-    },
-  });
-  const port = await new Promise<number>((resolve, reject) => server.bindAsync('127.0.0.1:0', grpc.ServerCredentials.createInsecure(), (err, p) => (err ? reject(err) : resolve(p))));
-  const Client = grpc.makeGenericClientConstructor({ Stream: method }, 'Echo');
-  const client = new Client(`127.0.0.1:${port}`, grpc.credentials.createInsecure()) as unknown as { Stream(): grpc.ClientDuplexStream<Buffer, Buffer>; close(): void };
-  try {
-    tick();
-    const call = client.Stream();
-    const received: string[] = [];
-    const done = new Promise<void>((resolve, reject) => { call.on('data', (b: Buffer) => received.push(b.toString())); call.on('error', reject); call.on('end', resolve); });
-    call.write(Buffer.from('request'));
-    call.end();
-    await done;
-    assert.deepEqual(together, [true], 'grpc-js\'s ServerDuplexStream still has the internal call.sendMessage this relies on');
-    const expected = Array.from({ length: 8 }, (_, i) => `answer ${i}`);
-    assert.deepEqual(received, expected, 'every answer, in order');
-    assert.deepEqual(sentAt.map((s) => s.message), expected);
-    // The first goes at once; the 7 queued behind it are all sent in one turn when it completes
-    // (one at a time, each waiting for the previous write, they would take 7 more turns).
-    assert.equal(new Set(sentAt.slice(1).map((s) => s.turn)).size, 1, `turns: ${sentAt.map((s) => s.turn).join(', ')}`);
-  } finally {
-    ticking = false;
-    client.close();
-    server.forceShutdown();
   }
 });
