@@ -28,7 +28,7 @@ export const ERRORS = {
   MS_ERR_MODEL_UNAVAILABLE: { status: 503, doc: 'The model (or version) exists but cannot serve now: unloaded through the repository API, still loading past the deadline, or every version failed to load (the reason is in the detail and in GET /models/{name}).' },
   MS_ERR_MODEL_LOAD_FAILED: { status: 400, doc: 'POST /v2/repository/models/{name}/load could not load the model; the detail names the file and every problem.' },
   MS_ERR_NO_FIELDS_API: { status: 404, doc: 'The model is served from its .onnx file alone (no model.yaml), so it has no JSON fields API; call it over the Open Inference Protocol (POST /v2/models/{name}/infer or gRPC ModelInfer).' },
-  MS_ERR_BAD_TENSOR: { status: 400, doc: 'An Open Inference Protocol request (REST or gRPC) is malformed: unknown, missing or wrongly typed tensor, shape and data disagree, a binary section of the wrong size; the message names the tensor. Over gRPC: INVALID_ARGUMENT.' },
+  MS_ERR_BAD_TENSOR: { status: 400, doc: 'An Open Inference Protocol request (REST or gRPC) is malformed: unknown, missing or wrongly typed tensor, shape and data disagree, a binary section of the wrong size (the message names the tensor), or a gRPC message that is not a valid ModelInferRequest. Over gRPC: INVALID_ARGUMENT.' },
   MS_ERR_FORBIDDEN: { status: 403, doc: 'The API key is valid but not allowed to do this (the repository API needs an admin key).' },
   MS_ERR_TIMEOUT: { status: 504, doc: 'The request waited longer than the per-request deadline (queue.timeout_ms).' },
   MS_ERR_INFERENCE: { status: 500, doc: 'onnxruntime failed on this request; details are in the log under the request id.' },

@@ -21,6 +21,8 @@ export interface InferRequestMessage {
   inputs: InferInput[];
   outputs: Array<{ name: string }>;
   raw_input_contents: Uint8Array[];
+  /** Why the bytes are not a ModelInferRequest (the call answers INVALID_ARGUMENT with it: grpc-js would answer a deserializer's throw with INTERNAL). */
+  invalid?: string;
 }
 
 /** A shape dimension as a number (rounded past the safe integers: the caller checks). */
@@ -58,7 +60,12 @@ export function inferCodec(): InferCodec {
   const streamResponse = root.lookupType('inference.ModelStreamInferResponse');
   return {
     decodeRequest(bytes) {
-      const m = request.decode(bytes) as unknown as DecodedRequest;
+      let m: DecodedRequest;
+      try {
+        m = request.decode(bytes) as unknown as DecodedRequest;
+      } catch (err) {
+        return { model_name: '', model_version: '', id: '', inputs: [], outputs: [], raw_input_contents: [], invalid: (err as Error).message };
+      }
       return {
         model_name: m.model_name,
         model_version: m.model_version,

@@ -168,6 +168,7 @@ export async function startGrpcServer(options: GrpcServerOptions): Promise<Runni
 
   /** One inference request: a loaded version (the usual case) is used at once, one loading on demand is awaited. */
   const inferOne = (request: InferRequestMessage, deadline: number | undefined) => {
+    if (request.invalid !== undefined) throw badTensor(`the message is not a valid inference.ModelInferRequest: ${request.invalid}`);
     const started = performance.now();
     const version = acquire(core, request.model_name, request.model_version, deadline);
     return version instanceof Promise ? version.then((v) => modelInfer(request, v, deadline, started)) : modelInfer(request, version, deadline, started);

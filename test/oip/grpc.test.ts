@@ -5,6 +5,7 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdirSync, symlinkSync } from 'node:fs';
+import { connect } from 'node:http2';
 import { join } from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import type { BatchInfo } from '../../src/batching/batcher.js';
@@ -12,7 +13,7 @@ import { startServer, type RunningServer } from '../../src/server.js';
 import { BOOK_FIELDS, BOOK_MODEL, EXAMPLES, bookRows, tempDir, writeBookModelFolder } from '../helpers/paths.js';
 import { freePort } from '../helpers/net.js';
 import { call } from '../helpers/http.js';
-import { fp64, grpcClients, rpc, type GrpcClient } from '../helpers/oip.js';
+import { fp64, grpcClients, grpcFrame, grpcMessageReader, rpc, type GrpcClient } from '../helpers/oip.js';
 
 const KEY = 'user-key-0123456789abcdef';
 const ADMIN = 'admin-key-0123456789abcdef';
@@ -172,6 +173,36 @@ test('errors are status codes with the message naming the tensor', async () => {
   const wrong = new grpc.Metadata();
   wrong.set('authorization', 'Bearer not-a-key-0123456789');
   await code({ model_name: bw, inputs: good }, grpc.status.UNAUTHENTICATED, /invalid API key/, wrong);
+});
+
+test('bytes that are not a ModelInferRequest: INVALID_ARGUMENT saying so (unary), error_message (stream) — not INTERNAL', { timeout: 30_000 }, async () => {
+  const garbage = grpcFrame(Buffer.from([0xff, 0xff])); // a field number 0 tag: protobuf refuses it
+  const session = connect(`http://127.0.0.1:${server.grpcPort}`);
+  const send = (path: string, body: Buffer) => new Promise<{ trailers: Record<string, unknown>; messages: Buffer[] }>((resolve, reject) => {
+    const messages: Buffer[] = [];
+    const req = session.request({ ':method': 'POST', ':path': path, 'content-type': 'application/grpc', te: 'trailers', authorization: `Bearer ${KEY}` });
+    req.on('data', grpcMessageReader((m) => messages.push(m)));
+    // An error before any answer comes trailers-only: the status is in the response headers.
+    req.on('response', (headers) => { if (headers['grpc-status'] !== undefined) resolve({ trailers: headers, messages }); });
+    req.on('trailers', (trailers) => resolve({ trailers, messages }));
+    req.on('error', reject);
+    req.end(body);
+  });
+  try {
+    const unary = await send('/inference.GRPCInferenceService/ModelInfer', garbage);
+    assert.equal(unary.trailers['grpc-status'], String(grpc.status.INVALID_ARGUMENT));
+    assert.match(decodeURIComponent(String(unary.trailers['grpc-message'])), /the message is not a valid inference.ModelInferRequest: /);
+    // On a stream the bad message gets its own answer and the next request is served.
+    const good = (inference.ModelInfer as unknown as { requestSerialize(m: unknown): Buffer }).requestSerialize({ model_name: 'book-weather', id: 'after', inputs: typedInputs(rows.slice(0, 1)) });
+    const decode = (inference.ModelStreamInfer as unknown as { responseDeserialize(b: Buffer): { error_message: string; infer_response: { id: string } | null } }).responseDeserialize;
+    const streamed = await send('/inference.GRPCInferenceService/ModelStreamInfer', Buffer.concat([garbage, grpcFrame(good)]));
+    assert.equal(streamed.trailers['grpc-status'], '0');
+    const answers = streamed.messages.map((m) => decode(m));
+    assert.match(answers[0]!.error_message, /the message is not a valid inference.ModelInferRequest: /);
+    assert.equal(answers[1]!.infer_response?.id, 'after');
+  } finally {
+    session.close();
+  }
 });
 
 test('repository RPCs need an admin key; statistics', async () => {
