@@ -1,6 +1,8 @@
 // The compute ceiling: onnxruntime-node throughput with no HTTP at all — batches of 64 real rows,
 // encoded by the server's own encoder, run on the project's WorkerPoolRuntime with one worker per
 // core (1 intra-op thread each) and two runs in flight per worker, so every core stays busy.
+// Also the model's own CPU per row: the same batches run on one thread in process (no hand-off),
+// timed by CPU time so that other processes on a shared machine do not inflate it.
 import { readFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { loadRepository } from '../src/config/load.js';
@@ -8,6 +10,7 @@ import type { ModelConfig } from '../src/config/types.js';
 import { optimizeModel } from '../src/optimize/index.js';
 import { compileEncoder } from '../src/tensors/encode.js';
 import { compileRequestValidator, type Row } from '../src/validation/request-validator.js';
+import { InProcessRuntime } from '../src/runtime/in-process.js';
 import { WorkerPoolRuntime } from '../src/workers/pool.js';
 import type { NamedTensors } from '../src/runtime/types.js';
 
@@ -15,6 +18,8 @@ export interface ComputeResult {
   label: string;
   optimized: boolean;
   rowsPerS: number;
+  /** CPU µs per row of a run on one thread (in process, the same batches; median over the rounds). */
+  cpuUsPerRow: number;
   batch: number;
   workers: number;
 }
@@ -45,15 +50,17 @@ export interface ComputeSpec {
  */
 export async function computeCeilings(specs: ComputeSpec[], seconds: number, rounds = 3, batch = 64): Promise<ComputeResult[]> {
   const workers = availableParallelism();
-  const setups: Array<{ spec: ComputeSpec; pool: WorkerPoolRuntime; name: string; feeds: NamedTensors; rates: number[] }> = [];
+  const setups: Array<{ spec: ComputeSpec; pool: WorkerPoolRuntime; name: string; feeds: NamedTensors; rates: number[]; cpuPerRow: number[] }> = [];
+  const oneThread = new InProcessRuntime({ intraOpThreads: 1, interOpThreads: 1 });
   try {
     for (const spec of specs) {
       const config = loadRepository(spec.modelDir)[0]!;
       const raw = new Uint8Array(readFileSync(config.modelFile));
       const bytes = spec.optimize ? optimizeModel(raw).bytes : raw;
       const pool = new WorkerPoolRuntime({ workers, intraOpThreads: 1, interOpThreads: 1 });
-      setups.push({ spec, pool, name: config.name, feeds: {}, rates: [] });
+      setups.push({ spec, pool, name: config.name, feeds: {}, rates: [], cpuPerRow: [] });
       const sigs = await pool.load([{ name: config.name, path: config.modelFile, bytes }]);
+      await oneThread.load([{ name: `${setups.length}`, path: config.modelFile, bytes }]);
       const feeds = compileEncoder(config, sigs[config.name]!)(rowsFor(config, spec.bodies, batch));
       setups[setups.length - 1]!.feeds = feeds;
       for (let i = 0; i < 2 * workers; i++) await pool.run(config.name, feeds); // warm-up
@@ -72,12 +79,22 @@ export async function computeCeilings(specs: ComputeSpec[], seconds: number, rou
         await Promise.all(Array.from({ length: 2 * workers }, loop));
         s.rates.push((runs * batch) / ((performance.now() - t0) / 1000));
       }
+      // One thread, while the pools are idle: the process's CPU time is the run's.
+      for (const [i, s] of setups.entries()) {
+        let runs = 0;
+        const cpu0 = process.cpuUsage();
+        const end = performance.now() + (seconds * 1000) / 2;
+        while (performance.now() < end) {
+          await oneThread.run(`${i + 1}`, s.feeds);
+          runs++;
+        }
+        const cpu = process.cpuUsage(cpu0);
+        s.cpuPerRow.push((cpu.user + cpu.system) / (runs * batch));
+      }
     }
-    return setups.map((s) => {
-      const sorted = [...s.rates].sort((a, b) => a - b);
-      return { label: s.spec.label, optimized: s.spec.optimize, rowsPerS: sorted[Math.floor((sorted.length - 1) / 2)]!, batch, workers };
-    });
+    const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor((xs.length - 1) / 2)]!;
+    return setups.map((s) => ({ label: s.spec.label, optimized: s.spec.optimize, rowsPerS: median(s.rates), cpuUsPerRow: median(s.cpuPerRow), batch, workers }));
   } finally {
-    await Promise.all(setups.map((s) => s.pool.close()));
+    await Promise.all([...setups.map((s) => s.pool.close()), oneThread.close()]);
   }
 }

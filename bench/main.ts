@@ -200,7 +200,7 @@ export async function main(argv: string[] = process.argv.slice(2)): Promise<numb
       { label: 'weather example', modelDir: join(examples, 'weather'), bodies: weatherBodies, optimize: true },
       { label: 'loan example', modelDir: join(examples, 'loan'), bodies: loanBodies, optimize: true },
     ], o.computeSeconds, o.quick ? 1 : 3);
-    for (const c of compute) log(`compute ${c.label}${c.optimized ? ' (optimised)' : ''}: ${fmtInt(c.rowsPerS)} rows/s`);
+    for (const c of compute) log(`compute ${c.label}${c.optimized ? ' (optimised)' : ''}: ${fmtInt(c.rowsPerS)} rows/s, ${c.cpuUsPerRow.toFixed(1)} µs CPU per row on one thread`);
 
     // 2. Cold start and memory.
     const cold = await coldStart('modelserve examples', process.execPath, (port) => serveArgs(examples, { port }), ROOT, weatherBody, o.coldRuns);
@@ -413,14 +413,14 @@ export async function main(argv: string[] = process.argv.slice(2)): Promise<numb
     }
     md.push(`- vs the bare-Fastify ceiling (weather-body route, ${fmtInt(ceilW.rps)} req/s): loan example **${((loan.rps / ceilW.rps) * 100).toFixed(0)}%**, weather example ${((best(T('weather'))!.rps / ceilW.rps) * 100).toFixed(0)}%, book model ${((book.rps / ceilW.rps) * 100).toFixed(0)}%.`);
     md.push('');
-    md.push(`**Compute ceiling** — onnxruntime-node alone, no HTTP: batches of 64 real rows encoded by the server's encoder, \`WorkerPoolRuntime\` with ${compute[0]?.workers} workers × 1 intra-op thread, 2 runs in flight per worker; ${o.quick ? 1 : 3} interleaved round(s) of ${o.computeSeconds} s per model, median:`);
+    md.push(`**Compute ceiling** — onnxruntime-node alone, no HTTP: batches of 64 real rows encoded by the server's encoder, \`WorkerPoolRuntime\` with ${compute[0]?.workers} workers × 1 intra-op thread, 2 runs in flight per worker; ${o.quick ? 1 : 3} interleaved round(s) of ${o.computeSeconds} s per model, median. The last column is the model's own CPU time per row: the same batches run on one thread in process (no hand-off), half as long per round, timed by CPU time so that other load on this shared machine does not inflate it (rows/s on all cores does count it):`);
     md.push('');
-    md.push('| model | graph | rows/s | best HTTP req/s (1 row per request) | HTTP / compute |');
-    md.push('|---|---|---:|---:|---:|');
+    md.push('| model | graph | rows/s | best HTTP req/s (1 row per request) | HTTP / compute | CPU µs per row, one thread |');
+    md.push('|---|---|---:|---:|---:|---:|');
     const httpFor: Record<string, Target | undefined> = { 'book svc.onnx|true': T('book'), 'book svc.onnx|false': T('bookNoopt'), 'weather example|true': T('weather'), 'loan example|true': T('loan') };
     for (const c of compute) {
       const h = best(httpFor[`${c.label}|${c.optimized}`]);
-      md.push(`| ${c.label} | ${c.optimized ? 'optimised (load-time pass)' : 'as shipped'} | ${fmtInt(c.rowsPerS)} | ${h ? fmtInt(h.rps) : '–'} | ${h ? `${((h.rps / c.rowsPerS) * 100).toFixed(0)}%` : '–'} |`);
+      md.push(`| ${c.label} | ${c.optimized ? 'optimised (load-time pass)' : 'as shipped'} | ${fmtInt(c.rowsPerS)} | ${h ? fmtInt(h.rps) : '–'} | ${h ? `${((h.rps / c.rowsPerS) * 100).toFixed(0)}%` : '–'} | ${c.cpuUsPerRow.toFixed(1)} |`);
     }
     md.push('');
     md.push(`**Latency at half of max throughput** — open loop (\`bench/http-bench.ts\`: requests issued at a fixed arrival rate over up to 64 keep-alive connections whether or not earlier ones finished; latency runs from the moment the generator's timer issues a request, so time spent waiting for a free connection counts and queueing is not hidden), ${o.openRuns} run${o.openRuns > 1 ? 's' : ''} of ${o.openSeconds} s each, each at half of the max req/s measured just before it (wrk, ${o.openMaxSeconds} s at the model's best concurrency above: the machine's speed moves by 2× within a minute, so a rate fixed from the rounds' median could be 80–95 % of what the server could do in a slow minute); the run with the median p99 is shown. Each run is a fresh generator process on 64 new connections and starts with ${o.openWarmupSeconds} s at the same rate that is not counted (as wrk2's calibration period): in that warm-up every server, the control too, answered its first few hundred ms slower (its p99 in the last column), and in 2 s runs that start-up transient alone had been the p99.`);
@@ -521,10 +521,11 @@ function analysis(a: AnalysisInput): string {
       out.push(`- **Book model vs the node:http limit** (CPU per request at c=16, table above): node:http itself spends ${limit.total.toFixed(0)} µs per request on this machine — parsing, one read and one write on the socket, and ${limit.switches.toFixed(2)} sleep/wake of its event loop per request, kernel included; modelserve spends ${bookCpu.total.toFixed(0)} µs (${bookCpu.main.toFixed(0)} on the main thread)${fastify ? `, bare Fastify with the same body validation ${fastify.total.toFixed(0)} µs` : ''}. At the same CPU per request as node:http's the ratio would be 100 %; 75 % needs ≤ ${(limit.total / 0.75).toFixed(0)} µs. The difference is the prediction itself on the main thread: JSON parsing and validation, encoding, the batcher, the onnxruntime run (on the main thread for batches under --inline-max-us; onnxruntime-node's fixed cost per run is tens of µs here, amortised over the batch), decoding, and the response with its security headers and metrics. The profile diff below (against bare Fastify under the same load) names the functions.`);
       const opt = a.compute.find((c) => c.label === 'book svc.onnx' && c.optimized);
       if (opt) {
-        // The model run is work no HTTP server can skip: onnxruntime alone, every core busy.
-        const perRow = (opt.workers * 1e6) / opt.rowsPerS;
+        // The model run is work no HTTP server can skip.
+        // The model's CPU per row at batch 64 on one thread: the least a row costs (the server's runs hold fewer rows, so more per row).
+        const perRow = opt.cpuUsPerRow;
         const bound = limit.total / (limit.total + perRow);
-        out.push(`  - **What the model itself costs:** onnxruntime alone runs the optimised svc.onnx at ${fmtInt(opt.rowsPerS)} rows/s on ${opt.workers} cores (compute table), ${perRow.toFixed(1)} µs of CPU per row. A server that spent node:http's ${limit.total.toFixed(0)} µs per request and nothing but that run on top would spend ${(limit.total + perRow).toFixed(0)} µs: ${pct(bound * 100)} of the limit by CPU per request${bound < 0.75 ? ' — below 75 % before any JSON parsing, validation, encoding or batching; wrk spends its own CPU on the same cores for both servers, which lifts a req/s ratio a little above the CPU ratio, but not enough to leave room for that work: for this model the target is out of reach of any server on this machine state' : ''}. modelserve's own work beyond the two: ${Math.max(0, bookCpu.total - limit.total - perRow).toFixed(0)} µs per request.`);
+        out.push(`  - **What the model itself costs:** onnxruntime alone spends ${perRow.toFixed(1)} µs of CPU per row of the optimised svc.onnx, in batches of 64 on one thread (compute table, last column); a run's fixed cost makes the server's smaller runs cost more per row. A server that spent node:http's ${limit.total.toFixed(0)} µs per request and nothing but that run on top would spend ${(limit.total + perRow).toFixed(0)} µs: ${pct(bound * 100)} of the limit by CPU per request${bound < 0.75 ? ' — below 75 % before any JSON parsing, validation, encoding or batching; wrk spends its own CPU on the same cores for both servers, which lifts a req/s ratio a little above the CPU ratio, but not enough to leave room for that work: for this model the target is out of reach of any server on this machine state' : `, so the model alone leaves ${(limit.total / 0.75 - limit.total - perRow).toFixed(0)} µs per request for everything else a server does at 75 %`}. modelserve's own work beyond the two: ${Math.max(0, bookCpu.total - limit.total - perRow).toFixed(0)} µs per request.`);
       }
     }
   }

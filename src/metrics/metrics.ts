@@ -17,6 +17,7 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { BatchInfo } from '../batching/batcher.js';
 import type { CoreEvent, InferenceCore } from '../core/core.js';
+import { BoundHistogram } from './bound-histogram.js';
 import { RequestSeries } from './request-series.js';
 
 export type RejectReason = 'overloaded' | 'timeout';
@@ -37,10 +38,11 @@ const BATCH_BUCKETS = [1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 4096];
 export class Metrics {
   readonly registry: Registry;
   private readonly requests: RequestSeries;
-  private readonly queueWait: Histogram<'model' | 'version'>;
-  private readonly inference: Histogram<'model' | 'version'>;
-  private readonly batchSize: Histogram<'model' | 'version'>;
-  private readonly batchRequests: Histogram<'model' | 'version'>;
+  // Observed on every batch (the queue wait once per request in it): bound series, no per-call label hashing.
+  private readonly queueWait: BoundHistogram<'model' | 'version'>;
+  private readonly inference: BoundHistogram<'model' | 'version'>;
+  private readonly batchSize: BoundHistogram<'model' | 'version'>;
+  private readonly batchRequests: BoundHistogram<'model' | 'version'>;
   private readonly batchFailures: Counter<'model' | 'version'>;
   private readonly rejectedTotal: Counter<'model' | 'reason'>;
   private readonly modelLoaded: Gauge<'model' | 'version'>;
@@ -63,10 +65,10 @@ export class Metrics {
     const registers = [this.registry];
     const mv = ['model', 'version'] as const;
     this.requests = new RequestSeries(this.registry, LATENCY_BUCKETS);
-    this.queueWait = new Histogram({ name: 'modelserve_queue_wait_seconds', help: 'Time a request waited in the model queue before its batch started (per request).', labelNames: mv, buckets: LATENCY_BUCKETS, registers });
-    this.inference = new Histogram({ name: 'modelserve_inference_duration_seconds', help: 'Time one batch spent in inference (onnxruntime run on a worker, with the tensors joined and split), per batch.', labelNames: mv, buckets: LATENCY_BUCKETS, registers });
-    this.batchSize = new Histogram({ name: 'modelserve_batch_size', help: 'Rows per inference run.', labelNames: mv, buckets: BATCH_BUCKETS, registers });
-    this.batchRequests = new Histogram({ name: 'modelserve_batch_requests', help: 'Requests coalesced into one inference run.', labelNames: mv, buckets: BATCH_BUCKETS, registers });
+    this.queueWait = new BoundHistogram(this.registry, 'modelserve_queue_wait_seconds', 'Time a request waited in the model queue before its batch started (per request).', LATENCY_BUCKETS);
+    this.inference = new BoundHistogram(this.registry, 'modelserve_inference_duration_seconds', 'Time one batch spent in inference (onnxruntime run on a worker, with the tensors joined and split), per batch.', LATENCY_BUCKETS);
+    this.batchSize = new BoundHistogram(this.registry, 'modelserve_batch_size', 'Rows per inference run.', BATCH_BUCKETS);
+    this.batchRequests = new BoundHistogram(this.registry, 'modelserve_batch_requests', 'Requests coalesced into one inference run.', BATCH_BUCKETS);
     this.batchFailures = new Counter({ name: 'modelserve_inference_failures_total', help: 'Inference runs that failed.', labelNames: mv, registers });
     this.rateLimitedTotal = new Counter({ name: 'modelserve_rate_limited_total', help: 'Requests refused with 429 by the per-API-key rate limit, by key fingerprint (first 8 hex digits of the SHA-256 of the key).', labelNames: ['key'], registers });
     this.rejectedTotal = new Counter({ name: 'modelserve_rejected_total', help: 'Requests refused by overload protection: reason="overloaded" (queue full, 503) or "timeout" (deadline passed, 504).', labelNames: ['model', 'reason'], registers });
@@ -123,7 +125,7 @@ export class Metrics {
   /** The batcher observer for one model (pass as RegistryOptions.onBatch). */
   batchObserver(model: string, version: number): (info: BatchInfo) => void {
     const labels = { model, version: String(version) };
-    // Children bound once: no label hashing per batch.
+    // Series bound once: no label hashing per batch.
     const size = this.batchSize.labels(labels);
     const requests = this.batchRequests.labels(labels);
     const inference = this.inference.labels(labels);

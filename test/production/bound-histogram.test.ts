@@ -1,0 +1,64 @@
+// BoundHistogram against prom-client's own Histogram: the same observations give the same
+// exposition text (buckets at and between bounds, +Inf, sums, several label sets, default labels),
+// and reset() zeroes a bound series in place, so a caller holding it keeps counting into the output.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { Histogram, Registry } from 'prom-client';
+import { BoundHistogram } from '../../src/metrics/bound-histogram.js';
+
+const BOUNDS = [0.001, 0.01, 0.1, 1];
+const OBSERVED: Array<[string, number]> = [['a', 0.0005], ['a', 0.001], ['a', 0.0010001], ['b', 0.05], ['a', 1], ['b', 7], ['a', 0.1], ['b', 0]];
+
+/** The exposition with each sample's labels in name order (their order carries no meaning in Prometheus). */
+function normalised(text: string): string {
+  return text.replace(/\{([^}]*)\}/g, (_, labels: string) => `{${labels.split(/,(?=[a-z_]+=")/).sort().join(',')}}`);
+}
+
+function registries(defaultLabels?: Record<string, string>) {
+  const theirs = new Registry();
+  const ours = new Registry();
+  if (defaultLabels) {
+    theirs.setDefaultLabels(defaultLabels);
+    ours.setDefaultLabels(defaultLabels);
+  }
+  const reference = new Histogram({ name: 'x_seconds', help: 'Help text.', labelNames: ['model', 'version'], buckets: BOUNDS, registers: [theirs] });
+  const bound = new BoundHistogram<'model' | 'version'>(ours, 'x_seconds', 'Help text.', BOUNDS);
+  return { theirs, ours, reference, bound };
+}
+
+for (const defaultLabels of [undefined, { instance_role: 'canary' }]) {
+  test(`the exposition equals prom-client's Histogram for the same observations${defaultLabels ? ', with default labels' : ''}`, async () => {
+    const { theirs, ours, reference, bound } = registries(defaultLabels);
+    const series = { a: bound.labels({ model: 'a', version: '1' }), b: bound.labels({ model: 'b', version: '2' }) };
+    for (const [model, value] of OBSERVED) {
+      reference.observe({ model, version: model === 'a' ? '1' : '2' }, value);
+      series[model as 'a' | 'b'].observe(value);
+    }
+    assert.equal(normalised(await ours.metrics()), normalised(await theirs.metrics()));
+    if (!defaultLabels) assert.equal(await ours.metrics(), await theirs.metrics(), 'the same text, label order too');
+    assert.match(normalised(await ours.metrics()), /x_seconds_bucket\{(instance_role="canary",)?le="0.01",model="a",version="1"\} 3\n/);
+  });
+}
+
+test('labels() returns the same series for the same labels; find() only what is bound', () => {
+  const { bound } = registries();
+  assert.equal(bound.find('m\u00001'), undefined);
+  const s = bound.labels({ model: 'm', version: '1' });
+  assert.equal(bound.labels({ model: 'm', version: '1' }), s);
+  assert.equal(bound.find('m\u00001'), s);
+});
+
+test('resetMetrics() zeroes bound series in place: observations after it are exported', async () => {
+  const { ours, bound } = registries();
+  const s = bound.labels({ model: 'm', version: '1' });
+  s.observe(0.5);
+  s.observe(2);
+  ours.resetMetrics();
+  assert.match(await ours.metrics(), /x_seconds_count\{model="m",version="1"\} 0\n/);
+  s.observe(0.005);
+  const text = await ours.metrics();
+  assert.match(text, /x_seconds_count\{model="m",version="1"\} 1\n/);
+  assert.match(text, /x_seconds_sum\{model="m",version="1"\} 0.005\n/);
+  assert.match(text, /x_seconds_bucket\{le="0.001",model="m",version="1"\} 0\n/);
+  assert.match(text, /x_seconds_bucket\{le="0.01",model="m",version="1"\} 1\n/);
+});
