@@ -13,6 +13,7 @@ import { startServer, type RunningServer } from '../../src/server.js';
 import { ERRORS } from '../../src/errors.js';
 import { EXAMPLES } from '../helpers/paths.js';
 import { sendRaw } from '../helpers/raw-http.js';
+import { inParallel, rng } from '../helpers/fuzz.js';
 
 // FUZZ_SCALE shrinks or grows the run while iterating on the generator (default 1).
 const SCALE = Number(process.env.FUZZ_SCALE ?? 1);
@@ -30,18 +31,6 @@ before(async () => {
 after(async () => {
   await server?.shutdown();
 });
-
-/** mulberry32: small, seeded, good enough to spread the cases. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const WEATHER = { temp_c: 8.75, humidity: 0.83, wind_speed_kmph: 70, wind_bearing_degree: 259, visibility_km: 15.82, pressure_millibars: 1016.51, current_weather_condition: 1 };
 
@@ -190,13 +179,6 @@ function violation(status: number, text: string, method: string): string | undef
   if (def === undefined) return `unknown code ${b.code}`;
   if (def.status !== status) return `${b.code} is documented as ${def.status}, answered ${status}`;
   return undefined;
-}
-
-async function inParallel(count: number, concurrency: number, run: (i: number) => Promise<void>): Promise<void> {
-  let next = 0;
-  await Promise.all(Array.from({ length: concurrency }, async () => {
-    while (next < count) await run(next++);
-  }));
 }
 
 test(`fuzz: ${UNDICI_REQUESTS + RAW_REQUESTS} hostile requests over real sockets get no 5xx, no hang, and errors only in the documented shape`, async (t) => {

@@ -1,0 +1,22 @@
+// Shared by the fuzz tests: a seeded generator (a failure names its index and reproduces) and a
+// bounded-concurrency loop.
+
+/** mulberry32: small, seeded, good enough to spread the cases. */
+export function rng(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+/** Runs `run(0 … count-1)` with at most `concurrency` at once. */
+export async function inParallel(count: number, concurrency: number, run: (i: number) => Promise<void>): Promise<void> {
+  let next = 0;
+  await Promise.all(Array.from({ length: concurrency }, async () => {
+    while (next < count) await run(next++);
+  }));
+}
