@@ -18,7 +18,7 @@ export interface ComputeResult {
   label: string;
   optimized: boolean;
   rowsPerS: number;
-  /** CPU µs per row of a run on one thread (in process, the same batches; median over the rounds). */
+  /** CPU µs per row of a run on one thread (in process, the same batches; median over the rounds); NaN unless asked for. */
   cpuUsPerRow: number;
   batch: number;
   workers: number;
@@ -48,7 +48,7 @@ export interface ComputeSpec {
  * `seconds` per round, in turn), so a burst of load from elsewhere on a shared machine does not
  * land on one model only; each figure is the median over the rounds.
  */
-export async function computeCeilings(specs: ComputeSpec[], seconds: number, rounds = 3, batch = 64): Promise<ComputeResult[]> {
+export async function computeCeilings(specs: ComputeSpec[], seconds: number, rounds = 3, batch = 64, options: { cpuPerRow?: boolean } = {}): Promise<ComputeResult[]> {
   const workers = availableParallelism();
   const setups: Array<{ spec: ComputeSpec; pool: WorkerPoolRuntime; name: string; feeds: NamedTensors; rates: number[]; cpuPerRow: number[] }> = [];
   const oneThread = new InProcessRuntime({ intraOpThreads: 1, interOpThreads: 1 });
@@ -60,10 +60,11 @@ export async function computeCeilings(specs: ComputeSpec[], seconds: number, rou
       const pool = new WorkerPoolRuntime({ workers, intraOpThreads: 1, interOpThreads: 1 });
       setups.push({ spec, pool, name: config.name, feeds: {}, rates: [], cpuPerRow: [] });
       const sigs = await pool.load([{ name: config.name, path: config.modelFile, bytes }]);
-      await oneThread.load([{ name: `${setups.length}`, path: config.modelFile, bytes }]);
+      if (options.cpuPerRow) await oneThread.load([{ name: `${setups.length}`, path: config.modelFile, bytes }]);
       const feeds = compileEncoder(config, sigs[config.name]!)(rowsFor(config, spec.bodies, batch));
       setups[setups.length - 1]!.feeds = feeds;
       for (let i = 0; i < 2 * workers; i++) await pool.run(config.name, feeds); // warm-up
+      if (options.cpuPerRow) for (let i = 0; i < 3; i++) await oneThread.run(`${setups.length}`, feeds);
     }
     for (let r = 0; r < rounds; r++) {
       for (const s of setups) {
@@ -80,7 +81,7 @@ export async function computeCeilings(specs: ComputeSpec[], seconds: number, rou
         s.rates.push((runs * batch) / ((performance.now() - t0) / 1000));
       }
       // One thread, while the pools are idle: the process's CPU time is the run's.
-      for (const [i, s] of setups.entries()) {
+      for (const [i, s] of options.cpuPerRow ? setups.entries() : []) {
         let runs = 0;
         const cpu0 = process.cpuUsage();
         const end = performance.now() + (seconds * 1000) / 2;
@@ -93,7 +94,7 @@ export async function computeCeilings(specs: ComputeSpec[], seconds: number, rou
       }
     }
     const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor((xs.length - 1) / 2)]!;
-    return setups.map((s) => ({ label: s.spec.label, optimized: s.spec.optimize, rowsPerS: median(s.rates), cpuUsPerRow: median(s.cpuPerRow), batch, workers }));
+    return setups.map((s) => ({ label: s.spec.label, optimized: s.spec.optimize, rowsPerS: median(s.rates), cpuUsPerRow: options.cpuPerRow ? median(s.cpuPerRow) : NaN, batch, workers }));
   } finally {
     await Promise.all([...setups.map((s) => s.pool.close()), oneThread.close()]);
   }

@@ -199,7 +199,7 @@ export async function main(argv: string[] = process.argv.slice(2)): Promise<numb
       { label: 'book svc.onnx', modelDir: bookRepo, bodies: weatherBodies, optimize: true },
       { label: 'weather example', modelDir: join(examples, 'weather'), bodies: weatherBodies, optimize: true },
       { label: 'loan example', modelDir: join(examples, 'loan'), bodies: loanBodies, optimize: true },
-    ], o.computeSeconds, o.quick ? 1 : 3);
+    ], o.computeSeconds, o.quick ? 1 : 3, 64, { cpuPerRow: true });
     for (const c of compute) log(`compute ${c.label}${c.optimized ? ' (optimised)' : ''}: ${fmtInt(c.rowsPerS)} rows/s, ${c.cpuUsPerRow.toFixed(1)} µs CPU per row on one thread`);
 
     // 2. Cold start and memory.

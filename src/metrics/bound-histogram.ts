@@ -17,7 +17,9 @@ export class HistogramSeries<L extends string = string> {
     this.buckets = new Float64Array(bounds.length + 1);
   }
 
+  /** Counts one observation; a value that is not a finite number is dropped (prom-client would throw). */
   observe(value: number): void {
+    if (!Number.isFinite(value)) return;
     this.count++;
     this.sum += value;
     const bounds = this.bounds;
@@ -37,6 +39,7 @@ export class BoundHistogram<L extends string> {
   private readonly series = new Map<string, HistogramSeries<L>>();
 
   constructor(registry: Registry, private readonly name: string, help: string, private readonly bounds: readonly number[]) {
+    // Reset zeroes the series in place (callers hold them); they leave the output until observed again.
     registerComputedMetric(registry, name, help, 'histogram', () => this.values(), () => {
       for (const s of this.series.values()) {
         s.count = 0;
@@ -48,7 +51,8 @@ export class BoundHistogram<L extends string> {
 
   /**
    * The series of these labels (created on first use; the same object for the same labels, so
-   * bind it once and observe on it). `key` identifies the label set; callers that already hold one
+   * bind it once and observe on it). It is exported from its first observation on, as
+   * prom-client's series are, so a version bound at load but never used adds no lines. `key` identifies the label set; callers that already hold one
    * pass it, others get the values joined.
    */
   labels(labels: Readonly<Record<L, string>>, key = Object.values<string>(labels).join('\u0000')): HistogramSeries<L> {
@@ -65,14 +69,14 @@ export class BoundHistogram<L extends string> {
     return this.series.get(key);
   }
 
-  /** Every series, for metrics derived from the same observations (a request counter). */
-  all(): IterableIterator<HistogramSeries<L>> {
-    return this.series.values();
+  /** Every series observed at least once (as prom-client exports them), for metrics derived from the same observations (a request counter). */
+  *observed(): Generator<HistogramSeries<L>> {
+    for (const s of this.series.values()) if (s.count > 0) yield s;
   }
 
   private values(): MetricValue<string>[] {
     const out: MetricValue<string>[] = [];
-    for (const s of this.series.values()) {
+    for (const s of this.observed()) {
       let cumulative = 0;
       for (let i = 0; i <= this.bounds.length; i++) {
         cumulative += s.buckets[i]!;

@@ -11,7 +11,7 @@ export class RequestSeries {
 
   constructor(registry: Registry, bounds: readonly number[]) {
     registerComputedMetric(registry, 'modelserve_requests_total', 'HTTP requests answered, by model, version, route template and status code.', 'counter',
-      () => [...this.duration.all()].map((s) => ({ labels: s.labels, value: s.count })), () => undefined);
+      () => [...this.duration.observed()].map((s) => ({ labels: s.labels, value: s.count })), () => undefined);
     this.duration = new BoundHistogram(registry, 'modelserve_request_duration_seconds', 'HTTP request latency (first byte in to last byte out), by model, version, route template and status code.', bounds);
   }
 

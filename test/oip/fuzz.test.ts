@@ -187,8 +187,22 @@ function generator(seed: number) {
     return { path: `/v2/models/${model.name}/infer`, body: all, headerLength };
   };
 
-  /** A gRPC ModelInferRequest's bytes: a mutated message, sometimes its bytes mangled too. */
-  const grpcRequest = (): Buffer => {
+  /** InferParameter messages for parameters (each value in its member, or sometimes in another). */
+  const grpcParameters = (parameters: unknown): Record<string, Record<string, unknown>> | undefined => {
+    if (typeof parameters !== 'object' || parameters === null) return undefined;
+    const out: Record<string, Record<string, unknown>> = {};
+    for (const [key, value] of Object.entries(parameters)) {
+      const member = chance(0.3) ? pick(['bool_param', 'int64_param', 'string_param', 'double_param', 'uint64_param'])
+        : typeof value === 'boolean' ? 'bool_param' : typeof value === 'number' ? (Number.isInteger(value) ? 'int64_param' : 'double_param') : 'string_param';
+      const v = member === 'bool_param' ? Boolean(value) : member === 'string_param' ? String(value)
+        : member === 'double_param' ? Number(value) || 0 : Math.trunc(Math.max(member === 'uint64_param' ? 0 : -1e15, Math.min(1e15, Number(value) || 0)));
+      out[key] = { [member]: v };
+    }
+    return out;
+  };
+
+  /** A gRPC ModelInferRequest's bytes: a mutated message, sometimes its bytes mangled too (then `mangled`). */
+  const grpcRequest = (id?: string): { bytes: Buffer; mangled: boolean } => {
     const model = pick(models);
     const rows = 1 + int(chance(0.1) ? 200 : 4);
     const inputs = mutate(model, valid(model, rows));
@@ -197,7 +211,8 @@ function generator(seed: number) {
     const message = {
       model_name: chance(0.9) ? model.name : pick(['nope', '']),
       model_version: chance(0.9) ? '' : pick(['1', '9', 'x']),
-      id: pick(['', 'g1', 'é'.repeat(int(100))]),
+      id: id ?? pick(['', 'g1', 'é'.repeat(int(100))]),
+      parameters: chance(0.1) ? grpcParameters(pick([{ binary_data_output: true }, { sequence_id: 1 }, { priority: 'x' }, { timeout: -1 }])) : undefined,
       inputs: inputs.map((i) => {
         const shape = Array.isArray(i.shape) ? i.shape.map((d) => (typeof d === 'number' && Number.isFinite(d) ? (Number.isSafeInteger(d) ? d : pick(['9223372036854775807', '-9223372036854775808', '4294967296'])) : 0)) : [];
         const values = Array.isArray(i.data) ? (i.data as unknown[]).flat(3) : i.data === undefined ? [] : [i.data];
@@ -205,7 +220,7 @@ function generator(seed: number) {
           let bytes = binaryOf(i);
           if (chance(0.15)) bytes = bytes.subarray(0, int(bytes.byteLength + 1));
           raws.push(bytes);
-          return { name: i.name, datatype: i.datatype, shape };
+          return { name: i.name, datatype: i.datatype, shape, parameters: grpcParameters(i.parameters) };
         }
         const num = (v: unknown) => (typeof v === 'number' && Number.isFinite(v) ? v : 0);
         // The member the datatype names, or sometimes another one.
@@ -216,13 +231,14 @@ function generator(seed: number) {
           : member.startsWith('int64') || member.startsWith('uint64') ? values.map((v) => Math.trunc(Math.max(-1e15, Math.min(1e15, num(v)))))
           : member.startsWith('int') || member.startsWith('uint') ? values.map((v) => Math.trunc(Math.max(-2e9, Math.min(2e9, num(v)))))
           : values.map(num);
-        return { name: i.name, datatype: i.datatype, shape, contents: chance(0.05) ? {} : { [member]: contents } };
+        return { name: i.name, datatype: i.datatype, shape, parameters: grpcParameters(i.parameters), contents: chance(0.05) ? {} : { [member]: contents } };
       }),
-      outputs: chance(0.3) ? [{ name: pick([...model.outputs, 'nope']) }] : [],
+      outputs: chance(0.3) ? [{ name: pick([...model.outputs, 'nope']), parameters: chance(0.3) ? grpcParameters({ binary_data: pick([true, 'x', 3]) }) : undefined }] : [],
       raw_input_contents: chance(0.1) ? [...raws, Buffer.alloc(int(9))].slice(int(2)) : raws,
     };
     let bytes = Buffer.from(RequestType.encode(RequestType.fromObject(message)).finish());
-    if (chance(0.15)) {
+    const mangled = chance(0.15);
+    if (mangled) {
       bytes = Buffer.from(bytes);
       pick([
         () => { bytes = bytes.subarray(0, int(bytes.byteLength)); },
@@ -230,24 +246,32 @@ function generator(seed: number) {
         () => { bytes = Buffer.concat([bytes, Buffer.from(Array.from({ length: 1 + int(12) }, () => int(256)))]); },
       ])();
     }
-    return bytes;
+    return { bytes, mangled };
   };
 
   return { jsonRequest, binaryRequest, grpcRequest };
 }
 
-/** Why an OIP REST answer breaks the rules, or undefined when it keeps them. */
-function restViolation(status: number, text: string): string | undefined {
+/** Why an OIP REST answer breaks the rules, or undefined when it keeps them. A 200 holds an inference response (its JSON header first when binary). */
+function restViolation(status: number, body: Buffer, headerLength: string | undefined): string | undefined {
   if (status >= 500) return `status ${status}`;
-  if (status === 200) return undefined;
+  if (status === 200) {
+    const header = headerLength === undefined ? body : body.subarray(0, Number(headerLength));
+    try {
+      const answer = JSON.parse(header.toString('utf8')) as { outputs?: unknown };
+      return Array.isArray(answer.outputs) && answer.outputs.length > 0 ? undefined : '200 without outputs';
+    } catch {
+      return `200 whose ${headerLength === undefined ? 'body' : 'header'} is not JSON`;
+    }
+  }
   if (status < 400) return `status ${status}`;
-  let body: unknown;
+  let error: unknown;
   try {
-    body = JSON.parse(text);
+    error = JSON.parse(body.toString('utf8'));
   } catch {
     return 'error body is not JSON';
   }
-  const b = body as Record<string, unknown>;
+  const b = error as Record<string, unknown>;
   if (Object.keys(b).join() !== 'error' || typeof b.error !== 'string' || b.error.length === 0) return `error body is not {"error": "…"}`;
   return undefined;
 }
@@ -272,10 +296,11 @@ test(`fuzz: ${JSON_REQUESTS} JSON and ${BINARY_REQUESTS} binary OIP REST inferen
       if (r.headerLength !== undefined) headers['inference-header-content-length'] = r.headerLength;
       try {
         const res = await pool.request({ method: 'POST', path: r.path, headers, body: r.body });
-        const text = await res.body.text();
+        const body = Buffer.from(await res.body.arrayBuffer());
         count(`${r.kind}:${res.statusCode}`);
-        const why = restViolation(res.statusCode, text);
-        if (why) failures.push(`${r.kind} #${i} ${r.path} header-length ${r.headerLength} body ${r.body.subarray(0, 300).toString('latin1')}: ${why}: ${text.slice(0, 300)}`);
+        const answerHeader = res.headers['inference-header-content-length'];
+        const why = restViolation(res.statusCode, body, typeof answerHeader === 'string' ? answerHeader : undefined);
+        if (why) failures.push(`${r.kind} #${i} ${r.path} header-length ${r.headerLength} body ${r.body.subarray(0, 300).toString('latin1')}: ${why}: ${body.subarray(0, 300).toString('latin1')}`);
       } catch (err) {
         count(`error:${(err as { code?: string }).code}`);
         failures.push(`${r.kind} #${i} ${r.path}: ${(err as Error).message}`);
@@ -297,7 +322,7 @@ test(`fuzz: ${GRPC_REQUESTS} gRPC ModelInfer calls and ${STREAM_MESSAGES} ModelS
   const failures: string[] = [];
   try {
     const gen = generator(19);
-    const messages = Array.from({ length: GRPC_REQUESTS }, () => gen.grpcRequest());
+    const messages = Array.from({ length: GRPC_REQUESTS }, () => gen.grpcRequest().bytes);
     await inParallel(messages.length, CONCURRENCY, async (i) => {
       const bytes = messages[i]!;
       const outcome = await new Promise<{ code: number; details: string; response?: Buffer }>((resolve) => {
@@ -315,10 +340,10 @@ test(`fuzz: ${GRPC_REQUESTS} gRPC ModelInfer calls and ${STREAM_MESSAGES} ModelS
       }
     });
 
-    // One stream: every message gets its answer, in order, and the stream ends OK.
+    // One stream: every message gets one answer (a response or an error_message), and the stream ends OK.
     const streamGen = generator(1919);
-    const sent = Array.from({ length: STREAM_MESSAGES }, () => streamGen.grpcRequest());
-    const answers: Array<{ error_message?: string; infer_response?: unknown }> = [];
+    const sent = Array.from({ length: STREAM_MESSAGES }, (_, i) => streamGen.grpcRequest(`s${i}`));
+    const answers: Array<{ error_message?: string; infer_response?: { id?: string; outputs?: unknown[] } }> = [];
     const status = await new Promise<grpc.StatusObject>((resolve) => {
       const call = client.makeBidiStreamRequest('/inference.GRPCInferenceService/ModelStreamInfer', pass, pass, new grpc.Metadata(), { deadline: Date.now() + 6 * TIMEOUT_MS });
       call.on('data', (b: Buffer) => {
@@ -327,14 +352,26 @@ test(`fuzz: ${GRPC_REQUESTS} gRPC ModelInfer calls and ${STREAM_MESSAGES} ModelS
       });
       call.on('status', resolve);
       call.on('error', () => undefined); // the status carries it
-      for (const m of sent) call.write(m);
+      for (const m of sent) call.write(m.bytes);
     });
     t.diagnostic(`unary outcomes: ${[...outcomes.entries()].sort().map(([k, v]) => `${k}=${v}`).join(' ')}; stream: ${answers.filter((a) => a.error_message).length} error messages of ${answers.length}`);
     assert.equal(status.code, grpc.status.OK, `stream ended ${grpc.status[status.code]} ${status.details} after ${answers.length} answers`);
     assert.equal(answers.length, sent.length);
+    // Answers come as their batches finish (three models, three batchers): each answer carries its request's id, and no request is answered twice.
+    const answered = new Set<string>();
+    let foreign = 0;
     answers.forEach((a, i) => {
-      if (!a.error_message && !a.infer_response) failures.push(`stream #${i} ${sent[i]!.toString('base64').slice(0, 400)}: neither an answer nor an error_message`);
+      if (!a.error_message && !a.infer_response) failures.push(`stream answer #${i}: neither an answer nor an error_message`);
+      else if (a.infer_response) {
+        const id = a.infer_response.id ?? '';
+        if (answered.has(id)) failures.push(`stream answer #${i}: id ${id} answered twice`);
+        answered.add(id);
+        if (!sent.some((m, k) => id === `s${k}`)) foreign++;
+        if (!(Array.isArray(a.infer_response.outputs) && a.infer_response.outputs.length > 0)) failures.push(`stream answer #${i} (${id}): an answer without outputs`);
+      }
     });
+    // Only a message whose bytes were mangled may come back under another id.
+    assert.ok(foreign <= sent.filter((m) => m.mangled).length, `${foreign} answers with ids that were not sent`);
     assert.ok(answers.some((a) => a.error_message) && answers.some((a) => a.infer_response), 'the stream saw both answers and errors');
     assert.deepEqual(failures.slice(0, 10), [], `${failures.length} violations`);
     for (const code of ['OK', 'INVALID_ARGUMENT', 'NOT_FOUND']) assert.ok(outcomes.has(code), `no ${code} among ${[...outcomes.keys()].join(' ')}`);
@@ -342,6 +379,6 @@ test(`fuzz: ${GRPC_REQUESTS} gRPC ModelInfer calls and ${STREAM_MESSAGES} ModelS
     client.close();
   }
   // The server still serves.
-  const res = await fetch(`${server.url}/v2/health/ready`);
+  const res = await fetch(`${server.url}/v2/health/ready`, { signal: AbortSignal.timeout(TIMEOUT_MS) });
   assert.equal(res.status, 200);
 });

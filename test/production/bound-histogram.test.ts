@@ -48,13 +48,27 @@ test('labels() returns the same series for the same labels; find() only what is 
   assert.equal(bound.find('m\u00001'), s);
 });
 
-test('resetMetrics() zeroes bound series in place: observations after it are exported', async () => {
+test('a bound series is exported from its first observation; not-finite values are dropped', async () => {
+  const { theirs, ours, reference, bound } = registries();
+  const s = bound.labels({ model: 'm', version: '1' });
+  reference.labels({ model: 'm', version: '1' });
+  assert.equal(await ours.metrics(), await theirs.metrics(), 'no series yet');
+  assert.doesNotMatch(await ours.metrics(), /model="m"/);
+  s.observe(Number.NaN);
+  s.observe(Number.POSITIVE_INFINITY);
+  assert.doesNotMatch(await ours.metrics(), /model="m"/);
+  s.observe(0.5);
+  assert.match(await ours.metrics(), /x_seconds_count\{model="m",version="1"\} 1\n/);
+  assert.match(await ours.metrics(), /x_seconds_sum\{model="m",version="1"\} 0.5\n/);
+});
+
+test('resetMetrics() zeroes bound series in place: they leave the output, and observations after it are exported', async () => {
   const { ours, bound } = registries();
   const s = bound.labels({ model: 'm', version: '1' });
   s.observe(0.5);
   s.observe(2);
   ours.resetMetrics();
-  assert.match(await ours.metrics(), /x_seconds_count\{model="m",version="1"\} 0\n/);
+  assert.doesNotMatch(await ours.metrics(), /model="m"/);
   s.observe(0.005);
   const text = await ours.metrics();
   assert.match(text, /x_seconds_count\{model="m",version="1"\} 1\n/);
