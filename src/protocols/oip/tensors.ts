@@ -159,8 +159,15 @@ export function fromBytes(name: string, datatype: Datatype, shape: number[], byt
   if (bytes.byteLength !== count * size) {
     throw badTensor(`input ${shown(name)}: ${what} is ${bytes.byteLength} bytes but shape [${shape.join(', ')}] of ${datatype} needs ${count * size}`);
   }
-  // A typed array needs its offset aligned to the element size; copy when it is not.
-  const aligned = bytes.byteOffset % size === 0 ? bytes : new Uint8Array(bytes); // (Buffer#slice would not copy)
+  // A typed array needs its offset aligned to the element size; copy when it is not (a raw content
+  // in a protobuf message rarely is). The copy goes into Node's pooled memory (8-byte aligned): a
+  // small new Uint8Array lives on V8's heap, and reading its .buffer moves it off the heap again,
+  // with a backing store of its own per tensor that the GC then has to account for.
+  let aligned = bytes;
+  if (bytes.byteOffset % size !== 0) {
+    aligned = Buffer.allocUnsafe(bytes.byteLength);
+    aligned.set(bytes);
+  }
   const values = new Type(aligned.buffer, aligned.byteOffset, count);
   return { name, datatype, shape, values };
 }
