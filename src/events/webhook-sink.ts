@@ -2,7 +2,8 @@
 // (application/cloudevents+json); several as the spec's JSON batch format
 // (application/cloudevents-batch+json, an array). Any answer but 2xx, or no answer, is a failure:
 // the same events are sent again after a backoff, until the webhook takes them.
-import { Agent, request } from 'undici';
+import type { Agent } from 'undici';
+import { undici } from '../undici.js';
 import { BoundedSink, type BoundedSinkOptions } from './sink.js';
 
 export interface WebhookSinkOptions extends BoundedSinkOptions {
@@ -26,12 +27,12 @@ export class WebhookSink extends BoundedSink {
     this.target = new URL(options.url).origin + new URL(options.url).pathname;
     this.headers = options.headers ?? {};
     const timeout = options.timeoutMs ?? 10_000;
-    this.agent = new Agent({ connections: 2, headersTimeout: timeout, bodyTimeout: timeout, connectTimeout: timeout });
+    this.agent = new (undici().Agent)({ connections: 2, headersTimeout: timeout, bodyTimeout: timeout, connectTimeout: timeout });
   }
 
   protected async deliver(events: string[], signal: AbortSignal): Promise<void> {
     const single = events.length === 1;
-    const response = await request(this.url, {
+    const response = await undici().request(this.url, {
       method: 'POST',
       dispatcher: this.agent,
       signal,

@@ -4,11 +4,12 @@
 // a failed connection (or a 503) is retried when the call is idempotent, which predictions are.
 import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { Pool } from 'undici';
+import type { Pool } from 'undici';
 import type { FieldSpec, RemoteStepSpec } from '../config/types.js';
 import { ModelServeError } from '../errors.js';
 import type { PredictionObject } from '../response/decode.js';
 import type { Row, ValidationIssue } from '../validation/request-validator.js';
+import { undici } from '../undici.js';
 import { stepValidationError, type RowOrigin } from './errors.js';
 
 const OIP_TYPES: Record<FieldSpec['type'], string> = { number: 'FP64', integer: 'INT64', string: 'BYTES', boolean: 'BOOL' };
@@ -28,7 +29,7 @@ export class RemoteStep {
     const url = new URL(spec.protocol === 'modelserve' ? `${spec.url}/models/${spec.model}/predict` : spec.protocol === 'oip' ? `${spec.url}/v2/models/${spec.model}/infer` : spec.url);
     this.origin = url.origin;
     this.path = `${url.pathname}${url.search}`;
-    this.pool = new Pool(this.origin, { connections: spec.maxInFlight, pipelining: 1, connectTimeout: Math.min(spec.timeoutMs, 10_000) });
+    this.pool = new (undici().Pool)(this.origin, { connections: spec.maxInFlight, pipelining: 1, connectTimeout: Math.min(spec.timeoutMs, 10_000) });
   }
 
   get target(): string {
