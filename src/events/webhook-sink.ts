@@ -3,7 +3,7 @@
 // (application/cloudevents-batch+json, an array). Any answer but 2xx, or no answer, is a failure:
 // the same events are sent again after a backoff, until the webhook takes them.
 import type { Agent } from 'undici';
-import { undici } from '../undici.js';
+import { undici } from '../lazy-modules.js';
 import { BoundedSink, type BoundedSinkOptions } from './sink.js';
 
 export interface WebhookSinkOptions extends BoundedSinkOptions {

@@ -5,7 +5,8 @@
 import { hostname } from 'node:os';
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import mqtt, { type IClientOptions, type MqttClient } from 'mqtt';
+import type { IClientOptions, MqttClient } from 'mqtt';
+import { mqtt } from '../lazy-modules.js';
 
 export interface MqttConnectionOptions {
   /** mqtt://host:port, mqtts://host:port (TLS), ws:// or wss://. */
@@ -65,7 +66,7 @@ export function noDelay(client: MqttClient): void {
 
 /** Connects (in the background: the client retries until the broker answers) and applies the backoff. */
 export function connectClient(options: MqttConnectionOptions, extra: IClientOptions = {}): MqttClient {
-  const client = mqtt.connect(options.url, { ...clientOptions(options), ...extra });
+  const client = mqtt().connect(options.url, { ...clientOptions(options), ...extra });
   const min = options.reconnectMinMs ?? 250;
   const max = options.reconnectMaxMs ?? 5_000;
   client.on('connect', () => {

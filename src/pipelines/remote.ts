@@ -9,7 +9,7 @@ import type { FieldSpec, RemoteStepSpec } from '../config/types.js';
 import { ModelServeError } from '../errors.js';
 import type { PredictionObject } from '../response/decode.js';
 import type { Row, ValidationIssue } from '../validation/request-validator.js';
-import { undici } from '../undici.js';
+import { undici } from '../lazy-modules.js';
 import { stepValidationError, type RowOrigin } from './errors.js';
 
 const OIP_TYPES: Record<FieldSpec['type'], string> = { number: 'FP64', integer: 'INT64', string: 'BYTES', boolean: 'BOOL' };
