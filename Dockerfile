@@ -31,6 +31,8 @@ COPY deploy/docker/verify-install.sh ./deploy/docker/
 RUN npm ci --ignore-scripts --no-audit --no-fund && sh deploy/docker/verify-install.sh
 COPY tsconfig.json ./
 COPY src ./src
+# The build's second step precompiles the model config schema (ajv standalone code).
+COPY scripts/build-config-validator.mjs ./scripts/
 RUN npm run build
 
 # ---- deps: production dependencies, only what the server loads -----------------------------------

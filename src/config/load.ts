@@ -3,18 +3,17 @@
 // key path), then returns frozen ModelConfig objects. Nothing here touches onnxruntime.
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { join, relative, resolve } from 'node:path';
-import { Ajv, type ErrorObject } from 'ajv';
+import type { ErrorObject } from 'ajv';
 import { parse as parseYaml } from 'yaml';
 import { StartupError } from '../errors.js';
 import type { FieldSpec, ModelConfig, OutputSpec, PipelineSpec, PipelineStepSpec, RoutingSpec, StepCondition, TensorSpec, ValueType, VersionPolicy } from './types.js';
-import { DEFAULTS, MODEL_CONFIG_SCHEMA } from './schema.js';
+import { DEFAULTS } from './schema.js';
+import { configSchemaValidator } from './schema-validator.js';
 import { resolveScaleFiles } from './scale-file.js';
 
 export const CONFIG_FILE_NAMES = ['model.yaml', 'model.yml', 'model.json'];
 
-// Our own, fixed schema: no meta-schema to load and validate against (a cold-start cost), and no
-// optimisation passes over code that runs once per config file.
-const validateSchema = new Ajv({ allErrors: true, strict: false, meta: false, validateSchema: false, code: { optimize: false } }).compile(MODEL_CONFIG_SCHEMA);
+const validateSchema = configSchemaValidator();
 
 /** Where a config problem is, for the one message the CLI prints. */
 export interface Problem {

@@ -242,6 +242,8 @@ describe('Dockerfile replayed on the host (no Docker engine): build stages, then
     runtimeRoot = join(dir, runtime.name);
     const app = join(runtimeRoot, runtime.workdir);
     assert.ok(existsSync(join(app, 'dist/src/cli/main.js')), 'dist/src compiled in the build stage and copied');
+    assert.ok(existsSync(join(app, 'dist/src/config/config-schema-validator.cjs')), "the build's precompiled config validator is in the image");
+    assert.ok(existsSync(join(app, 'node_modules/ajv/dist/runtime/ucs2length.js')), 'the ajv runtime piece it requires is kept');
     assert.ok(existsSync(join(app, 'node_modules/onnxruntime-node')), 'production dependency installed');
     assert.ok(!existsSync(join(app, 'node_modules/typescript')), 'no devDependency in the runtime stage');
     assert.ok(!existsSync(join(app, 'node_modules/eslint')), 'no devDependency in the runtime stage');
