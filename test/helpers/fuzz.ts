@@ -13,6 +13,15 @@ export function rng(seed: number): () => number {
   };
 }
 
+/** The draws a generator makes from one seed: a number in [0, 1), an integer below n, an item, a yes with probability p. */
+export function draws(seed: number) {
+  const random = rng(seed);
+  const int = (n: number) => Math.floor(random() * n);
+  const pick = <T>(items: readonly T[]): T => items[int(items.length)]!;
+  const chance = (p: number) => random() < p;
+  return { random, int, pick, chance };
+}
+
 /** Runs `run(0 … count-1)` with at most `concurrency` at once. */
 export async function inParallel(count: number, concurrency: number, run: (i: number) => Promise<void>): Promise<void> {
   let next = 0;

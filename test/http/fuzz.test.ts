@@ -13,7 +13,7 @@ import { startServer, type RunningServer } from '../../src/server.js';
 import { ERRORS } from '../../src/errors.js';
 import { EXAMPLES } from '../helpers/paths.js';
 import { sendRaw } from '../helpers/raw-http.js';
-import { inParallel, rng } from '../helpers/fuzz.js';
+import { draws, inParallel } from '../helpers/fuzz.js';
 
 // FUZZ_SCALE shrinks or grows the run while iterating on the generator (default 1).
 const SCALE = Number(process.env.FUZZ_SCALE ?? 1);
@@ -38,10 +38,7 @@ const WEATHER = { temp_c: 8.75, humidity: 0.83, wind_speed_kmph: 70, wind_bearin
 const BOMBS = [2, 8, 32].map((times) => gzipSync(Buffer.alloc(BODY_LIMIT * times, 0x20)));
 
 function generator(seed: number) {
-  const random = rng(seed);
-  const int = (n: number) => Math.floor(random() * n);
-  const pick = <T>(items: readonly T[]): T => items[int(items.length)]!;
-  const chance = (p: number) => random() < p;
+  const { random, int, pick, chance } = draws(seed);
 
   const scalar = (): unknown => pick([
     () => random() * 2000 - 1000, () => int(10), () => 1e308, () => -1e308, () => 5e-324, () => 0, () => -0,

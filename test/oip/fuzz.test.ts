@@ -21,7 +21,7 @@ import { startServer, type RunningServer } from '../../src/server.js';
 import { PROTO_DIR } from '../../src/grpc/proto.js';
 import { BOOK_MODEL, EXAMPLES, tempDir } from '../helpers/paths.js';
 import { freePort } from '../helpers/net.js';
-import { inParallel, rng } from '../helpers/fuzz.js';
+import { draws, inParallel } from '../helpers/fuzz.js';
 
 const SCALE = Number(process.env.FUZZ_SCALE ?? 1);
 const JSON_REQUESTS = Math.round(1_500 * SCALE);
@@ -65,10 +65,7 @@ after(async () => {
 const ODD_DATATYPES = ['BOOL', 'INT8', 'INT16', 'INT32', 'INT64', 'UINT8', 'UINT16', 'UINT32', 'UINT64', 'FP16', 'BF16', 'FP32', 'FP64', 'BYTES', '', 'fp32', 'FLOAT', 'STRING'];
 
 function generator(seed: number) {
-  const random = rng(seed);
-  const int = (n: number) => Math.floor(random() * n);
-  const pick = <T>(items: readonly T[]): T => items[int(items.length)]!;
-  const chance = (p: number) => random() < p;
+  const { random, int, pick, chance } = draws(seed);
 
   const scalar = (): unknown => pick([
     () => random() * 2000 - 1000, () => int(10), () => 1e308, () => -1e308, () => 2 ** 63, () => -(2 ** 64), () => 0.5,
