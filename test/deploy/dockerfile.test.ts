@@ -4,10 +4,12 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { createRequire } from 'node:module';
 import { chmodSync, cpSync, existsSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { validate, ValidationSeverity } from 'dockerfile-utils';
+import { schemaFingerprint } from '../../src/config/schema-validator.js';
 import { contextFiles, isIgnored, numericUser, parseDockerfile, parseDockerignore, readImageSpec, replayBuild, REPO_ROOT, type Stage } from './docker-image.js';
 import { freePort } from '../helpers/net.js';
 
@@ -242,8 +244,10 @@ describe('Dockerfile replayed on the host (no Docker engine): build stages, then
     runtimeRoot = join(dir, runtime.name);
     const app = join(runtimeRoot, runtime.workdir);
     assert.ok(existsSync(join(app, 'dist/src/cli/main.js')), 'dist/src compiled in the build stage and copied');
-    assert.ok(existsSync(join(app, 'dist/src/config/config-schema-validator.cjs')), "the build's precompiled config validator is in the image");
-    assert.ok(existsSync(join(app, 'node_modules/ajv/dist/runtime/ucs2length.js')), 'the ajv runtime piece it requires is kept');
+    // The build's precompiled config validator is in the image and loads there (the ajv runtime
+    // pieces it requires survived the prune), built from this schema, options and ajv.
+    const imageValidator = createRequire(join(app, 'dist/src/config/index.js'))('./config-schema-validator.cjs') as { fingerprint?: string };
+    assert.equal(imageValidator.fingerprint, schemaFingerprint(), "the image's config validator was built from this schema");
     assert.ok(existsSync(join(app, 'node_modules/onnxruntime-node')), 'production dependency installed');
     assert.ok(!existsSync(join(app, 'node_modules/typescript')), 'no devDependency in the runtime stage');
     assert.ok(!existsSync(join(app, 'node_modules/eslint')), 'no devDependency in the runtime stage');

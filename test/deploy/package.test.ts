@@ -65,7 +65,8 @@ describe('installable outside the clone (README "Install", run as written)', { t
     assert.ok(files.includes('dist/src/workers/worker.js'), 'the worker thread entry');
     assert.ok(files.includes('package.json') && files.includes('README.md'));
     assert.ok(files.includes('proto/grpc_service.proto'), 'the gRPC front door reads its .proto at run time');
-    for (const f of files) assert.match(f, /^(bin\/modelserve\.js|dist\/src\/.*\.js|proto\/[\w-]+\.proto|package\.json|README\.md|LICENSE)$/, `${f} does not belong in the package`);
+    assert.ok(files.includes('dist/src/config/config-schema-validator.cjs'), "the build's precompiled config validator");
+    for (const f of files) assert.match(f, /^(bin\/modelserve\.js|dist\/src\/.*\.js|dist\/src\/config\/config-schema-validator\.cjs|proto\/[\w-]+\.proto|package\.json|README\.md|LICENSE)$/, `${f} does not belong in the package`);
   });
 
   it('per project and globally from the tarball: npx modelserve --version, modelserve --version', () => {

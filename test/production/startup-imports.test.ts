@@ -5,12 +5,12 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { writeFileSync } from 'node:fs';
+import { rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { EXAMPLES, REPO, tempDir } from '../helpers/paths.js';
 
-test('a server without remote steps, a webhook sink or MQTT never loads undici or mqtt; a webhook sink and an MQTT connection load them', () => {
+test('a server without remote steps, a webhook sink or MQTT never loads undici or mqtt; a webhook sink and an MQTT connection load them', (t) => {
   const dist = (path: string) => pathToFileURL(join(REPO, 'dist', 'src', path)).href;
   const script = `
     import { createRequire } from 'node:module';
@@ -30,8 +30,10 @@ test('a server without remote steps, a webhook sink or MQTT never loads undici o
     process.exit(0);
   `;
   // A file, not --eval: the inference workers inherit the process's flags.
-  const file = join(tempDir(), 'check.mjs');
+  const dir = tempDir();
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const file = join(dir, 'check.mjs');
   writeFileSync(file, script);
-  const out = execFileSync(process.execPath, [file], { encoding: 'utf8', env: { ...process.env, MODELSERVE_GRPC_PORT: '0' } });
+  const out = execFileSync(process.execPath, [file], { timeout: 60_000, encoding: 'utf8', env: { ...process.env, MODELSERVE_GRPC_PORT: '0' } });
   assert.deepEqual(JSON.parse(out.trim().split('\n').pop()!), { status: 200, served: { undici: false, mqtt: false }, after: { undici: true, mqtt: true } });
 });
