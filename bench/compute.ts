@@ -60,11 +60,13 @@ export async function computeCeilings(specs: ComputeSpec[], seconds: number, rou
       const pool = new WorkerPoolRuntime({ workers, intraOpThreads: 1, interOpThreads: 1 });
       setups.push({ spec, pool, name: config.name, feeds: {}, rates: [], cpuPerRow: [] });
       const sigs = await pool.load([{ name: config.name, path: config.modelFile, bytes }]);
-      if (options.cpuPerRow) await oneThread.load([{ name: `${setups.length}`, path: config.modelFile, bytes }]);
       const feeds = compileEncoder(config, sigs[config.name]!)(rowsFor(config, spec.bodies, batch));
       setups[setups.length - 1]!.feeds = feeds;
       for (let i = 0; i < 2 * workers; i++) await pool.run(config.name, feeds); // warm-up
-      if (options.cpuPerRow) for (let i = 0; i < 3; i++) await oneThread.run(`${setups.length}`, feeds);
+      if (options.cpuPerRow) {
+        await oneThread.load([{ name: `${setups.length}`, path: config.modelFile, bytes }]);
+        for (let i = 0; i < 3; i++) await oneThread.run(`${setups.length}`, feeds); // warm-up
+      }
     }
     for (let r = 0; r < rounds; r++) {
       for (const s of setups) {

@@ -2,8 +2,8 @@
 // large share of the server's cold start, so `npm run build` compiles it once into code (ajv's
 // standalone mode: scripts/build-config-validator.mjs writes dist/src/config/
 // config-schema-validator.cjs) and this loads that code. The file carries a fingerprint of the
-// schema, the options and ajv's version; when it is missing or was built from another schema (only `tsc` run
-// after a schema change), the schema is compiled here as before.
+// schema, the options and ajv's version; when it is missing or was built from another one (only
+// `tsc` run after a schema change), the schema is compiled here as before.
 import { createHash } from 'node:crypto';
 import { createRequire } from 'node:module';
 import { Ajv, type Options, type ValidateFunction } from 'ajv';

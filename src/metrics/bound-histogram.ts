@@ -52,8 +52,8 @@ export class BoundHistogram<L extends string> {
   /**
    * The series of these labels (created on first use; the same object for the same labels, so
    * bind it once and observe on it). It is exported from its first observation on, as
-   * prom-client's series are, so a version bound at load but never used adds no lines. `key` identifies the label set; callers that already hold one
-   * pass it, others get the values joined.
+   * prom-client's series are, so a version bound at load but never used adds no lines. `key`
+   * identifies the label set: callers that already hold one pass it, others get the values joined.
    */
   labels(labels: Readonly<Record<L, string>>, key = Object.values<string>(labels).join('\u0000')): HistogramSeries<L> {
     let s = this.series.get(key);
