@@ -99,13 +99,24 @@ export class Batcher<Item, Result> {
   private readonly opts: BatcherOptions<Item, Result>;
   private readonly label: string;
   private readonly sweepPeriodMs: number;
-  /** FIFO of waiting entries; `head` is the index of the first one not yet taken. */
-  private queue: Array<Entry<Item, Result>> = [];
+  /**
+   * FIFO of waiting entries; `head` is the index of the first one not yet taken. A taken slot is
+   * cleared at once: the queue is only compacted when it empties or past 1024 taken slots, and
+   * under steady load it rarely empties, so its slots must not keep answered requests alive.
+   */
+  private queue: Array<Entry<Item, Result> | undefined> = [];
   private head = 0;
   private queuedRows = 0;
   private queuedRequests = 0;
   private inFlight = 0;
-  private readonly running = new Set<Entry<Item, Result>>();
+  /**
+   * The batches on the runtime (at most `concurrency`): a plain array, not a Set of entries. A Set
+   * that every batch grew and shrank kept answered requests (and their encoded tensors) alive
+   * through V8's young-generation GCs until the next full GC — likely through its rehashed tables,
+   * which V8 keeps linked for live iterators. Under load each scavenge then promoted ~2 MB and took
+   * 3-5 ms instead of under 1 (test/production/gc-retention.test.ts; BENCHMARKS.md, main section).
+   */
+  private readonly runningBatches: Array<Array<Entry<Item, Result>>> = [];
   private delayTimer: NodeJS.Timeout | undefined;
   private sweepTimer: NodeJS.Timeout | undefined;
   private pumpScheduled = false;
@@ -210,19 +221,24 @@ export class Batcher<Item, Result> {
   private settleHead(now: number): Entry<Item, Result> | undefined {
     const horizon = now + this.typicalRunMs;
     while (this.head < this.queue.length) {
-      const e = this.queue[this.head];
+      const e = this.queue[this.head]!;
       if (e.done) {
-        this.head++;
+        this.takeHead();
         continue;
       }
       if (e.deadline <= horizon) {
-        this.head++;
+        this.takeHead();
         this.expire(e, now);
         continue;
       }
       return e;
     }
     return undefined;
+  }
+
+  /** Moves past the head entry, dropping the queue's reference to it (see `queue`). */
+  private takeHead(): void {
+    this.queue[this.head++] = undefined;
   }
 
   private expire(e: Entry<Item, Result>, now: number): void {
@@ -262,7 +278,7 @@ export class Batcher<Item, Result> {
       due = true;
       const batch: Array<Entry<Item, Result>> = [first];
       let rows = first.n;
-      this.head++;
+      this.takeHead();
       if (enabled) {
         // Balanced: with several free slots, split the waiting rows evenly (a burst uses every
         // worker instead of queueing behind one full batch) — unless the parts would be smaller
@@ -274,7 +290,7 @@ export class Batcher<Item, Result> {
           if (next === undefined || rows + next.n > target) break;
           batch.push(next);
           rows += next.n;
-          this.head++;
+          this.takeHead();
         }
       }
       this.dispatch(batch, rows, now);
@@ -300,14 +316,11 @@ export class Batcher<Item, Result> {
   private sweep(): void {
     const now = performance.now();
     for (let i = this.head; i < this.queue.length; i++) {
-      const e = this.queue[i];
+      const e = this.queue[i]!;
       if (!e.done && e.deadline <= now) this.expire(e, now);
     }
-    for (const e of this.running) {
-      if (!e.done && e.deadline <= now) {
-        this.running.delete(e);
-        this.expire(e, now);
-      }
+    for (const batch of this.runningBatches) {
+      for (const e of batch) if (!e.done && e.deadline <= now) this.expire(e, now);
     }
     this.compact();
     this.checkIdle();
@@ -315,16 +328,16 @@ export class Batcher<Item, Result> {
 
   private dispatch(batch: Array<Entry<Item, Result>>, rowCount: number, now: number): void {
     this.inFlight++;
+    this.runningBatches.push(batch);
     const queueWaitMs: number[] = [];
     for (const e of batch) {
       e.running = true;
       this.queuedRows -= e.n;
       this.queuedRequests--;
-      this.running.add(e);
       queueWaitMs.push(now - e.enqueuedAt);
     }
     void this.execute(batch, rowCount, queueWaitMs).finally(() => {
-      for (const e of batch) this.running.delete(e);
+      this.runningBatches.splice(this.runningBatches.indexOf(batch), 1);
       this.inFlight--;
       this.pump();
     });
