@@ -112,9 +112,9 @@ export class Batcher<Item, Result> {
   /**
    * The batches on the runtime (at most `concurrency`): a plain array, not a Set of entries. A Set
    * that every batch grew and shrank kept answered requests (and their encoded tensors) alive
-   * through V8's young-generation GCs until the next full GC — likely through its rehashed tables,
-   * which V8 keeps linked for live iterators. Under load each scavenge then promoted ~2 MB and took
-   * 3-5 ms instead of under 1 (test/production/gc-retention.test.ts; BENCHMARKS.md, main section).
+   * through V8's young-generation GCs until the next full GC (how, V8's trace does not say; a Set
+   * churned alone in a script does not do it). Under load each scavenge then promoted ~2 MB and
+   * took 3-5 ms instead of under 1 (test/production/gc-retention.test.ts).
    */
   private readonly runningBatches: Array<Array<Entry<Item, Result>>> = [];
   private delayTimer: NodeJS.Timeout | undefined;
