@@ -17,6 +17,7 @@ import { BOOK_FIELDS, fastapiCommand, fastapiMissing, flaskMissing, gunicornMiss
 import { diffMarkdown, diffProfiles, profileCeiling, profileMarkdown, profileServer, profileStartup, startupMarkdown, type ProfileDiff, type ProfileResult, type StartupProfile } from './profile.js';
 import { cpuMs, freePort, removeOnExit, ROOT, rssMiB, sharedDir, startProc, stopAll, waitFor200 } from './procs.js';
 import { machineLine, writeSection } from './report.js';
+import { sample } from '../test/helpers/prom.js';
 
 export interface MainOptions {
   quick: boolean;
@@ -67,7 +68,7 @@ interface Target {
   /** Per concurrency, every round's result. */
   raw: Map<number, HttpResult[]>;
   /** Open loop at half of the best req/s: the run with the median p99, and every run's p99. */
-  half?: OpenLoopResult & { p99s: number[]; warmupP99s: number[]; rates: number[] };
+  half?: OpenLoopResult & { p99s: number[]; warmupP99s: number[]; rates: number[]; gc?: ServerGc };
   /** The same open loop on the bare-Fastify ceiling, alternating with the runs above. */
   control?: OpenLoopResult & { p99s: number[]; warmupP99s: number[] };
   openLoop: boolean;
@@ -78,6 +79,34 @@ interface Target {
   /** Per run: CPU µs per request (the process tree, and the root's main thread) and context switches per request. */
   cpu?: Array<{ c: number; totalUs: number; mainUs: number; switches: number }>;
 }
+
+/** The server's main-thread GC pauses over one open-loop run (its warm-up included), from prom-client's nodejs_gc_duration_seconds. */
+interface ServerGc { scavenges: number; scavengeMs: number; scavengesOver1ms: number; fullGcs: number; fullGcMs: number }
+
+async function metricsText(targetUrl: string): Promise<string | undefined> {
+  try {
+    const res = await fetch(new URL('/metrics', targetUrl));
+    return res.ok ? await res.text() : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+function gcBetween(before: string | undefined, after: string | undefined): ServerGc | undefined {
+  if (before === undefined || after === undefined) return undefined;
+  const d = (name: string, labels: Record<string, string>) => (sample(after, name, labels) ?? 0) - (sample(before, name, labels) ?? 0);
+  const count = (kind: string) => d('nodejs_gc_duration_seconds_count', { kind });
+  const ms = (kind: string) => d('nodejs_gc_duration_seconds_sum', { kind }) * 1000;
+  return {
+    scavenges: count('minor'),
+    scavengeMs: ms('minor'),
+    scavengesOver1ms: count('minor') - d('nodejs_gc_duration_seconds_bucket', { kind: 'minor', le: '0.001' }),
+    fullGcs: count('major'),
+    fullGcMs: ms('major'),
+  };
+}
+
+const fmtGc = (g: ServerGc | undefined) => (g === undefined ? '–' : `${g.scavenges} / ${g.scavengeMs.toFixed(0)} ms (${g.scavengesOver1ms} over 1 ms); ${g.fullGcs} / ${g.fullGcMs.toFixed(0)} ms`);
 
 const best = (t: Target | undefined) => t?.cells.reduce((a, b) => (b.rps > a.rps ? b : a), t.cells[0]!);
 const fmtMs = (v: number | undefined) => (v === undefined || Number.isNaN(v) ? '–' : v < 10 ? v.toFixed(2) : v.toFixed(1));
@@ -126,14 +155,16 @@ async function driveAll(targets: Target[], o: MainOptions, control?: Target): Pr
   // median was, in a slow minute, 80-95 % of what the server could then do, not half.
   for (const t of targets.filter((x) => x.openLoop)) {
     const bestCell = best(t)!;
-    const runs: OpenLoopResult[] = [];
+    const runs: Array<OpenLoopResult & { gc?: ServerGc }> = [];
     const controlRuns: OpenLoopResult[] = [];
     for (let i = 0; i < o.openRuns; i++) {
       const max = await runWrk(t.url, t.script, bestCell.c, o.openMaxSeconds);
       const rate = Math.max(1, Math.round(max.rps / 2));
-      const r = await runOpenLoop({ url: t.url, body: t.body, rate, seconds: o.openSeconds, warmupSeconds: o.openWarmupSeconds, connections: 64 });
+      const before = await metricsText(t.url);
+      const r: OpenLoopResult & { gc?: ServerGc } = await runOpenLoop({ url: t.url, body: t.body, rate, seconds: o.openSeconds, warmupSeconds: o.openWarmupSeconds, connections: 64 });
+      r.gc = gcBetween(before, await metricsText(t.url));
       runs.push(r);
-      log(`${t.system} open loop at ${rate} req/s (max just before: ${fmtInt(max.rps)} req/s at c=${bestCell.c}): p50 ${fmtMs(r.p50Ms)} ms, p99 ${fmtMs(r.p99Ms)} ms, errors ${r.errors}`);
+      log(`${t.system} open loop at ${rate} req/s (max just before: ${fmtInt(max.rps)} req/s at c=${bestCell.c}): p50 ${fmtMs(r.p50Ms)} ms, p99 ${fmtMs(r.p99Ms)} ms, errors ${r.errors}; server GC: ${fmtGc(r.gc)}`);
       if (control) {
         const cr = await runOpenLoop({ url: control.url, body: control.body, rate, seconds: o.openSeconds, warmupSeconds: o.openWarmupSeconds, connections: 64 });
         controlRuns.push(cr);
@@ -425,11 +456,11 @@ export async function main(argv: string[] = process.argv.slice(2)): Promise<numb
     md.push('');
     md.push(`**Latency at half of max throughput** — open loop (\`bench/http-bench.ts\`: requests issued at a fixed arrival rate over up to 64 keep-alive connections whether or not earlier ones finished; latency runs from the moment the generator's timer issues a request, so time spent waiting for a free connection counts and queueing is not hidden), ${o.openRuns} run${o.openRuns > 1 ? 's' : ''} of ${o.openSeconds} s each, each at half of the max req/s measured just before it (wrk, ${o.openMaxSeconds} s at the model's best concurrency above: the machine's speed moves by 2× within a minute, so a rate fixed from the rounds' median could be 80–95 % of what the server could do in a slow minute); the run with the median p99 is shown. Each run is a fresh generator process on 64 new connections and starts with ${o.openWarmupSeconds} s at the same rate that is not counted (as wrk2's calibration period): in that warm-up every server, the control too, answered its first few hundred ms slower (its p99 in the last column), and in 2 s runs that start-up transient alone had been the p99.`);
     md.push('');
-    md.push('| system | rate req/s | achieved req/s | p50 ms | p99 ms (median run) | p99 ms of each run, at its rate | errors | waited > 1 ms for a connection | control: bare Fastify at the same rate, p50 / p99 ms (each run\'s p99) | warm-up, p99 ms of each run: modelserve / control |');
-    md.push('|---|---:|---:|---:|---:|---|---:|---:|---|---|');
+    md.push('| system | rate req/s | achieved req/s | p50 ms | p99 ms (median run) | p99 ms of each run, at its rate | errors | waited > 1 ms for a connection | control: bare Fastify at the same rate, p50 / p99 ms (each run\'s p99) | warm-up, p99 ms of each run: modelserve / control | modelserve\'s main-thread GC in the median run (warm-up included): scavenges / their total (how many over 1 ms); full GCs / their total |');
+    md.push('|---|---:|---:|---:|---:|---|---:|---:|---|---|---|');
     for (const t of targets.filter((x) => x.half)) {
       const c = t.control;
-      md.push(`| ${t.system} | ${fmtInt(t.half!.offeredRate)} | ${fmtInt(t.half!.rps)} | ${fmtMs(t.half!.p50Ms)} | ${fmtMs(t.half!.p99Ms)} | ${t.half!.p99s.map((p, i) => `${fmtMs(p)} at ${fmtInt(t.half!.rates[i]!)}`).join(', ')} | ${t.half!.errors} | ${t.half!.late} | ${c ? `${fmtMs(c.p50Ms)} / ${fmtMs(c.p99Ms)} (${c.p99s.map(fmtMs).join(', ')})` : '–'} | ${t.half!.warmupP99s.map(fmtMs).join(', ')} / ${c ? c.warmupP99s.map(fmtMs).join(', ') : '–'} |`);
+      md.push(`| ${t.system} | ${fmtInt(t.half!.offeredRate)} | ${fmtInt(t.half!.rps)} | ${fmtMs(t.half!.p50Ms)} | ${fmtMs(t.half!.p99Ms)} | ${t.half!.p99s.map((p, i) => `${fmtMs(p)} at ${fmtInt(t.half!.rates[i]!)}`).join(', ')} | ${t.half!.errors} | ${t.half!.late} | ${c ? `${fmtMs(c.p50Ms)} / ${fmtMs(c.p99Ms)} (${c.p99s.map(fmtMs).join(', ')})` : '–'} | ${t.half!.warmupP99s.map(fmtMs).join(', ')} / ${c ? c.warmupP99s.map(fmtMs).join(', ') : '–'} | ${fmtGc(t.half!.gc)} |`);
     }
     md.push('');
     md.push(`**Cold start and memory** — spawn of \`node bin/modelserve.js serve examples\` (both examples, default workers) → first 200 on \`POST /predict\` (polled every 5 ms): ${cold.readyMs.map((x) => x.toFixed(0)).join(', ')} ms, median **${coldMs.toFixed(0)} ms**; VmRSS when ready ${cold.rssReady.map((x) => x.toFixed(0)).join(', ')} MiB; after the wrk runs above ${rssAfterLoad?.rss.toFixed(0) ?? '–'} MiB (VmHWM ${rssAfterLoad?.hwm.toFixed(0) ?? '–'} MiB; worker threads are in the same process).` +
@@ -544,7 +575,7 @@ function analysis(a: AnalysisInput): string {
   }
   if (['book', 'weather', 'loan'].some((k) => a.missed.has(`p99:${k}`))) {
     const ctl = ['book', 'weather', 'loan'].map((k) => a.T(k)).filter((t): t is Target => !!t?.half).map((t) => `${t.system.replace('modelserve ', '')}: ${fmtMs(t.half!.p99Ms)} ms vs control ${fmtMs(t.control?.p99Ms)} ms`).join('; ');
-    out.push(`- **p99 at half of max throughput** (modelserve vs bare Fastify at the same rate, alternating: ${ctl}): where the control's p99 is also above 5 ms, the miss is this shared machine (other processes take the CPU for tens of ms at a time; see the load average above), not the server; the gap between a row and its control is modelserve's own queueing — a burst of arrivals lands behind requests whose batch is on a worker, and one main thread does all the HTTP work, so at half of its max it is ~50% busy and any stall of it (GC, a descheduled thread) queues every request behind it. Cutting the per-request main-thread work (above) lowers its utilisation at a given rate, which is what shortens these queues.`);
+    out.push(`- **p99 at half of max throughput** (modelserve vs bare Fastify at the same rate, alternating: ${ctl}): where the control's p99 is also above 5 ms, the miss is this shared machine (other processes take the CPU for tens of ms at a time; see the load average above), not the server; the gap between a row and its control is modelserve's own queueing — a burst of arrivals lands behind requests whose batch is on a worker, and one main thread does all the HTTP work, so at half of its max it is ~50% busy and any stall of it (GC, a descheduled thread) queues every request behind it. Cutting the per-request main-thread work (above) lowers its utilisation at a given rate, which is what shortens these queues. The GC column is the server's own main-thread GC in that run: until commit 1585a7b the batcher kept answered requests alive through young-generation GCs (a Set of running entries), so at this rate each scavenge promoted ~2 MB and took 3–5 ms (up to 9 ms) with full GCs after; now they stay near 1 ms (test/production/gc-retention.test.ts).`);
   }
   if (a.missed.has('cold')) {
     const workersMs = a.coldMs - a.cold0Ms;
