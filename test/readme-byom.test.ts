@@ -4,10 +4,11 @@
 // one-line scaler export from the book's pickle.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { copyFileSync, mkdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { CLI, REPO, SHARED, tempDir } from './helpers/paths.js';
+import { startServe, type RunningCli } from './helpers/serve.js';
 
 const README = readFileSync(join(REPO, 'README.md'), 'utf8');
 
@@ -27,7 +28,7 @@ function commands(block: string): string[] {
 
 const root = tempDir('modelserve-readme-byom-');
 const cwd = join(root, 'project');
-let server: ChildProcess | undefined;
+let server: RunningCli | undefined;
 
 before(() => {
   symlinkSync(SHARED, join(root, 'shared'));
@@ -35,7 +36,7 @@ before(() => {
   symlinkSync(join(REPO, 'examples'), join(cwd, 'examples'));
 });
 after(() => {
-  server?.kill('SIGTERM');
+  server?.child.kill('SIGTERM');
   rmSync(root, { recursive: true, force: true });
 });
 
@@ -82,16 +83,8 @@ test('README byom 3: check passes with the sample; without scale: it prints the 
 test('README byom 4 and 5: serve answers the curl as shown; the load test passes its threshold', async () => {
   const [serve, curl] = commands(example('byom-serve'));
   assert.equal(serve, 'npx modelserve serve models');
-  server = spawn(process.execPath, [CLI, 'serve', 'models', '--workers', '1', '--log-level', 'warn'], { cwd, env: { ...process.env, PORT: '0' }, stdio: ['ignore', 'ignore', 'pipe'] });
-  const url = await new Promise<string>((resolve, reject) => {
-    let stderr = '';
-    server!.stderr!.on('data', (chunk: Buffer) => {
-      stderr += chunk.toString();
-      const m = /serving .* on (http:\/\/\S+) /.exec(stderr);
-      if (m) resolve(m[1]!);
-    });
-    server!.on('exit', (code) => reject(new Error(`serve exited ${code}: ${stderr}`)));
-  });
+  server = startServe(['models', '--workers', '1', '--log-level', 'warn'], { cwd, env: { PORT: '0' } });
+  const url = await server.url;
   const hostPort = url.replace('http://', '');
   const answer = sh(curl!.replace('localhost:8000', hostPort));
   assert.equal(answer.status, 0, answer.stderr);
@@ -102,9 +95,8 @@ test('README byom 4 and 5: serve answers the curl as shown; the load test passes
   const run = sh(loadtest!.replace('127.0.0.1:8000', hostPort) + ' -q');
   assert.equal(run.status, 0, run.stderr + run.stdout);
   assert.match(run.stderr + run.stdout, /0 failed \(0\.00%\)/);
-  const exited = new Promise((resolve) => server!.once('exit', resolve));
-  server.kill('SIGTERM');
-  assert.equal(await exited, 0);
+  server.child.kill('SIGTERM');
+  assert.equal(await server.exited, 0);
   server = undefined;
 });
 

@@ -1,32 +1,18 @@
 // `modelserve serve` as a user runs it: spawned, over real sockets, and failing fast on bad input.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { mkdirSync, writeFileSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { CLI, EXAMPLES, REPO, tempDir, writeBookModelFolder } from '../helpers/paths.js';
 import { call } from '../helpers/http.js';
+import { startServe } from '../helpers/serve.js';
 import { SERVE_OPTIONS } from '../../src/cli/serve-options.js';
 
 function runCli(args: string[], env: Record<string, string> = {}) {
   return spawnSync(process.execPath, [CLI, ...args], { cwd: REPO, encoding: 'utf8', timeout: 30_000, env: { ...process.env, ...env } });
 }
 
-/** Starts the CLI and resolves with the URL once it printed that it serves. */
-function startCli(args: string[], env: Record<string, string> = {}) {
-  const child = spawn(process.execPath, [CLI, 'serve', ...args], { cwd: REPO, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
-  let stderr = '';
-  const ready = new Promise<string>((resolve, reject) => {
-    child.stderr.on('data', (chunk: Buffer) => {
-      stderr += chunk.toString();
-      const m = /serving .* on (http:\/\/\S+) /.exec(stderr);
-      if (m) resolve(m[1]!);
-    });
-    child.on('exit', (code) => reject(new Error(`exited ${code}: ${stderr}`)));
-  });
-  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
-  return { child, ready, exited };
-}
 
 test('--help documents every serve flag and its environment variable', () => {
   const res = runCli(['serve', '--help']);
@@ -41,7 +27,7 @@ test('--help documents every serve flag and its environment variable', () => {
 });
 
 test('serves the examples on the port from --port, and exits 0 on SIGTERM', async () => {
-  const { child, ready, exited } = startCli([EXAMPLES, '--port', '0', '--workers', '1', '--log-level', 'warn']);
+  const { child, url: ready, exited } = startServe([EXAMPLES, '--port', '0', '--workers', '1', '--log-level', 'warn']);
   const url = await ready;
   const res = await call(`${url}/predict`, { body: { temp_c: 8.75, humidity: 0.83, wind_speed_kmph: 70, wind_bearing_degree: 259, visibility_km: 15.82, pressure_millibars: 1016.51, current_weather_condition: 1 } });
   assert.equal(res.status, 200);
@@ -50,7 +36,7 @@ test('serves the examples on the port from --port, and exits 0 on SIGTERM', asyn
 });
 
 test('PORT is honoured when --port is absent', async () => {
-  const { child, ready, exited } = startCli([join(EXAMPLES, 'loan'), '--workers', '1', '--log-level', 'warn'], { PORT: '0' });
+  const { child, url: ready, exited } = startServe([join(EXAMPLES, 'loan'), '--workers', '1', '--log-level', 'warn'], { env: { PORT: '0' } });
   const url = await ready;
   // Served alone, loan answers GET / as the article's service did.
   assert.deepEqual((await call(`${url}/`)).body, { message: 'Loan Default Prediction App', model_version: 0.1 });

@@ -3,33 +3,27 @@
 // A step that times out is a 504 naming it; a step's 422 is a 422 naming the step and the field.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { startServer, type RunningServer } from '../../src/server.js';
-import { CLI, EXAMPLES, REPO } from '../helpers/paths.js';
+import { EXAMPLES } from '../helpers/paths.js';
+import { startServe, type RunningCli } from '../helpers/serve.js';
 import { call } from '../helpers/http.js';
 import { freePort } from '../helpers/net.js';
 import { newRepo, WEATHER_REMOTE_FIELDS, WEATHER_ROW, writeConfig } from './helpers.js';
 
 let downstreamPort: number;
-let downstream: ChildProcess | undefined;
+let downstream: RunningCli | undefined;
 let upstream: RunningServer;
 let slow: Server;
 let oip: Server;
 
-function startDownstream(): Promise<ChildProcess> {
-  const child = spawn(process.execPath, [CLI, 'serve', join(EXAMPLES, 'weather'), '--port', String(downstreamPort), '--workers', '1', '--log-level', 'warn'], { cwd: REPO, stdio: ['ignore', 'ignore', 'pipe'] });
-  let stderr = '';
-  return new Promise((resolve, reject) => {
-    child.stderr!.on('data', (chunk: Buffer) => {
-      stderr += chunk.toString();
-      if (/serving .* on http/.test(stderr)) resolve(child);
-    });
-    child.on('exit', (code) => reject(new Error(`downstream exited ${code}: ${stderr}`)));
-  });
+async function startDownstream(): Promise<RunningCli> {
+  const server = startServe([join(EXAMPLES, 'weather'), '--port', String(downstreamPort), '--workers', '1', '--log-level', 'warn']);
+  await server.url;
+  return server;
 }
 
 const listen = (server: Server) => new Promise<number>((resolve) => server.listen(0, '127.0.0.1', () => resolve((server.address() as AddressInfo).port)));
@@ -84,7 +78,7 @@ pipeline:
 
 after(async () => {
   await upstream?.shutdown();
-  downstream?.kill('SIGKILL');
+  downstream?.kill();
   slow?.closeAllConnections();
   slow?.close();
   oip?.close();
@@ -145,7 +139,7 @@ test('the remote modelserve killed mid-run: 502/503 within the timeout, never a 
   };
   const clients = [client(), client(), client()];
   await new Promise((r) => setTimeout(r, 500));
-  downstream!.kill('SIGKILL');
+  downstream!.kill();
   await new Promise((r) => setTimeout(r, 1000));
   downstream = await startDownstream();
   restarted = true;

@@ -8,11 +8,11 @@
 // much the scavenges during the load promoted. No timing is involved.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Pool } from 'undici';
-import { CLI, EXAMPLES, REPO } from '../helpers/paths.js';
+import { EXAMPLES } from '../helpers/paths.js';
+import { startServe } from '../helpers/serve.js';
 
 /** Sums `field` over the scavenges ("gc=s") of a --trace-gc-nvp log. */
 function overScavenges(log: string, field: string): { scavenges: number; total: number } {
@@ -28,21 +28,9 @@ function overScavenges(log: string, field: string): { scavenges: number; total: 
 }
 
 test('under sustained load the scavenges promote almost nothing: answered requests are not kept alive', { timeout: 120_000 }, async (t) => {
-  const child = spawn(process.execPath, ['--trace-gc-nvp', CLI, 'serve', EXAMPLES, '--port', '0', '--grpc-port', '0', '--workers', '0', '--log-level', 'warn'], { cwd: REPO, stdio: ['ignore', 'pipe', 'pipe'] });
-  t.after(() => {
-    if (child.exitCode === null) child.kill('SIGKILL');
-  });
-  let trace = '';
-  child.stdout.on('data', (c: Buffer) => { trace += c.toString(); });
-  let stderr = '';
-  const url = await new Promise<string>((resolve, reject) => {
-    child.stderr.on('data', (c: Buffer) => {
-      stderr += c.toString();
-      const m = /serving .* on (http:\/\/\S+) /.exec(stderr);
-      if (m) resolve(m[1]!);
-    });
-    child.once('exit', (code) => reject(new Error(`exited ${code}: ${stderr}`)));
-  });
+  const server = startServe([EXAMPLES, '--port', '0', '--grpc-port', '0', '--workers', '0', '--log-level', 'warn'], { nodeArgs: ['--trace-gc-nvp'], captureStdout: true });
+  t.after(server.kill);
+  const url = await server.url;
   const body = JSON.stringify((JSON.parse(readFileSync(join(EXAMPLES, 'loan', 'samples', 'valid.json'), 'utf8')) as unknown[])[0]);
   const pool = new Pool(url, { connections: 16 });
   t.after(() => pool.close());
@@ -55,16 +43,16 @@ test('under sustained load the scavenges promote almost nothing: answered reques
   const requests = 20_000;
   let sent = 0;
   // Only the load's own scavenges count (start-up promotes the models and the compiled code).
-  const from = trace.length;
+  const from = server.stdout().length;
   await Promise.all(Array.from({ length: 16 }, async () => {
     while (sent < requests) {
       sent++;
       await post();
     }
   }));
-  child.kill('SIGTERM');
-  await new Promise((r) => child.once('exit', r));
-  const during = trace.slice(from);
+  server.child.kill('SIGTERM');
+  await server.exited;
+  const during = server.stdout().slice(from);
   const promoted = overScavenges(during, 'promoted');
   const allocated = overScavenges(during, 'allocated');
   const share = promoted.total / allocated.total;

@@ -6,9 +6,9 @@
 // margins; no timing. Open file descriptors must not grow either.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { readFileSync, readdirSync } from 'node:fs';
-import { CLI, REPO, bookRows, writeBookModelFolder } from '../helpers/paths.js';
+import { bookRows, writeBookModelFolder } from '../helpers/paths.js';
+import { startServe } from '../helpers/serve.js';
 
 const MiB = 2 ** 20;
 
@@ -22,20 +22,10 @@ function fdsOf(pid: number): number {
 
 test('5,000-row requests: RSS grows < 200 MiB over idle in the first three, < 120 MiB over the next 30; open fds do not grow', { timeout: 120_000 }, async (t) => {
   const dir = writeBookModelFolder(undefined, 'queue: { max_rows: 100000, timeout_ms: 60000 }\n');
-  const child = spawn(process.execPath, [CLI, 'serve', dir, '--port', '0', '--grpc-port', '0', '--workers', '1', '--log-level', 'warn'], { cwd: REPO, stdio: ['ignore', 'ignore', 'pipe'] });
-  t.after(() => {
-    if (child.exitCode === null) child.kill('SIGKILL');
-  });
-  let stderr = '';
-  const url = await new Promise<string>((resolve, reject) => {
-    child.stderr.on('data', (c: Buffer) => {
-      stderr += c.toString();
-      const m = /serving .* on (http:\/\/\S+) /.exec(stderr);
-      if (m) resolve(m[1]!);
-    });
-    child.once('exit', (code) => reject(new Error(`exited ${code}: ${stderr}`)));
-  });
-  const pid = child.pid!;
+  const server = startServe([dir, '--port', '0', '--grpc-port', '0', '--workers', '1', '--log-level', 'warn']);
+  t.after(server.kill);
+  const url = await server.url;
+  const pid = server.child.pid!;
   const source = bookRows(1000);
   const large = JSON.stringify(Array.from({ length: 5000 }, (_, i) => source[i % source.length]));
   const send = async (body: string, rows: number) => {
@@ -56,6 +46,6 @@ test('5,000-row requests: RSS grows < 200 MiB over idle in the first three, < 12
   assert.ok(warm - idle < 200 * MiB, `the first 5,000-row requests grew RSS by ${((warm - idle) / MiB).toFixed(0)} MiB (onnxruntime's intermediates not bounded by --max-run-rows?)`);
   assert.ok(end - warm < 120 * MiB, `30 more 5,000-row requests grew RSS by ${((end - warm) / MiB).toFixed(0)} MiB`);
   assert.ok(endFds <= warmFds + 1, `open fds grew from ${warmFds} to ${endFds}`);
-  child.kill('SIGTERM');
-  await new Promise((r) => child.once('exit', r));
+  server.child.kill('SIGTERM');
+  await server.exited;
 });

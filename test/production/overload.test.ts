@@ -8,11 +8,11 @@
 // and the load is bounded in time and count, loopback only.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
 import { renameSync } from 'node:fs';
 import { join } from 'node:path';
 import { Agent, request } from 'undici';
-import { CLI, REPO, bookRows, tempDir, writeBookModelFolder } from '../helpers/paths.js';
+import { bookRows, tempDir, writeBookModelFolder } from '../helpers/paths.js';
+import { startServe, type RunningCli } from '../helpers/serve.js';
 import { sample } from '../helpers/prom.js';
 
 // Heavy requests (256 rows, one batch each) keep the request rate low enough for the load
@@ -23,9 +23,8 @@ const MAX_ROWS = 4 * ROWS_PER_REQUEST; // queue of the `bounded` model: 4 reques
 const CLIENTS = 4; // closed-loop clients: they always fit in the queue
 const DEADLINE_MS = 150; // queue.timeout_ms of the `deadline` model
 
-let child: ChildProcess;
+let server: RunningCli | undefined;
 let url: string;
-let stderr = '';
 const dispatcher = new Agent({ connections: 512, keepAliveTimeout: 30_000 });
 const rows = bookRows(ROWS_PER_REQUEST * 40);
 const bodies = Array.from({ length: 40 }, (_, i) => JSON.stringify(rows.slice(i * ROWS_PER_REQUEST, (i + 1) * ROWS_PER_REQUEST)));
@@ -43,22 +42,14 @@ before(async () => {
     const { readFileSync, writeFileSync } = await import('node:fs');
     writeFileSync(file, readFileSync(file, 'utf8').replace(/^name: .*$/m, `name: ${name}`));
   }
-  child = spawn(process.execPath, [CLI, 'serve', repo, '--port', '0', '--workers', '1', '--log-level', 'warn'], { cwd: REPO, stdio: ['ignore', 'ignore', 'pipe'] });
-  url = await new Promise<string>((resolve, reject) => {
-    child.stderr!.on('data', (c: Buffer) => {
-      stderr += c.toString();
-      const m = /serving .* on (http:\/\/\S+) /.exec(stderr);
-      if (m) resolve(m[1]!);
-    });
-    child.once('exit', (code) => reject(new Error(`exited ${code}: ${stderr}`)));
-  });
+  server = startServe([repo, '--port', '0', '--workers', '1', '--log-level', 'warn']);
+  url = await server.url;
 });
 after(async () => {
-  if (child && child.exitCode === null) {
-    const exited = new Promise((resolve) => child.once('exit', resolve));
-    child.kill('SIGTERM');
-    await Promise.race([exited, new Promise((resolve) => setTimeout(resolve, 10_000))]);
-    if (child.exitCode === null) child.kill('SIGKILL');
+  if (server) {
+    server.child.kill('SIGTERM');
+    await Promise.race([server.exited, new Promise((resolve) => setTimeout(resolve, 10_000))]);
+    server.kill();
   }
   await dispatcher.close();
 });

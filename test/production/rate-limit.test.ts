@@ -3,12 +3,12 @@
 // and counted in /metrics.
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseServeOptions } from '../../src/cli/serve-options.js';
 import { TokenBucket, keyFingerprint, parseRate } from '../../src/http/plugins/rate-limit.js';
-import { CLI, EXAMPLES, REPO, tempDir } from '../helpers/paths.js';
+import { EXAMPLES, tempDir } from '../helpers/paths.js';
+import { startServe } from '../helpers/serve.js';
 import { call } from '../helpers/http.js';
 import { ERRORS } from '../../src/errors.js';
 
@@ -73,18 +73,9 @@ describe('token bucket and configuration', () => {
 test('over HTTP from the CLI: 429 with Retry-After per key, other keys and unauthenticated routes unaffected, counted in /metrics', async () => {
   const file = join(tempDir(), 'keys');
   writeFileSync(file, `${KEY_SLOW} rate=1/min burst=3\n${KEY_FREE} rate=none\n${KEY_DEFAULT}\n`);
-  const child = spawn(process.execPath, [CLI, 'serve', EXAMPLES, '--port', '0', '--workers', '1', '--log-level', 'warn', '--api-keys-file', file, '--rate-limit', '6/min', '--rate-burst', '4'], { cwd: REPO, stdio: ['ignore', 'pipe', 'pipe'] });
-  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+  const { child, url: serving, exited } = startServe([EXAMPLES, '--port', '0', '--workers', '1', '--log-level', 'warn', '--api-keys-file', file, '--rate-limit', '6/min', '--rate-burst', '4']);
   try {
-    const url = await new Promise<string>((resolve, reject) => {
-      let stderr = '';
-      child.stderr.on('data', (chunk: Buffer) => {
-        stderr += chunk.toString();
-        const m = /serving .* on (http:\/\/\S+) /.exec(stderr);
-        if (m) resolve(m[1]!);
-      });
-      child.on('exit', (code) => reject(new Error(`exited ${code}: ${stderr}`)));
-    });
+    const url = await serving;
     const predict = (key: string) => call(`${url}/predict`, { body: ROW, headers: { authorization: `Bearer ${key}` } });
 
     const slow = [];

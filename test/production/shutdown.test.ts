@@ -14,9 +14,9 @@
 // flight at SIGTERM complete, the process exits 0 after logging that it drained.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { Agent, request } from 'undici';
-import { CLI, REPO, bookRows, writeBookModelFolder } from '../helpers/paths.js';
+import { bookRows, writeBookModelFolder } from '../helpers/paths.js';
+import { startServe } from '../helpers/serve.js';
 
 interface Outcome { id: string; sentAt: number; doneAt: number; status?: number; error?: string; rows?: number }
 
@@ -24,19 +24,9 @@ for (const [signal, shutdownDelay] of [['SIGTERM', 400], ['SIGINT', 0]] as const
   // Unoptimised SVM and small batching delay: runs take long enough that requests are queued and
   // in flight when the signal arrives.
   const dir = writeBookModelFolder(undefined, 'optimize: false\nbatching: { max_batch_size: 64, max_queue_delay_ms: 2 }\nqueue: { max_rows: 100000, timeout_ms: 30000 }\n');
-  const child = spawn(process.execPath, [CLI, 'serve', dir, '--port', '0', '--workers', '1', '--log-level', 'info', '--shutdown-delay', String(shutdownDelay), '--drain-timeout', '15000'], { cwd: REPO, stdio: ['ignore', 'pipe', 'pipe'] });
-  let stdout = '';
-  let stderr = '';
-  child.stdout.on('data', (c: Buffer) => { stdout += c.toString(); });
-  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
-  const url = await new Promise<string>((resolve, reject) => {
-    child.stderr.on('data', (c: Buffer) => {
-      stderr += c.toString();
-      const m = /serving .* on (http:\/\/\S+) /.exec(stderr);
-      if (m) resolve(m[1]!);
-    });
-    child.once('exit', (code) => reject(new Error(`exited ${code}: ${stderr}`)));
-  });
+  const server = startServe([dir, '--port', '0', '--workers', '1', '--log-level', 'info', '--shutdown-delay', String(shutdownDelay), '--drain-timeout', '15000'], { captureStdout: true });
+  t.after(server.kill);
+  const url = await server.url;
 
   const dispatcher = new Agent({ connections: 32, keepAliveTimeout: 30_000 });
   const rows = bookRows(2000);
@@ -81,15 +71,15 @@ for (const [signal, shutdownDelay] of [['SIGTERM', 400], ['SIGINT', 0]] as const
   const load = [...Array.from({ length: 12 }, (_, c) => client(c)), poll()];
   await new Promise((r) => setTimeout(r, 1500));
   sigtermAt = performance.now();
-  child.kill(signal);
-  const code = await exited;
+  server.child.kill(signal);
+  const code = await server.exited;
   await Promise.all(load);
   await dispatcher.close();
 
   // The server's view: every request it read, with its status.
   const logged = new Map<string, number>();
   let drainedLine: Record<string, unknown> | undefined;
-  for (const line of stdout.split('\n')) {
+  for (const line of server.stdout().split('\n')) {
     if (!line.startsWith('{')) continue;
     const entry = JSON.parse(line) as Record<string, unknown>;
     if (entry.msg === 'request' && typeof entry.reqId === 'string') logged.set(entry.reqId, entry.status as number);
@@ -103,7 +93,7 @@ for (const [signal, shutdownDelay] of [['SIGTERM', 400], ['SIGINT', 0]] as const
   const summary = `ok ${ok.length}, refused ${refused.length}, closed-before-read ${socketClosed.length} (${[...new Set(socketClosed.map((o) => o.error))].join(',')}), other statuses ${otherStatus.map((o) => o.status).join(',')}, logged ${logged.size}`;
 
   t.diagnostic(`${summary}; in flight at SIGTERM: ${outcomes.filter((o) => o.sentAt < sigtermAt && o.doneAt > sigtermAt).length}; drained in ${drainedLine?.ms} ms`);
-  assert.equal(code, 0, `exit code; ${summary}\n${stderr.slice(-2000)}`);
+  assert.equal(code, 0, `exit code; ${summary}\n${server.stderr().slice(-2000)}`);
   assert.ok(drainedLine, 'the server logged that it drained');
   assert.ok(ok.length > 50, summary);
   // Every 200 has its rows.
