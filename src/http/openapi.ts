@@ -106,7 +106,9 @@ export function buildOpenApiDocument(configs: readonly ModelConfig[], options: O
     schemas[`${name}Request`] = {
       type: 'object',
       description: `Input fields of model '${config.name}'.`,
-      required: enforced.required,
+      // OpenAPI 3.0's schema object wants at least one name in `required` (a model whose fields
+      // may all be absent, e.g. an XGBoost model's missing values, has none).
+      ...(enforced.required.length > 0 ? { required: enforced.required } : {}),
       properties: Object.fromEntries(config.fields.map((f) => [f.name, fieldSchema(f, enforced.properties[f.name]!)])),
       additionalProperties: enforced.additionalProperties,
     };
