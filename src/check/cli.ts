@@ -28,7 +28,9 @@ export async function checkAndReport(repo: string, options: CheckOptions): Promi
   }
   const text = formatModelProblems(report.problems);
   if (text) console.error(text);
-  console.log(`${report.ok ? 'ok' : 'failed'}: ${report.models.length} model${report.models.length === 1 ? '' : 's'} checked (${report.models.join(', ')}), ` +
+  const checked = report.models.length + report.unreadable.length;
+  const unreadable = report.unreadable.length > 0 ? `; config not readable: ${report.unreadable.join(', ')}` : '';
+  console.log(`${report.ok ? 'ok' : 'failed'}: ${checked} model${checked === 1 ? '' : 's'} checked (${report.models.join(', ')}${unreadable}), ` +
     `${report.problems.filter((p) => p.severity === 'error').length} error(s), ${report.problems.filter((p) => p.severity === 'warning').length} warning(s)`);
   return report.ok ? 0 : 1;
 }

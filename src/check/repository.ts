@@ -3,6 +3,7 @@
 // so its other problems are found too), scaler files, the ONNX file and its real signature from
 // an onnxruntime session on this thread, the examples as a request, what the optimiser cannot
 // rewrite, and with a sample of data the silent mistakes (see sample.ts). Opens no port.
+import { basename } from 'node:path';
 import { buildConfig, findConfigFile, modelFolders, readConfigFile, repositoryProblems, schemaProblems, versionLocations, type Problem, type RawConfig, type VersionLocation } from '../config/load.js';
 import type { ModelConfig } from '../config/types.js';
 import { StartupError } from '../errors.js';
@@ -24,6 +25,8 @@ export interface CheckOptions {
 
 export interface CheckReport {
   models: string[];
+  /** Model folders whose config could not be read or parsed at all (their problems are listed). */
+  unreadable: string[];
   problems: ModelProblem[];
   /** Errors only: whether the repository would serve. */
   ok: boolean;
@@ -93,12 +96,17 @@ export async function checkRepository(repo: string, options: CheckOptions = {}):
   const folders = modelFolders(repo);
   const complete: ModelConfig[] = [];
   const models: string[] = [];
+  const unreadable: string[] = [];
   // Every version on disk is checked (a version the policy does not serve today may serve tomorrow).
   for (const where of folders.flatMap((dir) => versionLocations(dir))) {
     const folder = readFolder(where);
     problems.push(...folder.problems.map(fromConfig));
     const config = folder.config;
-    if (!config) continue;
+    if (!config) {
+      const name = basename(where.modelDir);
+      if (!unreadable.includes(name)) unreadable.push(name);
+      continue;
+    }
     if (!models.includes(config.name)) models.push(config.name);
     if (!folder.partial) complete.push(config);
     const modelProblems: ModelProblem[] = [];
@@ -125,5 +133,5 @@ export async function checkRepository(repo: string, options: CheckOptions = {}):
     problems.push(...modelProblems);
   }
   problems.push(...repositoryProblems(complete).map(fromConfig));
-  return { models, problems, ok: !problems.some((p) => p.severity === 'error') };
+  return { models, unreadable: unreadable.filter((name) => !models.includes(name)), problems, ok: !problems.some((p) => p.severity === 'error') };
 }

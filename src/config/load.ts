@@ -118,7 +118,8 @@ export function readConfigFile(file: string, problems: Problem[]): unknown {
   try {
     return file.endsWith('.json') ? JSON.parse(text) : parseYaml(text, { prettyErrors: true });
   } catch (err) {
-    problems.push({ file, path: '(file)', message: `not valid ${file.endsWith('.json') ? 'JSON' : 'YAML'}: ${(err as Error).message.split('\n')[0]}` });
+    // The first line names the problem and its line and column (the code frame that follows it is dropped, and with it the colon that announced it).
+    problems.push({ file, path: '(file)', message: `not valid ${file.endsWith('.json') ? 'JSON' : 'YAML'}: ${(err as Error).message.split('\n')[0]!.replace(/:$/, '')}` });
     return undefined;
   }
 }

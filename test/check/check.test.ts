@@ -90,6 +90,14 @@ test('check: a model file that is missing or is not ONNX is one problem at `mode
   assert.match(r.stdout, /failed: 3 models checked/);
 });
 
+test('check: a config that is not valid YAML is one problem naming its line and column, and its model is counted as checked', () => {
+  const repo = bookRepo({ good: bookConfig(), unparsable: 'model: svc.onnx\nfields:\n  a: { type: number\n  b: 1\n' });
+  const r = cli(['check', repo]);
+  assert.equal(r.status, 1, r.stdout + r.stderr);
+  assert.match(r.stderr, /unparsable\/model\.yaml: \(file\): not valid YAML: .* at line 4, column 3\n/);
+  assert.match(r.stdout, /failed: 2 models checked \(good; config not readable: unparsable\), 1 error\(s\)/);
+});
+
 test('serve reports the same complete list at start-up; serve --check exits without listening (its port is taken)', async () => {
   const repo = bookRepo({ broken: BROKEN });
   const serve = cli(['serve', repo, '--port', '0', '--workers', '1']);
