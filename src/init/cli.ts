@@ -4,6 +4,7 @@ import { parseArgs } from 'node:util';
 import { formatModelProblems } from '../check/problems.js';
 import { checkRepository } from '../check/repository.js';
 import { InitError, initModelFolder, type InitOptions } from './init.js';
+import { isXgboostModelFile, xgboostInitOptions } from '../xgboost/load.js';
 
 const HELP = `Usage: modelserve init <model.onnx | model.json> [-o models/<name>] [hints]
 
@@ -56,10 +57,7 @@ export async function run(argv: string[]): Promise<number> {
   }
   let result;
   try {
-    if (options.model.endsWith('.json') || options.model.endsWith('.ubj')) {
-      const { xgboostInitOptions } = await import('../xgboost/load.js');
-      Object.assign(options, xgboostInitOptions(options.model));
-    }
+    if (isXgboostModelFile(options.model)) Object.assign(options, xgboostInitOptions(options.model));
     result = initModelFolder(options);
   } catch (err) {
     const e = err as NodeJS.ErrnoException;

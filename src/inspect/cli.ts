@@ -1,6 +1,7 @@
 // `modelserve inspect <model.onnx> [--json]`: what a model takes and returns, before writing a config.
 import { readFileSync } from 'node:fs';
 import { describeModel, formatDescription } from './inspect.js';
+import { convertXgboostFile, isXgboostModelFile } from '../xgboost/load.js';
 
 const HELP = `Usage: modelserve inspect <model.onnx | model.json> [--json]
 
@@ -27,11 +28,11 @@ export async function run(argv: string[]): Promise<number> {
   let description;
   try {
     // An XGBoost JSON model is shown as the ONNX graph it is served as.
-    const bytes = file.endsWith('.json') ? (await import('../xgboost/load.js')).convertXgboostFile(file).bytes : readFileSync(file);
+    const bytes = isXgboostModelFile(file) ? convertXgboostFile(file).bytes : readFileSync(file);
     description = describeModel(bytes, file);
   } catch (err) {
     const e = err as NodeJS.ErrnoException;
-    console.error(`modelserve inspect: ${e.code ? `${file}: cannot read: ${e.message}` : file.endsWith('.json') ? e.message : `${file}: not a valid ONNX model: ${e.message}`}`);
+    console.error(`modelserve inspect: ${e.code ? `${file}: cannot read: ${e.message}` : isXgboostModelFile(file) ? e.message : `${file}: not a valid ONNX model: ${e.message}`}`);
     return 1;
   }
   console.log(json ? JSON.stringify(description, null, 2) : formatDescription(description));

@@ -4,6 +4,11 @@ import { readFileSync } from 'node:fs';
 import type { InitOptions } from '../init/init.js';
 import { convertXgboost, type ConvertedModel } from './convert.js';
 
+/** Whether init and inspect take this file for an XGBoost model (JSON, or UBJSON to be told to save JSON). */
+export function isXgboostModelFile(file: string): boolean {
+  return file.endsWith('.json') || file.endsWith('.ubj');
+}
+
 export function convertXgboostFile(file: string): ConvertedModel {
   const text = readFileSync(file, 'utf8');
   let json: unknown;

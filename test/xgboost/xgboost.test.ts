@@ -152,4 +152,12 @@ test('a file that is not an XGBoost model, or an unsupported objective, is refus
   const check = cli(['check', join(root, 'repo-bad')]);
   assert.equal(check.status, 1);
   assert.match(check.stderr, /m\/model\.yaml: model: cannot read .*model\.json: .*not an XGBoost JSON model: no learner_model_param/);
+  // XGBoost's binary format (UBJSON): init and inspect say the same thing, how to save JSON instead.
+  const ubj = join(root, 'model.ubj');
+  writeFileSync(ubj, Buffer.from([0x7b, 0x4c, 0x00, 0x00]));
+  for (const command of ['init', 'inspect']) {
+    const r = cli([command, ubj]);
+    assert.equal(r.status, 1, `${command}: ${r.stdout}${r.stderr}`);
+    assert.match(r.stderr, /model\.ubj is not XGBoost's JSON model format .*save it with model\.save_model\('model\.json'\)/, command);
+  }
 });
