@@ -86,6 +86,7 @@ function predictOperation(config: ModelConfig, operationId: string, summary: str
       422: errorResponse('Some fields are invalid: each is named with its location.', 'HTTPValidationError'),
       503: errorResponse('Overloaded (retry after Retry-After seconds) or not ready.'),
       504: errorResponse('The request outlived its deadline.'),
+      500: errorResponse('onnxruntime failed on this request (MS_ERR_INFERENCE); details are in the log under the request id.'),
     },
   };
 }

@@ -18,3 +18,11 @@ test('a model whose fields may all be absent: valid OpenAPI 3.0 (no empty `requi
   assert.equal(doc.components.schemas.BookWeatherRequest!.required, undefined);
   await SwaggerParser.validate(structuredClone(doc) as never);
 });
+
+test('predict operations document every status the route answers, 500 (MS_ERR_INFERENCE) included', () => {
+  const configs = loadRepository(dirname(writeBookModelFolder()));
+  const doc = buildOpenApiDocument(configs, { title: 'modelserve', version: '0' }) as { paths: Record<string, { post: { responses: Record<string, unknown> } }> };
+  for (const path of ['/models/book-weather/predict', '/models/book-weather/versions/{version}/predict']) {
+    assert.deepEqual(Object.keys(doc.paths[path]!.post.responses).sort(), ['200', '400', '413', '415', '422', '500', '503', '504', ...(path.includes('{version}') ? ['404'] : [])].sort(), path);
+  }
+});
