@@ -127,7 +127,7 @@ export function initModelFolder(options: InitOptions): InitResult {
       if (wanted.length < n) throw new InitError(`the model's input '${tensor.name}' takes ${n} values per row but the sample has only ${wanted.length} ${type === 'string' ? '' : 'numeric '}columns; name them with --fields`);
       fields = wanted.slice(0, n).map((c) => ({ name: fieldName(c.name), type, column: c }));
       const left = wanted.slice(n).map((c) => c.name);
-      if (left.length > 0) notes.push(`the sample's columns ${left.join(', ')} are not fed (the input takes the first ${n} ${type === 'string' ? '' : 'numeric '}columns, in the sample's order; choose others with --fields)`);
+      if (left.length > 0) notes.push(`the sample's ${left.length === 1 ? `column ${left[0]} is` : `columns ${left.join(', ')} are`} not fed (the input takes the first ${n} ${type === 'string' ? '' : 'numeric '}columns, in the sample's order; choose others with --fields)`);
     } else if (options.onnx?.featureNames && options.onnx.featureNames.length === k) {
       fields = options.onnx.featureNames.map((f) => ({ name: fieldName(f), type }));
     } else {

@@ -13,8 +13,8 @@ export interface CapacityOptions {
   precision: number;
   /** Max bisection steps. */
   maxBisect?: number;
-  /** Runs one open-model step at `rate` req/s. */
-  step: (rate: number) => Promise<RunResult>;
+  /** Runs one open-model step at `rate` req/s (`retry`: the same rate again, the load generator having stalled in the first). */
+  step: (rate: number, retry: boolean) => Promise<RunResult>;
   onStep?: (s: CapacityStep) => void;
   /** Aborted (Ctrl-C): the step under way is dropped and the search ends with what it has. */
   signal?: AbortSignal;
@@ -60,14 +60,14 @@ export async function findCapacity(o: CapacityOptions): Promise<{ capacity: Capa
   let toolLimited = false;
   const aborted = () => o.signal?.aborted === true;
   const tryRate = async (rate: number): Promise<boolean> => {
-    let r = await o.step(rate);
+    let r = await o.step(rate, false);
     // A step cut short by Ctrl-C judges nothing; its partial run is kept only if there is no other.
     if (aborted()) { last ??= r; return false; }
     let s = judgeStep(rate, r, o.slo, o.maxErrorRate);
     // A failing step during which the generator itself stalled says nothing about the server:
     // run it once more before believing it.
     if (!s.ok && r.generator.bottleneck) {
-      const again = await o.step(rate);
+      const again = await o.step(rate, true);
       if (aborted()) { last ??= r; return false; }
       r = again;
       s = judgeStep(rate, r, o.slo, o.maxErrorRate);

@@ -197,8 +197,8 @@ async function runCommand(argv: string[]): Promise<number> {
     try {
       search = await findCapacity({
         slo: o.slo, maxErrorRate: o.maxErrorRate, startRate: o.startRate, maxRate: o.maxRate, precision: o.precision, signal: ac.signal,
-        step: async (rate) => {
-          if (live) process.stderr.write(`step: ${rate} req/s for ${(o.stepDurationMs / 1000).toFixed(0)} s … `);
+        step: async (rate, retry) => {
+          if (live) process.stderr.write(retry ? 'the load generator itself fell behind; once more … ' : `step: ${rate} req/s for ${(o.stepDurationMs / 1000).toFixed(0)} s … `);
           const r = await runLoad({ ...base, durationMs: o.stepDurationMs, maxRequests: undefined, signal: ac.signal, open: { rate, stages: [], connections, lateToleranceMs: o.lateToleranceMs } });
           if (!ac.signal.aborted) await new Promise((res) => setTimeout(res, 500));
           return r;

@@ -31,7 +31,7 @@ test('book round trip: init svc.onnx --sample --scaler --labels serves exactly a
   const r = cli(['init', BOOK_MODEL, '-o', 'models/weather', '--sample', BOOK_CSV, '--scaler', BOOK_SCALER, '--labels', '0=No_Rain,1=Rain']);
   assert.equal(r.status, 0, r.stderr);
   assert.match(r.stdout, /ok: serve it with `modelserve serve models\/weather`/);
-  assert.match(r.stderr, /note: the sample's columns Future_weather_condition are not fed/);
+  assert.match(r.stderr, /note: the sample's column Future_weather_condition is not fed/);
   const dir = join(root, 'models', 'weather');
   assert.ok(existsSync(join(dir, 'svc.onnx')) && existsSync(join(dir, 'model-scaler.json')));
   const config = parseYaml(readFileSync(join(dir, 'model.yaml'), 'utf8'));

@@ -81,12 +81,12 @@ test('an aborted search (Ctrl-C) drops the step under way, runs no more and says
 });
 
 test('a failing step where the generator stalled is re-run once; a persistent stall stops the search', async () => {
-  let calls = 0;
+  const retries: boolean[] = [];
   const once = await findCapacity({
     slo, maxErrorRate: 0.001, startRate: 100, maxRate: 100, precision: 0.05,
-    step: async () => (++calls === 1 ? result(500, { bottleneck: true }) : result(5)),
+    step: async (_rate, retry) => (retries.push(retry) === 1 ? result(500, { bottleneck: true }) : result(5)),
   });
-  assert.equal(calls, 2);
+  assert.deepEqual(retries, [false, true], 'the second run of the rate is told it is a retry');
   assert.equal(once.capacity.capacity, 100);
   const stuck = await findCapacity({ slo, maxErrorRate: 0.001, startRate: 100, maxRate: 1000, precision: 0.05, step: async (r) => result(r > 150 ? 500 : 5, { bottleneck: r > 150 }) });
   assert.equal(stuck.capacity.toolLimited, true);
