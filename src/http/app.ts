@@ -31,7 +31,7 @@ import { installSecurityHeaders } from './plugins/security-headers.js';
 import { installContentEncoding } from './plugins/content-encoding.js';
 import { lowLevelErrorOptions } from './low-level-errors.js';
 import { predictFastPath, requestIdOf } from './fast-path.js';
-import { parseJsonBody } from './json-body.js';
+import { parseJsonBody } from '../protocols/json-body.js';
 
 export interface AppOptions {
   /** A started inference core to serve (startServer); or configs + runtime for the app to start one. */

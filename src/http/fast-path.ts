@@ -21,7 +21,7 @@ import { ModelServeError } from '../errors.js';
 import { restError, restInfer } from '../protocols/oip/service.js';
 import type { InferenceStatistics } from '../protocols/oip/statistics.js';
 import { errorAnswer, errorBody } from './errors.js';
-import { parseJsonBody } from './json-body.js';
+import { parseJsonBody } from '../protocols/json-body.js';
 import { API_HEADERS } from './plugins/security-headers.js';
 
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;

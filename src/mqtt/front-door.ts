@@ -14,11 +14,13 @@
 // for processing; past maxInFlight unanswered messages the client stops reading, so the broker
 // holds the rest (instead of the model queue overflowing).
 import { randomUUID } from 'node:crypto';
+import { isUtf8 } from 'node:buffer';
 import type { IPublishPacket, MqttClient } from 'mqtt';
 import type { Registry } from 'prom-client';
 import type { InferenceCore } from '../core/core.js';
 import type { ServableVersion } from '../core/servable.js';
 import { ERRORS, ModelServeError, type ErrorCode } from '../errors.js';
+import { parseJsonBody } from '../protocols/json-body.js';
 import { connectClient, type MqttConnectionOptions } from './connection.js';
 import { MqttMetrics } from './metrics.js';
 
@@ -192,15 +194,26 @@ export class MqttFrontDoor {
     const given = props.userProperties?.request_id;
     const requestId = typeof given === 'string' && REQUEST_ID.test(given) ? given : randomUUID();
     const reply = { responseTopic: props.responseTopic, correlationData: props.correlationData, requestId };
+    // Publishing to a topic name with a wildcard is a protocol error: the broker drops the
+    // connection, and MQTT.js resends the unacknowledged answer after every reconnect (the front
+    // door would never recover). Such a request is refused on the errors topic alone.
+    if (reply.responseTopic !== undefined && (reply.responseTopic.includes('+') || reply.responseTopic.includes('#') || reply.responseTopic.includes('\0'))) {
+      const topic = reply.responseTopic;
+      reply.responseTopic = undefined;
+      this.sendError(model, reply, 'MS_ERR_BAD_RESPONSE_TOPIC', `the response topic ${JSON.stringify(topic.slice(0, 200))} cannot be published to: a topic name may not hold the wildcards + or # (nor U+0000)`);
+      return 'invalid';
+    }
     if (payload.length > this.maxPayload) {
       this.sendError(model, reply, 'MS_ERR_BODY_TOO_LARGE', `message payload is ${payload.length} bytes, larger than the limit (${this.maxPayload}; --mqtt-max-payload)`);
       return 'invalid';
     }
     let body: unknown;
     try {
-      body = JSON.parse(payload.toString('utf8'));
+      if (!isUtf8(payload)) throw new ModelServeError('MS_ERR_BAD_JSON', 'message payload is not valid UTF-8; expected a JSON object or array');
+      body = parseJsonBody(payload.toString('utf8'), 'message payload');
     } catch (err) {
-      this.sendError(model, reply, 'MS_ERR_BAD_JSON', payload.length === 0 ? 'message payload is empty; expected a JSON object or array' : `message payload is not valid JSON: ${(err as Error).message.replace(/\s+/g, ' ').slice(0, 200)}`);
+      const e = err as ModelServeError;
+      this.sendError(model, reply, e.code, e.message);
       return 'invalid';
     }
     let version: ServableVersion | undefined;

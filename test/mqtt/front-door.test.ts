@@ -86,6 +86,44 @@ test('without a response topic the answer goes to modelserve/<model>/predictions
   assert.equal(errors[0]!.packet.properties?.userProperties?.request_id, error.request_id);
 });
 
+test('a response topic with a wildcard is refused on the errors topic and nothing is published to it: the connection survives', async () => {
+  await client.subscribeAsync(['modelserve/weather/errors', 'test/after-wildcard'], { qos: 1 });
+  const errors = collect(client, 'modelserve/weather/errors');
+  const answers = collect(client, 'test/after-wildcard');
+  const reconnects = async () => promValue(await (await fetch(`${server.url}/metrics`)).text(), 'modelserve_mqtt_reconnects_total') ?? 0;
+  const before = await reconnects();
+  for (const topic of ['resp/wild/+', 'resp/#']) {
+    await client.publishAsync('modelserve/weather/predict', JSON.stringify(row), { qos: 1, properties: { responseTopic: topic, correlationData: Buffer.from(topic) } });
+  }
+  await until(() => errors.length === 2, 10_000, 'the two errors');
+  for (const [i, topic] of ['resp/wild/+', 'resp/#'].entries()) {
+    const error = JSON.parse(errors[i]!.payload.toString()) as { code: string; status: number; detail: string };
+    assert.equal(error.code, 'MS_ERR_BAD_RESPONSE_TOPIC');
+    assert.equal(error.status, 400);
+    assert.ok(error.detail.includes(JSON.stringify(topic)), error.detail);
+    assert.equal(errors[i]!.packet.properties?.correlationData?.toString(), topic);
+  }
+  // The broker would have dropped the connection had the answer gone to the wildcard topic.
+  await client.publishAsync('modelserve/weather/predict', JSON.stringify(row), { qos: 1, properties: { responseTopic: 'test/after-wildcard' } });
+  await until(() => answers.length === 1, 10_000, 'the next answer');
+  assert.equal(await reconnects(), before, 'no reconnect');
+});
+
+test('a payload that is not UTF-8 is MS_ERR_BAD_JSON; a UTF-8 byte order mark is allowed, as over HTTP', async () => {
+  await client.subscribeAsync(['modelserve/weather/errors', 'test/bom'], { qos: 1 });
+  const errors = collect(client, 'modelserve/weather/errors');
+  const answers = collect(client, 'test/bom');
+  const invalid = Buffer.concat([Buffer.from(JSON.stringify(row).slice(0, -1) + ', "note": "'), Buffer.from([0xc3, 0x28]), Buffer.from('"}')]);
+  await client.publishAsync('modelserve/weather/predict', invalid, { qos: 1 });
+  await until(() => errors.length === 1, 10_000, 'the error');
+  const error = JSON.parse(errors[0]!.payload.toString()) as { code: string; detail: string };
+  assert.equal(error.code, 'MS_ERR_BAD_JSON');
+  assert.match(error.detail, /not valid UTF-8/);
+  await client.publishAsync('modelserve/weather/predict', Buffer.concat([Buffer.from([0xef, 0xbb, 0xbf]), Buffer.from(JSON.stringify(row))]), { qos: 1, properties: { responseTopic: 'test/bom' } });
+  await until(() => answers.length === 1, 10_000, 'the answer');
+  assert.deepEqual(JSON.parse(answers[0]!.payload.toString()), (await post('/models/weather/predict', row)).body);
+});
+
 test('/metrics shows the subscriptions and message counts; /readyz requires the broker with the option on', async () => {
   const text = await (await fetch(`${server.url}/metrics`)).text();
   assert.equal(promValue(text, 'modelserve_mqtt_connected'), 1);
