@@ -167,6 +167,9 @@ test('errors are status codes with the message naming the tensor', async () => {
   const rawContents = BOOK_FIELDS.map(() => Buffer.from(fp64([1, 2])));
   await code({ model_name: bw, inputs: rawInputs, raw_input_contents: rawContents.map((b, i) => (i === 6 ? b.subarray(0, 12) : b)) }, grpc.status.INVALID_ARGUMENT, /input 'current_weather_condition': raw_input_contents is 12 bytes but shape \[2\] of FP64 needs 16/);
   await code({ model_name: bw, inputs: rawInputs, raw_input_contents: rawContents.slice(1) }, grpc.status.INVALID_ARGUMENT, /raw_input_contents has 6 entries but the request has 7 inputs/);
+  // Zero rows, on either view (the raw view's reached the batcher: INTERNAL).
+  await code({ model_name: 'svc-raw', inputs: [{ name: 'float_input', datatype: 'FP32', shape: [0, 7], contents: { fp32_contents: [] } }] }, grpc.status.INVALID_ARGUMENT, /the request has no rows/);
+  await code({ model_name: bw, inputs: good.map((c) => ({ ...c, shape: [0], contents: { fp64_contents: [] } })) }, grpc.status.INVALID_ARGUMENT, /the request has no rows/);
   await code({ model_name: 'nope', inputs: good }, grpc.status.NOT_FOUND, /model 'nope' not found/);
   await code({ model_name: bw, model_version: '9', inputs: good }, grpc.status.NOT_FOUND, /has no version 9/);
   await code({ model_name: bw, inputs: good }, grpc.status.UNAUTHENTICATED, /authentication required/, new grpc.Metadata());

@@ -212,6 +212,12 @@ test('bad input: each a 400 {"error"} naming the tensor, never a 500', async () 
   assert.match(raw.json().error, /input 'float_input': datatype FP64, but the model takes FP32/);
   const rawShape = await post('/v2/models/svc-raw/infer', JSON.stringify({ inputs: [{ name: 'float_input', datatype: 'FP32', shape: [1, 6], data: [1, 2, 3, 4, 5, 6] }] }));
   assert.match(rawShape.json().error, /input 'float_input': shape \[1, 6\] does not fit the model's \[-1, 7\]/);
+  // Zero rows: a 400 on either view (the raw view's reached the batcher and answered 500).
+  for (const [model, inputs] of [['svc-raw', [{ name: 'float_input', datatype: 'FP32', shape: [0, 7], data: [] }]], ['book-weather', good.map((c) => ({ ...c, shape: [0], data: [] }))]] as const) {
+    const empty = await post(`/v2/models/${model}/infer`, JSON.stringify({ inputs }));
+    assert.equal(empty.status, 400, `${model}: ${empty.bytes.toString()}`);
+    assert.match(empty.json().error, /the request has no rows/, model);
+  }
   const notJson = await post('/v2/models/book-weather/infer', '{"inputs": [');
   assert.equal(notJson.status, 400);
   assert.match(notJson.json().error, /not valid JSON/);

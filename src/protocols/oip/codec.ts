@@ -93,6 +93,7 @@ function rawView(version: ServableVersion): ModelView {
         rows ??= n;
         feeds[info.name] = { type: info.type as ElementType, dims: t.shape, data: t.values as TensorData['data'] };
       }
+      if (rows === 0) throw badTensor(`the request has no rows (input '${inputs[0]!.name}' has 0 in its first dimension)`);
       return { feeds, rows: rows ?? 1 };
     },
     onnxOutputs(requested) {
