@@ -168,6 +168,13 @@ test('string and integer fields (loan): BYTES and INT64 columns, JSON and binary
   const bad = await post('/v2/models/loan/infer', JSON.stringify({ inputs: outOfRange }));
   assert.equal(bad.status, 400);
   assert.match(bad.json().error, /input 'Term' element 1: ensure this value is less than or equal to 480/);
+  // A JSON number past INT64's range is refused, not wrapped modulo 2^64 (2^64 + 4096 read as 4096).
+  for (const huge of ['18446744073709555712', '18446744073709551616', '9223372036854775807', '-9223372036854777856']) {
+    const body = JSON.stringify({ inputs: inputs.map((i) => (i.name === 'NoEmp' ? { ...i, data: ['HUGE', 5] } : i)) }).replace('"HUGE"', huge);
+    const wrapped = await post('/v2/models/loan/infer', body);
+    assert.equal(wrapped.status, 400, `${huge}: ${wrapped.bytes.toString()}`);
+    assert.match(wrapped.json().error, /input 'NoEmp': element 0 \(.*\) is not a valid INT64/, huge);
+  }
 });
 
 test('bad input: each a 400 {"error"} naming the tensor, never a 500', async () => {

@@ -34,6 +34,17 @@ const INTEGER_RANGE: Partial<Record<Datatype, [number, number]>> = {
   UINT8: [0, 0xff], UINT16: [0, 0xffff], UINT32: [0, 0xffffffff], INT8: [-0x80, 0x7f], INT16: [-0x8000, 0x7fff], INT32: [-0x80000000, 0x7fffffff],
 };
 
+/**
+ * A JSON number stored in a 64-bit integer array wraps modulo 2^64 (2^64 + 4096 would be read as
+ * 4096): the number must lie in the type's range. (A double has no 2^63 - 1: that JSON number reads
+ * as 2^63, past INT64's range; JSON numbers beyond 2^53 are not exact anyway.)
+ */
+function fits64(datatype: FixedDatatype, v: number): boolean {
+  if (datatype === 'INT64') return v >= -(2 ** 63) && v < 2 ** 63;
+  if (datatype === 'UINT64') return v >= 0 && v < 2 ** 64;
+  return true;
+}
+
 /** Elements in one tensor at most (a shape declaring more is refused before any allocation). */
 export const MAX_ELEMENTS = 1 << 28;
 
@@ -112,7 +123,7 @@ export function fromJsonData(name: string, datatype: Datatype, shape: number[], 
       throw badTensor(`input ${shown(name)}: ${datatype} data must be numbers (element ${i} is ${typeof v === 'string' ? 'a string' : JSON.stringify(v)?.slice(0, 20)})`);
     } else if (fixed === 'FP32' || fixed === 'FP64') {
       (values as Float64Array)[i] = v;
-    } else if (!Number.isInteger(v) || (range && (v < range[0] || v > range[1])) || (fixed === 'UINT64' && v < 0)) {
+    } else if (!Number.isInteger(v) || (range && (v < range[0] || v > range[1])) || !fits64(fixed, v)) {
       throw badTensor(`input ${shown(name)}: element ${i} (${v}) is not a valid ${datatype}`);
     } else if (fixed === 'INT64' || fixed === 'UINT64') {
       (values as BigInt64Array)[i] = BigInt(v);
