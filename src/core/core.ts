@@ -289,7 +289,7 @@ export class InferenceCore extends EventEmitter {
   }
 
   private notFound(name: string): ModelServeError {
-    return new ModelServeError('MS_ERR_MODEL_NOT_FOUND', `model '${name}' not found; served models: ${this.modelNames().join(', ')}`);
+    return new ModelServeError('MS_ERR_MODEL_NOT_FOUND', `model '${shownName(name)}' not found; served models: ${this.modelNames().join(', ')}`);
   }
 
   /** Every model and version with its state (GET /models, the repository index). */
@@ -670,4 +670,13 @@ export class InferenceCore extends EventEmitter {
     this.state = 'closed';
     await this.runtime.close();
   }
+}
+
+/**
+ * A name from a request, as error messages show it: at most 100 characters. gRPC carries the
+ * message in a response header, and gRPC's C core (Python grpcio, tritonclient) refuses headers
+ * past 8 KiB, so an echoed 20,000-character name turned NOT_FOUND into RESOURCE_EXHAUSTED.
+ */
+export function shownName(name: string): string {
+  return name.length > 100 ? `${name.slice(0, 100)}…` : name;
 }

@@ -6,7 +6,7 @@
 import { performance } from 'node:perf_hooks';
 import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
-import type { InferenceCore } from '../core/core.js';
+import { shownName, type InferenceCore } from '../core/core.js';
 import type { ServableVersion } from '../core/servable.js';
 import { ModelServeError, type ErrorCode } from '../errors.js';
 import { keyMatcher } from '../http/plugins/auth.js';
@@ -259,7 +259,7 @@ export async function startGrpcServer(options: GrpcServerOptions): Promise<Runni
   const healthService = ((health.grpc as grpc.GrpcObject).health as grpc.GrpcObject).v1 as grpc.GrpcObject;
   server.addService((healthService.Health as grpc.ServiceClientConstructor).service, {
     Check: (call: grpc.ServerUnaryCall<{ service: string }, unknown>, callback: grpc.sendUnaryData<unknown>) => {
-      if (!known(call.request.service)) return callback({ code: grpc.status.NOT_FOUND, details: `unknown service '${call.request.service}'` } as grpc.ServiceError);
+      if (!known(call.request.service)) return callback({ code: grpc.status.NOT_FOUND, details: `unknown service '${shownName(call.request.service)}'` } as grpc.ServiceError);
       callback(null, { status: status() });
     },
     Watch: (call: grpc.ServerWritableStream<{ service: string }, unknown>) => {

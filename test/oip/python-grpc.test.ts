@@ -73,6 +73,19 @@ try:
 except grpc.RpcError as e:
     out["error"] = [e.code().name, e.details()]
 
+# an unknown model with a 20,000-character name: NOT_FOUND (the name echoed in full made the status
+# header larger than gRPC's C core accepts, which it reported as RESOURCE_EXHAUSTED)
+for call_name, request in [("ModelInfer", pb.ModelInferRequest(model_name="a" * 20000)), ("ModelReady", pb.ModelReadyRequest(name="a" * 20000))]:
+    try:
+        getattr(stub, call_name)(request)
+        out[call_name + "_long"] = ["OK", ""]
+    except grpc.RpcError as e:
+        out[call_name + "_long"] = [e.code().name, e.details()]
+try:
+    health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest(service="s" * 20000))
+except grpc.RpcError as e:
+    out["health_long"] = [e.code().name, e.details()]
+
 # Triton's streaming inference, as tritonclient's start_stream/async_stream_infer use it: a
 # request iterator in, one ModelStreamInferResponse per request out (a bad one in error_message).
 def stream_requests():
@@ -131,6 +144,10 @@ test('Python grpcio with stubs generated from proto/: metadata, raw and typed Mo
   assert.equal(out.id, 'py-1');
   assert.deepEqual(out.raw_labels, expected);
   assert.deepEqual(out.typed_labels, expected);
+  for (const key of ['ModelInfer_long', 'ModelReady_long', 'health_long']) {
+    assert.equal(out[key][0], 'NOT_FOUND', `${key}: ${out[key].join(' ')}`);
+    assert.ok(out[key][1].length < 400, `${key}: the message is short (${out[key][1].length} characters)`);
+  }
   assert.equal(out.error[0], 'INVALID_ARGUMENT');
   assert.match(out.error[1], /input 'temp_c': .*datatype BYTES reads bytes_contents/);
   assert.equal(out.health, 'SERVING');
