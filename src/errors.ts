@@ -67,5 +67,15 @@ export class ModelServeError extends Error {
   }
 }
 
+/**
+ * Whether a request's error is the server's (or a remote step's) fault, logged at error level with
+ * its stack: 500 and 502. Overload, not-ready, unavailable and deadline answers (503, 504) are
+ * expected under load; their access line and metrics count them, and logging each at error level
+ * flooded the log (thousands of stack traces a second) just when the server was busiest.
+ */
+export function isServerFault(error: ModelServeError): boolean {
+  return error.status === 500 || error.status === 502;
+}
+
 /** A startup failure: the CLI prints `message` (which names the file) and exits non-zero. */
 export class StartupError extends ModelServeError {}

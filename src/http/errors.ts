@@ -1,7 +1,7 @@
 // The one error boundary: every error that reaches a client leaves through here, with a stable
 // code, a short message and the request id; details (stacks, paths) go to the log only.
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { ERRORS, ModelServeError, type ErrorCode } from '../errors.js';
+import { ERRORS, isServerFault, ModelServeError, type ErrorCode } from '../errors.js';
 import { trackRouteMethods } from './low-level-errors.js';
 import { StepValidationError } from '../pipelines/errors.js';
 import type { ValidationIssue } from '../validation/request-validator.js';
@@ -56,7 +56,7 @@ export function errorAnswer(error: unknown): ErrorAnswer {
     // A pipeline step's 422 keeps FastAPI's shape; its loc names the step.
     if (error instanceof StepValidationError) return { status: 422, issues: error.issues };
     const detail = error.code === 'MS_ERR_INFERENCE' ? 'inference failed; see the server log for this request id' : error.message;
-    return { status: ERRORS[error.code].status, code: error.code, detail, headers: error.headers, logAsError: error.status >= 500 ? error.message : undefined };
+    return { status: ERRORS[error.code].status, code: error.code, detail, headers: error.headers, logAsError: isServerFault(error) ? error.message : undefined };
   }
   const known = typeof error === 'object' && error !== null ? classify(error as FastifyError) : undefined;
   if (known) return { status: ERRORS[known.code].status, ...known };

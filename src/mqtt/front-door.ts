@@ -19,7 +19,7 @@ import type { IPublishPacket, MqttClient } from 'mqtt';
 import type { Registry } from 'prom-client';
 import type { InferenceCore } from '../core/core.js';
 import type { ServableVersion } from '../core/servable.js';
-import { ERRORS, ModelServeError, type ErrorCode } from '../errors.js';
+import { ERRORS, isServerFault, ModelServeError, type ErrorCode } from '../errors.js';
 import { parseJsonBody } from '../protocols/json-body.js';
 import { connectClient, type MqttConnectionOptions } from './connection.js';
 import { MqttMetrics } from './metrics.js';
@@ -231,7 +231,7 @@ export class MqttFrontDoor {
     } catch (err) {
       if (err instanceof ModelServeError) {
         const detail = err.code === 'MS_ERR_INFERENCE' ? 'inference failed; see the server log for this request id' : err.message;
-        if (err.status >= 500) this.log?.error({ err, request_id: requestId, model }, err.message);
+        if (isServerFault(err)) this.log?.error({ err, request_id: requestId, model }, err.message);
         this.sendError(model, reply, err.code, detail, version);
       } else {
         this.log?.error({ err, request_id: requestId, model }, 'mqtt: unexpected error');

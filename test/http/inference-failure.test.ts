@@ -45,3 +45,23 @@ test('an array request with one bad row fails as a whole (500), the others still
   assert.equal(res.status, 500);
   assert.deepEqual((await call(`${server.url}/predict`, { body: [{ index: 0 }, { index: 2 }] })).body, [{ value: 10 }, { value: 30 }]);
 });
+
+test('an expected 503 (the model unloaded) is not logged at error level, on JSON REST and OIP REST; a 500 is', async () => {
+  const unload = await call(`${server.url}/v2/repository/models/gather/unload`, { method: 'POST', body: {} });
+  assert.equal(unload.status, 200, JSON.stringify(unload.body));
+  try {
+    const json = await call(`${server.url}/predict`, { body: { index: 0 }, headers: { 'x-request-id': 'unloaded-json' } });
+    assert.equal(json.status, 503);
+    const oip = await call(`${server.url}/v2/models/gather/infer`, { body: { inputs: [{ name: 'index', datatype: 'INT64', shape: [1], data: [0] }] }, headers: { 'x-request-id': 'unloaded-oip' } });
+    assert.equal(oip.status, 503, JSON.stringify(oip.body));
+    const lines = logLines.map((l) => JSON.parse(l) as { reqId?: string; level: number; status?: number });
+    for (const id of ['unloaded-json', 'unloaded-oip']) {
+      const mine = lines.filter((l) => l.reqId === id);
+      assert.ok(mine.some((l) => l.status === 503), `${id}: its access line`);
+      assert.deepEqual(mine.filter((l) => l.level >= 50), [], `${id}: nothing at error level`);
+    }
+  } finally {
+    const load = await call(`${server.url}/v2/repository/models/gather/load`, { method: 'POST', body: {} });
+    assert.equal(load.status, 200, JSON.stringify(load.body));
+  }
+});

@@ -2,7 +2,7 @@
 // and model metadata, Triton's model configuration, the repository index and statistics.
 import type { InferenceCore } from '../../core/core.js';
 import type { ServableVersion } from '../../core/servable.js';
-import { ModelServeError } from '../../errors.js';
+import { isServerFault, ModelServeError } from '../../errors.js';
 import { VERSION } from '../../version.js';
 import { inferTensors, viewOf, type TensorMetadata } from './codec.js';
 import { inferResponseBody, parseInferBody } from './rest-body.js';
@@ -132,5 +132,5 @@ export async function restInfer(version: ServableVersion, body: Uint8Array, head
 export function restError(error: unknown, requestId: string): { status: number; message: string; headers?: Record<string, string>; logAsError?: string } {
   if (!(error instanceof ModelServeError)) return { status: 500, message: `internal server error; see the server log for request ${requestId}`, logAsError: 'unhandled error' };
   const message = error.code === 'MS_ERR_INFERENCE' ? `inference failed; see the server log for request ${requestId}` : error.message;
-  return { status: error.status, message, headers: error.headers, ...(error.status >= 500 ? { logAsError: error.message } : {}) };
+  return { status: error.status, message, headers: error.headers, ...(isServerFault(error) ? { logAsError: error.message } : {}) };
 }
