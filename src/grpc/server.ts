@@ -208,7 +208,12 @@ export async function startGrpcServer(options: GrpcServerOptions): Promise<Runni
       }
       closeIfIdle();
     };
-    const failed = (err: unknown) => answer({ error_message: toServiceError(err, log).details });
+    // The error names its request as Triton's does: infer_response carries the request's id and model,
+    // so a client with many requests on the stream knows which one failed.
+    const failed = (request: InferRequestMessage, err: unknown) => answer({
+      error_message: toServiceError(err, log).details,
+      infer_response: { id: request.id, model_name: shownName(request.model_name), model_version: request.model_version },
+    });
     streams.add(closeIfIdle);
     call.on('data', (request: InferRequestMessage) => {
       if (closed) return;
@@ -217,9 +222,9 @@ export async function startGrpcServer(options: GrpcServerOptions): Promise<Runni
       try {
         response = inferOne(request, undefined);
       } catch (err) {
-        return failed(err);
+        return failed(request, err);
       }
-      response.then((r) => answer({ infer_response: r }), failed);
+      response.then((r) => answer({ infer_response: r }), (err: unknown) => failed(request, err));
     });
     call.on('end', () => { clientDone = true; closeIfIdle(); });
     call.on('cancelled', () => { closed = true; streams.delete(closeIfIdle); });

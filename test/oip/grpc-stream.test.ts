@@ -76,6 +76,10 @@ test('many requests on one stream, each answered as ModelInfer answers it; an er
   assert.equal(errors.length, 2, JSON.stringify(errors));
   assert.match(errors[0]!, /model 'nope' not found/);
   assert.match(errors[1]!, /unknown input 'colour'/);
+  // Each error names its request (id and model), as Triton's do.
+  assert.match(byId.get('unknown-model')?.error_message ?? '', /model 'nope' not found/);
+  assert.equal((byId.get('unknown-model')?.infer_response as { model_name?: string } | undefined)?.model_name, 'nope');
+  assert.match(byId.get('bad')?.error_message ?? '', /unknown input 'colour'/);
   for (const request of [requests[0], requests[1], requests[4]]) {
     const unary = await rpc<NonNullable<StreamAnswer['infer_response']>>(clients.inference, 'ModelInfer', request, auth());
     const streamed = byId.get((request as { id: string }).id);
