@@ -25,7 +25,7 @@ export interface GrpcServerOptions {
   host?: string;
   /** 0 picks a free port. */
   port: number;
-  /** Largest message received or sent, bytes (default 64 MiB). */
+  /** Largest message received or sent, bytes (default 4 MiB, gRPC's own default for received messages). */
   maxMessageBytes?: number;
   /** API keys (auth is off when absent); admin keys may also call the repository RPCs. */
   auth?: { keys: readonly string[]; adminKeys?: readonly string[] };
@@ -107,7 +107,7 @@ function deadlineOf(call: grpc.ServerUnaryCall<unknown, unknown>): number | unde
 export async function startGrpcServer(options: GrpcServerOptions): Promise<RunningGrpcServer> {
   const { core, stats, log } = options;
   const { inference, health } = loadProtos();
-  const max = options.maxMessageBytes ?? 64 * 1024 * 1024;
+  const max = options.maxMessageBytes ?? 4 * 1024 * 1024;
   // Channelz (grpc-js's per-call introspection counters) is off: nothing here reads it, and it is work on every call.
   const server = new grpc.Server({ 'grpc.max_receive_message_length': max, 'grpc.max_send_message_length': max, 'grpc.enable_channelz': 0 });
   let draining = false;

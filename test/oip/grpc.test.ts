@@ -272,3 +272,15 @@ test('graceful drain: health turns NOT_SERVING, a call in flight is answered, th
     clients.close();
   }
 });
+
+test('message size: past the default limit (4 MiB, gRPC\'s own) RESOURCE_EXHAUSTED with a message; under it answered', async () => {
+  const request = (n: number) => ({ model_name: 'book-weather', inputs: BOOK_FIELDS.map((f) => ({ name: f, datatype: 'FP64', shape: [n, 1] })), raw_input_contents: BOOK_FIELDS.map((_, i) => Buffer.from(fp64(Array.from({ length: n }, (_v, r) => (r % 7) + i)))) });
+  // 7 columns of 8-byte values: 100,000 rows are 5.6 MB, 50,000 rows 2.8 MB.
+  await assert.rejects(rpc(inference, 'ModelInfer', request(100_000), auth()), (err: grpc.ServiceError) => {
+    assert.equal(err.code, grpc.status.RESOURCE_EXHAUSTED, err.details);
+    assert.match(err.details, /larger than max|message/i);
+    return true;
+  });
+  const answer = await rpc<{ outputs: Array<{ name: string; shape: string[] }> }>(inference, 'ModelInfer', request(50_000), auth());
+  assert.deepEqual(answer.outputs[0]!.shape.map(Number), [50_000, 1]);
+});
