@@ -192,6 +192,8 @@ export function initModelFolder(options: InitOptions): InitResult {
     'version: "1"',
     `model: ${modelFile}`,
     ...(options.onnx?.configLines ?? []),
+    // Every field optional (XGBoost's missing values): a misspelt name would be a silent missing value.
+    ...(options.onnx?.missingAllowed ? ['strict: true                               # an unknown field is a 422 (every field is optional: a misspelt one would be missing)'] : []),
     'fields:                                    # the request\'s JSON fields',
     ...allFields.flatMap((f) => fieldLines(f, sample, options.onnx?.missingAllowed ?? false)),
     'inputs:                                    # how the fields become the model\'s inputs',

@@ -113,7 +113,7 @@ test('modelserve convert writes the ONNX graph; onnxruntime gives XGBoost\'s num
   assert.deepEqual(JSON.parse(direct.stdout).inputs, [{ name: 'input', type: 'float32', shape: ['N', 7] }]);
 });
 
-test('init model.json: fields from the saved feature names, format: xgboost, optional fields; it serves', async () => {
+test('init model.json: fields from the saved feature names, format: xgboost, optional fields, strict; it serves', async () => {
   const m = models.binary!;
   const r = cli(['init', m.file, '-o', 'rain', '--labels', '0=No_Rain,1=Rain', '--proba-field', 'rain_probability']);
   assert.equal(r.status, 0, r.stderr);
@@ -128,6 +128,12 @@ test('init model.json: fields from the saved feature names, format: xgboost, opt
     const answers = res.body as Array<{ prediction: string; rain_probability: number }>;
     assert.ok(maxDiff(answers.map((a) => a.rain_probability), m.proba!.slice(0, 50).map((p) => p[1]!)) <= 1e-5);
     assert.deepEqual(answers.map((a) => a.prediction), m.label!.slice(0, 50).map((l) => (l === 1 ? 'Rain' : 'No_Rain')));
+    // Every field is optional, so init writes strict: a misspelt field is a 422, not a silent missing value.
+    assert.equal(config.strict, true);
+    const misspelt = Object.fromEntries(Object.entries(requests(m)[0]!).map(([k, v], i) => [i === 0 ? `${k}x` : k, v]));
+    const refused = await call(`${server.url}/predict`, { body: misspelt });
+    assert.equal(refused.status, 422, refused.text);
+    assert.match(refused.text, /extra fields not permitted|unknown|not permitted/i);
   } finally {
     await server.shutdown();
   }
