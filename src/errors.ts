@@ -37,6 +37,7 @@ export const ERRORS = {
   MS_ERR_URI_TOO_LONG: { status: 414, doc: 'A path parameter (such as the model name) is longer than the router accepts (100 characters).' },
   MS_ERR_HEADERS_TOO_LARGE: { status: 431, doc: "The request line and headers together are larger than Node's limit (16 KiB); the connection is closed." },
   MS_ERR_REQUEST_TIMEOUT: { status: 408, doc: 'The request did not arrive completely within the request timeout (60 s); the connection is closed.' },
+  MS_ERR_EXPECTATION_FAILED: { status: 417, doc: 'The request has an Expect header other than 100-continue, which is the only expectation served.' },
   MS_ERR_METHOD_NOT_ALLOWED: { status: 405, doc: 'The path exists but not for this method; the Allow header lists the methods it has.' },
   MS_ERR_UNSUPPORTED_ENCODING: { status: 415, doc: 'The request has a Content-Encoding other than gzip, deflate, br or identity (or several codings).' },
   MS_ERR_BAD_ENCODING: { status: 400, doc: 'The request body does not decode with the Content-Encoding it declares (corrupt gzip/deflate/br data).' },

@@ -29,7 +29,7 @@ import { installMetrics } from './plugins/metrics.js';
 import { loadShedding } from './plugins/load-shedding.js';
 import { installSecurityHeaders } from './plugins/security-headers.js';
 import { installContentEncoding } from './plugins/content-encoding.js';
-import { lowLevelErrorOptions } from './low-level-errors.js';
+import { answerExpectation, lowLevelErrorOptions } from './low-level-errors.js';
 import { predictFastPath, requestIdOf } from './fast-path.js';
 import { parseJsonBody } from '../protocols/json-body.js';
 
@@ -110,6 +110,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
       server.keepAliveTimeout = timeouts.keepAliveTimeout ?? 72_000;
       server.requestTimeout = timeouts.requestTimeout ?? 0;
       server.setTimeout(timeouts.connectionTimeout ?? 0);
+      server.on('checkExpectation', answerExpectation);
       return server;
     },
     // While closing, Fastify answers requests that arrive on already-open keep-alive connections

@@ -6,12 +6,15 @@
 //   Fastify's frameworkErrors option, with a request and a reply.
 // - A path that exists for other methods gets 405 with Allow instead of 404 (methodsFor below,
 //   used by the not-found handler in errors.ts): Fastify's router has no notion of 405.
+// - An Expect header other than 100-continue arrives as the server's 'checkExpectation' event
+//   (answerExpectation, installed by app.ts's server factory).
 import { randomUUID } from 'node:crypto';
-import { STATUS_CODES } from 'node:http';
+import { STATUS_CODES, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest, FastifyServerOptions } from 'fastify';
 import { ERRORS, type ErrorCode } from '../errors.js';
 import { API_HEADERS } from './plugins/security-headers.js';
+import { requestIdOf } from './fast-path.js';
 
 interface ParserError extends Error {
   code?: string;
@@ -57,6 +60,14 @@ function clientErrorHandler(this: FastifyInstance, error: ParserError, socket: S
   const inProgress = (socket as Socket & { _httpMessage?: { headersSent?: boolean } })._httpMessage;
   if (socket.writable && !inProgress?.headersSent) socket.end(rawErrorResponse(code, detail));
   else socket.destroy();
+}
+
+/** An Expect header other than 100-continue: 417 in the project's shape (Node's own has no body). */
+export function answerExpectation(req: IncomingMessage, res: ServerResponse): void {
+  const requestId = requestIdOf(req);
+  const body = JSON.stringify({ detail: `Expect: ${JSON.stringify(String(req.headers.expect).slice(0, 100))} is not supported (only 100-continue is)`, code: 'MS_ERR_EXPECTATION_FAILED', request_id: requestId });
+  res.writeHead(ERRORS.MS_ERR_EXPECTATION_FAILED.status, { ...API_HEADERS, 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(body), 'x-request-id': requestId });
+  res.end(body);
 }
 
 function frameworkErrors(error: FastifyError, request: FastifyRequest, reply: FastifyReply): void {

@@ -75,6 +75,11 @@ test('oversized headers are 431 in the error shape', async () => {
   expectRaw(await sendRaw(port, `GET /${'a'.repeat(20_000)} HTTP/1.1\r\nHost: x\r\n\r\n`), 431, 'MS_ERR_HEADERS_TOO_LARGE', 'long request line');
 });
 
+test('an Expect header other than 100-continue is 417 in the error shape (Node\'s own answer has no body)', async () => {
+  const body = JSON.stringify(ROW);
+  expectRaw(await sendRaw(port, post('/predict', `Expect: 200-ok\r\nContent-Length: ${body.length}\r\n`)), 417, 'MS_ERR_EXPECTATION_FAILED', 'Expect: 200-ok');
+});
+
 test('malformed URL encoding is 400 and a model name past the parameter length 414, in the error shape', async () => {
   const bad = await call(`http://127.0.0.1:${port}/models/%ff/predict`, { body: ROW });
   assert.equal(bad.status, 400);

@@ -225,6 +225,9 @@ test('bad input: each a 400 {"error"} naming the tensor, never a 500', async () 
     assert.equal(empty.status, 400, `${model}: ${empty.bytes.toString()}`);
     assert.match(empty.json().error, /the request has no rows/, model);
   }
+  const noMediaType = await post('/v2/models/book-weather/infer', JSON.stringify({ inputs: good }), { 'content-type': ';;' });
+  assert.equal(noMediaType.status, 415);
+  assert.match(noMediaType.json().error, /the Content-Type header ";;" is not a media type: send application\/json/);
   const notJson = await post('/v2/models/book-weather/infer', '{"inputs": [');
   assert.equal(notJson.status, 400);
   assert.match(notJson.json().error, /not valid JSON/);

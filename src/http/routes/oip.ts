@@ -35,6 +35,8 @@ export const oipRoutes: FastifyPluginAsync<OipRoutesOptions> = async (app, optio
       return reply.code(answer.status).headers(answer.headers ?? {}).send({ error: answer.message });
     }
     if (error.code === 'FST_ERR_CTP_BODY_TOO_LARGE' || error.statusCode === 413) return reply.code(413).send({ error: 'request body is larger than the limit (--body-limit)' });
+    // Any media type is read as JSON (+ binary tensors); only an empty or unparsable header gets here.
+    if (error.code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE') return reply.code(415).send({ error: `the Content-Type header ${JSON.stringify(String(request.headers['content-type'] ?? '').slice(0, 100))} is not a media type: send application/json (or application/octet-stream with Inference-Header-Content-Length for binary tensors)` });
     if (error.statusCode !== undefined && error.statusCode < 500) return reply.code(error.statusCode).send({ error: error.message });
     request.log.error({ err: error }, 'unhandled error');
     return reply.code(500).send({ error: `internal server error; see the server log for request ${request.id}` });
