@@ -77,7 +77,7 @@ export function loadProtos(): { inference: grpc.GrpcObject; health: grpc.GrpcObj
 function shapeOf(name: string, shape: readonly Int64[]): number[] {
   return shape.map((d) => {
     const n = dimension(d);
-    if (!Number.isSafeInteger(n) || n < 0) throw badTensor(`input '${name}': shape [${shape.map(String).join(', ').slice(0, 100)}] has a dimension that is not a non-negative integer`);
+    if (!Number.isInteger(n) || n < 0) throw badTensor(`input '${name}': shape [${shape.map(String).join(', ').slice(0, 100)}] has a dimension that is not a non-negative integer`);
     return n;
   });
 }

@@ -187,8 +187,10 @@ test('bad input: each a 400 {"error"} naming the tensor, never a 500', async () 
     ['unknown input', send([...good, { name: 'colour', datatype: 'FP64', shape: [2], data: [1, 2] }]), /unknown input 'colour'/],
     ['missing input', send(good.slice(1)), /missing input 'temp_c'/],
     ['FP16', send(good.map((c, i) => (i === 0 ? { ...c, datatype: 'FP16' } : c))), /input 'temp_c': datatype FP16 is not supported/],
-    ['huge declared shape', send(good.map((c, i) => (i === 0 ? { ...c, shape: [1e9, 1e9] } : c))), /input 'temp_c': shape \[1000000000, 1000000000\] declares more than/],
+    ['huge declared shape', send(good.map((c, i) => (i === 0 ? { ...c, shape: [1e9, 1e9] } : c))), /input 'temp_c': shape \[1000000000,1000000000\] declares more than/],
     ['not a number', send(good.map((c, i) => (i === 0 ? { ...c, data: ['x', 1] } : c))), /input 'temp_c': FP64 data must be numbers/],
+    ['a dimension sent as a string', send(good.map((c, i) => (i === 0 ? { ...c, shape: ['2'] } : c))), /input 'temp_c': shape \["2"\] has a dimension that is not a non-negative integer \("2"\)/],
+    ['a dimension too large to be exact', send(good.map((c, i) => (i === 0 ? { ...c, shape: [2 ** 62] } : c))), /input 'temp_c': shape \[4611686018427388000\] declares more than/],
     ['unknown output', send(good, { outputs: [{ name: 'colour' }] }), /unknown output 'colour'/],
   ];
   const answers = await Promise.all(cases.map(([, pending]) => pending));

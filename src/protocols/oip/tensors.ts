@@ -68,11 +68,14 @@ export function checkDatatype(kind: 'input' | 'output', name: string, datatype: 
 /** Validates a shape (non-negative integers) and returns its element count, refusing counts past MAX_ELEMENTS. */
 export function elementCount(name: string, shape: unknown): number {
   if (!Array.isArray(shape)) throw badTensor(`input ${shown(name)}: shape must be an array of dimensions`);
+  // Shown as JSON, so that a dimension sent as the string "1" is seen to be one.
+  const shownShape = () => JSON.stringify(shape).slice(0, 100);
   let count = 1;
   for (const d of shape) {
-    if (typeof d !== 'number' || !Number.isSafeInteger(d) || d < 0) throw badTensor(`input ${shown(name)}: shape [${shape.join(', ').slice(0, 100)}] has a dimension that is not a non-negative integer`);
+    if (typeof d !== 'number' || !Number.isInteger(d) || d < 0) throw badTensor(`input ${shown(name)}: shape ${shownShape()} has a dimension that is not a non-negative integer (${String(JSON.stringify(d)).slice(0, 30)})`);
     count *= d;
-    if (count > MAX_ELEMENTS) throw badTensor(`input ${shown(name)}: shape [${shape.join(', ').slice(0, 100)}] declares more than ${MAX_ELEMENTS} elements`);
+    // (A dimension too large to be exact, 2^62 say, is refused here: it declares too many elements.)
+    if (count > MAX_ELEMENTS) throw badTensor(`input ${shown(name)}: shape ${shownShape()} declares more than ${MAX_ELEMENTS} elements`);
   }
   return count;
 }
