@@ -243,10 +243,12 @@ export function fromContents(name: string, datatype: Datatype, shape: number[], 
   const count = elementCount(name, shape);
   const field = contentsField(datatype);
   const given = (contents?.[field] ?? []) as unknown[];
+  const other = contents ? (Object.keys(contents) as Array<keyof TensorContents>).find((k) => k !== field && (contents[k]?.length ?? 0) > 0) : undefined;
   if (given.length !== count) {
-    const other = contents ? (Object.keys(contents) as Array<keyof TensorContents>).find((k) => k !== field && (contents[k]?.length ?? 0) > 0) : undefined;
     throw badTensor(`input ${shown(name)}: shape [${shape.join(', ')}] holds ${count} elements but contents.${field} has ${given.length}${other ? ` (data is in contents.${other}: datatype ${datatype} reads ${field})` : ''}`);
   }
+  // Data in a second member too would be silently dropped: which of the two was meant?
+  if (other) throw badTensor(`input ${shown(name)}: has data in contents.${other} as well as contents.${field}; datatype ${datatype} reads ${field} only`);
   if (datatype === 'BYTES') return { name, datatype, shape, values: (given as Uint8Array[]).map((b) => utf8.decode(b)) };
   const fixed = datatype as FixedDatatype;
   const values = new ARRAYS[fixed](count);
