@@ -285,7 +285,7 @@ test('repository index: {"ready": true} lists only ready versions; any content t
     assert.deepEqual(names((await index('{"ready": true}', { 'content-type': 'application/x-www-form-urlencoded' })).body), ['book-weather:READY', 'loan:READY']);
     const wrongType = await index('{"ready": "yes"}', { 'content-type': 'application/json' });
     assert.equal(wrongType.status, 422);
-    assert.deepEqual(wrongType.body.detail, [{ loc: ['body', 'ready'], msg: 'Input should be a valid boolean', type: 'bool_type' }]);
+    assert.deepEqual(wrongType.body.detail, [{ loc: ['body', 'ready'], msg: 'value could not be parsed to a boolean', type: 'type_error.bool' }]);
     const notObject = await index('[true]', { 'content-type': 'application/json' });
     assert.equal(notObject.status, 422);
     const notJson = await index('{"ready": tru', { 'content-type': 'application/json' });

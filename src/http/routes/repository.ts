@@ -30,11 +30,11 @@ export const repositoryRoutes: FastifyPluginAsync<RepositoryRoutesOptions> = asy
     const body = request.body as unknown;
     const isObject = typeof body === 'object' && body !== null && !Array.isArray(body);
     if (body !== undefined && !isObject) {
-      return reply.code(422).send({ detail: [{ loc: ['body'], msg: 'Input should be an object such as {"ready": true}', type: 'dict_type' }] });
+      return reply.code(422).send({ detail: [{ loc: ['body'], msg: 'value is not a valid dict (send an object such as {"ready": true})', type: 'type_error.dict' }] });
     }
     const ready = isObject ? (body as { ready?: unknown }).ready : undefined;
     if (ready !== undefined && typeof ready !== 'boolean') {
-      return reply.code(422).send({ detail: [{ loc: ['body', 'ready'], msg: 'Input should be a valid boolean', type: 'bool_type' }] });
+      return reply.code(422).send({ detail: [{ loc: ['body', 'ready'], msg: 'value could not be parsed to a boolean', type: 'type_error.bool' }] });
     }
     return repositoryIndex(options.core(), ready === true);
   });
