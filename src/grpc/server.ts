@@ -11,7 +11,7 @@ import type { ServableVersion } from '../core/servable.js';
 import { ModelServeError, type ErrorCode } from '../errors.js';
 import { keyMatcher } from '../http/plugins/auth.js';
 import { inferTensors } from '../protocols/oip/codec.js';
-import { acquire, isModelReady, modelConfig, modelMetadata, modelStatistics, repositoryIndex, serverMetadata } from '../protocols/oip/service.js';
+import { acquire, checkLoadParameters, isModelReady, modelConfig, modelMetadata, modelStatistics, repositoryIndex, serverMetadata } from '../protocols/oip/service.js';
 import type { InferenceStatistics } from '../protocols/oip/statistics.js';
 import { badTensor, checkDatatype, fromBytes, fromContents, hasContents, toBytes, toContents, type OipTensor } from '../protocols/oip/tensors.js';
 import { dimension, inferCodec, type InferRequestMessage, type Int64 } from './infer-codec.js';
@@ -43,6 +43,7 @@ const STATUS: Partial<Record<ErrorCode, grpc.status>> = {
   MS_ERR_VALIDATION: grpc.status.INVALID_ARGUMENT,
   MS_ERR_BAD_JSON: grpc.status.INVALID_ARGUMENT,
   MS_ERR_MODEL_LOAD_FAILED: grpc.status.INVALID_ARGUMENT,
+  MS_ERR_UNSUPPORTED_PARAMETER: grpc.status.INVALID_ARGUMENT,
   MS_ERR_MODEL_NOT_FOUND: grpc.status.NOT_FOUND,
   MS_ERR_NOT_FOUND: grpc.status.NOT_FOUND,
   MS_ERR_NO_FIELDS_API: grpc.status.UNIMPLEMENTED,
@@ -243,7 +244,11 @@ export async function startGrpcServer(options: GrpcServerOptions): Promise<Runni
     ModelStreamInfer: streamInfer,
     ModelStatistics: unary((request: { name: string; version: string }) => ({ model_stats: modelStatistics(core, stats, request.name, request.version) })),
     RepositoryIndex: unary((request: { ready: boolean }) => ({ models: repositoryIndex(core, request.ready) }), true),
-    RepositoryModelLoad: unary(async (request: { model_name: string }) => { await core.loadModel(request.model_name); return {}; }, true),
+    RepositoryModelLoad: unary(async (request: { model_name: string; parameters?: Record<string, unknown> }) => {
+      checkLoadParameters(request.parameters);
+      await core.loadModel(request.model_name);
+      return {};
+    }, true),
     RepositoryModelUnload: unary(async (request: { model_name: string }) => { await core.unloadModel(request.model_name); return {}; }, true),
   };
   const service = ((inference.inference as grpc.GrpcObject).GRPCInferenceService as grpc.ServiceClientConstructor).service;

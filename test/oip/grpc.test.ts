@@ -224,6 +224,11 @@ test('repository RPCs need an admin key; statistics', async () => {
   assert.deepEqual(await listed(false), ['book-weather:READY', 'loan:READY', 'svc-raw:UNAVAILABLE']);
   assert.deepEqual(await listed(true), ['book-weather:READY', 'loan:READY']);
   await assert.rejects(rpc(inference, 'ModelInfer', { model_name: 'svc-raw', inputs: [{ name: 'float_input', datatype: 'FP32', shape: [1, 7] }], raw_input_contents: [Buffer.alloc(28)] }, auth()), (err: grpc.ServiceError) => err.code === grpc.status.UNAVAILABLE);
+  await assert.rejects(rpc(inference, 'RepositoryModelLoad', { model_name: 'svc-raw', parameters: { config: { string_param: '{}' } } }, admin), (err: grpc.ServiceError) => {
+    assert.equal(err.code, grpc.status.INVALID_ARGUMENT, err.details);
+    assert.match(err.details, /load parameter 'config' is not supported/);
+    return true;
+  });
   await rpc(inference, 'RepositoryModelLoad', { model_name: 'svc-raw' }, admin);
   assert.deepEqual(await rpc(inference, 'ModelReady', { name: 'svc-raw' }, auth()), { ready: true });
   const stats = await rpc<{ model_stats: Array<{ name: string; version: string; inference_count: string; inference_stats: { success: { count: string }; fail: { count: string } } }> }>(inference, 'ModelStatistics', { name: 'book-weather' }, auth());

@@ -291,6 +291,13 @@ test('repository index: {"ready": true} lists only ready versions; any content t
     const notJson = await index('{"ready": tru', { 'content-type': 'application/json' });
     assert.equal(notJson.status, 400);
     assert.equal(notJson.body.code, 'MS_ERR_BAD_JSON');
+    // Triton's overrides are refused, not ignored (a 200 would say they took effect).
+    for (const [body, message] of [[{ parameters: { config: '{"max_batch_size": 8}' } }, /load parameter 'config' is not supported/], [{ parameters: { 'file:1/model.onnx': 'AAAA' } }, /load parameter 'file:1\/model.onnx' is not supported/], [{ parameters: 'x' }, /"parameters" must be an object/]] as const) {
+      const refused = await call(`${server.url}/v2/repository/models/svc-raw/load`, { method: 'POST', body });
+      assert.equal(refused.status, 400, JSON.stringify(refused.body));
+      assert.equal(refused.body.code, 'MS_ERR_UNSUPPORTED_PARAMETER');
+      assert.match(refused.body.detail, message);
+    }
   } finally {
     assert.equal((await call(`${server.url}/v2/repository/models/svc-raw/load`, { method: 'POST' })).status, 200);
   }

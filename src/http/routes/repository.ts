@@ -4,7 +4,7 @@
 import type { FastifyPluginAsync } from 'fastify';
 import type { InferenceCore } from '../../core/core.js';
 import { ModelServeError } from '../../errors.js';
-import { repositoryIndex } from '../../protocols/oip/service.js';
+import { checkLoadParameters, repositoryIndex } from '../../protocols/oip/service.js';
 
 export interface RepositoryRoutesOptions {
   core: () => InferenceCore;
@@ -39,6 +39,7 @@ export const repositoryRoutes: FastifyPluginAsync<RepositoryRoutesOptions> = asy
     return repositoryIndex(options.core(), ready === true);
   });
   app.post<{ Params: { name: string } }>('/v2/repository/models/:name/load', hide, async (request) => {
+    checkLoadParameters((request.body as { parameters?: unknown } | undefined)?.parameters);
     const status = await options.core().loadModel(request.params.name);
     return { name: status.name, state: status.state, serving_version: status.serving ?? null, versions: status.versions };
   });

@@ -87,6 +87,20 @@ export function modelConfig(version: ServableVersion): Record<string, unknown> {
 export interface IndexEntry { name: string; version: string; state: string; reason: string }
 
 /** Triton's repository index: one entry per version (a model with none: one entry without version). */
+/**
+ * Triton's load parameters that would change what is loaded (`config`: a config override, `file:…`:
+ * model files sent with the request) are refused rather than ignored: modelserve loads the model
+ * folder as it is on disk, and a 200 would say the override took effect.
+ */
+export function checkLoadParameters(parameters: unknown): void {
+  if (parameters === undefined || parameters === null) return;
+  if (typeof parameters !== 'object' || Array.isArray(parameters)) throw new ModelServeError('MS_ERR_UNSUPPORTED_PARAMETER', '"parameters" must be an object');
+  const overrides = Object.keys(parameters).filter((k) => k === 'config' || k.startsWith('file:'));
+  if (overrides.length > 0) {
+    throw new ModelServeError('MS_ERR_UNSUPPORTED_PARAMETER', `load parameter ${overrides.map((k) => `'${k.slice(0, 64)}'`).join(', ')} is not supported: the model folder is loaded as it is on disk (edit its model.yaml or files, then load)`);
+  }
+}
+
 export function repositoryIndex(core: InferenceCore, readyOnly = false): IndexEntry[] {
   return core.status().flatMap((m) => {
     const rows = m.versions.map((v) => ({ name: m.name, version: v.version === 0 ? '' : String(v.version), state: v.state.toUpperCase(), reason: v.reason ?? '' }));
