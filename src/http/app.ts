@@ -149,9 +149,9 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   // Only JSON bodies: drop Fastify's built-in text/plain parser so other types get 415; JSON is
   // parsed by the one parser the fast path uses too (its errors name what is wrong).
   app.removeContentTypeParser(['text/plain', 'application/json']);
-  app.addContentTypeParser('application/json', { parseAs: 'string' }, (_request, text, done) => {
+  app.addContentTypeParser('application/json', { parseAs: 'buffer' }, (_request, bytes, done) => {
     try {
-      done(null, parseJsonBody(text as string));
+      done(null, parseJsonBody(bytes as Buffer));
     } catch (error) {
       done(error as Error, undefined);
     }

@@ -81,11 +81,11 @@ export function predictFastPath(options: FastPathOptions): (req: IncomingMessage
     answer(req, res, id, started, route, model, version, a.status, JSON.stringify(errorBody(a, id)), a.headers);
   };
 
-  const serve = (req: IncomingMessage, res: ServerResponse, started: number, route: string, model: ServableVersion, text: string) => {
+  const serve = (req: IncomingMessage, res: ServerResponse, started: number, route: string, model: ServableVersion, bytes: Buffer) => {
     const id = requestIdOf(req);
     let body: unknown;
     try {
-      body = parseJsonBody(text);
+      body = parseJsonBody(bytes);
     } catch (error) {
       return fail(req, res, id, started, route, model, undefined, error);
     }
@@ -158,7 +158,7 @@ export function predictFastPath(options: FastPathOptions): (req: IncomingMessage
     req.on('end', () => {
       const body = chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks);
       if (route === OIP_ROUTE) serveOip(req, res, started, model, body);
-      else serve(req, res, started, route, model, body.toString());
+      else serve(req, res, started, route, model, body);
     });
     return true;
   };

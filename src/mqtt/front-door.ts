@@ -14,7 +14,6 @@
 // for processing; past maxInFlight unanswered messages the client stops reading, so the broker
 // holds the rest (instead of the model queue overflowing).
 import { randomUUID } from 'node:crypto';
-import { isUtf8 } from 'node:buffer';
 import type { IPublishPacket, MqttClient } from 'mqtt';
 import type { Registry } from 'prom-client';
 import type { InferenceCore } from '../core/core.js';
@@ -209,8 +208,7 @@ export class MqttFrontDoor {
     }
     let body: unknown;
     try {
-      if (!isUtf8(payload)) throw new ModelServeError('MS_ERR_BAD_JSON', 'message payload is not valid UTF-8; expected a JSON object or array');
-      body = parseJsonBody(payload.toString('utf8'), 'message payload');
+      body = parseJsonBody(payload, 'message payload');
     } catch (err) {
       const e = err as ModelServeError;
       this.sendError(model, reply, e.code, e.message);

@@ -3,13 +3,17 @@
 // broken body gets the same answer on each. Plain JSON.parse: a "__proto__" key becomes an own data
 // property (no prototype pollution), and the validator treats it, like "constructor", as an
 // unknown field. A leading byte-order mark is dropped (some Windows tools write one).
+import { isUtf8 } from 'node:buffer';
 import { ModelServeError } from '../errors.js';
 
 /** `what` names the body in the messages ('request body', 'message payload'). */
-export function parseJsonBody(text: string, what = 'request body'): unknown {
-  if (text.length === 0) throw new ModelServeError('MS_ERR_BAD_JSON', `${what} is empty; expected a JSON object or array`);
+export function parseJsonBody(body: Buffer, what = 'request body'): unknown {
+  if (body.length === 0) throw new ModelServeError('MS_ERR_BAD_JSON', `${what} is empty; expected a JSON object or array`);
+  // JSON is UTF-8 (RFC 8259); decoding other bytes would put U+FFFD into strings and accept them.
+  if (!isUtf8(body)) throw new ModelServeError('MS_ERR_BAD_JSON', `${what} is not valid UTF-8; expected a JSON object or array`);
+  const bom = body[0] === 0xef && body[1] === 0xbb && body[2] === 0xbf;
   try {
-    return JSON.parse(text.charCodeAt(0) === 0xfeff ? text.slice(1) : text);
+    return JSON.parse(body.toString('utf8', bom ? 3 : 0));
   } catch (error) {
     throw new ModelServeError('MS_ERR_BAD_JSON', `${what} is not valid JSON: ${(error as Error).message.replace(/\s+/g, ' ').slice(0, 200)}`);
   }

@@ -48,6 +48,7 @@ function cases(): Case[] {
     { name: 'default model', path: '/predict', raw: row },
     { name: 'broken JSON', path: '/predict', raw: '{"temp_c": ' },
     { name: 'a byte-order mark before the JSON', path: '/predict', raw: `\ufeff${row}` },
+    { name: 'bytes that are not UTF-8 inside a string', path: '/predict', raw: Buffer.concat([Buffer.from(row.slice(0, -1) + ',"note":"'), Buffer.from([0xc3, 0x28]), Buffer.from('"}')]) },
     { name: 'JSON that is not an object', path: '/predict', raw: '42' },
     { name: 'null', path: '/predict', raw: 'null' },
     { name: '__proto__ and constructor keys', path: '/predict', raw: row.replace('{', '{"__proto__":{"x":1},"constructor":{"y":2},') },
@@ -117,4 +118,16 @@ test('the fast path counts requests in the same metrics series as the Fastify ro
   await send(server.url, { name: 'row', path: '/models/weather/predict', raw: row }, 'metrics-1');
   assert.equal(server.app.fastPathServed, served + 1);
   assert.equal(count(await scrape()), before + 1);
+});
+
+test('a body that is not UTF-8 is a 400 MS_ERR_BAD_JSON on both paths (it was decoded with U+FFFD and served)', async () => {
+  const row = JSON.stringify(samples('weather', 'valid')[0]);
+  const raw = Buffer.concat([Buffer.from(row.slice(0, -1) + ',"note":"'), Buffer.from([0xc3, 0x28]), Buffer.from('"}')]);
+  for (const url of [server.url, plainUrl]) {
+    const answer = await send(url, { name: 'not UTF-8', path: '/predict', raw }, 'utf8-1');
+    assert.equal(answer.status, 400, JSON.stringify(answer));
+    const body = JSON.parse(answer.body) as { code: string; detail: string };
+    assert.equal(body.code, 'MS_ERR_BAD_JSON');
+    assert.match(body.detail, /request body is not valid UTF-8/);
+  }
 });
