@@ -11,7 +11,6 @@
 // a Content-Length within the body limit and no Content-Encoding; no Origin (CORS), no auth configured; the service ready (not
 // draining); the model loaded, not traffic-routed (split or shadow) and its queue not full. Every
 // other request goes to Fastify untouched (its body has not been read), which answers it as ever.
-import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { FastifyBaseLogger } from 'fastify';
 import type { InferenceCore } from '../core/core.js';
@@ -22,14 +21,12 @@ import { restError, restInfer } from '../protocols/oip/service.js';
 import type { InferenceStatistics } from '../protocols/oip/statistics.js';
 import { errorAnswer, errorBody } from './errors.js';
 import { parseJsonBody } from '../protocols/json-body.js';
+import { requestIdFrom } from '../protocols/request-id.js';
 import { API_HEADERS } from './plugins/security-headers.js';
 
-const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
-
-/** The request id: the caller's X-Request-Id when it is short and plain (it goes into logs), else a new UUID. */
+/** The request's id: its X-Request-Id when plain, else a new UUID (requestIdFrom). */
 export function requestIdOf(req: IncomingMessage): string {
-  const incoming = req.headers['x-request-id'];
-  return typeof incoming === 'string' && REQUEST_ID.test(incoming) ? incoming : randomUUID();
+  return requestIdFrom(req.headers['x-request-id']);
 }
 
 /** A model name the fast path takes from the URL as is (anything else, e.g. percent-encoded, goes to Fastify's router). */

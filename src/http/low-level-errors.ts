@@ -14,7 +14,7 @@ import type { Socket } from 'node:net';
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest, FastifyServerOptions } from 'fastify';
 import { ERRORS, type ErrorCode } from '../errors.js';
 import { API_HEADERS } from './plugins/security-headers.js';
-import { requestIdOf } from './fast-path.js';
+import { requestIdFrom } from '../protocols/request-id.js';
 
 interface ParserError extends Error {
   code?: string;
@@ -64,7 +64,7 @@ function clientErrorHandler(this: FastifyInstance, error: ParserError, socket: S
 
 /** An Expect header other than 100-continue: 417 in the project's shape (Node's own has no body). */
 export function answerExpectation(req: IncomingMessage, res: ServerResponse): void {
-  const requestId = requestIdOf(req);
+  const requestId = requestIdFrom(req.headers['x-request-id']);
   const body = JSON.stringify({ detail: `Expect: ${JSON.stringify(String(req.headers.expect).slice(0, 100))} is not supported (only 100-continue is)`, code: 'MS_ERR_EXPECTATION_FAILED', request_id: requestId });
   res.writeHead(ERRORS.MS_ERR_EXPECTATION_FAILED.status, { ...API_HEADERS, 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(body), 'x-request-id': requestId });
   res.end(body);

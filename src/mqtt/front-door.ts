@@ -13,13 +13,13 @@
 // replicas split one stream. Flow control: a message is acknowledged (PUBACK) when it is accepted
 // for processing; past maxInFlight unanswered messages the client stops reading, so the broker
 // holds the rest (instead of the model queue overflowing).
-import { randomUUID } from 'node:crypto';
 import type { IPublishPacket, MqttClient } from 'mqtt';
 import type { Registry } from 'prom-client';
 import type { InferenceCore } from '../core/core.js';
 import type { ServableVersion } from '../core/servable.js';
 import { ERRORS, isServerFault, ModelServeError, type ErrorCode } from '../errors.js';
 import { parseJsonBody } from '../protocols/json-body.js';
+import { requestIdFrom } from '../protocols/request-id.js';
 import { connectClient, type MqttConnectionOptions } from './connection.js';
 import { MqttMetrics } from './metrics.js';
 
@@ -55,7 +55,6 @@ export interface MqttFrontDoorOptions extends MqttConnectionOptions {
   log?: Logger;
 }
 
-const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
 
 /** The topic a template gives for a model. */
 export function topicFor(template: string, model: string): string {
@@ -191,7 +190,7 @@ export class MqttFrontDoor {
   private async handle(model: string, payload: Buffer, packet: IPublishPacket): Promise<'predicted' | 'invalid' | 'failed'> {
     const props = packet.properties ?? {};
     const given = props.userProperties?.request_id;
-    const requestId = typeof given === 'string' && REQUEST_ID.test(given) ? given : randomUUID();
+    const requestId = requestIdFrom(given);
     const reply = { responseTopic: props.responseTopic, correlationData: props.correlationData, requestId };
     // Publishing to a topic name with a wildcard is a protocol error: the broker drops the
     // connection, and MQTT.js resends the unacknowledged answer after every reconnect (the front
