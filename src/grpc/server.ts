@@ -8,7 +8,7 @@ import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
 import { shownName, type InferenceCore } from '../core/core.js';
 import type { ServableVersion } from '../core/servable.js';
-import { ModelServeError, type ErrorCode } from '../errors.js';
+import { isServerFault, ModelServeError, type ErrorCode } from '../errors.js';
 import { keyMatcher } from '../http/plugins/auth.js';
 import { inferTensors } from '../protocols/oip/codec.js';
 import { acquire, checkLoadParameters, isModelReady, modelConfig, modelMetadata, modelStatistics, repositoryIndex, serverMetadata } from '../protocols/oip/service.js';
@@ -56,10 +56,24 @@ const STATUS: Partial<Record<ErrorCode, grpc.status>> = {
   MS_ERR_TIMEOUT: grpc.status.DEADLINE_EXCEEDED,
 };
 
+/** The same meaning by HTTP status, for codes without their own entry (pipeline steps' among them). */
+const BY_HTTP_STATUS: Record<number, grpc.status> = {
+  400: grpc.status.INVALID_ARGUMENT, 413: grpc.status.RESOURCE_EXHAUSTED, 415: grpc.status.INVALID_ARGUMENT, 422: grpc.status.INVALID_ARGUMENT,
+  401: grpc.status.UNAUTHENTICATED, 403: grpc.status.PERMISSION_DENIED, 404: grpc.status.NOT_FOUND, 429: grpc.status.RESOURCE_EXHAUSTED,
+  502: grpc.status.UNAVAILABLE, 503: grpc.status.UNAVAILABLE, 504: grpc.status.DEADLINE_EXCEEDED,
+  // HTTP framing only (they cannot come from a gRPC call), mapped for completeness.
+  405: grpc.status.UNIMPLEMENTED, 408: grpc.status.DEADLINE_EXCEEDED, 414: grpc.status.INVALID_ARGUMENT, 417: grpc.status.INVALID_ARGUMENT, 431: grpc.status.RESOURCE_EXHAUSTED,
+};
+
+/** The gRPC status of a registry error: INTERNAL only for a 500. */
+export function grpcStatusOf(err: ModelServeError): grpc.status {
+  return STATUS[err.code] ?? BY_HTTP_STATUS[err.status] ?? grpc.status.INTERNAL;
+}
+
 function toServiceError(err: unknown, log: GrpcServerOptions['log']): Partial<grpc.ServiceError> {
   if (err instanceof ModelServeError) {
-    const code = STATUS[err.code] ?? grpc.status.INTERNAL;
-    if (code === grpc.status.INTERNAL) log?.error({ err, cause: err.cause }, err.message);
+    const code = grpcStatusOf(err);
+    if (isServerFault(err)) log?.error({ err, cause: err.cause }, err.message);
     return { code, details: err.code === 'MS_ERR_INFERENCE' ? 'inference failed; see the server log' : err.message };
   }
   log?.error({ err }, 'unhandled error in a gRPC call');

@@ -10,6 +10,8 @@ import { join } from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import type { BatchInfo } from '../../src/batching/batcher.js';
 import { startServer, type RunningServer } from '../../src/server.js';
+import { grpcStatusOf } from '../../src/grpc/server.js';
+import { ERRORS, ModelServeError } from '../../src/errors.js';
 import { BOOK_FIELDS, BOOK_MODEL, EXAMPLES, bookRows, tempDir, writeBookModelFolder } from '../helpers/paths.js';
 import { freePort } from '../helpers/net.js';
 import { call } from '../helpers/http.js';
@@ -291,4 +293,16 @@ test('message size: past the default limit (4 MiB, gRPC\'s own) RESOURCE_EXHAUST
   });
   const answer = await rpc<{ outputs: Array<{ name: string; shape: string[] }> }>(inference, 'ModelInfer', request(50_000), auth());
   assert.deepEqual(answer.outputs[0]!.shape.map(Number), [50_000, 1]);
+});
+
+test('every registry error has a gRPC status of the same meaning: INTERNAL only for a 500 (pipeline steps\' 422/502/503/504 were INTERNAL)', () => {
+  for (const [code, def] of Object.entries(ERRORS)) {
+    if (def.status === 0) continue; // start-up errors, never an answer
+    const status = grpcStatusOf(new ModelServeError(code as keyof typeof ERRORS, 'x'));
+    if (def.status === 500) assert.equal(status, grpc.status.INTERNAL, code);
+    else assert.notEqual(status, grpc.status.INTERNAL, `${code} (${def.status})`);
+  }
+  assert.equal(grpcStatusOf(new ModelServeError('MS_ERR_STEP_VALIDATION', 'x')), grpc.status.INVALID_ARGUMENT);
+  assert.equal(grpcStatusOf(new ModelServeError('MS_ERR_STEP_UNAVAILABLE', 'x')), grpc.status.UNAVAILABLE);
+  assert.equal(grpcStatusOf(new ModelServeError('MS_ERR_STEP_TIMEOUT', 'x')), grpc.status.DEADLINE_EXCEEDED);
 });
