@@ -161,6 +161,7 @@ test('errors are status codes with the message naming the tensor', async () => {
   await code({ model_name: bw, inputs: good.map((c, i) => (i === 1 ? { ...c, contents: { fp32_contents: [1, 2] } } : c)) }, grpc.status.INVALID_ARGUMENT, /input 'humidity'.*data is in contents.fp32_contents/);
   await code({ model_name: bw, inputs: [...good, { name: 'colour', datatype: 'FP64', shape: [2], contents: { fp64_contents: [1, 2] } }] }, grpc.status.INVALID_ARGUMENT, /unknown input 'colour'/);
   await code({ model_name: bw, inputs: good.slice(1) }, grpc.status.INVALID_ARGUMENT, /missing input 'temp_c'/);
+  await code({ model_name: 'loan', inputs: [{ name: 'City', datatype: 'BYTES', shape: [1], contents: { bytes_contents: [Buffer.from([0xff, 0xfe])] } }] }, grpc.status.INVALID_ARGUMENT, /input 'City': BYTES element 0 is not valid UTF-8/);
   await code({ model_name: bw, inputs: good.map((c, i) => (i === 1 ? { ...c, contents: { fp64_contents: [1, 2], fp32_contents: [3, 4] } } : c)) }, grpc.status.INVALID_ARGUMENT, /input 'humidity': has data in contents.fp32_contents as well as contents.fp64_contents/);
   await code({ model_name: bw, inputs: good.map((c, i) => (i === 0 ? { ...c, shape: ['99999999999', '99999999999'] } : c)) }, grpc.status.INVALID_ARGUMENT, /input 'temp_c': shape .* declares more than/);
   await code({ model_name: bw, inputs: good.map((c, i) => (i === 0 ? { ...c, shape: ['-1', '1'] } : c)) }, grpc.status.INVALID_ARGUMENT, /input 'temp_c': shape \[.*\] has a dimension that is not a non-negative integer/);

@@ -216,6 +216,13 @@ test('bad input: each a 400 {"error"} naming the tensor, never a 500', async () 
   const res3 = await post('/v2/models/svc-raw/infer', badBytes.body, { 'inference-header-content-length': String(badBytes.headerLength) });
   assert.equal(res3.status, 400);
   assert.match(res3.json().error, /input 'float_input': binary data: element 0 declares 200 bytes, past the end/);
+  // A BYTES element that is not UTF-8 (loan's City, a string field) is refused, not decoded with U+FFFD.
+  const loanMeta = (await call(`${server.url}/v2/models/loan`)).body as { inputs: Array<{ name: string; datatype: string }> };
+  const notUtf8 = binaryBody(loanMeta.inputs.map((i) => ({ name: i.name, datatype: i.datatype, shape: [1],
+    bytes: i.name === 'City' ? Buffer.from([2, 0, 0, 0, 0xc3, 0x28]) : i.datatype === 'BYTES' ? bytesElements(['1']) : i.datatype === 'INT64' ? new Uint8Array(BigInt64Array.from([1n]).buffer) : fp64([1]) })));
+  const res4 = await post('/v2/models/loan/infer', notUtf8.body, { 'inference-header-content-length': String(notUtf8.headerLength) });
+  assert.equal(res4.status, 400, res4.bytes.toString());
+  assert.match(res4.json().error, /input 'City': BYTES element 0 is not valid UTF-8/);
   // Raw view: datatype and shape checked against the graph.
   const raw = await post('/v2/models/svc-raw/infer', JSON.stringify({ inputs: [{ name: 'float_input', datatype: 'FP64', shape: [1, 7], data: [1, 2, 3, 4, 5, 6, 7] }] }));
   assert.match(raw.json().error, /input 'float_input': datatype FP64, but the model takes FP32/);

@@ -148,7 +148,18 @@ export function toJsonData(tensor: OipTensor): unknown[] {
 
 // ---- bytes (binary extension, raw contents) ---------------------------------------------------
 
-const utf8 = new TextDecoder('utf-8');
+// BYTES elements become JavaScript strings (string fields, string tensors), which cannot carry
+// arbitrary bytes: an element that is not UTF-8 is refused rather than decoded with U+FFFD. A
+// leading byte order mark is data here and is kept.
+const utf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
+
+function decodeElement(name: string, i: number, bytes: Uint8Array): string {
+  try {
+    return utf8.decode(bytes);
+  } catch {
+    throw badTensor(`input ${shown(name)}: BYTES element ${i} is not valid UTF-8 (its elements are read as strings)`);
+  }
+}
 
 /** A tensor from its bytes; the size must be exactly what the shape and datatype say. */
 export function fromBytes(name: string, datatype: Datatype, shape: number[], bytes: Uint8Array, what = 'binary data'): OipTensor {
@@ -162,7 +173,7 @@ export function fromBytes(name: string, datatype: Datatype, shape: number[], byt
       const length = view.getUint32(offset, true);
       offset += 4;
       if (offset + length > bytes.byteLength) throw badTensor(`input ${shown(name)}: ${what}: element ${i} declares ${length} bytes, past the end of its ${bytes.byteLength} bytes`);
-      values[i] = utf8.decode(bytes.subarray(offset, offset + length));
+      values[i] = decodeElement(name, i, bytes.subarray(offset, offset + length));
       offset += length;
     }
     if (offset !== bytes.byteLength) throw badTensor(`input ${shown(name)}: ${what} has ${bytes.byteLength - offset} bytes after its ${count} BYTES elements`);
@@ -249,7 +260,7 @@ export function fromContents(name: string, datatype: Datatype, shape: number[], 
   }
   // Data in a second member too would be silently dropped: which of the two was meant?
   if (other) throw badTensor(`input ${shown(name)}: has data in contents.${other} as well as contents.${field}; datatype ${datatype} reads ${field} only`);
-  if (datatype === 'BYTES') return { name, datatype, shape, values: (given as Uint8Array[]).map((b) => utf8.decode(b)) };
+  if (datatype === 'BYTES') return { name, datatype, shape, values: (given as Uint8Array[]).map((b, i) => decodeElement(name, i, b)) };
   const fixed = datatype as FixedDatatype;
   const values = new ARRAYS[fixed](count);
   const range = INTEGER_RANGE[datatype];
