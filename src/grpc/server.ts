@@ -38,25 +38,15 @@ export interface RunningGrpcServer {
   drain(timeoutMs: number): Promise<boolean>;
 }
 
+/** Codes whose gRPC status is not the one their HTTP status gives (BY_HTTP_STATUS below). */
 const STATUS: Partial<Record<ErrorCode, grpc.status>> = {
-  MS_ERR_BAD_TENSOR: grpc.status.INVALID_ARGUMENT,
-  MS_ERR_VALIDATION: grpc.status.INVALID_ARGUMENT,
-  MS_ERR_BAD_JSON: grpc.status.INVALID_ARGUMENT,
-  MS_ERR_MODEL_LOAD_FAILED: grpc.status.INVALID_ARGUMENT,
-  MS_ERR_UNSUPPORTED_PARAMETER: grpc.status.INVALID_ARGUMENT,
-  MS_ERR_MODEL_NOT_FOUND: grpc.status.NOT_FOUND,
-  MS_ERR_NOT_FOUND: grpc.status.NOT_FOUND,
-  MS_ERR_NO_FIELDS_API: grpc.status.UNIMPLEMENTED,
+  // Load shedding is RESOURCE_EXHAUSTED over gRPC (a 503 otherwise means UNAVAILABLE).
   MS_ERR_OVERLOADED: grpc.status.RESOURCE_EXHAUSTED,
-  MS_ERR_BODY_TOO_LARGE: grpc.status.RESOURCE_EXHAUSTED,
-  MS_ERR_NOT_READY: grpc.status.UNAVAILABLE,
-  MS_ERR_MODEL_UNAVAILABLE: grpc.status.UNAVAILABLE,
-  MS_ERR_UNAUTHORIZED: grpc.status.UNAUTHENTICATED,
-  MS_ERR_FORBIDDEN: grpc.status.PERMISSION_DENIED,
-  MS_ERR_TIMEOUT: grpc.status.DEADLINE_EXCEEDED,
+  // The model exists but has no fields API: the call is not implemented for it.
+  MS_ERR_NO_FIELDS_API: grpc.status.UNIMPLEMENTED,
 };
 
-/** The same meaning by HTTP status, for codes without their own entry (pipeline steps' among them). */
+/** The gRPC status of the same meaning as an HTTP status. */
 const BY_HTTP_STATUS: Record<number, grpc.status> = {
   400: grpc.status.INVALID_ARGUMENT, 413: grpc.status.RESOURCE_EXHAUSTED, 415: grpc.status.INVALID_ARGUMENT, 422: grpc.status.INVALID_ARGUMENT,
   401: grpc.status.UNAUTHENTICATED, 403: grpc.status.PERMISSION_DENIED, 404: grpc.status.NOT_FOUND, 429: grpc.status.RESOURCE_EXHAUSTED,

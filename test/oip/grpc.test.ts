@@ -306,4 +306,13 @@ test('every registry error has a gRPC status of the same meaning: INTERNAL only 
   assert.equal(grpcStatusOf(new ModelServeError('MS_ERR_STEP_VALIDATION', 'x')), grpc.status.INVALID_ARGUMENT);
   assert.equal(grpcStatusOf(new ModelServeError('MS_ERR_STEP_UNAVAILABLE', 'x')), grpc.status.UNAVAILABLE);
   assert.equal(grpcStatusOf(new ModelServeError('MS_ERR_STEP_TIMEOUT', 'x')), grpc.status.DEADLINE_EXCEEDED);
+  // The two that differ from their HTTP status's meaning, and the common ones.
+  assert.equal(grpcStatusOf(new ModelServeError('MS_ERR_OVERLOADED', 'x')), grpc.status.RESOURCE_EXHAUSTED);
+  assert.equal(grpcStatusOf(new ModelServeError('MS_ERR_NO_FIELDS_API', 'x')), grpc.status.UNIMPLEMENTED);
+  assert.equal(grpcStatusOf(new ModelServeError('MS_ERR_BAD_TENSOR', 'x')), grpc.status.INVALID_ARGUMENT);
+  assert.equal(grpcStatusOf(new ModelServeError('MS_ERR_MODEL_NOT_FOUND', 'x')), grpc.status.NOT_FOUND);
+  assert.equal(grpcStatusOf(new ModelServeError('MS_ERR_MODEL_UNAVAILABLE', 'x')), grpc.status.UNAVAILABLE);
+  assert.equal(grpcStatusOf(new ModelServeError('MS_ERR_TIMEOUT', 'x')), grpc.status.DEADLINE_EXCEEDED);
+  assert.equal(grpcStatusOf(new ModelServeError('MS_ERR_UNAUTHORIZED', 'x')), grpc.status.UNAUTHENTICATED);
+  assert.equal(grpcStatusOf(new ModelServeError('MS_ERR_BODY_TOO_LARGE', 'x')), grpc.status.RESOURCE_EXHAUSTED);
 });
