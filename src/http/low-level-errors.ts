@@ -35,18 +35,17 @@ function parserErrorAnswer(error: ParserError): { code: ErrorCode; detail: strin
   }
 }
 
+/** An error answer outside any route: its status, headers and body in the project's shape. */
+function errorParts(code: ErrorCode, detail: string, requestId: string): { status: number; headers: Record<string, string | number>; body: string } {
+  const body = JSON.stringify({ detail, code, request_id: requestId });
+  const headers = { ...API_HEADERS, 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(body), 'x-request-id': requestId };
+  return { status: ERRORS[code].status, headers, body };
+}
+
 /** The raw HTTP/1.1 response for a parser error (exported for tests of the exact bytes). */
 export function rawErrorResponse(code: ErrorCode, detail: string, requestId: string = randomUUID()): string {
-  const status = ERRORS[code].status;
-  const body = JSON.stringify({ detail, code, request_id: requestId });
-  const headers: Record<string, string | number> = {
-    ...API_HEADERS,
-    'content-type': 'application/json; charset=utf-8',
-    'content-length': Buffer.byteLength(body),
-    'x-request-id': requestId,
-    connection: 'close',
-  };
-  const head = Object.entries(headers).map(([k, v]) => `${k}: ${v}\r\n`).join('');
+  const { status, headers, body } = errorParts(code, detail, requestId);
+  const head = Object.entries({ ...headers, connection: 'close' }).map(([k, v]) => `${k}: ${v}\r\n`).join('');
   return `HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\n${head}\r\n${body}`;
 }
 
@@ -64,10 +63,8 @@ function clientErrorHandler(this: FastifyInstance, error: ParserError, socket: S
 
 /** An Expect header other than 100-continue: 417 in the project's shape (Node's own has no body). */
 export function answerExpectation(req: IncomingMessage, res: ServerResponse): void {
-  const requestId = requestIdFrom(req.headers['x-request-id']);
-  const body = JSON.stringify({ detail: `Expect: ${JSON.stringify(String(req.headers.expect).slice(0, 100))} is not supported (only 100-continue is)`, code: 'MS_ERR_EXPECTATION_FAILED', request_id: requestId });
-  res.writeHead(ERRORS.MS_ERR_EXPECTATION_FAILED.status, { ...API_HEADERS, 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(body), 'x-request-id': requestId });
-  res.end(body);
+  const { status, headers, body } = errorParts('MS_ERR_EXPECTATION_FAILED', `Expect: ${JSON.stringify(String(req.headers.expect).slice(0, 100))} is not supported (only 100-continue is)`, requestIdFrom(req.headers['x-request-id']));
+  res.writeHead(status, headers).end(body);
 }
 
 function frameworkErrors(error: FastifyError, request: FastifyRequest, reply: FastifyReply): void {
