@@ -10,7 +10,7 @@ import { Batcher, type BatchInfo } from '../src/batching/batcher.js';
 import { ModelServeError } from '../src/errors.js';
 import { defaultWorkerCount } from '../src/workers/cpu.js';
 import { WorkerPoolRuntime } from '../src/workers/pool.js';
-import { machineLine, writeSection } from './report.js';
+import { machineLine, writeSection, median } from './report.js';
 import { numberArg, sharedDir } from './procs.js';
 import { join } from 'node:path';
 
@@ -80,7 +80,6 @@ export async function main(argv: string[] = process.argv.slice(2)): Promise<numb
   const rounds = arg('--rounds', quick ? 1 : 3);
   pool = new WorkerPoolRuntime({ workers, intraOpThreads: 1, interOpThreads: 1 });
   await pool.load([{ name: 'svc', path: SVC, bytes: new Uint8Array(readFileSync(SVC)) }]);
-  const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
   const samples: Record<'on' | 'off', Result[]> = { on: [], off: [] };
   for (let r = 0; r < rounds; r++) {
     const order: Array<'on' | 'off'> = r % 2 === 0 ? ['on', 'off'] : ['off', 'on'];

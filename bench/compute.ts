@@ -13,6 +13,7 @@ import { compileRequestValidator, type Row } from '../src/validation/request-val
 import { InProcessRuntime } from '../src/runtime/in-process.js';
 import { WorkerPoolRuntime } from '../src/workers/pool.js';
 import type { NamedTensors } from '../src/runtime/types.js';
+import { median } from './report.js';
 
 export interface ComputeResult {
   label: string;
@@ -95,7 +96,6 @@ export async function computeCeilings(specs: ComputeSpec[], seconds: number, rou
         s.cpuPerRow.push((cpu.user + cpu.system) / (runs * batch));
       }
     }
-    const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor((xs.length - 1) / 2)]!;
     return setups.map((s) => ({ label: s.spec.label, optimized: s.spec.optimize, rowsPerS: median(s.rates), cpuUsPerRow: options.cpuPerRow ? median(s.cpuPerRow) : NaN, batch, workers }));
   } finally {
     await Promise.all([...setups.map((s) => s.pool.close()), oneThread.close()]);

@@ -17,14 +17,13 @@ import { pathToFileURL } from 'node:url';
 import { runWrk, writeWrkScript, type HttpResult } from './http-bench.js';
 import { flaskMissing, startFlask, startModelserve, startNodeHttpLimit, writeBookModelFolder, type Server } from './peers.js';
 import { cpuMs, numberArg, removeOnExit, ROOT, sharedDir } from './procs.js';
-import { machineLine, writeSection } from './report.js';
+import { machineLine, writeSection, median } from './report.js';
 
 const PARAM = '/sys/module/haltpoll/parameters/guest_halt_poll_ns';
 const POLL_NS = 200_000;
 
 interface Cell { rps: number; cpuUs: number; switches: number; p99Ms: number }
 
-const median = (xs: number[]) => { const s = [...xs].sort((a, b) => a - b); return s.length ? s[Math.floor((s.length - 1) / 2)]! : NaN; };
 const fmtInt = (v: number) => Math.round(v).toLocaleString('en-US');
 
 async function measure(server: Server, script: string, seconds: number): Promise<Cell> {

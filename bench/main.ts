@@ -16,7 +16,7 @@ import { hasWrk, runOpenLoop, runWrk, writeWrkScript, type HttpResult, type Open
 import { BOOK_FIELDS, fastapiCommand, fastapiMissing, flaskMissing, gunicornMissing, PYTHON, serveArgs, startCeiling, startFastapi, startFlask, startModelserve, startNodeHttpLimit, writeBookModelFolder, type Server } from './peers.js';
 import { diffMarkdown, diffProfiles, profileCeiling, profileMarkdown, profileServer, profileStartup, startupMarkdown, type ProfileDiff, type ProfileResult, type StartupProfile } from './profile.js';
 import { cpuMs, freePort, removeOnExit, ROOT, rssMiB, sharedDir, startProc, stopAll, waitFor200 } from './procs.js';
-import { machineLine, writeSection } from './report.js';
+import { machineLine, writeSection, median } from './report.js';
 import { sample } from '../test/helpers/prom.js';
 
 export interface MainOptions {
@@ -114,7 +114,6 @@ const fmtInt = (v: number) => Math.round(v).toLocaleString('en-US');
 const pct = (x: number) => `${(x * 100).toFixed(0)}%`;
 
 interface RoundRatios { book: number[]; limit: number[]; peer: number[]; peerName: Array<string | undefined>; ofLimit: number[]; ofPeer: number[]; limitOfPeer: number[] }
-const median = (xs: number[]) => { const s = [...xs].sort((a, b) => a - b); return s.length ? s[Math.floor((s.length - 1) / 2)]! : NaN; };
 
 function log(msg: string): void {
   console.error(`[bench main ${new Date().toISOString().slice(11, 19)}] ${msg}`);

@@ -11,7 +11,7 @@ import { performance } from 'node:perf_hooks';
 import { request } from 'undici';
 import onnxProto from 'onnx-proto';
 import { CLI, freePort, numberArg, removeOnExit, rssMiB, sleep, startProc, waitForOutput, type Proc } from './procs.js';
-import { machineLine, writeSection } from './report.js';
+import { machineLine, writeSection, median } from './report.js';
 
 const onnx = onnxProto.onnx;
 const FIELDS = ['temp_c', 'humidity', 'wind_speed_kmph', 'wind_bearing_degree', 'visibility_km', 'pressure_millibars', 'current_weather_condition'];
@@ -102,10 +102,6 @@ async function metric(url: string, name: string): Promise<number> {
   return total;
 }
 
-const median = (xs: number[]): number => {
-  const s = [...xs].sort((a, b) => a - b);
-  return s.length === 0 ? NaN : s[Math.floor((s.length - 1) / 2)]!;
-};
 const pct = (xs: number[], p: number): number => {
   const s = [...xs].sort((a, b) => a - b);
   return s[Math.min(s.length - 1, Math.floor(s.length * p))]!;

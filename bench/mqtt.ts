@@ -10,7 +10,7 @@ import mqtt, { type MqttClient } from 'mqtt';
 import { noDelay } from '../src/mqtt/connection.js';
 import { startMosquitto } from '../test/helpers/mosquitto.js';
 import { CLI, ROOT, freePort, numberArg, sleep, startProc, waitFor200, type Proc } from './procs.js';
-import { machineLine, writeSection } from './report.js';
+import { machineLine, writeSection, median } from './report.js';
 import { join } from 'node:path';
 import { readFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
@@ -143,7 +143,6 @@ export async function main(argv: string[]): Promise<number> {
       const [o, n] = r % 2 === 0 ? [a, b] : [b, a];
       offRuns.push(o.rps); onRuns.push(n.rps); offCpu.push(o.cpuUs); onCpu.push(n.cpuUs);
     }
-    const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
     const ratio = median(onRuns.map((x, i) => x / offRuns[i]!));
     const cpuRatio = median(onCpu) / median(offCpu);
     console.error(`events: off ${offRuns.map((x) => x.toFixed(0)).join(', ')} req/s; on ${onRuns.map((x) => x.toFixed(0)).join(', ')} req/s; paired on/off median ${ratio.toFixed(3)}; server CPU/request off ${median(offCpu).toFixed(0)} µs, on ${median(onCpu).toFixed(0)} µs`);

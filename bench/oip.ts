@@ -15,7 +15,7 @@ import { promisify } from 'node:util';
 import { computeCeilings } from './compute.js';
 import type { ClientCase } from './oip-client.js';
 import { CLI, ROOT, freePort, numberArg, startProc, waitForOutput } from './procs.js';
-import { machineLine, writeSection } from './report.js';
+import { machineLine, writeSection, median } from './report.js';
 import { hasWrk, runWrk } from './http-bench.js';
 import { startGrpcStreamLimit, startNodeHttp2Limit, startNodeHttpLimit, type Server } from './peers.js';
 import { bookRows, tempDir, writeBookModelFolder } from '../test/helpers/paths.js';
@@ -276,7 +276,6 @@ export async function main(argv: string[]): Promise<number> {
     const binaryShare = (m: Measured, ceilingRowsPerS = ceiling!.rowsPerS) => (100 * m.reqPerS * batch) / ceilingRowsPerS;
     const shares = (i: number) => batchedC.map((r) => binaryShare(r.cases[i]!, r.ceilings[i]!));
     const pcts = (xs: number[]) => xs.map((x) => `${x.toFixed(1)} %`).join(', ');
-    const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor((xs.length - 1) / 2)]!;
     const fmt = (xs: number[]) => xs.map((x) => `${x.toFixed(2)}×`).join(', ');
     const us = (x: number) => (Number.isFinite(x) ? x.toFixed(0) : ''); // the limits' rows have no CPU columns
     const row = (m: Measured, vsCeiling: boolean | number) => `| ${m.label} | ${m.reqPerS.toFixed(0)} | ${(m.reqPerS * m.rows).toFixed(0)} | ${vsCeiling !== false ? `${((100 * m.reqPerS * m.rows) / (vsCeiling === true ? ceiling!.rowsPerS : vsCeiling)).toFixed(1)} %` : ''} | ${us(m.serverCpuUs)} | ${us(m.mainThreadUs)} | ${us(m.clientCpuUs)} | ${m.rowsPerRun !== undefined && Number.isFinite(m.rowsPerRun) ? m.rowsPerRun.toFixed(1) : ''} |`;

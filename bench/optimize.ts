@@ -11,7 +11,7 @@ import * as ort from 'onnxruntime-node';
 import { optimizeModel } from '../src/optimize/index.js';
 import { DT, decodeModel, encodeModel } from '../src/optimize/proto.js';
 import { treeEnsembleGemmModel, treeEnsembleOnlyModel, treeEnsembleTraversalModel } from '../src/optimize/trees.js';
-import { machineLine, writeSection } from './report.js';
+import { machineLine, writeSection, median } from './report.js';
 import { sharedDir } from './procs.js';
 
 const REPO = resolve(fileURLToPath(import.meta.url), '../../..');
@@ -89,10 +89,6 @@ function sessionOptions(threads: number): ort.InferenceSession.SessionOptions {
 function sampleRows(): number[][] {
   const lines = readFileSync(resolve(shared(), 'seed/sample_inference_data.csv'), 'utf8').trim().split('\n').slice(1);
   return lines.map((l) => /^[^,]*,"[^"]*",(.*)$/.exec(l)![1].split(',').slice(0, 7).map(Number));
-}
-
-function median(xs: number[]): number {
-  return [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 }
 
 /**

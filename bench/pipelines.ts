@@ -12,7 +12,7 @@ import { performance } from 'node:perf_hooks';
 import { pathToFileURL } from 'node:url';
 import { Pool } from 'undici';
 import { startServer, type RunningServer } from '../src/server.js';
-import { machineLine, writeSection } from './report.js';
+import { machineLine, writeSection, median } from './report.js';
 import { numberArg, removeOnExit, ROOT, sharedDir } from './procs.js';
 
 const ROW = { temp_c: 8.75, humidity: 0.83, wind_speed_kmph: 70, wind_bearing_degree: 259, visibility_km: 15.82, pressure_millibars: 1016.51, current_weather_condition: 1 };
@@ -90,7 +90,6 @@ export async function main(argv: string[] = process.argv.slice(2)): Promise<numb
       }
     }
     await Promise.all([bookPool.close(), exPool.close()]);
-    const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
     const med = (name: string, k: keyof Cell) => median(samples.get(name)!.map((c) => c[k]));
     const ratio = (a: string, b: string, k: keyof Cell) => median(samples.get(a)!.map((c, i) => c[k] / samples.get(b)![i]![k]));
     const row = (name: string) => `| ${name} | ${med(name, 'reqPerSec').toFixed(0)} | ${med(name, 'p50').toFixed(2)} | ${med(name, 'p99').toFixed(2)} |`;

@@ -12,7 +12,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { machineLine, writeSection } from './report.js';
+import { machineLine, writeSection, median } from './report.js';
 import { TokenBucket } from '../src/http/plugins/rate-limit.js';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
@@ -40,11 +40,6 @@ function loadtest(port: number, key: string, duration: string, users = 16): Prom
     });
   });
 }
-
-const median = (xs: number[]): number => {
-  const s = [...xs].sort((a, b) => a - b);
-  return s.length % 2 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
-};
 
 export async function main(argv: string[] = process.argv.slice(2)): Promise<number> {
   const duration = arg(argv, '--duration', '2s');

@@ -22,3 +22,11 @@ export function writeSection(name: string, markdown: string, file: URL | string 
   else text = `${text.trimEnd()}\n\n${block}\n`;
   writeFileSync(file, text);
 }
+
+/** The middle value (the mean of the two middle values for an even count); NaN for none. */
+export function median(xs: readonly number[]): number {
+  if (xs.length === 0) return NaN;
+  const s = [...xs].sort((a, b) => a - b);
+  const m = s.length >> 1;
+  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
+}

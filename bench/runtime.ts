@@ -11,7 +11,7 @@ import { InProcessRuntime } from '../src/runtime/in-process.js';
 import type { InferenceRuntime, ModelSignature, ModelSource, NamedTensors, TensorData } from '../src/runtime/types.js';
 import { defaultWorkerCount } from '../src/workers/cpu.js';
 import { WorkerPoolRuntime } from '../src/workers/pool.js';
-import { machineLine, writeSection } from './report.js';
+import { machineLine, writeSection, median } from './report.js';
 import { numberArg, sharedDir } from './procs.js';
 import { join } from 'node:path';
 
@@ -181,7 +181,6 @@ export async function main(argv: string[] = process.argv.slice(2)): Promise<numb
   const rounds = arg('--rounds', quick ? 1 : 3);
   const lines: string[] = [];
   const fmt = (n: number, d = 0): string => n.toFixed(d);
-  const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
   lines.push(`Command: \`node dist/bench/runtime.js --seconds ${seconds} --rounds ${rounds}\`${quick ? ' (--quick: smoke run, noisy)' : ''} — ${machineLine()}`, '');
   lines.push(
     `svc.onnx (SVM, 6,760 support vectors), real scaled rows. Closed loop, ${seconds} s per cell; the variants are interleaved over ${rounds} rounds and each figure is the median over the rounds (the machine is shared: absolute numbers move between runs, compare within a table). Latency is per run() call; ELU = event-loop utilisation of the main thread; CPU per row (process + children CPU time / rows) shows the overhead of each variant independently of how many CPUs the neighbours left free.`,

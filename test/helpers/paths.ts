@@ -1,5 +1,5 @@
 // Where tests find the repository and ../shared (the real artifacts the project may read but not copy).
-import { existsSync, mkdtempSync, readFileSync, writeFileSync, mkdirSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, writeFileSync, mkdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -27,8 +27,20 @@ export const CLI = join(REPO, 'bin', 'modelserve.js');
 export const BOOK_FIELDS = ['temp_c', 'humidity', 'wind_speed_kmph', 'wind_bearing_degree', 'visibility_km', 'pressure_millibars', 'current_weather_condition'] as const;
 const CSV_COLUMNS = ['Temperature_C', 'Humidity', 'Wind_speed_kmph', 'Wind_bearing_degrees', 'Visibility_km', 'Pressure_millibars', 'Current_weather_condition'];
 
+const madeDirs: string[] = [];
+
+/**
+ * A new folder under the OS temp dir, removed with everything in it when this process exits (each
+ * test file runs in a process of its own), so that a suite run leaves nothing behind.
+ */
 export function tempDir(prefix = 'modelserve-test-'): string {
-  return mkdtempSync(join(tmpdir(), prefix));
+  const dir = mkdtempSync(join(tmpdir(), prefix));
+  if (madeDirs.push(dir) === 1) {
+    process.once('exit', () => {
+      for (const d of madeDirs) rmSync(d, { recursive: true, force: true });
+    });
+  }
+  return dir;
 }
 
 /**

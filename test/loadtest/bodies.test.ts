@@ -1,13 +1,12 @@
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { bodiesFromModelInfo, bodyPicker, fetchModelExamples, loadBodyFile, parseCsv, splitCsvLine } from '../../src/loadtest/bodies.js';
 import { json, startServer } from './helpers.js';
-import { BOOK_CSV } from '../helpers/paths.js';
+import { BOOK_CSV, tempDir } from '../helpers/paths.js';
 
-const dir = mkdtempSync(join(tmpdir(), 'lt-bodies-'));
+const dir = tempDir('lt-bodies-');
 
 test('a JSON array is many bodies, an object one', () => {
   const f = join(dir, 'a.json');

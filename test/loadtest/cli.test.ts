@@ -1,14 +1,14 @@
 // The CLI, spawned as a process (`node bin/modelserve.js loadtest …`) against real local servers.
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, writeFileSync, existsSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync, writeFileSync, existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import type { RunResult } from '../../src/loadtest/types.js';
 import { spawn } from 'node:child_process';
 import { BIN, REPO, json, runCli, startServer, type TestServer } from './helpers.js';
+import { tempDir } from '../helpers/paths.js';
 
-const dir = mkdtempSync(join(tmpdir(), 'lt-cli-'));
+const dir = tempDir('lt-cli-');
 let fast: TestServer;
 let flaky: TestServer;
 const seen: string[] = [];

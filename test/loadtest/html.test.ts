@@ -1,20 +1,20 @@
 // The HTML report is one self-contained file: no external references, uPlot inlined, and it
 // renders its charts in a real (headless) Chromium opened from file:// with the network blocked.
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { writeHtml } from '../../src/loadtest/reporters/html.js';
 import type { RunResult } from '../../src/loadtest/types.js';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { test } from 'node:test';
 import { chromium } from 'playwright-core';
 import { json, runCli, startServer } from './helpers.js';
+import { tempDir } from '../helpers/paths.js';
 
 const CHROMIUM = ['/usr/bin/chromium', '/usr/bin/chromium-browser'].find((p) => existsSync(p));
 
 test('--html writes a self-contained report that renders its charts offline', { skip: CHROMIUM ? false : 'no chromium installed' }, async () => {
-  const dir = mkdtempSync(join(tmpdir(), 'lt-html-'));
+  const dir = tempDir('lt-html-');
   const srv = await startServer((_q, res) => json(res, 200, { ok: true }));
   const file = join(dir, 'report.html');
   try {
@@ -49,7 +49,7 @@ test('--html writes a self-contained report that renders its charts offline', { 
 });
 
 test('the y axes are wide enough for their labels (10,000 is not cut to "0,000"); a capacity report lists every step', { skip: CHROMIUM ? false : 'no chromium installed' }, async () => {
-  const dir = mkdtempSync(join(tmpdir(), 'lt-html-'));
+  const dir = tempDir('lt-html-');
   const srv = await startServer((_q, res) => json(res, 200, { ok: true }));
   const saved = join(dir, 'run.json');
   try {
