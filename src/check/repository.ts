@@ -11,6 +11,7 @@ import { ModelBytesError, readModelBytes } from '../core/model-bytes.js';
 import { exampleRow } from '../core/model-version.js';
 import { createSession, errorText, signatureOf, type OrtSession } from '../runtime/session.js';
 import type { ModelSignature } from '../runtime/types.js';
+import { resolvePipelines } from '../pipelines/check.js';
 import { compileRequestValidator } from '../validation/request-validator.js';
 import { readSample } from './csv.js';
 import { collectModelProblems, type ModelProblem } from './problems.js';
@@ -110,7 +111,8 @@ export async function checkRepository(repo: string, options: CheckOptions = {}):
     if (!models.includes(config.name)) models.push(config.name);
     if (!folder.partial) complete.push(config);
     const modelProblems: ModelProblem[] = [];
-    const session = folder.problems.some((p) => p.path === 'model') ? undefined : await openModel(config, options.optimize ?? true, modelProblems);
+    // A pipeline has no model file of its own: its steps are checked against the other models below.
+    const session = config.pipeline || folder.problems.some((p) => p.path === 'model') ? undefined : await openModel(config, options.optimize ?? true, modelProblems);
     if (session) {
       const signature: ModelSignature = signatureOf(session);
       const mismatches = collectModelProblems([config], { [config.name]: signature })
@@ -132,6 +134,6 @@ export async function checkRepository(repo: string, options: CheckOptions = {}):
     }
     problems.push(...modelProblems);
   }
-  problems.push(...repositoryProblems(complete).map(fromConfig));
+  problems.push(...repositoryProblems(complete).map(fromConfig), ...resolvePipelines(complete).problems.map(fromConfig));
   return { models, unreadable: unreadable.filter((name) => !models.includes(name)), problems, ok: !problems.some((p) => p.severity === 'error') };
 }

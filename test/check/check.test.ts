@@ -6,7 +6,7 @@ import { spawnSync } from 'node:child_process';
 import { copyFileSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
-import { BOOK_CSV, BOOK_MODEL, BOOK_SCALER, CLI, tempDir } from '../helpers/paths.js';
+import { BOOK_CSV, BOOK_MODEL, BOOK_SCALER, CLI, EXAMPLES, tempDir } from '../helpers/paths.js';
 
 const root = tempDir('modelserve-check-');
 after(() => rmSync(root, { recursive: true, force: true }));
@@ -157,4 +157,17 @@ test('check: a sample without the fields, an unreadable sample, no repository', 
   assert.equal(none.status, 1);
   assert.match(none.stderr, /model repository not found/);
   assert.equal(cli(['check', '--bogus']).status, 2);
+});
+
+test('check: pipelines are checked by their steps, not opened as ONNX — the shipped examples pass; a step naming no model of the repository is an error at its key', () => {
+  const shipped = cli(['check', join(EXAMPLES, 'pipelines')]);
+  assert.equal(shipped.status, 0, shipped.stderr);
+  assert.match(shipped.stdout + shipped.stderr, /^ok: 6 models checked \(loan, loan-by-area, loan-rural, weather, weather-ensemble, weather-gb\), 0 error/m);
+  const repo = bookRepo({ weather: bookConfig() });
+  mkdirSync(join(repo, 'ensemble'));
+  writeFileSync(join(repo, 'ensemble', 'model.yaml'), 'pipeline:\n  ensemble:\n    - model: weather\n    - model: wether\n  combine:\n    prediction: { vote: prediction }\n');
+  const r = cli(['check', repo]);
+  assert.equal(r.status, 1);
+  assert.match(r.stderr, /ensemble\/model\.yaml: pipeline\.ensemble\.1\.model: no model 'wether' in the repository \(models: weather\)/);
+  assert.doesNotMatch(r.stderr, /cannot read|ENOENT/);
 });
