@@ -255,6 +255,11 @@ export class InferenceCore extends EventEmitter {
     return slot?.state === 'ready' ? slot.loaded : undefined;
   }
 
+  /** Whether this version of the model is loaded and ready; false, not an error, for a version or model that does not exist. */
+  isReady(name: string, version: number): boolean {
+    return this.entries.get(name)?.slots.get(version)?.state === 'ready';
+  }
+
   /**
    * The version to serve, loading the model on demand (memory budget) within the deadline.
    * Rejects with MS_ERR_MODEL_NOT_FOUND, MS_ERR_MODEL_UNAVAILABLE (unloaded, failed, loading past

@@ -93,13 +93,14 @@ export class TrafficRouter {
 
   /**
    * The version a name-only request goes to under the model's split, or undefined (the newest
-   * ready version). Versions of the split that are not ready share out their percentage.
+   * ready version). Versions of the split that are not ready share out their percentage, and so
+   * do versions that are not there at all (removed from disk, or not copied there yet).
    */
   pick(name: string, sticky: (spec: NonNullable<RoutingSpec['sticky']>) => string | undefined): number | undefined {
     const spec = this.routing(name);
     if (!spec?.traffic) return undefined;
     const core = this.options.core();
-    const ready = spec.traffic.filter((t) => t.percent > 0 && core.resolve(name, t.version) !== undefined);
+    const ready = spec.traffic.filter((t) => t.percent > 0 && core.isReady(name, t.version));
     if (ready.length === 0) return undefined;
     const total = ready.reduce((sum, t) => sum + t.percent, 0);
     const key = spec.sticky ? sticky(spec.sticky) : undefined;

@@ -44,6 +44,8 @@ before(async () => {
   const canary = exampleModel(repo, 'weather', 'canary', 'version_policy: { all: true }\ntraffic: { 1: 90, 2: 10 }\n');
   const sticky = exampleModel(repo, 'weather', 'sticky', 'version_policy: { all: true }\ntraffic: { 1: 50, 2: 50 }\nsticky: { header: x-user }\n');
   for (const dir of [canary, sticky]) for (const v of ['1', '2']) mkdirSync(join(dir, v));
+  // A split naming a version that is not on disk (removed, or not copied yet).
+  mkdirSync(join(exampleModel(repo, 'weather', 'canary-missing', 'version_policy: { all: true }\ntraffic: { 1: 90, 3: 10 }\n'), '1'));
   exampleModel(repo, 'weather', 'baseline');
   exampleModel(repo, 'weather', 'twin');
   exampleModel(repo, 'weather', 'mirrored', 'shadow: { model: twin, sample_disagreements: 1 }\n');
@@ -92,6 +94,11 @@ test('canary 90/10: over 5,000 requests version 2 gets 10 % ± 2 points; metrics
   assert.equal(pinned.headers['x-model-version'], '2');
   const metrics = (await call(`${server.url}/metrics`)).text;
   assert.match(metrics, /modelserve_requests_total\{model="canary",version="2",route="\/models\/:name\/predict",status="200"\} \d+/);
+});
+
+test('a split version that is not on disk gives its share to the others: every request is answered by version 1', async () => {
+  const { versions } = await drive('canary-missing', 200, 4);
+  assert.deepEqual([...versions], [['1', 200]]);
 });
 
 test('sticky by header: the same x-user always gets the same version, and users spread over both', async () => {
