@@ -516,14 +516,19 @@ export function loadRepository(repo: string): readonly ModelConfig[] {
   return Object.freeze(configs);
 }
 
-/** Cross-model rules: one name per model folder, one version number per model, at most one default. */
+/** Cross-model rules: one model folder per name and one name per model folder, at most one default. */
 export function repositoryProblems(configs: readonly ModelConfig[]): Problem[] {
   const problems: Problem[] = [];
   const folderOf = new Map<string, ModelConfig>();
+  const nameOf = new Map<string, ModelConfig>();
   for (const c of configs) {
     const other = folderOf.get(c.name);
-    if (other && other.modelDir !== c.modelDir) problems.push({ file: c.configFile, path: 'name', message: `model name '${c.name}' is already used by ${other.configFile}` });
+    const sibling = nameOf.get(c.modelDir);
+    if (sibling && sibling.name !== c.name) {
+      problems.push({ file: c.configFile, path: 'name', message: `version ${c.modelVersion} is named '${c.name}' but version ${sibling.modelVersion} of the same model folder '${sibling.name}': the versions of a model folder are one model` });
+    } else if (other && other.modelDir !== c.modelDir) problems.push({ file: c.configFile, path: 'name', message: `model name '${c.name}' is already used by ${other.configFile}` });
     else if (!other) folderOf.set(c.name, c);
+    if (!sibling) nameOf.set(c.modelDir, c);
   }
   // One default model folder at most (its versions may all say default: true).
   const defaults = new Map<string, ModelConfig>();

@@ -577,9 +577,14 @@ export class InferenceCore extends EventEmitter {
     const scan = scanRepository(this.repo, options.only, options.force ? 0 : (this.watcher?.options.settleMs ?? 0));
     const seen = new Set<string>();
     const work: Array<Promise<void>> = [];
-    for (const model of scan.models) {
-      seen.add(model.name);
-      work.push(this.applyModel(model, options.force ?? false));
+    for (const [name, claims] of claimsByName(scan.models)) {
+      seen.add(name);
+      // Two model folders under one name: the one that serves keeps it, the other is reported and
+      // not applied (applying both would swap the model back and forth on every pass).
+      const serving = this.entries.get(name)?.wanted.values().next().value?.config.modelDir;
+      const model = claims.find((m) => m.dir === serving) ?? claims[0]!;
+      const clashes = claims.filter((m) => m !== model).map((m) => `${configFileOf(m)}: name: model name '${name}' is already used by ${configFileOf(model)}; this folder is not served`);
+      work.push(this.applyModel(model, options.force ?? false, clashes));
     }
     for (const entry of [...this.entries.values()]) {
       if (seen.has(entry.name) || (options.only !== undefined && entry.name !== options.only)) continue;
@@ -595,15 +600,18 @@ export class InferenceCore extends EventEmitter {
     await Promise.all(work);
   }
 
-  private async applyModel(model: ScannedModel, force: boolean): Promise<void> {
+  private async applyModel(model: ScannedModel, force: boolean, clashes: string[] = []): Promise<void> {
     const isNew = !this.entries.has(model.name);
     const entry = this.entry(model.name);
-    entry.scanProblems = [];
     const wanted = new Map<number, { config: ModelConfig; fingerprint: string }>();
     for (const v of model.versions) {
       if (!v.selected) continue;
       const problems: Problem[] = [];
-      const config = v.read(problems);
+      let config = v.read(problems);
+      if (config && config.name !== model.name) {
+        problems.push({ file: config.configFile, path: 'name', message: `names the model '${config.name}', but this model folder serves '${model.name}': the versions of a model folder are one model` });
+        config = undefined;
+      }
       if (config) {
         wanted.set(v.version, { config, fingerprint: v.fingerprint });
         continue;
@@ -620,10 +628,11 @@ export class InferenceCore extends EventEmitter {
     const mine = [...others, ...[...wanted.values()].map((w) => w.config)];
     const clash = [...repositoryProblems(mine), ...resolvePipelines(mine).problems].filter((p) => [...wanted.values()].some((w) => w.config.configFile === p.file));
     if (clash.length > 0) {
-      entry.scanProblems = [formatProblems(clash)];
+      this.setScanProblems(entry, [...clashes, formatProblems(clash)]);
       if (isNew && entry.slots.size === 0) this.entries.delete(entry.name);
       return;
     }
+    this.setScanProblems(entry, clashes);
     if (isNew) this.emit('event', { type: 'models-changed' } satisfies CoreEvent);
     // 1. Load what is new or changed (a model unloaded by request or by the budget stays unloaded until asked for).
     const loads: Array<Promise<void>> = [];
@@ -658,6 +667,18 @@ export class InferenceCore extends EventEmitter {
     await Promise.all(unloads);
   }
 
+  /** Sets the problems of a model's last scan that belong to no version, logging each once (scans repeat every second). */
+  private setScanProblems(entry: ModelEntry, problems: string[]): void {
+    // Kept here rather than on the entry: a new model whose config clashes is forgotten after each scan.
+    const reported = this.reportedScanProblems.get(entry.name) ?? [];
+    for (const p of problems) if (!reported.includes(p)) this.options.onProblem?.(p, { model: entry.name, version: 0 });
+    if (problems.length > 0) this.reportedScanProblems.set(entry.name, problems);
+    else this.reportedScanProblems.delete(entry.name);
+    entry.scanProblems = problems;
+  }
+
+  private readonly reportedScanProblems = new Map<string, string[]>();
+
   // --- shutdown ------------------------------------------------------------------------------
 
   /** Waits until every queued and in-flight batch of every version has finished. */
@@ -675,6 +696,22 @@ export class InferenceCore extends EventEmitter {
     this.state = 'closed';
     await this.runtime.close();
   }
+}
+
+/** The scanned model folders by the name each claims (normally one folder per name). */
+function claimsByName(models: readonly ScannedModel[]): Map<string, ScannedModel[]> {
+  const byName = new Map<string, ScannedModel[]>();
+  for (const m of models) byName.set(m.name, [...(byName.get(m.name) ?? []), m]);
+  return byName;
+}
+
+/** A scanned model folder's config file as messages name it: its newest version's, else the folder. */
+function configFileOf(model: ScannedModel): string {
+  for (const v of [...model.versions].reverse()) {
+    const config = v.read([]);
+    if (config) return config.configFile;
+  }
+  return model.dir;
 }
 
 /**

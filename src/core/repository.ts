@@ -77,6 +77,9 @@ function fingerprintOf(where: VersionLocation): { fingerprint: string; newest: n
 
 const configCache = new Map<string, { config: ModelConfig | undefined; problems: Problem[] }>();
 
+/** The name each model folder had at its last scan. */
+const namesByFolder = new Map<string, string>();
+
 function folderName(dir: string): string {
   return (dir.split(/[\\/]/).pop() ?? 'model').toLowerCase();
 }
@@ -119,15 +122,14 @@ export function scanRepository(repo: string, only?: string, settleMs = 0): { mod
     const policy = readVersionPolicy(dir, locations);
     const chosen = new Set(selectVersions(policy, versions.filter((v) => !v.settling).map((v) => v.version)));
     for (const v of versions) v.selected = chosen.has(v.version);
-    // The model's name: the config's `name:` if any version's config sets one, else the folder's.
-    let name = folderName(dir);
-    for (const v of [...versions].reverse()) {
-      const config = v.read([]);
-      if (config) {
-        name = config.name;
-        break;
-      }
-    }
+    // The model's name: the one it had, as long as a version's config still gives it (a version
+    // named otherwise is a problem of that version, not a rename of the model); else the newest
+    // readable config's; else, with none readable now (a broken edit), still the one it had, so
+    // that the model is not taken for removed; else the folder's.
+    const names = [...versions].reverse().map((v) => v.read([])?.name).filter((n): n is string => n !== undefined);
+    const before = namesByFolder.get(dir);
+    const name = (before !== undefined && (names.length === 0 || names.includes(before)) ? before : names[0]) ?? folderName(dir);
+    namesByFolder.set(dir, name);
     if (only !== undefined && name !== only) continue;
     models.push({ name, dir, versions });
   }

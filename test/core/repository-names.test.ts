@@ -1,0 +1,99 @@
+// Which model a folder is, under --watch: a model keeps its name while its folder changes. Two
+// folders claiming one name, a broken edit of a folder whose name differs from its config's, and a
+// new version whose config names another model are problems of that folder or version — reported
+// once, while the model that served keeps serving — never a rename, a removal or a model that
+// flips between two configs on every scan. Start-up and `check` reject the same layouts.
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { copyFileSync, mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { Writable } from 'node:stream';
+import { loadRepository } from '../../src/config/load.js';
+import { startServer, type RunningServer } from '../../src/server.js';
+import { call } from '../helpers/http.js';
+import { sample } from '../helpers/prom.js';
+import { BOOK_MODEL, tempDir } from '../helpers/paths.js';
+import { BOOK_ROW, bookConfig, labelsOf, writeBookVersion } from './fixtures.js';
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+async function until(check: () => Promise<boolean>, what: string, ms = 20_000): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (!(await check())) {
+    if (Date.now() > deadline) assert.fail(`timed out waiting for: ${what}`);
+    await sleep(50);
+  }
+}
+
+/** A version folder <repo>/<folder>/<v> whose config names the model `name`. */
+function writeNamedVersion(repo: string, folder: string, v: number, name: string, extra = ''): string {
+  const dir = join(repo, folder, String(v));
+  mkdirSync(dir, { recursive: true });
+  copyFileSync(BOOK_MODEL, join(dir, 'model.onnx'));
+  writeFileSync(join(dir, 'model.yaml'), bookConfig(name, v, extra));
+  return dir;
+}
+
+type Status = { state: string; serving_version?: number; versions: Array<{ version: number; state: string; reason?: string }> };
+
+describe('model names under --watch', () => {
+  let server: RunningServer;
+  let repo: string;
+  const logs: string[] = [];
+  const status = async (name: string) => (await call(`${server.url}/models/${name}`)).body as Status;
+  const reasons = async (name: string) => (await status(name)).versions.map((v) => v.reason ?? '').join('\n');
+  const names = async () => ((await call(`${server.url}/models`)).body.models as Array<{ name: string }>).map((m) => m.name).sort();
+  const predict = async (name: string) => (await call(`${server.url}/models/${name}/predict`, { body: BOOK_ROW })).body.prediction as string;
+
+  before(async () => {
+    repo = tempDir();
+    writeBookVersion(repo, 'alpha', 1);
+    writeNamedVersion(repo, 'book-folder', 1, 'named');
+    writeBookVersion(repo, 'multi', 1);
+    const stream = new Writable({ write(chunk: Buffer, _e, done) { logs.push(chunk.toString()); done(); } });
+    server = await startServer({ repo, port: 0, workers: 1, watch: { pollMs: 100, debounceMs: 50, settleMs: 200 }, logger: { level: 'warn', stream } });
+  });
+  after(async () => {
+    await server?.shutdown();
+  });
+
+  test('a second folder with a served name is reported once and not served: the model does not flip between the two', async () => {
+    const served = await predict('alpha');
+    assert.ok([labelsOf(1).rain, labelsOf(1).dry].includes(served));
+    const loads = async () => sample((await call(`${server.url}/metrics`)).text, 'modelserve_model_loads_total', { model: 'alpha', outcome: 'ok' }) ?? 0;
+    const loadsBefore = await loads();
+    writeNamedVersion(repo, 'alpha-copy', 1, 'alpha');
+    await until(async () => /alpha-copy\/1\/model\.yaml: name: model name 'alpha' is already used by .*alpha\/1\/model\.yaml; this folder is not served/.test(await reasons('alpha')), 'the clash shown');
+    // Twenty scans later: still the first folder's model, loaded no more times.
+    for (let i = 0; i < 10; i++) {
+      assert.equal(await predict('alpha'), served);
+      await sleep(200);
+    }
+    assert.equal(await loads(), loadsBefore);
+    assert.equal((await status('alpha')).state, 'ready');
+    assert.equal(logs.filter((l) => l.includes("model name 'alpha' is already used")).length, 1, 'logged once');
+  });
+
+  test("a broken edit of a folder named otherwise than its config keeps the model and its name: the previous load serves", async () => {
+    writeFileSync(join(repo, 'book-folder', '1', 'model.yaml'), 'fields: [unclosed');
+    await until(async () => /book-folder\/1\/model\.yaml.*not valid YAML/s.test(await reasons('named')), 'the YAML problem shown on the model');
+    assert.equal((await status('named')).serving_version, 1);
+    assert.equal((await call(`${server.url}/models/named/predict`, { body: BOOK_ROW })).status, 200);
+    assert.ok(!(await names()).includes('book-folder'), 'no model named after the folder');
+  });
+
+  test('a new version whose config names another model is a problem of that version: the model is not renamed', async () => {
+    writeNamedVersion(repo, 'multi', 2, 'other');
+    await until(async () => /multi\/2\/model\.yaml: name: names the model 'other', but this model folder serves 'multi'/.test(await reasons('multi')), 'the version problem shown');
+    assert.equal((await status('multi')).serving_version, 1);
+    assert.equal((await call(`${server.url}/models/multi/predict`, { body: BOOK_ROW })).status, 200);
+    assert.equal((await call(`${server.url}/models/other/predict`, { body: BOOK_ROW })).status, 404);
+  });
+});
+
+test('start-up (and check) reject versions of one folder that name different models', () => {
+  const repo = tempDir();
+  writeBookVersion(repo, 'multi', 1, 'version_policy: { all: true }\n');
+  writeNamedVersion(repo, 'multi', 2, 'other', 'version_policy: { all: true }\n');
+  assert.throws(() => loadRepository(repo), /multi\/2\/model\.yaml: name: version 2 is named 'other' but version 1 of the same model folder 'multi': the versions of a model folder are one model/);
+});
