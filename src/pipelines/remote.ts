@@ -5,7 +5,7 @@
 import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Pool } from 'undici';
-import type { FieldSpec, RemoteStepSpec } from '../config/types.js';
+import type { FieldSpec, RemoteStepSpec, ValueType } from '../config/types.js';
 import { ModelServeError } from '../errors.js';
 import type { PredictionObject } from '../response/decode.js';
 import type { Row, ValidationIssue } from '../validation/request-validator.js';
@@ -101,7 +101,10 @@ export class RemoteStep {
     if (!Array.isArray(list) || list.length !== n) throw this.unreadable(`expected an array of ${n} answer objects`);
     for (const answer of list) {
       if (answer === null || typeof answer !== 'object') throw this.unreadable('an answer is not an object');
-      for (const o of this.spec.outputs) if (!(o.field in answer)) throw this.unreadable(`an answer has no '${o.field}'`);
+      for (const o of this.spec.outputs) {
+        if (!(o.field in answer)) throw this.unreadable(`an answer has no '${o.field}'`);
+        this.checkType(o, (answer as Record<string, unknown>)[o.field]);
+      }
     }
     return list as PredictionObject[];
   }
@@ -114,15 +117,25 @@ export class RemoteStep {
       const tensor = outputs.find((t) => t.name === o.field);
       if (!tensor || !Array.isArray(tensor.data) || tensor.data.length < n || tensor.data.length % n !== 0) throw this.unreadable(`no output '${o.field}' with ${n} rows`);
       const width = tensor.data.length / n;
-      for (let r = 0; r < n; r++) rows[r]![o.field] = width === 1 ? tensor.data[r] : tensor.data.slice(r * width, (r + 1) * width);
+      for (let r = 0; r < n; r++) rows[r]![o.field] = this.checkType(o, width === 1 ? tensor.data[r] : tensor.data.slice(r * width, (r + 1) * width));
     }
     return rows;
+  }
+
+  /** An answered value must be of its declared output type: the next step and the client rely on it. */
+  private checkType(output: RemoteStepSpec['outputs'][number], value: unknown): unknown {
+    if (!ofType(value, output.type)) throw this.unreadable(`'${output.field}' is ${JSON.stringify(value)?.slice(0, 60) ?? String(value)}, not ${output.type === 'integer' ? 'an' : 'a'} ${output.type}`);
+    return value;
   }
 
   private remoteIssues(text: string): ValidationIssue[] {
     try {
       const body = JSON.parse(text) as { detail?: unknown; error?: unknown };
-      if (Array.isArray(body.detail)) return body.detail as ValidationIssue[];
+      // FastAPI's issues, if they are that: anything else in `detail` is shown as text.
+      if (Array.isArray(body.detail) && body.detail.length > 0 && body.detail.every(isIssue)) {
+        return body.detail.map((i) => ({ loc: i.loc, msg: i.msg, type: typeof i.type === 'string' ? i.type : 'value_error.remote' }));
+      }
+      if (Array.isArray(body.detail)) return [{ loc: ['body'], msg: text.slice(0, 200), type: 'value_error.remote' }];
       const msg = typeof body.detail === 'string' ? body.detail : typeof body.error === 'string' ? body.error : text.slice(0, 200);
       return [{ loc: ['body'], msg, type: 'value_error.remote' }];
     } catch {
@@ -136,6 +149,24 @@ export class RemoteStep {
 
   close(): Promise<void> {
     return this.pool.close();
+  }
+}
+
+/** Whether a remote 422's `detail` entry is a FastAPI issue (loc: an array of keys and indexes, msg: text). */
+function isIssue(x: unknown): x is { loc: Array<string | number>; msg: string; type?: unknown } {
+  const issue = x as { loc?: unknown; msg?: unknown } | null;
+  return typeof issue === 'object' && issue !== null && typeof issue.msg === 'string' && Array.isArray(issue.loc)
+    && issue.loc.every((k) => typeof k === 'string' || typeof k === 'number');
+}
+
+/** Whether an answered value is of a declared type ('any': whatever it is). */
+function ofType(value: unknown, type: ValueType): boolean {
+  switch (type) {
+    case 'number': return typeof value === 'number';
+    case 'integer': return Number.isInteger(value);
+    case 'string': return typeof value === 'string';
+    case 'boolean': return typeof value === 'boolean';
+    default: return true;
   }
 }
 

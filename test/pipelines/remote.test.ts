@@ -19,6 +19,7 @@ let downstream: RunningCli | undefined;
 let upstream: RunningServer;
 let slow: Server;
 let oip: Server;
+let liar: Server;
 
 async function startDownstream(): Promise<RunningCli> {
   const server = startServe([join(EXAMPLES, 'weather'), '--port', String(downstreamPort), '--workers', '1', '--log-level', 'warn']);
@@ -45,7 +46,15 @@ before(async () => {
       res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ model_name: 'adder', outputs: [{ name: 'total', datatype: 'FP64', shape: [n, 1], data: total }] }));
     });
   });
-  const [slowPort, oipPort] = await Promise.all([listen(slow), listen(oip)]);
+  // A JSON service whose answers and 422s are not what they should be.
+  liar = createServer((req, res) => {
+    req.resume();
+    const json = (status: number, body: string) => res.writeHead(status, { 'content-type': 'application/json' }).end(body);
+    if (req.url === '/types') return json(200, '[{"score":"abc","tag":5}]');
+    if (req.url === '/null422') return json(422, '{"detail":[null]}');
+    return json(422, '{"detail":[{"loc":"notarray","msg":5}]}');
+  });
+  const [slowPort, oipPort, liarPort] = await Promise.all([listen(slow), listen(oip), listen(liar)]);
   const repo = newRepo();
   writeConfig(repo, 'remote-weather', `
 pipeline:
@@ -73,6 +82,14 @@ pipeline:
     - name: add
       remote: { url: "http://127.0.0.1:${oipPort}", protocol: oip, model: adder, fields: { a: { type: number }, b: { type: integer } }, outputs: { total: number } }
 `);
+  for (const path of ['types', 'null422', 'weird422']) {
+    writeConfig(repo, `liar-${path}`, `
+pipeline:
+  sequence:
+    - name: liar
+      remote: { url: "http://127.0.0.1:${liarPort}/${path}", protocol: json, retries: 0, fields: { x: { type: number } }, outputs: { score: number, tag: string } }
+`);
+  }
   upstream = await startServer({ repo, port: 0, workers: 1 });
 });
 
@@ -82,6 +99,7 @@ after(async () => {
   slow?.closeAllConnections();
   slow?.close();
   oip?.close();
+  liar?.close();
 });
 
 test('a remote modelserve step answers what the remote model answers (single and batch)', async () => {
@@ -152,4 +170,23 @@ test('the remote modelserve killed mid-run: 502/503 within the timeout, never a 
   assert.deepEqual([...statuses.keys()].filter((s) => s !== 200 && s !== 502 && s !== 503), [], summary);
   assert.ok(slowest < 2500, `every request answered within the step's timeout (+ slack): slowest ${slowest} ms`);
   assert.ok(after.length > 0 && after.slice(-5).every((s) => s === 200), `recovered: ${after.slice(-10)}`);
+});
+
+test('a remote answer of the wrong type is a 502 naming the step and the field, not passed on', async () => {
+  const res = await call(`${upstream.url}/models/liar-types/predict`, { body: { x: 1 } });
+  assert.equal(res.status, 502, res.text);
+  assert.equal(res.body.code, 'MS_ERR_STEP_FAILED');
+  assert.match(res.body.detail, /step 'liar': unreadable answer from .*: 'score' is "abc", not a number/);
+});
+
+test("a remote 422 whose detail is not FastAPI's issues is still a 422 in FastAPI's shape, naming the step", async () => {
+  for (const model of ['liar-null422', 'liar-weird422']) {
+    const res = await call(`${upstream.url}/models/${model}/predict`, { body: { x: 1 } });
+    assert.equal(res.status, 422, `${model}: ${res.text}`);
+    const [issue, ...rest] = res.body.detail as Array<{ loc: unknown[]; msg: string; type: string }>;
+    assert.equal(rest.length, 0);
+    assert.deepEqual(issue!.loc, ['step', 'liar', 'body'], model);
+    assert.match(issue!.msg, /^step 'liar': \{"detail":\[/, model);
+    assert.equal(issue!.type, 'value_error.remote');
+  }
 });
