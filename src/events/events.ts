@@ -44,7 +44,7 @@ export class PredictionEvents {
 
 /** Sink hooks that count in Prometheus (modelserve_events_total{sink, outcome}) and a queue gauge. */
 export function eventMetricsHooks(registry: Registry, sinks: () => readonly EventSink[]): Required<Pick<SinkHooks, 'onDelivered' | 'onDropped' | 'onFailure'>> {
-  const events = new Counter({ name: 'modelserve_events_total', help: 'Prediction events by sink (mqtt, webhook, file) and outcome: delivered (acknowledged by the destination), dropped (the sink\'s queue was full), failed (a delivery attempt failed; retried).', labelNames: ['sink', 'outcome'], registers: [registry] });
+  const events = new Counter({ name: 'modelserve_events_total', help: 'Prediction events by sink (mqtt, webhook, file) and outcome: delivered (acknowledged by the destination), dropped (the sink\'s queue was full, the event is larger than the destination accepts, or it was still queued at shutdown), failed (a delivery attempt failed; retried).', labelNames: ['sink', 'outcome'], registers: [registry] });
   new Gauge({
     name: 'modelserve_events_queued',
     help: 'Prediction events waiting in the sink\'s queue (not yet acknowledged).',

@@ -26,29 +26,66 @@ export class MqttSink extends BoundedSink {
   private readonly topic: string;
   private readonly ownsClient: boolean;
 
+  /** The largest packet the broker takes (CONNACK's Maximum Packet Size), if it says. */
+  private maxPacket: number | undefined;
+
   constructor(options: MqttSinkOptions) {
     super({ ...options, lingerMs: options.lingerMs ?? DEFAULT_LINGER_MS });
     this.client = options.client;
     this.topic = options.topic;
     this.target = options.topic;
     this.ownsClient = options.ownsClient ?? false;
-    this.client.on('connect', () => this.poke());
+    this.client.on('connect', (connack) => {
+      this.maxPacket = connack.properties?.maximumPacketSize;
+      this.poke();
+    });
   }
 
   protected override ready(): boolean {
     return this.client.connected;
   }
 
-  protected deliver(events: string[]): Promise<void> {
+  protected async deliver(events: string[], signal: AbortSignal): Promise<void> {
+    // A message past the broker's Maximum Packet Size makes it drop the connection, and MQTT.js
+    // resends it after every reconnect: the sink would never deliver again. So batches are cut to
+    // fit, and an event that alone does not fit is dropped (and counted).
+    let from = 0;
+    while (from < events.length) {
+      let to = events.length;
+      while (to - from > 1 && !this.fits(events.slice(from, to))) to = from + Math.ceil((to - from) / 2);
+      const part = events.slice(from, to);
+      if (this.fits(part)) await this.publish(part, signal);
+      else this.refuse(1, `an event of ${Buffer.byteLength(part[0]!)} bytes is larger than the MQTT broker accepts (maximum packet size ${this.maxPacket} bytes)`);
+      from = to;
+    }
+  }
+
+  private fits(events: string[]): boolean {
+    if (this.maxPacket === undefined) return true;
+    let bytes = 128 + Buffer.byteLength(this.topic) + events.length; // header, properties, the batch's brackets and commas
+    for (const e of events) bytes += Buffer.byteLength(e);
+    return bytes <= this.maxPacket;
+  }
+
+  private publish(events: string[], signal: AbortSignal): Promise<void> {
     const single = events.length === 1;
     const payload = single ? events[0]! : `[${events.join(',')}]`;
     const properties = { contentType: single ? 'application/cloudevents+json' : 'application/cloudevents-batch+json' };
     return new Promise((resolve, reject) => {
-      this.client.publish(this.topic, payload, { qos: 1, properties }, (err) => (err ? reject(err) : resolve()));
+      const onAbort = () => reject(new Error('the sink is closed'));
+      signal.addEventListener('abort', onAbort, { once: true });
+      this.client.publish(this.topic, payload, { qos: 1, properties }, (err) => {
+        signal.removeEventListener('abort', onAbort);
+        if (err) reject(err);
+        else resolve();
+      });
     });
   }
 
   protected override async release(): Promise<void> {
-    if (this.ownsClient) await this.client.endAsync().catch(() => undefined);
+    if (!this.ownsClient) return;
+    // A broker that stopped answering (no DISCONNECT acknowledgement) must not hold up shutdown.
+    await Promise.race([this.client.endAsync().catch(() => undefined), new Promise((resolve) => setTimeout(resolve, 1000).unref())]);
+    if (!this.client.disconnected) this.client.end(true);
   }
 }

@@ -78,7 +78,11 @@ export abstract class BoundedSink implements EventSink {
   private dropped = 0;
   private failures = 0;
   private droppedSinceWarning = 0;
+  /** Drops and failures are warned about separately (one must not silence the other). */
+  private lastDropWarning = 0;
   private lastWarning = 0;
+  /** Events of the batch being delivered that the destination can never take (see refuse()). */
+  private refusedInBatch = 0;
   private idle: Promise<void> = Promise.resolve();
   private abort = new AbortController();
 
@@ -106,15 +110,7 @@ export abstract class BoundedSink implements EventSink {
 
   offer(event: string): boolean {
     if (this.closing || this.queue.length >= this.maxQueue) {
-      this.dropped++;
-      this.droppedSinceWarning++;
-      this.hooks.onDropped?.(this.kind, 1);
-      const now = Date.now();
-      if (now - this.lastWarning >= WARN_EVERY_MS) {
-        this.lastWarning = now;
-        this.hooks.warn?.(`prediction events dropped: the ${this.kind} sink's queue is full (${this.maxQueue})`, { sink: this.kind, target: this.target, dropped: this.droppedSinceWarning, dropped_total: this.dropped });
-        this.droppedSinceWarning = 0;
-      }
+      this.drop(1, this.closing ? `the ${this.kind} sink is closing` : `the ${this.kind} sink's queue is full (${this.maxQueue})`);
       return false;
     }
     this.queue.push(event);
@@ -125,6 +121,28 @@ export abstract class BoundedSink implements EventSink {
       this.wake?.();
     }
     return true;
+  }
+
+  /** Counts dropped events, with a warning at most every 10 s (the first at once). */
+  private drop(n: number, why: string, force = false): void {
+    this.dropped += n;
+    this.droppedSinceWarning += n;
+    this.hooks.onDropped?.(this.kind, n);
+    const now = Date.now();
+    if (force || now - this.lastDropWarning >= WARN_EVERY_MS) {
+      this.lastDropWarning = now;
+      this.hooks.warn?.(`prediction events dropped: ${why}`, { sink: this.kind, target: this.target, dropped: this.droppedSinceWarning, dropped_total: this.dropped });
+      this.droppedSinceWarning = 0;
+    }
+  }
+
+  /**
+   * For deliver(): `n` events of the batch can never be delivered (larger than the destination
+   * takes). They are dropped and counted as such, not retried forever; deliver() resolves for the rest.
+   */
+  protected refuse(n: number, why: string): void {
+    this.refusedInBatch += n;
+    this.drop(n, why);
   }
 
   counters(): SinkCounters {
@@ -159,14 +177,17 @@ export abstract class BoundedSink implements EventSink {
       }
       this.lastStart = Date.now();
       const batch = this.queue.slice(0, this.maxBatch);
+      this.refusedInBatch = 0;
       try {
         await this.deliver(batch, this.abort.signal);
         // Only now leave the queue: a failure anywhere before re-sends them (duplicates, never gaps).
         this.queue.splice(0, batch.length);
-        this.delivered += batch.length;
-        this.hooks.onDelivered?.(this.kind, batch.length);
+        const delivered = batch.length - this.refusedInBatch;
+        this.delivered += delivered;
+        if (delivered > 0) this.hooks.onDelivered?.(this.kind, delivered);
         pause = this.backoffMs;
       } catch (err) {
+        this.refusedInBatch = 0; // the whole batch is sent again
         if (this.abort.signal.aborted) break;
         this.failures++;
         this.hooks.onFailure?.(this.kind);
@@ -188,6 +209,9 @@ export abstract class BoundedSink implements EventSink {
     const deadline = sleep(timeoutMs, undefined, { ref: false });
     await Promise.race([this.idle, deadline]);
     this.abort.abort();
+    // Said once, with the count: what shutdown leaves undelivered, and drops not yet reported.
+    if (this.queue.length > 0) this.drop(this.queue.splice(0).length, `the ${this.kind} sink did not deliver them within ${timeoutMs} ms of shutdown`, true);
+    else if (this.droppedSinceWarning > 0) this.drop(0, `the ${this.kind} sink's queue was full`, true);
     await this.release();
   }
 

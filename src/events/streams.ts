@@ -70,7 +70,7 @@ export function startStreams(options: StreamOptions, core: InferenceCore, regist
     if (ev.mqttTopic) {
       if (!mqtt) throw new Error('events to MQTT need --mqtt-url');
       // Its own connection: events never queue behind (or hold up) the front door's answers.
-      const client = connectClient({ ...mqtt, clientId: mqtt.clientId ? `${mqtt.clientId}-events` : undefined });
+      const client = connectClient({ ...mqtt, clientId: mqtt.clientId ? `${mqtt.clientId}-events` : undefined }, {}, (detail, message) => log.warn({ ...detail, connection: 'events' }, message));
       sinks.push(new MqttSink({ ...common, client, topic: ev.mqttTopic, ownsClient: true }));
     }
     if (ev.webhook) sinks.push(new WebhookSink({ ...common, url: ev.webhook, headers: ev.webhookHeaders }));

@@ -44,6 +44,8 @@ export function clientOptions(options: MqttConnectionOptions): IClientOptions {
     clean: false,
     properties: { sessionExpiryInterval: options.sessionExpirySeconds ?? 300 },
     reconnectPeriod: min,
+    // A refused CONNECT (wrong credentials, not authorised yet) is retried too: the broker's users may change.
+    reconnectOnConnackError: true,
     connectTimeout: 10_000,
     keepalive: 30,
     username: options.username,
@@ -64,8 +66,15 @@ export function noDelay(client: MqttClient): void {
   stream.setNoDelay?.(true);
 }
 
-/** Connects (in the background: the client retries until the broker answers) and applies the backoff. */
-export function connectClient(options: MqttConnectionOptions, extra: IClientOptions = {}): MqttClient {
+/** How often a connection that keeps failing is logged. */
+const CONNECT_WARN_EVERY_MS = 30_000;
+
+/**
+ * Connects (in the background: the client retries until the broker answers) and applies the
+ * backoff. `warn` hears why connecting fails (refused, unreachable, not authorised), at most once
+ * every 30 s.
+ */
+export function connectClient(options: MqttConnectionOptions, extra: IClientOptions = {}, warn?: (detail: Record<string, unknown>, message: string) => void): MqttClient {
   const client = mqtt().connect(options.url, { ...clientOptions(options), ...extra });
   const min = options.reconnectMinMs ?? 250;
   const max = options.reconnectMaxMs ?? 5_000;
@@ -77,7 +86,13 @@ export function connectClient(options: MqttConnectionOptions, extra: IClientOpti
     // MQTT.js has just scheduled the next attempt with the current period; the one after waits longer.
     client.options.reconnectPeriod = Math.min(max, (client.options.reconnectPeriod ?? min) * 2);
   });
-  // Connection errors are reported by the close/offline cycle; an 'error' without a listener would throw.
-  client.on('error', () => undefined);
+  // (An 'error' without a listener would throw.)
+  let lastWarning = -Infinity;
+  client.on('error', (err) => {
+    const now = Date.now();
+    if (now - lastWarning < CONNECT_WARN_EVERY_MS) return;
+    lastWarning = now;
+    warn?.({ url: options.url, err: err.message }, 'mqtt: cannot connect to the broker; retrying with backoff');
+  });
   return client;
 }

@@ -76,6 +76,8 @@ export class MqttFrontDoor {
   private inFlight = 0;
   private paused: Array<() => void> = [];
   private closed = false;
+  /** The largest packet the broker takes (CONNACK's Maximum Packet Size), if it says. */
+  private maxPacket: number | undefined;
   /** Each model's topics, recomputed when the set of models or their configs change. */
   private readonly topicCache = new Map<string, MqttTopics>();
   private readonly onCoreEvent = () => {
@@ -91,7 +93,10 @@ export class MqttFrontDoor {
     this.maxInFlight = options.maxInFlight ?? 512;
     this.log = options.log;
     this.metrics = options.registry ? new MqttMetrics(options.registry, () => this.client.connected) : undefined;
-    this.client = connectClient(options);
+    // Subscriptions are this class's (syncSubscriptions after every connect without a session):
+    // MQTT.js's own resubscription made that subscribe a no-op granting nothing, so after a broker
+    // restart that lost the session the front door never counted as subscribed (ready) again.
+    this.client = connectClient(options, { resubscribe: false }, (detail, message) => this.log?.warn(detail, message));
     // PUBACK after this callback: hold it (and the reading of the next packet) while too many are in flight.
     this.client.handleMessage = (_packet, done) => {
       if (this.inFlight < this.maxInFlight) done();
@@ -100,6 +105,7 @@ export class MqttFrontDoor {
     this.client.on('message', (topic, payload, packet) => this.onMessage(topic, payload, packet));
     this.client.on('connect', (connack) => {
       this.log?.info({ url: options.url, sessionPresent: connack.sessionPresent }, 'mqtt: connected');
+      this.maxPacket = connack.properties?.maximumPacketSize;
       // A session the broker kept still has our subscriptions; a new one needs them again.
       if (!connack.sessionPresent) this.subscribed.clear();
       void this.syncSubscriptions();
@@ -223,7 +229,12 @@ export class MqttFrontDoor {
       }
       const predictions = await version.predict(validated.rows, undefined, { requestId, frontDoor: 'mqtt' });
       const answer = validated.batch ? version.serialize.many(predictions) : version.serialize.one(predictions[0]!);
-      this.publish(reply.responseTopic ?? this.topicsOf(model).predictions, answer, reply, version, 200);
+      const topic = reply.responseTopic ?? this.topicsOf(model).predictions;
+      if (!this.fits(topic, answer, reply)) {
+        this.sendError(model, reply, 'MS_ERR_ANSWER_TOO_LARGE', this.tooLarge(answer), version);
+        return 'invalid';
+      }
+      this.publish(topic, answer, reply, version, 200);
       return 'predicted';
     } catch (err) {
       if (err instanceof ModelServeError) {
@@ -240,9 +251,32 @@ export class MqttFrontDoor {
 
   private sendError(model: string, reply: Reply, code: ErrorCode, detail: unknown, version?: ServableVersion): void {
     const status = ERRORS[code].status;
-    const body = JSON.stringify({ detail, code, status, request_id: reply.requestId });
-    this.publish(this.topicsOf(model).errors, body, reply, version, status);
+    const errors = this.topicsOf(model).errors;
+    let body = JSON.stringify({ detail, code, status, request_id: reply.requestId });
+    // The issues of thousands of rows can outgrow what the broker takes: the first ones are sent.
+    for (let n = Array.isArray(detail) ? detail.length : 0; !this.fits(errors, body, reply) && n > 1;) {
+      n = Math.floor(n / 2);
+      body = JSON.stringify({ detail: (detail as unknown[]).slice(0, n), code, status, request_id: reply.requestId });
+    }
+    if (!this.fits(errors, body, reply)) body = JSON.stringify({ detail: this.tooLarge(body), code: 'MS_ERR_ANSWER_TOO_LARGE', status: ERRORS.MS_ERR_ANSWER_TOO_LARGE.status, request_id: reply.requestId });
+    this.publish(errors, body, reply, version, status);
     if (reply.responseTopic) this.publish(reply.responseTopic, body, reply, version, status);
+  }
+
+  /**
+   * Whether a message fits the broker's Maximum Packet Size. One that does not is a protocol error:
+   * the broker drops the connection, and MQTT.js resends the message after every reconnect, so a
+   * single oversized answer would keep the front door offline.
+   */
+  private fits(topic: string, body: string, reply: Reply): boolean {
+    if (this.maxPacket === undefined) return true;
+    // Beside topic and payload: the fixed header, packet id and properties (content type, user properties, correlation data).
+    const overhead = 256 + Buffer.byteLength(topic) + Buffer.byteLength(reply.requestId) + (reply.correlationData?.length ?? 0);
+    return overhead + Buffer.byteLength(body) <= this.maxPacket;
+  }
+
+  private tooLarge(body: string): string {
+    return `the answer is ${Buffer.byteLength(body)} bytes, more than the MQTT broker accepts (its maximum packet size is ${this.maxPacket} bytes): send fewer rows per message`;
   }
 
   private publish(topic: string, body: string, reply: Reply, version: ServableVersion | undefined, status: number): void {

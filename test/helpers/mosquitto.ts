@@ -2,7 +2,7 @@
 // with a generated config (persistence on, so a stop/start keeps sessions and queued QoS 1
 // messages, as a production broker would), stopped by its own pid.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, writeFileSync } from 'node:fs';
+import { existsSync, rmSync, writeFileSync } from 'node:fs';
 import { connect } from 'node:net';
 import { userInfo } from 'node:os';
 import { join } from 'node:path';
@@ -17,8 +17,8 @@ export interface Broker {
   dir: string;
   /** SIGTERM (the broker saves its state), waits for the exit. */
   stop(): Promise<void>;
-  /** Starts it again on the same port with the same state. */
-  start(): Promise<void>;
+  /** Starts it again on the same port with the same state (`forget`: without it, as a broker without persistence restarts). */
+  start(options?: { forget?: boolean }): Promise<void>;
   log(): string;
 }
 
@@ -38,7 +38,8 @@ function waitPort(port: number, timeoutMs: number): Promise<void> {
   });
 }
 
-export async function startMosquitto(): Promise<Broker> {
+/** `config`: more lines for mosquitto.conf (e.g. max_packet_size). */
+export async function startMosquitto(config: string[] = []): Promise<Broker> {
   if (!existsSync(MOSQUITTO)) throw new Error(`mosquitto not found at ${MOSQUITTO} (apt-get install -y mosquitto; scripts/system-deps.sh installs it)`);
   const port = await freePort();
   const dir = tempDir('modelserve-mosquitto-');
@@ -56,11 +57,13 @@ export async function startMosquitto(): Promise<Broker> {
     'log_dest stderr',
     'log_type error',
     'log_type warning',
+    ...config,
     '',
   ].join('\n'));
   let proc: ChildProcess | undefined;
   let output = '';
-  const start = async () => {
+  const start = async (options: { forget?: boolean } = {}) => {
+    if (options.forget) rmSync(join(dir, 'mosquitto.db'), { force: true });
     const child = spawn(MOSQUITTO, ['-c', conf], { stdio: ['ignore', 'pipe', 'pipe'] });
     proc = child;
     child.stdout!.on('data', (d: Buffer) => { output += d.toString(); });
