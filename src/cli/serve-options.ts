@@ -6,7 +6,7 @@ import { StartupError } from '../errors.js';
 import { loadApiKeys } from '../http/plugins/auth.js';
 import { defaultBurst, parseRate, type RateLimit } from '../http/plugins/rate-limit.js';
 import { parseCorsOrigins } from '../http/plugins/cors.js';
-import { resolveStreamOptions, type StreamOptions } from '../events/stream-options.js';
+import { redactList, resolveStreamOptions, type StreamOptions } from '../events/stream-options.js';
 
 export type OptionKind = 'string' | 'int' | 'bytes' | 'boolean' | 'enum';
 
@@ -111,6 +111,8 @@ export interface ServeOptions {
   corsOrigins?: string[];
   /** The MQTT front door and prediction events (resolved from the --mqtt-* and --events-* options). */
   streams?: StreamOptions;
+  /** Resolved from --events-redact: the fields events and the dashboard show as "[redacted]". */
+  redact: string[];
 }
 
 function parseBytes(text: string): number | undefined {
@@ -232,6 +234,7 @@ export function parseServeOptions(argv: string[], env: NodeJS.ProcessEnv = proce
     out.corsOrigins = cors.origins;
   }
   out.streams = resolveStreamOptions(out, env, problems);
+  out.redact = redactList(out.eventsRedact as string | undefined);
   if (parsed.positionals.length > 1) problems.push(`expected at most one MODEL_REPO, got ${parsed.positionals.length}: ${parsed.positionals.join(' ')}`);
   if (problems.length > 0) {
     throw new StartupError('MS_ERR_SERVER_OPTIONS', `modelserve serve: invalid options:\n${problems.map((p) => `  ${p}`).join('\n')}`);

@@ -46,7 +46,7 @@ export async function run(argv: string[]): Promise<number> {
       logger: { level: options.logLevel },
       streams: options.streams,
       app: {
-        redact: options.streams?.events?.redact,
+        redact: options.redact,
         auth: options.apiKeys || options.adminApiKeys
           ? { keys: options.apiKeys ?? [], adminKeys: options.adminApiKeys, publicDocs: options.publicDocs, publicMetrics: options.publicMetrics, rateLimits: options.rateLimits }
           : undefined,

@@ -9,6 +9,8 @@ import { redactRows } from '../events/cloudevent.js';
 
 const WINDOW = 2048;
 const LATEST = 20;
+/** Rows of a request the latest-predictions table shows (a batch of thousands would make every frame megabytes). */
+const LATEST_ROWS = 3;
 const BINS = 20;
 
 export interface VersionSnapshot {
@@ -36,7 +38,8 @@ export interface DashboardSnapshot {
   versions: VersionSnapshot[];
   /** Error answers since start: "<front door> <status or outcome>" -> count, per model. */
   errors: Array<{ model: string; version: string; frontDoor: string; status: string; count: number }>;
-  latest: Array<{ time: string; model: string; version: number; request_id: string | null; front_door: string; inputs: unknown; predictions: unknown; latency_ms: number }>;
+  /** The latest requests, each with its first rows (`rows`: how many it had). */
+  latest: Array<{ time: string; model: string; version: number; request_id: string | null; front_door: string; rows: number; inputs: unknown; predictions: unknown; latency_ms: number }>;
 }
 
 class VersionStats {
@@ -99,9 +102,25 @@ class VersionStats {
   }
 }
 
+/** A kept record: for tensor-level calls, the shapes of its inputs instead of the tensors. */
+type ShownRecord = PredictionRecord & { shapes?: Record<string, string> };
+
+function trimmed(record: PredictionRecord): ShownRecord {
+  const shapes = record.feeds && Object.fromEntries(Object.entries(record.feeds).map(([k, t]) => [k, `${t.type}[${t.dims.join(',')}]`]));
+  return {
+    ...record,
+    inputs: record.inputs?.slice(0, LATEST_ROWS),
+    predictions: record.predictions?.slice(0, LATEST_ROWS),
+    json: undefined,
+    feeds: undefined,
+    outputs: undefined,
+    shapes,
+  };
+}
+
 export class LiveStats {
   private readonly versions = new Map<string, VersionStats>();
-  private latest: PredictionRecord[] = [];
+  private latest: ShownRecord[] = [];
   private lastTick = performance.now();
   private readonly redact: ReadonlySet<string>;
 
@@ -120,8 +139,9 @@ export class LiveStats {
       this.versions.set(key, stats);
     }
     stats.add(record);
-    // The record itself (already allocated); shaped for display only when a snapshot is taken.
-    this.latest.push(record);
+    // The record itself (already allocated); shaped for display only when a snapshot is taken. A
+    // large one is trimmed first, so the 40 kept do not hold whole batches (nor their tensors) alive.
+    this.latest.push(record.rows > LATEST_ROWS || record.feeds !== undefined ? trimmed(record) : record);
     if (this.latest.length > LATEST * 2) this.latest = this.latest.slice(-LATEST);
   };
 
@@ -173,8 +193,9 @@ export class LiveStats {
       version: r.version,
       request_id: r.requestId ?? null,
       front_door: r.frontDoor ?? 'unknown',
+      rows: r.rows,
       // Tensor-level calls (infer) show their shapes only.
-      inputs: r.inputs ? redactRows(r.inputs, this.redact) : Object.fromEntries(Object.entries(r.feeds ?? {}).map(([k, t]) => [k, `${t.type}[${t.dims.join(',')}]`])),
+      inputs: r.inputs ? redactRows(r.inputs, this.redact) : (r.shapes ?? {}),
       predictions: r.predictions ? redactRows(r.predictions, this.redact) : null,
       latency_ms: Math.round(r.latencyMs * 1000) / 1000,
     }));

@@ -125,7 +125,7 @@ export const DASHBOARD_JS = `'use strict';
     latest.replaceChildren(...s.latest.map((p) => {
       const tr = el('tr', { 'data-request-id': p.request_id || '' });
       tr.append(el('td', {}, new Date(p.time).toLocaleTimeString()), el('td', {}, p.model), el('td', {}, p.version), el('td', {}, p.front_door), el('td', {}, p.request_id || ''),
-        el('td', { class: 'json', 'data-col': 'inputs' }, JSON.stringify(p.inputs)), el('td', { class: 'json', 'data-col': 'predictions' }, JSON.stringify(p.predictions)), el('td', {}, fmt(p.latency_ms, 2)));
+        el('td', { class: 'json', 'data-col': 'inputs' }, JSON.stringify(p.inputs)), el('td', { class: 'json', 'data-col': 'predictions' }, JSON.stringify(p.predictions) + (Array.isArray(p.predictions) && p.rows > p.predictions.length ? ' … ' + p.rows + ' rows' : '')), el('td', {}, fmt(p.latency_ms, 2)));
       return tr;
     }));
     document.body.setAttribute('data-frames', String(Number(document.body.getAttribute('data-frames') || 0) + 1));

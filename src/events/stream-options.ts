@@ -4,6 +4,11 @@ import type { StreamOptions } from './streams.js';
 
 export type { StreamOptions };
 
+/** --events-redact: the field names, for the events and the dashboard alike (with or without a sink). */
+export function redactList(value: string | undefined): string[] {
+  return (value ?? '').split(',').map((s) => s.trim()).filter((s) => s !== '');
+}
+
 export function resolveStreamOptions(out: Record<string, unknown>, env: NodeJS.ProcessEnv, problems: string[]): StreamOptions | undefined {
   const str = (k: string) => out[k] as string | undefined;
   const url = str('mqttUrl');
@@ -46,7 +51,7 @@ export function resolveStreamOptions(out: Record<string, unknown>, env: NodeJS.P
       fileKeep: out.eventsFileKeep as number,
       maxQueue: out.eventsQueue as number,
       sampleRate: sample,
-      redact: (str('eventsRedact') ?? '').split(',').map((s) => s.trim()).filter((s) => s !== ''),
+      redact: redactList(str('eventsRedact')),
     }
     : undefined;
   const mqtt = url === undefined ? undefined : {

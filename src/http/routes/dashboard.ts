@@ -15,6 +15,9 @@ import { LiveStats } from '../../dashboard/live-stats.js';
 import { DASHBOARD_HTML, DASHBOARD_JS, DASHBOARD_CSS } from '../../dashboard/page.js';
 import { DOCS_CSP } from '../plugins/security-headers.js';
 
+/** Past this much unsent data on a dashboard stream, its frames are skipped (a frame is ~10 KB). */
+const MAX_BUFFERED_BYTES = 256 * 1024;
+
 export interface DashboardOptions {
   core: () => InferenceCore | undefined;
   metrics: Metrics | undefined;
@@ -53,7 +56,9 @@ export const dashboardRoutes: FastifyPluginAsync<DashboardOptions> = async (app,
     if (state === 'draining' || state === 'closed') return endAll();
     if (clients.size === 0) return;
     const frame = `data: ${JSON.stringify(await stats.snapshot())}\n\n`;
-    for (const res of clients) res.write(frame);
+    // A client that does not read (a paused tab, a stalled proxy) skips frames rather than have
+    // them pile up in this process: it gets the next one once it has caught up.
+    for (const res of clients) if (res.writableLength <= MAX_BUFFERED_BYTES) res.write(frame);
   };
 
   const page = (type: string, body: () => string, cache = false) => async (_request: unknown, reply: import('fastify').FastifyReply) => {

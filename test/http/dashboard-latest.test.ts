@@ -1,0 +1,38 @@
+// The dashboard's latest-predictions table, from the CLI as a user starts it: --events-redact
+// applies to it with no event sink configured (it applied only with one), and a batch of thousands
+// of rows shows its first rows and its row count, not the whole batch in every frame.
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { join } from 'node:path';
+import { EXAMPLES } from '../helpers/paths.js';
+import { startServe, type RunningCli } from '../helpers/serve.js';
+
+const row = { temp_c: 8.75, humidity: 0.83, wind_speed_kmph: 70, wind_bearing_degree: 259, visibility_km: 15.82, pressure_millibars: 1016.51, current_weather_condition: 1 };
+let server: RunningCli;
+let url: string;
+
+before(async () => {
+  server = startServe([join(EXAMPLES, 'weather'), '--port', '0', '--grpc-port', '0', '--workers', '1', '--log-level', 'warn', '--events-redact', 'temp_c,rain_probability']);
+  url = await server.url;
+});
+after(() => server?.kill());
+
+const predict = (body: unknown) => fetch(`${url}/predict`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+
+test('--events-redact without a sink: the dashboard shows the fields as [redacted]; a 5,000-row batch shows 3 rows and its count', async () => {
+  assert.equal((await predict(Array.from({ length: 5000 }, () => row))).status, 200);
+  assert.equal((await predict(row)).status, 200);
+  const res = await fetch(`${url}/dashboard/stats`);
+  const text = await res.text();
+  const { latest } = JSON.parse(text) as { latest: Array<{ rows: number; inputs: Array<Record<string, unknown>>; predictions: Array<Record<string, unknown>> }> };
+  const [single, batch] = latest;
+  assert.equal(single!.rows, 1);
+  assert.equal(single!.inputs[0]!.temp_c, '[redacted]');
+  assert.equal(single!.inputs[0]!.humidity, 0.83);
+  assert.equal(single!.predictions[0]!.rain_probability, '[redacted]');
+  assert.equal(typeof single!.predictions[0]!.prediction, 'string');
+  assert.equal(batch!.rows, 5000);
+  assert.equal(batch!.inputs.length, 3);
+  assert.equal(batch!.predictions.length, 3);
+  assert.ok(text.length < 20_000, `the snapshot is ${text.length} characters`);
+});
