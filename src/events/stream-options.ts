@@ -1,6 +1,7 @@
 // The --mqtt-* and --events-* serve options -> StreamOptions (problems reported with the others).
 import { readFileSync } from 'node:fs';
 import type { StreamOptions } from './streams.js';
+import { DEFAULT_TOPICS } from '../mqtt/front-door.js';
 
 export type { StreamOptions };
 
@@ -36,6 +37,10 @@ export function resolveStreamOptions(out: Record<string, unknown>, env: NodeJS.P
   for (const [key, flag] of [['mqttRequestTopic', 'mqtt-request-topic'], ['mqttPredictionsTopic', 'mqtt-predictions-topic'], ['mqttErrorsTopic', 'mqtt-errors-topic'], ['eventsMqttTopic', 'events-mqtt-topic']] as const) {
     const topic = str(key);
     if (topic !== undefined && /[+#]/.test(topic)) problems.push(`--${flag}: '${topic}' has a wildcard (+ or #); give a plain topic`);
+  }
+  const request = str('mqttRequestTopic') ?? DEFAULT_TOPICS.request;
+  for (const [key, flag] of [['mqttPredictionsTopic', 'mqtt-predictions-topic'], ['mqttErrorsTopic', 'mqtt-errors-topic']] as const) {
+    if ((str(key) ?? DEFAULT_TOPICS[key === 'mqttErrorsTopic' ? 'errors' : 'predictions']) === request) problems.push(`--${flag}: '${request}' is also the request topic: every answer would come back as a request`);
   }
   const sample = Number(str('eventsSample') ?? '1');
   if (!(sample >= 0 && sample <= 1)) problems.push(`--events-sample: '${str('eventsSample')}' is not a fraction between 0 and 1`);

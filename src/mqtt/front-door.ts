@@ -76,6 +76,8 @@ export class MqttFrontDoor {
   private inFlight = 0;
   private paused: Array<() => void> = [];
   private closed = false;
+  /** Answer topics found equal to a request topic (logged once each). */
+  private readonly loopWarned = new Set<string>();
   /** The largest packet the broker takes (CONNACK's Maximum Packet Size), if it says. */
   private maxPacket: number | undefined;
   /** Each model's topics, recomputed when the set of models or their configs change. */
@@ -207,6 +209,13 @@ export class MqttFrontDoor {
       this.sendError(model, reply, 'MS_ERR_BAD_RESPONSE_TOPIC', `the response topic ${JSON.stringify(topic.slice(0, 200))} cannot be published to: a topic name may not hold the wildcards + or # (nor U+0000)`);
       return 'invalid';
     }
+    // A request topic as the response topic would feed the answer back in as a request, forever.
+    if (reply.responseTopic !== undefined && this.byTopic.has(reply.responseTopic)) {
+      const topic = reply.responseTopic;
+      reply.responseTopic = undefined;
+      this.sendError(model, reply, 'MS_ERR_BAD_RESPONSE_TOPIC', `the response topic ${JSON.stringify(topic)} is a request topic of this server: the answer would come back as a request`);
+      return 'invalid';
+    }
     if (payload.length > this.maxPayload) {
       this.sendError(model, reply, 'MS_ERR_BODY_TOO_LARGE', `message payload is ${payload.length} bytes, larger than the limit (${this.maxPayload}; --mqtt-max-payload)`);
       return 'invalid';
@@ -280,6 +289,12 @@ export class MqttFrontDoor {
   }
 
   private publish(topic: string, body: string, reply: Reply, version: ServableVersion | undefined, status: number): void {
+    // A predictions or errors topic configured equal to a request topic: the same endless loop.
+    if (this.byTopic.has(topic)) {
+      if (!this.loopWarned.has(topic)) this.log?.error({ topic }, 'mqtt: an answer topic is also a request topic (check the --mqtt-*-topic options and the models\' mqtt: keys); answers to it are not published');
+      this.loopWarned.add(topic);
+      return;
+    }
     const userProperties: Record<string, string> = { request_id: reply.requestId, status: String(status) };
     if (version) userProperties.model_version = version.versionHeader;
     const properties = reply.correlationData === undefined

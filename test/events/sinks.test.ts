@@ -168,9 +168,11 @@ test('serve options: MQTT and events problems are reported together', () => {
     return true;
   });
   assert.throws(() => parseServeOptions(['--events-mqtt-topic', 'cloud'], {}), /--events-mqtt-topic: needs --mqtt-url/);
+  assert.throws(() => parseServeOptions(['--mqtt-url', 'mqtt://127.0.0.1:1', '--mqtt-errors-topic', 'modelserve/{model}/predict'], {}), /--mqtt-errors-topic: 'modelserve\/\{model\}\/predict' is also the request topic: every answer would come back as a request/);
   const ok = parseServeOptions(['--mqtt-url', 'mqtt://127.0.0.1:1883', '--mqtt-password-env', 'PW', '--events-file', 'e.jsonl', '--events-redact', 'a, b'], { PW: 'secret' });
   assert.equal(ok.streams?.mqtt?.password, 'secret');
   assert.deepEqual(ok.streams?.events?.redact, ['a', 'b']);
+  assert.deepEqual(parseServeOptions(['--events-redact', 'a, b'], {}).redact, ['a', 'b'], 'the dashboard redacts without a sink too');
   assert.equal(ok.streams?.mqtt?.topics?.request, 'modelserve/{model}/predict');
   assert.equal(parseServeOptions([], {}).streams, undefined);
 });

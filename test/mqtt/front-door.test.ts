@@ -109,6 +109,21 @@ test('a response topic with a wildcard is refused on the errors topic and nothin
   assert.equal(await reconnects(), before, 'no reconnect');
 });
 
+test('a response topic that is a request topic is refused on the errors topic: the answer does not come back as a request', async () => {
+  await client.subscribeAsync(['modelserve/weather/errors', 'modelserve/loan/predict'], { qos: 1 });
+  const errors = collect(client, 'modelserve/weather/errors');
+  const onRequestTopic = collect(client, 'modelserve/loan/predict');
+  await client.publishAsync('modelserve/weather/predict', JSON.stringify(row), { qos: 1, properties: { responseTopic: 'modelserve/loan/predict' } });
+  await until(() => errors.length === 1, 10_000, 'the error');
+  const error = JSON.parse(errors[0]!.payload.toString()) as { code: string; detail: string };
+  assert.equal(error.code, 'MS_ERR_BAD_RESPONSE_TOPIC');
+  assert.match(error.detail, /"modelserve\/loan\/predict" is a request topic of this server/);
+  await new Promise((r) => setTimeout(r, 500));
+  assert.equal(onRequestTopic.length, 0, 'nothing published to the request topic');
+  assert.equal(errors.length, 1, 'one error, no loop');
+  await client.unsubscribeAsync('modelserve/loan/predict');
+});
+
 test('a payload that is not UTF-8 is MS_ERR_BAD_JSON; a UTF-8 byte order mark is allowed, as over HTTP', async () => {
   await client.subscribeAsync(['modelserve/weather/errors', 'test/bom'], { qos: 1 });
   const errors = collect(client, 'modelserve/weather/errors');
