@@ -30,10 +30,27 @@ export class FileSink extends BoundedSink {
   }
 
   private async openFile(): Promise<FileHandle> {
-    if (this.handle) return this.handle;
+    if (this.handle) {
+      // Deleted or moved away (by hand, by logrotate): events would go on into a file no one sees.
+      const [opened, atPath] = await Promise.all([this.handle.stat(), stat(this.path).catch(() => undefined)]);
+      if (atPath !== undefined && atPath.ino === opened.ino && atPath.dev === opened.dev) return this.handle;
+      await this.handle.close().catch(() => undefined);
+      this.handle = undefined;
+    }
     this.handle = await open(this.path, 'a');
-    this.size = (await stat(this.path)).size;
+    this.size = (await this.handle.stat()).size;
     return this.handle;
+  }
+
+  /** Appends whole lines; a failed write (a full disk) is cut back to the last whole line, so the retry does not glue onto a torn one. */
+  private async append(handle: FileHandle, text: string, bytes: number): Promise<void> {
+    try {
+      await handle.appendFile(text);
+    } catch (err) {
+      await handle.truncate(this.size).catch(() => undefined);
+      throw err;
+    }
+    this.size += bytes;
   }
 
   private async rotate(): Promise<void> {
@@ -54,17 +71,14 @@ export class FileSink extends BoundedSink {
       const line = `${event}\n`;
       const bytes = Buffer.byteLength(line);
       if (this.size + chunkBytes > 0 && this.size + chunkBytes + bytes > this.maxBytes) {
-        if (chunk !== '') { await handle.appendFile(chunk); this.size += chunkBytes; chunk = ''; chunkBytes = 0; }
+        if (chunk !== '') { await this.append(handle, chunk, chunkBytes); chunk = ''; chunkBytes = 0; }
         await this.rotate();
         handle = await this.openFile();
       }
       chunk += line;
       chunkBytes += bytes;
     }
-    if (chunk !== '') {
-      await handle.appendFile(chunk);
-      this.size += chunkBytes;
-    }
+    if (chunk !== '') await this.append(handle, chunk, chunkBytes);
   }
 
   protected override async release(): Promise<void> {

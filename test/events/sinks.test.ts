@@ -5,7 +5,7 @@
 // general one does; a sink with a linger gathers events under load.
 import { mock, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync, renameSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { InferenceCore } from '../../src/core/core.js';
 import type { PredictionRecord } from '../../src/core/prediction-tap.js';
@@ -35,6 +35,23 @@ test('file sink: appends JSON Lines and rotates past the size, keeping N old fil
   }
   // The newest events, in order, none split: the oldest rotated away past keep=2.
   assert.deepEqual(ids, Array.from({ length: ids.length }, (_, k) => `e-${60 - ids.length + k}`));
+});
+
+test('file sink: a file deleted or moved away is started again at its path, not written on unseen', async () => {
+  const dir = tempDir();
+  const path = join(dir, 'events.jsonl');
+  const sink = new FileSink({ path });
+  const until = async (check: () => boolean) => { while (!check()) await new Promise((r) => setTimeout(r, 5)); };
+  sink.offer('{"id":"a"}');
+  await until(() => sink.counters().delivered === 1);
+  renameSync(path, join(dir, 'moved.jsonl'));
+  sink.offer('{"id":"b"}');
+  await until(() => sink.counters().delivered === 2);
+  rmSync(path);
+  sink.offer('{"id":"c"}');
+  await sink.close();
+  assert.equal(readFileSync(join(dir, 'moved.jsonl'), 'utf8'), '{"id":"a"}\n');
+  assert.equal(readFileSync(path, 'utf8'), '{"id":"c"}\n');
 });
 
 test('the core reports predict() and infer() to observers; events sample and redact', async () => {
