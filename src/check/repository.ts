@@ -4,7 +4,7 @@
 // an onnxruntime session on this thread, the examples as a request, what the optimiser cannot
 // rewrite, and with a sample of data the silent mistakes (see sample.ts). Opens no port.
 import { basename } from 'node:path';
-import { buildConfig, findConfigFile, modelFolders, readConfigFile, repositoryProblems, schemaProblems, versionLocations, type Problem, type RawConfig, type VersionLocation } from '../config/load.js';
+import { buildConfig, findConfigFile, modelFolders, readConfigFile, repositoryProblems, schemaProblems, underRejected, versionLocations, type Problem, type RawConfig, type VersionLocation } from '../config/load.js';
 import type { ModelConfig } from '../config/types.js';
 import { StartupError } from '../errors.js';
 import { ModelBytesError, readModelBytes } from '../core/model-bytes.js';
@@ -33,10 +33,6 @@ export interface CheckReport {
   ok: boolean;
 }
 
-/** Whether a problem at key `path` lies at or under one the schema rejected (and so adds nothing). */
-function under(path: string, rejected: readonly Problem[]): boolean {
-  return rejected.some((s) => s.path === '(root)' || path === s.path || path.startsWith(`${s.path}.`));
-}
 
 const fromConfig = (p: Problem): ModelProblem => ({ file: p.file, key: p.path, message: p.message, severity: 'error' });
 
@@ -60,7 +56,7 @@ function readFolder(where: VersionLocation): { config?: ModelConfig; partial: bo
     config = undefined;
   }
   // After a schema failure, keep only the problems in parts the schema did not already reject.
-  const extra = built.filter((p) => !under(p.path, schema));
+  const extra = built.filter((p) => !underRejected(p.path, schema));
   return { config, partial: schema.length > 0, problems: [...schema, ...extra], schema };
 }
 
@@ -116,7 +112,7 @@ export async function checkRepository(repo: string, options: CheckOptions = {}):
     if (session) {
       const signature: ModelSignature = signatureOf(session);
       const mismatches = collectModelProblems([config], { [config.name]: signature })
-        .filter((p) => !under(p.key, folder.schema));
+        .filter((p) => !underRejected(p.key, folder.schema));
       modelProblems.push(...mismatches);
       // (A config the schema rejected may hold types the request validator cannot compile.)
       const example = folder.partial ? undefined : compileRequestValidator(config)(exampleRow(config));

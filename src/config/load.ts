@@ -461,12 +461,24 @@ export function readVersionConfig(where: VersionLocation, problems: Problem[]): 
   const schema = schemaProblems(file, raw);
   if (schema.length > 0) {
     problems.push(...schema);
+    // Built as far as it goes, for the problems in the parts the schema did not reject: a reload
+    // (--watch, the repository API) reports them all at once, as start-up and check do.
+    try {
+      buildConfig(where, file, structuredClone(raw) as RawConfig, (path, message) => { if (!underRejected(path, schema)) problems.push({ file, path, message }); });
+    } catch {
+      // A structure the schema rejected may not build at all; its schema problems say why.
+    }
     return undefined;
   }
   if (shape.length > 0) return undefined;
   const before = problems.length;
   const config = buildConfig(where, file, raw as unknown as RawConfig, (path, message) => problems.push({ file, path, message }));
   return problems.length === before ? deepFreeze(config) : undefined;
+}
+
+/** Whether a problem at key `path` lies at or under one the schema rejected (and so adds nothing). */
+export function underRejected(path: string, rejected: readonly Problem[]): boolean {
+  return rejected.some((s) => s.path === '(root)' || path === s.path || path.startsWith(`${s.path}.`));
 }
 
 /** The versions a policy selects among the ones on disk (ascending). */

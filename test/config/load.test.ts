@@ -109,3 +109,25 @@ test('two default models, duplicate names and an empty repository are startup er
   assert.equal(empty.code, 'MS_ERR_CONFIG_NOT_FOUND');
   assert.equal(startupError(() => loadRepository('/nonexistent/models')).code, 'MS_ERR_CONFIG_NOT_FOUND');
 });
+
+test('a config the schema rejects still has its other problems reported, at once (start-up, --watch and the repository API read it alike)', () => {
+  const repo = tempDir();
+  const dir = join(repo, 'broken');
+  mkdirSync(dir);
+  copyFileSync(BOOK_MODEL, join(dir, 'svc.onnx'));
+  writeFileSync(join(dir, 'model.yaml'), `model: svc.onnx
+fields:
+  a: { type: number, maximum: sixty }
+  b: { type: number }
+inputs:
+  features:
+    fields: [a, b, c]
+outputs:
+  prediction: { from: label }
+`);
+  assert.throws(() => loadRepository(repo), (err: Error) => {
+    assert.match(err.message, /fields\.a\.maximum: must be number/);
+    assert.match(err.message, /inputs\.features\.fields.*'c'/);
+    return true;
+  });
+});
