@@ -598,6 +598,16 @@ export class InferenceCore extends EventEmitter {
       );
     }
     await Promise.all(work);
+    this.refreshDefault();
+  }
+
+  /** `default: true` may move from one model to another (or go) while --watch runs. */
+  private refreshDefault(): void {
+    let marked: string | undefined;
+    for (const entry of this.entries.values()) for (const w of entry.wanted.values()) if (w.config.default) marked ??= entry.name;
+    if (marked === this.defaultName) return;
+    this.defaultName = marked;
+    this.emit('event', { type: 'models-changed' } satisfies CoreEvent);
   }
 
   private async applyModel(model: ScannedModel, force: boolean, clashes: string[] = []): Promise<void> {

@@ -41,6 +41,7 @@ describe('model names under --watch', () => {
   let repo: string;
   const logs: string[] = [];
   const status = async (name: string) => (await call(`${server.url}/models/${name}`)).body as Status;
+  // (delta is added by the last test.)
   const reasons = async (name: string) => (await status(name)).versions.map((v) => v.reason ?? '').join('\n');
   const names = async () => ((await call(`${server.url}/models`)).body.models as Array<{ name: string }>).map((m) => m.name).sort();
   const predict = async (name: string) => (await call(`${server.url}/models/${name}/predict`, { body: BOOK_ROW })).body.prediction as string;
@@ -88,6 +89,21 @@ describe('model names under --watch', () => {
     assert.equal((await status('multi')).serving_version, 1);
     assert.equal((await call(`${server.url}/models/multi/predict`, { body: BOOK_ROW })).status, 200);
     assert.equal((await call(`${server.url}/models/other/predict`, { body: BOOK_ROW })).status, 404);
+  });
+
+  test('default: true added to a model, then moved to another: POST /predict follows it', async () => {
+    const defaultModel = async () => (await call(`${server.url}/`)).body.default_model as string | null;
+    assert.equal(await defaultModel(), null);
+    writeBookVersion(repo, 'delta', 1);
+    await until(async () => (await status('delta')).state === 'ready', 'delta served');
+    writeFileSync(join(repo, 'alpha', '1', 'model.yaml'), bookConfig('alpha', 1, 'default: true\n'));
+    await until(async () => (await defaultModel()) === 'alpha', 'alpha the default');
+    const viaDefault = await call(`${server.url}/predict`, { body: BOOK_ROW });
+    assert.equal(viaDefault.status, 200, viaDefault.text);
+    writeFileSync(join(repo, 'alpha', '1', 'model.yaml'), bookConfig('alpha', 1));
+    writeFileSync(join(repo, 'delta', '1', 'model.yaml'), bookConfig('delta', 1, 'default: true\n'));
+    await until(async () => (await defaultModel()) === 'delta', 'delta the default');
+    assert.equal((await call(`${server.url}/predict`, { body: BOOK_ROW })).headers['x-model-version'], '1');
   });
 });
 
