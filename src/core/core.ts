@@ -501,8 +501,27 @@ export class InferenceCore extends EventEmitter {
     await Promise.all(evictions);
   }
 
-  /** The repository API's load: (re)reads the model's folder when there is a repository, and loads it. */
-  async loadModel(name: string): Promise<ModelStatus> {
+  /** Load and unload requests of one model run one after another, in the order they came: the last one wins. */
+  private inOrder<T>(name: string, call: () => Promise<T>): Promise<T> {
+    const run = (this.repositoryCalls.get(name) ?? Promise.resolve()).then(call);
+    const settled = run.then(() => undefined, () => undefined);
+    this.repositoryCalls.set(name, settled);
+    void settled.then(() => { if (this.repositoryCalls.get(name) === settled) this.repositoryCalls.delete(name); });
+    return run;
+  }
+
+  private readonly repositoryCalls = new Map<string, Promise<void>>();
+
+  /**
+   * The repository API's load: (re)reads the model's folder when there is a repository, and loads
+   * it. (An unload sent while it runs waits for it: otherwise the load, finishing later, served a
+   * model whose unload had been acknowledged.)
+   */
+  loadModel(name: string): Promise<ModelStatus> {
+    return this.inOrder(name, () => this.loadModelNow(name));
+  }
+
+  private async loadModelNow(name: string): Promise<ModelStatus> {
     const known = this.entries.get(name);
     if (known) known.unloadedByRequest = false;
     // Failures of this load (a reload that fails keeps the previous load serving, but the call fails).
@@ -531,7 +550,11 @@ export class InferenceCore extends EventEmitter {
   }
 
   /** The repository API's unload: stops serving the model, drains it and releases its sessions. */
-  async unloadModel(name: string): Promise<ModelStatus> {
+  unloadModel(name: string): Promise<ModelStatus> {
+    return this.inOrder(name, () => this.unloadModelNow(name));
+  }
+
+  private async unloadModelNow(name: string): Promise<ModelStatus> {
     const entry = this.entries.get(name);
     if (entry === undefined) throw this.notFound(name);
     entry.unloadedByRequest = true;
