@@ -32,6 +32,7 @@ import { installContentEncoding } from './plugins/content-encoding.js';
 import { answerExpectation, lowLevelErrorOptions } from './low-level-errors.js';
 import { predictFastPath, requestIdOf } from './fast-path.js';
 import { parseJsonBody } from '../protocols/json-body.js';
+import { deadlineFrom, TIMEOUT_HEADER } from '../protocols/deadline.js';
 
 export interface AppOptions {
   /** A started inference core to serve (startServer); or configs + runtime for the app to start one. */
@@ -263,7 +264,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     reply.header('x-model-version', model.versionHeader);
     const validated = model.validate(body);
     if (!validated.ok) return reply.code(422).send({ detail: validated.issues });
-    const predictions = await model.predict(validated.rows, undefined, { requestId: reply.request.id, frontDoor: 'http' });
+    const predictions = await model.predict(validated.rows, deadlineFrom(reply.request.headers[TIMEOUT_HEADER], model.config.queue.timeoutMs), { requestId: reply.request.id, frontDoor: 'http' });
     traffic.mirror(model, validated.rows, predictions);
     reply.type('application/json; charset=utf-8');
     return validated.batch ? model.serialize.many(predictions) : model.serialize.one(predictions[0]!);

@@ -23,6 +23,7 @@ import { errorAnswer, errorBody } from './errors.js';
 import { parseJsonBody } from '../protocols/json-body.js';
 import { requestIdFrom } from '../protocols/request-id.js';
 import { API_HEADERS } from './plugins/security-headers.js';
+import { deadlineFrom, TIMEOUT_HEADER } from '../protocols/deadline.js';
 
 /** The request's id: its X-Request-Id when plain, else a new UUID (requestIdFrom). */
 export function requestIdOf(req: IncomingMessage): string {
@@ -94,7 +95,7 @@ export function predictFastPath(options: FastPathOptions): (req: IncomingMessage
       return fail(req, res, id, started, route, model, version, error);
     }
     if (!validated.ok) return answer(req, res, id, started, route, model, version, 422, JSON.stringify({ detail: validated.issues }));
-    model.predict(validated.rows, undefined, { requestId: id, frontDoor: 'http' }).then(
+    model.predict(validated.rows, deadlineFrom(req.headers[TIMEOUT_HEADER], model.config.queue.timeoutMs), { requestId: id, frontDoor: 'http' }).then(
       (predictions) => answer(req, res, id, started, route, model, version, 200, validated.batch ? model.serialize.many(predictions) : model.serialize.one(predictions[0]!)),
       (error: unknown) => fail(req, res, id, started, route, model, version, error),
     );

@@ -11,6 +11,7 @@ import type { PredictionObject } from '../response/decode.js';
 import type { Row, ValidationIssue } from '../validation/request-validator.js';
 import { undici } from '../lazy-modules.js';
 import { stepValidationError, type RowOrigin } from './errors.js';
+import { TIMEOUT_HEADER } from '../protocols/deadline.js';
 
 const OIP_TYPES: Record<FieldSpec['type'], string> = { number: 'FP64', integer: 'INT64', string: 'BYTES', boolean: 'BOOL' };
 
@@ -47,7 +48,12 @@ export class RemoteStep {
     try {
       for (;;) {
         try {
-          const res = await this.pool.request({ path: this.path, method: 'POST', headers: { 'content-type': 'application/json', accept: 'application/json' }, body, signal: controller.signal });
+          // What is left of the deadline goes along (whole ms, rounded down, so that every hop of a
+          // chain has less): a modelserve downstream stops when this call does. None left: not sent.
+          const left = Math.floor(until - performance.now());
+          if (left < 1) controller.abort();
+          controller.signal.throwIfAborted();
+          const res = await this.pool.request({ path: this.path, method: 'POST', headers: { 'content-type': 'application/json', accept: 'application/json', [TIMEOUT_HEADER]: String(left) }, body, signal: controller.signal });
           const text = await res.body.text();
           if (res.statusCode === 200) return this.answers(text, rows.length);
           if (res.statusCode === 422 || (this.spec.protocol === 'oip' && res.statusCode === 400)) throw stepValidationError(this.step, this.remoteIssues(text), origin);
@@ -58,6 +64,8 @@ export class RemoteStep {
           }
           const reason = errorText(text);
           if (res.statusCode === 503) throw new ModelServeError('MS_ERR_STEP_UNAVAILABLE', `step '${this.step}': ${this.target} answered 503${reason}`);
+          // Its deadline passed (the one this call gave it, or its own): a timeout, not a failure.
+          if (res.statusCode === 504) throw new ModelServeError('MS_ERR_STEP_TIMEOUT', `step '${this.step}': ${this.target} answered 504${reason}`);
           throw new ModelServeError('MS_ERR_STEP_FAILED', `step '${this.step}': ${this.target} answered ${res.statusCode}${reason}`);
         } catch (err) {
           if (err instanceof ModelServeError) throw err;

@@ -190,3 +190,29 @@ test("a remote 422 whose detail is not FastAPI's issues is still a 422 in FastAP
     assert.equal(issue!.type, 'value_error.remote');
   }
 });
+
+test("a pipeline that calls itself by mistake stops when its client's deadline passes: the remaining time travels with each hop (x-modelserve-timeout-ms)", async () => {
+  const port = await freePort();
+  const repo = newRepo();
+  writeConfig(repo, 'loop', `
+pipeline:
+  sequence:
+    - name: again
+      remote: { url: "http://127.0.0.1:${port}", model: loop, timeout_ms: 1000, retries: 0, fields: { x: { type: number } }, outputs: { y: number } }
+`);
+  const server = await startServer({ repo, port, workers: 1, logger: false });
+  try {
+    const requests = async () => {
+      const text = await (await fetch(`${server.url}/metrics`)).text();
+      return [...text.matchAll(/^modelserve_requests_total\{model="loop"[^}]*\} (\d+)/gm)].reduce((n, m) => n + Number(m[1]), 0);
+    };
+    const res = await call(`${server.url}/models/loop/predict`, { body: { x: 1 } });
+    assert.equal(res.status, 504, res.text);
+    await new Promise((r) => setTimeout(r, 500));
+    const settled = await requests();
+    await new Promise((r) => setTimeout(r, 1500));
+    assert.equal(await requests(), settled, 'no hop runs on after the deadline');
+  } finally {
+    await server.shutdown();
+  }
+});
