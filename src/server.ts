@@ -92,9 +92,11 @@ export async function startServer(options: StartOptions): Promise<RunningServer>
   let streams: RunningStreams | undefined;
   try {
     await core.start();
-    const log = { info: (o: object, m: string) => app?.log.info(o, m), warn: (o: object, m: string) => app?.log.warn(o, m), error: (o: object, m: string) => app?.log.error(o, m) };
-    if (hasStreams(options.streams)) streams = startStreams(options.streams, core, metrics?.registry, log);
-    app = await buildApp({ ...options.app, readiness: streams?.notReady, core, metrics: metrics ?? false, statistics, bodyLimit: options.bodyLimit, logger: options.logger, optimize: options.optimize });
+    const readiness = hasStreams(options.streams) ? () => streams?.notReady() : undefined;
+    app = await buildApp({ ...options.app, readiness, core, metrics: metrics ?? false, statistics, bodyLimit: options.bodyLimit, logger: options.logger, optimize: options.optimize });
+    // After the app: the streams log through its logger from their first moment (a broker that
+    // refuses the connection says so at once, not into a logger that does not exist yet).
+    if (hasStreams(options.streams)) streams = startStreams(options.streams, core, metrics?.registry, app.log);
     await app.listen({ host: options.host ?? '127.0.0.1', port: options.port ?? 8000 });
     if (options.grpcPort !== undefined && options.grpcPort > 0) {
       const { startGrpcServer } = await import('./grpc/server.js');

@@ -7,7 +7,9 @@ import assert from 'node:assert/strict';
 import mqtt, { type MqttClient } from 'mqtt';
 import { startServer, type RunningServer } from '../../src/server.js';
 import { startMosquitto, type Broker } from '../helpers/mosquitto.js';
+import { execFileSync } from 'node:child_process';
 import { readFileSync, writeFileSync, mkdirSync } from 'node:fs';
+import { Writable } from 'node:stream';
 import { join } from 'node:path';
 import { EXAMPLES, tempDir } from '../helpers/paths.js';
 import { exampleModel } from '../pipelines/helpers.js';
@@ -117,4 +119,28 @@ test('a broker restarted without its sessions: the front door subscribes again a
   const answers = collect('modelserve/weather/predictions');
   await client.publishAsync('modelserve/weather/predict', JSON.stringify(row), { qos: 1 });
   await until(() => answers.length > 0, 5_000, 'the answer after the restart');
+});
+
+test('a broker that refuses the credentials is logged and retried: once it accepts them, the front door connects', async (t) => {
+  const dir = tempDir();
+  const passwords = join(dir, 'passwords');
+  writeFileSync(passwords, '');
+  const setPassword = (password: string) => execFileSync('mosquitto_passwd', ['-b', passwords, 'modelserve', password]);
+  setPassword('the-old-one');
+  const locked = await startMosquitto(['allow_anonymous false', `password_file ${passwords}`]);
+  t.after(() => locked.stop());
+  const logs: string[] = [];
+  const stream = new Writable({ write(chunk: Buffer, _e, done) { logs.push(chunk.toString()); done(); } });
+  const guarded = await startServer({
+    repo: repository(), port: 0, workers: 1, logger: { level: 'warn', stream },
+    streams: { mqtt: { url: locked.url, username: 'modelserve', password: 'the-new-one', required: true } },
+  });
+  t.after(() => guarded.shutdown());
+  await until(() => logs.some((l) => l.includes('mqtt: cannot connect to the broker')), 10_000, 'the refusal logged');
+  assert.equal((await fetch(`${guarded.url}/readyz`)).status, 503);
+  setPassword('the-new-one');
+  await locked.stop();
+  await locked.start();
+  await guarded.streams!.frontDoor!.waitReady(20_000);
+  assert.equal((await fetch(`${guarded.url}/readyz`)).status, 200);
 });
