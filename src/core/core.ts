@@ -600,15 +600,19 @@ export class InferenceCore extends EventEmitter {
     const scan = scanRepository(this.repo, options.only, options.force ? 0 : (this.watcher?.options.settleMs ?? 0));
     const seen = new Set<string>();
     const work: Array<Promise<void>> = [];
+    const kept: Array<{ model: ScannedModel; clashes: string[] }> = [];
     for (const [name, claims] of claimsByName(scan.models)) {
       seen.add(name);
       // Two model folders under one name: the one that serves keeps it, the other is reported and
       // not applied (applying both would swap the model back and forth on every pass).
       const serving = this.entries.get(name)?.wanted.values().next().value?.config.modelDir;
       const model = claims.find((m) => m.dir === serving) ?? claims[0]!;
-      const clashes = claims.filter((m) => m !== model).map((m) => `${configFileOf(m)}: name: model name '${name}' is already used by ${configFileOf(model)}; this folder is not served`);
-      work.push(this.applyModel(model, options.force ?? false, clashes));
+      kept.push({ model, clashes: claims.filter((m) => m !== model).map((m) => `${configFileOf(m)}: name: model name '${name}' is already used by ${configFileOf(model)}; this folder is not served`) });
     }
+    // Every version config this pass will apply: a new pipeline is checked against the models that
+    // arrive with it (a chain of new pipelines loaded one level per pass, each failing meanwhile).
+    const arriving = kept.flatMap(({ model: m }) => m.versions.filter((v) => v.selected).map((v) => v.read([])).filter((c): c is ModelConfig => c?.name === m.name));
+    for (const { model, clashes } of kept) work.push(this.applyModel(model, options.force ?? false, clashes, arriving));
     for (const entry of [...this.entries.values()]) {
       if (seen.has(entry.name) || (options.only !== undefined && entry.name !== options.only)) continue;
       // The model folder is gone: stop serving it, then forget it.
@@ -633,7 +637,7 @@ export class InferenceCore extends EventEmitter {
     this.emit('event', { type: 'models-changed' } satisfies CoreEvent);
   }
 
-  private async applyModel(model: ScannedModel, force: boolean, clashes: string[] = []): Promise<void> {
+  private async applyModel(model: ScannedModel, force: boolean, clashes: string[] = [], arriving: readonly ModelConfig[] = []): Promise<void> {
     const isNew = !this.entries.has(model.name);
     const entry = this.entry(model.name);
     const wanted = new Map<number, { config: ModelConfig; fingerprint: string }>();
@@ -657,7 +661,10 @@ export class InferenceCore extends EventEmitter {
       this.options.onProblem?.(reason, { model: model.name, version: v.version });
       this.emit('event', { type: 'version-failed', model: model.name, version: v.version, reason } satisfies CoreEvent);
     }
-    const others = [...this.entries.values()].filter((e) => e !== entry).flatMap((e) => [...e.wanted.values()].map((w) => w.config));
+    const served = [...this.entries.values()].filter((e) => e !== entry).flatMap((e) => [...e.wanted.values()].map((w) => w.config));
+    // The other models as they are on disk now where this pass has them, else as last applied.
+    const fresh = arriving.filter((c) => c.name !== model.name);
+    const others = [...fresh, ...served.filter((c) => !fresh.some((f) => f.name === c.name && f.modelVersion === c.modelVersion))];
     const mine = [...others, ...[...wanted.values()].map((w) => w.config)];
     const clash = [...repositoryProblems(mine), ...resolvePipelines(mine).problems].filter((p) => [...wanted.values()].some((w) => w.config.configFile === p.file));
     if (clash.length > 0) {
@@ -667,12 +674,15 @@ export class InferenceCore extends EventEmitter {
     }
     this.setScanProblems(entry, clashes);
     if (isNew) this.emit('event', { type: 'models-changed' } satisfies CoreEvent);
+    for (const [v, w] of wanted) entry.wanted.set(v, w);
+    // The other models of this pass register theirs before any load starts (one microtask: every
+    // applyModel of the pass runs to here first): a new pipeline's steps are resolved against them.
+    await Promise.resolve();
     // 1. Load what is new or changed (a model unloaded by request or by the budget stays unloaded until asked for).
     const loads: Array<Promise<void>> = [];
     const budget = this.options.maxLoadedModels ?? 0;
     const budgetFull = budget > 0 && entry.serving === undefined && entry.loading === undefined && this.loadedModelCount() >= budget;
     for (const [v, w] of wanted) {
-      entry.wanted.set(v, w);
       const slot = entry.slots.get(v);
       if (slot?.fingerprint === w.fingerprint && !force) continue;
       if (entry.unloadedByRequest || (budgetFull && slot?.state !== 'ready')) {

@@ -113,3 +113,26 @@ test('start-up (and check) reject versions of one folder that name different mod
   writeNamedVersion(repo, 'multi', 2, 'other', 'version_policy: { all: true }\n');
   assert.throws(() => loadRepository(repo), /multi\/2\/model\.yaml: name: version 2 is named 'other' but version 1 of the same model folder 'multi': the versions of a model folder are one model/);
 });
+
+test('new pipelines that need each other, added at once, load in one pass over the repository (not one level per pass)', async () => {
+  const repo = tempDir();
+  writeBookVersion(repo, 'book', 1);
+  const server = await startServer({ repo, port: 0, workers: 1, logger: false });
+  try {
+    const fields = ['temp_c', 'humidity', 'wind_speed_kmph', 'wind_bearing_degree', 'visibility_km', 'pressure_millibars', 'current_weather_condition'];
+    const chain = (name: string, next: string) => {
+      mkdirSync(join(repo, name));
+      writeFileSync(join(repo, name, 'model.yaml'), `pipeline:\n  sequence:\n    - model: ${next}\n`);
+    };
+    chain('chain-a', 'chain-b');
+    chain('chain-b', 'chain-c');
+    chain('chain-c', 'book');
+    await server.core.reconcile({ force: true });
+    const names = ((await call(`${server.url}/models`)).body.models as Array<{ name: string; state: string }>).map((m) => `${m.name}:${m.state}`).sort();
+    assert.deepEqual(names, ['book:ready', 'chain-a:ready', 'chain-b:ready', 'chain-c:ready']);
+    const row = Object.fromEntries(fields.map((f) => [f, (BOOK_ROW as Record<string, number>)[f]]));
+    assert.equal((await call(`${server.url}/models/chain-a/predict`, { body: row })).status, 200);
+  } finally {
+    await server.shutdown();
+  }
+});
