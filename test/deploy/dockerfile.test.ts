@@ -267,12 +267,14 @@ describe('Dockerfile replayed on the host (no Docker engine): build stages, then
     const as = process.getuid?.() === 0 ? user : { uid: process.getuid?.() ?? user.uid, gid: process.getgid?.() ?? user.gid };
     assert.notEqual(as.uid, 0);
     port = await freePort();
+    // gRPC's default 8001 may be taken on the host (a server the user runs): a free port too.
+    const grpcPort = await freePort();
     const [cmd, ...args] = [...(runtime.entrypoint ?? []), ...(runtime.cmd ?? [])];
     // Absolute paths inside the image live under the runtime stage's folder here.
     const hostArgs = args.map((a) => (a.startsWith('/') ? join(runtimeRoot, a) : a));
     server = spawn(cmd === 'node' ? process.execPath : cmd, hostArgs, {
       cwd: join(runtimeRoot, runtime.workdir),
-      env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: '/nonexistent', ...runtime.env, PORT: String(port) },
+      env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: '/nonexistent', ...runtime.env, PORT: String(port), MODELSERVE_GRPC_PORT: String(grpcPort) },
       uid: as.uid,
       gid: as.gid,
       stdio: ['ignore', 'pipe', 'pipe'],
