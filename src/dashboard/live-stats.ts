@@ -102,11 +102,15 @@ class VersionStats {
   }
 }
 
-/** A kept record: for tensor-level calls, the shapes of its inputs instead of the tensors. */
+/** A kept record; a large one (trimmed) has the shapes of its inputs instead of the tensors. */
 type ShownRecord = PredictionRecord & { shapes?: Record<string, string> };
 
+function shapesOf(feeds: NonNullable<PredictionRecord['feeds']>): Record<string, string> {
+  return Object.fromEntries(Object.entries(feeds).map(([k, t]) => [k, `${t.type}[${t.dims.join(',')}]`]));
+}
+
 function trimmed(record: PredictionRecord): ShownRecord {
-  const shapes = record.feeds && Object.fromEntries(Object.entries(record.feeds).map(([k, t]) => [k, `${t.type}[${t.dims.join(',')}]`]));
+  const shapes = record.feeds && shapesOf(record.feeds);
   return {
     ...record,
     inputs: record.inputs?.slice(0, LATEST_ROWS),
@@ -141,7 +145,7 @@ export class LiveStats {
     stats.add(record);
     // The record itself (already allocated); shaped for display only when a snapshot is taken. A
     // large one is trimmed first, so the 40 kept do not hold whole batches (nor their tensors) alive.
-    this.latest.push(record.rows > LATEST_ROWS || record.feeds !== undefined ? trimmed(record) : record);
+    this.latest.push(record.rows > LATEST_ROWS ? trimmed(record) : record);
     if (this.latest.length > LATEST * 2) this.latest = this.latest.slice(-LATEST);
   };
 
@@ -195,7 +199,7 @@ export class LiveStats {
       front_door: r.frontDoor ?? 'unknown',
       rows: r.rows,
       // Tensor-level calls (infer) show their shapes only.
-      inputs: r.inputs ? redactRows(r.inputs, this.redact) : (r.shapes ?? {}),
+      inputs: r.inputs ? redactRows(r.inputs, this.redact) : (r.shapes ?? (r.feeds ? shapesOf(r.feeds) : {})),
       predictions: r.predictions ? redactRows(r.predictions, this.redact) : null,
       latency_ms: Math.round(r.latencyMs * 1000) / 1000,
     }));
