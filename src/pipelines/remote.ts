@@ -15,6 +15,9 @@ import { TIMEOUT_HEADER } from '../protocols/deadline.js';
 
 const OIP_TYPES: Record<FieldSpec['type'], string> = { number: 'FP64', integer: 'INT64', string: 'BYTES', boolean: 'BOOL' };
 
+/** The largest answer read from a remote step: past it, the read stops (a 502), not the process's memory. */
+const MAX_ANSWER_BYTES = 64 * 2 ** 20;
+
 /** Connection-level failures worth another attempt (the service restarting, a stale keep-alive socket). */
 const RETRYABLE = new Set(['ECONNREFUSED', 'ECONNRESET', 'EPIPE', 'UND_ERR_SOCKET', 'UND_ERR_CLOSED', 'ENOTFOUND', 'EAI_AGAIN']);
 
@@ -30,7 +33,7 @@ export class RemoteStep {
     const url = new URL(spec.protocol === 'modelserve' ? `${spec.url}/models/${spec.model}/predict` : spec.protocol === 'oip' ? `${spec.url}/v2/models/${spec.model}/infer` : spec.url);
     this.origin = url.origin;
     this.path = `${url.pathname}${url.search}`;
-    this.pool = new (undici().Pool)(this.origin, { connections: spec.maxInFlight, pipelining: 1, connectTimeout: Math.min(spec.timeoutMs, 10_000) });
+    this.pool = new (undici().Pool)(this.origin, { connections: spec.maxInFlight, pipelining: 1, connectTimeout: Math.min(spec.timeoutMs, 10_000), maxResponseSize: MAX_ANSWER_BYTES });
   }
 
   get target(): string {
@@ -73,6 +76,7 @@ export class RemoteStep {
             throw new ModelServeError('MS_ERR_STEP_TIMEOUT', `step '${this.step}': ${this.target} did not answer within ${Math.round(until - started)} ms${attempt > 0 ? ` (${attempt + 1} attempts)` : ''}`);
           }
           const code = (err as { code?: string }).code ?? '';
+          if (code === 'UND_ERR_RES_EXCEEDED_MAX_SIZE') throw this.unreadable(`the answer is larger than ${MAX_ANSWER_BYTES / 2 ** 20} MiB`);
           if (RETRYABLE.has(code) && this.mayRetry(attempt, until)) {
             attempt++;
             await sleep(Math.min(50 * attempt, Math.max(0, until - performance.now())));

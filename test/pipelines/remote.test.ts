@@ -52,6 +52,16 @@ before(async () => {
     const json = (status: number, body: string) => res.writeHead(status, { 'content-type': 'application/json' }).end(body);
     if (req.url === '/types') return json(200, '[{"score":"abc","tag":5}]');
     if (req.url === '/null422') return json(422, '{"detail":[null]}');
+    if (req.url === '/huge') {
+      // 70 MiB of answer, written as the client reads it.
+      res.writeHead(200, { 'content-type': 'application/json' });
+      const chunk = Buffer.alloc(1 << 20, 0x20);
+      let sent = 0;
+      const more = () => { while (sent < 70 && res.write(chunk)) sent++; if (sent >= 70) res.end(); };
+      res.on('drain', () => { sent++; more(); });
+      res.on('error', () => undefined);
+      return more();
+    }
     return json(422, '{"detail":[{"loc":"notarray","msg":5}]}');
   });
   const [slowPort, oipPort, liarPort] = await Promise.all([listen(slow), listen(oip), listen(liar)]);
@@ -82,7 +92,7 @@ pipeline:
     - name: add
       remote: { url: "http://127.0.0.1:${oipPort}", protocol: oip, model: adder, fields: { a: { type: number }, b: { type: integer } }, outputs: { total: number } }
 `);
-  for (const path of ['types', 'null422', 'weird422']) {
+  for (const path of ['types', 'null422', 'weird422', 'huge']) {
     writeConfig(repo, `liar-${path}`, `
 pipeline:
   sequence:
@@ -221,4 +231,10 @@ pipeline:
   } finally {
     await server.shutdown();
   }
+});
+
+test('a remote answer past 64 MiB is a 502 naming the step, read no further', async () => {
+  const res = await call(`${upstream.url}/models/liar-huge/predict`, { body: { x: 1 } });
+  assert.equal(res.status, 502, res.text);
+  assert.match(res.body.detail, /step 'liar': unreadable answer from .*: the answer is larger than 64 MiB/);
 });
