@@ -32,6 +32,8 @@ export interface PredictionCloudEvent {
   datacontenttype: 'application/json';
   modelname: string;
   modelversion: string;
+  /** The request's id (X-Request-Id, MQTT request_id): what correlates the event with the answer and the logs. */
+  requestid?: string;
   data: PredictionEventData;
 }
 
@@ -72,8 +74,9 @@ export function predictionEvent(record: PredictionRecord, shape: EventShape): Pr
   const tensors = record.inputs === undefined;
   return {
     specversion: '1.0',
-    // The request id is the event id; a front door that has none gets a fresh one (source + id stay unique).
-    id: record.requestId ?? randomUUID(),
+    // A new id per event: source + id must be unique, and a client may send the same request id
+    // twice. (A resend of one event is the same text, so the same id: consumers deduplicate on it.)
+    id: randomUUID(),
     source: sourceOf(record.model, version, shape),
     type: EVENT_TYPE,
     subject: `${record.model}/${version}`,
@@ -81,6 +84,7 @@ export function predictionEvent(record: PredictionRecord, shape: EventShape): Pr
     datacontenttype: 'application/json',
     modelname: record.model,
     modelversion: version,
+    ...(record.requestId === undefined ? {} : { requestid: record.requestId }),
     data: {
       model: record.model,
       version: record.version,
@@ -126,8 +130,8 @@ export class PredictionEventWriter {
       this.lastTime = record.time;
       this.lastIso = new Date(record.time).toISOString();
     }
-    const id = JSON.stringify(record.requestId ?? randomUUID());
+    const requestId = record.requestId === undefined ? '' : `,"requestid":${JSON.stringify(record.requestId)}`;
     const latency = Math.round(record.latencyMs * 1000) / 1000;
-    return `{"specversion":"1.0","id":${id},${shared},"time":"${this.lastIso}","data":{"model":${JSON.stringify(record.model)},"version":${record.version},"front_door":${JSON.stringify(record.frontDoor ?? 'unknown')},"rows":${record.rows},"latency_ms":${latency},"inputs":${json.inputs(record.inputs)},"predictions":${json.predictions(record.predictions ?? [])}}}`;
+    return `{"specversion":"1.0","id":"${randomUUID()}",${shared},"time":"${this.lastIso}"${requestId},"data":{"model":${JSON.stringify(record.model)},"version":${record.version},"front_door":${JSON.stringify(record.frontDoor ?? 'unknown')},"rows":${record.rows},"latency_ms":${latency},"inputs":${json.inputs(record.inputs)},"predictions":${json.predictions(record.predictions ?? [])}}}`;
   }
 }

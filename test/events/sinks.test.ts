@@ -74,8 +74,10 @@ test('the core reports predict() and infer() to observers; events sample and red
     assert.deepEqual(records.map((r) => [r.requestId, r.frontDoor, r.rows]), [['r-1', 'http', 1], ['t-1', 'grpc', 1]]);
     assert.deepEqual(records[0]!.predictions, [answer]);
     assert.ok(records[1]!.outputs && records[1]!.feeds);
-    const [fromPredict, fromInfer] = texts.map((t) => JSON.parse(t) as { id: string; data: { inputs: unknown; predictions: unknown } });
-    assert.equal(fromPredict!.id, 'r-1');
+    const [fromPredict, fromInfer] = texts.map((t) => JSON.parse(t) as { id: string; requestid: string; data: { inputs: unknown; predictions: unknown } });
+    assert.equal(fromPredict!.requestid, 'r-1');
+    assert.match(fromPredict!.id, /^[0-9a-f-]{36}$/, 'a new id per event (a client may send one request id twice)');
+    assert.notEqual(fromPredict!.id, fromInfer!.id);
     assert.deepEqual(fromPredict!.data.inputs, [{ ...row, humidity: '[redacted]' }]);
     assert.deepEqual(fromPredict!.data.predictions, [{ ...answer, rain_probability: '[redacted]' }]);
     const tensors = fromInfer!.data.inputs as Record<string, { datatype: string; shape: number[]; data: number[] }>;
@@ -123,15 +125,16 @@ test('the event writer writes what JSON.stringify(predictionEvent()) writes, for
     for (const record of all) {
       const written = JSON.parse(writer.write(record)) as { id: string };
       const expected = JSON.parse(JSON.stringify(predictionEvent(record, general))) as { id: string };
-      if (record.requestId === undefined) {
-        assert.match(written.id, /^[0-9a-f-]{36}$/);
-        written.id = expected.id;
-      }
+      assert.match(written.id, /^[0-9a-f-]{36}$/);
+      written.id = expected.id;
       assert.deepEqual(written, expected);
     }
     // Redaction takes the general path, with the same result.
     const redacted = { redact: new Set(['humidity', 'prediction']) };
-    assert.deepEqual(JSON.parse(new PredictionEventWriter(redacted).write(records[0]!)), JSON.parse(JSON.stringify(predictionEvent(records[0]!, redacted))));
+    const [viaWriter, viaObject] = [JSON.parse(new PredictionEventWriter(redacted).write(records[0]!)) as { id: string }, JSON.parse(JSON.stringify(predictionEvent(records[0]!, redacted))) as { id: string }];
+    assert.notEqual(viaWriter.id, viaObject.id, 'a new id per event');
+    viaWriter.id = viaObject.id;
+    assert.deepEqual(viaWriter, viaObject);
   } finally {
     await core.close();
   }

@@ -42,11 +42,11 @@ test('docs/events.md: the serve command answers over MQTT and writes events to M
     const http = await fetch(`http://127.0.0.1:${port}/predict`, { method: 'POST', headers: { 'content-type': 'application/json', 'x-request-id': 'docs-http-1' }, body: JSON.stringify(row) });
     assert.equal(http.status, 200);
     for (let i = 0; i < 100 && !got['cloud/events']!.some((e) => e.includes('docs-http-1')); i++) await new Promise((r) => setTimeout(r, 50));
-    assert.ok(got['cloud/events']!.some((e) => e.includes('"id":"docs-http-1"')));
+    assert.ok(got['cloud/events']!.some((e) => e.includes('"requestid":"docs-http-1"')));
     const file = join(cwd, 'events.jsonl');
     for (let i = 0; i < 100 && !(existsSync(file) && readFileSync(file, 'utf8').includes('docs-http-1')); i++) await new Promise((r) => setTimeout(r, 50));
-    const lines = readFileSync(file, 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { id: string; data: { front_door: string } });
-    assert.ok(lines.some((e) => e.id === 'docs-http-1' && e.data.front_door === 'http'));
+    const lines = readFileSync(file, 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { requestid: string; data: { front_door: string } });
+    assert.ok(lines.some((e) => e.requestid === 'docs-http-1' && e.data.front_door === 'http'));
     assert.ok(lines.some((e) => e.data.front_door === 'mqtt'));
     await c.endAsync();
   } finally {

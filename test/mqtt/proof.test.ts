@@ -69,8 +69,8 @@ test('10,000 readings at QoS 1 through a 3 s broker outage: every prediction equ
     req.on('end', () => {
       if (failing) { webhookRefused++; res.statusCode = 500; return res.end(); }
       const body = JSON.parse(Buffer.concat(chunks).toString()) as unknown;
-      const events = (req.headers['content-type'] ?? '').startsWith('application/cloudevents-batch+json') ? body as Array<{ id: string }> : [body as { id: string }];
-      for (const e of events) webhookIds.set(e.id, (webhookIds.get(e.id) ?? 0) + 1);
+      const events = (req.headers['content-type'] ?? '').startsWith('application/cloudevents-batch+json') ? body as Array<{ requestid: string }> : [body as { requestid: string }];
+      for (const e of events) webhookIds.set(e.requestid, (webhookIds.get(e.requestid) ?? 0) + 1);
       res.statusCode = 204;
       res.end();
     });
@@ -99,10 +99,10 @@ test('10,000 readings at QoS 1 through a 3 s broker outage: every prediction equ
       // One structured event, or several in the JSON batch format (as the content type says).
       const batch = packet.properties?.contentType === 'application/cloudevents-batch+json';
       if (batch) batches++;
-      const parsed = JSON.parse(payload.toString()) as { id: string } | Array<{ id: string }>;
-      for (const event of batch ? parsed as Array<{ id: string }> : [parsed as { id: string }]) {
-        eventIds.set(event.id, (eventIds.get(event.id) ?? 0) + 1);
-        if (sampled.length < 50 && event.id.startsWith('p-')) sampled.push(event);
+      const parsed = JSON.parse(payload.toString()) as { requestid: string } | Array<{ requestid: string }>;
+      for (const event of batch ? parsed as Array<{ requestid: string }> : [parsed as { requestid: string }]) {
+        eventIds.set(event.requestid, (eventIds.get(event.requestid) ?? 0) + 1);
+        if (sampled.length < 50 && event.requestid.startsWith('p-')) sampled.push(event);
       }
     });
     const answers = new Map<number, string>();
@@ -134,16 +134,17 @@ test('10,000 readings at QoS 1 through a 3 s broker outage: every prediction equ
     await until(() => hookIds() === N, 60_000, `every event at the webhook (have ${hookIds()})`);
     const counts = server.streams!.events!.sinks.map((s) => ({ kind: s.kind, ...s.counters() }));
     await until(() => server.streams!.events!.sinks.every((s) => s.counters().queued === 0), 30_000, 'the file sink');
-    const fileIds = new Set(readFileSync(eventsFile, 'utf8').trim().split('\n').map((l) => (JSON.parse(l) as { id: string }).id).filter((id) => id.startsWith('p-')));
+    const fileIds = new Set(readFileSync(eventsFile, 'utf8').trim().split('\n').map((l) => (JSON.parse(l) as { requestid: string }).requestid).filter((id) => id.startsWith('p-')));
     assert.equal(fileIds.size, N);
     const eventDuplicates = [...eventIds.values()].reduce((a, n) => a + n - 1, 0);
     t.diagnostic(`events: MQTT ${eventIds.size} ids (${eventDuplicates} duplicates, ${batches} batch messages); webhook refused ${webhookRefused} posts then took ${webhookIds.size} ids; sinks ${JSON.stringify(counts)}`);
     assert.ok(webhookRefused > 0, 'the webhook refused events for a while');
 
-    // CloudEvents 1.0, as the SDK reads them: id = request id, type/source/subject name the model and version.
+    // CloudEvents 1.0, as the SDK reads them: a new id per event, the request id as the requestid extension, type/source/subject name the model and version.
     for (const raw of sampled) {
       const event = new CloudEvent(raw as Record<string, unknown>, true);
-      const i = Number(event.id.slice(2));
+      const i = Number(String(event.requestid).slice(2));
+      assert.match(event.id, /^[0-9a-f-]{36}$/);
       assert.equal(event.specversion, '1.0');
       assert.equal(event.type, 'dev.modelserve.prediction');
       assert.equal(event.source, '/modelserve/models/weather/versions/1');
