@@ -86,6 +86,7 @@ export class MqttSink extends BoundedSink {
     if (!this.ownsClient) return;
     // A broker that stopped answering (no DISCONNECT acknowledgement) must not hold up shutdown.
     await Promise.race([this.client.endAsync().catch(() => undefined), new Promise((resolve) => setTimeout(resolve, 1000).unref())]);
-    if (!this.client.disconnected) this.client.end(true);
+    // end(true) does nothing once an end() is under way: the socket is closed here.
+    if (!this.client.disconnected) this.client.stream?.destroy();
   }
 }

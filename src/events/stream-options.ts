@@ -1,7 +1,7 @@
 // The --mqtt-* and --events-* serve options -> StreamOptions (problems reported with the others).
 import { readFileSync } from 'node:fs';
 import type { StreamOptions } from './streams.js';
-import { DEFAULT_TOPICS } from '../mqtt/front-door.js';
+import { DEFAULT_TOPICS } from '../mqtt/topics.js';
 
 export type { StreamOptions };
 

@@ -3,7 +3,8 @@
 import type { Registry } from 'prom-client';
 import type { InferenceCore } from '../core/core.js';
 import { connectClient, type MqttConnectionOptions } from '../mqtt/connection.js';
-import { MqttFrontDoor, type Logger, type MqttTopics } from '../mqtt/front-door.js';
+import { MqttFrontDoor, type Logger } from '../mqtt/front-door.js';
+import type { MqttTopics } from '../mqtt/topics.js';
 import { PredictionEvents, eventMetricsHooks } from './events.js';
 import { FileSink } from './file-sink.js';
 import { MqttSink } from './mqtt-sink.js';

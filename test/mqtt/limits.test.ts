@@ -13,6 +13,7 @@ import { Writable } from 'node:stream';
 import { join } from 'node:path';
 import { EXAMPLES, tempDir } from '../helpers/paths.js';
 import { exampleModel } from '../pipelines/helpers.js';
+import { startServe } from '../helpers/serve.js';
 import { sample as promValue } from '../helpers/prom.js';
 
 const MAX_PACKET = 65_536;
@@ -143,4 +144,17 @@ test('a broker that refuses the credentials is logged and retried: once it accep
   await locked.start();
   await guarded.streams!.frontDoor!.waitReady(20_000);
   assert.equal((await fetch(`${guarded.url}/readyz`)).status, 200);
+});
+
+test('SIGTERM with the MQTT front door and events: the process ends because nothing holds it, not by its 3 s fallback exit', async (t) => {
+  const probe = join(tempDir(), 'probe.cjs');
+  // 'beforeExit' fires only when the event loop empties by itself (process.exit() skips it).
+  writeFileSync(probe, "process.on('beforeExit', () => process.stderr.write('[event loop empty]\\n'));\n");
+  const cli = startServe([join(EXAMPLES, 'weather'), '--port', '0', '--grpc-port', '0', '--workers', '1', '--log-level', 'warn', '--mqtt-url', broker.url, '--events-mqtt-topic', 'test/cli-events'], { nodeArgs: ['--require', probe] });
+  t.after(() => cli.kill());
+  const url = await cli.url;
+  assert.equal((await fetch(`${url}/predict`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(row) })).status, 200);
+  cli.child.kill('SIGTERM');
+  assert.equal(await cli.exited, 0);
+  assert.match(cli.stderr(), /\[event loop empty\]/);
 });
