@@ -617,6 +617,7 @@ export class InferenceCore extends EventEmitter {
       if (seen.has(entry.name) || (options.only !== undefined && entry.name !== options.only)) continue;
       // The model folder is gone: stop serving it, then forget it.
       entry.wanted.clear();
+      this.reportedScanProblems.delete(entry.name);
       work.push(
         Promise.all([...entry.slots.values()].map((s) => this.unloadSlot(entry, s, 'removed', 'delete'))).then(() => {
           if (entry.slots.size === 0 && entry.wanted.size === 0) this.entries.delete(entry.name);
@@ -661,11 +662,15 @@ export class InferenceCore extends EventEmitter {
       this.options.onProblem?.(reason, { model: model.name, version: v.version });
       this.emit('event', { type: 'version-failed', model: model.name, version: v.version, reason } satisfies CoreEvent);
     }
-    const served = [...this.entries.values()].filter((e) => e !== entry).flatMap((e) => [...e.wanted.values()].map((w) => w.config));
-    // The other models as they are on disk now where this pass has them, else as last applied.
+    // The other models as they are on disk now where this pass has them, else as last applied; not
+    // this folder's configs under another name (its old name, when all its versions were renamed).
     const fresh = arriving.filter((c) => c.name !== model.name);
-    const others = [...fresh, ...served.filter((c) => !fresh.some((f) => f.name === c.name && f.modelVersion === c.modelVersion))];
-    const mine = [...others, ...[...wanted.values()].map((w) => w.config)];
+    const arrived = new Set(fresh.map((c) => `${c.name}\u0000${c.modelVersion}`));
+    const served = [...this.entries.values()].filter((e) => e !== entry).flatMap((e) => [...e.wanted.values()].map((w) => w.config))
+      .filter((c) => c.modelDir !== model.dir && !arrived.has(`${c.name}\u0000${c.modelVersion}`));
+    const own = [...wanted.values()].map((w) => w.config);
+    // A model already served comes first: a newcomer's clash (a second default, a name) is the newcomer's.
+    const mine = isNew ? [...fresh, ...served, ...own] : [...own, ...fresh, ...served];
     const clash = [...repositoryProblems(mine), ...resolvePipelines(mine).problems].filter((p) => [...wanted.values()].some((w) => w.config.configFile === p.file));
     if (clash.length > 0) {
       this.setScanProblems(entry, [...clashes, formatProblems(clash)]);

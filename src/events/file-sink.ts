@@ -33,7 +33,10 @@ export class FileSink extends BoundedSink {
     if (this.handle) {
       // Deleted or moved away (by hand, by logrotate): events would go on into a file no one sees.
       const [opened, atPath] = await Promise.all([this.handle.stat(), stat(this.path).catch(() => undefined)]);
-      if (atPath !== undefined && atPath.ino === opened.ino && atPath.dev === opened.dev) return this.handle;
+      if (atPath !== undefined && atPath.ino === opened.ino && atPath.dev === opened.dev) {
+        this.size = opened.size; // truncated in place meanwhile (logrotate's copytruncate)
+        return this.handle;
+      }
       await this.handle.close().catch(() => undefined);
       this.handle = undefined;
     }

@@ -81,8 +81,9 @@ export abstract class BoundedSink implements EventSink {
   /** Drops and failures are warned about separately (one must not silence the other). */
   private lastDropWarning = 0;
   private lastWarning = 0;
-  /** Events of the batch being delivered that the destination can never take (see refuse()). */
+  /** Events of the batch being delivered that the destination can never take (see refuse()), and why. */
   private refusedInBatch = 0;
+  private refusedWhy = '';
   private idle: Promise<void> = Promise.resolve();
   private abort = new AbortController();
 
@@ -142,7 +143,7 @@ export abstract class BoundedSink implements EventSink {
    */
   protected refuse(n: number, why: string): void {
     this.refusedInBatch += n;
-    this.drop(n, why);
+    this.refusedWhy = why;
   }
 
   counters(): SinkCounters {
@@ -185,6 +186,8 @@ export abstract class BoundedSink implements EventSink {
         const delivered = batch.length - this.refusedInBatch;
         this.delivered += delivered;
         if (delivered > 0) this.hooks.onDelivered?.(this.kind, delivered);
+        // Counted once the batch is through (a retried batch refuses them again).
+        if (this.refusedInBatch > 0) this.drop(this.refusedInBatch, this.refusedWhy);
         pause = this.backoffMs;
       } catch (err) {
         this.refusedInBatch = 0; // the whole batch is sent again

@@ -260,11 +260,11 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
       statistics,
     });
   }
-  const predict = async (model: ServableVersion, body: unknown, reply: import('fastify').FastifyReply) => {
+  const predict = async (model: ServableVersion, body: unknown, reply: import('fastify').FastifyReply, deadline?: number) => {
     reply.header('x-model-version', model.versionHeader);
     const validated = model.validate(body);
     if (!validated.ok) return reply.code(422).send({ detail: validated.issues });
-    const predictions = await model.predict(validated.rows, deadlineFrom(reply.request.headers[TIMEOUT_HEADER], model.config.queue.timeoutMs), { requestId: reply.request.id, frontDoor: 'http' });
+    const predictions = await model.predict(validated.rows, deadline ?? deadlineFrom(reply.request.headers[TIMEOUT_HEADER], model.config.queue.timeoutMs), { requestId: reply.request.id, frontDoor: 'http' });
     traffic.mirror(model, validated.rows, predictions);
     reply.type('application/json; charset=utf-8');
     return validated.batch ? model.serialize.many(predictions) : model.serialize.one(predictions[0]!);
@@ -274,7 +274,10 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     version ??= traffic.pick(name, (sticky) => stickyKey(sticky, reply.request.headers, body));
     const ready = core!.resolve(name, version);
     if (ready !== undefined) return predict(ready, body, reply);
-    return core!.acquire(name, version).then((v) => predict(v, body, reply));
+    // A load on demand first: the caller's deadline (if it sent one) bounds the load too.
+    const header = reply.request.headers[TIMEOUT_HEADER];
+    const deadline = header === undefined ? undefined : deadlineFrom(header, 0);
+    return core!.acquire(name, version, deadline).then((v) => predict(v, body, reply, deadline === undefined ? undefined : Math.min(deadline, v.config.queue.timeoutMs > 0 ? performance.now() + v.config.queue.timeoutMs : Infinity)));
   };
   app.post<{ Params: { name: string } }>('/models/:name/predict', { schema: { hide: true }, onRequest: shed }, async (request, reply) =>
     serve(request.params.name, undefined, request.body, reply));

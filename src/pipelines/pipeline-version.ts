@@ -157,8 +157,7 @@ export class PipelineVersion implements ServableVersion {
   /** Validated rows -> one answer per row, in order. */
   async predict(rows: Row[], deadline?: number): Promise<PredictionObject[]> {
     const timeout = this.config.queue.timeoutMs;
-    const own = timeout > 0 ? performance.now() + timeout : undefined;
-    const until = deadline === undefined ? own : Math.min(deadline, own ?? Infinity);
+    const until = deadline ?? (timeout > 0 ? performance.now() + timeout : undefined);
     const origin: RowOrigin = { indexes: rows.map((_, i) => i), batch: rows.length > 1 };
     this.inFlight++;
     try {

@@ -136,7 +136,8 @@ export class RemoteStep {
 
   /** An answered value must be of its declared output type: the next step and the client rely on it. */
   private checkType(output: RemoteStepSpec['outputs'][number], value: unknown): unknown {
-    if (!ofType(value, output.type)) throw this.unreadable(`'${output.field}' is ${JSON.stringify(value)?.slice(0, 60) ?? String(value)}, not ${output.type === 'integer' ? 'an' : 'a'} ${output.type}`);
+    // (An OIP output several values wide answers an array per row: each value is checked.)
+    if (!(Array.isArray(value) ? value.every((v) => ofType(v, output.type)) : ofType(value, output.type))) throw this.unreadable(`'${output.field}' is ${JSON.stringify(value)?.slice(0, 60) ?? String(value)}, not ${output.type === 'integer' ? 'an' : 'a'} ${output.type}`);
     return value;
   }
 
@@ -174,8 +175,9 @@ function isIssue(x: unknown): x is { loc: Array<string | number>; msg: string; t
 /** Whether an answered value is of a declared type ('any': whatever it is). */
 function ofType(value: unknown, type: ValueType): boolean {
   switch (type) {
-    case 'number': return typeof value === 'number';
-    case 'integer': return Number.isInteger(value);
+    // null: a number that is not finite (NaN, ±Infinity), as modelserve itself answers it.
+    case 'number': return value === null || typeof value === 'number';
+    case 'integer': return value === null || Number.isInteger(value);
     case 'string': return typeof value === 'string';
     case 'boolean': return typeof value === 'boolean';
     default: return true;
