@@ -136,3 +136,25 @@ test('new pipelines that need each other, added at once, load in one pass over t
     await server.shutdown();
   }
 });
+
+test('every version of a folder renamed: the model goes by its new name in one pass; a second default added later is the newcomer\'s problem, the served default keeps taking updates', async () => {
+  const repo = tempDir();
+  writeBookVersion(repo, 'ren', 1);
+  writeBookVersion(repo, 'first', 1, 'default: true\n');
+  const server = await startServer({ repo, port: 0, workers: 1, logger: false });
+  const names = async () => ((await call(`${server.url}/models`)).body.models as Array<{ name: string; state: string }>).map((m) => `${m.name}:${m.state}`).sort();
+  try {
+    writeFileSync(join(repo, 'ren', '1', 'model.yaml'), bookConfig('renamed', 1));
+    await server.core.reconcile({ force: true });
+    assert.deepEqual(await names(), ['first:ready', 'renamed:ready']);
+    // A second default arrives: refused, named on the newcomer; the first one still reloads its edits.
+    writeBookVersion(repo, 'second', 1, 'default: true\n');
+    writeFileSync(join(repo, 'first', '1', 'model.yaml'), bookConfig('first', 7, 'default: true\n'));
+    await server.core.reconcile({ force: true });
+    assert.ok([labelsOf(7).rain, labelsOf(7).dry].includes((await call(`${server.url}/predict`, { body: BOOK_ROW })).body.prediction as string), 'the served default took its edit');
+    assert.ok(!(await names()).includes('second:ready'));
+    assert.equal((await call(`${server.url}/`)).body.default_model, 'first');
+  } finally {
+    await server.shutdown();
+  }
+});
