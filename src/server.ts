@@ -101,7 +101,7 @@ export async function startServer(options: StartOptions): Promise<RunningServer>
     if (options.grpcPort !== undefined && options.grpcPort > 0) {
       const { startGrpcServer } = await import('./grpc/server.js');
       const auth = options.app?.auth;
-      grpc = await startGrpcServer({ core, stats: statistics, host: options.host, port: options.grpcPort, maxMessageBytes: options.grpcMaxMessageSize, auth: auth && { keys: auth.keys, adminKeys: auth.adminKeys }, log: app.log });
+      grpc = await startGrpcServer({ core, stats: statistics, host: options.host, port: options.grpcPort, maxMessageBytes: options.grpcMaxMessageSize, auth: auth && { keys: auth.keys, adminKeys: auth.adminKeys }, log: app.log, metrics });
     }
   } catch (err) {
     await grpc?.drain(0);

@@ -65,7 +65,12 @@ export async function run(argv: string[]): Promise<number> {
   const served = server.core.status().map((m) => (m.serving === undefined ? `${m.name} (${m.state})` : `${m.name} v${m.serving}`));
   console.error(`modelserve: serving ${served.join(', ')} on ${server.url} (docs: ${server.url}/docs)${server.grpcPort ? `, gRPC on port ${server.grpcPort}` : ''}${options.watch ? ', watching the repository' : ''}`);
   return new Promise<number>((resolve) => {
+    const onTerm = () => stop('SIGTERM');
+    const onInt = () => stop('SIGINT');
     const stop = (signal: string) => {
+      // A second signal, of either kind, now finds no handler here: the default action kills the process at once.
+      process.off('SIGTERM', onTerm);
+      process.off('SIGINT', onInt);
       server.app.log.info({ signal }, 'shutting down');
       const finish = (code: number) => {
         // Everything is closed; if a stray handle still holds the event loop, exit anyway.
@@ -74,8 +79,8 @@ export async function run(argv: string[]): Promise<number> {
       };
       server.shutdown().then((drained) => finish(drained ? 0 : 1), () => finish(1));
     };
-    process.once('SIGTERM', () => stop('SIGTERM'));
-    process.once('SIGINT', () => stop('SIGINT'));
+    process.once('SIGTERM', onTerm);
+    process.once('SIGINT', onInt);
   });
 }
 

@@ -30,6 +30,8 @@ export interface GrpcServerOptions {
   /** API keys (auth is off when absent); admin keys may also call the repository RPCs. */
   auth?: { keys: readonly string[]; adminKeys?: readonly string[] };
   log?: { warn(obj: object, msg: string): void; error(obj: object, msg: string): void; debug?(obj: object, msg: string): void };
+  /** Load shedding and deadlines count in modelserve_rejected_total, as over HTTP. */
+  metrics?: { rejected(model: string, reason: 'overloaded' | 'timeout'): void };
 }
 
 export interface RunningGrpcServer {
@@ -103,7 +105,7 @@ export function decodeInputs(request: InferRequestMessage): OipTensor[] {
   });
 }
 
-function deadlineOf(call: grpc.ServerUnaryCall<unknown, unknown>): number | undefined {
+function deadlineOf(call: { getDeadline(): grpc.Deadline }): number | undefined {
   const deadline = call.getDeadline();
   const ms = deadline instanceof Date ? deadline.getTime() : deadline;
   return Number.isFinite(ms) ? performance.now() + (ms - Date.now()) : undefined;
@@ -167,6 +169,9 @@ export async function startGrpcServer(options: GrpcServerOptions): Promise<Runni
       return response;
     } catch (err) {
       stats.record(version.name, version.version, false, (performance.now() - started) * 1e6);
+      const code = (err as { code?: string }).code;
+      if (code === 'MS_ERR_OVERLOADED') options.metrics?.rejected(version.name, 'overloaded');
+      else if (code === 'MS_ERR_TIMEOUT') options.metrics?.rejected(version.name, 'timeout');
       throw err;
     }
   };
@@ -220,12 +225,14 @@ export async function startGrpcServer(options: GrpcServerOptions): Promise<Runni
       infer_response: { id: request.id, model_name: shownName(request.model_name), model_version: request.model_version },
     });
     streams.add(closeIfIdle);
+    // The stream's deadline (the client's grpc-timeout) bounds every request on it.
+    const deadline = deadlineOf(call);
     call.on('data', (request: InferRequestMessage) => {
       if (closed) return;
       inFlight++;
       let response: ReturnType<typeof inferOne>;
       try {
-        response = inferOne(request, undefined);
+        response = inferOne(request, deadline);
       } catch (err) {
         return failed(request, err);
       }

@@ -183,3 +183,19 @@ test('graceful drain: each open stream gets its answers in flight, then ends wit
     c.close();
   }
 });
+
+test("the stream's deadline (grpc-timeout) bounds its requests: past it they answer DEADLINE_EXCEEDED, counted in modelserve_rejected_total as over HTTP", async () => {
+  const rejected = async () => {
+    const text = await (await fetch(`${server.url}/metrics`, { headers: { authorization: `Bearer ${KEY}` } })).text();
+    return Number(/^modelserve_rejected_total\{model="book-weather",reason="timeout"\} (\d+)/m.exec(text)?.[1] ?? 0);
+  };
+  const before = await rejected();
+  const big = bookRows(15000);
+  const call = (clients.inference as unknown as { ModelStreamInfer(m: grpc.Metadata, o: grpc.CallOptions): grpc.ClientDuplexStream<unknown, StreamAnswer> }).ModelStreamInfer(auth(), { deadline: Date.now() + 200 });
+  const status = new Promise<grpc.StatusObject>((resolve) => { call.on('status', resolve); call.on('error', () => undefined); call.on('data', () => undefined); });
+  for (let i = 0; i < 8; i++) call.write(rawRequest(`big-${i}`, big));
+  assert.equal((await status).code, grpc.status.DEADLINE_EXCEEDED);
+  const until = Date.now() + 20_000;
+  while ((await rejected()) === before && Date.now() < until) await new Promise((r) => setTimeout(r, 100));
+  assert.ok((await rejected()) > before, 'the requests past the stream deadline were refused by the server, and counted');
+});

@@ -15,7 +15,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Agent, request } from 'undici';
-import { bookRows, writeBookModelFolder } from '../helpers/paths.js';
+import { bookRows, tempDir, writeBookModelFolder } from '../helpers/paths.js';
 import { startServe } from '../helpers/serve.js';
 
 interface Outcome { id: string; sentAt: number; doneAt: number; status?: number; error?: string; rows?: number }
@@ -126,4 +126,17 @@ for (const [signal, shutdownDelay] of [['SIGTERM', 400], ['SIGINT', 0]] as const
   assert.ok(first503, `readyz never answered 503: ${JSON.stringify(readyz.filter((r) => r.at > sigtermAt).slice(0, 5))}`);
   const firstRefused = Math.min(...refused.map((o) => o.sentAt), ...readyz.filter((r) => r.error === 'ECONNREFUSED').map((r) => r.at));
   assert.ok(first503.at < firstRefused, 'readyz turned 503 before the listener closed');
+});
+
+test('a second signal during the drain, of either kind, kills the process at once (SIGTERM then SIGINT)', { timeout: 60_000 }, async (t) => {
+  const dir = writeBookModelFolder(tempDir());
+  // The shutdown delay keeps it draining for 10 s: the second signal must not wait for that.
+  const server = startServe([dir, '--port', '0', '--grpc-port', '0', '--workers', '1', '--log-level', 'warn', '--shutdown-delay', '10000']);
+  t.after(() => server.kill());
+  await server.url;
+  server.child.kill('SIGTERM');
+  await new Promise((r) => setTimeout(r, 300));
+  server.child.kill('SIGINT');
+  await server.exited;
+  assert.equal(server.child.signalCode, 'SIGINT', `exit code ${server.child.exitCode}`);
 });
