@@ -31,7 +31,7 @@ export const ERRORS = {
   MS_ERR_NO_FIELDS_API: { status: 404, doc: 'The model is served from its .onnx file alone (no model.yaml), so it has no JSON fields API; call it over the Open Inference Protocol (POST /v2/models/{name}/infer or gRPC ModelInfer).' },
   MS_ERR_BAD_TENSOR: { status: 400, doc: 'An Open Inference Protocol request (REST or gRPC) is malformed: unknown, missing or wrongly typed tensor, shape and data disagree, a binary section of the wrong size, a BYTES element that is not UTF-8 (the message names the tensor), or a gRPC message that is not a valid ModelInferRequest. Over gRPC: INVALID_ARGUMENT.' },
   MS_ERR_FORBIDDEN: { status: 403, doc: 'The API key is valid but not allowed to do this (the repository API needs an admin key).' },
-  MS_ERR_TIMEOUT: { status: 504, doc: 'The request waited longer than the per-request deadline (queue.timeout_ms).' },
+  MS_ERR_TIMEOUT: { status: 504, doc: "The request waited longer than the per-request deadline (queue.timeout_ms, or the caller's x-modelserve-timeout-ms when sooner)." },
   MS_ERR_INFERENCE: { status: 500, doc: 'onnxruntime failed on this request; details are in the log under the request id.' },
   MS_ERR_BAD_REQUEST: { status: 400, doc: 'The request is not well-formed HTTP (e.g. a Content-Length that is not a number, both Transfer-Encoding: chunked and Content-Length, a bad header); the connection is closed.' },
   MS_ERR_BAD_URL: { status: 400, doc: 'The URL path has malformed percent-encoding (e.g. /models/%ff/predict).' },
@@ -48,8 +48,8 @@ export const ERRORS = {
   MS_ERR_RATE_LIMITED: { status: 429, doc: "The API key has used up its request budget (--rate-limit/--rate-burst or its line in the keys file); retry after the Retry-After seconds. Distinct from MS_ERR_OVERLOADED, which is about the whole server." },
   // --- pipelines (a step is a model of the repository or a remote service; the detail names the step) ---
   MS_ERR_STEP_VALIDATION: { status: 422, doc: "A pipeline step rejected its input (or a row matched no branch of a switch): FastAPI-shaped detail whose loc starts with ['step', <step name>]." },
-  MS_ERR_STEP_FAILED: { status: 502, doc: 'A remote pipeline step could not be reached, answered an error or an unreadable answer; the detail names the step.' },
-  MS_ERR_STEP_TIMEOUT: { status: 504, doc: "A remote pipeline step did not answer within its timeout_ms (retries included); the detail names the step." },
+  MS_ERR_STEP_FAILED: { status: 502, doc: 'A remote pipeline step could not be reached, answered an error or an unreadable answer (not JSON, a value not of its declared type, more than 64 MiB); the detail names the step.' },
+  MS_ERR_STEP_TIMEOUT: { status: 504, doc: "A remote pipeline step did not answer within its timeout_ms (retries included) or the request's own deadline, or answered 504 itself; the detail names the step." },
   MS_ERR_STEP_UNAVAILABLE: { status: 503, doc: 'A pipeline step cannot serve now: its model is unloaded or failed, or the remote service answered 503; the detail names the step.' },
   MS_ERR_INTERNAL: { status: 500, doc: 'An unexpected server error; details are in the log under the request id.' },
 } as const satisfies Record<string, ErrorDef>;
