@@ -44,6 +44,7 @@ export const ERRORS = {
   MS_ERR_BAD_ENCODING: { status: 400, doc: 'The request body does not decode with the Content-Encoding it declares (corrupt gzip/deflate/br data).' },
   MS_ERR_UNSUPPORTED_CHARSET: { status: 415, doc: 'The Content-Type names a charset other than UTF-8 (JSON bodies must be UTF-8).' },
   MS_ERR_BAD_RESPONSE_TOPIC: { status: 400, doc: "An MQTT request's response topic cannot be published to (a wildcard + or #, or U+0000), or is one of the server's request topics (the answer would come back as a request): the request is not run, and the error goes to the model's errors topic only." },
+  MS_ERR_CLIENT_GONE: { status: 499, doc: "The client closed its connection (or cancelled its gRPC call) while its request waited in the queue: it was not run. Nobody reads this answer; it shows in logs and metrics as 499, nginx's 'client closed request'. Over gRPC: CANCELLED." },
   MS_ERR_ANSWER_TOO_LARGE: { status: 413, doc: "An MQTT request's answer is larger than the broker accepts (the Maximum Packet Size it announced): the answer is not published; send fewer rows per message. A 422 too large to send carries its first issues only." },
   MS_ERR_RATE_LIMITED: { status: 429, doc: "The API key has used up its request budget (--rate-limit/--rate-burst or its line in the keys file); retry after the Retry-After seconds. Distinct from MS_ERR_OVERLOADED, which is about the whole server." },
   // --- pipelines (a step is a model of the repository or a remote service; the detail names the step) ---

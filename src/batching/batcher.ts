@@ -64,6 +64,8 @@ export interface BatcherOptions<Item, Result> {
 export interface SubmitOptions {
   /** Absolute deadline in performance.now() milliseconds (overrides timeoutMs). */
   deadline?: number;
+  /** The caller's socket or call: gone (destroyed, cancelled) when its batch is formed, the request is dropped. */
+  client?: { readonly destroyed?: boolean; readonly readableEnded?: boolean; readonly cancelled?: boolean };
 }
 
 export interface BatcherStats {
@@ -84,6 +86,7 @@ interface Entry<Item, Result> {
   done: boolean;
   /** Its batch has started. */
   running: boolean;
+  client: SubmitOptions['client'];
 }
 
 /** Smallest batch worth splitting a due batch into when several slots are free. */
@@ -156,7 +159,7 @@ export class Batcher<Item, Result> {
     const deadline = options?.deadline ?? now + timeout;
     if (deadline <= now) return Promise.reject(this.timeoutError(0, false));
     return new Promise<Result>((resolve, reject) => {
-      this.queue.push({ item, n, resolve, reject, enqueuedAt: now, deadline, done: false, running: false });
+      this.queue.push({ item, n, resolve, reject, enqueuedAt: now, deadline, done: false, running: false, client: options?.client });
       this.queuedRows += n;
       this.queuedRequests++;
       if (deadline !== Infinity) this.startSweep();
@@ -229,6 +232,17 @@ export class Batcher<Item, Result> {
       if (e.deadline <= horizon) {
         this.takeHead();
         this.expire(e, now);
+        continue;
+      }
+      // Its client went away while it waited (closed the connection, cancelled the call): no one
+      // would read the answer, and under overload such requests would fill the runs.
+      const client = e.client;
+      if (client !== undefined && (client.destroyed === true || client.readableEnded === true || client.cancelled === true)) {
+        this.takeHead();
+        e.done = true;
+        this.queuedRows -= e.n;
+        this.queuedRequests--;
+        e.reject(new ModelServeError('MS_ERR_CLIENT_GONE', `${this.label}: the client went away after ${Math.round(now - e.enqueuedAt)} ms in the queue; the request was not run`));
         continue;
       }
       return e;

@@ -15,6 +15,22 @@ export interface RequestContext {
   frontDoor?: string;
   /** Not reported (the core's own warm-up run). */
   unobserved?: boolean;
+  /**
+   * The caller's connection or call (an HTTP socket, a gRPC call): a request whose client has gone
+   * (a closed socket, a cancelled call) before its batch starts is not run.
+   */
+  client?: ClientProbe;
+}
+
+/**
+ * Read when a request's batch is formed, not watched: nothing is allocated or listened to per
+ * request. A socket whose client closed its side (`readableEnded`) counts as gone: Node keeps it
+ * open while a response is pending, and cannot answer a half-closed request anyway.
+ */
+export interface ClientProbe {
+  readonly destroyed?: boolean;
+  readonly readableEnded?: boolean;
+  readonly cancelled?: boolean;
 }
 
 /** A model's compiled JSON writers for its rows and predictions, for observers that write JSON. */

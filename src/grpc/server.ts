@@ -16,6 +16,7 @@ import type { InferenceStatistics } from '../protocols/oip/statistics.js';
 import { badTensor, checkDatatype, fromBytes, fromContents, hasContents, toBytes, toContents, type OipTensor } from '../protocols/oip/tensors.js';
 import { dimension, inferCodec, type InferRequestMessage, type Int64 } from './infer-codec.js';
 import { PROTO_DIR } from './proto.js';
+import type { ClientProbe } from '../core/prediction-tap.js';
 
 export const INFERENCE_SERVICE = 'inference.GRPCInferenceService';
 
@@ -46,6 +47,8 @@ const STATUS: Partial<Record<ErrorCode, grpc.status>> = {
   MS_ERR_OVERLOADED: grpc.status.RESOURCE_EXHAUSTED,
   // The model exists but has no fields API: the call is not implemented for it.
   MS_ERR_NO_FIELDS_API: grpc.status.UNIMPLEMENTED,
+  // The caller cancelled (499, nginx's "client closed request").
+  MS_ERR_CLIENT_GONE: grpc.status.CANCELLED,
 };
 
 /** The gRPC status of the same meaning as an HTTP status. */
@@ -151,11 +154,11 @@ export async function startGrpcServer(options: GrpcServerOptions): Promise<Runni
     else callback(null, response as object);
   };
 
-  const modelInfer = async (request: InferRequestMessage, version: ServableVersion, deadline: number | undefined, started: number) => {
+  const modelInfer = async (request: InferRequestMessage, version: ServableVersion, deadline: number | undefined, started: number, client: ClientProbe) => {
     try {
       const inputs = decodeInputs(request);
       const requested = request.outputs.length > 0 ? request.outputs.map((o) => o.name) : undefined;
-      const outputs = await inferTensors(version, deadline === undefined ? { inputs, outputs: requested } : { inputs, outputs: requested, deadline });
+      const outputs = await inferTensors(version, deadline === undefined ? { inputs, outputs: requested, client } : { inputs, outputs: requested, deadline, client });
       // Answer in the form asked in: raw contents for raw inputs (what tritonclient sends), else typed contents.
       const raw = request.raw_input_contents.length > 0;
       const response = {
@@ -177,11 +180,11 @@ export async function startGrpcServer(options: GrpcServerOptions): Promise<Runni
   };
 
   /** One inference request: a loaded version (the usual case) is used at once, one loading on demand is awaited. */
-  const inferOne = (request: InferRequestMessage, deadline: number | undefined) => {
+  const inferOne = (request: InferRequestMessage, deadline: number | undefined, client: ClientProbe) => {
     if (request.invalid !== undefined) throw badTensor(`the message is not a valid inference.ModelInferRequest: ${request.invalid}`);
     const started = performance.now();
     const version = acquire(core, request.model_name, request.model_version, deadline);
-    return version instanceof Promise ? version.then((v) => modelInfer(request, v, deadline, started)) : modelInfer(request, version, deadline, started);
+    return version instanceof Promise ? version.then((v) => modelInfer(request, v, deadline, started, client)) : modelInfer(request, version, deadline, started, client);
   };
 
   // Triton's ModelStreamInfer: each message on the stream is one request with its own response
@@ -227,12 +230,15 @@ export async function startGrpcServer(options: GrpcServerOptions): Promise<Runni
     streams.add(closeIfIdle);
     // The stream's deadline (the client's grpc-timeout) bounds every request on it.
     const deadline = deadlineOf(call);
+    // Gone only when cancelled: the stream itself ends its readable side whenever the client has
+    // sent its last request, and still reads the answers.
+    const probe: ClientProbe = { get cancelled() { return call.cancelled; } };
     call.on('data', (request: InferRequestMessage) => {
       if (closed) return;
       inFlight++;
       let response: ReturnType<typeof inferOne>;
       try {
-        response = inferOne(request, deadline);
+        response = inferOne(request, deadline, probe);
       } catch (err) {
         return failed(request, err);
       }
@@ -251,7 +257,7 @@ export async function startGrpcServer(options: GrpcServerOptions): Promise<Runni
     ModelMetadata: unary(async (request: { name: string; version: string }, call) => modelMetadata(core, await acquire(core, request.name, request.version, deadlineOf(call)))),
     // Triton's model configuration: the same object as REST GET /v2/models/{m}/config (proto/model_config.proto).
     ModelConfig: unary(async (request: { name: string; version: string }, call) => ({ config: modelConfig(await acquire(core, request.name, request.version, deadlineOf(call))) })),
-    ModelInfer: unary((request: InferRequestMessage, call) => inferOne(request, deadlineOf(call))),
+    ModelInfer: unary((request: InferRequestMessage, call) => inferOne(request, deadlineOf(call), call)),
     ModelStreamInfer: streamInfer,
     ModelStatistics: unary((request: { name: string; version: string }) => ({ model_stats: modelStatistics(core, stats, request.name, request.version) })),
     RepositoryIndex: unary((request: { ready: boolean }) => ({ models: repositoryIndex(core, request.ready) }), true),

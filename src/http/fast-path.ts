@@ -95,7 +95,7 @@ export function predictFastPath(options: FastPathOptions): (req: IncomingMessage
       return fail(req, res, id, started, route, model, version, error);
     }
     if (!validated.ok) return answer(req, res, id, started, route, model, version, 422, JSON.stringify({ detail: validated.issues }));
-    model.predict(validated.rows, deadlineFrom(req.headers[TIMEOUT_HEADER], model.config.queue.timeoutMs), { requestId: id, frontDoor: 'http' }).then(
+    model.predict(validated.rows, deadlineFrom(req.headers[TIMEOUT_HEADER], model.config.queue.timeoutMs), { requestId: id, frontDoor: 'http', client: req.socket }).then(
       (predictions) => answer(req, res, id, started, route, model, version, 200, validated.batch ? model.serialize.many(predictions) : model.serialize.one(predictions[0]!)),
       (error: unknown) => fail(req, res, id, started, route, model, version, error),
     );
@@ -105,7 +105,7 @@ export function predictFastPath(options: FastPathOptions): (req: IncomingMessage
   const serveOip = (req: IncomingMessage, res: ServerResponse, started: number, model: ServableVersion, body: Buffer) => {
     const id = requestIdOf(req);
     const headerLength = req.headers['inference-header-content-length'];
-    restInfer(model, body, typeof headerLength === 'string' ? headerLength : undefined, options.statistics, started).then(
+    restInfer(model, body, typeof headerLength === 'string' ? headerLength : undefined, options.statistics, started, req.socket).then(
       (response) => {
         if (response.headerLength === undefined) answer(req, res, id, started, OIP_ROUTE, model, model.versionHeader, 200, response.body, undefined, 'application/json');
         else answer(req, res, id, started, OIP_ROUTE, model, model.versionHeader, 200, response.body, { 'inference-header-content-length': String(response.headerLength) }, 'application/octet-stream');

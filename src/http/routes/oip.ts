@@ -10,6 +10,7 @@ import type { ServableVersion } from '../../core/servable.js';
 import { ERRORS, ModelServeError } from '../../errors.js';
 import { acquire, isModelReady, modelConfig, modelMetadata, modelStatistics, restError, restInfer, serverMetadata } from '../../protocols/oip/service.js';
 import type { InferenceStatistics } from '../../protocols/oip/statistics.js';
+import type { ClientProbe } from '../../core/prediction-tap.js';
 
 export interface OipRoutesOptions {
   core: () => InferenceCore;
@@ -73,14 +74,14 @@ export const oipRoutes: FastifyPluginAsync<OipRoutesOptions> = async (app, optio
   app.get<{ Params: Params }>('/v2/models/:name/stats', hide, statistics);
   app.get<{ Params: Params }>('/v2/models/:name/versions/:version/stats', hide, statistics);
 
-  const infer = async (request: { params: Params; body: unknown; headers: Record<string, string | string[] | undefined> }, reply: FastifyReply) => {
+  const infer = async (request: { params: Params; body: unknown; headers: Record<string, string | string[] | undefined>; raw: { socket: ClientProbe } }, reply: FastifyReply) => {
     const started = performance.now();
     const { name } = request.params;
     const version: ServableVersion = await acquire(options.core(), name, request.params.version);
     const body = request.body;
     if (!Buffer.isBuffer(body)) return fail(reply, 'MS_ERR_BAD_TENSOR', 'the request has no body; send an inference request object');
     const headerLength = request.headers['inference-header-content-length'];
-    const response = await restInfer(version, body, typeof headerLength === 'string' ? headerLength : undefined, stats, started);
+    const response = await restInfer(version, body, typeof headerLength === 'string' ? headerLength : undefined, stats, started, request.raw.socket);
     reply.header('x-model-version', version.versionHeader);
     if (response.headerLength === undefined) return reply.type('application/json').send(response.body);
     return reply.type('application/octet-stream').header('inference-header-content-length', response.headerLength).send(response.body);

@@ -14,6 +14,7 @@ import { rawBatchable, rawOutputs } from '../../config/signature.js';
 import type { ElementType, NamedTensors, TensorData, TensorInfo } from '../../runtime/types.js';
 import type { Row } from '../../validation/request-validator.js';
 import { badTensor, type Datatype, type OipTensor, type TensorValues } from './tensors.js';
+import type { ClientProbe } from '../../core/prediction-tap.js';
 
 export interface TensorMetadata {
   name: string;
@@ -231,6 +232,8 @@ export interface InferRequest {
   /** Requested output names (none: every output). */
   outputs?: readonly string[];
   deadline?: number;
+  /** The caller's socket or call (see RequestContext.client). */
+  client?: ClientProbe;
 }
 
 /** One OIP inference on a version: tensors in, through the shared batcher, tensors out. */
@@ -238,7 +241,7 @@ export async function inferTensors(version: ServableVersion, request: InferReque
   const view = viewOf(version);
   const { feeds, rows } = view.toFeeds(request.inputs);
   const onnx = view.onnxOutputs(request.outputs);
-  const options = onnx === undefined ? (request.deadline === undefined ? {} : { deadline: request.deadline }) : { outputs: onnx, ...(request.deadline === undefined ? {} : { deadline: request.deadline }) };
+  const options = { ...(onnx === undefined ? {} : { outputs: onnx }), ...(request.deadline === undefined ? {} : { deadline: request.deadline }), ...(request.client === undefined ? {} : { client: request.client }) };
   const outputs = await version.infer(feeds, rows, options);
   return view.fromOutputs(outputs, rows, request.outputs);
 }

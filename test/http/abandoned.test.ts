@@ -1,0 +1,78 @@
+// A request whose client went away while it waited in the queue is dropped, not run — over JSON
+// REST (a closed connection) and gRPC (a cancelled call): under overload, abandoned work would
+// otherwise fill the runs. It shows as 499 (MS_ERR_CLIENT_GONE) in the metrics.
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { connect, type Socket } from 'node:net';
+import * as grpc from '@grpc/grpc-js';
+import { startServer, type RunningServer } from '../../src/server.js';
+import { BOOK_FIELDS, bookRows, tempDir, writeBookModelFolder } from '../helpers/paths.js';
+import { freePort } from '../helpers/net.js';
+import { fp64, grpcClients } from '../helpers/oip.js';
+
+let server: RunningServer;
+let clients: ReturnType<typeof grpcClients>;
+
+before(async () => {
+  // The SVM as shipped (no optimiser) on one worker, runs not cut into slices: a large request keeps
+  // the worker busy for a while, and nothing runs between its parts.
+  const repo = tempDir();
+  writeBookModelFolder(repo, 'optimize: false\nqueue: { max_rows: 1000000, timeout_ms: 60000 }\n');
+  server = await startServer({ repo, port: 0, grpcPort: await freePort(), workers: 1, logger: false, bodyLimit: 16 * 2 ** 20, maxRunRows: 1_000_000 });
+  clients = grpcClients(server.grpcPort!);
+});
+after(async () => {
+  clients?.close();
+  await server?.shutdown();
+});
+
+const rowsRun = async () => Number(((await (await fetch(`${server.url}/v2/models/book-weather/stats`)).json()) as { model_stats: Array<{ inference_count: number }> }).model_stats[0]!.inference_count);
+const big = bookRows(19_000);
+const small = bookRows(100);
+
+/** Sends a JSON predict request on a raw socket; resolves with the socket (to close, unanswered). */
+function send(body: unknown): Promise<Socket> {
+  const url = new URL(server.url);
+  const payload = Buffer.from(JSON.stringify(body));
+  return new Promise((resolve) => {
+    const socket = connect(Number(url.port), url.hostname, () => {
+      socket.write(`POST /models/book-weather/predict HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\ncontent-length: ${payload.length}\r\n\r\n`);
+      socket.write(payload, () => resolve(socket));
+    });
+    socket.on('error', () => undefined);
+  });
+}
+
+const queued = () => server.core.resolve('book-weather')!.batcher.stats();
+async function until(check: () => boolean, what: string): Promise<void> {
+  const deadline = Date.now() + 10_000;
+  while (!check()) {
+    if (Date.now() > deadline) assert.fail(`timed out waiting for ${what}: ${JSON.stringify(queued())}`);
+    await new Promise((r) => setTimeout(r, 5));
+  }
+}
+
+test('JSON REST and gRPC requests whose client left while they were queued are not run', async () => {
+  const before = await rowsRun();
+  // Two large requests take both of the model's run slots for a while; what comes next waits in the queue.
+  const busy = [0, 1].map(() => fetch(`${server.url}/models/book-weather/predict`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(big) }));
+  await until(() => queued().inFlightBatches === 2 && queued().queuedRequests === 0, 'the large requests running');
+  const calls: grpc.ClientUnaryCall[] = [];
+  const cancelled = Array.from({ length: 3 }, () => new Promise<grpc.ServiceError | null>((resolve) => {
+    const request = { model_name: 'book-weather', inputs: BOOK_FIELDS.map((f) => ({ name: f, datatype: 'FP64', shape: [small.length] })), raw_input_contents: BOOK_FIELDS.map((f) => Buffer.from(fp64(small.map((r) => r[f]!)))) };
+    calls.push((clients.inference as unknown as { ModelInfer(r: unknown, cb: (e: grpc.ServiceError | null) => void): grpc.ClientUnaryCall }).ModelInfer(request, (err) => resolve(err)));
+  }));
+  const sockets = await Promise.all([send(small), send(small), send(small)]);
+  // All six wait behind the running one; then their clients leave.
+  await until(() => queued().queuedRequests === 6, 'the six requests queued');
+  for (const socket of sockets) socket.destroy();
+  for (const c of calls) c.cancel();
+  for (const err of await Promise.all(cancelled)) assert.equal(err?.code, grpc.status.CANCELLED);
+  for (const res of await Promise.all(busy)) assert.equal(res.status, 200);
+  // Then the queue is served: a request from a client that stays is run and answered.
+  const stays = await fetch(`${server.url}/models/book-weather/predict`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(small) });
+  assert.equal(stays.status, 200);
+  assert.equal((await rowsRun()) - before, 2 * big.length + small.length, 'only the large requests and the last one ran');
+  const metrics = await (await fetch(`${server.url}/metrics`)).text();
+  assert.match(metrics, /modelserve_requests_total\{model="book-weather",version="1",route="\/models\/:name\/predict",status="499"\} 3/);
+});
