@@ -83,3 +83,12 @@ export function isServerFault(error: ModelServeError): boolean {
 
 /** A startup failure: the CLI prints `message` (which names the file) and exits non-zero. */
 export class StartupError extends ModelServeError {}
+
+/** Why modelserve_rejected_total counts a refusal: load shedding, or a deadline. */
+export type RejectReason = 'overloaded' | 'timeout';
+
+/** Whether an error (of any front door) is one modelserve_rejected_total counts, and as what. */
+export function rejectReasonOf(err: unknown): RejectReason | undefined {
+  const code = (err as { code?: unknown } | null)?.code;
+  return code === 'MS_ERR_OVERLOADED' ? 'overloaded' : code === 'MS_ERR_TIMEOUT' ? 'timeout' : undefined;
+}

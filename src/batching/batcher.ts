@@ -61,11 +61,23 @@ export interface BatcherOptions<Item, Result> {
   name?: string;
 }
 
+/**
+ * The caller's socket or call, read when a request's batch is formed, not watched: nothing is
+ * allocated or listened to per request. A socket whose client closed its side (`readableEnded`)
+ * counts as gone: Node keeps it open while a response is pending, and cannot answer a half-closed
+ * request anyway.
+ */
+export interface ClientProbe {
+  readonly destroyed?: boolean;
+  readonly readableEnded?: boolean;
+  readonly cancelled?: boolean;
+}
+
 export interface SubmitOptions {
   /** Absolute deadline in performance.now() milliseconds (overrides timeoutMs). */
-  deadline?: number;
-  /** The caller's socket or call: gone (destroyed, cancelled) when its batch is formed, the request is dropped. */
-  client?: { readonly destroyed?: boolean; readonly readableEnded?: boolean; readonly cancelled?: boolean };
+  deadline?: number | undefined;
+  /** Gone (destroyed, ended, cancelled) when its batch is formed: the request is dropped. */
+  client?: ClientProbe | undefined;
 }
 
 export interface BatcherStats {
@@ -86,7 +98,7 @@ interface Entry<Item, Result> {
   done: boolean;
   /** Its batch has started. */
   running: boolean;
-  client: SubmitOptions['client'];
+  client: ClientProbe | undefined;
 }
 
 /** Smallest batch worth splitting a due batch into when several slots are free. */

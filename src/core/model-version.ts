@@ -163,7 +163,7 @@ export class ModelVersion implements ServableVersion {
     const tap = this.tap;
     const observed = tap !== undefined && tap.observers.length > 0 && context?.unobserved !== true;
     const started = observed ? performance.now() : 0;
-    const outputs = await this.run(this.encode(rows), rows.length, deadline === undefined ? (context?.client === undefined ? {} : { client: context.client }) : { deadline, client: context?.client });
+    const outputs = await this.run(this.encode(rows), rows.length, { deadline, client: context?.client });
     const predictions = this.decode(outputs, rows.length);
     if (observed) {
       tap.emit({ model: this.name, version: this.version, requestId: context?.requestId, frontDoor: context?.frontDoor, rows: rows.length, latencyMs: performance.now() - started, time: Date.now(), inputs: rows, predictions, json: this.json ??= { inputs: compileRowsSerializer(this.config), predictions: this.serialize.many } });
@@ -173,6 +173,6 @@ export class ModelVersion implements ServableVersion {
 
   private run(feeds: NamedTensors, rows: number, options: InferOptions): Promise<NamedTensors> {
     const request: QueuedRequest = options.outputs === undefined ? { feeds, rows } : { feeds, rows, outputs: options.outputs };
-    return this.batcher.submit(request, rows, options.deadline === undefined && options.client === undefined ? undefined : { deadline: options.deadline, client: options.client });
+    return this.batcher.submit(request, rows, options);
   }
 }

@@ -22,16 +22,9 @@ export interface RequestContext {
   client?: ClientProbe;
 }
 
-/**
- * Read when a request's batch is formed, not watched: nothing is allocated or listened to per
- * request. A socket whose client closed its side (`readableEnded`) counts as gone: Node keeps it
- * open while a response is pending, and cannot answer a half-closed request anyway.
- */
-export interface ClientProbe {
-  readonly destroyed?: boolean;
-  readonly readableEnded?: boolean;
-  readonly cancelled?: boolean;
-}
+import type { ClientProbe } from '../batching/batcher.js';
+
+export type { ClientProbe };
 
 /** A model's compiled JSON writers for its rows and predictions, for observers that write JSON. */
 export interface PredictionJson {

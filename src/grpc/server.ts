@@ -8,7 +8,7 @@ import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
 import { shownName, type InferenceCore } from '../core/core.js';
 import type { ServableVersion } from '../core/servable.js';
-import { isServerFault, ModelServeError, type ErrorCode } from '../errors.js';
+import { isServerFault, ModelServeError, rejectReasonOf, type ErrorCode, type RejectReason } from '../errors.js';
 import { keyMatcher } from '../http/plugins/auth.js';
 import { inferTensors } from '../protocols/oip/codec.js';
 import { acquire, checkLoadParameters, isModelReady, modelConfig, modelMetadata, modelStatistics, repositoryIndex, serverMetadata } from '../protocols/oip/service.js';
@@ -16,7 +16,8 @@ import type { InferenceStatistics } from '../protocols/oip/statistics.js';
 import { badTensor, checkDatatype, fromBytes, fromContents, hasContents, toBytes, toContents, type OipTensor } from '../protocols/oip/tensors.js';
 import { dimension, inferCodec, type InferRequestMessage, type Int64 } from './infer-codec.js';
 import { PROTO_DIR } from './proto.js';
-import type { ClientProbe } from '../core/prediction-tap.js';
+import type { ClientProbe } from '../batching/batcher.js';
+
 
 export const INFERENCE_SERVICE = 'inference.GRPCInferenceService';
 
@@ -32,7 +33,7 @@ export interface GrpcServerOptions {
   auth?: { keys: readonly string[]; adminKeys?: readonly string[] };
   log?: { warn(obj: object, msg: string): void; error(obj: object, msg: string): void; debug?(obj: object, msg: string): void };
   /** Load shedding and deadlines count in modelserve_rejected_total, as over HTTP. */
-  metrics?: { rejected(model: string, reason: 'overloaded' | 'timeout'): void };
+  metrics?: { rejected(model: string, reason: RejectReason): void };
 }
 
 export interface RunningGrpcServer {
@@ -158,7 +159,7 @@ export async function startGrpcServer(options: GrpcServerOptions): Promise<Runni
     try {
       const inputs = decodeInputs(request);
       const requested = request.outputs.length > 0 ? request.outputs.map((o) => o.name) : undefined;
-      const outputs = await inferTensors(version, deadline === undefined ? { inputs, outputs: requested, client } : { inputs, outputs: requested, deadline, client });
+      const outputs = await inferTensors(version, { inputs, outputs: requested, deadline, client });
       // Answer in the form asked in: raw contents for raw inputs (what tritonclient sends), else typed contents.
       const raw = request.raw_input_contents.length > 0;
       const response = {
@@ -172,9 +173,8 @@ export async function startGrpcServer(options: GrpcServerOptions): Promise<Runni
       return response;
     } catch (err) {
       stats.record(version.name, version.version, false, (performance.now() - started) * 1e6);
-      const code = (err as { code?: string }).code;
-      if (code === 'MS_ERR_OVERLOADED') options.metrics?.rejected(version.name, 'overloaded');
-      else if (code === 'MS_ERR_TIMEOUT') options.metrics?.rejected(version.name, 'timeout');
+      const reason = rejectReasonOf(err);
+      if (reason) options.metrics?.rejected(version.name, reason);
       throw err;
     }
   };

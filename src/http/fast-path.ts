@@ -16,7 +16,7 @@ import type { FastifyBaseLogger } from 'fastify';
 import type { InferenceCore } from '../core/core.js';
 import type { ServableVersion } from '../core/servable.js';
 import type { Metrics } from '../metrics/metrics.js';
-import { ModelServeError } from '../errors.js';
+import { rejectReasonOf } from '../errors.js';
 import { restError, restInfer } from '../protocols/oip/service.js';
 import type { InferenceStatistics } from '../protocols/oip/statistics.js';
 import { errorAnswer, errorBody } from './errors.js';
@@ -74,8 +74,8 @@ export function predictFastPath(options: FastPathOptions): (req: IncomingMessage
   const fail = (req: IncomingMessage, res: ServerResponse, id: string, started: number, route: string, model: ServableVersion, version: string | undefined, error: unknown) => {
     const a = errorAnswer(error);
     if (a.logAsError) log.error({ reqId: id, err: error, cause: (error as Error).cause }, a.logAsError);
-    if (a.code === 'MS_ERR_OVERLOADED') metrics?.rejected(model.name, 'overloaded');
-    else if (a.code === 'MS_ERR_TIMEOUT') metrics?.rejected(model.name, 'timeout');
+    const reason = rejectReasonOf(a);
+    if (reason) metrics?.rejected(model.name, reason);
     answer(req, res, id, started, route, model, version, a.status, JSON.stringify(errorBody(a, id)), a.headers);
   };
 
@@ -113,9 +113,8 @@ export function predictFastPath(options: FastPathOptions): (req: IncomingMessage
       (error: unknown) => {
         const a = restError(error, id);
         if (a.logAsError) log.error({ reqId: id, err: error, cause: (error as Error).cause }, a.logAsError);
-        const code = error instanceof ModelServeError ? error.code : undefined;
-        if (code === 'MS_ERR_OVERLOADED') metrics?.rejected(model.name, 'overloaded');
-        else if (code === 'MS_ERR_TIMEOUT') metrics?.rejected(model.name, 'timeout');
+        const reason = rejectReasonOf(error);
+        if (reason) metrics?.rejected(model.name, reason);
         // No x-model-version on an error, as on the Fastify route (it is set with the answer).
         answer(req, res, id, started, OIP_ROUTE, model, undefined, a.status, JSON.stringify({ error: a.message }), a.headers);
       },

@@ -19,8 +19,9 @@ import type { BatchInfo } from '../batching/batcher.js';
 import type { CoreEvent, InferenceCore } from '../core/core.js';
 import { BoundHistogram } from './bound-histogram.js';
 import { RequestSeries } from './request-series.js';
+import type { RejectReason } from '../errors.js';
 
-export type RejectReason = 'overloaded' | 'timeout';
+export type { RejectReason };
 
 /** Something that reports waiting rows per model version (the core's batchers). */
 export type QueueDepthSource = () => Iterable<[model: string, version: string, rows: number, inFlightBatches: number]>;

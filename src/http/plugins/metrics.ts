@@ -3,7 +3,7 @@
 // (see auth.ts), never rate-limited (the queue limit only applies to predictions) and never
 // access-logged; it runs on the main event loop, which inference never blocks (worker threads).
 import type { FastifyInstance, FastifyRequest } from 'fastify';
-import { ModelServeError } from '../../errors.js';
+import { ModelServeError, rejectReasonOf } from '../../errors.js';
 import type { Metrics } from '../../metrics/metrics.js';
 
 export interface MetricsPluginOptions {
@@ -31,10 +31,8 @@ export function installMetrics(app: FastifyInstance, options: MetricsPluginOptio
     done();
   });
   app.addHook('onError', (request, _reply, error, done) => {
-    if (error instanceof ModelServeError) {
-      if (error.code === 'MS_ERR_OVERLOADED') metrics.rejected(modelOf(request), 'overloaded');
-      else if (error.code === 'MS_ERR_TIMEOUT') metrics.rejected(modelOf(request), 'timeout');
-    }
+    const reason = error instanceof ModelServeError ? rejectReasonOf(error) : undefined;
+    if (reason) metrics.rejected(modelOf(request), reason);
     done();
   });
   app.get('/metrics', { schema: { hide: true } }, async (_request, reply) => {
