@@ -31,7 +31,7 @@ export const ERRORS = {
   MS_ERR_NO_FIELDS_API: { status: 404, doc: 'The model is served from its .onnx file alone (no model.yaml), so it has no JSON fields API; call it over the Open Inference Protocol (POST /v2/models/{name}/infer or gRPC ModelInfer).' },
   MS_ERR_BAD_TENSOR: { status: 400, doc: 'An Open Inference Protocol request (REST or gRPC) is malformed: unknown, missing or wrongly typed tensor, shape and data disagree, a binary section of the wrong size, a BYTES element that is not UTF-8 (the message names the tensor), or a gRPC message that is not a valid ModelInferRequest. Over gRPC: INVALID_ARGUMENT.' },
   MS_ERR_FORBIDDEN: { status: 403, doc: 'The API key is valid but not allowed to do this (the repository API needs an admin key).' },
-  MS_ERR_TIMEOUT: { status: 504, doc: "The request waited longer than the per-request deadline (queue.timeout_ms, or the caller's x-modelserve-timeout-ms when sooner)." },
+  MS_ERR_TIMEOUT: { status: 504, doc: "The request waited longer than the per-request deadline (queue.timeout_ms, or the caller's deadline when sooner: x-modelserve-timeout-ms on the JSON and OIP REST routes, a gRPC call's deadline)." },
   MS_ERR_INFERENCE: { status: 500, doc: 'onnxruntime failed on this request; details are in the log under the request id.' },
   MS_ERR_BAD_REQUEST: { status: 400, doc: 'The request is not well-formed HTTP (e.g. a Content-Length that is not a number, both Transfer-Encoding: chunked and Content-Length, a bad header); the connection is closed.' },
   MS_ERR_BAD_URL: { status: 400, doc: 'The URL path has malformed percent-encoding (e.g. /models/%ff/predict).' },

@@ -74,7 +74,11 @@ export interface ClientProbe {
 }
 
 export interface SubmitOptions {
-  /** Absolute deadline in performance.now() milliseconds (overrides timeoutMs). */
+  /**
+   * The caller's absolute deadline in performance.now() milliseconds. The sooner of it and
+   * timeoutMs applies: a caller may wait less than the model's own limit, never longer (a gRPC
+   * client's 60 s deadline does not keep a request queued past a 1 s queue.timeout_ms).
+   */
   deadline?: number | undefined;
   /** Gone (destroyed, ended, cancelled) when its batch is formed: the request is dropped. */
   client?: ClientProbe | undefined;
@@ -168,7 +172,7 @@ export class Batcher<Item, Result> {
     }
     const now = performance.now();
     const timeout = this.opts.timeoutMs > 0 ? this.opts.timeoutMs : Infinity;
-    const deadline = options?.deadline ?? now + timeout;
+    const deadline = Math.min(options?.deadline ?? Infinity, now + timeout);
     if (deadline <= now) return Promise.reject(this.timeoutError(0, false));
     return new Promise<Result>((resolve, reject) => {
       this.queue.push({ item, n, resolve, reject, enqueuedAt: now, deadline, done: false, running: false, client: options?.client });

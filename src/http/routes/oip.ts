@@ -11,6 +11,7 @@ import { ERRORS, ModelServeError } from '../../errors.js';
 import { acquire, isModelReady, modelConfig, modelMetadata, modelStatistics, restError, restInfer, serverMetadata } from '../../protocols/oip/service.js';
 import type { InferenceStatistics } from '../../protocols/oip/statistics.js';
 import type { ClientProbe } from '../../core/prediction-tap.js';
+import { deadlineFrom, TIMEOUT_HEADER } from '../../protocols/deadline.js';
 
 export interface OipRoutesOptions {
   core: () => InferenceCore;
@@ -77,11 +78,13 @@ export const oipRoutes: FastifyPluginAsync<OipRoutesOptions> = async (app, optio
   const infer = async (request: { params: Params; body: unknown; headers: Record<string, string | string[] | undefined>; raw: { socket: ClientProbe } }, reply: FastifyReply) => {
     const started = performance.now();
     const { name } = request.params;
-    const version: ServableVersion = await acquire(options.core(), name, request.params.version);
+    // The caller's x-modelserve-timeout-ms, as on the JSON routes: it bounds a load on demand and the request (the model's own queue.timeout_ms still applies when sooner).
+    const deadline = deadlineFrom(request.headers[TIMEOUT_HEADER], 0);
+    const version: ServableVersion = await acquire(options.core(), name, request.params.version, deadline);
     const body = request.body;
     if (!Buffer.isBuffer(body)) return fail(reply, 'MS_ERR_BAD_TENSOR', 'the request has no body; send an inference request object');
     const headerLength = request.headers['inference-header-content-length'];
-    const response = await restInfer(version, body, typeof headerLength === 'string' ? headerLength : undefined, stats, started, request.raw.socket);
+    const response = await restInfer(version, body, typeof headerLength === 'string' ? headerLength : undefined, stats, started, { client: request.raw.socket, deadline });
     reply.header('x-model-version', version.versionHeader);
     if (response.headerLength === undefined) return reply.type('application/json').send(response.body);
     return reply.type('application/octet-stream').header('inference-header-content-length', response.headerLength).send(response.body);

@@ -125,10 +125,10 @@ export function modelStatistics(core: InferenceCore, stats: InferenceStatistics,
  * tensors with `headerLength` from Inference-Header-Content-Length — in, the response body out;
  * counted in the statistics extension either way.
  */
-export async function restInfer(version: ServableVersion, body: Uint8Array, headerLength: string | undefined, stats: InferenceStatistics, started: number, client?: ClientProbe): Promise<{ body: Buffer; headerLength?: number }> {
+export async function restInfer(version: ServableVersion, body: Uint8Array, headerLength: string | undefined, stats: InferenceStatistics, started: number, request: { client?: ClientProbe; deadline?: number | undefined } = {}): Promise<{ body: Buffer; headerLength?: number }> {
   try {
     const parsed = parseInferBody(body, headerLength, () => ({ name: version.name, ...configTensors(version) }));
-    const outputs = await inferTensors(version, { inputs: parsed.inputs, outputs: parsed.outputs?.map((o) => o.name), client });
+    const outputs = await inferTensors(version, { inputs: parsed.inputs, outputs: parsed.outputs?.map((o) => o.name), client: request.client, deadline: request.deadline });
     const head = parsed.id === undefined ? { model_name: version.name, model_version: version.versionHeader } : { model_name: version.name, model_version: version.versionHeader, id: parsed.id };
     const response = inferResponseBody(head, outputs, parsed);
     stats.record(version.name, version.version, true, (performance.now() - started) * 1e6);

@@ -1,0 +1,68 @@
+// One deadline rule on every front door: the sooner of the caller's deadline and the model's own
+// queue.timeout_ms. OIP REST reads x-modelserve-timeout-ms as the JSON routes do; a gRPC client's
+// deadline can shorten a request's wait but not lengthen it past the model's own limit.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import * as grpc from '@grpc/grpc-js';
+import { startServer, type RunningServer } from '../../src/server.js';
+import { BOOK_FIELDS, bookRows, tempDir, writeBookModelFolder } from '../helpers/paths.js';
+import { freePort } from '../helpers/net.js';
+import { fp64, grpcClients } from '../helpers/oip.js';
+
+const big = bookRows(19_000);
+const small = bookRows(10);
+const oipBody = JSON.stringify({ inputs: BOOK_FIELDS.map((f) => ({ name: f, datatype: 'FP64', shape: [small.length], data: small.map((r) => r[f]) })) });
+
+/** The SVM as shipped on one worker, runs not sliced: two large requests fill both run slots for seconds. */
+async function serverWithTimeout(timeoutMs: number): Promise<RunningServer> {
+  const repo = tempDir();
+  writeBookModelFolder(repo, `optimize: false\nqueue: { max_rows: 1000000, timeout_ms: ${timeoutMs} }\n`);
+  return startServer({ repo, port: 0, grpcPort: await freePort(), workers: 1, logger: false, bodyLimit: 16 * 2 ** 20, maxRunRows: 1_000_000 });
+}
+
+/** Starts two large requests and resolves once they hold both run slots. */
+async function fillRunSlots(server: RunningServer): Promise<Promise<Response>[]> {
+  const busy = [0, 1].map(() => fetch(`${server.url}/models/book-weather/predict`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(big) }));
+  const batcher = server.core.resolve('book-weather')!.batcher;
+  const until = Date.now() + 10_000;
+  while (batcher.stats().inFlightBatches < 2) {
+    if (Date.now() > until) assert.fail(`the large requests never ran: ${JSON.stringify(batcher.stats())}`);
+    await new Promise((r) => setTimeout(r, 5));
+  }
+  return busy;
+}
+
+test('OIP REST: x-modelserve-timeout-ms bounds the wait as on the JSON routes — 504 in the OIP error shape', async () => {
+  const server = await serverWithTimeout(60_000);
+  try {
+    const busy = await fillRunSlots(server);
+    const infer = (headers: Record<string, string>) => fetch(`${server.url}/v2/models/book-weather/infer`, { method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body: oipBody });
+    const [hurried, patient] = await Promise.all([infer({ 'x-modelserve-timeout-ms': '200' }), infer({})]);
+    assert.equal(hurried.status, 504, await hurried.clone().text());
+    assert.match(((await hurried.json()) as { error: string }).error, /passed its deadline/);
+    assert.equal(patient.status, 200, 'without the header the model\'s own 60 s applies');
+    for (const res of await Promise.all(busy)) assert.equal(res.status, 200);
+  } finally {
+    await server.shutdown();
+  }
+});
+
+test("gRPC: a client's deadline longer than the model's queue.timeout_ms does not extend it", async () => {
+  const server = await serverWithTimeout(300);
+  const clients = grpcClients(server.grpcPort!);
+  try {
+    const busy = await fillRunSlots(server);
+    const request = { model_name: 'book-weather', inputs: BOOK_FIELDS.map((f) => ({ name: f, datatype: 'FP64', shape: [small.length] })), raw_input_contents: BOOK_FIELDS.map((f) => Buffer.from(fp64(small.map((r) => r[f]!)))) };
+    const err = await new Promise<grpc.ServiceError | null>((resolve) => {
+      (clients.inference as unknown as { ModelInfer(r: unknown, m: grpc.Metadata, o: grpc.CallOptions, cb: (e: grpc.ServiceError | null) => void): void })
+        .ModelInfer(request, new grpc.Metadata(), { deadline: Date.now() + 60_000 }, (e) => resolve(e));
+    });
+    assert.equal(err?.code, grpc.status.DEADLINE_EXCEEDED, String(err));
+    assert.match(err!.details, /passed its deadline/, 'the server\'s own timeout answered, not the client\'s 60 s');
+    // The large requests themselves passed the model's 300 ms while running: 504, as documented.
+    for (const res of await Promise.all(busy)) assert.equal(res.status, 504);
+  } finally {
+    clients.close();
+    await server.shutdown();
+  }
+});
