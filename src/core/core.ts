@@ -255,9 +255,45 @@ export class InferenceCore extends EventEmitter {
     return slot?.state === 'ready' ? slot.loaded : undefined;
   }
 
-  /** Whether this version of the model is loaded and ready; false, not an error, for a version or model that does not exist. */
+  /**
+   * Whether this version of the model is loaded and ready — for a pipeline, and its local steps'
+   * models can serve (see canServe); false, not an error, for a version or model that does not exist.
+   */
   isReady(name: string, version: number): boolean {
-    return this.entries.get(name)?.slots.get(version)?.state === 'ready';
+    const slot = this.entries.get(name)?.slots.get(version);
+    return slot?.state === 'ready' && slot.loaded !== undefined && this.stepsCanServe(slot.loaded, new Set([name]));
+  }
+
+  /**
+   * Whether the model (version) is ready to answer (OIP ModelReady): loaded — for a pipeline, with
+   * every local step's model able to serve. Throws MS_ERR_MODEL_NOT_FOUND for an unknown one.
+   */
+  readyToServe(name: string, version?: number): boolean {
+    const loaded = this.resolve(name, version);
+    return loaded !== undefined && this.stepsCanServe(loaded, new Set([name]));
+  }
+
+  /**
+   * Whether requests to a model (version) can be served: it is loaded, or loads on demand under the
+   * memory budget. Not when it was unloaded through the repository API, failed or is unknown — a
+   * pipeline whose local step is such a model would answer 503/404, so it is not ready either (its
+   * traffic share goes to the other versions, as a missing version's does). `seen` stops cycles.
+   */
+  private canServe(name: string, version: number | undefined, seen: Set<string>): boolean {
+    const entry = this.entries.get(name);
+    if (entry === undefined || entry.unloadedByRequest || seen.has(name)) return false;
+    const slot = version === undefined ? undefined : entry.slots.get(version);
+    const loaded = version === undefined ? entry.serving : slot?.state === 'ready' ? slot.loaded : undefined;
+    if (loaded !== undefined) return this.stepsCanServe(loaded, new Set([...seen, name]));
+    if (!((this.options.maxLoadedModels ?? 0) > 0) || (entry.wanted.size === 0)) return false;
+    return version === undefined ? [...entry.slots.values()].some((s) => s.state !== 'failed') : entry.wanted.has(version) && slot?.state !== 'failed';
+  }
+
+  private stepsCanServe(loaded: ServableVersion, seen: Set<string>): boolean {
+    for (const step of loaded.config.pipeline?.steps ?? []) {
+      if (step.model !== undefined && !this.canServe(step.model.name, step.model.version, seen)) return false;
+    }
+    return true;
   }
 
   /**

@@ -34,7 +34,7 @@ export function acquire(core: InferenceCore, name: string, version: string | und
 
 /** Whether the model (version) is ready; throws MS_ERR_MODEL_NOT_FOUND for an unknown one. */
 export function isModelReady(core: InferenceCore, name: string, version: string | undefined): boolean {
-  return core.state === 'ready' || core.state === 'draining' ? core.resolve(name, parseVersion(version)) !== undefined : false;
+  return core.state === 'ready' || core.state === 'draining' ? core.readyToServe(name, parseVersion(version)) : false;
 }
 
 export interface ModelMetadata {
