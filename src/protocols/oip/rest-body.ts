@@ -1,7 +1,7 @@
 // The OIP REST inference body: a JSON request object, optionally followed by binary tensor data
 // (Triton's binary tensor extension: Inference-Header-Content-Length gives the JSON's length,
 // inputs carry parameters.binary_data_size, outputs ask for binary_data / binary_data_output).
-import { badTensor, checkDatatype, elementSize, fromBytes, fromJsonData, MAX_ELEMENTS, toBytes, toJsonData, type Datatype, type OipTensor } from './tensors.js';
+import { badTensor, checkDatatype, elementSize, exactJsonData, fromBytes, fromJsonData, MAX_ELEMENTS, toBytes, toJsonData, type Datatype, type OipTensor } from './tensors.js';
 
 export type Parameters = Record<string, unknown>;
 
@@ -135,15 +135,25 @@ export function inferResponseBody(
 ): { body: Buffer; headerLength?: number } {
   const binaryOf = new Map(request.outputs?.map((o) => [o.name, o.binary]));
   const chunks: Uint8Array[] = [];
+  let exact = false;
   const described = outputs.map((t) => {
     if (binaryOf.get(t.name) ?? request.binaryDefault) {
       const bytes = toBytes(t);
       chunks.push(bytes);
       return { name: t.name, datatype: t.datatype, shape: t.shape, parameters: { binary_data_size: bytes.byteLength } };
     }
-    return { name: t.name, datatype: t.datatype, shape: t.shape, data: toJsonData(t) };
+    const digits = exactJsonData(t);
+    if (digits !== undefined) exact = true;
+    return { name: t.name, datatype: t.datatype, shape: t.shape, data: digits ?? toJsonData(t) };
   });
-  const json = Buffer.from(JSON.stringify({ ...head, outputs: described }), 'utf8');
+  const text = exact ? withExactData(head, described) : JSON.stringify({ ...head, outputs: described });
+  const json = Buffer.from(text, 'utf8');
   if (chunks.length === 0) return { body: json };
   return { body: Buffer.concat([json, ...chunks]), headerLength: json.byteLength };
+}
+
+/** The response's JSON when some output's data is already JSON text (exact 64-bit integers): spliced in as is. */
+function withExactData(head: Record<string, unknown>, described: Array<{ data?: unknown }>): string {
+  const outputs = described.map(({ data, ...rest }) => (typeof data === 'string' ? `${JSON.stringify(rest).slice(0, -1)},"data":${data}}` : JSON.stringify({ ...rest, data })));
+  return `${JSON.stringify(head).slice(0, -1)},"outputs":[${outputs.join(',')}]}`;
 }

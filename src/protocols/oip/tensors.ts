@@ -34,16 +34,9 @@ const INTEGER_RANGE: Partial<Record<Datatype, [number, number]>> = {
   UINT8: [0, 0xff], UINT16: [0, 0xffff], UINT32: [0, 0xffffffff], INT8: [-0x80, 0x7f], INT16: [-0x8000, 0x7fff], INT32: [-0x80000000, 0x7fffffff],
 };
 
-/**
- * A JSON number stored in a 64-bit integer array wraps modulo 2^64 (2^64 + 4096 would be read as
- * 4096): the number must lie in the type's range. (A double has no 2^63 - 1: that JSON number reads
- * as 2^63, past INT64's range; JSON numbers beyond 2^53 are not exact anyway.)
- */
-function fits64(datatype: FixedDatatype, v: number): boolean {
-  if (datatype === 'INT64') return v >= -(2 ** 63) && v < 2 ** 63;
-  if (datatype === 'UINT64') return v >= 0 && v < 2 ** 64;
-  return true;
-}
+
+/** The largest finite FP32 value. */
+const FP32_MAX = 3.4028234663852886e38;
 
 /** Elements in one tensor at most (a shape declaring more is refused before any allocation). */
 export const MAX_ELEMENTS = 1 << 28;
@@ -125,9 +118,15 @@ export function fromJsonData(name: string, datatype: Datatype, shape: number[], 
     } else if (typeof v !== 'number') {
       throw badTensor(`input ${shown(name)}: ${datatype} data must be numbers (element ${i} is ${typeof v === 'string' ? 'a string' : JSON.stringify(v)?.slice(0, 20)})`);
     } else if (fixed === 'FP32' || fixed === 'FP64') {
+      // A finite JSON number past FP32's range would be stored as ±Infinity.
+      if (fixed === 'FP32' && Math.abs(v) > FP32_MAX) throw badTensor(`input ${shown(name)}: element ${i} (${v}) is past FP32's range (±3.4028235e38)`);
       (values as Float64Array)[i] = v;
-    } else if (!Number.isInteger(v) || (range && (v < range[0] || v > range[1])) || !fits64(fixed, v)) {
+    } else if (!Number.isInteger(v) || (range && (v < range[0] || v > range[1])) || (fixed === 'INT64' && (v < -(2 ** 63) || v > 2 ** 63)) || (fixed === 'UINT64' && (v < 0 || v > 2 ** 64))) {
       throw badTensor(`input ${shown(name)}: element ${i} (${v}) is not a valid ${datatype}`);
+    } else if ((fixed === 'INT64' || fixed === 'UINT64') && !Number.isSafeInteger(v)) {
+      // A JSON number is read as a double, exact only to 2^53: 9007199254740993 reads as ...992, and
+      // INT64's largest value as 2^63, past its range. Refused, never stored rounded.
+      throw badTensor(`input ${shown(name)}: element ${i} (${v}) is past ±2^53, which a JSON number does not carry exactly; send this ${datatype} tensor as binary data (binary_data_size) or over gRPC`);
     } else if (fixed === 'INT64' || fixed === 'UINT64') {
       (values as BigInt64Array)[i] = BigInt(v);
     } else {
@@ -137,13 +136,27 @@ export function fromJsonData(name: string, datatype: Datatype, shape: number[], 
   return { name, datatype, shape, values };
 }
 
-/** JSON `data` of an output: flat, row-major (BigInt as numbers, BOOL as booleans). */
+/** JSON `data` of an output: flat, row-major (BigInt as numbers, BOOL as booleans); see exactJsonData for 64-bit integers past 2^53. */
 export function toJsonData(tensor: OipTensor): unknown[] {
   const { values, datatype } = tensor;
   if (Array.isArray(values)) return values;
   if (datatype === 'BOOL') return Array.from(values as Uint8Array, (v) => v !== 0);
   if (values instanceof BigInt64Array || values instanceof BigUint64Array) return Array.from(values, (v) => Number(v));
   return Array.from(values as Float64Array);
+}
+
+const SAFE = BigInt(Number.MAX_SAFE_INTEGER);
+
+/**
+ * The JSON text of a 64-bit integer output's `data` when a value is past ±(2^53 - 1), where a
+ * JavaScript number would round it (2^63 - 1 would be written as 9223372036854776000, past INT64):
+ * the exact decimal digits. Undefined when every value is safe (toJsonData is exact then).
+ */
+export function exactJsonData(tensor: OipTensor): string | undefined {
+  const { values } = tensor;
+  if (!(values instanceof BigInt64Array || values instanceof BigUint64Array)) return undefined;
+  for (const v of values) if (v > SAFE || v < -SAFE) return `[${values.join(',')}]`;
+  return undefined;
 }
 
 // ---- bytes (binary extension, raw contents) ---------------------------------------------------
