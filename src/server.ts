@@ -7,6 +7,7 @@ import { InferenceCore } from './core/core.js';
 import type { WatchOptions } from './core/repository.js';
 import { Metrics } from './metrics/metrics.js';
 import { buildApp, type AppOptions } from './http/app.js';
+import { createKeyGate } from './http/plugins/auth.js';
 import type { InferenceRuntime } from './runtime/types.js';
 import { createRuntime } from './runtime/create.js';
 import { InferenceStatistics } from './protocols/oip/statistics.js';
@@ -93,15 +94,17 @@ export async function startServer(options: StartOptions): Promise<RunningServer>
   try {
     await core.start();
     const readiness = hasStreams(options.streams) ? () => streams?.notReady() : undefined;
-    app = await buildApp({ ...options.app, readiness, core, metrics: metrics ?? false, statistics, bodyLimit: options.bodyLimit, logger: options.logger, optimize: options.optimize });
+    // One key gate for HTTP and gRPC: a key's rate limit is one budget whichever protocol it calls.
+    const auth = options.app?.auth;
+    const keyGate = auth && (auth.gate ?? createKeyGate(auth, (fingerprint) => metrics?.rateLimited(fingerprint)));
+    app = await buildApp({ ...options.app, ...(auth && { auth: { ...auth, gate: keyGate } }), readiness, core, metrics: metrics ?? false, statistics, bodyLimit: options.bodyLimit, logger: options.logger, optimize: options.optimize });
     // After the app: the streams log through its logger from their first moment (a broker that
     // refuses the connection says so at once, not into a logger that does not exist yet).
     if (hasStreams(options.streams)) streams = startStreams(options.streams, core, metrics?.registry, app.log);
     await app.listen({ host: options.host ?? '127.0.0.1', port: options.port ?? 8000 });
     if (options.grpcPort !== undefined && options.grpcPort > 0) {
       const { startGrpcServer } = await import('./grpc/server.js');
-      const auth = options.app?.auth;
-      grpc = await startGrpcServer({ core, stats: statistics, host: options.host, port: options.grpcPort, maxMessageBytes: options.grpcMaxMessageSize, auth: auth && { keys: auth.keys, adminKeys: auth.adminKeys }, log: app.log, metrics });
+      grpc = await startGrpcServer({ core, stats: statistics, host: options.host, port: options.grpcPort, maxMessageBytes: options.grpcMaxMessageSize, auth: keyGate, log: app.log, metrics });
     }
   } catch (err) {
     await grpc?.drain(0);

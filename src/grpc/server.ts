@@ -9,7 +9,7 @@ import * as protoLoader from '@grpc/proto-loader';
 import { shownName, type InferenceCore } from '../core/core.js';
 import type { ServableVersion } from '../core/servable.js';
 import { isServerFault, ModelServeError, rejectReasonOf, type ErrorCode, type RejectReason } from '../errors.js';
-import { keyMatcher } from '../http/plugins/auth.js';
+import type { KeyGate } from '../http/plugins/auth.js';
 import { inferTensors } from '../protocols/oip/codec.js';
 import { acquire, checkLoadParameters, isModelReady, modelConfig, modelMetadata, modelStatistics, repositoryIndex, serverMetadata } from '../protocols/oip/service.js';
 import type { InferenceStatistics } from '../protocols/oip/statistics.js';
@@ -29,8 +29,8 @@ export interface GrpcServerOptions {
   port: number;
   /** Largest message received or sent, bytes (default 4 MiB, gRPC's own default for received messages). */
   maxMessageBytes?: number;
-  /** API keys (auth is off when absent); admin keys may also call the repository RPCs. */
-  auth?: { keys: readonly string[]; adminKeys?: readonly string[] };
+  /** Who may call (auth is off when absent): the same gate as HTTP's, so a key has one rate limit; admin keys may also call the repository RPCs. */
+  auth?: KeyGate;
   log?: { warn(obj: object, msg: string): void; error(obj: object, msg: string): void; debug?(obj: object, msg: string): void };
   /** Load shedding and deadlines count in modelserve_rejected_total, as over HTTP. */
   metrics?: { rejected(model: string, reason: RejectReason): void };
@@ -123,30 +123,26 @@ export async function startGrpcServer(options: GrpcServerOptions): Promise<Runni
   const server = new grpc.Server({ 'grpc.max_receive_message_length': max, 'grpc.max_send_message_length': max, 'grpc.enable_channelz': 0 });
   let draining = false;
 
-  const matchesUser = options.auth ? keyMatcher(options.auth.keys) : undefined;
-  const matchesAdmin = options.auth ? keyMatcher(options.auth.adminKeys ?? []) : undefined;
-  const authorize = (metadata: grpc.Metadata, admin: boolean) => {
-    if (!matchesUser || !matchesAdmin) return;
+  const gate = options.auth;
+  /** Throws 401/403/429 (as gRPC statuses) unless the call's key may make it; a rate-limited key takes a token per call (per message on a stream). */
+  const authorize = (metadata: grpc.Metadata, route: 'infer' | 'admin' | 'open' | 'stream-open') => {
+    if (gate === undefined || route === 'open') return;
     const auth = metadata.get('authorization')[0];
     const bearer = typeof auth === 'string' ? /^Bearer[ ]+(\S+)\s*$/i.exec(auth)?.[1] : undefined;
     const apiKey = metadata.get('x-api-key')[0];
     const given = bearer ?? (typeof apiKey === 'string' && apiKey !== '' ? apiKey.trim() : undefined);
-    if (given === undefined) throw new ModelServeError('MS_ERR_UNAUTHORIZED', 'authentication required: send the metadata authorization: Bearer <key>');
-    if (admin) {
-      if (matchesAdmin(given)) return;
-      if (matchesUser(given)) throw new ModelServeError('MS_ERR_FORBIDDEN', 'this API key may not change the model repository; use an admin key');
-    } else if (matchesUser(given) || matchesAdmin(given)) return;
-    throw new ModelServeError('MS_ERR_UNAUTHORIZED', 'invalid API key');
+    const refused = gate.admit(given, { admin: route === 'admin', rateLimited: route !== 'stream-open' });
+    if (refused !== undefined) throw refused;
   };
 
   type Handler = (request: never, call: grpc.ServerUnaryCall<unknown, unknown>) => unknown;
   // Answers as soon as the handler does: a synchronous answer (or error) goes out in the same tick,
   // a promise's when it settles — no extra promise hops per call on the inference path.
-  const unary = (handler: Handler, admin = false): grpc.handleUnaryCall<unknown, unknown> => (call, callback) => {
+  const unary = (handler: Handler, route: 'infer' | 'admin' | 'open' = 'infer'): grpc.handleUnaryCall<unknown, unknown> => (call, callback) => {
     const fail = (err: unknown) => callback(toServiceError(err, log) as grpc.ServiceError);
     let response: unknown;
     try {
-      authorize(call.metadata, admin);
+      authorize(call.metadata, route);
       response = handler(call.request as never, call);
     } catch (err) {
       return fail(err);
@@ -195,7 +191,7 @@ export async function startGrpcServer(options: GrpcServerOptions): Promise<Runni
   const streams = new Set<() => void>();
   const streamInfer = (call: grpc.ServerDuplexStream<InferRequestMessage, unknown>) => {
     try {
-      authorize(call.metadata, false);
+      authorize(call.metadata, 'stream-open');
     } catch (err) {
       call.emit('error', toServiceError(err, log));
       return;
@@ -238,6 +234,8 @@ export async function startGrpcServer(options: GrpcServerOptions): Promise<Runni
       inFlight++;
       let response: ReturnType<typeof inferOne>;
       try {
+        // Each message is a request: it takes a token from the key's rate limit (a refused one answers in its error_message).
+        if (gate !== undefined) authorize(call.metadata, 'infer');
         response = inferOne(request, deadline, probe);
       } catch (err) {
         return failed(request, err);
@@ -250,8 +248,9 @@ export async function startGrpcServer(options: GrpcServerOptions): Promise<Runni
   };
 
   const handlers = {
-    ServerLive: unary(() => ({ live: true })),
-    ServerReady: unary(() => ({ ready: core.state === 'ready' && !draining })),
+    // Probes, open as REST's /v2/health/* and grpc.health.v1 are.
+    ServerLive: unary(() => ({ live: true }), 'open'),
+    ServerReady: unary(() => ({ ready: core.state === 'ready' && !draining }), 'open'),
     ModelReady: unary((request: { name: string; version: string }) => ({ ready: isModelReady(core, request.name, request.version) })),
     ServerMetadata: unary(() => serverMetadata()),
     ModelMetadata: unary(async (request: { name: string; version: string }, call) => modelMetadata(core, await acquire(core, request.name, request.version, deadlineOf(call)))),
@@ -260,13 +259,13 @@ export async function startGrpcServer(options: GrpcServerOptions): Promise<Runni
     ModelInfer: unary((request: InferRequestMessage, call) => inferOne(request, deadlineOf(call), call)),
     ModelStreamInfer: streamInfer,
     ModelStatistics: unary((request: { name: string; version: string }) => ({ model_stats: modelStatistics(core, stats, request.name, request.version) })),
-    RepositoryIndex: unary((request: { ready: boolean }) => ({ models: repositoryIndex(core, request.ready) }), true),
+    RepositoryIndex: unary((request: { ready: boolean }) => ({ models: repositoryIndex(core, request.ready) }), 'admin'),
     RepositoryModelLoad: unary(async (request: { model_name: string; parameters?: Record<string, unknown> }) => {
       checkLoadParameters(request.parameters);
       await core.loadModel(request.model_name);
       return {};
-    }, true),
-    RepositoryModelUnload: unary(async (request: { model_name: string }) => { await core.unloadModel(request.model_name); return {}; }, true),
+    }, 'admin'),
+    RepositoryModelUnload: unary(async (request: { model_name: string }) => { await core.unloadModel(request.model_name); return {}; }, 'admin'),
   };
   const service = ((inference.inference as grpc.GrpcObject).GRPCInferenceService as grpc.ServiceClientConstructor).service;
   // The inference RPCs read and write their messages with protobufjs directly (infer-codec.ts).

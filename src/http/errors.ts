@@ -12,9 +12,29 @@ export interface ErrorBody {
   request_id: string;
 }
 
+/**
+ * The Open Inference Protocol's error body, on every route under /v2 (OIP and Triton's extensions):
+ * the message in `error`, which tritonclient and KServe's clients read on any non-200, with the
+ * project's code and request id beside it.
+ */
+export interface OipErrorBody {
+  error: string;
+  code: ErrorCode;
+  request_id: string;
+}
+
+/** Whether a request URL (path and query) is one of the OIP routes, whose errors are OipErrorBody. */
+export function isOipUrl(url: string): boolean {
+  return url.startsWith('/v2') && (url.length === 3 || url[3] === '/' || url[3] === '?');
+}
+
+/** An error body for this request's URL: the project's shape, or OIP's under /v2. */
+export function errorBodyFor(url: string, code: ErrorCode, detail: string, requestId: string): ErrorBody | OipErrorBody {
+  return isOipUrl(url) ? { error: detail, code, request_id: requestId } : { detail, code, request_id: requestId };
+}
+
 export function sendError(reply: FastifyReply, code: ErrorCode, detail: string, headers: Record<string, string> = {}): FastifyReply {
-  const body: ErrorBody = { detail, code, request_id: String(reply.request.id) };
-  return reply.code(ERRORS[code].status).headers(headers).send(body);
+  return reply.code(ERRORS[code].status).headers(headers).send(errorBodyFor(reply.request.url, code, detail, String(reply.request.id)));
 }
 
 /** Maps Fastify's own errors (body parsing, limits) onto the registry. */
@@ -63,16 +83,17 @@ export function errorAnswer(error: unknown): ErrorAnswer {
   return { status: 500, code: 'MS_ERR_INTERNAL', detail: 'internal server error; see the server log for this request id', logAsError: 'unhandled error' };
 }
 
-/** The JSON body of an answer. */
-export function errorBody(answer: ErrorAnswer, requestId: string): ErrorBody | { detail: ValidationIssue[] } {
-  return answer.issues ? { detail: answer.issues } : { detail: answer.detail!, code: answer.code!, request_id: requestId };
+/** The JSON body of an answer (under /v2, OIP's shape: a 422's issues become its message). */
+export function errorBody(answer: ErrorAnswer, requestId: string, url = ''): ErrorBody | OipErrorBody | { detail: ValidationIssue[] } {
+  if (answer.issues && isOipUrl(url)) return { error: answer.issues.map((i) => `${i.loc.join('.')}: ${i.msg}`).join('; '), code: 'MS_ERR_VALIDATION', request_id: requestId };
+  return answer.issues ? { detail: answer.issues } : errorBodyFor(url, answer.code!, answer.detail!, requestId);
 }
 
 export function installErrorBoundary(app: FastifyInstance): void {
   app.setErrorHandler((error: FastifyError, request: FastifyRequest, reply: FastifyReply) => {
     const answer = errorAnswer(error);
     if (answer.logAsError) request.log.error({ err: error, cause: (error as Error).cause }, answer.logAsError);
-    return reply.code(answer.status).headers(answer.headers ?? {}).send(errorBody(answer, String(request.id)));
+    return reply.code(answer.status).headers(answer.headers ?? {}).send(errorBody(answer, String(request.id), request.url));
   });
   const methodsFor = trackRouteMethods(app);
   app.setNotFoundHandler((request, reply) => {

@@ -116,7 +116,7 @@ export function predictFastPath(options: FastPathOptions): (req: IncomingMessage
         const reason = rejectReasonOf(error);
         if (reason) metrics?.rejected(model.name, reason);
         // No x-model-version on an error, as on the Fastify route (it is set with the answer).
-        answer(req, res, id, started, OIP_ROUTE, model, undefined, a.status, JSON.stringify({ error: a.message }), a.headers);
+        answer(req, res, id, started, OIP_ROUTE, model, undefined, a.status, JSON.stringify({ error: a.message, code: a.code, request_id: id }), a.headers);
       },
     );
   };

@@ -14,6 +14,7 @@ import type { Socket } from 'node:net';
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest, FastifyServerOptions } from 'fastify';
 import { ERRORS, type ErrorCode } from '../errors.js';
 import { API_HEADERS } from './plugins/security-headers.js';
+import { errorBodyFor } from './errors.js';
 import { requestIdFrom } from '../protocols/request-id.js';
 
 interface ParserError extends Error {
@@ -72,7 +73,7 @@ function frameworkErrors(error: FastifyError, request: FastifyRequest, reply: Fa
   reply.headers({ ...API_HEADERS, 'x-request-id': request.id });
   const path = (request.raw.url ?? '').split('?')[0]!.slice(0, 200);
   const answer = (code: ErrorCode, detail: string) => {
-    reply.code(ERRORS[code].status).send({ detail, code, request_id: String(request.id) });
+    reply.code(ERRORS[code].status).send(errorBodyFor(request.raw.url ?? '', code, detail, String(request.id)));
   };
   switch (error.code) {
     case 'FST_ERR_BAD_URL':

@@ -269,7 +269,7 @@ function restViolation(status: number, body: Buffer, headerLength: string | unde
     return 'error body is not JSON';
   }
   const b = error as Record<string, unknown>;
-  if (Object.keys(b).join() !== 'error' || typeof b.error !== 'string' || b.error.length === 0) return `error body is not {"error": "…"}`;
+  if (Object.keys(b).join() !== 'error,code,request_id' || typeof b.error !== 'string' || b.error.length === 0 || typeof b.code !== 'string' || typeof b.request_id !== 'string') return `error body is not {"error": "…", "code", "request_id"}`;
   return undefined;
 }
 

@@ -279,7 +279,7 @@ test('OpenAPI: the OIP routes are documented with each model\'s view, and the do
 test('repository index: {"ready": true} lists only ready versions; any content type, an empty body, bad bodies named', async () => {
   const index = async (body: string | undefined, headers: Record<string, string> = {}) => {
     const res = await request(`${server.url}/v2/repository/index`, { method: 'POST', body, headers });
-    return { status: res.statusCode, body: await res.body.json() as Array<{ name: string; state: string }> & { detail?: unknown; code?: string } };
+    return { status: res.statusCode, body: await res.body.json() as Array<{ name: string; state: string }> & { error?: string; code?: string; request_id?: string } };
   };
   const names = (list: Array<{ name: string; state: string }>) => list.map((m) => `${m.name}:${m.state}`).sort();
   assert.equal((await call(`${server.url}/v2/repository/models/svc-raw/unload`, { method: 'POST' })).status, 200);
@@ -293,7 +293,8 @@ test('repository index: {"ready": true} lists only ready versions; any content t
     assert.deepEqual(names((await index('{"ready": true}', { 'content-type': 'application/x-www-form-urlencoded' })).body), ['book-weather:READY', 'loan:READY']);
     const wrongType = await index('{"ready": "yes"}', { 'content-type': 'application/json' });
     assert.equal(wrongType.status, 422);
-    assert.deepEqual(wrongType.body.detail, [{ loc: ['body', 'ready'], msg: 'value could not be parsed to a boolean', type: 'type_error.bool' }]);
+    // Under /v2 every error is OIP's {"error": message} (tritonclient reads it), with the project's code and request id.
+    assert.deepEqual({ ...wrongType.body, request_id: typeof wrongType.body.request_id }, { error: 'body.ready: value could not be parsed to a boolean', code: 'MS_ERR_VALIDATION', request_id: 'string' });
     const notObject = await index('[true]', { 'content-type': 'application/json' });
     assert.equal(notObject.status, 422);
     const notJson = await index('{"ready": tru', { 'content-type': 'application/json' });
@@ -304,9 +305,31 @@ test('repository index: {"ready": true} lists only ready versions; any content t
       const refused = await call(`${server.url}/v2/repository/models/svc-raw/load`, { method: 'POST', body });
       assert.equal(refused.status, 400, JSON.stringify(refused.body));
       assert.equal(refused.body.code, 'MS_ERR_UNSUPPORTED_PARAMETER');
-      assert.match(refused.body.detail, message);
+      assert.match(refused.body.error, message);
     }
   } finally {
     assert.equal((await call(`${server.url}/v2/repository/models/svc-raw/load`, { method: 'POST' })).status, 200);
   }
+});
+
+test('every error under /v2 is OIP\'s {"error", "code", "request_id"}: unknown routes, wrong methods, bad URLs, the repository extension', async () => {
+  const cases: Array<[string, RequestInit, number, string]> = [
+    ['/v2/no/such/route', {}, 404, 'MS_ERR_NOT_FOUND'],
+    ['/v2/models/book-weather/infer', {}, 405, 'MS_ERR_METHOD_NOT_ALLOWED'],
+    ['/v2/models/%ff/infer', { method: 'POST', body: '{}' }, 400, 'MS_ERR_BAD_URL'],
+    ['/v2/repository/models/nosuch/load', { method: 'POST' }, 404, 'MS_ERR_MODEL_NOT_FOUND'],
+    ['/v2/repository/models/book-weather/load', { method: 'POST', body: '{"parameters": {"config": "{}"}}' }, 400, 'MS_ERR_UNSUPPORTED_PARAMETER'],
+    ['/v2/models/book-weather/infer', { method: 'POST', body: '{"inputs": [' , headers: { 'content-type': 'application/json' } }, 400, 'MS_ERR_BAD_TENSOR'],
+  ];
+  for (const [path, init, status, code] of cases) {
+    const res = await fetch(`${server.url}${path}`, init);
+    const body = await res.json() as Record<string, unknown>;
+    assert.equal(res.status, status, `${path}: ${JSON.stringify(body)}`);
+    assert.deepEqual(Object.keys(body), ['error', 'code', 'request_id'], path);
+    assert.equal(body.code, code, path);
+    assert.equal(body.request_id, res.headers.get('x-request-id'), path);
+  }
+  // Outside /v2 the project's shape stays.
+  const json = await (await fetch(`${server.url}/models/nosuch/predict`, { method: 'POST', body: '{}', headers: { 'content-type': 'application/json' } })).json();
+  assert.deepEqual(Object.keys(json as object), ['detail', 'code', 'request_id']);
 });

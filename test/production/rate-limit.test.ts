@@ -11,6 +11,10 @@ import { EXAMPLES, tempDir } from '../helpers/paths.js';
 import { startServe } from '../helpers/serve.js';
 import { call } from '../helpers/http.js';
 import { ERRORS } from '../../src/errors.js';
+import * as grpc from '@grpc/grpc-js';
+import { startServer } from '../../src/server.js';
+import { freePort } from '../helpers/net.js';
+import { grpcClients, rpc } from '../helpers/oip.js';
 
 const KEY_SLOW = 'k-slow-slow-slow-slow-slow-1';
 const KEY_FREE = 'k-free-free-free-free-free-2';
@@ -112,5 +116,55 @@ test('over HTTP from the CLI: 429 with Retry-After per key, other keys and unaut
   } finally {
     child.kill('SIGTERM');
     await exited;
+  }
+});
+
+test("one budget per key across front doors: gRPC calls and stream messages take the key's tokens as HTTP requests do; /v2 refusals are OIP's {error}", async () => {
+  const rateLimits = new Map([[KEY_SLOW, { rate: 1 / 60, burst: 3 }], [KEY_DEFAULT, { rate: 1 / 60, burst: 2 }]]);
+  const server = await startServer({ repo: join(EXAMPLES, 'weather'), port: 0, grpcPort: await freePort(), workers: 1, logger: false, app: { auth: { keys: [KEY_SLOW, KEY_FREE, KEY_DEFAULT], rateLimits } } });
+  const clients = grpcClients(server.grpcPort!);
+  const bearer = (key: string) => {
+    const m = new grpc.Metadata();
+    m.set('authorization', `Bearer ${key}`);
+    return m;
+  };
+  const infer = { model_name: 'weather', inputs: Object.entries(ROW).map(([name, v]) => ({ name, datatype: 'FP64', shape: [1], contents: { fp64_contents: [v] } })) };
+  try {
+    // Two of KEY_SLOW's three tokens over HTTP, the third over gRPC; then gRPC is refused too.
+    for (let i = 0; i < 2; i++) assert.equal((await call(`${server.url}/predict`, { body: ROW, headers: { authorization: `Bearer ${KEY_SLOW}` } })).status, 200);
+    await rpc(clients.inference, 'ModelInfer', infer, bearer(KEY_SLOW));
+    await assert.rejects(rpc(clients.inference, 'ModelInfer', infer, bearer(KEY_SLOW)), (err: { code: number; details: string }) => {
+      assert.equal(err.code, grpc.status.RESOURCE_EXHAUSTED);
+      assert.match(err.details, new RegExp(`rate limit of this API key \\(${keyFingerprint(KEY_SLOW)}\\) exceeded`));
+      return true;
+    });
+    // OIP REST answers the same refusal in OIP's error shape, with Retry-After.
+    const oip = await call(`${server.url}/v2/models/weather/infer`, { body: { inputs: [] }, headers: { authorization: `Bearer ${KEY_SLOW}` } });
+    assert.equal(oip.status, 429);
+    assert.ok(Number(oip.headers['retry-after']) >= 1);
+    assert.deepEqual(Object.keys(oip.body), ['error', 'code', 'request_id']);
+    assert.equal(oip.body.code, 'MS_ERR_RATE_LIMITED');
+    // A stream takes a token per message: KEY_DEFAULT's two go to the first two, the third is refused in its error_message.
+    const stream = (clients.inference as unknown as { ModelStreamInfer(m: grpc.Metadata): grpc.ClientDuplexStream<unknown, { error_message: string; infer_response?: { id: string } }> }).ModelStreamInfer(bearer(KEY_DEFAULT));
+    const answers: Array<{ error_message: string; infer_response?: { id: string } }> = [];
+    const ended = new Promise<void>((resolve, reject) => { stream.on('data', (a) => answers.push(a)); stream.on('end', resolve); stream.on('error', reject); });
+    for (const id of ['a', 'b', 'c']) stream.write({ ...infer, id });
+    stream.end();
+    await ended;
+    // Answers come as they are ready (a refusal at once), matched by id.
+    const byId = new Map(answers.map((a) => [a.infer_response?.id, a.error_message]));
+    assert.deepEqual([byId.get('a'), byId.get('b')], ['', '']);
+    assert.match(byId.get('c')!, /rate limit of this API key/);
+    // The probes need no key; an unknown key on /v2 is a 401 in OIP's shape.
+    assert.deepEqual(await rpc(clients.inference, 'ServerLive', {}), { live: true });
+    const unknown = await call(`${server.url}/v2/models/weather`, { headers: { authorization: 'Bearer k-wrong-wrong-wrong-wrong-wrong' } });
+    assert.equal(unknown.status, 401);
+    assert.deepEqual(Object.keys(unknown.body), ['error', 'code', 'request_id']);
+    const metrics = (await call(`${server.url}/metrics`, { headers: { authorization: `Bearer ${KEY_FREE}` } })).text;
+    assert.match(metrics, new RegExp(`^modelserve_rate_limited_total\\{key="${keyFingerprint(KEY_SLOW)}"\\} 2$`, 'm'));
+    assert.match(metrics, new RegExp(`^modelserve_rate_limited_total\\{key="${keyFingerprint(KEY_DEFAULT)}"\\} 1$`, 'm'));
+  } finally {
+    clients.close();
+    await server.shutdown();
   }
 });

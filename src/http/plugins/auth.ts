@@ -16,6 +16,7 @@ import { createHash, timingSafeEqual } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { sendError } from '../errors.js';
+import { ModelServeError } from '../../errors.js';
 import { buildBuckets, keyFingerprint, parseRate, type RateLimit } from './rate-limit.js';
 
 export interface AuthOptions {
@@ -28,6 +29,53 @@ export interface AuthOptions {
   publicMetrics?: boolean;
   /** Token-bucket limit of each key that has one (keys absent here are not limited). */
   rateLimits?: ReadonlyMap<string, RateLimit>;
+  /** The gate to use (one per process, shared by HTTP and gRPC so a key has one bucket); built from these options when absent. */
+  gate?: KeyGate;
+}
+
+/**
+ * Who may call, for every front door that takes API keys (HTTP, gRPC): admits a credential to a
+ * route, taking a token from its key's bucket. One gate per process, so a key's rate limit is one
+ * budget whichever protocol its requests use.
+ */
+export interface KeyGate {
+  /**
+   * Undefined when `given` may call: a user key (a token taken, unless `rateLimited` is false), or
+   * an admin key (never limited). Else the answer: 401 (no or unknown key), 403 (a user key on an
+   * admin route) or 429 with Retry-After.
+   */
+  admit(given: string | undefined, route: { admin: boolean; rateLimited?: boolean }): ModelServeError | undefined;
+}
+
+export function createKeyGate(options: AuthOptions, onLimited?: (fingerprint: string) => void): KeyGate {
+  if (options.keys.length === 0 && (options.adminKeys ?? []).length === 0) throw new Error('createKeyGate: no keys');
+  const matchesAdmin = keyMatcher(options.adminKeys ?? []);
+  const indexOf = keyIndexer(options.keys);
+  const buckets = buildBuckets(options.keys, options.rateLimits ?? new Map(), undefined);
+  const fingerprints = options.keys.map(keyFingerprint);
+  return {
+    admit(given, route) {
+      const index = given === undefined ? -1 : indexOf(given);
+      // Admin keys are never rate-limited; only they may call the repository API.
+      const admin = given !== undefined && matchesAdmin(given);
+      if (route.admin) {
+        if (admin) return undefined;
+        if (index >= 0) return new ModelServeError('MS_ERR_FORBIDDEN', 'this API key may not change the model repository; use an admin key (--admin-api-keys-env / --admin-api-keys-file)');
+      } else if (admin) return undefined;
+      if (index >= 0) {
+        if (route.rateLimited === false) return undefined;
+        const waitMs = buckets[index]?.take() ?? 0;
+        if (waitMs === 0) return undefined;
+        onLimited?.(fingerprints[index]!);
+        const retryAfter = Math.max(1, Math.ceil(waitMs / 1000));
+        return new ModelServeError('MS_ERR_RATE_LIMITED', `rate limit of this API key (${fingerprints[index]}) exceeded: ${formatLimit(buckets[index]!.limit)}; retry in ${retryAfter} s`, { headers: { 'retry-after': String(retryAfter) } });
+      }
+      const challenge = given === undefined ? 'Bearer realm="modelserve"' : 'Bearer realm="modelserve", error="invalid_token"';
+      return new ModelServeError('MS_ERR_UNAUTHORIZED', given === undefined
+        ? 'authentication required: send Authorization: Bearer <key> or X-API-Key: <key>'
+        : 'invalid API key', { headers: { 'www-authenticate': challenge } });
+    },
+  };
 }
 
 /** A key line's own rate settings, before the --rate-limit/--rate-burst defaults apply. */
@@ -166,11 +214,7 @@ export function isAdminRoute(route: string): boolean {
 
 /** Adds the authentication hook (onRequest, so unauthenticated bodies are never parsed). */
 export function installAuth(app: FastifyInstance, options: AuthOptions): void {
-  if (options.keys.length === 0 && (options.adminKeys ?? []).length === 0) throw new Error('installAuth: no keys');
-  const matchesAdmin = keyMatcher(options.adminKeys ?? []);
-  const indexOf = keyIndexer(options.keys);
-  const buckets = buildBuckets(options.keys, options.rateLimits ?? new Map(), undefined);
-  const fingerprints = options.keys.map(keyFingerprint);
+  const gate = options.gate ?? createKeyGate(options, (fingerprint) => app.metrics?.rateLimited(fingerprint));
   const publicDocs = options.publicDocs ?? true;
   const isOpen = (request: FastifyRequest): boolean => {
     if (request.method === 'OPTIONS') return true;
@@ -186,25 +230,8 @@ export function installAuth(app: FastifyInstance, options: AuthOptions): void {
   };
   app.addHook('onRequest', async (request, reply) => {
     if (isOpen(request)) return;
-    const given = credential(request);
-    const index = given === undefined ? -1 : indexOf(given);
-    // Admin keys are never rate-limited; only they may call the repository API.
-    const admin = given !== undefined && matchesAdmin(given);
-    if (isAdminRoute(request.routeOptions.url ?? '')) {
-      if (admin) return;
-      if (index >= 0) return sendError(reply, 'MS_ERR_FORBIDDEN', 'this API key may not change the model repository; use an admin key (--admin-api-keys-env / --admin-api-keys-file)');
-    } else if (admin) return;
-    if (index >= 0) {
-      const waitMs = buckets[index]?.take() ?? 0;
-      if (waitMs === 0) return;
-      app.metrics?.rateLimited(fingerprints[index]!);
-      const retryAfter = Math.max(1, Math.ceil(waitMs / 1000));
-      return sendError(reply, 'MS_ERR_RATE_LIMITED', `rate limit of this API key (${fingerprints[index]}) exceeded: ${formatLimit(buckets[index]!.limit)}; retry in ${retryAfter} s`, { 'retry-after': String(retryAfter) });
-    }
-    const challenge = given === undefined ? 'Bearer realm="modelserve"' : 'Bearer realm="modelserve", error="invalid_token"';
-    return sendError(reply, 'MS_ERR_UNAUTHORIZED', given === undefined
-      ? 'authentication required: send Authorization: Bearer <key> or X-API-Key: <key>'
-      : 'invalid API key', { 'www-authenticate': challenge });
+    const refused = gate.admit(credential(request), { admin: isAdminRoute(request.routeOptions.url ?? '') });
+    if (refused !== undefined) return sendError(reply, refused.code, refused.message, refused.headers);
   });
 }
 

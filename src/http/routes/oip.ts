@@ -7,7 +7,8 @@ import { performance } from 'node:perf_hooks';
 import type { FastifyPluginAsync, FastifyReply, onRequestHookHandler } from 'fastify';
 import type { InferenceCore } from '../../core/core.js';
 import type { ServableVersion } from '../../core/servable.js';
-import { ERRORS, ModelServeError } from '../../errors.js';
+import { ERRORS, ModelServeError, type ErrorCode } from '../../errors.js';
+import type { OipErrorBody } from '../errors.js';
 import { acquire, isModelReady, modelConfig, modelMetadata, modelStatistics, restError, restInfer, serverMetadata } from '../../protocols/oip/service.js';
 import type { InferenceStatistics } from '../../protocols/oip/statistics.js';
 import type { ClientProbe } from '../../core/prediction-tap.js';
@@ -22,6 +23,8 @@ export interface OipRoutesOptions {
 
 type Params = { name: string; version?: string };
 
+const oipErrorBody = (code: ErrorCode, error: string, requestId: string): OipErrorBody => ({ error, code, request_id: requestId });
+
 export const oipRoutes: FastifyPluginAsync<OipRoutesOptions> = async (app, options) => {
   const { stats } = options;
   const hide = { schema: { hide: true } };
@@ -34,17 +37,17 @@ export const oipRoutes: FastifyPluginAsync<OipRoutesOptions> = async (app, optio
     if (error instanceof ModelServeError) {
       const answer = restError(error, request.id);
       if (answer.logAsError) request.log.error({ err: error, cause: error.cause }, answer.logAsError);
-      return reply.code(answer.status).headers(answer.headers ?? {}).send({ error: answer.message });
+      return reply.code(answer.status).headers(answer.headers ?? {}).send(oipErrorBody(answer.code, answer.message, request.id));
     }
-    if (error.code === 'FST_ERR_CTP_BODY_TOO_LARGE' || error.statusCode === 413) return reply.code(413).send({ error: 'request body is larger than the limit (--body-limit)' });
+    if (error.code === 'FST_ERR_CTP_BODY_TOO_LARGE' || error.statusCode === 413) return fail(reply, 'MS_ERR_BODY_TOO_LARGE', 'request body is larger than the limit (--body-limit)');
     // Any media type is read as JSON (+ binary tensors); only an empty or unparsable header gets here.
-    if (error.code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE') return reply.code(415).send({ error: `the Content-Type header ${JSON.stringify(String(request.headers['content-type'] ?? '').slice(0, 100))} is not a media type: send application/json (or application/octet-stream with Inference-Header-Content-Length for binary tensors)` });
-    if (error.statusCode !== undefined && error.statusCode < 500) return reply.code(error.statusCode).send({ error: error.message });
+    if (error.code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE') return fail(reply, 'MS_ERR_UNSUPPORTED_MEDIA_TYPE', `the Content-Type header ${JSON.stringify(String(request.headers['content-type'] ?? '').slice(0, 100))} is not a media type: send application/json (or application/octet-stream with Inference-Header-Content-Length for binary tensors)`);
+    if (error.statusCode !== undefined && error.statusCode < 500) return reply.code(error.statusCode).send(oipErrorBody('MS_ERR_BAD_REQUEST', error.message, request.id));
     request.log.error({ err: error }, 'unhandled error');
-    return reply.code(500).send({ error: `internal server error; see the server log for request ${request.id}` });
+    return reply.code(500).send(oipErrorBody('MS_ERR_INTERNAL', `internal server error; see the server log for request ${request.id}`, request.id));
   });
 
-  const fail = (reply: FastifyReply, code: keyof typeof ERRORS, message: string) => reply.code(ERRORS[code].status).send({ error: message });
+  const fail = (reply: FastifyReply, code: ErrorCode, message: string) => reply.code(ERRORS[code].status).send(oipErrorBody(code, message, reply.request.id));
 
   app.get('/v2', hide, async () => serverMetadata());
   app.get('/v2/health/live', hide, async () => ({ live: true }));

@@ -1,10 +1,11 @@
 // The model-repository extension of the Open Inference Protocol (Triton's): list every model and
 // version with its state, and load or unload a model while the service runs. With auth on, only
-// admin keys may call these (see plugins/auth.ts).
+// admin keys may call these (see plugins/auth.ts). Errors are OIP's {"error": message} (errors.ts).
 import type { FastifyPluginAsync } from 'fastify';
 import type { InferenceCore } from '../../core/core.js';
 import { ModelServeError } from '../../errors.js';
 import { checkLoadParameters, repositoryIndex } from '../../protocols/oip/service.js';
+import { sendError } from '../errors.js';
 
 export interface RepositoryRoutesOptions {
   core: () => InferenceCore;
@@ -30,11 +31,11 @@ export const repositoryRoutes: FastifyPluginAsync<RepositoryRoutesOptions> = asy
     const body = request.body as unknown;
     const isObject = typeof body === 'object' && body !== null && !Array.isArray(body);
     if (body !== undefined && !isObject) {
-      return reply.code(422).send({ detail: [{ loc: ['body'], msg: 'value is not a valid dict (send an object such as {"ready": true})', type: 'type_error.dict' }] });
+      return sendError(reply, 'MS_ERR_VALIDATION', 'body: value is not a valid dict (send an object such as {"ready": true})');
     }
     const ready = isObject ? (body as { ready?: unknown }).ready : undefined;
     if (ready !== undefined && typeof ready !== 'boolean') {
-      return reply.code(422).send({ detail: [{ loc: ['body', 'ready'], msg: 'value could not be parsed to a boolean', type: 'type_error.bool' }] });
+      return sendError(reply, 'MS_ERR_VALIDATION', 'body.ready: value could not be parsed to a boolean');
     }
     return repositoryIndex(options.core(), ready === true);
   });

@@ -2,7 +2,7 @@
 // and model metadata, Triton's model configuration, the repository index and statistics.
 import type { InferenceCore } from '../../core/core.js';
 import type { ServableVersion } from '../../core/servable.js';
-import { isServerFault, ModelServeError } from '../../errors.js';
+import { isServerFault, ModelServeError, type ErrorCode } from '../../errors.js';
 import { VERSION } from '../../version.js';
 import { inferTensors, viewOf, type TensorMetadata } from './codec.js';
 import { inferResponseBody, parseInferBody } from './rest-body.js';
@@ -144,8 +144,8 @@ export async function restInfer(version: ServableVersion, body: Uint8Array, head
  * non-200) with the error's status and headers; an inference failure's details, and anything that
  * is not a ModelServeError, stay in the server log (`logAsError`: the line to log).
  */
-export function restError(error: unknown, requestId: string): { status: number; message: string; headers?: Record<string, string>; logAsError?: string } {
-  if (!(error instanceof ModelServeError)) return { status: 500, message: `internal server error; see the server log for request ${requestId}`, logAsError: 'unhandled error' };
+export function restError(error: unknown, requestId: string): { status: number; code: ErrorCode; message: string; headers?: Record<string, string>; logAsError?: string } {
+  if (!(error instanceof ModelServeError)) return { status: 500, code: 'MS_ERR_INTERNAL', message: `internal server error; see the server log for request ${requestId}`, logAsError: 'unhandled error' };
   const message = error.code === 'MS_ERR_INFERENCE' ? `inference failed; see the server log for request ${requestId}` : error.message;
-  return { status: error.status, message, headers: error.headers, ...(isServerFault(error) ? { logAsError: error.message } : {}) };
+  return { status: error.status, code: error.code, message, headers: error.headers, ...(isServerFault(error) ? { logAsError: error.message } : {}) };
 }
