@@ -211,6 +211,12 @@ export function parseRunArgs(argv: string[]): LoadtestOptions {
   if (stages.length > 0 && durationMs === undefined) durationMs = stages.reduce((s, x) => s + x.durationMs, 0);
   if (durationMs === undefined && maxRequests === undefined) durationMs = 10_000;
   const users = posInt(v.users, 'users', 1);
+  const startRate = posNum(v['start-rate'], 'start-rate') ?? 50;
+  const maxRate = posNum(v['max-rate'], 'max-rate') ?? 100_000;
+  // A search whose ceiling is below its first step would run no step at all.
+  if (findCapacity && maxRate < startRate) {
+    throw new UsageError(`--max-rate (${maxRate}) is below --start-rate (${startRate}${v['start-rate'] === undefined ? ', the default' : ''}): the search could run no step; raise --max-rate or lower --start-rate`);
+  }
   return {
     url,
     method: (v.method ?? (hasBody ? 'POST' : 'GET')).toUpperCase(),
@@ -240,8 +246,8 @@ export function parseRunArgs(argv: string[]): LoadtestOptions {
     findCapacity,
     slo,
     maxErrorRate: v['max-error-rate'] !== undefined ? parseRate(v['max-error-rate']) : 0.001,
-    startRate: posNum(v['start-rate'], 'start-rate') ?? 50,
-    maxRate: posNum(v['max-rate'], 'max-rate') ?? 100_000,
+    startRate,
+    maxRate,
     stepDurationMs: v['step-duration'] !== undefined ? parseDuration(v['step-duration']) : 10_000,
     precision: v.precision !== undefined ? parseRate(v.precision) : 0.05,
   };

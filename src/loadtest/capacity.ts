@@ -52,6 +52,8 @@ export function judgeStep(rate: number, r: RunResult, slo: Threshold[], maxError
 }
 
 export async function findCapacity(o: CapacityOptions): Promise<{ capacity: CapacityResult; best: RunResult | null; last: RunResult }> {
+  // parseRunArgs refuses this (exit 2); a caller that gets past it would otherwise have no run to report.
+  if (!(o.startRate <= o.maxRate)) throw new RangeError(`the start rate (${o.startRate}) is above the max rate (${o.maxRate})`);
   const steps: CapacityStep[] = [];
   let good = 0;
   let bad = Infinity;

@@ -64,7 +64,7 @@ Capacity search
       --slo <expr>           the latency target, repeatable, e.g. 'p99<50ms'
       --max-error-rate <r>   error budget per step (default 0.1%)
       --start-rate <R>       first step (default 50 req/s)
-      --max-rate <R>         highest rate tried (default 100000)
+      --max-rate <R>         highest rate tried (default 100000; not below --start-rate)
       --step-duration <t>    length of each step (default 10s)
       --precision <r>        stop bisecting when the bracket is within this fraction (default 5%)
 

@@ -92,3 +92,9 @@ test('a failing step where the generator stalled is re-run once; a persistent st
   assert.equal(stuck.capacity.toolLimited, true);
   assert.equal(stuck.capacity.capacity, 100);
 });
+
+test('a start rate above the max rate is refused, not run with no step to report', async () => {
+  let ran = 0;
+  await assert.rejects(findCapacity({ slo, maxErrorRate: 0.001, startRate: 100, maxRate: 50, precision: 0.05, step: async () => { ran++; return result(1); } }), RangeError);
+  assert.equal(ran, 0);
+});

@@ -47,6 +47,13 @@ test('bad arguments exit 2; an unreachable server exits 1', async () => {
   assert.match(r.stderr, /cannot connect/);
 });
 
+test('--find-capacity with --max-rate below --start-rate exits 2 with a message naming both, not a crash', async () => {
+  const r = await runCli(['loadtest', `${fast.url}/predict`, '--data', '{"a":1}', '--find-capacity', '--slo', 'p99<50ms', '--start-rate', '100', '--max-rate', '50', '--step-duration', '1s']);
+  assert.equal(r.code, 2, r.stderr);
+  assert.match(r.stderr, /--max-rate \(50\) is below --start-rate \(100\)/);
+  assert.doesNotMatch(r.stderr, /run failed|TypeError|\n\s+at /);
+});
+
 test('a server that never answers: every request times out, exit 1 (no response at all)', async () => {
   const mute = await startServer(() => { /* never answers */ });
   try {

@@ -76,3 +76,12 @@ test('run arguments: models, bounds, path and headers', () => {
   assert.throws(() => parseRunArgs(['http://h:1', '--bogus']), UsageError);
   assert.throws(() => parseRunArgs(['http://h:1', '-u', '0']), UsageError);
 });
+
+test('--find-capacity refuses a --max-rate below --start-rate (given or the default 50) at parsing', () => {
+  const cap = ['http://h:1/x', '--find-capacity', '--slo', 'p99<50ms'];
+  assert.throws(() => parseRunArgs([...cap, '--start-rate', '100', '--max-rate', '50']), (e: Error) => e instanceof UsageError && /--max-rate \(50\).*--start-rate \(100\)/.test(e.message));
+  assert.throws(() => parseRunArgs([...cap, '--max-rate', '30']), (e: Error) => e instanceof UsageError && /--max-rate \(30\).*--start-rate \(50, the default\)/.test(e.message));
+  const same = parseRunArgs([...cap, '--start-rate', '80', '--max-rate', '80']);
+  assert.equal(same.startRate, 80);
+  assert.equal(same.maxRate, 80);
+});
