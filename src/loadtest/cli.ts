@@ -86,7 +86,7 @@ Exit codes
   0  the run completed (and every threshold passed)
   1  run error: cannot connect, or no request got any response
   2  bad arguments or unreadable body file
-  3  a threshold failed (or --find-capacity found no rate meeting the SLO)
+  3  a threshold failed (or --find-capacity found no rate meeting the SLO among the steps it finished)
 `;
 
 async function loadBodies(o: LoadtestOptions): Promise<BodySet | null> {
@@ -120,7 +120,8 @@ function emit(o: LoadtestOptions, r: RunResult, text: string): number {
     return EXIT_RUN_ERROR;
   }
   if (r.thresholds?.some((t) => !t.ok)) return EXIT_THRESHOLD;
-  if (r.capacity && r.capacity.capacity === 0) return EXIT_THRESHOLD;
+  // No rate met the SLO among the steps judged; a search interrupted before any step finished judged none (exit as an interrupted run).
+  if (r.capacity && r.capacity.capacity === 0 && r.capacity.steps.length > 0) return EXIT_THRESHOLD;
   return EXIT_OK;
 }
 
@@ -212,7 +213,8 @@ async function runCommand(argv: string[]): Promise<number> {
     const r = best ?? last;
     r.capacity = capacity;
     if (o.thresholds.length) r.thresholds = evaluate(o.thresholds, r);
-    return emit(o, r, `${capacitySummary(r)}\n\nthe run at ${best ? 'the capacity rate' : 'the last rate tried'}:\n${summary({ ...r, capacity: undefined })}`);
+    const which = best ? 'the capacity rate' : capacity.steps.length ? 'the last rate tried' : 'the first rate, cut short by Ctrl-C (not judged)';
+    return emit(o, r, `${capacitySummary(r)}\n\nthe run at ${which}:\n${summary({ ...r, capacity: undefined })}`);
   }
 
   const model = o.rate !== undefined ? 'open' : 'closed';

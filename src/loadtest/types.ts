@@ -148,12 +148,12 @@ export interface CapacityStep {
 export interface CapacityResult {
   slo: string[];
   maxErrorRate: number;
-  /** Highest offered rate that met the SLO (req/s); 0 when none did. */
+  /** Highest offered rate that met the SLO (req/s); 0 when none did, or when no step finished (`steps` empty, `interrupted`). */
   capacity: number;
   steps: CapacityStep[];
   toolLimited: boolean;
   /** Every step up to --max-rate met the SLO: the capacity is at least that rate, not at it. */
   capped?: boolean;
-  /** Ctrl-C ended the search early: the capacity is the best rate found so far. */
+  /** Ctrl-C ended the search early: the capacity is the best rate found so far (none when `steps` is empty: interrupted during the first step). */
   interrupted?: boolean;
 }

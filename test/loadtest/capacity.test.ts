@@ -98,3 +98,19 @@ test('a start rate above the max rate is refused, not run with no step to report
   await assert.rejects(findCapacity({ slo, maxErrorRate: 0.001, startRate: 100, maxRate: 50, precision: 0.05, step: async () => { ran++; return result(1); } }), RangeError);
   assert.equal(ran, 0);
 });
+
+test('a search aborted during its first step judges nothing and its summary says no step finished (not "lowest tried Infinity")', async () => {
+  const ac = new AbortController();
+  const search = await findCapacity({
+    slo, maxErrorRate: 0.001, startRate: 50, maxRate: 400, precision: 0.05, signal: ac.signal,
+    step: async (rate) => { ac.abort(); return { ...result(1), config: { ...result(1).config, rate } }; },
+  });
+  assert.deepEqual(search.capacity.steps, []);
+  assert.equal(search.capacity.interrupted, true);
+  assert.equal(search.best, null);
+  assert.equal(search.last.config.rate, 50, 'the cut-short run is kept to report');
+  const text = capacitySummary({ ...search.last, capacity: search.capacity });
+  assert.doesNotMatch(text, /Infinity|no tested rate met|best rate found so far/);
+  assert.match(text, /^capacity: not measured: no step finished/);
+  assert.match(text, /interrupted by Ctrl-C during the first step \(50 req\/s\)/);
+});

@@ -274,6 +274,36 @@ test('Ctrl-C during --find-capacity stops the search, prints the steps so far an
   assert.match(readFileSync(html, 'utf8'), /interrupted by Ctrl-C/);
 });
 
+test('Ctrl-C during the first --find-capacity step says no step finished, writes the reports marked interrupted and exits 0', async () => {
+  const out = join(dir, 'interrupted-first.json');
+  const html = join(dir, 'interrupted-first.html');
+  const child = spawn(process.execPath, [BIN, 'loadtest', `${fast.url}/predict`, '--find-capacity', '--slo', 'p99<50ms', '--start-rate', '100', '--max-rate', '200', '--step-duration', '1s', '-o', out, '--html', html], { cwd: REPO, stdio: ['ignore', 'pipe', 'pipe'] });
+  let stdout = '';
+  let stderr = '';
+  let timer: NodeJS.Timeout | undefined;
+  child.stdout.on('data', (c: Buffer) => { stdout += c.toString(); });
+  child.stderr.on('data', (c: Buffer) => {
+    stderr += c.toString();
+    // Interrupt 300 ms into the first (1 s) step.
+    if (timer === undefined && /step: 100 req\/s/.test(stderr)) timer = setTimeout(() => child.kill('SIGINT'), 300);
+  });
+  const kill = setTimeout(() => child.kill('SIGKILL'), 60_000);
+  const code = await new Promise<number | null>((resolve) => child.on('close', resolve));
+  clearTimeout(kill);
+  assert.equal(code, 0, stderr);
+  assert.match(stderr, /stopping/);
+  assert.doesNotMatch(stderr, /meets SLO|fails \(/, 'the first step was cut short, not judged');
+  assert.doesNotMatch(stdout, /Infinity|no tested rate met/);
+  assert.match(stdout, /capacity: not measured: no step finished/);
+  assert.match(stdout, /interrupted by Ctrl-C during the first step \(100 req\/s\)/);
+  const res = JSON.parse(readFileSync(out, 'utf8')) as RunResult;
+  assert.deepEqual(res.capacity!.steps, []);
+  assert.equal(res.capacity!.interrupted, true);
+  const page = readFileSync(html, 'utf8');
+  assert.match(page, /interrupted by Ctrl-C during the first step/);
+  assert.doesNotMatch(page, /No tested rate met the SLO/);
+});
+
 test('a search stopped by --max-rate says the capacity is capped (console, JSON and HTML)', async () => {
   const html = join(dir, 'capped.html');
   const r = await runCli(['loadtest', `${fast.url}/predict`, '--find-capacity', '--slo', 'p99<1s', '--start-rate', '20', '--max-rate', '40', '--step-duration', '1s', '--json', '--html', html, '-q']);

@@ -71,13 +71,28 @@ export function summary(r: RunResult): string {
   return lines.join('\n');
 }
 
-/** What qualifies the capacity figure (shared by the console and the HTML report). */
-export function capacityNotes(cap: CapacityResult): string[] {
+/**
+ * What qualifies the capacity figure (shared by the console and the HTML report). `firstRate`: the
+ * rate of the run reported, which is the first step's when no step finished.
+ */
+export function capacityNotes(cap: CapacityResult, firstRate?: number): string[] {
   const notes: string[] = [];
   if (cap.capped) notes.push(`capped: every step up to --max-rate met the SLO, so the capacity is at least ${cap.capacity.toFixed(0)} req/s; raise --max-rate to find it`);
   if (cap.toolLimited) notes.push('the search stopped where the load generator itself became the limit');
-  if (cap.interrupted) notes.push('interrupted by Ctrl-C: the search did not finish; the capacity is the best rate found so far');
+  if (cap.interrupted) {
+    notes.push(cap.steps.length === 0
+      ? `interrupted by Ctrl-C during the first step${firstRate !== undefined ? ` (${firstRate} req/s)` : ''}: that step was dropped unjudged, so no capacity was measured; the run shown is the cut-short step`
+      : 'interrupted by Ctrl-C: the search did not finish; the capacity is the best rate found so far');
+  }
   return notes;
+}
+
+/** The capacity line: the rate found, that none met the SLO, or that no step finished (interrupted during the first). */
+function capacityHeadline(cap: CapacityResult): string {
+  if (cap.steps.length === 0) return 'capacity: not measured: no step finished';
+  return cap.capacity > 0
+    ? `capacity: ${cap.capped ? '≥ ' : ''}${cap.capacity.toFixed(0)} req/s meets ${cap.slo.join(', ')} with errors <= ${(cap.maxErrorRate * 100).toFixed(3)}%`
+    : `capacity: no tested rate met ${cap.slo.join(', ')} (lowest tried ${Math.min(...cap.steps.map((s) => s.rate)).toFixed(0)} req/s)`;
 }
 
 export function capacitySummary(r: RunResult): string {
@@ -86,8 +101,6 @@ export function capacitySummary(r: RunResult): string {
   for (const s of cap.steps) {
     rows.push([s.rate.toFixed(0), s.achievedRps.toFixed(0), fmtMs(s.p50), fmtMs(s.p95), fmtMs(s.p99), `${(s.errorRate * 100).toFixed(2)}%`, s.ok ? 'meets SLO' : `fails: ${s.reason ?? ''}`]);
   }
-  const head = cap.capacity > 0
-    ? `capacity: ${cap.capped ? '≥ ' : ''}${cap.capacity.toFixed(0)} req/s meets ${cap.slo.join(', ')} with errors <= ${(cap.maxErrorRate * 100).toFixed(3)}%`
-    : `capacity: no tested rate met ${cap.slo.join(', ')} (lowest tried ${Math.min(...cap.steps.map((s) => s.rate)).toFixed(0)} req/s)`;
-  return `${head}${capacityNotes(cap).map((n) => `\n(${n})`).join('')}\n${table(rows)}`;
+  const notes = capacityNotes(cap, r.config.rate).map((n) => `\n(${n})`).join('');
+  return `${capacityHeadline(cap)}${notes}${cap.steps.length ? `\n${table(rows)}` : ''}`;
 }

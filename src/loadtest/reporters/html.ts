@@ -46,14 +46,17 @@ export function renderHtml(r: RunResult): string {
     : c.model === 'sequential' ? 'sequential' : `closed model, ${c.users} users (${c.spawnRate ? `spawned at ${c.spawnRate}/s` : 'all at once'}), wait ${c.wait}`;
   const errors = [...Object.entries(r.statusCounts).filter(([s]) => Number(s) >= 400).map(([s, n]) => `HTTP ${s}: ${n}`), ...Object.entries(r.errorKinds).map(([k, n]) => `${k}: ${n}`)];
   const thresholds = (r.thresholds ?? []).map((t) => `<li class="${t.ok ? 'pass' : 'fail'}">${t.ok ? 'PASS' : 'FAIL'} ${esc(t.expr)} (actual ${esc(String(Number(t.actual.toPrecision(4))))})</li>`).join('');
-  const capacity = r.capacity
-    ? `<h2>Capacity search</h2><p>${r.capacity.capacity > 0 ? `Highest rate meeting ${esc(r.capacity.slo.join(', '))}: <b>${r.capacity.capped ? '≥ ' : ''}${r.capacity.capacity.toFixed(0)} req/s</b>` : 'No tested rate met the SLO.'}</p>${capacityNotes(r.capacity).map((n) => `<p class="warn">${esc(n)}</p>`).join('')}${stepTable(r.capacity)}<div id="capacity" class="chart"></div>`
+  const cap = r.capacity;
+  // Interrupted during the first step: no step was judged, so there is no capacity, table or curve.
+  const judged = cap !== undefined && cap.steps.length > 0;
+  const capacity = cap
+    ? `<h2>Capacity search</h2><p>${!judged ? 'No step finished: no capacity was measured.' : cap.capacity > 0 ? `Highest rate meeting ${esc(cap.slo.join(', '))}: <b>${cap.capped ? '≥ ' : ''}${cap.capacity.toFixed(0)} req/s</b>` : 'No tested rate met the SLO.'}</p>${capacityNotes(cap, c.rate).map((n) => `<p class="warn">${esc(n)}</p>`).join('')}${judged ? `${stepTable(cap)}<div id="capacity" class="chart"></div>` : ''}`
     : '';
   const data = {
     t: r.series.map((s) => s.t), rps: r.series.map((s) => s.rps), fps: r.series.map((s) => s.fps),
     p50: r.series.map((s) => s.p50), p95: r.series.map((s) => s.p95), p99: r.series.map((s) => s.p99),
     users: r.series.map((s) => s.users), offered: r.series.map((s) => s.offered), open: c.model === 'open',
-    dist: r.distribution, capacity: r.capacity?.steps.slice().sort((a, b) => a.rate - b.rate) ?? null,
+    dist: r.distribution, capacity: judged ? cap.steps.slice().sort((a, b) => a.rate - b.rate) : null,
   };
   return `<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>modelserve loadtest — ${esc(c.method)} ${esc(c.url)}</title>
