@@ -13,7 +13,7 @@ import { writeCsv } from './reporters/csv.js';
 import { writeHtml } from './reporters/html.js';
 import { readResult, toJson, writeJson } from './reporters/json.js';
 import { runLoad, type RunSpec } from './runner.js';
-import { evaluate } from './thresholds.js';
+import { evaluate, fmtRate, fmtRps } from './thresholds.js';
 import type { RunResult } from './types.js';
 
 export const EXIT_OK = 0;
@@ -199,12 +199,12 @@ async function runCommand(argv: string[]): Promise<number> {
       search = await findCapacity({
         slo: o.slo, maxErrorRate: o.maxErrorRate, startRate: o.startRate, maxRate: o.maxRate, precision: o.precision, signal: ac.signal,
         step: async (rate, retry) => {
-          if (live) process.stderr.write(retry ? 'the load generator itself fell behind; once more … ' : `step: ${rate} req/s for ${(o.stepDurationMs / 1000).toFixed(0)} s … `);
+          if (live) process.stderr.write(retry ? 'the load generator itself fell behind; once more … ' : `step: ${fmtRate(rate)} req/s for ${(o.stepDurationMs / 1000).toFixed(0)} s … `);
           const r = await runLoad({ ...base, durationMs: o.stepDurationMs, maxRequests: undefined, signal: ac.signal, open: { rate, stages: [], connections, lateToleranceMs: o.lateToleranceMs } });
           if (!ac.signal.aborted) await new Promise((res) => setTimeout(res, 500));
           return r;
         },
-        onStep: (s) => { if (live) process.stderr.write(`${s.ok ? 'meets SLO' : `fails (${s.reason})`}: p99 ${s.p99.toFixed(2)} ms, ${s.achievedRps.toFixed(0)} req/s\n`); },
+        onStep: (s) => { if (live) process.stderr.write(`${s.ok ? 'meets SLO' : `fails (${s.reason})`}: p99 ${s.p99.toFixed(2)} ms, ${fmtRps(s.achievedRps)} req/s\n`); },
       });
     } finally {
       process.off('SIGINT', onSigint);

@@ -75,3 +75,19 @@ export function fmtMs(ms: number): string {
   if (ms >= 10) return ms.toFixed(1);
   return ms.toFixed(2);
 }
+
+/**
+ * An offered (tried) rate in req/s, printed as the rate tried: the capacity search bisects to
+ * 0.1 req/s (12.5, 6.3, 1.6) and a start rate may be fractional, so it is not rounded to an integer.
+ * Below 100 req/s up to 3 significant digits (12.5, 1.6, 0.25), from 100 up to one decimal (112.5).
+ */
+export function fmtRate(rate: number): string {
+  if (!Number.isFinite(rate)) return '-';
+  return String(rate >= 100 ? Number(rate.toFixed(1)) : Number(rate.toPrecision(3)));
+}
+
+/** A measured rate in req/s: one decimal below 100 req/s (12.0, 1.6), whole numbers above. */
+export function fmtRps(rps: number): string {
+  if (!Number.isFinite(rps)) return '-';
+  return rps >= 100 ? rps.toFixed(0) : rps.toFixed(1);
+}

@@ -5,6 +5,7 @@ import { test } from 'node:test';
 import { findCapacity, judgeStep } from '../../src/loadtest/capacity.js';
 import { parseThreshold } from '../../src/loadtest/thresholds.js';
 import { capacitySummary } from '../../src/loadtest/reporters/console.js';
+import { renderHtml } from '../../src/loadtest/reporters/html.js';
 import type { RunResult, SeriesPoint } from '../../src/loadtest/types.js';
 
 function result(p99: number, opts: { errorRate?: number; requests?: number; scheduled?: number; bottleneck?: boolean; series?: number[] } = {}): RunResult {
@@ -113,4 +114,28 @@ test('a search aborted during its first step judges nothing and its summary says
   assert.doesNotMatch(text, /Infinity|no tested rate met|best rate found so far/);
   assert.match(text, /^capacity: not measured: no step finished/);
   assert.match(text, /interrupted by Ctrl-C during the first step \(50 req\/s\)/);
+});
+
+test('rates below 100 req/s print as tried (12.5, 1.6), not rounded to integers, in the console and the HTML report', async () => {
+  const tried: number[] = [];
+  const none = await findCapacity({ slo, maxErrorRate: 0.001, startRate: 50, maxRate: 400, precision: 0.05, maxBisect: 5, step: async (rate) => { tried.push(rate); return { ...result(100), rps: rate * 0.96 }; } });
+  assert.deepEqual(tried, [50, 25, 12.5, 6.3, 3.2, 1.6]);
+  const r = { ...none.last, capacity: none.capacity };
+  const text = capacitySummary(r);
+  assert.match(text, /lowest tried 1\.6 req\/s/);
+  const offered = text.split('\n').filter((l) => /fails:/.test(l)).map((l) => l.trim().split(/\s+/)[0]);
+  assert.deepEqual(offered, ['50', '25', '12.5', '6.3', '3.2', '1.6']);
+  // The achieved rate, measured, gets one decimal below 100 req/s too.
+  assert.match(text, /^12\.5\s+12\.0\s/m);
+  const html = renderHtml(r);
+  assert.match(html, /<td>3<\/td><td>12\.5<\/td><td>12\.0<\/td>/);
+  assert.match(html, /<td>6<\/td><td>1\.6<\/td>/);
+
+  // A capacity found below 100 req/s (and a cap) is printed as the rate tried.
+  const low = await findCapacity({ slo, maxErrorRate: 0.001, startRate: 5, maxRate: 12.5, precision: 0.05, step: async () => result(1) });
+  assert.deepEqual(low.capacity.steps.map((s) => s.rate), [5, 10, 12.5]);
+  const lowText = capacitySummary({ ...low.best!, capacity: low.capacity });
+  assert.match(lowText, /capacity: ≥ 12\.5 req\/s meets/);
+  assert.match(lowText, /at least 12\.5 req\/s/);
+  assert.match(renderHtml({ ...low.best!, capacity: low.capacity }), /<b>≥ 12\.5 req\/s<\/b>/);
 });

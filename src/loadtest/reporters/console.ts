@@ -1,5 +1,5 @@
 // Terminal output: a live line once a second (rewritten in place on a TTY) and the final summary.
-import { formatMetric, fmtMs } from '../thresholds.js';
+import { formatMetric, fmtMs, fmtRate, fmtRps } from '../thresholds.js';
 import { LAG_WARN_MS, type LiveState } from '../runner.js';
 import type { CapacityResult, RunResult, SeriesPoint } from '../types.js';
 
@@ -77,11 +77,11 @@ export function summary(r: RunResult): string {
  */
 export function capacityNotes(cap: CapacityResult, firstRate?: number): string[] {
   const notes: string[] = [];
-  if (cap.capped) notes.push(`capped: every step up to --max-rate met the SLO, so the capacity is at least ${cap.capacity.toFixed(0)} req/s; raise --max-rate to find it`);
+  if (cap.capped) notes.push(`capped: every step up to --max-rate met the SLO, so the capacity is at least ${fmtRate(cap.capacity)} req/s; raise --max-rate to find it`);
   if (cap.toolLimited) notes.push('the search stopped where the load generator itself became the limit');
   if (cap.interrupted) {
     notes.push(cap.steps.length === 0
-      ? `interrupted by Ctrl-C during the first step${firstRate !== undefined ? ` (${firstRate} req/s)` : ''}: that step was dropped unjudged, so no capacity was measured; the run shown is the cut-short step`
+      ? `interrupted by Ctrl-C during the first step${firstRate !== undefined ? ` (${fmtRate(firstRate)} req/s)` : ''}: that step was dropped unjudged, so no capacity was measured; the run shown is the cut-short step`
       : 'interrupted by Ctrl-C: the search did not finish; the capacity is the best rate found so far');
   }
   return notes;
@@ -91,15 +91,15 @@ export function capacityNotes(cap: CapacityResult, firstRate?: number): string[]
 function capacityHeadline(cap: CapacityResult): string {
   if (cap.steps.length === 0) return 'capacity: not measured: no step finished';
   return cap.capacity > 0
-    ? `capacity: ${cap.capped ? '≥ ' : ''}${cap.capacity.toFixed(0)} req/s meets ${cap.slo.join(', ')} with errors <= ${(cap.maxErrorRate * 100).toFixed(3)}%`
-    : `capacity: no tested rate met ${cap.slo.join(', ')} (lowest tried ${Math.min(...cap.steps.map((s) => s.rate)).toFixed(0)} req/s)`;
+    ? `capacity: ${cap.capped ? '≥ ' : ''}${fmtRate(cap.capacity)} req/s meets ${cap.slo.join(', ')} with errors <= ${(cap.maxErrorRate * 100).toFixed(3)}%`
+    : `capacity: no tested rate met ${cap.slo.join(', ')} (lowest tried ${fmtRate(Math.min(...cap.steps.map((s) => s.rate)))} req/s)`;
 }
 
 export function capacitySummary(r: RunResult): string {
   const cap = r.capacity!;
   const rows = [['offered req/s', 'achieved', 'p50 ms', 'p95 ms', 'p99 ms', 'errors', 'result']];
   for (const s of cap.steps) {
-    rows.push([s.rate.toFixed(0), s.achievedRps.toFixed(0), fmtMs(s.p50), fmtMs(s.p95), fmtMs(s.p99), `${(s.errorRate * 100).toFixed(2)}%`, s.ok ? 'meets SLO' : `fails: ${s.reason ?? ''}`]);
+    rows.push([fmtRate(s.rate), fmtRps(s.achievedRps), fmtMs(s.p50), fmtMs(s.p95), fmtMs(s.p99), `${(s.errorRate * 100).toFixed(2)}%`, s.ok ? 'meets SLO' : `fails: ${s.reason ?? ''}`]);
   }
   const notes = capacityNotes(cap, r.config.rate).map((n) => `\n(${n})`).join('');
   return `${capacityHeadline(cap)}${notes}${cap.steps.length ? `\n${table(rows)}` : ''}`;

@@ -3,7 +3,7 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
-import { fmtMs } from '../thresholds.js';
+import { fmtMs, fmtRate, fmtRps } from '../thresholds.js';
 import type { CapacityResult, RunResult } from '../types.js';
 import { capacityNotes } from './console.js';
 
@@ -35,7 +35,7 @@ function summaryTable(r: RunResult): string {
 /** Every step of a capacity search, in the order run (the charts above show only the reported run). */
 function stepTable(cap: CapacityResult): string {
   const head = ['step', 'offered req/s', 'achieved req/s', 'p50 ms', 'p95 ms', 'p99 ms', 'errors', 'result'];
-  const rows = cap.steps.map((s, i) => [String(i + 1), s.rate.toFixed(0), s.achievedRps.toFixed(0), fmtMs(s.p50), fmtMs(s.p95), fmtMs(s.p99), `${(s.errorRate * 100).toFixed(2)}%`, s.ok ? 'meets SLO' : `fails: ${s.reason ?? ''}`]);
+  const rows = cap.steps.map((s, i) => [String(i + 1), fmtRate(s.rate), fmtRps(s.achievedRps), fmtMs(s.p50), fmtMs(s.p95), fmtMs(s.p99), `${(s.errorRate * 100).toFixed(2)}%`, s.ok ? 'meets SLO' : `fails: ${s.reason ?? ''}`]);
   return `<table class="kv steps"><tr>${head.map((h) => `<th>${esc(h)}</th>`).join('')}</tr>${rows.map((row) => `<tr class="${row[7] === 'meets SLO' ? 'pass' : 'fail'}">${row.map((c) => `<td>${esc(c)}</td>`).join('')}</tr>`).join('')}</table>`;
 }
 
@@ -50,7 +50,7 @@ export function renderHtml(r: RunResult): string {
   // Interrupted during the first step: no step was judged, so there is no capacity, table or curve.
   const judged = cap !== undefined && cap.steps.length > 0;
   const capacity = cap
-    ? `<h2>Capacity search</h2><p>${!judged ? 'No step finished: no capacity was measured.' : cap.capacity > 0 ? `Highest rate meeting ${esc(cap.slo.join(', '))}: <b>${cap.capped ? '≥ ' : ''}${cap.capacity.toFixed(0)} req/s</b>` : 'No tested rate met the SLO.'}</p>${capacityNotes(cap, c.rate).map((n) => `<p class="warn">${esc(n)}</p>`).join('')}${judged ? `${stepTable(cap)}<div id="capacity" class="chart"></div>` : ''}`
+    ? `<h2>Capacity search</h2><p>${!judged ? 'No step finished: no capacity was measured.' : cap.capacity > 0 ? `Highest rate meeting ${esc(cap.slo.join(', '))}: <b>${cap.capped ? '≥ ' : ''}${fmtRate(cap.capacity)} req/s</b>` : 'No tested rate met the SLO.'}</p>${capacityNotes(cap, c.rate).map((n) => `<p class="warn">${esc(n)}</p>`).join('')}${judged ? `${stepTable(cap)}<div id="capacity" class="chart"></div>` : ''}`
     : '';
   const data = {
     t: r.series.map((s) => s.t), rps: r.series.map((s) => s.rps), fps: r.series.map((s) => s.fps),
