@@ -2,7 +2,7 @@
 // session: `modelserve check`, `serve --check` and the server's start-up all print it.
 import { relative } from 'node:path';
 import type { ModelConfig } from '../config/types.js';
-import { checkSignature } from '../config/signature.js';
+import { checkRawSignature, checkSignature } from '../config/signature.js';
 import type { ModelSignature } from '../runtime/types.js';
 
 export interface ModelProblem {
@@ -25,7 +25,7 @@ function splitKey(text: string): { key: string; message: string } {
 
 /**
  * Every mismatch between each config and its model's real signature (names, element types,
- * widths, unfed inputs, missing outputs). Configs without a signature are skipped: their model
+ * widths, unfed inputs, missing outputs; for a raw model, what its graph has that modelserve cannot feed). Configs without a signature are skipped: their model
  * did not load, which is reported where the load failed.
  */
 export function collectModelProblems(configs: readonly ModelConfig[], signatures: Readonly<Record<string, ModelSignature | undefined>>): ModelProblem[] {
@@ -33,7 +33,8 @@ export function collectModelProblems(configs: readonly ModelConfig[], signatures
   for (const config of configs) {
     const signature = signatures[config.name];
     if (!signature) continue;
-    for (const p of checkSignature(config, signature)) problems.push({ file: config.configFile, ...splitKey(p), severity: 'error', signature: true });
+    const found = config.kind === 'raw' ? checkRawSignature(signature) : checkSignature(config, signature);
+    for (const p of found) problems.push({ file: config.configFile, ...splitKey(p), severity: 'error', signature: true });
   }
   return problems;
 }

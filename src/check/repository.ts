@@ -4,7 +4,7 @@
 // an onnxruntime session on this thread, the examples as a request, what the optimiser cannot
 // rewrite, and with a sample of data the silent mistakes (see sample.ts). Opens no port.
 import { basename } from 'node:path';
-import { buildConfig, findConfigFile, modelFolders, readConfigFile, repositoryProblems, schemaProblems, underRejected, versionLocations, type Problem, type RawConfig, type VersionLocation } from '../config/load.js';
+import { buildConfig, findConfigFile, modelFolders, readConfigFile, readVersionConfig, repositoryProblems, schemaProblems, underRejected, versionLocations, type Problem, type RawConfig, type VersionLocation } from '../config/load.js';
 import type { ModelConfig } from '../config/types.js';
 import { StartupError } from '../errors.js';
 import { ModelBytesError, readModelBytes } from '../core/model-bytes.js';
@@ -40,8 +40,10 @@ const fromConfig = (p: Problem): ModelProblem => ({ file: p.file, key: p.path, m
 function readFolder(where: VersionLocation): { config?: ModelConfig; partial: boolean; problems: Problem[]; schema: Problem[] } {
   const file = findConfigFile(where.dir) ?? findConfigFile(where.modelDir);
   if (file === undefined) {
-    const missing = [{ file: where.dir, path: '(folder)', message: 'no model.yaml / model.yml / model.json in the version folder or its model folder' }];
-    return { partial: true, problems: missing, schema: missing };
+    // No config: a raw model (exactly one .onnx file), as serve reads it, or why the folder is neither.
+    const problems: Problem[] = [];
+    const config = readVersionConfig(where, problems);
+    return { config, partial: problems.length > 0, problems, schema: problems };
   }
   const problems: Problem[] = [];
   const raw = readConfigFile(file, problems);
@@ -114,12 +116,12 @@ export async function checkRepository(repo: string, options: CheckOptions = {}):
       const mismatches = collectModelProblems([config], { [config.name]: signature })
         .filter((p) => !underRejected(p.key, folder.schema));
       modelProblems.push(...mismatches);
-      // (A config the schema rejected may hold types the request validator cannot compile.)
-      const example = folder.partial ? undefined : compileRequestValidator(config)(exampleRow(config));
+      // (A config the schema rejected may hold types the request validator cannot compile; a raw model has no fields.)
+      const example = folder.partial || config.kind === 'raw' ? undefined : compileRequestValidator(config)(exampleRow(config));
       if (example && !example.ok) {
         for (const issue of example.issues) modelProblems.push({ file: config.configFile, key: `fields.${issue.loc.slice(1).join('.')}`, message: `the example row (examples, defaults) is not a valid request: ${issue.msg}`, severity: 'error' });
       }
-      if (sample && mismatches.length === 0 && folder.problems.length === 0) {
+      if (sample && config.kind !== 'raw' && mismatches.length === 0 && folder.problems.length === 0) {
         try {
           modelProblems.push(...await checkSample(config, signature, session, sample));
         } catch (err) {

@@ -1,5 +1,8 @@
 // The server's start-up failure message for a config problem: the first failing stage (schema,
 // then the ONNX signature) stops `serve`; the full check then lists every problem of every model.
+// The real failure is never replaced by a list that does not hold it: when the check names none of
+// the files the failure names, the failure's own message is printed.
+import { relative } from 'node:path';
 import { ModelServeError } from '../errors.js';
 import { formatModelProblems } from './problems.js';
 import { checkRepository } from './repository.js';
@@ -9,7 +12,11 @@ export async function completeStartupMessage(err: ModelServeError, repo: string,
   try {
     const report = await checkRepository(repo, { optimize });
     const errors = report.problems.filter((p) => p.severity === 'error');
-    return errors.length > 0 ? formatModelProblems(errors) : err.message;
+    // Each problem line of the failure is "  <file relative to cwd>: <key>: <message>".
+    const failing = [...err.message.matchAll(/^ {2}(.+?): /gm)].map((m) => m[1]!);
+    const listed = new Set(errors.map((p) => relative(process.cwd(), p.file) || p.file));
+    if (errors.length === 0 || failing.some((file) => !listed.has(file))) return err.message;
+    return formatModelProblems(errors);
   } catch {
     return err.message;
   }

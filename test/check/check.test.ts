@@ -7,6 +7,7 @@ import { copyFileSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { BOOK_CSV, BOOK_MODEL, BOOK_SCALER, CLI, EXAMPLES, tempDir } from '../helpers/paths.js';
+import { writeIdentityModels } from '../helpers/onnx.js';
 
 const root = tempDir('modelserve-check-');
 after(() => rmSync(root, { recursive: true, force: true }));
@@ -119,6 +120,42 @@ test('serve reports the same complete list at start-up; serve --check exits with
   } finally {
     holder.close();
   }
+});
+
+// Raw models (a folder holding only an .onnx file): FLOAT16 is an element type modelserve does not feed.
+const RAW_OK = { file: 'matrix/1/model.onnx', elem: 'FLOAT', shape: ['N', 3] };
+const RAW_F16 = { file: 'id_f16/model.onnx', elem: 'FLOAT16', shape: ['N'] };
+const F16_PROBLEM = /id_f16\/model\.onnx: inputs\.x: the model's input has element type float16, which modelserve cannot feed.*\n.*id_f16\/model\.onnx: outputs: the model has no tensor output of a supported element type/;
+
+test('check: a folder holding only an .onnx file is checked as serve serves it (a raw model) — its graph\'s element types, not a missing model.yaml', () => {
+  const good = writeIdentityModels(tempDir('modelserve-check-raw-'), [RAW_OK]);
+  const ok = cli(['check', good]);
+  assert.equal(ok.status, 0, ok.stdout + ok.stderr);
+  assert.match(ok.stdout, /ok: 1 model checked \(matrix\), 0 error\(s\)/);
+  assert.equal(cli(['serve', good, '--check']).status, 0);
+
+  const bad = writeIdentityModels(tempDir('modelserve-check-raw-'), [RAW_OK, RAW_F16]);
+  const r = cli(['check', bad]);
+  assert.equal(r.status, 1, r.stdout + r.stderr);
+  assert.match(r.stderr, F16_PROBLEM);
+  assert.doesNotMatch(r.stderr, /no model\.yaml|matrix/);
+  assert.match(r.stdout, /failed: 2 models checked \(id_f16, matrix\), 2 error\(s\)/);
+});
+
+test('serve: a raw folder modelserve cannot feed stops start-up with its real problem (file, input, type), beside every other model\'s problems', () => {
+  const alone = writeIdentityModels(tempDir('modelserve-check-raw-'), [RAW_OK, RAW_F16]);
+  const r = cli(['serve', alone, '--port', '0', '--workers', '1']);
+  assert.equal(r.status, 1);
+  assert.match(r.stderr, F16_PROBLEM);
+  assert.doesNotMatch(r.stderr, /no model\.yaml/);
+
+  const repo = writeIdentityModels(bookRepo({ broken: BROKEN }), [RAW_F16]);
+  const both = cli(['serve', repo, '--port', '0', '--workers', '1']);
+  assert.equal(both.status, 1);
+  assert.match(both.stderr, /invalid model configuration \(9 problems\)/);
+  assert.match(both.stderr, F16_PROBLEM);
+  assert.match(both.stderr, /broken\/model\.yaml: outputs\.prediction\.from: the model has no output 'labels'/);
+  assert.doesNotMatch(both.stderr, /no model\.yaml/);
 });
 
 test('check --sample: the right config passes; a forgotten scaler, a wrong column order and a too-tight maximum are warned about', () => {
