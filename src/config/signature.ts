@@ -2,10 +2,15 @@
 // input is a real ONNX input of a compatible element type and width, every ONNX input is fed,
 // and every output a response field reads from exists. Returns problems as "key.path: message".
 import type { ModelConfig } from './types.js';
-import type { ModelSignature, TensorInfo } from '../runtime/types.js';
+import type { ElementType, ModelSignature, TensorInfo } from '../runtime/types.js';
 
+// What a config's fields can be encoded into (the JSON API's types).
 const SUPPORTED: ReadonlySet<string> = new Set(['float32', 'float64', 'int32', 'int64', 'string', 'bool']);
 const NUMERIC: ReadonlySet<string> = new Set(['float32', 'float64', 'int32', 'int64']);
+// What a raw model's tensors can be, over the Open Inference Protocol, and what any output can be
+// returned as: every element type onnxruntime-node's Tensor carries but float16 (OIP FP16, which
+// modelserve refuses) and the 4-bit ones. (bfloat16 is not even described by onnxruntime-node.)
+const CARRIED: ReadonlySet<string> = new Set<ElementType>(['float32', 'float64', 'int8', 'int16', 'int32', 'int64', 'uint8', 'uint16', 'uint32', 'uint64', 'string', 'bool']);
 
 /** The fixed width of a [N, k] tensor (k), 1 for [N], undefined when not fixed. */
 export function rowWidth(info: TensorInfo): number | undefined {
@@ -63,6 +68,10 @@ export function checkSignature(config: ModelConfig, signature: ModelSignature): 
       problems.push(`outputs.${out.field}.from: the model has no output '${out.from}' (its outputs: ${list(outputs)})`);
       continue;
     }
+    if (!CARRIED.has(info.type)) {
+      problems.push(`outputs.${out.field}.from: the model's output '${out.from}' has element type ${info.type}, which modelserve cannot return (supported: ${[...CARRIED].join(', ')})`);
+      continue;
+    }
     if (out.kind === 'column') {
       const width = rowWidth(info);
       if (width !== undefined && out.column >= width) problems.push(`outputs.${out.field}.column: is ${out.column} but output '${out.from}' has ${width} column(s)`);
@@ -75,16 +84,19 @@ export function checkSignature(config: ModelConfig, signature: ModelSignature): 
 /** A raw model (no config): every input must be a tensor of an element type modelserve can feed. */
 export function checkRawSignature(signature: ModelSignature): string[] {
   const problems: string[] = [];
+  const supported = [...CARRIED].join(', ');
   for (const input of signature.inputs) {
-    if (!SUPPORTED.has(input.type)) problems.push(`inputs.${input.name}: the model's input has element type ${input.type}, which modelserve cannot feed (supported: ${[...SUPPORTED].join(', ')})`);
+    if (!CARRIED.has(input.type)) problems.push(`inputs.${input.name}: the model's input has element type ${input.type}, which modelserve cannot feed (supported: ${supported})`);
   }
-  if (!signature.outputs.some((o) => SUPPORTED.has(o.type))) problems.push('outputs: the model has no tensor output of a supported element type');
+  if (!signature.outputs.some((o) => CARRIED.has(o.type))) {
+    problems.push(`outputs: the model has no tensor output of a supported element type (its outputs: ${signature.outputs.map((o) => `'${o.name}' ${o.type}`).join(', ')}; supported: ${supported})`);
+  }
   return problems;
 }
 
 /** The outputs of a raw model that are served: tensors of a supported element type. */
 export function rawOutputs(signature: ModelSignature): TensorInfo[] {
-  return signature.outputs.filter((o) => SUPPORTED.has(o.type));
+  return signature.outputs.filter((o) => CARRIED.has(o.type));
 }
 
 /**

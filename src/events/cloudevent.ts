@@ -51,7 +51,7 @@ function tensorsJson(tensors: NamedTensors | undefined, redact: ReadonlySet<stri
   const out: Record<string, unknown> = {};
   for (const [name, t] of Object.entries(tensors ?? {})) {
     if (redact.has(name)) { out[name] = REDACTED; continue; }
-    const data = t.data instanceof BigInt64Array ? Array.from(t.data, Number) : Array.from(t.data as ArrayLike<unknown>);
+    const data = t.data instanceof BigInt64Array || t.data instanceof BigUint64Array ? Array.from(t.data, Number) : Array.from(t.data as ArrayLike<unknown>);
     out[name] = { datatype: t.type, shape: t.dims, data };
   }
   return out;

@@ -8,7 +8,7 @@ import type { ElementType, ModelSignature, NamedTensors, RuntimeOptions, TensorD
 
 export type OrtSession = ort.InferenceSession;
 
-const ELEMENT_TYPES: ReadonlySet<string> = new Set<ElementType>(['float32', 'float64', 'int32', 'int64', 'string', 'bool']);
+const ELEMENT_TYPES: ReadonlySet<string> = new Set<ElementType>(['float32', 'float64', 'int8', 'int16', 'int32', 'int64', 'uint8', 'uint16', 'uint32', 'uint64', 'string', 'bool']);
 
 /** The session options every runtime uses; set explicitly so behaviour doesn't depend on ORT defaults. */
 export function sessionOptions(options: RuntimeOptions): ort.InferenceSession.SessionOptions {

@@ -3,9 +3,12 @@
 // (worker threads, one session per model per worker). test/runtime/contract.test.ts runs the
 // same contract suite against every implementation.
 
-export type ElementType = 'float32' | 'float64' | 'int32' | 'int64' | 'string' | 'bool';
+/** The element types modelserve carries (every one onnxruntime-node's Tensor has but float16 and the 4-bit ones). */
+export type ElementType = 'float32' | 'float64' | 'int8' | 'int16' | 'int32' | 'int64' | 'uint8' | 'uint16' | 'uint32' | 'uint64' | 'string' | 'bool';
 
-export type TensorValues = Float32Array | Float64Array | Int32Array | BigInt64Array | Uint8Array | string[];
+export type TensorValues =
+  | Float32Array | Float64Array | Int8Array | Int16Array | Int32Array | BigInt64Array
+  | Uint8Array | Uint16Array | Uint32Array | BigUint64Array | string[];
 
 /** A plain tensor: structured-clone/transfer friendly (no onnxruntime objects cross threads). */
 export interface TensorData {

@@ -37,10 +37,20 @@ export interface ModelView {
   fromOutputs(outputs: NamedTensors, rows: number, requested: readonly string[] | undefined): OipTensor[];
 }
 
-const DATATYPE_OF: Record<ElementType, Datatype> = { float32: 'FP32', float64: 'FP64', int32: 'INT32', int64: 'INT64', string: 'BYTES', bool: 'BOOL' };
+const DATATYPE_OF: Record<ElementType, Datatype> = {
+  float32: 'FP32', float64: 'FP64', int8: 'INT8', int16: 'INT16', int32: 'INT32', int64: 'INT64',
+  uint8: 'UINT8', uint16: 'UINT16', uint32: 'UINT32', uint64: 'UINT64', string: 'BYTES', bool: 'BOOL',
+};
 
+/**
+ * The OIP datatype of an element type modelserve carries. Any other type (float16, a non-tensor
+ * output) is refused when the model loads (checkRawSignature, checkSignature) or not served (a raw
+ * model's other outputs): meeting one here is a bug, never described as some other datatype.
+ */
 export function datatypeOf(type: string): Datatype {
-  return DATATYPE_OF[type as ElementType] ?? 'BYTES';
+  const datatype = Object.hasOwn(DATATYPE_OF, type) ? DATATYPE_OF[type as ElementType] : undefined;
+  if (datatype === undefined) throw new Error(`element type ${type} has no Open Inference Protocol datatype modelserve carries`);
+  return datatype;
 }
 
 const metaShape = (shape: ReadonlyArray<number | string>): number[] => shape.map((d) => (typeof d === 'number' && d >= 0 ? d : -1));
