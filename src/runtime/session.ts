@@ -35,7 +35,31 @@ export async function createSession(path: string, bytes: Uint8Array, options: Ru
   try {
     return await ort.InferenceSession.create(bytes, sessionOptions(options));
   } catch (err) {
-    throw new StartupError('MS_ERR_MODEL_LOAD', `${path}: onnxruntime could not load the model: ${errorText(err)}`, { cause: err });
+    const undescribed = /Unsupported data type: (\d+)/.exec(errorText(err));
+    const which = undescribed ? await tensorsOfType(bytes, Number(undescribed[1])) : undefined;
+    throw new StartupError('MS_ERR_MODEL_LOAD', `${path}: onnxruntime could not load the model: ${which ?? ''}${errorText(err)}`, { cause: err });
+  }
+}
+
+/**
+ * onnxruntime-node loads a graph whose inputs or outputs have an element type its JavaScript side
+ * has no name for (bfloat16), then refuses it with "Unsupported data type: 16": which inputs and
+ * outputs those are, read from the graph ("input 'x' and output 'y' have element type BFLOAT16, ...: ").
+ */
+async function tensorsOfType(bytes: Uint8Array, elemType: number): Promise<string | undefined> {
+  try {
+    const { decodeModel, DT } = await import('../optimize/proto.js');
+    const graph = decodeModel(bytes).graph;
+    const initializers = new Set((graph?.initializer ?? []).map((t) => t.name));
+    const named = [
+      ...(graph?.input ?? []).filter((v) => !initializers.has(v.name)).map((v) => ({ v, kind: 'input' })),
+      ...(graph?.output ?? []).map((v) => ({ v, kind: 'output' })),
+    ].filter(({ v }) => v.type?.tensorType?.elemType === elemType).map(({ v, kind }) => `${kind} '${v.name}'`);
+    if (named.length === 0) return undefined;
+    const type = (DT as unknown as Record<number, string | undefined>)[elemType] ?? `elem_type ${elemType}`;
+    return `${named.join(' and ')} ${named.length === 1 ? 'has' : 'have'} element type ${type}, which onnxruntime-node cannot pass to or from JavaScript (modelserve cannot serve this model): `;
+  } catch {
+    return undefined;
   }
 }
 

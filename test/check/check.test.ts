@@ -158,6 +158,17 @@ test('serve: a raw folder modelserve cannot feed stops start-up with its real pr
   assert.doesNotMatch(both.stderr, /no model\.yaml/);
 });
 
+test('a raw folder whose graph has a bfloat16 tensor (which onnxruntime-node cannot describe) is refused naming the file, the input and the type', () => {
+  const repo = writeIdentityModels(tempDir('modelserve-check-raw-'), [{ file: 'id_bf16/model.onnx', elem: 'BFLOAT16', shape: ['N'] }]);
+  const problem = /id_bf16\/model\.onnx: .*input 'x' and output 'y' have element type BFLOAT16, which onnxruntime-node cannot pass to or from JavaScript/;
+  const r = cli(['check', repo]);
+  assert.equal(r.status, 1, r.stdout + r.stderr);
+  assert.match(r.stderr, problem);
+  const serve = cli(['serve', repo, '--port', '0', '--workers', '1']);
+  assert.equal(serve.status, 1);
+  assert.match(serve.stderr, problem);
+});
+
 test('check --sample: the right config passes; a forgotten scaler, a wrong column order and a too-tight maximum are warned about', () => {
   const good = cli(['check', bookRepo({ weather: bookConfig() }), '--sample', BOOK_CSV]);
   assert.equal(good.status, 0, good.stderr);
