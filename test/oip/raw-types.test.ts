@@ -39,7 +39,7 @@ const CASES: Case[] = [
   { model: 'id_u16', elem: 'UINT16', datatype: 'UINT16', json: [0, 65535, 2, 300], bytes: Uint16Array.from([0, 65535, 2, 300]), contents: 'uint_contents', typed: [0, 65535, 2, 300] },
   { model: 'id_u32', elem: 'UINT32', datatype: 'UINT32', json: [0, 4294967295, 3, 70000], bytes: Uint32Array.from([0, 4294967295, 3, 70000]), contents: 'uint_contents', typed: [0, 4294967295, 3, 70000] },
   // JSON numbers are exact up to 2^53; bytes and typed contents carry the whole range.
-  { model: 'id_u64', elem: 'UINT64', datatype: 'UINT64', json: [0, 2 ** 53, 4, 9], bytes: BigUint64Array.from([0n, 2n ** 64n - 1n, 4n, 2n ** 63n]), contents: 'uint64_contents', typed: ['0', '18446744073709551615', '4', '9223372036854775808'] },
+  { model: 'id_u64', elem: 'UINT64', datatype: 'UINT64', json: [0, 2 ** 53 - 1, 4, 9], bytes: BigUint64Array.from([0n, 2n ** 64n - 1n, 4n, 2n ** 63n]), contents: 'uint64_contents', typed: ['0', '18446744073709551615', '4', '9223372036854775808'] },
 ];
 
 const repo = writeIdentityModels(tempDir(), CASES.map((c) => ({ file: `${c.model}/1/model.onnx`, elem: c.elem, shape: ['N', 2] })));
