@@ -54,7 +54,9 @@ function clientErrorHandler(this: FastifyInstance, error: ParserError, socket: S
   // A reset connection has no one to answer.
   if (error.code === 'ECONNRESET' || socket.destroyed) return;
   const { code, detail } = parserErrorAnswer(error);
-  this.log.debug({ err: error, code }, 'client error');
+  // What is wrong, not the error object: Node's parser errors carry the raw request bytes
+  // (rawPacket), which hold its API key and body.
+  this.log.debug({ code, reason: error.code, detail }, 'client error');
   // Like Node's own handler: write only when no response of this connection is under way (a
   // pipelined request's answer would otherwise be cut into).
   const inProgress = (socket as Socket & { _httpMessage?: { headersSent?: boolean } })._httpMessage;

@@ -104,3 +104,38 @@ describe('log level warn', () => {
     assert.ok(s.lines.every((l) => l.level >= 40));
   });
 });
+
+describe('log level debug', () => {
+  let s: Awaited<ReturnType<typeof start>>;
+  before(async () => {
+    s = await start('debug');
+  });
+  after(async () => {
+    await s?.app.close();
+  });
+
+  test('a malformed request is logged by what is wrong, never with its raw bytes (its API key, its body)', async () => {
+    const { connect } = await import('node:net');
+    const url = new URL(s.url);
+    const key = 'k-secret-in-a-broken-request-0123';
+    for (const raw of [
+      `POST /predict HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${key}\r\nContent-Length: abc\r\n\r\n{"secret-body": 1}`,
+      `POST /predict HTTP/1.1\r\nHost: x\r\nX-API-Key: ${key}\r\nTransfer-Encoding: chunked\r\nContent-Length: 5\r\n\r\n0\r\n\r\n`,
+    ]) {
+      const answer = await new Promise<string>((resolve) => {
+        let text = '';
+        const socket = connect(Number(url.port), url.hostname, () => socket.end(raw));
+        socket.on('data', (d) => (text += d.toString()));
+        socket.on('close', () => resolve(text));
+        socket.on('error', () => resolve(text));
+      });
+      assert.match(answer, /^HTTP\/1\.1 400/);
+    }
+    await new Promise((r) => setTimeout(r, 50));
+    const logged = s.lines.filter((l) => l.msg === 'client error');
+    assert.equal(logged.length, 2, JSON.stringify(s.lines));
+    const text = JSON.stringify(s.lines);
+    for (const secret of [key, Buffer.from(key).toJSON().data.slice(0, 8).join(','), 'secret-body']) assert.ok(!text.includes(secret), `the log holds ${secret}: ${text.slice(0, 500)}`);
+    assert.match(String(logged[0]!.reason), /HPE_/);
+  });
+});
