@@ -89,6 +89,13 @@ export function errorBody(answer: ErrorAnswer, requestId: string, url = ''): Err
   return answer.issues ? { detail: answer.issues } : errorBodyFor(url, answer.code!, answer.detail!, requestId);
 }
 
+/** The path of a request target: origin-form (/a/b?q) or absolute-form (http://host/a/b?q, which the router also accepts). */
+function pathOf(url: string): string {
+  const origin = /^https?:\/\/[^/?#]*/i.exec(url);
+  const path = (origin ? url.slice(origin[0].length) : url).split('?')[0]!;
+  return path === '' ? '/' : path;
+}
+
 export function installErrorBoundary(app: FastifyInstance): void {
   app.setErrorHandler((error: FastifyError, request: FastifyRequest, reply: FastifyReply) => {
     const answer = errorAnswer(error);
@@ -97,7 +104,7 @@ export function installErrorBoundary(app: FastifyInstance): void {
   });
   const methodsFor = trackRouteMethods(app);
   app.setNotFoundHandler((request, reply) => {
-    const path = request.url.split('?')[0]!;
+    const path = pathOf(request.url);
     const allowed = methodsFor(path);
     if (allowed.length > 0 && !allowed.includes(request.method)) {
       return sendError(reply, 'MS_ERR_METHOD_NOT_ALLOWED', `${request.method} is not allowed on ${path}; allowed: ${allowed.join(', ')}`, { allow: allowed.join(', ') });

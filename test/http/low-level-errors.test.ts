@@ -108,6 +108,10 @@ test('a wrong method on an existing route is 405 with Allow; an unknown path sta
     assertErrorShape(405, res.body, `${method} ${path}`);
     assert.equal(res.body.code, 'MS_ERR_METHOD_NOT_ALLOWED');
   }
+  // The absolute form of the request target (RFC 9112 3.2.2) is routed like the origin form: 405 too.
+  const absolute = await sendRaw(port, 'GET http://x/predict HTTP/1.1\r\nHost: x\r\n\r\n', 5000);
+  expectRaw(absolute, 405, 'MS_ERR_METHOD_NOT_ALLOWED', 'GET http://x/predict');
+  assert.equal(absolute.kind === 'response' && absolute.response.headers.allow, 'POST');
   const head = await sendRaw(port, 'HEAD /predict HTTP/1.1\r\nHost: x\r\n\r\n', 5000, { head: true });
   assert.equal(head.kind === 'response' && head.response.status, 405);
   const missing = await call(`http://127.0.0.1:${port}/nope`, { method: 'PUT', body: ROW });

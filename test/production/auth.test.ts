@@ -177,4 +177,11 @@ describe('CORS', () => {
     const other = await call(`${withCors.url}/predict`, { body: ROW, headers: { origin: 'https://evil.example.net', authorization: `Bearer ${KEY_A}` } });
     assert.equal(other.headers['access-control-allow-origin'], undefined);
   });
+
+  test('an OPTIONS request that is not a complete preflight gets the 204 too, not a text/plain 400', async () => {
+    for (const headers of [{}, { origin: 'https://app.example.com' }] as Array<Record<string, string>>) {
+      const res = await call(`${withCors.url}/predict`, { method: 'OPTIONS', headers });
+      assert.equal(res.status, 204, `${JSON.stringify(headers)}: ${res.status} ${res.headers['content-type']} ${res.text}`);
+    }
+  });
 });

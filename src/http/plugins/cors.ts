@@ -35,7 +35,10 @@ export function corsOptions(origins: readonly string[]): FastifyCorsOptions {
     exposedHeaders: ['X-Request-Id', 'Retry-After', 'WWW-Authenticate'],
     credentials: false,
     maxAge: 600,
-    strictPreflight: true,
+    // An OPTIONS request that is not a complete preflight (no Origin or no
+    // Access-Control-Request-Method: browsers never send one) gets the same 204 rather than
+    // @fastify/cors's strict text/plain 400, which is in no documented error shape.
+    strictPreflight: false,
   };
 }
 
