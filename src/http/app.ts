@@ -11,7 +11,7 @@ import type { ModelConfig } from '../config/types.js';
 import { InferenceCore, type CoreOptions, type ServiceState } from '../core/core.js';
 import type { ServableVersion } from '../core/servable.js';
 import type { InferenceRuntime } from '../runtime/types.js';
-import { ModelServeError } from '../errors.js';
+import { ERRORS, ModelServeError } from '../errors.js';
 import { buildOpenApiDocument } from './openapi.js';
 import { installErrorBoundary, sendError } from './errors.js';
 import { modelStatusInfo } from './model-info.js';
@@ -142,6 +142,13 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     // Draining: keep-alive clients are told to reconnect (to another instance) after this response.
     if (app.serviceState === 'draining') reply.header('connection', 'close');
     done();
+  });
+  // A client that ended its side of the connection (FIN) before its answer: Node's HTTP server
+  // ends the connection then (it does not answer a half-closed request), so the answer goes nowhere.
+  // It is counted and logged as 499 (MS_ERR_CLIENT_GONE), not as the status that was never delivered.
+  app.addHook('onSend', (request, reply, payload, done) => {
+    if (request.raw.socket.writable === false) reply.code(ERRORS.MS_ERR_CLIENT_GONE.status); // (false, not absent: app.inject()'s socket has no such property)
+    done(null, payload);
   });
   installSecurityHeaders(app);
   if (options.corsOrigins && options.corsOrigins.length > 0) await installCors(app, options.corsOrigins);

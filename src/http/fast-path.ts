@@ -16,7 +16,7 @@ import type { FastifyBaseLogger } from 'fastify';
 import type { InferenceCore } from '../core/core.js';
 import type { ServableVersion } from '../core/servable.js';
 import type { Metrics } from '../metrics/metrics.js';
-import { rejectReasonOf } from '../errors.js';
+import { ERRORS, rejectReasonOf } from '../errors.js';
 import { restError, restInfer } from '../protocols/oip/service.js';
 import type { InferenceStatistics } from '../protocols/oip/statistics.js';
 import { errorAnswer, errorBody } from './errors.js';
@@ -24,6 +24,8 @@ import { parseJsonBody } from '../protocols/json-body.js';
 import { requestIdFrom } from '../protocols/request-id.js';
 import { API_HEADERS } from './plugins/security-headers.js';
 import { deadlineFrom, TIMEOUT_HEADER } from '../protocols/deadline.js';
+
+const CLIENT_GONE = ERRORS.MS_ERR_CLIENT_GONE.status;
 
 /** The request's id: its X-Request-Id when plain, else a new UUID (requestIdFrom). */
 export function requestIdOf(req: IncomingMessage): string {
@@ -59,7 +61,9 @@ export function predictFastPath(options: FastPathOptions): (req: IncomingMessage
   const { bodyLimit, metrics, accessLog, log, routed } = options;
 
   /** `version`: the x-model-version header, absent when the body was refused before reaching the model (as on the Fastify route). */
-  const answer = (req: IncomingMessage, res: ServerResponse, id: string, started: number, route: string, model: ServableVersion, version: string | undefined, status: number, payload: string | Buffer, extra?: Record<string, string>, type = JSON_TYPE) => {
+  const answer = (req: IncomingMessage, res: ServerResponse, id: string, started: number, route: string, model: ServableVersion, version: string | undefined, answered: number, payload: string | Buffer, extra?: Record<string, string>, type = JSON_TYPE) => {
+    // Its client ended its side before the answer (see clientGone in app.ts): counted and logged as 499.
+    const status = req.socket.writable ? answered : CLIENT_GONE;
     const headers: Array<string> = ['x-request-id', id, ...SECURITY];
     if (version !== undefined) headers.push('x-model-version', version);
     if (extra) for (const name in extra) headers.push(name, extra[name]!);

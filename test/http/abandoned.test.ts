@@ -76,3 +76,37 @@ test('JSON REST and gRPC requests whose client left while they were queued are n
   const metrics = await (await fetch(`${server.url}/metrics`)).text();
   assert.match(metrics, /modelserve_requests_total\{model="book-weather",version="1",route="\/models\/:name\/predict",status="499"\} 3/);
 });
+
+test('a client that half-closes after its request (FIN) gets no answer from Node, so the request is counted 499, not 200', async () => {
+  const url = new URL(server.url);
+  const metric = async (route: string, status: number) => {
+    const text = await (await fetch(`${server.url}/metrics`)).text();
+    const m = new RegExp(`^modelserve_requests_total\\{model="[^"]*",version="[^"]*",route="${route.replace(/[/:]/g, (c) => `\\${c}`)}",status="${status}"\\} (\\d+)`, 'm').exec(text);
+    return Number(m?.[1] ?? 0);
+  };
+  const halfClose = (head: string, body = '') => new Promise<string>((resolve) => {
+    let text = '';
+    const socket = connect(Number(url.port), url.hostname, () => socket.end(head + body));
+    socket.on('data', (d) => (text += d.toString()));
+    socket.on('close', () => resolve(text));
+    socket.on('error', () => resolve(text));
+  });
+  // A large request runs for a while: the client's FIN arrives while it runs (a run is never
+  // cancelled). The predict fast path, and the Fastify route a query string takes.
+  const payload = JSON.stringify(big);
+  const cases: Array<[string, string, string]> = [
+    ['/models/:name/predict', `POST /models/book-weather/predict HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\ncontent-length: ${payload.length}\r\n\r\n`, payload],
+    ['/models/:name/predict', `POST /models/book-weather/predict?via=fastify HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\ncontent-length: ${payload.length}\r\n\r\n`, payload],
+  ];
+  for (const [route, head, body] of cases) {
+    const [ok, gone] = [await metric(route, 200), await metric(route, 499)];
+    assert.equal(await halfClose(head, body), '', 'Node answers nothing on a half-closed connection');
+    // Fastify drops a request whose body was cut by the client's FIN (it is never handled, so never
+    // counted); one whose body was read is run, and its undelivered answer is a 499.
+    await until(() => queued().inFlightBatches === 0, 'the run to finish');
+    await new Promise((r) => setTimeout(r, 100));
+    assert.ok((await metric(route, 499)) - gone <= 1, route);
+    assert.equal(await metric(route, 200), ok, `${route}: no 200 for an answer never delivered`);
+    if (!head.includes('?')) assert.equal(await metric(route, 499), gone + 1, `${route}: the fast path ran it and counted 499`);
+  }
+});
