@@ -193,6 +193,10 @@ test('bad input: each a 400 {"error"} naming the tensor, never a 500', async () 
     ['a dimension sent as a string', send(good.map((c, i) => (i === 0 ? { ...c, shape: ['2'] } : c))), /input 'temp_c': shape \["2"\] has a dimension that is not a non-negative integer \("2"\)/],
     ['a dimension too large to be exact', send(good.map((c, i) => (i === 0 ? { ...c, shape: [2 ** 62] } : c))), /input 'temp_c': shape \[4611686018427388000\] declares more than/],
     ['unknown output', send(good, { outputs: [{ name: 'colour' }] }), /unknown output 'colour'/],
+    ['an output requested twice', send(good, { outputs: [{ name: 'prediction' }, { name: 'prediction' }] }), /output "prediction" is requested twice/],
+    ['binary_data not a boolean', send(good, { outputs: [{ name: 'prediction', parameters: { binary_data: 'true' } }] }), /output 'prediction': parameters.binary_data must be true or false/],
+    ['binary_data_output not a boolean', send(good, { parameters: { binary_data_output: 'true' } }), /parameters.binary_data_output must be true or false/],
+    ['classification', send(good, { outputs: [{ name: 'rain_probability', parameters: { classification: 2 } }] }), /output 'rain_probability': parameters.classification is not supported/],
   ];
   const answers = await Promise.all(cases.map(([, pending]) => pending));
   for (const [k, [what, , message]] of cases.entries()) {

@@ -248,6 +248,9 @@ export interface InferRequest {
 
 /** One OIP inference on a version: tensors in, through the shared batcher, tensors out. */
 export async function inferTensors(version: ServableVersion, request: InferRequest): Promise<OipTensor[]> {
+  // An output asked for twice would be answered twice (a larger answer for nothing): refused as a duplicate input is.
+  const twice = request.outputs?.find((name, i) => request.outputs!.indexOf(name) !== i);
+  if (twice !== undefined) throw badTensor(`output ${JSON.stringify(twice.slice(0, 100))} is requested twice`);
   const view = viewOf(version);
   const { feeds, rows } = view.toFeeds(request.inputs);
   const onnx = view.onnxOutputs(request.outputs);

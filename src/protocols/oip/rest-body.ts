@@ -114,14 +114,20 @@ export function parseInferBody(body: Uint8Array, headerLength: string | undefine
     return fromBytes(name, datatype, shape, bytes);
   });
   if (offset !== body.byteLength) throw badTensor(`the body has ${body.byteLength - offset} bytes after the JSON header and the inputs' binary data`);
-  const binaryDefault = requestParameters?.binary_data_output === true;
+  const binaryOutput = requestParameters?.binary_data_output;
+  if (binaryOutput !== undefined && typeof binaryOutput !== 'boolean') throw badTensor('parameters.binary_data_output must be true or false');
+  const binaryDefault = binaryOutput === true;
   let requested: RestInferRequest['outputs'];
   if (outputs !== undefined) {
     if (!Array.isArray(outputs)) throw badTensor('"outputs" must be an array');
     requested = outputs.map((o: unknown, index) => {
       if (!isObject(o) || typeof o.name !== 'string') throw badTensor(`outputs[${index}] must be an object with a string "name"`);
-      const binary = parameters(`output '${o.name}'`, o.parameters)?.binary_data;
-      return { name: o.name, binary: typeof binary === 'boolean' ? binary : binaryDefault };
+      const p = parameters(`output '${o.name}'`, o.parameters);
+      const binary = p?.binary_data;
+      if (binary !== undefined && typeof binary !== 'boolean') throw badTensor(`output '${o.name}': parameters.binary_data must be true or false`);
+      // Triton's classification extension is not served: its answer (top-k labels) is not what the output would be.
+      if (p?.classification !== undefined) throw badTensor(`output '${o.name}': parameters.classification is not supported (the classification extension is not served; the output itself has the probabilities)`);
+      return { name: o.name, binary: binary ?? binaryDefault };
     });
   }
   return { id, parameters: requestParameters, inputs: tensors, outputs: requested, binaryDefault };
