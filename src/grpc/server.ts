@@ -122,6 +122,17 @@ export async function startGrpcServer(options: GrpcServerOptions): Promise<Runni
   // Channelz (grpc-js's per-call introspection counters) is off: nothing here reads it, and it is work on every call.
   const server = new grpc.Server({ 'grpc.max_receive_message_length': max, 'grpc.max_send_message_length': max, 'grpc.enable_channelz': 0 });
   let draining = false;
+  // The inference RPCs read and write their messages with protobufjs directly (infer-codec.ts).
+  const codec = inferCodec();
+  /**
+   * An inference answer as it goes on the wire, or MS_ERR_ANSWER_TOO_LARGE (RESOURCE_EXHAUSTED) if it
+   * is past the send limit: grpc-js would end the call with its own "Sent message larger than max" —
+   * on ModelStreamInfer the whole stream, losing every other request's answer.
+   */
+  const fitting = (bytes: Buffer): Buffer => {
+    if (bytes.byteLength <= max) return bytes;
+    throw new ModelServeError('MS_ERR_ANSWER_TOO_LARGE', `the answer is ${bytes.byteLength} bytes, more than the gRPC message limit of ${max} bytes (--grpc-max-message-size): ask for fewer rows or outputs per request, or raise the limit`);
+  };
 
   const gate = options.auth;
   /** Throws 401/403/429 (as gRPC statuses) unless the call's key may make it; a rate-limited key takes a token per call (per message on a stream). */
@@ -208,7 +219,7 @@ export async function startGrpcServer(options: GrpcServerOptions): Promise<Runni
     // A client that sends but does not read would have its answers pile up here: once they fill
     // the call's buffer, reading stops until it drains (HTTP/2 flow control then holds the client).
     let paused = false;
-    const answer = (message: object) => {
+    const answer = (message: Buffer) => {
       inFlight--;
       if (!closed && !call.cancelled && !call.write(message) && !paused) {
         paused = true;
@@ -219,10 +230,20 @@ export async function startGrpcServer(options: GrpcServerOptions): Promise<Runni
     };
     // The error names its request as Triton's does: infer_response carries the request's id and model,
     // so a client with many requests on the stream knows which one failed.
-    const failed = (request: InferRequestMessage, err: unknown) => answer({
+    const failed = (request: InferRequestMessage, err: unknown) => answer(codec.encodeStreamResponse({
       error_message: toServiceError(err, log).details,
       infer_response: { id: request.id, model_name: shownName(request.model_name), model_version: request.model_version },
-    });
+    }));
+    // An answer past the send limit answers its request with that error instead, and the stream goes on.
+    const answered = (request: InferRequestMessage, response: object) => {
+      let bytes: Buffer;
+      try {
+        bytes = fitting(codec.encodeStreamResponse({ infer_response: response }));
+      } catch (err) {
+        return failed(request, err);
+      }
+      answer(bytes);
+    };
     streams.add(closeIfIdle);
     // The stream's deadline (the client's grpc-timeout) bounds every request on it.
     const deadline = deadlineOf(call);
@@ -240,7 +261,7 @@ export async function startGrpcServer(options: GrpcServerOptions): Promise<Runni
       } catch (err) {
         return failed(request, err);
       }
-      response.then((r) => answer({ infer_response: r }), (err: unknown) => failed(request, err));
+      response.then((r) => answered(request, r), (err: unknown) => failed(request, err));
     });
     call.on('end', () => { clientDone = true; closeIfIdle(); });
     call.on('cancelled', () => { closed = true; streams.delete(closeIfIdle); });
@@ -256,7 +277,7 @@ export async function startGrpcServer(options: GrpcServerOptions): Promise<Runni
     ModelMetadata: unary(async (request: { name: string; version: string }, call) => modelMetadata(core, await acquire(core, request.name, request.version, deadlineOf(call)))),
     // Triton's model configuration: the same object as REST GET /v2/models/{m}/config (proto/model_config.proto).
     ModelConfig: unary(async (request: { name: string; version: string }, call) => ({ config: modelConfig(await acquire(core, request.name, request.version, deadlineOf(call))) })),
-    ModelInfer: unary((request: InferRequestMessage, call) => inferOne(request, deadlineOf(call), call)),
+    ModelInfer: unary((request: InferRequestMessage, call) => inferOne(request, deadlineOf(call), call).then((r) => fitting(codec.encodeResponse(r)))),
     ModelStreamInfer: streamInfer,
     ModelStatistics: unary((request: { name: string; version: string }) => ({ model_stats: modelStatistics(core, stats, request.name, request.version) })),
     RepositoryIndex: unary((request: { ready: boolean }) => ({ models: repositoryIndex(core, request.ready) }), 'admin'),
@@ -268,12 +289,12 @@ export async function startGrpcServer(options: GrpcServerOptions): Promise<Runni
     RepositoryModelUnload: unary(async (request: { model_name: string }) => { await core.unloadModel(request.model_name); return {}; }, 'admin'),
   };
   const service = ((inference.inference as grpc.GrpcObject).GRPCInferenceService as grpc.ServiceClientConstructor).service;
-  // The inference RPCs read and write their messages with protobufjs directly (infer-codec.ts).
-  const codec = inferCodec();
+  // The inference RPCs' answers are already encoded (with their size checked: fitting, above).
+  const encoded = (bytes: Buffer) => bytes;
   const definition: grpc.ServiceDefinition = {
     ...service,
-    ModelInfer: { ...service.ModelInfer!, requestDeserialize: codec.decodeRequest, responseSerialize: codec.encodeResponse },
-    ModelStreamInfer: { ...service.ModelStreamInfer!, requestDeserialize: codec.decodeRequest, responseSerialize: codec.encodeStreamResponse },
+    ModelInfer: { ...service.ModelInfer!, requestDeserialize: codec.decodeRequest, responseSerialize: encoded },
+    ModelStreamInfer: { ...service.ModelStreamInfer!, requestDeserialize: codec.decodeRequest, responseSerialize: encoded },
   };
   server.addService(definition, handlers as unknown as grpc.UntypedServiceImplementation);
 

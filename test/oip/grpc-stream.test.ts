@@ -3,7 +3,8 @@
 // id) exactly as ModelInfer answers it; an error answers its request in error_message and the
 // stream goes on; a client that does not read holds the server back (flow control) instead of
 // piling answers up in it; the API key is checked when the stream opens; requests on one stream
-// share a batch; on drain, a stream's answers in flight are written and then it ends with status OK.
+// share a batch; an answer past the message size limit answers its request with an error; on
+// drain, a stream's answers in flight are written and then it ends with status OK.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { connect } from 'node:http2';
@@ -127,6 +128,42 @@ test('a client that sends without reading is held back: the server stops reading
     assert.equal(await succeeded() - before, N);
   } finally {
     session.destroy(); // also when an assertion failed with the stream still open
+  }
+});
+
+test('an answer past --grpc-max-message-size answers its own request with an error naming the size and the limit, and the stream goes on; ModelInfer answers RESOURCE_EXHAUSTED saying the same', async () => {
+  const repo = tempDir();
+  // 24 more FP32 outputs per row: the answer is about twice the size of the request.
+  writeBookModelFolder(repo, Array.from({ length: 24 }, (_, i) => `  score_${i}:\n    from: probabilities\n    column: ${i % 2}\n`).join(''));
+  const limit = 64 * 1024;
+  const s = await startServer({ repo, port: 0, grpcPort: await freePort(), workers: 1, grpcMaxMessageSize: limit });
+  const c = grpcClients(s.grpcPort!);
+  try {
+    const big = { model_name: 'book-weather', id: 'too-big', inputs: typedInputs(bookRows(1000)) };
+    const serialize = (c.inference.ModelInfer as unknown as { requestSerialize(m: unknown): Buffer }).requestSerialize;
+    assert.ok(serialize(big).byteLength < limit, 'the request itself fits in the limit');
+    const tooLarge = (message: string) => {
+      const m = /^the answer is (\d+) bytes, more than the gRPC message limit of (\d+) bytes \(--grpc-max-message-size\)/.exec(message);
+      assert.ok(m, message);
+      assert.ok(Number(m[1]) > limit, message);
+      assert.equal(Number(m[2]), limit);
+    };
+    const { answers, status } = await stream(c.inference, [big, rawRequest('small', rows.slice(0, 2))]).result;
+    assert.equal(status.code, grpc.status.OK, status.details);
+    assert.equal(answers.length, 2);
+    const byId = new Map(answers.map((a) => [a.infer_response!.id, a]));
+    tooLarge(byId.get('too-big')!.error_message);
+    assert.equal((byId.get('too-big')!.infer_response as { model_name?: string }).model_name, 'book-weather');
+    assert.equal(byId.get('small')!.error_message, '');
+    assert.equal(byId.get('small')!.infer_response!.raw_output_contents.length, 25);
+    await assert.rejects(rpc(c.inference, 'ModelInfer', big), (err: grpc.ServiceError) => {
+      assert.equal(err.code, grpc.status.RESOURCE_EXHAUSTED, err.details);
+      tooLarge(err.details);
+      return true;
+    });
+  } finally {
+    c.close();
+    await s.shutdown();
   }
 });
 
