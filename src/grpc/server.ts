@@ -76,6 +76,37 @@ function toServiceError(err: unknown, log: GrpcServerOptions['log']): Partial<gr
   return { code: grpc.status.INTERNAL, details: 'internal server error; see the server log' };
 }
 
+/** What a request's bytes decode to when they are not a valid message of the RPC's request type. */
+class InvalidMessage {
+  constructor(readonly details: string) {}
+  /** INVALID_ARGUMENT, as any other bad request. */
+  get error(): grpc.ServiceError {
+    return { code: grpc.status.INVALID_ARGUMENT, details: this.details } as grpc.ServiceError;
+  }
+}
+
+/**
+ * The service with every RPC's request deserializer wrapped: grpc-js answers a deserializer's throw
+ * with INTERNAL ("Error deserializing request"); here it gives an InvalidMessage, which the handler
+ * answers with INVALID_ARGUMENT naming the message type (after the key check, as any bad request).
+ */
+function checkingRequests(definition: grpc.ServiceDefinition): grpc.ServiceDefinition {
+  return Object.fromEntries(Object.entries(definition).map(([name, method]) => {
+    // proto-loader names the request type without its package, the service's (the path is /package.Service/Method).
+    const pkg = method.path.split('/')[1]!.replace(/\.[^.]*$/, '');
+    const type = `${pkg}.${(method as { requestType?: { type?: { name?: string } } }).requestType?.type?.name ?? `${name}Request`}`;
+    const deserialize = method.requestDeserialize;
+    const requestDeserialize = (bytes: Buffer): unknown => {
+      try {
+        return deserialize(bytes);
+      } catch (err) {
+        return new InvalidMessage(`the message is not a valid ${type}: ${(err as Error).message}`);
+      }
+    };
+    return [name, { ...method, requestDeserialize }];
+  }));
+}
+
 const LOADER_OPTIONS: protoLoader.Options = { keepCase: true, longs: String, enums: String, defaults: true, arrays: true, oneofs: true, includeDirs: [PROTO_DIR] };
 
 /** The loaded package definitions (also used by tests and benchmarks to build clients). */
@@ -154,6 +185,7 @@ export async function startGrpcServer(options: GrpcServerOptions): Promise<Runni
     let response: unknown;
     try {
       authorize(call.metadata, route);
+      if (call.request instanceof InvalidMessage) return callback(call.request.error);
       response = handler(call.request as never, call);
     } catch (err) {
       return fail(err);
@@ -296,7 +328,7 @@ export async function startGrpcServer(options: GrpcServerOptions): Promise<Runni
     ModelInfer: { ...service.ModelInfer!, requestDeserialize: codec.decodeRequest, responseSerialize: encoded },
     ModelStreamInfer: { ...service.ModelStreamInfer!, requestDeserialize: codec.decodeRequest, responseSerialize: encoded },
   };
-  server.addService(definition, handlers as unknown as grpc.UntypedServiceImplementation);
+  server.addService(checkingRequests(definition), handlers as unknown as grpc.UntypedServiceImplementation);
 
   // grpc.health.v1: '' (the server) and the inference service are SERVING while the core is ready
   // and the server is not draining (Kubernetes gRPC probes, grpc_health_probe).
@@ -304,12 +336,14 @@ export async function startGrpcServer(options: GrpcServerOptions): Promise<Runni
   const status = () => (core.state === 'ready' && !draining ? 'SERVING' : 'NOT_SERVING');
   const known = (name: string) => name === '' || name === INFERENCE_SERVICE;
   const healthService = ((health.grpc as grpc.GrpcObject).health as grpc.GrpcObject).v1 as grpc.GrpcObject;
-  server.addService((healthService.Health as grpc.ServiceClientConstructor).service, {
+  server.addService(checkingRequests((healthService.Health as grpc.ServiceClientConstructor).service), {
     Check: (call: grpc.ServerUnaryCall<{ service: string }, unknown>, callback: grpc.sendUnaryData<unknown>) => {
+      if (call.request instanceof InvalidMessage) return callback(call.request.error);
       if (!known(call.request.service)) return callback({ code: grpc.status.NOT_FOUND, details: `unknown service '${shownName(call.request.service)}'` } as grpc.ServiceError);
       callback(null, { status: status() });
     },
     Watch: (call: grpc.ServerWritableStream<{ service: string }, unknown>) => {
+      if (call.request instanceof InvalidMessage) return void call.emit('error', call.request.error);
       call.write({ status: known(call.request.service) ? status() : 'SERVICE_UNKNOWN' });
       watchers.add(call);
       call.on('cancelled', () => watchers.delete(call));

@@ -214,6 +214,40 @@ test('bytes that are not a ModelInferRequest: INVALID_ARGUMENT saying so (unary)
   }
 });
 
+test('bytes that are not the RPC\'s request message: INVALID_ARGUMENT naming the message type on every RPC, not INTERNAL "Error deserializing request"', async () => {
+  // A raw client: the bytes go out as they are (identity serializers).
+  const raw = new grpc.Client(`127.0.0.1:${server.grpcPort}`, grpc.credentials.createInsecure());
+  const identity = (b: Buffer) => b;
+  const garbage = Buffer.from([0xff, 0xff, 0xff, 0xff]);
+  const unary = (path: string, metadata: grpc.Metadata) => new Promise<grpc.ServiceError | null>((resolve) => {
+    raw.makeUnaryRequest(path, identity, identity, garbage, metadata, (err) => resolve(err));
+  });
+  const admin = new grpc.Metadata();
+  admin.set('authorization', `Bearer ${ADMIN}`);
+  const invalid = (err: grpc.ServiceError | null, type: string) => {
+    assert.equal(err?.code, grpc.status.INVALID_ARGUMENT, `${type}: ${err?.code} ${err?.details}`);
+    assert.match(err.details, new RegExp(`^the message is not a valid ${type.replace(/\./g, '\\.')}: \\S`));
+  };
+  try {
+    for (const [method, metadata] of [['ModelMetadata', auth()], ['ModelReady', auth()], ['RepositoryModelLoad', admin], ['ModelStatistics', auth()], ['ModelConfig', auth()], ['RepositoryIndex', admin]] as const) {
+      invalid(await unary(`/inference.GRPCInferenceService/${method}`, metadata), `inference.${method}Request`);
+    }
+    invalid(await unary('/inference.GRPCInferenceService/ModelInfer', auth()), 'inference.ModelInferRequest');
+    invalid(await unary('/grpc.health.v1.Health/Check', new grpc.Metadata()), 'grpc.health.v1.HealthCheckRequest');
+    const watch = await new Promise<grpc.ServiceError | null>((resolve) => {
+      const call = raw.makeServerStreamRequest('/grpc.health.v1.Health/Watch', identity, identity, garbage, new grpc.Metadata());
+      call.on('data', () => undefined);
+      call.on('error', (err: grpc.ServiceError) => resolve(err));
+      call.on('end', () => resolve(null));
+    });
+    invalid(watch, 'grpc.health.v1.HealthCheckRequest');
+    // The key is checked first, as for any other bad request.
+    assert.equal((await unary('/inference.GRPCInferenceService/ModelMetadata', new grpc.Metadata()))?.code, grpc.status.UNAUTHENTICATED);
+  } finally {
+    raw.close();
+  }
+});
+
 test('repository RPCs need an admin key; statistics', async () => {
   await assert.rejects(rpc(inference, 'RepositoryIndex', {}, auth()), (err: grpc.ServiceError) => err.code === grpc.status.PERMISSION_DENIED);
   const admin = new grpc.Metadata();
