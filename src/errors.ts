@@ -33,7 +33,7 @@ export const ERRORS = {
   MS_ERR_FORBIDDEN: { status: 403, doc: 'The API key is valid but not allowed to do this (the repository API needs an admin key).' },
   MS_ERR_TIMEOUT: { status: 504, doc: "The request waited longer than the per-request deadline (queue.timeout_ms, or the caller's deadline when sooner: x-modelserve-timeout-ms on the JSON and OIP REST routes, a gRPC call's deadline)." },
   MS_ERR_INFERENCE: { status: 500, doc: 'onnxruntime failed on this request; details are in the log under the request id.' },
-  MS_ERR_BAD_REQUEST: { status: 400, doc: 'The request is not well-formed HTTP (e.g. a Content-Length that is not a number, both Transfer-Encoding: chunked and Content-Length, a bad header); the connection is closed.' },
+  MS_ERR_BAD_REQUEST: { status: 400, doc: 'The request is not well-formed HTTP (e.g. a Content-Length that is not a number, both Transfer-Encoding: chunked and Content-Length, a transfer coding other than chunked, an HTTP/1.1 request without Host, a bad header); the connection is closed.' },
   MS_ERR_BAD_URL: { status: 400, doc: 'The URL path has malformed percent-encoding (e.g. /models/%ff/predict).' },
   MS_ERR_URI_TOO_LONG: { status: 414, doc: 'A path parameter (such as the model name) is longer than the router accepts (100 characters).' },
   MS_ERR_HEADERS_TOO_LARGE: { status: 431, doc: "The request line and headers together are larger than Node's limit (16 KiB); the connection is closed." },

@@ -29,7 +29,7 @@ import { installMetrics } from './plugins/metrics.js';
 import { loadShedding } from './plugins/load-shedding.js';
 import { installSecurityHeaders } from './plugins/security-headers.js';
 import { installContentEncoding } from './plugins/content-encoding.js';
-import { answerExpectation, lowLevelErrorOptions } from './low-level-errors.js';
+import { answerConnect, answerExpectation, lowLevelErrorOptions, refuseFraming } from './low-level-errors.js';
 import { predictFastPath, requestIdOf } from './fast-path.js';
 import { parseJsonBody } from '../protocols/json-body.js';
 import { deadlineFrom, TIMEOUT_HEADER } from '../protocols/deadline.js';
@@ -102,10 +102,12 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     genReqId: requestIdOf,
     // The predict fast path answers plain JSON predictions before Fastify sees them (fast-path.ts).
     serverFactory: (handler, serverOptions) => {
-      const server = createServer((req, res) => {
+      const server = createServer({ requireHostHeader: false }, (req, res) => {
+        if (refuseFraming(req, res)) return;
         if (fastPath !== undefined && fastPath(req, res)) fastPathServed++;
         else handler(req, res);
       });
+      server.on('connect', answerConnect);
       // What Fastify sets on the servers it creates itself.
       const timeouts = serverOptions as { keepAliveTimeout?: number; requestTimeout?: number; connectionTimeout?: number };
       server.keepAliveTimeout = timeouts.keepAliveTimeout ?? 72_000;

@@ -64,6 +64,30 @@ function clientErrorHandler(this: FastifyInstance, error: ParserError, socket: S
   else socket.destroy();
 }
 
+/**
+ * Framing Node's parser lets through, or answers itself without a body: an HTTP/1.1 request
+ * without Host (RFC 9112 3.2: 400; the server is created with requireHostHeader: false so that
+ * the answer is in the project's shape), and a transfer coding other than chunked (gzip, chunked
+ * was read as chunked, the gzip coding ignored). Answers and returns true, else false.
+ */
+export function refuseFraming(req: IncomingMessage, res: ServerResponse): boolean {
+  const coding = req.headers['transfer-encoding'];
+  let detail: string | undefined;
+  if (req.headers.host === undefined && req.httpVersionMinor === 1 && req.httpVersionMajor === 1) detail = 'an HTTP/1.1 request must have a Host header';
+  else if (coding !== undefined && coding.trim().toLowerCase() !== 'chunked') detail = `Transfer-Encoding ${JSON.stringify(coding.slice(0, 100))} is not supported: only chunked (a compressed body goes in Content-Encoding)`;
+  if (detail === undefined) return false;
+  const { status, headers, body } = errorParts('MS_ERR_BAD_REQUEST', detail, requestIdFrom(req.headers['x-request-id']));
+  res.shouldKeepAlive = false;
+  res.writeHead(status, { ...headers, connection: 'close' }).end(body);
+  return true;
+}
+
+/** CONNECT (a proxy's method): 405 in the project's shape rather than a closed connection. */
+export function answerConnect(_req: IncomingMessage, socket: Socket): void {
+  socket.on('error', () => undefined);
+  socket.end(rawErrorResponse('MS_ERR_METHOD_NOT_ALLOWED', 'CONNECT is not supported: this server is not a proxy'));
+}
+
 /** An Expect header other than 100-continue: 417 in the project's shape (Node's own has no body). */
 export function answerExpectation(req: IncomingMessage, res: ServerResponse): void {
   const { status, headers, body } = errorParts('MS_ERR_EXPECTATION_FAILED', `Expect: ${JSON.stringify(String(req.headers.expect).slice(0, 100))} is not supported (only 100-continue is)`, requestIdFrom(req.headers['x-request-id']));

@@ -66,8 +66,15 @@ test('broken framing (bad Content-Length, chunked plus length, bad chunk sizes, 
     ['control character in a header value', 'GET /healthz HTTP/1.1\r\nHost: x\r\nX-A: a\x01b\r\n\r\n'],
     ['unknown HTTP version', 'GET /healthz HTTP/9.9\r\nHost: x\r\n\r\n'],
     ['garbage request line', 'HELLO\r\n\r\n'],
+    ['HTTP/1.1 without Host (Node answers a bodiless 400 itself)', 'GET /healthz HTTP/1.1\r\nConnection: close\r\n\r\n'],
+    ['POST without Host', 'POST /predict HTTP/1.1\r\nContent-Type: application/json\r\nContent-Length: 2\r\n\r\n{}'],
+    ['a transfer coding other than chunked (read as chunked, gzip ignored)', post('/predict', 'Transfer-Encoding: gzip, chunked\r\n', '2\r\n{}\r\n0\r\n\r\n')],
   ];
   for (const [what, bytes] of cases) expectRaw(await sendRaw(port, bytes), 400, 'MS_ERR_BAD_REQUEST', what);
+  // HTTP/1.0 has no Host requirement; CONNECT (a proxy's method) gets a 405 rather than a closed connection.
+  const old = await sendRaw(port, 'GET /healthz HTTP/1.0\r\n\r\n');
+  assert.equal(old.kind === 'response' && old.response.status, 200);
+  expectRaw(await sendRaw(port, 'CONNECT example.com:443 HTTP/1.1\r\nHost: example.com:443\r\n\r\n'), 405, 'MS_ERR_METHOD_NOT_ALLOWED', 'CONNECT');
 });
 
 test('oversized headers are 431 in the error shape', async () => {
