@@ -3,7 +3,7 @@
 // traffic split moves its share off such a pipeline version; loading the model back restores it.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { cpSync, mkdirSync, writeFileSync } from 'node:fs';
+import { cpSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { startServer, type RunningServer } from '../../src/server.js';
 import { EXAMPLES, tempDir } from '../helpers/paths.js';
@@ -77,4 +77,24 @@ test("a traffic split moves a pipeline version's share to the others while its s
     assert.equal((await repository('weather-gb', 'load')).status, 200);
   }
   assert.deepEqual([...(await versions()).keys()].sort(), ['1', '2']);
+});
+
+test('under a memory budget a step model that was evicted still counts: it loads on demand, so the pipeline stays ready and answers', async () => {
+  const repo = tempDir();
+  cpSync(join(EXAMPLES, 'weather'), join(repo, 'weather'), { recursive: true });
+  cpSync(join(EXAMPLES, 'loan'), join(repo, 'loan'), { recursive: true });
+  for (const name of ['weather-gb', 'weather-ensemble']) cpSync(join(EXAMPLES, 'pipelines', name), join(repo, name), { recursive: true });
+  const budgeted = await startServer({ repo, port: 0, workers: 1, logger: false, maxLoadedModels: 2 });
+  try {
+    const ready = async (name: string) => (await fetch(`${budgeted.url}/v2/models/${name}/ready`)).status;
+    assert.equal((await call(`${budgeted.url}/models/weather-ensemble/predict`, { body: ROW })).status, 200);
+    const loanRow = JSON.parse(readFileSync(join(EXAMPLES, 'loan', 'samples', 'valid.json'), 'utf8'))[0];
+    assert.equal((await call(`${budgeted.url}/models/loan/predict`, { body: loanRow })).status, 200);
+    // Loading loan evicted the least recently used member (weather): not ready itself, the pipeline still is.
+    assert.equal(await ready('weather'), 400);
+    assert.equal(await ready('weather-ensemble'), 200);
+    assert.equal((await call(`${budgeted.url}/models/weather-ensemble/predict`, { body: ROW })).status, 200);
+  } finally {
+    await budgeted.shutdown();
+  }
 });
