@@ -36,6 +36,8 @@ export interface BatchInfo {
   runMs: number;
   /** Whether runBatch resolved (false: it rejected; for a multi-request batch, re-runs follow). */
   ok: boolean;
+  /** Every request in the run was submitted `unobserved` (the core's load-time warm-up run). */
+  unobserved: boolean;
 }
 
 export interface BatcherOptions<Item, Result> {
@@ -82,6 +84,8 @@ export interface SubmitOptions {
   deadline?: number | undefined;
   /** Gone (destroyed, ended, cancelled) when its batch is formed: the request is dropped. */
   client?: ClientProbe | undefined;
+  /** Not a client's request (the core's warm-up run): its run's BatchInfo says `unobserved`. */
+  unobserved?: boolean | undefined;
 }
 
 export interface BatcherStats {
@@ -103,6 +107,7 @@ interface Entry<Item, Result> {
   /** Its batch has started. */
   running: boolean;
   client: ClientProbe | undefined;
+  unobserved: boolean;
 }
 
 /** Smallest batch worth splitting a due batch into when several slots are free. */
@@ -175,7 +180,7 @@ export class Batcher<Item, Result> {
     const deadline = Math.min(options?.deadline ?? Infinity, now + timeout);
     if (deadline <= now) return Promise.reject(this.timeoutError(0, false));
     return new Promise<Result>((resolve, reject) => {
-      this.queue.push({ item, n, resolve, reject, enqueuedAt: now, deadline, done: false, running: false, client: options?.client });
+      this.queue.push({ item, n, resolve, reject, enqueuedAt: now, deadline, done: false, running: false, client: options?.client, unobserved: options?.unobserved === true });
       this.queuedRows += n;
       this.queuedRequests++;
       if (deadline !== Infinity) this.startSweep();
@@ -373,7 +378,7 @@ export class Batcher<Item, Result> {
     });
   }
 
-  private async call(items: Item[], rows: number, queueWaitMs: number[]): Promise<{ ok: true; results: Result[] } | { ok: false; error: unknown }> {
+  private async call(items: Item[], rows: number, queueWaitMs: number[], unobserved: boolean): Promise<{ ok: true; results: Result[] } | { ok: false; error: unknown }> {
     const t0 = performance.now();
     let outcome: { ok: true; results: Result[] } | { ok: false; error: unknown };
     try {
@@ -389,7 +394,7 @@ export class Batcher<Item, Result> {
     }
     if (this.opts.onBatch !== undefined) {
       try {
-        this.opts.onBatch({ rows, requests: items.length, queueWaitMs, runMs: performance.now() - t0, ok: outcome.ok });
+        this.opts.onBatch({ rows, requests: items.length, queueWaitMs, runMs: performance.now() - t0, ok: outcome.ok, unobserved });
       } catch {
         /* an observer must not break batching */
       }
@@ -398,7 +403,7 @@ export class Batcher<Item, Result> {
   }
 
   private async execute(batch: Array<Entry<Item, Result>>, rows: number, queueWaitMs: number[]): Promise<void> {
-    const outcome = await this.call(batch.map((e) => e.item), rows, queueWaitMs);
+    const outcome = await this.call(batch.map((e) => e.item), rows, queueWaitMs, batch.every((e) => e.unobserved));
     if (outcome.ok) {
       for (let i = 0; i < batch.length; i++) {
         const e = batch[i];
@@ -421,7 +426,7 @@ export class Batcher<Item, Result> {
     for (let i = 0; i < batch.length; i++) {
       const e = batch[i];
       if (e.done) continue;
-      const alone = await this.call([e.item], e.n, [queueWaitMs[i]]);
+      const alone = await this.call([e.item], e.n, [queueWaitMs[i]], e.unobserved);
       if (e.done) continue;
       e.done = true;
       if (alone.ok) e.resolve(alone.results[0]);

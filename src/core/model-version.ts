@@ -163,7 +163,7 @@ export class ModelVersion implements ServableVersion {
     const tap = this.tap;
     const observed = tap !== undefined && tap.observers.length > 0 && context?.unobserved !== true;
     const started = observed ? performance.now() : 0;
-    const outputs = await this.run(this.encode(rows), rows.length, { deadline, client: context?.client });
+    const outputs = await this.run(this.encode(rows), rows.length, { deadline, client: context?.client, unobserved: context?.unobserved });
     const predictions = this.decode(outputs, rows.length);
     if (observed) {
       tap.emit({ model: this.name, version: this.version, requestId: context?.requestId, frontDoor: context?.frontDoor, rows: rows.length, latencyMs: performance.now() - started, time: Date.now(), inputs: rows, predictions, json: this.json ??= { inputs: compileRowsSerializer(this.config), predictions: this.serialize.many } });

@@ -184,6 +184,22 @@ describe('Batcher with a controllable runBatch', () => {
     assert.equal(infos[0].queueWaitMs.length, 2);
     assert.ok(infos[0].queueWaitMs.every((w) => w >= 39));
     assert.equal(infos[0].ok, true);
+    assert.equal(infos[0].unobserved, false);
+  });
+
+  test('a run of unobserved requests (the core\'s warm-up) says so in its BatchInfo; one with a client\'s request does not', async () => {
+    const g = gated();
+    const infos: BatchInfo[] = [];
+    const b = new RowBatcher(options({ maxBatchSize: 100, maxQueueDelayMs: 0, concurrency: 1, runBatch: g.runBatch, onBatch: (i) => infos.push(i) }));
+    const warm = b.submit([1], { unobserved: true });
+    await turn();
+    g.releaseAll();
+    await warm;
+    const mixed = [b.submit([2], { unobserved: true }), b.submit([3])];
+    await turn();
+    g.releaseAll();
+    await Promise.all(mixed);
+    assert.deepEqual(infos.map((i) => [i.requests, i.unobserved]), [[1, true], [2, false]]);
   });
 
   test('a full queue rejects at once with MS_ERR_OVERLOADED and Retry-After', async () => {

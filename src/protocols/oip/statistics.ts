@@ -38,7 +38,8 @@ export class InferenceStatistics {
   /** The batch observer for one version (compose it into CoreOptions.onBatch). */
   observer(model: string, version: number): (info: BatchInfo) => void {
     return (info) => {
-      if (!info.ok) return; // a failed multi-request batch is re-run request by request
+      // A failed multi-request batch is re-run request by request; the load-time warm-up run is no inference request.
+      if (!info.ok || info.unobserved) return;
       const c = this.counters(model, version);
       const runNs = Math.round(info.runMs * MS_TO_NS);
       c.lastInference = Date.now();
