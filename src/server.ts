@@ -85,6 +85,7 @@ export async function startServer(options: StartOptions): Promise<RunningServer>
       const c = statistics.observer(model, version);
       return (info) => { a?.(info); b?.(info); c(info); };
     },
+    onRequest: (model, version) => statistics.requestObserver(model, version),
     // A version that fails to load while serving (reload, on demand): logged with file and problem.
     onProblem: (message, where) => app?.log.error(where, `model load failed: ${message}`),
   });

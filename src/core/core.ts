@@ -18,7 +18,7 @@ import { ModelServeError, StartupError } from '../errors.js';
 import type { InferenceRuntime, ModelSource } from '../runtime/types.js';
 import { exampleRow, ModelVersion, type OptimizationSummary } from './model-version.js';
 import { ModelBytesError, readModelBytes } from './model-bytes.js';
-import type { ServableVersion } from './servable.js';
+import type { RequestObserver, ServableVersion } from './servable.js';
 import { resolvePipelines } from '../pipelines/check.js';
 import { PipelineVersion } from '../pipelines/pipeline-version.js';
 import type { RoutingSpec } from '../config/types.js';
@@ -62,6 +62,11 @@ export interface CoreOptions {
   optimize?: boolean;
   /** Called for every batch run, per model version (metrics). */
   onBatch?: (model: string, version: number) => ((info: BatchInfo) => void) | undefined;
+  /**
+   * Told of each request a version answers, from any front door (the statistics extension); not of
+   * the load-time warm-up run.
+   */
+  onRequest?: (model: string, version: number) => RequestObserver | undefined;
   /** At most this many models loaded at once; the least recently used are unloaded past it (0/undefined: no limit). */
   maxLoadedModels?: number;
   /** Most rows one runtime run gets; larger batches run in slices (see ModelVersionParts.maxRunRows). 0/undefined: no limit. */
@@ -459,7 +464,7 @@ export class InferenceCore extends EventEmitter {
       await this.runtime.unload([key]);
       throw new StartupError('MS_ERR_MODEL_SIGNATURE', `model configuration does not match the ONNX model (${problems.length} problem${problems.length === 1 ? '' : 's'}):\n${problems.join('\n')}`);
     }
-    return new ModelVersion({ config, signature, key, runtime: this.runtime, optimization, onBatch: this.options.onBatch?.(config.name, config.modelVersion), tap: this.predictions, maxRunRows: this.options.maxRunRows });
+    return new ModelVersion({ config, signature, key, runtime: this.runtime, optimization, onBatch: this.options.onBatch?.(config.name, config.modelVersion), onRequest: this.options.onRequest?.(config.name, config.modelVersion), tap: this.predictions, maxRunRows: this.options.maxRunRows });
   }
 
   /** A pipeline version: its served config derived from the steps' configs as wanted now. */
@@ -471,7 +476,7 @@ export class InferenceCore extends EventEmitter {
     const served = derived.get(config);
     if (mine.length > 0 || served === undefined) throw new StartupError('MS_ERR_CONFIG_INVALID', formatProblems(mine.length > 0 ? mine : problems));
     const observe = (step: string, seconds: number, outcome: 'ok' | 'error') => this.onPipelineStep?.(config.name, config.modelVersion, step, seconds, outcome);
-    return new PipelineVersion(served, this, observe);
+    return new PipelineVersion(served, this, observe, this.options.onRequest?.(config.name, config.modelVersion));
   }
 
   /** Releases what a version holds: its sessions in the runtime, or a pipeline's connections. */

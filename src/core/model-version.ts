@@ -15,7 +15,7 @@ import { ModelServeError } from '../errors.js';
 import { concatRequests, joinSlices, sliceRows, splitOutputs, type EncodedRequest } from './tensor-batch.js';
 import type { PredictionJson, PredictionTap, RequestContext } from './prediction-tap.js';
 
-import type { InferOptions, OptimizationSummary, ServableVersion } from './servable.js';
+import type { InferOptions, OptimizationSummary, RequestObserver, ServableVersion } from './servable.js';
 
 export type { InferOptions, OptimizationSummary } from './servable.js';
 
@@ -41,6 +41,8 @@ export interface ModelVersionParts {
   runtime: InferenceRuntime;
   optimization?: OptimizationSummary;
   onBatch?: (info: BatchInfo) => void;
+  /** Told of every request's outcome (the statistics extension), but the warm-up run's. */
+  onRequest?: RequestObserver;
   /** Where successful predictions are reported (prediction events, dashboard). */
   tap?: PredictionTap;
   /**
@@ -86,6 +88,7 @@ export class ModelVersion implements ServableVersion {
   readonly batcher: Batcher<QueuedRequest, NamedTensors>;
   private readonly defaultOutputs: readonly string[];
   private readonly tap: PredictionTap | undefined;
+  private readonly onRequest: RequestObserver | undefined;
   /** Compiled on the first observed prediction (only servers with observers pay for it). */
   private json: PredictionJson | undefined;
 
@@ -106,6 +109,7 @@ export class ModelVersion implements ServableVersion {
     // A raw model answers with every tensor output of its graph.
     this.defaultOutputs = raw ? rawOutputs(signature).map((o) => o.name) : neededOutputs(config);
     this.tap = parts.tap;
+    this.onRequest = parts.onRequest;
     const defaults = this.defaultOutputs;
     const batched = config.batching.enabled && (!raw || rawBatchable(signature));
     const sliceRowsAt = batched && parts.maxRunRows !== undefined && parts.maxRunRows > 0 ? parts.maxRunRows : Infinity;
@@ -171,8 +175,21 @@ export class ModelVersion implements ServableVersion {
     return predictions;
   }
 
+  /** Every request of every front door, and the warm-up run (`unobserved`), is queued here. */
   private run(feeds: NamedTensors, rows: number, options: InferOptions): Promise<NamedTensors> {
     const request: QueuedRequest = options.outputs === undefined ? { feeds, rows } : { feeds, rows, outputs: options.outputs };
-    return this.batcher.submit(request, rows, options);
+    const observe = this.onRequest;
+    if (observe === undefined || options.unobserved === true) return this.batcher.submit(request, rows, options);
+    const started = performance.now();
+    return this.batcher.submit(request, rows, options).then(
+      (outputs) => {
+        observe(true, rows, performance.now() - started);
+        return outputs;
+      },
+      (err: unknown) => {
+        observe(false, rows, performance.now() - started);
+        throw err;
+      },
+    );
   }
 }

@@ -23,6 +23,13 @@ export interface InferOptions extends RequestContext {
   outputs?: readonly string[];
 }
 
+/**
+ * Told of each inference request a version answers, whichever front door sent it (the statistics
+ * extension): whether it succeeded, its rows, and its time in the version (queue and run), ms. The
+ * core's load-time warm-up run is not reported.
+ */
+export type RequestObserver = (ok: boolean, rows: number, ms: number) => void;
+
 export interface ServableVersion {
   readonly kind: 'model' | 'pipeline';
   readonly name: string;

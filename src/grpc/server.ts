@@ -194,7 +194,7 @@ export async function startGrpcServer(options: GrpcServerOptions): Promise<Runni
     else callback(null, response as object);
   };
 
-  const modelInfer = async (request: InferRequestMessage, version: ServableVersion, deadline: number | undefined, started: number, client: ClientProbe) => {
+  const modelInfer = async (request: InferRequestMessage, version: ServableVersion, deadline: number | undefined, client: ClientProbe) => {
     try {
       const inputs = decodeInputs(request);
       const requested = request.outputs.length > 0 ? request.outputs.map((o) => o.name) : undefined;
@@ -208,10 +208,8 @@ export async function startGrpcServer(options: GrpcServerOptions): Promise<Runni
         outputs: outputs.map((t) => (raw ? { name: t.name, datatype: t.datatype, shape: t.shape } : { name: t.name, datatype: t.datatype, shape: t.shape, contents: toContents(t) })),
         raw_output_contents: raw ? outputs.map(toBytes) : [],
       };
-      stats.record(version.name, version.version, true, (performance.now() - started) * 1e6);
       return response;
     } catch (err) {
-      stats.record(version.name, version.version, false, (performance.now() - started) * 1e6);
       const reason = rejectReasonOf(err);
       if (reason) options.metrics?.rejected(version.name, reason);
       throw err;
@@ -221,9 +219,8 @@ export async function startGrpcServer(options: GrpcServerOptions): Promise<Runni
   /** One inference request: a loaded version (the usual case) is used at once, one loading on demand is awaited. */
   const inferOne = (request: InferRequestMessage, deadline: number | undefined, client: ClientProbe) => {
     if (request.invalid !== undefined) throw badTensor(`the message is not a valid inference.ModelInferRequest: ${request.invalid}`);
-    const started = performance.now();
     const version = acquire(core, request.model_name, request.model_version, deadline);
-    return version instanceof Promise ? version.then((v) => modelInfer(request, v, deadline, started, client)) : modelInfer(request, version, deadline, started, client);
+    return version instanceof Promise ? version.then((v) => modelInfer(request, v, deadline, client)) : modelInfer(request, version, deadline, client);
   };
 
   // Triton's ModelStreamInfer: each message on the stream is one request with its own response

@@ -188,7 +188,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   const ownsCore = core === undefined;
   app.addHook('onReady', async () => {
     if (core !== undefined) return; // started and watched by startServer
-    core = new InferenceCore({ configs: options.configs, runtime: options.runtime!, onBatch, optimize: options.optimize });
+    core = new InferenceCore({ configs: options.configs, runtime: options.runtime!, onBatch, onRequest: (model, version) => statistics.requestObserver(model, version), optimize: options.optimize });
     metrics?.watchCore(core);
     await core.start();
   });
@@ -266,7 +266,6 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
       accessLog: accessLog ? app.log : undefined,
       log: app.log,
       routed: (name) => traffic.routed(name),
-      statistics,
     });
   }
   const predict = async (model: ServableVersion, body: unknown, reply: import('fastify').FastifyReply, deadline?: number) => {

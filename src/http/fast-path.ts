@@ -18,7 +18,6 @@ import type { ServableVersion } from '../core/servable.js';
 import type { Metrics } from '../metrics/metrics.js';
 import { ERRORS, rejectReasonOf } from '../errors.js';
 import { restError, restInfer } from '../protocols/oip/service.js';
-import type { InferenceStatistics } from '../protocols/oip/statistics.js';
 import { errorAnswer, errorBody } from './errors.js';
 import { parseJsonBody } from '../protocols/json-body.js';
 import { requestIdFrom } from '../protocols/request-id.js';
@@ -49,8 +48,6 @@ export interface FastPathOptions {
   log: FastifyBaseLogger;
   /** Whether requests to this model need Fastify's route (traffic split, shadow). */
   routed: (name: string) => boolean;
-  /** The OIP statistics extension's counters (as routes/oip.ts records them). */
-  statistics: InferenceStatistics;
 }
 
 const OIP_ROUTE = '/v2/models/:name/infer';
@@ -109,7 +106,7 @@ export function predictFastPath(options: FastPathOptions): (req: IncomingMessage
   const serveOip = (req: IncomingMessage, res: ServerResponse, started: number, model: ServableVersion, body: Buffer) => {
     const id = requestIdOf(req);
     const headerLength = req.headers['inference-header-content-length'];
-    restInfer(model, body, typeof headerLength === 'string' ? headerLength : undefined, options.statistics, started, { client: req.socket, deadline: deadlineFrom(req.headers[TIMEOUT_HEADER], 0) }).then(
+    restInfer(model, body, typeof headerLength === 'string' ? headerLength : undefined, { client: req.socket, deadline: deadlineFrom(req.headers[TIMEOUT_HEADER], 0) }).then(
       (response) => {
         if (response.headerLength === undefined) answer(req, res, id, started, OIP_ROUTE, model, model.versionHeader, 200, response.body, undefined, 'application/json');
         else answer(req, res, id, started, OIP_ROUTE, model, model.versionHeader, 200, response.body, { 'inference-header-content-length': String(response.headerLength) }, 'application/octet-stream');

@@ -11,7 +11,7 @@
 import { performance } from 'node:perf_hooks';
 import type { BatcherStats } from '../batching/batcher.js';
 import type { FieldSpec, ModelConfig, PipelineStepSpec, StepCondition } from '../config/types.js';
-import type { InferOptions, ServableVersion } from '../core/servable.js';
+import type { InferOptions, RequestObserver, ServableVersion } from '../core/servable.js';
 import { compileDecoder, type PredictionObject } from '../response/decode.js';
 import { compileSerializers } from '../response/serialize.js';
 import type { ModelSignature, NamedTensors, TensorData } from '../runtime/types.js';
@@ -93,7 +93,8 @@ export class PipelineVersion implements ServableVersion {
   private idle: Array<() => void> = [];
 
   /** `config` is the pipeline's served config (fields and outputs derived by resolvePipelines). */
-  constructor(config: ModelConfig, models: StepModels, private readonly observe?: StepObserver) {
+  /** `onRequest`: told of each request to the pipeline (its local steps are requests to their models, counted there). */
+  constructor(config: ModelConfig, models: StepModels, private readonly observe?: StepObserver, private readonly onRequest?: RequestObserver) {
     if (!config.pipeline) throw new Error(`${config.configFile}: not a pipeline`);
     this.config = config;
     this.name = config.name;
@@ -159,14 +160,20 @@ export class PipelineVersion implements ServableVersion {
     const timeout = this.config.queue.timeoutMs;
     const until = deadline ?? (timeout > 0 ? performance.now() + timeout : undefined);
     const origin: RowOrigin = { indexes: rows.map((_, i) => i), batch: rows.length > 1 };
+    const started = performance.now();
+    let ok = false;
     this.inFlight++;
     try {
+      let answers: PredictionObject[];
       switch (this.config.pipeline!.kind) {
-        case 'sequence': return await this.sequence(rows, origin, until);
-        case 'ensemble': return await this.ensemble(rows, origin, until);
-        default: return await this.switch(rows, origin, until);
+        case 'sequence': answers = await this.sequence(rows, origin, until); break;
+        case 'ensemble': answers = await this.ensemble(rows, origin, until); break;
+        default: answers = await this.switch(rows, origin, until);
       }
+      ok = true;
+      return answers;
     } finally {
+      this.onRequest?.(ok, rows.length, performance.now() - started);
       if (--this.inFlight === 0) for (const resolve of this.idle.splice(0)) resolve();
     }
   }

@@ -42,6 +42,12 @@ test('OIP REST: x-modelserve-timeout-ms bounds the wait as on the JSON routes â€
     assert.match(((await hurried.json()) as { error: string }).error, /passed its deadline/);
     assert.equal(patient.status, 200, 'without the header the model\'s own 60 s applies');
     for (const res of await Promise.all(busy)) assert.equal(res.status, 200);
+    // The statistics extension: the 504 is a failed request of the model; the JSON API's two are successes as the OIP one is.
+    const s = ((await (await fetch(`${server.url}/v2/models/book-weather/stats`)).json()) as { model_stats: Array<{ inference_count: number; inference_stats: Record<string, { count: number; ns: number }> }> }).model_stats[0]!;
+    assert.equal(s.inference_stats.success!.count, 3);
+    assert.equal(s.inference_stats.fail!.count, 1);
+    assert.ok(s.inference_stats.fail!.ns > 0);
+    assert.equal(s.inference_count, 2 * big.length + small.length);
   } finally {
     await server.shutdown();
   }

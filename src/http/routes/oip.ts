@@ -3,7 +3,6 @@
 // configuration and statistics extensions. An encapsulated plugin: its body parser (any content
 // type, read as bytes) and its error shape ({"error": "…"}, which tritonclient reads on any non-200)
 // apply to these routes only. The codec and the answers live in src/protocols/oip (shared with gRPC).
-import { performance } from 'node:perf_hooks';
 import type { FastifyPluginAsync, FastifyReply, onRequestHookHandler } from 'fastify';
 import type { InferenceCore } from '../../core/core.js';
 import type { ServableVersion } from '../../core/servable.js';
@@ -79,7 +78,6 @@ export const oipRoutes: FastifyPluginAsync<OipRoutesOptions> = async (app, optio
   app.get<{ Params: Params }>('/v2/models/:name/versions/:version/stats', hide, statistics);
 
   const infer = async (request: { params: Params; body: unknown; headers: Record<string, string | string[] | undefined>; raw: { socket: ClientProbe } }, reply: FastifyReply) => {
-    const started = performance.now();
     const { name } = request.params;
     // The caller's x-modelserve-timeout-ms, as on the JSON routes: it bounds a load on demand and the request (the model's own queue.timeout_ms still applies when sooner).
     const deadline = deadlineFrom(request.headers[TIMEOUT_HEADER], 0);
@@ -87,7 +85,7 @@ export const oipRoutes: FastifyPluginAsync<OipRoutesOptions> = async (app, optio
     const body = request.body;
     if (!Buffer.isBuffer(body)) return fail(reply, 'MS_ERR_BAD_TENSOR', 'the request has no body; send an inference request object');
     const headerLength = request.headers['inference-header-content-length'];
-    const response = await restInfer(version, body, typeof headerLength === 'string' ? headerLength : undefined, stats, started, { client: request.raw.socket, deadline });
+    const response = await restInfer(version, body, typeof headerLength === 'string' ? headerLength : undefined, { client: request.raw.socket, deadline });
     reply.header('x-model-version', version.versionHeader);
     if (response.headerLength === undefined) return reply.type('application/json').send(response.body);
     return reply.type('application/octet-stream').header('inference-header-content-length', response.headerLength).send(response.body);

@@ -122,21 +122,14 @@ export function modelStatistics(core: InferenceCore, stats: InferenceStatistics,
 
 /**
  * One OIP REST inference (routes/oip.ts and the fast path): the body — JSON, or JSON then binary
- * tensors with `headerLength` from Inference-Header-Content-Length — in, the response body out;
- * counted in the statistics extension either way.
+ * tensors with `headerLength` from Inference-Header-Content-Length — in, the response body out.
+ * (The statistics extension counts the request in the core, as every front door's.)
  */
-export async function restInfer(version: ServableVersion, body: Uint8Array, headerLength: string | undefined, stats: InferenceStatistics, started: number, request: { client?: ClientProbe; deadline?: number | undefined } = {}): Promise<{ body: Buffer; headerLength?: number }> {
-  try {
-    const parsed = parseInferBody(body, headerLength, () => ({ name: version.name, ...configTensors(version) }));
-    const outputs = await inferTensors(version, { inputs: parsed.inputs, outputs: parsed.outputs?.map((o) => o.name), client: request.client, deadline: request.deadline });
-    const head = parsed.id === undefined ? { model_name: version.name, model_version: version.versionHeader } : { model_name: version.name, model_version: version.versionHeader, id: parsed.id };
-    const response = inferResponseBody(head, outputs, parsed);
-    stats.record(version.name, version.version, true, (performance.now() - started) * 1e6);
-    return response;
-  } catch (err) {
-    stats.record(version.name, version.version, false, (performance.now() - started) * 1e6);
-    throw err;
-  }
+export async function restInfer(version: ServableVersion, body: Uint8Array, headerLength: string | undefined, request: { client?: ClientProbe; deadline?: number | undefined } = {}): Promise<{ body: Buffer; headerLength?: number }> {
+  const parsed = parseInferBody(body, headerLength, () => ({ name: version.name, ...configTensors(version) }));
+  const outputs = await inferTensors(version, { inputs: parsed.inputs, outputs: parsed.outputs?.map((o) => o.name), client: request.client, deadline: request.deadline });
+  const head = parsed.id === undefined ? { model_name: version.name, model_version: version.versionHeader } : { model_name: version.name, model_version: version.versionHeader, id: parsed.id };
+  return inferResponseBody(head, outputs, parsed);
 }
 
 /**

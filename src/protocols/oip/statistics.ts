@@ -1,9 +1,14 @@
 // Per-version inference statistics in the shape of Triton's statistics extension
-// (GET /v2/models/{m}/versions/{v}/stats, gRPC ModelStatistics). Execution counts, queue and
-// compute times come from the batcher of each version (CoreOptions.onBatch), so they include every
-// front door's requests; success and failure counts and durations are recorded per request by the
-// Open Inference Protocol adapters (REST and gRPC), end to end.
+// (GET /v2/models/{m}/versions/{v}/stats, gRPC ModelStatistics). Both sources are the core's, so
+// the numbers cover every front door alike (JSON REST, OIP REST, gRPC, MQTT, and a pipeline's local
+// steps, which are requests to their models):
+// - requests (CoreOptions.onRequest): success / fail count and duration (in the version: queue and
+//   run, ns), inference_count (rows of successful requests), last_inference (ms since the epoch);
+// - executions (CoreOptions.onBatch): execution_count, batch_stats, and each request's queue wait
+//   and compute_infer (its execution's run time) for the requests of successful executions.
+// The core's load-time warm-up run is not an inference request: it is counted nowhere.
 import type { BatchInfo } from '../../batching/batcher.js';
+import type { RequestObserver } from '../../core/servable.js';
 
 export interface Duration { count: number; ns: number }
 
@@ -38,13 +43,11 @@ export class InferenceStatistics {
   /** The batch observer for one version (compose it into CoreOptions.onBatch). */
   observer(model: string, version: number): (info: BatchInfo) => void {
     return (info) => {
-      // A failed multi-request batch is re-run request by request; the load-time warm-up run is no inference request.
+      // A failed multi-request batch is re-run request by request; the warm-up run is no request.
       if (!info.ok || info.unobserved) return;
       const c = this.counters(model, version);
       const runNs = Math.round(info.runMs * MS_TO_NS);
-      c.lastInference = Date.now();
       c.executionCount++;
-      c.inferenceCount += info.rows;
       c.queue.count += info.requests;
       for (const ms of info.queueWaitMs) c.queue.ns += Math.round(ms * MS_TO_NS);
       c.computeInfer.count += info.requests;
@@ -56,11 +59,16 @@ export class InferenceStatistics {
     };
   }
 
-  /** One request's outcome and end-to-end duration. */
-  record(model: string, version: number, ok: boolean, ns: number): void {
-    const d = this.counters(model, version)[ok ? 'success' : 'fail'];
-    d.count++;
-    d.ns += Math.round(ns);
+  /** The request observer for one version (CoreOptions.onRequest). */
+  requestObserver(model: string, version: number): RequestObserver {
+    const c = this.counters(model, version);
+    return (ok, rows, ms) => {
+      const d = ok ? c.success : c.fail;
+      d.count++;
+      d.ns += Math.round(ms * MS_TO_NS);
+      if (ok) c.inferenceCount += rows;
+      c.lastInference = Date.now();
+    };
   }
 
   /** Triton's $model_stat for a version. */
