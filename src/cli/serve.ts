@@ -63,7 +63,7 @@ export async function run(argv: string[]): Promise<number> {
     return 1;
   }
   const served = server.core.status().map((m) => (m.serving === undefined ? `${m.name} (${m.state})` : `${m.name} v${m.serving}`));
-  console.error(`modelserve: serving ${served.join(', ')} on ${server.url} (docs: ${server.url}/docs)${server.grpcPort ? `, gRPC on port ${server.grpcPort}` : ''}${options.watch ? ', watching the repository' : ''}`);
+  const serving = `modelserve: serving ${served.join(', ')} on ${server.url} (docs: ${server.url}/docs)${server.grpcPort ? `, gRPC on port ${server.grpcPort}` : ''}${options.watch ? ', watching the repository' : ''}`;
   return new Promise<number>((resolve) => {
     const onTerm = () => stop('SIGTERM');
     const onInt = () => stop('SIGINT');
@@ -81,6 +81,9 @@ export async function run(argv: string[]): Promise<number> {
     };
     process.once('SIGTERM', onTerm);
     process.once('SIGINT', onInt);
+    // Announced once the handlers are in place: a supervisor (or test) that signals as soon as it
+    // reads this line must not meet the default action, which kills the process without a drain.
+    console.error(serving);
   });
 }
 
