@@ -197,6 +197,9 @@ export async function startGrpcServer(options: GrpcServerOptions): Promise<Runni
   const modelInfer = async (request: InferRequestMessage, version: ServableVersion, deadline: number | undefined, client: ClientProbe) => {
     try {
       const inputs = decodeInputs(request);
+      // Triton's classification extension is not served (as over REST): its answer is not the output's.
+      const classified = request.outputs.find((o) => (o as { parameters?: Record<string, unknown> }).parameters?.classification !== undefined);
+      if (classified !== undefined) throw badTensor(`output '${classified.name}': parameters.classification is not supported (the classification extension is not served; the output itself has the probabilities)`);
       const requested = request.outputs.length > 0 ? request.outputs.map((o) => o.name) : undefined;
       const outputs = await inferTensors(version, { inputs, outputs: requested, deadline, client });
       // Answer in the form asked in: raw contents for raw inputs (what tritonclient sends), else typed contents.

@@ -25,6 +25,7 @@ export interface OipErrorBody {
 
 /** Whether a request URL (path and query) is one of the OIP routes, whose errors are OipErrorBody. */
 export function isOipUrl(url: string): boolean {
+  if (url.charCodeAt(0) !== 47 /* '/' */) url = pathOf(url); // the absolute form, http://host/v2/...
   return url.startsWith('/v2') && (url.length === 3 || url[3] === '/' || url[3] === '?');
 }
 

@@ -36,16 +36,16 @@ function parserErrorAnswer(error: ParserError): { code: ErrorCode; detail: strin
   }
 }
 
-/** An error answer outside any route: its status, headers and body in the project's shape. */
-function errorParts(code: ErrorCode, detail: string, requestId: string): { status: number; headers: Record<string, string | number>; body: string } {
-  const body = JSON.stringify({ detail, code, request_id: requestId });
+/** An error answer outside any route: its status, headers and body in the project's shape (OIP's for a /v2 URL, when known). */
+function errorParts(code: ErrorCode, detail: string, requestId: string, url = ''): { status: number; headers: Record<string, string | number>; body: string } {
+  const body = JSON.stringify(errorBodyFor(url, code, detail, requestId));
   const headers = { ...API_HEADERS, 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(body), 'x-request-id': requestId };
   return { status: ERRORS[code].status, headers, body };
 }
 
 /** The raw HTTP/1.1 response for a parser error (exported for tests of the exact bytes). */
-export function rawErrorResponse(code: ErrorCode, detail: string, requestId: string = randomUUID()): string {
-  const { status, headers, body } = errorParts(code, detail, requestId);
+export function rawErrorResponse(code: ErrorCode, detail: string, requestId: string = randomUUID(), url = ''): string {
+  const { status, headers, body } = errorParts(code, detail, requestId, url);
   const head = Object.entries({ ...headers, connection: 'close' }).map(([k, v]) => `${k}: ${v}\r\n`).join('');
   return `HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\n${head}\r\n${body}`;
 }
@@ -76,21 +76,21 @@ export function refuseFraming(req: IncomingMessage, res: ServerResponse): boolea
   if (req.headers.host === undefined && req.httpVersionMinor === 1 && req.httpVersionMajor === 1) detail = 'an HTTP/1.1 request must have a Host header';
   else if (coding !== undefined && coding.trim().toLowerCase() !== 'chunked') detail = `Transfer-Encoding ${JSON.stringify(coding.slice(0, 100))} is not supported: only chunked (a compressed body goes in Content-Encoding)`;
   if (detail === undefined) return false;
-  const { status, headers, body } = errorParts('MS_ERR_BAD_REQUEST', detail, requestIdFrom(req.headers['x-request-id']));
+  const { status, headers, body } = errorParts('MS_ERR_BAD_REQUEST', detail, requestIdFrom(req.headers['x-request-id']), req.url);
   res.shouldKeepAlive = false;
   res.writeHead(status, { ...headers, connection: 'close' }).end(body);
   return true;
 }
 
 /** CONNECT (a proxy's method): 405 in the project's shape rather than a closed connection. */
-export function answerConnect(_req: IncomingMessage, socket: Socket): void {
+export function answerConnect(req: IncomingMessage, socket: Socket): void {
   socket.on('error', () => undefined);
-  socket.end(rawErrorResponse('MS_ERR_METHOD_NOT_ALLOWED', 'CONNECT is not supported: this server is not a proxy'));
+  socket.end(rawErrorResponse('MS_ERR_METHOD_NOT_ALLOWED', 'CONNECT is not supported: this server is not a proxy', undefined, req.url));
 }
 
 /** An Expect header other than 100-continue: 417 in the project's shape (Node's own has no body). */
 export function answerExpectation(req: IncomingMessage, res: ServerResponse): void {
-  const { status, headers, body } = errorParts('MS_ERR_EXPECTATION_FAILED', `Expect: ${JSON.stringify(String(req.headers.expect).slice(0, 100))} is not supported (only 100-continue is)`, requestIdFrom(req.headers['x-request-id']));
+  const { status, headers, body } = errorParts('MS_ERR_EXPECTATION_FAILED', `Expect: ${JSON.stringify(String(req.headers.expect).slice(0, 100))} is not supported (only 100-continue is)`, requestIdFrom(req.headers['x-request-id']), req.url);
   res.writeHead(status, headers).end(body);
 }
 

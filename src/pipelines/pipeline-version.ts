@@ -158,7 +158,10 @@ export class PipelineVersion implements ServableVersion {
   /** Validated rows -> one answer per row, in order. */
   async predict(rows: Row[], deadline?: number): Promise<PredictionObject[]> {
     const timeout = this.config.queue.timeoutMs;
-    const until = deadline ?? (timeout > 0 ? performance.now() + timeout : undefined);
+    // The sooner of the caller's deadline and the pipeline's own queue.timeout_ms (as the batcher does).
+    const own = timeout > 0 ? performance.now() + timeout : Infinity;
+    const soonest = Math.min(deadline ?? Infinity, own);
+    const until = soonest === Infinity ? undefined : soonest;
     const origin: RowOrigin = { indexes: rows.map((_, i) => i), batch: rows.length > 1 };
     const started = performance.now();
     let ok = false;

@@ -157,7 +157,7 @@ describe('repository API with admin keys', () => {
     const res = await call(`${server.url}/v2/repository/models/book/load`, { method: 'POST', headers: as(admin) });
     assert.equal(res.status, 400);
     assert.equal(res.body.code, 'MS_ERR_MODEL_LOAD_FAILED');
-    assert.match(res.body.detail, /book\/1\/model\.yaml/);
+    assert.match(res.body.error, /book\/1\/model\.yaml/);
     assert.equal((await call(`${server.url}/models/book/predict`, { body: BOOK_ROW, headers: as(user) })).status, 200);
     const info = await call(`${server.url}/models/book`, { headers: as(user) });
     assert.equal(info.body.versions[0].state, 'ready');

@@ -208,3 +208,22 @@ test('a charset other than UTF-8 is 415 with a clear message; utf-8 in any spell
     assert.equal(res.status, 200, charset);
   }
 });
+
+test("the same low-level errors on a /v2 URL are in OIP's shape {error, code, request_id}, in the origin and the absolute form", async () => {
+  const cases: Array<[string, string, number, string]> = [
+    ['a transfer coding other than chunked', 'POST /v2/models/weather/infer HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: gzip, chunked\r\n\r\n2\r\n{}\r\n0\r\n\r\n', 400, 'MS_ERR_BAD_REQUEST'],
+    ['an Expect other than 100-continue', 'POST /v2/models/weather/infer HTTP/1.1\r\nHost: x\r\nExpect: foo\r\nContent-Length: 2\r\n\r\n{}', 417, 'MS_ERR_EXPECTATION_FAILED'],
+    ['HTTP/1.1 without Host', 'GET /v2/models/weather HTTP/1.1\r\nConnection: close\r\n\r\n', 400, 'MS_ERR_BAD_REQUEST'],
+    ['a wrong method, absolute form', 'GET http://x/v2/models/weather/infer HTTP/1.1\r\nHost: x\r\n\r\n', 405, 'MS_ERR_METHOD_NOT_ALLOWED'],
+    ['no such route, absolute form', 'GET http://x/v2/nothing HTTP/1.1\r\nHost: x\r\n\r\n', 404, 'MS_ERR_NOT_FOUND'],
+  ];
+  for (const [what, bytes, status, code] of cases) {
+    const outcome = await sendRaw(port, bytes);
+    assert.equal(outcome.kind, 'response', what);
+    if (outcome.kind !== 'response') continue;
+    assert.equal(outcome.response.status, status, `${what}: ${outcome.response.body}`);
+    const body = JSON.parse(outcome.response.body);
+    assert.deepEqual(Object.keys(body), ['error', 'code', 'request_id'], what);
+    assert.equal(body.code, code, what);
+  }
+});

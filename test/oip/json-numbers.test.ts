@@ -69,7 +69,7 @@ test("a finite FP32 JSON element past FP32's range is a 400 naming the tensor, n
   const bad = await infer(body('[1e39,1]'), {}, 'floats');
   assert.equal(bad.status, 400, bad.text);
   assert.match(JSON.parse(bad.text).error, /input 'x': element 0 \(1e\+39\) is past FP32's range/);
-  const ok = await infer(body('[3.4e38,-1.5]'), {}, 'floats');
+  const ok = await infer(body('[3.4028235e38,-1.5]'), {}, 'floats');
   assert.equal(ok.status, 200, ok.text);
-  assert.deepEqual(JSON.parse(ok.text).outputs[0].data, [Math.fround(3.4e38), -1.5]);
+  assert.deepEqual(JSON.parse(ok.text).outputs[0].data, [Math.fround(3.4028235e38), -1.5]);
 });

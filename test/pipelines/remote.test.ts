@@ -86,6 +86,14 @@ pipeline:
     - name: sleepy
       remote: { url: "http://127.0.0.1:${slowPort}/predict", protocol: json, timeout_ms: 300, fields: { x: { type: number } }, outputs: { y: number } }
 `);
+  // Its own limit (300 ms) is sooner than its step's (5 s) and than the slow server's answer (1.5 s).
+  writeConfig(repo, 'slow-limited', `
+queue: { timeout_ms: 300 }
+pipeline:
+  sequence:
+    - name: sleepy
+      remote: { url: "http://127.0.0.1:${slowPort}/predict", protocol: json, timeout_ms: 5000, fields: { x: { type: number } }, outputs: { y: number } }
+`);
   writeConfig(repo, 'adder', `
 pipeline:
   sequence:
@@ -137,6 +145,14 @@ test('a step past its timeout is a 504 naming the step, answered at the timeout'
   assert.equal(res.body.code, 'MS_ERR_STEP_TIMEOUT');
   assert.match(res.body.detail, /step 'sleepy'/);
   assert.ok(ms < 1400, `answered after ${ms} ms, before the remote would have`);
+});
+
+test("a caller's longer deadline does not extend a pipeline's own queue.timeout_ms, on the JSON and the OIP routes", async () => {
+  const headers = { 'x-modelserve-timeout-ms': '3000' };
+  const json = await call(`${upstream.url}/models/slow-limited/predict`, { body: { x: 1 }, headers });
+  assert.equal(json.status, 504, json.text);
+  const oip = await call(`${upstream.url}/v2/models/slow-limited/infer`, { body: { inputs: [{ name: 'x', datatype: 'FP64', shape: [1], data: [1] }] }, headers });
+  assert.equal(oip.status, 504, `the pipeline's 300 ms, not the caller's 3 s (the remote answers at 1.5 s): ${oip.text}`);
 });
 
 test('an OIP v2 step: one tensor per field in, the named output tensor out; its 400 is a 422 naming the step', async () => {

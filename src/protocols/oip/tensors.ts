@@ -35,9 +35,6 @@ const INTEGER_RANGE: Partial<Record<Datatype, [number, number]>> = {
 };
 
 
-/** The largest finite FP32 value. */
-const FP32_MAX = 3.4028234663852886e38;
-
 /** Elements in one tensor at most (a shape declaring more is refused before any allocation). */
 export const MAX_ELEMENTS = 1 << 28;
 
@@ -118,8 +115,8 @@ export function fromJsonData(name: string, datatype: Datatype, shape: number[], 
     } else if (typeof v !== 'number') {
       throw badTensor(`input ${shown(name)}: ${datatype} data must be numbers (element ${i} is ${typeof v === 'string' ? 'a string' : JSON.stringify(v)?.slice(0, 20)})`);
     } else if (fixed === 'FP32' || fixed === 'FP64') {
-      // A finite JSON number past FP32's range would be stored as ±Infinity.
-      if (fixed === 'FP32' && Math.abs(v) > FP32_MAX) throw badTensor(`input ${shown(name)}: element ${i} (${v}) is past FP32's range (±3.4028235e38)`);
+      // A finite JSON number past FP32's range would be stored as ±Infinity (3.4028235e38, FP32's maximum as printed, rounds to it: accepted).
+      if (fixed === 'FP32' && !Number.isFinite(Math.fround(v))) throw badTensor(`input ${shown(name)}: element ${i} (${v}) is past FP32's range (±3.4028235e38)`);
       (values as Float64Array)[i] = v;
     } else if (!Number.isInteger(v) || (range && (v < range[0] || v > range[1])) || (fixed === 'INT64' && (v < -(2 ** 63) || v > 2 ** 63)) || (fixed === 'UINT64' && (v < 0 || v > 2 ** 64))) {
       throw badTensor(`input ${shown(name)}: element ${i} (${v}) is not a valid ${datatype}`);
