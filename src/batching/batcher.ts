@@ -59,6 +59,12 @@ export interface BatcherOptions<Item, Result> {
   runBatch: (items: Item[], rows: number) => Promise<Result[]>;
   /** Observer called after every runBatch (metrics: batch size, queue wait, inference time). */
   onBatch?: (info: BatchInfo) => void;
+  /**
+   * Told of each request's outcome as it settles — answered, or refused (overload, deadline, client
+   * gone, failed run) — with its rows and its ms since submit(); not of `unobserved` ones. Called
+   * where the batcher settles them: no promise or closure per request.
+   */
+  onSettled?: (ok: boolean, rows: number, ms: number) => void;
   /** Model name, for error messages. */
   name?: string;
 }
@@ -169,6 +175,7 @@ export class Batcher<Item, Result> {
   submit(item: Item, n: number, options?: SubmitOptions): Promise<Result> {
     if (!(n >= 1)) return Promise.reject(new ModelServeError('MS_ERR_INTERNAL', `a batched request needs at least one row, got ${n}`));
     if (this.queuedRows > 0 && this.queuedRows + n > this.opts.maxQueueRows) {
+      if (options?.unobserved !== true) this.opts.onSettled?.(false, n, 0);
       return Promise.reject(
         new ModelServeError('MS_ERR_OVERLOADED', `${this.label} is overloaded: ${this.queuedRows} rows are waiting (limit ${this.opts.maxQueueRows}); retry later`, {
           headers: { 'retry-after': '1' },
@@ -178,7 +185,10 @@ export class Batcher<Item, Result> {
     const now = performance.now();
     const timeout = this.opts.timeoutMs > 0 ? this.opts.timeoutMs : Infinity;
     const deadline = Math.min(options?.deadline ?? Infinity, now + timeout);
-    if (deadline <= now) return Promise.reject(this.timeoutError(0, false));
+    if (deadline <= now) {
+      if (options?.unobserved !== true) this.opts.onSettled?.(false, n, 0);
+      return Promise.reject(this.timeoutError(0, false));
+    }
     return new Promise<Result>((resolve, reject) => {
       this.queue.push({ item, n, resolve, reject, enqueuedAt: now, deadline, done: false, running: false, client: options?.client, unobserved: options?.unobserved === true });
       this.queuedRows += n;
@@ -263,6 +273,7 @@ export class Batcher<Item, Result> {
         e.done = true;
         this.queuedRows -= e.n;
         this.queuedRequests--;
+        this.settled(e, false, now);
         e.reject(new ModelServeError('MS_ERR_CLIENT_GONE', `${this.label}: the client went away after ${Math.round(now - e.enqueuedAt)} ms in the queue; the request was not run`));
         continue;
       }
@@ -282,6 +293,7 @@ export class Batcher<Item, Result> {
       this.queuedRows -= e.n;
       this.queuedRequests--;
     }
+    this.settled(e, false, now);
     e.reject(this.timeoutError(now - e.enqueuedAt, e.running));
   }
 
@@ -404,11 +416,13 @@ export class Batcher<Item, Result> {
 
   private async execute(batch: Array<Entry<Item, Result>>, rows: number, queueWaitMs: number[]): Promise<void> {
     const outcome = await this.call(batch.map((e) => e.item), rows, queueWaitMs, batch.every((e) => e.unobserved));
+    const now = performance.now();
     if (outcome.ok) {
       for (let i = 0; i < batch.length; i++) {
         const e = batch[i];
         if (!e.done) {
           e.done = true;
+          this.settled(e, true, now);
           e.resolve(outcome.results[i]);
         }
       }
@@ -418,6 +432,7 @@ export class Batcher<Item, Result> {
       const e = batch[0];
       if (!e.done) {
         e.done = true;
+        this.settled(e, false, now);
         e.reject(asServeError(outcome.error));
       }
       return;
@@ -429,8 +444,13 @@ export class Batcher<Item, Result> {
       const alone = await this.call([e.item], e.n, [queueWaitMs[i]], e.unobserved);
       if (e.done) continue;
       e.done = true;
+      this.settled(e, alone.ok, performance.now());
       if (alone.ok) e.resolve(alone.results[0]);
       else e.reject(asServeError(alone.error));
     }
+  }
+
+  private settled(e: Entry<Item, Result>, ok: boolean, now: number): void {
+    if (!e.unobserved) this.opts.onSettled?.(ok, e.n, now - e.enqueuedAt);
   }
 }

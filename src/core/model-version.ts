@@ -88,7 +88,6 @@ export class ModelVersion implements ServableVersion {
   readonly batcher: Batcher<QueuedRequest, NamedTensors>;
   private readonly defaultOutputs: readonly string[];
   private readonly tap: PredictionTap | undefined;
-  private readonly onRequest: RequestObserver | undefined;
   /** Compiled on the first observed prediction (only servers with observers pay for it). */
   private json: PredictionJson | undefined;
 
@@ -109,7 +108,6 @@ export class ModelVersion implements ServableVersion {
     // A raw model answers with every tensor output of its graph.
     this.defaultOutputs = raw ? rawOutputs(signature).map((o) => o.name) : neededOutputs(config);
     this.tap = parts.tap;
-    this.onRequest = parts.onRequest;
     const defaults = this.defaultOutputs;
     const batched = config.batching.enabled && (!raw || rawBatchable(signature));
     const sliceRowsAt = batched && parts.maxRunRows !== undefined && parts.maxRunRows > 0 ? parts.maxRunRows : Infinity;
@@ -124,6 +122,8 @@ export class ModelVersion implements ServableVersion {
       minSplitRows: () => Math.max(8, (runtime.inlineRows?.(key) ?? 0) + 1),
       name: config.name,
       onBatch: parts.onBatch,
+      // The statistics extension, told by the batcher where each request settles.
+      onSettled: parts.onRequest,
       runBatch: async (requests, rows) => {
         // The union of the outputs the batch's requests asked for.
         let names: readonly string[] = requests[0]!.outputs ?? defaults;
@@ -178,18 +178,6 @@ export class ModelVersion implements ServableVersion {
   /** Every request of every front door, and the warm-up run (`unobserved`), is queued here. */
   private run(feeds: NamedTensors, rows: number, options: InferOptions): Promise<NamedTensors> {
     const request: QueuedRequest = options.outputs === undefined ? { feeds, rows } : { feeds, rows, outputs: options.outputs };
-    const observe = this.onRequest;
-    if (observe === undefined || options.unobserved === true) return this.batcher.submit(request, rows, options);
-    const started = performance.now();
-    return this.batcher.submit(request, rows, options).then(
-      (outputs) => {
-        observe(true, rows, performance.now() - started);
-        return outputs;
-      },
-      (err: unknown) => {
-        observe(false, rows, performance.now() - started);
-        throw err;
-      },
-    );
+    return this.batcher.submit(request, rows, options);
   }
 }

@@ -288,7 +288,7 @@ export async function startGrpcServer(options: GrpcServerOptions): Promise<Runni
       let response: ReturnType<typeof inferOne>;
       try {
         // Each message is a request: it takes a token from the key's rate limit (a refused one answers in its error_message).
-        if (gate !== undefined) authorize(call.metadata, 'infer');
+        if (gate?.limited === true) authorize(call.metadata, 'infer');
         response = inferOne(request, deadline, probe);
       } catch (err) {
         return failed(request, err);

@@ -45,6 +45,8 @@ export interface KeyGate {
    * admin route) or 429 with Retry-After.
    */
   admit(given: string | undefined, route: { admin: boolean; rateLimited?: boolean }): ModelServeError | undefined;
+  /** Whether any key has a rate limit (else admitting once per connection or stream is enough). */
+  readonly limited: boolean;
 }
 
 export function createKeyGate(options: AuthOptions, onLimited?: (fingerprint: string) => void): KeyGate {
@@ -54,6 +56,7 @@ export function createKeyGate(options: AuthOptions, onLimited?: (fingerprint: st
   const buckets = buildBuckets(options.keys, options.rateLimits ?? new Map(), undefined);
   const fingerprints = options.keys.map(keyFingerprint);
   return {
+    limited: buckets.some((b) => b !== undefined),
     admit(given, route) {
       const index = given === undefined ? -1 : indexOf(given);
       // Admin keys are never rate-limited; only they may call the repository API.
