@@ -29,9 +29,13 @@ export function isOipUrl(url: string): boolean {
   return url.startsWith('/v2') && (url.length === 3 || url[3] === '/' || url[3] === '?');
 }
 
+export function oipErrorBody(code: ErrorCode, error: string, requestId: string): OipErrorBody {
+  return { error, code, request_id: requestId };
+}
+
 /** An error body for this request's URL: the project's shape, or OIP's under /v2. */
 export function errorBodyFor(url: string, code: ErrorCode, detail: string, requestId: string): ErrorBody | OipErrorBody {
-  return isOipUrl(url) ? { error: detail, code, request_id: requestId } : { detail, code, request_id: requestId };
+  return isOipUrl(url) ? oipErrorBody(code, detail, requestId) : { detail, code, request_id: requestId };
 }
 
 export function sendError(reply: FastifyReply, code: ErrorCode, detail: string, headers: Record<string, string> = {}): FastifyReply {

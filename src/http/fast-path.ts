@@ -18,7 +18,7 @@ import type { ServableVersion } from '../core/servable.js';
 import type { Metrics } from '../metrics/metrics.js';
 import { ERRORS, rejectReasonOf } from '../errors.js';
 import { restError, restInfer } from '../protocols/oip/service.js';
-import { errorAnswer, errorBody } from './errors.js';
+import { errorAnswer, errorBody, oipErrorBody } from './errors.js';
 import { parseJsonBody } from '../protocols/json-body.js';
 import { requestIdFrom } from '../protocols/request-id.js';
 import { API_HEADERS } from './plugins/security-headers.js';
@@ -117,7 +117,7 @@ export function predictFastPath(options: FastPathOptions): (req: IncomingMessage
         const reason = rejectReasonOf(error);
         if (reason) metrics?.rejected(model.name, reason);
         // No x-model-version on an error, as on the Fastify route (it is set with the answer).
-        answer(req, res, id, started, OIP_ROUTE, model, undefined, a.status, JSON.stringify({ error: a.message, code: a.code, request_id: id }), a.headers);
+        answer(req, res, id, started, OIP_ROUTE, model, undefined, a.status, JSON.stringify(oipErrorBody(a.code, a.message, id)), a.headers);
       },
     );
   };

@@ -7,7 +7,7 @@ import type { FastifyPluginAsync, FastifyReply, onRequestHookHandler } from 'fas
 import type { InferenceCore } from '../../core/core.js';
 import type { ServableVersion } from '../../core/servable.js';
 import { ERRORS, ModelServeError, type ErrorCode } from '../../errors.js';
-import type { OipErrorBody } from '../errors.js';
+import { oipErrorBody } from '../errors.js';
 import { acquire, isModelReady, modelConfig, modelMetadata, modelStatistics, restError, restInfer, serverMetadata } from '../../protocols/oip/service.js';
 import type { InferenceStatistics } from '../../protocols/oip/statistics.js';
 import type { ClientProbe } from '../../core/prediction-tap.js';
@@ -21,8 +21,6 @@ export interface OipRoutesOptions {
 }
 
 type Params = { name: string; version?: string };
-
-const oipErrorBody = (code: ErrorCode, error: string, requestId: string): OipErrorBody => ({ error, code, request_id: requestId });
 
 export const oipRoutes: FastifyPluginAsync<OipRoutesOptions> = async (app, options) => {
   const { stats } = options;
