@@ -132,6 +132,8 @@ export class Metrics {
     const inference = this.inference.labels(labels);
     const queueWait = this.queueWait.labels(labels);
     return (info) => {
+      // The load-time warm-up run is not a client's batch (as in the statistics extension).
+      if (info.unobserved) return;
       size.observe(info.rows);
       requests.observe(info.requests);
       inference.observe(info.runMs / 1000);

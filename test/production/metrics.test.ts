@@ -38,6 +38,9 @@ test('a fresh app exposes its models as loaded, ready, nothing queued, no reject
     assert.equal(sample(text, 'modelserve_queue_depth', { model }), 0);
     assert.equal(sample(text, 'modelserve_rejected_total', { model, reason: 'overloaded' }), 0);
     assert.equal(sample(text, 'modelserve_rejected_total', { model, reason: 'timeout' }), 0);
+    // The load-time warm-up run is not a client's batch.
+    assert.equal(sampleSum(text, 'modelserve_batch_size_count', { model }), 0, model);
+    assert.equal(sampleSum(text, 'modelserve_inference_duration_seconds_count', { model }), 0, model);
   }
   assert.equal(sample(text, 'modelserve_ready'), 1);
   // The Node process metrics of prom-client.
