@@ -90,7 +90,7 @@ export function errorAnswer(error: unknown): ErrorAnswer {
 
 /** The JSON body of an answer (under /v2, OIP's shape: a 422's issues become its message). */
 export function errorBody(answer: ErrorAnswer, requestId: string, url = ''): ErrorBody | OipErrorBody | { detail: ValidationIssue[] } {
-  if (answer.issues && isOipUrl(url)) return { error: answer.issues.map((i) => `${i.loc.join('.')}: ${i.msg}`).join('; '), code: 'MS_ERR_VALIDATION', request_id: requestId };
+  if (answer.issues && isOipUrl(url)) return oipErrorBody('MS_ERR_VALIDATION', answer.issues.map((i) => `${i.loc.join('.')}: ${i.msg}`).join('; '), requestId);
   return answer.issues ? { detail: answer.issues } : errorBodyFor(url, answer.code!, answer.detail!, requestId);
 }
 
