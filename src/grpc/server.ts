@@ -10,7 +10,7 @@ import { shownName, type InferenceCore } from '../core/core.js';
 import type { ServableVersion } from '../core/servable.js';
 import { isServerFault, ModelServeError, rejectReasonOf, type ErrorCode, type RejectReason } from '../errors.js';
 import type { KeyGate } from '../http/plugins/auth.js';
-import { inferTensors } from '../protocols/oip/codec.js';
+import { inferTensors, refuseClassification } from '../protocols/oip/codec.js';
 import { acquire, checkLoadParameters, isModelReady, modelConfig, modelMetadata, modelStatistics, repositoryIndex, serverMetadata } from '../protocols/oip/service.js';
 import type { InferenceStatistics } from '../protocols/oip/statistics.js';
 import { badTensor, checkDatatype, fromBytes, fromContents, hasContents, toBytes, toContents, type OipTensor } from '../protocols/oip/tensors.js';
@@ -197,9 +197,7 @@ export async function startGrpcServer(options: GrpcServerOptions): Promise<Runni
   const modelInfer = async (request: InferRequestMessage, version: ServableVersion, deadline: number | undefined, client: ClientProbe) => {
     try {
       const inputs = decodeInputs(request);
-      // Triton's classification extension is not served (as over REST): its answer is not the output's.
-      const classified = request.outputs.find((o) => (o as { parameters?: Record<string, unknown> }).parameters?.classification !== undefined);
-      if (classified !== undefined) throw badTensor(`output '${classified.name}': parameters.classification is not supported (the classification extension is not served; the output itself has the probabilities)`);
+      for (const o of request.outputs) refuseClassification(o.name, (o as { parameters?: Record<string, unknown> }).parameters);
       const requested = request.outputs.length > 0 ? request.outputs.map((o) => o.name) : undefined;
       const outputs = await inferTensors(version, { inputs, outputs: requested, deadline, client });
       // Answer in the form asked in: raw contents for raw inputs (what tritonclient sends), else typed contents.

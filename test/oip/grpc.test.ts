@@ -176,6 +176,9 @@ test('errors are status codes with the message naming the tensor', async () => {
   // Zero rows, on either view (the raw view's reached the batcher: INTERNAL).
   await code({ model_name: 'svc-raw', inputs: [{ name: 'float_input', datatype: 'FP32', shape: [0, 7], contents: { fp32_contents: [] } }] }, grpc.status.INVALID_ARGUMENT, /the request has no rows/);
   await code({ model_name: bw, inputs: good.map((c) => ({ ...c, shape: [0], contents: { fp64_contents: [] } })) }, grpc.status.INVALID_ARGUMENT, /the request has no rows/);
+  // Triton's classification extension is refused, as over REST (not answered with the raw probabilities), and so is an output asked for twice.
+  await code({ model_name: bw, inputs: good, outputs: [{ name: 'prediction', parameters: { classification: { int64_param: '2' } } }] }, grpc.status.INVALID_ARGUMENT, /output 'prediction': parameters.classification is not supported/);
+  await code({ model_name: bw, inputs: good, outputs: [{ name: 'prediction' }, { name: 'prediction' }] }, grpc.status.INVALID_ARGUMENT, /output "prediction" is requested twice/);
   await code({ model_name: 'nope', inputs: good }, grpc.status.NOT_FOUND, /model 'nope' not found/);
   await code({ model_name: bw, model_version: '9', inputs: good }, grpc.status.NOT_FOUND, /has no version 9/);
   await code({ model_name: bw, inputs: good }, grpc.status.UNAUTHENTICATED, /authentication required/, new grpc.Metadata());

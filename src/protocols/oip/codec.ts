@@ -246,6 +246,14 @@ export interface InferRequest {
   client?: ClientProbe;
 }
 
+/**
+ * Refuses a requested output that asks for Triton's classification extension (REST and gRPC alike):
+ * it is not served, and its answer (top-k labels) is not what the output would be.
+ */
+export function refuseClassification(output: string, parameters: Record<string, unknown> | undefined): void {
+  if (parameters?.classification !== undefined) throw badTensor(`output '${output}': parameters.classification is not supported (the classification extension is not served; the output itself has the probabilities)`);
+}
+
 /** One OIP inference on a version: tensors in, through the shared batcher, tensors out. */
 export async function inferTensors(version: ServableVersion, request: InferRequest): Promise<OipTensor[]> {
   // An output asked for twice would be answered twice (a larger answer for nothing): refused as a duplicate input is.

@@ -2,6 +2,7 @@
 // (Triton's binary tensor extension: Inference-Header-Content-Length gives the JSON's length,
 // inputs carry parameters.binary_data_size, outputs ask for binary_data / binary_data_output).
 import { badTensor, checkDatatype, elementSize, exactJsonData, fromBytes, fromJsonData, MAX_ELEMENTS, toBytes, toJsonData, type Datatype, type OipTensor } from './tensors.js';
+import { refuseClassification } from './codec.js';
 
 export type Parameters = Record<string, unknown>;
 
@@ -125,8 +126,7 @@ export function parseInferBody(body: Uint8Array, headerLength: string | undefine
       const p = parameters(`output '${o.name}'`, o.parameters);
       const binary = p?.binary_data;
       if (binary !== undefined && typeof binary !== 'boolean') throw badTensor(`output '${o.name}': parameters.binary_data must be true or false`);
-      // Triton's classification extension is not served: its answer (top-k labels) is not what the output would be.
-      if (p?.classification !== undefined) throw badTensor(`output '${o.name}': parameters.classification is not supported (the classification extension is not served; the output itself has the probabilities)`);
+      refuseClassification(o.name, p);
       return { name: o.name, binary: binary ?? binaryDefault };
     });
   }
