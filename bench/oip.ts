@@ -85,11 +85,12 @@ function wrkScript(dir: string, name: string): string {
 }
 
 /** h2load's completed and failed requests and its req/s. */
-function parseH2load(out: string): { done: number; failed: number; rps: number } {
-  const m = /requests: \d+ total, \d+ started, (\d+) done, (\d+) succeeded, (\d+) failed, (\d+) errored/.exec(out);
+function parseH2load(out: string): { done: number; failed: number; cancelled: number; rps: number } {
+  const m = /requests: \d+ total, (\d+) started, (\d+) done, (\d+) succeeded, (\d+) failed, (\d+) errored/.exec(out);
   const rps = /finished in [\d.]+s, ([\d.]+) req\/s/.exec(out);
   if (!m || !rps) throw new Error(`cannot parse h2load output:\n${out}`);
-  return { done: Number(m[1]), failed: Number(m[3]) + Number(m[4]), rps: Number(rps[1]) };
+  // Started but not done: the streams in flight when -D's duration ended, which h2load resets.
+  return { done: Number(m[2]), failed: Number(m[4]) + Number(m[5]), cancelled: Number(m[1]) - Number(m[2]), rps: Number(rps[1]) };
 }
 
 /** utime + stime in seconds of a process (all its threads) or, with `thread`, of one of its threads. */
@@ -152,16 +153,17 @@ export async function main(argv: string[]): Promise<number> {
     return { failures: sum((m) => m.inference_stats.fail.count), rows: sum((m) => m.inference_count), runs: sum((m) => m.execution_count) };
   };
   // `ports` points a case at another server (the bare node:http and node:http2 limits).
-  const generate = async (which: ClientCase, secs: number, ports = { http: port, grpc: grpcPort }): Promise<{ requests: number; rps: number; errors: number }> => {
+  const generate = async (which: ClientCase, secs: number, ports = { http: port, grpc: grpcPort }): Promise<{ requests: number; rps: number; errors: number; cancelled: number }> => {
     if (which.startsWith('grpc')) {
       const args = ['-c1', `-m${concurrency}`, '-D', String(secs), '-H', 'content-type: application/grpc', '-H', 'te: trailers', '-d', join(bodies, `${which}.body`), `http://127.0.0.1:${ports.grpc}/inference.GRPCInferenceService/ModelInfer`];
       const { stdout } = await promisify(execFile)('h2load', args, { encoding: 'utf8', timeout: (secs + 30) * 1000 });
       const r = parseH2load(stdout);
-      return { requests: r.done, rps: r.rps, errors: r.failed };
+      return { requests: r.done, rps: r.rps, errors: r.failed, cancelled: r.cancelled };
     }
     const { path } = JSON.parse(readFileSync(join(bodies, `${which}.json`), 'utf8')) as { path: string };
     const r = await runWrk(`http://127.0.0.1:${ports.http}${path}`, wrkScript(bodies, which), concurrency, secs);
-    return { requests: r.requests, rps: r.rps, errors: r.errors };
+    // wrk closes its connections when its duration ends, with up to one request in flight on each.
+    return { requests: r.requests, rps: r.rps, errors: r.errors, cancelled: concurrency };
   };
   /** A bare Node server's requests/s under the same load generator and request as a modelserve case. */
   const measureLimit = async (label: string, which: 'json1' | 'grpc1', limit: Server): Promise<Measured> => {
@@ -184,7 +186,9 @@ export async function main(argv: string[]): Promise<number> {
     const clientCpu = childrenCpuSeconds() - client0;
     // gRPC errors travel in trailers under HTTP 200: the server's own failure count says.
     const stats1 = await statistics();
-    const errors = r.errors + stats1.failures - stats0.failures;
+    // A request whose client went away while it was still queued is a failure in the statistics:
+    // at most the requests in flight when the load generator stopped, which are not errors.
+    const errors = r.errors + Math.max(0, stats1.failures - stats0.failures - r.cancelled);
     if (errors > 0) throw new Error(`${label}: ${errors} requests failed`);
     const m = { label, rows: rowsPerRequest, reqPerS: r.rps, serverCpuUs: (serverCpu / r.requests) * 1e6, mainThreadUs: (mainCpu / r.requests) * 1e6, clientCpuUs: (clientCpu / r.requests) * 1e6, rowsPerRun: (stats1.rows - stats0.rows) / (stats1.runs - stats0.runs) };
     console.error(`oip: ${label}: ${m.reqPerS.toFixed(0)} req/s; CPU µs/request: server ${m.serverCpuUs.toFixed(0)} (main thread ${m.mainThreadUs.toFixed(0)}), client ${m.clientCpuUs.toFixed(0)}`);
@@ -300,6 +304,7 @@ export async function main(argv: string[]): Promise<number> {
       '',
       ...(cClients ? [
         `**Targets, with the C load generators.** Single row, gRPC ModelInfer vs JSON REST requests/s, per round: ${fmt(ratiosC)}; **min ${Math.min(...ratiosC).toFixed(2)}×** (target ≥ 1×); the server's main thread per request, gRPC vs JSON REST: ${fmt(mainRatiosC)}. Triton's streaming RPC (ModelStreamInfer, one request per message on one stream, from a Node client that costs the machine more CPU than wrk) vs JSON REST: ${fmt(streamRatiosC)}; min ${Math.min(...streamRatiosC).toFixed(2)}×; its bound, @grpc/grpc-js alone answering each message with a constant (no protobuf, no model, the same client), reached ${fmt(streamLimitRatios)} of JSON REST's requests/s: ${Math.max(...streamLimitRatios) < 1 ? 'below 1× in every round: grpc-js\'s own per-message work alone took longer than modelserve\'s whole JSON REST request, so no streaming server on grpc-js could meet the target here' : `above 1× in ${Math.min(...streamLimitRatios) >= 1 ? 'every round' : 'some rounds'}: grpc-js's framing is not what holds the streaming RPC back; modelserve's own per-message work is (protobuf, the OIP codec with one tensor per column — 7 here —, batching, and the model run: a stream's requests reach the server in smaller groups than wrk's, so its model runs held ${singleC.map((r) => r.stream.rowsPerRun?.toFixed(1)).join(', ')} rows against JSON REST's ${singleC.map((r) => r.json.rowsPerRun?.toFixed(1)).join(', ')}, and the model's fixed cost per run is shared by fewer requests; unary gRPC's runs held ${singleC.map((r) => r.grpc.rowsPerRun?.toFixed(1)).join(', ')}, so what slows unary calls is not batching)`}. The unary bound: a bare node:http2 server answering a constant unary gRPC call reaches ${fmt(http2LimitRatios)} of modelserve's JSON REST requests/s (${fmt(http2VsHttp)} of the bare node:http limit's). Per request, on a main thread that is the bottleneck, modelserve's JSON REST time is node:http's own plus modelserve's work; a unary gRPC call that cost modelserve no more than that work (no grpc-js, no protobuf) would take node:http2's own instead of node:http's, which puts it at ${fmt(bestUnary)} of JSON REST's requests/s (1/json ÷ (1/json − 1/node:http + 1/node:http2)): ${Math.max(...bestUnary) < 1 ? 'below 1× in every round, so no unary gRPC server on node:http2 could meet this target here by cutting its own work' : 'the target is within node:http2\'s reach in some rounds; what separates modelserve from it is grpc-js, protobuf and the OIP codec (below)'}. Batched OIP binary REST, of the compute ceiling's rows/s measured just before it: ${pcts(shares(1))}; **min ${Math.min(...shares(1)).toFixed(1)} %**, median ${median(shares(1)).toFixed(1)} % (target ≥ 50 %; JSON rows ${pcts(shares(0))}, gRPC raw contents ${pcts(shares(2))}).`,
+        `Where the time goes (batched, 64 rows, binary REST). Per request the server spent ${batchedC.map((r) => us(r.cases[1]!.serverCpuUs)).join(', ')} µs of CPU, ${batchedC.map((r) => us(r.cases[1]!.mainThreadUs)).join(', ')} µs of it on its main thread (HTTP, the OIP codec, batching, the answer) and the rest on the inference workers; onnxruntime alone needed ${batchedC.map((r) => us((2e6 * batch) / r.ceilings[1]!)).join(', ')} µs of the 2 cores per 64 rows in the ceilings. The main thread and the load generator take their share of the 2 cores from the workers, and this virtual machine leaves part of the rest idle: in a check of \`/proc/<pid>/task/<tid>/schedstat\` under this load (2026-12-03) the main thread and each worker thread spent a third to a half as long runnable in the run queue as running, while vmstat showed the machine 13–20 % idle. A third worker thread (\`--workers 3\`) did not change that measurably: between −30 % and +30 % req/s in alternating runs, the spread of the same configuration run twice. The cuts made: OIP columns of numbers that pass the fields' checks as they are skip the rows (a 64-row request built 64 row objects, validated each and read them back for encoding: src/protocols/oip/codec.ts numberColumns, ServableVersion.encodeColumns), and the dashboard keeps a trimmed record of each request built field by field instead of by an object spread; in alternating pairs (2026-12-03, wrk -c8, 4 s each) the main thread's CPU per binary request fell from 436–475 to 354–360 µs and req/s rose 10–20 %.`,
         '',
       ] : []),
       `With the client libraries: single row, gRPC (@grpc/grpc-js client) vs JSON REST requests/s, per round: ${fmt(ratios)}; min ${minRatio.toFixed(2)}×${cClients ? '' : ' (target ≥ 1×)'}.${pythonRatios.length > 0 ? ` With the Python grpcio client: ${fmt(pythonRatios)}.` : ''} Per request, gRPC vs JSON REST: server main thread ${fmt(mainRatios)}, client ${fmt(clientRatios)}; at the same load (${rate} req/s) the server's main thread spends ${equalLoad[1]!.mainThreadUs.toFixed(0)} µs per gRPC request and ${equalLoad[0]!.mainThreadUs.toFixed(0)} µs per JSON REST request (${(equalLoad[1]!.mainThreadUs / equalLoad[0]!.mainThreadUs).toFixed(2)}×). Batched OIP binary REST reaches ${binaryShare(batched[1]!).toFixed(0)} % of the compute ceiling's rows/s${cClients ? '' : ' (target ≥ 50 %)'}.`,

@@ -6,9 +6,9 @@ import type { ModelConfig } from '../config/types.js';
 import { Batcher, type BatchInfo } from '../batching/batcher.js';
 import { compileDecoder, neededOutputs, type Decoder, type PredictionObject } from '../response/decode.js';
 import { compileRowsSerializer, compileSerializers, type Serializers } from '../response/serialize.js';
-import { compileEncoder, type Encoder } from '../tensors/encode.js';
+import { compileColumnEncoder, compileEncoder, type Encoder } from '../tensors/encode.js';
 import type { InferenceRuntime, ModelSignature, NamedTensors, TensorData } from '../runtime/types.js';
-import { compileRequestValidator, type RequestValidator, type Row } from '../validation/request-validator.js';
+import { compileColumnCheck, compileRequestValidator, type NumberColumn, type RequestValidator, type Row } from '../validation/request-validator.js';
 import { rawBatchable, rawOutputs } from '../config/signature.js';
 import { allocateTensor } from '../tensors/allocate.js';
 import { ModelServeError } from '../errors.js';
@@ -60,6 +60,14 @@ function noFieldsApi(name: string): RequestValidator {
   };
 }
 
+/** ServableVersion.encodeColumns for a model whose fields are all numbers (else undefined). */
+function columnShortcut(config: ModelConfig, signature: ModelSignature): ModelVersion['encodeColumns'] {
+  const check = compileColumnCheck(config);
+  const encode = compileColumnEncoder(config, signature);
+  if (check === undefined || encode === undefined) return undefined;
+  return (columns, rows) => (check(columns) ? encode(columns, rows) : undefined);
+}
+
 /** One batch as consecutive runs of at most `size` rows, joined back (see ModelVersionParts.maxRunRows). */
 async function runSlices(runtime: InferenceRuntime, key: string, feeds: NamedTensors, rows: number, size: number, names: string[]): Promise<NamedTensors> {
   const parts: Array<{ outputs: NamedTensors; rows: number }> = [];
@@ -82,6 +90,7 @@ export class ModelVersion implements ServableVersion {
   readonly optimization: OptimizationSummary | undefined;
   readonly validate: RequestValidator;
   readonly encode: Encoder;
+  readonly encodeColumns: ((columns: ReadonlyMap<string, NumberColumn>, rows: number) => NamedTensors | undefined) | undefined;
   readonly decode: Decoder;
   /** JSON serializers for one prediction and for an array of them. */
   readonly serialize: Serializers;
@@ -103,6 +112,7 @@ export class ModelVersion implements ServableVersion {
     const raw = config.kind === 'raw';
     this.validate = raw ? noFieldsApi(config.name) : compileRequestValidator(config);
     this.encode = compileEncoder(config, signature);
+    this.encodeColumns = raw ? undefined : columnShortcut(config, signature);
     this.decode = compileDecoder(config);
     this.serialize = compileSerializers(config);
     // A raw model answers with every tensor output of its graph.

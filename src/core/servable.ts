@@ -7,7 +7,7 @@ import type { Decoder, PredictionObject } from '../response/decode.js';
 import type { Serializers } from '../response/serialize.js';
 import type { Encoder } from '../tensors/encode.js';
 import type { ModelSignature, NamedTensors } from '../runtime/types.js';
-import type { RequestValidator, Row } from '../validation/request-validator.js';
+import type { NumberColumn, RequestValidator, Row } from '../validation/request-validator.js';
 import type { RequestContext } from './prediction-tap.js';
 
 export interface OptimizationSummary {
@@ -43,6 +43,13 @@ export interface ServableVersion {
   readonly optimization: OptimizationSummary | undefined;
   readonly validate: RequestValidator;
   readonly encode: Encoder;
+  /**
+   * Columns of numbers, one per field (OIP input tensors) -> feeds, without building rows: the
+   * feeds encode() gives for those rows. Undefined (absent, or as the result) where that shortcut
+   * does not apply — a missing column, a value the row validator would refuse or convert, fields
+   * that are not all numbers: then the caller builds rows and takes validate() and encode().
+   */
+  readonly encodeColumns?: (columns: ReadonlyMap<string, NumberColumn>, rows: number) => NamedTensors | undefined;
   readonly decode: Decoder;
   readonly serialize: Serializers;
   /** Queue and in-flight work (metrics), and drain (retire). */

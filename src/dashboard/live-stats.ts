@@ -106,19 +106,31 @@ class VersionStats {
 type ShownRecord = PredictionRecord & { shapes?: Record<string, string> };
 
 function shapesOf(feeds: NonNullable<PredictionRecord['feeds']>): Record<string, string> {
-  return Object.fromEntries(Object.entries(feeds).map(([k, t]) => [k, `${t.type}[${t.dims.join(',')}]`]));
+  const shapes: Record<string, string> = {};
+  for (const name of Object.keys(feeds)) {
+    const t = feeds[name]!;
+    shapes[name] = `${t.type}[${t.dims.join(',')}]`;
+  }
+  return shapes;
 }
 
+/**
+ * What is kept of a large record: its first rows, or its inputs' shapes instead of its tensors.
+ * Written out field by field: a spread of the record (whose shape varies by front door) cost a
+ * slow-path property definition per field on every request.
+ */
 function trimmed(record: PredictionRecord): ShownRecord {
-  const shapes = record.feeds && shapesOf(record.feeds);
   return {
-    ...record,
+    model: record.model,
+    version: record.version,
+    requestId: record.requestId,
+    frontDoor: record.frontDoor,
+    rows: record.rows,
+    latencyMs: record.latencyMs,
+    time: record.time,
     inputs: record.inputs?.slice(0, LATEST_ROWS),
     predictions: record.predictions?.slice(0, LATEST_ROWS),
-    json: undefined,
-    feeds: undefined,
-    outputs: undefined,
-    shapes,
+    shapes: record.feeds && shapesOf(record.feeds),
   };
 }
 

@@ -27,8 +27,8 @@ function asString(value: unknown): string {
   return typeof value === 'boolean' ? (value ? 'True' : 'False') : String(value);
 }
 
-export function compileEncoder(config: ModelConfig, signature: ModelSignature): Encoder {
-  const plans: Plan[] = config.tensors.map((t) => {
+function compilePlans(config: ModelConfig, signature: ModelSignature): Plan[] {
+  return config.tensors.map((t) => {
     const info = signature.inputs.find((i) => i.name === t.name);
     const type = (info?.type ?? t.type ?? 'float32') as ElementType;
     return {
@@ -40,7 +40,10 @@ export function compileEncoder(config: ModelConfig, signature: ModelSignature): 
       invScale: t.scale && Float64Array.from(t.scale.scale, (s) => 1 / s),
     };
   });
+}
 
+export function compileEncoder(config: ModelConfig, signature: ModelSignature): Encoder {
+  const plans = compilePlans(config, signature);
   return (rows) => {
     const n = rows.length;
     const feeds: NamedTensors = {};
@@ -66,6 +69,44 @@ export function compileEncoder(config: ModelConfig, signature: ModelSignature): 
             const row = rows[r]!;
             for (let c = 0; c < k; c++) out[r * k + c] = asNumber(row[fields[c]!]);
           }
+        }
+      }
+      feeds[plan.name] = { type: plan.type, dims: plan.oneDimensional ? [n] : [n, k], data };
+    }
+    return feeds;
+  };
+}
+
+/** Columns of numbers (one per field, each n long; validated) -> the model's feeds. */
+export type ColumnEncoder = (columns: ReadonlyMap<string, ArrayLike<number>>, n: number) => NamedTensors;
+
+/**
+ * The encoder for tensors that arrive as columns (OIP): the same feeds as compileEncoder gives for
+ * the rows the columns make, without building the rows. Undefined when an input tensor is a string
+ * tensor (its values are not numbers).
+ */
+export function compileColumnEncoder(config: ModelConfig, signature: ModelSignature): ColumnEncoder | undefined {
+  const plans = compilePlans(config, signature);
+  if (plans.some((p) => p.type === 'string')) return undefined;
+  return (columns, n) => {
+    const feeds: NamedTensors = {};
+    for (const plan of plans) {
+      const { fields, mean, invScale } = plan;
+      const k = fields.length;
+      const data = allocateTensor(plan.type, n * k)!;
+      for (let c = 0; c < k; c++) {
+        const column = columns.get(fields[c]!)!;
+        if (plan.type === 'int64') {
+          const out = data as BigInt64Array;
+          for (let r = 0; r < n; r++) out[r * k + c] = BigInt(Math.trunc(column[r]!));
+        } else if (mean && invScale) {
+          const out = data as Float32Array | Float64Array;
+          const m = mean[c]!;
+          const s = invScale[c]!;
+          for (let r = 0; r < n; r++) out[r * k + c] = (column[r]! - m) * s;
+        } else {
+          const out = data as Float32Array | Float64Array | Int32Array | Uint8Array;
+          for (let r = 0; r < n; r++) out[r * k + c] = column[r]!;
         }
       }
       feeds[plan.name] = { type: plan.type, dims: plan.oneDimensional ? [n] : [n, k], data };

@@ -118,3 +118,34 @@ export function compileRequestValidator(config: ModelConfig): RequestValidator {
     return { ok: false, issues };
   };
 }
+
+/** One field's values as a column of plain numbers (an OIP input tensor). */
+export type NumberColumn = ArrayLike<number>;
+
+/**
+ * A columnar shortcut for tensors (OIP): true when every field has a column and every value in
+ * it passes exactly what the row validator would check (a finite number — an integer for an
+ * integer field — within the field's bounds), so the columns can be encoded as they are. False
+ * means "take the row path", which gives the same rows and, for bad values, the errors. Undefined
+ * for a config whose fields need more than numbers and bounds (strings, booleans, enums, lax
+ * conversions of non-integers): those always take the row path.
+ */
+export function compileColumnCheck(config: ModelConfig): ((columns: ReadonlyMap<string, NumberColumn>) => boolean) | undefined {
+  if (config.fields.some((f) => (f.type !== 'number' && f.type !== 'integer') || f.enum !== undefined)) return undefined;
+  const checks = config.fields.map((f) => {
+    const limit = IMPLICIT_LIMIT[f.type]!;
+    return { name: f.name, integer: f.type === 'integer', min: f.minimum ?? -limit, max: f.maximum ?? limit };
+  });
+  return (columns) => {
+    for (const { name, integer, min, max } of checks) {
+      const column = columns.get(name);
+      if (column === undefined) return false;
+      for (let i = 0; i < column.length; i++) {
+        const v = column[i]!;
+        // NaN fails the comparison; a bound from YAML may be .inf, hence the finite check.
+        if (!(v >= min && v <= max) || !Number.isFinite(v) || (integer && !Number.isInteger(v))) return false;
+      }
+    }
+    return true;
+  };
+}

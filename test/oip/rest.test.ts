@@ -123,6 +123,16 @@ test('binary tensors both ways (Inference-Header-Content-Length, binary_data_siz
   assert.equal(readBytesElements(parsed.binary.get('prediction')!).length, rows.length);
 });
 
+test('binary columns are checked as the JSON API checks rows: a non-finite element is a 400 naming the tensor and element', async () => {
+  // Numeric columns skip the rows when every value passes (codec.ts numberColumns); these do not.
+  for (const [bad, why] of [[NaN, 'value is not a finite number'], [Infinity, 'value is not a finite number'], [-1e39, 'greater than or equal to']] as const) {
+    const { body, headerLength } = binaryBody(BOOK_FIELDS.map((f, i) => ({ name: f, datatype: 'FP64', shape: [rows.length], bytes: fp64(rows.map((r, j) => (i === 2 && j === 3 ? bad : r[f]!))) })));
+    const res = await post('/v2/models/book-weather/infer', body, { 'content-type': 'application/octet-stream', 'inference-header-content-length': String(headerLength) });
+    assert.equal(res.status, 400, `${bad}: ${res.bytes.toString()}`);
+    assert.match(res.json().error, new RegExp(`input '${BOOK_FIELDS[2]}' element 3: .*${why}`), String(bad));
+  }
+});
+
 test('raw view: the ONNX graph\'s tensors in and out, equal to onnxruntime on the same tensor', async () => {
   const x = Float32Array.from(rows.flatMap((r) => BOOK_FIELDS.map((f) => r[f]! / 100)));
   const session = await ort.InferenceSession.create(BOOK_MODEL);
