@@ -34,10 +34,19 @@ export interface BatchInfo {
   queueWaitMs: number[];
   /** Time runBatch took, ms. */
   runMs: number;
+  /** The parts of runMs that runBatch reported as preparing the inputs and extracting the outputs (RunPhases). */
+  inputMs: number;
+  outputMs: number;
   /** Whether runBatch resolved (false: it rejected; for a multi-request batch, re-runs follow). */
   ok: boolean;
   /** Every request in the run was submitted `unobserved` (the core's load-time warm-up run). */
   unobserved: boolean;
+}
+
+/** What runBatch may report of its time, ms (both 0 when it does not). */
+export interface RunPhases {
+  inputMs: number;
+  outputMs: number;
 }
 
 export interface BatcherOptions<Item, Result> {
@@ -55,8 +64,12 @@ export interface BatcherOptions<Item, Result> {
   concurrency: number;
   /** Smallest part a due batch is split into over free slots, asked at each split (default 8; see MIN_SPLIT_ROWS). */
   minSplitRows?: () => number;
-  /** Runs one batch of items holding `rows` rows in all; must resolve with exactly one result per item, in order. */
-  runBatch: (items: Item[], rows: number) => Promise<Result[]>;
+  /**
+   * Runs one batch of items holding `rows` rows in all; must resolve with exactly one result per
+   * item, in order. It may record in `phases` how long of it went to preparing the inputs and to
+   * extracting the outputs (Triton's compute_input and compute_output; the rest is compute_infer).
+   */
+  runBatch: (items: Item[], rows: number, phases: RunPhases) => Promise<Result[]>;
   /** Observer called after every runBatch (metrics: batch size, queue wait, inference time). */
   onBatch?: (info: BatchInfo) => void;
   /**
@@ -392,9 +405,10 @@ export class Batcher<Item, Result> {
 
   private async call(items: Item[], rows: number, queueWaitMs: number[], unobserved: boolean): Promise<{ ok: true; results: Result[] } | { ok: false; error: unknown }> {
     const t0 = performance.now();
+    const phases: RunPhases = { inputMs: 0, outputMs: 0 };
     let outcome: { ok: true; results: Result[] } | { ok: false; error: unknown };
     try {
-      const results = await this.opts.runBatch(items, rows);
+      const results = await this.opts.runBatch(items, rows, phases);
       // Exponentially weighted average of successful run times (see settleHead).
       const ran = performance.now() - t0;
       this.typicalRunMs = this.typicalRunMs === 0 ? ran : this.typicalRunMs + (ran - this.typicalRunMs) * 0.1;
@@ -406,7 +420,7 @@ export class Batcher<Item, Result> {
     }
     if (this.opts.onBatch !== undefined) {
       try {
-        this.opts.onBatch({ rows, requests: items.length, queueWaitMs, runMs: performance.now() - t0, ok: outcome.ok, unobserved });
+        this.opts.onBatch({ rows, requests: items.length, queueWaitMs, runMs: performance.now() - t0, inputMs: phases.inputMs, outputMs: phases.outputMs, ok: outcome.ok, unobserved });
       } catch {
         /* an observer must not break batching */
       }

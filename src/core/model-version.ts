@@ -134,7 +134,8 @@ export class ModelVersion implements ServableVersion {
       onBatch: parts.onBatch,
       // The statistics extension, told by the batcher where each request settles.
       onSettled: parts.onRequest,
-      runBatch: async (requests, rows) => {
+      runBatch: async (requests, rows, phases) => {
+        const t0 = performance.now();
         // The union of the outputs the batch's requests asked for.
         let names: readonly string[] = requests[0]!.outputs ?? defaults;
         for (let i = 1; i < requests.length; i++) {
@@ -142,8 +143,13 @@ export class ModelVersion implements ServableVersion {
           if (more !== names) names = [...new Set([...names, ...more])];
         }
         const feeds = concatRequests(requests, rows);
+        const t1 = performance.now();
+        phases.inputMs = t1 - t0;
         const outputs = rows <= sliceRowsAt ? await runtime.run(key, feeds, names as string[]) : await runSlices(runtime, key, feeds, rows, sliceRowsAt, names as string[]);
-        return splitOutputs(outputs, requests.map((r) => r.rows), rows);
+        const t2 = performance.now();
+        const results = splitOutputs(outputs, requests.map((r) => r.rows), rows);
+        phases.outputMs = performance.now() - t2;
+        return results;
       },
     });
   }

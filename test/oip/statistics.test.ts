@@ -57,6 +57,10 @@ function assertConsistent(s: ModelStat, pipeline = false): void {
   const { success, queue, compute_infer: infer } = s.inference_stats;
   assert.ok(s.inference_count >= success.count, `${s.name}: every successful request has a row (inference_count ${s.inference_count}, success ${success.count})`);
   assert.equal(s.batch_stats.reduce((n, b) => n + b.compute_infer.count, 0), s.execution_count, `${s.name}: batch_stats count the executions`);
+  // compute_input and compute_output are measured for the same requests and executions as compute_infer.
+  assert.equal(s.inference_stats.compute_input.count, infer.count, `${s.name}: compute_input per request`);
+  assert.equal(s.inference_stats.compute_output.count, infer.count, `${s.name}: compute_output per request`);
+  for (const b of s.batch_stats) assert.ok(b.compute_input.count === b.compute_infer.count && b.compute_output.count === b.compute_infer.count, `${s.name}: batch ${b.batch_size}`);
   if (!pipeline) assert.ok(s.batch_stats.reduce((n, b) => n + b.batch_size * b.compute_infer.count, 0) >= s.inference_count, `${s.name}: the executions ran at least the rows counted`);
   assert.ok(queue.count <= success.count + s.inference_stats.fail.count && infer.count <= success.count + s.inference_stats.fail.count, `${s.name}: queue and compute counted once per request`);
   assert.equal(s.inference_stats.cache_hit.count, 0);
@@ -100,6 +104,9 @@ test('requests from the JSON API, OIP REST and gRPC are all counted, consistentl
   assert.equal(s.inference_stats.compute_infer.count - before.inference_stats.compute_infer.count, requests, 'compute_infer: once per request');
   assert.ok(s.inference_stats.success.ns > before.inference_stats.success.ns);
   assert.ok(s.inference_stats.compute_infer.ns > before.inference_stats.compute_infer.ns);
+  // Putting the batch's inputs together and splitting its outputs take time too (they were 0 before).
+  assert.ok(s.inference_stats.compute_input.ns > before.inference_stats.compute_input.ns, 'compute_input is measured');
+  assert.ok(s.inference_stats.compute_output.ns > before.inference_stats.compute_output.ns, 'compute_output is measured');
   assert.ok(s.last_inference >= t0 && s.last_inference <= Date.now(), `last_inference ${s.last_inference} is ms since the epoch, of this test`);
   assertConsistent(s);
   // gRPC ModelStatistics answers the same numbers.

@@ -4,8 +4,10 @@
 // steps, which are requests to their models):
 // - requests (CoreOptions.onRequest): success / fail count and duration (in the version: queue and
 //   run, ns), inference_count (rows of successful requests), last_inference (ms since the epoch);
-// - executions (CoreOptions.onBatch): execution_count, batch_stats, and each request's queue wait
-//   and compute_infer (its execution's run time) for the requests of successful executions.
+// - executions (CoreOptions.onBatch): execution_count, batch_stats, and for the requests of
+//   successful executions each one's queue wait and its execution's compute_input (the batch's
+//   input tensors put together), compute_infer (the runtime's run: on a worker thread, its hand-off
+//   both ways included) and compute_output (the outputs split per request).
 // The core's load-time warm-up run is not an inference request: it is counted nowhere.
 import type { BatchInfo } from '../../batching/batcher.js';
 import type { RequestObserver } from '../../core/servable.js';
@@ -19,12 +21,20 @@ interface VersionCounters {
   success: Duration;
   fail: Duration;
   queue: Duration;
+  computeInput: Duration;
   computeInfer: Duration;
-  /** Batch size -> executions and their compute time. */
-  batches: Map<number, Duration>;
+  computeOutput: Duration;
+  /** Batch size -> executions and their compute times. */
+  batches: Map<number, BatchDurations>;
 }
 
+interface BatchDurations { input: Duration; infer: Duration; output: Duration }
+
 const zero = (): Duration => ({ count: 0, ns: 0 });
+const add = (d: Duration, count: number, ns: number): void => {
+  d.count += count;
+  d.ns += ns;
+};
 const MS_TO_NS = 1e6;
 
 export class InferenceStatistics {
@@ -34,7 +44,7 @@ export class InferenceStatistics {
     const key = `${model}\u0000${version}`;
     let c = this.versions.get(key);
     if (c === undefined) {
-      c = { lastInference: 0, inferenceCount: 0, executionCount: 0, success: zero(), fail: zero(), queue: zero(), computeInfer: zero(), batches: new Map() };
+      c = { lastInference: 0, inferenceCount: 0, executionCount: 0, success: zero(), fail: zero(), queue: zero(), computeInput: zero(), computeInfer: zero(), computeOutput: zero(), batches: new Map() };
       this.versions.set(key, c);
     }
     return c;
@@ -46,16 +56,24 @@ export class InferenceStatistics {
       // A failed multi-request batch is re-run request by request; the warm-up run is no request.
       if (!info.ok || info.unobserved) return;
       const c = this.counters(model, version);
-      const runNs = Math.round(info.runMs * MS_TO_NS);
+      const inputNs = Math.round(info.inputMs * MS_TO_NS);
+      const outputNs = Math.round(info.outputMs * MS_TO_NS);
+      const inferNs = Math.max(0, Math.round(info.runMs * MS_TO_NS) - inputNs - outputNs);
       c.executionCount++;
       c.queue.count += info.requests;
       for (const ms of info.queueWaitMs) c.queue.ns += Math.round(ms * MS_TO_NS);
-      c.computeInfer.count += info.requests;
-      c.computeInfer.ns += runNs * info.requests;
-      const batch = c.batches.get(info.rows) ?? zero();
-      batch.count++;
-      batch.ns += runNs;
-      c.batches.set(info.rows, batch);
+      // Each request of an execution is counted with the execution's times, as Triton does.
+      add(c.computeInput, info.requests, inputNs * info.requests);
+      add(c.computeInfer, info.requests, inferNs * info.requests);
+      add(c.computeOutput, info.requests, outputNs * info.requests);
+      let batch = c.batches.get(info.rows);
+      if (batch === undefined) {
+        batch = { input: zero(), infer: zero(), output: zero() };
+        c.batches.set(info.rows, batch);
+      }
+      add(batch.input, 1, inputNs);
+      add(batch.infer, 1, inferNs);
+      add(batch.output, 1, outputNs);
     };
   }
 
@@ -83,11 +101,11 @@ export class InferenceStatistics {
       execution_count: c.executionCount,
       inference_stats: {
         success: { ...c.success }, fail: { ...c.fail }, queue: { ...c.queue },
-        compute_input: { ...none }, compute_infer: { ...c.computeInfer }, compute_output: { ...none },
+        compute_input: { ...c.computeInput }, compute_infer: { ...c.computeInfer }, compute_output: { ...c.computeOutput },
         cache_hit: { ...none }, cache_miss: { ...none },
       },
       batch_stats: [...c.batches.entries()].sort((a, b) => a[0] - b[0]).map(([size, d]) => ({
-        batch_size: size, compute_input: { count: d.count, ns: 0 }, compute_infer: { ...d }, compute_output: { count: d.count, ns: 0 },
+        batch_size: size, compute_input: { ...d.input }, compute_infer: { ...d.infer }, compute_output: { ...d.output },
       })),
       memory_usage: [],
     };
