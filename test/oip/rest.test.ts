@@ -255,6 +255,12 @@ test('bad input: each a 400 {"error"} naming the tensor, never a 500', async () 
   const notJson = await post('/v2/models/book-weather/infer', '{"inputs": [');
   assert.equal(notJson.status, 400);
   assert.match(notJson.json().error, /not valid JSON/);
+  // An empty body says so, whatever its content type (not a JSON parser's "Unexpected end of JSON input").
+  for (const type of ['application/json', 'application/octet-stream']) {
+    const emptyBody = await post('/v2/models/book-weather/infer', '', { 'content-type': type });
+    assert.equal(emptyBody.status, 400, type);
+    assert.match(emptyBody.json().error, /^the request body is empty; expected an inference request/, type);
+  }
   const unknownModel = await post('/v2/models/nope/infer', JSON.stringify({ inputs: good }));
   assert.equal(unknownModel.status, 404);
   assert.match(unknownModel.json().error, /model 'nope' not found/);

@@ -85,6 +85,7 @@ export function parseInferBody(body: Uint8Array, headerLength: string | undefine
     }
     if (jsonEnd > body.byteLength) throw badTensor(`Inference-Header-Content-Length (${jsonEnd}) is past the end of the body (${body.byteLength} bytes)`);
   }
+  if (body.byteLength === 0) throw badTensor('the request body is empty; expected an inference request: a JSON object with "inputs"');
   let header: unknown;
   try {
     header = JSON.parse(Buffer.from(body.buffer, body.byteOffset, jsonEnd).toString('utf8'));
