@@ -83,6 +83,25 @@ function issueFor(error: ErrorObject, prefix: Array<string | number>, row: Row, 
   }
 }
 
+/**
+ * Most issues a 422 lists. Each issue is ~80 bytes of JSON and a row can be 2 (`{}` missing
+ * every field), so listing them all let a 900 KB body of empty rows get a 196 MB answer (and the
+ * memory to build it); past this many, the rest of the rows are not checked.
+ */
+export const MAX_ISSUES = 100;
+
+/** The first MAX_ISSUES issues and one saying that more rows were not checked. */
+function tooMany(issues: ValidationIssue[], checkedRows: number, rows: number): ValidationIssue[] {
+  const shown = issues.slice(0, MAX_ISSUES);
+  shown.push({
+    loc: ['body'],
+    msg: `too many errors: the first ${MAX_ISSUES} are listed; ${rows - checkedRows} of the ${rows} rows were not checked`,
+    type: 'value_error.too_many_errors',
+    ctx: { limit_value: MAX_ISSUES },
+  });
+  return shown;
+}
+
 export function compileRequestValidator(config: ModelConfig): RequestValidator {
   const validateRow = ajv.compile(rowSchema(config));
   const fields = new Map(config.fields.map((f) => [f.name, f]));
@@ -111,7 +130,10 @@ export function compileRequestValidator(config: ModelConfig): RequestValidator {
     const issues: ValidationIssue[] = [];
     if (Array.isArray(body)) {
       if (body.length === 0) return { ok: false, issues: [{ loc: ['body'], msg: 'ensure this value has at least 1 items', type: 'value_error.list.min_items', ctx: { limit_value: 1 } }] };
-      body.forEach((row, i) => checkRow(row, ['body', i], issues));
+      for (let i = 0; i < body.length; i++) {
+        checkRow(body[i], ['body', i], issues);
+        if (issues.length >= MAX_ISSUES && i < body.length - 1) return { ok: false, issues: tooMany(issues, i + 1, body.length) };
+      }
       return issues.length ? { ok: false, issues } : { ok: true, rows: body as Row[], batch: true };
     }
     if (checkRow(body, ['body'], issues)) return { ok: true, rows: [body], batch: false };

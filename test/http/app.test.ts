@@ -105,6 +105,19 @@ test('422 body keeps FastAPI shape exactly (snapshot)', async () => {
   assert.equal(res.body.detail.length, 7);
 });
 
+test('a 422 lists at most 100 issues: a body of empty rows does not get an answer hundreds of times its size', async () => {
+  // 20,000 rows of {} in 40 KB: 7 missing fields each would be 140,000 issues (~11 MB of JSON).
+  const raw = `[${Array(20000).fill('{}').join(',')}]`;
+  const res = await call(`${url}/predict`, { raw });
+  assert.equal(res.status, 422);
+  assert.equal(res.body.detail.length, 101);
+  assert.deepEqual(res.body.detail[0], { loc: ['body', 0, 'temp_c'], msg: 'field required', type: 'value_error.missing' });
+  assert.deepEqual(res.body.detail[100], {
+    loc: ['body'], msg: 'too many errors: the first 100 are listed; 19985 of the 20000 rows were not checked', type: 'value_error.too_many_errors', ctx: { limit_value: 100 },
+  });
+  assert.ok(res.text.length < 20_000, `${res.text.length} bytes`);
+});
+
 test('malformed JSON 400, wrong content type 415, body too large 413, unknown model 404, unknown route 404: code + request id, no stack', async () => {
   const cases: Array<[string, Parameters<typeof call>[1], number, string]> = [
     ['/predict', { raw: '{"temp_c": 8.75,' }, 400, 'MS_ERR_BAD_JSON'],
