@@ -51,6 +51,14 @@ export function judgeStep(rate: number, r: RunResult, slo: Threshold[], maxError
   };
 }
 
+/**
+ * The capacity a search measured (req/s; 0 when every step it finished broke the SLO), or null when
+ * it measured none. A report written before null existed says 0 with no steps for the latter.
+ */
+export function measuredCapacity(cap: CapacityResult): number | null {
+  return cap.steps.length === 0 ? null : cap.capacity;
+}
+
 export async function findCapacity(o: CapacityOptions): Promise<{ capacity: CapacityResult; best: RunResult | null; last: RunResult }> {
   // parseRunArgs refuses this (exit 2); a caller that gets past it would otherwise have no run to report.
   if (!(o.startRate <= o.maxRate)) throw new RangeError(`the start rate (${o.startRate}) is above the max rate (${o.maxRate})`);

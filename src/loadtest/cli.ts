@@ -299,10 +299,13 @@ export const COMPARE_HELP = `Usage: modelserve loadtest compare <a.json> <b.json
 
 Puts two saved results (written with --out or --json) side by side: for each metric (req/s, error rate,
 latency percentiles) A, B, the difference, the change in %, and whether B is better or worse. The runs
-are named by their --label, else by their file names.
+are named by their --label, else by their file names. Two capacity searches also get a capacity row;
+a capacity a search did not measure (it finished no step) shows as 'not measured' and is not compared.
 
       --json                 the comparison as JSON
   -h, --help                 this help
+
+Exit codes: 0 compared (also when the capacity could not be), 2 bad arguments or a file that is not a saved result.
 `;
 
 export async function run(argv: string[]): Promise<number> {

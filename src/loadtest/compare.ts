@@ -1,17 +1,34 @@
 // `modelserve loadtest compare a.json b.json`: two runs side by side with absolute and relative differences.
 import { basename } from 'node:path';
+import { measuredCapacity } from './capacity.js';
 import { fmtMs } from './thresholds.js';
-import type { RunResult } from './types.js';
+import type { CapacityResult, RunResult } from './types.js';
 
 export interface CompareRow {
   metric: string;
-  a: number;
-  b: number;
-  diff: number;
-  /** (b − a) / a, null when a is 0. */
+  /** null: not measured in that run (only the capacity: a search that finished no step). */
+  a: number | null;
+  b: number | null;
+  /** b − a; null when either side was not measured. */
+  diff: number | null;
+  /** (b − a) / a, null when a is 0 or either side was not measured. */
   ratio: number | null;
-  /** Whether b is better than a (lower latency/errors, higher throughput); null when equal. */
+  /** Whether b is better than a (lower latency/errors, higher throughput); null when equal or not comparable. */
   better: boolean | null;
+  /** Why the row has no difference: which side was not measured. */
+  note?: string;
+}
+
+const CAPACITY_ROW = 'capacity req/s';
+
+/** The capacity row: the two measured rates, or, when either search measured none, no difference at all (0 would read as a measurement). */
+function capacityRow(a: CapacityResult, b: CapacityResult): CompareRow {
+  const x = measuredCapacity(a), y = measuredCapacity(b);
+  if (x === null || y === null) {
+    const which = x === null && y === null ? 'A and B' : x === null ? 'A' : 'B';
+    return { metric: CAPACITY_ROW, a: x, b: y, diff: null, ratio: null, better: null, note: `the capacity cannot be compared: not measured in ${which} (a search that finished no step, e.g. Ctrl-C during the first)` };
+  }
+  return { metric: CAPACITY_ROW, a: x, b: y, diff: y - x, ratio: x ? (y - x) / x : null, better: y === x ? null : y > x };
 }
 
 const ROWS: Array<[string, (r: RunResult) => number, 'higher' | 'lower', 'ms' | 'rps' | 'pct' | 'n']> = [
@@ -33,10 +50,7 @@ export function compareRuns(a: RunResult, b: RunResult): CompareRow[] {
     const diff = y - x;
     return { metric, a: x, b: y, diff, ratio: x !== 0 ? diff / x : null, better: diff === 0 ? null : dir === 'higher' ? diff > 0 : diff < 0 };
   });
-  if (a.capacity && b.capacity) {
-    const x = a.capacity.capacity, y = b.capacity.capacity;
-    rows.unshift({ metric: 'capacity req/s', a: x, b: y, diff: y - x, ratio: x ? (y - x) / x : null, better: y === x ? null : y > x });
-  }
+  if (a.capacity && b.capacity) return [capacityRow(a.capacity, b.capacity), ...rows];
   return rows;
 }
 
@@ -53,13 +67,20 @@ export function runLabel(r: RunResult, file: string): string {
 
 export function formatComparison(a: RunResult, b: RunResult, la: string, lb: string): string {
   const units = new Map(ROWS.map(([m, , , u]) => [m, u]));
-  units.set('capacity req/s', 'rps');
+  units.set(CAPACITY_ROW, 'rps');
   const rows = compareRuns(a, b);
   const table: string[][] = [['metric', la, lb, 'diff', 'change', '']];
+  const notes: string[] = [];
   for (const r of rows) {
     const u = units.get(r.metric) ?? 'n';
+    const value = (v: number | null): string => (v === null ? 'not measured' : fmt(v, u));
+    if (r.diff === null) {
+      table.push([r.metric, value(r.a), value(r.b), '-', '-', 'not comparable']);
+      if (r.note) notes.push(`note: ${r.note}.`);
+      continue;
+    }
     const sign = r.diff > 0 ? '+' : '';
-    table.push([r.metric, fmt(r.a, u), fmt(r.b, u), `${sign}${fmt(r.diff, u)}`, r.ratio === null ? '-' : `${sign}${(r.ratio * 100).toFixed(1)}%`, r.better === null ? '' : r.better ? 'better' : 'worse']);
+    table.push([r.metric, value(r.a), value(r.b), `${sign}${fmt(r.diff, u)}`, r.ratio === null ? '-' : `${sign}${(r.ratio * 100).toFixed(1)}%`, r.better === null ? '' : r.better ? 'better' : 'worse']);
   }
   const w = table[0]!.map((_, i) => Math.max(...table.map((t) => t[i]!.length)));
   const lines = [
@@ -68,6 +89,7 @@ export function formatComparison(a: RunResult, b: RunResult, la: string, lb: str
     '',
     ...table.map((t) => t.map((c, i) => (i === 0 ? c.padEnd(w[i]!) : c.padStart(w[i]!))).join('  ').trimEnd()),
   ];
+  if (notes.length) lines.push('', ...notes);
   if (a.config.model !== b.config.model || a.config.users !== b.config.users || a.config.rate !== b.config.rate) {
     lines.push('', 'note: the two runs used different load settings (model, users or rate); compare with care.');
   }

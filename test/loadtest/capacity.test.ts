@@ -1,12 +1,13 @@
-// The capacity search's stepping/bisecting and step judgement, on synthetic step results (the
-// end-to-end search against a real server is in cli.test.ts).
+// The capacity search's stepping/bisecting and step judgement, and how `compare` treats the capacity,
+// on synthetic step results (the end-to-end search against a real server is in cli.test.ts).
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { findCapacity, judgeStep } from '../../src/loadtest/capacity.js';
+import { compareRuns, formatComparison } from '../../src/loadtest/compare.js';
 import { parseThreshold } from '../../src/loadtest/thresholds.js';
 import { capacitySummary } from '../../src/loadtest/reporters/console.js';
 import { renderHtml } from '../../src/loadtest/reporters/html.js';
-import type { RunResult, SeriesPoint } from '../../src/loadtest/types.js';
+import type { CapacityResult, CapacityStep, RunResult, SeriesPoint } from '../../src/loadtest/types.js';
 
 function result(p99: number, opts: { errorRate?: number; requests?: number; scheduled?: number; bottleneck?: boolean; series?: number[] } = {}): RunResult {
   const lat = { min: 1, mean: p99 / 2, stdev: 1, p50: p99 / 3, p66: 0, p75: 0, p80: 0, p90: 0, p95: p99 / 1.5, p98: 0, p99, 'p99.9': p99, 'p99.99': p99, max: p99 };
@@ -138,4 +139,29 @@ test('rates below 100 req/s print as tried (12.5, 1.6), not rounded to integers,
   assert.match(lowText, /capacity: ≥ 12\.5 req\/s meets/);
   assert.match(lowText, /at least 12\.5 req\/s/);
   assert.match(renderHtml({ ...low.best!, capacity: low.capacity }), /<b>≥ 12\.5 req\/s<\/b>/);
+});
+
+test('compare: a capacity not measured (an older report: 0 with no steps) cannot be compared; a measured 0 can', () => {
+  const step = judgeStep(200, result(10), slo, 0.001);
+  const search = (capacity: number, steps: CapacityStep[], extra: Partial<CapacityResult> = {}): RunResult => (
+    { ...result(10), capacity: { slo: ['p99<50ms'], maxErrorRate: 0.001, capacity, steps, toolLimited: false, ...extra } });
+  const measured = search(200, [step]);
+  // Written before null: Ctrl-C during the first step gave `capacity: 0` with no steps.
+  const legacyUnmeasured = search(0, [], { interrupted: true });
+
+  const [row] = compareRuns(legacyUnmeasured, measured);
+  assert.deepEqual(row, { metric: 'capacity req/s', a: null, b: 200, diff: null, ratio: null, better: null, note: row!.note });
+  assert.match(row!.note!, /cannot be compared: not measured in A/);
+  const text = formatComparison(legacyUnmeasured, measured, 'cut', 'full');
+  assert.match(text, /^capacity req\/s\s+not measured\s+200\.0\s+-\s+-\s+not comparable$/m);
+  assert.doesNotMatch(text, /-100\.0%|^capacity req\/s\s+0\.0/m);
+  assert.match(text, /note: the capacity cannot be compared: not measured in A /);
+  assert.match(formatComparison(measured, legacyUnmeasured, 'full', 'cut'), /^capacity req\/s\s+200\.0\s+not measured\s+-\s+-\s+not comparable$/m);
+  assert.match(compareRuns(legacyUnmeasured, legacyUnmeasured)[0]!.note!, /not measured in A and B/);
+
+  // Every step broke the SLO: 0 is what was measured, and compares as a number.
+  const none = search(0, [{ ...step, ok: false, reason: 'p99<50ms (90)' }]);
+  const [zero] = compareRuns(none, measured);
+  assert.deepEqual(zero, { metric: 'capacity req/s', a: 0, b: 200, diff: 200, ratio: null, better: true });
+  assert.match(formatComparison(none, measured, 'before', 'after'), /^capacity req\/s\s+0\.0\s+200\.0\s+\+200\.0\s+-\s+better$/m);
 });

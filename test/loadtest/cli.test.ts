@@ -147,6 +147,30 @@ test('compare prints two saved runs side by side with differences', async () => 
   assert.equal((await runCli(['loadtest', 'compare', a])).code, 2);
 });
 
+/** A saved run turned into a capacity search's report (the capacity block as given). */
+function asSearch(run: RunResult, capacity: RunResult['capacity'], label: string): RunResult {
+  return { ...run, label, config: { ...run.config, model: 'open', rate: 20 }, capacity };
+}
+
+test('compare: a capacity not measured (an older report: 0, no steps) is "not measured", not comparable, and compare exits 0', async () => {
+  const saved = join(dir, 'plain.json');
+  assert.equal((await runCli(['loadtest', `${fast.url}/predict`, '--rate', '20', '-n', '10', '-q', '-o', saved])).code, 0);
+  const run = JSON.parse(readFileSync(saved, 'utf8')) as RunResult;
+  const step = { rate: 20, achievedRps: 20, p50: 1, p95: 1, p99: 1, errorRate: 0, ok: true, stable: true };
+  const measured = join(dir, 'measured.json'), unmeasured = join(dir, 'unmeasured-legacy.json');
+  writeFileSync(measured, JSON.stringify(asSearch(run, { slo: ['p99<50ms'], maxErrorRate: 0.001, capacity: 20, steps: [step], toolLimited: false }, 'measured')));
+  writeFileSync(unmeasured, JSON.stringify(asSearch(run, { slo: ['p99<50ms'], maxErrorRate: 0.001, capacity: 0, steps: [], toolLimited: false, interrupted: true }, 'cut-short')));
+  const r = await runCli(['loadtest', 'compare', unmeasured, measured]);
+  assert.equal(r.code, 0, r.stderr);
+  assert.match(r.stdout, /^capacity req\/s\s+not measured\s+20\.0\s+-\s+-\s+not comparable$/m);
+  assert.match(r.stdout, /note: the capacity cannot be compared: not measured in A/);
+  assert.doesNotMatch(r.stdout, /-100\.0%/);
+  const j = await runCli(['loadtest', 'compare', unmeasured, measured, '--json']);
+  assert.equal(j.code, 0, j.stderr);
+  const row = (JSON.parse(j.stdout) as { rows: Array<{ metric: string; a: number | null; diff: number | null; ratio: number | null }> }).rows[0]!;
+  assert.deepEqual([row.metric, row.a, row.diff, row.ratio], ['capacity req/s', null, null, null]);
+});
+
 test('measure: N sequential requests, then median, p95, max', async () => {
   const r = await runCli(['loadtest', 'measure', `${fast.url}/predict`, '-n', '100', '--data', '{"a":1}', '--json']);
   assert.equal(r.code, 0, r.stderr);
