@@ -105,8 +105,10 @@ export async function findCapacity(o: CapacityOptions): Promise<{ capacity: Capa
     if (good === 0 && bad < 1) break;
     await tryRate(Math.round((good + bad) / 2 * 10) / 10);
   }
+  // No step judged (Ctrl-C during the first): no rate was measured, which 0 would misstate.
+  const capacity = steps.length > 0 ? good : null;
   return {
-    capacity: { slo: o.slo.map((t) => t.expr), maxErrorRate: o.maxErrorRate, capacity: good, steps, toolLimited, ...(capped ? { capped } : {}), ...(aborted() ? { interrupted: true } : {}) },
+    capacity: { slo: o.slo.map((t) => t.expr), maxErrorRate: o.maxErrorRate, capacity, steps, toolLimited, ...(capped ? { capped } : {}), ...(aborted() ? { interrupted: true } : {}) },
     best,
     last: last!,
   };

@@ -5,7 +5,7 @@ import { basename } from 'node:path';
 import { UsageError, parseRunArgs, waitToString, type LoadtestOptions } from './args.js';
 import { fetchModelExamples, inlineBody, loadBodyFile, type BodySet } from './bodies.js';
 import { probe, type Target } from './client.js';
-import { findCapacity } from './capacity.js';
+import { findCapacity, measuredCapacity } from './capacity.js';
 import { formatComparison, runLabel } from './compare.js';
 import { formatMeasure } from './measure.js';
 import { LiveWriter, capacitySummary, summary } from './reporters/console.js';
@@ -120,8 +120,9 @@ function emit(o: LoadtestOptions, r: RunResult, text: string): number {
     return EXIT_RUN_ERROR;
   }
   if (r.thresholds?.some((t) => !t.ok)) return EXIT_THRESHOLD;
-  // No rate met the SLO among the steps judged; a search interrupted before any step finished judged none (exit as an interrupted run).
-  if (r.capacity && r.capacity.capacity === 0 && r.capacity.steps.length > 0) return EXIT_THRESHOLD;
+  // No rate met the SLO among the steps judged (a measured 0); a search interrupted before any step
+  // finished measured nothing (null) and exits as an interrupted run.
+  if (r.capacity && measuredCapacity(r.capacity) === 0) return EXIT_THRESHOLD;
   return EXIT_OK;
 }
 

@@ -148,8 +148,13 @@ export interface CapacityStep {
 export interface CapacityResult {
   slo: string[];
   maxErrorRate: number;
-  /** Highest offered rate that met the SLO (req/s); 0 when none did, or when no step finished (`steps` empty, `interrupted`). */
-  capacity: number;
+  /**
+   * Highest offered rate that met the SLO (req/s). 0 is a measurement: every step finished broke
+   * the SLO (exit 3). null: not measured — no step finished (`steps` empty, `interrupted`: Ctrl-C
+   * during the first step), so there is no rate to report, not even 0. Reports written before null
+   * was introduced give 0 with `steps` empty for that case; read them through `measuredCapacity()`.
+   */
+  capacity: number | null;
   steps: CapacityStep[];
   toolLimited: boolean;
   /** Every step up to --max-rate met the SLO: the capacity is at least that rate, not at it. */

@@ -42,9 +42,10 @@ test('doubles until the SLO breaks, then bisects to within the precision', async
     step: async (rate) => { tried.push(rate); return result(rate <= 333 ? 10 : 500); },
   });
   assert.deepEqual(tried.slice(0, 5), [50, 100, 200, 400, 300]);
-  assert.ok(capacity.capacity <= 333 && capacity.capacity >= 333 * 0.95, `${capacity.capacity}`);
+  const found = capacity.capacity ?? NaN;
+  assert.ok(found <= 333 && found >= 333 * 0.95, `${found}`);
   const bad = Math.min(...capacity.steps.filter((s) => !s.ok).map((s) => s.rate));
-  assert.ok((bad - capacity.capacity) / capacity.capacity <= 0.05 || capacity.steps.length >= 11);
+  assert.ok((bad - found) / found <= 0.05 || capacity.steps.length >= 11);
   assert.equal(capacity.toolLimited, false);
 });
 
@@ -58,9 +59,13 @@ test('stops at --max-rate when everything passes; reports 0 when nothing does', 
   assert.match(text, /capacity: ≥ 300 req\/s/);
   assert.match(text, /capped: every step up to --max-rate met the SLO, so the capacity is at least 300 req\/s; raise --max-rate/);
   const none = await findCapacity({ slo, maxErrorRate: 0.001, startRate: 50, maxRate: 300, precision: 0.05, maxBisect: 3, step: async () => result(100) });
+  // 0 is a measurement here (steps were judged and all failed), not "not measured".
   assert.equal(none.capacity.capacity, 0);
+  assert.ok(none.capacity.steps.length > 0 && none.capacity.steps.every((s) => !s.ok));
   assert.equal(none.best, null);
   assert.equal(none.capacity.capped, undefined);
+  assert.match(capacitySummary({ ...none.last, capacity: none.capacity }), /^capacity: no tested rate met p99<50ms/);
+  assert.match(renderHtml({ ...none.last, capacity: none.capacity }), /No tested rate met the SLO\./);
 });
 
 test('an aborted search (Ctrl-C) drops the step under way, runs no more and says it was interrupted', async () => {
@@ -109,12 +114,16 @@ test('a search aborted during its first step judges nothing and its summary says
   });
   assert.deepEqual(search.capacity.steps, []);
   assert.equal(search.capacity.interrupted, true);
+  assert.equal(search.capacity.capacity, null, 'no rate was measured: not 0, which would read as "0 req/s meets the SLO"');
   assert.equal(search.best, null);
   assert.equal(search.last.config.rate, 50, 'the cut-short run is kept to report');
   const text = capacitySummary({ ...search.last, capacity: search.capacity });
   assert.doesNotMatch(text, /Infinity|no tested rate met|best rate found so far/);
   assert.match(text, /^capacity: not measured: no step finished/);
   assert.match(text, /interrupted by Ctrl-C during the first step \(50 req\/s\)/);
+  const html = renderHtml({ ...search.last, capacity: search.capacity });
+  assert.match(html, /Capacity: not measured \(no step finished\)\./);
+  assert.doesNotMatch(html, /No tested rate met|<b>0 req\/s/);
 });
 
 test('rates below 100 req/s print as tried (12.5, 1.6), not rounded to integers, in the console and the HTML report', async () => {
@@ -141,13 +150,15 @@ test('rates below 100 req/s print as tried (12.5, 1.6), not rounded to integers,
   assert.match(renderHtml({ ...low.best!, capacity: low.capacity }), /<b>≥ 12\.5 req\/s<\/b>/);
 });
 
-test('compare: a capacity not measured (an older report: 0 with no steps) cannot be compared; a measured 0 can', () => {
+test('compare: a capacity not measured (null, or an older report\'s 0 with no steps) cannot be compared; a measured 0 can', () => {
   const step = judgeStep(200, result(10), slo, 0.001);
-  const search = (capacity: number, steps: CapacityStep[], extra: Partial<CapacityResult> = {}): RunResult => (
+  const search = (capacity: number | null, steps: CapacityStep[], extra: Partial<CapacityResult> = {}): RunResult => (
     { ...result(10), capacity: { slo: ['p99<50ms'], maxErrorRate: 0.001, capacity, steps, toolLimited: false, ...extra } });
   const measured = search(200, [step]);
   // Written before null: Ctrl-C during the first step gave `capacity: 0` with no steps.
   const legacyUnmeasured = search(0, [], { interrupted: true });
+  const unmeasured = search(null, [], { interrupted: true });
+  assert.deepEqual(compareRuns(unmeasured, measured)[0], compareRuns(legacyUnmeasured, measured)[0]);
 
   const [row] = compareRuns(legacyUnmeasured, measured);
   assert.deepEqual(row, { metric: 'capacity req/s', a: null, b: 200, diff: null, ratio: null, better: null, note: row!.note });

@@ -199,7 +199,8 @@ test('capacity search finds the knee of a server that serves one request per 5 m
     assert.equal(r.code, 0, r.stderr);
     const res = JSON.parse(r.stdout) as RunResult;
     const cap = res.capacity!;
-    assert.ok(cap.capacity >= 80 && cap.capacity <= 210, `capacity ${cap.capacity} req/s near the 200 req/s limit (steps: ${JSON.stringify(cap.steps.map((s) => [s.rate, s.ok, s.reason]))})`);
+    const found = cap.capacity ?? NaN;
+    assert.ok(found >= 80 && found <= 210, `capacity ${cap.capacity} req/s near the 200 req/s limit (steps: ${JSON.stringify(cap.steps.map((s) => [s.rate, s.ok, s.reason]))})`);
     assert.ok(cap.steps.some((s) => !s.ok), 'a failing step bounds the search');
     assert.ok(cap.steps.filter((s) => s.ok).every((s) => s.p95 < 100));
     assert.match(readFileSync(html, 'utf8'), /latency vs offered rate/);
@@ -323,9 +324,38 @@ test('Ctrl-C during the first --find-capacity step says no step finished, writes
   const res = JSON.parse(readFileSync(out, 'utf8')) as RunResult;
   assert.deepEqual(res.capacity!.steps, []);
   assert.equal(res.capacity!.interrupted, true);
+  assert.equal(res.capacity!.capacity, null, 'not measured: null, not 0 ("0 req/s meets the SLO")');
   const page = readFileSync(html, 'utf8');
   assert.match(page, /interrupted by Ctrl-C during the first step/);
+  assert.match(page, /Capacity: not measured/);
   assert.doesNotMatch(page, /No tested rate met the SLO/);
+
+  // compare: that report against a measured one says the capacity cannot be compared, and exits 0.
+  const measured = join(dir, 'measured-vs-interrupted.json');
+  const step = { rate: 100, achievedRps: 100, p50: 1, p95: 1, p99: 1, errorRate: 0, ok: true, stable: true };
+  writeFileSync(measured, JSON.stringify(asSearch(res, { ...res.capacity!, capacity: 100, steps: [step], interrupted: undefined }, 'measured')));
+  const cmp = await runCli(['loadtest', 'compare', measured, out]);
+  assert.equal(cmp.code, 0, cmp.stderr);
+  assert.match(cmp.stdout, /^capacity req\/s\s+100\.0\s+not measured\s+-\s+-\s+not comparable$/m);
+  assert.match(cmp.stdout, /note: the capacity cannot be compared: not measured in B/);
+  assert.doesNotMatch(cmp.stdout, /-100\.0%/);
+});
+
+test('a search where every finished step broke the SLO reports capacity 0 (a measurement, not null) and exits 3', async () => {
+  // Every answer takes 30 ms: no rate meets p99<5ms.
+  const slow = await startServer((_q, res) => { setTimeout(() => json(res, 200, {}), 30); });
+  try {
+    const r = await runCli(['loadtest', `${slow.url}/predict`, '--find-capacity', '--slo', 'p99<5ms', '--start-rate', '2', '--max-rate', '2', '--step-duration', '1s', '--json', '-q']);
+    assert.equal(r.code, 3, r.stderr);
+    const res = JSON.parse(r.stdout) as RunResult;
+    assert.equal(res.capacity!.capacity, 0);
+    assert.ok(res.capacity!.steps.length > 0 && res.capacity!.steps.every((s) => !s.ok), JSON.stringify(res.capacity!.steps));
+    assert.equal(res.capacity!.interrupted, undefined);
+    assert.match(r.stderr, /capacity: no tested rate met p99<5ms/);
+    assert.doesNotMatch(r.stderr, /not measured/);
+  } finally {
+    await slow.close();
+  }
 });
 
 test('a search stopped by --max-rate says the capacity is capped (console, JSON and HTML)', async () => {

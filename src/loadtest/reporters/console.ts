@@ -1,4 +1,5 @@
 // Terminal output: a live line once a second (rewritten in place on a TTY) and the final summary.
+import { measuredCapacity } from '../capacity.js';
 import { formatMetric, fmtMs, fmtRate, fmtRps } from '../thresholds.js';
 import { LAG_WARN_MS, type LiveState } from '../runner.js';
 import type { CapacityResult, RunResult, SeriesPoint } from '../types.js';
@@ -77,7 +78,8 @@ export function summary(r: RunResult): string {
  */
 export function capacityNotes(cap: CapacityResult, firstRate?: number): string[] {
   const notes: string[] = [];
-  if (cap.capped) notes.push(`capped: every step up to --max-rate met the SLO, so the capacity is at least ${fmtRate(cap.capacity)} req/s; raise --max-rate to find it`);
+  const capacity = measuredCapacity(cap);
+  if (cap.capped && capacity !== null) notes.push(`capped: every step up to --max-rate met the SLO, so the capacity is at least ${fmtRate(capacity)} req/s; raise --max-rate to find it`);
   if (cap.toolLimited) notes.push('the search stopped where the load generator itself became the limit');
   if (cap.interrupted) {
     notes.push(cap.steps.length === 0
@@ -89,9 +91,10 @@ export function capacityNotes(cap: CapacityResult, firstRate?: number): string[]
 
 /** The capacity line: the rate found, that none met the SLO, or that no step finished (interrupted during the first). */
 function capacityHeadline(cap: CapacityResult): string {
-  if (cap.steps.length === 0) return 'capacity: not measured: no step finished';
-  return cap.capacity > 0
-    ? `capacity: ${cap.capped ? '≥ ' : ''}${fmtRate(cap.capacity)} req/s meets ${cap.slo.join(', ')} with errors <= ${(cap.maxErrorRate * 100).toFixed(3)}%`
+  const capacity = measuredCapacity(cap);
+  if (capacity === null) return 'capacity: not measured: no step finished';
+  return capacity > 0
+    ? `capacity: ${cap.capped ? '≥ ' : ''}${fmtRate(capacity)} req/s meets ${cap.slo.join(', ')} with errors <= ${(cap.maxErrorRate * 100).toFixed(3)}%`
     : `capacity: no tested rate met ${cap.slo.join(', ')} (lowest tried ${fmtRate(Math.min(...cap.steps.map((s) => s.rate)))} req/s)`;
 }
 

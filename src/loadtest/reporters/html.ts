@@ -3,6 +3,7 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
+import { measuredCapacity } from '../capacity.js';
 import { fmtMs, fmtRate, fmtRps } from '../thresholds.js';
 import type { CapacityResult, RunResult } from '../types.js';
 import { capacityNotes } from './console.js';
@@ -48,9 +49,10 @@ export function renderHtml(r: RunResult): string {
   const thresholds = (r.thresholds ?? []).map((t) => `<li class="${t.ok ? 'pass' : 'fail'}">${t.ok ? 'PASS' : 'FAIL'} ${esc(t.expr)} (actual ${esc(String(Number(t.actual.toPrecision(4))))})</li>`).join('');
   const cap = r.capacity;
   // Interrupted during the first step: no step was judged, so there is no capacity, table or curve.
+  const measured = cap === undefined ? null : measuredCapacity(cap);
   const judged = cap !== undefined && cap.steps.length > 0;
   const capacity = cap
-    ? `<h2>Capacity search</h2><p>${!judged ? 'No step finished: no capacity was measured.' : cap.capacity > 0 ? `Highest rate meeting ${esc(cap.slo.join(', '))}: <b>${cap.capped ? '≥ ' : ''}${fmtRate(cap.capacity)} req/s</b>` : 'No tested rate met the SLO.'}</p>${capacityNotes(cap, c.rate).map((n) => `<p class="warn">${esc(n)}</p>`).join('')}${judged ? `${stepTable(cap)}<div id="capacity" class="chart"></div>` : ''}`
+    ? `<h2>Capacity search</h2><p>${measured === null ? 'Capacity: not measured (no step finished).' : measured > 0 ? `Highest rate meeting ${esc(cap.slo.join(', '))}: <b>${cap.capped ? '≥ ' : ''}${fmtRate(measured)} req/s</b>` : 'No tested rate met the SLO.'}</p>${capacityNotes(cap, c.rate).map((n) => `<p class="warn">${esc(n)}</p>`).join('')}${judged ? `${stepTable(cap)}<div id="capacity" class="chart"></div>` : ''}`
     : '';
   const data = {
     t: r.series.map((s) => s.t), rps: r.series.map((s) => s.rps), fps: r.series.map((s) => s.fps),
