@@ -7,8 +7,10 @@ const HELP = `Usage: modelserve check [MODEL_REPO] [--sample data.csv] [--no-opt
 
 Checks every model of MODEL_REPO (default $MODELSERVE_MODEL_REPO or ./models) without opening a
 port: each config's schema and cross-field rules, scaler files, the ONNX file loaded in onnxruntime
-and its real input/output signature, the fields' examples as a request, and what the optimiser
-cannot rewrite (a warning). Every problem of every model is listed at once: file, key, problem.
+and its real input/output signature, the fields' examples as a request, one run of the model on
+serve's load-time warm-up input (the example row; for a folder with only an .onnx file, one row of
+zeros), and what the optimiser cannot rewrite (a warning). Every problem of every model is listed
+at once: file, key, problem.
 
   --sample FILE    a CSV of real inputs (a header naming the fields): runs it through every model
                    and warns when >= 99% of the answers are the same (a missing or wrong scaler),

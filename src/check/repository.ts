@@ -1,8 +1,9 @@
 // `modelserve check`: every problem of every model of a repository in one run — the config's
 // schema and cross-field rules (a config that fails its schema is still built as far as it goes,
 // so its other problems are found too), scaler files, the ONNX file and its real signature from
-// an onnxruntime session on this thread, the examples as a request, what the optimiser cannot
-// rewrite, and with a sample of data the silent mistakes (see sample.ts). Opens no port.
+// an onnxruntime session on this thread, the examples as a request, serve's load-time warm-up run
+// on that session (see warm-up.ts), what the optimiser cannot rewrite, and with a sample of data
+// the silent mistakes (see sample.ts). Opens no port.
 import { basename } from 'node:path';
 import { buildConfig, findConfigFile, modelFolders, readConfigFile, readVersionConfig, repositoryProblems, schemaProblems, underRejected, versionLocations, type Problem, type RawConfig, type VersionLocation } from '../config/load.js';
 import type { ModelConfig } from '../config/types.js';
@@ -16,6 +17,7 @@ import { compileRequestValidator } from '../validation/request-validator.js';
 import { readSample } from './csv.js';
 import { collectModelProblems, type ModelProblem } from './problems.js';
 import { checkSample } from './sample.js';
+import { warmUpProblem } from './warm-up.js';
 
 export interface CheckOptions {
   /** false = as with --no-optimize: the optimiser is not run, so its verdicts are not reported. */
@@ -121,7 +123,12 @@ export async function checkRepository(repo: string, options: CheckOptions = {}):
       if (example && !example.ok) {
         for (const issue of example.issues) modelProblems.push({ file: config.configFile, key: `fields.${issue.loc.slice(1).join('.')}`, message: `the example row (examples, defaults) is not a valid request: ${issue.msg}`, severity: 'error' });
       }
-      if (sample && config.kind !== 'raw' && mismatches.length === 0 && folder.problems.length === 0) {
+      // serve's load-time warm-up run, once the config fits its model (serve fails earlier otherwise).
+      const warmUp = mismatches.length === 0 && folder.problems.length === 0 && (config.kind === 'raw' || example?.ok === true)
+        ? await warmUpProblem(config, signature, session, example?.ok === true ? example.rows : undefined)
+        : undefined;
+      if (warmUp) modelProblems.push(warmUp);
+      if (sample && config.kind !== 'raw' && mismatches.length === 0 && folder.problems.length === 0 && !warmUp) {
         try {
           modelProblems.push(...await checkSample(config, signature, session, sample));
         } catch (err) {

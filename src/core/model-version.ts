@@ -33,6 +33,18 @@ export function exampleRow(config: ModelConfig): Row {
   return row;
 }
 
+/** A raw model's warm-up feeds: one row (variable dimensions 1) of zeros / empty strings. */
+export function exampleFeeds(signature: ModelSignature): NamedTensors {
+  const feeds: NamedTensors = {};
+  for (const input of signature.inputs) {
+    const dims = input.shape.map((d) => (typeof d === 'number' && d >= 0 ? d : 1));
+    const type = input.type as TensorData['type'];
+    const data = allocateTensor(type, dims.reduce((a, b) => a * b, 1))!;
+    feeds[input.name] = { type, dims, data };
+  }
+  return feeds;
+}
+
 export interface ModelVersionParts {
   config: ModelConfig;
   signature: ModelSignature;
@@ -166,16 +178,9 @@ export class ModelVersion implements ServableVersion {
     });
   }
 
-  /** A raw model's warm-up feeds: one row (variable dimensions 1) of zeros / empty strings. */
+  /** A raw model's warm-up feeds (see exampleFeeds). */
   exampleFeeds(): NamedTensors {
-    const feeds: NamedTensors = {};
-    for (const input of this.signature.inputs) {
-      const dims = input.shape.map((d) => (typeof d === 'number' && d >= 0 ? d : 1));
-      const type = input.type as TensorData['type'];
-      const data = allocateTensor(type, dims.reduce((a, b) => a * b, 1))!;
-      feeds[input.name] = { type, dims, data };
-    }
-    return feeds;
+    return exampleFeeds(this.signature);
   }
 
   /** Validated rows -> one prediction object per row, in order. */

@@ -6,8 +6,8 @@ import { spawnSync } from 'node:child_process';
 import { copyFileSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
-import { BOOK_CSV, BOOK_MODEL, BOOK_SCALER, CLI, EXAMPLES, tempDir } from '../helpers/paths.js';
-import { writeIdentityModels } from '../helpers/onnx.js';
+import { BOOK_CSV, BOOK_MODEL, BOOK_SCALER, CLI, EXAMPLES, tempDir, writeBookModelFolder } from '../helpers/paths.js';
+import { writeIdentityModels, writeReshapeFailingModel } from '../helpers/onnx.js';
 
 const root = tempDir('modelserve-check-');
 after(() => rmSync(root, { recursive: true, force: true }));
@@ -218,4 +218,40 @@ test('check: pipelines are checked by their steps, not opened as ONNX — the sh
   assert.equal(r.status, 1);
   assert.match(r.stderr, /ensemble\/model\.yaml: pipeline\.ensemble\.1\.model: no model 'wether' in the repository \(models: weather\)/);
   assert.doesNotMatch(r.stderr, /cannot read|ENOENT/);
+});
+
+// A graph that loads but cannot run on one row (its Reshape needs a multiple of 4 values): serve's
+// load-time warm-up run fails, so check must fail it too.
+const RESHAPE_ERROR = 'The input tensor cannot be reshaped to the requested shape. Input shape:{1,3}, requested shape:{-1,4}';
+const RESHAPE_CONFIG = 'model: model.onnx\nfields:\n  a: { type: number }\n  b: { type: number }\n  c: { type: number }\ninputs:\n  x: { fields: [a, b, c] }\noutputs:\n  value: { from: y }\n';
+
+test('check runs every model once on serve\'s warm-up input: a graph that fails at run time is an error naming its file and onnxruntime\'s message, and serve refuses the same repository', () => {
+  const repo = bookRepo({ weather: bookConfig() });
+  writeReshapeFailingModel(repo, 'reshape/model.onnx');
+  writeFileSync(join(repo, 'reshape', 'model.yaml'), RESHAPE_CONFIG);
+  writeReshapeFailingModel(repo, 'raw-reshape/model.onnx');
+  const quote = (text: string) => text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+  const r = cli(['check', repo]);
+  assert.equal(r.status, 1, r.stdout + r.stderr);
+  assert.match(r.stderr, new RegExp(`\\n  \\S*reshape/model\\.yaml: \\(model\\): serve's load-time warm-up run on the example row \\(the fields' examples, defaults\\) fails in onnxruntime: .*${quote(RESHAPE_ERROR)}\\n`));
+  assert.match(r.stderr, new RegExp(`\\n  \\S*raw-reshape/model\\.onnx: \\(model\\): serve's load-time warm-up run on one row of zeros / empty strings fails in onnxruntime: .*${quote(RESHAPE_ERROR)}\\n`));
+  assert.doesNotMatch(r.stderr, /weather\/model\.yaml/);
+  assert.match(r.stdout, /failed: 3 models checked \(raw-reshape, reshape, weather\), 2 error\(s\)/);
+
+  // serve agrees: its warm-up run fails on the same onnxruntime error, and it does not start.
+  const serve = cli(['serve', repo, '--port', '0', '--workers', '1']);
+  assert.equal(serve.status, 1, serve.stdout + serve.stderr);
+  assert.match(serve.stderr, new RegExp(`^modelserve: .*${quote(RESHAPE_ERROR)}`, 'm'));
+  assert.doesNotMatch(serve.stderr, /serving /);
+});
+
+test('check still passes what serve serves: the shipped examples and the book\'s model folder (their warm-up runs succeed)', () => {
+  const examples = cli(['check', EXAMPLES]);
+  assert.equal(examples.status, 0, examples.stdout + examples.stderr);
+  assert.match(examples.stdout, /^ok: 3 models checked \(loan, rain-xgboost, weather\), 0 error\(s\), 0 warning\(s\)/m);
+  const parent = tempDir('modelserve-check-book-');
+  writeBookModelFolder(parent);
+  const book = cli(['check', parent]);
+  assert.equal(book.status, 0, book.stdout + book.stderr);
+  assert.match(book.stdout, /^ok: 1 model checked \(book-weather\), 0 error\(s\), 0 warning\(s\)/m);
 });

@@ -1,5 +1,6 @@
 // Small ONNX graphs built at test time with Debian's python3-onnx (/usr/bin/python3), for the
-// element types and shapes a test needs: one Identity node from input 'x' to output 'y'.
+// element types and shapes a test needs: one Identity node from input 'x' to output 'y'; or a
+// Reshape that loads but cannot run on one row.
 import { execFileSync } from 'node:child_process';
 import { join } from 'node:path';
 
@@ -33,3 +34,28 @@ export function writeIdentityModels(dir: string, models: readonly IdentityModel[
 }
 
 export const identityFile = (dir: string, model: IdentityModel): string => join(dir, model.file);
+
+const MAKE_RESHAPE = `
+import os, sys, onnx
+from onnx import TensorProto, helper
+x = helper.make_tensor_value_info('x', TensorProto.FLOAT, ['N', 3])
+y = helper.make_tensor_value_info('y', TensorProto.FLOAT, ['M', 4])
+shape = helper.make_tensor('shape', TensorProto.INT64, [2], [-1, 4])
+graph = helper.make_graph([helper.make_node('Reshape', ['x', 'shape'], ['y'])], 'reshape', [x], [y], [shape])
+model = helper.make_model(graph, opset_imports=[helper.make_opsetid('', 13)])
+model.ir_version = 8
+path = os.path.join(sys.argv[1], sys.argv[2])
+os.makedirs(os.path.dirname(path), exist_ok=True)
+onnx.save(model, path)
+`;
+
+/**
+ * Writes, at `file` under `dir`, a graph that loads but fails whenever it runs on fewer than 4
+ * rows: input 'x' [N, 3] float reshaped to [-1, 4] as output 'y' (onnxruntime: "The input tensor
+ * cannot be reshaped to the requested shape"). The symbolic N keeps the mismatch out of load-time
+ * shape inference. Returns `dir`.
+ */
+export function writeReshapeFailingModel(dir: string, file: string): string {
+  execFileSync('/usr/bin/python3', ['-c', MAKE_RESHAPE, dir, file], { stdio: 'pipe' });
+  return dir;
+}
