@@ -68,7 +68,7 @@ export const SERVE_OPTIONS = {
   metrics: { flag: 'metrics', env: 'MODELSERVE_METRICS', kind: 'boolean', default: true, doc: 'Serve Prometheus metrics at /metrics.' },
   logLevel: { flag: 'log-level', env: 'LOG_LEVEL', kind: 'enum', values: ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], default: 'info', doc: 'Log level of the JSON logs.' },
   optimize: { flag: 'optimize', env: 'MODELSERVE_OPTIMIZE', kind: 'boolean', default: true, doc: 'Rewrite SVM/Scaler operators into dense tensor ops at load (--no-optimize turns it off for every model).' },
-  check: { flag: 'check', env: 'MODELSERVE_CHECK', kind: 'boolean', default: false, doc: 'Check every model (config, scaler files, ONNX signature, optimiser) as `modelserve check` does, print every problem and exit 0/1 without opening a port.' },
+  check: { flag: 'check', env: 'MODELSERVE_CHECK', kind: 'boolean', default: false, doc: 'Check every model (config, scaler files, ONNX signature, one warm-up run, optimiser) as `modelserve check` does, print every problem and exit 0/1 without opening a port.' },
 } as const satisfies Record<string, OptionSpec>;
 
 export type ServeOptionName = keyof typeof SERVE_OPTIONS;
