@@ -130,6 +130,21 @@ function newest(entry: ModelEntry): ServableVersion | undefined {
   return best;
 }
 
+/**
+ * Awaits a version's load-time warm-up run; its failure names the file (the config, or a raw
+ * folder's .onnx) rather than the runtime's internal key ('m/1#3').
+ */
+async function warmUp(config: ModelConfig, key: string, input: string, run: Promise<unknown>): Promise<void> {
+  try {
+    await run;
+  } catch (err) {
+    if (err instanceof StartupError) throw err;
+    const message = (err as Error).message.replace(`model '${key}': `, '');
+    const file = config.kind === 'raw' ? config.modelFile : config.configFile;
+    throw new StartupError('MS_ERR_MODEL_LOAD', `${file}: the load-time warm-up run on ${input} failed: ${message}`);
+  }
+}
+
 export class InferenceCore extends EventEmitter {
   readonly runtime: InferenceRuntime;
   readonly repo: string | undefined;
@@ -420,13 +435,17 @@ export class InferenceCore extends EventEmitter {
     try {
       loaded = config.pipeline ? this.buildPipeline(config) : await this.loadModelVersion(config, key);
       if (config.kind === 'raw' && loaded instanceof ModelVersion) {
-        await loaded.infer(loaded.exampleFeeds(), 1, { unobserved: true }); // a raw model: one row of zeros through the batcher and session
+        // A raw model: one row of zeros through the batcher and session.
+        await warmUp(config, key, 'one row of zeros / empty strings', loaded.infer(loaded.exampleFeeds(), 1, { unobserved: true }));
       } else {
         // The example row through the whole path: a mapping that cannot work fails here, not on traffic.
         // (A pipeline's steps are warmed as models; its remote steps need not be up to load it.)
         const validated = loaded.validate(exampleRow(loaded.config));
         if (!validated.ok) throw new StartupError('MS_ERR_CONFIG_INVALID', `${config.configFile}: the fields' examples do not form a valid request: ${JSON.stringify(validated.issues)}`);
-        if (!config.pipeline) loaded.serialize.many(await loaded.predict(validated.rows, undefined, { unobserved: true }));
+        if (!config.pipeline) {
+          const version = loaded;
+          await warmUp(config, key, "the example row (the fields' examples, defaults)", version.predict(validated.rows, undefined, { unobserved: true }).then((p) => version.serialize.many(p)));
+        }
       }
     } catch (err) {
       if (loaded !== undefined) await this.release(loaded);

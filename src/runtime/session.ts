@@ -17,6 +17,10 @@ export function sessionOptions(options: RuntimeOptions): ort.InferenceSession.Se
     interOpNumThreads: Math.max(1, Math.floor(options.interOpThreads)),
     executionMode: 'sequential',
     graphOptimizationLevel: 'all',
+    // Fatal only: every error onnxruntime meets on a load or a run comes back as an exception that
+    // modelserve reports itself (the request's error and log line, the startup message naming the
+    // file); onnxruntime's own coloured line on stderr would break a JSON log stream.
+    logSeverityLevel: 4,
   };
 }
 
