@@ -11,6 +11,10 @@ const NUMERIC: ReadonlySet<string> = new Set(['float32', 'float64', 'int32', 'in
 // returned as: every element type onnxruntime-node's Tensor carries but float16 (OIP FP16, which
 // modelserve refuses) and the 4-bit ones. (bfloat16 is not even described by onnxruntime-node.)
 const CARRIED: ReadonlySet<string> = new Set<ElementType>(['float32', 'float64', 'int8', 'int16', 'int32', 'int64', 'uint8', 'uint16', 'uint32', 'uint64', 'string', 'bool']);
+// What a `column:` output can read: every carried type but string. Each is answered as a number,
+// exact for all of them but a 64-bit integer past ±(2^53 - 1), which a request is refused for
+// (src/response/decode.ts exactNumber).
+const COLUMN_SOURCES: ReadonlySet<string> = new Set([...CARRIED].filter((type) => type !== 'string'));
 
 /** The fixed width of a [N, k] tensor (k), 1 for [N], undefined when not fixed. */
 export function rowWidth(info: TensorInfo): number | undefined {
@@ -75,7 +79,7 @@ export function checkSignature(config: ModelConfig, signature: ModelSignature): 
     if (out.kind === 'column') {
       const width = rowWidth(info);
       if (width !== undefined && out.column >= width) problems.push(`outputs.${out.field}.column: is ${out.column} but output '${out.from}' has ${width} column(s)`);
-      if (!NUMERIC.has(info.type) && info.type !== 'bool') problems.push(`outputs.${out.field}.column: output '${out.from}' is ${info.type}, not numeric`);
+      if (!COLUMN_SOURCES.has(info.type)) problems.push(`outputs.${out.field}.column: output '${out.from}' is ${info.type}, not numeric`);
     }
   }
   return problems;

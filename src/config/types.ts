@@ -29,7 +29,7 @@ export interface TensorSpec {
 export type OutputSpec =
   /** Class-label mapping: the output's value for the row, looked up in `map` (keys are the stringified values). */
   | { field: string; from: string; kind: 'label'; map: Record<string, string> }
-  /** One column of the output's row as a float, e.g. the probability of class 1. */
+  /** One column of the output's row as a number, e.g. the probability of class 1 (from any numeric or bool output). */
   | { field: string; from: string; kind: 'column'; column: number }
   /** The row's raw values: a scalar when the row has one element, else an array. */
   | { field: string; from: string; kind: 'raw' };

@@ -50,6 +50,8 @@ const STATUS: Partial<Record<ErrorCode, grpc.status>> = {
   MS_ERR_NO_FIELDS_API: grpc.status.UNIMPLEMENTED,
   // The caller cancelled (499, nginx's "client closed request").
   MS_ERR_CLIENT_GONE: grpc.status.CANCELLED,
+  // The model's answer, not a server that may come back (502 otherwise means UNAVAILABLE, which clients retry).
+  MS_ERR_OUTPUT_RANGE: grpc.status.OUT_OF_RANGE,
 };
 
 /** The gRPC status of the same meaning as an HTTP status. */

@@ -1,10 +1,26 @@
 // Maps a batch's ONNX outputs back to one response object per row, as the config's `outputs`
-// says: class-label mapping, one column as a float, or the raw row. Compiled once per model.
+// says: class-label mapping, one column as a number, or the raw row. Compiled once per model.
 import type { ModelConfig, OutputSpec } from '../config/types.js';
+import { ModelServeError } from '../errors.js';
 import type { NamedTensors, TensorData } from '../runtime/types.js';
 
 export type PredictionObject = Record<string, unknown>;
 export type Decoder = (outputs: NamedTensors, rows: number) => PredictionObject[];
+
+const SAFE = BigInt(Number.MAX_SAFE_INTEGER);
+
+/**
+ * A 64-bit integer element (int64, uint64: onnxruntime gives BigInts) as a number, which is exact
+ * only within ±(2^53 - 1): past it a double rounds (2^53 + 1 reads 2^53, and 2^60 is written
+ * 1152921504606847000). Such a value fails the request, naming the field, rather than be answered
+ * rounded. (A label is keyed by the BigInt's own digits; a raw output over OIP stays INT64/UINT64.)
+ */
+export function exactNumber(value: bigint, spec: OutputSpec, row: number): number {
+  if (value > SAFE || value < -SAFE) {
+    throw new ModelServeError('MS_ERR_OUTPUT_RANGE', `output '${spec.field}' (model output '${spec.from}'), row ${row}: the model gave ${value}, past ±(2^53 - 1), where a number is no longer exact; read this output as a label (map:) or, over the Open Inference Protocol, as a raw output (its own 64-bit datatype)`);
+  }
+  return Number(value);
+}
 
 function scalar(value: unknown): unknown {
   return typeof value === 'bigint' ? Number(value) : value;
@@ -18,12 +34,15 @@ function readField(spec: OutputSpec, tensor: TensorData, width: number, row: num
   const data = tensor.data as ArrayLike<unknown>;
   switch (spec.kind) {
     case 'label': {
-      const key = String(scalar(data[row * width]));
+      // The value's decimal digits, a BigInt's exact ones (Number() would round past 2^53).
+      const key = String(data[row * width]);
       return spec.map[key] ?? key;
     }
     case 'column': {
+      const element = data[row * width + spec.column];
+      if (typeof element === 'bigint') return exactNumber(element, spec, row);
       // JSON has no NaN/Infinity: a non-finite model output is sent as null.
-      const value = Number(data[row * width + spec.column]);
+      const value = Number(element);
       return Number.isFinite(value) ? value : null;
     }
     case 'raw': {

@@ -1,6 +1,7 @@
 // Small ONNX graphs built at test time with Debian's python3-onnx (/usr/bin/python3), for the
-// element types and shapes a test needs: one Identity node from input 'x' to output 'y'; or a
-// Reshape that loads but cannot run on one row.
+// element types and shapes a test needs: one Identity node from input 'x' to output 'y', or a Cast
+// node when the input's element type is another (an output of a type no config field can feed); or
+// a Reshape that loads but cannot run on one row.
 import { execFileSync } from 'node:child_process';
 import { join } from 'node:path';
 
@@ -11,6 +12,8 @@ export interface IdentityModel {
   elem: string;
   /** Dimensions: numbers, or names for symbolic ones. */
   shape: Array<number | string>;
+  /** The input's element type when it differs from `elem`: then 'y' is Cast(x) to `elem`. */
+  inputElem?: string;
 }
 
 const MAKE = `
@@ -18,8 +21,11 @@ import json, os, sys, onnx
 from onnx import TensorProto, helper
 for m in json.loads(sys.argv[2]):
     elem = getattr(TensorProto, m['elem'])
-    vi = lambda n: helper.make_tensor_value_info(n, elem, m['shape'])
-    graph = helper.make_graph([helper.make_node('Identity', ['x'], ['y'])], 'identity', [vi('x')], [vi('y')])
+    source = getattr(TensorProto, m.get('inputElem', m['elem']))
+    node = helper.make_node('Identity', ['x'], ['y']) if source == elem else helper.make_node('Cast', ['x'], ['y'], to=elem)
+    x = helper.make_tensor_value_info('x', source, m['shape'])
+    y = helper.make_tensor_value_info('y', elem, m['shape'])
+    graph = helper.make_graph([node], 'identity', [x], [y])
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid('', 13)])
     model.ir_version = 8
     path = os.path.join(sys.argv[1], m['file'])
@@ -27,7 +33,7 @@ for m in json.loads(sys.argv[2]):
     onnx.save(model, path)
 `;
 
-/** Writes Identity graphs (input 'x' -> output 'y') under `dir`; returns `dir`. */
+/** Writes Identity (or Cast) graphs (input 'x' -> output 'y') under `dir`; returns `dir`. */
 export function writeIdentityModels(dir: string, models: readonly IdentityModel[]): string {
   execFileSync('/usr/bin/python3', ['-c', MAKE, dir, JSON.stringify(models)], { stdio: 'pipe' });
   return dir;

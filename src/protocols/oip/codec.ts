@@ -5,14 +5,15 @@
 // - 'fields' (a model with a model.yaml): one input tensor per field — a column, shape [N] or
 //   [N, 1], as MLServer's pandas codec does — turned into rows and put through the config's own
 //   validation and encoding (ranges, enums, defaults, scaling, string tensors), exactly what the
-//   JSON API does; one output tensor per response field (class labels BYTES, columns FP32/FP64,
-//   raw outputs in the model's type).
+//   JSON API does; one output tensor per response field (class labels BYTES, columns FP32 from a
+//   float32 output and FP64 from any other, raw outputs in the model's type).
 // - 'raw' (a folder with only an .onnx file): the ONNX graph's own inputs and outputs, fed as they
 //   come after datatype and shape checks.
 import type { ServableVersion } from '../../core/servable.js';
 import { rawBatchable, rawOutputs } from '../../config/signature.js';
 import type { ElementType, NamedTensors, TensorData, TensorInfo } from '../../runtime/types.js';
 import type { Row } from '../../validation/request-validator.js';
+import { exactNumber } from '../../response/decode.js';
 import { badTensor, type Datatype, type OipTensor, type TensorValues } from './tensors.js';
 import type { ClientProbe } from '../../core/prediction-tap.js';
 
@@ -149,6 +150,7 @@ function fieldsView(version: ServableVersion): ModelView {
   const outputDatatype = (o: (typeof config.outputs)[number]): Datatype => {
     const type = onnxOut.get(o.from)?.type ?? 'float32';
     if (o.kind === 'label') return 'BYTES';
+    // FP64 holds every integer type exactly but a 64-bit one past ±(2^53 - 1), refused per request (exactNumber).
     if (o.kind === 'column') return type === 'float32' ? 'FP32' : 'FP64';
     return datatypeOf(type);
   };
@@ -234,7 +236,10 @@ function fieldsView(version: ServableVersion): ModelView {
         }
         if (o.kind === 'column') {
           const values = t.type === 'float32' ? new Float32Array(rows) : new Float64Array(rows);
-          for (let r = 0; r < rows; r++) values[r] = Number(data[r * width + o.column]);
+          for (let r = 0; r < rows; r++) {
+            const element = data[r * width + o.column];
+            values[r] = typeof element === 'bigint' ? exactNumber(element, o, r) : Number(element);
+          }
           return { name: fieldName, datatype: t.type === 'float32' ? 'FP32' : 'FP64', shape: [rows, 1], values };
         }
         return { name: fieldName, datatype: datatypeOf(t.type), shape: t.dims.length > 1 ? t.dims : [rows, 1], values: t.data as TensorValues };

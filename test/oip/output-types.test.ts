@@ -1,0 +1,130 @@
+// Response fields read from ONNX outputs of every integer element type: a `column:` (one number per
+// row) and a label (`map:`, keyed by the value's decimal digits) answer the same over the JSON API
+// and OIP REST (columns FP64, labels BYTES). A 64-bit integer past ±(2^53 - 1) is never answered
+// rounded: a column of one fails the request (MS_ERR_OUTPUT_RANGE, naming the field), a label keeps
+// its exact digits. Models: Cast graphs from a float64 input (two number fields) to the type.
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import * as grpc from '@grpc/grpc-js';
+import { startServer, type RunningServer } from '../../src/server.js';
+import { checkSignature } from '../../src/config/signature.js';
+import type { ModelConfig } from '../../src/config/types.js';
+import { tempDir } from '../helpers/paths.js';
+import { freePort } from '../helpers/net.js';
+import { call } from '../helpers/http.js';
+import { writeIdentityModels } from '../helpers/onnx.js';
+import { grpcClients, rpc, type GrpcClient } from '../helpers/oip.js';
+
+interface Case {
+  model: string;
+  /** onnx.TensorProto's name of the output 'y'. */
+  elem: string;
+  map: Record<string, string>;
+  /** Two rows: `a` is cast into the label's column, `b` into the column's (exact doubles all). */
+  a: [number, number];
+  b: [number, number];
+  /** The labels the two rows get: mapped, or the value's own digits. */
+  labels: [string, string];
+}
+
+const CASES: Case[] = [
+  { model: 'out_i8', elem: 'INT8', map: { '-5': 'minus_five' }, a: [-5, 100], b: [-128, 127], labels: ['minus_five', '100'] },
+  { model: 'out_i16', elem: 'INT16', map: { '-300': 'low' }, a: [-300, 7], b: [-32768, 32767], labels: ['low', '7'] },
+  { model: 'out_i32', elem: 'INT32', map: { '70000': 'high' }, a: [70000, 1], b: [-2147483648, 2147483647], labels: ['high', '1'] },
+  // 2^60 is an exact double, but Number -> String writes it 1152921504606847000: the key is the integer's own digits.
+  { model: 'out_i64', elem: 'INT64', map: { '1152921504606846976': 'big' }, a: [2 ** 60, -(2 ** 62)], b: [-(2 ** 53 - 1), 2 ** 53 - 1], labels: ['big', '-4611686018427387904'] },
+  { model: 'out_u8', elem: 'UINT8', map: { '200': 'u200' }, a: [200, 3], b: [0, 255], labels: ['u200', '3'] },
+  { model: 'out_u16', elem: 'UINT16', map: { '65535': 'top' }, a: [65535, 3], b: [0, 65535], labels: ['top', '3'] },
+  { model: 'out_u32', elem: 'UINT32', map: { '4294967295': 'top' }, a: [4294967295, 3], b: [0, 4294967295], labels: ['top', '3'] },
+  { model: 'out_u64', elem: 'UINT64', map: { '1152921504606846976': 'big' }, a: [2 ** 60, 2 ** 63], b: [0, 2 ** 53 - 1], labels: ['big', '9223372036854775808'] },
+];
+
+const repo = writeIdentityModels(tempDir(), CASES.map((c) => ({ file: `${c.model}/model.onnx`, elem: c.elem, inputElem: 'DOUBLE', shape: ['N', 2] })));
+for (const c of CASES) {
+  const map = Object.entries(c.map).map(([k, v]) => `"${k}": ${v}`).join(', ');
+  writeFileSync(join(repo, c.model, 'model.yaml'), `name: ${c.model}
+fields:
+  a: { type: number, example: 1 }
+  b: { type: number, example: 1 }
+inputs:
+  x: { fields: [a, b] }
+outputs:
+  label: { from: y, map: { ${map} } }
+  count: { from: y, column: 1 }
+`);
+}
+
+const oipBody = (a: number[], b: number[]) => ({ inputs: [{ name: 'a', datatype: 'FP64', shape: [a.length], data: a }, { name: 'b', datatype: 'FP64', shape: [b.length], data: b }] });
+
+describe('column and label outputs of every integer type', () => {
+  let server: RunningServer;
+  let inference: GrpcClient;
+  let closeClients: () => void;
+
+  before(async () => {
+    server = await startServer({ repo, port: 0, grpcPort: await freePort(), workers: 1 });
+    ({ inference, close: closeClients } = grpcClients(server.grpcPort!));
+  });
+  after(async () => {
+    closeClients?.();
+    await server?.shutdown();
+  });
+
+  test('the JSON API: a column is the exact number, a label the mapped name or the digits', async () => {
+    for (const c of CASES) {
+      const res = await call(`${server.url}/models/${c.model}/predict`, { body: [{ a: c.a[0], b: c.b[0] }, { a: c.a[1], b: c.b[1] }] });
+      assert.equal(res.status, 200, `${c.model}: ${res.text}`);
+      assert.deepEqual(res.body, [{ label: c.labels[0], count: c.b[0] }, { label: c.labels[1], count: c.b[1] }], c.model);
+    }
+  });
+
+  test('OIP REST: the same values, a column FP64 (metadata and answer), a label BYTES', async () => {
+    for (const c of CASES) {
+      const meta = await call(`${server.url}/v2/models/${c.model}`);
+      assert.deepEqual(meta.body.outputs, [{ name: 'label', datatype: 'BYTES', shape: [-1, 1] }, { name: 'count', datatype: 'FP64', shape: [-1, 1] }], c.model);
+      const res = await call(`${server.url}/v2/models/${c.model}/infer`, { body: oipBody(c.a, c.b) });
+      assert.equal(res.status, 200, `${c.model}: ${res.text}`);
+      assert.deepEqual(res.body.outputs, [
+        { name: 'label', datatype: 'BYTES', shape: [2, 1], data: c.labels },
+        { name: 'count', datatype: 'FP64', shape: [2, 1], data: c.b },
+      ], c.model);
+    }
+  });
+
+  test('a 64-bit column past ±(2^53 - 1) fails its request, naming the field, on every front door; other requests are answered', async () => {
+    for (const [model, b] of [['out_i64', 2 ** 53], ['out_i64', -(2 ** 60)], ['out_u64', 2 ** 63]] as const) {
+      const message = new RegExp(`output 'count' \\(model output 'y'\\), row 1: the model gave ${BigInt(b)}, past ±\\(2\\^53 - 1\\)`);
+      // Sent together, so that the good requests may share the bad one's batch.
+      const [bad, good, oip, oipGood] = await Promise.all([
+        call(`${server.url}/models/${model}/predict`, { body: [{ a: 1, b: 1 }, { a: 1, b }] }),
+        call(`${server.url}/models/${model}/predict`, { body: { a: 1, b: 2 } }),
+        call(`${server.url}/v2/models/${model}/infer`, { body: oipBody([1, 1], [1, b]) }),
+        call(`${server.url}/v2/models/${model}/infer`, { body: oipBody([1], [3]) }),
+      ]);
+      assert.equal(bad.status, 502, bad.text);
+      assert.equal(bad.body.code, 'MS_ERR_OUTPUT_RANGE');
+      assert.match(bad.body.detail, message);
+      assert.deepEqual(good.body, { label: '1', count: 2 });
+      assert.equal(oip.status, 502, oip.text);
+      assert.equal(oip.body.code, 'MS_ERR_OUTPUT_RANGE');
+      assert.match(oip.body.error, message);
+      assert.deepEqual(oipGood.body.outputs[1].data, [3]);
+      // Only the column cannot carry it: asked for the label alone, the request is answered.
+      const label = await call(`${server.url}/v2/models/${model}/infer`, { body: { ...oipBody([1], [b]), outputs: [{ name: 'label' }] } });
+      assert.deepEqual(label.body.outputs, [{ name: 'label', datatype: 'BYTES', shape: [1, 1], data: ['1'] }]);
+      await assert.rejects(
+        rpc(inference, 'ModelInfer', { model_name: model, inputs: [{ name: 'a', datatype: 'FP64', shape: [1], contents: { fp64_contents: [1] } }, { name: 'b', datatype: 'FP64', shape: [1], contents: { fp64_contents: [b] } }] }),
+        (err: grpc.ServiceError) => err.code === grpc.status.OUT_OF_RANGE && /output 'count' \(model output 'y'\), row 0/.test(err.details),
+      );
+    }
+  });
+});
+
+test('a column reads any numeric or bool output; a string one is refused at load', () => {
+  const config = { kind: 'fields', fields: [{ name: 'a', type: 'number' }], tensors: [{ name: 'x', fields: ['a'] }], outputs: [{ field: 'n', from: 'y', kind: 'column', column: 0 }] } as unknown as ModelConfig;
+  const signature = (type: string) => ({ inputs: [{ name: 'x', type: 'float32', shape: ['N', 1] }], outputs: [{ name: 'y', type, shape: ['N', 1] }] });
+  for (const type of ['float32', 'float64', 'int8', 'int16', 'int32', 'int64', 'uint8', 'uint16', 'uint32', 'uint64', 'bool']) assert.deepEqual(checkSignature(config, signature(type)), [], type);
+  assert.deepEqual(checkSignature(config, signature('string')), [`outputs.n.column: output 'y' is string, not numeric`]);
+});
