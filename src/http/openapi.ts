@@ -87,7 +87,7 @@ function predictOperation(config: ModelConfig, operationId: string, summary: str
       503: errorResponse('Overloaded (retry after Retry-After seconds) or not ready.'),
       504: errorResponse('The request outlived its deadline.'),
       500: errorResponse('onnxruntime failed on this request (MS_ERR_INFERENCE); details are in the log under the request id.'),
-      502: errorResponse('A column of a 64-bit integer output holds a value past ±(2^53 - 1), which a JSON number does not carry exactly (MS_ERR_OUTPUT_RANGE); the detail names the field.'),
+      502: errorResponse('A column or raw output of a 64-bit integer output holds a value past ±(2^53 - 1), which a JSON number does not carry exactly (MS_ERR_OUTPUT_RANGE); the detail names the field.'),
     },
   };
 }

@@ -22,8 +22,8 @@ export function exactNumber(value: bigint, spec: OutputSpec, row: number): numbe
   return Number(value);
 }
 
-function scalar(value: unknown): unknown {
-  return typeof value === 'bigint' ? Number(value) : value;
+function scalar(value: unknown, spec: OutputSpec, row: number): unknown {
+  return typeof value === 'bigint' ? exactNumber(value, spec, row) : value;
 }
 
 function widthOf(tensor: TensorData, rows: number): number {
@@ -46,9 +46,9 @@ function readField(spec: OutputSpec, tensor: TensorData, width: number, row: num
       return Number.isFinite(value) ? value : null;
     }
     case 'raw': {
-      if (width === 1) return scalar(data[row]);
+      if (width === 1) return scalar(data[row], spec, row);
       const values = new Array<unknown>(width);
-      for (let c = 0; c < width; c++) values[c] = scalar(data[row * width + c]);
+      for (let c = 0; c < width; c++) values[c] = scalar(data[row * width + c], spec, row);
       return values;
     }
   }

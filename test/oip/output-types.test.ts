@@ -2,7 +2,8 @@
 // row) and a label (`map:`, keyed by the value's decimal digits) answer the same over the JSON API
 // and OIP REST (columns FP64, labels BYTES). A 64-bit integer past ±(2^53 - 1) is never answered
 // rounded: a column of one fails the request (MS_ERR_OUTPUT_RANGE, naming the field), a label keeps
-// its exact digits. Models: Cast graphs from a float64 input (two number fields) to the type.
+// its exact digits; so does a raw output on the JSON API (over OIP it keeps its datatype). Models:
+// Cast graphs from a float64 input (two number fields) to the type.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { writeFileSync } from 'node:fs';
@@ -53,6 +54,21 @@ inputs:
 outputs:
   label: { from: y, map: { ${map} } }
   count: { from: y, column: 1 }
+`);
+}
+
+// Raw outputs of the 64-bit types: JSON numbers on the JSON API (the same rule as a column), their own datatype over OIP.
+const RAW_MODELS = [{ model: 'raw_i64', elem: 'INT64' }, { model: 'raw_u64', elem: 'UINT64' }];
+writeIdentityModels(repo, RAW_MODELS.map((c) => ({ file: `${c.model}/model.onnx`, elem: c.elem, inputElem: 'DOUBLE', shape: ['N', 2] })));
+for (const c of RAW_MODELS) {
+  writeFileSync(join(repo, c.model, 'model.yaml'), `name: ${c.model}
+fields:
+  a: { type: number, example: 1 }
+  b: { type: number, example: 1 }
+inputs:
+  x: { fields: [a, b] }
+outputs:
+  values: { from: y }
 `);
 }
 
@@ -118,6 +134,20 @@ describe('column and label outputs of every integer type', () => {
         rpc(inference, 'ModelInfer', { model_name: model, inputs: [{ name: 'a', datatype: 'FP64', shape: [1], contents: { fp64_contents: [1] } }, { name: 'b', datatype: 'FP64', shape: [1], contents: { fp64_contents: [b] } }] }),
         (err: grpc.ServiceError) => err.code === grpc.status.OUT_OF_RANGE && /output 'count' \(model output 'y'\), row 0/.test(err.details),
       );
+    }
+  });
+
+  test('a raw 64-bit output on the JSON API: exact numbers, or the request fails naming the field; over OIP its exact digits', async () => {
+    for (const { model, elem } of RAW_MODELS) {
+      const safe = await call(`${server.url}/models/${model}/predict`, { body: [{ a: 2 ** 53 - 1, b: 5 }] });
+      assert.deepEqual(safe.body, [{ values: [2 ** 53 - 1, 5] }], safe.text);
+      const big = await call(`${server.url}/models/${model}/predict`, { body: [{ a: 1, b: 2 }, { a: 7, b: 2 ** 60 }] });
+      assert.equal(big.status, 502, big.text);
+      assert.equal(big.body.code, 'MS_ERR_OUTPUT_RANGE');
+      assert.match(big.body.detail, /output 'values' \(model output 'y'\), row 1: the model gave 1152921504606846976, past ±\(2\^53 - 1\)/);
+      const oip = await call(`${server.url}/v2/models/${model}/infer`, { body: oipBody([7], [2 ** 60]) });
+      assert.equal(oip.status, 200, oip.text);
+      assert.match(oip.text, new RegExp(`"name":"values","datatype":"${elem}","shape":\\[1,2\\],"data":\\[7,1152921504606846976\\]`));
     }
   });
 });
