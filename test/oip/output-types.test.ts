@@ -42,35 +42,27 @@ const CASES: Case[] = [
   { model: 'out_u64', elem: 'UINT64', map: { '1152921504606846976': 'big' }, a: [2 ** 60, 2 ** 63], b: [0, 2 ** 53 - 1], labels: ['big', '9223372036854775808'] },
 ];
 
-const repo = writeIdentityModels(tempDir(), CASES.map((c) => ({ file: `${c.model}/model.onnx`, elem: c.elem, inputElem: 'DOUBLE', shape: ['N', 2] })));
-for (const c of CASES) {
-  const map = Object.entries(c.map).map(([k, v]) => `"${k}": ${v}`).join(', ');
-  writeFileSync(join(repo, c.model, 'model.yaml'), `name: ${c.model}
+/** A model.yaml feeding fields a and b as the graph's x [N, 2], with these outputs (YAML lines). */
+const writeConfig = (dir: string, model: string, outputs: string) => writeFileSync(join(dir, model, 'model.yaml'), `name: ${model}
 fields:
   a: { type: number, example: 1 }
   b: { type: number, example: 1 }
 inputs:
   x: { fields: [a, b] }
 outputs:
-  label: { from: y, map: { ${map} } }
-  count: { from: y, column: 1 }
+${outputs}
 `);
+
+const repo = writeIdentityModels(tempDir(), CASES.map((c) => ({ file: `${c.model}/model.onnx`, elem: c.elem, inputElem: 'DOUBLE', shape: ['N', 2] })));
+for (const c of CASES) {
+  const map = Object.entries(c.map).map(([k, v]) => `"${k}": ${v}`).join(', ');
+  writeConfig(repo, c.model, `  label: { from: y, map: { ${map} } }\n  count: { from: y, column: 1 }`);
 }
 
 // Raw outputs of the 64-bit types: JSON numbers on the JSON API (the same rule as a column), their own datatype over OIP.
 const RAW_MODELS = [{ model: 'raw_i64', elem: 'INT64' }, { model: 'raw_u64', elem: 'UINT64' }];
 writeIdentityModels(repo, RAW_MODELS.map((c) => ({ file: `${c.model}/model.onnx`, elem: c.elem, inputElem: 'DOUBLE', shape: ['N', 2] })));
-for (const c of RAW_MODELS) {
-  writeFileSync(join(repo, c.model, 'model.yaml'), `name: ${c.model}
-fields:
-  a: { type: number, example: 1 }
-  b: { type: number, example: 1 }
-inputs:
-  x: { fields: [a, b] }
-outputs:
-  values: { from: y }
-`);
-}
+for (const c of RAW_MODELS) writeConfig(repo, c.model, '  values: { from: y }');
 
 const oipBody = (a: number[], b: number[]) => ({ inputs: [{ name: 'a', datatype: 'FP64', shape: [a.length], data: a }, { name: 'b', datatype: 'FP64', shape: [b.length], data: b }] });
 

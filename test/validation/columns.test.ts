@@ -4,14 +4,13 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { ModelConfig } from '../../src/config/types.js';
+import { testConfig } from '../helpers/config.js';
 import type { ModelSignature } from '../../src/runtime/types.js';
 import { compileColumnEncoder, compileEncoder } from '../../src/tensors/encode.js';
 import { compileColumnCheck, compileRequestValidator, type Row } from '../../src/validation/request-validator.js';
 
 function config(overrides: Partial<ModelConfig> = {}): ModelConfig {
-  return {
-    name: 'm', version: '1', modelVersion: 1, modelDir: '/x', versionPolicy: { latest: 1 }, description: '', dir: '/x', configFile: '/x/model.yaml', modelFile: '/x/model.onnx', default: true,
-    strict: false, lax: true, optimize: true,
+  return testConfig({
     fields: [
       { name: 'temp_c', type: 'number', required: true, minimum: -60, maximum: 60 },
       { name: 'humidity', type: 'number', required: true },
@@ -24,10 +23,8 @@ function config(overrides: Partial<ModelConfig> = {}): ModelConfig {
       { name: 'ints', fields: ['term', 'count'] },
       { name: 'one', fields: ['count'] },
     ],
-    outputs: [],
-    batching: { enabled: true, maxBatchSize: 8, maxQueueDelayMs: 1 }, queue: { maxRows: 10, timeoutMs: 0 },
     ...overrides,
-  };
+  });
 }
 
 const signature: ModelSignature = {

@@ -1,12 +1,11 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { ModelConfig } from '../../src/config/types.js';
+import { testConfig } from '../helpers/config.js';
 import { compileRequestValidator } from '../../src/validation/request-validator.js';
 
 function config(overrides: Partial<ModelConfig> = {}): ModelConfig {
-  return {
-    name: 'm', version: '1', modelVersion: 1, modelDir: '/x', versionPolicy: { latest: 1 }, description: '', dir: '/x', configFile: '/x/model.yaml', modelFile: '/x/model.onnx', default: true,
-    strict: false, lax: true, optimize: true,
+  return testConfig({
     fields: [
       { name: 'temp_c', type: 'number', required: true, minimum: -60, maximum: 60 },
       { name: 'Term', type: 'integer', required: true },
@@ -14,10 +13,8 @@ function config(overrides: Partial<ModelConfig> = {}): ModelConfig {
       { name: 'is_new', type: 'boolean', required: false, default: false },
       { name: 'State', type: 'string', required: false, default: 'NA', enum: ['NA', 'CA', 'NY'] },
     ],
-    tensors: [], outputs: [],
-    batching: { enabled: true, maxBatchSize: 8, maxQueueDelayMs: 1 }, queue: { maxRows: 10, timeoutMs: 0 },
     ...overrides,
-  };
+  });
 }
 
 const good = () => ({ temp_c: 8.75, Term: 84, City: 'Austin' });
