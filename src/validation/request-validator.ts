@@ -89,6 +89,8 @@ function issueFor(error: ErrorObject, prefix: Array<string | number>, row: Row, 
  * memory to build it); past this many, the rest of the rows are not checked.
  */
 export const MAX_ISSUES = 100;
+/** The type of the last issue of a list cut at MAX_ISSUES. */
+export const TOO_MANY_ERRORS = 'value_error.too_many_errors';
 
 /** The first MAX_ISSUES issues and one saying that more rows were not checked. */
 function tooMany(issues: ValidationIssue[], checkedRows: number, rows: number): ValidationIssue[] {
@@ -96,7 +98,7 @@ function tooMany(issues: ValidationIssue[], checkedRows: number, rows: number): 
   shown.push({
     loc: ['body'],
     msg: `too many errors: the first ${MAX_ISSUES} are listed; ${rows - checkedRows} of the ${rows} rows were not checked`,
-    type: 'value_error.too_many_errors',
+    type: TOO_MANY_ERRORS,
     ctx: { limit_value: MAX_ISSUES },
   });
   return shown;

@@ -131,6 +131,12 @@ test('binary columns are checked as the JSON API checks rows: a non-finite eleme
     assert.equal(res.status, 400, `${bad}: ${res.bytes.toString()}`);
     assert.match(res.json().error, new RegExp(`input '${BOOK_FIELDS[2]}' element 3: .*${why}`), String(bad));
   }
+  // Every element bad: the message shows three and says there were more than the 100 a 422 lists.
+  const n = 64;
+  const { body, headerLength } = binaryBody(BOOK_FIELDS.map((f) => ({ name: f, datatype: 'FP64', shape: [n], bytes: fp64(new Array<number>(n).fill(NaN)) })));
+  const res = await post('/v2/models/book-weather/infer', body, { 'content-type': 'application/octet-stream', 'inference-header-content-length': String(headerLength) });
+  assert.equal(res.status, 400);
+  assert.match(res.json().error, /element 0: value is not a finite number; .*\(and more than 97 more\)$/);
 });
 
 test('raw view: the ONNX graph\'s tensors in and out, equal to onnxruntime on the same tensor', async () => {

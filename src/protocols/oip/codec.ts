@@ -12,7 +12,7 @@
 import type { ServableVersion } from '../../core/servable.js';
 import { rawBatchable, rawOutputs } from '../../config/signature.js';
 import type { ElementType, NamedTensors, TensorData, TensorInfo } from '../../runtime/types.js';
-import type { Row } from '../../validation/request-validator.js';
+import { TOO_MANY_ERRORS, type Row } from '../../validation/request-validator.js';
 import { exactNumber } from '../../response/decode.js';
 import { badTensor, type Datatype, type OipTensor, type TensorValues } from './tensors.js';
 import type { ClientProbe } from '../../core/prediction-tap.js';
@@ -209,7 +209,10 @@ function fieldsView(version: ServableVersion): ModelView {
           const [, row, field] = issue.loc;
           return field === undefined ? issue.msg : `input '${field}' element ${row}: ${issue.msg}`;
         });
-        const more = validated.issues.length > 3 ? ` (and ${validated.issues.length - 3} more)` : '';
+        // A list cut at MAX_ISSUES ends with an issue saying so: then there were more than it holds.
+        const cut = validated.issues.at(-1)?.type === TOO_MANY_ERRORS;
+        const listed = validated.issues.length - (cut ? 1 : 0);
+        const more = listed > 3 ? ` (and ${cut ? 'more than ' : ''}${listed - 3} more)` : '';
         throw badTensor(`${shownIssues.join('; ')}${more}`);
       }
       return { feeds: version.encode(validated.rows), rows };
