@@ -104,3 +104,29 @@ test('numbers that are finite in JSON but not in a float32 tensor, and integers 
   assert.ok(!r.ok);
   if (!r.ok) assert.deepEqual(r.issues.map((i) => [i.loc[1], i.type]), [['x', 'value_error.number.not_ge'], ['n', 'value_error.number.not_le']]);
 });
+
+test('at most 100 issues are listed, then one saying the list was cut: across rows, in the last row and in one object', () => {
+  const strict = compileRequestValidator(config({ strict: true }));
+  const manyKeys = (n: number) => ({ ...good(), ...Object.fromEntries(Array.from({ length: n }, (_, i) => [`k${i}`, 0])) });
+  const cutMessage = 'too many errors: the first 100 are listed';
+  // One object with 80,000 unknown keys in strict mode (ajv would have listed each).
+  const one = strict(manyKeys(80_000));
+  assert.ok(!one.ok);
+  if (!one.ok) {
+    assert.equal(one.issues.length, 101);
+    assert.deepEqual(one.issues[0], { loc: ['body', 'k0'], msg: 'extra fields not permitted', type: 'value_error.extra' });
+    assert.deepEqual(one.issues[100], { loc: ['body'], msg: cutMessage, type: 'value_error.too_many_errors', ctx: { limit_value: 100 } });
+  }
+  // The last row of an array, after 66 issues in the rows before it.
+  const last = strict([...Array.from({ length: 33 }, () => ({ temp_c: 99, Term: 'x', City: 1 })), manyKeys(500)]);
+  assert.ok(!last.ok);
+  if (!last.ok) {
+    assert.equal(last.issues.length, 101);
+    assert.equal(last.issues[100]!.msg, cutMessage);
+  }
+  // Rows left unchecked are counted; exactly 100 issues in all rows is listed whole.
+  const rows = compileRequestValidator(config())(Array.from({ length: 1000 }, () => ({})));
+  assert.ok(!rows.ok && rows.issues.length === 101 && rows.issues[100]!.msg === `${cutMessage}; 966 of the 1000 rows were not checked`, JSON.stringify(!rows.ok && rows.issues[100]));
+  const exactly = compileRequestValidator(config())(Array.from({ length: 50 }, () => ({ temp_c: 8.75, Term: 'x' })));
+  assert.ok(!exactly.ok && exactly.issues.length === 100 && exactly.issues.every((i) => i.type !== 'value_error.too_many_errors'));
+});
