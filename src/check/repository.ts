@@ -17,7 +17,7 @@ import { compileRequestValidator } from '../validation/request-validator.js';
 import { readSample } from './csv.js';
 import { collectModelProblems, type ModelProblem } from './problems.js';
 import { checkSample } from './sample.js';
-import { warmUpProblem } from './warm-up.js';
+import { warmUpProblems } from './warm-up.js';
 
 export interface CheckOptions {
   /** false = as with --no-optimize: the optimiser is not run, so its verdicts are not reported. */
@@ -125,10 +125,10 @@ export async function checkRepository(repo: string, options: CheckOptions = {}):
       }
       // serve's load-time warm-up run, once the config fits its model (serve fails earlier otherwise).
       const warmUp = mismatches.length === 0 && folder.problems.length === 0 && (config.kind === 'raw' || example?.ok === true)
-        ? await warmUpProblem(config, signature, session, example?.ok === true ? example.rows : undefined)
-        : undefined;
-      if (warmUp) modelProblems.push(warmUp);
-      if (sample && config.kind !== 'raw' && mismatches.length === 0 && folder.problems.length === 0 && !warmUp) {
+        ? await warmUpProblems(config, signature, session, example?.ok === true ? example.rows : undefined)
+        : [];
+      modelProblems.push(...warmUp);
+      if (sample && config.kind !== 'raw' && mismatches.length === 0 && folder.problems.length === 0 && !warmUp.some((p) => p.severity === 'error')) {
         try {
           modelProblems.push(...await checkSample(config, signature, session, sample));
         } catch (err) {

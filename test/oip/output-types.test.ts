@@ -11,6 +11,7 @@ import { join } from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import { startServer, type RunningServer } from '../../src/server.js';
 import { checkSignature } from '../../src/config/signature.js';
+import { checkRepository } from '../../src/check/repository.js';
 import type { ModelConfig } from '../../src/config/types.js';
 import { tempDir } from '../helpers/paths.js';
 import { freePort } from '../helpers/net.js';
@@ -63,6 +64,9 @@ for (const c of CASES) {
 const RAW_MODELS = [{ model: 'raw_i64', elem: 'INT64' }, { model: 'raw_u64', elem: 'UINT64' }];
 writeIdentityModels(repo, RAW_MODELS.map((c) => ({ file: `${c.model}/model.onnx`, elem: c.elem, inputElem: 'DOUBLE', shape: ['N', 2] })));
 for (const c of RAW_MODELS) writeConfig(repo, c.model, '  values: { from: y }');
+// Its example row's answer is past 2^53: the graph runs, so the model loads (only such JSON answers fail).
+writeIdentityModels(repo, [{ file: 'raw_big/model.onnx', elem: 'INT64', inputElem: 'DOUBLE', shape: ['N', 2] }]);
+writeFileSync(join(repo, 'raw_big', 'model.yaml'), 'name: raw_big\nfields:\n  a: { type: number, example: 1 }\n  b: { type: number, example: 1152921504606846976 }\ninputs:\n  x: { fields: [a, b] }\noutputs:\n  values: { from: y }\n');
 
 const oipBody = (a: number[], b: number[]) => ({ inputs: [{ name: 'a', datatype: 'FP64', shape: [a.length], data: a }, { name: 'b', datatype: 'FP64', shape: [b.length], data: b }] });
 
@@ -141,6 +145,19 @@ describe('column and label outputs of every integer type', () => {
       assert.equal(oip.status, 200, oip.text);
       assert.match(oip.text, new RegExp(`"name":"values","datatype":"${elem}","shape":\\[1,2\\],"data":\\[7,1152921504606846976\\]`));
     }
+  });
+
+  test('an example row whose answer is past 2^53 does not keep the model from loading; check warns', async () => {
+    assert.deepEqual((await call(`${server.url}/v2/models/raw_big/ready`)).body, { name: 'raw_big', ready: true });
+    assert.equal((await call(`${server.url}/models/raw_big/predict`, { body: { a: 1, b: 2 ** 60 } })).status, 502);
+    const oip = await call(`${server.url}/v2/models/raw_big/infer`, { body: oipBody([1], [2 ** 60]) });
+    assert.match(oip.text, /"data":\[1,1152921504606846976\]/);
+    const report = await checkRepository(repo);
+    const problems = report.problems.filter((p) => p.file.includes('raw_big'));
+    assert.equal(problems.length, 1, JSON.stringify(report.problems));
+    assert.equal(problems[0]!.severity, 'warning');
+    assert.match(problems[0]!.message, /its answer cannot be written as JSON: output 'values' .* past ±\(2\^53 - 1\)/);
+    assert.ok(report.ok, 'a warning only');
   });
 });
 

@@ -12,6 +12,7 @@ test('session options are always explicit', () => {
     interOpNumThreads: 1,
     executionMode: 'sequential',
     graphOptimizationLevel: 'all',
+    logSeverityLevel: 4,
   });
   assert.equal(sessionOptions({ intraOpThreads: 0, interOpThreads: 0.5 }).intraOpNumThreads, 1, 'at least 1 thread');
 });
