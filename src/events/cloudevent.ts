@@ -47,12 +47,20 @@ export function redactRows(rows: readonly Record<string, unknown>[], redact: Rea
   });
 }
 
+/**
+ * A 64-bit integer tensor's values: numbers while every one is exact as a JSON number, else all as
+ * decimal strings (Number() would round an ID past 2^53 to another one).
+ */
+function exactIntegers(data: BigInt64Array | BigUint64Array): number[] | string[] {
+  const exact = data.every((v) => v <= BigInt(Number.MAX_SAFE_INTEGER) && v >= -BigInt(Number.MAX_SAFE_INTEGER));
+  return exact ? Array.from(data, Number) : Array.from(data, String);
+}
+
 function tensorsJson(tensors: NamedTensors | undefined, redact: ReadonlySet<string>): Record<string, unknown> {
   const out: Record<string, unknown> = {};
   for (const [name, t] of Object.entries(tensors ?? {})) {
     if (redact.has(name)) { out[name] = REDACTED; continue; }
-    const data = t.data instanceof BigInt64Array || t.data instanceof BigUint64Array ? Array.from(t.data, Number) : Array.from(t.data as ArrayLike<unknown>);
-    out[name] = { datatype: t.type, shape: t.dims, data };
+    out[name] = { datatype: t.type, shape: t.dims, data: t.data instanceof BigInt64Array || t.data instanceof BigUint64Array ? exactIntegers(t.data) : Array.from(t.data as ArrayLike<unknown>) };
   }
   return out;
 }

@@ -148,8 +148,12 @@ test('an element type modelserve does not carry is never described as another da
   assert.deepEqual(checkSignature(config, signature), [`outputs.h.from: the model's output 'half' has element type float16, which modelserve cannot return (supported: float32, float64, int8, int16, int32, int64, uint8, uint16, uint32, uint64, string, bool)`]);
 });
 
-test('a prediction event of a raw model carries its UINT64 tensors as numbers (JSON has no BigInt)', () => {
-  const x = { type: 'uint64' as const, dims: [1, 2], data: BigUint64Array.from([1n, 2n ** 53n]) };
+test('a prediction event of a raw model carries its 64-bit tensors as numbers while exact, else as decimal strings (JSON has no BigInt)', () => {
+  const x = { type: 'uint64' as const, dims: [1, 2], data: BigUint64Array.from([1n, 2n ** 53n - 1n]) };
   const event = predictionEvent({ model: 'id_u64', version: 1, rows: 1, latencyMs: 1, time: Date.now(), feeds: { x }, outputs: { y: x } }, { redact: new Set() });
-  assert.deepEqual(JSON.parse(JSON.stringify(event)).data.predictions, { y: { datatype: 'uint64', shape: [1, 2], data: [1, 2 ** 53] } });
+  assert.deepEqual(JSON.parse(JSON.stringify(event)).data.predictions, { y: { datatype: 'uint64', shape: [1, 2], data: [1, 2 ** 53 - 1] } });
+  // Past 2^53 a number would be another value (2^60 + 1 reads back as 2^60): every value as its digits.
+  const big = { type: 'int64' as const, dims: [1, 2], data: BigInt64Array.from([-1n, 2n ** 60n + 1n]) };
+  const bigEvent = predictionEvent({ model: 'id_i64', version: 1, rows: 1, latencyMs: 1, time: Date.now(), feeds: { x: big }, outputs: { y: big } }, { redact: new Set() });
+  assert.deepEqual(JSON.parse(JSON.stringify(bigEvent)).data.predictions, { y: { datatype: 'int64', shape: [1, 2], data: ['-1', '1152921504606846977'] } });
 });
