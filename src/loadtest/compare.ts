@@ -15,8 +15,10 @@ export interface CompareRow {
   ratio: number | null;
   /** Whether b is better than a (lower latency/errors, higher throughput); null when equal or not comparable. */
   better: boolean | null;
-  /** Why the row has no difference: which side was not measured. */
+  /** Why the row has no difference (which side was not measured), or that a side is a lower bound. */
   note?: string;
+  /** The capacity only: which side is a lower bound (its search was capped by --max-rate). */
+  atLeast?: { a: boolean; b: boolean };
 }
 
 const CAPACITY_ROW = 'capacity req/s';
@@ -28,7 +30,14 @@ function capacityRow(a: CapacityResult, b: CapacityResult): CompareRow {
     const which = x === null && y === null ? 'A and B' : x === null ? 'A' : 'B';
     return { metric: CAPACITY_ROW, a: x, b: y, diff: null, ratio: null, better: null, note: `the capacity cannot be compared: not measured in ${which} (a search that finished no step, e.g. Ctrl-C during the first)` };
   }
-  return { metric: CAPACITY_ROW, a: x, b: y, diff: y - x, ratio: x ? (y - x) / x : null, better: y === x ? null : y > x };
+  const row: CompareRow = { metric: CAPACITY_ROW, a: x, b: y, diff: y - x, ratio: x ? (y - x) / x : null, better: y === x ? null : y > x };
+  // A search capped by --max-rate found a lower bound, not the capacity.
+  const capped = [a.capped === true ? 'A' : '', b.capped === true ? 'B' : ''].filter(Boolean);
+  if (capped.length > 0) {
+    row.atLeast = { a: a.capped === true, b: b.capped === true };
+    row.note = `${capped.join(' and ')}'s capacity is a lower bound: every step up to --max-rate met the SLO`;
+  }
+  return row;
 }
 
 const ROWS: Array<[string, (r: RunResult) => number, 'higher' | 'lower', 'ms' | 'rps' | 'pct' | 'n']> = [
@@ -73,14 +82,15 @@ export function formatComparison(a: RunResult, b: RunResult, la: string, lb: str
   const notes: string[] = [];
   for (const r of rows) {
     const u = units.get(r.metric) ?? 'n';
-    const value = (v: number | null): string => (v === null ? 'not measured' : fmt(v, u));
+    const value = (v: number | null, atLeast = false): string => (v === null ? 'not measured' : `${atLeast ? '≥ ' : ''}${fmt(v, u)}`);
     if (r.diff === null) {
       table.push([r.metric, value(r.a), value(r.b), '-', '-', 'not comparable']);
       if (r.note) notes.push(`note: ${r.note}.`);
       continue;
     }
     const sign = r.diff > 0 ? '+' : '';
-    table.push([r.metric, value(r.a), value(r.b), `${sign}${fmt(r.diff, u)}`, r.ratio === null ? '-' : `${sign}${(r.ratio * 100).toFixed(1)}%`, r.better === null ? '' : r.better ? 'better' : 'worse']);
+    if (r.note) notes.push(`note: ${r.note}.`);
+    table.push([r.metric, value(r.a, r.atLeast?.a), value(r.b, r.atLeast?.b), `${sign}${fmt(r.diff, u)}`, r.ratio === null ? '-' : `${sign}${(r.ratio * 100).toFixed(1)}%`, r.better === null ? '' : r.better ? 'better' : 'worse']);
   }
   const w = table[0]!.map((_, i) => Math.max(...table.map((t) => t[i]!.length)));
   const lines = [

@@ -175,4 +175,12 @@ test('compare: a capacity not measured (null, or an older report\'s 0 with no st
   const [zero] = compareRuns(none, measured);
   assert.deepEqual(zero, { metric: 'capacity req/s', a: 0, b: 200, diff: 200, ratio: null, better: true });
   assert.match(formatComparison(none, measured, 'before', 'after'), /^capacity req\/s\s+0\.0\s+200\.0\s+\+200\.0\s+-\s+better$/m);
+
+  // A search capped by --max-rate found a lower bound: shown as ≥, with a note.
+  const capped = search(400, [step], { capped: true });
+  const [bound] = compareRuns(measured, capped);
+  assert.deepEqual(bound!.atLeast, { a: false, b: true });
+  const boundText = formatComparison(measured, capped, 'before', 'after');
+  assert.match(boundText, /^capacity req\/s\s+200\.0\s+≥ 400\.0\s+\+200\.0\s+\+100\.0%\s+better$/m);
+  assert.match(boundText, /note: B's capacity is a lower bound: every step up to --max-rate met the SLO\./);
 });
