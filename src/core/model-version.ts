@@ -8,7 +8,7 @@ import { compileDecoder, neededOutputs, type Decoder, type PredictionObject } fr
 import { compileRowsSerializer, compileSerializers, type Serializers } from '../response/serialize.js';
 import { compileColumnEncoder, compileEncoder, type Encoder } from '../tensors/encode.js';
 import type { InferenceRuntime, ModelSignature, NamedTensors, TensorData } from '../runtime/types.js';
-import { compileColumnCheck, compileRequestValidator, type NumberColumn, type RequestValidator, type Row } from '../validation/request-validator.js';
+import { compileColumnCheck, compileRequestValidator, type RequestValidator, type Row } from '../validation/request-validator.js';
 import { rawBatchable, rawOutputs } from '../config/signature.js';
 import { allocateTensor } from '../tensors/allocate.js';
 import { ModelServeError } from '../errors.js';
@@ -102,7 +102,7 @@ export class ModelVersion implements ServableVersion {
   readonly optimization: OptimizationSummary | undefined;
   readonly validate: RequestValidator;
   readonly encode: Encoder;
-  readonly encodeColumns: ((columns: ReadonlyMap<string, NumberColumn>, rows: number) => NamedTensors | undefined) | undefined;
+  readonly encodeColumns: ServableVersion['encodeColumns'];
   readonly decode: Decoder;
   /** JSON serializers for one prediction and for an array of them. */
   readonly serialize: Serializers;

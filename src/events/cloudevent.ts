@@ -6,6 +6,7 @@
 import { randomUUID } from 'node:crypto';
 import type { PredictionRecord } from '../core/prediction-tap.js';
 import type { NamedTensors } from '../runtime/types.js';
+import { allExactNumbers } from '../tensors/exact-integers.js';
 
 export const EVENT_TYPE = 'dev.modelserve.prediction';
 export const REDACTED = '[redacted]';
@@ -52,8 +53,7 @@ export function redactRows(rows: readonly Record<string, unknown>[], redact: Rea
  * decimal strings (Number() would round an ID past 2^53 to another one).
  */
 function exactIntegers(data: BigInt64Array | BigUint64Array): number[] | string[] {
-  const exact = data.every((v) => v <= BigInt(Number.MAX_SAFE_INTEGER) && v >= -BigInt(Number.MAX_SAFE_INTEGER));
-  return exact ? Array.from(data, Number) : Array.from(data, String);
+  return allExactNumbers(data) ? Array.from(data, Number) : Array.from(data, String);
 }
 
 function tensorsJson(tensors: NamedTensors | undefined, redact: ReadonlySet<string>): Record<string, unknown> {

@@ -2,12 +2,11 @@
 // says: class-label mapping, one column as a number, or the raw row. Compiled once per model.
 import type { ModelConfig, OutputSpec } from '../config/types.js';
 import { ModelServeError } from '../errors.js';
+import { isExactNumber } from '../tensors/exact-integers.js';
 import type { NamedTensors, TensorData } from '../runtime/types.js';
 
 export type PredictionObject = Record<string, unknown>;
 export type Decoder = (outputs: NamedTensors, rows: number) => PredictionObject[];
-
-const SAFE = BigInt(Number.MAX_SAFE_INTEGER);
 
 /**
  * A 64-bit integer element (int64, uint64: onnxruntime gives BigInts) as a number, which is exact
@@ -16,7 +15,7 @@ const SAFE = BigInt(Number.MAX_SAFE_INTEGER);
  * rounded. (A label is keyed by the BigInt's own digits; a raw output over OIP stays INT64/UINT64.)
  */
 export function exactNumber(value: bigint, spec: OutputSpec, row: number): number {
-  if (value > SAFE || value < -SAFE) {
+  if (!isExactNumber(value)) {
     throw new ModelServeError('MS_ERR_OUTPUT_RANGE', `output '${spec.field}' (model output '${spec.from}'), row ${row}: the model gave ${value}, past ±(2^53 - 1), where a number is no longer exact; read this output as a label (map:) or, over the Open Inference Protocol, as a raw output (its own 64-bit datatype)`);
   }
   return Number(value);

@@ -27,13 +27,17 @@ const ajv = new Ajv({ allErrors: true, strict: false, strictNumbers: true, useDe
  */
 const IMPLICIT_LIMIT: Partial<Record<FieldSpec['type'], number>> = { number: 3.4028234663852886e38, integer: Number.MAX_SAFE_INTEGER };
 
+/** A field's bounds: the config's, else the implicit ones of its type (none for strings and booleans). */
+function boundsOf(f: FieldSpec): { minimum: number | undefined; maximum: number | undefined } {
+  const limit = IMPLICIT_LIMIT[f.type];
+  return { minimum: f.minimum ?? (limit === undefined ? undefined : -limit), maximum: f.maximum ?? limit };
+}
+
 export function rowSchema(config: ModelConfig): Record<string, unknown> {
   const properties: Record<string, unknown> = {};
   for (const f of config.fields) {
     const p: Record<string, unknown> = { type: f.type };
-    const limit = IMPLICIT_LIMIT[f.type];
-    const minimum = f.minimum ?? (limit === undefined ? undefined : -limit);
-    const maximum = f.maximum ?? limit;
+    const { minimum, maximum } = boundsOf(f);
     if (minimum !== undefined) p.minimum = minimum;
     if (maximum !== undefined) p.maximum = maximum;
     if (f.enum) p.enum = f.enum;
@@ -166,10 +170,8 @@ export type NumberColumn = ArrayLike<number>;
  */
 export function compileColumnCheck(config: ModelConfig): ((columns: ReadonlyMap<string, NumberColumn>) => boolean) | undefined {
   if (config.fields.some((f) => (f.type !== 'number' && f.type !== 'integer') || f.enum !== undefined)) return undefined;
-  const checks = config.fields.map((f) => {
-    const limit = IMPLICIT_LIMIT[f.type]!;
-    return { name: f.name, integer: f.type === 'integer', min: f.minimum ?? -limit, max: f.maximum ?? limit };
-  });
+  // Numbers and integers always have both bounds (boundsOf).
+  const checks = config.fields.map((f) => ({ name: f.name, integer: f.type === 'integer', min: boundsOf(f).minimum!, max: boundsOf(f).maximum! }));
   return (columns) => {
     for (const { name, integer, min, max } of checks) {
       const column = columns.get(name);

@@ -5,6 +5,7 @@
 // `contents`. Every size is checked against the shape and datatype before anything is read or
 // allocated from it: a mismatch is MS_ERR_BAD_TENSOR (400 / INVALID_ARGUMENT) naming the tensor.
 import { ModelServeError } from '../../errors.js';
+import { allExactNumbers } from '../../tensors/exact-integers.js';
 
 export const DATATYPES = ['BOOL', 'UINT8', 'UINT16', 'UINT32', 'UINT64', 'INT8', 'INT16', 'INT32', 'INT64', 'FP16', 'BF16', 'FP32', 'FP64', 'BYTES'] as const;
 export type Datatype = (typeof DATATYPES)[number];
@@ -142,8 +143,6 @@ export function toJsonData(tensor: OipTensor): unknown[] {
   return Array.from(values as Float64Array);
 }
 
-const SAFE = BigInt(Number.MAX_SAFE_INTEGER);
-
 /**
  * The JSON text of a 64-bit integer output's `data` when a value is past ±(2^53 - 1), where a
  * JavaScript number would round it (2^63 - 1 would be written as 9223372036854776000, past INT64):
@@ -152,8 +151,7 @@ const SAFE = BigInt(Number.MAX_SAFE_INTEGER);
 export function exactJsonData(tensor: OipTensor): string | undefined {
   const { values } = tensor;
   if (!(values instanceof BigInt64Array || values instanceof BigUint64Array)) return undefined;
-  for (const v of values) if (v > SAFE || v < -SAFE) return `[${values.join(',')}]`;
-  return undefined;
+  return allExactNumbers(values) ? undefined : `[${values.join(',')}]`;
 }
 
 // ---- bytes (binary extension, raw contents) ---------------------------------------------------
