@@ -21,9 +21,22 @@ function fieldSchema(f: FieldSpec, enforced: Schema): Schema {
 
 function outputSchema(o: OutputSpec): Schema {
   switch (o.kind) {
-    case 'label': return { type: 'string', enum: [...new Set(Object.values(o.map))], description: `Output '${o.from}' mapped to a class label.` };
-    case 'column': return { type: 'number', description: `Column ${o.column} of output '${o.from}'.` };
-    case 'raw': return { description: `The raw values of output '${o.from}' for this row (a number, or an array when the row has several).`, oneOf: [{ type: 'number' }, { type: 'string' }, { type: 'array', items: { type: 'number' } }] };
+    case 'label': {
+      // A value the map does not name is answered as the model gave it (README, "outputs"), so the
+      // labels are one branch, not an enum of the whole field.
+      const labels = [...new Set(Object.values(o.map))];
+      return {
+        description: `Output '${o.from}' mapped to a class label (${labels.join(', ')}); a value the map does not name is answered as the model's own (its decimal digits).`,
+        anyOf: [{ type: 'string', enum: labels }, { type: 'string', description: 'A value the map does not name.' }],
+        ...(labels.length > 0 ? { example: labels[0] } : {}),
+      };
+    }
+    // JSON has no NaN or Infinity: a non-finite value is answered as null.
+    case 'column': return { type: 'number', nullable: true, description: `Column ${o.column} of output '${o.from}' (null where the model gave NaN or ±Infinity).` };
+    case 'raw': {
+      const scalar = { oneOf: [{ type: 'number', nullable: true }, { type: 'string' }, { type: 'boolean' }] };
+      return { description: `The raw values of output '${o.from}' for this row: a number (null for NaN or ±Infinity), a string or a boolean, as the output's element type; an array of them when the row has several.`, oneOf: [...scalar.oneOf, { type: 'array', items: scalar }] };
+    }
   }
 }
 

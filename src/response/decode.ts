@@ -45,9 +45,11 @@ function readField(spec: OutputSpec, tensor: TensorData, width: number, row: num
       return Number.isFinite(value) ? value : null;
     }
     case 'raw': {
-      if (width === 1) return scalar(data[row], spec, row);
+      // onnxruntime gives a bool tensor as bytes: answered as JSON booleans, as OIP's BOOL is.
+      const bool = tensor.type === 'bool';
+      if (width === 1) return bool ? Boolean(data[row]) : scalar(data[row], spec, row);
       const values = new Array<unknown>(width);
-      for (let c = 0; c < width; c++) values[c] = scalar(data[row * width + c], spec, row);
+      for (let c = 0; c < width; c++) values[c] = bool ? Boolean(data[row * width + c]) : scalar(data[row * width + c], spec, row);
       return values;
     }
   }

@@ -9,6 +9,7 @@ import assert from 'node:assert/strict';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import * as grpc from '@grpc/grpc-js';
+import { Ajv } from 'ajv';
 import { startServer, type RunningServer } from '../../src/server.js';
 import { checkSignature } from '../../src/config/signature.js';
 import { checkRepository } from '../../src/check/repository.js';
@@ -64,6 +65,10 @@ for (const c of CASES) {
 const RAW_MODELS = [{ model: 'raw_i64', elem: 'INT64' }, { model: 'raw_u64', elem: 'UINT64' }];
 writeIdentityModels(repo, RAW_MODELS.map((c) => ({ file: `${c.model}/model.onnx`, elem: c.elem, inputElem: 'DOUBLE', shape: ['N', 2] })));
 for (const c of RAW_MODELS) writeConfig(repo, c.model, '  values: { from: y }');
+// A bool output: raw values are JSON booleans (as OIP's BOOL), a column 0 or 1.
+writeIdentityModels(repo, [{ file: 'raw_bool/model.onnx', elem: 'BOOL', inputElem: 'DOUBLE', shape: ['N', 2] }, { file: 'raw_f64/model.onnx', elem: 'DOUBLE', shape: ['N', 2] }]);
+writeConfig(repo, 'raw_bool', '  values: { from: y }\n  first: { from: y, column: 0 }\n  label: { from: y, map: { "1": yes } }');
+writeConfig(repo, 'raw_f64', '  values: { from: y }\n  second: { from: y, column: 1 }');
 // Its example row's answer is past 2^53: the graph runs, so the model loads (only such JSON answers fail).
 writeIdentityModels(repo, [{ file: 'raw_big/model.onnx', elem: 'INT64', inputElem: 'DOUBLE', shape: ['N', 2] }]);
 writeFileSync(join(repo, 'raw_big', 'model.yaml'), 'name: raw_big\nfields:\n  a: { type: number, example: 1 }\n  b: { type: number, example: 1152921504606846976 }\ninputs:\n  x: { fields: [a, b] }\noutputs:\n  values: { from: y }\n');
@@ -144,6 +149,35 @@ describe('column and label outputs of every integer type', () => {
       const oip = await call(`${server.url}/v2/models/${model}/infer`, { body: oipBody([7], [2 ** 60]) });
       assert.equal(oip.status, 200, oip.text);
       assert.match(oip.text, new RegExp(`"name":"values","datatype":"${elem}","shape":\\[1,2\\],"data":\\[7,1152921504606846976\\]`));
+    }
+  });
+
+  test('a bool output on the JSON API: raw values true/false (as over OIP), a column 0 or 1', async () => {
+    const res = await call(`${server.url}/models/raw_bool/predict`, { body: [{ a: 0, b: 2.5 }, { a: -1, b: 0 }] });
+    assert.equal(res.status, 200, res.text);
+    assert.deepEqual(res.body, [{ values: [false, true], first: 0, label: '0' }, { values: [true, false], first: 1, label: 'yes' }]);
+    const oip = await call(`${server.url}/v2/models/raw_bool/infer`, { body: { ...oipBody([0, -1], [2.5, 0]), outputs: [{ name: 'values' }] } });
+    assert.deepEqual(oip.body.outputs, [{ name: 'values', datatype: 'BOOL', shape: [2, 2], data: [false, true, true, false] }]);
+    const single = await call(`${server.url}/models/raw_bool/predict`, { body: { a: 3, b: 0 } });
+    assert.deepEqual(single.body, { values: [true, false], first: 1, label: 'yes' });
+  });
+
+  test('every JSON API answer fits the response schema /openapi.json documents (unmapped labels, booleans, 64-bit values)', async () => {
+    const doc = (await call(`${server.url}/openapi.json`)).body as Record<string, unknown>;
+    const ajv = new Ajv({ strict: false, allErrors: true });
+    ajv.addSchema(doc, 'openapi.json');
+    const answers: Array<[string, unknown]> = [
+      ...CASES.map((c): [string, unknown] => [c.model, [{ a: c.a[0], b: c.b[0] }, { a: c.a[1], b: c.b[1] }]]),
+      ['raw_i64', { a: 2 ** 53 - 1, b: 5 }], ['raw_u64', [{ a: 1, b: 2 }]],
+      ['raw_bool', [{ a: 0, b: 1 }, { a: 1, b: 0 }]], ['raw_bool', { a: 2, b: 0 }],
+      ['raw_f64', { a: 1.5, b: -2 }],
+    ];
+    for (const [model, body] of answers) {
+      const res = await call(`${server.url}/models/${model}/predict`, { body });
+      assert.equal(res.status, 200, `${model}: ${res.text}`);
+      const pointer = `openapi.json#/paths/${`/models/${model}/predict`.replaceAll('/', '~1')}/post/responses/200/content/application~1json/schema`;
+      const validate = ajv.getSchema(pointer) ?? ajv.compile({ $ref: pointer });
+      assert.ok(validate(res.body), `${model}: ${res.text} does not fit its documented schema: ${ajv.errorsText(validate.errors)}`);
     }
   });
 
