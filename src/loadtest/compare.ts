@@ -60,6 +60,13 @@ export function compareRuns(a: RunResult, b: RunResult): CompareRow[] {
     return { metric, a: x, b: y, diff, ratio: x !== 0 ? diff / x : null, better: diff === 0 ? null : dir === 'higher' ? diff > 0 : diff < 0 };
   });
   if (a.capacity && b.capacity) return [capacityRow(a.capacity, b.capacity), ...rows];
+  // One capacity search against a plain run: say so, rather than drop the row the search is about.
+  if (a.capacity || b.capacity) {
+    const x = a.capacity ? measuredCapacity(a.capacity) : null, y = b.capacity ? measuredCapacity(b.capacity) : null;
+    const row: CompareRow = { metric: CAPACITY_ROW, a: x, b: y, diff: null, ratio: null, better: null, note: `the capacity cannot be compared: ${a.capacity ? 'B' : 'A'} was a plain run, not a capacity search (--find-capacity)` };
+    if (a.capacity?.capped === true || b.capacity?.capped === true) row.atLeast = { a: a.capacity?.capped === true, b: b.capacity?.capped === true };
+    return [row, ...rows];
+  }
   return rows;
 }
 
@@ -84,7 +91,7 @@ export function formatComparison(a: RunResult, b: RunResult, la: string, lb: str
     const u = units.get(r.metric) ?? 'n';
     const value = (v: number | null, atLeast = false): string => (v === null ? 'not measured' : `${atLeast ? '≥ ' : ''}${fmt(v, u)}`);
     if (r.diff === null) {
-      table.push([r.metric, value(r.a), value(r.b), '-', '-', 'not comparable']);
+      table.push([r.metric, value(r.a, r.atLeast?.a), value(r.b, r.atLeast?.b), '-', '-', 'not comparable']);
       if (r.note) notes.push(`note: ${r.note}.`);
       continue;
     }

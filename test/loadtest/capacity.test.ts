@@ -183,4 +183,14 @@ test('compare: a capacity not measured (null, or an older report\'s 0 with no st
   const boundText = formatComparison(measured, capped, 'before', 'after');
   assert.match(boundText, /^capacity req\/s\s+200\.0\s+≥ 400\.0\s+\+200\.0\s+\+100\.0%\s+better$/m);
   assert.match(boundText, /note: B's capacity is a lower bound: every step up to --max-rate met the SLO\./);
+
+  // A capacity search against a plain run: the row stays, saying why there is no difference.
+  const plain = result(10);
+  const [oneSided] = compareRuns(plain, measured);
+  assert.deepEqual(oneSided, { metric: 'capacity req/s', a: null, b: 200, diff: null, ratio: null, better: null, note: oneSided!.note });
+  assert.match(oneSided!.note!, /A was a plain run, not a capacity search \(--find-capacity\)/);
+  const oneSidedText = formatComparison(capped, plain, 'search', 'plain');
+  assert.match(oneSidedText, /^capacity req\/s\s+≥ 400\.0\s+not measured\s+-\s+-\s+not comparable$/m);
+  assert.match(oneSidedText, /note: the capacity cannot be compared: B was a plain run, not a capacity search/);
+  assert.equal(compareRuns(plain, plain)[0]!.metric, 'req/s', 'two plain runs: no capacity row');
 });
