@@ -11,7 +11,7 @@ import { createKeyGate } from './http/plugins/auth.js';
 import type { InferenceRuntime } from './runtime/types.js';
 import { createRuntime } from './runtime/create.js';
 import { InferenceStatistics } from './protocols/oip/statistics.js';
-import type { RunningGrpcServer } from './grpc/server.js';
+import type { GrpcConnectionLimits, RunningGrpcServer } from './grpc/server.js';
 import { hasStreams, startStreams, type RunningStreams, type StreamOptions } from './events/streams.js';
 
 export interface StartOptions {
@@ -24,6 +24,8 @@ export interface StartOptions {
   grpcPort?: number;
   /** Largest gRPC message, bytes. */
   grpcMaxMessageSize?: number;
+  /** Limits on gRPC client connections (streams, age, idle time); none by default. */
+  grpcConnections?: GrpcConnectionLimits;
   /** Worker threads; 0 = in-process inference; default from the CPU quota. */
   workers?: number;
   threadsPerWorker?: number;
@@ -105,7 +107,7 @@ export async function startServer(options: StartOptions): Promise<RunningServer>
     await app.listen({ host: options.host ?? '127.0.0.1', port: options.port ?? 8000 });
     if (options.grpcPort !== undefined && options.grpcPort > 0) {
       const { startGrpcServer } = await import('./grpc/server.js');
-      grpc = await startGrpcServer({ core, stats: statistics, host: options.host, port: options.grpcPort, maxMessageBytes: options.grpcMaxMessageSize, auth: keyGate, log: app.log, metrics });
+      grpc = await startGrpcServer({ core, stats: statistics, host: options.host, port: options.grpcPort, maxMessageBytes: options.grpcMaxMessageSize, connections: { graceMs: options.drainTimeout, ...options.grpcConnections }, auth: keyGate, log: app.log, metrics });
     }
   } catch (err) {
     await grpc?.drain(0);

@@ -25,6 +25,9 @@ export const SERVE_OPTIONS = {
   port: { flag: 'port', env: 'PORT', kind: 'int', default: 8000, min: 0, doc: 'TCP port (0 picks a free one).' },
   grpcPort: { flag: 'grpc-port', env: 'MODELSERVE_GRPC_PORT', kind: 'int', default: 8001, min: 0, doc: 'Port of the Open Inference Protocol gRPC service (inference.GRPCInferenceService and grpc.health.v1.Health), on --host; 0 turns gRPC off.' },
   grpcMaxMessageSize: { flag: 'grpc-max-message-size', env: 'MODELSERVE_GRPC_MAX_MESSAGE_SIZE', kind: 'bytes', default: '4mb', doc: 'Largest gRPC message received or sent (e.g. 16mb); larger ones fail with RESOURCE_EXHAUSTED (an answer on a ModelStreamInfer stream fails its own request, in its error_message, and the stream goes on). One message is decoded and answered on the main thread: a huge one holds up every front door while it is.' },
+  grpcMaxConcurrentStreams: { flag: 'grpc-max-concurrent-streams', env: 'MODELSERVE_GRPC_MAX_CONCURRENT_STREAMS', kind: 'int', min: 0, default: 0, doc: 'Most gRPC calls in flight on one client connection (HTTP/2 SETTINGS_MAX_CONCURRENT_STREAMS: a client queues the rest itself). 0: no limit.' },
+  grpcMaxConnectionAge: { flag: 'grpc-max-connection-age', env: 'MODELSERVE_GRPC_MAX_CONNECTION_AGE_MS', kind: 'int', min: 0, default: 0, doc: 'Ms after which a gRPC client connection is asked to go away (GOAWAY; its calls in flight get --drain-timeout to finish) and the client reconnects: long-lived gRPC connections otherwise never move to replicas added behind a load balancer. 0: never.' },
+  grpcMaxConnectionIdle: { flag: 'grpc-max-connection-idle', env: 'MODELSERVE_GRPC_MAX_CONNECTION_IDLE_MS', kind: 'int', min: 0, default: 0, doc: 'Ms a gRPC client connection may stay without a call before it is closed (GOAWAY). 0: never.' },
   workers: { flag: 'workers', env: 'MODELSERVE_WORKERS', kind: 'int', min: 0, doc: 'Inference worker threads; default: the CPU quota (cgroup) or the CPU count. 0 runs inference on the main thread.' },
   threadsPerWorker: { flag: 'threads-per-worker', env: 'MODELSERVE_THREADS_PER_WORKER', kind: 'int', min: 1, doc: 'onnxruntime intra-op threads per worker; default: CPUs / workers (never oversubscribed), 1 with --workers 0.' },
   inlineMaxUs: { flag: 'inline-max-us', env: 'MODELSERVE_INLINE_MAX_US', kind: 'int', min: 0, default: 250, doc: 'Batches whose run is expected to take at most this many microseconds (timed per model when it loads) run on the main thread instead of a worker: a thread hand-off costs more than that on busy or virtual machines. 0: every batch on a worker. Ignored with --workers 0.' },
@@ -79,6 +82,9 @@ export interface ServeOptions {
   port: number;
   grpcPort: number;
   grpcMaxMessageSize: number;
+  grpcMaxConcurrentStreams: number;
+  grpcMaxConnectionAge: number;
+  grpcMaxConnectionIdle: number;
   workers?: number;
   threadsPerWorker?: number;
   inlineMaxUs: number;

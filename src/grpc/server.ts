@@ -29,11 +29,36 @@ export interface GrpcServerOptions {
   port: number;
   /** Largest message received or sent, bytes (default 4 MiB, gRPC's own default for received messages). */
   maxMessageBytes?: number;
+  /** Limits on client connections; absent or 0: none. */
+  connections?: GrpcConnectionLimits;
   /** Who may call (auth is off when absent): the same gate as HTTP's, so a key has one rate limit; admin keys may also call the repository RPCs. */
   auth?: KeyGate;
   log?: { warn(obj: object, msg: string): void; error(obj: object, msg: string): void; debug?(obj: object, msg: string): void };
   /** Load shedding and deadlines count in modelserve_rejected_total, as over HTTP. */
   metrics?: { rejected(model: string, reason: RejectReason): void };
+}
+
+export interface GrpcConnectionLimits {
+  /** Calls in flight per connection (HTTP/2 SETTINGS_MAX_CONCURRENT_STREAMS). */
+  maxConcurrentStreams?: number;
+  /** A connection older than this gets GOAWAY (clients reconnect, so load balancers can spread them). */
+  maxAgeMs?: number;
+  /** How long calls in flight may run on after that GOAWAY. */
+  graceMs?: number;
+  /** A connection without calls for this long is closed. */
+  maxIdleMs?: number;
+}
+
+/** grpc-js's channel options for these limits (an option left out is grpc-js's default: no limit). */
+export function connectionOptions(limits: GrpcConnectionLimits = {}): grpc.ServerOptions {
+  const options: grpc.ServerOptions = {};
+  if (limits.maxConcurrentStreams) options['grpc.max_concurrent_streams'] = limits.maxConcurrentStreams;
+  if (limits.maxAgeMs) {
+    options['grpc.max_connection_age_ms'] = limits.maxAgeMs;
+    if (limits.graceMs !== undefined) options['grpc.max_connection_age_grace_ms'] = limits.graceMs;
+  }
+  if (limits.maxIdleMs) options['grpc.max_connection_idle_ms'] = limits.maxIdleMs;
+  return options;
 }
 
 export interface RunningGrpcServer {
@@ -153,7 +178,7 @@ export async function startGrpcServer(options: GrpcServerOptions): Promise<Runni
   const { inference, health } = loadProtos();
   const max = options.maxMessageBytes ?? 4 * 1024 * 1024;
   // Channelz (grpc-js's per-call introspection counters) is off: nothing here reads it, and it is work on every call.
-  const server = new grpc.Server({ 'grpc.max_receive_message_length': max, 'grpc.max_send_message_length': max, 'grpc.enable_channelz': 0 });
+  const server = new grpc.Server({ 'grpc.max_receive_message_length': max, 'grpc.max_send_message_length': max, 'grpc.enable_channelz': 0, ...connectionOptions(options.connections) });
   let draining = false;
   // The inference RPCs read and write their messages with protobufjs directly (infer-codec.ts).
   const codec = inferCodec();

@@ -322,6 +322,37 @@ test('graceful drain: health turns NOT_SERVING, a call in flight is answered, th
   }
 });
 
+test('connection limits: --grpc-max-concurrent-streams is announced in SETTINGS; an idle connection, and one past its age, get GOAWAY; new ones are served', async () => {
+  const repo = tempDir();
+  writeBookModelFolder(repo);
+  const session = (port: number) => connect(`http://127.0.0.1:${port}`);
+  const goaway = (h2: ReturnType<typeof connect>) => new Promise<number>((resolve) => h2.once('goaway', (code) => resolve(code)));
+  const idle = await startServer({ repo, port: 0, grpcPort: await freePort(), workers: 1, grpcConnections: { maxConcurrentStreams: 3, maxIdleMs: 300 } });
+  const aged = await startServer({ repo, port: 0, grpcPort: await freePort(), workers: 1, grpcConnections: { maxAgeMs: 300 } });
+  try {
+    const a = session(idle.grpcPort!);
+    const settings = await new Promise<{ maxConcurrentStreams?: number }>((resolve) => a.once('remoteSettings', resolve));
+    assert.equal(settings.maxConcurrentStreams, 3);
+    assert.equal(await goaway(a), 0, 'an idle connection is closed with NO_ERROR');
+    a.destroy();
+    // A client that stays busy is not idle, but it does age out.
+    const b = session(aged.grpcPort!);
+    const clients = grpcClients(aged.grpcPort!);
+    try {
+      const away = goaway(b);
+      await rpc(clients.health, 'Check', { service: '' });
+      assert.equal(await away, 0, 'past its age a connection is asked to go away');
+      // The client's channel reconnects: calls go on being answered.
+      for (let i = 0; i < 3; i++) await rpc(clients.health, 'Check', { service: '' });
+    } finally {
+      b.destroy();
+      clients.close();
+    }
+  } finally {
+    await Promise.all([idle.shutdown(), aged.shutdown()]);
+  }
+});
+
 test('message size: past the default limit (4 MiB, gRPC\'s own) RESOURCE_EXHAUSTED with a message; under it answered', async () => {
   const request = (n: number) => ({ model_name: 'book-weather', inputs: BOOK_FIELDS.map((f) => ({ name: f, datatype: 'FP64', shape: [n, 1] })), raw_input_contents: BOOK_FIELDS.map((_, i) => Buffer.from(fp64(Array.from({ length: n }, (_v, r) => (r % 7) + i)))) });
   // 7 columns of 8-byte values: 100,000 rows are 5.6 MB, 50,000 rows 2.8 MB.
