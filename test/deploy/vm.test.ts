@@ -92,6 +92,9 @@ describe('deploy/scale-out: nginx site, systemd unit, rolling restart script', (
     assert.ok(Number(svc.TimeoutStopSec) * 1000 > Number(env.MODELSERVE_DRAIN_TIMEOUT_MS) + Number(env.MODELSERVE_SHUTDOWN_DELAY_MS ?? 0));
     assert.match(svc.ExecStart, /bin\/modelserve\.js serve /);
     assert.ok(svc.User && svc.User !== 'root', 'non-root');
+    // Replicas share one host: each listening for gRPC on the default port (8001) would clash with
+    // each other and with modelserve@8001's HTTP port, and a replica that cannot listen exits 1.
+    assert.equal(env.MODELSERVE_GRPC_PORT, '0', 'gRPC off: replicas on one host cannot share --grpc-port');
   });
 
   it('rolling-restart.sh is valid sh, restarts one replica at a time and waits for /readyz', () => {
