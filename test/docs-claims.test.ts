@@ -273,3 +273,54 @@ test('docs: the YAML config snippets validate against the config schema', () => 
   }
   assert.ok(checked >= 7, `${checked} snippets checked`);
 });
+
+// ---------------------------------------------------------------------------------------------
+// Endpoints
+
+/** `a{b,c}[/d|/e]` → every path it stands for; `{name}` (no comma) is a parameter and stays. */
+function expand(pattern: string): string[] {
+  const alt = /\{([^{}]*,[^{}]*)\}|\[([^[\]]*)\]/.exec(pattern);
+  if (!alt) return [pattern];
+  const options = alt[1] !== undefined ? alt[1].split(',') : ['', ...alt[2]!.split('|')];
+  return options.flatMap((o) => expand(pattern.slice(0, alt.index) + o + pattern.slice(alt.index + alt[0].length)));
+}
+
+/** The routes `modelserve serve --help` lists ("Endpoints: POST /a, /b, GET /c; …"), as `METHOD /path/:param`. */
+function helpRoutes(): Set<string> {
+  const line = helpText(['serve']).split('\n').find((l) => l.startsWith('Endpoints: '));
+  assert.ok(line, 'serve --help has an Endpoints line');
+  const out = new Set<string>();
+  let method = '';
+  for (const item of line.slice('Endpoints: '.length).replace(/, and gRPC on --grpc-port\.$/, '').replace(/Open Inference Protocol: /, '').split(/[;,] (?![^{]*\})/)) {
+    const m = /^(?:(GET|POST) )?(\/\S*)$/.exec(item.trim());
+    assert.ok(m, `serve --help, Endpoints: cannot read '${item}'`);
+    method = m[1] ?? method;
+    for (const path of expand(m[2]!)) out.add(`${method} ${path.replace(/\{(\w+)\}/g, (_, p: string) => `:${p === 'v' ? 'version' : p}`)}`);
+  }
+  return out;
+}
+
+/** The server's GET and POST routes (Fastify's route tree), without Swagger UI's and the dashboard's static files. */
+function serverRoutes(): Set<string> {
+  const out = new Set<string>();
+  const stack: string[] = [];
+  for (const line of server.app.printRoutes({ commonPrefix: false }).split('\n')) {
+    const m = /^([│ ]*)[└├]── (.+?) \(([^)]+)\)$/.exec(line);
+    if (!m) continue;
+    const depth = m[1]!.length / 4;
+    stack.length = depth;
+    stack.push(m[2]!);
+    const path = stack.join('').replace(/(.)\/$/, '$1');
+    if (/^\/docs\/.|^\/dashboard\/assets\//.test(path)) continue;
+    for (const method of m[3]!.split(', ')) if (method === 'GET' || method === 'POST') out.add(`${method} ${path}`);
+  }
+  return out;
+}
+
+test('serve --help lists every route the server has, and only those', () => {
+  const served = serverRoutes();
+  assert.ok(served.size >= 25, `${served.size} routes read from the server`);
+  const listed = helpRoutes();
+  assert.deepEqual([...served].filter((r) => !listed.has(r)).sort(), [], 'routes serve --help does not list');
+  assert.deepEqual([...listed].filter((r) => !served.has(r)).sort(), [], 'routes serve --help lists that the server does not have');
+});

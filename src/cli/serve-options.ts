@@ -144,7 +144,7 @@ export function serveHelp(): string {
     lines.push(`  ${name.padEnd(34)} ${spec.doc}${extra ? ` (${extra})` : ''}`);
   }
   lines.push(`  ${'-h, --help'.padEnd(34)} Show this help.`);
-  lines.push('', 'Endpoints: POST /predict, POST /models/{name}/predict, POST /models/{name}/versions/{version}/predict, GET /, /models, /models/{name}, /docs, /openapi.json, /healthz, /readyz, /metrics; POST /v2/repository/index, /v2/repository/models/{name}/load, /v2/repository/models/{name}/unload; Open Inference Protocol: GET /v2, /v2/health/{live,ready}, /v2/models/{name}[/versions/{v}][/ready|/config|/stats], POST /v2/models/{name}[/versions/{v}]/infer, and gRPC on --grpc-port.');
+  lines.push('', 'Endpoints: POST /predict, POST /models/{name}/predict, POST /models/{name}/versions/{version}/predict, GET /, /models, /models/{name}, /docs, /openapi.json, /healthz, /readyz, /metrics, /dashboard, /dashboard/{stats,events}; POST /v2/repository/index, /v2/repository/models/{name}/load, /v2/repository/models/{name}/unload; Open Inference Protocol: GET /v2, /v2/health/{live,ready}, /v2/models/stats, /v2/models/{name}[/versions/{v}][/ready|/config|/stats], POST /v2/models/{name}[/versions/{v}]/infer, and gRPC on --grpc-port.');
   lines.push('Per-model overload limits (queue.max_rows -> 503 + Retry-After, queue.timeout_ms -> 504) are set in each model.yaml.');
   return lines.join('\n');
 }
