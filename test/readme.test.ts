@@ -8,7 +8,7 @@ import { mkdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { startServer, type RunningServer } from '../src/server.js';
 import { serveOptionsMarkdown } from '../src/cli/serve-options.js';
-import { BOOK_MODEL, REPO, tempDir } from './helpers/paths.js';
+import { BOOK_MODEL, CLI, REPO, tempDir } from './helpers/paths.js';
 import { call } from './helpers/http.js';
 
 const README = readFileSync(join(REPO, 'README.md'), 'utf8');
@@ -47,6 +47,16 @@ test('README: the 422 example is what the server answers', async () => {
   const res = await call(`${server.url}/predict`, { body: { ...body, humidity: 83 } });
   assert.equal(res.status, 422);
   assert.ok(README.includes(res.text), `README should show ${res.text}`);
+});
+
+test('README: the start-up check example is what serve prints for the book config with those two mistakes', async () => {
+  const dir = tempDir();
+  mkdirSync(join(dir, 'models', 'book-weather'), { recursive: true });
+  writeFileSync(join(dir, 'models', 'book-weather', 'model.yaml'), example('book-config').replace('float_input:', 'features:').replace('from: label', 'from: labels'));
+  symlinkSync(BOOK_MODEL, join(dir, 'models', 'book-weather', 'svc.onnx'));
+  const err = await promisify(execFile)(process.execPath, [CLI, 'serve', 'models', '--port', '0', '--grpc-port', '0', '--workers', '1'], { cwd: dir }).then(() => assert.fail('serve started'), (e: { code: number; stderr: string }) => e);
+  assert.equal(err.code, 1);
+  assert.equal(err.stderr, example('startup-check'));
 });
 
 test('README: the quick-start curl answers as shown, on the example models', async () => {
