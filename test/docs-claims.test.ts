@@ -13,7 +13,7 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { readFileSync, readdirSync } from 'node:fs';
+import { readFileSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { Ajv } from 'ajv';
 import { parse as parseYaml } from 'yaml';
@@ -323,4 +323,28 @@ test('serve --help lists every route the server has, and only those', () => {
   const listed = helpRoutes();
   assert.deepEqual([...served].filter((r) => !listed.has(r)).sort(), [], 'routes serve --help does not list');
   assert.deepEqual([...listed].filter((r) => !served.has(r)).sort(), [], 'routes serve --help lists that the server does not have');
+});
+
+// ---------------------------------------------------------------------------------------------
+// Environment variables
+
+function sources(dir: string): string[] {
+  return readdirSync(dir).flatMap((e) => {
+    const path = join(dir, e);
+    return statSync(path).isDirectory() ? sources(path) : path.endsWith('.ts') ? [path] : [];
+  });
+}
+
+test('docs: every MODELSERVE_* variable the code reads is documented, and every one the docs name is read (or set by a deploy file)', () => {
+  const code = sources(join(REPO, 'src')).map((f) => readFileSync(f, 'utf8')).join('\n');
+  const deploy = ['Dockerfile', 'docker-compose.yml', ...['kubernetes', 'knative', 'swarm', 'scale-out', 'kserve'].flatMap((d) => readdirSync(join(REPO, 'deploy', d)).map((f) => join('deploy', d, f)))]
+    .map((f) => readFileSync(join(REPO, f), 'utf8')).join('\n');
+  const docs = FILES.map((f) => TEXT.get(f)!).join('\n');
+  const names = (text: string) => new Set([...text.matchAll(/\bMODELSERVE_[A-Z0-9_]*[A-Z0-9]\b/g)].map((m) => m[0]));
+  const read = names(code);
+  assert.ok(read.size >= 40, `${read.size} variables read by src/`);
+  assert.deepEqual([...read].filter((v) => !docs.includes(v)).sort(), [], 'variables src/ reads that no doc names');
+  // MODELSERVE_API_KEYS (docs/deploy.md) is a name the user picks, passed as --api-keys-env MODELSERVE_API_KEYS.
+  const userNamed = new Set(['MODELSERVE_API_KEYS']);
+  assert.deepEqual([...names(docs)].filter((v) => !read.has(v) && !userNamed.has(v) && !names(deploy).has(v)).sort(), [], 'variables the docs name that nothing reads');
 });
