@@ -200,6 +200,13 @@ export class MqttFrontDoor {
       this.sendError(model, reply, 'MS_ERR_BAD_RESPONSE_TOPIC', `the response topic ${JSON.stringify(topic.slice(0, 200))} cannot be published to: a topic name may not hold the wildcards + or # (nor U+0000)`);
       return 'invalid';
     }
+    // An empty topic name is no topic (MQTT 4.7.3): mosquitto passes the property on, but an answer
+    // published to it is never acknowledged, so it would be lost without a word.
+    if (reply.responseTopic === '') {
+      reply.responseTopic = undefined;
+      this.sendError(model, reply, 'MS_ERR_BAD_RESPONSE_TOPIC', 'the response topic is empty: a topic name needs at least one character');
+      return 'invalid';
+    }
     // A request topic as the response topic would feed the answer back in as a request, forever.
     if (reply.responseTopic !== undefined && this.byTopic.has(reply.responseTopic)) {
       const topic = reply.responseTopic;

@@ -109,6 +109,23 @@ test('a response topic with a wildcard is refused on the errors topic and nothin
   assert.equal(await reconnects(), before, 'no reconnect');
 });
 
+test('an empty response topic is refused on the errors topic: the answer is not lost without a word', async () => {
+  await client.subscribeAsync(['modelserve/weather/errors', 'test/after-empty'], { qos: 1 });
+  const errors = collect(client, 'modelserve/weather/errors');
+  const answers = collect(client, 'test/after-empty');
+  await client.publishAsync('modelserve/weather/predict', JSON.stringify(row), { qos: 1, properties: { responseTopic: '', correlationData: Buffer.from('empty-1') } });
+  await until(() => errors.length === 1, 10_000, 'the error');
+  const error = JSON.parse(errors[0]!.payload.toString()) as { code: string; status: number; detail: string };
+  assert.equal(error.code, 'MS_ERR_BAD_RESPONSE_TOPIC');
+  assert.equal(error.status, 400);
+  assert.match(error.detail, /response topic is empty/);
+  assert.equal(errors[0]!.packet.properties?.correlationData?.toString(), 'empty-1');
+  // Nothing is left waiting for an acknowledgement that never comes.
+  await client.publishAsync('modelserve/weather/predict', JSON.stringify(row), { qos: 1, properties: { responseTopic: 'test/after-empty' } });
+  await until(() => answers.length === 1, 10_000, 'the next answer');
+  await until(() => Object.keys(server.streams!.frontDoor!.client.outgoing).length === 0, 10_000, 'every answer acknowledged');
+});
+
 test('a response topic that is a request topic is refused on the errors topic: the answer does not come back as a request', async () => {
   await client.subscribeAsync(['modelserve/weather/errors', 'modelserve/loan/predict'], { qos: 1 });
   const errors = collect(client, 'modelserve/weather/errors');
