@@ -241,7 +241,12 @@ export class MqttFrontDoor {
         this.sendError(model, reply, 'MS_ERR_ANSWER_TOO_LARGE', this.tooLarge(answer), version);
         return 'invalid';
       }
-      this.publish(topic, answer, reply, version, 200);
+      // A response topic the broker will not take from us (its ACL, a $SYS/… topic): the answer is
+      // gone, so the client hears why on the errors topic.
+      const refused = topic === reply.responseTopic
+        ? (why: string) => this.sendError(model, { ...reply, responseTopic: undefined }, 'MS_ERR_BAD_RESPONSE_TOPIC', `the broker refused the answer on the response topic ${JSON.stringify(topic.slice(0, 200))}: ${why}`, version)
+        : undefined;
+      this.publish(topic, answer, reply, version, 200, refused);
       return 'predicted';
     } catch (err) {
       if (err instanceof ModelServeError) {
@@ -291,7 +296,8 @@ export class MqttFrontDoor {
     return `the answer is ${Buffer.byteLength(body)} bytes, more than the MQTT broker accepts (its maximum packet size is ${this.maxPacket} bytes): send fewer rows per message`;
   }
 
-  private publish(topic: string, body: string, reply: Reply, version: ServableVersion | undefined, status: number): void {
+  /** `refused` hears why when the broker refuses the message (a PUBACK reason code of 0x80 or more). */
+  private publish(topic: string, body: string, reply: Reply, version: ServableVersion | undefined, status: number, refused?: (why: string) => void): void {
     // A predictions or errors topic configured equal to a request topic: the same endless loop.
     if (this.byTopic.has(topic)) {
       if (!this.loopWarned.has(topic)) this.log?.error({ topic }, 'mqtt: an answer topic is also a request topic (check the --mqtt-*-topic options and the models\' mqtt: keys); answers to it are not published');
@@ -306,6 +312,9 @@ export class MqttFrontDoor {
     // QoS 1: MQTT.js keeps it (and resends it after a reconnect) until the broker acknowledged it.
     this.client.publish(topic, body, { qos: 1, properties }, (err) => {
       if (err && !this.closed) this.log?.warn({ topic, request_id: reply.requestId, err: err.message }, 'mqtt: publishing an answer failed');
+      // (MQTT.js gives the reason code as a number; a lost connection is an error without one.)
+      const code = (err as { code?: unknown } | undefined)?.code;
+      if (err && typeof code === 'number' && !this.closed) refused?.(`${err.message.replace(/^Publish error: /, '')} (reason code 0x${code.toString(16)})`);
     });
   }
 

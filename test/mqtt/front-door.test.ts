@@ -126,6 +126,19 @@ test('an empty response topic is refused on the errors topic: the answer is not 
   await until(() => Object.keys(server.streams!.frontDoor!.client.outgoing).length === 0, 10_000, 'every answer acknowledged');
 });
 
+test('a response topic the broker refuses (not authorised: $SYS/…) gets MS_ERR_BAD_RESPONSE_TOPIC on the errors topic: the answer is not lost without a word', async () => {
+  await client.subscribeAsync('modelserve/weather/errors', { qos: 1 });
+  const errors = collect(client, 'modelserve/weather/errors');
+  await client.publishAsync('modelserve/weather/predict', JSON.stringify(row), { qos: 1, properties: { responseTopic: '$SYS/answers', correlationData: Buffer.from('sys-1'), userProperties: { request_id: 'req-sys' } } });
+  await until(() => errors.length === 1, 10_000, 'the error');
+  const error = JSON.parse(errors[0]!.payload.toString()) as { code: string; status: number; detail: string; request_id: string };
+  assert.equal(error.code, 'MS_ERR_BAD_RESPONSE_TOPIC');
+  assert.equal(error.status, 400);
+  assert.match(error.detail, /the broker refused the answer on the response topic "\$SYS\/answers": Not authorized \(reason code 0x87\)/);
+  assert.equal(error.request_id, 'req-sys');
+  assert.equal(errors[0]!.packet.properties?.correlationData?.toString(), 'sys-1');
+});
+
 test('a response topic that is a request topic is refused on the errors topic: the answer does not come back as a request', async () => {
   await client.subscribeAsync(['modelserve/weather/errors', 'modelserve/loan/predict'], { qos: 1 });
   const errors = collect(client, 'modelserve/weather/errors');
