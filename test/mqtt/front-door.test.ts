@@ -154,6 +154,18 @@ test('a response topic that is a request topic is refused on the errors topic: t
   await client.unsubscribeAsync('modelserve/loan/predict');
 });
 
+test('a request whose response topic is the errors topic gets its error once', async () => {
+  await client.subscribeAsync('modelserve/weather/errors', { qos: 1 });
+  const errors = collect(client, 'modelserve/weather/errors');
+  await client.publishAsync('modelserve/weather/predict', '{}', { qos: 1, properties: { responseTopic: 'modelserve/weather/errors', correlationData: Buffer.from('once') } });
+  // The front door publishes in order on one connection, so once the next error is here, every copy of the first is too.
+  await client.publishAsync('modelserve/weather/predict', 'not json', { qos: 1, properties: { correlationData: Buffer.from('marker') } });
+  await until(() => errors.some((e) => e.packet.properties?.correlationData?.toString() === 'marker'), 10_000, 'the marker error');
+  const copies = errors.filter((e) => e.packet.properties?.correlationData?.toString() === 'once');
+  assert.equal(copies.length, 1, `${copies.length} copies of the error`);
+  assert.equal((JSON.parse(copies[0]!.payload.toString()) as { code: string }).code, 'MS_ERR_VALIDATION');
+});
+
 test('a payload that is not UTF-8 is MS_ERR_BAD_JSON; a UTF-8 byte order mark is allowed, as over HTTP', async () => {
   await client.subscribeAsync(['modelserve/weather/errors', 'test/bom'], { qos: 1 });
   const errors = collect(client, 'modelserve/weather/errors');
