@@ -69,6 +69,8 @@ export class MqttFrontDoor {
   private closed = false;
   /** Answer topics found equal to a request topic (logged once each). */
   private readonly loopWarned = new Set<string>();
+  /** Request topics found shared by two models (logged once each). */
+  private readonly clashWarned = new Set<string>();
   /** The largest packet the broker takes (CONNACK's Maximum Packet Size), if it says. */
   private maxPacket: number | undefined;
   /** Each model's topics, recomputed when the set of models or their configs change. */
@@ -85,6 +87,8 @@ export class MqttFrontDoor {
     this.maxPayload = options.maxPayload ?? 256 * 1024;
     this.maxInFlight = options.maxInFlight ?? 512;
     this.log = options.log;
+    const clashes = this.requestTopicClashes();
+    if (clashes.length > 0) throw new Error(clashes.join('; '));
     this.metrics = options.registry ? new MqttMetrics(options.registry, () => this.client.connected) : undefined;
     // Subscriptions are this class's (syncSubscriptions after every connect without a session):
     // MQTT.js's own resubscription made that subscribe a no-op granting nothing, so after a broker
@@ -137,9 +141,35 @@ export class MqttFrontDoor {
     return topics;
   }
 
+  /**
+   * Models that share a request topic: a message there could be answered by only one of them (it
+   * would be whichever came last), so the others would be unreachable over MQTT without a word.
+   */
+  private requestTopicClashes(): string[] {
+    const byTopic = new Map<string, string[]>();
+    for (const name of this.core.modelNames()) {
+      const topic = this.topicsOf(name).request;
+      byTopic.set(topic, [...byTopic.get(topic) ?? [], name]);
+    }
+    return [...byTopic].filter(([, names]) => names.length > 1).map(([topic, names]) =>
+      `mqtt: the models ${names.map((n) => `'${n}'`).join(', ')} have the same request topic '${topic}': give each its own ({model} in --mqtt-request-topic, or mqtt.request_topic in a model's config)`);
+  }
+
   private wantedTopics(): Map<string, string> {
     const wanted = new Map<string, string>();
-    for (const name of this.core.modelNames()) wanted.set(this.topicsOf(name).request, name);
+    for (const name of this.core.modelNames()) {
+      const topic = this.topicsOf(name).request;
+      const other = wanted.get(topic);
+      // A model that appears later (--watch) with a taken topic: the model that has it keeps it.
+      if (other !== undefined) {
+        const keep = this.byTopic.get(topic) === name ? name : other;
+        if (!this.clashWarned.has(topic)) this.log?.error({ topic, models: [other, name], serving: keep }, 'mqtt: two models have the same request topic; only one of them is served over MQTT');
+        this.clashWarned.add(topic);
+        wanted.set(topic, keep);
+        continue;
+      }
+      wanted.set(topic, name);
+    }
     return wanted;
   }
 

@@ -7,7 +7,7 @@ import { startServer } from '../../src/server.js';
 import { loadRepository } from '../../src/config/load.js';
 import { StartupError } from '../../src/errors.js';
 import { startMosquitto } from '../helpers/mosquitto.js';
-import { writeBookModelFolder } from '../helpers/paths.js';
+import { EXAMPLES, writeBookModelFolder } from '../helpers/paths.js';
 
 const ROW = { temp_c: 8.75, humidity: 0.83, wind_speed_kmph: 70, wind_bearing_degree: 259, visibility_km: 15.82, pressure_millibars: 1016.51, current_weather_condition: 1 };
 const TOPICS = 'mqtt:\n  request_topic: plant/7/weather/in\n  predictions_topic: plant/7/weather/out\n  errors_topic: plant/7/weather/err\n';
@@ -41,4 +41,23 @@ test("a model's own topics in model.yaml replace the server's templates for it",
 test('a wildcard in a configured topic is a config problem naming the key', () => {
   const dir = writeBookModelFolder(undefined, 'mqtt:\n  request_topic: plant/+/in\n');
   assert.throws(() => loadRepository(dir), (err: unknown) => err instanceof StartupError && /mqtt\.request_topic/.test(err.message));
+});
+
+test('models that would share a request topic keep the server from starting, naming them and the topic', async () => {
+  const broker = await startMosquitto();
+  try {
+    // No {model} in the template: every example model would get plant/in, and all but one be unreachable.
+    const refusal = await startServer({ repo: EXAMPLES, port: 0, workers: 1, logger: false, streams: { mqtt: { url: broker.url, topics: { request: 'plant/in' } } } })
+      .then(async (started) => { await started.shutdown(); return undefined; }, (err: unknown) => err as Error);
+    assert.match(refusal?.message ?? 'it started', /the models 'loan', 'rain-xgboost', 'weather' have the same request topic 'plant\/in'/);
+    // With one model such a template is fine.
+    const server = await startServer({ repo: writeBookModelFolder(), port: 0, workers: 1, logger: false, streams: { mqtt: { url: broker.url, topics: { request: 'plant/in' } } } });
+    try {
+      await server.streams!.frontDoor!.waitReady();
+    } finally {
+      await server.shutdown();
+    }
+  } finally {
+    await broker.stop();
+  }
 });
