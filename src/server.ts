@@ -160,15 +160,16 @@ export async function startServer(options: StartOptions): Promise<RunningServer>
       //    rather than cut off. (net.Server#close: http.Server#close would also drop idle
       //    keep-alive connections at once, racing clients that are just sending on them.)
       NetServer.prototype.close.call(app.server);
-      // ... and MQTT takes no new requests (unsubscribed; a shared group sends them to the other replicas).
-      await streams?.stopIntake();
+      // ... and MQTT takes no new requests (unsubscribed; a shared group sends them to the other
+      // replicas); those it took are answered within the drain deadline, as HTTP's are.
+      const mqttDrained = streams?.stopIntake(Math.max(0, deadline - Date.now())) ?? Promise.resolve();
       const grpcDrained = grpc?.drain(Math.max(0, deadline - Date.now())) ?? Promise.resolve(true);
       // 4. In-flight requests finish (they wait for their queued batches) ...
       await quiet(deadline);
       // 5. ... then app.close() (remaining idle connections close, the batchers drain), then the core stops the workers.
       let timer: NodeJS.Timeout | undefined;
       const timedOut = new Promise<boolean>((resolve) => { timer = setTimeout(() => resolve(false), Math.max(0, deadline - Date.now())); });
-      const closing = Promise.all([app.close(), grpcDrained]).then(() => core.close());
+      const closing = Promise.all([app.close(), grpcDrained, mqttDrained]).then(() => core.close());
       const drained = await Promise.race([closing.then(() => true), timedOut]);
       clearTimeout(timer);
       if (!drained) {

@@ -42,8 +42,8 @@ export interface RunningStreams {
   events: PredictionEvents | undefined;
   /** Why the service is not ready because of the streams (undefined: ready). */
   notReady(): string | undefined;
-  /** Stops taking MQTT requests (unsubscribes) and waits for those in flight. */
-  stopIntake(): Promise<void>;
+  /** Stops taking MQTT requests (unsubscribes) and waits for those in flight (up to timeoutMs, default 5 s). */
+  stopIntake(timeoutMs?: number): Promise<void>;
   /** Flushes the event sinks (bounded) and disconnects. */
   close(): Promise<void>;
 }
@@ -84,7 +84,7 @@ export function startStreams(options: StreamOptions, core: InferenceCore, regist
     frontDoor,
     events,
     notReady: () => (mqtt?.required && frontDoor && !frontDoor.ready() ? 'not connected to the MQTT broker' : undefined),
-    stopIntake: async () => { await frontDoor?.close(); },
+    stopIntake: async (timeoutMs) => { await frontDoor?.close(timeoutMs); },
     close: async () => {
       await frontDoor?.close();
       await events?.close();

@@ -178,7 +178,7 @@ export class MqttFrontDoor {
   }
 
   private async syncSubscriptions(): Promise<void> {
-    if (this.closed || !this.client.connected) return;
+    if (this.closed || this.closing || !this.client.connected) return;
     const wanted = this.wantedTopics();
     this.byTopic = wanted;
     const add = [...wanted.keys()].filter((t) => !this.subscribed.has(t));
@@ -349,9 +349,16 @@ export class MqttFrontDoor {
     });
   }
 
+  private closing: Promise<void> | undefined;
+
   /** Unsubscribes (so a shared group sends nothing more here), waits for answers in flight, disconnects. */
-  async close(timeoutMs = 5_000): Promise<void> {
-    if (this.closed) return;
+  close(timeoutMs = 5_000): Promise<void> {
+    // One close: a second call (the streams' close after the drain's) waits for the first.
+    this.closing ??= this.closeOnce(timeoutMs);
+    return this.closing;
+  }
+
+  private async closeOnce(timeoutMs: number): Promise<void> {
     this.core.off('event', this.onCoreEvent);
     const until = Date.now() + timeoutMs;
     if (this.client.connected && this.subscribed.size > 0) {
