@@ -20,6 +20,8 @@ export class WebhookSink extends BoundedSink {
   private readonly url: string;
   private readonly headers: Record<string, string>;
   private readonly agent: Agent;
+  /** The smallest body the webhook answered 413 to (bytes; Infinity until it does). */
+  private refusedBytes = Infinity;
 
   constructor(options: WebhookSinkOptions) {
     super(options);
@@ -31,15 +33,44 @@ export class WebhookSink extends BoundedSink {
   }
 
   protected async deliver(events: string[], signal: AbortSignal): Promise<void> {
+    // Bodies as large as one the webhook refused with 413 are split before they are sent.
+    let from = 0;
+    while (from < events.length) {
+      let to = from + 1;
+      let bytes = Buffer.byteLength(events[from]!) + 2; // as a batch: [ and ]
+      while (to < events.length && bytes + Buffer.byteLength(events[to]!) + 1 < this.refusedBytes) bytes += Buffer.byteLength(events[to++]!) + 1;
+      await this.post(events.slice(from, to), signal);
+      from = to;
+    }
+  }
+
+  /**
+   * A webhook that limits its body size (nginx's default is 1 MB) answers a large batch 413 however
+   * often it is sent: the queue would stop for good. So a refused batch is split in halves, and an
+   * event that alone is too large is dropped and counted (as the MQTT sink does past the broker's limit).
+   */
+  private async post(events: string[], signal: AbortSignal): Promise<void> {
     const single = events.length === 1;
+    const body = single ? events[0]! : `[${events.join(',')}]`;
     const response = await undici().request(this.url, {
       method: 'POST',
       dispatcher: this.agent,
       signal,
       headers: { ...this.headers, 'content-type': single ? 'application/cloudevents+json; charset=utf-8' : 'application/cloudevents-batch+json; charset=utf-8' },
-      body: single ? events[0]! : `[${events.join(',')}]`,
+      body,
     });
     await response.body.dump();
+    if (response.statusCode === 413) {
+      this.refusedBytes = Math.min(this.refusedBytes, Buffer.byteLength(body));
+      if (single) {
+        this.refuse(1, `an event of ${Buffer.byteLength(body)} bytes is larger than the webhook accepts (it answered 413)`);
+        return;
+      }
+      const half = Math.ceil(events.length / 2);
+      await this.post(events.slice(0, half), signal);
+      await this.post(events.slice(half), signal);
+      return;
+    }
     if (response.statusCode < 200 || response.statusCode >= 300) throw new Error(`webhook answered ${response.statusCode}`);
   }
 
@@ -47,3 +78,4 @@ export class WebhookSink extends BoundedSink {
     await this.agent.close().catch(() => undefined);
   }
 }
+

@@ -10,6 +10,8 @@ import { join } from 'node:path';
 import { InferenceCore } from '../../src/core/core.js';
 import type { PredictionRecord } from '../../src/core/prediction-tap.js';
 import { FileSink } from '../../src/events/file-sink.js';
+import { WebhookSink } from '../../src/events/webhook-sink.js';
+import { createServer } from 'node:http';
 import { PredictionEventWriter, predictionEvent } from '../../src/events/cloudevent.js';
 import { PredictionEvents } from '../../src/events/events.js';
 import { BoundedSink, type EventSink, type SinkCounters } from '../../src/events/sink.js';
@@ -179,6 +181,42 @@ test('a sink with a linger sends the first event at once, then gathers events un
     assert.deepEqual(sink.counters(), { delivered: 7, dropped: 0, failures: 0, queued: 0 });
   } finally {
     mock.timers.reset();
+  }
+});
+
+test('webhook sink: a batch the webhook refuses as too large (413) is sent in parts; an event too large alone is dropped and counted, the rest delivered', async () => {
+  // A webhook with a body limit, as nginx has (client_max_body_size): 413 past 2,000 bytes.
+  const received: string[] = [];
+  let refused = 0;
+  const webhook = createServer((req, res) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (c: Buffer) => chunks.push(c));
+    req.on('end', () => {
+      const body = Buffer.concat(chunks).toString();
+      if (body.length > 2000) { refused++; res.statusCode = 413; return res.end(); }
+      const events = (body.startsWith('[') ? JSON.parse(body) : [JSON.parse(body)]) as Array<{ n: number }>;
+      for (const e of events) received.push(String(e.n));
+      res.end();
+    });
+  });
+  await new Promise<void>((resolve) => webhook.listen(0, '127.0.0.1', resolve));
+  const warnings: string[] = [];
+  const sink = new WebhookSink({ url: `http://127.0.0.1:${(webhook.address() as { port: number }).port}/events`, backoffMs: 10, maxBackoffMs: 10, warn: (message) => warnings.push(message) });
+  try {
+    const event = (n: number, bytes = 300) => JSON.stringify({ n, pad: 'x'.repeat(bytes) });
+    // The first goes alone; the other 29 wait and go as one batch of ~9 KB.
+    for (let n = 0; n < 30; n++) sink.offer(event(n, n === 17 ? 3000 : 300));
+    const end = Date.now() + 10_000;
+    while (sink.counters().queued > 0) {
+      assert.ok(Date.now() < end, `events still queued: ${JSON.stringify(sink.counters())}, ${refused} refused with 413`);
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    assert.deepEqual(received, Array.from({ length: 30 }, (_, n) => String(n)).filter((n) => n !== '17'), 'every event but the oversized one, in order');
+    assert.deepEqual(sink.counters(), { delivered: 29, dropped: 1, failures: 0, queued: 0 });
+    assert.match(warnings.join('\n'), /an event of 3\d{3} bytes is larger than the webhook accepts \(it answered 413\)/);
+  } finally {
+    await sink.close(1000);
+    webhook.close();
   }
 });
 
