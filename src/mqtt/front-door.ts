@@ -307,8 +307,9 @@ export class MqttFrontDoor {
       body = JSON.stringify({ detail: this.tooLarge(whole), code: 'MS_ERR_ANSWER_TOO_LARGE', status: sent, request_id: reply.requestId });
     }
     this.publish(errors, body, reply, version, sent);
-    // (A response topic that is the errors topic gets the error once.)
-    if (reply.responseTopic && reply.responseTopic !== errors) this.publish(reply.responseTopic, body, reply, version, sent);
+    // (A response topic that is the errors topic gets the error once; one so long that the error
+    // does not fit the broker's limit beside it gets it on the errors topic alone.)
+    if (reply.responseTopic && reply.responseTopic !== errors && this.fits(reply.responseTopic, body, reply)) this.publish(reply.responseTopic, body, reply, version, sent);
   }
 
   /**

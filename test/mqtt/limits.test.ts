@@ -94,6 +94,22 @@ test('an answer larger than the broker accepts is MS_ERR_ANSWER_TOO_LARGE; a 422
   assert.equal(await metric('modelserve_mqtt_connected', {}), 1);
 });
 
+test('a response topic so long that the error does not fit beside it: the error goes to the errors topic alone, the connection survives', async () => {
+  const errors = collect('modelserve/weather/errors');
+  const answers = collect('modelserve/weather/predictions');
+  const reconnects = await metric('modelserve_mqtt_reconnects_total', {});
+  // The request fits the broker's 64 KiB; its 422 (7 issues) published to this topic would not.
+  const topic = `test/${'t'.repeat(65_000)}`;
+  await client.publishAsync('modelserve/weather/predict', '{}', { qos: 1, properties: { responseTopic: topic, correlationData: Buffer.from('long') } });
+  await until(() => errors.length > 0, 15_000, 'the error');
+  assert.equal(errors[0]!.code, 'MS_ERR_VALIDATION');
+  // Published after the error on the same connection: had the broker dropped it, this would come after a reconnect.
+  await client.publishAsync('modelserve/weather/predict', JSON.stringify(row), { qos: 1 });
+  await until(() => answers.length > 0, 15_000, 'the answer');
+  assert.equal(await metric('modelserve_mqtt_reconnects_total', {}), reconnects);
+  assert.equal(await metric('modelserve_mqtt_connected', {}), 1);
+});
+
 test('an event larger than the broker accepts is dropped and counted; the events after it are delivered', async () => {
   const events = collect('test/events');
   const dropped = await metric('modelserve_events_total', { sink: 'mqtt', outcome: 'dropped' });
