@@ -78,7 +78,10 @@ export async function startMosquitto(config: string[] = []): Promise<Broker> {
     if (!child || child.exitCode !== null) return;
     const exited = new Promise((resolve) => child.once('exit', resolve));
     child.kill('SIGTERM');
-    await Promise.race([exited, new Promise((r) => setTimeout(r, 5000))]);
+    // The fallback timer is cleared once it exited: left running, it held each test file open 5 s more.
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([exited, new Promise((r) => { timer = setTimeout(r, 5000); })]);
+    clearTimeout(timer);
     if (child.exitCode === null && child.signalCode === null) { child.kill('SIGKILL'); await exited; }
   };
   await start();
