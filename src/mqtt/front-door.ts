@@ -185,7 +185,9 @@ export class MqttFrontDoor {
     const remove = [...this.subscribed].filter((t) => !wanted.has(t));
     try {
       if (add.length > 0) {
-        const granted = await this.client.subscribeAsync(add.map((t) => this.filter(t)), { qos: 1 });
+        // rh 2: no retained message on subscribing. A retained request would be answered again at
+        // every restart, reconnect and new replica; a request is answered when it is published.
+        const granted = await this.client.subscribeAsync(add.map((t) => this.filter(t)), { qos: 1, rh: 2 });
         for (const g of granted) {
           const topic = this.group ? g.topic.slice(`$share/${this.group}/`.length) : g.topic;
           if (g.qos === 1 || g.qos === 0) this.subscribed.add(topic);

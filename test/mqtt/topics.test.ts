@@ -61,3 +61,30 @@ test('models that would share a request topic keep the server from starting, nam
     await broker.stop();
   }
 });
+
+test('a retained message on a request topic is not answered when the front door subscribes (each restart would answer it again); requests published after are', async () => {
+  const broker = await startMosquitto();
+  const client = await mqtt.connectAsync(broker.url, { protocolVersion: 5, clientId: 'retained-test' });
+  let server: Awaited<ReturnType<typeof startServer>> | undefined;
+  try {
+    const answers: string[] = [];
+    client.on('message', (topic, _payload, packet) => { if (topic === 'retained/answers') answers.push(String(packet.properties?.correlationData)); });
+    await client.subscribeAsync('retained/answers', { qos: 1 });
+    const request = (id: string, retain: boolean) => client.publishAsync('modelserve/book-weather/predict', JSON.stringify(ROW), { qos: 1, retain, properties: { responseTopic: 'retained/answers', correlationData: Buffer.from(id) } });
+    await request('retained', true);
+    server = await startServer({ repo: writeBookModelFolder(), port: 0, workers: 1, logger: false, streams: { mqtt: { url: broker.url } } });
+    await server.streams!.frontDoor!.waitReady();
+    await request('live', false);
+    const end = Date.now() + 10_000;
+    while (answers.length < 1) {
+      assert.ok(Date.now() < end, 'no answer to the live request');
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    // The retained request was there before the subscription, so its answer would have come first.
+    assert.deepEqual(answers, ['live']);
+  } finally {
+    await client.endAsync();
+    await server?.shutdown();
+    await broker.stop();
+  }
+});
