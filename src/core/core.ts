@@ -86,6 +86,8 @@ interface VersionSlot {
   /** What was on disk when it was loaded (change detection for --watch). */
   fingerprint?: string;
   config?: ModelConfig;
+  /** The load that put it there (a loading or ready slot): loads of one version are ordered by it. */
+  load?: number;
 }
 
 interface ModelEntry {
@@ -430,9 +432,14 @@ export class InferenceCore extends EventEmitter {
     const previous = entry.slots.get(v);
     const replacing = previous?.state === 'ready' ? previous : undefined;
     // A ready version stays listed as ready while its replacement loads; a new one shows 'loading'.
-    const slot: VersionSlot = replacing ? { ...replacing } : { version: v, state: 'loading', fingerprint, config };
+    const load = ++keySequence;
+    const slot: VersionSlot = replacing ? { ...replacing } : { version: v, state: 'loading', fingerprint, config, load };
     if (!replacing) entry.slots.set(v, slot);
-    const key = `${config.name}/${v}#${++keySequence}`;
+    // The slot this load will take over once it is warm: while it runs, the version may be unloaded
+    // (repository API, memory budget), removed, or loaded again by another load (a request loading
+    // it on demand while --watch loads its changed files).
+    const mine = replacing ?? slot;
+    const key = `${config.name}/${v}#${load}`;
     const started = performance.now();
     let loaded: ServableVersion | undefined;
     try {
@@ -453,7 +460,9 @@ export class InferenceCore extends EventEmitter {
     } catch (err) {
       if (loaded !== undefined) await this.release(loaded);
       const reason = (err as Error).message;
-      if (replacing) {
+      if (entry.slots.get(v) !== mine) {
+        // Unloaded, removed or loaded again meanwhile: that state stays (the failure is still reported).
+      } else if (replacing) {
         // The previous load keeps serving; the failure is recorded beside it.
         const failed: VersionSlot = { ...replacing, reason: `reload failed (version ${v} keeps serving the previous load): ${reason}`, fingerprint };
         entry.slots.set(v, failed);
@@ -466,13 +475,23 @@ export class InferenceCore extends EventEmitter {
       }
       throw err;
     }
-    entry.slots.set(v, { version: v, state: 'ready', loaded, fingerprint, config });
+    // Takes over its own slot, or a load of this version that started earlier (still loading, or
+    // ready: then it replaces that one). Not a version unloaded or removed meanwhile, nor one a later
+    // load already made ready: then what it loaded never serves.
+    const current = entry.slots.get(v);
+    const takesOver = current === mine || current?.state === 'loading' || (current?.state === 'ready' && (current.load ?? 0) < load);
+    if (!takesOver) {
+      await this.release(loaded);
+      return;
+    }
+    const replaced = current?.state === 'ready' && current.loaded !== undefined ? current.loaded : undefined;
+    entry.slots.set(v, { version: v, state: 'ready', loaded, fingerprint, config, load });
     const before = entry.serving;
     entry.serving = newest(entry);
     entry.lastUsed = ++this.clock;
-    this.emit('event', { type: 'version-ready', model: entry.name, version: v, loadMs: performance.now() - started, replaced: replacing ? v : undefined } satisfies CoreEvent);
+    this.emit('event', { type: 'version-ready', model: entry.name, version: v, loadMs: performance.now() - started, replaced: replaced ? v : undefined } satisfies CoreEvent);
     if (before !== entry.serving) this.emit('event', { type: 'models-changed' } satisfies CoreEvent);
-    if (replacing?.loaded) void this.retire(entry, replacing.loaded, 'replaced');
+    if (replaced) void this.retire(entry, replaced, 'replaced');
   }
 
   /** An ONNX model version: read (and optimise) the file, load it into the runtime, check it against the config. */
@@ -622,7 +641,8 @@ export class InferenceCore extends EventEmitter {
     if (entry === undefined) throw this.notFound(name);
     entry.unloadedByRequest = true;
     if (entry.loading) await entry.loading.catch(() => undefined);
-    await Promise.all([...entry.slots.values()].filter((s) => s.state === 'ready' || s.state === 'failed').map((s) => this.unloadSlot(entry, s, 'unload', 'unavailable', 'unloaded by request')));
+    // A version still loading (--watch, the memory budget) is unloaded too: its load, finishing later, does not serve.
+    await Promise.all([...entry.slots.values()].filter((s) => s.state === 'ready' || s.state === 'failed' || s.state === 'loading').map((s) => this.unloadSlot(entry, s, 'unload', 'unavailable', 'unloaded by request')));
     return this.status(name)[0]!;
   }
 

@@ -1,0 +1,164 @@
+// A load that is still running when its model is unloaded (the repository API), or when the same
+// version starts loading again, must not take traffic once it finishes: an unload acknowledged
+// while --watch was reloading a changed model left the model serving once the reload finished,
+// and a load that lost the race to another load of the same version kept its sessions forever.
+// The runtime is the real in-process one (real sessions on the book's model); its load can be held
+// so that the unload or the second load lands while the first load runs, without any timing.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { appendFileSync, copyFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { InferenceCore } from '../../src/core/core.js';
+import type { ModelVersion } from '../../src/core/model-version.js';
+import { ModelServeError } from '../../src/errors.js';
+import { InProcessRuntime } from '../../src/runtime/in-process.js';
+import type { ModelSignature, ModelSource } from '../../src/runtime/types.js';
+import { BOOK_MODEL, tempDir } from '../helpers/paths.js';
+import { BOOK_ROW, labelsOf, writeBookVersion } from './fixtures.js';
+
+/** The real in-process runtime, whose loads can be held (each waits until let go); counts the sessions alive. */
+class HeldRuntime extends InProcessRuntime {
+  readonly live = new Set<string>();
+  private holding = false;
+  private readonly waiting: Array<() => void> = [];
+  private arrived: (() => void) | undefined;
+
+  /** Loads from now on wait until let go. */
+  hold(): void {
+    this.holding = true;
+  }
+
+  /** Resolves once `count` loads are waiting. */
+  async arrivals(count: number): Promise<void> {
+    while (this.waiting.length < count) await new Promise<void>((resolve) => { this.arrived = resolve; });
+  }
+
+  /** Lets the first waiting load go on; with no argument, every one and the loads to come. */
+  letGo(which?: 'first'): void {
+    if (which === 'first') return this.waiting.shift()?.();
+    this.holding = false;
+    for (const go of this.waiting.splice(0)) go();
+  }
+
+  override async load(models: ModelSource[]): Promise<Record<string, ModelSignature>> {
+    if (this.holding) {
+      await new Promise<void>((go) => {
+        this.waiting.push(go);
+        this.arrived?.();
+      });
+    }
+    const signatures = await super.load(models);
+    for (const m of models) this.live.add(m.name);
+    return signatures;
+  }
+
+  override async unload(names: string[]): Promise<void> {
+    for (const n of names) this.live.delete(n);
+    await super.unload(names);
+  }
+}
+
+async function refused(promise: Promise<unknown>): Promise<ModelServeError> {
+  try {
+    await promise;
+  } catch (err) {
+    assert.ok(err instanceof ModelServeError, String(err));
+    return err;
+  }
+  assert.fail('expected the request to be refused');
+}
+
+test('an unload while --watch reloads the changed model: the model ends unloaded, as the unload answered, and the reload holds no sessions', async () => {
+  const repo = tempDir();
+  const dir = writeBookVersion(repo, 'book', 1, 'optimize: false\n');
+  const runtime = new HeldRuntime();
+  const core = await InferenceCore.start({ repo, runtime });
+  try {
+    core.watch({ pollMs: 3_600_000, debounceMs: 3_600_000, settleMs: 0 }); // passes run only when called below
+    appendFileSync(join(dir, 'model.yaml'), '# edited\n');
+    runtime.hold();
+    const reload = core.reconcile({});
+    await runtime.arrivals(1); // the reload of version 1 is under way
+    const unloaded = await core.unloadModel('book');
+    assert.equal(unloaded.state, 'unavailable');
+    runtime.letGo();
+    await reload;
+    const [status] = core.status('book');
+    assert.equal(status!.state, 'unavailable', JSON.stringify(status));
+    assert.deepEqual(status!.versions, [{ version: 1, state: 'unavailable', reason: 'unloaded by request' }]);
+    const err = await refused(core.acquire('book'));
+    assert.equal(err.code, 'MS_ERR_MODEL_UNAVAILABLE');
+    assert.deepEqual([...runtime.live], [], 'no sessions are left loaded');
+    // Loaded again, it serves the edited files.
+    assert.equal((await core.loadModel('book')).state, 'ready');
+    const [prediction] = await (await core.acquire('book')).predict([{ ...BOOK_ROW }]);
+    assert.deepEqual(prediction, { prediction: labelsOf(1).rain });
+  } finally {
+    runtime.letGo();
+    await core.close();
+  }
+});
+
+test('an unload while --watch loads a new version: the new version does not start serving after the unload', async () => {
+  const repo = tempDir();
+  writeBookVersion(repo, 'book', 1, 'optimize: false\n');
+  const runtime = new HeldRuntime();
+  const core = await InferenceCore.start({ repo, runtime });
+  try {
+    core.watch({ pollMs: 3_600_000, debounceMs: 3_600_000, settleMs: 0 });
+    writeBookVersion(repo, 'book', 2, 'optimize: false\n');
+    runtime.hold();
+    const pass = core.reconcile({});
+    await runtime.arrivals(1);
+    assert.deepEqual(core.status('book')[0]!.versions.map((v) => [v.version, v.state]), [[1, 'ready'], [2, 'loading']]);
+    await core.unloadModel('book');
+    runtime.letGo();
+    await pass;
+    const [status] = core.status('book');
+    assert.equal(status!.state, 'unavailable', JSON.stringify(status));
+    assert.equal(status!.serving, undefined);
+    assert.equal((await refused(core.acquire('book'))).code, 'MS_ERR_MODEL_UNAVAILABLE');
+    assert.equal((await refused(core.acquire('book', 2))).code, 'MS_ERR_MODEL_UNAVAILABLE');
+    assert.deepEqual([...runtime.live], []);
+  } finally {
+    runtime.letGo();
+    await core.close();
+  }
+});
+
+test('two loads of one version at once (a request loading it on demand, --watch loading its changed files): the request is served, and only the later load keeps sessions', async () => {
+  const repo = tempDir();
+  writeBookVersion(repo, 'book', 1, 'optimize: false\n');
+  writeBookVersion(repo, 'other', 1, 'optimize: false\n');
+  const runtime = new HeldRuntime();
+  // A budget of one model: 'book' (first by name) is loaded, 'other' loads on its first request.
+  const core = await InferenceCore.start({ repo, runtime, maxLoadedModels: 1 });
+  try {
+    core.watch({ pollMs: 3_600_000, debounceMs: 3_600_000, settleMs: 0 });
+    await core.unloadModel('book'); // room for 'other'
+    assert.equal(core.status('other')[0]!.versions[0]!.state, 'unavailable');
+    runtime.hold();
+    const request = core.acquire('other'); // loads 'other' on demand ...
+    await runtime.arrivals(1);
+    copyFileSync(BOOK_MODEL, join(repo, 'other', '1', 'model.onnx')); // ... while its files change,
+    appendFileSync(join(repo, 'other', '1', 'model.yaml'), '# edited\n');
+    const pass = core.reconcile({}); // and --watch loads the changed version
+    await runtime.arrivals(2);
+    // The request's load finishes first: the request is served by it.
+    runtime.letGo('first');
+    const first = await request;
+    const [prediction] = await first.predict([{ ...BOOK_ROW }]);
+    assert.deepEqual(prediction, { prediction: labelsOf(1).rain });
+    // Then --watch's load of the changed files replaces it.
+    runtime.letGo();
+    await pass;
+    const serving = await core.acquire('other');
+    assert.notEqual(serving, first);
+    assert.equal(core.status('other')[0]!.state, 'ready');
+    await new Promise((resolve) => setImmediate(resolve)); // the replaced version is released once drained (idle: at once)
+    assert.deepEqual([...runtime.live], [(serving as ModelVersion).key], 'one set of sessions: the serving version\'s');
+  } finally {
+    runtime.letGo();
+    await core.close();
+  }
+});
