@@ -101,6 +101,8 @@ interface ModelEntry {
   unloadedByRequest: boolean;
   /** A load in progress (concurrent requests wait for the same one). */
   loading?: Promise<void>;
+  /** Every version load under way (--watch, the repository API, on demand), settled or not: what a request waits for. */
+  pending: Map<number, Promise<void>>;
   lastUsed: number;
   /** Problems of the last scan that produced no version config (e.g. invalid YAML of a new model). */
   scanProblems: string[];
@@ -241,7 +243,7 @@ export class InferenceCore extends EventEmitter {
   private entry(name: string): ModelEntry {
     let entry = this.entries.get(name);
     if (entry === undefined) {
-      entry = { name, slots: new Map(), serving: undefined, wanted: new Map(), unloadedByRequest: false, lastUsed: 0, scanProblems: [] };
+      entry = { name, slots: new Map(), serving: undefined, wanted: new Map(), unloadedByRequest: false, pending: new Map(), lastUsed: 0, scanProblems: [] };
       this.entries.set(name, entry);
     }
     return entry;
@@ -334,7 +336,9 @@ export class InferenceCore extends EventEmitter {
     if (entry.unloadedByRequest) {
       throw new ModelServeError('MS_ERR_MODEL_UNAVAILABLE', `model '${name}' is unloaded; load it with POST /v2/repository/models/${name}/load`);
     }
-    const wait = entry.loading ?? this.ensureLoaded(entry);
+    // A load under way (the repository API, --watch, another request's) is waited for, as one this request starts.
+    const pending = version === undefined ? [...entry.pending.values()] : [entry.pending.get(version)].filter((p) => p !== undefined);
+    const wait = entry.loading ?? (pending.length > 0 ? Promise.all(pending) : this.ensureLoaded(entry));
     if (deadline !== undefined) {
       let timer: NodeJS.Timeout | undefined;
       const left = deadline - performance.now();
@@ -350,7 +354,8 @@ export class InferenceCore extends EventEmitter {
     const loaded = this.resolve(name, version);
     if (loaded !== undefined) return loaded;
     const slot = version === undefined ? undefined : entry.slots.get(version);
-    const why = slot?.reason ?? [...entry.slots.values()].map((s) => s.reason).find((r) => r !== undefined);
+    const loading = version === undefined ? [...entry.slots.values()].some((s) => s.state === 'loading') : slot?.state === 'loading';
+    const why = loading ? 'it is loading' : slot?.reason ?? [...entry.slots.values()].map((s) => s.reason).find((r) => r !== undefined);
     throw new ModelServeError('MS_ERR_MODEL_UNAVAILABLE', `model '${name}'${version === undefined ? '' : ` version ${version}`} is not available${why ? `: ${why}` : ''}`);
   }
 
@@ -366,7 +371,7 @@ export class InferenceCore extends EventEmitter {
       if (entry === undefined) throw this.notFound(n);
       const versions = [...entry.slots.values()].sort((a, b) => a.version - b.version).map((s) => (s.reason === undefined ? { version: s.version, state: s.state } : { version: s.version, state: s.state, reason: s.reason }));
       for (const problem of entry.scanProblems) versions.push({ version: 0, state: 'failed', reason: problem });
-      const state: ModelStatus['state'] = entry.serving ? 'ready' : entry.loading ? 'loading' : versions.some((v) => v.state === 'failed') && !entry.unloadedByRequest ? 'failed' : 'unavailable';
+      const state: ModelStatus['state'] = entry.serving ? 'ready' : entry.loading || versions.some((v) => v.state === 'loading') ? 'loading' : versions.some((v) => v.state === 'failed') && !entry.unloadedByRequest ? 'failed' : 'unavailable';
       return entry.serving ? { name: n, state, serving: entry.serving.version, versions } : { name: n, state, versions };
     });
   }
@@ -425,9 +430,18 @@ export class InferenceCore extends EventEmitter {
 
   /**
    * Loads one version and, once warm, makes it serve (replacing a ready version of the same number).
-   * Throws (after recording the failure on the slot) when it cannot load.
+   * Throws (after recording the failure on the slot) when it cannot load. Requests wait for it (entry.pending).
    */
-  private async loadVersion(entry: ModelEntry, config: ModelConfig, fingerprint: string | undefined, startup = false): Promise<void> {
+  private loadVersion(entry: ModelEntry, config: ModelConfig, fingerprint: string | undefined, startup = false): Promise<void> {
+    const v = config.modelVersion;
+    const run = this.loadVersionNow(entry, config, fingerprint, startup);
+    const settled = run.then(() => undefined, () => undefined);
+    entry.pending.set(v, settled);
+    void settled.then(() => { if (entry.pending.get(v) === settled) entry.pending.delete(v); });
+    return run;
+  }
+
+  private async loadVersionNow(entry: ModelEntry, config: ModelConfig, fingerprint: string | undefined, startup: boolean): Promise<void> {
     const v = config.modelVersion;
     const previous = entry.slots.get(v);
     const replacing = previous?.state === 'ready' ? previous : undefined;

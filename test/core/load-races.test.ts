@@ -7,6 +7,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { appendFileSync, copyFileSync } from 'node:fs';
+import { performance } from 'node:perf_hooks';
 import { join } from 'node:path';
 import { InferenceCore } from '../../src/core/core.js';
 import type { ModelVersion } from '../../src/core/model-version.js';
@@ -157,6 +158,43 @@ test('two loads of one version at once (a request loading it on demand, --watch 
     assert.equal(core.status('other')[0]!.state, 'ready');
     await new Promise((resolve) => setImmediate(resolve)); // the replaced version is released once drained (idle: at once)
     assert.deepEqual([...runtime.live], [(serving as ModelVersion).key], 'one set of sessions: the serving version\'s');
+  } finally {
+    runtime.letGo();
+    await core.close();
+  }
+});
+
+test('a request for a model while it loads (a new folder under --watch, the repository API): it waits for the load and is served; past its deadline, a 504 saying so', async () => {
+  const repo = tempDir();
+  writeBookVersion(repo, 'book', 1, 'optimize: false\n');
+  const runtime = new HeldRuntime();
+  const core = await InferenceCore.start({ repo, runtime });
+  try {
+    core.watch({ pollMs: 3_600_000, debounceMs: 3_600_000, settleMs: 0 });
+    writeBookVersion(repo, 'fresh', 1, 'optimize: false\n');
+    runtime.hold();
+    const pass = core.reconcile({});
+    await runtime.arrivals(1);
+    assert.equal(core.status('fresh')[0]!.state, 'loading');
+    const late = await refused(core.acquire('fresh', undefined, performance.now()));
+    assert.equal(late.code, 'MS_ERR_TIMEOUT', late.message);
+    const request = core.acquire('fresh');
+    const versioned = core.acquire('fresh', 1);
+    runtime.letGo();
+    const [prediction] = await (await request).predict([{ ...BOOK_ROW }]);
+    assert.deepEqual(prediction, { prediction: labelsOf(1).rain });
+    assert.equal((await versioned).version, 1);
+    await pass;
+
+    // The same through the repository API's load, after an unload.
+    await core.unloadModel('fresh');
+    runtime.hold();
+    const load = core.loadModel('fresh');
+    await runtime.arrivals(1);
+    const during = core.acquire('fresh');
+    runtime.letGo();
+    assert.equal((await load).state, 'ready');
+    assert.equal((await during).version, 1);
   } finally {
     runtime.letGo();
     await core.close();
