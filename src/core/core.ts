@@ -339,6 +339,8 @@ export class InferenceCore extends EventEmitter {
     // A load under way (the repository API, --watch, another request's) is waited for, as one this request starts.
     const pending = version === undefined ? [...entry.pending.values()] : [entry.pending.get(version)].filter((p) => p !== undefined);
     const wait = entry.loading ?? (pending.length > 0 ? Promise.all(pending) : this.ensureLoaded(entry));
+    // The wait counts against the request's deadline: the caller's, else the model's queue.timeout_ms.
+    deadline ??= this.timeoutOf(entry, version);
     if (deadline !== undefined) {
       let timer: NodeJS.Timeout | undefined;
       const left = deadline - performance.now();
@@ -357,6 +359,14 @@ export class InferenceCore extends EventEmitter {
     const loading = version === undefined ? [...entry.slots.values()].some((s) => s.state === 'loading') : slot?.state === 'loading';
     const why = loading ? 'it is loading' : slot?.reason ?? [...entry.slots.values()].map((s) => s.reason).find((r) => r !== undefined);
     throw new ModelServeError('MS_ERR_MODEL_UNAVAILABLE', `model '${name}'${version === undefined ? '' : ` version ${version}`} is not available${why ? `: ${why}` : ''}`);
+  }
+
+  /** The deadline queue.timeout_ms gives a request arriving now (the version's config, else the newest selected one's); undefined for none. */
+  private timeoutOf(entry: ModelEntry, version: number | undefined): number | undefined {
+    const newestWanted = entry.wanted.size === 0 ? undefined : Math.max(...entry.wanted.keys());
+    const config = entry.wanted.get(version ?? newestWanted ?? 0)?.config;
+    const ms = config?.queue.timeoutMs ?? 0;
+    return ms > 0 ? performance.now() + ms : undefined;
   }
 
   private notFound(name: string): ModelServeError {

@@ -200,3 +200,22 @@ test('a request for a model while it loads (a new folder under --watch, the repo
     await core.close();
   }
 });
+
+test('a request that loads its model on demand (memory budget) waits at most its queue.timeout_ms when it sent no deadline, as README promises', { timeout: 60_000 /* a hang guard: without the bound it waited for the held load forever */ }, async () => {
+  const repo = tempDir();
+  writeBookVersion(repo, 'book', 1, 'optimize: false\n');
+  writeBookVersion(repo, 'other', 1, 'optimize: false\nqueue: { timeout_ms: 50 }\n');
+  const runtime = new HeldRuntime();
+  const core = await InferenceCore.start({ repo, runtime, maxLoadedModels: 1 });
+  try {
+    runtime.hold(); // the load never finishes while the request waits
+    const err = await refused(core.acquire('other'));
+    assert.equal(err.code, 'MS_ERR_TIMEOUT', err.message);
+    assert.match(err.message, /while the model was loading/);
+    runtime.letGo();
+    assert.equal((await core.acquire('other')).version, 1);
+  } finally {
+    runtime.letGo();
+    await core.close();
+  }
+});
