@@ -5,7 +5,7 @@
 // on that session (see warm-up.ts), what the optimiser cannot rewrite, and with a sample of data
 // the silent mistakes (see sample.ts). Opens no port.
 import { basename } from 'node:path';
-import { buildConfig, findConfigFile, modelFolders, readConfigFile, readVersionConfig, repositoryProblems, schemaProblems, underRejected, versionLocations, type Problem, type RawConfig, type VersionLocation } from '../config/load.js';
+import { buildConfig, findConfigFile, modelFolders, policySelectsNothing, readConfigFile, readVersionConfig, repositoryProblems, schemaProblems, underRejected, versionLocations, type Problem, type RawConfig, type VersionLocation } from '../config/load.js';
 import type { ModelConfig } from '../config/types.js';
 import { StartupError } from '../errors.js';
 import { ModelBytesError, readModelBytes } from '../core/model-bytes.js';
@@ -138,6 +138,11 @@ export async function checkRepository(repo: string, options: CheckOptions = {}):
       await session.release();
     }
     problems.push(...modelProblems);
+  }
+  for (const dir of folders) {
+    const locations = versionLocations(dir);
+    const nothing = policySelectsNothing(dir, locations, locations.map((l) => l.version));
+    if (nothing) problems.push(fromConfig(nothing));
   }
   problems.push(...repositoryProblems(complete).map(fromConfig), ...resolvePipelines(complete).problems.map(fromConfig));
   return { models, unreadable: unreadable.filter((name) => !models.includes(name)), problems, ok: !problems.some((p) => p.severity === 'error') };

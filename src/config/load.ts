@@ -498,12 +498,31 @@ export function versionLocations(modelDir: string): VersionLocation[] {
 
 /** The version policy of a model folder: its own config's, else the newest version's (latest 1 when unreadable). */
 export function readVersionPolicy(modelDir: string, locations: readonly VersionLocation[]): VersionPolicy {
+  return versionPolicySource(modelDir, locations).policy;
+}
+
+/** readVersionPolicy, with the config file the policy comes from. */
+function versionPolicySource(modelDir: string, locations: readonly VersionLocation[]): { policy: VersionPolicy; file?: string } {
   const files = [findConfigFile(modelDir), ...[...locations].reverse().map((l) => findConfigFile(l.dir))].filter((f): f is string => f !== undefined);
   for (const file of files) {
     const raw = readConfigFile(file, []) as RawConfig | undefined;
-    if (raw && typeof raw === 'object') return policyOf(raw.version_policy);
+    if (raw && typeof raw === 'object') return { policy: policyOf(raw.version_policy), file };
   }
-  return { latest: 1 };
+  return { policy: { latest: 1 } };
+}
+
+/**
+ * A version policy that selects none of the model folder's versions (`specific` naming only
+ * versions not on disk): the model would not be served at all, without a word. Triton refuses such
+ * a model too ("at least one version must be available under the version policy").
+ */
+export function policySelectsNothing(modelDir: string, locations: readonly VersionLocation[], available: readonly number[]): Problem | undefined {
+  if (available.length === 0) return undefined;
+  const { policy, file } = versionPolicySource(modelDir, locations);
+  if (selectVersions(policy, available).length > 0) return undefined;
+  const listed = 'specific' in policy ? `specific: [${policy.specific.join(', ')}]` : JSON.stringify(policy);
+  const versions = [...available].sort((a, b) => a - b).join(', ');
+  return { file: file ?? modelDir, path: 'version_policy', message: `${listed} selects none of the model's versions (on disk: ${versions}); the model would not be served` };
 }
 
 /**
@@ -517,6 +536,8 @@ export function loadRepository(repo: string): readonly ModelConfig[] {
     const locations = versionLocations(modelDir);
     const policy = readVersionPolicy(modelDir, locations);
     const wanted = new Set(selectVersions(policy, locations.map((l) => l.version)));
+    const nothing = policySelectsNothing(modelDir, locations, locations.map((l) => l.version));
+    if (nothing) problems.push(nothing);
     for (const where of locations) {
       if (!wanted.has(where.version)) continue;
       const config = readVersionConfig(where, problems);

@@ -9,7 +9,7 @@
 // never displaces the one serving; one that then fails to validate or load never takes traffic.
 import { readdirSync, statSync, watch, type FSWatcher } from 'node:fs';
 import { join } from 'node:path';
-import { findConfigFile, modelFolders, onnxFiles, readVersionConfig, readVersionPolicy, selectVersions, versionLocations, type Problem, type VersionLocation } from '../config/load.js';
+import { findConfigFile, modelFolders, onnxFiles, policySelectsNothing, readVersionConfig, readVersionPolicy, selectVersions, versionLocations, type Problem, type VersionLocation } from '../config/load.js';
 import type { ModelConfig } from '../config/types.js';
 import { ModelServeError } from '../errors.js';
 
@@ -28,6 +28,8 @@ export interface ScannedModel {
   name: string;
   dir: string;
   versions: ScannedVersion[];
+  /** Its version policy selects none of its complete versions (see policySelectsNothing). */
+  policyProblem?: Problem;
 }
 
 export interface WatchOptions {
@@ -120,7 +122,9 @@ export function scanRepository(repo: string, only?: string, settleMs = 0): { mod
       return { version: where.version, fingerprint, settling: !complete || (settleMs > 0 && now - newest < settleMs), selected: false, read };
     });
     const policy = readVersionPolicy(dir, locations);
-    const chosen = new Set(selectVersions(policy, versions.filter((v) => !v.settling).map((v) => v.version)));
+    const complete = versions.filter((v) => !v.settling).map((v) => v.version);
+    const chosen = new Set(selectVersions(policy, complete));
+    const policyProblem = policySelectsNothing(dir, locations, complete);
     for (const v of versions) v.selected = chosen.has(v.version);
     // The model's name: the one it had, as long as a version's config still gives it (a version
     // named otherwise is a problem of that version, not a rename of the model); else the newest
@@ -131,7 +135,7 @@ export function scanRepository(repo: string, only?: string, settleMs = 0): { mod
     const name = (before !== undefined && (names.length === 0 || names.includes(before)) ? before : names[0]) ?? folderName(dir);
     namesByFolder.set(dir, name);
     if (only !== undefined && name !== only) continue;
-    models.push({ name, dir, versions });
+    models.push(policyProblem ? { name, dir, versions, policyProblem } : { name, dir, versions });
   }
   return { models };
 }
