@@ -196,7 +196,9 @@ export class Batcher<Item, Result> {
       );
     }
     const now = performance.now();
-    const timeout = this.opts.timeoutMs > 0 ? this.opts.timeoutMs : Infinity;
+    // The model's per-request limit is for clients' requests: the load-time warm-up run (unobserved)
+    // waits behind the traffic on busy workers, and failing it would fail the load of a good model.
+    const timeout = this.opts.timeoutMs > 0 && options?.unobserved !== true ? this.opts.timeoutMs : Infinity;
     const deadline = Math.min(options?.deadline ?? Infinity, now + timeout);
     if (deadline <= now) {
       if (options?.unobserved !== true) this.opts.onSettled?.(false, n, 0);

@@ -13,7 +13,7 @@ import { InferenceCore } from '../../src/core/core.js';
 import type { ModelVersion } from '../../src/core/model-version.js';
 import { ModelServeError } from '../../src/errors.js';
 import { InProcessRuntime } from '../../src/runtime/in-process.js';
-import type { ModelSignature, ModelSource } from '../../src/runtime/types.js';
+import type { ModelSignature, ModelSource, NamedTensors } from '../../src/runtime/types.js';
 import { BOOK_MODEL, tempDir } from '../helpers/paths.js';
 import { BOOK_ROW, labelsOf, writeBookVersion } from './fixtures.js';
 
@@ -51,6 +51,18 @@ class HeldRuntime extends InProcessRuntime {
     const signatures = await super.load(models);
     for (const m of models) this.live.add(m.name);
     return signatures;
+  }
+
+  /** Runs wait while this is set (a busy worker); resolves `runArrived` when one does. */
+  runsHeld: Promise<void> | undefined;
+  runArrived: (() => void) | undefined;
+
+  override async run(model: string, feeds: NamedTensors, outputNames?: string[]): Promise<NamedTensors> {
+    if (this.runsHeld) {
+      this.runArrived?.();
+      await this.runsHeld;
+    }
+    return super.run(model, feeds, outputNames);
   }
 
   override async unload(names: string[]): Promise<void> {
@@ -216,6 +228,34 @@ test('a request that loads its model on demand (memory budget) waits at most its
     assert.equal((await core.acquire('other')).version, 1);
   } finally {
     runtime.letGo();
+    await core.close();
+  }
+});
+
+test('a reload while the workers are busy past queue.timeout_ms: the warm-up run waits for them, and the new version serves', async () => {
+  const repo = tempDir();
+  const dir = writeBookVersion(repo, 'book', 1, 'optimize: false\nqueue: { timeout_ms: 1 }\n');
+  const runtime = new HeldRuntime();
+  const core = await InferenceCore.start({ repo, runtime });
+  try {
+    core.watch({ pollMs: 3_600_000, debounceMs: 3_600_000, settleMs: 0 });
+    const before = await core.acquire('book');
+    appendFileSync(join(dir, 'model.yaml'), '# edited\n');
+    let letRunsGo!: () => void;
+    runtime.runsHeld = new Promise((resolve) => { letRunsGo = resolve; });
+    const warmUpWaits = new Promise<void>((resolve) => { runtime.runArrived = resolve; });
+    const pass = core.reconcile({});
+    await warmUpWaits;
+    // Many times the 1 ms limit (and its 5 ms sweep): a client's request would have been answered 504 by now.
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    runtime.runsHeld = undefined;
+    letRunsGo();
+    await pass;
+    const [status] = core.status('book');
+    assert.deepEqual(status!.versions, [{ version: 1, state: 'ready' }], JSON.stringify(status));
+    assert.notEqual(await core.acquire('book'), before, 'the reloaded version serves');
+  } finally {
+    runtime.runsHeld = undefined;
     await core.close();
   }
 });
