@@ -270,9 +270,19 @@ export class InferenceCore extends EventEmitter {
    * an unknown model or version.
    */
   resolve(name: string, version?: number): ServableVersion | undefined {
+    const found = this.peek(name, version);
+    this.entries.get(name)!.lastUsed = ++this.clock;
+    return found;
+  }
+
+  /**
+   * resolve() for a look rather than a request (status listings, readiness, statistics): the model
+   * does not count as used, so that a monitor polling GET /models does not decide which model the
+   * memory budget unloads next.
+   */
+  peek(name: string, version?: number): ServableVersion | undefined {
     const entry = this.entries.get(name);
     if (entry === undefined) throw this.notFound(name);
-    entry.lastUsed = ++this.clock;
     if (version === undefined) return entry.serving;
     const slot = entry.slots.get(version);
     if (slot === undefined && !entry.wanted.has(version)) {
@@ -296,7 +306,7 @@ export class InferenceCore extends EventEmitter {
    * every local step's model able to serve. Throws MS_ERR_MODEL_NOT_FOUND for an unknown one.
    */
   readyToServe(name: string, version?: number): boolean {
-    const loaded = this.resolve(name, version);
+    const loaded = this.peek(name, version);
     return loaded !== undefined && this.stepsCanServe(loaded, new Set([name]));
   }
 

@@ -238,7 +238,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
 
   app.get('/', { schema: { hide: true } }, async () => {
     const defaultName = core!.defaultModelName;
-    const defaultVersion = defaultName === undefined ? undefined : core!.resolve(defaultName);
+    const defaultVersion = defaultName === undefined ? undefined : core!.peek(defaultName);
     if (defaultVersion?.config.rootResponse) return defaultVersion.config.rootResponse;
     return {
       service: 'modelserve',
@@ -249,10 +249,10 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
       openapi: '/openapi.json',
     };
   });
-  app.get('/models', { schema: { hide: true } }, async () => ({ models: core!.status().map((status) => modelStatusInfo(status, core!.resolve(status.name))) }));
+  app.get('/models', { schema: { hide: true } }, async () => ({ models: core!.status().map((status) => modelStatusInfo(status, core!.peek(status.name))) }));
   app.get<{ Params: { name: string } }>('/models/:name', { schema: { hide: true } }, async (request) => {
     const [status] = core!.status(request.params.name);
-    return modelStatusInfo(status!, core!.resolve(request.params.name));
+    return modelStatusInfo(status!, core!.peek(request.params.name));
   });
 
   // Canary split and shadow traffic per model (its config's traffic: / sticky: / shadow:).

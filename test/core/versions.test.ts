@@ -195,6 +195,29 @@ describe('memory budget', () => {
   });
 });
 
+describe('memory budget and monitoring', () => {
+  test('looking at models (GET /models, GET /models/{name}, readiness, statistics) does not count as using them: the least recently used by requests is evicted', async () => {
+    const repo = tempDir();
+    for (const name of ['a', 'b', 'c']) writeBookVersion(repo, name, 1);
+    const server = await startServer({ repo, port: 0, workers: 1, logger: false, maxLoadedModels: 2 });
+    try {
+      assert.equal((await call(`${server.url}/models/b/predict`, { body: BOOK_ROW })).status, 200);
+      assert.equal((await call(`${server.url}/models/a/predict`, { body: BOOK_ROW })).status, 200); // b is now the least recently used
+      // A monitor looks at everything, b last.
+      assert.equal((await call(`${server.url}/models`)).status, 200);
+      assert.equal((await call(`${server.url}/`)).status, 200);
+      for (const path of ['/models/b', '/v2/models/b/ready', '/v2/models/b/versions/1/ready', '/v2/models/b/versions/1/stats']) {
+        assert.equal((await call(`${server.url}${path}`)).status, 200, path);
+      }
+      assert.equal((await call(`${server.url}/models/c/predict`, { body: BOOK_ROW })).status, 200);
+      const states = Object.fromEntries((await call(`${server.url}/models`)).body.models.map((m: { name: string; state: string }) => [m.name, m.state]));
+      assert.deepEqual(states, { a: 'ready', b: 'unavailable', c: 'ready' });
+    } finally {
+      await server.shutdown();
+    }
+  });
+});
+
 test('the core serves with no HTTP layer at all', async () => {
   const repo = tempDir();
   writeBookVersion(repo, 'book', 2);

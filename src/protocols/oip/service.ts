@@ -114,7 +114,7 @@ export function repositoryIndex(core: InferenceCore, readyOnly = false): IndexEn
 export function modelStatistics(core: InferenceCore, stats: InferenceStatistics, name?: string, version?: string): Array<Record<string, unknown>> {
   const wanted = parseVersion(version);
   const models = name === undefined || name === '' ? core.status() : core.status(name);
-  if (wanted !== undefined && name) core.resolve(name, wanted); // throws for a version the model does not have
+  if (wanted !== undefined && name) core.peek(name, wanted); // throws for a version the model does not have
   return models.flatMap((m) => m.versions
     .filter((v) => v.state === 'ready' && (wanted === undefined || v.version === wanted))
     .map((v) => stats.snapshot(m.name, v.version)));
