@@ -594,6 +594,10 @@ export class InferenceCore extends EventEmitter {
             await this.loadVersion(entry, config, fingerprint).catch(() => undefined);
           }),
         );
+        // Models that started loading together all went ahead (makeRoom evicts no model that is
+        // loading): the last one to finish brings the count back within the budget. The victims
+        // stop taking requests at once and drain in the background.
+        if (entry.serving !== undefined) void this.makeRoom(entry).catch(() => undefined);
       } finally {
         entry.loading = undefined;
       }

@@ -259,3 +259,28 @@ test('a reload while the workers are busy past queue.timeout_ms: the warm-up run
     await core.close();
   }
 });
+
+test('two models loaded on demand at once under --max-loaded-models 1: both requests are served, and then only one model stays loaded', async () => {
+  const repo = tempDir();
+  for (const name of ['a', 'b', 'c']) writeBookVersion(repo, name, 1, 'optimize: false\n');
+  const runtime = new HeldRuntime();
+  const core = await InferenceCore.start({ repo, runtime, maxLoadedModels: 1 });
+  try {
+    assert.deepEqual(core.status().map((m) => m.state), ['ready', 'unavailable', 'unavailable']);
+    runtime.hold();
+    const b = core.acquire('b').then((v) => v.predict([{ ...BOOK_ROW }]));
+    const c = core.acquire('c').then((v) => v.predict([{ ...BOOK_ROW }]));
+    await runtime.arrivals(2); // both load at once ('a' was evicted for the first)
+    runtime.letGo();
+    assert.deepEqual(await b, [{ prediction: labelsOf(1).rain }]);
+    assert.deepEqual(await c, [{ prediction: labelsOf(1).rain }]);
+    const ready = core.status().filter((m) => m.state === 'ready').map((m) => m.name);
+    assert.equal(ready.length, 1, `loaded: ${ready.join(', ')}`);
+    await core.drain();
+    await new Promise((resolve) => setImmediate(resolve)); // the evicted version, drained, is released
+    assert.equal(runtime.live.size, 1, [...runtime.live].join(', '));
+  } finally {
+    runtime.letGo();
+    await core.close();
+  }
+});
