@@ -124,7 +124,8 @@ export function scanRepository(repo: string, only?: string, settleMs = 0): { mod
     const policy = readVersionPolicy(dir, locations);
     const complete = versions.filter((v) => !v.settling).map((v) => v.version);
     const chosen = new Set(selectVersions(policy, complete));
-    const policyProblem = policySelectsNothing(dir, locations, complete);
+    // Against every version folder, complete or not: one still being copied in is no problem.
+    const policyProblem = policySelectsNothing(dir, locations, versions.map((v) => v.version));
     for (const v of versions) v.selected = chosen.has(v.version);
     // The model's name: the one it had, as long as a version's config still gives it (a version
     // named otherwise is a problem of that version, not a rename of the model); else the newest

@@ -75,3 +75,22 @@ test('under --watch: a served model whose policy is edited to select nothing kee
     await core.close();
   }
 });
+
+test('under --watch: the version a policy names, still being copied in, is no problem', async () => {
+  const repo = tempDir();
+  writeBookVersion(repo, 'book', 1);
+  const core = await InferenceCore.start({ repo, runtime: new InProcessRuntime() });
+  try {
+    core.watch({ pollMs: 3_600_000, debounceMs: 3_600_000, settleMs: 1000 });
+    // Version 1 has settled (unchanged for a second: a change time cannot be set back); version 2,
+    // whose config (the newest) names only itself, is arriving.
+    await new Promise((resolve) => setTimeout(resolve, 1100));
+    writeBookVersion(repo, 'book', 2, 'version_policy: { specific: [2] }\n');
+    await core.reconcile({});
+    const [status] = core.status('book');
+    assert.ok(status!.serving !== undefined, JSON.stringify(status));
+    assert.deepEqual(status!.versions.filter((v) => v.state === 'failed'), [], 'no problem while version 2 arrives');
+  } finally {
+    await core.close();
+  }
+});
