@@ -503,7 +503,9 @@ export class InferenceCore extends EventEmitter {
       } else {
         entry.slots.set(v, { version: v, state: 'failed', reason, fingerprint, config });
       }
-      if (!startup) {
+      // A load cut short by shutdown (the runtime closed under it) is no problem of the model's files.
+      const stopping = this.state === 'draining' || this.state === 'closed';
+      if (!startup && !stopping) {
         this.options.onProblem?.(reason, { model: entry.name, version: v });
         this.emit('event', { type: 'version-failed', model: entry.name, version: v, reason } satisfies CoreEvent);
       }

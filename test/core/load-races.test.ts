@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import { appendFileSync, copyFileSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
 import { join } from 'node:path';
-import { InferenceCore } from '../../src/core/core.js';
+import { InferenceCore, type CoreEvent } from '../../src/core/core.js';
 import type { ModelVersion } from '../../src/core/model-version.js';
 import { ModelServeError } from '../../src/errors.js';
 import { InProcessRuntime } from '../../src/runtime/in-process.js';
@@ -279,6 +279,31 @@ test('two models loaded on demand at once under --max-loaded-models 1: both requ
     await core.drain();
     await new Promise((resolve) => setImmediate(resolve)); // the evicted version, drained, is released
     assert.equal(runtime.live.size, 1, [...runtime.live].join(', '));
+  } finally {
+    runtime.letGo();
+    await core.close();
+  }
+});
+
+test('a --watch load cut short by shutdown is not reported as a failed load (no error logged, none counted)', async () => {
+  const repo = tempDir();
+  writeBookVersion(repo, 'book', 1, 'optimize: false\n');
+  const runtime = new HeldRuntime();
+  const problems: string[] = [];
+  const core = await InferenceCore.start({ repo, runtime, onProblem: (message) => problems.push(message) });
+  const failed: string[] = [];
+  core.on('event', (event: CoreEvent) => { if (event.type === 'version-failed') failed.push(event.reason); });
+  try {
+    core.watch({ pollMs: 3_600_000, debounceMs: 3_600_000, settleMs: 0 });
+    writeBookVersion(repo, 'book', 2, 'optimize: false\n');
+    runtime.hold();
+    const pass = core.reconcile({});
+    await runtime.arrivals(1);
+    await core.close(); // shutdown while version 2 loads
+    runtime.letGo();
+    await pass;
+    assert.deepEqual(problems, []);
+    assert.deepEqual(failed, []);
   } finally {
     runtime.letGo();
     await core.close();
