@@ -157,7 +157,17 @@ export class ModelVersion implements ServableVersion {
         const feeds = concatRequests(requests, rows);
         const t1 = performance.now();
         phases.inputMs = t1 - t0;
-        const outputs = rows <= sliceRowsAt ? await runtime.run(key, feeds, names as string[]) : await runSlices(runtime, key, feeds, rows, sliceRowsAt, names as string[]);
+        let outputs: NamedTensors;
+        try {
+          outputs = rows <= sliceRowsAt ? await runtime.run(key, feeds, names as string[]) : await runSlices(runtime, key, feeds, rows, sliceRowsAt, names as string[]);
+        } catch (err) {
+          // Its sessions were released (the version was unloaded, replaced or removed) after a request
+          // had been given it: the model may serve again, and the runtime's key ('m/1#3') means nothing to a client.
+          if (err instanceof ModelServeError && err.code === 'MS_ERR_MODEL_NOT_FOUND') {
+            throw new ModelServeError('MS_ERR_MODEL_UNAVAILABLE', `model '${config.name}' version ${config.modelVersion} was unloaded before this request ran; send it again`);
+          }
+          throw err;
+        }
         const t2 = performance.now();
         const results = splitOutputs(outputs, requests.map((r) => r.rows), rows);
         phases.outputMs = performance.now() - t2;

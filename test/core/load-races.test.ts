@@ -309,3 +309,19 @@ test('a --watch load cut short by shutdown is not reported as a failed load (no 
     await core.close();
   }
 });
+
+test('a request given a version that is unloaded before it runs: 503 MS_ERR_MODEL_UNAVAILABLE naming the model, not a 404 naming the runtime\'s key', async () => {
+  const repo = tempDir();
+  writeBookVersion(repo, 'book', 1, 'optimize: false\n');
+  const core = await InferenceCore.start({ repo, runtime: new InProcessRuntime() });
+  try {
+    const version = await core.acquire('book');
+    await core.unloadModel('book'); // released: nothing was queued on it yet
+    const err = await refused(version.predict([{ ...BOOK_ROW }]));
+    assert.equal(err.code, 'MS_ERR_MODEL_UNAVAILABLE', err.message);
+    assert.equal(err.status, 503);
+    assert.match(err.message, /^model 'book' version 1 was unloaded before this request ran/);
+  } finally {
+    await core.close();
+  }
+});
