@@ -25,7 +25,7 @@ export const ERRORS = {
   MS_ERR_UNAUTHORIZED: { status: 401, doc: 'Authentication is enabled and the request has no valid API key or bearer token.' },
   MS_ERR_OVERLOADED: { status: 503, doc: "The model's queue is full; retry after the Retry-After seconds." },
   MS_ERR_NOT_READY: { status: 503, doc: 'The service is starting or shutting down.' },
-  MS_ERR_MODEL_UNAVAILABLE: { status: 503, doc: 'The model (or version) exists but cannot serve now: unloaded through the repository API, still loading past the deadline, or every version failed to load (the reason is in the detail and in GET /models/{name}).' },
+  MS_ERR_MODEL_UNAVAILABLE: { status: 503, doc: 'The model (or version) exists but cannot serve now: unloaded through the repository API, unloaded or replaced between the request being given it and running (send it again), or every version failed to load (the reason is in the detail and in GET /models/{name}). A request waiting for its model to load gets 504 MS_ERR_TIMEOUT past its deadline.' },
   MS_ERR_MODEL_LOAD_FAILED: { status: 400, doc: 'POST /v2/repository/models/{name}/load could not load the model; the detail names the file and every problem.' },
   MS_ERR_UNSUPPORTED_PARAMETER: { status: 400, doc: "A repository load request (REST or gRPC) asks for a Triton override modelserve does not support — parameters.config (a config override) or file:… (model files in the request) — or its parameters are not an object; the model folder is loaded as it is on disk. Over gRPC: INVALID_ARGUMENT." },
   MS_ERR_NO_FIELDS_API: { status: 404, doc: 'The model is served from its .onnx file alone (no model.yaml), so it has no JSON fields API; call it over the Open Inference Protocol (POST /v2/models/{name}/infer or gRPC ModelInfer).' },
