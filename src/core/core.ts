@@ -344,7 +344,7 @@ export class InferenceCore extends EventEmitter {
     if (this.state === 'draining' || this.state === 'closed') throw new ModelServeError('MS_ERR_NOT_READY', 'the service is shutting down');
     const entry = this.entries.get(name)!;
     if (entry.unloadedByRequest) {
-      throw new ModelServeError('MS_ERR_MODEL_UNAVAILABLE', `model '${name}' is unloaded; load it with POST /v2/repository/models/${name}/load`);
+      throw new ModelServeError('MS_ERR_MODEL_UNAVAILABLE', `model '${name}' is unloaded; load it through the repository API: gRPC RepositoryModelLoad, or POST /v2/repository/models/${name}/load`);
     }
     // A load under way (the repository API, --watch, another request's) is waited for, as one this request starts.
     const pending = version === undefined ? [...entry.pending.values()] : [entry.pending.get(version)].filter((p) => p !== undefined);

@@ -263,7 +263,12 @@ test('repository RPCs need an admin key; statistics', async () => {
   const listed = async (ready: boolean) => (await rpc<{ models: Array<{ name: string; state: string }> }>(inference, 'RepositoryIndex', { ready }, admin)).models.map((m) => `${m.name}:${m.state}`).sort();
   assert.deepEqual(await listed(false), ['book-weather:READY', 'loan:READY', 'svc-raw:UNAVAILABLE']);
   assert.deepEqual(await listed(true), ['book-weather:READY', 'loan:READY']);
-  await assert.rejects(rpc(inference, 'ModelInfer', { model_name: 'svc-raw', inputs: [{ name: 'float_input', datatype: 'FP32', shape: [1, 7] }], raw_input_contents: [Buffer.alloc(28)] }, auth()), (err: grpc.ServiceError) => err.code === grpc.status.UNAVAILABLE);
+  await assert.rejects(rpc(inference, 'ModelInfer', { model_name: 'svc-raw', inputs: [{ name: 'float_input', datatype: 'FP32', shape: [1, 7] }], raw_input_contents: [Buffer.alloc(28)] }, auth()), (err: grpc.ServiceError) => {
+    assert.equal(err.code, grpc.status.UNAVAILABLE, err.details);
+    // The way back is named for a gRPC caller too, not only the REST route.
+    assert.match(err.details, /model 'svc-raw' is unloaded; load it through the repository API: gRPC RepositoryModelLoad, or POST \/v2\/repository\/models\/svc-raw\/load/);
+    return true;
+  });
   await assert.rejects(rpc(inference, 'RepositoryModelLoad', { model_name: 'svc-raw', parameters: { config: { string_param: '{}' } } }, admin), (err: grpc.ServiceError) => {
     assert.equal(err.code, grpc.status.INVALID_ARGUMENT, err.details);
     assert.match(err.details, /load parameter 'config' is not supported/);
