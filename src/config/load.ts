@@ -201,6 +201,8 @@ function buildPipeline(raw: RawPipeline, at: (path: string, message: string) => 
     if (r) {
       const protocol = r.protocol ?? 'modelserve';
       if (protocol !== 'json' && r.model === undefined) at(`${path}.remote.model`, `is required for protocol ${protocol} (the remote model's name)`);
+      // The schema checks the scheme only: a URL the step could not call ("http://a b", "http://[x") is this file's problem, not a crash at start.
+      if (!URL.canParse(r.url)) at(`${path}.remote.url`, `'${r.url}' is not a valid URL`);
       remote = {
         protocol, url: r.url.replace(/\/+$/, ''), model: r.model,
         timeoutMs: r.timeout_ms ?? REMOTE_DEFAULTS.timeoutMs, retries: r.retries ?? REMOTE_DEFAULTS.retries, idempotent: r.idempotent ?? true, maxInFlight: r.max_in_flight ?? REMOTE_DEFAULTS.maxInFlight,

@@ -92,3 +92,26 @@ test('a model config still needs fields, inputs and outputs', () => {
   writeConfig(repo, 'm', 'model: x.onnx\n');
   assert.throws(() => loadRepository(repo), /m\/model.yaml: fields: is required[\s\S]*inputs: is required[\s\S]*outputs: is required/);
 });
+
+test('a remote step\'s URL that cannot be parsed is a problem of its file, reported with the others (not a bare "Invalid URL" at start)', async () => {
+  const repo = newRepo();
+  exampleModel(repo, 'weather');
+  writeConfig(repo, 'bad-url', `
+pipeline:
+  sequence:
+    - name: far
+      remote: { url: "http://a b", model: m, fields: { a: { type: number } }, outputs: { b: number } }
+    - name: farther
+      version: 2
+      remote: { url: "http://[::1", model: m, fields: { a: { type: number } }, outputs: { c: number } }
+`);
+  const check = (err: Error) => {
+    assert.match(err.message, /invalid model configuration \(3 problems\)/);
+    assert.match(err.message, /bad-url\/model.yaml: pipeline.sequence.0.remote.url: 'http:\/\/a b' is not a valid URL/);
+    assert.match(err.message, /bad-url\/model.yaml: pipeline.sequence.1.version: applies to a model step only/);
+    assert.match(err.message, /bad-url\/model.yaml: pipeline.sequence.1.remote.url: 'http:\/\/\[::1' is not a valid URL/);
+    return true;
+  };
+  assert.throws(() => loadRepository(repo), check);
+  await assert.rejects(InferenceCore.start({ repo, runtime: new InProcessRuntime() }), check);
+});
