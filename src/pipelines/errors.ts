@@ -19,16 +19,21 @@ export interface RowOrigin {
   batch: boolean;
 }
 
-/** A step's own 422 issues, re-addressed: ['step', name, 'body', <client row>, ...field path]. */
+/** A step's own 422 issues, re-addressed: ['step', name, 'body', <client row>, ...field path] (a nested pipeline's: ['step', name, 'step', <its step>, 'body', <client row>, ...]). */
 export function stepIssues(step: string, issues: readonly ValidationIssue[], origin: RowOrigin): ValidationIssue[] {
   return issues.map((issue) => {
-    let rest = issue.loc[0] === 'body' ? issue.loc.slice(1) : [...issue.loc];
+    // A step that is itself a pipeline (local or remote) addresses its own steps' issues
+    // ['step', <its step>, ..., 'body', <row>, ...]: its steps stay in the loc, its row is translated.
+    const loc = [...issue.loc];
+    const inner: Array<string | number> = [];
+    while (loc[0] === 'step' && loc.length > 2) inner.push(...loc.splice(0, 2));
+    let rest = loc[0] === 'body' ? loc.slice(1) : loc;
     // The step got an array: its first loc element is the row in that array.
     if (typeof rest[0] === 'number') {
       const row = origin.indexes[rest[0]] ?? rest[0];
       rest = origin.batch ? [row, ...rest.slice(1)] : rest.slice(1);
     }
-    return { ...issue, loc: ['step', step, 'body', ...rest], msg: `step '${step}': ${issue.msg}`, ctx: { ...(issue.ctx ?? {}), step } };
+    return { ...issue, loc: ['step', step, ...inner, 'body', ...rest], msg: `step '${step}': ${issue.msg}`, ctx: { ...(issue.ctx ?? {}), step } };
   });
 }
 

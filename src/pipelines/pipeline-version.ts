@@ -55,7 +55,15 @@ function localStep(spec: PipelineStepSpec, models: StepModels): RunnableStep {
       const model = models.resolve(name, version) ?? (await models.acquire(name, version, deadline));
       const checked = model.validate(project(rows, model.config.fields, spec.inputs));
       if (!checked.ok) throw stepValidationError(spec.name, checked.issues, origin);
-      return model.predict(checked.rows, deadline);
+      if (!isPipelineVersion(model)) return model.predict(checked.rows, deadline);
+      // A nested pipeline addresses its issues by the rows it got (always as an array, so that a
+      // row index is there to translate); they are re-addressed to the client's rows under this step.
+      try {
+        return await model.run(checked.rows, { indexes: checked.rows.map((_, i) => i), batch: true }, deadline);
+      } catch (err) {
+        if (err instanceof StepValidationError) throw stepValidationError(spec.name, err.issues, origin);
+        throw err;
+      }
     },
   };
 }
@@ -156,13 +164,17 @@ export class PipelineVersion implements ServableVersion {
   }
 
   /** Validated rows -> one answer per row, in order. */
-  async predict(rows: Row[], deadline?: number): Promise<PredictionObject[]> {
+  predict(rows: Row[], deadline?: number): Promise<PredictionObject[]> {
+    return this.run(rows, { indexes: rows.map((_, i) => i), batch: rows.length > 1 }, deadline);
+  }
+
+  /** predict() with the rows' origin given: a pipeline that is a step of another addresses its 422s by the rows it got. */
+  async run(rows: Row[], origin: RowOrigin, deadline?: number): Promise<PredictionObject[]> {
     const timeout = this.config.queue.timeoutMs;
     // The sooner of the caller's deadline and the pipeline's own queue.timeout_ms (as the batcher does).
     const own = timeout > 0 ? performance.now() + timeout : Infinity;
     const soonest = Math.min(deadline ?? Infinity, own);
     const until = soonest === Infinity ? undefined : soonest;
-    const origin: RowOrigin = { indexes: rows.map((_, i) => i), batch: rows.length > 1 };
     const started = performance.now();
     let ok = false;
     this.inFlight++;
