@@ -157,6 +157,8 @@ export interface PipelineSpec {
   outputs?: Record<string, string>;
   /** Ensemble: output field <- how the steps' values of a field are combined. */
   combine?: Record<string, { method: CombineMethod; from: string }>;
+  /** Derived at load (src/pipelines/check.ts): each response field's type (OIP metadata, a nested pipeline's type checks). */
+  outputTypes?: Record<string, ValueType>;
 }
 
 // --- traffic routing (src/traffic) -----------------------------------------------------------

@@ -119,11 +119,16 @@ export function resolvePipelines(configs: readonly ModelConfig[]): { derived: Ma
     };
 
     let outputs: OutputSpec[] = [];
+    // The type of each response field as it flows (a raw field's spec does not say: a string, a number...).
+    const types = new Map<string, ValueType>();
     const select = (pick: Record<string, string>, from: ReadonlyMap<string, { type: ValueType; spec?: OutputSpec }>) => {
       for (const [out, source] of Object.entries(pick)) {
         const v = from.get(source);
         if (!v) at(`pipeline.outputs.${out}`, `'${source}' is not a request field nor answered by a step (available: ${[...from.keys()].join(', ')})`);
-        else outputs.push(v.spec ? { ...v.spec, field: out } : { field: out, from: source, kind: 'raw' });
+        else {
+          outputs.push(v.spec ? { ...v.spec, field: out } : { field: out, from: source, kind: 'raw' });
+          types.set(out, v.type);
+        }
       }
     };
 
@@ -138,7 +143,10 @@ export function resolvePipelines(configs: readonly ModelConfig[]): { derived: Ma
       });
       const last = ios[ios.length - 1];
       if (spec.outputs) select(spec.outputs, available);
-      else if (last) outputs = last.outputs.map((o) => o.spec);
+      else if (last) {
+        outputs = last.outputs.map((o) => o.spec);
+        for (const o of last.outputs) types.set(o.field, o.type);
+      }
     } else if (spec.kind === 'ensemble') {
       spec.steps.forEach((step, i) => { if (ios[i]) feed(step, ios[i]!, false, new Map()); });
       for (const [out, c] of Object.entries(spec.combine ?? {})) {
@@ -148,6 +156,8 @@ export function resolvePipelines(configs: readonly ModelConfig[]): { derived: Ma
           else if (value && c.method !== 'vote' && !compatible(value.type, 'number')) at(`pipeline.combine.${out}`, `${c.method} needs numbers but step '${step.name}' answers '${c.from}' as ${value.type}`);
         }
         const specs = values.map((v) => v.value?.spec).filter((s): s is OutputSpec => s !== undefined);
+        const voted = new Set(values.map((v) => v.value?.type).filter((t) => t !== undefined));
+        types.set(out, c.method !== 'vote' ? 'number' : voted.size === 1 ? [...voted][0]! : 'any');
         if (c.method !== 'vote') outputs.push({ field: out, from: out, kind: 'column', column: 0 });
         else if (specs.length > 0 && specs.every((s) => s.kind === 'label')) {
           const map: Record<string, string> = {};
@@ -185,7 +195,10 @@ export function resolvePipelines(configs: readonly ModelConfig[]): { derived: Ma
         if (common.size === 0) at('pipeline.switch', 'the branches answer no field in common');
         for (const f of requestFields) if (!common.has(f.name)) common.set(f.name, { type: f.type });
         if (spec.outputs) select(spec.outputs, common);
-        else outputs = [...common.values()].filter((v) => v.spec).map((v) => v.spec!);
+        else {
+          outputs = [...common.values()].filter((v) => v.spec).map((v) => v.spec!);
+          for (const [field, v] of common) if (v.spec) types.set(field, v.type);
+        }
       }
     }
     if (problems.length > before) {
@@ -193,7 +206,10 @@ export function resolvePipelines(configs: readonly ModelConfig[]): { derived: Ma
       return undefined;
     }
     // A pipeline's response fields read themselves (OIP and the tensor path name outputs by field).
-    const served: ModelConfig = { ...config, fields: requestFields, outputs: outputs.map((o) => (o.kind === 'column' ? { ...o, from: o.field, column: 0 } : { ...o, from: o.field })) };
+    const served: ModelConfig = {
+      ...config, fields: requestFields, outputs: outputs.map((o) => (o.kind === 'column' ? { ...o, from: o.field, column: 0 } : { ...o, from: o.field })),
+      pipeline: { ...spec, outputTypes: Object.fromEntries(outputs.map((o) => [o.field, types.get(o.field) ?? outputType(o)])) },
+    };
     derived.set(config, served);
     return served;
   }

@@ -10,7 +10,7 @@
 // rows join the model's batches with every other request. Remote steps go through RemoteStep.
 import { performance } from 'node:perf_hooks';
 import type { BatcherStats } from '../batching/batcher.js';
-import type { FieldSpec, ModelConfig, PipelineStepSpec, StepCondition } from '../config/types.js';
+import type { FieldSpec, ModelConfig, PipelineStepSpec, StepCondition, ValueType } from '../config/types.js';
 import type { InferOptions, RequestObserver, ServableVersion } from '../core/servable.js';
 import { compileDecoder, type PredictionObject } from '../response/decode.js';
 import { compileSerializers } from '../response/serialize.js';
@@ -34,6 +34,8 @@ interface RunnableStep {
 }
 
 const FIELD_TENSOR: Record<FieldSpec['type'], TensorData['type']> = { number: 'float64', integer: 'int64', string: 'string', boolean: 'bool' };
+/** The tensor type of a raw response field's values (tensorOf: numbers are float64); 'any' is unknown until answered. */
+const RAW_TENSOR: Record<ValueType, TensorData['type']> = { number: 'float64', integer: 'float64', string: 'string', boolean: 'bool', any: 'float64' };
 
 /** What a step is sent: exactly its fields, each read from the field its inputs: names (default: the same name). */
 function project(rows: readonly Row[], fields: readonly FieldSpec[], renames: Readonly<Record<string, string>>): Row[] {
@@ -113,7 +115,11 @@ export class PipelineVersion implements ServableVersion {
     this.serialize = compileSerializers(config);
     this.signature = {
       inputs: config.fields.map((f) => ({ name: f.name, type: FIELD_TENSOR[f.type], shape: [-1, 1] })),
-      outputs: config.outputs.map((o) => ({ name: o.field, type: o.kind === 'label' ? 'string' : 'float64', shape: o.kind === 'raw' ? [-1, -1] : [-1, 1] })),
+      // A raw field's tensor is what tensorOf() makes of its values: a string or boolean field's is BYTES / BOOL.
+      outputs: config.outputs.map((o) => {
+        const type = o.kind === 'label' ? 'string' : o.kind === 'column' ? 'float64' : RAW_TENSOR[config.pipeline?.outputTypes?.[o.field] ?? 'any'];
+        return { name: o.field, type, shape: o.kind === 'raw' ? [-1, -1] : [-1, 1] };
+      }),
     };
     this.steps = config.pipeline.steps.map((spec) => {
       if (!spec.remote) return localStep(spec, models);

@@ -1,0 +1,72 @@
+// A pipeline over the Open Inference Protocol: the datatype its metadata (REST and gRPC) gives for
+// each output is the datatype its infer answers. A response field that passes a string through (a
+// request field selected by outputs:) is BYTES in both, not FP64 in the metadata and BYTES in the answer.
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { startServer, type RunningServer } from '../../src/server.js';
+import { call } from '../helpers/http.js';
+import { freePort } from '../helpers/net.js';
+import { grpcClients, rpc } from '../helpers/oip.js';
+import { exampleModel, newRepo, writeConfig } from './helpers.js';
+
+let server: RunningServer;
+before(async () => {
+  const repo = newRepo();
+  exampleModel(repo, 'loan');
+  writeConfig(repo, 'loan-echo', `
+pipeline:
+  sequence:
+    - model: loan
+  outputs: [default_proba, City, Term]
+`);
+  writeConfig(repo, 'loan-switch', `
+pipeline:
+  switch:
+    - name: rural
+      when: { field: UrbanRural, equals: 2 }
+      model: loan
+    - name: other
+      default: true
+      model: loan-echo
+  outputs: { proba: default_proba, city: City }
+`);
+  server = await startServer({ repo, port: 0, grpcPort: await freePort(), workers: 0, logger: false });
+});
+after(async () => {
+  await server?.shutdown();
+});
+
+const LOAN: Record<string, unknown> = {
+  Term: 84, NoEmp: 5, CreateJob: 0, RetainedJob: 5, longitude: -87.6298, latitude: 41.8781, GrAppv: 150000, SBA_Appv: 127500, is_new: 'False', FranchiseCode: '1',
+  UrbanRural: 1, City: 'CHICAGO', State: 'IL', Bank: 'JPMORGAN CHASE BANK NATL ASSOC', BankState: 'OH', RevLineCr: 'N', naics_first_two: '44', same_state: 'False',
+};
+
+type Tensor = { name: string; datatype: string; shape: number[]; data: unknown[] };
+
+for (const [model, expected] of [
+  ['loan-echo', { default_proba: 'FP64', City: 'BYTES', Term: 'FP64' }],
+  ['loan-switch', { proba: 'FP64', city: 'BYTES' }],
+] as const) {
+  test(`${model}: the metadata's output datatypes are those its infer answers, over REST and gRPC`, async () => {
+    const meta = await call(`${server.url}/v2/models/${model}`);
+    assert.equal(meta.status, 200, meta.text);
+    const { inputs, outputs } = meta.body as { inputs: Tensor[]; outputs: Tensor[] };
+    const declared = Object.fromEntries(outputs.map((o) => [o.name, o.datatype]));
+    assert.deepEqual(declared, expected);
+
+    const res = await call(`${server.url}/v2/models/${model}/infer`, {
+      body: { inputs: inputs.map((i) => ({ name: i.name, datatype: i.datatype, shape: [2, 1], data: [LOAN[i.name], LOAN[i.name]] })) },
+    });
+    assert.equal(res.status, 200, res.text);
+    const answered = Object.fromEntries((res.body as { outputs: Tensor[] }).outputs.map((o) => [o.name, o.datatype]));
+    assert.deepEqual(answered, declared);
+
+    const clients = grpcClients(server.grpcPort!);
+    try {
+      const g = await rpc<{ outputs: Array<{ name: string; datatype: string }> }>(clients.inference, 'ModelMetadata', { name: model });
+      assert.deepEqual(Object.fromEntries(g.outputs.map((o) => [o.name, o.datatype])), declared);
+    } finally {
+      clients.close();
+    }
+  });
+}
