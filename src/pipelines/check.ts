@@ -47,7 +47,7 @@ export function resolvePipelines(configs: readonly ModelConfig[]): { derived: Ma
   const ioOf = (config: ModelConfig): StepIO | undefined => {
     if (!config.pipeline) return { fields: config.fields, outputs: config.outputs.map((o) => ({ field: o.field, type: outputType(o), spec: o })) };
     const d = derive(config);
-    return d && { fields: d.fields, outputs: d.outputs.map((o) => ({ field: o.field, type: outputType(o), spec: o })) };
+    return d && { fields: d.fields, outputs: d.outputs.map((o) => ({ field: o.field, type: d.pipeline?.outputTypes?.[o.field] ?? outputType(o), spec: o })) };
   };
 
   const stepIO = (owner: ModelConfig, step: PipelineStepSpec, at: (path: string, message: string) => void): StepIO | undefined => {

@@ -115,3 +115,15 @@ pipeline:
   assert.throws(() => loadRepository(repo), check);
   await assert.rejects(InferenceCore.start({ repo, runtime: new InProcessRuntime() }), check);
 });
+
+test('a nested pipeline\'s answer keeps its type: a string it passes through cannot feed a number field', () => {
+  const repo = newRepo();
+  exampleModel(repo, 'weather');
+  exampleModel(repo, 'loan');
+  writeConfig(repo, 'echo', 'pipeline:\n  sequence:\n    - model: loan\n  outputs: [default_proba, City]\n');
+  writeConfig(repo, 'outer', 'pipeline:\n  sequence:\n    - model: echo\n    - model: weather\n      inputs: { temp_c: City, humidity: default_proba }\n');
+  const { problems } = resolvePipelines(loadRepository(repo));
+  assert.deepEqual(problems.map((p) => `${p.file.split('/').slice(-2).join('/')}: ${p.path}: ${p.message}`), [
+    "outer/model.yaml: pipeline.sequence.1.inputs.temp_c: type mismatch: 'City' is string (answered by step 'echo') but step 'weather' takes 'temp_c' as number",
+  ]);
+});
