@@ -86,6 +86,29 @@ function tensorOf(values: unknown[], n: number): TensorData {
   return { type: 'string', dims: [n, width], data: flat.map((v) => String(v)) };
 }
 
+/** Where an issue's client row is in its loc (after 'body'), for ordering; -1 for none. */
+function rowOf(issue: ValidationIssue): number {
+  const at = issue.loc.indexOf('body');
+  const row = at < 0 ? undefined : issue.loc[at + 1];
+  return typeof row === 'number' ? row : -1;
+}
+
+/**
+ * Steps run at once (ensemble members, switch branches): every one is waited for, so that when
+ * several reject rows the 422 lists every rejected row of every step (in the client's row order),
+ * as a model's own 422 does — not only the rows of whichever step failed first. A failure that is
+ * not a 422 (a step unavailable, timed out...) is answered as is: the first in the steps' order.
+ */
+async function everyStep<T>(work: Array<Promise<T>>): Promise<T[]> {
+  const settled = await Promise.allSettled(work);
+  const failures = settled.filter((s): s is PromiseRejectedResult => s.status === 'rejected').map((s) => s.reason as unknown);
+  if (failures.length === 0) return settled.map((s) => (s as PromiseFulfilledResult<T>).value);
+  if (failures.length === 1 || !failures.every((e) => e instanceof StepValidationError)) throw failures[0];
+  const issues = (failures as StepValidationError[]).flatMap((e) => e.issues).map((issue, i) => ({ issue, i }))
+    .sort((a, b) => rowOf(a.issue) - rowOf(b.issue) || a.i - b.i).map((x) => x.issue);
+  throw new StepValidationError((failures[0] as StepValidationError).message, issues);
+}
+
 export class PipelineVersion implements ServableVersion {
   readonly kind = 'pipeline' as const;
   readonly name: string;
@@ -231,7 +254,7 @@ export class PipelineVersion implements ServableVersion {
   }
 
   private async ensemble(rows: Row[], origin: RowOrigin, deadline?: number): Promise<PredictionObject[]> {
-    const answers = await Promise.all(this.steps.map((step) => this.runStep(step, rows, origin, deadline)));
+    const answers = await everyStep(this.steps.map((step) => this.runStep(step, rows, origin, deadline)));
     const combine = Object.entries(this.config.pipeline!.combine!);
     const weights = this.steps.map((s) => s.spec.weight);
     const total = weights.reduce((a, b) => a + b, 0);
@@ -278,7 +301,7 @@ export class PipelineVersion implements ServableVersion {
     });
     if (unmatched.length > 0) throw new StepValidationError(`pipeline '${this.name}': ${unmatched[0]!.msg}`, unmatched);
     const answers: PredictionObject[] = new Array(rows.length);
-    await Promise.all(groups.map(async (indexes, b) => {
+    await everyStep(groups.map(async (indexes, b) => {
       if (indexes.length === 0) return;
       const branchRows = indexes.map((i) => rows[i]!);
       const got = await this.runStep(this.steps[b]!, branchRows, { indexes: indexes.map((i) => origin.indexes[i]!), batch: origin.batch }, deadline);
