@@ -97,13 +97,14 @@ function rowOf(issue: ValidationIssue): number {
  * Steps run at once (ensemble members, switch branches): every one is waited for, so that when
  * several reject rows the 422 lists every rejected row of every step (in the client's row order),
  * as a model's own 422 does — not only the rows of whichever step failed first. A failure that is
- * not a 422 (a step unavailable, timed out...) is answered as is: the first in the steps' order.
+ * not a 422 (a step unavailable, timed out...) is answered as is (the first such in the steps' order), 422s or not.
  */
 async function everyStep<T>(work: Array<Promise<T>>): Promise<T[]> {
   const settled = await Promise.allSettled(work);
   const failures = settled.filter((s): s is PromiseRejectedResult => s.status === 'rejected').map((s) => s.reason as unknown);
   if (failures.length === 0) return settled.map((s) => (s as PromiseFulfilledResult<T>).value);
-  if (failures.length === 1 || !failures.every((e) => e instanceof StepValidationError)) throw failures[0];
+  const other = failures.find((e) => !(e instanceof StepValidationError));
+  if (other !== undefined || failures.length === 1) throw other ?? failures[0];
   const issues = (failures as StepValidationError[]).flatMap((e) => e.issues).map((issue, i) => ({ issue, i }))
     .sort((a, b) => rowOf(a.issue) - rowOf(b.issue) || a.i - b.i).map((x) => x.issue);
   throw new StepValidationError((failures[0] as StepValidationError).message, issues);

@@ -1,6 +1,7 @@
 // Steps that run at once — a switch's branches, an ensemble's members — and reject rows of one
 // request: the 422 lists every rejected row of every step, in the client's row order, as a
-// model's own 422 lists every bad row — not only the rows of whichever step failed first.
+// model's own 422 lists every bad row — not only the rows of whichever step failed first. A step
+// failing otherwise (503...) is the answer, whatever the others did.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { startServer, type RunningServer } from '../../src/server.js';
@@ -37,6 +38,18 @@ pipeline:
   combine:
     rain_probability: { mean: rain_probability }
 `);
+  exampleModel(repo, 'weather', 'weather-spare');
+  writeConfig(repo, 'mixed', `
+pipeline:
+  switch:
+    - name: clear
+      when: { field: current_weather_condition, equals: 1 }
+      model: weather
+      inputs: { temp_c: humidity }
+    - name: spare
+      default: true
+      model: weather-spare
+`);
   server = await startServer({ repo, port: 0, grpcPort: 0, workers: 0, logger: false });
 });
 after(async () => {
@@ -65,4 +78,15 @@ test('ensemble: every member that rejects a row is named', async () => {
     ['step', 'a', 'body', 1, 'humidity'],
     ['step', 'b', 'body', 1, 'humidity'],
   ]);
+});
+
+test('switch: a branch that cannot serve (503) is the answer even when another branch rejects rows (422)', async () => {
+  assert.equal((await fetch(`${server.url}/v2/repository/models/weather-spare/unload`, { method: 'POST' })).status, 200);
+  try {
+    const res = await call(`${server.url}/models/mixed/predict`, { body: [WET, OTHER] });
+    assert.equal(res.status, 503, res.text);
+    assert.match(res.text, /step 'spare'/);
+  } finally {
+    assert.equal((await fetch(`${server.url}/v2/repository/models/weather-spare/load`, { method: 'POST' })).status, 200);
+  }
 });
