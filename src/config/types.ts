@@ -146,6 +146,8 @@ export interface PipelineStepSpec {
   /** Switch: the condition routing a row here; undefined for the default branch. */
   when?: StepCondition;
   isDefault: boolean;
+  /** Derived at load (src/pipelines/check.ts): the fields the step answered then, which the pipeline reads. */
+  answers?: string[];
 }
 
 export type CombineMethod = 'mean' | 'weighted_mean' | 'vote';

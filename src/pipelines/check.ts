@@ -208,7 +208,7 @@ export function resolvePipelines(configs: readonly ModelConfig[]): { derived: Ma
     // A pipeline's response fields read themselves (OIP and the tensor path name outputs by field).
     const served: ModelConfig = {
       ...config, fields: requestFields, outputs: outputs.map((o) => (o.kind === 'column' ? { ...o, from: o.field, column: 0 } : { ...o, from: o.field })),
-      pipeline: { ...spec, outputTypes: Object.fromEntries(outputs.map((o) => [o.field, types.get(o.field) ?? outputType(o)])) },
+      pipeline: { ...spec, steps: spec.steps.map((s, i) => ({ ...s, answers: ios[i]?.outputs.map((o) => o.field) })), outputTypes: Object.fromEntries(outputs.map((o) => [o.field, types.get(o.field) ?? outputType(o)])) },
     };
     derived.set(config, served);
     return served;

@@ -16,6 +16,7 @@ import { compileDecoder, type PredictionObject } from '../response/decode.js';
 import { compileSerializers } from '../response/serialize.js';
 import type { ModelSignature, NamedTensors, TensorData } from '../runtime/types.js';
 import { compileRequestValidator, type Row, type ValidationIssue } from '../validation/request-validator.js';
+import { ModelServeError } from '../errors.js';
 import { stepError, stepValidationError, StepValidationError, type RowOrigin } from './errors.js';
 import { RemoteStep } from './remote.js';
 
@@ -49,7 +50,21 @@ function project(rows: readonly Row[], fields: readonly FieldSpec[], renames: Re
   });
 }
 
-function localStep(spec: PipelineStepSpec, models: StepModels): RunnableStep {
+/**
+ * A local step's answer must have the fields the pipeline read from it when it loaded: its model
+ * may have been reloaded since with other outputs. Then the step failed (a 502 naming it and the
+ * field), rather than a later step's 422 or an answer without the field.
+ */
+function checkAnswers(spec: PipelineStepSpec, pipeline: string, model: ServableVersion, answers: PredictionObject[]): PredictionObject[] {
+  for (const field of spec.answers ?? []) {
+    if (answers.some((a) => !(field in a))) {
+      throw new ModelServeError('MS_ERR_STEP_FAILED', `step '${spec.name}': model '${model.name}' version ${model.version} answers no '${field}', which pipeline '${pipeline}' reads (the model changed since the pipeline loaded: reload the pipeline)`);
+    }
+  }
+  return answers;
+}
+
+function localStep(spec: PipelineStepSpec, models: StepModels, pipeline: string): RunnableStep {
   const { name, version } = spec.model!;
   return {
     spec,
@@ -57,11 +72,11 @@ function localStep(spec: PipelineStepSpec, models: StepModels): RunnableStep {
       const model = models.resolve(name, version) ?? (await models.acquire(name, version, deadline));
       const checked = model.validate(project(rows, model.config.fields, spec.inputs));
       if (!checked.ok) throw stepValidationError(spec.name, checked.issues, origin);
-      if (!isPipelineVersion(model)) return model.predict(checked.rows, deadline);
+      if (!isPipelineVersion(model)) return checkAnswers(spec, pipeline, model, await model.predict(checked.rows, deadline));
       // A nested pipeline addresses its issues by the rows it got (always as an array, so that a
       // row index is there to translate); they are re-addressed to the client's rows under this step.
       try {
-        return await model.run(checked.rows, { indexes: checked.rows.map((_, i) => i), batch: true }, deadline);
+        return checkAnswers(spec, pipeline, model, await model.run(checked.rows, { indexes: checked.rows.map((_, i) => i), batch: true }, deadline));
       } catch (err) {
         if (err instanceof StepValidationError) throw stepValidationError(spec.name, err.issues, origin);
         throw err;
@@ -146,7 +161,7 @@ export class PipelineVersion implements ServableVersion {
       }),
     };
     this.steps = config.pipeline.steps.map((spec) => {
-      if (!spec.remote) return localStep(spec, models);
+      if (!spec.remote) return localStep(spec, models, config.name);
       const remote = new RemoteStep(spec.name, spec.remote);
       const fields = spec.remote.fields;
       return { spec, run: (rows, origin, deadline) => remote.run(project(rows, fields, spec.inputs), origin, deadline), close: () => remote.close() };

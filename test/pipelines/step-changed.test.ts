@@ -1,0 +1,61 @@
+// A step's model reloaded (POST /v2/repository/models/{name}/load) with outputs the pipeline no
+// longer finds: the pipeline's requests are a 502 MS_ERR_STEP_FAILED naming the step and the
+// missing field on every front door — never an answer without the field, nor a crash of the
+// server (a JSON answer missing a response field used to throw in the serializer, uncaught) —
+// until the pipeline is reloaded too, and then it serves the model's new outputs.
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { copyFileSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { startServer, type RunningServer } from '../../src/server.js';
+import { EXAMPLES } from '../helpers/paths.js';
+import { call } from '../helpers/http.js';
+import { newRepo, WEATHER_ROW, writeConfig } from './helpers.js';
+
+let server: RunningServer;
+let repo: string;
+const original = readFileSync(join(EXAMPLES, 'weather', 'model.yaml'), 'utf8');
+before(async () => {
+  repo = newRepo();
+  // The model file in the folder, as a real repository has it (a reload reads the folder again).
+  writeConfig(repo, 'weather', original);
+  copyFileSync(join(EXAMPLES, 'weather', 'model.onnx'), join(repo, 'weather', 'model.onnx'));
+  writeConfig(repo, 'forecast', 'pipeline:\n  sequence:\n    - name: classify\n      model: weather\n');
+  server = await startServer({ repo, port: 0, grpcPort: 0, workers: 0, logger: false });
+});
+after(async () => {
+  await server?.shutdown();
+});
+
+const load = async (name: string) => assert.equal((await fetch(`${server.url}/v2/repository/models/${name}/load`, { method: 'POST' })).status, 200);
+
+test("a step's model reloaded without a field the pipeline answers: 502 naming the step and the field, then the pipeline's reload serves the new outputs", async () => {
+  const first = await call(`${server.url}/models/forecast/predict`, { body: WEATHER_ROW });
+  assert.equal(first.status, 200, first.text);
+  assert.deepEqual(Object.keys(first.body as object).sort(), ['prediction', 'rain_probability']);
+
+  const renamed = original.replace(/^ {2}rain_probability:$/m, '  chance_of_rain:');
+  assert.notEqual(renamed, original);
+  writeFileSync(join(repo, 'weather', 'model.yaml'), renamed);
+  await load('weather');
+  const direct = await call(`${server.url}/models/weather/predict`, { body: WEATHER_ROW });
+  assert.deepEqual(Object.keys(direct.body as object).sort(), ['chance_of_rain', 'prediction'], direct.text);
+
+  const message = /^step 'classify': model 'weather' version 1 answers no 'rain_probability', which pipeline 'forecast' reads \(the model changed since the pipeline loaded: reload the pipeline\)$/;
+  for (const body of [WEATHER_ROW, [WEATHER_ROW, WEATHER_ROW]]) {
+    const res = await call(`${server.url}/models/forecast/predict`, { body });
+    assert.equal(res.status, 502, res.text);
+    assert.equal((res.body as { code: string }).code, 'MS_ERR_STEP_FAILED');
+    assert.match((res.body as { detail: string }).detail, message);
+  }
+  const oip = await call(`${server.url}/v2/models/forecast/infer`, {
+    body: { inputs: Object.entries(WEATHER_ROW).map(([name, v]) => ({ name, datatype: 'FP64', shape: [1, 1], data: [v] })) },
+  });
+  assert.equal(oip.status, 502, oip.text);
+  assert.match((oip.body as { error: string }).error, message);
+
+  await load('forecast');
+  const reloaded = await call(`${server.url}/models/forecast/predict`, { body: WEATHER_ROW });
+  assert.equal(reloaded.status, 200, reloaded.text);
+  assert.deepEqual(Object.keys(reloaded.body as object).sort(), ['chance_of_rain', 'prediction']);
+});
