@@ -111,14 +111,17 @@ export class RemoteStep {
     if (this.spec.protocol === 'oip') return this.oipAnswers(parsed, n);
     const list = Array.isArray(parsed) ? parsed : (parsed as { predictions?: unknown })?.predictions;
     if (!Array.isArray(list) || list.length !== n) throw this.unreadable(`expected an array of ${n} answer objects`);
-    for (const answer of list) {
-      if (answer === null || typeof answer !== 'object') throw this.unreadable('an answer is not an object');
+    // Only the declared outputs go on: an undeclared field would replace the request's (or an
+    // earlier step's) field of that name for the steps after this one, unchecked.
+    return list.map((answer: unknown) => {
+      if (answer === null || typeof answer !== 'object' || Array.isArray(answer)) throw this.unreadable('an answer is not an object');
+      const out: PredictionObject = {};
       for (const o of this.spec.outputs) {
         if (!(o.field in answer)) throw this.unreadable(`an answer has no '${o.field}'`);
-        this.checkType(o, (answer as Record<string, unknown>)[o.field]);
+        out[o.field] = this.checkType(o, (answer as Record<string, unknown>)[o.field]);
       }
-    }
-    return list as PredictionObject[];
+      return out;
+    });
   }
 
   private oipAnswers(parsed: unknown, n: number): PredictionObject[] {

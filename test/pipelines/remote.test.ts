@@ -52,6 +52,8 @@ before(async () => {
     const json = (status: number, body: string) => res.writeHead(status, { 'content-type': 'application/json' }).end(body);
     if (req.url === '/types') return json(200, '[{"score":"abc","tag":5}]');
     if (req.url === '/null422') return json(422, '{"detail":[null]}');
+    // Its declared output, and a field it does not declare that has a request field's name.
+    if (req.url === '/extra') return json(200, '[{"score":1,"x":"junk"}]');
     if (req.url === '/huge') {
       // 70 MiB of answer, written as the client reads it.
       res.writeHead(200, { 'content-type': 'application/json' });
@@ -108,6 +110,13 @@ pipeline:
       remote: { url: "http://127.0.0.1:${liarPort}/${path}", protocol: json, retries: 0, fields: { x: { type: number } }, outputs: { score: number, tag: string } }
 `);
   }
+  writeConfig(repo, 'liar-extra', `
+pipeline:
+  sequence:
+    - name: liar
+      remote: { url: "http://127.0.0.1:${liarPort}/extra", protocol: json, retries: 0, fields: { x: { type: number } }, outputs: { score: number } }
+  outputs: [score, x]
+`);
   upstream = await startServer({ repo, port: 0, workers: 1 });
 });
 
@@ -247,6 +256,12 @@ pipeline:
   } finally {
     await server.shutdown();
   }
+});
+
+test('a field a remote step answers but does not declare is dropped: it does not replace the request\'s field of that name', async () => {
+  const res = await call(`${upstream.url}/models/liar-extra/predict`, { body: { x: 3 } });
+  assert.equal(res.status, 200, res.text);
+  assert.deepEqual(res.body, { score: 1, x: 3 });
 });
 
 test('a remote answer past 64 MiB is a 502 naming the step, read no further', async () => {
