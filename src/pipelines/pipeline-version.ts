@@ -288,10 +288,11 @@ export class PipelineVersion implements ServableVersion {
             tally.set(key, t);
           });
           out[field] = [...tally.values()].sort((a, b) => b.weight - a.weight || a.first - b.first)[0]!.value;
-        } else if (method === 'mean') {
-          out[field] = values.reduce((sum: number, v) => sum + Number(v), 0) / values.length;
         } else {
-          out[field] = values.reduce((sum: number, v, i) => sum + Number(v) * weights[i]!, 0) / total;
+          // A member's null is a number that is not finite (NaN, ±Infinity): so is the mean (answered null), not a mean counting it as 0.
+          const numbers = values.map((v) => (v === null ? NaN : Number(v)));
+          const mean = method === 'mean' ? numbers.reduce((sum, v) => sum + v, 0) / values.length : numbers.reduce((sum, v, i) => sum + v * weights[i]!, 0) / total;
+          out[field] = Number.isFinite(mean) ? mean : null;
         }
       }
       return out;

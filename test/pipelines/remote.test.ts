@@ -54,6 +54,9 @@ before(async () => {
     if (req.url === '/null422') return json(422, '{"detail":[null]}');
     // Its declared output, and a field it does not declare that has a request field's name.
     if (req.url === '/extra') return json(200, '[{"score":1,"x":"junk"}]');
+    // A score that is not a finite number (modelserve answers NaN as null), and a finite one.
+    if (req.url === '/nan') return json(200, '[{"score":null}]');
+    if (req.url === '/one') return json(200, '[{"score":1}]');
     if (req.url === '/huge') {
       // 70 MiB of answer, written as the client reads it.
       res.writeHead(200, { 'content-type': 'application/json' });
@@ -116,6 +119,17 @@ pipeline:
     - name: liar
       remote: { url: "http://127.0.0.1:${liarPort}/extra", protocol: json, retries: 0, fields: { x: { type: number } }, outputs: { score: number } }
   outputs: [score, x]
+`);
+  writeConfig(repo, 'liar-mean', `
+pipeline:
+  ensemble:
+    - name: nan
+      remote: { url: "http://127.0.0.1:${liarPort}/nan", protocol: json, retries: 0, fields: { x: { type: number } }, outputs: { score: number } }
+    - name: one
+      remote: { url: "http://127.0.0.1:${liarPort}/one", protocol: json, retries: 0, fields: { x: { type: number } }, outputs: { score: number } }
+  combine:
+    mean: { mean: score }
+    weighted: { weighted_mean: score }
 `);
   upstream = await startServer({ repo, port: 0, workers: 1 });
 });
@@ -262,6 +276,12 @@ test('a field a remote step answers but does not declare is dropped: it does not
   const res = await call(`${upstream.url}/models/liar-extra/predict`, { body: { x: 3 } });
   assert.equal(res.status, 200, res.text);
   assert.deepEqual(res.body, { score: 1, x: 3 });
+});
+
+test('an ensemble\'s mean over a member\'s null (a non-finite number) is null, not a mean that counts it as 0', async () => {
+  const res = await call(`${upstream.url}/models/liar-mean/predict`, { body: { x: 3 } });
+  assert.equal(res.status, 200, res.text);
+  assert.deepEqual(res.body, { mean: null, weighted: null });
 });
 
 test('a remote answer past 64 MiB is a 502 naming the step, read no further', async () => {
