@@ -97,7 +97,17 @@ export function predictFastPath(options: FastPathOptions): (req: IncomingMessage
     }
     if (!validated.ok) return answer(req, res, id, started, route, model, version, 422, JSON.stringify({ detail: validated.issues }));
     model.predict(validated.rows, deadlineFrom(req.headers[TIMEOUT_HEADER], model.config.queue.timeoutMs), { requestId: id, frontDoor: 'http', client: req.socket }).then(
-      (predictions) => answer(req, res, id, started, route, model, version, 200, validated.batch ? model.serialize.many(predictions) : model.serialize.one(predictions[0]!)),
+      (predictions) => {
+        let payload: string;
+        try {
+          payload = validated.batch ? model.serialize.many(predictions) : model.serialize.one(predictions[0]!);
+        } catch (error) {
+          // An answer that does not fit its response schema is a 500 like any other failure, as on
+          // the Fastify route; thrown here, nothing would catch it and the process would die.
+          return fail(req, res, id, started, route, model, version, error);
+        }
+        answer(req, res, id, started, route, model, version, 200, payload);
+      },
       (error: unknown) => fail(req, res, id, started, route, model, version, error),
     );
   };

@@ -131,3 +131,24 @@ test('a body that is not UTF-8 is a 400 MS_ERR_BAD_JSON on both paths (it was de
     assert.match(body.detail, /request body is not valid UTF-8/);
   }
 });
+
+test('an answer that fails to serialize is a 500 MS_ERR_INTERNAL on both paths, and the server goes on (the fast path left the rejection unhandled: the process died)', async () => {
+  const model = await server.core.acquire('weather');
+  const original = model.serialize;
+  const broken = { one: () => { throw new Error('"prediction" is required!'); }, many: () => { throw new Error('"prediction" is required!'); } };
+  (model as unknown as { serialize: unknown }).serialize = broken;
+  const row = samples('weather', 'valid')[0];
+  try {
+    for (const base of [server.url, plainUrl]) {
+      const res = await request(`${base}/models/weather/predict`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(row) });
+      const body = await res.body.json() as { code: string; request_id: string };
+      assert.equal(res.statusCode, 500, `${base}: ${JSON.stringify(body)}`);
+      assert.equal(body.code, 'MS_ERR_INTERNAL', base);
+    }
+  } finally {
+    (model as unknown as { serialize: unknown }).serialize = original;
+  }
+  const after = await request(`${server.url}/models/weather/predict`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(row) });
+  assert.equal(after.statusCode, 200);
+  await after.body.dump();
+});
