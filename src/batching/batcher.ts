@@ -94,6 +94,11 @@ export interface ClientProbe {
   readonly cancelled?: boolean;
 }
 
+/** Whether the client has gone: its connection closed or half-closed, or its call cancelled (no one will read an answer). */
+export function clientGone(client: ClientProbe | undefined): boolean {
+  return client !== undefined && (client.destroyed === true || client.readableEnded === true || client.cancelled === true);
+}
+
 export interface SubmitOptions {
   /**
    * The caller's absolute deadline in performance.now() milliseconds. The sooner of it and
@@ -282,8 +287,7 @@ export class Batcher<Item, Result> {
       }
       // Its client went away while it waited (closed the connection, cancelled the call): no one
       // would read the answer, and under overload such requests would fill the runs.
-      const client = e.client;
-      if (client !== undefined && (client.destroyed === true || client.readableEnded === true || client.cancelled === true)) {
+      if (clientGone(e.client)) {
         this.takeHead();
         e.done = true;
         this.queuedRows -= e.n;

@@ -1,6 +1,7 @@
 // Errors of a pipeline's steps: each names the step. A step's 422 keeps FastAPI's shape, with a
 // loc that starts with ['step', <name>] and then the step's own loc (its body, row, field), and
 // the row index translated back to the client's request (a switch sends subsets of the rows).
+import type { ClientProbe } from '../batching/batcher.js';
 import { ModelServeError, type ErrorCode } from '../errors.js';
 import type { ValidationIssue } from '../validation/request-validator.js';
 
@@ -17,6 +18,8 @@ export class StepValidationError extends ModelServeError {
 export interface RowOrigin {
   indexes: readonly number[];
   batch: boolean;
+  /** The request's client, to stop the steps' work once it has gone (a remote call in flight is cancelled). */
+  client?: ClientProbe;
 }
 
 /** A step's own 422 issues, re-addressed: ['step', name, 'body', <client row>, ...field path] (a nested pipeline's: ['step', name, 'step', <its step>, 'body', <client row>, ...]). */

@@ -12,6 +12,7 @@ import { performance } from 'node:perf_hooks';
 import type { BatcherStats } from '../batching/batcher.js';
 import type { FieldSpec, ModelConfig, PipelineStepSpec, StepCondition, ValueType } from '../config/types.js';
 import type { InferOptions, RequestObserver, ServableVersion } from '../core/servable.js';
+import type { RequestContext } from '../core/prediction-tap.js';
 import { compileDecoder, type PredictionObject } from '../response/decode.js';
 import { compileSerializers } from '../response/serialize.js';
 import type { ModelSignature, NamedTensors, TensorData } from '../runtime/types.js';
@@ -72,11 +73,11 @@ function localStep(spec: PipelineStepSpec, models: StepModels, pipeline: string)
       const model = models.resolve(name, version) ?? (await models.acquire(name, version, deadline));
       const checked = model.validate(project(rows, model.config.fields, spec.inputs));
       if (!checked.ok) throw stepValidationError(spec.name, checked.issues, origin);
-      if (!isPipelineVersion(model)) return checkAnswers(spec, pipeline, model, await model.predict(checked.rows, deadline));
+      if (!isPipelineVersion(model)) return checkAnswers(spec, pipeline, model, await model.predict(checked.rows, deadline, { client: origin.client }));
       // A nested pipeline addresses its issues by the rows it got (always as an array, so that a
       // row index is there to translate); they are re-addressed to the client's rows under this step.
       try {
-        return checkAnswers(spec, pipeline, model, await model.run(checked.rows, { indexes: checked.rows.map((_, i) => i), batch: true }, deadline));
+        return checkAnswers(spec, pipeline, model, await model.run(checked.rows, { indexes: checked.rows.map((_, i) => i), batch: true, client: origin.client }, deadline));
       } catch (err) {
         if (err instanceof StepValidationError) throw stepValidationError(spec.name, err.issues, origin);
         throw err;
@@ -201,7 +202,7 @@ export class PipelineVersion implements ServableVersion {
     }
     const checked = this.validate(objects);
     if (!checked.ok) throw new StepValidationError(`pipeline '${this.name}': invalid input`, checked.issues);
-    const predictions = await this.predict(checked.rows, options.deadline);
+    const predictions = await this.predict(checked.rows, options.deadline, { client: options.client });
     const names = options.outputs ?? this.config.outputs.map((o) => o.field);
     const out: NamedTensors = {};
     for (const name of names) out[name] = tensorOf(predictions.map((p) => p[name]), rows);
@@ -209,8 +210,8 @@ export class PipelineVersion implements ServableVersion {
   }
 
   /** Validated rows -> one answer per row, in order. */
-  predict(rows: Row[], deadline?: number): Promise<PredictionObject[]> {
-    return this.run(rows, { indexes: rows.map((_, i) => i), batch: rows.length > 1 }, deadline);
+  predict(rows: Row[], deadline?: number, context?: RequestContext): Promise<PredictionObject[]> {
+    return this.run(rows, { indexes: rows.map((_, i) => i), batch: rows.length > 1, client: context?.client }, deadline);
   }
 
   /** predict() with the rows' origin given: a pipeline that is a step of another addresses its 422s by the rows it got. */
@@ -321,7 +322,7 @@ export class PipelineVersion implements ServableVersion {
     await everyStep(groups.map(async (indexes, b) => {
       if (indexes.length === 0) return;
       const branchRows = indexes.map((i) => rows[i]!);
-      const got = await this.runStep(this.steps[b]!, branchRows, { indexes: indexes.map((i) => origin.indexes[i]!), batch: origin.batch }, deadline);
+      const got = await this.runStep(this.steps[b]!, branchRows, { indexes: indexes.map((i) => origin.indexes[i]!), batch: origin.batch, client: origin.client }, deadline);
       indexes.forEach((i, k) => { answers[i] = { ...rows[i], ...got[k] }; });
     }));
     return this.select(answers);

@@ -12,11 +12,14 @@ import type { Row, ValidationIssue } from '../validation/request-validator.js';
 import { undici } from '../lazy-modules.js';
 import { stepValidationError, type RowOrigin } from './errors.js';
 import { TIMEOUT_HEADER } from '../protocols/deadline.js';
+import { clientGone } from '../batching/batcher.js';
 
 const OIP_TYPES: Record<FieldSpec['type'], string> = { number: 'FP64', integer: 'INT64', string: 'BYTES', boolean: 'BOOL' };
 
 /** The largest answer read from a remote step: past it, the read stops (a 502), not the process's memory. */
 const MAX_ANSWER_BYTES = 64 * 2 ** 20;
+/** How often a call in flight checks whether its own client has gone (then it is cancelled). */
+const CLIENT_POLL_MS = 50;
 
 /** Connection-level failures worth another attempt (the service restarting, a stale keep-alive socket). */
 const RETRYABLE = new Set(['ECONNREFUSED', 'ECONNRESET', 'EPIPE', 'UND_ERR_SOCKET', 'UND_ERR_CLOSED', 'ENOTFOUND', 'EAI_AGAIN']);
@@ -47,6 +50,11 @@ export class RemoteStep {
     const body = JSON.stringify(this.spec.protocol === 'oip' ? this.oipRequest(rows) : rows);
     const controller = new AbortController();
     const timer = setTimeout(() => controller.abort(), Math.max(0, until - started));
+    // A client that went away cancels the call: a downstream modelserve then sees its own client
+    // go and stops in turn (else a chain of hops, a pipeline calling itself, ran on past its deadline
+    // for as long as each hop's deadline, counted from its arrival, outran the time between hops).
+    const client = origin.client;
+    const watch = client === undefined ? undefined : setInterval(() => { if (clientGone(client)) controller.abort(); }, CLIENT_POLL_MS);
     let attempt = 0;
     try {
       for (;;) {
@@ -72,6 +80,9 @@ export class RemoteStep {
           throw new ModelServeError('MS_ERR_STEP_FAILED', `step '${this.step}': ${this.target} answered ${res.statusCode}${reason}`);
         } catch (err) {
           if (err instanceof ModelServeError) throw err;
+          if (controller.signal.aborted && clientGone(client)) {
+            throw new ModelServeError('MS_ERR_CLIENT_GONE', `step '${this.step}': the client went away; the call to ${this.target} was cancelled`);
+          }
           if (controller.signal.aborted) {
             throw new ModelServeError('MS_ERR_STEP_TIMEOUT', `step '${this.step}': ${this.target} did not answer within ${Math.round(until - started)} ms${attempt > 0 ? ` (${attempt + 1} attempts)` : ''}`);
           }
@@ -87,6 +98,7 @@ export class RemoteStep {
       }
     } finally {
       clearTimeout(timer);
+      clearInterval(watch);
     }
   }
 

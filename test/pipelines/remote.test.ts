@@ -265,8 +265,11 @@ pipeline:
       settled = count;
       await new Promise((r) => setTimeout(r, 500));
     }
+    const before = await (await fetch(`${server.url}/metrics`)).text();
     await new Promise((r) => setTimeout(r, 1500));
-    assert.equal(await requests(), settled, 'no hop runs on after the deadline');
+    const later = await (await fetch(`${server.url}/metrics`)).text();
+    const series = (text: string) => text.split('\n').filter((l) => l.startsWith('modelserve_requests_total{model="loop"')).join('\n');
+    assert.equal(await requests(), settled, `no hop runs on after the deadline:\n${series(before)}\n-- 1.5 s later --\n${series(later)}`);
   } finally {
     await server.shutdown();
   }
@@ -288,4 +291,34 @@ test('a remote answer past 64 MiB is a 502 naming the step, read no further', as
   const res = await call(`${upstream.url}/models/liar-huge/predict`, { body: { x: 1 } });
   assert.equal(res.status, 502, res.text);
   assert.match(res.body.detail, /step 'liar': unreadable answer from .*: the answer is larger than 64 MiB/);
+});
+
+test("a client that goes away cancels its remote steps' calls in flight (a downstream modelserve then sees its own client go), not at the step's timeout", { timeout: 20_000 }, async () => {
+  // A service that never answers, and says when a call's connection closes.
+  const closed: Array<() => void> = [];
+  let received = 0;
+  const silent = createServer((req) => { received++; req.resume(); req.socket.once('close', () => closed.shift()?.()); });
+  const port = await listen(silent);
+  const repo = newRepo();
+  writeConfig(repo, 'waits', `
+pipeline:
+  sequence:
+    - name: never
+      remote: { url: "http://127.0.0.1:${port}/predict", protocol: json, timeout_ms: 60000, retries: 0, fields: { x: { type: number } }, outputs: { y: number } }
+`);
+  const server = await startServer({ repo, port: 0, workers: 1, logger: false });
+  try {
+    const cancelled = new Promise<void>((resolve) => closed.push(resolve));
+    const controller = new AbortController();
+    const answer = fetch(`${server.url}/models/waits/predict`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"x":1}', signal: controller.signal }).catch(() => 'aborted');
+    while (received === 0) await new Promise((r) => setTimeout(r, 10));
+    controller.abort();
+    assert.equal(await answer, 'aborted');
+    // On the old code the call stayed open until its 60 s timeout: the test's own timeout fails it.
+    await cancelled;
+  } finally {
+    await server.shutdown();
+    silent.closeAllConnections();
+    silent.close();
+  }
 });
