@@ -20,6 +20,8 @@ export interface RequestContext {
    * (a closed socket, a cancelled call) before its batch starts is not run.
    */
   client?: ClientProbe;
+  /** The request was an array of rows (one included): an error names each row by its index, as a plain model's 422 does. */
+  batch?: boolean;
 }
 
 import type { ClientProbe } from '../batching/batcher.js';

@@ -96,7 +96,7 @@ export function predictFastPath(options: FastPathOptions): (req: IncomingMessage
       return fail(req, res, id, started, route, model, version, error);
     }
     if (!validated.ok) return answer(req, res, id, started, route, model, version, 422, JSON.stringify({ detail: validated.issues }));
-    model.predict(validated.rows, deadlineFrom(req.headers[TIMEOUT_HEADER], model.config.queue.timeoutMs), { requestId: id, frontDoor: 'http', client: req.socket }).then(
+    model.predict(validated.rows, deadlineFrom(req.headers[TIMEOUT_HEADER], model.config.queue.timeoutMs), { requestId: id, frontDoor: 'http', client: req.socket, batch: validated.batch }).then(
       (predictions) => {
         let payload: string;
         try {

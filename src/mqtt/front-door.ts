@@ -266,7 +266,7 @@ export class MqttFrontDoor {
         this.sendError(model, reply, 'MS_ERR_VALIDATION', validated.issues, version);
         return 'invalid';
       }
-      const predictions = await version.predict(validated.rows, undefined, { requestId, frontDoor: 'mqtt' });
+      const predictions = await version.predict(validated.rows, undefined, { requestId, frontDoor: 'mqtt', batch: validated.batch });
       const answer = validated.batch ? version.serialize.many(predictions) : version.serialize.one(predictions[0]!);
       const topic = reply.responseTopic ?? this.topicsOf(model).predictions;
       if (!this.fits(topic, answer, reply)) {

@@ -211,7 +211,7 @@ export class PipelineVersion implements ServableVersion {
 
   /** Validated rows -> one answer per row, in order. */
   predict(rows: Row[], deadline?: number, context?: RequestContext): Promise<PredictionObject[]> {
-    return this.run(rows, { indexes: rows.map((_, i) => i), batch: rows.length > 1, client: context?.client }, deadline);
+    return this.run(rows, { indexes: rows.map((_, i) => i), batch: context?.batch ?? rows.length > 1, client: context?.client }, deadline);
   }
 
   /** predict() with the rows' origin given: a pipeline that is a step of another addresses its 422s by the rows it got. */

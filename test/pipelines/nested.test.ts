@@ -68,6 +68,13 @@ test('a nested pipeline\'s step rejecting a row: loc names both steps and the cl
   const single = await predict(SEQ);
   assert.equal(single.status, 422, single.text);
   assert.deepEqual((single.body as Detail).detail[0]!.loc, ['step', 'seq', 'step', 'again', 'body', 'humidity']);
+
+  // An array of one row is an array: its row is named, as a plain model's 422 names it.
+  const one = await predict([SEQ]);
+  assert.equal(one.status, 422, one.text);
+  assert.deepEqual((one.body as Detail).detail[0]!.loc, ['step', 'seq', 'step', 'again', 'body', 0, 'humidity']);
+  const plain = await call(`${server.url}/models/weather/predict`, { body: [{ ...OK, humidity: 'wet' }] });
+  assert.deepEqual((plain.body as Detail).detail[0]!.loc, ['body', 0, 'humidity']);
 });
 
 test('a row no branch of a nested switch takes: loc names the outer step and the client\'s row', async () => {
