@@ -71,6 +71,22 @@ class HeldRuntime extends InProcessRuntime {
   }
 }
 
+/** --watch whose passes run only when a test calls reconcile(). */
+const MANUAL_WATCH = { pollMs: 3_600_000, debounceMs: 3_600_000, settleMs: 0 };
+
+/** A core on a HeldRuntime, given to `body`; afterwards whatever is held is let go and the core closed. */
+async function withHeldCore(options: Omit<Parameters<typeof InferenceCore.start>[0], 'runtime'>, body: (core: InferenceCore, runtime: HeldRuntime) => Promise<void>): Promise<void> {
+  const runtime = new HeldRuntime();
+  const core = await InferenceCore.start({ ...options, runtime });
+  try {
+    await body(core, runtime);
+  } finally {
+    runtime.runsHeld = undefined;
+    runtime.letGo();
+    await core.close();
+  }
+}
+
 async function refused(promise: Promise<unknown>): Promise<ModelServeError> {
   try {
     await promise;
@@ -84,10 +100,8 @@ async function refused(promise: Promise<unknown>): Promise<ModelServeError> {
 test('an unload while --watch reloads the changed model: the model ends unloaded, as the unload answered, and the reload holds no sessions', async () => {
   const repo = tempDir();
   const dir = writeBookVersion(repo, 'book', 1, 'optimize: false\n');
-  const runtime = new HeldRuntime();
-  const core = await InferenceCore.start({ repo, runtime });
-  try {
-    core.watch({ pollMs: 3_600_000, debounceMs: 3_600_000, settleMs: 0 }); // passes run only when called below
+  await withHeldCore({ repo }, async (core, runtime) => {
+    core.watch(MANUAL_WATCH); // passes run only when called below
     appendFileSync(join(dir, 'model.yaml'), '# edited\n');
     runtime.hold();
     const reload = core.reconcile({});
@@ -106,19 +120,14 @@ test('an unload while --watch reloads the changed model: the model ends unloaded
     assert.equal((await core.loadModel('book')).state, 'ready');
     const [prediction] = await (await core.acquire('book')).predict([{ ...BOOK_ROW }]);
     assert.deepEqual(prediction, { prediction: labelsOf(1).rain });
-  } finally {
-    runtime.letGo();
-    await core.close();
-  }
+  });
 });
 
 test('an unload while --watch loads a new version: the new version does not start serving after the unload', async () => {
   const repo = tempDir();
   writeBookVersion(repo, 'book', 1, 'optimize: false\n');
-  const runtime = new HeldRuntime();
-  const core = await InferenceCore.start({ repo, runtime });
-  try {
-    core.watch({ pollMs: 3_600_000, debounceMs: 3_600_000, settleMs: 0 });
+  await withHeldCore({ repo }, async (core, runtime) => {
+    core.watch(MANUAL_WATCH);
     writeBookVersion(repo, 'book', 2, 'optimize: false\n');
     runtime.hold();
     const pass = core.reconcile({});
@@ -133,21 +142,16 @@ test('an unload while --watch loads a new version: the new version does not star
     assert.equal((await refused(core.acquire('book'))).code, 'MS_ERR_MODEL_UNAVAILABLE');
     assert.equal((await refused(core.acquire('book', 2))).code, 'MS_ERR_MODEL_UNAVAILABLE');
     assert.deepEqual([...runtime.live], []);
-  } finally {
-    runtime.letGo();
-    await core.close();
-  }
+  });
 });
 
 test('two loads of one version at once (a request loading it on demand, --watch loading its changed files): the request is served, and only the later load keeps sessions', async () => {
   const repo = tempDir();
   writeBookVersion(repo, 'book', 1, 'optimize: false\n');
   writeBookVersion(repo, 'other', 1, 'optimize: false\n');
-  const runtime = new HeldRuntime();
   // A budget of one model: 'book' (first by name) is loaded, 'other' loads on its first request.
-  const core = await InferenceCore.start({ repo, runtime, maxLoadedModels: 1 });
-  try {
-    core.watch({ pollMs: 3_600_000, debounceMs: 3_600_000, settleMs: 0 });
+  await withHeldCore({ repo, maxLoadedModels: 1 }, async (core, runtime) => {
+    core.watch(MANUAL_WATCH);
     await core.unloadModel('book'); // room for 'other'
     assert.equal(core.status('other')[0]!.versions[0]!.state, 'unavailable');
     runtime.hold();
@@ -170,19 +174,14 @@ test('two loads of one version at once (a request loading it on demand, --watch 
     assert.equal(core.status('other')[0]!.state, 'ready');
     await new Promise((resolve) => setImmediate(resolve)); // the replaced version is released once drained (idle: at once)
     assert.deepEqual([...runtime.live], [(serving as ModelVersion).key], 'one set of sessions: the serving version\'s');
-  } finally {
-    runtime.letGo();
-    await core.close();
-  }
+  });
 });
 
 test('a request for a model while it loads (a new folder under --watch, the repository API): it waits for the load and is served; past its deadline, a 504 saying so', async () => {
   const repo = tempDir();
   writeBookVersion(repo, 'book', 1, 'optimize: false\n');
-  const runtime = new HeldRuntime();
-  const core = await InferenceCore.start({ repo, runtime });
-  try {
-    core.watch({ pollMs: 3_600_000, debounceMs: 3_600_000, settleMs: 0 });
+  await withHeldCore({ repo }, async (core, runtime) => {
+    core.watch(MANUAL_WATCH);
     writeBookVersion(repo, 'fresh', 1, 'optimize: false\n');
     runtime.hold();
     const pass = core.reconcile({});
@@ -207,38 +206,28 @@ test('a request for a model while it loads (a new folder under --watch, the repo
     runtime.letGo();
     assert.equal((await load).state, 'ready');
     assert.equal((await during).version, 1);
-  } finally {
-    runtime.letGo();
-    await core.close();
-  }
+  });
 });
 
 test('a request that loads its model on demand (memory budget) waits at most its queue.timeout_ms when it sent no deadline, as README promises', { timeout: 60_000 /* a hang guard: without the bound it waited for the held load forever */ }, async () => {
   const repo = tempDir();
   writeBookVersion(repo, 'book', 1, 'optimize: false\n');
   writeBookVersion(repo, 'other', 1, 'optimize: false\nqueue: { timeout_ms: 50 }\n');
-  const runtime = new HeldRuntime();
-  const core = await InferenceCore.start({ repo, runtime, maxLoadedModels: 1 });
-  try {
+  await withHeldCore({ repo, maxLoadedModels: 1 }, async (core, runtime) => {
     runtime.hold(); // the load never finishes while the request waits
     const err = await refused(core.acquire('other'));
     assert.equal(err.code, 'MS_ERR_TIMEOUT', err.message);
     assert.match(err.message, /while the model was loading/);
     runtime.letGo();
     assert.equal((await core.acquire('other')).version, 1);
-  } finally {
-    runtime.letGo();
-    await core.close();
-  }
+  });
 });
 
 test('a reload while the workers are busy past queue.timeout_ms: the warm-up run waits for them, and the new version serves', async () => {
   const repo = tempDir();
   const dir = writeBookVersion(repo, 'book', 1, 'optimize: false\nqueue: { timeout_ms: 1 }\n');
-  const runtime = new HeldRuntime();
-  const core = await InferenceCore.start({ repo, runtime });
-  try {
-    core.watch({ pollMs: 3_600_000, debounceMs: 3_600_000, settleMs: 0 });
+  await withHeldCore({ repo }, async (core, runtime) => {
+    core.watch(MANUAL_WATCH);
     const before = await core.acquire('book');
     appendFileSync(join(dir, 'model.yaml'), '# edited\n');
     let letRunsGo!: () => void;
@@ -254,18 +243,13 @@ test('a reload while the workers are busy past queue.timeout_ms: the warm-up run
     const [status] = core.status('book');
     assert.deepEqual(status!.versions, [{ version: 1, state: 'ready' }], JSON.stringify(status));
     assert.notEqual(await core.acquire('book'), before, 'the reloaded version serves');
-  } finally {
-    runtime.runsHeld = undefined;
-    await core.close();
-  }
+  });
 });
 
 test('two models loaded on demand at once under --max-loaded-models 1: both requests are served, and then only one model stays loaded', async () => {
   const repo = tempDir();
   for (const name of ['a', 'b', 'c']) writeBookVersion(repo, name, 1, 'optimize: false\n');
-  const runtime = new HeldRuntime();
-  const core = await InferenceCore.start({ repo, runtime, maxLoadedModels: 1 });
-  try {
+  await withHeldCore({ repo, maxLoadedModels: 1 }, async (core, runtime) => {
     assert.deepEqual(core.status().map((m) => m.state), ['ready', 'unavailable', 'unavailable']);
     runtime.hold();
     const b = core.acquire('b').then((v) => v.predict([{ ...BOOK_ROW }]));
@@ -279,22 +263,17 @@ test('two models loaded on demand at once under --max-loaded-models 1: both requ
     await core.drain();
     await new Promise((resolve) => setImmediate(resolve)); // the evicted version, drained, is released
     assert.equal(runtime.live.size, 1, [...runtime.live].join(', '));
-  } finally {
-    runtime.letGo();
-    await core.close();
-  }
+  });
 });
 
 test('a --watch load cut short by shutdown is not reported as a failed load (no error logged, none counted)', async () => {
   const repo = tempDir();
   writeBookVersion(repo, 'book', 1, 'optimize: false\n');
-  const runtime = new HeldRuntime();
   const problems: string[] = [];
-  const core = await InferenceCore.start({ repo, runtime, onProblem: (message) => problems.push(message) });
-  const failed: string[] = [];
-  core.on('event', (event: CoreEvent) => { if (event.type === 'version-failed') failed.push(event.reason); });
-  try {
-    core.watch({ pollMs: 3_600_000, debounceMs: 3_600_000, settleMs: 0 });
+  await withHeldCore({ repo, onProblem: (message) => problems.push(message) }, async (core, runtime) => {
+    const failed: string[] = [];
+    core.on('event', (event: CoreEvent) => { if (event.type === 'version-failed') failed.push(event.reason); });
+    core.watch(MANUAL_WATCH);
     writeBookVersion(repo, 'book', 2, 'optimize: false\n');
     runtime.hold();
     const pass = core.reconcile({});
@@ -304,10 +283,7 @@ test('a --watch load cut short by shutdown is not reported as a failed load (no 
     await pass;
     assert.deepEqual(problems, []);
     assert.deepEqual(failed, []);
-  } finally {
-    runtime.letGo();
-    await core.close();
-  }
+  });
 });
 
 test('a request given a version that is unloaded before it runs: 503 MS_ERR_MODEL_UNAVAILABLE naming the model, not a 404 naming the runtime\'s key', async () => {
