@@ -20,7 +20,7 @@ import { exampleRow, ModelVersion, type OptimizationSummary } from './model-vers
 import { ModelBytesError, readModelBytes } from './model-bytes.js';
 import type { RequestObserver, ServableVersion } from './servable.js';
 import { resolvePipelines } from '../pipelines/check.js';
-import { PipelineVersion } from '../pipelines/pipeline-version.js';
+import { changedStep, PipelineVersion } from '../pipelines/pipeline-version.js';
 import type { RoutingSpec } from '../config/types.js';
 import { PredictionTap, type PredictionObserver } from './prediction-tap.js';
 import { RepositoryWatcher, scanRepository, type ScannedModel, type WatchOptions } from './repository.js';
@@ -330,7 +330,23 @@ export class InferenceCore extends EventEmitter {
     for (const step of loaded.config.pipeline?.steps ?? []) {
       if (step.model !== undefined && !this.canServe(step.model.name, step.model.version, seen)) return false;
     }
-    return true;
+    return this.changedSteps(loaded) === undefined;
+  }
+
+  /** Why a loaded pipeline can only answer 502s: a local step's model reloaded without a field it reads (see changedStep). */
+  private changedSteps(loaded: ServableVersion): string | undefined {
+    for (const step of loaded.config.pipeline?.steps ?? []) {
+      if (step.model === undefined || !this.entries.has(step.model.name)) continue;
+      let model: ServableVersion | undefined;
+      try {
+        model = this.peek(step.model.name, step.model.version);
+      } catch {
+        continue; // a version no longer there: canServe says so
+      }
+      const why = model && changedStep(step, loaded.name, model);
+      if (why !== undefined) return why;
+    }
+    return undefined;
   }
 
   /**
@@ -389,8 +405,16 @@ export class InferenceCore extends EventEmitter {
     return names.map((n) => {
       const entry = this.entries.get(n);
       if (entry === undefined) throw this.notFound(n);
-      const versions = [...entry.slots.values()].sort((a, b) => a.version - b.version).map((s) => (s.reason === undefined ? { version: s.version, state: s.state } : { version: s.version, state: s.state, reason: s.reason }));
+      // Closed: the runtime and every session are gone, whatever the slots last said.
+      if (this.state === 'closed') return { name: n, state: 'unavailable', versions: [...entry.slots.keys()].sort((a, b) => a - b).map((version) => ({ version, state: 'unavailable', reason: 'the service is closed' })) };
+      const versions: VersionStatus[] = [...entry.slots.values()].sort((a, b) => a.version - b.version).map((s) => {
+        // A pipeline whose step's model changed under it answers only 502s until it is reloaded.
+        const changed = s.state === 'ready' && s.loaded !== undefined ? this.changedSteps(s.loaded) : undefined;
+        if (changed !== undefined) return { version: s.version, state: 'unavailable', reason: changed };
+        return s.reason === undefined ? { version: s.version, state: s.state } : { version: s.version, state: s.state, reason: s.reason };
+      });
       for (const problem of entry.scanProblems) versions.push({ version: 0, state: 'failed', reason: problem });
+      if (entry.serving !== undefined && this.changedSteps(entry.serving) !== undefined) return { name: n, state: 'unavailable', serving: entry.serving.version, versions };
       const state: ModelStatus['state'] = entry.serving ? 'ready' : entry.loading || versions.some((v) => v.state === 'loading') ? 'loading' : versions.some((v) => v.state === 'failed') && !entry.unloadedByRequest ? 'failed' : 'unavailable';
       return entry.serving ? { name: n, state, serving: entry.serving.version, versions } : { name: n, state, versions };
     });

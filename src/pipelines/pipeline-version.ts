@@ -58,11 +58,23 @@ function project(rows: readonly Row[], fields: readonly FieldSpec[], renames: Re
  */
 function checkAnswers(spec: PipelineStepSpec, pipeline: string, model: ServableVersion, answers: PredictionObject[]): PredictionObject[] {
   for (const field of spec.answers ?? []) {
-    if (answers.some((a) => !(field in a))) {
-      throw new ModelServeError('MS_ERR_STEP_FAILED', `step '${spec.name}': model '${model.name}' version ${model.version} answers no '${field}', which pipeline '${pipeline}' reads (the model changed since the pipeline loaded: reload the pipeline)`);
-    }
+    if (answers.some((a) => !(field in a))) throw new ModelServeError('MS_ERR_STEP_FAILED', stepChanged(spec, pipeline, model, field));
   }
   return answers;
+}
+
+const stepChanged = (spec: PipelineStepSpec, pipeline: string, model: ServableVersion, field: string) =>
+  `step '${spec.name}': model '${model.name}' version ${model.version} answers no '${field}', which pipeline '${pipeline}' reads (the model changed since the pipeline loaded: reload the pipeline)`;
+
+/**
+ * Why a local step's model, as loaded now, cannot give the pipeline what it read from it when the
+ * pipeline loaded (a response field it no longer has); undefined when it can. The core's readiness
+ * and status use it, so a pipeline that can only answer 502s does not say it is ready.
+ */
+export function changedStep(spec: PipelineStepSpec, pipeline: string, model: ServableVersion): string | undefined {
+  const fields = new Set(model.config.outputs.map((o) => o.field));
+  const missing = spec.answers?.find((field) => !fields.has(field));
+  return missing === undefined ? undefined : stepChanged(spec, pipeline, model, missing);
 }
 
 function localStep(spec: PipelineStepSpec, models: StepModels, pipeline: string): RunnableStep {

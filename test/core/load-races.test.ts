@@ -301,3 +301,15 @@ test('a request given a version that is unloaded before it runs: 503 MS_ERR_MODE
     await core.close();
   }
 });
+
+test('after close, no model says it is ready or serving (its sessions are gone with the runtime)', async () => {
+  const repo = tempDir();
+  writeBookVersion(repo, 'book', 1, 'optimize: false\n');
+  const core = await InferenceCore.start({ repo, runtime: new InProcessRuntime() });
+  assert.equal(core.status('book')[0]!.state, 'ready');
+  await core.close();
+  const [status] = core.status('book');
+  assert.equal(status!.state, 'unavailable', JSON.stringify(status));
+  assert.equal(status!.serving, undefined);
+  assert.deepEqual(status!.versions, [{ version: 1, state: 'unavailable', reason: 'the service is closed' }]);
+});

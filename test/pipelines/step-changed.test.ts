@@ -2,7 +2,8 @@
 // longer finds: the pipeline's requests are a 502 MS_ERR_STEP_FAILED naming the step and the
 // missing field on every front door — never an answer without the field, nor a crash of the
 // server (a JSON answer missing a response field used to throw in the serializer, uncaught) —
-// until the pipeline is reloaded too, and then it serves the model's new outputs.
+// until the pipeline is reloaded too, and then it serves the model's new outputs. Meanwhile it is
+// not ready (OIP ModelReady) and GET /models/{name} says why.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { copyFileSync, readFileSync, writeFileSync } from 'node:fs';
@@ -54,7 +55,15 @@ test("a step's model reloaded without a field the pipeline answers: 502 naming t
   assert.equal(oip.status, 502, oip.text);
   assert.match((oip.body as { error: string }).error, message);
 
+  // It does not say it is ready while it can only answer 502s: OIP ModelReady, GET /models name why.
+  assert.equal((await fetch(`${server.url}/v2/models/forecast/ready`)).status, 400);
+  const status = await call(`${server.url}/models/forecast`);
+  assert.equal((status.body as { state: string }).state, 'unavailable', status.text);
+  assert.match((status.body as { versions: Array<{ reason: string }> }).versions[0]!.reason, message);
+  assert.equal((await fetch(`${server.url}/v2/models/weather/ready`)).status, 200);
+
   await load('forecast');
+  assert.equal((await fetch(`${server.url}/v2/models/forecast/ready`)).status, 200);
   const reloaded = await call(`${server.url}/models/forecast/predict`, { body: WEATHER_ROW });
   assert.equal(reloaded.status, 200, reloaded.text);
   assert.deepEqual(Object.keys(reloaded.body as object).sort(), ['chance_of_rain', 'prediction']);
