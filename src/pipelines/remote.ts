@@ -33,7 +33,9 @@ export class RemoteStep {
     readonly step: string,
     private readonly spec: RemoteStepSpec,
   ) {
-    const url = new URL(spec.protocol === 'modelserve' ? `${spec.url}/models/${spec.model}/predict` : spec.protocol === 'oip' ? `${spec.url}/v2/models/${spec.model}/infer` : spec.url);
+    // The model's name is one path segment (an OIP server's names may hold '/', '?', spaces).
+    const model = encodeURIComponent(spec.model ?? '');
+    const url = new URL(spec.protocol === 'modelserve' ? `${spec.url}/models/${model}/predict` : spec.protocol === 'oip' ? `${spec.url}/v2/models/${model}/infer` : spec.url);
     this.origin = url.origin;
     this.path = `${url.pathname}${url.search}`;
     this.pool = new (undici().Pool)(this.origin, { connections: spec.maxInFlight, pipelining: 1, connectTimeout: Math.min(spec.timeoutMs, 10_000), maxResponseSize: MAX_ANSWER_BYTES });

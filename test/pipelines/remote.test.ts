@@ -41,7 +41,8 @@ before(async () => {
       const request = JSON.parse(body) as { inputs: Array<{ name: string; shape: number[]; data: number[] }> };
       const n = request.inputs[0]!.shape[0]!;
       const total = Array.from({ length: n }, (_, i) => request.inputs.reduce((sum, t) => sum + t.data[i]!, 0));
-      if (req.url !== '/v2/models/adder/infer') return res.writeHead(404).end('{"error":"no such model"}');
+      // A model name with a space, a slash and a '?' arrives as one path segment, percent-encoded.
+      if (req.url !== '/v2/models/adder/infer' && req.url !== '/v2/models/my%20adder%2Fv2%3F/infer') return res.writeHead(404).end('{"error":"no such model"}');
       if (total.some((t) => t < 0)) return res.writeHead(400, { 'content-type': 'application/json' }).end('{"error":"negative total"}');
       res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ model_name: 'adder', outputs: [{ name: 'total', datatype: 'FP64', shape: [n, 1], data: total }] }));
     });
@@ -104,6 +105,12 @@ pipeline:
   sequence:
     - name: add
       remote: { url: "http://127.0.0.1:${oipPort}", protocol: oip, model: adder, fields: { a: { type: number }, b: { type: integer } }, outputs: { total: number } }
+`);
+  writeConfig(repo, 'adder-named', `
+pipeline:
+  sequence:
+    - name: add
+      remote: { url: "http://127.0.0.1:${oipPort}/", protocol: oip, model: "my adder/v2?", fields: { a: { type: number }, b: { type: integer } }, outputs: { total: number } }
 `);
   for (const path of ['types', 'null422', 'weird422', 'huge']) {
     writeConfig(repo, `liar-${path}`, `
@@ -186,6 +193,12 @@ test('an OIP v2 step: one tensor per field in, the named output tensor out; its 
   assert.equal(bad.status, 422);
   assert.deepEqual(bad.body.detail[0].loc, ['step', 'add', 'body']);
   assert.match(bad.body.detail[0].msg, /negative total/);
+});
+
+test("a remote model's name is one path segment of the URL, percent-encoded (Triton's names may hold spaces, slashes, '?')", async () => {
+  const res = await call(`${upstream.url}/models/adder-named/predict`, { body: { a: 1.5, b: 2 } });
+  assert.equal(res.status, 200, res.text);
+  assert.deepEqual(res.body, { total: 3.5 });
 });
 
 test('the remote modelserve killed mid-run: 502/503 within the timeout, never a hang; recovery when it returns', async () => {
