@@ -334,7 +334,8 @@ export class Batcher<Item, Result> {
       const now = performance.now();
       const first = this.settleHead(now);
       if (first === undefined) break;
-      if (!due && this.queuedRows < maxBatchSize) {
+      // The load-time warm-up runs at once: no client's request can join it (the version is not serving yet).
+      if (!due && !first.unobserved && this.queuedRows < maxBatchSize) {
         const dueIn = first.enqueuedAt + maxQueueDelayMs - now;
         if (dueIn > 0) {
           this.armDelay(dueIn);

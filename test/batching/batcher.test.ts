@@ -202,6 +202,23 @@ describe('Batcher with a controllable runBatch', () => {
     assert.deepEqual(infos.map((i) => [i.requests, i.unobserved]), [[1, true], [2, false]]);
   });
 
+  test("the warm-up run (unobserved) does not wait out maxQueueDelayMs: no client's request will join it", async () => {
+    const g = gated();
+    const b = new RowBatcher(options({ maxBatchSize: 100, maxQueueDelayMs: 10_000, concurrency: 1, runBatch: g.runBatch }));
+    const warm = b.submit([1], { unobserved: true });
+    await turn();
+    assert.equal(g.calls.length, 1, 'the warm-up row runs at once');
+    g.releaseAll();
+    assert.deepEqual(await warm, [10]);
+    const client = b.submit([2]);
+    await turn();
+    assert.equal(g.calls.length, 1, "a client's lone row still waits for others to batch with");
+    const drained = b.drain(); // runs it without waiting out the delay
+    await turn();
+    g.releaseAll();
+    await Promise.all([client, drained]);
+  });
+
   test('a full queue rejects at once with MS_ERR_OVERLOADED and Retry-After', async () => {
     const g = gated();
     const b = new RowBatcher(options({ maxBatchSize: 4, maxQueueDelayMs: 0, maxQueueRows: 10, concurrency: 1, runBatch: g.runBatch }));
