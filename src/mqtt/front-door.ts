@@ -93,7 +93,12 @@ export class MqttFrontDoor {
     // Subscriptions are this class's (syncSubscriptions after every connect without a session):
     // MQTT.js's own resubscription made that subscribe a no-op granting nothing, so after a broker
     // restart that lost the session the front door never counted as subscribed (ready) again.
-    this.client = connectClient(options, { resubscribe: false }, (detail, message) => this.log?.warn(detail, message));
+    // In a group, the session ends with the connection (expiry 0): a session that outlived its
+    // replica (a crash; the next process has another client id) kept its share of the shared
+    // subscription, and the broker queued every Nth request for it, never answered, for the
+    // session's expiry. A replica away for a moment loses nothing: the others take the stream.
+    const connection = this.group !== undefined && options.sessionExpirySeconds === undefined ? { ...options, sessionExpirySeconds: 0 } : options;
+    this.client = connectClient(connection, { resubscribe: false }, (detail, message) => this.log?.warn(detail, message));
     // PUBACK after this callback: hold it (and the reading of the next packet) while too many are in flight.
     this.client.handleMessage = (_packet, done) => {
       if (this.inFlight < this.maxInFlight) done();

@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import mqtt, { type MqttClient } from 'mqtt';
 import { startServer, type RunningServer } from '../../src/server.js';
 import { startMosquitto, type Broker } from '../helpers/mosquitto.js';
-import { EXAMPLES } from '../helpers/paths.js';
+import { EXAMPLES, writeBookModelFolder } from '../helpers/paths.js';
 import { sample as promValue } from '../helpers/prom.js';
 
 let broker: Broker;
@@ -226,5 +226,32 @@ test('shared subscriptions: two replicas in one group split a stream, every mess
   } finally {
     await second.shutdown();
     await third.shutdown();
+  }
+});
+
+test("a replica of a group that dies without a DISCONNECT leaves the broker no session taking its share of the stream: the others answer every message", async () => {
+  // A session that outlived its replica (a crash, an OOM kill: the next process has another client
+  // id) kept its shared subscription, and mosquitto queued every other message for it, unanswered.
+  const repo = writeBookModelFolder();
+  const dying = await startServer({ repo, port: 0, workers: 0, logger: false, streams: { mqtt: { url: broker.url, group: 'g2' } } });
+  const staying = await startServer({ repo, port: 0, workers: 0, logger: false, streams: { mqtt: { url: broker.url, group: 'g2' } } });
+  const c = await mqtt.connectAsync(broker.url, { protocolVersion: 5, clientId: 'test-crash' });
+  try {
+    await dying.streams!.frontDoor!.waitReady();
+    await staying.streams!.frontDoor!.waitReady();
+    const lost = dying.streams!.frontDoor!.client;
+    lost.options.reconnectPeriod = 0; // it does not come back
+    const gone = new Promise<void>((r) => lost.once('close', () => r()));
+    lost.stream.destroy(); // no DISCONNECT: the socket just ends
+    await gone;
+    await c.subscribeAsync('test/crash', { qos: 1 });
+    const answers = collect(c, 'test/crash');
+    const n = 20;
+    for (let i = 0; i < n; i++) await c.publishAsync('modelserve/book-weather/predict', JSON.stringify(row), { qos: 1, properties: { responseTopic: 'test/crash' } });
+    await until(() => answers.length >= n, 10_000, `answers to all ${n} requests (got ${answers.length})`);
+  } finally {
+    await c.endAsync();
+    await dying.shutdown();
+    await staying.shutdown();
   }
 });
