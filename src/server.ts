@@ -146,8 +146,9 @@ export async function startServer(options: StartOptions): Promise<RunningServer>
   let shuttingDown: Promise<boolean> | undefined;
   const shutdown = () => {
     shuttingDown ??= (async () => {
-      // 1. /readyz answers 503 from now on, and every response carries Connection: close.
+      // 1. /readyz answers 503 from now on (gRPC health NOT_SERVING, watchers told), and every response carries Connection: close.
       app.serviceState = 'draining';
+      grpc?.publishHealth();
       const started = Date.now();
       // 2. Optionally keep accepting for a while, so load balancers see /readyz fail (or receive
       //    the endpoint removal) before connections start being refused.

@@ -63,6 +63,12 @@ export function connectionOptions(limits: GrpcConnectionLimits = {}): grpc.Serve
 
 export interface RunningGrpcServer {
   port: number;
+  /**
+   * Tells health watchers what Check now answers (NOT_SERVING once the core is draining): shutdown
+   * calls it at once, while calls are still served through --shutdown-delay, so a client that
+   * watches health (grpc-js and grpc-go health checking) moves away before the port closes.
+   */
+  publishHealth(): void;
   /** Health NOT_SERVING, refuse new calls, let running ones finish (force-closes at the deadline). Resolves true if drained. */
   drain(timeoutMs: number): Promise<boolean>;
 }
@@ -357,9 +363,17 @@ export async function startGrpcServer(options: GrpcServerOptions): Promise<Runni
 
   // grpc.health.v1: '' (the server) and the inference service are SERVING while the core is ready
   // and the server is not draining (Kubernetes gRPC probes, grpc_health_probe).
-  const watchers = new Set<grpc.ServerWritableStream<{ service: string }, unknown>>();
+  // Each watcher with the status last sent to it: it gets a message only when that changes.
+  const watchers = new Map<grpc.ServerWritableStream<{ service: string }, unknown>, string>();
   const status = () => (core.state === 'ready' && !draining ? 'SERVING' : 'NOT_SERVING');
   const known = (name: string) => name === '' || name === INFERENCE_SERVICE;
+  const statusOf = (service: string) => (known(service) ? status() : 'SERVICE_UNKNOWN');
+  const publishHealth = () => {
+    for (const [w, sent] of watchers) {
+      const now = statusOf(w.request.service);
+      if (now !== sent) { watchers.set(w, now); w.write({ status: now }); }
+    }
+  };
   const healthService = ((health.grpc as grpc.GrpcObject).health as grpc.GrpcObject).v1 as grpc.GrpcObject;
   server.addService(checkingRequests((healthService.Health as grpc.ServiceClientConstructor).service), {
     Check: (call: grpc.ServerUnaryCall<{ service: string }, unknown>, callback: grpc.sendUnaryData<unknown>) => {
@@ -369,8 +383,9 @@ export async function startGrpcServer(options: GrpcServerOptions): Promise<Runni
     },
     Watch: (call: grpc.ServerWritableStream<{ service: string }, unknown>) => {
       if (call.request instanceof InvalidMessage) return void call.emit('error', call.request.error);
-      call.write({ status: known(call.request.service) ? status() : 'SERVICE_UNKNOWN' });
-      watchers.add(call);
+      const now = statusOf(call.request.service);
+      call.write({ status: now });
+      watchers.set(call, now);
       call.on('cancelled', () => watchers.delete(call));
     },
   });
@@ -386,9 +401,11 @@ export async function startGrpcServer(options: GrpcServerOptions): Promise<Runni
 
   return {
     port,
+    publishHealth,
     drain(timeoutMs) {
       draining = true;
-      for (const w of watchers) { w.write({ status: 'NOT_SERVING' }); w.end(); }
+      publishHealth();
+      for (const w of watchers.keys()) w.end();
       watchers.clear();
       for (const closeIfIdle of [...streams]) closeIfIdle();
       return new Promise<boolean>((resolve) => {

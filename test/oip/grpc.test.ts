@@ -327,6 +327,33 @@ test('graceful drain: health turns NOT_SERVING, a call in flight is answered, th
   }
 });
 
+test('--shutdown-delay: a health Watch gets NOT_SERVING at once, while calls are still served; its stream ends at the drain', async () => {
+  const repo = tempDir();
+  writeBookModelFolder(repo);
+  const s = await startServer({ repo, port: 0, grpcPort: await freePort(), workers: 1, logger: false, shutdownDelay: 1500 });
+  const clients = grpcClients(s.grpcPort!);
+  try {
+    const watch = clients.health.Watch!({ service: '' }, new grpc.Metadata()) as unknown as grpc.ClientReadableStream<{ status: string }>;
+    const seen: string[] = [];
+    let notServing!: () => void;
+    const turned = new Promise<void>((resolve) => { notServing = resolve; });
+    const ended = new Promise<void>((resolve) => { watch.on('end', resolve); watch.on('error', () => resolve()); });
+    watch.on('data', (m: { status: string }) => { seen.push(m.status); if (m.status === 'NOT_SERVING') notServing(); });
+    await rpc(clients.health, 'Check', { service: '' });
+    const stopping = s.shutdown();
+    // Told during the delay (it was only told when the port drained, too late to move away):
+    // a call made after it is still answered.
+    await turned;
+    const answered = await rpc<{ outputs: unknown[] }>(clients.inference, 'ModelInfer', { model_name: 'book-weather', inputs: typedInputs(rows.slice(0, 1)) });
+    assert.equal(answered.outputs.length, 1);
+    assert.equal(await stopping, true);
+    await ended;
+    assert.deepEqual(seen, ['SERVING', 'NOT_SERVING']);
+  } finally {
+    clients.close();
+  }
+});
+
 test('connection limits: --grpc-max-concurrent-streams is announced in SETTINGS; an idle connection, and one past its age, get GOAWAY; new ones are served', async () => {
   const repo = tempDir();
   writeBookModelFolder(repo);
