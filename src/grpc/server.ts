@@ -13,7 +13,7 @@ import type { KeyGate } from '../http/plugins/auth.js';
 import { inferTensors, refuseClassification } from '../protocols/oip/codec.js';
 import { acquire, checkLoadParameters, isModelReady, modelConfig, modelMetadata, modelStatistics, repositoryIndex, serverMetadata } from '../protocols/oip/service.js';
 import type { InferenceStatistics } from '../protocols/oip/statistics.js';
-import { badTensor, checkDatatype, fromBytes, fromContents, hasContents, toBytes, toContents, type OipTensor } from '../protocols/oip/tensors.js';
+import { badTensor, checkDatatype, fromBytes, MAX_ELEMENTS, fromContents, hasContents, toBytes, toContents, type OipTensor } from '../protocols/oip/tensors.js';
 import { dimension, inferCodec, type InferRequestMessage, type Int64 } from './infer-codec.js';
 import { PROTO_DIR } from './proto.js';
 import type { ClientProbe } from '../batching/batcher.js';
@@ -99,11 +99,22 @@ export function grpcStatusOf(err: ModelServeError): grpc.status {
   return STATUS[err.code] ?? BY_HTTP_STATUS[err.status] ?? grpc.status.INTERNAL;
 }
 
+/**
+ * Characters of a status message at most. It travels in a trailer (percent-encoded), and one past the
+ * client's header limit is not delivered: a grpc-js client's call never ended, C-core refuses
+ * trailers past 8 KiB. (Messages that list every model or input grow with the repository.)
+ */
+export const MAX_STATUS_DETAILS = 1024;
+
+export function statusDetails(message: string): string {
+  return message.length <= MAX_STATUS_DETAILS ? message : `${message.slice(0, MAX_STATUS_DETAILS)}… (${message.length - MAX_STATUS_DETAILS} more characters)`;
+}
+
 function toServiceError(err: unknown, log: GrpcServerOptions['log']): Partial<grpc.ServiceError> {
   if (err instanceof ModelServeError) {
     const code = grpcStatusOf(err);
     if (isServerFault(err)) log?.error({ err, cause: err.cause }, err.message);
-    return { code, details: err.code === 'MS_ERR_INFERENCE' ? 'inference failed; see the server log' : err.message };
+    return { code, details: err.code === 'MS_ERR_INFERENCE' ? 'inference failed; see the server log' : statusDetails(err.message) };
   }
   log?.error({ err }, 'unhandled error in a gRPC call');
   return { code: grpc.status.INTERNAL, details: 'internal server error; see the server log' };
@@ -150,9 +161,12 @@ export function loadProtos(): { inference: grpc.GrpcObject; health: grpc.GrpcObj
 }
 
 function shapeOf(name: string, shape: readonly Int64[]): number[] {
+  // Shown as sent: a dimension past 2^53 as a number would be rounded (2^63 - 1 shown as 9223372036854776000).
+  const sent = () => `[${shape.slice(0, 8).map(String).join(', ')}${shape.length > 8 ? `, … (${shape.length} dimensions)` : ''}]`;
   return shape.map((d) => {
     const n = dimension(d);
-    if (!Number.isInteger(n) || n < 0) throw badTensor(`input '${name}': shape [${shape.map(String).join(', ').slice(0, 100)}] has a dimension that is not a non-negative integer`);
+    if (!Number.isInteger(n) || n < 0) throw badTensor(`input '${name}': shape ${sent()} has a dimension that is not a non-negative integer`);
+    if (!Number.isSafeInteger(n)) throw badTensor(`input '${name}': shape ${sent()} declares more than ${MAX_ELEMENTS} elements`);
     return n;
   });
 }

@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import type { BatchInfo } from '../../src/batching/batcher.js';
 import { startServer, type RunningServer } from '../../src/server.js';
-import { grpcStatusOf } from '../../src/grpc/server.js';
+import { grpcStatusOf, MAX_STATUS_DETAILS, statusDetails } from '../../src/grpc/server.js';
 import { ERRORS, ModelServeError } from '../../src/errors.js';
 import { BOOK_FIELDS, BOOK_MODEL, EXAMPLES, bookRows, tempDir, writeBookModelFolder } from '../helpers/paths.js';
 import { freePort } from '../helpers/net.js';
@@ -185,6 +185,31 @@ test('errors are status codes with the message naming the tensor', async () => {
   const wrong = new grpc.Metadata();
   wrong.set('authorization', 'Bearer not-a-key-0123456789');
   await code({ model_name: bw, inputs: good }, grpc.status.UNAUTHENTICATED, /invalid API key/, wrong);
+});
+
+test('a shape of 20000 dimensions: INVALID_ARGUMENT naming the tensor with its first dimensions (written out, the status trailer was past the client\'s limit and the call never ended); long messages are cut', async () => {
+  const infer = (request: unknown) => new Promise<grpc.ServiceError | null>((resolve) => {
+    // The deadline only bounds the old failure (no answer at all).
+    inference.ModelInfer!(request, auth(), { deadline: Date.now() + 5000 }, (err: grpc.ServiceError | null) => resolve(err));
+  });
+  const ones = new Array<number>(20_000).fill(1);
+  const shown = '\\[1, 1, 1, 1, 1, 1, 1, 1, … \\(20000 dimensions\\)\\]';
+  const cases: Array<[unknown, RegExp]> = [
+    [{ model_name: 'svc-raw', inputs: [{ name: 'float_input', datatype: 'FP32', shape: ones, contents: { fp32_contents: [1] } }] }, new RegExp(`^input 'float_input': shape ${shown} does not fit the model's \\[-1, 7\\]`)],
+    [{ model_name: 'svc-raw', inputs: [{ name: 'float_input', datatype: 'FP32', shape: ones, contents: { fp32_contents: [1, 2] } }] }, new RegExp(`^input 'float_input': shape ${shown} holds 1 elements but contents.fp32_contents has 2$`)],
+    [{ model_name: 'svc-raw', inputs: [{ name: 'float_input', datatype: 'FP32', shape: ones }], raw_input_contents: [Buffer.alloc(3)] }, new RegExp(`^input 'float_input': raw_input_contents is 3 bytes but shape ${shown} of FP32 needs 4$`)],
+    [{ model_name: 'book-weather', inputs: typedInputs(rows.slice(0, 1)).map((i) => ({ ...i, shape: ones })) }, new RegExp(`^input 'temp_c': shape ${shown}; a field's tensor is one column`)],
+    // A dimension past 2^53 is shown as sent, not rounded.
+    [{ model_name: 'svc-raw', inputs: [{ name: 'float_input', datatype: 'FP32', shape: ['9223372036854775807', 7], contents: { fp32_contents: [1] } }] }, /^input 'float_input': shape \[9223372036854775807, 7\] declares more than 268435456 elements$/],
+  ];
+  for (const [request, message] of cases) {
+    const err = await infer(request);
+    assert.equal(err?.code, grpc.status.INVALID_ARGUMENT, `${err?.code} ${err?.details.slice(0, 200)}`);
+    assert.match(err.details, message);
+  }
+  // Any message (one listing every model of a large repository, say) is cut to a size every client takes.
+  assert.equal(statusDetails('x'.repeat(MAX_STATUS_DETAILS)), 'x'.repeat(MAX_STATUS_DETAILS));
+  assert.equal(statusDetails('x'.repeat(5000)), `${'x'.repeat(MAX_STATUS_DETAILS)}… (${5000 - MAX_STATUS_DETAILS} more characters)`);
 });
 
 test('bytes that are not a ModelInferRequest: INVALID_ARGUMENT saying so (unary), error_message (stream) — not INTERNAL', { timeout: 30_000 }, async () => {

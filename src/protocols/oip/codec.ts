@@ -14,7 +14,7 @@ import { rawBatchable, rawOutputs } from '../../config/signature.js';
 import type { ElementType, NamedTensors, TensorData, TensorInfo } from '../../runtime/types.js';
 import { TOO_MANY_ERRORS, type Row } from '../../validation/request-validator.js';
 import { exactNumber } from '../../response/decode.js';
-import { badTensor, type Datatype, type OipTensor, type TensorValues } from './tensors.js';
+import { badTensor, shapeText, type Datatype, type OipTensor, type TensorValues } from './tensors.js';
 import type { ClientProbe } from '../../core/prediction-tap.js';
 
 export interface TensorMetadata {
@@ -97,7 +97,7 @@ function rawView(version: ServableVersion): ModelView {
         if (t.datatype !== want) throw badTensor(`input '${t.name}': datatype ${t.datatype}, but the model takes ${want}`);
         const expected = metaShape(info.shape);
         const fits = t.shape.length === expected.length && expected.every((d, i) => d < 0 || d === t.shape[i]);
-        if (!fits) throw badTensor(`input '${t.name}': shape [${t.shape.join(', ')}] does not fit the model's [${expected.join(', ')}] (-1: any size)`);
+        if (!fits) throw badTensor(`input '${t.name}': shape ${shapeText(t.shape)} does not fit the model's [${expected.join(', ')}] (-1: any size)`);
         const n = t.shape.length === 0 ? 1 : t.shape[0]!;
         if (batchable && rows !== undefined && n !== rows) {
           throw badTensor(`input '${t.name}' has ${n} rows (first dimension) but the other inputs have ${rows}`);
@@ -175,7 +175,7 @@ function fieldsView(version: ServableVersion): ModelView {
           throw badTensor(`input '${t.name}': datatype ${t.datatype}, but field '${t.name}' is ${field.type === 'integer' ? 'an' : 'a'} ${field.type} (send ${DECLARED[field.type]}${field.type === 'number' ? ', FP32 or an integer type' : field.type === 'integer' ? ' or another integer type' : ''})`);
         }
         if (!(t.shape.length === 1 || (t.shape.length === 2 && t.shape[1] === 1))) {
-          throw badTensor(`input '${t.name}': shape [${t.shape.join(', ')}]; a field's tensor is one column: [N] or [N, 1]`);
+          throw badTensor(`input '${t.name}': shape ${shapeText(t.shape)}; a field's tensor is one column: [N] or [N, 1]`);
         }
         const n = t.shape[0]!;
         if (rows !== undefined && n !== rows) throw badTensor(`input '${t.name}' has ${n} rows but input '${first}' has ${rows}`);

@@ -45,6 +45,15 @@ export function badTensor(message: string): ModelServeError {
 
 const shown = (name: string) => `'${String(name).slice(0, 64)}'`;
 
+/**
+ * A request's shape as an error message shows it: its first 8 dimensions and how many there are.
+ * A shape can have thousands; written out, the message (a gRPC status trailer) grew past what a
+ * client accepts, and the call never ended.
+ */
+export function shapeText(shape: readonly number[]): string {
+  return shape.length <= 8 ? `[${shape.join(', ')}]` : `[${shape.slice(0, 8).join(', ')}, … (${shape.length} dimensions)]`;
+}
+
 export function isDatatype(value: unknown): value is Datatype {
   return typeof value === 'string' && (DATATYPES as readonly string[]).includes(value);
 }
@@ -94,7 +103,7 @@ export function fromJsonData(name: string, datatype: Datatype, shape: number[], 
   if (data === undefined) throw badTensor(`input ${shown(name)}: has no data (give "data", or parameters.binary_data_size with the binary extension)`);
   const flat: unknown[] = [];
   if (!flatten(data, flat, count) || flat.length !== count) {
-    throw badTensor(`input ${shown(name)}: shape [${shape.join(', ')}] holds ${count} elements but data has ${flat.length > count ? 'more' : flat.length}`);
+    throw badTensor(`input ${shown(name)}: shape ${shapeText(shape)} holds ${count} elements but data has ${flat.length > count ? 'more' : flat.length}`);
   }
   if (datatype === 'BYTES') {
     const values = new Array<string>(count);
@@ -190,7 +199,7 @@ export function fromBytes(name: string, datatype: Datatype, shape: number[], byt
   const Type = ARRAYS[datatype as FixedDatatype];
   const size = Type.BYTES_PER_ELEMENT;
   if (bytes.byteLength !== count * size) {
-    throw badTensor(`input ${shown(name)}: ${what} is ${bytes.byteLength} bytes but shape [${shape.join(', ')}] of ${datatype} needs ${count * size}`);
+    throw badTensor(`input ${shown(name)}: ${what} is ${bytes.byteLength} bytes but shape ${shapeText(shape)} of ${datatype} needs ${count * size}`);
   }
   // A typed array needs its offset aligned to the element size; copy when it is not (a raw content
   // in a protobuf message rarely is). The copy goes into Node's pooled memory (8-byte aligned): a
@@ -264,7 +273,7 @@ export function fromContents(name: string, datatype: Datatype, shape: number[], 
   const given = (contents?.[field] ?? []) as unknown[];
   const other = contents ? (Object.keys(contents) as Array<keyof TensorContents>).find((k) => k !== field && (contents[k]?.length ?? 0) > 0) : undefined;
   if (given.length !== count) {
-    throw badTensor(`input ${shown(name)}: shape [${shape.join(', ')}] holds ${count} elements but contents.${field} has ${given.length}${other ? ` (data is in contents.${other}: datatype ${datatype} reads ${field})` : ''}`);
+    throw badTensor(`input ${shown(name)}: shape ${shapeText(shape)} holds ${count} elements but contents.${field} has ${given.length}${other ? ` (data is in contents.${other}: datatype ${datatype} reads ${field})` : ''}`);
   }
   // Data in a second member too would be silently dropped: which of the two was meant?
   if (other) throw badTensor(`input ${shown(name)}: has data in contents.${other} as well as contents.${field}; datatype ${datatype} reads ${field} only`);
