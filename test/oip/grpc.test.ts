@@ -7,6 +7,7 @@ import assert from 'node:assert/strict';
 import { mkdirSync, symlinkSync } from 'node:fs';
 import { connect } from 'node:http2';
 import { join } from 'node:path';
+import { deflateSync, gzipSync } from 'node:zlib';
 import * as grpc from '@grpc/grpc-js';
 import type { BatchInfo } from '../../src/batching/batcher.js';
 import { startServer, type RunningServer } from '../../src/server.js';
@@ -237,6 +238,35 @@ test('bytes that are not a ModelInferRequest: INVALID_ARGUMENT saying so (unary)
     const answers = streamed.messages.map((m) => decode(m));
     assert.match(answers[0]!.error_message, /the message is not a valid inference.ModelInferRequest: /);
     assert.equal(answers[1]!.infer_response?.id, 'after');
+  } finally {
+    session.close();
+  }
+});
+
+test('compressed requests (grpc-encoding): gzip and deflate are read; another encoding is UNIMPLEMENTED naming it; one that decompresses past the message limit is RESOURCE_EXHAUSTED', async () => {
+  const good = (inference.ModelInfer as unknown as { requestSerialize(m: unknown): Buffer }).requestSerialize({ model_name: 'book-weather', id: 'zipped', inputs: typedInputs(rows.slice(0, 1)) });
+  const compressed = (bytes: Buffer) => { const frame = grpcFrame(bytes); frame[0] = 1; return frame; };
+  const session = connect(`http://127.0.0.1:${server.grpcPort}`);
+  const send = (encoding: string, body: Buffer) => new Promise<{ status: string; message: string; messages: number }>((resolve, reject) => {
+    let messages = 0;
+    const req = session.request({ ':method': 'POST', ':path': '/inference.GRPCInferenceService/ModelInfer', 'content-type': 'application/grpc', te: 'trailers', 'grpc-encoding': encoding, authorization: `Bearer ${KEY}` });
+    req.on('data', grpcMessageReader(() => messages++));
+    const done = (h: Record<string, unknown>) => resolve({ status: String(h['grpc-status']), message: decodeURIComponent(String(h['grpc-message'] ?? '')), messages });
+    req.on('response', (headers) => { if (headers['grpc-status'] !== undefined) done(headers); });
+    req.on('trailers', done);
+    req.on('error', reject);
+    req.end(body);
+  });
+  try {
+    for (const [encoding, zip] of [['gzip', gzipSync], ['deflate', deflateSync]] as const) {
+      assert.deepEqual(await send(encoding, compressed(zip(good))), { status: '0', message: 'OK', messages: 1 }, encoding);
+    }
+    const snappy = await send('snappy', compressed(good));
+    assert.equal(snappy.status, String(grpc.status.UNIMPLEMENTED));
+    assert.match(snappy.message, /unsupported encoding "snappy"/);
+    const bomb = await send('gzip', compressed(gzipSync(Buffer.alloc(8 * 1024 * 1024))));
+    assert.equal(bomb.status, String(grpc.status.RESOURCE_EXHAUSTED));
+    assert.match(bomb.message, /decompresses to a size larger than 4194304/);
   } finally {
     session.close();
   }
