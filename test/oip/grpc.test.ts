@@ -9,6 +9,7 @@ import { connect } from 'node:http2';
 import { join } from 'node:path';
 import { deflateSync, gzipSync } from 'node:zlib';
 import * as grpc from '@grpc/grpc-js';
+import protobuf from 'protobufjs';
 import type { BatchInfo } from '../../src/batching/batcher.js';
 import { startServer, type RunningServer } from '../../src/server.js';
 import { grpcStatusOf, MAX_STATUS_DETAILS, statusDetails } from '../../src/grpc/server.js';
@@ -74,6 +75,34 @@ function configAsJson(value: unknown, key = ''): unknown {
     .filter(([k, v]) => v !== null && k !== 'policy_choice' && k !== 'scheduling_choice')
     .map(([k, v]) => [k, configAsJson(v, k)]));
 }
+
+test('ModelMetadata decodes with MLServer\'s dataplane.proto too, whose field 6 is map<string, InferParameter> parameters (properties was field 6, a string map: the decode failed)', async () => {
+  // The fields of MLServer's ModelMetadataResponse that matter here (its field numbers and types).
+  const mlserver = protobuf.parse(`syntax = "proto3"; package mlserver;
+    message InferParameter { oneof parameter_choice { bool bool_param = 1; int64 int64_param = 2; string string_param = 3; } }
+    message ModelMetadataResponse {
+      message TensorMetadata { string name = 1; string datatype = 2; repeated int64 shape = 3; map<string, InferParameter> parameters = 4; }
+      string name = 1; repeated string versions = 2; string platform = 3; repeated TensorMetadata inputs = 4; repeated TensorMetadata outputs = 5;
+      map<string, InferParameter> parameters = 6;
+    }`).root.lookupType('mlserver.ModelMetadataResponse');
+  const raw = new grpc.Client(`127.0.0.1:${server.grpcPort}`, grpc.credentials.createInsecure());
+  const serialize = (inference.ModelMetadata as unknown as { requestSerialize(m: unknown): Buffer }).requestSerialize;
+  try {
+    for (const [name, view] of [['book-weather', 'fields'], ['svc-raw', 'raw']]) {
+      const bytes = await new Promise<Buffer>((resolve, reject) => {
+        raw.makeUnaryRequest('/inference.GRPCInferenceService/ModelMetadata', serialize, (b: Buffer) => b, { name }, auth(), (err, answer) => (err ? reject(err) : resolve(answer!)));
+      });
+      const decoded = mlserver.toObject(mlserver.decode(bytes)) as { name: string; inputs: unknown[] };
+      assert.equal(decoded.name, name);
+      assert.ok(decoded.inputs.length > 0);
+      // modelserve's own .proto still reads the view.
+      const ours = (inference.ModelMetadata as unknown as { responseDeserialize(b: Buffer): { properties: Record<string, string> } }).responseDeserialize(bytes);
+      assert.equal(ours.properties.view, view);
+    }
+  } finally {
+    raw.close();
+  }
+});
 
 test('ModelConfig (Triton): the same content as REST GET /v2/models/{m}/config, for both views', async () => {
   const headers = { authorization: `Bearer ${KEY}` };
