@@ -141,8 +141,6 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   // measurable share of a request's cost.
   app.addHook('onRequest', (request, reply, done) => {
     reply.header('x-request-id', request.id);
-    // Draining: keep-alive clients are told to reconnect (to another instance) after this response.
-    if (app.serviceState === 'draining') reply.header('connection', 'close');
     done();
   });
   // A client that ended its side of the connection (FIN) before its answer: Node's HTTP server
@@ -150,6 +148,9 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   // It is counted and logged as 499 (MS_ERR_CLIENT_GONE), not as the status that was never delivered.
   app.addHook('onSend', (request, reply, payload, done) => {
     if (request.raw.socket.writable === false) reply.code(ERRORS.MS_ERR_CLIENT_GONE.status); // (false, not absent: app.inject()'s socket has no such property)
+    // Draining: keep-alive clients are told to reconnect (to another instance) after this response,
+    // decided when it is sent: a request that arrived before the drain began is answered after it.
+    if (app.serviceState === 'draining' || app.serviceState === 'closed') reply.header('connection', 'close');
     done(null, payload);
   });
   installSecurityHeaders(app);

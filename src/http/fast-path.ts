@@ -64,6 +64,9 @@ export function predictFastPath(options: FastPathOptions): (req: IncomingMessage
     const headers: Array<string> = ['x-request-id', id, ...SECURITY];
     if (version !== undefined) headers.push('x-model-version', version);
     if (extra) for (const name in extra) headers.push(name, extra[name]!);
+    // Taken while ready, answered maybe after the drain began: Connection: close then, as on the Fastify route.
+    const state = options.core()?.state;
+    if (state === 'draining' || state === 'closed') headers.push('connection', 'close');
     headers.push('content-type', type, 'content-length', String(Buffer.byteLength(payload)));
     res.writeHead(status, headers);
     res.end(payload);

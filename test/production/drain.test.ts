@@ -2,6 +2,7 @@
 // in --drain-timeout reports it and still stops (bounded), rather than hanging.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { connect } from 'node:net';
 import { Agent, request } from 'undici';
 import { startServer } from '../../src/server.js';
 import { bookRows, writeBookModelFolder } from '../helpers/paths.js';
@@ -68,4 +69,35 @@ test('a drain longer than drainTimeout: shutdown reports false and still stops p
   // Bounded: the drain timeout plus the 2 s cap on closing the runtime, far below the time the
   // 40 × 1000 rows of unoptimised SVM would need.
   assert.ok(elapsed < 10_000, `stopped in ${elapsed.toFixed(0)} ms`);
+});
+
+test('a request read before the drain began and answered after it carries Connection: close, on the fast path and the Fastify route', { timeout: 20_000 }, async (t) => {
+  // Answered keep-alive, the client would send its next request on a connection about to close.
+  const dir = writeBookModelFolder(undefined, 'optimize: false\n');
+  const server = await startServer({ repo: dir, port: 0, workers: 1, drainTimeout: 5000 });
+  t.after(async () => { await server.shutdown(); });
+  const body = JSON.stringify(rows[0]);
+  const fastServed = server.app.fastPathServed;
+  const sockets = ['/predict', '/models/book-weather/versions/1/predict'].map((path) => {
+    const socket = connect(server.port, '127.0.0.1');
+    let received = '';
+    socket.on('data', (c: Buffer) => { received += c.toString('latin1'); });
+    // Headers and the first byte of the body: the request is taken, its body not complete.
+    socket.write(`POST ${path} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: ${body.length}\r\n\r\n${body.slice(0, 1)}`);
+    const answered = new Promise<string>((resolve) => socket.on('data', () => { if (/\r\n\r\n[^]*\}$/.test(received)) resolve(received); }));
+    return { socket, answered };
+  });
+  let seen = 0;
+  await new Promise<void>((resolve) => server.app.server.on('request', () => { if (++seen === 2) resolve(); }));
+  assert.equal(server.app.fastPathServed, fastServed + 1, '/predict was taken by the fast path');
+  const drained = server.shutdown();
+  assert.equal(server.app.serviceState, 'draining');
+  for (const { socket } of sockets) socket.write(body.slice(1));
+  const answers = await Promise.all(sockets.map((s) => s.answered));
+  for (const { socket } of sockets) socket.destroy();
+  for (const answer of answers) {
+    assert.match(answer, /^HTTP\/1\.1 200 /);
+    assert.match(answer, /\r\nconnection: close\r\n/i, answer);
+  }
+  assert.equal(await drained, true);
 });
