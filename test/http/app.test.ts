@@ -3,6 +3,7 @@ import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { connect } from 'node:net';
 import SwaggerParser from '@apidevtools/swagger-parser';
 import { startServer, type RunningServer } from '../../src/server.js';
 import { EXAMPLES } from '../helpers/paths.js';
@@ -170,4 +171,21 @@ test('/docs serves Swagger UI from local assets (no CDN)', async () => {
   assert.doesNotMatch(page.text, /https?:\/\/(cdn|unpkg|cdnjs)/);
   const bundle = await call(`${url}/docs/static/swagger-ui-bundle.js`);
   assert.equal(bundle.status, 200);
+});
+
+test('HEAD on every GET route answers its headers and the connection goes on (HEAD /dashboard/events sent nothing and held the connection)', { timeout: 10_000 }, async () => {
+  const paths = ['/', '/healthz', '/readyz', '/models', '/models/weather', '/metrics', '/openapi.json', '/docs', '/dashboard', '/dashboard/stats', '/dashboard/events', '/v2', '/v2/health/ready', '/v2/models/weather', '/v2/models/weather/stats'];
+  // One connection: the HEADs pipelined, then a GET whose body ends the exchange.
+  const socket = connect(server.port, '127.0.0.1');
+  let received = '';
+  const done = new Promise<void>((resolve) => socket.on('data', (c: Buffer) => {
+    received += c.toString('latin1');
+    if (received.endsWith('{"status":"ok"}')) resolve();
+  }));
+  socket.write(paths.map((p) => `HEAD ${p} HTTP/1.1\r\nHost: x\r\n\r\n`).join('') + 'GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n');
+  await done;
+  socket.destroy();
+  const statuses = [...received.matchAll(/^HTTP\/1\.1 (\d{3})/gm)].map((m) => Number(m[1]));
+  assert.deepEqual(statuses, [...paths.map(() => 200), 200]);
+  assert.match(received, /content-type: text\/event-stream/);
 });

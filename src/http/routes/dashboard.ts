@@ -78,6 +78,9 @@ export const dashboardRoutes: FastifyPluginAsync<DashboardOptions> = async (app,
     const headers: Record<string, string> = {};
     for (const [k, v] of Object.entries(reply.getHeaders())) if (typeof v === 'string') headers[k] = v;
     res.writeHead(200, { ...headers, 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-store', 'x-accel-buffering': 'no' });
+    // HEAD (Fastify's automatic one of this GET): the headers only. Node writes nothing of a HEAD
+    // answer before end(), so a stream would leave the client waiting and the connection stuck.
+    if (request.method === 'HEAD') return void res.end();
     res.write(': modelserve dashboard\n\n');
     clients.add(res);
     request.raw.once('close', () => clients.delete(res));
