@@ -1,7 +1,8 @@
 // `modelserve loadtest`: the entry point. Sub-commands: (run) <url>, `compare a.json b.json`,
 // `measure <url>`. Exit codes: 0 ok, 1 run error (cannot connect, no response at all), 2 bad
 // arguments, 3 a threshold (or the capacity SLO) failed.
-import { basename } from 'node:path';
+import { accessSync, constants, existsSync, statSync } from 'node:fs';
+import { basename, dirname, resolve } from 'node:path';
 import { UsageError, parseRunArgs, waitToString, type LoadtestOptions } from './args.js';
 import { fetchModelExamples, inlineBody, loadBodyFile, type BodySet } from './bodies.js';
 import { probe, type Target } from './client.js';
@@ -110,9 +111,20 @@ function emit(o: LoadtestOptions, r: RunResult, text: string): number {
   const out = o.json ? process.stderr : process.stdout;
   out.write(`${text}\n`);
   if (o.json) process.stdout.write(toJson(r));
-  if (o.out) writeJson(o.out, r);
-  if (o.html) { writeHtml(o.html, r); out.write(`HTML report: ${o.html}\n`); }
-  if (o.csv) { const files = writeCsv(o.csv, r); out.write(`CSV: ${files.join(', ')}\n`); }
+  // Each report on its own: one that cannot be written (a full disk) does not lose the others.
+  let unwritten = false;
+  const write = (flag: string, path: string, f: () => void) => {
+    try {
+      f();
+    } catch (e) {
+      unwritten = true;
+      err(`${flag}: cannot write ${path}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+    }
+  };
+  if (o.out) write('--out', o.out, () => writeJson(o.out!, r));
+  if (o.html) write('--html', o.html, () => { writeHtml(o.html!, r); out.write(`HTML report: ${o.html}\n`); });
+  if (o.csv) write('--csv', o.csv, () => { const files = writeCsv(o.csv!, r); out.write(`CSV: ${files.join(', ')}\n`); });
+  if (unwritten) return EXIT_RUN_ERROR;
   if (r.requests > 0 && Object.values(r.statusCounts).reduce((s, n) => s + n, 0) === 0) {
     const kinds = Object.keys(r.errorKinds);
     const hint = kinds.some((k) => /^tls:.*CERT/.test(k)) ? '; the server\'s TLS certificate is not trusted here: add its CA with NODE_EXTRA_CA_CERTS=<ca.pem>' : '';
@@ -163,12 +175,27 @@ function baseSpec(o: LoadtestOptions, bodies: BodySet | null): Omit<RunSpec, 'cl
   };
 }
 
+/** Refuses, before any load is sent, a report path whose folder is missing or not writable (else the run's results would be lost at its end). */
+function checkOutputs(o: LoadtestOptions): void {
+  for (const [flag, path] of [['--out', o.out], ['--html', o.html], ['--csv', o.csv]] as const) {
+    if (path === undefined) continue;
+    const folder = dirname(resolve(path));
+    try {
+      accessSync(folder, constants.W_OK);
+    } catch (e) {
+      throw new UsageError(`${flag} ${path}: the folder ${folder} ${(e as NodeJS.ErrnoException).code === 'ENOENT' ? 'does not exist' : 'is not writable'}`);
+    }
+    if (flag !== '--csv' && existsSync(path) && statSync(path).isDirectory()) throw new UsageError(`${flag} ${path}: is a folder; give a file name`);
+  }
+}
+
 /** Parses the run options (plus a command's own check), loads the bodies: the options and the base spec, or an exit code. */
 async function setUp(argv: string[], check?: (o: LoadtestOptions) => void): Promise<{ o: LoadtestOptions; base: Omit<RunSpec, 'closed' | 'open'> } | number> {
   let o: LoadtestOptions;
   try {
     o = parseRunArgs(argv);
     check?.(o);
+    checkOutputs(o);
   } catch (e) {
     err(`${(e as Error).message}\nRun 'modelserve loadtest --help' for the options.`);
     return EXIT_USAGE;
@@ -178,6 +205,22 @@ async function setUp(argv: string[], check?: (o: LoadtestOptions) => void): Prom
   return { o, base: baseSpec(o, prep.bodies) };
 }
 
+/** Runs `work` with Ctrl-C ending it early (it still reports what it did); a second Ctrl-C exits at once. */
+async function untilCtrlC<T>(work: (signal: AbortSignal) => Promise<T>): Promise<T> {
+  const ac = new AbortController();
+  const onSigint = (): void => {
+    if (ac.signal.aborted) process.exit(130);
+    process.stderr.write('\nstopping (Ctrl-C again to quit at once)…\n');
+    ac.abort();
+  };
+  process.on('SIGINT', onSigint);
+  try {
+    return await work(ac.signal);
+  } finally {
+    process.off('SIGINT', onSigint);
+  }
+}
+
 async function runCommand(argv: string[]): Promise<number> {
   const setup = await setUp(argv);
   if (typeof setup === 'number') return setup;
@@ -185,31 +228,17 @@ async function runCommand(argv: string[]): Promise<number> {
   const live = !o.quiet;
   const connections = o.connections ?? 256;
 
-  // Ctrl-C ends the run (or the capacity search) early and still reports it (a second Ctrl-C exits at once).
-  const ac = new AbortController();
-  const onSigint = (): void => {
-    if (ac.signal.aborted) process.exit(130);
-    process.stderr.write('\nstopping (Ctrl-C again to quit at once)…\n');
-    ac.abort();
-  };
-
   if (o.findCapacity) {
-    process.on('SIGINT', onSigint);
-    let search;
-    try {
-      search = await findCapacity({
-        slo: o.slo, maxErrorRate: o.maxErrorRate, startRate: o.startRate, maxRate: o.maxRate, precision: o.precision, signal: ac.signal,
-        step: async (rate, retry) => {
-          if (live) process.stderr.write(retry ? 'the load generator itself fell behind; once more … ' : `step: ${fmtRate(rate)} req/s for ${(o.stepDurationMs / 1000).toFixed(0)} s … `);
-          const r = await runLoad({ ...base, durationMs: o.stepDurationMs, maxRequests: undefined, signal: ac.signal, open: { rate, stages: [], connections, lateToleranceMs: o.lateToleranceMs } });
-          if (!ac.signal.aborted) await new Promise((res) => setTimeout(res, 500));
-          return r;
-        },
-        onStep: (s) => { if (live) process.stderr.write(`${s.ok ? 'meets SLO' : `fails (${s.reason})`}: p99 ${s.p99.toFixed(2)} ms, ${fmtRps(s.achievedRps)} req/s\n`); },
-      });
-    } finally {
-      process.off('SIGINT', onSigint);
-    }
+    const search = await untilCtrlC((signal) => findCapacity({
+      slo: o.slo, maxErrorRate: o.maxErrorRate, startRate: o.startRate, maxRate: o.maxRate, precision: o.precision, signal,
+      step: async (rate, retry) => {
+        if (live) process.stderr.write(retry ? 'the load generator itself fell behind; once more … ' : `step: ${fmtRate(rate)} req/s for ${(o.stepDurationMs / 1000).toFixed(0)} s … `);
+        const r = await runLoad({ ...base, durationMs: o.stepDurationMs, maxRequests: undefined, signal, open: { rate, stages: [], connections, lateToleranceMs: o.lateToleranceMs } });
+        if (!signal.aborted) await new Promise((res) => setTimeout(res, 500));
+        return r;
+      },
+      onStep: (s) => { if (live) process.stderr.write(`${s.ok ? 'meets SLO' : `fails (${s.reason})`}: p99 ${s.p99.toFixed(2)} ms, ${fmtRps(s.achievedRps)} req/s\n`); },
+    }));
     const { capacity, best, last } = search;
     const r = best ?? last;
     r.capacity = capacity;
@@ -227,13 +256,7 @@ async function runCommand(argv: string[]): Promise<number> {
       ? { open: { rate: o.rate!, stages: o.stages, connections, lateToleranceMs: o.lateToleranceMs } }
       : { closed: { users: o.users, spawnRate: o.spawnRate, wait: o.wait, waitText: waitToString(o.wait) } }),
   };
-  process.on('SIGINT', onSigint);
-  let r;
-  try {
-    r = await runLoad({ ...spec, signal: ac.signal });
-  } finally {
-    process.off('SIGINT', onSigint);
-  }
+  const r = await untilCtrlC((signal) => runLoad({ ...spec, signal }));
   writer?.finish();
   if (o.thresholds.length) r.thresholds = evaluate(o.thresholds, r);
   return emit(o, r, summary(r));
@@ -249,7 +272,7 @@ async function measureCommand(argv: string[]): Promise<number> {
   if (typeof setup === 'number') return setup;
   const { o, base } = setup;
   // Bounded by the count (each request by the timeout), and by --duration when given.
-  const r = await runLoad({ ...base, durationMs: o.durationMs, keepSamples: true, closed: { users: 1, wait: o.wait, waitText: waitToString(o.wait), sequential: true } });
+  const r = await untilCtrlC((signal) => runLoad({ ...base, durationMs: o.durationMs, keepSamples: true, signal, closed: { users: 1, wait: o.wait, waitText: waitToString(o.wait), sequential: true } }));
   if (o.thresholds.length) r.thresholds = evaluate(o.thresholds, r);
   return emit(o, r, formatMeasure(r) + (r.thresholds?.length ? `\n${r.thresholds.map((t) => `${t.ok ? 'PASS' : 'FAIL'}  ${t.expr}`).join('\n')}` : ''));
 }

@@ -372,3 +372,41 @@ test('a search stopped by --max-rate says the capacity is capped (console, JSON 
   // Every step is in the report, not only the run the charts show.
   assert.match(page, /<table class="kv steps">.*<td>1<\/td><td>20<\/td>.*<td>2<\/td><td>40<\/td>/s);
 });
+
+test('Ctrl-C during measure ends it early and still reports and writes it (measure had no handler: the process died, nothing reported)', async () => {
+  const out = join(dir, 'measure-interrupted.json');
+  const before = fast.count();
+  const child = spawn(process.execPath, [BIN, 'loadtest', 'measure', `${fast.url}/predict`, '-n', '1000000', '-w', 'constant(0.005)', '--data', '{"a":1}', '--json', '--out', out], { cwd: REPO, stdio: ['ignore', 'pipe', 'pipe'] });
+  let stdout = '';
+  let stderr = '';
+  child.stdout.on('data', (c: Buffer) => { stdout += c.toString(); });
+  child.stderr.on('data', (c: Buffer) => { stderr += c.toString(); });
+  const closed = new Promise<number | null>((resolve) => child.on('close', resolve));
+  const kill = setTimeout(() => child.kill('SIGKILL'), 30_000);
+  // Interrupted once its requests arrive (the handler is installed before the first is sent).
+  while (fast.count() < before + 3) await new Promise((r) => setTimeout(r, 10));
+  child.kill('SIGINT');
+  const code = await closed;
+  clearTimeout(kill);
+  assert.equal(code, 0, stderr);
+  const res = JSON.parse(stdout) as RunResult;
+  assert.ok(res.requests >= 3 && res.requests < 1_000_000);
+  assert.equal(res.exact!.n, res.requests);
+  assert.match(stderr, /stopping/);
+  assert.match(stderr, /median: [\d.]+ ms/);
+  assert.equal((JSON.parse(readFileSync(out, 'utf8')) as RunResult).requests, res.requests);
+});
+
+test('a report path whose folder is missing exits 2 before any request, naming the flag (it ran the whole load, then died with a stack trace and no report)', async () => {
+  for (const flag of ['--out', '--html', '--csv']) {
+    const before = fast.count();
+    const r = await runCli(['loadtest', `${fast.url}/predict`, '--data', '{"a":1}', '-n', '5', '-q', flag, join(dir, 'missing-folder', 'report')]);
+    assert.equal(r.code, 2, `${flag}: ${r.stderr}`);
+    assert.match(r.stderr, new RegExp(`${flag} .*missing-folder.* does not exist`));
+    assert.doesNotMatch(r.stderr, /run failed|\n\s+at /);
+    assert.equal(fast.count(), before, `${flag}: no load was sent`);
+  }
+  const m = await runCli(['loadtest', 'measure', `${fast.url}/predict`, '--data', '{"a":1}', '-n', '5', '--out', dir]);
+  assert.equal(m.code, 2, m.stderr);
+  assert.match(m.stderr, /--out .*: is a folder/);
+});
