@@ -19,11 +19,20 @@ function toUs(ms: number): number {
   return us < 1 ? 1 : us > HIGHEST_US ? HIGHEST_US : us;
 }
 
+/**
+ * The value at a percentile, in ms, within the recorded range: HDR answers a bucket's highest
+ * equivalent value, which can be past the exact max (one request of 3018.1 ms had a p50 of 3018.8 ms
+ * and a max of 3018.1 ms) or below the exact min.
+ */
+export function valueAt(h: Histogram, percentile: number): number {
+  return Math.min(h.maxValue, Math.max(h.minNonZeroValue, h.getValueAtPercentile(percentile))) / 1000;
+}
+
 export function summarize(h: Histogram): LatencySummary {
   if (h.totalCount === 0) {
     return { min: 0, mean: 0, stdev: 0, p50: 0, p66: 0, p75: 0, p80: 0, p90: 0, p95: 0, p98: 0, p99: 0, 'p99.9': 0, 'p99.99': 0, max: 0 };
   }
-  const at = (p: number): number => h.getValueAtPercentile(p) / 1000;
+  const at = (p: number): number => valueAt(h, p);
   return {
     min: h.minNonZeroValue / 1000,
     mean: h.mean / 1000,
@@ -41,9 +50,9 @@ export function distribution(h: Histogram): Array<[number, number]> {
   for (let i = 0; i <= 50; i++) {
     const p = 100 * (1 - Math.pow(10, -i / 10));
     if (p > 99.9999) break;
-    out.push([Number(p.toFixed(5)), h.getValueAtPercentile(p) / 1000]);
+    out.push([Number(p.toFixed(5)), valueAt(h, p)]);
   }
-  out.push([100, Math.max(h.getValueAtPercentile(100) / 1000, out[out.length - 1]?.[1] ?? 0)]);
+  out.push([100, h.maxValue / 1000]);
   return out;
 }
 
@@ -114,12 +123,12 @@ export class Stats {
       failures: this.winFailures,
       rps: this.winRequests / span,
       fps: this.winFailures / span,
-      p50: has ? w.getValueAtPercentile(50) / 1000 : null,
-      p95: has ? w.getValueAtPercentile(95) / 1000 : null,
-      p99: has ? w.getValueAtPercentile(99) / 1000 : null,
+      p50: has ? valueAt(w, 50) : null,
+      p95: has ? valueAt(w, 95) : null,
+      p99: has ? valueAt(w, 99) : null,
       totalRequests: this.requests,
       totalFailures: this.failures,
-      cumulative: this.total.totalCount > 0 ? LOCUST_PERCENTILES.map((p) => this.total.getValueAtPercentile(p) / 1000) : [],
+      cumulative: this.total.totalCount > 0 ? LOCUST_PERCENTILES.map((p) => valueAt(this.total, p)) : [],
     };
     w.reset();
     this.winRequests = 0;

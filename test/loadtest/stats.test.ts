@@ -75,3 +75,21 @@ test('exact percentiles match numpy.percentile (linear interpolation)', () => {
   assert.equal(exactPercentile(xs, 40), 29); // == 29.0
   assert.equal(exactPercentile(xs, 100), 50);
 });
+
+test('percentiles stay within the recorded min and max (HDR gave a bucket\'s upper edge: one request of 3018.123 ms had a p50 of 3018.751 ms above its max)', () => {
+  const s = new Stats(0);
+  for (const ms of [3001, 3004, 3018.123]) s.record(ms, 200, null, 0);
+  const L = summarize(s.total);
+  assert.equal(L.max, 3018.123);
+  assert.equal(L.min, 3001);
+  for (const key of ['p50', 'p66', 'p75', 'p80', 'p90', 'p95', 'p98', 'p99', 'p99.9', 'p99.99'] as const) {
+    assert.ok(L[key] >= L.min && L[key] <= L.max, `${key} ${L[key]} within [${L.min}, ${L.max}]`);
+  }
+  const point = s.tick(1000, 1, 0);
+  for (const v of [point.p50, point.p95, point.p99, ...point.cumulative]) assert.ok(v !== null && v >= 3001 && v <= 3018.123, `${v}`);
+  const d = distribution(s.total);
+  assert.ok(d.every(([, v]) => v >= 3001 && v <= 3018.123), JSON.stringify(d));
+  const one = new Stats(0);
+  one.record(3018.123, 200, null, 0);
+  assert.equal(summarize(one.total).p50, 3018.123);
+});
