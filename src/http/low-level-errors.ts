@@ -50,17 +50,44 @@ export function rawErrorResponse(code: ErrorCode, detail: string, requestId: str
   return `HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\n${head}\r\n${body}`;
 }
 
+/** The response a connection is sending (Node's socket._httpMessage), and its request. */
+type InProgress = { headersSent?: boolean; req?: { complete?: boolean }; once(event: 'finish' | 'close', listener: () => void): unknown };
+
+/** Connections whose parser error is answered (or waits to be): llhttp repeats its error on every later read. */
+const answering = new WeakSet<Socket>();
+
 function clientErrorHandler(this: FastifyInstance, error: ParserError, socket: Socket): void {
   // A reset connection has no one to answer.
-  if (error.code === 'ECONNRESET' || socket.destroyed) return;
+  if (error.code === 'ECONNRESET' || socket.destroyed || answering.has(socket)) return;
+  answering.add(socket);
   const { code, detail } = parserErrorAnswer(error);
   // What is wrong, not the error object: Node's parser errors carry the raw request bytes
   // (rawPacket), which hold its API key and body.
   this.log.debug({ code, reason: error.code, detail }, 'client error');
-  // Like Node's own handler: write only when no response of this connection is under way (a
-  // pipelined request's answer would otherwise be cut into).
-  const inProgress = (socket as Socket & { _httpMessage?: { headersSent?: boolean } })._httpMessage;
-  if (socket.writable && !inProgress?.headersSent) socket.end(rawErrorResponse(code, detail));
+  answerAfterEarlierRequests(socket, rawErrorResponse(code, detail));
+}
+
+/**
+ * Writes the error answer and closes, in the connection's order: requests read whole before the
+ * broken bytes (pipelined) are answered first (written at once, the 400 took the place of the first
+ * one's answer, which was lost). A response whose own request is incomplete (its body is what broke
+ * or timed out) is this error's request: answered now if nothing of it was sent, else cut.
+ */
+function answerAfterEarlierRequests(socket: Socket, answer: string): void {
+  const inProgress = (socket as Socket & { _httpMessage?: InProgress | null })._httpMessage;
+  if (inProgress?.req?.complete === true) {
+    let waited = false;
+    const next = () => {
+      if (waited) return;
+      waited = true;
+      // After Node hands the socket to the next queued response, if any.
+      setImmediate(() => answerAfterEarlierRequests(socket, answer));
+    };
+    inProgress.once('finish', next);
+    inProgress.once('close', next);
+    return;
+  }
+  if (socket.writable && !inProgress?.headersSent) socket.end(answer);
   else socket.destroy();
 }
 

@@ -5,6 +5,7 @@ import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { connect } from 'node:net';
 import { brotliCompressSync, deflateSync, gzipSync } from 'node:zlib';
 import { request } from 'undici';
 import { startServer, type RunningServer } from '../../src/server.js';
@@ -225,5 +226,22 @@ test("the same low-level errors on a /v2 URL are in OIP's shape {error, code, re
     const body = JSON.parse(outcome.response.body);
     assert.deepEqual(Object.keys(body), ['error', 'code', 'request_id'], what);
     assert.equal(body.code, code, what);
+  }
+});
+
+test('a malformed request pipelined after a valid one: the valid one is answered first, then the 400 (the 400 was written in place of the first answer, which was lost)', async () => {
+  for (const path of ['/predict', '/models/weather/versions/1/predict']) {
+    const socket = connect(port, '127.0.0.1');
+    let received = '';
+    const closed = new Promise<void>((resolve) => socket.on('close', () => resolve()));
+    socket.on('data', (c: Buffer) => { received += c.toString('latin1'); });
+    // The broken bytes are parsed in the same read as the body, while the first answer is computed (on a worker).
+    const body = JSON.stringify(Array.from({ length: 100 }, () => ROW));
+    socket.write(`${post(path, `Content-Length: ${body.length}\r\n`, body)}GARBAGE\r\n\r\n`);
+    await closed;
+    // (An answer's status line follows the previous body directly, not on a line of its own.)
+    const statuses = [...received.matchAll(/HTTP\/1\.1 (\d{3}) /g)].map((m) => Number(m[1]));
+    assert.deepEqual(statuses, [200, 400], `${path}: ${received.slice(0, 300)}`);
+    assert.match(received, /"code":"MS_ERR_BAD_REQUEST"/);
   }
 });
