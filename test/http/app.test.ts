@@ -3,7 +3,8 @@ import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { connect } from 'node:net';
+import { connect, type Socket } from 'node:net';
+import { MAX_STREAMS } from '../../src/http/routes/dashboard.js';
 import SwaggerParser from '@apidevtools/swagger-parser';
 import { startServer, type RunningServer } from '../../src/server.js';
 import { EXAMPLES } from '../helpers/paths.js';
@@ -188,4 +189,36 @@ test('HEAD on every GET route answers its headers and the connection goes on (HE
   const statuses = [...received.matchAll(/^HTTP\/1\.1 (\d{3})/gm)].map((m) => Number(m[1]));
   assert.deepEqual(statuses, [...paths.map(() => 200), 200]);
   assert.match(received, /content-type: text\/event-stream/);
+});
+
+test(`at most ${MAX_STREAMS} dashboard streams are kept open: the next is a 503 MS_ERR_TOO_MANY_STREAMS with Retry-After, and a closed one frees its place (streams were unbounded, each holding up to 256 KiB for a reader that stalls)`, { timeout: 20_000 }, async () => {
+  const open = (): Promise<{ socket: Socket; head: string }> => new Promise((resolve) => {
+    const socket = connect(server.port, '127.0.0.1');
+    let received = '';
+    socket.on('data', (c: Buffer) => {
+      received += c.toString('latin1');
+      const end = received.indexOf('\r\n\r\n');
+      if (end >= 0) resolve({ socket, head: received.slice(0, end) });
+    });
+    socket.write('GET /dashboard/events HTTP/1.1\r\nHost: x\r\n\r\n');
+  });
+  const streams = await Promise.all(Array.from({ length: MAX_STREAMS }, open));
+  try {
+    assert.ok(streams.every((s) => s.head.startsWith('HTTP/1.1 200 ')));
+    const refused = await call(`${url}/dashboard/events`);
+    assert.equal(refused.status, 503);
+    assert.equal(refused.body.code, 'MS_ERR_TOO_MANY_STREAMS');
+    assert.equal(refused.headers['retry-after'], '5');
+    streams.pop()!.socket.destroy();
+    // The server sees the close on its own schedule: ask until the place is free.
+    for (;;) {
+      const next = await open();
+      next.socket.destroy();
+      if (next.head.startsWith('HTTP/1.1 200 ')) break;
+      assert.match(next.head, /^HTTP\/1\.1 503 /);
+      await new Promise((r) => setTimeout(r, 20));
+    }
+  } finally {
+    for (const s of streams) s.socket.destroy();
+  }
 });

@@ -14,9 +14,12 @@ import type { Metrics } from '../../metrics/metrics.js';
 import { LiveStats } from '../../dashboard/live-stats.js';
 import { DASHBOARD_HTML, DASHBOARD_JS, DASHBOARD_CSS } from '../../dashboard/page.js';
 import { DOCS_CSP } from '../plugins/security-headers.js';
+import { sendError } from '../errors.js';
 
 /** Past this much unsent data on a dashboard stream, its frames are skipped (a frame is ~10 KB). */
 const MAX_BUFFERED_BYTES = 256 * 1024;
+/** Open streams kept at once: each may hold MAX_BUFFERED_BYTES, so this bounds their memory (~26 MB). */
+export const MAX_STREAMS = 100;
 
 export interface DashboardOptions {
   core: () => InferenceCore | undefined;
@@ -73,6 +76,9 @@ export const dashboardRoutes: FastifyPluginAsync<DashboardOptions> = async (app,
 
   app.get('/dashboard/stats', { schema: { hide: true } }, async () => stats.snapshot());
   app.get('/dashboard/events', { schema: { hide: true } }, (request, reply) => {
+    if (clients.size >= MAX_STREAMS && request.method !== 'HEAD') {
+      return sendError(reply, 'MS_ERR_TOO_MANY_STREAMS', `${MAX_STREAMS} dashboard streams are open, the most this server keeps; close one, or poll GET /dashboard/stats`, { 'retry-after': '5' });
+    }
     reply.hijack();
     const res = reply.raw;
     const headers: Record<string, string> = {};
