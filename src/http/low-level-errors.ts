@@ -127,6 +127,8 @@ function frameworkErrors(error: FastifyError, request: FastifyRequest, reply: Fa
   const path = (request.raw.url ?? '').split('?')[0]!.slice(0, 200);
   const answer = (code: ErrorCode, detail: string) => {
     reply.code(ERRORS[code].status).send(errorBodyFor(request.raw.url ?? '', code, detail, String(request.id)));
+    // No route, so no onResponse hook: counted here, as any unmatched request is.
+    request.server.metrics?.observeRequest('', '', 'unmatched', ERRORS[code].status, reply.elapsedTime / 1000);
   };
   switch (error.code) {
     case 'FST_ERR_BAD_URL':

@@ -13,6 +13,7 @@ import { ERRORS } from '../../src/errors.js';
 import { EXAMPLES, tempDir } from '../helpers/paths.js';
 import { call } from '../helpers/http.js';
 import { sendRaw, type RawOutcome } from '../helpers/raw-http.js';
+import { sample } from '../helpers/prom.js';
 
 const ROW = { temp_c: 8.75, humidity: 0.83, wind_speed_kmph: 70, wind_bearing_degree: 259, visibility_km: 15.82, pressure_millibars: 1016.51, current_weather_condition: 1 };
 const BODY_LIMIT = 64 * 1024;
@@ -244,4 +245,13 @@ test('a malformed request pipelined after a valid one: the valid one is answered
     assert.deepEqual(statuses, [200, 400], `${path}: ${received.slice(0, 300)}`);
     assert.match(received, /"code":"MS_ERR_BAD_REQUEST"/);
   }
+});
+
+test('malformed percent-encoding (400) and an over-long model name (414) are counted in modelserve_requests_total as unmatched (they were missing from the metrics)', async () => {
+  const count = async (status: string) => sample(await (await request(`http://127.0.0.1:${port}/metrics`)).body.text(), 'modelserve_requests_total', { route: 'unmatched', status }) ?? 0;
+  const [bad, long] = [await count('400'), await count('414')];
+  assert.equal((await call(`http://127.0.0.1:${port}/models/%ff/predict`, { body: ROW })).status, 400);
+  assert.equal((await call(`http://127.0.0.1:${port}/models/${'m'.repeat(101)}/predict`, { body: ROW })).status, 414);
+  assert.equal(await count('400'), bad + 1);
+  assert.equal(await count('414'), long + 1);
 });
