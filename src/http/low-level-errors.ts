@@ -122,8 +122,10 @@ export function answerExpectation(req: IncomingMessage, res: ServerResponse): vo
 }
 
 function frameworkErrors(error: FastifyError, request: FastifyRequest, reply: FastifyReply): void {
-  // The onRequest hooks never ran for these: set what they would have set.
+  // The onRequest and onSend hooks never run for these: set what they would have set.
   reply.headers({ ...API_HEADERS, 'x-request-id': request.id });
+  const state = request.server.serviceState;
+  if (state === 'draining' || state === 'closed') reply.header('connection', 'close');
   const path = (request.raw.url ?? '').split('?')[0]!.slice(0, 200);
   const answer = (code: ErrorCode, detail: string) => {
     reply.code(ERRORS[code].status).send(errorBodyFor(request.raw.url ?? '', code, detail, String(request.id)));

@@ -71,7 +71,7 @@ test('a drain longer than drainTimeout: shutdown reports false and still stops p
   assert.ok(elapsed < 10_000, `stopped in ${elapsed.toFixed(0)} ms`);
 });
 
-test('a request read before the drain began and answered after it carries Connection: close, on the fast path and the Fastify route', { timeout: 20_000 }, async (t) => {
+test('a request read before the drain began and answered after it carries Connection: close, on the fast path, the Fastify route and a URL the router refuses', { timeout: 20_000 }, async (t) => {
   // Answered keep-alive, the client would send its next request on a connection about to close.
   const dir = writeBookModelFolder(undefined, 'optimize: false\n');
   const server = await startServer({ repo: dir, port: 0, workers: 1, drainTimeout: 5000 });
@@ -87,16 +87,23 @@ test('a request read before the drain began and answered after it carries Connec
     const answered = new Promise<string>((resolve) => socket.on('data', () => { if (/\r\n\r\n[^]*\}$/.test(received)) resolve(received); }));
     return { socket, answered };
   });
+  // And a keep-alive connection open before the drain, whose next request the router refuses.
+  const idle = connect(server.port, '127.0.0.1');
+  await new Promise((resolve) => idle.once('connect', resolve));
   let seen = 0;
   await new Promise<void>((resolve) => server.app.server.on('request', () => { if (++seen === 2) resolve(); }));
   assert.equal(server.app.fastPathServed, fastServed + 1, '/predict was taken by the fast path');
   const drained = server.shutdown();
   assert.equal(server.app.serviceState, 'draining');
   for (const { socket } of sockets) socket.write(body.slice(1));
-  const answers = await Promise.all(sockets.map((s) => s.answered));
+  let refused = '';
+  const badUrl = new Promise<string>((resolve) => idle.on('data', (c: Buffer) => { refused += c.toString('latin1'); if (/\r\n\r\n[^]*\}$/.test(refused)) resolve(refused); }));
+  idle.write('GET /models/%ff HTTP/1.1\r\nHost: x\r\n\r\n');
+  const answers = await Promise.all([...sockets.map((s) => s.answered), badUrl]);
   for (const { socket } of sockets) socket.destroy();
+  idle.destroy();
   for (const answer of answers) {
-    assert.match(answer, /^HTTP\/1\.1 200 /);
+    assert.match(answer, /^HTTP\/1\.1 (200|400) /);
     assert.match(answer, /\r\nconnection: close\r\n/i, answer);
   }
   assert.equal(await drained, true);
