@@ -1,6 +1,7 @@
 // `modelserve loadtest compare a.json b.json`: two runs side by side with absolute and relative differences.
 import { basename } from 'node:path';
 import { measuredCapacity } from './capacity.js';
+import { latencyMeasured } from './stats.js';
 import { fmtMs } from './thresholds.js';
 import type { CapacityResult, RunResult } from './types.js';
 
@@ -54,8 +55,12 @@ const ROWS: Array<[string, (r: RunResult) => number, 'higher' | 'lower', 'ms' | 
 ];
 
 export function compareRuns(a: RunResult, b: RunResult): CompareRow[] {
-  const rows = ROWS.map(([metric, f, dir]) => {
+  const rows = ROWS.map(([metric, f, dir, unit]): CompareRow => {
     const x = f(a), y = f(b);
+    if (unit === 'ms' && !(latencyMeasured(a) && latencyMeasured(b))) {
+      const which = !latencyMeasured(a) && !latencyMeasured(b) ? 'A and B' : !latencyMeasured(a) ? 'A' : 'B';
+      return { metric, a: latencyMeasured(a) ? x : null, b: latencyMeasured(b) ? y : null, diff: null, ratio: null, better: null, note: `no latency was measured in ${which} (no request got an answer)` };
+    }
     const diff = y - x;
     return { metric, a: x, b: y, diff, ratio: x !== 0 ? diff / x : null, better: diff === 0 ? null : dir === 'higher' ? diff > 0 : diff < 0 };
   });
@@ -106,7 +111,7 @@ export function formatComparison(a: RunResult, b: RunResult, la: string, lb: str
     '',
     ...table.map((t) => t.map((c, i) => (i === 0 ? c.padEnd(w[i]!) : c.padStart(w[i]!))).join('  ').trimEnd()),
   ];
-  if (notes.length) lines.push('', ...notes);
+  if (notes.length) lines.push('', ...new Set(notes));
   if (a.config.model !== b.config.model || a.config.users !== b.config.users || a.config.rate !== b.config.rate) {
     lines.push('', 'note: the two runs used different load settings (model, users or rate); compare with care.');
   }

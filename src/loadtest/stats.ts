@@ -2,7 +2,7 @@
 // per-second time series. The hot path (`record`) touches two histograms and a few counters.
 import hdr from 'hdr-histogram-js';
 import type { Histogram } from 'hdr-histogram-js';
-import type { LatencySummary, SeriesPoint } from './types.js';
+import type { LatencySummary, RunResult, SeriesPoint } from './types.js';
 
 /** Locust's percentile list (PERCENTILES_TO_REPORT), in percent. */
 export const LOCUST_PERCENTILES = [50, 66, 75, 80, 90, 95, 98, 99, 99.9, 99.99, 100];
@@ -150,6 +150,11 @@ export class Stats {
   encodedHistogram(): string {
     return hdr.encodeIntoCompressedBase64(this.total);
   }
+}
+
+/** Whether a run measured any latency (its histogram holds a sample): one whose every request failed without an answer reports zeros, which are no measurement. */
+export function latencyMeasured(r: Pick<RunResult, 'distribution'>): boolean {
+  return r.distribution.length > 0;
 }
 
 /** numpy.percentile's default (linear interpolation between closest ranks). */

@@ -410,3 +410,29 @@ test('a report path whose folder is missing exits 2 before any request, naming t
   assert.equal(m.code, 2, m.stderr);
   assert.match(m.stderr, /--out .*: is a folder/);
 });
+
+test('a run in which no request got an answer measured no latency: its summary says so and compare does not call the other run\'s latency worse (its zeros were compared as measurements)', async () => {
+  const cut = await startServer((_req, res) => res.socket?.destroy());
+  try {
+    const a = join(dir, 'no-answer.json');
+    const b = join(dir, 'answered.json');
+    const none = await runCli(['loadtest', `${cut.url}/predict`, '--data', '{"a":1}', '-n', '5', '-q', '--out', a]);
+    assert.equal(none.code, 1, none.stderr);
+    assert.match(none.stdout, /latency: not measured \(no request got an answer\)/);
+    assert.doesNotMatch(none.stdout, /latency \(ms\)/);
+    assert.equal((await runCli(['loadtest', `${fast.url}/predict`, '--data', '{"a":1}', '-n', '5', '-q', '--out', b])).code, 0);
+    const j = await runCli(['loadtest', 'compare', a, b, '--json']);
+    assert.equal(j.code, 0, j.stderr);
+    const rows = (JSON.parse(j.stdout) as { rows: Array<{ metric: string; a: number | null; b: number | null; diff: number | null; better: boolean | null; note?: string }> }).rows;
+    const p50 = rows.find((r) => r.metric === 'p50 ms')!;
+    assert.equal(p50.a, null);
+    assert.ok(typeof p50.b === 'number' && p50.b > 0);
+    assert.deepEqual([p50.diff, p50.better], [null, null]);
+    assert.match(p50.note ?? '', /no latency was measured in A/);
+    const text = await runCli(['loadtest', 'compare', a, b]);
+    assert.match(text.stdout, /p50 ms +not measured .* not comparable/);
+    assert.doesNotMatch(text.stdout, /worse/);
+  } finally {
+    await cut.close();
+  }
+});

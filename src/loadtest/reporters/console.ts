@@ -1,5 +1,6 @@
 // Terminal output: a live line once a second (rewritten in place on a TTY) and the final summary.
 import { measuredCapacity } from '../capacity.js';
+import { latencyMeasured } from '../stats.js';
 import { formatMetric, fmtMs, fmtRate, fmtRps } from '../thresholds.js';
 import { LAG_WARN_MS, type LiveState } from '../runner.js';
 import type { CapacityResult, RunResult, SeriesPoint } from '../types.js';
@@ -45,10 +46,13 @@ export function summary(r: RunResult): string {
   lines.push(`${r.requests} requests in ${r.elapsedS.toFixed(2)} s: ${r.rps.toFixed(1)} req/s, ${r.failures} failed (${(r.errorRate * 100).toFixed(2)}%)`);
   lines.push('');
   const L = r.latencyMs;
-  lines.push(table([
-    ['latency (ms)', 'min', 'p50', 'p90', 'p95', 'p99', 'p99.9', 'max', 'mean'],
-    ['', fmtMs(L.min), fmtMs(L.p50), fmtMs(L.p90), fmtMs(L.p95), fmtMs(L.p99), fmtMs(L['p99.9']), fmtMs(L.max), fmtMs(L.mean)],
-  ]));
+  if (!latencyMeasured(r)) lines.push('latency: not measured (no request got an answer)');
+  else {
+    lines.push(table([
+      ['latency (ms)', 'min', 'p50', 'p90', 'p95', 'p99', 'p99.9', 'max', 'mean'],
+      ['', fmtMs(L.min), fmtMs(L.p50), fmtMs(L.p90), fmtMs(L.p95), fmtMs(L.p99), fmtMs(L['p99.9']), fmtMs(L.max), fmtMs(L.mean)],
+    ]));
+  }
   if (r.exact) {
     lines.push('');
     lines.push(`exact over ${r.exact.n} samples: median ${fmtMs(r.exact.median)} ms, p95 ${fmtMs(r.exact.p95)} ms, max ${fmtMs(r.exact.max)} ms (mean ${fmtMs(r.exact.mean)}, min ${fmtMs(r.exact.min)})`);
