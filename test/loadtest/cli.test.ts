@@ -416,10 +416,12 @@ test('a run in which no request got an answer measured no latency: its summary s
   try {
     const a = join(dir, 'no-answer.json');
     const b = join(dir, 'answered.json');
-    const none = await runCli(['loadtest', `${cut.url}/predict`, '--data', '{"a":1}', '-n', '5', '-q', '--out', a]);
+    const html = join(dir, 'no-answer.html');
+    const none = await runCli(['loadtest', `${cut.url}/predict`, '--data', '{"a":1}', '-n', '5', '-q', '--out', a, '--html', html]);
     assert.equal(none.code, 1, none.stderr);
     assert.match(none.stdout, /latency: not measured \(no request got an answer\)/);
     assert.doesNotMatch(none.stdout, /latency \(ms\)/);
+    assert.match(readFileSync(html, 'utf8'), /<th>latency<\/th><td>not measured \(no request got an answer\)<\/td>/);
     assert.equal((await runCli(['loadtest', `${fast.url}/predict`, '--data', '{"a":1}', '-n', '5', '-q', '--out', b])).code, 0);
     const j = await runCli(['loadtest', 'compare', a, b, '--json']);
     assert.equal(j.code, 0, j.stderr);

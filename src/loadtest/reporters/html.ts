@@ -7,6 +7,7 @@ import { measuredCapacity } from '../capacity.js';
 import { fmtMs, fmtRate, fmtRps } from '../thresholds.js';
 import type { CapacityResult, RunResult } from '../types.js';
 import { capacityNotes } from './console.js';
+import { latencyMeasured } from '../stats.js';
 
 function uplotAssets(): { js: string; css: string } {
   const require = createRequire(import.meta.url);
@@ -27,8 +28,10 @@ function summaryTable(r: RunResult): string {
   const L = r.latencyMs;
   const cells: Array<[string, string]> = [
     ['requests', String(r.requests)], ['req/s', r.rps.toFixed(1)], ['failures', `${r.failures} (${(r.errorRate * 100).toFixed(2)}%)`],
-    ['p50', `${fmtMs(L.p50)} ms`], ['p90', `${fmtMs(L.p90)} ms`], ['p95', `${fmtMs(L.p95)} ms`], ['p99', `${fmtMs(L.p99)} ms`],
-    ['p99.9', `${fmtMs(L['p99.9'])} ms`], ['max', `${fmtMs(L.max)} ms`], ['mean', `${fmtMs(L.mean)} ms`],
+    ...(latencyMeasured(r)
+      ? [['p50', `${fmtMs(L.p50)} ms`], ['p90', `${fmtMs(L.p90)} ms`], ['p95', `${fmtMs(L.p95)} ms`], ['p99', `${fmtMs(L.p99)} ms`],
+        ['p99.9', `${fmtMs(L['p99.9'])} ms`], ['max', `${fmtMs(L.max)} ms`], ['mean', `${fmtMs(L.mean)} ms`]] as Array<[string, string]>
+      : [['latency', 'not measured (no request got an answer)'] as [string, string]]),
   ];
   return `<table class="kv">${cells.map(([k, v]) => `<tr><th>${esc(k)}</th><td>${esc(v)}</td></tr>`).join('')}</table>`;
 }
