@@ -438,3 +438,17 @@ test('a run in which no request got an answer measured no latency: its summary s
     await cut.close();
   }
 });
+
+test('compare: a file tagged as a result but missing what compare reads (truncated, hand-edited) exits 2 with a message, not a TypeError stack', async () => {
+  const good = join(dir, 'whole.json');
+  assert.equal((await runCli(['loadtest', `${fast.url}/predict`, '--data', '{"a":1}', '-n', '3', '-q', '--out', good])).code, 0);
+  const whole = JSON.parse(readFileSync(good, 'utf8')) as Record<string, unknown>;
+  const broken = join(dir, 'broken.json');
+  for (const damaged of [{ tool: 'modelserve-loadtest', latencyMs: {} }, { ...whole, config: undefined }, { ...whole, distribution: undefined }, { ...whole, latencyMs: { ...(whole.latencyMs as object), p99: 'x' } }]) {
+    writeFileSync(broken, JSON.stringify(damaged));
+    const r = await runCli(['loadtest', 'compare', broken, good]);
+    assert.equal(r.code, 2, r.stderr);
+    assert.match(r.stderr, /broken\.json is not a result of 'modelserve loadtest --json'\/--out/);
+    assert.doesNotMatch(r.stderr, /TypeError|\n\s+at /);
+  }
+});
