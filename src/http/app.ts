@@ -113,7 +113,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
       server.keepAliveTimeout = timeouts.keepAliveTimeout ?? 72_000;
       server.requestTimeout = timeouts.requestTimeout ?? 0;
       server.setTimeout(timeouts.connectionTimeout ?? 0);
-      server.on('checkExpectation', answerExpectation);
+      server.on('checkExpectation', (req: IncomingMessage, res: ServerResponse) => answerExpectation(req, res, app.serviceState === 'draining' || app.serviceState === 'closed'));
       return server;
     },
     // While closing, Fastify answers requests that arrive on already-open keep-alive connections

@@ -115,10 +115,10 @@ export function answerConnect(req: IncomingMessage, socket: Socket): void {
   socket.end(rawErrorResponse('MS_ERR_METHOD_NOT_ALLOWED', 'CONNECT is not supported: this server is not a proxy', undefined, req.url));
 }
 
-/** An Expect header other than 100-continue: 417 in the project's shape (Node's own has no body). */
-export function answerExpectation(req: IncomingMessage, res: ServerResponse): void {
+/** An Expect header other than 100-continue: 417 in the project's shape (Node's own has no body); `draining`: with Connection: close, as every answer then. */
+export function answerExpectation(req: IncomingMessage, res: ServerResponse, draining = false): void {
   const { status, headers, body } = errorParts('MS_ERR_EXPECTATION_FAILED', `Expect: ${JSON.stringify(String(req.headers.expect).slice(0, 100))} is not supported (only 100-continue is)`, requestIdFrom(req.headers['x-request-id']), req.url);
-  res.writeHead(status, headers).end(body);
+  res.writeHead(status, draining ? { ...headers, connection: 'close' } : headers).end(body);
 }
 
 function frameworkErrors(error: FastifyError, request: FastifyRequest, reply: FastifyReply): void {
