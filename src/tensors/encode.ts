@@ -3,7 +3,7 @@
 // at startup, so the per-batch work is the copy loop only.
 import type { ModelConfig } from '../config/types.js';
 import { rowWidth } from '../config/signature.js';
-import type { ElementType, ModelSignature, NamedTensors } from '../runtime/types.js';
+import type { ElementType, ModelSignature, NamedTensors, TensorInfo } from '../runtime/types.js';
 import type { Row } from '../validation/request-validator.js';
 import { allocateTensor } from './allocate.js';
 
@@ -13,8 +13,8 @@ interface Plan {
   name: string;
   type: ElementType;
   fields: string[];
-  /** [N] when the model input is 1-D, else [N, k]. */
-  oneDimensional: boolean;
+  /** A row's dims after N: [] for an [N] input, the model's own for [N, d1, d2, …] (fixed), else [k]. */
+  rowDims: number[];
   mean?: Float64Array;
   invScale?: Float64Array;
 }
@@ -27,6 +27,15 @@ function asString(value: unknown): string {
   return typeof value === 'boolean' ? (value ? 'True' : 'False') : String(value);
 }
 
+function rowDimsOf(info: TensorInfo | undefined, k: number): number[] {
+  if (info === undefined) return [k];
+  if (info.shape.length === 1 && rowWidth(info) === 1) return [];
+  // A rank-3+ input with fixed dims takes its k fields row-major in its own shape: onnxruntime
+  // refuses an [N, k] feed for it (checkSignature has made sure the widths agree).
+  if (info.shape.length > 2 && rowWidth(info) === k) return info.shape.slice(1) as number[];
+  return [k];
+}
+
 function compilePlans(config: ModelConfig, signature: ModelSignature): Plan[] {
   return config.tensors.map((t) => {
     const info = signature.inputs.find((i) => i.name === t.name);
@@ -35,7 +44,7 @@ function compilePlans(config: ModelConfig, signature: ModelSignature): Plan[] {
       name: t.name,
       type,
       fields: t.fields,
-      oneDimensional: info !== undefined && info.shape.length === 1 && rowWidth(info) === 1,
+      rowDims: rowDimsOf(info, t.fields.length),
       mean: t.scale && Float64Array.from(t.scale.mean),
       invScale: t.scale && Float64Array.from(t.scale.scale, (s) => 1 / s),
     };
@@ -71,7 +80,7 @@ export function compileEncoder(config: ModelConfig, signature: ModelSignature): 
           }
         }
       }
-      feeds[plan.name] = { type: plan.type, dims: plan.oneDimensional ? [n] : [n, k], data };
+      feeds[plan.name] = { type: plan.type, dims: [n, ...plan.rowDims], data };
     }
     return feeds;
   };
@@ -109,7 +118,7 @@ export function compileColumnEncoder(config: ModelConfig, signature: ModelSignat
           for (let r = 0; r < n; r++) out[r * k + c] = column[r]!;
         }
       }
-      feeds[plan.name] = { type: plan.type, dims: plan.oneDimensional ? [n] : [n, k], data };
+      feeds[plan.name] = { type: plan.type, dims: [n, ...plan.rowDims], data };
     }
     return feeds;
   };

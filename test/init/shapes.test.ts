@@ -1,0 +1,63 @@
+// `modelserve init` on graphs whose shapes and element types the book's model does not have: a
+// rank-3 input, a static-shape export (batch fixed at 1), inputs and outputs of types a config
+// cannot carry, a ZipMap output. Each config init writes is one check accepts and that serves the
+// graph's own answers, or init refuses, naming the tensor. Graphs built with Debian's python3-onnx.
+import { test, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { rmSync } from 'node:fs';
+import { join } from 'node:path';
+import { startServer } from '../../src/server.js';
+import { checkRepository } from '../../src/check/repository.js';
+import { initModelFolder } from '../../src/init/init.js';
+import { call } from '../helpers/http.js';
+import { tempDir } from '../helpers/paths.js';
+
+const root = tempDir('modelserve-init-shapes-');
+after(() => rmSync(root, { recursive: true, force: true }));
+
+const MAKE = `
+import os, sys, onnx
+from onnx import TensorProto as T, helper as h
+def save(name, nodes, inputs, outputs, inits=(), ml=False):
+    ops = [h.make_opsetid('', 13)] + ([h.make_opsetid('ai.onnx.ml', 1)] if ml else [])
+    model = h.make_model(h.make_graph(nodes, name, inputs, outputs, list(inits)), opset_imports=ops)
+    model.ir_version = 8
+    onnx.save(model, os.path.join(sys.argv[1], name + '.onnx'))
+v = h.make_tensor_value_info
+# y = the sum of each row's 2 x 3 block
+save('rank3', [h.make_node('ReduceSum', ['x', 'axes'], ['y'], keepdims=0)], [v('x', T.FLOAT, ['N', 2, 3])], [v('y', T.FLOAT, ['N'])], [h.make_tensor('axes', T.INT64, [2], [1, 2])])
+# a static-shape export: one row per run, y = 2x
+save('batch1', [h.make_node('Mul', ['x', 'two'], ['y'])], [v('x', T.FLOAT, [1, 3])], [v('y', T.FLOAT, [1, 3])], [h.make_tensor('two', T.FLOAT, [], [2.0])])
+save('half_in', [h.make_node('Identity', ['x'], ['y'])], [v('x', T.FLOAT16, ['N', 2])], [v('y', T.FLOAT16, ['N', 2])])
+save('bytes_in', [h.make_node('Cast', ['x'], ['y'], to=T.FLOAT)], [v('x', T.UINT8, ['N', 2])], [v('y', T.FLOAT, ['N', 2])])
+save('half_out', [h.make_node('Identity', ['x'], ['y']), h.make_node('Cast', ['x'], ['h'], to=T.FLOAT16)], [v('x', T.FLOAT, ['N', 2])], [v('y', T.FLOAT, ['N', 2]), v('h', T.FLOAT16, ['N', 2])])
+lc = h.make_node('LinearClassifier', ['x'], ['label', 'p'], domain='ai.onnx.ml', classlabels_ints=[0, 1], coefficients=[1.0, -1.0, -1.0, 1.0], intercepts=[0.0, 0.0], post_transform='SOFTMAX')
+zm = h.make_node('ZipMap', ['p'], ['output_probability'], domain='ai.onnx.ml', classlabels_int64s=[0, 1])
+m = onnx.TypeProto()
+m.map_type.key_type = T.INT64
+m.map_type.value_type.CopyFrom(h.make_tensor_type_proto(T.FLOAT, []))
+save('zipmap', [lc, zm], [v('x', T.FLOAT, ['N', 2])], [v('label', T.INT64, ['N']), h.make_value_info('output_probability', h.make_sequence_type_proto(m))], ml=True)
+`;
+execFileSync('/usr/bin/python3', ['-c', MAKE, root], { stdio: 'pipe' });
+
+/** init's folder for models/<name>.onnx, checked as `modelserve init` checks it. */
+async function initChecked(name: string) {
+  const result = initModelFolder({ model: join(root, `${name}.onnx`), out: join(root, 'models', name) });
+  const report = await checkRepository(result.dir);
+  assert.deepEqual(report.problems, [], `${name}: ${JSON.stringify(report.problems)}`);
+  return result;
+}
+
+test('a rank-3 input [N, 2, 3]: init names six fields, check accepts it, and each row is fed in the model\'s own shape', async () => {
+  const { dir } = await initChecked('rank3');
+  const server = await startServer({ repo: dir, port: 0, workers: 1, grpcPort: 0 });
+  try {
+    const rows = [{ x0: 1, x1: 2, x2: 3, x3: 4, x4: 5, x5: 6 }, { x0: -1, x1: 0, x2: 0, x3: 0, x4: 0, x5: 0.5 }];
+    const res = await call(`${server.url}/predict`, { body: rows });
+    assert.equal(res.status, 200, res.text);
+    assert.deepEqual(res.body, [{ y: 21 }, { y: -0.5 }]);
+  } finally {
+    await server.shutdown();
+  }
+});
