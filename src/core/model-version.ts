@@ -132,7 +132,10 @@ export class ModelVersion implements ServableVersion {
     this.tap = parts.tap;
     const defaults = this.defaultOutputs;
     const batched = config.batching.enabled && (!raw || rawBatchable(signature));
-    const sliceRowsAt = batched && parts.maxRunRows !== undefined && parts.maxRunRows > 0 ? parts.maxRunRows : Infinity;
+    // A graph exported with a fixed batch of one ([1, k]: a static-shape export) is run one row at a
+    // time: onnxruntime refuses it more, so an array request or a shared batch would fail.
+    const oneRowRuns = !raw && signature.inputs.some((i) => i.shape[0] === 1);
+    const sliceRowsAt = oneRowRuns ? 1 : batched && parts.maxRunRows !== undefined && parts.maxRunRows > 0 ? parts.maxRunRows : Infinity;
     this.batcher = new Batcher<QueuedRequest, NamedTensors>({
       enabled: batched,
       maxBatchSize: config.batching.maxBatchSize,

@@ -61,3 +61,20 @@ test('a rank-3 input [N, 2, 3]: init names six fields, check accepts it, and eac
     await server.shutdown();
   }
 });
+
+test('a graph exported with a fixed batch of 1 ([1, 3]) answers an array request and concurrent requests, one row per run', async () => {
+  const { dir } = await initChecked('batch1');
+  const server = await startServer({ repo: dir, port: 0, workers: 1, grpcPort: 0 });
+  try {
+    const rows = [{ x0: 1, x1: 2, x2: 3 }, { x0: 4, x1: 5, x2: 6 }, { x0: 7, x1: 8, x2: 9 }];
+    const many = await call(`${server.url}/predict`, { body: rows });
+    assert.equal(many.status, 200, many.text);
+    assert.deepEqual(many.body, [{ y: [2, 4, 6] }, { y: [8, 10, 12] }, { y: [14, 16, 18] }]);
+    // Requests that arrive together share a batch: still one row per onnxruntime run.
+    const answers = await Promise.all(rows.map((row) => call(`${server.url}/predict`, { body: row })));
+    assert.deepEqual(answers.map((a) => a.status), [200, 200, 200], answers.map((a) => a.text).join('\n'));
+    assert.deepEqual(answers.map((a) => a.body), [{ y: [2, 4, 6] }, { y: [8, 10, 12] }, { y: [14, 16, 18] }]);
+  } finally {
+    await server.shutdown();
+  }
+});
