@@ -5,12 +5,12 @@ import type { ModelConfig } from './types.js';
 import type { ElementType, ModelSignature, TensorInfo } from '../runtime/types.js';
 
 // What a config's fields can be encoded into (the JSON API's types).
-const SUPPORTED: ReadonlySet<string> = new Set(['float32', 'float64', 'int32', 'int64', 'string', 'bool']);
+export const SUPPORTED: ReadonlySet<string> = new Set(['float32', 'float64', 'int32', 'int64', 'string', 'bool']);
 const NUMERIC: ReadonlySet<string> = new Set(['float32', 'float64', 'int32', 'int64']);
 // What a raw model's tensors can be, over the Open Inference Protocol, and what any output can be
 // returned as: every element type onnxruntime-node's Tensor carries but float16 (OIP FP16, which
 // modelserve refuses) and the 4-bit ones. (bfloat16 is not even described by onnxruntime-node.)
-const CARRIED: ReadonlySet<string> = new Set<ElementType>(['float32', 'float64', 'int8', 'int16', 'int32', 'int64', 'uint8', 'uint16', 'uint32', 'uint64', 'string', 'bool']);
+export const CARRIED: ReadonlySet<string> = new Set<ElementType>(['float32', 'float64', 'int8', 'int16', 'int32', 'int64', 'uint8', 'uint16', 'uint32', 'uint64', 'string', 'bool']);
 // What a `column:` output can read: every carried type but string. Each is answered as a number,
 // exact for all of them but a 64-bit integer past ±(2^53 - 1), which a request is refused for
 // (src/response/decode.ts exactNumber).

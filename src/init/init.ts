@@ -6,6 +6,7 @@ import { copyFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from
 import { basename, join, relative, resolve } from 'node:path';
 import { readScalerFile } from '../config/scale-file.js';
 import type { FieldType } from '../config/types.js';
+import { CARRIED, SUPPORTED } from '../config/signature.js';
 import { normalizeName, readSample, type Sample, type SampleColumn } from '../check/csv.js';
 import { describeModel, type TensorDescription } from '../inspect/inspect.js';
 
@@ -34,7 +35,8 @@ export interface InitResult {
 
 export class InitError extends Error {}
 
-const FIELD_TYPE: Record<string, FieldType> = { float32: 'number', float64: 'number', float16: 'number', int32: 'integer', int64: 'integer', int8: 'integer', int16: 'integer', uint8: 'integer', string: 'string', bool: 'boolean' };
+// The input element types a config can feed (config/signature.ts SUPPORTED) and the field type for each.
+const FIELD_TYPE: Record<string, FieldType> = { float32: 'number', float64: 'number', int32: 'integer', int64: 'integer', string: 'string', bool: 'boolean' };
 
 /** The column's own name when a config accepts it (so the sample's rows are valid requests as they are), else a cleaned one. */
 export function fieldName(text: string): string {
@@ -91,6 +93,12 @@ function fieldLines(f: PlannedField, sample: Sample | undefined, missingAllowed:
   return lines;
 }
 
+/** Why an output is left out of the config (one it cannot return), and what to do instead. */
+function unanswered(o: TensorDescription): string {
+  if (o.type === 'sequence' || o.type === 'map') return `the output '${o.name}' (a ${o.type}, e.g. skl2onnx's ZipMap probabilities) is not answered: only tensors are; export the model with options={'zipmap': False} for a probabilities tensor`;
+  return `the output '${o.name}' (${o.type}) is not answered: modelserve returns ${[...CARRIED].join(', ')} tensors`;
+}
+
 export function initModelFolder(options: InitOptions): InitResult {
   const notes: string[] = [];
   const modelBytes = options.onnx?.bytes ?? readFileSync(options.model);
@@ -111,7 +119,7 @@ export function initModelFolder(options: InitOptions): InitResult {
   const inputs: Array<{ tensor: TensorDescription; fields: PlannedField[] }> = [];
   const byColumnName = new Map((sample?.columns ?? []).map((c) => [normalizeName(c.name), c]));
   const unsupported = d.inputs.filter((t) => !FIELD_TYPE[t.type]);
-  if (unsupported.length > 0) throw new InitError(`the model's input ${unsupported.map((t) => `'${t.name}' (${t.type})`).join(', ')} cannot be fed from JSON fields`);
+  if (unsupported.length > 0) throw new InitError(`the model's input ${unsupported.map((t) => `'${t.name}' (${t.type})`).join(', ')} cannot be fed from JSON fields (modelserve feeds ${[...SUPPORTED].join(', ')} inputs)${d.inputs.every((t) => CARRIED.has(t.type)) ? '; served from its .onnx file alone (no model.yaml), it takes tensors over the Open Inference Protocol' : ''}`);
   if (d.inputs.length === 1) {
     const tensor = d.inputs[0]!;
     const type = FIELD_TYPE[tensor.type]!;
@@ -152,7 +160,7 @@ export function initModelFolder(options: InitOptions): InitResult {
 
   // Response fields.
   const labelOut = d.outputs.find((o) => (o.type === 'int64' || o.type === 'string') && width(o) === 1);
-  const probaOut = d.outputs.find((o) => o !== labelOut && o.type.startsWith('float') && o.shape.length === 2);
+  const probaOut = d.outputs.find((o) => o !== labelOut && (o.type === 'float32' || o.type === 'float64') && o.shape.length === 2);
   const outputLines: string[] = [];
   if (options.labels) {
     if (!labelOut) throw new InitError(`--labels: the model has no class-label output (an int64 or string [N] output; its outputs: ${d.outputs.map((o) => o.name).join(', ')})`);
@@ -169,12 +177,15 @@ export function initModelFolder(options: InitOptions): InitResult {
   }
   if (outputLines.length === 0) {
     for (const o of d.outputs) {
-      if (!FIELD_TYPE[o.type]) continue;
+      if (!CARRIED.has(o.type)) {
+        notes.push(unanswered(o));
+        continue;
+      }
       outputLines.push(`  ${fieldName(o.name)}:${' '.repeat(Math.max(1, 40 - fieldName(o.name).length))}# ${o.type} [${o.shape.join(', ')}]`, `    from: ${o.name}`);
     }
     if (labelOut) notes.push('class labels are answered as the model\'s values; map them to names with --labels 0=No,1=Yes');
   }
-  if (outputLines.length === 0) throw new InitError('the model has no tensor output modelserve can answer with');
+  if (outputLines.length === 0) throw new InitError(`the model has no tensor output modelserve can answer with: ${d.outputs.map(unanswered).join('; ')}`);
 
   // The folder: the model, the scaler, the config.
   mkdirSync(dir, { recursive: true });

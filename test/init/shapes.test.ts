@@ -5,11 +5,11 @@
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { rmSync } from 'node:fs';
+import { existsSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { startServer } from '../../src/server.js';
 import { checkRepository } from '../../src/check/repository.js';
-import { initModelFolder } from '../../src/init/init.js';
+import { InitError, initModelFolder } from '../../src/init/init.js';
 import { call } from '../helpers/http.js';
 import { tempDir } from '../helpers/paths.js';
 
@@ -77,4 +77,21 @@ test('a graph exported with a fixed batch of 1 ([1, 3]) answers an array request
   } finally {
     await server.shutdown();
   }
+});
+
+test('init refuses an input no field can feed (float16, uint8), naming it, and writes no config check would reject', () => {
+  assert.throws(() => initModelFolder({ model: join(root, 'half_in.onnx'), out: join(root, 'models', 'half_in') }), (err: Error) => {
+    assert.ok(err instanceof InitError);
+    assert.match(err.message, /the model's input 'x' \(float16\) cannot be fed from JSON fields \(modelserve feeds float32, float64, int32, int64, string, bool inputs\)$/);
+    return true;
+  });
+  assert.throws(() => initModelFolder({ model: join(root, 'bytes_in.onnx'), out: join(root, 'models', 'bytes_in') }), /the model's input 'x' \(uint8\) cannot be fed from JSON fields .*served from its \.onnx file alone \(no model\.yaml\), it takes tensors over the Open Inference Protocol/);
+  assert.ok(!existsSync(join(root, 'models', 'half_in', 'model.yaml')) && !existsSync(join(root, 'models', 'bytes_in', 'model.yaml')));
+});
+
+test('outputs modelserve cannot return (float16, a ZipMap sequence of maps) are left out of the config with a note saying why', async () => {
+  const half = await initChecked('half_out');
+  assert.deepEqual(half.notes, ["the output 'h' (float16) is not answered: modelserve returns float32, float64, int8, int16, int32, int64, uint8, uint16, uint32, uint64, string, bool tensors"]);
+  const zip = await initChecked('zipmap');
+  assert.match(zip.notes[0]!, /^the output 'output_probability' \(a sequence, e\.g\. skl2onnx's ZipMap probabilities\) is not answered: only tensors are; export the model with options=\{'zipmap': False\}/);
 });
