@@ -31,8 +31,9 @@ export async function checkAndReport(repo: string, options: CheckOptions): Promi
   const text = formatModelProblems(report.problems);
   if (text) console.error(text);
   const checked = report.models.length + report.unreadable.length;
-  const unreadable = report.unreadable.length > 0 ? `; config not readable: ${report.unreadable.join(', ')}` : '';
-  console.log(`${report.ok ? 'ok' : 'failed'}: ${checked} model${checked === 1 ? '' : 's'} checked (${report.models.join(', ')}${unreadable}), ` +
+  const unreadable = report.unreadable.length > 0 ? `config not readable: ${report.unreadable.join(', ')}` : '';
+  const names = [report.models.join(', '), unreadable].filter(Boolean).join('; ');
+  console.log(`${report.ok ? 'ok' : 'failed'}: ${checked} model${checked === 1 ? '' : 's'} checked (${names}), ` +
     `${report.problems.filter((p) => p.severity === 'error').length} error(s), ${report.problems.filter((p) => p.severity === 'warning').length} warning(s)`);
   return report.ok ? 0 : 1;
 }

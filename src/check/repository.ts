@@ -5,7 +5,7 @@
 // on that session (see warm-up.ts), what the optimiser cannot rewrite, and with a sample of data
 // the silent mistakes (see sample.ts). Opens no port.
 import { basename } from 'node:path';
-import { buildConfig, findConfigFile, modelFolders, policySelectsNothing, readConfigFile, readVersionConfig, repositoryProblems, schemaProblems, underRejected, versionLocations, type Problem, type RawConfig, type VersionLocation } from '../config/load.js';
+import { buildConfig, findConfigFile, modelFolders, policySelectsNothing, readConfigFile, readVersionConfig, repositoryProblems, schemaProblems, shapeProblems, underRejected, versionLocations, type Problem, type RawConfig, type VersionLocation } from '../config/load.js';
 import type { ModelConfig } from '../config/types.js';
 import { StartupError } from '../errors.js';
 import { ModelBytesError, readModelBytes } from '../core/model-bytes.js';
@@ -50,7 +50,8 @@ function readFolder(where: VersionLocation): { config?: ModelConfig; partial: bo
   const problems: Problem[] = [];
   const raw = readConfigFile(file, problems);
   if (raw === undefined) return { partial: true, problems, schema: problems };
-  const schema = schemaProblems(file, raw);
+  // What serve refuses before the schema (a model's missing fields/inputs/outputs, a pipeline's model keys) counts as the schema's.
+  const schema = [...shapeProblems(raw).map((p) => ({ file, ...p })), ...schemaProblems(file, raw)];
   const built: Problem[] = [];
   let config: ModelConfig | undefined;
   try {

@@ -386,7 +386,7 @@ export function buildConfig(where: VersionLocation, file: string, raw: RawConfig
 }
 
 /** A model needs fields, inputs and outputs; a pipeline derives them from its steps. */
-function shapeProblems(raw: unknown): Array<{ path: string; message: string }> {
+export function shapeProblems(raw: unknown): Array<{ path: string; message: string }> {
   if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) return [];
   const r = raw as Record<string, unknown>;
   if (r.pipeline !== undefined) {

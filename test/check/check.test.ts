@@ -99,6 +99,22 @@ test('check: a config that is not valid YAML is one problem naming its line and 
   assert.match(r.stdout, /failed: 2 models checked \(good; config not readable: unparsable\), 1 error\(s\)/);
 });
 
+test('check refuses what serve refuses before the schema: a model config without fields/inputs/outputs, a pipeline with a model file', () => {
+  const repo = bookRepo({ bare: 'model: svc.onnx\n' });
+  mkdirSync(join(repo, 'chain'));
+  writeFileSync(join(repo, 'chain', 'model.yaml'), 'model: svc.onnx\npipeline:\n  sequence:\n    - model: bare\n');
+  const r = cli(['check', repo]);
+  assert.equal(r.status, 1, r.stdout + r.stderr);
+  for (const key of ['fields', 'inputs', 'outputs']) assert.match(r.stderr, new RegExp(`bare/model\\.yaml: ${key}: is required\n`));
+  assert.match(r.stderr, /chain\/model\.yaml: model: does not apply to a pipeline/);
+  assert.doesNotMatch(r.stderr, /ENOENT/);
+  assert.match(r.stdout, /^failed: 2 models checked \(chain; config not readable: bare\), 4 error\(s\)/);
+  // The same problems stop serve.
+  const serve = cli(['serve', repo, '--check']);
+  assert.equal(serve.status, 1);
+  for (const key of ['fields', 'inputs', 'outputs']) assert.match(serve.stderr, new RegExp(`bare/model\\.yaml: ${key}: is required\n`));
+});
+
 test('serve reports the same complete list at start-up; serve --check exits without listening (its port is taken)', async () => {
   const repo = bookRepo({ broken: BROKEN });
   const serve = cli(['serve', repo, '--port', '0', '--workers', '1']);
