@@ -1,7 +1,7 @@
 // Reads a model repository (a folder of model folders, or one model folder), validates every
 // config against the schema plus cross-field rules, and reports every problem at once (file and
 // key path), then returns frozen ModelConfig objects. Nothing here touches onnxruntime.
-import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { closeSync, existsSync, openSync, readdirSync, readFileSync, readSync, statSync } from 'node:fs';
 import { join, relative, resolve } from 'node:path';
 import type { ErrorObject } from 'ajv';
 import { parse as parseYaml } from 'yaml';
@@ -25,9 +25,33 @@ export interface Problem {
 export function findConfigFile(dir: string): string | undefined {
   for (const name of CONFIG_FILE_NAMES) {
     const file = join(dir, name);
-    if (existsSync(file)) return file;
+    if (existsSync(file) && !(name === 'model.json' && isXgboostJson(file))) return file;
   }
   return undefined;
+}
+
+/**
+ * Whether a file is an XGBoost JSON model, which save_model also names model.json: a model, not a
+ * config. XGBoost writes its "learner" key first; only the file's start is read.
+ */
+function isXgboostJson(file: string): boolean {
+  let fd: number | undefined;
+  try {
+    fd = openSync(file, 'r');
+    const head = Buffer.alloc(256);
+    const n = readSync(fd, head, 0, head.length, 0);
+    return /^\s*\{\s*"learner"\s*:/.test(head.toString('utf8', 0, n));
+  } catch {
+    return false;
+  } finally {
+    if (fd !== undefined) closeSync(fd);
+  }
+}
+
+/** The model.json in `dir` when it is an XGBoost model (so the folder is a model without a config). */
+function xgboostModelWithoutConfig(dir: string): string | undefined {
+  const file = join(dir, 'model.json');
+  return existsSync(file) && isXgboostJson(file) ? file : undefined;
 }
 
 const VERSION_FOLDER = /^[1-9][0-9]{0,8}$/;
@@ -65,7 +89,7 @@ export function onnxFiles(dir: string): string[] {
 
 /** A folder that is a model: it holds a config, numbered version folders, or exactly one .onnx file (a raw model). */
 export function isModelFolder(dir: string): boolean {
-  return findConfigFile(dir) !== undefined || versionFolders(dir).length > 0 || onnxFiles(dir).length === 1;
+  return findConfigFile(dir) !== undefined || versionFolders(dir).length > 0 || onnxFiles(dir).length === 1 || xgboostModelWithoutConfig(dir) !== undefined;
 }
 
 /** The model folders of a repository: the folder itself when it is a model, else its subfolders that are. */
@@ -453,7 +477,10 @@ export function readVersionConfig(where: VersionLocation, problems: Problem[]): 
   if (file === undefined) {
     const onnx = onnxFiles(where.dir);
     if (onnx.length === 1) return rawConfig(where, join(where.dir, onnx[0]!), problems);
-    problems.push({ file: where.dir, path: '(folder)', message: `no ${CONFIG_FILE_NAMES.join(' / ')} in the version folder or its model folder${onnx.length > 1 ? ` (and ${onnx.length} .onnx files: a folder without a config must hold exactly one)` : ''}` });
+    const xgboost = xgboostModelWithoutConfig(where.dir);
+    const hint = xgboost !== undefined ? ` (its model.json is an XGBoost model, not a config: \`modelserve init ${relative(process.cwd(), xgboost)}\` writes a model.yaml for it)`
+      : onnx.length > 1 ? ` (and ${onnx.length} .onnx files: a folder without a config must hold exactly one)` : '';
+    problems.push({ file: where.dir, path: '(folder)', message: `no ${CONFIG_FILE_NAMES.join(' / ')} in the version folder or its model folder${hint}` });
     return undefined;
   }
   const raw = readConfigFile(file, problems);

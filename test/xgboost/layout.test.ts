@@ -1,0 +1,52 @@
+// XGBoost's save_model('model.json') file in the folder layouts serve reads: model.json is also a
+// config file name, and an XGBoost model there is a model, not a config — in a version folder
+// (Triton's models/<name>/<version>/) under the model folder's model.yaml, and alone in a folder.
+import { test, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { copyFileSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+import { startServer } from '../../src/server.js';
+import { CLI, EXAMPLES, tempDir } from '../helpers/paths.js';
+import { call } from '../helpers/http.js';
+
+const root = tempDir('modelserve-xgboost-layout-');
+after(() => rmSync(root, { recursive: true, force: true }));
+const DIR = join(EXAMPLES, 'rain-xgboost');
+
+function cli(args: string[]) {
+  const r = spawnSync(process.execPath, [CLI, ...args], { encoding: 'utf8', timeout: 60_000, cwd: root });
+  return { status: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+
+test('a version folder holding XGBoost\'s model.json serves it with the model folder\'s model.yaml (not read as the version\'s config)', async () => {
+  const repo = join(root, 'versions');
+  mkdirSync(join(repo, 'rain', '1'), { recursive: true });
+  copyFileSync(join(DIR, 'model.yaml'), join(repo, 'rain', 'model.yaml'));
+  copyFileSync(join(DIR, 'model.json'), join(repo, 'rain', '1', 'model.json'));
+  const checked = cli(['check', repo]);
+  assert.equal(checked.status, 0, checked.stdout + checked.stderr);
+  assert.match(checked.stdout, /^ok: 1 model checked \(rain-xgboost\)/);
+  const server = await startServer({ repo, port: 0, workers: 1, grpcPort: 0 });
+  try {
+    const valid = JSON.parse(readFileSync(join(DIR, 'samples/valid.json'), 'utf8')) as unknown[];
+    const expected = JSON.parse(readFileSync(join(DIR, 'samples/expected.json'), 'utf8')) as Array<{ prediction: string }>;
+    const res = await call(`${server.url}/predict`, { body: valid[0] });
+    assert.equal(res.status, 200, res.text);
+    assert.equal(res.body.prediction, expected[0]!.prediction);
+  } finally {
+    await server.shutdown();
+  }
+});
+
+test('a folder holding only XGBoost\'s model.json is one problem saying it is a model and how to get its model.yaml', () => {
+  const repo = join(root, 'alone');
+  mkdirSync(join(repo, 'rain'), { recursive: true });
+  copyFileSync(join(DIR, 'model.json'), join(repo, 'rain', 'model.json'));
+  for (const args of [['check', repo], ['serve', repo, '--check']]) {
+    const r = cli(args);
+    assert.equal(r.status, 1, r.stdout + r.stderr);
+    assert.match(r.stderr, /\(1 problem\):\n {2}alone\/rain: \(folder\): no model\.yaml \/ model\.yml \/ model\.json in the version folder or its model folder \(its model\.json is an XGBoost model, not a config: `modelserve init alone\/rain\/model\.json` writes a model\.yaml for it\)\n/);
+    assert.doesNotMatch(r.stderr, /learner|is required/);
+  }
+});
