@@ -50,6 +50,14 @@ function modelName(text: string): string {
 }
 
 const yamlScalar = (v: number | string | boolean) => (typeof v === 'string' ? JSON.stringify(v) : String(v));
+/**
+ * A name (a tensor's, a field's, a file's) as a YAML key or value that reads back as that string:
+ * plain when it is a word YAML keeps a string, else quoted. PyTorch names outputs '15', other
+ * exporters 'y #2' or 'a: b': unquoted, those read back as a number, a comment or a mapping.
+ */
+const yamlName = (text: string) => (/^[A-Za-z_][A-Za-z0-9_./-]*$/.test(text) && !/^(true|false|null|yes|no|on|off|y|n)$/i.test(text) ? text : JSON.stringify(text));
+/** `  key:` padded so that the comment after it starts at column 44, as the other lines' do. */
+const keyLine = (key: string, comment: string) => `  ${`${yamlName(key)}:`.padEnd(40)} # ${comment}`;
 const fmt = (x: number) => String(Number(x.toPrecision(10)));
 
 /** The fixed row width of [N, k] (k), 1 for [N] / [N, 1], undefined when symbolic. */
@@ -70,7 +78,7 @@ function firstValue(col: SampleColumn): number | string | undefined {
 }
 
 function fieldLines(f: PlannedField, sample: Sample | undefined, missingAllowed: boolean): string[] {
-  const lines = [`  ${f.name}:`, `    type: ${f.type}`];
+  const lines = [`  ${yamlName(f.name)}:`, `    type: ${f.type}`];
   if (missingAllowed) lines.push('    required: false                        # absent = a missing value (each split\'s default direction)');
   const col = f.column;
   if (col) {
@@ -97,6 +105,13 @@ function fieldLines(f: PlannedField, sample: Sample | undefined, missingAllowed:
 function unanswered(o: TensorDescription): string {
   if (o.type === 'sequence' || o.type === 'map') return `the output '${o.name}' (a ${o.type}, e.g. skl2onnx's ZipMap probabilities) is not answered: only tensors are; export the model with options={'zipmap': False} for a probabilities tensor`;
   return `the output '${o.name}' (${o.type}) is not answered: modelserve returns ${[...CARRIED].join(', ')} tensors`;
+}
+
+/** `name`, or name_2, name_3, … when `taken` has it. */
+function unique(name: string, taken: readonly string[]): string {
+  let candidate = name;
+  for (let i = 2; taken.includes(candidate); i++) candidate = `${name}_${i}`;
+  return candidate;
 }
 
 export function initModelFolder(options: InitOptions): InitResult {
@@ -147,7 +162,8 @@ export function initModelFolder(options: InitOptions): InitResult {
   } else {
     for (const tensor of d.inputs) {
       if (width(tensor) !== 1) throw new InitError(`the model has several inputs and '${tensor.name}' is not [N] or [N, 1]; write inputs.${tensor.name}.fields by hand`);
-      inputs.push({ tensor, fields: [{ name: fieldName(tensor.name), type: FIELD_TYPE[tensor.type]!, column: byColumnName.get(normalizeName(tensor.name)) }] });
+      // Two names that clean up alike ('x-1', 'x_1') get 'x_1' and 'x_1_2': --fields names one input's columns only.
+      inputs.push({ tensor, fields: [{ name: unique(fieldName(tensor.name), inputs.flatMap((i) => i.fields.map((f) => f.name))), type: FIELD_TYPE[tensor.type]!, column: byColumnName.get(normalizeName(tensor.name)) }] });
     }
     if (options.scaler) throw new InitError('--scaler applies to a model with one [N, k] input');
   }
@@ -165,7 +181,7 @@ export function initModelFolder(options: InitOptions): InitResult {
   if (options.labels) {
     if (!labelOut) throw new InitError(`--labels: the model has no class-label output (an int64 or string [N] output; its outputs: ${d.outputs.map((o) => o.name).join(', ')})`);
     const map = Object.entries(options.labels).map(([k, v]) => `${JSON.stringify(k)}: ${yamlScalar(v)}`).join(', ');
-    outputLines.push(`${'  prediction:'.padEnd(43)}# the class label`, `    from: ${labelOut.name}`, `    map: { ${map} }`);
+    outputLines.push(keyLine('prediction', 'the class label'), `    from: ${yamlName(labelOut.name)}`, `    map: { ${map} }`);
   }
   if (options.probaField) {
     const [field, col] = options.probaField.split(':');
@@ -173,15 +189,18 @@ export function initModelFolder(options: InitOptions): InitResult {
     const classes = width(probaOut);
     const column = col !== undefined ? Number(col) : classes === 2 ? 1 : NaN;
     if (!Number.isInteger(column) || column < 0 || (classes !== undefined && column >= classes)) throw new InitError(`--proba-field: give the column as NAME:COLUMN (the output '${probaOut.name}' has ${classes ?? 'an unknown number of'} columns)`);
-    outputLines.push(`  ${fieldName(field!)}:${' '.repeat(Math.max(1, 40 - fieldName(field!).length))}# the probability of class ${column}`, `    from: ${probaOut.name}`, `    column: ${column}`);
+    outputLines.push(keyLine(unique(fieldName(field!), options.labels ? ['prediction'] : []), `the probability of class ${column}`), `    from: ${yamlName(probaOut.name)}`, `    column: ${column}`);
   }
   if (outputLines.length === 0) {
+    const answered: string[] = [];
     for (const o of d.outputs) {
       if (!CARRIED.has(o.type)) {
         notes.push(unanswered(o));
         continue;
       }
-      outputLines.push(`  ${fieldName(o.name)}:${' '.repeat(Math.max(1, 40 - fieldName(o.name).length))}# ${o.type} [${o.shape.join(', ')}]`, `    from: ${o.name}`);
+      const field = unique(fieldName(o.name), answered);
+      answered.push(field);
+      outputLines.push(keyLine(field, `${o.type} [${o.shape.join(', ')}]`), `    from: ${yamlName(o.name)}`);
     }
     if (labelOut) notes.push('class labels are answered as the model\'s values; map them to names with --labels 0=No,1=Yes');
   }
@@ -199,9 +218,9 @@ export function initModelFolder(options: InitOptions): InitResult {
   const lines = [
     `# Written by \`modelserve init ${basename(options.model)}\`${sample ? ` from the sample ${basename(sample.file)}` : ''}. Check it with`,
     `# \`modelserve check ${relative(process.cwd(), dir) || '.'}${sample ? ` --sample ${relative(process.cwd(), sample.file)}` : ''}\`; the keys are explained in the README's "Concepts".`,
-    `name: ${name}`,
+    `name: ${yamlName(name)}`,
     'version: "1"',
-    `model: ${modelFile}`,
+    `model: ${yamlName(modelFile)}`,
     ...(options.onnx?.configLines ?? []),
     // Every field optional (XGBoost's missing values): a misspelt name would be a silent missing value.
     ...(options.onnx?.missingAllowed ? ['strict: true                               # an unknown field is a 422 (every field is optional: a misspelt one would be missing)'] : []),
@@ -210,9 +229,9 @@ export function initModelFolder(options: InitOptions): InitResult {
     'inputs:                                    # how the fields become the model\'s inputs',
   ];
   for (const { tensor, fields } of inputs) {
-    lines.push(`  ${tensor.name}:${' '.repeat(Math.max(1, 40 - tensor.name.length))}# ${tensor.type} [${tensor.shape.join(', ')}]`);
-    lines.push(`    fields: [${fields.map((f) => f.name).join(', ')}]`);
-    if (scalerFile) lines.push(`${`    scale: { file: ${scalerFile} }`.padEnd(42)} # (x - mean) / scale per column, from the scaler's file`);
+    lines.push(keyLine(tensor.name, `${tensor.type} [${tensor.shape.join(', ')}]`));
+    lines.push(`    fields: [${fields.map((f) => yamlName(f.name)).join(', ')}]`);
+    if (scalerFile) lines.push(`${`    scale: { file: ${yamlName(scalerFile)} }`.padEnd(42)} # (x - mean) / scale per column, from the scaler's file`);
   }
   if (!scaler && inputs.length === 1 && inputs[0]!.fields.length > 1 && FIELD_TYPE[inputs[0]!.tensor.type] === 'number') {
     lines.push('    # If the model was trained on standard-scaled data, add its scaler (forgetting it makes most answers the same):', '    # scale: { file: scaler.json }');

@@ -1,6 +1,6 @@
 // `modelserve init` on graphs whose shapes and element types the book's model does not have: a
 // rank-3 input, a static-shape export (batch fixed at 1), inputs and outputs of types a config
-// cannot carry, a ZipMap output. Each config init writes is one check accepts and that serves the
+// cannot carry, a ZipMap output, tensor names YAML would read as numbers, booleans or comments. Each config init writes is one check accepts and that serves the
 // graph's own answers, or init refuses, naming the tensor. Graphs built with Debian's python3-onnx.
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -34,6 +34,11 @@ save('bytes_in', [h.make_node('Cast', ['x'], ['y'], to=T.FLOAT)], [v('x', T.UINT
 save('half_out', [h.make_node('Identity', ['x'], ['y']), h.make_node('Cast', ['x'], ['h'], to=T.FLOAT16)], [v('x', T.FLOAT, ['N', 2])], [v('y', T.FLOAT, ['N', 2]), v('h', T.FLOAT16, ['N', 2])])
 lc = h.make_node('LinearClassifier', ['x'], ['label', 'p'], domain='ai.onnx.ml', classlabels_ints=[0, 1], coefficients=[1.0, -1.0, -1.0, 1.0], intercepts=[0.0, 0.0], post_transform='SOFTMAX')
 zm = h.make_node('ZipMap', ['p'], ['output_probability'], domain='ai.onnx.ml', classlabels_int64s=[0, 1])
+# PyTorch's default names ('input.1' -> '15') and names YAML reads as something else unquoted
+save('torch', [h.make_node('Relu', ['input.1'], ['15'])], [v('input.1', T.FLOAT, ['batch_size', 2])], [v('15', T.FLOAT, ['batch_size', 2])])
+odd = ['true', 'a: b', 'x #1', '-y']
+save('names', [h.make_node('Neg', [odd[0]], ['null']), h.make_node('Identity', [odd[1]], ['p-1']), h.make_node('Identity', [odd[2]], ['p_1']), h.make_node('Identity', [odd[3]], ['{o}'])],
+     [v(n, T.FLOAT, ['N']) for n in odd], [v(n, T.FLOAT, ['N']) for n in ['null', 'p-1', 'p_1', '{o}']])
 m = onnx.TypeProto()
 m.map_type.key_type = T.INT64
 m.map_type.value_type.CopyFrom(h.make_tensor_type_proto(T.FLOAT, []))
@@ -94,4 +99,20 @@ test('outputs modelserve cannot return (float16, a ZipMap sequence of maps) are 
   assert.deepEqual(half.notes, ["the output 'h' (float16) is not answered: modelserve returns float32, float64, int8, int16, int32, int64, uint8, uint16, uint32, uint64, string, bool tensors"]);
   const zip = await initChecked('zipmap');
   assert.match(zip.notes[0]!, /^the output 'output_probability' \(a sequence, e\.g\. skl2onnx's ZipMap probabilities\) is not answered: only tensors are; export the model with options=\{'zipmap': False\}/);
+});
+
+test('tensor names YAML would misread (PyTorch\'s output \'15\', \'true\', \'a: b\', \'x #1\') are quoted, and outputs whose names clean up alike get fields of their own', async () => {
+  await initChecked('torch');
+  await initChecked('names');
+  const server = await startServer({ repo: join(root, 'models'), port: 0, workers: 1, grpcPort: 0 });
+  try {
+    const a = await call(`${server.url}/models/torch/predict`, { body: { x0: -1, x1: 2 } });
+    assert.equal(a.status, 200, a.text);
+    assert.deepEqual(a.body, { x_15: [0, 2] });
+    const b = await call(`${server.url}/models/names/predict`, { body: { true: 1, a_b: 2, x_1: 3, y: 4 } });
+    assert.equal(b.status, 200, b.text);
+    assert.deepEqual(b.body, { null: -1, p_1: 2, p_1_2: 3, o: 4 });
+  } finally {
+    await server.shutdown();
+  }
 });
