@@ -1,5 +1,6 @@
 // A data sample as columns: the CSV's header and, per column, its cells as numbers where they all
-// parse as numbers (empty cells are missing values), else as strings.
+// parse as numbers (empty cells are missing values), else as strings. Comma-, semicolon- or
+// tab-separated, as the header line shows.
 import { readFileSync } from 'node:fs';
 import { parse } from 'csv-parse/sync';
 
@@ -16,8 +17,22 @@ export interface Sample {
   columns: SampleColumn[];
 }
 
+/** The header line's separator: a comma, else the semicolon or tab a spreadsheet in some locales writes. */
+function delimiterOf(text: string): string {
+  const header = text.slice(0, text.search(/\r?\n|$/));
+  if (header.includes(',')) return ',';
+  return header.includes(';') ? ';' : header.includes('\t') ? '\t' : ',';
+}
+
 export function readSample(file: string): Sample {
-  const records = parse(readFileSync(file, 'utf8'), { bom: true, skip_empty_lines: true, relax_column_count: false, trim: true }) as string[][];
+  const text = readFileSync(file, 'utf8');
+  let records: string[][];
+  try {
+    records = parse(text, { bom: true, skip_empty_lines: true, relax_column_count: false, trim: true, delimiter: delimiterOf(text) }) as string[][];
+  } catch (err) {
+    // csv-parse's message ("Invalid Record Length: expect 3, got 2 on line 3") does not name the file.
+    throw new Error(`${file}: not a CSV sample: ${(err as Error).message}`, { cause: err });
+  }
   if (records.length < 2) throw new Error(`${file}: expected a header line and at least one row`);
   const [header, ...rows] = records;
   const columns = header!.map((name, c) => {

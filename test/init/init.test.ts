@@ -122,3 +122,20 @@ test('init refuses, naming the problem: an existing model.yaml, a scaler of the 
   assert.equal(text.status, 1);
   assert.match(text.stderr, /text\.onnx is not a valid ONNX model/);
 });
+
+test('init --sample reads a semicolon- or tab-separated CSV by its header; a CSV with a short row is refused naming the file and the line', () => {
+  const header = INIT_FIELDS;
+  const row = ['8.75', '0.83', '70', '259', '15.82', '1016.51', '1'];
+  for (const [name, sep] of [['semi', ';'], ['tab', '\t']] as const) {
+    writeFileSync(join(root, `${name}.csv`), `${header.join(sep)}\r\n${row.join(sep)}\r\n`);
+    const r = cli(['init', BOOK_MODEL, '-o', name, '--sample', join(root, `${name}.csv`)]);
+    assert.equal(r.status, 0, r.stderr);
+    const config = parseYaml(readFileSync(join(root, name, 'model.yaml'), 'utf8'));
+    assert.deepEqual(config.inputs.float_input.fields, INIT_FIELDS);
+    assert.equal(config.fields.Wind_speed_kmph.example, 70);
+  }
+  writeFileSync(join(root, 'short.csv'), `${header.join(',')}\n${row.join(',')}\n${row.slice(1).join(',')}\n`);
+  const short = cli(['init', BOOK_MODEL, '-o', 'short-row', '--sample', join(root, 'short.csv')]);
+  assert.equal(short.status, 1);
+  assert.match(short.stderr, /^modelserve init: .*short\.csv: not a CSV sample: Invalid Record Length: expect 7, got 6 on line 3\n/);
+});
