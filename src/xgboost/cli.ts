@@ -34,6 +34,6 @@ export async function run(argv: string[]): Promise<number> {
     return 1;
   }
   writeFileSync(output, converted.bytes);
-  console.error(`wrote ${output}: ${converted.objective}, ${converted.numFeature} features${converted.numClass > 1 ? `, ${converted.numClass} classes` : ''} (${converted.bytes.length} bytes); outputs ${converted.outputs.join(', ')}`);
+  console.error(`wrote ${output}: ${converted.objective}, ${converted.numFeature} features${converted.numClass > 1 ? `, ${converted.numClass} classes` : ''}${converted.rounds ? `, the first ${converted.rounds.used} of ${converted.rounds.total} rounds (early stopping's best_iteration)` : ''} (${converted.bytes.length} bytes); outputs ${converted.outputs.join(', ')}`);
   return 0;
 }

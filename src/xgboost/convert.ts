@@ -23,6 +23,8 @@ export interface ConvertedModel {
   featureNames?: string[];
   /** Output names: 'label' + 'probabilities' for classifiers, 'variable' ([N, 1]) or 'margin' otherwise. */
   outputs: string[];
+  /** Set when only the first `used` of `total` boosting rounds are served (early stopping, see bestRounds). */
+  rounds?: { used: number; total: number };
 }
 
 interface Tree {
@@ -60,6 +62,31 @@ function node(opType: string, input: string[], output: string[], attribute: Attr
   return { opType, domain, name: output[0], input, output, attribute };
 }
 
+interface BoosterModel {
+  trees?: Tree[];
+  tree_info?: number[];
+  gbtree_model_param?: { num_parallel_tree?: string };
+  /** XGBoost 2: where each boosting round's trees start. */
+  iteration_indptr?: number[];
+}
+
+/**
+ * The rounds a model saved by XGBoost's scikit-learn estimator (XGBClassifier / XGBRegressor)
+ * answers with: when it was trained with early stopping, its predict() uses the rounds up to
+ * best_iteration only, and the file keeps the later rounds too. Undefined (every tree, as
+ * Booster.predict uses) for a model saved from a Booster, or without early stopping.
+ */
+function bestRounds(learner: Record<string, unknown>, model: BoosterModel, treeCount: number, numClass: number): { used: number; total: number; trees: number } | undefined {
+  const attributes = learner.attributes as Record<string, string> | undefined;
+  if (attributes?.scikit_learn === undefined || attributes.best_iteration === undefined) return undefined;
+  const used = paramNumber(attributes.best_iteration, 'best_iteration') + 1;
+  const indptr = model.iteration_indptr;
+  const perRound = numClass * paramNumber(model.gbtree_model_param?.num_parallel_tree ?? '1', 'num_parallel_tree');
+  const total = indptr ? indptr.length - 1 : treeCount / perRound;
+  if (!Number.isInteger(used) || used < 1 || used >= total) return undefined;
+  return { used, total, trees: indptr ? indptr[used]! : used * perRound };
+}
+
 /** Converts a parsed XGBoost JSON model (Booster.save_model('model.json')). */
 export function convertXgboost(json: unknown): ConvertedModel {
   const learner = need((json as { learner?: Record<string, unknown> }).learner, 'learner');
@@ -68,13 +95,15 @@ export function convertXgboost(json: unknown): ConvertedModel {
   if (!(SUPPORTED_OBJECTIVES as readonly string[]).includes(objective)) {
     throw new XgboostFormatError(`objective ${objective} is not supported (supported: ${SUPPORTED_OBJECTIVES.join(', ')})`);
   }
-  const booster = need(learner.gradient_booster as { name?: string; model?: { trees?: Tree[]; tree_info?: number[] } } | undefined, 'gradient_booster');
+  const booster = need(learner.gradient_booster as { name?: string; model?: BoosterModel } | undefined, 'gradient_booster');
   if (booster.name !== 'gbtree') throw new XgboostFormatError(`booster ${booster.name} is not supported (only gbtree)`);
-  const trees = need(booster.model?.trees, 'trees');
+  const allTrees = need(booster.model?.trees, 'trees');
   const treeInfo = need(booster.model?.tree_info, 'tree_info');
   const numFeature = paramNumber(params.num_feature, 'num_feature');
   const multi = objective.startsWith('multi:');
   const numClass = multi ? paramNumber(params.num_class, 'num_class') : 1;
+  const rounds = bestRounds(learner, booster.model!, allTrees.length, numClass);
+  const trees = rounds === undefined ? allTrees : allTrees.slice(0, rounds.trees);
   if (paramNumber(params.num_target ?? '1', 'num_target') !== 1) throw new XgboostFormatError('models with several targets are not supported');
   const baseScore = paramNumber(params.base_score, 'base_score');
   // base_score is kept in the objective's output space; the trees add to the margin.
@@ -154,5 +183,5 @@ export function convertXgboost(json: unknown): ConvertedModel {
     graph,
     metadataProps: [{ key: 'xgboost_objective', value: objective }, ...(featureNames ? [{ key: 'feature_names', value: featureNames.join(',') }] : [])],
   } as never);
-  return { bytes, objective, numFeature, numClass, featureNames, outputs: outputs.map((o) => o.name ?? '') };
+  return { bytes, objective, numFeature, numClass, featureNames, outputs: outputs.map((o) => o.name ?? ''), ...(rounds && { rounds: { used: rounds.used, total: rounds.total } }) };
 }

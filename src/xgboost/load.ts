@@ -37,7 +37,10 @@ export function xgboostInitOptions(file: string): Partial<InitOptions> {
       bytes: converted.bytes,
       featureNames: converted.featureNames,
       missingAllowed: true,
-      configLines: [`format: xgboost                            # ${converted.objective}, ${converted.numFeature} features; converted to ONNX at load`],
+      configLines: [
+        `format: xgboost                            # ${converted.objective}, ${converted.numFeature} features; converted to ONNX at load`,
+        ...(converted.rounds ? [`# early stopping: the first ${converted.rounds.used} of ${converted.rounds.total} boosting rounds are served (best_iteration), as the scikit-learn estimator's predict() answers`] : []),
+      ],
     },
   };
 }
