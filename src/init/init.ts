@@ -3,7 +3,7 @@
 // optional hints: a CSV sample (field names, types, examples, observed ranges, column order), field
 // names, a scaler, class labels and a probability field.
 import { copyFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { basename, join, relative, resolve } from 'node:path';
+import { basename, dirname, isAbsolute, join, relative, resolve } from 'node:path';
 import { readScalerFile } from '../config/scale-file.js';
 import type { FieldType } from '../config/types.js';
 import { CARRIED, SUPPORTED } from '../config/signature.js';
@@ -209,7 +209,14 @@ export function initModelFolder(options: InitOptions): InitResult {
   // The folder: the model, the scaler, the config.
   mkdirSync(dir, { recursive: true });
   const modelFile = basename(options.model);
-  if (resolve(options.model) !== join(dir, modelFile)) copyFileSync(options.model, join(dir, modelFile));
+  if (resolve(options.model) !== join(dir, modelFile)) {
+    copyFileSync(options.model, join(dir, modelFile));
+    // External data: the weights' files, found relative to the model file, go with it.
+    for (const file of (d.externalData ?? []).filter((f) => !isAbsolute(f) && !f.split(/[\\/]/).includes('..'))) {
+      mkdirSync(dirname(join(dir, file)), { recursive: true });
+      copyFileSync(join(dirname(options.model), file), join(dir, file));
+    }
+  }
   let scalerFile: string | undefined;
   if (options.scaler) {
     scalerFile = basename(options.scaler);

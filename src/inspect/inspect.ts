@@ -30,6 +30,8 @@ export interface ModelDescription {
   outputs: TensorDescription[];
   operators: OperatorUse[];
   metadata: Record<string, string>;
+  /** The files holding initializers' data (external data), relative to the model file, when there are any. */
+  externalData?: string[];
 }
 
 const ELEMENT_NAMES: Record<number, string> = {
@@ -58,6 +60,7 @@ export function describeModel(bytes: Uint8Array, file: string): ModelDescription
   const graph = model.graph;
   if (!graph) throw new Error('no graph (not an ONNX model?)');
   const initializers = new Set((graph.initializer ?? []).map((t) => t.name));
+  const external = [...new Set((graph.initializer ?? []).flatMap((t) => (t.externalData ?? []).filter((e) => e.key === 'location').map((e) => e.value ?? '')))];
   const counts = new Map<string, OperatorUse>();
   for (const node of graph.node ?? []) {
     const domain = node.domain || 'ai.onnx';
@@ -86,6 +89,7 @@ export function describeModel(bytes: Uint8Array, file: string): ModelDescription
     outputs: (graph.output ?? []).map(describeValue),
     operators: [...counts.values()],
     metadata: Object.fromEntries((model.metadataProps ?? []).map((p) => [p.key ?? '', p.value ?? ''])),
+    ...(external.length > 0 && { externalData: external }),
   };
 }
 
@@ -109,6 +113,7 @@ export function formatDescription(d: ModelDescription): string {
     const note = o.optimizer === 'rewritten' ? '  (the optimiser rewrites it into dense ops)' : o.optimizer ? `  (the optimiser keeps it: ${o.optimizer.slice(6)})` : '';
     lines.push(`  ${o.domain === 'ai.onnx' ? '' : `${o.domain}.`}${o.opType}${o.count > 1 ? ` ×${o.count}` : ''}${note}`);
   }
+  if (d.externalData) lines.push(`weights in: ${d.externalData.join(', ')} (external data, beside the model file)`);
   const meta = Object.entries(d.metadata);
   if (meta.length > 0) {
     lines.push('metadata:');

@@ -30,6 +30,14 @@ export function errorText(err: unknown): string {
   return String(err);
 }
 
+// A StringStringEntryProto whose key is "location" (field 1, length 8): how a TensorProto names its external data file.
+const EXTERNAL_LOCATION = Buffer.from([0x0a, 0x08, ...Buffer.from('location')]);
+
+/** Whether ONNX bytes refer to external data (a byte scan: no protobuf decoding on the load path). */
+function hasExternalData(bytes: Uint8Array): boolean {
+  return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).includes(EXTERNAL_LOCATION);
+}
+
 /**
  * Creates a session from ONNX bytes. Rejects with StartupError(MS_ERR_MODEL_LOAD, "<path>: <problem>").
  * (onnxruntime-node parses and optimises the model synchronously on the calling thread.)
@@ -37,6 +45,11 @@ export function errorText(err: unknown): string {
 export async function createSession(path: string, bytes: Uint8Array, options: RuntimeOptions): Promise<OrtSession> {
   if (bytes.byteLength === 0) throw new StartupError('MS_ERR_MODEL_LOAD', `${path}: the file is empty`);
   try {
+    // A graph whose weights are kept in files beside it (external data, as large exports are
+    // saved) loads from its own path: onnxruntime finds those files relative to the model file,
+    // and from bytes it looks for them in the working directory. (An optimiser's rewrite of such a
+    // graph is then not used: the file's own graph answers the same. A converted XGBoost graph has none.)
+    if (path.endsWith('.onnx') && hasExternalData(bytes)) return await ort.InferenceSession.create(path, sessionOptions(options));
     return await ort.InferenceSession.create(bytes, sessionOptions(options));
   } catch (err) {
     const undescribed = /Unsupported data type: (\d+)/.exec(errorText(err));

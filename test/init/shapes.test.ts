@@ -1,15 +1,16 @@
 // `modelserve init` on graphs whose shapes and element types the book's model does not have: a
 // rank-3 input, a static-shape export (batch fixed at 1), inputs and outputs of types a config
-// cannot carry, a ZipMap output, tensor names YAML would read as numbers, booleans or comments. Each config init writes is one check accepts and that serves the
+// cannot carry, a ZipMap output, weights kept in a file of their own (external data), tensor names YAML would read as numbers, booleans or comments. Each config init writes is one check accepts and that serves the
 // graph's own answers, or init refuses, naming the tensor. Graphs built with Debian's python3-onnx.
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { existsSync, rmSync } from 'node:fs';
+import { existsSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { startServer } from '../../src/server.js';
 import { checkRepository } from '../../src/check/repository.js';
 import { InitError, initModelFolder } from '../../src/init/init.js';
+import { describeModel } from '../../src/inspect/inspect.js';
 import { call } from '../helpers/http.js';
 import { tempDir } from '../helpers/paths.js';
 
@@ -39,6 +40,14 @@ save('torch', [h.make_node('Relu', ['input.1'], ['15'])], [v('input.1', T.FLOAT,
 odd = ['true', 'a: b', 'x #1', '-y']
 save('names', [h.make_node('Neg', [odd[0]], ['null']), h.make_node('Identity', [odd[1]], ['p-1']), h.make_node('Identity', [odd[2]], ['p_1']), h.make_node('Identity', [odd[3]], ['{o}'])],
      [v(n, T.FLOAT, ['N']) for n in odd], [v(n, T.FLOAT, ['N']) for n in ['null', 'p-1', 'p_1', '{o}']])
+# weights in a file beside the model (external data, as large exports are saved): y = x W
+import numpy as np
+from onnx import numpy_helper
+w = numpy_helper.from_array(np.arange(6, dtype=np.float32).reshape(3, 2), 'W')
+ext = h.make_model(h.make_graph([h.make_node('MatMul', ['x', 'W'], ['y'])], 'external', [v('x', T.FLOAT, ['N', 3])], [v('y', T.FLOAT, ['N', 2])], [w]), opset_imports=[h.make_opsetid('', 13)])
+ext.ir_version = 8
+os.makedirs(os.path.join(sys.argv[1], 'exported'))
+onnx.save_model(ext, os.path.join(sys.argv[1], 'exported', 'external.onnx'), save_as_external_data=True, location='external.weights', size_threshold=0)
 m = onnx.TypeProto()
 m.map_type.key_type = T.INT64
 m.map_type.value_type.CopyFrom(h.make_tensor_type_proto(T.FLOAT, []))
@@ -112,6 +121,23 @@ test('tensor names YAML would misread (PyTorch\'s output \'15\', \'true\', \'a: 
     const b = await call(`${server.url}/models/names/predict`, { body: { true: 1, a_b: 2, x_1: 3, y: 4 } });
     assert.equal(b.status, 200, b.text);
     assert.deepEqual(b.body, { null: -1, p_1: 2, p_1_2: 3, o: 4 });
+  } finally {
+    await server.shutdown();
+  }
+});
+
+test('a graph whose weights are in a file beside it (external data): inspect names the file, init copies it, and the model serves (loaded from its path)', async () => {
+  const model = join(root, 'exported', 'external.onnx');
+  assert.deepEqual(describeModel(readFileSync(model), model).externalData, ['external.weights']);
+  const { dir } = initModelFolder({ model, out: join(root, 'external') });
+  assert.ok(existsSync(join(dir, 'external.weights')));
+  const report = await checkRepository(dir);
+  assert.deepEqual(report.problems, []);
+  const server = await startServer({ repo: dir, port: 0, workers: 1, grpcPort: 0 });
+  try {
+    const res = await call(`${server.url}/predict`, { body: [{ x0: 1, x1: 0, x2: 0 }, { x0: 0, x1: 1, x2: 1 }] });
+    assert.equal(res.status, 200, res.text);
+    assert.deepEqual(res.body, [{ y: [0, 1] }, { y: [6, 8] }]);
   } finally {
     await server.shutdown();
   }
