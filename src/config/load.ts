@@ -34,7 +34,7 @@ export function findConfigFile(dir: string): string | undefined {
  * Whether a file is an XGBoost JSON model, which save_model also names model.json: a model, not a
  * config. XGBoost writes its "learner" key first; only the file's start is read.
  */
-function isXgboostJson(file: string): boolean {
+export function isXgboostJson(file: string): boolean {
   let fd: number | undefined;
   try {
     fd = openSync(file, 'r');

@@ -3,6 +3,7 @@
 // serving (core.ts) and `modelserve check`. The converter and the optimiser, and the protobuf
 // library they use, load only for a model that needs them.
 import { readFileSync } from 'node:fs';
+import { isXgboostJson } from '../config/load.js';
 import type { ModelConfig } from '../config/types.js';
 import { mayOptimize } from '../optimize/probe.js';
 import type { OptimizationSummary } from './servable.js';
@@ -15,6 +16,10 @@ export class ModelBytesError extends Error {
 }
 
 export async function readModelBytes(config: Pick<ModelConfig, 'modelFile' | 'format' | 'optimize'>, optimize: boolean): Promise<{ bytes: Uint8Array; optimization?: OptimizationSummary }> {
+  // An XGBoost model.json without `format: xgboost` would be "protobuf parsing failed" from onnxruntime.
+  if (config.format !== 'xgboost' && config.modelFile.endsWith('.json') && isXgboostJson(config.modelFile)) {
+    throw new ModelBytesError('parse', 'it is an XGBoost JSON model: add format: xgboost to the config');
+  }
   let bytes: Uint8Array;
   try {
     bytes = config.format === 'xgboost' ? (await import('../xgboost/load.js')).readModelBytes(config) : readFileSync(config.modelFile);

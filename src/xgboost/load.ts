@@ -10,12 +10,17 @@ export function isXgboostModelFile(file: string): boolean {
 }
 
 export function convertXgboostFile(file: string): ConvertedModel {
-  const text = readFileSync(file, 'utf8');
+  const bytes = readFileSync(file);
   let json: unknown;
   try {
-    json = JSON.parse(text);
+    json = JSON.parse(bytes.toString('utf8'));
   } catch (err) {
-    throw new Error(`${file} is not XGBoost's JSON model format (${(err as Error).message}); save it with model.save_model('model.json')`, { cause: err });
+    if (file.endsWith('.onnx')) throw new Error(`${file} is an ONNX model, not XGBoost's JSON model format: leave out format: xgboost`, { cause: err });
+    // UBJSON (XGBoost 2's default, model.ubj) opens an object with '{' and a binary length marker.
+    const ubjson = bytes[0] === 0x7b && bytes.length > 1 && 'LUiIl$#'.includes(String.fromCharCode(bytes[1]!));
+    // JSON.parse quotes the text it stopped at: binary bytes and line breaks in a one-line message.
+    const reason = ubjson ? 'it is XGBoost\'s binary UBJSON format' : (err as Error).message.replace(/[^\x20-\x7e]+/g, '?');
+    throw new Error(`${file} is not XGBoost's JSON model format (${reason}); save it with model.save_model('model.json')`, { cause: err });
   }
   try {
     return convertXgboost(json);

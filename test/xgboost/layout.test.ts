@@ -1,13 +1,14 @@
 // XGBoost's save_model('model.json') file in the folder layouts serve reads: model.json is also a
 // config file name, and an XGBoost model there is a model, not a config — in a version folder
-// (Triton's models/<name>/<version>/) under the model folder's model.yaml, and alone in a folder.
+// (Triton's models/<name>/<version>/) under the model folder's model.yaml, and alone in a folder; and the
+// format mix-ups (an XGBoost model without format: xgboost, an .onnx file with it, a UBJSON file).
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { copyFileSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
+import { copyFileSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { startServer } from '../../src/server.js';
-import { CLI, EXAMPLES, tempDir } from '../helpers/paths.js';
+import { CLI, EXAMPLES, REPO, tempDir } from '../helpers/paths.js';
 import { call } from '../helpers/http.js';
 
 const root = tempDir('modelserve-xgboost-layout-');
@@ -49,4 +50,25 @@ test('a folder holding only XGBoost\'s model.json is one problem saying it is a 
     assert.match(r.stderr, /\(1 problem\):\n {2}alone\/rain: \(folder\): no model\.yaml \/ model\.yml \/ model\.json in the version folder or its model folder \(its model\.json is an XGBoost model, not a config: `modelserve init alone\/rain\/model\.json` writes a model\.yaml for it\)\n/);
     assert.doesNotMatch(r.stderr, /learner|is required/);
   }
+});
+
+test('format mix-ups are one line saying what the file is: model.json without format: xgboost, an .onnx file with it, a UBJSON model', () => {
+  const repo = join(root, 'mixups');
+  mkdirSync(join(repo, 'noformat'), { recursive: true });
+  copyFileSync(join(DIR, 'model.json'), join(repo, 'noformat', 'model.json'));
+  writeFileSync(join(repo, 'noformat', 'model.yaml'), readFileSync(join(DIR, 'model.yaml'), 'utf8').replace(/^name: .*\n/m, 'name: noformat\n').replace(/^format: xgboost\n/m, ''));
+  mkdirSync(join(repo, 'onnx'));
+  copyFileSync(join(REPO, 'examples/loan/model.onnx'), join(repo, 'onnx', 'model.onnx'));
+  writeFileSync(join(repo, 'onnx', 'model.yaml'), readFileSync(join(DIR, 'model.yaml'), 'utf8').replace(/^name: .*\n/m, 'name: onnx\n').replace(/^model: model\.json\n/m, 'model: model.onnx\n'));
+  const r = cli(['check', repo]);
+  assert.equal(r.status, 1, r.stdout + r.stderr);
+  assert.match(r.stderr, /noformat\/model\.yaml: model: .*noformat\/model\.json is not a valid ONNX model: it is an XGBoost JSON model: add format: xgboost to the config\n/);
+  assert.match(r.stderr, /onnx\/model\.yaml: model: .*onnx\/model\.onnx is an ONNX model, not XGBoost's JSON model format: leave out format: xgboost\n/);
+  // (and, without format: xgboost, its optional fields need defaults)
+  assert.match(r.stderr, /\(4 problems\)/);
+  // XGBoost 2 saves UBJSON by default: a '{' and binary length markers, not JSON.
+  writeFileSync(join(root, 'model.ubj'), Buffer.from([0x7b, 0x4c, 0, 0, 0, 0, 0, 0, 0, 7, 0x6c, 0x65, 0x61, 0x72, 0x6e, 0x65, 0x72, 0x0a, 0x7d]));
+  const ubj = cli(['init', join(root, 'model.ubj')]);
+  assert.equal(ubj.status, 1);
+  assert.match(ubj.stderr, /^modelserve init: .*model\.ubj is not XGBoost's JSON model format \(it is XGBoost's binary UBJSON format\); save it with model\.save_model\('model\.json'\)\n$/);
 });
