@@ -351,7 +351,7 @@ export function buildConfig(where: VersionLocation, file: string, raw: RawConfig
       const f = fieldByName.get(fieldName);
       if (!f) at(`inputs.${name}.fields.${i}`, `'${fieldName}' is not a declared field`);
       else if (t.fields.length > 1 && (f.type === 'string' || f.type === 'boolean') && t.type !== 'string' && t.type !== 'bool') {
-        at(`inputs.${name}.fields.${i}`, `'${fieldName}' is a ${f.type} field; only numeric fields can be concatenated into one numeric tensor`);
+        at(`inputs.${name}.fields.${i}`, `'${fieldName}' is a ${f.type} field; only numeric fields can be concatenated into one numeric tensor (for a ${f.type === 'string' ? 'string' : 'bool'} input, say so: type: ${f.type === 'string' ? 'string' : 'bool'})`);
       }
       used.add(fieldName);
     });

@@ -161,9 +161,17 @@ export function initModelFolder(options: InitOptions): InitResult {
     inputs.push({ tensor, fields });
   } else {
     for (const tensor of d.inputs) {
-      if (width(tensor) !== 1) throw new InitError(`the model has several inputs and '${tensor.name}' is not [N] or [N, 1]; write inputs.${tensor.name}.fields by hand`);
-      // Two names that clean up alike ('x-1', 'x_1') get 'x_1' and 'x_1_2': --fields names one input's columns only.
-      inputs.push({ tensor, fields: [{ name: unique(fieldName(tensor.name), inputs.flatMap((i) => i.fields.map((f) => f.name))), type: FIELD_TYPE[tensor.type]!, column: byColumnName.get(normalizeName(tensor.name)) }] });
+      const k = width(tensor);
+      if (k === undefined) throw new InitError(`the model has several inputs and '${tensor.name}' has no fixed width (shape [${tensor.shape.join(', ')}]); write inputs.${yamlName(tensor.name)}.fields by hand`);
+      // An [N, k] input's fields are <input>_0 … <input>_(k-1). Two names that clean up alike ('x-1',
+      // 'x_1') get 'x_1' and 'x_1_2': --fields names one input's columns only.
+      const base = fieldName(tensor.name);
+      const fields: PlannedField[] = [];
+      for (const wanted of k === 1 ? [base] : Array.from({ length: k }, (_, i) => `${base}_${i}`)) {
+        const name = unique(wanted, [...inputs.flatMap((i) => i.fields.map((f) => f.name)), ...fields.map((f) => f.name)]);
+        fields.push({ name, type: FIELD_TYPE[tensor.type]!, column: byColumnName.get(normalizeName(name)) });
+      }
+      inputs.push({ tensor, fields });
     }
     if (options.scaler) throw new InitError('--scaler applies to a model with one [N, k] input');
   }
@@ -238,6 +246,8 @@ export function initModelFolder(options: InitOptions): InitResult {
   for (const { tensor, fields } of inputs) {
     lines.push(keyLine(tensor.name, `${tensor.type} [${tensor.shape.join(', ')}]`));
     lines.push(`    fields: [${fields.map((f) => yamlName(f.name)).join(', ')}]`);
+    // Several string or boolean fields go into one tensor only of that type, which the config must say.
+    if (fields.length > 1 && (tensor.type === 'string' || tensor.type === 'bool')) lines.push(`    type: ${tensor.type}`);
     if (scalerFile) lines.push(`${`    scale: { file: ${yamlName(scalerFile)} }`.padEnd(42)} # (x - mean) / scale per column, from the scaler's file`);
   }
   if (!scaler && inputs.length === 1 && inputs[0]!.fields.length > 1 && FIELD_TYPE[inputs[0]!.tensor.type] === 'number') {

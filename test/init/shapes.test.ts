@@ -1,6 +1,6 @@
 // `modelserve init` on graphs whose shapes and element types the book's model does not have: a
 // rank-3 input, a static-shape export (batch fixed at 1), inputs and outputs of types a config
-// cannot carry, a ZipMap output, weights kept in a file of their own (external data), tensor names YAML would read as numbers, booleans or comments. Each config init writes is one check accepts and that serves the
+// cannot carry, several string or bool columns in one tensor, several [N, k] inputs, a ZipMap output, weights kept in a file of their own (external data), tensor names YAML would read as numbers, booleans or comments. Each config init writes is one check accepts and that serves the
 // graph's own answers, or init refuses, naming the tensor. Graphs built with Debian's python3-onnx.
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -40,6 +40,10 @@ save('torch', [h.make_node('Relu', ['input.1'], ['15'])], [v('input.1', T.FLOAT,
 odd = ['true', 'a: b', 'x #1', '-y']
 save('names', [h.make_node('Neg', [odd[0]], ['null']), h.make_node('Identity', [odd[1]], ['p-1']), h.make_node('Identity', [odd[2]], ['p_1']), h.make_node('Identity', [odd[3]], ['{o}'])],
      [v(n, T.FLOAT, ['N']) for n in odd], [v(n, T.FLOAT, ['N']) for n in ['null', 'p-1', 'p_1', '{o}']])
+# several string / bool columns in one tensor, and a model of several [N, k] inputs
+save('strings2', [h.make_node('Identity', ['x'], ['y'])], [v('x', T.STRING, ['N', 2])], [v('y', T.STRING, ['N', 2])])
+save('bools2', [h.make_node('Not', ['x'], ['y'])], [v('x', T.BOOL, ['N', 2])], [v('y', T.BOOL, ['N', 2])])
+save('mixed', [h.make_node('ReduceSum', ['num', 'axes'], ['total'], keepdims=0), h.make_node('Identity', ['cat'], ['c'])], [v('num', T.FLOAT, ['N', 3]), v('cat', T.STRING, ['N', 2])], [v('total', T.FLOAT, ['N']), v('c', T.STRING, ['N', 2])], [h.make_tensor('axes', T.INT64, [1], [1])])
 # weights in a file beside the model (external data, as large exports are saved): y = x W
 import numpy as np
 from onnx import numpy_helper
@@ -138,6 +142,24 @@ test('a graph whose weights are in a file beside it (external data): inspect nam
     const res = await call(`${server.url}/predict`, { body: [{ x0: 1, x1: 0, x2: 0 }, { x0: 0, x1: 1, x2: 1 }] });
     assert.equal(res.status, 200, res.text);
     assert.deepEqual(res.body, [{ y: [0, 1] }, { y: [6, 8] }]);
+  } finally {
+    await server.shutdown();
+  }
+});
+
+test('an [N, 2] string or bool input gets its type: line (several such fields need it), and a model of several [N, k] inputs gets <input>_<i> fields', async () => {
+  for (const name of ['strings2', 'bools2', 'mixed']) await initChecked(name);
+  const config = readFileSync(join(root, 'models', 'mixed', 'model.yaml'), 'utf8');
+  assert.match(config, /\n {2}num: +# float32 \[N, 3\]\n {4}fields: \[num_0, num_1, num_2\]\n {2}cat: +# string \[N, 2\]\n {4}fields: \[cat_0, cat_1\]\n {4}type: string\n/);
+  const server = await startServer({ repo: join(root, 'models'), port: 0, workers: 1, grpcPort: 0 });
+  try {
+    const answers = await Promise.all([
+      call(`${server.url}/models/strings2/predict`, { body: { x0: 'a', x1: 'b' } }),
+      call(`${server.url}/models/bools2/predict`, { body: { x0: true, x1: false } }),
+      call(`${server.url}/models/mixed/predict`, { body: { num_0: 1, num_1: 2, num_2: 3.5, cat_0: 'red', cat_1: 'big' } }),
+    ]);
+    assert.deepEqual(answers.map((a) => a.status), [200, 200, 200], answers.map((a) => a.text).join('\n'));
+    assert.deepEqual(answers.map((a) => a.body), [{ y: ['a', 'b'] }, { y: [false, true] }, { total: 6.5, c: ['red', 'big'] }]);
   } finally {
     await server.shutdown();
   }
