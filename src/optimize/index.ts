@@ -102,9 +102,11 @@ export function optimizeModel(bytes: Uint8Array, options: OptimizeOptions = {}):
   const enabled = (op: Handled): boolean => options.ops?.[op] ?? true;
   const model = decodeModel(bytes);
   const g = model.graph;
+  // An empty file decodes as an empty model: not a model with nothing to rewrite.
+  if (!g) throw new Error('no graph (not an ONNX model?)');
   const rewrites: Rewrite[] = [];
   const skipped: Skipped[] = [];
-  if (!g?.node) return { bytes, changed: false, rewrites, skipped };
+  if (!g.node) return { bytes, changed: false, rewrites, skipped };
 
   const candidates = g.node.filter((n) => n.domain === ML_DOMAIN && (HANDLED as readonly string[]).includes(n.opType ?? ''));
   const nodeName = (n: NodeProto, i: number): string => n.name || `${n.opType}_${i}`;

@@ -2,7 +2,7 @@
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import * as ort from 'onnxruntime-node';
@@ -53,4 +53,15 @@ test('usage errors exit 2; unreadable or invalid input exits 1; --help documents
   const help = cli(['--help']);
   assert.equal(help.status, 0);
   for (const flag of ['--report', '--rbf', '--probabilities', '--force', '--help']) assert.ok(help.stdout.includes(flag), flag);
+});
+
+test('an empty file is not a valid ONNX model (exit 1), not a model with nothing to rewrite that --force copies', () => {
+  const empty = join(dir, 'empty.onnx');
+  writeFileSync(empty, '');
+  for (const args of [[empty, join(dir, 'out.onnx')], [empty, join(dir, 'out.onnx'), '--force']]) {
+    const r = cli(args);
+    assert.equal(r.status, 1, r.stderr);
+    assert.match(r.stderr, /^modelserve optimize: .*empty\.onnx is not a valid ONNX model: no graph \(not an ONNX model\?\)\n$/);
+  }
+  assert.ok(!existsSync(join(dir, 'out.onnx')));
 });
