@@ -7,7 +7,7 @@ import type { ErrorObject } from 'ajv';
 import { parse as parseYaml } from 'yaml';
 import { StartupError } from '../errors.js';
 import type { FieldSpec, ModelConfig, OutputSpec, PipelineSpec, PipelineStepSpec, RoutingSpec, StepCondition, TensorSpec, ValueType, VersionPolicy } from './types.js';
-import { DEFAULTS } from './schema.js';
+import { DEFAULTS, FIELD_TYPES } from './schema.js';
 import { configSchemaValidator } from './schema-validator.js';
 import { resolveScaleFiles } from './scale-file.js';
 
@@ -291,6 +291,8 @@ function checkField(name: string, f: RawField, at: (path: string, message: strin
   const required = f.required ?? true;
   // An XGBoost model takes a missing value (NaN: each split's default direction), so there an absent field needs no default.
   if (!required && f.default === undefined && !missingAllowed) at(`fields.${name}.default`, 'a field with required: false needs a default (the value fed to the model when it is absent)');
+  // A type the schema refused ('float') says nothing about the values: no "must be of type float" after it.
+  if (!(FIELD_TYPES as readonly string[]).includes(f.type)) return;
   for (const key of ['default', 'example'] as const) {
     const value = f[key];
     if (value !== undefined && !scalarMatches(f.type, value)) at(`fields.${name}.${key}`, `must be of type ${f.type}`);

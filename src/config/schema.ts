@@ -3,12 +3,15 @@
 
 const scalar = { type: ['number', 'string', 'boolean'] };
 
+/** A field's types (load.ts checks values against them only for one of these). */
+export const FIELD_TYPES = ['number', 'integer', 'string', 'boolean'] as const;
+
 const field = {
   type: 'object',
   additionalProperties: false,
   required: ['type'],
   properties: {
-    type: { enum: ['number', 'integer', 'string', 'boolean'] },
+    type: { enum: [...FIELD_TYPES] },
     required: { type: 'boolean' },
     default: scalar,
     minimum: { type: 'number' },

@@ -131,3 +131,17 @@ outputs:
     return true;
   });
 });
+
+test('a field type the schema refuses is one problem: its values, enum and range are not then checked against it', () => {
+  const repo = repoWith({ 'm/model.yaml': `model: svc.onnx
+fields:
+  a: { type: float, minimum: 0, maximum: 1, example: 0.5, enum: [0.5] }
+inputs:
+  x: { fields: [a] }
+outputs:
+  y: { from: label }
+` });
+  copyFileSync(BOOK_MODEL, join(repo, 'm', 'svc.onnx'));
+  const err = startupError(() => loadRepository(repo));
+  assert.match(err.message, /\(1 problem\):\n.*m\/model\.yaml: fields\.a\.type: must be one of number, integer, string, boolean$/);
+});
