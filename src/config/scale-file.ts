@@ -12,7 +12,14 @@ function numbers(value: unknown): number[] | undefined {
 
 /** Reads `{"mean": [...], "scale": [...]}` (scikit-learn's `mean_`/`scale_` spelling also works). */
 export function readScalerFile(file: string): { mean: number[]; scale: number[] } {
-  const json = JSON.parse(readFileSync(file, 'utf8')) as Record<string, unknown>;
+  let json: Record<string, unknown>;
+  try {
+    json = JSON.parse(readFileSync(file, 'utf8')) as Record<string, unknown>;
+  } catch (err) {
+    if (!(err instanceof SyntaxError)) throw err;
+    // JSON.parse's message names no file and quotes the text it stopped at (binary bytes, line breaks).
+    throw new Error(`${file} is not valid JSON: ${err.message.replace(/[^\x20-\x7e]+/g, '?')}`, { cause: err });
+  }
   const mean = numbers(json.mean ?? json.mean_);
   const scale = numbers(json.scale ?? json.scale_);
   if (!mean || !scale) throw new Error('expected {"mean": [numbers], "scale": [numbers]}');
@@ -48,7 +55,7 @@ export function resolveScaleFiles(dir: string, inputs: Record<string, { fields: 
       tensor.scale = { mean, scale };
     } catch (err) {
       const e = err as NodeJS.ErrnoException;
-      at(`${path}.file`, e.code === 'ENOENT' ? `scaler file not found: ${file}` : e instanceof SyntaxError ? `${file} is not valid JSON: ${e.message}` : e.message);
+      at(`${path}.file`, e.code === 'ENOENT' ? `scaler file not found: ${file}` : e.message);
       delete tensor.scale;
     }
   }

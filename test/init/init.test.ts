@@ -116,6 +116,10 @@ test('init refuses, naming the problem: an existing model.yaml, a scaler of the 
   const short = cli(['init', BOOK_MODEL, '-o', 'short', '--scaler', join(root, 'short.json')]);
   assert.equal(short.status, 1);
   assert.match(short.stderr, /short\.json has 2 mean values but the model's input 'float_input' takes 7/);
+  // A scaler that is not JSON (here the model itself, by mistake): its file named, on one line.
+  const binary = cli(['init', BOOK_MODEL, '-o', 'binary', '--scaler', BOOK_MODEL]);
+  assert.equal(binary.status, 1);
+  assert.match(binary.stderr, /^modelserve init: .*svc\.onnx is not valid JSON: [^\n]*\n$/);
   assert.equal(cli(['init', BOOK_MODEL, '--labels', 'Rain']).status, 2);
   writeFileSync(join(root, 'text.onnx'), 'not a model');
   const text = cli(['init', join(root, 'text.onnx')]);
