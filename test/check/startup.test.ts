@@ -21,6 +21,8 @@ test('a failure the check does not find is printed as it is, not replaced by the
   const found = new StartupError('MS_ERR_CONFIG_INVALID', `invalid model configuration (1 problem):\n  ${relative(process.cwd(), join(repo, 'broken', 'model.yaml'))}: colour: unknown key`);
   const message = await completeStartupMessage(found, repo, false);
   assert.match(message, /broken\/model\.yaml: colour: unknown key/);
-  assert.match(message, /^invalid model configuration \(2 problems\)/);
+  // Each config also lacks fields, inputs and outputs, which serve refuses first: 4 problems each.
+  assert.match(message, /^invalid model configuration \(8 problems\)/);
+  assert.match(message, /broken\/model\.yaml: outputs: is required/);
   assert.match(message, /broken2\/model\.yaml: colour: unknown key/);
 });
