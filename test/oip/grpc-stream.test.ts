@@ -227,10 +227,13 @@ test("the stream's deadline (grpc-timeout) bounds its requests: past it they ans
     return Number(/^modelserve_rejected_total\{model="book-weather",reason="timeout"\} (\d+)/m.exec(text)?.[1] ?? 0);
   };
   const before = await rejected();
+  // Encoded before the call starts: on a loaded machine encoding 8 such requests took most of the
+  // 200 ms, and a deadline that passed before the server had read one left nothing to refuse.
   const big = bookRows(15000);
+  const requests = Array.from({ length: 8 }, (_, i) => rawRequest(`big-${i}`, big));
   const call = (clients.inference as unknown as { ModelStreamInfer(m: grpc.Metadata, o: grpc.CallOptions): grpc.ClientDuplexStream<unknown, StreamAnswer> }).ModelStreamInfer(auth(), { deadline: Date.now() + 200 });
   const status = new Promise<grpc.StatusObject>((resolve) => { call.on('status', resolve); call.on('error', () => undefined); call.on('data', () => undefined); });
-  for (let i = 0; i < 8; i++) call.write(rawRequest(`big-${i}`, big));
+  for (const request of requests) call.write(request);
   assert.equal((await status).code, grpc.status.DEADLINE_EXCEEDED);
   const until = Date.now() + 20_000;
   while ((await rejected()) === before && Date.now() < until) await new Promise((r) => setTimeout(r, 100));
