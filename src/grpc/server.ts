@@ -13,7 +13,7 @@ import type { KeyGate } from '../http/plugins/auth.js';
 import { inferTensors, refuseClassification } from '../protocols/oip/codec.js';
 import { acquire, checkLoadParameters, isModelReady, modelConfig, modelMetadata, modelStatistics, repositoryIndex, serverMetadata } from '../protocols/oip/service.js';
 import type { InferenceStatistics } from '../protocols/oip/statistics.js';
-import { badTensor, checkDatatype, fromBytes, MAX_ELEMENTS, fromContents, hasContents, toBytes, toContents, type OipTensor } from '../protocols/oip/tensors.js';
+import { badTensor, checkDatatype, fromBytes, MAX_ELEMENTS, noInputs, fromContents, hasContents, toBytes, toContents, type OipTensor } from '../protocols/oip/tensors.js';
 import { dimension, inferCodec, type InferRequestMessage, type Int64 } from './infer-codec.js';
 import { PROTO_DIR } from './proto.js';
 import type { ClientProbe } from '../batching/batcher.js';
@@ -174,7 +174,7 @@ function shapeOf(name: string, shape: readonly Int64[]): number[] {
 /** The request's input tensors, from typed contents or raw_input_contents (never both). */
 export function decodeInputs(request: InferRequestMessage): OipTensor[] {
   const raw = request.raw_input_contents;
-  if (request.inputs.length === 0) throw badTensor('the request has no inputs');
+  if (request.inputs.length === 0) throw noInputs();
   if (raw.length > 0 && raw.length !== request.inputs.length) {
     throw badTensor(`raw_input_contents has ${raw.length} entries but the request has ${request.inputs.length} inputs (one per input, in order)`);
   }

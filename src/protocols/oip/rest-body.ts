@@ -1,7 +1,7 @@
 // The OIP REST inference body: a JSON request object, optionally followed by binary tensor data
 // (Triton's binary tensor extension: Inference-Header-Content-Length gives the JSON's length,
 // inputs carry parameters.binary_data_size, outputs ask for binary_data / binary_data_output).
-import { badTensor, checkDatatype, elementSize, exactJsonData, fromBytes, fromJsonData, MAX_ELEMENTS, toBytes, toJsonData, type Datatype, type OipTensor } from './tensors.js';
+import { badTensor, checkDatatype, noInputs, elementSize, exactJsonData, fromBytes, fromJsonData, MAX_ELEMENTS, toBytes, toJsonData, type Datatype, type OipTensor } from './tensors.js';
 import { refuseClassification } from './codec.js';
 
 export type Parameters = Record<string, unknown>;
@@ -96,7 +96,7 @@ export function parseInferBody(body: Uint8Array, headerLength: string | undefine
   const { id, inputs, outputs } = header;
   if (id !== undefined && typeof id !== 'string') throw badTensor('"id" must be a string');
   const requestParameters = parameters('the request', header.parameters);
-  if (!Array.isArray(inputs) || inputs.length === 0) throw badTensor('"inputs" must be a non-empty array of tensors');
+  if (!Array.isArray(inputs) || inputs.length === 0) throw noInputs();
   let offset = jsonEnd;
   const tensors: OipTensor[] = inputs.map((input: unknown, index) => {
     if (!isObject(input) || typeof input.name !== 'string') throw badTensor(`inputs[${index}] must be an object with a string "name"`);

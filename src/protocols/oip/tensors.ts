@@ -45,6 +45,24 @@ export function badTensor(message: string): ModelServeError {
 
 const shown = (name: string) => `'${String(name).slice(0, 64)}'`;
 
+// The messages both front doors give for the same mistake (REST's JSON body, gRPC's message):
+// one function each, so that the wording cannot drift apart between them.
+
+/** A request without input tensors ("inputs" absent or empty over REST, none over gRPC). */
+export function noInputs(): ModelServeError {
+  return badTensor('the request has no inputs ("inputs" must be a non-empty array of tensors)');
+}
+
+/** An input whose shape declares elements but that carries none; `give` says how this protocol sends data. */
+export function noData(name: string, shape: readonly number[], count: number, give: string): ModelServeError {
+  return badTensor(`input ${shown(name)}: has no data (shape ${shapeText(shape)} holds ${count} elements; give ${give})`);
+}
+
+/** An input with some data, but not as many elements as its shape declares; `where` names the data's field. */
+export function wrongCount(name: string, shape: readonly number[], count: number, where: string, given: number | 'more', hint = ''): ModelServeError {
+  return badTensor(`input ${shown(name)}: shape ${shapeText(shape)} holds ${count} elements but ${where} has ${given}${hint}`);
+}
+
 /**
  * A request's shape as an error message shows it: its first 8 dimensions and how many there are.
  * A shape can have thousands; written out, the message (a gRPC status trailer) grew past what a
@@ -100,11 +118,12 @@ function flatten(data: unknown, out: unknown[], limit: number, depth = 0): boole
 /** A tensor from JSON `data` (flat or nested): element count and every element's type checked. */
 export function fromJsonData(name: string, datatype: Datatype, shape: number[], data: unknown): OipTensor {
   const count = elementCount(name, shape);
-  if (data === undefined) throw badTensor(`input ${shown(name)}: has no data (give "data", or parameters.binary_data_size with the binary extension)`);
+  const give = '"data", or parameters.binary_data_size with the binary extension';
+  if (data === undefined) throw noData(name, shape, count, give);
   const flat: unknown[] = [];
-  if (!flatten(data, flat, count) || flat.length !== count) {
-    throw badTensor(`input ${shown(name)}: shape ${shapeText(shape)} holds ${count} elements but data has ${flat.length > count ? 'more' : flat.length}`);
-  }
+  const fits = flatten(data, flat, count);
+  if (flat.length === 0 && count > 0) throw noData(name, shape, count, give);
+  if (!fits || flat.length !== count) throw wrongCount(name, shape, count, 'data', flat.length > count ? 'more' : flat.length);
   if (datatype === 'BYTES') {
     const values = new Array<string>(count);
     for (let i = 0; i < count; i++) {
@@ -272,9 +291,9 @@ export function fromContents(name: string, datatype: Datatype, shape: number[], 
   const field = contentsField(datatype);
   const given = (contents?.[field] ?? []) as unknown[];
   const other = contents ? (Object.keys(contents) as Array<keyof TensorContents>).find((k) => k !== field && (contents[k]?.length ?? 0) > 0) : undefined;
-  if (given.length !== count) {
-    throw badTensor(`input ${shown(name)}: shape ${shapeText(shape)} holds ${count} elements but contents.${field} has ${given.length}${other ? ` (data is in contents.${other}: datatype ${datatype} reads ${field})` : ''}`);
-  }
+  // (proto3 cannot tell an empty contents.X from none: both are "no data", as an absent REST "data" is.)
+  if (given.length === 0 && count > 0 && !other) throw noData(name, shape, count, `contents.${field}, or raw_input_contents`);
+  if (given.length !== count) throw wrongCount(name, shape, count, `contents.${field}`, given.length, other ? ` (data is in contents.${other}: datatype ${datatype} reads ${field})` : '');
   // Data in a second member too would be silently dropped: which of the two was meant?
   if (other) throw badTensor(`input ${shown(name)}: has data in contents.${other} as well as contents.${field}; datatype ${datatype} reads ${field} only`);
   if (datatype === 'BYTES') return { name, datatype, shape, values: (given as Uint8Array[]).map((b, i) => decodeElement(name, i, b)) };
