@@ -19,7 +19,7 @@ export const ERRORS = {
   MS_ERR_VALIDATION: { status: 422, doc: 'One or more request fields are missing, of the wrong type, out of range or not finite.' },
   MS_ERR_BAD_JSON: { status: 400, doc: 'The request body (or MQTT payload) is not valid JSON, or not UTF-8 (a leading byte order mark is allowed).' },
   MS_ERR_UNSUPPORTED_MEDIA_TYPE: { status: 415, doc: 'The request has a Content-Type other than application/json.' },
-  MS_ERR_BODY_TOO_LARGE: { status: 413, doc: 'The request body is larger than the configured limit (--body-limit).' },
+  MS_ERR_BODY_TOO_LARGE: { status: 413, doc: 'The request body (or MQTT payload) is larger than the configured limit (--body-limit; --mqtt-max-payload over MQTT).' },
   MS_ERR_MODEL_NOT_FOUND: { status: 404, doc: 'No model of that name is served, or no such version of it (including a version in the path that is not a version number).' },
   MS_ERR_NOT_FOUND: { status: 404, doc: 'No route matches the method and path.' },
   MS_ERR_UNAUTHORIZED: { status: 401, doc: 'Authentication is enabled and the request has no valid API key or bearer token.' },

@@ -3,6 +3,7 @@
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { ERRORS, isServerFault, ModelServeError, type ErrorCode } from '../errors.js';
 import { trackRouteMethods } from './low-level-errors.js';
+import { bodyTooLarge } from '../protocols/json-body.js';
 import { StepValidationError } from '../pipelines/errors.js';
 import type { ValidationIssue } from '../validation/request-validator.js';
 
@@ -42,13 +43,14 @@ export function sendError(reply: FastifyReply, code: ErrorCode, detail: string, 
   return reply.code(ERRORS[code].status).headers(headers).send(errorBodyFor(reply.request.url, code, detail, String(reply.request.id)));
 }
 
-/** Maps Fastify's own errors (body parsing, limits) onto the registry. */
-function classify(error: FastifyError): { code: ErrorCode; detail: string } | undefined {
+/** Maps Fastify's own errors (body parsing, limits) onto the registry; `bodyLimit` is the app's (named in a 413). */
+function classify(error: FastifyError, bodyLimit?: number): { code: ErrorCode; detail: string } | undefined {
+  const tooLarge = () => ({ code: 'MS_ERR_BODY_TOO_LARGE' as const, detail: bodyLimit === undefined ? 'request body is larger than the limit' : bodyTooLarge(bodyLimit).message });
   switch (error.code) {
     case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':
       return { code: 'MS_ERR_UNSUPPORTED_MEDIA_TYPE', detail: 'Content-Type must be application/json' };
     case 'FST_ERR_CTP_BODY_TOO_LARGE':
-      return { code: 'MS_ERR_BODY_TOO_LARGE', detail: 'request body is larger than the limit' };
+      return tooLarge();
     case 'FST_ERR_CTP_INVALID_CONTENT_LENGTH':
       return { code: 'MS_ERR_BAD_REQUEST', detail: 'the body length does not match Content-Length' };
     case 'FST_ERR_CTP_EMPTY_JSON_BODY':
@@ -59,7 +61,7 @@ function classify(error: FastifyError): { code: ErrorCode; detail: string } | un
   }
   // @fastify/static refuses a path outside its folder (../) with a 403: for the client it is no file.
   if (error.statusCode === 403 || error.statusCode === 404) return { code: 'MS_ERR_NOT_FOUND', detail: 'no such file' };
-  if (error.statusCode === 413) return { code: 'MS_ERR_BODY_TOO_LARGE', detail: 'request body is larger than the limit' };
+  if (error.statusCode === 413) return tooLarge();
   if (error.statusCode === 415) return { code: 'MS_ERR_UNSUPPORTED_MEDIA_TYPE', detail: 'Content-Type must be application/json' };
   return undefined;
 }
@@ -76,14 +78,14 @@ export interface ErrorAnswer {
   logAsError?: string;
 }
 
-export function errorAnswer(error: unknown): ErrorAnswer {
+export function errorAnswer(error: unknown, bodyLimit?: number): ErrorAnswer {
   if (error instanceof ModelServeError) {
     // A pipeline step's 422 keeps FastAPI's shape; its loc names the step.
     if (error instanceof StepValidationError) return { status: 422, issues: error.issues };
     const detail = error.code === 'MS_ERR_INFERENCE' ? 'inference failed; see the server log for this request id' : error.message;
     return { status: ERRORS[error.code].status, code: error.code, detail, headers: error.headers, logAsError: isServerFault(error) ? error.message : undefined };
   }
-  const known = typeof error === 'object' && error !== null ? classify(error as FastifyError) : undefined;
+  const known = typeof error === 'object' && error !== null ? classify(error as FastifyError, bodyLimit) : undefined;
   if (known) return { status: ERRORS[known.code].status, ...known };
   return { status: 500, code: 'MS_ERR_INTERNAL', detail: 'internal server error; see the server log for this request id', logAsError: 'unhandled error' };
 }
@@ -103,7 +105,7 @@ function pathOf(url: string): string {
 
 export function installErrorBoundary(app: FastifyInstance): void {
   app.setErrorHandler((error: FastifyError, request: FastifyRequest, reply: FastifyReply) => {
-    const answer = errorAnswer(error);
+    const answer = errorAnswer(error, app.initialConfig.bodyLimit);
     if (answer.logAsError) request.log.error({ err: error, cause: (error as Error).cause }, answer.logAsError);
     return reply.code(answer.status).headers(answer.headers ?? {}).send(errorBody(answer, String(request.id), request.url));
   });

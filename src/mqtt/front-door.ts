@@ -18,7 +18,7 @@ import type { Registry } from 'prom-client';
 import type { InferenceCore } from '../core/core.js';
 import type { ServableVersion } from '../core/servable.js';
 import { ERRORS, isServerFault, ModelServeError, type ErrorCode } from '../errors.js';
-import { parseJsonBody } from '../protocols/json-body.js';
+import { bodyTooLarge, parseJsonBody } from '../protocols/json-body.js';
 import { requestIdFrom } from '../protocols/request-id.js';
 import { connectClient, type MqttConnectionOptions } from './connection.js';
 import { MqttMetrics } from './metrics.js';
@@ -252,12 +252,12 @@ export class MqttFrontDoor {
       return 'invalid';
     }
     if (payload.length > this.maxPayload) {
-      this.sendError(model, reply, 'MS_ERR_BODY_TOO_LARGE', `message payload is ${payload.length} bytes, larger than the limit (${this.maxPayload}; --mqtt-max-payload)`);
+      this.sendError(model, reply, 'MS_ERR_BODY_TOO_LARGE', bodyTooLarge(this.maxPayload).message);
       return 'invalid';
     }
     let body: unknown;
     try {
-      body = parseJsonBody(payload, 'message payload');
+      body = parseJsonBody(payload);
     } catch (err) {
       const e = err as ModelServeError;
       this.sendError(model, reply, e.code, e.message);

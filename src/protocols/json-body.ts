@@ -6,8 +6,11 @@
 import { isUtf8 } from 'node:buffer';
 import { ModelServeError } from '../errors.js';
 
-/** `what` names the body in the messages ('request body', 'message payload'). */
-export function parseJsonBody(body: Buffer, what = 'request body'): unknown {
+// (An MQTT payload is the request's body too: the messages say 'request body' on both front doors,
+// so a client reading either gets the same detail for the same mistake.)
+const what = 'request body';
+
+export function parseJsonBody(body: Buffer): unknown {
   if (body.length === 0) throw new ModelServeError('MS_ERR_BAD_JSON', `${what} is empty; expected a JSON object or array`);
   // JSON is UTF-8 (RFC 8259); decoding other bytes would put U+FFFD into strings and accept them.
   if (!isUtf8(body)) throw new ModelServeError('MS_ERR_BAD_JSON', `${what} is not valid UTF-8; expected a JSON object or array`);
@@ -17,4 +20,12 @@ export function parseJsonBody(body: Buffer, what = 'request body'): unknown {
   } catch (error) {
     throw new ModelServeError('MS_ERR_BAD_JSON', `${what} is not valid JSON: ${(error as Error).message.replace(/\s+/g, ' ').slice(0, 200)}`);
   }
+}
+
+/**
+ * A body past its limit (HTTP's --body-limit, MQTT's --mqtt-max-payload): one message for both
+ * front doors. It names the limit, not the body's size, which HTTP does not always know (chunked).
+ */
+export function bodyTooLarge(limit: number): ModelServeError {
+  return new ModelServeError('MS_ERR_BODY_TOO_LARGE', `${what} is larger than the limit (${limit} bytes)`);
 }
