@@ -21,6 +21,8 @@ export interface InferRequestMessage {
   inputs: InferInput[];
   outputs: Array<{ name: string }>;
   raw_input_contents: Uint8Array[];
+  /** The request's parameters map, each InferParameter as the value of its choice (64-bit integers as numbers). */
+  parameters: Record<string, unknown>;
   /** Why the bytes are not a ModelInferRequest (the call answers INVALID_ARGUMENT with it: grpc-js would answer a deserializer's throw with INTERNAL). */
   invalid?: string;
 }
@@ -31,7 +33,21 @@ export function dimension(d: Int64): number {
 }
 
 interface DecodedInput { name: string; datatype: string; shape: Int64[]; contents: Record<string, unknown[]> | null }
-interface DecodedRequest { model_name: string; model_version: string; id: string; inputs: DecodedInput[]; outputs: Array<{ name: string }>; raw_input_contents: Uint8Array[] }
+interface DecodedRequest { model_name: string; model_version: string; id: string; inputs: DecodedInput[]; outputs: Array<{ name: string }>; raw_input_contents: Uint8Array[]; parameters: Record<string, Record<string, unknown>> }
+
+const CHOICES = ['bool_param', 'int64_param', 'string_param', 'double_param', 'uint64_param'] as const;
+
+/** An InferParameter's value as REST's JSON would carry it: the member set (a decoded message owns only those). */
+function parameterValues(decoded: Record<string, Record<string, unknown>>): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const [key, p] of Object.entries(decoded)) {
+    const choice = CHOICES.find((c) => Object.hasOwn(p, c));
+    if (choice === undefined) continue;
+    const v = p[choice];
+    out[key] = choice === 'int64_param' || choice === 'uint64_param' ? Number(String(v)) : v;
+  }
+  return out;
+}
 
 /** Typed contents as the OIP tensors read them: only the members sent, 64-bit integers as decimal strings. */
 function contentsOf(decoded: Record<string, unknown[]>): TensorContents {
@@ -64,7 +80,7 @@ export function inferCodec(): InferCodec {
       try {
         m = request.decode(bytes) as unknown as DecodedRequest;
       } catch (err) {
-        return { model_name: '', model_version: '', id: '', inputs: [], outputs: [], raw_input_contents: [], invalid: (err as Error).message };
+        return { model_name: '', model_version: '', id: '', inputs: [], outputs: [], raw_input_contents: [], parameters: {}, invalid: (err as Error).message };
       }
       return {
         model_name: m.model_name,
@@ -73,6 +89,7 @@ export function inferCodec(): InferCodec {
         inputs: m.inputs.map((i) => ({ name: i.name, datatype: i.datatype, shape: i.shape, contents: i.contents ? contentsOf(i.contents) : null })),
         outputs: m.outputs,
         raw_input_contents: m.raw_input_contents,
+        parameters: parameterValues(m.parameters),
       };
     },
     encodeResponse: (message) => response.encode(message).finish() as Buffer,

@@ -10,7 +10,7 @@ import { shownName, type InferenceCore } from '../core/core.js';
 import type { ServableVersion } from '../core/servable.js';
 import { isServerFault, ModelServeError, rejectReasonOf, type ErrorCode, type RejectReason } from '../errors.js';
 import type { KeyGate } from '../http/plugins/auth.js';
-import { inferTensors, refuseClassification } from '../protocols/oip/codec.js';
+import { inferTensors, refuseClassification, withTimeoutParameter } from '../protocols/oip/codec.js';
 import { acquire, checkLoadParameters, isModelReady, modelConfig, modelMetadata, modelStatistics, repositoryIndex, serverMetadata } from '../protocols/oip/service.js';
 import type { InferenceStatistics } from '../protocols/oip/statistics.js';
 import { badTensor, checkDatatype, fromBytes, MAX_ELEMENTS, noInputs, fromContents, hasContents, toBytes, toContents, type OipTensor } from '../protocols/oip/tensors.js';
@@ -242,11 +242,13 @@ export async function startGrpcServer(options: GrpcServerOptions): Promise<Runni
   };
 
   const modelInfer = async (request: InferRequestMessage, version: ServableVersion, deadline: number | undefined, client: ClientProbe) => {
+    const arrived = performance.now();
     try {
       const inputs = decodeInputs(request);
       for (const o of request.outputs) refuseClassification(o.name, (o as { parameters?: Record<string, unknown> }).parameters);
       const requested = request.outputs.length > 0 ? request.outputs.map((o) => o.name) : undefined;
-      const outputs = await inferTensors(version, { inputs, outputs: requested, deadline, client });
+      const soonest = withTimeoutParameter(request.parameters.timeout, deadline, arrived);
+      const outputs = await inferTensors(version, { inputs, outputs: requested, deadline: soonest, client });
       // Answer in the form asked in: raw contents for raw inputs (what tritonclient sends), else typed contents.
       const raw = request.raw_input_contents.length > 0;
       const response = {

@@ -1,6 +1,7 @@
 // One deadline rule on every front door: the sooner of the caller's deadline and the model's own
 // queue.timeout_ms. OIP REST reads x-modelserve-timeout-ms as the JSON routes do; a gRPC client's
-// deadline can shorten a request's wait but not lengthen it past the model's own limit.
+// deadline can shorten a request's wait but not lengthen it past the model's own limit. Triton's `timeout`
+// request parameter (microseconds) is one more caller's deadline, over REST and gRPC alike.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as grpc from '@grpc/grpc-js';
@@ -67,6 +68,36 @@ test("gRPC: a client's deadline longer than the model's queue.timeout_ms does no
     assert.match(err!.details, /passed its deadline/, 'the server\'s own timeout answered, not the client\'s 60 s');
     // The large requests themselves passed the model's 300 ms while running: 504, as documented.
     for (const res of await Promise.all(busy)) assert.equal(res.status, 504);
+  } finally {
+    clients.close();
+    await server.shutdown();
+  }
+});
+
+test("Triton's timeout parameter (microseconds) is a deadline on OIP REST and gRPC: the soonest of it, the header or the gRPC deadline wins; 0 is none", async () => {
+  const server = await serverWithTimeout(60_000);
+  const clients = grpcClients(server.grpcPort!);
+  try {
+    // 1 µs from when the request is read has passed once its tensors are decoded and validated, before
+    // it is queued: a deadline already past, with a 60 s header, gRPC deadline and queue.timeout_ms beside it.
+    const infer = (parameters: Record<string, unknown>, headers: Record<string, string> = {}) => fetch(`${server.url}/v2/models/book-weather/infer`, {
+      method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body: JSON.stringify({ ...(JSON.parse(oipBody) as object), parameters }),
+    });
+    for (const [what, res] of [['parameters.timeout', await infer({ timeout: 1 })], ['parameters.timeout sooner than the header', await infer({ timeout: 1 }, { 'x-modelserve-timeout-ms': '60000' })]] as const) {
+      assert.equal(res.status, 504, `${what}: ${await res.clone().text()}`);
+      assert.match(((await res.json()) as { error: string }).error, /passed its deadline/);
+    }
+    assert.equal((await infer({ timeout: 0 })).status, 200, 'timeout 0 is no timeout (Triton\'s default)');
+    assert.equal((await infer({ timeout: 60_000_000 }, { 'x-modelserve-timeout-ms': '60000' })).status, 200);
+    const request = (timeout: number) => ({ model_name: 'book-weather', inputs: BOOK_FIELDS.map((f) => ({ name: f, datatype: 'FP64', shape: [small.length] })), raw_input_contents: BOOK_FIELDS.map((f) => Buffer.from(fp64(small.map((r) => r[f]!)))), parameters: { timeout: { int64_param: timeout } } });
+    const overGrpc = (timeout: number) => new Promise<grpc.ServiceError | null>((resolve) => {
+      (clients.inference as unknown as { ModelInfer(r: unknown, m: grpc.Metadata, o: grpc.CallOptions, cb: (e: grpc.ServiceError | null) => void): void })
+        .ModelInfer(request(timeout), new grpc.Metadata(), { deadline: Date.now() + 60_000 }, (e) => resolve(e));
+    });
+    const err = await overGrpc(1);
+    assert.equal(err?.code, grpc.status.DEADLINE_EXCEEDED, String(err));
+    assert.match(err!.details, /passed its deadline/, 'the parameter answered, not the client\'s 60 s');
+    assert.equal(await overGrpc(0), null, 'timeout 0 is no timeout');
   } finally {
     clients.close();
     await server.shutdown();

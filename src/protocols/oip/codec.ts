@@ -280,6 +280,23 @@ export function refuseClassification(output: string, parameters: Record<string, 
   if (parameters?.classification !== undefined) throw badTensor(`output '${output}': parameters.classification is not supported (the classification extension is not served; the output itself has the probabilities)`);
 }
 
+/**
+ * Triton's `timeout` request parameter (REST `parameters.timeout`, gRPC `parameters["timeout"]`):
+ * how many microseconds the request may take from `arrived` (performance.now() ms), 0 meaning no
+ * timeout (Triton's default). It joins the request's other deadlines (the gRPC deadline,
+ * x-modelserve-timeout-ms, the model's queue.timeout_ms): the soonest wins. Anything but a
+ * non-negative integer is refused rather than ignored: a client that set it expects it to hold.
+ */
+export function withTimeoutParameter(value: unknown, deadline: number | undefined, arrived: number): number | undefined {
+  if (value === undefined) return deadline;
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < 0) {
+    throw badTensor(`parameters.timeout must be a non-negative integer (microseconds; 0: no timeout), not ${String(JSON.stringify(value)).slice(0, 40)}`);
+  }
+  if (value === 0) return deadline;
+  const own = arrived + value / 1000;
+  return deadline === undefined ? own : Math.min(deadline, own);
+}
+
 /** One OIP inference on a version: tensors in, through the shared batcher, tensors out. */
 export async function inferTensors(version: ServableVersion, request: InferRequest): Promise<OipTensor[]> {
   // An output asked for twice would be answered twice (a larger answer for nothing): refused as a duplicate input is.

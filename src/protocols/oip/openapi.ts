@@ -87,7 +87,7 @@ export function oipPaths(configs: readonly ModelConfig[]): Record<string, Schema
       post: {
         tags: [n],
         summary: `Infer with ${n} (Open Inference Protocol)`,
-        description: `${description}\n\nJSON tensors, or Triton's binary tensor extension (Inference-Header-Content-Length; binary_data_size on inputs, binary_data / binary_data_output for outputs).`,
+        description: `${description}\n\nJSON tensors, or Triton's binary tensor extension (Inference-Header-Content-Length; binary_data_size on inputs, binary_data / binary_data_output for outputs). parameters.timeout (Triton's): the request's deadline in microseconds, 0 for none.`,
         operationId: `oip_infer_${id}`,
         requestBody: { required: true, content: { ...json('OipInferenceRequest'), 'application/octet-stream': { schema: { type: 'string', format: 'binary' } } } },
         responses: {

@@ -4,7 +4,8 @@ import type { InferenceCore } from '../../core/core.js';
 import type { ServableVersion } from '../../core/servable.js';
 import { isServerFault, ModelServeError, type ErrorCode } from '../../errors.js';
 import { VERSION } from '../../version.js';
-import { inferTensors, viewOf, type TensorMetadata } from './codec.js';
+import { performance } from 'node:perf_hooks';
+import { inferTensors, viewOf, withTimeoutParameter, type TensorMetadata } from './codec.js';
 import { inferResponseBody, parseInferBody } from './rest-body.js';
 import type { InferenceStatistics } from './statistics.js';
 import type { Datatype } from './tensors.js';
@@ -126,8 +127,10 @@ export function modelStatistics(core: InferenceCore, stats: InferenceStatistics,
  * (The statistics extension counts the request in the core, as every front door's.)
  */
 export async function restInfer(version: ServableVersion, body: Uint8Array, headerLength: string | undefined, request: { client?: ClientProbe; deadline?: number | undefined } = {}): Promise<{ body: Buffer; headerLength?: number }> {
+  const arrived = performance.now();
   const parsed = parseInferBody(body, headerLength, () => ({ name: version.name, ...configTensors(version) }));
-  const outputs = await inferTensors(version, { inputs: parsed.inputs, outputs: parsed.outputs?.map((o) => o.name), client: request.client, deadline: request.deadline });
+  const deadline = withTimeoutParameter(parsed.parameters?.timeout, request.deadline, arrived);
+  const outputs = await inferTensors(version, { inputs: parsed.inputs, outputs: parsed.outputs?.map((o) => o.name), client: request.client, deadline });
   const head = parsed.id === undefined ? { model_name: version.name, model_version: version.versionHeader } : { model_name: version.name, model_version: version.versionHeader, id: parsed.id };
   return inferResponseBody(head, outputs, parsed);
 }
