@@ -5,7 +5,8 @@
 // reg:squarederror. (Margin first, then standard operators, keeps XGBoost's own formula — sigmoid or
 // softmax of the summed margin, label at p > 0.5 or the first largest probability — instead of
 // depending on TreeEnsembleClassifier's conventions for binary and post-transformed scores.)
-// A missing value (NaN) takes each split's default direction, as in XGBoost.
+// A missing value (NaN) takes each split's default direction, as in XGBoost; so does the estimator's
+// own `missing` value (XGBClassifier(missing=-999)), mapped to NaN before the trees.
 import onnxProto from 'onnx-proto';
 import { DT, attr, encodeModel, type AttributeProto, type GraphProto, type NodeProto, type ValueInfoProto } from '../optimize/proto.js';
 
@@ -25,6 +26,8 @@ export interface ConvertedModel {
   outputs: string[];
   /** Set when only the first `used` of `total` boosting rounds are served (early stopping, see bestRounds). */
   rounds?: { used: number; total: number };
+  /** The scikit-learn estimator's `missing` value (other than NaN), served as a missing value. */
+  missing?: number;
 }
 
 interface Tree {
@@ -47,6 +50,36 @@ function need<T>(value: T | undefined, what: string): T {
 function paramNumber(value: unknown, what: string): number {
   const n = Number(String(need(value, what)).replace(/^\[|\]$/g, ''));
   if (!Number.isFinite(n)) throw new XgboostFormatError(`${what} is not a number: ${String(value)}`);
+  return n;
+}
+
+/**
+ * base_score as one value per output: XGBoost 3 writes a vector, "[-1.1E-1,2.3E-1,1E0]" (one per
+ * class for multi:softprob), older versions one number, which applies to every output.
+ */
+function baseScores(value: unknown, outputs: number): number[] {
+  const text = String(need(value, 'base_score')).trim();
+  const parts = text.startsWith('[') && text.endsWith(']') ? text.slice(1, -1).split(',') : [text];
+  const values = parts.map((p) => Number(p.trim()));
+  if (parts.some((p) => p.trim() === '') || values.some((n) => !Number.isFinite(n))) throw new XgboostFormatError(`base_score is not a number or a list of numbers: ${text}`);
+  if (values.length === 1) return Array.from({ length: outputs }, () => values[0]!);
+  if (values.length !== outputs) throw new XgboostFormatError(`base_score has ${values.length} values for ${outputs} ${outputs === 1 ? 'output' : 'classes'}: ${text}`);
+  return values;
+}
+
+/**
+ * The value XGBoost's scikit-learn estimator treats as missing besides NaN (XGBClassifier(missing=-999)):
+ * saved in learner.attributes.scikit_learn, a Python json.dumps text (NaN for the default). A Booster
+ * records none: DMatrix(missing=...) is not saved with the model.
+ */
+function sklearnMissing(learner: Record<string, unknown>): number | undefined {
+  const sklearn = (learner.attributes as Record<string, unknown> | undefined)?.scikit_learn;
+  if (typeof sklearn !== 'string') return undefined;
+  // Python writes NaN and Infinity, which JSON.parse refuses: read the one value.
+  const m = /"missing":\s*(-?Infinity|NaN|null|-?\d[\d.eE+-]*)/.exec(sklearn);
+  if (!m || m[1] === 'NaN' || m[1] === 'null') return undefined;
+  const n = Number(m[1]);
+  if (Number.isNaN(n)) throw new XgboostFormatError(`scikit_learn's missing is not a number: ${m[1]}`);
   return n;
 }
 
@@ -105,11 +138,13 @@ export function convertXgboost(json: unknown): ConvertedModel {
   const rounds = bestRounds(learner, booster.model!, allTrees.length, numClass);
   const trees = rounds === undefined ? allTrees : allTrees.slice(0, rounds.trees);
   if (paramNumber(params.num_target ?? '1', 'num_target') !== 1) throw new XgboostFormatError('models with several targets are not supported');
-  const baseScore = paramNumber(params.base_score, 'base_score');
-  // base_score is kept in the objective's output space; the trees add to the margin.
+  // base_score is kept in the objective's output space (the identity for softmax); the trees add to the margin.
   const logistic = objective === 'binary:logistic' || objective === 'reg:logistic';
-  if (logistic && !(baseScore > 0 && baseScore < 1)) throw new XgboostFormatError(`base_score ${baseScore} is not a probability`);
-  const baseMargin = logistic ? Math.log(baseScore / (1 - baseScore)) : baseScore;
+  const baseMargins = baseScores(params.base_score, numClass).map((baseScore) => {
+    if (logistic && !(baseScore > 0 && baseScore < 1)) throw new XgboostFormatError(`base_score ${baseScore} is not a probability`);
+    return logistic ? Math.log(baseScore / (1 - baseScore)) : baseScore;
+  });
+  const missing = sklearnMissing(learner);
 
   const a = { treeIds: [] as number[], nodeIds: [] as number[], featureIds: [] as number[], values: [] as number[], modes: [] as string[], trueIds: [] as number[], falseIds: [] as number[], missingTrue: [] as number[] };
   const t = { treeIds: [] as number[], nodeIds: [] as number[], ids: [] as number[], weights: [] as number[] };
@@ -134,15 +169,20 @@ export function convertXgboost(json: unknown): ConvertedModel {
   });
 
   const margin = 'margin';
-  const nodes: NodeProto[] = [node('TreeEnsembleRegressor', ['input'], [margin], [
+  const nodes: NodeProto[] = [];
+  const initializers = [];
+  if (missing !== undefined) {
+    initializers.push({ name: 'missing_value', dims: [], dataType: DT.FLOAT, floatData: [missing] }, { name: 'nan', dims: [], dataType: DT.FLOAT, floatData: [NaN] });
+    nodes.push(node('Equal', ['input', 'missing_value'], ['is_missing']), node('Where', ['is_missing', 'nan', 'input'], ['features']));
+  }
+  nodes.push(node('TreeEnsembleRegressor', [missing === undefined ? 'input' : 'features'], [margin], [
     ints('nodes_treeids', a.treeIds), ints('nodes_nodeids', a.nodeIds), ints('nodes_featureids', a.featureIds),
     floats('nodes_values', a.values), strings('nodes_modes', a.modes), ints('nodes_truenodeids', a.trueIds),
     ints('nodes_falsenodeids', a.falseIds), ints('nodes_missing_value_tracks_true', a.missingTrue),
     ints('target_treeids', t.treeIds), ints('target_nodeids', t.nodeIds), ints('target_ids', t.ids), floats('target_weights', t.weights),
-    attr('n_targets', { int: numClass }), floats('base_values', Array.from({ length: numClass }, () => baseMargin)),
+    attr('n_targets', { int: numClass }), floats('base_values', baseMargins),
     attr('aggregate_function', 'SUM'), attr('post_transform', 'NONE'),
-  ], 'ai.onnx.ml')];
-  const initializers = [];
+  ], 'ai.onnx.ml'));
   let outputs: ValueInfoProto[];
   if (objective === 'binary:logistic') {
     initializers.push(
@@ -183,5 +223,5 @@ export function convertXgboost(json: unknown): ConvertedModel {
     graph,
     metadataProps: [{ key: 'xgboost_objective', value: objective }, ...(featureNames ? [{ key: 'feature_names', value: featureNames.join(',') }] : [])],
   } as never);
-  return { bytes, objective, numFeature, numClass, featureNames, outputs: outputs.map((o) => o.name ?? ''), ...(rounds && { rounds: { used: rounds.used, total: rounds.total } }) };
+  return { bytes, objective, numFeature, numClass, featureNames, outputs: outputs.map((o) => o.name ?? ''), ...(rounds && { rounds: { used: rounds.used, total: rounds.total } }), ...(missing !== undefined && { missing }) };
 }

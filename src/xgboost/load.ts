@@ -45,6 +45,7 @@ export function xgboostInitOptions(file: string): Partial<InitOptions> {
       configLines: [
         `format: xgboost                            # ${converted.objective}, ${converted.numFeature} features; converted to ONNX at load`,
         ...(converted.rounds ? [`# early stopping: the first ${converted.rounds.used} of ${converted.rounds.total} boosting rounds are served (best_iteration), as the scikit-learn estimator's predict() answers`] : []),
+        ...(converted.missing !== undefined ? [`# missing: a value of ${converted.missing} is a missing value (the estimator's missing=), as its predict() treats it`] : []),
       ],
     },
   };
