@@ -8,7 +8,7 @@ import { readScalerFile } from '../config/scale-file.js';
 import type { FieldType } from '../config/types.js';
 import { CARRIED, SUPPORTED } from '../config/signature.js';
 import { normalizeName, readSample, type Sample, type SampleColumn } from '../check/csv.js';
-import { describeModel, type TensorDescription } from '../inspect/inspect.js';
+import { describeModel, signatureText, type TensorDescription } from '../inspect/inspect.js';
 
 export interface InitOptions {
   model: string;
@@ -208,7 +208,7 @@ export function initModelFolder(options: InitOptions): InitResult {
       }
       const field = unique(fieldName(o.name), answered);
       answered.push(field);
-      outputLines.push(keyLine(field, `${o.type} [${o.shape.join(', ')}]`), `    from: ${yamlName(o.name)}`);
+      outputLines.push(keyLine(field, signatureText(o)), `    from: ${yamlName(o.name)}`);
     }
     if (labelOut) notes.push('class labels are answered as the model\'s values; map them to names with --labels 0=No,1=Yes');
   }
@@ -244,7 +244,7 @@ export function initModelFolder(options: InitOptions): InitResult {
     'inputs:                                    # how the fields become the model\'s inputs',
   ];
   for (const { tensor, fields } of inputs) {
-    lines.push(keyLine(tensor.name, `${tensor.type} [${tensor.shape.join(', ')}]`));
+    lines.push(keyLine(tensor.name, signatureText(tensor)));
     lines.push(`    fields: [${fields.map((f) => yamlName(f.name)).join(', ')}]`);
     // Several string or boolean fields go into one tensor only of that type, which the config must say.
     if (fields.length > 1 && (tensor.type === 'string' || tensor.type === 'bool')) lines.push(`    type: ${tensor.type}`);

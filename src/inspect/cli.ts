@@ -5,7 +5,8 @@ import { convertXgboostFile, isXgboostModelFile } from '../xgboost/load.js';
 
 const HELP = `Usage: modelserve inspect <model.onnx | model.json> [--json]
 
-Prints the model's inputs and outputs (names, element types, shapes with symbolic dimensions),
+Prints the model's inputs and outputs (names, element types, shapes with symbolic dimensions or
+'(shape not declared)', maps and sequences with what they hold),
 its opset imports, the operators it uses and which of them the load-time optimiser rewrites,
 its metadata_props and the file's size. --json prints the same as one JSON object. An XGBoost JSON
 model (model.json) is shown as the ONNX graph modelserve converts it to.

@@ -10,6 +10,10 @@ export interface TensorDescription {
   type: string;
   /** Fixed sizes as numbers, symbolic dimensions by their name, '?' for an unnamed unknown one. */
   shape: Array<number | string>;
+  /** false when the graph declares no shape at all (any rank; `shape` is then [], which would read as a scalar). */
+  shapeDeclared?: false;
+  /** A map's or sequence's whole type, e.g. 'sequence<map<int64, float32>>' (skl2onnx's ZipMap). */
+  valueType?: string;
 }
 
 export interface OperatorUse {
@@ -41,16 +45,30 @@ const ELEMENT_NAMES: Record<number, string> = {
   [DT.STRING]: 'string', [DT.BOOL]: 'bool',
 };
 
+const elementName = (elemType: number | null | undefined): string => ELEMENT_NAMES[elemType ?? 0] ?? `elem_type ${elemType}`;
+
+type TypeProto = NonNullable<ValueInfoProto['type']>;
+
+/** A type as text, maps and sequences with what they hold: 'sequence<map<int64, float32>>'. */
+function typeText(t: TypeProto | null | undefined): string {
+  if (t?.tensorType) return elementName(t.tensorType.elemType);
+  if (t?.mapType) return `map<${elementName(t.mapType.keyType)}, ${typeText(t.mapType.valueType)}>`;
+  if (t?.sequenceType) return `sequence<${typeText(t.sequenceType.elemType)}>`;
+  return 'unknown';
+}
+
 function describeValue(v: ValueInfoProto): TensorDescription {
   const t = v.type;
   const name = v.name ?? '';
   if (t?.tensorType) {
-    const dims = t.tensorType.shape?.dim ?? [];
+    // No shape message is an undeclared shape (any rank); a shape with no dims is a scalar.
+    if (!t.tensorType.shape) return { name, type: elementName(t.tensorType.elemType), shape: [], shapeDeclared: false };
+    const dims = t.tensorType.shape.dim ?? [];
     const shape = dims.map((d) => (d.dimParam ? d.dimParam : d.dimValue !== undefined && d.dimValue !== null && toNumber(d.dimValue) > 0 ? toNumber(d.dimValue) : '?'));
-    return { name, type: ELEMENT_NAMES[t.tensorType.elemType ?? 0] ?? `elem_type ${t.tensorType.elemType}`, shape };
+    return { name, type: elementName(t.tensorType.elemType), shape };
   }
-  if (t?.mapType) return { name, type: 'map', shape: [] };
-  if (t?.sequenceType) return { name, type: 'sequence', shape: [] };
+  if (t?.mapType) return { name, type: 'map', shape: [], valueType: typeText(t) };
+  if (t?.sequenceType) return { name, type: 'sequence', shape: [], valueType: typeText(t) };
   return { name, type: 'unknown', shape: [] };
 }
 
@@ -97,7 +115,11 @@ function formatBytes(n: number): string {
   return n < 1024 ? `${n} B` : n < 1024 ** 2 ? `${(n / 1024).toFixed(1)} KiB` : `${(n / 1024 ** 2).toFixed(1)} MiB`;
 }
 
-const shapeText = (shape: Array<number | string>) => `[${shape.join(', ')}]`;
+/** A tensor's type and shape as inspect and init's comments show them; a map or sequence by its whole type. */
+export function signatureText(t: TensorDescription, typeWidth = 0): string {
+  if (t.valueType !== undefined) return t.valueType;
+  return `${t.type.padEnd(typeWidth)} ${t.shapeDeclared === false ? '(shape not declared)' : `[${t.shape.join(', ')}]`}`;
+}
 
 /** The human-readable form printed by `modelserve inspect`. */
 export function formatDescription(d: ModelDescription): string {
@@ -105,9 +127,9 @@ export function formatDescription(d: ModelDescription): string {
   lines.push(`opsets: ${d.opsets.map((o) => `${o.domain} ${o.version}`).join(', ')}`);
   const width = Math.max(...[...d.inputs, ...d.outputs].map((t) => t.name.length), 4);
   lines.push('inputs:');
-  for (const t of d.inputs) lines.push(`  ${t.name.padEnd(width)}  ${t.type.padEnd(8)} ${shapeText(t.shape)}`);
+  for (const t of d.inputs) lines.push(`  ${t.name.padEnd(width)}  ${signatureText(t, 8)}`);
   lines.push('outputs:');
-  for (const t of d.outputs) lines.push(`  ${t.name.padEnd(width)}  ${t.type.padEnd(8)} ${shapeText(t.shape)}`);
+  for (const t of d.outputs) lines.push(`  ${t.name.padEnd(width)}  ${signatureText(t, 8)}`);
   lines.push('operators:');
   for (const o of d.operators) {
     const note = o.optimizer === 'rewritten' ? '  (the optimiser rewrites it into dense ops)' : o.optimizer ? `  (the optimiser keeps it: ${o.optimizer.slice(6)})` : '';

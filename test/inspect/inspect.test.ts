@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { encodeModel, decodeModel } from '../../src/optimize/proto.js';
+import { DT, attr, encodeModel, decodeModel } from '../../src/optimize/proto.js';
 import { BOOK_MODEL, CLI, REPO, tempDir } from '../helpers/paths.js';
 
 const dir = tempDir('modelserve-inspect-');
@@ -44,6 +44,37 @@ test('inspect (text): symbolic dims by name, operator counts, metadata_props, a 
   const kept = cli([resolve(REPO, 'test/fixtures/optimize/scaler_opset11.onnx')]);
   assert.equal(kept.status, 0, kept.stderr);
   assert.match(kept.stdout, /ai\.onnx\.ml\.Scaler\s+\(the optimiser keeps it: default-domain opset 11 < 13\)/);
+});
+
+test('inspect: an input with no declared shape reads as not declared (not [], a scalar), a ZipMap output by what it holds', () => {
+  // LinearClassifier + ZipMap as skl2onnx exports a classifier, its input declared without a shape.
+  const model = {
+    irVersion: 8,
+    opsetImport: [{ domain: '', version: 13 }, { domain: 'ai.onnx.ml', version: 1 }],
+    graph: {
+      name: 'zipmap',
+      node: [
+        { opType: 'LinearClassifier', domain: 'ai.onnx.ml', input: ['x'], output: ['label', 'p'], attribute: [attr('classlabels_ints', { ints: [0, 1] }), attr('coefficients', [1, -1, -1, 1]), attr('intercepts', [0, 0])] },
+        { opType: 'ZipMap', domain: 'ai.onnx.ml', input: ['p'], output: ['output_probability'], attribute: [attr('classlabels_int64s', { ints: [0, 1] })] },
+      ],
+      input: [{ name: 'x', type: { tensorType: { elemType: DT.FLOAT } } }],
+      output: [
+        { name: 'label', type: { tensorType: { elemType: DT.INT64, shape: { dim: [{ dimParam: 'N' }] } } } },
+        { name: 'output_probability', type: { sequenceType: { elemType: { mapType: { keyType: DT.INT64, valueType: { tensorType: { elemType: DT.FLOAT } } } } } } },
+      ],
+    },
+  };
+  const file = join(dir, 'zipmap.onnx');
+  writeFileSync(file, encodeModel(model as never));
+  const r = cli([file]);
+  assert.equal(r.status, 0, r.stderr);
+  assert.match(r.stdout, /\n {2}x +float32 +\(shape not declared\)\n/);
+  assert.match(r.stdout, /\n {2}output_probability +sequence<map<int64, float32>>\n/);
+  const json = cli([file, '--json']);
+  assert.equal(json.status, 0, json.stderr);
+  const d = JSON.parse(json.stdout);
+  assert.deepEqual(d.inputs, [{ name: 'x', type: 'float32', shape: [], shapeDeclared: false }]);
+  assert.deepEqual(d.outputs, [{ name: 'label', type: 'int64', shape: ['N'] }, { name: 'output_probability', type: 'sequence', shape: [], valueType: 'sequence<map<int64, float32>>' }]);
 });
 
 test('inspect: a file that is not ONNX exits 1 naming it; no file is a usage error', () => {
