@@ -1,6 +1,7 @@
 // A data sample as columns: the CSV's header and, per column, its cells as numbers where they all
 // parse as numbers (empty cells are missing values), else as strings. Comma-, semicolon- or
-// tab-separated, as the header line shows.
+// tab-separated, as the header line shows. In a semicolon-separated CSV (a spreadsheet in a locale
+// that writes 1,5 for 1.5) a column of decimal-comma numbers is numeric too.
 import { readFileSync } from 'node:fs';
 import { parse } from 'csv-parse/sync';
 
@@ -9,6 +10,8 @@ export interface SampleColumn {
   numeric: boolean;
   /** One value per row; undefined for an empty cell. */
   values: Array<number | string | undefined>;
+  /** Set when the numbers were written with a decimal comma (1,5), in a semicolon-separated CSV. */
+  decimalComma?: true;
 }
 
 export interface Sample {
@@ -24,6 +27,9 @@ function delimiterOf(text: string): string {
   return header.includes(';') ? ';' : header.includes('\t') ? '\t' : ',';
 }
 
+/** A number written with a decimal comma: 1,5 / -0,25 / ,5 (no thousands separators). */
+const DECIMAL_COMMA = /^[+-]?(\d+,\d*|,\d+)([eE][+-]?\d+)?$/;
+
 export function readSample(file: string): Sample {
   const text = readFileSync(file, 'utf8');
   let records: string[][];
@@ -35,10 +41,17 @@ export function readSample(file: string): Sample {
   }
   if (records.length < 2) throw new Error(`${file}: expected a header line and at least one row`);
   const [header, ...rows] = records;
-  const columns = header!.map((name, c) => {
+  // Only with ';' can a comma be a decimal separator: in a comma-separated CSV it splits cells.
+  const semicolon = delimiterOf(text) === ';';
+  const isNumber = (v: string) => v.trim() !== '' && Number.isFinite(Number(v));
+  const columns = header!.map((name, c): SampleColumn => {
     const cells = rows.map((r) => (r[c] === undefined || r[c] === '' ? undefined : r[c]!));
-    const numeric = cells.some((v) => v !== undefined) && cells.every((v) => v === undefined || (v.trim() !== '' && Number.isFinite(Number(v))));
-    return { name, numeric, values: numeric ? cells.map((v) => (v === undefined ? undefined : Number(v))) : cells };
+    const present = cells.filter((v) => v !== undefined);
+    if (present.length > 0 && present.every(isNumber)) return { name, numeric: true, values: cells.map((v) => (v === undefined ? undefined : Number(v))) };
+    if (semicolon && present.length > 0 && present.every((v) => isNumber(v) || DECIMAL_COMMA.test(v))) {
+      return { name, numeric: true, decimalComma: true, values: cells.map((v) => (v === undefined ? undefined : Number(v.replace(',', '.')))) };
+    }
+    return { name, numeric: false, values: cells };
   });
   return { file, rows: rows.length, columns };
 }

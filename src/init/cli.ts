@@ -18,6 +18,7 @@ output is answered as it is. An XGBoost JSON model (model.json) is served with f
   --sample FILE          a CSV of real inputs: field names from its header, types, the first row
                          as examples, observed ranges as commented minimum/maximum suggestions; the
                          first k numeric columns, in order, feed a single [N, k] input
+                         (in a ;-separated CSV, decimal commas such as 1,5 are numbers too)
   --fields a,b,c         the field names, in the input's column order (picks the sample's columns)
   --scaler FILE          a scaler JSON ({"mean": [...], "scale": [...]}), copied beside the model
   --labels 0=No,1=Yes    a "prediction" field: the class-label output mapped to these names

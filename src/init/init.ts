@@ -73,6 +73,22 @@ interface PlannedField {
   column?: SampleColumn;
 }
 
+const listed = (names: string[]) => (names.length === 1 ? `column ${names[0]}` : `columns ${names.join(', ')}`);
+
+/**
+ * What a numeric input should know of the sample's columns: those read as numbers from decimal
+ * commas (1,5 in a ;-separated CSV), and those of digits that are not numbers (1.234,5), read as
+ * text — else a spreadsheet's export would feed other columns without a word.
+ */
+function sampleNumberNotes(sample: Sample): string[] {
+  const notes: string[] = [];
+  const comma = sample.columns.filter((c) => c.decimalComma).map((c) => c.name);
+  if (comma.length > 0) notes.push(`the sample's ${listed(comma)} ${comma.length === 1 ? 'has' : 'have'} decimal commas (1,5): read as numbers`);
+  const digits = sample.columns.filter((c) => !c.numeric && c.values.every((v) => v === undefined || /^[+-]?[\d.,' ]*\d[\d.,' ]*$/.test(String(v)))).map((c) => c.name);
+  if (digits.length > 0) notes.push(`the sample's ${listed(digits)} ${digits.length === 1 ? 'is' : 'are'} not numbers as written (e.g. "${String(sample.columns.find((c) => c.name === digits[0])!.values.find((v) => v !== undefined))}": thousands separators?), so read as text, which no number field takes; write plain numbers such as 1234.5`);
+  return notes;
+}
+
 function firstValue(col: SampleColumn): number | string | undefined {
   return col.values.find((v) => v !== undefined);
 }
@@ -135,6 +151,7 @@ export function initModelFolder(options: InitOptions): InitResult {
   const byColumnName = new Map((sample?.columns ?? []).map((c) => [normalizeName(c.name), c]));
   const unsupported = d.inputs.filter((t) => !FIELD_TYPE[t.type]);
   if (unsupported.length > 0) throw new InitError(`the model's input ${unsupported.map((t) => `'${t.name}' (${t.type})`).join(', ')} cannot be fed from JSON fields (modelserve feeds ${[...SUPPORTED].join(', ')} inputs)${d.inputs.every((t) => CARRIED.has(t.type)) ? '; served from its .onnx file alone (no model.yaml), it takes tensors over the Open Inference Protocol' : ''}`);
+  if (sample && d.inputs.some((t) => FIELD_TYPE[t.type] === 'number' || FIELD_TYPE[t.type] === 'integer')) notes.push(...sampleNumberNotes(sample));
   if (d.inputs.length === 1) {
     const tensor = d.inputs[0]!;
     const type = FIELD_TYPE[tensor.type]!;

@@ -127,6 +127,26 @@ test('init refuses, naming the problem: an existing model.yaml, a scaler of the 
   assert.match(text.stderr, /text\.onnx is not a valid ONNX model/);
 });
 
+test('init --sample with a ;-separated CSV of decimal commas (8,75) reads them as numbers and says so; numbers it cannot read (1.016,51) are named', () => {
+  // A spreadsheet in a German or French locale exports this; an extra numeric column (Id) first would
+  // otherwise be fed in place of the decimal-comma ones.
+  const header = ['Id', ...INIT_FIELDS];
+  writeFileSync(join(root, 'comma.csv'), `${header.join(';')}\n1;8,75;0,83;70;259;15,82;1016,51;1\n2;-3,5;,9;12;80;9,66;998;0\n`);
+  const r = cli(['init', BOOK_MODEL, '-o', 'comma', '--sample', join(root, 'comma.csv'), '--fields', INIT_FIELDS.join(',')]);
+  assert.equal(r.status, 0, r.stderr);
+  assert.match(r.stderr, /note: the sample's columns Temperature_C, Humidity, Visibility_km, Pressure_millibars have decimal commas \(1,5\): read as numbers/);
+  const config = parseYaml(readFileSync(join(root, 'comma', 'model.yaml'), 'utf8'));
+  assert.equal(config.fields.Temperature_C.example, 8.75);
+  const fed = cli(['init', BOOK_MODEL, '-o', 'comma-order', '--sample', join(root, 'comma.csv')]);
+  assert.equal(fed.status, 0, fed.stderr);
+  // Without --fields the first 7 numeric columns are fed: Id and 6 of the book's, each one a number.
+  assert.deepEqual(parseYaml(readFileSync(join(root, 'comma-order', 'model.yaml'), 'utf8')).inputs.float_input.fields, header.slice(0, 7));
+  writeFileSync(join(root, 'thousands.csv'), `${INIT_FIELDS.join(';')}\n8,75;0,83;70;259;15,82;1.016,51;1\n`);
+  const thousands = cli(['init', BOOK_MODEL, '-o', 'thousands', '--sample', join(root, 'thousands.csv'), '--fields', INIT_FIELDS.join(',')]);
+  assert.equal(thousands.status, 0, thousands.stderr);
+  assert.match(thousands.stderr, /note: the sample's column Pressure_millibars is not numbers as written \(e\.g\. "1\.016,51": thousands separators\?\), so read as text/);
+});
+
 test('init --sample reads a semicolon- or tab-separated CSV by its header; a CSV with a short row is refused naming the file and the line', () => {
   const header = INIT_FIELDS;
   const row = ['8.75', '0.83', '70', '259', '15.82', '1016.51', '1'];
