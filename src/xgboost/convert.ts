@@ -69,8 +69,8 @@ function baseScores(value: unknown, outputs: number): number[] {
 
 /**
  * The value XGBoost's scikit-learn estimator treats as missing besides NaN (XGBClassifier(missing=-999)):
- * saved in learner.attributes.scikit_learn, a Python json.dumps text (NaN for the default). A Booster
- * records none: DMatrix(missing=...) is not saved with the model.
+ * saved in learner.attributes.scikit_learn, a Python json.dumps text (NaN for the default), by the
+ * estimator's save_model only. A Booster records none: DMatrix(missing=...) is not saved with the model.
  */
 function sklearnMissing(learner: Record<string, unknown>): number | undefined {
   const sklearn = (learner.attributes as Record<string, unknown> | undefined)?.scikit_learn;
