@@ -366,6 +366,11 @@ export function rewriteSvmClassifier(node: NodeProto, x: string, b: GraphBuilder
   const p = permute(sv, W, V, F, K, interleaveBySign(W, V, K));
   const { k: kern, double } = kernelMatrix(b, x, p.sv, V, F, kp, opts);
   const cst = double ? b.f64.bind(b) : b.f32.bind(b);
+
+  if (K === 1 && !haveProba && post === 'NONE' && !double && labelOut && scoresOut) {
+    emitBinaryScoresAndLabel(b, kern, p.W, rho[0]!, V, scoresOut, labelOut, intLabels, strLabels);
+    return { detail: describe(kp, V, F, C, strLabels, haveProba, opts, post) };
+  }
   const S = b.op('Gemm', [kern, cst('coef', [V, K], p.W), cst('rho', [K], rho.slice(0, K))]);
   const S32 = double ? b.op('Cast', [S], { to: { int: DT.FLOAT } }) : S;
 
@@ -386,10 +391,44 @@ export function rewriteSvmClassifier(node: NodeProto, x: string, b: GraphBuilder
       }
     }
   }
+  return { detail: describe(kp, V, F, C, strLabels, haveProba, opts, post) };
+}
+
+function describe(kp: KernelParams, V: number, F: number, C: number, strLabels: string[], haveProba: boolean, opts: SvmOptions, post: Transform): string {
   const labelKind = strLabels.length > 0 ? 'string' : 'int64';
-  return {
-    detail: `${kp.kernel} kernel, ${V} support vectors × ${F} features, ${C} classes (${labelKind} labels), ${haveProba ? 'Platt probabilities (' + opts.probabilities + ')' : 'raw scores'}, post_transform ${post}${kp.kernel === 'RBF' ? `, RBF in ${opts.rbf}` : ''}`,
-  };
+  return `${kp.kernel} kernel, ${V} support vectors × ${F} features, ${C} classes (${labelKind} labels), ${haveProba ? 'Platt probabilities (' + opts.probabilities + ')' : 'raw scores'}, post_transform ${post}${kp.kernel === 'RBF' ? `, RBF in ${opts.rbf}` : ''}`;
+}
+
+/**
+ * A binary classifier's scores [-f, f] and label in 3 nodes instead of 8: one GEMM with the
+ * weights [-w, w] yields both score columns (negation is exact, so they equal Neg + Concat of the
+ * one-column GEMM bit for bit), and ArgMax over them picks the label from the reversed label list:
+ * f > 0 -> classlabels[0], f <= 0 (ties take the first index) and NaN (ArgMax keeps index 0) ->
+ * classlabels[1], as Greater/Not/Cast/Gather did. onnxruntime's fixed cost per node is a few µs, a
+ * large share of a small batch's run (about 60 -> 50 µs per run of up to 4 rows of svc.onnx).
+ */
+function emitBinaryScoresAndLabel(
+  b: GraphBuilder,
+  kern: string,
+  W: Float64Array,
+  rho: number,
+  V: number,
+  scoresOut: string,
+  labelOut: string,
+  intLabels: bigint[],
+  strLabels: string[],
+): void {
+  const W2 = new Float64Array(V * 2);
+  for (let v = 0; v < V; v++) {
+    W2[v * 2] = -W[v]!;
+    W2[v * 2 + 1] = W[v]!;
+  }
+  b.op('Gemm', [kern, b.f32('coef', [V, 2], W2), b.f32('rho', [2], [-rho, rho])], {}, scoresOut);
+  const idx = b.op('ArgMax', [scoresOut], { axis: { int: 1 }, keepdims: { int: 0 } });
+  const labels = strLabels.length > 0
+    ? b.constant('labels', [2], { type: 'string', data: [strLabels[1]!, strLabels[0]!] })
+    : b.i64('labels', [2], [intLabels[1]!, intLabels[0]!]);
+  b.op('Gather', [labels, idx], { axis: { int: 0 } }, labelOut);
 }
 
 /** Rewrites one SVMRegressor node (output [N, 1] float32). Throws Skip. */

@@ -86,3 +86,14 @@ test('examples/loan: the tree ensemble is left untouched (byte-identical)', { sk
   assert.deepEqual(result.rewrites, []);
   assert.equal(result.bytes, bytes);
 });
+
+test('svc.onnx: rows with NaN get the original label (a raw ONNX model served without a config takes any FP32)', async () => {
+  const bytes = new Uint8Array(readFileSync(SVC));
+  const x = scaleRows(sampleRows().slice(0, 8));
+  x.fill(Number.NaN, 0, 7); // row 0 all NaN
+  x[7 + 3] = Number.NaN; // row 1 one NaN
+  const feed = { float_input: new ort.Tensor('float32', x, [8, 7]) };
+  const original = (await (await session(bytes)).run(feed)).label!.data as BigInt64Array;
+  const optimised = (await (await session(optimizeModel(bytes).bytes)).run(feed)).label!.data as BigInt64Array;
+  assert.deepEqual([...optimised], [...original]);
+});
