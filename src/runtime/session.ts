@@ -30,6 +30,18 @@ export function errorText(err: unknown): string {
   return String(err);
 }
 
+// "/onnxruntime_src/onnxruntime/core/graph/model.cc:202 onnxruntime::Model::Model(onnx::ModelProto&&, …) "
+// (a source location, then the C++ function that raised the error) before onnxruntime's own words.
+const ORT_SOURCE_LOCATION = /\/onnxruntime_src\/\S+?:\d+ (?:[\w:~<>,*& ]+\((?:[^()]|\([^()]*\))*\)(?: const)? )?/g;
+
+/**
+ * onnxruntime's message without the build's source paths and C++ signatures, which tell a user
+ * nothing ("Unsupported model IR version: 99, max supported IR version: 13" is what matters).
+ */
+export function onnxruntimeText(err: unknown): string {
+  return errorText(err).replace(ORT_SOURCE_LOCATION, '').trim();
+}
+
 // A StringStringEntryProto whose key is "location" (field 1, length 8): how a TensorProto names its external data file.
 const EXTERNAL_LOCATION = Buffer.from([0x0a, 0x08, ...Buffer.from('location')]);
 
@@ -54,7 +66,7 @@ export async function createSession(path: string, bytes: Uint8Array, options: Ru
   } catch (err) {
     const undescribed = /Unsupported data type: (\d+)/.exec(errorText(err));
     const which = undescribed ? await tensorsOfType(bytes, Number(undescribed[1])) : undefined;
-    throw new StartupError('MS_ERR_MODEL_LOAD', `${path}: onnxruntime could not load the model: ${which ?? ''}${errorText(err)}`, { cause: err });
+    throw new StartupError('MS_ERR_MODEL_LOAD', `${path}: onnxruntime could not load the model: ${which ?? ''}${onnxruntimeText(err)}`, { cause: err });
   }
 }
 
@@ -202,7 +214,7 @@ export async function runSession(model: string, session: OrtSession, feeds: Name
   try {
     results = outputNames === undefined ? await session.run(ortFeeds) : await session.run(ortFeeds, outputNames);
   } catch (err) {
-    throw new ModelServeError('MS_ERR_INFERENCE', `model '${model}': ${errorText(err)}`, { cause: err });
+    throw new ModelServeError('MS_ERR_INFERENCE', `model '${model}': ${onnxruntimeText(err)}`, { cause: err });
   }
   return fromOrtResults(results);
 }
