@@ -72,10 +72,19 @@ const stepChanged = (spec: PipelineStepSpec, pipeline: string, model: ServableVe
  * and status use it, so a pipeline that can only answer 502s does not say it is ready.
  */
 export function changedStep(spec: PipelineStepSpec, pipeline: string, model: ServableVersion): string | undefined {
+  // Readiness asks this per request (a split whose versions are pipelines): the answer only
+  // changes when the step's model is another loaded version, so it is kept until then.
+  const known = changedSteps.get(spec);
+  if (known !== undefined && known.model === model && known.pipeline === pipeline) return known.why;
   const fields = new Set(model.config.outputs.map((o) => o.field));
   const missing = spec.answers?.find((field) => !fields.has(field));
-  return missing === undefined ? undefined : stepChanged(spec, pipeline, model, missing);
+  const why = missing === undefined ? undefined : stepChanged(spec, pipeline, model, missing);
+  changedSteps.set(spec, { model, pipeline, why });
+  return why;
 }
+
+/** changedStep's last answer per step (a step's spec belongs to one loaded pipeline config). */
+const changedSteps = new WeakMap<PipelineStepSpec, { model: ServableVersion; pipeline: string; why: string | undefined }>();
 
 function localStep(spec: PipelineStepSpec, models: StepModels, pipeline: string): RunnableStep {
   const { name, version } = spec.model!;

@@ -68,3 +68,24 @@ test("a step's model reloaded without a field the pipeline answers: 502 naming t
   assert.equal(reloaded.status, 200, reloaded.text);
   assert.deepEqual(Object.keys(reloaded.body as object).sort(), ['chance_of_rain', 'prediction']);
 });
+
+// Readiness keeps its answer per step until the step's model is another loaded version: a reload
+// that takes the field away and one that gives it back are each seen, without reloading the pipeline.
+test("a step's model reloaded with the field back: the pipeline is ready again without its own reload", async () => {
+  // The pipeline, reloaded by the test above, reads chance_of_rain.
+  const renamed = original.replace(/^ {2}rain_probability:$/m, '  chance_of_rain:');
+  assert.equal((await fetch(`${server.url}/v2/models/forecast/ready`)).status, 200);
+  writeFileSync(join(repo, 'weather', 'model.yaml'), original);
+  await load('weather');
+  assert.equal((await fetch(`${server.url}/v2/models/forecast/ready`)).status, 400);
+  assert.equal(((await call(`${server.url}/models/forecast`)).body as { state: string }).state, 'unavailable');
+
+  writeFileSync(join(repo, 'weather', 'model.yaml'), renamed);
+  await load('weather');
+  assert.equal((await fetch(`${server.url}/v2/models/forecast/ready`)).status, 200);
+  const status = await call(`${server.url}/models/forecast`);
+  assert.equal((status.body as { state: string }).state, 'ready', status.text);
+  const res = await call(`${server.url}/models/forecast/predict`, { body: WEATHER_ROW });
+  assert.equal(res.status, 200, res.text);
+  assert.deepEqual(Object.keys(res.body as object).sort(), ['chance_of_rain', 'prediction']);
+});
