@@ -75,7 +75,20 @@ export class MqttFrontDoor {
   private maxPacket: number | undefined;
   /** Each model's topics, recomputed when the set of models or their configs change. */
   private readonly topicCache = new Map<string, MqttTopics>();
+  /**
+   * Request topics of models gone from the repository -> the model and its topics then. A request
+   * can still arrive there (before the unsubscribe is done, or redelivered from the session) and is
+   * answered MS_ERR_MODEL_NOT_FOUND on them, as a request to an unknown model, not dropped. (One
+   * entry per topic ever retired: a handful even with --watch.)
+   */
+  private readonly retired = new Map<string, { model: string; topics: MqttTopics }>();
   private readonly onCoreEvent = () => {
+    const names = new Set(this.core.modelNames());
+    for (const [topic, model] of this.byTopic) {
+      // (The cache still has every subscribed model's topics: wantedTopics filled it.)
+      const topics = this.topicCache.get(model);
+      if (!names.has(model) && topics !== undefined) this.retired.set(topic, { model, topics });
+    }
     this.topicCache.clear();
     void this.syncSubscriptions();
   };
@@ -135,7 +148,11 @@ export class MqttFrontDoor {
   private topicsOf(model: string): MqttTopics {
     let topics = this.topicCache.get(model);
     if (topics === undefined) {
-      const own = this.core.servableConfigs().find((c) => c.name === model)?.mqtt;
+      const config = this.core.servableConfigs().find((c) => c.name === model);
+      // A model gone from the repository answers its last requests on the topics it had.
+      const gone = config === undefined ? [...this.retired.values()].find((r) => r.model === model) : undefined;
+      if (gone !== undefined) return gone.topics;
+      const own = config?.mqtt;
       topics = {
         request: own?.requestTopic ?? topicFor(this.topics.request, model),
         predictions: own?.predictionsTopic ?? topicFor(this.topics.predictions, model),
@@ -210,8 +227,9 @@ export class MqttFrontDoor {
   }
 
   private onMessage(topic: string, payload: Buffer, packet: IPublishPacket): void {
-    const model = this.byTopic.get(topic);
-    if (model === undefined) return; // not a request topic of a served model (e.g. removed a moment ago)
+    // A topic whose model was removed a moment ago: handle() answers MS_ERR_MODEL_NOT_FOUND.
+    const model = this.byTopic.get(topic) ?? this.retired.get(topic)?.model;
+    if (model === undefined) return; // not a request topic of ours
     this.inFlight++;
     const started = performance.now();
     void this.handle(model, payload, packet).then((outcome) => {

@@ -1,0 +1,85 @@
+// A request on the topic of a model just removed from the repository, arriving before the front
+// door's unsubscribe took effect, is answered MS_ERR_MODEL_NOT_FOUND — as HTTP answers a request
+// to an unknown model — on the response topic and the model's errors topic, not dropped. A real
+// mosquitto; the front door reaches it through a proxy that holds what the front door sends, so
+// its UNSUBSCRIBE reaches the broker only after the request was routed to it.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { rmSync } from 'node:fs';
+import { connect, createServer, type Socket } from 'node:net';
+import mqtt from 'mqtt';
+import { startServer } from '../../src/server.js';
+import { startMosquitto } from '../helpers/mosquitto.js';
+import { tempDir } from '../helpers/paths.js';
+import { exampleModel, WEATHER_ROW } from '../pipelines/helpers.js';
+
+/** A TCP proxy to the broker whose client-to-broker direction can be held and released. */
+async function holdingProxy(port: number) {
+  let held: Array<() => void> | undefined;
+  const sockets: Socket[] = [];
+  const server = createServer((inbound) => {
+    const outbound = connect(port, '127.0.0.1');
+    sockets.push(inbound, outbound);
+    outbound.pipe(inbound);
+    inbound.on('data', (chunk: Buffer) => (held ? held.push(() => outbound.write(chunk)) : outbound.write(chunk)));
+    inbound.on('close', () => outbound.destroy());
+    outbound.on('close', () => inbound.destroy());
+    inbound.on('error', () => undefined);
+    outbound.on('error', () => undefined);
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return {
+    url: `mqtt://127.0.0.1:${(server.address() as { port: number }).port}`,
+    hold: () => { held ??= []; },
+    release: () => { const queued = held ?? []; held = undefined; for (const write of queued) write(); },
+    close: () => { for (const s of sockets) s.destroy(); server.close(); },
+  };
+}
+
+test("a request on a removed model's topic before the unsubscribe is answered MS_ERR_MODEL_NOT_FOUND, as HTTP answers it", async () => {
+  const broker = await startMosquitto();
+  const proxy = await holdingProxy(broker.port);
+  const repo = tempDir();
+  exampleModel(repo, 'weather');
+  const gone = exampleModel(repo, 'weather', 'gone');
+  const server = await startServer({ repo, port: 0, workers: 1, logger: false, streams: { mqtt: { url: proxy.url } } });
+  const client = await mqtt.connectAsync(broker.url, { protocolVersion: 5, clientId: 'removed-test' });
+  try {
+    await server.streams!.frontDoor!.waitReady();
+    const answers: Array<{ topic: string; correlation: string; body: string }> = [];
+    client.on('message', (topic, payload, packet) => answers.push({ topic, correlation: String(packet.properties?.correlationData), body: payload.toString() }));
+    await client.subscribeAsync(['removed/answers', 'modelserve/gone/errors'], { qos: 1 });
+
+    proxy.hold();
+    rmSync(gone, { recursive: true });
+    await server.core.reconcile({});
+    // The broker acknowledges the request once it has passed it on to the front door, still subscribed.
+    const request = (model: string, id: string) => client.publishAsync(`modelserve/${model}/predict`, JSON.stringify(WEATHER_ROW), { qos: 1, properties: { responseTopic: 'removed/answers', correlationData: Buffer.from(id) } });
+    await request('gone', 'gone');
+    // A request to a served model after it: its answer comes after the first one's.
+    await request('weather', 'served');
+    proxy.release();
+
+    const end = Date.now() + 10_000;
+    while (!answers.some((a) => a.correlation === 'served')) {
+      assert.ok(Date.now() < end, `no answer to the served model's request: ${JSON.stringify(answers)}`);
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    const http = await fetch(`${server.url}/models/gone/predict`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(WEATHER_ROW) });
+    assert.equal(http.status, 404);
+    const { detail, code } = await http.json() as { detail: string; code: string };
+    assert.equal(code, 'MS_ERR_MODEL_NOT_FOUND');
+    const toGone = answers.filter((a) => a.correlation === 'gone');
+    assert.deepEqual(toGone.map((a) => a.topic).sort(), ['modelserve/gone/errors', 'removed/answers'], JSON.stringify(answers));
+    for (const a of toGone) {
+      const body = JSON.parse(a.body) as Record<string, unknown>;
+      assert.deepEqual({ detail: body.detail, code: body.code, status: body.status }, { detail, code, status: 404 });
+    }
+  } finally {
+    proxy.release();
+    await client.endAsync();
+    await server.shutdown();
+    proxy.close();
+    await broker.stop();
+  }
+});
