@@ -36,7 +36,11 @@ interface RunnableStep {
 }
 
 const FIELD_TENSOR: Record<FieldSpec['type'], TensorData['type']> = { number: 'float64', integer: 'int64', string: 'string', boolean: 'bool' };
-/** The tensor type of a raw response field's values (tensorOf: numbers are float64); 'any' is unknown until answered. */
+/**
+ * The tensor type of a raw response field's values (tensorOf: numbers are float64). 'any' is
+ * unknown until answered (a model's raw output: configs do not hold its ONNX type): the metadata
+ * says FP64, the usual case; a BOOL or string output is answered BOOL / BYTES (docs/pipelines.md).
+ */
 const RAW_TENSOR: Record<ValueType, TensorData['type']> = { number: 'float64', integer: 'float64', string: 'string', boolean: 'bool', any: 'float64' };
 
 /** What a step is sent: exactly its fields, each read from the field its inputs: names (default: the same name). */

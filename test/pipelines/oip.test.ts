@@ -7,6 +7,7 @@ import { startServer, type RunningServer } from '../../src/server.js';
 import { call } from '../helpers/http.js';
 import { freePort } from '../helpers/net.js';
 import { grpcClients, rpc } from '../helpers/oip.js';
+import { writeIdentityModels } from '../helpers/onnx.js';
 import { exampleModel, newRepo, writeConfig } from './helpers.js';
 
 let server: RunningServer;
@@ -30,6 +31,12 @@ pipeline:
       model: loan-echo
   outputs: { proba: default_proba, city: City }
 `);
+  // A model's raw BOOL and string outputs, passed through by a pipeline (the exception below).
+  writeIdentityModels(repo, [{ file: 'raw-bool/model.onnx', elem: 'BOOL', inputElem: 'DOUBLE', shape: ['N', 1] }, { file: 'raw-text/model.onnx', elem: 'STRING', shape: ['N', 1] }]);
+  writeConfig(repo, 'raw-bool', 'fields:\n  a: { type: number, example: 1 }\ninputs:\n  x: { fields: [a] }\noutputs:\n  values: { from: y }\n');
+  writeConfig(repo, 'raw-text', 'fields:\n  s: { type: string, example: hi }\ninputs:\n  x: { fields: [s] }\noutputs:\n  values: { from: y }\n');
+  writeConfig(repo, 'raw-bool-pipe', 'pipeline:\n  sequence:\n    - model: raw-bool\n');
+  writeConfig(repo, 'raw-text-pipe', 'pipeline:\n  sequence:\n    - model: raw-text\n');
   server = await startServer({ repo, port: 0, grpcPort: await freePort(), workers: 0, logger: false });
 });
 after(async () => {
@@ -68,5 +75,20 @@ for (const [model, expected] of [
     } finally {
       clients.close();
     }
+  });
+}
+
+// The documented exception (docs/pipelines.md): a model's raw output has no type in its config, so
+// the pipeline's metadata says FP64 (OIP has no "any"); the answer's datatype follows the values.
+for (const [model, input, answered] of [
+  ['raw-bool-pipe', { name: 'a', datatype: 'FP64', shape: [1, 1], data: [1] }, 'BOOL'],
+  ['raw-text-pipe', { name: 's', datatype: 'BYTES', shape: [1, 1], data: ['hi'] }, 'BYTES'],
+] as const) {
+  test(`${model}: a raw field of a type known only when answered is FP64 in the metadata, ${answered} in the answer`, async () => {
+    const meta = await call(`${server.url}/v2/models/${model}`);
+    assert.deepEqual((meta.body as { outputs: Tensor[] }).outputs.map((o) => [o.name, o.datatype]), [['values', 'FP64']], meta.text);
+    const res = await call(`${server.url}/v2/models/${model}/infer`, { body: { inputs: [input] } });
+    assert.equal(res.status, 200, res.text);
+    assert.deepEqual((res.body as { outputs: Tensor[] }).outputs.map((o) => [o.name, o.datatype]), [['values', answered]]);
   });
 }
