@@ -2,7 +2,7 @@
 // config against the schema plus cross-field rules, and reports every problem at once (file and
 // key path), then returns frozen ModelConfig objects. Nothing here touches onnxruntime.
 import { closeSync, existsSync, openSync, readdirSync, readFileSync, readSync, statSync } from 'node:fs';
-import { join, relative, resolve } from 'node:path';
+import { basename, join, relative, resolve } from 'node:path';
 import type { ErrorObject } from 'ajv';
 import { parse as parseYaml } from 'yaml';
 import { StartupError } from '../errors.js';
@@ -92,10 +92,22 @@ export function isModelFolder(dir: string): boolean {
   return findConfigFile(dir) !== undefined || versionFolders(dir).length > 0 || onnxFiles(dir).length === 1 || xgboostModelWithoutConfig(dir) !== undefined;
 }
 
+/** What to do when handed a model file where a folder is expected (the commands that get there from a file). */
+function fileNotFolder(path: string): string {
+  const base = basename(path);
+  const name = base.replace(/\.[^.]+$/, '').replace(/[^A-Za-z0-9_-]+/g, '-') || 'model';
+  const folder = `${name}/`;
+  const model = base.endsWith('.onnx') || isXgboostJson(path);
+  if (!model) return 'is a file, not a model repository: give a folder of model folders or one model folder';
+  return `is a model file; a folder is expected (a model repository or one model folder). To serve it: \`modelserve init ${path} -o models/${name}\` writes a model folder with a config beside a copy of it (named fields, JSON API), then \`modelserve serve models\`` +
+    (base.endsWith('.onnx') ? `; or put it alone in a folder (${folder}${base}) and serve that folder: its own inputs and outputs over the Open Inference Protocol` : '');
+}
+
 /** The model folders of a repository: the folder itself when it is a model, else its subfolders that are. */
 export function modelFolders(repo: string): string[] {
   const root = resolve(repo);
   if (!isDirectory(root)) {
+    if (existsSync(root)) throw new StartupError('MS_ERR_CONFIG_NOT_FOUND', `${repo}: ${fileNotFolder(repo)}`);
     throw new StartupError('MS_ERR_CONFIG_NOT_FOUND', `${repo}: model repository not found (expected a folder)`);
   }
   if (isModelFolder(root)) return [root];

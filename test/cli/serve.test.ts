@@ -2,9 +2,9 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { mkdirSync, writeFileSync, readFileSync } from 'node:fs';
+import { copyFileSync, mkdirSync, writeFileSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { CLI, EXAMPLES, REPO, tempDir, writeBookModelFolder } from '../helpers/paths.js';
+import { BOOK_MODEL, CLI, EXAMPLES, REPO, tempDir, writeBookModelFolder } from '../helpers/paths.js';
 import { call } from '../helpers/http.js';
 import { startServe } from '../helpers/serve.js';
 import { SERVE_OPTIONS } from '../../src/cli/serve-options.js';
@@ -56,6 +56,21 @@ test('a missing ONNX file fails fast naming the file', () => {
   const dir = writeBookModelFolder();
   writeFileSync(join(dir, 'model.yaml'), readFileSync(join(dir, 'model.yaml'), 'utf8').replace(/^model: .*$/m, 'model: gone.onnx'));
   failsWith([dir], /model\.yaml: model: ONNX file not found: .*gone\.onnx/);
+});
+
+test('a model file given where a folder is expected says how to serve it, and the init command it gives works as written', () => {
+  const dir = tempDir('modelserve-serve-file-');
+  const model = join(dir, 'svc.onnx');
+  copyFileSync(BOOK_MODEL, model);
+  const stderr = failsWith([model], /svc\.onnx: is a model file; a folder is expected .*modelserve init .*put it alone in a folder \(svc\/svc\.onnx\)/);
+  const init = /`modelserve init ([^`]+)`/.exec(stderr)![1]!.split(' ');
+  const written = spawnSync(process.execPath, [CLI, 'init', ...init], { cwd: dir, encoding: 'utf8', timeout: 30_000 });
+  assert.equal(written.status, 0, written.stderr);
+  const checked = spawnSync(process.execPath, [CLI, 'check', 'models'], { cwd: dir, encoding: 'utf8', timeout: 30_000 });
+  assert.equal(checked.status, 0, checked.stderr);
+  const notModel = join(dir, 'notes.txt');
+  writeFileSync(notModel, 'hello');
+  failsWith([notModel], /notes\.txt: is a file, not a model repository/);
 });
 
 test('a corrupt ONNX file fails fast naming the file', () => {
