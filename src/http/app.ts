@@ -14,7 +14,7 @@ import type { InferenceRuntime } from '../runtime/types.js';
 import { ERRORS, ModelServeError } from '../errors.js';
 import { buildOpenApiDocument } from './openapi.js';
 import { installErrorBoundary, sendError } from './errors.js';
-import { modelStatusInfo } from './model-info.js';
+import { modelRoutes, modelStatusInfo } from './model-info.js';
 import { repositoryRoutes } from './routes/repository.js';
 import { oipRoutes } from './routes/oip.js';
 import { InferenceStatistics } from '../protocols/oip/statistics.js';
@@ -244,7 +244,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     return {
       service: 'modelserve',
       version: VERSION,
-      models: core!.status().map((m) => ({ name: m.name, version: m.serving ?? null, state: m.state, predict: `/models/${m.name}/predict` })),
+      models: core!.status().map((m) => ({ name: m.name, version: m.serving ?? null, state: m.state, ...modelRoutes(m.name, core!.peek(m.name)) })),
       default_model: defaultName ?? null,
       docs: '/docs',
       openapi: '/openapi.json',

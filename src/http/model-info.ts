@@ -13,8 +13,7 @@ export function modelInfo(model: ServableVersion): Record<string, unknown> {
     default: config.default,
     // 'fields': the JSON API and OIP tensors per field; 'raw': OIP with the ONNX graph's own tensors only.
     view: config.kind ?? 'fields',
-    predict: config.kind === 'raw' ? null : `/models/${config.name}/predict`,
-    infer: `/v2/models/${config.name}/infer`,
+    ...modelRoutes(config.name, model),
     strict: config.strict,
     lax: config.lax,
     fields: config.fields.map((f) => ({
@@ -28,8 +27,16 @@ export function modelInfo(model: ServableVersion): Record<string, unknown> {
   };
 }
 
+/**
+ * Where to call a model: the JSON fields API (none for a model served from its .onnx file alone)
+ * and OIP. Without a serving version the JSON route is given: the model may be configured for it.
+ */
+export function modelRoutes(name: string, serving: ServableVersion | undefined): { predict: string | null; infer: string } {
+  return { predict: serving?.config.kind === 'raw' ? null : `/models/${name}/predict`, infer: `/v2/models/${name}/infer` };
+}
+
 /** A model's status with, when a version serves, that version's details. */
 export function modelStatusInfo(status: ModelStatus, serving: ServableVersion | undefined): Record<string, unknown> {
   const head = { name: status.name, state: status.state, serving_version: status.serving ?? null, versions: status.versions };
-  return serving === undefined ? { ...head, predict: `/models/${status.name}/predict` } : { ...modelInfo(serving), ...head };
+  return serving === undefined ? { ...head, ...modelRoutes(status.name, undefined) } : { ...modelInfo(serving), ...head };
 }

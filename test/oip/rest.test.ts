@@ -83,6 +83,10 @@ test('metadata and config: a folder with only an .onnx file is served with the g
   const info = await call(`${server.url}/models/svc-raw`);
   assert.equal(info.body.view, 'raw');
   assert.equal(info.body.predict, null);
+  // …and neither does the service's index (GET /), which gives every model's OIP route.
+  const index = (await call(`${server.url}/`)).body as { models: Array<{ name: string; predict: string | null; infer: string }> };
+  assert.deepEqual(index.models.find((m) => m.name === 'svc-raw'), { name: 'svc-raw', version: 1, state: 'ready', predict: null, infer: '/v2/models/svc-raw/infer' });
+  assert.equal(index.models.find((m) => m.name === 'book-weather')?.predict, '/models/book-weather/predict');
 });
 
 test('JSON tensors: columns [N,1] or [N], flat or nested, answer as the JSON API does; id echoed', async () => {
