@@ -178,6 +178,16 @@ describe('CORS', () => {
     assert.equal(other.headers['access-control-allow-origin'], undefined);
   });
 
+  test('a browser script can read every response header the API documents: X-Model-Version, Inference-Header-Content-Length', async () => {
+    const res = await call(`${withCors.url}/models/weather/predict`, { body: ROW, headers: { origin: 'https://app.example.com', authorization: `Bearer ${KEY_A}` } });
+    assert.equal(res.status, 200, res.text);
+    assert.notEqual(res.headers['x-model-version'], undefined);
+    const exposed = String(res.headers['access-control-expose-headers']).toLowerCase().split(/\s*,\s*/);
+    for (const name of ['x-request-id', 'x-model-version', 'inference-header-content-length', 'retry-after', 'www-authenticate']) {
+      assert.ok(exposed.includes(name), `${name} not in Access-Control-Expose-Headers: ${exposed.join(', ')}`);
+    }
+  });
+
   test('an OPTIONS request that is not a complete preflight gets the 204 too, not a text/plain 400', async () => {
     for (const headers of [{}, { origin: 'https://app.example.com' }] as Array<Record<string, string>>) {
       const res = await call(`${withCors.url}/predict`, { method: 'OPTIONS', headers });

@@ -32,7 +32,9 @@ export function corsOptions(origins: readonly string[]): FastifyCorsOptions {
     origin: origins.length === 1 && origins[0] === '*' ? '*' : [...origins],
     methods: ['GET', 'POST', 'OPTIONS'],
     allowedHeaders: ['Content-Type', 'Authorization', 'X-API-Key', 'X-Request-Id'],
-    exposedHeaders: ['X-Request-Id', 'Retry-After', 'WWW-Authenticate'],
+    // Every response header the API documents for clients: a browser script reads only these.
+    // Inference-Header-Content-Length splits an OIP binary answer into its JSON and its tensors.
+    exposedHeaders: ['X-Request-Id', 'X-Model-Version', 'Inference-Header-Content-Length', 'Retry-After', 'WWW-Authenticate'],
     credentials: false,
     maxAge: 600,
     // An OPTIONS request that is not a complete preflight (no Origin or no
