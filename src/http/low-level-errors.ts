@@ -56,6 +56,9 @@ type InProgress = { headersSent?: boolean; req?: { complete?: boolean }; once(ev
 /** Connections whose parser error is answered (or waits to be): llhttp repeats its error on every later read. */
 const answering = new WeakSet<Socket>();
 
+/** Node's parser on a connection (socket.parser, internal): how long it has been reading the current message. */
+type Parser = { duration?: () => number };
+
 function clientErrorHandler(this: FastifyInstance, error: ParserError, socket: Socket): void {
   // A reset connection has no one to answer.
   if (error.code === 'ECONNRESET' || socket.destroyed || answering.has(socket)) return;
@@ -64,6 +67,10 @@ function clientErrorHandler(this: FastifyInstance, error: ParserError, socket: S
   // What is wrong, not the error object: Node's parser errors carry the raw request bytes
   // (rawPacket), which hold its API key and body.
   this.log.debug({ code, reason: error.code, detail }, 'client error');
+  const parser = (socket as Socket & { parser?: Parser | null }).parser;
+  // Counted as the router's refusals are (no route); timed from the start of the message Node was reading.
+  const ms = typeof parser?.duration === 'function' ? parser.duration() : 0;
+  this.metrics?.observeRequest('', '', 'unmatched', ERRORS[code].status, ms / 1000);
   answerAfterEarlierRequests(socket, rawErrorResponse(code, detail));
 }
 
