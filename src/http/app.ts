@@ -61,6 +61,8 @@ export interface AppOptions {
   fastPath?: boolean;
   /** Fields the dashboard shows as '[redacted]' in its latest predictions. */
   redact?: readonly string[];
+  /** How long a request may take to arrive completely, in ms (408 past it; default 60 s): shorter in tests. */
+  requestTimeoutMs?: number;
 }
 
 export type { ServiceState };
@@ -85,6 +87,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   if (options.core === undefined && (options.configs === undefined || options.runtime === undefined)) throw new Error('buildApp: give a core, or configs and a runtime');
   let fastPath: ((req: IncomingMessage, res: ServerResponse) => boolean) | undefined;
   let fastPathServed = 0;
+  const requestTimeout = options.requestTimeoutMs ?? 60_000;
   const app = Fastify({
     logger: options.logger ?? false,
     bodyLimit: options.bodyLimit ?? 1024 * 1024,
@@ -102,7 +105,8 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     genReqId: requestIdOf,
     // The predict fast path answers plain JSON predictions before Fastify sees them (fast-path.ts).
     serverFactory: (handler, serverOptions) => {
-      const server = createServer({ requireHostHeader: false }, (req, res) => {
+      // Node checks for timed-out requests every connectionsCheckingInterval (30 s by default).
+      const server = createServer({ requireHostHeader: false, connectionsCheckingInterval: Math.min(30_000, requestTimeout) }, (req, res) => {
         if (refuseFraming(req, res)) return;
         if (fastPath !== undefined && fastPath(req, res)) fastPathServed++;
         else handler(req, res);
@@ -112,6 +116,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
       const timeouts = serverOptions as { keepAliveTimeout?: number; requestTimeout?: number; connectionTimeout?: number };
       server.keepAliveTimeout = timeouts.keepAliveTimeout ?? 72_000;
       server.requestTimeout = timeouts.requestTimeout ?? 0;
+      server.headersTimeout = Math.min(server.headersTimeout, requestTimeout);
       server.setTimeout(timeouts.connectionTimeout ?? 0);
       server.on('checkExpectation', (req: IncomingMessage, res: ServerResponse) => answerExpectation(req, res, app.serviceState === 'draining' || app.serviceState === 'closed'));
       return server;
@@ -123,7 +128,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     return503OnClosing: false,
     // Slow-upload guard: a request must arrive completely within 60 s (Node's headersTimeout
     // already bounds the headers).
-    requestTimeout: 60_000,
+    requestTimeout,
   });
   let core: InferenceCore | undefined = options.core;
   app.decorate('core', { getter: () => core as InferenceCore });

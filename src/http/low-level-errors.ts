@@ -56,8 +56,8 @@ type InProgress = { headersSent?: boolean; req?: { complete?: boolean }; once(ev
 /** Connections whose parser error is answered (or waits to be): llhttp repeats its error on every later read. */
 const answering = new WeakSet<Socket>();
 
-/** Node's parser on a connection (socket.parser, internal): how long it has been reading the current message. */
-type Parser = { duration?: () => number };
+/** Node's parser on a connection (socket.parser, internal): the request it is reading, and how long it has been reading it. */
+type Parser = { incoming?: IncomingMessage | null; duration?: () => number };
 
 function clientErrorHandler(this: FastifyInstance, error: ParserError, socket: Socket): void {
   // A reset connection has no one to answer.
@@ -71,7 +71,10 @@ function clientErrorHandler(this: FastifyInstance, error: ParserError, socket: S
   // Counted as the router's refusals are (no route); timed from the start of the message Node was reading.
   const ms = typeof parser?.duration === 'function' ? parser.duration() : 0;
   this.metrics?.observeRequest('', '', 'unmatched', ERRORS[code].status, ms / 1000);
-  answerAfterEarlierRequests(socket, rawErrorResponse(code, detail));
+  // A request whose headers were read whole (its body broke or timed out) keeps the caller's
+  // X-Request-Id and URL; before that, Node has handed over no header.
+  const incoming = parser?.incoming?.complete === false ? parser.incoming : undefined;
+  answerAfterEarlierRequests(socket, rawErrorResponse(code, detail, requestIdFrom(incoming?.headers['x-request-id']), incoming?.url));
 }
 
 /**

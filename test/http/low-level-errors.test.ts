@@ -269,3 +269,31 @@ test('requests refused while Node read them (malformed framing 400, headers too 
   // The latency histogram counts them too (its count is the counter), under the same labels.
   assert.equal(sample(after, 'modelserve_request_duration_seconds_count', { route: 'unmatched', status: '431' }), count(after, '431'));
 });
+
+test("a 408 for a request whose headers arrived keeps the caller's X-Request-Id and its URL's error shape (it had a fresh id and the REST shape); it is counted as unmatched", async () => {
+  // A short request timeout, so that the 408 comes within the test.
+  const slow = await startServer({ repo: EXAMPLES, port: 0, workers: 1, logger: false, app: { requestTimeoutMs: 300 } });
+  try {
+    const slowPort = Number(new URL(slow.url).port);
+    const head = (path: string, id: string) => `POST ${path} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nX-Request-Id: ${id}\r\nContent-Length: 100\r\n\r\n{"`;
+    const rest = await sendRaw(slowPort, head('/predict', 'slow-body-rest'));
+    expectRaw(rest, 408, 'MS_ERR_REQUEST_TIMEOUT', 'slow body, REST');
+    assert.equal(rest.kind === 'response' && JSON.parse(rest.response.body).request_id, 'slow-body-rest');
+    assert.equal(rest.kind === 'response' && rest.response.headers['x-request-id'], 'slow-body-rest');
+    const oip = await sendRaw(slowPort, head('/v2/models/weather/infer', 'slow-body-oip'));
+    assert.equal(oip.kind, 'response');
+    if (oip.kind === 'response') {
+      assert.equal(oip.response.status, 408);
+      assert.deepEqual(Object.keys(JSON.parse(oip.response.body)).sort(), ['code', 'error', 'request_id']);
+      assert.equal(JSON.parse(oip.response.body).request_id, 'slow-body-oip');
+    }
+    // Headers that never ended: Node hands none of them over, so the id is a generated one.
+    const partial = await sendRaw(slowPort, 'GET /healthz HTTP/1.1\r\nHost: x\r\nX-Request-Id: slow-head\r\n');
+    expectRaw(partial, 408, 'MS_ERR_REQUEST_TIMEOUT', 'slow headers');
+    assert.notEqual(partial.kind === 'response' && JSON.parse(partial.response.body).request_id, 'slow-head');
+    const text = await (await request(`${slow.url}/metrics`)).body.text();
+    assert.equal(sample(text, 'modelserve_requests_total', { route: 'unmatched', status: '408' }), 3);
+  } finally {
+    await slow.shutdown();
+  }
+});
