@@ -29,7 +29,7 @@ import { installMetrics } from './plugins/metrics.js';
 import { loadShedding } from './plugins/load-shedding.js';
 import { installSecurityHeaders } from './plugins/security-headers.js';
 import { installContentEncoding } from './plugins/content-encoding.js';
-import { answerConnect, answerExpectation, lowLevelErrorOptions, refuseFraming } from './low-level-errors.js';
+import { answerConnect, answerExpectation, awaitsContinue, continueWhenRead, lowLevelErrorOptions, refuseFraming } from './low-level-errors.js';
 import { predictFastPath, requestIdOf } from './fast-path.js';
 import { parseJsonBody } from '../protocols/json-body.js';
 import { deadlineFrom, TIMEOUT_HEADER } from '../protocols/deadline.js';
@@ -80,6 +80,9 @@ declare module 'fastify' {
   }
 }
 
+/** The routes that answer predictions for the model named in their path. */
+const PREDICTION_ROUTES: ReadonlySet<string> = new Set(['/models/:name/predict', '/models/:name/versions/:version/predict', '/v2/models/:name/infer', '/v2/models/:name/versions/:version/infer']);
+
 /** Routes that are never access-logged nor refused by overload protection; /healthz and /readyz are never authenticated (/metrics is, unless publicMetrics). */
 export const PROBE_ROUTES: ReadonlySet<string> = new Set(['/healthz', '/readyz', '/metrics']);
 
@@ -110,6 +113,12 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
         if (refuseFraming(req, res)) return;
         if (fastPath !== undefined && fastPath(req, res)) fastPathServed++;
         else handler(req, res);
+      });
+      // Node emits no 'request' for these once checkContinue is handled: emitted here, every
+      // 'request' listener (the handler above, the drain's count in server.ts) sees them.
+      server.on('checkContinue', (req: IncomingMessage, res: ServerResponse) => {
+        continueWhenRead(req, res);
+        server.emit('request', req, res);
       });
       server.on('connect', answerConnect);
       // What Fastify sets on the servers it creates itself.
@@ -147,6 +156,19 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   app.addHook('onRequest', (request, reply, done) => {
     reply.header('x-request-id', request.id);
     done();
+  });
+  // The prediction routes look their model up after the body: a client waiting for 100 Continue
+  // to send a body for a model that is not served gets the 404 now instead.
+  app.addHook('preParsing', (request, _reply, payload, done) => {
+    if (core !== undefined && awaitsContinue(request.raw) && PREDICTION_ROUTES.has(request.routeOptions.url ?? '')) {
+      try {
+        core.peek((request.params as { name: string }).name);
+      } catch (err) {
+        done(err as Error);
+        return;
+      }
+    }
+    done(null, payload);
   });
   // A client that ended its side of the connection (FIN) before its answer: Node's HTTP server
   // ends the connection then (it does not answer a half-closed request), so the answer goes nowhere.

@@ -2,7 +2,7 @@
 // code, a short message and the request id; details (stacks, paths) go to the log only.
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { ERRORS, isServerFault, ModelServeError, type ErrorCode } from '../errors.js';
-import { trackRouteMethods } from './low-level-errors.js';
+import { awaitsContinue, trackRouteMethods } from './low-level-errors.js';
 import { bodyTooLarge } from '../protocols/json-body.js';
 import { StepValidationError } from '../pipelines/errors.js';
 import type { ValidationIssue } from '../validation/request-validator.js';
@@ -110,12 +110,19 @@ export function installErrorBoundary(app: FastifyInstance): void {
     return reply.code(answer.status).headers(answer.headers ?? {}).send(errorBody(answer, String(request.id), request.url));
   });
   const methodsFor = trackRouteMethods(app);
-  app.setNotFoundHandler((request, reply) => {
+  const notFound = (request: FastifyRequest, reply: FastifyReply) => {
     const path = pathOf(request.url);
     const allowed = methodsFor(path);
     if (allowed.length > 0 && !allowed.includes(request.method)) {
       return sendError(reply, 'MS_ERR_METHOD_NOT_ALLOWED', `${request.method} is not allowed on ${path}; allowed: ${allowed.join(', ')}`, { allow: allowed.join(', ') });
     }
     return sendError(reply, 'MS_ERR_NOT_FOUND', `no route for ${request.method} ${path}`);
+  };
+  app.setNotFoundHandler(notFound);
+  // Fastify reads a body before its not-found handler runs: a client waiting for 100 Continue
+  // (Expect: 100-continue) would be asked for a body only to hear 404 or 405 after it.
+  app.addHook('preParsing', (request, reply, payload, done) => {
+    if (request.is404 && awaitsContinue(request.raw)) void notFound(request, reply);
+    else done(null, payload);
   });
 }

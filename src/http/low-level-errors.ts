@@ -131,6 +131,29 @@ export function answerExpectation(req: IncomingMessage, res: ServerResponse, dra
   res.writeHead(status, draining ? { ...headers, connection: 'close' } : headers).end(body);
 }
 
+/** Requests whose client waits for 100 Continue before it sends the body, until the 100 is sent. */
+const awaitingContinue = new WeakSet<IncomingMessage>();
+
+/**
+ * Expect: 100-continue (the server's 'checkContinue' event): the 100 goes out only when something
+ * reads the body, so a request its headers alone refuse (401, 404, 413 by Content-Length, 415, 503)
+ * gets that answer at once and the client never sends the body. Node closes the connection after a
+ * final answer sent without the 100 (the client may or may not send the body then).
+ */
+export function continueWhenRead(req: IncomingMessage, res: ServerResponse): void {
+  awaitingContinue.add(req);
+  // Every reader of the body here (on('data'), pipe) resumes the stream; Node's dump of an unread body after the answer does too.
+  req.once('resume', () => {
+    awaitingContinue.delete(req);
+    if (!res.headersSent) res.writeContinue();
+  });
+}
+
+/** Whether the client is still waiting for 100 Continue before it sends the body. */
+export function awaitsContinue(req: IncomingMessage): boolean {
+  return awaitingContinue.has(req);
+}
+
 function frameworkErrors(error: FastifyError, request: FastifyRequest, reply: FastifyReply): void {
   // The onRequest and onSend hooks never run for these: set what they would have set.
   reply.headers({ ...API_HEADERS, 'x-request-id': request.id });

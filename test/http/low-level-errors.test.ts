@@ -297,3 +297,53 @@ test("a 408 for a request whose headers arrived keeps the caller's X-Request-Id 
     await slow.shutdown();
   }
 });
+
+/** Sends only a request's headers and returns all that comes back until the server closes (or 'hang' after 5 s). */
+function headersOnly(at: number, head: string): Promise<string> {
+  return new Promise((resolve) => {
+    const socket = connect(at, '127.0.0.1');
+    let received = '';
+    const timer = setTimeout(() => { socket.destroy(); resolve('hang'); }, 5000);
+    socket.on('data', (c: Buffer) => { received += c.toString('latin1'); });
+    socket.on('error', () => undefined);
+    socket.on('close', () => { clearTimeout(timer); resolve(received); });
+    socket.write(head);
+  });
+}
+
+test('Expect: 100-continue: a request its headers refuse (413 by Content-Length, 415, unknown path or model) gets its answer at once, without a 100 Continue and without its body being sent (it was asked for the body first)', async () => {
+  const head = (path: string, headers: string) => `POST ${path} HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\n${headers}\r\n`;
+  const cases: Array<[string, string, number, string, string]> = [
+    ['body over the limit', head('/predict', `Content-Type: application/json\r\nContent-Length: ${BODY_LIMIT + 1}\r\n`), 413, 'MS_ERR_BODY_TOO_LARGE', 'detail'],
+    ['unsupported content type', head('/predict', 'Content-Type: text/csv\r\nContent-Length: 10\r\n'), 415, 'MS_ERR_UNSUPPORTED_MEDIA_TYPE', 'detail'],
+    ['unknown path', head('/nowhere', 'Content-Type: application/json\r\nContent-Length: 10\r\n'), 404, 'MS_ERR_NOT_FOUND', 'detail'],
+    ['unknown model', head('/models/nope/predict', 'Content-Type: application/json\r\nContent-Length: 10\r\n'), 404, 'MS_ERR_MODEL_NOT_FOUND', 'detail'],
+    ['unknown model, OIP', head('/v2/models/nope/infer', 'Content-Type: application/json\r\nContent-Length: 10\r\n'), 404, 'MS_ERR_MODEL_NOT_FOUND', 'error'],
+  ];
+  for (const [what, bytes, status, code, message] of cases) {
+    const received = await headersOnly(port, bytes);
+    assert.match(received, new RegExp(`^HTTP/1\\.1 ${status} `), `${what}: ${received.slice(0, 200)}`);
+    const body = JSON.parse(received.slice(received.indexOf('\r\n\r\n') + 4));
+    assert.equal(body.code, code, what);
+    assert.equal(typeof body[message], 'string', what);
+  }
+});
+
+test('Expect: 100-continue on a request that will be served: 100 Continue, then the body, then the answer', async () => {
+  for (const path of ['/predict', '/models/weather/predict', '/models/weather/versions/1/predict']) {
+    const body = JSON.stringify(ROW);
+    const socket = connect(port, '127.0.0.1');
+    let received = '';
+    const sawContinue = new Promise<void>((resolve) => socket.on('data', (c: Buffer) => {
+      received += c.toString('latin1');
+      if (received.startsWith('HTTP/1.1 100 Continue\r\n\r\n')) resolve();
+    }));
+    const closed = new Promise<void>((resolve) => socket.on('close', () => resolve()));
+    socket.write(`POST ${path} HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\nContent-Type: application/json\r\nConnection: close\r\nContent-Length: ${body.length}\r\n\r\n`);
+    await sawContinue;
+    socket.write(body);
+    await closed;
+    assert.match(received, /^HTTP\/1\.1 100 Continue\r\n\r\nHTTP\/1\.1 200 /, `${path}: ${received.slice(0, 200)}`);
+    assert.match(received, /"prediction"/, path);
+  }
+});
