@@ -29,7 +29,7 @@ import { installMetrics } from './plugins/metrics.js';
 import { loadShedding } from './plugins/load-shedding.js';
 import { installSecurityHeaders } from './plugins/security-headers.js';
 import { installContentEncoding } from './plugins/content-encoding.js';
-import { answerConnect, answerExpectation, awaitsContinue, continueWhenRead, lowLevelErrorOptions, refuseFraming } from './low-level-errors.js';
+import { answerConnect, answerExpectation, continueWhenRead, lowLevelErrorOptions, refuseFraming, unknownModelBeforeContinue } from './low-level-errors.js';
 import { predictFastPath, requestIdOf } from './fast-path.js';
 import { parseJsonBody } from '../protocols/json-body.js';
 import { deadlineFrom, TIMEOUT_HEADER } from '../protocols/deadline.js';
@@ -79,9 +79,6 @@ declare module 'fastify' {
     fastPathServed: number;
   }
 }
-
-/** The routes that answer predictions for the model named in their path. */
-const PREDICTION_ROUTES: ReadonlySet<string> = new Set(['/models/:name/predict', '/models/:name/versions/:version/predict', '/v2/models/:name/infer', '/v2/models/:name/versions/:version/infer']);
 
 /** Routes that are never access-logged nor refused by overload protection; /healthz and /readyz are never authenticated (/metrics is, unless publicMetrics). */
 export const PROBE_ROUTES: ReadonlySet<string> = new Set(['/healthz', '/readyz', '/metrics']);
@@ -156,19 +153,6 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   app.addHook('onRequest', (request, reply, done) => {
     reply.header('x-request-id', request.id);
     done();
-  });
-  // The prediction routes look their model up after the body: a client waiting for 100 Continue
-  // to send a body for a model that is not served gets the 404 now instead.
-  app.addHook('preParsing', (request, _reply, payload, done) => {
-    if (core !== undefined && awaitsContinue(request.raw) && PREDICTION_ROUTES.has(request.routeOptions.url ?? '')) {
-      try {
-        core.peek((request.params as { name: string }).name);
-      } catch (err) {
-        done(err as Error);
-        return;
-      }
-    }
-    done(null, payload);
   });
   // A client that ended its side of the connection (FIN) before its answer: Node's HTTP server
   // ends the connection then (it does not answer a half-closed request), so the answer goes nowhere.
@@ -315,9 +299,10 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     const deadline = header === undefined ? undefined : deadlineFrom(header, 0);
     return core!.acquire(name, version, deadline).then((v) => predict(v, body, reply, deadline === undefined ? undefined : Math.min(deadline, v.config.queue.timeoutMs > 0 ? performance.now() + v.config.queue.timeoutMs : Infinity)));
   };
-  app.post<{ Params: { name: string } }>('/models/:name/predict', { schema: { hide: true }, onRequest: shed }, async (request, reply) =>
+  const modelBeforeContinue = unknownModelBeforeContinue(() => core);
+  app.post<{ Params: { name: string } }>('/models/:name/predict', { schema: { hide: true }, onRequest: shed, preParsing: modelBeforeContinue }, async (request, reply) =>
     serve(request.params.name, undefined, request.body, reply));
-  app.post<{ Params: { name: string; version: string } }>('/models/:name/versions/:version/predict', { schema: { hide: true }, onRequest: shed }, async (request, reply) => {
+  app.post<{ Params: { name: string; version: string } }>('/models/:name/versions/:version/predict', { schema: { hide: true }, onRequest: shed, preParsing: modelBeforeContinue }, async (request, reply) => {
     const version = Number(request.params.version);
     if (!/^[1-9][0-9]{0,8}$/.test(request.params.version)) throw new ModelServeError('MS_ERR_MODEL_NOT_FOUND', `'${request.params.version.slice(0, 32)}' is not a version number (a positive integer)`);
     return serve(request.params.name, version, request.body, reply);

@@ -11,7 +11,7 @@
 import { randomUUID } from 'node:crypto';
 import { STATUS_CODES, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
-import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest, FastifyServerOptions } from 'fastify';
+import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest, FastifyServerOptions, preParsingHookHandler } from 'fastify';
 import { ERRORS, type ErrorCode } from '../errors.js';
 import { API_HEADERS } from './plugins/security-headers.js';
 import { errorBodyFor } from './errors.js';
@@ -152,6 +152,25 @@ export function continueWhenRead(req: IncomingMessage, res: ServerResponse): voi
 /** Whether the client is still waiting for 100 Continue before it sends the body. */
 export function awaitsContinue(req: IncomingMessage): boolean {
   return awaitingContinue.has(req);
+}
+
+/**
+ * A prediction route's preParsing hook: such a route looks its model up after the body, so a
+ * client waiting for 100 Continue to send a body for a model that is not served gets the 404 now.
+ */
+export function unknownModelBeforeContinue(core: () => { peek(name: string): unknown } | undefined): preParsingHookHandler {
+  return (request, _reply, payload, done) => {
+    const models = core();
+    if (models !== undefined && awaitsContinue(request.raw)) {
+      try {
+        models.peek((request.params as { name: string }).name);
+      } catch (err) {
+        done(err as Error);
+        return;
+      }
+    }
+    done(null, payload);
+  };
 }
 
 function frameworkErrors(error: FastifyError, request: FastifyRequest, reply: FastifyReply): void {

@@ -12,6 +12,7 @@ import { acquire, isModelReady, modelConfig, modelMetadata, modelStatistics, res
 import type { InferenceStatistics } from '../../protocols/oip/statistics.js';
 import type { ClientProbe } from '../../core/prediction-tap.js';
 import { deadlineFrom, TIMEOUT_HEADER } from '../../protocols/deadline.js';
+import { unknownModelBeforeContinue } from '../low-level-errors.js';
 
 export interface OipRoutesOptions {
   core: () => InferenceCore;
@@ -89,6 +90,7 @@ export const oipRoutes: FastifyPluginAsync<OipRoutesOptions> = async (app, optio
     return reply.type('application/octet-stream').header('inference-header-content-length', response.headerLength).send(response.body);
   };
   const shed = options.shed ? { onRequest: options.shed } : {};
-  app.post<{ Params: Params }>('/v2/models/:name/infer', { ...hide, ...shed }, infer);
-  app.post<{ Params: Params }>('/v2/models/:name/versions/:version/infer', { ...hide, ...shed }, infer);
+  const preParsing = unknownModelBeforeContinue(options.core);
+  app.post<{ Params: Params }>('/v2/models/:name/infer', { ...hide, ...shed, preParsing }, infer);
+  app.post<{ Params: Params }>('/v2/models/:name/versions/:version/infer', { ...hide, ...shed, preParsing }, infer);
 };
