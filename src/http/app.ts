@@ -4,6 +4,7 @@
 // own core in onReady (a model that fails to load makes ready()/listen() reject) and closes it in
 // onClose. Routes follow the live set of models: versions that appear, reload or go away.
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import type { Socket } from 'node:net';
 import Fastify, { LogController, type FastifyInstance, type FastifyServerOptions } from 'fastify';
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
@@ -106,8 +107,10 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     // The predict fast path answers plain JSON predictions before Fastify sees them (fast-path.ts).
     serverFactory: (handler, serverOptions) => {
       // Node checks for timed-out requests every connectionsCheckingInterval (30 s by default).
+      // Answered here, outside Fastify and its metrics hook: counted as the router's refusals are (no route).
+      const unmatched = (status: number) => app.metrics?.observeRequest('', '', 'unmatched', status, 0);
       const server = createServer({ requireHostHeader: false, connectionsCheckingInterval: Math.min(30_000, requestTimeout) }, (req, res) => {
-        if (refuseFraming(req, res)) return;
+        if (refuseFraming(req, res)) return unmatched(res.statusCode);
         if (fastPath !== undefined && fastPath(req, res)) fastPathServed++;
         else handler(req, res);
       });
@@ -117,14 +120,20 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
         continueWhenRead(req, res);
         server.emit('request', req, res);
       });
-      server.on('connect', answerConnect);
+      server.on('connect', (req: IncomingMessage, socket: Socket) => {
+        answerConnect(req, socket);
+        unmatched(ERRORS.MS_ERR_METHOD_NOT_ALLOWED.status);
+      });
       // What Fastify sets on the servers it creates itself.
       const timeouts = serverOptions as { keepAliveTimeout?: number; requestTimeout?: number; connectionTimeout?: number };
       server.keepAliveTimeout = timeouts.keepAliveTimeout ?? 72_000;
       server.requestTimeout = timeouts.requestTimeout ?? 0;
       server.headersTimeout = Math.min(server.headersTimeout, requestTimeout);
       server.setTimeout(timeouts.connectionTimeout ?? 0);
-      server.on('checkExpectation', (req: IncomingMessage, res: ServerResponse) => answerExpectation(req, res, app.serviceState === 'draining' || app.serviceState === 'closed'));
+      server.on('checkExpectation', (req: IncomingMessage, res: ServerResponse) => {
+        answerExpectation(req, res, app.serviceState === 'draining' || app.serviceState === 'closed');
+        unmatched(res.statusCode);
+      });
       return server;
     },
     // While closing, Fastify answers requests that arrive on already-open keep-alive connections

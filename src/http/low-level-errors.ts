@@ -114,6 +114,9 @@ export function refuseFraming(req: IncomingMessage, res: ServerResponse): boolea
   else if (coding !== undefined && coding.trim().toLowerCase() !== 'chunked') detail = `Transfer-Encoding ${JSON.stringify(coding.slice(0, 100))} is not supported: only chunked (a compressed body goes in Content-Encoding)`;
   if (detail === undefined) return false;
   const { status, headers, body } = errorParts('MS_ERR_BAD_REQUEST', detail, requestIdFrom(req.headers['x-request-id']), req.url);
+  // The connection ends with this answer; llhttp then meets the same framing in the body
+  // (HPE_INVALID_TRANSFER_ENCODING), which is this request's error, answered and counted here.
+  answering.add(req.socket);
   res.shouldKeepAlive = false;
   res.writeHead(status, { ...headers, connection: 'close' }).end(body);
   return true;

@@ -256,16 +256,22 @@ test('malformed percent-encoding (400) and an over-long model name (414) are cou
   assert.equal(await count('414'), long + 1);
 });
 
-test('requests refused while Node read them (malformed framing 400, headers too large 431) are counted in modelserve_requests_total as unmatched (they were missing from the metrics)', async () => {
+test('requests refused while Node read them (malformed framing 400, headers too large 431) or by the HTTP server before Fastify (Transfer-Encoding 400, CONNECT 405, Expect 417) are counted in modelserve_requests_total as unmatched (they were missing from the metrics)', async () => {
   const scrape = async () => (await (await request(`http://127.0.0.1:${port}/metrics`)).body.text());
   const before = await scrape();
   const count = (text: string, status: string) => sample(text, 'modelserve_requests_total', { route: 'unmatched', status }) ?? 0;
   expectRaw(await sendRaw(port, 'HELLO\r\n\r\n'), 400, 'MS_ERR_BAD_REQUEST', 'garbage request line');
   expectRaw(await sendRaw(port, post('/predict', 'Transfer-Encoding: chunked\r\n', 'zz\r\nabc\r\n0\r\n\r\n')), 400, 'MS_ERR_BAD_REQUEST', 'bad chunk size');
   expectRaw(await sendRaw(port, `GET /healthz HTTP/1.1\r\nHost: x\r\nX-Big: ${'a'.repeat(20_000)}\r\n\r\n`), 431, 'MS_ERR_HEADERS_TOO_LARGE', 'big header');
+  // Refused by the HTTP server before Fastify too, after the parser: framing, CONNECT, an unknown Expect.
+  expectRaw(await sendRaw(port, post('/predict', 'Transfer-Encoding: gzip\r\n', '')), 400, 'MS_ERR_BAD_REQUEST', 'unsupported Transfer-Encoding');
+  expectRaw(await sendRaw(port, 'CONNECT example.com:443 HTTP/1.1\r\nHost: example.com:443\r\n\r\n'), 405, 'MS_ERR_METHOD_NOT_ALLOWED', 'CONNECT');
+  expectRaw(await sendRaw(port, 'POST /predict HTTP/1.1\r\nHost: x\r\nExpect: foo\r\nContent-Length: 2\r\n\r\n{}'), 417, 'MS_ERR_EXPECTATION_FAILED', 'Expect: foo');
   const after = await scrape();
-  assert.equal(count(after, '400'), count(before, '400') + 2);
+  assert.equal(count(after, '400'), count(before, '400') + 3);
   assert.equal(count(after, '431'), count(before, '431') + 1);
+  assert.equal(count(after, '405'), count(before, '405') + 1);
+  assert.equal(count(after, '417'), count(before, '417') + 1);
   // The latency histogram counts them too (its count is the counter), under the same labels.
   assert.equal(sample(after, 'modelserve_request_duration_seconds_count', { route: 'unmatched', status: '431' }), count(after, '431'));
 });
