@@ -104,6 +104,8 @@ interface ModelEntry {
   /** Every version load under way (--watch, the repository API, on demand), settled or not: what a request waits for. */
   pending: Map<number, Promise<void>>;
   lastUsed: number;
+  /** When a request last asked for it (lastUsed counts loads too). */
+  lastRequest: number;
   /** Problems of the last scan that produced no version config (e.g. invalid YAML of a new model). */
   scanProblems: string[];
 }
@@ -112,6 +114,18 @@ let keySequence = 0;
 
 function isPipeline(entry: ModelEntry): boolean {
   for (const w of entry.wanted.values()) if (w.config.pipeline) return true;
+  return false;
+}
+
+/**
+ * Whether a model counts against the memory budget: it serves, or a load of it is under way — a
+ * request's (entry.loading) or --watch's (a 'loading' slot), so that loads started together are
+ * counted before any of them finishes.
+ */
+function holdsMemory(entry: ModelEntry): boolean {
+  if (isPipeline(entry)) return false;
+  if (entry.serving !== undefined || entry.loading !== undefined) return true;
+  for (const s of entry.slots.values()) if (s.state === 'loading') return true;
   return false;
 }
 
@@ -243,7 +257,7 @@ export class InferenceCore extends EventEmitter {
   private entry(name: string): ModelEntry {
     let entry = this.entries.get(name);
     if (entry === undefined) {
-      entry = { name, slots: new Map(), serving: undefined, wanted: new Map(), unloadedByRequest: false, pending: new Map(), lastUsed: 0, scanProblems: [] };
+      entry = { name, slots: new Map(), serving: undefined, wanted: new Map(), unloadedByRequest: false, pending: new Map(), lastUsed: 0, lastRequest: 0, scanProblems: [] };
       this.entries.set(name, entry);
     }
     return entry;
@@ -271,7 +285,8 @@ export class InferenceCore extends EventEmitter {
    */
   resolve(name: string, version?: number): ServableVersion | undefined {
     const found = this.peek(name, version);
-    this.entries.get(name)!.lastUsed = ++this.clock;
+    const entry = this.entries.get(name)!;
+    entry.lastUsed = entry.lastRequest = ++this.clock;
     return found;
   }
 
@@ -466,7 +481,7 @@ export class InferenceCore extends EventEmitter {
   /** Models loaded now (at least one ready or loading version). */
   loadedModelCount(): number {
     let n = 0;
-    for (const e of this.entries.values()) if (!isPipeline(e) && (e.serving !== undefined || e.loading !== undefined)) n++;
+    for (const e of this.entries.values()) if (holdsMemory(e)) n++;
     return n;
   }
 
@@ -637,12 +652,13 @@ export class InferenceCore extends EventEmitter {
     if (!budget || budget <= 0 || isPipeline(entry)) return;
     const evictions: Array<Promise<void>> = [];
     for (;;) {
-      const loaded = [...this.entries.values()].filter((e) => e !== entry && !isPipeline(e) && (e.serving !== undefined || e.loading !== undefined));
+      const loaded = [...this.entries.values()].filter((e) => e !== entry && holdsMemory(e));
       if (loaded.length < budget) break;
-      const victim = loaded.filter((e) => e.loading === undefined).sort((a, b) => a.lastUsed - b.lastUsed)[0];
+      // Only a model that serves; all of it goes, a version --watch is loading too (else it would serve once loaded).
+      const victim = loaded.filter((e) => e.loading === undefined && e.serving !== undefined).sort((a, b) => a.lastUsed - b.lastUsed)[0];
       if (victim === undefined) break; // everything else is loading: go over the budget briefly rather than wait
       this.emit('event', { type: 'eviction', model: victim.name });
-      evictions.push(...[...victim.slots.values()].filter((s) => s.state === 'ready').map((s) => this.unloadSlot(victim, s, 'evicted', 'unavailable', 'not loaded (memory budget); loads on the next request')));
+      evictions.push(...[...victim.slots.values()].filter((s) => s.state === 'ready' || s.state === 'loading').map((s) => this.unloadSlot(victim, s, 'evicted', 'unavailable', 'not loaded (memory budget); loads on the next request')));
     }
     await Promise.all(evictions);
   }
@@ -835,7 +851,11 @@ export class InferenceCore extends EventEmitter {
     // 1. Load what is new or changed (a model unloaded by request or by the budget stays unloaded until asked for).
     const loads: Array<Promise<void>> = [];
     const budget = this.options.maxLoadedModels ?? 0;
-    const budgetFull = budget > 0 && entry.serving === undefined && entry.loading === undefined && this.loadedModelCount() >= budget;
+    // Decided and started without an await between models: each load started here is a 'loading'
+    // slot at once, so the next model of this pass counts it (holdsMemory).
+    const wasLoaded = holdsMemory(entry);
+    const budgetFull = budget > 0 && !wasLoaded && this.loadedModelCount() >= budget;
+    const requested = entry.lastRequest;
     for (const [v, w] of wanted) {
       const slot = entry.slots.get(v);
       if (slot?.fingerprint === w.fingerprint && !force) continue;
@@ -846,6 +866,16 @@ export class InferenceCore extends EventEmitter {
       loads.push(this.loadVersion(entry, w.config, w.fingerprint).catch(() => undefined));
     }
     await Promise.all(loads);
+    // Another model's load may have started meanwhile (its makeRoom cannot evict a model still
+    // loading): then this one, loaded only because its files changed, goes back to loading on
+    // demand — unless a request for it came during the load: then the least recently used other goes.
+    if (loads.length > 0 && budget > 0 && !wasLoaded && entry.serving !== undefined && this.loadedModelCount() > budget) {
+      if (entry.lastRequest !== requested) await this.makeRoom(entry);
+      else {
+        this.emit('event', { type: 'eviction', model: entry.name } satisfies CoreEvent);
+        await Promise.all([...entry.slots.values()].filter((s) => s.state === 'ready' || s.state === 'loading').map((s) => this.unloadSlot(entry, s, 'evicted', 'unavailable', 'not loaded (memory budget); loads on the next request')));
+      }
+    }
     // 2. Then unload the versions no longer on disk or no longer selected — but never leave a model
     //    that was serving with nothing: a deselected version keeps serving until a selected one is ready.
     // Kept: versions still settling, and selected ones whose config failed (their failure stays listed).

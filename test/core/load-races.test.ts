@@ -34,9 +34,10 @@ class HeldRuntime extends InProcessRuntime {
     while (this.waiting.length < count) await new Promise<void>((resolve) => { this.arrived = resolve; });
   }
 
-  /** Lets the first waiting load go on; with no argument, every one and the loads to come. */
-  letGo(which?: 'first'): void {
+  /** Lets the first (or last) waiting load go on; with no argument, every one and the loads to come. */
+  letGo(which?: 'first' | 'last'): void {
     if (which === 'first') return this.waiting.shift()?.();
+    if (which === 'last') return this.waiting.pop()?.();
     this.holding = false;
     for (const go of this.waiting.splice(0)) go();
   }
@@ -263,6 +264,29 @@ test('two models loaded on demand at once under --max-loaded-models 1: both requ
     await core.drain();
     await new Promise((resolve) => setImmediate(resolve)); // the evicted version, drained, is released
     assert.equal(runtime.live.size, 1, [...runtime.live].join(', '));
+  });
+});
+
+test('--max-loaded-models 1: a request loads a model while --watch loads another\'s changed files; the request\'s finishes first, and then only one model is loaded', async () => {
+  const repo = tempDir();
+  for (const name of ['a', 'b', 'c']) writeBookVersion(repo, name, 1, 'optimize: false\n');
+  await withHeldCore({ repo, maxLoadedModels: 1 }, async (core, runtime) => {
+    core.watch(MANUAL_WATCH);
+    await core.unloadModel('a'); // room for one model
+    appendFileSync(join(repo, 'b', '1', 'model.yaml'), '# edited\n');
+    runtime.hold();
+    const pass = core.reconcile({}); // --watch loads b (there is room) ...
+    await runtime.arrivals(1);
+    const request = core.acquire('c'); // ... while a request loads c
+    await runtime.arrivals(2);
+    runtime.letGo('last'); // c's load finishes first
+    const served = await request;
+    assert.deepEqual(await served.predict([{ ...BOOK_ROW }]), [{ prediction: labelsOf(1).rain }]);
+    runtime.letGo();
+    await pass;
+    const loaded = core.status().filter((m) => m.state === 'ready' || m.state === 'loading').map((m) => m.name);
+    assert.deepEqual(loaded, ['c'], 'the model asked for stays; the one only changed on disk waits for its request');
+    assert.equal(core.loadedModelCount(), 1);
   });
 });
 
