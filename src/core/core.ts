@@ -685,6 +685,7 @@ export class InferenceCore extends EventEmitter {
 
   private async loadModelNow(name: string): Promise<ModelStatus> {
     const known = this.entries.get(name);
+    const wasUnloaded = known?.unloadedByRequest ?? false;
     if (known) known.unloadedByRequest = false;
     // Failures of this load (a reload that fails keeps the previous load serving, but the call fails).
     const failures: string[] = [];
@@ -694,11 +695,15 @@ export class InferenceCore extends EventEmitter {
     this.on('event', listener);
     try {
       // With a repository, the model's folder is read again: load picks up what changed on disk (or a new model).
-      if (this.repo !== undefined) await this.reconcile({ only: name, force: true });
+      // (Its folder renamed: nothing more is loaded under the name asked for.)
+      const renamed = this.repo === undefined ? [] : await this.reconcileWith({ only: name, force: true });
+      failures.push(...renamed);
       const entry = this.entries.get(name);
       if (entry === undefined) throw this.notFound(name);
-      entry.unloadedByRequest = false;
-      await this.ensureLoaded(entry);
+      if (renamed.length === 0) {
+        entry.unloadedByRequest = false;
+        await this.ensureLoaded(entry);
+      } else entry.unloadedByRequest = wasUnloaded; // refused: as it was
       const status = this.status(name)[0]!;
       if (entry.serving === undefined && failures.length === 0) failures.push(status.versions.map((v) => v.reason).find((r) => r !== undefined) ?? 'no version could be loaded');
       if (failures.length > 0) {
@@ -753,14 +758,26 @@ export class InferenceCore extends EventEmitter {
    * unloads removed ones. Serialised: one pass at a time.
    */
   reconcile(options: { only?: string; force?: boolean }): Promise<void> {
+    return this.reconcileWith(options).then(() => undefined);
+  }
+
+  /** reconcile(), answering why the `only` model was not applied under its name (its folder now names another model). */
+  private reconcileWith(options: { only?: string; force?: boolean }): Promise<string[]> {
     const pass = this.reconciling.then(() => this.reconcileOnce(options));
-    this.reconciling = pass.catch(() => undefined);
+    this.reconciling = pass.then(() => undefined, () => undefined);
     return pass;
   }
 
-  private async reconcileOnce(options: { only?: string; force?: boolean }): Promise<void> {
-    if (this.repo === undefined || this.state === 'draining' || this.state === 'closed') return;
-    const scan = scanRepository(this.repo, options.only, options.force ? 0 : (this.watcher?.options.settleMs ?? 0));
+  private async reconcileOnce(options: { only?: string; force?: boolean }): Promise<string[]> {
+    if (this.repo === undefined || this.state === 'draining' || this.state === 'closed') return [];
+    const servedNames = new Map<string, string>();
+    for (const entry of this.entries.values()) {
+      const dir = modelDirOf(entry);
+      if (dir !== undefined) servedNames.set(dir, entry.name);
+    }
+    // The whole repository, even for one model: a load must see the folder it serves from under its new name.
+    const all = scanRepository(this.repo, undefined, options.force ? 0 : (this.watcher?.options.settleMs ?? 0), servedNames);
+    const scan = { models: all.models.filter((m) => options.only === undefined || m.name === options.only) };
     const seen = new Set<string>();
     const work: Array<Promise<void>> = [];
     const kept: Array<{ model: ScannedModel; clashes: string[] }> = [];
@@ -776,9 +793,22 @@ export class InferenceCore extends EventEmitter {
     // arrive with it (a chain of new pipelines loaded one level per pass, each failing meanwhile).
     const arriving = kept.flatMap(({ model: m }) => m.versions.filter((v) => v.selected).map((v) => v.read([])).filter((c): c is ModelConfig => c?.name === m.name));
     for (const { model, clashes } of kept) work.push(this.applyModel(model, options.force ?? false, clashes, arriving));
+    const keptDirs = new Set(kept.map((k) => k.model.dir));
+    const refused: string[] = [];
     for (const entry of [...this.entries.values()]) {
-      if (seen.has(entry.name) || (options.only !== undefined && entry.name !== options.only)) continue;
-      // The model folder is gone: stop serving it, then forget it.
+      if (seen.has(entry.name)) continue;
+      const dir = modelDirOf(entry);
+      if (options.only !== undefined && entry.name !== options.only && (dir === undefined || !keptDirs.has(dir))) continue;
+      // A load names the model: its folder now naming another one is no rename by that load (as every
+      // failed reload, what is loaded keeps serving). Loading the new name renames it, as --watch does.
+      const renamed = options.only === entry.name ? all.models.find((m) => m.dir === dir) : undefined;
+      if (renamed !== undefined) {
+        const problem = `${configFileOf(renamed)}: name: names the model '${renamed.name}', not '${entry.name}': load '${renamed.name}' to serve this folder under that name ('${entry.name}' is then removed)`;
+        this.setScanProblems(entry, [problem]);
+        refused.push(problem);
+        continue;
+      }
+      // The model folder is gone, or now serves under another name: stop serving it, then forget it.
       entry.wanted.clear();
       this.reportedScanProblems.delete(entry.name);
       work.push(
@@ -790,6 +820,7 @@ export class InferenceCore extends EventEmitter {
     }
     await Promise.all(work);
     this.refreshDefault();
+    return refused;
   }
 
   /** `default: true` may move from one model to another (or go) while --watch runs. */
@@ -923,6 +954,13 @@ export class InferenceCore extends EventEmitter {
     this.state = 'closed';
     await this.runtime.close();
   }
+}
+
+/** The model folder a model is served from (as last read). */
+function modelDirOf(entry: ModelEntry): string | undefined {
+  for (const w of entry.wanted.values()) return w.config.modelDir;
+  for (const s of entry.slots.values()) if (s.config) return s.config.modelDir;
+  return undefined;
 }
 
 /** The scanned model folders by the name each claims (normally one folder per name). */

@@ -86,8 +86,12 @@ function folderName(dir: string): string {
   return (dir.split(/[\\/]/).pop() ?? 'model').toLowerCase();
 }
 
-/** Scans the repository (or one model of it) as it is on disk now. */
-export function scanRepository(repo: string, only?: string, settleMs = 0): { models: ScannedModel[] } {
+/**
+ * Scans the repository (or one model of it) as it is on disk now. `served`: the name each model
+ * folder is served under (model folder -> name), the name it had even if this process never scanned
+ * it before (a load without --watch).
+ */
+export function scanRepository(repo: string, only?: string, settleMs = 0, served?: ReadonlyMap<string, string>): { models: ScannedModel[] } {
   const now = Date.now();
   let folders: string[];
   try {
@@ -132,7 +136,7 @@ export function scanRepository(repo: string, only?: string, settleMs = 0): { mod
     // readable config's; else, with none readable now (a broken edit), still the one it had, so
     // that the model is not taken for removed; else the folder's.
     const names = [...versions].reverse().map((v) => v.read([])?.name).filter((n): n is string => n !== undefined);
-    const before = namesByFolder.get(dir);
+    const before = served?.get(dir) ?? namesByFolder.get(dir);
     const name = (before !== undefined && (names.length === 0 || names.includes(before)) ? before : names[0]) ?? folderName(dir);
     namesByFolder.set(dir, name);
     if (only !== undefined && name !== only) continue;

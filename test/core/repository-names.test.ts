@@ -158,3 +158,41 @@ test('every version of a folder renamed: the model goes by its new name in one p
     await server.shutdown();
   }
 });
+
+test('without --watch, the repository API\'s load of a model whose folder now names another model: 400 naming the file and both names, the model keeps serving; a load of the new name renames it, as --watch does', async () => {
+  const repo = tempDir();
+  writeBookVersion(repo, 'book', 1);
+  writeBookVersion(repo, 'multi', 1);
+  writeBookVersion(repo, 'multi', 2);
+  const server = await startServer({ repo, port: 0, workers: 1, logger: false });
+  const load = (name: string) => call(`${server.url}/v2/repository/models/${name}/load`, { method: 'POST' });
+  const names = async () => ((await call(`${server.url}/models`)).body.models as Array<{ name: string; state: string }>).map((m) => `${m.name}:${m.state}`).sort();
+  const predict = async (name: string) => (await call(`${server.url}/models/${name}/predict`, { body: BOOK_ROW })).status;
+  try {
+    // One version of two renamed: a problem of that version (as under --watch), not a rename of the model —
+    // though this process has not scanned the repository before.
+    writeFileSync(join(repo, 'multi', '2', 'model.yaml'), bookConfig('other', 2));
+    const partial = await load('multi');
+    assert.equal(partial.status, 400, partial.text);
+    assert.match(partial.body.error as string, /multi\/2\/model\.yaml: name: names the model 'other', but this model folder serves 'multi'/);
+    assert.deepEqual(await names(), ['book:ready', 'multi:ready']);
+    assert.equal(await predict('multi'), 200);
+
+    // Every version renamed: the load names 'book', the folder is 'renamed' now.
+    writeFileSync(join(repo, 'book', '1', 'model.yaml'), bookConfig('renamed', 1));
+    const refused = await load('book');
+    assert.equal(refused.status, 400, refused.text);
+    assert.equal(refused.body.code, 'MS_ERR_MODEL_LOAD_FAILED');
+    assert.match(refused.body.error as string, /model 'book' failed to load \(version 1 as loaded before keeps serving\): .*book\/1\/model\.yaml: name: names the model 'renamed', not 'book': load 'renamed' to serve this folder under that name/);
+    assert.equal(await predict('book'), 200);
+    assert.match(((await call(`${server.url}/models/book`)).body as Status).versions.map((v) => v.reason ?? '').join('\n'), /names the model 'renamed'/);
+    // Loading the new name renames the model: served under it, the old name gone (one folder, one model).
+    const renamed = await load('renamed');
+    assert.equal(renamed.status, 200, renamed.text);
+    assert.deepEqual(await names(), ['multi:ready', 'renamed:ready']);
+    assert.equal(await predict('renamed'), 200);
+    assert.equal(await predict('book'), 404);
+  } finally {
+    await server.shutdown();
+  }
+});
