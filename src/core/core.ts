@@ -646,6 +646,12 @@ export class InferenceCore extends EventEmitter {
     return entry.loading;
   }
 
+  /** Unloads every version of a model for the memory budget, a version --watch is loading too (else it would serve once loaded). */
+  private evict(entry: ModelEntry): Promise<void> {
+    const slots = [...entry.slots.values()].filter((s) => s.state === 'ready' || s.state === 'loading');
+    return Promise.all(slots.map((s) => this.unloadSlot(entry, s, 'evicted', 'unavailable', 'not loaded (memory budget); loads on the next request'))).then(() => undefined);
+  }
+
   /** Under the memory budget, unloads the least recently used other models until one more fits. */
   private async makeRoom(entry: ModelEntry): Promise<void> {
     const budget = this.options.maxLoadedModels;
@@ -658,7 +664,7 @@ export class InferenceCore extends EventEmitter {
       const victim = loaded.filter((e) => e.loading === undefined && e.serving !== undefined).sort((a, b) => a.lastUsed - b.lastUsed)[0];
       if (victim === undefined) break; // everything else is loading: go over the budget briefly rather than wait
       this.emit('event', { type: 'eviction', model: victim.name });
-      evictions.push(...[...victim.slots.values()].filter((s) => s.state === 'ready' || s.state === 'loading').map((s) => this.unloadSlot(victim, s, 'evicted', 'unavailable', 'not loaded (memory budget); loads on the next request')));
+      evictions.push(this.evict(victim));
     }
     await Promise.all(evictions);
   }
@@ -904,7 +910,7 @@ export class InferenceCore extends EventEmitter {
       if (entry.lastRequest !== requested) await this.makeRoom(entry);
       else {
         this.emit('event', { type: 'eviction', model: entry.name } satisfies CoreEvent);
-        await Promise.all([...entry.slots.values()].filter((s) => s.state === 'ready' || s.state === 'loading').map((s) => this.unloadSlot(entry, s, 'evicted', 'unavailable', 'not loaded (memory budget); loads on the next request')));
+        await this.evict(entry);
       }
     }
     // 2. Then unload the versions no longer on disk or no longer selected — but never leave a model
