@@ -782,7 +782,7 @@ export class InferenceCore extends EventEmitter {
       if (dir !== undefined) servedNames.set(dir, entry.name);
     }
     // The whole repository, even for one model: a load must see the folder it serves from under its new name.
-    const all = scanRepository(this.repo, undefined, options.force ? 0 : (this.watcher?.options.settleMs ?? 0), servedNames);
+    const all = scanRepository(this.repo, options.force ? 0 : (this.watcher?.options.settleMs ?? 0), servedNames);
     const scan = { models: all.models.filter((m) => options.only === undefined || m.name === options.only) };
     const seen = new Set<string>();
     const work: Array<Promise<void>> = [];

@@ -87,11 +87,11 @@ function folderName(dir: string): string {
 }
 
 /**
- * Scans the repository (or one model of it) as it is on disk now. `served`: the name each model
+ * Scans the whole repository as it is on disk now (callers pick the models they want). `served`: the name each model
  * folder is served under (model folder -> name), the name it had even if this process never scanned
  * it before (a load without --watch).
  */
-export function scanRepository(repo: string, only?: string, settleMs = 0, served?: ReadonlyMap<string, string>): { models: ScannedModel[] } {
+export function scanRepository(repo: string, settleMs = 0, served?: ReadonlyMap<string, string>): { models: ScannedModel[] } {
   const now = Date.now();
   let folders: string[];
   try {
@@ -139,7 +139,6 @@ export function scanRepository(repo: string, only?: string, settleMs = 0, served
     const before = served?.get(dir) ?? namesByFolder.get(dir);
     const name = (before !== undefined && (names.length === 0 || names.includes(before)) ? before : names[0]) ?? folderName(dir);
     namesByFolder.set(dir, name);
-    if (only !== undefined && name !== only) continue;
     models.push(policyProblem ? { name, dir, versions, policyProblem } : { name, dir, versions });
   }
   return { models };
