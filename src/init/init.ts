@@ -130,6 +130,23 @@ function unique(name: string, taken: readonly string[]): string {
   return candidate;
 }
 
+/**
+ * mkdir -p, one level at a time: Node's recursive mkdirSync never returns where mkdir answers ENOENT
+ * under a parent that exists (a path in /proc or /sys), retrying the parent forever.
+ */
+function makeDirectory(dir: string): void {
+  const missing: string[] = [];
+  for (let d = resolve(dir); !existsSync(d); d = dirname(d)) missing.unshift(d);
+  for (const d of missing) {
+    try {
+      mkdirSync(d);
+    } catch (err) {
+      const e = err as NodeJS.ErrnoException;
+      throw new InitError(`cannot create the folder ${d}: ${e.code === 'ENOENT' ? `${dirname(d)} does not take new folders` : e.message}`);
+    }
+  }
+}
+
 export function initModelFolder(options: InitOptions): InitResult {
   const notes: string[] = [];
   const modelBytes = options.onnx?.bytes ?? readFileSync(options.model);
@@ -232,13 +249,13 @@ export function initModelFolder(options: InitOptions): InitResult {
   if (outputLines.length === 0) throw new InitError(`the model has no tensor output modelserve can answer with: ${d.outputs.map(unanswered).join('; ')}`);
 
   // The folder: the model, the scaler, the config.
-  mkdirSync(dir, { recursive: true });
+  makeDirectory(dir);
   const modelFile = basename(options.model);
   if (resolve(options.model) !== join(dir, modelFile)) {
     copyFileSync(options.model, join(dir, modelFile));
     // External data: the weights' files, found relative to the model file, go with it.
     for (const file of (d.externalData ?? []).filter((f) => !isAbsolute(f) && !f.split(/[\\/]/).includes('..'))) {
-      mkdirSync(dirname(join(dir, file)), { recursive: true });
+      makeDirectory(dirname(join(dir, file)));
       copyFileSync(join(dirname(options.model), file), join(dir, file));
     }
   }

@@ -127,6 +127,20 @@ test('init refuses, naming the problem: an existing model.yaml, a scaler of the 
   assert.match(text.stderr, /text\.onnx is not a valid ONNX model/);
 });
 
+test('init -o into a folder that cannot be created answers at once, naming it (Node\'s recursive mkdir looped forever under /proc)', () => {
+  // /proc answers ENOENT to mkdir under a folder that exists; the old code never returned (the
+  // spawn's timeout, not a status, ended it).
+  const proc = spawnSync(process.execPath, [CLI, 'init', BOOK_MODEL, '-o', '/proc/modelserve-init/book'], { encoding: 'utf8', timeout: 30_000, cwd: root });
+  assert.equal(proc.signal, null, 'init did not return');
+  assert.equal(proc.status, 1);
+  assert.equal(proc.stderr, 'modelserve init: cannot create the folder /proc/modelserve-init: /proc does not take new folders\n');
+  // Under a file: the folder named, with the system's reason.
+  writeFileSync(join(root, 'a-file'), '');
+  const underFile = cli(['init', BOOK_MODEL, '-o', 'a-file/book']);
+  assert.equal(underFile.status, 1);
+  assert.match(underFile.stderr, /^modelserve init: cannot create the folder \S*a-file\/book: ENOTDIR: not a directory/);
+});
+
 test('init --sample with a ;-separated CSV of decimal commas (8,75) reads them as numbers and says so; numbers it cannot read (1.016,51) are named', () => {
   // A spreadsheet in a German or French locale exports this; an extra numeric column (Id) first would
   // otherwise be fed in place of the decimal-comma ones.
