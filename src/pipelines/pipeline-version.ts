@@ -119,12 +119,21 @@ function matches(condition: StepCondition, value: unknown): boolean {
   return (r.gt === undefined || value > r.gt) && (r.gte === undefined || value >= r.gte) && (r.lt === undefined || value < r.lt) && (r.lte === undefined || value <= r.lte);
 }
 
+const isScalar = (v: unknown) => v === null || typeof v !== 'object';
+
+/**
+ * A raw field's values as one tensor: rows of lists of scalars of one length are a matrix [n, k];
+ * anything else is one element per row. Values that are neither numbers nor booleans are BYTES,
+ * a remote 'any' object or ragged list as its JSON text.
+ */
 function tensorOf(values: unknown[], n: number): TensorData {
-  const flat = values.flatMap((v) => (Array.isArray(v) ? v : [v]));
-  const width = n === 0 ? 1 : Math.max(1, flat.length / n);
-  if (flat.every((v) => typeof v === 'number' || v === null)) return { type: 'float64', dims: [n, width], data: Float64Array.from(flat, (v) => (v === null ? NaN : (v as number))) };
-  if (flat.every((v) => typeof v === 'boolean')) return { type: 'bool', dims: [n, width], data: Uint8Array.from(flat, (v) => (v ? 1 : 0)) };
-  return { type: 'string', dims: [n, width], data: flat.map((v) => String(v)) };
+  const first = values[0];
+  const width = Array.isArray(first) && values.every((v) => Array.isArray(v) && v.length === first.length && v.every(isScalar)) ? first.length : undefined;
+  const flat = width === undefined ? values : values.flat();
+  const dims = [n, width ?? 1];
+  if (flat.every((v) => typeof v === 'number' || v === null)) return { type: 'float64', dims, data: Float64Array.from(flat, (v) => (v === null ? NaN : (v as number))) };
+  if (flat.every((v) => typeof v === 'boolean')) return { type: 'bool', dims, data: Uint8Array.from(flat, (v) => (v ? 1 : 0)) };
+  return { type: 'string', dims, data: flat.map((v) => (typeof v === 'string' ? v : JSON.stringify(v) ?? String(v))) };
 }
 
 /** Where an issue's client row is in its loc (after 'body'), for ordering; -1 for none. */

@@ -49,8 +49,17 @@ before(async () => {
   });
   // A JSON service whose answers and 422s are not what they should be.
   liar = createServer((req, res) => {
-    req.resume();
     const json = (status: number, body: string) => res.writeHead(status, { 'content-type': 'application/json' }).end(body);
+    if (req.url === '/any') {
+      // Untyped ('any') answers: an object, a list whose length varies by row, a list of one length.
+      let body = '';
+      req.setEncoding('utf8').on('data', (c: string) => (body += c)).on('end', () => {
+        const rows = JSON.parse(body) as Array<{ x: number }>;
+        json(200, JSON.stringify(rows.map(({ x }) => ({ info: { label: 'rain', p: x / 10 }, ragged: Array.from({ length: x }, (_, i) => i), pair: [x, -x] }))));
+      });
+      return;
+    }
+    req.resume();
     if (req.url === '/types') return json(200, '[{"score":"abc","tag":5}]');
     if (req.url === '/null422') return json(422, '{"detail":[null]}');
     // Its declared output, and a field it does not declare that has a request field's name.
@@ -120,6 +129,12 @@ pipeline:
       remote: { url: "http://127.0.0.1:${liarPort}/${path}", protocol: json, retries: 0, fields: { x: { type: number } }, outputs: { score: number, tag: string } }
 `);
   }
+  writeConfig(repo, 'liar-any', `
+pipeline:
+  sequence:
+    - name: liar
+      remote: { url: "http://127.0.0.1:${liarPort}/any", protocol: json, retries: 0, fields: { x: { type: number } }, outputs: { info: any, ragged: any, pair: any } }
+`);
   writeConfig(repo, 'liar-extra', `
 pipeline:
   sequence:
@@ -239,6 +254,19 @@ test('a remote answer of the wrong type is a 502 naming the step and the field, 
   assert.equal(res.status, 502, res.text);
   assert.equal(res.body.code, 'MS_ERR_STEP_FAILED');
   assert.match(res.body.detail, /step 'liar': unreadable answer from .*: 'score' is "abc", not a number/);
+});
+
+test("a remote step's untyped ('any') answers over OIP: an object or a ragged list is BYTES of its JSON text per row, lists of one length a matrix", async () => {
+  const res = await call(`${upstream.url}/v2/models/liar-any/infer`, { body: { inputs: [{ name: 'x', datatype: 'FP64', shape: [2, 1], data: [1, 2] }] } });
+  assert.equal(res.status, 200, res.text);
+  const outputs = Object.fromEntries((res.body as { outputs: Array<{ name: string; datatype: string; shape: number[]; data: unknown[] }> }).outputs.map((o) => [o.name, o]));
+  assert.deepEqual({ datatype: outputs.info!.datatype, shape: outputs.info!.shape, data: outputs.info!.data }, { datatype: 'BYTES', shape: [2, 1], data: ['{"label":"rain","p":0.1}', '{"label":"rain","p":0.2}'] });
+  assert.deepEqual({ datatype: outputs.ragged!.datatype, shape: outputs.ragged!.shape, data: outputs.ragged!.data }, { datatype: 'BYTES', shape: [2, 1], data: ['[0]', '[0,1]'] });
+  assert.deepEqual({ datatype: outputs.pair!.datatype, shape: outputs.pair!.shape, data: outputs.pair!.data }, { datatype: 'FP64', shape: [2, 2], data: [1, -1, 2, -2] });
+  // The JSON route answers the values as they came.
+  const json = await call(`${upstream.url}/models/liar-any/predict`, { body: [{ x: 1 }] });
+  assert.equal(json.status, 200, json.text);
+  assert.deepEqual(json.body, [{ info: { label: 'rain', p: 0.1 }, ragged: [0], pair: [1, -1] }]);
 });
 
 test("a remote 422 whose detail is not FastAPI's issues is still a 422 in FastAPI's shape, naming the step", async () => {
