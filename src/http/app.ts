@@ -30,7 +30,7 @@ import { installMetrics } from './plugins/metrics.js';
 import { loadShedding } from './plugins/load-shedding.js';
 import { installSecurityHeaders } from './plugins/security-headers.js';
 import { installContentEncoding } from './plugins/content-encoding.js';
-import { answerConnect, answerExpectation, continueWhenRead, lowLevelErrorOptions, refuseFraming, unknownModelBeforeContinue } from './low-level-errors.js';
+import { answerConnect, answerExpectation, continueWhenRead, lowLevelErrorOptions, refuseBeforeContinue, refuseFraming, unknownModelBeforeContinue } from './low-level-errors.js';
 import { predictFastPath, requestIdOf } from './fast-path.js';
 import { parseJsonBody } from '../protocols/json-body.js';
 import { deadlineFrom, TIMEOUT_HEADER } from '../protocols/deadline.js';
@@ -316,11 +316,14 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     if (!/^[1-9][0-9]{0,8}$/.test(request.params.version)) throw new ModelServeError('MS_ERR_MODEL_NOT_FOUND', `'${request.params.version.slice(0, 32)}' is not a version number (a positive integer)`);
     return serve(request.params.name, version, request.body, reply);
   });
-  app.post('/predict', { schema: { hide: true }, onRequest: shed }, async (request, reply) => {
+  const noDefaultModel = () => new ModelServeError('MS_ERR_MODEL_NOT_FOUND', `no default model: ${core!.modelNames().length} models are served and none is marked default: true; use /models/{name}/predict`);
+  // Without a default model the answer is a 404 whatever the body: given at once to a client waiting for 100 Continue.
+  const noDefaultBeforeContinue = refuseBeforeContinue(() => {
+    if (core !== undefined && core.defaultModelName === undefined) throw noDefaultModel();
+  });
+  app.post('/predict', { schema: { hide: true }, onRequest: shed, preParsing: noDefaultBeforeContinue }, async (request, reply) => {
     const name = core!.defaultModelName;
-    if (name === undefined) {
-      return sendError(reply, 'MS_ERR_MODEL_NOT_FOUND', `no default model: ${core!.modelNames().length} models are served and none is marked default: true; use /models/{name}/predict`);
-    }
+    if (name === undefined) throw noDefaultModel();
     return serve(name, undefined, request.body, reply);
   });
   await app.register(repositoryRoutes, { core: () => core! });

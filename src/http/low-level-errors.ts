@@ -16,6 +16,7 @@ import { ERRORS, type ErrorCode } from '../errors.js';
 import { API_HEADERS } from './plugins/security-headers.js';
 import { errorBodyFor } from './errors.js';
 import { requestIdFrom } from '../protocols/request-id.js';
+import { parseVersion } from '../protocols/oip/service.js';
 
 interface ParserError extends Error {
   code?: string;
@@ -139,7 +140,8 @@ const awaitingContinue = new WeakSet<IncomingMessage>();
 
 /**
  * Expect: 100-continue (the server's 'checkContinue' event): the 100 goes out only when something
- * reads the body, so a request its headers alone refuse (401, 404, 413 by Content-Length, 415, 503)
+ * reads the body, so a request its headers alone refuse (401, 404, 413 by Content-Length, 415, 503;
+ * the routes add theirs with refuseBeforeContinue)
  * gets that answer at once and the client never sends the body. Node closes the connection after a
  * final answer sent without the 100 (the client may or may not send the body then).
  */
@@ -158,15 +160,15 @@ export function awaitsContinue(req: IncomingMessage): boolean {
 }
 
 /**
- * A prediction route's preParsing hook: such a route looks its model up after the body, so a
- * client waiting for 100 Continue to send a body for a model that is not served gets the 404 now.
+ * A route's preParsing hook for Expect: 100-continue: `refuse` throws the error the route would
+ * answer after the body when its URL and headers already decide it, so a client waiting for 100
+ * Continue gets that answer now and never sends the body. Without Expect the route answers as ever.
  */
-export function unknownModelBeforeContinue(core: () => { peek(name: string): unknown } | undefined): preParsingHookHandler {
+export function refuseBeforeContinue(refuse: (request: FastifyRequest) => void): preParsingHookHandler {
   return (request, _reply, payload, done) => {
-    const models = core();
-    if (models !== undefined && awaitsContinue(request.raw)) {
+    if (awaitsContinue(request.raw)) {
       try {
-        models.peek((request.params as { name: string }).name);
+        refuse(request);
       } catch (err) {
         done(err as Error);
         return;
@@ -174,6 +176,18 @@ export function unknownModelBeforeContinue(core: () => { peek(name: string): unk
     }
     done(null, payload);
   };
+}
+
+/**
+ * A prediction route's preParsing hook: such a route looks its model (and version, when the URL
+ * names one) up after the body, so a client waiting for 100 Continue to send a body for a model or
+ * version that is not served gets the 404 now.
+ */
+export function unknownModelBeforeContinue(core: () => { peek(name: string, version?: number): unknown } | undefined): preParsingHookHandler {
+  return refuseBeforeContinue((request) => {
+    const { name, version } = request.params as { name: string; version?: string };
+    core()?.peek(name, parseVersion(version));
+  });
 }
 
 function frameworkErrors(error: FastifyError, request: FastifyRequest, reply: FastifyReply): void {

@@ -19,10 +19,11 @@ const ROW = { temp_c: 8.75, humidity: 0.83, wind_speed_kmph: 70, wind_bearing_de
 const BODY_LIMIT = 64 * 1024;
 let server: RunningServer;
 let port: number;
+let repo: string;
 
 before(async () => {
   // The example models, plus a strict copy of weather (unknown fields are 422 there).
-  const repo = tempDir();
+  repo = tempDir();
   for (const name of ['weather', 'loan']) symlinkSync(join(EXAMPLES, name), join(repo, name));
   mkdirSync(join(repo, 'weather-strict'));
   const yaml = readFileSync(join(EXAMPLES, 'weather', 'model.yaml'), 'utf8').replace(/^name: weather$/m, 'name: weather-strict\nstrict: true').replace(/^default: true$/m, '');
@@ -332,6 +333,44 @@ test('Expect: 100-continue: a request its headers refuse (413 by Content-Length,
     const body = JSON.parse(received.slice(received.indexOf('\r\n\r\n') + 4));
     assert.equal(body.code, code, what);
     assert.equal(typeof body[message], 'string', what);
+  }
+});
+
+/** The answer (status and body; its request id is the caller's X-Request-Id) with Expect: 100-continue and headers only ('hang' when the server waits for the body), then without Expect and with the body. */
+async function withAndWithoutExpect(at: number, path: string, id: string): Promise<{ expect: string; plain: string }> {
+  const body = JSON.stringify(ROW);
+  const headers = `Host: x\r\nContent-Type: application/json\r\nX-Request-Id: ${id}\r\nContent-Length: ${body.length}\r\n`;
+  const received = await headersOnly(at, `POST ${path} HTTP/1.1\r\n${headers}Expect: 100-continue\r\n\r\n`);
+  const status = /^HTTP\/1\.1 (\d{3}) /.exec(received)?.[1];
+  const expect = status === undefined ? received.slice(0, 200) : `${status} ${received.slice(received.indexOf('\r\n\r\n') + 4)}`;
+  const outcome = await sendRaw(at, `POST ${path} HTTP/1.1\r\n${headers}Connection: close\r\n\r\n${body}`);
+  assert.equal(outcome.kind, 'response', path);
+  return { expect, plain: outcome.kind === 'response' ? `${outcome.response.status} ${outcome.response.body}` : '' };
+}
+
+test('Expect: 100-continue for a version the model does not have (or not a version number), REST and OIP: the 404 at once, as without Expect (it came after a 100 Continue and the body)', async () => {
+  for (const path of ['/models/weather/versions/99/predict', '/models/weather/versions/abc/predict', '/v2/models/weather/versions/99/infer', '/v2/models/weather/versions/abc/infer']) {
+    const { expect, plain } = await withAndWithoutExpect(port, path, 'unknown-version');
+    assert.match(expect, /^404 /, `${path}: ${expect}`);
+    assert.equal(expect, plain, path);
+    assert.equal(JSON.parse(expect.slice(expect.indexOf('{'))).code, 'MS_ERR_MODEL_NOT_FOUND', path);
+  }
+});
+
+test('Expect: 100-continue on POST /predict with no default model (several models, none default: true): the 404 at once, as without Expect (it came after a 100 Continue and the body)', async () => {
+  const several = tempDir();
+  symlinkSync(join(EXAMPLES, 'loan'), join(several, 'loan'));
+  symlinkSync(join(repo, 'weather-strict'), join(several, 'weather-strict'));
+  const noDefault = await startServer({ repo: several, port: 0, workers: 1, logger: false });
+  try {
+    const { expect, plain } = await withAndWithoutExpect(Number(new URL(noDefault.url).port), '/predict', 'no-default');
+    assert.match(expect, /^404 /, expect);
+    assert.equal(expect, plain);
+    const body = JSON.parse(expect.slice(expect.indexOf('{')));
+    assert.equal(body.code, 'MS_ERR_MODEL_NOT_FOUND');
+    assert.match(body.detail, /no default model/);
+  } finally {
+    await noDefault.shutdown();
   }
 });
 
