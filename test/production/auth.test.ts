@@ -188,6 +188,17 @@ describe('CORS', () => {
     }
   });
 
+  test('a preflight allows every request header a browser app needs: Inference-Header-Content-Length (OIP binary tensors) and Content-Encoding (compressed bodies) were missing', async () => {
+    const wanted = ['content-type', 'authorization', 'x-api-key', 'x-request-id', 'inference-header-content-length', 'content-encoding'];
+    for (const path of ['/v2/models/weather/infer', '/predict']) {
+      const pre = await call(`${withCors.url}${path}`, { method: 'OPTIONS', headers: { origin: 'https://app.example.com', 'access-control-request-method': 'POST', 'access-control-request-headers': wanted.join(',') } });
+      assert.equal(pre.status, 204, path);
+      assert.equal(pre.headers['access-control-allow-origin'], 'https://app.example.com', path);
+      const allowed = String(pre.headers['access-control-allow-headers']).toLowerCase().split(/\s*,\s*/);
+      for (const name of wanted) assert.ok(allowed.includes(name), `${path}: ${name} not in Access-Control-Allow-Headers: ${allowed.join(', ')}`);
+    }
+  });
+
   test('an OPTIONS request that is not a complete preflight gets the 204 too, not a text/plain 400', async () => {
     for (const headers of [{}, { origin: 'https://app.example.com' }] as Array<Record<string, string>>) {
       const res = await call(`${withCors.url}/predict`, { method: 'OPTIONS', headers });

@@ -31,7 +31,9 @@ export function corsOptions(origins: readonly string[]): FastifyCorsOptions {
   return {
     origin: origins.length === 1 && origins[0] === '*' ? '*' : [...origins],
     methods: ['GET', 'POST', 'OPTIONS'],
-    allowedHeaders: ['Content-Type', 'Authorization', 'X-API-Key', 'X-Request-Id'],
+    // Every request header a browser app needs: Inference-Header-Content-Length frames an OIP
+    // binary-tensor body, Content-Encoding a gzip, deflate or br body.
+    allowedHeaders: ['Content-Type', 'Authorization', 'X-API-Key', 'X-Request-Id', 'Inference-Header-Content-Length', 'Content-Encoding'],
     // Every response header the API documents for clients: a browser script reads only these.
     // Inference-Header-Content-Length splits an OIP binary answer into its JSON and its tensors.
     exposedHeaders: ['X-Request-Id', 'X-Model-Version', 'Inference-Header-Content-Length', 'Retry-After', 'WWW-Authenticate'],
