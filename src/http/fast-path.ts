@@ -23,6 +23,7 @@ import { parseJsonBody } from '../protocols/json-body.js';
 import { requestIdFrom } from '../protocols/request-id.js';
 import { API_HEADERS } from './plugins/security-headers.js';
 import { deadlineFrom, TIMEOUT_HEADER } from '../protocols/deadline.js';
+import { readingBody } from './low-level-errors.js';
 
 const CLIENT_GONE = ERRORS.MS_ERR_CLIENT_GONE.status;
 
@@ -162,8 +163,10 @@ export function predictFastPath(options: FastPathOptions): (req: IncomingMessage
     const model = core.resolve(name);
     if (model === undefined || model.batcher.stats().queuedRows >= model.config.queue.maxRows) return false;
 
-    // Content-Length framing: the parser delivers exactly `length` bytes, or the request aborts.
+    // Content-Length framing: the parser delivers exactly `length` bytes, or the request aborts
+    // (then answered by the server's clientErrorHandler, which counts it under this route).
     const started = performance.now();
+    if (metrics) readingBody(req, { model: model.name, route });
     const chunks: Buffer[] = [];
     req.on('data', (chunk: Buffer) => chunks.push(chunk));
     req.on('end', () => {

@@ -60,6 +60,20 @@ const answering = new WeakSet<Socket>();
 /** Node's parser on a connection (socket.parser, internal): the request it is reading, and how long it has been reading it. */
 type Parser = { incoming?: IncomingMessage | null; duration?: () => number };
 
+/** The labels a request counts under in modelserve_requests_total. */
+export interface RouteLabels {
+  model: string;
+  route: string;
+}
+
+/** Requests whose body a route (or the fast path) reads, with their labels: one whose body breaks is answered by clientErrorHandler. */
+const bodyReaders = new WeakMap<IncomingMessage, RouteLabels>();
+
+/** Records that a route reads this request's body: a malformed or timed-out body is then counted under its labels, not as unmatched. */
+export function readingBody(req: IncomingMessage, labels: RouteLabels): void {
+  bodyReaders.set(req, labels);
+}
+
 function clientErrorHandler(this: FastifyInstance, error: ParserError, socket: Socket): void {
   // A reset connection has no one to answer.
   if (error.code === 'ECONNRESET' || socket.destroyed || answering.has(socket)) return;
@@ -69,12 +83,14 @@ function clientErrorHandler(this: FastifyInstance, error: ParserError, socket: S
   // (rawPacket), which hold its API key and body.
   this.log.debug({ code, reason: error.code, detail }, 'client error');
   const parser = (socket as Socket & { parser?: Parser | null }).parser;
-  // Counted as the router's refusals are (no route); timed from the start of the message Node was reading.
-  const ms = typeof parser?.duration === 'function' ? parser.duration() : 0;
-  this.metrics?.observeRequest('', '', 'unmatched', ERRORS[code].status, ms / 1000);
   // A request whose headers were read whole (its body broke or timed out) keeps the caller's
   // X-Request-Id and URL; before that, Node has handed over no header.
   const incoming = parser?.incoming?.complete === false ? parser.incoming : undefined;
+  // Counted under the route that was reading its body, if any (its route never answers it), else
+  // as the router's refusals are (no route); timed from the start of the message Node was reading.
+  const ms = typeof parser?.duration === 'function' ? parser.duration() : 0;
+  const labels = incoming === undefined ? undefined : bodyReaders.get(incoming);
+  this.metrics?.observeRequest(labels?.model ?? '', '', labels?.route ?? 'unmatched', ERRORS[code].status, ms / 1000);
   answerAfterEarlierRequests(socket, rawErrorResponse(code, detail, requestIdFrom(incoming?.headers['x-request-id']), incoming?.url));
 }
 

@@ -262,7 +262,7 @@ test('requests refused while Node read them (malformed framing 400, headers too 
   const before = await scrape();
   const count = (text: string, status: string) => sample(text, 'modelserve_requests_total', { route: 'unmatched', status }) ?? 0;
   expectRaw(await sendRaw(port, 'HELLO\r\n\r\n'), 400, 'MS_ERR_BAD_REQUEST', 'garbage request line');
-  expectRaw(await sendRaw(port, post('/predict', 'Transfer-Encoding: chunked\r\n', 'zz\r\nabc\r\n0\r\n\r\n')), 400, 'MS_ERR_BAD_REQUEST', 'bad chunk size');
+  expectRaw(await sendRaw(port, post('/nowhere', 'Transfer-Encoding: chunked\r\n', 'zz\r\nabc\r\n0\r\n\r\n')), 400, 'MS_ERR_BAD_REQUEST', 'bad chunk size, unknown path');
   expectRaw(await sendRaw(port, `GET /healthz HTTP/1.1\r\nHost: x\r\nX-Big: ${'a'.repeat(20_000)}\r\n\r\n`), 431, 'MS_ERR_HEADERS_TOO_LARGE', 'big header');
   // Refused by the HTTP server before Fastify too, after the parser: framing, CONNECT, an unknown Expect.
   expectRaw(await sendRaw(port, post('/predict', 'Transfer-Encoding: gzip\r\n', '')), 400, 'MS_ERR_BAD_REQUEST', 'unsupported Transfer-Encoding');
@@ -277,7 +277,26 @@ test('requests refused while Node read them (malformed framing 400, headers too 
   assert.equal(sample(after, 'modelserve_request_duration_seconds_count', { route: 'unmatched', status: '431' }), count(after, '431'));
 });
 
-test("a 408 for a request whose headers arrived keeps the caller's X-Request-Id and its URL's error shape (it had a fresh id and the REST shape); it is counted as unmatched", async () => {
+test('a request whose body breaks after it was routed (malformed chunks on a Fastify route, a client gone mid-body on the fast path) is counted under its route and model, not as unmatched', async () => {
+  const scrape = async () => (await (await request(`http://127.0.0.1:${port}/metrics`)).body.text());
+  const count = (text: string, labels: Record<string, string>) => sample(text, 'modelserve_requests_total', labels) ?? 0;
+  const chunked = (path: string) => post(path, 'Transfer-Encoding: chunked\r\n', 'zz\r\nabc\r\n0\r\n\r\n');
+  const before = await scrape();
+  // Chunked bodies never take the fast path: Fastify's routes.
+  expectRaw(await sendRaw(port, chunked('/models/weather/predict')), 400, 'MS_ERR_BAD_REQUEST', 'bad chunk size, REST');
+  const oip = await sendRaw(port, chunked('/v2/models/weather/infer'));
+  assert.equal(oip.kind === 'response' && oip.response.status, 400);
+  // Content-Length JSON: the fast path's; the client ends its side with the body half sent.
+  await sendRaw(port, post('/models/loan/predict', 'Content-Length: 100\r\n', '{"'), 5000, { halfClose: true });
+  const after = await scrape();
+  const delta = (labels: Record<string, string>) => count(after, labels) - count(before, labels);
+  assert.equal(delta({ model: 'weather', route: '/models/:name/predict', status: '400' }), 1);
+  assert.equal(delta({ model: 'weather', route: '/v2/models/:name/infer', status: '400' }), 1);
+  assert.equal(delta({ model: 'loan', route: '/models/:name/predict', status: '400' }), 1);
+  assert.equal(delta({ route: 'unmatched', status: '400' }), 0);
+});
+
+test("a 408 for a request whose headers arrived keeps the caller's X-Request-Id and its URL's error shape (it had a fresh id and the REST shape); it is counted under its route and model (it was counted as unmatched), one whose headers never ended as unmatched", async () => {
   // A short request timeout, so that the 408 comes within the test.
   const slow = await startServer({ repo: EXAMPLES, port: 0, workers: 1, logger: false, app: { requestTimeoutMs: 300 } });
   try {
@@ -299,7 +318,9 @@ test("a 408 for a request whose headers arrived keeps the caller's X-Request-Id 
     expectRaw(partial, 408, 'MS_ERR_REQUEST_TIMEOUT', 'slow headers');
     assert.notEqual(partial.kind === 'response' && JSON.parse(partial.response.body).request_id, 'slow-head');
     const text = await (await request(`${slow.url}/metrics`)).body.text();
-    assert.equal(sample(text, 'modelserve_requests_total', { route: 'unmatched', status: '408' }), 3);
+    assert.equal(sample(text, 'modelserve_requests_total', { route: 'unmatched', status: '408' }), 1);
+    assert.equal(sample(text, 'modelserve_requests_total', { model: 'weather', route: '/predict', status: '408' }), 1);
+    assert.equal(sample(text, 'modelserve_requests_total', { model: 'weather', route: '/v2/models/:name/infer', status: '408' }), 1);
   } finally {
     await slow.shutdown();
   }

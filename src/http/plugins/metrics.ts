@@ -2,9 +2,13 @@
 // (overload / deadline rejections) and GET /metrics. The route is never authenticated unless asked
 // (see auth.ts), never rate-limited (the queue limit only applies to predictions) and never
 // access-logged; it runs on the main event loop, which inference never blocks (worker threads).
-import type { FastifyInstance, FastifyRequest } from 'fastify';
+import type { FastifyInstance, FastifyRequest, preParsingHookHandler } from 'fastify';
 import { ModelServeError, rejectReasonOf } from '../../errors.js';
 import type { Metrics } from '../../metrics/metrics.js';
+import { readingBody } from '../low-level-errors.js';
+
+/** Methods whose routes take a body (the others' bodies are never read). */
+const BODYLESS = new Set(['GET', 'HEAD', 'OPTIONS']);
 
 export interface MetricsPluginOptions {
   metrics: Metrics;
@@ -29,6 +33,18 @@ export function installMetrics(app: FastifyInstance, options: MetricsPluginOptio
     const version = reply.getHeader('x-model-version');
     metrics.observeRequest(modelOf(request), typeof version === 'string' ? version : '', route, reply.statusCode, reply.elapsedTime / 1000);
     done();
+  });
+  // A request whose body breaks (malformed framing, a timeout, a client gone mid-body) is answered
+  // by the HTTP server's clientErrorHandler (low-level-errors.ts), never by its route: a route that
+  // takes a body records its labels before reading it, for that count. (Framing broken in the
+  // headers' own packet, behind an async onRequest hook such as auth's, still counts as unmatched.)
+  const reading: preParsingHookHandler = (request, _reply, payload, done) => {
+    readingBody(request.raw, { model: modelOf(request), route: request.routeOptions.url ?? 'unmatched' });
+    done(null, payload);
+  };
+  app.addHook('onRoute', (route) => {
+    if ([route.method].flat().every((m) => BODYLESS.has(m))) return;
+    route.preParsing = route.preParsing === undefined ? [reading] : [reading, ...[route.preParsing].flat()];
   });
   app.addHook('onError', (request, _reply, error, done) => {
     const reason = error instanceof ModelServeError ? rejectReasonOf(error) : undefined;
