@@ -34,6 +34,7 @@ import { answerConnect, answerExpectation, continueWhenRead, lowLevelErrorOption
 import { predictFastPath, requestIdOf } from './fast-path.js';
 import { parseJsonBody } from '../protocols/json-body.js';
 import { deadlineFrom, TIMEOUT_HEADER } from '../protocols/deadline.js';
+import { parseVersion } from '../protocols/version-param.js';
 
 export interface AppOptions {
   /** A started inference core to serve (startServer); or configs + runtime for the app to start one. */
@@ -312,9 +313,8 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   app.post<{ Params: { name: string } }>('/models/:name/predict', { schema: { hide: true }, onRequest: shed, preParsing: modelBeforeContinue }, async (request, reply) =>
     serve(request.params.name, undefined, request.body, reply));
   app.post<{ Params: { name: string; version: string } }>('/models/:name/versions/:version/predict', { schema: { hide: true }, onRequest: shed, preParsing: modelBeforeContinue }, async (request, reply) => {
-    const version = Number(request.params.version);
-    if (!/^[1-9][0-9]{0,8}$/.test(request.params.version)) throw new ModelServeError('MS_ERR_MODEL_NOT_FOUND', `'${request.params.version.slice(0, 32)}' is not a version number (a positive integer)`);
-    return serve(request.params.name, version, request.body, reply);
+    // '' cannot reach here (the router needs a segment): parseVersion answers a number or throws.
+    return serve(request.params.name, parseVersion(request.params.version), request.body, reply);
   });
   const noDefaultModel = () => new ModelServeError('MS_ERR_MODEL_NOT_FOUND', `no default model: ${core!.modelNames().length} models are served and none is marked default: true; use /models/{name}/predict`);
   // Without a default model the answer is a 404 whatever the body: given at once to a client waiting for 100 Continue.

@@ -16,7 +16,7 @@ import { ERRORS, type ErrorCode } from '../errors.js';
 import { API_HEADERS } from './plugins/security-headers.js';
 import { errorBodyFor } from './errors.js';
 import { requestIdFrom } from '../protocols/request-id.js';
-import { parseVersion } from '../protocols/oip/service.js';
+import { parseVersion } from '../protocols/version-param.js';
 
 interface ParserError extends Error {
   code?: string;

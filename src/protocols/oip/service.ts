@@ -10,6 +10,7 @@ import { inferResponseBody, parseInferBody } from './rest-body.js';
 import type { InferenceStatistics } from './statistics.js';
 import type { Datatype } from './tensors.js';
 import type { ClientProbe } from '../../core/prediction-tap.js';
+import { parseVersion } from '../version-param.js';
 
 /** What GET /v2 and ServerMetadata list. */
 export const EXTENSIONS = ['binary_tensor_data', 'model_configuration', 'model_repository', 'statistics'] as const;
@@ -18,13 +19,6 @@ export const PLATFORM = 'onnxruntime_onnx';
 
 export function serverMetadata(): { name: string; version: string; extensions: string[] } {
   return { name: 'modelserve', version: VERSION, extensions: [...EXTENSIONS] };
-}
-
-/** An OIP version string ('' or undefined: the server's choice) -> a version number. */
-export function parseVersion(text: string | undefined): number | undefined {
-  if (text === undefined || text === '') return undefined;
-  if (!/^[1-9][0-9]{0,8}$/.test(text)) throw new ModelServeError('MS_ERR_MODEL_NOT_FOUND', `'${text.slice(0, 32)}' is not a version number (a positive integer)`);
-  return Number(text);
 }
 
 /** The version to serve: loaded now, else loaded on demand (memory budget). */
