@@ -30,7 +30,7 @@ import { installMetrics } from './plugins/metrics.js';
 import { loadShedding } from './plugins/load-shedding.js';
 import { installSecurityHeaders } from './plugins/security-headers.js';
 import { installContentEncoding } from './plugins/content-encoding.js';
-import { answerConnect, answerExpectation, continueWhenRead, lowLevelErrorOptions, refuseBeforeContinue, refuseFraming, unknownModelBeforeContinue } from './low-level-errors.js';
+import { answerConnect, answerExpectation, answeredBeforeBody, continueWhenRead, lowLevelErrorOptions, refuseBeforeContinue, refuseFraming, unknownModelBeforeContinue } from './low-level-errors.js';
 import { predictFastPath, requestIdOf } from './fast-path.js';
 import { parseJsonBody } from '../protocols/json-body.js';
 import { deadlineFrom, TIMEOUT_HEADER } from '../protocols/deadline.js';
@@ -172,6 +172,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     // Draining: keep-alive clients are told to reconnect (to another instance) after this response,
     // decided when it is sent: a request that arrived before the drain began is answered after it.
     if (app.serviceState === 'draining' || app.serviceState === 'closed') reply.header('connection', 'close');
+    answeredBeforeBody(request.raw);
     done(null, payload);
   });
   installSecurityHeaders(app);

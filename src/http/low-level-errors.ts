@@ -74,6 +74,14 @@ export function readingBody(req: IncomingMessage, labels: RouteLabels): void {
   bodyReaders.set(req, labels);
 }
 
+/** Requests answered before their body was read whole (401, 413 by Content-Length, 503…): Node reads the rest to discard it. */
+const answeredEarly = new WeakSet<IncomingMessage>();
+
+/** Called as a request's answer is sent: if its body is still arriving, a break in it later gets no second answer. */
+export function answeredBeforeBody(req: IncomingMessage): void {
+  if (req.complete === false) answeredEarly.add(req);
+}
+
 function clientErrorHandler(this: FastifyInstance, error: ParserError, socket: Socket): void {
   // A reset connection has no one to answer.
   if (error.code === 'ECONNRESET' || socket.destroyed || answering.has(socket)) return;
@@ -86,6 +94,12 @@ function clientErrorHandler(this: FastifyInstance, error: ParserError, socket: S
   // A request whose headers were read whole (its body broke or timed out) keeps the caller's
   // X-Request-Id and URL; before that, Node has handed over no header.
   const incoming = parser?.incoming?.complete === false ? parser.incoming : undefined;
+  // Its answer already went out (and was counted) while Node discarded its body: one request gets
+  // one answer, so the connection just ends.
+  if (incoming !== undefined && answeredEarly.has(incoming)) {
+    socket.end();
+    return;
+  }
   // Counted under the route that was reading its body, if any (its route never answers it), else
   // as the router's refusals are (no route); timed from the start of the message Node was reading.
   const ms = typeof parser?.duration === 'function' ? parser.duration() : 0;

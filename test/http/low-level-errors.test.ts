@@ -296,6 +296,29 @@ test('a request whose body breaks after it was routed (malformed chunks on a Fas
   assert.equal(delta({ route: 'unmatched', status: '400' }), 0);
 });
 
+test('a request answered before its body was read (415) whose body then breaks gets that one answer, then the connection ends (a second answer, a 400, followed it and was counted as unmatched)', async () => {
+  const scrape = async () => (await (await request(`http://127.0.0.1:${port}/metrics`)).body.text());
+  const before = await scrape();
+  const received = await new Promise<string>((resolve) => {
+    const socket = connect(port, '127.0.0.1');
+    let text = '';
+    const timer = setTimeout(() => { socket.destroy(); resolve(`hang: ${text}`); }, 5000);
+    socket.on('data', (c: Buffer) => {
+      text += c.toString('latin1');
+      // The 415 has arrived whole (its body is JSON): now the rest of the request's body, broken.
+      if (text.endsWith('}')) socket.write('zz\r\nabc\r\n0\r\n\r\n');
+    });
+    socket.on('error', () => undefined);
+    socket.on('close', () => { clearTimeout(timer); resolve(text); });
+    socket.write('POST /models/weather/predict HTTP/1.1\r\nHost: x\r\nContent-Type: text/csv\r\nTransfer-Encoding: chunked\r\n\r\n3\r\na,b\r\n');
+  });
+  assert.equal(received.match(/HTTP\/1\.1 \d{3}/g)?.join(), 'HTTP/1.1 415', received);
+  const after = await scrape();
+  const delta = (labels: Record<string, string>) => (sample(after, 'modelserve_requests_total', labels) ?? 0) - (sample(before, 'modelserve_requests_total', labels) ?? 0);
+  assert.equal(delta({ model: 'weather', route: '/models/:name/predict', status: '415' }), 1);
+  assert.equal(delta({ route: 'unmatched', status: '400' }), 0);
+});
+
 test("a 408 for a request whose headers arrived keeps the caller's X-Request-Id and its URL's error shape (it had a fresh id and the REST shape); it is counted under its route and model (it was counted as unmatched), one whose headers never ended as unmatched", async () => {
   // A short request timeout, so that the 408 comes within the test.
   const slow = await startServer({ repo: EXAMPLES, port: 0, workers: 1, logger: false, app: { requestTimeoutMs: 300 } });
