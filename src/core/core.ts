@@ -618,7 +618,8 @@ export class InferenceCore extends EventEmitter {
     if (version) await this.retire(entry, version, reason);
     if (entry.slots.get(slot.version) !== after) return; // reloaded meanwhile
     if (keep === 'delete') entry.slots.delete(slot.version);
-    else entry.slots.set(slot.version, { version: slot.version, state: 'unavailable', reason: why, config: slot.config });
+    // Its fingerprint is kept: --watch tells unchanged files (nothing to do) from changed ones.
+    else entry.slots.set(slot.version, { version: slot.version, state: 'unavailable', reason: why, config: slot.config, fingerprint: slot.fingerprint });
   }
 
   /** Loads every wanted version of a model that is not ready yet (on demand, or by the API). */
@@ -892,12 +893,17 @@ export class InferenceCore extends EventEmitter {
     // slot at once, so the next model of this pass counts it (holdsMemory).
     const wasLoaded = holdsMemory(entry);
     const budgetFull = budget > 0 && !wasLoaded && this.loadedModelCount() >= budget;
+    // Not loaded under the budget (evicted, or left out at start or by an earlier pass): it loads on
+    // its next request, which reads its files as they are then — as a model unloaded by request, its
+    // files changing does not load it (the repository API's load, `force`, does).
+    const onDemand = budget > 0 && !wasLoaded && !force && [...entry.slots.values()].some((s) => s.state === 'unavailable' || s.state === 'unloading');
     const requested = entry.lastRequest;
     for (const [v, w] of wanted) {
       const slot = entry.slots.get(v);
       if (slot?.fingerprint === w.fingerprint && !force) continue;
-      if (entry.unloadedByRequest || (budgetFull && slot?.state !== 'ready')) {
-        if (slot?.state !== 'ready') entry.slots.set(v, { version: v, state: 'unavailable', reason: entry.unloadedByRequest ? 'unloaded by request' : 'not loaded (memory budget); loads on the first request', config: w.config });
+      if (entry.unloadedByRequest || onDemand || (budgetFull && slot?.state !== 'ready')) {
+        // The fingerprint is recorded: the next pass finds nothing changed, and leaves it as it is.
+        if (slot?.state !== 'ready') entry.slots.set(v, { version: v, state: 'unavailable', reason: entry.unloadedByRequest ? 'unloaded by request' : `not loaded (memory budget); loads on the ${slot === undefined ? 'first' : 'next'} request`, config: w.config, fingerprint: w.fingerprint });
         continue;
       }
       loads.push(this.loadVersion(entry, w.config, w.fingerprint).catch(() => undefined));

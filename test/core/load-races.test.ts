@@ -267,13 +267,13 @@ test('two models loaded on demand at once under --max-loaded-models 1: both requ
   });
 });
 
-test('--max-loaded-models 1: a request loads a model while --watch loads another\'s changed files; the request\'s finishes first, and then only one model is loaded', async () => {
+test('--max-loaded-models 1: a request loads a model while --watch loads a new one; the request\'s finishes first, and then only one model is loaded', async () => {
   const repo = tempDir();
-  for (const name of ['a', 'b', 'c']) writeBookVersion(repo, name, 1, 'optimize: false\n');
+  for (const name of ['a', 'c']) writeBookVersion(repo, name, 1, 'optimize: false\n');
   await withHeldCore({ repo, maxLoadedModels: 1 }, async (core, runtime) => {
     core.watch(MANUAL_WATCH);
     await core.unloadModel('a'); // room for one model
-    appendFileSync(join(repo, 'b', '1', 'model.yaml'), '# edited\n');
+    writeBookVersion(repo, 'b', 1, 'optimize: false\n'); // a new model folder
     runtime.hold();
     const pass = core.reconcile({}); // --watch loads b (there is room) ...
     await runtime.arrivals(1);
@@ -285,7 +285,7 @@ test('--max-loaded-models 1: a request loads a model while --watch loads another
     runtime.letGo();
     await pass;
     const loaded = core.status().filter((m) => m.state === 'ready' || m.state === 'loading').map((m) => m.name);
-    assert.deepEqual(loaded, ['c'], 'the model asked for stays; the one only changed on disk waits for its request');
+    assert.deepEqual(loaded, ['c'], 'the model asked for stays; the one only new on disk waits for its request');
     assert.equal(core.loadedModelCount(), 1);
   });
 });
