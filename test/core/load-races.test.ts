@@ -290,6 +290,78 @@ test('--max-loaded-models 1: a request loads a model while --watch loads a new o
   });
 });
 
+test('--max-loaded-models 1: a request\'s load evicts a model while --watch loads its new version; that load, finishing first, never serves nor keeps sessions, and the model loads again on its request', async () => {
+  const repo = tempDir();
+  for (const name of ['a', 'b']) writeBookVersion(repo, name, 1, 'optimize: false\n');
+  await withHeldCore({ repo, maxLoadedModels: 1 }, async (core, runtime) => {
+    const ready: string[] = [];
+    core.on('event', (event: CoreEvent) => { if (event.type === 'version-ready') ready.push(`${event.model}/${event.version}`); });
+    core.watch(MANUAL_WATCH);
+    writeBookVersion(repo, 'a', 2, 'optimize: false\n');
+    runtime.hold();
+    const pass = core.reconcile({}); // --watch loads a's version 2 ...
+    await runtime.arrivals(1);
+    assert.deepEqual(core.status('a')[0]!.versions.map((v) => [v.version, v.state]), [[1, 'ready'], [2, 'loading']]);
+    const request = core.acquire('b'); // ... while a request for b makes room: a is evicted, its load in flight too
+    await runtime.arrivals(2); // b's load starts once the eviction is done
+    const evicted = core.status('a')[0]!;
+    assert.equal(evicted.state, 'unavailable', JSON.stringify(evicted));
+    assert.deepEqual(evicted.versions.map((v) => [v.version, v.state]), [[1, 'unavailable'], [2, 'unavailable']]);
+    runtime.letGo('first'); // a's version 2 finishes loading first
+    await pass;
+    runtime.letGo();
+    assert.deepEqual(await (await request).predict([{ ...BOOK_ROW }]), [{ prediction: labelsOf(1).rain }]);
+    assert.deepEqual(ready, ['b/1'], 'a\'s version 2 never served');
+    const after = core.status('a')[0]!;
+    assert.equal(after.state, 'unavailable', JSON.stringify(after));
+    assert.equal(after.serving, undefined);
+    assert.ok(after.versions.every((v) => v.state === 'unavailable'), JSON.stringify(after));
+    assert.equal(core.loadedModelCount(), 1);
+    await new Promise((resolve) => setImmediate(resolve)); // a's version 1, drained (idle: at once), is released
+    const b = (await core.acquire('b')) as ModelVersion;
+    assert.deepEqual([...runtime.live], [b.key], 'one set of sessions: b\'s');
+    // The next pass leaves a unloaded (nothing changed since); a request loads it, at version 2, evicting b.
+    await core.reconcile({});
+    assert.equal(core.status('a')[0]!.state, 'unavailable');
+    const a = await core.acquire('a');
+    assert.equal(a.version, 2);
+    assert.deepEqual(await a.predict([{ ...BOOK_ROW }]), [{ prediction: labelsOf(2).rain }]);
+    assert.deepEqual(core.status().map((m) => [m.name, m.state]), [['a', 'ready'], ['b', 'unavailable']]);
+  });
+});
+
+test('--max-loaded-models 1: a request\'s load evicts a model while --watch reloads its changed files; the request\'s load finishes first, the reload never serves nor keeps sessions', async () => {
+  const repo = tempDir();
+  for (const name of ['a', 'b']) writeBookVersion(repo, name, 1, 'optimize: false\n');
+  await withHeldCore({ repo, maxLoadedModels: 1 }, async (core, runtime) => {
+    const ready: string[] = [];
+    core.on('event', (event: CoreEvent) => { if (event.type === 'version-ready') ready.push(`${event.model}/${event.version}`); });
+    core.watch(MANUAL_WATCH);
+    appendFileSync(join(repo, 'a', '1', 'model.yaml'), '# edited\n');
+    runtime.hold();
+    const pass = core.reconcile({}); // --watch reloads a's version 1 (the loaded one keeps serving meanwhile) ...
+    await runtime.arrivals(1);
+    assert.equal(core.status('a')[0]!.state, 'ready');
+    const request = core.acquire('b'); // ... while a request for b makes room: a is evicted
+    await runtime.arrivals(2);
+    assert.equal(core.status('a')[0]!.state, 'unavailable');
+    runtime.letGo('last'); // b's load finishes first
+    assert.deepEqual(await (await request).predict([{ ...BOOK_ROW }]), [{ prediction: labelsOf(1).rain }]);
+    runtime.letGo(); // then a's reload
+    await pass;
+    assert.deepEqual(ready, ['b/1'], 'a\'s reload never served');
+    const after = core.status('a')[0]!;
+    assert.equal(after.state, 'unavailable', JSON.stringify(after));
+    assert.deepEqual(after.versions, [{ version: 1, state: 'unavailable', reason: 'not loaded (memory budget); loads on the next request' }]);
+    assert.equal(core.loadedModelCount(), 1);
+    await new Promise((resolve) => setImmediate(resolve)); // a's first load, drained (idle: at once), is released
+    const b = (await core.acquire('b')) as ModelVersion;
+    assert.deepEqual([...runtime.live], [b.key], 'one set of sessions: b\'s');
+    await core.reconcile({}); // nothing changed since: a stays unloaded
+    assert.equal(core.status('a')[0]!.state, 'unavailable');
+  });
+});
+
 test('a --watch load cut short by shutdown is not reported as a failed load (no error logged, none counted)', async () => {
   const repo = tempDir();
   writeBookVersion(repo, 'book', 1, 'optimize: false\n');
