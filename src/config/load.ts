@@ -7,7 +7,7 @@ import type { ErrorObject } from 'ajv';
 import { parse as parseYaml } from 'yaml';
 import { StartupError } from '../errors.js';
 import type { FieldSpec, ModelConfig, OutputSpec, PipelineSpec, PipelineStepSpec, RoutingSpec, StepCondition, TensorSpec, ValueType, VersionPolicy } from './types.js';
-import { DEFAULTS, FIELD_TYPES } from './schema.js';
+import { DEFAULTS, FIELD_TYPES, NAME_PATTERN } from './schema.js';
 import { configSchemaValidator } from './schema-validator.js';
 import { resolveScaleFiles } from './scale-file.js';
 
@@ -138,7 +138,12 @@ function schemaMessage(error: ErrorObject): string {
     case 'required': return 'is required';
     case 'enum': return `must be one of ${(error.params.allowedValues as unknown[]).join(', ')}`;
     case 'not': return error.instancePath.includes('/outputs/') ? 'give either map or column, not both' : 'must not be 0';
-    case 'propertyNames': return 'field names must be identifiers ([A-Za-z_][A-Za-z0-9_]*)';
+    case 'propertyNames': {
+      const name = String(error.params.propertyName);
+      if (name === '__proto__') return `'__proto__' is a reserved name (every JavaScript object's prototype); rename it`;
+      return `'${name}' is not a valid field name: use an identifier ([A-Za-z_][A-Za-z0-9_]*)`;
+    }
+    case 'pattern': return error.params.pattern === NAME_PATTERN ? 'must be a field name: an identifier ([A-Za-z_][A-Za-z0-9_]*), not __proto__' : error.message ?? 'is invalid';
     default: return error.message ?? 'is invalid';
   }
 }
@@ -620,6 +625,8 @@ export function schemaProblems(file: string, raw: unknown): Problem[] {
   return (validateSchema.errors ?? [])
     // A oneOf's own error adds nothing: the branch's error says what is wrong.
     .filter((error) => !(error.keyword === 'oneOf' || (error.keyword === 'type' && error.instancePath === '/pipeline/outputs')))
+    // An error inside propertyNames repeats its propertyNames error, which names the key.
+    .filter((error) => error.propertyName === undefined)
     .map((error) => ({ file, path: keyPath(error), message: schemaMessage(error) }));
 }
 

@@ -53,7 +53,14 @@ const output = {
   not: { required: ['map', 'column'] },
 };
 
-const identifier = { type: 'string', pattern: '^[A-Za-z_][A-Za-z0-9_]*$' };
+/**
+ * A field's name: an identifier, and not __proto__, which as a key of the objects the server
+ * builds from it (rows, schemas) would set their prototype instead.
+ */
+export const NAME_PATTERN = '^(?!__proto__$)[A-Za-z_][A-Za-z0-9_]*$';
+const identifier = { type: 'string', pattern: NAME_PATTERN };
+/** Keys that are not fields (tensor and output names): any string but __proto__. */
+const anyKeyButProto = { not: { const: '__proto__' } };
 const modelName = { type: 'string', pattern: '^[a-z0-9][a-z0-9_-]*$' };
 
 const remoteStep = {
@@ -68,8 +75,8 @@ const remoteStep = {
     retries: { type: 'integer', minimum: 0, maximum: 10 },
     idempotent: { type: 'boolean' },
     max_in_flight: { type: 'integer', minimum: 1, maximum: 10000 },
-    fields: { type: 'object', minProperties: 1, additionalProperties: field, propertyNames: { pattern: '^[A-Za-z_][A-Za-z0-9_]*$' } },
-    outputs: { type: 'object', minProperties: 1, additionalProperties: { enum: ['number', 'integer', 'string', 'boolean', 'any'] }, propertyNames: { pattern: '^[A-Za-z_][A-Za-z0-9_]*$' } },
+    fields: { type: 'object', minProperties: 1, additionalProperties: field, propertyNames: { pattern: NAME_PATTERN } },
+    outputs: { type: 'object', minProperties: 1, additionalProperties: { enum: ['number', 'integer', 'string', 'boolean', 'any'] }, propertyNames: { pattern: NAME_PATTERN } },
   },
 };
 
@@ -121,13 +128,13 @@ const pipeline = {
     outputs: {
       oneOf: [
         { type: 'array', minItems: 1, items: identifier },
-        { type: 'object', minProperties: 1, additionalProperties: identifier, propertyNames: { pattern: '^[A-Za-z_][A-Za-z0-9_]*$' } },
+        { type: 'object', minProperties: 1, additionalProperties: identifier, propertyNames: { pattern: NAME_PATTERN } },
       ],
     },
     combine: {
       type: 'object',
       minProperties: 1,
-      propertyNames: { pattern: '^[A-Za-z_][A-Za-z0-9_]*$' },
+      propertyNames: { pattern: NAME_PATTERN },
       additionalProperties: {
         type: 'object',
         additionalProperties: false,
@@ -204,9 +211,9 @@ export const MODEL_CONFIG_SCHEMA = {
         specific: { type: 'array', minItems: 1, items: { type: 'integer', minimum: 1 } },
       },
     },
-    fields: { type: 'object', minProperties: 1, additionalProperties: field, propertyNames: { pattern: '^[A-Za-z_][A-Za-z0-9_]*$' } },
-    inputs: { type: 'object', minProperties: 1, additionalProperties: tensor },
-    outputs: { type: 'object', minProperties: 1, additionalProperties: output },
+    fields: { type: 'object', minProperties: 1, additionalProperties: field, propertyNames: { pattern: NAME_PATTERN } },
+    inputs: { type: 'object', minProperties: 1, additionalProperties: tensor, propertyNames: anyKeyButProto },
+    outputs: { type: 'object', minProperties: 1, additionalProperties: output, propertyNames: anyKeyButProto },
     batching: {
       type: 'object',
       additionalProperties: false,

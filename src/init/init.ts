@@ -40,6 +40,8 @@ const FIELD_TYPE: Record<string, FieldType> = { float32: 'number', float64: 'num
 
 /** The column's own name when a config accepts it (so the sample's rows are valid requests as they are), else a cleaned one. */
 export function fieldName(text: string): string {
+  // __proto__ is the one identifier a config refuses (it would set objects' prototype).
+  if (text === '__proto__') return 'proto';
   if (/^[A-Za-z_][A-Za-z0-9_]*$/.test(text)) return text;
   const n = normalizeName(text);
   return n === '' ? 'x' : /^[0-9]/.test(n) ? `x_${n}` : n;

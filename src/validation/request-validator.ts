@@ -113,6 +113,9 @@ export function compileRequestValidator(config: ModelConfig): RequestValidator {
   const fields = new Map(config.fields.map((f) => [f.name, f]));
   const lax = config.lax ? config.fields : [];
   const strict = config.strict === true;
+  // A field named like a member of every object (constructor, toString…) would read that member
+  // when the row lacks it: an own undefined makes it missing for the checks and the encoders.
+  const inherited = config.fields.map((f) => f.name).filter((name) => name in Object.prototype);
 
   function checkRow(row: unknown, prefix: Array<string | number>, issues: ValidationIssue[]): row is Row {
     if (row === null || typeof row !== 'object' || Array.isArray(row)) {
@@ -132,6 +135,7 @@ export function compileRequestValidator(config: ModelConfig): RequestValidator {
         return false;
       }
     }
+    for (const name of inherited) if (!Object.hasOwn(r, name)) r[name] = undefined;
     for (const f of lax) {
       const v = r[f.name];
       if (v !== undefined) r[f.name] = laxValue(f.type, v);

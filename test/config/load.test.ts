@@ -145,3 +145,25 @@ outputs:
   const err = startupError(() => loadRepository(repo));
   assert.match(err.message, /\(1 problem\):\n.*m\/model\.yaml: fields\.a\.type: must be one of number, integer, string, boolean$/);
 });
+
+test("'__proto__' as a field, input or output name is one problem naming it (it made every request a 500); a field name that is not an identifier is one problem naming it (it was two)", () => {
+  const repo = repoWith({ 'm/model.yaml': `model: svc.onnx
+fields:
+  __proto__: { type: number }
+  a-b: { type: number }
+  ok: { type: number }
+inputs:
+  __proto__: { fields: [ok] }
+outputs:
+  __proto__: { from: label }
+` });
+  copyFileSync(BOOK_MODEL, join(repo, 'm', 'svc.onnx'));
+  const err = startupError(() => loadRepository(repo));
+  const lines = err.message.split('\n').slice(1).map((l) => l.trim().replace(/^.*?(?=m\/model\.yaml)/, ''));
+  assert.deepEqual(lines, [
+    "m/model.yaml: fields: '__proto__' is a reserved name (every JavaScript object's prototype); rename it",
+    "m/model.yaml: fields: 'a-b' is not a valid field name: use an identifier ([A-Za-z_][A-Za-z0-9_]*)",
+    "m/model.yaml: inputs: '__proto__' is a reserved name (every JavaScript object's prototype); rename it",
+    "m/model.yaml: outputs: '__proto__' is a reserved name (every JavaScript object's prototype); rename it",
+  ], err.message);
+});

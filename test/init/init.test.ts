@@ -141,6 +141,13 @@ test('init -o into a folder that cannot be created answers at once, naming it (N
   assert.match(underFile.stderr, /^modelserve init: cannot create the folder \S*a-file\/book: ENOTDIR: not a directory/);
 });
 
+test("init names a column '__proto__' 'proto' (a config refuses that name; the folder it wrote did not serve)", () => {
+  const r = cli(['init', BOOK_MODEL, '-o', 'proto', '--fields', '__proto__,b,c,d,e,f,g']);
+  assert.equal(r.status, 0, r.stderr);
+  const config = parseYaml(readFileSync(join(root, 'proto', 'model.yaml'), 'utf8')) as { fields: Record<string, unknown> };
+  assert.deepEqual(Object.keys(config.fields), ['proto', 'b', 'c', 'd', 'e', 'f', 'g']);
+});
+
 test('init --sample with a ;-separated CSV of decimal commas (8,75) reads them as numbers and says so; numbers it cannot read (1.016,51) are named', () => {
   // A spreadsheet in a German or French locale exports this; an extra numeric column (Id) first would
   // otherwise be fed in place of the decimal-comma ones.

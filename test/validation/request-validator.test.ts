@@ -130,3 +130,18 @@ test('at most 100 issues are listed, then one saying the list was cut: across ro
   const exactly = compileRequestValidator(config())(Array.from({ length: 50 }, () => ({ temp_c: 8.75, Term: 'x' })));
   assert.ok(!exactly.ok && exactly.issues.length === 100 && exactly.issues.every((i) => i.type !== 'value_error.too_many_errors'));
 });
+
+test('fields named like members of every object (constructor, toString) are fields like any other: one missing is "field required", an optional one gets its default (both read the inherited member)', () => {
+  const validate = compileRequestValidator(testConfig({
+    fields: [
+      { name: 'constructor', type: 'number', required: true },
+      { name: 'toString', type: 'string', required: false, default: 'x' },
+    ],
+  }));
+  const missing = validate({});
+  assert.equal(missing.ok, false);
+  if (!missing.ok) assert.deepEqual(missing.issues, [{ loc: ['body', 'constructor'], msg: 'field required', type: 'value_error.missing' }]);
+  const given = validate({ constructor: 2 });
+  assert.equal(given.ok, true);
+  if (given.ok) assert.deepEqual({ ...given.rows[0] }, { constructor: 2, toString: 'x' });
+});
