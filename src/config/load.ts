@@ -619,15 +619,27 @@ export function repositoryProblems(configs: readonly ModelConfig[]): Problem[] {
   return problems;
 }
 
+/** Where a parsed config holds a number that is not finite: YAML's .inf and .nan, or one past a double's range (1e999). */
+function nonFiniteNumbers(raw: unknown, path: string[], out: Array<{ path: string; value: number }>): typeof out {
+  if (typeof raw === 'number' && !Number.isFinite(raw)) out.push({ path: path.length ? path.join('.') : '(root)', value: raw });
+  else if (raw !== null && typeof raw === 'object') for (const [key, value] of Object.entries(raw)) nonFiniteNumbers(value, [...path, key], out);
+  return out;
+}
+
 /** The schema's verdict on a parsed config file, one Problem per error. */
 export function schemaProblems(file: string, raw: unknown): Problem[] {
-  if (validateSchema(raw)) return [];
-  return (validateSchema.errors ?? [])
+  // No key takes such a number, and the schema's integer check lets Infinity through (ajv:
+  // Infinity % 1 is NaN): serve then refused it with an internal message, check passed it.
+  const nonFinite = nonFiniteNumbers(raw, [], []);
+  const problems = nonFinite.map(({ path, value }) => ({ file, path, message: `must be a finite number, not ${value}` }));
+  if (validateSchema(raw)) return problems;
+  return problems.concat((validateSchema.errors ?? [])
+    .filter((error) => !nonFinite.some((n) => n.path === keyPath(error)))
     // A oneOf's own error adds nothing: the branch's error says what is wrong.
     .filter((error) => !(error.keyword === 'oneOf' || (error.keyword === 'type' && error.instancePath === '/pipeline/outputs')))
     // An error inside propertyNames repeats its propertyNames error, which names the key.
     .filter((error) => error.propertyName === undefined)
-    .map((error) => ({ file, path: keyPath(error), message: schemaMessage(error) }));
+    .map((error) => ({ file, path: keyPath(error), message: schemaMessage(error) })));
 }
 
 /** The model POST /predict serves: the one marked default, or the only one. */

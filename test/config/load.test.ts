@@ -167,3 +167,25 @@ outputs:
     "m/model.yaml: outputs: '__proto__' is a reserved name (every JavaScript object's prototype); rename it",
   ], err.message);
 });
+
+test('numbers that are not finite (YAML .inf, .nan, 1e999) are a problem at their key, for every key (check passed queue.max_rows: .inf, which serve then refused naming no file)', () => {
+  const repo = repoWith({ 'm/model.yaml': `model: svc.onnx
+version: 1e999
+fields:
+  a: { type: number, minimum: -.inf }
+inputs:
+  float_input: { fields: [a, a, a, a, a, a, a] }
+outputs:
+  y: { from: label }
+queue: { max_rows: .inf, timeout_ms: .nan }
+` });
+  copyFileSync(BOOK_MODEL, join(repo, 'm', 'svc.onnx'));
+  const err = startupError(() => loadRepository(repo));
+  const lines = err.message.split('\n').slice(1).map((l) => l.trim().replace(/^.*?(?=m\/model\.yaml)/, ''));
+  assert.deepEqual(lines, [
+    'm/model.yaml: version: must be a finite number, not Infinity',
+    'm/model.yaml: fields.a.minimum: must be a finite number, not -Infinity',
+    'm/model.yaml: queue.max_rows: must be a finite number, not Infinity',
+    'm/model.yaml: queue.timeout_ms: must be a finite number, not NaN',
+  ], err.message);
+});
