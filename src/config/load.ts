@@ -1,7 +1,7 @@
 // Reads a model repository (a folder of model folders, or one model folder), validates every
 // config against the schema plus cross-field rules, and reports every problem at once (file and
 // key path), then returns frozen ModelConfig objects. Nothing here touches onnxruntime.
-import { closeSync, existsSync, openSync, readdirSync, readFileSync, readSync, statSync } from 'node:fs';
+import { closeSync, existsSync, lstatSync, openSync, readdirSync, readFileSync, readSync, statSync } from 'node:fs';
 import { basename, join, relative, resolve } from 'node:path';
 import type { ErrorObject } from 'ajv';
 import { parse as parseYaml } from 'yaml';
@@ -25,9 +25,19 @@ export interface Problem {
 export function findConfigFile(dir: string): string | undefined {
   for (const name of CONFIG_FILE_NAMES) {
     const file = join(dir, name);
-    if (existsSync(file) && !(name === 'model.json' && isXgboostJson(file))) return file;
+    if (entryExists(file) && !(name === 'model.json' && isXgboostJson(file))) return file;
   }
   return undefined;
+}
+
+/** Whether a folder has this entry, even a symlink to nothing: a config that cannot be read is a problem, not a folder without a config. */
+function entryExists(path: string): boolean {
+  try {
+    lstatSync(path);
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 /**

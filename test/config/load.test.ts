@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdirSync, writeFileSync, copyFileSync } from 'node:fs';
+import { mkdirSync, writeFileSync, copyFileSync, symlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { loadRepository, defaultModel } from '../../src/config/load.js';
 import { StartupError } from '../../src/errors.js';
@@ -188,4 +188,15 @@ queue: { max_rows: .inf, timeout_ms: .nan }
     'm/model.yaml: queue.max_rows: must be a finite number, not Infinity',
     'm/model.yaml: queue.timeout_ms: must be a finite number, not NaN',
   ], err.message);
+});
+
+test('a model.yaml that is a symlink to nothing (or to itself) is a config that cannot be read, not a folder without a config (it was served as a raw .onnx, without its fields and labels)', () => {
+  for (const target of ['/nonexistent/model.yaml', 'model.yaml']) {
+    const repo = tempDir();
+    mkdirSync(join(repo, 'm'));
+    copyFileSync(BOOK_MODEL, join(repo, 'm', 'svc.onnx'));
+    symlinkSync(target, join(repo, 'm', 'model.yaml'));
+    const err = startupError(() => loadRepository(repo));
+    assert.match(err.message, /\(1 problem\):\n.*m\/model\.yaml: \(file\): cannot read: (ENOENT|ELOOP)/, target);
+  }
 });
