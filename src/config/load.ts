@@ -7,11 +7,23 @@ import type { ErrorObject } from 'ajv';
 import { parse as parseYaml } from 'yaml';
 import { StartupError } from '../errors.js';
 import type { FieldSpec, ModelConfig, OutputSpec, PipelineSpec, PipelineStepSpec, RoutingSpec, StepCondition, TensorSpec, ValueType, VersionPolicy } from './types.js';
-import { DEFAULTS, FIELD_TYPES, NAME_PATTERN } from './schema.js';
+import { DEFAULTS, FIELD_TYPES, MAX_MODEL_NAME_LENGTH, NAME_PATTERN } from './schema.js';
 import { configSchemaValidator } from './schema-validator.js';
 import { resolveScaleFiles } from './scale-file.js';
 
 export const CONFIG_FILE_NAMES = ['model.yaml', 'model.yml', 'model.json'];
+
+/** A model named after its folder (no name: in its config): the folder's name, lower-cased. */
+function folderModelName(where: VersionLocation): string {
+  return (where.modelDir.split(/[\\/]/).pop() ?? 'model').toLowerCase();
+}
+
+/** Why a folder's name cannot be its model's name, or undefined. */
+function folderNameProblem(name: string): string | undefined {
+  if (!/^[a-z0-9][a-z0-9_-]*$/.test(name)) return `the folder name '${name}' is not a valid model name`;
+  if (name.length > MAX_MODEL_NAME_LENGTH) return `the folder name '${name.slice(0, 40)}…' is ${name.length} characters long, past the ${MAX_MODEL_NAME_LENGTH} a model name may have (no URL could address it)`;
+  return undefined;
+}
 
 const validateSchema = configSchemaValidator();
 
@@ -356,8 +368,9 @@ export function buildConfig(where: VersionLocation, file: string, raw: RawConfig
   const { dir } = where;
   const routing = routingOf(raw, at);
   if (raw.pipeline !== undefined) {
-    const name = raw.name ?? (where.modelDir.split(/[\\/]/).pop() ?? 'model').toLowerCase();
-    if (raw.name === undefined && !/^[a-z0-9][a-z0-9_-]*$/.test(name)) at('name', `the folder name '${name}' is not a valid model name; set name:`);
+    const name = raw.name ?? folderModelName(where);
+    const problem = raw.name === undefined ? folderNameProblem(name) : undefined;
+    if (problem) at('name', `${problem}; set name:`);
     return {
       name, version: String(raw.version ?? where.version), modelVersion: where.version, modelDir: where.modelDir, versionPolicy: policyOf(raw.version_policy),
       description: raw.description ?? '', dir, configFile: file, modelFile: '', default: raw.default ?? false, strict: raw.strict ?? false, lax: raw.lax ?? true,
@@ -403,8 +416,9 @@ export function buildConfig(where: VersionLocation, file: string, raw: RawConfig
   });
   const modelFile = resolve(dir, raw.model ?? (raw.format === 'xgboost' ? 'model.json' : DEFAULTS.model));
   if (!existsSync(modelFile)) at('model', `${raw.format === 'xgboost' ? 'XGBoost model' : 'ONNX'} file not found: ${modelFile}`);
-  const name = raw.name ?? (where.modelDir.split(/[\\/]/).pop() ?? 'model').toLowerCase();
-  if (raw.name === undefined && !/^[a-z0-9][a-z0-9_-]*$/.test(name)) at('name', `the folder name '${name}' is not a valid model name; set name:`);
+  const name = raw.name ?? folderModelName(where);
+  const problem = raw.name === undefined ? folderNameProblem(name) : undefined;
+  if (problem) at('name', `${problem}; set name:`);
   return {
     name,
     version: String(raw.version ?? where.version),
@@ -468,9 +482,10 @@ export function formatProblems(problems: Problem[], cwd = process.cwd()): string
  * described from the loaded session's signature (src/core). No fields: no JSON fields API.
  */
 function rawConfig(where: VersionLocation, modelFile: string, problems: Problem[]): ModelConfig | undefined {
-  const name = (where.modelDir.split(/[\\/]/).pop() ?? 'model').toLowerCase();
-  if (!/^[a-z0-9][a-z0-9_-]*$/.test(name)) {
-    problems.push({ file: modelFile, path: 'name', message: `the folder name '${name}' is not a valid model name; rename the folder or add a model.yaml with name:` });
+  const name = folderModelName(where);
+  const problem = folderNameProblem(name);
+  if (problem) {
+    problems.push({ file: modelFile, path: 'name', message: `${problem}; rename the folder or add a model.yaml with name:` });
     return undefined;
   }
   return deepFreeze({

@@ -57,6 +57,9 @@ const output = {
  * A field's name: an identifier, and not __proto__, which as a key of the objects the server
  * builds from it (rows, schemas) would set their prototype instead.
  */
+/** The longest model name: the HTTP router's limit on a path parameter (a longer one could not be addressed by any URL). */
+export const MAX_MODEL_NAME_LENGTH = 100;
+
 export const NAME_PATTERN = '^(?!__proto__$)[A-Za-z_][A-Za-z0-9_]*$';
 const identifier = { type: 'string', pattern: NAME_PATTERN };
 /** Keys that are not fields (tensor and output names): any string but __proto__. */
@@ -179,7 +182,7 @@ export const MODEL_CONFIG_SCHEMA = {
         sample_disagreements: { type: 'number', minimum: 0, maximum: 1 },
       },
     },
-    name: { type: 'string', pattern: '^[a-z0-9][a-z0-9_-]*$' },
+    name: { type: 'string', pattern: '^[a-z0-9][a-z0-9_-]*$', maxLength: MAX_MODEL_NAME_LENGTH },
     version: { type: ['string', 'number'] },
     description: { type: 'string' },
     model: { type: 'string', minLength: 1 },

@@ -9,6 +9,7 @@ import Fastify, { LogController, type FastifyInstance, type FastifyServerOptions
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import type { ModelConfig } from '../config/types.js';
+import { MAX_MODEL_NAME_LENGTH } from '../config/schema.js';
 import { InferenceCore, type CoreOptions, type ServiceState } from '../core/core.js';
 import type { ServableVersion } from '../core/servable.js';
 import type { InferenceRuntime } from '../runtime/types.js';
@@ -97,6 +98,8 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     logController: new LogController({ disableRequestLogging: true }),
     // JSON.parse makes __proto__ an own data property (no pollution): the validator treats it, and
     // constructor, as unknown fields like any other (ignored, or 422 with strict: true).
+    // A model name is a path parameter: the longest a config may give (Fastify's default, said once).
+    maxParamLength: MAX_MODEL_NAME_LENGTH,
     onProtoPoisoning: 'ignore',
     onConstructorPoisoning: 'ignore',
     ...lowLevelErrorOptions(),

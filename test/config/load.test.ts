@@ -200,3 +200,16 @@ test('a model.yaml that is a symlink to nothing (or to itself) is a config that 
     assert.match(err.message, /\(1 problem\):\n.*m\/model\.yaml: \(file\): cannot read: (ENOENT|ELOOP)/, target);
   }
 });
+
+test('a model name longer than 100 characters (the router\'s limit on a path parameter) is a problem naming it, from a folder or from name: (it was served, and every URL of it answered 414); 100 is fine', () => {
+  const repo = tempDir();
+  for (const folder of ['x'.repeat(150), 'y'.repeat(100)]) {
+    mkdirSync(join(repo, folder));
+    copyFileSync(BOOK_MODEL, join(repo, folder, 'svc.onnx'));
+  }
+  const err = startupError(() => loadRepository(repo));
+  assert.match(err.message, /\(1 problem\):\n.*x{150}\/svc\.onnx: name: the folder name 'x{40}…' is 150 characters long, past the 100 a model name may have \(no URL could address it\); rename the folder or add a model\.yaml with name:$/);
+  const named = repoWith({ 'm/model.yaml': `name: ${'z'.repeat(101)}\nmodel: svc.onnx\nfields:\n  a: { type: number }\ninputs:\n  float_input: { fields: [a, a, a, a, a, a, a] }\noutputs:\n  y: { from: label }\n` });
+  copyFileSync(BOOK_MODEL, join(named, 'm', 'svc.onnx'));
+  assert.match(startupError(() => loadRepository(named)).message, /\(1 problem\):\n.*m\/model\.yaml: name: must NOT have more than 100 characters$/);
+});
