@@ -2,8 +2,8 @@
 // parse as numbers (empty cells are missing values), else as strings. Comma-, semicolon- or
 // tab-separated, as the header line shows. In a semicolon-separated CSV (a spreadsheet in a locale
 // that writes 1,5 for 1.5) a column of decimal-comma numbers is numeric too.
-import { readFileSync } from 'node:fs';
 import { parse } from 'csv-parse/sync';
+import { readUserText } from '../user-file.js';
 
 export interface SampleColumn {
   name: string;
@@ -31,7 +31,7 @@ function delimiterOf(text: string): string {
 const DECIMAL_COMMA = /^[+-]?(\d+,\d*|,\d+)([eE][+-]?\d+)?$/;
 
 export function readSample(file: string): Sample {
-  const text = readFileSync(file, 'utf8');
+  const text = readUserText(file, 'sample');
   let records: string[][];
   try {
     records = parse(text, { bom: true, skip_empty_lines: true, relax_column_count: false, trim: true, delimiter: delimiterOf(text) }) as string[][];

@@ -74,7 +74,7 @@ async function openModel(config: ModelConfig, optimize: boolean, problems: Model
     for (const s of read.optimization?.skipped ?? []) at('optimize', `the optimiser keeps ${s.op} '${s.node}' as it is: ${s.reason} (it still serves, with onnxruntime's own kernel)`, 'warning');
   } catch (err) {
     if (!(err instanceof ModelBytesError)) throw err;
-    at('model', err.stage === 'read' ? `cannot read ${config.modelFile}: ${err.message}` : `${config.modelFile} is not a valid ONNX model: ${err.message}`);
+    at('model', err.stage === 'file' ? `${config.modelFile} ${err.message}` : err.stage === 'read' ? `cannot read ${config.modelFile}: ${err.message}` : `${config.modelFile} is not a valid ONNX model: ${err.message}`);
     return undefined;
   }
   try {

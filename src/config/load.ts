@@ -1,7 +1,7 @@
 // Reads a model repository (a folder of model folders, or one model folder), validates every
 // config against the schema plus cross-field rules, and reports every problem at once (file and
 // key path), then returns frozen ModelConfig objects. Nothing here touches onnxruntime.
-import { closeSync, existsSync, lstatSync, openSync, readdirSync, readFileSync, readSync, statSync } from 'node:fs';
+import { closeSync, existsSync, lstatSync, readdirSync, readSync, statSync } from 'node:fs';
 import { basename, join, relative, resolve } from 'node:path';
 import type { ErrorObject } from 'ajv';
 import { parse as parseYaml } from 'yaml';
@@ -10,6 +10,7 @@ import type { FieldSpec, ModelConfig, OutputSpec, PipelineSpec, PipelineStepSpec
 import { DEFAULTS, FIELD_TYPES, MAX_MODEL_NAME_LENGTH, NAME_PATTERN } from './schema.js';
 import { configSchemaValidator } from './schema-validator.js';
 import { resolveScaleFiles } from './scale-file.js';
+import { openRegularFile, readUserText, UserFileError } from '../user-file.js';
 
 export const CONFIG_FILE_NAMES = ['model.yaml', 'model.yml', 'model.json'];
 
@@ -59,7 +60,7 @@ function entryExists(path: string): boolean {
 export function isXgboostJson(file: string): boolean {
   let fd: number | undefined;
   try {
-    fd = openSync(file, 'r');
+    fd = openRegularFile(file).fd; // a FIFO named model.json is not waited on
     const head = Buffer.alloc(256);
     const n = readSync(fd, head, 0, head.length, 0);
     return /^\s*\{\s*"learner"\s*:/.test(head.toString('utf8', 0, n));
@@ -173,8 +174,12 @@ function schemaMessage(error: ErrorObject): string {
 export function readConfigFile(file: string, problems: Problem[]): unknown {
   let text: string;
   try {
-    text = readFileSync(file, 'utf8');
+    text = readUserText(file, 'config');
   } catch (err) {
+    if (err instanceof UserFileError) {
+      problems.push({ file, path: '(file)', message: err.reason });
+      return undefined;
+    }
     problems.push({ file, path: '(file)', message: `cannot read: ${(err as Error).message}` });
     return undefined;
   }

@@ -1,8 +1,8 @@
 // `scale: {file: scaler.json}`: a StandardScaler's mean and scale read from a JSON file (relative
 // to the model folder) instead of copied into the config. Runs before the cross-field checks, which
 // then see plain mean/scale arrays; a problem names the file and leaves the input unscaled.
-import { readFileSync } from 'node:fs';
 import { relative, resolve } from 'node:path';
+import { readUserText } from '../user-file.js';
 
 interface LooseScale { mean?: number[]; scale?: number[]; file?: string }
 
@@ -14,7 +14,7 @@ function numbers(value: unknown): number[] | undefined {
 export function readScalerFile(file: string): { mean: number[]; scale: number[] } {
   let json: Record<string, unknown>;
   try {
-    json = JSON.parse(readFileSync(file, 'utf8')) as Record<string, unknown>;
+    json = JSON.parse(readUserText(file, 'scaler')) as Record<string, unknown>;
   } catch (err) {
     if (!(err instanceof SyntaxError)) throw err;
     // JSON.parse's message names no file and quotes the text it stopped at (binary bytes, line breaks).

@@ -2,15 +2,19 @@
 // to ONNX first), rewritten by the optimiser when the config and the server allow it — shared by
 // serving (core.ts) and `modelserve check`. The converter and the optimiser, and the protobuf
 // library they use, load only for a model that needs them.
-import { readFileSync } from 'node:fs';
 import { isXgboostJson } from '../config/load.js';
 import type { ModelConfig } from '../config/types.js';
 import { mayOptimize } from '../optimize/probe.js';
 import type { OptimizationSummary } from './servable.js';
+import { readUserFile, UserFileError } from '../user-file.js';
 
-/** Why a model's bytes could not be had: the file could not be read, or (read by the optimiser) it is not a valid ONNX model. */
+/**
+ * Why a model's bytes could not be had: the file could not be read, it was refused unread ('file':
+ * not a regular file or too large; the message follows the file's name: "is not a regular file (a FIFO)"),
+ * or (read by the optimiser) it is not a valid ONNX model.
+ */
 export class ModelBytesError extends Error {
-  constructor(readonly stage: 'read' | 'parse', message: string) {
+  constructor(readonly stage: 'read' | 'file' | 'parse', message: string) {
     super(message);
   }
 }
@@ -22,8 +26,9 @@ export async function readModelBytes(config: Pick<ModelConfig, 'modelFile' | 'fo
   }
   let bytes: Uint8Array;
   try {
-    bytes = config.format === 'xgboost' ? (await import('../xgboost/load.js')).readModelBytes(config) : readFileSync(config.modelFile);
+    bytes = config.format === 'xgboost' ? (await import('../xgboost/load.js')).readModelBytes(config) : readUserFile(config.modelFile, 'model');
   } catch (err) {
+    if (err instanceof UserFileError) throw new ModelBytesError('file', err.reason);
     throw new ModelBytesError('read', (err as Error).message);
   }
   // The optimiser's protobuf library is loaded only for models that may hold an operator it rewrites.

@@ -1,5 +1,5 @@
 // The --mqtt-* and --events-* serve options -> StreamOptions (problems reported with the others).
-import { readFileSync } from 'node:fs';
+import { readUserFile, readUserText, UserFileError } from '../user-file.js';
 import type { StreamOptions } from './streams.js';
 import { DEFAULT_TOPICS } from '../mqtt/topics.js';
 
@@ -23,15 +23,15 @@ export function resolveStreamOptions(out: Record<string, unknown>, env: NodeJS.P
   const passwordFile = str('mqttPasswordFile');
   if (passwordFile !== undefined) {
     try {
-      password = readFileSync(passwordFile, 'utf8').replace(/\r?\n$/, '');
+      password = readUserText(passwordFile, 'secret').replace(/\r?\n$/, '');
     } catch (err) {
-      problems.push(`--mqtt-password-file: cannot read ${passwordFile}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+      problems.push(err instanceof UserFileError ? `--mqtt-password-file: ${err.message}` : `--mqtt-password-file: cannot read ${passwordFile}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
     }
   }
   for (const [key, flag] of [['mqttCaFile', 'mqtt-ca-file'], ['mqttCertFile', 'mqtt-cert-file'], ['mqttKeyFile', 'mqtt-key-file']] as const) {
     const path = str(key);
     if (path !== undefined) {
-      try { readFileSync(path); } catch (err) { problems.push(`--${flag}: cannot read ${path}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`); }
+      try { readUserFile(path, 'secret'); } catch (err) { problems.push(err instanceof UserFileError ? `--${flag}: ${err.message}` : `--${flag}: cannot read ${path}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`); }
     }
   }
   for (const [key, flag] of [['mqttRequestTopic', 'mqtt-request-topic'], ['mqttPredictionsTopic', 'mqtt-predictions-topic'], ['mqttErrorsTopic', 'mqtt-errors-topic'], ['eventsMqttTopic', 'events-mqtt-topic']] as const) {

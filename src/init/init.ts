@@ -2,9 +2,10 @@
 // once, and the scaler file if given — from what the model declares (inputs, outputs, types) and
 // optional hints: a CSV sample (field names, types, examples, observed ranges, column order), field
 // names, a scaler, class labels and a probability field.
-import { copyFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { basename, dirname, isAbsolute, join, relative, resolve } from 'node:path';
 import { readScalerFile } from '../config/scale-file.js';
+import { readUserFile } from '../user-file.js';
 import type { FieldType } from '../config/types.js';
 import { CARRIED, SUPPORTED } from '../config/signature.js';
 import { normalizeName, readSample, type Sample, type SampleColumn } from '../check/csv.js';
@@ -151,7 +152,7 @@ function makeDirectory(dir: string): void {
 
 export function initModelFolder(options: InitOptions): InitResult {
   const notes: string[] = [];
-  const modelBytes = options.onnx?.bytes ?? readFileSync(options.model);
+  const modelBytes = options.onnx?.bytes ?? readUserFile(options.model, 'model');
   let d;
   try {
     d = describeModel(modelBytes, options.model);

@@ -1,7 +1,7 @@
 // `modelserve inspect <model.onnx> [--json]`: what a model takes and returns, before writing a config.
-import { readFileSync } from 'node:fs';
 import { describeModel, formatDescription } from './inspect.js';
 import { convertXgboostFile, isXgboostModelFile } from '../xgboost/load.js';
+import { readUserFile, UserFileError } from '../user-file.js';
 
 const HELP = `Usage: modelserve inspect <model.onnx | model.json> [--json]
 
@@ -29,11 +29,11 @@ export async function run(argv: string[]): Promise<number> {
   let description;
   try {
     // An XGBoost JSON model is shown as the ONNX graph it is served as.
-    const bytes = isXgboostModelFile(file) ? convertXgboostFile(file).bytes : readFileSync(file);
+    const bytes = isXgboostModelFile(file) ? convertXgboostFile(file).bytes : readUserFile(file, 'model');
     description = describeModel(bytes, file);
   } catch (err) {
     const e = err as NodeJS.ErrnoException;
-    console.error(`modelserve inspect: ${e.code ? `${file}: cannot read: ${e.message}` : isXgboostModelFile(file) ? e.message : `${file}: not a valid ONNX model: ${e.message}`}`);
+    console.error(`modelserve inspect: ${err instanceof UserFileError ? e.message : e.code ? `${file}: cannot read: ${e.message}` : isXgboostModelFile(file) ? e.message : `${file}: not a valid ONNX model: ${e.message}`}`);
     return 1;
   }
   console.log(json ? JSON.stringify(description, null, 2) : formatDescription(description));

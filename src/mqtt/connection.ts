@@ -4,7 +4,7 @@
 // period; the period is doubled after each failed attempt and reset on connect).
 import { hostname } from 'node:os';
 import { randomBytes } from 'node:crypto';
-import { readFileSync } from 'node:fs';
+import { readUserFile, readUserText } from '../user-file.js';
 import type { IClientOptions, MqttClient } from 'mqtt';
 import { mqtt } from '../lazy-modules.js';
 
@@ -33,7 +33,7 @@ export function defaultClientId(prefix = 'modelserve'): string {
 
 /** Reads a password from a file (a mounted secret; one line, trailing newline ignored). */
 export function readSecretFile(path: string): string {
-  return readFileSync(path, 'utf8').replace(/\r?\n$/, '');
+  return readUserText(path, 'secret').replace(/\r?\n$/, '');
 }
 
 export function clientOptions(options: MqttConnectionOptions): IClientOptions {
@@ -50,9 +50,9 @@ export function clientOptions(options: MqttConnectionOptions): IClientOptions {
     keepalive: 30,
     username: options.username,
     password: options.password,
-    ca: options.caFile ? readFileSync(options.caFile) : undefined,
-    cert: options.certFile ? readFileSync(options.certFile) : undefined,
-    key: options.keyFile ? readFileSync(options.keyFile) : undefined,
+    ca: options.caFile ? readUserFile(options.caFile, 'secret') : undefined,
+    cert: options.certFile ? readUserFile(options.certFile, 'secret') : undefined,
+    key: options.keyFile ? readUserFile(options.keyFile, 'secret') : undefined,
   };
 }
 

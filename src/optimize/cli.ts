@@ -1,6 +1,7 @@
 // `modelserve optimize <in.onnx> <out.onnx> [--report]`: writes the optimised (dense-tensor) form
 // of a model so users can inspect it (e.g. in Netron) or serve it with `optimize: false`.
-import { readFileSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
+import { readUserFile, UserFileError } from '../user-file.js';
 import { optimizeModel, type OptimizeOptions, type RbfPrecision } from './index.js';
 
 const HELP = `Usage: modelserve optimize <in.onnx> <out.onnx> [options]
@@ -47,9 +48,9 @@ export async function run(argv: string[]): Promise<number> {
   const [input, output] = files;
   let bytes: Uint8Array;
   try {
-    bytes = readFileSync(input);
+    bytes = readUserFile(input, 'model');
   } catch (err) {
-    console.error(`modelserve optimize: cannot read ${input}: ${(err as Error).message}`);
+    console.error(`modelserve optimize: ${err instanceof UserFileError ? err.message : `cannot read ${input}: ${(err as Error).message}`}`);
     return 1;
   }
   let result;

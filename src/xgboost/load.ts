@@ -1,6 +1,6 @@
 // Model files as onnxruntime takes them: an .onnx file as it is, an XGBoost JSON model
 // (`format: xgboost`) converted at load (convert.ts).
-import { readFileSync } from 'node:fs';
+import { readUserFile } from '../user-file.js';
 import type { InitOptions } from '../init/init.js';
 import { convertXgboost, type ConvertedModel } from './convert.js';
 
@@ -10,7 +10,7 @@ export function isXgboostModelFile(file: string): boolean {
 }
 
 export function convertXgboostFile(file: string): ConvertedModel {
-  const bytes = readFileSync(file);
+  const bytes = readUserFile(file, 'xgboost');
   let json: unknown;
   try {
     json = JSON.parse(bytes.toString('utf8'));
@@ -31,7 +31,7 @@ export function convertXgboostFile(file: string): ConvertedModel {
 
 /** The bytes to load for a model: ONNX as it is, XGBoost converted. */
 export function readModelBytes(config: { modelFile: string; format?: string }): Uint8Array {
-  return config.format === 'xgboost' ? convertXgboostFile(config.modelFile).bytes : readFileSync(config.modelFile);
+  return config.format === 'xgboost' ? convertXgboostFile(config.modelFile).bytes : readUserFile(config.modelFile, 'model');
 }
 
 /** For `modelserve init model.json`: the converted graph, feature names, and `format: xgboost`. */

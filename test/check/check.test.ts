@@ -2,8 +2,8 @@
 // and with --sample the silent mistakes, on the book's real svc.onnx, scaler and data.
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
-import { copyFileSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { execFileSync, spawnSync } from 'node:child_process';
+import { copyFileSync, mkdirSync, rmSync, symlinkSync, truncateSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { BOOK_CSV, BOOK_MODEL, BOOK_SCALER, CLI, EXAMPLES, tempDir, writeBookModelFolder } from '../helpers/paths.js';
@@ -272,4 +272,39 @@ test('check still passes what serve serves: the shipped examples and the book\'s
   const book = cli(['check', parent]);
   assert.equal(book.status, 0, book.stdout + book.stderr);
   assert.match(book.stdout, /^ok: 1 model checked \(book-weather\), 0 error\(s\), 0 warning\(s\)/m);
+});
+
+test('check: a config, model, scaler or sample that is a FIFO, a device or huge is one problem naming the file, read no further (the old code waited on a FIFO forever and read /dev/zero until memory ran out)', () => {
+  const repo = bookRepo({ 'device-model': bookConfig().replace('model: svc.onnx', 'model: /dev/zero'), 'fifo-model': bookConfig(), 'fifo-config': '', 'linked-config': '', 'device-scaler': bookConfig({ scale: 'scale: { file: /dev/zero }' }) });
+  rmSync(join(repo, 'fifo-model', 'svc.onnx'));
+  execFileSync('mkfifo', [join(repo, 'fifo-model', 'svc.onnx')]);
+  rmSync(join(repo, 'fifo-config', 'model.yaml'));
+  execFileSync('mkfifo', [join(repo, 'fifo-config', 'model.yaml')]);
+  rmSync(join(repo, 'linked-config', 'model.yaml'));
+  symlinkSync('/dev/zero', join(repo, 'linked-config', 'model.yaml'));
+  const run = (args: string[]) => {
+    const r = spawnSync(process.execPath, [CLI, ...args], { encoding: 'utf8', timeout: 15_000, cwd: root });
+    assert.equal(r.signal, null, `check ${args.join(' ')} did not return`);
+    return r;
+  };
+  const r = run(['check', repo]);
+  assert.equal(r.status, 1, r.stdout + r.stderr);
+  assert.match(r.stderr, /device-model\/model\.yaml: model: \/dev\/zero is not a regular file \(a character device\)/);
+  assert.match(r.stderr, /fifo-model\/model\.yaml: model: .*fifo-model\/svc\.onnx is not a regular file \(a FIFO\)/);
+  assert.match(r.stderr, /fifo-config\/model\.yaml: \(file\): is not a regular file \(a FIFO\)/);
+  assert.match(r.stderr, /linked-config\/model\.yaml: \(file\): is not a regular file \(a character device\)/);
+  assert.match(r.stderr, /device-scaler\/model\.yaml: inputs\.float_input\.scale\.file: \/dev\/zero is not a regular file \(a character device\)/);
+  // A sample: a FIFO, and a sparse 10 GiB CSV refused by its size (the limit is 64 MiB).
+  const fifo = join(repo, 'sample-fifo.csv');
+  execFileSync('mkfifo', [fifo]);
+  const huge = join(repo, 'huge.csv');
+  writeFileSync(huge, '');
+  truncateSync(huge, 10 * 2 ** 30);
+  const weather = join(EXAMPLES, 'weather');
+  const viaFifo = run(['check', weather, '--sample', fifo]);
+  assert.equal(viaFifo.status, 1, viaFifo.stdout + viaFifo.stderr);
+  assert.match(viaFifo.stderr, /sample-fifo\.csv: \(file\): cannot read the sample: .*sample-fifo\.csv is not a regular file \(a FIFO\)/);
+  const tooLarge = run(['check', weather, '--sample', huge]);
+  assert.equal(tooLarge.status, 1, tooLarge.stdout + tooLarge.stderr);
+  assert.match(tooLarge.stderr, /huge\.csv is too large \(10 GiB; a CSV sample may be up to 64 MiB; give its first rows: head -n 10001 .*huge\.csv > sample\.csv\)/);
 });

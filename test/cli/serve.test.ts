@@ -1,8 +1,8 @@
 // `modelserve serve` as a user runs it: spawned, over real sockets, and failing fast on bad input.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
-import { copyFileSync, mkdirSync, writeFileSync, readFileSync } from 'node:fs';
+import { execFileSync, spawnSync } from 'node:child_process';
+import { copyFileSync, mkdirSync, rmSync, writeFileSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { BOOK_MODEL, CLI, EXAMPLES, REPO, tempDir, writeBookModelFolder } from '../helpers/paths.js';
 import { call } from '../helpers/http.js';
@@ -125,4 +125,26 @@ test('a port in use (HTTP or gRPC) fails with one line saying which flag picks a
   } finally {
     held.close();
   }
+});
+
+test('a model file, model.yaml or --api-keys-file that is a FIFO or a device fails fast naming it, unread (the old code waited on the FIFO forever and read /dev/zero until memory ran out)', () => {
+  const serve = (args: string[]) => {
+    const r = spawnSync(process.execPath, [CLI, 'serve', ...args, '--port', '0', '--workers', '1'], { cwd: REPO, encoding: 'utf8', timeout: 15_000, env: { ...process.env, MODELSERVE_GRPC_PORT: '0' } });
+    assert.equal(r.signal, null, `serve ${args.join(' ')} did not return`);
+    return r;
+  };
+  const device = writeBookModelFolder();
+  writeFileSync(join(device, 'model.yaml'), readFileSync(join(device, 'model.yaml'), 'utf8').replace(/^model: .*$/m, 'model: /dev/zero'));
+  const byDevice = serve([device]);
+  assert.equal(byDevice.status, 1, byDevice.stderr);
+  assert.match(byDevice.stderr, /dev\/zero is not a regular file \(a character device\)/);
+  const fifo = writeBookModelFolder();
+  rmSync(join(fifo, 'model.yaml'));
+  execFileSync('mkfifo', [join(fifo, 'model.yaml')]);
+  const byFifo = serve([fifo]);
+  assert.equal(byFifo.status, 1, byFifo.stderr);
+  assert.match(byFifo.stderr, /model\.yaml: \(file\): is not a regular file \(a FIFO\)/);
+  const keys = serve([join(EXAMPLES, 'weather'), '--api-keys-file', '/dev/zero']);
+  assert.equal(keys.status, 2, keys.stderr);
+  assert.match(keys.stderr, /--api-keys-file: \/dev\/zero is not a regular file \(a character device\)/);
 });

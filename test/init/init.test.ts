@@ -3,8 +3,8 @@
 // without hints that serves, the probability field, and the refusals.
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { execFileSync, spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, readFileSync, rmSync, symlinkSync, truncateSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { startServer } from '../../src/server.js';
@@ -183,4 +183,25 @@ test('init --sample reads a semicolon- or tab-separated CSV by its header; a CSV
   const short = cli(['init', BOOK_MODEL, '-o', 'short-row', '--sample', join(root, 'short.csv')]);
   assert.equal(short.status, 1);
   assert.match(short.stderr, /^modelserve init: .*short\.csv: not a CSV sample: Invalid Record Length: expect 7, got 6 on line 3\n/);
+});
+
+test('init refuses a model, scaler or sample that is a FIFO, a device or huge, naming it, without reading it (the old code waited on the FIFO forever and read /dev/zero until memory ran out)', () => {
+  const fifo = join(root, 'init-fifo');
+  execFileSync('mkfifo', [fifo]);
+  const huge = join(root, 'huge.csv');
+  writeFileSync(huge, '');
+  truncateSync(huge, 10 * 2 ** 30); // sparse: no disk used
+  for (const [args, message] of [
+    [['/dev/zero'], '/dev/zero is not a regular file (a character device)'],
+    [[fifo], `${fifo} is not a regular file (a FIFO)`],
+    [[BOOK_MODEL, '-o', 'refused', '--scaler', '/dev/zero'], '/dev/zero is not a regular file (a character device)'],
+    [[BOOK_MODEL, '-o', 'refused', '--sample', fifo], `${fifo} is not a regular file (a FIFO)`],
+    [[BOOK_MODEL, '-o', 'refused', '--sample', huge], `${huge} is too large (10 GiB; a CSV sample may be up to 64 MiB; give its first rows: head -n 10001 ${huge} > sample.csv)`],
+  ] as const) {
+    const r = spawnSync(process.execPath, [CLI, 'init', ...args], { encoding: 'utf8', timeout: 15_000, cwd: root });
+    assert.equal(r.signal, null, `init ${args.join(' ')} did not return`);
+    assert.equal(r.status, 1, r.stderr);
+    assert.equal(r.stderr, `modelserve init: ${message}\n`);
+  }
+  assert.equal(existsSync(join(root, 'refused')), false);
 });

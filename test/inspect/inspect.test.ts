@@ -1,8 +1,8 @@
 // `modelserve inspect`: through the real bin script, on the book's svc.onnx and small real models.
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
-import { readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { execFileSync, spawnSync } from 'node:child_process';
+import { readFileSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { DT, attr, encodeModel, decodeModel } from '../../src/optimize/proto.js';
 import { BOOK_MODEL, CLI, REPO, tempDir } from '../helpers/paths.js';
@@ -85,4 +85,18 @@ test('inspect: a file that is not ONNX exits 1 naming it; no file is a usage err
   assert.match(r.stderr, /bad\.onnx: not a valid ONNX model/);
   assert.equal(cli([join(dir, 'missing.onnx')]).status, 1);
   assert.equal(cli([]).status, 2);
+});
+
+test('inspect: a FIFO or a device is refused unread, a file past 2 GiB by its size (the old code waited on the FIFO and read /dev/zero until memory ran out)', () => {
+  const fifo = join(dir, 'fifo.onnx');
+  execFileSync('mkfifo', [fifo]);
+  const sparse = join(dir, 'huge.onnx');
+  writeFileSync(sparse, '');
+  truncateSync(sparse, 3 * 2 ** 30); // sparse: no disk used
+  for (const [file, message] of [[fifo, `${fifo} is not a regular file (a FIFO)`], ['/dev/zero', '/dev/zero is not a regular file (a character device)'], [sparse, `${sparse} is too large (3 GiB; a model file may be up to 2 GiB)`]] as const) {
+    const r = spawnSync(process.execPath, [CLI, 'inspect', file], { encoding: 'utf8', timeout: 15_000 });
+    assert.equal(r.signal, null, `inspect ${file} did not return`);
+    assert.equal(r.status, 1);
+    assert.equal(r.stderr, `modelserve inspect: ${message}\n`);
+  }
 });

@@ -13,7 +13,7 @@
 // /metrics is open only with publicMetrics (Prometheus can send a bearer token:
 // `authorization: { credentials_file: ... }` in the scrape config).
 import { createHash, timingSafeEqual } from 'node:crypto';
-import { readFileSync } from 'node:fs';
+import { readUserText, UserFileError } from '../../user-file.js';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { sendError } from '../errors.js';
 import { ModelServeError } from '../../errors.js';
@@ -169,9 +169,10 @@ export function loadApiKeys(sources: KeySources, env: NodeJS.ProcessEnv = proces
   if (sources.file !== undefined) {
     let text: string | undefined;
     try {
-      text = readFileSync(sources.file, 'utf8');
+      text = readUserText(sources.file, 'keys');
     } catch (err) {
-      problems.push(`--api-keys-file: cannot read ${sources.file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+      if (err instanceof UserFileError) problems.push(`--api-keys-file: ${err.message}`);
+      else problems.push(`--api-keys-file: cannot read ${sources.file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
     }
     if (text !== undefined) check(text, sources.file);
   }

@@ -1,0 +1,118 @@
+// Reading a file a user named (a model config, a model file, a scaler, a CSV sample, an API keys
+// file, a secret or certificate): it must be a regular file once symlinks are followed, and no
+// larger than a limit for its kind. A FIFO, a device (/dev/zero), a directory or a file past the
+// limit is refused with one message naming the file and the problem, before anything is read: a
+// FIFO blocks its reader forever and /dev/zero never ends. The limits are documented where the
+// README and docs describe each file.
+import { closeSync, constants, fstatSync, openSync, readSync, statSync, type Stats } from 'node:fs';
+
+const MiB = 2 ** 20;
+const GiB = 2 ** 30;
+
+/** The kinds of file read, each with its limit in bytes and its name in a message. */
+export const FILE_LIMITS = {
+  /** An ONNX model: protobuf's own limit on one message. */
+  model: { bytes: 2 * GiB, what: 'a model file' },
+  /** An XGBoost JSON model: what one JavaScript string holds (the file is parsed as text). */
+  xgboost: { bytes: 512 * MiB, what: 'an XGBoost JSON model' },
+  config: { bytes: 4 * MiB, what: 'a model config' },
+  scaler: { bytes: 16 * MiB, what: 'a scaler file' },
+  sample: { bytes: 64 * MiB, what: 'a CSV sample', hint: (file: string) => `give its first rows: head -n 10001 ${file} > sample.csv` },
+  keys: { bytes: 4 * MiB, what: 'an API keys file' },
+  secret: { bytes: 1 * MiB, what: 'a password, certificate or key file' },
+} as const;
+
+export type FileKind = keyof typeof FILE_LIMITS;
+
+/** A file refused before it was read; `reason` is the message without the file's name ("is not a regular file (a FIFO)"). */
+export class UserFileError extends Error {
+  constructor(readonly file: string, readonly reason: string) {
+    super(`${file} ${reason}`);
+  }
+}
+
+/** 1536 → "1.5 KiB", 10737418240 → "10 GiB". */
+export function formatSize(bytes: number): string {
+  const units = ['bytes', 'KiB', 'MiB', 'GiB', 'TiB'];
+  let n = bytes;
+  let u = 0;
+  while (n >= 1024 && u < units.length - 1) {
+    n /= 1024;
+    u += 1;
+  }
+  return `${u === 0 ? n : Number(n.toFixed(1))} ${units[u]}`;
+}
+
+function fileType(s: Stats): string {
+  if (s.isDirectory()) return 'a directory';
+  if (s.isFIFO()) return 'a FIFO';
+  if (s.isCharacterDevice()) return 'a character device';
+  if (s.isBlockDevice()) return 'a block device';
+  if (s.isSocket()) return 'a socket';
+  return 'not a file';
+}
+
+function refuseType(file: string, s: Stats): void {
+  if (!s.isFile()) throw new UserFileError(file, `is not a regular file (${fileType(s)})`);
+}
+
+function tooLarge(file: string, kind: FileKind, size: number | undefined): UserFileError {
+  const limit = FILE_LIMITS[kind];
+  const hint = 'hint' in limit ? `; ${limit.hint(file)}` : '';
+  return new UserFileError(file, `is too large (${size === undefined ? `over ${formatSize(limit.bytes)}` : formatSize(size)}; ${limit.what} may be up to ${formatSize(limit.bytes)}${hint})`);
+}
+
+/**
+ * Opens a regular file for reading, without blocking on a FIFO; throws UserFileError for anything
+ * else (and for a file over the kind's limit, when given), an errno error (ENOENT…) when it cannot
+ * be opened. The caller closes the descriptor.
+ */
+export function openRegularFile(file: string, kind?: FileKind): { fd: number; size: number } {
+  refuseType(file, statSync(file)); // stat follows symlinks and does not open: a FIFO is not waited on
+  const fd = openSync(file, constants.O_RDONLY | (constants.O_NONBLOCK ?? 0));
+  try {
+    const s = fstatSync(fd); // what was opened, should the path have changed since
+    refuseType(file, s);
+    if (kind !== undefined && s.size > FILE_LIMITS[kind].bytes) throw tooLarge(file, kind, s.size);
+    return { fd, size: s.size };
+  } catch (err) {
+    closeSync(fd);
+    throw err;
+  }
+}
+
+/** A user-given file's bytes: a regular file no larger than its kind's limit (reading stops past it, should it grow). */
+export function readUserFile(file: string, kind: FileKind): Buffer {
+  const limit = FILE_LIMITS[kind].bytes;
+  const { fd, size } = openRegularFile(file, kind);
+  try {
+    let buffer = Buffer.allocUnsafeSlow(size); // its own memory, as readFileSync gives
+    let total = 0;
+    const probe = Buffer.allocUnsafe(64 * 1024);
+    // Read to the end rather than to the size fstat gave: the file may grow, and some (in /proc) report 0.
+    for (;;) {
+      if (total < buffer.length) {
+        const n = readSync(fd, buffer, total, Math.min(buffer.length - total, GiB), null);
+        if (n === 0) break;
+        total += n;
+        continue;
+      }
+      const n = readSync(fd, probe, 0, probe.length, null);
+      if (n === 0) break;
+      if (total + n > limit) throw tooLarge(file, kind, undefined);
+      const grown = Buffer.allocUnsafeSlow(Math.min(Math.max(2 * (total + n), probe.length), limit));
+      buffer.copy(grown, 0, 0, total);
+      probe.copy(grown, total, 0, n);
+      buffer = grown;
+      total += n;
+    }
+    return buffer.subarray(0, total);
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/** A user-given file as UTF-8 text (see readUserFile). */
+export function readUserText(file: string, kind: FileKind): string {
+  return readUserFile(file, kind).toString('utf8');
+}
