@@ -116,3 +116,8 @@ export function readUserFile(file: string, kind: FileKind): Buffer {
 export function readUserText(file: string, kind: FileKind): string {
   return readUserFile(file, kind).toString('utf8');
 }
+
+/** The text without a leading UTF-8 byte order mark (JSON.parse refuses one; editors on Windows write it). */
+export function stripBom(text: string): string {
+  return text.charCodeAt(0) === 0xfeff ? text.slice(1) : text;
+}

@@ -2,7 +2,7 @@
 // to the model folder) instead of copied into the config. Runs before the cross-field checks, which
 // then see plain mean/scale arrays; a problem names the file and leaves the input unscaled.
 import { relative, resolve } from 'node:path';
-import { readUserText } from '../user-file.js';
+import { readUserText, stripBom } from '../user-file.js';
 
 interface LooseScale { mean?: number[]; scale?: number[]; file?: string }
 
@@ -14,7 +14,7 @@ function numbers(value: unknown): number[] | undefined {
 export function readScalerFile(file: string): { mean: number[]; scale: number[] } {
   let json: Record<string, unknown>;
   try {
-    json = JSON.parse(readUserText(file, 'scaler')) as Record<string, unknown>;
+    json = JSON.parse(stripBom(readUserText(file, 'scaler'))) as Record<string, unknown>;
   } catch (err) {
     if (!(err instanceof SyntaxError)) throw err;
     // JSON.parse's message names no file and quotes the text it stopped at (binary bytes, line breaks).

@@ -1,6 +1,6 @@
 // Model files as onnxruntime takes them: an .onnx file as it is, an XGBoost JSON model
 // (`format: xgboost`) converted at load (convert.ts).
-import { readUserFile } from '../user-file.js';
+import { readUserFile, stripBom } from '../user-file.js';
 import type { InitOptions } from '../init/init.js';
 import { convertXgboost, type ConvertedModel } from './convert.js';
 
@@ -13,7 +13,7 @@ export function convertXgboostFile(file: string): ConvertedModel {
   const bytes = readUserFile(file, 'xgboost');
   let json: unknown;
   try {
-    json = JSON.parse(bytes.toString('utf8'));
+    json = JSON.parse(stripBom(bytes.toString('utf8')));
   } catch (err) {
     if (file.endsWith('.onnx')) throw new Error(`${file} is an ONNX model, not XGBoost's JSON model format: leave out format: xgboost`, { cause: err });
     // UBJSON (XGBoost 2's default, model.ubj) opens an object with '{' and a binary length marker.

@@ -60,3 +60,9 @@ test('scale file problems name the file and key: wrong lengths, missing, not JSO
   assert.match(problems(bookFolder('{ file: z.json }', { 'z.json': JSON.stringify({ mean: [0, 0, 0, 0, 0, 0, 0], scale: [1, 1, 0, 1, 1, 1, 1] }) })), /z\.json: scale\[2\] is 0/);
   assert.match(problems(bookFolder('{ file: model-scaler.json, colour: red }')), /inputs\.float_input\.scale\.colour: unknown key/);
 });
+
+test('a scaler file that starts with a UTF-8 byte order mark (Windows editors write one) is read as without it (it was "not valid JSON: Unexpected token")', () => {
+  const [config] = loadRepository(bookFolder('{ file: bom.json }', { 'bom.json': `\uFEFF${readFileSync(BOOK_SCALER, 'utf8')}` }));
+  const expected = JSON.parse(readFileSync(BOOK_SCALER, 'utf8'));
+  assert.deepEqual(config!.tensors[0]!.scale, { mean: expected.mean, scale: expected.scale });
+});

@@ -72,3 +72,24 @@ test('format mix-ups are one line saying what the file is: model.json without fo
   assert.equal(ubj.status, 1);
   assert.match(ubj.stderr, /^modelserve init: .*model\.ubj is not XGBoost's JSON model format \(it is XGBoost's binary UBJSON format\); save it with model\.save_model\('model\.json'\)\n$/);
 });
+
+test('an XGBoost model.json that starts with a UTF-8 byte order mark is read as without it: check, serve and inspect take it (they refused it as not XGBoost\'s JSON model format)', async () => {
+  const repo = join(root, 'bom');
+  mkdirSync(join(repo, 'rain'), { recursive: true });
+  copyFileSync(join(DIR, 'model.yaml'), join(repo, 'rain', 'model.yaml'));
+  writeFileSync(join(repo, 'rain', 'model.json'), `\uFEFF${readFileSync(join(DIR, 'model.json'), 'utf8')}`);
+  const checked = cli(['check', repo]);
+  assert.equal(checked.status, 0, checked.stdout + checked.stderr);
+  const inspected = cli(['inspect', join(repo, 'rain', 'model.json')]);
+  assert.equal(inspected.status, 0, inspected.stderr);
+  const server = await startServer({ repo, port: 0, workers: 1, grpcPort: 0 });
+  try {
+    const valid = JSON.parse(readFileSync(join(DIR, 'samples/valid.json'), 'utf8')) as unknown[];
+    const expected = JSON.parse(readFileSync(join(DIR, 'samples/expected.json'), 'utf8')) as Array<{ prediction: string }>;
+    const res = await call(`${server.url}/predict`, { body: valid[0] });
+    assert.equal(res.status, 200, res.text);
+    assert.equal(res.body.prediction, expected[0]!.prediction);
+  } finally {
+    await server.shutdown();
+  }
+});
