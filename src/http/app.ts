@@ -99,7 +99,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     // JSON.parse makes __proto__ an own data property (no pollution): the validator treats it, and
     // constructor, as unknown fields like any other (ignored, or 422 with strict: true).
     // A model name is a path parameter: the longest a config may give (Fastify's default, said once).
-    maxParamLength: MAX_MODEL_NAME_LENGTH,
+    routerOptions: { maxParamLength: MAX_MODEL_NAME_LENGTH },
     onProtoPoisoning: 'ignore',
     onConstructorPoisoning: 'ignore',
     ...lowLevelErrorOptions(),

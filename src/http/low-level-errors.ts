@@ -17,6 +17,7 @@ import { API_HEADERS } from './plugins/security-headers.js';
 import { errorBodyFor } from './errors.js';
 import { requestIdFrom } from '../protocols/request-id.js';
 import { parseVersion } from '../protocols/version-param.js';
+import { MAX_MODEL_NAME_LENGTH } from '../config/schema.js';
 
 interface ParserError extends Error {
   code?: string;
@@ -235,7 +236,7 @@ function frameworkErrors(error: FastifyError, request: FastifyRequest, reply: Fa
     case 'FST_ERR_BAD_URL':
       return answer('MS_ERR_BAD_URL', `the URL path ${JSON.stringify(path)} has malformed percent-encoding`);
     case 'FST_ERR_MAX_PARAM_LENGTH':
-      return answer('MS_ERR_URI_TOO_LONG', `a path parameter (such as a model name) is longer than ${request.server.initialConfig.maxParamLength ?? 100} characters`);
+      return answer('MS_ERR_URI_TOO_LONG', `a path parameter (such as a model name) is longer than ${MAX_MODEL_NAME_LENGTH} characters`);
     default:
       return answer('MS_ERR_BAD_REQUEST', `the request cannot be routed: ${error.code ?? 'unknown'}`);
   }
