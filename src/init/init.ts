@@ -2,7 +2,7 @@
 // once, and the scaler file if given — from what the model declares (inputs, outputs, types) and
 // optional hints: a CSV sample (field names, types, examples, observed ranges, column order), field
 // names, a scaler, class labels and a probability field.
-import { copyFileSync, existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, statSync, writeFileSync } from 'node:fs';
 import { basename, dirname, isAbsolute, join, relative, resolve } from 'node:path';
 import { readScalerFile } from '../config/scale-file.js';
 import { readUserFile } from '../user-file.js';
@@ -140,6 +140,7 @@ function unique(name: string, taken: readonly string[]): string {
 function makeDirectory(dir: string): void {
   const missing: string[] = [];
   for (let d = resolve(dir); !existsSync(d); d = dirname(d)) missing.unshift(d);
+  if (missing.length === 0 && !statSync(dir).isDirectory()) throw new InitError(`cannot create the folder ${dir}: a file of that name exists`);
   for (const d of missing) {
     try {
       mkdirSync(d);

@@ -139,6 +139,10 @@ test('init -o into a folder that cannot be created answers at once, naming it (N
   const underFile = cli(['init', BOOK_MODEL, '-o', 'a-file/book']);
   assert.equal(underFile.status, 1);
   assert.match(underFile.stderr, /^modelserve init: cannot create the folder \S*a-file\/book: ENOTDIR: not a directory/);
+  // The folder itself a file (it said 'cannot read: ENOTDIR … copyfile').
+  const isFile = cli(['init', BOOK_MODEL, '-o', 'a-file']);
+  assert.equal(isFile.status, 1);
+  assert.match(isFile.stderr, /^modelserve init: cannot create the folder \S*a-file: a file of that name exists\n$/);
 });
 
 test("init names a column '__proto__' 'proto' (a config refuses that name; the folder it wrote did not serve)", () => {
