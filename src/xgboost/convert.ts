@@ -98,7 +98,7 @@ function node(opType: string, input: string[], output: string[], attribute: Attr
 interface BoosterModel {
   trees?: Tree[];
   tree_info?: number[];
-  gbtree_model_param?: { num_parallel_tree?: string };
+  gbtree_model_param?: { num_parallel_tree?: string; num_trees?: string };
   /** XGBoost 2: where each boosting round's trees start. */
   iteration_indptr?: number[];
 }
@@ -120,6 +120,83 @@ function bestRounds(learner: Record<string, unknown>, model: BoosterModel, treeC
   return { used, total, trees: indptr ? indptr[used]! : used * perRound };
 }
 
+/** What a JSON value is, for a refusal: null, a number, an array, ... */
+function jsonKind(value: unknown): string {
+  if (value === null) return 'null';
+  if (Array.isArray(value)) return 'an array';
+  return typeof value === 'object' ? 'an object' : `a ${typeof value}`;
+}
+
+/**
+ * The tree count and each tree's structure, as onnxruntime needs them (it refuses, at load, a child
+ * index out of range or a node pointing to itself, and misreads a node reached twice): the arrays of
+ * one length, numbers where numbers are, -1 for both children of a leaf only, and every node reached
+ * once from the root (0) — except the nodes XGBoost's pruner deleted (tree_param.num_deleted), leaves
+ * no node points to.
+ */
+function checkTrees(trees: unknown, model: BoosterModel): asserts trees is Tree[] {
+  if (!Array.isArray(trees)) throw new XgboostFormatError(`not an XGBoost JSON model: trees is ${jsonKind(trees)}, not a list of trees`);
+  const numTrees = model.gbtree_model_param?.num_trees;
+  if (numTrees !== undefined && paramNumber(numTrees, 'num_trees') !== trees.length) {
+    throw new XgboostFormatError(`the model has ${trees.length} trees where gbtree_model_param.num_trees says ${String(numTrees)}`);
+  }
+  const treeInfo = model.tree_info;
+  if (!Array.isArray(treeInfo) || treeInfo.length !== trees.length) {
+    throw new XgboostFormatError(`tree_info has ${Array.isArray(treeInfo) ? `${treeInfo.length} entries` : `${jsonKind(treeInfo)}`} for ${trees.length} trees`);
+  }
+  trees.forEach((tree: unknown, treeId) => {
+    const at = `tree ${treeId}`;
+    if (tree === null || typeof tree !== 'object' || Array.isArray(tree)) throw new XgboostFormatError(`${at} is ${jsonKind(tree)}, not a tree`);
+    const t = tree as Record<string, unknown>;
+    const arrays = ['left_children', 'right_children', 'split_indices', 'split_conditions', 'default_left', ...(t.split_type === undefined ? [] : ['split_type'])];
+    for (const name of arrays) if (!Array.isArray(t[name])) throw new XgboostFormatError(`${at}: ${name} is ${t[name] === undefined ? 'missing' : jsonKind(t[name])}, not a list`);
+    const n = (t.left_children as unknown[]).length;
+    if (n === 0) throw new XgboostFormatError(`${at} has no nodes`);
+    for (const name of arrays) {
+      const length = (t[name] as unknown[]).length;
+      if (length !== n) throw new XgboostFormatError(`${at}: ${name} has ${length} entries, left_children ${n}`);
+    }
+    const left = t.left_children as unknown[];
+    const right = t.right_children as unknown[];
+    for (let i = 0; i < n; i++) {
+      const value = (name: string, check: (v: unknown) => boolean, what: string): void => {
+        const v = (t[name] as unknown[])[i];
+        if (!check(v)) throw new XgboostFormatError(`${at}, node ${i}: ${name} is ${JSON.stringify(v) ?? 'missing'}, not ${what}`);
+      };
+      const isChild = (v: unknown) => Number.isInteger(v) && (v === -1 || ((v as number) >= 0 && (v as number) < n));
+      value('left_children', isChild, `a node of the tree (0 to ${n - 1}) or -1`);
+      value('right_children', isChild, `a node of the tree (0 to ${n - 1}) or -1`);
+      if ((left[i] === -1) !== (right[i] === -1)) throw new XgboostFormatError(`${at}, node ${i}: left child ${String(left[i])} and right child ${String(right[i])} (a leaf has -1 for both, a split neither)`);
+      value('split_conditions', (v) => typeof v === 'number' && Number.isFinite(v), left[i] === -1 ? 'a number (the leaf value)' : 'a number');
+      if (left[i] !== -1) {
+        value('split_indices', (v) => Number.isInteger(v) && (v as number) >= 0, 'a feature index');
+        value('default_left', (v) => typeof v === 'number' || typeof v === 'boolean', 'a number or boolean');
+      }
+    }
+    const reachedFrom = new Array<number | undefined>(n);
+    reachedFrom[0] = -1;
+    const stack = [0];
+    while (stack.length > 0) {
+      const i = stack.pop()!;
+      if (left[i] === -1) continue;
+      if (left[i] === right[i]) throw new XgboostFormatError(`${at}, node ${i}: both children are node ${String(left[i])}`);
+      for (const child of [left[i] as number, right[i] as number]) {
+        if (child === i) throw new XgboostFormatError(`${at}, node ${i}: points to itself`);
+        const before = reachedFrom[child];
+        if (before !== undefined) throw new XgboostFormatError(`${at}, node ${child}: reached twice, ${before === -1 ? 'as the root' : `from node ${before}`} and from node ${i} (a cycle or a shared subtree)`);
+        reachedFrom[child] = i;
+        stack.push(child);
+      }
+    }
+    const unreached = [...reachedFrom.keys()].filter((i) => reachedFrom[i] === undefined);
+    const deleted = Number((t.tree_param as Record<string, unknown> | undefined)?.num_deleted ?? 0);
+    const stray = unreached.find((i) => left[i] !== -1);
+    if (unreached.length > deleted || stray !== undefined) {
+      throw new XgboostFormatError(`${at}, node ${stray ?? unreached[0]}: not reached from the root (${unreached.length} of ${n} nodes are not${deleted ? `, ${deleted} deleted` : ''})`);
+    }
+  });
+}
+
 /** Converts a parsed XGBoost JSON model (Booster.save_model('model.json')). */
 export function convertXgboost(json: unknown): ConvertedModel {
   const learner = need((json as { learner?: Record<string, unknown> }).learner, 'learner');
@@ -130,8 +207,9 @@ export function convertXgboost(json: unknown): ConvertedModel {
   }
   const booster = need(learner.gradient_booster as { name?: string; model?: BoosterModel } | undefined, 'gradient_booster');
   if (booster.name !== 'gbtree') throw new XgboostFormatError(`booster ${booster.name} is not supported (only gbtree)`);
-  const allTrees = need(booster.model?.trees, 'trees');
+  const allTrees: unknown = need(booster.model?.trees, 'trees');
   const treeInfo = need(booster.model?.tree_info, 'tree_info');
+  checkTrees(allTrees, booster.model!);
   const numFeature = paramNumber(params.num_feature, 'num_feature');
   const multi = objective.startsWith('multi:');
   const numClass = multi ? paramNumber(params.num_class, 'num_class') : 1;

@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import ort from 'onnxruntime-node';
 import { parse as parseYaml } from 'yaml';
 import { startServer } from '../../src/server.js';
-import { CLI, REPO, tempDir } from '../helpers/paths.js';
+import { CLI, EXAMPLES, REPO, tempDir } from '../helpers/paths.js';
 import { call } from '../helpers/http.js';
 
 const root = tempDir('modelserve-xgboost-');
@@ -165,5 +165,47 @@ test('a file that is not an XGBoost model, or an unsupported objective, is refus
     const r = cli([command, ubj]);
     assert.equal(r.status, 1, `${command}: ${r.stdout}${r.stderr}`);
     assert.match(r.stderr, /model\.ubj is not XGBoost's JSON model format .*save it with model\.save_model\('model\.json'\)/, command);
+  }
+});
+
+test('a tree whose structure onnxruntime would refuse is refused naming the file, the tree and the node (convert, inspect, check, serve), nothing written', () => {
+  const example = readFileSync(join(EXAMPLES, 'rain-xgboost', 'model.json'), 'utf8');
+  interface TreeJson { left_children: number[]; right_children: number[]; split_indices: number[]; split_conditions: Array<number | null> }
+  const broken: Array<[string, (trees: TreeJson[]) => TreeJson[] | void, RegExp]> = [
+    ['badchild', (trees) => { trees[0]!.left_children[0] = 99999; }, /tree 0, node 0: left_children is 99999, not a node of the tree \(0 to 30\) or -1/],
+    ['self', (trees) => { trees[0]!.left_children[0] = 0; }, /tree 0, node 0: points to itself/],
+    ['cycle', (trees) => { trees[0]!.left_children[3] = 1; }, /tree 0, node 1: reached twice, from node 0 and from node 3/],
+    ['shared', (trees) => { trees[2]!.right_children[1] = 5; }, /tree 2, node 5: reached twice, from node 2 and from node 1/],
+    ['halfleaf', (trees) => { trees[0]!.right_children[0] = -1; }, /tree 0, node 0: left child 1 and right child -1 \(a leaf has -1 for both, a split neither\)/],
+    ['orphan', (trees) => { trees[0]!.left_children[1] = -1; trees[0]!.right_children[1] = -1; }, /tree 0, node 3: not reached from the root/],
+    ['nullsplit', (trees) => { trees[0]!.split_conditions[0] = null; }, /tree 0, node 0: split_conditions is null, not a number/],
+    ['short', (trees) => { trees[1]!.split_indices.pop(); }, /tree 1: split_indices has 30 entries, left_children 31/],
+    ['notrees', () => [], /the model has 0 trees where gbtree_model_param\.num_trees says 120/],
+  ];
+  for (const [name, breakIt, message] of broken) {
+    const model = JSON.parse(example);
+    const replaced = breakIt(model.learner.gradient_booster.model.trees);
+    if (replaced) model.learner.gradient_booster.model.trees = replaced;
+    const file = join(root, `${name}.json`);
+    writeFileSync(file, JSON.stringify(model));
+    const out = join(root, `${name}.onnx`);
+    const r = cli(['convert', file, out]);
+    assert.equal(r.status, 1, `${name}: ${r.stderr}`);
+    assert.match(r.stderr, new RegExp(`^modelserve convert: .*${name}\\.json: ${message.source}`), name);
+    assert.equal(r.stderr.split('\n').length, 2, `${name}: one line: ${r.stderr}`);
+    assert.throws(() => readFileSync(out), /ENOENT/, `${name}: nothing written`);
+    const inspect = cli(['inspect', file]);
+    assert.equal(inspect.status, 1, `${name}: inspect: ${inspect.stdout}`);
+    assert.match(inspect.stderr, message, `${name}: inspect`);
+  }
+  // A model folder holding one: check and serve --check say the same.
+  const dir = join(root, 'repo-badtree', 'rain');
+  mkdirSync(dir, { recursive: true });
+  writeFileSync(join(dir, 'model.yaml'), readFileSync(join(EXAMPLES, 'rain-xgboost', 'model.yaml')));
+  writeFileSync(join(dir, 'model.json'), readFileSync(join(root, 'self.json')));
+  for (const args of [['check', join(root, 'repo-badtree')], ['serve', join(root, 'repo-badtree'), '--check']]) {
+    const r = cli(args);
+    assert.equal(r.status, 1, `${args[0]}: ${r.stdout}${r.stderr}`);
+    assert.match(r.stderr, /rain\/model\.json: tree 0, node 0: points to itself/, args[0]);
   }
 });
