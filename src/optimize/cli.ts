@@ -3,6 +3,7 @@
 import { writeFileSync } from 'node:fs';
 import { readUserFile, UserFileError } from '../user-file.js';
 import { optimizeModel, type OptimizeOptions, type RbfPrecision } from './index.js';
+import { isSameFile } from '../cli/output.js';
 
 const HELP = `Usage: modelserve optimize <in.onnx> <out.onnx> [options]
 
@@ -45,7 +46,8 @@ export async function run(argv: string[]): Promise<number> {
     else files.push(a);
   }
   if (files.length !== 2) return usageError('expected <in.onnx> and <out.onnx>');
-  const [input, output] = files;
+  const [input, output] = files as [string, string];
+  if (isSameFile(input, output)) return usageError(`${output} is the input file ${input}: writing it would overwrite the model; give another <out.onnx>`);
   let bytes: Uint8Array;
   try {
     bytes = readUserFile(input, 'model');

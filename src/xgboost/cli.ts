@@ -1,6 +1,7 @@
 // `modelserve convert <model.json> <out.onnx>`: writes the ONNX graph an XGBoost model is served as.
 import { writeFileSync } from 'node:fs';
 import { convertXgboostFile } from './load.js';
+import { isSameFile } from '../cli/output.js';
 
 const HELP = `Usage: modelserve convert <model.json> <out.onnx>
 
@@ -25,6 +26,10 @@ export async function run(argv: string[]): Promise<number> {
     return 2;
   }
   const [input, output] = argv as [string, string];
+  if (isSameFile(input, output)) {
+    console.error(`modelserve convert: ${output} is the input file ${input}: writing it would overwrite the model; give another <out.onnx>\n\n${HELP}`);
+    return 2;
+  }
   let converted;
   try {
     converted = convertXgboostFile(input);

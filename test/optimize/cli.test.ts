@@ -2,7 +2,7 @@
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import * as ort from 'onnxruntime-node';
@@ -64,4 +64,19 @@ test('an empty file is not a valid ONNX model (exit 1), not a model with nothing
     assert.match(r.stderr, /^modelserve optimize: .*empty\.onnx is not a valid ONNX model: no graph \(not an ONNX model\?\)\n$/);
   }
   assert.ok(!existsSync(join(dir, 'out.onnx')));
+});
+
+test('an output that is the input file (the same path, spelt otherwise, a symlink to it) is a usage error (exit 2); the model is left as it was', () => {
+  const input = join(dir, 'same.onnx');
+  copyFileSync(resolve(FIXTURES, 'svc_linear_bin.onnx'), input);
+  symlinkSync(input, join(dir, 'same-link.onnx'));
+  const original = readFileSync(input);
+  for (const output of [input, join(dir, '.', 'same.onnx'), join(dir, 'same-link.onnx')]) {
+    for (const args of [[input, output], [input, output, '--force']]) {
+      const r = cli(args);
+      assert.equal(r.status, 2, `${args.join(' ')}: ${r.stderr}`);
+      assert.match(r.stderr, /^modelserve optimize: .*same(-link)?\.onnx is the input file .*same\.onnx: writing it would overwrite the model; give another <out\.onnx>\n/);
+      assert.deepEqual(readFileSync(input), original);
+    }
+  }
 });

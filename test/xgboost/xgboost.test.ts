@@ -5,7 +5,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import ort from 'onnxruntime-node';
 import { parse as parseYaml } from 'yaml';
@@ -207,5 +207,18 @@ test('a tree whose structure onnxruntime would refuse is refused naming the file
     const r = cli(args);
     assert.equal(r.status, 1, `${args[0]}: ${r.stdout}${r.stderr}`);
     assert.match(r.stderr, /rain\/model\.json: tree 0, node 0: points to itself/, args[0]);
+  }
+});
+
+test('convert to the input file itself (the same path, spelt otherwise, a symlink to it) is a usage error (exit 2); the model is left as it was', () => {
+  const input = join(root, 'xin.json');
+  copyFileSync(join(EXAMPLES, 'rain-xgboost', 'model.json'), input);
+  symlinkSync(input, join(root, 'xin-link.onnx'));
+  const original = readFileSync(input);
+  for (const output of ['xin.json', './xin.json', input, 'xin-link.onnx']) {
+    const r = cli(['convert', 'xin.json', output]);
+    assert.equal(r.status, 2, `${output}: ${r.stderr}`);
+    assert.match(r.stderr, /^modelserve convert: .*xin(-link)?\.(json|onnx) is the input file xin\.json: writing it would overwrite the model; give another <out\.onnx>\n/, output);
+    assert.deepEqual(readFileSync(input), original, output);
   }
 });
