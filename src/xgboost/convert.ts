@@ -199,6 +199,7 @@ function checkTrees(trees: unknown, model: BoosterModel): asserts trees is Tree[
 
 /** Converts a parsed XGBoost JSON model (Booster.save_model('model.json')). */
 export function convertXgboost(json: unknown): ConvertedModel {
+  if (json === null || typeof json !== 'object' || Array.isArray(json)) throw new XgboostFormatError(`not an XGBoost JSON model: it holds ${jsonKind(json)}, not an object with a learner`);
   const learner = need((json as { learner?: Record<string, unknown> }).learner, 'learner');
   const params = need(learner.learner_model_param as Record<string, unknown> | undefined, 'learner_model_param');
   const objective = String(need((learner.objective as { name?: string } | undefined)?.name, 'objective'));

@@ -222,3 +222,19 @@ test('convert to the input file itself (the same path, spelt otherwise, a symlin
     assert.deepEqual(readFileSync(input), original, output);
   }
 });
+
+test('a JSON file holding null, a number, an array or a string is not an XGBoost JSON model (convert, inspect, init), said without a JavaScript error', () => {
+  for (const [name, text, kind] of [['null', 'null', 'null'], ['number', '5', 'a number'], ['array', '[]', 'an array'], ['string', '"learner"', 'a string']] as const) {
+    const file = join(root, `${name}.json`);
+    writeFileSync(file, `${text}\n`);
+    for (const command of ['convert', 'inspect', 'init']) {
+      const r = cli(command === 'convert' ? [command, file, join(root, `${name}.onnx`)] : command === 'init' ? [command, file, '-o', join(root, `init-${name}`)] : [command, file]);
+      assert.equal(r.status, 1, `${command} ${name}: ${r.stdout}${r.stderr}`);
+      assert.equal(r.stderr, `modelserve ${command}: ${file}: not an XGBoost JSON model: it holds ${kind}, not an object with a learner\n`, `${command} ${name}`);
+    }
+  }
+  writeFileSync(join(root, 'empty-object.json'), '{}');
+  const empty = cli(['convert', join(root, 'empty-object.json'), join(root, 'empty-object.onnx')]);
+  assert.equal(empty.status, 1);
+  assert.match(empty.stderr, /empty-object\.json: not an XGBoost JSON model: no learner\n$/);
+});
