@@ -1,5 +1,5 @@
 // The output file of a command that writes one (convert, optimize).
-import { statSync } from 'node:fs';
+import { statSync, writeFileSync } from 'node:fs';
 
 /**
  * Whether `output` names the file `input` is (the same device and inode: the same path spelt
@@ -11,6 +11,24 @@ export function isSameFile(input: string, output: string): boolean {
     const b = statSync(output);
     return a.dev === b.dev && a.ino === b.ino;
   } catch {
+    return false;
+  }
+}
+
+/**
+ * Writes `bytes` to `output`; when that fails (a directory, no space, no permission) prints
+ * `modelserve <command>: cannot write <output>: <reason>` and returns false.
+ */
+export function writeOutput(command: string, output: string, bytes: Uint8Array): boolean {
+  try {
+    writeFileSync(output, bytes);
+    return true;
+  } catch (err) {
+    // Node's message ends with the system call and the path ("EISDIR: illegal operation on a
+    // directory, open 'dir/'"): the path is said once, first.
+    const e = err as NodeJS.ErrnoException;
+    const reason = e.syscall ? e.message.replace(new RegExp(`, ${e.syscall}(?: '.*')?$`), '') : e.message;
+    console.error(`modelserve ${command}: cannot write ${output}: ${reason}`);
     return false;
   }
 }

@@ -1,9 +1,8 @@
 // `modelserve optimize <in.onnx> <out.onnx> [--report]`: writes the optimised (dense-tensor) form
 // of a model so users can inspect it (e.g. in Netron) or serve it with `optimize: false`.
-import { writeFileSync } from 'node:fs';
 import { readUserFile, UserFileError } from '../user-file.js';
 import { optimizeModel, type OptimizeOptions, type RbfPrecision } from './index.js';
-import { isSameFile } from '../cli/output.js';
+import { isSameFile, writeOutput } from '../cli/output.js';
 
 const HELP = `Usage: modelserve optimize <in.onnx> <out.onnx> [options]
 
@@ -74,7 +73,7 @@ export async function run(argv: string[]): Promise<number> {
     console.error(`modelserve optimize: nothing to rewrite in ${input}; ${output} not written (use --force to copy it)`);
     return 3;
   }
-  writeFileSync(output, result.bytes);
+  if (!writeOutput('optimize', output, result.bytes)) return 1;
   if (!report) console.error(`wrote ${output} (${result.bytes.length} bytes, ${ms.toFixed(1)} ms)`);
   return 0;
 }

@@ -1,7 +1,6 @@
 // `modelserve convert <model.json> <out.onnx>`: writes the ONNX graph an XGBoost model is served as.
-import { writeFileSync } from 'node:fs';
 import { convertXgboostFile } from './load.js';
-import { isSameFile } from '../cli/output.js';
+import { isSameFile, writeOutput } from '../cli/output.js';
 
 const HELP = `Usage: modelserve convert <model.json> <out.onnx>
 
@@ -13,7 +12,8 @@ direction for missing values (NaN), then Sigmoid or Softmax and the label for cl
 Input 'input' float32 [N, features]; outputs 'label' int64 [N] and 'probabilities' float32 [N, C]
 for classifiers, 'variable' float32 [N, 1] for regression ('margin' for binary:logitraw).
 
-Exit codes: 0 written, 1 the model cannot be read or converted, 2 usage error.`;
+Exit codes: 0 written, 1 the model cannot be read or converted, or <out.onnx> cannot be written,
+2 usage error.`;
 
 export async function run(argv: string[]): Promise<number> {
   if (argv.includes('-h') || argv.includes('--help')) {
@@ -38,7 +38,7 @@ export async function run(argv: string[]): Promise<number> {
     console.error(`modelserve convert: ${e.code ? `cannot read ${input}: ${e.message}` : e.message}`);
     return 1;
   }
-  writeFileSync(output, converted.bytes);
+  if (!writeOutput('convert', output, converted.bytes)) return 1;
   console.error(`wrote ${output}: ${converted.objective}, ${converted.numFeature} features${converted.numClass > 1 ? `, ${converted.numClass} classes` : ''}${converted.rounds ? `, the first ${converted.rounds.used} of ${converted.rounds.total} rounds (early stopping's best_iteration)` : ''} (${converted.bytes.length} bytes); outputs ${converted.outputs.join(', ')}`);
   return 0;
 }

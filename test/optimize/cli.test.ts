@@ -2,7 +2,7 @@
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { copyFileSync, existsSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import * as ort from 'onnxruntime-node';
@@ -78,5 +78,20 @@ test('an output that is the input file (the same path, spelt otherwise, a symlin
       assert.match(r.stderr, /^modelserve optimize: .*same(-link)?\.onnx is the input file .*same\.onnx: writing it would overwrite the model; give another <out\.onnx>\n/);
       assert.deepEqual(readFileSync(input), original);
     }
+  }
+});
+
+test('an output that cannot be written (a directory, a full device, a missing folder) is one line naming it, exit 1', () => {
+  mkdirSync(join(dir, 'outdir'));
+  const outputs: Array<[string, RegExp]> = [
+    [join(dir, 'outdir') + '/', /EISDIR: illegal operation on a directory/],
+    [join(dir, 'no-such-dir', 'x.onnx'), /ENOENT: no such file or directory/],
+    ...(existsSync('/dev/full') ? [['/dev/full', /ENOSPC: no space left on device/] as [string, RegExp]] : []),
+  ];
+  for (const [output, reason] of outputs) {
+    const r = cli([resolve(FIXTURES, 'svc_linear_bin.onnx'), output]);
+    assert.equal(r.status, 1, `${output}: ${r.stderr}`);
+    const last = r.stderr.trimEnd().split('\n').at(-1)!;
+    assert.equal(last.replace(reason, '<reason>'), `modelserve optimize: cannot write ${output}: <reason>`, output);
   }
 });

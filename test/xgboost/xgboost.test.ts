@@ -5,7 +5,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { copyFileSync, mkdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import ort from 'onnxruntime-node';
 import { parse as parseYaml } from 'yaml';
@@ -237,4 +237,18 @@ test('a JSON file holding null, a number, an array or a string is not an XGBoost
   const empty = cli(['convert', join(root, 'empty-object.json'), join(root, 'empty-object.onnx')]);
   assert.equal(empty.status, 1);
   assert.match(empty.stderr, /empty-object\.json: not an XGBoost JSON model: no learner\n$/);
+});
+
+test('convert to an output that cannot be written (a directory, a full device, a missing folder) is one line naming it, exit 1', () => {
+  mkdirSync(join(root, 'outdir'));
+  const outputs: Array<[string, RegExp]> = [
+    [join(root, 'outdir') + '/', /EISDIR: illegal operation on a directory/],
+    [join(root, 'no-such-dir', 'x.onnx'), /ENOENT: no such file or directory/],
+    ...(existsSync('/dev/full') ? [['/dev/full', /ENOSPC: no space left on device/] as [string, RegExp]] : []),
+  ];
+  for (const [output, reason] of outputs) {
+    const r = cli(['convert', join(EXAMPLES, 'rain-xgboost', 'model.json'), output]);
+    assert.equal(r.status, 1, `${output}: ${r.stderr}`);
+    assert.equal(r.stderr.replace(reason, '<reason>'), `modelserve convert: cannot write ${output}: <reason>\n`, output);
+  }
 });
