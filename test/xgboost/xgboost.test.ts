@@ -252,3 +252,28 @@ test('convert to an output that cannot be written (a directory, a full device, a
     assert.equal(r.stderr.replace(reason, '<reason>'), `modelserve convert: cannot write ${output}: <reason>\n`, output);
   }
 });
+
+test('a tree with nodes XGBoost\'s pruner deleted (tree_param.num_deleted, left unreached) still converts and answers as XGBoost', async () => {
+  const script = `
+import json, sys, numpy as np, xgboost as xgb
+rng = np.random.default_rng(0)
+X = rng.normal(size=(2000, 5)).astype(np.float32)
+y = (X[:, 0] + 0.5 * X[:, 1] ** 2 + rng.normal(size=2000) * 0.8 > 0.5).astype(int)
+b = xgb.train({'objective': 'binary:logistic', 'max_depth': 6, 'gamma': 3.0, 'updater': 'grow_colmaker,prune'}, xgb.DMatrix(X, label=y), 10)
+b.save_model(sys.argv[1])
+json.dump({'rows': X[:50].tolist(), 'p': b.predict(xgb.DMatrix(X[:50])).tolist()}, open(sys.argv[2], 'w'))
+`;
+  const file = join(root, 'pruned.json');
+  const r0 = spawnSync('/usr/bin/python3', ['-c', script, file, join(root, 'pruned-expected.json')], { encoding: 'utf8', timeout: 120_000 });
+  assert.equal(r0.status, 0, r0.stderr);
+  const trees = JSON.parse(readFileSync(file, 'utf8')).learner.gradient_booster.model.trees as Array<{ tree_param: { num_deleted: string } }>;
+  assert.ok(trees.some((t) => Number(t.tree_param.num_deleted) > 0), 'the prune updater deleted nodes');
+  const out = join(root, 'pruned.onnx');
+  const r = cli(['convert', file, out]);
+  assert.equal(r.status, 0, r.stderr);
+  const expected = JSON.parse(readFileSync(join(root, 'pruned-expected.json'), 'utf8')) as { rows: number[][]; p: number[] };
+  const session = await ort.InferenceSession.create(readFileSync(out));
+  const res = await session.run({ input: new ort.Tensor('float32', Float32Array.from(expected.rows.flat()), [50, 5]) });
+  const p1 = Array.from(res.probabilities!.data as Float32Array).filter((_, i) => i % 2 === 1);
+  assert.ok(maxDiff(p1, expected.p) <= 1e-5);
+});
