@@ -4,7 +4,7 @@
 import { closeSync, existsSync, lstatSync, readdirSync, readSync, statSync } from 'node:fs';
 import { basename, join, relative, resolve } from 'node:path';
 import type { ErrorObject } from 'ajv';
-import { parse as parseYaml } from 'yaml';
+import { parseDocument } from 'yaml';
 import { StartupError } from '../errors.js';
 import type { FieldSpec, ModelConfig, OutputSpec, PipelineSpec, PipelineStepSpec, RoutingSpec, StepCondition, TensorSpec, ValueType, VersionPolicy } from './types.js';
 import { DEFAULTS, FIELD_TYPES, MAX_MODEL_NAME_LENGTH, NAME_PATTERN } from './schema.js';
@@ -183,13 +183,25 @@ export function readConfigFile(file: string, problems: Problem[]): unknown {
     problems.push({ file, path: '(file)', message: `cannot read: ${(err as Error).message}` });
     return undefined;
   }
-  try {
-    return file.endsWith('.json') ? JSON.parse(text) : parseYaml(text, { prettyErrors: true });
-  } catch (err) {
-    // The first line names the problem and its line and column (the code frame that follows it is dropped, and with it the colon that announced it).
-    problems.push({ file, path: '(file)', message: `not valid ${file.endsWith('.json') ? 'JSON' : 'YAML'}: ${(err as Error).message.split('\n')[0]!.replace(/:$/, '')}` });
-    return undefined;
+  // The first line of a message names the problem and its line and column (the code frame that follows it is dropped, and with it the colon that announced it).
+  const firstLine = (message: string) => message.split('\n')[0]!.replace(/:$/, '');
+  if (file.endsWith('.json')) {
+    try {
+      return JSON.parse(text);
+    } catch (err) {
+      problems.push({ file, path: '(file)', message: `not valid JSON: ${firstLine((err as Error).message)}` });
+      return undefined;
+    }
   }
+  // Merge keys (<<: *defaults) as YAML 1.1 tools write them. A warning (an unknown tag such as
+  // !!js/function, read as a plain string) is a problem too, not a line of Node's on stderr.
+  const doc = parseDocument(text, { prettyErrors: true, merge: true });
+  const found = [...doc.errors, ...doc.warnings];
+  for (const e of found) {
+    const message = e.code === 'MULTIPLE_DOCS' ? `holds several YAML documents (separated by ---); a model config is one${e.linePos ? ` (the second starts at line ${e.linePos[0].line})` : ''}` : firstLine(e.message);
+    problems.push({ file, path: '(file)', message: `not valid YAML: ${message}` });
+  }
+  return found.length > 0 ? undefined : doc.toJS({ maxAliasCount: 100 });
 }
 
 type Scalar = number | string | boolean;

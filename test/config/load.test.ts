@@ -213,3 +213,28 @@ test('a model name longer than 100 characters (the router\'s limit on a path par
   copyFileSync(BOOK_MODEL, join(named, 'm', 'svc.onnx'));
   assert.match(startupError(() => loadRepository(named)).message, /\(1 problem\):\n.*m\/model\.yaml: name: must NOT have more than 100 characters$/);
 });
+
+test('YAML: merge keys (<<: *base) are read as YAML 1.1 tools write them; several documents, and an unknown tag (read as a plain string, with a warning of Node\'s on stderr), are problems naming the file', () => {
+  const merged = repoWith({ 'm/model.yaml': `model: svc.onnx
+fields:
+  a: &num { type: number, minimum: -100 }
+  b: { <<: *num, maximum: 100 }
+inputs:
+  float_input: { fields: [a, b, a, b, a, b, a] }
+outputs:
+  y: { from: label }
+` });
+  copyFileSync(BOOK_MODEL, join(merged, 'm', 'svc.onnx'));
+  const [config] = loadRepository(merged);
+  const b = config!.fields.find((f) => f.name === 'b')!;
+  assert.deepEqual([b.type, b.minimum, b.maximum], ['number', -100, 100]);
+  for (const [text, problem] of [
+    ['model: svc.onnx\n---\nmodel: other.onnx\n', 'holds several YAML documents (separated by ---); a model config is one (the second starts at line 2)'],
+    ['model: !!js/function svc.onnx\n', 'Unresolved tag: tag:yaml.org,2002:js/function at line 1, column 8'],
+  ] as const) {
+    const repo = repoWith({ 'm/model.yaml': text });
+    copyFileSync(BOOK_MODEL, join(repo, 'm', 'svc.onnx'));
+    const err = startupError(() => loadRepository(repo));
+    assert.match(err.message, new RegExp(`\\(1 problem\\):\\n.*m/model\\.yaml: \\(file\\): not valid YAML: ${problem.replace(/[()*.+?[\]]/g, '\\$&')}$`), err.message);
+  }
+});
