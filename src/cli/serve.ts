@@ -88,8 +88,9 @@ export async function run(argv: string[]): Promise<number> {
   });
 }
 
-/** What to do about a port in use (a second server on one host: gRPC's default 8001 is the usual clash). */
+/** What to do about a port in use (a second server on one host: gRPC's default 8001 is the usual clash), or a --host no interface has. */
 function portHint(message: string): string {
+  if (/ENOTFOUND|EADDRNOTAVAIL|EAI_AGAIN/.test(message)) return ' (--host: an address or name of one of this machine\'s interfaces, e.g. 127.0.0.1, or 0.0.0.0 for all of them)';
   if (!message.includes('EADDRINUSE')) return '';
   return message.startsWith('gRPC')
     ? ' (another server — modelserve, Triton — holds that port: pick another with --grpc-port, or --grpc-port 0 to turn gRPC off)'

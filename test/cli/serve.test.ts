@@ -127,6 +127,14 @@ test('a port in use (HTTP or gRPC) fails with one line saying which flag picks a
   }
 });
 
+test('a --host that is no address of this machine fails with one line naming --host (it said only "getaddrinfo ENOTFOUND 999.1.1.1")', () => {
+  for (const host of ['999.1.1.1', '10.255.255.1']) {
+    const r = runCli(['serve', EXAMPLES, '--host', host, '--port', '0', '--grpc-port', '0', '--log-level', 'warn']);
+    assert.equal(r.status, 1, r.stderr);
+    assert.match(r.stderr, /^modelserve: failed to start: .*(ENOTFOUND|EADDRNOTAVAIL).* \(--host: an address or name of one of this machine's interfaces, e\.g\. 127\.0\.0\.1, or 0\.0\.0\.0 for all of them\)\n$/, host);
+  }
+});
+
 test('a model file, model.yaml or --api-keys-file that is a FIFO or a device fails fast naming it, unread (the old code waited on the FIFO forever and read /dev/zero until memory ran out)', () => {
   const serve = (args: string[]) => {
     const r = spawnSync(process.execPath, [CLI, 'serve', ...args, '--port', '0', '--workers', '1'], { cwd: REPO, encoding: 'utf8', timeout: 15_000, env: { ...process.env, MODELSERVE_GRPC_PORT: '0' } });
