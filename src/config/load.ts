@@ -126,7 +126,13 @@ function fileNotFolder(path: string): string {
     (base.endsWith('.onnx') ? `; or put it alone in a folder (${folder}${base}) and serve that folder: its own inputs and outputs over the Open Inference Protocol` : '');
 }
 
-/** The model folders of a repository: the folder itself when it is a model, else its subfolders that are. */
+/** A folder without a config holding several .onnx files: meant as a model, but which file? (readVersionConfig says so). */
+const severalOnnxFiles = (dir: string) => onnxFiles(dir).length > 1;
+
+/**
+ * The model folders of a repository: the folder itself when it is a model, else its subfolders that
+ * are — or that hold several .onnx files and no config, so that they are reported, not skipped.
+ */
 export function modelFolders(repo: string): string[] {
   const root = resolve(repo);
   if (!isDirectory(root)) {
@@ -137,9 +143,10 @@ export function modelFolders(repo: string): string[] {
   const dirs = readdirSync(root)
     .filter((entry) => !entry.startsWith('.'))
     .map((entry) => join(root, entry))
-    .filter((dir) => isDirectory(dir) && isModelFolder(dir))
+    .filter((dir) => isDirectory(dir) && (isModelFolder(dir) || severalOnnxFiles(dir)))
     .sort();
   if (dirs.length === 0) {
+    if (severalOnnxFiles(root)) return [root];
     throw new StartupError(
       'MS_ERR_CONFIG_NOT_FOUND',
       `${repo}: no model found: expected ${CONFIG_FILE_NAMES.join(' / ')} (or a single .onnx file) in this folder or in its subfolders`,

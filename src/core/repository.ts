@@ -107,8 +107,8 @@ export function scanRepository(repo: string, settleMs = 0, served?: ReadonlyMap<
       const { fingerprint, newest, files } = fingerprintOf(where);
       const ownConfig = findConfigFile(where.dir);
       // A config and something besides it: an empty or config-only version folder is still arriving.
-      // (Or, without any config, exactly one .onnx file: a raw model.)
-      const present = (ownConfig ?? findConfigFile(where.modelDir)) !== undefined ? files > (ownConfig ? 1 : 0) : onnxFiles(where.dir).length === 1;
+      // (Or, without any config, an .onnx file: one is a raw model, several a problem to report.)
+      const present = (ownConfig ?? findConfigFile(where.modelDir)) !== undefined ? files > (ownConfig ? 1 : 0) : onnxFiles(where.dir).length > 0;
       const cacheKey = `${where.dir}\n${fingerprint}`;
       const read = (problems: Problem[]): ModelConfig | undefined => {
         let cached = configCache.get(cacheKey);

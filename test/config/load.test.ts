@@ -238,3 +238,14 @@ outputs:
     assert.match(err.message, new RegExp(`\\(1 problem\\):\\n.*m/model\\.yaml: \\(file\\): not valid YAML: ${problem.replace(/[()*.+?[\]]/g, '\\$&')}$`), err.message);
   }
 });
+
+test('a folder with several .onnx files and no config is a problem naming it, as a repository or in one (it was skipped: the other models served without a word, or "no model found")', () => {
+  const repo = tempDir();
+  mkdirSync(join(repo, 'two'));
+  for (const file of ['a.onnx', 'b.onnx']) copyFileSync(BOOK_MODEL, join(repo, 'two', file));
+  mkdirSync(join(repo, 'one'));
+  copyFileSync(BOOK_MODEL, join(repo, 'one', 'svc.onnx'));
+  const problem = /\(1 problem\):\n.*two: \(folder\): no model\.yaml \/ model\.yml \/ model\.json in the version folder or its model folder \(and 2 \.onnx files: a folder without a config must hold exactly one\)$/;
+  assert.match(startupError(() => loadRepository(repo)).message, problem);
+  assert.match(startupError(() => loadRepository(join(repo, 'two'))).message, problem);
+});
