@@ -54,6 +54,9 @@ export async function run(argv: string[]): Promise<number> {
   if (v.labels !== undefined) {
     const pairs = v.labels.split(',').map((p) => p.split('='));
     if (pairs.some((p) => p.length !== 2 || !p[0]!.trim() || !p[1]!.trim())) return usage(`--labels: expected VALUE=LABEL pairs, e.g. 0=No_Rain,1=Rain (got ${v.labels})`);
+    const values = pairs.map((p) => p[0]!.trim());
+    const twice = values.find((value, i) => values.indexOf(value) !== i);
+    if (twice !== undefined) return usage(`--labels: the value ${twice} is given two labels (got ${v.labels})`);
     options.labels = Object.fromEntries(pairs.map(([k, l]) => [k!.trim(), l!.trim()]));
   }
   let result;

@@ -121,6 +121,10 @@ test('init refuses, naming the problem: an existing model.yaml, a scaler of the 
   assert.equal(binary.status, 1);
   assert.match(binary.stderr, /^modelserve init: .*svc\.onnx is not valid JSON: [^\n]*\n$/);
   assert.equal(cli(['init', BOOK_MODEL, '--labels', 'Rain']).status, 2);
+  // One value, two labels: the second silently won.
+  const twice = cli(['init', BOOK_MODEL, '-o', 'twice-labelled', '--labels', '0=No,0=Yes']);
+  assert.equal(twice.status, 2);
+  assert.match(twice.stderr, /--labels: the value 0 is given two labels \(got 0=No,0=Yes\)/);
   writeFileSync(join(root, 'text.onnx'), 'not a model');
   const text = cli(['init', join(root, 'text.onnx')]);
   assert.equal(text.status, 1);
