@@ -67,22 +67,24 @@ function readFolder(where: VersionLocation): { config?: ModelConfig; partial: bo
 
 async function openModel(config: ModelConfig, optimize: boolean, problems: ModelProblem[]): Promise<OrtSession | undefined> {
   const at = (key: string, message: string, severity: ModelProblem['severity'] = 'error') => problems.push({ file: config.configFile, key, message, severity });
-  let bytes: Uint8Array;
+  let read: Awaited<ReturnType<typeof readModelBytes>>;
   try {
-    const read = await readModelBytes(config, optimize);
-    bytes = read.bytes;
-    for (const s of read.optimization?.skipped ?? []) at('optimize', `the optimiser keeps ${s.op} '${s.node}' as it is: ${s.reason} (it still serves, with onnxruntime's own kernel)`, 'warning');
+    read = await readModelBytes(config, optimize);
   } catch (err) {
     if (!(err instanceof ModelBytesError)) throw err;
     at('model', err.stage === 'file' ? `${config.modelFile} ${err.message}` : err.stage === 'read' ? `cannot read ${config.modelFile}: ${err.message}` : `${config.modelFile} is not a valid ONNX model: ${err.message}`);
     return undefined;
   }
+  let session: OrtSession;
   try {
-    return await createSession(config.modelFile, bytes, { intraOpThreads: 1, interOpThreads: 1 });
+    session = await createSession(config.modelFile, read.bytes, { intraOpThreads: 1, interOpThreads: 1 });
   } catch (err) {
     at('model', err instanceof StartupError ? err.message : errorText(err));
     return undefined;
   }
+  // Said only of a model that loads: of one that does not, 'it still serves' would be untrue.
+  for (const s of read.optimization?.skipped ?? []) at('optimize', `the optimiser keeps ${s.op} '${s.node}' as it is: ${s.reason} (it still serves, with onnxruntime's own kernel)`, 'warning');
+  return session;
 }
 
 export async function checkRepository(repo: string, options: CheckOptions = {}): Promise<CheckReport> {
