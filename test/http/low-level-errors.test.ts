@@ -182,6 +182,16 @@ test('a zip bomb gets 413 (the limit applies to the decoded size), quickly and w
   assert.equal((await call(`http://127.0.0.1:${port}/predict`, { body: ROW })).status, 200);
 });
 
+test('a body past the limit gets the same 413 message on the JSON and the OIP routes, naming the limit in bytes (OIP said "(--body-limit)")', async () => {
+  const big = JSON.stringify({ pad: 'x'.repeat(BODY_LIMIT) });
+  const json = await call(`http://127.0.0.1:${port}/models/weather/predict`, { raw: big });
+  const oip = await call(`http://127.0.0.1:${port}/v2/models/weather/infer`, { raw: big });
+  assert.equal(json.status, 413, json.text);
+  assert.equal(oip.status, 413, oip.text);
+  assert.equal(json.body.detail, `request body is larger than the limit (${BODY_LIMIT} bytes)`);
+  assert.equal(oip.body.error, json.body.detail);
+});
+
 test('other or stacked encodings are 415, corrupt compressed data 400, in the error shape', async () => {
   const plain = Buffer.from(JSON.stringify(ROW));
   for (const coding of ['compress', 'zstd', 'gzip, br', 'x-unknown']) {

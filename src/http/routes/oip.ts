@@ -12,6 +12,7 @@ import { acquire, isModelReady, modelConfig, modelMetadata, modelStatistics, res
 import type { InferenceStatistics } from '../../protocols/oip/statistics.js';
 import type { ClientProbe } from '../../core/prediction-tap.js';
 import { deadlineFrom, TIMEOUT_HEADER } from '../../protocols/deadline.js';
+import { bodyTooLarge } from '../../protocols/json-body.js';
 import { unknownModelBeforeContinue } from '../low-level-errors.js';
 
 export interface OipRoutesOptions {
@@ -37,7 +38,7 @@ export const oipRoutes: FastifyPluginAsync<OipRoutesOptions> = async (app, optio
       if (answer.logAsError) request.log.error({ err: error, cause: error.cause }, answer.logAsError);
       return reply.code(answer.status).headers(answer.headers ?? {}).send(oipErrorBody(answer.code, answer.message, request.id));
     }
-    if (error.code === 'FST_ERR_CTP_BODY_TOO_LARGE' || error.statusCode === 413) return fail(reply, 'MS_ERR_BODY_TOO_LARGE', 'request body is larger than the limit (--body-limit)');
+    if (error.code === 'FST_ERR_CTP_BODY_TOO_LARGE' || error.statusCode === 413) return fail(reply, 'MS_ERR_BODY_TOO_LARGE', bodyTooLarge(app.initialConfig.bodyLimit ?? 1024 * 1024).message);
     // Any media type is read as JSON (+ binary tensors); only an empty or unparsable header gets here.
     if (error.code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE') return fail(reply, 'MS_ERR_UNSUPPORTED_MEDIA_TYPE', `the Content-Type header ${JSON.stringify(String(request.headers['content-type'] ?? '').slice(0, 100))} is not a media type: send application/json (or application/octet-stream with Inference-Header-Content-Length for binary tensors)`);
     if (error.statusCode !== undefined && error.statusCode < 500) return reply.code(error.statusCode).send(oipErrorBody('MS_ERR_BAD_REQUEST', error.message, request.id));
