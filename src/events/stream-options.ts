@@ -1,4 +1,6 @@
 // The --mqtt-* and --events-* serve options -> StreamOptions (problems reported with the others).
+import { statSync } from 'node:fs';
+import { dirname } from 'node:path';
 import { readUserFile, readUserText, UserFileError } from '../user-file.js';
 import type { StreamOptions } from './streams.js';
 import { DEFAULT_TOPICS } from '../mqtt/topics.js';
@@ -47,6 +49,9 @@ export function resolveStreamOptions(out: Record<string, unknown>, env: NodeJS.P
   const webhook = str('eventsWebhook');
   if (webhook !== undefined && !/^https?:\/\/[^/]+/.test(webhook)) problems.push(`--events-webhook: '${webhook}' is not an http(s) URL`);
   if (str('eventsMqttTopic') !== undefined && url === undefined) problems.push('--events-mqtt-topic: needs --mqtt-url (the broker to publish the events to)');
+  const eventsFile = str('eventsFile');
+  const fileProblem = eventsFile === undefined ? undefined : appendProblem(eventsFile);
+  if (fileProblem !== undefined) problems.push(`--events-file: ${eventsFile} ${fileProblem}`);
   const events = str('eventsMqttTopic') || webhook || str('eventsFile')
     ? {
       mqttTopic: str('eventsMqttTopic'),
@@ -75,3 +80,18 @@ export function resolveStreamOptions(out: Record<string, unknown>, env: NodeJS.P
   return mqtt || events ? { mqtt, events } : undefined;
 }
 
+
+/** Why events could not be appended to this path (a folder, or no folder to create it in), checked at start rather than at the first write. */
+function appendProblem(path: string): string | undefined {
+  try {
+    if (!statSync(path).isFile()) return 'is not a regular file (events are appended to a file)';
+    return undefined;
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') return `cannot be used: ${(err as Error).message}`;
+  }
+  try {
+    return statSync(dirname(path)).isDirectory() ? undefined : `cannot be created: ${dirname(path)} is not a folder`;
+  } catch {
+    return `cannot be created: the folder ${dirname(path)} does not exist`;
+  }
+}

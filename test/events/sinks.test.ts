@@ -7,6 +7,7 @@ import { mock, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, readFileSync, renameSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
+import { tmpdir } from 'node:os';
 import { InferenceCore } from '../../src/core/core.js';
 import type { PredictionRecord } from '../../src/core/prediction-tap.js';
 import { FileSink } from '../../src/events/file-sink.js';
@@ -226,6 +227,9 @@ test('serve options: MQTT and events problems are reported together', () => {
     return true;
   });
   assert.throws(() => parseServeOptions(['--events-mqtt-topic', 'cloud'], {}), /--events-mqtt-topic: needs --mqtt-url/);
+  // An events file that cannot be written is said at start (it was only logged at the first event).
+  assert.throws(() => parseServeOptions(['--events-file', tmpdir()], {}), new RegExp(`--events-file: ${tmpdir()} is not a regular file \\(events are appended to a file\\)`));
+  assert.throws(() => parseServeOptions(['--events-file', '/nonexistent-folder/e.jsonl'], {}), /--events-file: \/nonexistent-folder\/e\.jsonl cannot be created: the folder \/nonexistent-folder does not exist/);
   assert.throws(() => parseServeOptions(['--mqtt-url', 'mqtt://127.0.0.1:1', '--mqtt-errors-topic', 'modelserve/{model}/predict'], {}), /--mqtt-errors-topic: 'modelserve\/\{model\}\/predict' is also the request topic: every answer would come back as a request/);
   const ok = parseServeOptions(['--mqtt-url', 'mqtt://127.0.0.1:1883', '--mqtt-password-env', 'PW', '--events-file', 'e.jsonl', '--events-redact', 'a, b'], { PW: 'secret' });
   assert.equal(ok.streams?.mqtt?.password, 'secret');
