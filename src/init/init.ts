@@ -161,6 +161,7 @@ export function initModelFolder(options: InitOptions): InitResult {
     throw new InitError(`${options.model} is not a valid ONNX model: ${(err as Error).message}`);
   }
   const name = modelName(options.name ?? (options.out ? basename(resolve(options.out)) : basename(options.model).replace(/\.[^.]*$/, '')));
+  if (options.name !== undefined && name !== options.name) notes.push(`--name '${options.name}' is not a model name (lower-case letters, digits, - and _): the model is named '${name}'`);
   const dir = resolve(options.out ?? join('models', name));
   const configFile = join(dir, 'model.yaml');
   if (existsSync(configFile) && !options.force) throw new InitError(`${relative(process.cwd(), configFile)} exists; pass --force to overwrite it`);

@@ -156,6 +156,13 @@ test("init names a column '__proto__' 'proto' (a config refuses that name; the f
   assert.deepEqual(Object.keys(config.fields), ['proto', 'b', 'c', 'd', 'e', 'f', 'g']);
 });
 
+test("init --name that is not a model name says which name the model gets (it was changed without a word)", () => {
+  const r = cli(['init', BOOK_MODEL, '-o', 'renamed', '--name', 'Bad Name!']);
+  assert.equal(r.status, 0, r.stderr);
+  assert.match(r.stderr, /note: --name 'Bad Name!' is not a model name \(lower-case letters, digits, - and _\): the model is named 'bad-name'/);
+  assert.match(readFileSync(join(root, 'renamed', 'model.yaml'), 'utf8'), /^name: bad-name$/m);
+});
+
 test('init --sample with a ;-separated CSV of decimal commas (8,75) reads them as numbers and says so; numbers it cannot read (1.016,51) are named', () => {
   // A spreadsheet in a German or French locale exports this; an extra numeric column (Id) first would
   // otherwise be fed in place of the decimal-comma ones.
