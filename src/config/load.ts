@@ -10,7 +10,8 @@ import type { FieldSpec, ModelConfig, OutputSpec, PipelineSpec, PipelineStepSpec
 import { DEFAULTS, FIELD_TYPES, MAX_MODEL_NAME_LENGTH, NAME_PATTERN } from './schema.js';
 import { configSchemaValidator } from './schema-validator.js';
 import { resolveScaleFiles } from './scale-file.js';
-import { openRegularFile, readUserText, UserFileError } from '../user-file.js';
+import { isUtf8 } from 'node:buffer';
+import { openRegularFile, readUserFile, UserFileError } from '../user-file.js';
 
 export const CONFIG_FILE_NAMES = ['model.yaml', 'model.yml', 'model.json'];
 
@@ -181,7 +182,13 @@ function schemaMessage(error: ErrorObject): string {
 export function readConfigFile(file: string, problems: Problem[]): unknown {
   let text: string;
   try {
-    text = readUserText(file, 'config');
+    const bytes = readUserFile(file, 'config');
+    // Other encodings (Latin-1, UTF-16) would be read with U+FFFD in place of their characters.
+    if (!isUtf8(bytes)) {
+      problems.push({ file, path: '(file)', message: 'is not UTF-8 text (save it as UTF-8)' });
+      return undefined;
+    }
+    text = bytes.toString('utf8');
   } catch (err) {
     if (err instanceof UserFileError) {
       problems.push({ file, path: '(file)', message: err.reason });

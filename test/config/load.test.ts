@@ -249,3 +249,13 @@ test('a folder with several .onnx files and no config is a problem naming it, as
   assert.match(startupError(() => loadRepository(repo)).message, problem);
   assert.match(startupError(() => loadRepository(join(repo, 'two'))).message, problem);
 });
+
+test('a model.yaml that is not UTF-8 (Latin-1, UTF-16) is a problem naming it (it was read with U+FFFD in place of its characters)', () => {
+  for (const bytes of [Buffer.from('model: svc.onnx\ndescription: "Temp\xe9rature"\n', 'latin1'), Buffer.from('\ufeffmodel: svc.onnx\n', 'utf16le')]) {
+    const repo = tempDir();
+    mkdirSync(join(repo, 'm'));
+    writeFileSync(join(repo, 'm', 'model.yaml'), bytes);
+    copyFileSync(BOOK_MODEL, join(repo, 'm', 'svc.onnx'));
+    assert.match(startupError(() => loadRepository(repo)).message, /\(1 problem\):\n.*m\/model\.yaml: \(file\): is not UTF-8 text \(save it as UTF-8\)$/);
+  }
+});
