@@ -78,11 +78,12 @@ test('after a burst the dashboard shows the values the server reports, with no n
   const card = page.locator('section.card[data-model="weather"][data-version="1"]');
   // A function, not a string: the page's CSP (script-src 'self') forbids evaluating strings.
   type Doc = { querySelector(selector: string): { textContent: string | null } | null };
-  await page.waitForFunction((count) => {
+  // Both counts: a frame sent after the 300th prediction but before the 7th 422 shows fewer errors.
+  await page.waitForFunction(({ count, errors }) => {
     const doc = (globalThis as unknown as { document: Doc }).document;
     return doc.querySelector('section.card[data-model="weather"] [data-stat="requests"]')?.textContent === String(count)
-      && doc.querySelector('tr[data-error="http 422"]') !== null;
-  }, n, { timeout: 10_000 });
+      && doc.querySelector('tr[data-error="http 422"][data-model="weather"] td:nth-child(5)')?.textContent === String(errors);
+  }, { count: n, errors: 7 }, { timeout: 10_000 });
 
   const metrics = await (await fetch(`${server.url}/metrics`, { headers: auth })).text();
   const stats = await (await fetch(`${server.url}/dashboard/stats`, { headers: auth })).json() as { versions: Array<{ model: string; requests: number; latency: { p50: number; p95: number; p99: number }; batches: { meanRows: number } }> };
