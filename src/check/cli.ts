@@ -56,7 +56,8 @@ export async function run(argv: string[]): Promise<number> {
     else repos.push(a);
   }
   if (repos.length > 1) return usage('expected one MODEL_REPO');
-  return checkAndReport(repos[0] ?? process.env.MODELSERVE_MODEL_REPO ?? 'models', options);
+  // Empty is unset, as serve reads it.
+  return checkAndReport(repos[0] ?? (process.env.MODELSERVE_MODEL_REPO || 'models'), options);
 }
 
 function usage(message: string): number {

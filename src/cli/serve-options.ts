@@ -247,7 +247,8 @@ export function parseServeOptions(argv: string[], env: NodeJS.ProcessEnv = proce
   }
   return {
     ...(out as Omit<ServeOptions, 'repo'>),
-    repo: parsed.positionals[0] ?? env.MODELSERVE_MODEL_REPO ?? 'models',
+    // Empty is unset, as for every other variable (a compose file's `MODELSERVE_MODEL_REPO=` served the working folder).
+    repo: parsed.positionals[0] ?? (env.MODELSERVE_MODEL_REPO || 'models'),
     help: parsed.values.help === true,
   };
 }

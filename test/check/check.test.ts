@@ -7,6 +7,7 @@ import { copyFileSync, mkdirSync, rmSync, symlinkSync, truncateSync, writeFileSy
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { BOOK_CSV, BOOK_MODEL, BOOK_SCALER, CLI, EXAMPLES, tempDir, writeBookModelFolder } from '../helpers/paths.js';
+import { parseServeOptions } from '../../src/cli/serve-options.js';
 import { writeIdentityModels, writeReshapeFailingModel } from '../helpers/onnx.js';
 
 const root = tempDir('modelserve-check-');
@@ -14,8 +15,8 @@ after(() => rmSync(root, { recursive: true, force: true }));
 
 const CSV_FIELDS = ['temperature_c', 'humidity', 'wind_speed_kmph', 'wind_bearing_degrees', 'visibility_km', 'pressure_millibars', 'current_weather_condition'];
 
-function cli(args: string[], cwd = root) {
-  const r = spawnSync(process.execPath, [CLI, ...args], { encoding: 'utf8', timeout: 120_000, cwd });
+function cli(args: string[], cwd = root, env: NodeJS.ProcessEnv = process.env) {
+  const r = spawnSync(process.execPath, [CLI, ...args], { encoding: 'utf8', timeout: 120_000, cwd, env });
   return { status: r.status, stdout: r.stdout, stderr: r.stderr };
 }
 
@@ -221,6 +222,18 @@ test('check: a sample without the fields, an unreadable sample, no repository', 
   assert.equal(none.status, 1);
   assert.match(none.stderr, /model repository not found/);
   assert.equal(cli(['check', '--bogus']).status, 2);
+});
+
+test('check and serve: MODELSERVE_MODEL_REPO set to the empty string is unset — ./models, not the working folder checked as a repository', () => {
+  const cwd = tempDir('modelserve-check-empty-env-');
+  writeBookModelFolder(join(cwd, 'models'));
+  writeFileSync(join(cwd, 'stray.onnx'), 'not a model');
+  const r = cli(['check'], cwd, { ...process.env, MODELSERVE_MODEL_REPO: '' });
+  assert.equal(r.status, 0, r.stderr);
+  assert.match(r.stdout, /ok: 1 model checked \(book-weather\)/);
+  assert.equal(parseServeOptions([], { MODELSERVE_MODEL_REPO: '' }).repo, 'models');
+  assert.equal(parseServeOptions([], { MODELSERVE_MODEL_REPO: 'repo' }).repo, 'repo');
+  rmSync(cwd, { recursive: true, force: true });
 });
 
 test('check: pipelines are checked by their steps, not opened as ONNX — the shipped examples pass; a step naming no model of the repository is an error at its key', () => {
