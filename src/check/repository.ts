@@ -5,7 +5,7 @@
 // on that session (see warm-up.ts), what the optimiser cannot rewrite, and with a sample of data
 // the silent mistakes (see sample.ts). Opens no port.
 import { basename } from 'node:path';
-import { buildConfig, findConfigFile, modelFolders, policySelectsNothing, readConfigFile, readVersionConfig, repositoryProblems, schemaProblems, shapeProblems, underRejected, versionLocations, type Problem, type RawConfig, type VersionLocation } from '../config/load.js';
+import { buildConfig, configBesideProblem, findConfigFile, modelFolders, policySelectsNothing, readConfigFile, readVersionConfig, repositoryProblems, schemaProblems, shapeProblems, underRejected, versionLocations, type Problem, type RawConfig, type VersionLocation } from '../config/load.js';
 import type { ModelConfig } from '../config/types.js';
 import { StartupError } from '../errors.js';
 import { ModelBytesError, readModelBytes } from '../core/model-bytes.js';
@@ -48,6 +48,8 @@ function readFolder(where: VersionLocation): { config?: ModelConfig; partial: bo
     return { config, partial: problems.length > 0, problems, schema: problems };
   }
   const problems: Problem[] = [];
+  const beside = configBesideProblem(file);
+  if (beside) problems.push(beside);
   const raw = readConfigFile(file, problems);
   if (raw === undefined) return { partial: true, problems, schema: problems };
   // What serve refuses before the schema (a model's missing fields/inputs/outputs, a pipeline's model keys) counts as the schema's.
@@ -62,7 +64,7 @@ function readFolder(where: VersionLocation): { config?: ModelConfig; partial: bo
   }
   // After a schema failure, keep only the problems in parts the schema did not already reject.
   const extra = built.filter((p) => !underRejected(p.path, schema));
-  return { config, partial: schema.length > 0, problems: [...schema, ...extra], schema };
+  return { config, partial: schema.length > 0, problems: [...(beside ? [beside] : []), ...schema, ...extra], schema };
 }
 
 async function openModel(config: ModelConfig, optimize: boolean, problems: ModelProblem[]): Promise<OrtSession | undefined> {

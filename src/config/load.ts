@@ -2,7 +2,7 @@
 // config against the schema plus cross-field rules, and reports every problem at once (file and
 // key path), then returns frozen ModelConfig objects. Nothing here touches onnxruntime.
 import { closeSync, existsSync, lstatSync, readdirSync, readSync, statSync } from 'node:fs';
-import { basename, join, relative, resolve } from 'node:path';
+import { basename, dirname, join, relative, resolve } from 'node:path';
 import type { ErrorObject } from 'ajv';
 import { parseDocument } from 'yaml';
 import { StartupError } from '../errors.js';
@@ -42,6 +42,17 @@ export function findConfigFile(dir: string): string | undefined {
     if (entryExists(file) && !(name === 'model.json' && isXgboostJson(file))) return file;
   }
   return undefined;
+}
+
+/**
+ * A problem when another config file sits beside the one read: only the first of
+ * CONFIG_FILE_NAMES was read, so edits to the other did nothing, without a word.
+ */
+export function configBesideProblem(file: string): Problem | undefined {
+  const dir = dirname(file);
+  const others = CONFIG_FILE_NAMES.map((name) => join(dir, name)).filter((f) => f !== file && entryExists(f) && !(f.endsWith('model.json') && isXgboostJson(f)));
+  if (others.length === 0) return undefined;
+  return { file, path: '(file)', message: `${others.map((f) => basename(f)).join(' and ')} ${others.length === 1 ? 'is' : 'are'} beside it: a folder holds one config file (${basename(file)} is read first); remove the other${others.length === 1 ? '' : 's'}` };
 }
 
 /** Whether a folder has this entry, even a symlink to nothing: a config that cannot be read is a problem, not a folder without a config. */
@@ -558,6 +569,8 @@ export function readVersionConfig(where: VersionLocation, problems: Problem[]): 
     problems.push({ file: where.dir, path: '(folder)', message: `no ${CONFIG_FILE_NAMES.join(' / ')} in the version folder or its model folder${hint}` });
     return undefined;
   }
+  const beside = configBesideProblem(file);
+  if (beside) problems.push(beside);
   const raw = readConfigFile(file, problems);
   if (raw === undefined) return undefined;
   const shape = shapeProblems(raw);
@@ -577,7 +590,7 @@ export function readVersionConfig(where: VersionLocation, problems: Problem[]): 
   if (shape.length > 0) return undefined;
   const before = problems.length;
   const config = buildConfig(where, file, raw as unknown as RawConfig, (path, message) => problems.push({ file, path, message }));
-  return problems.length === before ? deepFreeze(config) : undefined;
+  return problems.length === before && beside === undefined ? deepFreeze(config) : undefined;
 }
 
 /** Whether a problem at key `path` lies at or under one the schema rejected (and so adds nothing). */

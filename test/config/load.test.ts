@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdirSync, writeFileSync, copyFileSync, symlinkSync } from 'node:fs';
+import { mkdirSync, writeFileSync, copyFileSync, symlinkSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { loadRepository, defaultModel } from '../../src/config/load.js';
 import { StartupError } from '../../src/errors.js';
@@ -258,4 +258,18 @@ test('a model.yaml that is not UTF-8 (Latin-1, UTF-16) is a problem naming it (i
     copyFileSync(BOOK_MODEL, join(repo, 'm', 'svc.onnx'));
     assert.match(startupError(() => loadRepository(repo)).message, /\(1 problem\):\n.*m\/model\.yaml: \(file\): is not UTF-8 text \(save it as UTF-8\)$/);
   }
+});
+
+test('a folder with two config files (model.yaml and model.yml or model.json) is a problem naming both — only the first was read, and edits to the other did nothing', () => {
+  const repo = tempDir();
+  writeBookModelFolder(repo);
+  const dir = join(repo, 'book-weather');
+  copyFileSync(join(dir, 'model.yaml'), join(dir, 'model.yml'));
+  assert.match(startupError(() => loadRepository(repo)).message, /\(1 problem\):\n.*book-weather\/model\.yaml: \(file\): model\.yml is beside it: a folder holds one config file \(model\.yaml is read first\); remove the other$/);
+  writeFileSync(join(dir, 'model.json'), '{}');
+  assert.match(startupError(() => loadRepository(repo)).message, /model\.yml and model\.json are beside it/);
+  // An XGBoost model saved as model.json is a model, not a second config.
+  rmSync(join(dir, 'model.yml'));
+  writeFileSync(join(dir, 'model.json'), '{"learner": {}}');
+  assert.equal(loadRepository(repo).length, 1);
 });
