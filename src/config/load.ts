@@ -1,7 +1,7 @@
 // Reads a model repository (a folder of model folders, or one model folder), validates every
 // config against the schema plus cross-field rules, and reports every problem at once (file and
 // key path), then returns frozen ModelConfig objects. Nothing here touches onnxruntime.
-import { closeSync, existsSync, lstatSync, readdirSync, readSync, statSync } from 'node:fs';
+import { closeSync, existsSync, lstatSync, readdirSync, readlinkSync, readSync, statSync } from 'node:fs';
 import { basename, dirname, join, relative, resolve } from 'node:path';
 import type { ErrorObject } from 'ajv';
 import { parseDocument } from 'yaml';
@@ -53,6 +53,16 @@ export function configBesideProblem(file: string): Problem | undefined {
   const others = CONFIG_FILE_NAMES.map((name) => join(dir, name)).filter((f) => f !== file && entryExists(f) && !(f.endsWith('model.json') && isXgboostJson(f)));
   if (others.length === 0) return undefined;
   return { file, path: '(file)', message: `${others.map((f) => basename(f)).join(' and ')} ${others.length === 1 ? 'is' : 'are'} beside it: a folder holds one config file (${basename(file)} is read first); remove the other${others.length === 1 ? '' : 's'}` };
+}
+
+/** Why a symlink leads nowhere: a loop, or the path it names does not exist. */
+function danglingReason(path: string): string {
+  try {
+    statSync(path);
+    return 'it cannot be followed';
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'ELOOP' ? 'a loop of links' : `it points to ${readlinkSync(path)}, which does not exist`;
+  }
 }
 
 /** Whether a folder has this entry, even a symlink to nothing: a config that cannot be read is a problem, not a folder without a config. */
@@ -149,6 +159,8 @@ export function modelFolders(repo: string): string[] {
   const root = resolve(repo);
   if (!isDirectory(root)) {
     if (existsSync(root)) throw new StartupError('MS_ERR_CONFIG_NOT_FOUND', `${repo}: ${fileNotFolder(repo)}`);
+    // A symlink to nothing (or a loop) exists as a name: "not found" would send the user looking for a missing folder.
+    if (entryExists(root)) throw new StartupError('MS_ERR_CONFIG_NOT_FOUND', `${repo}: model repository is a symbolic link that leads to no folder (${danglingReason(root)})`);
     throw new StartupError('MS_ERR_CONFIG_NOT_FOUND', `${repo}: model repository not found (expected a folder)`);
   }
   if (isModelFolder(root)) return [root];

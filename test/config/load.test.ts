@@ -273,3 +273,13 @@ test('a folder with two config files (model.yaml and model.yml or model.json) is
   writeFileSync(join(dir, 'model.json'), '{"learner": {}}');
   assert.equal(loadRepository(repo).length, 1);
 });
+
+test('a repository path that is a dangling symlink or a loop of links says so (it was "model repository not found", sending the user looking for a missing folder)', () => {
+  const dir = tempDir();
+  symlinkSync(join(dir, 'gone'), join(dir, 'dangling'));
+  symlinkSync(join(dir, 'loop-b'), join(dir, 'loop-a'));
+  symlinkSync(join(dir, 'loop-a'), join(dir, 'loop-b'));
+  assert.match(startupError(() => loadRepository(join(dir, 'dangling'))).message, /dangling: model repository is a symbolic link that leads to no folder \(it points to .*gone, which does not exist\)$/);
+  assert.match(startupError(() => loadRepository(join(dir, 'loop-a'))).message, /loop-a: model repository is a symbolic link that leads to no folder \(a loop of links\)$/);
+  assert.match(startupError(() => loadRepository(join(dir, 'missing'))).message, /missing: model repository not found \(expected a folder\)$/);
+});
