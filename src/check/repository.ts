@@ -48,9 +48,9 @@ function readFolder(where: VersionLocation): { config?: ModelConfig; partial: bo
     return { config, partial: problems.length > 0, problems, schema: problems };
   }
   const problems: Problem[] = [];
-  const beside = configBesideProblem(file);
-  if (beside) problems.push(beside);
   const raw = readConfigFile(file, problems);
+  const beside = configBesideProblem(file, raw);
+  if (beside) problems.push(beside);
   if (raw === undefined) return { partial: true, problems, schema: problems };
   // What serve refuses before the schema (a model's missing fields/inputs/outputs, a pipeline's model keys) counts as the schema's.
   const schema = [...shapeProblems(raw).map((p) => ({ file, ...p })), ...schemaProblems(file, raw)];

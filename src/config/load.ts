@@ -48,9 +48,11 @@ export function findConfigFile(dir: string): string | undefined {
  * A problem when another config file sits beside the one read: only the first of
  * CONFIG_FILE_NAMES was read, so edits to the other did nothing, without a word.
  */
-export function configBesideProblem(file: string): Problem | undefined {
+export function configBesideProblem(file: string, raw: unknown): Problem | undefined {
   const dir = dirname(file);
-  const others = CONFIG_FILE_NAMES.map((name) => join(dir, name)).filter((f) => f !== file && entryExists(f) && !(f.endsWith('model.json') && isXgboostJson(f)));
+  // A model.json the config names as its model file is that model (an XGBoost one, say), not a config.
+  const model = raw !== null && typeof raw === 'object' && typeof (raw as { model?: unknown }).model === 'string' ? resolve(dir, (raw as { model: string }).model) : undefined;
+  const others = CONFIG_FILE_NAMES.map((name) => join(dir, name)).filter((f) => f !== file && resolve(f) !== model && entryExists(f) && !(f.endsWith('model.json') && isXgboostJson(f)));
   if (others.length === 0) return undefined;
   return { file, path: '(file)', message: `${others.map((f) => basename(f)).join(' and ')} ${others.length === 1 ? 'is' : 'are'} beside it: a folder holds one config file (${basename(file)} is read first); remove the other${others.length === 1 ? '' : 's'}` };
 }
@@ -581,9 +583,9 @@ export function readVersionConfig(where: VersionLocation, problems: Problem[]): 
     problems.push({ file: where.dir, path: '(folder)', message: `no ${CONFIG_FILE_NAMES.join(' / ')} in the version folder or its model folder${hint}` });
     return undefined;
   }
-  const beside = configBesideProblem(file);
-  if (beside) problems.push(beside);
   const raw = readConfigFile(file, problems);
+  const beside = configBesideProblem(file, raw);
+  if (beside) problems.push(beside);
   if (raw === undefined) return undefined;
   const shape = shapeProblems(raw);
   for (const p of shape) problems.push({ file, ...p });

@@ -25,10 +25,14 @@ export async function readModelBytes(config: Pick<ModelConfig, 'modelFile' | 'fo
     throw new ModelBytesError('parse', 'it is an XGBoost JSON model: add format: xgboost to the config');
   }
   let bytes: Uint8Array;
+  // The converter is loaded only for XGBoost models.
+  const xgboost = config.format === 'xgboost' ? await import('../xgboost/load.js') : undefined;
   try {
-    bytes = config.format === 'xgboost' ? (await import('../xgboost/load.js')).readModelBytes(config) : readUserFile(config.modelFile, 'model');
+    bytes = xgboost ? xgboost.readModelBytes(config) : readUserFile(config.modelFile, 'model');
   } catch (err) {
     if (err instanceof UserFileError) throw new ModelBytesError('file', err.reason);
+    // Its message names the file, which the caller names too: the reason alone follows it.
+    if (xgboost && err instanceof xgboost.XgboostFileError) throw new ModelBytesError('file', err.reason);
     throw new ModelBytesError('read', (err as Error).message);
   }
   // The optimiser's protobuf library is loaded only for models that may hold an operator it rewrites.

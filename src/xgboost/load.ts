@@ -9,23 +9,40 @@ export function isXgboostModelFile(file: string): boolean {
   return file.endsWith('.json') || file.endsWith('.ubj');
 }
 
+/**
+ * A model file that is not an XGBoost JSON model modelserve can convert. `message` names the file
+ * (convert, inspect and init print it as it is); `reason` follows the file's name where the caller
+ * names the file itself (serve and check: "<file> is not an XGBoost JSON model: …").
+ */
+export class XgboostFileError extends Error {
+  constructor(message: string, readonly reason: string, options?: ErrorOptions) {
+    super(message, options);
+  }
+}
+
 export function convertXgboostFile(file: string): ConvertedModel {
   const bytes = readUserFile(file, 'xgboost');
   let json: unknown;
   try {
     json = JSON.parse(stripBom(bytes.toString('utf8')));
   } catch (err) {
-    if (file.endsWith('.onnx')) throw new Error(`${file} is an ONNX model, not XGBoost's JSON model format: leave out format: xgboost`, { cause: err });
+    if (file.endsWith('.onnx')) {
+      const reason = 'is an ONNX model, not XGBoost\'s JSON model format: leave out format: xgboost';
+      throw new XgboostFileError(`${file} ${reason}`, reason, { cause: err });
+    }
     // UBJSON (XGBoost 2's default, model.ubj) opens an object with '{' and a binary length marker.
     const ubjson = bytes[0] === 0x7b && bytes.length > 1 && 'LUiIl$#'.includes(String.fromCharCode(bytes[1]!));
     // JSON.parse quotes the text it stopped at: binary bytes and line breaks in a one-line message.
     const reason = ubjson ? 'it is XGBoost\'s binary UBJSON format' : (err as Error).message.replace(/[^\x20-\x7e]+/g, '?');
-    throw new Error(`${file} is not XGBoost's JSON model format (${reason}); save it with model.save_model('model.json')`, { cause: err });
+    const why = `is not XGBoost's JSON model format (${reason}); save it with model.save_model('model.json')`;
+    throw new XgboostFileError(`${file} ${why}`, why, { cause: err });
   }
   try {
     return convertXgboost(json);
   } catch (err) {
-    throw new Error(`${file}: ${(err as Error).message}`, { cause: err });
+    const message = (err as Error).message;
+    const why = message.startsWith('not an XGBoost JSON model') ? `is ${message}` : `is an XGBoost model modelserve cannot convert: ${message}`;
+    throw new XgboostFileError(`${file}: ${message}`, why, { cause: err });
   }
 }
 

@@ -157,7 +157,13 @@ test('a file that is not an XGBoost model, or an unsupported objective, is refus
   writeFileSync(join(dir, 'model.yaml'), 'format: xgboost\nfields: { a: { type: number } }\ninputs: { input: { fields: [a] } }\noutputs: { v: { from: variable } }\n');
   const check = cli(['check', join(root, 'repo-bad')]);
   assert.equal(check.status, 1);
-  assert.match(check.stderr, /m\/model\.yaml: model: cannot read .*model\.json: .*not an XGBoost JSON model: no learner_model_param/);
+  // The file named once (it was "cannot read /…/model.json: /…/model.json: not an …").
+  assert.match(check.stderr, /m\/model\.yaml: model: \S*m\/model\.json is not an XGBoost JSON model: no learner_model_param\n/);
+  assert.equal(check.stderr.split('model.json').length, 2, check.stderr);
+  const serve = cli(['serve', join(root, 'repo-bad'), '--port', '0', '--grpc-port', '0']);
+  assert.equal(serve.status, 1);
+  assert.match(serve.stderr, /m\/model\.json is not an XGBoost JSON model: no learner_model_param\n/);
+  assert.equal(serve.stderr.split('model.json').length, 2, serve.stderr);
   // XGBoost's binary format (UBJSON): init and inspect say the same thing, how to save JSON instead.
   const ubj = join(root, 'model.ubj');
   writeFileSync(ubj, Buffer.from([0x7b, 0x4c, 0x00, 0x00]));
@@ -206,7 +212,8 @@ test('a tree whose structure onnxruntime would refuse is refused naming the file
   for (const args of [['check', join(root, 'repo-badtree')], ['serve', join(root, 'repo-badtree'), '--check']]) {
     const r = cli(args);
     assert.equal(r.status, 1, `${args[0]}: ${r.stdout}${r.stderr}`);
-    assert.match(r.stderr, /rain\/model\.json: tree 0, node 0: points to itself/, args[0]);
+    assert.match(r.stderr, /rain\/model\.json is an XGBoost model modelserve cannot convert: tree 0, node 0: points to itself/, args[0]);
+    assert.equal(r.stderr.split('model.json').length, 2, `${args[0]} names the file once: ${r.stderr}`);
   }
 });
 
