@@ -2,7 +2,7 @@
 // code, a short message and the request id; details (stacks, paths) go to the log only.
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { ERRORS, isServerFault, ModelServeError, type ErrorCode } from '../errors.js';
-import { awaitsContinue, trackRouteMethods } from './low-level-errors.js';
+import { trackRouteMethods } from './low-level-errors.js';
 import { bodyTooLarge } from '../protocols/json-body.js';
 import { StepValidationError } from '../pipelines/errors.js';
 import type { ValidationIssue } from '../validation/request-validator.js';
@@ -119,10 +119,12 @@ export function installErrorBoundary(app: FastifyInstance): void {
     return sendError(reply, 'MS_ERR_NOT_FOUND', `no route for ${request.method} ${path}`);
   };
   app.setNotFoundHandler(notFound);
-  // Fastify reads a body before its not-found handler runs: a client waiting for 100 Continue
-  // (Expect: 100-continue) would be asked for a body only to hear 404 or 405 after it.
+  // Fastify reads and parses a body before its not-found handler runs: a wrong path or method
+  // with a JSON body got the body's 400 (not valid JSON, empty) or 415 (charset, encoding) instead
+  // of its 404 or 405, and a client waiting for 100 Continue would be asked for a body only to hear
+  // 404 or 405 after it. The answer comes first; Node discards the unread body.
   app.addHook('preParsing', (request, reply, payload, done) => {
-    if (request.is404 && awaitsContinue(request.raw)) void notFound(request, reply);
+    if (request.is404) void notFound(request, reply);
     else done(null, payload);
   });
 }

@@ -129,6 +129,27 @@ test('a wrong method on an existing route is 405 with Allow; an unknown path sta
   assert.equal(missing.body.code, 'MS_ERR_NOT_FOUND');
 });
 
+test("a wrong path or method is 404 or 405 whatever its body: an invalid, empty or non-UTF-8 JSON body or an unknown encoding was answered 400 or 415 (the body was parsed first)", async () => {
+  const cases: Array<[string, string, Record<string, string>, string, number, string]> = [
+    ['PUT', '/models/weather/predict', { 'content-type': 'application/json' }, '{bad', 405, 'MS_ERR_METHOD_NOT_ALLOWED'],
+    ['DELETE', '/v2/models/weather', { 'content-type': 'application/json' }, '', 405, 'MS_ERR_METHOD_NOT_ALLOWED'],
+    ['OPTIONS', '/models/weather', { 'content-type': 'application/json' }, '', 405, 'MS_ERR_METHOD_NOT_ALLOWED'],
+    ['POST', '/nope', { 'content-type': 'application/json' }, '{bad', 404, 'MS_ERR_NOT_FOUND'],
+    ['POST', '/v2/modelz/weather/infer', { 'content-type': 'application/json' }, '{"inputs": [NaN]}', 404, 'MS_ERR_NOT_FOUND'],
+    ['POST', '/nope', { 'content-type': 'application/json; charset=latin1' }, '{}', 404, 'MS_ERR_NOT_FOUND'],
+    ['POST', '/nope', { 'content-type': 'application/json', 'content-encoding': 'zstd' }, '{}', 404, 'MS_ERR_NOT_FOUND'],
+  ];
+  for (const [method, path, headers, body, status, code] of cases) {
+    const res = await request(`http://127.0.0.1:${port}${path}`, { method: method as 'PUT', headers, body });
+    const text = await res.body.text();
+    assert.equal(res.statusCode, status, `${method} ${path} ${body}: ${text}`);
+    assert.equal(JSON.parse(text).code, code, `${method} ${path}`);
+  }
+  // The unread body is discarded: the connection serves the next request.
+  const next = await call(`http://127.0.0.1:${port}/models/weather/predict`, { body: ROW });
+  assert.equal(next.status, 200);
+});
+
 test('__proto__ and constructor keys are unknown fields: ignored, or 422 in strict mode; nothing is polluted', async () => {
   const rest = JSON.stringify(ROW).slice(1);
   for (const key of ['__proto__', 'constructor']) {
@@ -272,7 +293,9 @@ test('requests refused while Node read them (malformed framing 400, headers too 
   const before = await scrape();
   const count = (text: string, status: string) => sample(text, 'modelserve_requests_total', { route: 'unmatched', status }) ?? 0;
   expectRaw(await sendRaw(port, 'HELLO\r\n\r\n'), 400, 'MS_ERR_BAD_REQUEST', 'garbage request line');
-  expectRaw(await sendRaw(port, post('/nowhere', 'Transfer-Encoding: chunked\r\n', 'zz\r\nabc\r\n0\r\n\r\n')), 400, 'MS_ERR_BAD_REQUEST', 'bad chunk size, unknown path');
+  expectRaw(await sendRaw(port, 'POST /predict HTTP/1.1\r\nHost: x\r\nContent-Length: 1x\r\n\r\n'), 400, 'MS_ERR_BAD_REQUEST', 'bad Content-Length');
+  // An unknown path is answered before its body is read (a broken body then gets no second answer).
+  expectRaw(await sendRaw(port, post('/nowhere', 'Transfer-Encoding: chunked\r\n', 'zz\r\nabc\r\n0\r\n\r\n')), 404, 'MS_ERR_NOT_FOUND', 'bad chunk size, unknown path');
   expectRaw(await sendRaw(port, `GET /healthz HTTP/1.1\r\nHost: x\r\nX-Big: ${'a'.repeat(20_000)}\r\n\r\n`), 431, 'MS_ERR_HEADERS_TOO_LARGE', 'big header');
   // Refused by the HTTP server before Fastify too, after the parser: framing, CONNECT, an unknown Expect.
   expectRaw(await sendRaw(port, post('/predict', 'Transfer-Encoding: gzip\r\n', '')), 400, 'MS_ERR_BAD_REQUEST', 'unsupported Transfer-Encoding');
@@ -280,6 +303,7 @@ test('requests refused while Node read them (malformed framing 400, headers too 
   expectRaw(await sendRaw(port, 'POST /predict HTTP/1.1\r\nHost: x\r\nExpect: foo\r\nContent-Length: 2\r\n\r\n{}'), 417, 'MS_ERR_EXPECTATION_FAILED', 'Expect: foo');
   const after = await scrape();
   assert.equal(count(after, '400'), count(before, '400') + 3);
+  assert.equal(count(after, '404'), count(before, '404') + 1);
   assert.equal(count(after, '431'), count(before, '431') + 1);
   assert.equal(count(after, '405'), count(before, '405') + 1);
   assert.equal(count(after, '417'), count(before, '417') + 1);
