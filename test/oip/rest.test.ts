@@ -248,6 +248,15 @@ test('bad input: each a 400 {"error"} naming the tensor, never a 500', async () 
   const res4 = await post('/v2/models/loan/infer', notUtf8.body, { 'inference-header-content-length': String(notUtf8.headerLength) });
   assert.equal(res4.status, 400, res4.bytes.toString());
   assert.match(res4.json().error, /input 'City': BYTES element 0 is not valid UTF-8/);
+  // So is a JSON body (or header) that is not UTF-8: a Latin-1 'é' in BYTES data was decoded as U+FFFD and served (200).
+  const latin1 = JSON.stringify({ inputs: loanMeta.inputs.map((i) => ({ name: i.name, datatype: i.datatype, shape: [1], data: [i.name === 'City' ? 'CHICAGé' : i.datatype === 'BYTES' ? '1' : 1] })) });
+  const res5 = await post('/v2/models/loan/infer', Buffer.from(latin1, 'latin1'));
+  assert.equal(res5.status, 400, res5.bytes.toString());
+  assert.match(res5.json().error, /^the inference request's JSON is not valid UTF-8$/);
+  const latin1Header = Buffer.from(latin1, 'latin1');
+  const res6 = await post('/v2/models/loan/infer', latin1Header, { 'content-type': 'application/octet-stream', 'inference-header-content-length': String(latin1Header.byteLength) });
+  assert.equal(res6.status, 400, res6.bytes.toString());
+  assert.match(res6.json().error, /^the inference request's JSON header is not valid UTF-8$/);
   // Raw view: datatype and shape checked against the graph.
   const raw = await post('/v2/models/svc-raw/infer', JSON.stringify({ inputs: [{ name: 'float_input', datatype: 'FP64', shape: [1, 7], data: [1, 2, 3, 4, 5, 6, 7] }] }));
   assert.match(raw.json().error, /input 'float_input': datatype FP64, but the model takes FP32/);

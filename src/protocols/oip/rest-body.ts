@@ -1,6 +1,7 @@
 // The OIP REST inference body: a JSON request object, optionally followed by binary tensor data
 // (Triton's binary tensor extension: Inference-Header-Content-Length gives the JSON's length,
 // inputs carry parameters.binary_data_size, outputs ask for binary_data / binary_data_output).
+import { isUtf8 } from 'node:buffer';
 import { badTensor, checkDatatype, noInputs, elementSize, exactJsonData, fromBytes, fromJsonData, MAX_ELEMENTS, toBytes, toJsonData, type Datatype, type OipTensor } from './tensors.js';
 import { refuseClassification } from './codec.js';
 
@@ -86,9 +87,13 @@ export function parseInferBody(body: Uint8Array, headerLength: string | undefine
     if (jsonEnd > body.byteLength) throw badTensor(`Inference-Header-Content-Length (${jsonEnd}) is past the end of the body (${body.byteLength} bytes)`);
   }
   if (body.byteLength === 0) throw badTensor('the request body is empty; expected an inference request: a JSON object with "inputs"');
+  const json = Buffer.from(body.buffer, body.byteOffset, jsonEnd);
+  // JSON is UTF-8: decoding other bytes would put U+FFFD into BYTES data and serve it (the JSON
+  // routes, binary BYTES elements and gRPC's bytes_contents all refuse such bytes).
+  if (!isUtf8(json)) throw badTensor(`the inference request's JSON${headerLength === undefined ? '' : ' header'} is not valid UTF-8`);
   let header: unknown;
   try {
-    header = JSON.parse(Buffer.from(body.buffer, body.byteOffset, jsonEnd).toString('utf8'));
+    header = JSON.parse(json.toString('utf8'));
   } catch (err) {
     throw badTensor(`the inference request is not valid JSON: ${(err as Error).message.slice(0, 200)}${headerLength === undefined ? ' (binary data needs the Inference-Header-Content-Length header)' : ''}`);
   }
