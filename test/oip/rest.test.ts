@@ -210,6 +210,8 @@ test('bad input: each a 400 {"error"} naming the tensor, never a 500', async () 
     ['FP16', send(good.map((c, i) => (i === 0 ? { ...c, datatype: 'FP16' } : c))), /input 'temp_c': datatype FP16 is not supported/],
     ['huge declared shape', send(good.map((c, i) => (i === 0 ? { ...c, shape: [1e9, 1e9] } : c))), /input 'temp_c': shape \[1000000000,1000000000\] declares more than/],
     ['not a number', send(good.map((c, i) => (i === 0 ? { ...c, data: ['x', 1] } : c))), /input 'temp_c': FP64 data must be numbers/],
+    // (It was "has no data".)
+    ['data nested too deep', send(good.map((c, i) => (i === 0 ? { ...c, data: Array.from({ length: 40 }).reduce<unknown>((d) => [d], c.data) } : c))), /input 'temp_c': data is nested more than 32 levels deep \(send it flat, or nested as shape \[2, 1\]\)/],
     ['a dimension sent as a string', send(good.map((c, i) => (i === 0 ? { ...c, shape: ['2'] } : c))), /input 'temp_c': shape \["2"\] has a dimension that is not a non-negative integer \("2"\)/],
     ['a dimension too large to be exact', send(good.map((c, i) => (i === 0 ? { ...c, shape: [2 ** 62] } : c))), /input 'temp_c': shape \[4611686018427388000\] declares more than/],
     ['unknown output', send(good, { outputs: [{ name: 'colour' }] }), /unknown output 'colour'/],

@@ -104,15 +104,20 @@ export function elementSize(datatype: Datatype): number {
 
 // ---- JSON data --------------------------------------------------------------------------------
 
-/** Flattens nested arrays (row-major) into `out`, stopping past `limit` elements or 32 levels. */
-function flatten(data: unknown, out: unknown[], limit: number, depth = 0): boolean {
+const MAX_DEPTH = 32;
+
+/** Flattens nested arrays (row-major) into `out`, stopping past `limit` elements ('more') or MAX_DEPTH levels ('deep'). */
+function flatten(data: unknown, out: unknown[], limit: number, depth = 0): 'ok' | 'more' | 'deep' {
   if (!Array.isArray(data)) {
     out.push(data);
-    return out.length <= limit;
+    return out.length <= limit ? 'ok' : 'more';
   }
-  if (depth > 32) return false;
-  for (const item of data) if (!flatten(item, out, limit, depth + 1)) return false;
-  return true;
+  if (depth > MAX_DEPTH) return 'deep';
+  for (const item of data) {
+    const result = flatten(item, out, limit, depth + 1);
+    if (result !== 'ok') return result;
+  }
+  return 'ok';
 }
 
 /** A tensor from JSON `data` (flat or nested): element count and every element's type checked. */
@@ -122,8 +127,10 @@ export function fromJsonData(name: string, datatype: Datatype, shape: number[], 
   if (data === undefined) throw noData(name, shape, count, give);
   const flat: unknown[] = [];
   const fits = flatten(data, flat, count);
+  // (Stopped before its first element, data nested too deep read as "has no data".)
+  if (fits === 'deep') throw badTensor(`input ${shown(name)}: data is nested more than ${MAX_DEPTH} levels deep (send it flat, or nested as shape ${shapeText(shape)})`);
   if (flat.length === 0 && count > 0) throw noData(name, shape, count, give);
-  if (!fits || flat.length !== count) throw wrongCount(name, shape, count, 'data', flat.length > count ? 'more' : flat.length);
+  if (fits !== 'ok' || flat.length !== count) throw wrongCount(name, shape, count, 'data', flat.length > count ? 'more' : flat.length);
   if (datatype === 'BYTES') {
     const values = new Array<string>(count);
     for (let i = 0; i < count; i++) {
