@@ -24,7 +24,21 @@ function folderModelName(where: VersionLocation): string {
 function folderNameProblem(name: string): string | undefined {
   if (!/^[a-z0-9][a-z0-9_-]*$/.test(name)) return `the folder name '${name}' is not a valid model name`;
   if (name.length > MAX_MODEL_NAME_LENGTH) return `the folder name '${name.slice(0, 40)}…' is ${name.length} characters long, past the ${MAX_MODEL_NAME_LENGTH} a model name may have (no URL could address it)`;
+  if (RESERVED_MODEL_NAMES.has(name)) return `the folder name '${name}' ${reservedBecause}`;
   return undefined;
+}
+
+/** Names no model may take: GET /v2/models/stats is every model's statistics (Triton's route), so a model 'stats' had no metadata URL. */
+const RESERVED_MODEL_NAMES = new Set(['stats']);
+const reservedBecause = 'cannot name a model: GET /v2/models/stats is every model\'s statistics, so that model\'s metadata could not be reached';
+
+/** The problem of a model's name wherever it comes from: the config's name: or its folder's. */
+function modelNameProblem(raw: { name?: string }, name: string, fix: string): string | undefined {
+  if (raw.name === undefined) {
+    const problem = folderNameProblem(name);
+    return problem && `${problem}; ${fix}`;
+  }
+  return RESERVED_MODEL_NAMES.has(raw.name) ? `'${raw.name}' ${reservedBecause}; choose another name:` : undefined;
 }
 
 const validateSchema = configSchemaValidator();
@@ -425,8 +439,8 @@ export function buildConfig(where: VersionLocation, file: string, raw: RawConfig
   const routing = routingOf(raw, at);
   if (raw.pipeline !== undefined) {
     const name = raw.name ?? folderModelName(where);
-    const problem = raw.name === undefined ? folderNameProblem(name) : undefined;
-    if (problem) at('name', `${problem}; set name:`);
+    const problem = modelNameProblem(raw, name, 'set name:');
+    if (problem) at('name', problem);
     return {
       name, version: String(raw.version ?? where.version), modelVersion: where.version, modelDir: where.modelDir, versionPolicy: policyOf(raw.version_policy),
       description: raw.description ?? '', dir, configFile: file, modelFile: '', default: raw.default ?? false, strict: raw.strict ?? false, lax: raw.lax ?? true,
@@ -473,8 +487,8 @@ export function buildConfig(where: VersionLocation, file: string, raw: RawConfig
   const modelFile = resolve(dir, raw.model ?? (raw.format === 'xgboost' ? 'model.json' : DEFAULTS.model));
   if (!existsSync(modelFile)) at('model', `${raw.format === 'xgboost' ? 'XGBoost model' : 'ONNX'} file not found: ${modelFile}`);
   const name = raw.name ?? folderModelName(where);
-  const problem = raw.name === undefined ? folderNameProblem(name) : undefined;
-  if (problem) at('name', `${problem}; set name:`);
+  const problem = modelNameProblem(raw, name, 'set name:');
+  if (problem) at('name', problem);
   return {
     name,
     version: String(raw.version ?? where.version),

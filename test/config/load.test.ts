@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdirSync, writeFileSync, copyFileSync, symlinkSync, rmSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync, copyFileSync, symlinkSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { loadRepository, defaultModel } from '../../src/config/load.js';
 import { StartupError } from '../../src/errors.js';
@@ -282,4 +282,15 @@ test('a repository path that is a dangling symlink or a loop of links says so (i
   assert.match(startupError(() => loadRepository(join(dir, 'dangling'))).message, /dangling: model repository is a symbolic link that leads to no folder \(it points to .*gone, which does not exist\)$/);
   assert.match(startupError(() => loadRepository(join(dir, 'loop-a'))).message, /loop-a: model repository is a symbolic link that leads to no folder \(a loop of links\)$/);
   assert.match(startupError(() => loadRepository(join(dir, 'missing'))).message, /missing: model repository not found \(expected a folder\)$/);
+});
+
+test('a model named stats (by name: or by its folder) is a problem: GET /v2/models/stats is every model\'s statistics, so its metadata had no URL', () => {
+  const named = tempDir();
+  const dir = writeBookModelFolder(named);
+  writeFileSync(join(dir, 'model.yaml'), readFileSync(join(dir, 'model.yaml'), 'utf8').replace(/^name: .*$/m, 'name: stats'));
+  assert.match(startupError(() => loadRepository(named)).message, /book-weather\/model\.yaml: name: 'stats' cannot name a model: GET \/v2\/models\/stats is every model's statistics.*; choose another name:$/);
+  const folder = tempDir();
+  mkdirSync(join(folder, 'stats'));
+  copyFileSync(BOOK_MODEL, join(folder, 'stats', 'svc.onnx'));
+  assert.match(startupError(() => loadRepository(folder)).message, /stats\/svc\.onnx: name: the folder name 'stats' cannot name a model: .*rename the folder or add a model\.yaml with name:$/);
 });
