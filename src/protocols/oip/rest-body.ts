@@ -93,7 +93,9 @@ export function parseInferBody(body: Uint8Array, headerLength: string | undefine
   if (!isUtf8(json)) throw badTensor(`the inference request's JSON${headerLength === undefined ? '' : ' header'} is not valid UTF-8`);
   let header: unknown;
   try {
-    header = JSON.parse(json.toString('utf8'));
+    // A leading byte-order mark is dropped, as the JSON rows routes drop it (some Windows tools write one).
+    const bom = json[0] === 0xef && json[1] === 0xbb && json[2] === 0xbf;
+    header = JSON.parse(json.toString('utf8', bom ? 3 : 0));
   } catch (err) {
     throw badTensor(`the inference request is not valid JSON: ${(err as Error).message.slice(0, 200)}${headerLength === undefined ? ' (binary data needs the Inference-Header-Content-Length header)' : ''}`);
   }
