@@ -95,3 +95,19 @@ test('an output that cannot be written (a directory, a full device, a missing fo
     assert.equal(last.replace(reason, '<reason>'), `modelserve optimize: cannot write ${output}: <reason>`, output);
   }
 });
+
+test('a write cut off by a full disk leaves no part of a model behind (a small tmpfs; skipped where it cannot be mounted)', (t) => {
+  const small = join(dir, 'small-disk');
+  mkdirSync(small);
+  if (spawnSync('mount', ['-t', 'tmpfs', '-o', 'size=16k', 'tmpfs', small]).status !== 0) return t.skip('cannot mount a tmpfs here');
+  try {
+    writeFileSync(join(small, 'filler'), Buffer.alloc(12 * 1024)); // 4 KiB (a page) left: less than the model
+    const output = join(small, 'x.onnx');
+    const r = cli([resolve(FIXTURES, 'svc_rbf_4c_prob_strings.onnx'), output]);
+    assert.equal(r.status, 1, r.stderr);
+    assert.match(r.stderr, /cannot write .*x\.onnx: ENOSPC: no space left on device\n$/);
+    assert.equal(existsSync(output), false, 'the cut-off file is removed');
+  } finally {
+    spawnSync('umount', [small]);
+  }
+});
