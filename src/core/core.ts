@@ -592,7 +592,7 @@ export class InferenceCore extends EventEmitter {
     const served = derived.get(config);
     if (mine.length > 0 || served === undefined) throw new StartupError('MS_ERR_CONFIG_INVALID', formatProblems(mine.length > 0 ? mine : problems));
     const observe = (step: string, seconds: number, outcome: 'ok' | 'error') => this.onPipelineStep?.(config.name, config.modelVersion, step, seconds, outcome);
-    return new PipelineVersion(served, this, observe, this.options.onRequest?.(config.name, config.modelVersion));
+    return new PipelineVersion(served, this, observe, this.options.onRequest?.(config.name, config.modelVersion), this.predictions);
   }
 
   /** Releases what a version holds: its sessions in the runtime, or a pipeline's connections. */

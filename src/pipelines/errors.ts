@@ -20,6 +20,8 @@ export interface RowOrigin {
   batch: boolean;
   /** The request's client, to stop the steps' work once it has gone (a remote call in flight is cancelled). */
   client?: ClientProbe;
+  /** The client's request id: the steps' predictions (events, dashboard) carry it, so they can be matched to the answer. */
+  requestId?: string;
 }
 
 /** A step's own 422 issues, re-addressed: ['step', name, 'body', <client row>, ...field path] (a nested pipeline's: ['step', name, 'step', <its step>, 'body', <client row>, ...]). */

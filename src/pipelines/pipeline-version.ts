@@ -12,9 +12,9 @@ import { performance } from 'node:perf_hooks';
 import type { BatcherStats } from '../batching/batcher.js';
 import type { FieldSpec, ModelConfig, PipelineStepSpec, StepCondition, ValueType } from '../config/types.js';
 import type { InferOptions, RequestObserver, ServableVersion } from '../core/servable.js';
-import type { RequestContext } from '../core/prediction-tap.js';
+import type { PredictionJson, PredictionTap, RequestContext } from '../core/prediction-tap.js';
 import { compileDecoder, type PredictionObject } from '../response/decode.js';
-import { compileSerializers } from '../response/serialize.js';
+import { compileRowsSerializer, compileSerializers } from '../response/serialize.js';
 import type { ModelSignature, NamedTensors, TensorData } from '../runtime/types.js';
 import { compileRequestValidator, type Row, type ValidationIssue } from '../validation/request-validator.js';
 import { ModelServeError } from '../errors.js';
@@ -98,11 +98,14 @@ function localStep(spec: PipelineStepSpec, models: StepModels, pipeline: string)
       const model = models.resolve(name, version) ?? (await models.acquire(name, version, deadline));
       const checked = model.validate(project(rows, model.config.fields, spec.inputs));
       if (!checked.ok) throw stepValidationError(spec.name, checked.issues, origin);
-      if (!isPipelineVersion(model)) return checkAnswers(spec, pipeline, model, await model.predict(checked.rows, deadline, { client: origin.client }));
+      // A step's prediction is reported (events, dashboard) with the client's request id, as
+      // asked for by a pipeline: front door 'pipeline'.
+      const context = { client: origin.client, requestId: origin.requestId, frontDoor: 'pipeline' };
+      if (!isPipelineVersion(model)) return checkAnswers(spec, pipeline, model, await model.predict(checked.rows, deadline, context));
       // A nested pipeline addresses its issues by the rows it got (always as an array, so that a
       // row index is there to translate); they are re-addressed to the client's rows under this step.
       try {
-        return checkAnswers(spec, pipeline, model, await model.run(checked.rows, { indexes: checked.rows.map((_, i) => i), batch: true, client: origin.client }, deadline));
+        return checkAnswers(spec, pipeline, model, await model.run(checked.rows, { indexes: checked.rows.map((_, i) => i), batch: true, client: origin.client, requestId: origin.requestId }, deadline, context));
       } catch (err) {
         if (err instanceof StepValidationError) throw stepValidationError(spec.name, err.issues, origin);
         throw err;
@@ -173,12 +176,14 @@ export class PipelineVersion implements ServableVersion {
   readonly serialize;
   readonly batcher: { stats(): BatcherStats; drain(): Promise<void> };
   private readonly steps: RunnableStep[];
+  private json: PredictionJson | undefined;
   private inFlight = 0;
   private idle: Array<() => void> = [];
 
   /** `config` is the pipeline's served config (fields and outputs derived by resolvePipelines). */
   /** `onRequest`: told of each request to the pipeline (its local steps are requests to their models, counted there). */
-  constructor(config: ModelConfig, models: StepModels, private readonly observe?: StepObserver, private readonly onRequest?: RequestObserver) {
+  /** `tap`: where its predictions are reported (events, dashboard), as a model's are. */
+  constructor(config: ModelConfig, models: StepModels, private readonly observe?: StepObserver, private readonly onRequest?: RequestObserver, private readonly tap?: PredictionTap) {
     if (!config.pipeline) throw new Error(`${config.configFile}: not a pipeline`);
     this.config = config;
     this.name = config.name;
@@ -236,20 +241,40 @@ export class PipelineVersion implements ServableVersion {
     }
     const checked = this.validate(objects);
     if (!checked.ok) throw new StepValidationError(`pipeline '${this.name}': invalid input`, checked.issues);
-    const predictions = await this.predict(checked.rows, options.deadline, { client: options.client });
+    const started = performance.now();
+    // Reported here, as a tensor-level call (its tensors), rather than by run() as rows.
+    const predictions = await this.run(checked.rows, { indexes: checked.rows.map((_, i) => i), batch: rows > 1, client: options.client, requestId: options.requestId }, options.deadline);
     const names = options.outputs ?? this.config.outputs.map((o) => o.field);
     const out: NamedTensors = {};
     for (const name of names) out[name] = tensorOf(predictions.map((p) => p[name]), rows);
+    const tap = this.tap;
+    if (tap !== undefined && tap.observers.length > 0 && options.unobserved !== true) {
+      tap.emit({ model: this.name, version: this.version, requestId: options.requestId, frontDoor: options.frontDoor, rows, latencyMs: performance.now() - started, time: Date.now(), feeds, outputs: out });
+    }
     return out;
   }
 
   /** Validated rows -> one answer per row, in order. */
   predict(rows: Row[], deadline?: number, context?: RequestContext): Promise<PredictionObject[]> {
-    return this.run(rows, { indexes: rows.map((_, i) => i), batch: context?.batch ?? rows.length > 1, client: context?.client }, deadline);
+    return this.run(rows, { indexes: rows.map((_, i) => i), batch: context?.batch ?? rows.length > 1, client: context?.client, requestId: context?.requestId }, deadline, context);
   }
 
-  /** predict() with the rows' origin given: a pipeline that is a step of another addresses its 422s by the rows it got. */
-  async run(rows: Row[], origin: RowOrigin, deadline?: number): Promise<PredictionObject[]> {
+  /**
+   * predict() with the rows' origin given: a pipeline that is a step of another addresses its 422s
+   * by the rows it got. With a `context`, the prediction is reported to the tap (events, dashboard)
+   * as a model's predict() reports it.
+   */
+  async run(rows: Row[], origin: RowOrigin, deadline?: number, context?: RequestContext): Promise<PredictionObject[]> {
+    const started = performance.now();
+    const answers = await this.runSteps(rows, origin, deadline);
+    const tap = this.tap;
+    if (context !== undefined && context.unobserved !== true && tap !== undefined && tap.observers.length > 0) {
+      tap.emit({ model: this.name, version: this.version, requestId: context.requestId, frontDoor: context.frontDoor, rows: rows.length, latencyMs: performance.now() - started, time: Date.now(), inputs: rows, predictions: answers, json: this.json ??= { inputs: compileRowsSerializer(this.config), predictions: this.serialize.many } });
+    }
+    return answers;
+  }
+
+  private async runSteps(rows: Row[], origin: RowOrigin, deadline?: number): Promise<PredictionObject[]> {
     const timeout = this.config.queue.timeoutMs;
     // The sooner of the caller's deadline and the pipeline's own queue.timeout_ms (as the batcher does).
     const own = timeout > 0 ? performance.now() + timeout : Infinity;
