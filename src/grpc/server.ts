@@ -17,6 +17,7 @@ import { badTensor, checkDatatype, fromBytes, MAX_ELEMENTS, noInputs, fromConten
 import { dimension, inferCodec, type InferRequestMessage, type Int64 } from './infer-codec.js';
 import { PROTO_DIR } from './proto.js';
 import type { ClientProbe } from '../batching/batcher.js';
+import { plainRequestId } from '../protocols/request-id.js';
 
 
 export const INFERENCE_SERVICE = 'inference.GRPCInferenceService';
@@ -248,7 +249,8 @@ export async function startGrpcServer(options: GrpcServerOptions): Promise<Runni
       for (const o of request.outputs) refuseClassification(o.name, (o as { parameters?: Record<string, unknown> }).parameters);
       const requested = request.outputs.length > 0 ? request.outputs.map((o) => o.name) : undefined;
       const soonest = withTimeoutParameter(request.parameters.timeout, deadline, arrived);
-      const outputs = await inferTensors(version, { inputs, outputs: requested, deadline: soonest, client });
+      // The request's OIP id is its request id in prediction events when it is plain (as HTTP's X-Request-Id is read).
+      const outputs = await inferTensors(version, { inputs, outputs: requested, deadline: soonest, client, requestId: plainRequestId(request.id), frontDoor: 'grpc' });
       // Answer in the form asked in: raw contents for raw inputs (what tritonclient sends), else typed contents.
       const raw = request.raw_input_contents.length > 0;
       const response = {

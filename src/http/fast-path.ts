@@ -120,7 +120,7 @@ export function predictFastPath(options: FastPathOptions): (req: IncomingMessage
   const serveOip = (req: IncomingMessage, res: ServerResponse, started: number, model: ServableVersion, body: Buffer) => {
     const id = requestIdOf(req);
     const headerLength = req.headers['inference-header-content-length'];
-    restInfer(model, body, typeof headerLength === 'string' ? headerLength : undefined, { client: req.socket, deadline: deadlineFrom(req.headers[TIMEOUT_HEADER], 0) }).then(
+    restInfer(model, body, typeof headerLength === 'string' ? headerLength : undefined, { client: req.socket, deadline: deadlineFrom(req.headers[TIMEOUT_HEADER], 0), requestId: id }).then(
       (response) => {
         if (response.headerLength === undefined) answer(req, res, id, started, OIP_ROUTE, model, model.versionHeader, 200, response.body, undefined, 'application/json');
         else answer(req, res, id, started, OIP_ROUTE, model, model.versionHeader, 200, response.body, { 'inference-header-content-length': String(response.headerLength) }, 'application/octet-stream');

@@ -77,7 +77,7 @@ export const oipRoutes: FastifyPluginAsync<OipRoutesOptions> = async (app, optio
   app.get<{ Params: Params }>('/v2/models/:name/stats', hide, statistics);
   app.get<{ Params: Params }>('/v2/models/:name/versions/:version/stats', hide, statistics);
 
-  const infer = async (request: { params: Params; body: unknown; headers: Record<string, string | string[] | undefined>; raw: { socket: ClientProbe } }, reply: FastifyReply) => {
+  const infer = async (request: { id: string; params: Params; body: unknown; headers: Record<string, string | string[] | undefined>; raw: { socket: ClientProbe } }, reply: FastifyReply) => {
     const { name } = request.params;
     // The caller's x-modelserve-timeout-ms, as on the JSON routes: it bounds a load on demand and the request (the model's own queue.timeout_ms still applies when sooner).
     const deadline = deadlineFrom(request.headers[TIMEOUT_HEADER], 0);
@@ -85,7 +85,7 @@ export const oipRoutes: FastifyPluginAsync<OipRoutesOptions> = async (app, optio
     const body = request.body;
     if (!Buffer.isBuffer(body)) return fail(reply, 'MS_ERR_BAD_TENSOR', 'the request has no body; send an inference request object');
     const headerLength = request.headers['inference-header-content-length'];
-    const response = await restInfer(version, body, typeof headerLength === 'string' ? headerLength : undefined, { client: request.raw.socket, deadline });
+    const response = await restInfer(version, body, typeof headerLength === 'string' ? headerLength : undefined, { client: request.raw.socket, deadline, requestId: request.id });
     reply.header('x-model-version', version.versionHeader);
     if (response.headerLength === undefined) return reply.type('application/json').send(response.body);
     return reply.type('application/octet-stream').header('inference-header-content-length', response.headerLength).send(response.body);

@@ -270,6 +270,9 @@ export interface InferRequest {
   deadline?: number;
   /** The caller's socket or call (see RequestContext.client). */
   client?: ClientProbe;
+  /** Who asked, for prediction events and the dashboard (see RequestContext). */
+  requestId?: string;
+  frontDoor?: string;
 }
 
 /**
@@ -305,7 +308,7 @@ export async function inferTensors(version: ServableVersion, request: InferReque
   const view = viewOf(version);
   const { feeds, rows } = view.toFeeds(request.inputs);
   const onnx = view.onnxOutputs(request.outputs);
-  const options = { ...(onnx === undefined ? {} : { outputs: onnx }), ...(request.deadline === undefined ? {} : { deadline: request.deadline }), ...(request.client === undefined ? {} : { client: request.client }) };
+  const options = { ...(onnx === undefined ? {} : { outputs: onnx }), ...(request.deadline === undefined ? {} : { deadline: request.deadline }), ...(request.client === undefined ? {} : { client: request.client }), requestId: request.requestId, frontDoor: request.frontDoor };
   const outputs = await version.infer(feeds, rows, options);
   return view.fromOutputs(outputs, rows, request.outputs);
 }

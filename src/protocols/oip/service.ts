@@ -120,11 +120,11 @@ export function modelStatistics(core: InferenceCore, stats: InferenceStatistics,
  * tensors with `headerLength` from Inference-Header-Content-Length — in, the response body out.
  * (The statistics extension counts the request in the core, as every front door's.)
  */
-export async function restInfer(version: ServableVersion, body: Uint8Array, headerLength: string | undefined, request: { client?: ClientProbe; deadline?: number | undefined } = {}): Promise<{ body: Buffer; headerLength?: number }> {
+export async function restInfer(version: ServableVersion, body: Uint8Array, headerLength: string | undefined, request: { client?: ClientProbe; deadline?: number | undefined; requestId?: string } = {}): Promise<{ body: Buffer; headerLength?: number }> {
   const arrived = performance.now();
   const parsed = parseInferBody(body, headerLength, () => ({ name: version.name, ...configTensors(version) }));
   const deadline = withTimeoutParameter(parsed.parameters?.timeout, request.deadline, arrived);
-  const outputs = await inferTensors(version, { inputs: parsed.inputs, outputs: parsed.outputs?.map((o) => o.name), client: request.client, deadline });
+  const outputs = await inferTensors(version, { inputs: parsed.inputs, outputs: parsed.outputs?.map((o) => o.name), client: request.client, deadline, requestId: request.requestId, frontDoor: 'http' });
   const head = parsed.id === undefined ? { model_name: version.name, model_version: version.versionHeader } : { model_name: version.name, model_version: version.versionHeader, id: parsed.id };
   return inferResponseBody(head, outputs, parsed);
 }
