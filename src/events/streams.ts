@@ -54,7 +54,7 @@ export function hasStreams(options: StreamOptions | undefined): options is Strea
 
 export function startStreams(options: StreamOptions, core: InferenceCore, registry: Registry | undefined, log: Logger): RunningStreams {
   const mqtt = options.mqtt;
-  const frontDoor = mqtt && (mqtt.frontDoor ?? true) ? new MqttFrontDoor({ ...mqtt, core, registry, log }) : undefined;
+  const frontDoor = mqtt && (mqtt.frontDoor ?? true) ? new MqttFrontDoor({ ...mqtt, core, registry, log, eventsTopic: options.events?.mqttTopic }) : undefined;
   const ev = options.events;
   const sinks: EventSink[] = [];
   let events: PredictionEvents | undefined;

@@ -42,6 +42,12 @@ export interface MqttFrontDoorOptions extends MqttConnectionOptions {
   maxPayload?: number;
   /** Messages being processed at once before the client stops reading (default 512). */
   maxInFlight?: number;
+  /**
+   * The prediction events' topic (--events-mqtt-topic), never a request topic: each prediction's
+   * event would come back as a request, and with a lax model whose fields all have defaults be
+   * predicted, giving another event, endlessly.
+   */
+  eventsTopic?: string;
   registry?: Registry;
   log?: Logger;
 }
@@ -59,6 +65,7 @@ export class MqttFrontDoor {
   private readonly group: string | undefined;
   private readonly maxPayload: number;
   private readonly maxInFlight: number;
+  private readonly eventsTopic: string | undefined;
   private readonly log: Logger | undefined;
   readonly metrics: MqttMetrics | undefined;
   /** request topic -> model name, for the models subscribed. */
@@ -99,6 +106,7 @@ export class MqttFrontDoor {
     this.group = options.group;
     this.maxPayload = options.maxPayload ?? 256 * 1024;
     this.maxInFlight = options.maxInFlight ?? 512;
+    this.eventsTopic = options.eventsTopic;
     this.log = options.log;
     const clashes = this.requestTopicClashes();
     if (clashes.length > 0) throw new Error(clashes.join('; '));
@@ -173,14 +181,22 @@ export class MqttFrontDoor {
       const topic = this.topicsOf(name).request;
       byTopic.set(topic, [...byTopic.get(topic) ?? [], name]);
     }
+    const events = this.eventsTopic === undefined ? undefined : byTopic.get(this.eventsTopic);
     return [...byTopic].filter(([, names]) => names.length > 1).map(([topic, names]) =>
-      `mqtt: the models ${names.map((n) => `'${n}'`).join(', ')} have the same request topic '${topic}': give each its own ({model} in --mqtt-request-topic, or mqtt.request_topic in a model's config)`);
+      `mqtt: the models ${names.map((n) => `'${n}'`).join(', ')} have the same request topic '${topic}': give each its own ({model} in --mqtt-request-topic, or mqtt.request_topic in a model's config)`)
+      .concat(events === undefined ? [] : [`mqtt: --events-mqtt-topic '${this.eventsTopic}' is the request topic of the model ${events.map((n) => `'${n}'`).join(', ')}: every prediction's event would come back to it as a request; give the events another topic`]);
   }
 
   private wantedTopics(): Map<string, string> {
     const wanted = new Map<string, string>();
     for (const name of this.core.modelNames()) {
       const topic = this.topicsOf(name).request;
+      // A model that appears later (--watch) with the events topic as its request topic is not served over MQTT.
+      if (topic === this.eventsTopic) {
+        if (!this.clashWarned.has(topic)) this.log?.error({ topic, model: name }, 'mqtt: a model\'s request topic is the prediction events\' topic (--events-mqtt-topic); it is not served over MQTT');
+        this.clashWarned.add(topic);
+        continue;
+      }
       const other = wanted.get(topic);
       // A model that appears later (--watch) with a taken topic: the model that has it keeps it.
       if (other !== undefined) {

@@ -62,6 +62,17 @@ test('models that would share a request topic keep the server from starting, nam
   }
 });
 
+test("--events-mqtt-topic equal to a model's request topic keeps the server from starting (each event came back as a request: with defaults for every field, endlessly)", async () => {
+  const broker = await startMosquitto();
+  try {
+    const refusal = await startServer({ repo: writeBookModelFolder(), port: 0, workers: 1, logger: false, streams: { mqtt: { url: broker.url }, events: { mqttTopic: 'modelserve/book-weather/predict' } } })
+      .then(async (started) => { await started.shutdown(); return undefined; }, (err: unknown) => err as Error);
+    assert.match(refusal?.message ?? 'it started', /--events-mqtt-topic 'modelserve\/book-weather\/predict' is the request topic of the model 'book-weather'/);
+  } finally {
+    await broker.stop();
+  }
+});
+
 test('a retained message on a request topic is not answered when the front door subscribes (each restart would answer it again); requests published after are', async () => {
   const broker = await startMosquitto();
   const client = await mqtt.connectAsync(broker.url, { protocolVersion: 5, clientId: 'retained-test' });
