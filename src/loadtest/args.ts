@@ -206,6 +206,7 @@ export function parseRunArgs(argv: string[]): LoadtestOptions {
   const slo = wrap(() => (v.slo ?? []).map(parseThreshold));
   if (findCapacity && slo.length === 0) throw new UsageError("--find-capacity needs --slo, e.g. --slo 'p99<50ms'");
   if (v.users !== undefined && (rate !== undefined || stages.length > 0)) throw new UsageError('--users (closed model) and --rate/--stage (open model) exclude each other');
+  refuseUnused(v, findCapacity, rate !== undefined || stages.length > 0);
   let durationMs = v.duration !== undefined ? parseDuration(v.duration) : undefined;
   const maxRequests = posInt(v.requests, 'requests');
   if (stages.length > 0 && durationMs === undefined) durationMs = stages.reduce((s, x) => s + x.durationMs, 0);
@@ -251,6 +252,24 @@ export function parseRunArgs(argv: string[]): LoadtestOptions {
     stepDurationMs: v['step-duration'] !== undefined ? parseDuration(v['step-duration']) : 10_000,
     precision: v.precision !== undefined ? parseRate(v.precision) : 0.05,
   };
+}
+
+type Given = { readonly [K in keyof typeof RUN_OPTIONS]?: unknown };
+
+/** Options the chosen kind of run would not use are refused: silently ignored, they would make a report claim what was not run (an SLO never checked, a wait never waited). */
+function refuseUnused(v: Given, findCapacity: boolean, open: boolean): void {
+  const given = (names: Array<keyof typeof RUN_OPTIONS>): string => names.filter((n) => v[n] !== undefined).map((n) => `--${n}`).join(', ');
+  const capacityOnly = given(['slo', 'max-error-rate', 'start-rate', 'max-rate', 'step-duration', 'precision']);
+  if (!findCapacity && capacityOnly) throw new UsageError(`${capacityOnly} ${capacityOnly.includes(',') ? 'apply' : 'applies'} only with --find-capacity (a pass/fail check of a run is --threshold, e.g. --threshold 'p99<50ms')`);
+  if (findCapacity) {
+    const notHere = given(['users', 'spawn-rate', 'wait', 'rate', 'stage', 'duration', 'requests']);
+    if (notHere) throw new UsageError(`--find-capacity runs its own open-model steps (from --start-rate up to --max-rate, each --step-duration long): ${notHere} ${notHere.includes(',') ? 'do' : 'does'} not apply`);
+    return;
+  }
+  const closedOnly = given(['spawn-rate', 'wait']);
+  if (open && closedOnly) throw new UsageError(`${closedOnly} ${closedOnly.includes(',') ? 'are' : 'is'} for the closed model (--users); the open model (--rate/--stage) sends on schedule`);
+  const openOnly = given(['connections', 'late-tolerance']);
+  if (!open && openOnly) throw new UsageError(`${openOnly} ${openOnly.includes(',') ? 'are' : 'is'} for the open model (--rate/--stage) and --find-capacity; the closed model has one connection per user (--users)`);
 }
 
 function wrap<T>(f: () => T): T {

@@ -267,7 +267,7 @@ async function measureCommand(argv: string[]): Promise<number> {
   const args = [...argv];
   if (!args.some((a) => a === '-n' || a === '--requests' || a.startsWith('--requests='))) args.push('-n', '100');
   const setup = await setUp(args, (o) => {
-    if (o.rate !== undefined || o.users !== 1 || o.findCapacity) throw new UsageError('measure sends one request at a time: --users, --rate, --stage and --find-capacity do not apply');
+    if (o.rate !== undefined || o.users !== 1 || o.spawnRate !== undefined || o.findCapacity) throw new UsageError('measure sends one request at a time: --users, --spawn-rate, --rate, --stage and --find-capacity do not apply');
   });
   if (typeof setup === 'number') return setup;
   const { o, base } = setup;
@@ -316,7 +316,7 @@ prints the exact median, p95 (numpy's linear interpolation, as np.percentile) an
                              outputs, as for a run
   -h, --help                 this help
 
---users, --rate, --stage and --find-capacity do not apply: measure sends one request at a time.
+--users, --spawn-rate, --rate, --stage and --find-capacity do not apply: measure sends one request at a time.
 `;
 
 export const COMPARE_HELP = `Usage: modelserve loadtest compare <a.json> <b.json> [--json]

@@ -85,3 +85,21 @@ test('--find-capacity refuses a --max-rate below --start-rate (given or the defa
   assert.equal(same.startRate, 80);
   assert.equal(same.maxRate, 80);
 });
+
+test('options the chosen kind of run would not use are refused, naming them, not silently ignored', () => {
+  const refused = (args: string[], re: RegExp) => assert.throws(() => parseRunArgs(['http://h:1/x', ...args]), (e: Error) => e instanceof UsageError && re.test(e.message), args.join(' '));
+  // An SLO without a search was never checked: the run passed whatever its latency.
+  refused(['-n', '5', '--slo', 'p99<1ms'], /^--slo applies only with --find-capacity.*--threshold/);
+  refused(['--max-error-rate', '1%', '--start-rate', '10', '--max-rate', '20', '--step-duration', '1s', '--precision', '1%'], /^--max-error-rate, --start-rate, --max-rate, --step-duration, --precision apply only with --find-capacity/);
+  refused(['--find-capacity', '--slo', 'p99<50ms', '-d', '1s', '-n', '5'], /--find-capacity runs its own open-model steps.*--duration, --requests do not apply/);
+  refused(['--find-capacity', '--slo', 'p99<50ms', '-u', '3', '-w', '1'], /--users, --wait do not apply/);
+  refused(['--find-capacity', '--slo', 'p99<50ms', '--rate', '5', '--stage', '1s:10'], /--rate, --stage do not apply/);
+  refused(['--rate', '5', '-w', 'constant(1)'], /^--wait is for the closed model/);
+  refused(['--rate', '0', '--stage', '1s:5', '-r', '1'], /^--spawn-rate is for the closed model/);
+  refused(['-u', '2', '-c', '1', '--late-tolerance', '1ms'], /^--connections, --late-tolerance are for the open model/);
+  refused(['-c', '4'], /^--connections is for the open model/);
+  // What each kind uses is still accepted.
+  assert.equal(parseRunArgs(['http://h:1/x', '--rate', '5', '-c', '2', '--late-tolerance', '5ms']).connections, 2);
+  assert.equal(parseRunArgs(['http://h:1/x', '-u', '2', '-r', '1', '-w', '1']).spawnRate, 1);
+  assert.equal(parseRunArgs(['http://h:1/x', '--find-capacity', '--slo', 'p99<50ms', '-c', '8', '--late-tolerance', '5ms', '--precision', '10%', '--threshold', 'p50<10ms']).connections, 8);
+});
