@@ -148,3 +148,13 @@ test('the generator flags itself as the bottleneck when its event loop is blocke
     clearInterval(hog);
   }
 });
+
+test('open model: a run lasts its duration, so its req/s is not above the offered rate when the last arrival comes early', async () => {
+  const srv = await startServer((_q, res) => json(res, 200, { ok: true }));
+  servers.push(srv);
+  // 5 req/s for 1 s: arrivals at 0, 0.2 … 0.8 s. Ending at the last answer (~0.8 s) gave 6.2 req/s.
+  const r = await runLoad(spec(srv, { durationMs: 1000, open: { rate: 5, stages: [], connections: 4, lateToleranceMs: 10 } }));
+  assert.equal(r.requests, 5);
+  assert.ok(r.elapsedS >= 1, `the run spans its 1 s (${r.elapsedS} s)`);
+  assert.ok(r.rps <= r.schedule!.offeredRate, `${r.rps} req/s achieved, ${r.schedule!.offeredRate} offered`);
+});
