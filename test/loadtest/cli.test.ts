@@ -452,3 +452,26 @@ test('compare: a file tagged as a result but missing what compare reads (truncat
     assert.doesNotMatch(r.stderr, /TypeError|\n\s+at /);
   }
 });
+
+test('compare: malformed JSON, a folder, a missing file or a result of another schema exit 2 with a message naming that file', async () => {
+  const good = join(dir, 'fine.json');
+  assert.equal((await runCli(['loadtest', `${fast.url}/predict`, '--data', '{"a":1}', '-n', '3', '-q', '--out', good])).code, 0);
+  const bad = join(dir, 'garbled.json');
+  const cases: Array<[string, () => void, RegExp]> = [
+    // Was JSON.parse's bare "Expected property name or '}' in JSON at position 1", naming neither file.
+    [bad, () => writeFileSync(bad, '{bad'), /garbled\.json is not valid JSON \(.*\)/],
+    [bad, () => writeFileSync(bad, ''), /garbled\.json is not valid JSON/],
+    // Was "EISDIR: illegal operation on a directory, read".
+    [dir, () => undefined, /: is a folder, not a result file/],
+    [join(dir, 'absent.json'), () => undefined, /absent\.json: no such file/],
+    // Was compared as if it were this version's.
+    [bad, () => writeFileSync(bad, JSON.stringify({ ...(JSON.parse(readFileSync(good, 'utf8')) as object), schema: 2 })), /garbled\.json is a result of another version of modelserve loadtest \(schema 2; this one reads schema 1\)/],
+  ];
+  for (const [file, make, message] of cases) {
+    make();
+    const r = await runCli(['loadtest', 'compare', good, file]);
+    assert.equal(r.code, 2, r.stderr);
+    assert.match(r.stderr, message);
+    assert.doesNotMatch(r.stderr, /\n\s+at /);
+  }
+});

@@ -20,8 +20,25 @@ function isResult(v: RunResult | null): v is RunResult {
     && typeof v.latencyMs === 'object' && v.latencyMs !== null && LATENCY_KEYS.every((k) => typeof v.latencyMs[k] === 'number');
 }
 
+/** Reads a saved result; every failure names the file (compare reads two: a bare JSON.parse message did not say which). */
 export function readResult(file: string): RunResult {
-  const v = JSON.parse(readFileSync(file, 'utf8')) as RunResult | null;
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    throw new Error(`${file}: ${code === 'ENOENT' ? 'no such file' : code === 'EISDIR' ? 'is a folder, not a result file' : `cannot be read (${code ?? (e as Error).message})`}`, { cause: e });
+  }
+  let v: RunResult | null;
+  try {
+    v = JSON.parse(text) as RunResult | null;
+  } catch (e) {
+    throw new Error(`${file} is not valid JSON (${(e as Error).message}); compare reads results of 'modelserve loadtest --json'/--out`, { cause: e });
+  }
+  // A result of another schema means other fields or meanings: comparing it as this one would mislead.
+  if (typeof v === 'object' && v !== null && v.tool === 'modelserve-loadtest' && typeof v.schema === 'number' && (v.schema as number) !== 1) {
+    throw new Error(`${file} is a result of another version of modelserve loadtest (schema ${JSON.stringify(v.schema)}; this one reads schema 1)`);
+  }
   if (!isResult(v)) throw new Error(`${file} is not a result of 'modelserve loadtest --json'/--out`);
   return v;
 }
