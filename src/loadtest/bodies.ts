@@ -57,10 +57,19 @@ const countBodies = (n: number): string => `${n} ${n === 1 ? 'body' : 'bodies'}`
 
 /** Reads a body file: `.json` (an array = many bodies), `.jsonl`/`.ndjson` (one per line), `.csv` (rows become objects). */
 export function loadBodyFile(file: string): BodySet {
-  const text = readFileSync(file, 'utf8');
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (err) {
+    // Node's own message ('EISDIR: illegal operation on a directory, read') names neither the file nor the flag.
+    const code = (err as NodeJS.ErrnoException).code;
+    throw new Error(`--body ${file}: ${code === 'ENOENT' ? 'no such file' : code === 'EISDIR' ? 'is a folder; give a .json, .jsonl or .csv file' : `cannot be read (${code ?? (err as Error).message})`}`, { cause: err });
+  }
   const ext = extname(file).toLowerCase();
   let values: unknown[];
-  if (ext === '.csv') values = parseCsv(text);
+  if (ext === '.csv') {
+    try { values = parseCsv(text); } catch (err) { throw new Error(`${file}: ${(err as Error).message}`, { cause: err }); }
+  }
   else if (ext === '.jsonl' || ext === '.ndjson') {
     values = text.split(/\r?\n/).filter((l) => l.trim() !== '').map((l, i) => {
       try { return JSON.parse(l); } catch (err) { throw new Error(`${file}:${i + 1}: invalid JSON (${(err as Error).message})`, { cause: err }); }

@@ -19,6 +19,17 @@ test('a JSON array is many bodies, an object one', () => {
   assert.throws(() => loadBodyFile(f), /invalid JSON/);
 });
 
+test('a body file that is a folder, missing, or a CSV without rows: the message names the file', () => {
+  // Was Node's 'EISDIR: illegal operation on a directory, read', and CSV problems without the file.
+  assert.throws(() => loadBodyFile(dir), (e: Error) => e.message === `--body ${dir}: is a folder; give a .json, .jsonl or .csv file`);
+  assert.throws(() => loadBodyFile(join(dir, 'absent.json')), (e: Error) => e.message === `--body ${join(dir, 'absent.json')}: no such file`);
+  const csv = join(dir, 'header-only.csv');
+  writeFileSync(csv, 'a,b\n');
+  assert.throws(() => loadBodyFile(csv), (e: Error) => e.message === `${csv}: a CSV body file needs a header row and at least one data row`);
+  writeFileSync(csv, 'a,b\n1\n');
+  assert.throws(() => loadBodyFile(csv), (e: Error) => e.message === `${csv}: CSV row 2 has 1 cells, the header has 2`);
+});
+
 test('JSONL: one body per non-empty line', () => {
   const f = join(dir, 'b.jsonl');
   writeFileSync(f, '{"a":1}\n\n{"a":2}\r\n');
