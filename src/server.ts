@@ -3,7 +3,7 @@
 import type { FastifyInstance, FastifyServerOptions } from 'fastify';
 import { Server as NetServer } from 'node:net';
 import type { ModelConfig } from './config/types.js';
-import { InferenceCore } from './core/core.js';
+import { InferenceCore, type CoreEvent } from './core/core.js';
 import type { WatchOptions } from './core/repository.js';
 import { Metrics } from './metrics/metrics.js';
 import { buildApp, type AppOptions } from './http/app.js';
@@ -119,6 +119,13 @@ export async function startServer(options: StartOptions): Promise<RunningServer>
   const address = app.server.address();
   const port = typeof address === 'object' && address ? address.port : options.port ?? 8000;
   const host = options.host && options.host !== '0.0.0.0' && options.host !== '::' ? options.host : '127.0.0.1';
+  // What changes after start-up (--watch, the repository API, the memory budget) is said in the log,
+  // not only in /metrics: a failed load is logged (onProblem above); so are a load that serves and an unload.
+  const log = app.log;
+  core.on('event', (e: CoreEvent) => {
+    if (e.type === 'version-ready') log.info({ model: e.model, version: e.version, loadMs: Math.round(e.loadMs), reloaded: e.replaced !== undefined }, e.replaced !== undefined ? 'model version reloaded' : 'model version loaded');
+    else if (e.type === 'version-unloaded' && e.reason !== 'shutdown' && e.reason !== 'replaced') log.info({ model: e.model, version: e.version, reason: e.reason }, 'model version unloaded');
+  });
   if (options.watch) core.watch(options.watch === true ? {} : options.watch);
   app.log.info({ models: core.status().map((m) => ({ name: m.name, version: m.serving, state: m.state })), workers: runtime.workerThreads, port, watch: Boolean(options.watch) }, 'ready');
 

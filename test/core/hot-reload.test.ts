@@ -63,7 +63,7 @@ describe('--watch under load', () => {
     writeBookVersion(repo, 'book', 1);
     writeBookVersion(repo, 'other', 1);
     const stream = new Writable({ write(chunk: Buffer, _e, done) { logs.push(chunk.toString()); done(); } });
-    server = await startServer({ repo, port: 0, workers: 2, watch: { pollMs: 100, debounceMs: 50, settleMs: 400 }, logger: { level: 'warn', stream } });
+    server = await startServer({ repo, port: 0, workers: 2, watch: { pollMs: 100, debounceMs: 50, settleMs: 400 }, logger: { level: 'info', stream } });
   });
   after(async () => {
     await server?.shutdown();
@@ -78,6 +78,10 @@ describe('--watch under load', () => {
     });
     assertNoFailures(result, 'new version');
     assert.equal(await predict(), labelsOf(2).rain);
+    // Said in the log, not only in /metrics (it said nothing).
+    const said = logs.map((l) => JSON.parse(l) as { msg: string; model?: string; version?: number; reason?: string });
+    assert.ok(said.some((l) => l.msg === 'model version loaded' && l.model === 'book' && l.version === 2), 'version 2 loaded, logged');
+    assert.ok(said.some((l) => l.msg === 'model version unloaded' && l.model === 'book' && l.version === 1), 'version 1 unloaded, logged');
   });
 
   test('an edited config is reloaded in place', async () => {
