@@ -177,8 +177,13 @@ function baseSpec(o: LoadtestOptions, bodies: BodySet | null): Omit<RunSpec, 'cl
 
 /** Refuses, before any load is sent, a report path whose folder is missing or not writable (else the run's results would be lost at its end). */
 function checkOutputs(o: LoadtestOptions): void {
+  const taken = new Map<string, string>();
   for (const [flag, path] of [['--out', o.out], ['--html', o.html], ['--csv', o.csv]] as const) {
     if (path === undefined) continue;
+    // Two reports into one file: the last written would replace the other without a word.
+    const other = taken.get(resolve(path));
+    if (other !== undefined) throw new UsageError(`${other} and ${flag} name the same file (${path}): give each report its own`);
+    taken.set(resolve(path), flag);
     const folder = dirname(resolve(path));
     try {
       accessSync(folder, constants.W_OK);

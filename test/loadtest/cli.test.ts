@@ -411,6 +411,21 @@ test('a report path whose folder is missing exits 2 before any request, naming t
   assert.match(m.stderr, /--out .*: is a folder/);
 });
 
+test('two reports into one file (-o r.json --html r.json) exit 2 before any request (the HTML replaced the JSON result without a word)', async () => {
+  const before = fast.count();
+  const same = join(dir, 'same-report');
+  const r = await runCli(['loadtest', `${fast.url}/predict`, '--data', '{"a":1}', '-n', '5', '-q', '-o', same, '--html', `${dir}/./same-report`]);
+  assert.equal(r.code, 2, r.stderr);
+  assert.match(r.stderr, /--out and --html name the same file \(.*same-report\): give each report its own/);
+  assert.equal(fast.count(), before, 'no load was sent');
+});
+
+test('the run header says "1 user", not "1 users"', async () => {
+  const r = await runCli(['loadtest', `${fast.url}/predict`, '--data', '{"a":1}', '-n', '2', '-u', '1']);
+  assert.equal(r.code, 0, r.stderr);
+  assert.match(r.stdout + r.stderr, /closed model, 1 user \(all at once\)/);
+});
+
 test('a run in which no request got an answer measured no latency: its summary says so and compare does not call the other run\'s latency worse (its zeros were compared as measurements)', async () => {
   const cut = await startServer((_req, res) => res.socket?.destroy());
   try {

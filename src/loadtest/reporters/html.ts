@@ -47,7 +47,7 @@ export function renderHtml(r: RunResult): string {
   const { js, css } = uplotAssets();
   const c = r.config;
   const how = c.model === 'open' ? `open model, ${c.rate} req/s${c.stages?.length ? ` + ${c.stages.length} stage(s)` : ''}, ≤ ${c.connections} connections`
-    : c.model === 'sequential' ? 'sequential' : `closed model, ${c.users} users (${c.spawnRate ? `spawned at ${c.spawnRate}/s` : 'all at once'}), wait ${c.wait}`;
+    : c.model === 'sequential' ? 'sequential' : `closed model, ${c.users} user${c.users === 1 ? '' : 's'} (${c.spawnRate ? `spawned at ${c.spawnRate}/s` : 'all at once'}), wait ${c.wait}`;
   const errors = [...Object.entries(r.statusCounts).filter(([s]) => Number(s) >= 400).map(([s, n]) => `HTTP ${s}: ${n}`), ...Object.entries(r.errorKinds).map(([k, n]) => `${k}: ${n}`)];
   const thresholds = (r.thresholds ?? []).map((t) => `<li class="${t.ok ? 'pass' : 'fail'}">${t.ok ? 'PASS' : 'FAIL'} ${esc(t.expr)} (actual ${esc(String(Number(t.actual.toPrecision(4))))})</li>`).join('');
   const cap = r.capacity;
