@@ -299,7 +299,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     const validated = model.validate(body);
     if (!validated.ok) return reply.code(422).send({ detail: validated.issues });
     const predictions = await model.predict(validated.rows, deadline ?? deadlineFrom(reply.request.headers[TIMEOUT_HEADER], model.config.queue.timeoutMs), { requestId: reply.request.id, frontDoor: 'http', client: reply.request.raw.socket, batch: validated.batch });
-    traffic.mirror(model, validated.rows, predictions);
+    traffic.mirror(model, validated.rows, predictions, reply.request.id);
     reply.type('application/json; charset=utf-8');
     return validated.batch ? model.serialize.many(predictions) : model.serialize.one(predictions[0]!);
   };

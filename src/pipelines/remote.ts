@@ -66,7 +66,10 @@ export class RemoteStep {
           const left = Math.floor(until - performance.now());
           if (left < 1) controller.abort();
           controller.signal.throwIfAborted();
-          const res = await this.pool.request({ path: this.path, method: 'POST', headers: { 'content-type': 'application/json', accept: 'application/json', [TIMEOUT_HEADER]: String(left) }, body, signal: controller.signal });
+          // The client's request id goes along, so the service's logs and events match this request's.
+          const headers: Record<string, string> = { 'content-type': 'application/json', accept: 'application/json', [TIMEOUT_HEADER]: String(left) };
+          if (origin.requestId !== undefined) headers['x-request-id'] = origin.requestId;
+          const res = await this.pool.request({ path: this.path, method: 'POST', headers, body, signal: controller.signal });
           const text = await res.body.text();
           if (res.statusCode === 200) return this.answers(text, rows.length);
           if (res.statusCode === 422 || (this.spec.protocol === 'oip' && res.statusCode === 400)) throw stepValidationError(this.step, this.remoteIssues(text), origin);

@@ -114,7 +114,7 @@ export class TrafficRouter {
   }
 
   /** Sends a copy of a served request to the model's shadow, if it has one (fire-and-forget). */
-  mirror(served: ServableVersion, rows: Row[], answers: PredictionObject[]): void {
+  mirror(served: ServableVersion, rows: Row[], answers: PredictionObject[], requestId?: string): void {
     const shadow = this.routing(served.name)?.shadow;
     if (!shadow || (shadow.percent < 100 && this.random() * 100 >= shadow.percent)) return;
     const model = shadow.model ?? served.name;
@@ -128,13 +128,13 @@ export class TrafficRouter {
     }
     this.shadowsInFlight.set(label, inFlight + 1);
     setImmediate(() => {
-      void this.runShadow(served, label, model, shadow, rows, answers).finally(() => {
+      void this.runShadow(served, label, model, shadow, rows, answers, requestId).finally(() => {
         this.shadowsInFlight.set(label, (this.shadowsInFlight.get(label) ?? 1) - 1);
       });
     });
   }
 
-  private async runShadow(served: ServableVersion, label: string, model: string, shadow: NonNullable<RoutingSpec['shadow']>, rows: Row[], answers: PredictionObject[]): Promise<void> {
+  private async runShadow(served: ServableVersion, label: string, model: string, shadow: NonNullable<RoutingSpec['shadow']>, rows: Row[], answers: PredictionObject[], requestId: string | undefined): Promise<void> {
     const { observer, log } = this.options;
     const deadline = performance.now() + shadow.timeoutMs;
     let timer: NodeJS.Timeout | undefined;
@@ -145,7 +145,8 @@ export class TrafficRouter {
         const target = core.resolve(model, shadow.version) ?? (await core.acquire(model, shadow.version, deadline));
         const checked = target.validate(rows);
         if (!checked.ok) throw new Error(`the shadow rejected the request: ${JSON.stringify(checked.issues[0])}`);
-        return target.predict(checked.rows, deadline);
+        // Its prediction (events, the dashboard) carries the served request's id, from front door 'shadow'.
+        return target.predict(checked.rows, deadline, { requestId, frontDoor: 'shadow' });
       })();
       work.catch(() => undefined); // a late failure after the timeout is already counted
       const result = await Promise.race([work, timeout]);

@@ -11,12 +11,15 @@ import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { startServer, type RunningServer } from '../../src/server.js';
 import { stickyPoint } from '../../src/traffic/router.js';
+import type { PredictionRecord } from '../../src/core/prediction-tap.js';
 import { call } from '../helpers/http.js';
 import { exampleModel, newRepo, WEATHER_REMOTE_FIELDS, WEATHER_ROW, writeConfig } from '../pipelines/helpers.js';
 
 let server: RunningServer;
 let sleeper: Server;
 let failer: Server;
+/** The x-request-id of each call the failing remote service got. */
+const failerIds: Array<string | string[] | undefined> = [];
 
 const listen = (s: Server) => new Promise<number>((resolve) => s.listen(0, '127.0.0.1', () => resolve((s.address() as AddressInfo).port)));
 
@@ -38,7 +41,7 @@ ${WEATHER_REMOTE_FIELDS}
 
 before(async () => {
   sleeper = createServer((req, res) => { req.resume(); setTimeout(() => res.writeHead(200, { 'content-type': 'application/json' }).end('[{"prediction":"Rain","rain_probability":1}]'), 1000).unref(); });
-  failer = createServer((req, res) => { req.resume(); res.writeHead(500, { 'content-type': 'application/json' }).end('{"detail":"always fails"}'); });
+  failer = createServer((req, res) => { failerIds.push(req.headers['x-request-id']); req.resume(); res.writeHead(500, { 'content-type': 'application/json' }).end('{"detail":"always fails"}'); });
   const [sleepPort, failPort] = await Promise.all([listen(sleeper), listen(failer)]);
   const repo = newRepo();
   const canary = exampleModel(repo, 'weather', 'canary', 'version_policy: { all: true }\ntraffic: { 1: 90, 2: 10 }\n');
@@ -146,3 +149,25 @@ test('a shadow that sleeps 1 s or fails every request neither slows nor fails th
   assert.ok(count('dropped') > 0, metrics.split('\n').filter((l) => l.includes('sleepy')).join('\n'));
   assert.equal(count('ok') + count('dropped') + count('timeout') + count('error'), n);
 });
+
+// (Last: the requests here would change the counts the tests above read.)
+test('a shadow\'s prediction carries the served request\'s id (front door \'shadow\'), and a remote step sends the client\'s id as X-Request-Id', async () => {
+  const records: PredictionRecord[] = [];
+  const remove = server.core.predictions.add((r) => records.push(r));
+  try {
+    const res = await call(`${server.url}/models/mirrored/predict`, { body: WEATHER_ROW, headers: { 'x-request-id': 'shadowed-1' } });
+    assert.equal(res.status, 200);
+    await until(() => records.some((r) => r.model === 'twin'), 'the shadow\'s prediction');
+    assert.deepEqual(records.filter((r) => r.model === 'twin').map((r) => [r.requestId, r.frontDoor]), [['shadowed-1', 'shadow']]);
+    // The failing shadow is a pipeline with a remote step: the remote service is told the id.
+    await call(`${server.url}/models/shadow-failing/predict`, { body: WEATHER_ROW, headers: { 'x-request-id': 'remote-1' } });
+    await until(() => failerIds.includes('remote-1'), 'the remote step\'s call with the id');
+  } finally {
+    remove();
+  }
+});
+
+async function until(check: () => boolean, what: string): Promise<void> {
+  for (let i = 0; i < 200 && !check(); i++) await new Promise((r) => setTimeout(r, 25));
+  assert.ok(check(), what);
+}
