@@ -181,19 +181,43 @@ export class MqttFrontDoor {
       const topic = this.topicsOf(name).request;
       byTopic.set(topic, [...byTopic.get(topic) ?? [], name]);
     }
-    const events = this.eventsTopic === undefined ? undefined : byTopic.get(this.eventsTopic);
-    return [...byTopic].filter(([, names]) => names.length > 1).map(([topic, names]) =>
-      `mqtt: the models ${names.map((n) => `'${n}'`).join(', ')} have the same request topic '${topic}': give each its own ({model} in --mqtt-request-topic, or mqtt.request_topic in a model's config)`)
-      .concat(events === undefined ? [] : [`mqtt: --events-mqtt-topic '${this.eventsTopic}' is the request topic of the model ${events.map((n) => `'${n}'`).join(', ')}: every prediction's event would come back to it as a request; give the events another topic`]);
+    const problems = [...byTopic].filter(([, names]) => names.length > 1).map(([topic, names]) =>
+      `mqtt: the models ${names.map((n) => `'${n}'`).join(', ')} have the same request topic '${topic}': give each its own ({model} in --mqtt-request-topic, or mqtt.request_topic in a model's config)`);
+    const models = (names: string[]) => `${names.length === 1 ? 'the model' : 'the models'} ${names.map((n) => `'${n}'`).join(', ')}`;
+    // What the server publishes must never reach a request topic: it would come back as a request,
+    // and an answer (or an error, or an event) to that one again, endlessly.
+    for (const [topic, what] of this.publishedTopics()) {
+      const requests = byTopic.get(topic);
+      if (requests !== undefined) problems.push(`mqtt: ${what} '${topic}' is the request topic of ${models(requests)}: each message published there would come back as a request; give it another topic`);
+    }
+    // Events on an answer topic: not a loop, but its readers would get messages that are not answers (and the events' readers answers).
+    const answers = [...this.publishedTopics()].filter(([topic, what]) => topic === this.eventsTopic && !what.startsWith('--events'));
+    for (const [, what] of answers) problems.push(`mqtt: --events-mqtt-topic '${this.eventsTopic}' is ${what}: events and answers would be mixed on it; give the events another topic`);
+    return problems;
+  }
+
+  /** Each topic the server publishes to (a model's predictions and errors topics, the events topic), with what it is. */
+  private publishedTopics(): Map<string, string> {
+    const published = new Map<string, string>();
+    for (const name of this.core.modelNames()) {
+      const { predictions, errors } = this.topicsOf(name);
+      if (!published.has(predictions)) published.set(predictions, `the model '${name}''s predictions topic`);
+      if (!published.has(errors)) published.set(errors, `the model '${name}''s errors topic`);
+    }
+    if (this.eventsTopic !== undefined && !published.has(this.eventsTopic)) published.set(this.eventsTopic, '--events-mqtt-topic');
+    return published;
   }
 
   private wantedTopics(): Map<string, string> {
     const wanted = new Map<string, string>();
+    const published = this.publishedTopics();
     for (const name of this.core.modelNames()) {
       const topic = this.topicsOf(name).request;
-      // A model that appears later (--watch) with the events topic as its request topic is not served over MQTT.
-      if (topic === this.eventsTopic) {
-        if (!this.clashWarned.has(topic)) this.log?.error({ topic, model: name }, 'mqtt: a model\'s request topic is the prediction events\' topic (--events-mqtt-topic); it is not served over MQTT');
+      // A model that appears later (--watch) whose request topic is one the server publishes to (the
+      // events topic, a model's predictions or errors topic) is not served over MQTT: a loop otherwise.
+      const publishedAs = published.get(topic);
+      if (publishedAs !== undefined) {
+        if (!this.clashWarned.has(topic)) this.log?.error({ topic, model: name, publishedAs }, 'mqtt: a model\'s request topic is a topic the server publishes to; it is not served over MQTT');
         this.clashWarned.add(topic);
         continue;
       }

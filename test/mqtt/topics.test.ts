@@ -73,6 +73,23 @@ test("--events-mqtt-topic equal to a model's request topic keeps the server from
   }
 });
 
+test('an errors or predictions topic that is a request topic, or events on an answer topic, keep the server from starting (an error published to the request topic came back as a request: a 422, endlessly)', async () => {
+  const broker = await startMosquitto();
+  try {
+    const refused = (streams: Parameters<typeof startServer>[0]['streams']) => startServer({ repo: writeBookModelFolder(), port: 0, workers: 1, logger: false, streams })
+      .then(async (started) => { await started.shutdown(); return 'it started'; }, (err: unknown) => (err as Error).message);
+    assert.match(await refused({ mqtt: { url: broker.url, topics: { errors: 'modelserve/{model}/predict' } } }),
+      /mqtt: the model 'book-weather''s errors topic 'modelserve\/book-weather\/predict' is the request topic of the model 'book-weather': each message published there would come back as a request/);
+    assert.match(await refused({ mqtt: { url: broker.url, topics: { predictions: 'plant/in' } } }), /it started/);
+    assert.match(await refused({ mqtt: { url: broker.url, topics: { request: 'plant/in', predictions: 'plant/in' } } }),
+      /the model 'book-weather''s predictions topic 'plant\/in' is the request topic of the model 'book-weather'/);
+    assert.match(await refused({ mqtt: { url: broker.url }, events: { mqttTopic: 'modelserve/book-weather/predictions' } }),
+      /--events-mqtt-topic 'modelserve\/book-weather\/predictions' is the model 'book-weather''s predictions topic: events and answers would be mixed on it/);
+  } finally {
+    await broker.stop();
+  }
+});
+
 test('a retained message on a request topic is not answered when the front door subscribes (each restart would answer it again); requests published after are', async () => {
   const broker = await startMosquitto();
   const client = await mqtt.connectAsync(broker.url, { protocolVersion: 5, clientId: 'retained-test' });
