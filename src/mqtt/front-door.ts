@@ -12,7 +12,8 @@
 // QoS 1 in and out; with a group the subscriptions are shared ($share/<group>/<topic>), so N
 // replicas split one stream. Flow control: a message is acknowledged (PUBACK) when it is accepted
 // for processing; past maxInFlight unanswered messages the client stops reading, so the broker
-// holds the rest (instead of the model queue overflowing).
+// holds the rest; and a message's rows wait here while the MQTT rows in flight for its model would
+// pass the model's queue limit (queue.max_rows), so large batches are not shed as overload (503).
 import type { IPublishPacket, MqttClient } from 'mqtt';
 import type { Registry } from 'prom-client';
 import type { InferenceCore } from '../core/core.js';
@@ -73,6 +74,9 @@ export class MqttFrontDoor {
   private subscribed = new Set<string>();
   private inFlight = 0;
   private paused: Array<() => void> = [];
+  /** Rows of accepted messages being predicted, per model, and the messages waiting for room (admitRows). */
+  private readonly rowsInFlight = new Map<string, number>();
+  private readonly rowWaiters = new Map<string, Array<() => void>>();
   private closed = false;
   /** Answer topics found equal to a request topic (logged once each). */
   private readonly loopWarned = new Set<string>();
@@ -329,7 +333,14 @@ export class MqttFrontDoor {
         this.sendError(model, reply, 'MS_ERR_VALIDATION', validated.issues, version);
         return 'invalid';
       }
-      const predictions = await version.predict(validated.rows, undefined, { requestId, frontDoor: 'mqtt', batch: validated.batch });
+      const rows = validated.rows.length;
+      await this.admitRows(model, rows, version.config.queue.maxRows);
+      let predictions;
+      try {
+        predictions = await version.predict(validated.rows, undefined, { requestId, frontDoor: 'mqtt', batch: validated.batch });
+      } finally {
+        this.releaseRows(model, rows);
+      }
       const answer = validated.batch ? version.serialize.many(predictions) : version.serialize.one(predictions[0]!);
       const topic = reply.responseTopic ?? this.topicsOf(model).predictions;
       if (!this.fits(topic, answer, reply)) {
@@ -354,6 +365,35 @@ export class MqttFrontDoor {
       }
       return 'failed';
     }
+  }
+
+  /**
+   * Resolves once `rows` more rows of the model fit beside the MQTT rows already being predicted
+   * within its queue limit (a message alone always goes: a larger one gets the batcher's answer).
+   * The broker holds what is not read yet; this holds what was read, as HTTP cannot (it sheds).
+   */
+  private async admitRows(model: string, rows: number, limit: number): Promise<void> {
+    for (;;) {
+      const busy = this.rowsInFlight.get(model) ?? 0;
+      if (busy === 0 || busy + rows <= limit) break;
+      await new Promise<void>((resolve) => {
+        const waiting = this.rowWaiters.get(model);
+        if (waiting) waiting.push(resolve);
+        else this.rowWaiters.set(model, [resolve]);
+      });
+    }
+    this.rowsInFlight.set(model, (this.rowsInFlight.get(model) ?? 0) + rows);
+  }
+
+  private releaseRows(model: string, rows: number): void {
+    const left = (this.rowsInFlight.get(model) ?? 0) - rows;
+    if (left > 0) this.rowsInFlight.set(model, left);
+    else this.rowsInFlight.delete(model);
+    // Every waiter looks again, in the order they came (one that still does not fit waits again).
+    const waiting = this.rowWaiters.get(model);
+    if (waiting === undefined) return;
+    this.rowWaiters.delete(model);
+    for (const wake of waiting) wake();
   }
 
   private sendError(model: string, reply: Reply, code: ErrorCode, detail: unknown, version?: ServableVersion): void {

@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import mqtt, { type MqttClient } from 'mqtt';
 import { startServer, type RunningServer } from '../../src/server.js';
 import { startMosquitto, type Broker } from '../helpers/mosquitto.js';
-import { EXAMPLES, writeBookModelFolder } from '../helpers/paths.js';
+import { bookRows, EXAMPLES, tempDir, writeBookModelFolder } from '../helpers/paths.js';
 import { sample as promValue } from '../helpers/prom.js';
 
 let broker: Broker;
@@ -253,5 +253,26 @@ test("a replica of a group that dies without a DISCONNECT leaves the broker no s
     await c.endAsync();
     await dying.shutdown();
     await staying.shutdown();
+  }
+});
+
+test('large batches in flight together wait for room in the model\'s queue instead of being shed (20 messages of 40 rows, queue.max_rows 64: every one answered, none MS_ERR_OVERLOADED)', async () => {
+  const repo = tempDir();
+  writeBookModelFolder(repo, 'queue: { max_rows: 64 }\n');
+  const own = await startServer({ repo, port: 0, workers: 1, logger: false, grpcPort: 0, streams: { mqtt: { url: broker.url, topics: { request: 'big/{model}/in', predictions: 'big/{model}/out', errors: 'big/{model}/err' } } } });
+  const c = await mqtt.connectAsync(broker.url, { protocolVersion: 5, clientId: 'test-big-batches' });
+  try {
+    await own.streams!.frontDoor!.waitReady();
+    await c.subscribeAsync(['big/book-weather/out', 'big/book-weather/err'], { qos: 1 });
+    const answers = collect(c, 'big/book-weather/out');
+    const errors = collect(c, 'big/book-weather/err');
+    const rows = bookRows(40);
+    await Promise.all(Array.from({ length: 20 }, () => c.publishAsync('big/book-weather/in', JSON.stringify(rows), { qos: 1 })));
+    await until(() => answers.length + errors.length === 20, 30_000, '20 answers');
+    assert.deepEqual(errors.map((e) => JSON.parse(e.payload.toString()).code), []);
+    for (const a of answers) assert.equal((JSON.parse(a.payload.toString()) as unknown[]).length, 40);
+  } finally {
+    await c.endAsync();
+    await own.shutdown();
   }
 });
