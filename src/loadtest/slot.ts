@@ -14,9 +14,12 @@ export interface Target {
 /** TLS failures: certificate verification (Node's X.509 codes) and handshake errors from OpenSSL. */
 const TLS_CODE = /CERT|^ERR_SSL_|^ERR_TLS_/;
 
-/** Classifies a transport error into a short kind: timeout, connect, socket, aborted, tls:<code> or other. */
+/** Classifies a transport error into a short kind: timeout, connect, socket, aborted, protocol, tls:<code> or other. */
 export function errorKind(err: unknown): string {
   const e = err as { code?: string; name?: string; cause?: { code?: string } };
+  // An answer that is not HTTP: the closed model's parser says HPE_…, undici's HTTPParserError has
+  // no code here. One kind, so the two load models name the same failure alike.
+  if (e?.name === 'HTTPParserError' || e?.code?.startsWith('HPE_')) return 'protocol';
   const code = e?.code ?? e?.cause?.code ?? '';
   switch (code) {
     case 'UND_ERR_HEADERS_TIMEOUT':

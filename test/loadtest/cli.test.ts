@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import type { RunResult } from '../../src/loadtest/types.js';
 import { spawn } from 'node:child_process';
+import { createServer as createNetServer, type AddressInfo } from 'node:net';
 import { BIN, REPO, json, runCli, startServer, type TestServer } from './helpers.js';
 import { tempDir } from '../helpers/paths.js';
 
@@ -488,5 +489,20 @@ test('compare: malformed JSON, a folder, a missing file or a result of another s
     assert.equal(r.code, 2, r.stderr);
     assert.match(r.stderr, message);
     assert.doesNotMatch(r.stderr, /\n\s+at /);
+  }
+});
+
+test('a server that answers something other than HTTP is a "protocol" error in both load models (closed: other:HPE_INVALID, open: other)', async () => {
+  const garbage = createNetServer((socket) => { socket.on('error', () => undefined); socket.on('data', () => socket.end('HELLO WORLD\r\n\r\n')); });
+  await new Promise<void>((resolve) => garbage.listen(0, '127.0.0.1', resolve));
+  const url = `http://127.0.0.1:${(garbage.address() as AddressInfo).port}/predict`;
+  try {
+    for (const model of [['-u', '2', '-n', '10'], ['--rate', '20', '-d', '1s']]) {
+      const r = await runCli(['loadtest', url, '--data', '{"a":1}', '-q', ...model]);
+      assert.equal(r.code, 1, r.stderr);
+      assert.match(r.stderr, /no request got a response \(protocol ×\d+\)/, model.join(' '));
+    }
+  } finally {
+    garbage.close();
   }
 });
