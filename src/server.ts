@@ -1,7 +1,7 @@
 // startServer: runtime -> inference core (configs, load, warm-up) -> HTTP app -> listen -> ready,
 // and the graceful shutdown that undoes it. Used by `modelserve serve` and by integration tests (port 0).
 import type { FastifyInstance, FastifyServerOptions } from 'fastify';
-import { Server as NetServer } from 'node:net';
+import { Server as NetServer, type Socket } from 'node:net';
 import type { ModelConfig } from './config/types.js';
 import { InferenceCore, type CoreEvent } from './core/core.js';
 import type { WatchOptions } from './core/repository.js';
@@ -132,7 +132,16 @@ export async function startServer(options: StartOptions): Promise<RunningServer>
   // Requests being handled right now (read, not yet answered), for the drain.
   let handling = 0;
   let onIdle: (() => void) | undefined;
-  app.server.on('request', (_req, res) => {
+  // Connections that have not sent a request yet (pre-opened by a load balancer's pool or a
+  // browser's preconnect): Node counts them as active, not idle (its headers timeout runs), so
+  // server.close() waited for them until the drain timeout and the process exited 1.
+  const unused = new Set<Socket>();
+  app.server.on('connection', (socket: Socket) => {
+    unused.add(socket);
+    socket.once('close', () => unused.delete(socket));
+  });
+  app.server.on('request', (req, res) => {
+    unused.delete(req.socket);
     handling++;
     res.once('close', () => {
       handling--;
@@ -175,6 +184,8 @@ export async function startServer(options: StartOptions): Promise<RunningServer>
       // 4. In-flight requests finish (they wait for their queued batches) ...
       await quiet(deadline);
       // 5. ... then app.close() (remaining idle connections close, the batchers drain), then the core stops the workers.
+      //    A connection that never sent a request is idle too: it has nothing to answer.
+      for (const socket of unused) socket.destroy();
       let timer: NodeJS.Timeout | undefined;
       const timedOut = new Promise<boolean>((resolve) => { timer = setTimeout(() => resolve(false), Math.max(0, deadline - Date.now())); });
       const closing = Promise.all([app.close(), grpcDrained, mqttDrained]).then(() => core.close());

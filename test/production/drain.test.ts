@@ -120,3 +120,18 @@ test('a request read before the drain began and answered after it carries Connec
   }
   assert.equal(await drained, true);
 });
+
+test('a connection that never sent a request does not hold the shutdown: drained, and the connection is closed', { timeout: 60_000 }, async (t) => {
+  // A load balancer's connection pool or a browser's preconnect opens connections before it has
+  // a request for them; Node counts them as active, so the drain used to wait for its timeout.
+  const dir = writeBookModelFolder(undefined, 'optimize: false\n');
+  const server = await startServer({ repo: dir, port: 0, workers: 1, drainTimeout: 5000 });
+  t.after(async () => { await server.shutdown(); });
+  const accepted = new Promise<void>((resolve) => server.app.server.once('connection', () => resolve()));
+  const unused = connect(server.port, '127.0.0.1');
+  const closed = new Promise<void>((resolve) => unused.on('close', () => resolve()));
+  unused.on('error', () => undefined);
+  await accepted;
+  assert.equal(await server.shutdown(), true, 'every accepted request answered (there were none)');
+  await closed;
+});
