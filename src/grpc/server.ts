@@ -37,6 +37,8 @@ export interface GrpcServerOptions {
   log?: { warn(obj: object, msg: string): void; error(obj: object, msg: string): void; debug?(obj: object, msg: string): void };
   /** Load shedding and deadlines count in modelserve_rejected_total, as over HTTP. */
   metrics?: { rejected(model: string, reason: RejectReason): void };
+  /** Extra readiness, as /readyz's (a required MQTT broker): a reason the service is not ready, or undefined. */
+  readiness?: () => string | undefined;
 }
 
 export interface GrpcConnectionLimits {
@@ -352,7 +354,7 @@ export async function startGrpcServer(options: GrpcServerOptions): Promise<Runni
   const handlers = {
     // Probes, open as REST's /v2/health/* and grpc.health.v1 are.
     ServerLive: unary(() => ({ live: true }), 'open'),
-    ServerReady: unary(() => ({ ready: core.state === 'ready' && !draining }), 'open'),
+    ServerReady: unary(() => ({ ready: status() === 'SERVING' }), 'open'),
     ModelReady: unary((request: { name: string; version: string }) => ({ ready: isModelReady(core, request.name, request.version) })),
     ServerMetadata: unary(() => serverMetadata()),
     ModelMetadata: unary(async (request: { name: string; version: string }, call) => modelMetadata(core, await acquire(core, request.name, request.version, deadlineOf(call)))),
@@ -383,7 +385,7 @@ export async function startGrpcServer(options: GrpcServerOptions): Promise<Runni
   // and the server is not draining (Kubernetes gRPC probes, grpc_health_probe).
   // Each watcher with the status last sent to it: it gets a message only when that changes.
   const watchers = new Map<grpc.ServerWritableStream<{ service: string }, unknown>, string>();
-  const status = () => (core.state === 'ready' && !draining ? 'SERVING' : 'NOT_SERVING');
+  const status = () => (core.state === 'ready' && !draining && options.readiness?.() === undefined ? 'SERVING' : 'NOT_SERVING');
   const known = (name: string) => name === '' || name === INFERENCE_SERVICE;
   const statusOf = (service: string) => (known(service) ? status() : 'SERVICE_UNKNOWN');
   const publishHealth = () => {

@@ -225,8 +225,13 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     else await core?.drain();
     metrics?.coreClosed();
   });
+  // Why the service is not ready (undefined: ready), for every readiness probe: /readyz, OIP's /v2/health/ready, the gauge.
+  const notReady = (): string | undefined => {
+    if (core?.state === 'ready') return options.readiness?.();
+    return core?.state === 'draining' || core?.state === 'closed' ? 'shutting down' : 'models are loading';
+  };
   if (metrics) {
-    metrics.setReadySource(() => core?.state === 'ready' && options.readiness?.() === undefined);
+    metrics.setReadySource(() => notReady() === undefined);
     installMetrics(app, { metrics, isModel: (name) => core?.has(name) ?? false, defaultModel: () => core?.defaultModelName });
   }
 
@@ -256,10 +261,9 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   app.get('/readyz', { schema: { hide: true } }, async (_request, reply) => {
     // Ready: started (every model loaded at start is warm) and not draining. A model that fails
     // to reload later keeps its previous version serving, so it does not flip readiness.
-    const notReady = core?.state === 'ready' ? options.readiness?.() : undefined;
-    if (notReady !== undefined) return sendError(reply, 'MS_ERR_NOT_READY', notReady);
-    if (core?.state === 'ready') return { status: 'ready', models: core.servingVersions().map((v) => v.name).sort() };
-    return sendError(reply, 'MS_ERR_NOT_READY', core?.state === 'draining' || core?.state === 'closed' ? 'shutting down' : 'models are loading');
+    const reason = notReady();
+    if (reason !== undefined) return sendError(reply, 'MS_ERR_NOT_READY', reason);
+    return { status: 'ready', models: core!.servingVersions().map((v) => v.name).sort() };
   });
 
   app.get('/', { schema: { hide: true } }, async () => {
@@ -331,7 +335,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     return serve(name, undefined, request.body, reply);
   });
   await app.register(repositoryRoutes, { core: () => core! });
-  await app.register(oipRoutes, { core: () => core!, stats: statistics, shed });
+  await app.register(oipRoutes, { core: () => core!, stats: statistics, shed, notReady });
   await app.register(dashboardRoutes, { core: () => core, metrics, redact: options.redact ?? [] });
   return app;
 }

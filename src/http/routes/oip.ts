@@ -20,6 +20,8 @@ export interface OipRoutesOptions {
   stats: InferenceStatistics;
   /** The prediction routes' early load shedding (plugins/load-shedding.ts). */
   shed?: onRequestHookHandler;
+  /** Why the service is not ready (as /readyz says), or undefined when it is. */
+  notReady: () => string | undefined;
 }
 
 type Params = { name: string; version?: string };
@@ -50,10 +52,11 @@ export const oipRoutes: FastifyPluginAsync<OipRoutesOptions> = async (app, optio
 
   app.get('/v2', hide, async () => serverMetadata());
   app.get('/v2/health/live', hide, async () => ({ live: true }));
-  app.get('/v2/health/ready', hide, async (_request, reply) => {
-    const state = options.core().state;
-    if (state === 'ready') return { ready: true };
-    return reply.code(503).send({ error: state === 'starting' ? 'models are loading' : 'shutting down', ready: false });
+  // KServe's readiness probe: it follows /readyz (a required MQTT broker included), in the /v2 error shape.
+  app.get('/v2/health/ready', hide, async (request, reply) => {
+    const reason = options.notReady();
+    if (reason === undefined) return { ready: true };
+    return reply.code(503).send({ ...oipErrorBody('MS_ERR_NOT_READY', reason, request.id), ready: false });
   });
 
   const ready = async (request: { params: Params }, reply: FastifyReply) => {
