@@ -242,7 +242,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     const serving = core?.servableConfigs() ?? options.configs ?? [];
     const defaultName = core?.defaultModelName;
     const base = buildOpenApiDocument(serving, { title: 'modelserve', version: VERSION, defaultModel: serving.find((c) => c.name === defaultName) });
-    documentCache = options.auth ? withSecuritySchemes(base) : base;
+    documentCache = options.auth ? withSecuritySchemes(base, { rateLimited: options.auth.gate?.limited ?? (options.auth.rateLimits?.size ?? 0) > 0 }) : base;
     return documentCache;
   };
   app.addHook('onReady', async () => {

@@ -144,10 +144,10 @@ export function buildOpenApiDocument(configs: readonly ModelConfig[], options: O
       ...(withName ? { parameters: [{ name: 'name', in: 'path', required: true, schema: { type: 'string' } }] } : {}),
       responses: {
         200: { description: 'Done.', content: { 'application/json': { schema: withName ? { type: 'object' } : { type: 'array', items: { type: 'object', properties: { name: { type: 'string' }, version: { type: 'string' }, state: { type: 'string' }, reason: { type: 'string' } } } } } } },
-        400: errorResponse('The model could not be loaded (the detail names the file and every problem).'),
-        401: errorResponse('No valid API key.'),
-        403: errorResponse('The key is not an admin key.'),
-        404: errorResponse('No such model.'),
+        400: errorResponse('The model could not be loaded (the message names the file and every problem).', 'OipError'),
+        401: errorResponse('No valid API key.', 'OipError'),
+        403: errorResponse('The key is not an admin key.', 'OipError'),
+        404: errorResponse('No such model.', 'OipError'),
       },
     },
   });

@@ -15,7 +15,7 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { readUserText, UserFileError } from '../../user-file.js';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
-import { sendError } from '../errors.js';
+import { isOipUrl, sendError } from '../errors.js';
 import { ModelServeError } from '../../errors.js';
 import { buildBuckets, keyFingerprint, parseRate, type RateLimit } from './rate-limit.js';
 
@@ -243,9 +243,27 @@ function formatLimit(limit: RateLimit): string {
   return `${Number(limit.rate.toPrecision(6))} requests/s, bursts of ${limit.burst}`;
 }
 
-/** The OpenAPI security schemes for the docs (Swagger UI's Authorize button). */
-export function withSecuritySchemes<T extends object>(document: T): T {
-  const doc = structuredClone(document) as T & { components?: Record<string, unknown>; security?: unknown };
+/**
+ * The OpenAPI security schemes for the docs (Swagger UI's Authorize button), and what auth adds to
+ * the answers: the probes need no key (`security: []`), every other operation can answer 401, and
+ * 429 when keys are rate-limited (admin routes excepted: admin keys are never limited).
+ */
+export function withSecuritySchemes<T extends object>(document: T, options: { rateLimited?: boolean } = {}): T {
+  const doc = structuredClone(document) as T & { components?: Record<string, unknown>; security?: unknown; paths?: Record<string, Record<string, { security?: unknown; responses?: Record<string, unknown> }>> };
+  const error = (description: string) => ({ description, content: { 'application/json': { schema: { $ref: '#/components/schemas/Error' } } } });
+  for (const [path, operations] of Object.entries(doc.paths ?? {})) {
+    for (const operation of Object.values(operations)) {
+      if (ALWAYS_OPEN.has(path)) {
+        operation.security = [];
+        continue;
+      }
+      const responses = (operation.responses ??= {});
+      const oip = isOipUrl(path);
+      const shaped = (description: string) => (oip ? { description, content: { 'application/json': { schema: { $ref: '#/components/schemas/OipError' } } } } : error(description));
+      responses['401'] ??= shaped('No API key, or an unknown one (MS_ERR_UNAUTHORIZED); WWW-Authenticate says which.');
+      if (options.rateLimited && !isAdminRoute(path)) responses['429'] ??= shaped('The API key used up its rate limit (MS_ERR_RATE_LIMITED); retry after Retry-After seconds.');
+    }
+  }
   doc.components = {
     ...(doc.components ?? {}),
     securitySchemes: {
