@@ -22,6 +22,9 @@ import { plainRequestId } from '../protocols/request-id.js';
 
 export const INFERENCE_SERVICE = 'inference.GRPCInferenceService';
 
+/** How often health watchers are told of a change in the extra readiness (a required MQTT broker). */
+const READINESS_POLL_MS = 1000;
+
 export interface GrpcServerOptions {
   core: InferenceCore;
   stats: InferenceStatistics;
@@ -385,6 +388,7 @@ export async function startGrpcServer(options: GrpcServerOptions): Promise<Runni
   // and the server is not draining (Kubernetes gRPC probes, grpc_health_probe).
   // Each watcher with the status last sent to it: it gets a message only when that changes.
   const watchers = new Map<grpc.ServerWritableStream<{ service: string }, unknown>, string>();
+  let readinessPoll: NodeJS.Timeout | undefined;
   const status = () => (core.state === 'ready' && !draining && options.readiness?.() === undefined ? 'SERVING' : 'NOT_SERVING');
   const known = (name: string) => name === '' || name === INFERENCE_SERVICE;
   const statusOf = (service: string) => (known(service) ? status() : 'SERVICE_UNKNOWN');
@@ -406,7 +410,12 @@ export async function startGrpcServer(options: GrpcServerOptions): Promise<Runni
       const now = statusOf(call.request.service);
       call.write({ status: now });
       watchers.set(call, now);
-      call.on('cancelled', () => watchers.delete(call));
+      // The extra readiness (a required MQTT broker) changes on its own: looked at every second while anyone watches.
+      if (options.readiness && readinessPoll === undefined) readinessPoll = setInterval(publishHealth, READINESS_POLL_MS).unref();
+      call.on('cancelled', () => {
+        watchers.delete(call);
+        if (watchers.size === 0) { clearInterval(readinessPoll); readinessPoll = undefined; }
+      });
     },
   });
 
@@ -427,6 +436,8 @@ export async function startGrpcServer(options: GrpcServerOptions): Promise<Runni
       publishHealth();
       for (const w of watchers.keys()) w.end();
       watchers.clear();
+      clearInterval(readinessPoll);
+      readinessPoll = undefined;
       for (const closeIfIdle of [...streams]) closeIfIdle();
       return new Promise<boolean>((resolve) => {
         const timer = setTimeout(() => {

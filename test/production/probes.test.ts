@@ -53,7 +53,23 @@ test('gRPC ServerReady and grpc.health.v1 Check follow the extra readiness too',
   });
   assert.deepEqual(await rpc(clients.inference, 'ServerReady', {}), { ready: false });
   assert.deepEqual(await rpc(clients.health, 'Check', { service: '' }), { status: 'NOT_SERVING' });
+  // A watcher hears of the change as it happens (it was told only at shutdown).
+  const watched: string[] = [];
+  const watch = (clients.health as unknown as { Watch(request: object): NodeJS.EventEmitter & { cancel(): void } }).Watch({ service: '' });
+  watch.on('data', (m: { status: string }) => watched.push(m.status));
+  watch.on('error', () => undefined);
+  t.after(() => watch.cancel());
+  await until(() => watched.length === 1, 'the first status');
   reason = undefined;
   assert.deepEqual(await rpc(clients.inference, 'ServerReady', {}), { ready: true });
   assert.deepEqual(await rpc(clients.health, 'Check', { service: '' }), { status: 'SERVING' });
+  await until(() => watched.length === 2, 'the watcher told of SERVING');
+  reason = 'not connected to the MQTT broker';
+  await until(() => watched.length === 3, 'the watcher told of NOT_SERVING');
+  assert.deepEqual(watched, ['NOT_SERVING', 'SERVING', 'NOT_SERVING']);
 });
+
+async function until(check: () => boolean, what: string): Promise<void> {
+  for (let i = 0; i < 300 && !check(); i++) await new Promise((r) => setTimeout(r, 20));
+  assert.ok(check(), what);
+}
