@@ -46,6 +46,15 @@ test('GET /v2 lists the extensions; health live and ready', async () => {
   assert.deepEqual((await call(`${server.url}/v2/health/ready`)).body, { ready: true });
   assert.deepEqual((await call(`${server.url}/v2/models/book-weather/ready`)).body, { name: 'book-weather', ready: true });
   assert.equal((await call(`${server.url}/v2/models/book-weather/versions/1/ready`)).status, 200);
+  // Not ready: a 4xx as the protocol says, in the /v2 error shape (it had no code and no request_id).
+  assert.equal((await call(`${server.url}/v2/repository/models/loan/unload`, { method: 'POST' })).status, 200);
+  try {
+    const notReady = await call(`${server.url}/v2/models/loan/ready`);
+    assert.equal(notReady.status, 400);
+    assert.deepEqual(notReady.body, { error: 'model \'loan\' is not ready', code: 'MS_ERR_MODEL_NOT_READY', request_id: notReady.headers['x-request-id'], name: 'loan', ready: false });
+  } finally {
+    assert.equal((await call(`${server.url}/v2/repository/models/loan/load`, { method: 'POST' })).status, 200);
+  }
 });
 
 test('metadata and config: a model with fields has one tensor per field (fields view)', async () => {

@@ -62,7 +62,7 @@ export const oipRoutes: FastifyPluginAsync<OipRoutesOptions> = async (app, optio
   const ready = async (request: { params: Params }, reply: FastifyReply) => {
     const { name, version } = request.params;
     if (isModelReady(options.core(), name, version)) return { name, ready: true };
-    return reply.code(400).send({ error: `model '${name}'${version ? ` version ${version}` : ''} is not ready`, name, ready: false });
+    return reply.code(400).send({ ...oipErrorBody('MS_ERR_MODEL_NOT_READY', `model '${name}'${version ? ` version ${version}` : ''} is not ready`, reply.request.id), name, ready: false });
   };
   app.get<{ Params: Params }>('/v2/models/:name/ready', hide, ready);
   app.get<{ Params: Params }>('/v2/models/:name/versions/:version/ready', hide, ready);
