@@ -302,6 +302,13 @@ describe('Service, HPA and PDB point at the Deployment', () => {
     assert.ok(svc.spec.ports.every((p: Obj) => p.targetPort === 'http' || p.targetPort === container.ports[0].containerPort));
   });
 
+  it('the Deployment leaves spec.replicas to the HPA (a re-apply would reset a scaled-out Deployment to it)', () => {
+    // `kubectl apply -k` (every image update of docs/deploy.md) patches a replicas field that is in
+    // the manifest back to its value: 12 pods at peak load would drop to the manifest's number until
+    // the HPA scales out again. Without the field, the HPA's minReplicas applies from the start.
+    assert.equal(deployment.spec.replicas, undefined, 'remove spec.replicas: hpa.yaml owns it');
+  });
+
   it('HPA scales the Deployment on CPU utilisation (which has a request to be measured against)', () => {
     assert.equal(hpa.spec.scaleTargetRef.kind, 'Deployment');
     assert.equal(hpa.spec.scaleTargetRef.name, deployment.metadata.name);
