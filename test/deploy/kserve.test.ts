@@ -48,6 +48,19 @@ test('ClusterServingRuntime: KServe fields, a valid container, arguments modelse
   assert.equal(container.securityContext.runAsUser, 1000);
 });
 
+test('the runtime\'s liveness probe cannot kill a model still loading: a startup probe on readiness gives it 2 min', () => {
+  // Neither port listens before every model is loaded and warmed up (src/server.ts), and gRPC health
+  // is NOT_SERVING until then: without a startup probe the liveness probe (3 failures 10 s apart)
+  // restarted any pod whose models took ~30 s to load, over and over.
+  const container = runtime.spec.containers[0];
+  const startup = container.startupProbe;
+  assert.ok(startup, 'a startupProbe (liveness and readiness only start once it passes)');
+  assert.equal(startup.httpGet?.path, container.readinessProbe.httpGet.path);
+  assert.equal(startup.httpGet?.port, container.readinessProbe.httpGet.port);
+  assert.ok(startup.timeoutSeconds <= startup.periodSeconds);
+  assert.ok(startup.periodSeconds * startup.failureThreshold >= 60, `the startup probe allows ${startup.periodSeconds * startup.failureThreshold} s for loading + warm-up`);
+});
+
 test('InferenceService: uses the runtime, its model format, and the h2c port of --grpc-port', () => {
   assert.equal(service.apiVersion, 'serving.kserve.io/v1beta1');
   assert.equal(service.kind, 'InferenceService');
