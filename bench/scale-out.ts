@@ -131,7 +131,9 @@ export async function stopReplica(r: Replica, timeoutMs = 20_000): Promise<{ cod
 /** The load-balancing part of nginx's config (http context): least-connections over the replicas,
  * keep-alive upstream connections, and a retry on the next replica when one refuses or drops a
  * connection or answers 502/503 (a replica that is restarting or draining) — prediction is side-effect
- * free, so POST may be retried. deploy/scale-out/modelserve.nginx.conf is this, for one VM. */
+ * free, so POST may be retried. proxy_read_timeout exceeds a model's default queue.timeout_ms (30 s),
+ * so an overloaded replica's own 504 reaches the client instead of nginx timing out first and re-sending
+ * the POST to another replica. deploy/scale-out/modelserve.nginx.conf is this, for one VM. */
 export function nginxSite(listen: string, upstreams: string[]): string {
   return `upstream modelserve {
   least_conn;
@@ -147,7 +149,7 @@ server {
     proxy_set_header Connection "";
     proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
     proxy_connect_timeout 1s;
-    proxy_read_timeout 15s;
+    proxy_read_timeout 35s;
     proxy_next_upstream error timeout http_502 http_503 non_idempotent;
     proxy_next_upstream_tries ${Math.max(3, upstreams.length + 1)};
   }

@@ -10,6 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { freePort, nginxSite } from '../../bench/scale-out.js';
 import { REPO_ROOT } from './docker-image.js';
+import { DEFAULTS } from '../../src/config/schema.js';
 
 const DIR = join(REPO_ROOT, 'deploy/scale-out');
 const NGINX = '/usr/sbin/nginx';
@@ -46,6 +47,18 @@ describe('deploy/scale-out: nginx site, systemd unit, rolling restart script', (
     assert.ok(servers.length >= 2, 'at least two replicas');
     assert.equal(body, nginxSite(listen, servers));
     assert.match(body, /proxy_next_upstream error timeout http_502 http_503 non_idempotent;/);
+  });
+
+  it('nginx waits for an answer longer than a model\'s default queue timeout (overload is modelserve\'s 504, not a re-sent POST)', () => {
+    // A request may wait in a model's queue up to queue.timeout_ms and then gets modelserve's 504
+    // with Retry-After. Were proxy_read_timeout shorter, nginx would time out first and, with
+    // `timeout non_idempotent` in proxy_next_upstream, send the same POST to the next (as busy)
+    // replica while the first still works on it: overload multiplied instead of answered.
+    for (const [name, text] of [['modelserve.nginx.conf', site], ['nginxSite()', nginxSite('80', ['127.0.0.1:8001'])]]) {
+      const m = /proxy_read_timeout (\d+)s;/.exec(text);
+      assert.ok(m, `${name}: proxy_read_timeout in seconds`);
+      assert.ok(Number(m[1]) * 1000 > DEFAULTS.queue.timeoutMs, `${name}: proxy_read_timeout ${m[1]} s <= the default queue.timeout_ms ${DEFAULTS.queue.timeoutMs} ms`);
+    }
   });
 
   it('nginx -t accepts it (included in a minimal main config)', { skip: existsSync(NGINX) ? false : `${NGINX} is not installed` }, async () => {
