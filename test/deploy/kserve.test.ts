@@ -48,6 +48,15 @@ test('ClusterServingRuntime: KServe fields, a valid container, arguments modelse
   assert.equal(container.securityContext.runAsUser, 1000);
 });
 
+test('the runtime is sized as the Deployment is: CPU request = limit = MODELSERVE_WORKERS, memory request = limit (it requested 1 core and started 2 workers)', () => {
+  const container = runtime.spec.containers[0];
+  const env = Object.fromEntries(container.env.map((e: Obj) => [e.name, e.value])) as Record<string, string>;
+  const { requests, limits } = container.resources;
+  assert.equal(Number(env.MODELSERVE_WORKERS), Number(limits.cpu));
+  assert.equal(requests.cpu, limits.cpu);
+  assert.equal(requests.memory, limits.memory);
+});
+
 test('the runtime\'s liveness probe cannot kill a model still loading: a startup probe on readiness gives it 2 min', () => {
   // Neither port listens before every model is loaded and warmed up (src/server.ts), and gRPC health
   // is NOT_SERVING until then: without a startup probe the liveness probe (3 failures 10 s apart)
