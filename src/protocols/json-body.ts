@@ -10,13 +10,17 @@ import { ModelServeError } from '../errors.js';
 // so a client reading either gets the same detail for the same mistake.)
 const what = 'request body';
 
+/** 3 when the bytes start with a UTF-8 byte-order mark (some Windows tools write one), else 0: where JSON text starts. */
+export function utf8BomLength(bytes: Uint8Array): number {
+  return bytes[0] === 0xef && bytes[1] === 0xbb && bytes[2] === 0xbf ? 3 : 0;
+}
+
 export function parseJsonBody(body: Buffer): unknown {
   if (body.length === 0) throw new ModelServeError('MS_ERR_BAD_JSON', `${what} is empty; expected a JSON object or array`);
   // JSON is UTF-8 (RFC 8259); decoding other bytes would put U+FFFD into strings and accept them.
   if (!isUtf8(body)) throw new ModelServeError('MS_ERR_BAD_JSON', `${what} is not valid UTF-8; expected a JSON object or array`);
-  const bom = body[0] === 0xef && body[1] === 0xbb && body[2] === 0xbf;
   try {
-    return JSON.parse(body.toString('utf8', bom ? 3 : 0));
+    return JSON.parse(body.toString('utf8', utf8BomLength(body)));
   } catch (error) {
     throw new ModelServeError('MS_ERR_BAD_JSON', `${what} is not valid JSON: ${(error as Error).message.replace(/\s+/g, ' ').slice(0, 200)}`);
   }

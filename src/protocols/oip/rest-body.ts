@@ -2,6 +2,7 @@
 // (Triton's binary tensor extension: Inference-Header-Content-Length gives the JSON's length,
 // inputs carry parameters.binary_data_size, outputs ask for binary_data / binary_data_output).
 import { isUtf8 } from 'node:buffer';
+import { utf8BomLength } from '../json-body.js';
 import { badTensor, checkDatatype, noInputs, elementSize, exactJsonData, fromBytes, fromJsonData, MAX_ELEMENTS, toBytes, toJsonData, type Datatype, type OipTensor } from './tensors.js';
 import { refuseClassification } from './codec.js';
 
@@ -93,9 +94,8 @@ export function parseInferBody(body: Uint8Array, headerLength: string | undefine
   if (!isUtf8(json)) throw badTensor(`the inference request's JSON${headerLength === undefined ? '' : ' header'} is not valid UTF-8`);
   let header: unknown;
   try {
-    // A leading byte-order mark is dropped, as the JSON rows routes drop it (some Windows tools write one).
-    const bom = json[0] === 0xef && json[1] === 0xbb && json[2] === 0xbf;
-    header = JSON.parse(json.toString('utf8', bom ? 3 : 0));
+    // A leading byte-order mark is dropped, as the JSON rows routes drop it.
+    header = JSON.parse(json.toString('utf8', utf8BomLength(json)));
   } catch (err) {
     throw badTensor(`the inference request is not valid JSON: ${(err as Error).message.slice(0, 200)}${headerLength === undefined ? ' (binary data needs the Inference-Header-Content-Length header)' : ''}`);
   }
