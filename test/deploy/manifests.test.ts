@@ -11,6 +11,7 @@ import ts from 'typescript';
 import { Deployment } from 'kubernetes-models/apps/v1/Deployment';
 import { Service } from 'kubernetes-models/v1/Service';
 import { HorizontalPodAutoscaler } from 'kubernetes-models/autoscaling/v2/HorizontalPodAutoscaler';
+import { parseServeOptions } from '../../src/cli/serve-options.js';
 import { PodDisruptionBudget } from 'kubernetes-models/policy/v1/PodDisruptionBudget';
 import { Service as KnativeService } from '@kubernetes-models/knative/serving.knative.dev/v1/Service';
 import { numericUser, readImageSpec, REPO_ROOT } from './docker-image.js';
@@ -297,9 +298,15 @@ describe('Service, HPA and PDB point at the Deployment', () => {
   const labels = deployment.spec.template.metadata.labels;
   const selects = (sel: Record<string, string>) => Object.entries(sel).every(([k, v]) => labels[k] === v);
 
-  it('Service selects the pods and targets the http port', () => {
+  it('Service selects the pods and targets the http port, and the gRPC port the server listens on (it had none: gRPC was unreachable through the Service)', () => {
     assert.ok(selects(svc.spec.selector));
-    assert.ok(svc.spec.ports.every((p: Obj) => p.targetPort === 'http' || p.targetPort === container.ports[0].containerPort));
+    assert.ok(svc.spec.ports.every((p: Obj) => p.targetPort === 'http' || p.targetPort === 'grpc' || p.targetPort === container.ports[0].containerPort));
+    const grpcPort = container.ports.find((p: Obj) => p.name === 'grpc');
+    assert.ok(grpcPort, 'a container port named grpc');
+    assert.equal(grpcPort.containerPort, parseServeOptions([], envOf(container)).grpcPort);
+    const routed = svc.spec.ports.find((p: Obj) => p.targetPort === 'grpc');
+    assert.ok(routed, 'a Service port for gRPC');
+    assert.equal(routed.appProtocol, 'kubernetes.io/h2c');
   });
 
   it('the Deployment leaves spec.replicas to the HPA (a re-apply would reset a scaled-out Deployment to it)', () => {
