@@ -94,7 +94,11 @@ export function oipPaths(configs: readonly ModelConfig[]): Record<string, Schema
           200: { description: 'The output tensors (binary ones after the JSON header when asked for).', content: { ...json('OipInferenceResponse'), 'application/octet-stream': { schema: { type: 'string', format: 'binary' } } } },
           400: error('Bad input: the message names the tensor.'),
           404: error('No such model or version.'),
-          503: error('Overloaded or not ready.'),
+          413: error('The body is larger than the limit (--body-limit).'),
+          415: error('The Content-Type is neither application/json nor application/octet-stream, or its charset or Content-Encoding is not supported.'),
+          503: error('Overloaded (retry after Retry-After seconds) or not ready.'),
+          504: error('The request outlived its deadline (x-modelserve-timeout-ms, parameters.timeout or the model\'s queue.timeout_ms).'),
+          500: error('onnxruntime failed on this request (MS_ERR_INFERENCE); details are in the log under the request id.'),
         },
       },
     };
