@@ -28,6 +28,9 @@ import { DEFAULT_TOPICS, type MqttTopics } from './topics.js';
 
 export { DEFAULT_TOPICS, type MqttTopics };
 
+/** How the events topic is named among the topics the server publishes to. */
+const EVENTS_TOPIC = '--events-mqtt-topic';
+
 export interface Logger {
   info(obj: object, msg: string): void;
   warn(obj: object, msg: string): void;
@@ -190,13 +193,15 @@ export class MqttFrontDoor {
     const models = (names: string[]) => `${names.length === 1 ? 'the model' : 'the models'} ${names.map((n) => `'${n}'`).join(', ')}`;
     // What the server publishes must never reach a request topic: it would come back as a request,
     // and an answer (or an error, or an event) to that one again, endlessly.
-    for (const [topic, what] of this.publishedTopics()) {
+    const published = this.publishedTopics();
+    for (const [topic, what] of published) {
       const requests = byTopic.get(topic);
       if (requests !== undefined) problems.push(`mqtt: ${what} '${topic}' is the request topic of ${models(requests)}: each message published there would come back as a request; give it another topic`);
     }
-    // Events on an answer topic: not a loop, but its readers would get messages that are not answers (and the events' readers answers).
-    const answers = [...this.publishedTopics()].filter(([topic, what]) => topic === this.eventsTopic && !what.startsWith('--events'));
-    for (const [, what] of answers) problems.push(`mqtt: --events-mqtt-topic '${this.eventsTopic}' is ${what}: events and answers would be mixed on it; give the events another topic`);
+    // Events on an answer topic (the map names a topic by its first publisher, a model's): not a
+    // loop, but its readers would get messages that are not answers, and the events' readers answers.
+    const shared = this.eventsTopic === undefined ? undefined : published.get(this.eventsTopic);
+    if (shared !== undefined && shared !== EVENTS_TOPIC) problems.push(`mqtt: --events-mqtt-topic '${this.eventsTopic}' is ${shared}: events and answers would be mixed on it; give the events another topic`);
     return problems;
   }
 
@@ -208,7 +213,7 @@ export class MqttFrontDoor {
       if (!published.has(predictions)) published.set(predictions, `the model '${name}''s predictions topic`);
       if (!published.has(errors)) published.set(errors, `the model '${name}''s errors topic`);
     }
-    if (this.eventsTopic !== undefined && !published.has(this.eventsTopic)) published.set(this.eventsTopic, '--events-mqtt-topic');
+    if (this.eventsTopic !== undefined && !published.has(this.eventsTopic)) published.set(this.eventsTopic, EVENTS_TOPIC);
     return published;
   }
 
