@@ -33,10 +33,10 @@ const RESERVED_MODEL_NAMES = new Set(['stats']);
 const reservedBecause = 'cannot name a model: GET /v2/models/stats is every model\'s statistics, so that model\'s metadata could not be reached';
 
 /** The problem of a model's name wherever it comes from: the config's name: or its folder's. */
-function modelNameProblem(raw: { name?: string }, name: string, fix: string): string | undefined {
+function modelNameProblem(raw: { name?: string }, name: string): string | undefined {
   if (raw.name === undefined) {
     const problem = folderNameProblem(name);
-    return problem && `${problem}; ${fix}`;
+    return problem && `${problem}; set name:`;
   }
   return RESERVED_MODEL_NAMES.has(raw.name) ? `'${raw.name}' ${reservedBecause}; choose another name:` : undefined;
 }
@@ -439,7 +439,7 @@ export function buildConfig(where: VersionLocation, file: string, raw: RawConfig
   const routing = routingOf(raw, at);
   if (raw.pipeline !== undefined) {
     const name = raw.name ?? folderModelName(where);
-    const problem = modelNameProblem(raw, name, 'set name:');
+    const problem = modelNameProblem(raw, name);
     if (problem) at('name', problem);
     return {
       name, version: String(raw.version ?? where.version), modelVersion: where.version, modelDir: where.modelDir, versionPolicy: policyOf(raw.version_policy),
@@ -487,7 +487,7 @@ export function buildConfig(where: VersionLocation, file: string, raw: RawConfig
   const modelFile = resolve(dir, raw.model ?? (raw.format === 'xgboost' ? 'model.json' : DEFAULTS.model));
   if (!existsSync(modelFile)) at('model', `${raw.format === 'xgboost' ? 'XGBoost model' : 'ONNX'} file not found: ${modelFile}`);
   const name = raw.name ?? folderModelName(where);
-  const problem = modelNameProblem(raw, name, 'set name:');
+  const problem = modelNameProblem(raw, name);
   if (problem) at('name', problem);
   return {
     name,
