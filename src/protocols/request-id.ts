@@ -11,5 +11,5 @@ export function plainRequestId(given: unknown): string | undefined {
 }
 
 export function requestIdFrom(given: unknown): string {
-  return typeof given === 'string' && REQUEST_ID.test(given) ? given : randomUUID();
+  return plainRequestId(given) ?? randomUUID();
 }
