@@ -67,7 +67,7 @@ const ERROR_SCHEMAS: Record<string, Schema> = {
   },
 };
 
-function errorResponse(description: string, ref = 'Error'): Schema {
+export function errorResponse(description: string, ref = 'Error'): Schema {
   return { description, content: { 'application/json': { schema: { $ref: `#/components/schemas/${ref}` } } } };
 }
 

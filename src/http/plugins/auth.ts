@@ -16,6 +16,7 @@ import { createHash, timingSafeEqual } from 'node:crypto';
 import { readUserText, UserFileError } from '../../user-file.js';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { isOipUrl, sendError } from '../errors.js';
+import { errorResponse } from '../openapi.js';
 import { ModelServeError } from '../../errors.js';
 import { buildBuckets, keyFingerprint, parseRate, type RateLimit } from './rate-limit.js';
 
@@ -250,7 +251,6 @@ function formatLimit(limit: RateLimit): string {
  */
 export function withSecuritySchemes<T extends object>(document: T, options: { rateLimited?: boolean } = {}): T {
   const doc = structuredClone(document) as T & { components?: Record<string, unknown>; security?: unknown; paths?: Record<string, Record<string, { security?: unknown; responses?: Record<string, unknown> }>> };
-  const error = (description: string) => ({ description, content: { 'application/json': { schema: { $ref: '#/components/schemas/Error' } } } });
   for (const [path, operations] of Object.entries(doc.paths ?? {})) {
     for (const operation of Object.values(operations)) {
       if (ALWAYS_OPEN.has(path)) {
@@ -258,8 +258,8 @@ export function withSecuritySchemes<T extends object>(document: T, options: { ra
         continue;
       }
       const responses = (operation.responses ??= {});
-      const oip = isOipUrl(path);
-      const shaped = (description: string) => (oip ? { description, content: { 'application/json': { schema: { $ref: '#/components/schemas/OipError' } } } } : error(description));
+      const schema = isOipUrl(path) ? 'OipError' : 'Error';
+      const shaped = (description: string) => errorResponse(description, schema);
       responses['401'] ??= shaped('No API key, or an unknown one (MS_ERR_UNAUTHORIZED); WWW-Authenticate says which.');
       if (options.rateLimited && !isAdminRoute(path)) responses['429'] ??= shaped('The API key used up its rate limit (MS_ERR_RATE_LIMITED); retry after Retry-After seconds.');
     }
