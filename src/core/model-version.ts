@@ -13,7 +13,7 @@ import { rawBatchable, rawOutputs } from '../config/signature.js';
 import { allocateTensor } from '../tensors/allocate.js';
 import { ModelServeError } from '../errors.js';
 import { concatRequests, joinSlices, sliceRows, splitOutputs, type EncodedRequest } from './tensor-batch.js';
-import type { PredictionJson, PredictionTap, RequestContext } from './prediction-tap.js';
+import { isObserved, type PredictionJson, type PredictionTap, type RequestContext } from './prediction-tap.js';
 
 import type { InferOptions, OptimizationSummary, RequestObserver, ServableVersion } from './servable.js';
 
@@ -183,7 +183,7 @@ export class ModelVersion implements ServableVersion {
   infer(feeds: NamedTensors, rows: number, options: InferOptions = {}): Promise<NamedTensors> {
     const running = this.run(feeds, rows, options);
     const tap = this.tap;
-    if (tap === undefined || tap.observers.length === 0 || options.unobserved === true) return running;
+    if (!isObserved(tap, options)) return running;
     const started = performance.now();
     return running.then((outputs) => {
       tap.emit({ model: this.name, version: this.version, requestId: options.requestId, frontDoor: options.frontDoor, rows, latencyMs: performance.now() - started, time: Date.now(), feeds, outputs });
@@ -199,7 +199,7 @@ export class ModelVersion implements ServableVersion {
   /** Validated rows -> one prediction object per row, in order. */
   async predict(rows: Row[], deadline?: number, context?: RequestContext): Promise<PredictionObject[]> {
     const tap = this.tap;
-    const observed = tap !== undefined && tap.observers.length > 0 && context?.unobserved !== true;
+    const observed = isObserved(tap, context);
     const started = observed ? performance.now() : 0;
     const outputs = await this.run(this.encode(rows), rows.length, { deadline, client: context?.client, unobserved: context?.unobserved });
     const predictions = this.decode(outputs, rows.length);

@@ -54,6 +54,11 @@ export interface PredictionRecord extends RequestContext {
 
 export type PredictionObserver = (record: PredictionRecord) => void;
 
+/** Whether a call is reported: someone observes, and it is not the core's own (its warm-up run). */
+export function isObserved(tap: PredictionTap | undefined, context: { unobserved?: boolean } | undefined): tap is PredictionTap {
+  return tap !== undefined && tap.observers.length > 0 && context?.unobserved !== true;
+}
+
 export class PredictionTap {
   observers: PredictionObserver[] = [];
 

@@ -12,7 +12,7 @@ import { performance } from 'node:perf_hooks';
 import type { BatcherStats } from '../batching/batcher.js';
 import type { FieldSpec, ModelConfig, PipelineStepSpec, StepCondition, ValueType } from '../config/types.js';
 import type { InferOptions, RequestObserver, ServableVersion } from '../core/servable.js';
-import type { PredictionJson, PredictionTap, RequestContext } from '../core/prediction-tap.js';
+import { isObserved, type PredictionJson, type PredictionTap, type RequestContext } from '../core/prediction-tap.js';
 import { compileDecoder, type PredictionObject } from '../response/decode.js';
 import { compileRowsSerializer, compileSerializers } from '../response/serialize.js';
 import type { ModelSignature, NamedTensors, TensorData } from '../runtime/types.js';
@@ -248,7 +248,7 @@ export class PipelineVersion implements ServableVersion {
     const out: NamedTensors = {};
     for (const name of names) out[name] = tensorOf(predictions.map((p) => p[name]), rows);
     const tap = this.tap;
-    if (tap !== undefined && tap.observers.length > 0 && options.unobserved !== true) {
+    if (isObserved(tap, options)) {
       tap.emit({ model: this.name, version: this.version, requestId: options.requestId, frontDoor: options.frontDoor, rows, latencyMs: performance.now() - started, time: Date.now(), feeds, outputs: out });
     }
     return out;
@@ -268,7 +268,7 @@ export class PipelineVersion implements ServableVersion {
     const started = performance.now();
     const answers = await this.runSteps(rows, origin, deadline);
     const tap = this.tap;
-    if (context !== undefined && context.unobserved !== true && tap !== undefined && tap.observers.length > 0) {
+    if (context !== undefined && isObserved(tap, context)) {
       tap.emit({ model: this.name, version: this.version, requestId: context.requestId, frontDoor: context.frontDoor, rows: rows.length, latencyMs: performance.now() - started, time: Date.now(), inputs: rows, predictions: answers, json: this.json ??= { inputs: compileRowsSerializer(this.config), predictions: this.serialize.many } });
     }
     return answers;
