@@ -1,8 +1,8 @@
 // Request bodies: from a JSON / JSONL / CSV file, an inline string, or a served model's examples.
 // Every body is serialised once into a Buffer before the run, so the hot loop only picks one.
-import { readFileSync } from 'node:fs';
 import { extname } from 'node:path';
 import { request } from 'undici';
+import { readTextOrSay } from './read-file.js';
 
 export interface BodySet {
   bodies: Buffer[];
@@ -57,14 +57,7 @@ const countBodies = (n: number): string => `${n} ${n === 1 ? 'body' : 'bodies'}`
 
 /** Reads a body file: `.json` (an array = many bodies), `.jsonl`/`.ndjson` (one per line), `.csv` (rows become objects). */
 export function loadBodyFile(file: string): BodySet {
-  let text: string;
-  try {
-    text = readFileSync(file, 'utf8');
-  } catch (err) {
-    // Node's own message ('EISDIR: illegal operation on a directory, read') names neither the file nor the flag.
-    const code = (err as NodeJS.ErrnoException).code;
-    throw new Error(`--body ${file}: ${code === 'ENOENT' ? 'no such file' : code === 'EISDIR' ? 'is a folder; give a .json, .jsonl or .csv file' : `cannot be read (${code ?? (err as Error).message})`}`, { cause: err });
-  }
+  const text = readTextOrSay(file, `--body ${file}`, 'is a folder; give a .json, .jsonl or .csv file');
   const ext = extname(file).toLowerCase();
   let values: unknown[];
   if (ext === '.csv') {

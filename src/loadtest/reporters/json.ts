@@ -1,5 +1,6 @@
 // Machine-readable output: the RunResult as JSON (stdout with --json, a file with --out), and reading it back.
-import { readFileSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
+import { readTextOrSay } from '../read-file.js';
 import type { RunResult } from '../types.js';
 
 export function toJson(r: RunResult): string {
@@ -22,13 +23,7 @@ function isResult(v: RunResult | null): v is RunResult {
 
 /** Reads a saved result; every failure names the file (compare reads two: a bare JSON.parse message did not say which). */
 export function readResult(file: string): RunResult {
-  let text: string;
-  try {
-    text = readFileSync(file, 'utf8');
-  } catch (e) {
-    const code = (e as NodeJS.ErrnoException).code;
-    throw new Error(`${file}: ${code === 'ENOENT' ? 'no such file' : code === 'EISDIR' ? 'is a folder, not a result file' : `cannot be read (${code ?? (e as Error).message})`}`, { cause: e });
-  }
+  const text = readTextOrSay(file, file, 'is a folder, not a result file');
   let v: RunResult | null;
   try {
     v = JSON.parse(text) as RunResult | null;
