@@ -20,8 +20,9 @@ export interface StartOptions {
   configs?: readonly ModelConfig[];
   host?: string;
   port?: number;
-  /** Open Inference Protocol gRPC port (0 or undefined: no gRPC server). */
-  grpcPort?: number;
+  /** Open Inference Protocol gRPC port (0 or undefined: no gRPC server; 'free': one the system
+   *  picks, read back from RunningServer.grpcPort — no window for another process to take it). */
+  grpcPort?: number | 'free';
   /** Largest gRPC message, bytes. */
   grpcMaxMessageSize?: number;
   /** Limits on gRPC client connections (streams, age, idle time); none by default. */
@@ -105,9 +106,9 @@ export async function startServer(options: StartOptions): Promise<RunningServer>
     // refuses the connection says so at once, not into a logger that does not exist yet).
     if (hasStreams(options.streams)) streams = startStreams(options.streams, core, metrics?.registry, app.log);
     await app.listen({ host: options.host ?? '127.0.0.1', port: options.port ?? 8000 });
-    if (options.grpcPort !== undefined && options.grpcPort > 0) {
+    if (options.grpcPort === 'free' || (options.grpcPort !== undefined && options.grpcPort > 0)) {
       const { startGrpcServer } = await import('./grpc/server.js');
-      grpc = await startGrpcServer({ core, stats: statistics, host: options.host, port: options.grpcPort, maxMessageBytes: options.grpcMaxMessageSize, connections: { graceMs: options.drainTimeout, ...options.grpcConnections }, auth: keyGate, log: app.log, metrics, readiness });
+      grpc = await startGrpcServer({ core, stats: statistics, host: options.host, port: options.grpcPort === 'free' ? 0 : options.grpcPort, maxMessageBytes: options.grpcMaxMessageSize, connections: { graceMs: options.drainTimeout, ...options.grpcConnections }, auth: keyGate, log: app.log, metrics, readiness });
     }
   } catch (err) {
     await grpc?.drain(0);

@@ -114,7 +114,6 @@ test('README: the repository API commands run as written against the example mod
 // gRPC stubs generated from proto/, as tritonclient is not installable here), against the README's
 // book config with gRPC on.
 test('README: the Open Inference Protocol examples (curl, grpcurl-style, tritonclient-equivalent) answer as shown', async () => {
-  const { freePort } = await import('./helpers/net.js');
   const { grpcClients, rpc, generatePythonStubs } = await import('./helpers/oip.js');
   const { execFile } = await import('node:child_process');
   const { promisify } = await import('node:util');
@@ -122,7 +121,7 @@ test('README: the Open Inference Protocol examples (curl, grpcurl-style, tritonc
   mkdirSync(join(repo, 'book-weather'));
   writeFileSync(join(repo, 'book-weather', 'model.yaml'), example('book-config'));
   symlinkSync(BOOK_MODEL, join(repo, 'book-weather', 'svc.onnx'));
-  const oip = await startServer({ repo, port: 0, grpcPort: await freePort(), workers: 1 });
+  const oip = await startServer({ repo, port: 0, grpcPort: 'free', workers: 1 });
   try {
     const curl = example('oip-curl');
     assert.ok(curl.includes('curl -s localhost:8000/v2/models/book-weather/infer'));

@@ -12,7 +12,6 @@ import { ContainerPort } from 'kubernetes-models/v1/ContainerPort';
 import { parseServeOptions } from '../../src/cli/serve-options.js';
 import { startServer, type RunningServer } from '../../src/server.js';
 import { REPO, tempDir, writeBookModelFolder } from '../helpers/paths.js';
-import { freePort } from '../helpers/net.js';
 import { call } from '../helpers/http.js';
 import { grpcClients, rpc } from '../helpers/oip.js';
 
@@ -23,7 +22,7 @@ const service = read('inference-service.yaml');
 let server: RunningServer;
 
 before(async () => {
-  server = await startServer({ repo: writeBookModelFolder(tempDir()), port: 0, grpcPort: await freePort(), workers: 1 });
+  server = await startServer({ repo: writeBookModelFolder(tempDir()), port: 0, grpcPort: 'free', workers: 1 });
 });
 after(async () => {
   await server?.shutdown();

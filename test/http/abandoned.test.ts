@@ -7,7 +7,6 @@ import { connect, type Socket } from 'node:net';
 import * as grpc from '@grpc/grpc-js';
 import { startServer, type RunningServer } from '../../src/server.js';
 import { BOOK_FIELDS, bookRows, tempDir, writeBookModelFolder } from '../helpers/paths.js';
-import { freePort } from '../helpers/net.js';
 import { fp64, grpcClients } from '../helpers/oip.js';
 
 let server: RunningServer;
@@ -18,7 +17,7 @@ before(async () => {
   // the worker busy for a while, and nothing runs between its parts.
   const repo = tempDir();
   writeBookModelFolder(repo, 'optimize: false\nqueue: { max_rows: 1000000, timeout_ms: 60000 }\n');
-  server = await startServer({ repo, port: 0, grpcPort: await freePort(), workers: 1, logger: false, bodyLimit: 16 * 2 ** 20, maxRunRows: 1_000_000 });
+  server = await startServer({ repo, port: 0, grpcPort: 'free', workers: 1, logger: false, bodyLimit: 16 * 2 ** 20, maxRunRows: 1_000_000 });
   clients = grpcClients(server.grpcPort!);
 });
 after(async () => {

@@ -8,7 +8,6 @@ import ort from 'onnxruntime-node';
 import { request } from 'undici';
 import { startServer, type RunningServer } from '../../src/server.js';
 import { BOOK_FIELDS, BOOK_MODEL, BOOK_SCALER, bookRows, tempDir, writeBookModelFolder } from '../helpers/paths.js';
-import { freePort } from '../helpers/net.js';
 import { binaryBody, fp64, grpcClients, parseBinaryResponse, readBytesElements, rpc } from '../helpers/oip.js';
 
 let server: RunningServer;
@@ -24,7 +23,7 @@ before(async () => {
   const out = await session.run({ float_input: new ort.Tensor('float32', x, [rows.length, 7]) });
   expected = Array.from(out.label!.data as BigInt64Array, (v) => (v === 1n ? 'Rain' : 'No_Rain'));
   await session.release();
-  server = await startServer({ repo: writeBookModelFolder(tempDir(), 'batching:\n  max_batch_size: 512\n'), port: 0, grpcPort: await freePort(), workers: 2 });
+  server = await startServer({ repo: writeBookModelFolder(tempDir(), 'batching:\n  max_batch_size: 512\n'), port: 0, grpcPort: 'free', workers: 2 });
 });
 after(async () => {
   await server?.shutdown();

@@ -7,7 +7,6 @@ import assert from 'node:assert/strict';
 import * as grpc from '@grpc/grpc-js';
 import { startServer, type RunningServer } from '../../src/server.js';
 import { BOOK_FIELDS, bookRows, tempDir, writeBookModelFolder } from '../helpers/paths.js';
-import { freePort } from '../helpers/net.js';
 import { fp64, grpcClients } from '../helpers/oip.js';
 
 const big = bookRows(19_000);
@@ -18,7 +17,7 @@ const oipBody = JSON.stringify({ inputs: BOOK_FIELDS.map((f) => ({ name: f, data
 async function serverWithTimeout(timeoutMs: number): Promise<RunningServer> {
   const repo = tempDir();
   writeBookModelFolder(repo, `optimize: false\nqueue: { max_rows: 1000000, timeout_ms: ${timeoutMs} }\n`);
-  return startServer({ repo, port: 0, grpcPort: await freePort(), workers: 1, logger: false, bodyLimit: 16 * 2 ** 20, maxRunRows: 1_000_000 });
+  return startServer({ repo, port: 0, grpcPort: 'free', workers: 1, logger: false, bodyLimit: 16 * 2 ** 20, maxRunRows: 1_000_000 });
 }
 
 /** Starts two large requests and resolves once they hold both run slots. */

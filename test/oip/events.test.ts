@@ -6,7 +6,6 @@ import assert from 'node:assert/strict';
 import type { PredictionRecord } from '../../src/core/prediction-tap.js';
 import { startServer } from '../../src/server.js';
 import { BOOK_FIELDS, bookRows, tempDir, writeBookModelFolder } from '../helpers/paths.js';
-import { freePort } from '../helpers/net.js';
 import { call } from '../helpers/http.js';
 import { grpcClients, rpc } from '../helpers/oip.js';
 
@@ -14,7 +13,7 @@ test('OIP REST and gRPC predictions are reported with their front door and reque
   const records: PredictionRecord[] = [];
   const repo = tempDir();
   writeBookModelFolder(repo);
-  const s = await startServer({ repo, port: 0, grpcPort: await freePort(), workers: 0 });
+  const s = await startServer({ repo, port: 0, grpcPort: 'free', workers: 0 });
   // The same request on the Fastify route (the fast path off).
   const routes = await startServer({ repo, port: 0, grpcPort: 0, workers: 0, app: { fastPath: false } });
   routes.core.predictions.add((r) => records.push(r));

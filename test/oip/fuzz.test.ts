@@ -20,7 +20,6 @@ import { Pool } from 'undici';
 import { startServer, type RunningServer } from '../../src/server.js';
 import { PROTO_DIR } from '../../src/grpc/proto.js';
 import { BOOK_MODEL, EXAMPLES, tempDir } from '../helpers/paths.js';
-import { freePort } from '../helpers/net.js';
 import { draws, inParallel } from '../helpers/fuzz.js';
 
 const SCALE = Number(process.env.FUZZ_SCALE ?? 1);
@@ -46,7 +45,7 @@ before(async () => {
   for (const name of ['weather', 'loan']) symlinkSync(join(EXAMPLES, name), join(repo, name));
   mkdirSync(join(repo, 'svc-raw'));
   symlinkSync(BOOK_MODEL, join(repo, 'svc-raw', 'svc.onnx'));
-  server = await startServer({ repo, port: 0, grpcPort: await freePort(), workers: 1, logger: false });
+  server = await startServer({ repo, port: 0, grpcPort: 'free', workers: 1, logger: false });
   const samples = (name: string) => JSON.parse(readFileSync(join(EXAMPLES, name, 'samples', 'valid.json'), 'utf8')) as Array<Record<string, unknown>>;
   models = [];
   for (const name of ['weather', 'loan', 'svc-raw']) {

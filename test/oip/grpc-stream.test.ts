@@ -12,7 +12,6 @@ import * as grpc from '@grpc/grpc-js';
 import type { BatchInfo } from '../../src/batching/batcher.js';
 import { startServer, type RunningServer } from '../../src/server.js';
 import { BOOK_FIELDS, bookRows, tempDir, writeBookModelFolder } from '../helpers/paths.js';
-import { freePort } from '../helpers/net.js';
 import { fp64, grpcClients, grpcFrame, grpcMessageReader, rpc, type GrpcClient } from '../helpers/oip.js';
 
 const KEY = 'stream-key-0123456789abcdef';
@@ -52,7 +51,7 @@ let clients: ReturnType<typeof grpcClients>;
 before(async () => {
   const repo = tempDir();
   writeBookModelFolder(repo);
-  server = await startServer({ repo, port: 0, grpcPort: await freePort(), workers: 1, app: { auth: { keys: [KEY] } } });
+  server = await startServer({ repo, port: 0, grpcPort: 'free', workers: 1, app: { auth: { keys: [KEY] } } });
   clients = grpcClients(server.grpcPort!);
 });
 after(async () => {
@@ -138,7 +137,7 @@ test('an answer past --grpc-max-message-size answers its own request with an err
   // 24 more FP32 outputs per row: the answer is about twice the size of the request.
   writeBookModelFolder(repo, Array.from({ length: 24 }, (_, i) => `  score_${i}:\n    from: probabilities\n    column: ${i % 2}\n`).join(''));
   const limit = 64 * 1024;
-  const s = await startServer({ repo, port: 0, grpcPort: await freePort(), workers: 1, grpcMaxMessageSize: limit });
+  const s = await startServer({ repo, port: 0, grpcPort: 'free', workers: 1, grpcMaxMessageSize: limit });
   const c = grpcClients(s.grpcPort!);
   try {
     const big = { model_name: 'book-weather', id: 'too-big', inputs: typedInputs(bookRows(1000)) };
@@ -180,7 +179,7 @@ test('requests on one stream are batched together, with the other front doors', 
   const batches: BatchInfo[] = [];
   const repo = tempDir();
   writeBookModelFolder(repo, 'batching:\n  max_queue_delay_ms: 1500\n');
-  const s = await startServer({ repo, port: 0, grpcPort: await freePort(), workers: 1, app: { registry: { onBatch: () => (info) => batches.push(info) } } });
+  const s = await startServer({ repo, port: 0, grpcPort: 'free', workers: 1, app: { registry: { onBatch: () => (info) => batches.push(info) } } });
   const c = grpcClients(s.grpcPort!);
   try {
     batches.length = 0;
@@ -203,7 +202,7 @@ test('requests on one stream are batched together, with the other front doors', 
 test('graceful drain: each open stream gets its answers in flight, then ends with status OK', { timeout: 30_000 }, async () => {
   const repo = tempDir();
   writeBookModelFolder(repo, 'batching:\n  max_queue_delay_ms: 800\n');
-  const s = await startServer({ repo, port: 0, grpcPort: await freePort(), workers: 1, drainTimeout: 5000 });
+  const s = await startServer({ repo, port: 0, grpcPort: 'free', workers: 1, drainTimeout: 5000 });
   const c = grpcClients(s.grpcPort!);
   try {
     // Neither client ends its side. One stream is idle (its answer already came), one has a request in flight.

@@ -15,7 +15,6 @@ import { startServer, type RunningServer } from '../../src/server.js';
 import { grpcStatusOf, MAX_STATUS_DETAILS, statusDetails } from '../../src/grpc/server.js';
 import { ERRORS, ModelServeError } from '../../src/errors.js';
 import { BOOK_FIELDS, BOOK_MODEL, EXAMPLES, bookRows, tempDir, writeBookModelFolder } from '../helpers/paths.js';
-import { freePort } from '../helpers/net.js';
 import { call } from '../helpers/http.js';
 import { fp64, grpcClients, grpcFrame, grpcMessageReader, rpc, type GrpcClient } from '../helpers/oip.js';
 
@@ -38,7 +37,7 @@ before(async () => {
   mkdirSync(join(repo, 'svc-raw'));
   symlinkSync(BOOK_MODEL, join(repo, 'svc-raw', 'svc.onnx'));
   symlinkSync(join(EXAMPLES, 'loan'), join(repo, 'loan'));
-  server = await startServer({ repo, port: 0, grpcPort: await freePort(), workers: 1, app: { auth: { keys: [KEY], adminKeys: [ADMIN] } } });
+  server = await startServer({ repo, port: 0, grpcPort: 'free', workers: 1, app: { auth: { keys: [KEY], adminKeys: [ADMIN] } } });
   ({ inference, health, close: closeClients } = grpcClients(server.grpcPort!));
 });
 after(async () => {
@@ -372,7 +371,7 @@ test('one core, one batcher: a batch holds requests from JSON, OIP REST and gRPC
   const repo = tempDir();
   // A long queue delay so that the three requests, sent at once, are taken as one batch.
   writeBookModelFolder(repo, 'batching:\n  max_queue_delay_ms: 1500\n');
-  const s = await startServer({ repo, port: 0, grpcPort: await freePort(), workers: 1, app: { registry: { onBatch: () => (info) => batches.push(info) } } });
+  const s = await startServer({ repo, port: 0, grpcPort: 'free', workers: 1, app: { registry: { onBatch: () => (info) => batches.push(info) } } });
   const clients = grpcClients(s.grpcPort!);
   try {
     batches.length = 0;
@@ -396,7 +395,7 @@ test('one core, one batcher: a batch holds requests from JSON, OIP REST and gRPC
 test('graceful drain: health turns NOT_SERVING, a call in flight is answered, then the port closes', async () => {
   const repo = tempDir();
   writeBookModelFolder(repo, 'batching:\n  max_queue_delay_ms: 800\n');
-  const s = await startServer({ repo, port: 0, grpcPort: await freePort(), workers: 1 });
+  const s = await startServer({ repo, port: 0, grpcPort: 'free', workers: 1 });
   const clients = grpcClients(s.grpcPort!);
   try {
     const inFlight = rpc(clients.inference, 'ModelInfer', { model_name: 'book-weather', inputs: typedInputs(rows.slice(0, 1)) });
@@ -414,7 +413,7 @@ test('graceful drain: health turns NOT_SERVING, a call in flight is answered, th
 test('--shutdown-delay: a health Watch gets NOT_SERVING at once, while calls are still served; its stream ends at the drain', async () => {
   const repo = tempDir();
   writeBookModelFolder(repo);
-  const s = await startServer({ repo, port: 0, grpcPort: await freePort(), workers: 1, logger: false, shutdownDelay: 1500 });
+  const s = await startServer({ repo, port: 0, grpcPort: 'free', workers: 1, logger: false, shutdownDelay: 1500 });
   const clients = grpcClients(s.grpcPort!);
   try {
     const watch = clients.health.Watch!({ service: '' }, new grpc.Metadata()) as unknown as grpc.ClientReadableStream<{ status: string }>;
@@ -443,8 +442,8 @@ test('connection limits: --grpc-max-concurrent-streams is announced in SETTINGS;
   writeBookModelFolder(repo);
   const session = (port: number) => connect(`http://127.0.0.1:${port}`);
   const goaway = (h2: ReturnType<typeof connect>) => new Promise<number>((resolve) => h2.once('goaway', (code) => resolve(code)));
-  const idle = await startServer({ repo, port: 0, grpcPort: await freePort(), workers: 1, grpcConnections: { maxConcurrentStreams: 3, maxIdleMs: 300 } });
-  const aged = await startServer({ repo, port: 0, grpcPort: await freePort(), workers: 1, grpcConnections: { maxAgeMs: 300 } });
+  const idle = await startServer({ repo, port: 0, grpcPort: 'free', workers: 1, grpcConnections: { maxConcurrentStreams: 3, maxIdleMs: 300 } });
+  const aged = await startServer({ repo, port: 0, grpcPort: 'free', workers: 1, grpcConnections: { maxAgeMs: 300 } });
   try {
     const a = session(idle.grpcPort!);
     const settings = await new Promise<{ maxConcurrentStreams?: number }>((resolve) => a.once('remoteSettings', resolve));

@@ -15,7 +15,6 @@ import { checkSignature } from '../../src/config/signature.js';
 import { checkRepository } from '../../src/check/repository.js';
 import type { ModelConfig } from '../../src/config/types.js';
 import { tempDir } from '../helpers/paths.js';
-import { freePort } from '../helpers/net.js';
 import { call } from '../helpers/http.js';
 import { writeIdentityModels } from '../helpers/onnx.js';
 import { grpcClients, rpc, type GrpcClient } from '../helpers/oip.js';
@@ -81,7 +80,7 @@ describe('column and label outputs of every integer type', () => {
   let closeClients: () => void;
 
   before(async () => {
-    server = await startServer({ repo, port: 0, grpcPort: await freePort(), workers: 1 });
+    server = await startServer({ repo, port: 0, grpcPort: 'free', workers: 1 });
     ({ inference, close: closeClients } = grpcClients(server.grpcPort!));
   });
   after(async () => {

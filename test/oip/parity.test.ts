@@ -11,7 +11,6 @@ import * as grpc from '@grpc/grpc-js';
 import { startServer, type RunningServer } from '../../src/server.js';
 import { contentsField, isDatatype } from '../../src/protocols/oip/tensors.js';
 import { BOOK_FIELDS, BOOK_MODEL, tempDir, writeBookModelFolder } from '../helpers/paths.js';
-import { freePort } from '../helpers/net.js';
 import { fp64, grpcClients, rpc, type GrpcClient } from '../helpers/oip.js';
 
 interface Tensor { name: string; datatype: string; shape: number[]; data?: unknown[] }
@@ -70,7 +69,7 @@ before(async () => {
   writeBookModelFolder(repo);
   mkdirSync(join(repo, 'unloaded'));
   symlinkSync(BOOK_MODEL, join(repo, 'unloaded', 'svc.onnx'));
-  server = await startServer({ repo, port: 0, grpcPort: await freePort(), workers: 1, logger: false });
+  server = await startServer({ repo, port: 0, grpcPort: 'free', workers: 1, logger: false });
   // Unloaded through the repository API: 503 MS_ERR_MODEL_UNAVAILABLE.
   const unload = await fetch(`${server.url}/v2/repository/models/unloaded/unload`, { method: 'POST' });
   assert.equal(unload.status, 200, await unload.text());

@@ -10,7 +10,6 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { startServer, type RunningServer } from '../../src/server.js';
 import { bookRows, tempDir, writeBookModelFolder } from '../helpers/paths.js';
-import { freePort } from '../helpers/net.js';
 import { call } from '../helpers/http.js';
 import { generatePythonStubs } from '../helpers/oip.js';
 
@@ -115,7 +114,7 @@ print(json.dumps(out))
 before(async () => {
   stubs = generatePythonStubs();
   writeFileSync(join(stubs, 'client.py'), CLIENT);
-  server = await startServer({ repo: writeBookModelFolder(tempDir()), port: 0, grpcPort: await freePort(), workers: 1 });
+  server = await startServer({ repo: writeBookModelFolder(tempDir()), port: 0, grpcPort: 'free', workers: 1 });
 });
 after(async () => {
   await server?.shutdown();

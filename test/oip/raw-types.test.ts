@@ -10,7 +10,6 @@ import type * as grpc from '@grpc/grpc-js';
 import { startServer, type RunningServer } from '../../src/server.js';
 import { createRuntime } from '../../src/runtime/create.js';
 import { tempDir } from '../helpers/paths.js';
-import { freePort } from '../helpers/net.js';
 import { writeIdentityModels } from '../helpers/onnx.js';
 import { datatypeOf } from '../../src/protocols/oip/codec.js';
 import { checkRawSignature, checkSignature, rawOutputs } from '../../src/config/signature.js';
@@ -55,7 +54,7 @@ for (const where of ['a worker thread', 'in-process'] as const) {
     before(async () => {
       // Every batch on the worker (no inline runs on the main thread), so the worker protocol carries each tensor.
       const runtime = where === 'in-process' ? await createRuntime({ workers: 0 }) : await createRuntime({ workers: 1, inlineMaxMs: 0 });
-      server = await startServer({ repo, port: 0, grpcPort: await freePort(), runtime });
+      server = await startServer({ repo, port: 0, grpcPort: 'free', runtime });
       ({ inference, close: closeClients } = grpcClients(server.grpcPort!));
     });
     after(async () => {

@@ -8,7 +8,6 @@ import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { startServer, type RunningServer } from '../../src/server.js';
 import { EXAMPLES } from '../helpers/paths.js';
-import { freePort } from '../helpers/net.js';
 import { fp64, grpcClients, rpc } from '../helpers/oip.js';
 
 interface Duration { count: number; ns: number }
@@ -27,7 +26,7 @@ let clients: ReturnType<typeof grpcClients>;
 
 before(async () => {
   // weather and weather-gb, and the weather-ensemble pipeline over them (local steps).
-  server = await startServer({ repo: join(EXAMPLES, 'pipelines'), port: 0, grpcPort: await freePort(), workers: 1, logger: false });
+  server = await startServer({ repo: join(EXAMPLES, 'pipelines'), port: 0, grpcPort: 'free', workers: 1, logger: false });
   clients = grpcClients(server.grpcPort!);
 });
 after(async () => {

@@ -5,7 +5,6 @@ import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { startServer, type RunningServer } from '../../src/server.js';
 import { call } from '../helpers/http.js';
-import { freePort } from '../helpers/net.js';
 import { grpcClients, rpc } from '../helpers/oip.js';
 import { writeIdentityModels } from '../helpers/onnx.js';
 import { exampleModel, newRepo, writeConfig } from './helpers.js';
@@ -37,7 +36,7 @@ pipeline:
   writeConfig(repo, 'raw-text', 'fields:\n  s: { type: string, example: hi }\ninputs:\n  x: { fields: [s] }\noutputs:\n  values: { from: y }\n');
   writeConfig(repo, 'raw-bool-pipe', 'pipeline:\n  sequence:\n    - model: raw-bool\n');
   writeConfig(repo, 'raw-text-pipe', 'pipeline:\n  sequence:\n    - model: raw-text\n');
-  server = await startServer({ repo, port: 0, grpcPort: await freePort(), workers: 0, logger: false });
+  server = await startServer({ repo, port: 0, grpcPort: 'free', workers: 0, logger: false });
 });
 after(async () => {
   await server?.shutdown();

@@ -7,7 +7,6 @@ import { cpSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { startServer, type RunningServer } from '../../src/server.js';
 import { EXAMPLES, tempDir } from '../helpers/paths.js';
-import { freePort } from '../helpers/net.js';
 import { grpcClients } from '../helpers/oip.js';
 import { call } from '../helpers/http.js';
 
@@ -25,7 +24,7 @@ before(async () => {
     mkdirSync(join(split, v), { recursive: true });
     writeFileSync(join(split, v, 'model.yaml'), `name: rain\nversion_policy: { all: true }\ntraffic: { 1: 50, 2: 50 }\npipeline:\n  sequence:\n    - model: ${model}\n`);
   }
-  server = await startServer({ repo, port: 0, grpcPort: await freePort(), workers: 1, logger: false });
+  server = await startServer({ repo, port: 0, grpcPort: 'free', workers: 1, logger: false });
   clients = grpcClients(server.grpcPort!);
 });
 after(async () => {
