@@ -14,6 +14,11 @@ import { InferenceStatistics } from './protocols/oip/statistics.js';
 import type { GrpcConnectionLimits, RunningGrpcServer } from './grpc/server.js';
 import { hasStreams, startStreams, type RunningStreams, type StreamOptions } from './events/streams.js';
 
+/** After the drain (timed out or not), stopping the workers and flushing events take at most this much more. */
+export const AFTER_DRAIN_MS = 1500;
+/** The longest the event sinks get to deliver what the last predictions produced. */
+const EVENTS_FLUSH_MS = 5000;
+
 export interface StartOptions {
   /** A model repository path, or configs already loaded. */
   repo?: string;
@@ -192,14 +197,21 @@ export async function startServer(options: StartOptions): Promise<RunningServer>
       const closing = Promise.all([app.close(), grpcDrained, mqttDrained]).then(() => core.close());
       const drained = await Promise.race([closing.then(() => true), timedOut]);
       clearTimeout(timer);
+      // What follows the drain ends by stopBy, so the whole shutdown fits in shutdown-delay +
+      // drain-timeout + AFTER_DRAIN_MS: the grace period docs/production.md asks for (Docker's and
+      // Cloud Run's 10 s hold deploy/'s 8 s drain). Before, a drain that timed out could be followed
+      // by 2 s of stopping workers and 5 s of flushing events, and the platform's SIGKILL came first.
+      const stopBy = deadline + AFTER_DRAIN_MS;
+      const untilStopBy = () => new Promise((resolve) => setTimeout(resolve, Math.max(0, stopBy - Date.now())).unref());
       if (!drained) {
         app.log.warn({ drainTimeout }, 'drain timeout: closing remaining connections');
         app.server.closeAllConnections();
         // The runtime still stops (bounded: a stuck close must not keep the process alive).
-        await Promise.race([closing.catch(() => undefined), new Promise((resolve) => setTimeout(resolve, 2000).unref())]);
+        await Promise.race([closing.catch(() => undefined), untilStopBy()]);
       }
-      // 6. The event sinks flush what the last predictions produced (bounded by their own 5 s; not part of the drain's verdict).
-      await streams?.close().catch(() => undefined);
+      // 6. The event sinks flush what the last predictions produced (up to 5 s, and not past stopBy;
+      //    not part of the drain's verdict).
+      if (streams) await Promise.race([streams.close(Math.min(EVENTS_FLUSH_MS, Math.max(0, stopBy - Date.now()))).catch(() => undefined), untilStopBy()]);
       app.log.info({ drained, ms: Date.now() - started }, drained ? 'drained: every accepted request answered, workers stopped' : 'stopped after the drain timeout');
       return drained;
     })();

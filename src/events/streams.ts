@@ -44,8 +44,8 @@ export interface RunningStreams {
   notReady(): string | undefined;
   /** Stops taking MQTT requests (unsubscribes) and waits for those in flight (up to timeoutMs, default 5 s). */
   stopIntake(timeoutMs?: number): Promise<void>;
-  /** Flushes the event sinks (bounded) and disconnects. */
-  close(): Promise<void>;
+  /** Flushes the event sinks (for up to timeoutMs, default 5 s) and disconnects. */
+  close(timeoutMs?: number): Promise<void>;
 }
 
 export function hasStreams(options: StreamOptions | undefined): options is StreamOptions {
@@ -85,9 +85,9 @@ export function startStreams(options: StreamOptions, core: InferenceCore, regist
     events,
     notReady: () => (mqtt?.required && frontDoor && !frontDoor.ready() ? 'not connected to the MQTT broker' : undefined),
     stopIntake: async (timeoutMs) => { await frontDoor?.close(timeoutMs); },
-    close: async () => {
-      await frontDoor?.close();
-      await events?.close();
+    close: async (timeoutMs) => {
+      await frontDoor?.close(timeoutMs);
+      await events?.close(timeoutMs);
     },
   };
 }

@@ -15,6 +15,7 @@ import { parseServeOptions } from '../../src/cli/serve-options.js';
 import { PodDisruptionBudget } from 'kubernetes-models/policy/v1/PodDisruptionBudget';
 import { Service as KnativeService } from '@kubernetes-models/knative/serving.knative.dev/v1/Service';
 import { numericUser, readImageSpec, REPO_ROOT } from './docker-image.js';
+import { AFTER_DRAIN_MS } from '../../src/server.js';
 
 type Obj = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any -- parsed YAML, checked field by field below
 
@@ -251,14 +252,14 @@ describe('Kubernetes Deployment follows the server and the image', () => {
     assert.ok(startupBudget >= 60, `the startup probe allows ${startupBudget} s for loading + warm-up`);
   });
 
-  it('terminationGracePeriodSeconds > preStop + shutdown delay + drain timeout; a shutdown delay covers endpoint removal', () => {
+  it('terminationGracePeriodSeconds > preStop + shutdown delay + drain timeout + what follows the drain; a shutdown delay covers endpoint removal', () => {
     const drainMs = Number(env.MODELSERVE_DRAIN_TIMEOUT_MS ?? image.env.MODELSERVE_DRAIN_TIMEOUT_MS ?? 10_000);
     const delayMs = Number(env.MODELSERVE_SHUTDOWN_DELAY_MS ?? image.env.MODELSERVE_SHUTDOWN_DELAY_MS ?? 0);
     const cmd: string[] = container.lifecycle?.preStop?.exec?.command ?? [];
     const preStop = cmd[0] === 'sleep' ? Number(cmd[1]) : Number(container.lifecycle?.preStop?.sleep?.seconds ?? 0);
     assert.ok(Number.isFinite(drainMs) && drainMs > 0);
     assert.ok(preStop * 1000 + delayMs >= 2000, 'keep accepting a few seconds after SIGTERM while endpoints are removed');
-    const needed = preStop + (delayMs + drainMs) / 1000;
+    const needed = preStop + (delayMs + drainMs + AFTER_DRAIN_MS) / 1000;
     assert.ok(podSpec.terminationGracePeriodSeconds > needed, `${podSpec.terminationGracePeriodSeconds} s > ${needed} s`);
   });
 
@@ -363,7 +364,7 @@ describe('Knative Service (Cloud Run: gcloud run services replace)', () => {
 
   it('CPU limit = MODELSERVE_WORKERS; drain timeout < the 10 s Cloud Run allows after SIGTERM', () => {
     assert.equal(cores(kContainer.resources.limits.cpu), Number(env.MODELSERVE_WORKERS));
-    assert.ok(Number(env.MODELSERVE_DRAIN_TIMEOUT_MS) + Number(env.MODELSERVE_SHUTDOWN_DELAY_MS ?? 0) < 10_000);
+    assert.ok(Number(env.MODELSERVE_DRAIN_TIMEOUT_MS) + Number(env.MODELSERVE_SHUTDOWN_DELAY_MS ?? 0) + AFTER_DRAIN_MS < 10_000);
     assert.ok(bytes(kContainer.resources.limits.memory) >= bytes(container.resources.limits.memory));
   });
 

@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { parse } from 'yaml';
 import { nginxSite } from '../../bench/scale-out.js';
 import { REPO_ROOT, readImageSpec } from './docker-image.js';
+import { AFTER_DRAIN_MS } from '../../src/server.js';
 
 interface Service {
   image: string;
@@ -68,7 +69,7 @@ describe('deploy/swarm', () => {
       assert.equal(s.deploy.update_config.failure_action, 'rollback');
       assert.equal(s.deploy.update_config.parallelism, 1);
       assert.equal(s.environment.MODELSERVE_WORKERS, s.deploy.resources.limits.cpus, 'one worker per CPU of the limit');
-      const drainMs = Number(s.environment.MODELSERVE_DRAIN_TIMEOUT_MS) + Number(s.environment.MODELSERVE_SHUTDOWN_DELAY_MS ?? 0);
+      const drainMs = Number(s.environment.MODELSERVE_DRAIN_TIMEOUT_MS) + Number(s.environment.MODELSERVE_SHUTDOWN_DELAY_MS ?? 0) + AFTER_DRAIN_MS;
       assert.ok(drainMs < Number(/^(\d+)s$/.exec(s.stop_grace_period)?.[1]) * 1000, 'drained before Swarm\'s SIGKILL');
     }
   });

@@ -135,3 +135,31 @@ test('a connection that never sent a request does not hold the shutdown: drained
   assert.equal(await server.shutdown(), true, 'every accepted request answered (there were none)');
   await closed;
 });
+
+test('after a drain that timed out, the workers stop and the events flush within AFTER_DRAIN_MS more, so the whole shutdown fits the grace period docs/production.md gives', { timeout: 60_000 }, async (t) => {
+  const { createServer } = await import('node:http');
+  const { AFTER_DRAIN_MS } = await import('../../src/server.js');
+  // A webhook that takes the events and never answers: their flush would wait its full 5 s.
+  const webhook = createServer(() => undefined);
+  await new Promise<void>((resolve) => webhook.listen(0, '127.0.0.1', resolve));
+  t.after(() => { webhook.closeAllConnections(); webhook.close(); });
+  const drainTimeout = 500;
+  const server = await startServer({ repo: writeBookModelFolder(), port: 0, workers: 1, logger: false, drainTimeout, streams: { events: { webhook: `http://127.0.0.1:${(webhook.address() as { port: number }).port}/` } } });
+  t.after(() => server.shutdown());
+  const res = await request(`${server.url}/predict`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(rows[0]) });
+  assert.equal(res.statusCode, 200, await res.body.text());
+  // A request whose body never finishes holds the drain until its timeout.
+  const half = connect(server.port, '127.0.0.1');
+  t.after(() => half.destroy());
+  half.on('error', () => undefined);
+  await new Promise<void>((resolve) => half.once('connect', resolve));
+  const read = new Promise((resolve) => server.app.server.once('request', resolve));
+  half.write('POST /predict HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\ncontent-length: 100\r\n\r\n{"temp_c":');
+  await read;
+  const t0 = performance.now();
+  const drained = await server.shutdown();
+  const elapsed = performance.now() - t0;
+  assert.equal(drained, false);
+  // Timers bound each step; the margin is for the event loop, not for a 5 s flush (the old code: ≥ 5.5 s).
+  assert.ok(elapsed < drainTimeout + AFTER_DRAIN_MS + 1000, `stopped in ${elapsed.toFixed(0)} ms`);
+});
