@@ -3,12 +3,13 @@
 // version policy selects, and a fingerprint of each version's files to notice changes.
 //
 // When is a version complete (safe to load)? When it has a config (its own or the model folder's)
-// and at least one other file (a pipeline's config needs none), none of its files has changed for `settleMs` (a copy in progress
+// and at least one other file (a pipeline's config needs none; nor does one whose model file lies
+// outside the folder, when that file is there), none of its files has changed for `settleMs` (a copy in progress
 // keeps touching them), its config validates and its ONNX file loads. A version not yet complete
 // on disk is neither loaded nor counted by the version policy, so a newer version being copied in
 // never displaces the one serving; one that then fails to validate or load never takes traffic.
 import { readdirSync, statSync, watch, type FSWatcher } from 'node:fs';
-import { join } from 'node:path';
+import { isAbsolute, join, relative } from 'node:path';
 import { findConfigFile, modelFolders, onnxFiles, policySelectsNothing, readVersionConfig, readVersionPolicy, selectVersions, versionLocations, type Problem, type VersionLocation } from '../config/load.js';
 import type { ModelConfig } from '../config/types.js';
 import { ModelServeError } from '../errors.js';
@@ -77,6 +78,19 @@ function fingerprintOf(where: VersionLocation): { fingerprint: string; newest: n
   return { fingerprint: parts.join('|'), newest, files };
 }
 
+/** The model file a config names outside its folder, when it is a file there now. */
+function modelFileOutside(config: ModelConfig | undefined, dir: string): { file: string; size: number; mtimeMs: number; ctimeMs: number } | undefined {
+  if (config === undefined || config.pipeline !== undefined) return undefined;
+  const rel = relative(dir, config.modelFile);
+  if (rel !== '' && !rel.startsWith('..') && !isAbsolute(rel)) return undefined;
+  try {
+    const s = statSync(config.modelFile);
+    return s.isFile() ? { file: config.modelFile, size: s.size, mtimeMs: s.mtimeMs, ctimeMs: s.ctimeMs } : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
 const configCache = new Map<string, { config: ModelConfig | undefined; problems: Problem[] }>();
 
 /** The name each model folder had at its last scan. */
@@ -104,11 +118,10 @@ export function scanRepository(repo: string, settleMs = 0, served?: ReadonlyMap<
   for (const dir of folders) {
     const locations = versionLocations(dir);
     const versions = locations.map((where) => {
-      const { fingerprint, newest, files } = fingerprintOf(where);
+      const inFolder = fingerprintOf(where);
+      let { fingerprint, newest } = inFolder;
+      const files = inFolder.files;
       const ownConfig = findConfigFile(where.dir);
-      // A config and something besides it: an empty or config-only version folder is still arriving.
-      // (Or, without any config, an .onnx file: one is a raw model, several a problem to report.)
-      const present = (ownConfig ?? findConfigFile(where.modelDir)) !== undefined ? files > (ownConfig ? 1 : 0) : onnxFiles(where.dir).length > 0;
       const cacheKey = `${where.dir}\n${fingerprint}`;
       const read = (problems: Problem[]): ModelConfig | undefined => {
         let cached = configCache.get(cacheKey);
@@ -121,6 +134,17 @@ export function scanRepository(repo: string, settleMs = 0, served?: ReadonlyMap<
         problems.push(...cached.problems);
         return cached.config;
       };
+      // A config whose model file lies outside the folder (`model: ../shared/svc.onnx`, an absolute
+      // path) has it all, as serve found at start; that file's changes are the version's changes.
+      // (Taken for a folder still arriving, such a model was never reloaded, by --watch or a load.)
+      const outside = ownConfig !== undefined && files === 1 ? modelFileOutside(read([]), where.dir) : undefined;
+      if (outside) {
+        fingerprint += `|${outside.file}:${outside.size}:${outside.mtimeMs}`;
+        newest = Math.max(newest, outside.mtimeMs, outside.ctimeMs);
+      }
+      // A config and something besides it: an empty or config-only version folder is still arriving.
+      // (Or, without any config, an .onnx file: one is a raw model, several a problem to report.)
+      const present = (ownConfig ?? findConfigFile(where.modelDir)) !== undefined ? files > (ownConfig ? 1 : 0) || outside !== undefined : onnxFiles(where.dir).length > 0;
       // A pipeline is its config alone: nothing else arrives.
       const complete = present || (ownConfig !== undefined && files === 1 && read([])?.pipeline !== undefined);
       return { version: where.version, fingerprint, settling: !complete || (settleMs > 0 && now - newest < settleMs), selected: false, read };

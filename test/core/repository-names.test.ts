@@ -12,7 +12,7 @@ import { loadRepository } from '../../src/config/load.js';
 import { startServer, type RunningServer } from '../../src/server.js';
 import { call } from '../helpers/http.js';
 import { sample } from '../helpers/prom.js';
-import { BOOK_MODEL, tempDir } from '../helpers/paths.js';
+import { BOOK_MODEL, bookModelYaml, tempDir } from '../helpers/paths.js';
 import { BOOK_ROW, bookConfig, labelsOf, writeBookVersion } from './fixtures.js';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -194,5 +194,34 @@ test('without --watch, the repository API\'s load of a model whose folder now na
     assert.equal(await predict('book'), 404);
   } finally {
     await server.shutdown();
+  }
+});
+
+test('a model.yaml whose model file lies outside its folder (an absolute or ../ path) is reloaded when edited, under --watch and by the repository API\'s load (it was taken for a folder still being copied in: the edit never served)', async () => {
+  const repo = tempDir();
+  mkdirSync(join(repo, 'shared'));
+  copyFileSync(BOOK_MODEL, join(repo, 'shared', 'svc.onnx'));
+  const folder = join(repo, 'models', 'book');
+  mkdirSync(folder, { recursive: true });
+  const write = (model: string, v: number) => writeFileSync(join(folder, 'model.yaml'), bookModelYaml({ name: 'book', model, ...labelsOf(v) }));
+  const served = async (server: RunningServer, v: number) => Object.values(labelsOf(v)).includes((await call(`${server.url}/models/book/predict`, { body: BOOK_ROW })).body.prediction as string);
+  write(join(repo, 'shared', 'svc.onnx'), 1);
+  const watching = await startServer({ repo: join(repo, 'models'), port: 0, workers: 1, logger: false, watch: { pollMs: 100, debounceMs: 50, settleMs: 200 } });
+  try {
+    assert.ok(await served(watching, 1));
+    write('../../shared/svc.onnx', 2);
+    await until(() => served(watching, 2), 'the edit served under --watch');
+  } finally {
+    await watching.shutdown();
+  }
+  const loading = await startServer({ repo: join(repo, 'models'), port: 0, workers: 1, logger: false });
+  try {
+    assert.ok(await served(loading, 2));
+    write(join(repo, 'shared', 'svc.onnx'), 3);
+    const load = await call(`${loading.url}/v2/repository/models/book/load`, { method: 'POST' });
+    assert.equal(load.status, 200, JSON.stringify(load.body));
+    assert.ok(await served(loading, 3), 'the edit served after the load');
+  } finally {
+    await loading.shutdown();
   }
 });
