@@ -80,6 +80,12 @@ function columnShortcut(config: ModelConfig, signature: ModelSignature): ModelVe
   return (columns, rows) => (check(columns) ? encode(columns, rows) : undefined);
 }
 
+/** Whether every output holds one entry per row of a run of `rows` rows (its first dimension). */
+function oneEntryPerRow(outputs: NamedTensors, rows: number): boolean {
+  for (const name of Object.keys(outputs)) if (outputs[name]!.dims[0] !== rows) return false;
+  return true;
+}
+
 /** One batch as consecutive runs of at most `size` rows, joined back (see ModelVersionParts.maxRunRows). */
 async function runSlices(runtime: InferenceRuntime, key: string, feeds: NamedTensors, rows: number, size: number, names: string[]): Promise<NamedTensors> {
   const parts: Array<{ outputs: NamedTensors; rows: number }> = [];
@@ -135,7 +141,7 @@ export class ModelVersion implements ServableVersion {
     // A graph exported with a fixed batch of one ([1, k]: a static-shape export) is run one row at a
     // time: onnxruntime refuses it more, so an array request or a shared batch would fail.
     const oneRowRuns = !raw && signature.inputs.some((i) => i.shape[0] === 1);
-    const sliceRowsAt = oneRowRuns ? 1 : batched && parts.maxRunRows !== undefined && parts.maxRunRows > 0 ? parts.maxRunRows : Infinity;
+    let sliceRowsAt = oneRowRuns ? 1 : batched && parts.maxRunRows !== undefined && parts.maxRunRows > 0 ? parts.maxRunRows : Infinity;
     this.batcher = new Batcher<QueuedRequest, NamedTensors>({
       enabled: batched,
       maxBatchSize: config.batching.maxBatchSize,
@@ -163,6 +169,13 @@ export class ModelVersion implements ServableVersion {
         let outputs: NamedTensors;
         try {
           outputs = rows <= sliceRowsAt ? await runtime.run(key, feeds, names as string[]) : await runSlices(runtime, key, feeds, rows, sliceRowsAt, names as string[]);
+          if (!raw && rows > 1 && sliceRowsAt > 1 && !oneEntryPerRow(outputs, rows)) {
+            // A graph that answers for the whole run, not per row (a scalar, a sum over the batch):
+            // each row the responses decode must be its own answer, and requests sharing a batch must
+            // not get each other's. From now on this version runs one row at a time.
+            sliceRowsAt = 1;
+            outputs = await runSlices(runtime, key, feeds, rows, 1, names as string[]);
+          }
         } catch (err) {
           // Its sessions were released (the version was unloaded, replaced or removed) after a request
           // had been given it: the model may serve again, and the runtime's key ('m/1#3') means nothing to a client.

@@ -78,6 +78,11 @@ export function sliceRows(feeds: NamedTensors, rows: number, from: number, to: n
   return out;
 }
 
+/** Whether a slice's output has one entry per row: its first dimension, or a scalar of a one-row run (that row's value). */
+function perRowOutput(t: TensorData | undefined, rows: number): boolean {
+  return t !== undefined && (t.dims[0] === rows || (t.dims.length === 0 && rows === 1));
+}
+
 /**
  * The outputs of consecutive runs over slices of one batch, joined back along dimension 0. An
  * output whose first dimension is not its slice's row count (a model-level constant) is taken
@@ -89,7 +94,7 @@ export function joinSlices(parts: ReadonlyArray<{ outputs: NamedTensors; rows: n
   const joined: NamedTensors = {};
   for (const name of Object.keys(first.outputs)) {
     const t = first.outputs[name]!;
-    if (t.dims[0] !== first.rows || parts.some((p) => p.outputs[name]?.dims[0] !== p.rows)) {
+    if (parts.some((p) => !perRowOutput(p.outputs[name], p.rows))) {
       joined[name] = t;
       continue;
     }

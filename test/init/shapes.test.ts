@@ -30,6 +30,11 @@ v = h.make_tensor_value_info
 save('rank3', [h.make_node('ReduceSum', ['x', 'axes'], ['y'], keepdims=0)], [v('x', T.FLOAT, ['N', 2, 3])], [v('y', T.FLOAT, ['N'])], [h.make_tensor('axes', T.INT64, [2], [1, 2])])
 # a static-shape export: one row per run, y = 2x
 save('batch1', [h.make_node('Mul', ['x', 'two'], ['y'])], [v('x', T.FLOAT, [1, 3])], [v('y', T.FLOAT, [1, 3])], [h.make_tensor('two', T.FLOAT, [], [2.0])])
+# answers for the whole run, not per row: the sum of all its values (a scalar), the column sums
+# over the batch ([1, 2]), and a static-shape export ([1, 3]) whose answer is a scalar
+save('whole_sum', [h.make_node('ReduceSum', ['x'], ['s'], keepdims=0)], [v('x', T.FLOAT, ['N', 2])], [v('s', T.FLOAT, [])])
+save('batch_sum', [h.make_node('ReduceSum', ['x', 'axes'], ['y'], keepdims=1)], [v('x', T.FLOAT, ['N', 2])], [v('y', T.FLOAT, [1, 2])], [h.make_tensor('axes', T.INT64, [1], [0])])
+save('batch1_sum', [h.make_node('ReduceSum', ['x'], ['s'], keepdims=0)], [v('x', T.FLOAT, [1, 3])], [v('s', T.FLOAT, [])])
 save('half_in', [h.make_node('Identity', ['x'], ['y'])], [v('x', T.FLOAT16, ['N', 2])], [v('y', T.FLOAT16, ['N', 2])])
 save('bytes_in', [h.make_node('Cast', ['x'], ['y'], to=T.FLOAT)], [v('x', T.UINT8, ['N', 2])], [v('y', T.FLOAT, ['N', 2])])
 save('half_out', [h.make_node('Identity', ['x'], ['y']), h.make_node('Cast', ['x'], ['h'], to=T.FLOAT16)], [v('x', T.FLOAT, ['N', 2])], [v('y', T.FLOAT, ['N', 2]), v('h', T.FLOAT16, ['N', 2])])
@@ -94,6 +99,28 @@ test('a graph exported with a fixed batch of 1 ([1, 3]) answers an array request
     assert.deepEqual(answers.map((a) => a.body), [{ y: [2, 4, 6] }, { y: [8, 10, 12] }, { y: [14, 16, 18] }]);
   } finally {
     await server.shutdown();
+  }
+});
+
+test('a graph that answers for the whole run (a scalar, a sum over the batch) answers each row of an array request and each request on its own, never mixed', async () => {
+  for (const [name, rows, expected] of [
+    ['whole_sum', [{ x0: 1, x1: 2 }, { x0: 10, x1: 20 }, { x0: 100, x1: 200 }], [{ s: 3 }, { s: 30 }, { s: 300 }]],
+    ['batch_sum', [{ x0: 1, x1: 2 }, { x0: 10, x1: 20 }, { x0: 100, x1: 200 }], [{ y: [1, 2] }, { y: [10, 20] }, { y: [100, 200] }]],
+    ['batch1_sum', [{ x0: 1, x1: 2, x2: 3 }, { x0: 10, x1: 20, x2: 30 }, { x0: 100, x1: 200, x2: 300 }], [{ s: 6 }, { s: 60 }, { s: 600 }]],
+  ] as const) {
+    const { dir } = await initChecked(name);
+    const server = await startServer({ repo: dir, port: 0, workers: 1, grpcPort: 0, logger: false });
+    try {
+      // The old code answered whole_sum's rows [{s: 333}, {}, {}]: the run's sum, then nothing.
+      const many = await call(`${server.url}/predict`, { body: rows });
+      assert.equal(many.status, 200, many.text);
+      assert.deepEqual(many.body, expected, name);
+      // Requests that arrive together may share a batch: each still gets its own row's answer.
+      const answers = await Promise.all(rows.map((row) => call(`${server.url}/predict`, { body: row })));
+      assert.deepEqual(answers.map((a) => a.body), expected, name);
+    } finally {
+      await server.shutdown();
+    }
   }
 });
 
