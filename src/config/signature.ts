@@ -47,6 +47,12 @@ export function checkSignature(config: ModelConfig, signature: ModelSignature): 
     if (tensor.type && tensor.type !== info.type) {
       problems.push(`inputs.${tensor.name}.type: is ${tensor.type} but the model's input '${tensor.name}' is ${info.type}`);
     }
+    const rowsDim = info.shape[0];
+    if (typeof rowsDim === 'number' && rowsDim > 1) {
+      // The rows go along the first dimension: a graph taking exactly k of them (a transposed
+      // [features, N] input, a single unbatched row [k]) failed in onnxruntime's words at warm-up.
+      problems.push(`inputs.${tensor.name}: the model's input has shape [${info.shape.join(', ')}], whose first dimension (the rows of a request) is fixed at ${rowsDim}; modelserve feeds the rows along the first dimension, so it must be variable (or 1, a static-shape export run one row at a time): export the model with the batch first`);
+    }
     if (info.shape.length > 2 && rowWidth(info) === undefined) {
       problems.push(`inputs.${tensor.name}: the model's input has shape [${info.shape.join(', ')}]; only [N] and [N, k] inputs can be fed from fields`);
     }

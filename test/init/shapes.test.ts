@@ -35,6 +35,9 @@ save('batch1', [h.make_node('Mul', ['x', 'two'], ['y'])], [v('x', T.FLOAT, [1, 3
 save('whole_sum', [h.make_node('ReduceSum', ['x'], ['s'], keepdims=0)], [v('x', T.FLOAT, ['N', 2])], [v('s', T.FLOAT, [])])
 save('batch_sum', [h.make_node('ReduceSum', ['x', 'axes'], ['y'], keepdims=1)], [v('x', T.FLOAT, ['N', 2])], [v('y', T.FLOAT, [1, 2])], [h.make_tensor('axes', T.INT64, [1], [0])])
 save('batch1_sum', [h.make_node('ReduceSum', ['x'], ['s'], keepdims=0)], [v('x', T.FLOAT, [1, 3])], [v('s', T.FLOAT, [])])
+# the rows not along the first dimension: a transposed [features, N] input, one unbatched row [3]
+save('rows_last', [h.make_node('Transpose', ['x'], ['y'], perm=[1, 0])], [v('x', T.FLOAT, [3, 'N'])], [v('y', T.FLOAT, ['N', 3])])
+save('unbatched', [h.make_node('Neg', ['x'], ['y'])], [v('x', T.FLOAT, [3])], [v('y', T.FLOAT, [3])])
 save('half_in', [h.make_node('Identity', ['x'], ['y'])], [v('x', T.FLOAT16, ['N', 2])], [v('y', T.FLOAT16, ['N', 2])])
 save('bytes_in', [h.make_node('Cast', ['x'], ['y'], to=T.FLOAT)], [v('x', T.UINT8, ['N', 2])], [v('y', T.FLOAT, ['N', 2])])
 save('half_out', [h.make_node('Identity', ['x'], ['y']), h.make_node('Cast', ['x'], ['h'], to=T.FLOAT16)], [v('x', T.FLOAT, ['N', 2])], [v('y', T.FLOAT, ['N', 2]), v('h', T.FLOAT16, ['N', 2])])
@@ -121,6 +124,17 @@ test('a graph that answers for the whole run (a scalar, a sum over the batch) an
     } finally {
       await server.shutdown();
     }
+  }
+});
+
+test('an input whose first dimension is fixed past 1 ([3, N], an unbatched [3]) is named as such by the check after init, not left to onnxruntime\'s "invalid dimensions" at warm-up', async () => {
+  for (const [name, shape] of [['rows_last', '[3, N]'], ['unbatched', '[3]']]) {
+    // (Outside models/, which other tests serve whole.)
+    const result = initModelFolder({ model: join(root, `${name}.onnx`), out: join(root, 'refused', name) });
+    const report = await checkRepository(result.dir);
+    assert.deepEqual(report.problems.map((p) => `${p.key}: ${p.message}`), [
+      `inputs.x: the model's input has shape ${shape}, whose first dimension (the rows of a request) is fixed at 3; modelserve feeds the rows along the first dimension, so it must be variable (or 1, a static-shape export run one row at a time): export the model with the batch first`,
+    ]);
   }
 });
 
