@@ -19,7 +19,8 @@ output is answered as it is. An XGBoost JSON model (model.json) is served with f
                          as examples, observed ranges as commented minimum/maximum suggestions; the
                          first k numeric columns, in order, feed a single [N, k] input
                          (in a ;-separated CSV, decimal commas such as 1,5 are numbers too)
-  --fields a,b,c         the field names, in the input's column order (picks the sample's columns)
+  --fields a,b,c         the field names, in the input's column order (picks the sample's columns;
+                         a model with one input)
   --scaler FILE          a scaler JSON ({"mean": [...], "scale": [...]}), copied beside the model
   --labels 0=No,1=Yes    a "prediction" field: the class-label output mapped to these names
   --proba-field NAME[:COLUMN]

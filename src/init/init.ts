@@ -199,6 +199,8 @@ export function initModelFolder(options: InitOptions): InitResult {
     if (k !== undefined && fields.length !== k) throw new InitError(`the model's input '${tensor.name}' has ${k} columns but ${fields.length} fields were given`);
     inputs.push({ tensor, fields });
   } else {
+    // --fields names one input's columns: ignored here, the fields would silently keep other names.
+    if (options.fields) throw new InitError(`--fields applies to a model with one input; this one has ${d.inputs.length} (${d.inputs.map((t) => `'${t.name}'`).join(', ')}), whose fields are named after them: rename them in model.yaml`);
     for (const tensor of d.inputs) {
       const k = width(tensor);
       if (k === undefined) throw new InitError(`the model has several inputs and '${tensor.name}' has no fixed width (shape [${tensor.shape.join(', ')}]); write inputs.${yamlName(tensor.name)}.fields by hand`);

@@ -138,6 +138,12 @@ test('an input whose first dimension is fixed past 1 ([3, N], an unbatched [3]) 
   }
 });
 
+test('init --fields on a model of several inputs is refused, naming them (it was ignored: the config kept other names without a word)', () => {
+  assert.throws(() => initModelFolder({ model: join(root, 'mixed.onnx'), out: join(root, 'refused', 'mixed'), fields: ['a', 'b', 'c', 'd', 'e'] }),
+    (err: Error) => err instanceof InitError && err.message === "--fields applies to a model with one input; this one has 2 ('num', 'cat'), whose fields are named after them: rename them in model.yaml");
+  assert.equal(existsSync(join(root, 'refused', 'mixed', 'model.yaml')), false);
+});
+
 test('init refuses an input no field can feed (float16, uint8), naming it, and writes no config check would reject', () => {
   assert.throws(() => initModelFolder({ model: join(root, 'half_in.onnx'), out: join(root, 'models', 'half_in') }), (err: Error) => {
     assert.ok(err instanceof InitError);
