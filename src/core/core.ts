@@ -709,6 +709,9 @@ export class InferenceCore extends EventEmitter {
       if (entry === undefined) throw this.notFound(name);
       if (renamed.length === 0) {
         entry.unloadedByRequest = false;
+        // What the folder's reading found wrong besides its versions (a broken or empty version policy, a
+        // pipeline step no model serves, another folder claiming the name): not applied, so the load failed.
+        failures.push(...entry.scanProblems);
         await this.ensureLoaded(entry);
       } else entry.unloadedByRequest = wasUnloaded; // refused: as it was
       const status = this.status(name)[0]!;

@@ -1,18 +1,25 @@
 // The repository API's load and unload of one model, sent close together, take effect in the order
 // they were sent: an unload acknowledged while a load was still running left the model serving
-// once that load finished.
+// once that load finished. A load whose folder's configs were not applied (a pipeline step no
+// model serves) answered 200 while the previous config kept serving.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { startServer, type RunningServer } from '../../src/server.js';
 import { call } from '../helpers/http.js';
 import { tempDir } from '../helpers/paths.js';
 import { BOOK_ROW, writeBookVersion } from './fixtures.js';
 
 let server: RunningServer;
+let repo: string;
+const pipeline = (step: string) => `name: pipe\npipeline:\n  sequence:\n    - model: ${step}\n`;
 
 before(async () => {
-  const repo = tempDir();
+  repo = tempDir();
   writeBookVersion(repo, 'book', 1, 'optimize: false\n');
+  mkdirSync(join(repo, 'pipe'));
+  writeFileSync(join(repo, 'pipe', 'model.yaml'), pipeline('book'));
   server = await startServer({ repo, port: 0, workers: 1, logger: false });
 });
 after(async () => { await server?.shutdown(); });
@@ -38,4 +45,21 @@ test('ten loads at once of one model all succeed, one after another', async () =
   const loads = await Promise.all(Array.from({ length: 10 }, () => call(`${server.url}/v2/repository/models/book/load`, { method: 'POST' })));
   for (const res of loads) assert.equal(res.status, 200, res.text);
   assert.equal((await call(`${server.url}/models/book/predict`, { body: BOOK_ROW })).status, 200);
+});
+
+test('a load whose pipeline config names a model that is not served answers 400 naming the file and step; the pipeline as loaded before keeps serving', async () => {
+  writeFileSync(join(repo, 'pipe', 'model.yaml'), pipeline('nope'));
+  try {
+    const load = await call(`${server.url}/v2/repository/models/pipe/load`, { method: 'POST' });
+    assert.equal(load.status, 400, load.text);
+    assert.equal(load.body.code, 'MS_ERR_MODEL_LOAD_FAILED');
+    assert.match(load.body.error, /version 1 as loaded before keeps serving/);
+    assert.match(load.body.error, /pipe[\\/]model\.yaml: pipeline\.sequence\.0\.model: no model 'nope'/);
+    const res = await call(`${server.url}/models/pipe/predict`, { body: BOOK_ROW });
+    assert.equal(res.status, 200, res.text);
+  } finally {
+    writeFileSync(join(repo, 'pipe', 'model.yaml'), pipeline('book'));
+  }
+  const fixed = await call(`${server.url}/v2/repository/models/pipe/load`, { method: 'POST' });
+  assert.equal(fixed.status, 200, fixed.text);
 });
