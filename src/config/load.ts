@@ -641,33 +641,48 @@ export function versionLocations(modelDir: string): VersionLocation[] {
   return numbered.map((v) => ({ dir: v.dir, modelDir, version: v.version }));
 }
 
-/** The version policy of a model folder: its own config's, else the newest version's (latest 1 when unreadable). */
-export function readVersionPolicy(modelDir: string, locations: readonly VersionLocation[]): VersionPolicy {
+/**
+ * The version policy of a model folder: its own config's, else the newest version's (latest 1 when
+ * unreadable); undefined when the model folder's config that holds it is broken (versionPolicyProblems
+ * says how): then no version is selected, so a broken edit never changes what serves.
+ */
+export function readVersionPolicy(modelDir: string, locations: readonly VersionLocation[]): VersionPolicy | undefined {
   return versionPolicySource(modelDir, locations).policy;
 }
 
-/** readVersionPolicy, with the config file the policy comes from. */
-function versionPolicySource(modelDir: string, locations: readonly VersionLocation[]): { policy: VersionPolicy; file?: string } {
-  const files = [findConfigFile(modelDir), ...[...locations].reverse().map((l) => findConfigFile(l.dir))].filter((f): f is string => f !== undefined);
+/** readVersionPolicy, with the config file the policy comes from and that file's problems. */
+function versionPolicySource(modelDir: string, locations: readonly VersionLocation[]): { policy?: VersionPolicy; file?: string; problems: Problem[] } {
+  const own = findConfigFile(modelDir);
+  // A model folder's config that every version folder overrides with its own is read for its
+  // version_policy alone: nothing else would say that it cannot be read or that the policy is invalid
+  // (latest: 0 served every version, a typo or broken YAML the newest version's policy, silently).
+  if (own !== undefined && locations.every((l) => l.dir !== modelDir && findConfigFile(l.dir) !== undefined)) {
+    const problems: Problem[] = [];
+    const raw = readConfigFile(own, problems);
+    if (raw !== undefined) problems.push(...schemaProblems(own, raw).filter((p) => p.path === '(root)' || p.path === 'version_policy' || p.path.startsWith('version_policy.')));
+    if (problems.length > 0) return { file: own, problems };
+  }
+  const files = [own, ...[...locations].reverse().map((l) => findConfigFile(l.dir))].filter((f): f is string => f !== undefined);
   for (const file of files) {
     const raw = readConfigFile(file, []) as RawConfig | undefined;
-    if (raw && typeof raw === 'object') return { policy: policyOf(raw.version_policy), file };
+    if (raw && typeof raw === 'object') return { policy: policyOf(raw.version_policy), file, problems: [] };
   }
-  return { policy: { latest: 1 } };
+  return { policy: { latest: 1 }, problems: [] };
 }
 
 /**
- * A version policy that selects none of the model folder's versions (`specific` naming only
- * versions not on disk): the model would not be served at all, without a word. Triton refuses such
- * a model too ("at least one version must be available under the version policy").
+ * What is wrong with a model folder's version policy: the model folder's config holding it is broken
+ * (see versionPolicySource), or it selects none of the versions (`specific` naming only versions
+ * not on disk): the model would not be served at all, without a word. Triton refuses such a model
+ * too ("at least one version must be available under the version policy").
  */
-export function policySelectsNothing(modelDir: string, locations: readonly VersionLocation[], available: readonly number[]): Problem | undefined {
-  if (available.length === 0) return undefined;
-  const { policy, file } = versionPolicySource(modelDir, locations);
-  if (selectVersions(policy, available).length > 0) return undefined;
+export function versionPolicyProblems(modelDir: string, locations: readonly VersionLocation[], available: readonly number[]): Problem[] {
+  const { policy, file, problems } = versionPolicySource(modelDir, locations);
+  if (policy === undefined) return problems;
+  if (available.length === 0 || selectVersions(policy, available).length > 0) return [];
   const listed = 'specific' in policy ? `specific: [${policy.specific.join(', ')}]` : JSON.stringify(policy);
   const versions = [...available].sort((a, b) => a - b).join(', ');
-  return { file: file ?? modelDir, path: 'version_policy', message: `${listed} selects none of the model's versions (on disk: ${versions}); the model would not be served` };
+  return [{ file: file ?? modelDir, path: 'version_policy', message: `${listed} selects none of the model's versions (on disk: ${versions}); the model would not be served` }];
 }
 
 /**
@@ -680,9 +695,8 @@ export function loadRepository(repo: string): readonly ModelConfig[] {
   for (const modelDir of modelFolders(repo)) {
     const locations = versionLocations(modelDir);
     const policy = readVersionPolicy(modelDir, locations);
-    const wanted = new Set(selectVersions(policy, locations.map((l) => l.version)));
-    const nothing = policySelectsNothing(modelDir, locations, locations.map((l) => l.version));
-    if (nothing) problems.push(nothing);
+    const wanted = new Set(policy ? selectVersions(policy, locations.map((l) => l.version)) : []);
+    problems.push(...versionPolicyProblems(modelDir, locations, locations.map((l) => l.version)));
     for (const where of locations) {
       if (!wanted.has(where.version)) continue;
       const config = readVersionConfig(where, problems);

@@ -843,8 +843,8 @@ export class InferenceCore extends EventEmitter {
   }
 
   private async applyModel(model: ScannedModel, force: boolean, clashes: string[] = [], arriving: readonly ModelConfig[] = []): Promise<void> {
-    // A policy that selects no version: shown on the model (a version serving keeps serving, see 2. below).
-    if (model.policyProblem) clashes = [...clashes, formatProblems([model.policyProblem])];
+    // A broken policy, or one that selects no version: shown on the model (a version serving keeps serving, see 2. below).
+    if (model.policyProblems) clashes = [...clashes, formatProblems(model.policyProblems)];
     const isNew = !this.entries.has(model.name);
     const entry = this.entry(model.name);
     const wanted = new Map<number, { config: ModelConfig; fingerprint: string }>();

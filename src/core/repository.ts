@@ -10,7 +10,7 @@
 // never displaces the one serving; one that then fails to validate or load never takes traffic.
 import { readdirSync, statSync, watch, type FSWatcher } from 'node:fs';
 import { isAbsolute, join, relative } from 'node:path';
-import { findConfigFile, modelFolders, onnxFiles, policySelectsNothing, readVersionConfig, readVersionPolicy, selectVersions, versionLocations, type Problem, type VersionLocation } from '../config/load.js';
+import { findConfigFile, modelFolders, onnxFiles, readVersionConfig, readVersionPolicy, selectVersions, versionLocations, versionPolicyProblems, type Problem, type VersionLocation } from '../config/load.js';
 import type { ModelConfig } from '../config/types.js';
 import { ModelServeError } from '../errors.js';
 
@@ -29,8 +29,8 @@ export interface ScannedModel {
   name: string;
   dir: string;
   versions: ScannedVersion[];
-  /** Its version policy selects none of its complete versions (see policySelectsNothing). */
-  policyProblem?: Problem;
+  /** Its version policy is broken or selects none of its versions (see versionPolicyProblems). */
+  policyProblems?: Problem[];
 }
 
 export interface WatchOptions {
@@ -151,9 +151,9 @@ export function scanRepository(repo: string, settleMs = 0, served?: ReadonlyMap<
     });
     const policy = readVersionPolicy(dir, locations);
     const complete = versions.filter((v) => !v.settling).map((v) => v.version);
-    const chosen = new Set(selectVersions(policy, complete));
+    const chosen = new Set(policy ? selectVersions(policy, complete) : []);
     // Against every version folder, complete or not: one still being copied in is no problem.
-    const policyProblem = policySelectsNothing(dir, locations, versions.map((v) => v.version));
+    const policyProblems = versionPolicyProblems(dir, locations, versions.map((v) => v.version));
     for (const v of versions) v.selected = chosen.has(v.version);
     // The model's name: the one it had, as long as a version's config still gives it (a version
     // named otherwise is a problem of that version, not a rename of the model); else the newest
@@ -163,7 +163,7 @@ export function scanRepository(repo: string, settleMs = 0, served?: ReadonlyMap<
     const before = served?.get(dir) ?? namesByFolder.get(dir);
     const name = (before !== undefined && (names.length === 0 || names.includes(before)) ? before : names[0]) ?? folderName(dir);
     namesByFolder.set(dir, name);
-    models.push(policyProblem ? { name, dir, versions, policyProblem } : { name, dir, versions });
+    models.push(policyProblems.length > 0 ? { name, dir, versions, policyProblems } : { name, dir, versions });
   }
   return { models };
 }

@@ -94,3 +94,60 @@ test('under --watch: the version a policy names, still being copied in, is no pr
     await core.close();
   }
 });
+
+// The model folder's own config, when every version folder has its own, is read for its
+// version_policy alone; it was never checked: broken YAML or a typo fell back to the newest
+// version's policy and `latest: 0` served every version, at start, in check and under --watch.
+const BROKEN_POLICIES: Array<[string, RegExp]> = [
+  ['version_policy: { latest: 0 }\n', /book[\\/]model\.yaml: version_policy\.latest: must be >= 1/],
+  ['version_policy: { lates: 2 }\n', /book[\\/]model\.yaml: version_policy\.lates: unknown key/],
+  ['version_policy: [\n', /book[\\/]model\.yaml: \(file\): not valid YAML/],
+];
+
+test("at start and in check: the model folder's config that every version overrides is a problem when its version policy is broken", async () => {
+  for (const [text, problem] of BROKEN_POLICIES) {
+    const repo = tempDir();
+    for (const v of [1, 2, 3]) writeBookVersion(repo, 'book', v);
+    writeFileSync(join(repo, 'book', 'model.yaml'), text);
+    await assert.rejects(InferenceCore.start({ repo, runtime: new InProcessRuntime() }), (err: unknown) => {
+      assert.ok(err instanceof StartupError, String(err));
+      assert.match(err.message, problem);
+      return true;
+    }, text);
+    const report = await checkRepository(repo);
+    assert.equal(report.ok, false, text);
+    assert.match(report.problems.map((p) => `${p.file}: ${p.key}: ${p.message}`).join('\n'), problem);
+  }
+});
+
+test("under --watch and the repository API: a served model whose folder's policy is edited to be broken, or to select nothing, keeps serving what it served; its load answers 400 naming the file", async () => {
+  const repo = tempDir();
+  for (const v of [1, 2, 3]) writeBookVersion(repo, 'book', v);
+  writeFileSync(join(repo, 'book', 'model.yaml'), 'version_policy: { latest: 2 }\n');
+  const core = await InferenceCore.start({ repo, runtime: new InProcessRuntime() });
+  try {
+    core.watch({ pollMs: 3_600_000, debounceMs: 3_600_000, settleMs: 0 });
+    for (const [text, problem] of [...BROKEN_POLICIES, ['version_policy: { specific: [5] }\n', /book[\\/]model\.yaml: version_policy: specific: \[5\] selects none/] as const]) {
+      writeFileSync(join(repo, 'book', 'model.yaml'), text);
+      await core.reconcile({});
+      const [status] = core.status('book');
+      assert.deepEqual(status!.versions.filter((v) => v.state === 'ready').map((v) => v.version), [2, 3], `${text}: ${JSON.stringify(status)}`);
+      assert.match(status!.versions.map((v) => v.reason ?? '').join('\n'), problem);
+      await assert.rejects(core.loadModel('book'), (err: unknown) => {
+        assert.ok(err instanceof ModelServeError, String(err));
+        assert.equal(err.code, 'MS_ERR_MODEL_LOAD_FAILED');
+        assert.match(err.message, /version 3 as loaded before keeps serving/);
+        assert.match(err.message, problem);
+        return true;
+      }, text);
+      const [prediction] = await (await core.acquire('book', 2)).predict([{ ...BOOK_ROW }]);
+      assert.deepEqual(prediction, { prediction: labelsOf(2).rain });
+    }
+    // Fixed: applied, and the load answers it.
+    writeFileSync(join(repo, 'book', 'model.yaml'), 'version_policy: { latest: 1 }\n');
+    const status = await core.loadModel('book');
+    assert.deepEqual(status.versions.map((v) => [v.version, v.state]), [[3, 'ready']]);
+  } finally {
+    await core.close();
+  }
+});
