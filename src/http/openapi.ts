@@ -11,6 +11,19 @@ function pascal(name: string): string {
   return name.split(/[-_]/).filter(Boolean).map((s) => s[0]!.toUpperCase() + s.slice(1)).join('');
 }
 
+/**
+ * Each model's prefix of its schema names (`WeatherRequest`): its name in PascalCase, unless
+ * another model's is the same (my-model, my_model) or a shared schema has the name (a model
+ * oip-inference and OipInferenceRequest); then its name as written plus '_', which no PascalCase
+ * name holds, so one model's schemas never replace another's.
+ */
+function schemaPrefixes(configs: readonly ModelConfig[], shared: Record<string, Schema>): Map<string, string> {
+  const count = new Map<string, number>();
+  for (const c of configs) count.set(pascal(c.name), (count.get(pascal(c.name)) ?? 0) + 1);
+  const taken = (prefix: string) => count.get(prefix)! > 1 || `${prefix}Request` in shared || `${prefix}Response` in shared;
+  return new Map(configs.map((c) => [c.name, taken(pascal(c.name)) ? `${c.name}_` : pascal(c.name)]));
+}
+
 /** A field's documented schema: exactly the one the validator enforces (bounds included), plus words and an example. */
 function fieldSchema(f: FieldSpec, enforced: Schema): Schema {
   const s: Schema = { ...enforced };
@@ -71,8 +84,7 @@ export function errorResponse(description: string, ref = 'Error'): Schema {
   return { description, content: { 'application/json': { schema: { $ref: `#/components/schemas/${ref}` } } } };
 }
 
-function predictOperation(config: ModelConfig, operationId: string, summary: string): Schema {
-  const name = pascal(config.name);
+function predictOperation(config: ModelConfig, name: string, operationId: string, summary: string): Schema {
   const example = exampleRow(config);
   return {
     tags: [config.name],
@@ -108,15 +120,17 @@ function predictOperation(config: ModelConfig, operationId: string, summary: str
 export interface OpenApiOptions {
   title: string;
   version: string;
+  /** One of the configs: served on POST /predict too. */
   defaultModel?: ModelConfig;
 }
 
 export function buildOpenApiDocument(configs: readonly ModelConfig[], options: OpenApiOptions): Schema {
   const schemas: Record<string, Schema> = { ...ERROR_SCHEMAS, ...OIP_SCHEMAS };
   const paths: Record<string, Schema> = {};
-  for (const config of configs) {
-    if (config.kind === 'raw') continue; // no fields: served over the Open Inference Protocol only (below)
-    const name = pascal(config.name);
+  const fieldModels = configs.filter((c) => c.kind !== 'raw'); // raw: no fields, served over the Open Inference Protocol only (below)
+  const prefixes = schemaPrefixes(fieldModels, schemas);
+  for (const config of fieldModels) {
+    const name = prefixes.get(config.name)!;
     const enforced = rowSchema(config) as { properties: Record<string, Schema>; required: string[]; additionalProperties: boolean };
     schemas[`${name}Request`] = {
       type: 'object',
@@ -132,8 +146,8 @@ export function buildOpenApiDocument(configs: readonly ModelConfig[], options: O
       required: config.outputs.map((o) => o.field),
       properties: Object.fromEntries(config.outputs.map((o) => [o.field, outputSchema(o)])),
     };
-    paths[`/models/${config.name}/predict`] = { post: predictOperation(config, `predict_${config.name}`, `Predict with ${config.name} (the newest ready version, now ${config.modelVersion})`) };
-    const versioned = predictOperation(config, `predict_${config.name}_version`, `Predict with one version of ${config.name}`);
+    paths[`/models/${config.name}/predict`] = { post: predictOperation(config, name, `predict_${config.name}`, `Predict with ${config.name} (the newest ready version, now ${config.modelVersion})`) };
+    const versioned = predictOperation(config, name, `predict_${config.name}_version`, `Predict with one version of ${config.name}`);
     versioned.parameters = [{ name: 'version', in: 'path', required: true, description: 'The version number (a numbered folder of the model).', schema: { type: 'integer', minimum: 1, example: config.modelVersion } }];
     (versioned.responses as Record<string, unknown>)[404] = errorResponse('No such version.');
     paths[`/models/${config.name}/versions/{version}/predict`] = { post: versioned };
@@ -157,7 +171,7 @@ export function buildOpenApiDocument(configs: readonly ModelConfig[], options: O
   paths['/v2/repository/models/{name}/unload'] = repositoryOperation('repository_unload', 'Unload a model', 'Stops routing to the model, lets queued requests finish, then releases its sessions. It stays unloaded until loaded again.', true);
   Object.assign(paths, oipPaths(configs));
   if (options.defaultModel && options.defaultModel.kind !== 'raw') {
-    paths['/predict'] = { post: predictOperation(options.defaultModel, 'predict', `Predict with the default model (${options.defaultModel.name})`) };
+    paths['/predict'] = { post: predictOperation(options.defaultModel, prefixes.get(options.defaultModel.name)!, 'predict', `Predict with the default model (${options.defaultModel.name})`) };
   }
   const plain = (description: string) => ({ 200: { description, content: { 'application/json': { schema: { type: 'object' } } } } });
   paths['/'] = { get: { tags: ['service'], summary: 'Service information', operationId: 'service_info', responses: plain('Service name, version, models and where the docs are.') } };

@@ -1,12 +1,12 @@
 // The generated OpenAPI document for configs the example repository does not cover.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { cpSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import SwaggerParser from '@apidevtools/swagger-parser';
 import { loadRepository } from '../../src/config/load.js';
 import { buildOpenApiDocument } from '../../src/http/openapi.js';
-import { writeBookModelFolder } from '../helpers/paths.js';
+import { EXAMPLES, tempDir, writeBookModelFolder } from '../helpers/paths.js';
 
 test('a model whose fields may all be absent: valid OpenAPI 3.0 (no empty `required`)', async () => {
   const dir = writeBookModelFolder();
@@ -58,4 +58,35 @@ test('with auth on, the document says what the key check answers: probes need no
   } finally {
     await app.close();
   }
+});
+
+test('models whose names give the same PascalCase (my-model, my_model, oip-inference) keep their own schemas and operation ids', async () => {
+  const repo = tempDir();
+  for (const name of ['my-model', 'my_model', 'oip-inference']) {
+    cpSync(join(EXAMPLES, 'weather'), join(repo, name), { recursive: true });
+    let yaml = readFileSync(join(repo, name, 'model.yaml'), 'utf8').replace('name: weather', `name: ${name}`);
+    if (name !== 'my-model') yaml = yaml.replace('default: true\n', '');
+    // my_model answers the label only: its response schema differs from my-model's.
+    if (name === 'my_model') yaml = yaml.replace(/\n {2}rain_probability:\n(?: {4}.*\n)+/, '\n');
+    writeFileSync(join(repo, name, 'model.yaml'), yaml);
+  }
+  const configs = loadRepository(repo);
+  assert.deepEqual(configs.map((c) => c.outputs.length).sort(), [1, 2, 2]);
+  type Doc = { paths: Record<string, Record<string, { operationId: string; requestBody?: { content: Record<string, { schema: unknown }> }; responses: Record<string, { content?: Record<string, { schema: unknown }> }> }>>; components: { schemas: Record<string, { required?: string[]; properties?: Record<string, unknown> }> } };
+  const doc = buildOpenApiDocument(configs, { title: 'modelserve', version: '0', defaultModel: configs.find((c) => c.name === 'my-model') }) as Doc;
+  await SwaggerParser.validate(structuredClone(doc) as never);
+  const refIn = (schema: unknown): string => JSON.stringify(schema).match(/#\/components\/schemas\/([^"]+)/)![1]!;
+  for (const config of configs) {
+    for (const path of [`/models/${config.name}/predict`, `/models/${config.name}/versions/{version}/predict`, ...(config.name === 'my-model' ? ['/predict'] : [])]) {
+      const op = doc.paths[path]!.post!;
+      const response = doc.components.schemas[refIn(op.responses['200']!.content!['application/json']!.schema)]!;
+      assert.deepEqual(response.required, config.outputs.map((o) => o.field), `${path} documents ${config.name}'s outputs`);
+      const request = doc.components.schemas[refIn(op.requestBody!.content['application/json']!.schema)]!;
+      assert.deepEqual(Object.keys(request.properties!), config.fields.map((f) => f.name), path);
+    }
+  }
+  // The OIP schemas stay the protocol's own.
+  assert.ok(doc.components.schemas.OipInferenceRequest!.properties!.inputs);
+  const ids = Object.values(doc.paths).flatMap((item) => Object.values(item).map((op) => op.operationId));
+  assert.deepEqual(ids.filter((id, i) => ids.indexOf(id) !== i), [], 'operation ids are unique');
 });

@@ -74,21 +74,22 @@ export function oipPaths(configs: readonly ModelConfig[]): Record<string, Schema
   paths['/v2'] = { get: { tags, summary: 'Server metadata (name, version, extensions)', operationId: 'oip_server_metadata', responses: object('Server metadata.') } };
   paths['/v2/health/live'] = { get: { tags, summary: 'Server live', operationId: 'oip_live', responses: object('Live.') } };
   paths['/v2/health/ready'] = { get: { tags, summary: 'Server ready', operationId: 'oip_ready', responses: { ...object('Ready.'), 503: error('Starting or shutting down.') } } };
-  paths['/v2/models/stats'] = { get: { tags, summary: 'Statistics of every model (Triton statistics extension)', operationId: 'oip_stats_all', responses: object('model_stats.') } };
+  // 'oip_stats', not 'oip_stats_all': a model named all has that one.
+  paths['/v2/models/stats'] = { get: { tags, summary: 'Statistics of every model (Triton statistics extension)', operationId: 'oip_stats', responses: object('model_stats.') } };
   for (const config of configs) {
     const n = config.name;
-    const id = n.replace(/[^A-Za-z0-9_]/g, '_');
+    // Operation ids hold the name as written, as the predict operations' do: my-model and my_model stay apart.
     const description = `${config.description}\n\n${viewText(config)}`.trim();
-    paths[`/v2/models/${n}`] = { get: { tags: [n], summary: `Metadata of ${n} (OIP)`, description, operationId: `oip_metadata_${id}`, responses: { 200: { description: 'Model metadata; properties.view says which view the model has.', content: json('OipModelMetadata') }, 404: error('No such model.') } } };
-    paths[`/v2/models/${n}/ready`] = { get: { tags: [n], summary: `Is ${n} ready (OIP)`, operationId: `oip_model_ready_${id}`, responses: { ...object('Ready.'), 400: error('Not ready.') } } };
-    paths[`/v2/models/${n}/config`] = { get: { tags: [n], summary: `Model configuration of ${n} (Triton model_configuration extension)`, operationId: `oip_config_${id}`, responses: object('Triton ModelConfig as JSON: max_batch_size, input, output; parameters.view.') } };
-    paths[`/v2/models/${n}/stats`] = { get: { tags: [n], summary: `Statistics of ${n} (Triton statistics extension)`, operationId: `oip_stats_${id}`, responses: object('model_stats.') } };
+    paths[`/v2/models/${n}`] = { get: { tags: [n], summary: `Metadata of ${n} (OIP)`, description, operationId: `oip_metadata_${n}`, responses: { 200: { description: 'Model metadata; properties.view says which view the model has.', content: json('OipModelMetadata') }, 404: error('No such model.') } } };
+    paths[`/v2/models/${n}/ready`] = { get: { tags: [n], summary: `Is ${n} ready (OIP)`, operationId: `oip_model_ready_${n}`, responses: { ...object('Ready.'), 400: error('Not ready.') } } };
+    paths[`/v2/models/${n}/config`] = { get: { tags: [n], summary: `Model configuration of ${n} (Triton model_configuration extension)`, operationId: `oip_config_${n}`, responses: object('Triton ModelConfig as JSON: max_batch_size, input, output; parameters.view.') } };
+    paths[`/v2/models/${n}/stats`] = { get: { tags: [n], summary: `Statistics of ${n} (Triton statistics extension)`, operationId: `oip_stats_${n}`, responses: object('model_stats.') } };
     paths[`/v2/models/${n}/infer`] = {
       post: {
         tags: [n],
         summary: `Infer with ${n} (Open Inference Protocol)`,
         description: `${description}\n\nJSON tensors, or Triton's binary tensor extension (Inference-Header-Content-Length; binary_data_size on inputs, binary_data / binary_data_output for outputs). parameters.timeout (Triton's): the request's deadline in microseconds, 0 for none.`,
-        operationId: `oip_infer_${id}`,
+        operationId: `oip_infer_${n}`,
         requestBody: { required: true, content: { ...json('OipInferenceRequest'), 'application/octet-stream': { schema: { type: 'string', format: 'binary' } } } },
         responses: {
           200: { description: 'The output tensors (binary ones after the JSON header when asked for).', content: { ...json('OipInferenceResponse'), 'application/octet-stream': { schema: { type: 'string', format: 'binary' } } } },
