@@ -51,3 +51,21 @@ test('Swagger UI: Try it out -> Execute on POST /predict shows the prediction, w
   assert.deepEqual(external, []);
   await context.close();
 });
+
+test('Swagger UI: Try it out -> Execute on the Open Inference Protocol infer operation sends its example and shows the output tensors', async () => {
+  const page = await browser.newPage();
+  await page.goto(`${server.url}/docs`);
+  const operation = page.locator('#operations-weather-oip_infer_weather');
+  await operation.locator('.opblock-summary').click();
+  const tryItOut = operation.getByRole('button', { name: 'Try it out' });
+  if (await tryItOut.isVisible()) await tryItOut.click();
+  await operation.getByRole('button', { name: 'Execute' }).click();
+  const status = operation.locator('.live-responses-table .response .response-col_status').first();
+  await status.waitFor({ timeout: 15_000 });
+  const text = await operation.locator('.live-responses-table .response .response-col_description pre').first().innerText();
+  assert.equal(await status.innerText(), '200', text);
+  const body = JSON.parse(text) as { model_name: string; outputs: Array<{ name: string; data: unknown[] }> };
+  assert.equal(body.model_name, 'weather');
+  assert.deepEqual(body.outputs.map((o) => o.name), ['prediction', 'rain_probability']);
+  await page.close();
+});

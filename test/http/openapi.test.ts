@@ -90,3 +90,25 @@ test('models whose names give the same PascalCase (my-model, my_model, oip-infer
   const ids = Object.values(doc.paths).flatMap((item) => Object.values(item).map((op) => op.operationId));
   assert.deepEqual(ids.filter((id, i) => ids.indexOf(id) !== i), [], 'operation ids are unique');
 });
+
+test('every documented request example (predict and OIP infer) is answered 200, as "Try it out" sends it', async () => {
+  const { buildApp } = await import('../../src/http/app.js');
+  const { InProcessRuntime } = await import('../../src/runtime/in-process.js');
+  for (const repo of [EXAMPLES, join(EXAMPLES, 'pipelines')]) {
+    const app = await buildApp({ configs: loadRepository(repo), runtime: new InProcessRuntime({ intraOpThreads: 1, interOpThreads: 1 }) });
+    try {
+      await app.ready();
+      const doc = (await app.inject({ url: '/openapi.json' })).json() as { paths: Record<string, { post?: { requestBody?: { content: Record<string, { example?: unknown }> } } }> };
+      const posts = Object.entries(doc.paths).filter(([path, item]) => item.post && (path.endsWith('/predict') || path.endsWith('/infer')));
+      assert.ok(posts.length >= 4, repo);
+      for (const [path, item] of posts) {
+        const example = item.post!.requestBody!.content['application/json']!.example;
+        assert.notEqual(example, undefined, `${path} has an example`);
+        const res = await app.inject({ method: 'POST', url: path.replace('{version}', '1'), payload: example as object });
+        assert.equal(res.statusCode, 200, `${path}: ${res.body}`);
+      }
+    } finally {
+      await app.close();
+    }
+  }
+});

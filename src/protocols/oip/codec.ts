@@ -141,7 +141,8 @@ const ACCEPTED: Record<string, ReadonlySet<Datatype>> = {
   string: new Set<Datatype>(['BYTES']),
   boolean: new Set<Datatype>(['BOOL']),
 };
-const DECLARED: Record<string, Datatype> = { number: 'FP64', integer: 'INT64', string: 'BYTES', boolean: 'BOOL' };
+/** The datatype a field's tensor has in the fields view (metadata, the documented example). */
+export const DECLARED: Record<string, Datatype> = { number: 'FP64', integer: 'INT64', string: 'BYTES', boolean: 'BOOL' };
 
 function fieldsView(version: ServableVersion): ModelView {
   const { config, signature } = version;

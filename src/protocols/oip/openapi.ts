@@ -2,7 +2,9 @@
 // its infer/metadata paths with the view it has ('fields': one tensor per field; 'raw': the ONNX
 // graph's own tensors). Valid OpenAPI 3.0 (checked with swagger-parser in the tests).
 import type { ModelConfig } from '../../config/types.js';
+import { exampleRow } from '../../core/model-version.js';
 import { DATATYPES } from './tensors.js';
+import { DECLARED } from './codec.js';
 
 type Schema = Record<string, unknown>;
 
@@ -63,8 +65,15 @@ const object = (description: string) => ({ 200: { description, content: { 'appli
 
 function viewText(config: ModelConfig): string {
   if (config.kind === 'raw') return `View: **raw** — served from its .onnx file (no model.yaml): the inputs and outputs are the ONNX graph's own (see GET /v2/models/${config.name}). No JSON fields API.`;
-  const inputs = config.fields.map((f) => `\`${f.name}\` (${{ number: 'FP64', integer: 'INT64', string: 'BYTES', boolean: 'BOOL' }[f.type]})`).join(', ');
+  const inputs = config.fields.map((f) => `\`${f.name}\` (${DECLARED[f.type]})`).join(', ');
   return `View: **fields** — one input tensor per field, shape [N] or [N, 1]: ${inputs}; one output tensor per response field: ${config.outputs.map((o) => `\`${o.field}\``).join(', ')}.`;
+}
+
+/** The infer request body: with a fields-view model, one row of the fields' examples (the predict operations' example), which "Try it out" sends. */
+function inferRequestBody(config: ModelConfig): Schema {
+  const row = config.kind === 'raw' ? undefined : exampleRow(config);
+  const example = row && { inputs: config.fields.map((f) => ({ name: f.name, datatype: DECLARED[f.type], shape: [1, 1], data: [row[f.name]] })) };
+  return { schema: { $ref: '#/components/schemas/OipInferenceRequest' }, ...(example ? { example } : {}) };
 }
 
 /** The OIP paths for the served models. */
@@ -90,7 +99,7 @@ export function oipPaths(configs: readonly ModelConfig[]): Record<string, Schema
         summary: `Infer with ${n} (Open Inference Protocol)`,
         description: `${description}\n\nJSON tensors, or Triton's binary tensor extension (Inference-Header-Content-Length; binary_data_size on inputs, binary_data / binary_data_output for outputs). parameters.timeout (Triton's): the request's deadline in microseconds, 0 for none.`,
         operationId: `oip_infer_${n}`,
-        requestBody: { required: true, content: { ...json('OipInferenceRequest'), 'application/octet-stream': { schema: { type: 'string', format: 'binary' } } } },
+        requestBody: { required: true, content: { 'application/json': inferRequestBody(config), 'application/octet-stream': { schema: { type: 'string', format: 'binary' } } } },
         responses: {
           200: { description: 'The output tensors (binary ones after the JSON header when asked for).', content: { ...json('OipInferenceResponse'), 'application/octet-stream': { schema: { type: 'string', format: 'binary' } } } },
           400: error('Bad input: the message names the tensor.'),
