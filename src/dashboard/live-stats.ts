@@ -16,6 +16,8 @@ const BINS = 20;
 export interface VersionSnapshot {
   model: string;
   version: number;
+  /** Loaded and serving now; false once unloaded, replaced by a newer version or evicted (its counts stay). */
+  loaded: boolean;
   /** Prediction calls and rows since start, by front door. */
   requests: number;
   rows: number;
@@ -192,6 +194,7 @@ export class LiveStats {
       versions.push({
         model: s.model,
         version: s.version,
+        loaded: queues.has(key),
         requests: s.requests,
         rows: s.rows,
         byFrontDoor: { ...s.byFrontDoor },

@@ -31,7 +31,7 @@ header h1 { font-size: 1.2em; margin: 0; } .sub { font-weight: normal; opacity: 
 #auth { padding: .8em 1.2em; background: #fff3cd; }
 main { display: flex; flex-wrap: wrap; gap: 1em; padding: 1em; }
 .card, .panel { background: #fff; border: 1px solid #d8dde3; border-radius: 6px; padding: .8em 1em; }
-.panel { margin: 0 1em 1em; } .card { flex: 1 1 560px; }
+.panel { margin: 0 1em 1em; } .card { flex: 1 1 560px; } .card[data-loaded=false] { opacity: .55; }
 .card h2, .panel h2 { font-size: 1.05em; margin: 0 0 .5em; }
 .stats { display: grid; grid-template-columns: repeat(4, 1fr); gap: .3em 1em; margin-bottom: .6em; }
 .stat b { display: block; font-size: 1.3em; font-variant-numeric: tabular-nums; } .stat span { opacity: .65; font-size: .85em; }
@@ -69,7 +69,8 @@ export const DASHBOARD_JS = `'use strict';
     let c = cards.get(key);
     if (c) return c;
     const root = el('section', { class: 'card', 'data-model': v.model, 'data-version': String(v.version) });
-    root.append(el('h2', {}, v.model + ' · version ' + v.version));
+    const title = el('h2'); // its text, by render(): it says whether the version is loaded
+    root.append(title);
     const stats = el('div', { class: 'stats' });
     [['requests', 'requests'], ['rows', 'rows'], ['rate', 'requests/s'], ['queue', 'queue depth (rows)'], ['p50', 'p50 ms'], ['p95', 'p95 ms'], ['p99', 'p99 ms'], ['batch', 'mean batch rows']].forEach(([n, l]) => statBox(stats, n, l));
     root.append(stats);
@@ -88,7 +89,7 @@ export const DASHBOARD_JS = `'use strict';
     if (v.labels) { labels = barsChart('predictions by ' + v.labels.field, 260); dist.append(labels.root); dist.append(el('table', { 'data-dist': 'labels' })); }
     if (v.histogram) { hist = barsChart(v.histogram.field + ' (last 2048)', 260); dist.append(hist.root); }
     $('#versions').append(root);
-    c = { root, series, timeline, labels, hist };
+    c = { root, title, series, timeline, labels, hist };
     cards.set(key, c);
     return c;
   }
@@ -98,6 +99,11 @@ export const DASHBOARD_JS = `'use strict';
     const now = Date.now() / 1000;
     for (const v of s.versions) {
       const c = card(v);
+      // An unloaded (or replaced) version keeps its card and counts, marked as no longer served.
+      if (c.root.dataset.loaded !== String(v.loaded)) {
+        c.root.dataset.loaded = String(v.loaded);
+        c.title.textContent = v.model + ' · version ' + v.version + (v.loaded ? '' : ' (not loaded)');
+      }
       const set = (n, t) => { $('[data-stat="' + n + '"]', c.root).textContent = t; };
       set('requests', v.requests); set('rows', v.rows); set('rate', fmt(v.rate, 1)); set('queue', v.queueDepth);
       set('p50', v.latency ? fmt(v.latency.p50, 2) : '–'); set('p95', v.latency ? fmt(v.latency.p95, 2) : '–'); set('p99', v.latency ? fmt(v.latency.p99, 2) : '–');

@@ -13,6 +13,7 @@ import { EXAMPLES, REPO } from '../helpers/paths.js';
 import { sample } from '../helpers/prom.js';
 
 const KEY = 'dashboard-test-key-0123456789';
+const ADMIN_KEY = 'dashboard-test-admin-key-0123456789';
 let server: RunningServer;
 let browser: Browser;
 const auth = { authorization: `Bearer ${KEY}` };
@@ -20,7 +21,7 @@ type Row = Record<string, number>;
 const rows = (JSON.parse(readFileSync(join(EXAMPLES, 'weather', 'testset.json'), 'utf8')) as { rows: Row[] }).rows;
 
 before(async () => {
-  server = await startServer({ repo: EXAMPLES, port: 0, workers: 1, logger: false, app: { auth: { keys: [KEY] }, redact: ['humidity'] } });
+  server = await startServer({ repo: EXAMPLES, port: 0, workers: 1, logger: false, app: { auth: { keys: [KEY], adminKeys: [ADMIN_KEY] }, redact: ['humidity'] } });
   browser = await launchChromium();
 });
 after(async () => {
@@ -115,5 +116,25 @@ test('after a burst the dashboard shows the values the server reports, with no n
   await page.screenshot({ path: shot, fullPage: true });
   console.log(`dashboard screenshot: ${shot}`);
   assert.deepEqual(external, []);
+  await context.close();
+});
+
+test('a version unloaded while the page is open keeps its card, marked not loaded, until it is loaded again', async () => {
+  const context = await browser.newContext();
+  await context.addInitScript({ content: `sessionStorage.setItem('modelserve-key', ${JSON.stringify(KEY)})` });
+  const page = await context.newPage();
+  await page.goto(`${server.url}/dashboard`);
+  const card = page.locator('section.card[data-model="loan"][data-version="1"]');
+  await card.and(page.locator('[data-loaded="true"]')).waitFor({ timeout: 10_000 });
+  assert.equal(await card.locator('h2').textContent(), 'loan · version 1');
+  const repository = (action: string) => fetch(`${server.url}/v2/repository/models/loan/${action}`, { method: 'POST', headers: { authorization: `Bearer ${ADMIN_KEY}` } });
+  assert.equal((await repository('unload')).status, 200);
+  await card.and(page.locator('[data-loaded="false"]')).waitFor({ timeout: 10_000 });
+  assert.equal(await card.locator('h2').textContent(), 'loan · version 1 (not loaded)');
+  const stats = await (await fetch(`${server.url}/dashboard/stats`, { headers: auth })).json() as { versions: Array<{ model: string; loaded: boolean }> };
+  assert.deepEqual(stats.versions.map((v) => [v.model, v.loaded]), [['loan', false], ['rain-xgboost', true], ['weather', true]]);
+  assert.equal((await repository('load')).status, 200);
+  await card.and(page.locator('[data-loaded="true"]')).waitFor({ timeout: 10_000 });
+  assert.equal(await card.locator('h2').textContent(), 'loan · version 1');
   await context.close();
 });
