@@ -52,7 +52,8 @@ class VersionStats {
   rate = 0;
   latencies = new Float64Array(WINDOW);
   latencyCount = 0;
-  labels: Record<string, number> = {};
+  /** No prototype: a label may be any word ('constructor', 'toString'). */
+  labels: Record<string, number> = Object.create(null) as Record<string, number>;
   values = new Float64Array(WINDOW);
   valueCount = 0;
 

@@ -3,8 +3,10 @@
 // of rows shows its first rows and its row count, not the whole batch in every frame.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { cpSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { EXAMPLES } from '../helpers/paths.js';
+import { EXAMPLES, tempDir } from '../helpers/paths.js';
+import { startServer } from '../../src/server.js';
 import { startServe, type RunningCli } from '../helpers/serve.js';
 
 const row = { temp_c: 8.75, humidity: 0.83, wind_speed_kmph: 70, wind_bearing_degree: 259, visibility_km: 15.82, pressure_millibars: 1016.51, current_weather_condition: 1 };
@@ -35,4 +37,21 @@ test('--events-redact without a sink: the dashboard shows the fields as [redacte
   assert.equal(batch!.inputs.length, 3);
   assert.equal(batch!.predictions.length, 3);
   assert.ok(text.length < 20_000, `the snapshot is ${text.length} characters`);
+});
+
+test('labels named like Object.prototype members (constructor, toString) are counted as any other', async () => {
+  const repo = tempDir();
+  cpSync(join(EXAMPLES, 'weather'), join(repo, 'weather'), { recursive: true });
+  const file = join(repo, 'weather', 'model.yaml');
+  writeFileSync(file, readFileSync(file, 'utf8').replace('map: { "1": Rain, "0": No_Rain }', 'map: { "1": constructor, "0": toString }'));
+  const served = await startServer({ repo, port: 0, grpcPort: 0, workers: 1, logger: false });
+  try {
+    const res = await fetch(`${served.url}/predict`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify([row, row, { ...row, humidity: 0.1, current_weather_condition: 0 }]) });
+    const answered = new Map<string, number>();
+    for (const p of await res.json() as Array<{ prediction: string }>) answered.set(p.prediction, (answered.get(p.prediction) ?? 0) + 1);
+    const stats = await (await fetch(`${served.url}/dashboard/stats`)).json() as { versions: Array<{ labels: { counts: Record<string, number> } }> };
+    assert.deepEqual(stats.versions[0]!.labels.counts, Object.fromEntries(answered));
+  } finally {
+    await served.shutdown();
+  }
 });
