@@ -218,6 +218,13 @@ export class Batcher<Item, Result> {
     });
   }
 
+  /** From now on every request is a batch of its own (a graph whose answer is the whole run's, not per row). */
+  runAlone(): void {
+    this.alone = true;
+  }
+
+  private alone = false;
+
   stats(): BatcherStats {
     return { queuedRows: this.queuedRows, queuedRequests: this.queuedRequests, inFlightBatches: this.inFlight };
   }
@@ -327,7 +334,8 @@ export class Batcher<Item, Result> {
   }
 
   private pump(): void {
-    const { enabled, maxBatchSize, maxQueueDelayMs, concurrency } = this.opts;
+    const { maxBatchSize, maxQueueDelayMs, concurrency } = this.opts;
+    const enabled = this.opts.enabled && !this.alone;
     // Once a batch is due in this pass, what is waiting is spread over the free slots.
     let due = !enabled || this.flushing;
     while (this.inFlight < concurrency) {

@@ -184,6 +184,20 @@ export class ModelVersion implements ServableVersion {
           }
           throw err;
         }
+        if (raw && rows > 1 && !oneEntryPerRow(outputs, rows)) {
+          // A raw graph that answers for the whole run (a sum over the batch): that answer belongs to
+          // one request, whose tensor may hold many rows, so from now on requests neither share runs
+          // nor are cut into runs of --max-run-rows; this batch's are run again, each whole.
+          this.batcher.runAlone();
+          const sliced = rows > sliceRowsAt;
+          sliceRowsAt = Infinity;
+          if (requests.length > 1 || sliced) {
+            const alone: NamedTensors[] = [];
+            for (const r of requests) alone.push(await runtime.run(key, r.feeds, (r.outputs ?? defaults) as string[]));
+            phases.outputMs = 0;
+            return alone;
+          }
+        }
         const t2 = performance.now();
         const results = splitOutputs(outputs, requests.map((r) => r.rows), rows);
         phases.outputMs = performance.now() - t2;

@@ -5,7 +5,7 @@
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { existsSync, readFileSync, rmSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { startServer } from '../../src/server.js';
 import { checkRepository } from '../../src/check/repository.js';
@@ -142,6 +142,24 @@ test('init --fields on a model of several inputs is refused, naming them (it was
   assert.throws(() => initModelFolder({ model: join(root, 'mixed.onnx'), out: join(root, 'refused', 'mixed'), fields: ['a', 'b', 'c', 'd', 'e'] }),
     (err: Error) => err instanceof InitError && err.message === "--fields applies to a model with one input; this one has 2 ('num', 'cat'), whose fields are named after them: rename them in model.yaml");
   assert.equal(existsSync(join(root, 'refused', 'mixed', 'model.yaml')), false);
+});
+
+test('a raw model (an .onnx file alone) whose answer is the whole run\'s (a sum over the batch): concurrent OIP requests each get the sum of their own tensor, never of a shared batch, nor of a part of it', async () => {
+  const dir = join(root, 'raw-models', 'batch_sum');
+  mkdirSync(dir, { recursive: true });
+  copyFileSync(join(root, 'batch_sum.onnx'), join(dir, 'batch_sum.onnx'));
+  const server = await startServer({ repo: join(root, 'raw-models'), port: 0, workers: 1, grpcPort: 0, logger: false });
+  try {
+    // A tensor of more rows than --max-run-rows (256) is not cut into runs: its sum is of all 600.
+    const big = await call(`${server.url}/v2/models/batch_sum/infer`, { body: { inputs: [{ name: 'x', datatype: 'FP32', shape: [600, 2], data: Array.from({ length: 1200 }, () => 1) }] } });
+    assert.deepEqual((big.body.outputs as Array<{ data: number[] }>)[0]!.data, [600, 600], big.text);
+    // Request i sends 2 rows [i, 10i] and [1, 1]: its own column sums are [i + 1, 10i + 1].
+    const answers = await Promise.all(Array.from({ length: 24 }, (_, i) => call(`${server.url}/v2/models/batch_sum/infer`, { body: { inputs: [{ name: 'x', datatype: 'FP32', shape: [2, 2], data: [i, 10 * i, 1, 1] }] } })));
+    assert.deepEqual(answers.map((a) => a.status), answers.map(() => 200), answers.map((a) => a.text).join('\n'));
+    assert.deepEqual(answers.map((a) => (a.body.outputs as Array<{ data: number[] }>)[0]!.data), answers.map((_, i) => [i + 1, 10 * i + 1]));
+  } finally {
+    await server.shutdown();
+  }
 });
 
 test('init refuses an input no field can feed (float16, uint8), naming it, and writes no config check would reject', () => {
