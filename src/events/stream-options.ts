@@ -4,6 +4,7 @@ import { dirname } from 'node:path';
 import { readUserFile, readUserText, UserFileError } from '../user-file.js';
 import type { StreamOptions } from './streams.js';
 import { DEFAULT_TOPICS } from '../mqtt/topics.js';
+import { urlForLogs } from '../mqtt/connection.js';
 
 export type { StreamOptions };
 
@@ -15,7 +16,7 @@ export function redactList(value: string | undefined): string[] {
 export function resolveStreamOptions(out: Record<string, unknown>, env: NodeJS.ProcessEnv, problems: string[]): StreamOptions | undefined {
   const str = (k: string) => out[k] as string | undefined;
   const url = str('mqttUrl');
-  if (url !== undefined && !/^(mqtts?|wss?):\/\/[^/]+/.test(url)) problems.push(`--mqtt-url: '${url}' is not an MQTT URL (mqtt://host:port, mqtts://host:port, ws:// or wss://)`);
+  if (url !== undefined && !/^(mqtts?|wss?):\/\/[^/]+/.test(url)) problems.push(`--mqtt-url: '${urlForLogs(url)}' is not an MQTT URL (mqtt://host:port, mqtts://host:port, ws:// or wss://)`);
   let password: string | undefined;
   const passwordEnv = str('mqttPasswordEnv');
   if (passwordEnv !== undefined) {

@@ -31,6 +31,14 @@ export function defaultClientId(prefix = 'modelserve'): string {
   return `${prefix}-${hostname().replace(/[^A-Za-z0-9_-]/g, '').slice(0, 40)}-${randomBytes(4).toString('hex')}`;
 }
 
+/**
+ * The broker URL as logs and messages show it: a password given in the URL (mqtt://user:pw@host,
+ * which MQTT.js accepts) replaced by '***', so it never reaches a log line.
+ */
+export function urlForLogs(url: string): string {
+  return url.replace(/^([^:/]+:\/\/[^/:@]*:)[^/]*@/, '$1***@');
+}
+
 /** Reads a password from a file (a mounted secret; one line, trailing newline ignored). */
 export function readSecretFile(path: string): string {
   return readUserText(path, 'secret').replace(/\r?\n$/, '');
@@ -92,7 +100,7 @@ export function connectClient(options: MqttConnectionOptions, extra: IClientOpti
     const now = Date.now();
     if (now - lastWarning < CONNECT_WARN_EVERY_MS) return;
     lastWarning = now;
-    warn?.({ url: options.url, err: err.message }, 'mqtt: cannot connect to the broker; retrying with backoff');
+    warn?.({ url: urlForLogs(options.url), err: err.message }, 'mqtt: cannot connect to the broker; retrying with backoff');
   });
   return client;
 }

@@ -21,7 +21,7 @@ import type { ServableVersion } from '../core/servable.js';
 import { ERRORS, isServerFault, ModelServeError, type ErrorCode } from '../errors.js';
 import { bodyTooLarge, parseJsonBody } from '../protocols/json-body.js';
 import { requestIdFrom } from '../protocols/request-id.js';
-import { connectClient, type MqttConnectionOptions } from './connection.js';
+import { connectClient, urlForLogs, type MqttConnectionOptions } from './connection.js';
 import { MqttMetrics } from './metrics.js';
 
 import { DEFAULT_TOPICS, type MqttTopics } from './topics.js';
@@ -134,13 +134,13 @@ export class MqttFrontDoor {
     };
     this.client.on('message', (topic, payload, packet) => this.onMessage(topic, payload, packet));
     this.client.on('connect', (connack) => {
-      this.log?.info({ url: options.url, sessionPresent: connack.sessionPresent }, 'mqtt: connected');
+      this.log?.info({ url: urlForLogs(options.url), sessionPresent: connack.sessionPresent }, 'mqtt: connected');
       this.maxPacket = connack.properties?.maximumPacketSize;
       // A session the broker kept still has our subscriptions; a new one needs them again.
       if (!connack.sessionPresent) this.subscribed.clear();
       void this.syncSubscriptions();
     });
-    this.client.on('offline', () => { this.log?.warn({ url: options.url }, 'mqtt: broker unreachable; reconnecting with backoff'); });
+    this.client.on('offline', () => { this.log?.warn({ url: urlForLogs(options.url) }, 'mqtt: broker unreachable; reconnecting with backoff'); });
     this.client.on('reconnect', () => this.metrics?.reconnects.inc());
     this.core.on('event', this.onCoreEvent);
   }

@@ -227,6 +227,8 @@ test('serve options: MQTT and events problems are reported together', () => {
     return true;
   });
   assert.throws(() => parseServeOptions(['--events-mqtt-topic', 'cloud'], {}), /--events-mqtt-topic: needs --mqtt-url/);
+  // A password in a refused URL is not echoed (the message goes to the terminal and the platform's log).
+  assert.throws(() => parseServeOptions(['--mqtt-url', 'tcp://bob:hunter2-secret@broker:1883'], {}), (err: Error) => err.message.includes("--mqtt-url: 'tcp://bob:***@broker:1883' is not an MQTT URL") && !err.message.includes('hunter2'));
   // An events file that cannot be written is said at start (it was only logged at the first event).
   assert.throws(() => parseServeOptions(['--events-file', tmpdir()], {}), new RegExp(`--events-file: ${tmpdir()} is not a regular file \\(events are appended to a file\\)`));
   assert.throws(() => parseServeOptions(['--events-file', '/nonexistent-folder/e.jsonl'], {}), /--events-file: \/nonexistent-folder\/e\.jsonl cannot be created: the folder \/nonexistent-folder does not exist/);

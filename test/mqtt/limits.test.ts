@@ -162,6 +162,29 @@ test('a broker that refuses the credentials is logged and retried: once it accep
   assert.equal((await fetch(`${guarded.url}/readyz`)).status, 200);
 });
 
+test('a password given in --mqtt-url never reaches the log: the URL is logged with *** in its place', async (t) => {
+  const dir = tempDir();
+  const passwords = join(dir, 'passwords');
+  writeFileSync(passwords, '');
+  execFileSync('mosquitto_passwd', ['-b', passwords, 'modelserve', 'the-right-one']);
+  const locked = await startMosquitto(['allow_anonymous false', `password_file ${passwords}`]);
+  t.after(() => locked.stop());
+  const logs: string[] = [];
+  const stream = new Writable({ write(chunk: Buffer, _e, done) { logs.push(chunk.toString()); done(); } });
+  const withUrl = (password: string) => locked.url.replace('mqtt://', `mqtt://modelserve:${password}@`);
+  // A wrong one first (the refusal is logged with the URL), then the right one (so is the connection).
+  const refused = await startServer({ repo: repository(), port: 0, workers: 1, logger: { level: 'info', stream }, streams: { mqtt: { url: withUrl('wrong-Secret-7f3a') } } });
+  t.after(() => refused.shutdown());
+  await until(() => logs.some((l) => l.includes('mqtt: cannot connect to the broker')), 10_000, 'the refusal logged');
+  const accepted = await startServer({ repo: repository(), port: 0, workers: 1, logger: { level: 'info', stream }, streams: { mqtt: { url: withUrl('the-right-one') } } });
+  t.after(() => accepted.shutdown());
+  await accepted.streams!.frontDoor!.waitReady(10_000);
+  const log = logs.join('');
+  assert.match(log, /mqtt: connected/);
+  assert.ok(log.includes(withUrl('***')), log);
+  assert.doesNotMatch(log, /wrong-Secret-7f3a|the-right-one/);
+});
+
 test('SIGTERM with the MQTT front door and events: the process ends because nothing holds it, not by its 3 s fallback exit', async (t) => {
   const probe = join(tempDir(), 'probe.cjs');
   // 'beforeExit' fires only when the event loop empties by itself (process.exit() skips it).
