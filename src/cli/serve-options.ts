@@ -3,6 +3,7 @@
 // so an option cannot exist undocumented.
 import { parseArgs } from 'node:util';
 import { StartupError } from '../errors.js';
+import { isEnvName, NOT_AN_ENV_NAME } from './env-name.js';
 import { loadApiKeys } from '../http/plugins/auth.js';
 import { defaultBurst, parseRate, type RateLimit } from '../http/plugins/rate-limit.js';
 import { parseCorsOrigins } from '../http/plugins/cors.js';
@@ -212,8 +213,8 @@ export function parseServeOptions(argv: string[], env: NodeJS.ProcessEnv = proce
   }
   // Options whose values need more than a type check (keys are read here, so a missing secret
   // file is reported together with every other problem, before anything loads).
-  if (out.apiKeysEnv !== undefined && !/^[A-Za-z_][A-Za-z0-9_]*$/.test(String(out.apiKeysEnv))) {
-    problems.push(`--api-keys-env: '${out.apiKeysEnv}' is not an environment variable name (give the NAME of the variable holding the keys, not a key)`);
+  if (out.apiKeysEnv !== undefined && !isEnvName(String(out.apiKeysEnv))) {
+    problems.push(`--api-keys-env: ${NOT_AN_ENV_NAME} (give the NAME of the variable holding the keys, not a key)`);
   } else if (out.apiKeysEnv !== undefined || out.apiKeysFile !== undefined) {
     const loaded = loadApiKeys({ envName: out.apiKeysEnv as string | undefined, file: out.apiKeysFile as string | undefined }, env);
     problems.push(...loaded.problems);
@@ -223,8 +224,8 @@ export function parseServeOptions(argv: string[], env: NodeJS.ProcessEnv = proce
       if (limits.size > 0) out.rateLimits = limits;
     }
   }
-  if (out.adminApiKeysEnv !== undefined && !/^[A-Za-z_][A-Za-z0-9_]*$/.test(String(out.adminApiKeysEnv))) {
-    problems.push(`--admin-api-keys-env: '${out.adminApiKeysEnv}' is not an environment variable name (give the NAME of the variable holding the keys, not a key)`);
+  if (out.adminApiKeysEnv !== undefined && !isEnvName(String(out.adminApiKeysEnv))) {
+    problems.push(`--admin-api-keys-env: ${NOT_AN_ENV_NAME} (give the NAME of the variable holding the keys, not a key)`);
   } else if (out.adminApiKeysEnv !== undefined || out.adminApiKeysFile !== undefined) {
     const loaded = loadApiKeys({ envName: out.adminApiKeysEnv as string | undefined, file: out.adminApiKeysFile as string | undefined }, env);
     problems.push(...loaded.problems.map((p) => p.replace('--api-keys', '--admin-api-keys')));

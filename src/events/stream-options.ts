@@ -5,6 +5,7 @@ import { readUserFile, readUserText, UserFileError } from '../user-file.js';
 import type { StreamOptions } from './streams.js';
 import { DEFAULT_TOPICS } from '../mqtt/topics.js';
 import { urlForLogs } from '../mqtt/connection.js';
+import { isEnvName, NOT_AN_ENV_NAME } from '../cli/env-name.js';
 
 export type { StreamOptions };
 
@@ -20,7 +21,8 @@ export function resolveStreamOptions(out: Record<string, unknown>, env: NodeJS.P
   let password: string | undefined;
   const passwordEnv = str('mqttPasswordEnv');
   if (passwordEnv !== undefined) {
-    if (env[passwordEnv] === undefined || env[passwordEnv] === '') problems.push(`--mqtt-password-env: environment variable ${passwordEnv} is not set or empty`);
+    if (!isEnvName(passwordEnv)) problems.push(`--mqtt-password-env: ${NOT_AN_ENV_NAME} (give the NAME of the variable holding the password)`);
+    else if (env[passwordEnv] === undefined || env[passwordEnv] === '') problems.push(`--mqtt-password-env: environment variable ${passwordEnv} is not set or empty`);
     else password = env[passwordEnv];
   }
   const passwordFile = str('mqttPasswordFile');

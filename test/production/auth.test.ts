@@ -46,7 +46,14 @@ describe('key sources and option validation', () => {
       },
     );
     assert.throws(() => parseServeOptions(['--api-keys-env', 'UNSET_VAR_X'], {}), /UNSET_VAR_X is not set or empty/);
-    assert.throws(() => parseServeOptions(['--api-keys-env', KEY_A], {}), /is not an environment variable name/);
+    // A key given where its variable's name goes is refused without being shown.
+    for (const flag of ['--api-keys-env', '--admin-api-keys-env', '--mqtt-password-env']) {
+      assert.throws(() => parseServeOptions([flag, KEY_A, '--mqtt-url', 'mqtt://127.0.0.1:1883'], {}), (err: Error) => {
+        assert.match(err.message, new RegExp(`${flag}: the value given is not an environment variable name`));
+        assert.ok(!err.message.includes(KEY_A), err.message);
+        return true;
+      });
+    }
     assert.throws(() => parseServeOptions(['--api-keys-file', '/nonexistent/keys'], {}), /--api-keys-file: cannot read \/nonexistent\/keys: ENOENT/);
     const empty = join(tempDir(), 'empty');
     writeFileSync(empty, '# nothing yet\n');
