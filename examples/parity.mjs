@@ -2,7 +2,8 @@
 //
 //   node examples/parity.mjs <model-folder> [testset.json]
 //
-// Loads <model-folder>/model.yaml and the ONNX file it names, turns every row of the test set
+// Loads <model-folder>/model.yaml and the ONNX file it names (an XGBoost JSON model, `format: xgboost`,
+// as modelserve converts it), turns every row of the test set
 // (request objects, exactly as clients send them) into the ONNX inputs the config's `inputs`
 // section describes, runs the model and compares its `probabilities` and `label` outputs with the
 // scikit-learn values recorded in the test set. Prints one JSON object:
@@ -12,7 +13,7 @@
 //
 // Test set format: { "rows": [ {field: value, ...}, ... ],
 //                    "expected": { "probabilities": [[p0, p1], ...], "label": [0|1, ...] } }
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { parse } from 'yaml';
 import ort from 'onnxruntime-node';
@@ -50,11 +51,23 @@ export function buildFeeds(config, session, rows) {
   return feeds;
 }
 
+/**
+ * What onnxruntime loads: the ONNX file, or for `format: xgboost` (rain-xgboost) the graph modelserve
+ * converts the XGBoost JSON model into, with its own converter (built by `npm run build`).
+ */
+async function modelBytes(file, format) {
+  if (format !== 'xgboost') return file;
+  const converter = new URL('../dist/src/xgboost/load.js', import.meta.url);
+  if (!existsSync(converter)) throw new Error(`${file} is an XGBoost model: run \`npm run build\` first (its ONNX graph comes from modelserve's converter)`);
+  const { convertXgboostFile } = await import(converter.href);
+  return convertXgboostFile(file).bytes;
+}
+
 /** Runs the test set through the model; returns the comparison summary. */
 export async function checkParity(modelDir, testsetPath) {
   const config = parse(readFileSync(join(modelDir, 'model.yaml'), 'utf8'));
   const testset = JSON.parse(readFileSync(testsetPath, 'utf8'));
-  const session = await ort.InferenceSession.create(join(modelDir, config.model ?? 'model.onnx'));
+  const session = await ort.InferenceSession.create(await modelBytes(join(modelDir, config.model ?? 'model.onnx'), config.format));
   try {
     const { rows, expected } = testset;
     const out = await session.run(buildFeeds(config, session, rows));

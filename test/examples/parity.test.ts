@@ -6,6 +6,7 @@
 // Self-contained on purpose: reads model.yaml with `yaml`, builds the feeds itself (no loader).
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
@@ -312,4 +313,17 @@ describe('examples/loan specifics', () => {
     const changed = known.probs.filter((p, i) => Math.abs(p[1]! - swapped.probs[i]![1]!) > 1e-4).length;
     assert.ok(changed > 0, 'unseen categories change some answers');
   });
+});
+
+describe('examples/parity.mjs, as examples/README.md runs it', () => {
+  // "Re-check parity of any example without Python": every example folder with a testset.json,
+  // rain-xgboost (an XGBoost JSON model, with sensor gaps) included; it tried to load model.json as ONNX.
+  for (const folder of ['weather', 'loan', 'rain-xgboost', 'pipelines/weather-gb', 'pipelines/loan-rural']) {
+    it(`node examples/parity.mjs examples/${folder} passes`, () => {
+      const run = spawnSync(process.execPath, ['examples/parity.mjs', `examples/${folder}`], { cwd: REPO, encoding: 'utf8' });
+      assert.equal(run.status, 0, run.stderr);
+      const verdict = JSON.parse(run.stdout) as { rows: number; ok: boolean; label_agreement: number };
+      assert.deepEqual([verdict.rows, verdict.ok, verdict.label_agreement], [400, true, 1]);
+    });
+  }
 });
