@@ -57,8 +57,12 @@ test('a drain longer than drainTimeout: shutdown reports false and still stops p
     await server.shutdown();
     await dispatcher.destroy();
   });
+  let read = 0;
+  server.app.server.on('request', () => { read++; });
   const pending = fire(server.url, dispatcher, 40, 1000);
-  await new Promise((r) => setTimeout(r, 100));
+  // Requests the server has read (a request it never read is not one the drain owes an answer).
+  for (let i = 0; i < 400 && read < 40; i++) await new Promise((r) => setTimeout(r, 5));
+  assert.equal(read, 40);
   const t0 = performance.now();
   const drained = await server.shutdown();
   const elapsed = performance.now() - t0;
@@ -69,6 +73,17 @@ test('a drain longer than drainTimeout: shutdown reports false and still stops p
   // Bounded: the drain timeout plus the 2 s cap on closing the runtime, far below the time the
   // 40 × 1000 rows of unoptimised SVM would need.
   assert.ok(elapsed < 10_000, `stopped in ${elapsed.toFixed(0)} ms`);
+});
+
+test('an idle server with a drain timeout of 0 or 1 ms is drained: stopping the workers is not counted as connections cut', { timeout: 60_000 }, async () => {
+  for (const drainTimeout of [0, 1]) {
+    const server = await startServer({ repo: writeBookModelFolder(), port: 0, workers: 1, logger: false, drainTimeout });
+    const res = await request(`${server.url}/predict`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(rows[0]) });
+    assert.equal(res.statusCode, 200);
+    await res.body.text();
+    assert.equal(await server.shutdown(), true, `drainTimeout ${drainTimeout}`);
+    assert.equal(server.core.state, 'closed', 'the workers stopped');
+  }
 });
 
 test('a request read before the drain began and answered after it carries Connection: close, on the fast path, the Fastify route, a URL the router refuses and an unsupported Expect', { timeout: 20_000 }, async (t) => {
