@@ -166,6 +166,8 @@ export function parseServeOptions(argv: string[], env: NodeJS.ProcessEnv = proce
   }
   const problems: string[] = [];
   const out: Record<string, unknown> = {};
+  // Where each value came from (a flag, a variable, a default), for problems that involve two options.
+  const sources: Record<string, string> = {};
   for (const [key, spec] of Object.entries(specs)) {
     const fromFlag = parsed.values[spec.flag];
     const negated = parsed.values[`no-${spec.flag}`];
@@ -180,6 +182,7 @@ export function parseServeOptions(argv: string[], env: NodeJS.ProcessEnv = proce
       else continue;
       source = `default of --${spec.flag}`;
     }
+    sources[key] = source;
     switch (spec.kind) {
       case 'boolean':
         if (typeof raw === 'boolean') out[key] = raw;
@@ -233,6 +236,11 @@ export function parseServeOptions(argv: string[], env: NodeJS.ProcessEnv = proce
   }
   if (out.rateLimit !== undefined && out.apiKeysEnv === undefined && out.apiKeysFile === undefined) {
     problems.push('--rate-limit: limits are per API key, so it needs --api-keys-env or --api-keys-file (requests without auth are never limited)');
+  }
+  // One port for both listeners: gRPC's bind would fail with EADDRINUSE, blamed on "another server"
+  // (e.g. PORT=8001 from a platform meets gRPC's default 8001).
+  if (out.port !== undefined && out.port !== 0 && out.port === out.grpcPort) {
+    problems.push(`${sources.grpcPort}: ${out.port} is also the HTTP port (${sources.port}); give gRPC another port, or 0 to turn it off`);
   }
   if (out.rateBurst !== undefined && out.rateLimit === undefined) problems.push('--rate-burst: needs --rate-limit (the rate the bucket refills at)');
   if (out.corsOrigin !== undefined) {

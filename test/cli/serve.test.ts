@@ -127,6 +127,15 @@ test('a port in use (HTTP or gRPC) fails with one line saying which flag picks a
   }
 });
 
+test('one port for HTTP and gRPC (--port 9000 --grpc-port 9000, or PORT=8001 beside gRPC\'s default) is refused before anything loads, naming both (it failed after loading, blaming "another server")', () => {
+  const both = runCli(['serve', EXAMPLES, '--port', '9000', '--grpc-port', '9000']);
+  assert.equal(both.status, 2, both.stderr);
+  assert.match(both.stderr, /--grpc-port: 9000 is also the HTTP port \(--port\); give gRPC another port, or 0 to turn it off/);
+  const platform = runCli(['serve', EXAMPLES], { PORT: '8001', MODELSERVE_GRPC_PORT: '' });
+  assert.equal(platform.status, 2, platform.stderr);
+  assert.match(platform.stderr, /default of --grpc-port: 8001 is also the HTTP port \(\$PORT\)/);
+});
+
 test('a --host that is no address of this machine fails with one line naming --host (it said only "getaddrinfo ENOTFOUND 999.1.1.1")', () => {
   for (const host of ['999.1.1.1', '10.255.255.1']) {
     const r = runCli(['serve', EXAMPLES, '--host', host, '--port', '0', '--grpc-port', '0', '--log-level', 'warn']);
