@@ -29,14 +29,24 @@ if (missing.length > 0) {
   console.error(`publisher: ${values.csv}: the header lacks ${missing.join(', ')} (expected columns ${FIELDS.join(', ')})`);
   process.exit(2);
 }
+// An empty cell (a sensor gap) is left out of the reading, as a station reports no value: sent as 0
+// it would be a made-up reading the model answers. A cell that is not a number is sent as written,
+// for the server to say what is wrong with it (422 on the errors topic).
+const cellValue = (cell) => (cell !== '' && Number.isFinite(Number(cell)) ? Number(cell) : cell);
 const readings = lines.slice(1).map((line) => {
-  const cells = line.split(',');
-  return Object.fromEntries(FIELDS.map((f) => [f, Number(cells[header.indexOf(f)])]));
+  const cells = line.split(',').map((c) => c.trim());
+  return Object.fromEntries(FIELDS.map((f) => [f, cells[header.indexOf(f)] ?? '']).filter(([, cell]) => cell !== '').map(([f, cell]) => [f, cellValue(cell)]));
 });
 const rate = Number(values.rate);
 const count = values.count === undefined ? Infinity : Number(values.count);
+// (setInterval takes an infinite or NaN period as 1 ms: --rate 0 would publish 1,000 readings a second.)
+if (!(rate > 0 && rate <= 1000)) { console.error(`publisher: --rate ${values.rate}: give readings per second, more than 0 and at most 1000`); process.exit(2); }
+if (!(Number.isInteger(count) && count >= 0) && count !== Infinity) { console.error(`publisher: --count ${values.count}: give a whole number of readings`); process.exit(2); }
 
-const client = await mqtt.connectAsync(values.url, { protocolVersion: 5, clientId: `${values.station}-${process.pid}` });
+const client = await mqtt.connectAsync(values.url, { protocolVersion: 5, clientId: `${values.station}-${process.pid}` }).catch((err) => {
+  console.error(`publisher: cannot connect to ${values.url}: ${err.message}`);
+  process.exit(1);
+});
 let sent = 0;
 const timer = setInterval(() => {
   if (sent >= count) {

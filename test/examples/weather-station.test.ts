@@ -4,7 +4,9 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { existsSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import mqtt from 'mqtt';
+import { startMosquitto } from '../helpers/mosquitto.js';
 import { join } from 'node:path';
 import { freePort } from '../helpers/net.js';
 import { REPO, tempDir } from '../helpers/paths.js';
@@ -62,4 +64,30 @@ test('weather-station: --screenshot saves the dashboard as a PNG', async () => {
   assert.equal(await p.exited, 0, p.output().slice(-2000));
   assert.ok(existsSync(shot) && statSync(shot).size > 10_000, p.output().slice(-2000));
   assert.deepEqual([...readFileSync(shot).subarray(1, 4)], [...Buffer.from('PNG')]);
+});
+
+test('publisher.mjs with your own CSV: a gap is left out of the reading (it was sent as 0), a non-number is sent as written; a bad --rate or broker is one line', async (t) => {
+  const broker = await startMosquitto();
+  t.after(() => broker.stop());
+  const csv = join(tempDir(), 'my.csv');
+  writeFileSync(csv, 'station,temp_c,humidity,wind_speed_kmph,wind_bearing_degree,visibility_km,pressure_millibars,current_weather_condition\nA,7.7,0.91,,134,12.84,1020.8,1\nB,1.6,0.68,17.4,100,n/a,1000.36,0\n');
+  const cloud = await mqtt.connectAsync(broker.url, { protocolVersion: 5, clientId: 'publisher-test' });
+  t.after(() => cloud.endAsync());
+  await cloud.subscribeAsync('modelserve/weather/predict', { qos: 1 });
+  const got: unknown[] = [];
+  cloud.on('message', (_topic, payload) => got.push(JSON.parse(payload.toString())));
+  const p = run(['node', 'examples/weather-station/publisher.mjs', '--url', broker.url, '--csv', csv, '--count', '2'], {});
+  assert.equal(await p.exited, 0, p.output());
+  await until(() => got.length === 2, 10_000, () => JSON.stringify(got));
+  assert.deepEqual(got, [
+    { temp_c: 7.7, humidity: 0.91, wind_bearing_degree: 134, visibility_km: 12.84, pressure_millibars: 1020.8, current_weather_condition: 1 },
+    { temp_c: 1.6, humidity: 0.68, wind_speed_kmph: 17.4, wind_bearing_degree: 100, visibility_km: 'n/a', pressure_millibars: 1000.36, current_weather_condition: 0 },
+  ]);
+  // --rate 0 published a reading every millisecond (setInterval's period for Infinity); an unreachable broker was a stack trace.
+  const zero = run(['node', 'examples/weather-station/publisher.mjs', '--url', broker.url, '--rate', '0'], {});
+  assert.equal(await zero.exited, 2);
+  assert.match(zero.output(), /^publisher: --rate 0: give readings per second, more than 0 and at most 1000\n$/);
+  const away = run(['node', 'examples/weather-station/publisher.mjs', '--url', 'mqtt://127.0.0.1:1'], {});
+  assert.equal(await away.exited, 1);
+  assert.match(away.output(), /^publisher: cannot connect to mqtt:\/\/127\.0\.0\.1:1: .*ECONNREFUSED.*\n$/);
 });
