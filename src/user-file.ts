@@ -4,7 +4,7 @@
 // limit is refused with one message naming the file and the problem, before anything is read: a
 // FIFO blocks its reader forever and /dev/zero never ends. The limits are documented where the
 // README and docs describe each file.
-import { closeSync, constants, fstatSync, openSync, readSync, statSync, type Stats } from 'node:fs';
+import { closeSync, constants, fstatSync, lstatSync, openSync, readlinkSync, readSync, statSync, type Stats } from 'node:fs';
 
 const MiB = 2 ** 20;
 const GiB = 2 ** 30;
@@ -28,6 +28,36 @@ export type FileKind = keyof typeof FILE_LIMITS;
 export class UserFileError extends Error {
   constructor(readonly file: string, readonly reason: string) {
     super(`${file} ${reason}`);
+  }
+}
+
+/** For a path that is a symbolic link to nothing: what it points to, said. */
+function danglingLink(path: string | undefined): string | undefined {
+  if (path === undefined) return undefined;
+  try {
+    return lstatSync(path).isSymbolicLink() ? `is a symbolic link to ${readlinkSync(path)}, which does not exist` : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Why a file could not be read, in words that follow its name ("x.json does not exist"): Node's own
+ * message ("ENOENT: no such file or directory, stat '/x.json'") names the system call, not the reason.
+ */
+export function unreadableReason(err: unknown): string {
+  if (err instanceof UserFileError) return err.reason;
+  const code = (err as NodeJS.ErrnoException).code;
+  switch (code) {
+    case 'ENOENT': return danglingLink((err as NodeJS.ErrnoException).path) ?? 'does not exist';
+    case 'ENOTDIR': return 'does not exist (a part of its path is not a folder)';
+    case 'EACCES':
+    case 'EPERM': return 'cannot be read (permission denied)';
+    case 'EISDIR': return 'is a folder, not a file';
+    case 'ELOOP': return 'is a loop of symbolic links';
+    case 'ENAMETOOLONG': return 'cannot be read (its name is too long)';
+    case undefined: return (err as Error).message;
+    default: return `cannot be read (${code})`;
   }
 }
 

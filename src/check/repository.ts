@@ -18,6 +18,7 @@ import { readSample } from './csv.js';
 import { collectModelProblems, type ModelProblem } from './problems.js';
 import { checkSample } from './sample.js';
 import { warmUpProblems } from './warm-up.js';
+import { unreadableReason } from '../user-file.js';
 
 export interface CheckOptions {
   /** false = as with --no-optimize: the optimiser is not run, so its verdicts are not reported. */
@@ -74,7 +75,7 @@ async function openModel(config: ModelConfig, optimize: boolean, problems: Model
     read = await readModelBytes(config, optimize);
   } catch (err) {
     if (!(err instanceof ModelBytesError)) throw err;
-    at('model', err.stage === 'file' ? `${config.modelFile} ${err.message}` : err.stage === 'read' ? `cannot read ${config.modelFile}: ${err.message}` : `${config.modelFile} is not a valid ONNX model: ${err.message}`);
+    at('model', err.stage === 'parse' ? `${config.modelFile} is not a valid ONNX model: ${err.message}` : `${config.modelFile} ${err.message}`);
     return undefined;
   }
   let session: OrtSession;
@@ -96,7 +97,7 @@ export async function checkRepository(repo: string, options: CheckOptions = {}):
     try {
       sample = readSample(options.sample);
     } catch (err) {
-      problems.push({ file: options.sample, key: '(file)', message: `cannot read the sample: ${errorText(err)}`, severity: 'error' });
+      problems.push({ file: options.sample, key: '(file)', message: `the sample ${unreadableReason(err)}`, severity: 'error' });
     }
   }
   const folders = modelFolders(repo);

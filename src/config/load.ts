@@ -11,7 +11,7 @@ import { DEFAULTS, FIELD_TYPES, MAX_MODEL_NAME_LENGTH, NAME_PATTERN } from './sc
 import { configSchemaValidator } from './schema-validator.js';
 import { resolveScaleFiles } from './scale-file.js';
 import { isUtf8 } from 'node:buffer';
-import { openRegularFile, readUserFile, UserFileError } from '../user-file.js';
+import { openRegularFile, readUserFile, UserFileError, unreadableReason } from '../user-file.js';
 
 export const CONFIG_FILE_NAMES = ['model.yaml', 'model.yml', 'model.json'];
 
@@ -233,7 +233,7 @@ export function readConfigFile(file: string, problems: Problem[]): unknown {
       problems.push({ file, path: '(file)', message: err.reason });
       return undefined;
     }
-    problems.push({ file, path: '(file)', message: `cannot read: ${(err as Error).message}` });
+    problems.push({ file, path: '(file)', message: unreadableReason(err) });
     return undefined;
   }
   // The first line of a message names the problem and its line and column (the code frame that follows it is dropped, and with it the colon that announced it).

@@ -136,7 +136,7 @@ async function readModelSource(config: ModelConfig, key: string, optimize: boole
   } catch (err) {
     const shown = relative(process.cwd(), config.modelFile) || config.modelFile;
     if (!(err instanceof ModelBytesError)) throw err;
-    throw new StartupError('MS_ERR_MODEL_LOAD', err.stage === 'file' ? `${shown} ${err.message}` : `${shown}: ${err.stage === 'read' ? 'cannot read the model file' : 'not a valid ONNX model'}: ${err.message}`);
+    throw new StartupError('MS_ERR_MODEL_LOAD', err.stage === 'parse' ? `${shown}: not a valid ONNX model: ${err.message}` : `${shown} ${err.message}`);
   }
 }
 

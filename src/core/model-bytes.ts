@@ -6,7 +6,7 @@ import { isXgboostJson } from '../config/load.js';
 import type { ModelConfig } from '../config/types.js';
 import { mayOptimize } from '../optimize/probe.js';
 import type { OptimizationSummary } from './servable.js';
-import { readUserFile, UserFileError } from '../user-file.js';
+import { readUserFile, UserFileError, unreadableReason } from '../user-file.js';
 
 /**
  * Why a model's bytes could not be had: the file could not be read, it was refused unread ('file':
@@ -33,7 +33,7 @@ export async function readModelBytes(config: Pick<ModelConfig, 'modelFile' | 'fo
     if (err instanceof UserFileError) throw new ModelBytesError('file', err.reason);
     // Its message names the file, which the caller names too: the reason alone follows it.
     if (xgboost && err instanceof xgboost.XgboostFileError) throw new ModelBytesError('file', err.reason);
-    throw new ModelBytesError('read', (err as Error).message);
+    throw new ModelBytesError('read', unreadableReason(err));
   }
   // The optimiser's protobuf library is loaded only for models that may hold an operator it rewrites.
   if (!optimize || !config.optimize || !mayOptimize(bytes)) return { bytes };

@@ -1,7 +1,7 @@
 // The --mqtt-* and --events-* serve options -> StreamOptions (problems reported with the others).
 import { statSync } from 'node:fs';
 import { dirname } from 'node:path';
-import { readUserFile, readUserText, UserFileError } from '../user-file.js';
+import { readUserFile, readUserText, unreadableReason } from '../user-file.js';
 import type { StreamOptions } from './streams.js';
 import { DEFAULT_TOPICS } from '../mqtt/topics.js';
 import { urlForLogs } from '../mqtt/connection.js';
@@ -30,13 +30,13 @@ export function resolveStreamOptions(out: Record<string, unknown>, env: NodeJS.P
     try {
       password = readUserText(passwordFile, 'secret').replace(/\r?\n$/, '');
     } catch (err) {
-      problems.push(err instanceof UserFileError ? `--mqtt-password-file: ${err.message}` : `--mqtt-password-file: cannot read ${passwordFile}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+      problems.push(`--mqtt-password-file: ${passwordFile} ${unreadableReason(err)}`);
     }
   }
   for (const [key, flag] of [['mqttCaFile', 'mqtt-ca-file'], ['mqttCertFile', 'mqtt-cert-file'], ['mqttKeyFile', 'mqtt-key-file']] as const) {
     const path = str(key);
     if (path !== undefined) {
-      try { readUserFile(path, 'secret'); } catch (err) { problems.push(err instanceof UserFileError ? `--${flag}: ${err.message}` : `--${flag}: cannot read ${path}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`); }
+      try { readUserFile(path, 'secret'); } catch (err) { problems.push(`--${flag}: ${path} ${unreadableReason(err)}`); }
     }
   }
   for (const [key, flag] of [['mqttRequestTopic', 'mqtt-request-topic'], ['mqttPredictionsTopic', 'mqtt-predictions-topic'], ['mqttErrorsTopic', 'mqtt-errors-topic'], ['eventsMqttTopic', 'events-mqtt-topic']] as const) {

@@ -5,6 +5,7 @@ import { formatModelProblems } from '../check/problems.js';
 import { checkRepository } from '../check/repository.js';
 import { InitError, initModelFolder, type InitOptions } from './init.js';
 import { isXgboostModelFile, xgboostInitOptions } from '../xgboost/load.js';
+import { unreadableReason } from '../user-file.js';
 
 const HELP = `Usage: modelserve init <model.onnx | model.json> [-o models/<name>] [hints]
 
@@ -66,7 +67,7 @@ export async function run(argv: string[]): Promise<number> {
     result = initModelFolder(options);
   } catch (err) {
     const e = err as NodeJS.ErrnoException;
-    console.error(`modelserve init: ${err instanceof InitError || !e.code ? e.message : `cannot read: ${e.message}`}`);
+    console.error(`modelserve init: ${err instanceof InitError || !e.code ? e.message : `${e.path ?? options.model} ${unreadableReason(e)}`}`);
     return 1;
   }
   const shown = relative(process.cwd(), result.configFile);

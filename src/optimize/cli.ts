@@ -1,6 +1,6 @@
 // `modelserve optimize <in.onnx> <out.onnx> [--report]`: writes the optimised (dense-tensor) form
 // of a model so users can inspect it (e.g. in Netron) or serve it with `optimize: false`.
-import { readUserFile, UserFileError } from '../user-file.js';
+import { readUserFile, unreadableReason } from '../user-file.js';
 import { optimizeModel, type OptimizeOptions, type RbfPrecision } from './index.js';
 import { isSameFile, writeOutput } from '../cli/output.js';
 
@@ -51,7 +51,7 @@ export async function run(argv: string[]): Promise<number> {
   try {
     bytes = readUserFile(input, 'model');
   } catch (err) {
-    console.error(`modelserve optimize: ${err instanceof UserFileError ? err.message : `cannot read ${input}: ${(err as Error).message}`}`);
+    console.error(`modelserve optimize: ${input} ${unreadableReason(err)}`);
     return 1;
   }
   let result;

@@ -1,6 +1,7 @@
 // `modelserve convert <model.json> <out.onnx>`: writes the ONNX graph an XGBoost model is served as.
 import { convertXgboostFile } from './load.js';
 import { isSameFile, writeOutput } from '../cli/output.js';
+import { unreadableReason } from '../user-file.js';
 
 const HELP = `Usage: modelserve convert <model.json> <out.onnx>
 
@@ -35,7 +36,7 @@ export async function run(argv: string[]): Promise<number> {
     converted = convertXgboostFile(input);
   } catch (err) {
     const e = err as NodeJS.ErrnoException;
-    console.error(`modelserve convert: ${e.code ? `cannot read ${input}: ${e.message}` : e.message}`);
+    console.error(`modelserve convert: ${e.code ? `${input} ${unreadableReason(e)}` : e.message}`);
     return 1;
   }
   if (!writeOutput('convert', output, converted.bytes)) return 1;

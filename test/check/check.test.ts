@@ -217,7 +217,8 @@ test('check: a sample without the fields, an unreadable sample, no repository', 
   assert.match(r.stderr, /the sample .*other\.csv has no column for temperature_c, humidity/);
   const missing = cli(['check', repo, '--sample', join(root, 'nope.csv')]);
   assert.equal(missing.status, 1);
-  assert.match(missing.stderr, /nope\.csv: \(file\): cannot read the sample/);
+  // Said in words, not as Node's 'ENOENT: no such file or directory, stat …'.
+  assert.match(missing.stderr, /nope\.csv: \(file\): the sample does not exist\n/);
   const none = cli(['check', join(root, 'no-such-repo')]);
   assert.equal(none.status, 1);
   assert.match(none.stderr, /model repository not found/);
@@ -316,8 +317,8 @@ test('check: a config, model, scaler or sample that is a FIFO, a device or huge 
   const weather = join(EXAMPLES, 'weather');
   const viaFifo = run(['check', weather, '--sample', fifo]);
   assert.equal(viaFifo.status, 1, viaFifo.stdout + viaFifo.stderr);
-  assert.match(viaFifo.stderr, /sample-fifo\.csv: \(file\): cannot read the sample: .*sample-fifo\.csv is not a regular file \(a FIFO\)/);
+  assert.match(viaFifo.stderr, /sample-fifo\.csv: \(file\): the sample is not a regular file \(a FIFO\)/);
   const tooLarge = run(['check', weather, '--sample', huge]);
   assert.equal(tooLarge.status, 1, tooLarge.stdout + tooLarge.stderr);
-  assert.match(tooLarge.stderr, /huge\.csv is too large \(10 GiB; a CSV sample may be up to 64 MiB; give its first rows: head -n 10001 .*huge\.csv > sample\.csv\)/);
+  assert.match(tooLarge.stderr, /huge\.csv: \(file\): the sample is too large \(10 GiB; a CSV sample may be up to 64 MiB; give its first rows: head -n 10001 .*huge\.csv > sample\.csv\)/);
 });

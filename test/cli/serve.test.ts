@@ -2,7 +2,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync, spawnSync } from 'node:child_process';
-import { copyFileSync, mkdirSync, rmSync, writeFileSync, readFileSync } from 'node:fs';
+import { copyFileSync, mkdirSync, rmSync, symlinkSync, writeFileSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { BOOK_MODEL, CLI, EXAMPLES, REPO, tempDir, writeBookModelFolder } from '../helpers/paths.js';
 import { call } from '../helpers/http.js';
@@ -164,4 +164,23 @@ test('a model file, model.yaml or --api-keys-file that is a FIFO or a device fai
   const keys = serve([join(EXAMPLES, 'weather'), '--api-keys-file', '/dev/zero']);
   assert.equal(keys.status, 2, keys.stderr);
   assert.match(keys.stderr, /--api-keys-file: \/dev\/zero is not a regular file \(a character device\)/);
+});
+
+test('a model or data file that is missing, a dangling link or unreadable is one line naming it, in words, for every CLI that reads one (not Node\'s "ENOENT: no such file or directory, stat …")', () => {
+  const dir = tempDir();
+  const missing = join(dir, 'missing.onnx');
+  const dangling = join(dir, 'dangling.onnx');
+  symlinkSync(join(dir, 'gone.onnx'), dangling);
+  for (const [args, file] of [
+    [['inspect', missing], missing],
+    [['init', missing, '--out', join(dir, 'out')], missing],
+    [['convert', join(dir, 'missing.json'), join(dir, 'x.onnx')], join(dir, 'missing.json')],
+    [['optimize', missing, join(dir, 'x.onnx')], missing],
+  ] as const) {
+    const r = runCli([...args]);
+    assert.equal(r.status, 1, `${args[0]}: ${r.stderr}`);
+    assert.equal(r.stderr, `modelserve ${args[0]}: ${file} does not exist\n`, args[0]);
+  }
+  const linked = runCli(['inspect', dangling]);
+  assert.equal(linked.stderr, `modelserve inspect: ${dangling} is a symbolic link to ${join(dir, 'gone.onnx')}, which does not exist\n`);
 });

@@ -54,7 +54,7 @@ describe('key sources and option validation', () => {
         return true;
       });
     }
-    assert.throws(() => parseServeOptions(['--api-keys-file', '/nonexistent/keys'], {}), /--api-keys-file: cannot read \/nonexistent\/keys: ENOENT/);
+    assert.throws(() => parseServeOptions(['--api-keys-file', '/nonexistent/keys'], {}), /--api-keys-file: \/nonexistent\/keys does not exist/);
     const empty = join(tempDir(), 'empty');
     writeFileSync(empty, '# nothing yet\n');
     assert.throws(() => parseServeOptions(['--api-keys-file', empty], {}), /holds no API key/);

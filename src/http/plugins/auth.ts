@@ -13,7 +13,7 @@
 // /metrics is open only with publicMetrics (Prometheus can send a bearer token:
 // `authorization: { credentials_file: ... }` in the scrape config).
 import { createHash, timingSafeEqual } from 'node:crypto';
-import { readUserText, UserFileError } from '../../user-file.js';
+import { readUserText, unreadableReason } from '../../user-file.js';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { isOipUrl, sendError } from '../errors.js';
 import { errorResponse } from '../openapi.js';
@@ -172,8 +172,7 @@ export function loadApiKeys(sources: KeySources, env: NodeJS.ProcessEnv = proces
     try {
       text = readUserText(sources.file, 'keys');
     } catch (err) {
-      if (err instanceof UserFileError) problems.push(`--api-keys-file: ${err.message}`);
-      else problems.push(`--api-keys-file: cannot read ${sources.file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+      problems.push(`--api-keys-file: ${sources.file} ${unreadableReason(err)}`);
     }
     if (text !== undefined) check(text, sources.file);
   }
