@@ -146,8 +146,14 @@ export const DASHBOARD_JS = `'use strict';
     try {
       res = await fetch('/dashboard/events', { headers: key ? { authorization: 'Bearer ' + key } : {} });
     } catch (e) { setStatus('error', 'disconnected; retrying'); return void setTimeout(connect, 1000); }
-    if (res.status === 401) { setStatus('error', 'API key needed'); $('#auth').hidden = false; return; }
-    if (!res.ok) { setStatus('error', 'HTTP ' + res.status + '; retrying'); return void setTimeout(connect, 2000); }
+    // A key was sent and refused: said so, not taken for no key at all.
+    if (res.status === 401) { setStatus('error', key ? 'API key refused: enter another' : 'API key needed'); $('#auth').hidden = false; return; }
+    if (!res.ok) {
+      // A rate limit (429) or overload (503) says when to come back: Retry-After, in seconds.
+      const wait = Math.max(1, Number(res.headers.get('retry-after')) || 2);
+      setStatus('error', 'HTTP ' + res.status + '; retrying in ' + wait + ' s');
+      return void setTimeout(connect, wait * 1000);
+    }
     $('#auth').hidden = true;
     setStatus('live', 'live');
     const reader = res.body.pipeThrough(new TextDecoderStream()).getReader();

@@ -138,3 +138,42 @@ test('a version unloaded while the page is open keeps its card, marked not loade
   assert.equal(await card.locator('h2').textContent(), 'loan · version 1');
   await context.close();
 });
+
+test('a key the server refuses is said to be refused (not "needed", as with no key); the form takes another and the page goes live', async () => {
+  const context = await browser.newContext();
+  await context.addInitScript({ content: `if (!sessionStorage.getItem('modelserve-key')) sessionStorage.setItem('modelserve-key', 'not-a-key')` });
+  const page = await context.newPage();
+  try {
+    await page.goto(`${server.url}/dashboard`);
+    await page.waitForSelector('#auth:not([hidden])', { timeout: 10_000 });
+    assert.equal(await page.locator('#status').textContent(), 'API key refused: enter another');
+    await page.fill('#key', KEY);
+    await page.click('#auth button[type="submit"]');
+    await page.waitForSelector('#status[data-status="live"]', { timeout: 10_000 });
+  } finally {
+    await context.close();
+  }
+});
+
+test('a rate-limited key: the page waits as long as Retry-After says before it connects again, and says so', async () => {
+  const SLOW = 'slow-key-0123456789abcdef';
+  const limited = await startServer({ repo: EXAMPLES, port: 0, workers: 1, logger: false, app: { auth: { keys: [SLOW], rateLimits: new Map([[SLOW, { rate: 0.05, burst: 1 }]]) } } });
+  const context = await browser.newContext();
+  try {
+    // The key's one token, spent: the page's first request is refused for ~20 s.
+    assert.equal((await fetch(`${limited.url}/dashboard/stats`, { headers: { authorization: `Bearer ${SLOW}` } })).status, 200);
+    await context.addInitScript({ content: `sessionStorage.setItem('modelserve-key', ${JSON.stringify(SLOW)})` });
+    const page = await context.newPage();
+    const refused = page.waitForResponse((r) => r.url().endsWith('/dashboard/events'));
+    await page.goto(`${limited.url}/dashboard`);
+    const res = await refused;
+    assert.equal(res.status(), 429);
+    const wait = Number(res.headers()['retry-after']);
+    assert.ok(wait > 2, `Retry-After: ${wait}`);
+    await page.locator('#status', { hasText: 'HTTP 429' }).waitFor({ timeout: 10_000 });
+    assert.equal(await page.locator('#status').textContent(), `HTTP 429; retrying in ${wait} s`);
+  } finally {
+    await context.close();
+    await limited.shutdown();
+  }
+});
