@@ -876,7 +876,10 @@ export class InferenceCore extends EventEmitter {
       .filter((c) => c.modelDir !== model.dir && !arrived.has(`${c.name}\u0000${c.modelVersion}`));
     const own = [...wanted.values()].map((w) => w.config);
     // A model already served comes first: a newcomer's clash (a second default, a name) is the newcomer's.
-    const mine = isNew ? [...fresh, ...served, ...own] : [...own, ...fresh, ...served];
+    // And the default model before any other: a served model that now says default: true too is
+    // refused, not made a second default that POST /predict never reaches.
+    const ordered = isNew ? [...fresh, ...served, ...own] : [...own, ...fresh, ...served];
+    const mine = [...ordered.filter((c) => c.name === this.defaultName), ...ordered.filter((c) => c.name !== this.defaultName)];
     const clash = [...repositoryProblems(mine), ...resolvePipelines(mine).problems].filter((p) => [...wanted.values()].some((w) => w.config.configFile === p.file));
     if (clash.length > 0) {
       this.setScanProblems(entry, [...clashes, formatProblems(clash)]);

@@ -159,6 +159,33 @@ test('every version of a folder renamed: the model goes by its new name in one p
   }
 });
 
+test('a served model that also says default: true while another is the default: its load is a 400 naming its config, what it served keeps serving, POST /predict stays on the default; moving the mark in one pass moves the default', async () => {
+  const repo = tempDir();
+  writeBookVersion(repo, 'first', 1, 'default: true\n');
+  writeBookVersion(repo, 'second', 1);
+  const server = await startServer({ repo, port: 0, workers: 1, logger: false });
+  const load = (name: string) => call(`${server.url}/v2/repository/models/${name}/load`, { method: 'POST' });
+  const predict = async (path: string) => (await call(`${server.url}${path}`, { body: BOOK_ROW })).body.prediction as string;
+  try {
+    // second's edit (labels of 'version 5') marks it default too: before, the load answered 200 and
+    // both models said default, while POST /predict went on answering from first.
+    writeFileSync(join(repo, 'second', '1', 'model.yaml'), bookConfig('second', 5, 'default: true\n'));
+    const refused = await load('second');
+    assert.equal(refused.status, 400, refused.text);
+    assert.equal(refused.body.code, 'MS_ERR_MODEL_LOAD_FAILED');
+    assert.match(refused.body.error as string, /second\/1\/model\.yaml: default: only one model may be the default; first already is/);
+    assert.ok([labelsOf(1).rain, labelsOf(1).dry].includes(await predict('/models/second/predict')), 'second keeps its previous config');
+    assert.equal((await call(`${server.url}/`)).body.default_model, 'first');
+    // The mark moved in one pass (first's edit read with second's): second becomes the default.
+    writeFileSync(join(repo, 'first', '1', 'model.yaml'), bookConfig('first', 1));
+    await server.core.reconcile({ force: true });
+    assert.equal((await call(`${server.url}/`)).body.default_model, 'second');
+    assert.ok([labelsOf(5).rain, labelsOf(5).dry].includes(await predict('/predict')), 'POST /predict answered by second as edited');
+  } finally {
+    await server.shutdown();
+  }
+});
+
 test('without --watch, the repository API\'s load of a model whose folder now names another model: 400 naming the file and both names, the model keeps serving; a load of the new name renames it, as --watch does', async () => {
   const repo = tempDir();
   writeBookVersion(repo, 'book', 1);
