@@ -894,7 +894,8 @@ export class InferenceCore extends EventEmitter {
     await Promise.resolve();
     // 1. Load what is new or changed (a model unloaded by request or by the budget stays unloaded until asked for).
     const loads: Array<Promise<void>> = [];
-    const budget = this.options.maxLoadedModels ?? 0;
+    // A pipeline holds no sessions: outside the budget (never left unloaded for it, nor evicted).
+    const budget = isPipeline(entry) ? 0 : this.options.maxLoadedModels ?? 0;
     // Decided and started without an await between models: each load started here is a 'loading'
     // slot at once, so the next model of this pass counts it (holdsMemory).
     const wasLoaded = holdsMemory(entry);

@@ -6,7 +6,7 @@
 // so that the unload or the second load lands while the first load runs, without any timing.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { appendFileSync, copyFileSync } from 'node:fs';
+import { appendFileSync, copyFileSync, mkdirSync, writeFileSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
 import { join } from 'node:path';
 import { InferenceCore, type CoreEvent } from '../../src/core/core.js';
@@ -408,4 +408,33 @@ test('after close, no model says it is ready or serving (its sessions are gone w
   assert.equal(status!.state, 'unavailable', JSON.stringify(status));
   assert.equal(status!.serving, undefined);
   assert.deepEqual(status!.versions, [{ version: 1, state: 'unavailable', reason: 'the service is closed' }]);
+});
+
+test('--max-loaded-models 1: a pipeline --watch finds new or edited while the budget is full, or over it while two models load on demand, serves (pipelines hold no sessions: outside the budget), and is never evicted', async () => {
+  const repo = tempDir();
+  for (const name of ['a', 'b', 'c']) writeBookVersion(repo, name, 1, 'optimize: false\n');
+  const pipeline = (description: string) => `name: pipe\ndescription: ${description}\npipeline:\n  sequence:\n    - model: a\n`;
+  await withHeldCore({ repo, maxLoadedModels: 1 }, async (core, runtime) => {
+    const evicted: string[] = [];
+    core.on('event', (event: CoreEvent) => { if (event.type === 'eviction') evicted.push(event.model); });
+    core.watch(MANUAL_WATCH);
+    // A new pipeline folder, with 'a' loaded (the budget full): before, left 'unavailable (memory budget)'.
+    mkdirSync(join(repo, 'pipe'));
+    writeFileSync(join(repo, 'pipe', 'model.yaml'), pipeline('one'));
+    await core.reconcile({});
+    assert.equal(core.status('pipe')[0]!.state, 'ready', JSON.stringify(core.status('pipe')));
+    // Edited while b and c load on demand together (two models loading: over the budget until one is
+    // evicted): before, the pipeline, reloaded meanwhile, was the one evicted.
+    runtime.hold();
+    const b = core.acquire('b');
+    const c = core.acquire('c');
+    await runtime.arrivals(2);
+    writeFileSync(join(repo, 'pipe', 'model.yaml'), pipeline('two'));
+    await core.reconcile({});
+    runtime.letGo();
+    await Promise.all([b, c]);
+    const [status] = core.status('pipe');
+    assert.deepEqual([status!.state, status!.serving, (await core.acquire('pipe')).config.description], ['ready', 1, 'two'], JSON.stringify(status));
+    assert.ok(!evicted.includes('pipe'), `evicted: ${evicted.join(', ')}`);
+  });
 });
