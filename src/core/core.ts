@@ -106,6 +106,8 @@ interface ModelEntry {
   lastUsed: number;
   /** When a request last asked for it (lastUsed counts loads too). */
   lastRequest: number;
+  /** Requests waiting for a load of it: the memory budget does not unload it from under them. */
+  waiting: number;
   /** Problems of the last scan that produced no version config (e.g. invalid YAML of a new model). */
   scanProblems: string[];
 }
@@ -257,7 +259,7 @@ export class InferenceCore extends EventEmitter {
   private entry(name: string): ModelEntry {
     let entry = this.entries.get(name);
     if (entry === undefined) {
-      entry = { name, slots: new Map(), serving: undefined, wanted: new Map(), unloadedByRequest: false, pending: new Map(), lastUsed: 0, lastRequest: 0, scanProblems: [] };
+      entry = { name, slots: new Map(), serving: undefined, wanted: new Map(), unloadedByRequest: false, pending: new Map(), lastUsed: 0, lastRequest: 0, waiting: 0, scanProblems: [] };
       this.entries.set(name, entry);
     }
     return entry;
@@ -377,29 +379,69 @@ export class InferenceCore extends EventEmitter {
     if (entry.unloadedByRequest) {
       throw new ModelServeError('MS_ERR_MODEL_UNAVAILABLE', `model '${name}' is unloaded; load it through the repository API: gRPC RepositoryModelLoad, or POST /v2/repository/models/${name}/load`);
     }
-    // A load under way (the repository API, --watch, another request's) is waited for, as one this request starts.
-    const pending = version === undefined ? [...entry.pending.values()] : [entry.pending.get(version)].filter((p) => p !== undefined);
-    const wait = entry.loading ?? (pending.length > 0 ? Promise.all(pending) : this.ensureLoaded(entry));
     // The wait counts against the request's deadline: the caller's, else the model's queue.timeout_ms.
     deadline ??= this.timeoutOf(entry, version);
-    if (deadline !== undefined) {
-      let timer: NodeJS.Timeout | undefined;
-      const left = deadline - performance.now();
-      const timeout = new Promise<never>((_, reject) => {
-        timer = setTimeout(() => reject(new ModelServeError('MS_ERR_TIMEOUT', `model '${name}': the request passed its deadline while the model was loading`)), Math.max(0, left));
-      });
-      try {
-        await Promise.race([wait, timeout]);
-      } finally {
-        clearTimeout(timer);
-      }
-    } else await wait;
-    const loaded = this.resolve(name, version);
+    // A load under way (the repository API, --watch, another request's) is waited for, as one this
+    // request starts. One that ends without serving (unloaded by the memory budget while it ran, or
+    // overtaken by a later load of the version) is not the end of the wait: the next load under
+    // way is waited for, else this request loads the model, as it would have (a few rounds at most).
+    let loaded: ServableVersion | undefined;
+    for (let round = 0; round < 3 && loaded === undefined; round++) {
+      if (round > 0 && (entry.unloadedByRequest || this.state !== 'ready')) break;
+      const wait = this.loadUnderWay(entry, version) ?? (round === 0 || this.loadsOnDemand(entry, version) ? this.ensureLoaded(entry) : undefined);
+      if (wait === undefined) break;
+      loaded = await this.loadFor(entry, version, wait, deadline);
+    }
     if (loaded !== undefined) return loaded;
     const slot = version === undefined ? undefined : entry.slots.get(version);
     const loading = version === undefined ? [...entry.slots.values()].some((s) => s.state === 'loading') : slot?.state === 'loading';
     const why = loading ? 'it is loading' : slot?.reason ?? [...entry.slots.values()].map((s) => s.reason).find((r) => r !== undefined);
     throw new ModelServeError('MS_ERR_MODEL_UNAVAILABLE', `model '${name}'${version === undefined ? '' : ` version ${version}`} is not available${why ? `: ${why}` : ''}`);
+  }
+
+  /** The loads of a model (version) under way that a request can wait for, if any. */
+  private loadUnderWay(entry: ModelEntry, version: number | undefined): Promise<unknown> | undefined {
+    if (entry.loading !== undefined) return entry.loading;
+    const pending = version === undefined ? [...entry.pending.values()] : [entry.pending.get(version)].filter((p) => p !== undefined);
+    return pending.length > 0 ? Promise.all(pending) : undefined;
+  }
+
+  /** Waits for a load for a request, then the version it serves, if any. */
+  private async loadFor(entry: ModelEntry, version: number | undefined, wait: Promise<unknown>, deadline: number | undefined): Promise<ServableVersion | undefined> {
+    entry.waiting++;
+    try {
+      await this.waitFor(entry.name, wait, deadline);
+    } finally {
+      entry.waiting--;
+    }
+    const loaded = this.resolve(entry.name, version);
+    // Kept loaded for this request while other models loaded: the budget is met again now.
+    if (loaded !== undefined) void this.makeRoom(entry).catch(() => undefined);
+    return loaded;
+  }
+
+  /** Whether a request's load (ensureLoaded) would load this model (version): not loaded under the memory budget, nor unloaded by request. */
+  private loadsOnDemand(entry: ModelEntry, version: number | undefined): boolean {
+    if (!((this.options.maxLoadedModels ?? 0) > 0) || entry.unloadedByRequest || this.state !== 'ready') return false;
+    const offBudget = (s: VersionSlot | undefined) => s?.state === 'unavailable' || s?.state === 'unloading';
+    return version === undefined ? [...entry.slots.values()].some(offBudget) : offBudget(entry.slots.get(version));
+  }
+
+  /** Waits for a load, within the request's deadline (MS_ERR_TIMEOUT past it). */
+  private async waitFor(name: string, wait: Promise<unknown>, deadline: number | undefined): Promise<void> {
+    if (deadline === undefined) {
+      await wait;
+      return;
+    }
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new ModelServeError('MS_ERR_TIMEOUT', `model '${name}': the request passed its deadline while the model was loading`)), Math.max(0, deadline - performance.now()));
+    });
+    try {
+      await Promise.race([wait, timeout]);
+    } finally {
+      clearTimeout(timer);
+    }
   }
 
   /** The deadline queue.timeout_ms gives a request arriving now (the version's config, else the newest selected one's); undefined for none. */
@@ -662,7 +704,8 @@ export class InferenceCore extends EventEmitter {
       const loaded = [...this.entries.values()].filter((e) => e !== entry && holdsMemory(e));
       if (loaded.length < budget) break;
       // Only a model that serves; all of it goes, a version --watch is loading too (else it would serve once loaded).
-      const victim = loaded.filter((e) => e.loading === undefined && e.serving !== undefined).sort((a, b) => a.lastUsed - b.lastUsed)[0];
+      // Not one that requests are waiting for (loaded for them, not yet handed to them).
+      const victim = loaded.filter((e) => e.loading === undefined && e.serving !== undefined && e.waiting === 0).sort((a, b) => a.lastUsed - b.lastUsed)[0];
       if (victim === undefined) break; // everything else is loading: go over the budget briefly rather than wait
       this.emit('event', { type: 'eviction', model: victim.name });
       evictions.push(this.evict(victim));

@@ -438,3 +438,54 @@ test('--max-loaded-models 1: a pipeline --watch finds new or edited while the bu
     assert.ok(!evicted.includes('pipe'), `evicted: ${evicted.join(', ')}`);
   });
 });
+
+test('--max-loaded-models 1: a model loaded for a waiting request is not evicted for another model\'s request before the waiting one is served (it was: 503 \'not loaded (memory budget); loads on the next request\' to the request that loaded it)', async () => {
+  const repo = tempDir();
+  for (const name of ['a', 'b', 'c']) writeBookVersion(repo, name, 1, 'optimize: false\n');
+  await withHeldCore({ repo, maxLoadedModels: 1 }, async (core, runtime) => {
+    runtime.hold();
+    const b = core.acquire('b'); // evicts a
+    await runtime.arrivals(1);
+    const c = core.acquire('c'); // b is loading: over the budget meanwhile
+    await runtime.arrivals(2);
+    runtime.letGo('last');
+    const servedC = await c;
+    // When b's load finishes, c is evicted to bring the count back; at that very moment a request
+    // for a arrives (a load that makes room too), before b's request is handed its version.
+    let a: Promise<ModelVersion> | undefined;
+    core.on('event', (event: CoreEvent) => {
+      if (event.type === 'eviction' && event.model === 'c') queueMicrotask(() => { a = core.acquire('a') as Promise<ModelVersion>; });
+    });
+    runtime.letGo();
+    const servedB = await b;
+    assert.deepEqual(await servedB.predict([{ ...BOOK_ROW }]), [{ prediction: labelsOf(1).rain }]);
+    assert.ok(a !== undefined, 'c was evicted when b loaded');
+    assert.deepEqual(await (await a).predict([{ ...BOOK_ROW }]), [{ prediction: labelsOf(1).rain }]);
+    assert.notEqual(servedC, undefined);
+    // Then the budget holds again: only the model asked for last stays.
+    await core.drain();
+    assert.equal(core.loadedModelCount(), 1, JSON.stringify(core.status().map((m) => [m.name, m.state])));
+  });
+});
+
+test('--max-loaded-models 1: a request waiting for --watch\'s reload of a model that the budget unloads meanwhile loads the model itself and is served (it was: 503 \'not loaded (memory budget); loads on the next request\')', async () => {
+  const repo = tempDir();
+  for (const name of ['a', 'b']) writeBookVersion(repo, name, 1, 'optimize: false\n');
+  await withHeldCore({ repo, maxLoadedModels: 1 }, async (core, runtime) => {
+    core.watch(MANUAL_WATCH);
+    appendFileSync(join(repo, 'a', '1', 'model.yaml'), 'description: edited\n');
+    runtime.hold();
+    const pass = core.reconcile({}); // reloads a ...
+    await runtime.arrivals(1);
+    const b = core.acquire('b').then((v) => v.predict([{ ...BOOK_ROW }])); // ... while a request for b evicts it
+    await runtime.arrivals(2);
+    assert.equal(core.status('a')[0]!.state, 'unavailable');
+    const a = core.acquire('a').then(async (v) => ({ description: v.config.description, answer: await v.predict([{ ...BOOK_ROW }]) })); // waits for the reload under way, which never serves
+    runtime.letGo();
+    await pass;
+    assert.deepEqual(await a, { description: 'edited', answer: [{ prediction: labelsOf(1).rain }] });
+    assert.deepEqual(await b, [{ prediction: labelsOf(1).rain }]);
+    await core.drain();
+    assert.equal(core.loadedModelCount(), 1, JSON.stringify(core.status().map((m) => [m.name, m.state])));
+  });
+});
