@@ -25,6 +25,16 @@ describe('key sources and option validation', () => {
     assert.deepEqual(parseKeys(' a,b \n# c\n d e'), ['a', 'b', 'd', 'e']);
   });
 
+
+  test('a comment after a key (as docs/production.md shows) is a comment: neither a startup problem nor a key that works', () => {
+    const file = join(tempDir(), 'keys');
+    writeFileSync(file, `${KEY_A}  # --rate-limit / --rate-burst\n${KEY_B} rate=10/s #rotated-by-ops-team-2026-11\nk-with-a-#-inside-0123456789\n`);
+    const { keys, problems, rates } = loadApiKeys({ file });
+    assert.deepEqual(problems, []);
+    assert.deepEqual(keys, [KEY_A, KEY_B, 'k-with-a-#-inside-0123456789']);
+    assert.deepEqual(rates.get(KEY_B), { rate: 10 });
+    assert.equal(keyMatcher(keys)('#rotated-by-ops-team-2026-11'), false);
+  });
   test('auth is off unless a key source is given', () => {
     const opts = parseServeOptions([], {});
     assert.equal(opts.apiKeys, undefined);

@@ -101,12 +101,16 @@ export interface KeySources {
 
 const ATTRIBUTE = /^(rate|burst)=(.*)$/i;
 
-/** Splits a key list into lines of keys (commas, whitespace; `#` starts a comment line) with their rate attributes. */
+/** A `#` that starts a line or follows a separator, with the rest of its line: a comment (a `#` inside a key is part of it). */
+const COMMENT = /(^|[\s,])#.*$/;
+
+/** Splits a key list into lines of keys (commas, whitespace; `#` starts a comment, a whole line or after a key) with their rate attributes. */
 export function parseKeyLines(text: string): Array<{ keys: string[]; attributes: Record<string, string> }> {
   return text
     .split('\n')
-    .map((line) => line.trim())
-    .filter((line) => line !== '' && !line.startsWith('#'))
+    // A trailing comment's words would otherwise be read as keys: `#rotated-by-ops-2026-11` one that works.
+    .map((line) => line.replace(COMMENT, '$1').trim())
+    .filter((line) => line !== '')
     .map((line) => {
       const keys: string[] = [];
       const attributes: Record<string, string> = {};
