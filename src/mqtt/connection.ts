@@ -21,6 +21,8 @@ export interface MqttConnectionOptions {
   clientId?: string;
   /** How long the broker keeps the session (and queues QoS 1 messages for it) while disconnected (default 300 s). */
   sessionExpirySeconds?: number;
+  /** The Maximum Packet Size announced in CONNECT: the broker drops larger messages for this client instead of sending them (default: none announced). */
+  maximumPacketSize?: number;
   /** Reconnect backoff: first and largest pause, ms (default 250 and 5,000). */
   reconnectMinMs?: number;
   reconnectMaxMs?: number;
@@ -50,7 +52,7 @@ export function clientOptions(options: MqttConnectionOptions): IClientOptions {
     protocolVersion: 5,
     clientId: options.clientId ?? defaultClientId(),
     clean: false,
-    properties: { sessionExpiryInterval: options.sessionExpirySeconds ?? 300 },
+    properties: { sessionExpiryInterval: options.sessionExpirySeconds ?? 300, ...(options.maximumPacketSize === undefined ? {} : { maximumPacketSize: options.maximumPacketSize }) },
     reconnectPeriod: min,
     // A refused CONNECT (wrong credentials, not authorised yet) is retried too: the broker's users may change.
     reconnectOnConnackError: true,

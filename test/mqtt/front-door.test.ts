@@ -181,6 +181,20 @@ test('a payload that is not UTF-8 is MS_ERR_BAD_JSON; a UTF-8 byte order mark is
   assert.deepEqual(JSON.parse(answers[0]!.payload.toString()), (await post('/models/weather/predict', row)).body);
 });
 
+test('a payload far past --mqtt-max-payload is never delivered (the front door announces a Maximum Packet Size, the broker drops it) instead of being read whole into memory; one a little past it gets MS_ERR_BODY_TOO_LARGE', async () => {
+  await client.subscribeAsync('modelserve/weather/errors', { qos: 1 });
+  const errors = collect(client, 'modelserve/weather/errors');
+  const padded = (bytes: number) => JSON.stringify({ ...row, note: 'x'.repeat(bytes) });
+  // Published in this order on one connection, QoS 1: the broker delivers them in this order.
+  await client.publishAsync('modelserve/weather/predict', padded(1 << 20), { qos: 1, properties: { userProperties: { request_id: 'one-megabyte' } } });
+  await client.publishAsync('modelserve/weather/predict', padded(5000), { qos: 1, properties: { userProperties: { request_id: 'a-little-over' } } });
+  await until(() => errors.length >= 1, 10_000, 'the error message');
+  const ids = errors.map((e) => e.packet.properties?.userProperties?.request_id);
+  assert.deepEqual(ids, ['a-little-over']);
+  assert.equal((JSON.parse(errors[0]!.payload.toString()) as { code: string }).code, 'MS_ERR_BODY_TOO_LARGE');
+  assert.ok(server.streams!.frontDoor!.ready(), 'the front door stays connected');
+});
+
 test('/metrics shows the subscriptions and message counts; /readyz requires the broker with the option on', async () => {
   const text = await (await fetch(`${server.url}/metrics`)).text();
   assert.equal(promValue(text, 'modelserve_mqtt_connected'), 1);
