@@ -334,7 +334,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     if (name === undefined) throw noDefaultModel();
     return serve(name, undefined, request.body, reply);
   });
-  await app.register(repositoryRoutes, { core: () => core! });
+  await app.register(repositoryRoutes, { core: () => core!, corsOrigins: options.corsOrigins });
   await app.register(oipRoutes, { core: () => core!, stats: statistics, shed, notReady });
   await app.register(dashboardRoutes, { core: () => core, metrics, redact: options.redact ?? [] });
   return app;

@@ -63,3 +63,19 @@ test('a load whose pipeline config names a model that is not served answers 400 
   const fixed = await call(`${server.url}/v2/repository/models/pipe/load`, { method: 'POST' });
   assert.equal(fixed.status, 200, fixed.text);
 });
+
+test('a page on another origin cannot unload or load a model (browsers send these POSTs without a preflight: no auth, any content type): 403; the server\'s own pages and clients without Origin (curl, Triton\'s) can', async () => {
+  const host = new URL(server.url).host;
+  for (const origin of ['https://evil.example', 'null', `http://${host}.evil.example`]) {
+    for (const action of ['unload', 'load']) {
+      const res = await call(`${server.url}/v2/repository/models/book/${action}`, { method: 'POST', raw: '', headers: { origin, 'content-type': 'text/plain' } });
+      assert.equal(res.status, 403, `${origin} ${action}: ${res.text}`);
+      assert.equal(res.body.code, 'MS_ERR_FORBIDDEN');
+      assert.match(String(res.body.error), /repository API cannot be called from a page on/);
+    }
+  }
+  assert.equal((await call(`${server.url}/models/book/predict`, { body: BOOK_ROW })).status, 200, 'still served');
+  assert.equal((await call(`${server.url}/v2/repository/models/book/unload`, { method: 'POST', headers: { origin: `http://${host}` } })).status, 200);
+  assert.equal((await call(`${server.url}/v2/repository/models/book/load`, { method: 'POST' })).status, 200);
+  assert.equal((await call(`${server.url}/models/book/predict`, { body: BOOK_ROW })).status, 200);
+});

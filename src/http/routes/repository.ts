@@ -9,10 +9,31 @@ import { sendError } from '../errors.js';
 
 export interface RepositoryRoutesOptions {
   core: () => InferenceCore;
+  /** --cors-origin: other origins whose pages may call these routes ('*': any). */
+  corsOrigins?: readonly string[];
+}
+
+/**
+ * Whether a browser page on another origin sent this request. These routes take any content type
+ * (or none), so a browser sends them from any page without a CORS preflight: with auth off, a page
+ * the operator visits could unload every model. Browsers always send Origin on such a POST;
+ * Triton's clients, curl and the SDKs send none. Same-origin pages and --cors-origin ones may call.
+ */
+function crossSiteBrowser(origin: string | undefined, host: string | undefined, allowed: readonly string[]): boolean {
+  if (origin === undefined || allowed.includes('*') || allowed.includes(origin)) return false;
+  try {
+    return new URL(origin).host !== (host ?? '').toLowerCase();
+  } catch {
+    return true; // 'null' (a sandboxed frame, a file:// page) and anything unparsable
+  }
 }
 
 export const repositoryRoutes: FastifyPluginAsync<RepositoryRoutesOptions> = async (app, options) => {
   const hide = { schema: { hide: true } };
+  app.addHook('onRequest', async (request, reply) => {
+    if (!crossSiteBrowser(request.headers.origin, request.headers.host, options.corsOrigins ?? [])) return;
+    return sendError(reply, 'MS_ERR_FORBIDDEN', `the repository API cannot be called from a page on ${JSON.stringify(request.headers.origin!.slice(0, 100))}: only from this server's own origin, or one listed in --cors-origin`);
+  });
   // Triton's clients post these with an empty body and often no (or a form) content type: any
   // content type is read as JSON, an empty body as no options.
   app.removeAllContentTypeParsers();
