@@ -169,12 +169,27 @@ export class ModelVersion implements ServableVersion {
         let outputs: NamedTensors;
         try {
           outputs = rows <= sliceRowsAt ? await runtime.run(key, feeds, names as string[]) : await runSlices(runtime, key, feeds, rows, sliceRowsAt, names as string[]);
-          if (!raw && rows > 1 && sliceRowsAt > 1 && !oneEntryPerRow(outputs, rows)) {
-            // A graph that answers for the whole run, not per row (a scalar, a sum over the batch):
-            // each row the responses decode must be its own answer, and requests sharing a batch must
-            // not get each other's. From now on this version runs one row at a time.
-            sliceRowsAt = 1;
-            outputs = await runSlices(runtime, key, feeds, rows, 1, names as string[]);
+          // A graph that answers for the whole run, not per row (a scalar, a sum over the batch):
+          // requests sharing a batch must not get each other's answers.
+          if (rows > 1 && !oneEntryPerRow(outputs, rows)) {
+            if (!raw && sliceRowsAt > 1) {
+              // Each row the responses decode must be its own answer: from now on one row per run.
+              sliceRowsAt = 1;
+              outputs = await runSlices(runtime, key, feeds, rows, 1, names as string[]);
+            } else if (raw) {
+              // A raw model's answer belongs to one request, whose tensor may hold many rows: from now
+              // on requests neither share runs nor are cut into runs of --max-run-rows; this batch's
+              // are run again, each whole.
+              this.batcher.runAlone();
+              const sliced = rows > sliceRowsAt;
+              sliceRowsAt = Infinity;
+              if (requests.length > 1 || sliced) {
+                const alone: NamedTensors[] = [];
+                for (const r of requests) alone.push(await runtime.run(key, r.feeds, (r.outputs ?? defaults) as string[]));
+                phases.outputMs = 0;
+                return alone;
+              }
+            }
           }
         } catch (err) {
           // Its sessions were released (the version was unloaded, replaced or removed) after a request
@@ -183,20 +198,6 @@ export class ModelVersion implements ServableVersion {
             throw new ModelServeError('MS_ERR_MODEL_UNAVAILABLE', `model '${config.name}' version ${config.modelVersion} was unloaded before this request ran; send it again`);
           }
           throw err;
-        }
-        if (raw && rows > 1 && !oneEntryPerRow(outputs, rows)) {
-          // A raw graph that answers for the whole run (a sum over the batch): that answer belongs to
-          // one request, whose tensor may hold many rows, so from now on requests neither share runs
-          // nor are cut into runs of --max-run-rows; this batch's are run again, each whole.
-          this.batcher.runAlone();
-          const sliced = rows > sliceRowsAt;
-          sliceRowsAt = Infinity;
-          if (requests.length > 1 || sliced) {
-            const alone: NamedTensors[] = [];
-            for (const r of requests) alone.push(await runtime.run(key, r.feeds, (r.outputs ?? defaults) as string[]));
-            phases.outputMs = 0;
-            return alone;
-          }
         }
         const t2 = performance.now();
         const results = splitOutputs(outputs, requests.map((r) => r.rows), rows);
