@@ -18,6 +18,14 @@ export async function run(argv: string[]): Promise<number> {
   }
   if (options.check) return (await import('../check/cli.js')).checkAndReport(options.repo, { optimize: options.optimize });
   let server: RunningServer | undefined;
+  // A signal before the server is up (loading models can take a while): nothing was accepted, so
+  // there is nothing to drain; say so and exit as the signal would, rather than the silent default kill.
+  const onSignalDuringStart = (signal: NodeJS.Signals) => {
+    console.error(`modelserve: ${signal} during start-up: stopped before serving`);
+    process.exit(signal === 'SIGINT' ? 130 : 143);
+  };
+  process.once('SIGTERM', onSignalDuringStart);
+  process.once('SIGINT', onSignalDuringStart);
   // Start the inference workers first: they load onnxruntime while the HTTP modules are imported.
   const runtime = await createRuntime({
     workers: options.workers,
@@ -56,6 +64,8 @@ export async function run(argv: string[]): Promise<number> {
       },
     });
   } catch (err) {
+    process.off('SIGTERM', onSignalDuringStart);
+    process.off('SIGINT', onSignalDuringStart);
     await runtime.close().catch(() => undefined);
     // One clear line (or block) naming the file and the problem; never a half-started server.
     // A config problem: list every problem of every model at once (schema, scale, ONNX signature), not the first round.
@@ -80,6 +90,8 @@ export async function run(argv: string[]): Promise<number> {
       };
       server.shutdown().then((drained) => finish(drained ? 0 : 1), () => finish(1));
     };
+    process.off('SIGTERM', onSignalDuringStart);
+    process.off('SIGINT', onSignalDuringStart);
     process.once('SIGTERM', onTerm);
     process.once('SIGINT', onInt);
     // Announced once the handlers are in place: a supervisor (or test) that signals as soon as it

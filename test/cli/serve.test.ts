@@ -184,3 +184,21 @@ test('a model or data file that is missing, a dangling link or unreadable is one
   const linked = runCli(['inspect', dangling]);
   assert.equal(linked.stderr, `modelserve inspect: ${dangling} is a symbolic link to ${join(dir, 'gone.onnx')}, which does not exist\n`);
 });
+
+test('SIGTERM or SIGINT during start-up says so and exits as the signal would (it died silently with no line)', async () => {
+  // A preload holds the HTTP listener, so the signal lands while the server is still starting.
+  const dir = tempDir();
+  const hold = join(dir, 'hold-listen.mjs');
+  writeFileSync(hold, `import net from 'node:net';
+const listen = net.Server.prototype.listen;
+net.Server.prototype.listen = function (...args) { process.stderr.write('test: listen held\\n'); setTimeout(() => listen.apply(this, args), 60000).unref(); return this; };
+`);
+  for (const [signal, code] of [['SIGTERM', 143], ['SIGINT', 130]] as const) {
+    const cli = startServe([join(EXAMPLES, 'weather'), '--port', '0', '--grpc-port', '0', '--workers', '1'], { nodeArgs: ['--import', hold] });
+    await new Promise<void>((resolve) => { const poll = setInterval(() => { if (cli.stderr().includes('listen held')) { clearInterval(poll); resolve(); } }, 20); });
+    cli.child.kill(signal);
+    assert.equal(await cli.exited, code, cli.stderr());
+    assert.match(cli.stderr(), new RegExp(`modelserve: ${signal} during start-up: stopped before serving`));
+  }
+  rmSync(dir, { recursive: true, force: true });
+});
