@@ -76,8 +76,15 @@ export function loadBodyFile(file: string): BodySet {
   return { bodies: values.map((v) => Buffer.from(JSON.stringify(v))), source: `${file} (${countBodies(values.length)})`, contentType: 'application/json' };
 }
 
-export function inlineBody(data: string): BodySet {
-  return { bodies: [Buffer.from(data)], source: 'inline --data', contentType: 'application/json' };
+/** `--data`: sent as given; checked first when it goes out as JSON, since a typo would make every request a 400 and the run measure only errors. */
+export function inlineBody(data: string, contentType = 'application/json'): BodySet {
+  if (/\bjson\b/i.test(contentType)) {
+    try { JSON.parse(data); } catch (err) {
+      const hint = data.startsWith('@') ? '; to send a file\'s contents use --body <file>' : '';
+      throw new Error(`--data is not valid JSON (${(err as Error).message})${hint}`, { cause: err });
+    }
+  }
+  return { bodies: [Buffer.from(data)], source: 'inline --data', contentType };
 }
 
 type Json = Record<string, unknown>;

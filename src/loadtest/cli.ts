@@ -92,7 +92,7 @@ Exit codes
 
 async function loadBodies(o: LoadtestOptions): Promise<BodySet | null> {
   if (o.bodyFile !== undefined) return loadBodyFile(o.bodyFile);
-  if (o.data !== undefined) return inlineBody(o.data);
+  if (o.data !== undefined) return inlineBody(o.data, o.headers['content-type']);
   return null;
 }
 

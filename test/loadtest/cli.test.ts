@@ -506,3 +506,16 @@ test('a server that answers something other than HTTP is a "protocol" error in b
     garbage.close();
   }
 });
+
+test('--data that is not JSON exits 2 before any request, saying so (every request was a 400 and the run measured only errors); with another content type it is sent as given', async () => {
+  const before = fast.count();
+  const typo = await runCli(['loadtest', `${fast.url}/predict`, '--data', '{temp_c: 1}', '-n', '5', '-q']);
+  assert.equal(typo.code, 2, typo.stderr);
+  assert.match(typo.stderr, /--data is not valid JSON/);
+  const curlStyle = await runCli(['loadtest', `${fast.url}/predict`, '--data', '@body.json', '-n', '5', '-q']);
+  assert.equal(curlStyle.code, 2, curlStyle.stderr);
+  assert.match(curlStyle.stderr, /to send a file's contents use --body <file>/);
+  assert.equal(fast.count(), before, 'no load was sent');
+  const csv = await runCli(['loadtest', `${fast.url}/predict`, '--data', 'a,b\n1,2', '-H', 'content-type: text/csv', '-n', '5', '-q']);
+  assert.equal(csv.code, 0, csv.stderr);
+});
