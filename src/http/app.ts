@@ -15,6 +15,7 @@ import type { ServableVersion } from '../core/servable.js';
 import type { InferenceRuntime } from '../runtime/types.js';
 import { ERRORS, ModelServeError } from '../errors.js';
 import { buildOpenApiDocument } from './openapi.js';
+import { viewOf } from '../protocols/oip/codec.js';
 import { installErrorBoundary, sendError } from './errors.js';
 import { modelRoutes, modelStatusInfo } from './model-info.js';
 import { repositoryRoutes } from './routes/repository.js';
@@ -241,7 +242,8 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     if (documentCache) return documentCache;
     const serving = core?.servableConfigs() ?? options.configs ?? [];
     const defaultName = core?.defaultModelName;
-    const base = buildOpenApiDocument(serving, { title: 'modelserve', version: VERSION, defaultModel: serving.find((c) => c.name === defaultName) });
+    const rawInputs = (name: string) => { const version = core?.peek(name); return version && viewOf(version).inputs; };
+    const base = buildOpenApiDocument(serving, { title: 'modelserve', version: VERSION, defaultModel: serving.find((c) => c.name === defaultName), rawInputs });
     documentCache = options.auth ? withSecuritySchemes(base, { rateLimited: options.auth.gate?.limited ?? (options.auth.rateLimits?.size ?? 0) > 0 }) : base;
     return documentCache;
   };

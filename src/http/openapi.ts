@@ -3,7 +3,7 @@
 import type { FieldSpec, ModelConfig, OutputSpec } from '../config/types.js';
 import { exampleRow } from '../core/model-version.js';
 import { rowSchema } from '../validation/request-validator.js';
-import { OIP_SCHEMAS, oipPaths } from '../protocols/oip/openapi.js';
+import { OIP_SCHEMAS, oipPaths, type RawInputs } from '../protocols/oip/openapi.js';
 
 type Schema = Record<string, unknown>;
 
@@ -122,6 +122,8 @@ export interface OpenApiOptions {
   version: string;
   /** One of the configs: served on POST /predict too. */
   defaultModel?: ModelConfig;
+  /** A loaded raw model's graph inputs, for its OIP infer example. */
+  rawInputs?: RawInputs;
 }
 
 export function buildOpenApiDocument(configs: readonly ModelConfig[], options: OpenApiOptions): Schema {
@@ -169,7 +171,7 @@ export function buildOpenApiDocument(configs: readonly ModelConfig[], options: O
   (paths['/v2/repository/index'].post as Schema).requestBody = { required: false, content: { 'application/json': { schema: { type: 'object', properties: { ready: { type: 'boolean', description: 'Only the versions ready for inference.' } } } } } };
   paths['/v2/repository/models/{name}/load'] = repositoryOperation('repository_load', 'Load (or reload) a model', 'Reads the model folder again and loads the versions its policy selects; the previous load serves until the new one is warm.', true);
   paths['/v2/repository/models/{name}/unload'] = repositoryOperation('repository_unload', 'Unload a model', 'Stops routing to the model, lets queued requests finish, then releases its sessions. It stays unloaded until loaded again.', true);
-  Object.assign(paths, oipPaths(configs));
+  Object.assign(paths, oipPaths(configs, options.rawInputs));
   if (options.defaultModel && options.defaultModel.kind !== 'raw') {
     paths['/predict'] = { post: predictOperation(options.defaultModel, prefixes.get(options.defaultModel.name)!, 'predict', `Predict with the default model (${options.defaultModel.name})`) };
   }

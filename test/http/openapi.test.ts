@@ -1,12 +1,13 @@
 // The generated OpenAPI document for configs the example repository does not cover.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { cpSync, readFileSync, writeFileSync } from 'node:fs';
+import { copyFileSync, cpSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import SwaggerParser from '@apidevtools/swagger-parser';
 import { loadRepository } from '../../src/config/load.js';
 import { buildOpenApiDocument } from '../../src/http/openapi.js';
-import { EXAMPLES, tempDir, writeBookModelFolder } from '../helpers/paths.js';
+import { BOOK_MODEL, EXAMPLES, tempDir, writeBookModelFolder } from '../helpers/paths.js';
+import { writeIdentityModels } from '../helpers/onnx.js';
 
 test('a model whose fields may all be absent: valid OpenAPI 3.0 (no empty `required`)', async () => {
   const dir = writeBookModelFolder();
@@ -91,16 +92,20 @@ test('models whose names give the same PascalCase (my-model, my_model, oip-infer
   assert.deepEqual(ids.filter((id, i) => ids.indexOf(id) !== i), [], 'operation ids are unique');
 });
 
-test('every documented request example (predict and OIP infer) is answered 200, as "Try it out" sends it', async () => {
+test('every documented request example (predict and OIP infer, raw models\' too) is answered 200, as "Try it out" sends it', async () => {
   const { buildApp } = await import('../../src/http/app.js');
   const { InProcessRuntime } = await import('../../src/runtime/in-process.js');
-  for (const repo of [EXAMPLES, join(EXAMPLES, 'pipelines')]) {
+  // Raw models (an .onnx alone): the book's classifier (FP32 [N, 7]) and a BOOL identity graph.
+  const raw = writeIdentityModels(tempDir(), [{ file: 'flags/1/model.onnx', elem: 'BOOL', shape: ['N', 3] }]);
+  mkdirSync(join(raw, 'svc-raw', '1'), { recursive: true });
+  copyFileSync(BOOK_MODEL, join(raw, 'svc-raw', '1', 'model.onnx'));
+  for (const repo of [EXAMPLES, join(EXAMPLES, 'pipelines'), raw]) {
     const app = await buildApp({ configs: loadRepository(repo), runtime: new InProcessRuntime({ intraOpThreads: 1, interOpThreads: 1 }) });
     try {
       await app.ready();
       const doc = (await app.inject({ url: '/openapi.json' })).json() as { paths: Record<string, { post?: { requestBody?: { content: Record<string, { example?: unknown }> } } }> };
       const posts = Object.entries(doc.paths).filter(([path, item]) => item.post && (path.endsWith('/predict') || path.endsWith('/infer')));
-      assert.ok(posts.length >= 4, repo);
+      assert.ok(posts.length >= (repo === raw ? 2 : 4), repo);
       for (const [path, item] of posts) {
         const example = item.post!.requestBody!.content['application/json']!.example;
         assert.notEqual(example, undefined, `${path} has an example`);

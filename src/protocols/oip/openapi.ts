@@ -4,7 +4,7 @@
 import type { ModelConfig } from '../../config/types.js';
 import { exampleRow } from '../../core/model-version.js';
 import { DATATYPES } from './tensors.js';
-import { DECLARED } from './codec.js';
+import { DECLARED, type TensorMetadata } from './codec.js';
 
 type Schema = Record<string, unknown>;
 
@@ -64,20 +64,43 @@ const error = (description: string) => ({ description, content: json('OipError')
 const object = (description: string) => ({ 200: { description, content: { 'application/json': { schema: { type: 'object' } } } } });
 
 function viewText(config: ModelConfig): string {
-  if (config.kind === 'raw') return `View: **raw** — served from its .onnx file (no model.yaml): the inputs and outputs are the ONNX graph's own (see GET /v2/models/${config.name}). No JSON fields API.`;
+  if (config.kind === 'raw') return `View: **raw** — served from its .onnx file (no model.yaml): the inputs and outputs are the ONNX graph's own (see GET /v2/models/${config.name}); the request example, once the model is loaded, is zeros of each input with variable dimensions as 1. No JSON fields API.`;
   const inputs = config.fields.map((f) => `\`${f.name}\` (${DECLARED[f.type]})`).join(', ');
   return `View: **fields** — one input tensor per field, shape [N] or [N, 1]: ${inputs}; one output tensor per response field: ${config.outputs.map((o) => `\`${o.field}\``).join(', ')}.`;
 }
 
-/** The infer request body: with a fields-view model, one row of the fields' examples (the predict operations' example), which "Try it out" sends. */
-function inferRequestBody(config: ModelConfig): Schema {
+/** The graph's inputs of a raw model that is loaded (its view is read from the graph), else undefined. */
+export type RawInputs = (model: string) => readonly TensorMetadata[] | undefined;
+
+/** Past this many elements a raw example (an image, say) would bloat the document: none is given. */
+const MAX_RAW_EXAMPLE_ELEMENTS = 1024;
+
+/** One zero-filled tensor per graph input, variable dimensions as 1 (a batch of one row). */
+function rawExample(inputs: readonly TensorMetadata[] | undefined): Schema | undefined {
+  if (inputs === undefined || inputs.length === 0) return undefined;
+  let elements = 0;
+  const tensors = inputs.map((t) => {
+    const shape = t.shape.map((d) => (d < 0 ? 1 : d));
+    const count = shape.reduce((a, b) => a * b, 1);
+    elements += count;
+    const zero = t.datatype === 'BOOL' ? false : t.datatype === 'BYTES' ? '' : 0;
+    return { name: t.name, datatype: t.datatype, shape, data: new Array<unknown>(count).fill(zero) };
+  });
+  return elements <= MAX_RAW_EXAMPLE_ELEMENTS ? { inputs: tensors } : undefined;
+}
+
+/**
+ * The infer request body's example, which "Try it out" sends: with a fields-view model, one row of the
+ * fields' examples (the predict operations' example); with a raw one that is loaded, zeros of the graph's inputs.
+ */
+function inferRequestBody(config: ModelConfig, rawInputs?: RawInputs): Schema {
   const row = config.kind === 'raw' ? undefined : exampleRow(config);
-  const example = row && { inputs: config.fields.map((f) => ({ name: f.name, datatype: DECLARED[f.type], shape: [1, 1], data: [row[f.name]] })) };
+  const example = row ? { inputs: config.fields.map((f) => ({ name: f.name, datatype: DECLARED[f.type], shape: [1, 1], data: [row[f.name]] })) } : rawExample(rawInputs?.(config.name));
   return { schema: { $ref: '#/components/schemas/OipInferenceRequest' }, ...(example ? { example } : {}) };
 }
 
 /** The OIP paths for the served models. */
-export function oipPaths(configs: readonly ModelConfig[]): Record<string, Schema> {
+export function oipPaths(configs: readonly ModelConfig[], rawInputs?: RawInputs): Record<string, Schema> {
   const paths: Record<string, Schema> = {};
   const tags = ['open inference protocol'];
   paths['/v2'] = { get: { tags, summary: 'Server metadata (name, version, extensions)', operationId: 'oip_server_metadata', responses: object('Server metadata.') } };
@@ -99,7 +122,7 @@ export function oipPaths(configs: readonly ModelConfig[]): Record<string, Schema
         summary: `Infer with ${n} (Open Inference Protocol)`,
         description: `${description}\n\nJSON tensors, or Triton's binary tensor extension (Inference-Header-Content-Length; binary_data_size on inputs, binary_data / binary_data_output for outputs). parameters.timeout (Triton's): the request's deadline in microseconds, 0 for none.`,
         operationId: `oip_infer_${n}`,
-        requestBody: { required: true, content: { 'application/json': inferRequestBody(config), 'application/octet-stream': { schema: { type: 'string', format: 'binary' } } } },
+        requestBody: { required: true, content: { 'application/json': inferRequestBody(config, rawInputs), 'application/octet-stream': { schema: { type: 'string', format: 'binary' } } } },
         responses: {
           200: { description: 'The output tensors (binary ones after the JSON header when asked for).', content: { ...json('OipInferenceResponse'), 'application/octet-stream': { schema: { type: 'string', format: 'binary' } } } },
           400: error('Bad input: the message names the tensor.'),
