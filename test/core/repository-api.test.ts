@@ -74,7 +74,14 @@ test('a page on another origin cannot unload or load a model (browsers send thes
       assert.match(String(res.body.error), /repository API cannot be called from a page on/);
     }
   }
+  // DNS rebinding: evil.example re-pointed at this server is, to the browser, the page's own origin.
+  const port = new URL(server.url).port;
+  const rebound = await call(`${server.url}/v2/repository/models/book/unload`, { method: 'POST', raw: '', headers: { origin: `http://rebind.evil.example:${port}`, host: `rebind.evil.example:${port}`, 'content-type': 'text/plain' } });
+  assert.equal(rebound.status, 403, rebound.text);
+  assert.match(String(rebound.body.error), /a DNS name of this server: list it/);
   assert.equal((await call(`${server.url}/models/book/predict`, { body: BOOK_ROW })).status, 200, 'still served');
+  assert.equal((await call(`${server.url}/v2/repository/models/book/unload`, { method: 'POST', headers: { origin: `http://localhost:${port}`, host: `localhost:${port}` } })).status, 200);
+  assert.equal((await call(`${server.url}/v2/repository/models/book/load`, { method: 'POST' })).status, 200);
   assert.equal((await call(`${server.url}/v2/repository/models/book/unload`, { method: 'POST', headers: { origin: `http://${host}` } })).status, 200);
   assert.equal((await call(`${server.url}/v2/repository/models/book/load`, { method: 'POST' })).status, 200);
   assert.equal((await call(`${server.url}/models/book/predict`, { body: BOOK_ROW })).status, 200);

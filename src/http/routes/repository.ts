@@ -1,6 +1,7 @@
 // The model-repository extension of the Open Inference Protocol (Triton's): list every model and
 // version with its state, and load or unload a model while the service runs. With auth on, only
 // admin keys may call these (see plugins/auth.ts). Errors are OIP's {"error": message} (errors.ts).
+import { isIP } from 'node:net';
 import type { FastifyPluginAsync } from 'fastify';
 import type { InferenceCore } from '../../core/core.js';
 import { ModelServeError } from '../../errors.js';
@@ -17,12 +18,18 @@ export interface RepositoryRoutesOptions {
  * Whether a browser page on another origin sent this request. These routes take any content type
  * (or none), so a browser sends them from any page without a CORS preflight: with auth off, a page
  * the operator visits could unload every model. Browsers always send Origin on such a POST;
- * Triton's clients, curl and the SDKs send none. Same-origin pages and --cors-origin ones may call.
+ * Triton's clients, curl and the SDKs send none. Same-origin pages on an address or localhost, and
+ * --cors-origin ones, may call.
  */
 function crossSiteBrowser(origin: string | undefined, host: string | undefined, allowed: readonly string[]): boolean {
   if (origin === undefined || allowed.includes('*') || allowed.includes(origin)) return false;
   try {
-    return new URL(origin).host !== (host ?? '').toLowerCase();
+    const page = new URL(origin);
+    if (page.host !== (host ?? '').toLowerCase()) return true;
+    // Same origin by name alone proves nothing under DNS rebinding: evil.example, re-pointed at this
+    // server's address, is "its own origin" to the browser. An address or localhost cannot be re-pointed;
+    // a DNS name of this server is trusted once listed in --cors-origin.
+    return !(isIP(page.hostname.replace(/^\[|\]$/g, '')) !== 0 || page.hostname === 'localhost' || page.hostname.endsWith('.localhost'));
   } catch {
     return true; // 'null' (a sandboxed frame, a file:// page) and anything unparsable
   }
@@ -32,7 +39,7 @@ export const repositoryRoutes: FastifyPluginAsync<RepositoryRoutesOptions> = asy
   const hide = { schema: { hide: true } };
   app.addHook('onRequest', async (request, reply) => {
     if (!crossSiteBrowser(request.headers.origin, request.headers.host, options.corsOrigins ?? [])) return;
-    return sendError(reply, 'MS_ERR_FORBIDDEN', `the repository API cannot be called from a page on ${JSON.stringify(request.headers.origin!.slice(0, 100))}: only from this server's own origin, or one listed in --cors-origin`);
+    return sendError(reply, 'MS_ERR_FORBIDDEN', `the repository API cannot be called from a page on ${JSON.stringify(request.headers.origin!.slice(0, 100))}: only from this server's own origin by address or localhost, or one listed in --cors-origin (a DNS name of this server: list it)`);
   });
   // Triton's clients post these with an empty body and often no (or a form) content type: any
   // content type is read as JSON, an empty body as no options.
