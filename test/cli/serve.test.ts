@@ -202,3 +202,14 @@ net.Server.prototype.listen = function (...args) { process.stderr.write('test: l
   }
   rmSync(dir, { recursive: true, force: true });
 });
+
+test('on a Node.js older than 20 (Debian 12\'s /usr/bin/node is 18) the CLI says which Node it needs, before loading anything', () => {
+  const dir = tempDir();
+  const older = join(dir, 'node18.mjs');
+  writeFileSync(older, "Object.defineProperty(process.versions, 'node', { value: '18.19.0' });\n");
+  const res = spawnSync(process.execPath, ['--import', older, CLI, 'serve', EXAMPLES], { cwd: REPO, encoding: 'utf8', timeout: 30_000 });
+  assert.equal(res.status, 1, res.stderr);
+  assert.match(res.stderr, /^modelserve needs Node\.js 20 or newer; this is Node\.js 18\.19\.0 \(/);
+  assert.equal(res.stdout, '');
+  rmSync(dir, { recursive: true, force: true });
+});
