@@ -127,7 +127,12 @@ export async function checkRepository(repo: string, options: CheckOptions = {}):
       // (A config the schema rejected may hold types the request validator cannot compile; a raw model has no fields.)
       const example = folder.partial || config.kind === 'raw' ? undefined : compileRequestValidator(config)(exampleRow(config));
       if (example && !example.ok) {
-        for (const issue of example.issues) modelProblems.push({ file: config.configFile, key: `fields.${issue.loc.slice(1).join('.')}`, message: `the example row (examples, defaults) is not a valid request: ${issue.msg}`, severity: 'error' });
+        for (const issue of example.issues) {
+          const key = `fields.${issue.loc.slice(1).join('.')}`;
+          // A field whose default or example the config's own checks refused is listed once, by them.
+          if (folder.problems.some((p) => p.path.startsWith(`${key}.`))) continue;
+          modelProblems.push({ file: config.configFile, key, message: `the example row (examples, defaults) is not a valid request: ${issue.msg}`, severity: 'error' });
+        }
       }
       // serve's load-time warm-up run, once the config fits its model (serve fails earlier otherwise).
       const warmUp = mismatches.length === 0 && folder.problems.length === 0 && (config.kind === 'raw' || example?.ok === true)

@@ -12,6 +12,7 @@ import { configSchemaValidator } from './schema-validator.js';
 import { resolveScaleFiles } from './scale-file.js';
 import { isUtf8 } from 'node:buffer';
 import { openRegularFile, readUserFile, UserFileError, unreadableReason } from '../user-file.js';
+import { boundsOf } from '../validation/request-validator.js';
 
 export const CONFIG_FILE_NAMES = ['model.yaml', 'model.yml', 'model.json'];
 
@@ -411,12 +412,21 @@ function checkField(name: string, f: RawField, at: (path: string, message: strin
     at(`fields.${name}`, 'minimum/maximum apply only to number and integer fields');
   }
   if (f.minimum !== undefined && f.maximum !== undefined && f.minimum > f.maximum) at(`fields.${name}.minimum`, 'must not be greater than maximum');
+  // A default the request validator refuses made every request that left the field out a 422
+  // naming a field the client never sent: the default meets the same checks as a value sent.
+  const { minimum, maximum } = boundsOf(f);
+  const outside = (value: number) => (minimum !== undefined && value < minimum) || (maximum !== undefined && value > maximum);
+  const range = f.minimum !== undefined || f.maximum !== undefined ? 'minimum/maximum' : `what ${f.type === 'integer' ? 'an integer field carries exactly (±2^53)' : 'a float32 holds (±3.4e38)'}`;
   for (const key of ['default', 'example'] as const) {
     const value = f[key];
-    if (typeof value === 'number' && ((f.minimum !== undefined && value < f.minimum) || (f.maximum !== undefined && value > f.maximum))) {
-      at(`fields.${name}.${key}`, 'is outside minimum/maximum');
-    }
+    if (typeof value === 'number' && outside(value)) at(`fields.${name}.${key}`, `is outside ${range}`);
+    if (value !== undefined && f.enum && !f.enum.includes(value)) at(`fields.${name}.${key}`, `is not one of enum (${f.enum.map((v) => JSON.stringify(v)).join(', ')})`);
   }
+  f.enum?.forEach((v, i) => {
+    if (typeof v === 'number' && outside(v)) at(`fields.${name}.enum.${i}`, `is outside ${range}: no request can send it`);
+    const first = f.enum!.indexOf(v);
+    if (first < i) at(`fields.${name}.enum.${i}`, `repeats enum.${first} (${JSON.stringify(v)})`);
+  });
 }
 
 function policyOf(raw: RawConfig['version_policy']): VersionPolicy {

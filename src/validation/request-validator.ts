@@ -28,7 +28,7 @@ const ajv = new Ajv({ allErrors: true, strict: false, strictNumbers: true, useDe
 const IMPLICIT_LIMIT: Partial<Record<FieldSpec['type'], number>> = { number: 3.4028234663852886e38, integer: Number.MAX_SAFE_INTEGER };
 
 /** A field's bounds: the config's, else the implicit ones of its type (none for strings and booleans). */
-function boundsOf(f: FieldSpec): { minimum: number | undefined; maximum: number | undefined } {
+export function boundsOf(f: Pick<FieldSpec, 'type' | 'minimum' | 'maximum'>): { minimum: number | undefined; maximum: number | undefined } {
   const limit = IMPLICIT_LIMIT[f.type];
   return { minimum: f.minimum ?? (limit === undefined ? undefined : -limit), maximum: f.maximum ?? limit };
 }

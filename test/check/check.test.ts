@@ -322,3 +322,11 @@ test('check: a config, model, scaler or sample that is a FIFO, a device or huge 
   assert.equal(tooLarge.status, 1, tooLarge.stdout + tooLarge.stderr);
   assert.match(tooLarge.stderr, /huge\.csv: \(file\): the sample is too large \(10 GiB; a CSV sample may be up to 64 MiB; give its first rows: head -n 10001 .*huge\.csv > sample\.csv\)/);
 });
+
+test('a default or example the config refuses is one problem, not also an "example row is not a valid request" one', () => {
+  const repo = bookRepo({ m: bookConfig({ extra: '' }).replace('current_weather_condition: { type: number, example: 1 }', 'current_weather_condition: { type: number, enum: [0, 1], example: 2 }') });
+  const r = cli(['check', repo]);
+  assert.equal(r.status, 1, r.stdout + r.stderr);
+  assert.match(r.stderr, /fields\.current_weather_condition\.example: is not one of enum \(0, 1\)/);
+  assert.doesNotMatch(r.stderr, /example row/);
+});

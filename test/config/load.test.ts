@@ -294,3 +294,28 @@ test('a model named stats (by name: or by its folder) is a problem: GET /v2/mode
   copyFileSync(BOOK_MODEL, join(folder, 'stats', 'svc.onnx'));
   assert.match(startupError(() => loadRepository(folder)).message, /stats\/svc\.onnx: name: the folder name 'stats' cannot name a model: .*rename the folder or add a model\.yaml with name:$/);
 });
+
+test("a field's default meets the checks a sent value meets, and an enum is checked against the field's range and for repeats (a default outside the enum or past 2^53 loaded, and every request leaving the field out got a 422 naming it)", () => {
+  const repo = repoWith({ 'm/model.yaml': `model: svc.onnx
+fields:
+  colour: { type: string, enum: [red, green], required: false, default: blue, example: red }
+  size: { type: number, enum: [1, 2, 2, 20], maximum: 10, required: false, default: 3, example: 2 }
+  count: { type: integer, required: false, default: 10000000000000000000, example: 3 }
+  big: { type: number, required: false, default: 1e39, example: 1 }
+  fine: { type: number, enum: [1, 2], required: false, default: 2 }
+inputs:
+  x: { fields: [colour, size, count, big, fine] }
+outputs:
+  y: { from: label }
+` });
+  copyFileSync(BOOK_MODEL, join(repo, 'm', 'svc.onnx'));
+  const lines = startupError(() => loadRepository(repo)).message.split('\n').filter((l) => l.includes('model.yaml: fields.'));
+  assert.deepEqual(lines.map((l) => l.replace(/^.*model\.yaml: /, '')), [
+    'fields.colour.default: is not one of enum ("red", "green")',
+    'fields.size.default: is not one of enum (1, 2, 2, 20)',
+    'fields.size.enum.2: repeats enum.1 (2)',
+    'fields.size.enum.3: is outside minimum/maximum: no request can send it',
+    'fields.count.default: is outside what an integer field carries exactly (±2^53)',
+    'fields.big.default: is outside what a float32 holds (±3.4e38)',
+  ]);
+});
