@@ -125,7 +125,7 @@ export async function checkRepository(repo: string, options: CheckOptions = {}):
         .filter((p) => !underRejected(p.key, folder.schema));
       modelProblems.push(...mismatches);
       // (A config the schema rejected may hold types the request validator cannot compile; a raw model has no fields.)
-      const example = folder.partial || config.kind === 'raw' ? undefined : compileRequestValidator(config)(exampleRow(config));
+      const example = folder.partial || config.kind === 'raw' ? undefined : compileRequestValidator(config, signature)(exampleRow(config));
       if (example && !example.ok) {
         for (const issue of example.issues) {
           const key = `fields.${issue.loc.slice(1).join('.')}`;

@@ -84,7 +84,7 @@ export async function checkSample(config: ModelConfig, signature: ModelSignature
   }
 
   // Run every row the service would accept, and look at how varied the answers are.
-  const validate = compileRequestValidator(config);
+  const validate = compileRequestValidator(config, signature);
   const rows: Row[] = [];
   for (let r = 0; r < sample.rows; r++) {
     const row: Row = {};

@@ -74,7 +74,7 @@ function noFieldsApi(name: string): RequestValidator {
 
 /** ServableVersion.encodeColumns for a model whose fields are all numbers (else undefined). */
 function columnShortcut(config: ModelConfig, signature: ModelSignature): ModelVersion['encodeColumns'] {
-  const check = compileColumnCheck(config);
+  const check = compileColumnCheck(config, signature);
   const encode = compileColumnEncoder(config, signature);
   if (check === undefined || encode === undefined) return undefined;
   return (columns, rows) => (check(columns) ? encode(columns, rows) : undefined);
@@ -128,7 +128,7 @@ export class ModelVersion implements ServableVersion {
     this.signature = signature;
     this.optimization = parts.optimization;
     const raw = config.kind === 'raw';
-    this.validate = raw ? noFieldsApi(config.name) : compileRequestValidator(config);
+    this.validate = raw ? noFieldsApi(config.name) : compileRequestValidator(config, signature);
     this.encode = compileEncoder(config, signature);
     this.encodeColumns = raw ? undefined : columnShortcut(config, signature);
     this.decode = compileDecoder(config);

@@ -3,6 +3,7 @@
 // against the seeds' services see the same 422 bodies.
 import { Ajv, type ErrorObject } from 'ajv';
 import type { FieldSpec, ModelConfig } from '../config/types.js';
+import type { ElementType, ModelSignature } from '../runtime/types.js';
 import { laxValue } from './lax.js';
 
 export type Row = Record<string, unknown>;
@@ -33,11 +34,38 @@ export function boundsOf(f: Pick<FieldSpec, 'type' | 'minimum' | 'maximum'>): { 
   return { minimum: f.minimum ?? (limit === undefined ? undefined : -limit), maximum: f.maximum ?? limit };
 }
 
-export function rowSchema(config: ModelConfig): Record<string, unknown> {
+/**
+ * What an integer tensor holds: a value past it wrapped around as it was written (3e9 fed an int32
+ * input as -1294967296, -1e19 an int64 one as 8446744073709551616), a silent wrong answer. An int64
+ * takes every double in [-2^63, 2^63): its largest below 2^63 is 2^63 - 1024.
+ */
+const TENSOR_RANGE: Partial<Record<ElementType, [number, number]>> = { int32: [-(2 ** 31), 2 ** 31 - 1], int64: [-(2 ** 63), 2 ** 63 - 1024] };
+
+/**
+ * Each field's bounds: boundsOf, narrowed to what the model's integer inputs it feeds hold when
+ * the signature is known (the config alone, as OpenAPI describes it, otherwise).
+ */
+function fieldBounds(config: ModelConfig, signature?: ModelSignature): Map<string, { minimum: number | undefined; maximum: number | undefined }> {
+  const bounds = new Map(config.fields.map((f) => [f.name, boundsOf(f)]));
+  for (const t of config.tensors) {
+    const range = TENSOR_RANGE[signature?.inputs.find((i) => i.name === t.name)?.type as ElementType];
+    if (range === undefined) continue;
+    for (const name of t.fields) {
+      const b = bounds.get(name);
+      if (b === undefined) continue;
+      b.minimum = Math.max(b.minimum ?? range[0], range[0]);
+      b.maximum = Math.min(b.maximum ?? range[1], range[1]);
+    }
+  }
+  return bounds;
+}
+
+export function rowSchema(config: ModelConfig, signature?: ModelSignature): Record<string, unknown> {
   const properties: Record<string, unknown> = {};
+  const bounds = fieldBounds(config, signature);
   for (const f of config.fields) {
     const p: Record<string, unknown> = { type: f.type };
-    const { minimum, maximum } = boundsOf(f);
+    const { minimum, maximum } = bounds.get(f.name)!;
     if (minimum !== undefined) p.minimum = minimum;
     if (maximum !== undefined) p.maximum = maximum;
     if (f.enum) p.enum = f.enum;
@@ -108,8 +136,8 @@ function tooMany(issues: ValidationIssue[], uncheckedRows: number, rows: number)
   return shown;
 }
 
-export function compileRequestValidator(config: ModelConfig): RequestValidator {
-  const validateRow = ajv.compile(rowSchema(config));
+export function compileRequestValidator(config: ModelConfig, signature?: ModelSignature): RequestValidator {
+  const validateRow = ajv.compile(rowSchema(config, signature));
   const fields = new Map(config.fields.map((f) => [f.name, f]));
   const lax = config.lax ? config.fields : [];
   const strict = config.strict === true;
@@ -172,10 +200,11 @@ export type NumberColumn = ArrayLike<number>;
  * for a config whose fields need more than numbers and bounds (strings, booleans, enums, lax
  * conversions of non-integers): those always take the row path.
  */
-export function compileColumnCheck(config: ModelConfig): ((columns: ReadonlyMap<string, NumberColumn>) => boolean) | undefined {
+export function compileColumnCheck(config: ModelConfig, signature?: ModelSignature): ((columns: ReadonlyMap<string, NumberColumn>) => boolean) | undefined {
   if (config.fields.some((f) => (f.type !== 'number' && f.type !== 'integer') || f.enum !== undefined)) return undefined;
   // Numbers and integers always have both bounds (boundsOf).
-  const checks = config.fields.map((f) => ({ name: f.name, integer: f.type === 'integer', min: boundsOf(f).minimum!, max: boundsOf(f).maximum! }));
+  const bounds = fieldBounds(config, signature);
+  const checks = config.fields.map((f) => ({ name: f.name, integer: f.type === 'integer', min: bounds.get(f.name)!.minimum!, max: bounds.get(f.name)!.maximum! }));
   return (columns) => {
     for (const { name, integer, min, max } of checks) {
       const column = columns.get(name);

@@ -3,6 +3,12 @@ import assert from 'node:assert/strict';
 import type { ModelConfig } from '../../src/config/types.js';
 import { testConfig } from '../helpers/config.js';
 import { compileRequestValidator } from '../../src/validation/request-validator.js';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { startServer } from '../../src/server.js';
+import { writeIdentityModels } from '../helpers/onnx.js';
+import { grpcClients, rpc } from '../helpers/oip.js';
+import { tempDir } from '../helpers/paths.js';
 
 function config(overrides: Partial<ModelConfig> = {}): ModelConfig {
   return testConfig({
@@ -144,4 +150,35 @@ test('fields named like members of every object (constructor, toString) are fiel
   const given = validate({ constructor: 2 });
   assert.equal(given.ok, true);
   if (given.ok) assert.deepEqual({ ...given.rows[0] }, { constructor: 2, toString: 'x' });
+});
+
+test("a value past what the model's integer input holds is a 422 / 400 naming the field on every front door (3e9 reached an int32 input as -1294967296, -1e19 an int64 one as 8446744073709551616)", async () => {
+  // Identity graphs: 'count' (integer) feeds an int32 input, 'amount' (number) an int64 one.
+  const repo = writeIdentityModels(tempDir(), [{ file: 'i32/model.onnx', elem: 'INT32', shape: ['N', 1] }, { file: 'i64/model.onnx', elem: 'INT64', shape: ['N', 1] }]);
+  writeFileSync(join(repo, 'i32', 'model.yaml'), 'fields:\n  count: { type: integer, example: 3 }\ninputs:\n  x: { fields: [count] }\noutputs:\n  y: { from: y }\n');
+  writeFileSync(join(repo, 'i64', 'model.yaml'), 'fields:\n  amount: { type: number, example: 3 }\ninputs:\n  x: { fields: [amount] }\noutputs:\n  y: { from: y }\n');
+  const server = await startServer({ repo, port: 0, grpcPort: 'free', workers: 1, logger: false });
+  const { inference, close } = grpcClients(server.grpcPort!);
+  try {
+    const cases = [
+      { model: 'i32', field: 'count', datatype: 'INT64', bad: 3e9, limit: 'less than or equal to 2147483647', edge: -(2 ** 31) },
+      { model: 'i64', field: 'amount', datatype: 'FP64', bad: -1e19, limit: 'greater than or equal to -9223372036854776000', edge: 2 ** 53 - 1 },
+    ];
+    for (const c of cases) {
+      const json = await fetch(`${server.url}/models/${c.model}/predict`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ [c.field]: c.bad }) });
+      assert.equal(json.status, 422, c.model);
+      assert.deepEqual((await json.json() as { detail: Array<{ loc: unknown[]; msg: string }> }).detail.map((d) => [d.loc, d.msg]), [[['body', c.field], `ensure this value is ${c.limit}`]]);
+      const oip = await fetch(`${server.url}/v2/models/${c.model}/infer`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ inputs: [{ name: c.field, datatype: c.datatype, shape: [2, 1], data: [c.edge, c.bad] }] }) });
+      assert.equal(oip.status, 400, c.model);
+      assert.equal((await oip.json() as { error: string }).error, `input '${c.field}' element 1: ensure this value is ${c.limit}`);
+      const contents = c.datatype === 'INT64' ? { int64_contents: [String(c.edge), String(c.bad)] } : { fp64_contents: [c.edge, c.bad] };
+      await assert.rejects(rpc(inference, 'ModelInfer', { model_name: c.model, inputs: [{ name: c.field, datatype: c.datatype, shape: [2, 1], contents }] }), (err: Error) => err.message.includes(`input '${c.field}' element 1: ensure this value is ${c.limit}`));
+      // Values within still pass, exactly (int32's own extreme among them).
+      const edge = await fetch(`${server.url}/models/${c.model}/predict`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ [c.field]: c.edge }) });
+      assert.deepEqual(await edge.json(), { y: c.edge });
+    }
+  } finally {
+    close();
+    await server.shutdown();
+  }
 });
