@@ -63,6 +63,10 @@ export function checkSignature(config: ModelConfig, signature: ModelSignature): 
     if (info.shape.length === 1 && tensor.fields.length !== 1) {
       problems.push(`inputs.${tensor.name}.fields: the model's input '${tensor.name}' is 1-D, so it takes exactly one field`);
     }
+    if (tensor.scale && (info.type === 'int32' || info.type === 'int64')) {
+      // The scaled values are fractions: an int64 input was fed them unscaled, an int32 one truncated.
+      problems.push(`inputs.${tensor.name}.scale: the model's input '${tensor.name}' is ${info.type}, which cannot hold scaled values; scale applies to float32 and float64 inputs`);
+    }
     tensor.fields.forEach((name, i) => {
       const type = fieldType.get(name);
       const ok = info.type === 'string' || (info.type === 'bool' ? type === 'boolean' : NUMERIC.has(info.type) && type !== 'string');

@@ -330,3 +330,15 @@ test('a default or example the config refuses is one problem, not also an "examp
   assert.match(r.stderr, /fields\.current_weather_condition\.example: is not one of enum \(0, 1\)/);
   assert.doesNotMatch(r.stderr, /example row/);
 });
+
+test('a scale on an int32 or int64 input is an error naming it (an int64 input was fed the values unscaled, an int32 one scaled and truncated, without a word)', () => {
+  const repo = writeIdentityModels(tempDir('modelserve-check-repo-'), [{ file: 'i32/model.onnx', elem: 'INT32', shape: ['N', 1] }, { file: 'i64/model.onnx', elem: 'INT64', shape: ['N', 1] }]);
+  for (const model of ['i32', 'i64']) {
+    writeFileSync(join(repo, model, 'model.yaml'), 'fields:\n  n: { type: integer, example: 3 }\ninputs:\n  x: { fields: [n], scale: { mean: [100], scale: [10] } }\noutputs:\n  y: { from: y }\n');
+  }
+  const r = cli(['check', repo]);
+  assert.equal(r.status, 1, r.stdout + r.stderr);
+  for (const [model, type] of [['i32', 'int32'], ['i64', 'int64']]) {
+    assert.match(r.stderr, new RegExp(`${model}/model\\.yaml: inputs\\.x\\.scale: the model's input 'x' is ${type}, which cannot hold scaled values; scale applies to float32 and float64 inputs\\n`));
+  }
+});
