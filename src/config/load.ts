@@ -420,7 +420,7 @@ function checkField(name: string, f: RawField, at: (path: string, message: strin
   for (const key of ['default', 'example'] as const) {
     const value = f[key];
     if (typeof value === 'number' && outside(value)) at(`fields.${name}.${key}`, `is outside ${range}`);
-    if (value !== undefined && f.enum && !f.enum.includes(value)) at(`fields.${name}.${key}`, `is not one of enum (${f.enum.map((v) => JSON.stringify(v)).join(', ')})`);
+    if (value !== undefined && scalarMatches(f.type, value) && f.enum && !f.enum.includes(value)) at(`fields.${name}.${key}`, `is not one of enum (${f.enum.map((v) => JSON.stringify(v)).join(', ')})`);
   }
   f.enum?.forEach((v, i) => {
     if (typeof v === 'number' && outside(v)) at(`fields.${name}.enum.${i}`, `is outside ${range}: no request can send it`);

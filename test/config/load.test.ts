@@ -303,8 +303,9 @@ fields:
   count: { type: integer, required: false, default: 10000000000000000000, example: 3 }
   big: { type: number, required: false, default: 1e39, example: 1 }
   fine: { type: number, enum: [1, 2], required: false, default: 2 }
+  typo: { type: number, enum: [1, 2], required: false, default: "2" }
 inputs:
-  x: { fields: [colour, size, count, big, fine] }
+  x: { fields: [colour, size, count, big, fine, typo] }
 outputs:
   y: { from: label }
 ` });
@@ -317,5 +318,6 @@ outputs:
     'fields.size.enum.3: is outside minimum/maximum: no request can send it',
     'fields.count.default: is outside what an integer field carries exactly (±2^53)',
     'fields.big.default: is outside what a float32 holds (±3.4e38)',
+    'fields.typo.default: must be of type number',
   ]);
 });
