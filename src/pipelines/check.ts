@@ -73,6 +73,12 @@ export function resolvePipelines(configs: readonly ModelConfig[]): { derived: Ma
       return undefined;
     }
     if (target.pipeline && failed.has(target)) return undefined; // its own problems are reported at its file
+    // A folder with only an .onnx file has no fields nor outputs to take and answer: the pipeline
+    // would load with none and every request fail with the step's MS_ERR_NO_FIELDS_API.
+    if (target.kind === 'raw') {
+      at(`${step.path}.model`, `model '${ref.name}' has no fields (it is served from its .onnx file without a model.yaml): a step needs its fields and outputs — write its model.yaml (modelserve init ${target.modelFile} -o ${target.modelDir})`);
+      return undefined;
+    }
     return ioOf(target);
   };
 

@@ -3,10 +3,13 @@
 // input, cycles — every problem at once, each with its file and key.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { copyFileSync, mkdirSync } from 'node:fs';
+import { join } from 'node:path';
 import { loadRepository } from '../../src/config/load.js';
 import { InferenceCore } from '../../src/core/core.js';
 import { resolvePipelines } from '../../src/pipelines/check.js';
 import { InProcessRuntime } from '../../src/runtime/in-process.js';
+import { EXAMPLES } from '../helpers/paths.js';
 import { exampleModel, newRepo, writeConfig } from './helpers.js';
 
 test('every cross-model problem at once: unknown model and version, missing field, type mismatch, cycle', async () => {
@@ -126,4 +129,18 @@ test('a nested pipeline\'s answer keeps its type: a string it passes through can
   assert.deepEqual(problems.map((p) => `${p.file.split('/').slice(-2).join('/')}: ${p.path}: ${p.message}`), [
     "outer/model.yaml: pipeline.sequence.1.inputs.temp_c: type mismatch: 'City' is string (answered by step 'echo') but step 'weather' takes 'temp_c' as number",
   ]);
+});
+
+test('a step that is a raw model (a folder with only its .onnx file) is a problem of the pipeline\'s file, not a pipeline serving no fields whose every request fails', async () => {
+  const repo = newRepo();
+  mkdirSync(join(repo, 'raw-weather'));
+  copyFileSync(join(EXAMPLES, 'weather', 'model.onnx'), join(repo, 'raw-weather', 'model.onnx'));
+  writeConfig(repo, 'uses-raw', 'pipeline:\n  switch:\n    - model: raw-weather\n      default: true\n');
+  const check = (err: Error) => {
+    assert.match(err.message, /invalid model configuration \(1 problem\)/);
+    assert.match(err.message, /uses-raw\/model.yaml: pipeline.switch.0.model: model 'raw-weather' has no fields \(it is served from its .onnx file without a model.yaml\): a step needs its fields and outputs/);
+    assert.match(err.message, /modelserve init \S+raw-weather\/model.onnx -o \S+raw-weather\)/);
+    return true;
+  };
+  await assert.rejects(InferenceCore.start({ repo, runtime: new InProcessRuntime() }), check);
 });
