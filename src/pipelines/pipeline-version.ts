@@ -381,7 +381,7 @@ export class PipelineVersion implements ServableVersion {
     await everyStep(groups.map(async (indexes, b) => {
       if (indexes.length === 0) return;
       const branchRows = indexes.map((i) => rows[i]!);
-      const got = await this.runStep(this.steps[b]!, branchRows, { indexes: indexes.map((i) => origin.indexes[i]!), batch: origin.batch, client: origin.client }, deadline);
+      const got = await this.runStep(this.steps[b]!, branchRows, { ...origin, indexes: indexes.map((i) => origin.indexes[i]!) }, deadline);
       indexes.forEach((i, k) => { answers[i] = { ...rows[i], ...got[k] }; });
     }));
     return this.select(answers);

@@ -23,6 +23,16 @@ pipeline:
   sequence:
     - model: weather-ensemble
 `);
+  writeConfig(repo, 'by-temp', `name: by-temp
+pipeline:
+  switch:
+    - name: cold
+      when: { field: temp_c, range: { lt: 0 } }
+      model: weather
+    - name: other
+      default: true
+      model: weather-gb
+`);
   const configs = loadRepository(repo);
   const runtime = await createRuntime({ workers: 0 });
   const records: PredictionRecord[] = [];
@@ -54,6 +64,14 @@ pipeline:
     assert.ok(rows.ok);
     await outer.predict(rows.rows, undefined, { requestId: 'o-1', frontDoor: 'http' });
     assert.deepEqual(seen(from), [['outer', 'o-1', 'http', 2], ['weather', 'o-1', 'pipeline', 2], ['weather-ensemble', 'o-1', 'pipeline', 2], ['weather-gb', 'o-1', 'pipeline', 2]]);
+
+    // A switch's branches are steps too: reported with the request id (it was left out).
+    from = records.length;
+    const byTemp = core.resolve('by-temp')!;
+    const mixed = byTemp.validate([WEATHER_ROW, { ...WEATHER_ROW, temp_c: -5 }]);
+    assert.ok(mixed.ok);
+    await byTemp.predict(mixed.rows, undefined, { requestId: 's-1', frontDoor: 'http' });
+    assert.deepEqual(seen(from), [['by-temp', 's-1', 'http', 2], ['weather', 's-1', 'pipeline', 1], ['weather-gb', 's-1', 'pipeline', 1]]);
 
     // The core's warm-up and an unobserved call report nothing.
     from = records.length;
