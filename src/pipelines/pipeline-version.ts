@@ -219,7 +219,11 @@ export class PipelineVersion implements ServableVersion {
       const values = rows.map((r) => r[f.name] ?? f.default);
       const type = FIELD_TENSOR[f.type];
       const dims = [rows.length, 1];
-      out[f.name] = type === 'float64' ? { type, dims, data: Float64Array.from(values as number[]) }
+      // A value left out of an XGBoost model's optional field (no default) is a missing value: NaN
+      // in an FP64 column, as the model reads it (an INT64 or BOOL column cannot hold it); infer() reads it back as absent.
+      const missing = f.type !== 'string' && values.includes(undefined);
+      out[f.name] = missing ? { type: 'float64', dims, data: Float64Array.from(values, (v) => (v === undefined ? NaN : Number(v))) }
+        : type === 'float64' ? { type, dims, data: Float64Array.from(values as number[]) }
         : type === 'int64' ? { type, dims, data: BigInt64Array.from(values as number[], (v) => BigInt(v)) }
         : type === 'bool' ? { type, dims, data: Uint8Array.from(values, (v) => (v ? 1 : 0)) }
         : { type, dims, data: values.map((v) => String(v)) };
@@ -236,6 +240,7 @@ export class PipelineVersion implements ServableVersion {
       const data = tensor.data as ArrayLike<unknown>;
       for (let r = 0; r < rows; r++) {
         const v = data[r];
+        if (Number.isNaN(v)) continue; // a missing value (encode): absent, as the client left it
         objects[r]![f.name] = typeof v === 'bigint' ? Number(v) : f.type === 'boolean' ? Boolean(v) : v;
       }
     }
