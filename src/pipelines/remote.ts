@@ -12,6 +12,7 @@ import type { Row, ValidationIssue } from '../validation/request-validator.js';
 import { undici } from '../lazy-modules.js';
 import { stepValidationError, type RowOrigin } from './errors.js';
 import { TIMEOUT_HEADER } from '../protocols/deadline.js';
+import { flatten } from '../protocols/oip/tensors.js';
 import { clientGone } from '../batching/batcher.js';
 
 const OIP_TYPES: Record<FieldSpec['type'], string> = { number: 'FP64', integer: 'INT64', string: 'BYTES', boolean: 'BOOL' };
@@ -142,22 +143,25 @@ export class RemoteStep {
   }
 
   private oipAnswers(parsed: unknown, n: number): PredictionObject[] {
-    const outputs = (parsed as { outputs?: Array<{ name: string; data: unknown[] }> })?.outputs;
+    const outputs = (parsed as { outputs?: unknown })?.outputs;
     if (!Array.isArray(outputs)) throw this.unreadable('no outputs array');
     const rows: PredictionObject[] = Array.from({ length: n }, () => ({}));
     for (const o of this.spec.outputs) {
-      const tensor = outputs.find((t) => t.name === o.field);
-      if (!tensor || !Array.isArray(tensor.data) || tensor.data.length < n || tensor.data.length % n !== 0) throw this.unreadable(`no output '${o.field}' with ${n} rows`);
-      const width = tensor.data.length / n;
-      for (let r = 0; r < n; r++) rows[r]![o.field] = this.checkType(o, width === 1 ? tensor.data[r] : tensor.data.slice(r * width, (r + 1) * width));
+      const tensor = outputs.find((t: unknown): t is { data?: unknown } => typeof t === 'object' && t !== null && (t as { name?: unknown }).name === o.field);
+      // OIP data is row-major, flat or nested (as modelserve itself takes it).
+      const data: unknown[] = [];
+      if (!tensor || !Array.isArray(tensor.data) || flatten(tensor.data, data, Infinity) !== 'ok' || data.length < n || data.length % n !== 0) throw this.unreadable(`no output '${o.field}' with ${n} rows`);
+      const width = data.length / n;
+      // Several values per row are a list, which only an 'any' output is (a number's is one value: the client, the next step and the OIP metadata rely on it).
+      if (width > 1 && o.type !== 'any') throw this.unreadable(`'${o.field}' has ${width} values per row, not one ${o.type} (declare it as any to take them as a list)`);
+      for (let r = 0; r < n; r++) rows[r]![o.field] = this.checkType(o, width === 1 ? data[r] : data.slice(r * width, (r + 1) * width));
     }
     return rows;
   }
 
   /** An answered value must be of its declared output type: the next step and the client rely on it. */
   private checkType(output: RemoteStepSpec['outputs'][number], value: unknown): unknown {
-    // (An OIP output several values wide answers an array per row: each value is checked.)
-    if (!(Array.isArray(value) ? value.every((v) => ofType(v, output.type)) : ofType(value, output.type))) throw this.unreadable(`'${output.field}' is ${JSON.stringify(value)?.slice(0, 60) ?? String(value)}, not ${output.type === 'integer' ? 'an' : 'a'} ${output.type}`);
+    if (!ofType(value, output.type)) throw this.unreadable(`'${output.field}' is ${JSON.stringify(value)?.slice(0, 60) ?? String(value)}, not ${output.type === 'integer' ? 'an' : 'a'} ${output.type}`);
     return value;
   }
 

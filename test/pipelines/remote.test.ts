@@ -41,6 +41,14 @@ before(async () => {
       const request = JSON.parse(body) as { inputs: Array<{ name: string; shape: number[]; data: number[] }> };
       const n = request.inputs[0]!.shape[0]!;
       const total = Array.from({ length: n }, (_, i) => request.inputs.reduce((sum, t) => sum + t.data[i]!, 0));
+      // Answers of other OIP servers: nested data (row-major, as OIP allows), an output two
+      // values wide, an outputs list holding a null.
+      const odd: Record<string, unknown> = {
+        '/v2/models/nested/infer': [{ name: 'total', datatype: 'FP64', shape: [n, 1], data: total.map((t) => [t]) }],
+        '/v2/models/wide/infer': [{ name: 'total', datatype: 'FP64', shape: [n, 2], data: total.flatMap((t) => [t, -t]) }],
+        '/v2/models/nulls/infer': [null],
+      };
+      if (req.url! in odd) return res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ outputs: odd[req.url!] }));
       // A model name with a space, a slash and a '?' arrives as one path segment, percent-encoded.
       if (req.url !== '/v2/models/adder/infer' && req.url !== '/v2/models/my%20adder%2Fv2%3F/infer') return res.writeHead(404).end('{"error":"no such model"}');
       if (total.some((t) => t < 0)) return res.writeHead(400, { 'content-type': 'application/json' }).end('{"error":"negative total"}');
@@ -61,6 +69,7 @@ before(async () => {
     }
     req.resume();
     if (req.url === '/types') return json(200, '[{"score":"abc","tag":5}]');
+    if (req.url === '/list') return json(200, '[{"score":[1,2],"tag":"a"}]');
     if (req.url === '/null422') return json(422, '{"detail":[null]}');
     // Its declared output, and a field it does not declare that has a request field's name.
     if (req.url === '/extra') return json(200, '[{"score":1,"x":"junk"}]');
@@ -121,7 +130,15 @@ pipeline:
     - name: add
       remote: { url: "http://127.0.0.1:${oipPort}/", protocol: oip, model: "my adder/v2?", fields: { a: { type: number }, b: { type: integer } }, outputs: { total: number } }
 `);
-  for (const path of ['types', 'null422', 'weird422', 'huge']) {
+  for (const model of ['nested', 'wide', 'nulls']) {
+    writeConfig(repo, `adder-${model}`, `
+pipeline:
+  sequence:
+    - name: add
+      remote: { url: "http://127.0.0.1:${oipPort}", protocol: oip, model: ${model}, retries: 0, fields: { a: { type: number }, b: { type: integer } }, outputs: { total: number } }
+`);
+  }
+  for (const path of ['types', 'list', 'null422', 'weird422', 'huge']) {
     writeConfig(repo, `liar-${path}`, `
 pipeline:
   sequence:
@@ -254,6 +271,28 @@ test('a remote answer of the wrong type is a 502 naming the step and the field, 
   assert.equal(res.status, 502, res.text);
   assert.equal(res.body.code, 'MS_ERR_STEP_FAILED');
   assert.match(res.body.detail, /step 'liar': unreadable answer from .*: 'score' is "abc", not a number/);
+});
+
+test('an OIP step\'s nested data is read as OIP allows; a number output answered as a list or an outputs list holding a null is a 502 naming the step, not a 500', async () => {
+  // Nested data: answered 500 (the list [3] went on as the number). Two values per row: a 500 too.
+  const nested = await call(`${upstream.url}/models/adder-nested/predict`, { body: [{ a: 1, b: 2 }, { a: 3, b: 4 }] });
+  assert.equal(nested.status, 200, nested.text);
+  assert.deepEqual(nested.body, [{ total: 3 }, { total: 7 }]);
+  for (const [model, why] of [
+    ['adder-wide', /step 'add': unreadable answer from .*: 'total' has 2 values per row, not one number \(declare it as any to take them as a list\)/],
+    // Was 'cannot reach …: Cannot read properties of null (reading 'name')'.
+    ['adder-nulls', /step 'add': unreadable answer from .*: no output 'total' with 1 rows/],
+    ['liar-list', /step 'liar': unreadable answer from .*: 'score' is \[1,2\], not a number/],
+  ] as const) {
+    for (const url of [`${upstream.url}/models/${model}/predict`, `${upstream.url}/v2/models/${model}/infer`]) {
+      const oip = url.includes('/v2/');
+      const body = oip ? { inputs: (model === 'liar-list' ? [['x', 'FP64']] : [['a', 'FP64'], ['b', 'INT64']]).map(([name, datatype]) => ({ name, datatype, shape: [1], data: [1] })) } : model === 'liar-list' ? { x: 1 } : { a: 1, b: 2 };
+      const res = await call(url, { body });
+      assert.equal(res.status, 502, `${url}: ${res.text}`);
+      assert.equal(res.body.code, 'MS_ERR_STEP_FAILED');
+      assert.match(oip ? res.body.error : res.body.detail, why);
+    }
+  }
 });
 
 test("a remote step's untyped ('any') answers over OIP: an object or a ragged list is BYTES of its JSON text per row, lists of one length a matrix", async () => {

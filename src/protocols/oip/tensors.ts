@@ -107,7 +107,7 @@ export function elementSize(datatype: Datatype): number {
 const MAX_DEPTH = 32;
 
 /** Flattens nested arrays (row-major) into `out`, stopping past `limit` elements ('more') or MAX_DEPTH levels ('deep'). */
-function flatten(data: unknown, out: unknown[], limit: number, depth = 0): 'ok' | 'more' | 'deep' {
+export function flatten(data: unknown, out: unknown[], limit: number, depth = 0): 'ok' | 'more' | 'deep' {
   if (!Array.isArray(data)) {
     out.push(data);
     return out.length <= limit ? 'ok' : 'more';
