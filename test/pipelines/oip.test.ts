@@ -117,3 +117,18 @@ test('an optional field without a default (an XGBoost model\'s missing value) ma
   assert.equal(json.status, 200, json.text);
   assert.equal((json.body as { rain_probability: number }).rain_probability, data(model).rain_probability![0]);
 });
+
+test('a pipeline\'s metadata and config say platform "ensemble", as Triton\'s do (they said onnxruntime_onnx, with an onnxruntime backend); a model\'s still onnxruntime_onnx', async () => {
+  assert.equal((await call(`${server.url}/v2/models/loan-echo`)).body.platform, 'ensemble');
+  const config = (await call(`${server.url}/v2/models/loan-echo/config`)).body;
+  assert.equal(config.platform, 'ensemble');
+  assert.equal(config.backend, undefined);
+  assert.equal((await call(`${server.url}/v2/models/loan`)).body.platform, 'onnxruntime_onnx');
+  assert.equal((await call(`${server.url}/v2/models/loan/config`)).body.backend, 'onnxruntime');
+  const clients = grpcClients(server.grpcPort!);
+  try {
+    assert.equal((await rpc<{ platform: string }>(clients.inference, 'ModelMetadata', { name: 'loan-echo' })).platform, 'ensemble');
+  } finally {
+    clients.close();
+  }
+});

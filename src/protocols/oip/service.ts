@@ -17,6 +17,9 @@ export const EXTENSIONS = ['binary_tensor_data', 'model_configuration', 'model_r
 
 export const PLATFORM = 'onnxruntime_onnx';
 
+/** Triton's platform names: a pipeline of models is an 'ensemble' (and has no backend of its own). */
+const platformOf = (version: ServableVersion): string => (version.kind === 'pipeline' ? 'ensemble' : PLATFORM);
+
 export function serverMetadata(): { name: string; version: string; extensions: string[] } {
   return { name: 'modelserve', version: VERSION, extensions: [...EXTENSIONS] };
 }
@@ -46,7 +49,7 @@ export function modelMetadata(core: InferenceCore, version: ServableVersion): Mo
   const view = viewOf(version);
   const [status] = core.status(version.name);
   const versions = (status?.versions ?? []).filter((v) => v.state === 'ready').map((v) => String(v.version));
-  return { name: version.name, versions, platform: PLATFORM, inputs: view.inputs, outputs: view.outputs, properties: { view: view.kind } };
+  return { name: version.name, versions, platform: platformOf(version), inputs: view.inputs, outputs: view.outputs, properties: { view: view.kind } };
 }
 
 /** A tensor as Triton's model configuration declares it: dims without the batch dimension when batched. */
@@ -69,8 +72,8 @@ export function modelConfig(version: ServableVersion): Record<string, unknown> {
   const tensor = (t: ConfigTensor) => ({ name: t.name, data_type: `TYPE_${t.datatype === 'BYTES' ? 'STRING' : t.datatype}`, dims: t.dims });
   return {
     name: version.name,
-    platform: PLATFORM,
-    backend: 'onnxruntime',
+    platform: platformOf(version),
+    ...(version.kind === 'pipeline' ? {} : { backend: 'onnxruntime' }),
     version_policy: 'all' in config.versionPolicy ? { all: {} } : 'specific' in config.versionPolicy ? { specific: { versions: config.versionPolicy.specific } } : { latest: { num_versions: config.versionPolicy.latest } },
     max_batch_size: batched ? config.batching.maxBatchSize : 0,
     input: input.map(tensor),
