@@ -2,7 +2,7 @@
 // code, a short message and the request id; details (stacks, paths) go to the log only.
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { ERRORS, isServerFault, ModelServeError, type ErrorCode } from '../errors.js';
-import { trackRouteMethods } from './low-level-errors.js';
+import { refusedMethod, trackRouteMethods } from './low-level-errors.js';
 import { bodyTooLarge } from '../protocols/json-body.js';
 import { StepValidationError } from '../pipelines/errors.js';
 import type { ValidationIssue } from '../validation/request-validator.js';
@@ -112,8 +112,10 @@ export function installErrorBoundary(app: FastifyInstance): void {
   const methodsFor = trackRouteMethods(app);
   const notFound = (request: FastifyRequest, reply: FastifyReply) => {
     const path = pathOf(request.url);
-    const allowed = methodsFor(path);
+    const { allowed, route, name } = methodsFor(path);
     if (allowed.length > 0 && !allowed.includes(request.method)) {
+      // A real route's path: counted under that route (and its model), as its other answers are.
+      if (route !== undefined) refusedMethod(request.raw, { route, name });
       return sendError(reply, 'MS_ERR_METHOD_NOT_ALLOWED', `${request.method} is not allowed on ${path}; allowed: ${allowed.join(', ')}`, { allow: allowed.join(', ') });
     }
     return sendError(reply, 'MS_ERR_NOT_FOUND', `no route for ${request.method} ${path}`);

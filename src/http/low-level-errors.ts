@@ -247,9 +247,31 @@ export function lowLevelErrorOptions(): Pick<FastifyServerOptions, 'clientErrorH
   return { clientErrorHandler: clientErrorHandler as FastifyServerOptions['clientErrorHandler'], frameworkErrors };
 }
 
+/** Requests answered 405 on a route's path: counted under that route, not as unmatched. */
+const refusedMethods = new WeakMap<IncomingMessage, RefusedMethod>();
+
+/** A 405's route template and its path's `:name` segment (a model's name, or anything a client sent). */
+export interface RefusedMethod {
+  route: string;
+  name?: string;
+}
+
+/** Records the route whose path a 405 request named. */
+export function refusedMethod(req: IncomingMessage, refused: RefusedMethod): void {
+  refusedMethods.set(req, refused);
+}
+
+/** The route of a request answered 405 on a route's path, if it was. */
+export function refusedMethodOf(req: IncomingMessage): RefusedMethod | undefined {
+  return refusedMethods.get(req);
+}
+
+/** The methods a path has and the first route template it matches (`name`: its `:name` segment), to tell "no such path" (404) from "not with this method" (405). */
+export type RouteMethods = (path: string) => { allowed: string[]; route?: string; name?: string };
+
 /** Route patterns seen by onRoute, to tell "no such path" (404) from "not with this method" (405). */
-export function trackRouteMethods(app: FastifyInstance): (path: string) => string[] {
-  const patterns: Array<{ pattern: RegExp; methods: Set<string> }> = [];
+export function trackRouteMethods(app: FastifyInstance): RouteMethods {
+  const patterns: Array<{ url: string; pattern: RegExp; methods: Set<string> }> = [];
   const byUrl = new Map<string, Set<string>>();
   app.addHook('onRoute', (route) => {
     const url = route.url ?? route.path;
@@ -260,14 +282,28 @@ export function trackRouteMethods(app: FastifyInstance): (path: string) => strin
       methods = new Set();
       byUrl.set(url, methods);
       const source = url.split('/').map((segment) => segment.startsWith(':') ? '[^/]+' : segment === '*' ? '.*' : segment.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')).join('/');
-      patterns.push({ pattern: new RegExp(`^${source}$`), methods });
+      patterns.push({ url, pattern: new RegExp(`^${source}$`), methods });
     }
     for (const m of [route.method].flat()) methods.add(m);
     if (methods.has('GET')) methods.add('HEAD');
   });
   return (path) => {
     const allowed = new Set<string>();
-    for (const { pattern, methods } of patterns) if (pattern.test(path)) for (const m of methods) allowed.add(m);
-    return [...allowed].sort();
+    let route: string | undefined;
+    for (const { url, pattern, methods } of patterns) {
+      if (!pattern.test(path)) continue;
+      route ??= url;
+      for (const m of methods) allowed.add(m);
+    }
+    if (route === undefined) return { allowed: [] };
+    const at = route.split('/').indexOf(':name');
+    const segment = at < 0 ? undefined : path.split('/')[at];
+    let name: string | undefined;
+    try {
+      name = segment === undefined ? undefined : decodeURIComponent(segment);
+    } catch {
+      name = undefined; // malformed percent-encoding: not a model's name
+    }
+    return { allowed: [...allowed].sort(), route, name };
   };
 }

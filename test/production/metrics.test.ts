@@ -86,6 +86,23 @@ test('requests are counted and timed by model, route template and status', async
   assert.equal(delta('modelserve_batch_size_sum', { model: 'loan' }), 0);
 });
 
+test('a method a route does not have (405) counts under that route and its model, not as unmatched', async () => {
+  const before = await scrape(a);
+  assert.equal((await call(`${a.url}/models/weather/predict`, { method: 'GET' })).status, 405);
+  assert.equal((await call(`${a.url}/predict`, { method: 'PUT', body: ROW })).status, 405);
+  assert.equal((await call(`${a.url}/v2/models/loan/infer`, { method: 'GET' })).status, 405);
+  // A name that is no model stays out of the labels.
+  assert.equal((await call(`${a.url}/models/not-a-model-405/predict`, { method: 'DELETE' })).status, 405);
+  const text = await scrape(a);
+  const delta = (labels: Record<string, string>) => (sample(text, 'modelserve_requests_total', labels) ?? 0) - (sample(before, 'modelserve_requests_total', labels) ?? 0);
+  assert.equal(delta({ model: 'weather', route: '/models/:name/predict', status: '405' }), 1);
+  assert.equal(delta({ model: 'weather', route: '/predict', status: '405' }), 1);
+  assert.equal(delta({ model: 'loan', route: '/v2/models/:name/infer', status: '405' }), 1);
+  assert.equal(delta({ model: '', route: '/models/:name/predict', status: '405' }), 1);
+  assert.equal(sampleSum(text, 'modelserve_requests_total', { route: 'unmatched', status: '405' }) - sampleSum(before, 'modelserve_requests_total', { route: 'unmatched', status: '405' }), 0);
+  assert.ok(!text.includes('not-a-model-405'));
+});
+
 test('each app has its own registry', async () => {
   const beforeB = sample(await scrape(b), 'modelserve_requests_total', { model: 'weather', route: '/predict', status: '200' }) ?? 0;
   for (let i = 0; i < 4; i++) await call(`${a.url}/predict`, { body: ROW });

@@ -5,7 +5,7 @@
 import type { FastifyInstance, FastifyRequest, preParsingHookHandler } from 'fastify';
 import { ModelServeError, rejectReasonOf } from '../../errors.js';
 import type { Metrics } from '../../metrics/metrics.js';
-import { readingBody } from '../low-level-errors.js';
+import { readingBody, refusedMethodOf } from '../low-level-errors.js';
 
 /** Methods whose routes take a body (the others' bodies are never read). */
 const BODYLESS = new Set(['GET', 'HEAD', 'OPTIONS']);
@@ -20,18 +20,19 @@ export interface MetricsPluginOptions {
 
 export function installMetrics(app: FastifyInstance, options: MetricsPluginOptions): void {
   const { metrics, isModel, defaultModel } = options;
-  const modelOf = (request: FastifyRequest): string => {
-    const name = (request.params as { name?: unknown } | undefined)?.name;
+  const modelFor = (route: string | undefined, name: unknown): string => {
     if (typeof name === 'string') return isModel(name) ? name : '';
-    return request.routeOptions.url === '/predict' ? (defaultModel() ?? '') : '';
+    return route === '/predict' ? (defaultModel() ?? '') : '';
   };
+  const modelOf = (request: FastifyRequest): string => modelFor(request.routeOptions.url, (request.params as { name?: unknown } | undefined)?.name);
 
   // Callback-style hooks: they run on every request, and an async hook costs a promise each.
   app.addHook('onResponse', (request, reply, done) => {
-    // Route templates only (bounded cardinality); unknown paths share one label.
-    const route = request.routeOptions.url ?? 'unmatched';
+    // Route templates only (bounded cardinality); unknown paths share one label, a 405 has its path's route.
     const version = reply.getHeader('x-model-version');
-    metrics.observeRequest(modelOf(request), typeof version === 'string' ? version : '', route, reply.statusCode, reply.elapsedTime / 1000);
+    const refused = request.routeOptions.url === undefined ? refusedMethodOf(request.raw) : undefined;
+    if (refused !== undefined) metrics.observeRequest(modelFor(refused.route, refused.name), '', refused.route, reply.statusCode, reply.elapsedTime / 1000);
+    else metrics.observeRequest(modelOf(request), typeof version === 'string' ? version : '', request.routeOptions.url ?? 'unmatched', reply.statusCode, reply.elapsedTime / 1000);
     done();
   });
   // A request whose body breaks (malformed framing, a timeout, a client gone mid-body) is answered
