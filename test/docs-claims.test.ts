@@ -26,6 +26,7 @@ import { parseRunArgs } from '../src/loadtest/args.js';
 import { DEFAULTS, MODEL_CONFIG_SCHEMA } from '../src/config/schema.js';
 import { SCHEMA_AJV_OPTIONS } from '../src/config/schema-validator.js';
 import { CLI, EXAMPLES, REPO, tempDir } from './helpers/paths.js';
+import { grpcClients, rpc } from './helpers/oip.js';
 
 const FILES = ['README.md', ...readdirSync(join(REPO, 'docs')).filter((f) => f.endsWith('.md')).sort().map((f) => `docs/${f}`)];
 const TEXT = new Map(FILES.map((f) => [f, readFileSync(join(REPO, f), 'utf8')]));
@@ -133,7 +134,7 @@ before(async () => {
   const dir = tempDir('modelserve-docs-claims-');
   const options = parseServeOptions(['--events-file', join(dir, 'events.jsonl')], {});
   metrics = new Metrics();
-  server = await startServer({ repo: EXAMPLES, port: 0, grpcPort: 0, workers: 1, logger: false, streams: options.streams, app: { metrics } });
+  server = await startServer({ repo: EXAMPLES, port: 0, grpcPort: 'free', workers: 1, logger: false, streams: options.streams, app: { metrics } });
 });
 after(async () => {
   await server?.shutdown();
@@ -143,13 +144,17 @@ interface Served { type: string; labels: Set<string> | undefined }
 
 /** Every modelserve_* metric the server registers (plus the MQTT front door's), with its type and labels. */
 async function servedMetrics(): Promise<Map<string, Served>> {
-  // Traffic, so that labelled series have samples: an answer, a 422, a 404.
+  // Traffic, so that labelled series have samples: an answer, a 422, a 404, a gRPC call.
   const row = JSON.parse(readFileSync(join(EXAMPLES, 'weather', 'samples', 'valid.json'), 'utf8')) as unknown[];
   for (const body of [JSON.stringify(row[0]), '{}']) {
     const res = await fetch(`${server.url}/predict`, { method: 'POST', headers: { 'content-type': 'application/json' }, body });
     await res.arrayBuffer();
   }
   await (await fetch(`${server.url}/models/nope/predict`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{}' })).arrayBuffer();
+  // A gRPC call, for the gRPC series.
+  const grpc = grpcClients(server.grpcPort!);
+  await rpc(grpc.inference, 'ModelReady', { name: 'weather' });
+  grpc.close();
   const res = await fetch(`${server.url}/metrics`);
   assert.equal(res.status, 200);
   const text = await res.text();

@@ -1,5 +1,5 @@
 // What the dashboard shows, per model version, kept from the core's PredictionTap (so every front
-// door counts) plus the app's Prometheus registry (HTTP statuses, batch sizes) and the batchers
+// door counts) plus the app's Prometheus registry (HTTP statuses, gRPC codes, MQTT outcomes, batch sizes) and the batchers
 // (queue depth). snapshot() is computed once per tick and sent to every open dashboard.
 import type { Registry } from 'prom-client';
 import type { OutputSpec } from '../config/types.js';
@@ -243,6 +243,12 @@ export class LiveStats {
       for (const v of (await http.get()).values) {
         const status = String(v.labels.status);
         if (Number(status) >= 400 && v.value > 0 && v.labels.model) out.push({ model: String(v.labels.model), version: String(v.labels.version ?? ''), frontDoor: 'http', status, count: v.value });
+      }
+    }
+    const grpc = this.registry?.getSingleMetric('modelserve_grpc_requests_total');
+    if (grpc) {
+      for (const v of (await grpc.get()).values) {
+        if (v.labels.code !== 'OK' && v.value > 0 && v.labels.model) out.push({ model: String(v.labels.model), version: String(v.labels.version ?? ''), frontDoor: 'grpc', status: String(v.labels.code), count: v.value });
       }
     }
     const mqtt = this.registry?.getSingleMetric('modelserve_mqtt_messages_total');

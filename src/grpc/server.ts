@@ -17,7 +17,7 @@ import { badTensor, checkDatatype, fromBytes, MAX_ELEMENTS, noInputs, fromConten
 import { dimension, inferCodec, type InferRequestMessage, type Int64 } from './infer-codec.js';
 import { PROTO_DIR } from './proto.js';
 import type { ClientProbe } from '../batching/batcher.js';
-import { plainRequestId } from '../protocols/request-id.js';
+import { plainRequestId, requestIdFrom } from '../protocols/request-id.js';
 
 
 export const INFERENCE_SERVICE = 'inference.GRPCInferenceService';
@@ -37,9 +37,10 @@ export interface GrpcServerOptions {
   connections?: GrpcConnectionLimits;
   /** Who may call (auth is off when absent): the same gate as HTTP's, so a key has one rate limit; admin keys may also call the repository RPCs. */
   auth?: KeyGate;
-  log?: { warn(obj: object, msg: string): void; error(obj: object, msg: string): void; debug?(obj: object, msg: string): void };
-  /** Load shedding and deadlines count in modelserve_rejected_total, as over HTTP. */
-  metrics?: { rejected(model: string, reason: RejectReason): void };
+  /** Every answer has an access line at info (as HTTP's), but the probes' (ServerLive, ServerReady, grpc.health.v1). */
+  log?: { info?(obj: object, msg: string): void; warn(obj: object, msg: string): void; error(obj: object, msg: string): void; debug?(obj: object, msg: string): void };
+  /** Every answer counts in modelserve_grpc_requests_total; load shedding and deadlines in modelserve_rejected_total, as over HTTP. */
+  metrics?: { rejected(model: string, reason: RejectReason): void; observeGrpc?(model: string, version: string, rpc: string, code: string, seconds: number): void };
   /** Extra readiness, as /readyz's (a required MQTT broker): a reason the service is not ready, or undefined. */
   readiness?: () => string | undefined;
 }
@@ -116,14 +117,29 @@ export function statusDetails(message: string): string {
   return message.length <= MAX_STATUS_DETAILS ? message : `${message.slice(0, MAX_STATUS_DETAILS)}… (${message.length - MAX_STATUS_DETAILS} more characters)`;
 }
 
-function toServiceError(err: unknown, log: GrpcServerOptions['log']): Partial<grpc.ServiceError> {
+function toServiceError(err: unknown, log: GrpcServerOptions['log'], reqId: string): Partial<grpc.ServiceError> & { code: grpc.status } {
   if (err instanceof ModelServeError) {
     const code = grpcStatusOf(err);
-    if (isServerFault(err)) log?.error({ err, cause: err.cause }, err.message);
-    return { code, details: err.code === 'MS_ERR_INFERENCE' ? 'inference failed; see the server log' : statusDetails(err.message) };
+    if (isServerFault(err)) log?.error({ reqId, err, cause: err.cause }, err.message);
+    return { code, details: err.code === 'MS_ERR_INFERENCE' ? `inference failed; see the server log for request ${reqId}` : statusDetails(err.message) };
   }
-  log?.error({ err }, 'unhandled error in a gRPC call');
-  return { code: grpc.status.INTERNAL, details: 'internal server error; see the server log' };
+  log?.error({ reqId, err }, 'unhandled error in a gRPC call');
+  return { code: grpc.status.INTERNAL, details: `internal server error; see the server log for request ${reqId}` };
+}
+
+/** RPCs that are probes: counted, never access-logged (as /healthz and /readyz). */
+const PROBE_RPCS: ReadonlySet<string> = new Set(['ServerLive', 'ServerReady']);
+
+/** The caller's x-request-id metadata when it is plain (as HTTP's header is read). */
+function requestIdOf(metadata: grpc.Metadata): string | undefined {
+  return plainRequestId(metadata.get('x-request-id')[0]);
+}
+
+/** The model a request names (unknown for an undecodable message). */
+function modelNamed(request: unknown): unknown {
+  if (typeof request !== 'object' || request === null || request instanceof InvalidMessage) return undefined;
+  const r = request as { model_name?: unknown; name?: unknown };
+  return r.model_name ?? r.name;
 }
 
 /** What a request's bytes decode to when they are not a valid message of the RPC's request type. */
@@ -230,32 +246,60 @@ export async function startGrpcServer(options: GrpcServerOptions): Promise<Runni
     if (refused !== undefined) throw refused;
   };
 
-  type Handler = (request: never, call: grpc.ServerUnaryCall<unknown, unknown>) => unknown;
+  /**
+   * One answer (a unary call's, or one request's on a stream): its access line (as HTTP's: request
+   * id, what was called, the model, the status, ms) and its metrics. The model label is a served
+   * model's name only (bounded cardinality); the line shows the name as sent.
+   */
+  const answered = (rpc: string, reqId: string, name: unknown, version: string, code: grpc.status, started: number) => {
+    const ms = performance.now() - started;
+    const model = typeof name === 'string' ? name : '';
+    options.metrics?.observeGrpc?.(model !== '' && core.has(model) ? model : '', version, rpc, grpc.status[code] ?? String(code), ms / 1000);
+    if (!PROBE_RPCS.has(rpc)) log?.info?.({ reqId, rpc, model: shownName(model), version, grpcStatus: grpc.status[code] ?? String(code), ms: Number(ms.toFixed(3)) }, 'request');
+  };
+
+  /** What a handler learns while answering: the request id (for events), the version that answered. */
+  interface CallContext { reqId: string; version: string }
+  type Handler = (request: never, call: grpc.ServerUnaryCall<unknown, unknown>, context: CallContext) => unknown;
   // Answers as soon as the handler does: a synchronous answer (or error) goes out in the same tick,
   // a promise's when it settles — no extra promise hops per call on the inference path.
-  const unary = (handler: Handler, route: 'infer' | 'admin' | 'open' = 'infer'): grpc.handleUnaryCall<unknown, unknown> => (call, callback) => {
-    const fail = (err: unknown) => callback(toServiceError(err, log) as grpc.ServiceError);
+  const unary = (rpc: string, handler: Handler, route: 'infer' | 'admin' | 'open' = 'infer'): grpc.handleUnaryCall<unknown, unknown> => (call, callback) => {
+    const started = performance.now();
+    // The caller's x-request-id, else (an inference) the request's own OIP id when plain, else a new one; sent back in the response metadata.
+    const context: CallContext = { reqId: requestIdOf(call.metadata) ?? requestIdFrom((call.request as { id?: unknown } | null)?.id), version: '' };
+    const echoed = new grpc.Metadata();
+    echoed.set('x-request-id', context.reqId);
+    call.sendMetadata(echoed);
+    const name = modelNamed(call.request);
+    const fail = (err: unknown) => {
+      const error = err instanceof InvalidMessage ? err.error : toServiceError(err, log, context.reqId);
+      callback(error as grpc.ServiceError);
+      answered(rpc, context.reqId, name, '', error.code, started);
+    };
+    const succeed = (answer: unknown) => {
+      callback(null, answer);
+      answered(rpc, context.reqId, name, context.version, grpc.status.OK, started);
+    };
     let response: unknown;
     try {
       authorize(call.metadata, route);
-      if (call.request instanceof InvalidMessage) return callback(call.request.error);
-      response = handler(call.request as never, call);
+      if (call.request instanceof InvalidMessage) return fail(call.request);
+      response = handler(call.request as never, call, context);
     } catch (err) {
       return fail(err);
     }
-    if (response instanceof Promise) response.then((answer: object) => callback(null, answer), fail);
-    else callback(null, response as object);
+    if (response instanceof Promise) response.then(succeed, fail);
+    else succeed(response);
   };
 
-  const modelInfer = async (request: InferRequestMessage, version: ServableVersion, deadline: number | undefined, client: ClientProbe) => {
+  const modelInfer = async (request: InferRequestMessage, version: ServableVersion, deadline: number | undefined, client: ClientProbe, requestId: string) => {
     const arrived = performance.now();
     try {
       const inputs = decodeInputs(request);
       for (const o of request.outputs) refuseClassification(o.name, (o as { parameters?: Record<string, unknown> }).parameters);
       const requested = request.outputs.length > 0 ? request.outputs.map((o) => o.name) : undefined;
       const soonest = withTimeoutParameter(request.parameters.timeout, deadline, arrived);
-      // The request's OIP id is its request id in prediction events when it is plain (as HTTP's X-Request-Id is read).
-      const outputs = await inferTensors(version, { inputs, outputs: requested, deadline: soonest, client, requestId: plainRequestId(request.id), frontDoor: 'grpc' });
+      const outputs = await inferTensors(version, { inputs, outputs: requested, deadline: soonest, client, requestId, frontDoor: 'grpc' });
       // Answer in the form asked in: raw contents for raw inputs (what tritonclient sends), else typed contents.
       const raw = request.raw_input_contents.length > 0;
       const response = {
@@ -274,10 +318,10 @@ export async function startGrpcServer(options: GrpcServerOptions): Promise<Runni
   };
 
   /** One inference request: a loaded version (the usual case) is used at once, one loading on demand is awaited. */
-  const inferOne = (request: InferRequestMessage, deadline: number | undefined, client: ClientProbe) => {
+  const inferOne = (request: InferRequestMessage, deadline: number | undefined, client: ClientProbe, requestId: string) => {
     if (request.invalid !== undefined) throw badTensor(`the message is not a valid inference.ModelInferRequest: ${request.invalid}`);
     const version = acquire(core, request.model_name, request.model_version, deadline);
-    return version instanceof Promise ? version.then((v) => modelInfer(request, v, deadline, client)) : modelInfer(request, version, deadline, client);
+    return version instanceof Promise ? version.then((v) => modelInfer(request, v, deadline, client, requestId)) : modelInfer(request, version, deadline, client, requestId);
   };
 
   // Triton's ModelStreamInfer: each message on the stream is one request with its own response
@@ -287,10 +331,21 @@ export async function startGrpcServer(options: GrpcServerOptions): Promise<Runni
   // server drains, as soon as its answers in flight are written.
   const streams = new Set<() => void>();
   const streamInfer = (call: grpc.ServerDuplexStream<InferRequestMessage, unknown>) => {
+    const opened = performance.now();
+    // The caller's x-request-id names every request on the stream; else each request's OIP id when plain, else a new one.
+    const streamId = requestIdOf(call.metadata);
+    if (streamId !== undefined) {
+      const echoed = new grpc.Metadata();
+      echoed.set('x-request-id', streamId);
+      call.sendMetadata(echoed);
+    }
     try {
       authorize(call.metadata, 'stream-open');
     } catch (err) {
-      call.emit('error', toServiceError(err, log));
+      const reqId = streamId ?? requestIdFrom(undefined);
+      const error = toServiceError(err, log, reqId);
+      call.emit('error', error);
+      answered('ModelStreamInfer', reqId, undefined, '', error.code, opened);
       return;
     }
     let inFlight = 0;
@@ -316,19 +371,24 @@ export async function startGrpcServer(options: GrpcServerOptions): Promise<Runni
     };
     // The error names its request as Triton's does: infer_response carries the request's id and model,
     // so a client with many requests on the stream knows which one failed.
-    const failed = (request: InferRequestMessage, err: unknown) => answer(codec.encodeStreamResponse({
-      error_message: toServiceError(err, log).details,
-      infer_response: { id: request.id, model_name: shownName(request.model_name), model_version: request.model_version },
-    }));
+    const failed = (request: InferRequestMessage, reqId: string, started: number, err: unknown) => {
+      const error = toServiceError(err, log, reqId);
+      answer(codec.encodeStreamResponse({
+        error_message: error.details,
+        infer_response: { id: request.id, model_name: shownName(request.model_name), model_version: request.model_version },
+      }));
+      answered('ModelStreamInfer', reqId, request.model_name, '', error.code, started);
+    };
     // An answer past the send limit answers its request with that error instead, and the stream goes on.
-    const answered = (request: InferRequestMessage, response: object) => {
+    const succeeded = (request: InferRequestMessage, reqId: string, started: number, response: { model_version: string }) => {
       let bytes: Buffer;
       try {
         bytes = fitting(codec.encodeStreamResponse({ infer_response: response }));
       } catch (err) {
-        return failed(request, err);
+        return failed(request, reqId, started, err);
       }
       answer(bytes);
+      answered('ModelStreamInfer', reqId, request.model_name, response.model_version, grpc.status.OK, started);
     };
     streams.add(closeIfIdle);
     // The stream's deadline (the client's grpc-timeout) bounds every request on it.
@@ -338,16 +398,18 @@ export async function startGrpcServer(options: GrpcServerOptions): Promise<Runni
     const probe: ClientProbe = { get cancelled() { return call.cancelled; } };
     call.on('data', (request: InferRequestMessage) => {
       if (closed) return;
+      const started = performance.now();
+      const reqId = streamId ?? requestIdFrom(request.id);
       inFlight++;
       let response: ReturnType<typeof inferOne>;
       try {
         // Each message is a request: it takes a token from the key's rate limit (a refused one answers in its error_message).
         if (gate?.limited === true) authorize(call.metadata, 'infer');
-        response = inferOne(request, deadline, probe);
+        response = inferOne(request, deadline, probe, reqId);
       } catch (err) {
-        return failed(request, err);
+        return failed(request, reqId, started, err);
       }
-      response.then((r) => answered(request, r), (err: unknown) => failed(request, err));
+      response.then((r) => succeeded(request, reqId, started, r), (err: unknown) => failed(request, reqId, started, err));
     });
     call.on('end', () => { clientDone = true; closeIfIdle(); });
     call.on('cancelled', () => { closed = true; streams.delete(closeIfIdle); });
@@ -356,23 +418,26 @@ export async function startGrpcServer(options: GrpcServerOptions): Promise<Runni
 
   const handlers = {
     // Probes, open as REST's /v2/health/* and grpc.health.v1 are.
-    ServerLive: unary(() => ({ live: true }), 'open'),
-    ServerReady: unary(() => ({ ready: status() === 'SERVING' }), 'open'),
-    ModelReady: unary((request: { name: string; version: string }) => ({ ready: isModelReady(core, request.name, request.version) })),
-    ServerMetadata: unary(() => serverMetadata()),
-    ModelMetadata: unary(async (request: { name: string; version: string }, call) => modelMetadata(core, await acquire(core, request.name, request.version, deadlineOf(call)))),
+    ServerLive: unary('ServerLive', () => ({ live: true }), 'open'),
+    ServerReady: unary('ServerReady', () => ({ ready: status() === 'SERVING' }), 'open'),
+    ModelReady: unary('ModelReady', (request: { name: string; version: string }) => ({ ready: isModelReady(core, request.name, request.version) })),
+    ServerMetadata: unary('ServerMetadata', () => serverMetadata()),
+    ModelMetadata: unary('ModelMetadata', async (request: { name: string; version: string }, call) => modelMetadata(core, await acquire(core, request.name, request.version, deadlineOf(call)))),
     // Triton's model configuration: the same object as REST GET /v2/models/{m}/config (proto/model_config.proto).
-    ModelConfig: unary(async (request: { name: string; version: string }, call) => ({ config: modelConfig(await acquire(core, request.name, request.version, deadlineOf(call))) })),
-    ModelInfer: unary((request: InferRequestMessage, call) => inferOne(request, deadlineOf(call), call).then((r) => fitting(codec.encodeResponse(r)))),
+    ModelConfig: unary('ModelConfig', async (request: { name: string; version: string }, call) => ({ config: modelConfig(await acquire(core, request.name, request.version, deadlineOf(call))) })),
+    ModelInfer: unary('ModelInfer', (request: InferRequestMessage, call, context) => inferOne(request, deadlineOf(call), call, context.reqId).then((r) => {
+      context.version = r.model_version;
+      return fitting(codec.encodeResponse(r));
+    })),
     ModelStreamInfer: streamInfer,
-    ModelStatistics: unary((request: { name: string; version: string }) => ({ model_stats: modelStatistics(core, stats, request.name, request.version) })),
-    RepositoryIndex: unary((request: { ready: boolean }) => ({ models: repositoryIndex(core, request.ready) }), 'admin'),
-    RepositoryModelLoad: unary(async (request: { model_name: string; parameters?: Record<string, unknown> }) => {
+    ModelStatistics: unary('ModelStatistics', (request: { name: string; version: string }) => ({ model_stats: modelStatistics(core, stats, request.name, request.version) })),
+    RepositoryIndex: unary('RepositoryIndex', (request: { ready: boolean }) => ({ models: repositoryIndex(core, request.ready) }), 'admin'),
+    RepositoryModelLoad: unary('RepositoryModelLoad', async (request: { model_name: string; parameters?: Record<string, unknown> }) => {
       checkLoadParameters(request.parameters);
       await core.loadModel(request.model_name);
       return {};
     }, 'admin'),
-    RepositoryModelUnload: unary(async (request: { model_name: string }) => { await core.unloadModel(request.model_name); return {}; }, 'admin'),
+    RepositoryModelUnload: unary('RepositoryModelUnload', async (request: { model_name: string }) => { await core.unloadModel(request.model_name); return {}; }, 'admin'),
   };
   const service = ((inference.inference as grpc.GrpcObject).GRPCInferenceService as grpc.ServiceClientConstructor).service;
   // The inference RPCs' answers are already encoded (with their size checked: fitting, above).

@@ -6,6 +6,8 @@
 //   request-series.ts, without prom-client's per-call label hashing)
 //   {model, route, status} (onResponse hook; route is the route template, model only a served
 //   model's name, so label cardinality stays bounded whatever clients send);
+// - every gRPC answer (a unary call, a request on a stream): modelserve_grpc_requests_total /
+//   modelserve_grpc_request_duration_seconds {model, version, rpc, code} (grpc/server.ts);
 // - every batch run (the batcher's onBatch observer): queue wait per request and inference time
 //   per run, separately (as Triton reports queue and compute time), and batch size in rows;
 // - on scrape: queue depth from each batcher's stats(), model load state, readiness;
@@ -38,7 +40,8 @@ const BATCH_BUCKETS = [1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 4096];
 
 export class Metrics {
   readonly registry: Registry;
-  private readonly requests: RequestSeries;
+  private readonly requests: RequestSeries<'route', 'status'>;
+  private readonly grpcCalls: RequestSeries<'rpc', 'code'>;
   // Observed on every batch (the queue wait once per request in it): bound series, no per-call label hashing.
   private readonly queueWait: BoundHistogram<'model' | 'version'>;
   private readonly inference: BoundHistogram<'model' | 'version'>;
@@ -65,7 +68,16 @@ export class Metrics {
     if (options.labels) this.registry.setDefaultLabels(options.labels);
     const registers = [this.registry];
     const mv = ['model', 'version'] as const;
-    this.requests = new RequestSeries(this.registry, LATENCY_BUCKETS);
+    this.requests = new RequestSeries(this.registry, LATENCY_BUCKETS, {
+      total: ['modelserve_requests_total', 'HTTP requests answered, by model, version, route template and status code.'],
+      duration: ['modelserve_request_duration_seconds', 'HTTP request latency (first byte in to last byte out), by model, version, route template and status code.'],
+      labels: ['route', 'status'],
+    });
+    this.grpcCalls = new RequestSeries(this.registry, LATENCY_BUCKETS, {
+      total: ['modelserve_grpc_requests_total', 'gRPC calls answered (each request on a ModelStreamInfer stream counts as one), by model, version, RPC and status code name.'],
+      duration: ['modelserve_grpc_request_duration_seconds', 'gRPC call latency (request read to answer handed to the transport), by model, version, RPC and status code name.'],
+      labels: ['rpc', 'code'],
+    });
     this.queueWait = new BoundHistogram(this.registry, 'modelserve_queue_wait_seconds', 'Time a request waited in the model queue before its batch started (per request).', LATENCY_BUCKETS);
     this.inference = new BoundHistogram(this.registry, 'modelserve_inference_duration_seconds', 'Time one batch spent in inference (onnxruntime run on a worker, with the tensors joined and split), per batch.', LATENCY_BUCKETS);
     this.batchSize = new BoundHistogram(this.registry, 'modelserve_batch_size', 'Rows per inference run.', BATCH_BUCKETS);
@@ -121,6 +133,11 @@ export class Metrics {
   /** Records one answered HTTP request. */
   observeRequest(model: string, version: string, route: string, status: number, seconds: number): void {
     this.requests.observe(model, version, route, status, seconds);
+  }
+
+  /** Records one answered gRPC call (a request on a stream is one); `code`: the status code's name (OK, NOT_FOUND…). */
+  observeGrpc(model: string, version: string, rpc: string, code: string, seconds: number): void {
+    this.grpcCalls.observe(model, version, rpc, code, seconds);
   }
 
   /** The batcher observer for one model (pass as RegistryOptions.onBatch). */

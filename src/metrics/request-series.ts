@@ -1,24 +1,35 @@
-// modelserve_requests_total and modelserve_request_duration_seconds, updated on every HTTP
-// response: one Map lookup (a key string) and a BoundHistogram observation; the counter is the
-// histogram's count per label set, read on scrape.
+// A request counter and its latency histogram, updated on every answer: one Map lookup (a key
+// string) and a BoundHistogram observation; the counter is the histogram's count per label set,
+// read on scrape. HTTP's modelserve_requests_total / modelserve_request_duration_seconds
+// {model, version, route, status} and gRPC's modelserve_grpc_requests_total /
+// modelserve_grpc_request_duration_seconds {model, version, rpc, code} are two of them.
 import type { Registry } from 'prom-client';
 import { BoundHistogram, registerComputedMetric } from './bound-histogram.js';
 
-export type RequestLabels = { model: string; version: string; route: string; status: string };
+/** The series' names and helps, and the two labels beside model and version. */
+export interface RequestSeriesNames<K extends string, S extends string> {
+  total: [name: string, help: string];
+  duration: [name: string, help: string];
+  /** What was asked (the route template, the RPC) and how it was answered (the status). */
+  labels: [kind: K, status: S];
+}
 
-export class RequestSeries {
-  private readonly duration: BoundHistogram<keyof RequestLabels>;
+export class RequestSeries<K extends string = 'route', S extends string = 'status'> {
+  private readonly duration: BoundHistogram<'model' | 'version' | K | S>;
+  private readonly kind: K;
+  private readonly status: S;
 
-  constructor(registry: Registry, bounds: readonly number[]) {
-    registerComputedMetric(registry, 'modelserve_requests_total', 'HTTP requests answered, by model, version, route template and status code.', 'counter',
+  constructor(registry: Registry, bounds: readonly number[], names: RequestSeriesNames<K, S>) {
+    [this.kind, this.status] = names.labels;
+    registerComputedMetric(registry, names.total[0], names.total[1], 'counter',
       () => [...this.duration.observed()].map((s) => ({ labels: s.labels, value: s.count })), () => undefined);
-    this.duration = new BoundHistogram(registry, 'modelserve_request_duration_seconds', 'HTTP request latency (first byte in to last byte out), by model, version, route template and status code.', bounds);
+    this.duration = new BoundHistogram(registry, names.duration[0], names.duration[1], bounds);
   }
 
-  /** Counts one response and its duration in seconds. */
-  observe(model: string, version: string, route: string, status: number, seconds: number): void {
-    // Label sets are bounded by the callers (models × versions × route templates × statuses).
-    const key = `${model}\u0000${version}\u0000${route}\u0000${status}`;
-    (this.duration.find(key) ?? this.duration.labels({ model, version, route, status: String(status) }, key)).observe(seconds);
+  /** Counts one answer and its duration in seconds. */
+  observe(model: string, version: string, kind: string, status: number | string, seconds: number): void {
+    // Label sets are bounded by the callers (models × versions × routes or RPCs × statuses).
+    const key = `${model}\u0000${version}\u0000${kind}\u0000${status}`;
+    (this.duration.find(key) ?? this.duration.labels({ model, version, [this.kind]: kind, [this.status]: String(status) } as Record<'model' | 'version' | K | S, string>, key)).observe(seconds);
   }
 }

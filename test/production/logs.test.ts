@@ -139,3 +139,64 @@ describe('log level debug', () => {
     assert.match(String(logged[0]!.reason), /HPE_/);
   });
 });
+
+describe('gRPC calls', () => {
+  test('each call, and each request on a stream, gets an access line with its request id, RPC, model and status; probes do not', async () => {
+    const { startServer } = await import('../../src/server.js');
+    const { grpcClients, rpc } = await import('../helpers/oip.js');
+    const { BOOK_FIELDS, bookRows, tempDir, writeBookModelFolder } = await import('../helpers/paths.js');
+    const grpc = await import('@grpc/grpc-js');
+    const lines: Line[] = [];
+    const stream = new Writable({
+      write(chunk: Buffer, _enc, done) {
+        for (const text of chunk.toString().split('\n')) if (text.trim() !== '') lines.push(JSON.parse(text) as Line);
+        done();
+      },
+    });
+    const repo = tempDir();
+    writeBookModelFolder(repo);
+    const server = await startServer({ repo, port: 0, grpcPort: 'free', workers: 1, logger: { level: 'info', stream } });
+    const clients = grpcClients(server.grpcPort!);
+    try {
+      const [row] = bookRows(1);
+      const request = (model: string) => ({ model_name: model, inputs: BOOK_FIELDS.map((f) => ({ name: f, datatype: 'FP64', shape: [1, 1], contents: { fp64_contents: [row![f]] } })) });
+      lines.length = 0;
+      // The caller's x-request-id is used and sent back in the response metadata.
+      const metadata = new grpc.Metadata();
+      metadata.set('x-request-id', 'grpc-trace-1');
+      const echoed = await new Promise<unknown>((resolve, reject) => {
+        const c = clients.inference.ModelInfer!(request('book-weather'), metadata, (err: Error | null) => { if (err) reject(err); });
+        c.on('metadata', (m: import('@grpc/grpc-js').Metadata) => resolve(m.get('x-request-id')[0]));
+      });
+      assert.equal(echoed, 'grpc-trace-1');
+      await assert.rejects(rpc(clients.inference, 'ModelInfer', request('no-such-model')), { code: grpc.status.NOT_FOUND });
+      await rpc(clients.inference, 'ServerLive', {});
+      await rpc(clients.inference, 'ServerReady', {});
+      // A stream: one line per request on it, each with its own status.
+      const call = (clients.inference as unknown as { ModelStreamInfer(m: import('@grpc/grpc-js').Metadata): import('@grpc/grpc-js').ClientDuplexStream<unknown, unknown> }).ModelStreamInfer(new grpc.Metadata());
+      const answers: unknown[] = [];
+      call.on('data', (m) => answers.push(m));
+      const ended = new Promise((resolve) => call.on('end', resolve));
+      call.write({ ...request('book-weather'), id: 'stream-a' });
+      call.write({ ...request('other-missing'), id: 'stream-b' });
+      call.end();
+      await ended;
+      assert.equal(answers.length, 2);
+      await new Promise((r) => setTimeout(r, 50));
+
+      const access = lines.filter((l) => l.msg === 'request');
+      const shape = (l: Line) => [l.reqId, l.rpc, l.model, l.version, l.grpcStatus, typeof l.ms];
+      assert.deepEqual(access.map(shape).sort((a, b) => String(a[0]).localeCompare(String(b[0]))), [
+        ['grpc-trace-1', 'ModelInfer', 'book-weather', '1', 'OK', 'number'],
+        ['stream-a', 'ModelStreamInfer', 'book-weather', '1', 'OK', 'number'],
+        ['stream-b', 'ModelStreamInfer', 'other-missing', '', 'NOT_FOUND', 'number'],
+        [access.find((l) => l.model === 'no-such-model')?.reqId, 'ModelInfer', 'no-such-model', '', 'NOT_FOUND', 'number'],
+      ].sort((a, b) => String(a[0]).localeCompare(String(b[0]))));
+      // No id given: a generated one.
+      assert.match(String(access.find((l) => l.model === 'no-such-model')?.reqId), /^[0-9a-f-]{36}$/);
+    } finally {
+      clients.close();
+      await server.shutdown();
+    }
+  });
+});

@@ -103,6 +103,48 @@ test('a method a route does not have (405) counts under that route and its model
   assert.ok(!text.includes('not-a-model-405'));
 });
 
+test('gRPC answers are counted by model, version, RPC and status code (a stream\'s requests one by one), and shown among the dashboard\'s errors', async () => {
+  const grpc = await import('@grpc/grpc-js');
+  const { grpcClients, rpc } = await import('../helpers/oip.js');
+  const { BOOK_FIELDS, bookRows, tempDir, writeBookModelFolder } = await import('../helpers/paths.js');
+  const repo = tempDir();
+  writeBookModelFolder(repo);
+  const server = await startServer({ repo, port: 0, grpcPort: 'free', workers: 1, logger: false });
+  const clients = grpcClients(server.grpcPort!);
+  try {
+    const [row] = bookRows(1);
+    const request = (model: string) => ({ model_name: model, inputs: BOOK_FIELDS.map((f) => ({ name: f, datatype: 'FP64', shape: [1, 1], contents: { fp64_contents: [row![f]] } })) });
+    for (let i = 0; i < 3; i++) await rpc(clients.inference, 'ModelInfer', request('book-weather'));
+    await assert.rejects(rpc(clients.inference, 'ModelInfer', request('no-such-grpc-model')), { code: grpc.status.NOT_FOUND });
+    await assert.rejects(rpc(clients.inference, 'ModelInfer', { ...request('book-weather'), inputs: [] }), { code: grpc.status.INVALID_ARGUMENT });
+    await rpc(clients.inference, 'ServerLive', {});
+    const stream = (clients.inference as unknown as { ModelStreamInfer(m: import('@grpc/grpc-js').Metadata): import('@grpc/grpc-js').ClientDuplexStream<unknown, unknown> }).ModelStreamInfer(new grpc.Metadata());
+    stream.on('data', () => undefined);
+    const ended = new Promise((resolve) => stream.on('end', resolve));
+    for (let i = 0; i < 2; i++) stream.write(request('book-weather'));
+    stream.write({ ...request('book-weather'), inputs: [] });
+    stream.end();
+    await ended;
+    const text = await scrape(server);
+    const count = (labels: Record<string, string>) => sampleSum(text, 'modelserve_grpc_requests_total', labels);
+    assert.equal(count({ model: 'book-weather', version: '1', rpc: 'ModelInfer', code: 'OK' }), 3);
+    assert.equal(count({ model: 'book-weather', version: '', rpc: 'ModelInfer', code: 'INVALID_ARGUMENT' }), 1);
+    // A client-chosen model name never becomes a label value.
+    assert.equal(count({ model: '', rpc: 'ModelInfer', code: 'NOT_FOUND' }), 1);
+    assert.ok(!text.includes('no-such-grpc-model'));
+    assert.equal(count({ rpc: 'ServerLive', code: 'OK' }), 1);
+    assert.equal(count({ model: 'book-weather', version: '1', rpc: 'ModelStreamInfer', code: 'OK' }), 2);
+    assert.equal(count({ model: 'book-weather', rpc: 'ModelStreamInfer', code: 'INVALID_ARGUMENT' }), 1);
+    assert.equal(count({}), 3 + 1 + 1 + 1 + 3);
+    assert.equal(sampleSum(text, 'modelserve_grpc_request_duration_seconds_count', { model: 'book-weather', rpc: 'ModelInfer', code: 'OK' }), 3);
+    const stats = (await call(`${server.url}/dashboard/stats`)).body as { errors: Array<{ model: string; frontDoor: string; status: string; count: number }> };
+    assert.deepEqual(stats.errors.filter((e) => e.frontDoor === 'grpc').map((e) => [e.model, e.status, e.count]).sort(), [['book-weather', 'INVALID_ARGUMENT', 2]]);
+  } finally {
+    clients.close();
+    await server.shutdown();
+  }
+});
+
 test('each app has its own registry', async () => {
   const beforeB = sample(await scrape(b), 'modelserve_requests_total', { model: 'weather', route: '/predict', status: '200' }) ?? 0;
   for (let i = 0; i < 4; i++) await call(`${a.url}/predict`, { body: ROW });
