@@ -295,8 +295,13 @@ export class MqttFrontDoor {
     if (model === undefined) return; // not a request topic of ours
     this.inFlight++;
     const started = performance.now();
-    void this.handle(model, payload, packet).then((outcome) => {
-      this.metrics?.observe(model, outcome, (performance.now() - started) / 1000);
+    const props = packet.properties ?? {};
+    const reply: Reply = { responseTopic: props.responseTopic, correlationData: props.correlationData, requestId: requestIdFrom(props.userProperties?.request_id), status: 0 };
+    void this.handle(model, payload, reply).then((outcome) => {
+      const ms = performance.now() - started;
+      this.metrics?.observe(model, outcome, ms / 1000);
+      // The access line, as HTTP's and gRPC's: the status is the one the answer carries.
+      this.log?.info({ reqId: reply.requestId, topic, model, status: reply.status, ms: Number(ms.toFixed(3)) }, 'request');
     }).finally(() => {
       this.inFlight--;
       const next = this.paused.shift();
@@ -304,11 +309,8 @@ export class MqttFrontDoor {
     });
   }
 
-  private async handle(model: string, payload: Buffer, packet: IPublishPacket): Promise<'predicted' | 'invalid' | 'failed'> {
-    const props = packet.properties ?? {};
-    const given = props.userProperties?.request_id;
-    const requestId = requestIdFrom(given);
-    const reply = { responseTopic: props.responseTopic, correlationData: props.correlationData, requestId };
+  private async handle(model: string, payload: Buffer, reply: Reply): Promise<'predicted' | 'invalid' | 'failed'> {
+    const requestId = reply.requestId;
     // Publishing to a topic name with a wildcard is a protocol error: the broker drops the
     // connection, and MQTT.js resends the unacknowledged answer after every reconnect (the front
     // door would never recover). Such a request is refused on the errors topic alone.
@@ -371,15 +373,16 @@ export class MqttFrontDoor {
       const refused = topic === reply.responseTopic
         ? (why: string) => this.sendError(model, { ...reply, responseTopic: undefined }, 'MS_ERR_BAD_RESPONSE_TOPIC', `the broker refused the answer on the response topic ${JSON.stringify(topic.slice(0, 200))}: ${why}`, version)
         : undefined;
+      reply.status = 200;
       this.publish(topic, answer, reply, version, 200, refused);
       return 'predicted';
     } catch (err) {
       if (err instanceof ModelServeError) {
         const detail = err.code === 'MS_ERR_INFERENCE' ? 'inference failed; see the server log for this request id' : err.message;
-        if (isServerFault(err)) this.log?.error({ err, request_id: requestId, model }, err.message);
+        if (isServerFault(err)) this.log?.error({ err, reqId: requestId, model }, err.message);
         this.sendError(model, reply, err.code, detail, version);
       } else {
-        this.log?.error({ err, request_id: requestId, model }, 'mqtt: unexpected error');
+        this.log?.error({ err, reqId: requestId, model }, 'mqtt: unexpected error');
         this.sendError(model, reply, 'MS_ERR_INTERNAL', 'internal server error; see the server log for this request id', version);
       }
       return 'failed';
@@ -430,6 +433,7 @@ export class MqttFrontDoor {
       sent = ERRORS.MS_ERR_ANSWER_TOO_LARGE.status;
       body = JSON.stringify({ detail: this.tooLarge(whole), code: 'MS_ERR_ANSWER_TOO_LARGE', status: sent, request_id: reply.requestId });
     }
+    reply.status = sent;
     this.publish(errors, body, reply, version, sent);
     // (A response topic that is the errors topic gets the error once; one so long that the error
     // does not fit the broker's limit beside it gets it on the errors topic alone.)
@@ -467,7 +471,7 @@ export class MqttFrontDoor {
       : { contentType: 'application/json', userProperties, correlationData: reply.correlationData };
     // QoS 1: MQTT.js keeps it (and resends it after a reconnect) until the broker acknowledged it.
     this.client.publish(topic, body, { qos: 1, properties }, (err) => {
-      if (err && !this.closed) this.log?.warn({ topic, request_id: reply.requestId, err: err.message }, 'mqtt: publishing an answer failed');
+      if (err && !this.closed) this.log?.warn({ topic, reqId: reply.requestId, err: err.message }, 'mqtt: publishing an answer failed');
       // (MQTT.js gives the reason code as a number; a lost connection is an error without one.)
       const code = (err as { code?: unknown } | undefined)?.code;
       if (err && typeof code === 'number' && !this.closed) refused?.(`${err.message.replace(/^Publish error: /, '')} (reason code 0x${code.toString(16)})`);
@@ -503,4 +507,6 @@ interface Reply {
   responseTopic: string | undefined;
   correlationData: Buffer | undefined;
   requestId: string;
+  /** The status the answer carries (200, or its error's), once sent. */
+  status: number;
 }

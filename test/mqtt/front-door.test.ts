@@ -290,3 +290,36 @@ test('large batches in flight together wait for room in the model\'s queue inste
     await own.shutdown();
   }
 });
+
+test('each MQTT request gets an access line (reqId, topic, model, the status its answer carries, ms), as HTTP\'s and gRPC\'s', async () => {
+  const { Writable } = await import('node:stream');
+  const lines: Array<Record<string, unknown>> = [];
+  const stream = new Writable({
+    write(chunk: Buffer, _enc, done) {
+      for (const text of chunk.toString().split('\n')) if (text.trim() !== '') lines.push(JSON.parse(text) as Record<string, unknown>);
+      done();
+    },
+  });
+  const own = await startServer({ repo: EXAMPLES, port: 0, workers: 1, logger: { level: 'info', stream }, streams: { mqtt: { url: broker.url, topics: { request: 'logged/{model}/in', predictions: 'logged/{model}/out', errors: 'logged/{model}/err' } } } });
+  try {
+    await own.streams!.frontDoor!.waitReady();
+    await client.subscribeAsync(['logged/weather/out', 'logged/weather/err'], { qos: 1 });
+    const answers = collect(client, 'logged/weather/out');
+    const errors = collect(client, 'logged/weather/err');
+    await client.publishAsync('logged/weather/in', JSON.stringify(row), { qos: 1, properties: { userProperties: { request_id: 'mqtt-log-ok' } } });
+    await client.publishAsync('logged/weather/in', '{not json', { qos: 1, properties: { userProperties: { request_id: 'mqtt-log-bad' } } });
+    await client.publishAsync('logged/weather/in', JSON.stringify({ ...row, humidity: 'wet' }), { qos: 1 });
+    await until(() => answers.length === 1 && errors.length === 2, 10_000, 'the answers');
+    await until(() => lines.filter((l) => l.msg === 'request').length === 3, 10_000, 'the access lines');
+    const access = lines.filter((l) => l.msg === 'request');
+    const byId = (id: string) => access.find((l) => l.reqId === id);
+    assert.deepEqual([byId('mqtt-log-ok')?.status, byId('mqtt-log-ok')?.model, byId('mqtt-log-ok')?.topic], [200, 'weather', 'logged/weather/in']);
+    assert.equal(byId('mqtt-log-bad')?.status, 400);
+    const generated = access.find((l) => l.status === 422);
+    assert.match(String(generated?.reqId), /^[0-9a-f-]{36}$/);
+    assert.equal(generated?.reqId, JSON.parse(errors.find((e) => JSON.parse(e.payload.toString()).status === 422)!.payload.toString()).request_id);
+    for (const l of access) assert.equal(typeof l.ms, 'number');
+  } finally {
+    await own.shutdown();
+  }
+});
