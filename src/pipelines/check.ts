@@ -100,11 +100,20 @@ export function resolvePipelines(configs: readonly ModelConfig[]): { derived: Ma
       if (!known) {
         requestFields.push({ ...f, name });
         available.set(name, { type: f.type });
-      } else if (known.type !== f.type) {
-        at(path, `request field '${name}' is ${f.type} for step '${step}' but ${known.type} for an earlier step`);
-      } else if (f.required && !known.required) {
-        requestFields[requestFields.indexOf(known)] = { ...known, required: true, default: undefined };
+        return;
       }
+      // A value every step taking the field accepts: an integer is a valid number, so integer and number make integer.
+      const type = compatible(f.type, known.type) ? f.type : compatible(known.type, f.type) ? known.type : undefined;
+      if (type === undefined) {
+        at(path, `request field '${name}' is ${f.type} for step '${step}' but ${known.type} for an earlier step`);
+        return;
+      }
+      const merged: FieldSpec = { ...known, type };
+      if (f.required && !known.required) Object.assign(merged, { required: true, default: undefined });
+      // Steps with different defaults (or one without): the pipeline fills in none, so each step fills in its own.
+      else if (!merged.required && f.default !== known.default) merged.default = undefined;
+      requestFields[requestFields.indexOf(known)] = merged;
+      available.set(name, { type });
     };
     const feed = (step: PipelineStepSpec, io: StepIO, sequential: boolean, later: ReadonlyMap<string, string>) => {
       const names = new Set(io.fields.map((f) => f.name));

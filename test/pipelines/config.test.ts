@@ -11,6 +11,7 @@ import { resolvePipelines } from '../../src/pipelines/check.js';
 import { InProcessRuntime } from '../../src/runtime/in-process.js';
 import { EXAMPLES } from '../helpers/paths.js';
 import { exampleModel, newRepo, writeConfig } from './helpers.js';
+import { writeIdentityModels } from '../helpers/onnx.js';
 
 test('every cross-model problem at once: unknown model and version, missing field, type mismatch, cycle', async () => {
   const repo = newRepo();
@@ -143,4 +144,23 @@ test('a step that is a raw model (a folder with only its .onnx file) is a proble
     return true;
   };
   await assert.rejects(InferenceCore.start({ repo, runtime: new InProcessRuntime() }), check);
+});
+
+test('members taking one field as integer and number, with different defaults: the ensemble loads (it was refused: "is number … but integer for an earlier step"), takes integers only, and each member fills in its own default (the first member\'s was sent to both)', async () => {
+  const repo = newRepo();
+  writeIdentityModels(repo, [{ file: 'as-number/model.onnx', elem: 'DOUBLE', shape: ['N', 1] }, { file: 'as-integer/model.onnx', elem: 'DOUBLE', inputElem: 'INT64', shape: ['N', 1] }]);
+  writeConfig(repo, 'as-number', 'fields:\n  x: { type: number, required: false, default: 1 }\ninputs:\n  x: { fields: [x] }\noutputs:\n  v: { from: y }\n');
+  writeConfig(repo, 'as-integer', 'fields:\n  x: { type: integer, required: false, default: 0 }\ninputs:\n  x: { fields: [x] }\noutputs:\n  v: { from: y }\n');
+  writeConfig(repo, 'both', 'pipeline:\n  ensemble:\n    - model: as-number\n    - model: as-integer\n  combine:\n    v: { mean: v }\n');
+  const core = await InferenceCore.start({ repo, runtime: new InProcessRuntime() });
+  try {
+    const both = core.resolve('both')!;
+    const answer = async (row: Record<string, unknown>) => (await both.predict([row], Infinity)) as unknown as Array<{ v: number }>;
+    assert.deepEqual(await answer({}), [{ v: 0.5 }], 'as-number fills in 1, as-integer 0');
+    assert.deepEqual(await answer({ x: 4 }), [{ v: 4 }]);
+    const x = both.config.fields.find((f) => f.name === 'x')!;
+    assert.deepEqual([x.type, x.required, x.default], ['integer', false, undefined]);
+  } finally {
+    await core.close();
+  }
 });
