@@ -2,7 +2,8 @@
 // loaded at runtime) plus the standard grpc.health.v1.Health service, on the inference core: the
 // same models, versions, batches and statistics as the REST front doors. Errors are gRPC status
 // codes with the same messages; API keys arrive in the `authorization` metadata (Bearer <key>, as
-// over HTTP; x-api-key also works); the repository RPCs need an admin key.
+// over HTTP; x-api-key also works); the repository RPCs need an admin key, the probes (ServerLive,
+// ServerReady, Health Check) none.
 import { performance } from 'node:perf_hooks';
 import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
@@ -24,6 +25,14 @@ export const INFERENCE_SERVICE = 'inference.GRPCInferenceService';
 
 /** How often health watchers are told of a change in the extra readiness (a required MQTT broker). */
 const READINESS_POLL_MS = 1000;
+
+/**
+ * Health Watch streams held open at most, per client connection and in all: a watcher (grpc's
+ * client-side health checking) needs one per service, and each is held until the client goes, so
+ * past these a Watch is RESOURCE_EXHAUSTED (Check, what probes use, is never refused).
+ */
+export const MAX_WATCHES_PER_CONNECTION = 8;
+export const MAX_WATCHES = 1000;
 
 export interface GrpcServerOptions {
   core: InferenceCore;
@@ -90,6 +99,8 @@ const STATUS: Partial<Record<ErrorCode, grpc.status>> = {
   MS_ERR_CLIENT_GONE: grpc.status.CANCELLED,
   // The model's answer, not a server that may come back (502 otherwise means UNAVAILABLE, which clients retry).
   MS_ERR_OUTPUT_RANGE: grpc.status.OUT_OF_RANGE,
+  // A cap on streams held open (health Watch): retrying at once would not help.
+  MS_ERR_TOO_MANY_STREAMS: grpc.status.RESOURCE_EXHAUSTED,
 };
 
 /** The gRPC status of the same meaning as an HTTP status. */
@@ -453,6 +464,19 @@ export async function startGrpcServer(options: GrpcServerOptions): Promise<Runni
   // and the server is not draining (Kubernetes gRPC probes, grpc_health_probe).
   // Each watcher with the status last sent to it: it gets a message only when that changes.
   const watchers = new Map<grpc.ServerWritableStream<{ service: string }, unknown>, string>();
+  // Open watchers per client connection (its peer address: one per TCP connection).
+  const watchesByPeer = new Map<string, number>();
+  const admitWatch = (peer: string) => {
+    const onConnection = watchesByPeer.get(peer) ?? 0;
+    if (onConnection >= MAX_WATCHES_PER_CONNECTION) throw new ModelServeError('MS_ERR_TOO_MANY_STREAMS', `this connection already holds ${onConnection} health Watch streams, the most one connection may (a client needs one per service): close one, or call Check`);
+    if (watchers.size >= MAX_WATCHES) throw new ModelServeError('MS_ERR_TOO_MANY_STREAMS', `${watchers.size} health Watch streams are open, as many as the server keeps: retry later, or call Check`);
+    watchesByPeer.set(peer, onConnection + 1);
+  };
+  const forgetWatch = (peer: string) => {
+    const left = (watchesByPeer.get(peer) ?? 1) - 1;
+    if (left > 0) watchesByPeer.set(peer, left);
+    else watchesByPeer.delete(peer);
+  };
   let readinessPoll: NodeJS.Timeout | undefined;
   const status = () => (core.state === 'ready' && !draining && options.readiness?.() === undefined ? 'SERVING' : 'NOT_SERVING');
   const known = (name: string) => name === '' || name === INFERENCE_SERVICE;
@@ -470,15 +494,25 @@ export async function startGrpcServer(options: GrpcServerOptions): Promise<Runni
       if (!known(call.request.service)) return callback({ code: grpc.status.NOT_FOUND, details: `unknown service '${shownName(call.request.service)}'` } as grpc.ServiceError);
       callback(null, { status: status() });
     },
+    // A Watch is held open for as long as the client likes: unlike Check it needs a key (any user
+    // key, one token of its rate limit) when auth is on, and is capped.
     Watch: (call: grpc.ServerWritableStream<{ service: string }, unknown>) => {
-      if (call.request instanceof InvalidMessage) return void call.emit('error', call.request.error);
+      const peer = call.getPeer();
+      try {
+        authorize(call.metadata, 'infer');
+        if (call.request instanceof InvalidMessage) return void call.emit('error', call.request.error);
+        admitWatch(peer);
+      } catch (err) {
+        return void call.emit('error', toServiceError(err, log));
+      }
       const now = statusOf(call.request.service);
       call.write({ status: now });
       watchers.set(call, now);
       // The extra readiness (a required MQTT broker) changes on its own: looked at every second while anyone watches.
       if (options.readiness && readinessPoll === undefined) readinessPoll = setInterval(publishHealth, READINESS_POLL_MS).unref();
       call.on('cancelled', () => {
-        watchers.delete(call);
+        if (!watchers.delete(call)) return; // already ended by the drain
+        forgetWatch(peer);
         if (watchers.size === 0) { clearInterval(readinessPoll); readinessPoll = undefined; }
       });
     },
@@ -501,6 +535,7 @@ export async function startGrpcServer(options: GrpcServerOptions): Promise<Runni
       publishHealth();
       for (const w of watchers.keys()) w.end();
       watchers.clear();
+      watchesByPeer.clear();
       clearInterval(readinessPoll);
       readinessPoll = undefined;
       for (const closeIfIdle of [...streams]) closeIfIdle();

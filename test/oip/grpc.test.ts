@@ -12,7 +12,8 @@ import * as grpc from '@grpc/grpc-js';
 import protobuf from 'protobufjs';
 import type { BatchInfo } from '../../src/batching/batcher.js';
 import { startServer, type RunningServer } from '../../src/server.js';
-import { grpcStatusOf, MAX_STATUS_DETAILS, statusDetails } from '../../src/grpc/server.js';
+import { grpcStatusOf, MAX_STATUS_DETAILS, MAX_WATCHES_PER_CONNECTION, statusDetails } from '../../src/grpc/server.js';
+import { parseServeOptions } from '../../src/cli/serve-options.js';
 import { ERRORS, ModelServeError } from '../../src/errors.js';
 import { BOOK_FIELDS, BOOK_MODEL, EXAMPLES, bookRows, tempDir, writeBookModelFolder } from '../helpers/paths.js';
 import { call } from '../helpers/http.js';
@@ -321,7 +322,7 @@ test('bytes that are not the RPC\'s request message: INVALID_ARGUMENT naming the
     invalid(await unary('/inference.GRPCInferenceService/ModelInfer', auth()), 'inference.ModelInferRequest');
     invalid(await unary('/grpc.health.v1.Health/Check', new grpc.Metadata()), 'grpc.health.v1.HealthCheckRequest');
     const watch = await new Promise<grpc.ServiceError | null>((resolve) => {
-      const call = raw.makeServerStreamRequest('/grpc.health.v1.Health/Watch', identity, identity, garbage, new grpc.Metadata());
+      const call = raw.makeServerStreamRequest('/grpc.health.v1.Health/Watch', identity, identity, garbage, auth());
       call.on('data', () => undefined);
       call.on('error', (err: grpc.ServiceError) => resolve(err));
       call.on('end', () => resolve(null));
@@ -437,7 +438,49 @@ test('--shutdown-delay: a health Watch gets NOT_SERVING at once, while calls are
   }
 });
 
+test('health Watch needs a key (Check does not); one connection holds at most 8, past them RESOURCE_EXHAUSTED (they were uncapped and open to anyone: a client could hold thousands); one closed frees its place, another connection has its own', async () => {
+  type Watch = grpc.ClientReadableStream<{ status: string }>;
+  const watch = (client: GrpcClient, metadata = auth()) => client.Watch!({ service: '' }, metadata) as unknown as Watch;
+  // A Watch's first message (SERVING), or the status it failed with.
+  const opened = (w: Watch) => new Promise<string | grpc.status>((resolve) => {
+    w.once('data', (m: { status: string }) => resolve(m.status));
+    w.once('error', (err: grpc.ServiceError) => resolve(err.code));
+  });
+  assert.equal(await opened(watch(health, new grpc.Metadata())), grpc.status.UNAUTHENTICATED);
+  assert.deepEqual(await rpc(health, 'Check', { service: '' }), { status: 'SERVING' }, 'probes need no key');
+  const held: Watch[] = [];
+  for (let i = 0; i < MAX_WATCHES_PER_CONNECTION; i++) {
+    held.push(watch(health));
+    assert.equal(await opened(held.at(-1)!), 'SERVING');
+  }
+  const refused = watch(health);
+  const refusal = new Promise<grpc.ServiceError>((resolve) => refused.once('error', resolve));
+  assert.equal((await refusal).code, grpc.status.RESOURCE_EXHAUSTED);
+  assert.match((await refusal).details, /this connection already holds 8 health Watch streams/);
+  // Another connection (its own subchannel) is not refused for this one's watchers.
+  const other = grpcClients(server.grpcPort!, { 'grpc.use_local_subchannel_pool': 1 });
+  try {
+    const elsewhere = watch(other.health);
+    assert.equal(await opened(elsewhere), 'SERVING');
+    elsewhere.cancel();
+  } finally {
+    other.close();
+  }
+  // The server hears of a cancel a moment later: a Watch opened until one is admitted.
+  held.pop()!.cancel();
+  let status: string | grpc.status = grpc.status.RESOURCE_EXHAUSTED;
+  for (let i = 0; i < 100 && status !== 'SERVING'; i++) {
+    if (i > 0) await new Promise((r) => setTimeout(r, 20));
+    held.push(watch(health));
+    status = await opened(held.at(-1)!);
+  }
+  assert.equal(status, 'SERVING', 'a cancelled Watch frees its place');
+  for (const w of held) { w.on('error', () => undefined); w.cancel(); }
+});
+
 test('connection limits: --grpc-max-concurrent-streams is announced in SETTINGS; an idle connection, and one past its age, get GOAWAY; new ones are served', async () => {
+  // By default a connection without calls for 5 minutes is closed (it was never: a client that left one open held its socket for good).
+  assert.equal(parseServeOptions([], {}).grpcMaxConnectionIdle, 300_000);
   const repo = tempDir();
   writeBookModelFolder(repo);
   const session = (port: number) => connect(`http://127.0.0.1:${port}`);
