@@ -481,6 +481,8 @@ test('health Watch needs a key (Check does not); one connection holds at most 8,
 test('connection limits: --grpc-max-concurrent-streams is announced in SETTINGS; an idle connection, and one past its age, get GOAWAY; new ones are served', async () => {
   // By default a connection without calls for 5 minutes is closed (it was never: a client that left one open held its socket for good).
   assert.equal(parseServeOptions([], {}).grpcMaxConnectionIdle, 300_000);
+  // And one connection holds at most 1000 calls (there was no limit: 20,000 idle streams on one connection took about 130 MB).
+  assert.equal(parseServeOptions([], {}).grpcMaxConcurrentStreams, 1000);
   const repo = tempDir();
   writeBookModelFolder(repo);
   const session = (port: number) => connect(`http://127.0.0.1:${port}`);
