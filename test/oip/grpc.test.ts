@@ -12,7 +12,7 @@ import * as grpc from '@grpc/grpc-js';
 import protobuf from 'protobufjs';
 import type { BatchInfo } from '../../src/batching/batcher.js';
 import { startServer, type RunningServer } from '../../src/server.js';
-import { grpcStatusOf, MAX_STATUS_DETAILS, MAX_WATCHES_PER_CONNECTION, statusDetails } from '../../src/grpc/server.js';
+import { grpcStatusOf, MAX_STATUS_DETAILS, MAX_WATCHES, MAX_WATCHES_PER_CONNECTION, statusDetails } from '../../src/grpc/server.js';
 import { parseServeOptions } from '../../src/cli/serve-options.js';
 import { ERRORS, ModelServeError } from '../../src/errors.js';
 import { BOOK_FIELDS, BOOK_MODEL, EXAMPLES, bookRows, tempDir, writeBookModelFolder } from '../helpers/paths.js';
@@ -476,6 +476,45 @@ test('health Watch needs a key (Check does not); one connection holds at most 8,
   }
   assert.equal(status, 'SERVING', 'a cancelled Watch frees its place');
   for (const w of held) { w.on('error', () => undefined); w.cancel(); }
+});
+
+test('health Watch streams are capped server-wide too (1000): many connections cannot hold more; a client that drops its connection frees its places', { timeout: 60_000 }, async () => {
+  const repo = tempDir();
+  writeBookModelFolder(repo);
+  const s = await startServer({ repo, port: 0, grpcPort: 'free', workers: 1, logger: false });
+  // A Watch on a raw HTTP/2 connection: its first message, or the status it failed with.
+  const watch = (h2: ReturnType<typeof connect>) => new Promise<string>((resolve) => {
+    const req = h2.request({ ':method': 'POST', ':path': '/grpc.health.v1.Health/Watch', 'content-type': 'application/grpc', te: 'trailers' });
+    req.on('data', () => resolve('SERVING'));
+    req.on('response', (h) => { if (h['grpc-status'] !== undefined) resolve(`${h['grpc-status']}`); });
+    req.on('error', () => resolve('error'));
+    req.end(grpcFrame(Buffer.alloc(0)));
+  });
+  try {
+    const sessions: Array<ReturnType<typeof connect>> = [];
+    const seen: string[] = [];
+    for (let c = 0; c <= MAX_WATCHES / MAX_WATCHES_PER_CONNECTION; c++) {
+      const h2 = connect(`http://127.0.0.1:${s.grpcPort!}`);
+      h2.on('error', () => undefined);
+      sessions.push(h2);
+      for (let i = 0; i < MAX_WATCHES_PER_CONNECTION; i++) seen.push(await watch(h2));
+    }
+    assert.equal(seen.filter((r) => r === 'SERVING').length, MAX_WATCHES);
+    assert.deepEqual([...new Set(seen.slice(MAX_WATCHES))], [String(grpc.status.RESOURCE_EXHAUSTED)]);
+    for (const h2 of sessions) h2.destroy();
+    // The server hears of the dropped connections a moment later.
+    const probe = connect(`http://127.0.0.1:${s.grpcPort!}`);
+    probe.on('error', () => undefined);
+    let answer = '';
+    for (let i = 0; i < 100 && answer !== 'SERVING'; i++) {
+      if (i > 0) await new Promise((r) => setTimeout(r, 20));
+      answer = await watch(probe);
+    }
+    probe.destroy();
+    assert.equal(answer, 'SERVING', 'places freed by dropped connections');
+  } finally {
+    await s.shutdown();
+  }
 });
 
 test('connection limits: --grpc-max-concurrent-streams is announced in SETTINGS; an idle connection, and one past its age, get GOAWAY; new ones are served', async () => {
