@@ -503,7 +503,7 @@ export async function startGrpcServer(options: GrpcServerOptions): Promise<Runni
         if (call.request instanceof InvalidMessage) return void call.emit('error', call.request.error);
         admitWatch(peer);
       } catch (err) {
-        return void call.emit('error', toServiceError(err, log));
+        return void call.emit('error', toServiceError(err, log, requestIdOf(call.metadata) ?? requestIdFrom(undefined)));
       }
       const now = statusOf(call.request.service);
       call.write({ status: now });
