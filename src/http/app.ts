@@ -243,7 +243,8 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     const serving = core?.servableConfigs() ?? options.configs ?? [];
     const defaultName = core?.defaultModelName;
     const rawInputs = (name: string) => { const version = core?.peek(name); return version && viewOf(version).inputs; };
-    const base = buildOpenApiDocument(serving, { title: 'modelserve', version: VERSION, defaultModel: serving.find((c) => c.name === defaultName), rawInputs });
+    const signatureOf = (name: string) => core?.peek(name)?.signature;
+    const base = buildOpenApiDocument(serving, { title: 'modelserve', version: VERSION, defaultModel: serving.find((c) => c.name === defaultName), rawInputs, signatureOf });
     documentCache = options.auth ? withSecuritySchemes(base, { rateLimited: options.auth.gate?.limited ?? (options.auth.rateLimits?.size ?? 0) > 0 }) : base;
     return documentCache;
   };

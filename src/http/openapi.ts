@@ -3,6 +3,7 @@
 import type { FieldSpec, ModelConfig, OutputSpec } from '../config/types.js';
 import { exampleRow } from '../core/model-version.js';
 import { rowSchema } from '../validation/request-validator.js';
+import type { ModelSignature } from '../runtime/types.js';
 import { OIP_SCHEMAS, oipPaths, type RawInputs } from '../protocols/oip/openapi.js';
 
 type Schema = Record<string, unknown>;
@@ -124,6 +125,8 @@ export interface OpenApiOptions {
   defaultModel?: ModelConfig;
   /** A loaded raw model's graph inputs, for its OIP infer example. */
   rawInputs?: RawInputs;
+  /** A loaded model's signature: fields feeding int32/int64 inputs are documented with the bounds enforced. */
+  signatureOf?: (model: string) => ModelSignature | undefined;
 }
 
 export function buildOpenApiDocument(configs: readonly ModelConfig[], options: OpenApiOptions): Schema {
@@ -133,7 +136,7 @@ export function buildOpenApiDocument(configs: readonly ModelConfig[], options: O
   const prefixes = schemaPrefixes(fieldModels, schemas);
   for (const config of fieldModels) {
     const name = prefixes.get(config.name)!;
-    const enforced = rowSchema(config) as { properties: Record<string, Schema>; required: string[]; additionalProperties: boolean };
+    const enforced = rowSchema(config, options.signatureOf?.(config.name)) as { properties: Record<string, Schema>; required: string[]; additionalProperties: boolean };
     schemas[`${name}Request`] = {
       type: 'object',
       description: `Input fields of model '${config.name}'.`,

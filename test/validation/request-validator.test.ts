@@ -152,7 +152,7 @@ test('fields named like members of every object (constructor, toString) are fiel
   if (given.ok) assert.deepEqual({ ...given.rows[0] }, { constructor: 2, toString: 'x' });
 });
 
-test("a value past what the model's integer input holds is a 422 / 400 naming the field on every front door (3e9 reached an int32 input as -1294967296, -1e19 an int64 one as 8446744073709551616)", async () => {
+test("a value past what the model's integer input holds is a 422 / 400 naming the field on every front door (3e9 reached an int32 input as -1294967296, -1e19 an int64 one as 8446744073709551616), and OpenAPI documents those bounds", async () => {
   // Identity graphs: 'count' (integer) feeds an int32 input, 'amount' (number) an int64 one.
   const repo = writeIdentityModels(tempDir(), [{ file: 'i32/model.onnx', elem: 'INT32', shape: ['N', 1] }, { file: 'i64/model.onnx', elem: 'INT64', shape: ['N', 1] }]);
   writeFileSync(join(repo, 'i32', 'model.yaml'), 'fields:\n  count: { type: integer, example: 3 }\ninputs:\n  x: { fields: [count] }\noutputs:\n  y: { from: y }\n');
@@ -177,6 +177,9 @@ test("a value past what the model's integer input holds is a 422 / 400 naming th
       const edge = await fetch(`${server.url}/models/${c.model}/predict`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ [c.field]: c.edge }) });
       assert.deepEqual(await edge.json(), { y: c.edge });
     }
+    // The OpenAPI document gives the bounds enforced (it gave ±2^53 - 1 for the int32 input's field).
+    const doc = await (await fetch(`${server.url}/openapi.json`)).json() as { components: { schemas: Record<string, { properties: Record<string, { minimum?: number; maximum?: number }> }> } };
+    assert.deepEqual(doc.components.schemas.I32Request!.properties.count, { ...doc.components.schemas.I32Request!.properties.count, minimum: -(2 ** 31), maximum: 2 ** 31 - 1 });
   } finally {
     close();
     await server.shutdown();
