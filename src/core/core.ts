@@ -978,7 +978,10 @@ export class InferenceCore extends EventEmitter {
     for (const slot of [...entry.slots.values()]) {
       if (wanted.has(slot.version) || settling.has(slot.version)) continue;
       const onDisk = model.versions.some((v) => v.version === slot.version);
-      if (slot.state === 'ready' && !selectedReady && onDisk) continue;
+      // Its folder replaced by another version's in one step (a git-sync or ConfigMap symlink swap, `mv` in
+      // then `rm`): the removed version keeps serving until the one replacing it is ready.
+      const replaced = model.versions.some((v) => v.complete);
+      if (slot.state === 'ready' && !selectedReady && (onDisk || replaced)) continue;
       if (slot.state === 'unloading') continue;
       entry.wanted.delete(slot.version);
       unloads.push(this.unloadSlot(entry, slot, 'removed', 'delete'));

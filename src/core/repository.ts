@@ -19,6 +19,8 @@ export interface ScannedVersion {
   fingerprint: string;
   /** Files changed within the settle period: a copy may be in progress. */
   settling: boolean;
+  /** Holds what a version needs (a config and a model file), settled or not. */
+  complete: boolean;
   /** Selected by the model's version policy (among the complete versions). */
   selected: boolean;
   /** Reads and validates this version's config (problems appended). */
@@ -147,7 +149,7 @@ export function scanRepository(repo: string, settleMs = 0, served?: ReadonlyMap<
       const present = (ownConfig ?? findConfigFile(where.modelDir)) !== undefined ? files > (ownConfig ? 1 : 0) || outside !== undefined : onnxFiles(where.dir).length > 0;
       // A pipeline is its config alone: nothing else arrives.
       const complete = present || (ownConfig !== undefined && files === 1 && read([])?.pipeline !== undefined);
-      return { version: where.version, fingerprint, settling: !complete || (settleMs > 0 && now - newest < settleMs), selected: false, read };
+      return { version: where.version, fingerprint, settling: !complete || (settleMs > 0 && now - newest < settleMs), complete, selected: false, read };
     });
     const policy = readVersionPolicy(dir, locations);
     const complete = versions.filter((v) => !v.settling).map((v) => v.version);

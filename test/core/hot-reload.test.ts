@@ -7,7 +7,7 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { copyFileSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdirSync, renameSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { startServer, type RunningServer } from '../../src/server.js';
@@ -211,4 +211,33 @@ test('a model evicted by the memory budget and loaded again by a request: 0 fail
     await server.shutdown();
     rmSync(repo, { recursive: true, force: true });
   }
+});
+
+describe('--watch and the ways deployments update a repository', () => {
+  test('git-sync / a ConfigMap volume: the repository is a symlink swapped to a new folder and the old one deleted; the new version takes over with no gap', async () => {
+    // <root>/repo -> ..data -> ..<timestamp>/, the layout git-sync and Kubernetes' atomic writer keep up to date.
+    const root = tempDir();
+    writeBookVersion(join(root, '..2026_12_04_a'), 'book', 1);
+    symlinkSync('..2026_12_04_a', join(root, '..data'));
+    symlinkSync('..data', join(root, 'repo'));
+    const server = await startServer({ repo: join(root, 'repo'), port: 0, workers: 1, watch: { pollMs: 100, debounceMs: 50, settleMs: 400 }, logger: false });
+    try {
+      const result = await underLoad(`${server.url}/models/book/predict`, async () => {
+        // The new commit's tree arrives complete; then the link is swapped in one rename and the old tree goes.
+        writeBookVersion(join(root, '..2026_12_04_b'), 'book', 2);
+        symlinkSync('..2026_12_04_b', join(root, '..data_tmp'));
+        renameSync(join(root, '..data_tmp'), join(root, '..data'));
+        rmSync(join(root, '..2026_12_04_a'), { recursive: true });
+        await until(async () => (await call(`${server.url}/models/book`)).body.serving_version === 2, 'version 2 serving');
+        await until(async () => (await call(`${server.url}/models/book`)).body.versions.length === 1, 'version 1 unloaded');
+      });
+      // Version 1's folder was gone before version 2 had settled: it was unloaded at once, and every request got 503 until then.
+      assertNoFailures(result, 'symlink swap');
+      assert.equal((await call(`${server.url}/models/book/predict`, { body: BOOK_ROW })).body.prediction, labelsOf(2).rain);
+    } finally {
+      await server.shutdown();
+      rmSync(root, { recursive: true, force: true });
+    }
+  });
+
 });
