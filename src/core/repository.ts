@@ -59,7 +59,9 @@ function fingerprintOf(where: VersionLocation): { fingerprint: string; newest: n
     try {
       const s = statSync(file);
       if (!s.isFile()) return;
-      parts.push(`${file}:${s.size}:${s.mtimeMs}`);
+      // ctime too: a file replaced by one of the same size and modification time (`tar -xf` of a
+      // reproducible archive, `cp -p`, `rsync -a`: a retrained model is as large as the one before) is a change.
+      parts.push(`${file}:${s.size}:${s.mtimeMs}:${s.ctimeMs}`);
       newest = Math.max(newest, s.mtimeMs, s.ctimeMs);
     } catch {
       /* removed meanwhile */
@@ -141,7 +143,7 @@ export function scanRepository(repo: string, settleMs = 0, served?: ReadonlyMap<
       // (Taken for a folder still arriving, such a model was never reloaded, by --watch or a load.)
       const outside = ownConfig !== undefined && files === 1 ? modelFileOutside(read([]), where.dir) : undefined;
       if (outside) {
-        fingerprint += `|${outside.file}:${outside.size}:${outside.mtimeMs}`;
+        fingerprint += `|${outside.file}:${outside.size}:${outside.mtimeMs}:${outside.ctimeMs}`;
         newest = Math.max(newest, outside.mtimeMs, outside.ctimeMs);
       }
       // A config and something besides it: an empty or config-only version folder is still arriving.

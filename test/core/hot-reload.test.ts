@@ -7,7 +7,7 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { copyFileSync, mkdirSync, renameSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdirSync, renameSync, rmSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { startServer, type RunningServer } from '../../src/server.js';
@@ -240,4 +240,25 @@ describe('--watch and the ways deployments update a repository', () => {
     }
   });
 
+  test('tar -xf of a reproducible archive: a file of the same size and modification time as the one it replaces is reloaded', async () => {
+    const repo = tempDir();
+    const dir = writeBookVersion(repo, 'book', 1);
+    // Archives built with a fixed mtime (SOURCE_DATE_EPOCH, tar --mtime) give every file the same one.
+    const extract = (v: number) => {
+      writeFileSync(join(dir, 'model.yaml'), bookConfig('book', v));
+      utimesSync(join(dir, 'model.yaml'), 1_700_000_000, 1_700_000_000);
+    };
+    extract(2);
+    const server = await startServer({ repo, port: 0, workers: 1, watch: { pollMs: 100, debounceMs: 50, settleMs: 400 }, logger: false });
+    try {
+      const predict = async () => (await call(`${server.url}/models/book/predict`, { body: BOOK_ROW })).body.prediction as string;
+      assert.equal(await predict(), labelsOf(2).rain);
+      extract(3); // Rain-3 is as long as Rain-2: only the content differs
+      // The fingerprint was size and mtime: the new labels were never loaded.
+      await until(async () => (await predict()) === labelsOf(3).rain, 'the extracted labels answering', 5000);
+    } finally {
+      await server.shutdown();
+      rmSync(repo, { recursive: true, force: true });
+    }
+  });
 });
