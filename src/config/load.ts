@@ -140,10 +140,13 @@ export function versionFolders(dir: string): Array<{ version: number; dir: strin
     .sort((a, b) => a.version - b.version);
 }
 
-/** The .onnx files directly in a folder (sorted). */
+/**
+ * The .onnx files directly in a folder (sorted). Not hidden ones: the `._model.onnx` a macOS-made
+ * archive leaves beside each file when extracted (its metadata, not a model) made a folder holding one model hold two.
+ */
 export function onnxFiles(dir: string): string[] {
   try {
-    return readdirSync(dir).filter((e) => e.endsWith('.onnx') && !isDirectory(join(dir, e))).sort();
+    return readdirSync(dir).filter((e) => e.endsWith('.onnx') && !e.startsWith('.') && !isDirectory(join(dir, e))).sort();
   } catch {
     return [];
   }

@@ -240,6 +240,27 @@ describe('--watch and the ways deployments update a repository', () => {
     }
   });
 
+  test('tar -xf of an archive made on macOS: the ._model.onnx beside a raw model (its metadata) is no second model', async () => {
+    const repo = tempDir();
+    mkdirSync(join(repo, 'raw'));
+    copyFileSync(BOOK_MODEL, join(repo, 'raw', 'model.onnx'));
+    const server = await startServer({ repo, port: 0, workers: 1, watch: { pollMs: 100, debounceMs: 50, settleMs: 400 }, logger: false });
+    try {
+      const loads = async () => sample((await call(`${server.url}/metrics`)).text, 'modelserve_model_loads_total', { model: 'raw', outcome: 'ok' }) ?? 0;
+      const before = await loads();
+      // What macOS' tar puts in an archive beside each file (AppleDouble: the file's metadata), extracted with the new model.
+      writeFileSync(join(repo, 'raw', '._model.onnx'), Buffer.from('0005160700020000', 'hex'));
+      copyFileSync(BOOK_MODEL, join(repo, 'raw', 'model.onnx'));
+      // It counted as a second .onnx file: the reload failed ("2 .onnx files: a folder without a config must hold exactly one").
+      await until(async () => (await loads()) > before, 'the raw model reloaded');
+      const info = (await call(`${server.url}/models/raw`)).body;
+      assert.deepEqual(info.versions.map((v: { state: string; reason?: string }) => [v.state, v.reason]), [['ready', undefined]]);
+    } finally {
+      await server.shutdown();
+      rmSync(repo, { recursive: true, force: true });
+    }
+  });
+
   test('tar -xf of a reproducible archive: a file of the same size and modification time as the one it replaces is reloaded', async () => {
     const repo = tempDir();
     const dir = writeBookVersion(repo, 'book', 1);
