@@ -46,12 +46,17 @@ export interface WatchOptions {
 
 const DEFAULT_WATCH = { pollMs: 1000, debounceMs: 200, settleMs: 1000 };
 
-/** Files that describe a version: the version folder's files and, for a shared config, the model folder's config. */
+/**
+ * Files that describe a version: the version folder's files and, for a shared config, the model folder's config.
+ * `newest`, the last change, is by ctime alone: the system sets it on every write, rename and time change, while
+ * a modification time may be anything — one in the future (a zip made in a timezone ahead of this one, an archive
+ * from a machine whose clock is ahead) kept the version settling, neither loaded nor listed, until that time.
+ */
 function fingerprintOf(where: VersionLocation): { fingerprint: string; newest: number; files: number } {
   const parts: string[] = [];
   let newest = 0;
   try {
-    newest = statSync(where.dir).mtimeMs; // entries added or removed
+    newest = statSync(where.dir).ctimeMs; // entries added or removed
   } catch {
     /* removed meanwhile */
   }
@@ -62,7 +67,7 @@ function fingerprintOf(where: VersionLocation): { fingerprint: string; newest: n
       // ctime too: a file replaced by one of the same size and modification time (`tar -xf` of a
       // reproducible archive, `cp -p`, `rsync -a`: a retrained model is as large as the one before) is a change.
       parts.push(`${file}:${s.size}:${s.mtimeMs}:${s.ctimeMs}`);
-      newest = Math.max(newest, s.mtimeMs, s.ctimeMs);
+      newest = Math.max(newest, s.ctimeMs);
     } catch {
       /* removed meanwhile */
     }
@@ -144,7 +149,7 @@ export function scanRepository(repo: string, settleMs = 0, served?: ReadonlyMap<
       const outside = ownConfig !== undefined && files === 1 ? modelFileOutside(read([]), where.dir) : undefined;
       if (outside) {
         fingerprint += `|${outside.file}:${outside.size}:${outside.mtimeMs}:${outside.ctimeMs}`;
-        newest = Math.max(newest, outside.mtimeMs, outside.ctimeMs);
+        newest = Math.max(newest, outside.ctimeMs);
       }
       // A config and something besides it: an empty or config-only version folder is still arriving.
       // (Or, without any config, an .onnx file: one is a raw model, several a problem to report.)

@@ -261,6 +261,23 @@ describe('--watch and the ways deployments update a repository', () => {
     }
   });
 
+  test('unzip of an archive made in a timezone ahead of the server: a version whose files are dated in the future is loaded', async () => {
+    const repo = tempDir();
+    writeBookVersion(repo, 'book', 1);
+    const server = await startServer({ repo, port: 0, workers: 1, watch: { pollMs: 100, debounceMs: 50, settleMs: 400 }, logger: false });
+    try {
+      // Zip keeps local times without a zone: unzipped on a UTC server, files made in UTC+9 are 9 hours ahead.
+      const dir = writeBookVersion(repo, 'book', 2);
+      const ahead = Date.now() / 1000 + 9 * 3600;
+      for (const p of [join(dir, 'model.onnx'), join(dir, 'model.yaml'), dir]) utimesSync(p, ahead, ahead);
+      // It counted as still being copied until that time: not loaded, not even listed.
+      await until(async () => (await call(`${server.url}/models/book`)).body.serving_version === 2, 'version 2 serving', 5000);
+    } finally {
+      await server.shutdown();
+      rmSync(repo, { recursive: true, force: true });
+    }
+  });
+
   test('tar -xf of a reproducible archive: a file of the same size and modification time as the one it replaces is reloaded', async () => {
     const repo = tempDir();
     const dir = writeBookVersion(repo, 'book', 1);
