@@ -110,8 +110,9 @@ export function repositoryIndex(core: InferenceCore, readyOnly = false): IndexEn
 
 /** Triton's statistics of every ready version, of one model, or of one version. */
 export function modelStatistics(core: InferenceCore, stats: InferenceStatistics, name?: string, version?: string): Array<Record<string, unknown>> {
-  const wanted = parseVersion(version);
-  const models = name === undefined || name === '' ? core.status() : core.status(name);
+  // Without a model name, every model's statistics: the version is ignored, as Triton does.
+  const wanted = name ? parseVersion(version) : undefined;
+  const models = name ? core.status(name) : core.status();
   if (wanted !== undefined && name) core.peek(name, wanted); // throws for a version the model does not have
   return models.flatMap((m) => m.versions
     .filter((v) => v.state === 'ready' && (wanted === undefined || v.version === wanted))
