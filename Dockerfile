@@ -55,10 +55,13 @@ FROM scratch AS runtime
 COPY --from=os / /
 # HOST/PORT: listen on every interface, on $PORT (Cloud Run and Knative set it; 8080 otherwise).
 # The drain timeout stays under the 10 s that `docker stop` and Cloud Run allow after SIGTERM.
+# Defaults as variables, not as CMD flags: a flag beats its variable, so `docker run -e HOST=…`
+# (or -e MODELSERVE_MODEL_REPO=…) would be silently ignored.
 ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
     NODE_ENV=production \
     HOST=0.0.0.0 \
     PORT=8080 \
+    MODELSERVE_MODEL_REPO=/app/models \
     MODELSERVE_DRAIN_TIMEOUT_MS=8000
 WORKDIR /app
 COPY --from=deps /app/node_modules ./node_modules
@@ -88,4 +91,5 @@ HEALTHCHECK --interval=15s --timeout=3s --start-period=30s --retries=3 \
 # SIGTERM: /readyz turns 503, the listener closes, in-flight requests drain (MODELSERVE_DRAIN_TIMEOUT_MS), exit 0.
 STOPSIGNAL SIGTERM
 ENTRYPOINT ["node", "bin/modelserve.js"]
-CMD ["serve", "/app/models", "--host", "0.0.0.0"]
+# Every setting from the environment (HOST, PORT, MODELSERVE_MODEL_REPO, …: see `serve --help`).
+CMD ["serve"]

@@ -12,6 +12,8 @@ import { validate, ValidationSeverity } from 'dockerfile-utils';
 import { schemaFingerprint } from '../../src/config/schema-validator.js';
 import { contextFiles, isIgnored, numericUser, parseDockerfile, parseDockerignore, readImageSpec, replayBuild, REPO_ROOT, type Stage } from './docker-image.js';
 import { freePort } from '../helpers/net.js';
+import { parse } from 'yaml';
+import { parseServeOptions } from '../../src/cli/serve-options.js';
 import { AFTER_DRAIN_MS } from '../../src/server.js';
 
 const DOCKERFILE = readFileSync(join(REPO_ROOT, 'Dockerfile'), 'utf8');
@@ -98,6 +100,20 @@ describe('Dockerfile project rules', () => {
     assert.deepEqual(start.slice(1, 3), ['bin/modelserve.js', 'serve']);
     assert.ok(!start.includes('--port'), 'the port comes from $PORT (Cloud Run/Knative set it)');
     assert.equal(runtime.env.HOST, '0.0.0.0', 'listens on all interfaces inside the container, whatever the CMD');
+  });
+
+  it('pins no setting in CMD: `docker run -e HOST=…` (deploy/swarm/stack.yml) and `-e MODELSERVE_MODEL_REPO=…` take effect', () => {
+    // A flag beats its variable, so a `--host` or a MODEL_REPO in CMD silently overrode `-e`: the
+    // Swarm replicas listened on every interface of the host, a mounted repository went unserved.
+    const [node, script, ...args] = [...(runtime.entrypoint ?? []), ...(runtime.cmd ?? [])];
+    assert.deepEqual([node, script, args[0]], ['node', 'bin/modelserve.js', 'serve']);
+    const asBuilt = parseServeOptions(args.slice(1), runtime.env);
+    assert.equal(asBuilt.host, '0.0.0.0');
+    assert.equal(asBuilt.repo, '/app/models', 'the baked repository by default');
+    const swarm = (parse(readFileSync(join(REPO_ROOT, 'deploy/swarm/stack.yml'), 'utf8')) as { services: { modelserve: { environment: Record<string, string> } } }).services.modelserve.environment;
+    const overridden = parseServeOptions(args.slice(1), { ...runtime.env, HOST: swarm.HOST, MODELSERVE_MODEL_REPO: '/srv/models' });
+    assert.equal(overridden.host, '127.0.0.1');
+    assert.equal(overridden.repo, '/srv/models');
   });
 
   it('drains within the 10 s that `docker stop` (and Cloud Run) allow between SIGTERM and SIGKILL', () => {
@@ -278,9 +294,10 @@ describe('Dockerfile replayed on the host (no Docker engine): build stages, then
     const [cmd, ...args] = [...(runtime.entrypoint ?? []), ...(runtime.cmd ?? [])];
     // Absolute paths inside the image live under the runtime stage's folder here.
     const hostArgs = args.map((a) => (a.startsWith('/') ? join(runtimeRoot, a) : a));
+    const hostEnv = Object.fromEntries(Object.entries(runtime.env).map(([k, v]) => [k, v.startsWith('/') && existsSync(join(runtimeRoot, v)) ? join(runtimeRoot, v) : v]));
     server = spawn(cmd === 'node' ? process.execPath : cmd, hostArgs, {
       cwd: join(runtimeRoot, runtime.workdir),
-      env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: '/nonexistent', ...runtime.env, PORT: String(port), MODELSERVE_GRPC_PORT: String(grpcPort) },
+      env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: '/nonexistent', ...hostEnv, PORT: String(port), MODELSERVE_GRPC_PORT: String(grpcPort) },
       uid: as.uid,
       gid: as.gid,
       stdio: ['ignore', 'pipe', 'pipe'],
