@@ -1,5 +1,5 @@
 // The --mqtt-* and --events-* serve options -> StreamOptions (problems reported with the others).
-import { statSync } from 'node:fs';
+import { accessSync, constants, statSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { readUserFile, readUserText, unreadableReason } from '../user-file.js';
 import type { StreamOptions } from './streams.js';
@@ -84,17 +84,33 @@ export function resolveStreamOptions(out: Record<string, unknown>, env: NodeJS.P
 }
 
 
-/** Why events could not be appended to this path (a folder, or no folder to create it in), checked at start rather than at the first write. */
+/**
+ * Why events could not be appended to this path (a folder, no folder to create it in, no right to
+ * write: a container's read-only root filesystem or a folder its user does not own), checked at
+ * start rather than at the first write.
+ */
 function appendProblem(path: string): string | undefined {
   try {
     if (!statSync(path).isFile()) return 'is not a regular file (events are appended to a file)';
-    return undefined;
+    return writeProblem(path, 'cannot be written');
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code !== 'ENOENT') return `cannot be used: ${(err as Error).message}`;
   }
   try {
-    return statSync(dirname(path)).isDirectory() ? undefined : `cannot be created: ${dirname(path)} is not a folder`;
+    if (!statSync(dirname(path)).isDirectory()) return `cannot be created: ${dirname(path)} is not a folder`;
   } catch {
     return `cannot be created: the folder ${dirname(path)} does not exist`;
+  }
+  return writeProblem(dirname(path), `cannot be created in ${dirname(path)}`);
+}
+
+function writeProblem(path: string, what: string): string | undefined {
+  try {
+    accessSync(path, constants.W_OK);
+    return undefined;
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    const why = code === 'EROFS' ? 'a read-only file system' : code === 'EACCES' || code === 'EPERM' ? `permission denied to uid ${process.getuid?.() ?? '?'}` : (err as Error).message;
+    return `${what} (${why})`;
   }
 }

@@ -330,6 +330,22 @@ describe('Dockerfile replayed on the host (no Docker engine): build stages, then
     assert.notEqual(bad.status, 0);
   });
 
+  it("an events file the image's USER cannot write (in /app, root's) is refused at start, naming the file: it was accepted and every event failed", { skip: process.getuid?.() !== 0 && 'needs root to run as the image user' }, () => {
+    assert.ok(runtimeRoot && runAs);
+    const [cmd, ...args] = [...(runtime.entrypoint ?? []), ...(runtime.cmd ?? [])];
+    const events = join(runtimeRoot, runtime.workdir, 'events.jsonl');
+    const r = spawnSync(cmd === 'node' ? process.execPath : cmd, args.map((a) => (a.startsWith('/') ? join(runtimeRoot, a) : a)), {
+      cwd: join(runtimeRoot, runtime.workdir),
+      env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: '/nonexistent', ...runtime.env, MODELSERVE_MODEL_REPO: join(runtimeRoot, runtime.workdir, 'models'), PORT: '0', MODELSERVE_GRPC_PORT: '0', MODELSERVE_EVENTS_FILE: events },
+      uid: runAs.uid,
+      gid: runAs.gid,
+      encoding: 'utf8',
+      timeout: 20_000,
+    });
+    assert.equal(r.status, 2, `exit 2 (invalid options): ${r.stdout}${r.stderr}`.slice(-2000));
+    assert.match(r.stderr, new RegExp(`--events-file: ${events} cannot be created in ${join(runtimeRoot, runtime.workdir)} \\(permission denied to uid ${runAs.uid}\\)`));
+  });
+
   it('STOPSIGNAL (SIGTERM) makes the server drain and exit 0', async () => {
     assert.ok(server);
     const exited = new Promise<number | null>((resolve) => server?.once('exit', (code) => resolve(code)));
