@@ -21,7 +21,7 @@ export interface Sample {
 }
 
 /** The header line's separator: a comma, else the semicolon or tab a spreadsheet in some locales writes. */
-function delimiterOf(text: string): string {
+export function delimiterOf(text: string): string {
   const header = text.slice(0, text.search(/\r?\n|$/));
   if (header.includes(',')) return ',';
   return header.includes(';') ? ';' : header.includes('\t') ? '\t' : ',';

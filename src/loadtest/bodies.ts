@@ -1,7 +1,9 @@
 // Request bodies: from a JSON / JSONL / CSV file, an inline string, or a served model's examples.
 // Every body is serialised once into a Buffer before the run, so the hot loop only picks one.
 import { extname } from 'node:path';
+import { parse } from 'csv-parse/sync';
 import { request } from 'undici';
+import { delimiterOf } from '../check/csv.js';
 import { readTextOrSay } from './read-file.js';
 
 export interface BodySet {
@@ -9,25 +11,6 @@ export interface BodySet {
   /** Where they came from, for the report. */
   source: string;
   contentType: string;
-}
-
-/** Splits one CSV line (RFC 4180 quoting). */
-export function splitCsvLine(line: string): string[] {
-  const out: string[] = [];
-  let cur = '';
-  let quoted = false;
-  for (let i = 0; i < line.length; i++) {
-    const c = line[i]!;
-    if (quoted) {
-      if (c === '"') {
-        if (line[i + 1] === '"') { cur += '"'; i++; } else quoted = false;
-      } else cur += c;
-    } else if (c === '"') quoted = true;
-    else if (c === ',') { out.push(cur); cur = ''; }
-    else cur += c;
-  }
-  out.push(cur);
-  return out;
 }
 
 /** A CSV cell as JSON: numbers become numbers, true/false booleans, empty → null, else string. */
@@ -39,13 +22,21 @@ function csvValue(cell: string): unknown {
   return cell;
 }
 
-/** CSV with a header row → one object per row, keyed by the header. */
+/**
+ * CSV with a header row → one object per row, keyed by the header. Quoted cells may hold the
+ * separator, quotes and line breaks; the separator is the one the header line shows (as for
+ * `modelserve init`'s sample, whose rows are meant to be sent as they are).
+ */
 export function parseCsv(text: string): Array<Record<string, unknown>> {
-  const lines = text.split(/\r?\n/).filter((l) => l.trim() !== '');
-  if (lines.length < 2) throw new Error('a CSV body file needs a header row and at least one data row');
-  const header = splitCsvLine(lines[0]!).map((h) => h.trim());
-  return lines.slice(1).map((line, i) => {
-    const cells = splitCsvLine(line);
+  let records: string[][];
+  try {
+    records = parse(text, { bom: true, skip_empty_lines: true, relax_column_count: true, delimiter: delimiterOf(text) }) as string[][];
+  } catch (err) {
+    throw new Error(`not a CSV file: ${(err as Error).message}`, { cause: err });
+  }
+  if (records.length < 2) throw new Error('a CSV body file needs a header row and at least one data row');
+  const header = records[0]!.map((h) => h.trim());
+  return records.slice(1).map((cells, i) => {
     if (cells.length !== header.length) throw new Error(`CSV row ${i + 2} has ${cells.length} cells, the header has ${header.length}`);
     const row: Record<string, unknown> = {};
     header.forEach((h, j) => { row[h] = csvValue(cells[j]!); });

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { bodiesFromModelInfo, bodyPicker, fetchModelExamples, loadBodyFile, parseCsv, splitCsvLine } from '../../src/loadtest/bodies.js';
+import { bodiesFromModelInfo, bodyPicker, fetchModelExamples, loadBodyFile, parseCsv } from '../../src/loadtest/bodies.js';
 import { json, startServer } from './helpers.js';
 import { BOOK_CSV, tempDir } from '../helpers/paths.js';
 
@@ -37,16 +37,34 @@ test('JSONL: one body per non-empty line', () => {
 });
 
 test('CSV rows become field objects with numbers kept numeric (the seed data set)', () => {
-  assert.deepEqual(splitCsvLine('a,"b,c","""d"""'), ['a', 'b,c', '"d"']);
+  assert.deepEqual(parseCsv('a,b,c\nx,"b,c","""d"""\n'), [{ a: 'x', b: 'b,c', c: '"d"' }]);
   assert.deepEqual(parseCsv('x,y,z\n1,2.5,hi\n-3,,true\n'), [{ x: 1, y: 2.5, z: 'hi' }, { x: -3, y: null, z: true }]);
   const file = BOOK_CSV;
   const set = loadBodyFile(file);
   const lines = readFileSync(file, 'utf8').split(/\r?\n/).filter((l) => l.trim());
   assert.equal(set.bodies.length, lines.length - 1);
   const first = JSON.parse(set.bodies[0]!.toString()) as Record<string, unknown>;
-  const header = splitCsvLine(lines[0]!);
-  assert.deepEqual(Object.keys(first), header.map((h) => h.trim()));
+  assert.deepEqual(Object.keys(first), lines[0]!.split(',').map((h) => h.trim()));
   assert.ok(Object.values(first).some((v) => typeof v === 'number'));
+});
+
+test('body files saved with a byte-order mark, CRLF and blank lines, and CSV cells quoted over line breaks or split by semicolons, are read as written', () => {
+  // A BOM (Notepad, PowerShell) made every .json/.jsonl body file 'invalid JSON (Unexpected token …)';
+  // a quoted cell holding a line break was cut into two rows ('CSV row 3 has 1 cells'); a
+  // semicolon-separated CSV, which init accepts as a sample, became one field named 'a;b'.
+  const bom = '\uFEFF';
+  const f = join(dir, 'bom.json');
+  writeFileSync(f, `${bom}{"a": 1}\r\n`);
+  assert.deepEqual(loadBodyFile(f).bodies.map((b) => b.toString()), ['{"a":1}']);
+  const l = join(dir, 'bom.jsonl');
+  writeFileSync(l, `${bom}{"a": 1}\r\n\r\n{"a": 2}\r\n`);
+  assert.deepEqual(loadBodyFile(l).bodies.map((b) => b.toString()), ['{"a":1}', '{"a":2}']);
+  const c = join(dir, 'quoted.csv');
+  writeFileSync(c, `${bom}id,note,x\r\n1,"two\r\nlines",2.5\r\n\r\n2,"a ""b"", c",3\r\n`);
+  assert.deepEqual(loadBodyFile(c).bodies.map((b) => JSON.parse(b.toString())), [{ id: 1, note: 'two\r\nlines', x: 2.5 }, { id: 2, note: 'a "b", c', x: 3 }]);
+  const s = join(dir, 'semicolon.csv');
+  writeFileSync(s, 'a;b\n1;x\n');
+  assert.deepEqual(loadBodyFile(s).bodies.map((b) => JSON.parse(b.toString())), [{ a: 1, b: 'x' }]);
 });
 
 test('model info → bodies from examples, per-field examples, or schema examples', () => {
