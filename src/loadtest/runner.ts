@@ -74,11 +74,19 @@ export async function runLoad(spec: RunSpec): Promise<RunResult> {
   // Users active when a window last closed or the run was told to stop: the final, partial window
   // is closed after every user has finished, when users() is already 0.
   let lastUsers = 0;
+  // A point's offered rate is over its window, as its req/s is: the rate at the window's end ran a
+  // ramp's req/s ahead by half a second's climb (0→200 over 2 s: offered 100 while 50 were due).
+  let windowStart = 0;
+  const offeredInWindow = (now: number): number => {
+    const from = windowStart, to = now - t0, end = spec.durationMs ?? Infinity;
+    windowStart = to;
+    if (!schedule) return 0;
+    return (schedule.countAt(Math.min(to, end)) - schedule.countAt(Math.min(from, end))) / Math.max(1e-3, (to - from) / 1000);
+  };
   const ticker = setInterval(() => {
     const now = performance.now();
     lastUsers = users();
-    const offered = schedule ? schedule.rateAt(Math.min(now - t0, spec.durationMs ?? Infinity) - 1) : 0;
-    const point = stats.tick(now, lastUsers, offered);
+    const point = stats.tick(now, lastUsers, offeredInWindow(now));
     if (spec.onTick) {
       const p99 = lag.count > lastLagCheck ? lagBeyondResolution(lag.percentile(99)) : 0;
       lastLagCheck = lag.count;
@@ -111,7 +119,7 @@ export async function runLoad(spec: RunSpec): Promise<RunResult> {
   const cpu = process.cpuUsage(cpu0);
   // Close the last (partial) window if it saw anything.
   if (stats.series.length === 0 || stats.series[stats.series.length - 1]!.t < (t1 - t0) / 1000 - 0.05) {
-    stats.tick(t1, Math.max(users(), lastUsers), schedule ? schedule.rateAt(Math.min(t1 - t0, spec.durationMs ?? Infinity) - 1) : 0);
+    stats.tick(t1, Math.max(users(), lastUsers), offeredInWindow(t1));
   }
   await client.close();
 

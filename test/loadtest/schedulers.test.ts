@@ -132,6 +132,18 @@ test('open model: a ramp stage schedules the integral of the rate', async () => 
   assert.ok(Math.abs(r.schedule!.offeredRate - 100) < 1);
 });
 
+test('open model: each second\'s offered rate is the rate due over that second, so a ramp the server keeps up with does not look behind', async () => {
+  const srv = await startServer((_q, res) => json(res, 200, { ok: true }));
+  servers.push(srv);
+  // The series gave the rate at each window's end: 100 and 200 req/s for the two seconds of
+  // 0→200 over 2 s, while 50 and 150 were due (and answered) — the chart showed the server behind.
+  const r = await runLoad(spec(srv, { durationMs: 2000, open: { rate: 0, stages: [{ durationMs: 2000, target: 200 }], connections: 16, lateToleranceMs: 10 } }));
+  let prev = 0, offeredRequests = 0;
+  for (const p of r.series) { offeredRequests += p.offered * (p.t - prev); prev = p.t; }
+  assert.ok(Math.abs(offeredRequests - r.schedule!.scheduled) <= 4, `the offered series sums to ${offeredRequests.toFixed(1)} requests, ${r.schedule!.scheduled} were scheduled`);
+  assert.equal(r.requests, r.schedule!.scheduled);
+});
+
 test('the generator flags itself as the bottleneck when its event loop is blocked', async () => {
   const srv = await startServer((_q, res) => json(res, 200, { ok: true }));
   servers.push(srv);
