@@ -129,6 +129,9 @@ export class Stats {
       totalRequests: this.requests,
       totalFailures: this.failures,
       cumulative: this.total.totalCount > 0 ? LOCUST_PERCENTILES.map((p) => valueAt(this.total, p)) : [],
+      totalMeanMs: this.total.totalCount > 0 ? this.total.mean / 1000 : null,
+      totalMinMs: this.total.totalCount > 0 ? this.total.minNonZeroValue / 1000 : null,
+      totalBytes: this.bytes,
     };
     w.reset();
     this.winRequests = 0;

@@ -72,6 +72,11 @@ export interface SeriesPoint {
   totalFailures: number;
   /** Cumulative percentiles at the end of the window, Locust's list (ms): 50,66,75,80,90,95,98,99,99.9,99.99,100. */
   cumulative: number[];
+  /** Cumulative mean and min latency (ms) at the end of the window; null before any answer. */
+  totalMeanMs: number | null;
+  totalMinMs: number | null;
+  /** Response bytes received up to the end of the window. */
+  totalBytes: number;
 }
 
 export interface RunConfig {

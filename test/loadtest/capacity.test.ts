@@ -11,7 +11,7 @@ import type { CapacityResult, CapacityStep, RunResult, SeriesPoint } from '../..
 
 function result(p99: number, opts: { errorRate?: number; requests?: number; scheduled?: number; bottleneck?: boolean; series?: number[] } = {}): RunResult {
   const lat = { min: 1, mean: p99 / 2, stdev: 1, p50: p99 / 3, p66: 0, p75: 0, p80: 0, p90: 0, p95: p99 / 1.5, p98: 0, p99, 'p99.9': p99, 'p99.99': p99, max: p99 };
-  const series: SeriesPoint[] = (opts.series ?? []).map((v, i) => ({ t: i + 1, ts: 0, users: 0, offered: 0, requests: 1, failures: 0, rps: 1, fps: 0, p50: v, p95: v, p99: v, totalRequests: 0, totalFailures: 0, cumulative: [] }));
+  const series: SeriesPoint[] = (opts.series ?? []).map((v, i) => ({ t: i + 1, ts: 0, users: 0, offered: 0, requests: 1, failures: 0, rps: 1, fps: 0, p50: v, p95: v, p99: v, totalRequests: 0, totalFailures: 0, cumulative: [], totalMeanMs: null, totalMinMs: null, totalBytes: 0 }));
   const requests = opts.requests ?? 1000;
   return {
     tool: 'modelserve-loadtest', schema: 1, config: { url: 'http://x/', method: 'GET', model: 'open', connections: 1, timeoutMs: 1, bodies: 0, bodySource: '' },

@@ -131,6 +131,30 @@ test('--csv writes Locust-compatible stats, history and failures files', async (
   assert.ok(existsSync(`${prefix}_exceptions.csv`));
 });
 
+test('--csv history: each row\'s total average and min response time and average content size are as of that second, not the whole run\'s', async () => {
+  // Every row carried the run's final average, min and content size, so a server that slowed
+  // down showed its slow average from the first second on.
+  let firstAt = 0;
+  const slowing = await startServer((_q, res) => {
+    firstAt ||= Date.now();
+    if (Date.now() - firstAt < 1500) json(res, 200, { ok: true });
+    else setTimeout(() => json(res, 200, { ok: true, padding: 'x'.repeat(1000) }), 200);
+  });
+  const prefix = join(dir, 'slowing');
+  try {
+    const r = await runCli(['loadtest', `${slowing.url}/predict`, '-u', '2', '-d', '3s', '-q', '--csv', prefix]);
+    assert.equal(r.code, 0, r.stderr);
+  } finally {
+    await slowing.close();
+  }
+  const rows = readFileSync(`${prefix}_stats_history.csv`, 'utf8').split('\r\n').filter(Boolean).slice(1).map((l) => l.split(',').map(Number));
+  const [first, last] = [rows[0]!, rows[rows.length - 1]!];
+  const [AVG, MIN, MAX, SIZE] = [20, 21, 22, 23];
+  assert.ok(first[AVG]! < last[AVG]!, `total average ${first[AVG]} ms after the first second, ${last[AVG]} ms at the end`);
+  assert.ok(first[AVG]! <= first[MAX]! && first[MIN]! <= first[AVG]!, `first row: min ${first[MIN]} ≤ average ${first[AVG]} ≤ max ${first[MAX]}`);
+  assert.ok(first[SIZE]! < last[SIZE]!, `average content size ${first[SIZE]} after the first second, ${last[SIZE]} at the end`);
+});
+
 test('compare prints two saved runs side by side with differences', async () => {
   const a = join(dir, 'a.json'), b = join(dir, 'b.json');
   assert.equal((await runCli(['loadtest', `${fast.url}/predict`, '-n', '200', '-q', '-o', a, '--label', 'local'])).code, 0);

@@ -33,11 +33,11 @@ export function statsCsv(r: RunResult): string {
 
 export function historyCsv(r: RunResult): string {
   let out = row(['Timestamp', 'User Count', 'Type', 'Name', 'Requests/s', 'Failures/s', ...PCT_COLS, 'Total Request Count', 'Total Failure Count', 'Total Median Response Time', 'Total Average Response Time', 'Total Min Response Time', 'Total Max Response Time', 'Total Average Content Size']);
-  const L = r.latencyMs;
-  const avgSize = r.requests > 0 ? r.bytesReceived / r.requests : 0;
+  // Each row's totals are as of its second (Locust's), not the whole run's.
   for (const s of r.series) {
     const p = s.cumulative.length ? s.cumulative.map((x) => Math.round(x)) : PCT_COLS.map(() => 'N/A');
-    out += row([Math.floor(s.ts / 1000), s.users, '', 'Aggregated', s.rps.toFixed(6), s.fps.toFixed(6), ...p, s.totalRequests, s.totalFailures, s.cumulative.length ? Math.round(s.cumulative[0]!) : 0, L.mean, L.min, s.cumulative.length ? s.cumulative[10]! : 0, avgSize]);
+    const avgSize = s.totalRequests > 0 ? s.totalBytes / s.totalRequests : 0;
+    out += row([Math.floor(s.ts / 1000), s.users, '', 'Aggregated', s.rps.toFixed(6), s.fps.toFixed(6), ...p, s.totalRequests, s.totalFailures, s.cumulative.length ? Math.round(s.cumulative[0]!) : 0, s.totalMeanMs ?? 0, s.totalMinMs ?? 0, s.cumulative.length ? s.cumulative[10]! : 0, avgSize]);
   }
   return out;
 }
