@@ -207,6 +207,10 @@ export function parseRunArgs(argv: string[]): LoadtestOptions {
   if (findCapacity && slo.length === 0) throw new UsageError("--find-capacity needs --slo, e.g. --slo 'p99<50ms'");
   if (v.users !== undefined && (rate !== undefined || stages.length > 0)) throw new UsageError('--users (closed model) and --rate/--stage (open model) exclude each other');
   refuseUnused(v, findCapacity, rate !== undefined || stages.length > 0);
+  // Only the open model schedules requests, so only it can send one late: elsewhere 'late' would pass on a 0 never measured.
+  if (!findCapacity && rate === undefined && stages.length === 0 && thresholds.some((t) => t.metric === 'late')) {
+    throw new UsageError(`--threshold ${thresholds.find((t) => t.metric === 'late')!.expr}: 'late' counts requests the open model (--rate/--stage) sent after their scheduled time; the closed model (--users) sends each when the last is answered, so none is ever late`);
+  }
   let durationMs = v.duration !== undefined ? parseDuration(v.duration) : undefined;
   const maxRequests = posInt(v.requests, 'requests');
   if (stages.length > 0 && durationMs === undefined) durationMs = stages.reduce((s, x) => s + x.durationMs, 0);

@@ -98,7 +98,12 @@ test('options the chosen kind of run would not use are refused, naming them, not
   refused(['--rate', '0', '--stage', '1s:5', '-r', '1'], /^--spawn-rate is for the closed model/);
   refused(['-u', '2', '-c', '1', '--late-tolerance', '1ms'], /^--connections, --late-tolerance are for the open model/);
   refused(['-c', '4'], /^--connections is for the open model/);
+  // No request of the closed model is ever late: 'late<5' passed on a 0 never measured.
+  refused(['-u', '2', '--threshold', 'late<5'], /^--threshold late<5: 'late' counts requests the open model .* sent after their scheduled time/);
+  refused(['-n', '5', '-t', 'p99<1s', '-t', 'late<=0'], /^--threshold late<=0:/);
   // What each kind uses is still accepted.
+  assert.equal(parseRunArgs(['http://h:1/x', '--rate', '5', '--threshold', 'late<5']).thresholds[0]!.metric, 'late');
+  assert.equal(parseRunArgs(['http://h:1/x', '--find-capacity', '--slo', 'p99<50ms', '--slo', 'late<5']).slo[1]!.metric, 'late');
   assert.equal(parseRunArgs(['http://h:1/x', '--rate', '5', '-c', '2', '--late-tolerance', '5ms']).connections, 2);
   assert.equal(parseRunArgs(['http://h:1/x', '-u', '2', '-r', '1', '-w', '1']).spawnRate, 1);
   assert.equal(parseRunArgs(['http://h:1/x', '--find-capacity', '--slo', 'p99<50ms', '-c', '8', '--late-tolerance', '5ms', '--precision', '10%', '--threshold', 'p50<10ms']).connections, 8);
