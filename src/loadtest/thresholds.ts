@@ -39,7 +39,8 @@ export function metricValue(result: Pick<RunResult, 'latencyMs' | 'errorRate' | 
     case 'errors': return result.errorRate;
     case 'rps': return result.rps;
     case 'failures': return result.failures;
-    case 'late': return result.schedule?.late ?? 0;
+    // A request never sent (the backlog outlived the run) was not sent on time either.
+    case 'late': return (result.schedule?.late ?? 0) + (result.schedule?.unsent ?? 0);
     default: return result.latencyMs[metric];
   }
 }

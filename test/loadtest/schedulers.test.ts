@@ -4,6 +4,7 @@ import { after, test } from 'node:test';
 import { waitSeconds } from '../../src/loadtest/schedulers/closed.js';
 import { ArrivalSchedule } from '../../src/loadtest/schedulers/open.js';
 import { runLoad, type RunSpec } from '../../src/loadtest/runner.js';
+import { evaluate, parseThreshold } from '../../src/loadtest/thresholds.js';
 import { json, startServer, type TestServer } from './helpers.js';
 
 const servers: TestServer[] = [];
@@ -169,4 +170,16 @@ test('open model: a run lasts its duration, so its req/s is not above the offere
   assert.equal(r.requests, 5);
   assert.ok(r.elapsedS >= 1, `the run spans its 1 s (${r.elapsedS} s)`);
   assert.ok(r.rps <= r.schedule!.offeredRate, `${r.rps} req/s achieved, ${r.schedule!.offeredRate} offered`);
+});
+
+test('a \'late\' threshold counts the requests never sent: a backlog the server never let through does not pass as on time', async () => {
+  // Each answer takes 1.5 s and 2 connections carry 50 req/s: nearly every request is still in the
+  // backlog when the run gives up. Only the few dispatched late were counted, so 'late<20' passed.
+  const srv = await startServer((_q, res) => { setTimeout(() => json(res, 200, { ok: true }), 1500); });
+  servers.push(srv);
+  const r = await runLoad(spec(srv, { durationMs: 2000, open: { rate: 50, stages: [], connections: 2, lateToleranceMs: 10 } }, 3000));
+  assert.ok(r.schedule!.unsent > 20, `${r.schedule!.unsent} never sent`);
+  const [late] = evaluate([parseThreshold('late<20')], r);
+  assert.equal(late!.actual, r.schedule!.late + r.schedule!.unsent);
+  assert.equal(late!.ok, false);
 });
