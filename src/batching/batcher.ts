@@ -194,11 +194,7 @@ export class Batcher<Item, Result> {
     if (!(n >= 1)) return Promise.reject(new ModelServeError('MS_ERR_INTERNAL', `a batched request needs at least one row, got ${n}`));
     if (this.queuedRows > 0 && this.queuedRows + n > this.opts.maxQueueRows) {
       if (options?.unobserved !== true) this.opts.onSettled?.(false, n, 0);
-      return Promise.reject(
-        new ModelServeError('MS_ERR_OVERLOADED', `${this.label} is overloaded: ${this.queuedRows} rows are waiting (limit ${this.opts.maxQueueRows}); retry later`, {
-          headers: { 'retry-after': '1' },
-        }),
-      );
+      return Promise.reject(this.overloaded());
     }
     const now = performance.now();
     // The model's per-request limit is for clients' requests: the load-time warm-up run (unobserved)
@@ -215,6 +211,23 @@ export class Batcher<Item, Result> {
       this.queuedRequests++;
       if (deadline !== Infinity) this.startSweep();
       this.schedulePump();
+    });
+  }
+
+  /**
+   * The refusal submit() would give any request now (the queue already holds maxQueueRows rows),
+   * settled as one (onSettled), or undefined while there is room: for refusing a request before its
+   * body is read (http/plugins/load-shedding.ts), counted as the batcher's own refusals are.
+   */
+  shed(): ModelServeError | undefined {
+    if (this.queuedRows < this.opts.maxQueueRows) return undefined;
+    this.opts.onSettled?.(false, 0, 0);
+    return this.overloaded();
+  }
+
+  private overloaded(): ModelServeError {
+    return new ModelServeError('MS_ERR_OVERLOADED', `${this.label} is overloaded: ${this.queuedRows} rows are waiting (limit ${this.opts.maxQueueRows}); retry later`, {
+      headers: { 'retry-after': '1' },
     });
   }
 

@@ -3,6 +3,7 @@
 // this interface only, so a pipeline is served exactly like a model.
 import type { ModelConfig } from '../config/types.js';
 import type { BatcherStats } from '../batching/batcher.js';
+import type { ModelServeError } from '../errors.js';
 import type { Decoder, PredictionObject } from '../response/decode.js';
 import type { Serializers } from '../response/serialize.js';
 import type { Encoder } from '../tensors/encode.js';
@@ -52,8 +53,8 @@ export interface ServableVersion {
   readonly encodeColumns?: (columns: ReadonlyMap<string, NumberColumn>, rows: number) => NamedTensors | undefined;
   readonly decode: Decoder;
   readonly serialize: Serializers;
-  /** Queue and in-flight work (metrics), and drain (retire). */
-  readonly batcher: { stats(): BatcherStats; drain(): Promise<void> };
+  /** Queue and in-flight work (metrics), drain (retire), and the refusal of a full queue (Batcher.shed; a pipeline has no queue). */
+  readonly batcher: { stats(): BatcherStats; drain(): Promise<void>; shed?(): ModelServeError | undefined };
   /** Encoded tensors (first dimension = rows) -> output tensors. */
   infer(feeds: NamedTensors, rows: number, options?: InferOptions): Promise<NamedTensors>;
   /** Validated rows -> one prediction object per row, in order (context: who asked, for prediction events). */

@@ -7,7 +7,8 @@ import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { startServer, type RunningServer } from '../../src/server.js';
-import { EXAMPLES } from '../helpers/paths.js';
+import { BOOK_FIELDS, EXAMPLES, bookRows, tempDir, writeBookModelFolder } from '../helpers/paths.js';
+import * as grpc from '@grpc/grpc-js';
 import { fp64, grpcClients, rpc } from '../helpers/oip.js';
 
 interface Duration { count: number; ns: number }
@@ -129,4 +130,34 @@ test('a pipeline request is counted on the pipeline, and its local steps on thei
   assert.equal(after.pipeline.execution_count, 0);
   assert.deepEqual(after.pipeline.batch_stats, []);
   assert.equal(after.weather.execution_count - before.weather.execution_count, 1);
+});
+
+test('a request refused for a full queue is a failure whichever front door met it (HTTP sheds it before reading its body)', async () => {
+  const repo = tempDir('modelserve-stats-');
+  // The book's unoptimised SVM takes long enough per 256 rows that concurrent requests fill a queue of one request's rows.
+  writeBookModelFolder(repo, 'optimize: false\nbatching: { max_batch_size: 256, max_queue_delay_ms: 1 }\nqueue: { max_rows: 256, timeout_ms: 60000 }\n');
+  const slow = await startServer({ repo, port: 0, grpcPort: 'free', workers: 1, logger: false });
+  const grpcSlow = grpcClients(slow.grpcPort!);
+  try {
+    const book = bookRows(256);
+    const json = JSON.stringify(book);
+    const oip = JSON.stringify({ inputs: BOOK_FIELDS.map((f) => ({ name: f, datatype: 'FP64', shape: [book.length, 1], data: book.map((r) => r[f]) })) });
+    const grpcRequest = { model_name: 'book-weather', inputs: BOOK_FIELDS.map((f) => ({ name: f, datatype: 'FP64', shape: [book.length, 1] })), raw_input_contents: BOOK_FIELDS.map((f) => Buffer.from(fp64(book.map((r) => r[f]!)))) };
+    const post = async (path: string, body: string) => (await fetch(`${slow.url}${path}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body })).status;
+    const grpcCall = () => rpc(grpcSlow.inference, 'ModelInfer', grpcRequest).then(() => 200, (err: { code: number }) => (err.code === grpc.status.RESOURCE_EXHAUSTED ? 503 : err.code));
+    const answers: number[] = [];
+    // Until the HTTP routes have refused some (the queue is full when they arrive): bounded rounds.
+    for (let round = 0; round < 5 && !answers.some((s) => s === 503); round++) {
+      answers.push(...await Promise.all(Array.from({ length: 12 }, (_, i) => (i % 3 === 0 ? post('/models/book-weather/predict', json) : i % 3 === 1 ? post('/v2/models/book-weather/infer', oip) : grpcCall()))));
+    }
+    assert.deepEqual([...new Set(answers)].sort(), [200, 503], 'only answers and refusals for a full queue');
+    const res = await fetch(`${slow.url}/v2/models/book-weather/stats`);
+    const s = ((await res.json()) as { model_stats: ModelStat[] }).model_stats[0]!;
+    assert.equal(s.inference_stats.success.count, answers.filter((x) => x === 200).length, 'success: the 200s');
+    assert.equal(s.inference_stats.fail.count, answers.filter((x) => x === 503).length, 'fail: every 503 (RESOURCE_EXHAUSTED over gRPC)');
+    assertConsistent(s);
+  } finally {
+    grpcSlow.close();
+    await slow.shutdown();
+  }
 });

@@ -7,7 +7,6 @@
 // Retry-After: 1. It is a route-level hook of the prediction routes only (app.ts), so probes,
 // /metrics and every other route never run it.
 import type { FastifyInstance, onRequestHookHandler } from 'fastify';
-import { ModelServeError } from '../../errors.js';
 
 export function loadShedding(app: FastifyInstance): onRequestHookHandler {
   return (request, _reply, done) => {
@@ -23,11 +22,8 @@ export function loadShedding(app: FastifyInstance): onRequestHookHandler {
       return done(); // the handler answers 404
     }
     if (model === undefined) return done(); // not loaded: the handler loads it or answers 503
-    const { queuedRows } = model.batcher.stats();
-    const limit = model.config.queue.maxRows;
-    if (queuedRows < limit) return done();
-    done(new ModelServeError('MS_ERR_OVERLOADED', `model '${model.name}' is overloaded: ${queuedRows} rows are waiting (limit ${limit}); retry later`, {
-      headers: { 'retry-after': '1' },
-    }));
+    // Refused by the batcher itself, so the refusal counts in the version's statistics (fail) as a
+    // refusal at submit() does, whichever front door met it.
+    done(model.batcher.shed?.());
   };
 }
