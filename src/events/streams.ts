@@ -1,6 +1,6 @@
 // The optional streaming side of a server, started by startServer when asked: the MQTT front door
 // and the prediction-event sinks. Kept out of server.ts so that file only calls start/stop here.
-import type { Registry } from 'prom-client';
+import type { Metrics, RejectReason } from '../metrics/metrics.js';
 import type { InferenceCore } from '../core/core.js';
 import { connectClient, type MqttConnectionOptions } from '../mqtt/connection.js';
 import { MqttFrontDoor, type Logger } from '../mqtt/front-door.js';
@@ -52,9 +52,11 @@ export function hasStreams(options: StreamOptions | undefined): options is Strea
   return options !== undefined && (options.mqtt !== undefined || options.events?.mqttTopic !== undefined || options.events?.webhook !== undefined || options.events?.file !== undefined);
 }
 
-export function startStreams(options: StreamOptions, core: InferenceCore, registry: Registry | undefined, log: Logger): RunningStreams {
+export function startStreams(options: StreamOptions, core: InferenceCore, metrics: Metrics | undefined, log: Logger): RunningStreams {
   const mqtt = options.mqtt;
-  const frontDoor = mqtt && (mqtt.frontDoor ?? true) ? new MqttFrontDoor({ ...mqtt, core, registry, log, eventsTopic: options.events?.mqttTopic }) : undefined;
+  const registry = metrics?.registry;
+  const rejected = metrics && ((model: string, reason: RejectReason) => metrics.rejected(model, reason));
+  const frontDoor = mqtt && (mqtt.frontDoor ?? true) ? new MqttFrontDoor({ ...mqtt, core, registry, rejected, log, eventsTopic: options.events?.mqttTopic }) : undefined;
   const ev = options.events;
   const sinks: EventSink[] = [];
   let events: PredictionEvents | undefined;

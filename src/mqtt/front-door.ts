@@ -18,7 +18,7 @@ import type { IPublishPacket, MqttClient } from 'mqtt';
 import type { Registry } from 'prom-client';
 import type { InferenceCore } from '../core/core.js';
 import type { ServableVersion } from '../core/servable.js';
-import { ERRORS, isServerFault, ModelServeError, type ErrorCode } from '../errors.js';
+import { ERRORS, isServerFault, ModelServeError, rejectReasonOf, type ErrorCode, type RejectReason } from '../errors.js';
 import { bodyTooLarge, parseJsonBody } from '../protocols/json-body.js';
 import { requestIdFrom } from '../protocols/request-id.js';
 import { connectClient, urlForLogs, type MqttConnectionOptions } from './connection.js';
@@ -53,6 +53,8 @@ export interface MqttFrontDoorOptions extends MqttConnectionOptions {
    */
   eventsTopic?: string;
   registry?: Registry;
+  /** Told of each request refused for a full queue or its deadline (modelserve_rejected_total, as HTTP and gRPC count them). */
+  rejected?: (model: string, reason: RejectReason) => void;
   log?: Logger;
 }
 
@@ -82,6 +84,7 @@ export class MqttFrontDoor {
   private readonly eventsTopic: string | undefined;
   private readonly log: Logger | undefined;
   readonly metrics: MqttMetrics | undefined;
+  private readonly rejected: MqttFrontDoorOptions['rejected'];
   /** request topic -> model name, for the models subscribed. */
   private byTopic = new Map<string, string>();
   private subscribed = new Set<string>();
@@ -125,6 +128,7 @@ export class MqttFrontDoor {
     this.maxInFlight = options.maxInFlight ?? 512;
     this.eventsTopic = options.eventsTopic;
     this.log = options.log;
+    this.rejected = options.rejected;
     const clashes = this.requestTopicClashes();
     if (clashes.length > 0) throw new Error(clashes.join('; '));
     this.metrics = options.registry ? new MqttMetrics(options.registry, () => this.client.connected) : undefined;
@@ -378,6 +382,8 @@ export class MqttFrontDoor {
       return 'predicted';
     } catch (err) {
       if (err instanceof ModelServeError) {
+        const reason = rejectReasonOf(err);
+        if (reason) this.rejected?.(model, reason);
         const detail = err.code === 'MS_ERR_INFERENCE' ? 'inference failed; see the server log for this request id' : err.message;
         if (isServerFault(err)) this.log?.error({ err, reqId: requestId, model }, err.message);
         this.sendError(model, reply, err.code, detail, version);

@@ -323,3 +323,28 @@ test('each MQTT request gets an access line (reqId, topic, model, the status its
     await own.shutdown();
   }
 });
+
+test('requests refused for their deadline count in modelserve_rejected_total as over HTTP and gRPC', async () => {
+  const repo = tempDir();
+  // The unoptimised SVM on 256 rows a message outlasts a 1 ms deadline: most messages wait past it.
+  writeBookModelFolder(repo, 'optimize: false\nbatching: { max_batch_size: 256, max_queue_delay_ms: 1 }\nqueue: { timeout_ms: 1 }\n');
+  const own = await startServer({ repo, port: 0, workers: 1, logger: false, grpcPort: 0, streams: { mqtt: { url: broker.url, topics: { request: 'late/{model}/in', predictions: 'late/{model}/out', errors: 'late/{model}/err' } } } });
+  const c = await mqtt.connectAsync(broker.url, { protocolVersion: 5, clientId: 'test-late' });
+  try {
+    await own.streams!.frontDoor!.waitReady();
+    await c.subscribeAsync(['late/book-weather/out', 'late/book-weather/err'], { qos: 1 });
+    const answers = collect(c, 'late/book-weather/out');
+    const errors = collect(c, 'late/book-weather/err');
+    const rows = JSON.stringify(bookRows(256));
+    await Promise.all(Array.from({ length: 10 }, () => c.publishAsync('late/book-weather/in', rows, { qos: 1 })));
+    await until(() => answers.length + errors.length === 10, 30_000, '10 answers');
+    const codes = errors.map((e) => (JSON.parse(e.payload.toString()) as { code: string }).code);
+    assert.ok(codes.length > 0 && codes.every((code) => code === 'MS_ERR_TIMEOUT'), codes.join());
+    const text = await (await fetch(`${own.url}/metrics`)).text();
+    assert.equal(promValue(text, 'modelserve_rejected_total', { model: 'book-weather', reason: 'timeout' }), codes.length);
+    assert.equal(promValue(text, 'modelserve_mqtt_messages_total', { model: 'book-weather', outcome: 'failed' }), codes.length);
+  } finally {
+    await c.endAsync();
+    await own.shutdown();
+  }
+});
