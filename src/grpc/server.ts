@@ -276,11 +276,16 @@ export async function startGrpcServer(options: GrpcServerOptions): Promise<Runni
   // a promise's when it settles — no extra promise hops per call on the inference path.
   const unary = (rpc: string, handler: Handler, route: 'infer' | 'admin' | 'open' = 'infer'): grpc.handleUnaryCall<unknown, unknown> => (call, callback) => {
     const started = performance.now();
-    // The caller's x-request-id, else (an inference) the request's own OIP id when plain, else a new one; sent back in the response metadata.
-    const context: CallContext = { reqId: requestIdOf(call.metadata) ?? requestIdFrom((call.request as { id?: unknown } | null)?.id), version: '' };
-    const echoed = new grpc.Metadata();
-    echoed.set('x-request-id', context.reqId);
-    call.sendMetadata(echoed);
+    // The caller's x-request-id, else (an inference) the request's own OIP id when plain, else a new one.
+    // Only a caller's own is sent back, as on a stream: sending the headers ahead of the answer is a
+    // write of its own per call (the answer's headers otherwise go out with it).
+    const given = requestIdOf(call.metadata);
+    const context: CallContext = { reqId: given ?? requestIdFrom((call.request as { id?: unknown } | null)?.id), version: '' };
+    if (given !== undefined) {
+      const echoed = new grpc.Metadata();
+      echoed.set('x-request-id', given);
+      call.sendMetadata(echoed);
+    }
     const name = modelNamed(call.request);
     const fail = (err: unknown) => {
       const error = err instanceof InvalidMessage ? err.error : toServiceError(err, log, context.reqId);
