@@ -83,11 +83,13 @@ test('HybridRuntime: a model unloaded while its main-thread session loads never 
 
 test('HybridRuntime: load-time timings inflated by a busy machine come down with real runs — the model gets its main-thread session', async () => {
   const pool = new WorkerPoolRuntime({ workers: 1, intraOpThreads: 1, interOpThreads: 1, measureCost: true });
-  // The pool's own timing first; then the model is loaded again and its timing comes out 25× too slow.
+  // The pool's own timing first; then the model is loaded again and its timing comes out 45× too slow.
   // The budget is wide (20× the first timing; real runs bring an estimate down 5× at most) so that real runs on a busy moment of a shared machine still fit it.
+  // The second load's own timing may come out 0.44× to 2.2× the first and the test holds (45× past the budget, 45/5 = 9× within it);
+  // with 25× the window was 0.8× to 4×, and a second load timed 0.8× the first failed once in a fresh-clone run.
   await pool.load([svcSource('svc')]);
   const truth = pool.runCost('svc')!;
-  pool.inflateRunCostForTesting(25);
+  pool.inflateRunCostForTesting(45);
   const budget = 20 * (truth.fixedMs + truth.perRowMs);
   const rt = new HybridRuntime(pool, { inlineMaxMs: budget });
   try {
