@@ -3,8 +3,7 @@
 import type { FieldSpec, ModelConfig, OutputSpec } from '../config/types.js';
 import { exampleRow } from '../core/model-version.js';
 import { rowSchema } from '../validation/request-validator.js';
-import type { ModelSignature } from '../runtime/types.js';
-import { OIP_SCHEMAS, oipPaths, type RawInputs } from '../protocols/oip/openapi.js';
+import { OIP_SCHEMAS, oipPaths, type LoadedVersion } from '../protocols/oip/openapi.js';
 
 type Schema = Record<string, unknown>;
 
@@ -123,10 +122,11 @@ export interface OpenApiOptions {
   version: string;
   /** One of the configs: served on POST /predict too. */
   defaultModel?: ModelConfig;
-  /** A loaded raw model's graph inputs, for its OIP infer example. */
-  rawInputs?: RawInputs;
-  /** A loaded model's signature: fields feeding int32/int64 inputs are documented with the bounds enforced. */
-  signatureOf?: (model: string) => ModelSignature | undefined;
+  /**
+   * A model's serving version, once loaded: its signature documents the bounds enforced on fields
+   * feeding int32/int64 inputs, and a raw model's graph inputs give its OIP infer example.
+   */
+  loaded?: LoadedVersion;
 }
 
 export function buildOpenApiDocument(configs: readonly ModelConfig[], options: OpenApiOptions): Schema {
@@ -136,7 +136,7 @@ export function buildOpenApiDocument(configs: readonly ModelConfig[], options: O
   const prefixes = schemaPrefixes(fieldModels, schemas);
   for (const config of fieldModels) {
     const name = prefixes.get(config.name)!;
-    const enforced = rowSchema(config, options.signatureOf?.(config.name)) as { properties: Record<string, Schema>; required: string[]; additionalProperties: boolean };
+    const enforced = rowSchema(config, options.loaded?.(config.name)?.signature) as { properties: Record<string, Schema>; required: string[]; additionalProperties: boolean };
     schemas[`${name}Request`] = {
       type: 'object',
       description: `Input fields of model '${config.name}'.`,
@@ -174,7 +174,7 @@ export function buildOpenApiDocument(configs: readonly ModelConfig[], options: O
   (paths['/v2/repository/index'].post as Schema).requestBody = { required: false, content: { 'application/json': { schema: { type: 'object', properties: { ready: { type: 'boolean', description: 'Only the versions ready for inference.' } } } } } };
   paths['/v2/repository/models/{name}/load'] = repositoryOperation('repository_load', 'Load (or reload) a model', 'Reads the model folder again and loads the versions its policy selects; the previous load serves until the new one is warm.', true);
   paths['/v2/repository/models/{name}/unload'] = repositoryOperation('repository_unload', 'Unload a model', 'Stops routing to the model, lets queued requests finish, then releases its sessions. It stays unloaded until loaded again.', true);
-  Object.assign(paths, oipPaths(configs, options.rawInputs));
+  Object.assign(paths, oipPaths(configs, options.loaded));
   if (options.defaultModel && options.defaultModel.kind !== 'raw') {
     paths['/predict'] = { post: predictOperation(options.defaultModel, prefixes.get(options.defaultModel.name)!, 'predict', `Predict with the default model (${options.defaultModel.name})`) };
   }

@@ -4,7 +4,8 @@
 import type { ModelConfig } from '../../config/types.js';
 import { exampleRow } from '../../core/model-version.js';
 import { DATATYPES } from './tensors.js';
-import { DECLARED, type TensorMetadata } from './codec.js';
+import type { ServableVersion } from '../../core/servable.js';
+import { DECLARED, viewOf, type TensorMetadata } from './codec.js';
 
 type Schema = Record<string, unknown>;
 
@@ -69,11 +70,16 @@ function viewText(config: ModelConfig): string {
   return `View: **fields** — one input tensor per field, shape [N] or [N, 1]: ${inputs}; one output tensor per response field: ${config.outputs.map((o) => `\`${o.field}\``).join(', ')}.`;
 }
 
-/** The graph's inputs of a raw model that is loaded (its view is read from the graph), else undefined. */
-export type RawInputs = (model: string) => readonly TensorMetadata[] | undefined;
+/** The version of a model that is serving now, else undefined (a raw model's view is read from its loaded graph). */
+export type LoadedVersion = (model: string) => ServableVersion | undefined;
 
 /** Past this many elements a raw example (an image, say) would bloat the document: none is given. */
 const MAX_RAW_EXAMPLE_ELEMENTS = 1024;
+
+/** A loaded raw model's graph inputs (a fields model's example comes from its fields). */
+function rawInputsOf(version: ServableVersion | undefined): readonly TensorMetadata[] | undefined {
+  return version === undefined ? undefined : viewOf(version).inputs;
+}
 
 /** One zero-filled tensor per graph input, variable dimensions as 1 (a batch of one row). */
 function rawExample(inputs: readonly TensorMetadata[] | undefined): Schema | undefined {
@@ -93,14 +99,14 @@ function rawExample(inputs: readonly TensorMetadata[] | undefined): Schema | und
  * The infer request body's example, which "Try it out" sends: with a fields-view model, one row of the
  * fields' examples (the predict operations' example); with a raw one that is loaded, zeros of the graph's inputs.
  */
-function inferRequestBody(config: ModelConfig, rawInputs?: RawInputs): Schema {
+function inferRequestBody(config: ModelConfig, loaded?: LoadedVersion): Schema {
   const row = config.kind === 'raw' ? undefined : exampleRow(config);
-  const example = row ? { inputs: config.fields.map((f) => ({ name: f.name, datatype: DECLARED[f.type], shape: [1, 1], data: [row[f.name]] })) } : rawExample(rawInputs?.(config.name));
+  const example = row ? { inputs: config.fields.map((f) => ({ name: f.name, datatype: DECLARED[f.type], shape: [1, 1], data: [row[f.name]] })) } : rawExample(rawInputsOf(loaded?.(config.name)));
   return { schema: { $ref: '#/components/schemas/OipInferenceRequest' }, ...(example ? { example } : {}) };
 }
 
 /** The OIP paths for the served models. */
-export function oipPaths(configs: readonly ModelConfig[], rawInputs?: RawInputs): Record<string, Schema> {
+export function oipPaths(configs: readonly ModelConfig[], loaded?: LoadedVersion): Record<string, Schema> {
   const paths: Record<string, Schema> = {};
   const tags = ['open inference protocol'];
   paths['/v2'] = { get: { tags, summary: 'Server metadata (name, version, extensions)', operationId: 'oip_server_metadata', responses: object('Server metadata.') } };
@@ -122,7 +128,7 @@ export function oipPaths(configs: readonly ModelConfig[], rawInputs?: RawInputs)
         summary: `Infer with ${n} (Open Inference Protocol)`,
         description: `${description}\n\nJSON tensors, or Triton's binary tensor extension (Inference-Header-Content-Length; binary_data_size on inputs, binary_data / binary_data_output for outputs). parameters.timeout (Triton's): the request's deadline in microseconds, 0 for none.`,
         operationId: `oip_infer_${n}`,
-        requestBody: { required: true, content: { 'application/json': inferRequestBody(config, rawInputs), 'application/octet-stream': { schema: { type: 'string', format: 'binary' } } } },
+        requestBody: { required: true, content: { 'application/json': inferRequestBody(config, loaded), 'application/octet-stream': { schema: { type: 'string', format: 'binary' } } } },
         responses: {
           200: { description: 'The output tensors (binary ones after the JSON header when asked for).', content: { ...json('OipInferenceResponse'), 'application/octet-stream': { schema: { type: 'string', format: 'binary' } } } },
           400: error('Bad input: the message names the tensor.'),
