@@ -5,6 +5,7 @@
 import { isXgboostJson } from '../config/load.js';
 import type { ModelConfig } from '../config/types.js';
 import { mayOptimize } from '../optimize/probe.js';
+import { foreignModelReason } from '../xgboost/format.js';
 import type { OptimizationSummary } from './servable.js';
 import { readUserFile, UserFileError, unreadableReason } from '../user-file.js';
 
@@ -35,6 +36,9 @@ export async function readModelBytes(config: Pick<ModelConfig, 'modelFile' | 'fo
     if (xgboost && err instanceof xgboost.XgboostFileError) throw new ModelBytesError('file', err.reason);
     throw new ModelBytesError('read', unreadableReason(err));
   }
+  // onnxruntime would say only "protobuf parsing failed" of an XGBoost binary model or a pickle.
+  const foreign = xgboost ? undefined : foreignModelReason(bytes);
+  if (foreign) throw new ModelBytesError('parse', foreign);
   // The optimiser's protobuf library is loaded only for models that may hold an operator it rewrites.
   if (!optimize || !config.optimize || !mayOptimize(bytes)) return { bytes };
   try {

@@ -1,6 +1,7 @@
 // `modelserve inspect <model.onnx> [--json]`: what a model takes and returns, before writing a config.
 import { describeModel, formatDescription } from './inspect.js';
 import { convertXgboostFile, isXgboostModelFile } from '../xgboost/load.js';
+import { foreignModelReason } from '../xgboost/format.js';
 import { readUserFile, UserFileError, unreadableReason } from '../user-file.js';
 
 const HELP = `Usage: modelserve inspect <model.onnx | model.json> [--json]
@@ -27,13 +28,14 @@ export async function run(argv: string[]): Promise<number> {
   }
   const file = files[0]!;
   let description;
+  let bytes: Uint8Array | undefined;
   try {
     // An XGBoost JSON model is shown as the ONNX graph it is served as.
-    const bytes = isXgboostModelFile(file) ? convertXgboostFile(file).bytes : readUserFile(file, 'model');
+    bytes = isXgboostModelFile(file) ? convertXgboostFile(file).bytes : readUserFile(file, 'model');
     description = describeModel(bytes, file);
   } catch (err) {
     const e = err as NodeJS.ErrnoException;
-    console.error(`modelserve inspect: ${err instanceof UserFileError || e.code ? `${file} ${unreadableReason(err)}` : isXgboostModelFile(file) ? e.message : `${file}: not a valid ONNX model: ${e.message}`}`);
+    console.error(`modelserve inspect: ${err instanceof UserFileError || e.code ? `${file} ${unreadableReason(err)}` : isXgboostModelFile(file) ? e.message : `${file}: not a valid ONNX model: ${(bytes && foreignModelReason(bytes)) ?? e.message}`}`);
     return 1;
   }
   console.log(json ? JSON.stringify(description, null, 2) : formatDescription(description));

@@ -1,5 +1,6 @@
 // Model files as onnxruntime takes them: an .onnx file as it is, an XGBoost JSON model
 // (`format: xgboost`) converted at load (convert.ts).
+import { foreignModelFormat } from './format.js';
 import { readUserFile, stripBom } from '../user-file.js';
 import type { InitOptions } from '../init/init.js';
 import { convertXgboost, type ConvertedModel } from './convert.js';
@@ -30,11 +31,10 @@ export function convertXgboostFile(file: string): ConvertedModel {
       const reason = 'is an ONNX model, not XGBoost\'s JSON model format: leave out format: xgboost';
       throw new XgboostFileError(`${file} ${reason}`, reason, { cause: err });
     }
-    // UBJSON (XGBoost 2's default, model.ubj) opens an object with '{' and a binary length marker.
-    const ubjson = bytes[0] === 0x7b && bytes.length > 1 && 'LUiIl$#'.includes(String.fromCharCode(bytes[1]!));
+    const foreign = foreignModelFormat(bytes);
     // JSON.parse quotes the text it stopped at: binary bytes and line breaks in a one-line message.
-    const reason = ubjson ? 'it is XGBoost\'s binary UBJSON format' : (err as Error).message.replace(/[^\x20-\x7e]+/g, '?');
-    const why = `is not XGBoost's JSON model format (${reason}); save it with model.save_model('model.json')`;
+    const reason = foreign ? `it is ${foreign.what}` : (err as Error).message.replace(/[^\x20-\x7e]+/g, '?');
+    const why = `is not XGBoost's JSON model format (${reason}); ${foreign?.fix ?? "save it with model.save_model('model.json')"}`;
     throw new XgboostFileError(`${file} ${why}`, why, { cause: err });
   }
   try {

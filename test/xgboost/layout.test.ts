@@ -93,3 +93,42 @@ test('an XGBoost model.json that starts with a UTF-8 byte order mark is read as 
     await server.shutdown();
   }
 });
+
+/** Runs a short Python script (Debian's python3-xgboost) in `root`. */
+function python(script: string): void {
+  const r = spawnSync('/usr/bin/python3', ['-c', script], { encoding: 'utf8', timeout: 120_000, cwd: root });
+  assert.equal(r.status, 0, r.stderr);
+}
+
+test("XGBoost's legacy binary format and a Python pickle are said to be what they are, with how to save JSON (convert, inspect, init, check, serve); they were a JSON or protobuf parse error", () => {
+  python(`import pickle, numpy as np, xgboost as xgb
+X = np.arange(40, dtype=np.float32).reshape(20, 2); y = (X[:, 0] > 15).astype(int)
+b = xgb.train({'objective': 'binary:logistic', 'max_depth': 2}, xgb.DMatrix(X, label=y), 2)
+b.save_model('legacy.model'); b.save_model('legacy.json')
+pickle.dump(b, open('model.pkl', 'wb'))`);
+  const legacy = /legacy\.model:? (?:is )?not (?:XGBoost's JSON model format \(it is XGBoost's legacy binary format\);|a valid ONNX model: it is XGBoost's legacy binary format:) save it with model\.save_model\('model\.json'\)/;
+  for (const command of [['convert', 'legacy.model', 'out.onnx'], ['inspect', 'legacy.model'], ['init', 'legacy.model', '-o', 'legacy-init']]) {
+    const r = cli(command);
+    assert.equal(r.status, 1, `${command[0]}: ${r.stdout}${r.stderr}`);
+    assert.match(r.stderr, legacy, command[0]);
+    assert.doesNotMatch(r.stderr, /Unexpected token|wire type/, command[0]);
+  }
+  for (const command of [['convert', 'model.pkl', 'out.onnx'], ['inspect', 'model.pkl'], ['init', 'model.pkl', '-o', 'pickle-init']]) {
+    const r = cli(command);
+    assert.equal(r.status, 1, `${command[0]}: ${r.stdout}${r.stderr}`);
+    assert.match(r.stderr, /model\.pkl:? (?:is )?not .*it is a Python pickle.*save an XGBoost model with model\.save_model\('model\.json'\); export a scikit-learn model to ONNX/, command[0]);
+  }
+  // In a repository, with or without format: xgboost.
+  for (const format of ['format: xgboost\n', '']) {
+    const repo = join(root, `legacy-repo${format ? '-xgboost' : ''}`);
+    mkdirSync(join(repo, 'm'), { recursive: true });
+    copyFileSync(join(root, 'legacy.model'), join(repo, 'm', 'model.bin'));
+    writeFileSync(join(repo, 'm', 'model.yaml'), `model: model.bin\n${format}fields: { a: { type: number }, b: { type: number } }\ninputs: { input: { fields: [a, b] } }\noutputs: { p: { from: probabilities } }\n`);
+    for (const command of ['check', 'serve']) {
+      const r = cli([command, repo, ...(command === 'serve' ? ['--port', '0', '--grpc-port', '0'] : [])]);
+      assert.equal(r.status, 1, `${command}: ${r.stdout}${r.stderr}`);
+      assert.match(r.stderr, /model\.bin:? (?:is )?not (?:XGBoost's JSON model format \(it is|a valid ONNX model: it is) XGBoost's legacy binary format/, `${command} ${format}`);
+      assert.doesNotMatch(r.stderr, /protobuf|Unexpected token/, `${command} ${format}`);
+    }
+  }
+});
