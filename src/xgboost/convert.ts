@@ -158,7 +158,12 @@ function checkTrees(trees: unknown, model: BoosterModel): asserts trees is Tree[
     }
     const left = t.left_children as unknown[];
     const right = t.right_children as unknown[];
+    const splitType = t.split_type as unknown[] | undefined;
     for (let i = 0; i < n; i++) {
+      // Said first: a categorical split's split_condition is NaN (read as null), not a number.
+      if (splitType !== undefined && splitType[i] !== 0 && left[i] !== -1) {
+        throw new XgboostFormatError(`${at}, node ${i} splits on categorical feature ${String((t.split_indices as unknown[])[i])} (trained with enable_categorical), which modelserve cannot serve; train with the categories as numbers or one-hot columns instead`);
+      }
       const value = (name: string, check: (v: unknown) => boolean, what: string): void => {
         const v = (t[name] as unknown[])[i];
         if (!check(v)) throw new XgboostFormatError(`${at}, node ${i}: ${name} is ${JSON.stringify(v) ?? 'missing'}, not ${what}`);
@@ -228,7 +233,6 @@ export function convertXgboost(json: unknown): ConvertedModel {
   const a = { treeIds: [] as number[], nodeIds: [] as number[], featureIds: [] as number[], values: [] as number[], modes: [] as string[], trueIds: [] as number[], falseIds: [] as number[], missingTrue: [] as number[] };
   const t = { treeIds: [] as number[], nodeIds: [] as number[], ids: [] as number[], weights: [] as number[] };
   trees.forEach((tree, treeId) => {
-    if (tree.split_type?.some((s) => s !== 0)) throw new XgboostFormatError(`tree ${treeId} has categorical splits, which are not supported`);
     const n = tree.left_children.length;
     for (let i = 0; i < n; i++) {
       const left = tree.left_children[i]!;

@@ -21,11 +21,30 @@ export class XgboostFileError extends Error {
   }
 }
 
+/**
+ * JSON.parse, and if it fails, again with XGBoost's bare NaN read as null: XGBoost writes NaN (not
+ * JSON) as the split_condition of a categorical split, and the converter's refusal then says what
+ * the model holds rather than where the JSON broke.
+ */
+function parseModelJson(text: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch (err) {
+    const lenient = text.replace(/([[,:]\s*)-?NaN(?=\s*[,\]}])/g, '$1null');
+    if (lenient === text) throw err;
+    try {
+      return JSON.parse(lenient);
+    } catch {
+      throw err;
+    }
+  }
+}
+
 export function convertXgboostFile(file: string): ConvertedModel {
   const bytes = readUserFile(file, 'xgboost');
   let json: unknown;
   try {
-    json = JSON.parse(stripBom(bytes.toString('utf8')));
+    json = parseModelJson(stripBom(bytes.toString('utf8')));
   } catch (err) {
     if (file.endsWith('.onnx')) {
       const reason = 'is an ONNX model, not XGBoost\'s JSON model format: leave out format: xgboost';

@@ -217,6 +217,29 @@ test('a tree whose structure onnxruntime would refuse is refused naming the file
   }
 });
 
+test('a model trained with enable_categorical is refused naming the file, the tree, the node and the feature (convert, inspect, init, check); it was a JSON parse error at the NaN XGBoost writes', () => {
+  const py = spawnSync('/usr/bin/python3', ['-c', `import numpy as np, xgboost as xgb
+rng = np.random.default_rng(0); X = np.stack([rng.normal(size=200), rng.integers(0, 3, size=200)], 1).astype(np.float32)
+y = ((X[:, 1] == 1) ^ (X[:, 0] > 0)).astype(int)
+d = xgb.DMatrix(X, label=y, feature_types=['q', 'c'], enable_categorical=True)
+xgb.train({'objective': 'binary:logistic', 'tree_method': 'hist', 'max_depth': 2}, d, 2).save_model('categorical.json')`], { encoding: 'utf8', cwd: root, timeout: 120_000 });
+  assert.equal(py.status, 0, py.stderr);
+  const message = /categorical\.json: tree 0, node \d+ splits on categorical feature 1 \(trained with enable_categorical\), which modelserve cannot serve; train with the categories as numbers or one-hot columns instead\n/;
+  for (const args of [['convert', 'categorical.json', 'categorical.onnx'], ['inspect', 'categorical.json'], ['init', 'categorical.json', '-o', 'categorical-init']]) {
+    const r = cli(args);
+    assert.equal(r.status, 1, `${args[0]}: ${r.stdout}${r.stderr}`);
+    assert.match(r.stderr, message, args[0]);
+    assert.doesNotMatch(r.stderr, /Unexpected token|not valid JSON/, args[0]);
+  }
+  const dir = join(root, 'repo-categorical', 'm');
+  mkdirSync(dir, { recursive: true });
+  copyFileSync(join(root, 'categorical.json'), join(dir, 'model.json'));
+  writeFileSync(join(dir, 'model.yaml'), 'format: xgboost\nfields: { a: { type: number }, b: { type: number } }\ninputs: { input: { fields: [a, b] } }\noutputs: { p: { from: probabilities } }\n');
+  const check = cli(['check', join(root, 'repo-categorical')]);
+  assert.equal(check.status, 1, check.stdout + check.stderr);
+  assert.match(check.stderr, /m\/model\.json is an XGBoost model modelserve cannot convert: tree 0, node \d+ splits on categorical feature 1 \(trained with enable_categorical\)/);
+});
+
 test('convert to the input file itself (the same path, spelt otherwise, a symlink to it) is a usage error (exit 2); the model is left as it was', () => {
   const input = join(root, 'xin.json');
   copyFileSync(join(EXAMPLES, 'rain-xgboost', 'model.json'), input);
