@@ -1,8 +1,8 @@
 // XGBoost's JSON model format -> an ONNX graph onnxruntime serves like any model: the trees become
 // one ai.onnx.ml TreeEnsembleRegressor computing the margin (base_score included), and standard
 // operators finish it per objective — Sigmoid (+ the two-column probabilities and a 0.5 threshold
-// label) for binary:logistic, Softmax + ArgMax for multi:softprob/softmax, nothing for
-// reg:squarederror. (Margin first, then standard operators, keeps XGBoost's own formula — sigmoid or
+// label) for binary:logistic, Softmax + ArgMax for multi:softprob/softmax, Exp for count:poisson,
+// reg:gamma and reg:tweedie, nothing for reg:squarederror, reg:pseudohubererror and reg:absoluteerror. (Margin first, then standard operators, keeps XGBoost's own formula — sigmoid or
 // softmax of the summed margin, label at p > 0.5 or the first largest probability — instead of
 // depending on TreeEnsembleClassifier's conventions for binary and post-transformed scores.)
 // A missing value (NaN) takes each split's default direction, as in XGBoost; so does the estimator's
@@ -13,7 +13,13 @@ import { DT, attr, encodeModel, type AttributeProto, type GraphProto, type NodeP
 const AT = onnxProto.onnx.AttributeProto.AttributeType;
 const utf8 = new TextEncoder();
 
-export const SUPPORTED_OBJECTIVES = ['binary:logistic', 'binary:logitraw', 'reg:squarederror', 'reg:linear', 'reg:logistic', 'multi:softprob', 'multi:softmax'] as const;
+export const SUPPORTED_OBJECTIVES = [
+  'binary:logistic', 'binary:logitraw', 'reg:squarederror', 'reg:linear', 'reg:logistic', 'multi:softprob', 'multi:softmax',
+  'reg:pseudohubererror', 'reg:absoluteerror', 'count:poisson', 'reg:gamma', 'reg:tweedie',
+] as const;
+
+/** Objectives whose prediction is exp(margin), as XGBoost's PredTransform (base_score is log'd to the margin). */
+const LOG_LINK = ['count:poisson', 'reg:gamma', 'reg:tweedie'];
 
 export interface ConvertedModel {
   bytes: Uint8Array;
@@ -224,9 +230,11 @@ export function convertXgboost(json: unknown): ConvertedModel {
   if (paramNumber(params.num_target ?? '1', 'num_target') !== 1) throw new XgboostFormatError('models with several targets are not supported');
   // base_score is kept in the objective's output space (the identity for softmax); the trees add to the margin.
   const logistic = objective === 'binary:logistic' || objective === 'reg:logistic';
+  const logLink = LOG_LINK.includes(objective);
   const baseMargins = baseScores(params.base_score, numClass).map((baseScore) => {
     if (logistic && !(baseScore > 0 && baseScore < 1)) throw new XgboostFormatError(`base_score ${baseScore} is not a probability`);
-    return logistic ? Math.log(baseScore / (1 - baseScore)) : baseScore;
+    if (logLink && !(baseScore > 0)) throw new XgboostFormatError(`base_score ${baseScore} is not positive (${objective} predicts exp of the margin)`);
+    return logistic ? Math.log(baseScore / (1 - baseScore)) : logLink ? Math.log(baseScore) : baseScore;
   });
   const missing = sklearnMissing(learner);
 
@@ -288,8 +296,8 @@ export function convertXgboost(json: unknown): ConvertedModel {
       node('ArgMax', ['probabilities'], ['label'], [attr('axis', { int: 1 }), attr('keepdims', { int: 0 })]),
     );
     outputs = [tensorInfo('label', DT.INT64, ['N']), tensorInfo('probabilities', DT.FLOAT, ['N', numClass])];
-  } else if (objective === 'reg:logistic') {
-    nodes.push(node('Sigmoid', [margin], ['variable']));
+  } else if (objective === 'reg:logistic' || logLink) {
+    nodes.push(node(logLink ? 'Exp' : 'Sigmoid', [margin], ['variable']));
     outputs = [tensorInfo('variable', DT.FLOAT, ['N', 1])];
   } else if (objective === 'binary:logitraw') {
     outputs = [tensorInfo('margin', DT.FLOAT, ['N', 1])];
