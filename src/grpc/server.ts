@@ -17,6 +17,7 @@ import type { InferenceStatistics } from '../protocols/oip/statistics.js';
 import { badTensor, checkDatatype, fromBytes, MAX_ELEMENTS, noInputs, fromContents, hasContents, toBytes, toContents, type OipTensor } from '../protocols/oip/tensors.js';
 import { dimension, inferCodec, type InferRequestMessage, type Int64 } from './infer-codec.js';
 import { PROTO_DIR } from './proto.js';
+import { watchCalls } from './call-watch.js';
 import type { ClientProbe } from '../batching/batcher.js';
 import { plainRequestId, requestIdFrom } from '../protocols/request-id.js';
 
@@ -162,6 +163,13 @@ class InvalidMessage {
   }
 }
 
+/** An RPC's request message type, package included (inference.ModelInferRequest). */
+function requestTypeOf(name: string, method: grpc.MethodDefinition<unknown, unknown>): string {
+  // proto-loader names the request type without its package, the service's (the path is /package.Service/Method).
+  const pkg = method.path.split('/')[1]!.replace(/\.[^.]*$/, '');
+  return `${pkg}.${(method as { requestType?: { type?: { name?: string } } }).requestType?.type?.name ?? `${name}Request`}`;
+}
+
 /**
  * The service with every RPC's request deserializer wrapped: grpc-js answers a deserializer's throw
  * with INTERNAL ("Error deserializing request"); here it gives an InvalidMessage, which the handler
@@ -169,9 +177,7 @@ class InvalidMessage {
  */
 function checkingRequests(definition: grpc.ServiceDefinition): grpc.ServiceDefinition {
   return Object.fromEntries(Object.entries(definition).map(([name, method]) => {
-    // proto-loader names the request type without its package, the service's (the path is /package.Service/Method).
-    const pkg = method.path.split('/')[1]!.replace(/\.[^.]*$/, '');
-    const type = `${pkg}.${(method as { requestType?: { type?: { name?: string } } }).requestType?.type?.name ?? `${name}Request`}`;
+    const type = requestTypeOf(name, method);
     const deserialize = method.requestDeserialize;
     const requestDeserialize = (bytes: Buffer): unknown => {
       try {
@@ -231,7 +237,11 @@ export async function startGrpcServer(options: GrpcServerOptions): Promise<Runni
   const { inference, health } = loadProtos();
   const max = options.maxMessageBytes ?? 4 * 1024 * 1024;
   // Channelz (grpc-js's per-call introspection counters) is off: nothing here reads it, and it is work on every call.
-  const server = new grpc.Server({ 'grpc.max_receive_message_length': max, 'grpc.max_send_message_length': max, 'grpc.enable_channelz': 0, ...connectionOptions(options.connections) });
+  const service = ((inference.inference as grpc.GrpcObject).GRPCInferenceService as grpc.ServiceClientConstructor).service;
+  // What grpc-js answers by itself on the inference RPCs gets its access line and count (call-watch.ts).
+  const watched = new Map(Object.entries(service).map(([rpc, method]) => [method.path, { rpc, requestType: requestTypeOf(rpc, method) }]));
+  const interceptors = [watchCalls(watched, (rpc, metadata, code, started) => answered(rpc, (metadata && requestIdOf(metadata)) ?? requestIdFrom(undefined), undefined, '', code, started))];
+  const server = new grpc.Server({ 'grpc.max_receive_message_length': max, 'grpc.max_send_message_length': max, 'grpc.enable_channelz': 0, interceptors, ...connectionOptions(options.connections) });
   let draining = false;
   // The inference RPCs read and write their messages with protobufjs directly (infer-codec.ts).
   const codec = inferCodec();
@@ -455,7 +465,6 @@ export async function startGrpcServer(options: GrpcServerOptions): Promise<Runni
     }, 'admin'),
     RepositoryModelUnload: unary('RepositoryModelUnload', async (request: { model_name: string }) => { await core.unloadModel(request.model_name); return {}; }, 'admin'),
   };
-  const service = ((inference.inference as grpc.GrpcObject).GRPCInferenceService as grpc.ServiceClientConstructor).service;
   // The inference RPCs' answers are already encoded (with their size checked: fitting, above).
   const encoded = (bytes: Buffer) => bytes;
   const definition: grpc.ServiceDefinition = {

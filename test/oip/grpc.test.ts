@@ -6,6 +6,7 @@ import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdirSync, symlinkSync } from 'node:fs';
 import { connect } from 'node:http2';
+import { Writable } from 'node:stream';
 import { join } from 'node:path';
 import { deflateSync, gzipSync } from 'node:zlib';
 import * as grpc from '@grpc/grpc-js';
@@ -17,6 +18,7 @@ import { parseServeOptions } from '../../src/cli/serve-options.js';
 import { ERRORS, ModelServeError } from '../../src/errors.js';
 import { BOOK_FIELDS, BOOK_MODEL, EXAMPLES, bookRows, tempDir, writeBookModelFolder } from '../helpers/paths.js';
 import { call } from '../helpers/http.js';
+import { sampleSum } from '../helpers/prom.js';
 import { fp64, grpcClients, grpcFrame, grpcMessageReader, rpc, type GrpcClient } from '../helpers/oip.js';
 
 const KEY = 'user-key-0123456789abcdef';
@@ -588,4 +590,72 @@ test('every registry error has a gRPC status of the same meaning: INTERNAL only 
   assert.equal(grpcStatusOf(new ModelServeError('MS_ERR_TIMEOUT', 'x')), grpc.status.DEADLINE_EXCEEDED);
   assert.equal(grpcStatusOf(new ModelServeError('MS_ERR_UNAUTHORIZED', 'x')), grpc.status.UNAUTHENTICATED);
   assert.equal(grpcStatusOf(new ModelServeError('MS_ERR_BODY_TOO_LARGE', 'x')), grpc.status.RESOURCE_EXHAUSTED);
+});
+
+test('what grpc-js answered by itself is a clear status with an access line and a count: no request message or two on a unary call (UNIMPLEMENTED "…server streaming method"), a stream ended inside a message (OK), a message past the limit and a deadline past before the request was read (neither logged nor counted)', async () => {
+  const lines: Array<Record<string, unknown>> = [];
+  const stream = new Writable({
+    write(chunk: Buffer, _enc, done) {
+      for (const text of chunk.toString().split('\n')) if (text.trim() !== '') lines.push(JSON.parse(text) as Record<string, unknown>);
+      done();
+    },
+  });
+  const repo = tempDir();
+  writeBookModelFolder(repo);
+  const own = await startServer({ repo, port: 0, grpcPort: 'free', workers: 1, logger: { level: 'info', stream } });
+  const session = connect(`http://127.0.0.1:${own.grpcPort}`);
+  const good = grpcFrame((inference.ModelInfer as unknown as { requestSerialize(m: unknown): Buffer }).requestSerialize({ model_name: 'book-weather', id: 'whole', inputs: typedInputs(rows.slice(0, 1)) }));
+  /** Sends the body (ending the call unless told not to) and resolves with the status and how many answers came. */
+  const send = (id: string, rpcName: string, body: Buffer, extra: Record<string, string> = {}, end = true) => new Promise<{ status: string; message: string; answers: number }>((resolve, reject) => {
+    let answers = 0;
+    const req = session.request({ ':method': 'POST', ':path': `/inference.GRPCInferenceService/${rpcName}`, 'content-type': 'application/grpc', te: 'trailers', 'x-request-id': id, ...extra });
+    req.on('data', grpcMessageReader(() => answers++));
+    const done = (h: Record<string, unknown>) => { resolve({ status: grpc.status[Number(h['grpc-status'])] ?? String(h['grpc-status']), message: decodeURIComponent(String(h['grpc-message'] ?? '')), answers }); req.close(); };
+    req.on('response', (headers) => { if (headers['grpc-status'] !== undefined) done(headers); });
+    req.on('trailers', done);
+    req.on('error', reject);
+    if (end) req.end(body);
+    else req.write(body);
+  });
+  try {
+    const empty = await send('empty', 'ModelInfer', Buffer.alloc(0));
+    assert.equal(empty.status, 'INVALID_ARGUMENT');
+    assert.match(empty.message, /the call carries no inference\.ModelInferRequest: its body was empty or ended inside the message/);
+    const cut = await send('cut', 'ModelMetadata', good.subarray(0, 12));
+    assert.equal(cut.status, 'INVALID_ARGUMENT');
+    assert.match(cut.message, /no inference\.ModelMetadataRequest/);
+    const two = await send('two', 'ModelInfer', Buffer.concat([good, good]));
+    assert.equal(two.status, 'INVALID_ARGUMENT');
+    assert.match(two.message, /a unary call carries one inference\.ModelInferRequest; this one sent more/);
+    // A stream whose last request is cut short: the whole ones are answered, then the error.
+    assert.deepEqual(await send('stream-cut', 'ModelStreamInfer', Buffer.concat([good, good, good.subarray(0, 30)])), {
+      status: 'INVALID_ARGUMENT',
+      message: 'the client ended the stream inside a message: its last inference.ModelInferRequest was cut short (the ones before it are answered)',
+      answers: 2,
+    });
+    assert.deepEqual(await send('stream-whole', 'ModelStreamInfer', Buffer.concat([good, good])), { status: 'OK', message: 'OK', answers: 2 });
+    // A message declaring 5 MiB: grpc-js refuses it from its length prefix.
+    const large = Buffer.alloc(5 + 16);
+    large.writeUInt32BE(5 * 1024 * 1024, 1);
+    const past = await send('too-large', 'ModelInfer', large, {}, false);
+    assert.equal(past.status, 'RESOURCE_EXHAUSTED');
+    // A deadline that passes while the client has not sent its request.
+    assert.equal((await send('late', 'ModelInfer', Buffer.alloc(0), { 'grpc-timeout': '20m' }, false)).status, 'DEADLINE_EXCEEDED');
+    await new Promise((r) => setTimeout(r, 50));
+
+    const access = new Map(lines.filter((l) => l.msg === 'request').map((l) => [l.reqId, l.grpcStatus]));
+    assert.deepEqual(Object.fromEntries(['empty', 'cut', 'two', 'stream-cut', 'too-large', 'late'].map((id) => [id, access.get(id)])), {
+      empty: 'INVALID_ARGUMENT', cut: 'INVALID_ARGUMENT', two: 'INVALID_ARGUMENT', 'stream-cut': 'INVALID_ARGUMENT', 'too-large': 'RESOURCE_EXHAUSTED', late: 'DEADLINE_EXCEEDED',
+    });
+    const metrics = (await call(`${own.url}/metrics`)).text;
+    const count = (labels: Record<string, string>) => sampleSum(metrics, 'modelserve_grpc_requests_total', labels);
+    assert.equal(count({ rpc: 'ModelInfer', code: 'INVALID_ARGUMENT' }), 2);
+    assert.equal(count({ rpc: 'ModelMetadata', code: 'INVALID_ARGUMENT' }), 1);
+    assert.equal(count({ rpc: 'ModelStreamInfer', code: 'INVALID_ARGUMENT' }), 1);
+    assert.equal(count({ rpc: 'ModelInfer', code: 'RESOURCE_EXHAUSTED' }), 1);
+    assert.equal(count({ rpc: 'ModelInfer', code: 'DEADLINE_EXCEEDED' }), 1);
+  } finally {
+    session.close();
+    await own.shutdown();
+  }
 });
