@@ -35,6 +35,15 @@ function framing(call: grpc.ServerInterceptingCallInterface): { cutShort: boolea
   };
 }
 
+/**
+ * Whether grpc-js's call is already over (the client cancelled it, or it was answered): a status
+ * sent to it then goes nowhere, so it is not reported. Read from its private fields, as framing().
+ */
+function over(call: grpc.ServerInterceptingCallInterface): boolean {
+  const c = call as { cancelled?: unknown; stream?: { destroyed?: unknown; closed?: unknown } };
+  return c.cancelled === true || c.stream?.destroyed === true || c.stream?.closed === true;
+}
+
 class WatchedCall implements grpc.ServerInterceptingCallInterface {
   private listener: Listener | undefined;
   private metadata: grpc.Metadata | undefined;
@@ -92,8 +101,10 @@ class WatchedCall implements grpc.ServerInterceptingCallInterface {
 
   private refuse(details: string): void {
     this.ended = true;
+    // A cancelled call's request may never have been read: its end is no missing message.
+    const heard = !this.cancelled && !over(this.next);
     this.next.sendStatus({ code: Status.INVALID_ARGUMENT, details });
-    this.report(this.method.rpc, this.metadata, Status.INVALID_ARGUMENT, this.started);
+    if (heard) this.report(this.method.rpc, this.metadata, Status.INVALID_ARGUMENT, this.started);
   }
 
   // The responder: what the handler sends, passed on.
@@ -102,7 +113,7 @@ class WatchedCall implements grpc.ServerInterceptingCallInterface {
   sendStatus(status: CallStatus): void {
     if (this.ended) return;
     this.ended = true;
-    if (this.cutShort && status.code === Status.OK) {
+    if (this.cutShort && status.code === Status.OK && !this.cancelled && !over(this.next)) {
       this.report(this.method.rpc, this.metadata, Status.INVALID_ARGUMENT, this.started);
       return this.next.sendStatus({ ...status, code: Status.INVALID_ARGUMENT, details: `the client ended the stream inside a message: its last ${this.method.requestType} was cut short (the ones before it are answered)` });
     }

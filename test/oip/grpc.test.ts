@@ -641,7 +641,25 @@ test('what grpc-js answered by itself is a clear status with an access line and 
     assert.equal(past.status, 'RESOURCE_EXHAUSTED');
     // A deadline that passes while the client has not sent its request.
     assert.equal((await send('late', 'ModelInfer', Buffer.alloc(0), { 'grpc-timeout': '20m' }, false)).status, 'DEADLINE_EXCEEDED');
-    await new Promise((r) => setTimeout(r, 50));
+    // Calls a client cancels at once, their request perhaps unread: no missing message, no stream cut short.
+    const clients = grpcClients(own.grpcPort!);
+    const request = { model_name: 'book-weather', inputs: typedInputs(rows.slice(0, 1)) };
+    for (let round = 0; round < 5; round++) {
+      const streams = Array.from({ length: 100 }, () => {
+        const s = (clients.inference as unknown as { ModelStreamInfer(): grpc.ClientDuplexStream<unknown, unknown> }).ModelStreamInfer();
+        s.on('error', () => {});
+        s.on('data', () => {});
+        for (let i = 0; i < 5; i++) s.write(request);
+        return s;
+      });
+      await new Promise((r) => setTimeout(r, 30));
+      for (const c of streams) c.cancel();
+      const unary = Array.from({ length: 200 }, () => clients.inference.ModelInfer!(request, () => {}));
+      await new Promise((r) => setImmediate(r));
+      for (const c of unary) c.cancel();
+    }
+    clients.close();
+    await new Promise((r) => setTimeout(r, 200));
 
     const access = new Map(lines.filter((l) => l.msg === 'request').map((l) => [l.reqId, l.grpcStatus]));
     assert.deepEqual(Object.fromEntries(['empty', 'cut', 'two', 'stream-cut', 'too-large', 'late'].map((id) => [id, access.get(id)])), {
