@@ -98,6 +98,7 @@ export async function startServer(options: StartOptions): Promise<RunningServer>
     onProblem: (message, where) => app?.log.error(where, `model load failed: ${message}`),
   });
   if (metrics) metrics.watchCore(core);
+  statistics.watchCore(core);
   let grpc: RunningGrpcServer | undefined;
   let streams: RunningStreams | undefined;
   try {

@@ -216,6 +216,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     if (core !== undefined) return; // started and watched by startServer
     core = new InferenceCore({ configs: options.configs, runtime: options.runtime!, onBatch, onRequest: (model, version) => statistics.requestObserver(model, version), optimize: options.optimize });
     metrics?.watchCore(core);
+    statistics.watchCore(core);
     await core.start();
   });
   app.addHook('onClose', async () => {

@@ -161,3 +161,31 @@ test('a request refused for a full queue is a failure whichever front door met i
     await slow.shutdown();
   }
 });
+
+test('the statistics belong to the loaded model: a version unloaded and loaded again starts from zero', async () => {
+  const repo = tempDir('modelserve-stats-');
+  writeBookModelFolder(repo);
+  const own = await startServer({ repo, port: 0, grpcPort: 'free', workers: 1, logger: false });
+  const grpcOwn = grpcClients(own.grpcPort!);
+  try {
+    const read = async () => ((await (await fetch(`${own.url}/v2/models/book-weather/stats`)).json()) as { model_stats: ModelStat[] }).model_stats;
+    const predicted = await fetch(`${own.url}/models/book-weather/predict`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(bookRows(3)) });
+    assert.equal(predicted.status, 200);
+    assert.equal((await read())[0]!.inference_count, 3);
+    assert.equal((await fetch(`${own.url}/v2/repository/models/book-weather/unload`, { method: 'POST' })).status, 200);
+    assert.deepEqual(await read(), [], 'an unloaded model has no statistics');
+    assert.equal((await fetch(`${own.url}/v2/repository/models/book-weather/load`, { method: 'POST' })).status, 200);
+    const [s] = await read();
+    assert.equal(s!.last_inference, 0);
+    assert.equal(s!.inference_count, 0);
+    assert.equal(s!.execution_count, 0);
+    for (const [key, d] of Object.entries(s!.inference_stats)) assert.deepEqual(d, { count: 0, ns: 0 }, key);
+    assert.deepEqual(s!.batch_stats, []);
+    const viaGrpc = await rpc<{ model_stats: Array<{ inference_count: string; inference_stats: { success: { count: string } } }> }>(grpcOwn.inference, 'ModelStatistics', { name: 'book-weather' });
+    assert.equal(Number(viaGrpc.model_stats[0]!.inference_count), 0);
+    assert.equal(Number(viaGrpc.model_stats[0]!.inference_stats.success.count), 0);
+  } finally {
+    grpcOwn.close();
+    await own.shutdown();
+  }
+});

@@ -9,7 +9,11 @@
 //   input tensors put together), compute_infer (the runtime's run: on a worker thread, its hand-off
 //   both ways included) and compute_output (the outputs split per request).
 // The core's load-time warm-up run is not an inference request: it is counted nowhere.
+// The numbers belong to the loaded model, as Triton's do (its statistics live in the model it
+// loaded): a version loaded again — after an unload, an eviction, a reload of changed files —
+// starts from zero (watchCore).
 import type { BatchInfo } from '../../batching/batcher.js';
+import type { CoreEvent, InferenceCore } from '../../core/core.js';
 import type { RequestObserver } from '../../core/servable.js';
 
 export interface Duration { count: number; ns: number }
@@ -31,6 +35,7 @@ interface VersionCounters {
 interface BatchDurations { input: Duration; infer: Duration; output: Duration }
 
 const zero = (): Duration => ({ count: 0, ns: 0 });
+const fresh = (): VersionCounters => ({ lastInference: 0, inferenceCount: 0, executionCount: 0, success: zero(), fail: zero(), queue: zero(), computeInput: zero(), computeInfer: zero(), computeOutput: zero(), batches: new Map() });
 const add = (d: Duration, count: number, ns: number): void => {
   d.count += count;
   d.ns += ns;
@@ -44,10 +49,21 @@ export class InferenceStatistics {
     const key = `${model}\u0000${version}`;
     let c = this.versions.get(key);
     if (c === undefined) {
-      c = { lastInference: 0, inferenceCount: 0, executionCount: 0, success: zero(), fail: zero(), queue: zero(), computeInput: zero(), computeInfer: zero(), computeOutput: zero(), batches: new Map() };
+      c = fresh();
       this.versions.set(key, c);
     }
     return c;
+  }
+
+  /**
+   * Follows a core: a version that becomes ready (a load, or a reload replacing the serving one)
+   * starts from zero. Reset in place: the new load's observers already hold these counters, and no
+   * request has reached it yet (the warm-up run is not counted).
+   */
+  watchCore(core: InferenceCore): void {
+    core.on('event', (event: CoreEvent) => {
+      if (event.type === 'version-ready') Object.assign(this.counters(event.model, event.version), fresh());
+    });
   }
 
   /** The batch observer for one version (compose it into CoreOptions.onBatch). */
