@@ -32,6 +32,12 @@ export interface BatchInfo {
   requests: number;
   /** Time each request waited in the queue, ms (same order as the run's requests). */
   queueWaitMs: number[];
+  /**
+   * Whether each request (same order) is answered by this run: false when the run failed, or the
+   * request passed its deadline while it ran (504) or its client went away meanwhile (no one reads
+   * the answer) — such a request is settled as failed (onSettled).
+   */
+  answered: boolean[];
   /** Time runBatch took, ms. */
   runMs: number;
   /** The parts of runMs that runBatch reported as preparing the inputs and extracting the outputs (RunPhases). */
@@ -74,7 +80,8 @@ export interface BatcherOptions<Item, Result> {
   onBatch?: (info: BatchInfo) => void;
   /**
    * Told of each request's outcome as it settles — answered, or refused (overload, deadline, client
-   * gone, failed run) — with its rows and its ms since submit(); not of `unobserved` ones. Called
+   * gone, failed run; an answer whose client went away while it ran is no success either) — with
+   * its rows and its ms since submit(); not of `unobserved` ones. Called
    * where the batcher settles them: no promise or closure per request.
    */
   onSettled?: (ok: boolean, rows: number, ms: number) => void;
@@ -132,6 +139,11 @@ interface Entry<Item, Result> {
   running: boolean;
   client: ClientProbe | undefined;
   unobserved: boolean;
+}
+
+/** Whether a request still gets the answer of its run: not settled meanwhile (deadline), its client still there. */
+function answers<Item, Result>(e: Entry<Item, Result>): boolean {
+  return !e.done && !clientGone(e.client);
 }
 
 /** Smallest batch worth splitting a due batch into when several slots are free. */
@@ -431,7 +443,8 @@ export class Batcher<Item, Result> {
     });
   }
 
-  private async call(items: Item[], rows: number, queueWaitMs: number[], unobserved: boolean): Promise<{ ok: true; results: Result[] } | { ok: false; error: unknown }> {
+  private async call(batch: Array<Entry<Item, Result>>, rows: number, queueWaitMs: number[]): Promise<{ ok: true; results: Result[] } | { ok: false; error: unknown }> {
+    const items = batch.map((e) => e.item);
     const t0 = performance.now();
     const phases: RunPhases = { inputMs: 0, outputMs: 0 };
     let outcome: { ok: true; results: Result[] } | { ok: false; error: unknown };
@@ -448,7 +461,8 @@ export class Batcher<Item, Result> {
     }
     if (this.opts.onBatch !== undefined) {
       try {
-        this.opts.onBatch({ rows, requests: items.length, queueWaitMs, runMs: performance.now() - t0, inputMs: phases.inputMs, outputMs: phases.outputMs, ok: outcome.ok, unobserved });
+        const answered = batch.map((e) => outcome.ok && answers(e));
+        this.opts.onBatch({ rows, requests: items.length, queueWaitMs, answered, runMs: performance.now() - t0, inputMs: phases.inputMs, outputMs: phases.outputMs, ok: outcome.ok, unobserved: batch.every((e) => e.unobserved) });
       } catch {
         /* an observer must not break batching */
       }
@@ -457,14 +471,15 @@ export class Batcher<Item, Result> {
   }
 
   private async execute(batch: Array<Entry<Item, Result>>, rows: number, queueWaitMs: number[]): Promise<void> {
-    const outcome = await this.call(batch.map((e) => e.item), rows, queueWaitMs, batch.every((e) => e.unobserved));
+    const outcome = await this.call(batch, rows, queueWaitMs);
     const now = performance.now();
     if (outcome.ok) {
       for (let i = 0; i < batch.length; i++) {
         const e = batch[i];
         if (!e.done) {
           e.done = true;
-          this.settled(e, true, now);
+          // An answer no one reads (HTTP 499, gRPC CANCELLED) is no successful request.
+          this.settled(e, !clientGone(e.client), now);
           e.resolve(outcome.results[i]);
         }
       }
@@ -483,10 +498,10 @@ export class Batcher<Item, Result> {
     for (let i = 0; i < batch.length; i++) {
       const e = batch[i];
       if (e.done) continue;
-      const alone = await this.call([e.item], e.n, [queueWaitMs[i]], e.unobserved);
+      const alone = await this.call([e], e.n, [queueWaitMs[i]]);
       if (e.done) continue;
       e.done = true;
-      this.settled(e, alone.ok, performance.now());
+      this.settled(e, alone.ok && !clientGone(e.client), performance.now());
       if (alone.ok) e.resolve(alone.results[0]);
       else e.reject(asServeError(alone.error));
     }

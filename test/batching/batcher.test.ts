@@ -296,6 +296,26 @@ describe('Batcher with a controllable runBatch', () => {
     assert.deepEqual(b.stats(), { queuedRows: 0, queuedRequests: 0, inFlightBatches: 0 });
   });
 
+  test('a request past its deadline, or whose client left, while its batch ran is settled as failed and not answered by the run', async () => {
+    const g = gated();
+    const infos: BatchInfo[] = [];
+    const settled: boolean[] = [];
+    const b = new RowBatcher(options({ maxQueueDelayMs: 0, concurrency: 1, runBatch: g.runBatch, onBatch: (i) => infos.push(i), onSettled: (ok) => settled.push(ok) }));
+    const client = { destroyed: false };
+    const late = b.submit([1], { deadline: performance.now() + 30 });
+    const gone = b.submit([2], { client });
+    const stays = b.submit([3]);
+    await turn();
+    assert.equal(g.calls.length, 1, 'one run of the three');
+    await rejectsWith(late, 'MS_ERR_TIMEOUT', /while its batch was running/);
+    client.destroyed = true; // the client closes its connection while the run goes on
+    g.releaseAll();
+    assert.deepEqual(await gone, [20], 'the answer is handed over (the front door finds no one to write it to)');
+    assert.deepEqual(await stays, [30]);
+    assert.deepEqual(infos.map((i) => i.answered), [[false, false, true]]);
+    assert.deepEqual(settled, [false, false, true], 'a request answered to no one is no success');
+  });
+
   test('a failing request in a batch only fails itself (the others are re-run alone)', async () => {
     const infos: BatchInfo[] = [];
     const b = new RowBatcher(options<number, number>({

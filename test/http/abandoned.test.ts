@@ -25,6 +25,8 @@ after(async () => {
   await server?.shutdown();
 });
 
+type Duration = { count: number; ns: number };
+const stats = async () => ((await (await fetch(`${server.url}/v2/models/book-weather/stats`)).json()) as { model_stats: Array<{ inference_stats: Record<'success' | 'fail' | 'compute_infer', Duration> }> }).model_stats[0]!;
 const rowsRun = async () => Number(((await (await fetch(`${server.url}/v2/models/book-weather/stats`)).json()) as { model_stats: Array<{ inference_count: number }> }).model_stats[0]!.inference_count);
 const big = bookRows(19_000);
 const small = bookRows(100);
@@ -99,6 +101,7 @@ test('a client that half-closes after its request (FIN) gets no answer from Node
   ];
   for (const [route, head, body] of cases) {
     const [ok, gone] = [await metric(route, 200), await metric(route, 499)];
+    const statsBefore = await stats();
     assert.equal(await halfClose(head, body), '', 'Node answers nothing on a half-closed connection');
     // Fastify drops a request whose body was cut by the client's FIN (it is never handled, so never
     // counted); one whose body was read is run, and its undelivered answer is a 499.
@@ -107,5 +110,10 @@ test('a client that half-closes after its request (FIN) gets no answer from Node
     assert.ok((await metric(route, 499)) - gone <= 1, route);
     assert.equal(await metric(route, 200), ok, `${route}: no 200 for an answer never delivered`);
     if (!head.includes('?')) assert.equal(await metric(route, 499), gone + 1, `${route}: the fast path ran it and counted 499`);
+    // The statistics extension agrees: an answer no one reads is a failed request, with no compute of its own.
+    const statsAfter = await stats();
+    assert.equal(statsAfter.inference_stats.success.count, statsBefore.inference_stats.success.count, `${route}: no success`);
+    if (!head.includes('?')) assert.equal(statsAfter.inference_stats.fail.count - statsBefore.inference_stats.fail.count, 1, `${route}: the 499 is a fail`);
+    assert.equal(statsAfter.inference_stats.compute_infer.count, statsBefore.inference_stats.compute_infer.count, `${route}: compute is counted for answered requests`);
   }
 });

@@ -4,10 +4,12 @@
 // steps, which are requests to their models):
 // - requests (CoreOptions.onRequest): success / fail count and duration (in the version: queue and
 //   run, ns), inference_count (rows of successful requests), last_inference (ms since the epoch);
-// - executions (CoreOptions.onBatch): execution_count, batch_stats, and for the requests of
-//   successful executions each one's queue wait and its execution's compute_input (the batch's
-//   input tensors put together), compute_infer (the runtime's run: on a worker thread, its hand-off
-//   both ways included) and compute_output (the outputs split per request).
+// - executions (CoreOptions.onBatch): execution_count, batch_stats, and for the successful requests
+//   (as Triton records them: a request that passed its deadline while its batch ran, or whose client
+//   went away meanwhile, is a fail with no queue or compute time) each one's queue wait and its
+//   execution's compute_input (the batch's input tensors put together), compute_infer (the
+//   runtime's run: on a worker thread, its hand-off both ways included) and compute_output (the
+//   outputs split per request).
 // The core's load-time warm-up run is not an inference request: it is counted nowhere.
 // The numbers belong to the loaded model, as Triton's do (its statistics live in the model it
 // loaded): a version loaded again — after an unload, an eviction, a reload of changed files —
@@ -76,12 +78,17 @@ export class InferenceStatistics {
       const outputNs = Math.round(info.outputMs * MS_TO_NS);
       const inferNs = Math.max(0, Math.round(info.runMs * MS_TO_NS) - inputNs - outputNs);
       c.executionCount++;
-      c.queue.count += info.requests;
-      for (const ms of info.queueWaitMs) c.queue.ns += Math.round(ms * MS_TO_NS);
-      // Each request of an execution is counted with the execution's times, as Triton does.
-      add(c.computeInput, info.requests, inputNs * info.requests);
-      add(c.computeInfer, info.requests, inferNs * info.requests);
-      add(c.computeOutput, info.requests, outputNs * info.requests);
+      let answered = 0;
+      for (let i = 0; i < info.requests; i++) {
+        if (!info.answered[i]) continue;
+        answered++;
+        c.queue.ns += Math.round(info.queueWaitMs[i]! * MS_TO_NS);
+      }
+      c.queue.count += answered;
+      // Each request an execution answers is counted with the execution's times, as Triton does.
+      add(c.computeInput, answered, inputNs * answered);
+      add(c.computeInfer, answered, inferNs * answered);
+      add(c.computeOutput, answered, outputNs * answered);
       let batch = c.batches.get(info.rows);
       if (batch === undefined) {
         batch = { input: zero(), infer: zero(), output: zero() };
