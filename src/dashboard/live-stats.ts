@@ -16,7 +16,7 @@ const BINS = 20;
 export interface VersionSnapshot {
   model: string;
   version: number;
-  /** Loaded and serving now; false once unloaded, replaced by a newer version or evicted (its counts stay). */
+  /** Loaded and serving now; false once unloaded, replaced by a newer version or evicted (its counts stay; a model removed from the repository loses its cards). */
   loaded: boolean;
   /** Prediction calls and rows since start, by front door. */
   requests: number;
@@ -189,6 +189,9 @@ export class LiveStats {
       const key = `${v.name}\u0000${v.version}`;
       if (!this.versions.has(key)) this.versions.set(key, new VersionStats(v.name, v.version, v.config.outputs.find((o) => o.kind === 'label'), v.config.outputs.find((o) => o.kind === 'column')));
     }
+    // A model removed from the repository is no model any more: its cards go (an unloaded one's stay),
+    // so a repository whose models come and go does not keep a card, and its windows, per name ever served.
+    if (core) for (const [key, s] of this.versions) if (!core.has(s.model)) this.versions.delete(key);
     const batches = await this.batchSizes();
     const versions: VersionSnapshot[] = [];
     for (const [key, s] of [...this.versions].sort(([a], [b]) => a.localeCompare(b))) {

@@ -3,7 +3,7 @@
 // of rows shows its first rows and its row count, not the whole batch in every frame.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { cpSync, readFileSync, writeFileSync } from 'node:fs';
+import { cpSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { EXAMPLES, tempDir } from '../helpers/paths.js';
 import { startServer } from '../../src/server.js';
@@ -51,6 +51,28 @@ test('labels named like Object.prototype members (constructor, toString) are cou
     for (const p of await res.json() as Array<{ prediction: string }>) answered.set(p.prediction, (answered.get(p.prediction) ?? 0) + 1);
     const stats = await (await fetch(`${served.url}/dashboard/stats`)).json() as { versions: Array<{ labels: { counts: Record<string, number> } }> };
     assert.deepEqual(stats.versions[0]!.labels.counts, Object.fromEntries(answered));
+  } finally {
+    await served.shutdown();
+  }
+});
+
+test("a model removed from the repository loses its dashboard card; an unloaded one keeps it", async () => {
+  const repo = tempDir();
+  for (const name of ['weather', 'weather-2', 'weather-3']) {
+    cpSync(join(EXAMPLES, 'weather'), join(repo, name), { recursive: true });
+    const file = join(repo, name, 'model.yaml');
+    writeFileSync(file, readFileSync(file, 'utf8').replace('name: weather\n', `name: ${name}\n`).replace('default: true\n', ''));
+  }
+  const served = await startServer({ repo, port: 0, grpcPort: 0, workers: 1, logger: false });
+  try {
+    const cards = async () => ((await (await fetch(`${served.url}/dashboard/stats`)).json()) as { versions: Array<{ model: string; loaded: boolean; requests: number }> }).versions
+      .map((c) => [c.model, c.loaded, c.requests]).sort((a, b) => String(a[0]).localeCompare(String(b[0])));
+    for (const name of ['weather', 'weather-2', 'weather-3']) assert.equal((await fetch(`${served.url}/models/${name}/predict`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(row) })).status, 200);
+    assert.deepEqual(await cards(), [['weather', true, 1], ['weather-2', true, 1], ['weather-3', true, 1]]);
+    assert.equal((await fetch(`${served.url}/v2/repository/models/weather-2/unload`, { method: 'POST' })).status, 200);
+    rmSync(join(repo, 'weather-3'), { recursive: true });
+    await served.core.reconcile({});
+    assert.deepEqual(await cards(), [['weather', true, 1], ['weather-2', false, 1]]);
   } finally {
     await served.shutdown();
   }
