@@ -48,6 +48,8 @@ export interface ModelStatus {
 export type CoreEvent =
   | { type: 'version-ready'; model: string; version: number; loadMs: number; replaced?: number }
   | { type: 'version-failed'; model: string; version: number; reason: string }
+  /** Its model file is cut short (a copy stalled): not tried yet, what serves keeps serving. */
+  | { type: 'version-incomplete'; model: string; version: number; reason: string }
   | { type: 'version-unloaded'; model: string; version: number; reason: 'removed' | 'replaced' | 'unload' | 'evicted' | 'shutdown' }
   | { type: 'eviction'; model: string }
   | { type: 'models-changed' };
@@ -829,7 +831,7 @@ export class InferenceCore extends EventEmitter {
       if (dir !== undefined) servedNames.set(dir, entry.name);
     }
     // The whole repository, even for one model: a load must see the folder it serves from under its new name.
-    const all = scanRepository(this.repo, options.force ? 0 : (this.watcher?.options.settleMs ?? 0), servedNames);
+    const all = scanRepository(this.repo, options.force || this.watcher === undefined ? undefined : this.watcher.options, servedNames);
     const scan = { models: all.models.filter((m) => options.only === undefined || m.name === options.only) };
     const seen = new Set<string>();
     const work: Array<Promise<void>> = [];
@@ -888,6 +890,7 @@ export class InferenceCore extends EventEmitter {
   private async applyModel(model: ScannedModel, force: boolean, clashes: string[] = [], arriving: readonly ModelConfig[] = []): Promise<void> {
     // A broken policy, or one that selects no version: shown on the model (a version serving keeps serving, see 2. below).
     if (model.policyProblems) clashes = [...clashes, formatProblems(model.policyProblems)];
+    this.reportIncomplete(model);
     const isNew = !this.entries.has(model.name);
     const entry = this.entry(model.name);
     const wanted = new Map<number, { config: ModelConfig; fingerprint: string }>();
@@ -1001,6 +1004,29 @@ export class InferenceCore extends EventEmitter {
   }
 
   private readonly reportedScanProblems = new Map<string, string[]>();
+
+  /** Says once (until it is whole or gone) that a version's model file is cut short, and waited for: a stalled copy may stall again. */
+  private reportIncomplete(model: ScannedModel): void {
+    const reported = this.reportedIncomplete.get(model.dir) ?? new Set<number>();
+    const now = new Set<number>();
+    for (const v of model.versions) {
+      // Still said while its copy goes on (settling): until it is whole, or gone.
+      if (v.incomplete === undefined) {
+        if (v.settling && reported.has(v.version)) now.add(v.version);
+        continue;
+      }
+      now.add(v.version);
+      if (reported.has(v.version)) continue;
+      const file = v.read([])?.modelFile ?? model.dir;
+      const reason = `${relative(process.cwd(), file) || file}: ${v.incomplete}; waiting for the rest of it (what serves keeps serving)`;
+      this.emit('event', { type: 'version-incomplete', model: model.name, version: v.version, reason } satisfies CoreEvent);
+    }
+    if (now.size > 0) this.reportedIncomplete.set(model.dir, now);
+    else this.reportedIncomplete.delete(model.dir);
+  }
+
+  /** The versions (by model folder) reported cut short and still so. */
+  private readonly reportedIncomplete = new Map<string, Set<number>>();
 
   // --- shutdown ------------------------------------------------------------------------------
 

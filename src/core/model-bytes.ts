@@ -2,6 +2,7 @@
 // to ONNX first), rewritten by the optimiser when the config and the server allow it — shared by
 // serving (core.ts) and `modelserve check`. The converter and the optimiser, and the protobuf
 // library they use, load only for a model that needs them.
+import { closeSync, constants, fstatSync, openSync, readSync } from 'node:fs';
 import { isXgboostJson } from '../config/load.js';
 import type { ModelConfig } from '../config/types.js';
 import { mayOptimize } from '../optimize/probe.js';
@@ -39,6 +40,10 @@ export async function readModelBytes(config: Pick<ModelConfig, 'modelFile' | 'fo
   // onnxruntime would say only "protobuf parsing failed" of an XGBoost binary model or a pickle.
   const foreign = xgboost ? undefined : foreignModelReason(bytes);
   if (foreign) throw new ModelBytesError('parse', foreign);
+  // A file cut short would be onnxruntime's "protobuf parsing failed": say what is wrong with it.
+  const view = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const cut = xgboost ? undefined : onnxEndsEarly(view.length, (position, into) => view.copy(into, 0, position, position + into.length));
+  if (cut !== undefined) throw new ModelBytesError('parse', `${cut}: is it still being copied, or was its copy cut short?`);
   // The optimiser's protobuf library is loaded only for models that may hold an operator it rewrites.
   if (!optimize || !config.optimize || !mayOptimize(bytes)) return { bytes };
   try {
@@ -48,5 +53,70 @@ export async function readModelBytes(config: Pick<ModelConfig, 'modelFile' | 'fo
   } catch (err) {
     // The optimiser parses the protobuf: a file it cannot read is corrupt.
     throw new ModelBytesError('parse', (err as Error).message);
+  }
+}
+
+/**
+ * Why an ONNX model's bytes are cut short — a copy still under way, or one that stopped: a top-level field of its
+ * ModelProto runs past the end, or it ends before its graph (an empty file: `cp` creates it first). Undefined when
+ * every field ends within it, and for bytes that are no protobuf at all (onnxruntime's load says what is wrong).
+ * Reads the top-level fields' headers only (`read` gives the bytes at a position): a few small reads whatever the size.
+ */
+export function onnxEndsEarly(size: number, read: (position: number, into: Buffer) => number): string | undefined {
+  const head = Buffer.alloc(10);
+  let position = 0;
+  // A varint at `position`: its value; 'short' when the bytes end within it; undefined when it is no varint.
+  const varint = (): number | 'short' | undefined => {
+    const n = read(position, head);
+    let value = 0;
+    for (let i = 0, scale = 1; i < n; i++, scale *= 128) {
+      value += (head[i]! & 0x7f) * scale;
+      if (head[i]! < 0x80) {
+        position += i + 1;
+        return value;
+      }
+    }
+    return n < head.length ? 'short' : undefined;
+  };
+  let graph = false;
+  // A model has a handful of top-level fields; past this many it is no model (and not worth reading on).
+  for (let fields = 0; position < size && fields < 10_000; fields++) {
+    const tag = varint();
+    if (tag === 'short') return `it ends within a field's header at byte ${size}`;
+    if (tag === undefined || tag < 8) return undefined;
+    const wire = tag % 8;
+    const start = position;
+    if (wire === 0) {
+      const value = varint();
+      if (value === 'short') return `it ends within a field at byte ${size}`;
+      if (value === undefined) return undefined;
+    } else if (wire === 1) position += 8;
+    else if (wire === 5) position += 4;
+    else if (wire === 2) {
+      const length = varint();
+      if (length === 'short') return `it ends within a field's header at byte ${size}`;
+      if (length === undefined) return undefined;
+      position += length;
+      if (Math.floor(tag / 8) === 7) graph = true;
+    } else return undefined; // groups, or no protobuf
+    if (position > size) return `it is ${size} bytes long, but a field from byte ${start} runs to byte ${position}`;
+  }
+  return graph || position < size ? undefined : size === 0 ? 'it is empty' : 'it ends before its graph';
+}
+
+/** onnxEndsEarly() of a file on disk; undefined for one that is not a regular file or cannot be read. */
+export function onnxFileEndsEarly(file: string): string | undefined {
+  let fd: number | undefined;
+  try {
+    // Non-blocking: a FIFO put in the model's place must not hold the scan.
+    fd = openSync(file, constants.O_RDONLY | constants.O_NONBLOCK);
+    const stats = fstatSync(fd);
+    if (!stats.isFile()) return undefined;
+    const opened = fd;
+    return onnxEndsEarly(stats.size, (position, into) => readSync(opened, into, 0, into.length, position));
+  } catch {
+    return undefined;
+  } finally {
+    if (fd !== undefined) closeSync(fd);
   }
 }

@@ -5,7 +5,8 @@
 // When is a version complete (safe to load)? When it has a config (its own or the model folder's)
 // and at least one other file (a pipeline's config needs none; nor does one whose model file lies
 // outside the folder, when that file is there), none of its files has changed for `settleMs` (a copy in progress
-// keeps touching them), its config validates and its ONNX file loads. A version not yet complete
+// keeps touching them) nor, while its ONNX file ends early (a copy stalled), for `incompleteMs`, its config validates
+// and its ONNX file loads. A version not yet complete
 // on disk is neither loaded nor counted by the version policy, so a newer version being copied in
 // never displaces the one serving; one that then fails to validate or load never takes traffic.
 import { readdirSync, statSync, watch, type FSWatcher } from 'node:fs';
@@ -13,12 +14,15 @@ import { isAbsolute, join, relative } from 'node:path';
 import { findConfigFile, modelFolders, onnxFiles, readVersionConfig, readVersionPolicy, selectVersions, versionLocations, versionPolicyProblems, type Problem, type VersionLocation } from '../config/load.js';
 import type { ModelConfig } from '../config/types.js';
 import { ModelServeError } from '../errors.js';
+import { onnxFileEndsEarly } from './model-bytes.js';
 
 export interface ScannedVersion {
   version: number;
   fingerprint: string;
   /** Files changed within the settle period: a copy may be in progress. */
   settling: boolean;
+  /** Why its model file is cut short, while that is waited for (see WatchOptions.incompleteMs). */
+  incomplete?: string;
   /** Holds what a version needs (a config and a model file), settled or not. */
   complete: boolean;
   /** Selected by the model's version policy (among the complete versions). */
@@ -42,9 +46,17 @@ export interface WatchOptions {
   debounceMs?: number;
   /** A version whose files changed within this time is not loaded yet, ms. */
   settleMs?: number;
+  /**
+   * A version whose ONNX file ends early (a copy stalled for longer than settleMs) is not loaded yet while it
+   * changed within this time, ms; past it, its load is tried (and fails, saying the file is cut short).
+   */
+  incompleteMs?: number;
 }
 
-const DEFAULT_WATCH = { pollMs: 1000, debounceMs: 200, settleMs: 1000 };
+const DEFAULT_WATCH = { pollMs: 1000, debounceMs: 200, settleMs: 1000, incompleteMs: 60_000 };
+
+/** How long a change keeps a version from loading (scanRepository): none for a load asked for (the repository API). */
+export type SettleTimes = Pick<Required<WatchOptions>, 'settleMs' | 'incompleteMs'>;
 
 /**
  * Files that describe a version: the version folder's files and, for a shared config, the model folder's config.
@@ -102,6 +114,19 @@ function modelFileOutside(config: ModelConfig | undefined, dir: string): { file:
 
 const configCache = new Map<string, { config: ModelConfig | undefined; problems: Problem[] }>();
 
+/** onnxFileEndsEarly() by the version's fingerprint (it reads the file: not again on every scan). */
+const cutCache = new Map<string, string | undefined>();
+
+/** Why the ONNX file of a version's config ends early, if it does (XGBoost models and pipelines are not looked at). */
+function modelFileEndsEarly(config: ModelConfig | undefined, cacheKey: string): string | undefined {
+  if (config === undefined || config.pipeline !== undefined || config.format === 'xgboost') return undefined;
+  if (!cutCache.has(cacheKey)) {
+    if (cutCache.size > 10_000) cutCache.clear();
+    cutCache.set(cacheKey, onnxFileEndsEarly(config.modelFile));
+  }
+  return cutCache.get(cacheKey);
+}
+
 /** The name each model folder had at its last scan. */
 const namesByFolder = new Map<string, string>();
 
@@ -114,7 +139,7 @@ function folderName(dir: string): string {
  * folder is served under (model folder -> name), the name it had even if this process never scanned
  * it before (a load without --watch).
  */
-export function scanRepository(repo: string, settleMs = 0, served?: ReadonlyMap<string, string>): { models: ScannedModel[] } {
+export function scanRepository(repo: string, times: SettleTimes = { settleMs: 0, incompleteMs: 0 }, served?: ReadonlyMap<string, string>): { models: ScannedModel[] } {
   const now = Date.now();
   let folders: string[];
   try {
@@ -156,7 +181,10 @@ export function scanRepository(repo: string, settleMs = 0, served?: ReadonlyMap<
       const present = (ownConfig ?? findConfigFile(where.modelDir)) !== undefined ? files > (ownConfig ? 1 : 0) || outside !== undefined : onnxFiles(where.dir).length > 0;
       // A pipeline is its config alone: nothing else arrives.
       const complete = present || (ownConfig !== undefined && files === 1 && read([])?.pipeline !== undefined);
-      return { version: where.version, fingerprint, settling: !complete || (settleMs > 0 && now - newest < settleMs), complete, selected: false, read };
+      const settling = !complete || (times.settleMs > 0 && now - newest < times.settleMs);
+      // Settled, but its model file is cut short: a copy stalled (a slow network share), waited for a while longer.
+      const incomplete = complete && !settling && times.incompleteMs > 0 && now - newest < times.incompleteMs ? modelFileEndsEarly(read([]), `${where.dir}\n${fingerprint}`) : undefined;
+      return { version: where.version, fingerprint, settling: settling || incomplete !== undefined, incomplete, complete, selected: false, read };
     });
     const policy = readVersionPolicy(dir, locations);
     const complete = versions.filter((v) => !v.settling).map((v) => v.version);
