@@ -469,7 +469,8 @@ export class InferenceCore extends EventEmitter {
       const versions: VersionStatus[] = [...entry.slots.values()].sort((a, b) => a.version - b.version).map((s) => {
         // A pipeline whose step's model changed under it answers only 502s until it is reloaded.
         const changed = s.state === 'ready' && s.loaded !== undefined ? this.changedSteps(s.loaded) : undefined;
-        if (changed !== undefined) return { version: s.version, state: 'unavailable', reason: changed };
+        // (With why its reload failed, when it was tried: --watch derives it again as its steps change.)
+        if (changed !== undefined) return { version: s.version, state: 'unavailable', reason: s.reason === undefined ? changed : `${changed}; ${s.reason}` };
         return s.reason === undefined ? { version: s.version, state: s.state } : { version: s.version, state: s.state, reason: s.reason };
       });
       for (const problem of entry.scanProblems) versions.push({ version: 0, state: 'failed', reason: problem });
@@ -636,8 +637,64 @@ export class InferenceCore extends EventEmitter {
     const served = derived.get(config);
     if (mine.length > 0 || served === undefined) throw new StartupError('MS_ERR_CONFIG_INVALID', formatProblems(mine.length > 0 ? mine : problems));
     const observe = (step: string, seconds: number, outcome: 'ok' | 'error') => this.onPipelineStep?.(config.name, config.modelVersion, step, seconds, outcome);
-    return new PipelineVersion(served, this, observe, this.options.onRequest?.(config.name, config.modelVersion), this.predictions);
+    const version = new PipelineVersion(served, this, observe, this.options.onRequest?.(config.name, config.modelVersion), this.predictions);
+    this.derivedFrom.set(version, this.stepConfigs(config).keys);
+    return version;
   }
+
+  /**
+   * What a pipeline's served config is derived from: its local steps' models' configs (through nested pipelines), as
+   * wanted now, each named by model, version and the fingerprint of its files; `serving` tells whether each is what its
+   * model serves (or loads when asked, under the memory budget), not a config whose reload failed.
+   */
+  private stepConfigs(config: ModelConfig): { keys: string[]; serving: boolean } {
+    const keys: string[] = [];
+    let serving = true;
+    const seen = new Set<string>([config.name]);
+    const visit = (c: ModelConfig) => {
+      for (const step of c.pipeline?.steps ?? []) {
+        const entry = step.model === undefined ? undefined : this.entries.get(step.model.name);
+        if (entry === undefined || seen.has(entry.name)) continue;
+        seen.add(entry.name);
+        for (const [v, w] of entry.wanted) {
+          keys.push(`${entry.name}\u0000${v}\u0000${w.fingerprint ?? ''}`);
+          const slot = entry.slots.get(v);
+          serving &&= slot !== undefined && slot.fingerprint === w.fingerprint && (slot.state === 'ready' || slot.state === 'unavailable');
+          visit(w.config);
+        }
+      }
+    };
+    visit(config);
+    return { keys, serving };
+  }
+
+  /** What each loaded pipeline version was derived from (or last tried to be, when that failed): see refreshPipelines. */
+  private readonly derivedFrom = new WeakMap<ServableVersion, string[]>();
+
+  /**
+   * Derives again the pipelines whose steps' models now serve other configs (--watch): a pipeline
+   * derived from a model's old config answered 502 for a field the model renamed, or kept its old request
+   * fields, until it was reloaded itself. Only once what the steps want is what they serve (a step model whose
+   * reload failed keeps serving its old config: nothing changed for the pipeline).
+   */
+  private async refreshPipelines(): Promise<void> {
+    const loads: Array<Promise<void>> = [];
+    for (const entry of this.entries.values()) {
+      if (!isPipeline(entry) || entry.unloadedByRequest) continue;
+      for (const slot of entry.slots.values()) {
+        const wanted = entry.wanted.get(slot.version);
+        if (slot.state !== 'ready' || slot.loaded === undefined || wanted === undefined || entry.pending.has(slot.version)) continue;
+        const before = this.derivedFrom.get(slot.loaded);
+        const now = this.stepConfigs(wanted.config);
+        if (before === undefined || !now.serving || (before.length === now.keys.length && before.every((k, i) => k === now.keys[i]))) continue;
+        // Tried once per change of its steps: a pipeline the change breaks keeps its failure shown, not retried every pass.
+        this.derivedFrom.set(slot.loaded, now.keys);
+        loads.push(this.loadVersion(entry, wanted.config, wanted.fingerprint).catch(() => undefined));
+      }
+    }
+    await Promise.all(loads);
+  }
+
 
   /** Releases what a version holds: its sessions in the runtime, or a pipeline's connections. */
   private async release(version: ServableVersion): Promise<void> {
@@ -803,6 +860,8 @@ export class InferenceCore extends EventEmitter {
         if (wanted && wanted.fingerprint === undefined) wanted.fingerprint = v.fingerprint;
       }
     }
+    // The pipelines were derived from their steps as loaded: named by these fingerprints from now on.
+    for (const entry of this.entries.values()) for (const slot of entry.slots.values()) if (slot.loaded instanceof PipelineVersion && slot.config) this.derivedFrom.set(slot.loaded, this.stepConfigs(slot.config).keys);
     this.watcher.start();
   }
 
@@ -875,6 +934,8 @@ export class InferenceCore extends EventEmitter {
     }
     await Promise.all(work);
     this.refreshDefault();
+    // Under --watch the pipelines follow their steps' files too (a load names its model alone: its pipelines are loaded by name).
+    if (options.only === undefined && !options.force) await this.refreshPipelines();
     return refused;
   }
 

@@ -89,3 +89,49 @@ test("a step's model reloaded with the field back: the pipeline is ready again w
   assert.equal(res.status, 200, res.text);
   assert.deepEqual(Object.keys(res.body as object).sort(), ['chance_of_rain', 'prediction']);
 });
+
+// Under --watch the repository on disk is what serves: a pipeline follows its steps' models' files as it follows its own.
+test("under --watch, a step's model edited: its pipelines (a nested one too) are derived again and serve its new outputs, without a reload of their own", async () => {
+  const watched = newRepo();
+  writeConfig(watched, 'weather', original);
+  copyFileSync(join(EXAMPLES, 'weather', 'model.onnx'), join(watched, 'weather', 'model.onnx'));
+  writeConfig(watched, 'forecast', 'pipeline:\n  sequence:\n    - name: classify\n      model: weather\n');
+  writeConfig(watched, 'outer', 'pipeline:\n  sequence:\n    - model: forecast\n');
+  const watching = await startServer({ repo: watched, port: 0, grpcPort: 0, workers: 0, logger: false, watch: { pollMs: 100, debounceMs: 50, settleMs: 200 } });
+  try {
+    const keys = async (name: string) => {
+      const res = await call(`${watching.url}/models/${name}/predict`, { body: WEATHER_ROW });
+      return res.status === 200 ? Object.keys(res.body as object).sort().join() : res.text;
+    };
+    writeFileSync(join(watched, 'weather', 'model.yaml'), original.replace(/^ {2}rain_probability:$/m, '  chance_of_rain:'));
+    for (const name of ['forecast', 'outer']) {
+      const deadline = Date.now() + 20_000;
+      // It answered 502 "the model changed since the pipeline loaded: reload the pipeline" for good.
+      while ((await keys(name)) !== 'chance_of_rain,prediction') {
+        assert.ok(Date.now() < deadline, `${name} still answers: ${await keys(name)}`);
+        await new Promise((r) => setTimeout(r, 100));
+      }
+      assert.equal((await fetch(`${watching.url}/v2/models/${name}/ready`)).status, 200);
+    }
+    const doc = (await call(`${watching.url}/openapi.json`)).body as { components: { schemas: object } };
+    assert.ok(JSON.stringify(doc.components.schemas).includes('chance_of_rain'), 'the docs follow the derived pipelines');
+
+    // A change that breaks the pipeline is its failure, shown on it (once), while what it loaded before stays.
+    writeConfig(watched, 'forecast', 'pipeline:\n  sequence:\n    - name: classify\n      model: weather\n  outputs: { p: chance_of_rain }\n');
+    const deadline = Date.now() + 20_000;
+    while ((await keys('outer')) !== 'p') {
+      assert.ok(Date.now() < deadline, `outer still answers: ${await keys('outer')}`);
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    writeFileSync(join(watched, 'weather', 'model.yaml'), original);
+    const failed = async () => ((await call(`${watching.url}/models/forecast`)).body as { versions: Array<{ reason?: string }> }).versions[0]?.reason ?? '';
+    const until = Date.now() + 20_000;
+    while (!/reload failed/.test(await failed())) {
+      assert.ok(Date.now() < until, `forecast: ${await failed()}`);
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    assert.match(await failed(), /forecast\/model\.yaml: pipeline\.outputs\.p: .*chance_of_rain/);
+  } finally {
+    await watching.shutdown();
+  }
+});
