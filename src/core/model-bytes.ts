@@ -37,13 +37,15 @@ export async function readModelBytes(config: Pick<ModelConfig, 'modelFile' | 'fo
     if (xgboost && err instanceof xgboost.XgboostFileError) throw new ModelBytesError('file', err.reason);
     throw new ModelBytesError('read', unreadableReason(err));
   }
-  // onnxruntime would say only "protobuf parsing failed" of an XGBoost binary model or a pickle.
-  const foreign = xgboost ? undefined : foreignModelReason(bytes);
-  if (foreign) throw new ModelBytesError('parse', foreign);
-  // A file cut short would be onnxruntime's "protobuf parsing failed": say what is wrong with it.
-  const view = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  const cut = xgboost ? undefined : onnxEndsEarly(view.length, (position, into) => view.copy(into, 0, position, position + into.length));
-  if (cut !== undefined) throw new ModelBytesError('parse', `${cut}: is it still being copied, or was its copy cut short?`);
+  // onnxruntime would say only "protobuf parsing failed" of an XGBoost binary model, a pickle, or
+  // a file cut short: say what is wrong with it.
+  if (!xgboost) {
+    const foreign = foreignModelReason(bytes);
+    if (foreign) throw new ModelBytesError('parse', foreign);
+    const view = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+    const cut = onnxEndsEarly(view.length, (position, into) => view.copy(into, 0, position, position + into.length));
+    if (cut !== undefined) throw new ModelBytesError('parse', `${cut}: is it still being copied, or was its copy cut short?`);
+  }
   // The optimiser's protobuf library is loaded only for models that may hold an operator it rewrites.
   if (!optimize || !config.optimize || !mayOptimize(bytes)) return { bytes };
   try {
