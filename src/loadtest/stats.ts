@@ -13,6 +13,15 @@ export function newHistogram(digits: 1 | 2 | 3 = 3): Histogram {
   return hdr.build({ lowestDiscernibleValue: 1, highestTrackableValue: HIGHEST_US, numberOfSignificantValueDigits: digits, autoResize: false, bitBucketSize: 32 });
 }
 
+/**
+ * Whether an answer's status is a failure: 4xx and 5xx, and 3xx too — redirects are not followed,
+ * so a 301 (http → https, a missing trailing slash) means the request never reached what was meant
+ * to be measured; counted as a success it made a run against the wrong URL look perfect.
+ */
+export function failedStatus(status: number): boolean {
+  return status >= 300;
+}
+
 /** ms → integer µs, clamped to the histogram's range. */
 function toUs(ms: number): number {
   const us = Math.round(ms * 1000);
@@ -91,7 +100,7 @@ export class Stats {
       this.total.recordValue(us);
       this.window.recordValue(us);
       if (this.samples) this.samples.push(latencyMs);
-      if (status < 400) this.ok++;
+      if (!failedStatus(status)) this.ok++;
       else { this.failures++; this.winFailures++; }
       return;
     }

@@ -105,9 +105,9 @@ export interface RunResult {
   /** Wall time from the first request to the last completion, in seconds. */
   elapsedS: number;
   requests: number;
-  /** Responses with a 1xx-3xx status. */
+  /** Responses with a 1xx or 2xx status. */
   ok: number;
-  /** HTTP status >= 400, timeouts and connection errors. */
+  /** HTTP status >= 300 (redirects are not followed), timeouts and connection errors. */
   failures: number;
   errorRate: number;
   rps: number;

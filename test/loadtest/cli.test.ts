@@ -544,3 +544,20 @@ test('--data that is not JSON exits 2 before any request, saying so (every reque
   const csv = await runCli(['loadtest', `${fast.url}/predict`, '--data', 'a,b\n1,2', '-H', 'content-type: text/csv', '-n', '5', '-q']);
   assert.equal(csv.code, 0, csv.stderr);
 });
+
+test('a redirect (3xx) is a failure, not a success: redirects are not followed, so the run never reached the model (an http → https 301 passed errors<1% with every request "ok")', async () => {
+  const moved = await startServer((_q, res) => { res.writeHead(301, { location: 'https://example.invalid/predict', 'content-length': '0' }); res.end(); });
+  try {
+    const prefix = join(dir, 'moved');
+    const r = await runCli(['loadtest', `${moved.url}/predict`, '--data', '{"a":1}', '-n', '10', '-q', '--json', '--threshold', 'errors<1%', '--csv', prefix]);
+    assert.equal(r.code, 3, r.stderr);
+    const res = JSON.parse(r.stdout) as RunResult;
+    assert.equal(res.ok, 0);
+    assert.equal(res.failures, 10);
+    assert.equal(res.errorRate, 1);
+    assert.equal(res.statusCounts['301'], 10);
+    assert.match(readFileSync(`${prefix}_failures.csv`, 'utf8'), /HTTPError\('301'\),10/);
+  } finally {
+    await moved.close();
+  }
+});

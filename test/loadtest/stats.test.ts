@@ -23,7 +23,7 @@ test('HDR summary: percentiles within the histogram precision', () => {
   for (let i = 1; i < d.length; i++) assert.ok(d[i]![1] >= d[i - 1]![1], 'distribution is monotonic');
 });
 
-test('failures: statuses >= 400 by code, transport errors by kind; timeouts keep their latency', () => {
+test('failures: statuses >= 300 by code, transport errors by kind; timeouts keep their latency', () => {
   const s = new Stats(0);
   s.record(1, 200, null, 0);
   s.record(1, 503, null, 0);

@@ -2,6 +2,7 @@
 // <prefix>_exceptions.csv, with Locust's columns (response times in ms).
 import { writeFileSync } from 'node:fs';
 import type { RunResult } from '../types.js';
+import { failedStatus } from '../stats.js';
 
 const PCT_COLS = ['50%', '66%', '75%', '80%', '90%', '95%', '98%', '99%', '99.9%', '99.99%', '100%'];
 
@@ -45,7 +46,7 @@ export function historyCsv(r: RunResult): string {
 export function failuresCsv(r: RunResult): string {
   const name = new URL(r.config.url).pathname;
   let out = row(['Method', 'Name', 'Error', 'Occurrences']);
-  for (const [status, n] of Object.entries(r.statusCounts)) if (Number(status) >= 400) out += row([r.config.method, name, `HTTPError('${status}')`, n]);
+  for (const [status, n] of Object.entries(r.statusCounts)) if (failedStatus(Number(status))) out += row([r.config.method, name, `HTTPError('${status}')`, n]);
   for (const [kind, n] of Object.entries(r.errorKinds)) out += row([r.config.method, name, kind, n]);
   return out;
 }

@@ -7,7 +7,7 @@ import { measuredCapacity } from '../capacity.js';
 import { fmtMs, fmtRate, fmtRps } from '../thresholds.js';
 import type { CapacityResult, RunResult } from '../types.js';
 import { capacityNotes } from './console.js';
-import { latencyMeasured } from '../stats.js';
+import { failedStatus, latencyMeasured } from '../stats.js';
 
 function uplotAssets(): { js: string; css: string } {
   const require = createRequire(import.meta.url);
@@ -48,7 +48,7 @@ export function renderHtml(r: RunResult): string {
   const c = r.config;
   const how = c.model === 'open' ? `open model, ${c.rate} req/s${c.stages?.length ? ` + ${c.stages.length} stage(s)` : ''}, ≤ ${c.connections} connections`
     : c.model === 'sequential' ? 'sequential' : `closed model, ${c.users} user${c.users === 1 ? '' : 's'} (${c.spawnRate ? `spawned at ${c.spawnRate}/s` : 'all at once'}), wait ${c.wait}`;
-  const errors = [...Object.entries(r.statusCounts).filter(([s]) => Number(s) >= 400).map(([s, n]) => `HTTP ${s}: ${n}`), ...Object.entries(r.errorKinds).map(([k, n]) => `${k}: ${n}`)];
+  const errors = [...Object.entries(r.statusCounts).filter(([s]) => failedStatus(Number(s))).map(([s, n]) => `HTTP ${s}: ${n}`), ...Object.entries(r.errorKinds).map(([k, n]) => `${k}: ${n}`)];
   const thresholds = (r.thresholds ?? []).map((t) => `<li class="${t.ok ? 'pass' : 'fail'}">${t.ok ? 'PASS' : 'FAIL'} ${esc(t.expr)} (actual ${esc(String(Number(t.actual.toPrecision(4))))})</li>`).join('');
   const cap = r.capacity;
   // Interrupted during the first step: no step was judged, so there is no capacity, table or curve.
