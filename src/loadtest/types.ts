@@ -109,6 +109,7 @@ export interface RunResult {
   ok: number;
   /** HTTP status >= 300 (redirects are not followed), timeouts and connection errors. */
   failures: number;
+  /** (failures + requests never sent) / (requests + requests never sent); the open model alone leaves any unsent. */
   errorRate: number;
   rps: number;
   bytesReceived: number;

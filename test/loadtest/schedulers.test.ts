@@ -183,3 +183,15 @@ test('a \'late\' threshold counts the requests never sent: a backlog the server 
   assert.equal(late!.actual, r.schedule!.late + r.schedule!.unsent);
   assert.equal(late!.ok, false);
 });
+
+test('the error rate counts the requests never sent: a server that let almost nothing through read 0% errors and passed errors<1%', async () => {
+  const srv = await startServer((_q, res) => { setTimeout(() => json(res, 200, { ok: true }), 1500); });
+  servers.push(srv);
+  const r = await runLoad(spec(srv, { durationMs: 2000, open: { rate: 50, stages: [], connections: 2, lateToleranceMs: 10 } }, 3000));
+  const unsent = r.schedule!.unsent;
+  assert.ok(unsent > 20, `${unsent} never sent`);
+  assert.equal(r.failures, 0, 'every request sent was answered 200');
+  assert.equal(r.errorRate, unsent / (r.requests + unsent));
+  const [errors] = evaluate([parseThreshold('errors<1%')], r);
+  assert.equal(errors!.ok, false);
+});

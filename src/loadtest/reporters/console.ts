@@ -43,7 +43,7 @@ export function summary(r: RunResult): string {
     ? `open model, ${c.rate} req/s${c.stages && c.stages.length ? ` + ${c.stages.length} stage(s)` : ''}, up to ${c.connections} connections`
     : c.model === 'sequential' ? 'sequential (1 user, back to back)' : `closed model, ${c.users} user${c.users === 1 ? '' : 's'} (${c.spawnRate ? `spawned at ${c.spawnRate}/s` : 'all at once'}), wait ${c.wait}`;
   lines.push(`${c.method} ${c.url} — ${how}; bodies: ${c.bodySource}`);
-  lines.push(`${r.requests} requests in ${r.elapsedS.toFixed(2)} s: ${r.rps.toFixed(1)} req/s, ${r.failures} failed (${(r.errorRate * 100).toFixed(2)}%)`);
+  lines.push(`${r.requests} requests in ${r.elapsedS.toFixed(2)} s: ${r.rps.toFixed(1)} req/s, ${r.failures} failed${r.schedule?.unsent ? `, ${r.schedule.unsent} never sent` : ''} (${(r.errorRate * 100).toFixed(2)}% errors)`);
   lines.push('');
   const L = r.latencyMs;
   if (!latencyMeasured(r)) lines.push('latency: not measured (no request got an answer)');

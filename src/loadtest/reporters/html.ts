@@ -27,7 +27,7 @@ function embed(v: unknown): string {
 function summaryTable(r: RunResult): string {
   const L = r.latencyMs;
   const cells: Array<[string, string]> = [
-    ['requests', String(r.requests)], ['req/s', r.rps.toFixed(1)], ['failures', `${r.failures} (${(r.errorRate * 100).toFixed(2)}%)`],
+    ['requests', String(r.requests)], ['req/s', r.rps.toFixed(1)], ['failures', `${r.failures}${r.schedule?.unsent ? ` + ${r.schedule.unsent} never sent` : ''} (${(r.errorRate * 100).toFixed(2)}%)`],
     ...(latencyMeasured(r)
       ? [['p50', `${fmtMs(L.p50)} ms`], ['p90', `${fmtMs(L.p90)} ms`], ['p95', `${fmtMs(L.p95)} ms`], ['p99', `${fmtMs(L.p99)} ms`],
         ['p99.9', `${fmtMs(L['p99.9'])} ms`], ['max', `${fmtMs(L.max)} ms`], ['mean', `${fmtMs(L.mean)} ms`]] as Array<[string, string]>
