@@ -195,3 +195,15 @@ test('the error rate counts the requests never sent: a server that let almost no
   const [errors] = evaluate([parseThreshold('errors<1%')], r);
   assert.equal(errors!.ok, false);
 });
+
+test('closed model: users of a target that is down back off (10 ms doubling to 1 s), not reconnect every 10 ms', async () => {
+  // A port nobody listens on: every attempt is refused at once. With a fixed 10 ms each user made
+  // ~100 attempts a second; with the backoff, 2 s allow at most 9 per user (10+20+…+640 ms, then 1 s).
+  const tmp = await startServer(() => {});
+  await tmp.close();
+  const users = 4;
+  const r = await runLoad(spec(tmp, { durationMs: 2000, closed: { users, wait: { kind: 'constant', seconds: 0 }, waitText: 'constant(0)' } }));
+  assert.equal(r.errorKinds.connect, r.requests);
+  assert.ok(r.requests >= users, `every user tried (${r.requests})`);
+  assert.ok(r.requests <= users * 9, `${r.requests} attempts by ${users} users in 2 s`);
+});

@@ -38,6 +38,17 @@ interface User {
   active: boolean;
   /** Tasks completed (Locust's pacing functions treat the first one specially). */
   tasks: number;
+  /** Transport errors in a row (no answer): sets the user's backoff. */
+  failStreak: number;
+}
+
+/** The first and the longest wait after a transport error (ms): the backoff doubles from one to the other. */
+const BACKOFF_MIN_MS = 10;
+const BACKOFF_MAX_MS = 1000;
+
+/** The wait after the `streak`-th transport error in a row: 10, 20, 40 … ms, at most 1 s. */
+export function backoffMs(streak: number): number {
+  return Math.min(BACKOFF_MAX_MS, BACKOFF_MIN_MS * 2 ** Math.min(streak - 1, 10));
 }
 
 export class ClosedScheduler implements SlotOwner {
@@ -83,7 +94,7 @@ export class ClosedScheduler implements SlotOwner {
   private spawn(i: number): void {
     const slot = this.client.dedicatedSlot(this);
     slot.tag = i;
-    const user: User = { slot, timer: null, taskStart: 0, active: true, tasks: 0 };
+    const user: User = { slot, timer: null, taskStart: 0, active: true, tasks: 0, failStreak: 0 };
     this.users.push(user);
     this.active++;
     this.fire(user);
@@ -107,6 +118,7 @@ export class ClosedScheduler implements SlotOwner {
     const latency = now - slot.start;
     const bytes = slot.bytes;
     const user = this.users[slot.tag]!;
+    if (status > 0) user.failStreak = 0;
     if (this.zeroWait && status > 0 && !this.stopping) {
       // The next request goes out before the bookkeeping: against a busy server a few µs more
       // between an answer and the next request change where it lands in the server's queue.
@@ -117,8 +129,10 @@ export class ClosedScheduler implements SlotOwner {
     this.stats.record(latency, status, kind, bytes);
     if (this.stopping) { this.retire(user); return; }
     let wait = waitSeconds(this.o.wait, (now - user.taskStart) / 1000, Math.random, user.tasks++ === 0) * 1000;
-    // A transport error returns at once (e.g. connection refused): back off a little instead of spinning.
-    if (status === 0 && wait < 10) wait = 10;
+    // A transport error returns at once (e.g. connection refused): back off, doubling while they
+    // last, instead of spinning. A fixed 10 ms had every user of a dead target reconnect 100 times
+    // a second (1000 users: 100k connects/s, the tool's CPU, and errors swamping the counts).
+    if (status === 0) wait = Math.max(wait, backoffMs(++user.failStreak));
     if (wait <= 0) { this.fire(user, now); return; }
     if (this.o.deadline !== undefined && now + wait >= this.o.deadline) { this.retire(user); return; }
     user.timer = setTimeout(() => this.fire(user), wait);
