@@ -196,7 +196,9 @@ export function parseRunArgs(argv: string[]): LoadtestOptions {
   const order = v['body-order'] ?? 'rotate';
   if (order !== 'rotate' && order !== 'random') throw new UsageError(`--body-order must be rotate or random (got '${order}')`);
   let path = v.path ?? (url.pathname + url.search);
-  if (v.path === undefined && v['model-examples'] !== undefined && (url.pathname === '/' || url.pathname === '')) path = `/models/${encodeURIComponent(v['model-examples'])}/predict`;
+  // A URL naming a folder (a server's root, or its prefix behind a proxy: http://h/prefix/) is the
+  // base the model's predict route hangs under, as its examples do (fetchModelExamples).
+  if (v.path === undefined && v['model-examples'] !== undefined && url.pathname.endsWith('/')) path = `${url.pathname}models/${encodeURIComponent(v['model-examples'])}/predict`;
   if (!path.startsWith('/')) path = `/${path}`;
   const stages = (v.stage ?? []).map(parseStage);
   // A ramp may start from nothing (--rate 0 --stage 1m:1000); a constant rate of 0 sends nothing.

@@ -125,9 +125,13 @@ export function bodiesFromModelInfo(info: unknown): unknown[] {
   return [];
 }
 
-/** GET <origin>/models/<name> and build the bodies from the model's examples. */
-export async function fetchModelExamples(origin: string, name: string, headers: Record<string, string>, timeoutMs: number): Promise<BodySet> {
-  const url = `${origin}/models/${encodeURIComponent(name)}`;
+/**
+ * GET `models/<name>` relative to `base` (as a browser resolves it: http://h/prefix/ and
+ * http://h/prefix/predict both give http://h/prefix/models/<name>, so a server behind a proxy's path
+ * prefix is asked there, not at the host's root) and build the bodies from the model's examples.
+ */
+export async function fetchModelExamples(base: string | URL, name: string, headers: Record<string, string>, timeoutMs: number): Promise<BodySet> {
+  const url = new URL(`models/${encodeURIComponent(name)}`, base).href;
   const res = await request(url, { method: 'GET', headers: { ...headers, accept: 'application/json' }, headersTimeout: timeoutMs, bodyTimeout: timeoutMs });
   const text = await res.body.text();
   if (res.statusCode !== 200) throw new Error(`GET ${url} answered ${res.statusCode}: ${text.slice(0, 200)}`);

@@ -36,8 +36,8 @@ Requests
   -b, --body <file>          request bodies: .json (an array = many bodies), .jsonl/.ndjson (one per line),
                              .csv (a header row; every row becomes an object, numbers stay numbers)
       --data <json>          one inline body
-      --model-examples <m>   bodies from GET <url>/models/<m> (each field's "example", or "examples");
-                             the path defaults to /models/<m>/predict
+      --model-examples <m>   bodies from GET <url's folder>/models/<m> (each field's "example", or "examples");
+                             the path defaults to <url's folder>/models/<m>/predict when the URL ends with /
       --body-order <o>       rotate (default) or random
       --timeout <t>          per-request timeout (default 10s); a timeout counts as a failure
 
@@ -154,7 +154,7 @@ async function prepare(o: LoadtestOptions): Promise<{ bodies: BodySet | null } |
   }
   if (o.modelExamples !== undefined) {
     try {
-      bodies = await fetchModelExamples(o.url.origin, o.modelExamples, o.headers, o.timeoutMs);
+      bodies = await fetchModelExamples(o.url, o.modelExamples, o.headers, o.timeoutMs);
     } catch (e) {
       err((e as Error).message);
       return EXIT_RUN_ERROR;

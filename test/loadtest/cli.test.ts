@@ -561,3 +561,23 @@ test('a redirect (3xx) is a failure, not a success: redirects are not followed, 
     await moved.close();
   }
 });
+
+test('--model-examples behind a proxy\'s path prefix (http://h/prefix/): the examples and the predictions go under the prefix (the prefix was dropped: GET /models/<m> at the host\'s root answered 404)', async () => {
+  const paths: string[] = [];
+  const proxied = await startServer((req, res) => {
+    paths.push(`${req.method} ${req.url}`);
+    if (req.method === 'GET' && req.url === '/ml/models/weather') json(res, 200, { name: 'weather', fields: [{ name: 'temp_c', type: 'number', example: 8.75 }] });
+    else if (req.method === 'POST' && req.url === '/ml/models/weather/predict') json(res, 200, { prediction: 'Rain' });
+    else json(res, 404, { detail: 'not found' });
+  });
+  try {
+    const r = await runCli(['loadtest', `${proxied.url}/ml/`, '--model-examples', 'weather', '-n', '3', '-q', '--json']);
+    assert.equal(r.code, 0, r.stderr);
+    const res = JSON.parse(r.stdout) as RunResult;
+    assert.equal(res.config.url, `${proxied.url}/ml/models/weather/predict`);
+    assert.deepEqual(res.statusCounts, { 200: 3 });
+    assert.deepEqual(paths, ['GET /ml/models/weather', ...Array(3).fill('POST /ml/models/weather/predict')]);
+  } finally {
+    await proxied.close();
+  }
+});

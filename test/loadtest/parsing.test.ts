@@ -63,6 +63,8 @@ test('run arguments: models, bounds, path and headers', () => {
   assert.equal(o.thresholds.length, 1);
   const p = parseRunArgs(['127.0.0.1:9', '--model-examples', 'weather', '--rate', '10', '--stage', '5s:50', '--stage', '5s:0']);
   assert.equal(p.path, '/models/weather/predict');
+  assert.equal(parseRunArgs(['http://h:1/ml/', '--model-examples', 'weather']).path, '/ml/models/weather/predict', 'under a proxy\'s prefix');
+  assert.equal(parseRunArgs(['http://h:1/predict', '--model-examples', 'weather']).path, '/predict', 'a URL naming a route keeps it');
   assert.equal(p.method, 'POST');
   assert.equal(p.durationMs, 10_000);
   assert.equal(p.rate, 10);
