@@ -115,5 +115,7 @@ export function formatComparison(a: RunResult, b: RunResult, la: string, lb: str
   if (a.config.model !== b.config.model || a.config.users !== b.config.users || a.config.rate !== b.config.rate) {
     lines.push('', 'note: the two runs used different load settings (model, users or rate); compare with care.');
   }
+  const cut = [a.interrupted ? `A (${a.elapsedS.toFixed(1)} s)` : '', b.interrupted ? `B (${b.elapsedS.toFixed(1)} s)` : ''].filter(Boolean);
+  if (cut.length) lines.push('', `note: ${cut.join(' and ')} ${cut.length > 1 ? 'were' : 'was'} interrupted by Ctrl-C before the end of the run; compare with care.`);
   return lines.join('\n');
 }

@@ -97,7 +97,16 @@ export async function runLoad(spec: RunSpec): Promise<RunResult> {
   // timeout) and the open model's backlog at most one timeout more.
   let stopTimer: NodeJS.Timeout | null = null;
   let drainTimer: NodeJS.Timeout | null = null;
+  let stopped = false;
+  // Ctrl-C before the run reached its bound: the reports must say so, or a cut-short run reads as
+  // the full one asked for (its req/s and percentiles over 2 s passed for the 10 min planned).
+  let interrupted = false;
+  const onAbort = (): void => {
+    if (!stopped) interrupted = true;
+    stopNow();
+  };
   const stopNow = (): void => {
+    stopped = true;
     if (stopTimer) { clearTimeout(stopTimer); stopTimer = null; }
     lastUsers = users();
     closed?.stop();
@@ -106,11 +115,12 @@ export async function runLoad(spec: RunSpec): Promise<RunResult> {
   };
   if (spec.durationMs !== undefined) stopTimer = setTimeout(stopNow, spec.durationMs);
   if (spec.signal) {
-    if (spec.signal.aborted) stopNow();
-    else spec.signal.addEventListener('abort', stopNow, { once: true });
+    if (spec.signal.aborted) onAbort();
+    else spec.signal.addEventListener('abort', onAbort, { once: true });
   }
   await done;
-  spec.signal?.removeEventListener('abort', stopNow);
+  stopped = true;
+  spec.signal?.removeEventListener('abort', onAbort);
   const t1 = performance.now();
   if (stopTimer) clearTimeout(stopTimer);
   if (drainTimer) clearTimeout(drainTimer);
@@ -171,6 +181,7 @@ export async function runLoad(spec: RunSpec): Promise<RunResult> {
     errorKinds: stats.errorKindsRecord(),
     series: stats.series,
     generator: { eventLoopLagP99Ms: lagP99, eventLoopLagMaxMs: lagMax, cpuPercent, bottleneck, ...(warning ? { warning } : {}) },
+    ...(interrupted ? { interrupted: true } : {}),
   };
   if (open && schedule) {
     const dur = spec.durationMs ?? elapsedS * 1000;

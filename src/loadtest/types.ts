@@ -137,6 +137,8 @@ export interface RunResult {
   generator: { eventLoopLagP99Ms: number; eventLoopLagMaxMs: number; cpuPercent: number; bottleneck: boolean; warning?: string };
   thresholds?: ThresholdResult[];
   capacity?: CapacityResult;
+  /** Ctrl-C ended the run before its bound (--duration/--requests): it covers less than was asked. */
+  interrupted?: boolean;
 }
 
 export interface CapacityStep {

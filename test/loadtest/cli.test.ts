@@ -69,8 +69,9 @@ test('a server that never answers: every request times out, exit 1 (no response 
   }
 });
 
-test('Ctrl-C (SIGINT) ends a long run early and still reports it', async () => {
-  const child = spawn(process.execPath, [BIN, 'loadtest', `${fast.url}/predict`, '-u', '2', '-w', 'constant(0.01)', '-d', '60s', '--json'], { cwd: REPO, stdio: ['ignore', 'pipe', 'pipe'] });
+test('Ctrl-C (SIGINT) ends a long run early and still reports it, marked interrupted in every report (they read as the full run asked for)', async () => {
+  const prefix = join(dir, 'ctrl-c');
+  const child = spawn(process.execPath, [BIN, 'loadtest', `${fast.url}/predict`, '-u', '2', '-w', 'constant(0.01)', '-d', '60s', '--json', '--html', `${prefix}.html`, '--csv', prefix], { cwd: REPO, stdio: ['ignore', 'pipe', 'pipe'] });
   let stdout = '';
   let stderr = '';
   child.stdout.on('data', (c: Buffer) => { stdout += c.toString(); });
@@ -85,6 +86,17 @@ test('Ctrl-C (SIGINT) ends a long run early and still reports it', async () => {
   assert.ok(res.requests > 0);
   assert.ok(res.elapsedS < 20, `stopped early (${res.elapsedS} s)`);
   assert.match(stderr, /stopping/);
+  assert.equal(res.interrupted, true);
+  assert.match(stderr, /INTERRUPTED by Ctrl-C after [\d.]+ s \(the run was to last 60 s\)/);
+  assert.match(readFileSync(`${prefix}.html`, 'utf8'), /id="interrupted">INTERRUPTED by Ctrl-C/);
+  assert.match(readFileSync(`${prefix}_exceptions.csv`, 'utf8'), /\r\n1,INTERRUPTED by Ctrl-C after [\d.]+ s/);
+  const full = join(dir, 'full.json'), cut = join(dir, 'cut.json');
+  writeFileSync(cut, stdout);
+  const whole = await runCli(['loadtest', `${fast.url}/predict`, '-n', '20', '-q', '-o', full]);
+  assert.equal(whole.code, 0, whole.stderr);
+  assert.equal((JSON.parse(readFileSync(full, 'utf8')) as RunResult).interrupted, undefined, 'a run that reached its bound is not marked');
+  const cmp = await runCli(['loadtest', 'compare', full, cut]);
+  assert.match(cmp.stdout, /note: B \([\d.]+ s\) was interrupted by Ctrl-C/);
 });
 
 test('method, path, headers and rotated bodies from a JSON array reach the server', async () => {

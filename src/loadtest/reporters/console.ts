@@ -36,9 +36,18 @@ function table(rows: string[][]): string {
   return rows.map((r) => r.map((c, i) => (i === 0 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join('  ').trimEnd()).join('\n');
 }
 
+/** The line that marks a run Ctrl-C cut short (console, HTML, CSV, measure), or null. */
+export function interruptedNote(r: RunResult): string | null {
+  if (!r.interrupted) return null;
+  const bound = [r.config.durationMs !== undefined ? `${r.config.durationMs / 1000} s` : '', r.config.maxRequests !== undefined ? `${r.config.maxRequests} requests` : ''].filter(Boolean).join(' or ');
+  return `INTERRUPTED by Ctrl-C after ${r.elapsedS.toFixed(2)} s${bound ? ` (the run was to last ${bound})` : ''}: the results cover only the part that ran`;
+}
+
 export function summary(r: RunResult): string {
   const c = r.config;
   const lines: string[] = [];
+  const cut = interruptedNote(r);
+  if (cut) lines.push(cut);
   const how = c.model === 'open'
     ? `open model, ${c.rate} req/s${c.stages && c.stages.length ? ` + ${c.stages.length} stage(s)` : ''}, up to ${c.connections} connections`
     : c.model === 'sequential' ? 'sequential (1 user, back to back)' : `closed model, ${c.users} user${c.users === 1 ? '' : 's'} (${c.spawnRate ? `spawned at ${c.spawnRate}/s` : 'all at once'}), wait ${c.wait}`;

@@ -3,6 +3,7 @@
 import { writeFileSync } from 'node:fs';
 import type { RunResult } from '../types.js';
 import { failedStatus } from '../stats.js';
+import { interruptedNote } from './console.js';
 
 const PCT_COLS = ['50%', '66%', '75%', '80%', '90%', '95%', '98%', '99%', '99.9%', '99.99%', '100%'];
 
@@ -57,7 +58,8 @@ export function writeCsv(prefix: string, r: RunResult): string[] {
     [`${prefix}_stats.csv`, statsCsv(r)],
     [`${prefix}_stats_history.csv`, historyCsv(r)],
     [`${prefix}_failures.csv`, failuresCsv(r)],
-    [`${prefix}_exceptions.csv`, row(['Count', 'Message', 'Traceback', 'Nodes'])],
+    // Locust's columns have no place for a run cut short; its exceptions file takes free text.
+    [`${prefix}_exceptions.csv`, row(['Count', 'Message', 'Traceback', 'Nodes']) + (r.interrupted ? row([1, interruptedNote(r)!, '', 'local']) : '')],
   ];
   for (const [f, text] of files) writeFileSync(f, text);
   return files.map(([f]) => f);

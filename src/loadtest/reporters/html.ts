@@ -6,7 +6,7 @@ import { dirname, join } from 'node:path';
 import { measuredCapacity } from '../capacity.js';
 import { fmtMs, fmtRate, fmtRps } from '../thresholds.js';
 import type { CapacityResult, RunResult } from '../types.js';
-import { capacityNotes } from './console.js';
+import { capacityNotes, interruptedNote } from './console.js';
 import { failedStatus, latencyMeasured } from '../stats.js';
 
 function uplotAssets(): { js: string; css: string } {
@@ -74,6 +74,7 @@ h1{font-size:20px}h2{font-size:16px;margin-top:28px}
 </style></head><body>
 <h1>Load test: ${esc(c.method)} ${esc(c.url)}</h1>
 <p>${esc(how)}; started ${esc(r.startedAt)}, ${r.elapsedS.toFixed(1)} s; bodies: ${esc(c.bodySource)}</p>
+${r.interrupted ? `<p class="warn" id="interrupted">${esc(interruptedNote(r)!)}</p>` : ''}
 ${summaryTable(r)}
 ${errors.length ? `<p>Errors: ${esc(errors.join(', '))}</p>` : ''}
 ${r.schedule ? `<p>Schedule: offered ${r.schedule.offeredRate.toFixed(1)} req/s, ${r.schedule.late} sent more than ${r.schedule.lateToleranceMs} ms late (max lag ${fmtMs(r.schedule.maxSendLagMs)} ms)${r.schedule.unsent ? `, ${r.schedule.unsent} never sent` : ''}. Latency is measured from each request's intended send time.</p>` : ''}
