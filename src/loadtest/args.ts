@@ -160,6 +160,9 @@ function posNum(v: string | undefined, name: string): number | undefined {
 
 /** Parses an absolute http(s) URL; a bare host:port gets http://. */
 export function parseUrl(text: string): URL {
+  // Another scheme is refused by name: given http:// in front, ftp://h/p went to a host named 'ftp'.
+  const scheme = /^([a-z][a-z0-9+.-]*):\/\//i.exec(text)?.[1];
+  if (scheme !== undefined && !/^https?$/i.test(scheme)) throw new UsageError(`invalid URL '${text}': the scheme is ${scheme}://; the load tester speaks http:// and https://`);
   const withScheme = /^https?:\/\//i.test(text) ? text : `http://${text}`;
   let url: URL;
   try {

@@ -76,6 +76,8 @@ test('run arguments: models, bounds, path and headers', () => {
   assert.throws(() => parseRunArgs(['http://h:1', '-u', '2', '--rate', '5']), UsageError);
   assert.throws(() => parseRunArgs(['http://h:1', '--find-capacity']), UsageError);
   assert.throws(() => parseRunArgs(['http://h:1', '--bogus']), UsageError);
+  assert.throws(() => parseRunArgs(['ftp://h:1/p']), /the scheme is ftp:\/\/; the load tester speaks http:\/\/ and https:\/\//, 'not sent to a host named ftp');
+  assert.equal(parseRunArgs(['127.0.0.1:8000/predict']).url.href, 'http://127.0.0.1:8000/predict', 'a bare host:port gets http://');
   assert.throws(() => parseRunArgs(['http://h:1', '-u', '0']), UsageError);
 });
 
