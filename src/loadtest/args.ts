@@ -227,11 +227,20 @@ export function parseRunArgs(argv: string[]): LoadtestOptions {
   if (findCapacity && maxRate < startRate) {
     throw new UsageError(`--max-rate (${maxRate}) is below --start-rate (${startRate}${v['start-rate'] === undefined ? ', the default' : ''}): the search could run no step; raise --max-rate or lower --start-rate`);
   }
+  const headers = parseHeaders(v.header);
+  // Credentials in the URL (http://user:pass@host/) are Basic auth, as curl sends them; they were
+  // dropped without a word and every request was a 401. An explicit -H Authorization wins. The
+  // URL keeps no credentials after this, so no report prints the password.
+  if (url.username !== '' || url.password !== '') {
+    if (headers.authorization === undefined) headers.authorization = `Basic ${Buffer.from(`${decodeURIComponent(url.username)}:${decodeURIComponent(url.password)}`).toString('base64')}`;
+    url.username = '';
+    url.password = '';
+  }
   return {
     url,
     method: (v.method ?? (hasBody ? 'POST' : 'GET')).toUpperCase(),
     path,
-    headers: parseHeaders(v.header),
+    headers,
     bodyFile: v.body,
     data: v.data,
     modelExamples: v['model-examples'],

@@ -593,3 +593,21 @@ test('--model-examples behind a proxy\'s path prefix (http://h/prefix/): the exa
     await proxied.close();
   }
 });
+
+test('credentials in the URL (http://user:pass@host/) are sent as Basic auth and not printed (they were dropped: every request a 401)', async () => {
+  const auth: string[] = [];
+  const guarded = await startServer((req, res) => { auth.push(req.headers.authorization ?? ''); json(res, req.headers.authorization === `Basic ${Buffer.from('ann:p@ss').toString('base64')}` ? 200 : 401, {}); });
+  try {
+    const r = await runCli(['loadtest', `http://ann:p%40ss@127.0.0.1:${guarded.port}/predict`, '-n', '3', '--json']);
+    assert.equal(r.code, 0, r.stderr);
+    const res = JSON.parse(r.stdout) as RunResult;
+    assert.deepEqual(res.statusCounts, { 200: 3 });
+    assert.equal(auth.length, 3);
+    assert.doesNotMatch(r.stdout + r.stderr, /p%40ss|p@ss|ann:/);
+    const own = await runCli(['loadtest', `http://ann:p%40ss@127.0.0.1:${guarded.port}/predict`, '-n', '1', '-q', '-H', 'Authorization: Bearer t']);
+    assert.equal(own.code, 0, own.stderr);
+    assert.equal(auth.at(-1), 'Bearer t', 'an explicit -H Authorization wins');
+  } finally {
+    await guarded.close();
+  }
+});
