@@ -611,3 +611,11 @@ test('credentials in the URL (http://user:pass@host/) are sent as Basic auth and
     await guarded.close();
   }
 });
+
+test('an absurd --rate (far past what the connections carry) ends with its never-sent count, not a crash: the backlog stored every due arrival and ran out of heap', async () => {
+  // 2e7 req/s for 1 s on a heap of 64 MB: a stored backlog needs 160 MB of intended times.
+  const r = await runCli(['loadtest', `${fast.url}/predict`, '--rate', '2e7', '-d', '1s', '-c', '4', '--timeout', '1s', '-q', '--json'], 120_000, { NODE_OPTIONS: '--max-old-space-size=64' });
+  assert.equal(r.code, 0, r.stderr.slice(0, 2000));
+  const res = JSON.parse(r.stdout) as RunResult;
+  assert.ok(res.schedule!.unsent > 1_000_000, `${res.schedule!.unsent} never sent`);
+});

@@ -84,9 +84,12 @@ export interface OpenOptions {
 export class OpenScheduler implements SlotOwner {
   private readonly free: Slot[] = [];
   private inFlight = 0;
-  /** Intended send times (performance.now()) of scheduled requests not yet dispatched. */
-  private backlog: number[] = [];
-  private backlogHead = 0;
+  /**
+   * The backlog is the arrivals [sent, k): scheduled, not yet dispatched. Their intended times
+   * follow from the schedule, so none is stored: an array of them grew without bound when the rate
+   * outran the connections (--rate 1e9: the heap ran out and the process died).
+   */
+  private sent = 0;
   private k = 0;
   private nextAt = 0;
   private t0 = 0;
@@ -106,7 +109,7 @@ export class OpenScheduler implements SlotOwner {
   }
 
   get backlogSize(): number {
-    return this.backlog.length - this.backlogHead;
+    return this.k - this.sent;
   }
 
   /** The offered rate (req/s) right now. */
@@ -130,7 +133,6 @@ export class OpenScheduler implements SlotOwner {
     const end = this.o.durationMs !== undefined ? this.t0 + this.o.durationMs : Infinity;
     const max = this.o.maxRequests ?? Infinity;
     while (this.nextAt <= now && this.nextAt < end && this.k < max) {
-      this.backlog.push(this.nextAt);
       this.k++;
       this.scheduled++;
       this.nextAt = this.t0 + this.o.schedule.arrivalTime(this.k);
@@ -150,18 +152,14 @@ export class OpenScheduler implements SlotOwner {
   };
 
   private pump(now: number): void {
-    while (this.backlogHead < this.backlog.length && this.inFlight < this.o.connections) {
-      const intended = this.backlog[this.backlogHead++]!;
+    while (this.sent < this.k && this.inFlight < this.o.connections) {
+      const intended = this.t0 + this.o.schedule.arrivalTime(this.sent++);
       const lag = now - intended;
       if (lag > this.o.lateToleranceMs) this.late++;
       if (lag > this.maxSendLagMs) this.maxSendLagMs = lag;
       const slot = this.free.pop() ?? this.client.slot(this);
       this.inFlight++;
       slot.send(this.o.pick(), intended);
-    }
-    if (this.backlogHead > 4096 && this.backlogHead * 2 > this.backlog.length) {
-      this.backlog = this.backlog.slice(this.backlogHead);
-      this.backlogHead = 0;
     }
   }
 
@@ -170,7 +168,7 @@ export class OpenScheduler implements SlotOwner {
     this.inFlight--;
     this.stats.record(now - slot.start, status, kind, slot.bytes);
     this.free.push(slot);
-    if (this.backlogHead < this.backlog.length) this.pump(now);
+    if (this.sent < this.k) this.pump(now);
     this.checkDone();
   }
 
@@ -190,14 +188,13 @@ export class OpenScheduler implements SlotOwner {
 
   /** Abandons the backlog (counted as unsent), e.g. when a drain deadline passes. */
   abandonBacklog(): void {
-    this.unsent += this.backlog.length - this.backlogHead;
-    this.backlog = [];
-    this.backlogHead = 0;
+    this.unsent += this.k - this.sent;
+    this.sent = this.k;
     this.checkDone();
   }
 
   private checkDone(): void {
-    if (this.stopping && this.inFlight === 0 && this.backlogHead >= this.backlog.length && this.resolveDone) {
+    if (this.stopping && this.inFlight === 0 && this.sent >= this.k && this.resolveDone) {
       const r = this.resolveDone;
       this.resolveDone = null;
       r();
