@@ -3,10 +3,7 @@
 // the outputs back, wake the main thread); on shared or virtualised machines a wake-up costs tens
 // of microseconds of CPU, more than a small model's whole run (BENCHMARKS.md, main section).
 // So a batch whose run is expected to take at most `inlineMaxMs` runs on the calling thread; every
-// other one on a worker, so the event loop is never blocked longer than that. A batch whose rows
-// cost more than the run's fixed part goes to a worker too, within that time or not: a hand-off
-// costs the main thread about a run's fixed part, so there the worker saves it more than the
-// hand-off costs, and under batched load the main thread (HTTP, codecs) is what runs out first.
+// other one on a worker, so the event loop is never blocked longer than that.
 //
 // The expected time comes from the workers' own timing of each model right after it loads (fixed
 // cost + cost per row, on zeros: RunCost). Only models cheap enough for a one-row batch get a
@@ -77,10 +74,7 @@ export class HybridRuntime implements InferenceRuntime {
     const cost = this.pool.runCost(model);
     const spare = cost === undefined ? -1 : this.options.inlineMaxMs - cost.fixedMs - cost.perRowMs;
     if (cost === undefined || spare < 0) return 0;
-    if (!(cost.perRowMs > 0)) return INLINE_MAX_ROWS;
-    const withinBudget = 1 + Math.floor(spare / cost.perRowMs);
-    const withinFixedCost = Math.max(1, Math.floor(cost.fixedMs / cost.perRowMs));
-    return Math.min(INLINE_MAX_ROWS, withinBudget, withinFixedCost);
+    return Math.min(INLINE_MAX_ROWS, cost.perRowMs > 0 ? 1 + Math.floor(spare / cost.perRowMs) : INLINE_MAX_ROWS);
   }
 
   /**
