@@ -94,7 +94,7 @@ test('README byom 4 and 5: serve answers the curl as shown; the load test passes
   const [loadtest] = commands(example('byom-loadtest'));
   const run = sh(loadtest!.replace('127.0.0.1:8000', hostPort) + ' -q');
   assert.equal(run.status, 0, run.stderr + run.stdout);
-  assert.match(run.stderr + run.stdout, /0 failed \(0\.00%\)/);
+  assert.match(run.stderr + run.stdout, /0 failed \(0\.00% errors\)/);
   server.child.kill('SIGTERM');
   assert.equal(await server.exited, 0);
   server = undefined;
