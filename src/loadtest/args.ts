@@ -1,9 +1,29 @@
 // Command-line parsing for `modelserve loadtest`: durations, pacing, stages, and the full option set.
+import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { parseThreshold } from './thresholds.js';
 import type { Stage, Threshold, WaitSpec } from './types.js';
 
 export class UsageError extends Error {}
+
+/**
+ * The most files this process may open (Linux's /proc/self/limits, read after Node has raised its
+ * soft limit to the hard one); undefined where it cannot be read.
+ */
+function openFileLimit(): number | undefined {
+  try {
+    const m = /^Max open files\s+(\d+)/m.exec(readFileSync('/proc/self/limits', 'utf8'));
+    return m ? Number(m[1]) : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** The open model's connections (requests in flight) when --connections is not given. */
+export const DEFAULT_CONNECTIONS = 256;
+
+/** Files the process holds besides its connections: stdio, the event loop's, the body and report files. */
+const OTHER_FILES = 32;
 
 /** `500ms`, `10s`, `2m`, `1h`, or a bare number of seconds → milliseconds. */
 export function parseDuration(text: string): number {
@@ -227,6 +247,16 @@ export function parseRunArgs(argv: string[]): LoadtestOptions {
   if (findCapacity && maxRate < startRate) {
     throw new UsageError(`--max-rate (${maxRate}) is below --start-rate (${startRate}${v['start-rate'] === undefined ? ', the default' : ''}): the search could run no step; raise --max-rate or lower --start-rate`);
   }
+  const connections = posInt(v.connections, 'connections');
+  // Past the limit every connection opened is an EMFILE, which the run would count as the server's
+  // failures: say it is this process's own limit before any request.
+  const open = findCapacity || rate !== undefined || stages.length > 0;
+  const sockets = open ? connections ?? DEFAULT_CONNECTIONS : users;
+  const fileLimit = openFileLimit();
+  if (fileLimit !== undefined && sockets + OTHER_FILES > fileLimit) {
+    const asked = open ? `${connections === undefined ? 'the default of ' : ''}--connections ${sockets}` : `--users ${sockets}`;
+    throw new UsageError(`${asked} needs ${sockets} connections, but this process may open only ${fileLimit} files (ulimit -n): raise the limit (ulimit -n ${sockets + OTHER_FILES}) or ask for fewer`);
+  }
   const headers = parseHeaders(v.header);
   // Credentials in the URL (http://user:pass@host/) are Basic auth, as curl sends them; they were
   // dropped without a word and every request was a 401. An explicit -H Authorization wins. The
@@ -252,7 +282,7 @@ export function parseRunArgs(argv: string[]): LoadtestOptions {
     wait: v.wait !== undefined ? parseWait(v.wait) : { kind: 'constant', seconds: 0 },
     rate: rate ?? (stages.length > 0 ? 0 : undefined),
     stages,
-    connections: posInt(v.connections, 'connections'),
+    connections,
     timeoutMs: v.timeout !== undefined ? parseDuration(v.timeout) : 10_000,
     lateToleranceMs: v['late-tolerance'] !== undefined ? parseDuration(v['late-tolerance']) : 10,
     json: v.json === true,

@@ -3,7 +3,7 @@
 // arguments, 3 a threshold (or the capacity SLO) failed.
 import { accessSync, constants, existsSync, statSync } from 'node:fs';
 import { basename, dirname, resolve } from 'node:path';
-import { UsageError, parseRunArgs, waitToString, type LoadtestOptions } from './args.js';
+import { DEFAULT_CONNECTIONS, UsageError, parseRunArgs, waitToString, type LoadtestOptions } from './args.js';
 import { fetchModelExamples, inlineBody, loadBodyFile, type BodySet } from './bodies.js';
 import { probe, type Target } from './client.js';
 import { findCapacity, measuredCapacity } from './capacity.js';
@@ -231,7 +231,7 @@ async function runCommand(argv: string[]): Promise<number> {
   if (typeof setup === 'number') return setup;
   const { o, base } = setup;
   const live = !o.quiet;
-  const connections = o.connections ?? 256;
+  const connections = o.connections ?? DEFAULT_CONNECTIONS;
 
   if (o.findCapacity) {
     const search = await untilCtrlC((signal) => findCapacity({

@@ -48,6 +48,27 @@ test('bad arguments exit 2; an unreachable server exits 1', async () => {
   assert.match(r.stderr, /cannot connect/);
 });
 
+test('more users or connections than the process may open files: exit 2 naming ulimit -n, before any request (every connection past it was an EMFILE counted as a server failure)', async () => {
+  // bash sets the limit, then becomes the CLI (exec); async, so that this process's server answers.
+  const underLimit = (args: readonly string[]) => new Promise<{ code: number | null; stderr: string }>((resolve) => {
+    const child = spawn('bash', ['-c', 'ulimit -n 200 && exec "$0" "$@"', process.execPath, BIN, 'loadtest', `${fast.url}/limit`, '-d', '1s', ...args], { stdio: ['ignore', 'ignore', 'pipe'] });
+    let stderr = '';
+    child.stderr.setEncoding('utf8').on('data', (d: string) => { stderr += d; });
+    child.on('close', (code) => resolve({ code, stderr }));
+  });
+  const before = fast.count();
+  for (const [args, asked] of [[['-u', '500'], '--users 500'], [['--rate', '100', '-c', '400'], '--connections 400'], [['--rate', '100'], 'the default of --connections 256']] as const) {
+    const r = await underLimit(args);
+    assert.equal(r.code, 2, `${args.join(' ')}: ${r.stderr}`);
+    assert.ok(r.stderr.includes(`${asked} needs`), r.stderr);
+    assert.match(r.stderr, /may open only 200 files \(ulimit -n\): raise the limit/);
+  }
+  assert.equal(fast.count(), before, 'no request was sent');
+  const within = await underLimit(['-u', '20']);
+  assert.equal(within.code, 0, within.stderr);
+  assert.ok(fast.count() > before, 'a run within the limit goes ahead');
+});
+
 test('--find-capacity with --max-rate below --start-rate exits 2 with a message naming both, not a crash', async () => {
   const r = await runCli(['loadtest', `${fast.url}/predict`, '--data', '{"a":1}', '--find-capacity', '--slo', 'p99<50ms', '--start-rate', '100', '--max-rate', '50', '--step-duration', '1s']);
   assert.equal(r.code, 2, r.stderr);
