@@ -107,6 +107,23 @@ function err(msg: string): void {
 }
 
 /** Prints and writes every requested output; returns the exit code from thresholds. */
+/**
+ * Why no request got an answer, when the error kinds say it: an untrusted certificate, or a URL
+ * whose scheme does not match what the server speaks on that port (a TLS handshake answered by a
+ * plain-HTTP server fails with a "wrong version number"; a plain request to a TLS server is closed
+ * unanswered by Node's servers).
+ */
+function noAnswerHint(kinds: string[], url: URL): string {
+  if (kinds.some((k) => /^tls:.*CERT/.test(k))) return '; the server\'s TLS certificate is not trusted here: add its CA with NODE_EXTRA_CA_CERTS=<ca.pem>';
+  if (url.protocol === 'https:' && kinds.some((k) => /^tls:ERR_SSL_(WRONG_VERSION_NUMBER|PACKET_LENGTH_TOO_LONG|HTTP_REQUEST)$/.test(k))) {
+    return `; the server on ${url.host} does not speak TLS: try http://${url.host}${url.pathname}${url.search}`;
+  }
+  if (url.protocol === 'http:' && kinds.length === 1 && kinds[0] === 'socket') {
+    return `; the server on ${url.host} closed every connection without answering: if it serves TLS, try https://${url.host}${url.pathname}${url.search}`;
+  }
+  return '';
+}
+
 function emit(o: LoadtestOptions, r: RunResult, text: string): number {
   const out = o.json ? process.stderr : process.stdout;
   out.write(`${text}\n`);
@@ -127,7 +144,7 @@ function emit(o: LoadtestOptions, r: RunResult, text: string): number {
   if (unwritten) return EXIT_RUN_ERROR;
   if (r.requests > 0 && Object.values(r.statusCounts).reduce((s, n) => s + n, 0) === 0) {
     const kinds = Object.keys(r.errorKinds);
-    const hint = kinds.some((k) => /^tls:.*CERT/.test(k)) ? '; the server\'s TLS certificate is not trusted here: add its CA with NODE_EXTRA_CA_CERTS=<ca.pem>' : '';
+    const hint = noAnswerHint(kinds, o.url);
     err(`no request got a response (${Object.entries(r.errorKinds).map(([k, n]) => `${k} ×${n}`).join(', ')})${hint}`);
     return EXIT_RUN_ERROR;
   }

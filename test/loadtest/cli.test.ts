@@ -578,6 +578,27 @@ test('--data that is not JSON exits 2 before any request, saying so (every reque
   assert.equal(csv.code, 0, csv.stderr);
 });
 
+test('a URL whose scheme does not match the server (https:// to plain HTTP, http:// to TLS) says which scheme to try', async () => {
+  const plain = await startServer((_q, res) => json(res, 200, { prediction: 'Rain' }));
+  const { createServer } = await import('node:https');
+  const tlsDir = join(REPO, 'test/fixtures/tls');
+  const tls = createServer({ key: readFileSync(join(tlsDir, 'key.pem')), cert: readFileSync(join(tlsDir, 'cert.pem')) }, (_q, res) => json(res, 200, {}));
+  await new Promise<void>((r) => tls.listen(0, '127.0.0.1', r));
+  const tlsHost = `127.0.0.1:${(tls.address() as import('node:net').AddressInfo).port}`;
+  try {
+    const toPlain = await runCli(['loadtest', `${plain.url.replace('http:', 'https:')}/predict`, '--data', '{"a":1}', '-u', '1', '-n', '2', '-q'], 60_000);
+    assert.equal(toPlain.code, 1, toPlain.stderr);
+    const plainUrl = new URL(plain.url);
+    assert.match(toPlain.stderr, new RegExp(`no request got a response \\(tls:ERR_SSL_WRONG_VERSION_NUMBER ×2\\); the server on ${plainUrl.host} does not speak TLS: try http://${plainUrl.host}/predict`));
+    const toTls = await runCli(['loadtest', `http://${tlsHost}/predict`, '--data', '{"a":1}', '-u', '1', '-n', '2', '-q'], 60_000);
+    assert.equal(toTls.code, 1, toTls.stderr);
+    assert.match(toTls.stderr, new RegExp(`no request got a response \\(socket ×2\\); the server on ${tlsHost} closed every connection without answering: if it serves TLS, try https://${tlsHost}/predict`));
+  } finally {
+    await plain.close();
+    await new Promise<void>((r) => { tls.closeAllConnections(); tls.close(() => r()); });
+  }
+});
+
 test('a redirect (3xx) is a failure, not a success: redirects are not followed, so the run never reached the model (an http → https 301 passed errors<1% with every request "ok")', async () => {
   const moved = await startServer((_q, res) => { res.writeHead(301, { location: 'https://example.invalid/predict', 'content-length': '0' }); res.end(); });
   try {
