@@ -4,8 +4,10 @@
 //   UNIMPLEMENTED "…for server streaming method"; now INVALID_ARGUMENT naming the message missing;
 // - a ModelStreamInfer stream the client ended inside a message (its last request cut short):
 //   grpc-js ended it OK, as if every request had been sent; now INVALID_ARGUMENT saying so;
-// - a deadline past before the request was read, and a message past the receive limit: grpc-js's
-//   own DEADLINE_EXCEEDED and RESOURCE_EXHAUSTED, now with an access line and a count.
+// - what grpc-js answers by itself — a deadline past before the request was read (DEADLINE_EXCEEDED),
+//   a message past the receive limit (RESOURCE_EXHAUSTED), one it cannot decompress (INTERNAL; an
+//   unknown grpc-encoding: UNIMPLEMENTED), an invalid grpc-timeout (INTERNAL) — now with an access
+//   line and a count.
 // It is on ModelInfer's path: one object per call, no closures, no writes.
 import type * as grpc from '@grpc/grpc-js';
 import { status as Status } from '@grpc/grpc-js';
@@ -20,28 +22,33 @@ type Listener = Parameters<grpc.ServerInterceptingCallInterface['start']>[0];
 type CallStatus = Parameters<grpc.ServerInterceptingCallInterface['sendStatus']>[0];
 
 /**
- * grpc-js's framing state of the call's request body (a private field of its call, read defensively:
- * absent in another grpc-js, nothing is concluded). READING_SIZE or READING_MESSAGE at the end of
- * the body: the client ended it inside a message; a size past the limit: grpc-js refused it.
+ * Whether the client ended the call's request body inside a message: grpc-js's framing state
+ * (a private field of its call, read defensively: absent in another grpc-js, nothing is concluded)
+ * is READING_SIZE or READING_MESSAGE at the end of the body.
  */
-function framing(call: grpc.ServerInterceptingCallInterface): { cutShort: boolean; pastLimit: boolean } {
-  const decoder = (call as { decoder?: { readState?: unknown; readMessageSize?: unknown; maxReadMessageLength?: unknown } }).decoder;
-  const state = decoder?.readState;
-  const size = decoder?.readMessageSize;
-  const max = decoder?.maxReadMessageLength;
-  return {
-    cutShort: state === 1 || state === 2,
-    pastLimit: state === 1 && typeof size === 'number' && typeof max === 'number' && max !== -1 && size > max,
-  };
+function endedInsideMessage(call: grpc.ServerInterceptingCallInterface): boolean {
+  const state = (call as { decoder?: { readState?: unknown } }).decoder?.readState;
+  return state === 1 || state === 2;
 }
 
 /**
  * Whether grpc-js's call is already over (the client cancelled it, or it was answered): a status
- * sent to it then goes nowhere, so it is not reported. Read from its private fields, as framing().
+ * sent to it then goes nowhere, so it is not reported. Read from its private fields, as endedInsideMessage().
  */
 function over(call: grpc.ServerInterceptingCallInterface): boolean {
   const c = call as { cancelled?: unknown; stream?: { destroyed?: unknown; closed?: unknown } };
   return c.cancelled === true || c.stream?.destroyed === true || c.stream?.closed === true;
+}
+
+/**
+ * The status grpc-js itself put on the wire, read from its call's HTTP/2 stream (the trailers, or
+ * the headers of a trailers-only answer; a private field, read as endedInsideMessage()): undefined when it sent
+ * none (the client cancelled).
+ */
+function sentStatus(call: grpc.ServerInterceptingCallInterface): grpc.status | undefined {
+  const stream = (call as { stream?: { sentTrailers?: Record<string, unknown>; sentHeaders?: Record<string, unknown> } }).stream;
+  const code = stream?.sentTrailers?.['grpc-status'] ?? stream?.sentHeaders?.['grpc-status'];
+  return code === undefined ? undefined : Number(code);
 }
 
 class WatchedCall implements grpc.ServerInterceptingCallInterface {
@@ -80,7 +87,7 @@ class WatchedCall implements grpc.ServerInterceptingCallInterface {
   onReceiveHalfClose(): void {
     if (this.cancelled) return;
     if (!this.streaming && this.messages === 0) return this.refuse(`the call carries no ${this.method.requestType}: its body was empty or ended inside the message`);
-    if (this.streaming) this.cutShort = framing(this.next).cutShort;
+    if (this.streaming) this.cutShort = endedInsideMessage(this.next);
     this.handled = true;
     this.listener!.onReceiveHalfClose();
   }
@@ -88,13 +95,12 @@ class WatchedCall implements grpc.ServerInterceptingCallInterface {
   onCancel(): void {
     this.cancelled = true;
     if (!this.ended) {
-      // Ended by grpc-js with its own answer (a unary call before its handler had it; a stream
-      // whose requests' deadlines are answered each): named where it can be told; a client's
-      // cancel, or a compression grpc-js could not read, cannot be told apart and is not reported.
-      const deadline = this.next.getDeadline();
-      const code = !this.handled && (deadline instanceof Date ? deadline.getTime() : deadline) <= Date.now() ? Status.DEADLINE_EXCEEDED
-        : framing(this.next).pastLimit ? Status.RESOURCE_EXHAUSTED : undefined;
-      if (code !== undefined) this.report(this.method.rpc, this.metadata, code, this.started);
+      // Ended by grpc-js with its own answer (a deadline past, a message past the limit or one it
+      // could not decompress, an invalid grpc-timeout): the status it sent. A handled call's deadline
+      // is the handler's to report; a stream's (handled from its start) is each request's, answered
+      // and reported on its own. A client's cancel sent none: nobody hears it, it is not reported.
+      const code = sentStatus(this.next);
+      if (code !== undefined && !(this.handled && code === Status.DEADLINE_EXCEEDED)) this.report(this.method.rpc, this.metadata, code, this.started);
     }
     this.listener?.onCancel();
   }

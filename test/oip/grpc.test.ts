@@ -592,7 +592,7 @@ test('every registry error has a gRPC status of the same meaning: INTERNAL only 
   assert.equal(grpcStatusOf(new ModelServeError('MS_ERR_BODY_TOO_LARGE', 'x')), grpc.status.RESOURCE_EXHAUSTED);
 });
 
-test('what grpc-js answered by itself is a clear status with an access line and a count: no request message or two on a unary call (UNIMPLEMENTED "…server streaming method"), a stream ended inside a message (OK), a message past the limit and a deadline past before the request was read (neither logged nor counted)', async () => {
+test('what grpc-js answered by itself is a clear status with an access line and a count: no request message or two on a unary call (UNIMPLEMENTED "…server streaming method"), a stream ended inside a message (OK), a message past the limit and a deadline past before the request was read; a body that cannot be decompressed (INTERNAL, or UNIMPLEMENTED naming an unknown encoding) and an invalid grpc-timeout (INTERNAL; all four were neither logged nor counted)', async () => {
   const lines: Array<Record<string, unknown>> = [];
   const stream = new Writable({
     write(chunk: Buffer, _enc, done) {
@@ -641,6 +641,13 @@ test('what grpc-js answered by itself is a clear status with an access line and 
     assert.equal(past.status, 'RESOURCE_EXHAUSTED');
     // A deadline that passes while the client has not sent its request.
     assert.equal((await send('late', 'ModelInfer', Buffer.alloc(0), { 'grpc-timeout': '20m' }, false)).status, 'DEADLINE_EXCEEDED');
+    // What grpc-js cannot read: gzip that is not gzip (INTERNAL, as gRPC's C core answers), on a call and on a stream; an unknown encoding; a grpc-timeout that is not one.
+    const notGzip = Buffer.from(good);
+    notGzip[0] = 1;
+    assert.equal((await send('not-gzip', 'ModelInfer', notGzip, { 'grpc-encoding': 'gzip' })).status, 'INTERNAL');
+    assert.equal((await send('stream-not-gzip', 'ModelStreamInfer', notGzip, { 'grpc-encoding': 'gzip' })).status, 'INTERNAL');
+    assert.equal((await send('zstd', 'ModelInfer', notGzip, { 'grpc-encoding': 'zstd' })).status, 'UNIMPLEMENTED');
+    assert.equal((await send('bad-timeout', 'ModelInfer', good, { 'grpc-timeout': 'soon' })).status, 'INTERNAL');
     // Calls a client cancels at once, their request perhaps unread: no missing message, no stream cut short.
     const clients = grpcClients(own.grpcPort!);
     const request = { model_name: 'book-weather', inputs: typedInputs(rows.slice(0, 1)) };
@@ -662,8 +669,9 @@ test('what grpc-js answered by itself is a clear status with an access line and 
     await new Promise((r) => setTimeout(r, 200));
 
     const access = new Map(lines.filter((l) => l.msg === 'request').map((l) => [l.reqId, l.grpcStatus]));
-    assert.deepEqual(Object.fromEntries(['empty', 'cut', 'two', 'stream-cut', 'too-large', 'late'].map((id) => [id, access.get(id)])), {
+    assert.deepEqual(Object.fromEntries(['empty', 'cut', 'two', 'stream-cut', 'too-large', 'late', 'not-gzip', 'stream-not-gzip', 'zstd', 'bad-timeout'].map((id) => [id, access.get(id)])), {
       empty: 'INVALID_ARGUMENT', cut: 'INVALID_ARGUMENT', two: 'INVALID_ARGUMENT', 'stream-cut': 'INVALID_ARGUMENT', 'too-large': 'RESOURCE_EXHAUSTED', late: 'DEADLINE_EXCEEDED',
+      'not-gzip': 'INTERNAL', 'stream-not-gzip': 'INTERNAL', zstd: 'UNIMPLEMENTED', 'bad-timeout': 'INTERNAL',
     });
     const metrics = (await call(`${own.url}/metrics`)).text;
     const count = (labels: Record<string, string>) => sampleSum(metrics, 'modelserve_grpc_requests_total', labels);
@@ -672,6 +680,9 @@ test('what grpc-js answered by itself is a clear status with an access line and 
     assert.equal(count({ rpc: 'ModelStreamInfer', code: 'INVALID_ARGUMENT' }), 1);
     assert.equal(count({ rpc: 'ModelInfer', code: 'RESOURCE_EXHAUSTED' }), 1);
     assert.equal(count({ rpc: 'ModelInfer', code: 'DEADLINE_EXCEEDED' }), 1);
+    assert.equal(count({ rpc: 'ModelInfer', code: 'INTERNAL' }), 2);
+    assert.equal(count({ rpc: 'ModelStreamInfer', code: 'INTERNAL' }), 1);
+    assert.equal(count({ rpc: 'ModelInfer', code: 'UNIMPLEMENTED' }), 1);
   } finally {
     session.close();
     await own.shutdown();
