@@ -171,7 +171,12 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   // ends the connection then (it does not answer a half-closed request), so the answer goes nowhere.
   // It is counted and logged as 499 (MS_ERR_CLIENT_GONE), not as the status that was never delivered.
   app.addHook('onSend', (request, reply, payload, done) => {
-    if (request.raw.socket.writable === false) reply.code(ERRORS.MS_ERR_CLIENT_GONE.status); // (false, not absent: app.inject()'s socket has no such property)
+    if (request.raw.socket.writable === false) { // (false, not absent: app.inject()'s socket has no such property)
+      reply.code(ERRORS.MS_ERR_CLIENT_GONE.status);
+      // Node emits neither 'finish' nor 'error' for an answer it drops, and Fastify runs the onResponse
+      // hooks (metrics, access log) on one of them: without this, the fast path counted the request and this route did not.
+      if (reply.raw.listenerCount('error') > 0) reply.raw.emit('error', new ModelServeError('MS_ERR_CLIENT_GONE', 'the client ended its side of the connection before the answer'));
+    }
     // Draining: keep-alive clients are told to reconnect (to another instance) after this response,
     // decided when it is sent: a request that arrived before the drain began is answered after it.
     if (app.serviceState === 'draining' || app.serviceState === 'closed') reply.header('connection', 'close');
