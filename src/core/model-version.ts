@@ -3,7 +3,7 @@
 // call infer() with encoded tensors (OIP, pipelines) or predict() with validated JSON rows; both
 // go through the same batcher, so requests from every front door share batches.
 import type { ModelConfig } from '../config/types.js';
-import { Batcher, type BatchInfo } from '../batching/batcher.js';
+import { Batcher, clientGone, type BatchInfo } from '../batching/batcher.js';
 import { compileDecoder, neededOutputs, type Decoder, type PredictionObject } from '../response/decode.js';
 import { compileRowsSerializer, compileSerializers, type Serializers } from '../response/serialize.js';
 import { compileColumnEncoder, compileEncoder, type Encoder } from '../tensors/encode.js';
@@ -214,7 +214,7 @@ export class ModelVersion implements ServableVersion {
     if (!isObserved(tap, options)) return running;
     const started = performance.now();
     return running.then((outputs) => {
-      tap.emit({ model: this.name, version: this.version, requestId: options.requestId, frontDoor: options.frontDoor, rows, latencyMs: performance.now() - started, time: Date.now(), feeds, outputs });
+      tap.emit({ model: this.name, version: this.version, requestId: options.requestId, frontDoor: options.frontDoor, rows, latencyMs: performance.now() - started, time: Date.now(), undelivered: clientGone(options.client), feeds, outputs });
       return outputs;
     });
   }
@@ -232,7 +232,7 @@ export class ModelVersion implements ServableVersion {
     const outputs = await this.run(this.encode(rows), rows.length, { deadline, client: context?.client, unobserved: context?.unobserved });
     const predictions = this.decode(outputs, rows.length);
     if (observed) {
-      tap.emit({ model: this.name, version: this.version, requestId: context?.requestId, frontDoor: context?.frontDoor, rows: rows.length, latencyMs: performance.now() - started, time: Date.now(), inputs: rows, predictions, json: this.json ??= { inputs: compileRowsSerializer(this.config), predictions: this.serialize.many } });
+      tap.emit({ model: this.name, version: this.version, requestId: context?.requestId, frontDoor: context?.frontDoor, rows: rows.length, latencyMs: performance.now() - started, time: Date.now(), undelivered: clientGone(context?.client), inputs: rows, predictions, json: this.json ??= { inputs: compileRowsSerializer(this.config), predictions: this.serialize.many } });
     }
     return predictions;
   }

@@ -42,6 +42,8 @@ export interface PredictionRecord extends RequestContext {
   latencyMs: number;
   /** Wall-clock time of the result (Date.now()). */
   time: number;
+  /** Its client had gone when the result came (a closed or half-closed connection, a cancelled call): no one reads the answer, a 499. */
+  undelivered?: boolean;
   /** predict(): the validated rows and one prediction object per row. */
   inputs?: readonly Row[];
   predictions?: readonly PredictionObject[];

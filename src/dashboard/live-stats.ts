@@ -18,7 +18,7 @@ export interface VersionSnapshot {
   version: number;
   /** Loaded and serving now; false once unloaded, replaced by a newer version or evicted (its counts stay; a model removed from the repository loses its cards). */
   loaded: boolean;
-  /** Prediction calls and rows since start, by front door. */
+  /** Prediction calls answered (not those whose client had gone: a 499, among the errors) and rows since start, by front door. */
   requests: number;
   rows: number;
   byFrontDoor: Record<string, number>;
@@ -131,6 +131,7 @@ function trimmed(record: PredictionRecord): ShownRecord {
     rows: record.rows,
     latencyMs: record.latencyMs,
     time: record.time,
+    undelivered: record.undelivered,
     inputs: record.inputs?.slice(0, LATEST_ROWS),
     predictions: record.predictions?.slice(0, LATEST_ROWS),
     shapes: record.feeds && shapesOf(record.feeds),
@@ -149,6 +150,8 @@ export class LiveStats {
 
   /** The core's observer: counts, and keeps the latest few (redacted when shown). */
   readonly observe = (record: PredictionRecord): void => {
+    // An answer no one reads is a 499, shown among the errors (from the metrics): not a prediction as well.
+    if (record.undelivered) return;
     const key = `${record.model}\u0000${record.version}`;
     let stats = this.versions.get(key);
     if (stats === undefined) {

@@ -9,7 +9,7 @@
 // Local steps resolve their model in the core and call its predict(): no HTTP hop, and their
 // rows join the model's batches with every other request. Remote steps go through RemoteStep.
 import { performance } from 'node:perf_hooks';
-import type { BatcherStats } from '../batching/batcher.js';
+import { clientGone, type BatcherStats } from '../batching/batcher.js';
 import type { FieldSpec, ModelConfig, PipelineStepSpec, StepCondition, ValueType } from '../config/types.js';
 import type { InferOptions, RequestObserver, ServableVersion } from '../core/servable.js';
 import { isObserved, type PredictionJson, type PredictionTap, type RequestContext } from '../core/prediction-tap.js';
@@ -254,7 +254,7 @@ export class PipelineVersion implements ServableVersion {
     for (const name of names) out[name] = tensorOf(predictions.map((p) => p[name]), rows);
     const tap = this.tap;
     if (isObserved(tap, options)) {
-      tap.emit({ model: this.name, version: this.version, requestId: options.requestId, frontDoor: options.frontDoor, rows, latencyMs: performance.now() - started, time: Date.now(), feeds, outputs: out });
+      tap.emit({ model: this.name, version: this.version, requestId: options.requestId, frontDoor: options.frontDoor, rows, latencyMs: performance.now() - started, time: Date.now(), undelivered: clientGone(options.client), feeds, outputs: out });
     }
     return out;
   }
@@ -274,7 +274,7 @@ export class PipelineVersion implements ServableVersion {
     const answers = await this.runSteps(rows, origin, deadline);
     const tap = this.tap;
     if (context !== undefined && isObserved(tap, context)) {
-      tap.emit({ model: this.name, version: this.version, requestId: context.requestId, frontDoor: context.frontDoor, rows: rows.length, latencyMs: performance.now() - started, time: Date.now(), inputs: rows, predictions: answers, json: this.json ??= { inputs: compileRowsSerializer(this.config), predictions: this.serialize.many } });
+      tap.emit({ model: this.name, version: this.version, requestId: context.requestId, frontDoor: context.frontDoor, rows: rows.length, latencyMs: performance.now() - started, time: Date.now(), undelivered: clientGone(context.client), inputs: rows, predictions: answers, json: this.json ??= { inputs: compileRowsSerializer(this.config), predictions: this.serialize.many } });
     }
     return answers;
   }

@@ -28,6 +28,7 @@ after(async () => {
 type Duration = { count: number; ns: number };
 const stats = async () => ((await (await fetch(`${server.url}/v2/models/book-weather/stats`)).json()) as { model_stats: Array<{ inference_stats: Record<'success' | 'fail' | 'compute_infer', Duration> }> }).model_stats[0]!;
 const rowsRun = async () => Number(((await (await fetch(`${server.url}/v2/models/book-weather/stats`)).json()) as { model_stats: Array<{ inference_count: number }> }).model_stats[0]!.inference_count);
+const dashboardRequests = async () => ((await (await fetch(`${server.url}/dashboard/stats`)).json()) as { versions: Array<{ requests: number }> }).versions[0]!.requests;
 const big = bookRows(19_000);
 const small = bookRows(100);
 
@@ -102,6 +103,7 @@ test('a client that half-closes after its request (FIN) gets no answer from Node
   for (const [route, head, body] of cases) {
     const [ok, gone] = [await metric(route, 200), await metric(route, 499)];
     const statsBefore = await stats();
+    const servedBefore = await dashboardRequests();
     assert.equal(await halfClose(head, body), '', 'Node answers nothing on a half-closed connection');
     // Both routes run it (its body was read before the FIN), and count its undelivered answer as a 499.
     for (let waited = 0; (await metric(route, 499)) === gone && waited < 200; waited++) await new Promise((r) => setTimeout(r, 50));
@@ -113,5 +115,7 @@ test('a client that half-closes after its request (FIN) gets no answer from Node
     assert.equal(statsAfter.inference_stats.success.count, statsBefore.inference_stats.success.count, `${route}: no success`);
     assert.equal(statsAfter.inference_stats.fail.count - statsBefore.inference_stats.fail.count, 1, `${route}: the 499 is a fail`);
     assert.equal(statsAfter.inference_stats.compute_infer.count, statsBefore.inference_stats.compute_infer.count, `${route}: compute is counted for answered requests`);
+    // And the dashboard: the 499 is among its errors (from the metrics), not a prediction served as well.
+    assert.equal(await dashboardRequests(), servedBefore, `${route}: the dashboard counts no prediction for it`);
   }
 });
