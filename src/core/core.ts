@@ -282,6 +282,12 @@ export class InferenceCore extends EventEmitter {
     return this.entries.has(name);
   }
 
+  /** Whether the repository still has this model, and this version of it when given (loaded or not: loading, failed, unloaded, evicted). */
+  knows(name: string, version?: number): boolean {
+    const entry = this.entries.get(name);
+    return entry !== undefined && (version === undefined || entry.slots.has(version));
+  }
+
   /**
    * The version to serve, synchronously, when it is loaded: the newest ready version, or the given
    * one. Undefined when it must be loaded first (use acquire()). Throws MS_ERR_MODEL_NOT_FOUND for
@@ -718,7 +724,10 @@ export class InferenceCore extends EventEmitter {
     this.emit('event', { type: 'models-changed' } satisfies CoreEvent);
     if (version) await this.retire(entry, version, reason);
     if (entry.slots.get(slot.version) !== after) return; // reloaded meanwhile
-    if (keep === 'delete') entry.slots.delete(slot.version);
+    if (keep === 'delete') {
+      entry.slots.delete(slot.version);
+      this.emit('event', { type: 'models-changed' } satisfies CoreEvent); // a version the repository no longer has (metrics and statistics forget it)
+    }
     // Its fingerprint is kept: --watch tells unchanged files (nothing to do) from changed ones.
     else entry.slots.set(slot.version, { version: slot.version, state: 'unavailable', reason: why, config: slot.config, fingerprint: slot.fingerprint });
   }

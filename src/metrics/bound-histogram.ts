@@ -64,6 +64,11 @@ export class BoundHistogram<L extends string> {
     return s;
   }
 
+  /** Drops the series whose labels match (a model removed from the repository): they leave the output. */
+  forget(gone: (labels: Readonly<Record<L, string>>) => boolean): void {
+    for (const [key, s] of this.series) if (gone(s.labels)) this.series.delete(key);
+  }
+
   /** The series already bound under `key`, if any (to look one up without building its labels). */
   find(key: string): HistogramSeries<L> | undefined {
     return this.series.get(key);

@@ -196,9 +196,37 @@ export class Metrics {
           break;
         case 'models-changed':
           this.declareModels(core.modelNames());
+          void this.forgetRemoved(core).catch(() => undefined);
           break;
       }
     });
+  }
+
+  /**
+   * Drops the series of models, and of versions, the repository no longer has (a folder deleted under
+   * --watch): a repository whose models or versions come and go would otherwise keep every name's
+   * series for good. An unloaded or evicted model's stay (it is still in the repository, and loads again).
+   */
+  private async forgetRemoved(core: InferenceCore): Promise<void> {
+    const gone = (labels: Partial<Record<string, string | number>>): boolean => {
+      const model = labels.model;
+      if (model === undefined || model === '') return false;
+      const version = labels.version;
+      return !core.knows(String(model), version === undefined || version === '' ? undefined : Number(version));
+    };
+    for (const series of [this.requests, this.grpcCalls, this.queueWait, this.inference, this.batchSize, this.batchRequests]) series.forget(gone);
+    // prom-client's own metrics (this file's, the MQTT front door's): each label set found, less a histogram's `le`.
+    for (const metric of this.registry.getMetricsAsArray() as Array<Partial<Counter<string>> & { labelNames?: string[] }>) {
+      if (metric.remove === undefined || metric.get === undefined || !metric.labelNames?.includes('model')) continue;
+      const sets = new Map<string, Record<string, string | number>>();
+      for (const { labels } of (await metric.get()).values) {
+        if (!gone(labels)) continue;
+        const own: Record<string, string | number> = {};
+        for (const [name, value] of Object.entries(labels)) if (name !== 'le' && value !== undefined) own[name] = value;
+        sets.set(JSON.stringify(own), own);
+      }
+      for (const labels of sets.values()) metric.remove(labels);
+    }
   }
 
   /** After shutdown: nothing is loaded. */

@@ -26,6 +26,11 @@ export class RequestSeries<K extends string = 'route', S extends string = 'statu
     this.duration = new BoundHistogram(registry, names.duration[0], names.duration[1], bounds);
   }
 
+  /** Drops the series whose labels match (the counter is read from the same series). */
+  forget(gone: (labels: Readonly<Record<string, string>>) => boolean): void {
+    this.duration.forget(gone);
+  }
+
   /** Counts one answer and its duration in seconds. */
   observe(model: string, version: string, kind: string, status: number | string, seconds: number): void {
     // Label sets are bounded by the callers (models × versions × routes or RPCs × statuses).

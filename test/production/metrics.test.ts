@@ -7,7 +7,10 @@ import { startServer, type RunningServer } from '../../src/server.js';
 import { buildApp } from '../../src/http/app.js';
 import { loadRepository } from '../../src/config/load.js';
 import { InProcessRuntime } from '../../src/runtime/in-process.js';
-import { EXAMPLES } from '../helpers/paths.js';
+import { rmSync } from 'node:fs';
+import { join } from 'node:path';
+import { EXAMPLES, tempDir } from '../helpers/paths.js';
+import { BOOK_ROW, writeBookVersion } from '../core/fixtures.js';
 import { call } from '../helpers/http.js';
 import { sample, sampleSum } from '../helpers/prom.js';
 
@@ -171,5 +174,36 @@ test('metrics: false (--no-metrics) serves no /metrics route', async () => {
     assert.equal((await app.inject({ method: 'POST', url: '/predict', payload: ROW })).statusCode, 200);
   } finally {
     await app.close();
+  }
+});
+
+test('a model or a version removed from the repository loses its series; an unloaded one keeps them', async () => {
+  const repo = tempDir();
+  for (const name of ['unloaded', 'removed']) writeBookVersion(repo, name, 1);
+  for (const v of [1, 2]) writeBookVersion(repo, 'kept', v, 'version_policy: { all: true }\n');
+  const served = await startServer({ repo, port: 0, grpcPort: 0, workers: 1, logger: false });
+  try {
+    const predict = async (name: string, version?: number) => {
+      const path = version === undefined ? `/models/${name}/predict` : `/v2/models/${name}/versions/${version}/infer`;
+      const body = version === undefined ? BOOK_ROW : { inputs: Object.entries(BOOK_ROW).map(([field, value]) => ({ name: field, datatype: 'FP64', shape: [1], data: [value] })) };
+      assert.equal((await call(`${served.url}${path}`, { body })).status, 200, path);
+    };
+    for (const name of ['kept', 'unloaded', 'removed']) await predict(name);
+    await predict('kept', 1);
+    const seriesOf = (text: string, labels: string) => text.split('\n').filter((l) => l.startsWith('modelserve_') && l.includes(labels));
+    let text = await scrape(served);
+    for (const labels of ['model="removed"', 'model="unloaded"', 'model="kept",version="1"', 'model="kept",version="2"']) assert.ok(seriesOf(text, labels).length > 0, labels);
+    assert.equal((await call(`${served.url}/v2/repository/models/unloaded/unload`, { method: 'POST' })).status, 200);
+    rmSync(join(repo, 'removed'), { recursive: true });
+    rmSync(join(repo, 'kept', '1'), { recursive: true });
+    await served.core.reconcile({});
+    text = await scrape(served);
+    assert.deepEqual(seriesOf(text, 'model="removed"'), [], 'a removed model');
+    assert.deepEqual(seriesOf(text, 'model="kept",version="1"'), [], 'a removed version');
+    assert.ok(seriesOf(text, 'modelserve_requests_total{model="unloaded",version="1"').length > 0, 'an unloaded model keeps its counts');
+    assert.ok(seriesOf(text, 'modelserve_requests_total{model="kept",version="2"').length > 0, 'the version left keeps its counts');
+    assert.ok(seriesOf(text, 'modelserve_model_loads_total{model="kept"').length > 0, 'the model left keeps its model-level series');
+  } finally {
+    await served.shutdown();
   }
 });

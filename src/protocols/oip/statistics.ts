@@ -13,7 +13,7 @@
 // The core's load-time warm-up run is not an inference request: it is counted nowhere.
 // The numbers belong to the loaded model, as Triton's do (its statistics live in the model it
 // loaded): a version loaded again — after an unload, an eviction, a reload of changed files —
-// starts from zero (watchCore).
+// starts from zero (watchCore); a version removed from the repository is forgotten.
 import type { BatchInfo } from '../../batching/batcher.js';
 import type { CoreEvent, InferenceCore } from '../../core/core.js';
 import type { RequestObserver } from '../../core/servable.js';
@@ -65,6 +65,14 @@ export class InferenceStatistics {
   watchCore(core: InferenceCore): void {
     core.on('event', (event: CoreEvent) => {
       if (event.type === 'version-ready') Object.assign(this.counters(event.model, event.version), fresh());
+      // A version the repository no longer has (its folder deleted): forgotten, or a repository whose
+      // models come and go would keep counters for every version ever served.
+      if (event.type === 'models-changed') {
+        for (const key of this.versions.keys()) {
+          const [model, version] = key.split('\u0000') as [string, string];
+          if (!core.knows(model, Number(version))) this.versions.delete(key);
+        }
+      }
     });
   }
 
