@@ -6,9 +6,9 @@ import { closeSync, constants, fstatSync, openSync, readSync } from 'node:fs';
 import { isXgboostJson } from '../config/load.js';
 import type { ModelConfig } from '../config/types.js';
 import { mayOptimize } from '../optimize/probe.js';
-import { foreignModelReason } from '../xgboost/format.js';
+import { foreignModelReason, jsonEndsEarly } from '../xgboost/format.js';
 import type { OptimizationSummary } from './servable.js';
-import { readUserFile, UserFileError, unreadableReason } from '../user-file.js';
+import { FILE_LIMITS, readUserFile, UserFileError, unreadableReason } from '../user-file.js';
 
 /**
  * Why a model's bytes could not be had: the file could not be read, it was refused unread ('file':
@@ -106,8 +106,11 @@ export function onnxEndsEarly(size: number, read: (position: number, into: Buffe
   return graph || position < size ? undefined : size === 0 ? 'it is empty' : 'it ends before its graph';
 }
 
-/** onnxEndsEarly() of a file on disk; undefined for one that is not a regular file or cannot be read. */
-export function onnxFileEndsEarly(file: string): string | undefined {
+/**
+ * Why a model file on disk is cut short (onnxEndsEarly(), or jsonEndsEarly() of an XGBoost JSON model); undefined for
+ * one that is not a regular file, cannot be read, or is too large to be loaded anyway.
+ */
+export function modelFileEndsEarly(file: string, format: 'onnx' | 'xgboost'): string | undefined {
   let fd: number | undefined;
   try {
     // Non-blocking: a FIFO put in the model's place must not hold the scan.
@@ -115,7 +118,12 @@ export function onnxFileEndsEarly(file: string): string | undefined {
     const stats = fstatSync(fd);
     if (!stats.isFile()) return undefined;
     const opened = fd;
-    return onnxEndsEarly(stats.size, (position, into) => readSync(opened, into, 0, into.length, position));
+    if (format === 'onnx') return onnxEndsEarly(stats.size, (position, into) => readSync(opened, into, 0, into.length, position));
+    if (stats.size > FILE_LIMITS.xgboost.bytes) return undefined;
+    return jsonEndsEarly((function* chunks() {
+      const chunk = Buffer.alloc(Math.min(stats.size, 1 << 20));
+      for (let n; (n = readSync(opened, chunk, 0, chunk.length, null)) > 0;) yield chunk.subarray(0, n);
+    })());
   } catch {
     return undefined;
   } finally {

@@ -5,8 +5,8 @@
 // When is a version complete (safe to load)? When it has a config (its own or the model folder's)
 // and at least one other file (a pipeline's config needs none; nor does one whose model file lies
 // outside the folder, when that file is there), none of its files has changed for `settleMs` (a copy in progress
-// keeps touching them) nor, while its ONNX file ends early (a copy stalled), for `incompleteMs`, its config validates
-// and its ONNX file loads. A version not yet complete
+// keeps touching them) nor, while its model file ends early (a copy stalled), for `incompleteMs`, its config validates
+// and its model file loads. A version not yet complete
 // on disk is neither loaded nor counted by the version policy, so a newer version being copied in
 // never displaces the one serving; one that then fails to validate or load never takes traffic.
 import { readdirSync, statSync, watch, type FSWatcher } from 'node:fs';
@@ -14,7 +14,7 @@ import { isAbsolute, join, relative } from 'node:path';
 import { findConfigFile, modelFolders, onnxFiles, readVersionConfig, readVersionPolicy, selectVersions, versionLocations, versionPolicyProblems, type Problem, type VersionLocation } from '../config/load.js';
 import type { ModelConfig } from '../config/types.js';
 import { ModelServeError } from '../errors.js';
-import { onnxFileEndsEarly } from './model-bytes.js';
+import { modelFileEndsEarly as fileEndsEarly } from './model-bytes.js';
 
 export interface ScannedVersion {
   version: number;
@@ -47,7 +47,7 @@ export interface WatchOptions {
   /** A version whose files changed within this time is not loaded yet, ms. */
   settleMs?: number;
   /**
-   * A version whose ONNX file ends early (a copy stalled for longer than settleMs) is not loaded yet while it
+   * A version whose model file (ONNX, or XGBoost's JSON) ends early (a copy stalled for longer than settleMs) is not loaded yet while it
    * changed within this time, ms; past it, its load is tried (and fails, saying the file is cut short).
    */
   incompleteMs?: number;
@@ -114,15 +114,15 @@ function modelFileOutside(config: ModelConfig | undefined, dir: string): { file:
 
 const configCache = new Map<string, { config: ModelConfig | undefined; problems: Problem[] }>();
 
-/** onnxFileEndsEarly() by the version's fingerprint (it reads the file: not again on every scan). */
+/** fileEndsEarly() by the version's fingerprint (it reads the file: not again on every scan). */
 const cutCache = new Map<string, string | undefined>();
 
-/** Why the ONNX file of a version's config ends early, if it does (XGBoost models and pipelines are not looked at). */
+/** Why the model file (ONNX, or XGBoost's JSON) of a version's config ends early, if it does (pipelines have none). */
 function modelFileEndsEarly(config: ModelConfig | undefined, cacheKey: string): string | undefined {
-  if (config === undefined || config.pipeline !== undefined || config.format === 'xgboost') return undefined;
+  if (config === undefined || config.pipeline !== undefined) return undefined;
   if (!cutCache.has(cacheKey)) {
     if (cutCache.size > 10_000) cutCache.clear();
-    cutCache.set(cacheKey, onnxFileEndsEarly(config.modelFile));
+    cutCache.set(cacheKey, fileEndsEarly(config.modelFile, config.format === 'xgboost' ? 'xgboost' : 'onnx'));
   }
   return cutCache.get(cacheKey);
 }

@@ -28,3 +28,40 @@ export function foreignModelReason(bytes: Uint8Array): string | undefined {
   const foreign = foreignModelFormat(bytes);
   return foreign && `it is ${foreign.what}: ${foreign.fix}${foreign.xgboost ? ', served with format: xgboost' : ''}`;
 }
+
+/**
+ * Why a JSON document's bytes are cut short — a copy still under way, or one that stopped: they end within a string
+ * or with an object or array still open, or hold nothing yet (`cp` creates the file first). Undefined for a whole
+ * document, and for bytes that are no JSON object or array (the converter says what is wrong with them). Takes the
+ * bytes in chunks, so that a file is scanned without being held; tracks nesting only, never parses.
+ */
+export function jsonEndsEarly(chunks: Iterable<Uint8Array>): string | undefined {
+  let size = 0;
+  let depth = 0;
+  let inString = false;
+  let escaped = false;
+  for (const chunk of chunks) {
+    // A UTF-8 byte order mark (an editor's) before the document.
+    const start = size === 0 && chunk[0] === 0xef && chunk[1] === 0xbb && chunk[2] === 0xbf ? 3 : 0;
+    for (let i = start; i < chunk.length; i++) {
+      const c = chunk[i]!;
+      const space = c === 0x20 || c === 0x0a || c === 0x0d || c === 0x09;
+      if (inString) {
+        if (escaped) escaped = false;
+        else if (c === 0x5c) escaped = true; // backslash
+        else if (c === 0x22) inString = false;
+      } else if (c === 0x7b || c === 0x5b) depth++;
+      // A control or non-ASCII byte outside a string: binary (UBJSON opens with '{' too), no JSON.
+      else if ((c < 0x20 && !space) || c >= 0x80) return undefined;
+      else if (depth > 0 && c === 0x22) inString = true;
+      else if (depth > 0 && (c === 0x7d || c === 0x5d)) depth--;
+      // Anything else outside the document (before it, after it): no JSON object or array cut short.
+      else if (depth === 0 && !space) return undefined;
+    }
+    size += chunk.length;
+  }
+  if (size === 0) return 'it is empty';
+  if (inString) return `it ends within a string at byte ${size}`;
+  if (depth > 0) return `it ends at byte ${size} with ${depth === 1 ? '1 object or array' : `${depth} objects or arrays`} still open`;
+  return undefined;
+}

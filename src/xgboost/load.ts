@@ -1,6 +1,6 @@
 // Model files as onnxruntime takes them: an .onnx file as it is, an XGBoost JSON model
 // (`format: xgboost`) converted at load (convert.ts).
-import { foreignModelFormat } from './format.js';
+import { foreignModelFormat, jsonEndsEarly } from './format.js';
 import { readUserFile, stripBom } from '../user-file.js';
 import type { InitOptions } from '../init/init.js';
 import { convertXgboost, type ConvertedModel } from './convert.js';
@@ -51,6 +51,12 @@ export function convertXgboostFile(file: string): ConvertedModel {
       throw new XgboostFileError(`${file} ${reason}`, reason, { cause: err });
     }
     const foreign = foreignModelFormat(bytes);
+    // JSON.parse's "Unexpected end of JSON input" would be followed by how to save a model.
+    const cut = foreign ? undefined : jsonEndsEarly([bytes]);
+    if (cut !== undefined) {
+      const reason = `is cut short (${cut}): is it still being copied, or was its copy cut short?`;
+      throw new XgboostFileError(`${file} ${reason}`, reason, { cause: err });
+    }
     // JSON.parse quotes the text it stopped at: binary bytes and line breaks in a one-line message.
     const reason = foreign ? `it is ${foreign.what}` : (err as Error).message.replace(/[^\x20-\x7e]+/g, '?');
     const why = `is not XGBoost's JSON model format (${reason}); ${foreign?.fix ?? "save it with model.save_model('model.json')"}`;

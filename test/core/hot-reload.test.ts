@@ -14,7 +14,7 @@ import { startServer, type RunningServer } from '../../src/server.js';
 import type { RunResult } from '../../src/loadtest/types.js';
 import { call } from '../helpers/http.js';
 import { sample } from '../helpers/prom.js';
-import { BOOK_MODEL, CLI, tempDir } from '../helpers/paths.js';
+import { BOOK_MODEL, CLI, EXAMPLES, tempDir } from '../helpers/paths.js';
 import { BOOK_ROW, bookConfig, labelsOf, writeBookVersion } from './fixtures.js';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -264,6 +264,55 @@ describe('--watch and the ways deployments update a repository', () => {
       // onnxruntime's "protobuf parsing failed" said nothing of why.
       assert.match((await failed()).reason, /book\/2\/model\.onnx: not a valid ONNX model: it is 100000 bytes long, but a field from byte \d+ runs to byte \d+: is it still being copied, or was its copy cut short\?/);
       assert.equal((await call(`${server.url}/models/book`)).body.serving_version, 1);
+    } finally {
+      await server.shutdown();
+      rmSync(repo, { recursive: true, force: true });
+    }
+  });
+
+  /** A repository of the XGBoost example in Triton's layout (rain/model.yaml, rain/1/model.json), served under --watch. */
+  async function xgboostRepo(incompleteMs?: number) {
+    const repo = tempDir();
+    const example = join(EXAMPLES, 'rain-xgboost');
+    mkdirSync(join(repo, 'rain', '1'), { recursive: true });
+    copyFileSync(join(example, 'model.yaml'), join(repo, 'rain', 'model.yaml'));
+    copyFileSync(join(example, 'model.json'), join(repo, 'rain', '1', 'model.json'));
+    const logs: Array<{ level: number; msg: string }> = [];
+    const stream = new Writable({ write(chunk: Buffer, _e, done) { logs.push(JSON.parse(chunk.toString()) as { level: number; msg: string }); done(); } });
+    const server = await startServer({ repo, port: 0, workers: 1, watch: { pollMs: 100, debounceMs: 50, settleMs: 400, ...(incompleteMs === undefined ? {} : { incompleteMs }) }, logger: { level: 'info', stream } });
+    return { repo, server, logs, bytes: readFileSync(join(example, 'model.json')) };
+  }
+
+  test('an XGBoost model.json whose copy stalls is waited for like an ONNX file, said once, and loaded when whole', async () => {
+    const { repo, server, logs, bytes } = await xgboostRepo();
+    try {
+      const said = () => logs.filter((l) => l.msg.startsWith('model file incomplete') || l.msg.startsWith('model load failed'));
+      mkdirSync(join(repo, 'rain', '2'));
+      const cut = bytes.indexOf('"', bytes.length / 2) + 3; // within a string
+      writeFileSync(join(repo, 'rain', '2', 'model.json'), bytes.subarray(0, cut));
+      await until(async () => said().length > 0, 'the stall noticed');
+      // It was tried half-written: "is not XGBoost's JSON model format (Unterminated string in JSON …)", a failed load.
+      assert.equal(said()[0]!.level, 40, said()[0]!.msg);
+      assert.match(said()[0]!.msg, /^model file incomplete: .*rain\/2\/model\.json: it ends within a string at byte \d+; waiting for the rest of it/);
+      appendFileSync(join(repo, 'rain', '2', 'model.json'), bytes.subarray(cut));
+      await until(async () => (await call(`${server.url}/models/rain-xgboost`)).body.serving_version === 2, 'version 2 serving');
+      assert.deepEqual(logs.filter((l) => l.level >= 50).map((l) => l.msg), []);
+    } finally {
+      await server.shutdown();
+      rmSync(repo, { recursive: true, force: true });
+    }
+  });
+
+  test('an XGBoost model.json left cut short is tried once its wait is over: it fails saying so, and what serves keeps serving', async () => {
+    const { repo, server, bytes } = await xgboostRepo(1500);
+    try {
+      mkdirSync(join(repo, 'rain', '2'));
+      writeFileSync(join(repo, 'rain', '2', 'model.json'), bytes.subarray(0, bytes.indexOf('{', bytes.length / 2) + 1));
+      const failed = async () => (await call(`${server.url}/models/rain-xgboost`)).body.versions.find((v: { version: number; state: string }) => v.version === 2 && v.state === 'failed');
+      await until(async () => (await failed()) !== undefined, 'version 2 failed');
+      // It said "Unexpected end of JSON input", and to save the model with save_model('model.json').
+      assert.match((await failed()).reason, /rain\/2\/model\.json is cut short \(it ends at byte \d+ with \d+ objects or arrays still open\): is it still being copied, or was its copy cut short\?$/);
+      assert.equal((await call(`${server.url}/models/rain-xgboost`)).body.serving_version, 1);
     } finally {
       await server.shutdown();
       rmSync(repo, { recursive: true, force: true });
