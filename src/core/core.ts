@@ -618,6 +618,10 @@ export class InferenceCore extends EventEmitter {
     this.emit('event', { type: 'version-ready', model: entry.name, version: v, loadMs: performance.now() - started, replaced: replaced ? v : undefined } satisfies CoreEvent);
     if (before !== entry.serving) this.emit('event', { type: 'models-changed' } satisfies CoreEvent);
     if (replaced) void this.retire(entry, replaced, 'replaced');
+    // Under --watch, the pipelines whose step this model is are derived again now, with no await since the swap (a
+    // pipeline's load has none): its requests get the old answer or the new, not the model's new outputs read as its
+    // old ones (a 502) until the scan pass had loaded all else it found.
+    if (this.watcher !== undefined && !(loaded instanceof PipelineVersion)) void this.refreshPipelines();
   }
 
   /** An ONNX model version: read (and optimise) the file, load it into the runtime, check it against the config. */

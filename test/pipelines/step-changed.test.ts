@@ -6,7 +6,7 @@
 // not ready (OIP ModelReady) and GET /models/{name} says why.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { copyFileSync, readFileSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { startServer, type RunningServer } from '../../src/server.js';
 import { EXAMPLES } from '../helpers/paths.js';
@@ -134,4 +134,44 @@ test("under --watch, a step's model edited: its pipelines (a nested one too) are
   } finally {
     await watching.shutdown();
   }
+});
+
+// The step's new version took traffic at once, the pipeline was derived again only when the whole scan pass had loaded
+// everything it found (here another model arriving with it): meanwhile its requests answered 502 "the model changed
+// since the pipeline loaded".
+test("under --watch, a step's model edited while the pipeline takes requests: each answers with the old outputs or the new, never a 502", async () => {
+  const watched = newRepo();
+  writeConfig(watched, 'weather', original);
+  copyFileSync(join(EXAMPLES, 'weather', 'model.onnx'), join(watched, 'weather', 'model.onnx'));
+  writeConfig(watched, 'forecast', 'pipeline:\n  sequence:\n    - name: classify\n      model: weather\n');
+  const watching = await startServer({ repo: watched, port: 0, grpcPort: 0, workers: 1, logger: false, watch: { pollMs: 100, debounceMs: 50, settleMs: 200 } });
+  const answers = new Map<string, number>();
+  let done = false;
+  const client = async () => {
+    while (!done) {
+      const res = await call(`${watching.url}/models/forecast/predict`, { body: WEATHER_ROW });
+      const said = res.status === 200 ? Object.keys(res.body as object).sort().join() : `${res.status} ${(res.body as { detail: string }).detail}`;
+      answers.set(said, (answers.get(said) ?? 0) + 1);
+    }
+  };
+  const clients = [client(), client(), client(), client()];
+  try {
+    const renamed = original.replace(/^ {2}rain_probability:$/m, '  chance_of_rain:');
+    // Two models change in one pass (a deploy): the other, a new model from the XGBoost example, loads alongside.
+    const arriving = join(watched, '.arriving');
+    mkdirSync(arriving);
+    for (const file of ['model.yaml', 'model.json']) copyFileSync(join(EXAMPLES, 'rain-xgboost', file), join(arriving, file));
+    writeFileSync(join(watched, 'weather', 'model.yaml'), renamed);
+    renameSync(arriving, join(watched, 'rain-xgboost'));
+    const deadline = Date.now() + 20_000;
+    while (!answers.has('chance_of_rain,prediction') || (await call(`${watching.url}/models/rain-xgboost`)).status !== 200) {
+      assert.ok(Date.now() < deadline, `answers: ${JSON.stringify([...answers])}`);
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  } finally {
+    done = true;
+    await Promise.all(clients);
+    await watching.shutdown();
+  }
+  assert.deepEqual([...answers.keys()].sort(), ['chance_of_rain,prediction', 'prediction,rain_probability'], JSON.stringify([...answers]));
 });
