@@ -55,7 +55,7 @@ export const SERVE_OPTIONS = {
   mqttCertFile: { flag: 'mqtt-cert-file', env: 'MODELSERVE_MQTT_CERT_FILE', kind: 'string', doc: 'TLS: client certificate (PEM) for brokers that require one.' },
   mqttKeyFile: { flag: 'mqtt-key-file', env: 'MODELSERVE_MQTT_KEY_FILE', kind: 'string', doc: 'TLS: the client certificate\'s private key (PEM).' },
   mqttClientId: { flag: 'mqtt-client-id', env: 'MODELSERVE_MQTT_CLIENT_ID', kind: 'string', doc: 'MQTT client id (default modelserve-<host>-<random>); the broker keeps its session for 5 minutes across disconnects.' },
-  mqttGroup: { flag: 'mqtt-group', env: 'MODELSERVE_MQTT_GROUP', kind: 'string', doc: 'Shared-subscription group: replicas with the same group split the request stream ($share/<group>/<topic>).' },
+  mqttGroup: { flag: 'mqtt-group', env: 'MODELSERVE_MQTT_GROUP', kind: 'string', doc: 'Shared-subscription group: replicas with the same group split the request stream ($share/<group>/<topic>); no /, + or # in the name.' },
   mqttRequestTopic: { flag: 'mqtt-request-topic', env: 'MODELSERVE_MQTT_REQUEST_TOPIC', kind: 'string', default: 'modelserve/{model}/predict', doc: 'Request topic per model ({model} is replaced by the model\'s name).' },
   mqttPredictionsTopic: { flag: 'mqtt-predictions-topic', env: 'MODELSERVE_MQTT_PREDICTIONS_TOPIC', kind: 'string', default: 'modelserve/{model}/predictions', doc: 'Where answers go when the request has no MQTT 5 response topic.' },
   mqttErrorsTopic: { flag: 'mqtt-errors-topic', env: 'MODELSERVE_MQTT_ERRORS_TOPIC', kind: 'string', default: 'modelserve/{model}/errors', doc: 'Where error messages ({detail, code, status, request_id}) go.' },

@@ -13,6 +13,7 @@ import { resolveScaleFiles } from './scale-file.js';
 import { isUtf8 } from 'node:buffer';
 import { openRegularFile, readUserFile, UserFileError, unreadableReason } from '../user-file.js';
 import { boundsOf } from '../validation/request-validator.js';
+import { sharedTopicProblem } from '../mqtt/topics.js';
 
 export const CONFIG_FILE_NAMES = ['model.yaml', 'model.yml', 'model.json'];
 
@@ -530,9 +531,18 @@ export function buildConfig(where: VersionLocation, file: string, raw: RawConfig
     },
     optimize: raw.optimize ?? true,
     rootResponse: raw.root_response,
-    mqtt: raw.mqtt && { requestTopic: raw.mqtt.request_topic, predictionsTopic: raw.mqtt.predictions_topic, errorsTopic: raw.mqtt.errors_topic },
+    mqtt: raw.mqtt && mqttTopicsOf(raw.mqtt, at),
     routing,
   };
+}
+
+/** The model's own MQTT topics (the schema refused wildcards). */
+function mqttTopicsOf(raw: NonNullable<RawConfig['mqtt']>, at: (path: string, message: string) => void): ModelConfig['mqtt'] {
+  for (const key of ['request_topic', 'predictions_topic', 'errors_topic'] as const) {
+    const problem = raw[key] === undefined ? undefined : sharedTopicProblem(raw[key]);
+    if (problem !== undefined) at(`mqtt.${key}`, problem);
+  }
+  return { requestTopic: raw.request_topic, predictionsTopic: raw.predictions_topic, errorsTopic: raw.errors_topic };
 }
 
 /** A model needs fields, inputs and outputs; a pipeline derives them from its steps. */

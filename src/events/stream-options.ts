@@ -3,7 +3,7 @@ import { accessSync, constants, statSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { readUserFile, readUserText, unreadableReason } from '../user-file.js';
 import type { StreamOptions } from './streams.js';
-import { DEFAULT_TOPICS } from '../mqtt/topics.js';
+import { DEFAULT_TOPICS, groupProblem, sharedTopicProblem } from '../mqtt/topics.js';
 import { urlForLogs } from '../mqtt/connection.js';
 import { isEnvName, NOT_AN_ENV_NAME } from '../cli/env-name.js';
 
@@ -42,7 +42,12 @@ export function resolveStreamOptions(out: Record<string, unknown>, env: NodeJS.P
   for (const [key, flag] of [['mqttRequestTopic', 'mqtt-request-topic'], ['mqttPredictionsTopic', 'mqtt-predictions-topic'], ['mqttErrorsTopic', 'mqtt-errors-topic'], ['eventsMqttTopic', 'events-mqtt-topic']] as const) {
     const topic = str(key);
     if (topic !== undefined && /[+#]/.test(topic)) problems.push(`--${flag}: '${topic}' has a wildcard (+ or #); give a plain topic`);
+    const shared = topic === undefined ? undefined : sharedTopicProblem(topic);
+    if (shared !== undefined) problems.push(`--${flag}: ${shared}`);
   }
+  const group = str('mqttGroup');
+  const badGroup = group === undefined ? undefined : groupProblem(group);
+  if (badGroup !== undefined) problems.push(`--mqtt-group: ${badGroup}`);
   const request = str('mqttRequestTopic') ?? DEFAULT_TOPICS.request;
   for (const [key, flag] of [['mqttPredictionsTopic', 'mqtt-predictions-topic'], ['mqttErrorsTopic', 'mqtt-errors-topic']] as const) {
     if ((str(key) ?? DEFAULT_TOPICS[key === 'mqttErrorsTopic' ? 'errors' : 'predictions']) === request) problems.push(`--${flag}: '${request}' is also the request topic: every answer would come back as a request`);

@@ -233,6 +233,13 @@ test('serve options: MQTT and events problems are reported together', () => {
   assert.throws(() => parseServeOptions(['--events-file', tmpdir()], {}), new RegExp(`--events-file: ${tmpdir()} is not a regular file \\(events are appended to a file\\)`));
   assert.throws(() => parseServeOptions(['--events-file', '/nonexistent-folder/e.jsonl'], {}), /--events-file: \/nonexistent-folder\/e\.jsonl cannot be created: the folder \/nonexistent-folder does not exist/);
   assert.throws(() => parseServeOptions(['--mqtt-url', 'mqtt://127.0.0.1:1', '--mqtt-errors-topic', 'modelserve/{model}/predict'], {}), /--mqtt-errors-topic: 'modelserve\/\{model\}\/predict' is also the request topic: every answer would come back as a request/);
+  // A group with a '/' subscribed to another topic ($share/a/b/<topic> is group 'a'), and a request
+  // topic written as $share/… got its messages under the plain topic: both were ready and never answered.
+  assert.throws(() => parseServeOptions(['--mqtt-url', 'mqtt://127.0.0.1:1', '--mqtt-group', 'plant/7', '--mqtt-request-topic', '$share/g/{model}/in'], {}), (err: Error) => {
+    assert.match(err.message, /--mqtt-group: 'plant\/7' holds a '\/', '\+' or '#', which a shared-subscription group name may not/);
+    assert.match(err.message, /--mqtt-request-topic: '\$share\/g\/\{model\}\/in' starts with \$share\/, which names a shared subscription, not a topic: give the plain topic \(and --mqtt-group NAME/);
+    return true;
+  });
   const ok = parseServeOptions(['--mqtt-url', 'mqtt://127.0.0.1:1883', '--mqtt-password-env', 'PW', '--events-file', 'e.jsonl', '--events-redact', 'a, b'], { PW: 'secret' });
   assert.equal(ok.streams?.mqtt?.password, 'secret');
   assert.deepEqual(ok.streams?.events?.redact, ['a', 'b']);

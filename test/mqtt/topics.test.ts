@@ -38,9 +38,12 @@ test("a model's own topics in model.yaml replace the server's templates for it",
   }
 });
 
-test('a wildcard in a configured topic is a config problem naming the key', () => {
+test('a wildcard or a $share/ prefix in a configured topic is a config problem naming the key', () => {
   const dir = writeBookModelFolder(undefined, 'mqtt:\n  request_topic: plant/+/in\n');
   assert.throws(() => loadRepository(dir), (err: unknown) => err instanceof StartupError && /mqtt\.request_topic/.test(err.message));
+  // $share/g/plant/in was subscribed (and counted ready), but its messages arrive as plant/in: never answered.
+  const shared = writeBookModelFolder(undefined, 'mqtt:\n  request_topic: $share/g/plant/in\n');
+  assert.throws(() => loadRepository(shared), (err: unknown) => err instanceof StartupError && /mqtt\.request_topic: '\$share\/g\/plant\/in' starts with \$share\/, which names a shared subscription/.test(err.message));
 });
 
 test('models that would share a request topic keep the server from starting, naming them and the topic', async () => {
