@@ -54,7 +54,7 @@ export const SERVE_OPTIONS = {
   mqttCaFile: { flag: 'mqtt-ca-file', env: 'MODELSERVE_MQTT_CA_FILE', kind: 'string', doc: 'TLS: PEM file of the CA(s) that signed the broker\'s certificate (mqtts://).' },
   mqttCertFile: { flag: 'mqtt-cert-file', env: 'MODELSERVE_MQTT_CERT_FILE', kind: 'string', doc: 'TLS: client certificate (PEM) for brokers that require one.' },
   mqttKeyFile: { flag: 'mqtt-key-file', env: 'MODELSERVE_MQTT_KEY_FILE', kind: 'string', doc: 'TLS: the client certificate\'s private key (PEM).' },
-  mqttClientId: { flag: 'mqtt-client-id', env: 'MODELSERVE_MQTT_CLIENT_ID', kind: 'string', doc: 'MQTT client id (default modelserve-<host>-<random>); the broker keeps its session for 5 minutes across disconnects.' },
+  mqttClientId: { flag: 'mqtt-client-id', env: 'MODELSERVE_MQTT_CLIENT_ID', kind: 'string', doc: 'MQTT client id (default modelserve-<host>-<random>); the broker keeps its session for 5 minutes across disconnects, and without --mqtt-group across restarts: requests published while modelserve restarts are answered by the next process.' },
   mqttGroup: { flag: 'mqtt-group', env: 'MODELSERVE_MQTT_GROUP', kind: 'string', doc: 'Shared-subscription group: replicas with the same group split the request stream ($share/<group>/<topic>); no /, + or # in the name.' },
   mqttRequestTopic: { flag: 'mqtt-request-topic', env: 'MODELSERVE_MQTT_REQUEST_TOPIC', kind: 'string', default: 'modelserve/{model}/predict', doc: 'Request topic per model ({model} is replaced by the model\'s name).' },
   mqttPredictionsTopic: { flag: 'mqtt-predictions-topic', env: 'MODELSERVE_MQTT_PREDICTIONS_TOPIC', kind: 'string', default: 'modelserve/{model}/predictions', doc: 'Where answers go when the request has no MQTT 5 response topic.' },

@@ -94,6 +94,17 @@ export class MqttFrontDoor {
   private readonly rowsInFlight = new Map<string, number>();
   private readonly rowWaiters = new Map<string, Array<() => void>>();
   private closed = false;
+  /**
+   * A client id of the user's outside a group: the session is this service's, and the next process
+   * with that id takes it over. Shutdown keeps its subscriptions (unsubscribing made the broker drop
+   * every request published during a restart) and leaves what arrives meanwhile unacknowledged, so
+   * the broker gives it to that process.
+   */
+  private readonly keepsSession: boolean;
+  /** Shutting down with the session kept: requests that arrive are left to the next process. */
+  private holding = false;
+  /** A request was left unacknowledged: reading stopped behind it. */
+  private held = false;
   /** Answer topics found equal to a request topic (logged once each). */
   private readonly loopWarned = new Set<string>();
   /** Request topics found shared by two models (logged once each). */
@@ -127,6 +138,7 @@ export class MqttFrontDoor {
     this.maxPayload = options.maxPayload ?? 256 * 1024;
     this.maxInFlight = options.maxInFlight ?? 512;
     this.eventsTopic = options.eventsTopic;
+    this.keepsSession = this.group === undefined && options.clientId !== undefined && options.sessionExpirySeconds !== 0;
     this.log = options.log;
     this.rejected = options.rejected;
     const clashes = this.requestTopicClashes();
@@ -144,7 +156,12 @@ export class MqttFrontDoor {
     // sends any size (mosquitto: up to 256 MB), and three 200 MB messages took RSS from 155 to 570 MiB.
     // Past the payload limit by a little (a batch too large), a message still gets its error message.
     const connection = { ...grouped, maximumPacketSize: maximumPacketSizeFor(this.maxPayload) };
-    this.client = connectClient(connection, { resubscribe: false }, (detail, message) => this.log?.warn(detail, message));
+    // While holding, a request is neither taken nor acknowledged: the broker resends it to the session's next connection.
+    const customHandleAcks = (_topic: string, _payload: Buffer, _packet: IPublishPacket, ack: (code: number) => void) => {
+      if (this.holding) this.held = true;
+      else ack(0);
+    };
+    this.client = connectClient(connection, { resubscribe: false, customHandleAcks }, (detail, message) => this.log?.warn(detail, message));
     // PUBACK after this callback: hold it (and the reading of the next packet) while too many are in flight.
     this.client.handleMessage = (_packet, done) => {
       if (this.inFlight < this.maxInFlight) done();
@@ -486,7 +503,7 @@ export class MqttFrontDoor {
 
   private closing: Promise<void> | undefined;
 
-  /** Unsubscribes (so a shared group sends nothing more here), waits for answers in flight, disconnects. */
+  /** Unsubscribes (so a shared group sends nothing more here; with the session kept, stops taking requests instead), waits for answers in flight, disconnects. */
   close(timeoutMs = 5_000): Promise<void> {
     // One close: a second call (the streams' close after the drain's) waits for the first.
     this.closing ??= this.closeOnce(timeoutMs);
@@ -496,12 +513,23 @@ export class MqttFrontDoor {
   private async closeOnce(timeoutMs: number): Promise<void> {
     this.core.off('event', this.onCoreEvent);
     const until = Date.now() + timeoutMs;
-    if (this.client.connected && this.subscribed.size > 0) {
+    if (this.keepsSession) this.holding = true;
+    else if (this.client.connected && this.subscribed.size > 0) {
       await Promise.race([this.client.unsubscribeAsync([...this.subscribed].map((t) => this.filter(t))).catch(() => undefined), new Promise((r) => setTimeout(r, 1000).unref())]);
     }
     for (const resume of this.paused.splice(0)) resume();
     while (this.inFlight > 0 && Date.now() < until) await new Promise((resolve) => setTimeout(resolve, 10));
     this.closed = true;
+    if (this.held) {
+      // The acknowledgements of the last answers wait behind the held request, never to be read, and
+      // MQTT.js's end() waits for them: the socket is closed once its writes are out.
+      const stream = this.client.stream;
+      const gone = new Promise((r) => stream.once('close', r));
+      stream.end();
+      await Promise.race([gone, new Promise((r) => setTimeout(r, Math.max(100, until - Date.now())).unref())]);
+      this.client.end(true); // (no reconnect)
+      return;
+    }
     // (Unref'd: a ref'd timer left running here held the process ~3 s after every drain.)
     await Promise.race([this.client.endAsync(), new Promise((r) => setTimeout(r, Math.max(100, until - Date.now())).unref())]).catch(() => undefined);
     // end(true) does nothing once an end() is under way: a broker that stopped answering has its socket closed here.

@@ -44,3 +44,34 @@ test('an MQTT request in flight at shutdown is answered within the drain timeout
     await broker.stop();
   }
 });
+
+test('with --mqtt-client-id (no group) a restart loses no request: those published during the shutdown or while no process runs are answered by the next process', async () => {
+  const broker = await startMosquitto();
+  const repo = tempDir();
+  // The first row waits in its batch, so the shutdown is under way while it is in flight.
+  exampleModel(repo, 'weather', 'weather', 'batching: { max_queue_delay_ms: 3000 }\n');
+  const streams = { mqtt: { url: broker.url, clientId: 'modelserve-restart-test' } };
+  const client = await mqtt.connectAsync(broker.url, { protocolVersion: 5, clientId: 'restart-test' });
+  let server = await startServer({ repo, port: 0, workers: 1, logger: false, drainTimeout: 30_000, streams });
+  try {
+    await server.streams!.frontDoor!.waitReady();
+    const answers: string[] = [];
+    client.on('message', (topic, _payload, packet) => { if (topic === 'test/answers') answers.push(packet.properties!.correlationData!.toString()); });
+    await client.subscribeAsync('test/answers', { qos: 1 });
+    const send = (id: string) => client.publishAsync('modelserve/weather/predict', JSON.stringify(row), { qos: 1, properties: { responseTopic: 'test/answers', correlationData: Buffer.from(id) } });
+    await send('in-flight');
+    await until(async () => (promValue(await (await fetch(`${server.url}/metrics`)).text(), 'modelserve_queue_depth', { model: 'weather', version: '1' }) ?? 0) === 1, 10_000, 'the row in the queue');
+    const shutdown = server.shutdown();
+    await send('during-shutdown');
+    assert.equal(await shutdown, true);
+    // Published while no modelserve runs: the broker keeps it for the session (it used to be unsubscribed at shutdown, and the request dropped).
+    await send('between');
+    server = await startServer({ repo, port: 0, workers: 1, logger: false, streams });
+    await until(() => answers.length >= 3, 15_000, `the three answers (got ${JSON.stringify(answers)})`);
+    assert.deepEqual([...answers].sort(), ['between', 'during-shutdown', 'in-flight'], 'each answered once');
+  } finally {
+    await client.endAsync();
+    await server.shutdown();
+    await broker.stop();
+  }
+});
