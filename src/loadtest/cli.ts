@@ -106,7 +106,6 @@ function err(msg: string): void {
   process.stderr.write(`modelserve loadtest: ${msg}\n`);
 }
 
-/** Prints and writes every requested output; returns the exit code from thresholds. */
 /**
  * Why no request got an answer, when the error kinds say it: an untrusted certificate, or a URL
  * whose scheme does not match what the server speaks on that port (a TLS handshake answered by a
@@ -124,6 +123,7 @@ function noAnswerHint(kinds: string[], url: URL): string {
   return '';
 }
 
+/** Prints and writes every requested output; returns the exit code from thresholds. */
 function emit(o: LoadtestOptions, r: RunResult, text: string): number {
   const out = o.json ? process.stderr : process.stdout;
   out.write(`${text}\n`);
