@@ -105,6 +105,8 @@ export class MqttFrontDoor {
   private holding = false;
   /** A request was left unacknowledged: reading stopped behind it. */
   private held = false;
+  /** publishedTopics(), kept until the models change (a response topic is checked against it on every request). */
+  private publishedCache: Map<string, string> | undefined;
   /** Answer topics found equal to a request topic (logged once each). */
   private readonly loopWarned = new Set<string>();
   /** Request topics found shared by two models (logged once each). */
@@ -128,6 +130,7 @@ export class MqttFrontDoor {
       if (!names.has(model) && topics !== undefined) this.retired.set(topic, { model, topics });
     }
     this.topicCache.clear();
+    this.publishedCache = undefined;
     void this.syncSubscriptions();
   };
 
@@ -353,6 +356,19 @@ export class MqttFrontDoor {
       const topic = reply.responseTopic;
       reply.responseTopic = undefined;
       this.sendError(model, reply, 'MS_ERR_BAD_RESPONSE_TOPIC', `the response topic ${JSON.stringify(topic)} is a request topic of this server: the answer would come back as a request`);
+      return 'invalid';
+    }
+    // A topic the server publishes to for something else (the events, another model's answers or
+    // errors): the client would have the server write there with the server's own permissions on the
+    // broker, and that topic's readers would get a message not meant for them. (This model's own
+    // topics are the client's to read anyway.)
+    const own = this.topicsOf(model);
+    const publishedAs = reply.responseTopic === undefined || reply.responseTopic === own.predictions || reply.responseTopic === own.errors ? undefined
+      : (this.publishedCache ??= this.publishedTopics()).get(reply.responseTopic);
+    if (publishedAs !== undefined) {
+      const topic = reply.responseTopic!;
+      reply.responseTopic = undefined;
+      this.sendError(model, reply, 'MS_ERR_BAD_RESPONSE_TOPIC', `the response topic ${JSON.stringify(topic)} is ${publishedAs === EVENTS_TOPIC ? 'the prediction events\' topic (--events-mqtt-topic)' : publishedAs}: the server publishes only that there`);
       return 'invalid';
     }
     if (payload.length > this.maxPayload) {

@@ -154,6 +154,22 @@ test('a response topic that is a request topic is refused on the errors topic: t
   await client.unsubscribeAsync('modelserve/loan/predict');
 });
 
+test('a response topic the server publishes something else to (another model\'s predictions, the events) is refused: a client cannot have the server write there', async () => {
+  await client.subscribeAsync(['modelserve/weather/errors', 'modelserve/loan/predictions'], { qos: 1 });
+  const errors = collect(client, 'modelserve/weather/errors');
+  const onLoanPredictions = collect(client, 'modelserve/loan/predictions');
+  await client.publishAsync('modelserve/weather/predict', JSON.stringify(row), { qos: 1, properties: { responseTopic: 'modelserve/loan/predictions', correlationData: Buffer.from('other-1') } });
+  await until(() => errors.length === 1, 10_000, 'the error');
+  const error = JSON.parse(errors[0]!.payload.toString()) as { code: string; status: number; detail: string };
+  assert.equal(error.code, 'MS_ERR_BAD_RESPONSE_TOPIC');
+  assert.equal(error.status, 400);
+  assert.match(error.detail, /the response topic "modelserve\/loan\/predictions" is the model 'loan''s predictions topic/);
+  assert.equal(errors[0]!.packet.properties?.correlationData?.toString(), 'other-1');
+  await new Promise((r) => setTimeout(r, 300));
+  assert.equal(onLoanPredictions.length, 0, 'nothing published on the other model\'s topic');
+  await client.unsubscribeAsync('modelserve/loan/predictions');
+});
+
 test('a request whose response topic is the errors topic gets its error once', async () => {
   await client.subscribeAsync('modelserve/weather/errors', { qos: 1 });
   const errors = collect(client, 'modelserve/weather/errors');

@@ -119,3 +119,31 @@ test('a retained message on a request topic is not answered when the front door 
     await broker.stop();
   }
 });
+
+test('a request whose response topic is the events topic is refused: a client cannot have the server publish into the events stream with its permissions', async () => {
+  const broker = await startMosquitto();
+  const server = await startServer({ repo: writeBookModelFolder(), port: 0, workers: 1, logger: false, streams: { mqtt: { url: broker.url }, events: { mqttTopic: 'cloud/events' } } });
+  const client = await mqtt.connectAsync(broker.url, { protocolVersion: 5, clientId: 'events-topic-test' });
+  try {
+    await server.streams!.frontDoor!.waitReady();
+    const got: Record<string, string[]> = {};
+    client.on('message', (topic, payload) => { (got[topic] ??= []).push(payload.toString()); });
+    await client.subscribeAsync(['cloud/events', 'modelserve/book-weather/errors'], { qos: 1 });
+    await client.publishAsync('modelserve/book-weather/predict', JSON.stringify(ROW), { qos: 1, properties: { responseTopic: 'cloud/events' } });
+    const end = Date.now() + 10_000;
+    while ((got['modelserve/book-weather/errors']?.length ?? 0) < 1) {
+      assert.ok(Date.now() < end, `no error: ${JSON.stringify(got)}`);
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    const error = JSON.parse(got['modelserve/book-weather/errors']![0]!) as { code: string; detail: string };
+    assert.equal(error.code, 'MS_ERR_BAD_RESPONSE_TOPIC');
+    assert.match(error.detail, /the response topic "cloud\/events" is the prediction events' topic \(--events-mqtt-topic\)/);
+    // The request was not run: no event for it, and nothing but events on the events topic.
+    await new Promise((r) => setTimeout(r, 300));
+    for (const message of got['cloud/events'] ?? []) assert.ok('specversion' in (JSON.parse(message) as object), `not an event: ${message}`);
+  } finally {
+    await client.endAsync();
+    await server.shutdown();
+    await broker.stop();
+  }
+});
