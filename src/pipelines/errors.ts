@@ -14,6 +14,22 @@ export class StepValidationError extends ModelServeError {
   }
 }
 
+/**
+ * A local step's model no longer answers a field the pipeline read from it when the pipeline loaded: the model was
+ * reloaded since with other outputs (a 502 naming the step and the field).
+ */
+export class StepChangedError extends ModelServeError {
+  constructor(message: string) {
+    super('MS_ERR_STEP_FAILED', message);
+  }
+}
+
+/** Whether a request's failure comes from a step's model having changed under it (through nested pipelines' steps too). */
+export function changedUnder(err: unknown): boolean {
+  for (let e = err; e instanceof Error; e = e.cause) if (e instanceof StepChangedError || e instanceof StepValidationError) return true;
+  return false;
+}
+
 /** Where a step's rows came from: their indexes in the client's request, and whether it sent an array. */
 export interface RowOrigin {
   indexes: readonly number[];

@@ -18,13 +18,15 @@ import { compileRowsSerializer, compileSerializers } from '../response/serialize
 import type { ModelSignature, NamedTensors, TensorData } from '../runtime/types.js';
 import { compileRequestValidator, type Row, type ValidationIssue } from '../validation/request-validator.js';
 import { ModelServeError } from '../errors.js';
-import { stepError, stepValidationError, StepValidationError, type RowOrigin } from './errors.js';
+import { changedUnder, StepChangedError, stepError, stepValidationError, StepValidationError, type RowOrigin } from './errors.js';
 import { RemoteStep } from './remote.js';
 
 /** Where local steps find their models (the inference core). */
 export interface StepModels {
   resolve(name: string, version?: number): ServableVersion | undefined;
   acquire(name: string, version?: number, deadline?: number): Promise<ServableVersion>;
+  /** The version a model (version) serves now, without counting as a request (throws for one no longer there). */
+  peek(name: string, version?: number): ServableVersion | undefined;
 }
 
 export type StepObserver = (step: string, seconds: number, outcome: 'ok' | 'error') => void;
@@ -62,7 +64,7 @@ function project(rows: readonly Row[], fields: readonly FieldSpec[], renames: Re
  */
 function checkAnswers(spec: PipelineStepSpec, pipeline: string, model: ServableVersion, answers: PredictionObject[]): PredictionObject[] {
   for (const field of spec.answers ?? []) {
-    if (answers.some((a) => !(field in a))) throw new ModelServeError('MS_ERR_STEP_FAILED', stepChanged(spec, pipeline, model, field));
+    if (answers.some((a) => !(field in a))) throw new StepChangedError(stepChanged(spec, pipeline, model, field));
   }
   return answers;
 }
@@ -183,7 +185,7 @@ export class PipelineVersion implements ServableVersion {
   /** `config` is the pipeline's served config (fields and outputs derived by resolvePipelines). */
   /** `onRequest`: told of each request to the pipeline (its local steps are requests to their models, counted there). */
   /** `tap`: where its predictions are reported (events, dashboard), as a model's are. */
-  constructor(config: ModelConfig, models: StepModels, private readonly observe?: StepObserver, private readonly onRequest?: RequestObserver, private readonly tap?: PredictionTap) {
+  constructor(config: ModelConfig, private readonly models: StepModels, private readonly observe?: StepObserver, private readonly onRequest?: RequestObserver, private readonly tap?: PredictionTap) {
     if (!config.pipeline) throw new Error(`${config.configFile}: not a pipeline`);
     this.config = config;
     this.name = config.name;
@@ -287,20 +289,53 @@ export class PipelineVersion implements ServableVersion {
     const until = soonest === Infinity ? undefined : soonest;
     const started = performance.now();
     let ok = false;
-    this.inFlight++;
     try {
-      let answers: PredictionObject[];
-      switch (this.config.pipeline!.kind) {
-        case 'sequence': answers = await this.sequence(rows, origin, until); break;
-        case 'ensemble': answers = await this.ensemble(rows, origin, until); break;
-        default: answers = await this.switch(rows, origin, until);
-      }
+      const answers = await this.tracked(() => this.runKind(rows, origin, until)).catch((err: unknown) => this.runAgain(err, rows, origin, until));
       ok = true;
       return answers;
     } finally {
       this.onRequest?.(ok, rows.length, performance.now() - started);
+    }
+  }
+
+  private runKind(rows: Row[], origin: RowOrigin, deadline?: number): Promise<PredictionObject[]> {
+    switch (this.config.pipeline!.kind) {
+      case 'sequence': return this.sequence(rows, origin, deadline);
+      case 'ensemble': return this.ensemble(rows, origin, deadline);
+      default: return this.switch(rows, origin, deadline);
+    }
+  }
+
+  /** Counts `work` in flight: drain() (and so close() of the remote steps) waits for it. */
+  private async tracked<T>(work: () => Promise<T>): Promise<T> {
+    this.inFlight++;
+    try {
+      return await work();
+    } finally {
       if (--this.inFlight === 0) for (const resolve of this.idle.splice(0)) resolve();
     }
+  }
+
+  /**
+   * A request past a sequence's first step when --watch swapped a later step's model reached the new model through
+   * this pipeline, derived from the old one (a 502 "the model changed", or the step's 422), while the pipeline derived
+   * again meanwhile serves. It runs once more on that one — a step is a pure prediction — when it takes and answers
+   * what this one does (the front door checks and answers the request with this one's fields); else (or with a remote
+   * step that is not idempotent) it is a 503 to send again, not a 502 blaming the server.
+   */
+  private runAgain(err: unknown, rows: Row[], origin: RowOrigin, deadline?: number): Promise<PredictionObject[]> {
+    if (!changedUnder(err)) throw err;
+    let next: ServableVersion | undefined;
+    try {
+      next = this.models.peek(this.name, this.version);
+    } catch {
+      throw err; // the pipeline is gone: its failure as it is
+    }
+    if (next === undefined || next === this || !isPipelineVersion(next)) throw err;
+    const shape = (v: PipelineVersion) => JSON.stringify([v.config.fields, v.config.outputs, v.config.pipeline!.outputTypes]);
+    const repeatable = this.steps.every((s) => s.spec.remote?.idempotent !== false);
+    if (repeatable && shape(next) === shape(this)) return next.tracked(() => next.runKind(rows, origin, deadline));
+    throw new ModelServeError('MS_ERR_MODEL_UNAVAILABLE', `pipeline '${this.name}' version ${this.version} was derived again from its steps' models while this request ran, and now ${repeatable ? 'takes or answers other fields' : 'has a step that may not be repeated'}: send it again (${(err as Error).message})`, { cause: err, headers: { 'retry-after': '1' } });
   }
 
   private async runStep(step: RunnableStep, rows: Row[], origin: RowOrigin, deadline?: number): Promise<PredictionObject[]> {

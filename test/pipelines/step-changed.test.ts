@@ -7,6 +7,8 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { copyFileSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { startServer, type RunningServer } from '../../src/server.js';
 import { EXAMPLES } from '../helpers/paths.js';
@@ -174,4 +176,80 @@ test("under --watch, a step's model edited while the pipeline takes requests: ea
     await watching.shutdown();
   }
   assert.deepEqual([...answers.keys()].sort(), ['chance_of_rain,prediction', 'prediction,rain_probability'], JSON.stringify([...answers]));
+});
+
+// A request already past a sequence's first step when --watch swaps a later step's model: it reached the new model
+// through the pipeline derived from the old one, and answered 502 "the model changed since the pipeline loaded" —
+// for a deploy the server itself followed. It now runs again on the pipeline derived meanwhile (a step is a pure
+// prediction) when that takes and answers what the old one did; else it is a 503 with Retry-After (send it again).
+// The first step is a remote service that holds the request until the swap is done; steady local traffic runs across it.
+test("under --watch, a request past a sequence's first step when a later step's model changes: answered by the pipeline derived again, or a 503 to send again", async () => {
+  let hold: (() => void) | undefined;
+  let held: Promise<void> = Promise.resolve();
+  const arrived: Array<() => void> = [];
+  let gateCalls = 0;
+  const gate = createServer((req, res) => {
+    let body = '';
+    req.setEncoding('utf8').on('data', (c: string) => (body += c)).on('end', () => {
+      gateCalls++;
+      for (const tell of arrived.splice(0)) tell();
+      void held.then(() => res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify((JSON.parse(body) as unknown[]).map(() => ({ seen: 1 })))));
+    });
+  });
+  const gatePort = await new Promise<number>((resolve) => gate.listen(0, '127.0.0.1', () => resolve((gate.address() as AddressInfo).port)));
+  const watched = newRepo();
+  const gb = join(EXAMPLES, 'pipelines', 'weather-gb');
+  const gbConfig = readFileSync(join(gb, 'model.yaml'), 'utf8');
+  writeConfig(watched, 'weather-gb', gbConfig);
+  copyFileSync(join(gb, 'model.onnx'), join(watched, 'weather-gb', 'model.onnx'));
+  writeConfig(watched, 'weather', original);
+  copyFileSync(join(EXAMPLES, 'weather', 'model.onnx'), join(watched, 'weather', 'model.onnx'));
+  const gateStep = `    - name: gate\n      remote: { url: "http://127.0.0.1:${gatePort}/", protocol: json, retries: 0, fields: { temp_c: { type: number } }, outputs: { seen: number } }\n`;
+  // Its answer is the second step's prediction alone: the same fields before and after the change.
+  writeConfig(watched, 'gated', `pipeline:\n  sequence:\n${gateStep}    - name: classify\n      model: weather-gb\n  outputs: [prediction]\n`);
+  // Its answer is the second step's whole answer: it changes with it.
+  writeConfig(watched, 'gated-all', `pipeline:\n  sequence:\n${gateStep}    - name: classify\n      model: weather-gb\n`);
+  writeConfig(watched, 'local', 'pipeline:\n  sequence:\n    - name: first\n      model: weather\n    - name: second\n      model: weather-gb\n  outputs: [prediction]\n');
+  const watching = await startServer({ repo: watched, port: 0, grpcPort: 0, workers: 1, logger: false, watch: { pollMs: 100, debounceMs: 50, settleMs: 200 } });
+  const steady = new Map<string, number>();
+  let done = false;
+  const client = async () => {
+    while (!done) {
+      const res = await call(`${watching.url}/models/local/predict`, { body: WEATHER_ROW });
+      const said = res.status === 200 ? Object.keys(res.body as object).sort().join() : `${res.status} ${(res.body as { detail: string }).detail}`;
+      steady.set(said, (steady.get(said) ?? 0) + 1);
+    }
+  };
+  const clients = [client(), client(), client()];
+  try {
+    held = new Promise<void>((resolve) => (hold = resolve));
+    const inGate = new Promise<void>((resolve) => arrived.push(resolve));
+    const pending = ['gated', 'gated-all'].map((name) => call(`${watching.url}/models/${name}/predict`, { body: WEATHER_ROW }));
+    await inGate;
+    while (gateCalls < 2) await new Promise((r) => setTimeout(r, 20));
+    writeFileSync(join(watched, 'weather-gb', 'model.yaml'), gbConfig.replace(/^ {2}rain_probability:$/m, '  chance_of_rain:'));
+    const deadline = Date.now() + 20_000;
+    // The pipelines are derived again in the same step as the model's new load takes traffic.
+    while ((await call(`${watching.url}/models/gated-all`)).text.includes('rain_probability')) {
+      assert.ok(Date.now() < deadline, 'the pipeline was not derived again');
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    hold!();
+    const [gated, gatedAll] = await Promise.all(pending);
+    assert.equal(gated!.status, 200, gated!.text);
+    assert.deepEqual(Object.keys(gated!.body as object), ['prediction']);
+    assert.equal(gatedAll!.status, 503, gatedAll!.text);
+    assert.equal((gatedAll!.body as { code: string }).code, 'MS_ERR_MODEL_UNAVAILABLE');
+    assert.match((gatedAll!.body as { detail: string }).detail, /^pipeline 'gated-all' version 1 was derived again from its steps' models while this request ran, and now takes or answers other fields: send it again \(step 'classify': .*answers no 'rain_probability'/);
+    assert.equal(gatedAll!.headers['retry-after'], '1');
+    const again = await call(`${watching.url}/models/gated-all/predict`, { body: WEATHER_ROW });
+    assert.deepEqual(Object.keys(again.body as object).sort(), ['chance_of_rain', 'prediction'], again.text);
+  } finally {
+    hold?.();
+    done = true;
+    await Promise.all(clients);
+    await watching.shutdown();
+    gate.close();
+  }
+  assert.deepEqual([...steady.keys()], ['prediction'], JSON.stringify([...steady]));
 });
