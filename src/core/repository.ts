@@ -223,7 +223,10 @@ export class RepositoryWatcher {
     options: WatchOptions,
     private readonly onChange: () => Promise<void>,
   ) {
-    this.options = { ...DEFAULT_WATCH, ...options };
+    // An option given as undefined (an options object built from optional settings) is its default, not undefined:
+    // a poll period of undefined polled every millisecond, an incompleteMs of undefined loaded cut-short files.
+    const given = Object.fromEntries(Object.entries(options).filter(([, value]) => value !== undefined)) as WatchOptions;
+    this.options = { ...DEFAULT_WATCH, ...given };
   }
 
   start(): void {

@@ -270,7 +270,10 @@ describe('--watch and the ways deployments update a repository', () => {
     }
   });
 
-  /** A repository of the XGBoost example in Triton's layout (rain/model.yaml, rain/1/model.json), served under --watch. */
+  /**
+   * A repository of the XGBoost example in Triton's layout (rain/model.yaml, rain/1/model.json), served under --watch.
+   * `incompleteMs` is passed as given: undefined is the default wait (it was taken as no wait at all).
+   */
   async function xgboostRepo(incompleteMs?: number) {
     const repo = tempDir();
     const example = join(EXAMPLES, 'rain-xgboost');
@@ -279,7 +282,7 @@ describe('--watch and the ways deployments update a repository', () => {
     copyFileSync(join(example, 'model.json'), join(repo, 'rain', '1', 'model.json'));
     const logs: Array<{ level: number; msg: string }> = [];
     const stream = new Writable({ write(chunk: Buffer, _e, done) { logs.push(JSON.parse(chunk.toString()) as { level: number; msg: string }); done(); } });
-    const server = await startServer({ repo, port: 0, workers: 1, watch: { pollMs: 100, debounceMs: 50, settleMs: 400, ...(incompleteMs === undefined ? {} : { incompleteMs }) }, logger: { level: 'info', stream } });
+    const server = await startServer({ repo, port: 0, workers: 1, watch: { pollMs: 100, debounceMs: 50, settleMs: 400, incompleteMs }, logger: { level: 'info', stream } });
     return { repo, server, logs, bytes: readFileSync(join(example, 'model.json')) };
   }
 
