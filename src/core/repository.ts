@@ -11,8 +11,9 @@
 // never displaces the one serving; one that then fails to validate or load never takes traffic.
 import { readdirSync, statSync, watch, type FSWatcher } from 'node:fs';
 import { isAbsolute, join, relative } from 'node:path';
-import { findConfigFile, modelFolders, onnxFiles, readVersionConfig, readVersionPolicy, selectVersions, versionLocations, versionPolicyProblems, type Problem, type VersionLocation } from '../config/load.js';
+import { findConfigFile, modelFolders, onnxFiles, readConfigFile, readVersionConfig, readVersionPolicy, selectVersions, versionLocations, versionPolicyProblems, type Problem, type VersionLocation } from '../config/load.js';
 import type { ModelConfig } from '../config/types.js';
+import { MAX_MODEL_NAME_LENGTH } from '../config/schema.js';
 import { ModelServeError } from '../errors.js';
 import { modelFileEndsEarly as fileEndsEarly } from './model-bytes.js';
 
@@ -130,6 +131,20 @@ function modelFileEndsEarly(config: ModelConfig | undefined, cacheKey: string): 
 /** The name each model folder had at its last scan. */
 const namesByFolder = new Map<string, string>();
 
+/**
+ * The name a model folder's configs give, read as far as they go: a config broken elsewhere (a field's type) still
+ * names its model. The newest version's first; undefined when none says a valid one.
+ */
+function declaredName(locations: readonly VersionLocation[]): string | undefined {
+  for (const where of [...locations].reverse()) {
+    const file = findConfigFile(where.dir) ?? findConfigFile(where.modelDir);
+    const raw = file === undefined ? undefined : readConfigFile(file, []);
+    const name = typeof raw === 'object' && raw !== null ? (raw as { name?: unknown }).name : undefined;
+    if (typeof name === 'string' && /^[a-z0-9][a-z0-9_-]*$/.test(name) && name.length <= MAX_MODEL_NAME_LENGTH) return name;
+  }
+  return undefined;
+}
+
 function folderName(dir: string): string {
   return (dir.split(/[\\/]/).pop() ?? 'model').toLowerCase();
 }
@@ -195,10 +210,11 @@ export function scanRepository(repo: string, times: SettleTimes = { settleMs: 0,
     // The model's name: the one it had, as long as a version's config still gives it (a version
     // named otherwise is a problem of that version, not a rename of the model); else the newest
     // readable config's; else, with none readable now (a broken edit), still the one it had, so
-    // that the model is not taken for removed; else the folder's.
+    // that the model is not taken for removed; else the name: its broken configs still give (a folder renamed
+    // meanwhile is the same model, whose previous load keeps serving); else the folder's.
     const names = [...versions].reverse().map((v) => v.read([])?.name).filter((n): n is string => n !== undefined);
     const before = served?.get(dir) ?? namesByFolder.get(dir);
-    const name = (before !== undefined && (names.length === 0 || names.includes(before)) ? before : names[0]) ?? folderName(dir);
+    const name = (before !== undefined && (names.length === 0 || names.includes(before)) ? before : names[0]) ?? declaredName(locations) ?? folderName(dir);
     namesByFolder.set(dir, name);
     models.push(policyProblems.length > 0 ? { name, dir, versions, policyProblems } : { name, dir, versions });
   }

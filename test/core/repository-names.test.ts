@@ -5,7 +5,7 @@
 // flips between two configs on every scan. Start-up and `check` reject the same layouts.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { copyFileSync, mkdirSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdirSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { loadRepository } from '../../src/config/load.js';
@@ -81,6 +81,26 @@ describe('model names under --watch', () => {
     assert.equal((await status('named')).serving_version, 1);
     assert.equal((await call(`${server.url}/models/named/predict`, { body: BOOK_ROW })).status, 200);
     assert.ok(!(await names()).includes('book-folder'), 'no model named after the folder');
+  });
+
+  // Its config, broken but still saying `name: keeper`, was read as none: the moved folder was a new model named after
+  // it ('keeper-moved', failed) and 'keeper' was removed, though its previous load serves through any broken edit.
+  test("a folder whose config is broken but still names its model, renamed: the model keeps its name, and its previous load serves", async () => {
+    writeNamedVersion(repo, 'keeper', 1, 'keeper');
+    await until(async () => (await call(`${server.url}/models/keeper/predict`, { body: BOOK_ROW })).status === 200, 'keeper served');
+    const config = join(repo, 'keeper', '1', 'model.yaml');
+    writeFileSync(config, bookConfig('keeper', 1).replace('type: number', 'type: numbr'));
+    await until(async () => /keeper\/1\/model\.yaml: fields\.temp_c\.type/.test(await reasons('keeper')), 'the problem shown');
+    renameSync(join(repo, 'keeper'), join(repo, 'keeper-moved'));
+    const shown = async () => (await call(`${server.url}/models/keeper`)).text;
+    await until(async () => /keeper-moved\/1\/model\.yaml: fields\.temp_c\.type/.test(await shown()), `the moved folder's problem shown on keeper: ${await shown()}`);
+    assert.ok(!(await names()).includes('keeper-moved'), 'no model named after the folder');
+    assert.equal((await status('keeper')).serving_version, 1, await shown());
+    assert.equal((await call(`${server.url}/models/keeper/predict`, { body: BOOK_ROW })).status, 200);
+    // Fixed: served from its new folder, under its name.
+    writeFileSync(join(repo, 'keeper-moved', '1', 'model.yaml'), bookConfig('keeper', 1));
+    await until(async () => (await reasons('keeper')) === '', 'keeper reloaded');
+    assert.equal((await call(`${server.url}/models/keeper/predict`, { body: BOOK_ROW })).status, 200);
   });
 
   test('a new version whose config names another model is a problem of that version: the model is not renamed', async () => {
