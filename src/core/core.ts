@@ -403,7 +403,8 @@ export class InferenceCore extends EventEmitter {
     if (loaded !== undefined) return loaded;
     const slot = version === undefined ? undefined : entry.slots.get(version);
     const loading = version === undefined ? [...entry.slots.values()].some((s) => s.state === 'loading') : slot?.state === 'loading';
-    const why = loading ? 'it is loading' : slot?.reason ?? [...entry.slots.values()].map((s) => s.reason).find((r) => r !== undefined);
+    // (A new model refused for its folder's problems, a pipeline's cycle, has no version: those problems say why.)
+    const why = loading ? 'it is loading' : slot?.reason ?? [...entry.slots.values()].map((s) => s.reason).find((r) => r !== undefined) ?? entry.scanProblems[0];
     throw new ModelServeError('MS_ERR_MODEL_UNAVAILABLE', `model '${name}'${version === undefined ? '' : ` version ${version}`} is not available${why ? `: ${why}` : ''}`);
   }
 

@@ -10,7 +10,9 @@ import { InferenceCore } from '../../src/core/core.js';
 import { resolvePipelines } from '../../src/pipelines/check.js';
 import { InProcessRuntime } from '../../src/runtime/in-process.js';
 import { EXAMPLES } from '../helpers/paths.js';
-import { exampleModel, newRepo, writeConfig } from './helpers.js';
+import { startServer } from '../../src/server.js';
+import { call } from '../helpers/http.js';
+import { exampleModel, newRepo, WEATHER_ROW, writeConfig } from './helpers.js';
 import { writeIdentityModels } from '../helpers/onnx.js';
 
 test('every cross-model problem at once: unknown model and version, missing field, type mismatch, cycle', async () => {
@@ -162,5 +164,37 @@ test('members taking one field as integer and number, with different defaults: t
     assert.deepEqual([x.type, x.required, x.default], ['integer', false, undefined]);
   } finally {
     await core.close();
+  }
+});
+
+// A new pipeline refused for its config (here a cycle) is listed failed with why; its requests said only "model 'selfie'
+// is not available", with neither the file nor the problem, while a pipeline whose load failed said both.
+test('under --watch, a pipeline that names itself as a step, or forms a cycle through another, is listed failed naming its file and the cycle, and its requests are a 503 that says so', async () => {
+  const repo = newRepo();
+  exampleModel(repo, 'weather');
+  const server = await startServer({ repo, port: 0, grpcPort: 0, workers: 1, logger: false, watch: { pollMs: 100, debounceMs: 50, settleMs: 200 } });
+  try {
+    writeConfig(repo, 'selfie', 'pipeline:\n  sequence:\n    - model: selfie\n');
+    writeConfig(repo, 'ping', 'pipeline:\n  sequence:\n    - model: pong\n');
+    writeConfig(repo, 'pong', 'pipeline:\n  sequence:\n    - model: weather\n    - model: ping\n');
+    const cycles: Record<string, RegExp> = {
+      selfie: /selfie\/model\.yaml: pipeline\.sequence\.0\.model: cycle: selfie -> selfie/,
+      ping: /p[io]ng\/model\.yaml: pipeline\.sequence\.\d\.model: cycle: (ping -> pong -> ping|pong -> ping -> pong)/,
+      pong: /p[io]ng\/model\.yaml: pipeline\.sequence\.\d\.model: cycle: (ping -> pong -> ping|pong -> ping -> pong)/,
+    };
+    for (const [name, cycle] of Object.entries(cycles)) {
+      const deadline = Date.now() + 20_000;
+      while (!cycle.test((await call(`${server.url}/models/${name}`)).text)) {
+        assert.ok(Date.now() < deadline, `${name}: ${(await call(`${server.url}/models/${name}`)).text}`);
+        await new Promise((r) => setTimeout(r, 50));
+      }
+      const res = await call(`${server.url}/models/${name}/predict`, { body: {} });
+      assert.equal(res.status, 503, res.text);
+      assert.equal((res.body as { code: string }).code, 'MS_ERR_MODEL_UNAVAILABLE');
+      assert.match((res.body as { detail: string }).detail, cycle);
+    }
+    assert.equal((await call(`${server.url}/models/weather/predict`, { body: WEATHER_ROW })).status, 200);
+  } finally {
+    await server.shutdown();
   }
 });
