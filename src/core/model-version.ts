@@ -12,7 +12,7 @@ import { compileColumnCheck, compileRequestValidator, type RequestValidator, typ
 import { rawBatchable, rawOutputs } from '../config/signature.js';
 import { allocateTensor } from '../tensors/allocate.js';
 import { ModelServeError } from '../errors.js';
-import { concatRequests, joinSlices, sliceRows, splitOutputs, type EncodedRequest } from './tensor-batch.js';
+import { concatRequests, joinSlices, sliceRows, splitOutputs, stackRuns, type EncodedRequest } from './tensor-batch.js';
 import { isObserved, type PredictionJson, type PredictionTap, type RequestContext } from './prediction-tap.js';
 
 import type { InferOptions, OptimizationSummary, RequestObserver, ServableVersion } from './servable.js';
@@ -86,14 +86,18 @@ function oneEntryPerRow(outputs: NamedTensors, rows: number): boolean {
   return true;
 }
 
-/** One batch as consecutive runs of at most `size` rows, joined back (see ModelVersionParts.maxRunRows). */
-async function runSlices(runtime: InferenceRuntime, key: string, feeds: NamedTensors, rows: number, size: number, names: string[]): Promise<NamedTensors> {
+/**
+ * One batch as consecutive runs of at most `size` rows, joined back (see ModelVersionParts.maxRunRows).
+ * With `rowAnswers` (a fields model, whose rows each get their own answer) runs of one row are
+ * stacked: each row's answer is its run's whole outputs, a constant or whole-run output included.
+ */
+async function runSlices(runtime: InferenceRuntime, key: string, feeds: NamedTensors, rows: number, size: number, names: string[], rowAnswers: boolean): Promise<NamedTensors> {
   const parts: Array<{ outputs: NamedTensors; rows: number }> = [];
   for (let from = 0; from < rows; from += size) {
     const to = Math.min(rows, from + size);
     parts.push({ outputs: await runtime.run(key, sliceRows(feeds, rows, from, to), names), rows: to - from });
   }
-  return joinSlices(parts, rows);
+  return rowAnswers && size === 1 ? stackRuns(parts.map((p) => p.outputs)) : joinSlices(parts, rows);
 }
 
 export class ModelVersion implements ServableVersion {
@@ -168,14 +172,14 @@ export class ModelVersion implements ServableVersion {
         phases.inputMs = t1 - t0;
         let outputs: NamedTensors;
         try {
-          outputs = rows <= sliceRowsAt ? await runtime.run(key, feeds, names as string[]) : await runSlices(runtime, key, feeds, rows, sliceRowsAt, names as string[]);
+          outputs = rows <= sliceRowsAt ? await runtime.run(key, feeds, names as string[]) : await runSlices(runtime, key, feeds, rows, sliceRowsAt, names as string[], !raw);
           // A graph that answers for the whole run, not per row (a scalar, a sum over the batch):
           // requests sharing a batch must not get each other's answers.
           if (rows > 1 && !oneEntryPerRow(outputs, rows)) {
             if (!raw && sliceRowsAt > 1) {
               // Each row the responses decode must be its own answer: from now on one row per run.
               sliceRowsAt = 1;
-              outputs = await runSlices(runtime, key, feeds, rows, 1, names as string[]);
+              outputs = await runSlices(runtime, key, feeds, rows, 1, names as string[], true);
             } else if (raw) {
               // A raw model's answer belongs to one request, whose tensor may hold many rows: from now
               // on requests neither share runs nor are cut into runs of --max-run-rows; this batch's

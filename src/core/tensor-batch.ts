@@ -78,6 +78,26 @@ export function sliceRows(feeds: NamedTensors, rows: number, from: number, to: n
   return out;
 }
 
+/**
+ * The outputs of one-row runs, each run's whole outputs being its row's answer: stacked along a new
+ * first dimension, so that a graph answering for the whole run (a scalar, a constant [3] vector)
+ * gives each row its own run's tensor. An output already of one entry ([1, k]) is joined as it is.
+ */
+export function stackRuns(runs: readonly NamedTensors[]): NamedTensors {
+  if (runs.length === 1) return runs[0]!;
+  const first = runs[0]!;
+  const stacked: NamedTensors = {};
+  for (const name of Object.keys(first)) {
+    const t = first[name]!;
+    const pieces = runs.map((r) => r[name]!);
+    let total = 0;
+    for (const p of pieces) total += p.data.length;
+    const rowDims = t.dims[0] === 1 ? t.dims.slice(1) : t.dims;
+    stacked[name] = { type: t.type, dims: [runs.length, ...rowDims], data: concatValues(pieces, total, t.type) };
+  }
+  return stacked;
+}
+
 /** Whether a slice's output has one entry per row: its first dimension, or a scalar of a one-row run (that row's value). */
 function perRowOutput(t: TensorData | undefined, rows: number): boolean {
   return t !== undefined && (t.dims[0] === rows || (t.dims.length === 0 && rows === 1));

@@ -34,6 +34,11 @@ save('batch1', [h.make_node('Mul', ['x', 'two'], ['y'])], [v('x', T.FLOAT, [1, 3
 # over the batch ([1, 2]), and a static-shape export ([1, 3]) whose answer is a scalar
 save('whole_sum', [h.make_node('ReduceSum', ['x'], ['s'], keepdims=0)], [v('x', T.FLOAT, ['N', 2])], [v('s', T.FLOAT, [])])
 save('batch_sum', [h.make_node('ReduceSum', ['x', 'axes'], ['y'], keepdims=1)], [v('x', T.FLOAT, ['N', 2])], [v('y', T.FLOAT, [1, 2])], [h.make_tensor('axes', T.INT64, [1], [0])])
+# a constant output of 3 values (e.g. the class names, a model's version vector) beside a per-row one,
+# with the rows variable and with a static-shape export
+c3 = [h.make_tensor('C', T.FLOAT, [3], [7.0, 8.0, 9.0])]
+save('with_constant', [h.make_node('Identity', ['x'], ['y']), h.make_node('Identity', ['C'], ['k'])], [v('x', T.FLOAT, ['N', 2])], [v('y', T.FLOAT, ['N', 2]), v('k', T.FLOAT, [3])], c3)
+save('batch1_constant', [h.make_node('Identity', ['x'], ['y']), h.make_node('Identity', ['C'], ['k'])], [v('x', T.FLOAT, [1, 2])], [v('y', T.FLOAT, [1, 2]), v('k', T.FLOAT, [3])], c3)
 save('batch1_sum', [h.make_node('ReduceSum', ['x'], ['s'], keepdims=0)], [v('x', T.FLOAT, [1, 3])], [v('s', T.FLOAT, [])])
 # the rows not along the first dimension: a transposed [features, N] input, one unbatched row [3]
 save('rows_last', [h.make_node('Transpose', ['x'], ['y'], perm=[1, 0])], [v('x', T.FLOAT, [3, 'N'])], [v('y', T.FLOAT, ['N', 3])])
@@ -121,6 +126,26 @@ test('a graph that answers for the whole run (a scalar, a sum over the batch) an
       // Requests that arrive together may share a batch: each still gets its own row's answer.
       const answers = await Promise.all(rows.map((row) => call(`${server.url}/predict`, { body: row })));
       assert.deepEqual(answers.map((a) => a.body), expected, name);
+    } finally {
+      await server.shutdown();
+    }
+  }
+});
+
+test('a constant output ([3], not one entry per row) is answered whole to every row of an array request, as to a one-row request', async () => {
+  for (const name of ['with_constant', 'batch1_constant']) {
+    const { dir } = await initChecked(name);
+    const server = await startServer({ repo: dir, port: 0, workers: 1, grpcPort: 0, logger: false });
+    try {
+      const one = await call(`${server.url}/predict`, { body: { x0: 1, x1: 2 } });
+      assert.deepEqual(one.body, { y: [1, 2], k: [7, 8, 9] }, name);
+      // The old code spread the vector over the rows: [{..., k: 7}, {..., k: 8}].
+      const two = await call(`${server.url}/predict`, { body: [{ x0: 1, x1: 2 }, { x0: 3, x1: 4 }] });
+      assert.equal(two.status, 200, two.text);
+      assert.deepEqual(two.body, [{ y: [1, 2], k: [7, 8, 9] }, { y: [3, 4], k: [7, 8, 9] }], name);
+      // As many rows as the constant has values: still the whole vector to each row.
+      const three = await call(`${server.url}/predict`, { body: [{ x0: 1, x1: 2 }, { x0: 3, x1: 4 }, { x0: 5, x1: 6 }] });
+      assert.deepEqual(three.body, [{ y: [1, 2], k: [7, 8, 9] }, { y: [3, 4], k: [7, 8, 9] }, { y: [5, 6], k: [7, 8, 9] }], name);
     } finally {
       await server.shutdown();
     }
