@@ -146,6 +146,16 @@ test('a constant output ([3], not one entry per row) is answered whole to every 
       // As many rows as the constant has values: still the whole vector to each row.
       const three = await call(`${server.url}/predict`, { body: [{ x0: 1, x1: 2 }, { x0: 3, x1: 4 }, { x0: 5, x1: 6 }] });
       assert.deepEqual(three.body, [{ y: [1, 2], k: [7, 8, 9] }, { y: [3, 4], k: [7, 8, 9] }, { y: [5, 6], k: [7, 8, 9] }], name);
+      // Over the Open Inference Protocol: a [rows, 3] tensor, as the metadata says (it said [-1, 1],
+      // and a one-row answer was shape [1, 1] holding 3 values).
+      const meta = await call(`${server.url}/v2/models/${name}`);
+      assert.deepEqual(meta.body.outputs, [{ name: 'y', datatype: 'FP32', shape: [-1, 2] }, { name: 'k', datatype: 'FP32', shape: [-1, 3] }], name);
+      for (const x0 of [[1], [1, 3]]) {
+        const infer = await call(`${server.url}/v2/models/${name}/infer`, { body: { inputs: [{ name: 'x0', datatype: 'FP64', shape: [x0.length, 1], data: x0 }, { name: 'x1', datatype: 'FP64', shape: [x0.length, 1], data: x0 }] } });
+        assert.equal(infer.status, 200, infer.text);
+        const k = infer.body.outputs.find((o: { name: string }) => o.name === 'k');
+        assert.deepEqual(k, { name: 'k', datatype: 'FP32', shape: [x0.length, 3], data: x0.flatMap(() => [7, 8, 9]) }, name);
+      }
     } finally {
       await server.shutdown();
     }

@@ -158,6 +158,8 @@ function fieldsView(version: ServableVersion): ModelView {
   const outputShape = (o: (typeof config.outputs)[number]): number[] => {
     if (o.kind !== 'raw') return [-1, 1];
     const shape = metaShape(onnxOut.get(o.from)?.shape ?? [-1]);
+    // A first dimension fixed past 1 is not the rows (a constant [3]): each row gets the whole tensor.
+    if (shape.length > 0 && shape[0]! > 1) return [-1, ...shape];
     return [-1, ...(shape.length > 1 ? shape.slice(1) : [1])];
   };
   const responseFields = config.outputs.map((o) => o.field);
@@ -246,7 +248,9 @@ function fieldsView(version: ServableVersion): ModelView {
           }
           return { name: fieldName, datatype: t.type === 'float32' ? 'FP32' : 'FP64', shape: [rows, 1], values };
         }
-        return { name: fieldName, datatype: datatypeOf(t.type), shape: t.dims.length > 1 ? t.dims : [rows, 1], values: t.data as TensorValues };
+        // An output not of one entry per row (a scalar, a constant [3] of a one-row run) is that row's answer whole.
+        const rowDims = t.dims[0] === rows ? t.dims.slice(1) : t.dims;
+        return { name: fieldName, datatype: datatypeOf(t.type), shape: [rows, ...(rowDims.length > 0 ? rowDims : [1])], values: t.data as TensorValues };
       });
     },
   };
