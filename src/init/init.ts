@@ -230,6 +230,13 @@ export function initModelFolder(options: InitOptions): InitResult {
   const outputLines: string[] = [];
   if (options.labels) {
     if (!labelOut) throw new InitError(`--labels: the model has no class-label output (an int64 or string [N] output; its outputs: ${d.outputs.map((o) => o.name).join(', ')})`);
+    // A value the output never holds would never be mapped: answered as the model's value, silently.
+    const shown = (values: string[]) => values.map((v) => (labelOut.type === 'string' ? JSON.stringify(v) : v)).join(', ');
+    const never = Object.keys(options.labels).filter((k) => (labelOut.classes ? !labelOut.classes.includes(k) : labelOut.type === 'int64' && !/^-?[0-9]+$/.test(k)));
+    if (never.length > 0) {
+      const holds = labelOut.classes ? `its classes: ${shown(labelOut.classes)}` : 'its values are integers';
+      throw new InitError(`--labels: the class-label output '${labelOut.name}' (${labelOut.type}) never holds ${shown(never)} (${holds})`);
+    }
     const map = Object.entries(options.labels).map(([k, v]) => `${JSON.stringify(k)}: ${yamlScalar(v)}`).join(', ');
     outputLines.push(keyLine('prediction', 'the class label'), `    from: ${yamlName(labelOut.name)}`, `    map: { ${map} }`);
   }

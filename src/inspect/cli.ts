@@ -9,7 +9,8 @@ const HELP = `Usage: modelserve inspect <model.onnx | model.json> [--json]
 Prints the model's inputs and outputs (names, element types, shapes with symbolic dimensions or
 '(shape not declared)', maps and sequences with what they hold),
 its opset imports, the operators it uses and which of them the load-time optimiser rewrites,
-its metadata_props and the file's size. --json prints the same as one JSON object. An XGBoost JSON
+its metadata_props and the file's size. --json prints the same as one JSON object (with, for a
+classifier's label output, its classes). An XGBoost JSON
 model (model.json) is shown as the ONNX graph modelserve converts it to.
 
 Exit codes: 0 printed, 1 the file cannot be read or is not an ONNX model, 2 usage error.`;

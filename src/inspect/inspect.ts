@@ -1,7 +1,7 @@
 // What an .onnx file declares, read from its protobuf (no onnxruntime session): inputs and outputs
 // with element types and shapes (symbolic dimensions by name), opset imports, the operators used
 // and which of them the load-time optimiser rewrites, metadata_props and the file's size.
-import { DT, decodeModel, toNumber, type ValueInfoProto } from '../optimize/proto.js';
+import { Attrs, DT, decodeModel, toNumber, type GraphProto, type ValueInfoProto } from '../optimize/proto.js';
 import { optimizeModel } from '../optimize/index.js';
 
 export interface TensorDescription {
@@ -14,6 +14,8 @@ export interface TensorDescription {
   shapeDeclared?: false;
   /** A map's or sequence's whole type, e.g. 'sequence<map<int64, float32>>' (skl2onnx's ZipMap). */
   valueType?: string;
+  /** The class labels an output can hold: the label output of an ai.onnx.ml classifier (its classlabels_*). */
+  classes?: string[];
 }
 
 export interface OperatorUse {
@@ -72,6 +74,32 @@ function describeValue(v: ValueInfoProto): TensorDescription {
   return { name, type: 'unknown', shape: [] };
 }
 
+/**
+ * The class labels of a graph output that is an ai.onnx.ml classifier's label output (its first),
+ * directly or through Identity nodes, as skl2onnx and onnxmltools export them; else undefined.
+ */
+function classLabels(graph: GraphProto, output: string): string[] | undefined {
+  const producer = new Map<string, (typeof nodes)[number]>();
+  const nodes = graph.node ?? [];
+  for (const node of nodes) for (const o of node.output ?? []) producer.set(o, node);
+  let name = output;
+  for (let hops = 0; hops <= nodes.length; hops++) {
+    const node = producer.get(name);
+    if (!node) return undefined;
+    if ((node.domain ?? '') === '' && node.opType === 'Identity') {
+      name = node.input?.[0] ?? '';
+      continue;
+    }
+    // LinearClassifier, SVMClassifier, TreeEnsembleClassifier (not ZipMap, which also names classes).
+    if (node.domain !== 'ai.onnx.ml' || !node.opType?.endsWith('Classifier') || node.output?.[0] !== name) return undefined;
+    const attrs = new Attrs(node);
+    if (attrs.has('classlabels_strings')) return attrs.strings('classlabels_strings');
+    if (attrs.has('classlabels_ints')) return attrs.ints('classlabels_ints').map(String);
+    return undefined;
+  }
+  return undefined;
+}
+
 /** Describes ONNX bytes; throws when they are not an ONNX model. */
 export function describeModel(bytes: Uint8Array, file: string): ModelDescription {
   const model = decodeModel(bytes);
@@ -104,7 +132,10 @@ export function describeModel(bytes: Uint8Array, file: string): ModelDescription
     producer: [model.producerName, model.producerVersion].filter(Boolean).join(' '),
     opsets: (model.opsetImport ?? []).map((o) => ({ domain: o.domain || 'ai.onnx', version: toNumber(o.version) })),
     inputs: (graph.input ?? []).filter((i) => !initializers.has(i.name)).map(describeValue),
-    outputs: (graph.output ?? []).map(describeValue),
+    outputs: (graph.output ?? []).map((o) => {
+      const classes = classLabels(graph, o.name ?? '');
+      return classes ? { ...describeValue(o), classes } : describeValue(o);
+    }),
     operators: [...counts.values()],
     metadata: Object.fromEntries((model.metadataProps ?? []).map((p) => [p.key ?? '', p.value ?? ''])),
     ...(external.length > 0 && { externalData: external }),

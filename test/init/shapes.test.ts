@@ -68,6 +68,9 @@ onnx.save_model(ext, os.path.join(sys.argv[1], 'exported', 'external.onnx'), sav
 m = onnx.TypeProto()
 m.map_type.key_type = T.INT64
 m.map_type.value_type.CopyFrom(h.make_tensor_type_proto(T.FLOAT, []))
+# string classes (skl2onnx's label for y = ['cat', 'dog']), read through an Identity, zipmap disabled
+lcs = h.make_node('LinearClassifier', ['x'], ['label_tensor', 'probabilities'], domain='ai.onnx.ml', classlabels_strings=['cat', 'dog'], coefficients=[1.0, -1.0, -1.0, 1.0], intercepts=[0.0, 0.0], post_transform='SOFTMAX')
+save('string_classes', [lcs, h.make_node('Identity', ['label_tensor'], ['label'])], [v('x', T.FLOAT, ['N', 2])], [v('label', T.STRING, ['N']), v('probabilities', T.FLOAT, ['N', 2])], ml=True)
 save('zipmap', [lc, zm], [v('x', T.FLOAT, ['N', 2])], [v('label', T.INT64, ['N']), h.make_value_info('output_probability', h.make_sequence_type_proto(m))], ml=True)
 `;
 execFileSync('/usr/bin/python3', ['-c', MAKE, root], { stdio: 'pipe' });
@@ -159,6 +162,23 @@ test('a constant output ([3], not one entry per row) is answered whole to every 
     } finally {
       await server.shutdown();
     }
+  }
+});
+
+test('init --labels refuses a value the classifier\'s label output never holds (README\'s 0=No,1=Yes for string classes), naming its classes; the ones it holds are mapped', async () => {
+  // The old code wrote the map, and every answer stayed the model's own 'cat' / 'dog', silently.
+  assert.throws(() => initModelFolder({ model: join(root, 'string_classes.onnx'), out: join(root, 'refused', 'string_classes'), labels: { 0: 'No', 1: 'Yes' } }),
+    (err: Error) => err instanceof InitError && err.message === `--labels: the class-label output 'label' (string) never holds "0", "1" (its classes: "cat", "dog")`);
+  assert.throws(() => initModelFolder({ model: join(root, 'zipmap.onnx'), out: join(root, 'refused', 'zipmap'), labels: { 0: 'No', yes: 'Yes' } }),
+    (err: Error) => err instanceof InitError && err.message === "--labels: the class-label output 'label' (int64) never holds yes (its classes: 0, 1)");
+  assert.equal(existsSync(join(root, 'refused', 'string_classes', 'model.yaml')), false);
+  const result = initModelFolder({ model: join(root, 'string_classes.onnx'), out: join(root, 'labelled', 'string_classes'), labels: { cat: 'Cat', dog: 'Dog' } });
+  const server = await startServer({ repo: result.dir, port: 0, workers: 1, grpcPort: 0, logger: false });
+  try {
+    const res = await call(`${server.url}/predict`, { body: [{ x0: 1, x1: 0 }, { x0: 0, x1: 1 }] });
+    assert.deepEqual(res.body, [{ prediction: 'Cat' }, { prediction: 'Dog' }]);
+  } finally {
+    await server.shutdown();
   }
 });
 

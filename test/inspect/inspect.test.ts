@@ -21,7 +21,7 @@ test('inspect svc.onnx --json: signature, opsets, operators with the optimiser v
   const d = JSON.parse(r.stdout);
   assert.equal(d.bytes, readFileSync(BOOK_MODEL).byteLength);
   assert.deepEqual(d.inputs, [{ name: 'float_input', type: 'float32', shape: ['?', 7] }]);
-  assert.deepEqual(d.outputs, [{ name: 'label', type: 'int64', shape: ['?'] }, { name: 'probabilities', type: 'float32', shape: ['?', 2] }]);
+  assert.deepEqual(d.outputs, [{ name: 'label', type: 'int64', shape: ['?'], classes: ['0', '1'] }, { name: 'probabilities', type: 'float32', shape: ['?', 2] }]);
   assert.deepEqual(d.opsets, [{ domain: 'ai.onnx.ml', version: 1 }]);
   assert.deepEqual(d.operators, [{ domain: 'ai.onnx.ml', opType: 'SVMClassifier', count: 1, optimizer: 'rewritten' }]);
   assert.match(d.producer, /skl2onnx/);
@@ -74,7 +74,7 @@ test('inspect: an input with no declared shape reads as not declared (not [], a 
   assert.equal(json.status, 0, json.stderr);
   const d = JSON.parse(json.stdout);
   assert.deepEqual(d.inputs, [{ name: 'x', type: 'float32', shape: [], shapeDeclared: false }]);
-  assert.deepEqual(d.outputs, [{ name: 'label', type: 'int64', shape: ['N'] }, { name: 'output_probability', type: 'sequence', shape: [], valueType: 'sequence<map<int64, float32>>' }]);
+  assert.deepEqual(d.outputs, [{ name: 'label', type: 'int64', shape: ['N'], classes: ['0', '1'] }, { name: 'output_probability', type: 'sequence', shape: [], valueType: 'sequence<map<int64, float32>>' }]);
 });
 
 test('inspect: a file that is not ONNX exits 1 naming it; no file is a usage error', () => {
