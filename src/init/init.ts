@@ -245,7 +245,8 @@ export function initModelFolder(options: InitOptions): InitResult {
     if (!probaOut) throw new InitError(`--proba-field: the model has no probability output (a float [N, C] output; its outputs: ${d.outputs.map((o) => o.name).join(', ')})`);
     const classes = width(probaOut);
     const column = col !== undefined ? Number(col) : classes === 2 ? 1 : NaN;
-    if (!Number.isInteger(column) || column < 0 || (classes !== undefined && column >= classes)) throw new InitError(`--proba-field: give the column as NAME:COLUMN (the output '${probaOut.name}' has ${classes ?? 'an unknown number of'} columns)`);
+    if (col !== undefined && Number.isInteger(column) && column >= 0 && classes !== undefined && column >= classes) throw new InitError(`--proba-field: column ${column} is past the output '${probaOut.name}', whose ${classes} columns are 0 to ${classes - 1}`);
+    if (!Number.isInteger(column) || column < 0) throw new InitError(`--proba-field: give the column as NAME:COLUMN (the output '${probaOut.name}' has ${classes ?? 'an unknown number of'} columns)`);
     outputLines.push(keyLine(unique(fieldName(field!), options.labels ? ['prediction'] : []), `the probability of class ${column}`), `    from: ${yamlName(probaOut.name)}`, `    column: ${column}`);
   }
   if (outputLines.length === 0) {

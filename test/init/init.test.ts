@@ -89,6 +89,10 @@ test('init without hints writes a config that serves (x0…x6, every output as i
   const withProba = parseYaml(readFileSync(join(root, 'proba', 'model.yaml'), 'utf8'));
   assert.deepEqual(Object.keys(withProba.fields), [...BOOK_FIELDS]);
   assert.deepEqual(withProba.outputs.rain_probability, { from: 'probabilities', column: 1 });
+  // A column past the output's was answered "give the column as NAME:COLUMN", which it was.
+  const past = cli(['init', BOOK_MODEL, '-o', 'proba-past', '--proba-field', 'rain_probability:2']);
+  assert.equal(past.status, 1);
+  assert.match(past.stderr, /--proba-field: column 2 is past the output 'probabilities', whose 2 columns are 0 to 1\n/);
 });
 
 test('init on a model with one input per field (the loan example) serves the example answers without hints', async () => {
