@@ -94,7 +94,10 @@ export function resolvePipelines(configs: readonly ModelConfig[]): { derived: Ma
 
     // Request fields: what the steps take that no earlier step answers (renamed as the steps say).
     const requestFields: FieldSpec[] = [];
-    const available = new Map<string, { type: ValueType; spec?: OutputSpec; producer?: string }>();
+    const available = new Map<string, { type: ValueType; spec?: OutputSpec; producer?: string; step?: number }>();
+    // The fields the pipeline reads from each step's answer (a later step's input, a response field): only these must
+    // still be there when the step's model is reloaded with other outputs (a field no one reads is no reason for a 502).
+    const read = spec.steps.map(() => new Set<string>());
     const addRequestField = (name: string, f: FieldSpec, path: string, step: string) => {
       const known = requestFields.find((r) => r.name === name);
       if (!known) {
@@ -125,6 +128,7 @@ export function resolvePipelines(configs: readonly ModelConfig[]): { derived: Ma
         const path = step.inputs[f.name] !== undefined ? `${step.path}.inputs.${f.name}` : step.path;
         const have = sequential ? available.get(source) : undefined;
         if (have?.producer !== undefined) {
+          read[have.step!]!.add(source);
           if (!compatible(have.type, f.type)) at(path, `type mismatch: '${source}' is ${have.type} (answered by step '${have.producer}') but step '${step.name}' takes '${f.name}' as ${f.type}`);
           continue;
         }
@@ -136,9 +140,10 @@ export function resolvePipelines(configs: readonly ModelConfig[]): { derived: Ma
     let outputs: OutputSpec[] = [];
     // The type of each response field as it flows (a raw field's spec does not say: a string, a number...).
     const types = new Map<string, ValueType>();
-    const select = (pick: Record<string, string>, from: ReadonlyMap<string, { type: ValueType; spec?: OutputSpec }>) => {
+    const select = (pick: Record<string, string>, from: ReadonlyMap<string, { type: ValueType; spec?: OutputSpec; step?: number }>, readFrom: (source: string, step?: number) => void) => {
       for (const [out, source] of Object.entries(pick)) {
         const v = from.get(source);
+        if (v) readFrom(source, v.step);
         if (!v) at(`pipeline.outputs.${out}`, `'${source}' is not a request field nor answered by a step (available: ${[...from.keys()].join(', ')})`);
         else {
           outputs.push(v.spec ? { ...v.spec, field: out } : { field: out, from: source, kind: 'raw' });
@@ -154,11 +159,12 @@ export function resolvePipelines(configs: readonly ModelConfig[]): { derived: Ma
         const later = new Map<string, string>();
         spec.steps.slice(i + 1).forEach((s, j) => { for (const o of ios[i + 1 + j]?.outputs ?? []) if (!later.has(o.field)) later.set(o.field, s.name); });
         feed(step, io, true, later);
-        for (const o of io.outputs) available.set(o.field, { type: o.type, spec: o.spec, producer: step.name });
+        for (const o of io.outputs) available.set(o.field, { type: o.type, spec: o.spec, producer: step.name, step: i });
       });
       const last = ios[ios.length - 1];
-      if (spec.outputs) select(spec.outputs, available);
+      if (spec.outputs) select(spec.outputs, available, (source, step) => { if (step !== undefined) read[step]!.add(source); });
       else if (last) {
+        for (const o of last.outputs) read[ios.length - 1]!.add(o.field);
         outputs = last.outputs.map((o) => o.spec);
         for (const o of last.outputs) types.set(o.field, o.type);
       }
@@ -166,6 +172,7 @@ export function resolvePipelines(configs: readonly ModelConfig[]): { derived: Ma
       spec.steps.forEach((step, i) => { if (ios[i]) feed(step, ios[i]!, false, new Map()); });
       for (const [out, c] of Object.entries(spec.combine ?? {})) {
         const values = spec.steps.map((step, i) => ({ step, value: ios[i]?.outputs.find((o) => o.field === c.from) }));
+        for (const r of read) r.add(c.from);
         for (const { step, value } of values) {
           if (ios[spec.steps.indexOf(step)] && !value) at(`pipeline.combine.${out}`, `step '${step.name}' does not answer '${c.from}'`);
           else if (value && c.method !== 'vote' && !compatible(value.type, 'number')) at(`pipeline.combine.${out}`, `${c.method} needs numbers but step '${step.name}' answers '${c.from}' as ${value.type}`);
@@ -209,8 +216,11 @@ export function resolvePipelines(configs: readonly ModelConfig[]): { derived: Ma
         }
         if (common.size === 0) at('pipeline.switch', 'the branches answer no field in common');
         for (const f of requestFields) if (!common.has(f.name)) common.set(f.name, { type: f.type });
-        if (spec.outputs) select(spec.outputs, common);
+        // Whichever branch runs answers the field.
+        const fromEveryBranch = (field: string) => { for (const r of read) r.add(field); };
+        if (spec.outputs) select(spec.outputs, common, fromEveryBranch);
         else {
+          for (const [field, v] of common) if (v.spec) fromEveryBranch(field);
           outputs = [...common.values()].filter((v) => v.spec).map((v) => v.spec!);
           for (const [field, v] of common) if (v.spec) types.set(field, v.type);
         }
@@ -223,7 +233,7 @@ export function resolvePipelines(configs: readonly ModelConfig[]): { derived: Ma
     // A pipeline's response fields read themselves (OIP and the tensor path name outputs by field).
     const served: ModelConfig = {
       ...config, fields: requestFields, outputs: outputs.map((o) => (o.kind === 'column' ? { ...o, from: o.field, column: 0 } : { ...o, from: o.field })),
-      pipeline: { ...spec, steps: spec.steps.map((s, i) => ({ ...s, answers: ios[i]?.outputs.map((o) => o.field) })), outputTypes: Object.fromEntries(outputs.map((o) => [o.field, types.get(o.field) ?? outputType(o)])) },
+      pipeline: { ...spec, steps: spec.steps.map((s, i) => ({ ...s, answers: ios[i]?.outputs.map((o) => o.field).filter((f) => read[i]!.has(f)) })), outputTypes: Object.fromEntries(outputs.map((o) => [o.field, types.get(o.field) ?? outputType(o)])) },
     };
     derived.set(config, served);
     return served;

@@ -253,3 +253,23 @@ test("under --watch, a request past a sequence's first step when a later step's 
   }
   assert.deepEqual([...steady.keys()], ['prediction'], JSON.stringify([...steady]));
 });
+
+test("a step's model reloaded without a field the pipeline does not read (outputs: selects another): the pipeline stays ready and answers", async () => {
+  const picky = newRepo();
+  writeConfig(picky, 'weather', original);
+  copyFileSync(join(EXAMPLES, 'weather', 'model.onnx'), join(picky, 'weather', 'model.onnx'));
+  writeConfig(picky, 'label-only', 'pipeline:\n  sequence:\n    - name: classify\n      model: weather\n  outputs: [prediction]\n');
+  const own = await startServer({ repo: picky, port: 0, grpcPort: 0, workers: 0, logger: false });
+  try {
+    assert.equal((await call(`${own.url}/models/label-only/predict`, { body: WEATHER_ROW })).status, 200);
+    writeFileSync(join(picky, 'weather', 'model.yaml'), original.replace(/^ {2}rain_probability:$/m, '  chance_of_rain:'));
+    assert.equal((await fetch(`${own.url}/v2/repository/models/weather/load`, { method: 'POST' })).status, 200);
+    // rain_probability is gone from the step's answer, but the pipeline never read it.
+    assert.equal((await fetch(`${own.url}/v2/models/label-only/ready`)).status, 200);
+    const res = await call(`${own.url}/models/label-only/predict`, { body: WEATHER_ROW });
+    assert.equal(res.status, 200, res.text);
+    assert.deepEqual(Object.keys(res.body as object), ['prediction']);
+  } finally {
+    await own.shutdown();
+  }
+});
