@@ -156,3 +156,27 @@ test('a prediction event of a raw model carries its 64-bit tensors as numbers wh
   const bigEvent = predictionEvent({ model: 'id_i64', version: 1, rows: 1, latencyMs: 1, time: Date.now(), feeds: { x: big }, outputs: { y: big } }, { redact: new Set() });
   assert.deepEqual(JSON.parse(JSON.stringify(bigEvent)).data.predictions, { y: { datatype: 'int64', shape: [1, 2], data: ['-1', '1152921504606846977'] } });
 });
+
+test('a BOOL tensor sent as bytes holds only 0 and 1: another byte is a 400 naming the tensor (REST binary) and INVALID_ARGUMENT (gRPC raw contents), not echoed back as that byte', async () => {
+  const boolRepo = writeIdentityModels(tempDir(), [{ file: 'id_bool/model.onnx', elem: 'BOOL', shape: ['N', 2] }]);
+  const server = await startServer({ repo: boolRepo, port: 0, grpcPort: 'free', workers: 1, logger: false });
+  const { inference, close } = grpcClients(server.grpcPort!);
+  try {
+    const post = async (bytes: number[]) => {
+      const { body, headerLength } = binaryBody([{ name: 'x', datatype: 'BOOL', shape: [1, 2], bytes: Uint8Array.from(bytes) }]);
+      const res = await request(`${server.url}/v2/models/id_bool/infer`, { method: 'POST', body, headers: { 'inference-header-content-length': String(headerLength), 'content-type': 'application/octet-stream' } });
+      return { status: res.statusCode, text: await res.body.text() };
+    };
+    const good = await post([1, 0]);
+    assert.equal(good.status, 200, good.text);
+    assert.deepEqual((JSON.parse(good.text) as { outputs: Array<{ data: unknown[] }> }).outputs[0]!.data, [true, false]);
+    const bad = await post([1, 2]);
+    assert.equal(bad.status, 400, bad.text);
+    assert.match((JSON.parse(bad.text) as { error: string }).error, /input 'x': BOOL element 1 of binary data is the byte 2 \(a BOOL is one byte, 0 or 1\)/);
+    await assert.rejects(rpc(inference, 'ModelInfer', { model_name: 'id_bool', inputs: [{ name: 'x', datatype: 'BOOL', shape: [1, 2] }], raw_input_contents: [Buffer.from([0, 7])] }),
+      (err: grpc.ServiceError) => err.code === 3 && /input 'x': BOOL element 1 of .* is the byte 7/.test(err.details));
+  } finally {
+    close();
+    await server.shutdown();
+  }
+});

@@ -237,6 +237,12 @@ export function fromBytes(name: string, datatype: Datatype, shape: number[], byt
     aligned.set(bytes);
   }
   const values = new Type(aligned.buffer, aligned.byteOffset, count);
+  // A BOOL is one byte, 0 or 1 (numpy's, Triton's): another value would be passed on as it is and
+  // answered back as that byte, not as true.
+  if (datatype === 'BOOL') {
+    const bad = (values as Uint8Array).findIndex((v) => v > 1);
+    if (bad >= 0) throw badTensor(`input ${shown(name)}: BOOL element ${bad} of ${what} is the byte ${(values as Uint8Array)[bad]} (a BOOL is one byte, 0 or 1)`);
+  }
   return { name, datatype, shape, values };
 }
 
