@@ -110,11 +110,11 @@ export async function startServer(options: StartOptions): Promise<RunningServer>
     app = await buildApp({ ...options.app, ...(auth && { auth: { ...auth, gate: keyGate } }), readiness, core, metrics: metrics ?? false, statistics, bodyLimit: options.bodyLimit, logger: options.logger, optimize: options.optimize });
     // After the app: the streams log through its logger from their first moment (a broker that
     // refuses the connection says so at once, not into a logger that does not exist yet).
-    if (hasStreams(options.streams)) streams = startStreams(options.streams, core, metrics, app.log);
+    if (hasStreams(options.streams)) streams = startStreams(options.streams, core, metrics, app.log, app.traffic);
     await app.listen({ host: options.host ?? '127.0.0.1', port: options.port ?? 8000 });
     if (options.grpcPort === 'free' || (options.grpcPort !== undefined && options.grpcPort > 0)) {
       const { startGrpcServer } = await import('./grpc/server.js');
-      grpc = await startGrpcServer({ core, stats: statistics, host: options.host, port: options.grpcPort === 'free' ? 0 : options.grpcPort, maxMessageBytes: options.grpcMaxMessageSize, connections: { graceMs: options.drainTimeout, ...options.grpcConnections }, auth: keyGate, log: app.log, metrics, readiness });
+      grpc = await startGrpcServer({ core, stats: statistics, host: options.host, port: options.grpcPort === 'free' ? 0 : options.grpcPort, maxMessageBytes: options.grpcMaxMessageSize, connections: { graceMs: options.drainTimeout, ...options.grpcConnections }, auth: keyGate, log: app.log, metrics, readiness, traffic: app.traffic });
     }
   } catch (err) {
     await grpc?.drain(0);

@@ -10,6 +10,7 @@ import { FileSink } from './file-sink.js';
 import { MqttSink } from './mqtt-sink.js';
 import type { EventSink } from './sink.js';
 import { WebhookSink } from './webhook-sink.js';
+import type { TrafficRouter } from '../traffic/router.js';
 
 export interface StreamOptions {
   /** The broker (the front door's and the MQTT sink's). */
@@ -52,11 +53,11 @@ export function hasStreams(options: StreamOptions | undefined): options is Strea
   return options !== undefined && (options.mqtt !== undefined || options.events?.mqttTopic !== undefined || options.events?.webhook !== undefined || options.events?.file !== undefined);
 }
 
-export function startStreams(options: StreamOptions, core: InferenceCore, metrics: Metrics | undefined, log: Logger): RunningStreams {
+export function startStreams(options: StreamOptions, core: InferenceCore, metrics: Metrics | undefined, log: Logger, traffic?: TrafficRouter): RunningStreams {
   const mqtt = options.mqtt;
   const registry = metrics?.registry;
   const rejected = metrics && ((model: string, reason: RejectReason) => metrics.rejected(model, reason));
-  const frontDoor = mqtt && (mqtt.frontDoor ?? true) ? new MqttFrontDoor({ ...mqtt, core, registry, rejected, log, eventsTopic: options.events?.mqttTopic }) : undefined;
+  const frontDoor = mqtt && (mqtt.frontDoor ?? true) ? new MqttFrontDoor({ ...mqtt, core, registry, rejected, log, eventsTopic: options.events?.mqttTopic, traffic }) : undefined;
   const ev = options.events;
   const sinks: EventSink[] = [];
   let events: PredictionEvents | undefined;

@@ -20,6 +20,7 @@ import { PROTO_DIR } from './proto.js';
 import { watchCalls } from './call-watch.js';
 import type { ClientProbe } from '../batching/batcher.js';
 import { plainRequestId, requestIdFrom } from '../protocols/request-id.js';
+import type { TrafficRouter } from '../traffic/router.js';
 
 
 export const INFERENCE_SERVICE = 'inference.GRPCInferenceService';
@@ -53,6 +54,8 @@ export interface GrpcServerOptions {
   metrics?: { rejected(model: string, reason: RejectReason): void; observeGrpc?(model: string, version: string, rpc: string, code: string, seconds: number): void };
   /** Extra readiness, as /readyz's (a required MQTT broker): a reason the service is not ready, or undefined. */
   readiness?: () => string | undefined;
+  /** The models' traffic splits (the HTTP app's), which a ModelInfer without model_version follows (sticky by header: the call's metadata). */
+  traffic?: TrafficRouter;
 }
 
 export interface GrpcConnectionLimits {
@@ -141,6 +144,12 @@ function toServiceError(err: unknown, log: GrpcServerOptions['log'], reqId: stri
 
 /** RPCs that are probes: counted, never access-logged (as /healthz and /readyz). */
 const PROBE_RPCS: ReadonlySet<string> = new Set(['ServerLive', 'ServerReady']);
+
+/** A sticky split's key from the call's metadata (as HTTP's header), when it is text. */
+function stickyHeader(metadata: grpc.Metadata, key: string): string | undefined {
+  const value = metadata.get(key)[0];
+  return typeof value === 'string' ? value : undefined;
+}
 
 /** The caller's x-request-id metadata when it is plain (as HTTP's header is read). */
 function requestIdOf(metadata: grpc.Metadata): string | undefined {
@@ -344,9 +353,11 @@ export async function startGrpcServer(options: GrpcServerOptions): Promise<Runni
   };
 
   /** One inference request: a loaded version (the usual case) is used at once, one loading on demand is awaited. */
-  const inferOne = (request: InferRequestMessage, deadline: number | undefined, client: ClientProbe, requestId: string) => {
+  const inferOne = (request: InferRequestMessage, deadline: number | undefined, client: ClientProbe, requestId: string, metadata: grpc.Metadata) => {
     if (request.invalid !== undefined) throw badTensor(`the message is not a valid inference.ModelInferRequest: ${request.invalid}`);
-    const version = acquire(core, request.model_name, request.model_version, deadline);
+    // (A split sticky by a field draws at random here: the field is a tensor, decoded only for the version chosen.)
+    const split = options.traffic && ((model: string) => options.traffic!.pick(model, (sticky) => ('header' in sticky ? stickyHeader(metadata, sticky.header) : undefined)));
+    const version = acquire(core, request.model_name, request.model_version, deadline, split);
     return version instanceof Promise ? version.then((v) => modelInfer(request, v, deadline, client, requestId)) : modelInfer(request, version, deadline, client, requestId);
   };
 
@@ -431,7 +442,7 @@ export async function startGrpcServer(options: GrpcServerOptions): Promise<Runni
       try {
         // Each message is a request: it takes a token from the key's rate limit (a refused one answers in its error_message).
         if (gate?.limited === true) authorize(call.metadata, 'infer');
-        response = inferOne(request, deadline, probe, reqId);
+        response = inferOne(request, deadline, probe, reqId, call.metadata);
       } catch (err) {
         return failed(request, reqId, started, err);
       }
@@ -451,7 +462,7 @@ export async function startGrpcServer(options: GrpcServerOptions): Promise<Runni
     ModelMetadata: unary('ModelMetadata', async (request: { name: string; version: string }, call) => modelMetadata(core, await acquire(core, request.name, request.version, deadlineOf(call)))),
     // Triton's model configuration: the same object as REST GET /v2/models/{m}/config (proto/model_config.proto).
     ModelConfig: unary('ModelConfig', async (request: { name: string; version: string }, call) => ({ config: modelConfig(await acquire(core, request.name, request.version, deadlineOf(call))) })),
-    ModelInfer: unary('ModelInfer', (request: InferRequestMessage, call, context) => inferOne(request, deadlineOf(call), call, context.reqId).then((r) => {
+    ModelInfer: unary('ModelInfer', (request: InferRequestMessage, call, context) => inferOne(request, deadlineOf(call), call, context.reqId, call.metadata).then((r) => {
       context.version = r.model_version;
       return fitting(codec.encodeResponse(r));
     })),

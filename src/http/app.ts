@@ -20,7 +20,7 @@ import { modelRoutes, modelStatusInfo } from './model-info.js';
 import { repositoryRoutes } from './routes/repository.js';
 import { oipRoutes } from './routes/oip.js';
 import { InferenceStatistics } from '../protocols/oip/statistics.js';
-import { stickyKey } from './sticky.js';
+import { stickyKey } from '../traffic/sticky.js';
 import { TrafficRouter } from '../traffic/router.js';
 import { dashboardRoutes } from './routes/dashboard.js';
 import { VERSION } from '../version.js';
@@ -80,6 +80,8 @@ declare module 'fastify' {
     metrics: Metrics | undefined;
     /** Requests answered by the predict fast path (fast-path.ts) rather than Fastify's routes. */
     fastPathServed: number;
+    /** The models' traffic splits and shadows, shared with the other front doors (gRPC, MQTT). */
+    traffic: TrafficRouter;
   }
 }
 
@@ -294,6 +296,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
 
   // Canary split and shadow traffic per model (its config's traffic: / sticky: / shadow:).
   const traffic = new TrafficRouter({ core: () => core!, observer: metrics?.shadow, log: app.log });
+  app.decorate('traffic', traffic);
   // Authentication, rate limits and CORS run in Fastify's hooks: with any of them on, every request takes Fastify's route.
   if (options.fastPath !== false && !options.auth && !(options.corsOrigins && options.corsOrigins.length > 0)) {
     fastPath = predictFastPath({
@@ -342,7 +345,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     return serve(name, undefined, request.body, reply);
   });
   await app.register(repositoryRoutes, { core: () => core!, corsOrigins: options.corsOrigins });
-  await app.register(oipRoutes, { core: () => core!, stats: statistics, shed, notReady });
+  await app.register(oipRoutes, { core: () => core!, stats: statistics, shed, notReady, traffic });
   await app.register(dashboardRoutes, { core: () => core, metrics, redact: options.redact ?? [] });
   return app;
 }

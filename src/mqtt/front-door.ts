@@ -25,6 +25,8 @@ import { connectClient, urlForLogs, type MqttConnectionOptions } from './connect
 import { MqttMetrics } from './metrics.js';
 
 import { DEFAULT_TOPICS, type MqttTopics } from './topics.js';
+import { stickyKey } from '../traffic/sticky.js';
+import type { TrafficRouter } from '../traffic/router.js';
 
 export { DEFAULT_TOPICS, type MqttTopics };
 
@@ -56,6 +58,8 @@ export interface MqttFrontDoorOptions extends MqttConnectionOptions {
   /** Told of each request refused for a full queue or its deadline (modelserve_rejected_total, as HTTP and gRPC count them). */
   rejected?: (model: string, reason: RejectReason) => void;
   log?: Logger;
+  /** The models' traffic splits and shadows (the HTTP app's): a request follows its model's split (sticky by header: a user property of that name) and is mirrored to its shadow. */
+  traffic?: TrafficRouter;
 }
 
 
@@ -85,6 +89,7 @@ export class MqttFrontDoor {
   private readonly log: Logger | undefined;
   readonly metrics: MqttMetrics | undefined;
   private readonly rejected: MqttFrontDoorOptions['rejected'];
+  private readonly traffic: TrafficRouter | undefined;
   /** request topic -> model name, for the models subscribed. */
   private byTopic = new Map<string, string>();
   private subscribed = new Set<string>();
@@ -144,6 +149,7 @@ export class MqttFrontDoor {
     this.keepsSession = this.group === undefined && options.clientId !== undefined && options.sessionExpirySeconds !== 0;
     this.log = options.log;
     this.rejected = options.rejected;
+    this.traffic = options.traffic;
     const clashes = this.requestTopicClashes();
     if (clashes.length > 0) throw new Error(clashes.join('; '));
     this.metrics = options.registry ? new MqttMetrics(options.registry, () => this.client.connected) : undefined;
@@ -320,7 +326,7 @@ export class MqttFrontDoor {
     this.inFlight++;
     const started = performance.now();
     const props = packet.properties ?? {};
-    const reply: Reply = { responseTopic: props.responseTopic, correlationData: props.correlationData, requestId: requestIdFrom(props.userProperties?.request_id), status: 0 };
+    const reply: Reply = { responseTopic: props.responseTopic, correlationData: props.correlationData, requestId: requestIdFrom(props.userProperties?.request_id), status: 0, userProperties: props.userProperties };
     void this.handle(model, payload, reply).then((outcome) => {
       const ms = performance.now() - started;
       this.metrics?.observe(model, outcome, ms / 1000);
@@ -385,7 +391,8 @@ export class MqttFrontDoor {
     }
     let version: ServableVersion | undefined;
     try {
-      version = this.core.resolve(model) ?? await this.core.acquire(model);
+      const split = this.traffic?.pick(model, (sticky) => stickyKey(sticky, userPropertiesAsHeaders(reply.userProperties), body));
+      version = this.core.resolve(model, split) ?? await this.core.acquire(model, split);
       const validated = version.validate(body);
       if (!validated.ok) {
         this.sendError(model, reply, 'MS_ERR_VALIDATION', validated.issues, version);
@@ -412,6 +419,7 @@ export class MqttFrontDoor {
         : undefined;
       reply.status = 200;
       this.publish(topic, answer, reply, version, 200, refused);
+      this.traffic?.mirror(version, validated.rows, predictions, requestId);
       return 'predicted';
     } catch (err) {
       if (err instanceof ModelServeError) {
@@ -553,10 +561,17 @@ export class MqttFrontDoor {
   }
 }
 
+/** MQTT user properties as the HTTP headers a sticky split reads: names in lower case. */
+function userPropertiesAsHeaders(properties: Record<string, string | string[]> | undefined): Record<string, string | string[]> {
+  return Object.fromEntries(Object.entries(properties ?? {}).map(([name, value]) => [name.toLowerCase(), value]));
+}
+
 interface Reply {
   responseTopic: string | undefined;
   correlationData: Buffer | undefined;
   requestId: string;
   /** The status the answer carries (200, or its error's), once sent. */
   status: number;
+  /** The request's user properties (a split sticky by header reads the one of that name). */
+  userProperties: Record<string, string | string[]> | undefined;
 }

@@ -9,10 +9,14 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
+import mqtt from 'mqtt';
 import { startServer, type RunningServer } from '../../src/server.js';
 import { stickyPoint } from '../../src/traffic/router.js';
 import type { PredictionRecord } from '../../src/core/prediction-tap.js';
 import { call } from '../helpers/http.js';
+import { startMosquitto } from '../helpers/mosquitto.js';
+import { grpcClients, rpc } from '../helpers/oip.js';
+import { Metadata } from '@grpc/grpc-js';
 import { exampleModel, newRepo, WEATHER_REMOTE_FIELDS, WEATHER_ROW, writeConfig } from '../pipelines/helpers.js';
 
 let server: RunningServer;
@@ -164,6 +168,60 @@ test('a shadow\'s prediction carries the served request\'s id (front door \'shad
     await until(() => failerIds.includes('remote-1'), 'the remote step\'s call with the id');
   } finally {
     remove();
+  }
+});
+
+test('every front door follows the split for a name-only request (OIP REST, gRPC, MQTT, sticky by their header, metadata, user property); an explicit version is never split; MQTT requests are mirrored', async () => {
+  // All traffic to version 1: the newest, version 2, is a canary that gets none (but the shadow's copies).
+  const repo = newRepo();
+  const dir = exampleModel(repo, 'weather', 'held', 'version_policy: { all: true }\ntraffic: { 1: 100, 2: 0 }\nshadow: { version: 2 }\n');
+  const halves = exampleModel(repo, 'weather', 'halves', 'version_policy: { all: true }\ntraffic: { 1: 50, 2: 50 }\nsticky: { header: X-User }\n');
+  for (const d of [dir, halves]) for (const v of ['1', '2']) mkdirSync(join(d, v));
+  const broker = await startMosquitto();
+  const own = await startServer({ repo, port: 0, grpcPort: 'free', workers: 1, logger: false, streams: { mqtt: { url: broker.url, required: true } } });
+  const grpc = grpcClients(own.grpcPort!);
+  const client = await mqtt.connectAsync(broker.url, { protocolVersion: 5 });
+  try {
+    const inputs = Object.entries(WEATHER_ROW).map(([name, v]) => ({ name, datatype: 'FP64', shape: [1], data: [v] }));
+    const rest = await call(`${own.url}/v2/models/held/infer`, { body: { inputs } });
+    assert.equal(rest.status, 200, rest.text);
+    assert.deepEqual([rest.body.model_version, rest.headers['x-model-version']], ['1', '1']);
+    assert.equal((await call(`${own.url}/v2/models/held/versions/2/infer`, { body: { inputs } })).body.model_version, '2');
+    const grpcInputs = Object.entries(WEATHER_ROW).map(([name, v]) => ({ name, datatype: 'FP64', shape: [1, 1], contents: { fp64_contents: [v] } }));
+    assert.equal((await rpc<{ model_version: string }>(grpc.inference, 'ModelInfer', { model_name: 'held', inputs: grpcInputs })).model_version, '1');
+    assert.equal((await rpc<{ model_version: string }>(grpc.inference, 'ModelInfer', { model_name: 'held', model_version: '2', inputs: grpcInputs })).model_version, '2');
+    await own.streams!.frontDoor!.waitReady();
+    await client.subscribeAsync('test/held', { qos: 1 });
+    const versions: unknown[] = [];
+    client.on('message', (_topic, _payload, packet) => versions.push(packet.properties?.userProperties?.model_version));
+    await client.publishAsync('modelserve/held/predict', JSON.stringify(WEATHER_ROW), { qos: 1, properties: { responseTopic: 'test/held' } });
+    await until(() => versions.length === 1, 'the MQTT answer');
+    assert.deepEqual(versions, ['1']);
+    // The MQTT request was mirrored to the shadow (the OIP ones, tensors, are not).
+    let metrics = '';
+    for (let i = 0; i < 200 && !metrics.includes('shadow="held:2",outcome="ok"'); i++) {
+      if (i > 0) await new Promise((r) => setTimeout(r, 25));
+      metrics = (await call(`${own.url}/metrics`)).text;
+    }
+    assert.match(metrics, /modelserve_shadow_requests_total\{model="held",shadow="held:2",outcome="ok"\} 1\n/);
+    // Sticky: each user gets the version its key hashes to, whichever door it comes through.
+    const users = Array.from({ length: 8 }, (_, i) => `user-${i}`);
+    for (const user of users) {
+      const expected = stickyPoint(user) < 50 ? '1' : '2';
+      assert.equal((await call(`${own.url}/v2/models/halves/infer`, { body: { inputs }, headers: { 'x-user': user } })).body.model_version, expected, user);
+      const metadata = new Metadata();
+      metadata.set('x-user', user);
+      assert.equal((await rpc<{ model_version: string }>(grpc.inference, 'ModelInfer', { model_name: 'halves', inputs: grpcInputs }, metadata)).model_version, expected, user);
+      await client.publishAsync('modelserve/halves/predict', JSON.stringify(WEATHER_ROW), { qos: 1, properties: { responseTopic: 'test/held', userProperties: { 'X-User': user } } });
+      await until(() => versions.length === 2, 'the MQTT answer');
+      assert.equal(versions.pop(), expected, user);
+    }
+    assert.deepEqual(new Set(users.map((u) => (stickyPoint(u) < 50 ? '1' : '2'))).size, 2);
+  } finally {
+    await client.endAsync();
+    grpc.close();
+    await own.shutdown();
+    await broker.stop();
   }
 });
 

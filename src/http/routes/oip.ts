@@ -14,6 +14,8 @@ import type { ClientProbe } from '../../core/prediction-tap.js';
 import { deadlineFrom, TIMEOUT_HEADER } from '../../protocols/deadline.js';
 import { bodyTooLarge } from '../../protocols/json-body.js';
 import { unknownModelBeforeContinue } from '../low-level-errors.js';
+import { stickyKey } from '../../traffic/sticky.js';
+import type { TrafficRouter } from '../../traffic/router.js';
 
 export interface OipRoutesOptions {
   core: () => InferenceCore;
@@ -22,6 +24,8 @@ export interface OipRoutesOptions {
   shed?: onRequestHookHandler;
   /** Why the service is not ready (as /readyz says), or undefined when it is. */
   notReady: () => string | undefined;
+  /** The models' traffic splits, which a name-only infer follows (sticky by header: the request's). */
+  traffic?: TrafficRouter;
 }
 
 type Params = { name: string; version?: string };
@@ -84,7 +88,9 @@ export const oipRoutes: FastifyPluginAsync<OipRoutesOptions> = async (app, optio
     const { name } = request.params;
     // The caller's x-modelserve-timeout-ms, as on the JSON routes: it bounds a load on demand and the request (the model's own queue.timeout_ms still applies when sooner).
     const deadline = deadlineFrom(request.headers[TIMEOUT_HEADER], 0);
-    const version: ServableVersion = await acquire(options.core(), name, request.params.version, deadline);
+    // (A split sticky by a field draws at random here: the field is a tensor, decoded only for the version chosen.)
+    const split = options.traffic && ((model: string) => options.traffic!.pick(model, (sticky) => stickyKey(sticky, request.headers, undefined)));
+    const version: ServableVersion = await acquire(options.core(), name, request.params.version, deadline, split);
     const body = request.body;
     if (!Buffer.isBuffer(body)) return fail(reply, 'MS_ERR_BAD_TENSOR', 'the request has no body; send an inference request object');
     const headerLength = request.headers['inference-header-content-length'];

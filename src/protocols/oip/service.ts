@@ -24,9 +24,12 @@ export function serverMetadata(): { name: string; version: string; extensions: s
   return { name: 'modelserve', version: VERSION, extensions: [...EXTENSIONS] };
 }
 
-/** The version to serve: loaded now, else loaded on demand (memory budget). */
-export function acquire(core: InferenceCore, name: string, version: string | undefined, deadline?: number): ServableVersion | Promise<ServableVersion> {
-  const number = parseVersion(version);
+/** The version a name-only inference request goes to under its model's traffic split (TrafficRouter.pick), or undefined (the newest ready one). */
+export type SplitPick = (name: string) => number | undefined;
+
+/** The version to serve: loaded now, else loaded on demand (memory budget). An inference without a version follows the model's split. */
+export function acquire(core: InferenceCore, name: string, version: string | undefined, deadline?: number, split?: SplitPick): ServableVersion | Promise<ServableVersion> {
+  const number = parseVersion(version) ?? split?.(name);
   return core.resolve(name, number) ?? core.acquire(name, number, deadline);
 }
 

@@ -1,5 +1,5 @@
-// The sticky key of a canary split over HTTP: a header's value, or a field's value in the body
-// (the first row of a batch).
+// The sticky key of a canary split: a header's value (an MQTT user property's, a gRPC metadata
+// entry's), or a field's value in the JSON body (the first row of a batch).
 import type { IncomingHttpHeaders } from 'node:http';
 import type { RoutingSpec } from '../config/types.js';
 
