@@ -113,14 +113,20 @@ export class TrafficRouter {
     return ready[ready.length - 1]!.version;
   }
 
+  /** The version a name-only request of the model is served by (its newest ready one), if any. */
+  private servingVersion(name: string): number | undefined {
+    const core = this.options.core();
+    return core.has(name) ? core.peek(name)?.version : undefined;
+  }
+
   /** Sends a copy of a served request to the model's shadow, if it has one (fire-and-forget). */
   mirror(served: ServableVersion, rows: Row[], answers: PredictionObject[], requestId?: string): void {
     const shadow = this.routing(served.name)?.shadow;
     if (!shadow || (shadow.percent < 100 && this.random() * 100 >= shadow.percent)) return;
     const model = shadow.model ?? served.name;
     const label = `${model}${shadow.version === undefined ? '' : `:${shadow.version}`}`;
-    // The shadow of a version is never itself.
-    if (model === served.name && (shadow.version ?? -1) === served.version) return;
+    // The shadow of a version is never itself (of its own model without a version: the newest ready one, which may be the one serving).
+    if (model === served.name && (shadow.version ?? this.servingVersion(model)) === served.version) return;
     const inFlight = this.shadowsInFlight.get(label) ?? 0;
     if (inFlight >= shadow.maxInFlight) {
       this.options.observer?.request(served.name, label, 'dropped');

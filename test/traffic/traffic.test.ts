@@ -56,6 +56,8 @@ before(async () => {
   exampleModel(repo, 'weather', 'baseline');
   exampleModel(repo, 'weather', 'twin');
   exampleModel(repo, 'weather', 'mirrored', 'shadow: { model: twin, sample_disagreements: 1 }\n');
+  // Its own model as the shadow: the newest version, the one serving every request here.
+  exampleModel(repo, 'weather', 'self-shadowed', 'shadow: { model: self-shadowed }\n');
   exampleModel(repo, 'weather', 'shadow-slow', 'shadow: { model: sleepy, timeout_ms: 2000, max_in_flight: 16 }\n');
   exampleModel(repo, 'weather', 'shadow-failing', 'shadow: { model: failing }\n');
   remoteShadowPipeline(repo, 'sleepy', sleepPort);
@@ -222,6 +224,21 @@ test('every front door follows the split for a name-only request (OIP REST, gRPC
     grpc.close();
     await own.shutdown();
     await broker.stop();
+  }
+});
+
+test('a shadow naming its own model (no version) is never the version that served: no copy to itself', async () => {
+  const records: PredictionRecord[] = [];
+  const remove = server.core.predictions.add((r) => records.push(r));
+  try {
+    assert.equal((await call(`${server.url}/models/self-shadowed/predict`, { body: WEATHER_ROW })).status, 200);
+    // A shadow mirrored after it: by the time its copy is predicted, a copy of the first would be too.
+    assert.equal((await call(`${server.url}/models/mirrored/predict`, { body: WEATHER_ROW })).status, 200);
+    await until(() => records.some((r) => r.model === 'twin'), 'the other shadow\'s prediction');
+    assert.deepEqual(records.filter((r) => r.model === 'self-shadowed').map((r) => r.frontDoor), ['http']);
+    assert.doesNotMatch((await call(`${server.url}/metrics`)).text, /shadow="self-shadowed"/);
+  } finally {
+    remove();
   }
 });
 
