@@ -4,7 +4,7 @@
 // served latency within the same run's baseline (a generous ratio, not a timing threshold).
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
@@ -246,3 +246,32 @@ async function until(check: () => boolean, what: string): Promise<void> {
   for (let i = 0; i < 200 && !check(); i++) await new Promise((r) => setTimeout(r, 25));
   assert.ok(check(), what);
 }
+
+test("a canary's full queue does not refuse the split's other versions' requests: a name-only request is shed by the version the split picks, not by the newest", async () => {
+  const repo = newRepo();
+  const dir = exampleModel(repo, 'weather', 'slow-canary', 'version_policy: { all: true }\ntraffic: { 1: 100, 2: 0 }\n');
+  mkdirSync(join(dir, '1'));
+  mkdirSync(join(dir, '2'));
+  // Version 2 (the newest: the canary) holds a lone row in its queue for 10 s, and takes one row at most: full.
+  writeFileSync(join(dir, '2', 'model.yaml'), `${readFileSync(join(dir, 'model.yaml'), 'utf8').replace(/^traffic:.*$/m, '')}\nbatching: { max_batch_size: 64, max_queue_delay_ms: 10000 }\nqueue: { max_rows: 1 }\n`);
+  const own = await startServer({ repo, port: 0, grpcPort: 0, workers: 1, logger: false });
+  try {
+    const held = call(`${own.url}/models/slow-canary/versions/2/predict`, { body: WEATHER_ROW });
+    // The canary's queue is full now: its own requests are refused at once.
+    for (let i = 0; i < 100 && (await call(`${own.url}/models/slow-canary/versions/2/predict`, { body: WEATHER_ROW })).status !== 503; i++) await new Promise((r) => setTimeout(r, 20));
+    const full = await call(`${own.url}/models/slow-canary/versions/2/predict`, { body: WEATHER_ROW });
+    assert.equal(full.status, 503, full.text);
+    // The split sends every name-only request to version 1, whose queue is empty.
+    for (const path of ['/models/slow-canary/predict', '/v2/models/slow-canary/infer']) {
+      const body = path.startsWith('/v2') ? { inputs: Object.entries(WEATHER_ROW).map(([name, v]) => ({ name, datatype: 'FP64', shape: [1], data: [v] })) } : WEATHER_ROW;
+      const res = await call(`${own.url}${path}`, { body });
+      assert.equal(res.status, 200, `${path}: ${res.text}`);
+      assert.equal(res.headers['x-model-version'], '1', path);
+    }
+    // A version the routes do not read as one is their 404, whatever the queue of version 1.
+    assert.equal((await call(`${own.url}/models/slow-canary/versions/02/predict`, { body: WEATHER_ROW })).status, 404);
+    void held.catch(() => undefined);
+  } finally {
+    await own.shutdown();
+  }
+});

@@ -7,6 +7,7 @@
 // Retry-After: 1. It is a route-level hook of the prediction routes only (app.ts), so probes,
 // /metrics and every other route never run it.
 import type { FastifyInstance, onRequestHookHandler } from 'fastify';
+import { parseVersion } from '../../protocols/version-param.js';
 
 export function loadShedding(app: FastifyInstance): onRequestHookHandler {
   return (request, _reply, done) => {
@@ -15,9 +16,13 @@ export function loadShedding(app: FastifyInstance): onRequestHookHandler {
     const params = request.params as { name?: string; version?: string };
     const name = params.name ?? core.defaultModelName;
     if (name === undefined || !core.has(name)) return done(); // the handler answers 404
+    // A name-only request to a model with a traffic split: which version's queue it meets is the split's
+    // pick, made by the handler (the newest version's full queue — a slow canary's — is not every version's).
+    if (params.version === undefined && app.traffic.routed(name)) return done();
     let model;
     try {
-      model = core.resolve(name, params.version === undefined ? undefined : Number(params.version));
+      // (A version the routes do not read as one, '01' or '1e0', throws here too: the handler answers its 404.)
+      model = core.resolve(name, parseVersion(params.version));
     } catch {
       return done(); // the handler answers 404
     }
