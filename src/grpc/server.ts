@@ -132,11 +132,27 @@ export function statusDetails(message: string): string {
   return message.length <= MAX_STATUS_DETAILS ? message : `${message.slice(0, MAX_STATUS_DETAILS)}… (${message.length - MAX_STATUS_DETAILS} more characters)`;
 }
 
+/**
+ * A refusal's retry hint (overload, rate limit: HTTP's Retry-After) as trailers: `retry-after` in
+ * seconds as over HTTP, and gRPC's own `grpc-retry-pushback-ms`, which a client's retry policy
+ * obeys (gRFC A6) instead of retrying at once.
+ */
+function retryTrailers(err: ModelServeError): grpc.Metadata | undefined {
+  const seconds = err.headers['retry-after'];
+  if (seconds === undefined) return undefined;
+  const trailers = new grpc.Metadata();
+  trailers.set('retry-after', seconds);
+  trailers.set('grpc-retry-pushback-ms', String(Number(seconds) * 1000));
+  return trailers;
+}
+
 function toServiceError(err: unknown, log: GrpcServerOptions['log'], reqId: string): Partial<grpc.ServiceError> & { code: grpc.status } {
   if (err instanceof ModelServeError) {
     const code = grpcStatusOf(err);
     if (isServerFault(err)) log?.error({ reqId, err, cause: err.cause }, err.message);
-    return { code, details: err.code === 'MS_ERR_INFERENCE' ? `inference failed; see the server log for request ${reqId}` : statusDetails(err.message) };
+    const details = err.code === 'MS_ERR_INFERENCE' ? `inference failed; see the server log for request ${reqId}` : statusDetails(err.message);
+    const metadata = retryTrailers(err);
+    return metadata === undefined ? { code, details } : { code, details, metadata };
   }
   log?.error({ reqId, err }, 'unhandled error in a gRPC call');
   return { code: grpc.status.INTERNAL, details: `internal server error; see the server log for request ${reqId}` };

@@ -1,7 +1,10 @@
 // One deadline rule on every front door: the sooner of the caller's deadline and the model's own
 // queue.timeout_ms. OIP REST reads x-modelserve-timeout-ms as the JSON routes do; a gRPC client's
 // deadline can shorten a request's wait but not lengthen it past the model's own limit. Triton's `timeout`
-// request parameter (microseconds) is one more caller's deadline, over REST and gRPC alike.
+// request parameter (microseconds) is one more caller's deadline, over REST and gRPC alike. A full
+// queue is refused alike too, with its retry hint on each door (Retry-After; gRPC's trailers).
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as grpc from '@grpc/grpc-js';
@@ -99,6 +102,44 @@ test("Triton's timeout parameter (microseconds) is a deadline on OIP REST and gR
     assert.equal(await overGrpc(0), null, 'timeout 0 is no timeout');
   } finally {
     clients.close();
+    await server.shutdown();
+  }
+});
+
+test("a full queue: RESOURCE_EXHAUSTED over gRPC with HTTP's Retry-After as trailers (retry-after, grpc-retry-pushback-ms), a pipeline's step's too", async () => {
+  const repo = tempDir();
+  writeBookModelFolder(repo, 'optimize: false\nqueue: { max_rows: 5, timeout_ms: 60000 }\n');
+  mkdirSync(join(repo, 'pipe'));
+  writeFileSync(join(repo, 'pipe', 'model.yaml'), 'name: pipe\npipeline:\n  sequence:\n    - model: book-weather\n');
+  const server = await startServer({ repo, port: 0, grpcPort: 'free', workers: 1, logger: false, bodyLimit: 16 * 2 ** 20, maxRunRows: 1_000_000 });
+  const clients = grpcClients(server.grpcPort!);
+  const predict = (rows: unknown[]) => fetch(`${server.url}/models/book-weather/predict`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(rows) });
+  const busy: Promise<Response>[] = [];
+  try {
+    // Both run slots taken one after the other (an empty queue admits any request), then the queue filled.
+    const batcher = server.core.resolve('book-weather')!.batcher;
+    for (const slots of [1, 2]) {
+      busy.push(predict(big));
+      while (batcher.stats().inFlightBatches < slots) await new Promise((r) => setTimeout(r, 5));
+    }
+    busy.push(predict(bookRows(5)));
+    while (batcher.stats().queuedRows < 5) await new Promise((r) => setTimeout(r, 5));
+    const refused = await predict(small);
+    assert.equal(refused.status, 503);
+    assert.equal(refused.headers.get('retry-after'), '1');
+    for (const model of ['book-weather', 'pipe']) {
+      const request = { model_name: model, inputs: BOOK_FIELDS.map((f) => ({ name: f, datatype: 'FP64', shape: [small.length] })), raw_input_contents: BOOK_FIELDS.map((f) => Buffer.from(fp64(small.map((r) => r[f]!)))) };
+      const err = await new Promise<grpc.ServiceError | null>((resolve) => {
+        (clients.inference as unknown as { ModelInfer(r: unknown, m: grpc.Metadata, cb: (e: grpc.ServiceError | null) => void): void }).ModelInfer(request, new grpc.Metadata(), (e) => resolve(e));
+      });
+      assert.equal(err?.code, grpc.status.RESOURCE_EXHAUSTED, `${model}: ${String(err)}`);
+      assert.match(err!.details, /is overloaded/);
+      assert.equal(err!.metadata.get('retry-after')[0], '1', `${model}: ${JSON.stringify(err!.metadata.getMap())}`);
+      assert.equal(err!.metadata.get('grpc-retry-pushback-ms')[0], '1000');
+    }
+  } finally {
+    clients.close();
+    await Promise.all(busy);
     await server.shutdown();
   }
 });

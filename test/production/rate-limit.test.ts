@@ -132,9 +132,13 @@ test("one budget per key across front doors: gRPC calls and stream messages take
     // Two of KEY_SLOW's three tokens over HTTP, the third over gRPC; then gRPC is refused too.
     for (let i = 0; i < 2; i++) assert.equal((await call(`${server.url}/predict`, { body: ROW, headers: { authorization: `Bearer ${KEY_SLOW}` } })).status, 200);
     await rpc(clients.inference, 'ModelInfer', infer, bearer(KEY_SLOW));
-    await assert.rejects(rpc(clients.inference, 'ModelInfer', infer, bearer(KEY_SLOW)), (err: { code: number; details: string }) => {
+    await assert.rejects(rpc(clients.inference, 'ModelInfer', infer, bearer(KEY_SLOW)), (err: grpc.ServiceError) => {
       assert.equal(err.code, grpc.status.RESOURCE_EXHAUSTED);
       assert.match(err.details, new RegExp(`rate limit of this API key \\(${keyFingerprint(KEY_SLOW)}\\) exceeded`));
+      // HTTP's Retry-After travels as trailers: in seconds, and as gRPC's pushback for a client's retry policy.
+      const seconds = Number(err.metadata.get('retry-after')[0]);
+      assert.ok(seconds >= 1, `retry-after trailer: ${JSON.stringify(err.metadata.getMap())}`);
+      assert.equal(err.metadata.get('grpc-retry-pushback-ms')[0], String(seconds * 1000));
       return true;
     });
     // OIP REST answers the same refusal in OIP's error shape, with Retry-After.
