@@ -326,7 +326,11 @@ export class MqttFrontDoor {
     this.inFlight++;
     const started = performance.now();
     const props = packet.properties ?? {};
-    const reply: Reply = { responseTopic: props.responseTopic, correlationData: props.correlationData, requestId: requestIdFrom(props.userProperties?.request_id), status: 0, userProperties: props.userProperties };
+    // MQTT 5's message expiry (what is left of it when the broker delivers) is the caller's deadline,
+    // as a gRPC deadline is: past it the answer is MS_ERR_TIMEOUT instead of one nobody waits for.
+    const expiry = props.messageExpiryInterval;
+    const deadline = expiry === undefined || expiry === 0 ? undefined : started + expiry * 1000;
+    const reply: Reply = { responseTopic: props.responseTopic, correlationData: props.correlationData, requestId: requestIdFrom(props.userProperties?.request_id), status: 0, userProperties: props.userProperties, deadline };
     void this.handle(model, payload, reply).then((outcome) => {
       const ms = performance.now() - started;
       this.metrics?.observe(model, outcome, ms / 1000);
@@ -392,7 +396,7 @@ export class MqttFrontDoor {
     let version: ServableVersion | undefined;
     try {
       const split = this.traffic?.pick(model, (sticky) => stickyKey(sticky, userPropertiesAsHeaders(reply.userProperties), body));
-      version = this.core.resolve(model, split) ?? await this.core.acquire(model, split);
+      version = this.core.resolve(model, split) ?? await this.core.acquire(model, split, reply.deadline);
       const validated = version.validate(body);
       if (!validated.ok) {
         this.sendError(model, reply, 'MS_ERR_VALIDATION', validated.issues, version);
@@ -402,7 +406,7 @@ export class MqttFrontDoor {
       await this.admitRows(model, rows, version.config.queue.maxRows);
       let predictions;
       try {
-        predictions = await version.predict(validated.rows, undefined, { requestId, frontDoor: 'mqtt', batch: validated.batch });
+        predictions = await version.predict(validated.rows, reply.deadline, { requestId, frontDoor: 'mqtt', batch: validated.batch });
       } finally {
         this.releaseRows(model, rows);
       }
@@ -574,4 +578,6 @@ interface Reply {
   status: number;
   /** The request's user properties (a split sticky by header reads the one of that name). */
   userProperties: Record<string, string | string[]> | undefined;
+  /** The request's message expiry as a deadline (performance.now() ms), if it has one. */
+  deadline: number | undefined;
 }

@@ -340,6 +340,42 @@ test('each MQTT request gets an access line (reqId, topic, model, the status its
   }
 });
 
+test("an MQTT 5 message expiry interval is the request's deadline, as a gRPC deadline is: past it MS_ERR_TIMEOUT on the errors topic, counted; without one the model's own applies", async () => {
+  const repo = tempDir();
+  writeBookModelFolder(repo, 'optimize: false\nqueue: { max_rows: 1000000, timeout_ms: 60000 }\n');
+  const own = await startServer({ repo, port: 0, workers: 1, logger: false, grpcPort: 0, bodyLimit: 16 * 2 ** 20, maxRunRows: 1_000_000, streams: { mqtt: { url: broker.url, topics: { request: 'expiry/{model}/in', predictions: 'expiry/{model}/out', errors: 'expiry/{model}/err' } } } });
+  const c = await mqtt.connectAsync(broker.url, { protocolVersion: 5, clientId: 'test-expiry' });
+  const busy: Promise<Response>[] = [];
+  try {
+    await own.streams!.frontDoor!.waitReady();
+    await c.subscribeAsync(['expiry/book-weather/out', 'expiry/book-weather/err'], { qos: 1 });
+    const answers = collect(c, 'expiry/book-weather/out');
+    const errors = collect(c, 'expiry/book-weather/err');
+    // Seconds of runs ahead of the messages: both run slots busy with large requests, and one more waiting.
+    const batcher = own.core.resolve('book-weather')!.batcher;
+    const big = JSON.stringify(bookRows(19_000));
+    for (const slots of [1, 2, 2]) {
+      busy.push(fetch(`${own.url}/models/book-weather/predict`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: big }));
+      while (batcher.stats().inFlightBatches < slots || (busy.length === 3 && batcher.stats().queuedRequests === 0)) await new Promise((r) => setTimeout(r, 5));
+    }
+    const rows = JSON.stringify(bookRows(3));
+    await c.publishAsync('expiry/book-weather/in', rows, { qos: 1, properties: { messageExpiryInterval: 1, userProperties: { request_id: 'hurried' } } });
+    await c.publishAsync('expiry/book-weather/in', rows, { qos: 1, properties: { userProperties: { request_id: 'patient' } } });
+    await until(() => answers.length + errors.length === 2, 60_000, 'both answers');
+    assert.equal(errors.length, 1, errors.map((e) => e.payload.toString()).join());
+    const error = JSON.parse(errors[0]!.payload.toString()) as { code: string; status: number; request_id: string; detail: string };
+    assert.deepEqual([error.code, error.status, error.request_id], ['MS_ERR_TIMEOUT', 504, 'hurried']);
+    assert.match(error.detail, /passed its deadline/);
+    assert.equal(answers[0]!.packet.properties?.userProperties?.request_id, 'patient');
+    const text = await (await fetch(`${own.url}/metrics`)).text();
+    assert.equal(promValue(text, 'modelserve_rejected_total', { model: 'book-weather', reason: 'timeout' }), 1);
+  } finally {
+    await c.endAsync();
+    await Promise.all(busy);
+    await own.shutdown();
+  }
+});
+
 test('requests refused for their deadline count in modelserve_rejected_total as over HTTP and gRPC', async () => {
   const repo = tempDir();
   // The unoptimised SVM on 256 rows a message outlasts a 1 ms deadline: most messages wait past it.
