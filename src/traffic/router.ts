@@ -79,7 +79,10 @@ export class TrafficRouter {
     }
     let spec = this.cache.get(name);
     if (spec === undefined) {
-      spec = core.has(name) ? (core.routing(name) ?? null) : null;
+      // Only served models are kept: every name a client sends (OIP and gRPC ask before the name is
+      // checked) would otherwise stay until the models change.
+      if (!core.has(name)) return undefined;
+      spec = core.routing(name) ?? null;
       this.cache.set(name, spec);
     }
     return spec ?? undefined;

@@ -275,3 +275,21 @@ test("a canary's full queue does not refuse the split's other versions' requests
     await own.shutdown();
   }
 });
+
+test('names of no model asked for over OIP REST and gRPC are 404 / NOT_FOUND and are not kept by the traffic router (a client sending random names cannot grow it)', async () => {
+  const repo = newRepo();
+  exampleModel(repo, 'weather', 'only');
+  const own = await startServer({ repo, port: 0, grpcPort: 'free', workers: 1, logger: false });
+  const grpc = grpcClients(own.grpcPort!);
+  try {
+    const inputs = [{ name: 'x', datatype: 'FP64', shape: [1], data: [1] }];
+    for (let i = 0; i < 50; i++) {
+      assert.equal((await call(`${own.url}/v2/models/nosuch-${i}/infer`, { body: { inputs } })).status, 404);
+      await assert.rejects(rpc(grpc.inference, 'ModelInfer', { model_name: `nosuch-grpc-${i}`, inputs: [{ name: 'x', datatype: 'FP64', shape: [1], contents: { fp64_contents: [1] } }] }), (err: { code: number }) => err.code === 5);
+    }
+    assert.equal((own.app.traffic as unknown as { cache: Map<string, unknown> }).cache.size, 0);
+  } finally {
+    grpc.close();
+    await own.shutdown();
+  }
+});
