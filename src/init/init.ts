@@ -37,6 +37,14 @@ export interface InitResult {
 
 export class InitError extends Error {}
 
+/** What init says of a class-label output left unmapped: its own classes when the classifier names them (a string class is a name already). */
+function labelsNote(label: { type: string; classes?: string[] }): string {
+  const classes = label.classes;
+  if (classes === undefined || classes.length === 0) return 'class labels are answered as the model\'s values; map them to names with --labels 0=No,1=Yes';
+  if (label.type === 'string') return `class labels are answered as the model's own names (${classes.join(', ')}); rename them with --labels ${classes.map((c) => `${c}=NAME`).join(',')}`;
+  return `class labels are answered as the model's values (${classes.join(', ')}); map them to names with --labels ${classes.map((c) => `${c}=NAME`).join(',')}`;
+}
+
 // The input element types a config can feed (config/signature.ts SUPPORTED) and the field type for each.
 const FIELD_TYPE: Record<string, FieldType> = { float32: 'number', float64: 'number', int32: 'integer', int64: 'integer', string: 'string', bool: 'boolean' };
 
@@ -260,7 +268,7 @@ export function initModelFolder(options: InitOptions): InitResult {
       answered.push(field);
       outputLines.push(keyLine(field, signatureText(o)), `    from: ${yamlName(o.name)}`);
     }
-    if (labelOut) notes.push('class labels are answered as the model\'s values; map them to names with --labels 0=No,1=Yes');
+    if (labelOut) notes.push(labelsNote(labelOut));
   }
   if (outputLines.length === 0) throw new InitError(`the model has no tensor output modelserve can answer with: ${d.outputs.map(unanswered).join('; ')}`);
 

@@ -172,6 +172,11 @@ test('init --labels refuses a value the classifier\'s label output never holds (
   assert.throws(() => initModelFolder({ model: join(root, 'zipmap.onnx'), out: join(root, 'refused', 'zipmap'), labels: { 0: 'No', yes: 'Yes' } }),
     (err: Error) => err instanceof InitError && err.message === "--labels: the class-label output 'label' (int64) never holds yes (its classes: 0, 1)");
   assert.equal(existsSync(join(root, 'refused', 'string_classes', 'model.yaml')), false);
+  // Without --labels, the note names the classes it would map (a string class is a name already).
+  const plain = initModelFolder({ model: join(root, 'string_classes.onnx'), out: join(root, 'plain', 'string_classes') });
+  assert.ok(plain.notes.includes('class labels are answered as the model\'s own names (cat, dog); rename them with --labels cat=NAME,dog=NAME'), plain.notes.join('\n'));
+  const ints = initModelFolder({ model: join(root, 'zipmap.onnx'), out: join(root, 'plain', 'zipmap') });
+  assert.ok(ints.notes.includes('class labels are answered as the model\'s values (0, 1); map them to names with --labels 0=NAME,1=NAME'), ints.notes.join('\n'));
   const result = initModelFolder({ model: join(root, 'string_classes.onnx'), out: join(root, 'labelled', 'string_classes'), labels: { cat: 'Cat', dog: 'Dog' } });
   const server = await startServer({ repo: result.dir, port: 0, workers: 1, grpcPort: 0, logger: false });
   try {
