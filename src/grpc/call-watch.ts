@@ -7,7 +7,9 @@
 // - what grpc-js answers by itself — a deadline past before the request was read (DEADLINE_EXCEEDED),
 //   a message past the receive limit (RESOURCE_EXHAUSTED), one it cannot decompress (INTERNAL; an
 //   unknown grpc-encoding: UNIMPLEMENTED), an invalid grpc-timeout (INTERNAL) — now with an access
-//   line and a count.
+//   line and a count;
+// - a call to a method the server does not have (a typo'd service, Triton's shared-memory RPCs, which
+//   tritonclient calls): grpc-js answers UNIMPLEMENTED before any interceptor runs (watchUnknownMethods).
 // It is on ModelInfer's path: one object per call, no closures, no writes.
 import type * as grpc from '@grpc/grpc-js';
 import { status as Status } from '@grpc/grpc-js';
@@ -143,4 +145,33 @@ export function watchCalls(methods: ReadonlyMap<string, WatchedMethod>, report: 
   // grpc-js types an interceptor's result as its ServerInterceptingCall class but uses only the
   // interface: extending the class would cost each call its responder's closures.
   return intercept as unknown as grpc.ServerInterceptor;
+}
+
+/** Reports a call to a method the server does not have: its path as sent, and the status grpc-js answered. */
+export type UnknownMethod = (path: string, code: grpc.status, started: number) => void;
+
+/** How grpc-js's answer to an unknown method names it (server.js getUnimplementedStatusResponse). */
+const UNIMPLEMENTED_PREFIX = 'The server does not implement the method ';
+
+/**
+ * Reports each call grpc-js answers UNIMPLEMENTED for its unknown method, before any interceptor
+ * or handler runs. grpc-js has no public hook for it: its server's private _respondWithError, which
+ * it calls only for an unknown method (never on a served call's path: nothing is added there), is
+ * wrapped on this server. Read defensively: absent in another grpc-js, nothing is reported (and
+ * returns false). The answer is reported only once it went out (the stream's headers sent).
+ */
+export function watchUnknownMethods(server: grpc.Server, report: UnknownMethod): boolean {
+  const s = server as unknown as { _respondWithError?: unknown };
+  const respond = s._respondWithError;
+  if (typeof respond !== 'function') return false;
+  s._respondWithError = function (this: unknown, err: { code?: unknown; details?: unknown }, stream: { headersSent?: unknown } | undefined, ...rest: unknown[]): unknown {
+    const started = performance.now();
+    const result: unknown = respond.call(this, err, stream, ...rest);
+    if (stream?.headersSent === true) {
+      const details = typeof err?.details === 'string' ? err.details : '';
+      report(details.startsWith(UNIMPLEMENTED_PREFIX) ? details.slice(UNIMPLEMENTED_PREFIX.length) : '', typeof err?.code === 'number' ? err.code : Status.INTERNAL, started);
+    }
+    return result;
+  };
+  return true;
 }

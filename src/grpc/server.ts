@@ -17,7 +17,7 @@ import type { InferenceStatistics } from '../protocols/oip/statistics.js';
 import { badTensor, checkDatatype, fromBytes, MAX_ELEMENTS, noInputs, fromContents, hasContents, toBytes, toContents, type OipTensor } from '../protocols/oip/tensors.js';
 import { dimension, inferCodec, type InferRequestMessage, type Int64 } from './infer-codec.js';
 import { PROTO_DIR } from './proto.js';
-import { watchCalls } from './call-watch.js';
+import { watchCalls, watchUnknownMethods } from './call-watch.js';
 import type { ClientProbe } from '../batching/batcher.js';
 import { plainRequestId, requestIdFrom } from '../protocols/request-id.js';
 import type { TrafficRouter } from '../traffic/router.js';
@@ -158,6 +158,11 @@ function toServiceError(err: unknown, log: GrpcServerOptions['log'], reqId: stri
   return { code: grpc.status.INTERNAL, details: `internal server error; see the server log for request ${reqId}` };
 }
 
+/** The rpc label (and access line's rpc) of a call to a method the server does not have. */
+export const UNKNOWN_RPC = 'unknown';
+/** Characters of an unknown method's path its access line shows at most. */
+const MAX_METHOD_SHOWN = 128;
+
 /** RPCs that are probes: counted, never access-logged (as /healthz and /readyz). */
 const PROBE_RPCS: ReadonlySet<string> = new Set(['ServerLive', 'ServerReady']);
 
@@ -267,6 +272,15 @@ export async function startGrpcServer(options: GrpcServerOptions): Promise<Runni
   const watched = new Map(Object.entries(service).map(([rpc, method]) => [method.path, { rpc, requestType: requestTypeOf(rpc, method) }]));
   const interceptors = [watchCalls(watched, (rpc, metadata, code, started) => answered(rpc, (metadata && requestIdOf(metadata)) ?? requestIdFrom(undefined), undefined, '', code, started))];
   const server = new grpc.Server({ 'grpc.max_receive_message_length': max, 'grpc.max_send_message_length': max, 'grpc.enable_channelz': 0, interceptors, ...connectionOptions(options.connections) });
+  // A call to a method the server does not have (UNIMPLEMENTED, answered by grpc-js): counted under
+  // one rpc label, 'unknown' (the client's name would grow the label set without bound), and logged
+  // with the method as sent (cut at MAX_METHOD_SHOWN characters).
+  watchUnknownMethods(server, (path, code, started) => {
+    const ms = performance.now() - started;
+    options.metrics?.observeGrpc?.('', '', UNKNOWN_RPC, grpc.status[code] ?? String(code), ms / 1000);
+    const method = path.length <= MAX_METHOD_SHOWN ? path : `${path.slice(0, MAX_METHOD_SHOWN)}…`;
+    log?.info?.({ reqId: requestIdFrom(undefined), rpc: UNKNOWN_RPC, method, model: '', version: '', grpcStatus: grpc.status[code] ?? String(code), ms: Number(ms.toFixed(3)) }, 'request');
+  });
   let draining = false;
   // The inference RPCs read and write their messages with protobufjs directly (infer-codec.ts).
   const codec = inferCodec();

@@ -688,3 +688,52 @@ test('what grpc-js answered by itself is a clear status with an access line and 
     await own.shutdown();
   }
 });
+
+test("a call to a method the server does not have (Triton's SystemSharedMemoryStatus, which tritonclient calls; a typo'd service; a stream) is UNIMPLEMENTED with an access line naming it and a count under rpc=\"unknown\" (grpc-js answered it where no server code saw it: neither logged nor counted)", async () => {
+  const lines: Array<Record<string, unknown>> = [];
+  const stream = new Writable({
+    write(chunk: Buffer, _enc, done) {
+      for (const text of chunk.toString().split('\n')) if (text.trim() !== '') lines.push(JSON.parse(text) as Record<string, unknown>);
+      done();
+    },
+  });
+  const repo = tempDir();
+  writeBookModelFolder(repo);
+  const own = await startServer({ repo, port: 0, grpcPort: 'free', workers: 1, logger: { level: 'info', stream } });
+  const client = new grpc.Client(`127.0.0.1:${own.grpcPort}`, grpc.credentials.createInsecure());
+  const same = (b: Buffer) => b;
+  const unary = (path: string) => new Promise<grpc.ServiceError | null>((resolve) => {
+    client.makeUnaryRequest(path, same, same, Buffer.alloc(0), (err) => resolve(err));
+  });
+  const long = `/inference.GRPCInferenceService/${'x'.repeat(300)}`;
+  try {
+    const shm = await unary('/inference.GRPCInferenceService/SystemSharedMemoryStatus');
+    assert.equal(shm?.code, grpc.status.UNIMPLEMENTED);
+    assert.equal((await unary('/inference.GRPCInferenceServise/ModelInfer'))?.code, grpc.status.UNIMPLEMENTED);
+    assert.equal((await unary(long))?.code, grpc.status.UNIMPLEMENTED);
+    const bidi = client.makeBidiStreamRequest('/inference.GRPCInferenceService/ModelStreamInferTypo', same, same);
+    bidi.on('data', () => {});
+    const streamed = await new Promise<grpc.ServiceError>((resolve) => bidi.on('error', resolve));
+    assert.equal(streamed.code, grpc.status.UNIMPLEMENTED);
+    // A served method is not counted as unknown.
+    const clients = grpcClients(own.grpcPort!);
+    assert.equal((await rpc<{ live: boolean }>(clients.inference, 'ServerLive', {})).live, true);
+    clients.close();
+
+    const access = lines.filter((l) => l.msg === 'request' && l.rpc === 'unknown');
+    assert.deepEqual(access.map((l) => [l.method, l.grpcStatus]), [
+      ['/inference.GRPCInferenceService/SystemSharedMemoryStatus', 'UNIMPLEMENTED'],
+      ['/inference.GRPCInferenceServise/ModelInfer', 'UNIMPLEMENTED'],
+      [`${long.slice(0, 128)}…`, 'UNIMPLEMENTED'],
+      ['/inference.GRPCInferenceService/ModelStreamInferTypo', 'UNIMPLEMENTED'],
+    ]);
+    for (const l of access) assert.equal(typeof l.reqId, 'string');
+    const metrics = (await call(`${own.url}/metrics`)).text;
+    assert.equal(sampleSum(metrics, 'modelserve_grpc_requests_total', { rpc: 'unknown', code: 'UNIMPLEMENTED' }), 4);
+    // The label set stays bounded: no client-sent name becomes a label.
+    assert.doesNotMatch(metrics, /SystemSharedMemoryStatus|GRPCInferenceServise|ModelStreamInferTypo|xxxx/);
+  } finally {
+    client.close();
+    await own.shutdown();
+  }
+});
