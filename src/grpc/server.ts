@@ -318,6 +318,16 @@ export async function startGrpcServer(options: GrpcServerOptions): Promise<Runni
     if (!PROBE_RPCS.has(rpc)) log?.info?.({ reqId, rpc, model: shownName(model), version, grpcStatus: grpc.status[code] ?? String(code), ms: Number(ms.toFixed(3)) }, 'request');
   };
 
+  /**
+   * A refusal by load shedding or a deadline counts in modelserve_rejected_total, as HTTP's onError
+   * counts it on any route: one that ran out while its model loaded on demand too, and ModelMetadata's
+   * and ModelConfig's (the model label: a served model's name only).
+   */
+  const rejected = (err: unknown, name: unknown) => {
+    const reason = rejectReasonOf(err);
+    if (reason) options.metrics?.rejected(typeof name === 'string' && core.has(name) ? name : '', reason);
+  };
+
   /** What a handler learns while answering: the request id (for events), the version that answered. */
   interface CallContext { reqId: string; version: string }
   type Handler = (request: never, call: grpc.ServerUnaryCall<unknown, unknown>, context: CallContext) => unknown;
@@ -337,6 +347,7 @@ export async function startGrpcServer(options: GrpcServerOptions): Promise<Runni
     }
     const name = modelNamed(call.request);
     const fail = (err: unknown) => {
+      rejected(err, name);
       const error = err instanceof InvalidMessage ? err.error : toServiceError(err, log, context.reqId);
       callback(error as grpc.ServiceError);
       answered(rpc, context.reqId, name, '', error.code, started);
@@ -359,27 +370,21 @@ export async function startGrpcServer(options: GrpcServerOptions): Promise<Runni
 
   const modelInfer = async (request: InferRequestMessage, version: ServableVersion, deadline: number | undefined, client: ClientProbe, requestId: string) => {
     const arrived = performance.now();
-    try {
-      const inputs = decodeInputs(request);
-      for (const o of request.outputs) refuseClassification(o.name, (o as { parameters?: Record<string, unknown> }).parameters);
-      const requested = request.outputs.length > 0 ? request.outputs.map((o) => o.name) : undefined;
-      const soonest = withTimeoutParameter(request.parameters.timeout, deadline, arrived);
-      const outputs = await inferTensors(version, { inputs, outputs: requested, deadline: soonest, client, requestId, frontDoor: 'grpc' });
-      // Answer in the form asked in: raw contents for raw inputs (what tritonclient sends), else typed contents.
-      const raw = request.raw_input_contents.length > 0;
-      const response = {
-        model_name: version.name,
-        model_version: version.versionHeader,
-        id: request.id,
-        outputs: outputs.map((t) => (raw ? { name: t.name, datatype: t.datatype, shape: t.shape } : { name: t.name, datatype: t.datatype, shape: t.shape, contents: toContents(t) })),
-        raw_output_contents: raw ? outputs.map(toBytes) : [],
-      };
-      return response;
-    } catch (err) {
-      const reason = rejectReasonOf(err);
-      if (reason) options.metrics?.rejected(version.name, reason);
-      throw err;
-    }
+    // (A refusal is counted in modelserve_rejected_total where it is answered: rejected(), above.)
+    const inputs = decodeInputs(request);
+    for (const o of request.outputs) refuseClassification(o.name, (o as { parameters?: Record<string, unknown> }).parameters);
+    const requested = request.outputs.length > 0 ? request.outputs.map((o) => o.name) : undefined;
+    const soonest = withTimeoutParameter(request.parameters.timeout, deadline, arrived);
+    const outputs = await inferTensors(version, { inputs, outputs: requested, deadline: soonest, client, requestId, frontDoor: 'grpc' });
+    // Answer in the form asked in: raw contents for raw inputs (what tritonclient sends), else typed contents.
+    const raw = request.raw_input_contents.length > 0;
+    return {
+      model_name: version.name,
+      model_version: version.versionHeader,
+      id: request.id,
+      outputs: outputs.map((t) => (raw ? { name: t.name, datatype: t.datatype, shape: t.shape } : { name: t.name, datatype: t.datatype, shape: t.shape, contents: toContents(t) })),
+      raw_output_contents: raw ? outputs.map(toBytes) : [],
+    };
   };
 
   /** One inference request: a loaded version (the usual case) is used at once, one loading on demand is awaited. */
@@ -439,6 +444,7 @@ export async function startGrpcServer(options: GrpcServerOptions): Promise<Runni
     // The error names its request as Triton's does: infer_response carries the request's id and model,
     // so a client with many requests on the stream knows which one failed.
     const failed = (request: InferRequestMessage, reqId: string, started: number, err: unknown) => {
+      rejected(err, request.model_name);
       const error = toServiceError(err, log, reqId);
       answer(codec.encodeStreamResponse({
         error_message: error.details,

@@ -11,6 +11,11 @@ import * as grpc from '@grpc/grpc-js';
 import { startServer, type RunningServer } from '../../src/server.js';
 import { BOOK_FIELDS, bookRows, tempDir, writeBookModelFolder } from '../helpers/paths.js';
 import { fp64, grpcClients } from '../helpers/oip.js';
+import { call } from '../helpers/http.js';
+import { sampleSum } from '../helpers/prom.js';
+import { InProcessRuntime } from '../../src/runtime/in-process.js';
+import type { ModelSignature, ModelSource } from '../../src/runtime/types.js';
+import { writeBookVersion } from '../core/fixtures.js';
 
 const big = bookRows(19_000);
 const small = bookRows(10);
@@ -140,6 +145,65 @@ test("a full queue: RESOURCE_EXHAUSTED over gRPC with HTTP's Retry-After as trai
   } finally {
     clients.close();
     await Promise.all(busy);
+    await server.shutdown();
+  }
+});
+
+/** The real in-process runtime, whose loads wait, once held, until let go. */
+class HeldRuntime extends InProcessRuntime {
+  private held: Promise<void> | undefined;
+  private release: (() => void) | undefined;
+  hold(): void { this.held = new Promise((go) => { this.release = go; }); }
+  letGo(): void { this.release?.(); this.held = undefined; }
+  override async load(models: ModelSource[]): Promise<Record<string, ModelSignature>> {
+    await this.held;
+    return super.load(models);
+  }
+}
+
+test('a request whose model loads on demand (memory budget) and whose deadline passes during the load counts in modelserve_rejected_total{reason="timeout"} over gRPC (ModelInfer, a stream request) as over HTTP (gRPC counted none)', async () => {
+  const repo = tempDir();
+  writeBookVersion(repo, 'book', 1, 'optimize: false\n');
+  writeBookVersion(repo, 'other', 1, 'optimize: false\n');
+  const runtime = new HeldRuntime();
+  const server = await startServer({ repo, port: 0, grpcPort: 'free', workers: 1, logger: false, maxLoadedModels: 1, runtime });
+  const clients = grpcClients(server.grpcPort!);
+  try {
+    // One model is loaded (the budget); the other loads on the first request for it, and that load is held.
+    const loaded = ['book', 'other'].filter((m) => server.core.resolve(m) !== undefined);
+    assert.equal(loaded.length, 1, `one model loaded: ${loaded.join(', ')}`);
+    const cold = loaded[0] === 'book' ? 'other' : 'book';
+    runtime.hold();
+    const request = { model_name: cold, inputs: BOOK_FIELDS.map((f) => ({ name: f, datatype: 'FP64', shape: [small.length] })), raw_input_contents: BOOK_FIELDS.map((f) => Buffer.from(fp64(small.map((r) => r[f]!)))) };
+    const unary = new Promise<grpc.ServiceError | null>((resolve) => {
+      (clients.inference as unknown as { ModelInfer(r: unknown, m: grpc.Metadata, o: grpc.CallOptions, cb: (e: grpc.ServiceError | null) => void): void })
+        .ModelInfer(request, new grpc.Metadata(), { deadline: Date.now() + 300 }, (e) => resolve(e));
+    });
+    const streamed = new Promise<string>((resolve, reject) => {
+      const s = (clients.inference as unknown as { ModelStreamInfer(m: grpc.Metadata, o: grpc.CallOptions): grpc.ClientDuplexStream<unknown, { error_message: string }> }).ModelStreamInfer(new grpc.Metadata(), { deadline: Date.now() + 300 });
+      // The client's own deadline may end the stream first: its request's answer is then never read.
+      s.on('data', (m) => resolve(m.error_message));
+      s.on('error', (e: grpc.ServiceError) => (e.code === grpc.status.DEADLINE_EXCEEDED ? resolve(e.details) : reject(e)));
+      s.write(request);
+    });
+    const rest = fetch(`${server.url}/v2/models/${cold}/infer`, { method: 'POST', headers: { 'content-type': 'application/json', 'x-modelserve-timeout-ms': '300' }, body: oipBody });
+    const err = await unary;
+    assert.equal(err?.code, grpc.status.DEADLINE_EXCEEDED, String(err));
+    assert.match(await streamed, /deadline|Deadline/);
+    assert.equal((await rest).status, 504);
+    // The client's deadline may end its calls before the server's answers: wait for the server's (their access counts).
+    let metrics = '';
+    const answered = (rpc: string) => sampleSum(metrics, 'modelserve_grpc_requests_total', { rpc, code: 'DEADLINE_EXCEEDED' });
+    for (let tries = 0; tries < 200 && (answered('ModelInfer') < 1 || answered('ModelStreamInfer') < 1); tries++) {
+      if (tries > 0) await new Promise((r) => setTimeout(r, 25));
+      metrics = (await call(`${server.url}/metrics`)).text;
+    }
+    assert.equal(answered('ModelInfer'), 1);
+    assert.equal(answered('ModelStreamInfer'), 1);
+    assert.equal(sampleSum(metrics, 'modelserve_rejected_total', { model: cold, reason: 'timeout' }), 3, 'HTTP\'s, ModelInfer\'s and the stream request\'s');
+  } finally {
+    runtime.letGo();
+    clients.close();
     await server.shutdown();
   }
 });
