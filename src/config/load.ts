@@ -4,7 +4,7 @@
 import { closeSync, existsSync, lstatSync, readdirSync, readlinkSync, readSync, statSync } from 'node:fs';
 import { basename, dirname, join, relative, resolve } from 'node:path';
 import type { ErrorObject } from 'ajv';
-import { parseDocument } from 'yaml';
+import { LineCounter, parseDocument, visit } from 'yaml';
 import { StartupError } from '../errors.js';
 import type { FieldSpec, ModelConfig, OutputSpec, PipelineSpec, PipelineStepSpec, RoutingSpec, StepCondition, TensorSpec, ValueType, VersionPolicy } from './types.js';
 import { DEFAULTS, FIELD_TYPES, MAX_MODEL_NAME_LENGTH, NAME_PATTERN } from './schema.js';
@@ -253,13 +253,47 @@ export function readConfigFile(file: string, problems: Problem[]): unknown {
   }
   // Merge keys (<<: *defaults) as YAML 1.1 tools write them. A warning (an unknown tag such as
   // !!js/function, read as a plain string) is a problem too, not a line of Node's on stderr.
-  const doc = parseDocument(text, { prettyErrors: true, merge: true });
+  const lineCounter = new LineCounter();
+  const doc = parseDocument(text, { prettyErrors: true, merge: true, lineCounter });
   const found = [...doc.errors, ...doc.warnings];
   for (const e of found) {
     const message = e.code === 'MULTIPLE_DOCS' ? `holds several YAML documents (separated by ---); a model config is one${e.linePos ? ` (the second starts at line ${e.linePos[0].line})` : ''}` : firstLine(e.message);
     problems.push({ file, path: '(file)', message: `not valid YAML: ${message}` });
   }
-  return found.length > 0 ? undefined : doc.toJS({ maxAliasCount: 100 });
+  if (found.length > 0) return undefined;
+  const unresolved = unresolvedAlias(doc, lineCounter);
+  if (unresolved !== undefined) {
+    problems.push({ file, path: '(file)', message: `not valid YAML: ${unresolved}` });
+    return undefined;
+  }
+  try {
+    return doc.toJS({ maxAliasCount: MAX_ALIAS_EXPANSIONS });
+  } catch {
+    // The one error left is the library's guard against an alias bomb (billion laughs).
+    problems.push({ file, path: '(file)', message: `not valid YAML: its aliases (*name) expand past the limit of ${MAX_ALIAS_EXPANSIONS} (aliases nested in aliases, as in a "billion laughs" file); write the values out` });
+    return undefined;
+  }
+}
+
+/**
+ * Aliases expanded while reading a config, weighted by the aliases inside what they copy (the yaml
+ * library's measure): room for a thousand fields sharing one &anchor, while nested aliases (a
+ * billion-laughs file) pass it after a few levels, before anything large is built.
+ */
+const MAX_ALIAS_EXPANSIONS = 1000;
+
+/** An alias (*name) with no anchor (&name) before it, as a message with its line and column: the yaml library throws there, with neither. */
+function unresolvedAlias(doc: ReturnType<typeof parseDocument>, lines: LineCounter): string | undefined {
+  let message: string | undefined;
+  visit(doc, {
+    Alias(_, alias) {
+      if (alias.resolve(doc) !== undefined) return undefined;
+      const at = alias.range ? lines.linePos(alias.range[0]) : undefined;
+      message = `the alias *${alias.source} has no anchor &${alias.source} before it${at ? ` at line ${at.line}, column ${at.col}` : ''}`;
+      return visit.BREAK;
+    },
+  });
+  return message;
 }
 
 type Scalar = number | string | boolean;

@@ -239,6 +239,30 @@ outputs:
   }
 });
 
+test('YAML aliases: 150 fields may share one &anchor, a billion-laughs file is refused at once, and an alias with no anchor names its line (both were a JavaScript error that stopped check and serve, and 101 uses of one anchor were "a resource exhaustion attack")', () => {
+  const names = Array.from({ length: 150 }, (_, i) => `f${i}`);
+  const shared = repoWith({ 'm/model.yaml': `model: svc.onnx
+fields:
+  f0: &num { type: number, minimum: 0 }
+${names.slice(1).map((n, i) => `  ${n}: ${i % 2 ? '*num' : '{ <<: *num, maximum: 9 }'}`).join('\n')}
+inputs:
+  x: { fields: [${names.join(', ')}] }
+outputs:
+  y: { from: label }
+` });
+  copyFileSync(BOOK_MODEL, join(shared, 'm', 'svc.onnx'));
+  assert.equal(loadRepository(shared)[0]!.fields.length, 150);
+  const levels = 'abcdefghi'.split('');
+  const bomb = levels.map((n, i) => `${n}: &${n} [${Array(9).fill(i === 0 ? '"lol"' : `*${levels[i - 1]}`).join(', ')}]`).join('\n');
+  for (const [text, problem] of [
+    [`${bomb}\n`, 'its aliases (*name) expand past the limit of 1000 (aliases nested in aliases, as in a "billion laughs" file); write the values out'],
+    ['model: svc.onnx\nfields:\n  a: *nmu\n  b: &num { type: number }\n', 'the alias *nmu has no anchor &nmu before it at line 3, column 6'],
+  ] as const) {
+    const err = startupError(() => loadRepository(repoWith({ 'm/model.yaml': text })));
+    assert.match(err.message, new RegExp(`\\(1 problem\\):\\n.*m/model\\.yaml: \\(file\\): not valid YAML: ${problem.replace(/[()*.+?[\]]/g, '\\$&')}$`), err.message);
+  }
+});
+
 test('a folder with several .onnx files and no config is a problem naming it, as a repository or in one (it was skipped: the other models served without a word, or "no model found")', () => {
   const repo = tempDir();
   mkdirSync(join(repo, 'two'));
