@@ -4,7 +4,7 @@
 import { closeSync, existsSync, lstatSync, readdirSync, readlinkSync, readSync, statSync } from 'node:fs';
 import { basename, dirname, join, relative, resolve } from 'node:path';
 import type { ErrorObject } from 'ajv';
-import { LineCounter, parseDocument, visit } from 'yaml';
+import { LineCounter, parseDocument, visit, type YAMLError } from 'yaml';
 import { StartupError } from '../errors.js';
 import type { FieldSpec, ModelConfig, OutputSpec, PipelineSpec, PipelineStepSpec, RoutingSpec, StepCondition, TensorSpec, ValueType, VersionPolicy } from './types.js';
 import { DEFAULTS, FIELD_TYPES, MAX_MODEL_NAME_LENGTH, NAME_PATTERN } from './schema.js';
@@ -255,9 +255,16 @@ export function readConfigFile(file: string, problems: Problem[]): unknown {
   // !!js/function, read as a plain string) is a problem too, not a line of Node's on stderr.
   const lineCounter = new LineCounter();
   const doc = parseDocument(text, { prettyErrors: true, merge: true, lineCounter });
-  const found = [...doc.errors, ...doc.warnings];
+  // One typo (an unclosed [ or ") makes the parser report a string of errors after it; the first
+  // in the file is the one to fix. Warnings (each an unknown tag) are separate, all reported.
+  const firstError = doc.errors.reduce<YAMLError | undefined>((first, e) => (first === undefined || e.pos[0] < first.pos[0] ? e : first), undefined);
+  const found = firstError ? [firstError] : doc.warnings;
+  // The parser may notice an unclosed [ or { only lines later, after errors that do not say so.
+  const unclosedBy = (e: YAMLError) => /end with a ([\]}])/.exec(e.message)?.[1];
+  const unclosed = firstError && !unclosedBy(firstError) ? doc.errors.map(unclosedBy).find((close) => close !== undefined) : undefined;
+  const unclosedHint = unclosed === undefined ? '' : `; a ${unclosed === ']' ? '[' : '{'} is not closed by ${unclosed}`;
   for (const e of found) {
-    const message = e.code === 'MULTIPLE_DOCS' ? `holds several YAML documents (separated by ---); a model config is one${e.linePos ? ` (the second starts at line ${e.linePos[0].line})` : ''}` : firstLine(e.message);
+    const message = e.code === 'MULTIPLE_DOCS' ? `holds several YAML documents (separated by ---); a model config is one${e.linePos ? ` (the second starts at line ${e.linePos[0].line})` : ''}` : `${firstLine(e.message)}${unclosedHint}`;
     problems.push({ file, path: '(file)', message: `not valid YAML: ${message}` });
   }
   if (found.length > 0) return undefined;

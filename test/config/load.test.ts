@@ -239,6 +239,13 @@ outputs:
   }
 });
 
+test('YAML: one syntax mistake (an unclosed [) is one problem, the first error in the file with its line, column and what is left open (it was 7 problems, 6 of them the parser\'s follow-on errors); unknown tags are each a problem', () => {
+  const unclosed = startupError(() => loadRepository(repoWith({ 'm/model.yaml': 'model: svc.onnx\nfields: [oops\n  a: { type: number }\n  b: { type: number }\ninputs:\n  x: { fields: [a, b] }\n' })));
+  assert.match(unclosed.message, /\(1 problem\):\n.*m\/model\.yaml: \(file\): not valid YAML: Implicit keys of flow sequence pairs need to be on a single line at line 2, column 10; a \[ is not closed by \]$/, unclosed.message);
+  const tags = startupError(() => loadRepository(repoWith({ 'm/model.yaml': 'model: !!js/function svc.onnx\ndescription: !!python/name x\n' })));
+  assert.match(tags.message, /\(2 problems\):\n.*line 1, column 8\n.*line 2, column 14$/, tags.message);
+});
+
 test('YAML aliases: 150 fields may share one &anchor, a billion-laughs file is refused at once, and an alias with no anchor names its line (both were a JavaScript error that stopped check and serve, and 101 uses of one anchor were "a resource exhaustion attack")', () => {
   const names = Array.from({ length: 150 }, (_, i) => `f${i}`);
   const shared = repoWith({ 'm/model.yaml': `model: svc.onnx
