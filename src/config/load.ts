@@ -207,8 +207,13 @@ function keyPath(error: ErrorObject): string {
   return parts.length ? parts.join('.') : '(root)';
 }
 
-function schemaMessage(error: ErrorObject): string {
+function schemaMessage(error: ErrorObject, raw: unknown): string {
   switch (error.keyword) {
+    case 'type': {
+      const value = valueAt(raw, error.instancePath);
+      if (error.instancePath === '' && value == null) return 'the file is empty (or only comments): a model config is a map (model:, fields:, inputs:, outputs:)';
+      return `${error.message ?? 'is invalid'}${givenInstead(String(error.params.type), value)}`;
+    }
     case 'additionalProperties': return 'unknown key';
     case 'required': return 'is required';
     case 'enum': return `must be one of ${(error.params.allowedValues as unknown[]).join(', ')}`;
@@ -221,6 +226,21 @@ function schemaMessage(error: ErrorObject): string {
     case 'pattern': return error.params.pattern === NAME_PATTERN ? 'must be a field name: an identifier ([A-Za-z_][A-Za-z0-9_]*), not __proto__' : error.message ?? 'is invalid';
     default: return error.message ?? 'is invalid';
   }
+}
+
+function valueAt(raw: unknown, instancePath: string): unknown {
+  return instancePath.split('/').slice(1).reduce<unknown>((value, key) => (value !== null && typeof value === 'object' ? (value as Record<string, unknown>)[key.replace(/~1/g, '/').replace(/~0/g, '~')] : undefined), raw);
+}
+
+/** What a hand-written value of the wrong type is, where its fix is not obvious from "must be object". */
+function givenInstead(expected: string, value: unknown): string {
+  if (value === null) return ' (it is empty: give its value, or indent the lines under it)';
+  if (expected === 'object' && Array.isArray(value)) return ', a map (name: value lines), not a list (- items)';
+  if (typeof value !== 'string') return '';
+  // YAML 1.2 reads yes/no/on/off, and anything quoted, as strings.
+  if (expected === 'boolean' && /^(yes|no|on|off|y|n|true|false)$/i.test(value)) return `: write true or false (unquoted), not '${value}'`;
+  if ((expected === 'number' || expected === 'integer') && value.trim() !== '' && Number.isFinite(Number(value))) return `: write ${value.trim()} without quotes`;
+  return '';
 }
 
 export function readConfigFile(file: string, problems: Problem[]): unknown {
@@ -460,7 +480,9 @@ function checkField(name: string, f: RawField, at: (path: string, message: strin
   // A default the request validator refuses made every request that left the field out a 422
   // naming a field the client never sent: the default meets the same checks as a value sent.
   const { minimum, maximum } = boundsOf(f);
-  const outside = (value: number) => (minimum !== undefined && value < minimum) || (maximum !== undefined && value > maximum);
+  // A bound the schema refused ('1e3' quoted) bounds nothing: no "is outside" after its own problem.
+  const boundsAreNumbers = [f.minimum, f.maximum].every((bound) => bound === undefined || typeof bound === 'number');
+  const outside = (value: number) => boundsAreNumbers && ((minimum !== undefined && value < minimum) || (maximum !== undefined && value > maximum));
   const range = f.minimum !== undefined || f.maximum !== undefined ? 'minimum/maximum' : `what ${f.type === 'integer' ? 'an integer field carries exactly (±2^53)' : 'a float32 holds (±3.4e38)'}`;
   for (const key of ['default', 'example'] as const) {
     const value = f[key];
@@ -516,7 +538,8 @@ export function buildConfig(where: VersionLocation, file: string, raw: RawConfig
   const tensors: TensorSpec[] = Object.entries(raw.inputs).map(([name, t]) => {
     t.fields.forEach((fieldName, i) => {
       const f = fieldByName.get(fieldName);
-      if (!f) at(`inputs.${name}.fields.${i}`, `'${fieldName}' is not a declared field`);
+      // With fields: not a map (the schema said so), no name is declared: that is one problem, not one per name.
+      if (!f) { if (!Array.isArray(raw.fields)) at(`inputs.${name}.fields.${i}`, `'${fieldName}' is not a declared field`); }
       else if (t.fields.length > 1 && (f.type === 'string' || f.type === 'boolean') && t.type !== 'string' && t.type !== 'bool') {
         at(`inputs.${name}.fields.${i}`, `'${fieldName}' is a ${f.type} field; only numeric fields can be concatenated into one numeric tensor (for a ${f.type === 'string' ? 'string' : 'bool'} input, say so: type: ${f.type === 'string' ? 'string' : 'bool'})`);
       }
@@ -814,7 +837,7 @@ export function schemaProblems(file: string, raw: unknown): Problem[] {
     .filter((error) => !(error.keyword === 'oneOf' || (error.keyword === 'type' && error.instancePath === '/pipeline/outputs')))
     // An error inside propertyNames repeats its propertyNames error, which names the key.
     .filter((error) => error.propertyName === undefined)
-    .map((error) => ({ file, path: keyPath(error), message: schemaMessage(error) })));
+    .map((error) => ({ file, path: keyPath(error), message: schemaMessage(error, raw) })));
 }
 
 /** The model POST /predict serves: the one marked default, or the only one. */

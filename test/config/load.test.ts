@@ -246,6 +246,22 @@ test('YAML: one syntax mistake (an unclosed [) is one problem, the first error i
   assert.match(tags.message, /\(2 problems\):\n.*line 1, column 8\n.*line 2, column 14$/, tags.message);
 });
 
+test('a hand-written value of the wrong type says what it is and the fix, once: fields as a list, an empty key or file, yes for a boolean, a quoted number (fields as a list also gave one "not a declared field" per input name, and a quoted minimum an "is outside minimum/maximum")', () => {
+  const model = (fields: string, extra = '') => `model: svc.onnx\n${extra}fields:${fields}\ninputs:\n  float_input: { fields: [a, b] }\noutputs:\n  y: { from: label }\n`;
+  for (const [text, problems] of [
+    [model('\n  - a: { type: number }\n  - b: { type: number }'), ['fields: must be object, a map (name: value lines), not a list (- items)']],
+    [model(''), ['fields: must be object (it is empty: give its value, or indent the lines under it)']],
+    [model(' { a: { type: number }, b: { type: number } }', 'default: yes\n'), ["default: must be boolean: write true or false (unquoted), not 'yes'"]],
+    [model(' { a: { type: number, minimum: "1e3", example: 5 }, b: { type: number } }'), ['fields.a.minimum: must be number: write 1e3 without quotes']],
+    ['# to do\n', ['(root): the file is empty (or only comments): a model config is a map (model:, fields:, inputs:, outputs:)']],
+  ] as const) {
+    const repo = repoWith({ 'm/model.yaml': text });
+    copyFileSync(BOOK_MODEL, join(repo, 'm', 'svc.onnx'));
+    const err = startupError(() => loadRepository(repo));
+    assert.equal(err.message.split('\n').slice(1).map((line) => line.replace(/^.*m\/model\.yaml: /, '')).join('\n'), problems.join('\n'), text);
+  }
+});
+
 test('YAML aliases: 150 fields may share one &anchor, a billion-laughs file is refused at once, and an alias with no anchor names its line (both were a JavaScript error that stopped check and serve, and 101 uses of one anchor were "a resource exhaustion attack")', () => {
   const names = Array.from({ length: 150 }, (_, i) => `f${i}`);
   const shared = repoWith({ 'm/model.yaml': `model: svc.onnx
