@@ -74,6 +74,8 @@ export async function runLoad(spec: RunSpec): Promise<RunResult> {
   // Users active when a window last closed or the run was told to stop: the final, partial window
   // is closed after every user has finished, when users() is already 0.
   let lastUsers = 0;
+  /** Users active when the run was told to stop, until the window it fell in is closed. */
+  let usersAtStop: number | undefined;
   // A point's offered rate is over its window, as its req/s is: the rate at the window's end ran a
   // ramp's req/s ahead by half a second's climb (0→200 over 2 s: offered 100 while 50 were due).
   let windowStart = 0;
@@ -85,7 +87,10 @@ export async function runLoad(spec: RunSpec): Promise<RunResult> {
   };
   const ticker = setInterval(() => {
     const now = performance.now();
-    lastUsers = users();
+    // The window the stop fell in counts the users running at the stop, though some finished their
+    // last request (the drain) before this tick: they ran in it.
+    lastUsers = usersAtStop === undefined ? users() : Math.max(users(), usersAtStop);
+    usersAtStop = undefined;
     const point = stats.tick(now, lastUsers, offeredInWindow(now));
     if (spec.onTick) {
       const p99 = lag.count > lastLagCheck ? lagBeyondResolution(lag.percentile(99)) : 0;
@@ -109,6 +114,7 @@ export async function runLoad(spec: RunSpec): Promise<RunResult> {
     stopped = true;
     if (stopTimer) { clearTimeout(stopTimer); stopTimer = null; }
     lastUsers = users();
+    usersAtStop = lastUsers;
     closed?.stop();
     open?.stop();
     if (!drainTimer) drainTimer = setTimeout(() => { open?.abandonBacklog(); }, spec.target.timeoutMs + 1000);

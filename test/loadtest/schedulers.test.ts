@@ -71,6 +71,24 @@ test('closed model: the last, partial second still counts the users that ran in 
   assert.deepEqual(r.series.map((p) => p.users), [2, 2]);
 });
 
+test('closed model: a window that closes during the drain still counts the users that were running when the run stopped (one finishing its last request before the tick made it 1)', async () => {
+  // Requests past 1.2 s are held: the first answered 1.9 s after the run began, the second at 2.5 s, so the tick at
+  // 2 s falls while one user still waits (on a slow machine it may fall later, with none left: the same rule).
+  let t0 = 0;
+  let held = 0;
+  const srv = await startServer((_q, res) => {
+    const now = performance.now();
+    if (t0 === 0) t0 = now;
+    if (now - t0 < 1200) return json(res, 200, { ok: true });
+    const releaseAt = t0 + (held++ === 0 ? 1900 : 2500);
+    setTimeout(() => json(res, 200, { ok: true }), Math.max(0, releaseAt - now));
+  });
+  servers.push(srv);
+  const r = await runLoad(spec(srv, { durationMs: 1500, closed: { users: 2, wait: { kind: 'constant', seconds: 0.05 }, waitText: 'constant(0.05)' } }, 5000));
+  assert.ok(r.series.length >= 2, JSON.stringify(r.series));
+  assert.deepEqual(r.series.map((p) => p.users), r.series.map(() => 2));
+});
+
 test('timeouts and error statuses are counted as failures by kind and status', async () => {
   let i = 0;
   const srv = await startServer((_q, res) => {
