@@ -179,6 +179,7 @@ export class InferenceCore extends EventEmitter {
   private defaultName: string | undefined;
   private watcher: RepositoryWatcher | undefined;
   private clock = 0;
+  private removalCount = 0;
   /** Every successful prediction of every version is reported here (prediction events, dashboard). */
   readonly predictions = new PredictionTap();
 
@@ -280,6 +281,15 @@ export class InferenceCore extends EventEmitter {
 
   has(name: string): boolean {
     return this.entries.has(name);
+  }
+
+  /**
+   * How many times a version or a model has left the repository (a folder deleted): what is kept per
+   * model elsewhere (metrics, statistics) is checked against knows() only when this has moved, not
+   * on every models-changed (evictions and loads under a memory budget bring many a second).
+   */
+  get removals(): number {
+    return this.removalCount;
   }
 
   /** Whether the repository still has this model, and this version of it when given (loaded or not: loading, failed, unloaded, evicted). */
@@ -731,6 +741,7 @@ export class InferenceCore extends EventEmitter {
     if (entry.slots.get(slot.version) !== after) return; // reloaded meanwhile
     if (keep === 'delete') {
       entry.slots.delete(slot.version);
+      this.removalCount++;
       this.emit('event', { type: 'models-changed' } satisfies CoreEvent); // a version the repository no longer has (metrics and statistics forget it)
     }
     // Its fingerprint is kept: --watch tells unchanged files (nothing to do) from changed ones.
@@ -941,7 +952,7 @@ export class InferenceCore extends EventEmitter {
       this.reportedScanProblems.delete(entry.name);
       work.push(
         Promise.all([...entry.slots.values()].map((s) => this.unloadSlot(entry, s, 'removed', 'delete'))).then(() => {
-          if (entry.slots.size === 0 && entry.wanted.size === 0) this.entries.delete(entry.name);
+          if (entry.slots.size === 0 && entry.wanted.size === 0 && this.entries.delete(entry.name)) this.removalCount++;
           this.emit('event', { type: 'models-changed' } satisfies CoreEvent);
         }),
       );

@@ -196,11 +196,17 @@ export class Metrics {
           break;
         case 'models-changed':
           this.declareModels(core.modelNames());
-          void this.forgetRemoved(core).catch(() => undefined);
+          if (core.removals !== this.removalsSeen) {
+            this.removalsSeen = core.removals;
+            void this.forgetRemoved(core).catch(() => undefined);
+          }
           break;
       }
     });
   }
+
+  /** core.removals when the series were last checked against the repository. */
+  private removalsSeen = 0;
 
   /**
    * Drops the series of models, and of versions, the repository no longer has (a folder deleted under

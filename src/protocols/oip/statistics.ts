@@ -63,11 +63,13 @@ export class InferenceStatistics {
    * request has reached it yet (the warm-up run is not counted).
    */
   watchCore(core: InferenceCore): void {
+    let removalsSeen = 0;
     core.on('event', (event: CoreEvent) => {
       if (event.type === 'version-ready') Object.assign(this.counters(event.model, event.version), fresh());
       // A version the repository no longer has (its folder deleted): forgotten, or a repository whose
       // models come and go would keep counters for every version ever served.
-      if (event.type === 'models-changed') {
+      if (event.type === 'models-changed' && core.removals !== removalsSeen) {
+        removalsSeen = core.removals;
         for (const key of this.versions.keys()) {
           const [model, version] = key.split('\u0000') as [string, string];
           if (!core.knows(model, Number(version))) this.versions.delete(key);
