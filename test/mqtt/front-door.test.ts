@@ -8,6 +8,7 @@ import { startServer, type RunningServer } from '../../src/server.js';
 import { startMosquitto, type Broker } from '../helpers/mosquitto.js';
 import { bookRows, EXAMPLES, tempDir, writeBookModelFolder } from '../helpers/paths.js';
 import { sample as promValue } from '../helpers/prom.js';
+import { captureLogLines } from '../helpers/logs.js';
 
 let broker: Broker;
 let server: RunningServer;
@@ -308,14 +309,7 @@ test('large batches in flight together wait for room in the model\'s queue inste
 });
 
 test('each MQTT request gets an access line (reqId, topic, model, the status its answer carries, ms), as HTTP\'s and gRPC\'s', async () => {
-  const { Writable } = await import('node:stream');
-  const lines: Array<Record<string, unknown>> = [];
-  const stream = new Writable({
-    write(chunk: Buffer, _enc, done) {
-      for (const text of chunk.toString().split('\n')) if (text.trim() !== '') lines.push(JSON.parse(text) as Record<string, unknown>);
-      done();
-    },
-  });
+  const { lines, stream } = captureLogLines();
   const own = await startServer({ repo: EXAMPLES, port: 0, workers: 1, logger: { level: 'info', stream }, streams: { mqtt: { url: broker.url, topics: { request: 'logged/{model}/in', predictions: 'logged/{model}/out', errors: 'logged/{model}/err' } } } });
   try {
     await own.streams!.frontDoor!.waitReady();

@@ -6,7 +6,6 @@ import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdirSync, symlinkSync } from 'node:fs';
 import { connect } from 'node:http2';
-import { Writable } from 'node:stream';
 import { join } from 'node:path';
 import { deflateSync, gzipSync } from 'node:zlib';
 import * as grpc from '@grpc/grpc-js';
@@ -20,6 +19,7 @@ import { BOOK_FIELDS, BOOK_MODEL, EXAMPLES, bookRows, tempDir, writeBookModelFol
 import { call } from '../helpers/http.js';
 import { sampleSum } from '../helpers/prom.js';
 import { fp64, grpcClients, grpcFrame, grpcMessageReader, rpc, type GrpcClient } from '../helpers/oip.js';
+import { captureLogLines } from '../helpers/logs.js';
 
 const KEY = 'user-key-0123456789abcdef';
 const ADMIN = 'admin-key-0123456789abcdef';
@@ -593,13 +593,7 @@ test('every registry error has a gRPC status of the same meaning: INTERNAL only 
 });
 
 test('what grpc-js answered by itself is a clear status with an access line and a count: no request message or two on a unary call (UNIMPLEMENTED "…server streaming method"), a stream ended inside a message (OK), a message past the limit and a deadline past before the request was read; a body that cannot be decompressed (INTERNAL, or UNIMPLEMENTED naming an unknown encoding) and an invalid grpc-timeout (INTERNAL; all four were neither logged nor counted)', async () => {
-  const lines: Array<Record<string, unknown>> = [];
-  const stream = new Writable({
-    write(chunk: Buffer, _enc, done) {
-      for (const text of chunk.toString().split('\n')) if (text.trim() !== '') lines.push(JSON.parse(text) as Record<string, unknown>);
-      done();
-    },
-  });
+  const { lines, stream } = captureLogLines();
   const repo = tempDir();
   writeBookModelFolder(repo);
   const own = await startServer({ repo, port: 0, grpcPort: 'free', workers: 1, logger: { level: 'info', stream } });
@@ -690,13 +684,7 @@ test('what grpc-js answered by itself is a clear status with an access line and 
 });
 
 test("a call to a method the server does not have (Triton's SystemSharedMemoryStatus, which tritonclient calls; a typo'd service; a stream) is UNIMPLEMENTED with an access line naming it and a count under rpc=\"unknown\" (grpc-js answered it where no server code saw it: neither logged nor counted)", async () => {
-  const lines: Array<Record<string, unknown>> = [];
-  const stream = new Writable({
-    write(chunk: Buffer, _enc, done) {
-      for (const text of chunk.toString().split('\n')) if (text.trim() !== '') lines.push(JSON.parse(text) as Record<string, unknown>);
-      done();
-    },
-  });
+  const { lines, stream } = captureLogLines();
   const repo = tempDir();
   writeBookModelFolder(repo);
   const own = await startServer({ repo, port: 0, grpcPort: 'free', workers: 1, logger: { level: 'info', stream } });

@@ -3,25 +3,19 @@
 // configurable level.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { Writable } from 'node:stream';
 import type { FastifyInstance } from 'fastify';
 import { buildApp } from '../../src/http/app.js';
 import { loadRepository } from '../../src/config/load.js';
 import { InProcessRuntime } from '../../src/runtime/in-process.js';
 import { EXAMPLES } from '../helpers/paths.js';
 import { call } from '../helpers/http.js';
+import { captureLogLines } from '../helpers/logs.js';
 
 const ROW = { temp_c: 8.75, humidity: 0.83, wind_speed_kmph: 70, wind_bearing_degree: 259, visibility_km: 15.82, pressure_millibars: 1016.51, current_weather_condition: 1 };
 type Line = Record<string, unknown> & { level: number; msg: string; reqId?: string };
 
 async function start(level: string): Promise<{ app: FastifyInstance; url: string; lines: Line[] }> {
-  const lines: Line[] = [];
-  const stream = new Writable({
-    write(chunk: Buffer, _enc, done) {
-      for (const text of chunk.toString().split('\n')) if (text.trim() !== '') lines.push(JSON.parse(text) as Line);
-      done();
-    },
-  });
+  const { lines, stream } = captureLogLines<Line>();
   const app = await buildApp({ configs: loadRepository(EXAMPLES), runtime: new InProcessRuntime({ intraOpThreads: 1, interOpThreads: 1 }), logger: { level, stream } });
   app.get('/test-only/boom', async () => {
     throw new Error('boom');
@@ -146,13 +140,7 @@ describe('gRPC calls', () => {
     const { grpcClients, rpc } = await import('../helpers/oip.js');
     const { BOOK_FIELDS, bookRows, tempDir, writeBookModelFolder } = await import('../helpers/paths.js');
     const grpc = await import('@grpc/grpc-js');
-    const lines: Line[] = [];
-    const stream = new Writable({
-      write(chunk: Buffer, _enc, done) {
-        for (const text of chunk.toString().split('\n')) if (text.trim() !== '') lines.push(JSON.parse(text) as Line);
-        done();
-      },
-    });
+    const { lines, stream } = captureLogLines<Line>();
     const repo = tempDir();
     writeBookModelFolder(repo);
     const server = await startServer({ repo, port: 0, grpcPort: 'free', workers: 1, logger: { level: 'info', stream } });
