@@ -1,5 +1,6 @@
 // `modelserve check <repo> [--sample data.csv]` (also `modelserve serve --check`).
 import { StartupError } from '../errors.js';
+import { unknownOptionMessage } from '../closest-name.js';
 import { formatModelProblems } from './problems.js';
 import { checkRepository, type CheckOptions } from './repository.js';
 
@@ -52,7 +53,7 @@ export async function run(argv: string[]): Promise<number> {
       options.sample = file;
     } else if (a.startsWith('--sample=')) options.sample = a.slice('--sample='.length);
     else if (a === '--no-optimize') options.optimize = false;
-    else if (a.startsWith('-')) return usage(`unknown option ${a}`);
+    else if (a.startsWith('-')) return usage(unknownOptionMessage(a, ['--sample', '--no-optimize', '--help']));
     else repos.push(a);
   }
   if (repos.length > 1) return usage('expected one MODEL_REPO');

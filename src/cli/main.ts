@@ -31,7 +31,8 @@ export async function main(argv: string[]): Promise<number> {
   }
   const entry = COMMANDS[command];
   if (!entry) {
-    console.error(`modelserve: unknown command '${command}'\n\n${usage()}`);
+    const { didYouMean } = await import('../closest-name.js');
+    console.error(`modelserve: unknown command '${command}'${didYouMean(command, Object.keys(COMMANDS))}\n\n${usage()}`);
     return 2;
   }
   const mod = await entry.load();

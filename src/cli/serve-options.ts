@@ -3,6 +3,7 @@
 // so an option cannot exist undocumented.
 import { parseArgs } from 'node:util';
 import { StartupError } from '../errors.js';
+import { parseArgsMessage } from '../closest-name.js';
 import { isEnvName, NOT_AN_ENV_NAME } from './env-name.js';
 import { loadApiKeys } from '../http/plugins/auth.js';
 import { defaultBurst, parseRate, type RateLimit } from '../http/plugins/rate-limit.js';
@@ -162,7 +163,7 @@ export function parseServeOptions(argv: string[], env: NodeJS.ProcessEnv = proce
   try {
     parsed = parseArgs({ args: argv, options: parseSpec, allowPositionals: true, strict: true });
   } catch (err) {
-    throw new StartupError('MS_ERR_SERVER_OPTIONS', `modelserve serve: ${(err as Error).message} (see --help)`);
+    throw new StartupError('MS_ERR_SERVER_OPTIONS', `modelserve serve: ${parseArgsMessage(err, parseSpec)} (see --help)`);
   }
   const problems: string[] = [];
   const out: Record<string, unknown> = {};

@@ -7,7 +7,8 @@ import type { ErrorObject } from 'ajv';
 import { LineCounter, parseDocument, visit, type YAMLError } from 'yaml';
 import { StartupError } from '../errors.js';
 import type { FieldSpec, ModelConfig, OutputSpec, PipelineSpec, PipelineStepSpec, RoutingSpec, StepCondition, TensorSpec, ValueType, VersionPolicy } from './types.js';
-import { DEFAULTS, FIELD_TYPES, MAX_MODEL_NAME_LENGTH, NAME_PATTERN } from './schema.js';
+import { DEFAULTS, FIELD_TYPES, MAX_MODEL_NAME_LENGTH, MODEL_CONFIG_SCHEMA, NAME_PATTERN } from './schema.js';
+import { didYouMean } from '../closest-name.js';
 import { configSchemaValidator } from './schema-validator.js';
 import { resolveScaleFiles } from './scale-file.js';
 import { isUtf8 } from 'node:buffer';
@@ -214,7 +215,7 @@ function schemaMessage(error: ErrorObject, raw: unknown): string {
       if (error.instancePath === '' && value == null) return 'the file is empty (or only comments): a model config is a map (model:, fields:, inputs:, outputs:)';
       return `${error.message ?? 'is invalid'}${givenInstead(String(error.params.type), value)}`;
     }
-    case 'additionalProperties': return 'unknown key';
+    case 'additionalProperties': return `unknown key${didYouMean(String(error.params.additionalProperty), keysBeside(error.schemaPath))}`;
     case 'required': return 'is required';
     case 'enum': return `must be one of ${(error.params.allowedValues as unknown[]).join(', ')}`;
     case 'not': return error.instancePath.includes('/outputs/') ? 'give either map or column, not both' : 'must not be 0';
@@ -226,6 +227,15 @@ function schemaMessage(error: ErrorObject, raw: unknown): string {
     case 'pattern': return error.params.pattern === NAME_PATTERN ? 'must be a field name: an identifier ([A-Za-z_][A-Za-z0-9_]*), not __proto__' : error.message ?? 'is invalid';
     default: return error.message ?? 'is invalid';
   }
+}
+
+/** The keys the schema allows beside an unknown one: the `properties` of the schema its error came from. */
+function keysBeside(schemaPath: string): string[] {
+  // '#/properties/outputs/additionalProperties/…/additionalProperties': the object schema is the path without its last step.
+  const steps = schemaPath.split('/').slice(1, -1).map((p) => p.replace(/~1/g, '/').replace(/~0/g, '~'));
+  const schema = steps.reduce<unknown>((node, step) => (node !== null && typeof node === 'object' ? (node as Record<string, unknown>)[step] : undefined), MODEL_CONFIG_SCHEMA);
+  const properties = (schema as { properties?: Record<string, unknown> } | undefined)?.properties;
+  return properties ? Object.keys(properties) : [];
 }
 
 function valueAt(raw: unknown, instancePath: string): unknown {

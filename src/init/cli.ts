@@ -6,6 +6,7 @@ import { checkRepository } from '../check/repository.js';
 import { InitError, initModelFolder, type InitOptions } from './init.js';
 import { isXgboostModelFile, xgboostInitOptions } from '../xgboost/load.js';
 import { unreadableReason } from '../user-file.js';
+import { parseArgsMessage } from '../closest-name.js';
 
 const HELP = `Usage: modelserve init <model.onnx | model.json> [-o models/<name>] [hints]
 
@@ -31,19 +32,17 @@ output is answered as it is. An XGBoost JSON model (model.json) is served with f
 
 Exit codes: 0 written and it serves, 1 not written or the check found errors, 2 usage error.`;
 
+const INIT_OPTIONS = {
+  out: { type: 'string', short: 'o' }, name: { type: 'string' }, sample: { type: 'string' }, fields: { type: 'string' }, scaler: { type: 'string' },
+  labels: { type: 'string' }, 'proba-field': { type: 'string' }, force: { type: 'boolean' }, help: { type: 'boolean', short: 'h' },
+} as const;
+
 export async function run(argv: string[]): Promise<number> {
   let parsed;
   try {
-    parsed = parseArgs({
-      args: argv,
-      allowPositionals: true,
-      options: {
-        out: { type: 'string', short: 'o' }, name: { type: 'string' }, sample: { type: 'string' }, fields: { type: 'string' }, scaler: { type: 'string' },
-        labels: { type: 'string' }, 'proba-field': { type: 'string' }, force: { type: 'boolean' }, help: { type: 'boolean', short: 'h' },
-      },
-    });
+    parsed = parseArgs({ args: argv, allowPositionals: true, options: INIT_OPTIONS });
   } catch (err) {
-    return usage((err as Error).message);
+    return usage(parseArgsMessage(err, INIT_OPTIONS));
   }
   const v = parsed.values;
   if (v.help) {

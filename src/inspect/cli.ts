@@ -3,6 +3,7 @@ import { describeModel, formatDescription } from './inspect.js';
 import { convertXgboostFile, isXgboostModelFile } from '../xgboost/load.js';
 import { foreignModelReason } from '../xgboost/format.js';
 import { readUserFile, UserFileError, unreadableReason } from '../user-file.js';
+import { unknownOptionMessage } from '../closest-name.js';
 
 const HELP = `Usage: modelserve inspect <model.onnx | model.json> [--json]
 
@@ -24,7 +25,7 @@ export async function run(argv: string[]): Promise<number> {
   const files = argv.filter((a) => a !== '--json');
   const unknown = files.find((a) => a.startsWith('-'));
   if (unknown || files.length !== 1) {
-    console.error(`modelserve inspect: ${unknown ? `unknown option ${unknown}` : 'expected one <model.onnx>'}\n\n${HELP}`);
+    console.error(`modelserve inspect: ${unknown ? unknownOptionMessage(unknown, ['--json', '--help']) : 'expected one <model.onnx>'}\n\n${HELP}`);
     return 2;
   }
   const file = files[0]!;

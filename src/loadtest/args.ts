@@ -2,6 +2,7 @@
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { parseThreshold } from './thresholds.js';
+import { parseArgsMessage } from '../closest-name.js';
 import type { Stage, Threshold, WaitSpec } from './types.js';
 
 export class UsageError extends Error {}
@@ -209,7 +210,7 @@ export function parseRunArgs(argv: string[]): LoadtestOptions {
   try {
     parsed = parseArgs({ args: argv, options: RUN_OPTIONS, allowPositionals: true, strict: true });
   } catch (err) {
-    throw new UsageError((err as Error).message);
+    throw new UsageError(parseArgsMessage(err, RUN_OPTIONS));
   }
   const v = parsed.values;
   if (parsed.positionals.length !== 1) throw new UsageError(parsed.positionals.length === 0 ? 'missing <url>' : `unexpected arguments: ${parsed.positionals.slice(1).join(' ')}`);

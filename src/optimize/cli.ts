@@ -3,6 +3,7 @@
 import { readUserFile, unreadableReason } from '../user-file.js';
 import { optimizeModel, type OptimizeOptions, type RbfPrecision } from './index.js';
 import { isSameFile, writeOutput } from '../cli/output.js';
+import { unknownOptionMessage } from '../closest-name.js';
 
 const HELP = `Usage: modelserve optimize <in.onnx> <out.onnx> [options]
 
@@ -41,7 +42,7 @@ export async function run(argv: string[]): Promise<number> {
         if (v !== 'operator' && v !== 'ops') return usageError(`--probabilities must be operator or ops (got ${v ?? 'nothing'})`);
         options.probabilities = v;
       }
-    } else if (a.startsWith('-')) return usageError(`unknown option ${a}`);
+    } else if (a.startsWith('-')) return usageError(unknownOptionMessage(a, ['--report', '--rbf', '--probabilities', '--force', '--help']));
     else files.push(a);
   }
   if (files.length !== 2) return usageError('expected <in.onnx> and <out.onnx>');

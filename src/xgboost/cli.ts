@@ -2,6 +2,7 @@
 import { convertXgboostFile } from './load.js';
 import { isSameFile, writeOutput } from '../cli/output.js';
 import { unreadableReason } from '../user-file.js';
+import { unknownOptionMessage } from '../closest-name.js';
 
 const HELP = `Usage: modelserve convert <model.json> <out.onnx>
 
@@ -25,7 +26,7 @@ export async function run(argv: string[]): Promise<number> {
   }
   const unknown = argv.find((a) => a.startsWith('-'));
   if (unknown || argv.length !== 2) {
-    console.error(`modelserve convert: ${unknown ? `unknown option ${unknown}` : 'expected <model.json> and <out.onnx>'}\n\n${HELP}`);
+    console.error(`modelserve convert: ${unknown ? unknownOptionMessage(unknown, ['--help']) : 'expected <model.json> and <out.onnx>'}\n\n${HELP}`);
     return 2;
   }
   const [input, output] = argv as [string, string];

@@ -109,6 +109,25 @@ test('an invalid config and bad options are reported all at once, exit code non-
   assert.match(opts.stderr, /--log-level: 'loud' must be one of/);
 });
 
+test('a mistyped command or option of any CLI says which one it looks like (parseArgs\' "To specify a positional argument starting with a \'-\'…" buried the typo)', () => {
+  for (const [args, expected] of [
+    [['serv', EXAMPLES], /^modelserve: unknown command 'serv' \(did you mean serve\?\)/],
+    [['serve', EXAMPLES, '--wach'], /^modelserve serve: unknown option --wach \(did you mean --watch\?\)/],
+    [['serve', EXAMPLES, '--log-levl=debug'], /^modelserve serve: unknown option --log-levl \(did you mean --log-level\?\)/],
+    [['loadtest', 'http://127.0.0.1:1/predict', '--duraton', '1s'], /^modelserve loadtest: unknown option --duraton \(did you mean --duration\?\)/],
+    [['init', BOOK_MODEL, '--lables', '0=a'], /^modelserve init: unknown option --lables \(did you mean --labels\?\)/],
+    [['inspect', BOOK_MODEL, '--jsno'], /^modelserve inspect: unknown option --jsno \(did you mean --json\?\)/],
+    [['check', EXAMPLES, '--sampel', 'x.csv'], /^modelserve check: unknown option --sampel \(did you mean --sample\?\)/],
+    [['optimize', BOOK_MODEL, 'out.onnx', '--reprot'], /^modelserve optimize: unknown option --reprot \(did you mean --report\?\)/],
+    [['serve', EXAMPLES, '--frobnicate'], /^modelserve serve: unknown option --frobnicate \(see --help\)/],
+  ] as const) {
+    const run = runCli([...args]);
+    assert.equal(run.status, 2, `${args.join(' ')}: ${run.stderr}`);
+    assert.match(run.stderr, expected, args.join(' '));
+    assert.doesNotMatch(run.stderr, /positional argument/);
+  }
+});
+
 test('a port in use (HTTP or gRPC) fails with one line saying which flag picks another, and nothing from grpc-js on stderr', async () => {
   const { createServer } = await import('node:net');
   const held = createServer();

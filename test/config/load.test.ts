@@ -68,6 +68,32 @@ colour: red
   ]) assert.ok(m.includes(expected), `missing "${expected}" in:\n${m}`);
 });
 
+test('a mistyped key says which key it looks like, at every level; a key like none says only that it is unknown', () => {
+  const root = repoWith({
+    'a/model.yaml': `
+descripton: rain or not
+fields:
+  x: { tpye: number, minimun: 3 }
+inputs:
+  in: { fields: [x] }
+outputs:
+  out: { from: o }
+batching: { max_batch_sise: 8 }
+version_policy: { lates: 2 }
+colour: red
+`,
+  });
+  const m = startupError(() => loadRepository(root)).message;
+  for (const expected of [
+    'a/model.yaml: descripton: unknown key (did you mean description?)',
+    'a/model.yaml: fields.x.tpye: unknown key (did you mean type?)',
+    'a/model.yaml: fields.x.minimun: unknown key (did you mean minimum?)',
+    'a/model.yaml: batching.max_batch_sise: unknown key (did you mean max_batch_size?)',
+    'a/model.yaml: version_policy.lates: unknown key (did you mean latest?)',
+  ]) assert.ok(m.includes(expected), `missing "${expected}" in:\n${m}`);
+  assert.match(m, /a\/model\.yaml: colour: unknown key\n/);
+});
+
 test('cross-field rules: unknown fields, scale lengths, defaults, unused fields, missing ONNX file', () => {
   const root = repoWith({
     'm/model.yaml': `
