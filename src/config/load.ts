@@ -274,12 +274,19 @@ export function readConfigFile(file: string, problems: Problem[]): unknown {
   // The first line of a message names the problem and its line and column (the code frame that follows it is dropped, and with it the colon that announced it).
   const firstLine = (message: string) => message.split('\n')[0]!.replace(/:$/, '');
   if (file.endsWith('.json')) {
+    let parsed: unknown;
     try {
-      return JSON.parse(text);
+      parsed = JSON.parse(text);
     } catch (err) {
-      problems.push({ file, path: '(file)', message: `not valid JSON: ${firstLine((err as Error).message)}` });
+      problems.push({ file, path: '(file)', message: `not valid JSON: ${jsonErrorMessage((err as Error).message, text)}` });
       return undefined;
     }
+    // JSON.parse keeps the last of two equal keys and drops the first without a word (a second
+    // "fields" would silently replace the first); YAML configs already refuse them. JSON is YAML,
+    // so its parser finds them, with their line.
+    const duplicates = parseDocument(text, { prettyErrors: true, lineCounter: new LineCounter() }).errors.filter((e) => e.code === 'DUPLICATE_KEY');
+    for (const e of duplicates) problems.push({ file, path: '(file)', message: `not valid: a key appears twice in one object${e.linePos ? ` (the second at line ${e.linePos[0].line}, column ${e.linePos[0].col})` : ''}; JSON would keep only the last` });
+    return duplicates.length > 0 ? undefined : parsed;
   }
   // Merge keys (<<: *defaults) as YAML 1.1 tools write them. A warning (an unknown tag such as
   // !!js/function, read as a plain string) is a problem too, not a line of Node's on stderr.
@@ -310,6 +317,21 @@ export function readConfigFile(file: string, problems: Problem[]): unknown {
     problems.push({ file, path: '(file)', message: `not valid YAML: its aliases (*name) expand past the limit of ${MAX_ALIAS_EXPANSIONS} (aliases nested in aliases, as in a "billion laughs" file); write the values out` });
     return undefined;
   }
+}
+
+/**
+ * JSON.parse's message with a line and column where it gives an offset ("… in JSON at position
+ * 913" says little in a 60-line file), and without the copy of the text it may quote ("Unexpected
+ * token 'x', …"{ … }" is not valid JSON").
+ */
+function jsonErrorMessage(message: string, text: string): string {
+  const at = /^(.*) in JSON at position (\d+)/s.exec(message);
+  if (at) {
+    const before = text.slice(0, Number(at[2]));
+    const line = before.split('\n').length;
+    return `${at[1]} at line ${line}, column ${before.length - before.lastIndexOf('\n')}`;
+  }
+  return /^(Unexpected token '.*?'), .* is not valid JSON$/s.exec(message)?.[1] ?? message.split('\n')[0]!;
 }
 
 /**

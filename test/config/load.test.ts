@@ -68,6 +68,13 @@ colour: red
   ]) assert.ok(m.includes(expected), `missing "${expected}" in:\n${m}`);
 });
 
+test('a model.json with a syntax error names its line and column; one with a key twice in an object is refused naming the line (JSON.parse kept the last "fields" and dropped the first silently)', () => {
+  const broken = repoWith({ 'm/model.json': '{\n  "fields": { "x": { "type": "number" } }\n  "inputs": {}\n}\n' });
+  assert.match(startupError(() => loadRepository(broken)).message, /m\/model\.json: \(file\): not valid JSON: Expected ',' or '\}' after property value at line 3, column 3\n?$/);
+  const twice = repoWith({ 'm/model.json': '{\n  "fields": { "x": { "type": "number" } },\n  "fields": { "y": { "type": "number" } },\n  "inputs": { "in": { "fields": ["y"] } },\n  "outputs": { "out": { "from": "o" } }\n}\n' });
+  assert.match(startupError(() => loadRepository(twice)).message, /m\/model\.json: \(file\): not valid: a key appears twice in one object \(the second at line 3, column 3\); JSON would keep only the last/);
+});
+
 test('a mistyped key says which key it looks like, at every level; a key like none says only that it is unknown', () => {
   const root = repoWith({
     'a/model.yaml': `
