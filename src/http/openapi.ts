@@ -167,11 +167,14 @@ export function buildOpenApiDocument(configs: readonly ModelConfig[], options: O
         401: errorResponse('No valid API key.', 'OipError'),
         403: errorResponse('The key is not an admin key.', 'OipError'),
         404: errorResponse('No such model.', 'OipError'),
+        413: errorResponse('The body is larger than the limit (--body-limit).', 'OipError'),
       },
     },
   });
   paths['/v2/repository/index'] = repositoryOperation('repository_index', 'Every model and version with its state', 'Triton\'s model-repository extension: one entry per version, with state (READY, LOADING, FAILED, UNLOADING, UNAVAILABLE) and the reason of a failure; `{"ready": true}` lists only the versions ready for inference.', false);
-  (paths['/v2/repository/index'].post as Schema).requestBody = { required: false, content: { 'application/json': { schema: { type: 'object', properties: { ready: { type: 'boolean', description: 'Only the versions ready for inference.' } } } } } };
+  const index = paths['/v2/repository/index'].post as Schema;
+  index.requestBody = { required: false, content: { 'application/json': { schema: { type: 'object', properties: { ready: { type: 'boolean', description: 'Only the versions ready for inference.' } } } } } };
+  (index.responses as Schema)[422] = errorResponse('The body is not an object, or its ready is not a boolean (MS_ERR_VALIDATION).', 'OipError');
   paths['/v2/repository/models/{name}/load'] = repositoryOperation('repository_load', 'Load (or reload) a model', 'Reads the model folder again and loads the versions its policy selects; the previous load serves until the new one is warm.', true);
   paths['/v2/repository/models/{name}/unload'] = repositoryOperation('repository_unload', 'Unload a model', 'Stops routing to the model, lets queued requests finish, then releases its sessions. It stays unloaded until loaded again.', true);
   Object.assign(paths, oipPaths(configs, options.loaded));

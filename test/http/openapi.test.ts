@@ -8,6 +8,8 @@ import { loadRepository } from '../../src/config/load.js';
 import { buildOpenApiDocument } from '../../src/http/openapi.js';
 import { BOOK_MODEL, EXAMPLES, tempDir, writeBookModelFolder } from '../helpers/paths.js';
 import { writeIdentityModels } from '../helpers/onnx.js';
+import { openApiContract } from '../helpers/openapi-contract.js';
+import { startServer } from '../../src/server.js';
 
 test('a model whose fields may all be absent: valid OpenAPI 3.0 (no empty `required`)', async () => {
   const dir = writeBookModelFolder();
@@ -115,5 +117,32 @@ test('every documented request example (predict and OIP infer, raw models\' too)
     } finally {
       await app.close();
     }
+  }
+});
+
+test('every answer of a real server on the example models is one /openapi.json lists, valid against its schema: each operation, bad bodies, the repository API, a model unloaded through it', async () => {
+  const server = await startServer({ repo: EXAMPLES, port: 0, grpcPort: 0, workers: 1, logger: false, bodyLimit: 64 * 1024 });
+  try {
+    const { doc, send } = await openApiContract(server.url);
+    const concrete = (path: string) => path.replace('{version}', '1').replace('{name}', 'weather');
+    for (const [path, item] of Object.entries(doc.paths)) {
+      if (item.get) await send('GET', concrete(path));
+      if (!item.post || path.endsWith('/unload')) continue;
+      const example = (item.post as { requestBody?: { content: Record<string, { example?: unknown }> } }).requestBody?.content['application/json']?.example;
+      if (example !== undefined) assert.equal((await send('POST', concrete(path), { body: example })).status, 200, path);
+      await send('POST', concrete(path), { body: {} });
+      await send('POST', concrete(path), { raw: '{"a": ', headers: { 'content-type': 'application/json' } });
+      await send('POST', concrete(path), { raw: 'x', headers: { 'content-type': 'text/plain' } });
+      await send('POST', concrete(path), { raw: JSON.stringify({ a: 'x'.repeat(100 * 1024) }), headers: { 'content-type': 'application/json' } });
+    }
+    // The repository index refuses a body that is not an object (422 in the /v2 shape).
+    assert.equal((await send('POST', '/v2/repository/index', { body: [true] })).status, 422);
+    // A model unloaded through the repository API: its OIP metadata and config are 503 until loaded again.
+    await send('POST', '/v2/repository/models/weather/unload');
+    for (const path of ['/v2/models/weather', '/v2/models/weather/config']) assert.equal((await send('GET', path)).status, 503, path);
+    for (const path of ['/v2/models/weather/ready', '/v2/models/weather/stats', '/models/weather']) await send('GET', path);
+    await send('POST', '/v2/repository/models/weather/load');
+  } finally {
+    await server.shutdown();
   }
 });

@@ -105,6 +105,13 @@ function inferRequestBody(config: ModelConfig, loaded?: LoadedVersion): Schema {
   return { schema: { $ref: '#/components/schemas/OipInferenceRequest' }, ...(example ? { example } : {}) };
 }
 
+/** What the metadata and config routes answer when the model cannot be read now (they take a serving version, loading it on demand). */
+const notServing = {
+  404: error('No such model.'),
+  503: error('The model cannot serve now: unloaded through the repository API, or every version failed to load (MS_ERR_MODEL_UNAVAILABLE); or the service is shutting down.'),
+  504: error('Loading the model on demand (--max-loaded-models) outlived its queue.timeout_ms (MS_ERR_TIMEOUT).'),
+};
+
 /** The OIP paths for the served models. */
 export function oipPaths(configs: readonly ModelConfig[], loaded?: LoadedVersion): Record<string, Schema> {
   const paths: Record<string, Schema> = {};
@@ -118,9 +125,9 @@ export function oipPaths(configs: readonly ModelConfig[], loaded?: LoadedVersion
     const n = config.name;
     // Operation ids hold the name as written, as the predict operations' do: my-model and my_model stay apart.
     const description = `${config.description}\n\n${viewText(config)}`.trim();
-    paths[`/v2/models/${n}`] = { get: { tags: [n], summary: `Metadata of ${n} (OIP)`, description, operationId: `oip_metadata_${n}`, responses: { 200: { description: 'Model metadata; properties.view says which view the model has.', content: json('OipModelMetadata') }, 404: error('No such model.') } } };
+    paths[`/v2/models/${n}`] = { get: { tags: [n], summary: `Metadata of ${n} (OIP)`, description, operationId: `oip_metadata_${n}`, responses: { 200: { description: 'Model metadata; properties.view says which view the model has.', content: json('OipModelMetadata') }, ...notServing } } };
     paths[`/v2/models/${n}/ready`] = { get: { tags: [n], summary: `Is ${n} ready (OIP)`, operationId: `oip_model_ready_${n}`, responses: { ...object('Ready.'), 400: error('Not ready.') } } };
-    paths[`/v2/models/${n}/config`] = { get: { tags: [n], summary: `Model configuration of ${n} (Triton model_configuration extension)`, operationId: `oip_config_${n}`, responses: object('Triton ModelConfig as JSON: max_batch_size, input, output; parameters.view.') } };
+    paths[`/v2/models/${n}/config`] = { get: { tags: [n], summary: `Model configuration of ${n} (Triton model_configuration extension)`, operationId: `oip_config_${n}`, responses: { ...object('Triton ModelConfig as JSON: max_batch_size, input, output; parameters.view.'), ...notServing } } };
     paths[`/v2/models/${n}/stats`] = { get: { tags: [n], summary: `Statistics of ${n} (Triton statistics extension)`, operationId: `oip_stats_${n}`, responses: object('model_stats.') } };
     paths[`/v2/models/${n}/infer`] = {
       post: {

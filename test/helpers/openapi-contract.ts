@@ -1,0 +1,52 @@
+// The OpenAPI document as a contract, as a client generated from it reads it: each answer's status
+// must be one its operation lists, with a listed content type and a body valid against that
+// response's schema (ajv, OpenAPI 3.0's nullable included).
+import assert from 'node:assert/strict';
+import { Ajv } from 'ajv';
+import { request } from 'undici';
+
+type Schema = Record<string, unknown>;
+interface Operation { responses: Record<string, { content?: Record<string, { schema: Schema }> }> }
+export interface OpenApiDocument { paths: Record<string, Record<string, Operation>>; components: { schemas: Record<string, Schema> } }
+
+export interface Answer { status: number; headers: Record<string, string | string[] | undefined>; text: string }
+
+export interface Contract {
+  doc: OpenApiDocument;
+  /** Sends the request and asserts that the answer is what the document says; returns it. */
+  send(method: string, path: string, options?: { body?: unknown; raw?: string; headers?: Record<string, string> }): Promise<Answer>;
+}
+
+/** The operation of `method` on the document's path template that `path` matches (a literal path first). */
+function operationFor(doc: OpenApiDocument, method: string, path: string): Operation | undefined {
+  const templates = Object.keys(doc.paths).sort((a, b) => Number(a.includes('{')) - Number(b.includes('{')));
+  const template = templates.find((t) => new RegExp(`^${t.replace(/[.]/g, '\\.').replace(/\{[^}]+\}/g, '[^/]+')}$`).test(path) && doc.paths[t]![method]);
+  return template === undefined ? undefined : doc.paths[template]![method];
+}
+
+/** Reads `${url}/openapi.json` and returns a client that checks every answer against it. */
+export async function openApiContract(url: string, headers: Record<string, string> = {}): Promise<Contract> {
+  const doc = await (await request(`${url}/openapi.json`, { headers })).body.json() as OpenApiDocument;
+  const ajv = new Ajv({ strict: false, allErrors: true, formats: { binary: true } });
+  ajv.addSchema({ $id: 'openapi', components: doc.components });
+  const validator = (schema: Schema) => ajv.compile(JSON.parse(JSON.stringify(schema).replaceAll('"#/components/', '"openapi#/components/')) as Schema);
+  return {
+    doc,
+    async send(method, path, options = {}) {
+      const body = options.raw ?? (options.body === undefined ? undefined : JSON.stringify(options.body));
+      const res = await request(`${url}${path}`, { method: method as 'GET', body, headers: { ...(options.body !== undefined ? { 'content-type': 'application/json' } : {}), ...options.headers } });
+      const answer = { status: res.statusCode, headers: res.headers, text: await res.body.text() };
+      const where = `${method} ${path} answered ${answer.status} ${answer.text.slice(0, 300)}`;
+      const operation = operationFor(doc, method.toLowerCase(), path);
+      assert.ok(operation, `${where}: the document has no such operation`);
+      const response = operation.responses[String(answer.status)];
+      assert.ok(response, `${where}: the operation does not list this status (it lists ${Object.keys(operation.responses).join(', ')})`);
+      const type = String(answer.headers['content-type'] ?? '').split(';')[0]!;
+      const content = response.content?.[type];
+      assert.ok(content, `${where}: the response does not list the content type '${type}'`);
+      const validate = validator(content.schema);
+      assert.ok(validate(JSON.parse(answer.text)), `${where}: the body is not valid against the documented schema: ${JSON.stringify(validate.errors)}`);
+      return answer;
+    },
+  };
+}
