@@ -527,6 +527,22 @@ export class InferenceCore extends EventEmitter {
   }
 
   /**
+   * The configs of a model's versions that serve or can (a ready one's as loaded, else the one the
+   * policy selects; a failed one's none): each is reachable by a traffic split or a version in the path.
+   */
+  versionConfigs(name: string): ModelConfig[] {
+    const entry = this.entries.get(name);
+    if (entry === undefined) return [];
+    const numbers = new Set([...entry.wanted.keys(), ...entry.slots.keys()]);
+    return [...numbers].flatMap((version) => {
+      const slot = entry.slots.get(version);
+      if (slot?.state === 'ready' && slot.loaded) return [slot.loaded.config];
+      const wanted = entry.wanted.get(version);
+      return wanted !== undefined && slot?.state !== 'failed' ? [wanted.config] : [];
+    });
+  }
+
+  /**
    * A model's traffic routing (canary split, sticky key, shadow): from the model folder's own
    * config, else the newest served version's — the rule version_policy follows.
    */

@@ -250,7 +250,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     const serving = core?.servableConfigs() ?? options.configs ?? [];
     const defaultName = core?.defaultModelName;
     const loaded = (name: string) => core?.peek(name);
-    const base = buildOpenApiDocument(serving, { title: 'modelserve', version: VERSION, defaultModel: serving.find((c) => c.name === defaultName), loaded });
+    const base = buildOpenApiDocument(serving, { title: 'modelserve', version: VERSION, defaultModel: serving.find((c) => c.name === defaultName), loaded, versions: (name) => core?.versionConfigs(name) ?? [] });
     documentCache = options.auth ? withSecuritySchemes(base, { rateLimited: options.auth.gate?.limited ?? (options.auth.rateLimits?.size ?? 0) > 0 }) : base;
     return documentCache;
   };

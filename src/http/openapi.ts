@@ -2,7 +2,7 @@
 // request/response schemas, descriptions and examples, so Swagger UI's "Try it out" works as is.
 import type { FieldSpec, ModelConfig, OutputSpec } from '../config/types.js';
 import { exampleRow } from '../core/model-version.js';
-import { rowSchema } from '../validation/request-validator.js';
+import { rowSchema, type Row } from '../validation/request-validator.js';
 import { OIP_SCHEMAS, oipPaths, type LoadedVersion } from '../protocols/oip/openapi.js';
 
 type Schema = Record<string, unknown>;
@@ -84,8 +84,7 @@ export function errorResponse(description: string, ref = 'Error'): Schema {
   return { description, content: { 'application/json': { schema: { $ref: `#/components/schemas/${ref}` } } } };
 }
 
-function predictOperation(config: ModelConfig, name: string, operationId: string, summary: string): Schema {
-  const example = exampleRow(config);
+function predictOperation(config: ModelConfig, name: string, operationId: string, summary: string, example: Row): Schema {
   return {
     tags: [config.name],
     summary,
@@ -127,6 +126,47 @@ export interface OpenApiOptions {
    * feeding int32/int64 inputs, and a raw model's graph inputs give its OIP infer example.
    */
   loaded?: LoadedVersion;
+  /**
+   * The configs of every version of a model that serves or can (a traffic split or a version in the
+   * path reaches each): the schemas then hold what each version answers and needs, not only the newest's.
+   */
+  versions?: (model: string) => readonly ModelConfig[];
+}
+
+/**
+ * A model's request and response schemas over its versions (the documented config first): a request
+ * sends every field some version requires; a response holds the outputs every version answers.
+ */
+function versionSchemas(versions: readonly ModelConfig[], loaded: LoadedVersion | undefined): { request: Schema; response: Schema; example: Row } {
+  const [config] = versions as [ModelConfig, ...ModelConfig[]];
+  const fields = new Map<string, Schema>();
+  const required = new Set<string>();
+  const example = exampleRow(config);
+  for (const version of versions) {
+    // The serving version's signature bounds fields feeding integer inputs; another version's config alone.
+    const enforced = rowSchema(version, version === config ? loaded?.(config.name)?.signature : undefined) as { properties: Record<string, Schema>; required: string[] };
+    for (const f of version.fields) if (!fields.has(f.name)) fields.set(f.name, fieldSchema(f, enforced.properties[f.name]!));
+    for (const name of enforced.required) {
+      required.add(name);
+      if (!(name in example)) example[name] = exampleRow(version)[name];
+    }
+  }
+  const outputs = new Map<string, Schema>();
+  for (const version of versions) for (const o of version.outputs) if (!outputs.has(o.field)) outputs.set(o.field, outputSchema(o));
+  const answeredByAll = [...outputs.keys()].filter((field) => versions.every((v) => v.outputs.some((o) => o.field === field)));
+  return {
+    request: {
+      type: 'object',
+      description: `Input fields of model '${config.name}'.`,
+      // OpenAPI 3.0's schema object wants at least one name in `required` (a model whose fields
+      // may all be absent, e.g. an XGBoost model's missing values, has none).
+      ...(required.size > 0 ? { required: [...required] } : {}),
+      properties: Object.fromEntries(fields),
+      additionalProperties: !config.strict,
+    },
+    response: { type: 'object', required: answeredByAll, properties: Object.fromEntries(outputs) },
+    example,
+  };
 }
 
 export function buildOpenApiDocument(configs: readonly ModelConfig[], options: OpenApiOptions): Schema {
@@ -134,25 +174,16 @@ export function buildOpenApiDocument(configs: readonly ModelConfig[], options: O
   const paths: Record<string, Schema> = {};
   const fieldModels = configs.filter((c) => c.kind !== 'raw'); // raw: no fields, served over the Open Inference Protocol only (below)
   const prefixes = schemaPrefixes(fieldModels, schemas);
+  const examples = new Map<string, Row>();
   for (const config of fieldModels) {
     const name = prefixes.get(config.name)!;
-    const enforced = rowSchema(config, options.loaded?.(config.name)?.signature) as { properties: Record<string, Schema>; required: string[]; additionalProperties: boolean };
-    schemas[`${name}Request`] = {
-      type: 'object',
-      description: `Input fields of model '${config.name}'.`,
-      // OpenAPI 3.0's schema object wants at least one name in `required` (a model whose fields
-      // may all be absent, e.g. an XGBoost model's missing values, has none).
-      ...(enforced.required.length > 0 ? { required: enforced.required } : {}),
-      properties: Object.fromEntries(config.fields.map((f) => [f.name, fieldSchema(f, enforced.properties[f.name]!)])),
-      additionalProperties: enforced.additionalProperties,
-    };
-    schemas[`${name}Response`] = {
-      type: 'object',
-      required: config.outputs.map((o) => o.field),
-      properties: Object.fromEntries(config.outputs.map((o) => [o.field, outputSchema(o)])),
-    };
-    paths[`/models/${config.name}/predict`] = { post: predictOperation(config, name, `predict_${config.name}`, `Predict with ${config.name} (the newest ready version, now ${config.modelVersion})`) };
-    const versioned = predictOperation(config, name, `predict_${config.name}_version`, `Predict with one version of ${config.name}`);
+    const others = (options.versions?.(config.name) ?? []).filter((c) => c.kind !== 'raw' && c.modelVersion !== config.modelVersion);
+    const { request, response, example } = versionSchemas([config, ...others], options.loaded);
+    schemas[`${name}Request`] = request;
+    schemas[`${name}Response`] = response;
+    examples.set(config.name, example);
+    paths[`/models/${config.name}/predict`] = { post: predictOperation(config, name, `predict_${config.name}`, `Predict with ${config.name} (the newest ready version, now ${config.modelVersion})`, example) };
+    const versioned = predictOperation(config, name, `predict_${config.name}_version`, `Predict with one version of ${config.name}`, example);
     versioned.parameters = [{ name: 'version', in: 'path', required: true, description: 'The version number (a numbered folder of the model).', schema: { type: 'integer', minimum: 1, example: config.modelVersion } }];
     (versioned.responses as Record<string, unknown>)[404] = errorResponse('No such version.');
     paths[`/models/${config.name}/versions/{version}/predict`] = { post: versioned };
@@ -179,7 +210,7 @@ export function buildOpenApiDocument(configs: readonly ModelConfig[], options: O
   paths['/v2/repository/models/{name}/unload'] = repositoryOperation('repository_unload', 'Unload a model', 'Stops routing to the model, lets queued requests finish, then releases its sessions. It stays unloaded until loaded again.', true);
   Object.assign(paths, oipPaths(configs, options.loaded));
   if (options.defaultModel && options.defaultModel.kind !== 'raw') {
-    paths['/predict'] = { post: predictOperation(options.defaultModel, prefixes.get(options.defaultModel.name)!, 'predict', `Predict with the default model (${options.defaultModel.name})`) };
+    paths['/predict'] = { post: predictOperation(options.defaultModel, prefixes.get(options.defaultModel.name)!, 'predict', `Predict with the default model (${options.defaultModel.name})`, examples.get(options.defaultModel.name)!) };
   }
   const plain = (description: string) => ({ 200: { description, content: { 'application/json': { schema: { type: 'object' } } } } });
   paths['/'] = { get: { tags: ['service'], summary: 'Service information', operationId: 'service_info', responses: plain('Service name, version, models and where the docs are.') } };

@@ -9,6 +9,7 @@ import { buildOpenApiDocument } from '../../src/http/openapi.js';
 import { BOOK_MODEL, EXAMPLES, tempDir, writeBookModelFolder } from '../helpers/paths.js';
 import { writeIdentityModels } from '../helpers/onnx.js';
 import { openApiContract } from '../helpers/openapi-contract.js';
+import { exampleModel } from '../pipelines/helpers.js';
 import { startServer } from '../../src/server.js';
 
 test('a model whose fields may all be absent: valid OpenAPI 3.0 (no empty `required`)', async () => {
@@ -142,6 +143,30 @@ test('every answer of a real server on the example models is one /openapi.json l
     for (const path of ['/v2/models/weather', '/v2/models/weather/config']) assert.equal((await send('GET', path)).status, 503, path);
     for (const path of ['/v2/models/weather/ready', '/v2/models/weather/stats', '/models/weather']) await send('GET', path);
     await send('POST', '/v2/repository/models/weather/load');
+  } finally {
+    await server.shutdown();
+  }
+});
+
+test('a traffic split between versions of different configs: the schemas hold what each version needs and answers (an output only the newest has is not required; a field only the older requires is)', async () => {
+  const repo = tempDir();
+  const dir = exampleModel(repo, 'weather', 'canary', 'version_policy: { all: true }\ntraffic: { 1: 50, 2: 50 }\n');
+  const shared = readFileSync(join(dir, 'model.yaml'), 'utf8');
+  mkdirSync(join(dir, '1'));
+  mkdirSync(join(dir, '2'));
+  // Version 1 requires current_weather_condition and answers the label only; version 2 (the newest) defaults it and adds rain_probability.
+  writeFileSync(join(dir, '1', 'model.yaml'), shared.replace(/^traffic:.*$/m, '').replace(/\n {2}rain_probability:\n(?: {4}.*\n)+/, '\n'));
+  writeFileSync(join(dir, 'model.yaml'), shared.replace('  current_weather_condition:\n', '  current_weather_condition:\n    required: false\n    default: 0\n'));
+  const server = await startServer({ repo, port: 0, grpcPort: 0, workers: 1, logger: false });
+  try {
+    const { doc, send } = await openApiContract(server.url);
+    const schemas = doc.components.schemas as Record<string, { required?: string[] }>;
+    assert.deepEqual(schemas.CanaryResponse!.required, ['prediction']);
+    assert.ok(schemas.CanaryRequest!.required!.includes('current_weather_condition'), 'version 1 requires it');
+    const example = (doc.paths['/models/canary/predict']!.post as unknown as { requestBody: { content: Record<string, { example: object }> } }).requestBody.content['application/json']!.example;
+    for (const path of ['/models/canary/versions/1/predict', '/models/canary/versions/2/predict', '/models/canary/predict', '/models/canary/predict']) {
+      assert.equal((await send('POST', path, { body: example })).status, 200, path);
+    }
   } finally {
     await server.shutdown();
   }
