@@ -827,7 +827,10 @@ export function loadRepository(repo: string): readonly ModelConfig[] {
   return Object.freeze(configs);
 }
 
-/** Cross-model rules: one model folder per name and one name per model folder, at most one default. */
+/**
+ * Cross-model rules: one model folder per name and one name per model folder, at most one default,
+ * a shadow's model in the repository.
+ */
 export function repositoryProblems(configs: readonly ModelConfig[]): Problem[] {
   const problems: Problem[] = [];
   const folderOf = new Map<string, ModelConfig>();
@@ -846,7 +849,24 @@ export function repositoryProblems(configs: readonly ModelConfig[]): Problem[] {
   for (const c of configs) if (c.default && !defaults.has(c.modelDir)) defaults.set(c.modelDir, c);
   const [first, ...rest] = defaults.values();
   for (const c of rest) problems.push({ file: c.configFile, path: 'default', message: `only one model may be the default; ${first!.name} already is` });
-  return problems;
+  return problems.concat(shadowTargetProblems(configs));
+}
+
+/**
+ * A shadow's model must be one of the repository, as a pipeline step's must: a typo turned every
+ * copy into a counted error, without a word. (A split's or a shadow's version that is not served
+ * gives its share to the others, as one not ready does: it may be on its way.)
+ */
+function shadowTargetProblems(configs: readonly ModelConfig[]): Problem[] {
+  const models = new Set(configs.map((c) => c.name));
+  const found = new Map<string, Problem>(); // the versions of a folder share its config: each problem once
+  for (const c of configs) {
+    const target = c.routing?.shadow?.model;
+    if (target === undefined || models.has(target)) continue;
+    const others = [...models].filter((n) => n !== c.name).sort();
+    found.set(c.configFile, { file: c.configFile, path: 'shadow.model', message: `no model '${target}' in the repository${didYouMean(target, others)} (models: ${others.join(', ') || 'none'})` });
+  }
+  return [...found.values()];
 }
 
 /** Where a parsed config holds a number that is not finite: YAML's .inf and .nan, or one past a double's range (1e999). */

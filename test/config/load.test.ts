@@ -75,6 +75,15 @@ test('a model.json with a syntax error names its line and column; one with a key
   assert.match(startupError(() => loadRepository(twice)).message, /m\/model\.json: \(file\): not valid: a key appears twice in one object \(the second at line 3, column 3\); JSON would keep only the last/);
 });
 
+test('a shadow naming no model of the repository is refused, with the model it looks like (every copy was a counted error, silently)', () => {
+  const model = (extra: string) => `fields:\n  x: { type: number }\ninputs:\n  in: { fields: [x] }\noutputs:\n  out: { from: o }\n${extra}`;
+  const root = repoWith({ 'weather/model.yaml': model('shadow: { model: weather-nxt }\n'), 'weather-next/model.yaml': model(''), 'other/model.yaml': model('shadow: { model: weather }\n') });
+  for (const name of ['weather', 'weather-next', 'other']) copyFileSync(BOOK_MODEL, join(root, name, 'model.onnx'));
+  const m = startupError(() => loadRepository(root)).message;
+  assert.match(m, /weather\/model\.yaml: shadow\.model: no model 'weather-nxt' in the repository \(did you mean weather-next\?\) \(models: other, weather-next\)/);
+  assert.doesNotMatch(m, /other\/model\.yaml/);
+});
+
 test('a mistyped key says which key it looks like, at every level; a key like none says only that it is unknown', () => {
   const root = repoWith({
     'a/model.yaml': `
