@@ -858,7 +858,7 @@ export class InferenceCore extends EventEmitter {
         await this.ensureLoaded(entry);
       } else entry.unloadedByRequest = wasUnloaded; // refused: as it was
       const status = this.status(name)[0]!;
-      if (entry.serving === undefined && failures.length === 0) failures.push(status.versions.map((v) => v.reason).find((r) => r !== undefined) ?? 'no version could be loaded');
+      if (entry.serving === undefined && failures.length === 0) failures.push(status.versions.map((v) => v.reason).find((r) => r !== undefined) ?? this.unarrivedProblems(name) ?? 'no version could be loaded');
       if (failures.length > 0) {
         const kept = entry.serving ? ` (version ${entry.serving.version} as loaded before keeps serving)` : '';
         throw new ModelServeError('MS_ERR_MODEL_LOAD_FAILED', `model '${name}' failed to load${kept}: ${failures.join('; ')}`);
@@ -867,6 +867,22 @@ export class InferenceCore extends EventEmitter {
     } finally {
       this.off('event', listener);
     }
+  }
+
+  /**
+   * Why a load found no version to load: its version folders that hold a config and nothing more, which
+   * the scan takes for still arriving (never selected) — each one's config problems (a model file not
+   * found, a broken config); a load means them as they are. Undefined when there is none.
+   */
+  private unarrivedProblems(name: string): string | undefined {
+    if (this.repo === undefined) return undefined;
+    const model = scanRepository(this.repo).models.find((m) => m.name === name);
+    const problems = (model?.versions ?? []).filter((v) => !v.complete).map((v) => {
+      const found: Problem[] = [];
+      v.read(found);
+      return `version ${v.version}: ${found.length > 0 ? formatProblems(found) : 'its folder holds no model file'}`;
+    });
+    return problems.length > 0 ? problems.join('; ') : undefined;
   }
 
   /** The repository API's unload: stops serving the model, drains it and releases its sessions. */

@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { startServer, type RunningServer } from '../../src/server.js';
 import { call } from '../helpers/http.js';
 import { tempDir } from '../helpers/paths.js';
-import { BOOK_ROW, writeBookVersion } from './fixtures.js';
+import { BOOK_ROW, bookConfig, writeBookVersion } from './fixtures.js';
 
 let server: RunningServer;
 let repo: string;
@@ -62,6 +62,26 @@ test('a load whose pipeline config names a model that is not served answers 400 
   }
   const fixed = await call(`${server.url}/v2/repository/models/pipe/load`, { method: 'POST' });
   assert.equal(fixed.status, 200, fixed.text);
+});
+
+test('a load of a new model folder holding a config alone (no model file beside it) answers 400 naming each config file and every problem, not "no version could be loaded"', async () => {
+  mkdirSync(join(repo, 'flat'));
+  writeFileSync(join(repo, 'flat', 'model.yaml'), bookConfig('flat', 1).replace('model: model.onnx', 'model: missing.onnx'));
+  mkdirSync(join(repo, 'numbered', '1'), { recursive: true });
+  mkdirSync(join(repo, 'numbered', '2'), { recursive: true });
+  writeFileSync(join(repo, 'numbered', 'model.yaml'), 'version_policy: { all: true }\n');
+  writeFileSync(join(repo, 'numbered', '1', 'model.yaml'), 'name: numbered\nmodel: model.onnx\nfields: [temp_c]\n');
+  writeFileSync(join(repo, 'numbered', '2', 'model.yaml'), 'name: numbered\nmodel: [\n');
+  const flat = await call(`${server.url}/v2/repository/models/flat/load`, { method: 'POST' });
+  assert.equal(flat.status, 400, flat.text);
+  assert.equal(flat.body.code, 'MS_ERR_MODEL_LOAD_FAILED');
+  assert.match(flat.body.error, /flat[\\/]model\.yaml: model: ONNX file not found: .*missing\.onnx/);
+  const numbered = await call(`${server.url}/v2/repository/models/numbered/load`, { method: 'POST' });
+  assert.equal(numbered.status, 400, numbered.text);
+  assert.match(numbered.body.error, /version 1: .*numbered[\\/]1[\\/]model\.yaml: fields: must be object/s);
+  assert.match(numbered.body.error, /numbered[\\/]1[\\/]model\.yaml: inputs: is required/);
+  assert.match(numbered.body.error, /version 2: .*numbered[\\/]2[\\/]model\.yaml: \(file\): not valid YAML/s);
+  assert.doesNotMatch(numbered.body.error, /no version could be loaded/);
 });
 
 test('a page on another origin cannot unload or load a model (browsers send these POSTs without a preflight: no auth, any content type): 403; the server\'s own pages and clients without Origin (curl, Triton\'s) can', async () => {
