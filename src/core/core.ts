@@ -766,18 +766,18 @@ export class InferenceCore extends EventEmitter {
 
   /** Loads every wanted version of a model that is not ready yet (on demand, or by the API). */
   private ensureLoaded(entry: ModelEntry): Promise<void> {
+    // Only what is not loaded: a failed version is retried when its files change, not per request.
+    // (One still draining after an eviction is loaded afresh under a new key: requests need not wait for the drain.)
+    const toLoad = () => [...entry.wanted.values()].filter(({ config }) => {
+      const slot = entry.slots.get(config.modelVersion);
+      return slot === undefined || slot.state === 'unavailable' || slot.state === 'unloading';
+    });
+    // Nothing to load (every version failed, or none is selected): no other model is evicted for it.
+    if (entry.loading === undefined && toLoad().length === 0) return Promise.resolve();
     entry.loading ??= (async () => {
       try {
         await this.makeRoom(entry);
-        await Promise.all(
-          [...entry.wanted.values()].map(async ({ config, fingerprint }) => {
-            const slot = entry.slots.get(config.modelVersion);
-            // Only what is not loaded: a failed version is retried when its files change, not per request.
-            // (One still draining after an eviction is loaded afresh under a new key: requests need not wait for the drain.)
-            if (slot !== undefined && slot.state !== 'unavailable' && slot.state !== 'unloading') return;
-            await this.loadVersion(entry, config, fingerprint).catch(() => undefined);
-          }),
-        );
+        await Promise.all(toLoad().map(({ config, fingerprint }) => this.loadVersion(entry, config, fingerprint).catch(() => undefined)));
         // Models that started loading together all went ahead (makeRoom evicts no model that is
         // loading): the last one to finish brings the count back within the budget. The victims
         // stop taking requests at once and drain in the background.
@@ -897,6 +897,8 @@ export class InferenceCore extends EventEmitter {
     if (entry.loading) await entry.loading.catch(() => undefined);
     // A version still loading (--watch, the memory budget) is unloaded too: its load, finishing later, does not serve.
     await Promise.all([...entry.slots.values()].filter((s) => s.state === 'ready' || s.state === 'failed' || s.state === 'loading').map((s) => this.unloadSlot(entry, s, 'unload', 'unavailable', 'unloaded by request')));
+    // Versions not loaded under the memory budget no longer load on their next request: say so.
+    for (const s of entry.slots.values()) if (s.state === 'unavailable') entry.slots.set(s.version, { ...s, reason: 'unloaded by request' });
     return this.status(name)[0]!;
   }
 

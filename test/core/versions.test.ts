@@ -195,6 +195,39 @@ describe('memory budget', () => {
   });
 });
 
+describe('memory budget and the repository API', () => {
+  test('--max-loaded-models 1: a load that has nothing to load (its config broken) evicts no model; an unload of a model not loaded says "unloaded by request" as its requests do, not "loads on the next request"', async () => {
+    const repo = tempDir();
+    for (const name of ['a', 'b']) writeBookVersion(repo, name, 1);
+    const server = await startServer({ repo, port: 0, workers: 1, logger: false, maxLoadedModels: 1 });
+    const states = async () => Object.fromEntries((await call(`${server.url}/models`)).body.models.map((m: { name: string; state: string }) => [m.name, m.state]));
+    try {
+      assert.deepEqual(await states(), { a: 'ready', b: 'unavailable' });
+      // A version whose config is broken (its model file is there) fails; the one without a model file is never selected.
+      writeBookVersion(repo, 'broken', 1);
+      writeFileSync(join(repo, 'broken', '1', 'model.yaml'), 'name: broken\nmodel: model.onnx\nfields: [x]\n');
+      mkdirSync(join(repo, 'config-only'));
+      writeFileSync(join(repo, 'config-only', 'model.yaml'), bookConfig('config-only', 1).replace('model: model.onnx', 'model: missing.onnx'));
+      for (const name of ['broken', 'config-only']) {
+        const load = await call(`${server.url}/v2/repository/models/${name}/load`, { method: 'POST' });
+        assert.equal(load.status, 400, load.text);
+        assert.equal((await states()).a, 'ready', `after the load of ${name}`);
+      }
+      // b is not loaded (the budget): an unload keeps it from loading on its next request, and says so.
+      const unload = await call(`${server.url}/v2/repository/models/b/unload`, { method: 'POST' });
+      assert.equal(unload.status, 200, unload.text);
+      assert.deepEqual(unload.body.versions, [{ version: 1, state: 'unavailable', reason: 'unloaded by request' }]);
+      const index = await call(`${server.url}/v2/repository/index`, { method: 'POST' });
+      assert.deepEqual(index.body.find((e: { name: string }) => e.name === 'b'), { name: 'b', version: '1', state: 'UNAVAILABLE', reason: 'unloaded by request' });
+      const res = await call(`${server.url}/models/b/predict`, { body: BOOK_ROW });
+      assert.equal(res.status, 503, res.text);
+      assert.match(res.body.detail, /model 'b' is unloaded/);
+    } finally {
+      await server.shutdown();
+    }
+  });
+});
+
 describe('memory budget and monitoring', () => {
   test('looking at models (GET /models, GET /models/{name}, readiness, statistics) does not count as using them: the least recently used by requests is evicted', async () => {
     const repo = tempDir();
