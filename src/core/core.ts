@@ -761,7 +761,8 @@ export class InferenceCore extends EventEmitter {
       this.emit('event', { type: 'models-changed' } satisfies CoreEvent); // a version the repository no longer has (metrics and statistics forget it)
     }
     // Its fingerprint is kept: --watch tells unchanged files (nothing to do) from changed ones.
-    else entry.slots.set(slot.version, { version: slot.version, state: 'unavailable', reason: why, config: slot.config, fingerprint: slot.fingerprint });
+    // (An eviction that an unload overtook while it drained: the model no longer loads on its next request.)
+    else entry.slots.set(slot.version, { version: slot.version, state: 'unavailable', reason: entry.unloadedByRequest ? 'unloaded by request' : why, config: slot.config, fingerprint: slot.fingerprint });
   }
 
   /** Loads every wanted version of a model that is not ready yet (on demand, or by the API). */

@@ -248,6 +248,27 @@ test('a reload while the workers are busy past queue.timeout_ms: the warm-up run
   });
 });
 
+test('--max-loaded-models 1: an unload of a model while its eviction drains: once drained it says "unloaded by request", as its requests do (it said "not loaded (memory budget); loads on the next request")', async () => {
+  const repo = tempDir();
+  for (const name of ['a', 'b']) writeBookVersion(repo, name, 1, 'optimize: false\n');
+  await withHeldCore({ repo, maxLoadedModels: 1 }, async (core, runtime) => {
+    let letRunsGo!: () => void;
+    runtime.runsHeld = new Promise((resolve) => { letRunsGo = resolve; });
+    const running = new Promise<void>((resolve) => { runtime.runArrived = resolve; });
+    const inFlight = core.acquire('a').then((v) => v.predict([{ ...BOOK_ROW }]));
+    await running; // a's request holds a's version: its eviction drains until it is answered
+    const b = core.acquire('b').then((v) => v.predict([{ ...BOOK_ROW }]));
+    while (core.status('a')[0]!.versions[0]!.state !== 'unloading') await new Promise((resolve) => setImmediate(resolve));
+    await core.unloadModel('a');
+    runtime.runsHeld = undefined;
+    letRunsGo();
+    assert.deepEqual(await inFlight, [{ prediction: labelsOf(1).rain }]);
+    assert.deepEqual(await b, [{ prediction: labelsOf(1).rain }]);
+    assert.deepEqual(core.status('a')[0]!.versions, [{ version: 1, state: 'unavailable', reason: 'unloaded by request' }]);
+    assert.match((await refused(core.acquire('a'))).message, /model 'a' is unloaded/);
+  });
+});
+
 test('two models loaded on demand at once under --max-loaded-models 1: both requests are served, and then only one model stays loaded', async () => {
   const repo = tempDir();
   for (const name of ['a', 'b', 'c']) writeBookVersion(repo, name, 1, 'optimize: false\n');
