@@ -363,6 +363,16 @@ test('repository index: {"ready": true} lists only ready versions; any content t
       assert.equal(refused.body.code, 'MS_ERR_UNSUPPORTED_PARAMETER');
       assert.match(refused.body.error, message);
     }
+    // A load or unload body that is not an object is refused as the index's is, not ignored (a 200 loaded the model).
+    for (const raw of ['[]', '"config"', 'null', '1']) {
+      for (const action of ['load', 'unload']) {
+        const refused = await call(`${server.url}/v2/repository/models/svc-raw/${action}`, { method: 'POST', raw });
+        assert.equal(refused.status, 422, `${action} ${raw}: ${refused.text}`);
+        assert.equal(refused.body.code, 'MS_ERR_VALIDATION');
+        assert.match(refused.body.error, /^body: value is not a valid dict \(send an object such as \{"parameters": \{\}\}, or no body\)$/);
+      }
+    }
+    assert.deepEqual(names((await index(undefined)).body), all, 'svc-raw still unloaded');
   } finally {
     assert.equal((await call(`${server.url}/v2/repository/models/svc-raw/load`, { method: 'POST' })).status, 200);
   }

@@ -35,6 +35,13 @@ function crossSiteBrowser(origin: string | undefined, host: string | undefined, 
   }
 }
 
+/** A body's options: none (an empty body), else a JSON object; anything else is refused, not ignored. */
+function bodyOptions(body: unknown, example: string): Record<string, unknown> {
+  if (body === undefined) return {};
+  if (typeof body === 'object' && body !== null && !Array.isArray(body)) return body as Record<string, unknown>;
+  throw new ModelServeError('MS_ERR_VALIDATION', `body: value is not a valid dict (send an object such as ${example}, or no body)`);
+}
+
 export const repositoryRoutes: FastifyPluginAsync<RepositoryRoutesOptions> = async (app, options) => {
   const hide = { schema: { hide: true } };
   app.addHook('onRequest', async (request, reply) => {
@@ -56,23 +63,19 @@ export const repositoryRoutes: FastifyPluginAsync<RepositoryRoutesOptions> = asy
   // Triton's index: [{name, version, state, reason}], one entry per version (a model with none: one
   // entry without version); {"ready": true} lists only the versions ready for inference.
   app.post('/v2/repository/index', hide, async (request, reply) => {
-    const body = request.body as unknown;
-    const isObject = typeof body === 'object' && body !== null && !Array.isArray(body);
-    if (body !== undefined && !isObject) {
-      return sendError(reply, 'MS_ERR_VALIDATION', 'body: value is not a valid dict (send an object such as {"ready": true})');
-    }
-    const ready = isObject ? (body as { ready?: unknown }).ready : undefined;
+    const ready = bodyOptions(request.body, '{"ready": true}').ready;
     if (ready !== undefined && typeof ready !== 'boolean') {
       return sendError(reply, 'MS_ERR_VALIDATION', 'body.ready: value could not be parsed to a boolean');
     }
     return repositoryIndex(options.core(), ready === true);
   });
   app.post<{ Params: { name: string } }>('/v2/repository/models/:name/load', hide, async (request) => {
-    checkLoadParameters((request.body as { parameters?: unknown } | undefined)?.parameters);
+    checkLoadParameters(bodyOptions(request.body, '{"parameters": {}}').parameters);
     const status = await options.core().loadModel(request.params.name);
     return { name: status.name, state: status.state, serving_version: status.serving ?? null, versions: status.versions };
   });
   app.post<{ Params: { name: string } }>('/v2/repository/models/:name/unload', hide, async (request) => {
+    bodyOptions(request.body, '{"parameters": {}}');
     const status = await options.core().unloadModel(request.params.name);
     return { name: status.name, state: status.state, versions: status.versions };
   });
