@@ -13,6 +13,7 @@ export const DASHBOARD_HTML = `<!doctype html>
 <body>
 <header><h1>modelserve <span class="sub">live predictions</span></h1><span id="status" data-status="connecting">connecting…</span><span id="updated"></span></header>
 <form id="auth" hidden><label>API key <input id="key" type="password" autocomplete="off"></label> <button type="submit">Connect</button> <span>(this server has auth on; the key stays in this tab)</span></form>
+<p id="no-models" class="panel" hidden>No model is served now.</p>
 <main id="versions"></main>
 <section class="panel"><h2>Errors</h2><table id="errors"><thead><tr><th>model</th><th>version</th><th>front door</th><th>status</th><th>count</th></tr></thead><tbody></tbody></table></section>
 <section class="panel"><h2>Latest predictions</h2><table id="latest"><thead><tr><th>time</th><th>model</th><th>v</th><th>via</th><th>request id</th><th>inputs</th><th>prediction</th><th>ms</th></tr></thead><tbody></tbody></table></section>
@@ -29,6 +30,7 @@ header h1 { font-size: 1.2em; margin: 0; } .sub { font-weight: normal; opacity: 
 #status[data-status=live] { color: #7ee787; } #status[data-status=error] { color: #ff7b72; }
 #updated { opacity: .6; font-size: .9em; }
 #auth { padding: .8em 1.2em; background: #fff3cd; }
+#no-models { margin-top: 1em; }
 main { display: flex; flex-wrap: wrap; gap: 1em; padding: 1em; }
 .card, .panel { background: #fff; border: 1px solid #d8dde3; border-radius: 6px; padding: .8em 1em; }
 .panel { margin: 0 1em 1em; } .card { flex: 1 1 560px; } .card[data-loaded=false] { opacity: .55; }
@@ -88,15 +90,31 @@ export const DASHBOARD_JS = `'use strict';
     let labels = null, hist = null;
     if (v.labels) { labels = barsChart('predictions by ' + v.labels.field, 260); dist.append(labels.root); dist.append(el('table', { 'data-dist': 'labels' })); }
     if (v.histogram) { hist = barsChart(v.histogram.field + ' (last 2048)', 260); dist.append(hist.root); }
-    $('#versions').append(root);
     c = { root, title, series, timeline, labels, hist };
     cards.set(key, c);
     return c;
   }
 
+  // The cards are the snapshot's versions, in its order: a model removed from the repository (or
+  // gone after a server restart) loses its card, charts and all; a new one takes its place in order.
+  function placeCards(versions) {
+    const keys = new Set(versions.map((v) => v.model + '@' + v.version));
+    for (const [key, c] of cards) {
+      if (keys.has(key)) continue;
+      [c.timeline, c.labels, c.hist].forEach((chart) => chart && chart.destroy());
+      c.root.remove();
+      cards.delete(key);
+    }
+    const roots = versions.map((v) => card(v).root);
+    const main = $('#versions');
+    if (roots.some((r, i) => main.children[i] !== r)) main.replaceChildren(...roots);
+    $('#no-models').hidden = roots.length > 0;
+  }
+
   function render(s) {
     $('#updated').textContent = 'updated ' + new Date(s.time).toLocaleTimeString();
     const now = Date.now() / 1000;
+    placeCards(s.versions);
     for (const v of s.versions) {
       const c = card(v);
       // An unloaded (or replaced) version keeps its card and counts, marked as no longer served.

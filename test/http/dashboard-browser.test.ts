@@ -4,12 +4,12 @@
 // /dashboard/stats), read from the DOM. A screenshot is saved under dist/test-artifacts/.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdirSync, readFileSync } from 'node:fs';
+import { cpSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Browser } from 'playwright-core';
 import { launchChromium } from '../helpers/browser.js';
 import { startServer, type RunningServer } from '../../src/server.js';
-import { EXAMPLES, REPO } from '../helpers/paths.js';
+import { EXAMPLES, REPO, tempDir } from '../helpers/paths.js';
 import { sample } from '../helpers/prom.js';
 
 const KEY = 'dashboard-test-key-0123456789';
@@ -175,5 +175,46 @@ test('a rate-limited key: the page waits as long as Retry-After says before it c
   } finally {
     await context.close();
     await limited.shutdown();
+  }
+});
+
+test('under --watch the cards follow the repository: a removed model loses its card, an added one gets its card in name order, and with none left the page says so; after a server restart the page shows the new server\'s models only', async () => {
+  const repo = tempDir();
+  for (const name of ['weather', 'loan']) cpSync(join(EXAMPLES, name), join(repo, name), { recursive: true });
+  // Polling off: the test runs each --watch pass itself.
+  let watched = await startServer({ repo, port: 0, workers: 1, logger: false, watch: { pollMs: 3_600_000, debounceMs: 3_600_000, settleMs: 0 } });
+  const context = await browser.newContext();
+  try {
+    const page = await context.newPage();
+    await page.goto(`${watched.url}/dashboard`);
+    const cardsAre = async (expected: string[]) => {
+      await page.waitForFunction((keys) => {
+        const doc = (globalThis as unknown as { document: { querySelectorAll(s: string): Iterable<{ getAttribute(a: string): string | null }> } }).document;
+        return JSON.stringify([...doc.querySelectorAll('section.card')].map((c) => `${c.getAttribute('data-model')}@${c.getAttribute('data-version')}`)) === JSON.stringify(keys);
+      }, expected, { timeout: 10_000 }).catch(async () => assert.fail(`cards ${JSON.stringify(await page.locator('section.card').evaluateAll((cs) => cs.map((c) => `${c.getAttribute('data-model')}@${c.getAttribute('data-version')}`)))}, expected ${JSON.stringify(expected)}`));
+    };
+    await cardsAre(['loan@1', 'weather@1']);
+    rmSync(join(repo, 'loan'), { recursive: true });
+    await watched.core.reconcile({});
+    await cardsAre(['weather@1']);
+    cpSync(join(EXAMPLES, 'rain-xgboost'), join(repo, 'rain-xgboost'), { recursive: true });
+    await watched.core.reconcile({});
+    await cardsAre(['rain-xgboost@1', 'weather@1']);
+    for (const name of ['weather', 'rain-xgboost']) rmSync(join(repo, name), { recursive: true });
+    await watched.core.reconcile({});
+    await cardsAre([]);
+    assert.equal(await page.locator('#no-models').isVisible(), true);
+    // A restart on the same port with another repository: the page reconnects and shows its models.
+    const port = Number(new URL(watched.url).port);
+    await watched.shutdown();
+    await page.locator('#status', { hasText: 'disconnected' }).waitFor({ timeout: 10_000 });
+    cpSync(join(EXAMPLES, 'loan'), join(repo, 'loan'), { recursive: true });
+    watched = await startServer({ repo, port, workers: 1, logger: false });
+    await page.waitForSelector('#status[data-status="live"]', { timeout: 10_000 });
+    await cardsAre(['loan@1']);
+    assert.equal(await page.locator('#no-models').isVisible(), false);
+  } finally {
+    await context.close();
+    await watched.shutdown();
   }
 });
