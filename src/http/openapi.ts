@@ -218,7 +218,9 @@ export function buildOpenApiDocument(configs: readonly ModelConfig[], options: O
   paths['/models/{name}'] = {
     get: {
       tags: ['service'], summary: "A model's fields, outputs, version and ONNX signature", operationId: 'get_model',
-      parameters: [{ name: 'name', in: 'path', required: true, schema: { type: 'string', enum: configs.map((c) => c.name) } }],
+      // The example is the value "Try it out" starts with: without one Swagger UI shows the enum's
+      // first name but holds none, and Execute sends nothing. No enum with no models (OpenAPI wants one).
+      parameters: [{ name: 'name', in: 'path', required: true, schema: { type: 'string', ...(configs.length > 0 ? { enum: configs.map((c) => c.name) } : {}) }, ...(configs.length > 0 ? { example: configs[0]!.name } : {}) }],
       responses: { ...plain('The model.'), 404: errorResponse('No such model.') },
     },
   };
@@ -226,7 +228,7 @@ export function buildOpenApiDocument(configs: readonly ModelConfig[], options: O
   paths['/readyz'] = { get: { tags: ['probes'], summary: 'Readiness', operationId: 'readyz', responses: { ...plain('Every model is loaded and warmed up.'), 503: errorResponse('Starting or shutting down.') } } };
   return {
     openapi: '3.0.3',
-    info: { title: options.title, version: options.version, description: `Served by modelserve. Models: ${configs.map((c) => `${c.name} v${c.modelVersion}`).join(', ')}.` },
+    info: { title: options.title, version: options.version, description: `Served by modelserve. Models: ${configs.map((c) => `${c.name} v${c.modelVersion}`).join(', ') || 'none'}.` },
     paths,
     components: { schemas },
   };

@@ -69,3 +69,21 @@ test('Swagger UI: Try it out -> Execute on the Open Inference Protocol infer ope
   assert.deepEqual(body.outputs.map((o) => o.name), ['prediction', 'rain_probability']);
   await page.close();
 });
+
+test('Swagger UI: Try it out -> Execute on GET /models/{name} sends the model name the select shows', async () => {
+  const page = await browser.newPage();
+  await page.goto(`${server.url}/docs`);
+  const operation = page.locator('#operations-service-get_model');
+  await operation.locator('.opblock-summary').click();
+  const tryItOut = operation.getByRole('button', { name: 'Try it out' });
+  if (await tryItOut.isVisible()) await tryItOut.click();
+  const shown = await operation.locator('tr[data-param-name="name"] select').inputValue();
+  await operation.getByRole('button', { name: 'Execute' }).click();
+  const status = operation.locator('.live-responses-table .response .response-col_status').first();
+  // Before, Execute sent nothing: the select showed a name but the UI held no value.
+  await status.waitFor({ timeout: 15_000 });
+  const text = await operation.locator('.live-responses-table .response .response-col_description pre').first().innerText();
+  assert.equal(await status.innerText(), '200', text);
+  assert.equal((JSON.parse(text) as { name: string }).name, shown);
+  await page.close();
+});

@@ -171,3 +171,9 @@ test('a traffic split between versions of different configs: the schemas hold wh
     await server.shutdown();
   }
 });
+
+test('no model served (every folder removed under --watch): valid OpenAPI 3.0 (no empty enum) that says so', async () => {
+  const doc = buildOpenApiDocument([], { title: 'modelserve', version: '0' }) as { info: { description: string } };
+  assert.equal(doc.info.description, 'Served by modelserve. Models: none.');
+  await SwaggerParser.validate(structuredClone(doc) as never);
+});
