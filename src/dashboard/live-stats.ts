@@ -2,7 +2,7 @@
 // door counts) plus the app's Prometheus registry (HTTP statuses, gRPC codes, MQTT outcomes, batch sizes) and the batchers
 // (queue depth). snapshot() is computed once per tick and sent to every open dashboard.
 import type { Registry } from 'prom-client';
-import type { OutputSpec } from '../config/types.js';
+import type { ModelConfig, OutputSpec } from '../config/types.js';
 import type { InferenceCore } from '../core/core.js';
 import type { PredictionRecord } from '../core/prediction-tap.js';
 import { redactRows } from '../events/cloudevent.js';
@@ -57,7 +57,25 @@ class VersionStats {
   values = new Float64Array(WINDOW);
   valueCount = 0;
 
-  constructor(readonly model: string, readonly version: number, readonly labelSpec: OutputSpec | undefined, readonly valueSpec: OutputSpec | undefined) {}
+  labelSpec: OutputSpec | undefined;
+  valueSpec: OutputSpec | undefined;
+
+  constructor(readonly model: string, readonly version: number, config: ModelConfig | undefined) {
+    this.follow(config);
+  }
+
+  /**
+   * The outputs counted, from the version's config; loaded again with other outputs (model.yaml
+   * edited under --watch), a distribution whose field changed starts over, not counting 'undefined'.
+   */
+  follow(config: ModelConfig | undefined): void {
+    const label = config?.outputs.find((o) => o.kind === 'label');
+    const value = config?.outputs.find((o) => o.kind === 'column');
+    if (label?.field !== this.labelSpec?.field) this.labels = Object.create(null) as Record<string, number>;
+    if (value?.field !== this.valueSpec?.field) this.valueCount = 0;
+    this.labelSpec = label;
+    this.valueSpec = value;
+  }
 
   add(record: PredictionRecord): void {
     this.requests++;
@@ -155,9 +173,7 @@ export class LiveStats {
     const key = `${record.model}\u0000${record.version}`;
     let stats = this.versions.get(key);
     if (stats === undefined) {
-      const config = this.core()?.resolve(record.model, record.version)?.config;
-      const outputs = config?.outputs ?? [];
-      stats = new VersionStats(record.model, record.version, outputs.find((o) => o.kind === 'label'), outputs.find((o) => o.kind === 'column'));
+      stats = new VersionStats(record.model, record.version, this.core()?.resolve(record.model, record.version)?.config);
       this.versions.set(key, stats);
     }
     stats.add(record);
@@ -165,6 +181,11 @@ export class LiveStats {
     // large one is trimmed first, so the 40 kept do not hold whole batches (nor their tensors) alive.
     this.latest.push(record.rows > LATEST_ROWS ? trimmed(record) : record);
     if (this.latest.length > LATEST * 2) this.latest = this.latest.slice(-LATEST);
+  };
+
+  /** A version made ready (its first load, or a reload: the core's version-ready event, sent before it serves). */
+  readonly versionReady = (model: string, version: number): void => {
+    this.versions.get(`${model}\u0000${version}`)?.follow(this.core()?.resolve(model, version)?.config);
   };
 
   /** Requests/s is measured over whole seconds, whoever asks for snapshots how often. */
@@ -190,7 +211,7 @@ export class LiveStats {
       queues.set(`${v.name}\u0000${v.version}`, v.batcher.stats().queuedRows);
       // A served version with no traffic yet still gets a card.
       const key = `${v.name}\u0000${v.version}`;
-      if (!this.versions.has(key)) this.versions.set(key, new VersionStats(v.name, v.version, v.config.outputs.find((o) => o.kind === 'label'), v.config.outputs.find((o) => o.kind === 'column')));
+      if (!this.versions.has(key)) this.versions.set(key, new VersionStats(v.name, v.version, v.config));
     }
     // A model removed from the repository is no model any more: its cards go (an unloaded one's stay),
     // so a repository whose models come and go does not keep a card, and its windows, per name ever served.

@@ -66,8 +66,11 @@ export const DASHBOARD_JS = `'use strict';
     }, [[], []], null);
   }
 
+  // A version reloaded with other outputs (model.yaml edited under --watch) gets a new card, with its charts.
+  const cardKey = (v) => v.model + '@' + v.version + '|' + (v.labels ? v.labels.field : '') + '|' + (v.histogram ? v.histogram.field : '');
+
   function card(v) {
-    const key = v.model + '@' + v.version;
+    const key = cardKey(v);
     let c = cards.get(key);
     if (c) return c;
     const root = el('section', { class: 'card', 'data-model': v.model, 'data-version': String(v.version) });
@@ -98,7 +101,7 @@ export const DASHBOARD_JS = `'use strict';
   // The cards are the snapshot's versions, in its order: a model removed from the repository (or
   // gone after a server restart) loses its card, charts and all; a new one takes its place in order.
   function placeCards(versions) {
-    const keys = new Set(versions.map((v) => v.model + '@' + v.version));
+    const keys = new Set(versions.map(cardKey));
     for (const [key, c] of cards) {
       if (keys.has(key)) continue;
       [c.timeline, c.labels, c.hist].forEach((chart) => chart && chart.destroy());

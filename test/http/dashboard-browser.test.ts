@@ -4,7 +4,7 @@
 // /dashboard/stats), read from the DOM. A screenshot is saved under dist/test-artifacts/.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { cpSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
+import { cpSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Browser } from 'playwright-core';
 import { launchChromium } from '../helpers/browser.js';
@@ -213,6 +213,42 @@ test('under --watch the cards follow the repository: a removed model loses its c
     await page.waitForSelector('#status[data-status="live"]', { timeout: 10_000 });
     await cardsAre(['loan@1']);
     assert.equal(await page.locator('#no-models').isVisible(), false);
+  } finally {
+    await context.close();
+    await watched.shutdown();
+  }
+});
+
+test('a version reloaded with its outputs renamed (model.yaml edited under --watch): its label counts and histogram follow the new fields, none counted as "undefined"', async () => {
+  const repo = tempDir();
+  cpSync(join(EXAMPLES, 'weather'), join(repo, 'weather'), { recursive: true });
+  const watched = await startServer({ repo, port: 0, workers: 1, logger: false, watch: { pollMs: 3_600_000, debounceMs: 3_600_000, settleMs: 0 } });
+  const context = await browser.newContext();
+  try {
+    const predict = async () => (await fetch(`${watched.url}/predict`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(rows[0]) })).json() as Promise<Record<string, unknown>>;
+    assert.deepEqual(Object.keys(await predict()), ['prediction', 'rain_probability']);
+    const yaml = join(repo, 'weather', 'model.yaml');
+    writeFileSync(yaml, readFileSync(yaml, 'utf8').replace('  prediction:\n    from: label', '  rain:\n    from: label').replace('  rain_probability:\n', '  p_rain:\n'));
+    await watched.core.reconcile({});
+    const answer = await predict();
+    assert.deepEqual(Object.keys(answer), ['rain', 'p_rain']);
+    const stats = await (await fetch(`${watched.url}/dashboard/stats`)).json() as { versions: Array<{ labels: { field: string; counts: Record<string, number> }; histogram: { field: string; counts: number[] } }> };
+    assert.deepEqual(stats.versions[0]!.labels, { field: 'rain', counts: { [String(answer.rain)]: 1 } });
+    assert.equal(stats.versions[0]!.histogram.field, 'p_rain');
+    assert.equal(stats.versions[0]!.histogram.counts.reduce((a, b) => a + b, 0), 1);
+    // The page's card shows the new fields' charts.
+    const page = await context.newPage();
+    await page.goto(`${watched.url}/dashboard`);
+    const card = page.locator('section.card[data-model="weather"]');
+    await card.locator(`tr[data-label="${String(answer.rain)}"]`).waitFor({ timeout: 10_000 });
+    assert.deepEqual(await card.locator('.u-title').allTextContents(), ['requests/s and p99 latency', 'predictions by rain', 'p_rain (last 2048)']);
+    assert.equal(await card.getAttribute('data-histogram-total'), '1');
+    // Renamed again while the page is open: the card follows.
+    writeFileSync(yaml, readFileSync(yaml, 'utf8').replace('  rain:\n    from: label', '  will_rain:\n    from: label'));
+    await watched.core.reconcile({});
+    await predict();
+    await card.locator('.u-title', { hasText: 'predictions by will_rain' }).waitFor({ timeout: 10_000 });
+    assert.equal(await page.locator('section.card').count(), 1);
   } finally {
     await context.close();
     await watched.shutdown();
