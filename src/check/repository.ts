@@ -100,7 +100,9 @@ export async function checkRepository(repo: string, options: CheckOptions = {}):
       problems.push({ file: options.sample, key: '(file)', message: `the sample ${unreadableReason(err)}`, severity: 'error' });
     }
   }
-  const folders = modelFolders(repo);
+  const unlistable: Problem[] = [];
+  const folders = modelFolders(repo, unlistable);
+  problems.push(...unlistable.map(fromConfig));
   const complete: ModelConfig[] = [];
   const models: string[] = [];
   const unreadable: string[] = [];

@@ -174,10 +174,29 @@ function fileNotFolder(path: string): string {
 const severalOnnxFiles = (dir: string) => onnxFiles(dir).length > 1;
 
 /**
+ * Why this process may not list a folder ("cannot be read (permission denied) by uid 1000"), or
+ * undefined when it may. A model folder mounted from a host (docker run -v, a volume) keeps the
+ * host's owner and mode, which the image's user (uid 1000) often lacks: said, not taken for "no model".
+ */
+function unlistableReason(dir: string): string | undefined {
+  try {
+    readdirSync(dir);
+    return undefined;
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code !== 'EACCES' && code !== 'EPERM') return undefined; // removed while we looked
+    const uid = process.getuid?.();
+    return `${unreadableReason(err)}${uid === undefined ? '' : ` by modelserve's user (uid ${uid})`}: make it readable (chmod -R a+rX, or chown)`;
+  }
+}
+
+/**
  * The model folders of a repository: the folder itself when it is a model, else its subfolders that
  * are — or that hold several .onnx files and no config, so that they are reported, not skipped.
+ * Subfolders this process may not list are not models it can tell; they go to `unlistable` (with
+ * why) for the caller to report, except a file system's lost+found (root's, on every ext4 volume).
  */
-export function modelFolders(repo: string): string[] {
+export function modelFolders(repo: string, unlistable: Problem[] = []): string[] {
   const root = resolve(repo);
   if (!isDirectory(root)) {
     if (existsSync(root)) throw new StartupError('MS_ERR_CONFIG_NOT_FOUND', `${repo}: ${fileNotFolder(repo)}`);
@@ -185,17 +204,27 @@ export function modelFolders(repo: string): string[] {
     if (entryExists(root)) throw new StartupError('MS_ERR_CONFIG_NOT_FOUND', `${repo}: model repository is a symbolic link that leads to no folder (${danglingReason(root)})`);
     throw new StartupError('MS_ERR_CONFIG_NOT_FOUND', `${repo}: model repository not found (expected a folder)`);
   }
+  const rootReason = unlistableReason(root);
+  if (rootReason !== undefined) throw new StartupError('MS_ERR_CONFIG_NOT_FOUND', `${repo}: model repository ${rootReason}`);
   if (isModelFolder(root)) return [root];
-  const dirs = readdirSync(root)
+  const subfolders = readdirSync(root)
     .filter((entry) => !entry.startsWith('.'))
     .map((entry) => join(root, entry))
-    .filter((dir) => isDirectory(dir) && (isModelFolder(dir) || severalOnnxFiles(dir)))
+    .filter((dir) => isDirectory(dir))
     .sort();
+  const unlisted: Problem[] = [];
+  for (const dir of subfolders) {
+    const reason = basename(dir) === 'lost+found' ? undefined : unlistableReason(dir);
+    if (reason !== undefined) unlisted.push({ file: join(repo, basename(dir)), path: '(folder)', message: reason });
+  }
+  unlistable.push(...unlisted);
+  const dirs = subfolders.filter((dir) => isModelFolder(dir) || severalOnnxFiles(dir));
   if (dirs.length === 0) {
     if (severalOnnxFiles(root)) return [root];
+    const why = unlisted.map((p) => `; ${p.file} ${p.message}`).join('');
     throw new StartupError(
       'MS_ERR_CONFIG_NOT_FOUND',
-      `${repo}: no model found: expected ${CONFIG_FILE_NAMES.join(' / ')} (or a single .onnx file) in this folder or in its subfolders`,
+      `${repo}: no model found: expected ${CONFIG_FILE_NAMES.join(' / ')} (or a single .onnx file) in this folder or in its subfolders${why}`,
     );
   }
   return dirs;
@@ -811,7 +840,8 @@ export function versionPolicyProblems(modelDir: string, locations: readonly Vers
 export function loadRepository(repo: string): readonly ModelConfig[] {
   const problems: Problem[] = [];
   const configs: ModelConfig[] = [];
-  for (const modelDir of modelFolders(repo)) {
+  // A model folder that cannot be read would otherwise be left out without a word (fewer models served).
+  for (const modelDir of modelFolders(repo, problems)) {
     const locations = versionLocations(modelDir);
     const policy = readVersionPolicy(modelDir, locations);
     const wanted = new Set(policy ? selectVersions(policy, locations.map((l) => l.version)) : []);

@@ -6,8 +6,8 @@
 // again pulled by digest.
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
-import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { execFileSync, spawn } from 'node:child_process';
+import { chmodSync, cpSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import { startServer } from '../../src/server.js';
@@ -157,6 +157,36 @@ describe('the image, built and run by a real Docker engine', { timeout: 360_000 
     assert.equal(await dockerOk(['inspect', '-f', '{{.State.OOMKilled}} {{.State.Running}}', container.id]), 'false true');
     assert.ok(peakRss > 0 && peakRss < RSS_BOUND, `peak RSS ${(peakRss / 2 ** 20).toFixed(0)} MiB, documented bound ${RSS_BOUND / 2 ** 20} MiB`);
     assert.ok(Number(cgroupPeak) < MEMORY_LIMIT, `cgroup peak ${cgroupPeak}`);
+  });
+
+  it('your models mounted read-only over /app/models (docs/deploy.md): served when uid 1000 can read them; a folder it cannot read is named, with the uid, not taken for "no model"', async () => {
+    // mkdtemp makes a 0700 folder owned by the user who runs the tests: what a host folder often is.
+    const repo = tempDir('modelserve-mounted-');
+    cleanup.add(`models ${repo}`, async () => rmSync(repo, { recursive: true, force: true }));
+    for (const model of ['weather', 'loan']) cpSync(join(EXAMPLES, model), join(repo, model), { recursive: true });
+    const runOnce = async () => {
+      const r = await docker(['run', '--rm', '--network', 'none', '-v', `${repo}:/app/models:ro`, TAG], { timeoutMs: 60_000 });
+      return { code: r.code, out: (r.stdout + r.stderr).split('\n').filter((l) => l.startsWith('modelserve') || l.startsWith('  ')).join('\n') };
+    };
+    if (process.getuid?.() !== 1000) {
+      chmodSync(repo, 0o700);
+      const root = await runOnce();
+      assert.equal(root.code, 1, root.out);
+      assert.equal(root.out, "modelserve: /app/models: model repository cannot be read (permission denied) by modelserve's user (uid 1000): make it readable (chmod -R a+rX, or chown)");
+      chmodSync(repo, 0o755);
+      chmodSync(join(repo, 'weather'), 0o700);
+      const one = await runOnce();
+      assert.equal(one.code, 1, one.out);
+      // Not loan alone, served without a word about weather.
+      assert.equal(one.out, "modelserve: invalid model configuration (1 problem):\n  models/weather: (folder): cannot be read (permission denied) by modelserve's user (uid 1000): make it readable (chmod -R a+rX, or chown)");
+    }
+    execFileSync('chmod', ['-R', 'a+rX', repo]);
+    const port2 = await freePort();
+    const mounted = await startContainer(TAG, port2, ['--read-only', '--tmpfs', '/tmp', '-v', `${repo}:/app/models:ro`]);
+    assert.deepEqual((await readyLine(mounted.id)).models.map((m) => m.name).sort(), ['loan', 'weather']);
+    const r = await predict(`http://127.0.0.1:${port2}/predict`);
+    assert.equal(r.status, 200, r.text);
+    await dockerOk(['stop', mounted.id]);
   });
 
   it('`docker stop` under a closed load: exit 0, and no request the container accepted fails', async () => {
