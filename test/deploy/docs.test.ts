@@ -24,6 +24,19 @@ describe('docs/deploy.md', () => {
     assert.ok(marked.filter((m) => m[3]).length >= 4, 'most of what can run here is run');
   });
 
+  it('copied block by block into one shell, from the checkout: no block leaves the reader in another folder, and each file a command reads was written by an earlier line', () => {
+    const lines = [...DOC.matchAll(/```sh\n([\s\S]*?)```/g)].flatMap((m) => m[1].split('\n'));
+    // A `cd` outside a subshell moves every later block (their deploy/… paths, the files they read).
+    assert.deepEqual(lines.filter((l) => /^\s*cd\s/.test(l)), [], 'use (cd DIR && …) or a path instead');
+    const written = new Set<string>();
+    const unwritten: string[] = [];
+    for (const line of lines) {
+      for (const m of line.matchAll(/(?:-d @|--body )([\w./-]+)/g)) if (!written.has(m[1])) unwritten.push(`${m[1]}: ${line.trim()}`);
+      for (const m of line.matchAll(/> ?([\w./-]+\.json)/g)) written.add(m[1]);
+    }
+    assert.deepEqual(unwritten, []);
+  });
+
   it('the `gcloud run deploy` flags are the Knative Service\'s settings and fit the image', () => {
     const block = /```sh\n(gcloud run deploy modelserve[\s\S]*?)```/.exec(DOC)?.[1].replace(/\\\n\s*/g, ' ') ?? '';
     assert.ok(block, 'no gcloud run deploy block');
