@@ -100,9 +100,15 @@ export async function run(argv: string[]): Promise<number> {
   });
 }
 
-/** What to do about a port in use (a second server on one host: gRPC's default 8001 is the usual clash), or a --host no interface has. */
+/** What to do about a port in use (a second server on one host: gRPC's default 8001 is the usual clash), a privileged port, or a --host no interface has. */
 function portHint(message: string): string {
   if (/ENOTFOUND|EADDRNOTAVAIL|EAI_AGAIN/.test(message)) return ' (--host: an address or name of one of this machine\'s interfaces, e.g. 127.0.0.1, or 0.0.0.0 for all of them)';
+  // The image's non-root user with PORT=80: fine in Docker's own network namespace, refused on the
+  // host network and in a Kubernetes pod without NET_BIND_SERVICE.
+  if (message.includes('listen EACCES')) {
+    const lacking = `a port below 1024 needs a privilege uid ${process.getuid?.() ?? '?'} does not have: listen on 1024 or above`;
+    return message.startsWith('gRPC') ? ` (${lacking}, e.g. --grpc-port 8001)` : ` (${lacking}, e.g. PORT=8080, and publish that as 80: docker run -p 80:8080, a Kubernetes Service's port: 80)`;
+  }
   if (!message.includes('EADDRINUSE')) return '';
   return message.startsWith('gRPC')
     ? ' (another server — modelserve, Triton — holds that port: pick another with --grpc-port, or --grpc-port 0 to turn gRPC off)'

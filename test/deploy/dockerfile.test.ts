@@ -346,6 +346,22 @@ describe('Dockerfile replayed on the host (no Docker engine): build stages, then
     assert.match(r.stderr, new RegExp(`--events-file: ${events} cannot be created in ${join(runtimeRoot, runtime.workdir)} \\(permission denied to uid ${runAs.uid}\\)`));
   });
 
+  it("PORT=80 as the image's USER (the host network, a Kubernetes pod without NET_BIND_SERVICE) fails with one line saying why and what to do, not Node's 'listen EACCES' alone", { skip: process.getuid?.() !== 0 && 'needs root to run as the image user' }, () => {
+    assert.ok(runtimeRoot && runAs);
+    const [cmd, ...args] = [...(runtime.entrypoint ?? []), ...(runtime.cmd ?? [])];
+    const r = spawnSync(cmd === 'node' ? process.execPath : cmd, args.map((a) => (a.startsWith('/') ? join(runtimeRoot, a) : a)), {
+      cwd: join(runtimeRoot, runtime.workdir),
+      env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: '/nonexistent', ...runtime.env, HOST: '127.0.0.1', MODELSERVE_MODEL_REPO: join(runtimeRoot, runtime.workdir, 'models'), PORT: '80', MODELSERVE_GRPC_PORT: '0', MODELSERVE_WORKERS: '0', LOG_LEVEL: 'warn' },
+      uid: runAs.uid,
+      gid: runAs.gid,
+      encoding: 'utf8',
+      timeout: 30_000,
+    });
+    const lines = r.stderr.split('\n').filter((l) => l.startsWith('modelserve'));
+    assert.equal(r.status, 1, r.stderr.slice(-2000));
+    assert.deepEqual(lines, [`modelserve: failed to start: listen EACCES: permission denied 127.0.0.1:80 (a port below 1024 needs a privilege uid ${runAs.uid} does not have: listen on 1024 or above, e.g. PORT=8080, and publish that as 80: docker run -p 80:8080, a Kubernetes Service's port: 80)`]);
+  });
+
   it('STOPSIGNAL (SIGTERM) makes the server drain and exit 0', async () => {
     assert.ok(server);
     const exited = new Promise<number | null>((resolve) => server?.once('exit', (code) => resolve(code)));
