@@ -40,11 +40,8 @@ export async function readModelBytes(config: Pick<ModelConfig, 'modelFile' | 'fo
   // onnxruntime would say only "protobuf parsing failed" of an XGBoost binary model, a pickle, or
   // a file cut short: say what is wrong with it.
   if (!xgboost) {
-    const foreign = foreignModelReason(bytes);
-    if (foreign) throw new ModelBytesError('parse', foreign);
-    const view = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-    const cut = onnxEndsEarly(view.length, (position, into) => view.copy(into, 0, position, position + into.length));
-    if (cut !== undefined) throw new ModelBytesError('parse', `${cut}: is it still being copied, or was its copy cut short?`);
+    const notOnnx = notOnnxReason(bytes);
+    if (notOnnx !== undefined) throw new ModelBytesError('parse', notOnnx);
   }
   // The optimiser's protobuf library is loaded only for models that may hold an operator it rewrites.
   if (!optimize || !config.optimize || !mayOptimize(bytes)) return { bytes };
@@ -56,6 +53,19 @@ export async function readModelBytes(config: Pick<ModelConfig, 'modelFile' | 'fo
     // The optimiser parses the protobuf: a file it cannot read is corrupt.
     throw new ModelBytesError('parse', (err as Error).message);
   }
+}
+
+/**
+ * Why bytes that should be an ONNX model are none, in words (serve, check, init, inspect and optimize say it alike,
+ * rather than onnxruntime's "protobuf parsing failed" or the protobuf reader's "index out of range"): another format
+ * (an XGBoost binary model, a pickle) or a file cut short. Undefined when neither is seen.
+ */
+export function notOnnxReason(bytes: Uint8Array): string | undefined {
+  const foreign = foreignModelReason(bytes);
+  if (foreign) return foreign;
+  const view = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const cut = onnxEndsEarly(view.length, (position, into) => view.copy(into, 0, position, position + into.length));
+  return cut === undefined ? undefined : `${cut}: is it still being copied, or was its copy cut short?`;
 }
 
 /**

@@ -6,7 +6,7 @@ import { copyFileSync, existsSync, mkdirSync, statSync, writeFileSync } from 'no
 import { basename, dirname, isAbsolute, join, relative, resolve } from 'node:path';
 import { readScalerFile } from '../config/scale-file.js';
 import { readUserFile } from '../user-file.js';
-import { foreignModelReason } from '../xgboost/format.js';
+import { notOnnxReason } from '../core/model-bytes.js';
 import type { FieldType } from '../config/types.js';
 import { CARRIED, SUPPORTED } from '../config/signature.js';
 import { normalizeName, readSample, type Sample, type SampleColumn } from '../check/csv.js';
@@ -167,7 +167,7 @@ export function initModelFolder(options: InitOptions): InitResult {
   try {
     d = describeModel(modelBytes, options.model);
   } catch (err) {
-    throw new InitError(`${options.model} is not a valid ONNX model: ${foreignModelReason(modelBytes) ?? (err as Error).message}`);
+    throw new InitError(`${options.model} is not a valid ONNX model: ${notOnnxReason(modelBytes) ?? (err as Error).message}`);
   }
   const name = modelName(options.name ?? (options.out ? basename(resolve(options.out)) : basename(options.model).replace(/\.[^.]*$/, '')));
   if (options.name !== undefined && name !== options.name) notes.push(`--name '${options.name}' is not a model name (lower-case letters, digits, - and _): the model is named '${name}'`);

@@ -1,7 +1,7 @@
 // `modelserve inspect <model.onnx> [--json]`: what a model takes and returns, before writing a config.
 import { describeModel, formatDescription } from './inspect.js';
 import { convertXgboostFile, isXgboostModelFile } from '../xgboost/load.js';
-import { foreignModelReason } from '../xgboost/format.js';
+import { notOnnxReason } from '../core/model-bytes.js';
 import { readUserFile, UserFileError, unreadableReason } from '../user-file.js';
 import { unknownOptionMessage } from '../closest-name.js';
 
@@ -37,7 +37,7 @@ export async function run(argv: string[]): Promise<number> {
     description = describeModel(bytes, file);
   } catch (err) {
     const e = err as NodeJS.ErrnoException;
-    console.error(`modelserve inspect: ${err instanceof UserFileError || e.code ? `${file} ${unreadableReason(err)}` : isXgboostModelFile(file) ? e.message : `${file}: not a valid ONNX model: ${(bytes && foreignModelReason(bytes)) ?? e.message}`}`);
+    console.error(`modelserve inspect: ${err instanceof UserFileError || e.code ? `${file} ${unreadableReason(err)}` : isXgboostModelFile(file) ? e.message : `${file}: not a valid ONNX model: ${(bytes && notOnnxReason(bytes)) ?? e.message}`}`);
     return 1;
   }
   console.log(json ? JSON.stringify(description, null, 2) : formatDescription(description));

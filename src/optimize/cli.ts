@@ -4,6 +4,8 @@ import { readUserFile, unreadableReason } from '../user-file.js';
 import { optimizeModel, type OptimizeOptions, type RbfPrecision } from './index.js';
 import { isSameFile, writeOutput } from '../cli/output.js';
 import { unknownOptionMessage } from '../closest-name.js';
+import { notOnnxReason } from '../core/model-bytes.js';
+import { isXgboostJson } from '../config/load.js';
 
 const HELP = `Usage: modelserve optimize <in.onnx> <out.onnx> [options]
 
@@ -60,7 +62,9 @@ export async function run(argv: string[]): Promise<number> {
   try {
     result = optimizeModel(bytes, options);
   } catch (err) {
-    console.error(`modelserve optimize: ${input} is not a valid ONNX model: ${(err as Error).message}`);
+    // An XGBoost JSON model has no ONNX graph yet; its tree ensemble would be kept as it is anyway.
+    const xgboost = isXgboostJson(input) ? `it is an XGBoost JSON model: modelserve convert writes its ONNX graph` : undefined;
+    console.error(`modelserve optimize: ${input} is not a valid ONNX model: ${xgboost ?? notOnnxReason(bytes) ?? (err as Error).message}`);
     return 1;
   }
   const ms = performance.now() - t0;

@@ -61,9 +61,30 @@ test('an empty file is not a valid ONNX model (exit 1), not a model with nothing
   for (const args of [[empty, join(dir, 'out.onnx')], [empty, join(dir, 'out.onnx'), '--force']]) {
     const r = cli(args);
     assert.equal(r.status, 1, r.stderr);
-    assert.match(r.stderr, /^modelserve optimize: .*empty\.onnx is not a valid ONNX model: no graph \(not an ONNX model\?\)\n$/);
+    assert.match(r.stderr, /^modelserve optimize: .*empty\.onnx is not a valid ONNX model: it is empty: is it still being copied, or was its copy cut short\?\n$/);
   }
   assert.ok(!existsSync(join(dir, 'out.onnx')));
+});
+
+test('a model cut short, a pickle or an XGBoost model is said as serve says it, not as the protobuf reader\'s "index out of range" (optimize, inspect, init)', () => {
+  const whole = readFileSync(resolve(FIXTURES, 'svc_rbf_bin.onnx'));
+  const cut = join(dir, 'cut.onnx');
+  writeFileSync(cut, whole.subarray(0, 100));
+  const pickle = join(dir, 'model.pkl');
+  writeFileSync(pickle, Buffer.from([0x80, 0x04, 0x95, 0x10, 0, 0, 0, 0, 0, 0, 0]));
+  const out = join(dir, 'never.onnx');
+  const said = (command: string, args: string[]) => {
+    const r = spawnSync(process.execPath, [resolve(REPO, 'bin/modelserve.js'), command, ...args], { encoding: 'utf8', timeout: 60_000, cwd: dir });
+    assert.equal(r.status, 1, r.stderr);
+    assert.equal(r.stderr.trimEnd().split('\n').length, 1, r.stderr);
+    return r.stderr;
+  };
+  for (const [command, args] of [['optimize', [cut, out]], ['inspect', [cut]], ['init', [cut, '--out', join(dir, 'cut-model')]]] as const) {
+    assert.match(said(command, [...args]), /cut\.onnx(:| is) not a valid ONNX model: it is 100 bytes long, but a field from byte \d+ runs to byte \d+: is it still being copied/, command);
+  }
+  assert.match(said('optimize', [pickle, out]), /model\.pkl is not a valid ONNX model: it is a Python pickle/);
+  assert.match(said('optimize', [resolve(REPO, 'examples/rain-xgboost/model.json'), out]), /model\.json is not a valid ONNX model: it is an XGBoost JSON model: modelserve convert writes its ONNX graph\n$/);
+  assert.ok(!existsSync(out));
 });
 
 test('an output that is the input file (the same path, spelt otherwise, a symlink to it) is a usage error (exit 2); the model is left as it was', () => {
