@@ -7,7 +7,7 @@ import type { ErrorObject } from 'ajv';
 import { LineCounter, parseDocument, visit, type YAMLError } from 'yaml';
 import { StartupError } from '../errors.js';
 import type { FieldSpec, ModelConfig, OutputSpec, PipelineSpec, PipelineStepSpec, RoutingSpec, StepCondition, TensorSpec, ValueType, VersionPolicy } from './types.js';
-import { DEFAULTS, FIELD_TYPES, MAX_MODEL_NAME_LENGTH, MODEL_CONFIG_SCHEMA, NAME_PATTERN } from './schema.js';
+import { DEFAULTS, FIELD_TYPES, MAX_MODEL_NAME_LENGTH, MODEL_CONFIG_SCHEMA, modelNameFrom, NAME_PATTERN } from './schema.js';
 import { didYouMean } from '../closest-name.js';
 import { configSchemaValidator } from './schema-validator.js';
 import { resolveScaleFiles } from './scale-file.js';
@@ -159,14 +159,19 @@ export function isModelFolder(dir: string): boolean {
   return findConfigFile(dir) !== undefined || versionFolders(dir).length > 0 || onnxFiles(dir).length === 1 || xgboostModelWithoutConfig(dir) !== undefined;
 }
 
+/** A path as one word of a command to paste into a shell: quoted when it holds a space, a quote or another character the shell reads. */
+function shellWord(text: string): string {
+  return /^[A-Za-z0-9_./@%+=:,-]+$/.test(text) ? text : `'${text.replace(/'/g, "'\\''")}'`;
+}
+
 /** What to do when handed a model file where a folder is expected (the commands that get there from a file). */
 function fileNotFolder(path: string): string {
   const base = basename(path);
-  const name = base.replace(/\.[^.]+$/, '').replace(/[^A-Za-z0-9_-]+/g, '-') || 'model';
+  const name = modelNameFrom(base.replace(/\.[^.]+$/, ''));
   const folder = `${name}/`;
   const model = base.endsWith('.onnx') || isXgboostJson(path);
   if (!model) return 'is a file, not a model repository: give a folder of model folders or one model folder';
-  return `is a model file; a folder is expected (a model repository or one model folder). To serve it: \`modelserve init ${path} -o models/${name}\` writes a model folder with a config beside a copy of it (named fields, JSON API), then \`modelserve serve models\`` +
+  return `is a model file; a folder is expected (a model repository or one model folder). To serve it: \`modelserve init ${shellWord(path)} -o models/${name}\` writes a model folder with a config beside a copy of it (named fields, JSON API), then \`modelserve serve models\`` +
     (base.endsWith('.onnx') ? `; or put it alone in a folder (${folder}${base}) and serve that folder: its own inputs and outputs over the Open Inference Protocol` : '');
 }
 

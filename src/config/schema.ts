@@ -60,6 +60,11 @@ const output = {
 /** The longest model name: the HTTP router's limit on a path parameter (a longer one could not be addressed by any URL). */
 export const MAX_MODEL_NAME_LENGTH = 100;
 
+/** A model name made from a file or folder name (init's default, and the folder the hint for a model file names): lower-case letters, digits, - and _. */
+export function modelNameFrom(text: string): string {
+  return text.toLowerCase().replace(/[^a-z0-9_-]+/g, '-').replace(/^[^a-z0-9]+/, '').replace(/-+$/, '') || 'model';
+}
+
 export const NAME_PATTERN = '^(?!__proto__$)[A-Za-z_][A-Za-z0-9_]*$';
 const identifier = { type: 'string', pattern: NAME_PATTERN };
 /** Keys that are not fields (tensor and output names): any string but __proto__. */

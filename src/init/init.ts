@@ -9,6 +9,7 @@ import { readUserFile } from '../user-file.js';
 import { notOnnxReason } from '../core/model-bytes.js';
 import type { FieldType } from '../config/types.js';
 import { CARRIED, SUPPORTED } from '../config/signature.js';
+import { modelNameFrom } from '../config/schema.js';
 import { normalizeName, readSample, type Sample, type SampleColumn } from '../check/csv.js';
 import { describeModel, signatureText, type TensorDescription } from '../inspect/inspect.js';
 
@@ -55,10 +56,6 @@ export function fieldName(text: string): string {
   if (/^[A-Za-z_][A-Za-z0-9_]*$/.test(text)) return text;
   const n = normalizeName(text);
   return n === '' ? 'x' : /^[0-9]/.test(n) ? `x_${n}` : n;
-}
-
-function modelName(text: string): string {
-  return text.toLowerCase().replace(/[^a-z0-9_-]+/g, '-').replace(/^[^a-z0-9]+/, '').replace(/-+$/, '') || 'model';
 }
 
 const yamlScalar = (v: number | string | boolean) => (typeof v === 'string' ? JSON.stringify(v) : String(v));
@@ -169,7 +166,7 @@ export function initModelFolder(options: InitOptions): InitResult {
   } catch (err) {
     throw new InitError(`${options.model} is not a valid ONNX model: ${notOnnxReason(modelBytes) ?? (err as Error).message}`);
   }
-  const name = modelName(options.name ?? (options.out ? basename(resolve(options.out)) : basename(options.model).replace(/\.[^.]*$/, '')));
+  const name = modelNameFrom(options.name ?? (options.out ? basename(resolve(options.out)) : basename(options.model).replace(/\.[^.]*$/, '')));
   if (options.name !== undefined && name !== options.name) notes.push(`--name '${options.name}' is not a model name (lower-case letters, digits, - and _): the model is named '${name}'`);
   const dir = resolve(options.out ?? join('models', name));
   const configFile = join(dir, 'model.yaml');

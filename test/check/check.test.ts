@@ -342,3 +342,19 @@ test('a scale on an int32 or int64 input is an error naming it (an int64 input w
     assert.match(r.stderr, new RegExp(`${model}/model\\.yaml: inputs\\.x\\.scale: the model's input 'x' is ${type}, which cannot hold scaled values; scale applies to float32 and float64 inputs\\n`));
   }
 });
+
+test('a model file with a space or a quote in its name, given where a folder is expected: the init command said is one a shell runs as written, into a valid model name', () => {
+  const dir = tempDir('modelserve-check-file-');
+  for (const file of ['My Model.onnx', "it's.onnx"]) {
+    copyFileSync(BOOK_MODEL, join(dir, file));
+    const r = cli(['check', file], dir);
+    assert.equal(r.status, 1, r.stderr);
+    const command = /`(modelserve init [^`]+)`/.exec(r.stderr)![1]!;
+    const folder = /-o models\/(\S+)/.exec(command)![1]!;
+    assert.match(folder, /^[a-z0-9][a-z0-9_-]*$/, command);
+    const init = spawnSync('/bin/sh', ['-c', command.replace(/^modelserve/, `"${process.execPath}" "${CLI}"`)], { cwd: dir, encoding: 'utf8', timeout: 30_000 });
+    assert.equal(init.status, 0, `${command}: ${init.stderr}`);
+    assert.equal(cli(['check', `models/${folder}`], dir).status, 0);
+  }
+  rmSync(dir, { recursive: true, force: true });
+});
