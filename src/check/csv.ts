@@ -27,6 +27,9 @@ export function delimiterOf(text: string): string {
   return header.includes(';') ? ';' : header.includes('\t') ? '\t' : ',';
 }
 
+/** Whether a cell is a number a numeric column holds: finite (Infinity, NaN and 1e999 are not). */
+export const isNumberCell = (v: string) => v.trim() !== '' && Number.isFinite(Number(v));
+
 /** A number written with a decimal comma: 1,5 / -0,25 / ,5 (no thousands separators). */
 const DECIMAL_COMMA = /^[+-]?(\d+,\d*|,\d+)([eE][+-]?\d+)?$/;
 
@@ -43,12 +46,11 @@ export function readSample(file: string): Sample {
   const [header, ...rows] = records;
   // Only with ';' can a comma be a decimal separator: in a comma-separated CSV it splits cells.
   const semicolon = delimiterOf(text) === ';';
-  const isNumber = (v: string) => v.trim() !== '' && Number.isFinite(Number(v));
   const columns = header!.map((name, c): SampleColumn => {
     const cells = rows.map((r) => (r[c] === undefined || r[c] === '' ? undefined : r[c]!));
     const present = cells.filter((v) => v !== undefined);
-    if (present.length > 0 && present.every(isNumber)) return { name, numeric: true, values: cells.map((v) => (v === undefined ? undefined : Number(v))) };
-    if (semicolon && present.length > 0 && present.every((v) => isNumber(v) || DECIMAL_COMMA.test(v))) {
+    if (present.length > 0 && present.every(isNumberCell)) return { name, numeric: true, values: cells.map((v) => (v === undefined ? undefined : Number(v))) };
+    if (semicolon && present.length > 0 && present.every((v) => isNumberCell(v) || DECIMAL_COMMA.test(v))) {
       return { name, numeric: true, decimalComma: true, values: cells.map((v) => (v === undefined ? undefined : Number(v.replace(',', '.')))) };
     }
     return { name, numeric: false, values: cells };

@@ -8,7 +8,7 @@ import { runSession, type OrtSession } from '../runtime/session.js';
 import type { ModelSignature } from '../runtime/types.js';
 import { compileEncoder } from '../tensors/encode.js';
 import { compileRequestValidator, type Row } from '../validation/request-validator.js';
-import { normalizeName, type Sample, type SampleColumn } from './csv.js';
+import { isNumberCell, normalizeName, type Sample, type SampleColumn } from './csv.js';
 import type { ModelProblem } from './problems.js';
 
 /** Share of identical answers from which a model is suspected of ignoring its input. */
@@ -41,7 +41,7 @@ export async function checkSample(config: ModelConfig, signature: ModelSignature
     if (!col) continue;
     const values = col.values.filter((v) => v !== undefined);
     if ((f.type === 'number' || f.type === 'integer') && !col.numeric) {
-      warn(`fields.${f.name}.type`, `is ${f.type} but the sample's column ${col.name} holds text (e.g. '${values.find((v) => Number.isNaN(Number(v)))}')`);
+      warn(`fields.${f.name}.type`, `is ${f.type} but the sample's column ${col.name} holds text (e.g. '${values.find((v) => !isNumberCell(String(v)))}')`);
       continue;
     }
     const nums = values as number[];

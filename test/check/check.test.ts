@@ -225,6 +225,16 @@ test('check: a sample without the fields, an unreadable sample, no repository', 
   assert.equal(cli(['check', '--bogus']).status, 2);
 });
 
+test('check --sample: a numeric column holding Infinity or NaN is said with that value, not as "holds text (e.g. \'undefined\')"', () => {
+  const sample = join(root, 'infinite.csv');
+  writeFileSync(sample, `${CSV_FIELDS.join(',')}\n1,0.5,1,1,1,1,1\n1,Infinity,1,1,1,1,1\n1,0.5,1,1,1,1,NaN\n`);
+  const r = cli(['check', bookRepo({ weather: bookConfig() }), '--sample', sample]);
+  assert.equal(r.status, 0, r.stderr);
+  assert.match(r.stderr, /fields\.humidity\.type: is number but the sample's column humidity holds text \(e\.g\. 'Infinity'\)/);
+  assert.match(r.stderr, /fields\.current_weather_condition\.type: is number but the sample's column current_weather_condition holds text \(e\.g\. 'NaN'\)/);
+  assert.doesNotMatch(r.stderr, /undefined/);
+});
+
 test('check and serve: MODELSERVE_MODEL_REPO set to the empty string is unset — ./models, not the working folder checked as a repository', () => {
   const cwd = tempDir('modelserve-check-empty-env-');
   writeBookModelFolder(join(cwd, 'models'));
