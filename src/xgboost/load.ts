@@ -47,8 +47,9 @@ export function convertXgboostFile(file: string): ConvertedModel {
     json = parseModelJson(stripBom(bytes.toString('utf8')));
   } catch (err) {
     if (file.endsWith('.onnx')) {
-      const reason = 'is an ONNX model, not XGBoost\'s JSON model format: leave out format: xgboost';
-      throw new XgboostFileError(`${file} ${reason}`, reason, { cause: err });
+      // The message is convert's (no config to change there); the reason follows the file in a config's problem.
+      const what = 'is an ONNX model, not XGBoost\'s JSON model format';
+      throw new XgboostFileError(`${file} ${what}: it needs no converting (modelserve inspect shows its inputs and outputs)`, `${what}: leave out format: xgboost`, { cause: err });
     }
     const foreign = foreignModelFormat(bytes);
     // JSON.parse's "Unexpected end of JSON input" would be followed by how to save a model.

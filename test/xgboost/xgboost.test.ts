@@ -253,6 +253,14 @@ test('convert to the input file itself (the same path, spelt otherwise, a symlin
   }
 });
 
+test('convert given an ONNX model says it needs no converting, not \'leave out format: xgboost\' (there is no config to change); nothing written', () => {
+  const out = join(root, 'never.onnx');
+  const r = cli(['convert', join(EXAMPLES, 'weather', 'model.onnx'), out]);
+  assert.equal(r.status, 1, r.stderr);
+  assert.match(r.stderr, /^modelserve convert: .*weather\/model\.onnx is an ONNX model, not XGBoost's JSON model format: it needs no converting \(modelserve inspect shows its inputs and outputs\)\n$/);
+  assert.ok(!existsSync(out));
+});
+
 test('a JSON file holding null, a number, an array or a string is not an XGBoost JSON model (convert, inspect, init), said without a JavaScript error', () => {
   for (const [name, text, kind] of [['null', 'null', 'null'], ['number', '5', 'a number'], ['array', '[]', 'an array'], ['string', '"learner"', 'a string']] as const) {
     const file = join(root, `${name}.json`);
