@@ -47,12 +47,13 @@ export async function run(argv: string[]): Promise<number> {
     if (a === '-h' || a === '--help') {
       console.log(HELP);
       return 0;
-    } else if (a === '--sample') {
-      const file = argv[++i];
+    } else if (a === '--sample' || a.startsWith('--sample=')) {
+      const file = a === '--sample' ? argv[++i] : a.slice('--sample='.length);
+      // An empty one would check without a sample, and a second would silently replace the first.
       if (!file) return usage('--sample needs a CSV file');
+      if (options.sample !== undefined) return usage(`--sample given twice (${options.sample}, ${file}): check takes one sample`);
       options.sample = file;
-    } else if (a.startsWith('--sample=')) options.sample = a.slice('--sample='.length);
-    else if (a === '--no-optimize') options.optimize = false;
+    } else if (a === '--no-optimize') options.optimize = false;
     else if (a.startsWith('-')) return usage(unknownOptionMessage(a, ['--sample', '--no-optimize', '--help']));
     else repos.push(a);
   }

@@ -223,6 +223,13 @@ test('check: a sample without the fields, an unreadable sample, no repository', 
   assert.equal(none.status, 1);
   assert.match(none.stderr, /model repository not found/);
   assert.equal(cli(['check', '--bogus']).status, 2);
+  // An empty --sample= checked without a sample, and a second --sample replaced the first, without a word.
+  for (const args of [['--sample='], ['--sample', other, '--sample', join(root, 'nope.csv')], [`--sample=${other}`, '--sample', other]]) {
+    const usage = cli(['check', repo, ...args]);
+    assert.equal(usage.status, 2, `${args.join(' ')}: ${usage.stdout}`);
+    assert.match(usage.stderr, /^modelserve check: --sample (needs a CSV file|given twice \(.*other\.csv, .*\): check takes one sample)\n/);
+    assert.equal(usage.stdout, '');
+  }
 });
 
 test('check --sample: a numeric column holding Infinity or NaN is said with that value, not as "holds text (e.g. \'undefined\')"', () => {
