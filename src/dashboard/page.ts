@@ -7,6 +7,7 @@ export const DASHBOARD_HTML = `<!doctype html>
 <meta charset="utf-8">
 <title>modelserve — live dashboard</title>
 <meta name="viewport" content="width=device-width, initial-scale=1">
+<link rel="icon" href="data:,">
 <link rel="stylesheet" href="/dashboard/assets/uPlot.min.css">
 <link rel="stylesheet" href="/dashboard/assets/dashboard.css">
 </head>

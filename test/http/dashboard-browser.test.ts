@@ -60,6 +60,10 @@ test('after a burst the dashboard shows the values the server reports, with no n
   // The key a user would type into the page's form, already in this tab's session storage.
   await context.addInitScript({ content: `sessionStorage.setItem('modelserve-key', ${JSON.stringify(KEY)})` });
   const page = await context.newPage();
+  // Nothing the page asks for fails, nothing it logs is an error (a 404 for /favicon.ico was both).
+  const failures: string[] = [];
+  page.on('response', (res) => { if (res.status() >= 400) failures.push(`${res.status()} ${res.url()}`); });
+  page.on('console', (message) => { if (message.type() === 'error') failures.push(message.text()); });
   await page.goto(`${server.url}/dashboard`);
   await page.waitForSelector('#status[data-status="live"]', { timeout: 10_000 });
 
@@ -116,6 +120,7 @@ test('after a burst the dashboard shows the values the server reports, with no n
   await page.screenshot({ path: shot, fullPage: true });
   console.log(`dashboard screenshot: ${shot}`);
   assert.deepEqual(external, []);
+  assert.deepEqual(failures, []);
   await context.close();
 });
 
