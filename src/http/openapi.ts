@@ -3,7 +3,7 @@
 import type { FieldSpec, ModelConfig, OutputSpec } from '../config/types.js';
 import { exampleRow } from '../core/model-version.js';
 import { rowSchema, type Row } from '../validation/request-validator.js';
-import { OIP_SCHEMAS, oipPaths, type LoadedVersion } from '../protocols/oip/openapi.js';
+import { OIP_SCHEMAS, oipPaths, versionParameter, type LoadedVersion } from '../protocols/oip/openapi.js';
 
 type Schema = Record<string, unknown>;
 
@@ -184,7 +184,7 @@ export function buildOpenApiDocument(configs: readonly ModelConfig[], options: O
     examples.set(config.name, example);
     paths[`/models/${config.name}/predict`] = { post: predictOperation(config, name, `predict_${config.name}`, `Predict with ${config.name} (the newest ready version, now ${config.modelVersion})`, example) };
     const versioned = predictOperation(config, name, `predict_${config.name}_version`, `Predict with one version of ${config.name}`, example);
-    versioned.parameters = [{ name: 'version', in: 'path', required: true, description: 'The version number (a numbered folder of the model).', schema: { type: 'integer', minimum: 1, example: config.modelVersion } }];
+    versioned.parameters = [versionParameter(config)];
     (versioned.responses as Record<string, unknown>)[404] = errorResponse('No such version.');
     paths[`/models/${config.name}/versions/{version}/predict`] = { post: versioned };
   }

@@ -136,12 +136,15 @@ test('every answer of a real server on the example models is one /openapi.json l
       await send('POST', concrete(path), { raw: 'x', headers: { 'content-type': 'text/plain' } });
       await send('POST', concrete(path), { raw: JSON.stringify({ a: 'x'.repeat(100 * 1024) }), headers: { 'content-type': 'application/json' } });
     }
+    // A version the model does not have: 404 on the versioned routes, OIP's as JSON REST's.
+    for (const path of ['/v2/models/weather/versions/9', '/v2/models/weather/versions/9/ready', '/v2/models/weather/versions/9/config', '/v2/models/weather/versions/9/stats']) assert.equal((await send('GET', path)).status, 404, path);
+    for (const path of ['/v2/models/weather/versions/9/infer', '/models/weather/versions/9/predict']) assert.equal((await send('POST', path, { body: {} })).status, 404, path);
     // The repository index refuses a body that is not an object (422 in the /v2 shape).
     assert.equal((await send('POST', '/v2/repository/index', { body: [true] })).status, 422);
     // A model unloaded through the repository API: its OIP metadata and config are 503 until loaded again.
     await send('POST', '/v2/repository/models/weather/unload');
-    for (const path of ['/v2/models/weather', '/v2/models/weather/config']) assert.equal((await send('GET', path)).status, 503, path);
-    for (const path of ['/v2/models/weather/ready', '/v2/models/weather/stats', '/models/weather']) await send('GET', path);
+    for (const path of ['/v2/models/weather', '/v2/models/weather/config', '/v2/models/weather/versions/1', '/v2/models/weather/versions/1/config']) assert.equal((await send('GET', path)).status, 503, path);
+    for (const path of ['/v2/models/weather/ready', '/v2/models/weather/stats', '/v2/models/weather/versions/1/ready', '/v2/models/weather/versions/1/stats', '/models/weather']) await send('GET', path);
     await send('POST', '/v2/repository/models/weather/load');
   } finally {
     await server.shutdown();

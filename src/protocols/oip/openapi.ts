@@ -112,6 +112,43 @@ const notServing = {
   504: error('Loading the model on demand (--max-loaded-models) outlived its queue.timeout_ms (MS_ERR_TIMEOUT).'),
 };
 
+/** The version path parameter of the versioned routes (JSON REST's and OIP's). */
+export function versionParameter(config: ModelConfig): Schema {
+  return { name: 'version', in: 'path', required: true, description: 'The version number (a numbered folder of the model).', schema: { type: 'integer', minimum: 1, example: config.modelVersion } };
+}
+
+/** A model's OIP operations under `base`: the model's own paths, or one version's (`{version}` in base: 404 for no such version). */
+function modelPaths(config: ModelConfig, description: string, loaded: LoadedVersion | undefined, base: string, idSuffix: string): Record<string, Schema> {
+  const n = config.name;
+  const versioned = idSuffix !== '';
+  const which = versioned ? `one version of ${n}` : n;
+  const noVersion = versioned ? { 404: error('No such version.') } : {};
+  const operation = (id: string, op: Schema): Schema => ({ tags: [n], operationId: `${id}_${n}${idSuffix}`, ...(versioned ? { parameters: [versionParameter(config)] } : {}), ...op });
+  return {
+    [base]: { get: operation('oip_metadata', { summary: `Metadata of ${which} (OIP)`, description, responses: { 200: { description: 'Model metadata; properties.view says which view the model has.', content: json('OipModelMetadata') }, ...notServing, ...noVersion } }) },
+    [`${base}/ready`]: { get: operation('oip_model_ready', { summary: `Is ${which} ready (OIP)`, responses: { ...object('Ready.'), 400: error('Not ready.'), ...noVersion } }) },
+    [`${base}/config`]: { get: operation('oip_config', { summary: `Model configuration of ${which} (Triton model_configuration extension)`, responses: { ...object('Triton ModelConfig as JSON: max_batch_size, input, output; parameters.view.'), ...notServing, ...noVersion } }) },
+    [`${base}/stats`]: { get: operation('oip_stats', { summary: `Statistics of ${which} (Triton statistics extension)`, responses: { ...object('model_stats.'), ...noVersion } }) },
+    [`${base}/infer`]: {
+      post: operation('oip_infer', {
+        summary: `Infer with ${which} (Open Inference Protocol)`,
+        description: `${description}\n\nJSON tensors, or Triton's binary tensor extension (Inference-Header-Content-Length; binary_data_size on inputs, binary_data / binary_data_output for outputs). parameters.timeout (Triton's): the request's deadline in microseconds, 0 for none.`,
+        requestBody: { required: true, content: { 'application/json': inferRequestBody(config, loaded), 'application/octet-stream': { schema: { type: 'string', format: 'binary' } } } },
+        responses: {
+          200: { description: 'The output tensors (binary ones after the JSON header when asked for).', content: { ...json('OipInferenceResponse'), 'application/octet-stream': { schema: { type: 'string', format: 'binary' } } } },
+          400: error('Bad input: the message names the tensor.'),
+          404: error(versioned ? 'No such version.' : 'No such model or version.'),
+          413: error('The body is larger than the limit (--body-limit).'),
+          415: error('The Content-Type is neither application/json nor application/octet-stream, or its charset or Content-Encoding is not supported.'),
+          503: error('Overloaded (retry after Retry-After seconds) or not ready.'),
+          504: error('The request outlived its deadline (x-modelserve-timeout-ms, parameters.timeout or the model\'s queue.timeout_ms).'),
+          500: error('onnxruntime failed on this request (MS_ERR_INFERENCE); details are in the log under the request id.'),
+        },
+      }),
+    },
+  };
+}
+
 /** The OIP paths for the served models. */
 export function oipPaths(configs: readonly ModelConfig[], loaded?: LoadedVersion): Record<string, Schema> {
   const paths: Record<string, Schema> = {};
@@ -125,29 +162,9 @@ export function oipPaths(configs: readonly ModelConfig[], loaded?: LoadedVersion
     const n = config.name;
     // Operation ids hold the name as written, as the predict operations' do: my-model and my_model stay apart.
     const description = `${config.description}\n\n${viewText(config)}`.trim();
-    paths[`/v2/models/${n}`] = { get: { tags: [n], summary: `Metadata of ${n} (OIP)`, description, operationId: `oip_metadata_${n}`, responses: { 200: { description: 'Model metadata; properties.view says which view the model has.', content: json('OipModelMetadata') }, ...notServing } } };
-    paths[`/v2/models/${n}/ready`] = { get: { tags: [n], summary: `Is ${n} ready (OIP)`, operationId: `oip_model_ready_${n}`, responses: { ...object('Ready.'), 400: error('Not ready.') } } };
-    paths[`/v2/models/${n}/config`] = { get: { tags: [n], summary: `Model configuration of ${n} (Triton model_configuration extension)`, operationId: `oip_config_${n}`, responses: { ...object('Triton ModelConfig as JSON: max_batch_size, input, output; parameters.view.'), ...notServing } } };
-    paths[`/v2/models/${n}/stats`] = { get: { tags: [n], summary: `Statistics of ${n} (Triton statistics extension)`, operationId: `oip_stats_${n}`, responses: object('model_stats.') } };
-    paths[`/v2/models/${n}/infer`] = {
-      post: {
-        tags: [n],
-        summary: `Infer with ${n} (Open Inference Protocol)`,
-        description: `${description}\n\nJSON tensors, or Triton's binary tensor extension (Inference-Header-Content-Length; binary_data_size on inputs, binary_data / binary_data_output for outputs). parameters.timeout (Triton's): the request's deadline in microseconds, 0 for none.`,
-        operationId: `oip_infer_${n}`,
-        requestBody: { required: true, content: { 'application/json': inferRequestBody(config, loaded), 'application/octet-stream': { schema: { type: 'string', format: 'binary' } } } },
-        responses: {
-          200: { description: 'The output tensors (binary ones after the JSON header when asked for).', content: { ...json('OipInferenceResponse'), 'application/octet-stream': { schema: { type: 'string', format: 'binary' } } } },
-          400: error('Bad input: the message names the tensor.'),
-          404: error('No such model or version.'),
-          413: error('The body is larger than the limit (--body-limit).'),
-          415: error('The Content-Type is neither application/json nor application/octet-stream, or its charset or Content-Encoding is not supported.'),
-          503: error('Overloaded (retry after Retry-After seconds) or not ready.'),
-          504: error('The request outlived its deadline (x-modelserve-timeout-ms, parameters.timeout or the model\'s queue.timeout_ms).'),
-          500: error('onnxruntime failed on this request (MS_ERR_INFERENCE); details are in the log under the request id.'),
-        },
-      },
-    };
+    Object.assign(paths, modelPaths(config, description, loaded, `/v2/models/${n}`, ''));
+    // The same operations on one version (a generated client pins a version over OIP, as with /models/{name}/versions/{version}/predict).
+    Object.assign(paths, modelPaths(config, description, loaded, `/v2/models/${n}/versions/{version}`, '_version'));
   }
   return paths;
 }
