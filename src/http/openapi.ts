@@ -4,6 +4,7 @@ import type { FieldSpec, ModelConfig, OutputSpec } from '../config/types.js';
 import { exampleRow } from '../core/model-version.js';
 import { rowSchema, type Row } from '../validation/request-validator.js';
 import { OIP_SCHEMAS, oipPaths, versionParameter, type LoadedVersion } from '../protocols/oip/openapi.js';
+import { failureTexts } from '../protocols/openapi-statuses.js';
 
 type Schema = Record<string, unknown>;
 
@@ -85,6 +86,7 @@ export function errorResponse(description: string, ref = 'Error'): Schema {
 }
 
 function predictOperation(config: ModelConfig, name: string, operationId: string, summary: string, example: Row): Schema {
+  const failures = failureTexts(config, "x-modelserve-timeout-ms or the model's queue.timeout_ms");
   return {
     tags: [config.name],
     summary,
@@ -107,11 +109,11 @@ function predictOperation(config: ModelConfig, name: string, operationId: string
       400: errorResponse('The body is not valid JSON.'),
       413: errorResponse('The body is larger than the limit.'),
       415: errorResponse('The Content-Type is not application/json.'),
-      422: errorResponse('Some fields are invalid: each is named with its location.', 'HTTPValidationError'),
-      503: errorResponse('Overloaded (retry after Retry-After seconds) or not ready.'),
-      504: errorResponse('The request outlived its deadline.'),
+      422: errorResponse(`Some fields are invalid: each is named with its location.${failures.stepValidation ? ` ${failures.stepValidation} Its issues' loc starts with ['step', <step>] (a switch's no_branch: ['body', <row>, <field>]).` : ''}`, 'HTTPValidationError'),
+      503: errorResponse(failures[503]),
+      504: errorResponse(failures[504]),
       500: errorResponse('onnxruntime failed on this request (MS_ERR_INFERENCE); details are in the log under the request id.'),
-      502: errorResponse('A column or raw output of a 64-bit integer output holds a value past ±(2^53 - 1), which a JSON number does not carry exactly (MS_ERR_OUTPUT_RANGE); the detail names the field.'),
+      502: errorResponse(failures[502]),
     },
   };
 }

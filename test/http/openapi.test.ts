@@ -9,7 +9,8 @@ import { buildOpenApiDocument } from '../../src/http/openapi.js';
 import { BOOK_MODEL, EXAMPLES, tempDir, writeBookModelFolder } from '../helpers/paths.js';
 import { writeIdentityModels } from '../helpers/onnx.js';
 import { openApiContract } from '../helpers/openapi-contract.js';
-import { exampleModel } from '../pipelines/helpers.js';
+import { exampleModel, newRepo, WEATHER_ROW, writeConfig } from '../pipelines/helpers.js';
+import { freePort } from '../helpers/net.js';
 import { startServer } from '../../src/server.js';
 
 test('a model whose fields may all be absent: valid OpenAPI 3.0 (no empty `required`)', async () => {
@@ -179,4 +180,43 @@ test('no model served (every folder removed under --watch): valid OpenAPI 3.0 (n
   const doc = buildOpenApiDocument([], { title: 'modelserve', version: '0' }) as { info: { description: string } };
   assert.equal(doc.info.description, 'Served by modelserve. Models: none.');
   await SwaggerParser.validate(structuredClone(doc) as never);
+});
+
+test('a pipeline\'s failures are the document\'s: a step that cannot be reached (502 MS_ERR_STEP_FAILED) and a row no switch branch takes (422 MS_ERR_STEP_VALIDATION), on the JSON REST and OIP routes', async () => {
+  const repo = newRepo();
+  exampleModel(repo, 'weather');
+  // Nothing listens on the port: the remote step fails at once (no retries).
+  writeConfig(repo, 'far', `
+pipeline:
+  sequence:
+    - name: away
+      remote: { url: "http://127.0.0.1:${await freePort()}/predict", protocol: json, timeout_ms: 2000, retries: 0, fields: { x: { type: number } }, outputs: { y: number } }
+`);
+  writeConfig(repo, 'gate', `
+pipeline:
+  switch:
+    - name: calm
+      when: { field: current_weather_condition, equals: 9 }
+      model: weather
+`);
+  const server = await startServer({ repo, port: 0, grpcPort: 0, workers: 1, logger: false });
+  try {
+    const { doc, send } = await openApiContract(server.url);
+    const responses = (path: string) => (doc.paths[path]!.post as unknown as { responses: Record<string, { description: string }> }).responses;
+    for (const path of ['/models/far/predict', '/v2/models/far/infer']) {
+      assert.match(responses(path)['502']!.description, /MS_ERR_STEP_FAILED/, path);
+      assert.match(responses(path)['503']!.description, /MS_ERR_STEP_UNAVAILABLE/, path);
+      assert.match(responses(path)['504']!.description, /MS_ERR_STEP_TIMEOUT/, path);
+    }
+    const failed = await send('POST', '/models/far/predict', { body: { x: 1 } });
+    assert.equal(JSON.parse(failed.text).code, 'MS_ERR_STEP_FAILED', failed.text);
+    assert.equal((await send('POST', '/v2/models/far/infer', { body: { inputs: [{ name: 'x', datatype: 'FP64', shape: [1, 1], data: [1] }] } })).status, 502);
+    const row = { ...WEATHER_ROW, current_weather_condition: 1 };
+    assert.equal((await send('POST', '/models/gate/predict', { body: row })).status, 422);
+    const inputs = Object.entries(row).map(([name, v]) => ({ name, datatype: name === 'current_weather_condition' ? 'INT64' : 'FP64', shape: [1, 1], data: [v] }));
+    const refused = await send('POST', '/v2/models/gate/infer', { body: { inputs } });
+    assert.equal(JSON.parse(refused.text).code, 'MS_ERR_STEP_VALIDATION', refused.text);
+  } finally {
+    await server.shutdown();
+  }
 });

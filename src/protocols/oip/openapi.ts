@@ -6,6 +6,7 @@ import { exampleRow } from '../../core/model-version.js';
 import { DATATYPES } from './tensors.js';
 import type { ServableVersion } from '../../core/servable.js';
 import { DECLARED, viewOf, type TensorMetadata } from './codec.js';
+import { failureTexts } from '../openapi-statuses.js';
 
 type Schema = Record<string, unknown>;
 
@@ -123,6 +124,7 @@ function modelPaths(config: ModelConfig, description: string, loaded: LoadedVers
   const versioned = idSuffix !== '';
   const which = versioned ? `one version of ${n}` : n;
   const noVersion = versioned ? { 404: error('No such version.') } : {};
+  const failures = failureTexts(config, "x-modelserve-timeout-ms, parameters.timeout or the model's queue.timeout_ms");
   const operation = (id: string, op: Schema): Schema => ({ tags: [n], operationId: `${id}_${n}${idSuffix}`, ...(versioned ? { parameters: [versionParameter(config)] } : {}), ...op });
   return {
     [base]: { get: operation('oip_metadata', { summary: `Metadata of ${which} (OIP)`, description, responses: { 200: { description: 'Model metadata; properties.view says which view the model has.', content: json('OipModelMetadata') }, ...notServing, ...noVersion } }) },
@@ -140,9 +142,11 @@ function modelPaths(config: ModelConfig, description: string, loaded: LoadedVers
           404: error(versioned ? 'No such version.' : 'No such model or version.'),
           413: error('The body is larger than the limit (--body-limit).'),
           415: error('The Content-Type is neither application/json nor application/octet-stream, or its charset or Content-Encoding is not supported.'),
-          503: error('Overloaded (retry after Retry-After seconds) or not ready.'),
-          504: error('The request outlived its deadline (x-modelserve-timeout-ms, parameters.timeout or the model\'s queue.timeout_ms).'),
+          ...(failures.stepValidation ? { 422: error(`${failures.stepValidation} The message names the step and its first issue.`) } : {}),
+          503: error(failures[503]),
+          504: error(failures[504]),
           500: error('onnxruntime failed on this request (MS_ERR_INFERENCE); details are in the log under the request id.'),
+          502: error(failures[502]),
         },
       }),
     },

@@ -1,0 +1,26 @@
+// What a prediction's failure statuses mean, as the OpenAPI document describes them on the JSON REST
+// predict and the OIP infer operations: a pipeline's steps add their own codes to 422, 502, 503 and 504.
+import type { ModelConfig } from '../config/types.js';
+
+export interface FailureTexts {
+  /** A pipeline's step rejecting its input (422 on both routes; OIP's own bad input is a 400), else undefined. */
+  stepValidation?: string;
+  502: string;
+  503: string;
+  504: string;
+}
+
+const OUTPUT_RANGE = 'A number output (a column, or a raw output on the JSON API) reads a 64-bit integer the model gave past ±(2^53 - 1), which a JSON number does not carry exactly (MS_ERR_OUTPUT_RANGE); the detail names the field.';
+
+export function failureTexts(config: ModelConfig, deadlines: string): FailureTexts {
+  const overloaded = 'The queue is full (MS_ERR_OVERLOADED, with Retry-After: retry after that many seconds)';
+  const notServing = 'the model cannot serve now — unloaded through the repository API, or every version failed to load (MS_ERR_MODEL_UNAVAILABLE, no Retry-After) — or the service is not ready (MS_ERR_NOT_READY)';
+  const timeout = `The request outlived its deadline (MS_ERR_TIMEOUT: ${deadlines}).`;
+  if (config.pipeline === undefined) return { 502: OUTPUT_RANGE, 503: `${overloaded}; or ${notServing}.`, 504: timeout };
+  return {
+    stepValidation: 'A step rejected its input, or no branch of a switch takes a row (MS_ERR_STEP_VALIDATION).',
+    502: `A step failed (MS_ERR_STEP_FAILED, naming it): a remote step could not be reached, or answered an error or an unreadable answer; or a local step's model no longer answers a field the pipeline reads. Or: ${OUTPUT_RANGE}`,
+    503: `${overloaded}, a step's included; a step cannot serve now (MS_ERR_STEP_UNAVAILABLE: its model unloaded or failed, or the remote service answered 503); the pipeline was derived again with other fields while the request ran (MS_ERR_MODEL_UNAVAILABLE with Retry-After: send it again); or ${notServing}.`,
+    504: `${timeout} Or a remote step did not answer within its timeout_ms, or answered 504 (MS_ERR_STEP_TIMEOUT, naming it).`,
+  };
+}
