@@ -4,7 +4,7 @@ import type { FieldSpec, ModelConfig, OutputSpec } from '../config/types.js';
 import { exampleRow } from '../core/model-version.js';
 import { rowSchema, type Row } from '../validation/request-validator.js';
 import { OIP_SCHEMAS, oipPaths, versionParameter, type LoadedVersion } from '../protocols/oip/openapi.js';
-import { failureTexts } from '../protocols/openapi-statuses.js';
+import { declareRequestId, failureTexts, MODEL_VERSION_HEADER, REQUEST_ID_HEADER, RESPONSE_HEADERS, RETRY_AFTER_HEADER } from '../protocols/openapi-statuses.js';
 
 type Schema = Record<string, unknown>;
 
@@ -81,8 +81,8 @@ const ERROR_SCHEMAS: Record<string, Schema> = {
   },
 };
 
-export function errorResponse(description: string, ref = 'Error'): Schema {
-  return { description, content: { 'application/json': { schema: { $ref: `#/components/schemas/${ref}` } } } };
+export function errorResponse(description: string, ref = 'Error', headers: Schema = {}): Schema {
+  return { description, headers: { ...REQUEST_ID_HEADER, ...headers }, content: { 'application/json': { schema: { $ref: `#/components/schemas/${ref}` } } } };
 }
 
 function predictOperation(config: ModelConfig, name: string, operationId: string, summary: string, example: Row): Schema {
@@ -104,13 +104,14 @@ function predictOperation(config: ModelConfig, name: string, operationId: string
     responses: {
       200: {
         description: 'The prediction (an array of predictions for an array request).',
+        headers: MODEL_VERSION_HEADER,
         content: { 'application/json': { schema: { oneOf: [{ $ref: `#/components/schemas/${name}Response` }, { type: 'array', items: { $ref: `#/components/schemas/${name}Response` } }] } } },
       },
       400: errorResponse('The body is not valid JSON.'),
       413: errorResponse('The body is larger than the limit.'),
       415: errorResponse('The Content-Type is not application/json.'),
       422: errorResponse(`Some fields are invalid: each is named with its location.${failures.stepValidation ? ` ${failures.stepValidation} Its issues' loc starts with ['step', <step>] (a switch's no_branch: ['body', <row>, <field>]).` : ''}`, 'HTTPValidationError'),
-      503: errorResponse(failures[503]),
+      503: errorResponse(failures[503], 'Error', RETRY_AFTER_HEADER),
       504: errorResponse(failures[504]),
       500: errorResponse('onnxruntime failed on this request (MS_ERR_INFERENCE); details are in the log under the request id.'),
       502: errorResponse(failures[502]),
@@ -228,10 +229,11 @@ export function buildOpenApiDocument(configs: readonly ModelConfig[], options: O
   };
   paths['/healthz'] = { get: { tags: ['probes'], summary: 'Liveness', operationId: 'healthz', responses: plain('The process is alive.') } };
   paths['/readyz'] = { get: { tags: ['probes'], summary: 'Readiness', operationId: 'readyz', responses: { ...plain('Every model is loaded and warmed up.'), 503: errorResponse('Starting or shutting down.') } } };
+  declareRequestId(paths);
   return {
     openapi: '3.0.3',
     info: { title: options.title, version: options.version, description: `Served by modelserve. Models: ${configs.map((c) => `${c.name} v${c.modelVersion}`).join(', ') || 'none'}.` },
     paths,
-    components: { schemas },
+    components: { schemas, headers: RESPONSE_HEADERS },
   };
 }

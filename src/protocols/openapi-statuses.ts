@@ -24,3 +24,30 @@ export function failureTexts(config: ModelConfig, deadlines: string): FailureTex
     504: `${timeout} Or a remote step did not answer within its timeout_ms, or answered 504 (MS_ERR_STEP_TIMEOUT, naming it).`,
   };
 }
+
+/**
+ * The response headers a generated client should expose (components.headers): the request id on
+ * every answer, the answering version on a prediction, and Retry-After on the refusals that carry it.
+ */
+export const RESPONSE_HEADERS = {
+  RequestId: { description: "The request's id: the caller's X-Request-Id when short and plain, else a new UUID; also the error body's request_id and on every log line of the request.", required: true, schema: { type: 'string' } },
+  ModelVersion: { description: 'The version of the model that answered (under a traffic split, the one the split picked).', required: true, schema: { type: 'string' } },
+  RetryAfter: { description: 'Seconds to wait before sending the request again. Present on a full queue (MS_ERR_OVERLOADED) and a pipeline derived again under the request; absent on the other 503s (a model unloaded or failed, the service not ready).', required: false, schema: { type: 'integer', minimum: 0 } },
+  RateLimitRetryAfter: { description: "Seconds until the API key's next request token.", required: true, schema: { type: 'integer', minimum: 0 } },
+} satisfies Record<string, Record<string, unknown>>;
+
+const ref = (name: keyof typeof RESPONSE_HEADERS) => ({ $ref: `#/components/headers/${name}` });
+/** What a response's `headers` declares: the request id, plus the given ones. */
+export const REQUEST_ID_HEADER = { 'X-Request-Id': ref('RequestId') };
+export const MODEL_VERSION_HEADER = { 'X-Model-Version': ref('ModelVersion') };
+export const RETRY_AFTER_HEADER = { 'Retry-After': ref('RetryAfter') };
+export const RATE_LIMIT_RETRY_AFTER_HEADER = { 'Retry-After': ref('RateLimitRetryAfter') };
+
+/** Declares the request id on every response of the document's operations (it is on every answer). */
+export function declareRequestId(paths: Record<string, Record<string, unknown>>): void {
+  for (const item of Object.values(paths)) {
+    for (const operation of Object.values(item) as Array<{ responses?: Record<string, { headers?: Record<string, unknown> }> }>) {
+      for (const response of Object.values(operation.responses ?? {})) response.headers = { ...REQUEST_ID_HEADER, ...response.headers };
+    }
+  }
+}

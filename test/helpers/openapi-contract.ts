@@ -1,13 +1,14 @@
 // The OpenAPI document as a contract, as a client generated from it reads it: each answer's status
 // must be one its operation lists, with a listed content type and a body valid against that
-// response's schema (ajv, OpenAPI 3.0's nullable included).
+// response's schema (ajv, OpenAPI 3.0's nullable included), and each header it declares required present.
 import assert from 'node:assert/strict';
 import { Ajv } from 'ajv';
 import { request } from 'undici';
 
 type Schema = Record<string, unknown>;
-interface Operation { responses: Record<string, { content?: Record<string, { schema: Schema }> }> }
-export interface OpenApiDocument { paths: Record<string, Record<string, Operation>>; components: { schemas: Record<string, Schema> } }
+interface Header { required?: boolean; $ref?: string }
+interface Operation { responses: Record<string, { headers?: Record<string, Header>; content?: Record<string, { schema: Schema }> }> }
+export interface OpenApiDocument { paths: Record<string, Record<string, Operation>>; components: { schemas: Record<string, Schema>; headers?: Record<string, Header> } }
 
 export interface Answer { status: number; headers: Record<string, string | string[] | undefined>; text: string }
 
@@ -44,6 +45,11 @@ export async function openApiContract(url: string, headers: Record<string, strin
       const type = String(answer.headers['content-type'] ?? '').split(';')[0]!;
       const content = response.content?.[type];
       assert.ok(content, `${where}: the response does not list the content type '${type}'`);
+      for (const [name, declared] of Object.entries(response.headers ?? {})) {
+        const header = declared.$ref === undefined ? declared : doc.components.headers?.[declared.$ref.replace('#/components/headers/', '')];
+        assert.ok(header, `${where}: the header ${name} refers to ${declared.$ref}, which the document does not have`);
+        if (header.required) assert.ok(answer.headers[name.toLowerCase()] !== undefined, `${where}: the response declares the header ${name} always present, and it is not`);
+      }
       const validate = validator(content.schema);
       assert.ok(validate(JSON.parse(answer.text)), `${where}: the body is not valid against the documented schema: ${JSON.stringify(validate.errors)}`);
       return answer;

@@ -40,7 +40,7 @@ test('with auth on, the document says what the key check answers: probes need no
   const app = await buildApp({ configs, runtime: new InProcessRuntime({ intraOpThreads: 1, interOpThreads: 1 }), auth: { keys: [key], rateLimits: new Map([[key, { rate: 1, burst: 1 }]]) } });
   try {
     await app.ready();
-    type Operation = { security?: unknown[]; responses: Record<string, { content?: Record<string, { schema: { $ref?: string } }> }> };
+    type Operation = { security?: unknown[]; responses: Record<string, { headers?: unknown; content?: Record<string, { schema: { $ref?: string } }> }> };
     const doc = (await app.inject({ url: '/openapi.json' })).json() as { paths: Record<string, Record<string, Operation>> };
     await SwaggerParser.validate(structuredClone(doc) as never);
     for (const path of ['/healthz', '/readyz', '/v2/health/live', '/v2/health/ready']) assert.deepEqual(doc.paths[path]!.get!.security, [], `${path} needs no key`);
@@ -48,6 +48,7 @@ test('with auth on, the document says what the key check answers: probes need no
     const predict = doc.paths['/models/book-weather/predict']!.post!;
     assert.equal(schemaOf(predict, '401'), '#/components/schemas/Error');
     assert.equal(schemaOf(predict, '429'), '#/components/schemas/Error');
+    assert.deepEqual(predict.responses['429']!.headers, { 'X-Request-Id': { $ref: '#/components/headers/RequestId' }, 'Retry-After': { $ref: '#/components/headers/RateLimitRetryAfter' } });
     assert.equal(schemaOf(doc.paths['/v2/models/book-weather/infer']!.post!, '401'), '#/components/schemas/OipError');
     assert.equal(schemaOf(doc.paths['/models']!.get!, '401'), '#/components/schemas/Error');
     // The repository API: admin keys are never limited; its errors are in the /v2 shape, as sent.
@@ -57,6 +58,11 @@ test('with auth on, the document says what the key check answers: probes need no
     // What the document says is what the server sends.
     const refused = await app.inject({ method: 'POST', url: '/models/book-weather/predict', payload: {} });
     assert.equal(refused.statusCode, 401);
+    assert.ok(refused.headers['x-request-id']);
+    const limited = [];
+    for (let i = 0; i < 2; i++) limited.push(await app.inject({ method: 'POST', url: '/models/book-weather/predict', headers: { 'x-api-key': key }, payload: {} }));
+    assert.equal(limited[1]!.statusCode, 429);
+    assert.match(String(limited[1]!.headers['retry-after']), /^\d+$/);
     assert.deepEqual(Object.keys(refused.json()).sort(), ['code', 'detail', 'request_id']);
     const repo = await app.inject({ method: 'POST', url: '/v2/repository/index' });
     assert.deepEqual(Object.keys(repo.json()).sort(), ['code', 'error', 'request_id']);
@@ -126,6 +132,17 @@ test('every answer of a real server on the example models is one /openapi.json l
   const server = await startServer({ repo: EXAMPLES, port: 0, grpcPort: 0, workers: 1, logger: false, bodyLimit: 64 * 1024 });
   try {
     const { doc, send } = await openApiContract(server.url);
+    // The headers a generated client exposes: the request id on every answer, the answering version on a
+    // prediction, Retry-After on a 503 only when it is sent (a model unloaded below answers 503 without it).
+    const headerOf = (response: { headers?: Record<string, { $ref?: string }> }, name: string) => doc.components.headers?.[String(response.headers?.[name]?.$ref).replace('#/components/headers/', '')];
+    for (const [path, item] of Object.entries(doc.paths)) {
+      for (const [method, operation] of Object.entries(item)) {
+        for (const [status, response] of Object.entries(operation.responses)) assert.equal(headerOf(response, 'X-Request-Id')?.required, true, `${method} ${path} ${status}`);
+        if (!/\/(predict|infer)$/.test(path)) continue;
+        assert.equal(headerOf(operation.responses['200']!, 'X-Model-Version')?.required, true, path);
+        assert.equal(headerOf(operation.responses['503']!, 'Retry-After')?.required, false, path);
+      }
+    }
     const concrete = (path: string) => path.replace('{version}', '1').replace('{name}', 'weather');
     for (const [path, item] of Object.entries(doc.paths)) {
       if (item.get) await send('GET', concrete(path));

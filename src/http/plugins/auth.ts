@@ -17,6 +17,7 @@ import { readUserText, unreadableReason } from '../../user-file.js';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { isOipUrl, sendError } from '../errors.js';
 import { errorResponse } from '../openapi.js';
+import { RATE_LIMIT_RETRY_AFTER_HEADER } from '../../protocols/openapi-statuses.js';
 import { ModelServeError } from '../../errors.js';
 import { buildBuckets, keyFingerprint, parseRate, type RateLimit } from './rate-limit.js';
 
@@ -262,9 +263,8 @@ export function withSecuritySchemes<T extends object>(document: T, options: { ra
       }
       const responses = (operation.responses ??= {});
       const schema = isOipUrl(path) ? 'OipError' : 'Error';
-      const shaped = (description: string) => errorResponse(description, schema);
-      responses['401'] ??= shaped('No API key, or an unknown one (MS_ERR_UNAUTHORIZED); WWW-Authenticate says which.');
-      if (options.rateLimited && !isAdminRoute(path)) responses['429'] ??= shaped('The API key used up its rate limit (MS_ERR_RATE_LIMITED); retry after Retry-After seconds.');
+      responses['401'] ??= errorResponse('No API key, or an unknown one (MS_ERR_UNAUTHORIZED); WWW-Authenticate says which.', schema);
+      if (options.rateLimited && !isAdminRoute(path)) responses['429'] ??= errorResponse('The API key used up its rate limit (MS_ERR_RATE_LIMITED); retry after Retry-After seconds.', schema, RATE_LIMIT_RETRY_AFTER_HEADER);
     }
   }
   doc.components = {

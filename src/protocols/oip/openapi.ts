@@ -6,7 +6,7 @@ import { exampleRow } from '../../core/model-version.js';
 import { DATATYPES } from './tensors.js';
 import type { ServableVersion } from '../../core/servable.js';
 import { DECLARED, viewOf, type TensorMetadata } from './codec.js';
-import { failureTexts } from '../openapi-statuses.js';
+import { failureTexts, MODEL_VERSION_HEADER, RETRY_AFTER_HEADER } from '../openapi-statuses.js';
 
 type Schema = Record<string, unknown>;
 
@@ -137,13 +137,13 @@ function modelPaths(config: ModelConfig, description: string, loaded: LoadedVers
         description: `${description}\n\nJSON tensors, or Triton's binary tensor extension (Inference-Header-Content-Length; binary_data_size on inputs, binary_data / binary_data_output for outputs). parameters.timeout (Triton's): the request's deadline in microseconds, 0 for none.`,
         requestBody: { required: true, content: { 'application/json': inferRequestBody(config, loaded), 'application/octet-stream': { schema: { type: 'string', format: 'binary' } } } },
         responses: {
-          200: { description: 'The output tensors (binary ones after the JSON header when asked for).', content: { ...json('OipInferenceResponse'), 'application/octet-stream': { schema: { type: 'string', format: 'binary' } } } },
+          200: { description: 'The output tensors (binary ones after the JSON header when asked for).', headers: MODEL_VERSION_HEADER, content: { ...json('OipInferenceResponse'), 'application/octet-stream': { schema: { type: 'string', format: 'binary' } } } },
           400: error('Bad input: the message names the tensor.'),
           404: error(versioned ? 'No such version.' : 'No such model or version.'),
           413: error('The body is larger than the limit (--body-limit).'),
           415: error('The Content-Type is neither application/json nor application/octet-stream, or its charset or Content-Encoding is not supported.'),
           ...(failures.stepValidation ? { 422: error(`${failures.stepValidation} The message names the step and its first issue.`) } : {}),
-          503: error(failures[503]),
+          503: { ...error(failures[503]), headers: RETRY_AFTER_HEADER },
           504: error(failures[504]),
           500: error('onnxruntime failed on this request (MS_ERR_INFERENCE); details are in the log under the request id.'),
           502: error(failures[502]),
