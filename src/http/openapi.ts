@@ -119,6 +119,13 @@ function predictOperation(config: ModelConfig, name: string, operationId: string
   };
 }
 
+/** Which version a name-only prediction reaches: the traffic split's pick when the model has one, else the newest ready. */
+function predictSummary(config: ModelConfig): string {
+  const split = config.routing?.traffic;
+  if (split) return `Predict with ${config.name} (a traffic split: ${split.map((s) => `version ${s.version} ${s.percent} %`).join(', ')}; X-Model-Version says which answered)`;
+  return `Predict with ${config.name} (the newest ready version, now ${config.modelVersion})`;
+}
+
 export interface OpenApiOptions {
   title: string;
   version: string;
@@ -178,14 +185,15 @@ export function buildOpenApiDocument(configs: readonly ModelConfig[], options: O
   const fieldModels = configs.filter((c) => c.kind !== 'raw'); // raw: no fields, served over the Open Inference Protocol only (below)
   const prefixes = schemaPrefixes(fieldModels, schemas);
   const examples = new Map<string, Row>();
+  // The documented config first, then every other version that serves or can (a fields model's).
+  const versionsOf = (config: ModelConfig): [ModelConfig, ...ModelConfig[]] => [config, ...(options.versions?.(config.name) ?? []).filter((c) => c.kind !== 'raw' && c.modelVersion !== config.modelVersion)];
   for (const config of fieldModels) {
     const name = prefixes.get(config.name)!;
-    const others = (options.versions?.(config.name) ?? []).filter((c) => c.kind !== 'raw' && c.modelVersion !== config.modelVersion);
-    const { request, response, example } = versionSchemas([config, ...others], options.loaded);
+    const { request, response, example } = versionSchemas(versionsOf(config), options.loaded);
     schemas[`${name}Request`] = request;
     schemas[`${name}Response`] = response;
     examples.set(config.name, example);
-    paths[`/models/${config.name}/predict`] = { post: predictOperation(config, name, `predict_${config.name}`, `Predict with ${config.name} (the newest ready version, now ${config.modelVersion})`, example) };
+    paths[`/models/${config.name}/predict`] = { post: predictOperation(config, name, `predict_${config.name}`, predictSummary(config), example) };
     const versioned = predictOperation(config, name, `predict_${config.name}_version`, `Predict with one version of ${config.name}`, example);
     versioned.parameters = [versionParameter(config)];
     (versioned.responses as Record<string, unknown>)[404] = errorResponse('No such version.');
@@ -211,7 +219,7 @@ export function buildOpenApiDocument(configs: readonly ModelConfig[], options: O
   (index.responses as Schema)[422] = errorResponse('The body is not an object, or its ready is not a boolean (MS_ERR_VALIDATION).', 'OipError');
   paths['/v2/repository/models/{name}/load'] = repositoryOperation('repository_load', 'Load (or reload) a model', 'Reads the model folder again and loads the versions its policy selects; the previous load serves until the new one is warm.', true);
   paths['/v2/repository/models/{name}/unload'] = repositoryOperation('repository_unload', 'Unload a model', 'Stops routing to the model, lets queued requests finish, then releases its sessions. It stays unloaded until loaded again.', true);
-  Object.assign(paths, oipPaths(configs, options.loaded));
+  Object.assign(paths, oipPaths(configs, options.loaded, versionsOf));
   if (options.defaultModel && options.defaultModel.kind !== 'raw') {
     paths['/predict'] = { post: predictOperation(options.defaultModel, prefixes.get(options.defaultModel.name)!, 'predict', `Predict with the default model (${options.defaultModel.name})`, examples.get(options.defaultModel.name)!) };
   }

@@ -237,3 +237,28 @@ pipeline:
     await server.shutdown();
   }
 });
+
+test('a traffic split whose versions name a field differently: the OIP infer example is one every version accepts, and the predict summary says requests are split', async () => {
+  const repo = tempDir();
+  const dir = exampleModel(repo, 'weather', 'canary', 'version_policy: { all: true }\ntraffic: { 1: 50, 2: 50 }\n');
+  const shared = readFileSync(join(dir, 'model.yaml'), 'utf8').replace('  temp_c:\n', '  temp_c:\n    required: false\n    default: 0\n');
+  mkdirSync(join(dir, '1'));
+  mkdirSync(join(dir, '2'));
+  // The same graph input, named temp_c by version 1 and temperature by version 2 (the newest): an unknown tensor to the other.
+  writeFileSync(join(dir, '1', 'model.yaml'), shared.replace(/^traffic:.*$/m, ''));
+  writeFileSync(join(dir, 'model.yaml'), shared.replace('  temp_c:\n', '  temperature:\n').replace('fields: [temp_c,', 'fields: [temperature,'));
+  const server = await startServer({ repo, port: 0, grpcPort: 0, workers: 1, logger: false });
+  try {
+    const { doc, send } = await openApiContract(server.url);
+    type Post = { summary: string; requestBody: { content: Record<string, { example: { inputs: Array<{ name: string }> } }> } };
+    const post = (path: string) => doc.paths[path]!.post as unknown as Post;
+    assert.match(post('/models/canary/predict').summary, /traffic split: version 1 50 %, version 2 50 %/);
+    const example = post('/v2/models/canary/infer').requestBody.content['application/json']!.example;
+    assert.deepEqual(example.inputs.map((i) => i.name).filter((n) => n.startsWith('temp')), [], 'neither name of the renamed field');
+    for (const path of ['/v2/models/canary/versions/1/infer', '/v2/models/canary/versions/2/infer', '/v2/models/canary/infer']) {
+      assert.equal((await send('POST', path, { body: example })).status, 200, path);
+    }
+  } finally {
+    await server.shutdown();
+  }
+});

@@ -97,13 +97,29 @@ function rawExample(inputs: readonly TensorMetadata[] | undefined): Schema | und
 }
 
 /**
- * The infer request body's example, which "Try it out" sends: with a fields-view model, one row of the
- * fields' examples (the predict operations' example); with a raw one that is loaded, zeros of the graph's inputs.
+ * A fields model's infer example that every version of it accepts (a traffic split may send a name-only
+ * request to any): the newest's fields that every version takes as the same tensor, when every version's
+ * required fields are among them; else undefined (an unknown tensor is a 400, not ignored as a JSON field is).
  */
-function inferRequestBody(config: ModelConfig, loaded?: LoadedVersion): Schema {
-  const row = config.kind === 'raw' ? undefined : exampleRow(config);
-  const example = row ? { inputs: config.fields.map((f) => ({ name: f.name, datatype: DECLARED[f.type], shape: [1, 1], data: [row[f.name]] })) } : rawExample(rawInputsOf(loaded?.(config.name)));
-  return { schema: { $ref: '#/components/schemas/OipInferenceRequest' }, ...(example ? { example } : {}) };
+function exampleForEveryVersion(versions: readonly [ModelConfig, ...ModelConfig[]]): Schema | undefined {
+  const [newest] = versions;
+  const tensorOf = (version: ModelConfig, name: string) => { const f = version.fields.find((field) => field.name === name); return f && DECLARED[f.type]; };
+  const shared = newest.fields.filter((f) => versions.every((v) => tensorOf(v, f.name) === DECLARED[f.type]));
+  if (shared.length === 0 || !versions.every((v) => v.fields.every((f) => !f.required || shared.some((s) => s.name === f.name)))) return undefined;
+  const row = exampleRow(newest);
+  return { inputs: shared.map((f) => ({ name: f.name, datatype: DECLARED[f.type], shape: [1, 1], data: [row[f.name]] })) };
+}
+
+/**
+ * The infer request body's example, which "Try it out" sends: with a fields-view model, one row of the
+ * fields' examples that every version accepts when there is one, else the newest version's (`forNewestOnly`:
+ * the description says so); with a raw one that is loaded, zeros of the graph's inputs.
+ */
+function inferRequestBody(versions: readonly [ModelConfig, ...ModelConfig[]], loaded?: LoadedVersion): { body: Schema; forNewestOnly: boolean } {
+  const [config] = versions;
+  const every = config.kind === 'raw' ? undefined : exampleForEveryVersion(versions);
+  const example = every ?? (config.kind === 'raw' ? rawExample(rawInputsOf(loaded?.(config.name))) : exampleForEveryVersion([config]));
+  return { body: { schema: { $ref: '#/components/schemas/OipInferenceRequest' }, ...(example ? { example } : {}) }, forNewestOnly: config.kind !== 'raw' && every === undefined };
 }
 
 /** What the metadata and config routes answer when the model cannot be read now (they take a serving version, loading it on demand). */
@@ -119,8 +135,11 @@ export function versionParameter(config: ModelConfig): Schema {
 }
 
 /** A model's OIP operations under `base`: the model's own paths, or one version's (`{version}` in base: 404 for no such version). */
-function modelPaths(config: ModelConfig, description: string, loaded: LoadedVersion | undefined, base: string, idSuffix: string): Record<string, Schema> {
+function modelPaths(versions: readonly [ModelConfig, ...ModelConfig[]], description: string, loaded: LoadedVersion | undefined, base: string, idSuffix: string): Record<string, Schema> {
+  const [config] = versions;
   const n = config.name;
+  const request = inferRequestBody(versions, loaded);
+  const exampleNote = request.forNewestOnly ? `\n\nThe example is version ${config.modelVersion}'s: no one request suits every version (their tensors differ), and ${config.routing?.traffic ? 'the traffic split may send a name-only request to another version' : 'another version takes other tensors'}; send a version's own tensors to /v2/models/${n}/versions/{version}/infer.` : '';
   const versioned = idSuffix !== '';
   const which = versioned ? `one version of ${n}` : n;
   const noVersion = versioned ? { 404: error('No such version.') } : {};
@@ -134,8 +153,8 @@ function modelPaths(config: ModelConfig, description: string, loaded: LoadedVers
     [`${base}/infer`]: {
       post: operation('oip_infer', {
         summary: `Infer with ${which} (Open Inference Protocol)`,
-        description: `${description}\n\nJSON tensors, or Triton's binary tensor extension (Inference-Header-Content-Length; binary_data_size on inputs, binary_data / binary_data_output for outputs). parameters.timeout (Triton's): the request's deadline in microseconds, 0 for none.`,
-        requestBody: { required: true, content: { 'application/json': inferRequestBody(config, loaded), 'application/octet-stream': { schema: { type: 'string', format: 'binary' } } } },
+        description: `${description}\n\nJSON tensors, or Triton's binary tensor extension (Inference-Header-Content-Length; binary_data_size on inputs, binary_data / binary_data_output for outputs). parameters.timeout (Triton's): the request's deadline in microseconds, 0 for none.${exampleNote}`,
+        requestBody: { required: true, content: { 'application/json': request.body, 'application/octet-stream': { schema: { type: 'string', format: 'binary' } } } },
         responses: {
           200: { description: 'The output tensors (binary ones after the JSON header when asked for).', headers: MODEL_VERSION_HEADER, content: { ...json('OipInferenceResponse'), 'application/octet-stream': { schema: { type: 'string', format: 'binary' } } } },
           400: error('Bad input: the message names the tensor.'),
@@ -154,7 +173,7 @@ function modelPaths(config: ModelConfig, description: string, loaded: LoadedVers
 }
 
 /** The OIP paths for the served models. */
-export function oipPaths(configs: readonly ModelConfig[], loaded?: LoadedVersion): Record<string, Schema> {
+export function oipPaths(configs: readonly ModelConfig[], loaded?: LoadedVersion, versionsOf: (config: ModelConfig) => readonly [ModelConfig, ...ModelConfig[]] = (config) => [config]): Record<string, Schema> {
   const paths: Record<string, Schema> = {};
   const tags = ['open inference protocol'];
   paths['/v2'] = { get: { tags, summary: 'Server metadata (name, version, extensions)', operationId: 'oip_server_metadata', responses: object('Server metadata.') } };
@@ -166,9 +185,9 @@ export function oipPaths(configs: readonly ModelConfig[], loaded?: LoadedVersion
     const n = config.name;
     // Operation ids hold the name as written, as the predict operations' do: my-model and my_model stay apart.
     const description = `${config.description}\n\n${viewText(config)}`.trim();
-    Object.assign(paths, modelPaths(config, description, loaded, `/v2/models/${n}`, ''));
+    Object.assign(paths, modelPaths(versionsOf(config), description, loaded, `/v2/models/${n}`, ''));
     // The same operations on one version (a generated client pins a version over OIP, as with /models/{name}/versions/{version}/predict).
-    Object.assign(paths, modelPaths(config, description, loaded, `/v2/models/${n}/versions/{version}`, '_version'));
+    Object.assign(paths, modelPaths(versionsOf(config), description, loaded, `/v2/models/${n}/versions/{version}`, '_version'));
   }
   return paths;
 }
