@@ -502,9 +502,9 @@ function buildPipeline(raw: RawPipeline, at: (path: string, message: string) => 
   return { kind, steps, outputs, combine };
 }
 
-function routingOf(raw: RawConfig, at: (path: string, message: string) => void): RoutingSpec | undefined {
+function routingOf(raw: RawConfig, file: string, at: (path: string, message: string) => void): RoutingSpec | undefined {
   if (raw.traffic === undefined && raw.shadow === undefined && raw.sticky === undefined) return undefined;
-  const routing: RoutingSpec = {};
+  const routing: RoutingSpec = { file };
   if (raw.traffic) {
     routing.traffic = Object.entries(raw.traffic).map(([v, percent]) => ({ version: Number(v), percent })).sort((a, b) => a.version - b.version);
     const total = routing.traffic.reduce((sum, t) => sum + t.percent, 0);
@@ -577,15 +577,50 @@ export interface VersionLocation {
   version: number;
 }
 
+/** The keys a model has once, whatever its versions: read from one config for all of them (see modelLevelSource). */
+export const MODEL_LEVEL_KEYS = ['version_policy', 'traffic', 'sticky', 'shadow'] as const;
+
+const isModelLevelPath = (path: string) => path === '(root)' || MODEL_LEVEL_KEYS.some((key) => path === key || path.startsWith(`${key}.`));
+
+/**
+ * What is wrong with the model-level keys of a config (the schema's verdict on them, else the split's
+ * own rules): read alone from a model folder's config that every version folder overrides.
+ */
+function modelLevelProblems(file: string, raw: unknown): Problem[] {
+  const schema = schemaProblems(file, raw).filter((p) => isModelLevelPath(p.path));
+  if (schema.length > 0) return schema;
+  const problems: Problem[] = [];
+  routingOf(raw as RawConfig, file, (path, message) => problems.push({ file, path, message }));
+  return problems;
+}
+
+/**
+ * Where a version's model-level keys come from: the model folder's own config when there is one
+ * (shared by the numbered version folders, even those with a config of their own), else the version's
+ * config. One file per model, so its versions never disagree about the split or the policy. A model
+ * folder's config whose model-level keys do not validate gives none: its problems are reported where
+ * that file is read (versionPolicyProblems, or the versions that have no config of their own).
+ */
+function modelLevelConfig(where: VersionLocation, file: string, raw: RawConfig): { file: string; raw: RawConfig } {
+  const shared = where.dir === where.modelDir ? undefined : findConfigFile(where.modelDir);
+  if (shared === undefined || shared === file) return { file, raw };
+  const sharedRaw = readConfigFile(shared, []);
+  const usable = sharedRaw !== null && typeof sharedRaw === 'object' && !Array.isArray(sharedRaw) && !schemaProblems(shared, sharedRaw).some((p) => isModelLevelPath(p.path));
+  return { file: shared, raw: (usable ? sharedRaw : {}) as RawConfig };
+}
+
 export function buildConfig(where: VersionLocation, file: string, raw: RawConfig, at: (path: string, message: string) => void): ModelConfig {
   const { dir } = where;
-  const routing = routingOf(raw, at);
+  const level = modelLevelConfig(where, file, raw);
+  // The model folder's config's own problems are said where that file is read, once for the model.
+  const routing = routingOf(level.raw, level.file, level.file === file ? at : () => undefined);
+  const versionPolicy = policyOf(level.raw.version_policy);
   if (raw.pipeline !== undefined) {
     const name = raw.name ?? folderModelName(where);
     const problem = modelNameProblem(raw, name);
     if (problem) at('name', problem);
     return {
-      name, version: String(raw.version ?? where.version), modelVersion: where.version, modelDir: where.modelDir, versionPolicy: policyOf(raw.version_policy),
+      name, version: String(raw.version ?? where.version), modelVersion: where.version, modelDir: where.modelDir, versionPolicy,
       description: raw.description ?? '', dir, configFile: file, modelFile: '', default: raw.default ?? false, strict: raw.strict ?? false, lax: raw.lax ?? true,
       // Derived from the steps when the core loads the pipeline (src/pipelines/check.ts).
       fields: [], tensors: [], outputs: [],
@@ -638,7 +673,7 @@ export function buildConfig(where: VersionLocation, file: string, raw: RawConfig
     version: String(raw.version ?? where.version),
     modelVersion: where.version,
     modelDir: where.modelDir,
-    versionPolicy: policyOf(raw.version_policy),
+    versionPolicy,
     description: raw.description ?? '',
     dir,
     configFile: file,
@@ -807,12 +842,12 @@ export function readVersionPolicy(modelDir: string, locations: readonly VersionL
 function versionPolicySource(modelDir: string, locations: readonly VersionLocation[]): { policy?: VersionPolicy; file?: string; problems: Problem[] } {
   const own = findConfigFile(modelDir);
   // A model folder's config that every version folder overrides with its own is read for its
-  // version_policy alone: nothing else would say that it cannot be read or that the policy is invalid
+  // model-level keys alone: nothing else would say that it cannot be read or that they are invalid
   // (latest: 0 served every version, a typo or broken YAML the newest version's policy, silently).
   if (own !== undefined && locations.every((l) => l.dir !== modelDir && findConfigFile(l.dir) !== undefined)) {
     const problems: Problem[] = [];
     const raw = readConfigFile(own, problems);
-    if (raw !== undefined) problems.push(...schemaProblems(own, raw).filter((p) => p.path === '(root)' || p.path === 'version_policy' || p.path.startsWith('version_policy.')));
+    if (raw !== undefined) problems.push(...modelLevelProblems(own, raw));
     if (problems.length > 0) return { file: own, problems };
   }
   const files = [own, ...[...locations].reverse().map((l) => findConfigFile(l.dir))].filter((f): f is string => f !== undefined);
@@ -899,7 +934,7 @@ function shadowTargetProblems(configs: readonly ModelConfig[]): Problem[] {
     const target = c.routing?.shadow?.model;
     if (target === undefined || models.has(target)) continue;
     const others = [...models].filter((n) => n !== c.name).sort();
-    found.set(c.configFile, { file: c.configFile, path: 'shadow.model', message: `no model '${target}' in the repository${didYouMean(target, others)} (models: ${others.join(', ') || 'none'})` });
+    found.set(c.routing!.file, { file: c.routing!.file, path: 'shadow.model', message: `no model '${target}' in the repository${didYouMean(target, others)} (models: ${others.join(', ') || 'none'})` });
   }
   return [...found.values()];
 }

@@ -166,6 +166,8 @@ export interface PipelineSpec {
 // --- traffic routing (src/traffic) -----------------------------------------------------------
 
 export interface RoutingSpec {
+  /** The config file it is read from: the model folder's own when there is one (a problem in it names that file). */
+  file: string;
   /** Version -> percentage of name-only requests (sums to 100). */
   traffic?: Array<{ version: number; percent: number }>;
   /** Sticky split: the same header value or field value always gets the same version. */

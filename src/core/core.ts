@@ -8,7 +8,7 @@
 // example row, and only then made the one the model serves (atomically: one pointer). A version it
 // replaces stops receiving requests at that moment, finishes what it queued, and is unloaded.
 import { EventEmitter } from 'node:events';
-import { dirname, relative } from 'node:path';
+import { relative } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import type { BatchInfo } from '../batching/batcher.js';
 import { defaultModel, formatProblems, loadRepository, repositoryProblems, type Problem } from '../config/load.js';
@@ -543,14 +543,12 @@ export class InferenceCore extends EventEmitter {
   }
 
   /**
-   * A model's traffic routing (canary split, sticky key, shadow): from the model folder's own
-   * config, else the newest served version's — the rule version_policy follows.
+   * A model's traffic routing (canary split, sticky key, shadow): every version's config carries the
+   * same, read from the model folder's own config, else the newest version's (see modelLevelConfig).
    */
   routing(name: string): RoutingSpec | undefined {
     const configs = [...(this.entries.get(name)?.wanted.values() ?? [])].map((w) => w.config);
-    const shared = configs.find((c) => dirname(c.configFile) === c.modelDir);
-    const newestConfig = configs.reduce<ModelConfig | undefined>((a, c) => (a === undefined || c.modelVersion > a.modelVersion ? c : a), undefined);
-    return (shared ?? newestConfig)?.routing;
+    return configs.reduce<ModelConfig | undefined>((a, c) => (a === undefined || c.modelVersion > a.modelVersion ? c : a), undefined)?.routing;
   }
 
   /** Per-step observations of pipelines (set by Metrics.watchCore). */
@@ -1047,7 +1045,7 @@ export class InferenceCore extends EventEmitter {
     // refused, not made a second default that POST /predict never reaches.
     const ordered = isNew ? [...fresh, ...served, ...own] : [...own, ...fresh, ...served];
     const mine = [...ordered.filter((c) => c.name === this.defaultName), ...ordered.filter((c) => c.name !== this.defaultName)];
-    const clash = [...repositoryProblems(mine), ...resolvePipelines(mine).problems].filter((p) => [...wanted.values()].some((w) => w.config.configFile === p.file));
+    const clash = [...repositoryProblems(mine), ...resolvePipelines(mine).problems].filter((p) => [...wanted.values()].some((w) => w.config.configFile === p.file || w.config.routing?.file === p.file));
     if (clash.length > 0) {
       this.setScanProblems(entry, [...clashes, formatProblems(clash)]);
       if (isNew && entry.slots.size === 0) this.entries.delete(entry.name);

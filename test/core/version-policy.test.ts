@@ -151,3 +151,56 @@ test("under --watch and the repository API: a served model whose folder's policy
     await core.close();
   }
 });
+
+// The model folder's config over version folders that all have their own holds the model's
+// traffic keys too (docs/pipelines.md, Traffic routing): they were ignored without a word.
+const BROKEN_SPLITS: Array<[string, RegExp]> = [
+  ['version_policy: { all: true }\ntraffic: { 1: 50, 2: 40 }\n', /book[\\/]model\.yaml: traffic: the percentages add up to 90, not 100/],
+  ['version_policy: { all: true }\ntraffic: { 1: 50, 2: fifty }\n', /book[\\/]model\.yaml: traffic\.2: must be/],
+  ['version_policy: { all: true }\nshadow: { model: nosuch }\n', /book[\\/]model\.yaml: shadow\.model: no model 'nosuch' in the repository/],
+];
+
+test("at start and in check: the model-level keys of the model folder's config that every version overrides are checked, and problems name that file", async () => {
+  for (const [text, problem] of BROKEN_SPLITS) {
+    const repo = tempDir();
+    for (const v of [1, 2]) writeBookVersion(repo, 'book', v);
+    writeFileSync(join(repo, 'book', 'model.yaml'), text);
+    await assert.rejects(InferenceCore.start({ repo, runtime: new InProcessRuntime() }), (err: unknown) => {
+      assert.ok(err instanceof StartupError, String(err));
+      assert.match(err.message, problem);
+      return true;
+    }, text);
+    const report = await checkRepository(repo);
+    assert.equal(report.ok, false, text);
+    assert.match(report.problems.map((p) => `${p.file}: ${p.key}: ${p.message}`).join('\n'), problem);
+  }
+});
+
+test("under --watch: an edit of the model folder's config alone moves the split; a broken one is refused naming the file while the split before keeps applying", async () => {
+  const repo = tempDir();
+  for (const v of [1, 2]) writeBookVersion(repo, 'book', v);
+  writeBookVersion(repo, 'twin', 1);
+  const folderConfig = join(repo, 'book', 'model.yaml');
+  writeFileSync(folderConfig, 'version_policy: { all: true }\ntraffic: { 1: 100, 2: 0 }\n');
+  const core = await InferenceCore.start({ repo, runtime: new InProcessRuntime() });
+  try {
+    assert.deepEqual(core.routing('book')?.traffic, [{ version: 1, percent: 100 }, { version: 2, percent: 0 }]);
+    core.watch({ pollMs: 3_600_000, debounceMs: 3_600_000, settleMs: 0 });
+    writeFileSync(folderConfig, 'version_policy: { all: true }\ntraffic: { 1: 0, 2: 100 }\nshadow: { model: twin }\n');
+    await core.reconcile({});
+    assert.deepEqual(core.routing('book')?.traffic, [{ version: 1, percent: 0 }, { version: 2, percent: 100 }]);
+    assert.equal(core.routing('book')?.shadow?.model, 'twin');
+    for (const [text, problem] of BROKEN_SPLITS) {
+      writeFileSync(folderConfig, text);
+      await core.reconcile({});
+      const [status] = core.status('book');
+      assert.match(status!.versions.map((v) => v.reason ?? '').join('\n'), problem, text);
+      assert.deepEqual(core.routing('book')?.traffic, [{ version: 1, percent: 0 }, { version: 2, percent: 100 }], text);
+      assert.equal(core.routing('book')?.shadow?.model, 'twin', text);
+      const [prediction] = await (await core.acquire('book', 1)).predict([{ ...BOOK_ROW }]);
+      assert.deepEqual(prediction, { prediction: labelsOf(1).rain });
+    }
+  } finally {
+    await core.close();
+  }
+});

@@ -18,6 +18,8 @@ import { startMosquitto } from '../helpers/mosquitto.js';
 import { grpcClients, rpc } from '../helpers/oip.js';
 import { Metadata } from '@grpc/grpc-js';
 import { exampleModel, newRepo, WEATHER_REMOTE_FIELDS, WEATHER_ROW, writeConfig } from '../pipelines/helpers.js';
+import { checkRepository } from '../../src/check/repository.js';
+import { BOOK_ROW, writeBookVersion } from '../core/fixtures.js';
 
 let server: RunningServer;
 let sleeper: Server;
@@ -290,6 +292,34 @@ test('names of no model asked for over OIP REST and gRPC are 404 / NOT_FOUND and
     assert.equal((own.app.traffic as unknown as { cache: Map<string, unknown> }).cache.size, 0);
   } finally {
     grpc.close();
+    await own.shutdown();
+  }
+});
+
+test("the model folder's own config holding only model-level keys routes the model when every version folder has its own config: the split, the shadow and the policy apply (serve and check agree)", async () => {
+  const repo = newRepo();
+  for (const v of [1, 2]) writeBookVersion(repo, 'book', v);
+  writeBookVersion(repo, 'twin', 1);
+  // Every name-only request to version 1, though version 2 is the newest; copies to twin.
+  writeFileSync(join(repo, 'book', 'model.yaml'), 'version_policy: { all: true }\ntraffic: { 1: 100, 2: 0 }\nshadow: { model: twin }\n');
+  const report = await checkRepository(repo);
+  assert.deepEqual(report.problems.filter((p) => p.severity === 'error'), []);
+  const own = await startServer({ repo, port: 0, grpcPort: 0, workers: 1, logger: false });
+  try {
+    for (let i = 0; i < 5; i++) {
+      const res = await call(`${own.url}/models/book/predict`, { body: BOOK_ROW });
+      assert.equal(res.status, 200, res.text);
+      assert.equal(res.headers['x-model-version'], '1');
+    }
+    let metrics = '';
+    for (let i = 0; i < 200 && !/shadow="twin",outcome="ok"\} 5\n/.test(metrics); i++) {
+      if (i > 0) await new Promise((r) => setTimeout(r, 25));
+      metrics = (await call(`${own.url}/metrics`)).text;
+    }
+    assert.match(metrics, /modelserve_shadow_requests_total\{model="book",shadow="twin",outcome="ok"\} 5\n/);
+    // Each version's Triton config tells the policy the model is served under (not the default, latest 1).
+    for (const v of [1, 2]) assert.deepEqual((await call(`${own.url}/v2/models/book/versions/${v}/config`)).body.version_policy, { all: {} });
+  } finally {
     await own.shutdown();
   }
 });
