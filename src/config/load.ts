@@ -502,18 +502,19 @@ function buildPipeline(raw: RawPipeline, at: (path: string, message: string) => 
   return { kind, steps, outputs, combine };
 }
 
-function routingOf(raw: RawConfig, file: string, at: (path: string, message: string) => void): RoutingSpec | undefined {
+/** The routing keys of `raw` (read from `file`), checked against the model's version policy (`policy`, read where the model's is). */
+function routingOf(raw: RawConfig, file: string, policy: RawConfig['version_policy'], at: (path: string, message: string) => void): RoutingSpec | undefined {
   if (raw.traffic === undefined && raw.shadow === undefined && raw.sticky === undefined) return undefined;
   const routing: RoutingSpec = { file };
   if (raw.traffic) {
     routing.traffic = Object.entries(raw.traffic).map(([v, percent]) => ({ version: Number(v), percent })).sort((a, b) => a.version - b.version);
     const total = routing.traffic.reduce((sum, t) => sum + t.percent, 0);
     if (Math.abs(total - 100) > 1e-9) at('traffic', `the percentages add up to ${total}, not 100`);
-    if (raw.version_policy === undefined) at('traffic', 'a split needs its versions served: add version_policy (e.g. all: true or specific: [...])');
+    if (policy === undefined) at('traffic', 'a split needs its versions served: add version_policy (e.g. all: true or specific: [...])');
     else {
-      const policy = policyOf(raw.version_policy);
-      if ('latest' in policy && policy.latest < routing.traffic.length) at('traffic', `splits between ${routing.traffic.length} versions but version_policy serves the latest ${policy.latest}`);
-      if ('specific' in policy) for (const t of routing.traffic) if (!policy.specific.includes(t.version)) at(`traffic.${t.version}`, `version ${t.version} is not in version_policy.specific`);
+      const served = policyOf(policy);
+      if ('latest' in served && served.latest < routing.traffic.length) at('traffic', `splits between ${routing.traffic.length} versions but version_policy serves the latest ${served.latest}`);
+      if ('specific' in served) for (const t of routing.traffic) if (!served.specific.includes(t.version)) at(`traffic.${t.version}`, `version ${t.version} is not in version_policy.specific`);
     }
   }
   if (raw.sticky) {
@@ -590,31 +591,36 @@ function modelLevelProblems(file: string, raw: unknown): Problem[] {
   const schema = schemaProblems(file, raw).filter((p) => isModelLevelPath(p.path));
   if (schema.length > 0) return schema;
   const problems: Problem[] = [];
-  routingOf(raw as RawConfig, file, (path, message) => problems.push({ file, path, message }));
+  routingOf(raw as RawConfig, file, (raw as RawConfig).version_policy, (path, message) => problems.push({ file, path, message }));
   return problems;
 }
 
 /**
- * Where a version's model-level keys come from: the model folder's own config when there is one
- * (shared by the numbered version folders, even those with a config of their own), else the version's
- * config. One file per model, so its versions never disagree about the split or the policy. A model
- * folder's config whose model-level keys do not validate gives none: its problems are reported where
- * that file is read (versionPolicyProblems, or the versions that have no config of their own).
+ * The model folder's own config, read for a version with a config of its own (numbered version folders):
+ * the model-level keys are read from it for every version (see buildConfig). Undefined when there is none
+ * or its model-level keys do not validate: its problems are reported where that file is read
+ * (versionPolicyProblems, or the versions that have no config of their own).
  */
-function modelLevelConfig(where: VersionLocation, file: string, raw: RawConfig): { file: string; raw: RawConfig } {
+function sharedConfig(where: VersionLocation, file: string): { file: string; raw: RawConfig } | undefined {
   const shared = where.dir === where.modelDir ? undefined : findConfigFile(where.modelDir);
-  if (shared === undefined || shared === file) return { file, raw };
-  const sharedRaw = readConfigFile(shared, []);
-  const usable = sharedRaw !== null && typeof sharedRaw === 'object' && !Array.isArray(sharedRaw) && !schemaProblems(shared, sharedRaw).some((p) => isModelLevelPath(p.path));
-  return { file: shared, raw: (usable ? sharedRaw : {}) as RawConfig };
+  if (shared === undefined || shared === file) return undefined;
+  const raw = readConfigFile(shared, []);
+  const usable = raw !== null && typeof raw === 'object' && !Array.isArray(raw) && !schemaProblems(shared, raw).some((p) => isModelLevelPath(p.path));
+  return usable ? { file: shared, raw: raw as RawConfig } : undefined;
 }
+
+const ROUTING_KEYS = ['traffic', 'sticky', 'shadow'] as const;
 
 export function buildConfig(where: VersionLocation, file: string, raw: RawConfig, at: (path: string, message: string) => void): ModelConfig {
   const { dir } = where;
-  const level = modelLevelConfig(where, file, raw);
+  // One place per model, so its versions never disagree: the version policy is the model folder's
+  // config's when there is one, else the version's; the routing keys too, when that file holds any.
+  const shared = sharedConfig(where, file);
+  const policy = (shared?.raw ?? raw).version_policy;
+  const routingFrom = shared !== undefined && ROUTING_KEYS.some((key) => shared.raw[key] !== undefined) ? shared : { file, raw };
   // The model folder's config's own problems are said where that file is read, once for the model.
-  const routing = routingOf(level.raw, level.file, level.file === file ? at : () => undefined);
-  const versionPolicy = policyOf(level.raw.version_policy);
+  const routing = routingOf(routingFrom.raw, routingFrom.file, policy, routingFrom.file === file ? at : () => undefined);
+  const versionPolicy = policyOf(policy);
   if (raw.pipeline !== undefined) {
     const name = raw.name ?? folderModelName(where);
     const problem = modelNameProblem(raw, name);

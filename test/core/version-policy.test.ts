@@ -204,3 +204,18 @@ test("under --watch: an edit of the model folder's config alone moves the split;
     await core.close();
   }
 });
+
+test("a model folder's config holding version_policy alone leaves the split to the newest version's config, checked against that policy", async () => {
+  const repo = tempDir();
+  writeBookVersion(repo, 'book', 1);
+  // No version_policy of its own: the model folder's serves both versions.
+  writeBookVersion(repo, 'book', 2, 'traffic: { 1: 100, 2: 0 }\n');
+  writeFileSync(join(repo, 'book', 'model.yaml'), 'version_policy: { all: true }\n');
+  assert.deepEqual((await checkRepository(repo)).problems.filter((p) => p.severity === 'error'), []);
+  const core = await InferenceCore.start({ repo, runtime: new InProcessRuntime() });
+  try {
+    assert.deepEqual(core.routing('book')?.traffic, [{ version: 1, percent: 100 }, { version: 2, percent: 0 }]);
+  } finally {
+    await core.close();
+  }
+});
