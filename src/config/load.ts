@@ -865,6 +865,21 @@ function versionPolicySource(modelDir: string, locations: readonly VersionLocati
 }
 
 /**
+ * The keys of a model folder's config that nothing reads: every version folder has a config of its own,
+ * so only its model-level keys are read (a `default: true` or `name:` there did nothing, without a word).
+ */
+export function unreadSharedKeys(modelDir: string, locations: readonly VersionLocation[]): Problem[] {
+  const own = findConfigFile(modelDir);
+  if (own === undefined || !locations.every((l) => l.dir !== modelDir && findConfigFile(l.dir) !== undefined)) return [];
+  const raw = readConfigFile(own, []);
+  if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) return [];
+  return Object.keys(raw).filter((key) => !isModelLevelPath(key)).map((key) => ({
+    file: own, path: key,
+    message: `is not read: every version folder has a config of its own, so this file is read for ${MODEL_LEVEL_KEYS.join(', ')} only (put ${key}: in the version folders' configs)`,
+  }));
+}
+
+/**
  * What is wrong with a model folder's version policy: the model folder's config holding it is broken
  * (see versionPolicySource), or it selects none of the versions (`specific` naming only versions
  * not on disk): the model would not be served at all, without a word. Triton refuses such a model

@@ -219,3 +219,13 @@ test("a model folder's config holding version_policy alone leaves the split to t
     await core.close();
   }
 });
+
+test("check warns of the keys of a model folder's config that no version reads (every version folder has its own config): default: there made no model the default, silently", async () => {
+  const repo = tempDir();
+  for (const v of [1, 2]) writeBookVersion(repo, 'book', v);
+  writeFileSync(join(repo, 'book', 'model.yaml'), 'version_policy: { all: true }\ndefault: true\ntraffic: { 1: 50, 2: 50 }\n');
+  const report = await checkRepository(repo);
+  assert.equal(report.ok, true);
+  assert.deepEqual(report.problems.map((p) => [p.file, p.key, p.severity]), [[join(repo, 'book', 'model.yaml'), 'default', 'warning']]);
+  assert.match(report.problems[0]!.message, /is not read: every version folder has a config of its own, so this file is read for version_policy, traffic, sticky, shadow only/);
+});
