@@ -142,6 +142,27 @@ export function versionFolders(dir: string): Array<{ version: number; dir: strin
     .sort((a, b) => a.version - b.version);
 }
 
+/** A folder name a user means as a version but that is none: 02, 0, v2, version-2, 1.0. */
+const VERSION_LOOKALIKE = /^(?:v|version[-_]?)?[0-9]+(?:\.[0-9]+)*$/i;
+
+/**
+ * The subfolders of a model folder named like a version that are not version folders (`02`, `0`,
+ * `v2`, `1.0`): never served, and nothing else says so — the model serves its other versions.
+ */
+export function versionLookalikes(modelDir: string): Problem[] {
+  let entries: string[];
+  try {
+    entries = readdirSync(modelDir);
+  } catch {
+    return [];
+  }
+  return entries.filter((e) => !VERSION_FOLDER.test(e) && VERSION_LOOKALIKE.test(e) && isDirectory(join(modelDir, e))).sort().map((e) => {
+    const number = /^(?:v|version[-_]?)?0*([1-9][0-9]{0,8})$/i.exec(e)?.[1];
+    const rename = number !== undefined && !entries.includes(number) ? ` (rename it to ${number})` : '';
+    return { file: join(modelDir, e), path: '(folder)', message: `is not a version folder, so it is not served: versions are folders named 1, 2, 3, … (a whole number from 1, no leading zero, letter or dot)${rename}` };
+  });
+}
+
 /**
  * The .onnx files directly in a folder (sorted). Not hidden ones: the `._model.onnx` a macOS-made
  * archive leaves beside each file when extracted (its metadata, not a model) made a folder holding one model hold two.

@@ -3,7 +3,7 @@
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync, spawnSync } from 'node:child_process';
-import { copyFileSync, mkdirSync, rmSync, symlinkSync, truncateSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdirSync, readFileSync, rmSync, symlinkSync, truncateSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { BOOK_CSV, BOOK_MODEL, BOOK_SCALER, CLI, EXAMPLES, tempDir, writeBookModelFolder } from '../helpers/paths.js';
@@ -338,6 +338,24 @@ test('check: a config, model, scaler or sample that is a FIFO, a device or huge 
   const tooLarge = run(['check', weather, '--sample', huge]);
   assert.equal(tooLarge.status, 1, tooLarge.stdout + tooLarge.stderr);
   assert.match(tooLarge.stderr, /huge\.csv: \(file\): the sample is too large \(10 GiB; a CSV sample may be up to 64 MiB; give its first rows: head -n 10001 .*huge\.csv > sample\.csv\)/);
+});
+
+test('check: a model\'s subfolder named like a version that is none (02, 0, v3, 1.0) is a warning naming it and the name to give it — it was not served, and nothing said so', () => {
+  const repo = tempDir('modelserve-check-versions-');
+  const dir = writeBookModelFolder(repo);
+  writeFileSync(join(dir, 'model.yaml'), readFileSync(join(dir, 'model.yaml'), 'utf8').replace(/^model: .*$/m, 'model: svc.onnx'));
+  for (const version of ['1', '02', '0', 'v3', '1.0']) {
+    mkdirSync(join(dir, version));
+    copyFileSync(BOOK_MODEL, join(dir, version, 'svc.onnx'));
+  }
+  const r = cli(['check', repo]);
+  assert.equal(r.status, 0, r.stderr);
+  const warned = (name: string, rename: string) => assert.match(r.stderr, new RegExp(`book-weather/${name.replace('.', '\\.')}: \\(folder\\): is not a version folder, so it is not served[^\\n]*${rename}\\n`), name);
+  warned('02', ' \\(rename it to 2\\)');
+  warned('v3', ' \\(rename it to 3\\)');
+  warned('0', 'or dot\\)');
+  warned('1.0', 'or dot\\)');
+  assert.doesNotMatch(r.stderr, /book-weather\/1: /);
 });
 
 test('a default or example the config refuses is one problem, not also an "example row is not a valid request" one', () => {
