@@ -16,6 +16,7 @@ import { checkRawSignature, checkSignature } from '../config/signature.js';
 import type { ModelConfig } from '../config/types.js';
 import { ModelServeError, StartupError } from '../errors.js';
 import type { InferenceRuntime, ModelSource } from '../runtime/types.js';
+import { formatModelProblems, type ModelProblem } from '../check/problems.js';
 import { exampleRow, ModelVersion, type OptimizationSummary } from './model-version.js';
 import { ModelBytesError, readModelBytes } from './model-bytes.js';
 import type { RequestObserver, ServableVersion } from './servable.js';
@@ -153,6 +154,23 @@ function newest(entry: ModelEntry): ServableVersion | undefined {
 }
 
 /**
+ * Two or more versions that failed to load, as one list in the shape `modelserve check` prints
+ * (each "file: key: message", in file order, not load order). A failure that is a list already (a
+ * signature mismatch, a pipeline's config problems) keeps its lines; any other is its config's 'model'.
+ */
+function formatLoadFailures(failures: ReadonlyArray<{ config: ModelConfig; error: unknown; signature: boolean }>): string {
+  const ordered = [...failures].sort((a, b) => a.config.configFile.localeCompare(b.config.configFile) || a.config.modelVersion - b.config.modelVersion);
+  return formatModelProblems(ordered.flatMap(({ config, error, signature }): ModelProblem[] => {
+    const [head = '', ...rest] = (error as Error).message.split('\n');
+    const lines = rest.map((line) => /^ {2}(.+?): (.+?): (.*)$/.exec(line));
+    if (head.endsWith(':') && lines.length > 0 && lines.every((m) => m !== null)) {
+      return lines.map((m) => ({ file: m![1]!, key: m![2]!, message: m![3]!, severity: 'error', signature }));
+    }
+    return [{ file: config.configFile, key: 'model', message: (error as Error).message, severity: 'error' }];
+  }));
+}
+
+/**
  * Awaits a version's load-time warm-up run; its failure names the file (the config, or a raw
  * folder's .onnx) rather than the runtime's internal key ('m/1#3').
  */
@@ -226,7 +244,7 @@ export class InferenceCore extends EventEmitter {
     for (const name of names.slice(budget)) {
       for (const v of this.entries.get(name)!.wanted.keys()) this.entries.get(name)!.slots.set(v, { version: v, state: 'unavailable', reason: 'not loaded (memory budget); loads on the first request' });
     }
-    const failures: Array<{ error: unknown; signature: boolean }> = [];
+    const failures: Array<{ config: ModelConfig; error: unknown; signature: boolean }> = [];
     await Promise.all(
       toLoad.flatMap((name) => {
         const entry = this.entries.get(name)!;
@@ -234,7 +252,7 @@ export class InferenceCore extends EventEmitter {
           try {
             await this.loadVersion(entry, config, undefined, true);
           } catch (error) {
-            failures.push({ error, signature: error instanceof StartupError && error.code === 'MS_ERR_MODEL_SIGNATURE' });
+            failures.push({ config, error, signature: error instanceof StartupError && error.code === 'MS_ERR_MODEL_SIGNATURE' });
           }
         });
       }),
@@ -242,18 +260,15 @@ export class InferenceCore extends EventEmitter {
     for (const name of pipelines) {
       const entry = this.entries.get(name)!;
       for (const { config } of entry.wanted.values()) {
-        await this.loadVersion(entry, config, undefined, true).catch((error: unknown) => failures.push({ error, signature: false }));
+        await this.loadVersion(entry, config, undefined, true).catch((error: unknown) => failures.push({ config, error, signature: false }));
       }
     }
     if (failures.length > 0) {
       await this.close().catch(() => undefined);
-      const messages = failures.map((f) => (f.error as Error).message);
-      if (failures.every((f) => f.signature)) {
-        const lines = messages.flatMap((m) => m.split('\n').slice(1));
-        throw new StartupError('MS_ERR_MODEL_SIGNATURE', `model configuration does not match the ONNX model (${lines.length} problem${lines.length === 1 ? '' : 's'}):\n${lines.join('\n')}`);
-      }
-      const first = failures.find((f) => !f.signature)!.error;
-      throw new StartupError(first instanceof ModelServeError ? first.code : 'MS_ERR_MODEL_LOAD', messages.join('\n'));
+      // The code of the first failure that is not a signature mismatch; of a mismatch when all are.
+      const first = (failures.find((f) => !f.signature) ?? failures[0]!).error;
+      const code = first instanceof ModelServeError ? first.code : 'MS_ERR_MODEL_LOAD';
+      throw new StartupError(code, failures.length === 1 ? (first as Error).message : formatLoadFailures(failures));
     }
     this.state = 'ready';
     this.emit('event', { type: 'models-changed' } satisfies CoreEvent);

@@ -80,6 +80,32 @@ test('a corrupt ONNX file fails fast naming the file', () => {
   failsWith([dir], /broken\.onnx/);
 });
 
+test('models that fail to load are one list, the one check prints: header, one indented "file: key: message" line each, in file order (it was one prefixed line and the rest bare, in load order, each worded its own way)', () => {
+  const root = tempDir('modelserve-serve-load-failures-');
+  const folder = (name: string, example: string, edit: (yaml: string) => string = (y) => y) => {
+    mkdirSync(join(root, name));
+    const yaml = readFileSync(join(EXAMPLES, example, 'model.yaml'), 'utf8').replace(/^name: .*$/m, `name: ${name}`).replace(/^default: true\n/m, '');
+    writeFileSync(join(root, name, 'model.yaml'), edit(yaml));
+    return join(root, name);
+  };
+  // A Python pickle saved as model.onnx (pickle protocol 2 of {'x': 1}).
+  writeFileSync(join(folder('a-pickle', 'weather'), 'model.onnx'), Buffer.from('80027d710058010000007871014b01732e', 'hex'));
+  mkdirSync(join(folder('b-folder', 'weather'), 'model.onnx'));
+  const xgboost = JSON.parse(readFileSync(join(EXAMPLES, 'rain-xgboost', 'model.json'), 'utf8')) as { learner: { objective: { name: string } } };
+  xgboost.learner.objective.name = 'binary:hinge';
+  writeFileSync(join(folder('c-hinge', 'rain-xgboost'), 'model.json'), JSON.stringify(xgboost));
+  const stderr = failsWith([root], /^modelserve: invalid model configuration \(3 problems\):\n/);
+  const lines = stderr.trimEnd().split('\n').slice(1);
+  assert.equal(lines.length, 3, stderr);
+  for (const [i, model] of ['a-pickle', 'b-folder', 'c-hinge'].entries()) assert.match(lines[i]!, new RegExp(`^  .*${model}/model\\.yaml: model: `), stderr);
+  assert.match(lines[0]!, /model\.onnx is not a valid ONNX model: it is a Python pickle/);
+  assert.match(lines[1]!, /model\.onnx is not a regular file \(a directory\)/);
+  assert.match(lines[2]!, /model\.json is an XGBoost model modelserve cannot convert: objective binary:hinge is not supported/);
+  const check = runCli(['check', root]);
+  assert.equal(check.status, 1);
+  assert.equal(stderr, `modelserve: ${check.stderr}`);
+});
+
 test('a config that does not match the model (name, width, output) fails naming file and key', () => {
   const dir = writeBookModelFolder();
   const text = readFileSync(join(dir, 'model.yaml'), 'utf8')
