@@ -1,6 +1,7 @@
 // `modelserve check <repo> [--sample data.csv]` (also `modelserve serve --check`).
 import { StartupError } from '../errors.js';
 import { unknownOptionMessage } from '../closest-name.js';
+import { EMPTY_MODEL_REPO } from '../cli/model-repo.js';
 import { formatModelProblems } from './problems.js';
 import { checkRepository, type CheckOptions } from './repository.js';
 
@@ -58,6 +59,7 @@ export async function run(argv: string[]): Promise<number> {
     else repos.push(a);
   }
   if (repos.length > 1) return usage('expected one MODEL_REPO');
+  if (repos[0] === '') return usage(EMPTY_MODEL_REPO);
   // Empty is unset, as serve reads it.
   return checkAndReport(repos[0] ?? (process.env.MODELSERVE_MODEL_REPO || 'models'), options);
 }

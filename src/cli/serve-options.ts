@@ -5,6 +5,7 @@ import { parseArgs } from 'node:util';
 import { StartupError } from '../errors.js';
 import { parseArgsMessage } from '../closest-name.js';
 import { isEnvName, NOT_AN_ENV_NAME } from './env-name.js';
+import { EMPTY_MODEL_REPO } from './model-repo.js';
 import { loadApiKeys } from '../http/plugins/auth.js';
 import { defaultBurst, parseRate, type RateLimit } from '../http/plugins/rate-limit.js';
 import { parseCorsOrigins } from '../http/plugins/cors.js';
@@ -251,6 +252,7 @@ export function parseServeOptions(argv: string[], env: NodeJS.ProcessEnv = proce
   }
   out.streams = resolveStreamOptions(out, env, problems);
   out.redact = redactList(out.eventsRedact as string | undefined);
+  if (parsed.positionals[0] === '') problems.push(EMPTY_MODEL_REPO);
   if (parsed.positionals.length > 1) problems.push(`expected at most one MODEL_REPO, got ${parsed.positionals.length}: ${parsed.positionals.join(' ')}`);
   if (problems.length > 0) {
     throw new StartupError('MS_ERR_SERVER_OPTIONS', `modelserve serve: invalid options:\n${problems.map((p) => `  ${p}`).join('\n')}`);

@@ -135,6 +135,14 @@ test('an invalid config and bad options are reported all at once, exit code non-
   assert.match(opts.stderr, /--log-level: 'loud' must be one of/);
 });
 
+test('an empty MODEL_REPO argument (serve "", serve "" --check, check "") is a usage error saying so (exit 2); it checked or served the working folder, while an empty MODELSERVE_MODEL_REPO is unset', () => {
+  for (const args of [['serve', '', '--port', '0'], ['serve', '', '--check'], ['check', '']]) {
+    const res = runCli(args, { MODELSERVE_MODEL_REPO: EXAMPLES });
+    assert.equal(res.status, 2, `${args.join(' ')}: ${res.stderr}`);
+    assert.match(res.stderr, /^modelserve (serve|check): .*\n?.*MODEL_REPO is an empty argument \(an unset variable\?\): give a folder \(\. for this one\), or leave it out for \$MODELSERVE_MODEL_REPO or \.\/models\n/, args.join(' '));
+  }
+});
+
 test('a mistyped command or option of any CLI says which one it looks like (parseArgs\' "To specify a positional argument starting with a \'-\'…" buried the typo)', () => {
   for (const [args, expected] of [
     [['serv', EXAMPLES], /^modelserve: unknown command 'serv' \(did you mean serve\?\)/],
