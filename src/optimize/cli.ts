@@ -23,28 +23,35 @@ Options:
 
 Exit codes: 0 written, 1 error, 2 usage error, 3 nothing to rewrite (nothing written unless --force).`;
 
+const OPTIONS = ['--report', '--rbf', '--probabilities', '--force', '--help'];
+
 export async function run(argv: string[]): Promise<number> {
   const files: string[] = [];
   const options: OptimizeOptions = {};
   let report = false;
   let force = false;
   for (let i = 0; i < argv.length; i++) {
-    const a = argv[i];
+    const arg = argv[i]!;
+    // '--rbf=mixed' as well as '--rbf mixed', as check and serve take their options.
+    const equals = arg.startsWith('--') ? arg.indexOf('=') : -1;
+    const a = equals < 0 ? arg : arg.slice(0, equals);
+    const inline = equals < 0 ? undefined : arg.slice(equals + 1);
+    if (inline !== undefined && (a === '--report' || a === '--force' || a === '--help')) return usageError(`${a} takes no value (got ${arg})`);
     if (a === '-h' || a === '--help') {
       console.log(HELP);
       return 0;
     } else if (a === '--report') report = true;
     else if (a === '--force') force = true;
     else if (a === '--rbf' || a === '--probabilities') {
-      const v = argv[++i];
+      const v = inline ?? argv[++i];
       if (a === '--rbf') {
-        if (v !== 'mixed' && v !== 'float32' && v !== 'float64') return usageError(`--rbf must be mixed, float32 or float64 (got ${v ?? 'nothing'})`);
+        if (v !== 'mixed' && v !== 'float32' && v !== 'float64') return usageError(`--rbf must be mixed, float32 or float64 (got ${v || 'nothing'})`);
         options.rbf = v as RbfPrecision;
       } else {
-        if (v !== 'operator' && v !== 'ops') return usageError(`--probabilities must be operator or ops (got ${v ?? 'nothing'})`);
+        if (v !== 'operator' && v !== 'ops') return usageError(`--probabilities must be operator or ops (got ${v || 'nothing'})`);
         options.probabilities = v;
       }
-    } else if (a.startsWith('-')) return usageError(unknownOptionMessage(a, ['--report', '--rbf', '--probabilities', '--force', '--help']));
+    } else if (a.startsWith('-')) return usageError(unknownOptionMessage(a, OPTIONS));
     else files.push(a);
   }
   if (files.length !== 2) return usageError('expected <in.onnx> and <out.onnx>');

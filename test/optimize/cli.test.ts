@@ -55,6 +55,26 @@ test('usage errors exit 2; unreadable or invalid input exits 1; --help documents
   for (const flag of ['--report', '--rbf', '--probabilities', '--force', '--help']) assert.ok(help.stdout.includes(flag), flag);
 });
 
+test('--rbf=mixed and --probabilities=ops write what --rbf mixed --probabilities ops writes (they were refused as unknown options); a value given to a flag or a mistyped --name=value is a usage error saying which', () => {
+  const input = resolve(FIXTURES, 'svc_rbf_bin.onnx');
+  const spaced = join(dir, 'spaced.onnx');
+  const joined = join(dir, 'joined.onnx');
+  assert.equal(cli([input, spaced, '--rbf', 'mixed', '--probabilities', 'ops']).status, 0);
+  const r = cli([input, joined, '--rbf=mixed', '--probabilities=ops']);
+  assert.equal(r.status, 0, r.stderr);
+  assert.deepEqual(readFileSync(joined), readFileSync(spaced));
+  const refused = (args: string[], pattern: RegExp) => {
+    const res = cli([input, join(dir, 'refused.onnx'), ...args]);
+    assert.equal(res.status, 2, args.join(' '));
+    assert.match(res.stderr, pattern, args.join(' '));
+  };
+  refused(['--rbf=float16'], /^modelserve optimize: --rbf must be mixed, float32 or float64 \(got float16\)\n/);
+  refused(['--rbf='], /^modelserve optimize: --rbf must be mixed, float32 or float64 \(got nothing\)\n/);
+  refused(['--force=yes'], /^modelserve optimize: --force takes no value \(got --force=yes\)\n/);
+  refused(['--rbff=mixed'], /^modelserve optimize: unknown option --rbff \(did you mean --rbf\?\)\n/);
+  assert.equal(existsSync(join(dir, 'refused.onnx')), false);
+});
+
 test('an empty file is not a valid ONNX model (exit 1), not a model with nothing to rewrite that --force copies', () => {
   const empty = join(dir, 'empty.onnx');
   writeFileSync(empty, '');
