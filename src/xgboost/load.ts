@@ -1,6 +1,7 @@
 // Model files as onnxruntime takes them: an .onnx file as it is, an XGBoost JSON model
 // (`format: xgboost`) converted at load (convert.ts).
 import { foreignModelFormat, jsonEndsEarly } from './format.js';
+import { notOnnxReason } from '../core/model-bytes.js';
 import { readUserFile, stripBom } from '../user-file.js';
 import type { InitOptions } from '../init/init.js';
 import { convertXgboost, type ConvertedModel } from './convert.js';
@@ -40,13 +41,22 @@ function parseModelJson(text: string): unknown {
   }
 }
 
+/**
+ * Whether bytes that are no JSON are an ONNX model, to be told it needs no converting: a ModelProto
+ * opens with its ir_version (field 1, tag 0x08) and is neither another format nor cut short. An
+ * empty file, a pickle or a text named .onnx is said to be what it is, as any other file is.
+ */
+function looksLikeOnnx(bytes: Uint8Array): boolean {
+  return bytes[0] === 0x08 && notOnnxReason(bytes) === undefined;
+}
+
 export function convertXgboostFile(file: string): ConvertedModel {
   const bytes = readUserFile(file, 'xgboost');
   let json: unknown;
   try {
     json = parseModelJson(stripBom(bytes.toString('utf8')));
   } catch (err) {
-    if (file.endsWith('.onnx')) {
+    if (file.endsWith('.onnx') && looksLikeOnnx(bytes)) {
       // The message is convert's (no config to change there); the reason follows the file in a config's problem.
       const what = 'is an ONNX model, not XGBoost\'s JSON model format';
       throw new XgboostFileError(`${file} ${what}: it needs no converting (modelserve inspect shows its inputs and outputs)`, `${what}: leave out format: xgboost`, { cause: err });

@@ -261,6 +261,29 @@ test('convert given an ONNX model says it needs no converting, not \'leave out f
   assert.ok(!existsSync(out));
 });
 
+test('convert given an empty file, a pickle or a text named .onnx says what it is (it called each an ONNX model that needs no converting), as check of format: xgboost does; nothing written', () => {
+  const out = join(root, 'never.onnx');
+  const said = (name: string, bytes: Uint8Array | string) => {
+    const file = join(root, name);
+    writeFileSync(file, bytes);
+    const r = cli(['convert', file, out]);
+    assert.equal(r.status, 1, r.stderr);
+    assert.ok(!existsSync(out), name);
+    assert.doesNotMatch(r.stderr, /is an ONNX model/, name);
+    return r.stderr;
+  };
+  assert.match(said('empty.onnx', ''), /^modelserve convert: .*empty\.onnx is cut short \(it is empty\): is it still being copied, or was its copy cut short\?\n$/);
+  assert.match(said('pickle.onnx', Buffer.from('80027d710058010000007871014b01732e', 'hex')), /^modelserve convert: .*pickle\.onnx is not XGBoost's JSON model format \(it is a Python pickle\); a pickle holds Python objects/);
+  assert.match(said('notes.onnx', 'hello world'), /^modelserve convert: .*notes\.onnx is not XGBoost's JSON model format \(Unexpected token 'h', "hello world" is not valid JSON\); save it with model\.save_model\('model\.json'\)\n$/);
+  const folder = join(root, 'empty-onnx-xgboost');
+  mkdirSync(folder);
+  writeFileSync(join(folder, 'model.yaml'), readFileSync(join(EXAMPLES, 'rain-xgboost', 'model.yaml'), 'utf8').replace(/^model: model\.json$/m, 'model: model.onnx'));
+  writeFileSync(join(folder, 'model.onnx'), '');
+  const check = cli(['check', folder]);
+  assert.equal(check.status, 1);
+  assert.match(check.stderr, /model\.yaml: model: .*model\.onnx is cut short \(it is empty\)/);
+});
+
 test('a JSON file holding null, a number, an array or a string is not an XGBoost JSON model (convert, inspect, init), said without a JavaScript error', () => {
   for (const [name, text, kind] of [['null', 'null', 'null'], ['number', '5', 'a number'], ['array', '[]', 'an array'], ['string', '"learner"', 'a string']] as const) {
     const file = join(root, `${name}.json`);
