@@ -62,3 +62,13 @@ export function readSample(file: string): Sample {
 export function normalizeName(name: string): string {
   return name.toLowerCase().replace(/[^a-z0-9]+/g, '_').replace(/^_+|_+$/g, '');
 }
+
+/**
+ * Header columns that name one field twice (temp_c twice, or Temp C beside temp_c: fields are matched by
+ * normalizeName): each group's 1-based column numbers. check --sample runs a field with the first of them.
+ */
+export function repeatedColumns(sample: Sample): Array<{ name: string; columns: number[] }> {
+  const byName = new Map<string, number[]>();
+  sample.columns.forEach((c, i) => byName.set(normalizeName(c.name), [...(byName.get(normalizeName(c.name)) ?? []), i + 1]));
+  return [...byName].filter(([, columns]) => columns.length > 1).map(([name, columns]) => ({ name, columns }));
+}

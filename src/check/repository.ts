@@ -14,7 +14,7 @@ import { createSession, errorText, signatureOf, type OrtSession } from '../runti
 import type { ModelSignature } from '../runtime/types.js';
 import { resolvePipelines } from '../pipelines/check.js';
 import { compileRequestValidator } from '../validation/request-validator.js';
-import { readSample } from './csv.js';
+import { readSample, repeatedColumns } from './csv.js';
 import { collectModelProblems, type ModelProblem } from './problems.js';
 import { checkSample } from './sample.js';
 import { warmUpProblems } from './warm-up.js';
@@ -98,6 +98,12 @@ export async function checkRepository(repo: string, options: CheckOptions = {}):
       sample = readSample(options.sample);
     } catch (err) {
       problems.push({ file: options.sample, key: '(file)', message: `the sample ${unreadableReason(err)}`, severity: 'error' });
+    }
+    for (const { name, columns } of sample ? repeatedColumns(sample) : []) {
+      const named = columns.map((n) => `${n} (${sample!.columns[n - 1]!.name})`);
+      const list = `${named.slice(0, -1).join(', ')} and ${named.at(-1)!}`;
+      const others = columns.length === 2 ? 'the other; rename or drop it' : 'the others; rename or drop them';
+      problems.push({ file: options.sample, key: '(header)', message: `columns ${list} ${columns.length === 2 ? 'both' : 'all'} name ${name}: check reads ${name} from the first (column ${columns[0]}) and ignores ${others}`, severity: 'warning' });
     }
   }
   const unlistable: Problem[] = [];

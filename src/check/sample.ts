@@ -19,9 +19,10 @@ const BATCH = 1024;
 
 const fmt = (x: number) => String(Number(x.toPrecision(6)));
 
-/** The sample's column for each field (matched by normalised name), or undefined. */
+/** The sample's column for each field (matched by normalised name; of a name the header repeats, the first), or undefined. */
 export function matchColumns(config: ModelConfig, sample: Sample): Map<string, SampleColumn | undefined> {
-  const byName = new Map(sample.columns.map((c) => [normalizeName(c.name), c]));
+  const byName = new Map<string, SampleColumn>();
+  for (const c of sample.columns) if (!byName.has(normalizeName(c.name))) byName.set(normalizeName(c.name), c);
   return new Map(config.fields.map((f) => [f.name, byName.get(normalizeName(f.name))]));
 }
 

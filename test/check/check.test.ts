@@ -232,6 +232,16 @@ test('check: a sample without the fields, an unreadable sample, no repository', 
   }
 });
 
+test('check --sample: a header naming a field twice (humidity, and Humidity after it) is warned about, saying the first column is read (the last was read, without a word)', () => {
+  const sample = join(root, 'repeated.csv');
+  // The repeated column holds percent: read, it would break humidity's maximum of 1.
+  writeFileSync(sample, `${CSV_FIELDS.join(',')},Humidity\n10,0.5,10,180,10,1010,0,50\n12,0.7,5,90,8,1000,1,70\n`);
+  const r = cli(['check', bookRepo({ weather: bookConfig() }), '--sample', sample]);
+  assert.equal(r.status, 0, r.stderr);
+  assert.match(r.stderr, /repeated\.csv: \(header\): columns 2 \(humidity\) and 8 \(Humidity\) both name humidity: check reads humidity from the first \(column 2\) and ignores the other; rename or drop it\n/);
+  assert.doesNotMatch(r.stderr, /fields\.humidity\.maximum/);
+});
+
 test('check --sample: a numeric column holding Infinity or NaN is said with that value, not as "holds text (e.g. \'undefined\')"', () => {
   const sample = join(root, 'infinite.csv');
   writeFileSync(sample, `${CSV_FIELDS.join(',')}\n1,0.5,1,1,1,1,1\n1,Infinity,1,1,1,1,1\n1,0.5,1,1,1,1,NaN\n`);
