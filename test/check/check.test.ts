@@ -298,8 +298,8 @@ test('check runs every model once on serve\'s warm-up input: a graph that fails 
   // serve agrees: its warm-up run fails on the same onnxruntime error, and it does not start.
   const serve = cli(['serve', repo, '--port', '0', '--workers', '1']);
   assert.equal(serve.status, 1, serve.stdout + serve.stderr);
-  assert.match(serve.stderr, new RegExp(`^modelserve: \\S*raw-reshape/model\\.onnx: the load-time warm-up run on one row of zeros / empty strings failed: .*${quote(RESHAPE_ERROR)}`, 'm'));
-  assert.match(serve.stderr, new RegExp(`\\S*reshape/model\\.yaml: the load-time warm-up run on the example row \\(the fields' examples, defaults\\) failed: .*${quote(RESHAPE_ERROR)}`));
+  // Two models that fail to load: the list check prints.
+  assert.equal(serve.stderr, `modelserve: ${r.stderr}`);
   assert.doesNotMatch(serve.stderr + r.stderr, /\[E:onnxruntime/, "onnxruntime's own log lines stay out of modelserve's output");
   assert.doesNotMatch(serve.stderr, /serving /);
 });
