@@ -308,7 +308,13 @@ function givenInstead(expected: string, value: unknown): string {
   return '';
 }
 
+let configFilesRead = 0;
+
+/** How many config files were read and parsed so far: a --watch scan that finds nothing changed reads none. */
+export const configFileReadCount = (): number => configFilesRead;
+
 export function readConfigFile(file: string, problems: Problem[]): unknown {
+  configFilesRead++;
   let text: string;
   try {
     const bytes = readUserFile(file, 'config');
@@ -865,8 +871,15 @@ export function readVersionPolicy(modelDir: string, locations: readonly VersionL
   return versionPolicySource(modelDir, locations).policy;
 }
 
+/** Where a model folder's version policy comes from: the policy, the config file that holds it and that file's problems. */
+export interface VersionPolicySource {
+  policy?: VersionPolicy;
+  file?: string;
+  problems: Problem[];
+}
+
 /** readVersionPolicy, with the config file the policy comes from and that file's problems. */
-function versionPolicySource(modelDir: string, locations: readonly VersionLocation[]): { policy?: VersionPolicy; file?: string; problems: Problem[] } {
+export function versionPolicySource(modelDir: string, locations: readonly VersionLocation[]): VersionPolicySource {
   const own = findConfigFile(modelDir);
   // A model folder's config that every version folder overrides with its own is read for its
   // model-level keys alone: nothing else would say that it cannot be read or that they are invalid
@@ -906,8 +919,8 @@ export function unreadSharedKeys(modelDir: string, locations: readonly VersionLo
  * not on disk): the model would not be served at all, without a word. Triton refuses such a model
  * too ("at least one version must be available under the version policy").
  */
-export function versionPolicyProblems(modelDir: string, locations: readonly VersionLocation[], available: readonly number[]): Problem[] {
-  const { policy, file, problems } = versionPolicySource(modelDir, locations);
+export function versionPolicyProblems(modelDir: string, locations: readonly VersionLocation[], available: readonly number[], source = versionPolicySource(modelDir, locations)): Problem[] {
+  const { policy, file, problems } = source;
   if (policy === undefined) return problems;
   if (available.length === 0 || selectVersions(policy, available).length > 0) return [];
   const listed = 'specific' in policy ? `specific: [${policy.specific.join(', ')}]` : JSON.stringify(policy);
