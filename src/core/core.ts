@@ -979,7 +979,10 @@ export class InferenceCore extends EventEmitter {
     // Every version config this pass will apply: a new pipeline is checked against the models that
     // arrive with it (a chain of new pipelines loaded one level per pass, each failing meanwhile).
     const arriving = kept.flatMap(({ model: m }) => m.versions.filter((v) => v.selected).map((v) => v.read([])).filter((c): c is ModelConfig => c?.name === m.name));
-    for (const { model, clashes } of kept) work.push(this.applyModel(model, options.force ?? false, clashes, arriving));
+    // What each model is checked against, gathered once a pass: gathered per model, a pass (every second under --watch) was quadratic in the models.
+    const arrivedKeys = new Set(arriving.map(versionKey));
+    const others: PassModels = { arriving, served: [...this.entries.values()].flatMap((e) => [...e.wanted.values()].map((w) => ({ entry: e, config: w.config, arrived: arrivedKeys.has(versionKey(w.config)) }))) };
+    for (const { model, clashes } of kept) work.push(this.applyModel(model, options.force ?? false, clashes, others));
     const keptDirs = new Set(kept.map((k) => k.model.dir));
     const refused: string[] = [];
     for (const entry of [...this.entries.values()]) {
@@ -1021,7 +1024,7 @@ export class InferenceCore extends EventEmitter {
     this.emit('event', { type: 'models-changed' } satisfies CoreEvent);
   }
 
-  private async applyModel(model: ScannedModel, force: boolean, clashes: string[] = [], arriving: readonly ModelConfig[] = []): Promise<void> {
+  private async applyModel(model: ScannedModel, force: boolean, clashes: string[], others: PassModels): Promise<void> {
     // A broken policy, or one that selects no version: shown on the model (a version serving keeps serving, see 2. below).
     if (model.policyProblems) clashes = [...clashes, formatProblems(model.policyProblems)];
     this.reportIncomplete(model);
@@ -1050,17 +1053,16 @@ export class InferenceCore extends EventEmitter {
     }
     // The other models as they are on disk now where this pass has them, else as last applied; not
     // this folder's configs under another name (its old name, when all its versions were renamed).
-    const fresh = arriving.filter((c) => c.name !== model.name);
-    const arrived = new Set(fresh.map((c) => `${c.name}\u0000${c.modelVersion}`));
-    const served = [...this.entries.values()].filter((e) => e !== entry).flatMap((e) => [...e.wanted.values()].map((w) => w.config))
-      .filter((c) => c.modelDir !== model.dir && !arrived.has(`${c.name}\u0000${c.modelVersion}`));
+    // (Another entry's configs are all of other names, so this pass's configs of this model's name never hid one.)
+    const fresh = others.arriving.filter((c) => c.name !== model.name);
+    const served = others.served.filter((s) => s.entry !== entry && !s.arrived && s.config.modelDir !== model.dir).map((s) => s.config);
     const own = [...wanted.values()].map((w) => w.config);
     // A model already served comes first: a newcomer's clash (a second default, a name) is the newcomer's.
     // And the default model before any other: a served model that now says default: true too is
     // refused, not made a second default that POST /predict never reaches.
     const ordered = isNew ? [...fresh, ...served, ...own] : [...own, ...fresh, ...served];
     const mine = [...ordered.filter((c) => c.name === this.defaultName), ...ordered.filter((c) => c.name !== this.defaultName)];
-    const clash = [...repositoryProblems(mine), ...resolvePipelines(mine).problems].filter((p) => [...wanted.values()].some((w) => w.config.configFile === p.file || w.config.routing?.file === p.file));
+    const clash = this.clashesOf(entry, mine, own);
     if (clash.length > 0) {
       this.setScanProblems(entry, [...clashes, formatProblems(clash)]);
       if (isNew && entry.slots.size === 0) this.entries.delete(entry.name);
@@ -1127,6 +1129,31 @@ export class InferenceCore extends EventEmitter {
     await Promise.all(unloads);
   }
 
+  /**
+   * The cross-model problems (names, default, shadows, pipeline steps) of a model's configs `own` among `all`. Remembered by
+   * the configs it was found for: a pass with nothing changed (every second under --watch) finds the same configs, and checking
+   * every model against every other again made an idle pass over 300 models cost tens of milliseconds.
+   */
+  private clashesOf(entry: ModelEntry, all: readonly ModelConfig[], own: readonly ModelConfig[]): Problem[] {
+    const last = this.lastClashes.get(entry);
+    if (last && last.all.length === all.length && last.all.every((c, i) => c === all[i])) return last.problems;
+    this.crossModelCheckCount++;
+    // Its configs' files, and the model folder's config its routing keys are read from.
+    const files = new Set(own.flatMap((c) => (c.routing ? [c.configFile, c.routing.file] : [c.configFile])));
+    const problems = [...repositoryProblems(all), ...resolvePipelines(all).problems].filter((p) => files.has(p.file));
+    this.lastClashes.set(entry, { all, problems });
+    return problems;
+  }
+
+  private crossModelCheckCount = 0;
+
+  /** How many cross-model checks (clashesOf) the passes made: a pass with nothing changed makes none. */
+  get crossModelChecks(): number {
+    return this.crossModelCheckCount;
+  }
+
+  private readonly lastClashes = new WeakMap<ModelEntry, { all: readonly ModelConfig[]; problems: Problem[] }>();
+
   /** Sets the problems of a model's last scan that belong to no version, logging each once (scans repeat every second). */
   private setScanProblems(entry: ModelEntry, problems: string[]): void {
     // Kept here rather than on the entry: a new model whose config clashes is forgotten after each scan.
@@ -1180,6 +1207,14 @@ export class InferenceCore extends EventEmitter {
     await this.runtime.close();
   }
 }
+
+/** The models a reconcile pass checks each model against: every config it applies, and the ones served (`arrived`: that pass applies the same version again). */
+interface PassModels {
+  arriving: readonly ModelConfig[];
+  served: ReadonlyArray<{ entry: ModelEntry; config: ModelConfig; arrived: boolean }>;
+}
+
+const versionKey = (c: ModelConfig): string => `${c.name}\u0000${c.modelVersion}`;
 
 /** The model folder a model is served from (as last read). */
 function modelDirOf(entry: ModelEntry): string | undefined {
