@@ -182,11 +182,13 @@ describe('the image, built and run by a real Docker engine', { timeout: 360_000 
     }
     execFileSync('chmod', ['-R', 'a+rX', repo]);
     const port2 = await freePort();
-    const mounted = await startContainer(TAG, port2, ['--read-only', '--tmpfs', '/tmp', '-v', `${repo}:/app/models:ro`]);
+    // gRPC off: the first test's container, still running on the host network, holds gRPC's default port 8001.
+    const mounted = await startContainer(TAG, port2, ['--read-only', '--tmpfs', '/tmp', '-e', 'MODELSERVE_GRPC_PORT=0', '-v', `${repo}:/app/models:ro`]);
     assert.deepEqual((await readyLine(mounted.id)).models.map((m) => m.name).sort(), ['loan', 'weather']);
     const r = await predict(`http://127.0.0.1:${port2}/predict`);
     assert.equal(r.status, 200, r.text);
-    await dockerOk(['stop', mounted.id]);
+    // Removed, not only stopped: a stopped container still holds the image the registry test removes.
+    await dockerOk(['rm', '-f', mounted.id]);
   });
 
   it('`docker stop` under a closed load: exit 0, and no request the container accepted fails', async () => {
