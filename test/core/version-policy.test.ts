@@ -104,20 +104,23 @@ const BROKEN_POLICIES: Array<[string, RegExp]> = [
   ['version_policy: [\n', /book[\\/]model\.yaml: \(file\): not valid YAML/],
 ];
 
+/** Version folders `versions` of book, each with a config of its own, under a model folder's config `text`: start-up and check both refuse it, naming `problem`. */
+async function refusedAtStartAndByCheck(versions: number[], text: string, problem: RegExp): Promise<void> {
+  const repo = tempDir();
+  for (const v of versions) writeBookVersion(repo, 'book', v);
+  writeFileSync(join(repo, 'book', 'model.yaml'), text);
+  await assert.rejects(InferenceCore.start({ repo, runtime: new InProcessRuntime() }), (err: unknown) => {
+    assert.ok(err instanceof StartupError, String(err));
+    assert.match(err.message, problem);
+    return true;
+  }, text);
+  const report = await checkRepository(repo);
+  assert.equal(report.ok, false, text);
+  assert.match(report.problems.map((p) => `${p.file}: ${p.key}: ${p.message}`).join('\n'), problem);
+}
+
 test("at start and in check: the model folder's config that every version overrides is a problem when its version policy is broken", async () => {
-  for (const [text, problem] of BROKEN_POLICIES) {
-    const repo = tempDir();
-    for (const v of [1, 2, 3]) writeBookVersion(repo, 'book', v);
-    writeFileSync(join(repo, 'book', 'model.yaml'), text);
-    await assert.rejects(InferenceCore.start({ repo, runtime: new InProcessRuntime() }), (err: unknown) => {
-      assert.ok(err instanceof StartupError, String(err));
-      assert.match(err.message, problem);
-      return true;
-    }, text);
-    const report = await checkRepository(repo);
-    assert.equal(report.ok, false, text);
-    assert.match(report.problems.map((p) => `${p.file}: ${p.key}: ${p.message}`).join('\n'), problem);
-  }
+  for (const [text, problem] of BROKEN_POLICIES) await refusedAtStartAndByCheck([1, 2, 3], text, problem);
 });
 
 test("under --watch and the repository API: a served model whose folder's policy is edited to be broken, or to select nothing, keeps serving what it served; its load answers 400 naming the file", async () => {
@@ -161,19 +164,7 @@ const BROKEN_SPLITS: Array<[string, RegExp]> = [
 ];
 
 test("at start and in check: the model-level keys of the model folder's config that every version overrides are checked, and problems name that file", async () => {
-  for (const [text, problem] of BROKEN_SPLITS) {
-    const repo = tempDir();
-    for (const v of [1, 2]) writeBookVersion(repo, 'book', v);
-    writeFileSync(join(repo, 'book', 'model.yaml'), text);
-    await assert.rejects(InferenceCore.start({ repo, runtime: new InProcessRuntime() }), (err: unknown) => {
-      assert.ok(err instanceof StartupError, String(err));
-      assert.match(err.message, problem);
-      return true;
-    }, text);
-    const report = await checkRepository(repo);
-    assert.equal(report.ok, false, text);
-    assert.match(report.problems.map((p) => `${p.file}: ${p.key}: ${p.message}`).join('\n'), problem);
-  }
+  for (const [text, problem] of BROKEN_SPLITS) await refusedAtStartAndByCheck([1, 2], text, problem);
 });
 
 test("under --watch: an edit of the model folder's config alone moves the split; a broken one is refused naming the file while the split before keeps applying", async () => {
