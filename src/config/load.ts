@@ -256,8 +256,18 @@ export function modelFolders(repo: string, unlistable: Problem[] = []): string[]
   return dirs;
 }
 
+/** The keys of a JSON pointer as ajv writes its paths ('/fields/a~1b' or '#/properties/x'), unescaped. */
+function pointerSteps(pointer: string): string[] {
+  return pointer.split('/').slice(1).map((p) => p.replace(/~1/g, '/').replace(/~0/g, '~'));
+}
+
+/** What `steps` lead to from `root`, or undefined where a step finds no object. */
+function valueAtSteps(root: unknown, steps: readonly string[]): unknown {
+  return steps.reduce<unknown>((node, step) => (node !== null && typeof node === 'object' ? (node as Record<string, unknown>)[step] : undefined), root);
+}
+
 function keyPath(error: ErrorObject): string {
-  const parts = error.instancePath.split('/').slice(1).map((p) => p.replace(/~1/g, '/').replace(/~0/g, '~'));
+  const parts = pointerSteps(error.instancePath);
   if (error.keyword === 'additionalProperties') parts.push(String(error.params.additionalProperty));
   if (error.keyword === 'required') parts.push(String(error.params.missingProperty));
   return parts.length ? parts.join('.') : '(root)';
@@ -266,7 +276,7 @@ function keyPath(error: ErrorObject): string {
 function schemaMessage(error: ErrorObject, raw: unknown): string {
   switch (error.keyword) {
     case 'type': {
-      const value = valueAt(raw, error.instancePath);
+      const value = valueAtSteps(raw, pointerSteps(error.instancePath));
       if (error.instancePath === '' && value == null) return 'the file is empty (or only comments): a model config is a map (model:, fields:, inputs:, outputs:)';
       return `${error.message ?? 'is invalid'}${givenInstead(String(error.params.type), value)}`;
     }
@@ -287,14 +297,9 @@ function schemaMessage(error: ErrorObject, raw: unknown): string {
 /** The keys the schema allows beside an unknown one: the `properties` of the schema its error came from. */
 function keysBeside(schemaPath: string): string[] {
   // '#/properties/outputs/additionalProperties/…/additionalProperties': the object schema is the path without its last step.
-  const steps = schemaPath.split('/').slice(1, -1).map((p) => p.replace(/~1/g, '/').replace(/~0/g, '~'));
-  const schema = steps.reduce<unknown>((node, step) => (node !== null && typeof node === 'object' ? (node as Record<string, unknown>)[step] : undefined), MODEL_CONFIG_SCHEMA);
+  const schema = valueAtSteps(MODEL_CONFIG_SCHEMA, pointerSteps(schemaPath).slice(0, -1));
   const properties = (schema as { properties?: Record<string, unknown> } | undefined)?.properties;
   return properties ? Object.keys(properties) : [];
-}
-
-function valueAt(raw: unknown, instancePath: string): unknown {
-  return instancePath.split('/').slice(1).reduce<unknown>((value, key) => (value !== null && typeof value === 'object' ? (value as Record<string, unknown>)[key.replace(/~1/g, '/').replace(/~0/g, '~')] : undefined), raw);
 }
 
 /** What a hand-written value of the wrong type is, where its fix is not obvious from "must be object". */
