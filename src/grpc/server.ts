@@ -346,15 +346,17 @@ export async function startGrpcServer(options: GrpcServerOptions): Promise<Runni
       call.sendMetadata(echoed);
     }
     const name = modelNamed(call.request);
+    // A call cancelled meanwhile (its client gone) gets no answer: it counts as CANCELLED, as the
+    // statistics count it failed and HTTP counts an undelivered answer 499.
     const fail = (err: unknown) => {
       rejected(err, name);
       const error = err instanceof InvalidMessage ? err.error : toServiceError(err, log, context.reqId);
       callback(error as grpc.ServiceError);
-      answered(rpc, context.reqId, name, '', error.code, started);
+      answered(rpc, context.reqId, name, '', call.cancelled ? grpc.status.CANCELLED : error.code, started);
     };
     const succeed = (answer: unknown) => {
       callback(null, answer);
-      answered(rpc, context.reqId, name, context.version, grpc.status.OK, started);
+      answered(rpc, context.reqId, name, context.version, call.cancelled ? grpc.status.CANCELLED : grpc.status.OK, started);
     };
     let response: unknown;
     try {
@@ -450,7 +452,7 @@ export async function startGrpcServer(options: GrpcServerOptions): Promise<Runni
         error_message: error.details,
         infer_response: { id: request.id, model_name: shownName(request.model_name), model_version: request.model_version },
       }));
-      answered('ModelStreamInfer', reqId, request.model_name, '', error.code, started);
+      answered('ModelStreamInfer', reqId, request.model_name, '', call.cancelled ? grpc.status.CANCELLED : error.code, started);
     };
     // An answer past the send limit answers its request with that error instead, and the stream goes on.
     const succeeded = (request: InferRequestMessage, reqId: string, started: number, response: { model_version: string }) => {
@@ -461,7 +463,8 @@ export async function startGrpcServer(options: GrpcServerOptions): Promise<Runni
         return failed(request, reqId, started, err);
       }
       answer(bytes);
-      answered('ModelStreamInfer', reqId, request.model_name, response.model_version, grpc.status.OK, started);
+      // (Cancelled meanwhile: no answer went out; counted as a unary call's is.)
+      answered('ModelStreamInfer', reqId, request.model_name, response.model_version, call.cancelled ? grpc.status.CANCELLED : grpc.status.OK, started);
     };
     streams.add(closeIfIdle);
     // The stream's deadline (the client's grpc-timeout) bounds every request on it.

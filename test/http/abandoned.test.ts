@@ -8,6 +8,7 @@ import * as grpc from '@grpc/grpc-js';
 import { startServer, type RunningServer } from '../../src/server.js';
 import { BOOK_FIELDS, bookRows, tempDir, writeBookModelFolder } from '../helpers/paths.js';
 import { fp64, grpcClients } from '../helpers/oip.js';
+import { sampleSum } from '../helpers/prom.js';
 
 let server: RunningServer;
 let clients: ReturnType<typeof grpcClients>;
@@ -117,5 +118,43 @@ test('a client that half-closes after its request (FIN) gets no answer from Node
     assert.equal(statsAfter.inference_stats.compute_infer.count, statsBefore.inference_stats.compute_infer.count, `${route}: compute is counted for answered requests`);
     // And the dashboard: the 499 is among its errors (from the metrics), not a prediction served as well.
     assert.equal(await dashboardRequests(), servedBefore, `${route}: the dashboard counts no prediction for it`);
+  }
+});
+
+test('a gRPC call, or a request on a stream, cancelled while its run is under way is counted and logged CANCELLED, as the statistics count it failed (it was counted OK: an answer no one got)', async () => {
+  const rows = bookRows(4_000);
+  const request = { model_name: 'book-weather', inputs: BOOK_FIELDS.map((f) => ({ name: f, datatype: 'FP64', shape: [rows.length] })), raw_input_contents: BOOK_FIELDS.map((f) => Buffer.from(fp64(rows.map((r) => r[f]!)))) };
+  const count = async (rpc: string, code: string) => sampleSum(await (await fetch(`${server.url}/metrics`)).text(), 'modelserve_grpc_requests_total', { rpc, code });
+  const inference = clients.inference as unknown as {
+    ModelInfer(r: unknown, cb: (e: grpc.ServiceError | null) => void): grpc.ClientUnaryCall;
+    ModelStreamInfer(): grpc.ClientDuplexStream<unknown, unknown>;
+  };
+  const start: Record<string, () => { cancel(): void; ended: Promise<unknown> }> = {
+    ModelInfer: () => {
+      let call!: grpc.ClientUnaryCall;
+      const ended = new Promise((resolve) => { call = inference.ModelInfer(request, resolve); });
+      return { cancel: () => call.cancel(), ended };
+    },
+    ModelStreamInfer: () => {
+      const stream = inference.ModelStreamInfer();
+      const ended = new Promise((resolve) => stream.on('error', resolve));
+      stream.write(request);
+      return { cancel: () => stream.cancel(), ended };
+    },
+  };
+  for (const [rpc, open] of Object.entries(start)) {
+    const [ok, cancelled] = [await count(rpc, 'OK'), await count(rpc, 'CANCELLED')];
+    const statsBefore = await stats();
+    const call = open();
+    await until(() => queued().inFlightBatches === 1, `${rpc}: its run under way`);
+    call.cancel();
+    await call.ended;
+    await until(() => queued().inFlightBatches === 0, `${rpc}: its run over`);
+    for (let waited = 0; (await count(rpc, 'CANCELLED')) === cancelled && waited < 200; waited++) await new Promise((r) => setTimeout(r, 50));
+    assert.equal(await count(rpc, 'CANCELLED'), cancelled + 1, `${rpc}: counted CANCELLED`);
+    assert.equal(await count(rpc, 'OK'), ok, `${rpc}: no OK for an answer never delivered`);
+    const statsAfter = await stats();
+    assert.equal(statsAfter.inference_stats.fail.count - statsBefore.inference_stats.fail.count, 1, `${rpc}: a fail in the statistics`);
+    assert.equal(statsAfter.inference_stats.success.count, statsBefore.inference_stats.success.count, `${rpc}: no success`);
   }
 });
