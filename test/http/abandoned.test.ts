@@ -158,3 +158,34 @@ test('a gRPC call, or a request on a stream, cancelled while its run is under wa
     assert.equal(statsAfter.inference_stats.success.count, statsBefore.inference_stats.success.count, `${rpc}: no success`);
   }
 });
+
+test('a client that cancels 100 calls and 20 streams in flight at once leaves nothing behind: the queue and the runs go back to 0, and each request that reached the model has one count, as in the statistics', async () => {
+  const rows = bookRows(500);
+  const request = { model_name: 'book-weather', inputs: BOOK_FIELDS.map((f) => ({ name: f, datatype: 'FP64', shape: [rows.length] })), raw_input_contents: BOOK_FIELDS.map((f) => Buffer.from(fp64(rows.map((r) => r[f]!)))) };
+  const counted = async () => sampleSum(await (await fetch(`${server.url}/metrics`)).text(), 'modelserve_grpc_requests_total', { model: 'book-weather' });
+  const reached = async () => { const s = (await stats()).inference_stats; return s.success.count + s.fail.count; };
+  const [countedBefore, reachedBefore] = [await counted(), await reached()];
+  // Its own connection, so the cancels (RST_STREAM) are this client's alone.
+  const own = grpcClients(server.grpcPort!, { 'grpc.use_local_subchannel_pool': 1 });
+  const inference = own.inference as unknown as {
+    ModelInfer(r: unknown, cb: () => void): grpc.ClientUnaryCall;
+    ModelStreamInfer(): grpc.ClientDuplexStream<unknown, unknown>;
+  };
+  const calls: Array<{ cancel(): void }> = Array.from({ length: 100 }, () => inference.ModelInfer(request, () => undefined));
+  for (let i = 0; i < 20; i++) {
+    const stream = inference.ModelStreamInfer();
+    stream.on('error', () => undefined);
+    stream.on('data', () => undefined);
+    for (let j = 0; j < 5; j++) stream.write(request);
+    calls.push(stream);
+  }
+  await until(() => queued().queuedRequests > 0, 'requests queued');
+  for (const call of calls) call.cancel();
+  own.close();
+  await until(() => queued().queuedRequests === 0 && queued().queuedRows === 0 && queued().inFlightBatches === 0, 'the queue and the runs empty');
+  assert.match(await (await fetch(`${server.url}/metrics`)).text(), /^modelserve_queue_depth\{model="book-weather",version="1"\} 0$/m);
+  // Each request that reached the model is answered (or counted undelivered) once: its count and access line.
+  for (let waited = 0; (await counted()) - countedBefore !== (await reached()) - reachedBefore && waited < 100; waited++) await new Promise((r) => setTimeout(r, 50));
+  assert.equal((await counted()) - countedBefore, (await reached()) - reachedBefore);
+  assert.ok((await reached()) > reachedBefore, 'some requests reached the model');
+});
