@@ -193,7 +193,8 @@ export function parseServeOptions(argv: string[], env: NodeJS.ProcessEnv = proce
         else problems.push(`${source}: '${raw}' is not a boolean (true/false)`);
         break;
       case 'int': {
-        const n = typeof raw === 'number' ? raw : /^\s*\d+\s*$/.test(String(raw)) ? Number(raw) : NaN;
+        // A sign is read so that -1 is told the minimum rather than called no whole number.
+        const n = typeof raw === 'number' ? raw : /^\s*-?\d+\s*$/.test(String(raw)) ? Number(raw) : NaN;
         if (!Number.isSafeInteger(n)) problems.push(`${source}: '${raw}' is not a whole number`);
         else if (spec.min !== undefined && n < spec.min) problems.push(`${source}: must be at least ${spec.min}`);
         else if ((key === 'port' || key === 'grpcPort') && n > 65535) problems.push(`${source}: must be at most 65535`);
@@ -255,7 +256,15 @@ export function parseServeOptions(argv: string[], env: NodeJS.ProcessEnv = proce
   if (parsed.positionals[0] === '') problems.push(EMPTY_MODEL_REPO);
   if (parsed.positionals.length > 1) problems.push(`expected at most one MODEL_REPO, got ${parsed.positionals.length}: ${parsed.positionals.join(' ')}`);
   if (problems.length > 0) {
-    throw new StartupError('MS_ERR_SERVER_OPTIONS', `modelserve serve: invalid options:\n${problems.map((p) => `  ${p}`).join('\n')}`);
+    // The checks past the type check (keys, CORS, MQTT, events) start their problems with the flag;
+    // for a value set by its variable, name the variable: the user never typed the flag.
+    const sourceOfFlag = new Map(Object.entries(specs).map(([key, spec]) => [`--${spec.flag}`, sources[key]]));
+    const named = problems.map((problem) => {
+      const flag = /^--[a-z-]+(?=:)/.exec(problem)?.[0];
+      const source = flag === undefined ? undefined : sourceOfFlag.get(flag);
+      return source?.startsWith('$') ? source + problem.slice(flag!.length) : problem;
+    });
+    throw new StartupError('MS_ERR_SERVER_OPTIONS', `modelserve serve: invalid options:\n${named.map((p) => `  ${p}`).join('\n')}`);
   }
   return {
     ...(out as Omit<ServeOptions, 'repo'>),

@@ -1,0 +1,50 @@
+// `modelserve serve` configured the 12-factor way: environment variables only, no flags.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { parseServeOptions } from '../../src/cli/serve-options.js';
+import { CLI, EXAMPLES, REPO } from '../helpers/paths.js';
+
+/** The option problems parseServeOptions reports for this environment (no flags). */
+function problemsOf(env: Record<string, string>, flags: string[] = []): string {
+  try {
+    parseServeOptions([EXAMPLES, ...flags], env);
+  } catch (err) {
+    return (err as Error).message;
+  }
+  assert.fail(`no problem reported for ${JSON.stringify(env)} ${flags.join(' ')}`);
+}
+
+test('a bad value set by a variable is reported naming the variable, for every check (keys, rate limit, CORS, MQTT, events named the flag the user never typed)', () => {
+  const cases: Array<[Record<string, string>, RegExp]> = [
+    [{ MODELSERVE_API_KEYS_ENV: 'not-a-name' }, /^ {2}\$MODELSERVE_API_KEYS_ENV: the value given is not an environment variable name/m],
+    [{ MODELSERVE_API_KEYS_ENV: 'UNSET_KEYS_VARIABLE' }, /^ {2}\$MODELSERVE_API_KEYS_ENV: environment variable UNSET_KEYS_VARIABLE is not set or empty/m],
+    [{ MODELSERVE_API_KEYS_FILE: '/nonexistent/keys' }, /^ {2}\$MODELSERVE_API_KEYS_FILE: \/nonexistent\/keys does not exist/m],
+    [{ MODELSERVE_ADMIN_API_KEYS_FILE: '/nonexistent/keys' }, /^ {2}\$MODELSERVE_ADMIN_API_KEYS_FILE: \/nonexistent\/keys does not exist/m],
+    [{ MODELSERVE_RATE_LIMIT: '10/s' }, /^ {2}\$MODELSERVE_RATE_LIMIT: limits are per API key/m],
+    [{ MODELSERVE_CORS_ORIGIN: 'not an origin' }, /^ {2}\$MODELSERVE_CORS_ORIGIN: 'not an origin' is not an origin/m],
+    [{ MODELSERVE_MQTT_URL: 'http://broker' }, /^ {2}\$MODELSERVE_MQTT_URL: 'http:\/\/broker' is not an MQTT URL/m],
+    [{ MODELSERVE_EVENTS_SAMPLE: '2' }, /^ {2}\$MODELSERVE_EVENTS_SAMPLE: '2' is not a fraction/m],
+  ];
+  for (const [env, expected] of cases) {
+    const message = problemsOf(env);
+    assert.match(message, expected, JSON.stringify(env));
+    assert.doesNotMatch(message, /^ {2}--/m, JSON.stringify(env));
+  }
+  // The same problem given by the flag still names the flag.
+  assert.match(problemsOf({}, ['--cors-origin', 'not an origin']), /^ {2}--cors-origin: 'not an origin' is not an origin/m);
+  assert.match(problemsOf({ MODELSERVE_CORS_ORIGIN: 'https://ok.example.com' }, ['--cors-origin', 'not an origin']), /^ {2}--cors-origin: /m);
+});
+
+test('a negative number in a variable is told the minimum (it was called "not a whole number")', () => {
+  assert.match(problemsOf({ PORT: '-1' }), /^ {2}\$PORT: must be at least 0$/m);
+  assert.match(problemsOf({ MODELSERVE_WORKERS: '-2' }), /^ {2}\$MODELSERVE_WORKERS: must be at least 0$/m);
+  assert.match(problemsOf({ MODELSERVE_WORKERS: 'abc' }), /^ {2}\$MODELSERVE_WORKERS: 'abc' is not a whole number$/m);
+  assert.match(problemsOf({ PORT: '0x50' }), /^ {2}\$PORT: '0x50' is not a whole number$/m);
+});
+
+test('modelserve serve with a bad variable exits 2 naming it, before anything loads', () => {
+  const res = spawnSync(process.execPath, [CLI, 'serve', EXAMPLES], { cwd: REPO, encoding: 'utf8', timeout: 30_000, env: { ...process.env, MODELSERVE_GRPC_PORT: '0', MODELSERVE_RATE_LIMIT: '10/s', MODELSERVE_WORKERS: 'abc' } });
+  assert.equal(res.status, 2, res.stderr);
+  assert.equal(res.stderr, "modelserve serve: invalid options:\n  $MODELSERVE_WORKERS: 'abc' is not a whole number\n  $MODELSERVE_RATE_LIMIT: limits are per API key, so it needs --api-keys-env or --api-keys-file (requests without auth are never limited)\n");
+});
