@@ -217,6 +217,15 @@ export function parseServeOptions(argv: string[], env: NodeJS.ProcessEnv = proce
         break;
     }
   }
+  // An empty variable is unset, except those that turn auth on: `MODELSERVE_API_KEYS_FILE=${KEYS}` with
+  // KEYS unset on the host served without auth, and nothing said so. Given another key source, auth is on.
+  const keySources = ['apiKeysEnv', 'apiKeysFile', 'adminApiKeysEnv', 'adminApiKeysFile'] as const;
+  if (keySources.every((key) => out[key] === undefined)) {
+    for (const key of keySources) {
+      const name = SERVE_OPTIONS[key].env;
+      if (env[name] === '') problems.push(`$${name}: is empty, which would serve without auth (a variable unset where the manifest or compose file took it from?): give a value, or remove ${name} to serve without auth`);
+    }
+  }
   // Options whose values need more than a type check (keys are read here, so a missing secret
   // file is reported together with every other problem, before anything loads).
   if (out.apiKeysEnv !== undefined && !isEnvName(String(out.apiKeysEnv))) {

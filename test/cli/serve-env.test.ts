@@ -48,3 +48,14 @@ test('modelserve serve with a bad variable exits 2 naming it, before anything lo
   assert.equal(res.status, 2, res.stderr);
   assert.equal(res.stderr, "modelserve serve: invalid options:\n  $MODELSERVE_WORKERS: 'abc' is not a whole number\n  $MODELSERVE_RATE_LIMIT: limits are per API key, so it needs --api-keys-env or --api-keys-file (requests without auth are never limited)\n");
 });
+
+test('an empty API-key variable stops start-up rather than serve without auth (MODELSERVE_API_KEYS_FILE= counted as unset: auth was silently off)', () => {
+  for (const name of ['MODELSERVE_API_KEYS_ENV', 'MODELSERVE_API_KEYS_FILE', 'MODELSERVE_ADMIN_API_KEYS_ENV', 'MODELSERVE_ADMIN_API_KEYS_FILE']) {
+    assert.match(problemsOf({ [name]: '' }), new RegExp(`^ {2}\\$${name}: is empty, which would serve without auth .*: give a value, or remove ${name} to serve without auth$`, 'm'), name);
+  }
+  // With another key source auth is on, so an empty one beside it is harmless (one manifest for both kinds of deployment).
+  const options = parseServeOptions([EXAMPLES], { MODELSERVE_API_KEYS_ENV: 'SERVE_ENV_TEST_KEYS', SERVE_ENV_TEST_KEYS: 'k'.repeat(16), MODELSERVE_API_KEYS_FILE: '', MODELSERVE_ADMIN_API_KEYS_ENV: '' });
+  assert.deepEqual(options.apiKeys, ['k'.repeat(16)]);
+  // Other empty variables are still unset.
+  assert.equal(parseServeOptions([EXAMPLES], { PORT: '', MODELSERVE_RATE_LIMIT: '' }).port, 8000);
+});
