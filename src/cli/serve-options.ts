@@ -3,7 +3,7 @@
 // so an option cannot exist undocumented.
 import { parseArgs } from 'node:util';
 import { StartupError } from '../errors.js';
-import { parseArgsMessage } from '../closest-name.js';
+import { closestNames, parseArgsMessage } from '../closest-name.js';
 import { isEnvName, NOT_AN_ENV_NAME } from './env-name.js';
 import { EMPTY_MODEL_REPO } from './model-repo.js';
 import { loadApiKeys } from '../http/plugins/auth.js';
@@ -122,6 +122,8 @@ export interface ServeOptions {
   streams?: StreamOptions;
   /** Resolved from --events-redact: the fields events and the dashboard show as "[redacted]". */
   redact: string[];
+  /** Start-up warnings: MODELSERVE_* variables nothing reads (a mistyped name). */
+  warnings: string[];
 }
 
 function parseBytes(text: string): number | undefined {
@@ -260,6 +262,7 @@ export function parseServeOptions(argv: string[], env: NodeJS.ProcessEnv = proce
     problems.push(...cors.problems);
     out.corsOrigins = cors.origins;
   }
+  out.warnings = unreadVariables(env, out, problems);
   out.streams = resolveStreamOptions(out, env, problems);
   out.redact = redactList(out.eventsRedact as string | undefined);
   if (parsed.positionals[0] === '') problems.push(EMPTY_MODEL_REPO);
@@ -281,6 +284,39 @@ export function parseServeOptions(argv: string[], env: NodeJS.ProcessEnv = proce
     repo: parsed.positionals[0] ?? (env.MODELSERVE_MODEL_REPO || 'models'),
     help: parsed.values.help === true,
   };
+}
+
+// Variables read besides the options' own: the repository, and the image tag of deploy/swarm's stack files.
+const OTHER_VARIABLES = ['MODELSERVE_MODEL_REPO', 'MODELSERVE_IMAGE'];
+
+/**
+ * A warning for each MODELSERVE_* variable nothing reads: a mistyped one (MODELSERVE_WOKERS) was
+ * ignored without a word. One holding API keys that no --*-env option names, with auth off, is a
+ * problem instead: the deployment meant keys and would serve without them.
+ */
+function unreadVariables(env: NodeJS.ProcessEnv, out: Record<string, unknown>, problems: string[]): string[] {
+  // Names are compared after MODELSERVE_ (the shared prefix would make any name close to any other);
+  // PORT, HOST and LOG_LEVEL are suggested for the MODELSERVE_ form one may guess for them.
+  const prefix = 'MODELSERVE_';
+  const suggestion = new Map<string, string>();
+  for (const spec of Object.values(SERVE_OPTIONS) as OptionSpec[]) {
+    if (spec.env !== undefined) suggestion.set(spec.env.startsWith(prefix) ? spec.env.slice(prefix.length) : spec.env, spec.env);
+  }
+  const read = new Set<unknown>([...OTHER_VARIABLES, out.apiKeysEnv, out.adminApiKeysEnv, out.mqttPasswordEnv]);
+  const authOn = out.apiKeysEnv !== undefined || out.apiKeysFile !== undefined || out.adminApiKeysEnv !== undefined || out.adminApiKeysFile !== undefined;
+  const warnings: string[] = [];
+  for (const name of Object.keys(env).sort()) {
+    if (!name.startsWith(prefix) || read.has(name) || suggestion.get(name.slice(prefix.length)) === name) continue;
+    const keysOption = name === 'MODELSERVE_API_KEYS' ? 'MODELSERVE_API_KEYS_ENV' : name === 'MODELSERVE_ADMIN_API_KEYS' ? 'MODELSERVE_ADMIN_API_KEYS_ENV' : undefined;
+    if (keysOption !== undefined && !authOn) {
+      problems.push(`$${name}: no option reads it, so the server would run without auth: set ${keysOption}=${name} to use it as the keys, or remove it`);
+      continue;
+    }
+    const close = closestNames(name.slice(prefix.length), suggestion.keys()).map((known) => suggestion.get(known)!);
+    const hint = keysOption !== undefined ? `set ${keysOption}=${name} to use it as keys` : close.length > 0 ? `did you mean ${close.join(' or ')}?` : 'see modelserve serve --help';
+    warnings.push(`$${name} is not read by modelserve serve (${hint})`);
+  }
+  return warnings;
 }
 
 /** Each key's bucket: its own rate=/burst= settings, else --rate-limit/--rate-burst; keys with neither are free. */

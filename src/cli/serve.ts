@@ -16,6 +16,7 @@ export async function run(argv: string[]): Promise<number> {
     console.log(serveHelp());
     return 0;
   }
+  for (const warning of options.warnings) console.error(`modelserve: warning: ${warning}`);
   if (options.check) return (await import('../check/cli.js')).checkAndReport(options.repo, { optimize: options.optimize });
   let server: RunningServer | undefined;
   // A signal before the server is up (loading models can take a while): nothing was accepted, so

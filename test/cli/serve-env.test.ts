@@ -4,6 +4,7 @@ import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { parseServeOptions } from '../../src/cli/serve-options.js';
 import { CLI, EXAMPLES, REPO } from '../helpers/paths.js';
+import { startServe } from '../helpers/serve.js';
 
 /** The option problems parseServeOptions reports for this environment (no flags). */
 function problemsOf(env: Record<string, string>, flags: string[] = []): string {
@@ -58,4 +59,33 @@ test('an empty API-key variable stops start-up rather than serve without auth (M
   assert.deepEqual(options.apiKeys, ['k'.repeat(16)]);
   // Other empty variables are still unset.
   assert.equal(parseServeOptions([EXAMPLES], { PORT: '', MODELSERVE_RATE_LIMIT: '' }).port, 8000);
+});
+
+test('a MODELSERVE_* variable serve does not read gets a start-up warning with the closest name (MODELSERVE_WOKERS was ignored without a word)', () => {
+  const { warnings } = parseServeOptions([EXAMPLES], { MODELSERVE_WOKERS: '2', MODELSERVE_PORT: '9000', MODELSERVE_FOO: '1', MODELSERVE_WATCH: '1', MODELSERVE_MODEL_REPO: 'models', PORT: '8080', OTHER_TOOL_VARIABLE: 'x' });
+  assert.deepEqual(warnings, [
+    '$MODELSERVE_FOO is not read by modelserve serve (see modelserve serve --help)',
+    '$MODELSERVE_PORT is not read by modelserve serve (did you mean PORT?)',
+    '$MODELSERVE_WOKERS is not read by modelserve serve (did you mean MODELSERVE_WORKERS?)',
+  ]);
+  // A variable an option names holds a secret: it is read.
+  const named = parseServeOptions([EXAMPLES], { MODELSERVE_API_KEYS_ENV: 'MODELSERVE_API_KEYS', MODELSERVE_API_KEYS: 'k'.repeat(16) });
+  assert.deepEqual(named.warnings, []);
+  assert.deepEqual(named.apiKeys, ['k'.repeat(16)]);
+});
+
+test('MODELSERVE_API_KEYS that no MODELSERVE_API_KEYS_ENV names stops start-up rather than serve without auth (only the secret half of docs/deploy.md\'s Cloud Run step served everyone)', () => {
+  assert.match(problemsOf({ MODELSERVE_API_KEYS: 'k'.repeat(16) }), /^ {2}\$MODELSERVE_API_KEYS: no option reads it, so the server would run without auth: set MODELSERVE_API_KEYS_ENV=MODELSERVE_API_KEYS to use it as the keys, or remove it$/m);
+  // With auth on from another source it is only a warning.
+  const { warnings } = parseServeOptions([EXAMPLES], { MODELSERVE_API_KEYS: 'k'.repeat(16), MODELSERVE_API_KEYS_ENV: 'OTHER_KEYS', OTHER_KEYS: 'j'.repeat(16) });
+  assert.deepEqual(warnings, ['$MODELSERVE_API_KEYS is not read by modelserve serve (set MODELSERVE_API_KEYS_ENV=MODELSERVE_API_KEYS to use it as keys)']);
+});
+
+test('modelserve serve prints the warning on stderr before it serves', async (t) => {
+  const serve = startServe([EXAMPLES, '--port', '0'], { env: { MODELSERVE_GRPC_PORT: '0', MODELSERVE_WOKERS: '1' } });
+  t.after(() => serve.kill());
+  await serve.url;
+  assert.match(serve.stderr(), /^modelserve: warning: \$MODELSERVE_WOKERS is not read by modelserve serve \(did you mean MODELSERVE_WORKERS\?\)\n(.*\n)?modelserve: serving /m);
+  serve.child.kill('SIGTERM');
+  assert.equal(await serve.exited, 0);
 });
