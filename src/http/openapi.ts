@@ -3,7 +3,7 @@
 import type { FieldSpec, ModelConfig, OutputSpec } from '../config/types.js';
 import { exampleRow } from '../core/model-version.js';
 import { rowSchema, type Row } from '../validation/request-validator.js';
-import { OIP_SCHEMAS, oipPaths, versionParameter, type LoadedVersion } from '../protocols/oip/openapi.js';
+import { OIP_SCHEMAS, oipPaths, VERSIONED_ID_SUFFIX, versionParameter, type LoadedVersion } from '../protocols/oip/openapi.js';
 import { declareRequestId, failureTexts, MODEL_VERSION_HEADER, REQUEST_ID_HEADER, RESPONSE_HEADERS, RETRY_AFTER_HEADER } from '../protocols/openapi-statuses.js';
 
 type Schema = Record<string, unknown>;
@@ -194,7 +194,7 @@ export function buildOpenApiDocument(configs: readonly ModelConfig[], options: O
     schemas[`${name}Response`] = response;
     examples.set(config.name, example);
     paths[`/models/${config.name}/predict`] = { post: predictOperation(config, name, `predict_${config.name}`, predictSummary(config), example) };
-    const versioned = predictOperation(config, name, `predict_${config.name}_version`, `Predict with one version of ${config.name}`, example);
+    const versioned = predictOperation(config, name, `predict_${config.name}${VERSIONED_ID_SUFFIX}`, `Predict with one version of ${config.name}`, example);
     versioned.parameters = [versionParameter(config)];
     (versioned.responses as Record<string, unknown>)[404] = errorResponse('No such version.');
     paths[`/models/${config.name}/versions/{version}/predict`] = { post: versioned };

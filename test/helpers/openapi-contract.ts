@@ -1,13 +1,14 @@
 // The OpenAPI document as a contract, as a client generated from it reads it: each answer's status
 // must be one its operation lists, with a listed content type and a body valid against that
-// response's schema (ajv, OpenAPI 3.0's nullable included), and each header it declares required present.
+// response's schema (ajv, OpenAPI 3.0's nullable included), and each header it declares required present;
+// and the document's operation ids unique.
 import assert from 'node:assert/strict';
 import { Ajv } from 'ajv';
 import { request } from 'undici';
 
 type Schema = Record<string, unknown>;
 interface Header { required?: boolean; $ref?: string }
-interface Operation { responses: Record<string, { headers?: Record<string, Header>; content?: Record<string, { schema: Schema }> }> }
+interface Operation { operationId?: string; responses: Record<string, { headers?: Record<string, Header>; content?: Record<string, { schema: Schema }> }> }
 export interface OpenApiDocument { paths: Record<string, Record<string, Operation>>; components: { schemas: Record<string, Schema>; headers?: Record<string, Header> } }
 
 export interface Answer { status: number; headers: Record<string, string | string[] | undefined>; text: string }
@@ -25,9 +26,23 @@ function operationFor(doc: OpenApiDocument, method: string, path: string): Opera
   return template === undefined ? undefined : doc.paths[template]![method];
 }
 
+/** Every operation has an id and no two share one (OpenAPI requires it; a generated client's method names are the ids). */
+export function assertUniqueOperationIds(doc: { paths: Record<string, Record<string, { operationId?: string }>> }): void {
+  const seen = new Map<string, string>();
+  for (const [path, item] of Object.entries(doc.paths)) {
+    for (const [method, operation] of Object.entries(item)) {
+      const where = `${method} ${path}`;
+      assert.ok(operation.operationId, `${where} has no operationId`);
+      assert.equal(seen.get(operation.operationId), undefined, `${where} has the operationId '${operation.operationId}' of ${seen.get(operation.operationId)}`);
+      seen.set(operation.operationId, where);
+    }
+  }
+}
+
 /** Reads `${url}/openapi.json` and returns a client that checks every answer against it. */
 export async function openApiContract(url: string, headers: Record<string, string> = {}): Promise<Contract> {
   const doc = await (await request(`${url}/openapi.json`, { headers })).body.json() as OpenApiDocument;
+  assertUniqueOperationIds(doc);
   const ajv = new Ajv({ strict: false, allErrors: true, formats: { binary: true } });
   ajv.addSchema({ $id: 'openapi', components: doc.components });
   const validator = (schema: Schema) => ajv.compile(JSON.parse(JSON.stringify(schema).replaceAll('"#/components/', '"openapi#/components/')) as Schema);

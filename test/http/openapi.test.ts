@@ -8,7 +8,7 @@ import { loadRepository } from '../../src/config/load.js';
 import { buildOpenApiDocument } from '../../src/http/openapi.js';
 import { BOOK_MODEL, EXAMPLES, tempDir, writeBookModelFolder } from '../helpers/paths.js';
 import { writeIdentityModels } from '../helpers/onnx.js';
-import { openApiContract } from '../helpers/openapi-contract.js';
+import { assertUniqueOperationIds, openApiContract } from '../helpers/openapi-contract.js';
 import { exampleModel, newRepo, WEATHER_ROW, writeConfig } from '../pipelines/helpers.js';
 import { freePort } from '../helpers/net.js';
 import { startServer } from '../../src/server.js';
@@ -71,9 +71,9 @@ test('with auth on, the document says what the key check answers: probes need no
   }
 });
 
-test('models whose names give the same PascalCase (my-model, my_model, oip-inference) keep their own schemas and operation ids', async () => {
+test('models whose names give the same PascalCase (my-model, my_model, oip-inference) or end like a versioned route\'s id (my_model_version) keep their own schemas and operation ids', async () => {
   const repo = tempDir();
-  for (const name of ['my-model', 'my_model', 'oip-inference']) {
+  for (const name of ['my-model', 'my_model', 'oip-inference', 'my_model_version', 'my_model_byversion']) {
     cpSync(join(EXAMPLES, 'weather'), join(repo, name), { recursive: true });
     let yaml = readFileSync(join(repo, name, 'model.yaml'), 'utf8').replace('name: weather', `name: ${name}`);
     if (name !== 'my-model') yaml = yaml.replace('default: true\n', '');
@@ -82,7 +82,7 @@ test('models whose names give the same PascalCase (my-model, my_model, oip-infer
     writeFileSync(join(repo, name, 'model.yaml'), yaml);
   }
   const configs = loadRepository(repo);
-  assert.deepEqual(configs.map((c) => c.outputs.length).sort(), [1, 2, 2]);
+  assert.deepEqual(configs.map((c) => c.outputs.length).sort(), [1, 2, 2, 2, 2]);
   type Doc = { paths: Record<string, Record<string, { operationId: string; requestBody?: { content: Record<string, { schema: unknown }> }; responses: Record<string, { content?: Record<string, { schema: unknown }> }> }>>; components: { schemas: Record<string, { required?: string[]; properties?: Record<string, unknown> }> } };
   const doc = buildOpenApiDocument(configs, { title: 'modelserve', version: '0', defaultModel: configs.find((c) => c.name === 'my-model') }) as Doc;
   await SwaggerParser.validate(structuredClone(doc) as never);
@@ -98,8 +98,11 @@ test('models whose names give the same PascalCase (my-model, my_model, oip-infer
   }
   // The OIP schemas stay the protocol's own.
   assert.ok(doc.components.schemas.OipInferenceRequest!.properties!.inputs);
-  const ids = Object.values(doc.paths).flatMap((item) => Object.values(item).map((op) => op.operationId));
-  assert.deepEqual(ids.filter((id, i) => ids.indexOf(id) !== i), [], 'operation ids are unique');
+  assertUniqueOperationIds(doc);
+  // Stable and readable: a model's own ids hold its name; its versioned routes' add _byVersion.
+  assert.equal(doc.paths['/models/my_model/versions/{version}/predict']!.post!.operationId, 'predict_my_model_byVersion');
+  assert.equal(doc.paths['/v2/models/my_model/versions/{version}/infer']!.post!.operationId, 'oip_infer_my_model_byVersion');
+  assert.equal(doc.paths['/models/my_model_version/predict']!.post!.operationId, 'predict_my_model_version');
 });
 
 test('every documented request example (predict and OIP infer, raw models\' too) is answered 200, as "Try it out" sends it', async () => {

@@ -129,6 +129,13 @@ const notServing = {
   504: error('Loading the model on demand (--max-loaded-models) outlived its queue.timeout_ms (MS_ERR_TIMEOUT).'),
 };
 
+/**
+ * Ends the operation id of a versioned route (predict_weather_byVersion): its capital V is in no model
+ * name ([a-z0-9_-]), so no model's own ids can equal another's versioned ones (a model named
+ * weather_version had the id predict_weather_version of weather's versioned route).
+ */
+export const VERSIONED_ID_SUFFIX = '_byVersion';
+
 /** The version path parameter of the versioned routes (JSON REST's and OIP's). */
 export function versionParameter(config: ModelConfig): Schema {
   return { name: 'version', in: 'path', required: true, description: 'The version number (a numbered folder of the model).', schema: { type: 'integer', minimum: 1, example: config.modelVersion } };
@@ -187,7 +194,7 @@ export function oipPaths(configs: readonly ModelConfig[], loaded?: LoadedVersion
     const description = `${config.description}\n\n${viewText(config)}`.trim();
     Object.assign(paths, modelPaths(versionsOf(config), description, loaded, `/v2/models/${n}`, ''));
     // The same operations on one version (a generated client pins a version over OIP, as with /models/{name}/versions/{version}/predict).
-    Object.assign(paths, modelPaths(versionsOf(config), description, loaded, `/v2/models/${n}/versions/{version}`, '_version'));
+    Object.assign(paths, modelPaths(versionsOf(config), description, loaded, `/v2/models/${n}/versions/{version}`, VERSIONED_ID_SUFFIX));
   }
   return paths;
 }
