@@ -4,7 +4,7 @@ import type { FieldSpec, ModelConfig, OutputSpec } from '../config/types.js';
 import { exampleRow } from '../core/model-version.js';
 import { rowSchema, type Row } from '../validation/request-validator.js';
 import { OIP_SCHEMAS, oipPaths, VERSIONED_ID_SUFFIX, versionParameter, type LoadedVersion } from '../protocols/oip/openapi.js';
-import { declareRequestId, failureTexts, MODEL_VERSION_HEADER, REQUEST_ID_HEADER, RESPONSE_HEADERS, RETRY_AFTER_HEADER } from '../protocols/openapi-statuses.js';
+import { declareRequestId, failureTexts, MODEL_VERSION_HEADER, MODEL_VERSION_IF_REACHED_HEADER, REQUEST_ID_HEADER, RESPONSE_HEADERS, RETRY_AFTER_HEADER } from '../protocols/openapi-statuses.js';
 
 type Schema = Record<string, unknown>;
 
@@ -110,11 +110,11 @@ function predictOperation(config: ModelConfig, name: string, operationId: string
       400: errorResponse('The body is not valid JSON.'),
       413: errorResponse('The body is larger than the limit.'),
       415: errorResponse('The Content-Type is not application/json.'),
-      422: errorResponse(`Some fields are invalid: each is named with its location.${failures.stepValidation ? ` ${failures.stepValidation} Its issues' loc starts with ['step', <step>] (a switch's no_branch: ['body', <row>, <field>]).` : ''}`, 'HTTPValidationError'),
-      503: errorResponse(failures[503], 'Error', RETRY_AFTER_HEADER),
-      504: errorResponse(failures[504]),
-      500: errorResponse('onnxruntime failed on this request (MS_ERR_INFERENCE); details are in the log under the request id.'),
-      502: errorResponse(failures[502]),
+      422: errorResponse(`Some fields are invalid: each is named with its location.${failures.stepValidation ? ` ${failures.stepValidation} Its issues' loc starts with ['step', <step>] (a switch's no_branch: ['body', <row>, <field>]).` : ''}`, 'HTTPValidationError', MODEL_VERSION_HEADER),
+      503: errorResponse(failures[503], 'Error', { ...RETRY_AFTER_HEADER, ...MODEL_VERSION_IF_REACHED_HEADER }),
+      504: errorResponse(failures[504], 'Error', MODEL_VERSION_IF_REACHED_HEADER),
+      500: errorResponse('onnxruntime failed on this request (MS_ERR_INFERENCE); details are in the log under the request id.', 'Error', MODEL_VERSION_IF_REACHED_HEADER),
+      502: errorResponse(failures[502], 'Error', MODEL_VERSION_IF_REACHED_HEADER),
     },
   };
 }

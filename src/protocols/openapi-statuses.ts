@@ -32,6 +32,7 @@ export function failureTexts(config: ModelConfig, deadlines: string): FailureTex
 export const RESPONSE_HEADERS = {
   RequestId: { description: "The request's id: the caller's X-Request-Id when short and plain, else a new UUID; also the error body's request_id and on every log line of the request.", required: true, schema: { type: 'string' } },
   ModelVersion: { description: 'The version of the model that answered (under a traffic split, the one the split picked).', required: true, schema: { type: 'string' } },
+  ModelVersionIfReached: { description: 'The version of the model that took the request (under a traffic split, the one the split picked): present once the request reached a version (its rows invalid, its queue full, its deadline passed, its inference failed); absent when it was refused before (the model not serving, a load on demand timed out).', required: false, schema: { type: 'string' } },
   RetryAfter: { description: 'Seconds to wait before sending the request again. Present on a full queue (MS_ERR_OVERLOADED) and a pipeline derived again under the request; absent on the other 503s (a model unloaded or failed, the service not ready).', required: false, schema: { type: 'integer', minimum: 0 } },
   RateLimitRetryAfter: { description: "Seconds until the API key's next request token.", required: true, schema: { type: 'integer', minimum: 0 } },
 } satisfies Record<string, Record<string, unknown>>;
@@ -40,6 +41,8 @@ const ref = (name: keyof typeof RESPONSE_HEADERS) => ({ $ref: `#/components/head
 /** What a response's `headers` declares: the request id, plus the given ones. */
 export const REQUEST_ID_HEADER = { 'X-Request-Id': ref('RequestId') };
 export const MODEL_VERSION_HEADER = { 'X-Model-Version': ref('ModelVersion') };
+/** On a prediction's failures after its version was picked (a 422 always is: the rows are validated by the version). */
+export const MODEL_VERSION_IF_REACHED_HEADER = { 'X-Model-Version': ref('ModelVersionIfReached') };
 export const RETRY_AFTER_HEADER = { 'Retry-After': ref('RetryAfter') };
 export const RATE_LIMIT_RETRY_AFTER_HEADER = { 'Retry-After': ref('RateLimitRetryAfter') };
 

@@ -1,6 +1,7 @@
 // The OpenAPI document as a contract, as a client generated from it reads it: each answer's status
 // must be one its operation lists, with a listed content type and a body valid against that
-// response's schema (ajv, OpenAPI 3.0's nullable included), and each header it declares required present;
+// response's schema (ajv, OpenAPI 3.0's nullable included), each header it declares required present and
+// each of the service's headers it carries declared;
 // and the document's operation ids unique.
 import assert from 'node:assert/strict';
 import { Ajv } from 'ajv';
@@ -25,6 +26,9 @@ function operationFor(doc: OpenApiDocument, method: string, path: string): Opera
   const template = templates.find((t) => new RegExp(`^${t.replace(/[.]/g, '\\.').replace(/\{[^}]+\}/g, '[^/]+')}$`).test(path) && doc.paths[t]![method]);
   return template === undefined ? undefined : doc.paths[template]![method];
 }
+
+/** The service's own answer headers a generated client reads: when an answer carries one, its response must declare it. */
+const SERVICE_HEADERS = ['x-request-id', 'x-model-version', 'retry-after', 'www-authenticate', 'inference-header-content-length'];
 
 /** Every operation has an id and no two share one (OpenAPI requires it; a generated client's method names are the ids). */
 export function assertUniqueOperationIds(doc: { paths: Record<string, Record<string, { operationId?: string }>> }): void {
@@ -60,6 +64,8 @@ export async function openApiContract(url: string, headers: Record<string, strin
       const type = String(answer.headers['content-type'] ?? '').split(';')[0]!;
       const content = response.content?.[type];
       assert.ok(content, `${where}: the response does not list the content type '${type}'`);
+      const declaredNames = Object.keys(response.headers ?? {}).map((name) => name.toLowerCase());
+      for (const name of SERVICE_HEADERS) assert.ok(answer.headers[name] === undefined || declaredNames.includes(name), `${where}: the answer carries ${name}, which the response does not declare`);
       for (const [name, declared] of Object.entries(response.headers ?? {})) {
         const header = declared.$ref === undefined ? declared : doc.components.headers?.[declared.$ref.replace('#/components/headers/', '')];
         assert.ok(header, `${where}: the header ${name} refers to ${declared.$ref}, which the document does not have`);
