@@ -4,7 +4,7 @@ import type { FieldSpec, ModelConfig, OutputSpec } from '../config/types.js';
 import { exampleRow } from '../core/model-version.js';
 import { rowSchema, type Row } from '../validation/request-validator.js';
 import { OIP_SCHEMAS, oipPaths, VERSIONED_ID_SUFFIX, versionParameter, type LoadedVersion } from '../protocols/oip/openapi.js';
-import { declareRequestId, failureTexts, MODEL_VERSION_HEADER, MODEL_VERSION_IF_REACHED_HEADER, REQUEST_ID_HEADER, RESPONSE_HEADERS, RETRY_AFTER_HEADER } from '../protocols/openapi-statuses.js';
+import { declareRequestId, failureTexts, MODEL_VERSION_HEADER, MODEL_VERSION_IF_REACHED_HEADER, REQUEST_ID_HEADER, RESPONSE_HEADERS, RETRY_AFTER_HEADER, WWW_AUTHENTICATE_HEADER } from '../protocols/openapi-statuses.js';
 
 type Schema = Record<string, unknown>;
 
@@ -206,7 +206,7 @@ export function buildOpenApiDocument(configs: readonly ModelConfig[], options: O
       responses: {
         200: { description: 'Done.', content: { 'application/json': { schema: withName ? { type: 'object' } : { type: 'array', items: { type: 'object', properties: { name: { type: 'string' }, version: { type: 'string' }, state: { type: 'string' }, reason: { type: 'string' } } } } } } },
         400: errorResponse('The model could not be loaded (the message names the file and every problem).', 'OipError'),
-        401: errorResponse('No valid API key.', 'OipError'),
+        401: errorResponse('No valid API key.', 'OipError', WWW_AUTHENTICATE_HEADER),
         403: errorResponse('The key is not an admin key.', 'OipError'),
         404: errorResponse('No such model.', 'OipError'),
         413: errorResponse('The body is larger than the limit (--body-limit).', 'OipError'),

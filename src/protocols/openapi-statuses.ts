@@ -34,6 +34,8 @@ export const RESPONSE_HEADERS = {
   ModelVersion: { description: 'The version of the model that answered (under a traffic split, the one the split picked).', required: true, schema: { type: 'string' } },
   ModelVersionIfReached: { description: 'The version of the model that took the request (under a traffic split, the one the split picked): present once the request reached a version (its rows invalid, its queue full, its deadline passed, its inference failed); absent when it was refused before (the model not serving, a load on demand timed out).', required: false, schema: { type: 'string' } },
   RetryAfter: { description: 'Seconds to wait before sending the request again. Present on a full queue (MS_ERR_OVERLOADED) and a pipeline derived again under the request; absent on the other 503s (a model unloaded or failed, the service not ready).', required: false, schema: { type: 'integer', minimum: 0 } },
+  WwwAuthenticate: { description: 'The challenge of a refused key (RFC 6750): Bearer realm="modelserve", with error="invalid_token" when a key was sent and is unknown.', required: true, schema: { type: 'string' } },
+  InferenceHeaderContentLength: { description: "Triton's binary tensor extension: the length of the JSON header before the binary outputs (on an application/octet-stream answer only).", required: false, schema: { type: 'integer', minimum: 0 } },
   RateLimitRetryAfter: { description: "Seconds until the API key's next request token.", required: true, schema: { type: 'integer', minimum: 0 } },
 } satisfies Record<string, Record<string, unknown>>;
 
@@ -44,6 +46,8 @@ export const MODEL_VERSION_HEADER = { 'X-Model-Version': ref('ModelVersion') };
 /** On a prediction's failures after its version was picked (a 422 always is: the rows are validated by the version). */
 export const MODEL_VERSION_IF_REACHED_HEADER = { 'X-Model-Version': ref('ModelVersionIfReached') };
 export const RETRY_AFTER_HEADER = { 'Retry-After': ref('RetryAfter') };
+export const WWW_AUTHENTICATE_HEADER = { 'WWW-Authenticate': ref('WwwAuthenticate') };
+export const INFERENCE_HEADER_LENGTH_HEADER = { 'Inference-Header-Content-Length': ref('InferenceHeaderContentLength') };
 export const RATE_LIMIT_RETRY_AFTER_HEADER = { 'Retry-After': ref('RateLimitRetryAfter') };
 
 /** Declares the request id on every response of the document's operations (it is on every answer). */

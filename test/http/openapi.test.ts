@@ -265,3 +265,27 @@ test('a traffic split whose versions name a field differently: the OIP infer exa
     await server.shutdown();
   }
 });
+
+test('with API keys, a refused key\'s 401 is as documented on every kind of operation: WWW-Authenticate (Bearer, RFC 6750) declared and sent; an admin route\'s 403 too', async () => {
+  const key = 'k-openapi-contract-user-1';
+  const admin = 'k-openapi-contract-admin-1';
+  const server = await startServer({ repo: EXAMPLES, port: 0, grpcPort: 0, workers: 1, logger: false, app: { auth: { keys: [key], adminKeys: [admin] } } });
+  try {
+    const { doc, send } = await openApiContract(server.url);
+    assert.deepEqual((doc as unknown as { components: { securitySchemes: Record<string, { scheme?: string; name?: string }> } }).components.securitySchemes, {
+      bearerAuth: { type: 'http', scheme: 'bearer', description: 'Authorization: Bearer <API key>' },
+      apiKeyHeader: { type: 'apiKey', in: 'header', name: 'X-API-Key' },
+    });
+    for (const [method, path] of [['POST', '/models/weather/predict'], ['POST', '/models/weather/versions/1/predict'], ['POST', '/predict'], ['POST', '/v2/models/weather/infer'], ['GET', '/v2/models/weather'], ['GET', '/models'], ['POST', '/v2/repository/models/weather/load']] as const) {
+      for (const headers of [{}, { authorization: 'Bearer k-not-a-key-not-a-key' }, { 'x-api-key': 'k-not-a-key-not-a-key' }] as Array<Record<string, string>>) {
+        const refused = await send(method, path, { body: {}, headers });
+        assert.equal(refused.status, 401, `${path} ${JSON.stringify(headers)}`);
+        assert.match(String(refused.headers['www-authenticate']), /^Bearer realm="modelserve"/);
+      }
+    }
+    assert.equal((await send('POST', '/v2/repository/models/weather/load', { headers: { 'x-api-key': key } })).status, 403);
+    assert.equal((await send('POST', '/models/weather/predict', { body: WEATHER_ROW, headers: { authorization: `Bearer ${key}` } })).status, 200);
+  } finally {
+    await server.shutdown();
+  }
+});

@@ -17,7 +17,7 @@ import { readUserText, unreadableReason } from '../../user-file.js';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { isOipUrl, sendError } from '../errors.js';
 import { errorResponse } from '../openapi.js';
-import { RATE_LIMIT_RETRY_AFTER_HEADER } from '../../protocols/openapi-statuses.js';
+import { RATE_LIMIT_RETRY_AFTER_HEADER, WWW_AUTHENTICATE_HEADER } from '../../protocols/openapi-statuses.js';
 import { ModelServeError } from '../../errors.js';
 import { buildBuckets, keyFingerprint, parseRate, type RateLimit } from './rate-limit.js';
 
@@ -263,7 +263,7 @@ export function withSecuritySchemes<T extends object>(document: T, options: { ra
       }
       const responses = (operation.responses ??= {});
       const schema = isOipUrl(path) ? 'OipError' : 'Error';
-      responses['401'] ??= errorResponse('No API key, or an unknown one (MS_ERR_UNAUTHORIZED); WWW-Authenticate says which.', schema);
+      responses['401'] ??= errorResponse('No API key, or an unknown one (MS_ERR_UNAUTHORIZED); WWW-Authenticate says which.', schema, WWW_AUTHENTICATE_HEADER);
       if (options.rateLimited && !isAdminRoute(path)) responses['429'] ??= errorResponse('The API key used up its rate limit (MS_ERR_RATE_LIMITED); retry after Retry-After seconds.', schema, RATE_LIMIT_RETRY_AFTER_HEADER);
     }
   }

@@ -6,7 +6,7 @@ import { exampleRow } from '../../core/model-version.js';
 import { DATATYPES } from './tensors.js';
 import type { ServableVersion } from '../../core/servable.js';
 import { DECLARED, viewOf, type TensorMetadata } from './codec.js';
-import { failureTexts, MODEL_VERSION_HEADER, RETRY_AFTER_HEADER } from '../openapi-statuses.js';
+import { failureTexts, INFERENCE_HEADER_LENGTH_HEADER, MODEL_VERSION_HEADER, RETRY_AFTER_HEADER } from '../openapi-statuses.js';
 
 type Schema = Record<string, unknown>;
 
@@ -163,7 +163,7 @@ function modelPaths(versions: readonly [ModelConfig, ...ModelConfig[]], descript
         description: `${description}\n\nJSON tensors, or Triton's binary tensor extension (Inference-Header-Content-Length; binary_data_size on inputs, binary_data / binary_data_output for outputs). parameters.timeout (Triton's): the request's deadline in microseconds, 0 for none.${exampleNote}`,
         requestBody: { required: true, content: { 'application/json': request.body, 'application/octet-stream': { schema: { type: 'string', format: 'binary' } } } },
         responses: {
-          200: { description: 'The output tensors (binary ones after the JSON header when asked for).', headers: MODEL_VERSION_HEADER, content: { ...json('OipInferenceResponse'), 'application/octet-stream': { schema: { type: 'string', format: 'binary' } } } },
+          200: { description: 'The output tensors (binary ones after the JSON header when asked for).', headers: { ...MODEL_VERSION_HEADER, ...INFERENCE_HEADER_LENGTH_HEADER }, content: { ...json('OipInferenceResponse'), 'application/octet-stream': { schema: { type: 'string', format: 'binary' } } } },
           400: error('Bad input: the message names the tensor.'),
           404: error(versioned ? 'No such version.' : 'No such model or version.'),
           413: error('The body is larger than the limit (--body-limit).'),
