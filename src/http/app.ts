@@ -14,7 +14,7 @@ import { InferenceCore, type CoreOptions, type ServiceState } from '../core/core
 import type { ServableVersion } from '../core/servable.js';
 import type { InferenceRuntime } from '../runtime/types.js';
 import { ERRORS, ModelServeError } from '../errors.js';
-import { buildOpenApiDocument } from './openapi.js';
+import { buildOpenApiDocument, CachedDocument } from './openapi.js';
 import { installErrorBoundary, sendError } from './errors.js';
 import { modelRoutes, modelStatusInfo } from './model-info.js';
 import { repositoryRoutes } from './routes/repository.js';
@@ -82,6 +82,8 @@ declare module 'fastify' {
     fastPathServed: number;
     /** The models' traffic splits and shadows, shared with the other front doors (gRPC, MQTT). */
     traffic: TrafficRouter;
+    /** The OpenAPI document served at /openapi.json and /docs/json, built once per change of the models. */
+    openApiDocument: CachedDocument;
   }
 }
 
@@ -243,28 +245,31 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     installMetrics(app, { metrics, isModel: (name) => core?.has(name) ?? false, defaultModel: () => core?.defaultModelName });
   }
 
-  // The OpenAPI document follows the live set of models: rebuilt after a change, on the next read.
-  let documentCache: Record<string, unknown> | undefined;
-  const liveDocument = (): Record<string, unknown> => {
-    if (documentCache) return documentCache;
+  // The OpenAPI document follows the live set of models: built again after a change, on the next read.
+  const openApiDocument = new CachedDocument(() => {
     const serving = core?.servableConfigs() ?? options.configs ?? [];
     const defaultName = core?.defaultModelName;
     const loaded = (name: string) => core?.peek(name);
     const base = buildOpenApiDocument(serving, { title: 'modelserve', version: VERSION, defaultModel: serving.find((c) => c.name === defaultName), loaded, versions: (name) => core?.versionConfigs(name) ?? [] });
-    documentCache = options.auth ? withSecuritySchemes(base, { rateLimited: options.auth.gate?.limited ?? (options.auth.rateLimits?.size ?? 0) > 0 }) : base;
-    return documentCache;
-  };
+    return options.auth ? withSecuritySchemes(base, { rateLimited: options.auth.gate?.limited ?? (options.auth.rateLimits?.size ?? 0) > 0 }) : base;
+  });
+  app.decorate('openApiDocument', openApiDocument);
   app.addHook('onReady', async () => {
-    core!.on('event', () => { documentCache = undefined; });
+    core!.on('event', () => openApiDocument.invalidate());
   });
   await app.register(swagger, { openapi: { openapi: '3.0.3', info: { title: 'modelserve', version: VERSION } } });
   await app.register(swaggerUi, {
     routePrefix: '/docs',
     uiConfig: { tryItOutEnabled: true, displayRequestDuration: true },
     transformSpecificationClone: false,
-    transformSpecification: () => liveDocument(),
+    // /docs/json (what Swagger UI reads) gets the serialised text; /docs/yaml the object, to turn into YAML.
+    transformSpecification: (_spec, request, reply) => {
+      if (request.url.split('?')[0]!.endsWith('/yaml')) return openApiDocument.object();
+      void reply.type('application/json; charset=utf-8');
+      return openApiDocument.json() as unknown as Record<string, unknown>;
+    },
   });
-  app.get('/openapi.json', { schema: { hide: true } }, async () => liveDocument());
+  app.get('/openapi.json', { schema: { hide: true } }, async (_request, reply) => reply.type('application/json; charset=utf-8').send(openApiDocument.json()));
 
   app.get('/healthz', { schema: { hide: true } }, async () => ({ status: 'ok' }));
   app.get('/readyz', { schema: { hide: true } }, async (_request, reply) => {

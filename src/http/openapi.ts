@@ -245,3 +245,33 @@ export function buildOpenApiDocument(configs: readonly ModelConfig[], options: O
     components: { schemas, headers: RESPONSE_HEADERS },
   };
 }
+
+/**
+ * The document and its JSON text, built on the first read after the models changed: with hundreds of
+ * models one build and serialisation take ~0.1 s and megabytes, so the reads between changes share them.
+ */
+export class CachedDocument {
+  private document: Record<string, unknown> | undefined;
+  private text: string | undefined;
+  /** How many times the document was built (the tests count rebuilds with it). */
+  builds = 0;
+
+  constructor(private readonly build: () => Record<string, unknown>) {}
+
+  object(): Record<string, unknown> {
+    if (this.document === undefined) {
+      this.document = this.build();
+      this.builds += 1;
+    }
+    return this.document;
+  }
+
+  json(): string {
+    return (this.text ??= JSON.stringify(this.object()));
+  }
+
+  invalidate(): void {
+    this.document = undefined;
+    this.text = undefined;
+  }
+}

@@ -1,5 +1,5 @@
 // The generated OpenAPI document for configs the example repository does not cover.
-import { test } from 'node:test';
+import { mock, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { copyFileSync, cpSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
@@ -12,6 +12,7 @@ import { assertUniqueOperationIds, openApiContract } from '../helpers/openapi-co
 import { exampleModel, newRepo, WEATHER_ROW, writeConfig } from '../pipelines/helpers.js';
 import { freePort } from '../helpers/net.js';
 import { startServer } from '../../src/server.js';
+import { request } from 'undici';
 
 test('a model whose fields may all be absent: valid OpenAPI 3.0 (no empty `required`)', async () => {
   const dir = writeBookModelFolder();
@@ -286,6 +287,43 @@ test('with API keys, a refused key\'s 401 is as documented on every kind of oper
     assert.equal((await send('POST', '/v2/repository/models/weather/load', { headers: { 'x-api-key': key } })).status, 403);
     assert.equal((await send('POST', '/models/weather/predict', { body: WEATHER_ROW, headers: { authorization: `Bearer ${key}` } })).status, 200);
   } finally {
+    await server.shutdown();
+  }
+});
+
+test('/openapi.json and /docs/json are built and serialised once per change of the models: again after a repository API load or unload (the events --watch raises too), not between reads', async () => {
+  const repo = tempDir();
+  exampleModel(repo, 'weather');
+  const server = await startServer({ repo, port: 0, grpcPort: 0, workers: 1, logger: false });
+  // Each serialisation of an OpenAPI document (Fastify's of an object, or the cache's) goes through JSON.stringify.
+  const stringify = mock.method(JSON, 'stringify');
+  const serialisations = () => stringify.mock.calls.filter((call) => (call.arguments[0] as { openapi?: unknown } | null)?.openapi === '3.0.3').length;
+  type Doc = { paths: Record<string, { post?: { summary?: string } }> };
+  const read = async (path = '/openapi.json') => JSON.parse(await (await request(`${server.url}${path}`)).body.text()) as Doc;
+  try {
+    const builds = () => server.app.openApiDocument.builds;
+    const first = await read();
+    assert.deepEqual(await read(), first);
+    assert.deepEqual(await read('/docs/json'), first);
+    assert.equal(serialisations(), 1, 'three reads, one serialisation');
+    const built = builds();
+    // A model loaded through the repository API (its folder added after start): in the next read, once.
+    cpSync(join(EXAMPLES, 'loan'), join(repo, 'loan'), { recursive: true });
+    assert.equal((await request(`${server.url}/v2/repository/models/loan/load`, { method: 'POST' })).statusCode, 200);
+    assert.ok((await read()).paths['/models/loan/predict'], 'loaded: documented');
+    await read('/docs/json');
+    assert.equal(builds(), built + 1);
+    assert.equal((await request(`${server.url}/v2/repository/models/loan/unload`, { method: 'POST' })).statusCode, 200);
+    assert.equal((await read()).paths['/models/loan/predict'], undefined, 'unloaded: no longer documented');
+    assert.equal(builds(), built + 2);
+    const afterUnload = builds();
+    const count = serialisations();
+    await read();
+    await read('/docs/json');
+    assert.equal(builds(), afterUnload, 'no change: not built again');
+    assert.equal(serialisations(), count, 'no change: not serialised again');
+  } finally {
+    stringify.mock.restore();
     await server.shutdown();
   }
 });
