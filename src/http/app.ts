@@ -260,7 +260,8 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   await app.register(swagger, { openapi: { openapi: '3.0.3', info: { title: 'modelserve', version: VERSION } } });
   await app.register(swaggerUi, {
     routePrefix: '/docs',
-    uiConfig: { tryItOutEnabled: true, displayRequestDuration: true },
+    // filter: a box that narrows the operations by tag (one tag per model: hundreds with a large repository).
+    uiConfig: { tryItOutEnabled: true, displayRequestDuration: true, filter: true },
     transformSpecificationClone: false,
     // /docs/json (what Swagger UI reads) gets the serialised text; /docs/yaml the object, to turn into YAML.
     transformSpecification: (_spec, request, reply) => {

@@ -87,3 +87,17 @@ test('Swagger UI: Try it out -> Execute on GET /models/{name} sends the model na
   assert.equal((JSON.parse(text) as { name: string }).name, shown);
   await page.close();
 });
+
+test('Swagger UI: the filter box narrows the operations to the tags (models) that match what is typed', async () => {
+  const page = await browser.newPage();
+  await page.goto(`${server.url}/docs`);
+  await page.locator('#operations-weather-predict').waitFor();
+  const tags = async () => (await page.locator('.opblock-tag-section h3 .opblock-tag, .opblock-tag-section h3').allInnerTexts()).map((text) => text.trim().split(/\s/)[0]);
+  assert.ok((await tags()).includes('loan') && (await tags()).includes('weather'), (await tags()).join(', '));
+  await page.locator('input.operation-filter-input').fill('loa');
+  await page.locator('#operations-weather-predict').waitFor({ state: 'detached' });
+  const shown = await tags();
+  assert.ok(shown.includes('loan'), shown.join(', '));
+  assert.ok(!shown.includes('weather'), shown.join(', '));
+  await page.close();
+});
