@@ -1,6 +1,8 @@
 // Shared onnxruntime helpers used by both runtimes (the in-process one and each pool worker):
 // session creation with explicit options, signatures from session metadata, and conversion
 // between plain TensorData (structured-clone/transfer friendly) and ort.Tensor.
+// Before onnxruntime-node: see the module.
+import './ort-telemetry.js';
 import ort from 'onnxruntime-node';
 import { ModelServeError, StartupError } from '../errors.js';
 import { allocateTensor } from '../tensors/allocate.js';

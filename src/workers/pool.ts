@@ -3,6 +3,8 @@
 // loop. Runs go to the least-loaded worker. A worker that dies fails its in-flight runs with
 // MS_ERR_INFERENCE and is replaced (respawn + reload of every model); callers never hang.
 import { Worker } from 'node:worker_threads';
+// Sets ORT_DISABLE_TELEMETRY in the process's environment before a worker loads onnxruntime.
+import '../runtime/ort-telemetry.js';
 import { ModelServeError, StartupError, type ErrorCode, ERRORS } from '../errors.js';
 import { leadingRows, type InferenceRuntime, type ModelSignature, type ModelSource, type NamedTensors, type RuntimeOptions } from '../runtime/types.js';
 import { packTensors, type FromWorker, type ToWorker, type WorkerInit } from './protocol.js';

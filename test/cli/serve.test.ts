@@ -2,7 +2,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync, spawnSync } from 'node:child_process';
-import { copyFileSync, mkdirSync, rmSync, symlinkSync, writeFileSync, readFileSync } from 'node:fs';
+import { copyFileSync, mkdirSync, readdirSync, rmSync, symlinkSync, writeFileSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { BOOK_MODEL, CLI, EXAMPLES, REPO, tempDir, writeBookModelFolder } from '../helpers/paths.js';
 import { call } from '../helpers/http.js';
@@ -265,4 +265,20 @@ test('on a Node.js older than 20 (Debian 12\'s /usr/bin/node is 18) the CLI says
   assert.match(res.stderr, /^modelserve needs Node\.js 20 or newer; this is Node\.js 18\.19\.0 \(/);
   assert.equal(res.stdout, '');
   rmSync(dir, { recursive: true, force: true });
+});
+
+test("leaves no file of onnxruntime's telemetry behind (mat-debug-<pid>.log, .ses in $TMPDIR; a cache under $HOME), with workers and in-process (check)", async () => {
+  // onnxruntime 1.30 on Linux wrote them on every start (and set up an uploader) until modelserve set ORT_DISABLE_TELEMETRY=1.
+  delete process.env.ORT_DISABLE_TELEMETRY;
+  const tmp = tempDir('modelserve-tmpdir-');
+  const home = tempDir('modelserve-home-');
+  const env = { TMPDIR: tmp, HOME: home };
+  const { child, url: ready, exited } = startServe([join(EXAMPLES, 'weather'), '--port', '0', '--workers', '1', '--log-level', 'warn'], { env });
+  const res = await call(`${await ready}/predict`, { body: { temp_c: 8.75, humidity: 0.83, wind_speed_kmph: 70, wind_bearing_degree: 259, visibility_km: 15.82, pressure_millibars: 1016.51, current_weather_condition: 1 } });
+  assert.equal(res.status, 200);
+  child.kill('SIGTERM');
+  assert.equal(await exited, 0);
+  const checked = runCli(['check', join(EXAMPLES, 'weather')], env);
+  assert.equal(checked.status, 0, checked.stderr);
+  assert.deepEqual([...readdirSync(tmp), ...readdirSync(home)], []);
 });
