@@ -106,6 +106,12 @@ test('docs: every shell block runs here or says why not (and that list stays sho
   }
 });
 
+test('docs: every `gcloud run` command names its --region (without one gcloud asks for it, and a CI job without a terminal fails)', () => {
+  const commandsSeen = FILES.flatMap((file) => [...readFileSync(join(DOCS, file), 'utf8').replace(/\\\n\s*/g, ' ').matchAll(/gcloud run [^`\n#]*/g)].map((m) => `${file}: ${m[0].trim()}`));
+  assert.ok(commandsSeen.length >= 3, commandsSeen.join('\n'));
+  assert.deepEqual(commandsSeen.filter((c) => !/ --region[ =]\S/.test(c)), []);
+});
+
 test('docs: every inline `modelserve loadtest …` and `modelserve serve …` is accepted as written', () => {
   let checked = 0;
   for (const file of FILES) {

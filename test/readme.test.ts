@@ -87,6 +87,12 @@ test('README: the quick start is the two commands, and .ci/run calls the test co
   assert.match(pkg.scripts.test, /build|typecheck/);
 });
 
+test('README: every `gcloud run` command names its --region (without one gcloud asks for it, and a CI job without a terminal fails)', () => {
+  const commandsSeen = [...README.replace(/\\\n\s*/g, ' ').matchAll(/gcloud run [^`\n#]*/g)].map((m) => m[0].trim());
+  assert.ok(commandsSeen.length >= 1, 'the Deploy section shows one');
+  assert.deepEqual(commandsSeen.filter((c) => !/ --region[ =]\S/.test(c)), []);
+});
+
 test('README: the repository API commands run as written against the example models', async () => {
   const examples = await startServer({ repo: join(REPO, 'examples'), port: 0, workers: 1 });
   try {
