@@ -85,7 +85,7 @@ USER 1000:1000
 EXPOSE 8080
 # Healthy = models loaded and warmed up (/readyz). The probe is bash talking HTTP over /dev/tcp: no
 # process heavier than a shell starts in the container's CPU quota (a `node -e fetch()` probe took
-# 1.3-2.5 s at full load). It reads $PORT, so it follows `-e PORT=...`.
+# 1.3-2.5 s at full load). It reads $HOST and $PORT, so it follows `-e HOST=<one address>`, `-e PORT=...`.
 HEALTHCHECK --interval=15s --timeout=3s --start-period=30s --retries=3 \
   CMD ["bash", "/app/healthcheck.sh"]
 # SIGTERM: /readyz turns 503, the listener closes, in-flight requests drain (MODELSERVE_DRAIN_TIMEOUT_MS), exit 0.

@@ -92,6 +92,20 @@ describe('the image, built and run by a real Docker engine', { timeout: 360_000 
     await waitFor('HEALTHCHECK healthy', async () => ((await dockerOk(['inspect', '-f', '{{.State.Health.Status}}', container.id])) === 'healthy' ? true : undefined), 30_000, 250);
   });
 
+  it('-e HOST=<one address> (not 0.0.0.0) and a PORT of its own: the HEALTHCHECK probes that address and the container turns healthy', async () => {
+    // It probed 127.0.0.1: a container listening on its own IP only stayed unhealthy. On the host
+    // network 127.0.0.2 is such an address that 127.0.0.1 does not answer for.
+    const port2 = await freePort();
+    const t0 = Date.now();
+    const id = await dockerOk(['run', '-d', '--network', 'host', '-e', 'HOST=127.0.0.2', '-e', `PORT=${port2}`, '-e', 'MODELSERVE_GRPC_PORT=0', '--health-interval', '1s', TAG]);
+    cleanup.container(id);
+    await waitFor('/readyz 200 on 127.0.0.2', () => ok200(`http://127.0.0.2:${port2}/readyz`), 60_000, 50);
+    assert.equal(await ok200(`http://127.0.0.1:${port2}/readyz`), undefined, 'nothing answers on 127.0.0.1');
+    await waitFor('HEALTHCHECK healthy', async () => ((await dockerOk(['inspect', '-f', '{{.State.Health.Status}}', id])) === 'healthy' ? true : undefined), 30_000, 250);
+    console.error(`# HOST=127.0.0.2: docker run -> healthy in ${Date.now() - t0} ms`);
+    await dockerOk(['rm', '-f', id]);
+  });
+
   it('under a closed load (32 users, 10 s): no failed request, RSS under the limit, every HEALTHCHECK passes', async () => {
     assert.ok(container.id, 'the container started');
     const health = sampleHealth(container.id);

@@ -14,7 +14,7 @@ import { contextFiles, isIgnored, numericUser, parseDockerfile, parseDockerignor
 import { freePort } from '../helpers/net.js';
 import { parse } from 'yaml';
 import { parseServeOptions } from '../../src/cli/serve-options.js';
-import { AFTER_DRAIN_MS } from '../../src/server.js';
+import { AFTER_DRAIN_MS, startServer } from '../../src/server.js';
 
 const DOCKERFILE = readFileSync(join(REPO_ROOT, 'Dockerfile'), 'utf8');
 const spec = readImageSpec();
@@ -129,6 +129,25 @@ describe('Dockerfile project rules', () => {
     assert.match(script, /\/readyz/);
     assert.match(script, /\$\{PORT/);
     assert.ok(runtime.healthcheck.flags['start-period'], '--start-period');
+  });
+
+  it('the HEALTHCHECK probes where the server listens: $HOST when it is one address (-e HOST=<container IP>), loopback for 0.0.0.0 and ::, on $PORT', async () => {
+    // It probed 127.0.0.1 whatever HOST said: a container listening on its own IP only was marked unhealthy.
+    const script = join(REPO_ROOT, 'deploy/docker/healthcheck.sh');
+    // Not spawnSync: the server runs in this process and must answer while the probe waits.
+    const probe = (env: Record<string, string>) => new Promise<number | null>((resolve) => {
+      spawn('bash', [script], { env: { PATH: process.env.PATH ?? '/usr/bin:/bin', ...env }, stdio: 'ignore', timeout: 10_000 }).once('exit', resolve);
+    });
+    for (const host of ['127.0.0.2', '::1', '0.0.0.0', '::']) {
+      const server = await startServer({ repo: join(REPO_ROOT, 'examples/weather'), host, port: 0, grpcPort: 0, workers: 0 });
+      try {
+        const port = new URL(server.url).port;
+        assert.equal(await probe({ HOST: host, PORT: port }), 0, `HOST=${host}`);
+        if (host === '127.0.0.2') assert.notEqual(await probe({ HOST: '127.0.0.3', PORT: port }), 0, 'the check can fail');
+      } finally {
+        await server.shutdown();
+      }
+    }
   });
 
   it('installs production dependencies only (in the stage the runtime copies node_modules from), and copies no sources or tests into the runtime', () => {
