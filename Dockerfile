@@ -86,7 +86,12 @@ EXPOSE 8080
 # Healthy = models loaded and warmed up (/readyz). The probe is bash talking HTTP over /dev/tcp: no
 # process heavier than a shell starts in the container's CPU quota (a `node -e fetch()` probe took
 # 1.3-2.5 s at full load). It reads $HOST and $PORT, so it follows `-e HOST=<one address>`, `-e PORT=...`.
-HEALTHCHECK --interval=15s --timeout=3s --start-period=30s --retries=3 \
+# Start period = the 2 min the startup probes in deploy/ (Kubernetes, Knative, KServe) give the
+# models to load and warm up: the examples are ready 2-6 s after `docker run` (measured by
+# test/container/image.test.ts on 2 shared cores), a large model is not, and a
+# shorter period marked such a container unhealthy (Swarm replaced it) where Kubernetes waits.
+# A check that passes within the period marks it healthy at once.
+HEALTHCHECK --interval=15s --timeout=3s --start-period=120s --retries=3 \
   CMD ["bash", "/app/healthcheck.sh"]
 # SIGTERM: /readyz turns 503, the listener closes, in-flight requests drain (MODELSERVE_DRAIN_TIMEOUT_MS), exit 0.
 STOPSIGNAL SIGTERM

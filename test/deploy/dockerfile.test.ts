@@ -131,6 +131,21 @@ describe('Dockerfile project rules', () => {
     assert.ok(runtime.healthcheck.flags['start-period'], '--start-period');
   });
 
+  it("the HEALTHCHECK's start period is the startup probes' budget in deploy/ (a slow model load is not marked unhealthy by Docker or Swarm where Kubernetes waits)", () => {
+    const seconds = (d: string) => Number(/^(\d+)s$/.exec(d)?.[1]);
+    const startPeriod = seconds(runtime.healthcheck?.flags['start-period'] ?? '');
+    for (const file of ['deploy/kubernetes/deployment.yaml', 'deploy/knative/service.yaml', 'deploy/kserve/cluster-serving-runtime.yaml']) {
+      const text = readFileSync(join(REPO_ROOT, file), 'utf8');
+      const probe = /startupProbe:[^\n]*\n(?:[ \t]+.*\n)*?[ \t]+periodSeconds: (\d+)\n(?:[ \t]+.*\n)*?[ \t]+failureThreshold: (\d+)/.exec(text);
+      assert.ok(probe, `${file}: a startupProbe with periodSeconds and failureThreshold`);
+      assert.equal(startPeriod, Number(probe[1]) * Number(probe[2]), `${file}: startupProbe budget vs HEALTHCHECK --start-period=${startPeriod}s`);
+    }
+    for (const file of ['deploy/swarm/stack.yml', 'deploy/swarm/stack.mesh.yml']) {
+      const stack = parse(readFileSync(join(REPO_ROOT, file), 'utf8')) as { services: { modelserve: { healthcheck: { start_period: string } } } };
+      assert.equal(seconds(stack.services.modelserve.healthcheck.start_period), startPeriod, `${file}: healthcheck.start_period`);
+    }
+  });
+
   it('the HEALTHCHECK probes where the server listens: $HOST when it is one address (-e HOST=<container IP>), loopback for 0.0.0.0 and ::, on $PORT', async () => {
     // It probed 127.0.0.1 whatever HOST said: a container listening on its own IP only was marked unhealthy.
     const script = join(REPO_ROOT, 'deploy/docker/healthcheck.sh');
