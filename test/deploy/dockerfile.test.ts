@@ -377,7 +377,7 @@ describe('Dockerfile replayed on the host (no Docker engine): build stages, then
       timeout: 20_000,
     });
     assert.equal(r.status, 2, `exit 2 (invalid options): ${r.stdout}${r.stderr}`.slice(-2000));
-    assert.match(r.stderr, new RegExp(`--events-file: ${events} cannot be created in ${join(runtimeRoot, runtime.workdir)} \\(permission denied to uid ${runAs.uid}\\)`));
+    assert.match(r.stderr, new RegExp(`\\$MODELSERVE_EVENTS_FILE: ${events} cannot be created in ${join(runtimeRoot, runtime.workdir)} \\(permission denied to uid ${runAs.uid}\\)`));
   });
 
   it("PORT=80 as the image's USER (the host network, a Kubernetes pod without NET_BIND_SERVICE) fails with one line saying why and what to do, not Node's 'listen EACCES' alone", { skip: process.getuid?.() !== 0 && 'needs root to run as the image user' }, () => {
