@@ -70,6 +70,19 @@ export const DASHBOARD_JS = `'use strict';
   // A version reloaded with other outputs (model.yaml edited under --watch) gets a new card, with its charts.
   const cardKey = (v) => v.model + '@' + v.version + '|' + (v.labels ? v.labels.field : '') + '|' + (v.histogram ? v.histogram.field : '');
 
+  // Only the cards on screen (or near it) draw: a repository of hundreds of models would otherwise
+  // build three charts per card before the first frame shows and redraw them all twice a second.
+  // A card off screen keeps its points and snapshot, and draws them when it is scrolled to.
+  const cardOf = new WeakMap();
+  const watcher = new IntersectionObserver((entries) => {
+    for (const entry of entries) {
+      const c = cardOf.get(entry.target);
+      if (!c) continue;
+      c.shown = entry.isIntersecting;
+      if (c.shown && c.last) draw(c);
+    }
+  }, { rootMargin: '300px' });
+
   function card(v) {
     const key = cardKey(v);
     let c = cards.get(key);
@@ -82,21 +95,25 @@ export const DASHBOARD_JS = `'use strict';
     root.append(stats);
     const charts = el('div', { class: 'charts' });
     root.append(charts);
-    const series = [[], [], []];
-    const timeline = new uPlot({
+    c = { root, title, charts, series: [[], [], []], timeline: null, labels: null, hist: null, shown: false, last: null };
+    cards.set(key, c);
+    cardOf.set(root, c);
+    watcher.observe(root);
+    return c;
+  }
+
+  // A card's charts, made when it is first drawn.
+  function makeCharts(c, v) {
+    c.timeline = new uPlot({
       title: 'requests/s and p99 latency', width: 520, height: 170,
       scales: { ms: {} },
       axes: [{}, { label: 'req/s' }, { scale: 'ms', side: 1, label: 'p99 ms', grid: { show: false } }],
       series: [{}, { label: 'req/s', stroke: '#388bfd' }, { label: 'p99 ms', stroke: '#d29922', scale: 'ms' }],
-    }, series, charts);
+    }, c.series, c.charts);
     const dist = el('div', { class: 'dist' });
-    charts.append(dist);
-    let labels = null, hist = null;
-    if (v.labels) { labels = barsChart('predictions by ' + v.labels.field, 260); dist.append(labels.root); dist.append(el('table', { 'data-dist': 'labels' })); }
-    if (v.histogram) { hist = barsChart(v.histogram.field + ' (last 2048)', 260); dist.append(hist.root); }
-    c = { root, title, series, timeline, labels, hist };
-    cards.set(key, c);
-    return c;
+    c.charts.append(dist);
+    if (v.labels) { c.labels = barsChart('predictions by ' + v.labels.field, 260); dist.append(c.labels.root); dist.append(el('table', { 'data-dist': 'labels' })); }
+    if (v.histogram) { c.hist = barsChart(v.histogram.field + ' (last 2048)', 260); dist.append(c.hist.root); }
   }
 
   // The cards are the snapshot's versions, in its order: a model removed from the repository (or
@@ -106,6 +123,7 @@ export const DASHBOARD_JS = `'use strict';
     for (const [key, c] of cards) {
       if (keys.has(key)) continue;
       [c.timeline, c.labels, c.hist].forEach((chart) => chart && chart.destroy());
+      watcher.unobserve(c.root);
       c.root.remove();
       cards.delete(key);
     }
@@ -115,37 +133,46 @@ export const DASHBOARD_JS = `'use strict';
     $('#no-models').hidden = roots.length > 0;
   }
 
+  // A card's latest snapshot, in its stats, charts and label table.
+  function draw(c) {
+    const v = c.last;
+    if (!c.timeline) makeCharts(c, v);
+    const set = (n, t) => { $('[data-stat="' + n + '"]', c.root).textContent = t; };
+    set('requests', v.requests); set('rows', v.rows); set('rate', fmt(v.rate, 1)); set('queue', v.queueDepth);
+    set('p50', v.latency ? fmt(v.latency.p50, 2) : '–'); set('p95', v.latency ? fmt(v.latency.p95, 2) : '–'); set('p99', v.latency ? fmt(v.latency.p99, 2) : '–');
+    set('batch', v.batches ? fmt(v.batches.meanRows, 2) : '–');
+    c.timeline.setData(c.series);
+    if (c.labels && v.labels) {
+      const names = Object.keys(v.labels.counts).sort();
+      c.labels.xLabels = names;
+      c.labels.setData([names.map((_, i) => i), names.map((n) => v.labels.counts[n])]);
+      const table = $('[data-dist="labels"]', c.root);
+      table.replaceChildren(...names.map((n) => { const tr = el('tr', { 'data-label': n }); tr.append(el('td', {}, n), el('td', { 'data-count': '' }, v.labels.counts[n])); return tr; }));
+    }
+    if (c.hist && v.histogram) {
+      const h = v.histogram, w = (h.max - h.min) / h.counts.length;
+      c.hist.xLabels = h.counts.map((_, i) => (i % 5 === 0 ? fmt(h.min + i * w, 2) : ''));
+      c.hist.setData([h.counts.map((_, i) => i), h.counts]);
+      c.root.setAttribute('data-histogram-total', String(h.counts.reduce((a, b) => a + b, 0)));
+    }
+  }
+
   function render(s) {
     $('#updated').textContent = 'updated ' + new Date(s.time).toLocaleTimeString();
     const now = Date.now() / 1000;
     placeCards(s.versions);
     for (const v of s.versions) {
       const c = card(v);
-      // An unloaded (or replaced) version keeps its card and counts, marked as no longer served.
+      c.last = v;
+      // Every card has its title (a search in the page finds it); an unloaded (or replaced) version
+      // keeps its card and counts, marked as no longer served.
       if (c.root.dataset.loaded !== String(v.loaded)) {
         c.root.dataset.loaded = String(v.loaded);
         c.title.textContent = v.model + ' · version ' + v.version + (v.loaded ? '' : ' (not loaded)');
       }
-      const set = (n, t) => { $('[data-stat="' + n + '"]', c.root).textContent = t; };
-      set('requests', v.requests); set('rows', v.rows); set('rate', fmt(v.rate, 1)); set('queue', v.queueDepth);
-      set('p50', v.latency ? fmt(v.latency.p50, 2) : '–'); set('p95', v.latency ? fmt(v.latency.p95, 2) : '–'); set('p99', v.latency ? fmt(v.latency.p99, 2) : '–');
-      set('batch', v.batches ? fmt(v.batches.meanRows, 2) : '–');
       c.series[0].push(now); c.series[1].push(v.rate); c.series[2].push(v.latency ? v.latency.p99 : null);
       if (c.series[0].length > POINTS) c.series.forEach((a) => a.shift());
-      c.timeline.setData(c.series);
-      if (c.labels && v.labels) {
-        const names = Object.keys(v.labels.counts).sort();
-        c.labels.xLabels = names;
-        c.labels.setData([names.map((_, i) => i), names.map((n) => v.labels.counts[n])]);
-        const table = $('[data-dist="labels"]', c.root);
-        table.replaceChildren(...names.map((n) => { const tr = el('tr', { 'data-label': n }); tr.append(el('td', {}, n), el('td', { 'data-count': '' }, v.labels.counts[n])); return tr; }));
-      }
-      if (c.hist && v.histogram) {
-        const h = v.histogram, w = (h.max - h.min) / h.counts.length;
-        c.hist.xLabels = h.counts.map((_, i) => (i % 5 === 0 ? fmt(h.min + i * w, 2) : ''));
-        c.hist.setData([h.counts.map((_, i) => i), h.counts]);
-        c.root.setAttribute('data-histogram-total', String(h.counts.reduce((a, b) => a + b, 0)));
-      }
+      if (c.shown) draw(c);
     }
     const errors = $('#errors tbody');
     errors.replaceChildren(...s.errors.map((e) => { const tr = el('tr', { 'data-error': e.frontDoor + ' ' + e.status, 'data-model': e.model }); [e.model, e.version, e.frontDoor, e.status, e.count].forEach((t) => tr.append(el('td', {}, t))); return tr; }));

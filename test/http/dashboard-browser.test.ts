@@ -259,3 +259,40 @@ test('a version reloaded with its outputs renamed (model.yaml edited under --wat
     await watched.shutdown();
   }
 });
+
+test('a repository of 60 models: only the cards on screen get charts (the page built 180 and redrew them all twice a second); a card scrolled to gets its charts and shows its counts', async () => {
+  const repo = tempDir();
+  const names = Array.from({ length: 60 }, (_, i) => `m${String(i).padStart(2, '0')}`);
+  for (const name of names) {
+    cpSync(join(EXAMPLES, 'weather'), join(repo, name), { recursive: true });
+    const yaml = join(repo, name, 'model.yaml');
+    writeFileSync(yaml, readFileSync(yaml, 'utf8').replace('name: weather', `name: ${name}`).replace('default: true', 'default: false'));
+  }
+  const many = await startServer({ repo, port: 0, workers: 1, logger: false });
+  const context = await browser.newContext({ viewport: { width: 1280, height: 720 } });
+  try {
+    const last = names.at(-1)!;
+    for (let i = 0; i < 3; i++) {
+      const res = await fetch(`${many.url}/models/${last}/predict`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(rows[i]) });
+      assert.equal(res.status, 200);
+      await res.arrayBuffer();
+    }
+    const page = await context.newPage();
+    await page.goto(`${many.url}/dashboard`);
+    await page.locator('section.card[data-model="m00"] canvas').first().waitFor({ timeout: 20_000 });
+    assert.equal(await page.locator('section.card').count(), names.length);
+    // Every card has its title (a search in the page finds it), drawn or not.
+    assert.equal(await page.locator(`section.card[data-model="${last}"] h2`).textContent(), `${last} · version 1`);
+    const drawn = await page.locator('section.card:has(canvas)').count();
+    assert.ok(drawn > 0 && drawn <= 20, `${drawn} of ${names.length} cards have charts`);
+    const card = page.locator(`section.card[data-model="${last}"]`);
+    assert.equal(await card.locator('canvas').count(), 0);
+    await card.scrollIntoViewIfNeeded();
+    await card.locator('[data-stat="requests"]', { hasText: '3' }).waitFor({ timeout: 10_000 });
+    assert.ok(await card.locator('canvas').count() >= 2);
+    assert.equal(await card.getAttribute('data-histogram-total'), '3');
+  } finally {
+    await context.close();
+    await many.shutdown();
+  }
+});
