@@ -26,7 +26,7 @@ export const DASHBOARD_HTML = `<!doctype html>
 
 export const DASHBOARD_CSS = `
 body { font: 14px/1.4 system-ui, sans-serif; margin: 0; background: #f6f7f9; color: #1d232b; }
-header { display: flex; gap: 1.5em; align-items: baseline; padding: .6em 1.2em; background: #1d232b; color: #fff; }
+header { display: flex; flex-wrap: wrap; gap: .3em 1.5em; align-items: baseline; padding: .6em 1.2em; background: #1d232b; color: #fff; }
 header h1 { font-size: 1.2em; margin: 0; } .sub { font-weight: normal; opacity: .7; }
 #status[data-status=live] { color: #7ee787; } #status[data-status=error] { color: #ff7b72; }
 #updated { opacity: .6; font-size: .9em; }
@@ -34,13 +34,14 @@ header h1 { font-size: 1.2em; margin: 0; } .sub { font-weight: normal; opacity: 
 #no-models { margin-top: 1em; }
 main { display: flex; flex-wrap: wrap; gap: 1em; padding: 1em; }
 .card, .panel { background: #fff; border: 1px solid #d8dde3; border-radius: 6px; padding: .8em 1em; }
-.panel { margin: 0 1em 1em; } .card { flex: 1 1 560px; } .card[data-loaded=false] { opacity: .55; }
+.panel { margin: 0 1em 1em; overflow-x: auto; } .card { flex: 1 1 560px; min-width: 0; } .card[data-loaded=false] { opacity: .55; }
 .card h2, .panel h2 { font-size: 1.05em; margin: 0 0 .5em; }
 .stats { display: grid; grid-template-columns: repeat(4, 1fr); gap: .3em 1em; margin-bottom: .6em; }
 .stat b { display: block; font-size: 1.3em; font-variant-numeric: tabular-nums; } .stat span { opacity: .65; font-size: .85em; }
 .charts { display: flex; flex-wrap: wrap; gap: .5em; }
 .dist table { border-collapse: collapse; margin-top: .3em; } .dist td { padding: 0 .6em 0 0; font-variant-numeric: tabular-nums; }
 table { border-collapse: collapse; width: 100%; font-size: .9em; } th, td { text-align: left; padding: .2em .5em; border-bottom: 1px solid #eef0f3; vertical-align: top; }
+#latest { min-width: 760px; }
 td.json { font-family: ui-monospace, monospace; font-size: .85em; max-width: 32em; overflow-wrap: anywhere; }
 `;
 
@@ -102,18 +103,19 @@ export const DASHBOARD_JS = `'use strict';
     return c;
   }
 
-  // A card's charts, made when it is first drawn.
+  // A card's charts, made when it is first drawn, no wider than its card (a phone's is narrower than 520 px).
   function makeCharts(c, v) {
+    const room = Math.max(200, c.charts.clientWidth);
     c.timeline = new uPlot({
-      title: 'requests/s and p99 latency', width: 520, height: 170,
+      title: 'requests/s and p99 latency', width: Math.min(520, room), height: 170,
       scales: { ms: {} },
       axes: [{}, { label: 'req/s' }, { scale: 'ms', side: 1, label: 'p99 ms', grid: { show: false } }],
       series: [{}, { label: 'req/s', stroke: '#388bfd' }, { label: 'p99 ms', stroke: '#d29922', scale: 'ms' }],
     }, c.series, c.charts);
     const dist = el('div', { class: 'dist' });
     c.charts.append(dist);
-    if (v.labels) { c.labels = barsChart('predictions by ' + v.labels.field, 260); dist.append(c.labels.root); dist.append(el('table', { 'data-dist': 'labels' })); }
-    if (v.histogram) { c.hist = barsChart(v.histogram.field + ' (last 2048)', 260); dist.append(c.hist.root); }
+    if (v.labels) { c.labels = barsChart('predictions by ' + v.labels.field, Math.min(260, room)); dist.append(c.labels.root); dist.append(el('table', { 'data-dist': 'labels' })); }
+    if (v.histogram) { c.hist = barsChart(v.histogram.field + ' (last 2048)', Math.min(260, room)); dist.append(c.hist.root); }
   }
 
   // The cards are the snapshot's versions, in its order: a model removed from the repository (or

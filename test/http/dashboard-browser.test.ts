@@ -296,3 +296,26 @@ test('a repository of 60 models: only the cards on screen get charts (the page b
     await many.shutdown();
   }
 });
+
+test('on a phone (375 px wide) the page does not scroll sideways: the header wraps, the charts fit their cards and the latest-predictions table scrolls within its panel', async () => {
+  const context = await browser.newContext({ viewport: { width: 375, height: 800 } });
+  await context.addInitScript({ content: `sessionStorage.setItem('modelserve-key', ${JSON.stringify(KEY)})` });
+  try {
+    const res = await fetch(`${server.url}/models/weather/predict`, { method: 'POST', headers: { ...auth, 'content-type': 'application/json' }, body: JSON.stringify(rows.slice(0, 5)) });
+    assert.equal(res.status, 200);
+    await res.arrayBuffer();
+    const page = await context.newPage();
+    await page.goto(`${server.url}/dashboard`);
+    await page.locator('#latest tbody tr').first().waitFor({ timeout: 10_000 });
+    await page.locator('section.card canvas').first().waitFor({ timeout: 10_000 });
+    const widths = await page.evaluate(() => {
+      const doc = (globalThis as unknown as { document: { documentElement: { scrollWidth: number; clientWidth: number }; querySelectorAll(s: string): Iterable<{ getBoundingClientRect(): { right: number } }> } }).document;
+      return { page: doc.documentElement.scrollWidth, viewport: doc.documentElement.clientWidth, rightmostCanvas: Math.max(...[...doc.querySelectorAll('section.card canvas')].map((c) => c.getBoundingClientRect().right)) };
+    });
+    assert.equal(widths.viewport, 375);
+    assert.ok(widths.page <= widths.viewport, `the page is ${widths.page} px wide in a ${widths.viewport} px viewport`);
+    assert.ok(widths.rightmostCanvas <= widths.viewport, `a chart reaches ${widths.rightmostCanvas} px`);
+  } finally {
+    await context.close();
+  }
+});
