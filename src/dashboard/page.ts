@@ -48,6 +48,7 @@ td.json { font-family: ui-monospace, monospace; font-size: .85em; max-width: 32e
 export const DASHBOARD_JS = `'use strict';
 (function () {
   const POINTS = 120;
+  const STALE_MS = 10000;
   const cards = new Map();
   const $ = (sel, root) => (root || document).querySelector(sel);
   const el = (tag, attrs, text) => { const e = document.createElement(tag); for (const k in attrs || {}) e.setAttribute(k, attrs[k]); if (text !== undefined) e.textContent = String(text); return e; };
@@ -193,10 +194,16 @@ export const DASHBOARD_JS = `'use strict';
   // Server-sent events over fetch(): EventSource cannot send an Authorization header.
   async function connect() {
     const key = sessionStorage.getItem('modelserve-key');
+    // A stream that goes silent without closing (a dropped network, a proxy holding it) would leave
+    // the page 'live' on old numbers: the server sends a frame every half second, so 10 s with
+    // nothing means it is gone; the request is abandoned and made again.
+    const abort = new AbortController();
+    let silence = setTimeout(() => abort.abort(), STALE_MS);
     let res;
     try {
-      res = await fetch('/dashboard/events', { headers: key ? { authorization: 'Bearer ' + key } : {} });
-    } catch (e) { setStatus('error', 'disconnected; retrying'); return void setTimeout(connect, 1000); }
+      res = await fetch('/dashboard/events', { headers: key ? { authorization: 'Bearer ' + key } : {}, signal: abort.signal });
+    } catch (e) { clearTimeout(silence); setStatus('error', 'disconnected; retrying'); return void setTimeout(connect, 1000); }
+    clearTimeout(silence);
     // A key was sent and refused: said so, not taken for no key at all.
     if (res.status === 401) { setStatus('error', key ? 'API key refused: enter another' : 'API key needed'); $('#auth').hidden = false; return; }
     if (!res.ok) {
@@ -211,7 +218,9 @@ export const DASHBOARD_JS = `'use strict';
     let buffer = '';
     try {
       for (;;) {
+        silence = setTimeout(() => abort.abort(), STALE_MS);
         const { value, done } = await reader.read();
+        clearTimeout(silence);
         if (done) break;
         buffer += value;
         let at;
@@ -221,7 +230,9 @@ export const DASHBOARD_JS = `'use strict';
           if (data) render(JSON.parse(data));
         }
       }
-    } catch (e) { /* stream cut: reconnect below */ }
+    } catch (e) { /* stream cut or silent: reconnect below */ }
+    clearTimeout(silence);
+    abort.abort();
     setStatus('error', 'disconnected; retrying');
     setTimeout(connect, 1000);
   }

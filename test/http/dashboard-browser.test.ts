@@ -5,6 +5,7 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { cpSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer, connect, type Socket } from 'node:net';
 import { join } from 'node:path';
 import type { Browser } from 'playwright-core';
 import { launchChromium } from '../helpers/browser.js';
@@ -317,5 +318,42 @@ test('on a phone (375 px wide) the page does not scroll sideways: the header wra
     assert.ok(widths.rightmostCanvas <= widths.viewport, `a chart reaches ${widths.rightmostCanvas} px`);
   } finally {
     await context.close();
+  }
+});
+
+test('a stream that goes silent without closing (a dropped network, a proxy holding it): the page says it is disconnected and connects again, instead of staying "live" on old numbers', async () => {
+  // A TCP proxy to the server that can stop forwarding on the connections it has, leaving them open.
+  const pairs: Array<[Socket, Socket]> = [];
+  const streams = new Set<Socket>();
+  const proxy = createServer((client) => {
+    const upstream = connect(Number(new URL(server.url).port), '127.0.0.1');
+    client.pipe(upstream).pipe(client);
+    client.on('error', () => upstream.destroy());
+    upstream.on('error', () => client.destroy());
+    upstream.on('data', (chunk: Buffer) => { if (chunk.includes('text/event-stream')) streams.add(upstream); });
+    pairs.push([client, upstream]);
+  });
+  await new Promise<void>((resolve) => proxy.listen(0, '127.0.0.1', resolve));
+  const url = `http://127.0.0.1:${(proxy.address() as { port: number }).port}`;
+  const context = await browser.newContext();
+  await context.addInitScript({ content: `sessionStorage.setItem('modelserve-key', ${JSON.stringify(KEY)})` });
+  try {
+    const page = await context.newPage();
+    await page.goto(`${url}/dashboard`);
+    await page.waitForSelector('body[data-frames]', { timeout: 10_000 });
+    assert.equal(await page.locator('#status').getAttribute('data-status'), 'live');
+    // The event stream's connection only: the browser's idle keep-alive ones stay usable, as after a proxy dropped one stream.
+    const frozen = pairs.filter(([, upstream]) => streams.has(upstream));
+    assert.equal(frozen.length, 1);
+    for (const [client, upstream] of frozen) { client.unpipe(upstream); upstream.unpipe(client); client.pause(); upstream.pause(); }
+    await page.locator('#status', { hasText: 'disconnected' }).waitFor({ timeout: 30_000 });
+    // New connections pass: the page is live again and gets frames.
+    await page.waitForSelector('#status[data-status="live"]', { timeout: 10_000 });
+    const frames = Number(await page.locator('body').getAttribute('data-frames'));
+    await page.waitForFunction((seen) => Number((globalThis as unknown as { document: { body: { getAttribute(a: string): string | null } } }).document.body.getAttribute('data-frames')) > seen, frames, { timeout: 10_000 });
+  } finally {
+    await context.close();
+    for (const [client, upstream] of pairs) { client.destroy(); upstream.destroy(); }
+    await new Promise((resolve) => proxy.close(resolve));
   }
 });
