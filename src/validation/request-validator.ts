@@ -20,7 +20,7 @@ export type ValidationResult = { ok: true; rows: Row[]; batch: boolean } | { ok:
 export type RequestValidator = (body: unknown) => ValidationResult;
 
 // The row schemas are generated here from validated configs, so the meta-schema is not needed (cold start).
-const ajv = new Ajv({ allErrors: true, strict: false, strictNumbers: true, useDefaults: true, meta: false, validateSchema: false });
+const AJV_OPTIONS = { allErrors: true, strict: false, strictNumbers: true, useDefaults: true, meta: false, validateSchema: false } as const;
 
 /**
  * Implicit bounds when a config gives none: a number must stay finite as a float32 (1e300 is a
@@ -137,7 +137,9 @@ function tooMany(issues: ValidationIssue[], uncheckedRows: number, rows: number)
 }
 
 export function compileRequestValidator(config: ModelConfig, signature?: ModelSignature): RequestValidator {
-  const validateRow = ajv.compile(rowSchema(config, signature));
+  // An Ajv of its own: one Ajv keeps every schema it compiled and its code for good, so a shared one
+  // grew with each model load (~15 KB a load: thousands of loads and evictions under a memory budget).
+  const validateRow = new Ajv(AJV_OPTIONS).compile(rowSchema(config, signature));
   const fields = new Map(config.fields.map((f) => [f.name, f]));
   const lax = config.lax ? config.fields : [];
   const strict = config.strict === true;
