@@ -17,7 +17,9 @@ export function redactList(value: string | undefined): string[] {
 export function resolveStreamOptions(out: Record<string, unknown>, env: NodeJS.ProcessEnv, problems: string[]): StreamOptions | undefined {
   const str = (k: string) => out[k] as string | undefined;
   const url = str('mqttUrl');
-  if (url !== undefined && !/^(mqtts?|wss?):\/\/[^/]+/.test(url)) problems.push(`--mqtt-url: '${urlForLogs(url)}' is not an MQTT URL (mqtt://host:port, mqtts://host:port, ws:// or wss://)`);
+  // The pattern alone let through what the URL parser then refused (a port past 65535, a space in
+  // the host): the server failed to start with "Invalid URL" or a port range error, naming no option.
+  if (url !== undefined && (!/^(mqtts?|wss?):\/\/[^/]+/.test(url) || !URL.canParse(url))) problems.push(`--mqtt-url: '${urlForLogs(url)}' is not an MQTT URL (mqtt://host:port, mqtts://host:port, ws:// or wss://)`);
   let password: string | undefined;
   const passwordEnv = str('mqttPasswordEnv');
   if (passwordEnv !== undefined) {
@@ -55,7 +57,7 @@ export function resolveStreamOptions(out: Record<string, unknown>, env: NodeJS.P
   const sample = Number(str('eventsSample') ?? '1');
   if (!(sample >= 0 && sample <= 1)) problems.push(`--events-sample: '${str('eventsSample')}' is not a fraction between 0 and 1`);
   const webhook = str('eventsWebhook');
-  if (webhook !== undefined && !/^https?:\/\/[^/]+/.test(webhook)) problems.push(`--events-webhook: '${webhook}' is not an http(s) URL`);
+  if (webhook !== undefined && (!/^https?:\/\/[^/]+/.test(webhook) || !URL.canParse(webhook))) problems.push(`--events-webhook: '${urlForLogs(webhook)}' is not an http(s) URL`);
   if (str('eventsMqttTopic') !== undefined && url === undefined) problems.push('--events-mqtt-topic: needs --mqtt-url (the broker to publish the events to)');
   const eventsFile = str('eventsFile');
   const fileProblem = eventsFile === undefined ? undefined : appendProblem(eventsFile);

@@ -227,6 +227,14 @@ test('serve options: MQTT and events problems are reported together', () => {
     return true;
   });
   assert.throws(() => parseServeOptions(['--events-mqtt-topic', 'cloud'], {}), /--events-mqtt-topic: needs --mqtt-url/);
+  // URLs the pattern took but the URL parser refuses stopped the server with "Invalid URL" (or a port
+  // range error), naming no option; the password in one is not echoed.
+  assert.throws(() => parseServeOptions(['--events-webhook', 'http://hooks.example.com:99999/e', '--mqtt-url', 'mqtt://127.0.0.1:99999'], {}), (err: Error) => {
+    assert.match(err.message, /--events-webhook: 'http:\/\/hooks\.example\.com:99999\/e' is not an http\(s\) URL/);
+    assert.match(err.message, /--mqtt-url: 'mqtt:\/\/127\.0\.0\.1:99999' is not an MQTT URL/);
+    return true;
+  });
+  assert.throws(() => parseServeOptions(['--events-webhook', 'https://bob:hunter2@hooks example.com/e'], {}), (err: Error) => err.message.includes("--events-webhook: 'https://bob:***@hooks example.com/e' is not an http(s) URL") && !err.message.includes('hunter2'));
   // A password in a refused URL is not echoed (the message goes to the terminal and the platform's log).
   assert.throws(() => parseServeOptions(['--mqtt-url', 'tcp://bob:hunter2-secret@broker:1883'], {}), (err: Error) => err.message.includes("--mqtt-url: 'tcp://bob:***@broker:1883' is not an MQTT URL") && !err.message.includes('hunter2'));
   // An events file that cannot be written is said at start (it was only logged at the first event).
