@@ -69,6 +69,7 @@ export const SERVE_OPTIONS = {
   eventsFileMaxBytes: { flag: 'events-file-max-bytes', env: 'MODELSERVE_EVENTS_FILE_MAX_BYTES', kind: 'bytes', default: '100mb', doc: 'Rotate the events file past this size (FILE -> FILE.1 -> FILE.2 ...).' },
   eventsFileKeep: { flag: 'events-file-keep', env: 'MODELSERVE_EVENTS_FILE_KEEP', kind: 'int', default: 5, min: 1, doc: 'Rotated events files kept.' },
   eventsQueue: { flag: 'events-queue', env: 'MODELSERVE_EVENTS_QUEUE', kind: 'int', default: 10000, min: 1, doc: 'Events each sink holds while its destination is slow or down; past it new events are dropped and counted (modelserve_events_total{outcome="dropped"}).' },
+  eventsQueueBytes: { flag: 'events-queue-bytes', env: 'MODELSERVE_EVENTS_QUEUE_BYTES', kind: 'bytes', default: '64mb', doc: 'JSON text of the events each sink holds (an event in several sinks is held once); past it new events are dropped and counted, so events of large requests cannot exhaust memory while a destination is down.' },
   eventsSample: { flag: 'events-sample', env: 'MODELSERVE_EVENTS_SAMPLE', kind: 'string', default: '1', doc: 'Fraction of predictions sent as events (0 to 1).' },
   eventsRedact: { flag: 'events-redact', env: 'MODELSERVE_EVENTS_REDACT', kind: 'string', doc: 'Comma-separated field names (request or answer) sent as "[redacted]" in events and shown so on the dashboard.' },
   metrics: { flag: 'metrics', env: 'MODELSERVE_METRICS', kind: 'boolean', default: true, doc: 'Serve Prometheus metrics at /metrics.' },

@@ -40,6 +40,12 @@ export interface EventSink {
 export interface BoundedSinkOptions extends SinkHooks {
   /** Most events queued (default 10,000). */
   maxQueue?: number;
+  /**
+   * Most JSON text queued, in characters (default 64 MiB). The count alone did not bound memory:
+   * events of large requests (2,000 rows: ~0.5 MB each) held by a webhook that was down took the
+   * server past its heap limit long before 10,000 were queued.
+   */
+  maxQueueBytes?: number;
   /** Most events handed to one deliver() call (default 100). */
   maxBatch?: number;
   /**
@@ -54,12 +60,14 @@ export interface BoundedSinkOptions extends SinkHooks {
 }
 
 const WARN_EVERY_MS = 10_000;
+export const DEFAULT_MAX_QUEUE_BYTES = 64 * 1024 * 1024;
 
 /** The queue, the drain loop and the counters; subclasses implement deliver(). */
 export abstract class BoundedSink implements EventSink {
   abstract readonly kind: string;
   abstract readonly target: string;
   protected readonly maxQueue: number;
+  private readonly maxQueueBytes: number;
   private readonly maxBatch: number;
   private readonly lingerMs: number;
   private readonly backoffMs: number;
@@ -67,6 +75,8 @@ export abstract class BoundedSink implements EventSink {
   private readonly hooks: SinkHooks;
   // A ring would save the shift(); batches are taken with splice, which is amortised fine here.
   private queue: string[] = [];
+  /** The queue's text, in characters (an O(1) .length, ~bytes for the ASCII JSON events mostly are). */
+  private queuedBytes = 0;
   private running = false;
   private closing = false;
   private wake: (() => void) | undefined;
@@ -89,6 +99,7 @@ export abstract class BoundedSink implements EventSink {
 
   constructor(options: BoundedSinkOptions) {
     this.maxQueue = options.maxQueue ?? 10_000;
+    this.maxQueueBytes = options.maxQueueBytes ?? DEFAULT_MAX_QUEUE_BYTES;
     this.maxBatch = options.maxBatch ?? 100;
     this.lingerMs = options.lingerMs ?? 0;
     this.backoffMs = options.backoffMs ?? 100;
@@ -110,11 +121,14 @@ export abstract class BoundedSink implements EventSink {
   }
 
   offer(event: string): boolean {
-    if (this.closing || this.queue.length >= this.maxQueue) {
-      this.drop(1, this.closing ? `the ${this.kind} sink is closing` : `the ${this.kind} sink's queue is full (${this.maxQueue})`);
+    // One event larger than the bound alone is still taken (when nothing else waits): it is held
+    // by the request that made it anyway, and would otherwise never be sent.
+    if (this.closing || this.queue.length >= this.maxQueue || (this.queuedBytes + event.length > this.maxQueueBytes && this.queue.length > 0)) {
+      this.drop(1, this.closing ? `the ${this.kind} sink is closing` : `the ${this.kind} sink's queue is full (${this.maxQueue} events or ${this.maxQueueBytes} bytes)`);
       return false;
     }
     this.queue.push(event);
+    this.queuedBytes += event.length;
     if (!this.running) {
       this.start();
     } else {
@@ -183,6 +197,7 @@ export abstract class BoundedSink implements EventSink {
         await this.deliver(batch, this.abort.signal);
         // Only now leave the queue: a failure anywhere before re-sends them (duplicates, never gaps).
         this.queue.splice(0, batch.length);
+        for (const event of batch) this.queuedBytes -= event.length;
         const delivered = batch.length - this.refusedInBatch;
         this.delivered += delivered;
         if (delivered > 0) this.hooks.onDelivered?.(this.kind, delivered);
@@ -213,6 +228,7 @@ export abstract class BoundedSink implements EventSink {
     await Promise.race([this.idle, deadline]);
     this.abort.abort();
     // Said once, with the count: what shutdown leaves undelivered, and drops not yet reported.
+    this.queuedBytes = 0;
     if (this.queue.length > 0) this.drop(this.queue.splice(0).length, `the ${this.kind} sink did not deliver them within ${timeoutMs} ms of shutdown`, true);
     else if (this.droppedSinceWarning > 0) this.drop(0, `the ${this.kind} sink's queue was full`, true);
     await this.release();

@@ -70,6 +70,7 @@ export function resolveStreamOptions(out: Record<string, unknown>, env: NodeJS.P
       fileMaxBytes: out.eventsFileMaxBytes as number,
       fileKeep: out.eventsFileKeep as number,
       maxQueue: out.eventsQueue as number,
+      maxQueueBytes: out.eventsQueueBytes as number,
       sampleRate: sample,
       redact: redactList(str('eventsRedact')),
     }

@@ -31,8 +31,9 @@ export interface StreamOptions {
     file?: string;
     fileMaxBytes?: number;
     fileKeep?: number;
-    /** Per-sink queue bound. */
+    /** Per-sink queue bounds: events, and their JSON text in bytes. */
     maxQueue?: number;
+    maxQueueBytes?: number;
     sampleRate?: number;
     redact?: readonly string[];
   };
@@ -70,6 +71,7 @@ export function startStreams(options: StreamOptions, core: InferenceCore, metric
       onFailure: (sink: string) => counted?.onFailure(sink),
       warn: (message: string, detail: Record<string, unknown>) => log.warn(detail, message),
       maxQueue: ev.maxQueue,
+      maxQueueBytes: ev.maxQueueBytes,
     };
     if (ev.mqttTopic) {
       if (!mqtt) throw new Error('events to MQTT need --mqtt-url');

@@ -185,6 +185,51 @@ test('a sink with a linger sends the first event at once, then gathers events un
   }
 });
 
+/** A destination that is down until open() (as the MQTT sink waits for its broker). */
+class GatedSink extends RecordingSink {
+  private isOpen = false;
+  protected override ready(): boolean {
+    return this.isOpen;
+  }
+  open(): void {
+    this.isOpen = true;
+    this.poke();
+  }
+  shut(): void {
+    this.isOpen = false;
+  }
+}
+
+test('a sink bounds its queue by bytes too: large events past --events-queue-bytes are dropped and counted, not held until memory runs out', async () => {
+  // 2,000-row requests to a webhook that never answered took a server from 160 MB to 3.2 GB with
+  // 1,823 events queued (of the 10,000 the count allowed): past its heap limit at ~2,500.
+  const warnings: Array<Record<string, unknown>> = [];
+  const sink = new GatedSink({ maxQueueBytes: 1000, warn: (message, detail) => warnings.push({ message, ...detail }) });
+  const big = (c: string) => c.repeat(300);
+  try {
+    for (const c of 'abcd') sink.offer(big(c));
+    assert.deepEqual(sink.counters(), { delivered: 0, dropped: 1, failures: 0, queued: 3 }, 'three fit in 1,000 bytes, the fourth is dropped');
+    assert.match(String(warnings[0]?.message), /prediction events dropped: the memory sink's queue is full \(10000 events or 1000 bytes\)/);
+    sink.open();
+    while (sink.counters().queued > 0) await new Promise((resolve) => setImmediate(resolve));
+    assert.deepEqual(sink.deliveries.flat().map((e) => e[0]), ['a', 'b', 'c']);
+    // Delivered events free their bytes: the queue takes as much again.
+    sink.shut();
+    for (const c of 'efg') assert.equal(sink.offer(big(c)), true);
+    assert.deepEqual(sink.counters(), { delivered: 3, dropped: 1, failures: 0, queued: 3 });
+    const again = new GatedSink({ maxQueueBytes: 1000 });
+    assert.equal(again.offer('x'.repeat(5000)), true, 'one event larger than the bound alone is taken (it could never be sent otherwise)');
+    assert.equal(again.offer('y'), false);
+    again.open();
+    await again.close(1000);
+  } finally {
+    sink.open();
+    await sink.close(1000);
+  }
+  assert.equal(parseServeOptions(['--events-file', join(tmpdir(), 'e.jsonl')], {}).streams?.events?.maxQueueBytes, 64 * 1024 * 1024, 'the default, 64 MiB');
+  assert.equal(parseServeOptions(['--events-file', join(tmpdir(), 'e.jsonl'), '--events-queue-bytes', '1mb'], {}).streams?.events?.maxQueueBytes, 1024 * 1024);
+});
+
 test('webhook sink: a batch the webhook refuses as too large (413) is sent in parts; an event too large alone is dropped and counted, the rest delivered', async () => {
   // A webhook with a body limit, as nginx has (client_max_body_size): 413 past 2,000 bytes.
   const received: string[] = [];
