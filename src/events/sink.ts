@@ -60,6 +60,13 @@ export interface BoundedSinkOptions extends SinkHooks {
 }
 
 const WARN_EVERY_MS = 10_000;
+
+/** What deliver() throws when the destination said when to try again (HTTP Retry-After). */
+export class RetryLaterError extends Error {
+  constructor(message: string, readonly retryAfterMs: number) {
+    super(message);
+  }
+}
 export const DEFAULT_MAX_QUEUE_BYTES = 64 * 1024 * 1024;
 
 /** The queue, the drain loop and the counters; subclasses implement deliver(). */
@@ -214,8 +221,9 @@ export abstract class BoundedSink implements EventSink {
           this.lastWarning = now;
           this.hooks.warn?.(`prediction events: the ${this.kind} sink failed; retrying with backoff`, { sink: this.kind, target: this.target, error: (err as Error).message, queued: this.queue.length });
         }
-        // Full jitter keeps many replicas from retrying in step.
-        await sleep(pause * (0.5 + Math.random() / 2), undefined, { signal: this.abort.signal }).catch(() => undefined);
+        // Full jitter keeps many replicas from retrying in step; a destination's own Retry-After comes first.
+        const retryAfter = err instanceof RetryLaterError ? err.retryAfterMs : 0;
+        await sleep(Math.max(retryAfter, pause * (0.5 + Math.random() / 2)), undefined, { signal: this.abort.signal }).catch(() => undefined);
         pause = Math.min(this.maxBackoffMs, pause * 2);
       }
     }

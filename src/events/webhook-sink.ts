@@ -4,7 +4,18 @@
 // the same events are sent again after a backoff, until the webhook takes them.
 import type { Agent } from 'undici';
 import { undici } from '../lazy-modules.js';
-import { BoundedSink, type BoundedSinkOptions } from './sink.js';
+import { BoundedSink, RetryLaterError, type BoundedSinkOptions } from './sink.js';
+
+/** The longest Retry-After obeyed: a bogus one (a year) must not stop the events for good. */
+const MAX_RETRY_AFTER_MS = 3_600_000;
+
+/** A Retry-After header (delay-seconds or an HTTP-date) as ms from now; undefined when absent or unreadable. */
+export function retryAfterMs(header: string | string[] | undefined, now = Date.now()): number | undefined {
+  const value = Array.isArray(header) ? header[0] : header;
+  if (value === undefined) return undefined;
+  const ms = /^\s*\d+\s*$/.test(value) ? Number(value) * 1000 : Date.parse(value) - now;
+  return Number.isNaN(ms) ? undefined : Math.min(MAX_RETRY_AFTER_MS, Math.max(0, ms));
+}
 
 export interface WebhookSinkOptions extends BoundedSinkOptions {
   url: string;
@@ -71,7 +82,12 @@ export class WebhookSink extends BoundedSink {
       await this.post(events.slice(half), signal);
       return;
     }
-    if (response.statusCode < 200 || response.statusCode >= 300) throw new Error(`webhook answered ${response.statusCode}`);
+    if (response.statusCode < 200 || response.statusCode >= 300) {
+      // The CloudEvents webhook spec: a sender MUST NOT send again before a 429's Retry-After (RFC 9110 gives 503 one too).
+      const wait = response.statusCode === 429 || response.statusCode === 503 ? retryAfterMs(response.headers['retry-after']) : undefined;
+      const message = `webhook answered ${response.statusCode}`;
+      throw wait === undefined ? new Error(message) : new RetryLaterError(`${message} (Retry-After: ${wait / 1000} s)`, wait);
+    }
   }
 
   protected override async release(): Promise<void> {

@@ -11,7 +11,7 @@ import { tmpdir } from 'node:os';
 import { InferenceCore } from '../../src/core/core.js';
 import type { PredictionRecord } from '../../src/core/prediction-tap.js';
 import { FileSink } from '../../src/events/file-sink.js';
-import { WebhookSink } from '../../src/events/webhook-sink.js';
+import { WebhookSink, retryAfterMs } from '../../src/events/webhook-sink.js';
 import { createServer } from 'node:http';
 import { PredictionEventWriter, predictionEvent } from '../../src/events/cloudevent.js';
 import { PredictionEvents } from '../../src/events/events.js';
@@ -264,6 +264,39 @@ test('webhook sink: a batch the webhook refuses as too large (413) is sent in pa
     await sink.close(1000);
     webhook.close();
   }
+});
+
+test('webhook sink: a 429 (or 503) with Retry-After is not sent again before it, as the CloudEvents webhook spec requires', async () => {
+  // It was retried after the usual 50-100 ms backoff, hammering a rate-limited webhook.
+  const arrivals: number[] = [];
+  const webhook = createServer((req, res) => {
+    arrivals.push(performance.now());
+    req.resume();
+    req.on('end', () => {
+      if (arrivals.length === 1) { res.writeHead(429, { 'retry-after': '1' }); return res.end(); }
+      res.end();
+    });
+  });
+  await new Promise<void>((resolve) => webhook.listen(0, '127.0.0.1', resolve));
+  const sink = new WebhookSink({ url: `http://127.0.0.1:${(webhook.address() as { port: number }).port}/events`, backoffMs: 10, maxBackoffMs: 10 });
+  try {
+    sink.offer('{"n":1}');
+    while (sink.counters().delivered === 0) await new Promise((r) => setTimeout(r, 20));
+    assert.equal(arrivals.length, 2);
+    // A lower bound only (sleeping at least as asked): the timer never fires early.
+    assert.ok(arrivals[1]! - arrivals[0]! >= 990, `sent again ${Math.round(arrivals[1]! - arrivals[0]!)} ms after the 429 asked for 1 s`);
+    assert.deepEqual(sink.counters(), { delivered: 1, dropped: 0, failures: 1, queued: 0 });
+  } finally {
+    await sink.close(1000);
+    webhook.close();
+  }
+  const now = Date.parse('2026-01-01T00:00:00Z');
+  assert.equal(retryAfterMs('120', now), 120_000);
+  assert.equal(retryAfterMs('Thu, 01 Jan 2026 00:00:30 GMT', now), 30_000, 'an HTTP-date');
+  assert.equal(retryAfterMs('Wed, 31 Dec 2025 00:00:00 GMT', now), 0, 'a date gone by: at once');
+  assert.equal(retryAfterMs('999999999', now), 3_600_000, 'at most an hour');
+  assert.equal(retryAfterMs('soon', now), undefined);
+  assert.equal(retryAfterMs(undefined, now), undefined);
 });
 
 test('serve options: MQTT and events problems are reported together', () => {
