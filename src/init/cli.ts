@@ -7,6 +7,7 @@ import { InitError, initModelFolder, type InitOptions } from './init.js';
 import { isXgboostModelFile, xgboostInitOptions } from '../xgboost/load.js';
 import { unreadableReason } from '../user-file.js';
 import { parseArgsMessage } from '../closest-name.js';
+import { emptyArgumentMessage } from '../cli/empty-argument.js';
 
 const HELP = `Usage: modelserve init <model.onnx | model.json> [-o models/<name>] [hints]
 
@@ -50,6 +51,10 @@ export async function run(argv: string[]): Promise<number> {
     return 0;
   }
   if (parsed.positionals.length !== 1) return usage('expected one model file');
+  const empty = emptyArgumentMessage({
+    '<model.onnx>': parsed.positionals[0], '--out': v.out, '--name': v.name, '--sample': v.sample, '--fields': v.fields, '--scaler': v.scaler, '--labels': v.labels, '--proba-field': v['proba-field'],
+  });
+  if (empty) return usage(empty);
   const options: InitOptions = { model: parsed.positionals[0]!, out: v.out, name: v.name, sample: v.sample, scaler: v.scaler, probaField: v['proba-field'], force: v.force };
   if (v.fields !== undefined) options.fields = v.fields.split(',').map((s) => s.trim()).filter(Boolean);
   if (v.labels !== undefined) {

@@ -4,6 +4,7 @@ import { convertXgboostFile, isXgboostModelFile } from '../xgboost/load.js';
 import { notOnnxReason } from '../core/model-bytes.js';
 import { readUserFile, UserFileError, unreadableReason } from '../user-file.js';
 import { unknownOptionMessage } from '../closest-name.js';
+import { emptyArgumentMessage } from '../cli/empty-argument.js';
 
 const HELP = `Usage: modelserve inspect <model.onnx | model.json> [--json]
 
@@ -29,6 +30,11 @@ export async function run(argv: string[]): Promise<number> {
     return 2;
   }
   const file = files[0]!;
+  const empty = emptyArgumentMessage({ '<model.onnx>': file });
+  if (empty) {
+    console.error(`modelserve inspect: ${empty}\n\n${HELP}`);
+    return 2;
+  }
   let description;
   let bytes: Uint8Array | undefined;
   try {

@@ -4,6 +4,7 @@ import { readUserFile, unreadableReason } from '../user-file.js';
 import { optimizeModel, type OptimizeOptions, type RbfPrecision } from './index.js';
 import { isSameFile, writeOutput } from '../cli/output.js';
 import { unknownOptionMessage } from '../closest-name.js';
+import { emptyArgumentMessage } from '../cli/empty-argument.js';
 import { notOnnxReason } from '../core/model-bytes.js';
 import { isXgboostJson } from '../config/load.js';
 
@@ -56,6 +57,8 @@ export async function run(argv: string[]): Promise<number> {
   }
   if (files.length !== 2) return usageError('expected <in.onnx> and <out.onnx>');
   const [input, output] = files as [string, string];
+  const empty = emptyArgumentMessage({ '<in.onnx>': input, '<out.onnx>': output });
+  if (empty) return usageError(empty);
   if (isSameFile(input, output)) return usageError(`${output} is the input file ${input}: writing it would overwrite the model; give another <out.onnx>`);
   let bytes: Uint8Array;
   try {

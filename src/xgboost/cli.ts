@@ -3,6 +3,7 @@ import { convertXgboostFile } from './load.js';
 import { isSameFile, writeOutput } from '../cli/output.js';
 import { unreadableReason } from '../user-file.js';
 import { unknownOptionMessage } from '../closest-name.js';
+import { emptyArgumentMessage } from '../cli/empty-argument.js';
 
 const HELP = `Usage: modelserve convert <model.json> <out.onnx>
 
@@ -30,6 +31,11 @@ export async function run(argv: string[]): Promise<number> {
     return 2;
   }
   const [input, output] = argv as [string, string];
+  const empty = emptyArgumentMessage({ '<model.json>': input, '<out.onnx>': output });
+  if (empty) {
+    console.error(`modelserve convert: ${empty}\n\n${HELP}`);
+    return 2;
+  }
   if (isSameFile(input, output)) {
     console.error(`modelserve convert: ${output} is the input file ${input}: writing it would overwrite the model; give another <out.onnx>\n\n${HELP}`);
     return 2;
