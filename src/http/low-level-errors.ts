@@ -281,7 +281,9 @@ export function trackRouteMethods(app: FastifyInstance): RouteMethods {
     if (methods === undefined) {
       methods = new Set();
       byUrl.set(url, methods);
-      const source = url.split('/').map((segment) => segment.startsWith(':') ? '[^/]+' : segment === '*' ? '.*' : segment.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')).join('/');
+      // A parameter may be empty, as the router matches it (POST /models//predict is model '' not found), so that
+      // GET /models//predict is the 405 GET /models/x/predict is, not a 404 'no route'.
+      const source = url.split('/').map((segment) => segment.startsWith(':') ? '[^/]*' : segment === '*' ? '.*' : segment.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')).join('/');
       patterns.push({ url, pattern: new RegExp(`^${source}$`), methods });
     }
     for (const m of [route.method].flat()) methods.add(m);

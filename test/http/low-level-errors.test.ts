@@ -110,6 +110,9 @@ test('a wrong method on an existing route is 405 with Allow; an unknown path sta
     ['PUT', '/models/weather/predict', 'POST'],
     ['DELETE', '/healthz', 'GET, HEAD'],
     ['POST', '/models/weather', 'GET, HEAD'],
+    // An empty name is routed as a name (POST /models//predict: model '' not found): a wrong method on it was a 404 'no route'.
+    ['GET', '/models//predict', 'POST'],
+    ['PUT', '/models//versions/2/predict', 'POST'],
   ];
   for (const [method, path, allow] of cases) {
     const res = await call(`http://127.0.0.1:${port}${path}`, { method, ...(method === 'GET' || method === 'DELETE' ? {} : { body: ROW }) });
