@@ -204,7 +204,7 @@ const severalOnnxFiles = (dir: string) => onnxFiles(dir).length > 1;
  * undefined when it may. A model folder mounted from a host (docker run -v, a volume) keeps the
  * host's owner and mode, which the image's user (uid 1000) often lacks: said, not taken for "no model".
  */
-function unlistableReason(dir: string): string | undefined {
+export function unlistableReason(dir: string): string | undefined {
   try {
     readdirSync(dir);
     return undefined;

@@ -8,7 +8,7 @@
 // example row, and only then made the one the model serves (atomically: one pointer). A version it
 // replaces stops receiving requests at that moment, finishes what it queued, and is unloaded.
 import { EventEmitter } from 'node:events';
-import { relative } from 'node:path';
+import { relative, sep } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import type { BatchInfo } from '../batching/batcher.js';
 import { defaultModel, formatProblems, loadRepository, repositoryProblems, type Problem } from '../config/load.js';
@@ -994,6 +994,14 @@ export class InferenceCore extends EventEmitter {
       const renamed = options.only === entry.name ? all.models.find((m) => m.dir === dir) : undefined;
       if (renamed !== undefined) {
         const problem = `${configFileOf(renamed)}: name: names the model '${renamed.name}', not '${entry.name}': load '${renamed.name}' to serve this folder under that name ('${entry.name}' is then removed)`;
+        this.setScanProblems(entry, [problem]);
+        refused.push(problem);
+        continue;
+      }
+      // A folder that can no longer be listed (a chmod gone wrong) is not a removal: what it served keeps serving.
+      const unreadable = all.unreadable.find((u) => dir !== undefined && (u.dir === dir || dir.startsWith(`${u.dir}${sep}`)));
+      if (unreadable !== undefined) {
+        const problem = formatProblems([{ ...unreadable.problem, message: `${unreadable.problem.message}; the versions loaded before keep serving` }]);
         this.setScanProblems(entry, [problem]);
         refused.push(problem);
         continue;

@@ -10,8 +10,8 @@
 // on disk is neither loaded nor counted by the version policy, so a newer version being copied in
 // never displaces the one serving; one that then fails to validate or load never takes traffic.
 import { readdirSync, statSync, watch, type FSWatcher } from 'node:fs';
-import { isAbsolute, join, relative } from 'node:path';
-import { findConfigFile, modelFolders, onnxFiles, readConfigFile, readVersionConfig, selectVersions, versionLocations, versionPolicyProblems, versionPolicySource, type Problem, type VersionLocation, type VersionPolicySource } from '../config/load.js';
+import { basename, isAbsolute, join, relative, resolve } from 'node:path';
+import { findConfigFile, modelFolders, onnxFiles, readConfigFile, readVersionConfig, selectVersions, unlistableReason, versionLocations, versionPolicyProblems, versionPolicySource, type Problem, type VersionLocation, type VersionPolicySource } from '../config/load.js';
 import type { ModelConfig } from '../config/types.js';
 import { MAX_MODEL_NAME_LENGTH } from '../config/schema.js';
 import { ModelServeError } from '../errors.js';
@@ -38,6 +38,12 @@ export interface ScannedModel {
   versions: ScannedVersion[];
   /** Its version policy is broken or selects none of its versions (see versionPolicyProblems). */
   policyProblems?: Problem[];
+}
+
+/** A folder of the repository (a model folder, or the repository itself) that cannot be listed now, and why. */
+export interface UnreadableFolder {
+  dir: string;
+  problem: Problem;
 }
 
 export interface WatchOptions {
@@ -171,11 +177,16 @@ function folderName(dir: string): string {
  * folder is served under (model folder -> name), the name it had even if this process never scanned
  * it before (a load without --watch).
  */
-export function scanRepository(repo: string, times: SettleTimes = { settleMs: 0, incompleteMs: 0 }, served?: ReadonlyMap<string, string>): { models: ScannedModel[] } {
+export function scanRepository(repo: string, times: SettleTimes = { settleMs: 0, incompleteMs: 0 }, served?: ReadonlyMap<string, string>): { models: ScannedModel[]; unreadable: UnreadableFolder[] } {
   const now = Date.now();
+  // Folders this process may no longer list (a chmod or chown gone wrong): not models removed.
+  const root = resolve(repo);
+  const rootReason = unlistableReason(root);
+  if (rootReason !== undefined) return { models: [], unreadable: [{ dir: root, problem: { file: repo, path: '(folder)', message: rootReason } }] };
+  const unlistable: Problem[] = [];
   let folders: string[];
   try {
-    folders = modelFolders(repo);
+    folders = modelFolders(repo, unlistable);
   } catch (err) {
     if (err instanceof ModelServeError && err.code === 'MS_ERR_CONFIG_NOT_FOUND') folders = [];
     else throw err;
@@ -235,7 +246,7 @@ export function scanRepository(repo: string, times: SettleTimes = { settleMs: 0,
     namesByFolder.set(dir, name);
     models.push(policyProblems.length > 0 ? { name, dir, versions, policyProblems } : { name, dir, versions });
   }
-  return { models };
+  return { models, unreadable: unlistable.map((problem) => ({ dir: join(root, basename(problem.file)), problem })) };
 }
 
 /**

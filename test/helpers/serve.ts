@@ -10,6 +10,8 @@ export interface ServeOptions {
   nodeArgs?: string[];
   /** Keep what the server writes to stdout (its logs, a GC trace); ignored otherwise. */
   captureStdout?: boolean;
+  /** Run as this user (the test runs as root: to be denied what a chmod denies). */
+  user?: { uid: number; gid: number };
 }
 
 export interface RunningCli {
@@ -31,6 +33,7 @@ export function startServe(args: string[], opts: ServeOptions = {}): RunningCli 
     cwd: opts.cwd ?? REPO,
     env: { ...process.env, ...opts.env },
     stdio: ['ignore', opts.captureStdout ? 'pipe' : 'ignore', 'pipe'],
+    ...opts.user,
   });
   let stdout = '';
   let stderr = '';
