@@ -919,6 +919,41 @@ export function unreadSharedKeys(modelDir: string, locations: readonly VersionLo
 }
 
 /**
+ * The model-level keys a version folder's own config gives otherwise than the config they are read from (the model
+ * folder's, else the newest served version's: see versionPolicySource and buildConfig): nothing reads them, so a
+ * split or policy edited in an older version's file (or beside the model folder's) did nothing, without a word.
+ */
+export function unreadVersionKeys(modelDir: string, locations: readonly VersionLocation[]): Problem[] {
+  const objectIn = (file: string | undefined) => {
+    const raw = file === undefined ? undefined : readConfigFile(file, []);
+    return raw !== null && typeof raw === 'object' && !Array.isArray(raw) ? raw as Record<string, unknown> : undefined;
+  };
+  const source = versionPolicySource(modelDir, locations);
+  if (source.policy === undefined) return []; // its broken source is reported as such
+  const shared = findConfigFile(modelDir);
+  const sharedRaw = objectIn(shared);
+  const newest = locations.filter((l) => selectVersions(source.policy!, locations.map((v) => v.version)).includes(l.version)).pop();
+  const routingFile = sharedRaw !== undefined && ROUTING_KEYS.some((key) => sharedRaw[key] !== undefined) ? shared : newest && (findConfigFile(newest.dir) ?? shared);
+  const problems: Problem[] = [];
+  for (const where of locations) {
+    const file = where.dir === modelDir ? undefined : findConfigFile(where.dir);
+    const raw = objectIn(file);
+    if (raw === undefined) continue;
+    for (const key of MODEL_LEVEL_KEYS) {
+      const from = key === 'version_policy' ? source.file : routingFile;
+      if (raw[key] === undefined || from === undefined || from === file) continue;
+      const read = objectIn(from)?.[key];
+      if (JSON.stringify(raw[key]) === JSON.stringify(read)) continue;
+      problems.push({
+        file: file!, path: key,
+        message: `is not read: ${key} is the model's, read from ${relative(process.cwd(), from) || from}${read === undefined ? ', which has none' : ''}; set it there (or give every version's config the same)`,
+      });
+    }
+  }
+  return problems;
+}
+
+/**
  * What is wrong with a model folder's version policy: the model folder's config holding it is broken
  * (see versionPolicySource), or it selects none of the versions (`specific` naming only versions
  * not on disk): the model would not be served at all, without a word. Triton refuses such a model

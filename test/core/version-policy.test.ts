@@ -220,3 +220,21 @@ test("check warns of the keys of a model folder's config that no version reads (
   assert.deepEqual(report.problems.map((p) => [p.file, p.key, p.severity]), [[join(repo, 'book', 'model.yaml'), 'default', 'warning']]);
   assert.match(report.problems[0]!.message, /is not read: every version folder has a config of its own, so this file is read for version_policy, traffic, sticky, shadow only/);
 });
+
+test("check warns of a version's own model-level key that differs from the config it is read from: a split or policy edited in an older version's file, or beside the model folder's, did nothing, silently", async () => {
+  const repo = tempDir();
+  writeBookVersion(repo, 'book', 1, 'version_policy: { latest: 2 }\ntraffic: { 1: 50, 2: 50 }\n');
+  writeBookVersion(repo, 'book', 2, 'version_policy: { all: true }\ntraffic: { 1: 90, 2: 10 }\n');
+  const older = await checkRepository(repo);
+  assert.equal(older.ok, true);
+  assert.deepEqual(older.problems.map((p) => [p.file, p.key, p.severity]), [[join(repo, 'book', '1', 'model.yaml'), 'version_policy', 'warning'], [join(repo, 'book', '1', 'model.yaml'), 'traffic', 'warning']]);
+  assert.match(older.problems[0]!.message, /^is not read: version_policy is the model's, read from \S*book\/2\/model\.yaml; set it there \(or give every version's config the same\)$/);
+  // The model folder's config holds the split: the versions' own traffic (even the newest's) is not read.
+  writeFileSync(join(repo, 'book', 'model.yaml'), 'version_policy: { all: true }\ntraffic: { 1: 100, 2: 0 }\n');
+  const shared = await checkRepository(repo);
+  assert.deepEqual(shared.problems.map((p) => [p.file.slice(repo.length), p.key]), [['/book/1/model.yaml', 'version_policy'], ['/book/1/model.yaml', 'traffic'], ['/book/2/model.yaml', 'traffic']]);
+  // The same value everywhere is no warning.
+  writeBookVersion(repo, 'book', 1, 'version_policy: { all: true }\ntraffic: { 1: 100, 2: 0 }\n');
+  writeBookVersion(repo, 'book', 2, 'traffic: { 1: 100, 2: 0 }\n');
+  assert.deepEqual((await checkRepository(repo)).problems, []);
+});
