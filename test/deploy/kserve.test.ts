@@ -92,3 +92,15 @@ test('the runtime\'s probes answer on a running server (HTTP readiness, gRPC hea
     close();
   }
 });
+
+test('the runtime is locked down as the Deployment is: read-only root filesystem with /tmp an emptyDir, no capabilities, RuntimeDefault seccomp, non-root', () => {
+  const container = runtime.spec.containers[0];
+  const deployment = parse(readFileSync(join(REPO, 'deploy', 'kubernetes', 'deployment.yaml'), 'utf8')) as Obj;
+  const pod = deployment.spec.template.spec;
+  // The Deployment splits these between the pod and its container; a ServingRuntime has only the container's.
+  assert.deepEqual(container.securityContext, { ...pod.securityContext, ...pod.containers[0].securityContext });
+  const tmp = container.volumeMounts.find((m: Obj) => m.mountPath === '/tmp');
+  assert.ok(tmp, 'a writable /tmp under the read-only root');
+  assert.deepEqual(runtime.spec.volumes.find((v: Obj) => v.name === tmp.name), pod.volumes.find((v: Obj) => v.name === 'tmp'));
+  new Container(container).validate();
+});
