@@ -18,7 +18,7 @@ import { ModelServeError, StartupError } from '../errors.js';
 import type { InferenceRuntime, ModelSource } from '../runtime/types.js';
 import { formatModelProblems, type ModelProblem } from '../check/problems.js';
 import { exampleRow, ModelVersion, type OptimizationSummary } from './model-version.js';
-import { ModelBytesError, readModelBytes } from './model-bytes.js';
+import { ModelBytesError, modelFileMayLoad, readModelBytes } from './model-bytes.js';
 import type { RequestObserver, ServableVersion } from './servable.js';
 import { resolvePipelines } from '../pipelines/check.js';
 import { changedStep, PipelineVersion } from '../pipelines/pipeline-version.js';
@@ -790,7 +790,9 @@ export class InferenceCore extends EventEmitter {
     if (entry.loading === undefined && toLoad().length === 0) return Promise.resolve();
     entry.loading ??= (async () => {
       try {
-        await this.makeRoom(entry);
+        // No other model is unloaded for a load bound to fail: a model file missing, cut short or no ONNX at all.
+        // (Should one load all the same, room is made once it serves, below.)
+        if (toLoad().some(({ config }) => config.pipeline || modelFileMayLoad(config))) await this.makeRoom(entry);
         await Promise.all(toLoad().map(({ config, fingerprint }) => this.loadVersion(entry, config, fingerprint).catch(() => undefined)));
         // Models that started loading together all went ahead (makeRoom evicts no model that is
         // loading): the last one to finish brings the count back within the budget. The victims

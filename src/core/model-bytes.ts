@@ -6,7 +6,7 @@ import { closeSync, constants, fstatSync, openSync, readSync } from 'node:fs';
 import { isXgboostJson } from '../config/load.js';
 import type { ModelConfig } from '../config/types.js';
 import { mayOptimize } from '../optimize/probe.js';
-import { foreignModelReason, jsonEndsEarly } from '../xgboost/format.js';
+import { foreignModelFormat, foreignModelReason, jsonEndsEarly } from '../xgboost/format.js';
 import type { OptimizationSummary } from './servable.js';
 import { FILE_LIMITS, readUserFile, UserFileError, unreadableReason } from '../user-file.js';
 
@@ -75,6 +75,12 @@ export function notOnnxReason(bytes: Uint8Array): string | undefined {
  * Reads the top-level fields' headers only (`read` gives the bytes at a position): a few small reads whatever the size.
  */
 export function onnxEndsEarly(size: number, read: (position: number, into: Buffer) => number): string | undefined {
+  const scan = scanOnnx(size, read);
+  return typeof scan === 'object' ? scan.cut : undefined;
+}
+
+/** onnxEndsEarly's reading: 'whole' (every field ends within the bytes, a graph among them), `cut` short, or 'no-protobuf'. */
+function scanOnnx(size: number, read: (position: number, into: Buffer) => number): 'whole' | 'no-protobuf' | { cut: string } {
   const head = Buffer.alloc(10);
   let position = 0;
   // A varint at `position`: its value; 'short' when the bytes end within it; undefined when it is no varint.
@@ -94,26 +100,28 @@ export function onnxEndsEarly(size: number, read: (position: number, into: Buffe
   // A model has a handful of top-level fields; past this many it is no model (and not worth reading on).
   for (let fields = 0; position < size && fields < 10_000; fields++) {
     const tag = varint();
-    if (tag === 'short') return `it ends within a field's header at byte ${size}`;
-    if (tag === undefined || tag < 8) return undefined;
+    if (tag === 'short') return { cut: `it ends within a field's header at byte ${size}` };
+    if (tag === undefined || tag < 8) return 'no-protobuf';
     const wire = tag % 8;
     const start = position;
     if (wire === 0) {
       const value = varint();
-      if (value === 'short') return `it ends within a field at byte ${size}`;
-      if (value === undefined) return undefined;
+      if (value === 'short') return { cut: `it ends within a field at byte ${size}` };
+      if (value === undefined) return 'no-protobuf';
     } else if (wire === 1) position += 8;
     else if (wire === 5) position += 4;
     else if (wire === 2) {
       const length = varint();
-      if (length === 'short') return `it ends within a field's header at byte ${size}`;
-      if (length === undefined) return undefined;
+      if (length === 'short') return { cut: `it ends within a field's header at byte ${size}` };
+      if (length === undefined) return 'no-protobuf';
       position += length;
       if (Math.floor(tag / 8) === 7) graph = true;
-    } else return undefined; // groups, or no protobuf
-    if (position > size) return `it is ${size} bytes long, but a field from byte ${start} runs to byte ${position}`;
+    } else return 'no-protobuf'; // groups, or no protobuf
+    if (position > size) return { cut: `it is ${size} bytes long, but a field from byte ${start} runs to byte ${position}` };
   }
-  return graph || position < size ? undefined : size === 0 ? 'it is empty' : 'it ends before its graph';
+  if (graph) return 'whole';
+  // Past the field limit without a graph: no model.
+  return position < size ? 'no-protobuf' : { cut: size === 0 ? 'it is empty' : 'it ends before its graph' };
 }
 
 /**
@@ -136,6 +144,32 @@ export function modelFileEndsEarly(file: string, format: 'onnx' | 'xgboost'): st
     })());
   } catch {
     return undefined;
+  } finally {
+    if (fd !== undefined) closeSync(fd);
+  }
+}
+
+/**
+ * Whether a model's file may load, as far as a few small reads tell: a regular file not too large to load, and for
+ * an ONNX model, no other format's, with every top-level field ending within it, a graph among them. False for a file
+ * missing, cut short or no ONNX at all (text such as a Git LFS pointer), whose load is bound to fail: the memory
+ * budget unloads no other model for it. (An XGBoost model is converted as it loads: only its being there is told.)
+ */
+export function modelFileMayLoad(config: Pick<ModelConfig, 'modelFile' | 'format'>): boolean {
+  let fd: number | undefined;
+  try {
+    fd = openSync(config.modelFile, constants.O_RDONLY | constants.O_NONBLOCK);
+    const stats = fstatSync(fd);
+    const xgboost = config.format === 'xgboost';
+    if (!stats.isFile() || stats.size > FILE_LIMITS[xgboost ? 'xgboost' : 'model'].bytes) return false;
+    if (xgboost) return true;
+    const opened = fd;
+    const read = (position: number, into: Buffer) => readSync(opened, into, 0, into.length, position);
+    const head = Buffer.alloc(4);
+    if (foreignModelFormat(head.subarray(0, read(0, head))) !== undefined) return false;
+    return scanOnnx(stats.size, read) === 'whole';
+  } catch {
+    return false;
   } finally {
     if (fd !== undefined) closeSync(fd);
   }

@@ -1,0 +1,44 @@
+// --max-loaded-models: a load that fails evicts no model. Room was made before the load started, so
+// the first request to a model whose ONNX file is broken (cut short, a Git LFS pointer left in its
+// place) unloaded a good model, and so did every repository API load of it: a client retrying the load
+// emptied the server one model per try. The real server with the example models and onnxruntime.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { cpSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { startServer } from '../../src/server.js';
+import { call } from '../helpers/http.js';
+import { EXAMPLES, tempDir } from '../helpers/paths.js';
+
+const BROKEN: Array<{ what: string; write: (file: string) => void; reason: RegExp }> = [
+  { what: 'cut short', write: (file) => writeFileSync(file, readFileSync(file).subarray(0, 4000)), reason: /not a valid ONNX model: it is \d+ bytes long/ },
+  { what: 'a Git LFS pointer', write: (file) => writeFileSync(file, 'version https://git-lfs.github.com/spec/v1\noid sha256:4d7a214614ab2935c943f9e0ff69d22eadbb8f32b1258daaa5e2ca24d17e2393\nsize 12345\n'), reason: /model.onnx: onnxruntime could not load the model: .*protobuf parsing failed/ },
+];
+
+for (const broken of BROKEN) {
+  test(`--max-loaded-models 2: a model whose ONNX file is ${broken.what}, requested and loaded through the repository API again and again, unloads neither good model`, async () => {
+    const repo = tempDir();
+    for (const name of ['loan', 'weather', 'zz-broken']) cpSync(join(EXAMPLES, name === 'zz-broken' ? 'weather' : name), join(repo, name), { recursive: true });
+    writeFileSync(join(repo, 'zz-broken', 'model.yaml'), readFileSync(join(repo, 'zz-broken', 'model.yaml'), 'utf8').replace(/^name: weather$/m, 'name: zz-broken').replace(/^default: true$/m, ''));
+    broken.write(join(repo, 'zz-broken', 'model.onnx'));
+    const server = await startServer({ repo, port: 0, workers: 1, maxLoadedModels: 2, logger: false });
+    const states = async () => Object.fromEntries(((await call(`${server.url}/models`)).body.models as Array<{ name: string; state: string }>).map((m) => [m.name, m.state]));
+    try {
+      assert.deepEqual(await states(), { loan: 'ready', weather: 'ready', 'zz-broken': 'unavailable' });
+      const predict = await call(`${server.url}/models/zz-broken/predict`, { method: 'POST', body: { temp_c: 8 } });
+      assert.equal(predict.status, 503, JSON.stringify(predict.body));
+      assert.equal(predict.body.code, 'MS_ERR_MODEL_UNAVAILABLE');
+      assert.match(JSON.stringify(predict.body.detail), broken.reason);
+      for (let attempt = 0; attempt < 2; attempt++) {
+        const load = await call(`${server.url}/v2/repository/models/zz-broken/load`, { method: 'POST' });
+        assert.equal(load.status, 400, JSON.stringify(load.body));
+        assert.match(String(load.body.error), broken.reason);
+      }
+      assert.deepEqual(await states(), { loan: 'ready', weather: 'ready', 'zz-broken': 'failed' });
+      const evictions = (await call(`${server.url}/metrics`)).text.split('\n').filter((l) => l.startsWith('modelserve_model_evictions_total{'));
+      assert.deepEqual(evictions.filter((l) => !l.endsWith(' 0')), [], evictions.join('\n'));
+    } finally {
+      await server.shutdown();
+    }
+  });
+}
