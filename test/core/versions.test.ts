@@ -249,6 +249,30 @@ describe('memory budget and monitoring', () => {
       await server.shutdown();
     }
   });
+
+  test('a model the budget left unloaded: ready answers false (400 MS_ERR_MODEL_NOT_READY) and loads nothing; metadata and config load it, as a request does (they need its loaded signature), as README says', async () => {
+    const repo = tempDir();
+    for (const name of ['a', 'b']) writeBookVersion(repo, name, 1);
+    const server = await startServer({ repo, port: 0, workers: 1, logger: false, maxLoadedModels: 1 });
+    const states = async () => Object.fromEntries((await call(`${server.url}/models`)).body.models.map((m: { name: string; state: string }) => [m.name, m.state]));
+    try {
+      assert.deepEqual(await states(), { a: 'ready', b: 'unavailable' });
+      for (const path of ['/v2/models/b/ready', '/v2/models/b/versions/1/ready']) {
+        const ready = await call(`${server.url}${path}`);
+        assert.equal(ready.status, 400, path);
+        assert.equal(ready.body.code, 'MS_ERR_MODEL_NOT_READY', path);
+      }
+      assert.deepEqual(await states(), { a: 'ready', b: 'unavailable' });
+      const metadata = await call(`${server.url}/v2/models/b`);
+      assert.equal(metadata.status, 200, JSON.stringify(metadata.body));
+      assert.deepEqual(metadata.body.versions, ['1']);
+      assert.deepEqual(await states(), { a: 'unavailable', b: 'ready' });
+      assert.equal((await call(`${server.url}/v2/models/a/config`)).status, 200);
+      assert.deepEqual(await states(), { a: 'ready', b: 'unavailable' });
+    } finally {
+      await server.shutdown();
+    }
+  });
 });
 
 test('the core serves with no HTTP layer at all', async () => {
