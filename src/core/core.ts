@@ -1128,8 +1128,9 @@ export class InferenceCore extends EventEmitter {
       if (wanted.has(slot.version) || settling.has(slot.version)) continue;
       const onDisk = model.versions.some((v) => v.version === slot.version);
       // Its folder replaced by another version's in one step (a git-sync or ConfigMap symlink swap, `mv` in
-      // then `rm`): the removed version keeps serving until the one replacing it is ready.
-      const replaced = model.versions.some((v) => v.complete);
+      // then `rm`): the removed version keeps serving until the one replacing it is ready. So does one whose replacement is
+      // still arriving: a flat model's folder given an empty (or config-only) `2/` had its version 1 unloaded, leaving nothing.
+      const replaced = model.versions.some((v) => v.complete || v.settling);
       if (slot.state === 'ready' && !selectedReady && (onDisk || replaced)) continue;
       if (slot.state === 'unloading') continue;
       entry.wanted.delete(slot.version);

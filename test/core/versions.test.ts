@@ -291,3 +291,30 @@ test('the core serves with no HTTP layer at all', async () => {
     await core.close();
   }
 });
+
+test("--watch: a flat model's folder given a numbered folder still arriving (empty, then its config alone) keeps serving its version 1 until version 2 is complete", async () => {
+  const repo = tempDir();
+  const dir = join(repo, 'book');
+  mkdirSync(dir);
+  copyFileSync(BOOK_MODEL, join(dir, 'book.onnx'));
+  writeFileSync(join(dir, 'model.yaml'), bookConfig('book', 1).replace('model: model.onnx', 'model: book.onnx'));
+  const core = await InferenceCore.start({ repo, runtime: new InProcessRuntime() });
+  const served = async () => (await (await core.acquire('book')).predict([{ ...BOOK_ROW }]))[0];
+  const versions = () => core.status('book')[0]!.versions.map((v) => [v.version, v.state]);
+  try {
+    core.watch({ pollMs: 3_600_000, debounceMs: 3_600_000, settleMs: 0 });
+    mkdirSync(join(dir, '2'));
+    await core.reconcile({});
+    assert.deepEqual(versions(), [[1, 'ready']], 'an empty 2/ unloaded version 1, leaving nothing to serve');
+    assert.deepEqual(await served(), { prediction: labelsOf(1).rain });
+    writeFileSync(join(dir, '2', 'model.yaml'), bookConfig('book', 2));
+    await core.reconcile({});
+    assert.deepEqual(versions(), [[1, 'ready']]);
+    copyFileSync(BOOK_MODEL, join(dir, '2', 'model.onnx'));
+    await core.reconcile({});
+    assert.deepEqual(versions(), [[2, 'ready']]);
+    assert.deepEqual(await served(), { prediction: labelsOf(2).rain });
+  } finally {
+    await core.close();
+  }
+});
