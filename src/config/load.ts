@@ -534,19 +534,20 @@ function buildPipeline(raw: RawPipeline, at: (path: string, message: string) => 
   return { kind, steps, outputs, combine };
 }
 
-/** The routing keys of `raw` (read from `file`), checked against the model's version policy (`policy`, read where the model's is). */
-function routingOf(raw: RawConfig, file: string, policy: RawConfig['version_policy'], at: (path: string, message: string) => void): RoutingSpec | undefined {
+/** The routing keys of `raw` (read from `file`), checked against the model's version policy (`policy`, read where the model's is: `policyFile` when another file). */
+function routingOf(raw: RawConfig, file: string, policy: RawConfig['version_policy'], at: (path: string, message: string) => void, policyFile?: string): RoutingSpec | undefined {
   if (raw.traffic === undefined && raw.shadow === undefined && raw.sticky === undefined) return undefined;
   const routing: RoutingSpec = { file };
   if (raw.traffic) {
     routing.traffic = Object.entries(raw.traffic).map(([v, percent]) => ({ version: Number(v), percent })).sort((a, b) => a.version - b.version);
     const total = routing.traffic.reduce((sum, t) => sum + t.percent, 0);
     if (Math.abs(total - 100) > 1e-9) at('traffic', `the percentages add up to ${total}, not 100`);
-    if (policy === undefined) at('traffic', 'a split needs its versions served: add version_policy (e.g. all: true or specific: [...])');
+    const policyAt = policyFile === undefined ? 'version_policy' : `the model's version_policy (${relative(process.cwd(), policyFile) || policyFile})`;
+    if (policy === undefined) at('traffic', policyFile === undefined ? 'a split needs its versions served: add version_policy (e.g. all: true or specific: [...])' : `a split needs its versions served, but ${policyAt} has none`);
     else {
       const served = policyOf(policy);
-      if ('latest' in served && served.latest < routing.traffic.length) at('traffic', `splits between ${routing.traffic.length} versions but version_policy serves the latest ${served.latest}`);
-      if ('specific' in served) for (const t of routing.traffic) if (!served.specific.includes(t.version)) at(`traffic.${t.version}`, `version ${t.version} is not in version_policy.specific`);
+      if ('latest' in served && served.latest < routing.traffic.length) at('traffic', `splits between ${routing.traffic.length} versions but ${policyAt} serves the latest ${served.latest}`);
+      if ('specific' in served) for (const t of routing.traffic) if (!served.specific.includes(t.version)) at(`traffic.${t.version}`, `version ${t.version} is not in ${policyAt === 'version_policy' ? 'version_policy.specific' : `${policyAt}'s specific`}`);
     }
   }
   if (raw.sticky) {
@@ -643,15 +644,30 @@ function sharedConfig(where: VersionLocation, file: string): { file: string; raw
 
 const ROUTING_KEYS = ['traffic', 'sticky', 'shadow'] as const;
 
+/** The raw version_policy of a model folder with no config of its own: the newest version's config that parses (as versionPolicySource reads it). */
+function newestVersionPolicy(modelDir: string, own: { file: string; raw: RawConfig }): { file: string; policy: RawConfig['version_policy'] } | undefined {
+  if (findConfigFile(modelDir) !== undefined) return undefined;
+  for (const where of versionLocations(modelDir).reverse()) {
+    const file = findConfigFile(where.dir);
+    if (file === own.file) return { file, policy: own.raw.version_policy }; // the newest is the version being read: not read again
+    const raw = file === undefined ? undefined : readConfigFile(file, []) as RawConfig | undefined;
+    if (raw && typeof raw === 'object') return { file: file!, policy: raw.version_policy };
+  }
+  return undefined;
+}
+
 export function buildConfig(where: VersionLocation, file: string, raw: RawConfig, at: (path: string, message: string) => void): ModelConfig {
   const { dir } = where;
   // One place per model, so its versions never disagree: the version policy is the model folder's
   // config's when there is one, else the version's; the routing keys too, when that file holds any.
   const shared = sharedConfig(where, file);
-  const policy = (shared?.raw ?? raw).version_policy;
+  // Without a model folder's config, the model's policy is the newest version's (versionPolicySource): an older
+  // version's own, which nothing reads, failed its own (unread) split, serve and check refusing keys nothing reads.
+  const newest = shared === undefined && where.dir !== where.modelDir ? newestVersionPolicy(where.modelDir, { file, raw }) : undefined;
+  const policy = newest !== undefined ? newest.policy : (shared?.raw ?? raw).version_policy;
   const routingFrom = shared !== undefined && ROUTING_KEYS.some((key) => shared.raw[key] !== undefined) ? shared : { file, raw };
   // The model folder's config's own problems are said where that file is read, once for the model.
-  const routing = routingOf(routingFrom.raw, routingFrom.file, policy, routingFrom.file === file ? at : () => undefined);
+  const routing = routingOf(routingFrom.raw, routingFrom.file, policy, routingFrom.file === file ? at : () => undefined, newest !== undefined && newest.file !== file ? newest.file : undefined);
   const versionPolicy = policyOf(policy);
   if (raw.pipeline !== undefined) {
     const name = raw.name ?? folderModelName(where);

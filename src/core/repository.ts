@@ -194,12 +194,15 @@ export function scanRepository(repo: string, times: SettleTimes = { settleMs: 0,
   const models: ScannedModel[] = [];
   for (const dir of folders) {
     const locations = versionLocations(dir);
-    const versions = locations.map((where) => {
-      const inFolder = fingerprintOf(where);
+    const prints = locations.map((where) => fingerprintOf(where));
+    // A version's config is checked against the model's policy, which may be another version's (the newest's): every version's files.
+    const modelKey = prints.map((p) => p.fingerprint).join('\n');
+    const versions = locations.map((where, i) => {
+      const inFolder = prints[i]!;
       let { fingerprint, newest } = inFolder;
       const files = inFolder.files;
       const ownConfig = findConfigFile(where.dir);
-      const cacheKey = `${where.dir}\n${fingerprint}`;
+      const cacheKey = `${where.dir}\n${modelKey}`;
       const read = (problems: Problem[]): ModelConfig | undefined => {
         let cached = configCache.get(cacheKey);
         if (cached === undefined) {

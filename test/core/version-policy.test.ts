@@ -238,3 +238,25 @@ test("check warns of a version's own model-level key that differs from the confi
   writeBookVersion(repo, 'book', 2, 'traffic: { 1: 100, 2: 0 }\n');
   assert.deepEqual((await checkRepository(repo)).problems, []);
 });
+
+test("an older version's own split is checked against the model's policy (the newest version's), not its own unread one: start serves, check warns of the unread keys and passes", async () => {
+  const repo = tempDir();
+  writeBookVersion(repo, 'book', 1, 'version_policy: { latest: 1 }\ntraffic: { 1: 50, 2: 50 }\n');
+  writeBookVersion(repo, 'book', 2, 'version_policy: { all: true }\n');
+  const report = await checkRepository(repo);
+  assert.deepEqual(report.problems.map((p) => [p.file.slice(repo.length), p.key, p.severity]), [['/book/1/model.yaml', 'version_policy', 'warning'], ['/book/1/model.yaml', 'traffic', 'warning']]);
+  assert.equal(report.ok, true);
+  const core = await InferenceCore.start({ repo, runtime: new InProcessRuntime() });
+  try {
+    assert.deepEqual(core.status('book')[0]!.versions.map((v) => [v.version, v.state]), [[1, 'ready'], [2, 'ready']]);
+  } finally {
+    await core.close();
+  }
+  // Against the policy that applies, a split it does not serve is still a problem, naming where that policy is.
+  writeBookVersion(repo, 'book', 2, 'version_policy: { specific: [1, 2] }\n');
+  writeBookVersion(repo, 'book', 1, 'traffic: { 1: 50, 3: 50 }\n');
+  const stray = await checkRepository(repo);
+  const problem = stray.problems.find((p) => p.severity === 'error');
+  assert.equal(problem?.key, 'traffic.3', JSON.stringify(stray.problems));
+  assert.match(problem.message, /^version 3 is not in the model's version_policy \(\S*book\/2\/model\.yaml\)'s specific$/);
+});
