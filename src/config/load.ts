@@ -949,14 +949,16 @@ export function unreadVersionKeys(modelDir: string, locations: readonly VersionL
   const shared = findConfigFile(modelDir);
   const sharedRaw = objectIn(shared);
   const newest = locations.filter((l) => selectVersions(source.policy!, locations.map((v) => v.version)).includes(l.version)).pop();
-  const routingFile = sharedRaw !== undefined && ROUTING_KEYS.some((key) => sharedRaw[key] !== undefined) ? shared : newest && (findConfigFile(newest.dir) ?? shared);
+  const newestFile = newest && (findConfigFile(newest.dir) ?? shared);
+  const routingFile = sharedRaw !== undefined && ROUTING_KEYS.some((key) => sharedRaw[key] !== undefined) ? shared : newestFile;
   const problems: Problem[] = [];
   for (const where of locations) {
     const file = where.dir === modelDir ? undefined : findConfigFile(where.dir);
     const raw = objectIn(file);
     if (raw === undefined) continue;
-    for (const key of MODEL_LEVEL_KEYS) {
-      const from = key === 'version_policy' ? source.file : routingFile;
+    // default: too is the model's, read from its newest served version's config (see markedDefault).
+    for (const key of [...MODEL_LEVEL_KEYS, 'default'] as const) {
+      const from = key === 'version_policy' ? source.file : key === 'default' ? newestFile : routingFile;
       if (raw[key] === undefined || from === undefined || from === file) continue;
       const read = objectIn(from)?.[key];
       if (JSON.stringify(raw[key]) === JSON.stringify(read)) continue;
@@ -1025,10 +1027,8 @@ export function repositoryProblems(configs: readonly ModelConfig[]): Problem[] {
     else if (!other) folderOf.set(c.name, c);
     if (!sibling) nameOf.set(c.modelDir, c);
   }
-  // One default model folder at most (its versions may all say default: true).
-  const defaults = new Map<string, ModelConfig>();
-  for (const c of configs) if (c.default && !defaults.has(c.modelDir)) defaults.set(c.modelDir, c);
-  const [first, ...rest] = defaults.values();
+  // One default model folder at most.
+  const [first, ...rest] = markedDefault(configs);
   for (const c of rest) problems.push({ file: c.configFile, path: 'default', message: `only one model may be the default; ${first!.name} already is` });
   return problems.concat(shadowTargetProblems(configs));
 }
@@ -1073,8 +1073,19 @@ export function schemaProblems(file: string, raw: unknown): Problem[] {
     .map((error) => ({ file, path: keyPath(error), message: schemaMessage(error, raw) })));
 }
 
+/**
+ * The configs (one per model folder) that make their model the default: `default:` is the model's, read as its
+ * split is, from its newest served version's config. Any version's counted: with version_policy all: true, an older
+ * version's forgotten `default: true` made the model the default, and whether it did hung on the policy.
+ */
+export function markedDefault(configs: readonly ModelConfig[]): ModelConfig[] {
+  const newest = new Map<string, ModelConfig>();
+  for (const c of configs) if ((newest.get(c.modelDir)?.modelVersion ?? -Infinity) < c.modelVersion) newest.set(c.modelDir, c);
+  return [...newest.values()].filter((c) => c.default);
+}
+
 /** The model POST /predict serves: the one marked default, or the only one. */
 export function defaultModel(configs: readonly ModelConfig[]): ModelConfig | undefined {
   const names = new Set(configs.map((c) => c.name));
-  return configs.find((c) => c.default) ?? (names.size === 1 ? configs[configs.length - 1] : undefined);
+  return markedDefault(configs)[0] ?? (names.size === 1 ? configs[configs.length - 1] : undefined);
 }

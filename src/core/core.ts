@@ -11,7 +11,7 @@ import { EventEmitter } from 'node:events';
 import { relative, sep } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import type { BatchInfo } from '../batching/batcher.js';
-import { defaultModel, formatProblems, loadRepository, repositoryProblems, type Problem } from '../config/load.js';
+import { defaultModel, formatProblems, markedDefault, loadRepository, repositoryProblems, type Problem } from '../config/load.js';
 import { checkRawSignature, checkSignature } from '../config/signature.js';
 import type { ModelConfig } from '../config/types.js';
 import { ModelServeError, StartupError } from '../errors.js';
@@ -1028,7 +1028,7 @@ export class InferenceCore extends EventEmitter {
   /** `default: true` may move from one model to another (or go) while --watch runs. */
   private refreshDefault(): void {
     let marked: string | undefined;
-    for (const entry of this.entries.values()) for (const w of entry.wanted.values()) if (w.config.default) marked ??= entry.name;
+    for (const entry of this.entries.values()) if (markedDefault([...entry.wanted.values()].map((w) => w.config)).length > 0) marked ??= entry.name;
     if (marked === this.defaultName) return;
     this.defaultName = marked;
     this.emit('event', { type: 'models-changed' } satisfies CoreEvent);

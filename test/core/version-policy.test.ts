@@ -260,3 +260,24 @@ test("an older version's own split is checked against the model's policy (the ne
   assert.equal(problem?.key, 'traffic.3', JSON.stringify(stray.problems));
   assert.match(problem.message, /^version 3 is not in the model's version_policy \(\S*book\/2\/model\.yaml\)'s specific$/);
 });
+
+test("default: is the model's, read from its newest served version's config: an older version's forgotten default: true (all: true) no longer makes it the default; check warns of it", async () => {
+  const repo = tempDir();
+  writeBookVersion(repo, 'other', 1);
+  writeBookVersion(repo, 'book', 1, 'version_policy: { all: true }\ndefault: true\n');
+  writeBookVersion(repo, 'book', 2, 'version_policy: { all: true }\n');
+  const report = await checkRepository(repo);
+  assert.equal(report.ok, true);
+  assert.deepEqual(report.problems.map((p) => [p.file.slice(repo.length), p.key, p.severity]), [['/book/1/model.yaml', 'default', 'warning']]);
+  assert.match(report.problems[0]!.message, /^is not read: default is the model's, read from \S*book\/2\/model\.yaml, which has none/);
+  const core = await InferenceCore.start({ repo, runtime: new InProcessRuntime() });
+  try {
+    assert.equal(core.defaultModelName, undefined, 'version 1 alone says default: true');
+    core.watch({ pollMs: 3_600_000, debounceMs: 3_600_000, settleMs: 0 });
+    writeBookVersion(repo, 'book', 2, 'version_policy: { all: true }\ndefault: true\n');
+    await core.reconcile({});
+    assert.equal(core.defaultModelName, 'book');
+  } finally {
+    await core.close();
+  }
+});
