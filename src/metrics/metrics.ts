@@ -19,7 +19,7 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { BatchInfo } from '../batching/batcher.js';
 import type { CoreEvent, InferenceCore } from '../core/core.js';
-import { BoundHistogram } from './bound-histogram.js';
+import { BoundHistogram, renderRegistry } from './bound-histogram.js';
 import { RequestSeries } from './request-series.js';
 import type { RejectReason } from '../errors.js';
 
@@ -63,8 +63,12 @@ export class Metrics {
   private queueSource: QueueDepthSource | undefined;
   private readySource: (() => boolean) | undefined;
 
+  /** The registry's default labels (prom-client does not give them back). */
+  private readonly defaultLabels: Readonly<Record<string, string>>;
+
   constructor(options: MetricsOptions = {}) {
     this.registry = new Registry();
+    this.defaultLabels = { ...options.labels };
     if (options.labels) this.registry.setDefaultLabels(options.labels);
     const registers = [this.registry];
     const mv = ['model', 'version'] as const;
@@ -270,6 +274,6 @@ export class Metrics {
 
   /** The exposition text (Prometheus text format 0.0.4). */
   async render(): Promise<string> {
-    return this.registry.metrics();
+    return renderRegistry(this.registry, this.defaultLabels);
   }
 }

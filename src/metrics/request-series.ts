@@ -4,7 +4,7 @@
 // {model, version, route, status} and gRPC's modelserve_grpc_requests_total /
 // modelserve_grpc_request_duration_seconds {model, version, rpc, code} are two of them.
 import type { Registry } from 'prom-client';
-import { BoundHistogram, registerComputedMetric } from './bound-histogram.js';
+import { BoundHistogram, registerComputedMetric, seriesLine } from './bound-histogram.js';
 
 /** The series' names and helps, and the two labels beside model and version. */
 export interface RequestSeriesNames<K extends string, S extends string> {
@@ -22,7 +22,8 @@ export class RequestSeries<K extends string = 'route', S extends string = 'statu
   constructor(registry: Registry, bounds: readonly number[], names: RequestSeriesNames<K, S>) {
     [this.kind, this.status] = names.labels;
     registerComputedMetric(registry, names.total[0], names.total[1], 'counter',
-      () => [...this.duration.observed()].map((s) => ({ labels: s.labels, value: s.count })), () => undefined);
+      () => [...this.duration.observed()].map((s) => ({ labels: s.labels, value: s.count })), () => undefined,
+      (defaultLabels) => [...this.duration.observed()].map((s) => seriesLine(names.total[0], s.labels, defaultLabels, s.count)));
     this.duration = new BoundHistogram(registry, names.duration[0], names.duration[1], bounds);
   }
 

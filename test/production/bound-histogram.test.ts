@@ -5,6 +5,8 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Histogram, Registry } from 'prom-client';
 import { BoundHistogram } from '../../src/metrics/bound-histogram.js';
+import { Metrics } from '../../src/metrics/metrics.js';
+import type { BatchInfo } from '../../src/batching/batcher.js';
 
 const BOUNDS = [0.001, 0.01, 0.1, 1];
 const OBSERVED: Array<[string, number]> = [['a', 0.0005], ['a', 0.001], ['a', 0.0010001], ['b', 0.05], ['a', 1], ['b', 7], ['a', 0.1], ['b', 0]];
@@ -76,3 +78,28 @@ test('resetMetrics() zeroes bound series in place: they leave the output, and ob
   assert.match(text, /x_seconds_bucket\{le="0.001",model="m",version="1"\} 0\n/);
   assert.match(text, /x_seconds_bucket\{le="0.01",model="m",version="1"\} 1\n/);
 });
+
+for (const labels of [undefined, { instance_role: 'canary', model: 'shadowed by the series' }]) {
+  test(`a scrape writes the request and batch histograms' lines itself, the text registry.metrics() gives${labels ? ', with default labels' : ''}`, async () => {
+    const metrics = new Metrics({ processMetrics: false, labels });
+    for (const [model, route] of [['a', '/models/:name/predict'], ['b"\\\nc', 'a "quoted\\" route\nline']] as const) {
+      metrics.observeRequest(model, '1', route, 200, 0.003);
+      metrics.observeRequest(model, '1', route, 422, 40);
+      metrics.observeGrpc(model, '2', 'ModelInfer', 'OK', 0.0005);
+      const batch = metrics.batchObserver(model, 1);
+      batch({ rows: 3, requests: 2, queueWaitMs: [0.2, 7], answered: [true, true], runMs: 1.5, ok: true, unobserved: false } as BatchInfo);
+      batch({ rows: 5000, requests: 1, queueWaitMs: [0], answered: [false], runMs: 70_000, ok: false, unobserved: false } as BatchInfo);
+    }
+    metrics.rejected('a', 'overloaded');
+    // prom-client formats each line from a value object (escaping every label again): count how often it is asked for them.
+    let asked = 0;
+    for (const metric of metrics.registry.getMetricsAsArray() as unknown as Array<{ name: string; get: () => Promise<unknown> }>) {
+      const get = metric.get.bind(metric);
+      metric.get = () => { if (/^modelserve_(requests_total|request_duration|grpc_|queue_wait|inference_duration|batch_(size|requests))/.test(metric.name)) asked++; return get(); };
+    }
+    const text = await metrics.render();
+    assert.equal(asked, 0, 'the request and batch histograms were formatted by prom-client');
+    assert.equal(text, await metrics.registry.metrics());
+    assert.match(text, /modelserve_request_duration_seconds_bucket\{le="0.005",model="b\\"\\\\\\nc",version="1",route="a \\"quoted\\\\\\" route\\nline",status="200"/);
+  });
+}
