@@ -75,6 +75,7 @@ class VersionStats {
     if (value?.field !== this.valueSpec?.field) this.valueCount = 0;
     this.labelSpec = label;
     this.valueSpec = value;
+    this.shownHistogram = undefined;
   }
 
   add(record: PredictionRecord): void {
@@ -83,6 +84,8 @@ class VersionStats {
     const door = record.frontDoor ?? 'unknown';
     this.byFrontDoor[door] = (this.byFrontDoor[door] ?? 0) + 1;
     this.latencies[this.latencyCount++ % WINDOW] = record.latencyMs;
+    this.shownLatency = undefined;
+    this.shownHistogram = undefined;
     for (const p of record.predictions ?? []) {
       if (this.labelSpec) {
         const label = String(p[this.labelSpec.field]);
@@ -100,7 +103,23 @@ class VersionStats {
     this.lastRequests = this.requests;
   }
 
+  /**
+   * What latency() and histogram() last gave, until a request comes (or the outputs change): with
+   * hundreds of models, most have no traffic between two ticks, and sorting each one's window again
+   * was most of a snapshot's time.
+   */
+  private shownLatency: VersionSnapshot['latency'] | undefined;
+  private shownHistogram: VersionSnapshot['histogram'] | undefined;
+
   latency(): VersionSnapshot['latency'] {
+    return (this.shownLatency ??= this.latencyNow());
+  }
+
+  histogram(): VersionSnapshot['histogram'] {
+    return (this.shownHistogram ??= this.histogramNow());
+  }
+
+  private latencyNow(): VersionSnapshot['latency'] {
     const n = Math.min(this.latencyCount, WINDOW);
     if (n === 0) return null;
     const sorted = this.latencies.slice(0, n).sort();
@@ -108,7 +127,7 @@ class VersionStats {
     return { p50: at(0.5), p95: at(0.95), p99: at(0.99) };
   }
 
-  histogram(): VersionSnapshot['histogram'] {
+  private histogramNow(): VersionSnapshot['histogram'] {
     if (!this.valueSpec) return null;
     const n = Math.min(this.valueCount, WINDOW);
     const values = this.values.subarray(0, n);

@@ -1,0 +1,58 @@
+// The dashboard snapshot's cost with many models: a version with no request since the last
+// snapshot keeps what it showed (its latency percentiles and its distribution of predictions are
+// not computed again from its 2048-value windows), and one with a request shows it.
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { cpSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { EXAMPLES, tempDir } from '../helpers/paths.js';
+import { startServer, type RunningServer } from '../../src/server.js';
+import { LiveStats } from '../../src/dashboard/live-stats.js';
+
+const MODELS = ['weather-a', 'weather-b', 'weather-c'];
+const row = { temp_c: 8.75, humidity: 0.83, wind_speed_kmph: 70, wind_bearing_degree: 259, visibility_km: 15.82, pressure_millibars: 1016.51, current_weather_condition: 1 };
+let repo: string;
+let served: RunningServer;
+let stats: LiveStats;
+
+before(async () => {
+  repo = tempDir();
+  for (const name of MODELS) {
+    cpSync(join(EXAMPLES, 'weather'), join(repo, name), { recursive: true });
+    const file = join(repo, name, 'model.yaml');
+    writeFileSync(file, readFileSync(file, 'utf8').replace('name: weather\n', `name: ${name}\n`).replace('default: true\n', ''));
+  }
+  served = await startServer({ repo, port: 0, grpcPort: 0, workers: 0, logger: false });
+  stats = new LiveStats(() => served.core, undefined, []);
+  served.core.predictions.add(stats.observe);
+});
+after(async () => {
+  await served?.shutdown();
+  rmSync(repo, { recursive: true, force: true });
+});
+
+const predict = async (model: string, rows: unknown) => {
+  const res = await fetch(`${served.url}/models/${model}/predict`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(rows) });
+  assert.equal(res.status, 200);
+};
+const card = (snapshot: Awaited<ReturnType<LiveStats['snapshot']>>, model: string) => snapshot.versions.find((v) => v.model === model)!;
+
+test('a version with no request since the last snapshot is not summarised again; one with a request is', async () => {
+  for (const model of MODELS) await predict(model, [row, { ...row, humidity: 0.2, current_weather_condition: 0 }]);
+  const first = await stats.snapshot();
+  const second = await stats.snapshot();
+  for (const model of MODELS) {
+    assert.ok(card(first, model).latency !== null && card(first, model).histogram !== null);
+    // The same objects: nothing was sorted or binned again.
+    assert.equal(card(second, model).latency, card(first, model).latency, `${model}'s latency computed again`);
+    assert.equal(card(second, model).histogram, card(first, model).histogram, `${model}'s histogram computed again`);
+  }
+  assert.deepEqual({ ...second, time: '' }, { ...first, time: '' });
+
+  await predict('weather-b', { ...row, humidity: 0.5 });
+  const third = await stats.snapshot();
+  assert.equal(card(third, 'weather-a').latency, card(first, 'weather-a').latency);
+  assert.notEqual(card(third, 'weather-b').latency, card(first, 'weather-b').latency);
+  assert.equal(card(third, 'weather-b').requests, 2);
+  assert.equal(card(third, 'weather-b').histogram!.counts.reduce((a, b) => a + b), 3, 'the new prediction is in the distribution');
+});
