@@ -122,8 +122,16 @@ class VersionStats {
   private latencyNow(): VersionSnapshot['latency'] {
     const n = Math.min(this.latencyCount, WINDOW);
     if (n === 0) return null;
-    const sorted = this.latencies.slice(0, n).sort();
-    const at = (q: number) => Math.round(sorted[Math.min(n - 1, Math.ceil(q * n) - 1)]! * 1000) / 1000;
+    // Each percentile selected in place (a full sort of 2048 values took ~150 µs, per busy version per tick).
+    const window = this.latencies.slice(0, n);
+    let from = 0;
+    const at = (q: number) => {
+      const k = Math.min(n - 1, Math.ceil(q * n) - 1);
+      // The next, higher percentile is among the values from this one on.
+      select(window, k, from, n - 1);
+      from = k;
+      return Math.round(window[k]! * 1000) / 1000;
+    };
     return { p50: at(0.5), p95: at(0.95), p99: at(0.99) };
   }
 
@@ -134,11 +142,38 @@ class VersionStats {
     let min = 0;
     let max = 1;
     // A probability keeps the 0..1 axis; anything else spans what was seen.
-    for (const v of values) { if (v < min) min = v; if (v > max) max = v; }
+    // Indexed loops: for-of over a typed array is several times slower.
+    for (let i = 0; i < n; i++) { const v = values[i]!; if (v < min) min = v; if (v > max) max = v; }
     const counts = new Array<number>(BINS).fill(0);
     const width = (max - min) / BINS || 1;
-    for (const v of values) counts[Math.min(BINS - 1, Math.floor((v - min) / width))]!++;
+    for (let i = 0; i < n; i++) counts[Math.min(BINS - 1, Math.floor((values[i]! - min) / width))]!++;
     return { field: this.valueSpec.field, min, max, counts };
+  }
+}
+
+/**
+ * Moves the k-th smallest of values[lo..hi] to values[k], smaller ones before it and larger ones
+ * after (Hoare's selection: equal values split between both sides, so a window of equal latencies
+ * stays linear).
+ */
+function select(values: Float64Array, k: number, lo: number, hi: number): void {
+  while (lo < hi) {
+    const pivot = values[(lo + hi) >> 1]!;
+    let i = lo;
+    let j = hi;
+    while (i <= j) {
+      while (values[i]! < pivot) i++;
+      while (values[j]! > pivot) j--;
+      if (i <= j) {
+        const swap = values[i]!;
+        values[i++] = values[j]!;
+        values[j--] = swap;
+      }
+    }
+    // values[lo..j] <= pivot <= values[i..hi], and those between equal the pivot.
+    if (k <= j) hi = j;
+    else if (k >= i) lo = i;
+    else return;
   }
 }
 

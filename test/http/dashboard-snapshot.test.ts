@@ -56,3 +56,34 @@ test('a version with no request since the last snapshot is not summarised again;
   assert.equal(card(third, 'weather-b').requests, 2);
   assert.equal(card(third, 'weather-b').histogram!.counts.reduce((a, b) => a + b), 3, 'the new prediction is in the distribution');
 });
+
+test("latency percentiles are the window's own values, picked without sorting each version's window", async () => {
+  const own = new LiveStats(() => undefined, undefined, []);
+  // Windows of 1 to 2048 latencies (and one past the window), with runs of equal values and a sorted run.
+  const windows: Record<string, number[]> = {
+    one: [4.2],
+    two: [9, 1],
+    same: Array.from({ length: 300 }, () => 2.5),
+    sorted: Array.from({ length: 1000 }, (_, i) => i / 7),
+    mixed: Array.from({ length: 2048 }, (_, i) => ((i * 7919) % 1000) / 100 + (i % 5 === 0 ? 3 : 0)),
+    wrapped: Array.from({ length: 2100 }, (_, i) => ((i * 104729) % 997) / 13),
+  };
+  for (const [model, latencies] of Object.entries(windows)) {
+    for (const latencyMs of latencies) own.observe({ model, version: 1, rows: 1, latencyMs, time: Date.now(), frontDoor: 'http' });
+  }
+  const sort = Float64Array.prototype.sort;
+  let sorts = 0;
+  Float64Array.prototype.sort = function (this: Float64Array, ...args) { sorts++; return sort.apply(this, args); };
+  let snapshot;
+  try {
+    snapshot = await own.snapshot();
+  } finally {
+    Float64Array.prototype.sort = sort;
+  }
+  assert.equal(sorts, 0, 'a window was sorted');
+  for (const [model, latencies] of Object.entries(windows)) {
+    const sorted = latencies.slice(-2048).sort((a, b) => a - b);
+    const at = (q: number) => Math.round(sorted[Math.min(sorted.length - 1, Math.ceil(q * sorted.length) - 1)]! * 1000) / 1000;
+    assert.deepEqual(card(snapshot, model).latency, { p50: at(0.5), p95: at(0.95), p99: at(0.99) }, model);
+  }
+});
