@@ -65,6 +65,8 @@ export const SERVE_OPTIONS = {
   mqttRequired: { flag: 'mqtt-required', env: 'MODELSERVE_MQTT_REQUIRED', kind: 'boolean', default: false, doc: '/readyz answers 503 while not connected to the broker and subscribed.' },
   eventsMqttTopic: { flag: 'events-mqtt-topic', env: 'MODELSERVE_EVENTS_MQTT_TOPIC', kind: 'string', doc: 'Send every prediction as a CloudEvent to this MQTT topic (QoS 1, on the --mqtt-url broker).' },
   eventsWebhook: { flag: 'events-webhook', env: 'MODELSERVE_EVENTS_WEBHOOK', kind: 'string', doc: 'Send every prediction as a CloudEvent to this URL (POST; retried with backoff until it answers 2xx).' },
+  eventsWebhookTokenEnv: { flag: 'events-webhook-token-env', env: 'MODELSERVE_EVENTS_WEBHOOK_TOKEN_ENV', kind: 'string', doc: 'NAME of an environment variable holding a token sent to --events-webhook as Authorization: Bearer <token>.' },
+  eventsWebhookTokenFile: { flag: 'events-webhook-token-file', env: 'MODELSERVE_EVENTS_WEBHOOK_TOKEN_FILE', kind: 'string', doc: 'File holding a token sent to --events-webhook as Authorization: Bearer <token> (e.g. a mounted secret).' },
   eventsFile: { flag: 'events-file', env: 'MODELSERVE_EVENTS_FILE', kind: 'string', doc: 'Append every prediction as a CloudEvent to this JSON Lines file (rotated by size).' },
   eventsFileMaxBytes: { flag: 'events-file-max-bytes', env: 'MODELSERVE_EVENTS_FILE_MAX_BYTES', kind: 'bytes', default: '100mb', doc: 'Rotate the events file past this size (FILE -> FILE.1 -> FILE.2 ...).' },
   eventsFileKeep: { flag: 'events-file-keep', env: 'MODELSERVE_EVENTS_FILE_KEEP', kind: 'int', default: 5, min: 1, doc: 'Rotated events files kept.' },
@@ -303,7 +305,7 @@ function unreadVariables(env: NodeJS.ProcessEnv, out: Record<string, unknown>, p
   for (const spec of Object.values(SERVE_OPTIONS) as OptionSpec[]) {
     if (spec.env !== undefined) suggestion.set(spec.env.startsWith(prefix) ? spec.env.slice(prefix.length) : spec.env, spec.env);
   }
-  const read = new Set<unknown>([...OTHER_VARIABLES, out.apiKeysEnv, out.adminApiKeysEnv, out.mqttPasswordEnv]);
+  const read = new Set<unknown>([...OTHER_VARIABLES, out.apiKeysEnv, out.adminApiKeysEnv, out.mqttPasswordEnv, out.eventsWebhookTokenEnv]);
   const authOn = out.apiKeysEnv !== undefined || out.apiKeysFile !== undefined || out.adminApiKeysEnv !== undefined || out.adminApiKeysFile !== undefined;
   const warnings: string[] = [];
   for (const name of Object.keys(env).sort()) {

@@ -58,6 +58,7 @@ export function resolveStreamOptions(out: Record<string, unknown>, env: NodeJS.P
   if (!(sample >= 0 && sample <= 1)) problems.push(`--events-sample: '${str('eventsSample')}' is not a fraction between 0 and 1`);
   const webhook = str('eventsWebhook');
   if (webhook !== undefined && (!/^https?:\/\/[^/]+/.test(webhook) || !URL.canParse(webhook))) problems.push(`--events-webhook: '${urlForLogs(webhook)}' is not an http(s) URL`);
+  const webhookHeaders = webhookAuthorization(webhook, str('eventsWebhookTokenEnv'), str('eventsWebhookTokenFile'), env, problems);
   if (str('eventsMqttTopic') !== undefined && url === undefined) problems.push('--events-mqtt-topic: needs --mqtt-url (the broker to publish the events to)');
   const eventsFile = str('eventsFile');
   const fileProblem = eventsFile === undefined ? undefined : appendProblem(eventsFile);
@@ -66,6 +67,7 @@ export function resolveStreamOptions(out: Record<string, unknown>, env: NodeJS.P
     ? {
       mqttTopic: str('eventsMqttTopic'),
       webhook,
+      webhookHeaders,
       file: str('eventsFile'),
       fileMaxBytes: out.eventsFileMaxBytes as number,
       fileKeep: out.eventsFileKeep as number,
@@ -91,6 +93,30 @@ export function resolveStreamOptions(out: Record<string, unknown>, env: NodeJS.P
   return mqtt || events ? { mqtt, events } : undefined;
 }
 
+
+/** --events-webhook-token-env / -file as an Authorization header (never from the command line, where ps shows it). */
+function webhookAuthorization(webhook: string | undefined, envName: string | undefined, file: string | undefined, env: NodeJS.ProcessEnv, problems: string[]): Record<string, string> | undefined {
+  let token: string | undefined;
+  if (envName !== undefined) {
+    if (!isEnvName(envName)) problems.push(`--events-webhook-token-env: ${NOT_AN_ENV_NAME} (give the NAME of the variable holding the token)`);
+    else if (env[envName] === undefined || env[envName] === '') problems.push(`--events-webhook-token-env: environment variable ${envName} is not set or empty`);
+    else token = env[envName];
+  }
+  if (file !== undefined) {
+    try {
+      token = readUserText(file, 'secret').trim();
+    } catch (err) {
+      problems.push(`--events-webhook-token-file: ${file} ${unreadableReason(err)}`);
+    }
+  }
+  if (token === undefined) return undefined;
+  const flag = file !== undefined ? '--events-webhook-token-file' : '--events-webhook-token-env';
+  if (webhook === undefined) problems.push(`${flag}: needs --events-webhook (the URL the token is sent to)`);
+  else if (URL.canParse(webhook) && (new URL(webhook).username !== '' || new URL(webhook).password !== '')) problems.push(`${flag}: --events-webhook has a user name and password too; give one of them`);
+  // A header value cannot hold a line break or control character: every send would fail, for good.
+  if (!/^[\x21-\x7e]+$/.test(token)) problems.push(`${flag}: the token is empty or holds spaces, line breaks or non-ASCII characters, which an HTTP header cannot carry`);
+  return { authorization: `Bearer ${token}` };
+}
 
 /**
  * Why events could not be appended to this path (a folder, no folder to create it in, no right to

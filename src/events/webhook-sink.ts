@@ -1,7 +1,8 @@
 // Prediction events POSTed to a webhook (undici). One waiting event goes as a structured CloudEvent
 // (application/cloudevents+json); several as the spec's JSON batch format
 // (application/cloudevents-batch+json, an array). Any answer but 2xx, or no answer, is a failure:
-// the same events are sent again after a backoff, until the webhook takes them.
+// the same events are sent again after a backoff, until the webhook takes them. A user:password in
+// the URL is sent as Basic authorization.
 import type { Agent } from 'undici';
 import { undici } from '../lazy-modules.js';
 import { BoundedSink, RetryLaterError, type BoundedSinkOptions } from './sink.js';
@@ -15,6 +16,15 @@ export function retryAfterMs(header: string | string[] | undefined, now = Date.n
   if (value === undefined) return undefined;
   const ms = /^\s*\d+\s*$/.test(value) ? Number(value) * 1000 : Date.parse(value) - now;
   return Number.isNaN(ms) ? undefined : Math.min(MAX_RETRY_AFTER_MS, Math.max(0, ms));
+}
+
+/** A URL's user or password as written (a stray % that is no escape is kept as it is). */
+function percentDecoded(text: string): string {
+  try {
+    return decodeURIComponent(text);
+  } catch {
+    return text;
+  }
 }
 
 export interface WebhookSinkOptions extends BoundedSinkOptions {
@@ -36,9 +46,15 @@ export class WebhookSink extends BoundedSink {
 
   constructor(options: WebhookSinkOptions) {
     super(options);
-    this.url = options.url;
-    this.target = new URL(options.url).origin + new URL(options.url).pathname;
-    this.headers = options.headers ?? {};
+    const url = new URL(options.url);
+    // undici drops a URL's user:password without a word: no Authorization was sent, and the webhook refused every event.
+    const basic: Record<string, string> = url.username === '' && url.password === '' ? {}
+      : { authorization: `Basic ${Buffer.from(`${percentDecoded(url.username)}:${percentDecoded(url.password)}`).toString('base64')}` };
+    url.username = '';
+    url.password = '';
+    this.url = url.href;
+    this.target = url.origin + url.pathname;
+    this.headers = { ...basic, ...options.headers };
     const timeout = options.timeoutMs ?? 10_000;
     this.agent = new (undici().Agent)({ connections: 2, headersTimeout: timeout, bodyTimeout: timeout, connectTimeout: timeout });
   }

@@ -5,7 +5,7 @@
 // general one does; a sink with a linger gathers events under load.
 import { mock, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, readFileSync, renameSync, rmSync } from 'node:fs';
+import { existsSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { tmpdir } from 'node:os';
 import { InferenceCore } from '../../src/core/core.js';
@@ -297,6 +297,51 @@ test('webhook sink: a 429 (or 503) with Retry-After is not sent again before it,
   assert.equal(retryAfterMs('999999999', now), 3_600_000, 'at most an hour');
   assert.equal(retryAfterMs('soon', now), undefined);
   assert.equal(retryAfterMs(undefined, now), undefined);
+});
+
+test('webhook sink: a user:password in the URL is sent as Basic authorization, a token from --events-webhook-token-env/-file as Bearer; the password is never logged', async () => {
+  // undici dropped the URL's credentials without a word: the webhook answered 401 to every event, retried forever.
+  const seen: Array<string | undefined> = [];
+  const webhook = createServer((req, res) => {
+    seen.push(req.headers.authorization);
+    req.resume();
+    const ok = req.headers.authorization === `Basic ${Buffer.from('bob:p@ss:word').toString('base64')}` || req.headers.authorization === 'Bearer tok-123.abc';
+    req.on('end', () => { res.statusCode = ok ? 204 : 401; res.end(); });
+  });
+  await new Promise<void>((resolve) => webhook.listen(0, '127.0.0.1', resolve));
+  const port = (webhook.address() as { port: number }).port;
+  const warnings: string[] = [];
+  const basic = new WebhookSink({ url: `http://bob:p%40ss%3Aword@127.0.0.1:${port}/events`, backoffMs: 10, maxBackoffMs: 10, warn: (message, detail) => warnings.push(message + JSON.stringify(detail)) });
+  const dir = tempDir();
+  writeFileSync(join(dir, 'token'), 'tok-123.abc\n');
+  let bearer: WebhookSink | undefined;
+  try {
+    basic.offer('{"n":1}');
+    await basic.close(5000);
+    const fromFile = parseServeOptions(['--events-webhook', `http://127.0.0.1:${port}/events`, '--events-webhook-token-file', join(dir, 'token')], {});
+    const fromEnv = parseServeOptions(['--events-webhook', `http://127.0.0.1:${port}/events`, '--events-webhook-token-env', 'HOOK_TOKEN'], { HOOK_TOKEN: 'tok-123.abc' });
+    assert.deepEqual(fromEnv.streams?.events?.webhookHeaders, fromFile.streams?.events?.webhookHeaders);
+    bearer = new WebhookSink({ url: fromFile.streams!.events!.webhook!, headers: fromFile.streams!.events!.webhookHeaders, backoffMs: 10, maxBackoffMs: 10 });
+    bearer.offer('{"n":2}');
+    await bearer.close(5000);
+    assert.deepEqual({ basic: basic.counters(), bearer: bearer.counters() }, { basic: { delivered: 1, dropped: 0, failures: 0, queued: 0 }, bearer: { delivered: 1, dropped: 0, failures: 0, queued: 0 } }, JSON.stringify(seen));
+    assert.equal(basic.target, `http://127.0.0.1:${port}/events`);
+    assert.ok(!warnings.join().includes('p%40ss'), warnings.join());
+  } finally {
+    await basic.close(0);
+    await bearer?.close(0);
+    webhook.close();
+    rmSync(dir, { recursive: true });
+  }
+  // A token that cannot be a header value, one without a webhook, one beside URL credentials: said at start.
+  assert.throws(() => parseServeOptions(['--events-webhook', 'https://bob:pw@h/e', '--events-webhook-token-env', 'HOOK_TOKEN'], { HOOK_TOKEN: 'two words' }), (err: Error) => {
+    assert.match(err.message, /--events-webhook-token-env: --events-webhook has a user name and password too; give one of them/);
+    assert.match(err.message, /--events-webhook-token-env: the token is empty or holds spaces/);
+    assert.ok(!err.message.includes('two words'));
+    return true;
+  });
+  assert.throws(() => parseServeOptions(['--events-webhook-token-env', 'HOOK_TOKEN'], { HOOK_TOKEN: 't' }), /--events-webhook-token-env: needs --events-webhook/);
+  assert.throws(() => parseServeOptions(['--events-webhook', 'https://h/e', '--events-webhook-token-env', 'HOOK_TOKEN'], {}), /--events-webhook-token-env: environment variable HOOK_TOKEN is not set or empty/);
 });
 
 test('serve options: MQTT and events problems are reported together', () => {
