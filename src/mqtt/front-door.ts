@@ -121,21 +121,22 @@ export class MqttFrontDoor {
   /** Each model's topics, recomputed when the set of models or their configs change. */
   private readonly topicCache = new Map<string, MqttTopics>();
   /**
-   * Request topics of models gone from the repository -> the model and its topics then. A request
-   * can still arrive there (before the unsubscribe is done, or redelivered from the session) and is
-   * answered MS_ERR_MODEL_NOT_FOUND on them, as a request to an unknown model, not dropped. (One
-   * entry per topic ever retired: a handful even with --watch.)
+   * Request topics no longer served -> the model and its topics then: the model is gone from the
+   * repository, or its request topic changed (--watch). A request can still arrive there (before
+   * the unsubscribe is done, or redelivered from the session) and is answered MS_ERR_MODEL_NOT_FOUND
+   * on them, as a request to an unknown model (naming the new topic when the model moved), not
+   * dropped. (One entry per topic ever retired: a handful even with --watch.)
    */
   private readonly retired = new Map<string, { model: string; topics: MqttTopics }>();
   private readonly onCoreEvent = () => {
     const names = new Set(this.core.modelNames());
-    for (const [topic, model] of this.byTopic) {
-      // (The cache still has every subscribed model's topics: wantedTopics filled it.)
-      const topics = this.topicCache.get(model);
-      if (!names.has(model) && topics !== undefined) this.retired.set(topic, { model, topics });
-    }
+    // (The cache still has every subscribed model's topics: wantedTopics filled it.)
+    const before = [...this.byTopic].map(([topic, model]) => ({ topic, model, topics: this.topicCache.get(model) }));
     this.topicCache.clear();
     this.publishedCache = undefined;
+    for (const { topic, model, topics } of before) {
+      if (topics !== undefined && (!names.has(model) || this.topicsOf(model).request !== topic)) this.retired.set(topic, { model, topics });
+    }
     void this.syncSubscriptions();
   };
 
@@ -320,8 +321,10 @@ export class MqttFrontDoor {
   }
 
   private onMessage(topic: string, payload: Buffer, packet: IPublishPacket): void {
-    // A topic whose model was removed a moment ago: handle() answers MS_ERR_MODEL_NOT_FOUND.
-    const model = this.byTopic.get(topic) ?? this.retired.get(topic)?.model;
+    // A topic whose model was removed or moved a moment ago: handle() answers MS_ERR_MODEL_NOT_FOUND.
+    const served = this.byTopic.get(topic);
+    const retired = served === undefined ? this.retired.get(topic) : undefined;
+    const model = served ?? retired?.model;
     if (model === undefined) return; // not a request topic of ours
     this.inFlight++;
     const started = performance.now();
@@ -330,7 +333,7 @@ export class MqttFrontDoor {
     // as a gRPC deadline is: past it the answer is MS_ERR_TIMEOUT instead of one nobody waits for.
     const expiry = props.messageExpiryInterval;
     const deadline = expiry === undefined || expiry === 0 ? undefined : started + expiry * 1000;
-    const reply: Reply = { responseTopic: props.responseTopic, correlationData: props.correlationData, requestId: requestIdFrom(props.userProperties?.request_id), status: 0, userProperties: props.userProperties, deadline };
+    const reply: Reply = { responseTopic: props.responseTopic, correlationData: props.correlationData, requestId: requestIdFrom(props.userProperties?.request_id), status: 0, userProperties: props.userProperties, deadline, retired: retired?.topics };
     void this.handle(model, payload, reply).then((outcome) => {
       const ms = performance.now() - started;
       this.metrics?.observe(model, outcome, ms / 1000);
@@ -379,6 +382,11 @@ export class MqttFrontDoor {
       const topic = reply.responseTopic!;
       reply.responseTopic = undefined;
       this.sendError(model, reply, 'MS_ERR_BAD_RESPONSE_TOPIC', `the response topic ${JSON.stringify(topic)} is ${publishedAs === EVENTS_TOPIC ? 'the prediction events\' topic (--events-mqtt-topic)' : publishedAs}: the server publishes only that there`);
+      return 'invalid';
+    }
+    // The model is still served, on another request topic now (its mqtt.request_topic changed).
+    if (reply.retired !== undefined && reply.retired.request !== this.topicsOf(model).request && this.core.modelNames().includes(model)) {
+      this.sendError(model, reply, 'MS_ERR_MODEL_NOT_FOUND', `no model takes requests on the topic '${reply.retired.request}' any more: the model '${model}' takes them on '${this.topicsOf(model).request}'`);
       return 'invalid';
     }
     if (payload.length > this.maxPayload) {
@@ -471,7 +479,8 @@ export class MqttFrontDoor {
 
   private sendError(model: string, reply: Reply, code: ErrorCode, detail: unknown, version?: ServableVersion): void {
     const status = ERRORS[code].status;
-    const errors = this.topicsOf(model).errors;
+    // A request on a retired topic: its sender reads the errors topic that went with it.
+    const errors = reply.retired?.errors ?? this.topicsOf(model).errors;
     const whole = JSON.stringify({ detail, code, status, request_id: reply.requestId });
     let body = whole;
     let sent = status;
@@ -580,4 +589,6 @@ interface Reply {
   userProperties: Record<string, string | string[]> | undefined;
   /** The request's message expiry as a deadline (performance.now() ms), if it has one. */
   deadline: number | undefined;
+  /** The model's topics when the request came on a topic no longer served (the model removed or moved). */
+  retired: MqttTopics | undefined;
 }

@@ -83,3 +83,47 @@ test("a request on a removed model's topic before the unsubscribe is answered MS
     await broker.stop();
   }
 });
+
+test("a request on a model's old request topic, after its mqtt.request_topic changed, is answered MS_ERR_MODEL_NOT_FOUND naming the new topic", async () => {
+  // It was acknowledged and dropped without any answer: the topic was no longer the model's, nor a removed model's.
+  const broker = await startMosquitto();
+  const proxy = await holdingProxy(broker.port);
+  const repo = tempDir();
+  exampleModel(repo, 'weather');
+  exampleModel(repo, 'weather', 'moved', 'mqtt:\n  request_topic: plant/old/in\n');
+  const server = await startServer({ repo, port: 0, workers: 1, logger: false, streams: { mqtt: { url: proxy.url } } });
+  const client = await mqtt.connectAsync(broker.url, { protocolVersion: 5, clientId: 'moved-test' });
+  try {
+    await server.streams!.frontDoor!.waitReady();
+    const answers: Array<{ topic: string; correlation: string; body: string }> = [];
+    client.on('message', (topic, payload, packet) => answers.push({ topic, correlation: String(packet.properties?.correlationData), body: payload.toString() }));
+    await client.subscribeAsync(['moved/answers', 'modelserve/moved/errors'], { qos: 1 });
+
+    proxy.hold();
+    exampleModel(repo, 'weather', 'moved', 'mqtt:\n  request_topic: plant/new/in\n');
+    await server.core.reconcile({});
+    const request = (topic: string, id: string) => client.publishAsync(topic, JSON.stringify(WEATHER_ROW), { qos: 1, properties: { responseTopic: 'moved/answers', correlationData: Buffer.from(id) } });
+    await request('plant/old/in', 'old');
+    await request('modelserve/weather/predict', 'served');
+    proxy.release();
+
+    const end = Date.now() + 10_000;
+    while (!answers.some((a) => a.correlation === 'served')) {
+      assert.ok(Date.now() < end, `no answer to the served model's request: ${JSON.stringify(answers)}`);
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    const toOld = answers.filter((a) => a.correlation === 'old');
+    assert.deepEqual(toOld.map((a) => a.topic).sort(), ['modelserve/moved/errors', 'moved/answers'], JSON.stringify(answers));
+    for (const a of toOld) {
+      const body = JSON.parse(a.body) as Record<string, unknown>;
+      assert.deepEqual({ code: body.code, status: body.status }, { code: 'MS_ERR_MODEL_NOT_FOUND', status: 404 });
+      assert.equal(body.detail, "no model takes requests on the topic 'plant/old/in' any more: the model 'moved' takes them on 'plant/new/in'");
+    }
+  } finally {
+    proxy.release();
+    await client.endAsync();
+    await server.shutdown();
+    proxy.close();
+    await broker.stop();
+  }
+});
