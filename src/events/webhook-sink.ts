@@ -41,6 +41,8 @@ export class WebhookSink extends BoundedSink {
   private readonly url: string;
   private readonly headers: Record<string, string>;
   private readonly agent: Agent;
+  /** Why the webhook takes no more events (it answered 410 or a redirect); undefined while it does. */
+  private stopped: string | undefined;
   /** The smallest body the webhook answered 413 to (bytes; Infinity until it does). */
   private refusedBytes = Infinity;
 
@@ -77,6 +79,10 @@ export class WebhookSink extends BoundedSink {
    * event that alone is too large is dropped and counted (as the MQTT sink does past the broker's limit).
    */
   private async post(events: string[], signal: AbortSignal): Promise<void> {
+    if (this.stopped !== undefined) {
+      this.refuse(events.length, this.stopped);
+      return;
+    }
     const single = events.length === 1;
     const body = single ? events[0]! : `[${events.join(',')}]`;
     const response = await undici().request(this.url, {
@@ -96,6 +102,16 @@ export class WebhookSink extends BoundedSink {
       const half = Math.ceil(events.length / 2);
       await this.post(events.slice(0, half), signal);
       await this.post(events.slice(half), signal);
+      return;
+    }
+    // The CloudEvents webhook spec: after a 410 the sender refrains from sending; a redirect is never
+    // followed. Both were retried forever; now every event is dropped and counted (one warning at once).
+    if (response.statusCode === 410 || (response.statusCode >= 300 && response.statusCode < 400)) {
+      const location = response.headers.location;
+      this.stopped = response.statusCode === 410
+        ? 'the webhook answered 410 Gone (it was retired): no more events are sent to it'
+        : `the webhook answered ${response.statusCode}, a redirect${typeof location === 'string' ? ` to ${location.slice(0, 200)}` : ''}, which a webhook sender must not follow: no more events are sent to it; give --events-webhook the new URL`;
+      this.refuse(events.length, this.stopped);
       return;
     }
     if (response.statusCode < 200 || response.statusCode >= 300) {

@@ -344,6 +344,37 @@ test('webhook sink: a user:password in the URL is sent as Basic authorization, a
   assert.throws(() => parseServeOptions(['--events-webhook', 'https://h/e', '--events-webhook-token-env', 'HOOK_TOKEN'], {}), /--events-webhook-token-env: environment variable HOOK_TOKEN is not set or empty/);
 });
 
+test('webhook sink: after a 410 Gone or a redirect no more events are sent (the CloudEvents webhook spec); they are dropped and counted, with a warning', async () => {
+  // Both were retried forever, a warning "webhook answered 301" every 10 s.
+  for (const [status, why] of [[410, /410 Gone \(it was retired\): no more events are sent to it/], [301, /answered 301, a redirect to https:\/\/new\.example\/hook, which a webhook sender must not follow/]] as const) {
+    let arrivals = 0;
+    const webhook = createServer((req, res) => {
+      arrivals++;
+      req.resume();
+      req.on('end', () => { res.writeHead(status, { location: 'https://new.example/hook' }); res.end(); });
+    });
+    await new Promise<void>((resolve) => webhook.listen(0, '127.0.0.1', resolve));
+    const warnings: string[] = [];
+    const sink = new WebhookSink({ url: `http://127.0.0.1:${(webhook.address() as { port: number }).port}/events`, backoffMs: 10, maxBackoffMs: 10, warn: (message) => warnings.push(message) });
+    try {
+      sink.offer('{"n":1}');
+      for (const end = Date.now() + 5000; sink.counters().dropped === 0;) {
+        assert.ok(Date.now() < end, `still sending after a ${status}: ${JSON.stringify(sink.counters())}`);
+        await new Promise((r) => setTimeout(r, 20));
+      }
+      sink.offer('{"n":2}');
+      await sink.close(2000);
+      assert.deepEqual(sink.counters(), { delivered: 0, dropped: 2, failures: 0, queued: 0 });
+      assert.equal(arrivals, 1, 'one POST, none after the answer');
+      assert.match(warnings[0]!, why);
+      assert.ok(!warnings.some((w) => /retrying/.test(w)), warnings.join('\n'));
+    } finally {
+      await sink.close(0);
+      webhook.close();
+    }
+  }
+});
+
 test('serve options: MQTT and events problems are reported together', () => {
   assert.throws(() => parseServeOptions(['--mqtt-url', 'http://x', '--events-sample', '2', '--events-webhook', 'ftp://x', '--events-mqtt-topic', 'a/#', '--mqtt-password-env', 'NOPE_NOT_SET'], {}), (err: Error) => {
     for (const p of [/--mqtt-url: 'http:\/\/x' is not an MQTT URL/, /--events-sample: '2' is not a fraction/, /--events-webhook: 'ftp:\/\/x' is not an http\(s\) URL/, /--events-mqtt-topic: 'a\/#' has a wildcard/, /--mqtt-password-env: environment variable NOPE_NOT_SET is not set/]) assert.match(err.message, p);
