@@ -12,6 +12,10 @@ import { sample, sampleSum } from '../helpers/prom.js';
 import { BOOK_MODEL, EXAMPLES, tempDir } from '../helpers/paths.js';
 import { BOOK_ROW, bookConfig, labelsOf, writeBookVersion } from './fixtures.js';
 
+/** Each model's state as GET /models lists it. */
+const modelStates = async (url: string): Promise<Record<string, string>> =>
+  Object.fromEntries((await call(`${url}/models`)).body.models.map((m: { name: string; state: string }) => [m.name, m.state]));
+
 describe('numbered versions and policies', () => {
   let server: RunningServer;
   before(async () => {
@@ -171,13 +175,12 @@ describe('memory budget', () => {
     for (const name of ['a', 'b', 'c']) writeBookVersion(repo, name, 1);
     const server = await startServer({ repo, port: 0, workers: 1, logger: false, maxLoadedModels: 2 });
     try {
-      const states = async () => Object.fromEntries((await call(`${server.url}/models`)).body.models.map((m: { name: string; state: string }) => [m.name, m.state]));
-      assert.deepEqual(await states(), { a: 'ready', b: 'ready', c: 'unavailable' });
+        assert.deepEqual(await modelStates(server.url), { a: 'ready', b: 'ready', c: 'unavailable' });
       await call(`${server.url}/models/b/predict`, { body: BOOK_ROW }); // a is now the least recently used
       // Concurrent requests for the unloaded model wait for one load.
       const answers = await Promise.all(Array.from({ length: 8 }, () => call(`${server.url}/models/c/predict`, { body: BOOK_ROW })));
       for (const res of answers) assert.equal(res.status, 200, res.text);
-      assert.deepEqual(await states(), { a: 'unavailable', b: 'ready', c: 'ready' });
+      assert.deepEqual(await modelStates(server.url), { a: 'unavailable', b: 'ready', c: 'ready' });
       const text = (await call(`${server.url}/metrics`)).text;
       assert.equal(sample(text, 'modelserve_model_evictions_total', { model: 'a' }), 1);
       assert.equal(sample(text, 'modelserve_model_loads_total', { model: 'c', outcome: 'ok' }), 1);
@@ -185,7 +188,7 @@ describe('memory budget', () => {
       assert.ok((sample(text, 'modelserve_model_load_seconds_count', { model: 'c' }) ?? 0) >= 1);
       // And back: a is loaded again on request, b (now least recent) goes.
       assert.equal((await call(`${server.url}/models/a/predict`, { body: BOOK_ROW })).status, 200);
-      assert.deepEqual(await states(), { a: 'ready', b: 'unavailable', c: 'ready' });
+      assert.deepEqual(await modelStates(server.url), { a: 'ready', b: 'unavailable', c: 'ready' });
       // The docs still describe every model, loaded or not.
       const doc = (await call(`${server.url}/openapi.json`)).body;
       assert.ok(doc.paths['/models/b/predict']);
@@ -200,9 +203,8 @@ describe('memory budget and the repository API', () => {
     const repo = tempDir();
     for (const name of ['a', 'b']) writeBookVersion(repo, name, 1);
     const server = await startServer({ repo, port: 0, workers: 1, logger: false, maxLoadedModels: 1 });
-    const states = async () => Object.fromEntries((await call(`${server.url}/models`)).body.models.map((m: { name: string; state: string }) => [m.name, m.state]));
     try {
-      assert.deepEqual(await states(), { a: 'ready', b: 'unavailable' });
+      assert.deepEqual(await modelStates(server.url), { a: 'ready', b: 'unavailable' });
       // A version whose config is broken (its model file is there) fails; the one without a model file is never selected.
       writeBookVersion(repo, 'broken', 1);
       writeFileSync(join(repo, 'broken', '1', 'model.yaml'), 'name: broken\nmodel: model.onnx\nfields: [x]\n');
@@ -211,7 +213,7 @@ describe('memory budget and the repository API', () => {
       for (const name of ['broken', 'config-only']) {
         const load = await call(`${server.url}/v2/repository/models/${name}/load`, { method: 'POST' });
         assert.equal(load.status, 400, load.text);
-        assert.equal((await states()).a, 'ready', `after the load of ${name}`);
+        assert.equal((await modelStates(server.url)).a, 'ready', `after the load of ${name}`);
       }
       // b is not loaded (the budget): an unload keeps it from loading on its next request, and says so.
       const unload = await call(`${server.url}/v2/repository/models/b/unload`, { method: 'POST' });
@@ -243,7 +245,7 @@ describe('memory budget and monitoring', () => {
         assert.equal((await call(`${server.url}${path}`)).status, 200, path);
       }
       assert.equal((await call(`${server.url}/models/c/predict`, { body: BOOK_ROW })).status, 200);
-      const states = Object.fromEntries((await call(`${server.url}/models`)).body.models.map((m: { name: string; state: string }) => [m.name, m.state]));
+      const states = await modelStates(server.url);
       assert.deepEqual(states, { a: 'ready', b: 'unavailable', c: 'ready' });
     } finally {
       await server.shutdown();
@@ -254,21 +256,20 @@ describe('memory budget and monitoring', () => {
     const repo = tempDir();
     for (const name of ['a', 'b']) writeBookVersion(repo, name, 1);
     const server = await startServer({ repo, port: 0, workers: 1, logger: false, maxLoadedModels: 1 });
-    const states = async () => Object.fromEntries((await call(`${server.url}/models`)).body.models.map((m: { name: string; state: string }) => [m.name, m.state]));
     try {
-      assert.deepEqual(await states(), { a: 'ready', b: 'unavailable' });
+      assert.deepEqual(await modelStates(server.url), { a: 'ready', b: 'unavailable' });
       for (const path of ['/v2/models/b/ready', '/v2/models/b/versions/1/ready']) {
         const ready = await call(`${server.url}${path}`);
         assert.equal(ready.status, 400, path);
         assert.equal(ready.body.code, 'MS_ERR_MODEL_NOT_READY', path);
       }
-      assert.deepEqual(await states(), { a: 'ready', b: 'unavailable' });
+      assert.deepEqual(await modelStates(server.url), { a: 'ready', b: 'unavailable' });
       const metadata = await call(`${server.url}/v2/models/b`);
       assert.equal(metadata.status, 200, JSON.stringify(metadata.body));
       assert.deepEqual(metadata.body.versions, ['1']);
-      assert.deepEqual(await states(), { a: 'unavailable', b: 'ready' });
+      assert.deepEqual(await modelStates(server.url), { a: 'unavailable', b: 'ready' });
       assert.equal((await call(`${server.url}/v2/models/a/config`)).status, 200);
-      assert.deepEqual(await states(), { a: 'ready', b: 'unavailable' });
+      assert.deepEqual(await modelStates(server.url), { a: 'ready', b: 'unavailable' });
     } finally {
       await server.shutdown();
     }
