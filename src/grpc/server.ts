@@ -262,6 +262,17 @@ function deadlineOf(call: { getDeadline(): grpc.Deadline }): number | undefined 
   return Number.isFinite(ms) ? performance.now() + (ms - Date.now()) : undefined;
 }
 
+/**
+ * The code an answer is counted and logged with. A call whose client went away meanwhile got no answer:
+ * CANCELLED (the statistics count it failed; HTTP counts an undelivered answer 499). grpc-js marks a call
+ * whose deadline passed as cancelled too: that one stays DEADLINE_EXCEEDED, which is what its client got.
+ */
+function deliveredCode(call: { readonly cancelled: boolean; getDeadline(): grpc.Deadline }, code: grpc.status): grpc.status {
+  if (!call.cancelled || code === grpc.status.DEADLINE_EXCEEDED) return code;
+  const deadline = deadlineOf(call);
+  return deadline !== undefined && deadline <= performance.now() ? grpc.status.DEADLINE_EXCEEDED : grpc.status.CANCELLED;
+}
+
 export async function startGrpcServer(options: GrpcServerOptions): Promise<RunningGrpcServer> {
   const { core, stats, log } = options;
   const { inference, health } = loadProtos();
@@ -346,17 +357,15 @@ export async function startGrpcServer(options: GrpcServerOptions): Promise<Runni
       call.sendMetadata(echoed);
     }
     const name = modelNamed(call.request);
-    // A call cancelled meanwhile (its client gone) gets no answer: it counts as CANCELLED, as the
-    // statistics count it failed and HTTP counts an undelivered answer 499.
     const fail = (err: unknown) => {
       rejected(err, name);
       const error = err instanceof InvalidMessage ? err.error : toServiceError(err, log, context.reqId);
       callback(error as grpc.ServiceError);
-      answered(rpc, context.reqId, name, '', call.cancelled ? grpc.status.CANCELLED : error.code, started);
+      answered(rpc, context.reqId, name, '', deliveredCode(call, error.code), started);
     };
     const succeed = (answer: unknown) => {
       callback(null, answer);
-      answered(rpc, context.reqId, name, context.version, call.cancelled ? grpc.status.CANCELLED : grpc.status.OK, started);
+      answered(rpc, context.reqId, name, context.version, deliveredCode(call, grpc.status.OK), started);
     };
     let response: unknown;
     try {
@@ -452,7 +461,7 @@ export async function startGrpcServer(options: GrpcServerOptions): Promise<Runni
         error_message: error.details,
         infer_response: { id: request.id, model_name: shownName(request.model_name), model_version: request.model_version },
       }));
-      answered('ModelStreamInfer', reqId, request.model_name, '', call.cancelled ? grpc.status.CANCELLED : error.code, started);
+      answered('ModelStreamInfer', reqId, request.model_name, '', deliveredCode(call, error.code), started);
     };
     // An answer past the send limit answers its request with that error instead, and the stream goes on.
     const succeeded = (request: InferRequestMessage, reqId: string, started: number, response: { model_version: string }) => {
@@ -464,7 +473,7 @@ export async function startGrpcServer(options: GrpcServerOptions): Promise<Runni
       }
       answer(bytes);
       // (Cancelled meanwhile: no answer went out; counted as a unary call's is.)
-      answered('ModelStreamInfer', reqId, request.model_name, response.model_version, call.cancelled ? grpc.status.CANCELLED : grpc.status.OK, started);
+      answered('ModelStreamInfer', reqId, request.model_name, response.model_version, deliveredCode(call, grpc.status.OK), started);
     };
     streams.add(closeIfIdle);
     // The stream's deadline (the client's grpc-timeout) bounds every request on it.
