@@ -36,35 +36,64 @@ async function holdingProxy(port: number) {
   };
 }
 
-test("a request on a removed model's topic before the unsubscribe is answered MS_ERR_MODEL_NOT_FOUND, as HTTP answers it", async () => {
+type Answer = { topic: string; correlation: string; body: string };
+
+/**
+ * A server on `repo` whose MQTT front door reaches a real mosquitto through a holding proxy, and a
+ * client subscribed to `topics` that keeps every answer it gets. `request` publishes a weather row
+ * (QoS 1) answered on `responseTopic`; `answered` waits until the answer to `correlation` came.
+ */
+async function frontDoorScene(repo: string, clientId: string, responseTopic: string, topics: string[]) {
   const broker = await startMosquitto();
   const proxy = await holdingProxy(broker.port);
+  const server = await startServer({ repo, port: 0, workers: 1, logger: false, streams: { mqtt: { url: proxy.url } } });
+  const client = await mqtt.connectAsync(broker.url, { protocolVersion: 5, clientId });
+  const close = async () => {
+    proxy.release();
+    await client.endAsync();
+    await server.shutdown();
+    proxy.close();
+    await broker.stop();
+  };
+  const answers: Answer[] = [];
+  try {
+    await server.streams!.frontDoor!.waitReady();
+    client.on('message', (topic, payload, packet) => answers.push({ topic, correlation: String(packet.properties?.correlationData), body: payload.toString() }));
+    await client.subscribeAsync([responseTopic, ...topics], { qos: 1 });
+  } catch (err) {
+    await close();
+    throw err;
+  }
+  return {
+    server, proxy, answers, close,
+    // The broker acknowledges a request once it has passed it on to the front door.
+    request: (topic: string, id: string) => client.publishAsync(topic, JSON.stringify(WEATHER_ROW), { qos: 1, properties: { responseTopic, correlationData: Buffer.from(id) } }),
+    answered: async (correlation: string) => {
+      const end = Date.now() + 10_000;
+      while (!answers.some((a) => a.correlation === correlation)) {
+        assert.ok(Date.now() < end, `no answer to the request '${correlation}': ${JSON.stringify(answers)}`);
+        await new Promise((r) => setTimeout(r, 20));
+      }
+    },
+  };
+}
+
+test("a request on a removed model's topic before the unsubscribe is answered MS_ERR_MODEL_NOT_FOUND, as HTTP answers it", async () => {
   const repo = tempDir();
   exampleModel(repo, 'weather');
   const gone = exampleModel(repo, 'weather', 'gone');
-  const server = await startServer({ repo, port: 0, workers: 1, logger: false, streams: { mqtt: { url: proxy.url } } });
-  const client = await mqtt.connectAsync(broker.url, { protocolVersion: 5, clientId: 'removed-test' });
+  const { server, proxy, answers, close, request, answered } = await frontDoorScene(repo, 'removed-test', 'removed/answers', ['modelserve/gone/errors']);
   try {
-    await server.streams!.frontDoor!.waitReady();
-    const answers: Array<{ topic: string; correlation: string; body: string }> = [];
-    client.on('message', (topic, payload, packet) => answers.push({ topic, correlation: String(packet.properties?.correlationData), body: payload.toString() }));
-    await client.subscribeAsync(['removed/answers', 'modelserve/gone/errors'], { qos: 1 });
-
     proxy.hold();
     rmSync(gone, { recursive: true });
     await server.core.reconcile({});
-    // The broker acknowledges the request once it has passed it on to the front door, still subscribed.
-    const request = (model: string, id: string) => client.publishAsync(`modelserve/${model}/predict`, JSON.stringify(WEATHER_ROW), { qos: 1, properties: { responseTopic: 'removed/answers', correlationData: Buffer.from(id) } });
-    await request('gone', 'gone');
+    // The front door is still subscribed to the removed model's topic.
+    await request('modelserve/gone/predict', 'gone');
     // A request to a served model after it: its answer comes after the first one's.
-    await request('weather', 'served');
+    await request('modelserve/weather/predict', 'served');
     proxy.release();
 
-    const end = Date.now() + 10_000;
-    while (!answers.some((a) => a.correlation === 'served')) {
-      assert.ok(Date.now() < end, `no answer to the served model's request: ${JSON.stringify(answers)}`);
-      await new Promise((r) => setTimeout(r, 20));
-    }
+    await answered('served');
     const http = await fetch(`${server.url}/models/gone/predict`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(WEATHER_ROW) });
     assert.equal(http.status, 404);
     const { detail, code } = await http.json() as { detail: string; code: string };
@@ -76,42 +105,25 @@ test("a request on a removed model's topic before the unsubscribe is answered MS
       assert.deepEqual({ detail: body.detail, code: body.code, status: body.status }, { detail, code, status: 404 });
     }
   } finally {
-    proxy.release();
-    await client.endAsync();
-    await server.shutdown();
-    proxy.close();
-    await broker.stop();
+    await close();
   }
 });
 
 test("a request on a model's old request topic, after its mqtt.request_topic changed, is answered MS_ERR_MODEL_NOT_FOUND naming the new topic", async () => {
   // It was acknowledged and dropped without any answer: the topic was no longer the model's, nor a removed model's.
-  const broker = await startMosquitto();
-  const proxy = await holdingProxy(broker.port);
   const repo = tempDir();
   exampleModel(repo, 'weather');
   exampleModel(repo, 'weather', 'moved', 'mqtt:\n  request_topic: plant/old/in\n');
-  const server = await startServer({ repo, port: 0, workers: 1, logger: false, streams: { mqtt: { url: proxy.url } } });
-  const client = await mqtt.connectAsync(broker.url, { protocolVersion: 5, clientId: 'moved-test' });
+  const { server, proxy, answers, close, request, answered } = await frontDoorScene(repo, 'moved-test', 'moved/answers', ['modelserve/moved/errors']);
   try {
-    await server.streams!.frontDoor!.waitReady();
-    const answers: Array<{ topic: string; correlation: string; body: string }> = [];
-    client.on('message', (topic, payload, packet) => answers.push({ topic, correlation: String(packet.properties?.correlationData), body: payload.toString() }));
-    await client.subscribeAsync(['moved/answers', 'modelserve/moved/errors'], { qos: 1 });
-
     proxy.hold();
     exampleModel(repo, 'weather', 'moved', 'mqtt:\n  request_topic: plant/new/in\n');
     await server.core.reconcile({});
-    const request = (topic: string, id: string) => client.publishAsync(topic, JSON.stringify(WEATHER_ROW), { qos: 1, properties: { responseTopic: 'moved/answers', correlationData: Buffer.from(id) } });
     await request('plant/old/in', 'old');
     await request('modelserve/weather/predict', 'served');
     proxy.release();
 
-    const end = Date.now() + 10_000;
-    while (!answers.some((a) => a.correlation === 'served')) {
-      assert.ok(Date.now() < end, `no answer to the served model's request: ${JSON.stringify(answers)}`);
-      await new Promise((r) => setTimeout(r, 20));
-    }
+    await answered('served');
     const toOld = answers.filter((a) => a.correlation === 'old');
     assert.deepEqual(toOld.map((a) => a.topic).sort(), ['modelserve/moved/errors', 'moved/answers'], JSON.stringify(answers));
     for (const a of toOld) {
@@ -120,10 +132,6 @@ test("a request on a model's old request topic, after its mqtt.request_topic cha
       assert.equal(body.detail, "no model takes requests on the topic 'plant/old/in' any more: the model 'moved' takes them on 'plant/new/in'");
     }
   } finally {
-    proxy.release();
-    await client.endAsync();
-    await server.shutdown();
-    proxy.close();
-    await broker.stop();
+    await close();
   }
 });
