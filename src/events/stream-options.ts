@@ -20,21 +20,7 @@ export function resolveStreamOptions(out: Record<string, unknown>, env: NodeJS.P
   // The pattern alone let through what the URL parser then refused (a port past 65535, a space in
   // the host): the server failed to start with "Invalid URL" or a port range error, naming no option.
   if (url !== undefined && (!/^(mqtts?|wss?):\/\/[^/]+/.test(url) || !URL.canParse(url))) problems.push(`--mqtt-url: '${urlForLogs(url)}' is not an MQTT URL (mqtt://host:port, mqtts://host:port, ws:// or wss://)`);
-  let password: string | undefined;
-  const passwordEnv = str('mqttPasswordEnv');
-  if (passwordEnv !== undefined) {
-    if (!isEnvName(passwordEnv)) problems.push(`--mqtt-password-env: ${NOT_AN_ENV_NAME} (give the NAME of the variable holding the password)`);
-    else if (env[passwordEnv] === undefined || env[passwordEnv] === '') problems.push(`--mqtt-password-env: environment variable ${passwordEnv} is not set or empty`);
-    else password = env[passwordEnv];
-  }
-  const passwordFile = str('mqttPasswordFile');
-  if (passwordFile !== undefined) {
-    try {
-      password = readUserText(passwordFile, 'secret').replace(/\r?\n$/, '');
-    } catch (err) {
-      problems.push(`--mqtt-password-file: ${passwordFile} ${unreadableReason(err)}`);
-    }
-  }
+  const password = secretOption('mqtt-password', 'password', str('mqttPasswordEnv'), str('mqttPasswordFile'), env, problems, (text) => text.replace(/\r?\n$/, ''));
   for (const [key, flag] of [['mqttCaFile', 'mqtt-ca-file'], ['mqttCertFile', 'mqtt-cert-file'], ['mqttKeyFile', 'mqtt-key-file']] as const) {
     const path = str(key);
     if (path !== undefined) {
@@ -94,21 +80,30 @@ export function resolveStreamOptions(out: Record<string, unknown>, env: NodeJS.P
 }
 
 
-/** --events-webhook-token-env / -file as an Authorization header (never from the command line, where ps shows it). */
-function webhookAuthorization(webhook: string | undefined, envName: string | undefined, file: string | undefined, env: NodeJS.ProcessEnv, problems: string[]): Record<string, string> | undefined {
-  let token: string | undefined;
+/**
+ * A secret from --<option>-env NAME (the variable's value) or --<option>-file PATH (its text, through
+ * `fromFile`; the file wins when both are given). Each problem names its option; the secret itself never.
+ */
+function secretOption(option: string, what: string, envName: string | undefined, file: string | undefined, env: NodeJS.ProcessEnv, problems: string[], fromFile: (text: string) => string): string | undefined {
+  let secret: string | undefined;
   if (envName !== undefined) {
-    if (!isEnvName(envName)) problems.push(`--events-webhook-token-env: ${NOT_AN_ENV_NAME} (give the NAME of the variable holding the token)`);
-    else if (env[envName] === undefined || env[envName] === '') problems.push(`--events-webhook-token-env: environment variable ${envName} is not set or empty`);
-    else token = env[envName];
+    if (!isEnvName(envName)) problems.push(`--${option}-env: ${NOT_AN_ENV_NAME} (give the NAME of the variable holding the ${what})`);
+    else if (env[envName] === undefined || env[envName] === '') problems.push(`--${option}-env: environment variable ${envName} is not set or empty`);
+    else secret = env[envName];
   }
   if (file !== undefined) {
     try {
-      token = readUserText(file, 'secret').trim();
+      secret = fromFile(readUserText(file, 'secret'));
     } catch (err) {
-      problems.push(`--events-webhook-token-file: ${file} ${unreadableReason(err)}`);
+      problems.push(`--${option}-file: ${file} ${unreadableReason(err)}`);
     }
   }
+  return secret;
+}
+
+/** --events-webhook-token-env / -file as an Authorization header (never from the command line, where ps shows it). */
+function webhookAuthorization(webhook: string | undefined, envName: string | undefined, file: string | undefined, env: NodeJS.ProcessEnv, problems: string[]): Record<string, string> | undefined {
+  const token = secretOption('events-webhook-token', 'token', envName, file, env, problems, (text) => text.trim());
   if (token === undefined) return undefined;
   const flag = file !== undefined ? '--events-webhook-token-file' : '--events-webhook-token-env';
   if (webhook === undefined) problems.push(`${flag}: needs --events-webhook (the URL the token is sent to)`);
