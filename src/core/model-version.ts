@@ -172,7 +172,7 @@ export class ModelVersion implements ServableVersion {
         phases.inputMs = t1 - t0;
         let outputs: NamedTensors;
         try {
-          outputs = rows <= sliceRowsAt ? await runtime.run(key, feeds, names as string[]) : await runSlices(runtime, key, feeds, rows, sliceRowsAt, names as string[], !raw);
+          outputs = rows <= sliceRowsAt ? await runtime.run(key, feeds, names as string[], requests.length) : await runSlices(runtime, key, feeds, rows, sliceRowsAt, names as string[], !raw);
           // A graph that answers for the whole run, not per row (a scalar, a sum over the batch):
           // requests sharing a batch must not get each other's answers.
           if (rows > 1 && !oneEntryPerRow(outputs, rows)) {

@@ -6,7 +6,13 @@
 // other one on a worker, so the event loop is never blocked longer than that.
 //
 // The expected time comes from the workers' own timing of each model right after it loads (fixed
-// cost + cost per row, on zeros: RunCost). Only models cheap enough for a one-row batch get a
+// cost + cost per row, on zeros: RunCost). But the main thread also does every request's HTTP
+// work: a batch of few requests with many rows each (64-row OIP or JSON requests) run there while
+// a worker sits idle leaves a core's worker waiting on a saturated main thread. So while a worker
+// is idle, a batch that would take more than half the budget and more than a request's own HTTP
+// work per request it serves goes to that worker (64-row requests of the book model: 15–25 % more
+// requests/s in alternating runs; single-row requests, whose batches cost a few µs per request,
+// stay inline: BENCHMARKS.md, OIP section). Only models cheap enough for a one-row batch get a
 // main-thread session at all, so large models cost no extra memory or main-thread load time; it
 // loads in the background, so a model serves (from the workers) as soon as the workers have it.
 import { leadingRows, type InferenceRuntime, type ModelSignature, type ModelSource, type NamedTensors } from './types.js';
@@ -15,6 +21,19 @@ import type { WorkerPoolRuntime } from '../workers/pool.js';
 
 /** The largest batch ever run on the main thread, whatever the timing says (a fit on two sizes is no promise for thousands of rows). */
 const INLINE_MAX_ROWS = 256;
+
+/** The share of the inline budget a batch may take on the main thread while a worker is idle. */
+const WORKER_IDLE_SHARE = 0.5;
+
+/**
+ * Roughly the main thread's own HTTP work for one request (node:http alone spends 30–40 µs per
+ * request here): with a worker idle, a batch whose run costs more than this per request it serves
+ * is handed to the worker.
+ */
+const REQUEST_WORK_MS = 0.05;
+
+/** Rows of a model's batch run on the main thread: up to `rows`, and up to `whileWorkerIdle` whatever the batch's requests when a worker is idle. */
+interface InlineLimit { rows: number; whileWorkerIdle: number }
 
 /** How long after a load its main-thread sessions start loading (ms). */
 const INLINE_LOAD_DELAY_MS = 200;
@@ -31,9 +50,9 @@ export class HybridRuntime implements InferenceRuntime {
   /** Created with the first cheap model (onnxruntime is then loaded on the main thread too). */
   private inline: InProcessRuntime | undefined;
   /** Rows up to which a model's batch runs inline (absent: never, or its session is not loaded yet). */
-  private readonly inlineLimits = new Map<string, number>();
-  /** Models cheap enough for a main-thread session, with their row limit (loaded or loading). */
-  private readonly wanted = new Map<string, { source: ModelSource; rows: number }>();
+  private readonly inlineLimits = new Map<string, InlineLimit>();
+  /** Models cheap enough for a main-thread session, with their row limits (loaded or loading). */
+  private readonly wanted = new Map<string, { source: ModelSource; limit: InlineLimit }>();
   private readonly loading = new Set<Promise<void>>();
   /** Every model served, by name (to revisit the limits when the cost estimates come down). */
   private readonly sources = new Map<string, ModelSource>();
@@ -47,20 +66,25 @@ export class HybridRuntime implements InferenceRuntime {
 
   /** Rows up to which batches of this model run on the main thread (0: none). */
   inlineRows(model: string): number {
-    return this.inlineLimits.get(model) ?? 0;
+    return this.inlineLimits.get(model)?.rows ?? 0;
+  }
+
+  /** Rows up to which batches of this model run on the main thread while a worker is idle (0: none). */
+  inlineRowsWhileWorkerIdle(model: string): number {
+    return this.inlineLimits.get(model)?.whileWorkerIdle ?? 0;
   }
 
   async load(models: ModelSource[]): Promise<Record<string, ModelSignature>> {
     const signatures = await this.pool.load(models);
     const cheap: ModelSource[] = [];
     for (const m of models) {
-      const rows = this.rowsWithinBudget(m.name);
+      const limit = this.limitOf(m.name);
       // A replaced model loses its main-thread session until its new one is there (or for good).
       if (this.inlineLimits.delete(m.name) || this.wanted.has(m.name)) void this.inline?.unload([m.name]);
       this.wanted.delete(m.name);
       this.sources.set(m.name, m);
-      if (rows >= 1) {
-        this.wanted.set(m.name, { source: m, rows });
+      if (limit.rows >= 1) {
+        this.wanted.set(m.name, { source: m, limit });
         cheap.push(m);
       }
     }
@@ -69,12 +93,15 @@ export class HybridRuntime implements InferenceRuntime {
     return signatures;
   }
 
-  /** Rows of this model expected to run within the budget (0: none), from the pool's current estimate. */
-  private rowsWithinBudget(model: string): number {
+  /** Rows of this model expected to run within the budget, and within its share while a worker is idle (0: none), from the pool's current estimate. */
+  private limitOf(model: string): InlineLimit {
     const cost = this.pool.runCost(model);
-    const spare = cost === undefined ? -1 : this.options.inlineMaxMs - cost.fixedMs - cost.perRowMs;
-    if (cost === undefined || spare < 0) return 0;
-    return Math.min(INLINE_MAX_ROWS, cost.perRowMs > 0 ? 1 + Math.floor(spare / cost.perRowMs) : INLINE_MAX_ROWS);
+    const rowsWithin = (budgetMs: number): number => {
+      const spare = cost === undefined ? -1 : budgetMs - cost.fixedMs - cost.perRowMs;
+      if (cost === undefined || spare < 0) return 0;
+      return Math.min(INLINE_MAX_ROWS, cost.perRowMs > 0 ? 1 + Math.floor(spare / cost.perRowMs) : INLINE_MAX_ROWS);
+    };
+    return { rows: rowsWithin(this.options.inlineMaxMs), whileWorkerIdle: rowsWithin(this.options.inlineMaxMs * WORKER_IDLE_SHARE) };
   }
 
   /**
@@ -99,12 +126,12 @@ export class HybridRuntime implements InferenceRuntime {
     if (this.closed) return;
     const newlyCheap: ModelSource[] = [];
     for (const [name, source] of this.sources) {
-      const rows = this.rowsWithinBudget(name);
+      const limit = this.limitOf(name);
       const wanted = this.wanted.get(name);
-      if (rows < 1 || (wanted !== undefined && rows <= wanted.rows)) continue;
-      this.wanted.set(name, { source, rows });
+      if (limit.rows < 1 || (wanted !== undefined && limit.rows <= wanted.limit.rows)) continue;
+      this.wanted.set(name, { source, limit });
       if (wanted === undefined) newlyCheap.push(source);
-      else if (this.inlineLimits.has(name)) this.inlineLimits.set(name, rows);
+      else if (this.inlineLimits.has(name)) this.inlineLimits.set(name, limit);
     }
     this.startInline(newlyCheap);
   }
@@ -131,7 +158,7 @@ export class HybridRuntime implements InferenceRuntime {
     for (const source of sources) {
       const wanted = this.wanted.get(source.name);
       // Unloaded or replaced meanwhile: this session is not wanted any more.
-      if (wanted?.source === source) this.inlineLimits.set(source.name, wanted.rows);
+      if (wanted?.source === source) this.inlineLimits.set(source.name, wanted.limit);
       else if (wanted === undefined) await this.inline.unload([source.name]);
     }
   }
@@ -145,14 +172,22 @@ export class HybridRuntime implements InferenceRuntime {
     await Promise.all([this.pool.unload(names), this.inline?.unload(names)]);
   }
 
-  run(model: string, feeds: NamedTensors, outputNames?: string[]): Promise<NamedTensors> {
+  run(model: string, feeds: NamedTensors, outputNames?: string[], requests = 1): Promise<NamedTensors> {
     if (this.seenCostEpoch !== this.pool.runCostEpoch) this.refreshLimits();
     const limit = this.inlineLimits.get(model);
     if (limit !== undefined && this.inline !== undefined) {
       const rows = leadingRows(feeds);
-      if (rows !== undefined && rows <= limit) return this.inline.run(model, feeds, outputNames);
+      if (rows !== undefined && rows <= limit.rows && (rows <= limit.whileWorkerIdle || !this.pool.hasIdleWorker || this.cheapPerRequest(model, rows, requests))) {
+        return this.inline.run(model, feeds, outputNames);
+      }
     }
     return this.pool.run(model, feeds, outputNames);
+  }
+
+  /** Whether a run of `rows` costs at most a request's own HTTP work per request it serves. */
+  private cheapPerRequest(model: string, rows: number, requests: number): boolean {
+    const cost = this.pool.runCost(model);
+    return cost !== undefined && cost.fixedMs + cost.perRowMs * rows <= REQUEST_WORK_MS * requests;
   }
 
   async close(): Promise<void> {

@@ -52,8 +52,11 @@ export interface InferenceRuntime {
   load(models: ModelSource[]): Promise<Record<string, ModelSignature>>;
   /** Releases the sessions of these models (call only once nothing runs on them: the core drains first). */
   unload(names: string[]): Promise<void>;
-  /** Runs one batch. Never blocks the caller's event loop in the worker implementation. */
-  run(model: string, feeds: NamedTensors, outputNames?: string[]): Promise<NamedTensors>;
+  /**
+   * Runs one batch. Never blocks the caller's event loop in the worker implementation.
+   * `requests`: how many client requests the batch serves (default 1); HybridRuntime weighs a run's cost per request.
+   */
+  run(model: string, feeds: NamedTensors, outputNames?: string[], requests?: number): Promise<NamedTensors>;
   /** Rows up to which this model's batches run on the calling thread (HybridRuntime); absent or 0: none. */
   inlineRows?(model: string): number;
   /** How many runs may usefully be in flight at once (the batcher's slots; e.g. two per worker thread). */

@@ -113,6 +113,12 @@ export class WorkerPoolRuntime implements InferenceRuntime {
     return this.slots.filter((s) => s.worker !== null).length;
   }
 
+  /** Whether some live worker has no run in flight (a hand-off to it starts at once). */
+  get hasIdleWorker(): boolean {
+    for (const slot of this.slots) if (slot.worker !== null && slot.runs.size === 0) return true;
+    return false;
+  }
+
   /** Runs in flight per worker (the dispatch load). */
   get inFlightPerWorker(): number[] {
     return this.slots.map((s) => s.runs.size);

@@ -28,7 +28,8 @@ describe('HybridRuntime', () => {
 
   test('a batch within the limit runs on the calling thread, a larger one on a worker; both answer the same', async () => {
     const limit = hybrid.inlineRows('svc');
-    const small = svcRows(Math.min(limit, 4));
+    // Within the limit that holds while the workers are idle (as they are here).
+    const small = svcRows(Math.min(hybrid.inlineRowsWhileWorkerIdle('svc'), 4));
     const large = svcRows(limit + 1);
     const smallRun = hybrid.run('svc', { float_input: svcTensor(small) });
     assert.deepEqual(pool.inFlightPerWorker, [0, 0], 'the small batch never reached a worker');
@@ -38,6 +39,33 @@ describe('HybridRuntime', () => {
     const viaPool = await pool.run('svc', { float_input: svcTensor(large) });
     assert.deepEqual(b.label!.data, viaPool.label!.data);
     assert.deepEqual([...(a.label!.data as BigInt64Array)], [...(viaPool.label!.data as BigInt64Array)].slice(0, small.length));
+  });
+
+  test('while a worker is idle, a batch expected to take more than half the budget and more than 50 µs per request it serves goes to it; with every worker busy, it runs on the calling thread', async () => {
+    const cost = pool.runCost('svc')!;
+    const limit = hybrid.inlineRows('svc');
+    const whileIdle = hybrid.inlineRowsWhileWorkerIdle('svc');
+    assert.equal(whileIdle, 1 + Math.floor((1 - cost.fixedMs - cost.perRowMs) / cost.perRowMs), JSON.stringify(cost));
+    assert.ok(whileIdle >= 1 && whileIdle < limit, `limits ${whileIdle} < ${limit}`);
+    const rows = svcRows(limit);
+    const toIdleWorker = hybrid.run('svc', { float_input: svcTensor(rows) });
+    assert.equal(pool.inFlightPerWorker.reduce((a, b) => a + b, 0), 1, 'a worker was idle: the batch went to it');
+    const expected = await toIdleWorker;
+    const withinShare = hybrid.run('svc', { float_input: svcTensor(svcRows(whileIdle)) });
+    assert.deepEqual(pool.inFlightPerWorker, [0, 0], 'a batch within half the budget runs on the calling thread');
+    await withinShare;
+    // The same batch serving many requests costs each of them less than its own HTTP work (50 µs): inline.
+    const manyRequests = Math.ceil((cost.fixedMs + cost.perRowMs * limit) / 0.05);
+    const shared = hybrid.run('svc', { float_input: svcTensor(rows) }, undefined, manyRequests);
+    assert.deepEqual(pool.inFlightPerWorker, [0, 0], `a batch serving ${manyRequests} requests runs on the calling thread`);
+    assert.deepEqual((await shared).label!.data, expected.label!.data);
+    // One long run on each worker: none is idle now.
+    const busy = [pool.run('svc', { float_input: svcTensor(svcRows(400)) }), pool.run('svc', { float_input: svcTensor(svcRows(400)) })];
+    assert.deepEqual(pool.inFlightPerWorker, [1, 1]);
+    const inline = hybrid.run('svc', { float_input: svcTensor(rows) });
+    assert.deepEqual(pool.inFlightPerWorker, [1, 1], 'every worker busy: the batch ran on the calling thread');
+    assert.deepEqual((await inline).label!.data, expected.label!.data);
+    await Promise.all(busy);
   });
 
   test('a limit below any run\'s cost keeps every batch on the workers, with no main-thread session', async () => {
@@ -102,7 +130,8 @@ test('HybridRuntime: load-time timings inflated by a busy machine come down with
     await rt.run('svc', { float_input: svcTensor(svcRows(1)) }); // sees the new estimate
     await rt.inlineSettled();
     assert.ok(rt.inlineRows('svc') >= 1, `limit ${rt.inlineRows('svc')} with ${JSON.stringify(pool.runCost('svc'))}, budget ${budget} ms`);
-    const inline = rt.run('svc', { float_input: svcTensor(svcRows(1)) });
+    // Serving many requests (cheap per request), so that the idle worker does not take it either.
+    const inline = rt.run('svc', { float_input: svcTensor(svcRows(1)) }, undefined, 1000);
     assert.deepEqual(pool.inFlightPerWorker, [0], 'a one-row batch now runs on the calling thread');
     await inline;
   } finally {
