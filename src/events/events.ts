@@ -4,7 +4,7 @@
 import type { PredictionRecord } from '../core/prediction-tap.js';
 import { Counter, Gauge, type Registry } from 'prom-client';
 import { PredictionEventWriter } from './cloudevent.js';
-import type { EventSink, SinkHooks } from './sink.js';
+import { DROP_REASONS, type EventSink, type SinkHooks } from './sink.js';
 
 export interface PredictionEventsOptions {
   sinks: EventSink[];
@@ -42,7 +42,10 @@ export class PredictionEvents {
   }
 }
 
-/** Sink hooks that count in Prometheus (modelserve_events_total{sink, outcome}) and a queue gauge. */
+/**
+ * Sink hooks that count in Prometheus (modelserve_events_total{sink, outcome}, the drops by reason in
+ * modelserve_events_dropped_total{sink, reason}) and a queue gauge.
+ */
 export function eventMetricsHooks(registry: Registry, sinks: () => readonly EventSink[]): Required<Pick<SinkHooks, 'onDelivered' | 'onDropped' | 'onFailure'>> {
   const events = new Counter({ name: 'modelserve_events_total', help: 'Prediction events by sink (mqtt, webhook, file) and outcome: delivered (acknowledged by the destination), dropped (the sink\'s queue was full, the event is larger than the destination accepts, or it was still queued at shutdown), failed (a delivery attempt failed; retried).', labelNames: ['sink', 'outcome'], registers: [registry] });
   new Gauge({
@@ -55,10 +58,18 @@ export function eventMetricsHooks(registry: Registry, sinks: () => readonly Even
       for (const s of sinks()) this.set({ sink: s.kind }, s.counters().queued);
     },
   });
-  for (const sink of sinks()) for (const outcome of ['delivered', 'dropped', 'failed']) events.inc({ sink: sink.kind, outcome }, 0);
+  // outcome="dropped" above stays the total; this tells why, so a shutdown's or a retired webhook's losses are not read as an undersized queue.
+  const dropped = new Counter({ name: 'modelserve_events_dropped_total', help: 'Prediction events dropped, by sink and reason: queue_full (the sink\'s queue was full), too_large (larger than the destination accepts), stopped (the webhook answered 410 or a redirect and is sent nothing more), shutdown (still queued when the shutdown\'s flush deadline passed, or finished after the sink began closing).', labelNames: ['sink', 'reason'], registers: [registry] });
+  for (const sink of sinks()) {
+    for (const outcome of ['delivered', 'dropped', 'failed']) events.inc({ sink: sink.kind, outcome }, 0);
+    for (const reason of DROP_REASONS) dropped.inc({ sink: sink.kind, reason }, 0);
+  }
   return {
     onDelivered: (sink, n) => events.inc({ sink, outcome: 'delivered' }, n),
-    onDropped: (sink, n) => events.inc({ sink, outcome: 'dropped' }, n),
+    onDropped: (sink, n, reason) => {
+      events.inc({ sink, outcome: 'dropped' }, n);
+      dropped.inc({ sink, reason }, n);
+    },
     onFailure: (sink) => events.inc({ sink, outcome: 'failed' }),
   };
 }

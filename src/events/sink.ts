@@ -5,10 +5,19 @@
 // write), retried with backoff while the destination is down: at-least-once up to the bound.
 import { setTimeout as sleep } from 'node:timers/promises';
 
+/**
+ * Why events were dropped (the `reason` label of modelserve_events_dropped_total): the queue was
+ * full; the destination can never take the event (too large); the destination stopped for good
+ * (a webhook's 410 or redirect); shutdown (still queued at the flush's deadline, or offered after
+ * the sink began closing).
+ */
+export type DropReason = 'queue_full' | 'too_large' | 'stopped' | 'shutdown';
+export const DROP_REASONS: readonly DropReason[] = ['queue_full', 'too_large', 'stopped', 'shutdown'];
+
 export interface SinkCounters {
   /** Events acknowledged by the destination. */
   delivered: number;
-  /** Events refused because the queue was full. */
+  /** Events dropped: the queue was full, never deliverable, the sink stopped, or shutdown (see DropReason). */
   dropped: number;
   /** Failed delivery attempts (each retried). */
   failures: number;
@@ -19,7 +28,7 @@ export interface SinkCounters {
 export interface SinkHooks {
   /** One event acknowledged / dropped / a failed attempt (metrics). */
   onDelivered?: (sink: string, n: number) => void;
-  onDropped?: (sink: string, n: number) => void;
+  onDropped?: (sink: string, n: number, reason: DropReason) => void;
   onFailure?: (sink: string) => void;
   /** Rate-limited warnings (the log). */
   warn?: (message: string, detail: Record<string, unknown>) => void;
@@ -94,13 +103,14 @@ export abstract class BoundedSink implements EventSink {
   private delivered = 0;
   private dropped = 0;
   private failures = 0;
-  private droppedSinceWarning = 0;
-  /** Drops and failures are warned about separately (one must not silence the other). */
-  private lastDropWarning = 0;
+  /**
+   * Drops not yet warned about, and the last warning's time, per reason: each reason is warned
+   * about on its own (one must not silence or mislabel another), and failures apart from drops.
+   */
+  private readonly unwarned = new Map<DropReason, { n: number; why: string; last: number }>();
   private lastWarning = 0;
-  /** Events of the batch being delivered that the destination can never take (see refuse()), and why. */
-  private refusedInBatch = 0;
-  private refusedWhy = '';
+  /** Events of the batch being delivered that the destination can never take (see refuse()), by reason. */
+  private refusedInBatch = new Map<DropReason, { n: number; why: string }>();
   private idle: Promise<void> = Promise.resolve();
   private abort = new AbortController();
 
@@ -131,7 +141,8 @@ export abstract class BoundedSink implements EventSink {
     // One event larger than the bound alone is still taken (when nothing else waits): it is held
     // by the request that made it anyway, and would otherwise never be sent.
     if (this.closing || this.queue.length >= this.maxQueue || (this.queuedBytes + event.length > this.maxQueueBytes && this.queue.length > 0)) {
-      this.drop(1, this.closing ? `the ${this.kind} sink is closing` : `the ${this.kind} sink's queue is full (${this.maxQueue} events or ${this.maxQueueBytes} bytes)`);
+      if (this.closing) this.drop(1, `the ${this.kind} sink is closing (shutdown): events of predictions finished after it began are not sent`, 'shutdown');
+      else this.drop(1, `the ${this.kind} sink's queue is full (${this.maxQueue} events or ${this.maxQueueBytes} bytes)`, 'queue_full');
       return false;
     }
     this.queue.push(event);
@@ -145,16 +156,19 @@ export abstract class BoundedSink implements EventSink {
     return true;
   }
 
-  /** Counts dropped events, with a warning at most every 10 s (the first at once). */
-  private drop(n: number, why: string, force = false): void {
+  /** Counts dropped events, with a warning per reason at most every 10 s (the first at once). */
+  private drop(n: number, why: string, reason: DropReason, force = false): void {
     this.dropped += n;
-    this.droppedSinceWarning += n;
-    this.hooks.onDropped?.(this.kind, n);
+    if (n > 0) this.hooks.onDropped?.(this.kind, n, reason);
+    const entry = this.unwarned.get(reason) ?? { n: 0, why, last: -Infinity };
+    entry.n += n;
+    entry.why = why;
+    this.unwarned.set(reason, entry);
     const now = Date.now();
-    if (force || now - this.lastDropWarning >= WARN_EVERY_MS) {
-      this.lastDropWarning = now;
-      this.hooks.warn?.(`prediction events dropped: ${why}`, { sink: this.kind, target: this.target, dropped: this.droppedSinceWarning, dropped_total: this.dropped });
-      this.droppedSinceWarning = 0;
+    if (force || now - entry.last >= WARN_EVERY_MS) {
+      entry.last = now;
+      this.hooks.warn?.(`prediction events dropped: ${why}`, { sink: this.kind, target: this.target, reason, dropped: entry.n, dropped_total: this.dropped });
+      entry.n = 0;
     }
   }
 
@@ -162,9 +176,11 @@ export abstract class BoundedSink implements EventSink {
    * For deliver(): `n` events of the batch can never be delivered (larger than the destination
    * takes). They are dropped and counted as such, not retried forever; deliver() resolves for the rest.
    */
-  protected refuse(n: number, why: string): void {
-    this.refusedInBatch += n;
-    this.refusedWhy = why;
+  protected refuse(n: number, why: string, reason: 'too_large' | 'stopped' = 'too_large'): void {
+    const entry = this.refusedInBatch.get(reason) ?? { n: 0, why };
+    entry.n += n;
+    entry.why = why;
+    this.refusedInBatch.set(reason, entry);
   }
 
   counters(): SinkCounters {
@@ -199,20 +215,22 @@ export abstract class BoundedSink implements EventSink {
       }
       this.lastStart = Date.now();
       const batch = this.queue.slice(0, this.maxBatch);
-      this.refusedInBatch = 0;
+      this.refusedInBatch.clear();
       try {
         await this.deliver(batch, this.abort.signal);
         // Only now leave the queue: a failure anywhere before re-sends them (duplicates, never gaps).
         this.queue.splice(0, batch.length);
         for (const event of batch) this.queuedBytes -= event.length;
-        const delivered = batch.length - this.refusedInBatch;
+        let refused = 0;
+        for (const { n } of this.refusedInBatch.values()) refused += n;
+        const delivered = batch.length - refused;
         this.delivered += delivered;
         if (delivered > 0) this.hooks.onDelivered?.(this.kind, delivered);
         // Counted once the batch is through (a retried batch refuses them again).
-        if (this.refusedInBatch > 0) this.drop(this.refusedInBatch, this.refusedWhy);
+        for (const [reason, { n, why }] of this.refusedInBatch) this.drop(n, why, reason);
         pause = this.backoffMs;
       } catch (err) {
-        this.refusedInBatch = 0; // the whole batch is sent again
+        this.refusedInBatch.clear(); // the whole batch is sent again
         if (this.abort.signal.aborted) break;
         this.failures++;
         this.hooks.onFailure?.(this.kind);
@@ -235,10 +253,14 @@ export abstract class BoundedSink implements EventSink {
     const deadline = sleep(timeoutMs, undefined, { ref: false });
     await Promise.race([this.idle, deadline]);
     this.abort.abort();
-    // Said once, with the count: what shutdown leaves undelivered, and drops not yet reported.
+    // Said once each, with the count: drops not yet reported (each with its own reason), then what
+    // shutdown leaves undelivered.
+    for (const [reason, { n, why }] of this.unwarned) if (n > 0) this.drop(0, why, reason, true);
     this.queuedBytes = 0;
-    if (this.queue.length > 0) this.drop(this.queue.splice(0).length, `the ${this.kind} sink did not deliver them within ${timeoutMs} ms of shutdown`, true);
-    else if (this.droppedSinceWarning > 0) this.drop(0, `the ${this.kind} sink's queue was full`, true);
+    const left = this.queue.splice(0).length;
+    if (left > 0) {
+      this.drop(left, `the ${this.kind} sink did not deliver them within ${timeoutMs} ms of shutdown (still queued when the flush's deadline passed)`, 'shutdown', true);
+    }
     await this.release();
   }
 

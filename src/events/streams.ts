@@ -8,7 +8,7 @@ import type { MqttTopics } from '../mqtt/topics.js';
 import { PredictionEvents, eventMetricsHooks } from './events.js';
 import { FileSink } from './file-sink.js';
 import { MqttSink } from './mqtt-sink.js';
-import type { EventSink } from './sink.js';
+import type { DropReason, EventSink } from './sink.js';
 import { WebhookSink } from './webhook-sink.js';
 import type { TrafficRouter } from '../traffic/router.js';
 
@@ -67,7 +67,7 @@ export function startStreams(options: StreamOptions, core: InferenceCore, metric
     let counted: ReturnType<typeof eventMetricsHooks> | undefined;
     const common = {
       onDelivered: (sink: string, n: number) => counted?.onDelivered(sink, n),
-      onDropped: (sink: string, n: number) => counted?.onDropped(sink, n),
+      onDropped: (sink: string, n: number, reason: DropReason) => counted?.onDropped(sink, n, reason),
       onFailure: (sink: string) => counted?.onFailure(sink),
       warn: (message: string, detail: Record<string, unknown>) => log.warn(detail, message),
       maxQueue: ev.maxQueue,

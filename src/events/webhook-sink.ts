@@ -42,7 +42,7 @@ export class WebhookSink extends BoundedSink {
   private readonly headers: Record<string, string>;
   private readonly agent: Agent;
   /** Why the webhook takes no more events (it answered 410 or a redirect); undefined while it does. */
-  private stopped: string | undefined;
+  private stoppedWhy: string | undefined;
   /** The smallest body the webhook answered 413 to (bytes; Infinity until it does). */
   private refusedBytes = Infinity;
 
@@ -79,8 +79,8 @@ export class WebhookSink extends BoundedSink {
    * event that alone is too large is dropped and counted (as the MQTT sink does past the broker's limit).
    */
   private async post(events: string[], signal: AbortSignal): Promise<void> {
-    if (this.stopped !== undefined) {
-      this.refuse(events.length, this.stopped);
+    if (this.stoppedWhy !== undefined) {
+      this.refuse(events.length, this.stoppedWhy, 'stopped');
       return;
     }
     const single = events.length === 1;
@@ -108,10 +108,10 @@ export class WebhookSink extends BoundedSink {
     // followed. Both were retried forever; now every event is dropped and counted (one warning at once).
     if (response.statusCode === 410 || (response.statusCode >= 300 && response.statusCode < 400)) {
       const location = response.headers.location;
-      this.stopped = response.statusCode === 410
+      this.stoppedWhy = response.statusCode === 410
         ? 'the webhook answered 410 Gone (it was retired): no more events are sent to it'
         : `the webhook answered ${response.statusCode}, a redirect${typeof location === 'string' ? ` to ${location.slice(0, 200)}` : ''}, which a webhook sender must not follow: no more events are sent to it; give --events-webhook the new URL`;
-      this.refuse(events.length, this.stopped);
+      this.refuse(events.length, this.stoppedWhy, 'stopped');
       return;
     }
     if (response.statusCode < 200 || response.statusCode >= 300) {

@@ -14,8 +14,10 @@ import { FileSink } from '../../src/events/file-sink.js';
 import { WebhookSink, retryAfterMs } from '../../src/events/webhook-sink.js';
 import { createServer } from 'node:http';
 import { PredictionEventWriter, predictionEvent } from '../../src/events/cloudevent.js';
-import { PredictionEvents } from '../../src/events/events.js';
-import { BoundedSink, type EventSink, type SinkCounters } from '../../src/events/sink.js';
+import { PredictionEvents, eventMetricsHooks } from '../../src/events/events.js';
+import { BoundedSink, DROP_REASONS, type DropReason, type EventSink, type SinkCounters } from '../../src/events/sink.js';
+import { Registry } from 'prom-client';
+import { sample } from '../helpers/prom.js';
 import { loadRepository } from '../../src/config/load.js';
 import { createRuntime } from '../../src/runtime/create.js';
 import { parseServeOptions } from '../../src/cli/serve-options.js';
@@ -372,6 +374,67 @@ test('webhook sink: after a 410 Gone or a redirect no more events are sent (the 
       await sink.close(0);
       webhook.close();
     }
+  }
+});
+
+test('sinks: drops are warned about and counted by reason (queue_full, stopped, shutdown), a shutdown never reported as a full queue', async () => {
+  // At shutdown every unreported drop was logged as "the webhook sink's queue was full": events a
+  // retired webhook (410) refused, events offered while the sink was closing.
+  const webhook = createServer((req, res) => {
+    req.resume();
+    req.on('end', () => { res.statusCode = 410; res.end(); });
+  });
+  await new Promise<void>((resolve) => webhook.listen(0, '127.0.0.1', resolve));
+  const registry = new Registry();
+  const warnings: Array<{ message: string; sink: unknown; reason: unknown; dropped: unknown }> = [];
+  const common = {
+    // Called once the sinks exist, as in src/events/streams.ts.
+    onDropped: (sink: string, n: number, reason: DropReason) => hooks.onDropped(sink, n, reason),
+    warn: (message: string, detail: Record<string, unknown>) => warnings.push({ message, sink: detail.sink, reason: detail.reason, dropped: detail.dropped }),
+    backoffMs: 10,
+    maxBackoffMs: 10,
+  };
+  const hook = new WebhookSink({ ...common, url: `http://127.0.0.1:${(webhook.address() as { port: number }).port}/events` });
+  const gated = new GatedSink({ ...common, maxQueue: 3 });
+  const hooks = eventMetricsHooks(registry, () => [hook, gated]);
+  const metric = async (name: string, labels: Record<string, string>) => sample(await registry.metrics(), name, labels);
+  try {
+    hook.offer('{"n":1}');
+    for (const end = Date.now() + 5000; hook.counters().dropped === 0;) {
+      assert.ok(Date.now() < end, `still sending after a 410: ${JSON.stringify(hook.counters())}`);
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    hook.offer('{"n":2}'); // refused too, its warning held back (one every 10 s)
+    for (const e of ['a', 'b', 'c', 'd', 'e']) gated.offer(e); // 3 queued (never delivered: the destination is down), 2 dropped
+    await hook.close(2000);
+    const closing = gated.close(100);
+    gated.offer('f'); // after the sink began closing
+    await closing;
+    assert.deepEqual(warnings.map((w) => [w.sink, w.reason, w.dropped]), [
+      ['webhook', 'stopped', 1],
+      ['memory', 'queue_full', 1],
+      ['webhook', 'stopped', 1], // n:2, at close: said with its reason
+      ['memory', 'shutdown', 1], // f: warned at once, as the first of its reason
+      ['memory', 'queue_full', 1], // e, at close
+      ['memory', 'shutdown', 3], // a, b, c: the flush's deadline passed
+    ], JSON.stringify(warnings));
+    assert.match(warnings[2]!.message, /the webhook answered 410 Gone/);
+    assert.match(warnings[3]!.message, /the memory sink is closing \(shutdown\)/);
+    assert.match(warnings.at(-1)!.message, /the memory sink did not deliver them within 100 ms of shutdown/);
+    const counts: Record<string, number | undefined> = {};
+    for (const sink of ['webhook', 'memory']) for (const reason of DROP_REASONS) counts[`${sink} ${reason}`] = await metric('modelserve_events_dropped_total', { sink, reason });
+    assert.deepEqual(counts, {
+      'webhook queue_full': 0, 'webhook too_large': 0, 'webhook stopped': 2, 'webhook shutdown': 0,
+      'memory queue_full': 2, 'memory too_large': 0, 'memory stopped': 0, 'memory shutdown': 4,
+    });
+    // The total by outcome is unchanged: every drop, whatever its reason.
+    assert.equal(await metric('modelserve_events_total', { sink: 'memory', outcome: 'dropped' }), 6);
+    assert.equal(await metric('modelserve_events_total', { sink: 'webhook', outcome: 'dropped' }), 2);
+  } finally {
+    gated.open();
+    await gated.close(0);
+    await hook.close(0);
+    webhook.close();
   }
 });
 
