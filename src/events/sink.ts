@@ -42,6 +42,8 @@ export interface EventSink {
   /** Accepts one serialized event (a JSON text); false when the queue is full (dropped, counted). */
   offer(event: string): boolean;
   counters(): SinkCounters;
+  /** Why the sink delivers nothing more for good (a webhook that answered 410 or a redirect); undefined while it delivers or retries. */
+  stopped?(): string | undefined;
   /** Waits (up to timeoutMs) for the queue to empty, then releases the sink's resources. */
   close(timeoutMs?: number): Promise<void>;
 }
@@ -185,6 +187,10 @@ export abstract class BoundedSink implements EventSink {
 
   counters(): SinkCounters {
     return { delivered: this.delivered, dropped: this.dropped, failures: this.failures, queued: this.queue.length };
+  }
+
+  stopped(): string | undefined {
+    return undefined;
   }
 
   private start(): void {

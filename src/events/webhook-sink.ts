@@ -122,6 +122,10 @@ export class WebhookSink extends BoundedSink {
     }
   }
 
+  override stopped(): string | undefined {
+    return this.stoppedWhy;
+  }
+
   protected override async release(): Promise<void> {
     await this.agent.close().catch(() => undefined);
   }

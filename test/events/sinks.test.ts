@@ -377,9 +377,9 @@ test('webhook sink: after a 410 Gone or a redirect no more events are sent (the 
   }
 });
 
-test('sinks: drops are warned about and counted by reason (queue_full, stopped, shutdown), a shutdown never reported as a full queue', async () => {
+test('sinks: drops are warned about and counted by reason (queue_full, stopped, shutdown), a shutdown never reported as a full queue; a stopped webhook shows in modelserve_events_sink_running', async () => {
   // At shutdown every unreported drop was logged as "the webhook sink's queue was full": events a
-  // retired webhook (410) refused, events offered while the sink was closing.
+  // retired webhook (410) refused, events offered while the sink was closing. Only the log said it stopped.
   const webhook = createServer((req, res) => {
     req.resume();
     req.on('end', () => { res.statusCode = 410; res.end(); });
@@ -399,11 +399,14 @@ test('sinks: drops are warned about and counted by reason (queue_full, stopped, 
   const hooks = eventMetricsHooks(registry, () => [hook, gated]);
   const metric = async (name: string, labels: Record<string, string>) => sample(await registry.metrics(), name, labels);
   try {
+    assert.equal(await metric('modelserve_events_sink_running', { sink: 'webhook' }), 1);
     hook.offer('{"n":1}');
     for (const end = Date.now() + 5000; hook.counters().dropped === 0;) {
       assert.ok(Date.now() < end, `still sending after a 410: ${JSON.stringify(hook.counters())}`);
       await new Promise((r) => setTimeout(r, 20));
     }
+    assert.equal(await metric('modelserve_events_sink_running', { sink: 'webhook' }), 0, 'the webhook stopped for good');
+    assert.equal(await metric('modelserve_events_sink_running', { sink: 'memory' }), 1);
     hook.offer('{"n":2}'); // refused too, its warning held back (one every 10 s)
     for (const e of ['a', 'b', 'c', 'd', 'e']) gated.offer(e); // 3 queued (never delivered: the destination is down), 2 dropped
     await hook.close(2000);
