@@ -155,6 +155,33 @@ class RecordingSink extends BoundedSink {
   }
 }
 
+test('examples/weather-station/README.md shows the event the cloud receives: its attributes, in order, with values of their types (a UUID id, the station\'s request id as requestid)', async () => {
+  // The README showed the reading's request id as the event's id and no requestid attribute.
+  const readme = readFileSync(join(EXAMPLES, 'weather-station', 'README.md'), 'utf8');
+  const block = /What the cloud receives[\s\S]*?```json\n([\s\S]*?)\n```/.exec(readme);
+  assert.ok(block, 'the README shows an event');
+  const shown = JSON.parse(block[1]!) as Record<string, unknown> & { data: Record<string, unknown> };
+  const runtime = await createRuntime({ workers: 0 });
+  const configs = loadRepository(EXAMPLES).filter((c) => c.name === 'weather');
+  const records: PredictionRecord[] = [];
+  const core = await InferenceCore.start({ configs, runtime, onPrediction: (r) => records.push(r) });
+  try {
+    const weather = core.resolve('weather')!;
+    const validated = weather.validate(shown.data.inputs);
+    assert.ok(validated.ok, JSON.stringify(validated));
+    await weather.predict(validated.rows, undefined, { requestId: 'station-1-17', frontDoor: 'mqtt' });
+    const real = JSON.parse(new PredictionEventWriter({ redact: new Set() }).write(records[0]!)) as Record<string, unknown> & { data: Record<string, unknown> };
+    const shape = (o: Record<string, unknown>) => Object.entries(o).map(([k, v]) => `${k}: ${Array.isArray(v) ? 'array' : typeof v}`);
+    assert.deepEqual(shape(shown), shape(real));
+    assert.deepEqual(shape(shown.data), shape(real.data));
+    assert.match(String(shown.id), /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/, 'a new UUID per event');
+    assert.equal(shown.requestid, real.requestid);
+    assert.deepEqual(Object.keys((shown.data.predictions as object[])[0]!), Object.keys((real.data.predictions as object[])[0]!));
+  } finally {
+    await core.close();
+  }
+});
+
 test('a sink with a linger sends the first event at once, then gathers events until the linger ends or a batch is full', async () => {
   mock.timers.enable({ apis: ['setTimeout', 'Date'], now: 1_000_000 });
   const settle = () => new Promise((resolve) => setImmediate(resolve));
