@@ -113,9 +113,11 @@ test('a response topic so long that the error does not fit beside it: the error 
 test('an event larger than the broker accepts is dropped and counted; the events after it are delivered', async () => {
   const events = collect('test/events');
   const dropped = await metric('modelserve_events_total', { sink: 'mqtt', outcome: 'dropped' });
+  const tooLarge = await metric('modelserve_events_dropped_total', { sink: 'mqtt', reason: 'too_large' });
   const big = await fetch(`${server.url}/models/sparse/predict`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(Array.from({ length: 5_000 }, () => ({}))) });
   assert.equal(big.status, 200);
   await until(async () => (await metric('modelserve_events_total', { sink: 'mqtt', outcome: 'dropped' })) === dropped + 1, 10_000, 'the drop counted');
+  assert.equal(await metric('modelserve_events_dropped_total', { sink: 'mqtt', reason: 'too_large' }), tooLarge + 1, 'counted as too large');
   const small = await fetch(`${server.url}/models/weather/predict`, { method: 'POST', headers: { 'content-type': 'application/json', 'x-request-id': 'after-the-big-one' }, body: JSON.stringify(row) });
   assert.equal(small.status, 200);
   await until(() => JSON.stringify(events).includes('after-the-big-one'), 10_000, 'the next event');
