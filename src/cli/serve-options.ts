@@ -75,7 +75,7 @@ export const SERVE_OPTIONS = {
   eventsSample: { flag: 'events-sample', env: 'MODELSERVE_EVENTS_SAMPLE', kind: 'string', default: '1', doc: 'Fraction of predictions sent as events (0 to 1).' },
   eventsRedact: { flag: 'events-redact', env: 'MODELSERVE_EVENTS_REDACT', kind: 'string', doc: 'Comma-separated field names (request or answer) sent as "[redacted]" in events and shown so on the dashboard.' },
   metrics: { flag: 'metrics', env: 'MODELSERVE_METRICS', kind: 'boolean', default: true, doc: 'Serve Prometheus metrics at /metrics.' },
-  logLevel: { flag: 'log-level', env: 'LOG_LEVEL', kind: 'enum', values: ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], default: 'info', doc: 'Log level of the JSON logs.' },
+  logLevel: { flag: 'log-level', env: 'LOG_LEVEL', kind: 'enum', values: ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], default: 'info', doc: 'Log level of the JSON logs, in any case (INFO is info).' },
   optimize: { flag: 'optimize', env: 'MODELSERVE_OPTIMIZE', kind: 'boolean', default: true, doc: 'Rewrite SVM/Scaler operators into dense tensor ops at load (--no-optimize turns it off for every model).' },
   check: { flag: 'check', env: 'MODELSERVE_CHECK', kind: 'boolean', default: false, doc: 'Check every model (config, scaler files, ONNX signature, one warm-up run, optimiser) as `modelserve check` does, print every problem and exit 0/1 without opening a port.' },
 } as const satisfies Record<string, OptionSpec>;
@@ -212,10 +212,13 @@ export function parseServeOptions(argv: string[], env: NodeJS.ProcessEnv = proce
         else out[key] = n;
         break;
       }
-      case 'enum':
-        if (!spec.values!.includes(String(raw))) problems.push(`${source}: '${raw}' must be one of ${spec.values!.join(', ')}`);
-        else out[key] = String(raw);
+      case 'enum': {
+        // Case-insensitive: platforms and .env files often write LOG_LEVEL=INFO.
+        const value = spec.values!.find((v) => v === String(raw).toLowerCase());
+        if (value === undefined) problems.push(`${source}: '${raw}' must be one of ${spec.values!.join(', ')}`);
+        else out[key] = value;
         break;
+      }
       case 'string':
         if (String(raw).trim() === '') problems.push(`${source}: must not be empty`);
         else out[key] = String(raw);

@@ -89,3 +89,10 @@ test('modelserve serve prints the warning on stderr before it serves', async (t)
   serve.child.kill('SIGTERM');
   assert.equal(await serve.exited, 0);
 });
+
+test('log levels are read case-insensitively (LOG_LEVEL=INFO, as platforms write it, was refused); an unknown one still lists the valid ones', () => {
+  assert.equal(parseServeOptions([EXAMPLES], { LOG_LEVEL: 'INFO' }).logLevel, 'info');
+  assert.equal(parseServeOptions([EXAMPLES, '--log-level', 'Warn'], {}).logLevel, 'warn');
+  assert.match(problemsOf({ LOG_LEVEL: 'LOUD' }), /^ {2}\$LOG_LEVEL: 'LOUD' must be one of fatal, error, warn, info, debug, trace, silent$/m);
+  assert.match(problemsOf({}, ['--log-level', 'Loud']), /^ {2}--log-level: 'Loud' must be one of fatal, error, warn, info, debug, trace, silent$/m);
+});
