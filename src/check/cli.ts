@@ -61,7 +61,7 @@ export async function run(argv: string[]): Promise<number> {
   if (repos.length > 1) return usage('expected one MODEL_REPO');
   if (repos[0] === '') return usage(EMPTY_MODEL_REPO);
   // Empty is unset, as serve reads it.
-  return checkAndReport(repos[0] ?? (process.env.MODELSERVE_MODEL_REPO || 'models'), options);
+  return checkAndReport(repos[0] ?? (process.env.MODELSERVE_MODEL_REPO?.trim() || 'models'), options);
 }
 
 function usage(message: string): number {

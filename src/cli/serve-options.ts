@@ -180,10 +180,13 @@ export function parseServeOptions(argv: string[], env: NodeJS.ProcessEnv = proce
     const negated = parsed.values[`no-${spec.flag}`];
     let raw: string | boolean | undefined = negated === true ? false : (fromFlag as string | boolean | undefined);
     let source = `--${spec.flag}`;
-    if (raw === undefined && spec.env && env[spec.env] !== undefined && env[spec.env] !== '') {
+    if (raw === undefined && spec.env && env[spec.env] !== undefined && env[spec.env]!.trim() !== '') {
       raw = env[spec.env];
       source = `$${spec.env}`;
     }
+    // Surrounding blanks are dropped from every value, flag or variable: `PORT= 8080` in a .env file
+    // or `"true "` in YAML is never meant, and a message quoting the value hid them.
+    if (typeof raw === 'string') raw = raw.trim();
     if (raw === undefined) {
       if (spec.default !== undefined) raw = spec.kind === 'bytes' ? String(spec.default) : (spec.default as string | boolean);
       else continue;
@@ -231,7 +234,7 @@ export function parseServeOptions(argv: string[], env: NodeJS.ProcessEnv = proce
   if (keySources.every((key) => out[key] === undefined)) {
     for (const key of keySources) {
       const name = SERVE_OPTIONS[key].env;
-      if (env[name] === '') problems.push(`$${name}: is empty, which would serve without auth (a variable unset where the manifest or compose file took it from?): give a value, or remove ${name} to serve without auth`);
+      if (env[name]?.trim() === '') problems.push(`$${name}: is empty, which would serve without auth (a variable unset where the manifest or compose file took it from?): give a value, or remove ${name} to serve without auth`);
     }
   }
   // Options whose values need more than a type check (keys are read here, so a missing secret
@@ -287,7 +290,7 @@ export function parseServeOptions(argv: string[], env: NodeJS.ProcessEnv = proce
   return {
     ...(out as Omit<ServeOptions, 'repo'>),
     // Empty is unset, as for every other variable (a compose file's `MODELSERVE_MODEL_REPO=` served the working folder).
-    repo: parsed.positionals[0] ?? (env.MODELSERVE_MODEL_REPO || 'models'),
+    repo: parsed.positionals[0] ?? (env.MODELSERVE_MODEL_REPO?.trim() || 'models'),
     help: parsed.values.help === true,
   };
 }

@@ -2,6 +2,9 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { parseServeOptions } from '../../src/cli/serve-options.js';
 import { CLI, EXAMPLES, REPO } from '../helpers/paths.js';
 import { startServe } from '../helpers/serve.js';
@@ -95,4 +98,29 @@ test('log levels are read case-insensitively (LOG_LEVEL=INFO, as platforms write
   assert.equal(parseServeOptions([EXAMPLES, '--log-level', 'Warn'], {}).logLevel, 'warn');
   assert.match(problemsOf({ LOG_LEVEL: 'LOUD' }), /^ {2}\$LOG_LEVEL: 'LOUD' must be one of fatal, error, warn, info, debug, trace, silent$/m);
   assert.match(problemsOf({}, ['--log-level', 'Loud']), /^ {2}--log-level: 'Loud' must be one of fatal, error, warn, info, debug, trace, silent$/m);
+});
+
+test('surrounding blanks are dropped from every value, flag or variable (MODELSERVE_WATCH="true " was "not a boolean", HOST=" 127.0.0.1" and a key file path with a trailing blank were used as given)', (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'serve-env-blanks-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const keys = join(dir, 'keys');
+  writeFileSync(keys, `${'k'.repeat(16)}\n`);
+  const options = parseServeOptions([EXAMPLES], {
+    MODELSERVE_WATCH: 'true ', PORT: ' 8080', LOG_LEVEL: ' warn\t', HOST: ' 127.0.0.1 ', MODELSERVE_BODY_LIMIT: ' 2mb ',
+    MODELSERVE_API_KEYS_FILE: `${keys} `, MODELSERVE_MODEL_REPO: ' models ',
+  });
+  assert.equal(options.watch, true);
+  assert.equal(options.port, 8080);
+  assert.equal(options.logLevel, 'warn');
+  assert.equal(options.host, '127.0.0.1');
+  assert.equal(options.bodyLimit, 2 * 1024 * 1024);
+  assert.deepEqual(options.apiKeys, ['k'.repeat(16)]);
+  assert.equal(parseServeOptions([], { MODELSERVE_MODEL_REPO: ' models ' }).repo, 'models');
+  // Flags too.
+  assert.equal(parseServeOptions([EXAMPLES, '--port', '9000 ', '--log-level', ' ERROR'], {}).port, 9000);
+  // A blank variable is an empty one: unset, except an API-key variable, which stops start-up as empty does.
+  assert.equal(parseServeOptions([EXAMPLES], { PORT: '  ', MODELSERVE_WATCH: ' ' }).port, 8000);
+  assert.match(problemsOf({ MODELSERVE_API_KEYS_FILE: ' ' }), /^ {2}\$MODELSERVE_API_KEYS_FILE: is empty, which would serve without auth/m);
+  // A value still wrong after trimming is quoted without the blanks.
+  assert.match(problemsOf({ MODELSERVE_WATCH: ' maybe ' }), /^ {2}\$MODELSERVE_WATCH: 'maybe' is not a boolean \(true\/false\)$/m);
 });
