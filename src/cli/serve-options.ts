@@ -271,6 +271,14 @@ export function parseServeOptions(argv: string[], env: NodeJS.ProcessEnv = proce
     problems.push(...cors.problems);
     out.corsOrigins = cors.origins;
   }
+  // A setting for a part that is off (an MQTT user name without a broker) was ignored without a word,
+  // as a mistyped variable once was; a deployment that set it meant that part on.
+  for (const [keys, needed, what] of NEEDS) {
+    if (needed.some((key) => out[key] !== undefined)) continue;
+    for (const key of keys) {
+      if (sources[key] !== undefined && !sources[key].startsWith('default')) problems.push(`--${SERVE_OPTIONS[key].flag}: needs ${what}; without it nothing reads this setting`);
+    }
+  }
   out.warnings = unreadVariables(env, out, problems);
   out.streams = resolveStreamOptions(out, env, problems);
   out.redact = redactList(out.eventsRedact as string | undefined);
@@ -294,6 +302,14 @@ export function parseServeOptions(argv: string[], env: NodeJS.ProcessEnv = proce
     help: parsed.values.help === true,
   };
 }
+
+// Options read only when another is set: [these options, any one of those, what to name].
+const NEEDS: Array<[ServeOptionName[], ServeOptionName[], string]> = [
+  [['mqttUsername', 'mqttPasswordEnv', 'mqttPasswordFile', 'mqttCaFile', 'mqttCertFile', 'mqttKeyFile', 'mqttClientId', 'mqttGroup', 'mqttRequestTopic', 'mqttPredictionsTopic', 'mqttErrorsTopic', 'mqttMaxPayload', 'mqttRequired'],
+    ['mqttUrl'], '--mqtt-url (MODELSERVE_MQTT_URL), the broker it is for'],
+  [['eventsFileMaxBytes', 'eventsFileKeep'], ['eventsFile'], '--events-file (MODELSERVE_EVENTS_FILE), the file it is for'],
+  [['eventsQueue', 'eventsQueueBytes', 'eventsSample'], ['eventsFile', 'eventsWebhook', 'eventsMqttTopic'], 'an events destination (--events-file, --events-webhook or --events-mqtt-topic)'],
+];
 
 // Variables read besides the options' own: the repository, and the image tag of deploy/swarm's stack files.
 const OTHER_VARIABLES = ['MODELSERVE_MODEL_REPO', 'MODELSERVE_IMAGE'];

@@ -124,3 +124,18 @@ test('surrounding blanks are dropped from every value, flag or variable (MODELSE
   // A value still wrong after trimming is quoted without the blanks.
   assert.match(problemsOf({ MODELSERVE_WATCH: ' maybe ' }), /^ {2}\$MODELSERVE_WATCH: 'maybe' is not a boolean \(true\/false\)$/m);
 });
+
+test('an MQTT or events setting without the part it is for stops start-up naming it and what is missing (MODELSERVE_MQTT_USERNAME without a broker URL was ignored without a word)', () => {
+  const message = problemsOf({ MODELSERVE_MQTT_USERNAME: 'plant7', MODELSERVE_MQTT_PASSWORD_FILE: '/run/secrets/mqtt', MODELSERVE_EVENTS_FILE_KEEP: '3', MODELSERVE_EVENTS_SAMPLE: '0.5' }, ['--mqtt-group', 'g']);
+  assert.match(message, /^ {2}\$MODELSERVE_MQTT_USERNAME: needs --mqtt-url \(MODELSERVE_MQTT_URL\), the broker it is for; without it nothing reads this setting$/m);
+  assert.match(message, /^ {2}\$MODELSERVE_MQTT_PASSWORD_FILE: needs --mqtt-url \(MODELSERVE_MQTT_URL\)/m);
+  assert.match(message, /^ {2}--mqtt-group: needs --mqtt-url \(MODELSERVE_MQTT_URL\)/m);
+  assert.match(message, /^ {2}\$MODELSERVE_EVENTS_FILE_KEEP: needs --events-file \(MODELSERVE_EVENTS_FILE\), the file it is for/m);
+  assert.match(message, /^ {2}\$MODELSERVE_EVENTS_SAMPLE: needs an events destination \(--events-file, --events-webhook or --events-mqtt-topic\)/m);
+  // Defaults are not settings: without MQTT or events nothing is said.
+  assert.doesNotThrow(() => parseServeOptions([EXAMPLES], {}));
+  // With the part on, they are read.
+  const options = parseServeOptions([EXAMPLES], { MODELSERVE_MQTT_URL: 'mqtt://127.0.0.1:1883', MODELSERVE_MQTT_USERNAME: 'plant7', MODELSERVE_EVENTS_WEBHOOK: 'http://127.0.0.1:9/e', MODELSERVE_EVENTS_SAMPLE: '0.5' });
+  assert.equal(options.streams?.mqtt?.username, 'plant7');
+  assert.equal(options.streams?.events?.sampleRate, 0.5);
+});
