@@ -279,7 +279,7 @@ export function parseServeOptions(argv: string[], env: NodeJS.ProcessEnv = proce
       if (sources[key] !== undefined && !sources[key].startsWith('default')) problems.push(`--${SERVE_OPTIONS[key].flag}: needs ${what}; without it nothing reads this setting`);
     }
   }
-  out.warnings = unreadVariables(env, out, problems);
+  out.warnings = [...unreadVariables(env, out, problems), ...secretsOnCommandLine(out, sources)];
   out.streams = resolveStreamOptions(out, env, problems);
   out.redact = redactList(out.eventsRedact as string | undefined);
   if (parsed.positionals[0] === '') problems.push(EMPTY_MODEL_REPO);
@@ -340,6 +340,30 @@ function unreadVariables(env: NodeJS.ProcessEnv, out: Record<string, unknown>, p
     const close = closestNames(name.slice(prefix.length), suggestion.keys()).map((known) => suggestion.get(known)!);
     const hint = keysOption !== undefined ? `set ${keysOption}=${name} to use it as keys` : close.length > 0 ? `did you mean ${close.join(' or ')}?` : 'see modelserve serve --help';
     warnings.push(`$${name} is not read by modelserve serve (${hint})`);
+  }
+  return warnings;
+}
+
+/**
+ * A warning for each URL flag that carries a secret: any user of the machine reads a command line
+ * (`ps`, /proc/PID/cmdline), while a process's environment is its own user's. Names the flag and the
+ * safer way, never the secret.
+ */
+function secretsOnCommandLine(out: Record<string, unknown>, sources: Record<string, string>): string[] {
+  const ps = 'which every user of this machine can read in ps';
+  const warnings: string[] = [];
+  for (const [key, instead] of [
+    ['mqttUrl', 'set the URL in MODELSERVE_MQTT_URL, or give the password with --mqtt-password-env or --mqtt-password-file'],
+    ['eventsWebhook', 'set the URL in MODELSERVE_EVENTS_WEBHOOK, or send a token with --events-webhook-token-env or --events-webhook-token-file'],
+  ] as const) {
+    const flag = `--${SERVE_OPTIONS[key].flag}`;
+    const value = out[key];
+    if (sources[key] !== flag || typeof value !== 'string' || !URL.canParse(value)) continue;
+    const url = new URL(value);
+    // Query names that usually carry a credential (?token=, ?sig= of a signed URL, ?code= of Azure Functions).
+    const secretParams = [...url.searchParams.keys()].filter((name) => /token|secret|key|sig|pass|pwd|auth|code|credential/i.test(name));
+    const holds = url.password !== '' ? 'a password' : secretParams.length > 0 ? `what looks like a secret in its query (${[...new Set(secretParams)].map((n) => `${n}=`).join(', ')})` : undefined;
+    if (holds !== undefined) warnings.push(`${flag} holds ${holds}, ${ps}: ${instead}`);
   }
   return warnings;
 }

@@ -139,3 +139,25 @@ test('an MQTT or events setting without the part it is for stops start-up naming
   assert.equal(options.streams?.mqtt?.username, 'plant7');
   assert.equal(options.streams?.events?.sampleRate, 0.5);
 });
+
+test('a secret in a URL flag gets a start-up warning naming the flag and the safer way, never the secret (a password in --mqtt-url or --events-webhook was shown by ps without a word)', () => {
+  const { warnings } = parseServeOptions([EXAMPLES, '--mqtt-url', 'mqtt://plant7:hunter2-secret@127.0.0.1:1883', '--events-webhook', 'https://hooks.example.com/e?sig=s3cr3t-sig&v=1'], {});
+  assert.deepEqual(warnings, [
+    '--mqtt-url holds a password, which every user of this machine can read in ps: set the URL in MODELSERVE_MQTT_URL, or give the password with --mqtt-password-env or --mqtt-password-file',
+    '--events-webhook holds what looks like a secret in its query (sig=), which every user of this machine can read in ps: set the URL in MODELSERVE_EVENTS_WEBHOOK, or send a token with --events-webhook-token-env or --events-webhook-token-file',
+  ]);
+  assert.match(parseServeOptions([EXAMPLES, '--events-webhook', 'https://bob:pw-secret@hooks.example.com/e'], {}).warnings.join('\n'), /^--events-webhook holds a password, /);
+  // The same URLs from their variables, or URLs without a secret, say nothing.
+  assert.deepEqual(parseServeOptions([EXAMPLES], { MODELSERVE_MQTT_URL: 'mqtt://plant7:hunter2-secret@127.0.0.1:1883', MODELSERVE_EVENTS_WEBHOOK: 'https://bob:pw@hooks.example.com/e' }).warnings, []);
+  assert.deepEqual(parseServeOptions([EXAMPLES, '--mqtt-url', 'mqtt://plant7@127.0.0.1:1883', '--events-webhook', 'https://hooks.example.com/e?v=1'], {}).warnings, []);
+});
+
+test('modelserve serve prints the secret-on-the-command-line warning on stderr, without the secret', async (t) => {
+  const serve = startServe([EXAMPLES, '--port', '0', '--events-webhook', 'http://bob:hunter2-secret@127.0.0.1:9/e'], { env: { MODELSERVE_GRPC_PORT: '0' } });
+  t.after(() => serve.kill());
+  await serve.url;
+  assert.match(serve.stderr(), /^modelserve: warning: --events-webhook holds a password, which every user of this machine can read in ps: /m);
+  assert.doesNotMatch(serve.stderr(), /hunter2/);
+  serve.child.kill('SIGTERM');
+  await serve.exited;
+});
