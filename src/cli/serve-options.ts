@@ -314,6 +314,14 @@ const NEEDS: Array<[ServeOptionName[], ServeOptionName[], string]> = [
 // Variables read besides the options' own: the repository, and the image tag of deploy/swarm's stack files.
 const OTHER_VARIABLES = ['MODELSERVE_MODEL_REPO', 'MODELSERVE_IMAGE'];
 
+// Variables that hold a secret themselves, by the name one may guess: the --*-env option that reads them, and what as.
+const SECRET_VARIABLES: Record<string, [string, string]> = {
+  MODELSERVE_API_KEYS: ['MODELSERVE_API_KEYS_ENV', 'keys'],
+  MODELSERVE_ADMIN_API_KEYS: ['MODELSERVE_ADMIN_API_KEYS_ENV', 'keys'],
+  MODELSERVE_MQTT_PASSWORD: ['MODELSERVE_MQTT_PASSWORD_ENV', 'the MQTT password'],
+  MODELSERVE_EVENTS_WEBHOOK_TOKEN: ['MODELSERVE_EVENTS_WEBHOOK_TOKEN_ENV', 'the webhook token'],
+};
+
 /**
  * A warning for each MODELSERVE_* variable nothing reads: a mistyped one (MODELSERVE_WOKERS) was
  * ignored without a word. One holding API keys that no --*-env option names, with auth off, is a
@@ -332,13 +340,15 @@ function unreadVariables(env: NodeJS.ProcessEnv, out: Record<string, unknown>, p
   const warnings: string[] = [];
   for (const name of Object.keys(env).sort()) {
     if (!name.startsWith(prefix) || read.has(name) || suggestion.get(name.slice(prefix.length)) === name) continue;
-    const keysOption = name === 'MODELSERVE_API_KEYS' ? 'MODELSERVE_API_KEYS_ENV' : name === 'MODELSERVE_ADMIN_API_KEYS' ? 'MODELSERVE_ADMIN_API_KEYS_ENV' : undefined;
+    const [secretOption, secretUse] = SECRET_VARIABLES[name] ?? [];
+    const keysOption = secretUse === 'keys' ? secretOption : undefined;
     if (keysOption !== undefined && !authOn) {
       problems.push(`$${name}: no option reads it, so the server would run without auth: set ${keysOption}=${name} to use it as the keys, or remove it`);
       continue;
     }
     const close = closestNames(name.slice(prefix.length), suggestion.keys()).map((known) => suggestion.get(known)!);
-    const hint = keysOption !== undefined ? `set ${keysOption}=${name} to use it as keys` : close.length > 0 ? `did you mean ${close.join(' or ')}?` : 'see modelserve serve --help';
+    // "did you mean MODELSERVE_MQTT_PASSWORD_ENV?" would have the password taken as a variable's name.
+    const hint = secretOption !== undefined ? `set ${secretOption}=${name} to use it as ${secretUse}` : close.length > 0 ? `did you mean ${close.join(' or ')}?` : 'see modelserve serve --help';
     warnings.push(`$${name} is not read by modelserve serve (${hint})`);
   }
   return warnings;

@@ -161,3 +161,14 @@ test('modelserve serve prints the secret-on-the-command-line warning on stderr, 
   serve.child.kill('SIGTERM');
   await serve.exited;
 });
+
+test('MODELSERVE_MQTT_PASSWORD or MODELSERVE_EVENTS_WEBHOOK_TOKEN that nothing reads is told how to use it (the warning suggested renaming it to the -env variable, which would take the secret for a variable name)', () => {
+  const env = { MODELSERVE_MQTT_URL: 'mqtt://127.0.0.1:1883', MODELSERVE_MQTT_PASSWORD: 'pw', MODELSERVE_EVENTS_WEBHOOK: 'http://127.0.0.1:9/e', MODELSERVE_EVENTS_WEBHOOK_TOKEN: 'tok' };
+  assert.deepEqual(parseServeOptions([EXAMPLES], env).warnings, [
+    '$MODELSERVE_EVENTS_WEBHOOK_TOKEN is not read by modelserve serve (set MODELSERVE_EVENTS_WEBHOOK_TOKEN_ENV=MODELSERVE_EVENTS_WEBHOOK_TOKEN to use it as the webhook token)',
+    '$MODELSERVE_MQTT_PASSWORD is not read by modelserve serve (set MODELSERVE_MQTT_PASSWORD_ENV=MODELSERVE_MQTT_PASSWORD to use it as the MQTT password)',
+  ]);
+  const named = parseServeOptions([EXAMPLES], { ...env, MODELSERVE_MQTT_PASSWORD_ENV: 'MODELSERVE_MQTT_PASSWORD', MODELSERVE_EVENTS_WEBHOOK_TOKEN_ENV: 'MODELSERVE_EVENTS_WEBHOOK_TOKEN' });
+  assert.deepEqual(named.warnings, []);
+  assert.equal(named.streams?.mqtt?.password, 'pw');
+});
