@@ -18,7 +18,7 @@ import { ModelServeError, StartupError } from '../errors.js';
 import type { InferenceRuntime, ModelSource } from '../runtime/types.js';
 import { formatModelProblems, type ModelProblem } from '../check/problems.js';
 import { exampleRow, ModelVersion, type OptimizationSummary } from './model-version.js';
-import { ModelBytesError, modelFileMayLoad, readModelBytes } from './model-bytes.js';
+import { ModelBytesError, modelFileMayLoad, modelFileProblem, readModelBytes } from './model-bytes.js';
 import type { RequestObserver, ServableVersion } from './servable.js';
 import { resolvePipelines } from '../pipelines/check.js';
 import { changedStep, PipelineVersion } from '../pipelines/pipeline-version.js';
@@ -139,10 +139,15 @@ async function readModelSource(config: ModelConfig, key: string, optimize: boole
     const { bytes, optimization } = await readModelBytes(config, optimize);
     return { source: { name: key, path: config.modelFile, bytes }, optimization };
   } catch (err) {
-    const shown = relative(process.cwd(), config.modelFile) || config.modelFile;
     if (!(err instanceof ModelBytesError)) throw err;
-    throw new StartupError('MS_ERR_MODEL_LOAD', err.stage === 'parse' ? `${shown}: not a valid ONNX model: ${err.message}` : `${shown} ${err.message}`);
+    throw bytesFailure(config, err);
   }
+}
+
+/** A model file's bytes that cannot load, as the load's failure: the file, then the problem. */
+function bytesFailure(config: ModelConfig, err: ModelBytesError): StartupError {
+  const shown = relative(process.cwd(), config.modelFile) || config.modelFile;
+  return new StartupError('MS_ERR_MODEL_LOAD', err.stage === 'parse' ? `${shown}: not a valid ONNX model: ${err.message}` : `${shown} ${err.message}`);
 }
 
 function newest(entry: ModelEntry): ServableVersion | undefined {
@@ -245,6 +250,15 @@ export class InferenceCore extends EventEmitter {
       for (const v of this.entries.get(name)!.wanted.keys()) this.entries.get(name)!.slots.set(v, { version: v, state: 'unavailable', reason: 'not loaded (memory budget); loads on the first request' });
     }
     const failures: Array<{ config: ModelConfig; error: unknown; signature: boolean }> = [];
+    // The models left unloaded are not loaded now, but a file bound to fail (unreadable, cut short, no ONNX, an
+    // XGBoost JSON model the converter refuses) fails the start as a loaded model's would, rather than a request
+    // later. One at a time: an XGBoost model is converted to be checked.
+    for (const name of names.slice(budget)) {
+      for (const { config } of this.entries.get(name)!.wanted.values()) {
+        const problem = await modelFileProblem(config);
+        if (problem) failures.push({ config, error: bytesFailure(config, problem), signature: false });
+      }
+    }
     await Promise.all(
       toLoad.flatMap((name) => {
         const entry = this.entries.get(name)!;

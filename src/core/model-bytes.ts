@@ -8,7 +8,7 @@ import type { ModelConfig } from '../config/types.js';
 import { mayOptimize } from '../optimize/probe.js';
 import { foreignModelFormat, foreignModelReason, jsonEndsEarly } from '../xgboost/format.js';
 import type { OptimizationSummary } from './servable.js';
-import { FILE_LIMITS, readUserFile, UserFileError, unreadableReason } from '../user-file.js';
+import { FILE_LIMITS, openRegularFile, readUserFile, UserFileError, unreadableReason } from '../user-file.js';
 
 /**
  * Why a model's bytes could not be had: the file could not be read, it was refused unread ('file':
@@ -172,5 +172,44 @@ export function modelFileMayLoad(config: Pick<ModelConfig, 'modelFile' | 'format
     return false;
   } finally {
     if (fd !== undefined) closeSync(fd);
+  }
+}
+
+/**
+ * Why a model's file is bound to fail its load, found without loading it (serve's start-up, for the models the memory
+ * budget leaves unloaded): as readModelBytes() says it of a file that cannot be read, is another format, is cut short
+ * or (no protobuf at all, such as a Git LFS pointer) is no ONNX model. An ONNX file's top-level field headers alone are
+ * read; an XGBoost model is converted (no onnxruntime session either way). Undefined when the load may succeed.
+ */
+export async function modelFileProblem(config: Pick<ModelConfig, 'modelFile' | 'format' | 'optimize'>): Promise<ModelBytesError | undefined> {
+  if (config.format === 'xgboost' || (config.modelFile.endsWith('.json') && isXgboostJson(config.modelFile))) {
+    try {
+      await readModelBytes(config, false);
+      return undefined;
+    } catch (err) {
+      if (err instanceof ModelBytesError) return err;
+      throw err;
+    }
+  }
+  let opened: { fd: number; size: number };
+  try {
+    opened = openRegularFile(config.modelFile, 'model');
+  } catch (err) {
+    return err instanceof UserFileError ? new ModelBytesError('file', err.reason) : new ModelBytesError('read', unreadableReason(err));
+  }
+  try {
+    const read = (position: number, into: Buffer) => readSync(opened.fd, into, 0, into.length, position);
+    const head = Buffer.alloc(64);
+    const foreign = foreignModelReason(head.subarray(0, read(0, head)));
+    if (foreign) return new ModelBytesError('parse', foreign);
+    const scan = scanOnnx(opened.size, read);
+    if (scan === 'whole') return undefined;
+    if (scan !== 'no-protobuf') return new ModelBytesError('parse', `${scan.cut}: is it still being copied, or was its copy cut short?`);
+    const text = head.toString('latin1');
+    return new ModelBytesError('parse', text.startsWith('version https://git-lfs') ? 'it is a Git LFS pointer, not the model: fetch the model itself (git lfs pull)' : 'no ONNX ModelProto can be read from it (it is no protobuf)');
+  } catch (err) {
+    return new ModelBytesError('read', unreadableReason(err));
+  } finally {
+    closeSync(opened.fd);
   }
 }
