@@ -803,10 +803,11 @@ export class InferenceCore extends EventEmitter {
     // Nothing to load (every version failed, or none is selected): no other model is evicted for it.
     if (entry.loading === undefined && toLoad().length === 0) return Promise.resolve();
     entry.loading ??= (async () => {
+      let evicted: ModelEntry[] = [];
       try {
         // No other model is unloaded for a load bound to fail: a model file missing, cut short or no ONNX at all.
         // (Should one load all the same, room is made once it serves, below.)
-        if (toLoad().some(({ config }) => config.pipeline || modelFileMayLoad(config))) await this.makeRoom(entry);
+        if (toLoad().some(({ config }) => config.pipeline || modelFileMayLoad(config))) evicted = await this.makeRoom(entry);
         await Promise.all(toLoad().map(({ config, fingerprint }) => this.loadVersion(entry, config, fingerprint).catch(() => undefined)));
         // Models that started loading together all went ahead (makeRoom evicts no model that is
         // loading): the last one to finish brings the count back within the budget. The victims
@@ -815,6 +816,11 @@ export class InferenceCore extends EventEmitter {
       } finally {
         entry.loading = undefined;
       }
+      // A load that failed past the cheap checks (onnxruntime refusing the graph, a config that does not match it) had
+      // room made for it: the models unloaded for it are loaded back while the room is free (once this one no longer
+      // counts), so that the failure does not cost them their next request's load. Room is made before a load, not
+      // after: the budget bounds memory, and a session's is known only once it is loaded.
+      if (entry.serving === undefined) await this.restore(evicted);
     })();
     return entry.loading;
   }
@@ -825,10 +831,21 @@ export class InferenceCore extends EventEmitter {
     return Promise.all(slots.map((s) => this.unloadSlot(entry, s, 'evicted', 'unavailable', 'not loaded (memory budget); loads on the next request'))).then(() => undefined);
   }
 
-  /** Under the memory budget, unloads the least recently used other models until one more fits. */
-  private async makeRoom(entry: ModelEntry): Promise<void> {
+  /** Loads models evicted for a load that then failed, as long as there is room (none unloaded by request since). */
+  private async restore(evicted: readonly ModelEntry[]): Promise<void> {
+    const budget = this.options.maxLoadedModels ?? 0;
+    for (const victim of evicted) {
+      if (this.state !== 'ready' || this.entries.get(victim.name) !== victim || victim.unloadedByRequest || holdsMemory(victim)) continue;
+      if (this.loadedModelCount() >= budget) break;
+      await this.ensureLoaded(victim).catch(() => undefined);
+    }
+  }
+
+  /** Under the memory budget, unloads the least recently used other models until one more fits; returns those unloaded. */
+  private async makeRoom(entry: ModelEntry): Promise<ModelEntry[]> {
     const budget = this.options.maxLoadedModels;
-    if (!budget || budget <= 0 || isPipeline(entry)) return;
+    if (!budget || budget <= 0 || isPipeline(entry)) return [];
+    const victims: ModelEntry[] = [];
     const evictions: Array<Promise<void>> = [];
     for (;;) {
       const loaded = [...this.entries.values()].filter((e) => e !== entry && holdsMemory(e));
@@ -838,9 +855,11 @@ export class InferenceCore extends EventEmitter {
       const victim = loaded.filter((e) => e.loading === undefined && e.serving !== undefined && e.waiting === 0).sort((a, b) => a.lastUsed - b.lastUsed)[0];
       if (victim === undefined) break; // everything else is loading: go over the budget briefly rather than wait
       this.emit('event', { type: 'eviction', model: victim.name });
+      victims.push(victim);
       evictions.push(this.evict(victim));
     }
     await Promise.all(evictions);
+    return victims;
   }
 
   /** Load and unload requests of one model run one after another, in the order they came: the last one wins. */

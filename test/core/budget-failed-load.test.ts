@@ -43,3 +43,29 @@ for (const broken of BROKEN) {
     }
   });
 }
+
+// A file that passes the checks made before a load (whole, an ONNX protobuf with a graph) but that onnxruntime refuses:
+// room was made for it, and the model unloaded for it stayed unloaded (its next request paid a load). Now the models
+// unloaded for a load that fails are loaded back before the failing request is answered.
+test('--max-loaded-models 2: a model whose ONNX graph onnxruntime refuses (an operator it has no kernel for), requested, leaves both good models loaded', async () => {
+  const repo = tempDir();
+  for (const name of ['loan', 'weather', 'zz-broken']) cpSync(join(EXAMPLES, name === 'zz-broken' ? 'weather' : name), join(repo, name), { recursive: true });
+  writeFileSync(join(repo, 'zz-broken', 'model.yaml'), readFileSync(join(repo, 'zz-broken', 'model.yaml'), 'utf8').replace(/^name: weather$/m, 'name: zz-broken').replace(/^default: true$/m, ''));
+  // The graph's one ArgMax node renamed in place (same length: the protobuf stays whole) to an operator no one defines.
+  const onnx = readFileSync(join(repo, 'zz-broken', 'model.onnx'));
+  const at = onnx.indexOf('ArgMax');
+  assert.ok(at > 0 && onnx.indexOf('ArgMax', at + 1) === -1);
+  onnx.write('ArgMux', at, 'latin1');
+  writeFileSync(join(repo, 'zz-broken', 'model.onnx'), onnx);
+  const server = await startServer({ repo, port: 0, workers: 1, maxLoadedModels: 2, logger: false });
+  const states = async () => Object.fromEntries(((await call(`${server.url}/models`)).body.models as Array<{ name: string; state: string }>).map((m) => [m.name, m.state]));
+  try {
+    assert.deepEqual(await states(), { loan: 'ready', weather: 'ready', 'zz-broken': 'unavailable' });
+    const predict = await call(`${server.url}/models/zz-broken/predict`, { method: 'POST', body: { temp_c: 8 } });
+    assert.equal(predict.status, 503, JSON.stringify(predict.body));
+    assert.match(JSON.stringify(predict.body.detail), /ArgMux/);
+    assert.deepEqual(await states(), { loan: 'ready', weather: 'ready', 'zz-broken': 'failed' });
+  } finally {
+    await server.shutdown();
+  }
+});
