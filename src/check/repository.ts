@@ -5,7 +5,7 @@
 // on that session (see warm-up.ts), what the optimiser cannot rewrite, and with a sample of data
 // the silent mistakes (see sample.ts). Opens no port.
 import { basename } from 'node:path';
-import { buildConfig, configBesideProblem, findConfigFile, modelFolders, readConfigFile, readVersionConfig, repositoryProblems, schemaProblems, shapeProblems, underRejected, unreadSharedKeys, unreadVersionKeys, versionLocations, versionLookalikes, versionPolicyProblems, type Problem, type RawConfig, type VersionLocation } from '../config/load.js';
+import { buildConfig, configBesideProblem, findConfigFile, modelFolders, readConfigFile, readVersionConfig, repositoryProblems, schemaProblems, shapeProblems, underRejected, unreadSharedKeys, unreadVersionKeys, versionLocations, versionFolderProblem, versionLookalikes, versionPolicyProblems, type Problem, type RawConfig, type VersionLocation } from '../config/load.js';
 import type { ModelConfig } from '../config/types.js';
 import { StartupError } from '../errors.js';
 import { ModelBytesError, readModelBytes } from '../core/model-bytes.js';
@@ -41,6 +41,12 @@ const fromConfig = (p: Problem): ModelProblem => ({ file: p.file, key: p.path, m
 
 /** Reads one model version's folder as far as it goes: the config (maybe partial) and its config problems. */
 function readFolder(where: VersionLocation): { config?: ModelConfig; partial: boolean; problems: Problem[]; schema: Problem[] } {
+  // An empty or unreadable version folder is said as serve says it, not as its config's problem.
+  const folderProblem = versionFolderProblem(where);
+  if (folderProblem !== undefined) {
+    const problems = [{ file: where.dir, path: '(folder)', message: folderProblem }];
+    return { partial: true, problems, schema: problems };
+  }
   const file = findConfigFile(where.dir) ?? findConfigFile(where.modelDir);
   if (file === undefined) {
     // No config: a raw model (exactly one .onnx file), as serve reads it, or why the folder is neither.

@@ -824,11 +824,42 @@ function rawConfig(where: VersionLocation, modelFile: string, problems: Problem[
 }
 
 /**
+ * What is wrong with a numbered version folder as a folder: one this process may not list (its files
+ * were taken for missing: "no model.yaml"), or an empty one ("ONNX file not found", blaming the model
+ * folder's config), each said with what it should hold. Undefined for a flat model's folder.
+ */
+export function versionFolderProblem(where: VersionLocation): string | undefined {
+  if (where.dir === where.modelDir) return undefined;
+  const unlistable = unlistableReason(where.dir);
+  if (unlistable !== undefined) return unlistable;
+  let entries: string[];
+  try {
+    entries = readdirSync(where.dir).filter((e) => !e.startsWith('.'));
+  } catch {
+    return undefined; // removed while we looked: the config lookup says so
+  }
+  if (entries.length > 0) return undefined;
+  const shared = findConfigFile(where.modelDir);
+  const raw = shared === undefined ? undefined : readConfigFile(shared, []) as RawConfig | undefined;
+  const sharedRaw = raw !== null && typeof raw === 'object' && !Array.isArray(raw) ? raw : undefined;
+  if (sharedRaw?.pipeline !== undefined) return undefined; // a pipeline's version is its config alone
+  const expected = sharedRaw !== undefined
+    ? `${typeof sharedRaw.model === 'string' ? sharedRaw.model : sharedRaw.format === 'xgboost' ? 'model.json' : DEFAULTS.model} (the model file ${relative(process.cwd(), shared!) || shared} names for every version), and optionally its own ${CONFIG_FILE_NAMES.join(' / ')}`
+    : `its ${CONFIG_FILE_NAMES.join(' / ')} and the model file it names (model.onnx unless model: says otherwise; model.json for format: xgboost), or a single .onnx file alone (served as is)`;
+  return `version folder ${where.version} is empty: it should hold ${expected}; copy the version's files in, or remove the folder`;
+}
+
+/**
  * Reads and validates one version's config: the version folder's own config file, else the model
  * folder's, else (a folder with exactly one .onnx file) a raw model's. Problems are appended to
  * `problems`; returns undefined when there are any.
  */
 export function readVersionConfig(where: VersionLocation, problems: Problem[]): ModelConfig | undefined {
+  const folderProblem = versionFolderProblem(where);
+  if (folderProblem !== undefined) {
+    problems.push({ file: where.dir, path: '(folder)', message: folderProblem });
+    return undefined;
+  }
   const file = findConfigFile(where.dir) ?? findConfigFile(where.modelDir);
   if (file === undefined) {
     const onnx = onnxFiles(where.dir);

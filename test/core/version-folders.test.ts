@@ -1,0 +1,79 @@
+// Numbered version folders that are not what they should be: empty, unreadable, or beside a model
+// file of the flat layout. Real files, the real CLI, the real core; each says which folder and what it expects.
+import { test, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { chmodSync, copyFileSync, mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { loadRepository } from '../../src/config/load.js';
+import { checkRepository } from '../../src/check/repository.js';
+import { InferenceCore } from '../../src/core/core.js';
+import { InProcessRuntime } from '../../src/runtime/in-process.js';
+import { StartupError } from '../../src/errors.js';
+import { BOOK_MODEL, tempDir } from '../helpers/paths.js';
+import { startServe } from '../helpers/serve.js';
+import { BOOK_ROW, bookConfig, labelsOf, writeBookVersion } from './fixtures.js';
+
+/** The message loadRepository (start-up) refuses the repository with. */
+function startupMessage(repo: string): string {
+  try {
+    loadRepository(repo);
+  } catch (err) {
+    assert.ok(err instanceof StartupError, String(err));
+    return err.message;
+  }
+  return assert.fail('the repository loaded');
+}
+
+/** Root reads through any chmod: a test of an unreadable folder runs the server as nobody then. */
+const NOBODY = process.getuid?.() === 0 ? { uid: 65534, gid: 65534 } : undefined;
+
+test('an empty version folder at start-up and in check names the folder and the files it should hold (it blamed the model folder\'s model: with "ONNX file not found", or said only "no model.yaml")', async () => {
+  const repo = tempDir();
+  // The model folder's config for every version; 2/ made and not filled.
+  mkdirSync(join(repo, 'shared', '1'), { recursive: true });
+  copyFileSync(BOOK_MODEL, join(repo, 'shared', '1', 'model.onnx'));
+  writeFileSync(join(repo, 'shared', 'model.yaml'), bookConfig('shared', 1));
+  mkdirSync(join(repo, 'shared', '2'));
+  const shared = /shared[\\/]2: \(folder\): version folder 2 is empty: it should hold model\.onnx \(the model file \S*shared[\\/]model\.yaml names for every version\), and optionally its own model\.yaml \/ model\.yml \/ model\.json; copy the version's files in, or remove the folder/;
+  assert.match(startupMessage(repo), shared);
+  assert.doesNotMatch(startupMessage(repo), /file not found/);
+  // Each version with its own config; 2/ holds only what macOS leaves behind.
+  const own = tempDir();
+  writeBookVersion(own, 'own', 1);
+  mkdirSync(join(own, 'own', '2'));
+  writeFileSync(join(own, 'own', '2', '.DS_Store'), '');
+  const alone = /own[\\/]2: \(folder\): version folder 2 is empty: it should hold its model\.yaml \/ model\.yml \/ model\.json and the model file it names \(model\.onnx unless model: says otherwise; model\.json for format: xgboost\), or a single \.onnx file alone \(served as is\)/;
+  assert.match(startupMessage(own), alone);
+  for (const [dir, expected] of [[repo, shared], [own, alone]] as const) {
+    const report = await checkRepository(dir);
+    assert.equal(report.ok, false);
+    assert.deepEqual(report.problems.filter((p) => p.severity === 'error').map((p) => `${p.file}: ${p.key}: ${p.message}`).filter((p) => expected.test(p)).length, 1, JSON.stringify(report.problems));
+  }
+});
+
+test('--watch: an empty version folder added beside a numbered version 1 keeps version 1 serving', async () => {
+  const repo = tempDir();
+  writeBookVersion(repo, 'book', 1);
+  const core = await InferenceCore.start({ repo, runtime: new InProcessRuntime() });
+  after(() => core.close());
+  core.watch({ pollMs: 3_600_000, debounceMs: 3_600_000, settleMs: 0 });
+  mkdirSync(join(repo, 'book', '2'));
+  await core.reconcile({});
+  assert.deepEqual(core.status('book')[0]!.versions, [{ version: 1, state: 'ready' }]);
+  assert.deepEqual(await (await core.acquire('book')).predict([{ ...BOOK_ROW }]), [{ prediction: labelsOf(1).rain }]);
+});
+
+test('start-up: a version folder modelserve\'s user cannot list says so (it said "no model.yaml … in the version folder")', async () => {
+  const repo = join(tempDir('modelserve-version-folders-'), 'models');
+  writeBookVersion(repo, 'book', 1);
+  writeBookVersion(repo, 'book', 2);
+  chmodSync(join(repo, '..'), 0o755);
+  chmodSync(join(repo, 'book', '2'), 0o000);
+  after(() => chmodSync(join(repo, 'book', '2'), 0o755));
+  const server = startServe([repo, '--port', '0', '--grpc-port', '0', '--workers', '1'], NOBODY && { user: NOBODY });
+  after(() => server.kill());
+  assert.equal(await server.exited, 1);
+  assert.match(server.stderr(), /book[\\/]2: \(folder\): cannot be read \(permission denied\) by modelserve's user \(uid \d+\): make it readable \(chmod -R a\+rX, or chown\)/);
+  assert.doesNotMatch(server.stderr(), /no model\.yaml/);
+});
+
