@@ -1070,6 +1070,8 @@ export class InferenceCore extends EventEmitter {
   private async applyModel(model: ScannedModel, force: boolean, clashes: string[], others: PassModels): Promise<void> {
     // A broken policy, or one that selects no version: shown on the model (a version serving keeps serving, see 2. below).
     if (model.policyProblems) clashes = [...clashes, formatProblems(model.policyProblems)];
+    // A version folder that cannot be listed: shown on the model and logged once, until it can be (its slot is kept as it is).
+    if (model.unreadable) clashes = [...clashes, formatProblems(model.unreadable)];
     this.reportIncomplete(model);
     const isNew = !this.entries.has(model.name);
     const entry = this.entry(model.name);

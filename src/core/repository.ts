@@ -28,6 +28,8 @@ export interface ScannedVersion {
   complete: boolean;
   /** Selected by the model's version policy (among the complete versions). */
   selected: boolean;
+  /** Why this process may not list its folder (a chmod gone wrong): neither arriving nor removed. */
+  unreadable?: string;
   /** Reads and validates this version's config (problems appended). */
   read(problems: Problem[]): ModelConfig | undefined;
 }
@@ -38,6 +40,8 @@ export interface ScannedModel {
   versions: ScannedVersion[];
   /** Its version policy is broken or selects none of its versions (see versionPolicyProblems). */
   policyProblems?: Problem[];
+  /** Its version folders this process may not list, each with why. */
+  unreadable?: Problem[];
 }
 
 /** A folder of the repository (a model folder, or the repository itself) that cannot be listed now, and why. */
@@ -230,14 +234,19 @@ export function scanRepository(repo: string, times: SettleTimes = { settleMs: 0,
       const settling = !complete || (times.settleMs > 0 && now - newest < times.settleMs);
       // Settled, but its model file is cut short: a copy stalled (a slow network share), waited for a while longer.
       const incomplete = complete && !settling && times.incompleteMs > 0 && now - newest < times.incompleteMs ? modelFileEndsEarly(read([]), `${where.dir}\n${fingerprint}`) : undefined;
-      return { version: where.version, fingerprint, settling: settling || incomplete !== undefined, incomplete, complete, selected: false, read };
+      // A version folder that lists nothing may be one this process can no longer list: it looked
+      // still arriving (its version loaded before kept, the one before it loaded too, nothing said).
+      const unreadable = files === 0 && where.dir !== dir ? unlistableReason(where.dir) : undefined;
+      return { version: where.version, fingerprint, settling: settling || incomplete !== undefined, incomplete, complete, selected: false, read, ...(unreadable !== undefined && { unreadable }) };
     });
     const source = cachedPolicySource(dir, locations, versions);
-    const complete = versions.filter((v) => !v.settling).map((v) => v.version);
+    // An unreadable version still counts for the policy (an older one is not loaded in its place), but is not loaded.
+    const complete = versions.filter((v) => !v.settling || v.unreadable !== undefined).map((v) => v.version);
     const chosen = new Set(source.policy ? selectVersions(source.policy, complete) : []);
     // Against every version folder, complete or not: one still being copied in is no problem.
     const policyProblems = versionPolicyProblems(dir, locations, versions.map((v) => v.version), source);
-    for (const v of versions) v.selected = chosen.has(v.version);
+    for (const v of versions) v.selected = chosen.has(v.version) && v.unreadable === undefined;
+    const unreadable = versions.filter((v) => v.unreadable !== undefined).map((v) => ({ file: join(dir, String(v.version)), path: '(folder)', message: `${v.unreadable!}; not taken for removed: the versions loaded before keep serving` }));
     // The model's name: the one it had, as long as a version's config still gives it (a version
     // named otherwise is a problem of that version, not a rename of the model); else the newest
     // readable config's; else, with none readable now (a broken edit), still the one it had, so
@@ -247,7 +256,7 @@ export function scanRepository(repo: string, times: SettleTimes = { settleMs: 0,
     const before = served?.get(dir) ?? namesByFolder.get(dir);
     const name = (before !== undefined && (names.length === 0 || names.includes(before)) ? before : names[0]) ?? declaredName(locations) ?? folderName(dir);
     namesByFolder.set(dir, name);
-    models.push(policyProblems.length > 0 ? { name, dir, versions, policyProblems } : { name, dir, versions });
+    models.push({ name, dir, versions, ...(policyProblems.length > 0 && { policyProblems }), ...(unreadable.length > 0 && { unreadable }) });
   }
   return { models, unreadable: unlistable.map((problem) => ({ dir: join(root, basename(problem.file)), problem })) };
 }

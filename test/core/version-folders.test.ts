@@ -11,6 +11,7 @@ import { InProcessRuntime } from '../../src/runtime/in-process.js';
 import { StartupError } from '../../src/errors.js';
 import { BOOK_MODEL, tempDir } from '../helpers/paths.js';
 import { startServe } from '../helpers/serve.js';
+import { call } from '../helpers/http.js';
 import { BOOK_ROW, bookConfig, labelsOf, writeBookVersion } from './fixtures.js';
 
 /** The message loadRepository (start-up) refuses the repository with. */
@@ -77,3 +78,41 @@ test('start-up: a version folder modelserve\'s user cannot list says so (it said
   assert.doesNotMatch(server.stderr(), /no model\.yaml/);
 });
 
+/** Asks until `check` holds (the watcher's next pass); the test's own timeout bounds it. */
+async function until<T>(ask: () => Promise<T>, check: (value: T) => boolean): Promise<T> {
+  for (;;) {
+    const value = await ask();
+    if (check(value)) return value;
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+}
+
+test('--watch: a version folder modelserve\'s user can no longer list is not taken for still arriving: the version serving keeps serving, the older one is not loaded in its place, and the model says why once until it is readable', { timeout: 90_000 }, async () => {
+  const repo = join(tempDir('modelserve-version-folders-'), 'models');
+  writeBookVersion(repo, 'book', 1);
+  writeBookVersion(repo, 'book', 2);
+  chmodSync(join(repo, '..'), 0o755);
+  const server = startServe([repo, '--watch', '--port', '0', '--grpc-port', '0', '--workers', '1', '--log-level', 'error'], { captureStdout: true, ...(NOBODY && { user: NOBODY }) });
+  after(() => {
+    server.kill();
+    chmodSync(join(repo, 'book', '2'), 0o755);
+  });
+  const url = await server.url;
+  const book = () => call(`${url}/models/book`).then((r) => r.body as { versions: Array<{ version: number; state: string; reason?: string }> });
+  const problems = (b: Awaited<ReturnType<typeof book>>) => b.versions.filter((v) => v.version === 0).map((v) => v.reason ?? '');
+
+  chmodSync(join(repo, 'book', '2'), 0o000);
+  const shown = await until(book, (b) => problems(b).length > 0);
+  assert.match(problems(shown)[0]!, /book[\\/]2: \(folder\): cannot be read \(permission denied\) by modelserve's user \(uid \d+\): make it readable \(chmod -R a\+rX, or chown\); not taken for removed: the versions loaded before keep serving/);
+  // Version 2 as loaded keeps serving; version 1 was loaded beside it as if 2 were still being copied in.
+  assert.deepEqual(shown.versions.filter((v) => v.version > 0), [{ version: 2, state: 'ready' }]);
+  const res = await call(`${url}/models/book/predict`, { body: BOOK_ROW });
+  assert.equal(res.headers['x-model-version'], '2');
+  assert.equal(res.body.prediction, labelsOf(2).rain);
+
+  chmodSync(join(repo, 'book', '2'), 0o755);
+  await until(book, (b) => problems(b).length === 0);
+  // Said once while it lasted (a pass a second), not on every pass.
+  const said = server.stdout().split('\n').filter((l) => l.includes('cannot be read'));
+  assert.equal(said.length, 1, said.join('\n'));
+});
