@@ -164,6 +164,41 @@ export function versionLookalikes(modelDir: string): Problem[] {
 }
 
 /**
+ * The model files of the flat layout (`.onnx` files, an XGBoost model.json) in a model folder that
+ * also holds numbered version folders: only those are served, and the file beside them was ignored
+ * without a word (unless a config names it, `model: ../model.onnx`). One warning per model folder.
+ */
+export function flatFilesBesideVersions(modelDir: string): Problem[] {
+  const numbered = versionFolders(modelDir);
+  if (numbered.length === 0) return [];
+  const files = [...onnxFiles(modelDir), ...(xgboostModelWithoutConfig(modelDir) !== undefined ? ['model.json'] : [])];
+  // A file some version's config names is served, not ignored.
+  const named = new Set(versionLocations(modelDir).map((where) => {
+    const file = findConfigFile(where.dir) ?? findConfigFile(modelDir);
+    const raw = file === undefined ? undefined : readConfigFile(file, []) as RawConfig | undefined;
+    const model = raw !== null && typeof raw === 'object' && typeof raw.model === 'string' ? raw.model : undefined;
+    return model === undefined ? undefined : resolve(where.dir, model);
+  }));
+  const ignored = files.filter((f) => !named.has(resolve(modelDir, f)));
+  if (ignored.length === 0) return [];
+  const list = ignored.join(', ');
+  const versions = numbered.map((v) => v.version).join(', ');
+  return [{
+    file: modelDir, path: '(folder)',
+    message: `holds numbered version folders (${versions}) and, beside them, ${list} of the flat layout: the version folders are served (as the version policy selects), ${list} ${ignored.length === 1 ? 'is' : 'are'} not; move ${ignored.length === 1 ? 'it' : 'them'} into a version folder of ${ignored.length === 1 ? 'its' : 'their'} own, or remove ${ignored.length === 1 ? 'it' : 'them'}`,
+  }];
+}
+
+/** flatFilesBesideVersions of every model folder of a repository (a repository that cannot be listed has none to say). */
+export function mixedLayouts(repo: string): Problem[] {
+  try {
+    return modelFolders(repo).flatMap((dir) => flatFilesBesideVersions(dir));
+  } catch {
+    return [];
+  }
+}
+
+/**
  * The .onnx files directly in a folder (sorted). Not hidden ones: the `._model.onnx` a macOS-made
  * archive leaves beside each file when extracted (its metadata, not a model) made a folder holding one model hold two.
  */

@@ -116,3 +116,35 @@ test('--watch: a version folder modelserve\'s user can no longer list is not tak
   const said = server.stdout().split('\n').filter((l) => l.includes('cannot be read'));
   assert.equal(said.length, 1, said.join('\n'));
 });
+
+test('a model folder holding a flat model file beside numbered version folders says once at start-up, and in check, that the version folders are served and the file is not (it was ignored without a word)', async () => {
+  const repo = tempDir();
+  const dir = join(repo, 'book');
+  mkdirSync(dir);
+  copyFileSync(BOOK_MODEL, join(dir, 'model.onnx'));
+  writeFileSync(join(dir, 'model.yaml'), bookConfig('book', 1));
+  mkdirSync(join(dir, '2'));
+  copyFileSync(BOOK_MODEL, join(dir, '2', 'model.onnx'));
+  // Named by its config, the model folder's file is served: no warning for that folder.
+  const named = join(repo, 'named');
+  mkdirSync(join(named, '1'), { recursive: true });
+  copyFileSync(BOOK_MODEL, join(named, 'svc.onnx'));
+  writeFileSync(join(named, '1', 'model.yaml'), bookConfig('named', 1).replace('model: model.onnx', 'model: ../svc.onnx'));
+  const warning = /book: (?:\(folder\): )?holds numbered version folders \(2\) and, beside them, model\.onnx of the flat layout: the version folders are served \(as the version policy selects\), model\.onnx is not; move it into a version folder of its own, or remove it/;
+
+  const server = startServe([repo, '--port', '0', '--grpc-port', '0', '--workers', '1', '--log-level', 'warn'], { captureStdout: true });
+  after(() => server.kill());
+  const url = await server.url;
+  const res = await call(`${url}/models/book/predict`, { body: BOOK_ROW });
+  assert.equal(res.headers['x-model-version'], '2');
+  const said = server.stdout().split('\n').filter((l) => l.includes('model folder layout'));
+  assert.equal(said.length, 1, server.stdout());
+  assert.match(said[0]!, warning);
+
+  const report = await checkRepository(repo);
+  assert.equal(report.ok, true, JSON.stringify(report.problems));
+  const layout = report.problems.filter((p) => /flat layout/.test(p.message)).map((p) => `${p.severity} ${p.file}: ${p.key}: ${p.message}`);
+  assert.equal(layout.length, 1, JSON.stringify(report.problems));
+  assert.match(layout[0]!, /^warning /);
+  assert.match(layout[0]!, warning);
+});
