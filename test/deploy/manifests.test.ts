@@ -3,10 +3,10 @@
 // each other, to the Dockerfile and to the server (probe endpoints, drain timeout, workers = CPUs).
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
-import { parseAllDocuments } from 'yaml';
+import { parse, parseAllDocuments, stringify } from 'yaml';
 import ts from 'typescript';
 import { Deployment } from 'kubernetes-models/apps/v1/Deployment';
 import { Service } from 'kubernetes-models/v1/Service';
@@ -16,6 +16,7 @@ import { PodDisruptionBudget } from 'kubernetes-models/policy/v1/PodDisruptionBu
 import { Service as KnativeService } from '@kubernetes-models/knative/serving.knative.dev/v1/Service';
 import { numericUser, readImageSpec, REPO_ROOT } from './docker-image.js';
 import { AFTER_DRAIN_MS } from '../../src/server.js';
+import { tempDir } from '../helpers/paths.js';
 
 type Obj = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any -- parsed YAML, checked field by field below
 
@@ -70,6 +71,7 @@ const pdb = find(kube, 'policy/v1/PodDisruptionBudget');
 const ksvc = find(knative, 'serving.knative.dev/v1/Service');
 const kContainer: Obj = ksvc.spec.template.spec.containers[0];
 const image = readImageSpec().runtime;
+const kubectl = ['/usr/bin/kubectl', '/usr/local/bin/kubectl'].find((p) => existsSync(p));
 
 const envOf = (c: Obj): Record<string, string> => Object.fromEntries((c.env ?? []).map((e: Obj) => [e.name, e.value]));
 
@@ -133,7 +135,6 @@ describe('manifests validate against the Kubernetes and Knative schemas', () => 
     assert.ok(k.images.some((i: Obj) => i.name === imageName), `images[].name ${imageName}`);
   });
 
-  const kubectl = ['/usr/bin/kubectl', '/usr/local/bin/kubectl'].find((p) => existsSync(p));
   it('kubectl kustomize renders the folder, with the image rewritten', { skip: kubectl ? false : 'kubectl is not installed' }, () => {
     const r = spawnSync(kubectl as string, ['kustomize', join(REPO_ROOT, 'deploy/kubernetes')], { encoding: 'utf8', timeout: 60_000 });
     assert.equal(r.status, 0, r.stderr);
@@ -377,5 +378,88 @@ describe('Knative Service (Cloud Run: gcloud run services replace)', () => {
   it('serves the repository the image bakes, with the image entrypoint', () => {
     assert.equal(kContainer.command, undefined);
     assert.deepEqual(kContainer.args, image.cmd);
+  });
+});
+
+// ---- Knative lock-down, which Cloud Run refuses ----------------------------------------------------
+// service.yaml must stay what `gcloud run services replace` accepts; kustomization.yaml adds, for
+// Knative only, the lock-down the Deployment has. Both claims are checked: the fields against the
+// Deployment and Knative's rules, and Cloud Run's refusal with the real gcloud (offline: it parses
+// the file into its run/v1 API message, rejecting unknown fields, before it asks for an account).
+
+/** Container securityContext fields Knative ≥ 1.9 accepts without a feature flag
+ * (knative/serving pkg/apis/serving/fieldmask.go, SecurityContextMask). */
+const KNATIVE_CONTAINER_SECURITY_FIELDS = new Set(['allowPrivilegeEscalation', 'capabilities', 'readOnlyRootFilesystem', 'runAsGroup', 'runAsNonRoot', 'runAsUser', 'seccompProfile']);
+
+/** RFC 6902 `add`, the only operation kustomization.yaml uses (kubectl kustomize is checked against this below). */
+function jsonPatchAdd(target: Obj, ops: Obj[]): Obj {
+  const out = structuredClone(target);
+  for (const op of ops) {
+    assert.equal(op.op, 'add', `patch op ${op.op}`);
+    const keys = String(op.path).split('/').slice(1).map((k) => k.replace(/~1/g, '/').replace(/~0/g, '~'));
+    const last = keys.pop() as string;
+    let node: Obj = out;
+    for (const k of keys) {
+      assert.ok(node[k] !== undefined, `${op.path}: no ${k}`);
+      node = node[k];
+    }
+    if (Array.isArray(node)) node.splice(last === '-' ? node.length : Number(last), 0, op.value);
+    else node[last] = op.value;
+  }
+  return out;
+}
+
+describe('Knative Service: locked down on Knative (kubectl apply -k deploy/knative), Cloud Run-valid as a file', () => {
+  const kustomization = find(knative, 'kustomize.config.k8s.io/v1beta1/Kustomization');
+  const patches: Obj[] = kustomization.patches ?? [];
+  const locked = patches.reduce((o, p) => {
+    assert.equal(p.target?.kind, 'Service');
+    assert.equal(p.target?.name, ksvc.metadata.name);
+    return jsonPatchAdd(o, parse(p.patch) as Obj[]);
+  }, ksvc);
+  const lockedSpec: Obj = locked.spec.template.spec;
+  const lockedContainer: Obj = lockedSpec.containers[0];
+  const gcloud = ['/usr/bin/gcloud', '/usr/local/bin/gcloud'].find((p) => existsSync(p));
+
+  it('kustomization.yaml renders service.yaml with the Deployment\'s lock-down, all on the container (Knative gates a pod securityContext behind a flag), /tmp an emptyDir', () => {
+    assert.deepEqual(kustomization.resources, ['service.yaml']);
+    assert.deepEqual(lockedContainer.securityContext, { ...podSpec.securityContext, ...container.securityContext });
+    for (const field of Object.keys(lockedContainer.securityContext)) assert.ok(KNATIVE_CONTAINER_SECURITY_FIELDS.has(field), `Knative refuses container securityContext.${field}`);
+    assert.equal(lockedSpec.securityContext, undefined);
+    assert.equal(lockedContainer.securityContext.runAsUser, numericUser(image.user)?.uid);
+    const tmp = lockedContainer.volumeMounts.find((m: Obj) => m.mountPath === '/tmp');
+    assert.ok(tmp, 'a writable /tmp under the read-only root');
+    assert.deepEqual(lockedSpec.volumes.find((v: Obj) => v.name === tmp.name), podSpec.volumes.find((v: Obj) => v.name === 'tmp'));
+    assert.doesNotThrow(() => MODELS['serving.knative.dev/v1/Service'](locked).validate());
+    assert.deepEqual(typeCheck(knativeForTypeCheck(locked)), []);
+  });
+
+  it('kubectl kustomize renders the same object', { skip: kubectl ? false : 'kubectl is not installed' }, () => {
+    const r = spawnSync(kubectl as string, ['kustomize', join(REPO_ROOT, 'deploy/knative')], { encoding: 'utf8', timeout: 60_000 });
+    assert.equal(r.status, 0, r.stderr);
+    const docs = parseAllDocuments(r.stdout).map((d) => d.toJS() as Obj);
+    assert.deepEqual(docs, [locked]);
+  });
+
+  it('service.yaml has no securityContext: gcloud run services replace parses it, and refuses the locked-down one naming those fields', { skip: gcloud ? false : 'gcloud is not installed' }, () => {
+    assert.equal(kContainer.securityContext, undefined);
+    assert.equal(ksvc.spec.template.spec.securityContext, undefined);
+    const dir = tempDir('modelserve-gcloud-');
+    try {
+      // A config folder of its own: no account, no prompt, nothing of the user's gcloud touched.
+      const env: NodeJS.ProcessEnv = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('CLOUDSDK_') && k !== 'GOOGLE_APPLICATION_CREDENTIALS'));
+      Object.assign(env, { CLOUDSDK_CONFIG: join(dir, 'config'), CLOUDSDK_CORE_DISABLE_PROMPTS: '1' });
+      const replace = (file: string) => spawnSync(gcloud as string, ['run', 'services', 'replace', file, '--region', 'us-central1', '--project', 'my-project'], { encoding: 'utf8', env, timeout: 120_000 });
+      const plain = replace(join(REPO_ROOT, 'deploy/knative/service.yaml'));
+      assert.doesNotMatch(plain.stderr, /Failed to parse/, plain.stderr);
+      assert.match(plain.stderr, /active account/, 'parsed, then stopped for want of an account');
+      writeFileSync(join(dir, 'locked.yaml'), stringify(locked));
+      const refused = replace(join(dir, 'locked.yaml'));
+      assert.notEqual(refused.status, 0);
+      assert.match(refused.stderr, /Failed to parse value\(s\) in protobuf \[Service\]/, refused.stderr);
+      for (const field of ['allowPrivilegeEscalation', 'readOnlyRootFilesystem', 'runAsNonRoot', 'capabilities', 'seccompProfile']) assert.match(refused.stderr, new RegExp(`securityContext\\.\\{[^}]*\\b${field}\\b`), field);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
