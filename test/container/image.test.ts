@@ -13,6 +13,7 @@ import { join } from 'node:path';
 import { startServer } from '../../src/server.js';
 import { EXAMPLES, tempDir } from '../helpers/paths.js';
 import { freePort } from '../helpers/net.js';
+import { checkImageSize, documentedImageSizeMB } from '../deploy/image-size.js';
 import { BOOK_REQUEST, Cleanup, buildImage, docker, dockerOk, ok200, predict, rssBytes, sampleHealth, startLoad, uidOf, waitFor, type HealthRun } from './docker.js';
 
 const TAG = `modelserve-test:image-${process.pid}`;
@@ -61,10 +62,12 @@ describe('the image, built and run by a real Docker engine', { timeout: 360_000 
 
   after(() => cleanup.run());
 
-  it('is at most 300 MB and holds no npm, no other platform\'s onnxruntime binaries and no type declarations', async () => {
+  it('is at most 300 MB, the size README.md and docs/deploy.md state (±10 %), and holds no npm, no other platform\'s onnxruntime binaries and no type declarations', async () => {
     const size = Number(await dockerOk(['image', 'inspect', '-f', '{{.Size}}', TAG]));
     console.error(`# image size: ${(size / 1e6).toFixed(0)} MB`);
     assert.ok(size <= 300e6, `image is ${(size / 1e6).toFixed(0)} MB`);
+    const stated = checkImageSize(size, documentedImageSizeMB());
+    assert.ok(stated.ok, stated.message);
     const inside = await dockerOk(['run', '--rm', '--network', 'none', '--entrypoint', 'bash', TAG, '-c',
       'command -v npm npx corepack yarn; echo "ort: $(cd node_modules/onnxruntime-node/bin/napi-v6 && echo */*)"; ls -d node_modules/@types node_modules/protobufjs/cli node_modules/*/node_modules/protobufjs/cli 2>/dev/null; id -u; true']);
     assert.deepEqual(inside.split('\n'), [`ort: linux/${process.arch}`, '1000'], inside);
