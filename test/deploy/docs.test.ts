@@ -4,11 +4,13 @@
 // against the Knative Service and the image instead.
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, readFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { cpSync, existsSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { parse } from 'yaml';
+import { parse, parseAllDocuments } from 'yaml';
 import { REPO_ROOT, readImageSpec } from './docker-image.js';
 import { AFTER_DRAIN_MS } from '../../src/server.js';
+import { tempDir } from '../helpers/paths.js';
 
 const DOC = readFileSync(join(REPO_ROOT, 'docs/deploy.md'), 'utf8');
 const MARKER = /<!-- doc-example: ([a-z0-9-]+); (run by (test\/[\w/.-]+\.ts)(?: [^\n]*?)?|not run: .+?) -->\s*\n\s*```sh\n/g;
@@ -35,6 +37,35 @@ describe('docs/deploy.md', () => {
       for (const m of line.matchAll(/> ?([\w./-]+\.json)/g)) written.add(m[1]);
     }
     assert.deepEqual(unwritten, []);
+    // dist/ is the build's output: a fresh clone has none to copy.
+    const firstBuild = lines.findIndex((l) => /\bnpm run build\b/.test(l));
+    const copiesDist = lines.findIndex((l) => /\bcp\b.*\sdist(\s|$)/.test(l));
+    if (copiesDist >= 0) assert.ok(firstBuild >= 0 && firstBuild < copiesDist, `copies dist/ before any npm run build: ${lines[copiesDist].trim()}`);
+  });
+
+  it('the Kubernetes block needs only kubectl: its sed points the kustomization at the pushed image, as kubectl kustomize renders it', () => {
+    const block = /<!-- doc-example: kubernetes;[^\n]*\n\s*```sh\n([\s\S]*?)```/.exec(DOC)?.[1] ?? '';
+    assert.ok(block, 'no kubernetes block');
+    // The standalone kustomize is another install; kubectl has `apply -k` and `kustomize`, no `edit`.
+    assert.deepEqual(block.split('\n').filter((l) => /(^|[\s(;&|])kustomize\s/.test(l) && !/kubectl kustomize/.test(l)), []);
+    const sed = block.split('\n').find((l) => l.startsWith('sed -i '));
+    assert.ok(sed, 'a sed line that sets the image');
+    const pushed = /docker push (\S+)/.exec(DOC)?.[1];
+    assert.ok(pushed, 'the push step\'s image');
+    const kubectl = ['/usr/bin/kubectl', '/usr/local/bin/kubectl'].find((p) => existsSync(p));
+    if (!kubectl) return; // the sed is still checked for kubectl-only use above
+    const dir = tempDir('modelserve-kustomize-');
+    try {
+      cpSync(join(REPO_ROOT, 'deploy/kubernetes'), join(dir, 'deploy/kubernetes'), { recursive: true });
+      const r = spawnSync('bash', ['-c', sed], { cwd: dir, encoding: 'utf8' });
+      assert.equal(r.status, 0, r.stderr);
+      const k = spawnSync(kubectl, ['kustomize', join(dir, 'deploy/kubernetes')], { encoding: 'utf8', timeout: 60_000 });
+      assert.equal(k.status, 0, k.stderr);
+      const deployment = parseAllDocuments(k.stdout).map((d) => d.toJS() as { kind: string; spec: { template: { spec: { containers: Array<{ image: string }> } } } }).find((d) => d.kind === 'Deployment');
+      assert.equal(deployment?.spec.template.spec.containers[0].image, pushed);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it('the `gcloud run deploy` flags are the Knative Service\'s settings and fit the image', () => {
