@@ -878,6 +878,8 @@ export function versionFolderProblem(where: VersionLocation): string | undefined
   const raw = shared === undefined ? undefined : readConfigFile(shared, []) as RawConfig | undefined;
   const sharedRaw = raw !== null && typeof raw === 'object' && !Array.isArray(raw) ? raw : undefined;
   if (sharedRaw?.pipeline !== undefined) return undefined; // a pipeline's version is its config alone
+  // The shared config's model file outside the folder (an absolute path, `../model.onnx`) serves every version: nothing is missing.
+  if (sharedRaw !== undefined && existsSync(resolve(where.dir, typeof sharedRaw.model === 'string' ? sharedRaw.model : sharedRaw.format === 'xgboost' ? 'model.json' : DEFAULTS.model))) return undefined;
   const expected = sharedRaw !== undefined
     ? `${typeof sharedRaw.model === 'string' ? sharedRaw.model : sharedRaw.format === 'xgboost' ? 'model.json' : DEFAULTS.model} (the model file ${relative(process.cwd(), shared!) || shared} names for every version), and optionally its own ${CONFIG_FILE_NAMES.join(' / ')}`
     : `its ${CONFIG_FILE_NAMES.join(' / ')} and the model file it names (model.onnx unless model: says otherwise; model.json for format: xgboost), or a single .onnx file alone (served as is)`;

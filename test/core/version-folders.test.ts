@@ -9,7 +9,7 @@ import { checkRepository } from '../../src/check/repository.js';
 import { InferenceCore } from '../../src/core/core.js';
 import { InProcessRuntime } from '../../src/runtime/in-process.js';
 import { StartupError } from '../../src/errors.js';
-import { BOOK_MODEL, tempDir } from '../helpers/paths.js';
+import { BOOK_MODEL, bookModelYaml, tempDir } from '../helpers/paths.js';
 import { startServe } from '../helpers/serve.js';
 import { call } from '../helpers/http.js';
 import { BOOK_ROW, bookConfig, labelsOf, writeBookVersion } from './fixtures.js';
@@ -147,4 +147,13 @@ test('a model folder holding a flat model file beside numbered version folders s
   assert.equal(layout.length, 1, JSON.stringify(report.problems));
   assert.match(layout[0]!, /^warning /);
   assert.match(layout[0]!, warning);
+});
+
+test('empty version folders are no problem when the model folder\'s config names a model file outside them (an absolute path): every version serves that file', () => {
+  const repo = tempDir();
+  mkdirSync(join(repo, 'outside', '1'), { recursive: true });
+  mkdirSync(join(repo, 'outside', '2'));
+  writeFileSync(join(repo, 'outside', 'model.yaml'), bookModelYaml({ name: 'outside', model: BOOK_MODEL, ...labelsOf(1), extra: 'version_policy: { all: true }' }));
+  const configs = loadRepository(repo);
+  assert.deepEqual(configs.map((c) => [String(c.version), c.modelFile]).sort(), [['1', BOOK_MODEL], ['2', BOOK_MODEL]]);
 });
