@@ -77,3 +77,65 @@ export async function openApiContract(url: string, headers: Record<string, strin
     },
   };
 }
+
+/** Where an example (or default) sits in the document, the value, and the schema it illustrates. */
+interface Illustration { where: string; value: unknown; schema: Schema }
+
+/** Every example, examples value and default of the document, each with the schema it illustrates. */
+function illustrations(doc: OpenApiDocument): Illustration[] {
+  const found: Illustration[] = [];
+  // A schema's own example and default illustrate it; its subschemas are walked by keyword, so a
+  // property named "example" is a schema, not an example.
+  const walkSchema = (schema: unknown, where: string): void => {
+    if (schema === null || typeof schema !== 'object' || '$ref' in schema) return;
+    const s = schema as Schema;
+    for (const key of ['example', 'default'] as const) if (s[key] !== undefined) found.push({ where: `${where}.${key}`, value: s[key], schema: s });
+    for (const [name, sub] of Object.entries((s.properties ?? {}) as Record<string, unknown>)) walkSchema(sub, `${where}.properties.${name}`);
+    for (const key of ['items', 'additionalProperties', 'not'] as const) walkSchema(s[key], `${where}.${key}`);
+    for (const key of ['oneOf', 'anyOf', 'allOf'] as const) ((s[key] ?? []) as unknown[]).forEach((sub, i) => walkSchema(sub, `${where}.${key}[${i}]`));
+  };
+  // A media type, parameter or header: its example and examples illustrate its schema.
+  const walkHolder = (holder: unknown, where: string): void => {
+    if (holder === null || typeof holder !== 'object' || '$ref' in holder) return;
+    const h = holder as { schema?: Schema; example?: unknown; examples?: Record<string, { value?: unknown }> };
+    if (h.schema === undefined) return;
+    walkSchema(h.schema, `${where}.schema`);
+    if (h.example !== undefined) found.push({ where: `${where}.example`, value: h.example, schema: h.schema });
+    for (const [name, example] of Object.entries(h.examples ?? {})) if (example.value !== undefined) found.push({ where: `${where}.examples.${name}`, value: example.value, schema: h.schema });
+  };
+  type Content = Record<string, unknown> | undefined;
+  for (const [path, item] of Object.entries(doc.paths)) {
+    for (const [method, operation] of Object.entries(item as unknown as Record<string, Record<string, unknown>>)) {
+      const where = `${method} ${path}`;
+      ((operation.parameters ?? []) as unknown[]).forEach((p, i) => walkHolder(p, `${where} parameters[${i}]`));
+      const body = operation.requestBody as { content?: Content } | undefined;
+      for (const [type, media] of Object.entries(body?.content ?? {})) walkHolder(media, `${where} requestBody ${type}`);
+      for (const [status, response] of Object.entries((operation.responses ?? {}) as Record<string, { content?: Content; headers?: Content }>)) {
+        for (const [type, media] of Object.entries(response.content ?? {})) walkHolder(media, `${where} ${status} ${type}`);
+        for (const [name, header] of Object.entries(response.headers ?? {})) walkHolder(header, `${where} ${status} header ${name}`);
+      }
+    }
+  }
+  for (const [name, header] of Object.entries(doc.components.headers ?? {})) walkHolder(header, `components.headers.${name}`);
+  for (const [name, schema] of Object.entries(doc.components.schemas)) walkSchema(schema, `components.schemas.${name}`);
+  return found;
+}
+
+/**
+ * Asserts that every example, examples value and default in the document is valid against the schema
+ * it illustrates, as a schema validator in strict mode reads OpenAPI 3.0's dialect (nullable needs a
+ * type beside it; example is an annotation); returns how many it checked.
+ */
+export function assertExamplesValid(doc: OpenApiDocument): number {
+  const ajv = new Ajv({ strict: true, allErrors: true, formats: { binary: true }, keywords: ['example'] });
+  const local = (schema: unknown): Schema => JSON.parse(JSON.stringify(schema).replaceAll('"#/components/schemas/', '"openapi#/definitions/')) as Schema;
+  ajv.addSchema({ $id: 'openapi', definitions: local(doc.components.schemas) });
+  const wrong: string[] = [];
+  const all = illustrations(doc);
+  for (const { where, value, schema } of all) {
+    const validate = ajv.compile(local(schema));
+    if (!validate(value)) wrong.push(`${where} = ${JSON.stringify(value)}: ${ajv.errorsText(validate.errors)}`);
+  }
+  assert.deepEqual(wrong, [], 'examples that their schemas refuse');
+  return all.length;
+}

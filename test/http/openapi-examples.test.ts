@@ -1,0 +1,75 @@
+// Every example in the OpenAPI document is true: valid against the schema it illustrates, as a client
+// generator or schema validator checks it (Swagger UI's "Try it out" sends the request bodies' as is).
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { copyFileSync, cpSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import SwaggerParser from '@apidevtools/swagger-parser';
+import { loadRepository } from '../../src/config/load.js';
+import { buildApp } from '../../src/http/app.js';
+import { InProcessRuntime } from '../../src/runtime/in-process.js';
+import { BOOK_MODEL, EXAMPLES, tempDir } from '../helpers/paths.js';
+import { writeIdentityModels } from '../helpers/onnx.js';
+import { assertExamplesValid, assertUniqueOperationIds, type OpenApiDocument } from '../helpers/openapi-contract.js';
+import { exampleModel } from '../pipelines/helpers.js';
+
+/** The document a server on `repo` serves (its models loaded: a raw model's example comes from its graph). */
+async function served(repo: string): Promise<OpenApiDocument> {
+  const app = await buildApp({ configs: loadRepository(repo), runtime: new InProcessRuntime({ intraOpThreads: 1, interOpThreads: 1 }) });
+  try {
+    await app.ready();
+    const doc = (await app.inject({ url: '/openapi.json' })).json() as OpenApiDocument;
+    await SwaggerParser.validate(structuredClone(doc) as never);
+    assertUniqueOperationIds(doc);
+    return doc;
+  } finally {
+    await app.close();
+  }
+}
+
+test('the check itself: an example its schema refuses is named, in a schema, a request body and a parameter; a property named example is a schema, not an example', () => {
+  const doc = {
+    paths: {
+      '/x/{n}': {
+        post: {
+          parameters: [{ name: 'n', in: 'path', required: true, schema: { type: 'integer', minimum: 1 }, example: 0 }],
+          requestBody: { content: { 'application/json': { schema: { $ref: '#/components/schemas/Row' }, example: { example: 'no' } } } },
+          responses: { 200: { description: 'ok' } },
+        },
+      },
+    },
+    components: { schemas: { Row: { type: 'object', properties: { example: { type: 'number', maximum: 1, example: 2 } } } } },
+  } as unknown as OpenApiDocument;
+  assert.throws(() => assertExamplesValid(doc), (err: Error) => {
+    for (const where of ['post /x/{n} parameters[0].example', 'post /x/{n} requestBody application/json.example', 'components.schemas.Row.properties.example.example']) assert.ok(err.message.includes(where), `${where} in ${err.message}`);
+    return true;
+  });
+});
+
+test('the example models\' document (weather, loan, rain-xgboost): every example and default is valid against its schema', async () => {
+  assert.ok(assertExamplesValid(await served(EXAMPLES)) > 20);
+});
+
+test('the example pipelines\' document: every example and default is valid against its schema', async () => {
+  assert.ok(assertExamplesValid(await served(join(EXAMPLES, 'pipelines'))) > 20);
+});
+
+test('raw models (an .onnx file alone): every example is valid against its schema, the OIP infer bodies\' included', async () => {
+  const repo = writeIdentityModels(tempDir(), [
+    { file: 'flags/1/model.onnx', elem: 'BOOL', shape: ['N', 3] },
+    { file: 'words/1/model.onnx', elem: 'STRING', shape: ['N', 2] },
+    { file: 'bytes-u8/1/model.onnx', elem: 'UINT8', shape: ['N', 4] },
+  ]);
+  mkdirSync(join(repo, 'svc-raw', '1'), { recursive: true });
+  copyFileSync(BOOK_MODEL, join(repo, 'svc-raw', '1', 'model.onnx'));
+  const doc = await served(repo);
+  assert.ok(assertExamplesValid(doc) > 10);
+});
+
+test('strict models: every example and default is valid against its schema', async () => {
+  const repo = tempDir();
+  exampleModel(repo, 'weather', 'weather-strict', 'strict: true\n');
+  cpSync(join(EXAMPLES, 'rain-xgboost'), join(repo, 'rain-xgboost'), { recursive: true });
+  writeFileSync(join(repo, 'rain-xgboost', 'model.yaml'), `${readFileSync(join(repo, 'rain-xgboost', 'model.yaml'), 'utf8')}\nstrict: true\n`);
+  assert.ok(assertExamplesValid(await served(repo)) > 10);
+});
