@@ -174,7 +174,8 @@ function versionSchemas(versions: readonly ModelConfig[], loaded: LoadedVersion 
       properties: Object.fromEntries(fields),
       additionalProperties: !config.strict,
     },
-    response: { type: 'object', required: answeredByAll, properties: Object.fromEntries(outputs) },
+    // As for a request: no empty `required` (versions of a traffic split may share no output).
+    response: { type: 'object', ...(answeredByAll.length > 0 ? { required: answeredByAll } : {}), properties: Object.fromEntries(outputs) },
     example,
   };
 }

@@ -73,3 +73,19 @@ test('strict models: every example and default is valid against its schema', asy
   writeFileSync(join(repo, 'rain-xgboost', 'model.yaml'), `${readFileSync(join(repo, 'rain-xgboost', 'model.yaml'), 'utf8')}\nstrict: true\n`);
   assert.ok(assertExamplesValid(await served(repo)) > 10);
 });
+
+test('a traffic split whose versions share no output: valid OpenAPI 3.0 (the response schema has no empty `required`), its examples true', async () => {
+  const repo = tempDir();
+  const dir = exampleModel(repo, 'weather', 'canary', 'version_policy: { all: true }\ntraffic: { 1: 50, 2: 50 }\n');
+  const shared = readFileSync(join(dir, 'model.yaml'), 'utf8');
+  mkdirSync(join(dir, '1'));
+  mkdirSync(join(dir, '2'));
+  // Version 1 answers the label only, version 2 the probability only.
+  writeFileSync(join(dir, '1', 'model.yaml'), shared.replace(/^traffic:.*$/m, '').replace(/\n {2}rain_probability:\n(?: {4}.*\n)+/, '\n'));
+  writeFileSync(join(dir, '2', 'model.yaml'), shared.replace(/^traffic:.*$/m, '').replace(/\n {2}prediction:\n(?: {4}.*\n)+/, '\n'));
+  const doc = await served(repo);
+  const response = doc.components.schemas.CanaryResponse as { required?: string[]; properties: Record<string, unknown> };
+  assert.equal(response.required, undefined);
+  assert.deepEqual(Object.keys(response.properties).sort(), ['prediction', 'rain_probability']);
+  assertExamplesValid(doc);
+});
