@@ -3,7 +3,7 @@
 import type { FieldSpec, ModelConfig, OutputSpec } from '../config/types.js';
 import { exampleRow } from '../core/model-version.js';
 import { rowSchema, type Row } from '../validation/request-validator.js';
-import { OIP_SCHEMAS, oipPaths, VERSIONED_ID_SUFFIX, versionParameter, type LoadedVersion } from '../protocols/oip/openapi.js';
+import { OIP_SCHEMAS, oipPaths, operationIdNames, VERSIONED_ID_SUFFIX, versionParameter, type LoadedVersion } from '../protocols/oip/openapi.js';
 import { declareRequestId, failureTexts, MODEL_VERSION_HEADER, MODEL_VERSION_IF_REACHED_HEADER, REQUEST_ID_HEADER, RESPONSE_HEADERS, RETRY_AFTER_HEADER, WWW_AUTHENTICATE_HEADER } from '../protocols/openapi-statuses.js';
 
 type Schema = Record<string, unknown>;
@@ -186,6 +186,7 @@ export function buildOpenApiDocument(configs: readonly ModelConfig[], options: O
   const fieldModels = configs.filter((c) => c.kind !== 'raw'); // raw: no fields, served over the Open Inference Protocol only (below)
   const prefixes = schemaPrefixes(fieldModels, schemas);
   const examples = new Map<string, Row>();
+  const idNames = operationIdNames(configs.map((c) => c.name));
   // The documented config first, then every other version that serves or can (a fields model's).
   const versionsOf = (config: ModelConfig): [ModelConfig, ...ModelConfig[]] => [config, ...(options.versions?.(config.name) ?? []).filter((c) => c.kind !== 'raw' && c.modelVersion !== config.modelVersion)];
   for (const config of fieldModels) {
@@ -194,8 +195,8 @@ export function buildOpenApiDocument(configs: readonly ModelConfig[], options: O
     schemas[`${name}Request`] = request;
     schemas[`${name}Response`] = response;
     examples.set(config.name, example);
-    paths[`/models/${config.name}/predict`] = { post: predictOperation(config, name, `predict_${config.name}`, predictSummary(config), example) };
-    const versioned = predictOperation(config, name, `predict_${config.name}${VERSIONED_ID_SUFFIX}`, `Predict with one version of ${config.name}`, example);
+    paths[`/models/${config.name}/predict`] = { post: predictOperation(config, name, `predict_${idNames.get(config.name)!}`, predictSummary(config), example) };
+    const versioned = predictOperation(config, name, `predict_${idNames.get(config.name)!}${VERSIONED_ID_SUFFIX}`, `Predict with one version of ${config.name}`, example);
     versioned.parameters = [versionParameter(config)];
     (versioned.responses as Record<string, unknown>)[404] = errorResponse('No such version.');
     paths[`/models/${config.name}/versions/{version}/predict`] = { post: versioned };
@@ -220,7 +221,7 @@ export function buildOpenApiDocument(configs: readonly ModelConfig[], options: O
   (index.responses as Schema)[422] = errorResponse('The body is not an object, or its ready is not a boolean (MS_ERR_VALIDATION).', 'OipError');
   paths['/v2/repository/models/{name}/load'] = repositoryOperation('repository_load', 'Load (or reload) a model', 'Reads the model folder again and loads the versions its policy selects; the previous load serves until the new one is warm.', true);
   paths['/v2/repository/models/{name}/unload'] = repositoryOperation('repository_unload', 'Unload a model', 'Stops routing to the model, lets queued requests finish, then releases its sessions. It stays unloaded until loaded again.', true);
-  Object.assign(paths, oipPaths(configs, options.loaded, versionsOf));
+  Object.assign(paths, oipPaths(configs, options.loaded, versionsOf, idNames));
   if (options.defaultModel && options.defaultModel.kind !== 'raw') {
     paths['/predict'] = { post: predictOperation(options.defaultModel, prefixes.get(options.defaultModel.name)!, 'predict', `Predict with the default model (${options.defaultModel.name})`, examples.get(options.defaultModel.name)!) };
   }

@@ -30,15 +30,20 @@ function operationFor(doc: OpenApiDocument, method: string, path: string): Opera
 /** The service's own answer headers a generated client reads: when an answer carries one, its response must declare it. */
 const SERVICE_HEADERS = ['x-request-id', 'x-model-version', 'retry-after', 'www-authenticate', 'inference-header-content-length'];
 
-/** Every operation has an id and no two share one (OpenAPI requires it; a generated client's method names are the ids). */
+/**
+ * Every operation has an id and no two share one (OpenAPI requires it), nor fold to the same method
+ * name as a generator writes it (openapi-generator camel-cases at '-' and '_' and dedups ignoring case:
+ * predict_my-model and predict_my_model are both predictMyModel).
+ */
 export function assertUniqueOperationIds(doc: { paths: Record<string, Record<string, { operationId?: string }>> }): void {
   const seen = new Map<string, string>();
   for (const [path, item] of Object.entries(doc.paths)) {
     for (const [method, operation] of Object.entries(item)) {
       const where = `${method} ${path}`;
       assert.ok(operation.operationId, `${where} has no operationId`);
-      assert.equal(seen.get(operation.operationId), undefined, `${where} has the operationId '${operation.operationId}' of ${seen.get(operation.operationId)}`);
-      seen.set(operation.operationId, where);
+      const folded = operation.operationId.toLowerCase().replace(/[^a-z0-9]/g, '');
+      assert.equal(seen.get(folded), undefined, `${where} has the operationId '${operation.operationId}', which a generated client names as ${seen.get(folded)}'s`);
+      seen.set(folded, `${where} (${operation.operationId})`);
     }
   }
 }

@@ -6,6 +6,7 @@ import { dirname, join } from 'node:path';
 import SwaggerParser from '@apidevtools/swagger-parser';
 import { loadRepository } from '../../src/config/load.js';
 import { buildOpenApiDocument } from '../../src/http/openapi.js';
+import { operationIdNames } from '../../src/protocols/oip/openapi.js';
 import { BOOK_MODEL, EXAMPLES, tempDir, writeBookModelFolder } from '../helpers/paths.js';
 import { writeIdentityModels } from '../helpers/onnx.js';
 import { assertUniqueOperationIds, openApiContract } from '../helpers/openapi-contract.js';
@@ -101,9 +102,40 @@ test('models whose names give the same PascalCase (my-model, my_model, oip-infer
   assert.ok(doc.components.schemas.OipInferenceRequest!.properties!.inputs);
   assertUniqueOperationIds(doc);
   // Stable and readable: a model's own ids hold its name; its versioned routes' add _byVersion.
-  assert.equal(doc.paths['/models/my_model/versions/{version}/predict']!.post!.operationId, 'predict_my_model_byVersion');
-  assert.equal(doc.paths['/v2/models/my_model/versions/{version}/infer']!.post!.operationId, 'oip_infer_my_model_byVersion');
-  assert.equal(doc.paths['/models/my_model_version/predict']!.post!.operationId, 'predict_my_model_version');
+  const id = (path: string) => (doc.paths[path]!.post ?? doc.paths[path]!.get)!.operationId;
+  assert.equal(id('/models/my_model_version/predict'), 'predict_my_model_version');
+  assert.equal(id('/models/oip-inference/versions/{version}/predict'), 'predict_oip-inference_byVersion');
+  // Names whose ids a generated client folds to one method name (my-model and my_model are both
+  // predictMyModel; my_model_byversion's predict is my_model's versioned one): the first by name keeps its ids, each other gets _2.
+  assert.equal(id('/models/my-model/predict'), 'predict_my-model');
+  assert.equal(id('/models/my-model/versions/{version}/predict'), 'predict_my-model_byVersion');
+  assert.equal(id('/models/my_model/predict'), 'predict_my_model_2');
+  assert.equal(id('/models/my_model/versions/{version}/predict'), 'predict_my_model_2_byVersion');
+  assert.equal(id('/v2/models/my_model/versions/{version}/infer'), 'oip_infer_my_model_2_byVersion');
+  assert.equal(id('/models/my_model_byversion/predict'), 'predict_my_model_byversion_2');
+});
+
+test('operation ids of names that fold alike (a-b, a_b, a-b_; a and a-by-version; a raw model among them) are unique as a generator folds them, whatever the order of the models; other names keep theirs', async () => {
+  const names = ['a-b', 'a_b', 'a-b_', 'a', 'a-by-version', 'a_2', 'weather'];
+  const parts = operationIdNames(names);
+  assert.deepEqual(Object.fromEntries(parts), { 'a-b': 'a-b', 'a-b_': 'a-b__2', 'a_b': 'a_b_3', a: 'a', 'a-by-version': 'a-by-version_2', 'a_2': 'a_2', weather: 'weather' });
+  assert.deepEqual(Object.fromEntries(operationIdNames([...names].reverse())), Object.fromEntries(parts));
+  // A repository of them, one a raw model (OIP operations only).
+  const repo = tempDir();
+  for (const name of names.filter((n) => n !== 'a_b')) {
+    cpSync(join(EXAMPLES, 'weather'), join(repo, name), { recursive: true });
+    writeFileSync(join(repo, name, 'model.yaml'), readFileSync(join(repo, name, 'model.yaml'), 'utf8').replace('name: weather', `name: ${name}`).replace('default: true\n', ''));
+  }
+  mkdirSync(join(repo, 'a_b', '1'), { recursive: true });
+  copyFileSync(BOOK_MODEL, join(repo, 'a_b', '1', 'model.onnx'));
+  const configs = loadRepository(repo);
+  assert.equal(configs.find((c) => c.name === 'a_b')!.kind, 'raw');
+  const doc = buildOpenApiDocument(configs, { title: 'modelserve', version: '0' }) as { paths: Record<string, Record<string, { operationId: string }>> };
+  await SwaggerParser.validate(structuredClone(doc) as never);
+  assertUniqueOperationIds(doc);
+  assert.equal(doc.paths['/v2/models/a_b/infer']!.post!.operationId, 'oip_infer_a_b_3');
+  assert.equal(doc.paths['/models/weather/predict']!.post!.operationId, 'predict_weather');
+  assert.equal(doc.paths['/v2/models/a_2/versions/{version}']!.get!.operationId, 'oip_metadata_a_2_byVersion');
 });
 
 test('every documented request example (predict and OIP infer, raw models\' too) is answered 200, as "Try it out" sends it', async () => {

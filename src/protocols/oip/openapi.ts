@@ -136,13 +136,48 @@ const notServing = {
  */
 export const VERSIONED_ID_SUFFIX = '_byVersion';
 
+/**
+ * An operation id as client generators fold it into a method name: openapi-generator camel-cases at
+ * every character but letters and digits (predict_my-model and predict_my_model are both
+ * predictMyModel) and dedups methods case-insensitively.
+ */
+export function foldOperationId(id: string): string {
+  return id.toLowerCase().replace(/[^a-z0-9]/g, '');
+}
+
+/**
+ * The part of each model's operation ids that names it (predict_<part>, oip_infer_<part>_byVersion):
+ * its name as written, unless another model's ids fold to the same method names (my-model and
+ * my_model; a and a-by-version, whose predict id folds as a's versioned one). Then the name that sorts
+ * first keeps its own and each other gets the first free `_2`, `_3`, ...: names that collide with
+ * none keep their ids (generated clients call them), and the result does not depend on the order.
+ */
+export function operationIdNames(names: readonly string[]): Map<string, string> {
+  const suffix = foldOperationId(VERSIONED_ID_SUFFIX);
+  // Every model's ids are <prefix>_<part>[_byVersion] with the same prefixes: two collide when these meet.
+  const keys = (part: string) => [foldOperationId(part), foldOperationId(part) + suffix];
+  const owners = new Map<string, number>();
+  for (const name of names) for (const key of new Set(keys(name))) owners.set(key, (owners.get(key) ?? 0) + 1);
+  const colliding = (name: string) => keys(name).some((key) => owners.get(key)! > 1);
+  const parts = new Map<string, string>();
+  const taken = new Set<string>();
+  const take = (name: string, part: string) => { parts.set(name, part); for (const key of keys(part)) taken.add(key); };
+  for (const name of names) if (!colliding(name)) take(name, name);
+  for (const name of [...names].filter(colliding).sort()) {
+    let part = name;
+    for (let n = 2; keys(part).some((key) => taken.has(key)); n++) part = `${name}_${n}`;
+    take(name, part);
+  }
+  return parts;
+}
+
 /** The version path parameter of the versioned routes (JSON REST's and OIP's). */
 export function versionParameter(config: ModelConfig): Schema {
   return { name: 'version', in: 'path', required: true, description: 'The version number (a numbered folder of the model).', schema: { type: 'integer', minimum: 1, example: config.modelVersion } };
 }
 
 /** A model's OIP operations under `base`: the model's own paths, or one version's (`{version}` in base: 404 for no such version). */
-function modelPaths(versions: readonly [ModelConfig, ...ModelConfig[]], description: string, loaded: LoadedVersion | undefined, base: string, idSuffix: string): Record<string, Schema> {
+function modelPaths(versions: readonly [ModelConfig, ...ModelConfig[]], description: string, loaded: LoadedVersion | undefined, base: string, idSuffix: string, idName: string): Record<string, Schema> {
   const [config] = versions;
   const n = config.name;
   const request = inferRequestBody(versions, loaded);
@@ -151,7 +186,7 @@ function modelPaths(versions: readonly [ModelConfig, ...ModelConfig[]], descript
   const which = versioned ? `one version of ${n}` : n;
   const noVersion = versioned ? { 404: error('No such version.') } : {};
   const failures = failureTexts(config, "x-modelserve-timeout-ms, parameters.timeout or the model's queue.timeout_ms");
-  const operation = (id: string, op: Schema): Schema => ({ tags: [n], operationId: `${id}_${n}${idSuffix}`, ...(versioned ? { parameters: [versionParameter(config)] } : {}), ...op });
+  const operation = (id: string, op: Schema): Schema => ({ tags: [n], operationId: `${id}_${idName}${idSuffix}`, ...(versioned ? { parameters: [versionParameter(config)] } : {}), ...op });
   return {
     [base]: { get: operation('oip_metadata', { summary: `Metadata of ${which} (OIP)`, description, responses: { 200: { description: 'Model metadata; properties.view says which view the model has.', content: json('OipModelMetadata') }, ...notServing, ...noVersion } }) },
     [`${base}/ready`]: { get: operation('oip_model_ready', { summary: `Is ${which} ready (OIP)`, responses: { ...object('Ready.'), 400: error('Not ready.'), ...noVersion } }) },
@@ -180,7 +215,7 @@ function modelPaths(versions: readonly [ModelConfig, ...ModelConfig[]], descript
 }
 
 /** The OIP paths for the served models. */
-export function oipPaths(configs: readonly ModelConfig[], loaded?: LoadedVersion, versionsOf: (config: ModelConfig) => readonly [ModelConfig, ...ModelConfig[]] = (config) => [config]): Record<string, Schema> {
+export function oipPaths(configs: readonly ModelConfig[], loaded?: LoadedVersion, versionsOf: (config: ModelConfig) => readonly [ModelConfig, ...ModelConfig[]] = (config) => [config], idNames = operationIdNames(configs.map((c) => c.name))): Record<string, Schema> {
   const paths: Record<string, Schema> = {};
   const tags = ['open inference protocol'];
   paths['/v2'] = { get: { tags, summary: 'Server metadata (name, version, extensions)', operationId: 'oip_server_metadata', responses: object('Server metadata.') } };
@@ -190,11 +225,12 @@ export function oipPaths(configs: readonly ModelConfig[], loaded?: LoadedVersion
   paths['/v2/models/stats'] = { get: { tags, summary: 'Statistics of every model (Triton statistics extension)', operationId: 'oip_stats', responses: object('model_stats.') } };
   for (const config of configs) {
     const n = config.name;
-    // Operation ids hold the name as written, as the predict operations' do: my-model and my_model stay apart.
+    // Operation ids hold the name as the predict operations' do (operationIdNames).
     const description = `${config.description}\n\n${viewText(config)}`.trim();
-    Object.assign(paths, modelPaths(versionsOf(config), description, loaded, `/v2/models/${n}`, ''));
+    const idName = idNames.get(n)!;
+    Object.assign(paths, modelPaths(versionsOf(config), description, loaded, `/v2/models/${n}`, '', idName));
     // The same operations on one version (a generated client pins a version over OIP, as with /models/{name}/versions/{version}/predict).
-    Object.assign(paths, modelPaths(versionsOf(config), description, loaded, `/v2/models/${n}/versions/{version}`, VERSIONED_ID_SUFFIX));
+    Object.assign(paths, modelPaths(versionsOf(config), description, loaded, `/v2/models/${n}/versions/{version}`, VERSIONED_ID_SUFFIX, idName));
   }
   return paths;
 }
