@@ -3,6 +3,7 @@
 // and every output a response field reads from exists. Returns problems as "key.path: message".
 import type { ModelConfig } from './types.js';
 import type { ElementType, ModelSignature, TensorInfo } from '../runtime/types.js';
+import { TENSOR_RANGE } from '../validation/request-validator.js';
 
 // What a config's fields can be encoded into (the JSON API's types).
 export const SUPPORTED: ReadonlySet<string> = new Set(['float32', 'float64', 'int32', 'int64', 'string', 'bool']);
@@ -71,6 +72,13 @@ export function checkSignature(config: ModelConfig, signature: ModelSignature): 
       const type = fieldType.get(name);
       const ok = info.type === 'string' || (info.type === 'bool' ? type === 'boolean' : NUMERIC.has(info.type) && type !== 'string');
       if (!ok) problems.push(`inputs.${tensor.name}.fields.${i}: field '${name}' is ${type} but the model's input '${tensor.name}' is ${info.type}`);
+      // The request validator bounds the field by what the input holds, and a default fills in before it
+      // checks: a default past those bounds made every request that left the field out a 422.
+      const range = TENSOR_RANGE[info.type as ElementType];
+      const value = config.fields.find((f) => f.name === name)?.default;
+      if (range && typeof value === 'number' && (value < range[0] || value > range[1])) {
+        problems.push(`fields.${name}.default: is ${value}, outside what the model's ${info.type} input '${tensor.name}' holds (${range[0]} to ${range[1]}): every request that leaves the field out would be refused`);
+      }
     });
   }
   for (const name of inputs.keys()) {

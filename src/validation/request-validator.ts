@@ -39,7 +39,7 @@ export function boundsOf(f: Pick<FieldSpec, 'type' | 'minimum' | 'maximum'>): { 
  * input as -1294967296, -1e19 an int64 one as 8446744073709551616), a silent wrong answer. An int64
  * takes every double in [-2^63, 2^63): its largest below 2^63 is 2^63 - 1024.
  */
-const TENSOR_RANGE: Partial<Record<ElementType, [number, number]>> = { int32: [-(2 ** 31), 2 ** 31 - 1], int64: [-(2 ** 63), 2 ** 63 - 1024] };
+export const TENSOR_RANGE: Partial<Record<ElementType, [number, number]>> = { int32: [-(2 ** 31), 2 ** 31 - 1], int64: [-(2 ** 63), 2 ** 63 - 1024] };
 
 /**
  * Each field's bounds: boundsOf, narrowed to what the model's integer inputs it feeds hold when

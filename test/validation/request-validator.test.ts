@@ -185,3 +185,20 @@ test("a value past what the model's integer input holds is a 422 / 400 naming th
     await server.shutdown();
   }
 });
+
+test("a default past what the model's integer input holds stops the load, naming the field (every request that left the field out was a 422 naming a field it never sent, and OpenAPI showed a default its own maximum refused)", async () => {
+  const repo = writeIdentityModels(tempDir(), [{ file: 'i32/model.onnx', elem: 'INT32', shape: ['N', 1] }]);
+  writeFileSync(join(repo, 'i32', 'model.yaml'), 'fields:\n  count: { type: number, required: false, default: 3000000000, example: 3 }\ninputs:\n  x: { fields: [count] }\noutputs:\n  y: { from: y }\n');
+  const refused = await startServer({ repo, port: 0, grpcPort: 0, workers: 1, logger: false }).then(async (served) => { await served.shutdown(); return undefined; }, (err: Error & { code?: string }) => err);
+  assert.equal(refused?.code, 'MS_ERR_MODEL_SIGNATURE', 'the load is refused');
+  assert.match(refused.message, /fields\.count\.default: is 3000000000, outside what the model's int32 input 'x' holds \(-2147483648 to 2147483647\)/);
+  // Within: it serves, and a request without the field takes the default.
+  writeFileSync(join(repo, 'i32', 'model.yaml'), 'fields:\n  count: { type: number, required: false, default: 2147483647, example: 3 }\ninputs:\n  x: { fields: [count] }\noutputs:\n  y: { from: y }\n');
+  const server = await startServer({ repo, port: 0, grpcPort: 0, workers: 1, logger: false });
+  try {
+    const res = await fetch(`${server.url}/models/i32/predict`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{}' });
+    assert.deepEqual(await res.json(), { y: 2147483647 });
+  } finally {
+    await server.shutdown();
+  }
+});
