@@ -33,10 +33,21 @@ const WORKER_IDLE_SHARE = 0.5;
 const REQUEST_WORK_MS = 0.05;
 
 /** Rows of a model's batch run on the main thread: up to `rows`, and up to `whileWorkerIdle` whatever the batch's requests when a worker is idle. */
-interface InlineLimit { rows: number; whileWorkerIdle: number }
+export interface InlineLimit { rows: number; whileWorkerIdle: number }
 
 /** How long after a load its main-thread sessions start loading (ms). */
 const INLINE_LOAD_DELAY_MS = 200;
+
+/**
+ * A model's limits after its cost estimate came down: they only rise, each on its own (the main
+ * limit may sit at its cap while the idle-worker one still grows). Undefined: nothing to change.
+ */
+export function raisedLimit(current: InlineLimit | undefined, estimate: InlineLimit): InlineLimit | undefined {
+  if (estimate.rows < 1) return undefined;
+  if (current === undefined) return estimate;
+  const raised = { rows: Math.max(current.rows, estimate.rows), whileWorkerIdle: Math.max(current.whileWorkerIdle, estimate.whileWorkerIdle) };
+  return raised.rows === current.rows && raised.whileWorkerIdle === current.whileWorkerIdle ? undefined : raised;
+}
 
 export interface HybridOptions {
   /** Longest expected run (ms) done on the calling thread; 0: never. */
@@ -126,9 +137,9 @@ export class HybridRuntime implements InferenceRuntime {
     if (this.closed) return;
     const newlyCheap: ModelSource[] = [];
     for (const [name, source] of this.sources) {
-      const limit = this.limitOf(name);
       const wanted = this.wanted.get(name);
-      if (limit.rows < 1 || (wanted !== undefined && limit.rows <= wanted.limit.rows)) continue;
+      const limit = raisedLimit(wanted?.limit, this.limitOf(name));
+      if (limit === undefined) continue;
       this.wanted.set(name, { source, limit });
       if (wanted === undefined) newlyCheap.push(source);
       else if (this.inlineLimits.has(name)) this.inlineLimits.set(name, limit);

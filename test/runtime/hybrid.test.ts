@@ -2,7 +2,7 @@
 // thread. The split comes from each model's run cost, timed by the workers when it loads.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { HybridRuntime } from '../../src/runtime/hybrid.js';
+import { HybridRuntime, raisedLimit } from '../../src/runtime/hybrid.js';
 import { WorkerPoolRuntime } from '../../src/workers/pool.js';
 import { svcRows, svcSource, svcTensor, typesSource } from './fixtures.js';
 
@@ -138,4 +138,13 @@ test('HybridRuntime: load-time timings inflated by a busy machine come down with
   } finally {
     await rt.close();
   }
+});
+
+test('HybridRuntime: limits only rise when the estimate comes down, each on its own — the idle-worker limit grows though the main one sits at its cap', () => {
+  assert.deepEqual(raisedLimit(undefined, { rows: 40, whileWorkerIdle: 20 }), { rows: 40, whileWorkerIdle: 20 });
+  assert.equal(raisedLimit(undefined, { rows: 0, whileWorkerIdle: 0 }), undefined, 'too costly for the main thread: no session');
+  assert.deepEqual(raisedLimit({ rows: 256, whileWorkerIdle: 190 }, { rows: 256, whileWorkerIdle: 256 }), { rows: 256, whileWorkerIdle: 256 });
+  assert.deepEqual(raisedLimit({ rows: 40, whileWorkerIdle: 20 }, { rows: 80, whileWorkerIdle: 40 }), { rows: 80, whileWorkerIdle: 40 });
+  assert.equal(raisedLimit({ rows: 40, whileWorkerIdle: 20 }, { rows: 30, whileWorkerIdle: 15 }), undefined, 'a higher estimate lowers nothing');
+  assert.equal(raisedLimit({ rows: 40, whileWorkerIdle: 20 }, { rows: 40, whileWorkerIdle: 20 }), undefined);
 });
