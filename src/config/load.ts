@@ -13,7 +13,7 @@ import { configSchemaValidator } from './schema-validator.js';
 import { resolveScaleFiles } from './scale-file.js';
 import { isUtf8 } from 'node:buffer';
 import { openRegularFile, readUserFile, UserFileError, unreadableReason } from '../user-file.js';
-import { boundsOf } from '../validation/request-validator.js';
+import { allowedNumber, boundsOf } from '../validation/request-validator.js';
 import { sharedTopicProblem } from '../mqtt/topics.js';
 
 export const CONFIG_FILE_NAMES = ['model.yaml', 'model.yml', 'model.json'];
@@ -618,7 +618,17 @@ function checkField(name: string, f: RawField, at: (path: string, message: strin
   // A bound the schema refused ('1e3' quoted) bounds nothing: no "is outside" after its own problem.
   const boundsAreNumbers = [f.minimum, f.maximum].every((bound) => bound === undefined || typeof bound === 'number');
   const outside = (value: number) => boundsAreNumbers && ((minimum !== undefined && value < minimum) || (maximum !== undefined && value > maximum));
-  const range = f.minimum !== undefined || f.maximum !== undefined ? 'minimum/maximum' : `what ${f.type === 'integer' ? 'an integer field carries exactly (±2^53)' : 'a float32 holds (±3.4e38)'}`;
+  const limit = `what ${f.type === 'integer' ? 'an integer field carries exactly (±2^53)' : 'a float32 holds (±3.4e38)'}`;
+  const range = f.minimum !== undefined || f.maximum !== undefined ? 'minimum/maximum' : limit;
+  // Bounds no value meets (an integer between 0.5 and 0.7, a minimum past what a float32 holds) refused
+  // every request sending the field, and the load refused the example row built from them.
+  const crossed = f.minimum !== undefined && f.maximum !== undefined && f.minimum > f.maximum;
+  // (A bound that is not finite is a problem of its own.)
+  const finite = [f.minimum, f.maximum].every((bound) => bound === undefined || Number.isFinite(bound));
+  if ((f.type === 'number' || f.type === 'integer') && boundsAreNumbers && finite && !crossed && allowedNumber(f) === undefined) {
+    const bound = (key: 'minimum' | 'maximum', value: number | undefined) => (f[key] !== undefined ? `${key} ${value}` : `${value} (the ${key === 'minimum' ? 'least' : 'most'} ${f.type === 'integer' ? 'an integer field carries exactly' : 'a float32 holds'})`);
+    at(`fields.${name}.${f.minimum !== undefined ? 'minimum' : 'maximum'}`, `no ${f.type} lies between ${bound('minimum', minimum)} and ${bound('maximum', maximum)}: no request can send the field`);
+  }
   for (const key of ['default', 'example'] as const) {
     const value = f[key];
     if (typeof value === 'number' && outside(value)) at(`fields.${name}.${key}`, `is outside ${range}`);

@@ -8,7 +8,7 @@ import { compileDecoder, neededOutputs, type Decoder, type PredictionObject } fr
 import { compileRowsSerializer, compileSerializers, type Serializers } from '../response/serialize.js';
 import { compileColumnEncoder, compileEncoder, type Encoder } from '../tensors/encode.js';
 import type { InferenceRuntime, ModelSignature, NamedTensors, TensorData } from '../runtime/types.js';
-import { compileColumnCheck, compileRequestValidator, type RequestValidator, type Row } from '../validation/request-validator.js';
+import { allowedNumber, compileColumnCheck, compileRequestValidator, type RequestValidator, type Row } from '../validation/request-validator.js';
 import { rawBatchable, rawOutputs } from '../config/signature.js';
 import { allocateTensor } from '../tensors/allocate.js';
 import { ModelServeError } from '../errors.js';
@@ -24,11 +24,15 @@ export interface QueuedRequest extends EncodedRequest {
   outputs?: readonly string[];
 }
 
-/** A request row built from the fields' examples (or defaults), used to warm up and in docs. */
+/**
+ * A request row built from the fields' examples (or defaults, first enum values, else a value the
+ * field's bounds allow), used to warm up and in docs. (A field whose bounds allow none is a config
+ * problem the loader reports.)
+ */
 export function exampleRow(config: ModelConfig): Row {
   const row: Row = {};
   for (const f of config.fields) {
-    row[f.name] = f.example ?? f.default ?? f.enum?.[0] ?? (f.type === 'string' ? '' : f.type === 'boolean' ? false : (f.minimum ?? 0));
+    row[f.name] = f.example ?? f.default ?? f.enum?.[0] ?? (f.type === 'string' ? '' : f.type === 'boolean' ? false : (allowedNumber(f) ?? f.minimum ?? 0));
   }
   return row;
 }

@@ -35,6 +35,19 @@ export function boundsOf(f: Pick<FieldSpec, 'type' | 'minimum' | 'maximum'>): { 
 }
 
 /**
+ * The number a number or integer field's own bounds allow that is nearest 0 (0 itself when they
+ * allow it), undefined when they allow none (an integer between 0.5 and 0.7). Examples built from
+ * the bounds use it: 0 for a field with only `maximum: -5` was refused by its own schema. Nearest 0,
+ * so that it lies within any int32/int64 input whenever some value of the field does.
+ */
+export function allowedNumber(f: Pick<FieldSpec, 'type' | 'minimum' | 'maximum'>): number | undefined {
+  const { minimum = -Infinity, maximum = Infinity } = boundsOf(f);
+  const integer = f.type === 'integer';
+  const value = minimum > 0 ? (integer ? Math.ceil(minimum) : minimum) : maximum < 0 ? (integer ? Math.floor(maximum) : maximum) : 0;
+  return value >= minimum && value <= maximum ? value : undefined;
+}
+
+/**
  * What an integer tensor holds: a value past it wrapped around as it was written (3e9 fed an int32
  * input as -1294967296, -1e19 an int64 one as 8446744073709551616), a silent wrong answer. An int64
  * takes every double in [-2^63, 2^63): its largest below 2^63 is 2^63 - 1024.

@@ -410,3 +410,27 @@ outputs:
     'fields.typo.default: must be of type number',
   ]);
 });
+
+test('bounds no value of the field meets are a problem naming the field and both bounds (an integer between 0.5 and 0.7 loaded, then every request sending it was a 422, and the load was refused for the example row built from them)', () => {
+  const repo = repoWith({ 'm/model.yaml': `model: svc.onnx
+fields:
+  half: { type: integer, minimum: 0.5, maximum: 0.7 }
+  huge: { type: integer, minimum: 100000000000000000 }
+  deep: { type: number, maximum: -1e39 }
+  crossed: { type: number, minimum: 2, maximum: 1 }
+  fine: { type: integer, minimum: 0.5, maximum: 1.5 }
+inputs:
+  x: { fields: [half, huge, deep, crossed, fine] }
+outputs:
+  y: { from: label }
+` });
+  copyFileSync(BOOK_MODEL, join(repo, 'm', 'svc.onnx'));
+  const lines = startupError(() => loadRepository(repo)).message.split('\n').filter((l) => l.includes('model.yaml: fields.'));
+  assert.deepEqual(lines.map((l) => l.replace(/^.*model\.yaml: /, '')), [
+    'fields.half.minimum: no integer lies between minimum 0.5 and maximum 0.7: no request can send the field',
+    'fields.huge.minimum: no integer lies between minimum 100000000000000000 and 9007199254740991 (the most an integer field carries exactly): no request can send the field',
+    'fields.deep.maximum: no number lies between -3.4028234663852886e+38 (the least a float32 holds) and maximum -1e+39: no request can send the field',
+    // Said once, as before.
+    'fields.crossed.minimum: must not be greater than maximum',
+  ]);
+});

@@ -12,6 +12,8 @@ import { BOOK_MODEL, EXAMPLES, tempDir } from '../helpers/paths.js';
 import { writeIdentityModels } from '../helpers/onnx.js';
 import { assertExamplesValid, assertUniqueOperationIds, type OpenApiDocument } from '../helpers/openapi-contract.js';
 import { exampleModel } from '../pipelines/helpers.js';
+import { startServer } from '../../src/server.js';
+import { checkRepository } from '../../src/check/repository.js';
 
 /** The document a server on `repo` serves (its models loaded: a raw model's example comes from its graph). */
 async function served(repo: string): Promise<OpenApiDocument> {
@@ -88,4 +90,25 @@ test('a traffic split whose versions share no output: valid OpenAPI 3.0 (the res
   assert.equal(response.required, undefined);
   assert.deepEqual(Object.keys(response.properties).sort(), ['prediction', 'rain_probability']);
   assertExamplesValid(doc);
+});
+
+test("fields with bounds and no example, default or enum load, and their documented example meets the bounds (maximum: -5 got 0, an integer's minimum: 0.5 got 0.5, and the load was refused for an example the config never wrote); modelserve check agrees", async () => {
+  const repo = writeIdentityModels(tempDir(), [{ file: 'bounds/model.onnx', elem: 'FLOAT', shape: ['N', 4] }, { file: 'narrow/model.onnx', elem: 'INT32', shape: ['N', 1] }]);
+  writeFileSync(join(repo, 'bounds', 'model.yaml'), 'fields:\n  below: { type: number, maximum: -5 }\n  half: { type: integer, minimum: 0.5 }\n  under: { type: integer, minimum: -9.5, maximum: -2.5 }\n  around: { type: number, minimum: -1, maximum: 1 }\ninputs:\n  x: { fields: [below, half, under, around] }\noutputs:\n  y: { from: y }\n');
+  // Within the int32 input only near 0: the example is the bound nearest 0, not minimum -5e9 (past the input).
+  writeFileSync(join(repo, 'narrow', 'model.yaml'), 'fields:\n  count: { type: integer, minimum: -5000000000, maximum: -10 }\ninputs:\n  x: { fields: [count] }\noutputs:\n  y: { from: y }\n');
+  const report = await checkRepository(repo);
+  assert.deepEqual(report.problems.filter((p) => p.severity === 'error'), []);
+  const server = await startServer({ repo, port: 0, grpcPort: 0, workers: 1, logger: false });
+  try {
+    const doc = (await (await fetch(`${server.url}/openapi.json`)).json()) as OpenApiDocument;
+    assertExamplesValid(doc);
+    const bodyExample = (model: string) => (doc.paths[`/models/${model}/predict`] as unknown as { post: { requestBody: { content: { 'application/json': { example: unknown } } } } }).post.requestBody.content['application/json'].example;
+    assert.deepEqual(bodyExample('bounds'), { below: -5, half: 1, under: -3, around: 0 });
+    assert.deepEqual(bodyExample('narrow'), { count: -10 });
+    const res = await fetch(`${server.url}/models/bounds/predict`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(bodyExample('bounds')) });
+    assert.equal(res.status, 200);
+  } finally {
+    await server.shutdown();
+  }
 });
