@@ -75,10 +75,16 @@ export function checkSignature(config: ModelConfig, signature: ModelSignature): 
       // The request validator bounds the field by what the input holds, and a default fills in before it
       // checks: a default past those bounds made every request that left the field out a 422.
       const range = TENSOR_RANGE[info.type as ElementType];
-      const value = config.fields.find((f) => f.name === name)?.default;
-      if (range && typeof value === 'number' && (value < range[0] || value > range[1])) {
-        problems.push(`fields.${name}.default: is ${value}, outside what the model's ${info.type} input '${tensor.name}' holds (${range[0]} to ${range[1]}): every request that leaves the field out would be refused`);
-      }
+      if (range === undefined) return;
+      const field = config.fields.find((f) => f.name === name);
+      const past = (value: unknown): value is number => typeof value === 'number' && (value < range[0] || value > range[1]);
+      const holds = `what the model's ${info.type} input '${tensor.name}' holds (${range[0]} to ${range[1]})`;
+      if (past(field?.default)) problems.push(`fields.${name}.default: is ${field.default}, outside ${holds}: every request that leaves the field out would be refused`);
+      // The validator refuses such a value before the encoder sees it (it would wrap around there), so
+      // OpenAPI offered a choice its own maximum refused: one more case of a default's.
+      field?.enum?.forEach((value, i) => {
+        if (past(value)) problems.push(`fields.${name}.enum.${i}: is ${value}, outside ${holds}: no request can send it`);
+      });
     });
   }
   for (const name of inputs.keys()) {

@@ -9,6 +9,7 @@ import { startServer } from '../../src/server.js';
 import { writeIdentityModels } from '../helpers/onnx.js';
 import { grpcClients, rpc } from '../helpers/oip.js';
 import { tempDir } from '../helpers/paths.js';
+import { checkRepository } from '../../src/check/repository.js';
 
 function config(overrides: Partial<ModelConfig> = {}): ModelConfig {
   return testConfig({
@@ -201,4 +202,17 @@ test("a default past what the model's integer input holds stops the load, naming
   } finally {
     await server.shutdown();
   }
+});
+
+test("an enum value past what the model's integer input holds stops the load and check, naming it (it was documented as a choice, and every request sending it was a 422 saying the maximum)", async () => {
+  const repo = writeIdentityModels(tempDir(), [{ file: 'i32/model.onnx', elem: 'INT32', shape: ['N', 1] }]);
+  writeFileSync(join(repo, 'i32', 'model.yaml'), 'fields:\n  count: { type: integer, enum: [1, 3000000000, -2147483649, 2147483647] }\ninputs:\n  x: { fields: [count] }\noutputs:\n  y: { from: y }\n');
+  const refused = await startServer({ repo, port: 0, grpcPort: 0, workers: 1, logger: false }).then(async (served) => { await served.shutdown(); return undefined; }, (err: Error & { code?: string }) => err);
+  assert.equal(refused?.code, 'MS_ERR_MODEL_SIGNATURE', 'the load is refused');
+  const range = "outside what the model's int32 input 'x' holds \\(-2147483648 to 2147483647\\): no request can send it";
+  assert.match(refused.message, new RegExp(`fields\\.count\\.enum\\.1: is 3000000000, ${range}`));
+  assert.match(refused.message, new RegExp(`fields\\.count\\.enum\\.2: is -2147483649, ${range}`));
+  assert.doesNotMatch(refused.message, /enum\.[03]/);
+  const report = await checkRepository(repo);
+  assert.deepEqual(report.problems.filter((p) => p.severity === 'error').map((p) => p.key), ['fields.count.enum.1', 'fields.count.enum.2']);
 });
