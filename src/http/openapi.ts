@@ -37,11 +37,12 @@ function outputSchema(o: OutputSpec): Schema {
   switch (o.kind) {
     case 'label': {
       // A value the map does not name is answered as the model gave it (README, "outputs"), so the
-      // labels are one branch, not an enum of the whole field.
+      // labels are no enum (it refused those). Nor an anyOf of the labels' enum and any string, which
+      // said the same: client generators typed that as unknown, or a wrapper class, not a string.
       const labels = [...new Set(Object.values(o.map))];
       return {
+        type: 'string',
         description: `Output '${o.from}' mapped to a class label (${labels.join(', ')}); a value the map does not name is answered as the model's own (its decimal digits).`,
-        anyOf: [{ type: 'string', enum: labels }, { type: 'string', description: 'A value the map does not name.' }],
         ...(labels.length > 0 ? { example: labels[0] } : {}),
       };
     }
