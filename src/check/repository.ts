@@ -143,8 +143,8 @@ export async function checkRepository(repo: string, options: CheckOptions = {}):
       if (example && !example.ok) {
         for (const issue of example.issues) {
           const key = `fields.${issue.loc.slice(1).join('.')}`;
-          // A field whose default or example the config's own checks refused is listed once, by them.
-          if (folder.problems.some((p) => p.path.startsWith(`${key}.`))) continue;
+          // A field whose default, example or bounds the config's own checks (or the model's signature) refused is listed once, by them.
+          if (folder.problems.some((p) => p.path.startsWith(`${key}.`)) || mismatches.some((p) => p.key.startsWith(`${key}.`))) continue;
           modelProblems.push({ file: config.configFile, key, message: `the example row (examples, defaults) is not a valid request: ${issue.msg}`, severity: 'error' });
         }
       }

@@ -79,6 +79,9 @@ export function checkSignature(config: ModelConfig, signature: ModelSignature): 
       const field = config.fields.find((f) => f.name === name);
       const past = (value: unknown): value is number => typeof value === 'number' && (value < range[0] || value > range[1]);
       const holds = `what the model's ${info.type} input '${tensor.name}' holds (${range[0]} to ${range[1]})`;
+      // Bounds wholly past the input left no value a request could send (and the load blamed the example row built from them).
+      if (typeof field?.minimum === 'number' && field.minimum > range[1]) problems.push(`fields.${name}.minimum: is ${field.minimum}, above ${holds}: no request can send the field`);
+      if (typeof field?.maximum === 'number' && field.maximum < range[0]) problems.push(`fields.${name}.maximum: is ${field.maximum}, below ${holds}: no request can send the field`);
       if (past(field?.default)) problems.push(`fields.${name}.default: is ${field.default}, outside ${holds}: every request that leaves the field out would be refused`);
       // The validator refuses such a value before the encoder sees it (it would wrap around there), so
       // OpenAPI offered a choice its own maximum refused: one more case of a default's.

@@ -216,3 +216,15 @@ test("an enum value past what the model's integer input holds stops the load and
   const report = await checkRepository(repo);
   assert.deepEqual(report.problems.filter((p) => p.severity === 'error').map((p) => p.key), ['fields.count.enum.1', 'fields.count.enum.2']);
 });
+
+test("bounds wholly past what the model's integer input holds stop the load and check, naming the bound (the load was refused for the example row, which the config never wrote)", async () => {
+  const repo = writeIdentityModels(tempDir(), [{ file: 'i32/model.onnx', elem: 'INT32', shape: ['N', 2] }]);
+  writeFileSync(join(repo, 'i32', 'model.yaml'), 'fields:\n  high: { type: integer, minimum: 3000000000 }\n  low: { type: number, maximum: -3000000000 }\ninputs:\n  x: { fields: [high, low] }\noutputs:\n  y: { from: y }\n');
+  const refused = await startServer({ repo, port: 0, grpcPort: 0, workers: 1, logger: false }).then(async (served) => { await served.shutdown(); return undefined; }, (err: Error & { code?: string }) => err);
+  assert.equal(refused?.code, 'MS_ERR_MODEL_SIGNATURE', 'the load is refused');
+  const holds = "what the model's int32 input 'x' holds \\(-2147483648 to 2147483647\\): no request can send the field";
+  assert.match(refused.message, new RegExp(`fields\\.high\\.minimum: is 3000000000, above ${holds}`));
+  assert.match(refused.message, new RegExp(`fields\\.low\\.maximum: is -3000000000, below ${holds}`));
+  const report = await checkRepository(repo);
+  assert.deepEqual(report.problems.filter((p) => p.severity === 'error').map((p) => p.key).sort(), ['fields.high.minimum', 'fields.low.maximum']);
+});
