@@ -5,7 +5,7 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { cpSync, existsSync, readFileSync, rmSync } from 'node:fs';
+import { cpSync, existsSync, readFileSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { parse, parseAllDocuments } from 'yaml';
 import { REPO_ROOT, readImageSpec } from './docker-image.js';
@@ -90,5 +90,29 @@ describe('docs/deploy.md', () => {
     assert.equal(env.MODELSERVE_WORKERS, flag('cpu'), 'one worker per vCPU');
     assert.ok(Number(env.MODELSERVE_DRAIN_TIMEOUT_MS) + AFTER_DRAIN_MS < 10_000, 'Cloud Run kills 10 s after SIGTERM');
     assert.match(block, /--image \S+\/modelserve:\d+\.\d+\.\d+/);
+  });
+});
+
+describe('kubectl apply advice', () => {
+  it('no doc or manifest says `kubectl apply -f` on a folder holding a kustomization.yaml (kubectl would send the Kustomization itself, no cluster object, and skip its image)', () => {
+    const files = [
+      'README.md', 'BENCHMARKS.md',
+      ...readdirSync(join(REPO_ROOT, 'docs')).filter((f) => f.endsWith('.md')).map((f) => `docs/${f}`),
+      ...(readdirSync(join(REPO_ROOT, 'deploy'), { recursive: true }) as string[]).map((f) => `deploy/${f}`).filter((f) => statSync(join(REPO_ROOT, f)).isFile()),
+    ];
+    const isKustomizeDir = (p: string) => existsSync(p) && statSync(p).isDirectory() && ['kustomization.yaml', 'kustomization.yml', 'Kustomization'].some((k) => existsSync(join(p, k)));
+    const offences: string[] = [];
+    let applies = 0;
+    for (const file of files) {
+      const text = readFileSync(join(REPO_ROOT, file), 'utf8').replace(/\\\n\s*/g, ' ');
+      for (const m of text.matchAll(/kubectl\s+apply\b([^`\n]*)/g)) {
+        applies++;
+        for (const f of m[1]!.matchAll(/(?:^|\s)(?:-f|--filename)(?:=|\s+)['"]?([^\s'";)]+)/g)) {
+          if (isKustomizeDir(join(REPO_ROOT, f[1]!))) offences.push(`${file}: ${m[0].trim()}`);
+        }
+      }
+    }
+    assert.ok(applies >= 3, `${applies} kubectl apply commands seen`);
+    assert.deepEqual(offences, [], 'use kubectl apply -k for these folders');
   });
 });
