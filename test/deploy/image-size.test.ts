@@ -1,7 +1,10 @@
 // The helpers test/container/image.test.ts uses to hold the documented image size to the built image.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { checkImageSize, documentedImageSizeMB, exactImageSizesMB, statedImageSizesMB } from './image-size.js';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { IMAGE_SIZE_TOLERANCE, checkImageSize, documentedImageSizeMB, exactImageSizesMB, statedImageSizesMB } from './image-size.js';
+import { REPO_ROOT } from './docker-image.js';
 
 test('README.md and docs/deploy.md state one image size, "about N MB"', () => {
   const mb = documentedImageSizeMB();
@@ -32,4 +35,17 @@ test('the size check: within ±10 % of the stated figure, in decimal MB as docke
   assert.equal(checkImageSize(251_000_000, 280).ok, false);
   assert.equal(checkImageSize(309_000_000, 280).ok, false);
   assert.match(checkImageSize(320_000_000, 280).message, /image is 320 MB; the docs say about 280 MB \(252–308 MB\)/);
+});
+
+test('BENCHMARKS.md\'s container section states what the container test checks: the documented "about N MB" (±10 %) and the 300 MB limit, and its recorded size is within them', () => {
+  const text = readFileSync(join(REPO_ROOT, 'BENCHMARKS.md'), 'utf8');
+  const section = /<!-- section:container -->([\s\S]*?)<!-- \/section:container -->/.exec(text)?.[1] ?? '';
+  assert.ok(section, 'no container section');
+  const stated = documentedImageSizeMB();
+  assert.ok(section.includes(`about ${stated} MB`), `the section does not name the checked size, about ${stated} MB`);
+  assert.ok(section.includes(`±${IMAGE_SIZE_TOLERANCE * 100} %`), 'the section does not name the tolerance');
+  assert.match(section, /at most 300 MB/);
+  const recorded = Number(/\*\*Size: (\d+) MB\*\*/.exec(section)?.[1]);
+  assert.ok(recorded > 0, 'no **Size: N MB** record');
+  assert.ok(checkImageSize(recorded * 1e6, stated).ok, checkImageSize(recorded * 1e6, stated).message);
 });
