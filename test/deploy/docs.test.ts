@@ -5,7 +5,7 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { cpSync, existsSync, readFileSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { cpSync, existsSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parse, parseAllDocuments } from 'yaml';
 import { REPO_ROOT, readImageSpec } from './docker-image.js';
@@ -90,6 +90,81 @@ describe('docs/deploy.md', () => {
     assert.equal(env.MODELSERVE_WORKERS, flag('cpu'), 'one worker per vCPU');
     assert.ok(Number(env.MODELSERVE_DRAIN_TIMEOUT_MS) + AFTER_DRAIN_MS < 10_000, 'Cloud Run kills 10 s after SIGTERM');
     assert.match(block, /--image \S+\/modelserve:\d+\.\d+\.\d+/);
+  });
+});
+
+describe('docs/deploy.md: API keys in Cloud Run from Secret Manager', () => {
+  const block = /<!-- doc-example: cloud-run-secret;[^\n]*\n\s*```sh\n([\s\S]*?)```/.exec(DOC)?.[1] ?? '';
+  const commands = block.replace(/\\\n\s*/g, ' ').split('\n').map((l) => l.replace(/\s+#.*$/, '').trim()).filter((l) => l !== '');
+  /** The $(…) of a line (balanced parentheses: value(…) inside), with where each starts and ends. */
+  const substitutions = (line: string) => {
+    const out: Array<{ start: number; end: number; inner: string }> = [];
+    for (let i = line.indexOf('$('); i >= 0; i = line.indexOf('$(', i + 1)) {
+      let depth = 0;
+      for (let j = i + 1; j < line.length; j++) {
+        if (line[j] === '(') depth++;
+        else if (line[j] === ')' && --depth === 0) { out.push({ start: i, end: j + 1, inner: line.slice(i + 2, j) }); i = j; break; }
+      }
+    }
+    return out;
+  };
+  /** Shell words, as sh splits these lines: '…' and "…" quoting (no $(…) left in them). */
+  const words = (line: string) => {
+    const out: string[] = [];
+    let word: string | null = null;
+    let quote = '';
+    for (const ch of line) {
+      if (quote) { if (ch === quote) quote = ''; else word += ch; continue; }
+      if (ch === '\'' || ch === '"') { quote = ch; word ??= ''; continue; }
+      if (/\s/.test(ch)) { if (word !== null) out.push(word); word = null; continue; }
+      word = (word ?? '') + ch;
+    }
+    if (word !== null) out.push(word);
+    return out;
+  };
+
+  it('creates the secret from a file, lets the runtime service account read it, then points the service at it, in that order', () => {
+    assert.equal(commands.length, 3, block);
+    const [create, grant, update] = commands as [string, string, string];
+    const secret = /^gcloud secrets create (\S+) /.exec(create)?.[1];
+    assert.ok(secret, `the first command creates the secret: ${create}`);
+    // The keys go through a file or stdin, never as an argument (ps, the shell history).
+    assert.match(create, /--data-file[ =](?!-\S)\S+/);
+    assert.doesNotMatch(create, /\becho\b|\bprintf\b|<<</);
+    assert.match(grant, new RegExp(`^gcloud secrets add-iam-policy-binding ${secret} `));
+    assert.match(grant, /--role[ =]roles\/secretmanager\.secretAccessor\b/);
+    assert.match(grant, /--member[ =]"?serviceAccount:\$\(gcloud run services describe modelserve .*serviceAccountName/);
+    assert.match(update, new RegExp(`^gcloud run services update modelserve .*--set-secrets[ =]MODELSERVE_API_KEYS=${secret}:latest\\b`));
+    assert.match(update, /--update-env-vars[ =]MODELSERVE_API_KEYS_ENV=MODELSERVE_API_KEYS\b/);
+    // The file is the one the Kubernetes secret step wrote.
+    const file = /--data-file[ =](\S+)/.exec(create)![1]!;
+    if (file !== '-') assert.match(DOC.slice(0, DOC.indexOf(block)), new RegExp(`> ${file.replace(/\./g, '\\.')}\\b`));
+  });
+
+  const gcloud = ['/usr/bin/gcloud', '/usr/local/bin/gcloud'].find((p) => existsSync(p));
+  it('gcloud accepts every command and flag as written (offline: each stops only for want of an account)', { skip: gcloud ? false : 'gcloud is not installed' }, () => {
+    const dir = tempDir('modelserve-gcloud-secret-');
+    try {
+      const env: NodeJS.ProcessEnv = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('CLOUDSDK_') && k !== 'GOOGLE_APPLICATION_CREDENTIALS'));
+      Object.assign(env, { CLOUDSDK_CONFIG: join(dir, 'config'), CLOUDSDK_CORE_DISABLE_PROMPTS: '1' });
+      writeFileSync(join(dir, 'api-keys.txt'), 'k'.repeat(48));
+      const argvs: string[][] = [];
+      for (const c of commands) {
+        // The $(…) is a command of its own; its output is an account's e-mail.
+        const subs = substitutions(c);
+        for (const sub of subs) argvs.push(words(sub.inner));
+        argvs.push(words(subs.reduceRight((line, sub) => line.slice(0, sub.start) + '123-compute@developer.gserviceaccount.com' + line.slice(sub.end), c)));
+      }
+      assert.equal(argvs.length, 4);
+      for (const argv of argvs) {
+        assert.equal(argv[0], 'gcloud');
+        const r = spawnSync(gcloud as string, [...argv.slice(1), '--project', 'my-project'], { cwd: dir, encoding: 'utf8', env, timeout: 120_000 });
+        assert.notEqual(r.status, 0);
+        assert.match(r.stderr, /You do not currently have an active account/, `${argv.join(' ')}: ${r.stderr}`);
+      }
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
 
