@@ -3,7 +3,7 @@
 // a cluster, root), and every inline `modelserve loadtest …`/`modelserve serve …` is accepted by
 // the option parser. The runnable blocks' `modelserve` commands run as processes against a real
 // server on the example models, with the placeholders bound (URL, the host:port, b.json, rows.csv,
-// body.json) and, to keep the suite short, durations cut to 1 s (-d, --stage, capacity steps at
+// body.json, headers.txt, $LOADTEST_HEADERS) and, to keep the suite short, durations cut to 1 s (-d, --stage, capacity steps at
 // most 200 req/s) — the flags themselves are the ones the docs show.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -57,6 +57,8 @@ before(async () => {
   const rows = JSON.parse(readFileSync(join(EXAMPLES, 'weather', 'samples', 'valid.json'), 'utf8')) as Array<Record<string, unknown>>;
   for (const name of ['b.json', 'body.json']) writeFileSync(join(cwd, name), JSON.stringify(rows));
   const columns = Object.keys(rows[0]!);
+  // The headers the docs keep off the command line (the example server has no auth: sent, not checked).
+  writeFileSync(join(cwd, 'headers.txt'), 'Authorization: Bearer docs-example-key\n');
   writeFileSync(join(cwd, 'rows.csv'), [columns.join(','), ...rows.slice(0, 8).map((r) => columns.map((c) => r[c]).join(','))].join('\n'));
 });
 after(async () => {
@@ -83,7 +85,7 @@ function shorten(argv: string[]): string[] {
 
 function run(argv: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
-    const child = spawn(process.execPath, [CLI, ...argv], { cwd, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [CLI, ...argv], { cwd, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, LOADTEST_HEADERS: 'X-Api-Key: docs-example-key' } });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (c: Buffer) => { stdout += c.toString(); });

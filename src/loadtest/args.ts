@@ -3,6 +3,8 @@ import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { parseThreshold } from './thresholds.js';
 import { parseArgsMessage } from '../closest-name.js';
+import { NOT_AN_ENV_NAME, isEnvName } from '../cli/env-name.js';
+import { readTextOrSay } from './read-file.js';
 import type { Stage, Threshold, WaitSpec } from './types.js';
 
 export class UsageError extends Error {}
@@ -97,6 +99,8 @@ export interface LoadtestOptions {
   method: string;
   path: string;
   headers: Record<string, string>;
+  /** Secrets the command line itself holds (visible in ps): one warning for the caller to print, or undefined. */
+  argvSecretWarning?: string;
   bodyFile?: string;
   data?: string;
   modelExamples?: string;
@@ -138,6 +142,7 @@ export const RUN_OPTIONS = {
   method: { type: 'string', short: 'X' },
   path: { type: 'string' },
   header: { type: 'string', short: 'H', multiple: true },
+  'header-env': { type: 'string' },
   users: { type: 'string', short: 'u' },
   'spawn-rate': { type: 'string', short: 'r' },
   wait: { type: 'string', short: 'w' },
@@ -194,18 +199,59 @@ export function parseUrl(text: string): URL {
   return url;
 }
 
-export function parseHeaders(list: string[] | undefined): Record<string, string> {
-  const headers: Record<string, string> = {};
+function addHeader(headers: Record<string, string>, h: string, where?: string): void {
+  const i = h.indexOf(':');
+  // A line from a file or a variable is not echoed: it may be the secret with its name missing.
+  if (i <= 0) throw new UsageError(where ? `invalid header in ${where}: use 'Name: value'` : `invalid header '${h}': use 'Name: value'`);
+  headers[h.slice(0, i).trim().toLowerCase()] = h.slice(i + 1).trim();
+}
+
+/** Headers one per line (a file's, a variable's); blank lines are skipped. */
+function addHeaderLines(headers: Record<string, string>, text: string, source: string): void {
+  text.split(/\r?\n/).forEach((line, n) => { if (line.trim() !== '') addHeader(headers, line, `${source}, line ${n + 1}`); });
+}
+
+/**
+ * -H values in order (a later one wins): 'Name: value', or '@file' for a file of them, one per line
+ * (as curl): a secret in a file stays out of argv, which every user of the machine sees in ps.
+ */
+export function parseHeaders(list: string[] | undefined, base: Record<string, string> = {}): Record<string, string> {
+  const headers: Record<string, string> = { ...base };
   for (const h of list ?? []) {
-    const i = h.indexOf(':');
-    if (i <= 0) throw new UsageError(`invalid header '${h}': use 'Name: value'`);
-    headers[h.slice(0, i).trim().toLowerCase()] = h.slice(i + 1).trim();
+    if (h.startsWith('@')) {
+      const file = h.slice(1);
+      const text = wrap(() => readTextOrSay(file, `-H @${file}`, 'is a folder; give a file of headers, one per line'));
+      addHeaderLines(headers, text, `-H @${file}`);
+    } else addHeader(headers, h);
   }
   return headers;
 }
 
+/** --header-env NAME: headers one per line in the variable NAME (a CI secret), not in argv. */
+function headersFromEnv(name: string | undefined, env: NodeJS.ProcessEnv): Record<string, string> {
+  const headers: Record<string, string> = {};
+  if (name === undefined) return headers;
+  if (!isEnvName(name)) throw new UsageError(`--header-env: ${NOT_AN_ENV_NAME} (give the NAME of the variable holding the headers)`);
+  const text = env[name];
+  if (text === undefined || text.trim() === '') throw new UsageError(`--header-env ${name}: the variable is ${text === undefined ? 'not set' : 'empty'}`);
+  addHeaderLines(headers, text, `$${name}`);
+  return headers;
+}
+
+/** Header names that carry credentials. */
+const SECRET_HEADER = /^(proxy-)?authorization$|^cookie$|api[-_]?key|token|secret|password/i;
+
+/** What of argv is a credential (names only, never values): said once, with the safer form. */
+function argvSecretWarning(list: string[] | undefined, url: URL): string | undefined {
+  const names = [...new Set((list ?? []).filter((h) => !h.startsWith('@') && SECRET_HEADER.test(h.slice(0, Math.max(0, h.indexOf(':'))).trim())).map((h) => h.slice(0, h.indexOf(':')).trim()))];
+  const what = [...(names.length ? [`the ${names.join(', ')} header${names.length > 1 ? 's' : ''} given with -H`] : []), ...(url.username !== '' || url.password !== '' ? ['the credentials in the URL'] : [])];
+  if (what.length === 0) return undefined;
+  const basic = url.username !== '' || url.password !== '' ? " (URL credentials as 'Authorization: Basic <base64 of user:password>')" : '';
+  return `warning: ${what.join(' and ')} can be read by every user of this machine (ps) and stay in the shell history; keep them off the command line: -H @file (a file of 'Name: value' lines) or --header-env NAME (a variable of them)${basic}`;
+}
+
 /** Parses the arguments of a load-test run (everything after `modelserve loadtest`). */
-export function parseRunArgs(argv: string[]): LoadtestOptions {
+export function parseRunArgs(argv: string[], env: NodeJS.ProcessEnv = process.env): LoadtestOptions {
   let parsed;
   try {
     parsed = parseArgs({ args: argv, options: RUN_OPTIONS, allowPositionals: true, strict: true });
@@ -258,7 +304,9 @@ export function parseRunArgs(argv: string[]): LoadtestOptions {
     const asked = open ? `${connections === undefined ? 'the default of ' : ''}--connections ${sockets}` : `--users ${sockets}`;
     throw new UsageError(`${asked} needs ${sockets} connections, but this process may open only ${fileLimit} files (ulimit -n): raise the limit (ulimit -n ${sockets + OTHER_FILES}) or ask for fewer`);
   }
-  const headers = parseHeaders(v.header);
+  // Inline -H headers win over --header-env's (the more specific, as a later -H wins over an earlier).
+  const headers = parseHeaders(v.header, headersFromEnv(v['header-env'], env));
+  const argvSecret = argvSecretWarning(v.header, url);
   // Credentials in the URL (http://user:pass@host/) are Basic auth, as curl sends them; they were
   // dropped without a word and every request was a 401. An explicit -H Authorization wins. The
   // URL keeps no credentials after this, so no report prints the password.
@@ -272,6 +320,7 @@ export function parseRunArgs(argv: string[]): LoadtestOptions {
     method: (v.method ?? (hasBody ? 'POST' : 'GET')).toUpperCase(),
     path,
     headers,
+    argvSecretWarning: argvSecret,
     bodyFile: v.body,
     data: v.data,
     modelExamples: v['model-examples'],

@@ -32,7 +32,9 @@ export const HELP = `Usage:
 Requests
   -X, --method <M>           HTTP method (default POST with a body, else GET)
       --path <p>             request path (overrides the URL's path)
-  -H, --header 'N: v'        extra header, repeatable (Content-Type defaults to application/json with a body)
+  -H, --header 'N: v'        extra header, repeatable (Content-Type defaults to application/json with a body);
+                             -H @file reads headers from a file, one per line (keeps a key out of ps)
+      --header-env <NAME>    headers from the environment variable NAME, one per line (-H wins)
   -b, --body <file>          request bodies: .json (an array = many bodies), .jsonl/.ndjson (one per line),
                              .csv (a header row; every row becomes an object, numbers stay numbers)
       --data <json>          one inline body
@@ -222,6 +224,7 @@ async function setUp(argv: string[], check?: (o: LoadtestOptions) => void): Prom
     err(`${(e as Error).message}\nRun 'modelserve loadtest --help' for the options.`);
     return EXIT_USAGE;
   }
+  if (o.argvSecretWarning !== undefined) err(o.argvSecretWarning);
   const prep = await prepare(o);
   if (typeof prep === 'number') return prep;
   return { o, base: baseSpec(o, prep.bodies) };
@@ -330,7 +333,7 @@ prints the exact median, p95 (numpy's linear interpolation, as np.percentile) an
 
   -n, --requests <N>         how many requests (default 100)
   -d, --duration <t>         stop earlier after this long
-  -b, --body <file>, --data <json>, --model-examples <m>, -H 'N: v', -X, --path, --timeout
+  -b, --body <file>, --data <json>, --model-examples <m>, -H 'N: v' or @file, --header-env, -X, --path, --timeout
                              the request, as for a load-test run (see 'modelserve loadtest --help')
   -w, --wait <f>             wait between requests, e.g. constant(0.1)
   -t, --threshold <expr>     pass/fail, e.g. 'p95<50ms' (exit 3 when one fails)

@@ -27,7 +27,7 @@ after(async () => { await fast.close(); await flaky.close(); });
 test('--help documents every flag and the exit codes', async () => {
   const r = await runCli(['loadtest', '--help']);
   assert.equal(r.code, 0);
-  for (const flag of ['--duration', '--requests', '--body', '--data', '--model-examples', '--body-order', '--method', '--path', '--header', '--users', '--spawn-rate', '--wait', '--rate', '--stage', '--connections', '--timeout', '--late-tolerance', '--find-capacity', '--slo', '--max-error-rate', '--start-rate', '--max-rate', '--step-duration', '--precision', '--threshold', '--json', '--out', '--html', '--csv', '--label', '--quiet']) {
+  for (const flag of ['--duration', '--requests', '--body', '--data', '--model-examples', '--body-order', '--method', '--path', '--header', '--header-env', '--users', '--spawn-rate', '--wait', '--rate', '--stage', '--connections', '--timeout', '--late-tolerance', '--find-capacity', '--slo', '--max-error-rate', '--start-rate', '--max-rate', '--step-duration', '--precision', '--threshold', '--json', '--out', '--html', '--csv', '--label', '--quiet']) {
     assert.ok(r.stdout.includes(flag), `--help mentions ${flag}`);
   }
   assert.match(r.stdout, /Exit codes/);
@@ -660,4 +660,33 @@ test('an absurd --rate (far past what the connections carry) ends with its never
   assert.equal(r.code, 0, r.stderr.slice(0, 2000));
   const res = JSON.parse(r.stdout) as RunResult;
   assert.ok(res.schedule!.unsent > 1_000_000, `${res.schedule!.unsent} never sent`);
+});
+
+test('a key kept off the command line: -H @file and --header-env reach the server with no warning; -H \'Authorization: …\' is sent too, with one warning on stderr naming the safer forms (the key showed in ps without a word)', async () => {
+  const auth: string[] = [];
+  const guarded = await startServer((req, res) => { auth.push(`${req.headers.authorization ?? ''}|${req.headers['x-api-key'] ?? ''}`); json(res, 200, {}); });
+  try {
+    const file = join(dir, 'headers.txt');
+    writeFileSync(file, 'Authorization: Bearer from-file\n');
+    const fromFile = await runCli(['loadtest', `${guarded.url}/predict`, '-n', '2', '-q', '-H', `@${file}`]);
+    assert.equal(fromFile.code, 0, fromFile.stderr);
+    assert.deepEqual(auth.splice(0), ['Bearer from-file|', 'Bearer from-file|']);
+    assert.doesNotMatch(fromFile.stderr, /warning/);
+    const fromEnv = await runCli(['loadtest', `${guarded.url}/predict`, '-n', '1', '-q', '--header-env', 'LT_HEADERS'], 60_000, { LT_HEADERS: 'X-Api-Key: from-env' });
+    assert.equal(fromEnv.code, 0, fromEnv.stderr);
+    assert.deepEqual(auth.splice(0), ['|from-env']);
+    assert.doesNotMatch(fromEnv.stderr, /warning/);
+    const inline = await runCli(['loadtest', `${guarded.url}/predict`, '-n', '1', '-q', '-H', 'Authorization: Bearer s3cret', '-H', 'X-Api-Key: k3y']);
+    assert.equal(inline.code, 0, inline.stderr);
+    assert.deepEqual(auth.splice(0), ['Bearer s3cret|k3y']);
+    assert.equal(inline.stderr.match(/warning/g)?.length, 1, inline.stderr);
+    assert.match(inline.stderr, /Authorization, X-Api-Key headers given with -H .*-H @file.*--header-env NAME/);
+    assert.doesNotMatch(inline.stderr, /s3cret|k3y/);
+    const missing = await runCli(['loadtest', `${guarded.url}/predict`, '-n', '1', '-H', `@${join(dir, 'no-headers.txt')}`]);
+    assert.equal(missing.code, 2);
+    assert.match(missing.stderr, /-H @\S+no-headers\.txt: no such file/);
+    assert.equal(auth.length, 0, 'no request before the usage error');
+  } finally {
+    await guarded.close();
+  }
 });

@@ -1,5 +1,8 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
+import { rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { tempDir } from '../helpers/paths.js';
 import { UsageError, parseDuration, parseRate, parseRunArgs, parseStage, parseWait } from '../../src/loadtest/args.js';
 import { evaluate, parseThreshold } from '../../src/loadtest/thresholds.js';
 import { summarize, newHistogram } from '../../src/loadtest/stats.js';
@@ -111,4 +114,40 @@ test('options the chosen kind of run would not use are refused, naming them, not
   assert.equal(parseRunArgs(['http://h:1/x', '--rate', '5', '-c', '2', '--late-tolerance', '5ms']).connections, 2);
   assert.equal(parseRunArgs(['http://h:1/x', '-u', '2', '-r', '1', '-w', '1']).spawnRate, 1);
   assert.equal(parseRunArgs(['http://h:1/x', '--find-capacity', '--slo', 'p99<50ms', '-c', '8', '--late-tolerance', '5ms', '--precision', '10%', '--threshold', 'p50<10ms']).connections, 8);
+});
+
+test('-H @file reads headers one per line (CRLF, blank lines), --header-env NAME from a variable; a later -H wins; bad sources are usage errors that never echo a line', () => {
+  const dir = tempDir('lt-headers-');
+  try {
+    const file = join(dir, 'headers.txt');
+    writeFileSync(file, 'Authorization: Bearer from-file\r\n\r\nX-Tenant: a\n');
+    const o = parseRunArgs(['http://h:1/p', '-H', `@${file}`, '-H', 'X-Tenant: b'], {});
+    assert.deepEqual(o.headers, { authorization: 'Bearer from-file', 'x-tenant': 'b' });
+    assert.equal(o.argvSecretWarning, undefined, 'nothing secret on the command line');
+    const e = parseRunArgs(['http://h:1/p', '--header-env', 'LT_HEADERS', '-H', `@${file}`], { LT_HEADERS: 'X-Api-Key: from-env\nX-Tenant: c' });
+    assert.deepEqual(e.headers, { 'x-api-key': 'from-env', authorization: 'Bearer from-file', 'x-tenant': 'a' });
+    assert.equal(e.argvSecretWarning, undefined);
+    assert.throws(() => parseRunArgs(['http://h:1/p', '-H', `@${join(dir, 'none.txt')}`], {}), (err: Error) => err instanceof UsageError && err.message === `-H @${join(dir, 'none.txt')}: no such file`);
+    assert.throws(() => parseRunArgs(['http://h:1/p', '-H', `@${dir}`], {}), /is a folder/);
+    writeFileSync(file, 'X-Ok: 1\nBearer s3cret-no-name\n');
+    assert.throws(() => parseRunArgs(['http://h:1/p', '-H', `@${file}`], {}), (err: Error) => err instanceof UsageError && /line 2: use 'Name: value'/.test(err.message) && !err.message.includes('s3cret'));
+    assert.throws(() => parseRunArgs(['http://h:1/p', '--header-env', 'LT_NONE'], {}), /--header-env LT_NONE: the variable is not set/);
+    assert.throws(() => parseRunArgs(['http://h:1/p', '--header-env', 'LT_HEADERS'], { LT_HEADERS: ' ' }), /the variable is empty/);
+    assert.throws(() => parseRunArgs(['http://h:1/p', '--header-env', 'Bearer s3cret'], {}), (err: Error) => err instanceof UsageError && !err.message.includes('s3cret'));
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('a credential on the command line (an Authorization or API-key header, URL credentials) gets one warning naming it and the safer forms, never its value', () => {
+  const w = parseRunArgs(['http://h:1/p', '-H', 'Authorization: Bearer s3cret', '-H', 'X-Api-Key: k3y', '-H', 'X-Tenant: a'], {}).argvSecretWarning ?? '';
+  assert.match(w, /^warning: the Authorization, X-Api-Key headers given with -H can be read by every user of this machine \(ps\)/);
+  assert.match(w, /-H @file/);
+  assert.match(w, /--header-env NAME/);
+  assert.doesNotMatch(w, /s3cret|k3y/);
+  const u = parseRunArgs(['http://ann:pa55@h:1/p'], {}).argvSecretWarning ?? '';
+  assert.match(u, /the credentials in the URL/);
+  assert.match(u, /Authorization: Basic/);
+  assert.doesNotMatch(u, /pa55|ann/);
+  assert.equal(parseRunArgs(['http://h:1/p', '-H', 'X-Tenant: a', '-H', 'Content-Type: text/csv'], {}).argvSecretWarning, undefined);
 });
