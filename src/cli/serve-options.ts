@@ -64,7 +64,7 @@ export const SERVE_OPTIONS = {
   mqttMaxPayload: { flag: 'mqtt-max-payload', env: 'MODELSERVE_MQTT_MAX_PAYLOAD', kind: 'bytes', default: '256kb', doc: 'Largest MQTT request payload; larger ones get an MS_ERR_BODY_TOO_LARGE error message; ones past twice it (+64 KiB) are dropped by the broker (the Maximum Packet Size modelserve announces), never read into memory.' },
   mqttRequired: { flag: 'mqtt-required', env: 'MODELSERVE_MQTT_REQUIRED', kind: 'boolean', default: false, doc: '/readyz answers 503 while not connected to the broker and subscribed.' },
   eventsMqttTopic: { flag: 'events-mqtt-topic', env: 'MODELSERVE_EVENTS_MQTT_TOPIC', kind: 'string', doc: 'Send every prediction as a CloudEvent to this MQTT topic (QoS 1, on the --mqtt-url broker).' },
-  eventsWebhook: { flag: 'events-webhook', env: 'MODELSERVE_EVENTS_WEBHOOK', kind: 'string', doc: 'Send every prediction as a CloudEvent to this URL (POST; retried with backoff until it answers 2xx).' },
+  eventsWebhook: { flag: 'events-webhook', env: 'MODELSERVE_EVENTS_WEBHOOK', kind: 'string', doc: 'Send every prediction as a CloudEvent to this URL (POST; retried with backoff until it answers 2xx; a 4xx other than 404, 408, 409 and 429 drops that batch).' },
   eventsWebhookTokenEnv: { flag: 'events-webhook-token-env', env: 'MODELSERVE_EVENTS_WEBHOOK_TOKEN_ENV', kind: 'string', doc: 'NAME of an environment variable holding a token sent to --events-webhook as Authorization: Bearer <token>.' },
   eventsWebhookTokenFile: { flag: 'events-webhook-token-file', env: 'MODELSERVE_EVENTS_WEBHOOK_TOKEN_FILE', kind: 'string', doc: 'File holding a token sent to --events-webhook as Authorization: Bearer <token> (e.g. a mounted secret).' },
   eventsFile: { flag: 'events-file', env: 'MODELSERVE_EVENTS_FILE', kind: 'string', doc: 'Append every prediction as a CloudEvent to this JSON Lines file (rotated by size).' },
@@ -280,7 +280,7 @@ export function parseServeOptions(argv: string[], env: NodeJS.ProcessEnv = proce
     }
   }
   out.warnings = [...unreadVariables(env, out, problems), ...secretsOnCommandLine(out, sources)];
-  out.streams = resolveStreamOptions(out, env, problems);
+  out.streams = resolveStreamOptions(out, env, problems, sources);
   out.redact = redactList(out.eventsRedact as string | undefined);
   if (parsed.positionals[0] === '') problems.push(EMPTY_MODEL_REPO);
   if (parsed.positionals.length > 1) problems.push(`expected at most one MODEL_REPO, got ${parsed.positionals.length}: ${parsed.positionals.join(' ')}`);

@@ -8,11 +8,11 @@ import { setTimeout as sleep } from 'node:timers/promises';
 /**
  * Why events were dropped (the `reason` label of modelserve_events_dropped_total): the queue was
  * full; the destination can never take the event (too large); the destination stopped for good
- * (a webhook's 410 or redirect); shutdown (still queued at the flush's deadline, or offered after
- * the sink began closing).
+ * (a webhook's 410 or redirect); rejected (the destination refused this batch for a reason a resend
+ * cannot change: a webhook's 400/401/403…; later events are still sent); shutdown (still queued at the flush's deadline, or offered after the sink began closing).
  */
-export type DropReason = 'queue_full' | 'too_large' | 'stopped' | 'shutdown';
-export const DROP_REASONS: readonly DropReason[] = ['queue_full', 'too_large', 'stopped', 'shutdown'];
+export type DropReason = 'queue_full' | 'too_large' | 'stopped' | 'rejected' | 'shutdown';
+export const DROP_REASONS: readonly DropReason[] = ['queue_full', 'too_large', 'stopped', 'rejected', 'shutdown'];
 
 export interface SinkCounters {
   /** Events acknowledged by the destination. */
@@ -176,9 +176,10 @@ export abstract class BoundedSink implements EventSink {
 
   /**
    * For deliver(): `n` events of the batch can never be delivered (larger than the destination
-   * takes). They are dropped and counted as such, not retried forever; deliver() resolves for the rest.
+   * takes, refused for good). They are dropped and counted as such, not retried forever; deliver()
+   * resolves for the rest.
    */
-  protected refuse(n: number, why: string, reason: 'too_large' | 'stopped' = 'too_large'): void {
+  protected refuse(n: number, why: string, reason: 'too_large' | 'stopped' | 'rejected' = 'too_large'): void {
     const entry = this.refusedInBatch.get(reason) ?? { n: 0, why };
     entry.n += n;
     entry.why = why;

@@ -14,7 +14,8 @@ export function redactList(value: string | undefined): string[] {
   return (value ?? '').split(',').map((s) => s.trim()).filter((s) => s !== '');
 }
 
-export function resolveStreamOptions(out: Record<string, unknown>, env: NodeJS.ProcessEnv, problems: string[]): StreamOptions | undefined {
+/** `sources`: where each option's value came from (`--flag` or `$VARIABLE`), to name it in messages. */
+export function resolveStreamOptions(out: Record<string, unknown>, env: NodeJS.ProcessEnv, problems: string[], sources: Record<string, string> = {}): StreamOptions | undefined {
   const str = (k: string) => out[k] as string | undefined;
   const url = str('mqttUrl');
   // The pattern alone let through what the URL parser then refused (a port past 65535, a space in
@@ -45,6 +46,10 @@ export function resolveStreamOptions(out: Record<string, unknown>, env: NodeJS.P
   const webhook = str('eventsWebhook');
   if (webhook !== undefined && (!/^https?:\/\/[^/]+/.test(webhook) || !URL.canParse(webhook))) problems.push(`--events-webhook: '${urlForLogs(webhook)}' is not an http(s) URL`);
   const webhookHeaders = webhookAuthorization(webhook, str('eventsWebhookTokenEnv'), str('eventsWebhookTokenFile'), env, problems);
+  const tokenFile = str('eventsWebhookTokenFile');
+  const webhookCredentials = webhookHeaders === undefined ? undefined
+    : tokenFile !== undefined ? `the token in ${tokenFile} (${sources.eventsWebhookTokenFile ?? '--events-webhook-token-file'})`
+      : `the token in $${str('eventsWebhookTokenEnv')} (named by ${sources.eventsWebhookTokenEnv ?? '--events-webhook-token-env'})`;
   if (str('eventsMqttTopic') !== undefined && url === undefined) problems.push('--events-mqtt-topic: needs --mqtt-url (the broker to publish the events to)');
   const eventsFile = str('eventsFile');
   const fileProblem = eventsFile === undefined ? undefined : appendProblem(eventsFile);
@@ -54,6 +59,7 @@ export function resolveStreamOptions(out: Record<string, unknown>, env: NodeJS.P
       mqttTopic: str('eventsMqttTopic'),
       webhook,
       webhookHeaders,
+      webhookCredentials,
       file: str('eventsFile'),
       fileMaxBytes: out.eventsFileMaxBytes as number,
       fileKeep: out.eventsFileKeep as number,

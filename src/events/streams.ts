@@ -28,6 +28,8 @@ export interface StreamOptions {
     mqttTopic?: string;
     webhook?: string;
     webhookHeaders?: Record<string, string>;
+    /** Where webhookHeaders' token was given (the option or variable, never the token), for the warning on a 401/403. */
+    webhookCredentials?: string;
     file?: string;
     fileMaxBytes?: number;
     fileKeep?: number;
@@ -79,7 +81,7 @@ export function startStreams(options: StreamOptions, core: InferenceCore, metric
       const client = connectClient({ ...mqtt, clientId: mqtt.clientId ? `${mqtt.clientId}-events` : undefined }, {}, (detail, message) => log.warn({ ...detail, connection: 'events' }, message));
       sinks.push(new MqttSink({ ...common, client, topic: ev.mqttTopic, ownsClient: true }));
     }
-    if (ev.webhook) sinks.push(new WebhookSink({ ...common, url: ev.webhook, headers: ev.webhookHeaders }));
+    if (ev.webhook) sinks.push(new WebhookSink({ ...common, url: ev.webhook, headers: ev.webhookHeaders, credentials: ev.webhookCredentials }));
     if (ev.file) sinks.push(new FileSink({ ...common, path: ev.file, maxBytes: ev.fileMaxBytes, keep: ev.fileKeep }));
     if (registry) counted = eventMetricsHooks(registry, () => sinks);
     events = new PredictionEvents({ sinks, sampleRate: ev.sampleRate, redact: ev.redact });

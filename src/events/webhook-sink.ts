@@ -1,11 +1,20 @@
 // Prediction events POSTed to a webhook (undici). One waiting event goes as a structured CloudEvent
 // (application/cloudevents+json); several as the spec's JSON batch format
-// (application/cloudevents-batch+json, an array). Any answer but 2xx, or no answer, is a failure:
-// the same events are sent again after a backoff, until the webhook takes them. A user:password in
-// the URL is sent as Basic authorization.
+// (application/cloudevents-batch+json, an array). No answer, a 5xx, 404, 408, 409 or 429 is a
+// failure: the same events are sent again after a backoff, until the webhook takes them. Another 4xx
+// (400, 401, 403, 405, 415, 422…) refuses that batch for good: it is dropped (reason rejected) and
+// the next one sent. A user:password in the URL is sent as Basic authorization.
+import { STATUS_CODES } from 'node:http';
 import type { Agent } from 'undici';
 import { undici } from '../lazy-modules.js';
 import { BoundedSink, RetryLaterError, type BoundedSinkOptions } from './sink.js';
+
+/**
+ * The 4xx answers retried, as Knative's senders do: 404 (a route or broker that does not exist yet
+ * while a deployment rolls out), 408, 409 and 429. 410 and 413 are handled apart; any other 4xx
+ * would be answered again to the same batch, which then held the queue for good.
+ */
+const RETRIED_4XX = new Set([404, 408, 409, 429]);
 
 /** The longest Retry-After obeyed: a bogus one (a year) must not stop the events for good. */
 const MAX_RETRY_AFTER_MS = 3_600_000;
@@ -33,6 +42,8 @@ export interface WebhookSinkOptions extends BoundedSinkOptions {
   headers?: Record<string, string>;
   /** Per attempt, ms (default 10,000). */
   timeoutMs?: number;
+  /** Where the Authorization header's credentials were given (an option, a variable), for the warning on a 401/403; never the secret. */
+  credentials?: string;
 }
 
 export class WebhookSink extends BoundedSink {
@@ -45,6 +56,8 @@ export class WebhookSink extends BoundedSink {
   private stoppedWhy: string | undefined;
   /** The smallest body the webhook answered 413 to (bytes; Infinity until it does). */
   private refusedBytes = Infinity;
+  /** What to check when the webhook answers 401 or 403. */
+  private readonly credentials: string;
 
   constructor(options: WebhookSinkOptions) {
     super(options);
@@ -57,6 +70,10 @@ export class WebhookSink extends BoundedSink {
     this.url = url.href;
     this.target = url.origin + url.pathname;
     this.headers = { ...basic, ...options.headers };
+    this.credentials = options.credentials
+      ?? (options.headers?.authorization !== undefined ? 'the Authorization token (--events-webhook-token-env or --events-webhook-token-file)'
+        : basic.authorization !== undefined ? 'the user name and password in the webhook URL'
+          : 'that no credentials were sent: give a token with --events-webhook-token-env NAME or --events-webhook-token-file PATH');
     const timeout = options.timeoutMs ?? 10_000;
     this.agent = new (undici().Agent)({ connections: 2, headersTimeout: timeout, bodyTimeout: timeout, connectTimeout: timeout });
   }
@@ -114,12 +131,27 @@ export class WebhookSink extends BoundedSink {
       this.refuse(events.length, this.stoppedWhy, 'stopped');
       return;
     }
+    if (response.statusCode >= 400 && response.statusCode < 500 && !RETRIED_4XX.has(response.statusCode)) {
+      this.refuse(events.length, this.rejection(response.statusCode), 'rejected');
+      return;
+    }
     if (response.statusCode < 200 || response.statusCode >= 300) {
       // The CloudEvents webhook spec: a sender MUST NOT send again before a 429's Retry-After (RFC 9110 gives 503 one too).
       const wait = response.statusCode === 429 || response.statusCode === 503 ? retryAfterMs(response.headers['retry-after']) : undefined;
-      const message = `webhook answered ${response.statusCode}`;
+      const message = `webhook answered ${response.statusCode}${response.statusCode === 404 ? " (a route that may not exist yet; if it lasts, check the URL's path)" : ''}`;
       throw wait === undefined ? new Error(message) : new RetryLaterError(`${message} (Retry-After: ${wait / 1000} s)`, wait);
     }
+  }
+
+  /** Why a 4xx refuses the events for good, and what to fix. */
+  private rejection(status: number): string {
+    const answer = `the webhook answered ${status}${STATUS_CODES[status] ? ` ${STATUS_CODES[status]}` : ''}`;
+    const fix = status === 401 || status === 403 ? `check ${this.credentials}, or the webhook's side`
+      : status === 405 ? 'it takes no POST at this URL: check its path'
+        : status === 415 ? 'it must accept CloudEvents as application/cloudevents+json and, for several, application/cloudevents-batch+json'
+          : "see the webhook's log for why it refused them";
+    // Not a stop: credentials or the webhook can be fixed while the server runs.
+    return `${answer}, which resending cannot change: these events are dropped, later ones are still sent (${fix})`;
   }
 
   override stopped(): string | undefined {

@@ -404,6 +404,88 @@ test('webhook sink: after a 410 Gone or a redirect no more events are sent (the 
   }
 });
 
+test('webhook sink: a 4xx that resending cannot change (400, 401, 403, 405, 415, 422) drops that batch as rejected, with one warning naming the answer and what to fix, and the next batch is sent; 404, 408 and 409 are retried', async () => {
+  // A 401 was retried forever (a warning every 10 s), the same refused batch sent again while the
+  // queue filled and fresh events were dropped as queue_full.
+  let status = 401;
+  let accepted = 'Bearer fixed-token';
+  const arrivals: string[] = [];
+  const webhook = createServer((req, res) => {
+    let body = '';
+    req.on('data', (d: Buffer) => { body += d.toString(); });
+    req.on('end', () => {
+      arrivals.push(body);
+      res.statusCode = status === 401 && req.headers.authorization === accepted ? 200 : status;
+      res.end();
+    });
+  });
+  await new Promise<void>((resolve) => webhook.listen(0, '127.0.0.1', resolve));
+  const url = `http://127.0.0.1:${(webhook.address() as { port: number }).port}/events`;
+  const warnings: string[] = [];
+  const drops: string[] = [];
+  // The token as the server options give it: from the variable named by --events-webhook-token-env.
+  const options = parseServeOptions(['--events-webhook', url], { MODELSERVE_EVENTS_WEBHOOK_TOKEN_ENV: 'HOOK_TOKEN', HOOK_TOKEN: 'old-secret-123' });
+  const events = options.streams!.events!;
+  const sink = new WebhookSink({
+    url, headers: events.webhookHeaders, credentials: events.webhookCredentials, backoffMs: 10, maxBackoffMs: 10,
+    warn: (message, detail) => warnings.push(`${message} ${JSON.stringify(detail)}`),
+    onDropped: (_sink, n, reason) => drops.push(`${reason} ${n}`),
+  });
+  const settled = async (what: () => boolean) => {
+    for (const end = Date.now() + 5000; !what();) {
+      assert.ok(Date.now() < end, `not settled: ${JSON.stringify(sink.counters())} ${warnings.join('\n')}`);
+      await new Promise((r) => setTimeout(r, 10));
+    }
+  };
+  try {
+    sink.offer('{"n":1}');
+    await settled(() => sink.counters().dropped === 1);
+    assert.deepEqual(drops, ['rejected 1']);
+    assert.equal(arrivals.length, 1, 'the refused batch is not sent again');
+    assert.equal(warnings.length, 1, warnings.join('\n'));
+    assert.match(warnings[0]!, /the webhook answered 401 Unauthorized, which resending cannot change: these events are dropped, later ones are still sent \(check the token in \$HOOK_TOKEN \(named by \$MODELSERVE_EVENTS_WEBHOOK_TOKEN_ENV\)/);
+    assert.doesNotMatch(warnings[0]!, /old-secret-123/);
+    assert.equal(sink.stopped(), undefined, 'the sink goes on: credentials can be fixed while the server runs');
+    // Fixed on the webhook's side: the next event gets through, without a restart.
+    accepted = 'Bearer old-secret-123';
+    sink.offer('{"n":2}');
+    await settled(() => sink.counters().delivered === 1);
+    assert.deepEqual(arrivals, ['{"n":1}', '{"n":2}']);
+    for (const [code, hint] of [[400, /400 Bad Request.*see the webhook's log/], [403, /403 Forbidden.*check the token in \$HOOK_TOKEN/], [405, /405 Method Not Allowed.*check its path/], [415, /415 Unsupported Media Type.*application\/cloudevents-batch\+json/], [422, /422 Unprocessable Entity/]] as const) {
+      status = code;
+      const before = sink.counters().dropped;
+      sink.offer(`{"code":${code}}`);
+      await settled(() => sink.counters().dropped === before + 1);
+      assert.match(drops.at(-1)!, /^rejected 1$/);
+      assert.equal(arrivals.filter((a) => a === `{"code":${code}}`).length, 1, `${code} sent once`);
+      // The warning is rate-limited per reason (this sink's came within 10 s): a fresh sink's first says it.
+      const said: string[] = [];
+      const fresh = new WebhookSink({ url, headers: events.webhookHeaders, credentials: events.webhookCredentials, warn: (message) => said.push(message) });
+      fresh.offer('{"fresh":1}');
+      await fresh.close(2000);
+      assert.equal(said.length, 1, said.join('\n'));
+      assert.match(said[0]!, hint);
+    }
+    assert.equal(sink.counters().failures, 0, 'no rejection is a retried failure');
+    assert.equal(warnings.length, 1, `one warning within 10 s: ${warnings.join('\n')}`);
+    // Knative's senders retry these (a route or broker may not exist yet): so does this one, until a 2xx.
+    for (const code of [404, 408, 409]) {
+      status = code;
+      const delivered = sink.counters().delivered;
+      const failures = sink.counters().failures;
+      sink.offer(`{"retry":${code}}`);
+      await settled(() => sink.counters().failures >= failures + 2);
+      status = 200;
+      await settled(() => sink.counters().delivered === delivered + 1);
+    }
+    assert.ok(warnings.some((w) => /webhook answered 404 \(a route that may not exist yet; if it lasts, check the URL's path\)/.test(w)), warnings.join('\n'));
+    assert.equal(drops.filter((d) => !d.startsWith('rejected')).length, 0, drops.join());
+  } finally {
+    await sink.close(0);
+    webhook.close();
+  }
+});
+
 test('sinks: drops are warned about and counted by reason (queue_full, stopped, shutdown), a shutdown never reported as a full queue; a stopped webhook shows in modelserve_events_sink_running', async () => {
   // At shutdown every unreported drop was logged as "the webhook sink's queue was full": events a
   // retired webhook (410) refused, events offered while the sink was closing. Only the log said it stopped.
@@ -454,8 +536,8 @@ test('sinks: drops are warned about and counted by reason (queue_full, stopped, 
     const counts: Record<string, number | undefined> = {};
     for (const sink of ['webhook', 'memory']) for (const reason of DROP_REASONS) counts[`${sink} ${reason}`] = await metric('modelserve_events_dropped_total', { sink, reason });
     assert.deepEqual(counts, {
-      'webhook queue_full': 0, 'webhook too_large': 0, 'webhook stopped': 2, 'webhook shutdown': 0,
-      'memory queue_full': 2, 'memory too_large': 0, 'memory stopped': 0, 'memory shutdown': 4,
+      'webhook queue_full': 0, 'webhook too_large': 0, 'webhook stopped': 2, 'webhook rejected': 0, 'webhook shutdown': 0,
+      'memory queue_full': 2, 'memory too_large': 0, 'memory stopped': 0, 'memory rejected': 0, 'memory shutdown': 4,
     });
     // The total by outcome is unchanged: every drop, whatever its reason.
     assert.equal(await metric('modelserve_events_total', { sink: 'memory', outcome: 'dropped' }), 6);
