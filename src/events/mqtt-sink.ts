@@ -6,6 +6,8 @@
 // way) they go as one message in the spec's JSON batch format (application/cloudevents-batch+json,
 // an array): an MQTT publish costs ~40 µs of CPU in MQTT.js, which per event was a third of an
 // HTTP prediction's budget.
+// A PUBACK that refuses the message for good (Not authorized: the broker's ACL; Topic Name invalid;
+// Payload format invalid) drops that batch (reason rejected) and the next is published.
 import type { MqttClient } from 'mqtt';
 import { BoundedSink, type BoundedSinkOptions } from './sink.js';
 
@@ -15,6 +17,17 @@ export interface MqttSinkOptions extends BoundedSinkOptions {
   /** Close the client on close() (when the sink made its own). */
   ownsClient?: boolean;
 }
+
+/**
+ * MQTT 5 PUBACK reason codes that resending the message cannot change. The others past 0x80 may pass
+ * (0x80 Unspecified error, 0x83 Implementation specific error, 0x91 Packet Identifier in use,
+ * 0x97 Quota exceeded): those are retried.
+ */
+const REJECTED_PUBACK: ReadonlyMap<number, string> = new Map([
+  [0x87, "Not authorized: the broker's ACL does not let this client publish to it; allow the topic for the client's user in the broker's ACL, or give --events-mqtt-topic a topic it allows"],
+  [0x90, 'Topic Name invalid: give --events-mqtt-topic a topic the broker accepts'],
+  [0x99, 'Payload format invalid'],
+]);
 
 /** Under load, events gather for this long between publishes (BENCHMARKS.md, MQTT section). */
 export const DEFAULT_LINGER_MS = 10;
@@ -76,7 +89,14 @@ export class MqttSink extends BoundedSink {
       signal.addEventListener('abort', onAbort, { once: true });
       this.client.publish(this.topic, payload, { qos: 1, properties }, (err) => {
         signal.removeEventListener('abort', onAbort);
-        if (err) reject(err);
+        const reason = (err as { code?: unknown } | undefined)?.code;
+        const code = typeof reason === 'number' ? reason : -1;
+        const rejected = REJECTED_PUBACK.get(code);
+        // Sent again, it was refused again, forever (a warning every 10 s) while the queue filled.
+        if (rejected !== undefined) {
+          this.refuse(events.length, `the MQTT broker refused the events topic '${this.topic}' (PUBACK reason 0x${code.toString(16)} ${rejected}): these events are dropped, later ones are still sent`, 'rejected');
+          resolve();
+        } else if (err) reject(err);
         else resolve();
       });
     });

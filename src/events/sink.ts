@@ -9,7 +9,8 @@ import { setTimeout as sleep } from 'node:timers/promises';
  * Why events were dropped (the `reason` label of modelserve_events_dropped_total): the queue was
  * full; the destination can never take the event (too large); the destination stopped for good
  * (a webhook's 410 or redirect); rejected (the destination refused this batch for a reason a resend
- * cannot change: a webhook's 400/401/403…; later events are still sent); shutdown (still queued at the flush's deadline, or offered after the sink began closing).
+ * cannot change: a webhook's 400/401/403…, an MQTT broker's PUBACK "Not authorized"; later events
+ * are still sent); shutdown (still queued at the flush's deadline, or offered after the sink began closing).
  */
 export type DropReason = 'queue_full' | 'too_large' | 'stopped' | 'rejected' | 'shutdown';
 export const DROP_REASONS: readonly DropReason[] = ['queue_full', 'too_large', 'stopped', 'rejected', 'shutdown'];
