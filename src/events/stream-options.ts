@@ -45,7 +45,7 @@ export function resolveStreamOptions(out: Record<string, unknown>, env: NodeJS.P
   if (!(sample >= 0 && sample <= 1)) problems.push(`--events-sample: '${str('eventsSample')}' is not a fraction between 0 and 1`);
   const webhook = str('eventsWebhook');
   if (webhook !== undefined && (!/^https?:\/\/[^/]+/.test(webhook) || !URL.canParse(webhook))) problems.push(`--events-webhook: '${urlForLogs(webhook)}' is not an http(s) URL`);
-  const webhookHeaders = webhookAuthorization(webhook, str('eventsWebhookTokenEnv'), str('eventsWebhookTokenFile'), env, problems);
+  const webhookHeaders = webhookAuthorization(webhook, sources.eventsWebhook ?? '--events-webhook', str('eventsWebhookTokenEnv'), str('eventsWebhookTokenFile'), env, problems);
   const tokenFile = str('eventsWebhookTokenFile');
   const webhookCredentials = webhookHeaders === undefined ? undefined
     : tokenFile !== undefined ? `the token in ${tokenFile} (${sources.eventsWebhookTokenFile ?? '--events-webhook-token-file'})`
@@ -108,12 +108,14 @@ function secretOption(option: string, what: string, envName: string | undefined,
 }
 
 /** --events-webhook-token-env / -file as an Authorization header (never from the command line, where ps shows it). */
-function webhookAuthorization(webhook: string | undefined, envName: string | undefined, file: string | undefined, env: NodeJS.ProcessEnv, problems: string[]): Record<string, string> | undefined {
+/** `webhookSource`: where the URL came from (`--events-webhook` or `$MODELSERVE_EVENTS_WEBHOOK`). */
+function webhookAuthorization(webhook: string | undefined, webhookSource: string, envName: string | undefined, file: string | undefined, env: NodeJS.ProcessEnv, problems: string[]): Record<string, string> | undefined {
   const token = secretOption('events-webhook-token', 'token', envName, file, env, problems, (text) => text.trim());
   if (token === undefined) return undefined;
   const flag = file !== undefined ? '--events-webhook-token-file' : '--events-webhook-token-env';
-  if (webhook === undefined) problems.push(`${flag}: needs --events-webhook (the URL the token is sent to)`);
-  else if (URL.canParse(webhook) && (new URL(webhook).username !== '' || new URL(webhook).password !== '')) problems.push(`${flag}: --events-webhook has a user name and password too; give one of them`);
+  if (webhook === undefined) problems.push(`${flag}: needs --events-webhook or MODELSERVE_EVENTS_WEBHOOK (the URL the token is sent to)`);
+  // Named as given: a URL set in its variable was reported as --events-webhook, which the user never typed.
+  else if (URL.canParse(webhook) && (new URL(webhook).username !== '' || new URL(webhook).password !== '')) problems.push(`${flag}: ${webhookSource} has a user name and password too; give one of them`);
   // A header value cannot hold a line break or control character: every send would fail, for good.
   if (!/^[\x21-\x7e]+$/.test(token)) problems.push(`${flag}: the token is empty or holds spaces, line breaks or non-ASCII characters, which an HTTP header cannot carry`);
   return { authorization: `Bearer ${token}` };

@@ -369,7 +369,14 @@ test('webhook sink: a user:password in the URL is sent as Basic authorization, a
     assert.ok(!err.message.includes('two words'));
     return true;
   });
-  assert.throws(() => parseServeOptions(['--events-webhook-token-env', 'HOOK_TOKEN'], { HOOK_TOKEN: 't' }), /--events-webhook-token-env: needs --events-webhook/);
+  // Set in their variables, both are named as such: the URL's was named --events-webhook, never typed.
+  assert.throws(() => parseServeOptions([], { MODELSERVE_EVENTS_WEBHOOK: 'https://bob:pw-9x@h/e', MODELSERVE_EVENTS_WEBHOOK_TOKEN_ENV: 'HOOK_TOKEN', HOOK_TOKEN: 't' }), (err: Error) => {
+    assert.match(err.message, /\$MODELSERVE_EVENTS_WEBHOOK_TOKEN_ENV: \$MODELSERVE_EVENTS_WEBHOOK has a user name and password too; give one of them/);
+    assert.doesNotMatch(err.message, /--events-webhook/);
+    assert.ok(!err.message.includes('pw-9x'));
+    return true;
+  });
+  assert.throws(() => parseServeOptions(['--events-webhook-token-env', 'HOOK_TOKEN'], { HOOK_TOKEN: 't' }), /--events-webhook-token-env: needs --events-webhook or MODELSERVE_EVENTS_WEBHOOK/);
   assert.throws(() => parseServeOptions(['--events-webhook', 'https://h/e', '--events-webhook-token-env', 'HOOK_TOKEN'], {}), /--events-webhook-token-env: environment variable HOOK_TOKEN is not set or empty/);
 });
 
