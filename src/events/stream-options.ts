@@ -60,6 +60,7 @@ export function resolveStreamOptions(out: Record<string, unknown>, env: NodeJS.P
       webhook,
       webhookHeaders,
       webhookCredentials,
+      webhookSource: sources.eventsWebhook,
       file: str('eventsFile'),
       fileMaxBytes: out.eventsFileMaxBytes as number,
       fileKeep: out.eventsFileKeep as number,

@@ -30,6 +30,8 @@ export interface StreamOptions {
     webhookHeaders?: Record<string, string>;
     /** Where webhookHeaders' token was given (the option or variable, never the token), for the warning on a 401/403. */
     webhookCredentials?: string;
+    /** Where the URL was given (`--events-webhook` or `$MODELSERVE_EVENTS_WEBHOOK`), for the warning after a redirect. */
+    webhookSource?: string;
     file?: string;
     fileMaxBytes?: number;
     fileKeep?: number;
@@ -81,7 +83,7 @@ export function startStreams(options: StreamOptions, core: InferenceCore, metric
       const client = connectClient({ ...mqtt, clientId: mqtt.clientId ? `${mqtt.clientId}-events` : undefined }, {}, (detail, message) => log.warn({ ...detail, connection: 'events' }, message));
       sinks.push(new MqttSink({ ...common, client, topic: ev.mqttTopic, ownsClient: true }));
     }
-    if (ev.webhook) sinks.push(new WebhookSink({ ...common, url: ev.webhook, headers: ev.webhookHeaders, credentials: ev.webhookCredentials }));
+    if (ev.webhook) sinks.push(new WebhookSink({ ...common, url: ev.webhook, headers: ev.webhookHeaders, credentials: ev.webhookCredentials, urlSource: ev.webhookSource }));
     if (ev.file) sinks.push(new FileSink({ ...common, path: ev.file, maxBytes: ev.fileMaxBytes, keep: ev.fileKeep }));
     if (registry) counted = eventMetricsHooks(registry, () => sinks);
     events = new PredictionEvents({ sinks, sampleRate: ev.sampleRate, redact: ev.redact });

@@ -44,6 +44,8 @@ export interface WebhookSinkOptions extends BoundedSinkOptions {
   timeoutMs?: number;
   /** Where the Authorization header's credentials were given (an option, a variable), for the warning on a 401/403; never the secret. */
   credentials?: string;
+  /** Where the URL was given (default `--events-webhook`), for the warning after a redirect. */
+  urlSource?: string;
 }
 
 export class WebhookSink extends BoundedSink {
@@ -58,6 +60,7 @@ export class WebhookSink extends BoundedSink {
   private refusedBytes = Infinity;
   /** What to check when the webhook answers 401 or 403. */
   private readonly credentials: string;
+  private readonly urlSource: string;
 
   constructor(options: WebhookSinkOptions) {
     super(options);
@@ -70,6 +73,7 @@ export class WebhookSink extends BoundedSink {
     this.url = url.href;
     this.target = url.origin + url.pathname;
     this.headers = { ...basic, ...options.headers };
+    this.urlSource = options.urlSource ?? '--events-webhook';
     this.credentials = options.credentials
       ?? (options.headers?.authorization !== undefined ? 'the Authorization token (--events-webhook-token-env or --events-webhook-token-file)'
         : basic.authorization !== undefined ? 'the user name and password in the webhook URL'
@@ -127,7 +131,7 @@ export class WebhookSink extends BoundedSink {
       const location = response.headers.location;
       this.stoppedWhy = response.statusCode === 410
         ? 'the webhook answered 410 Gone (it was retired): no more events are sent to it'
-        : `the webhook answered ${response.statusCode}, a redirect${typeof location === 'string' ? ` to ${location.slice(0, 200)}` : ''}, which a webhook sender must not follow: no more events are sent to it; give --events-webhook the new URL`;
+        : `the webhook answered ${response.statusCode}, a redirect${typeof location === 'string' ? ` to ${location.slice(0, 200)}` : ''}, which a webhook sender must not follow: no more events are sent to it; give ${this.urlSource} the new URL`;
       this.refuse(events.length, this.stoppedWhy, 'stopped');
       return;
     }

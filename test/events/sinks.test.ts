@@ -382,7 +382,7 @@ test('webhook sink: a user:password in the URL is sent as Basic authorization, a
 
 test('webhook sink: after a 410 Gone or a redirect no more events are sent (the CloudEvents webhook spec); they are dropped and counted, with a warning', async () => {
   // Both were retried forever, a warning "webhook answered 301" every 10 s.
-  for (const [status, why] of [[410, /410 Gone \(it was retired\): no more events are sent to it/], [301, /answered 301, a redirect to https:\/\/new\.example\/hook, which a webhook sender must not follow/]] as const) {
+  for (const [status, why] of [[410, /410 Gone \(it was retired\): no more events are sent to it/], [301, /answered 301, a redirect to https:\/\/new\.example\/hook, which a webhook sender must not follow: no more events are sent to it; give \$MODELSERVE_EVENTS_WEBHOOK the new URL/]] as const) {
     let arrivals = 0;
     const webhook = createServer((req, res) => {
       arrivals++;
@@ -391,7 +391,9 @@ test('webhook sink: after a 410 Gone or a redirect no more events are sent (the 
     });
     await new Promise<void>((resolve) => webhook.listen(0, '127.0.0.1', resolve));
     const warnings: string[] = [];
-    const sink = new WebhookSink({ url: `http://127.0.0.1:${(webhook.address() as { port: number }).port}/events`, backoffMs: 10, maxBackoffMs: 10, warn: (message) => warnings.push(message) });
+    // The URL set in its variable: the warning names that, not a flag the user never typed.
+    const events = parseServeOptions([], { MODELSERVE_EVENTS_WEBHOOK: `http://127.0.0.1:${(webhook.address() as { port: number }).port}/events` }).streams!.events!;
+    const sink = new WebhookSink({ url: events.webhook!, urlSource: events.webhookSource, backoffMs: 10, maxBackoffMs: 10, warn: (message) => warnings.push(message) });
     try {
       sink.offer('{"n":1}');
       for (const end = Date.now() + 5000; sink.counters().dropped === 0;) {
