@@ -11,7 +11,7 @@ import { EventEmitter } from 'node:events';
 import { relative, sep } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import type { BatchInfo } from '../batching/batcher.js';
-import { defaultModel, formatProblems, markedDefault, loadRepository, repositoryProblems, type Problem } from '../config/load.js';
+import { defaultModel, formatProblems, markedDefault, loadRepository, repositoryProblems, selectVersions, versionLocations, versionPolicySource, type Problem } from '../config/load.js';
 import { checkRawSignature, checkSignature } from '../config/signature.js';
 import type { ModelConfig } from '../config/types.js';
 import { ModelServeError, StartupError } from '../errors.js';
@@ -351,6 +351,8 @@ export class InferenceCore extends EventEmitter {
     const slot = entry.slots.get(version);
     if (slot === undefined && !entry.wanted.has(version)) {
       const known = [...new Set([...entry.slots.keys(), ...entry.wanted.keys()])].sort((a, b) => a - b);
+      const unserved = unservedVersionPolicy(entry, version);
+      if (unserved !== undefined) throw new ModelServeError('MS_ERR_MODEL_NOT_FOUND', `model '${name}' version ${version} is on disk but not served by the model's version policy (${unserved}); versions served: ${known.join(', ') || 'none'}`);
       throw new ModelServeError('MS_ERR_MODEL_NOT_FOUND', `model '${name}' has no version ${version}; versions: ${known.join(', ') || 'none'}`);
     }
     return slot?.state === 'ready' ? slot.loaded : undefined;
@@ -1267,6 +1269,22 @@ function modelDirOf(entry: ModelEntry): string | undefined {
   for (const w of entry.wanted.values()) return w.config.modelDir;
   for (const s of entry.slots.values()) if (s.config) return s.config.modelDir;
   return undefined;
+}
+
+/**
+ * The model's version policy as its config writes it (`latest: 1`, `specific: [1, 3]`, `all: true`) when `version`
+ * has a folder on disk that the policy leaves out; undefined otherwise. Read from disk on a 404 alone: "has no
+ * version 1" sent a user looking for a folder that was there.
+ */
+function unservedVersionPolicy(entry: ModelEntry, version: number): string | undefined {
+  const dir = modelDirOf(entry);
+  if (dir === undefined) return undefined;
+  const locations = versionLocations(dir);
+  if (!locations.some((l) => l.version === version && l.dir !== dir)) return undefined;
+  const { policy } = versionPolicySource(dir, locations);
+  // (One the policy selects but not yet listed is still arriving under --watch: not this.)
+  if (policy === undefined || selectVersions(policy, locations.map((l) => l.version)).includes(version)) return undefined;
+  return 'all' in policy ? 'all: true' : 'specific' in policy ? `specific: [${policy.specific.join(', ')}]` : `latest: ${policy.latest}`;
 }
 
 /** The scanned model folders by the name each claims (normally one folder per name). */

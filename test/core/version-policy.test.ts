@@ -281,3 +281,41 @@ test("default: is the model's, read from its newest served version's config: an 
     await core.close();
   }
 });
+
+// A version folder the policy leaves out answered "model 'book' has no version 1" on every front door, which sent a user
+// looking for a folder that is there. Now the 404 (gRPC NOT_FOUND) says it is on disk and names the policy.
+test('a version on disk that the version policy does not serve: the 404 on every front door says so and names the policy', async () => {
+  const { startServer } = await import('../../src/server.js');
+  const { call } = await import('../helpers/http.js');
+  const { grpcClients, rpc } = await import('../helpers/oip.js');
+  const grpc = await import('@grpc/grpc-js');
+  for (const [extra, policy] of [['', /version 1 is on disk but not served by the model's version policy \(latest: 1\); versions served: 3/], ['version_policy: { specific: [2, 3] }\n', /version 1 is on disk but not served by the model's version policy \(specific: \[2, 3\]\); versions served: 2, 3/]] as const) {
+    const repo = tempDir();
+    for (const v of [1, 2, 3]) writeBookVersion(repo, 'book', v, extra);
+    const server = await startServer({ repo, port: 0, grpcPort: 'free', workers: 1, logger: false });
+    const clients = grpcClients(server.grpcPort!);
+    try {
+      const json = await call(`${server.url}/models/book/versions/1/predict`, { method: 'POST', body: BOOK_ROW });
+      assert.equal(json.status, 404, JSON.stringify(json.body));
+      assert.equal(json.body.code, 'MS_ERR_MODEL_NOT_FOUND');
+      assert.match(String(json.body.detail), policy);
+      for (const path of ['/v2/models/book/versions/1', '/v2/models/book/versions/1/ready']) {
+        const oip = await call(`${server.url}${path}`);
+        assert.equal(oip.status, 404, path + JSON.stringify(oip.body));
+        assert.match(String(oip.body.error), policy, path);
+      }
+      await assert.rejects(rpc(clients.inference, 'ModelMetadata', { name: 'book', version: '1' }), (err: { code?: number; details?: string }) => {
+        assert.equal(err.code, grpc.status.NOT_FOUND);
+        assert.match(String(err.details), policy);
+        return true;
+      });
+      // A version with no folder at all is still just not found.
+      const none = await call(`${server.url}/models/book/versions/7/predict`, { method: 'POST', body: BOOK_ROW });
+      assert.equal(none.status, 404);
+      assert.match(String(none.body.detail), /model 'book' has no version 7; versions: /);
+    } finally {
+      clients.close();
+      await server.shutdown();
+    }
+  }
+});
