@@ -3,7 +3,7 @@
 import type { FastifyInstance, FastifyServerOptions } from 'fastify';
 import { Server as NetServer, type Socket } from 'node:net';
 import type { ModelConfig } from './config/types.js';
-import { mixedLayouts } from './config/load.js';
+import { mixedLayouts, repositoryDanglingLinks } from './config/load.js';
 import { relative } from 'node:path';
 import { InferenceCore, type CoreEvent } from './core/core.js';
 import type { WatchOptions } from './core/repository.js';
@@ -133,12 +133,14 @@ export async function startServer(options: StartOptions): Promise<RunningServer>
   const log = app.log;
   core.on('event', (e: CoreEvent) => {
     if (e.type === 'version-ready') log.info({ model: e.model, version: e.version, loadMs: Math.round(e.loadMs), reloaded: e.replaced !== undefined }, e.replaced !== undefined ? 'model version reloaded' : 'model version loaded');
+    else if (e.type === 'version-link-dangling') log.warn({ model: e.model, version: e.version }, `version folder link: ${e.reason}`);
     else if (e.type === 'version-incomplete') log.warn({ model: e.model, version: e.version }, `model file incomplete: ${e.reason}`);
     else if (e.type === 'version-unloaded' && e.reason !== 'shutdown' && e.reason !== 'replaced') log.info({ model: e.model, version: e.version, reason: e.reason }, 'model version unloaded');
   });
   // A model folder with both layouts serves its numbered folders: the flat file beside them is said once, here.
   if (options.configs === undefined) {
     for (const p of mixedLayouts(options.repo ?? 'models')) log.warn({ folder: p.file }, `model folder layout: ${relative(process.cwd(), p.file) || p.file}: ${p.message}`);
+    for (const p of repositoryDanglingLinks(options.repo ?? 'models')) log.warn({ folder: p.file }, `version folder link: ${relative(process.cwd(), p.file) || p.file}: ${p.message}`);
   }
   if (options.watch) core.watch(options.watch === true ? {} : options.watch);
   app.log.info({ models: core.status().map((m) => ({ name: m.name, version: m.serving, state: m.state })), workers: runtime.workerThreads, port, watch: Boolean(options.watch) }, 'ready');

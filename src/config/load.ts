@@ -142,6 +142,37 @@ export function versionFolders(dir: string): Array<{ version: number; dir: strin
     .sort((a, b) => a.version - b.version);
 }
 
+/**
+ * The numbered entries of a model folder that are symbolic links leading to no folder (`3 -> /gone`, a loop): not
+ * versions at all, so the model served its other versions and nothing said why version 3 was missing.
+ */
+export function danglingVersionLinks(modelDir: string): Problem[] {
+  let entries: string[];
+  try {
+    entries = readdirSync(modelDir);
+  } catch {
+    return [];
+  }
+  return entries.filter((e) => VERSION_FOLDER.test(e)).sort((a, b) => Number(a) - Number(b)).flatMap((e) => {
+    const path = join(modelDir, e);
+    try {
+      if (!lstatSync(path).isSymbolicLink() || existsSync(path)) return [];
+      return [{ file: path, path: '(folder)', message: `is a symbolic link that leads to no folder (${danglingReason(path)}): version ${e} is not served; the model's other versions are` }];
+    } catch {
+      return []; // removed while we looked
+    }
+  });
+}
+
+/** danglingVersionLinks of every model folder of a repository (a repository that cannot be listed has none to say). */
+export function repositoryDanglingLinks(repo: string): Problem[] {
+  try {
+    return modelFolders(repo).flatMap((dir) => danglingVersionLinks(dir));
+  } catch {
+    return [];
+  }
+}
+
 /** A folder name a user means as a version but that is none: 02, 0, v2, version-2, 1.0. */
 const VERSION_LOOKALIKE = /^(?:v|version[-_]?)?[0-9]+(?:\.[0-9]+)*$/i;
 

@@ -8,7 +8,7 @@
 // example row, and only then made the one the model serves (atomically: one pointer). A version it
 // replaces stops receiving requests at that moment, finishes what it queued, and is unloaded.
 import { EventEmitter } from 'node:events';
-import { relative, sep } from 'node:path';
+import { basename, relative, sep } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import type { BatchInfo } from '../batching/batcher.js';
 import { defaultModel, formatProblems, markedDefault, loadRepository, repositoryProblems, selectVersions, versionLocations, versionPolicySource, type Problem } from '../config/load.js';
@@ -52,6 +52,8 @@ export type CoreEvent =
   /** Its model file is cut short (a copy stalled): not tried yet, what serves keeps serving. */
   | { type: 'version-incomplete'; model: string; version: number; reason: string }
   | { type: 'version-unloaded'; model: string; version: number; reason: 'removed' | 'replaced' | 'unload' | 'evicted' | 'shutdown' }
+  /** A numbered entry of its folder is a symbolic link to no folder: that version is not served (said once, until it changes). */
+  | { type: 'version-link-dangling'; model: string; version: number; reason: string }
   | { type: 'eviction'; model: string }
   | { type: 'models-changed' };
 
@@ -961,6 +963,8 @@ export class InferenceCore extends EventEmitter {
     this.watcher ??= new RepositoryWatcher(this.repo, options, () => this.reconcile({}));
     // What is loaded now came from disk as it is now: remember each version's fingerprint.
     for (const model of scanRepository(this.repo).models) {
+      // Said at start-up (server.ts): not again by the first pass.
+      for (const p of model.danglingLinks ?? []) this.reportedDangling.add(`${p.file}\n${p.message}`);
       const entry = this.entries.get(model.name);
       if (entry === undefined) continue;
       for (const v of model.versions) {
@@ -1075,6 +1079,7 @@ export class InferenceCore extends EventEmitter {
     // A version folder that cannot be listed: shown on the model and logged once, until it can be (its slot is kept as it is).
     if (model.unreadable) clashes = [...clashes, formatProblems(model.unreadable)];
     this.reportIncomplete(model);
+    this.reportDangling(model);
     const isNew = !this.entries.has(model.name);
     const entry = this.entry(model.name);
     const wanted = new Map<number, { config: ModelConfig; fingerprint: string }>();
@@ -1233,6 +1238,23 @@ export class InferenceCore extends EventEmitter {
     if (now.size > 0) this.reportedIncomplete.set(model.dir, now);
     else this.reportedIncomplete.delete(model.dir);
   }
+
+  /** Says once per link and reason (until it changes or is gone) that a version folder is a symbolic link to no folder. */
+  private reportDangling(model: ScannedModel): void {
+    const now = new Set<string>();
+    for (const p of model.danglingLinks ?? []) {
+      const said = `${p.file}\n${p.message}`;
+      now.add(said);
+      if (this.reportedDangling.has(said)) continue;
+      const reason = `${relative(process.cwd(), p.file) || p.file}: ${p.message}`;
+      this.emit('event', { type: 'version-link-dangling', model: model.name, version: Number(basename(p.file)), reason } satisfies CoreEvent);
+    }
+    for (const said of [...this.reportedDangling]) if (said.startsWith(`${model.dir}${sep}`) && !now.has(said)) this.reportedDangling.delete(said);
+    for (const said of now) this.reportedDangling.add(said);
+  }
+
+  /** The dangling version links said (path and message), so that a scan every second does not say them again. */
+  private readonly reportedDangling = new Set<string>();
 
   /** The versions (by model folder) reported cut short and still so. */
   private readonly reportedIncomplete = new Map<string, Set<number>>();

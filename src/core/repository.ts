@@ -11,7 +11,7 @@
 // never displaces the one serving; one that then fails to validate or load never takes traffic.
 import { readdirSync, statSync, watch, type FSWatcher } from 'node:fs';
 import { basename, isAbsolute, join, relative, resolve } from 'node:path';
-import { findConfigFile, modelFolders, onnxFiles, readConfigFile, readVersionConfig, selectVersions, unlistableReason, versionLocations, versionPolicyProblems, versionPolicySource, type Problem, type VersionLocation, type VersionPolicySource } from '../config/load.js';
+import { danglingVersionLinks, findConfigFile, modelFolders, onnxFiles, readConfigFile, readVersionConfig, selectVersions, unlistableReason, versionLocations, versionPolicyProblems, versionPolicySource, type Problem, type VersionLocation, type VersionPolicySource } from '../config/load.js';
 import type { ModelConfig } from '../config/types.js';
 import { MAX_MODEL_NAME_LENGTH } from '../config/schema.js';
 import { ModelServeError } from '../errors.js';
@@ -42,6 +42,8 @@ export interface ScannedModel {
   policyProblems?: Problem[];
   /** Its version folders this process may not list, each with why. */
   unreadable?: Problem[];
+  /** Its numbered entries that are symbolic links to no folder (not versions: see danglingVersionLinks). */
+  danglingLinks?: Problem[];
 }
 
 /** A folder of the repository (a model folder, or the repository itself) that cannot be listed now, and why. */
@@ -256,7 +258,8 @@ export function scanRepository(repo: string, times: SettleTimes = { settleMs: 0,
     const before = served?.get(dir) ?? namesByFolder.get(dir);
     const name = (before !== undefined && (names.length === 0 || names.includes(before)) ? before : names[0]) ?? declaredName(locations) ?? folderName(dir);
     namesByFolder.set(dir, name);
-    models.push({ name, dir, versions, ...(policyProblems.length > 0 && { policyProblems }), ...(unreadable.length > 0 && { unreadable }) });
+    const danglingLinks = danglingVersionLinks(dir);
+    models.push({ name, dir, versions, ...(policyProblems.length > 0 && { policyProblems }), ...(unreadable.length > 0 && { unreadable }), ...(danglingLinks.length > 0 && { danglingLinks }) });
   }
   return { models, unreadable: unlistable.map((problem) => ({ dir: join(root, basename(problem.file)), problem })) };
 }

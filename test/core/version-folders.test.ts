@@ -157,3 +157,47 @@ test('empty version folders are no problem when the model folder\'s config names
   const configs = loadRepository(repo);
   assert.deepEqual(configs.map((c) => [String(c.version), c.modelFile]).sort(), [['1', BOOK_MODEL], ['2', BOOK_MODEL]]);
 });
+
+// A version folder that is a symbolic link to nothing (`3 -> /gone`: a volume not mounted, a release folder deleted) was
+// no version at all, without a word: the model served its other versions and nothing said why 3 was missing. Now start-up
+// and --watch warn once naming the link and its missing target, check warns, and the other versions still serve.
+test('a version folder that is a symbolic link to nothing is warned of at start-up, under --watch and by check; the other versions serve', async () => {
+  const { startServer } = await import('../../src/server.js');
+  const { captureLogLines } = await import('../helpers/logs.js');
+  const { symlinkSync, rmSync } = await import('node:fs');
+  const repo = tempDir();
+  writeBookVersion(repo, 'book', 1);
+  writeBookVersion(repo, 'book', 2);
+  const gone = join(tempDir(), 'gone');
+  symlinkSync(gone, join(repo, 'book', '3'));
+  const warning = (v: number, target: string) => new RegExp(`book[\\\\/]${v}: is a symbolic link that leads to no folder \\(it points to ${target.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')}, which does not exist\\): version ${v} is not served; the model's other versions are`);
+
+  const report = await checkRepository(repo);
+  assert.equal(report.ok, true, JSON.stringify(report.problems));
+  const links = report.problems.filter((p) => /symbolic link/.test(p.message)).map((p) => `${p.severity} ${p.file}: ${p.message}`);
+  assert.equal(links.length, 1, JSON.stringify(report.problems));
+  assert.match(links[0]!, /^warning /);
+  assert.match(links[0]!, warning(3, gone));
+
+  const { lines, stream } = captureLogLines<{ level: number; msg: string }>();
+  const server = await startServer({ repo, port: 0, workers: 1, logger: { level: 'warn', stream }, watch: { pollMs: 3_600_000, debounceMs: 3_600_000, settleMs: 0 } });
+  try {
+    const said = () => lines.filter((l) => l.msg.startsWith('version folder link: ')).map((l) => l.msg);
+    assert.equal(said().length, 1, JSON.stringify(lines));
+    assert.match(said()[0]!, warning(3, gone));
+    assert.equal(server.core.status('book')[0]!.serving, 2);
+    // Not said again by the passes that find it unchanged; a new dangling link is said once.
+    await server.core.reconcile({});
+    assert.equal(said().length, 1, JSON.stringify(said()));
+    const moved = join(tempDir(), 'moved');
+    rmSync(join(repo, 'book', '3'));
+    symlinkSync(moved, join(repo, 'book', '4'));
+    await server.core.reconcile({});
+    await server.core.reconcile({});
+    assert.equal(said().length, 2, JSON.stringify(said()));
+    assert.match(said()[1]!, warning(4, moved));
+    assert.equal(server.core.status('book')[0]!.serving, 2);
+  } finally {
+    await server.shutdown();
+  }
+});
