@@ -15,10 +15,10 @@ import { defaultModel, formatProblems, markedDefault, loadRepository, repository
 import { checkRawSignature, checkSignature } from '../config/signature.js';
 import type { ModelConfig } from '../config/types.js';
 import { ModelServeError, StartupError } from '../errors.js';
-import type { InferenceRuntime, ModelSource } from '../runtime/types.js';
+import type { InferenceRuntime, ModelSignature, ModelSource } from '../runtime/types.js';
 import { formatModelProblems, type ModelProblem } from '../check/problems.js';
 import { exampleRow, ModelVersion, type OptimizationSummary } from './model-version.js';
-import { ModelBytesError, modelFileMayLoad, modelFileProblem, readModelBytes } from './model-bytes.js';
+import { ModelBytesError, modelFileMayLoad, modelFileProblem, modelFileSignature, readModelBytes } from './model-bytes.js';
 import type { RequestObserver, ServableVersion } from './servable.js';
 import { resolvePipelines } from '../pipelines/check.js';
 import { changedStep, PipelineVersion } from '../pipelines/pipeline-version.js';
@@ -146,6 +146,24 @@ async function readModelSource(config: ModelConfig, key: string, optimize: boole
   }
 }
 
+/** A config that does not match its model's signature, as the load's failure (every problem); undefined when it matches. */
+function signatureFailure(config: ModelConfig, signature: ModelSignature): StartupError | undefined {
+  const problems = (config.kind === 'raw' ? checkRawSignature(signature) : checkSignature(config, signature)).map((p) => `  ${relative(process.cwd(), config.configFile) || config.configFile}: ${p}`);
+  if (problems.length === 0) return undefined;
+  return new StartupError('MS_ERR_MODEL_SIGNATURE', `model configuration does not match the ONNX model (${problems.length} problem${problems.length === 1 ? '' : 's'}):\n${problems.join('\n')}`);
+}
+
+/**
+ * Whether a version's load is bound to fail, as far as its file tells without a session: missing, cut short or no
+ * ONNX (modelFileMayLoad), or a config that does not match the signature its protobuf declares (modelFileSignature).
+ */
+async function boundToFail(config: ModelConfig): Promise<boolean> {
+  if (config.pipeline) return false;
+  if (!modelFileMayLoad(config)) return true;
+  const signature = await modelFileSignature(config);
+  return signature !== undefined && signatureFailure(config, signature) !== undefined;
+}
+
 /** A model file's bytes that cannot load, as the load's failure: the file, then the problem. */
 function bytesFailure(config: ModelConfig, err: ModelBytesError): StartupError {
   const shown = relative(process.cwd(), config.modelFile) || config.modelFile;
@@ -258,7 +276,15 @@ export class InferenceCore extends EventEmitter {
     for (const name of names.slice(budget)) {
       for (const { config } of this.entries.get(name)!.wanted.values()) {
         const problem = await modelFileProblem(config);
-        if (problem) failures.push({ config, error: bytesFailure(config, problem), signature: false });
+        if (problem) {
+          failures.push({ config, error: bytesFailure(config, problem), signature: false });
+          continue;
+        }
+        // Its config against the inputs and outputs its file declares (no session): a mismatch fails the start as
+        // a loaded model's does, not its first request.
+        const signature = await modelFileSignature(config);
+        const mismatch = signature && signatureFailure(config, signature);
+        if (mismatch) failures.push({ config, error: mismatch, signature: true });
       }
     }
     await Promise.all(
@@ -688,10 +714,10 @@ export class InferenceCore extends EventEmitter {
     const signatures = await this.runtime.load([source]);
     const signature = signatures[key];
     if (!signature) throw new StartupError('MS_ERR_MODEL_LOAD', `${config.modelFile}: the runtime did not load this model`);
-    const problems = (config.kind === 'raw' ? checkRawSignature(signature) : checkSignature(config, signature)).map((p) => `  ${relative(process.cwd(), config.configFile) || config.configFile}: ${p}`);
-    if (problems.length > 0) {
+    const mismatch = signatureFailure(config, signature);
+    if (mismatch) {
       await this.runtime.unload([key]);
-      throw new StartupError('MS_ERR_MODEL_SIGNATURE', `model configuration does not match the ONNX model (${problems.length} problem${problems.length === 1 ? '' : 's'}):\n${problems.join('\n')}`);
+      throw mismatch;
     }
     return new ModelVersion({ config, signature, key, runtime: this.runtime, optimization, onBatch: this.options.onBatch?.(config.name, config.modelVersion), onRequest: this.options.onRequest?.(config.name, config.modelVersion), tap: this.predictions, maxRunRows: this.options.maxRunRows });
   }
@@ -809,9 +835,11 @@ export class InferenceCore extends EventEmitter {
     entry.loading ??= (async () => {
       let evicted: ModelEntry[] = [];
       try {
-        // No other model is unloaded for a load bound to fail: a model file missing, cut short or no ONNX at all.
-        // (Should one load all the same, room is made once it serves, below.)
-        if (toLoad().some(({ config }) => config.pipeline || modelFileMayLoad(config))) evicted = await this.makeRoom(entry);
+        // No other model is unloaded for a load bound to fail: a model file missing, cut short or no ONNX at all, or a
+        // config that does not match the inputs and outputs the file declares. (Should one load all the same, room is made once it serves, below.)
+        let mayLoad = false;
+        for (const { config } of toLoad()) if (!mayLoad && !(await boundToFail(config))) mayLoad = true;
+        if (mayLoad) evicted = await this.makeRoom(entry);
         await Promise.all(toLoad().map(({ config, fingerprint }) => this.loadVersion(entry, config, fingerprint).catch(() => undefined)));
         // Models that started loading together all went ahead (makeRoom evicts no model that is
         // loading): the last one to finish brings the count back within the budget. The victims

@@ -8,6 +8,7 @@ import type { ModelConfig } from '../config/types.js';
 import { mayOptimize } from '../optimize/probe.js';
 import { foreignModelFormat, foreignModelReason, jsonEndsEarly } from '../xgboost/format.js';
 import type { OptimizationSummary } from './servable.js';
+import type { ModelSignature, TensorInfo } from '../runtime/types.js';
 import { FILE_LIMITS, openRegularFile, readUserFile, UserFileError, unreadableReason } from '../user-file.js';
 
 /**
@@ -209,6 +210,154 @@ export async function modelFileProblem(config: Pick<ModelConfig, 'modelFile' | '
     return new ModelBytesError('parse', text.startsWith('version https://git-lfs') ? 'it is a Git LFS pointer, not the model: fetch the model itself (git lfs pull)' : 'no ONNX ModelProto can be read from it (it is no protobuf)');
   } catch (err) {
     return new ModelBytesError('read', unreadableReason(err));
+  } finally {
+    closeSync(opened.fd);
+  }
+}
+
+/** The element types as onnxruntime-node names them (TensorProto.DataType numbers); others are not told statically. */
+const ORT_ELEMENT_TYPES: Record<number, string> = { 1: 'float32', 2: 'uint8', 3: 'int8', 4: 'uint16', 5: 'int16', 6: 'int32', 7: 'int64', 8: 'string', 9: 'bool', 10: 'float16', 11: 'float64', 12: 'uint32', 13: 'uint64' };
+
+/** A reader of `size` bytes at positions, through 64 KiB windows: walking thousands of nodes' headers costs a few reads. */
+function windowed(size: number, read: (position: number, into: Buffer) => number): (position: number, length: number) => Buffer {
+  const window = Buffer.alloc(1 << 16);
+  let start = -1;
+  let filled = 0;
+  return (position, length) => {
+    if (length > window.length) {
+      const into = Buffer.alloc(Math.min(length, size - position));
+      return into.subarray(0, read(position, into));
+    }
+    if (start < 0 || position < start || position + length > start + filled) {
+      start = position;
+      filled = read(position, window.subarray(0, Math.min(window.length, size - position)));
+    }
+    return window.subarray(position - start, Math.min(position - start + length, filled));
+  };
+}
+
+/**
+ * The inputs and outputs of an ONNX model as an onnxruntime session reports them (signatureOf), read from its protobuf
+ * without a session: the graph's inputs (less its initializers) and outputs; every other field is skipped by its header.
+ * Undefined when it cannot be told so (no protobuf, cut short, a sparse initializer, an element type onnxruntime-node
+ * may name otherwise): the load then tells. `read` gives the bytes at a position.
+ */
+export async function onnxSignature(size: number, read: (position: number, into: Buffer) => number): Promise<ModelSignature | undefined> {
+  const at = windowed(size, read);
+  let position = 0;
+  const varint = (): number | undefined => {
+    const head = at(position, 10);
+    let value = 0;
+    for (let i = 0, scale = 1; i < head.length; i++, scale *= 128) {
+      value += (head[i]! & 0x7f) * scale;
+      if (head[i]! < 0x80) {
+        position += i + 1;
+        return value;
+      }
+    }
+    return undefined;
+  };
+  /** Walks the fields of the message from `position` to `end`, calling `visit` with each length-delimited one's field number, start and end. */
+  const walk = (end: number, visit: (field: number, start: number, stop: number) => boolean): boolean => {
+    while (position < end) {
+      const tag = varint();
+      if (tag === undefined || tag < 8) return false;
+      const wire = tag % 8;
+      if (wire === 0) {
+        if (varint() === undefined) return false;
+      } else if (wire === 1) position += 8;
+      else if (wire === 5) position += 4;
+      else if (wire === 2) {
+        const length = varint();
+        if (length === undefined || position + length > end) return false;
+        const start = position;
+        position += length;
+        if (!visit(Math.floor(tag / 8), start, start + length)) return false;
+      } else return false;
+    }
+    return position === end;
+  };
+  let graph: [number, number] | undefined;
+  if (!walk(size, (field, start, stop) => { if (field === 7) graph = [start, stop]; return true; }) || graph === undefined) return undefined;
+  const inputs: Array<[number, number]> = [];
+  const outputs: Array<[number, number]> = [];
+  const initializers = new Set<string>();
+  let sparse = false;
+  position = graph[0];
+  const walked = walk(graph[1], (field, start, stop) => {
+    if (field === 11) inputs.push([start, stop]);
+    else if (field === 12) outputs.push([start, stop]);
+    else if (field === 15) sparse = true;
+    else if (field === 5) {
+      // An initializer's name (TensorProto field 8), its data skipped.
+      const after = position;
+      position = start;
+      const ok = walk(stop, (f, s, e) => { if (f === 8) initializers.add(at(s, e - s).toString('utf8')); return true; });
+      position = after;
+      return ok;
+    }
+    return true;
+  });
+  if (!walked || sparse) return undefined;
+  const { onnx, toNumber } = await import('../optimize/proto.js');
+  const infos = (ranges: Array<[number, number]>): TensorInfo[] | undefined => {
+    const out: TensorInfo[] = [];
+    for (const [start, stop] of ranges) {
+      const bytes = at(start, stop - start);
+      if (bytes.length !== stop - start) return undefined;
+      const value = onnx.ValueInfoProto.decode(bytes);
+      const name = value.name ?? '';
+      if (initializers.has(name)) continue;
+      const type = value.type;
+      if (type?.mapType || type?.sequenceType) {
+        out.push({ name, type: 'non-tensor', shape: [] });
+        continue;
+      }
+      const tensor = type?.tensorType;
+      const element = tensor ? ORT_ELEMENT_TYPES[tensor.elemType ?? 0] : undefined;
+      if (!tensor || element === undefined) return undefined;
+      // The decoded message's oneof tells a dimension set to 0 from one not set (unknown: -1, as the session says).
+      const shape = (tensor.shape?.dim ?? []).map((d) => {
+        const set = (d as { value?: 'dimValue' | 'dimParam' }).value;
+        return set === 'dimParam' && d.dimParam ? d.dimParam : set === 'dimValue' ? toNumber(d.dimValue) : -1;
+      });
+      out.push({ name, type: element, shape });
+    }
+    return out;
+  };
+  try {
+    const ins = infos(inputs);
+    const outs = infos(outputs);
+    return ins === undefined || outs === undefined ? undefined : { inputs: ins, outputs: outs };
+  } catch {
+    return undefined; // a value info that is no protobuf: the load says what is wrong
+  }
+}
+
+/**
+ * A model file's signature read without a session (onnxSignature), an XGBoost model's from its conversion; undefined
+ * when it cannot be told (the file unreadable or not a model: modelFileProblem says so).
+ */
+export async function modelFileSignature(config: Pick<ModelConfig, 'modelFile' | 'format' | 'optimize'>): Promise<ModelSignature | undefined> {
+  if (config.format === 'xgboost' || (config.modelFile.endsWith('.json') && isXgboostJson(config.modelFile))) {
+    try {
+      const { bytes } = await readModelBytes(config, false);
+      const view = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+      return await onnxSignature(view.length, (position, into) => view.copy(into, 0, position, position + into.length));
+    } catch {
+      return undefined;
+    }
+  }
+  let opened: { fd: number; size: number };
+  try {
+    opened = openRegularFile(config.modelFile, 'model');
+  } catch {
+    return undefined;
+  }
+  try {
+    return await onnxSignature(opened.size, (position, into) => readSync(opened.fd, into, 0, into.length, position));
+  } catch {
+    return undefined;
   } finally {
     closeSync(opened.fd);
   }

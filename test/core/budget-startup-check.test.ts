@@ -58,3 +58,34 @@ test('--max-loaded-models 1: good models outside the budget (ONNX and XGBoost) s
     await server.shutdown();
   }
 });
+
+// A config that does not match its model's inputs and outputs, outside the budget, was found only by the first request
+// (a 503 naming the mismatch) while the server reported ready. Now the file's declared signature (read from its protobuf,
+// no session; an XGBoost model's from its conversion) is checked at start: one message naming each file and every problem.
+test('--max-loaded-models 1: configs that do not match their model (ONNX and XGBoost) outside the budget stop the start in one message naming each file and every problem', async () => {
+  const repo = repository({ 'zz-onnx': 'weather', 'zz-xgb': 'rain-xgboost' });
+  const edit = (name: string, from: string, to: string) => {
+    const yaml = join(repo, name, 'model.yaml');
+    writeFileSync(yaml, readFileSync(yaml, 'utf8').replace(from, to));
+  };
+  edit('zz-onnx', '  float_input:\n', '  features:\n');
+  edit('zz-onnx', 'from: label\n', 'from: labels\n');
+  edit('zz-xgb', 'from: probabilities\n', 'from: probability\n');
+  let server: Awaited<ReturnType<typeof startServer>> | undefined;
+  try {
+    await assert.rejects(
+      async () => { server = await startServer({ repo, port: 0, workers: 1, maxLoadedModels: 1, logger: false }); },
+      (err: Error & { code?: string }) => {
+        assert.equal(err.code, 'MS_ERR_MODEL_SIGNATURE', err.message);
+        assert.match(err.message, /zz-onnx\/model\.yaml: inputs\.features: the model has no input 'features' \(its inputs: 'float_input'\)/);
+        assert.match(err.message, /zz-onnx\/model\.yaml: inputs: the model's input 'float_input' is not fed/);
+        assert.match(err.message, /zz-onnx\/model\.yaml: outputs\.prediction\.from: the model has no output 'labels'/);
+        assert.match(err.message, /zz-xgb\/model\.yaml: outputs\.rain_probability\.from: the model has no output 'probability'/);
+        assert.doesNotMatch(err.message, /(^|\/)(loan|weather|rain-xgboost)\//m);
+        return true;
+      },
+    );
+  } finally {
+    await server?.shutdown();
+  }
+});
