@@ -1032,7 +1032,9 @@ export class InferenceCore extends EventEmitter {
       if (dir !== undefined) servedNames.set(dir, entry.name);
     }
     // The whole repository, even for one model: a load must see the folder it serves from under its new name.
-    const all = scanRepository(this.repo, options.force || this.watcher === undefined ? undefined : this.watcher.options, servedNames);
+    const loaded = new Set<string>();
+    for (const entry of this.entries.values()) for (const slot of entry.slots.values()) if (slot.state === 'ready' && slot.config) loaded.add(`${slot.config.modelDir}\n${slot.version}`);
+    const all = scanRepository(this.repo, options.force || this.watcher === undefined ? undefined : this.watcher.options, servedNames, loaded);
     const scan = { models: all.models.filter((m) => options.only === undefined || m.name === options.only) };
     const seen = new Set<string>();
     const work: Array<Promise<void>> = [];

@@ -181,9 +181,9 @@ function folderName(dir: string): string {
 /**
  * Scans the whole repository as it is on disk now (callers pick the models they want). `served`: the name each model
  * folder is served under (model folder -> name), the name it had even if this process never scanned
- * it before (a load without --watch).
+ * it before (a load without --watch). `loaded`: the versions loaded now, as `<model folder>\n<version>`.
  */
-export function scanRepository(repo: string, times: SettleTimes = { settleMs: 0, incompleteMs: 0 }, served?: ReadonlyMap<string, string>): { models: ScannedModel[]; unreadable: UnreadableFolder[] } {
+export function scanRepository(repo: string, times: SettleTimes = { settleMs: 0, incompleteMs: 0 }, served?: ReadonlyMap<string, string>, loaded?: ReadonlySet<string>): { models: ScannedModel[]; unreadable: UnreadableFolder[] } {
   const now = Date.now();
   // Folders this process may no longer list (a chmod or chown gone wrong): not models removed.
   const root = resolve(repo);
@@ -243,11 +243,14 @@ export function scanRepository(repo: string, times: SettleTimes = { settleMs: 0,
     });
     const source = cachedPolicySource(dir, locations, versions);
     // An unreadable version still counts for the policy (an older one is not loaded in its place), but is not loaded.
-    const complete = versions.filter((v) => !v.settling || v.unreadable !== undefined).map((v) => v.version);
+    // So does a loaded version whose files are changing (an edit of the serving version): it is not the version before
+    // it that serves meanwhile (loaded, then unloaded as 'removed' once the edit settled), nor is it reloaded mid-copy.
+    const held = (v: ScannedVersion) => v.settling && v.complete && loaded?.has(`${dir}\n${v.version}`) === true;
+    const complete = versions.filter((v) => !v.settling || v.unreadable !== undefined || held(v)).map((v) => v.version);
     const chosen = new Set(source.policy ? selectVersions(source.policy, complete) : []);
     // Against every version folder, complete or not: one still being copied in is no problem.
     const policyProblems = versionPolicyProblems(dir, locations, versions.map((v) => v.version), source);
-    for (const v of versions) v.selected = chosen.has(v.version) && v.unreadable === undefined;
+    for (const v of versions) v.selected = chosen.has(v.version) && v.unreadable === undefined && !held(v);
     const unreadable = versions.filter((v) => v.unreadable !== undefined).map((v) => ({ file: join(dir, String(v.version)), path: '(folder)', message: `${v.unreadable!}; not taken for removed: the versions loaded before keep serving` }));
     // The model's name: the one it had, as long as a version's config still gives it (a version
     // named otherwise is a problem of that version, not a rename of the model); else the newest

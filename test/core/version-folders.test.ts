@@ -201,3 +201,34 @@ test('a version folder that is a symbolic link to nothing is warned of at start-
     await server.shutdown();
   }
 });
+
+// An edit of the serving (newest) version's files made it 'settling' for a second, and the version policy picked among the
+// settled versions alone: the version before it was loaded, then unloaded as 'removed' once the edit settled. Now a loaded
+// version whose files are changing still counts for the policy: it keeps serving and no other version is loaded.
+test('--watch: editing the serving version\'s folder loads no older version while the edit settles; the newest keeps serving', async () => {
+  const repo = tempDir();
+  writeBookVersion(repo, 'book', 1);
+  const v2 = writeBookVersion(repo, 'book', 2);
+  const core = await InferenceCore.start({ repo, runtime: new InProcessRuntime() });
+  const events: string[] = [];
+  core.on('event', (e: { type: string; version?: number; reason?: string }) => { if (e.type === 'version-ready' || e.type === 'version-unloaded') events.push(`${e.type} ${e.version} ${e.reason ?? ''}`.trim()); });
+  try {
+    core.watch({ pollMs: 3_600_000, debounceMs: 3_600_000, settleMs: 1000 });
+    // Both versions settled (unchanged for a second: a change time cannot be set back); then version 2's config is edited.
+    await new Promise((resolve) => setTimeout(resolve, 1100));
+    writeFileSync(join(v2, 'model.yaml'), bookConfig('book', 2, 'description: edited\n'));
+    await core.reconcile({});
+    assert.equal(events.length, 0, `nothing loaded or unloaded while the edit settles: ${events.join(', ')}`);
+    const [status] = core.status('book');
+    assert.equal(status!.serving, 2);
+    assert.deepEqual(status!.versions.map((v) => v.version), [2]);
+    // Settled: version 2 is reloaded with the edit, and still nothing of version 1.
+    await new Promise((resolve) => setTimeout(resolve, 1100));
+    await core.reconcile({});
+    assert.deepEqual(events.filter((e) => / 1( |$)/.test(e)), []);
+    assert.deepEqual(events.slice(0, 1), ['version-ready 2']);
+    assert.equal(core.status('book')[0]!.serving, 2);
+  } finally {
+    await core.close();
+  }
+});
