@@ -57,7 +57,7 @@ describe('numbered versions and policies', () => {
     const old = await call(`${server.url}/models/newest/versions/1/predict`, { body: BOOK_ROW });
     assert.equal(old.status, 404);
     assert.equal(old.body.code, 'MS_ERR_MODEL_NOT_FOUND');
-    assert.match(old.body.detail, /no version 1; versions: 2/);
+    assert.match(old.body.detail, /version 1 is on disk but not served by the model's version policy \(latest: 1\); versions served: 2/);
   });
 
   test('a config at the model level serves its numbered folders; /predict serves the default model', async () => {
