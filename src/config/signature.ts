@@ -83,6 +83,8 @@ export function checkSignature(config: ModelConfig, signature: ModelSignature): 
       if (typeof field?.minimum === 'number' && field.minimum > range[1]) problems.push(`fields.${name}.minimum: is ${field.minimum}, above ${holds}: no request can send the field`);
       if (typeof field?.maximum === 'number' && field.maximum < range[0]) problems.push(`fields.${name}.maximum: is ${field.maximum}, below ${holds}: no request can send the field`);
       if (past(field?.default)) problems.push(`fields.${name}.default: is ${field.default}, outside ${holds}: every request that leaves the field out would be refused`);
+      // The example row is sent at load: past the input it was refused as 'the fields' examples do not form a valid request'.
+      if (past(field?.example)) problems.push(`fields.${name}.example: is ${field.example}, outside ${holds}: the example row (the load's warm-up, the documented request) would be refused`);
       // The validator refuses such a value before the encoder sees it (it would wrap around there), so
       // OpenAPI offered a choice its own maximum refused: one more case of a default's.
       field?.enum?.forEach((value, i) => {

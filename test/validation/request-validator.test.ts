@@ -228,3 +228,13 @@ test("bounds wholly past what the model's integer input holds stop the load and 
   const report = await checkRepository(repo);
   assert.deepEqual(report.problems.filter((p) => p.severity === 'error').map((p) => p.key).sort(), ['fields.high.minimum', 'fields.low.maximum']);
 });
+
+test("an example past what the model's integer input holds stops the load and check with MS_ERR_MODEL_SIGNATURE naming fields.<name>.example and the range, once, as a default does (it was MS_ERR_CONFIG_INVALID 'the fields' examples do not form a valid request')", async () => {
+  const repo = writeIdentityModels(tempDir(), [{ file: 'i32/model.onnx', elem: 'INT32', shape: ['N', 1] }]);
+  writeFileSync(join(repo, 'i32', 'model.yaml'), 'fields:\n  count: { type: integer, example: 3000000000 }\ninputs:\n  x: { fields: [count] }\noutputs:\n  y: { from: y }\n');
+  const refused = await startServer({ repo, port: 0, grpcPort: 0, workers: 1, logger: false }).then(async (served) => { await served.shutdown(); return undefined; }, (err: Error & { code?: string }) => err);
+  assert.equal(refused?.code, 'MS_ERR_MODEL_SIGNATURE', refused?.message);
+  assert.match(refused.message, /fields\.count\.example: is 3000000000, outside what the model's int32 input 'x' holds \(-2147483648 to 2147483647\): the example row \(the load's warm-up, the documented request\) would be refused/);
+  const report = await checkRepository(repo);
+  assert.deepEqual(report.problems.map((p) => [p.key, p.severity]), [['fields.count.example', 'error']]);
+});
