@@ -8,6 +8,7 @@
 // example row, and only then made the one the model serves (atomically: one pointer). A version it
 // replaces stops receiving requests at that moment, finishes what it queued, and is unloaded.
 import { EventEmitter } from 'node:events';
+import { statSync } from 'node:fs';
 import { basename, relative, sep } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import type { BatchInfo } from '../batching/batcher.js';
@@ -155,13 +156,34 @@ function signatureFailure(config: ModelConfig, signature: ModelSignature): Start
 
 /**
  * Whether a version's load is bound to fail, as far as its file tells without a session: missing, cut short or no
- * ONNX (modelFileMayLoad), or a config that does not match the signature its protobuf declares (modelFileSignature).
+ * ONNX (modelFileMayLoad), a config that does not match the signature its protobuf declares (modelFileSignature), or
+ * files onnxruntime already refused to make a session of, unchanged since (`refused`: sessionRefused()).
  */
-async function boundToFail(config: ModelConfig): Promise<boolean> {
+async function boundToFail(config: ModelConfig, refused: ReadonlyMap<string, string>): Promise<boolean> {
   if (config.pipeline) return false;
   if (!modelFileMayLoad(config)) return true;
+  const stamp = refused.get(config.modelFile);
+  if (stamp !== undefined && stamp === filesStamp(config)) return true;
   const signature = await modelFileSignature(config);
   return signature !== undefined && signatureFailure(config, signature) !== undefined;
+}
+
+/** The model file's and config's size and times: another copy or an edit of either changes it (undefined: one is gone). */
+function filesStamp(config: ModelConfig): string | undefined {
+  try {
+    return [config.modelFile, config.configFile].map((f) => { const s = statSync(f); return `${s.size}:${s.mtimeMs}:${s.ctimeMs}`; }).join('|');
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Whether a load's failure is onnxruntime refusing the graph (an operator or domain it does not know, an invalid
+ * graph), which the same bytes meet again; not its running out of memory, nor a worker lost while loading.
+ */
+function sessionRefused(err: unknown): boolean {
+  if (!(err instanceof StartupError) || err.code !== 'MS_ERR_MODEL_LOAD') return false;
+  return err.message.includes(': onnxruntime could not load the model: ') && !/alloc|out of memory|memory limit/i.test(err.message);
 }
 
 /** A model file's bytes that cannot load, as the load's failure: the file, then the problem. */
@@ -219,6 +241,8 @@ export class InferenceCore extends EventEmitter {
   state: ServiceState = 'starting';
   private readonly options: CoreOptions;
   private readonly entries = new Map<string, ModelEntry>();
+  /** Model files onnxruntime refused to make a session of, with their files' stamp then (filesStamp). */
+  private readonly refused = new Map<string, string>();
   private defaultName: string | undefined;
   private watcher: RepositoryWatcher | undefined;
   private clock = 0;
@@ -710,8 +734,19 @@ export class InferenceCore extends EventEmitter {
 
   /** An ONNX model version: read (and optimise) the file, load it into the runtime, check it against the config. */
   private async loadModelVersion(config: ModelConfig, key: string): Promise<ModelVersion> {
+    // Taken before the read: a copy landing during the load is not taken for the files refused.
+    const stamp = filesStamp(config);
     const { source, optimization } = await readModelSource(config, key, this.options.optimize ?? true);
-    const signatures = await this.runtime.load([source]);
+    let signatures: Record<string, ModelSignature>;
+    try {
+      signatures = await this.runtime.load([source]);
+    } catch (err) {
+      // Remembered so that loading these files again evicts no model for them (boundToFail); still tried, and should
+      // it then load, room is made once it serves.
+      if (stamp !== undefined && sessionRefused(err)) this.refused.set(config.modelFile, stamp);
+      throw err;
+    }
+    this.refused.delete(config.modelFile);
     const signature = signatures[key];
     if (!signature) throw new StartupError('MS_ERR_MODEL_LOAD', `${config.modelFile}: the runtime did not load this model`);
     const mismatch = signatureFailure(config, signature);
@@ -835,10 +870,11 @@ export class InferenceCore extends EventEmitter {
     entry.loading ??= (async () => {
       let evicted: ModelEntry[] = [];
       try {
-        // No other model is unloaded for a load bound to fail: a model file missing, cut short or no ONNX at all, or a
-        // config that does not match the inputs and outputs the file declares. (Should one load all the same, room is made once it serves, below.)
+        // No other model is unloaded for a load bound to fail: a model file missing, cut short or no ONNX at all, a
+        // config that does not match the inputs and outputs the file declares, or files onnxruntime refused before and
+        // unchanged since. (Should one load all the same, room is made once it serves, below.)
         let mayLoad = false;
-        for (const { config } of toLoad()) if (!mayLoad && !(await boundToFail(config))) mayLoad = true;
+        for (const { config } of toLoad()) if (!mayLoad && !(await boundToFail(config, this.refused))) mayLoad = true;
         if (mayLoad) evicted = await this.makeRoom(entry);
         await Promise.all(toLoad().map(({ config, fingerprint }) => this.loadVersion(entry, config, fingerprint).catch(() => undefined)));
         // Models that started loading together all went ahead (makeRoom evicts no model that is

@@ -6,8 +6,10 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { cpSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import * as grpc from '@grpc/grpc-js';
 import { startServer } from '../../src/server.js';
 import { call } from '../helpers/http.js';
+import { grpcClients, rpc } from '../helpers/oip.js';
 import { EXAMPLES, tempDir } from '../helpers/paths.js';
 
 const BROKEN: Array<{ what: string; write: (file: string) => void; reason: RegExp }> = [
@@ -97,6 +99,52 @@ test('--max-loaded-models 2: a model whose ONNX file does not match its config, 
     assert.deepEqual(await states(), { loan: 'ready', weather: 'ready', 'zz-broken': 'failed' });
     assert.deepEqual(unloaded, []);
   } finally {
+    await server.shutdown();
+  }
+});
+
+// The same refused file, unchanged, loaded again (a client retrying the repository API's load, requests for it): each
+// time a good model was unloaded to make room and then loaded back. Now the files onnxruntime refused are remembered
+// (size and times of the model file and its config): their next load unloads nothing and fails alike, and a changed
+// file is tried as any other (room made for it).
+test('--max-loaded-models 2: a model whose unchanged ONNX graph onnxruntime refused before, loaded again by request, REST and gRPC, unloads no good model; once fixed it loads', async () => {
+  const repo = tempDir();
+  for (const name of ['loan', 'weather', 'zz-broken']) cpSync(join(EXAMPLES, name === 'zz-broken' ? 'weather' : name), join(repo, name), { recursive: true });
+  writeFileSync(join(repo, 'zz-broken', 'model.yaml'), readFileSync(join(repo, 'zz-broken', 'model.yaml'), 'utf8').replace(/^name: weather$/m, 'name: zz-broken').replace(/^default: true$/m, ''));
+  const good = readFileSync(join(repo, 'zz-broken', 'model.onnx'));
+  const onnx = Buffer.from(good);
+  onnx.write('ArgMux', onnx.indexOf('ArgMax'), 'latin1');
+  writeFileSync(join(repo, 'zz-broken', 'model.onnx'), onnx);
+  const server = await startServer({ repo, port: 0, grpcPort: 'free', workers: 1, maxLoadedModels: 2, logger: false });
+  const clients = grpcClients(server.grpcPort!);
+  const evictions: string[] = [];
+  server.core.on('event', (e: { type: string; model?: string }) => { if (e.type === 'eviction') evictions.push(e.model!); });
+  const states = async () => Object.fromEntries(((await call(`${server.url}/models`)).body.models as Array<{ name: string; state: string }>).map((m) => [m.name, m.state]));
+  try {
+    // The first load cannot know: room is made, and given back once onnxruntime refuses.
+    const first = await call(`${server.url}/models/zz-broken/predict`, { method: 'POST', body: { temp_c: 8 } });
+    assert.equal(first.status, 503, JSON.stringify(first.body));
+    assert.match(JSON.stringify(first.body.detail), /ArgMux/);
+    assert.equal(evictions.length, 1);
+    assert.deepEqual(await states(), { loan: 'ready', weather: 'ready', 'zz-broken': 'failed' });
+    for (let attempt = 0; attempt < 2; attempt++) {
+      const load = await call(`${server.url}/v2/repository/models/zz-broken/load`, { method: 'POST' });
+      assert.equal(load.status, 400, JSON.stringify(load.body));
+      assert.match(String(load.body.error), /onnxruntime could not load the model: .*ArgMux/);
+      await assert.rejects(rpc(clients.inference, 'RepositoryModelLoad', { model_name: 'zz-broken' }), (err: grpc.ServiceError) => /ArgMux/.test(err.details));
+      const again = await call(`${server.url}/models/zz-broken/predict`, { method: 'POST', body: { temp_c: 8 } });
+      assert.equal(again.status, 503, JSON.stringify(again.body));
+    }
+    assert.equal(evictions.length, 1, `evicted again: ${evictions.join(', ')}`);
+    assert.deepEqual(await states(), { loan: 'ready', weather: 'ready', 'zz-broken': 'failed' });
+    // Fixed (the file changed): tried as any other, loaded, and room is made for it.
+    writeFileSync(join(repo, 'zz-broken', 'model.onnx'), good);
+    const load = await call(`${server.url}/v2/repository/models/zz-broken/load`, { method: 'POST' });
+    assert.equal(load.status, 200, JSON.stringify(load.body));
+    assert.equal(evictions.length, 2);
+    assert.equal((await states())['zz-broken'], 'ready');
+  } finally {
+    clients.close();
     await server.shutdown();
   }
 });
