@@ -128,40 +128,45 @@ function isDirectory(path: string): boolean {
   }
 }
 
-/** The numbered version folders of a model folder (Triton's layout: models/<name>/<version>/), ascending. */
-export function versionFolders(dir: string): Array<{ version: number; dir: string }> {
+/**
+ * A model folder's numbered entries, from one listing (--watch scans every model folder every second): its version
+ * folders (Triton's layout: models/<name>/<version>/), ascending, and the numbered entries that are symbolic links
+ * leading to no folder (`3 -> /gone`, a loop): not versions at all, so the model served its other versions and nothing
+ * said why version 3 was missing.
+ */
+function numberedEntries(dir: string): { folders: Array<{ version: number; dir: string }>; danglingLinks: Problem[] } {
   let entries: string[];
   try {
     entries = readdirSync(dir);
   } catch {
-    return [];
+    return { folders: [], danglingLinks: [] };
   }
-  return entries
-    .filter((e) => VERSION_FOLDER.test(e) && isDirectory(join(dir, e)))
-    .map((e) => ({ version: Number(e), dir: join(dir, e) }))
-    .sort((a, b) => a.version - b.version);
+  const folders: Array<{ version: number; dir: string }> = [];
+  const danglingLinks: Problem[] = [];
+  for (const e of entries.filter((e) => VERSION_FOLDER.test(e)).sort((a, b) => Number(a) - Number(b))) {
+    const path = join(dir, e);
+    if (isDirectory(path)) folders.push({ version: Number(e), dir: path });
+    else if (isDanglingLink(path)) danglingLinks.push({ file: path, path: '(folder)', message: `is a symbolic link that leads to no folder (${danglingReason(path)}): version ${e} is not served; the model's other versions are` });
+  }
+  return { folders, danglingLinks };
 }
 
-/**
- * The numbered entries of a model folder that are symbolic links leading to no folder (`3 -> /gone`, a loop): not
- * versions at all, so the model served its other versions and nothing said why version 3 was missing.
- */
-export function danglingVersionLinks(modelDir: string): Problem[] {
-  let entries: string[];
+function isDanglingLink(path: string): boolean {
   try {
-    entries = readdirSync(modelDir);
+    return lstatSync(path).isSymbolicLink() && !existsSync(path);
   } catch {
-    return [];
+    return false; // removed while we looked
   }
-  return entries.filter((e) => VERSION_FOLDER.test(e)).sort((a, b) => Number(a) - Number(b)).flatMap((e) => {
-    const path = join(modelDir, e);
-    try {
-      if (!lstatSync(path).isSymbolicLink() || existsSync(path)) return [];
-      return [{ file: path, path: '(folder)', message: `is a symbolic link that leads to no folder (${danglingReason(path)}): version ${e} is not served; the model's other versions are` }];
-    } catch {
-      return []; // removed while we looked
-    }
-  });
+}
+
+/** The numbered version folders of a model folder (Triton's layout: models/<name>/<version>/), ascending. */
+export function versionFolders(dir: string): Array<{ version: number; dir: string }> {
+  return numberedEntries(dir).folders;
+}
+
+/** The numbered entries of a model folder that are symbolic links leading to no folder (see numberedEntries). */
+export function danglingVersionLinks(modelDir: string): Problem[] {
+  return numberedEntries(modelDir).danglingLinks;
 }
 
 /** danglingVersionLinks of every model folder of a repository (a repository that cannot be listed has none to say). */
@@ -987,9 +992,14 @@ export function selectVersions(policy: VersionPolicy, available: readonly number
 
 /** A model folder's versions on disk: its numbered folders, or the folder itself as version 1. */
 export function versionLocations(modelDir: string): VersionLocation[] {
-  const numbered = versionFolders(modelDir);
-  if (numbered.length === 0) return [{ dir: modelDir, modelDir, version: 1 }];
-  return numbered.map((v) => ({ dir: v.dir, modelDir, version: v.version }));
+  return versionLayout(modelDir).locations;
+}
+
+/** versionLocations and danglingVersionLinks of a model folder, from one listing of it. */
+export function versionLayout(modelDir: string): { locations: VersionLocation[]; danglingLinks: Problem[] } {
+  const { folders, danglingLinks } = numberedEntries(modelDir);
+  const locations = folders.length === 0 ? [{ dir: modelDir, modelDir, version: 1 }] : folders.map((v) => ({ dir: v.dir, modelDir, version: v.version }));
+  return { locations, danglingLinks };
 }
 
 /**

@@ -11,7 +11,7 @@
 // never displaces the one serving; one that then fails to validate or load never takes traffic.
 import { readdirSync, statSync, watch, type FSWatcher } from 'node:fs';
 import { basename, isAbsolute, join, relative, resolve } from 'node:path';
-import { danglingVersionLinks, findConfigFile, modelFolders, onnxFiles, readConfigFile, readVersionConfig, selectVersions, unlistableReason, versionLocations, versionPolicyProblems, versionPolicySource, type Problem, type VersionLocation, type VersionPolicySource } from '../config/load.js';
+import { findConfigFile, modelFolders, onnxFiles, readConfigFile, readVersionConfig, selectVersions, unlistableReason, versionLayout, versionPolicyProblems, versionPolicySource, type Problem, type VersionLocation, type VersionPolicySource } from '../config/load.js';
 import type { ModelConfig } from '../config/types.js';
 import { MAX_MODEL_NAME_LENGTH } from '../config/schema.js';
 import { ModelServeError } from '../errors.js';
@@ -199,7 +199,7 @@ export function scanRepository(repo: string, times: SettleTimes = { settleMs: 0,
   }
   const models: ScannedModel[] = [];
   for (const dir of folders) {
-    const locations = versionLocations(dir);
+    const { locations, danglingLinks } = versionLayout(dir);
     const prints = locations.map((where) => fingerprintOf(where));
     // A version's config is checked against the model's policy, which may be another version's (the newest's): every version's files.
     const modelKey = prints.map((p) => p.fingerprint).join('\n');
@@ -261,7 +261,6 @@ export function scanRepository(repo: string, times: SettleTimes = { settleMs: 0,
     const before = served?.get(dir) ?? namesByFolder.get(dir);
     const name = (before !== undefined && (names.length === 0 || names.includes(before)) ? before : names[0]) ?? declaredName(locations) ?? folderName(dir);
     namesByFolder.set(dir, name);
-    const danglingLinks = danglingVersionLinks(dir);
     models.push({ name, dir, versions, ...(policyProblems.length > 0 && { policyProblems }), ...(unreadable.length > 0 && { unreadable }), ...(danglingLinks.length > 0 && { danglingLinks }) });
   }
   return { models, unreadable: unlistable.map((problem) => ({ dir: join(root, basename(problem.file)), problem })) };
