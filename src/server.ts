@@ -6,6 +6,7 @@ import type { ModelConfig } from './config/types.js';
 import { mixedLayouts, repositoryDanglingLinks } from './config/load.js';
 import { relative } from 'node:path';
 import { InferenceCore, type CoreEvent } from './core/core.js';
+import { StartupError } from './errors.js';
 import type { WatchOptions } from './core/repository.js';
 import { Metrics } from './metrics/metrics.js';
 import { buildApp, type AppOptions } from './http/app.js';
@@ -119,6 +120,12 @@ export async function startServer(options: StartOptions): Promise<RunningServer>
       grpc = await startGrpcServer({ core, stats: statistics, host: options.host, port: options.grpcPort === 'free' ? 0 : options.grpcPort, maxMessageBytes: options.grpcMaxMessageSize, connections: { graceMs: options.drainTimeout, ...options.grpcConnections }, auth: keyGate, log: app.log, metrics, readiness, traffic: app.traffic });
     }
   } catch (err) {
+    // A start-up that fails never gets to the warnings below: a model folder whose version folders are links to
+    // nothing is likely why (its model file not found, no model found), so they are said with the failure.
+    if (err instanceof StartupError && options.configs === undefined) {
+      const links = repositoryDanglingLinks(options.repo ?? 'models').filter((p) => !err.message.includes(p.message));
+      if (links.length > 0) err.message += links.map((p) => `\nversion folder link: ${relative(process.cwd(), p.file) || p.file}: ${p.message}`).join('');
+    }
     await grpc?.drain(0);
     await (app ? app.close() : Promise.resolve()).catch(() => undefined);
     await streams?.close().catch(() => undefined);

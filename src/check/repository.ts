@@ -5,7 +5,7 @@
 // on that session (see warm-up.ts), what the optimiser cannot rewrite, and with a sample of data
 // the silent mistakes (see sample.ts). Opens no port.
 import { basename } from 'node:path';
-import { buildConfig, configBesideProblem, danglingVersionLinks, findConfigFile, flatFilesBesideVersions, modelFolders, readConfigFile, readVersionConfig, repositoryProblems, schemaProblems, shapeProblems, underRejected, unreadSharedKeys, unreadVersionKeys, versionLocations, versionFolderProblem, versionLookalikes, versionPolicyProblems, type Problem, type RawConfig, type VersionLocation } from '../config/load.js';
+import { buildConfig, configBesideProblem, findConfigFile, flatFilesBesideVersions, modelFolders, readConfigFile, readVersionConfig, repositoryDanglingLinks, repositoryProblems, schemaProblems, shapeProblems, underRejected, unreadSharedKeys, unreadVersionKeys, versionLocations, versionFolderProblem, versionLookalikes, versionPolicyProblems, type Problem, type RawConfig, type VersionLocation } from '../config/load.js';
 import type { ModelConfig } from '../config/types.js';
 import { StartupError } from '../errors.js';
 import { ModelBytesError, readModelBytes } from '../core/model-bytes.js';
@@ -167,8 +167,10 @@ export async function checkRepository(repo: string, options: CheckOptions = {}):
   for (const dir of folders) {
     const locations = versionLocations(dir);
     problems.push(...versionPolicyProblems(dir, locations, locations.map((l) => l.version)).map(fromConfig));
-    problems.push(...[...unreadSharedKeys(dir, locations), ...unreadVersionKeys(dir, locations), ...versionLookalikes(dir), ...flatFilesBesideVersions(dir), ...danglingVersionLinks(dir)].map((p) => ({ ...fromConfig(p), severity: 'warning' as const })));
+    problems.push(...[...unreadSharedKeys(dir, locations), ...unreadVersionKeys(dir, locations), ...versionLookalikes(dir), ...flatFilesBesideVersions(dir)].map((p) => ({ ...fromConfig(p), severity: 'warning' as const })));
   }
+  // Also of folders whose numbered entries are all links to nothing (no model folders: not among `folders`).
+  problems.push(...repositoryDanglingLinks(repo).map((p) => ({ ...fromConfig(p), severity: 'warning' as const })));
   problems.push(...repositoryProblems(complete).map(fromConfig), ...resolvePipelines(complete).problems.map(fromConfig));
   return { models, unreadable: unreadable.filter((name) => !models.includes(name)), problems, ok: !problems.some((p) => p.severity === 'error') };
 }

@@ -19,7 +19,9 @@ export async function completeStartupMessage(err: ModelServeError, repo: string,
     const errors = report.problems.filter((p) => p.severity === 'error');
     const listed = new Set(errors.map((p) => relative(process.cwd(), p.file) || p.file));
     if (errors.length === 0 || failing.some((file) => !listed.has(file))) return err.message;
-    return formatModelProblems(errors);
+    // Version folder links to nothing that startServer said with the failure (warnings to check): kept.
+    const links = err.message.split('\n').filter((line) => line.startsWith('version folder link: '));
+    return [formatModelProblems(errors), ...links].join('\n');
   } catch {
     return err.message;
   }

@@ -143,10 +143,17 @@ function numberedEntries(dir: string): { folders: Array<{ version: number; dir: 
   }
   const folders: Array<{ version: number; dir: string }> = [];
   const danglingLinks: Problem[] = [];
+  const dangling: string[] = [];
   for (const e of entries.filter((e) => VERSION_FOLDER.test(e)).sort((a, b) => Number(a) - Number(b))) {
     const path = join(dir, e);
     if (isDirectory(path)) folders.push({ version: Number(e), dir: path });
-    else if (isDanglingLink(path)) danglingLinks.push({ file: path, path: '(folder)', message: `is a symbolic link that leads to no folder (${danglingReason(path)}): version ${e} is not served; the model's other versions are` });
+    else if (isDanglingLink(path)) dangling.push(e);
+  }
+  // With no version folder left (every one a link to nothing), the folder is no versioned model: none of them serves.
+  const others = folders.length > 0 ? "; the model's other versions are" : ', nor is any other (no numbered entry of this folder is a folder)';
+  for (const e of dangling) {
+    const path = join(dir, e);
+    danglingLinks.push({ file: path, path: '(folder)', message: `is a symbolic link that leads to no folder (${danglingReason(path)}): version ${e} is not served${others}` });
   }
   return { folders, danglingLinks };
 }
@@ -169,10 +176,26 @@ export function danglingVersionLinks(modelDir: string): Problem[] {
   return numberedEntries(modelDir).danglingLinks;
 }
 
-/** danglingVersionLinks of every model folder of a repository (a repository that cannot be listed has none to say). */
+/**
+ * danglingVersionLinks of every model folder of a repository, and of every other folder in it: one whose numbered
+ * entries are all links to nothing is no model folder (a repository that cannot be listed has none to say).
+ */
 export function repositoryDanglingLinks(repo: string): Problem[] {
+  const root = resolve(repo);
+  let dirs: string[] = [];
   try {
-    return modelFolders(repo).flatMap((dir) => danglingVersionLinks(dir));
+    dirs = modelFolders(repo);
+  } catch {
+    /* no model found: its folders are still looked at */
+  }
+  if (!dirs.includes(root)) dirs = subfoldersOf(root);
+  return dirs.flatMap((dir) => danglingVersionLinks(dir));
+}
+
+/** A folder's subfolders but hidden ones, sorted ([] when it cannot be listed). */
+function subfoldersOf(root: string): string[] {
+  try {
+    return readdirSync(root).filter((entry) => !entry.startsWith('.')).map((entry) => join(root, entry)).filter((dir) => isDirectory(dir)).sort();
   } catch {
     return [];
   }
@@ -318,7 +341,9 @@ export function modelFolders(repo: string, unlistable: Problem[] = []): string[]
   const dirs = subfolders.filter((dir) => isModelFolder(dir) || severalOnnxFiles(dir));
   if (dirs.length === 0) {
     if (severalOnnxFiles(root)) return [root];
-    const why = unlisted.map((p) => `; ${p.file} ${p.message}`).join('');
+    // A folder whose version folders are all links to nothing is no model folder: why is said here.
+    const dangling = subfolders.flatMap((dir) => danglingVersionLinks(dir)).map((p) => ({ ...p, file: join(repo, relative(root, p.file)) }));
+    const why = [...unlisted, ...dangling].map((p) => `; ${p.file} ${p.message}`).join('');
     throw new StartupError(
       'MS_ERR_CONFIG_NOT_FOUND',
       `${repo}: no model found: expected ${CONFIG_FILE_NAMES.join(' / ')} (or a single .onnx file) in this folder or in its subfolders${why}`,

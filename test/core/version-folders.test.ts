@@ -202,6 +202,66 @@ test('a version folder that is a symbolic link to nothing is warned of at start-
   }
 });
 
+// A model folder whose numbered entries are all links to nothing (every release folder gone) was no versioned model
+// folder at all: without a config it was skipped without a word (start-up, check), with one it was read as a model
+// without versions (its model file not found) and start-up never said why. Now each link is warned of, at start-up (with
+// the start-up's failure when there is one) and by check, saying no version of that folder serves.
+test('a model folder whose only numbered entries are symbolic links to nothing is warned of, link by link, at start-up and by check', async () => {
+  const { startServer } = await import('../../src/server.js');
+  const { captureLogLines } = await import('../helpers/logs.js');
+  const { symlinkSync } = await import('node:fs');
+  const escape = (text: string) => text.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&');
+  const warning = (v: number, target: string) => new RegExp(`gone[\\\\/]${v}: is a symbolic link that leads to no folder \\(it points to ${escape(target)}, which does not exist\\): version ${v} is not served, nor is any other \\(no numbered entry of this folder is a folder\\)`);
+  const targets = [join(tempDir(), 'one'), join(tempDir(), 'two')];
+
+  // No config in it: the model beside it serves, and each link is said.
+  const repo = tempDir();
+  writeBookVersion(repo, 'book', 1);
+  mkdirSync(join(repo, 'gone'));
+  targets.forEach((target, i) => symlinkSync(target, join(repo, 'gone', String(i + 1))));
+  const report = await checkRepository(repo);
+  assert.equal(report.ok, true, JSON.stringify(report.problems));
+  const links = report.problems.filter((p) => /symbolic link/.test(p.message)).map((p) => `${p.severity} ${p.file}: ${p.message}`);
+  assert.equal(links.length, 2, JSON.stringify(report.problems));
+  links.forEach((link, i) => { assert.match(link, /^warning /); assert.match(link, warning(i + 1, targets[i]!)); });
+  const { lines, stream } = captureLogLines<{ level: number; msg: string }>();
+  const server = await startServer({ repo, port: 0, workers: 1, logger: { level: 'warn', stream } });
+  try {
+    const said = lines.filter((l) => l.msg.startsWith('version folder link: ')).map((l) => l.msg);
+    assert.equal(said.length, 2, JSON.stringify(lines));
+    said.forEach((line, i) => assert.match(line, warning(i + 1, targets[i]!)));
+    assert.equal(server.core.status('book')[0]!.serving, 1);
+  } finally {
+    await server.shutdown();
+  }
+
+  // With a config in it: read as a model without versions, whose model file is not there; the links are said with that.
+  writeFileSync(join(repo, 'gone', 'model.yaml'), bookModelYaml({ name: 'gone', model: 'model.onnx', ...labelsOf(1) }));
+  const failing = await checkRepository(repo);
+  assert.equal(failing.ok, false);
+  assert.match(JSON.stringify(failing.problems.filter((p) => p.severity === 'error')), /ONNX file not found/);
+  assert.equal(failing.problems.filter((p) => p.severity === 'warning' && /symbolic link/.test(p.message)).length, 2, JSON.stringify(failing.problems));
+  await assert.rejects(startServer({ repo, port: 0, workers: 1, logger: false }), (err: Error) => {
+    assert.ok(err instanceof StartupError);
+    assert.match(err.message, /ONNX file not found/);
+    const said = err.message.split('\n').filter((l) => l.startsWith('version folder link: '));
+    assert.equal(said.length, 2, err.message);
+    said.forEach((line, i) => assert.match(line, warning(i + 1, targets[i]!)));
+    return true;
+  });
+
+  // Nothing else in the repository: "no model found" says why.
+  const alone = tempDir();
+  mkdirSync(join(alone, 'gone'));
+  symlinkSync(targets[0]!, join(alone, 'gone', '1'));
+  await assert.rejects(checkRepository(alone), (err: Error) => /no model found: .*; .*gone[\\/]1 is a symbolic link that leads to no folder/.test(err.message));
+  await assert.rejects(startServer({ repo: alone, port: 0, workers: 1, logger: false }), (err: Error) => {
+    assert.match(err.message, /no model found: .*gone[\\/]1 is a symbolic link that leads to no folder/);
+    assert.equal(err.message.match(/symbolic link/g)?.length, 1, err.message);
+    return true;
+  });
+});
+
 // An edit of the serving (newest) version's files made it 'settling' for a second, and the version policy picked among the
 // settled versions alone: the version before it was loaded, then unloaded as 'removed' once the edit settled. Now a loaded
 // version whose files are changing still counts for the policy: it keeps serving and no other version is loaded.
