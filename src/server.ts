@@ -75,6 +75,7 @@ export interface RunningServer {
 export async function startServer(options: StartOptions): Promise<RunningServer> {
   // Workers start now, so they load onnxruntime while the app is built; deaths are logged once it exists.
   let app: FastifyInstance | undefined;
+  const early: Array<[string, { model: string; version: number }]> = [];
   const runtime = options.runtime ?? await createRuntime({
     workers: options.workers,
     threadsPerWorker: options.threadsPerWorker,
@@ -99,6 +100,8 @@ export async function startServer(options: StartOptions): Promise<RunningServer>
     onRequest: (model, version) => statistics.requestObserver(model, version),
     // A version that fails to load while serving (reload, on demand): logged with file and problem.
     onProblem: (message, where) => app?.log.error(where, `model load failed: ${message}`),
+    // Start-up loads before the app (and its logger) exists: those are said once it does.
+    onWarning: (message, where) => (app ? app.log.warn(where, `model config: ${message}`) : early.push([message, where])),
   });
   if (metrics) metrics.watchCore(core);
   statistics.watchCore(core);
@@ -111,6 +114,7 @@ export async function startServer(options: StartOptions): Promise<RunningServer>
     const auth = options.app?.auth;
     const keyGate = auth && (auth.gate ?? createKeyGate(auth, (fingerprint) => metrics?.rateLimited(fingerprint)));
     app = await buildApp({ ...options.app, ...(auth && { auth: { ...auth, gate: keyGate } }), readiness, core, metrics: metrics ?? false, statistics, bodyLimit: options.bodyLimit, logger: options.logger, optimize: options.optimize });
+    for (const [message, where] of early.splice(0)) app.log.warn(where, `model config: ${message}`);
     // After the app: the streams log through its logger from their first moment (a broker that
     // refuses the connection says so at once, not into a logger that does not exist yet).
     if (hasStreams(options.streams)) streams = startStreams(options.streams, core, metrics, app.log, app.traffic);

@@ -2,7 +2,7 @@
 // session: `modelserve check`, `serve --check` and the server's start-up all print it.
 import { relative } from 'node:path';
 import type { ModelConfig } from '../config/types.js';
-import { checkRawSignature, checkSignature } from '../config/signature.js';
+import { checkRawSignature, checkSignature, signatureWarnings } from '../config/signature.js';
 import type { ModelSignature } from '../runtime/types.js';
 
 export interface ModelProblem {
@@ -35,6 +35,7 @@ export function collectModelProblems(configs: readonly ModelConfig[], signatures
     if (!signature) continue;
     const found = config.kind === 'raw' ? checkRawSignature(signature) : checkSignature(config, signature);
     for (const p of found) problems.push({ file: config.configFile, ...splitKey(p), severity: 'error', signature: true });
+    if (config.kind !== 'raw') for (const p of signatureWarnings(config, signature)) problems.push({ file: config.configFile, ...splitKey(p), severity: 'warning', signature: true });
   }
   return problems;
 }

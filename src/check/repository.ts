@@ -138,22 +138,24 @@ export async function checkRepository(repo: string, options: CheckOptions = {}):
       const mismatches = collectModelProblems([config], { [config.name]: signature })
         .filter((p) => !underRejected(p.key, folder.schema));
       modelProblems.push(...mismatches);
+      // A warning (a number field feeding an integer input) leaves the model to be run.
+      const misfits = mismatches.filter((p) => p.severity === 'error');
       // (A config the schema rejected may hold types the request validator cannot compile; a raw model has no fields.)
       const example = folder.partial || config.kind === 'raw' ? undefined : compileRequestValidator(config, signature)(exampleRow(config));
       if (example && !example.ok) {
         for (const issue of example.issues) {
           const key = `fields.${issue.loc.slice(1).join('.')}`;
           // A field whose default, example or bounds the config's own checks (or the model's signature) refused is listed once, by them.
-          if (folder.problems.some((p) => p.path.startsWith(`${key}.`)) || mismatches.some((p) => p.key.startsWith(`${key}.`))) continue;
+          if (folder.problems.some((p) => p.path.startsWith(`${key}.`)) || misfits.some((p) => p.key.startsWith(`${key}.`))) continue;
           modelProblems.push({ file: config.configFile, key, message: `the example row (examples, defaults) is not a valid request: ${issue.msg}`, severity: 'error' });
         }
       }
       // serve's load-time warm-up run, once the config fits its model (serve fails earlier otherwise).
-      const warmUp = mismatches.length === 0 && folder.problems.length === 0 && (config.kind === 'raw' || example?.ok === true)
+      const warmUp = misfits.length === 0 && folder.problems.length === 0 && (config.kind === 'raw' || example?.ok === true)
         ? await warmUpProblems(config, signature, session, example?.ok === true ? example.rows : undefined)
         : [];
       modelProblems.push(...warmUp);
-      if (sample && config.kind !== 'raw' && mismatches.length === 0 && folder.problems.length === 0 && !warmUp.some((p) => p.severity === 'error')) {
+      if (sample && config.kind !== 'raw' && misfits.length === 0 && folder.problems.length === 0 && !warmUp.some((p) => p.severity === 'error')) {
         try {
           modelProblems.push(...await checkSample(config, signature, session, sample));
         } catch (err) {

@@ -114,6 +114,27 @@ export function checkSignature(config: ModelConfig, signature: ModelSignature): 
   return problems;
 }
 
+/**
+ * What loads but reads as a config mistake, as "key.path: message": a `type: number` field feeding an
+ * int32/int64 input, whose fraction the encoder truncates (0.5 reaches the model as 0) whatever `lax`
+ * says, and which OpenAPI documents as a number. Warnings, not problems: such configs load as before.
+ */
+export function signatureWarnings(config: ModelConfig, signature: ModelSignature): string[] {
+  const numbers = new Set(config.fields.filter((f) => f.type === 'number').map((f) => f.name));
+  const warned = new Set<string>();
+  const warnings: string[] = [];
+  for (const tensor of config.tensors) {
+    const type = signature.inputs.find((i) => i.name === tensor.name)?.type;
+    if (type !== 'int32' && type !== 'int64') continue;
+    for (const name of tensor.fields) {
+      if (!numbers.has(name) || warned.has(name)) continue;
+      warned.add(name);
+      warnings.push(`fields.${name}.type: is number, but the field feeds the model's ${type} input '${tensor.name}', which takes whole numbers: a fraction reaches the model cut to its whole part (0.5 as 0), even with lax: false; say type: integer (then lax, the default, cuts 84.9 to 84 as pydantic 1 did, and lax: false refuses it with a 422)`);
+    }
+  }
+  return warnings;
+}
+
 /** A raw model (no config): every input must be a tensor of an element type modelserve can feed. */
 export function checkRawSignature(signature: ModelSignature): string[] {
   const problems: string[] = [];

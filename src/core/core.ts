@@ -13,7 +13,7 @@ import { basename, relative, sep } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import type { BatchInfo } from '../batching/batcher.js';
 import { defaultModel, formatProblems, markedDefault, loadRepository, repositoryProblems, selectVersions, versionLocations, versionPolicySource, type Problem } from '../config/load.js';
-import { checkRawSignature, checkSignature } from '../config/signature.js';
+import { checkRawSignature, checkSignature, signatureWarnings } from '../config/signature.js';
 import type { ModelConfig } from '../config/types.js';
 import { ModelServeError, StartupError } from '../errors.js';
 import type { InferenceRuntime, ModelSignature, ModelSource } from '../runtime/types.js';
@@ -79,6 +79,8 @@ export interface CoreOptions {
   maxRunRows?: number;
   /** Where a failed load or reload is reported (the log). */
   onProblem?: (message: string, detail: { model: string; version: number }) => void;
+  /** Where what loads but reads as a config mistake is reported (the log): "<config file>: key: message". */
+  onWarning?: (message: string, detail: { model: string; version: number }) => void;
   /** Called after every successful prediction, from any front door (more: core.predictions.add()). */
   onPrediction?: PredictionObserver;
 }
@@ -754,6 +756,8 @@ export class InferenceCore extends EventEmitter {
       await this.runtime.unload([key]);
       throw mismatch;
     }
+    const file = relative(process.cwd(), config.configFile) || config.configFile;
+    for (const w of signatureWarnings(config, signature)) this.options.onWarning?.(`${file}: ${w}`, { model: config.name, version: config.modelVersion });
     return new ModelVersion({ config, signature, key, runtime: this.runtime, optimization, onBatch: this.options.onBatch?.(config.name, config.modelVersion), onRequest: this.options.onRequest?.(config.name, config.modelVersion), tap: this.predictions, maxRunRows: this.options.maxRunRows });
   }
 

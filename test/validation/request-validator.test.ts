@@ -238,3 +238,26 @@ test("an example past what the model's integer input holds stops the load and ch
   const report = await checkRepository(repo);
   assert.deepEqual(report.problems.map((p) => [p.key, p.severity]), [['fields.count.example', 'error']]);
 });
+
+test("a type: number field feeding an int32/int64 input loads with a warning, from serve's log and from check, that the field should say type: integer: a fraction reaches the model cut to its whole part (0.5 as 0)", async () => {
+  const { captureLogLines } = await import('../helpers/logs.js');
+  const repo = writeIdentityModels(tempDir(), [{ file: 'i32/model.onnx', elem: 'INT32', shape: ['N', 1] }, { file: 'i64/model.onnx', elem: 'INT64', shape: ['N', 2] }]);
+  writeFileSync(join(repo, 'i32', 'model.yaml'), 'fields:\n  count: { type: number, example: 3 }\ninputs:\n  x: { fields: [count] }\noutputs:\n  y: { from: y }\n');
+  writeFileSync(join(repo, 'i64', 'model.yaml'), 'fields:\n  amount: { type: number, example: 3 }\n  units: { type: integer, example: 2 }\ninputs:\n  x: { fields: [amount, units] }\noutputs:\n  y: { from: y }\n');
+  const { lines, stream } = captureLogLines<{ level: number; msg: string }>();
+  const server = await startServer({ repo, port: 0, grpcPort: 0, workers: 1, logger: { level: 'warn', stream } });
+  try {
+    // It serves as before: the encoder cuts the fraction.
+    const res = await fetch(`${server.url}/models/i32/predict`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"count": 3.5}' });
+    assert.deepEqual(await res.json(), { y: 3 });
+  } finally {
+    await server.shutdown();
+  }
+  const warned = lines.filter((l) => l.msg.startsWith('model config: ')).map((l) => l.msg).sort();
+  assert.equal(warned.length, 2, JSON.stringify(warned));
+  assert.match(warned[0]!, /i32.model\.yaml: fields\.count\.type: is number, but the field feeds the model's int32 input 'x', which takes whole numbers: a fraction reaches the model cut to its whole part \(0\.5 as 0\), even with lax: false; say type: integer/);
+  assert.match(warned[1]!, /i64.model\.yaml: fields\.amount\.type: is number, but the field feeds the model's int64 input 'x'/);
+  const report = await checkRepository(repo);
+  assert.equal(report.ok, true, 'a warning: the models still load');
+  assert.deepEqual(report.problems.map((p) => [p.key, p.severity]).sort(), [['fields.amount.type', 'warning'], ['fields.count.type', 'warning']]);
+});
