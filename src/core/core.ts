@@ -21,6 +21,7 @@ import { formatModelProblems, type ModelProblem } from '../check/problems.js';
 import { exampleRow, ModelVersion, type OptimizationSummary } from './model-version.js';
 import { ModelBytesError, modelFileMayLoad, modelFileProblem, modelFileSignature, readModelBytes } from './model-bytes.js';
 import type { RequestObserver, ServableVersion } from './servable.js';
+import type { ClassLinks } from './class-labels.js';
 import { resolvePipelines } from '../pipelines/check.js';
 import { changedStep, PipelineVersion } from '../pipelines/pipeline-version.js';
 import type { RoutingSpec } from '../config/types.js';
@@ -139,10 +140,10 @@ function holdsMemory(entry: ModelEntry): boolean {
   return false;
 }
 
-async function readModelSource(config: ModelConfig, key: string, optimize: boolean): Promise<{ source: ModelSource; optimization?: OptimizationSummary }> {
+async function readModelSource(config: ModelConfig, key: string, optimize: boolean): Promise<{ source: ModelSource; optimization?: OptimizationSummary; classLinks?: ClassLinks }> {
   try {
-    const { bytes, optimization } = await readModelBytes(config, optimize);
-    return { source: { name: key, path: config.modelFile, bytes }, optimization };
+    const { bytes, optimization, classLinks } = await readModelBytes(config, optimize, true);
+    return { source: { name: key, path: config.modelFile, bytes }, optimization, classLinks };
   } catch (err) {
     if (!(err instanceof ModelBytesError)) throw err;
     throw bytesFailure(config, err);
@@ -738,7 +739,7 @@ export class InferenceCore extends EventEmitter {
   private async loadModelVersion(config: ModelConfig, key: string): Promise<ModelVersion> {
     // Taken before the read: a copy landing during the load is not taken for the files refused.
     const stamp = filesStamp(config);
-    const { source, optimization } = await readModelSource(config, key, this.options.optimize ?? true);
+    const { source, optimization, classLinks } = await readModelSource(config, key, this.options.optimize ?? true);
     let signatures: Record<string, ModelSignature>;
     try {
       signatures = await this.runtime.load([source]);
@@ -758,7 +759,7 @@ export class InferenceCore extends EventEmitter {
     }
     const file = relative(process.cwd(), config.configFile) || config.configFile;
     for (const w of signatureWarnings(config, signature)) this.options.onWarning?.(`${file}: ${w}`, { model: config.name, version: config.modelVersion });
-    return new ModelVersion({ config, signature, key, runtime: this.runtime, optimization, onBatch: this.options.onBatch?.(config.name, config.modelVersion), onRequest: this.options.onRequest?.(config.name, config.modelVersion), tap: this.predictions, maxRunRows: this.options.maxRunRows });
+    return new ModelVersion({ config, signature, key, runtime: this.runtime, optimization, classLinks, onBatch: this.options.onBatch?.(config.name, config.modelVersion), onRequest: this.options.onRequest?.(config.name, config.modelVersion), tap: this.predictions, maxRunRows: this.options.maxRunRows });
   }
 
   /** A pipeline version: its served config derived from the steps' configs as wanted now. */

@@ -8,6 +8,7 @@ import type { ModelConfig } from '../config/types.js';
 import { mayOptimize } from '../optimize/probe.js';
 import { foreignModelFormat, foreignModelReason, jsonEndsEarly } from '../xgboost/format.js';
 import type { OptimizationSummary } from './servable.js';
+import { classLinks, type ClassLinks } from './class-labels.js';
 import type { ModelSignature, TensorInfo } from '../runtime/types.js';
 import { FILE_LIMITS, openRegularFile, readUserFile, UserFileError, unreadableReason } from '../user-file.js';
 
@@ -22,7 +23,7 @@ export class ModelBytesError extends Error {
   }
 }
 
-export async function readModelBytes(config: Pick<ModelConfig, 'modelFile' | 'format' | 'optimize'>, optimize: boolean): Promise<{ bytes: Uint8Array; optimization?: OptimizationSummary }> {
+export async function readModelBytes(config: Pick<ModelConfig, 'modelFile' | 'format' | 'optimize'>, optimize: boolean, withClassLinks = false): Promise<{ bytes: Uint8Array; optimization?: OptimizationSummary; classLinks?: ClassLinks }> {
   // An XGBoost model.json without `format: xgboost` would be "protobuf parsing failed" from onnxruntime.
   if (config.format !== 'xgboost' && config.modelFile.endsWith('.json') && isXgboostJson(config.modelFile)) {
     throw new ModelBytesError('parse', 'it is an XGBoost JSON model: add format: xgboost to the config');
@@ -44,12 +45,15 @@ export async function readModelBytes(config: Pick<ModelConfig, 'modelFile' | 'fo
     const notOnnx = notOnnxReason(bytes);
     if (notOnnx !== undefined) throw new ModelBytesError('parse', notOnnx);
   }
+  // Read from the graph as written: the optimiser rewrites an SVMClassifier, and its class labels with it.
+  const links = withClassLinks ? await classLinks(bytes) : undefined;
+  const withLinks = links === undefined ? {} : { classLinks: links };
   // The optimiser's protobuf library is loaded only for models that may hold an operator it rewrites.
-  if (!optimize || !config.optimize || !mayOptimize(bytes)) return { bytes };
+  if (!optimize || !config.optimize || !mayOptimize(bytes)) return { bytes, ...withLinks };
   try {
     const { optimizeModel } = await import('../optimize/index.js');
     const result = optimizeModel(bytes);
-    return { bytes: result.changed ? result.bytes : bytes, optimization: { changed: result.changed, rewrites: result.rewrites, skipped: result.skipped } };
+    return { bytes: result.changed ? result.bytes : bytes, optimization: { changed: result.changed, rewrites: result.rewrites, skipped: result.skipped }, ...withLinks };
   } catch (err) {
     // The optimiser parses the protobuf: a file it cannot read is corrupt.
     throw new ModelBytesError('parse', (err as Error).message);

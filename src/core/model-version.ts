@@ -16,6 +16,7 @@ import { concatRequests, joinSlices, sliceRows, splitOutputs, stackRuns, type En
 import { isObserved, type PredictionJson, type PredictionTap, type RequestContext } from './prediction-tap.js';
 
 import type { InferOptions, OptimizationSummary, RequestObserver, ServableVersion } from './servable.js';
+import type { ClassLinks } from './class-labels.js';
 
 export type { InferOptions, OptimizationSummary } from './servable.js';
 
@@ -56,6 +57,8 @@ export interface ModelVersionParts {
   key: string;
   runtime: InferenceRuntime;
   optimization?: OptimizationSummary;
+  /** The classes of the graph's probabilities outputs (Triton's classification extension). */
+  classLinks?: ClassLinks;
   onBatch?: (info: BatchInfo) => void;
   /** Told of every request's outcome (the statistics extension), but the warm-up run's. */
   onRequest?: RequestObserver;
@@ -114,6 +117,7 @@ export class ModelVersion implements ServableVersion {
   readonly config: ModelConfig;
   readonly signature: ModelSignature;
   readonly optimization: OptimizationSummary | undefined;
+  readonly classLinks: ClassLinks | undefined;
   readonly validate: RequestValidator;
   readonly encode: Encoder;
   readonly encodeColumns: ServableVersion['encodeColumns'];
@@ -135,6 +139,7 @@ export class ModelVersion implements ServableVersion {
     this.config = config;
     this.signature = signature;
     this.optimization = parts.optimization;
+    this.classLinks = parts.classLinks;
     const raw = config.kind === 'raw';
     this.validate = raw ? noFieldsApi(config.name) : compileRequestValidator(config, signature);
     this.encode = compileEncoder(config, signature);

@@ -10,6 +10,7 @@ import type { Encoder } from '../tensors/encode.js';
 import type { ModelSignature, NamedTensors } from '../runtime/types.js';
 import type { NumberColumn, RequestValidator, Row } from '../validation/request-validator.js';
 import type { RequestContext } from './prediction-tap.js';
+import type { ClassLinks } from './class-labels.js';
 
 export interface OptimizationSummary {
   changed: boolean;
@@ -42,6 +43,8 @@ export interface ServableVersion {
   /** Tensor-level inputs and outputs (a pipeline: one tensor per request field and per response field). */
   readonly signature: ModelSignature;
   readonly optimization: OptimizationSummary | undefined;
+  /** Which classes the graph's probabilities outputs' columns stand for, when a classifier names them (a pipeline: none). */
+  readonly classLinks?: ClassLinks;
   readonly validate: RequestValidator;
   readonly encode: Encoder;
   /**

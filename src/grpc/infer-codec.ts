@@ -19,7 +19,8 @@ export interface InferRequestMessage {
   model_version: string;
   id: string;
   inputs: InferInput[];
-  outputs: Array<{ name: string }>;
+  /** Requested outputs, each with its parameters as `parameters` below. */
+  outputs: Array<{ name: string; parameters: Record<string, unknown> }>;
   raw_input_contents: Uint8Array[];
   /** The request's parameters map, each InferParameter as the value of its choice (64-bit integers as numbers). */
   parameters: Record<string, unknown>;
@@ -33,7 +34,7 @@ export function dimension(d: Int64): number {
 }
 
 interface DecodedInput { name: string; datatype: string; shape: Int64[]; contents: Record<string, unknown[]> | null }
-interface DecodedRequest { model_name: string; model_version: string; id: string; inputs: DecodedInput[]; outputs: Array<{ name: string }>; raw_input_contents: Uint8Array[]; parameters: Record<string, Record<string, unknown>> }
+interface DecodedRequest { model_name: string; model_version: string; id: string; inputs: DecodedInput[]; outputs: Array<{ name: string; parameters?: Record<string, Record<string, unknown>> }>; raw_input_contents: Uint8Array[]; parameters: Record<string, Record<string, unknown>> }
 
 const CHOICES = ['bool_param', 'int64_param', 'string_param', 'double_param', 'uint64_param'] as const;
 
@@ -87,7 +88,7 @@ export function inferCodec(): InferCodec {
         model_version: m.model_version,
         id: m.id,
         inputs: m.inputs.map((i) => ({ name: i.name, datatype: i.datatype, shape: i.shape, contents: i.contents ? contentsOf(i.contents) : null })),
-        outputs: m.outputs,
+        outputs: m.outputs.map((o) => ({ name: o.name, parameters: parameterValues(o.parameters ?? {}) })),
         raw_input_contents: m.raw_input_contents,
         parameters: parameterValues(m.parameters),
       };

@@ -11,7 +11,7 @@ import { shownName, type InferenceCore } from '../core/core.js';
 import type { ServableVersion } from '../core/servable.js';
 import { isServerFault, ModelServeError, rejectReasonOf, type ErrorCode, type RejectReason } from '../errors.js';
 import type { KeyGate } from '../http/plugins/auth.js';
-import { inferTensors, refuseClassification, withTimeoutParameter } from '../protocols/oip/codec.js';
+import { classificationCount, inferTensors, withTimeoutParameter } from '../protocols/oip/codec.js';
 import { acquire, checkLoadParameters, isModelReady, modelConfig, modelMetadata, modelStatistics, repositoryIndex, serverMetadata } from '../protocols/oip/service.js';
 import type { InferenceStatistics } from '../protocols/oip/statistics.js';
 import { badTensor, checkDatatype, fromBytes, MAX_ELEMENTS, noInputs, fromContents, hasContents, toBytes, toContents, type OipTensor } from '../protocols/oip/tensors.js';
@@ -383,10 +383,14 @@ export async function startGrpcServer(options: GrpcServerOptions): Promise<Runni
     const arrived = performance.now();
     // (A refusal is counted in modelserve_rejected_total where it is answered: rejected(), above.)
     const inputs = decodeInputs(request);
-    for (const o of request.outputs) refuseClassification(o.name, (o as { parameters?: Record<string, unknown> }).parameters);
+    const classification = new Map<string, number>();
+    for (const o of request.outputs) {
+      const count = classificationCount(o.name, o.parameters);
+      if (count !== undefined) classification.set(o.name, count);
+    }
     const requested = request.outputs.length > 0 ? request.outputs.map((o) => o.name) : undefined;
     const soonest = withTimeoutParameter(request.parameters.timeout, deadline, arrived);
-    const outputs = await inferTensors(version, { inputs, outputs: requested, deadline: soonest, client, requestId, frontDoor: 'grpc' });
+    const outputs = await inferTensors(version, { inputs, outputs: requested, classification, deadline: soonest, client, requestId, frontDoor: 'grpc' });
     // Answer in the form asked in: raw contents for raw inputs (what tritonclient sends), else typed contents.
     const raw = request.raw_input_contents.length > 0;
     return {

@@ -56,6 +56,7 @@ test('health, server and model metadata', async () => {
   assert.deepEqual(await rpc(inference, 'ModelReady', { name: 'book-weather' }, auth()), { ready: true });
   const meta = await rpc<{ extensions: string[] }>(inference, 'ServerMetadata', {}, auth());
   assert.ok(meta.extensions.includes('binary_tensor_data'));
+  assert.ok(meta.extensions.includes('classification'));
   const model = await rpc<{ inputs: Array<{ name: string; datatype: string; shape: string[] }>; properties: Record<string, string> }>(inference, 'ModelMetadata', { name: 'book-weather', version: '1' }, auth());
   assert.equal(model.properties.view, 'fields');
   assert.deepEqual(model.inputs[0], { name: 'temp_c', datatype: 'FP64', shape: ['-1', '1'] });
@@ -208,8 +209,8 @@ test('errors are status codes with the message naming the tensor', async () => {
   // Zero rows, on either view (the raw view's reached the batcher: INTERNAL).
   await code({ model_name: 'svc-raw', inputs: [{ name: 'float_input', datatype: 'FP32', shape: [0, 7], contents: { fp32_contents: [] } }] }, grpc.status.INVALID_ARGUMENT, /the request has no rows/);
   await code({ model_name: bw, inputs: good.map((c) => ({ ...c, shape: [0], contents: { fp64_contents: [] } })) }, grpc.status.INVALID_ARGUMENT, /the request has no rows/);
-  // Triton's classification extension is refused, as over REST (not answered with the raw probabilities), and so is an output asked for twice.
-  await code({ model_name: bw, inputs: good, outputs: [{ name: 'prediction', parameters: { classification: { int64_param: '2' } } }] }, grpc.status.INVALID_ARGUMENT, /output 'prediction': parameters.classification is not supported/);
+  // Triton's classification extension ranks numbers only, as over REST (test/oip/classification.test.ts has the rest); an output asked for twice is refused.
+  await code({ model_name: bw, inputs: good, outputs: [{ name: 'prediction', parameters: { classification: { int64_param: '2' } } }] }, grpc.status.INVALID_ARGUMENT, /output 'prediction': parameters.classification needs an output of numbers to rank, but 'prediction' is BYTES/);
   await code({ model_name: bw, inputs: good, outputs: [{ name: 'prediction' }, { name: 'prediction' }] }, grpc.status.INVALID_ARGUMENT, /output "prediction" is requested twice/);
   await code({ model_name: 'nope', inputs: good }, grpc.status.NOT_FOUND, /model 'nope' not found/);
   await code({ model_name: bw, model_version: '9', inputs: good }, grpc.status.NOT_FOUND, /has no version 9/);

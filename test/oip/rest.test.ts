@@ -41,7 +41,7 @@ test('GET /v2 lists the extensions; health live and ready', async () => {
   const meta = await call(`${server.url}/v2`);
   assert.equal(meta.status, 200);
   assert.equal(meta.body.name, 'modelserve');
-  for (const e of ['binary_tensor_data', 'model_configuration', 'model_repository', 'statistics']) assert.ok(meta.body.extensions.includes(e), e);
+  for (const e of ['binary_tensor_data', 'classification', 'model_configuration', 'model_repository', 'statistics']) assert.ok(meta.body.extensions.includes(e), e);
   assert.deepEqual((await call(`${server.url}/v2/health/live`)).body, { live: true });
   assert.deepEqual((await call(`${server.url}/v2/health/ready`)).body, { ready: true });
   assert.deepEqual((await call(`${server.url}/v2/models/book-weather/ready`)).body, { name: 'book-weather', ready: true });
@@ -227,7 +227,9 @@ test('bad input: each a 400 {"error"} naming the tensor, never a 500', async () 
     ['an output requested twice', send(good, { outputs: [{ name: 'prediction' }, { name: 'prediction' }] }), /output "prediction" is requested twice/],
     ['binary_data not a boolean', send(good, { outputs: [{ name: 'prediction', parameters: { binary_data: 'true' } }] }), /output 'prediction': parameters.binary_data must be true or false/],
     ['binary_data_output not a boolean', send(good, { parameters: { binary_data_output: 'true' } }), /parameters.binary_data_output must be true or false/],
-    ['classification', send(good, { outputs: [{ name: 'rain_probability', parameters: { classification: 2 } }] }), /output 'rain_probability': parameters.classification is not supported/],
+    // Triton's classification extension ranks numbers only (test/oip/classification.test.ts has the rest).
+    ['classification of a BYTES output', send(good, { outputs: [{ name: 'prediction', parameters: { classification: 2 } }] }), /output 'prediction': parameters.classification needs an output of numbers to rank, but 'prediction' is BYTES/],
+    ['classification not a positive integer', send(good, { outputs: [{ name: 'rain_score', parameters: { classification: -1 } }] }), /output 'rain_score': parameters.classification must be a positive integer/],
   ];
   const answers = await Promise.all(cases.map(([, pending]) => pending));
   for (const [k, [what, , message]] of cases.entries()) {

@@ -36,6 +36,8 @@ export interface ModelView {
   onnxOutputs(requested: readonly string[] | undefined): readonly string[] | undefined;
   /** The version's outputs -> the response tensors, in the requested order (all outputs when none requested). */
   fromOutputs(outputs: NamedTensors, rows: number, requested: readonly string[] | undefined): OipTensor[];
+  /** A response tensor as Triton's classification extension answers it (`count` classes per row, with labels where known). */
+  classify(t: OipTensor, count: number): OipTensor;
 }
 
 const DATATYPE_OF: Record<ElementType, Datatype> = {
@@ -81,6 +83,8 @@ function rawView(version: ServableVersion): ModelView {
   const byName = new Map<string, TensorInfo>(inputs.map((i) => [i.name, i]));
   const outputNames = outputs.map((o) => o.name);
   const batchable = rawBatchable(version.signature);
+  // Batched as Triton's model configuration says (configTensors: max_batch_size > 0).
+  const configBatched = inputs.every((i) => i.shape.length > 0 && metaShape(i.shape)[0] === -1);
   return {
     kind: 'raw',
     inputs: inputs.map((i) => ({ name: i.name, datatype: datatypeOf(i.type), shape: metaShape(i.shape) })),
@@ -118,6 +122,11 @@ function rawView(version: ServableVersion): ModelView {
         const t = result[name]!;
         return { name, datatype: datatypeOf(t.type), shape: t.dims, values: t.data as TensorValues };
       });
+    },
+    classify(t, count) {
+      // The batch dimension is the first when the model is batched (as Triton's config says: max_batch_size > 0).
+      const classes = version.classLinks?.[t.name]?.classes;
+      return classify(t, count, configBatched && t.shape.length > 0, (i) => classes?.[i]);
     },
   };
 }
@@ -253,6 +262,29 @@ function fieldsView(version: ServableVersion): ModelView {
         return { name: fieldName, datatype: datatypeOf(t.type), shape: [rows, ...(rowDims.length > 0 ? rowDims : [1])], values: t.data as TensorValues };
       });
     },
+    classify(t, count) {
+      const o = byField.get(t.name)!;
+      const name = classNames(version, o.from);
+      // A column output's one element is the probability of its column's class.
+      return classify(t, count, true, o.kind === 'column' ? (i) => (i === 0 ? name(o.column) : undefined) : name);
+    },
+  };
+}
+
+/**
+ * The class of each column of ONNX output `from`, as the response names it: the classifier's class
+ * (classlabels_*), renamed by the model.yaml `map` of a label output holding that classifier's
+ * winning class (its label output, or an ArgMax over `from`: then the map's keys are column indices).
+ */
+function classNames(version: ServableVersion, from: string): (index: number) => string | undefined {
+  const link = version.classLinks?.[from];
+  if (link === undefined) return () => undefined;
+  const labelOutput = version.config.outputs.find((o) => o.kind === 'label' && link.labels[o.from] !== undefined);
+  if (labelOutput === undefined || labelOutput.kind !== 'label') return (i) => link.classes?.[i];
+  const byIndex = link.labels[labelOutput.from] === 'index';
+  return (i) => {
+    const key = byIndex ? String(i) : link.classes?.[i];
+    return key === undefined ? undefined : (labelOutput.map[key] ?? key);
   };
 }
 
@@ -272,6 +304,8 @@ export interface InferRequest {
   inputs: readonly OipTensor[];
   /** Requested output names (none: every output). */
   outputs?: readonly string[];
+  /** Requested outputs answered by Triton's classification extension: how many classes each (see classificationCount). */
+  classification?: ReadonlyMap<string, number>;
   deadline?: number;
   /** The caller's socket or call (see RequestContext.client). */
   client?: ClientProbe;
@@ -281,11 +315,64 @@ export interface InferRequest {
 }
 
 /**
- * Refuses a requested output that asks for Triton's classification extension (REST and gRPC alike):
- * it is not served, and its answer (top-k labels) is not what the output would be.
+ * A requested output's `classification` parameter (Triton's classification extension: REST
+ * `parameters.classification`, gRPC `parameters["classification"].int64_param`): how many classes
+ * to answer, or undefined when not asked. Anything but a positive integer is refused, naming the output.
  */
-export function refuseClassification(output: string, parameters: Record<string, unknown> | undefined): void {
-  if (parameters?.classification !== undefined) throw badTensor(`output '${output}': parameters.classification is not supported (the classification extension is not served; the output itself has the probabilities)`);
+export function classificationCount(output: string, parameters: Record<string, unknown> | undefined): number | undefined {
+  const value = parameters?.classification;
+  if (value === undefined) return undefined;
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < 1) {
+    throw badTensor(`output '${String(output).slice(0, 64)}': parameters.classification must be a positive integer (how many classes to return), not ${String(JSON.stringify(value)).slice(0, 40)}`);
+  }
+  return value;
+}
+
+const NUMERIC = new Set<Datatype>(['FP32', 'FP64', 'INT8', 'INT16', 'INT32', 'INT64', 'UINT8', 'UINT16', 'UINT32', 'UINT64']);
+
+/** An element as text: an FP32 one in the fewest digits that read back as the same FP32 (0.83, not 0.8299999833106995). */
+function valueText(v: number | bigint, datatype: Datatype): string {
+  if (typeof v === 'bigint' || datatype !== 'FP32' || !Number.isFinite(v)) return String(v);
+  for (let digits = 1; digits < 9; digits++) {
+    const short = Number(v.toPrecision(digits));
+    if (Math.fround(short) === v) return String(short);
+  }
+  return String(v);
+}
+
+/**
+ * An output as Triton's classification extension answers it: per row (the first dimension when
+ * `batched`, else the whole tensor is one row), the `count` largest elements, largest first (ties:
+ * lower index first; NaN last), each "<value>:<index>" or "<value>:<index>:<label>"; BYTES of shape
+ * [rows, k] ([k] when not batched), k = count or every element when the row has fewer.
+ */
+export function classify(t: OipTensor, count: number, batched: boolean, label: (index: number) => string | undefined): OipTensor {
+  const values = t.values as ArrayLike<number | bigint>;
+  const total = values.length;
+  // Each row is the elements past the first dimension (all of them when not batched).
+  const width = batched ? t.shape.slice(1).reduce((n, d) => n * d, 1) : total;
+  const rows = batched ? Math.min(t.shape[0] ?? 1, width === 0 ? 0 : Math.floor(total / width)) : 1;
+  const k = Math.min(count, width);
+  const out = new Array<string>(rows * k);
+  const order = Array.from({ length: width }, (_, i) => i);
+  for (let r = 0; r < rows; r++) {
+    const base = r * width;
+    for (let i = 0; i < width; i++) order[i] = i;
+    order.sort((a, b) => {
+      const x = values[base + a]!;
+      const y = values[base + b]!;
+      const xNaN = x !== x;
+      const yNaN = y !== y;
+      if (xNaN || yNaN) return xNaN === yNaN ? a - b : xNaN ? 1 : -1;
+      return x > y ? -1 : x < y ? 1 : a - b;
+    });
+    for (let j = 0; j < k; j++) {
+      const index = order[j]!;
+      const name = label(index);
+      out[r * k + j] = `${valueText(values[base + index]!, t.datatype)}:${index}${name === undefined ? '' : `:${name}`}`;
+    }
+  }
+  return { name: t.name, datatype: 'BYTES', shape: batched ? [rows, k] : [k], values: out };
 }
 
 /**
@@ -313,7 +400,18 @@ export async function inferTensors(version: ServableVersion, request: InferReque
   const view = viewOf(version);
   const { feeds, rows } = view.toFeeds(request.inputs);
   const onnx = view.onnxOutputs(request.outputs);
+  // Checked before the model runs: only numbers rank (the output's datatype is its metadata's).
+  for (const name of request.classification?.keys() ?? []) {
+    const datatype = view.outputs.find((o) => o.name === name)?.datatype;
+    if (datatype !== undefined && !NUMERIC.has(datatype)) throw badTensor(`output '${name}': parameters.classification needs an output of numbers to rank, but '${name}' is ${datatype}`);
+  }
   const options = { ...(onnx === undefined ? {} : { outputs: onnx }), ...(request.deadline === undefined ? {} : { deadline: request.deadline }), ...(request.client === undefined ? {} : { client: request.client }), requestId: request.requestId, frontDoor: request.frontDoor };
   const outputs = await version.infer(feeds, rows, options);
-  return view.fromOutputs(outputs, rows, request.outputs);
+  const answer = view.fromOutputs(outputs, rows, request.outputs);
+  const classification = request.classification;
+  if (classification === undefined || classification.size === 0) return answer;
+  return answer.map((t) => {
+    const count = classification.get(t.name);
+    return count === undefined ? t : view.classify(t, count);
+  });
 }

@@ -35,7 +35,7 @@ export const OIP_SCHEMAS: Record<string, Schema> = {
       id: { type: 'string' },
       parameters: { $ref: '#/components/schemas/OipParameters' },
       inputs: { type: 'array', minItems: 1, items: { $ref: '#/components/schemas/OipRequestInput' } },
-      outputs: { type: 'array', items: { type: 'object', required: ['name'], properties: { name: { type: 'string' }, parameters: { $ref: '#/components/schemas/OipParameters' } } } },
+      outputs: { type: 'array', items: { type: 'object', required: ['name'], properties: { name: { type: 'string' }, parameters: { allOf: [{ $ref: '#/components/schemas/OipParameters' }], description: 'binary_data (true: this output as binary data); classification (Triton\'s classification extension: a positive integer K, the output answered instead as BYTES "<value>:<index>[:<label>]", the top K of each row, largest first).' } } } },
     },
   },
   OipInferenceResponse: {
@@ -195,7 +195,7 @@ function modelPaths(versions: readonly [ModelConfig, ...ModelConfig[]], descript
     [`${base}/infer`]: {
       post: operation('oip_infer', {
         summary: `Infer with ${which} (Open Inference Protocol)`,
-        description: `${description}\n\nJSON tensors, or Triton's binary tensor extension (Inference-Header-Content-Length; binary_data_size on inputs, binary_data / binary_data_output for outputs). parameters.timeout (Triton's): the request's deadline in microseconds, 0 for none.${exampleNote}`,
+        description: `${description}\n\nJSON tensors, or Triton's binary tensor extension (Inference-Header-Content-Length; binary_data_size on inputs, binary_data / binary_data_output for outputs). An output's parameters.classification = K (Triton's classification extension) answers it as BYTES "<value>:<index>[:<label>]", the top K of each row. parameters.timeout (Triton's): the request's deadline in microseconds, 0 for none.${exampleNote}`,
         requestBody: { required: true, content: { 'application/json': request.body, 'application/octet-stream': { schema: { type: 'string', format: 'binary' } } } },
         responses: {
           200: { description: 'The output tensors (binary ones after the JSON header when asked for).', headers: { ...MODEL_VERSION_HEADER, ...INFERENCE_HEADER_LENGTH_HEADER }, content: { ...json('OipInferenceResponse'), 'application/octet-stream': { schema: { type: 'string', format: 'binary' } } } },

@@ -4,7 +4,7 @@
 import { isUtf8 } from 'node:buffer';
 import { utf8BomLength } from '../json-body.js';
 import { badTensor, checkDatatype, noInputs, elementSize, exactJsonData, fromBytes, fromJsonData, MAX_ELEMENTS, toBytes, toJsonData, type Datatype, type OipTensor } from './tensors.js';
-import { refuseClassification } from './codec.js';
+import { classificationCount } from './codec.js';
 
 export type Parameters = Record<string, unknown>;
 
@@ -12,8 +12,8 @@ export interface RestInferRequest {
   id?: string;
   parameters?: Parameters;
   inputs: OipTensor[];
-  /** Requested outputs with whether each is wanted as binary data. */
-  outputs?: Array<{ name: string; binary: boolean }>;
+  /** Requested outputs with whether each is wanted as binary data, and how many classes (classification extension). */
+  outputs?: Array<{ name: string; binary: boolean; classification?: number }>;
   /** binary_data_output: every output binary unless it says otherwise. */
   binaryDefault: boolean;
 }
@@ -134,8 +134,8 @@ export function parseInferBody(body: Uint8Array, headerLength: string | undefine
       const p = parameters(`output '${o.name}'`, o.parameters);
       const binary = p?.binary_data;
       if (binary !== undefined && typeof binary !== 'boolean') throw badTensor(`output '${o.name}': parameters.binary_data must be true or false`);
-      refuseClassification(o.name, p);
-      return { name: o.name, binary: binary ?? binaryDefault };
+      const classification = classificationCount(o.name, p);
+      return { name: o.name, binary: binary ?? binaryDefault, ...(classification === undefined ? {} : { classification }) };
     });
   }
   return { id, parameters: requestParameters, inputs: tensors, outputs: requested, binaryDefault };

@@ -13,7 +13,7 @@ import type { ClientProbe } from '../../core/prediction-tap.js';
 import { parseVersion } from '../version-param.js';
 
 /** What GET /v2 and ServerMetadata list. */
-export const EXTENSIONS = ['binary_tensor_data', 'model_configuration', 'model_repository', 'statistics'] as const;
+export const EXTENSIONS = ['binary_tensor_data', 'classification', 'model_configuration', 'model_repository', 'statistics'] as const;
 
 export const PLATFORM = 'onnxruntime_onnx';
 
@@ -131,7 +131,8 @@ export async function restInfer(version: ServableVersion, body: Uint8Array, head
   const arrived = performance.now();
   const parsed = parseInferBody(body, headerLength, () => ({ name: version.name, ...configTensors(version) }));
   const deadline = withTimeoutParameter(parsed.parameters?.timeout, request.deadline, arrived);
-  const outputs = await inferTensors(version, { inputs: parsed.inputs, outputs: parsed.outputs?.map((o) => o.name), client: request.client, deadline, requestId: request.requestId, frontDoor: 'http' });
+  const classification = new Map(parsed.outputs?.flatMap((o) => (o.classification === undefined ? [] : [[o.name, o.classification] as const])));
+  const outputs = await inferTensors(version, { inputs: parsed.inputs, outputs: parsed.outputs?.map((o) => o.name), classification, client: request.client, deadline, requestId: request.requestId, frontDoor: 'http' });
   const head = parsed.id === undefined ? { model_name: version.name, model_version: version.versionHeader } : { model_name: version.name, model_version: version.versionHeader, id: parsed.id };
   return inferResponseBody(head, outputs, parsed);
 }
