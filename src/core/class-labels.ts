@@ -8,7 +8,7 @@ const CLASSIFIER = Buffer.from('Classifier', 'latin1');
 
 /** A graph output holding one value per class (a classifier's probabilities or scores). */
 export interface ClassColumns {
-  /** The classifier's classlabels_strings / classlabels_ints, one per column (absent: it names none). */
+  /** The classifier's classlabels_strings / classlabels_ints (classlabels_int64s: TreeEnsembleClassifier), one per column (absent: it names none). */
   classes?: string[];
   /**
    * Graph outputs holding the winning class, by what their values are: 'classes' (the classifier's
@@ -50,7 +50,8 @@ export async function classLinks(bytes: Uint8Array): Promise<ClassLinks | undefi
     const node = producer.get(tensor);
     if (!node || node.domain !== 'ai.onnx.ml' || !node.opType?.endsWith('Classifier') || node.output?.[1] !== tensor) continue;
     const attrs = new Attrs(node);
-    const classes = attrs.has('classlabels_strings') ? attrs.strings('classlabels_strings') : attrs.has('classlabels_ints') ? attrs.ints('classlabels_ints').map(String) : undefined;
+    const ints = ['classlabels_ints', 'classlabels_int64s'].find((a) => attrs.has(a));
+    const classes = attrs.has('classlabels_strings') ? attrs.strings('classlabels_strings') : ints !== undefined ? attrs.ints(ints).map(String) : undefined;
     const labels: ClassColumns['labels'] = {};
     for (const other of outputs) {
       const from = source(other);

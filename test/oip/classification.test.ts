@@ -34,6 +34,8 @@ before(async () => {
   symlinkSync(join(WEATHER, 'model.onnx'), join(repo, 'weather-raw', '1', 'model.onnx'));
   // A pipeline (the mean of weather's and weather-gb's rain probabilities) goes through the same codec, without labels.
   for (const p of ['weather-gb', 'weather-ensemble']) symlinkSync(join(EXAMPLES, 'pipelines', p), join(repo, p));
+  // A TreeEnsembleClassifier (its classes are classlabels_int64s) with no label map: the class values themselves.
+  symlinkSync(join(EXAMPLES, 'loan'), join(repo, 'loan'));
   server = await startServer({ repo, port: 0, grpcPort: 'free', workers: 1 });
   ({ inference, close: closeClients } = grpcClients(server.grpcPort!));
 });
@@ -110,6 +112,22 @@ test('REST JSON: top K of each row, labelled through model.yaml\'s map, on raw a
   const rawAnswer = JSON.parse(raw.bytes.toString()).outputs[0];
   assert.deepEqual(rawAnswer.shape, [rows.length, 2]);
   assert.deepEqual(rawAnswer.data, topK(rawPlain.data, 2, 2, (i) => String(i)));
+});
+
+test('a tree ensemble classifier (loan): the column output labelled with its class value', async () => {
+  const samples = [
+    { Term: 84, NoEmp: 5, CreateJob: 0, RetainedJob: 5, longitude: -87.6298, latitude: 41.8781, GrAppv: 150000, SBA_Appv: 127500, is_new: 'False', FranchiseCode: '1', UrbanRural: 1, City: 'CHICAGO', State: 'IL', Bank: 'JPMORGAN CHASE BANK NATL ASSOC', BankState: 'OH', RevLineCr: 'N', naics_first_two: '44', same_state: 'False' },
+    { Term: 240, NoEmp: 40, CreateJob: 2, RetainedJob: 10, longitude: -122.4, latitude: 37.77, GrAppv: 900000, SBA_Appv: 675000, is_new: 'True', FranchiseCode: '0', UrbanRural: 2, City: 'SAN FRANCISCO', State: 'CA', Bank: 'WELLS FARGO BANK NATL ASSOC', BankState: 'CA', RevLineCr: 'Y', naics_first_two: '72', same_state: 'True' },
+  ];
+  const meta = await (await request(`${server.url}/v2/models/loan`)).body.json() as { inputs: Array<{ name: string; datatype: string }> };
+  const inputs = meta.inputs.map((i) => ({ name: i.name, datatype: i.datatype, shape: [samples.length, 1], data: samples.map((s) => s[i.name as keyof typeof s]) }));
+  const plain = await outputOf('loan', inputs, 'default_proba');
+  const res = await post('loan', { inputs, outputs: [{ name: 'default_proba', parameters: { classification: 1 } }] });
+  assert.equal(res.status, 200, res.bytes.toString());
+  const answer = JSON.parse(res.bytes.toString()).outputs[0];
+  assert.deepEqual(answer.shape, [samples.length, 1]);
+  // default_proba is column 1 of the probabilities: the probability of class 1.
+  assert.deepEqual(answer.data, topK(plain.data, 1, 1, () => '1', plain.datatype));
 });
 
 test('a pipeline: its numeric outputs ranked, without labels; its vote (BYTES) refused', async () => {
