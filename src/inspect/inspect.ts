@@ -94,7 +94,8 @@ function classLabels(graph: GraphProto, output: string): string[] | undefined {
     if (node.domain !== 'ai.onnx.ml' || !node.opType?.endsWith('Classifier') || node.output?.[0] !== name) return undefined;
     const attrs = new Attrs(node);
     if (attrs.has('classlabels_strings')) return attrs.strings('classlabels_strings');
-    if (attrs.has('classlabels_ints')) return attrs.ints('classlabels_ints').map(String);
+    // TreeEnsembleClassifier names its integer classes classlabels_int64s.
+    for (const ints of ['classlabels_ints', 'classlabels_int64s']) if (attrs.has(ints)) return attrs.ints(ints).map(String);
     return undefined;
   }
   return undefined;

@@ -28,6 +28,13 @@ test('inspect svc.onnx --json: signature, opsets, operators with the optimiser v
   assert.deepEqual(d.metadata, {});
 });
 
+test('inspect --json: a TreeEnsembleClassifier\'s classes (classlabels_int64s) on its label output', () => {
+  const r = cli([join(REPO, 'examples/loan/model.onnx'), '--json']);
+  assert.equal(r.status, 0, r.stderr);
+  const d = JSON.parse(r.stdout);
+  assert.deepEqual(d.outputs.find((o: { name: string }) => o.name === 'label').classes, ['0', '1']);
+});
+
 test('inspect (text): symbolic dims by name, operator counts, metadata_props, a kept operator with the reason', () => {
   // The loan example has symbolic N dims and repeated operators; add metadata_props to a copy.
   const model = decodeModel(readFileSync(join(REPO, 'examples/loan/model.onnx')));
