@@ -7,7 +7,7 @@
 // an array): an MQTT publish costs ~40 µs of CPU in MQTT.js, which per event was a third of an
 // HTTP prediction's budget.
 // A PUBACK that refuses the message for good (Not authorized: the broker's ACL; Topic Name invalid;
-// Payload format invalid) drops that batch (reason rejected) and the next is published.
+// Payload format invalid) drops that batch (reason rejected) and the next is published after a pause (BoundedSink).
 import type { MqttClient } from 'mqtt';
 import { BoundedSink, type BoundedSinkOptions } from './sink.js';
 

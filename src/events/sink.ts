@@ -10,7 +10,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
  * full; the destination can never take the event (too large); the destination stopped for good
  * (a webhook's 410 or redirect); rejected (the destination refused this batch for a reason a resend
  * cannot change: a webhook's 400/401/403…, an MQTT broker's PUBACK "Not authorized"; later events
- * are still sent); shutdown (still queued at the flush's deadline, or offered after the sink began closing).
+ * are still sent, after a pause); shutdown (still queued at the flush's deadline, or offered after the sink began closing).
  */
 export type DropReason = 'queue_full' | 'too_large' | 'stopped' | 'rejected' | 'shutdown';
 export const DROP_REASONS: readonly DropReason[] = ['queue_full', 'too_large', 'stopped', 'rejected', 'shutdown'];
@@ -103,6 +103,15 @@ export abstract class BoundedSink implements EventSink {
   private full: (() => void) | undefined;
   /** When the last delivery began (Date.now()); kept across drain loops, which end whenever the queue empties. */
   private lastStart = -Infinity;
+  /**
+   * After a batch the destination rejected (and took nothing of), the next one waits until then
+   * (Date.now()): a webhook answering 401 to everything got one request per batch, back to back.
+   */
+  private notBefore = -Infinity;
+  /** The next such pause before its jitter: the retry backoff's steps, reset by a delivered event. */
+  private rejectedPause: number;
+  /** Ends a pause after a rejection early: set while the loop waits, called on close's deadline. */
+  private interrupt: (() => void) | undefined;
   private delivered = 0;
   private dropped = 0;
   private failures = 0;
@@ -124,6 +133,7 @@ export abstract class BoundedSink implements EventSink {
     this.lingerMs = options.lingerMs ?? 0;
     this.backoffMs = options.backoffMs ?? 100;
     this.maxBackoffMs = options.maxBackoffMs ?? 5_000;
+    this.rejectedPause = this.backoffMs;
     this.hooks = options;
   }
 
@@ -207,6 +217,16 @@ export abstract class BoundedSink implements EventSink {
   private async drain(): Promise<void> {
     let pause = this.backoffMs;
     while (this.queue.length > 0 && !this.abort.signal.aborted) {
+      const hold = this.notBefore - Date.now();
+      if (hold > 0) {
+        // Not ended by a full batch (that is what it spares the destination) nor by close: only its deadline.
+        await new Promise<void>((resolve) => {
+          const timer = setTimeout(resolve, hold);
+          this.interrupt = () => { clearTimeout(timer); resolve(); };
+        });
+        this.interrupt = undefined;
+        continue;
+      }
       if (!this.ready()) {
         await new Promise<void>((resolve) => { this.wake = resolve; setTimeout(resolve, 1000).unref(); });
         this.wake = undefined;
@@ -227,15 +247,7 @@ export abstract class BoundedSink implements EventSink {
       try {
         await this.deliver(batch, this.abort.signal);
         // Only now leave the queue: a failure anywhere before re-sends them (duplicates, never gaps).
-        this.queue.splice(0, batch.length);
-        for (const event of batch) this.queuedBytes -= event.length;
-        let refused = 0;
-        for (const { n } of this.refusedInBatch.values()) refused += n;
-        const delivered = batch.length - refused;
-        this.delivered += delivered;
-        if (delivered > 0) this.hooks.onDelivered?.(this.kind, delivered);
-        // Counted once the batch is through (a retried batch refuses them again).
-        for (const [reason, { n, why }] of this.refusedInBatch) this.drop(n, why, reason);
+        this.settle(batch, batch.length);
         pause = this.backoffMs;
       } catch (err) {
         this.refusedInBatch.clear(); // the whole batch is sent again
@@ -255,12 +267,37 @@ export abstract class BoundedSink implements EventSink {
     }
   }
 
+  /**
+   * The batch's first `n` events leave the queue: delivered, but for those refused (counted as
+   * dropped, by reason). A batch rejected with nothing delivered makes the next one wait.
+   */
+  private settle(batch: string[], n: number): void {
+    this.queue.splice(0, n);
+    for (let i = 0; i < n; i++) this.queuedBytes -= batch[i]!.length;
+    let refused = 0;
+    for (const { n: r } of this.refusedInBatch.values()) refused += r;
+    const delivered = n - refused;
+    this.delivered += delivered;
+    if (delivered > 0) this.hooks.onDelivered?.(this.kind, delivered);
+    for (const [reason, { n: r, why }] of this.refusedInBatch) this.drop(r, why, reason);
+    if (delivered > 0) {
+      this.rejectedPause = this.backoffMs;
+    } else if (this.refusedInBatch.has('rejected')) {
+      // As a retried failure waits (full jitter, doubling up to the largest pause): credentials
+      // fixed on the destination's side still take effect, without a request per batch meanwhile.
+      this.notBefore = Date.now() + this.rejectedPause * (0.5 + Math.random() / 2);
+      this.rejectedPause = Math.min(this.maxBackoffMs, this.rejectedPause * 2);
+    }
+    this.refusedInBatch.clear();
+  }
+
   async close(timeoutMs = 5_000): Promise<void> {
     this.closing = true;
     this.full?.();
     const deadline = sleep(timeoutMs, undefined, { ref: false });
     await Promise.race([this.idle, deadline]);
     this.abort.abort();
+    this.interrupt?.();
     // Said once each, with the count: drops not yet reported (each with its own reason), then what
     // shutdown leaves undelivered.
     for (const [reason, { n, why }] of this.unwarned) if (n > 0) this.drop(0, why, reason, true);

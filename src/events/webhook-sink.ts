@@ -3,7 +3,7 @@
 // (application/cloudevents-batch+json, an array). No answer, a 5xx, 404, 408, 409 or 429 is a
 // failure: the same events are sent again after a backoff, until the webhook takes them. Another 4xx
 // (400, 401, 403, 405, 415, 422…) refuses that batch for good: it is dropped (reason rejected) and
-// the next one sent. A user:password in the URL is sent as Basic authorization.
+// the next one sent after a pause (BoundedSink). A user:password in the URL is sent as Basic authorization.
 import { STATUS_CODES } from 'node:http';
 import type { Agent } from 'undici';
 import { undici } from '../lazy-modules.js';

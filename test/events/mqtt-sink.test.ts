@@ -58,3 +58,27 @@ test('mqtt sink: a topic the broker refuses (PUBACK 0x87 Not authorized) drops t
     await sink.close(1000);
   }
 });
+
+test('mqtt sink: after a refused publish the next batch waits (the retry backoff); a broker refusing every publish is not sent one per batch', async () => {
+  const acl = join(tempDir('modelserve-acl-'), 'acl');
+  writeFileSync(acl, 'topic readwrite other/#\n');
+  const own = await startMosquitto([`acl_file ${acl}`]);
+  const client = mqtt.connect(own.url, { protocolVersion: 5, reconnectPeriod: 50 });
+  let publishes = 0;
+  client.on('packetsend', (packet) => { if (packet.cmd === 'publish') publishes++; });
+  const drops: string[] = [];
+  // No linger (each event would go at once) and a pause far longer than this test.
+  const sink = new MqttSink({ client, topic: 'cloud/events', ownsClient: true, lingerMs: 0, backoffMs: 600_000, maxBackoffMs: 600_000, onDropped: (_sink, n, reason) => drops.push(`${reason} ${n}`) });
+  try {
+    sink.offer('{"n":1}');
+    await until(() => sink.counters().dropped === 1, 'the refused event dropped');
+    sink.offer('{"n":2}');
+    sink.offer('{"n":3}');
+    await sink.close(300);
+    assert.equal(publishes, 1, 'one publish: the events after the refusal waited');
+    assert.deepEqual(drops, ['rejected 1', 'shutdown 2']);
+  } finally {
+    await sink.close(0);
+    await own.stop();
+  }
+});

@@ -229,6 +229,92 @@ class GatedSink extends RecordingSink {
   }
 }
 
+/** A destination that takes the events it is sent but refuses them for good while `rejecting` (a webhook's 401). */
+class RejectingSink extends RecordingSink {
+  rejecting = true;
+  protected override async deliver(events: string[]): Promise<void> {
+    await super.deliver(events);
+    if (this.rejecting) this.refuse(events.length, 'the destination refused them', 'rejected');
+  }
+}
+
+test('a sink waits before the batch after a rejected one: the retry backoff\'s steps, growing while rejections go on, reset by a delivery; events arriving meanwhile queue (queue_full past the bound)', async () => {
+  // A destination refusing every batch for good (a wrong token) got the next one at once: a request per batch.
+  mock.timers.enable({ apis: ['setTimeout', 'Date'], now: 1_000_000 });
+  mock.method(Math, 'random', () => 1); // the largest jitter: each pause is its whole step
+  const settle = () => new Promise((resolve) => setImmediate(resolve));
+  const drops: string[] = [];
+  try {
+    const sink = new RejectingSink({ backoffMs: 100, maxBackoffMs: 400, maxQueue: 5, onDropped: (_sink, n, reason) => drops.push(`${reason} ${n}`) });
+    sink.offer('a');
+    await settle();
+    assert.deepEqual(sink.deliveries, [['a']]);
+    const waits = async (ms: number, what: string) => {
+      const before = sink.deliveries.length;
+      mock.timers.tick(ms - 1);
+      await settle();
+      assert.equal(sink.deliveries.length, before, `${what}: nothing sent before ${ms} ms`);
+      mock.timers.tick(1);
+      await settle();
+      assert.equal(sink.deliveries.length, before + 1, `${what}: sent after ${ms} ms`);
+    };
+    sink.offer('b');
+    sink.offer('c');
+    await settle();
+    assert.equal(sink.deliveries.length, 1, 'the batch after a rejected one is not sent at once');
+    await waits(100, 'after the first rejection');
+    assert.deepEqual(sink.deliveries.at(-1), ['b', 'c'], 'what arrived meanwhile goes together');
+    sink.offer('d');
+    await waits(200, 'after the second');
+    sink.offer('e');
+    await waits(400, 'after the third');
+    for (const e of 'fghijkl') sink.offer(e);
+    assert.deepEqual(sink.counters(), { delivered: 0, dropped: 7, failures: 0, queued: 5 }, 'the queue holds 5, two dropped as queue_full');
+    sink.rejecting = false; // fixed on the destination's side: the sink never stopped
+    await waits(400, 'at most the largest pause');
+    assert.deepEqual(sink.deliveries.at(-1), ['f', 'g', 'h', 'i', 'j']);
+    sink.rejecting = true;
+    sink.offer('m');
+    await settle();
+    assert.deepEqual(sink.deliveries.at(-1), ['m'], 'after a delivery the next batch goes at once');
+    sink.offer('n');
+    await waits(100, 'a delivery resets the pause');
+    assert.deepEqual(drops, ['rejected 1', 'rejected 2', 'rejected 1', 'rejected 1', 'queue_full 1', 'queue_full 1', 'rejected 1', 'rejected 1']);
+    assert.deepEqual(sink.counters(), { delivered: 5, dropped: 9, failures: 0, queued: 0 });
+    await sink.close(1000);
+  } finally {
+    mock.timers.reset();
+    mock.restoreAll();
+  }
+});
+
+test('webhook sink: a webhook refusing every batch (401) is not sent the next one at once; shutdown during the pause ends it at the flush deadline, the waiting events counted as shutdown', async () => {
+  let arrivals = 0;
+  const webhook = createServer((req, res) => {
+    arrivals++;
+    req.resume();
+    req.on('end', () => { res.statusCode = 401; res.end(); });
+  });
+  await new Promise<void>((resolve) => webhook.listen(0, '127.0.0.1', resolve));
+  const drops: string[] = [];
+  // A pause far longer than this test: nothing may be sent during it.
+  const sink = new WebhookSink({ url: `http://127.0.0.1:${(webhook.address() as { port: number }).port}/events`, backoffMs: 600_000, maxBackoffMs: 600_000, onDropped: (_sink, n, reason) => drops.push(`${reason} ${n}`) });
+  try {
+    sink.offer('{"n":1}');
+    for (const end = Date.now() + 5000; sink.counters().dropped === 0;) {
+      assert.ok(Date.now() < end, JSON.stringify(sink.counters()));
+      await new Promise((r) => setTimeout(r, 10));
+    }
+    for (let n = 2; n <= 4; n++) sink.offer(`{"n":${n}}`);
+    await sink.close(300);
+    assert.equal(arrivals, 1, 'one request: the events after the rejection waited');
+    assert.deepEqual(drops, ['rejected 1', 'shutdown 3']);
+  } finally {
+    await sink.close(0);
+    webhook.close();
+  }
+});
+
 test('a sink bounds its queue by bytes too: large events past --events-queue-bytes are dropped and counted, not held until memory runs out', async () => {
   // 2,000-row requests to a webhook that never answered took a server from 160 MB to 3.2 GB with
   // 1,823 events queued (of the 10,000 the count allowed): past its heap limit at ~2,500.
