@@ -62,7 +62,7 @@ export function eventMetricsHooks(registry: Registry, sinks: () => readonly Even
   const dropped = new Counter({ name: 'modelserve_events_dropped_total', help: 'Prediction events dropped, by sink and reason: queue_full (the sink\'s queue was full), too_large (larger than the destination accepts), stopped (the webhook answered 410 or a redirect and is sent nothing more), rejected (refused for good, not retried: a webhook\'s 400/401/403/405/415/422…, an MQTT broker\'s PUBACK 0x87 Not authorized…; later events are still sent), shutdown (still queued when the shutdown\'s flush deadline passed, or finished after the sink began closing).', labelNames: ['sink', 'reason'], registers: [registry] });
   new Gauge({
     name: 'modelserve_events_sink_running',
-    help: 'Per sink: 1 while it delivers (or retries); 0 once it stopped for good (the webhook answered 410 Gone or a redirect; every event since is dropped): restart with a new --events-webhook.',
+    help: 'Per sink: 1 while it delivers (or retries); 0 once it stopped for good (the webhook answered 410 Gone or a redirect; every event since is dropped): restart with the new URL in --events-webhook or $MODELSERVE_EVENTS_WEBHOOK, whichever gave it.',
     labelNames: ['sink'],
     registers: [registry],
     collect() {

@@ -604,6 +604,8 @@ test('sinks: drops are warned about and counted by reason (queue_full, stopped, 
   const metric = async (name: string, labels: Record<string, string>) => sample(await registry.metrics(), name, labels);
   try {
     assert.equal(await metric('modelserve_events_sink_running', { sink: 'webhook' }), 1);
+    // The help named --events-webhook alone, which a URL from $MODELSERVE_EVENTS_WEBHOOK never went through.
+    assert.match(await registry.metrics(), /# HELP modelserve_events_sink_running .*restart with the new URL in --events-webhook or \$MODELSERVE_EVENTS_WEBHOOK, whichever gave it\.\n/);
     hook.offer('{"n":1}');
     for (const end = Date.now() + 5000; hook.counters().dropped === 0;) {
       assert.ok(Date.now() < end, `still sending after a 410: ${JSON.stringify(hook.counters())}`);
