@@ -123,6 +123,8 @@ export abstract class BoundedSink implements EventSink {
   private lastWarning = 0;
   /** Events of the batch being delivered that the destination can never take (see refuse()), by reason. */
   private refusedInBatch = new Map<DropReason, { n: number; why: string }>();
+  /** Events at the batch's start the destination acknowledged so far (see acknowledged()). */
+  private acknowledgedInBatch = 0;
   private idle: Promise<void> = Promise.resolve();
   private abort = new AbortController();
 
@@ -137,7 +139,11 @@ export abstract class BoundedSink implements EventSink {
     this.hooks = options;
   }
 
-  /** Delivers events in order; resolves once the destination acknowledged all of them, rejects otherwise (the whole batch is retried). */
+  /**
+   * Delivers events in order; resolves once the destination acknowledged all of them, rejects
+   * otherwise: the batch is retried, less the events at its start that acknowledged() and refuse()
+   * reported done before the failure.
+   */
   protected abstract deliver(events: string[], signal: AbortSignal): Promise<void>;
 
   /** Whether delivery can be attempted now (the MQTT sink waits for a connection instead of failing). */
@@ -186,15 +192,23 @@ export abstract class BoundedSink implements EventSink {
   }
 
   /**
-   * For deliver(): `n` events of the batch can never be delivered (larger than the destination
-   * takes, refused for good). They are dropped and counted as such, not retried forever; deliver()
-   * resolves for the rest.
+   * For deliver(): the batch's next `n` events (in order, as acknowledged() counts) can never be
+   * delivered (larger than the destination takes, refused for good). They are dropped and counted as
+   * such, not retried forever; deliver() resolves for the rest.
    */
   protected refuse(n: number, why: string, reason: 'too_large' | 'stopped' | 'rejected' = 'too_large'): void {
     const entry = this.refusedInBatch.get(reason) ?? { n: 0, why };
     entry.n += n;
     entry.why = why;
     this.refusedInBatch.set(reason, entry);
+  }
+
+  /**
+   * For deliver() sending a batch in parts, in order: the batch's next `n` events were acknowledged.
+   * A later part's failure then re-sends only what follows (the whole batch was sent again: duplicates).
+   */
+  protected acknowledged(n: number): void {
+    this.acknowledgedInBatch += n;
   }
 
   counters(): SinkCounters {
@@ -244,13 +258,17 @@ export abstract class BoundedSink implements EventSink {
       this.lastStart = Date.now();
       const batch = this.queue.slice(0, this.maxBatch);
       this.refusedInBatch.clear();
+      this.acknowledgedInBatch = 0;
       try {
         await this.deliver(batch, this.abort.signal);
         // Only now leave the queue: a failure anywhere before re-sends them (duplicates, never gaps).
         this.settle(batch, batch.length);
         pause = this.backoffMs;
       } catch (err) {
-        this.refusedInBatch.clear(); // the whole batch is sent again
+        // What the destination took or refused before the failure is done: only the rest is sent again.
+        let refused = 0;
+        for (const { n } of this.refusedInBatch.values()) refused += n;
+        this.settle(batch, Math.min(batch.length, this.acknowledgedInBatch + refused));
         if (this.abort.signal.aborted) break;
         this.failures++;
         this.hooks.onFailure?.(this.kind);
@@ -289,6 +307,7 @@ export abstract class BoundedSink implements EventSink {
       this.rejectedPause = Math.min(this.maxBackoffMs, this.rejectedPause * 2);
     }
     this.refusedInBatch.clear();
+    this.acknowledgedInBatch = 0;
   }
 
   async close(timeoutMs = 5_000): Promise<void> {

@@ -145,6 +145,8 @@ export class WebhookSink extends BoundedSink {
       const message = `webhook answered ${response.statusCode}${response.statusCode === 404 ? " (a route that may not exist yet; if it lasts, check the URL's path)" : ''}`;
       throw wait === undefined ? new Error(message) : new RetryLaterError(`${message} (Retry-After: ${wait / 1000} s)`, wait);
     }
+    // A later part's failure must not send these again.
+    this.acknowledged(events.length);
   }
 
   /** Why a 4xx refuses the events for good, and what to fix. */

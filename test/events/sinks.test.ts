@@ -381,6 +381,43 @@ test('webhook sink: a batch the webhook refuses as too large (413) is sent in pa
   }
 });
 
+test('webhook sink: a batch split after a 413 whose last part fails on the network sends again only that part: the parts delivered or rejected before are not sent twice', async () => {
+  // The whole batch was sent again: the delivered parts twice (duplicates), the rejected one refused again.
+  const received: string[] = [];
+  let cut = false;
+  const webhook = createServer((req, res) => {
+    let body = '';
+    req.on('data', (d: Buffer) => { body += d.toString(); });
+    req.on('end', () => {
+      const events = (body.startsWith('[') ? JSON.parse(body) : [JSON.parse(body)]) as Array<{ n: string }>;
+      if (events.length > 2) { res.statusCode = 413; return res.end(); }
+      if (events.some((e) => e.n.startsWith('bad'))) { res.statusCode = 400; return res.end(); }
+      // The connection lost before any answer, once.
+      if (events.some((e) => e.n.startsWith('net')) && !cut) { cut = true; return req.socket.destroy(); }
+      for (const e of events) received.push(e.n);
+      res.end();
+    });
+  });
+  await new Promise<void>((resolve) => webhook.listen(0, '127.0.0.1', resolve));
+  const drops: string[] = [];
+  const sink = new WebhookSink({ url: `http://127.0.0.1:${(webhook.address() as { port: number }).port}/events`, backoffMs: 10, maxBackoffMs: 10, onDropped: (_sink, n, reason) => drops.push(`${reason} ${n}`) });
+  try {
+    // '0' goes alone; the six after it wait and go as one batch, split (413) into [1,2] [bad3] [4,5] [net6].
+    for (const n of ['0', '1', '2', 'bad3', '4', '5', 'net6']) sink.offer(JSON.stringify({ n }));
+    for (const end = Date.now() + 10_000; sink.counters().queued > 0;) {
+      assert.ok(Date.now() < end, JSON.stringify(sink.counters()));
+      await new Promise((r) => setTimeout(r, 10));
+    }
+    assert.ok(cut);
+    assert.deepEqual(received, ['0', '1', '2', '4', '5', 'net6'], 'each delivered once, in order');
+    assert.deepEqual(drops, ['rejected 1'], 'the rejected part counted once');
+    assert.deepEqual(sink.counters(), { delivered: 6, dropped: 1, failures: 1, queued: 0 });
+  } finally {
+    await sink.close(1000);
+    webhook.close();
+  }
+});
+
 test('webhook sink: a 429 (or 503) with Retry-After is not sent again before it, as the CloudEvents webhook spec requires', async () => {
   // It was retried after the usual 50-100 ms backoff, hammering a rate-limited webhook.
   const arrivals: number[] = [];
