@@ -261,15 +261,17 @@ export abstract class BoundedSink implements EventSink {
       this.acknowledgedInBatch = 0;
       try {
         await this.deliver(batch, this.abort.signal);
+        // Past the flush's deadline close() counted the batch as dropped (shutdown): not delivered too.
+        if (this.abort.signal.aborted) break;
         // Only now leave the queue: a failure anywhere before re-sends them (duplicates, never gaps).
         this.settle(batch, batch.length);
         pause = this.backoffMs;
       } catch (err) {
+        if (this.abort.signal.aborted) break;
         // What the destination took or refused before the failure is done: only the rest is sent again.
         let refused = 0;
         for (const { n } of this.refusedInBatch.values()) refused += n;
         this.settle(batch, Math.min(batch.length, this.acknowledgedInBatch + refused));
-        if (this.abort.signal.aborted) break;
         this.failures++;
         this.hooks.onFailure?.(this.kind);
         const now = Date.now();

@@ -315,6 +315,36 @@ test('webhook sink: a webhook refusing every batch (401) is not sent the next on
   }
 });
 
+test('a delivery that ends after the flush\'s deadline is not counted delivered on top of dropped (shutdown): each event is counted once', async () => {
+  // A webhook trickling its 2xx answer past the deadline: the event was counted dropped (shutdown) at
+  // close, then delivered when the answer ended; the queue's byte count went below zero.
+  const settle = () => new Promise((resolve) => setImmediate(resolve));
+  let finish: (() => void) | undefined;
+  class SlowSink extends RecordingSink {
+    protected override deliver(events: string[]): Promise<void> {
+      this.deliveries.push(events);
+      return new Promise((resolve) => { finish = resolve; }); // heeds no abort
+    }
+  }
+  const drops: string[] = [];
+  let delivered = 0;
+  const sink = new SlowSink({ onDropped: (_sink, n, reason) => drops.push(`${reason} ${n}`), onDelivered: (_sink, n) => { delivered += n; } });
+  const alive = setInterval(() => undefined, 1000); // close's deadline timer keeps nothing running
+  try {
+    sink.offer('a');
+    await settle();
+    assert.equal(sink.deliveries.length, 1);
+    await sink.close(10);
+    finish!();
+    await settle();
+  } finally {
+    clearInterval(alive);
+  }
+  assert.deepEqual(drops, ['shutdown 1']);
+  assert.equal(delivered, 0);
+  assert.deepEqual(sink.counters(), { delivered: 0, dropped: 1, failures: 0, queued: 0 });
+});
+
 test('a sink bounds its queue by bytes too: large events past --events-queue-bytes are dropped and counted, not held until memory runs out', async () => {
   // 2,000-row requests to a webhook that never answered took a server from 160 MB to 3.2 GB with
   // 1,823 events queued (of the 10,000 the count allowed): past its heap limit at ~2,500.
