@@ -61,6 +61,8 @@ export class WebhookSink extends BoundedSink {
   /** What to check when the webhook answers 401 or 403. */
   private readonly credentials: string;
   private readonly urlSource: string;
+  /** Per attempt, ms: connecting, the answer's headers, and reading its body. */
+  private readonly timeoutMs: number;
 
   constructor(options: WebhookSinkOptions) {
     super(options);
@@ -79,6 +81,7 @@ export class WebhookSink extends BoundedSink {
         : basic.authorization !== undefined ? 'the user name and password in the webhook URL'
           : 'that no credentials were sent: give a token with --events-webhook-token-env NAME or --events-webhook-token-file PATH');
     const timeout = options.timeoutMs ?? 10_000;
+    this.timeoutMs = timeout;
     this.agent = new (undici().Agent)({ connections: 2, headersTimeout: timeout, bodyTimeout: timeout, connectTimeout: timeout });
   }
 
@@ -113,7 +116,9 @@ export class WebhookSink extends BoundedSink {
       headers: { ...this.headers, 'content-type': single ? 'application/cloudevents+json; charset=utf-8' : 'application/cloudevents-batch+json; charset=utf-8' },
       body,
     });
-    await response.body.dump();
+    // The status is the answer; the body is read (for the connection's reuse) within the attempt's
+    // time: one trickling a byte at a time, each before the idle timeout, held the sink for good.
+    await response.body.dump({ limit: 128 * 1024, signal: AbortSignal.any([signal, AbortSignal.timeout(this.timeoutMs)]) }).catch(() => undefined);
     if (response.statusCode === 413) {
       this.refusedBytes = Math.min(this.refusedBytes, Buffer.byteLength(body));
       if (single) {

@@ -448,6 +448,37 @@ test('webhook sink: a batch split after a 413 whose last part fails on the netwo
   }
 });
 
+test('webhook sink: an answer whose body trickles on (a byte before each idle timeout) holds the sink no longer than the attempt\'s timeout: its status counts', async () => {
+  // The sink read the body to its end: it never came, and no event was sent again until a restart.
+  let requests = 0;
+  const webhook = createServer((req, res) => {
+    requests++;
+    req.resume();
+    req.on('end', () => {
+      res.writeHead(200);
+      const drip = setInterval(() => res.write('x'), 50);
+      res.on('close', () => clearInterval(drip));
+    });
+  });
+  await new Promise<void>((resolve) => webhook.listen(0, '127.0.0.1', resolve));
+  const sink = new WebhookSink({ url: `http://127.0.0.1:${(webhook.address() as { port: number }).port}/events`, timeoutMs: 300 });
+  try {
+    for (const n of [1, 2]) {
+      sink.offer(`{"n":${n}}`);
+      for (const end = Date.now() + 10_000; sink.counters().delivered < n;) {
+        assert.ok(Date.now() < end, `held by the trickling answer: ${JSON.stringify(sink.counters())}`);
+        await new Promise((r) => setTimeout(r, 20));
+      }
+    }
+    assert.equal(requests, 2);
+    assert.deepEqual(sink.counters(), { delivered: 2, dropped: 0, failures: 0, queued: 0 });
+  } finally {
+    await sink.close(0);
+    webhook.closeAllConnections();
+    webhook.close();
+  }
+});
+
 test('webhook sink: a 429 (or 503) with Retry-After is not sent again before it, as the CloudEvents webhook spec requires', async () => {
   // It was retried after the usual 50-100 ms backoff, hammering a rate-limited webhook.
   const arrivals: number[] = [];
