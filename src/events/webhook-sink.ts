@@ -115,7 +115,7 @@ export class WebhookSink extends BoundedSink {
       signal,
       headers: { ...this.headers, 'content-type': single ? 'application/cloudevents+json; charset=utf-8' : 'application/cloudevents-batch+json; charset=utf-8' },
       body,
-    });
+    }).catch((err: unknown) => { throw this.clearer(err); });
     // The status is the answer; the body is read (for the connection's reuse) within the attempt's
     // time: one trickling a byte at a time, each before the idle timeout, held the sink for good.
     await response.body.dump({ limit: 128 * 1024, signal: AbortSignal.any([signal, AbortSignal.timeout(this.timeoutMs)]) }).catch(() => undefined);
@@ -152,6 +152,17 @@ export class WebhookSink extends BoundedSink {
     }
     // A later part's failure must not send these again.
     this.acknowledged(events.length);
+  }
+
+  /** undici's words for a failed attempt ("Headers Timeout Error", "other side closed") as what the webhook did. */
+  private clearer(err: unknown): unknown {
+    const code = (err as { code?: unknown } | undefined)?.code;
+    const said = code === 'UND_ERR_HEADERS_TIMEOUT' ? `the webhook did not answer within ${this.timeoutMs} ms`
+      : code === 'UND_ERR_CONNECT_TIMEOUT' ? `no connection to the webhook within ${this.timeoutMs} ms`
+        : code === 'UND_ERR_SOCKET' ? 'the webhook closed the connection before answering'
+          : code === 'UND_ERR_HEADERS_OVERFLOW' ? "the webhook's answer has headers larger than 16 KiB"
+            : undefined;
+    return said === undefined ? err : new Error(`${said} (${(err as Error).message})`, { cause: err });
   }
 
   /** Why a 4xx refuses the events for good, and what to fix. */

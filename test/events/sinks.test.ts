@@ -479,6 +479,31 @@ test('webhook sink: an answer whose body trickles on (a byte before each idle ti
   }
 });
 
+test('webhook sink: a failed attempt is logged as what the webhook did (no answer in time, the connection closed before an answer), not in undici\'s words', async () => {
+  // The warning's error said "Headers Timeout Error" or "other side closed".
+  for (const [answer, said] of [['none', /^the webhook did not answer within 200 ms \(/], ['close', /^the webhook closed the connection before answering \(/]] as const) {
+    const webhook = createServer((req, res) => {
+      req.resume();
+      req.on('end', () => { if (answer === 'close') res.socket?.destroy(); });
+    });
+    await new Promise<void>((resolve) => webhook.listen(0, '127.0.0.1', resolve));
+    const errors: string[] = [];
+    const sink = new WebhookSink({ url: `http://127.0.0.1:${(webhook.address() as { port: number }).port}/events`, timeoutMs: 200, backoffMs: 10, maxBackoffMs: 10, warn: (_message, detail) => errors.push(String(detail.error)) });
+    try {
+      sink.offer('{"n":1}');
+      for (const end = Date.now() + 10_000; errors.length === 0;) {
+        assert.ok(Date.now() < end, JSON.stringify(sink.counters()));
+        await new Promise((r) => setTimeout(r, 20));
+      }
+      assert.match(errors[0]!, said);
+    } finally {
+      await sink.close(0);
+      webhook.closeAllConnections();
+      webhook.close();
+    }
+  }
+});
+
 test('webhook sink: a 429 (or 503) with Retry-After is not sent again before it, as the CloudEvents webhook spec requires', async () => {
   // It was retried after the usual 50-100 ms backoff, hammering a rate-limited webhook.
   const arrivals: number[] = [];
