@@ -3,10 +3,8 @@
 import type { FastifyInstance, FastifyServerOptions } from 'fastify';
 import { Server as NetServer, type Socket } from 'node:net';
 import type { ModelConfig } from './config/types.js';
-import { mixedLayouts, repositoryDanglingLinks } from './config/load.js';
-import { relative } from 'node:path';
+import { repositoryWarnings, type StartupWarning } from './startup-warnings.js';
 import { InferenceCore, type CoreEvent } from './core/core.js';
-import { StartupError } from './errors.js';
 import type { WatchOptions } from './core/repository.js';
 import { Metrics } from './metrics/metrics.js';
 import { buildApp, type AppOptions } from './http/app.js';
@@ -75,7 +73,8 @@ export interface RunningServer {
 export async function startServer(options: StartOptions): Promise<RunningServer> {
   // Workers start now, so they load onnxruntime while the app is built; deaths are logged once it exists.
   let app: FastifyInstance | undefined;
-  const early: Array<[string, { model: string; version: number }]> = [];
+  // Warnings found before the app (and its logger) exists: logged once it does, or added to the failure.
+  const early: StartupWarning[] = [];
   const runtime = options.runtime ?? await createRuntime({
     workers: options.workers,
     threadsPerWorker: options.threadsPerWorker,
@@ -100,8 +99,8 @@ export async function startServer(options: StartOptions): Promise<RunningServer>
     onRequest: (model, version) => statistics.requestObserver(model, version),
     // A version that fails to load while serving (reload, on demand): logged with file and problem.
     onProblem: (message, where) => app?.log.error(where, `model load failed: ${message}`),
-    // Start-up loads before the app (and its logger) exists: those are said once it does.
-    onWarning: (message, where) => (app ? app.log.warn(where, `model config: ${message}`) : early.push([message, where])),
+    // Start-up loads before the app (and its logger) exists: those are said once it does, or with a failure before.
+    onWarning: (message, where) => (app ? app.log.warn(where, `model config: ${message}`) : early.push({ message: `model config: ${message}`, where })),
   });
   if (metrics) metrics.watchCore(core);
   statistics.watchCore(core);
@@ -114,7 +113,10 @@ export async function startServer(options: StartOptions): Promise<RunningServer>
     const auth = options.app?.auth;
     const keyGate = auth && (auth.gate ?? createKeyGate(auth, (fingerprint) => metrics?.rateLimited(fingerprint)));
     app = await buildApp({ ...options.app, ...(auth && { auth: { ...auth, gate: keyGate } }), readiness, core, metrics: metrics ?? false, statistics, bodyLimit: options.bodyLimit, logger: options.logger, optimize: options.optimize });
-    for (const [message, where] of early.splice(0)) app.log.warn(where, `model config: ${message}`);
+    // A model folder with both layouts serves its numbered folders: the flat file beside them is said once, here.
+    if (options.configs === undefined) early.push(...repositoryWarnings(options.repo ?? 'models'));
+    // Logged now, not once listening: a port in use fails after this, and they are said all the same.
+    for (const { message, where } of early.splice(0)) app.log.warn(where, message);
     // After the app: the streams log through its logger from their first moment (a broker that
     // refuses the connection says so at once, not into a logger that does not exist yet).
     if (hasStreams(options.streams)) streams = startStreams(options.streams, core, metrics, app.log, app.traffic);
@@ -124,11 +126,13 @@ export async function startServer(options: StartOptions): Promise<RunningServer>
       grpc = await startGrpcServer({ core, stats: statistics, host: options.host, port: options.grpcPort === 'free' ? 0 : options.grpcPort, maxMessageBytes: options.grpcMaxMessageSize, connections: { graceMs: options.drainTimeout, ...options.grpcConnections }, auth: keyGate, log: app.log, metrics, readiness, traffic: app.traffic });
     }
   } catch (err) {
-    // A start-up that fails never gets to the warnings below: a model folder whose version folders are links to
-    // nothing is likely why (its model file not found, no model found), so they are said with the failure.
-    if (err instanceof StartupError && options.configs === undefined) {
-      const links = repositoryDanglingLinks(options.repo ?? 'models').filter((p) => !err.message.includes(p.message));
-      if (links.length > 0) err.message += links.map((p) => `\nversion folder link: ${relative(process.cwd(), p.file) || p.file}: ${p.message}`).join('');
+    // A start-up that fails before the app's logger exists never logs its warnings: they may be why (a model folder
+    // whose version folders are links to nothing: its model file not found, no model found), so they are said with
+    // the failure, each once (no model found names the links already).
+    if (app === undefined && err instanceof Error) {
+      if (options.configs === undefined) early.push(...repositoryWarnings(options.repo ?? 'models'));
+      const said = early.filter((w) => !err.message.includes(w.said ?? w.message)).map((w) => w.message);
+      if (said.length > 0) err.message += said.map((m) => `\n${m}`).join('');
     }
     await grpc?.drain(0);
     await (app ? app.close() : Promise.resolve()).catch(() => undefined);
@@ -148,11 +152,6 @@ export async function startServer(options: StartOptions): Promise<RunningServer>
     else if (e.type === 'version-incomplete') log.warn({ model: e.model, version: e.version }, `model file incomplete: ${e.reason}`);
     else if (e.type === 'version-unloaded' && e.reason !== 'shutdown' && e.reason !== 'replaced') log.info({ model: e.model, version: e.version, reason: e.reason }, 'model version unloaded');
   });
-  // A model folder with both layouts serves its numbered folders: the flat file beside them is said once, here.
-  if (options.configs === undefined) {
-    for (const p of mixedLayouts(options.repo ?? 'models')) log.warn({ folder: p.file }, `model folder layout: ${relative(process.cwd(), p.file) || p.file}: ${p.message}`);
-    for (const p of repositoryDanglingLinks(options.repo ?? 'models')) log.warn({ folder: p.file }, `version folder link: ${relative(process.cwd(), p.file) || p.file}: ${p.message}`);
-  }
   if (options.watch) core.watch(options.watch === true ? {} : options.watch);
   app.log.info({ models: core.status().map((m) => ({ name: m.name, version: m.serving, state: m.state })), workers: runtime.workerThreads, port, watch: Boolean(options.watch) }, 'ready');
 

@@ -5,6 +5,7 @@
 // the files the failure names, the failure's own message is printed.
 import { relative } from 'node:path';
 import { ModelServeError } from '../errors.js';
+import { STARTUP_WARNING_PREFIXES } from '../startup-warnings.js';
 import { formatModelProblems } from './problems.js';
 import { checkRepository } from './repository.js';
 
@@ -19,9 +20,9 @@ export async function completeStartupMessage(err: ModelServeError, repo: string,
     const errors = report.problems.filter((p) => p.severity === 'error');
     const listed = new Set(errors.map((p) => relative(process.cwd(), p.file) || p.file));
     if (errors.length === 0 || failing.some((file) => !listed.has(file))) return err.message;
-    // Version folder links to nothing that startServer said with the failure (warnings to check): kept.
-    const links = err.message.split('\n').filter((line) => line.startsWith('version folder link: '));
-    return [formatModelProblems(errors), ...links].join('\n');
+    // The warnings startServer said with the failure (load warnings, version folder links to nothing): kept.
+    const warnings = err.message.split('\n').filter((line) => STARTUP_WARNING_PREFIXES.some((prefix) => line.startsWith(prefix)));
+    return [formatModelProblems(errors), ...warnings].join('\n');
   } catch {
     return err.message;
   }

@@ -180,6 +180,40 @@ test('a port in use (HTTP or gRPC) fails with one line saying which flag picks a
   }
 });
 
+// Warnings found at start-up (a type: number field feeding an int32 input, a version folder link to nothing) were logged
+// only once the server listened: a start-up that failed (another model that does not fit its ONNX file, a port in use)
+// lost them, though they may say why. Now a failure before the log exists says them with the failure, and the log says
+// them before listening.
+test('a failing start-up still says the warnings found so far: with the failure before the log exists, in the log before a port in use', async () => {
+  const { writeIdentityModels } = await import('../helpers/onnx.js');
+  const repo = writeIdentityModels(tempDir(), [{ file: 'i32/model.onnx', elem: 'INT32', shape: ['N', 1] }, { file: 'bad/model.onnx', elem: 'FLOAT', shape: ['N', 1] }]);
+  writeFileSync(join(repo, 'i32', 'model.yaml'), 'fields:\n  count: { type: number, example: 3 }\ninputs:\n  x: { fields: [count] }\noutputs:\n  y: { from: y }\n');
+  writeFileSync(join(repo, 'bad', 'model.yaml'), 'fields:\n  a: { type: number, example: 3 }\ninputs:\n  nope: { fields: [a] }\noutputs:\n  y: { from: y }\n');
+  const warning = /^model config: .*i32.model\.yaml: fields\.count\.type: is number, but the field feeds the model's int32 input 'x'.*say type: integer/m;
+  const failed = runCli(['serve', repo, '--port', '0', '--grpc-port', '0', '--workers', '1']);
+  assert.equal(failed.status, 1, failed.stderr);
+  assert.match(failed.stderr, /^modelserve: model configuration does not match the ONNX model \(2 problems\):\n {2}.*bad.model\.yaml: inputs\.nope/);
+  assert.match(failed.stderr, warning);
+  assert.equal(failed.stderr.match(/model config: /g)?.length, 1, failed.stderr);
+
+  // Every model loads, then the port is in use: the log said the warnings, a version link to nothing among them.
+  rmSync(join(repo, 'bad'), { recursive: true });
+  symlinkSync(join(repo, 'gone'), join(repo, 'i32', '7'));
+  const { createServer } = await import('node:net');
+  const held = createServer();
+  await new Promise<void>((resolve) => held.listen(0, '127.0.0.1', resolve));
+  try {
+    const busy = runCli(['serve', repo, '--port', String((held.address() as { port: number }).port), '--grpc-port', '0', '--workers', '1', '--log-level', 'warn']);
+    assert.equal(busy.status, 1, busy.stderr);
+    assert.match(busy.stderr, /^modelserve: failed to start: .*EADDRINUSE/);
+    const logged = busy.stdout.split('\n').filter((l) => l.startsWith('{')).map((l) => (JSON.parse(l) as { msg: string }).msg);
+    assert.ok(logged.some((m) => warning.test(m)), busy.stdout);
+    assert.ok(logged.some((m) => /^version folder link: .*i32.7: is a symbolic link that leads to no folder/.test(m)), busy.stdout);
+  } finally {
+    held.close();
+  }
+});
+
 test('one port for HTTP and gRPC (--port 9000 --grpc-port 9000, or PORT=8001 beside gRPC\'s default) is refused before anything loads, naming both (it failed after loading, blaming "another server")', () => {
   const both = runCli(['serve', EXAMPLES, '--port', '9000', '--grpc-port', '9000']);
   assert.equal(both.status, 2, both.stderr);
