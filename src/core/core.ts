@@ -406,8 +406,8 @@ export class InferenceCore extends EventEmitter {
     const slot = entry.slots.get(version);
     if (slot === undefined && !entry.wanted.has(version)) {
       const known = [...new Set([...entry.slots.keys(), ...entry.wanted.keys()])].sort((a, b) => a - b);
-      const unserved = unservedVersionPolicy(entry, version);
-      if (unserved !== undefined) throw new ModelServeError('MS_ERR_MODEL_NOT_FOUND', `model '${name}' version ${version} is on disk but not served by the model's version policy (${unserved}); versions served: ${known.join(', ') || 'none'}`);
+      const unserved = unservedOnDisk(entry, version, this.watcher?.options.settleMs);
+      if (unserved !== undefined) throw new ModelServeError('MS_ERR_MODEL_NOT_FOUND', `model '${name}' version ${version} is on disk but ${unserved}; versions served: ${known.join(', ') || 'none'}`);
       throw new ModelServeError('MS_ERR_MODEL_NOT_FOUND', `model '${name}' has no version ${version}; versions: ${known.join(', ') || 'none'}`);
     }
     return slot?.state === 'ready' ? slot.loaded : undefined;
@@ -1365,19 +1365,24 @@ function modelDirOf(entry: ModelEntry): string | undefined {
 }
 
 /**
- * The model's version policy as its config writes it (`latest: 1`, `specific: [1, 3]`, `all: true`) when `version`
- * has a folder on disk that the policy leaves out; undefined otherwise. Read from disk on a 404 alone: "has no
- * version 1" sent a user looking for a folder that was there.
+ * Why a version whose folder is on disk is not served, when it is: the version policy leaves it out (named as its config
+ * writes it: `latest: 1`, `specific: [1, 3]`, `all: true`), or it is selected but not loaded yet (under --watch, its files
+ * still changing; without it, added after start-up). Undefined when it has no folder. Read from disk on a 404 alone:
+ * "has no version 1" sent a user looking for a folder that was there.
  */
-function unservedVersionPolicy(entry: ModelEntry, version: number): string | undefined {
+function unservedOnDisk(entry: ModelEntry, version: number, settleMs: number | undefined): string | undefined {
   const dir = modelDirOf(entry);
   if (dir === undefined) return undefined;
   const locations = versionLocations(dir);
   if (!locations.some((l) => l.version === version && l.dir !== dir)) return undefined;
   const { policy } = versionPolicySource(dir, locations);
-  // (One the policy selects but not yet listed is still arriving under --watch: not this.)
-  if (policy === undefined || selectVersions(policy, locations.map((l) => l.version)).includes(version)) return undefined;
-  return 'all' in policy ? 'all: true' : 'specific' in policy ? `specific: [${policy.specific.join(', ')}]` : `latest: ${policy.latest}`;
+  if (policy === undefined) return undefined;
+  if (!selectVersions(policy, locations.map((l) => l.version)).includes(version)) {
+    return `not served by the model's version policy (${'all' in policy ? 'all: true' : 'specific' in policy ? `specific: [${policy.specific.join(', ')}]` : `latest: ${policy.latest}`})`;
+  }
+  // Selected, not listed: arriving under --watch (as TF Serving's and Triton's pollers, served once loaded); else never read.
+  if (settleMs !== undefined) return `not loaded yet: --watch loads a version once it holds a config and a model file, none of its files has changed for ${settleMs / 1000} s (a copy may be in progress) and it loads; send it again then`;
+  return `was not there at start-up, and without --watch the repository is not read again: load the model through the repository API (POST /v2/repository/models/${entry.name}/load, gRPC RepositoryModelLoad) to serve it`;
 }
 
 /** The scanned model folders by the name each claims (normally one folder per name). */

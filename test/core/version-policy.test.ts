@@ -319,3 +319,46 @@ test('a version on disk that the version policy does not serve: the 404 on every
     }
   }
 });
+
+// A version the policy selects but not loaded yet (under --watch its files still settling; without --watch, added after
+// start-up) answered the plain "has no version 4" on every front door, as if its folder were not there. Now the 404 (gRPC
+// NOT_FOUND, the code unchanged, as TF Serving's for a version not loaded yet) says it is on disk and why it is not served.
+test('a version on disk the policy selects but not loaded yet: the 404 on every front door says it is on disk, and why it does not serve yet', async () => {
+  const { startServer } = await import('../../src/server.js');
+  const { call } = await import('../helpers/http.js');
+  const { grpcClients, rpc } = await import('../helpers/oip.js');
+  const grpc = await import('@grpc/grpc-js');
+  const settling = /model 'book' version 4 is on disk but not loaded yet: --watch loads a version once it holds a config and a model file, none of its files has changed for 3600 s \(a copy may be in progress\) and it loads; send it again then; versions served: 3/;
+  const unread = /model 'book' version 4 is on disk but was not there at start-up, and without --watch the repository is not read again: load the model through the repository API \(POST \/v2\/repository\/models\/book\/load, gRPC RepositoryModelLoad\) to serve it; versions served: 3/;
+  for (const [watch, expected] of [[{ pollMs: 3_600_000, debounceMs: 3_600_000, settleMs: 3_600_000 }, settling], [undefined, unread]] as const) {
+    const repo = tempDir();
+    for (const v of [1, 2, 3]) writeBookVersion(repo, 'book', v);
+    const server = await startServer({ repo, port: 0, grpcPort: 'free', workers: 1, logger: false, watch });
+    const clients = grpcClients(server.grpcPort!);
+    try {
+      writeBookVersion(repo, 'book', 4);
+      // A pass of --watch finds it settling (without --watch, none runs).
+      if (watch) await server.core.reconcile({});
+      const json = await call(`${server.url}/models/book/versions/4/predict`, { method: 'POST', body: BOOK_ROW });
+      assert.equal(json.status, 404, JSON.stringify(json.body));
+      assert.equal(json.body.code, 'MS_ERR_MODEL_NOT_FOUND');
+      assert.match(String(json.body.detail), expected);
+      for (const path of ['/v2/models/book/versions/4', '/v2/models/book/versions/4/ready']) {
+        const oip = await call(`${server.url}${path}`);
+        assert.equal(oip.status, 404, path + JSON.stringify(oip.body));
+        assert.match(String(oip.body.error), expected, path);
+      }
+      await assert.rejects(rpc(clients.inference, 'ModelMetadata', { name: 'book', version: '4' }), (err: { code?: number; details?: string }) => {
+        assert.equal(err.code, grpc.status.NOT_FOUND);
+        assert.match(String(err.details), expected);
+        return true;
+      });
+      // The policy now counts version 4: version 2 is still one it leaves out, and says so.
+      const old = await call(`${server.url}/models/book/versions/2/predict`, { method: 'POST', body: BOOK_ROW });
+      assert.match(String(old.body.detail), /version 2 is on disk but not served by the model's version policy \(latest: 1\)/);
+    } finally {
+      clients.close();
+      await server.shutdown();
+    }
+  }
+});
