@@ -75,7 +75,7 @@ export function configBesideProblem(file: string, raw: unknown): Problem | undef
 }
 
 /** Why a symlink leads nowhere: a loop, or the path it names does not exist. */
-function danglingReason(path: string): string {
+export function danglingReason(path: string): string {
   try {
     statSync(path);
     return 'it cannot be followed';

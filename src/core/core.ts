@@ -12,7 +12,7 @@ import { statSync } from 'node:fs';
 import { basename, relative, sep } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import type { BatchInfo } from '../batching/batcher.js';
-import { defaultModel, formatProblems, markedDefault, loadRepository, repositoryProblems, selectVersions, versionLocations, versionPolicySource, type Problem } from '../config/load.js';
+import { danglingReason, danglingVersionLinks, defaultModel, formatProblems, markedDefault, loadRepository, repositoryProblems, selectVersions, versionLocations, versionPolicySource, type Problem } from '../config/load.js';
 import { checkRawSignature, checkSignature, signatureWarnings } from '../config/signature.js';
 import type { ModelConfig } from '../config/types.js';
 import { ModelServeError, StartupError } from '../errors.js';
@@ -53,7 +53,8 @@ export type CoreEvent =
   | { type: 'version-failed'; model: string; version: number; reason: string }
   /** Its model file is cut short (a copy stalled): not tried yet, what serves keeps serving. */
   | { type: 'version-incomplete'; model: string; version: number; reason: string }
-  | { type: 'version-unloaded'; model: string; version: number; reason: 'removed' | 'replaced' | 'unload' | 'evicted' | 'shutdown' }
+  /** `why`: what made a model folder no model folder, when it is still there (its config gone, its version links to nothing). */
+  | { type: 'version-unloaded'; model: string; version: number; reason: 'removed' | 'replaced' | 'unload' | 'evicted' | 'shutdown'; why?: string }
   /** A numbered entry of its folder is a symbolic link to no folder: that version is not served (said once, until it changes). */
   | { type: 'version-link-dangling'; model: string; version: number; reason: string }
   | { type: 'eviction'; model: string }
@@ -837,10 +838,10 @@ export class InferenceCore extends EventEmitter {
   }
 
   /** Drains a version that no longer takes new requests, then releases its sessions. */
-  private async retire(entry: ModelEntry, version: ServableVersion, reason: 'removed' | 'replaced' | 'unload' | 'evicted' | 'shutdown'): Promise<void> {
+  private async retire(entry: ModelEntry, version: ServableVersion, reason: 'removed' | 'replaced' | 'unload' | 'evicted' | 'shutdown', why?: string): Promise<void> {
     await version.batcher.drain();
     await this.release(version);
-    this.emit('event', { type: 'version-unloaded', model: entry.name, version: version.version, reason } satisfies CoreEvent);
+    this.emit('event', { type: 'version-unloaded', model: entry.name, version: version.version, reason, ...(why !== undefined && { why }) } satisfies CoreEvent);
   }
 
   /** Stops routing to a slot's version at once, then drains and unloads it. */
@@ -850,7 +851,7 @@ export class InferenceCore extends EventEmitter {
     entry.slots.set(slot.version, after);
     entry.serving = newest(entry);
     this.emit('event', { type: 'models-changed' } satisfies CoreEvent);
-    if (version) await this.retire(entry, version, reason);
+    if (version) await this.retire(entry, version, reason, reason === 'removed' ? why : undefined);
     if (entry.slots.get(slot.version) !== after) return; // reloaded meanwhile
     if (keep === 'delete') {
       entry.slots.delete(slot.version);
@@ -1118,11 +1119,13 @@ export class InferenceCore extends EventEmitter {
         refused.push(problem);
         continue;
       }
-      // The model folder is gone, or now serves under another name: stop serving it, then forget it.
+      // The model folder is gone, or now serves under another name, or is no model folder any more: stop serving it, then forget it.
+      // (The last said once, with its unloads: the scans after it no longer look at that folder.)
+      const why = dir !== undefined && !all.models.some((m) => m.dir === dir) ? noLongerModelFolder(dir) : undefined;
       entry.wanted.clear();
       this.reportedScanProblems.delete(entry.name);
       work.push(
-        Promise.all([...entry.slots.values()].map((s) => this.unloadSlot(entry, s, 'removed', 'delete'))).then(() => {
+        Promise.all([...entry.slots.values()].map((s) => this.unloadSlot(entry, s, 'removed', 'delete', why))).then(() => {
           if (entry.slots.size === 0 && entry.wanted.size === 0 && this.entries.delete(entry.name)) this.removalCount++;
           this.emit('event', { type: 'models-changed' } satisfies CoreEvent);
         }),
@@ -1383,6 +1386,21 @@ function unservedOnDisk(entry: ModelEntry, version: number, settleMs: number | u
   // Selected, not listed: arriving under --watch (as TF Serving's and Triton's pollers, served once loaded); else never read.
   if (settleMs !== undefined) return `not loaded yet: --watch loads a version once it holds a config and a model file, none of its files has changed for ${settleMs / 1000} s (a copy may be in progress) and it loads; send it again then`;
   return `was not there at start-up, and without --watch the repository is not read again: load the model through the repository API (POST /v2/repository/models/${entry.name}/load, gRPC RepositoryModelLoad) to serve it`;
+}
+
+/**
+ * Why a model folder still there is no model folder any more (its config removed, every version folder gone or a
+ * symbolic link to nothing), naming its links to nothing: its model was removed without a word. Undefined when it is gone.
+ */
+function noLongerModelFolder(dir: string): string | undefined {
+  try {
+    if (!statSync(dir).isDirectory()) return undefined;
+  } catch {
+    return undefined;
+  }
+  const links = danglingVersionLinks(dir).map((p) => `${relative(process.cwd(), p.file) || p.file}: ${danglingReason(p.file)}`);
+  const folder = relative(process.cwd(), dir) || dir;
+  return `${folder} no longer holds a config or any version folder${links.length > 0 ? `: its numbered entries are symbolic links to nothing (${links.join('; ')})` : ''}; the model is removed`;
 }
 
 /** The scanned model folders by the name each claims (normally one folder per name). */

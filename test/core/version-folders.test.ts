@@ -262,6 +262,48 @@ test('a model folder whose only numbered entries are symbolic links to nothing i
   });
 });
 
+// A model folder that lost its config while every version folder became a symbolic link to nothing (a release volume
+// unmounted) was no model folder to --watch: its model was removed with the plain 'model version unloaded', and no
+// warning named the links (the repeated ones cover model folders only). Now the unload is a warning saying why, once.
+test('--watch: a model folder whose config goes and whose every version link comes to lead nowhere is removed with a warning saying why, naming the links, once', async () => {
+  const { startServer } = await import('../../src/server.js');
+  const { captureLogLines } = await import('../helpers/logs.js');
+  const { symlinkSync, rmSync } = await import('node:fs');
+  const repo = tempDir();
+  const releases = tempDir();
+  writeBookVersion(repo, 'other', 1);
+  mkdirSync(join(repo, 'book'));
+  writeFileSync(join(repo, 'book', 'model.yaml'), bookConfig('book', 1));
+  for (const v of [1, 2]) {
+    mkdirSync(join(releases, String(v)));
+    copyFileSync(BOOK_MODEL, join(releases, String(v), 'model.onnx'));
+    symlinkSync(join(releases, String(v)), join(repo, 'book', String(v)));
+  }
+  const { lines, stream } = captureLogLines<{ level: number; msg: string; model?: string }>();
+  const server = await startServer({ repo, port: 0, workers: 1, logger: { level: 'info', stream }, watch: { pollMs: 3_600_000, debounceMs: 3_600_000, settleMs: 0 } });
+  try {
+    assert.equal(server.core.status('book')[0]!.serving, 2);
+    rmSync(join(repo, 'book', 'model.yaml'));
+    rmSync(releases, { recursive: true });
+    await server.core.reconcile({});
+    await server.core.reconcile({});
+    assert.equal(server.core.knows('book'), false);
+    assert.equal(server.core.status('other')[0]!.serving, 1);
+    const unloads = lines.filter((l) => l.msg.startsWith('model version unloaded'));
+    assert.equal(unloads.length, 1, JSON.stringify(lines));
+    assert.equal(unloads[0]!.level, 40, 'a warning');
+    const target = (v: number) => join(releases, String(v)).replace(/[.*+?^${}()|[\]\\/]/g, '\\$&');
+    assert.match(unloads[0]!.msg, new RegExp(`^model version unloaded: \\S*book no longer holds a config or any version folder: its numbered entries are symbolic links to nothing \\(\\S*book[\\\\/]1: it points to ${target(1)}, which does not exist; \\S*book[\\\\/]2: it points to ${target(2)}, which does not exist\\); the model is removed$`));
+    // A folder deleted is a removal as before: the plain line.
+    rmSync(join(repo, 'other'), { recursive: true });
+    await server.core.reconcile({});
+    const plain = lines.filter((l) => l.msg.startsWith('model version unloaded') && l.model === 'other');
+    assert.deepEqual(plain.map((l) => [l.level, l.msg]), [[30, 'model version unloaded']]);
+  } finally {
+    await server.shutdown();
+  }
+});
+
 // An edit of the serving (newest) version's files made it 'settling' for a second, and the version policy picked among the
 // settled versions alone: the version before it was loaded, then unloaded as 'removed' once the edit settled. Now a loaded
 // version whose files are changing still counts for the policy: it keeps serving and no other version is loaded.
