@@ -218,7 +218,9 @@ export function versionLookalikes(modelDir: string): Problem[] {
   return entries.filter((e) => !VERSION_FOLDER.test(e) && VERSION_LOOKALIKE.test(e) && isDirectory(join(modelDir, e))).sort().map((e) => {
     const number = /^(?:v|version[-_]?)?0*([1-9][0-9]{0,8})$/i.exec(e)?.[1];
     const rename = number !== undefined && !entries.includes(number) ? ` (rename it to ${number})` : '';
-    return { file: join(modelDir, e), path: '(folder)', message: `is not a version folder, so it is not served: versions are folders named 1, 2, 3, … (a whole number from 1, no leading zero, letter or dot)${rename}` };
+    // 1000000000 is a whole number from 1 as the rule says: the limit is what it breaks.
+    const rule = /^[1-9][0-9]{9,}$/.test(e) ? 'a whole number from 1 of at most 9 digits' : 'a whole number from 1, no leading zero, letter or dot';
+    return { file: join(modelDir, e), path: '(folder)', message: `is not a version folder, so it is not served: versions are folders named 1, 2, 3, … (${rule})${rename}` };
   });
 }
 
@@ -252,6 +254,15 @@ export function flatFilesBesideVersions(modelDir: string): Problem[] {
 export function mixedLayouts(repo: string): Problem[] {
   try {
     return modelFolders(repo).flatMap((dir) => flatFilesBesideVersions(dir));
+  } catch {
+    return [];
+  }
+}
+
+/** versionLookalikes of every model folder of a repository (none when it cannot be listed). */
+export function repositoryVersionLookalikes(repo: string): Problem[] {
+  try {
+    return modelFolders(repo).flatMap((dir) => versionLookalikes(dir));
   } catch {
     return [];
   }

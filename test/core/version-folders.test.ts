@@ -304,6 +304,37 @@ test('--watch: a model folder whose config goes and whose every version link com
   }
 });
 
+// A subfolder named like a version that is none (`02`, `v3`, `1000000000`) was warned of by check alone: serve started
+// without a word while it served the other versions. Now start-up logs it as check words it; a 10-digit number, a whole
+// number from 1 as the rule said, is told the limit it breaks (at most 9 digits).
+test('serve logs at start-up each subfolder named like a version that is none, as check warns of it; a 10-digit one is told the 9-digit limit', async () => {
+  const { startServer } = await import('../../src/server.js');
+  const { captureLogLines } = await import('../helpers/logs.js');
+  const repo = tempDir();
+  writeBookVersion(repo, 'book', 1);
+  for (const name of ['02', '1000000000']) {
+    mkdirSync(join(repo, 'book', name));
+    copyFileSync(BOOK_MODEL, join(repo, 'book', name, 'model.onnx'));
+  }
+  const expected = [
+    /^version folder name: \S*book[\\/]02: is not a version folder, so it is not served: versions are folders named 1, 2, 3, … \(a whole number from 1, no leading zero, letter or dot\) \(rename it to 2\)$/,
+    /^version folder name: \S*book[\\/]1000000000: is not a version folder, so it is not served: versions are folders named 1, 2, 3, … \(a whole number from 1 of at most 9 digits\)$/,
+  ];
+  const report = await checkRepository(repo);
+  assert.deepEqual(report.problems.map((p) => p.severity), ['warning', 'warning']);
+  report.problems.forEach((p, i) => assert.match(`version folder name: ${p.file}: ${p.message}`, expected[i]!));
+  const { lines, stream } = captureLogLines<{ level: number; msg: string }>();
+  const server = await startServer({ repo, port: 0, workers: 1, logger: { level: 'warn', stream } });
+  try {
+    const said = lines.filter((l) => l.msg.startsWith('version folder name: '));
+    assert.equal(said.length, 2, JSON.stringify(lines));
+    said.forEach((l, i) => { assert.equal(l.level, 40); assert.match(l.msg, expected[i]!); });
+    assert.equal(server.core.status('book')[0]!.serving, 1);
+  } finally {
+    await server.shutdown();
+  }
+});
+
 // An edit of the serving (newest) version's files made it 'settling' for a second, and the version policy picked among the
 // settled versions alone: the version before it was loaded, then unloaded as 'removed' once the edit settled. Now a loaded
 // version whose files are changing still counts for the policy: it keeps serving and no other version is loaded.
