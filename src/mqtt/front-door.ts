@@ -20,6 +20,7 @@ import type { InferenceCore } from '../core/core.js';
 import type { ServableVersion } from '../core/servable.js';
 import { ERRORS, isServerFault, ModelServeError, rejectReasonOf, type ErrorCode, type RejectReason } from '../errors.js';
 import { bodyTooLarge, parseJsonBody } from '../protocols/json-body.js';
+import { StepValidationError } from '../pipelines/errors.js';
 import { requestIdFrom } from '../protocols/request-id.js';
 import { connectClient, urlForLogs, type MqttConnectionOptions } from './connection.js';
 import { MqttMetrics } from './metrics.js';
@@ -434,6 +435,11 @@ export class MqttFrontDoor {
       this.traffic?.mirror(version, validated.rows, predictions, requestId);
       return 'predicted';
     } catch (err) {
+      // A pipeline step's 422: FastAPI's issues (naming the step), as HTTP answers them.
+      if (err instanceof StepValidationError) {
+        this.sendError(model, reply, err.code, err.issues, version);
+        return 'invalid';
+      }
       if (err instanceof ModelServeError) {
         const reason = rejectReasonOf(err);
         if (reason) this.rejected?.(model, reason);
