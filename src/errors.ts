@@ -54,7 +54,7 @@ export const ERRORS = {
   MS_ERR_STEP_VALIDATION: { status: 422, doc: "A pipeline step rejected its input (or a row matched no branch of a switch): FastAPI-shaped detail whose loc starts with ['step', <step name>]." },
   MS_ERR_STEP_FAILED: { status: 502, doc: "A remote pipeline step could not be reached, answered an error or an unreadable answer (not JSON, a value not of its declared type, more than 64 MiB), or a local step's model no longer answers a field the pipeline reads (it changed since the pipeline loaded); the detail names the step." },
   MS_ERR_STEP_TIMEOUT: { status: 504, doc: "A remote pipeline step did not answer within its timeout_ms (retries included) or the request's own deadline, or answered 504 itself; the detail names the step." },
-  MS_ERR_STEP_UNAVAILABLE: { status: 503, doc: 'A pipeline step cannot serve now: its model is unloaded or failed, or the remote service answered 503; the detail names the step.' },
+  MS_ERR_STEP_UNAVAILABLE: { status: 503, doc: 'A pipeline step cannot serve now: its model is unloaded or failed, or the remote service answered 503 or 429 (its Retry-After passed on); the detail names the step.' },
   MS_ERR_INTERNAL: { status: 500, doc: 'An unexpected server error; details are in the log under the request id.' },
 } as const satisfies Record<string, ErrorDef>;
 

@@ -14,6 +14,7 @@ import { stepValidationError, type RowOrigin } from './errors.js';
 import { TIMEOUT_HEADER } from '../protocols/deadline.js';
 import { flatten } from '../protocols/oip/tensors.js';
 import { clientGone } from '../batching/batcher.js';
+import { retryAfterMs } from '../events/webhook-sink.js';
 
 const OIP_TYPES: Record<FieldSpec['type'], string> = { number: 'FP64', integer: 'INT64', string: 'BYTES', boolean: 'BOOL' };
 
@@ -74,13 +75,21 @@ export class RemoteStep {
           const text = await res.body.text();
           if (res.statusCode === 200) return this.answers(text, rows.length);
           if (res.statusCode === 422 || (this.spec.protocol === 'oip' && res.statusCode === 400)) throw stepValidationError(this.step, this.remoteIssues(text), origin);
-          if (res.statusCode === 503 && this.mayRetry(attempt, until)) {
+          // The service is busy (503) or asks us to slow down (429): not before its Retry-After.
+          const busy = res.statusCode === 503 || res.statusCode === 429;
+          const wait = busy ? retryAfterMs(res.headers['retry-after']) : undefined;
+          // A 503 is tried again while its Retry-After (if any) ends before the deadline: one past it would only time out.
+          if (res.statusCode === 503 && this.mayRetry(attempt, until) && (wait === undefined || performance.now() + wait < until)) {
             attempt++;
-            await sleep(Math.min(100 * attempt, Math.max(0, until - performance.now())));
+            await sleep(Math.min(Math.max(100 * attempt, wait ?? 0), Math.max(0, until - performance.now())));
             continue;
           }
           const reason = errorText(text);
-          if (res.statusCode === 503) throw new ModelServeError('MS_ERR_STEP_UNAVAILABLE', `step '${this.step}': ${this.target} answered 503${reason}`);
+          // The client hears when to come back: the service's Retry-After (whole seconds), passed on.
+          if (busy) {
+            throw new ModelServeError('MS_ERR_STEP_UNAVAILABLE', `step '${this.step}': ${this.target} answered ${res.statusCode}${res.statusCode === 429 ? ' (too many requests)' : ''}${reason}`,
+              wait === undefined ? {} : { headers: { 'retry-after': String(Math.ceil(wait / 1000)) } });
+          }
           // Its deadline passed (the one this call gave it, or its own): a timeout, not a failure.
           if (res.statusCode === 504) throw new ModelServeError('MS_ERR_STEP_TIMEOUT', `step '${this.step}': ${this.target} answered 504${reason}`);
           throw new ModelServeError('MS_ERR_STEP_FAILED', `step '${this.step}': ${this.target} answered ${res.statusCode}${reason}`);
