@@ -124,8 +124,10 @@ export function resolvePipelines(configs: readonly ModelConfig[]): { derived: Ma
         if (!names.has(key)) at(`${step.path}.inputs.${key}`, `step '${step.name}' has no field '${key}' (its fields: ${[...names].join(', ')})`);
       }
       for (const f of io.fields) {
-        const source = step.inputs[f.name] ?? f.name;
-        const path = step.inputs[f.name] !== undefined ? `${step.path}.inputs.${f.name}` : step.path;
+        // Own keys only: a field named like an Object method (constructor, toString) is no rename.
+        const renamed = Object.hasOwn(step.inputs, f.name);
+        const source = renamed ? step.inputs[f.name]! : f.name;
+        const path = renamed ? `${step.path}.inputs.${f.name}` : step.path;
         const have = sequential ? available.get(source) : undefined;
         if (have?.producer !== undefined) {
           read[have.step!]!.add(source);

@@ -50,7 +50,9 @@ function project(rows: readonly Row[], fields: readonly FieldSpec[], renames: Re
   return rows.map((row) => {
     const out: Row = {};
     for (const f of fields) {
-      const value = row[renames[f.name] ?? f.name];
+      // Own keys only: a field named like an Object method (constructor, toString) is neither a rename nor a value.
+      const key = Object.hasOwn(renames, f.name) ? renames[f.name]! : f.name;
+      const value = Object.hasOwn(row, key) ? row[key] : undefined;
       if (value !== undefined) out[f.name] = value;
     }
     return out;
@@ -64,7 +66,7 @@ function project(rows: readonly Row[], fields: readonly FieldSpec[], renames: Re
  */
 function checkAnswers(spec: PipelineStepSpec, pipeline: string, model: ServableVersion, answers: PredictionObject[]): PredictionObject[] {
   for (const field of spec.answers ?? []) {
-    if (answers.some((a) => !(field in a))) throw new StepChangedError(stepChanged(spec, pipeline, model, field));
+    if (answers.some((a) => !Object.hasOwn(a, field))) throw new StepChangedError(stepChanged(spec, pipeline, model, field));
   }
   return answers;
 }

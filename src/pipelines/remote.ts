@@ -144,7 +144,8 @@ export class RemoteStep {
       if (answer === null || typeof answer !== 'object' || Array.isArray(answer)) throw this.unreadable('an answer is not an object');
       const out: PredictionObject = {};
       for (const o of this.spec.outputs) {
-        if (!(o.field in answer)) throw this.unreadable(`an answer has no '${o.field}'`);
+        // Own keys only: an output named like an Object method (toString) is not in every answer.
+        if (!Object.hasOwn(answer, o.field)) throw this.unreadable(`an answer has no '${o.field}'`);
         out[o.field] = this.checkType(o, (answer as Record<string, unknown>)[o.field]);
       }
       return out;
