@@ -60,6 +60,8 @@ export class RemoteStep {
     const client = origin.client;
     const watch = client === undefined ? undefined : setInterval(() => { if (clientGone(client)) controller.abort(); }, CLIENT_POLL_MS);
     let attempt = 0;
+    // The status of an answer whose body is being read (a failure then is the answer cut short, not the service unreachable).
+    let answered: number | undefined;
     try {
       for (;;) {
         try {
@@ -71,7 +73,9 @@ export class RemoteStep {
           // The client's request id goes along, so the service's logs and events match this request's.
           const headers: Record<string, string> = { 'content-type': 'application/json', accept: 'application/json', [TIMEOUT_HEADER]: String(left) };
           if (origin.requestId !== undefined) headers['x-request-id'] = origin.requestId;
+          answered = undefined;
           const res = await this.pool.request({ path: this.path, method: 'POST', headers, body, signal: controller.signal });
+          answered = res.statusCode;
           const text = await res.body.text();
           if (res.statusCode === 200) return this.answers(text, rows.length);
           if (res.statusCode === 422 || (this.spec.protocol === 'oip' && res.statusCode === 400)) throw stepValidationError(this.step, this.remoteIssues(text), origin);
@@ -108,7 +112,12 @@ export class RemoteStep {
             await sleep(Math.min(50 * attempt, Math.max(0, until - performance.now())));
             continue;
           }
-          throw new ModelServeError('MS_ERR_STEP_FAILED', `step '${this.step}': cannot reach ${this.target}: ${code || (err as Error).message}${attempt > 0 ? ` (${attempt + 1} attempts)` : ''}`, { cause: err });
+          const attempts = attempt > 0 ? ` (${attempt + 1} attempts)` : '';
+          // Reached, but the connection closed: before any answer, or in the middle of one.
+          const why = answered !== undefined ? `answered ${answered} but closed the connection before the answer was complete (${code || (err as Error).message})`
+            : code === 'UND_ERR_SOCKET' ? `closed the connection without answering (${code})` : undefined;
+          if (why !== undefined) throw new ModelServeError('MS_ERR_STEP_FAILED', `step '${this.step}': ${this.target} ${why}${attempts}`, { cause: err });
+          throw new ModelServeError('MS_ERR_STEP_FAILED', `step '${this.step}': cannot reach ${this.target}: ${code || (err as Error).message}${attempts}`, { cause: err });
         }
       }
     } finally {
