@@ -28,7 +28,7 @@ export function retryAfterMs(header: string | string[] | undefined, now = Date.n
 }
 
 /** A URL's user or password as written (a stray % that is no escape is kept as it is). */
-function percentDecoded(text: string): string {
+export function percentDecoded(text: string): string {
   try {
     return decodeURIComponent(text);
   } catch {

@@ -14,7 +14,7 @@ import { stepValidationError, type RowOrigin } from './errors.js';
 import { TIMEOUT_HEADER } from '../protocols/deadline.js';
 import { flatten } from '../protocols/oip/tensors.js';
 import { clientGone } from '../batching/batcher.js';
-import { retryAfterMs } from '../events/webhook-sink.js';
+import { percentDecoded, retryAfterMs } from '../events/webhook-sink.js';
 
 const OIP_TYPES: Record<FieldSpec['type'], string> = { number: 'FP64', integer: 'INT64', string: 'BYTES', boolean: 'BOOL' };
 
@@ -30,6 +30,8 @@ export class RemoteStep {
   private readonly pool: Pool;
   private readonly path: string;
   private readonly origin: string;
+  /** A URL's user:password@ as HTTP Basic (the pool connects to the origin, which drops them); never shown in messages. */
+  private readonly authorization: string | undefined;
 
   constructor(
     readonly step: string,
@@ -39,6 +41,7 @@ export class RemoteStep {
     const model = encodeURIComponent(spec.model ?? '');
     const url = new URL(spec.protocol === 'modelserve' ? `${spec.url}/models/${model}/predict` : spec.protocol === 'oip' ? `${spec.url}/v2/models/${model}/infer` : spec.url);
     this.origin = url.origin;
+    this.authorization = url.username || url.password ? `Basic ${Buffer.from(`${percentDecoded(url.username)}:${percentDecoded(url.password)}`).toString('base64')}` : undefined;
     this.path = `${url.pathname}${url.search}`;
     this.pool = new (undici().Pool)(this.origin, { connections: spec.maxInFlight, pipelining: 1, connectTimeout: Math.min(spec.timeoutMs, 10_000), maxResponseSize: MAX_ANSWER_BYTES });
   }
@@ -73,6 +76,7 @@ export class RemoteStep {
           // The client's request id goes along, so the service's logs and events match this request's.
           const headers: Record<string, string> = { 'content-type': 'application/json', accept: 'application/json', [TIMEOUT_HEADER]: String(left) };
           if (origin.requestId !== undefined) headers['x-request-id'] = origin.requestId;
+          if (this.authorization !== undefined) headers.authorization = this.authorization;
           answered = undefined;
           const res = await this.pool.request({ path: this.path, method: 'POST', headers, body, signal: controller.signal });
           answered = res.statusCode;
