@@ -8,6 +8,7 @@ import { STATUS_CODES } from 'node:http';
 import type { Agent } from 'undici';
 import { undici } from '../lazy-modules.js';
 import { BoundedSink, RetryLaterError, type BoundedSinkOptions } from './sink.js';
+import { retryAfterMs, urlBasicAuthorization } from '../outbound-http.js';
 
 /**
  * The 4xx answers retried, as Knative's senders do: 404 (a route or broker that does not exist yet
@@ -15,26 +16,6 @@ import { BoundedSink, RetryLaterError, type BoundedSinkOptions } from './sink.js
  * would be answered again to the same batch, which then held the queue for good.
  */
 const RETRIED_4XX = new Set([404, 408, 409, 429]);
-
-/** The longest Retry-After obeyed: a bogus one (a year) must not stop the events for good. */
-const MAX_RETRY_AFTER_MS = 3_600_000;
-
-/** A Retry-After header (delay-seconds or an HTTP-date) as ms from now; undefined when absent or unreadable. */
-export function retryAfterMs(header: string | string[] | undefined, now = Date.now()): number | undefined {
-  const value = Array.isArray(header) ? header[0] : header;
-  if (value === undefined) return undefined;
-  const ms = /^\s*\d+\s*$/.test(value) ? Number(value) * 1000 : Date.parse(value) - now;
-  return Number.isNaN(ms) ? undefined : Math.min(MAX_RETRY_AFTER_MS, Math.max(0, ms));
-}
-
-/** A URL's user or password as written (a stray % that is no escape is kept as it is). */
-export function percentDecoded(text: string): string {
-  try {
-    return decodeURIComponent(text);
-  } catch {
-    return text;
-  }
-}
 
 export interface WebhookSinkOptions extends BoundedSinkOptions {
   url: string;
@@ -68,8 +49,8 @@ export class WebhookSink extends BoundedSink {
     super(options);
     const url = new URL(options.url);
     // undici drops a URL's user:password without a word: no Authorization was sent, and the webhook refused every event.
-    const basic: Record<string, string> = url.username === '' && url.password === '' ? {}
-      : { authorization: `Basic ${Buffer.from(`${percentDecoded(url.username)}:${percentDecoded(url.password)}`).toString('base64')}` };
+    const authorization = urlBasicAuthorization(url);
+    const basic: Record<string, string> = authorization === undefined ? {} : { authorization };
     url.username = '';
     url.password = '';
     this.url = url.href;

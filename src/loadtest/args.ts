@@ -6,6 +6,7 @@ import { parseArgsMessage } from '../closest-name.js';
 import { NOT_AN_ENV_NAME, isEnvName } from '../cli/env-name.js';
 import { readTextOrSay } from './read-file.js';
 import type { Stage, Threshold, WaitSpec } from './types.js';
+import { urlBasicAuthorization } from '../outbound-http.js';
 
 export class UsageError extends Error {}
 
@@ -311,7 +312,7 @@ export function parseRunArgs(argv: string[], env: NodeJS.ProcessEnv = process.en
   // dropped without a word and every request was a 401. An explicit -H Authorization wins. The
   // URL keeps no credentials after this, so no report prints the password.
   if (url.username !== '' || url.password !== '') {
-    if (headers.authorization === undefined) headers.authorization = `Basic ${Buffer.from(`${decodeURIComponent(url.username)}:${decodeURIComponent(url.password)}`).toString('base64')}`;
+    headers.authorization ??= urlBasicAuthorization(url)!;
     url.username = '';
     url.password = '';
   }

@@ -14,7 +14,7 @@ import { stepValidationError, type RowOrigin } from './errors.js';
 import { TIMEOUT_HEADER } from '../protocols/deadline.js';
 import { flatten } from '../protocols/oip/tensors.js';
 import { clientGone } from '../batching/batcher.js';
-import { percentDecoded, retryAfterMs } from '../events/webhook-sink.js';
+import { retryAfterMs, urlBasicAuthorization } from '../outbound-http.js';
 
 const OIP_TYPES: Record<FieldSpec['type'], string> = { number: 'FP64', integer: 'INT64', string: 'BYTES', boolean: 'BOOL' };
 
@@ -41,7 +41,7 @@ export class RemoteStep {
     const model = encodeURIComponent(spec.model ?? '');
     const url = new URL(spec.protocol === 'modelserve' ? `${spec.url}/models/${model}/predict` : spec.protocol === 'oip' ? `${spec.url}/v2/models/${model}/infer` : spec.url);
     this.origin = url.origin;
-    this.authorization = url.username || url.password ? `Basic ${Buffer.from(`${percentDecoded(url.username)}:${percentDecoded(url.password)}`).toString('base64')}` : undefined;
+    this.authorization = urlBasicAuthorization(url);
     this.path = `${url.pathname}${url.search}`;
     this.pool = new (undici().Pool)(this.origin, { connections: spec.maxInFlight, pipelining: 1, connectTimeout: Math.min(spec.timeoutMs, 10_000), maxResponseSize: MAX_ANSWER_BYTES });
   }

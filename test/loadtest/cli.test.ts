@@ -654,6 +654,18 @@ test('credentials in the URL (http://user:pass@host/) are sent as Basic auth and
   }
 });
 
+test('a URL user or password holding a % that is no escape is sent as written, as curl does (it stopped the run with "URI malformed")', async () => {
+  const auth: string[] = [];
+  const guarded = await startServer((req, res) => { auth.push(req.headers.authorization ?? ''); json(res, 200, {}); });
+  try {
+    const r = await runCli(['loadtest', `http://us%zz:p%40ss@127.0.0.1:${guarded.port}/predict`, '-n', '1', '-q']);
+    assert.equal(r.code, 0, r.stderr);
+    assert.deepEqual(auth, [`Basic ${Buffer.from('us%zz:p@ss').toString('base64')}`]);
+  } finally {
+    await guarded.close();
+  }
+});
+
 test('an absurd --rate (far past what the connections carry) ends with its never-sent count, not a crash: the backlog stored every due arrival and ran out of heap', async () => {
   // 2e7 req/s for 1 s on a heap of 64 MB: a stored backlog needs 160 MB of intended times.
   const r = await runCli(['loadtest', `${fast.url}/predict`, '--rate', '2e7', '-d', '1s', '-c', '4', '--timeout', '1s', '-q', '--json'], 120_000, { NODE_OPTIONS: '--max-old-space-size=64' });
