@@ -7,8 +7,8 @@ import { emptyArgumentMessage } from '../cli/empty-argument.js';
 
 const HELP = `Usage: modelserve convert <model.json> <out.onnx>
 
-Converts an XGBoost model saved in XGBoost's JSON format (booster.save_model('model.json'), gbtree;
-objectives binary:logistic, binary:logitraw, reg:squarederror, reg:pseudohubererror,
+Converts an XGBoost model saved in XGBoost's JSON format (booster.save_model('model.json'), gbtree
+or dart; objectives binary:logistic, binary:logitraw, reg:squarederror, reg:pseudohubererror,
 reg:absoluteerror, reg:logistic, count:poisson, reg:gamma, reg:tweedie, multi:softprob,
 multi:softmax) into the ONNX graph modelserve serves for it (format: xgboost does the same at load):
 an ai.onnx.ml TreeEnsembleRegressor for the margin, with base_score, and each split's default

@@ -208,6 +208,15 @@ function checkTrees(trees: unknown, model: BoosterModel): asserts trees is Tree[
   });
 }
 
+/** A dart booster's weight_drop: one finite number per tree. */
+function dartWeights(value: unknown, treeCount: number): number[] {
+  if (!Array.isArray(value)) throw new XgboostFormatError(`not an XGBoost JSON model: the dart booster's weight_drop is ${value === undefined ? 'missing' : jsonKind(value)}, not a list`);
+  if (value.length !== treeCount) throw new XgboostFormatError(`the dart booster's weight_drop has ${value.length} entries for ${treeCount} trees`);
+  const bad = value.findIndex((w) => typeof w !== 'number' || !Number.isFinite(w));
+  if (bad !== -1) throw new XgboostFormatError(`the dart booster's weight_drop ${bad} is ${JSON.stringify(value[bad]) ?? 'missing'}, not a number`);
+  return value as number[];
+}
+
 /** Converts a parsed XGBoost JSON model (Booster.save_model('model.json')). */
 export function convertXgboost(json: unknown): ConvertedModel {
   if (json === null || typeof json !== 'object' || Array.isArray(json)) throw new XgboostFormatError(`not an XGBoost JSON model: it holds ${jsonKind(json)}, not an object with a learner`);
@@ -217,8 +226,10 @@ export function convertXgboost(json: unknown): ConvertedModel {
   if (!(SUPPORTED_OBJECTIVES as readonly string[]).includes(objective)) {
     throw new XgboostFormatError(`objective ${objective} is not supported (supported: ${SUPPORTED_OBJECTIVES.join(', ')})`);
   }
-  const booster = need(learner.gradient_booster as { name?: string; model?: BoosterModel } | undefined, 'gradient_booster');
-  if (booster.name !== 'gbtree') throw new XgboostFormatError(`booster ${booster.name} is not supported (only gbtree)`);
+  const saved = need(learner.gradient_booster as { name?: string; model?: BoosterModel; gbtree?: { model?: BoosterModel }; weight_drop?: unknown } | undefined, 'gradient_booster');
+  if (saved.name !== 'gbtree' && saved.name !== 'dart') throw new XgboostFormatError(`booster ${saved.name} is not supported (only gbtree and dart)`);
+  // dart keeps its trees in a gbtree, and predicts (outside training) with each tree scaled by its weight_drop.
+  const booster = saved.name === 'dart' ? need(saved.gbtree, 'gbtree (of the dart booster)') : saved;
   const allTrees: unknown = need(booster.model?.trees, 'trees');
   const treeInfo = need(booster.model?.tree_info, 'tree_info');
   checkTrees(allTrees, booster.model!);
@@ -237,6 +248,7 @@ export function convertXgboost(json: unknown): ConvertedModel {
     return logistic ? Math.log(baseScore / (1 - baseScore)) : logLink ? Math.log(baseScore) : baseScore;
   });
   const missing = sklearnMissing(learner);
+  const treeWeights = saved.name === 'dart' ? dartWeights(saved.weight_drop, allTrees.length) : undefined;
 
   const a = { treeIds: [] as number[], nodeIds: [] as number[], featureIds: [] as number[], values: [] as number[], modes: [] as string[], trueIds: [] as number[], falseIds: [] as number[], missingTrue: [] as number[] };
   const t = { treeIds: [] as number[], nodeIds: [] as number[], ids: [] as number[], weights: [] as number[] };
@@ -248,7 +260,7 @@ export function convertXgboost(json: unknown): ConvertedModel {
       a.nodeIds.push(i);
       if (left === -1) {
         a.featureIds.push(0); a.values.push(0); a.modes.push('LEAF'); a.trueIds.push(0); a.falseIds.push(0); a.missingTrue.push(0);
-        t.treeIds.push(treeId); t.nodeIds.push(i); t.ids.push(multi ? treeInfo[treeId]! : 0); t.weights.push(tree.split_conditions[i]!);
+        t.treeIds.push(treeId); t.nodeIds.push(i); t.ids.push(multi ? treeInfo[treeId]! : 0); t.weights.push(tree.split_conditions[i]! * (treeWeights?.[treeId] ?? 1));
       } else {
         const feature = tree.split_indices[i]!;
         if (feature >= numFeature) throw new XgboostFormatError(`tree ${treeId} splits on feature ${feature} of ${numFeature}`);
