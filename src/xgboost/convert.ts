@@ -2,7 +2,7 @@
 // one ai.onnx.ml TreeEnsembleRegressor computing the margin (base_score included), and standard
 // operators finish it per objective — Sigmoid (+ the two-column probabilities and a 0.5 threshold
 // label) for binary:logistic, Softmax + ArgMax for multi:softprob/softmax, Exp for count:poisson,
-// reg:gamma and reg:tweedie, nothing for reg:squarederror, reg:pseudohubererror and reg:absoluteerror. (Margin first, then standard operators, keeps XGBoost's own formula — sigmoid or
+// reg:gamma, reg:tweedie and survival:*, the sign for binary:hinge, nothing for the others (regression, ranking). (Margin first, then standard operators, keeps XGBoost's own formula — sigmoid or
 // softmax of the summed margin, label at p > 0.5 or the first largest probability — instead of
 // depending on TreeEnsembleClassifier's conventions for binary and post-transformed scores.)
 // A missing value (NaN) takes each split's default direction, as in XGBoost; so does the estimator's
@@ -16,10 +16,11 @@ const utf8 = new TextEncoder();
 export const SUPPORTED_OBJECTIVES = [
   'binary:logistic', 'binary:logitraw', 'reg:squarederror', 'reg:linear', 'reg:logistic', 'multi:softprob', 'multi:softmax',
   'reg:pseudohubererror', 'reg:absoluteerror', 'count:poisson', 'reg:gamma', 'reg:tweedie',
+  'binary:hinge', 'reg:squaredlogerror', 'rank:pairwise', 'rank:ndcg', 'rank:map', 'survival:cox', 'survival:aft',
 ] as const;
 
 /** Objectives whose prediction is exp(margin), as XGBoost's PredTransform (base_score is log'd to the margin). */
-const LOG_LINK = ['count:poisson', 'reg:gamma', 'reg:tweedie'];
+const LOG_LINK = ['count:poisson', 'reg:gamma', 'reg:tweedie', 'survival:cox', 'survival:aft'];
 
 export interface ConvertedModel {
   bytes: Uint8Array;
@@ -287,7 +288,23 @@ export function convertXgboost(json: unknown): ConvertedModel {
     attr('aggregate_function', 'SUM'), attr('post_transform', 'NONE'),
   ], 'ai.onnx.ml'));
   let outputs: ValueInfoProto[];
-  if (objective === 'binary:logistic') {
+  if (objective === 'binary:hinge') {
+    // XGBoost predicts 1 where the margin is above 0, else 0; its estimator's predict_proba is [1 - that, that].
+    initializers.push(
+      { name: 'zero', dims: [], dataType: DT.FLOAT, floatData: [0] },
+      { name: 'one', dims: [], dataType: DT.FLOAT, floatData: [1] },
+      { name: 'axis_1', dims: [1], dataType: DT.INT64, int64Data: [1] },
+    );
+    nodes.push(
+      node('Greater', [margin, 'zero'], ['is_one']),
+      node('Cast', ['is_one'], ['p1'], [attr('to', { int: DT.FLOAT })]),
+      node('Sub', ['one', 'p1'], ['p0']),
+      node('Concat', ['p0', 'p1'], ['probabilities'], [attr('axis', { int: 1 })]),
+      node('Cast', ['is_one'], ['label_2d'], [attr('to', { int: DT.INT64 })]),
+      node('Squeeze', ['label_2d', 'axis_1'], ['label']),
+    );
+    outputs = [tensorInfo('label', DT.INT64, ['N']), tensorInfo('probabilities', DT.FLOAT, ['N', 2])];
+  } else if (objective === 'binary:logistic') {
     initializers.push(
       { name: 'one', dims: [], dataType: DT.FLOAT, floatData: [1] },
       { name: 'half', dims: [], dataType: DT.FLOAT, floatData: [0.5] },
