@@ -7,15 +7,15 @@ import { emptyArgumentMessage } from '../cli/empty-argument.js';
 
 const HELP = `Usage: modelserve convert <model.json> <out.onnx>
 
-Converts an XGBoost model saved in XGBoost's JSON format (booster.save_model('model.json'), gbtree
-or dart; objectives binary:logistic, binary:logitraw, binary:hinge, reg:squarederror,
+Converts an XGBoost model saved in XGBoost's JSON format (booster.save_model('model.json'), gbtree,
+dart or gblinear; objectives binary:logistic, binary:logitraw, binary:hinge, reg:squarederror,
 reg:pseudohubererror, reg:absoluteerror, reg:squaredlogerror, reg:logistic, count:poisson,
 reg:gamma, reg:tweedie, survival:cox, survival:aft, rank:pairwise, rank:ndcg, rank:map,
 multi:softprob, multi:softmax) into the ONNX graph modelserve serves for it (format: xgboost does
 the same at load): an ai.onnx.ml TreeEnsembleRegressor for the margin, with base_score, and each
-split's default direction for missing values (NaN), then Sigmoid or Softmax and the label for
-classifiers (the margin's sign for binary:hinge), Exp for count:poisson, reg:gamma, reg:tweedie
-and survival:*.
+split's default direction for missing values (NaN) (gblinear: MatMul and Add, a missing value adding
+nothing), then Sigmoid or Softmax and the label for classifiers (the margin's sign for
+binary:hinge), Exp for count:poisson, reg:gamma, reg:tweedie and survival:*.
 Input 'input' float32 [N, features]; outputs 'label' int64 [N] and 'probabilities' float32 [N, C]
 for classifiers, 'variable' float32 [N, 1] for regression ('margin' for binary:logitraw).
 

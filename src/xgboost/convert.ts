@@ -218,6 +218,16 @@ function dartWeights(value: unknown, treeCount: number): number[] {
   return value as number[];
 }
 
+/** gblinear's weights: (features + 1) x outputs finite numbers, feature-major, the biases last. */
+function gblinearWeights(value: unknown, numFeature: number, outputs: number): number[] {
+  if (!Array.isArray(value)) throw new XgboostFormatError(`not an XGBoost JSON model: the gblinear booster's weights are ${value === undefined ? 'missing' : jsonKind(value)}, not a list`);
+  const expected = (numFeature + 1) * outputs;
+  if (value.length !== expected) throw new XgboostFormatError(`the gblinear booster has ${value.length} weights where ${numFeature} features and ${outputs} ${outputs === 1 ? 'output' : 'classes'} need ${expected}`);
+  const bad = value.findIndex((w) => typeof w !== 'number' || !Number.isFinite(w));
+  if (bad !== -1) throw new XgboostFormatError(`the gblinear booster's weight ${bad} is ${JSON.stringify(value[bad]) ?? 'missing'}, not a number`);
+  return value as number[];
+}
+
 /** Converts a parsed XGBoost JSON model (Booster.save_model('model.json')). */
 export function convertXgboost(json: unknown): ConvertedModel {
   if (json === null || typeof json !== 'object' || Array.isArray(json)) throw new XgboostFormatError(`not an XGBoost JSON model: it holds ${jsonKind(json)}, not an object with a learner`);
@@ -227,18 +237,21 @@ export function convertXgboost(json: unknown): ConvertedModel {
   if (!(SUPPORTED_OBJECTIVES as readonly string[]).includes(objective)) {
     throw new XgboostFormatError(`objective ${objective} is not supported (supported: ${SUPPORTED_OBJECTIVES.join(', ')})`);
   }
-  const saved = need(learner.gradient_booster as { name?: string; model?: BoosterModel; gbtree?: { model?: BoosterModel }; weight_drop?: unknown } | undefined, 'gradient_booster');
-  if (saved.name !== 'gbtree' && saved.name !== 'dart') throw new XgboostFormatError(`booster ${saved.name} is not supported (only gbtree and dart)`);
+  const saved = need(learner.gradient_booster as { name?: string; model?: BoosterModel & { weights?: unknown }; gbtree?: { model?: BoosterModel }; weight_drop?: unknown } | undefined, 'gradient_booster');
+  if (saved.name !== 'gbtree' && saved.name !== 'dart' && saved.name !== 'gblinear') throw new XgboostFormatError(`booster ${saved.name} is not supported (only gbtree, dart and gblinear)`);
+  const linear = saved.name === 'gblinear';
   // dart keeps its trees in a gbtree, and predicts (outside training) with each tree scaled by its weight_drop.
   const booster = saved.name === 'dart' ? need(saved.gbtree, 'gbtree (of the dart booster)') : saved;
-  const allTrees: unknown = need(booster.model?.trees, 'trees');
-  const treeInfo = need(booster.model?.tree_info, 'tree_info');
-  checkTrees(allTrees, booster.model!);
+  const allTrees: unknown = linear ? [] : need(booster.model?.trees, 'trees');
+  const treeInfo = linear ? [] : need(booster.model?.tree_info, 'tree_info');
+  if (!linear) checkTrees(allTrees, booster.model!);
   const numFeature = paramNumber(params.num_feature, 'num_feature');
   const multi = objective.startsWith('multi:');
   const numClass = multi ? paramNumber(params.num_class, 'num_class') : 1;
-  const rounds = bestRounds(learner, booster.model!, allTrees.length, numClass);
-  const trees = rounds === undefined ? allTrees : allTrees.slice(0, rounds.trees);
+  // gblinear keeps only its last weights, which its estimator's predict uses whatever best_iteration says.
+  const rounds = linear ? undefined : bestRounds(learner, booster.model!, (allTrees as Tree[]).length, numClass);
+  const trees = rounds === undefined ? (allTrees as Tree[]) : (allTrees as Tree[]).slice(0, rounds.trees);
+  const linearWeights = linear ? gblinearWeights(need(saved.model, 'model (of the gblinear booster)').weights, numFeature, numClass) : undefined;
   if (paramNumber(params.num_target ?? '1', 'num_target') !== 1) throw new XgboostFormatError('models with several targets are not supported');
   // base_score is kept in the objective's output space (the identity for softmax); the trees add to the margin.
   const logistic = objective === 'binary:logistic' || objective === 'reg:logistic';
@@ -249,7 +262,7 @@ export function convertXgboost(json: unknown): ConvertedModel {
     return logistic ? Math.log(baseScore / (1 - baseScore)) : logLink ? Math.log(baseScore) : baseScore;
   });
   const missing = sklearnMissing(learner);
-  const treeWeights = saved.name === 'dart' ? dartWeights(saved.weight_drop, allTrees.length) : undefined;
+  const treeWeights = saved.name === 'dart' ? dartWeights(saved.weight_drop, (allTrees as Tree[]).length) : undefined;
 
   const a = { treeIds: [] as number[], nodeIds: [] as number[], featureIds: [] as number[], values: [] as number[], modes: [] as string[], trueIds: [] as number[], falseIds: [] as number[], missingTrue: [] as number[] };
   const t = { treeIds: [] as number[], nodeIds: [] as number[], ids: [] as number[], weights: [] as number[] };
@@ -279,7 +292,21 @@ export function convertXgboost(json: unknown): ConvertedModel {
     initializers.push({ name: 'missing_value', dims: [], dataType: DT.FLOAT, floatData: [missing] }, { name: 'nan', dims: [], dataType: DT.FLOAT, floatData: [NaN] });
     nodes.push(node('Equal', ['input', 'missing_value'], ['is_missing']), node('Where', ['is_missing', 'nan', 'input'], ['features']));
   }
-  nodes.push(node('TreeEnsembleRegressor', [missing === undefined ? 'input' : 'features'], [margin], [
+  const features = missing === undefined ? 'input' : 'features';
+  if (linearWeights) {
+    // gblinear: bias + base_score + the sum of weight * value over the values present (a missing one adds nothing).
+    initializers.push(
+      { name: 'linear_zero', dims: [], dataType: DT.FLOAT, floatData: [0] },
+      { name: 'linear_weights', dims: [numFeature, numClass], dataType: DT.FLOAT, floatData: linearWeights.slice(0, numFeature * numClass) },
+      { name: 'linear_bias', dims: [numClass], dataType: DT.FLOAT, floatData: linearWeights.slice(numFeature * numClass).map((b, k) => b + baseMargins[k]!) },
+    );
+    nodes.push(
+      node('IsNaN', [features], ['linear_missing']),
+      node('Where', ['linear_missing', 'linear_zero', features], ['linear_present']),
+      node('MatMul', ['linear_present', 'linear_weights'], ['linear_sum']),
+      node('Add', ['linear_sum', 'linear_bias'], [margin]),
+    );
+  } else nodes.push(node('TreeEnsembleRegressor', [features], [margin], [
     ints('nodes_treeids', a.treeIds), ints('nodes_nodeids', a.nodeIds), ints('nodes_featureids', a.featureIds),
     floats('nodes_values', a.values), strings('nodes_modes', a.modes), ints('nodes_truenodeids', a.trueIds),
     ints('nodes_falsenodeids', a.falseIds), ints('nodes_missing_value_tracks_true', a.missingTrue),
