@@ -252,7 +252,8 @@ export function convertXgboost(json: unknown): ConvertedModel {
   const rounds = linear ? undefined : bestRounds(learner, booster.model!, (allTrees as Tree[]).length, numClass);
   const trees = rounds === undefined ? (allTrees as Tree[]) : (allTrees as Tree[]).slice(0, rounds.trees);
   const linearWeights = linear ? gblinearWeights(need(saved.model, 'model (of the gblinear booster)').weights, numFeature, numClass) : undefined;
-  if (paramNumber(params.num_target ?? '1', 'num_target') !== 1) throw new XgboostFormatError('models with several targets are not supported');
+  const numTarget = paramNumber(params.num_target ?? '1', 'num_target');
+  if (numTarget !== 1) throw new XgboostFormatError(`models with several targets are not supported: num_target is ${numTarget} (trained on a label with ${numTarget} columns, or reg:quantileerror with ${numTarget} quantile_alpha values); train one model per target`);
   // base_score is kept in the objective's output space (the identity for softmax); the trees add to the margin.
   const logistic = objective === 'binary:logistic' || objective === 'reg:logistic';
   const logLink = LOG_LINK.includes(objective);

@@ -10,7 +10,7 @@ import { readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { startServer } from '../../src/server.js';
 import { initModelFolder } from '../../src/init/init.js';
-import { xgboostInitOptions } from '../../src/xgboost/load.js';
+import { convertXgboostFile, xgboostInitOptions } from '../../src/xgboost/load.js';
 import { call } from '../helpers/http.js';
 import { tempDir } from '../helpers/paths.js';
 
@@ -63,6 +63,8 @@ r = xgb.XGBRanker(n_estimators=8, max_depth=3, n_jobs=1, random_state=0)
 r.fit(X, yrank, group=[30] * 10)
 r.save_model(os.path.join(out, 'ranker.json'))
 expect['ranker'] = [[v] for v in r.predict(T).tolist()]
+# Several targets (a two-column label): not served.
+xgb.train({'objective': 'reg:squarederror', 'nthread': 1}, xgb.DMatrix(X, label=np.stack([ypos, -ypos], 1)), 2).save_model(os.path.join(out, 'targets.json'))
 json.dump({'X': [[None if np.isnan(v) else float(v) for v in r] for r in T], 'expect': expect}, open(os.path.join(out, 'expect.json'), 'w'))
 `;
 execFileSync('/usr/bin/python3', ['-c', TRAIN, root], { stdio: 'pipe' });
@@ -97,4 +99,9 @@ test('ranking, survival (cox, aft), squared log error and hinge models answer as
   } finally {
     await server.shutdown();
   }
+});
+
+test('a model with several targets is refused naming the file and num_target (it said only "models with several targets are not supported")', () => {
+  const file = join(root, 'targets.json');
+  assert.throws(() => convertXgboostFile(file), (err: Error) => err.message === `${file}: models with several targets are not supported: num_target is 2 (trained on a label with 2 columns, or reg:quantileerror with 2 quantile_alpha values); train one model per target`);
 });
