@@ -65,3 +65,24 @@ export function writeReshapeFailingModel(dir: string, file: string): string {
   execFileSync('/usr/bin/python3', ['-c', MAKE_RESHAPE, dir, file], { stdio: 'pipe' });
   return dir;
 }
+
+const MAKE_TILE = `
+import os, sys, onnx
+from onnx import TensorProto, helper
+width = int(sys.argv[3])
+x = helper.make_tensor_value_info('x', TensorProto.FLOAT, ['N', 1])
+y = helper.make_tensor_value_info('y', TensorProto.FLOAT, ['N', width])
+repeats = helper.make_tensor('repeats', TensorProto.INT64, [2], [1, width])
+graph = helper.make_graph([helper.make_node('Tile', ['x', 'repeats'], ['y'])], 'tile', [x], [y], [repeats])
+model = helper.make_model(graph, opset_imports=[helper.make_opsetid('', 13)])
+model.ir_version = 8
+path = os.path.join(sys.argv[1], sys.argv[2])
+os.makedirs(os.path.dirname(path), exist_ok=True)
+onnx.save(model, path)
+`;
+
+/** Writes, at `file` under `dir`, a graph whose output is wide from a small input: 'x' [N, 1] float tiled to 'y' [N, width]. Returns `dir`. */
+export function writeTileModel(dir: string, file: string, width: number): string {
+  execFileSync('/usr/bin/python3', ['-c', MAKE_TILE, dir, file, String(width)], { stdio: 'pipe' });
+  return dir;
+}

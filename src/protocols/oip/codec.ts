@@ -323,7 +323,9 @@ export function classificationCount(output: string, parameters: Record<string, u
   const value = parameters?.classification;
   if (value === undefined) return undefined;
   if (typeof value !== 'number' || !Number.isInteger(value) || value < 1) {
-    throw badTensor(`output '${String(output).slice(0, 64)}': parameters.classification must be a positive integer (how many classes to return), not ${String(JSON.stringify(value)).slice(0, 40)}`);
+    // A number as itself: JSON.stringify shows 1e400 (Infinity) and a gRPC double_param NaN as null.
+    const shown = typeof value === 'number' ? String(value) : String(JSON.stringify(value));
+    throw badTensor(`output '${String(output).slice(0, 64)}': parameters.classification must be a positive integer (how many classes to return), not ${shown.slice(0, 40)}`);
   }
   return value;
 }
@@ -333,7 +335,8 @@ const NUMERIC = new Set<Datatype>(['FP32', 'FP64', 'INT8', 'INT16', 'INT32', 'IN
 /** An element as text: an FP32 one in the fewest digits that read back as the same FP32 (0.83, not 0.8299999833106995). */
 function valueText(v: number | bigint, datatype: Datatype): string {
   if (typeof v === 'bigint' || datatype !== 'FP32' || !Number.isFinite(v)) return String(v);
-  for (let digits = 1; digits < 9; digits++) {
+  // 9 significant digits tell every FP32 apart (FLT_DECIMAL_DIG): 10.1908455 needs all 9.
+  for (let digits = 1; digits <= 9; digits++) {
     const short = Number(v.toPrecision(digits));
     if (Math.fround(short) === v) return String(short);
   }
@@ -354,22 +357,48 @@ export function classify(t: OipTensor, count: number, batched: boolean, label: (
   const rows = batched ? Math.min(t.shape[0] ?? 1, width === 0 ? 0 : Math.floor(total / width)) : 1;
   const k = Math.min(count, width);
   const out = new Array<string>(rows * k);
-  const order = Array.from({ length: width }, (_, i) => i);
+  let base = 0;
+  // true when element a of the row ranks before element b: larger first, ties lower index first, NaN last.
+  const before = (a: number, b: number): boolean => {
+    const x = values[base + a]!;
+    const y = values[base + b]!;
+    const xNaN = x !== x;
+    const yNaN = y !== y;
+    if (xNaN || yNaN) return xNaN === yNaN ? a < b : yNaN;
+    return x > y || (x === y && a < b);
+  };
+  // The top k by a heap of k whose root ranks last: width log k, where sorting a 1M-element row
+  // for K = 1 took ~0.5 s of the event loop.
+  const heap = new Int32Array(k);
+  const sift = (i: number, size: number): void => {
+    for (;;) {
+      const l = 2 * i + 1;
+      if (l >= size) return;
+      const c = l + 1 < size && before(heap[l]!, heap[l + 1]!) ? l + 1 : l;
+      if (!before(heap[i]!, heap[c]!)) return;
+      const swap = heap[i]!;
+      heap[i] = heap[c]!;
+      heap[c] = swap;
+      i = c;
+    }
+  };
   for (let r = 0; r < rows; r++) {
-    const base = r * width;
-    for (let i = 0; i < width; i++) order[i] = i;
-    order.sort((a, b) => {
-      const x = values[base + a]!;
-      const y = values[base + b]!;
-      const xNaN = x !== x;
-      const yNaN = y !== y;
-      if (xNaN || yNaN) return xNaN === yNaN ? a - b : xNaN ? 1 : -1;
-      return x > y ? -1 : x < y ? 1 : a - b;
-    });
-    for (let j = 0; j < k; j++) {
-      const index = order[j]!;
+    base = r * width;
+    for (let i = 0; i < k; i++) heap[i] = i;
+    for (let i = (k >> 1) - 1; i >= 0; i--) sift(i, k);
+    for (let i = k; i < width; i++) {
+      if (before(i, heap[0]!)) {
+        heap[0] = i;
+        sift(0, k);
+      }
+    }
+    // Popping the root (the one ranking last) fills the row from its end.
+    for (let size = k; size > 0; size--) {
+      const index = heap[0]!;
+      heap[0] = heap[size - 1]!;
+      sift(0, size - 1);
       const name = label(index);
-      out[r * k + j] = `${valueText(values[base + index]!, t.datatype)}:${index}${name === undefined ? '' : `:${name}`}`;
+      out[r * k + size - 1] = `${valueText(values[base + index]!, t.datatype)}:${index}${name === undefined ? '' : `:${name}`}`;
     }
   }
   return { name: t.name, datatype: 'BYTES', shape: batched ? [rows, k] : [k], values: out };
