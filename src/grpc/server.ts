@@ -11,7 +11,7 @@ import { shownName, type InferenceCore } from '../core/core.js';
 import type { ServableVersion } from '../core/servable.js';
 import { isServerFault, ModelServeError, rejectReasonOf, type ErrorCode, type RejectReason } from '../errors.js';
 import type { KeyGate } from '../http/plugins/auth.js';
-import { classificationCount, inferTensors, withTimeoutParameter } from '../protocols/oip/codec.js';
+import { checkRequestParameters, classificationCount, inferTensors, withTimeoutParameter } from '../protocols/oip/codec.js';
 import { acquire, checkLoadParameters, isModelReady, modelConfig, modelMetadata, modelStatistics, repositoryIndex, serverMetadata } from '../protocols/oip/service.js';
 import type { InferenceStatistics } from '../protocols/oip/statistics.js';
 import { badTensor, checkDatatype, fromBytes, MAX_ELEMENTS, noInputs, fromContents, hasContents, toBytes, toContents, type OipTensor } from '../protocols/oip/tensors.js';
@@ -383,6 +383,7 @@ export async function startGrpcServer(options: GrpcServerOptions): Promise<Runni
     const arrived = performance.now();
     // (A refusal is counted in modelserve_rejected_total where it is answered: rejected(), above.)
     const inputs = decodeInputs(request);
+    checkRequestParameters(request.parameters);
     const classification = new Map<string, number>();
     for (const o of request.outputs) {
       const count = classificationCount(o.name, o.parameters);

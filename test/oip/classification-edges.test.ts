@@ -123,6 +123,18 @@ test('K past any width (1e18) is every element; 0, negative, fractional, true, "
   });
 });
 
+test("classification among the request's own parameters is refused, saying it belongs on a requested output (it was ignored: plain tensors answered)", async () => {
+  const res = await post('f32', { inputs: f32([1, 2, 3, 4], 1), parameters: { classification: 2 } });
+  assert.equal(res.status, 400, res.bytes.toString());
+  assert.match(res.json().error, /parameters.classification is a requested output's parameter, not the request's: ask for it as "outputs": \[\{"name": <output>, "parameters": \{"classification": K\}\}\]/);
+  const typed = [{ name: 'x', datatype: 'FP32', shape: [1, 4], contents: { fp32_contents: [1, 2, 3, 4] } }];
+  await assert.rejects(rpc(inference, 'ModelInfer', { model_name: 'f32', inputs: typed, parameters: { classification: { int64_param: '2' } } }), (err: grpc.ServiceError) => {
+    assert.equal(err.code, grpc.status.INVALID_ARGUMENT);
+    assert.match(err.details, /parameters.classification is a requested output's parameter, not the request's/);
+    return true;
+  });
+});
+
 test('a 1,000,000-element row: K = 2 the two first of equal values, K past the width every element, as JSON and binary BYTES', async () => {
   const small = await post('wide', { inputs: [{ name: 'x', datatype: 'FP32', shape: [2, 1], data: [0.5, 2] }], outputs: [{ name: 'y', parameters: { classification: 2 } }] });
   assert.equal(small.status, 200, small.bytes.toString());

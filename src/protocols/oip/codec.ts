@@ -330,6 +330,16 @@ export function classificationCount(output: string, parameters: Record<string, u
   return value;
 }
 
+/**
+ * The request's own parameters: `classification` there is refused rather than ignored (the answer
+ * would be the plain tensors a client asking for classes cannot read): it belongs on a requested output.
+ */
+export function checkRequestParameters(parameters: Record<string, unknown> | undefined): void {
+  if (parameters !== undefined && Object.hasOwn(parameters, 'classification')) {
+    throw badTensor('parameters.classification is a requested output\'s parameter, not the request\'s: ask for it as "outputs": [{"name": <output>, "parameters": {"classification": K}}] (gRPC: outputs[].parameters["classification"].int64_param)');
+  }
+}
+
 const NUMERIC = new Set<Datatype>(['FP32', 'FP64', 'INT8', 'INT16', 'INT32', 'INT64', 'UINT8', 'UINT16', 'UINT32', 'UINT64']);
 
 /** An element as text: an FP32 one in the fewest digits that read back as the same FP32 (0.83, not 0.8299999833106995). */

@@ -5,7 +5,7 @@ import type { ServableVersion } from '../../core/servable.js';
 import { isServerFault, ModelServeError, type ErrorCode } from '../../errors.js';
 import { VERSION } from '../../version.js';
 import { performance } from 'node:perf_hooks';
-import { inferTensors, viewOf, withTimeoutParameter, type TensorMetadata } from './codec.js';
+import { checkRequestParameters, inferTensors, viewOf, withTimeoutParameter, type TensorMetadata } from './codec.js';
 import { inferResponseBody, parseInferBody } from './rest-body.js';
 import type { InferenceStatistics } from './statistics.js';
 import type { Datatype } from './tensors.js';
@@ -130,6 +130,7 @@ export function modelStatistics(core: InferenceCore, stats: InferenceStatistics,
 export async function restInfer(version: ServableVersion, body: Uint8Array, headerLength: string | undefined, request: { client?: ClientProbe; deadline?: number | undefined; requestId?: string } = {}): Promise<{ body: Buffer; headerLength?: number }> {
   const arrived = performance.now();
   const parsed = parseInferBody(body, headerLength, () => ({ name: version.name, ...configTensors(version) }));
+  checkRequestParameters(parsed.parameters);
   const deadline = withTimeoutParameter(parsed.parameters?.timeout, request.deadline, arrived);
   const classification = new Map(parsed.outputs?.flatMap((o) => (o.classification === undefined ? [] : [[o.name, o.classification] as const])));
   const outputs = await inferTensors(version, { inputs: parsed.inputs, outputs: parsed.outputs?.map((o) => o.name), classification, client: request.client, deadline, requestId: request.requestId, frontDoor: 'http' });
