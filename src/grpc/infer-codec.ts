@@ -22,7 +22,7 @@ export interface InferRequestMessage {
   /** Requested outputs, each with its parameters as `parameters` below. */
   outputs: Array<{ name: string; parameters: Record<string, unknown> }>;
   raw_input_contents: Uint8Array[];
-  /** The request's parameters map, each InferParameter as the value of its choice (64-bit integers as numbers). */
+  /** The request's parameters map, each InferParameter as the value of its choice (64-bit integers as numbers, BigInts past 2^53). */
   parameters: Record<string, unknown>;
   /** Why the bytes are not a ModelInferRequest (the call answers INVALID_ARGUMENT with it: grpc-js would answer a deserializer's throw with INTERNAL). */
   invalid?: string;
@@ -45,7 +45,10 @@ function parameterValues(decoded: Record<string, Record<string, unknown>>): Reco
     const choice = CHOICES.find((c) => Object.hasOwn(p, c));
     if (choice === undefined) continue;
     const v = p[choice];
-    out[key] = choice === 'int64_param' || choice === 'uint64_param' ? Number(String(v)) : v;
+    if (choice !== 'int64_param' && choice !== 'uint64_param') { out[key] = v; continue; }
+    // One past 2^53 stays exact as a BigInt (a message quoting it as a number would misquote it).
+    const n = Number(String(v));
+    out[key] = Number.isSafeInteger(n) ? n : BigInt(String(v));
   }
   return out;
 }

@@ -135,6 +135,25 @@ test("classification among the request's own parameters is refused, saying it be
   });
 });
 
+test('a gRPC 64-bit parameter past 2^53 is quoted exactly when refused (it was rounded through a float64), and as a count or timeout that large is answered', async () => {
+  const typed = [{ name: 'x', datatype: 'FP32', shape: [1, 4], contents: { fp32_contents: [1, 4, 2, 3] } }];
+  const refused = async (parameters: unknown, outputs: unknown[], message: string) => {
+    await assert.rejects(rpc(inference, 'ModelInfer', { model_name: 'f32', inputs: typed, outputs, parameters }), (err: grpc.ServiceError) => {
+      assert.equal(err.code, grpc.status.INVALID_ARGUMENT);
+      assert.equal(err.details, message);
+      return true;
+    });
+  };
+  await refused({}, [{ name: 'y', parameters: { classification: { int64_param: '-9223372036854775808' } } }], "output 'y': parameters.classification must be a positive integer (how many classes to return), not -9223372036854775808");
+  await refused({ timeout: { int64_param: '-9007199254740993' } }, [], 'parameters.timeout must be a non-negative integer (microseconds; 0: no timeout), not -9007199254740993');
+  const answer = await rpc<{ outputs: Array<{ datatype: string; shape: string[]; contents: { bytes_contents: Buffer[] } }> }>(inference, 'ModelInfer', {
+    model_name: 'f32', inputs: typed, parameters: { timeout: { int64_param: '9223372036854775807' } },
+    outputs: [{ name: 'y', parameters: { classification: { uint64_param: '18446744073709551615' } } }],
+  });
+  assert.deepEqual(answer.outputs[0]!.shape.map(Number), [1, 4]);
+  assert.deepEqual(answer.outputs[0]!.contents.bytes_contents.map(String), ['4:1', '3:3', '2:2', '1:0']);
+});
+
 test('a 1,000,000-element row: K = 2 the two first of equal values, K past the width every element, as JSON and binary BYTES', async () => {
   const small = await post('wide', { inputs: [{ name: 'x', datatype: 'FP32', shape: [2, 1], data: [0.5, 2] }], outputs: [{ name: 'y', parameters: { classification: 2 } }] });
   assert.equal(small.status, 200, small.bytes.toString());

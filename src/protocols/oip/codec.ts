@@ -320,14 +320,19 @@ export interface InferRequest {
  * to answer, or undefined when not asked. Anything but a positive integer is refused, naming the output.
  */
 export function classificationCount(output: string, parameters: Record<string, unknown> | undefined): number | undefined {
-  const value = parameters?.classification;
-  if (value === undefined) return undefined;
+  const given = parameters?.classification;
+  if (given === undefined) return undefined;
+  // A gRPC 64-bit integer past 2^53 (a BigInt): a count that large is every class of any row.
+  const value = typeof given === 'bigint' && given > 0n ? Number(given) : given;
   if (typeof value !== 'number' || !Number.isInteger(value) || value < 1) {
-    // A number as itself: JSON.stringify shows 1e400 (Infinity) and a gRPC double_param NaN as null.
-    const shown = typeof value === 'number' ? String(value) : String(JSON.stringify(value));
-    throw badTensor(`output '${String(output).slice(0, 64)}': parameters.classification must be a positive integer (how many classes to return), not ${shown.slice(0, 40)}`);
+    throw badTensor(`output '${String(output).slice(0, 64)}': parameters.classification must be a positive integer (how many classes to return), not ${shownValue(value)}`);
   }
   return value;
+}
+
+/** A parameter's value in a message: a number or BigInt as itself (JSON.stringify shows 1e400 and a gRPC double_param NaN as null, and throws on a BigInt). */
+function shownValue(value: unknown): string {
+  return (typeof value === 'number' || typeof value === 'bigint' ? String(value) : String(JSON.stringify(value))).slice(0, 40);
 }
 
 /**
@@ -421,10 +426,12 @@ export function classify(t: OipTensor, count: number, batched: boolean, label: (
  * x-modelserve-timeout-ms, the model's queue.timeout_ms): the soonest wins. Anything but a
  * non-negative integer is refused rather than ignored: a client that set it expects it to hold.
  */
-export function withTimeoutParameter(value: unknown, deadline: number | undefined, arrived: number): number | undefined {
-  if (value === undefined) return deadline;
+export function withTimeoutParameter(given: unknown, deadline: number | undefined, arrived: number): number | undefined {
+  if (given === undefined) return deadline;
+  // A gRPC 64-bit integer past 2^53 (a BigInt): past any other deadline.
+  const value = typeof given === 'bigint' && given >= 0n ? Number(given) : given;
   if (typeof value !== 'number' || !Number.isInteger(value) || value < 0) {
-    throw badTensor(`parameters.timeout must be a non-negative integer (microseconds; 0: no timeout), not ${String(JSON.stringify(value)).slice(0, 40)}`);
+    throw badTensor(`parameters.timeout must be a non-negative integer (microseconds; 0: no timeout), not ${shownValue(value)}`);
   }
   if (value === 0) return deadline;
   const own = arrived + value / 1000;
