@@ -29,10 +29,12 @@ export async function readModelBytes(config: Pick<ModelConfig, 'modelFile' | 'fo
     throw new ModelBytesError('parse', 'it is an XGBoost JSON model: add format: xgboost to the config');
   }
   let bytes: Uint8Array;
+  let converted: { outputs: string[]; numClass: number } | undefined;
   // The converter is loaded only for XGBoost models.
   const xgboost = config.format === 'xgboost' ? await import('../xgboost/load.js') : undefined;
   try {
-    bytes = xgboost ? xgboost.readModelBytes(config) : readUserFile(config.modelFile, 'model');
+    if (xgboost) ({ bytes, ...converted } = xgboost.convertXgboostFile(config.modelFile));
+    else bytes = readUserFile(config.modelFile, 'model');
   } catch (err) {
     if (err instanceof UserFileError) throw new ModelBytesError('file', err.reason);
     // Its message names the file, which the caller names too: the reason alone follows it.
@@ -46,7 +48,8 @@ export async function readModelBytes(config: Pick<ModelConfig, 'modelFile' | 'fo
     if (notOnnx !== undefined) throw new ModelBytesError('parse', notOnnx);
   }
   // Read from the graph as written: the optimiser rewrites an SVMClassifier, and its class labels with it.
-  const links = withClassLinks ? await classLinks(bytes) : undefined;
+  // A converted classifier's classes are its probabilities' columns, 0..n-1, its label their index.
+  const links = !withClassLinks ? undefined : converted ? xgboostClassLinks(converted) : await classLinks(bytes);
   const withLinks = links === undefined ? {} : { classLinks: links };
   // The optimiser's protobuf library is loaded only for models that may hold an operator it rewrites.
   if (!optimize || !config.optimize || !mayOptimize(bytes)) return { bytes, ...withLinks };
@@ -365,4 +368,12 @@ export async function modelFileSignature(config: Pick<ModelConfig, 'modelFile' |
   } finally {
     closeSync(opened.fd);
   }
+}
+
+/** The class links of an XGBoost classifier as converted ('label' + 'probabilities'); undefined for other objectives. */
+function xgboostClassLinks(converted: { outputs: string[]; numClass: number }): ClassLinks | undefined {
+  if (!converted.outputs.includes('probabilities') || !converted.outputs.includes('label')) return undefined;
+  // binary objectives answer two columns, [1 - p, p]; multi:* one per class.
+  const classes = Array.from({ length: Math.max(2, converted.numClass) }, (_, i) => String(i));
+  return { probabilities: { classes, labels: { label: 'index' } } };
 }

@@ -82,11 +82,6 @@ export function convertXgboostFile(file: string): ConvertedModel {
   }
 }
 
-/** The bytes to load for a model: ONNX as it is, XGBoost converted. */
-export function readModelBytes(config: { modelFile: string; format?: string }): Uint8Array {
-  return config.format === 'xgboost' ? convertXgboostFile(config.modelFile).bytes : readUserFile(config.modelFile, 'model');
-}
-
 /** For `modelserve init model.json`: the converted graph, feature names, and `format: xgboost`. */
 export function xgboostInitOptions(file: string): Partial<InitOptions> {
   const converted = convertXgboostFile(file);

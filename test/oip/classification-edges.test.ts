@@ -33,6 +33,10 @@ before(async () => {
   mkdirSync(join(repo, 'weather-probs'));
   const yaml = readFileSync(join(WEATHER, 'model.yaml'), 'utf8').replace(/^name: weather$/m, 'name: weather-probs').replace(/^model: model.onnx$/m, `model: ${join(WEATHER, 'model.onnx')}`);
   writeFileSync(join(repo, 'weather-probs', 'model.yaml'), `${yaml}  probabilities:\n    from: probabilities\n`);
+  // An XGBoost classifier (format: xgboost, converted at load): its probabilities output whole too.
+  mkdirSync(join(repo, 'rain-xgboost'));
+  const xgb = readFileSync(join(EXAMPLES, 'rain-xgboost', 'model.yaml'), 'utf8').replace(/^model: model.json$/m, `model: ${join(EXAMPLES, 'rain-xgboost', 'model.json')}`);
+  writeFileSync(join(repo, 'rain-xgboost', 'model.yaml'), `${xgb}  probabilities:\n    from: probabilities\n`);
   server = await startServer({ repo, port: 0, grpcPort: 'free', workers: 1 });
   ({ inference, close: closeClients } = grpcClients(server.grpcPort!));
 });
@@ -195,4 +199,30 @@ test('several outputs each with its own K and a plain one in one request, and co
     if (i % 3 === 0) assert.deepEqual(outputs[2]!.data.map((s) => s.split(':').slice(1).join(':')), ['0:Rain']);
     if (i % 3 === 0) assert.equal(Math.fround(Number(outputs[2]!.data[0]!.split(':')[0])), Math.fround(rain[i]!));
   });
+});
+
+test("an XGBoost classifier's classes are its probabilities' columns, named by model.yaml's label map (they were answered without labels)", async () => {
+  const inputs = [
+    { name: 'temp_c', datatype: 'FP64', shape: [2, 1], data: [8.75, 20] },
+    { name: 'humidity', datatype: 'FP64', shape: [2, 1], data: [0.83, 0.3] },
+    { name: 'wind_bearing_degree', datatype: 'FP64', shape: [2, 1], data: [259, 10] },
+    { name: 'pressure_millibars', datatype: 'FP64', shape: [2, 1], data: [1016.51, 1030] },
+    { name: 'current_weather_condition', datatype: 'FP64', shape: [2, 1], data: [1, 0] },
+  ];
+  const plain = await post('rain-xgboost', { inputs, outputs: [{ name: 'probabilities' }, { name: 'rain_probability' }] });
+  assert.equal(plain.status, 200, plain.bytes.toString());
+  const [probabilities, rain] = plain.json().outputs as Array<{ data: number[] }>;
+  const res = await post('rain-xgboost', { inputs, outputs: [{ name: 'probabilities', parameters: { classification: 2 } }, { name: 'rain_probability', parameters: { classification: 1 } }] });
+  assert.equal(res.status, 200, res.bytes.toString());
+  const [classes, rainClass] = res.json().outputs as Array<{ shape: number[]; data: string[] }>;
+  const labels = ['No_Rain', 'Rain'];
+  assert.deepEqual(classes!.shape, [2, 2]);
+  for (let r = 0; r < 2; r++) {
+    const [p0, p1] = [probabilities!.data[2 * r]!, probabilities!.data[2 * r + 1]!];
+    const order = p1 > p0 ? [1, 0] : [0, 1];
+    assert.deepEqual(classes!.data.slice(2 * r, 2 * r + 2).map((s) => s.split(':').slice(1).join(':')), order.map((c) => `${c}:${labels[c]}`));
+    assert.equal(Math.fround(Number(classes!.data[2 * r]!.split(':')[0])), Math.fround(Math.max(p0, p1)));
+    assert.equal(rainClass!.data[r]!.split(':').slice(1).join(':'), '0:Rain');
+    assert.equal(Math.fround(Number(rainClass!.data[r]!.split(':')[0])), Math.fround(rain!.data[r]!));
+  }
 });
