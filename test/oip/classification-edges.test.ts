@@ -24,6 +24,7 @@ before(async () => {
   const repo = tempDir();
   writeIdentityModels(repo, [
     { file: 'f32/1/model.onnx', elem: 'FLOAT', shape: ['N', 4] },
+    { file: 'f32-wide/1/model.onnx', elem: 'FLOAT', shape: ['N', 40] },
     { file: 'f32-flat/1/model.onnx', elem: 'FLOAT', shape: [4] },
     { file: 'i64/1/model.onnx', elem: 'INT64', shape: ['N', 3] },
     { file: 'u8/1/model.onnx', elem: 'UINT8', shape: ['N', 3] },
@@ -73,22 +74,24 @@ test('an FP32 value needing all 9 significant digits is written in 9, not as its
 
 test('top K per row equals a full sort: ties by lower index, NaN last, for every K up to past the width', async () => {
   // Deterministic rows of quarters 0..2 (many ties) with NaNs, sent as binary data (JSON has no NaN).
+  // K small against the width (a heap of K picks them) and near it (the row is sorted) alike.
   const rows = 50;
-  const values = new Float32Array(rows * 4);
+  const width = 40;
+  const values = new Float32Array(rows * width);
   let seed = 7;
   for (let i = 0; i < values.length; i++) {
     seed = (seed * 16807) % 2147483647;
     values[i] = seed % 11 === 0 ? NaN : (seed % 9) / 4;
   }
-  for (const k of [1, 2, 3, 4, 9]) {
-    const { body, headerLength } = binaryBody([{ name: 'x', datatype: 'FP32', shape: [rows, 4], bytes: new Uint8Array(values.buffer) }], { outputs: [{ name: 'y', parameters: { classification: k } }] });
-    const res = await post('f32', body, headerLength);
+  for (const k of [1, 2, 3, 5, 9, 10, 11, 39, 40, 41]) {
+    const { body, headerLength } = binaryBody([{ name: 'x', datatype: 'FP32', shape: [rows, width], bytes: new Uint8Array(values.buffer) }], { outputs: [{ name: 'y', parameters: { classification: k } }] });
+    const res = await post('f32-wide', body, headerLength);
     assert.equal(res.status, 200, res.bytes.toString());
     const answer = JSON.parse(res.bytes.toString()).outputs[0];
-    assert.deepEqual(answer.shape, [rows, Math.min(k, 4)]);
+    assert.deepEqual(answer.shape, [rows, Math.min(k, width)]);
     const want: string[] = [];
     for (let r = 0; r < rows; r++) {
-      const row = [0, 1, 2, 3].map((i) => ({ v: values[r * 4 + i]!, i }));
+      const row = Array.from({ length: width }, (_, i) => ({ v: values[r * width + i]!, i }));
       row.sort((a, b) => (Number.isNaN(a.v) || Number.isNaN(b.v) ? Number(Number.isNaN(a.v)) - Number(Number.isNaN(b.v)) || a.i - b.i : b.v - a.v || a.i - b.i));
       for (const { v, i } of row.slice(0, k)) want.push(`${v}:${i}`);
     }
