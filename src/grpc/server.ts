@@ -384,10 +384,11 @@ export async function startGrpcServer(options: GrpcServerOptions): Promise<Runni
     // (A refusal is counted in modelserve_rejected_total where it is answered: rejected(), above.)
     const inputs = decodeInputs(request);
     checkRequestParameters(request.parameters);
-    const classification = new Map<string, number>();
+    // Made only when an output asks (the extension is rare; this runs per call).
+    let classification: Map<string, number> | undefined;
     for (const o of request.outputs) {
       const count = classificationCount(o.name, o.parameters);
-      if (count !== undefined) classification.set(o.name, count);
+      if (count !== undefined) (classification ??= new Map()).set(o.name, count);
     }
     const requested = request.outputs.length > 0 ? request.outputs.map((o) => o.name) : undefined;
     const soonest = withTimeoutParameter(request.parameters.timeout, deadline, arrived);

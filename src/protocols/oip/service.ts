@@ -132,7 +132,9 @@ export async function restInfer(version: ServableVersion, body: Uint8Array, head
   const parsed = parseInferBody(body, headerLength, () => ({ name: version.name, ...configTensors(version) }));
   checkRequestParameters(parsed.parameters);
   const deadline = withTimeoutParameter(parsed.parameters?.timeout, request.deadline, arrived);
-  const classification = new Map(parsed.outputs?.flatMap((o) => (o.classification === undefined ? [] : [[o.name, o.classification] as const])));
+  // Made only when an output asks (the extension is rare; this runs per request).
+  let classification: Map<string, number> | undefined;
+  for (const o of parsed.outputs ?? []) if (o.classification !== undefined) (classification ??= new Map()).set(o.name, o.classification);
   const outputs = await inferTensors(version, { inputs: parsed.inputs, outputs: parsed.outputs?.map((o) => o.name), classification, client: request.client, deadline, requestId: request.requestId, frontDoor: 'http' });
   const head = parsed.id === undefined ? { model_name: version.name, model_version: version.versionHeader } : { model_name: version.name, model_version: version.versionHeader, id: parsed.id };
   return inferResponseBody(head, outputs, parsed);
