@@ -154,7 +154,11 @@ export class ModelVersion implements ServableVersion {
     // A graph exported with a fixed batch of one ([1, k]: a static-shape export) is run one row at a
     // time: onnxruntime refuses it more, so an array request or a shared batch would fail.
     const oneRowRuns = !raw && signature.inputs.some((i) => i.shape[0] === 1);
-    let sliceRowsAt = oneRowRuns ? 1 : batched && parts.maxRunRows !== undefined && parts.maxRunRows > 0 ? parts.maxRunRows : Infinity;
+    // An output whose first dimension the graph fixes (Shape(x) as [2], a constant [3]) is not one
+    // entry per row, yet a run of exactly that many rows looks as if it were and was split across
+    // the rows: such a graph is run as one whose answer is the whole run's from the start.
+    const wholeRun = signature.outputs.some((o) => defaults.includes(o.name) && typeof o.shape[0] === 'number' && o.shape[0] >= 0);
+    let sliceRowsAt = oneRowRuns || (wholeRun && !raw) ? 1 : !wholeRun && batched && parts.maxRunRows !== undefined && parts.maxRunRows > 0 ? parts.maxRunRows : Infinity;
     this.batcher = new Batcher<QueuedRequest, NamedTensors>({
       enabled: batched,
       maxBatchSize: config.batching.maxBatchSize,
@@ -218,6 +222,8 @@ export class ModelVersion implements ServableVersion {
         return results;
       },
     });
+    // A raw model's answer is its request's whole tensor: its requests never share a run.
+    if (raw && wholeRun) this.batcher.runAlone();
   }
 
   /** Runs encoded tensors (first dimension = rows) through the batcher; resolves with this request's outputs. */

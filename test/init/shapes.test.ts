@@ -165,6 +165,29 @@ test('a constant output ([3], not one entry per row) is answered whole to every 
   }
 });
 
+test('a constant output ([3]) is whole in each row even when the first array request has exactly 3 rows (it was spread over them: k 7, 8, 9)', async () => {
+  const { dir } = initModelFolder({ model: join(root, 'with_constant.onnx'), out: join(root, 'models', 'with_constant_3rows') });
+  const server = await startServer({ repo: dir, port: 0, workers: 1, grpcPort: 0, logger: false });
+  try {
+    const three = await call(`${server.url}/predict`, { body: [{ x0: 1, x1: 2 }, { x0: 3, x1: 4 }, { x0: 5, x1: 6 }] });
+    assert.equal(three.status, 200, three.text);
+    assert.deepEqual(three.body, [{ y: [1, 2], k: [7, 8, 9] }, { y: [3, 4], k: [7, 8, 9] }, { y: [5, 6], k: [7, 8, 9] }]);
+  } finally {
+    await server.shutdown();
+  }
+  // The same over the Open Inference Protocol, on a server whose first run is that request.
+  const oip = await startServer({ repo: dir, port: 0, workers: 1, grpcPort: 0, logger: false });
+  try {
+    const x = [1, 3, 5];
+    const infer = await call(`${oip.url}/v2/models/with_constant_3rows/infer`, { body: { inputs: [{ name: 'x0', datatype: 'FP64', shape: [3, 1], data: x }, { name: 'x1', datatype: 'FP64', shape: [3, 1], data: x }] } });
+    assert.equal(infer.status, 200, infer.text);
+    const k = infer.body.outputs.find((o: { name: string }) => o.name === 'k');
+    assert.deepEqual(k, { name: 'k', datatype: 'FP32', shape: [3, 3], data: [7, 8, 9, 7, 8, 9, 7, 8, 9] });
+  } finally {
+    await oip.shutdown();
+  }
+});
+
 test('init --labels refuses a value the classifier\'s label output never holds (README\'s 0=No,1=Yes for string classes), naming its classes; the ones it holds are mapped', async () => {
   // The old code wrote the map, and every answer stayed the model's own 'cat' / 'dog', silently.
   assert.throws(() => initModelFolder({ model: join(root, 'string_classes.onnx'), out: join(root, 'refused', 'string_classes'), labels: { 0: 'No', 1: 'Yes' } }),
