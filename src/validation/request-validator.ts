@@ -73,6 +73,9 @@ function fieldBounds(config: ModelConfig, signature?: ModelSignature): Map<strin
   return bounds;
 }
 
+/** A string with no U+0000 (see rowSchema). */
+const NO_NUL = '^[^\\u0000]*$';
+
 export function rowSchema(config: ModelConfig, signature?: ModelSignature): Record<string, unknown> {
   const properties: Record<string, unknown> = {};
   const bounds = fieldBounds(config, signature);
@@ -82,6 +85,8 @@ export function rowSchema(config: ModelConfig, signature?: ModelSignature): Reco
     if (minimum !== undefined) p.minimum = minimum;
     if (maximum !== undefined) p.maximum = maximum;
     if (f.enum) p.enum = f.enum;
+    // onnxruntime-node ends a string tensor's element at its first NUL: the model would get a cut value.
+    if (f.type === 'string') p.pattern = NO_NUL;
     if (f.default !== undefined) p.default = f.default;
     properties[f.name] = p;
   }
@@ -119,6 +124,8 @@ function issueFor(error: ErrorObject, prefix: Array<string | number>, row: Row, 
       return { loc, msg: `ensure this value is greater than or equal to ${error.params.limit}`, type: 'value_error.number.not_ge', ctx: { limit_value: error.params.limit } };
     case 'maximum':
       return { loc, msg: `ensure this value is less than or equal to ${error.params.limit}`, type: 'value_error.number.not_le', ctx: { limit_value: error.params.limit } };
+    case 'pattern':
+      return { loc, msg: 'string contains a NUL character (\\u0000), which the model\'s string input cannot hold (it would be cut there)', type: 'value_error.str.nul' };
     case 'enum': {
       const allowed = (error.params.allowedValues as unknown[]).map((v) => JSON.stringify(v)).join(', ');
       return { loc, msg: `value is not a valid enumeration member; permitted: ${allowed}`, type: 'type_error.enum', ctx: { enum_values: error.params.allowedValues } };

@@ -7,7 +7,7 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { startServer } from '../../src/server.js';
 import { writeIdentityModels } from '../helpers/onnx.js';
-import { grpcClients, rpc } from '../helpers/oip.js';
+import { binaryBody, bytesElements, grpcClients, rpc } from '../helpers/oip.js';
 import { tempDir } from '../helpers/paths.js';
 import { checkRepository } from '../../src/check/repository.js';
 
@@ -260,4 +260,34 @@ test("a type: number field feeding an int32/int64 input loads with a warning, fr
   const report = await checkRepository(repo);
   assert.equal(report.ok, true, 'a warning: the models still load');
   assert.deepEqual(report.problems.map((p) => [p.key, p.severity]).sort(), [['fields.amount.type', 'warning'], ['fields.count.type', 'warning']]);
+});
+
+test('a string holding a NUL (\\u0000) is refused on every front door, naming the field or tensor: onnxruntime-node cut it there, so "ab\\u0000cd" reached the model as "ab" and was answered', async () => {
+  // 'str' is a fields model (its field 'word' feeds a string input); 'raw' is the graph alone.
+  const repo = writeIdentityModels(tempDir(), [{ file: 'str/model.onnx', elem: 'STRING', shape: ['N'] }, { file: 'raw/model.onnx', elem: 'STRING', shape: ['N'] }]);
+  writeFileSync(join(repo, 'str', 'model.yaml'), 'fields:\n  word: { type: string, example: ab }\ninputs:\n  x: { fields: [word] }\noutputs:\n  y: { from: y }\n');
+  const server = await startServer({ repo, port: 0, grpcPort: 'free', workers: 1, logger: false });
+  const { inference, close } = grpcClients(server.grpcPort!);
+  try {
+    const json = await fetch(`${server.url}/models/str/predict`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify([{ word: 'ok' }, { word: 'ab\u0000cd' }]) });
+    assert.equal(json.status, 422);
+    assert.deepEqual(await json.json(), { detail: [{ loc: ['body', 1, 'word'], msg: "string contains a NUL character (\\u0000), which the model's string input cannot hold (it would be cut there)", type: 'value_error.str.nul' }] });
+    const said = "BYTES element 1 contains a NUL byte (\\u0000), which a string tensor cannot hold (it would be cut there)";
+    for (const [model, input] of [['str', 'word'], ['raw', 'x']] as const) {
+      const oip = await fetch(`${server.url}/v2/models/${model}/infer`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ inputs: [{ name: input, datatype: 'BYTES', shape: [2], data: ['ok', 'ab\u0000cd'] }] }) });
+      assert.equal(oip.status, 400, model);
+      assert.equal((await oip.json() as { error: string }).error, `input '${input}': ${said}`, model);
+      const { body, headerLength } = binaryBody([{ name: input, datatype: 'BYTES', shape: [2], bytes: bytesElements(['ok', 'ab\u0000cd']) }]);
+      const binary = await fetch(`${server.url}/v2/models/${model}/infer`, { method: 'POST', headers: { 'content-type': 'application/octet-stream', 'inference-header-content-length': String(headerLength) }, body });
+      assert.equal(binary.status, 400, model);
+      assert.equal((await binary.json() as { error: string }).error, `input '${input}': ${said}`, model);
+      await assert.rejects(rpc(inference, 'ModelInfer', { model_name: model, inputs: [{ name: input, datatype: 'BYTES', shape: [2], contents: { bytes_contents: [Buffer.from('ok'), Buffer.from('ab\u0000cd')] } }] }), (err: Error) => err.message.includes(`input '${input}': ${said}`));
+    }
+    // Other strings pass whole, however unusual.
+    const fine = await fetch(`${server.url}/models/str/predict`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ word: 'é😀\u0001' }) });
+    assert.deepEqual(await fine.json(), { y: 'é😀\u0001' });
+  } finally {
+    close();
+    await server.shutdown();
+  }
 });

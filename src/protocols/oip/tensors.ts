@@ -136,7 +136,7 @@ export function fromJsonData(name: string, datatype: Datatype, shape: number[], 
     for (let i = 0; i < count; i++) {
       const v = flat[i];
       if (typeof v !== 'string') throw badTensor(`input ${shown(name)}: BYTES data must be strings (element ${i} is ${typeof v})`);
-      values[i] = v;
+      values[i] = noNul(name, i, v);
     }
     return { name, datatype, shape, values };
   }
@@ -197,11 +197,19 @@ export function exactJsonData(tensor: OipTensor): string | undefined {
 const utf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
 
 function decodeElement(name: string, i: number, bytes: Uint8Array): string {
+  let text: string;
   try {
-    return utf8.decode(bytes);
+    text = utf8.decode(bytes);
   } catch {
     throw badTensor(`input ${shown(name)}: BYTES element ${i} is not valid UTF-8 (its elements are read as strings)`);
   }
+  return noNul(name, i, text);
+}
+
+/** onnxruntime-node ends a string tensor's element at its first NUL: the model would get a cut value. */
+function noNul(name: string, i: number, text: string): string {
+  if (text.includes('\0')) throw badTensor(`input ${shown(name)}: BYTES element ${i} contains a NUL byte (\\u0000), which a string tensor cannot hold (it would be cut there)`);
+  return text;
 }
 
 /** A tensor from its bytes; the size must be exactly what the shape and datatype say. */
