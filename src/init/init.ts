@@ -10,6 +10,7 @@ import { notOnnxReason } from '../core/model-bytes.js';
 import type { FieldType } from '../config/types.js';
 import { CARRIED, SUPPORTED } from '../config/signature.js';
 import { modelNameFrom } from '../config/schema.js';
+import { laxValue } from '../validation/lax.js';
 import { normalizeName, readSample, type Sample, type SampleColumn } from '../check/csv.js';
 import { describeModel, signatureText, type TensorDescription } from '../inspect/inspect.js';
 
@@ -106,7 +107,17 @@ function fieldLines(f: PlannedField, sample: Sample | undefined, missingAllowed:
   const lines = [`  ${yamlName(f.name)}:`, `    type: ${f.type}`];
   if (missingAllowed) lines.push('    required: false                        # absent = a missing value (each split\'s default direction)');
   const col = f.column;
-  if (col) {
+  if (col && f.type === 'boolean') {
+    // A bool input's column is 0/1 or true/false (True/False from pandas): read as a request's value
+    // is, so the example is true or false (1 made a config check refuses) and no range is suggested.
+    const read = col.values.filter((v) => v !== undefined).map((v) => laxValue('boolean', v));
+    const example = read.find((v) => typeof v === 'boolean');
+    if (example !== undefined) lines.push(`    example: ${example}`);
+    const count = (b: boolean) => read.filter((v) => v === b).length;
+    const other = read.filter((v) => typeof v !== 'boolean').map(String);
+    const missing = col.values.length - read.length;
+    lines.push(`    # column ${col.name} of ${basename(sample!.file)}: ${count(true)} true, ${count(false)} false${other.length ? `, ${other.length} not booleans (e.g. ${JSON.stringify(other[0])}, a 422)` : ''}${missing ? `, ${missing} empty` : ''}`);
+  } else if (col) {
     const ex = firstValue(col);
     if (ex !== undefined && (f.type === 'string' ? typeof ex === 'string' : typeof ex === 'number')) lines.push(`    example: ${yamlScalar(f.type === 'integer' ? Math.trunc(ex as number) : ex)}`);
     const missing = col.values.filter((v) => v === undefined).length;
@@ -190,12 +201,14 @@ export function initModelFolder(options: InitOptions): InitResult {
       const unknown = sample ? options.fields.filter((f) => !byColumnName.has(normalizeName(f))) : [];
       if (unknown.length > 0) throw new InitError(`--fields: the sample has no column ${unknown.join(', ')} (its columns: ${sample!.columns.map((c) => c.name).join(', ')})`);
     } else if (sample) {
-      const wanted = type === 'string' ? sample.columns : sample.columns.filter((c) => c.numeric);
+      // A bool input takes the columns of booleans (0/1, true/false, True/False), as a request's values are read.
+      const kind = type === 'string' ? '' : type === 'boolean' ? 'boolean ' : 'numeric ';
+      const wanted = type === 'string' ? sample.columns : type === 'boolean' ? sample.columns.filter((c) => c.values.every((v) => v === undefined || typeof laxValue('boolean', v) === 'boolean')) : sample.columns.filter((c) => c.numeric);
       const n = k ?? wanted.length;
-      if (wanted.length < n) throw new InitError(`the model's input '${tensor.name}' takes ${n} values per row but the sample has only ${wanted.length} ${type === 'string' ? '' : 'numeric '}columns; name them with --fields`);
+      if (wanted.length < n) throw new InitError(`the model's input '${tensor.name}' takes ${n} values per row but the sample has only ${wanted.length} ${kind}columns; name them with --fields`);
       fields = wanted.slice(0, n).map((c) => ({ name: fieldName(c.name), type, column: c }));
       const left = wanted.slice(n).map((c) => c.name);
-      if (left.length > 0) notes.push(`the sample's ${left.length === 1 ? `column ${left[0]} is` : `columns ${left.join(', ')} are`} not fed (the input takes the first ${n} ${type === 'string' ? '' : 'numeric '}columns, in the sample's order; choose others with --fields)`);
+      if (left.length > 0) notes.push(`the sample's ${left.length === 1 ? `column ${left[0]} is` : `columns ${left.join(', ')} are`} not fed (the input takes the first ${n} ${kind}columns, in the sample's order; choose others with --fields)`);
     } else if (options.onnx?.featureNames && options.onnx.featureNames.length === k) {
       fields = options.onnx.featureNames.map((f) => ({ name: fieldName(f), type }));
     } else {

@@ -5,7 +5,7 @@
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { copyFileSync, existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { startServer } from '../../src/server.js';
 import { checkRepository } from '../../src/check/repository.js';
@@ -310,5 +310,26 @@ test('an [N, 2] string or bool input gets its type: line (several such fields ne
     assert.deepEqual(answers.map((a) => a.body), [{ y: ['a', 'b'] }, { y: [false, true] }, { total: 6.5, c: ['red', 'big'] }]);
   } finally {
     await server.shutdown();
+  }
+});
+
+test('init --sample on a bool input: a 0/1 column gives example: true, not 1 (a config check refused), and a True/False one (pandas) is read, not refused as "0 numeric columns"', async () => {
+  for (const [name, csv] of [['bools_01', 'a,b,label\n1,0,x\n0,1,y\n'], ['bools_words', 'a,b,label\nTrue,False,x\nFalse,,y\n']] as const) {
+    const sample = join(root, `${name}.csv`);
+    writeFileSync(sample, csv);
+    const { dir, configFile } = initModelFolder({ model: join(root, 'bools2.onnx'), out: join(root, 'bool-samples', name), sample });
+    const config = readFileSync(configFile, 'utf8');
+    assert.match(config, /\n {2}a:\n {4}type: boolean\n {4}example: true\n {4}# column a of [a-z_0-9]+\.csv: 1 true, 1 false\n {2}b:\n {4}type: boolean\n {4}example: false\n/, name);
+    assert.match(config, /fields: \[a, b\]\n {4}type: bool\n/, name);
+    const report = await checkRepository(dir, { sample });
+    assert.deepEqual(report.problems.filter((p) => p.severity === 'error'), [], name);
+    // The example row the OpenAPI document shows is answered.
+    const server = await startServer({ repo: dir, port: 0, workers: 1, grpcPort: 0, logger: false });
+    try {
+      const res = await call(`${server.url}/predict`, { body: { a: true, b: false } });
+      assert.deepEqual(res.body, { y: [false, true] }, name);
+    } finally {
+      await server.shutdown();
+    }
   }
 });
