@@ -243,7 +243,9 @@ export function initModelFolder(options: InitOptions): InitResult {
   }
 
   // Response fields.
-  const labelOut = d.outputs.find((o) => (o.type === 'int64' || o.type === 'string') && width(o) === 1);
+  // One value per row: not a scalar, nor of a fixed length past 1 (Shape(x) is an int64 [2], no class label).
+  const perRow = (o: TensorDescription) => o.shapeDeclared === false || (o.shape.length >= 1 && !(typeof o.shape[0] === 'number' && o.shape[0] > 1));
+  const labelOut = d.outputs.find((o) => (o.type === 'int64' || o.type === 'string') && width(o) === 1 && (o.classes !== undefined || perRow(o)));
   const probaOut = d.outputs.find((o) => o !== labelOut && (o.type === 'float32' || o.type === 'float64') && o.shape.length === 2);
   const outputLines: string[] = [];
   if (options.labels) {

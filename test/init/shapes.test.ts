@@ -37,6 +37,8 @@ save('batch_sum', [h.make_node('ReduceSum', ['x', 'axes'], ['y'], keepdims=1)], 
 # a constant output of 3 values (e.g. the class names, a model's version vector) beside a per-row one,
 # with the rows variable and with a static-shape export
 c3 = [h.make_tensor('C', T.FLOAT, [3], [7.0, 8.0, 9.0])]
+# an int64 output that is no class label: the input's shape, [2] whatever the rows
+save('shape_out', [h.make_node('Neg', ['x'], ['y']), h.make_node('Shape', ['x'], ['dims'])], [v('x', T.FLOAT, ['N', 2])], [v('y', T.FLOAT, ['N', 2]), v('dims', T.INT64, [2])])
 save('with_constant', [h.make_node('Identity', ['x'], ['y']), h.make_node('Identity', ['C'], ['k'])], [v('x', T.FLOAT, ['N', 2])], [v('y', T.FLOAT, ['N', 2]), v('k', T.FLOAT, [3])], c3)
 save('batch1_constant', [h.make_node('Identity', ['x'], ['y']), h.make_node('Identity', ['C'], ['k'])], [v('x', T.FLOAT, [1, 2])], [v('y', T.FLOAT, [1, 2]), v('k', T.FLOAT, [3])], c3)
 save('batch1_sum', [h.make_node('ReduceSum', ['x'], ['s'], keepdims=0)], [v('x', T.FLOAT, [1, 3])], [v('s', T.FLOAT, [])])
@@ -332,4 +334,11 @@ test('init --sample on a bool input: a 0/1 column gives example: true, not 1 (a 
       await server.shutdown();
     }
   }
+});
+
+test("init takes no fixed-length int64 output (Shape(x) as [2]) for a class label: no note suggesting --labels, and --labels is refused (it mapped that output)", async () => {
+  const { notes } = await initChecked('shape_out');
+  assert.deepEqual(notes.filter((n) => n.includes('--labels')), []);
+  assert.throws(() => initModelFolder({ model: join(root, 'shape_out.onnx'), out: join(root, 'refused', 'shape_out'), labels: { 0: 'No', 1: 'Yes' } }),
+    (err: Error) => err instanceof InitError && err.message.startsWith('--labels: the model has no class-label output'));
 });
