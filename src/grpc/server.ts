@@ -17,6 +17,7 @@ import type { InferenceStatistics } from '../protocols/oip/statistics.js';
 import { badTensor, checkDatatype, fromBytes, MAX_ELEMENTS, noInputs, fromContents, hasContents, toBytes, toContents, type OipTensor } from '../protocols/oip/tensors.js';
 import { dimension, inferCodec, type InferRequestMessage, type Int64 } from './infer-codec.js';
 import { PROTO_DIR } from './proto.js';
+import { checkAtHeaders } from './early-auth.js';
 import { watchCalls, watchUnknownMethods } from './call-watch.js';
 import type { ClientProbe } from '../batching/batcher.js';
 import { plainRequestId, requestIdFrom } from '../protocols/request-id.js';
@@ -172,6 +173,19 @@ function stickyHeader(metadata: grpc.Metadata, key: string): string | undefined 
   return typeof value === 'string' ? value : undefined;
 }
 
+/** The API key a call carries: its authorization metadata's bearer token, else its x-api-key. */
+function keyOf(metadata: grpc.Metadata): string | undefined {
+  const auth = metadata.get('authorization')[0];
+  const bearer = typeof auth === 'string' ? /^Bearer[ ]+(\S+)\s*$/i.exec(auth)?.[1] : undefined;
+  const apiKey = metadata.get('x-api-key')[0];
+  return bearer ?? (typeof apiKey === 'string' && apiKey !== '' ? apiKey.trim() : undefined);
+}
+
+/** Methods open without a key when keys are on (probes, as REST's /v2/health/* and /healthz). */
+const OPEN_PATHS: ReadonlySet<string> = new Set(['/inference.GRPCInferenceService/ServerLive', '/inference.GRPCInferenceService/ServerReady', '/grpc.health.v1.Health/Check']);
+/** Methods only admin keys may call (the repository API). */
+const ADMIN_PATHS: ReadonlySet<string> = new Set(['RepositoryIndex', 'RepositoryModelLoad', 'RepositoryModelUnload'].map((m) => `/inference.GRPCInferenceService/${m}`));
+
 /** The caller's x-request-id metadata when it is plain (as HTTP's header is read). */
 function requestIdOf(metadata: grpc.Metadata): string | undefined {
   return plainRequestId(metadata.get('x-request-id')[0]);
@@ -282,6 +296,21 @@ export async function startGrpcServer(options: GrpcServerOptions): Promise<Runni
   // What grpc-js answers by itself on the inference RPCs gets its access line and count (call-watch.ts).
   const watched = new Map(Object.entries(service).map(([rpc, method]) => [method.path, { rpc, requestType: requestTypeOf(rpc, method) }]));
   const interceptors = [watchCalls(watched, (rpc, metadata, code, started) => answered(rpc, (metadata && requestIdOf(metadata)) ?? requestIdFrom(undefined), undefined, '', code, started))];
+  // With keys, a call without a valid one is refused at its headers, before its message is read (early-auth.ts).
+  const gate = options.auth;
+  if (gate !== undefined) {
+    interceptors.push(checkAtHeaders((path, metadata) => {
+      if (OPEN_PATHS.has(path)) return undefined;
+      // No token taken here: the handler takes it (authorize, below), once per call.
+      const refused = gate.admit(keyOf(metadata), { admin: ADMIN_PATHS.has(path), rateLimited: false });
+      if (refused === undefined) return undefined;
+      const reqId = requestIdOf(metadata) ?? requestIdFrom(undefined);
+      const error = toServiceError(refused, log, reqId);
+      const method = watched.get(path);
+      if (method !== undefined) answered(method.rpc, reqId, undefined, '', error.code, performance.now());
+      return { code: error.code, details: error.details ?? '', ...(error.metadata ? { metadata: error.metadata } : {}) };
+    }));
+  }
   const server = new grpc.Server({ 'grpc.max_receive_message_length': max, 'grpc.max_send_message_length': max, 'grpc.enable_channelz': 0, interceptors, ...connectionOptions(options.connections) });
   // A call to a method the server does not have (UNIMPLEMENTED, answered by grpc-js): counted under
   // one rpc label, 'unknown' (the client's name would grow the label set without bound), and logged
@@ -305,15 +334,10 @@ export async function startGrpcServer(options: GrpcServerOptions): Promise<Runni
     throw new ModelServeError('MS_ERR_ANSWER_TOO_LARGE', `the answer is ${bytes.byteLength} bytes, more than the gRPC message limit of ${max} bytes (--grpc-max-message-size): ask for fewer rows or outputs per request, or raise the limit`);
   };
 
-  const gate = options.auth;
   /** Throws 401/403/429 (as gRPC statuses) unless the call's key may make it; a rate-limited key takes a token per call (per message on a stream). */
   const authorize = (metadata: grpc.Metadata, route: 'infer' | 'admin' | 'open' | 'stream-open') => {
     if (gate === undefined || route === 'open') return;
-    const auth = metadata.get('authorization')[0];
-    const bearer = typeof auth === 'string' ? /^Bearer[ ]+(\S+)\s*$/i.exec(auth)?.[1] : undefined;
-    const apiKey = metadata.get('x-api-key')[0];
-    const given = bearer ?? (typeof apiKey === 'string' && apiKey !== '' ? apiKey.trim() : undefined);
-    const refused = gate.admit(given, { admin: route === 'admin', rateLimited: route !== 'stream-open' });
+    const refused = gate.admit(keyOf(metadata), { admin: route === 'admin', rateLimited: route !== 'stream-open' });
     if (refused !== undefined) throw refused;
   };
 

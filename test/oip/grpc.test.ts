@@ -220,6 +220,45 @@ test('errors are status codes with the message naming the tensor', async () => {
   await code({ model_name: bw, inputs: good }, grpc.status.UNAUTHENTICATED, /invalid API key/, wrong);
 });
 
+test('a call without a valid key is refused at its headers, before its message: a client that never sent one held the call and its connection for good', { timeout: 30_000 }, async () => {
+  const session = connect(`http://127.0.0.1:${server.grpcPort}`);
+  const status = new Map<string, string>();
+  const open = (label: string, path: string, headers: Record<string, string> = {}) => {
+    const req = session.request({ ':method': 'POST', ':path': path, 'content-type': 'application/grpc', te: 'trailers', ...headers });
+    // Trailers-only: the status comes in the response headers.
+    req.on('response', (h) => { if (h['grpc-status'] !== undefined) status.set(label, `${String(h['grpc-status'])} ${decodeURIComponent(String(h['grpc-message']))}`); });
+    req.on('error', () => undefined);
+    return req; // its message is never sent
+  };
+  try {
+    const held = [
+      open('infer', '/inference.GRPCInferenceService/ModelInfer'),
+      open('metadata', '/inference.GRPCInferenceService/ModelMetadata', { authorization: 'Bearer not-a-key-0123456789' }),
+      open('unload', '/inference.GRPCInferenceService/RepositoryModelUnload'),
+      open('unload-user', '/inference.GRPCInferenceService/RepositoryModelUnload', { authorization: `Bearer ${KEY}` }),
+      open('watch', '/grpc.health.v1.Health/Watch', { 'x-api-key': 'not-a-key-0123456789' }),
+    ];
+    // A call on the same connection after them, answered only once its message is read: its answer
+    // comes after theirs, had they been answered at their headers.
+    const barrier = open('barrier', '/inference.GRPCInferenceService/ServerLive');
+    await new Promise<void>((resolve, reject) => {
+      barrier.on('trailers', () => resolve());
+      barrier.on('error', reject);
+      barrier.end(grpcFrame(Buffer.alloc(0)));
+    });
+    const denied = String(grpc.status.PERMISSION_DENIED);
+    const unauthenticated = String(grpc.status.UNAUTHENTICATED);
+    assert.match(status.get('infer') ?? 'no answer', new RegExp(`^${unauthenticated} authentication required`));
+    assert.match(status.get('metadata') ?? 'no answer', new RegExp(`^${unauthenticated} invalid API key`));
+    assert.match(status.get('unload') ?? 'no answer', new RegExp(`^${unauthenticated} `));
+    assert.match(status.get('unload-user') ?? 'no answer', new RegExp(`^${denied} this API key may not change the model repository`));
+    assert.match(status.get('watch') ?? 'no answer', new RegExp(`^${unauthenticated} invalid API key`));
+    for (const req of held) req.close();
+  } finally {
+    session.destroy(); // the old code's calls were still open
+  }
+});
+
 test('a shape of 20000 dimensions: INVALID_ARGUMENT naming the tensor with its first dimensions (written out, the status trailer was past the client\'s limit and the call never ended); long messages are cut', async () => {
   const infer = (request: unknown) => new Promise<grpc.ServiceError | null>((resolve) => {
     // The deadline only bounds the old failure (no answer at all).
