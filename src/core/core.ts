@@ -247,6 +247,8 @@ export class InferenceCore extends EventEmitter {
   private readonly entries = new Map<string, ModelEntry>();
   /** Model files onnxruntime refused to make a session of, with their files' stamp then (filesStamp). */
   private readonly refused = new Map<string, string>();
+  /** The signature warnings said of each version's config (by config file and version), with its files' stamp then (warnSignature). */
+  private readonly warned = new Map<string, { stamp: string; said: Set<string> }>();
   private defaultName: string | undefined;
   private watcher: RepositoryWatcher | undefined;
   private clock = 0;
@@ -313,6 +315,8 @@ export class InferenceCore extends EventEmitter {
         const signature = await modelFileSignature(config);
         const mismatch = signature && signatureFailure(config, signature);
         if (mismatch) failures.push({ config, error: mismatch, signature: true });
+        // Its warnings too, now as a loaded model's are, rather than at its first load (which does not repeat them).
+        else if (signature) this.warnSignature(config, signature);
       }
     }
     await Promise.all(
@@ -758,9 +762,26 @@ export class InferenceCore extends EventEmitter {
       await this.runtime.unload([key]);
       throw mismatch;
     }
-    const file = relative(process.cwd(), config.configFile) || config.configFile;
-    for (const w of signatureWarnings(config, signature)) this.options.onWarning?.(`${file}: ${w}`, { model: config.name, version: config.modelVersion });
+    this.warnSignature(config, signature);
     return new ModelVersion({ config, signature, key, runtime: this.runtime, optimization, classLinks, onBatch: this.options.onBatch?.(config.name, config.modelVersion), onRequest: this.options.onRequest?.(config.name, config.modelVersion), tap: this.predictions, maxRunRows: this.options.maxRunRows });
+  }
+
+  /**
+   * Says a config's signature warnings (onWarning), each once while its files stay as they are: a model left unloaded
+   * at start-up was warned of from its file's declared signature, and its first load (or a load after the memory
+   * budget unloaded it) does not repeat them; an edit of the config or model file (a --watch reload) says them again.
+   */
+  private warnSignature(config: ModelConfig, signature: ModelSignature): void {
+    const key = `${config.configFile}\n${config.modelVersion}`;
+    const stamp = filesStamp(config) ?? '';
+    let warned = this.warned.get(key);
+    if (warned === undefined || warned.stamp !== stamp) this.warned.set(key, (warned = { stamp, said: new Set() }));
+    const file = relative(process.cwd(), config.configFile) || config.configFile;
+    for (const w of signatureWarnings(config, signature)) {
+      if (warned.said.has(w)) continue;
+      warned.said.add(w);
+      this.options.onWarning?.(`${file}: ${w}`, { model: config.name, version: config.modelVersion });
+    }
   }
 
   /** A pipeline version: its served config derived from the steps' configs as wanted now. */

@@ -214,6 +214,44 @@ test('a failing start-up still says the warnings found so far: with the failure 
   }
 });
 
+// Under --max-loaded-models, a model left unloaded at start-up had its config checked against its file's declared
+// signature, but its warnings (a type: number field feeding an int32 input) came only at its first load, after
+// 'ready', and never with a failing start-up. Now they are said at start-up from that signature, and not again at the
+// first load.
+test('--max-loaded-models: a model left unloaded at start-up is warned of then, from its file (in the log before ready, with a failing start-up), and not again at its first load', async () => {
+  const { writeIdentityModels } = await import('../helpers/onnx.js');
+  const repo = writeIdentityModels(tempDir(), [{ file: 'a32/model.onnx', elem: 'INT32', shape: ['N', 1] }, { file: 'b32/model.onnx', elem: 'INT32', shape: ['N', 1] }]);
+  const yaml = 'fields:\n  count: { type: number, example: 3 }\ninputs:\n  x: { fields: [count] }\noutputs:\n  y: { from: y }\n';
+  writeFileSync(join(repo, 'a32', 'model.yaml'), yaml);
+  writeFileSync(join(repo, 'b32', 'model.yaml'), yaml);
+  const unloaded = /^model config: .*b32.model\.yaml: fields\.count\.type: is number, but the field feeds the model's int32 input 'x'.*say type: integer/;
+  const served = startServe([repo, '--max-loaded-models', '1', '--port', '0', '--grpc-port', '0', '--workers', '1', '--log-level', 'info'], { captureStdout: true });
+  try {
+    const url = await served.url;
+    const messages = () => served.stdout().split('\n').filter((l) => l.startsWith('{')).map((l) => (JSON.parse(l) as { msg: string }).msg);
+    // The log (stdout) may arrive after the 'serving' line (stderr).
+    const logged = async (msg: string) => { while (!messages().includes(msg)) await new Promise((resolve) => served.child.stdout!.once('data', resolve)); };
+    await logged('ready');
+    const atStart = messages();
+    const ready = atStart.indexOf('ready');
+    assert.ok(ready > 0 && atStart.slice(0, ready).some((m) => unloaded.test(m)), served.stdout());
+    // b32 loads on its first request: it serves, and its warning is not said again.
+    const res = await call(`${url}/models/b32/predict`, { body: { count: 2 } });
+    assert.equal(res.status, 200, JSON.stringify(res.body));
+    await logged('model version loaded');
+    assert.equal(messages().filter((m) => unloaded.test(m)).length, 1, served.stdout());
+  } finally {
+    served.child.kill('SIGTERM');
+    await served.exited;
+  }
+  // A model that does not fit its ONNX file fails the start: the unloaded model's warning is in the failure's message.
+  writeFileSync(join(repo, 'a32', 'model.yaml'), yaml.replace('x: { fields', 'nope: { fields'));
+  const failed = runCli(['serve', repo, '--max-loaded-models', '1', '--port', '0', '--grpc-port', '0', '--workers', '1']);
+  assert.equal(failed.status, 1, failed.stderr);
+  assert.match(failed.stderr, /^modelserve: model configuration does not match the ONNX model .*\n {2}.*a32.model\.yaml: inputs\.nope/);
+  assert.ok(failed.stderr.split('\n').some((l) => unloaded.test(l)), failed.stderr);
+});
+
 test('one port for HTTP and gRPC (--port 9000 --grpc-port 9000, or PORT=8001 beside gRPC\'s default) is refused before anything loads, naming both (it failed after loading, blaming "another server")', () => {
   const both = runCli(['serve', EXAMPLES, '--port', '9000', '--grpc-port', '9000']);
   assert.equal(both.status, 2, both.stderr);
