@@ -152,6 +152,8 @@ export async function startServer(options: StartOptions): Promise<RunningServer>
     else if (e.type === 'version-incomplete') log.warn({ model: e.model, version: e.version }, `model file incomplete: ${e.reason}`);
     else if (e.type === 'version-unloaded' && e.why !== undefined) log.warn({ model: e.model, version: e.version, reason: e.reason }, `model version unloaded: ${e.why}`);
     else if (e.type === 'version-unloaded' && e.reason !== 'shutdown' && e.reason !== 'replaced') log.info({ model: e.model, version: e.version, reason: e.reason }, 'model version unloaded');
+    else if (e.type === 'model-removed' && e.why !== undefined) log.warn({ model: e.model, reason: 'removed' }, `model removed: ${e.why}`);
+    else if (e.type === 'model-removed') log.info({ model: e.model, reason: 'removed' }, 'model removed (no version of it was loaded)');
   });
   if (options.watch) core.watch(options.watch === true ? {} : options.watch);
   app.log.info({ models: core.status().map((m) => ({ name: m.name, version: m.serving, state: m.state })), workers: runtime.workerThreads, port, watch: Boolean(options.watch) }, 'ready');

@@ -57,6 +57,8 @@ export type CoreEvent =
   | { type: 'version-unloaded'; model: string; version: number; reason: 'removed' | 'replaced' | 'unload' | 'evicted' | 'shutdown'; why?: string }
   /** A numbered entry of its folder is a symbolic link to no folder: that version is not served (said once, until it changes). */
   | { type: 'version-link-dangling'; model: string; version: number; reason: string }
+  /** A model removed (--watch) while no version of it was loaded (its loads failed, or the memory budget left it unloaded): no version-unloaded says so. */
+  | { type: 'model-removed'; model: string; why?: string }
   | { type: 'eviction'; model: string }
   | { type: 'models-changed' };
 
@@ -1145,9 +1147,14 @@ export class InferenceCore extends EventEmitter {
       const why = dir !== undefined && !all.models.some((m) => m.dir === dir) ? noLongerModelFolder(dir) : undefined;
       entry.wanted.clear();
       this.reportedScanProblems.delete(entry.name);
+      const unloads = [...entry.slots.values()].some((s) => s.loaded !== undefined);
       work.push(
         Promise.all([...entry.slots.values()].map((s) => this.unloadSlot(entry, s, 'removed', 'delete', why))).then(() => {
-          if (entry.slots.size === 0 && entry.wanted.size === 0 && this.entries.delete(entry.name)) this.removalCount++;
+          if (entry.slots.size === 0 && entry.wanted.size === 0 && this.entries.delete(entry.name)) {
+            this.removalCount++;
+            // No version unload says it: the removal itself is said (once: the entry is gone).
+            if (!unloads) this.emit('event', { type: 'model-removed', model: entry.name, ...(why !== undefined && { why }) } satisfies CoreEvent);
+          }
           this.emit('event', { type: 'models-changed' } satisfies CoreEvent);
         }),
       );

@@ -304,6 +304,50 @@ test('--watch: a model folder whose config goes and whose every version link com
   }
 });
 
+// A model removed under --watch while no version of it was loaded (left unloaded by the memory budget, or its config
+// failed) had no version to unload: nothing was logged, the user never heard it was removed. Now the removal is said, once.
+test('--watch: a model removed while no version of it is loaded (the memory budget, a failed config) is logged as removed, once; with the warning saying why when its folder stays', async () => {
+  const { startServer } = await import('../../src/server.js');
+  const { captureLogLines } = await import('../helpers/logs.js');
+  const { symlinkSync, rmSync } = await import('node:fs');
+  const repo = tempDir();
+  const releases = tempDir();
+  writeBookVersion(repo, 'a', 1);
+  writeBookVersion(repo, 'b', 1);
+  // zed: its config at the model folder's level, its version a link into a release volume.
+  mkdirSync(join(repo, 'zed'));
+  writeFileSync(join(repo, 'zed', 'model.yaml'), bookConfig('zed', 1));
+  mkdirSync(join(releases, '1'));
+  copyFileSync(BOOK_MODEL, join(releases, '1', 'model.onnx'));
+  symlinkSync(join(releases, '1'), join(repo, 'zed', '1'));
+  const { lines, stream } = captureLogLines<{ level: number; msg: string; model?: string }>();
+  const server = await startServer({ repo, port: 0, workers: 1, maxLoadedModels: 1, logger: { level: 'info', stream }, watch: { pollMs: 3_600_000, debounceMs: 3_600_000, settleMs: 0 } });
+  try {
+    assert.deepEqual(server.core.status().map((m) => [m.name, m.state]), [['a', 'ready'], ['b', 'unavailable'], ['zed', 'unavailable']]);
+    // c arrives with a config that does not read: its version fails.
+    writeBookVersion(repo, 'c', 1);
+    writeFileSync(join(repo, 'c', '1', 'model.yaml'), 'fields: [\n');
+    await server.core.reconcile({});
+    assert.equal(server.core.status('c')[0]!.state, 'failed');
+    rmSync(join(repo, 'b'), { recursive: true });
+    rmSync(join(repo, 'c'), { recursive: true });
+    rmSync(join(repo, 'zed', 'model.yaml'));
+    rmSync(releases, { recursive: true });
+    await server.core.reconcile({});
+    await server.core.reconcile({});
+    assert.deepEqual(server.core.status().map((m) => m.name), ['a']);
+    const removals = lines.filter((l) => l.msg.startsWith('model removed')).map((l) => [l.model, l.level, l.msg]).sort();
+    assert.equal(removals.length, 3, JSON.stringify(lines));
+    assert.deepEqual(removals.slice(0, 2), [['b', 30, 'model removed (no version of it was loaded)'], ['c', 30, 'model removed (no version of it was loaded)']]);
+    assert.equal(removals[2]![0], 'zed');
+    assert.equal(removals[2]![1], 40, 'a warning');
+    assert.match(String(removals[2]![2]), /^model removed: \S*zed no longer holds a config or any version folder: its numbered entries are symbolic links to nothing \(\S*zed[\\/]1: it points to .*, which does not exist\); the model is removed$/);
+    assert.equal(lines.filter((l) => l.msg.startsWith('model version unloaded')).length, 0, 'no version was loaded to unload');
+  } finally {
+    await server.shutdown();
+  }
+});
+
 // A subfolder named like a version that is none (`02`, `v3`, `1000000000`) was warned of by check alone: serve started
 // without a word while it served the other versions. Now start-up logs it as check words it; a 10-digit number, a whole
 // number from 1 as the rule said, is told the limit it breaks (at most 9 digits).
