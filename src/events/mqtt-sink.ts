@@ -97,7 +97,11 @@ export class MqttSink extends BoundedSink {
           this.refuse(events.length, `the MQTT broker refused the events topic '${this.topic}' (PUBACK reason 0x${code.toString(16)} ${rejected}): these events are dropped, later ones are still sent`, 'rejected');
           resolve();
         } else if (err) reject(err);
-        else resolve();
+        else {
+          // Acknowledged: a later part's retryable failure (PUBACK 0x80, 0x83, 0x97) does not publish this one again.
+          this.acknowledged(events.length);
+          resolve();
+        }
       });
     });
   }

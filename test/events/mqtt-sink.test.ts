@@ -1,5 +1,6 @@
 // The MQTT event sink against a real mosquitto whose ACL refuses the events topic: MQTT 5 answers
-// such a QoS 1 publish with a PUBACK of reason 0x87 (Not authorized), however often it is sent.
+// such a QoS 1 publish with a PUBACK of reason 0x87 (Not authorized), however often it is sent. And a
+// scripted MQTT 5 broker on a real socket for a retryable PUBACK on a chosen publish, which mosquitto cannot answer.
 import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { writeFileSync } from 'node:fs';
@@ -80,5 +81,83 @@ test('mqtt sink: after a refused publish the next batch waits (the retry backoff
   } finally {
     await sink.close(0);
     await own.stop();
+  }
+});
+
+/**
+ * A tiny MQTT 5 broker on a real socket, for what mosquitto cannot be made to answer: a retryable PUBACK reason
+ * on a chosen publish. Its CONNACK says `maxPacket` (Maximum Packet Size); the n-th PUBLISH is answered with
+ * `pubacks[n]` (0 past the list). `published` lists each PUBLISH's payload with the reason it got.
+ */
+async function scriptedBroker(maxPacket: number, pubacks: number[]) {
+  const { createServer } = await import('node:net');
+  const published: Array<{ payload: string; reason: number }> = [];
+  const varint = (n: number) => { const out: number[] = []; do { let b = n % 128; n = Math.floor(n / 128); if (n > 0) b |= 0x80; out.push(b); } while (n > 0); return Buffer.from(out); };
+  const packet = (first: number, body: Buffer) => Buffer.concat([Buffer.from([first]), varint(body.length), body]);
+  const server = createServer((socket) => {
+    let buffered = Buffer.alloc(0);
+    socket.on('error', () => undefined);
+    socket.on('data', (data: Buffer) => {
+      buffered = Buffer.concat([buffered, data]);
+      for (;;) {
+        // Fixed header: type and flags, then the remaining length as a variable byte integer.
+        let length = 0;
+        let at = 1;
+        for (let shift = 0; at < buffered.length; shift += 7) { const b = buffered[at++]!; length += (b & 0x7f) * 2 ** shift; if ((b & 0x80) === 0) break; }
+        if (at >= buffered.length + 1 || buffered.length < at + length || buffered.length < 2) return;
+        const first = buffered[0]!;
+        const body = buffered.subarray(at, at + length);
+        buffered = buffered.subarray(at + length);
+        const type = first >> 4;
+        if (type === 1) {
+          // CONNACK: no session present, success, properties: Maximum Packet Size (0x27).
+          const props = Buffer.alloc(5);
+          props[0] = 0x27;
+          props.writeUInt32BE(maxPacket, 1);
+          socket.write(packet(0x20, Buffer.concat([Buffer.from([0, 0]), varint(props.length), props])));
+        } else if (type === 3) {
+          const topicLength = body.readUInt16BE(0);
+          let p = 2 + topicLength;
+          const id = body.readUInt16BE(p);
+          p += 2;
+          let propsLength = 0;
+          for (let shift = 0; ; shift += 7) { const b = body[p++]!; propsLength += (b & 0x7f) * 2 ** shift; if ((b & 0x80) === 0) break; }
+          const reason = pubacks[published.length] ?? 0;
+          published.push({ payload: body.subarray(p + propsLength).toString(), reason });
+          socket.write(packet(0x40, Buffer.from([id >> 8, id & 0xff, reason, 0])));
+        } else if (type === 12) socket.write(Buffer.from([0xd0, 0]));
+        else if (type === 14) socket.end();
+      }
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return { url: `mqtt://127.0.0.1:${(server.address() as { port: number }).port}`, published, close: () => new Promise((resolve) => server.close(resolve)) };
+}
+
+test('mqtt sink: a batch cut to fit the Maximum Packet Size whose later part gets a retryable PUBACK (0x80, 0x83, 0x97) publishes again only that part, not the parts acknowledged before', async () => {
+  // The whole batch was published again: the acknowledged parts reached the topic twice.
+  for (const code of [0x80, 0x83, 0x97]) {
+    // Four events of 20 bytes: 213 bytes as one batch by the sink's reckoning, 171 as two; cut into [1,2] [3,4].
+    const events = [1, 2, 3, 4].map((n) => JSON.stringify({ n, pad: 'x'.repeat(4) }));
+    assert.ok(events.every((e) => e.length === 20));
+    const broker = await scriptedBroker(180, [0, code]);
+    const client = mqtt.connect(broker.url, { protocolVersion: 5, reconnectPeriod: 50 });
+    let failures = 0;
+    const sink = new MqttSink({ client, topic: 'e', ownsClient: true, backoffMs: 10, maxBackoffMs: 10, onFailure: () => failures++ });
+    try {
+      // Offered before the client is connected: one batch once it is.
+      for (const e of events) sink.offer(e);
+      await until(() => sink.counters().queued === 0, 'the batch delivered');
+      assert.deepEqual(broker.published, [
+        { payload: `[${events[0]},${events[1]}]`, reason: 0 },
+        { payload: `[${events[2]},${events[3]}]`, reason: code },
+        { payload: `[${events[2]},${events[3]}]`, reason: 0 },
+      ], `PUBACK 0x${code.toString(16)}`);
+      assert.equal(failures, 1);
+      assert.deepEqual(sink.counters(), { delivered: 4, dropped: 0, failures: 1, queued: 0 });
+    } finally {
+      await sink.close(1000);
+      await broker.close();
+    }
   }
 });
