@@ -70,16 +70,25 @@ export class FileSink extends BoundedSink {
     // (a line longer than the limit gets a file of its own).
     let chunk = '';
     let chunkBytes = 0;
+    let chunkEvents = 0;
     for (const event of events) {
       const line = `${event}\n`;
       const bytes = Buffer.byteLength(line);
       if (this.size + chunkBytes > 0 && this.size + chunkBytes + bytes > this.maxBytes) {
-        if (chunk !== '') { await this.append(handle, chunk, chunkBytes); chunk = ''; chunkBytes = 0; }
+        if (chunk !== '') {
+          await this.append(handle, chunk, chunkBytes);
+          // Written: a rotation failing next (a full disk, FILE.N a folder) does not write these lines again.
+          this.acknowledged(chunkEvents);
+          chunk = '';
+          chunkBytes = 0;
+          chunkEvents = 0;
+        }
         await this.rotate();
         handle = await this.openFile();
       }
       chunk += line;
       chunkBytes += bytes;
+      chunkEvents++;
     }
     if (chunk !== '') await this.append(handle, chunk, chunkBytes);
   }

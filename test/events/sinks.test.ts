@@ -60,6 +60,28 @@ test('file sink: a file deleted or moved away is started again at its path, not 
   assert.equal(readFileSync(path, 'utf8'), '{"id":"c"}\n');
 });
 
+test('file sink: a rotation that fails after a batch\'s first lines were written (the oldest file\'s name a folder) writes only the rest once it works: no line twice', async () => {
+  // The retry wrote the whole batch again: its lines written before the failed rotation were in two files.
+  const dir = tempDir();
+  const path = join(dir, 'events.jsonl');
+  const { mkdirSync } = await import('node:fs');
+  mkdirSync(`${path}.2`); // rotation removes FILE.2 first: a folder there makes it fail
+  let failures = 0;
+  const sink = new FileSink({ path, maxBytes: 33, keep: 2, backoffMs: 5, maxBackoffMs: 5, onFailure: () => failures++ });
+  const until = async (check: () => boolean) => { while (!check()) await new Promise((r) => setTimeout(r, 5)); };
+  const line = (id: string) => JSON.stringify({ id }); // 10 characters, 11 bytes with its newline
+  // 'a' goes alone; b, c and d wait and go as one batch: b and c fill the file to its 33 bytes, d needs a rotation.
+  for (const id of ['a', 'b', 'c', 'd']) sink.offer(line(id));
+  await until(() => failures > 0);
+  rmSync(`${path}.2`, { recursive: true });
+  await until(() => sink.counters().queued === 0);
+  await sink.close();
+  assert.equal(readFileSync(`${path}.1`, 'utf8'), [line('a'), line('b'), line('c'), ''].join('\n'));
+  assert.equal(readFileSync(path, 'utf8'), `${line('d')}\n`);
+  assert.equal(existsSync(`${path}.2`), false, 'one rotation: b and c were not written again');
+  assert.deepEqual(sink.counters(), { delivered: 4, dropped: 0, failures, queued: 0 });
+});
+
 test('the core reports predict() and infer() to observers; events sample and redact', async () => {
   const runtime = await createRuntime({ workers: 0 });
   const configs = loadRepository(EXAMPLES).filter((c) => c.name === 'weather');
