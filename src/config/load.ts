@@ -134,12 +134,12 @@ function isDirectory(path: string): boolean {
  * leading to no folder (`3 -> /gone`, a loop): not versions at all, so the model served its other versions and nothing
  * said why version 3 was missing.
  */
-function numberedEntries(dir: string): { folders: Array<{ version: number; dir: string }>; danglingLinks: Problem[] } {
+function numberedEntries(dir: string): { folders: Array<{ version: number; dir: string }>; danglingLinks: Problem[]; lookalikes: Problem[] } {
   let entries: string[];
   try {
     entries = readdirSync(dir);
   } catch {
-    return { folders: [], danglingLinks: [] };
+    return { folders: [], danglingLinks: [], lookalikes: [] };
   }
   const folders: Array<{ version: number; dir: string }> = [];
   const danglingLinks: Problem[] = [];
@@ -155,7 +155,7 @@ function numberedEntries(dir: string): { folders: Array<{ version: number; dir: 
     const path = join(dir, e);
     danglingLinks.push({ file: path, path: '(folder)', message: `is a symbolic link that leads to no folder (${danglingReason(path)}): version ${e} is not served${others}` });
   }
-  return { folders, danglingLinks };
+  return { folders, danglingLinks, lookalikes: lookalikesAmong(dir, entries) };
 }
 
 function isDanglingLink(path: string): boolean {
@@ -209,12 +209,11 @@ const VERSION_LOOKALIKE = /^(?:v|version[-_]?)?[0-9]+(?:\.[0-9]+)*$/i;
  * `v2`, `1.0`): never served, and nothing else says so — the model serves its other versions.
  */
 export function versionLookalikes(modelDir: string): Problem[] {
-  let entries: string[];
-  try {
-    entries = readdirSync(modelDir);
-  } catch {
-    return [];
-  }
+  return numberedEntries(modelDir).lookalikes;
+}
+
+/** versionLookalikes among a model folder's entries as listed (a scan's one listing of it). */
+function lookalikesAmong(modelDir: string, entries: readonly string[]): Problem[] {
   return entries.filter((e) => !VERSION_FOLDER.test(e) && VERSION_LOOKALIKE.test(e) && isDirectory(join(modelDir, e))).sort().map((e) => {
     const number = /^(?:v|version[-_]?)?0*([1-9][0-9]{0,8})$/i.exec(e)?.[1];
     const rename = number !== undefined && !entries.includes(number) ? ` (rename it to ${number})` : '';
@@ -1031,11 +1030,11 @@ export function versionLocations(modelDir: string): VersionLocation[] {
   return versionLayout(modelDir).locations;
 }
 
-/** versionLocations and danglingVersionLinks of a model folder, from one listing of it. */
-export function versionLayout(modelDir: string): { locations: VersionLocation[]; danglingLinks: Problem[] } {
-  const { folders, danglingLinks } = numberedEntries(modelDir);
+/** versionLocations, danglingVersionLinks and versionLookalikes of a model folder, from one listing of it. */
+export function versionLayout(modelDir: string): { locations: VersionLocation[]; danglingLinks: Problem[]; lookalikes: Problem[] } {
+  const { folders, danglingLinks, lookalikes } = numberedEntries(modelDir);
   const locations = folders.length === 0 ? [{ dir: modelDir, modelDir, version: 1 }] : folders.map((v) => ({ dir: v.dir, modelDir, version: v.version }));
-  return { locations, danglingLinks };
+  return { locations, danglingLinks, lookalikes };
 }
 
 /**

@@ -57,6 +57,8 @@ export type CoreEvent =
   | { type: 'version-unloaded'; model: string; version: number; reason: 'removed' | 'replaced' | 'unload' | 'evicted' | 'shutdown'; why?: string }
   /** A numbered entry of its folder is a symbolic link to no folder: that version is not served (said once, until it changes). */
   | { type: 'version-link-dangling'; model: string; version: number; reason: string }
+  /** A subfolder of its folder is named like a version that is none (`02`, `v3`): not served (said once, until it changes). */
+  | { type: 'version-folder-lookalike'; model: string; reason: string }
   /** A model removed (--watch) while no version of it was loaded (its loads failed, or the memory budget left it unloaded): no version-unloaded says so. */
   | { type: 'model-removed'; model: string; why?: string }
   | { type: 'eviction'; model: string }
@@ -1058,6 +1060,7 @@ export class InferenceCore extends EventEmitter {
     for (const model of scanRepository(this.repo).models) {
       // Said at start-up (server.ts): not again by the first pass.
       for (const p of model.danglingLinks ?? []) this.reportedDangling.add(`${p.file}\n${p.message}`);
+      for (const p of model.lookalikes ?? []) this.reportedLookalikes.add(`${p.file}\n${p.message}`);
       const entry = this.entries.get(model.name);
       if (entry === undefined) continue;
       for (const v of model.versions) {
@@ -1182,6 +1185,7 @@ export class InferenceCore extends EventEmitter {
     if (model.unreadable) clashes = [...clashes, formatProblems(model.unreadable)];
     this.reportIncomplete(model);
     this.reportDangling(model);
+    this.reportLookalikes(model);
     const isNew = !this.entries.has(model.name);
     const entry = this.entry(model.name);
     const wanted = new Map<number, { config: ModelConfig; fingerprint: string }>();
@@ -1357,6 +1361,22 @@ export class InferenceCore extends EventEmitter {
 
   /** The dangling version links said (path and message), so that a scan every second does not say them again. */
   private readonly reportedDangling = new Set<string>();
+
+  /** Says once per folder and reason (until it changes or is gone) that a subfolder is named like a version that is none. */
+  private reportLookalikes(model: ScannedModel): void {
+    const now = new Set<string>();
+    for (const p of model.lookalikes ?? []) {
+      const said = `${p.file}\n${p.message}`;
+      now.add(said);
+      if (this.reportedLookalikes.has(said)) continue;
+      this.emit('event', { type: 'version-folder-lookalike', model: model.name, reason: `${relative(process.cwd(), p.file) || p.file}: ${p.message}` } satisfies CoreEvent);
+    }
+    for (const said of [...this.reportedLookalikes]) if (said.startsWith(`${model.dir}${sep}`) && !now.has(said)) this.reportedLookalikes.delete(said);
+    for (const said of now) this.reportedLookalikes.add(said);
+  }
+
+  /** The version lookalike folders said (path and message), as reportedDangling. */
+  private readonly reportedLookalikes = new Set<string>();
 
   /** The versions (by model folder) reported cut short and still so. */
   private readonly reportedIncomplete = new Map<string, Set<number>>();

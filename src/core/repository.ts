@@ -44,6 +44,8 @@ export interface ScannedModel {
   unreadable?: Problem[];
   /** Its numbered entries that are symbolic links to no folder (not versions: see danglingVersionLinks). */
   danglingLinks?: Problem[];
+  /** Its subfolders named like a version that are none (`02`, `v3`: see versionLookalikes). */
+  lookalikes?: Problem[];
 }
 
 /** A folder of the repository (a model folder, or the repository itself) that cannot be listed now, and why. */
@@ -199,7 +201,7 @@ export function scanRepository(repo: string, times: SettleTimes = { settleMs: 0,
   }
   const models: ScannedModel[] = [];
   for (const dir of folders) {
-    const { locations, danglingLinks } = versionLayout(dir);
+    const { locations, danglingLinks, lookalikes } = versionLayout(dir);
     const prints = locations.map((where) => fingerprintOf(where));
     // A version's config is checked against the model's policy, which may be another version's (the newest's): every version's files.
     const modelKey = prints.map((p) => p.fingerprint).join('\n');
@@ -261,7 +263,7 @@ export function scanRepository(repo: string, times: SettleTimes = { settleMs: 0,
     const before = served?.get(dir) ?? namesByFolder.get(dir);
     const name = (before !== undefined && (names.length === 0 || names.includes(before)) ? before : names[0]) ?? declaredName(locations) ?? folderName(dir);
     namesByFolder.set(dir, name);
-    models.push({ name, dir, versions, ...(policyProblems.length > 0 && { policyProblems }), ...(unreadable.length > 0 && { unreadable }), ...(danglingLinks.length > 0 && { danglingLinks }) });
+    models.push({ name, dir, versions, ...(policyProblems.length > 0 && { policyProblems }), ...(unreadable.length > 0 && { unreadable }), ...(danglingLinks.length > 0 && { danglingLinks }), ...(lookalikes.length > 0 && { lookalikes }) });
   }
   return { models, unreadable: unlistable.map((problem) => ({ dir: join(root, basename(problem.file)), problem })) };
 }

@@ -379,6 +379,60 @@ test('serve logs at start-up each subfolder named like a version that is none, a
   }
 });
 
+// A subfolder named like a version that is none was warned of at start-up and by check, not when it appeared while
+// --watch ran. Now the scan says it once, from the listing of the model folder it makes anyway (no listing more).
+test('--watch: a subfolder named like a version that is none (v3) appearing is warned of once, as at start-up, with no more listings of the model folder per scan', async () => {
+  const { startServer } = await import('../../src/server.js');
+  const { captureLogLines } = await import('../helpers/logs.js');
+  const fs = (await import('node:fs')).default;
+  const { syncBuiltinESMExports } = await import('node:module');
+  const { mock } = await import('node:test');
+  const repo = tempDir();
+  writeBookVersion(repo, 'book', 1);
+  mkdirSync(join(repo, 'book', '02'));
+  const { lines, stream } = captureLogLines<{ level: number; msg: string; model?: string }>();
+  const server = await startServer({ repo, port: 0, workers: 1, logger: { level: 'warn', stream }, watch: { pollMs: 3_600_000, debounceMs: 3_600_000, settleMs: 0 } });
+  const said = () => lines.filter((l) => l.msg.startsWith('version folder name: ')).map((l) => l.msg);
+  // The listings of the model folder during a scan, counted.
+  const listings = async () => {
+    let n = 0;
+    const readdir = fs.readdirSync;
+    mock.method(fs, 'readdirSync', function (this: unknown, ...args: Parameters<typeof readdir>) {
+      if (String(args[0]) === join(repo, 'book')) n++;
+      return (readdir as (...a: unknown[]) => unknown).apply(this, args);
+    });
+    syncBuiltinESMExports();
+    try {
+      await server.core.reconcile({});
+    } finally {
+      mock.restoreAll();
+      syncBuiltinESMExports();
+    }
+    return n;
+  };
+  try {
+    // As before this warning was said: modelFolders lists it twice (can it be listed, is it a model folder), versionLayout once.
+    const before = await listings();
+    assert.ok(before > 0 && before <= 3, `${before} listings of the model folder in one scan`);
+    assert.equal(said().length, 1, 'said at start-up, not again by a scan');
+    assert.match(said()[0]!, /book[\\/]02: /);
+    mkdirSync(join(repo, 'book', 'v3'));
+    assert.equal(await listings(), before, 'a folder named like a version adds no listing');
+    await server.core.reconcile({});
+    assert.equal(said().length, 2, JSON.stringify(said()));
+    assert.match(said()[1]!, /^version folder name: \S*book[\\/]v3: is not a version folder, so it is not served: versions are folders named 1, 2, 3, … \(a whole number from 1, no leading zero, letter or dot\) \(rename it to 3\)$/);
+    assert.equal(lines.find((l) => l.msg === said()[1])!.model, 'book');
+    // Renamed as told: served; nothing more said.
+    fs.renameSync(join(repo, 'book', 'v3'), join(repo, 'book', '3'));
+    writeBookVersion(repo, 'book', 3);
+    await server.core.reconcile({});
+    assert.equal(server.core.status('book')[0]!.serving, 3);
+    assert.equal(said().length, 2);
+  } finally {
+    await server.shutdown();
+  }
+});
+
 // An edit of the serving (newest) version's files made it 'settling' for a second, and the version policy picked among the
 // settled versions alone: the version before it was loaded, then unloaded as 'removed' once the edit settled. Now a loaded
 // version whose files are changing still counts for the policy: it keeps serving and no other version is loaded.
