@@ -8,6 +8,12 @@
 // HTTP prediction's budget.
 // A PUBACK that refuses the message for good (Not authorized: the broker's ACL; Topic Name invalid;
 // Payload format invalid) drops that batch (reason rejected) and the next is published after a pause (BoundedSink).
+// A publish with no PUBACK within ackTimeoutMs while connected is a failure (retried). Mosquitto answers a
+// message past its message_size_limit with PUBACK 0x95, which MQTT 5 does not allow there: MQTT.js
+// drops that PUBACK as malformed and reads nothing more on that connection, so the publish waited for
+// good and no event was sent again. The timed-out connection is dropped (MQTT.js reconnects). A batch
+// that timed out is sent in halves; one event that timed out ACK_TIMEOUTS_TO_DROP times in a row while
+// connected is dropped (reason rejected), so later events are sent.
 import type { MqttClient } from 'mqtt';
 import { BoundedSink, type BoundedSinkOptions } from './sink.js';
 
@@ -16,7 +22,13 @@ export interface MqttSinkOptions extends BoundedSinkOptions {
   topic: string;
   /** Close the client on close() (when the sink made its own). */
   ownsClient?: boolean;
+  /** How long a publish waits for its PUBACK while connected, ms (default 10,000, as the webhook's attempt). */
+  ackTimeoutMs?: number;
 }
+
+/** Times in a row one event may go unacknowledged while connected before it is dropped. */
+const ACK_TIMEOUTS_TO_DROP = 3;
+
 
 /**
  * MQTT 5 PUBACK reason codes that resending the message cannot change. The others past 0x80 may pass
@@ -41,6 +53,11 @@ export class MqttSink extends BoundedSink {
 
   /** The largest packet the broker takes (CONNACK's Maximum Packet Size), if it says. */
   private maxPacket: number | undefined;
+  /** Below the size of a publish that went unacknowledged: later batches are cut under it (kept across the reconnects the timeouts cause). */
+  private unackedBelow: number | undefined;
+  /** The single event that went unacknowledged, and how many times in a row. */
+  private unacked: { event: string; times: number } | undefined;
+  private readonly ackTimeoutMs: number;
 
   constructor(options: MqttSinkOptions) {
     super({ ...options, lingerMs: options.lingerMs ?? DEFAULT_LINGER_MS });
@@ -48,6 +65,7 @@ export class MqttSink extends BoundedSink {
     this.topic = options.topic;
     this.target = options.topic;
     this.ownsClient = options.ownsClient ?? false;
+    this.ackTimeoutMs = options.ackTimeoutMs ?? 10_000;
     this.client.on('connect', (connack) => {
       this.maxPacket = connack.properties?.maximumPacketSize;
       this.poke();
@@ -67,17 +85,28 @@ export class MqttSink extends BoundedSink {
       let to = events.length;
       while (to - from > 1 && !this.fits(events.slice(from, to))) to = from + Math.ceil((to - from) / 2);
       const part = events.slice(from, to);
-      if (this.fits(part)) await this.publish(part, signal);
+      if (part.length === 1 && this.unacked?.event === part[0] && this.unacked.times >= ACK_TIMEOUTS_TO_DROP) {
+        this.refuse(1, `the MQTT broker did not acknowledge an event of ${Buffer.byteLength(part[0]!)} bytes in ${ACK_TIMEOUTS_TO_DROP} publishes of ${this.ackTimeoutMs / 1000} s each while connected (a broker that drops messages past its size limit, such as mosquitto's message_size_limit, answers no valid PUBACK): it is dropped, later events are still sent`, 'rejected');
+        this.unacked = undefined;
+      } else if (this.fits(part)) await this.publish(part, signal);
       else this.refuse(1, `an event of ${Buffer.byteLength(part[0]!)} bytes is larger than the MQTT broker accepts (maximum packet size ${this.maxPacket} bytes)`);
       from = to;
     }
   }
 
-  private fits(events: string[]): boolean {
-    if (this.maxPacket === undefined) return true;
-    let bytes = 128 + Buffer.byteLength(this.topic) + events.length; // header, properties, the batch's brackets and commas
+  /** A batch's size by the sink's reckoning: header, properties, the batch's brackets and commas, and the events. */
+  private packetBytes(events: string[]): number {
+    let bytes = 128 + Buffer.byteLength(this.topic) + events.length;
     for (const e of events) bytes += Buffer.byteLength(e);
-    return bytes <= this.maxPacket;
+    return bytes;
+  }
+
+  private fits(events: string[]): boolean {
+    if (this.maxPacket === undefined && this.unackedBelow === undefined) return true;
+    // One event always goes (as itself) under a limit only a timeout taught: the broker may take it.
+    if (events.length === 1 && this.maxPacket === undefined) return true;
+    const bytes = this.packetBytes(events);
+    return bytes <= (this.maxPacket ?? Infinity) && (events.length === 1 || bytes < (this.unackedBelow ?? Infinity));
   }
 
   private publish(events: string[], signal: AbortSignal): Promise<void> {
@@ -85,10 +114,16 @@ export class MqttSink extends BoundedSink {
     const payload = single ? events[0]! : `[${events.join(',')}]`;
     const properties = { contentType: single ? 'application/cloudevents+json' : 'application/cloudevents-batch+json' };
     return new Promise((resolve, reject) => {
-      const onAbort = () => reject(new Error('the sink is closed'));
+      const onAbort = () => {
+        clearTimeout(timer);
+        reject(new Error('the sink is closed'));
+      };
       signal.addEventListener('abort', onAbort, { once: true });
-      this.client.publish(this.topic, payload, { qos: 1, properties }, (err) => {
+      let timedOut = false;
+      const acked = (err?: Error) => {
+        clearTimeout(timer);
         signal.removeEventListener('abort', onAbort);
+        if (timedOut) return; // answered by the timeout: its removal from MQTT.js's store calls back here
         const reason = (err as { code?: unknown } | undefined)?.code;
         const code = typeof reason === 'number' ? reason : -1;
         const rejected = REJECTED_PUBACK.get(code);
@@ -99,10 +134,26 @@ export class MqttSink extends BoundedSink {
         } else if (err) reject(err);
         else {
           // Acknowledged: a later part's retryable failure (PUBACK 0x80, 0x83, 0x97) does not publish this one again.
+          if (single && this.unacked?.event === events[0]) this.unacked = undefined;
           this.acknowledged(events.length);
           resolve();
         }
-      });
+      };
+      const timer = setTimeout(() => {
+        // Offline, MQTT.js resends it after the reconnect, and the PUBACK may still come: only a connected wait counts.
+        if (!this.client.connected) return timer.refresh();
+        timedOut = true;
+        signal.removeEventListener('abort', onAbort);
+        // Out of MQTT.js's store: not resent by a reconnect while the sink sends it again itself.
+        for (const [id, entry] of Object.entries(this.client.outgoing)) if (entry.cb === acked) this.client.removeOutgoingMessage(Number(id));
+        // A connection whose answer went missing is not trusted: after the malformed PUBACK, MQTT.js read no other
+        // packet on it (every later publish went unacknowledged). MQTT.js reconnects; the sink waits for it.
+        this.client.stream?.destroy();
+        if (single) this.unacked = { event: events[0]!, times: this.unacked?.event === events[0] ? this.unacked.times + 1 : 1 };
+        else this.unackedBelow = Math.min(this.unackedBelow ?? Infinity, this.packetBytes(events));
+        reject(new Error(`the MQTT broker did not acknowledge a publish of ${events.length} event(s) (${Buffer.byteLength(payload)} bytes) within ${this.ackTimeoutMs / 1000} s while connected`));
+      }, this.ackTimeoutMs).unref();
+      this.client.publish(this.topic, payload, { qos: 1, properties }, acked);
     });
   }
 

@@ -161,3 +161,37 @@ test('mqtt sink: a batch cut to fit the Maximum Packet Size whose later part get
     }
   }
 });
+
+test('mqtt sink: an event past mosquitto\'s message_size_limit (answered with a PUBACK MQTT.js cannot read) no longer holds the sink for good: the batch is cut, that event dropped as rejected after its unacknowledged publishes, the others delivered', async () => {
+  // Mosquitto answers it with PUBACK 0x95, which MQTT 5 does not allow in a PUBACK: MQTT.js drops it
+  // as malformed, the publish waited for good and no event was sent again.
+  const own = await startMosquitto(['message_size_limit 300']);
+  const client = mqtt.connect(own.url, { protocolVersion: 5, reconnectPeriod: 50 });
+  const watcher = await mqtt.connectAsync(own.url, { protocolVersion: 5 });
+  const got: string[] = [];
+  watcher.on('message', (_topic, payload) => got.push(payload.toString()));
+  await watcher.subscribeAsync('cloud/events', { qos: 1 });
+  const drops: string[] = [];
+  const warnings: string[] = [];
+  const sink = new MqttSink({
+    client, topic: 'cloud/events', ownsClient: true, lingerMs: 0, backoffMs: 10, maxBackoffMs: 10, ackTimeoutMs: 200,
+    warn: (message) => warnings.push(message),
+    onDropped: (_sink, n, reason) => drops.push(`${reason} ${n}`),
+  });
+  try {
+    await until(() => client.connected, 'the sink connected');
+    const big = JSON.stringify({ n: 0, pad: 'x'.repeat(400) });
+    sink.offer(big);
+    sink.offer('{"n":1}');
+    sink.offer('{"n":2}');
+    await until(() => sink.counters().dropped === 1 && sink.counters().delivered === 2, 'the small events delivered and the large one dropped', 30_000);
+    assert.deepEqual(drops, ['rejected 1']);
+    await until(() => got.length >= 1 && got.join('').includes('"n":1') && got.join('').includes('"n":2'), 'the small events on the topic');
+    assert.ok(!got.some((m) => m.includes('xxxx')), 'the large event never reached the topic');
+    assert.ok(warnings.some((w) => /did not acknowledge an event of \d+ bytes in 3 publishes .*message_size_limit.*dropped, later events are still sent/.test(w)), warnings.join('\n'));
+  } finally {
+    await watcher.endAsync();
+    await sink.close(1000);
+    await own.stop();
+  }
+});
