@@ -13,6 +13,7 @@
 // It is on ModelInfer's path: one object per call, no closures, no writes.
 import type * as grpc from '@grpc/grpc-js';
 import { status as Status } from '@grpc/grpc-js';
+import { PassThroughCall, type CallStatus } from './pass-through-call.js';
 
 /** An inference RPC as the access line and the errors name it. */
 export interface WatchedMethod { rpc: string; requestType: string }
@@ -20,8 +21,6 @@ export interface WatchedMethod { rpc: string; requestType: string }
 /** Reports an answer grpc-js gave (or one given here): its access line and count. */
 export type OwnAnswer = (rpc: string, metadata: grpc.Metadata | undefined, code: grpc.status, started: number) => void;
 
-type Listener = Parameters<grpc.ServerInterceptingCallInterface['start']>[0];
-type CallStatus = Parameters<grpc.ServerInterceptingCallInterface['sendStatus']>[0];
 
 /**
  * Whether the client ended the call's request body inside a message: grpc-js's framing state
@@ -53,8 +52,7 @@ function sentStatus(call: grpc.ServerInterceptingCallInterface): grpc.status | u
   return code === undefined ? undefined : Number(code);
 }
 
-class WatchedCall implements grpc.ServerInterceptingCallInterface {
-  private listener: Listener | undefined;
+class WatchedCall extends PassThroughCall {
   private metadata: grpc.Metadata | undefined;
   private messages = 0;
   /** The handler has the call (a unary one's, once its message is read): it answers and logs it itself. */
@@ -66,27 +64,22 @@ class WatchedCall implements grpc.ServerInterceptingCallInterface {
   private cutShort = false;
   private readonly started = performance.now();
 
-  constructor(private readonly next: grpc.ServerInterceptingCallInterface, private readonly method: WatchedMethod, private readonly streaming: boolean, private readonly report: OwnAnswer) {
+  constructor(next: grpc.ServerInterceptingCallInterface, private readonly method: WatchedMethod, private readonly streaming: boolean, private readonly report: OwnAnswer) {
+    super(next);
     this.handled = streaming;
   }
 
-  start(listener: Listener): void {
-    this.listener = listener;
-    this.next.start(this);
-  }
-
-  // The listener grpc-js calls with what the client sends.
-  onReceiveMetadata(metadata: grpc.Metadata): void {
+  override onReceiveMetadata(metadata: grpc.Metadata): void {
     this.metadata = metadata;
     this.listener!.onReceiveMetadata(metadata);
   }
 
-  onReceiveMessage(message: unknown): void {
+  override onReceiveMessage(message: unknown): void {
     if (!this.streaming && ++this.messages > 1) return this.refuse(`a unary call carries one ${this.method.requestType}; this one sent more`);
     this.listener!.onReceiveMessage(message);
   }
 
-  onReceiveHalfClose(): void {
+  override onReceiveHalfClose(): void {
     if (this.cancelled) return;
     if (!this.streaming && this.messages === 0) return this.refuse(`the call carries no ${this.method.requestType}: its body was empty or ended inside the message`);
     if (this.streaming) this.cutShort = endedInsideMessage(this.next);
@@ -94,7 +87,7 @@ class WatchedCall implements grpc.ServerInterceptingCallInterface {
     this.listener!.onReceiveHalfClose();
   }
 
-  onCancel(): void {
+  override onCancel(): void {
     this.cancelled = true;
     if (!this.ended) {
       // Ended by grpc-js with its own answer (a deadline past, a message past the limit or one it
@@ -115,10 +108,8 @@ class WatchedCall implements grpc.ServerInterceptingCallInterface {
     if (heard) this.report(this.method.rpc, this.metadata, Status.INVALID_ARGUMENT, this.started);
   }
 
-  // The responder: what the handler sends, passed on.
-  sendMetadata(metadata: grpc.Metadata): void { this.next.sendMetadata(metadata); }
-  sendMessage(message: unknown, callback: () => void): void { this.next.sendMessage(message, callback); }
-  sendStatus(status: CallStatus): void {
+  // The responder: the handler's status, its end watched.
+  override sendStatus(status: CallStatus): void {
     if (this.ended) return;
     this.ended = true;
     if (this.cutShort && status.code === Status.OK && !this.cancelled && !over(this.next)) {
@@ -127,13 +118,6 @@ class WatchedCall implements grpc.ServerInterceptingCallInterface {
     }
     this.next.sendStatus(status);
   }
-  startRead(): void { this.next.startRead(); }
-  getPeer(): string { return this.next.getPeer(); }
-  getDeadline(): grpc.Deadline { return this.next.getDeadline(); }
-  getHost(): string { return this.next.getHost(); }
-  getAuthContext(): ReturnType<grpc.ServerInterceptingCallInterface['getAuthContext']> { return this.next.getAuthContext(); }
-  getConnectionInfo(): ReturnType<grpc.ServerInterceptingCallInterface['getConnectionInfo']> { return this.next.getConnectionInfo(); }
-  getMetricsRecorder(): ReturnType<grpc.ServerInterceptingCallInterface['getMetricsRecorder']> { return this.next.getMetricsRecorder(); }
 }
 
 /** The interceptor watching the methods given (by path); other calls (grpc.health.v1) pass as they are. */
@@ -142,8 +126,7 @@ export function watchCalls(methods: ReadonlyMap<string, WatchedMethod>, report: 
     const method = methods.get(descriptor.path);
     return method === undefined ? call : new WatchedCall(call, method, descriptor.requestStream, report);
   };
-  // grpc-js types an interceptor's result as its ServerInterceptingCall class but uses only the
-  // interface: extending the class would cost each call its responder's closures.
+  // grpc-js types an interceptor's result as its ServerInterceptingCall class (see pass-through-call.ts).
   return intercept as unknown as grpc.ServerInterceptor;
 }
 

@@ -3,26 +3,19 @@
 // client without a key could open calls, never send their message and hold them — and with them
 // its connection, which is then never idle (--grpc-max-connection-idle) — for good.
 import type * as grpc from '@grpc/grpc-js';
-
-type CallStatus = Parameters<grpc.ServerInterceptingCallInterface['sendStatus']>[0];
+import { PassThroughCall, type CallStatus } from './pass-through-call.js';
 
 /** The answer to a call refused at its headers, or undefined to let it through. */
 export type EarlyCheck = (path: string, metadata: grpc.Metadata) => CallStatus | undefined;
 
-type Listener = Parameters<grpc.ServerInterceptingCallInterface['start']>[0];
-
-class CheckedCall implements grpc.ServerInterceptingCallInterface {
-  private listener: Listener | undefined;
+class CheckedCall extends PassThroughCall {
   private refused = false;
 
-  constructor(private readonly next: grpc.ServerInterceptingCallInterface, private readonly path: string, private readonly check: EarlyCheck) {}
-
-  start(listener: Listener): void {
-    this.listener = listener;
-    this.next.start(this);
+  constructor(next: grpc.ServerInterceptingCallInterface, private readonly path: string, private readonly check: EarlyCheck) {
+    super(next);
   }
 
-  onReceiveMetadata(metadata: grpc.Metadata): void {
+  override onReceiveMetadata(metadata: grpc.Metadata): void {
     const refusal = this.check(this.path, metadata);
     if (refusal === undefined) return this.listener!.onReceiveMetadata(metadata);
     // The handler never hears of the call: nothing more of it is passed on.
@@ -30,25 +23,14 @@ class CheckedCall implements grpc.ServerInterceptingCallInterface {
     this.next.sendStatus(refusal);
   }
 
-  onReceiveMessage(message: unknown): void { if (!this.refused) this.listener!.onReceiveMessage(message); }
-  onReceiveHalfClose(): void { if (!this.refused) this.listener!.onReceiveHalfClose(); }
-  onCancel(): void { if (!this.refused) this.listener?.onCancel(); }
-
-  sendMetadata(metadata: grpc.Metadata): void { this.next.sendMetadata(metadata); }
-  sendMessage(message: unknown, callback: () => void): void { this.next.sendMessage(message, callback); }
-  sendStatus(status: CallStatus): void { this.next.sendStatus(status); }
-  startRead(): void { this.next.startRead(); }
-  getPeer(): string { return this.next.getPeer(); }
-  getDeadline(): grpc.Deadline { return this.next.getDeadline(); }
-  getHost(): string { return this.next.getHost(); }
-  getAuthContext(): ReturnType<grpc.ServerInterceptingCallInterface['getAuthContext']> { return this.next.getAuthContext(); }
-  getConnectionInfo(): ReturnType<grpc.ServerInterceptingCallInterface['getConnectionInfo']> { return this.next.getConnectionInfo(); }
-  getMetricsRecorder(): ReturnType<grpc.ServerInterceptingCallInterface['getMetricsRecorder']> { return this.next.getMetricsRecorder(); }
+  override onReceiveMessage(message: unknown): void { if (!this.refused) this.listener!.onReceiveMessage(message); }
+  override onReceiveHalfClose(): void { if (!this.refused) this.listener!.onReceiveHalfClose(); }
+  override onCancel(): void { if (!this.refused) this.listener?.onCancel(); }
 }
 
 /** The interceptor checking every call's headers with `check`. */
 export function checkAtHeaders(check: EarlyCheck): grpc.ServerInterceptor {
   const intercept = (descriptor: { path: string }, call: grpc.ServerInterceptingCallInterface): grpc.ServerInterceptingCallInterface => new CheckedCall(call, descriptor.path, check);
-  // As watchCalls: grpc-js uses only the interface of what an interceptor returns.
+  // grpc-js uses only the interface of what an interceptor returns (see pass-through-call.ts).
   return intercept as unknown as grpc.ServerInterceptor;
 }
