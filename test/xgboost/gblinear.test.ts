@@ -7,11 +7,9 @@ import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { startServer } from '../../src/server.js';
-import { initModelFolder } from '../../src/init/init.js';
-import { convertXgboostFile, xgboostInitOptions } from '../../src/xgboost/load.js';
-import { call } from '../helpers/http.js';
+import { convertXgboostFile } from '../../src/xgboost/load.js';
 import { tempDir } from '../helpers/paths.js';
+import { answersMatchXgboost } from './parity.js';
 
 const root = tempDir('modelserve-xgboost-gblinear-');
 after(() => rmSync(root, { recursive: true, force: true }));
@@ -55,29 +53,8 @@ execFileSync('/usr/bin/python3', ['-c', TRAIN, root], { stdio: 'pipe' });
 const { rows, expect } = JSON.parse(readFileSync(join(root, 'expect.json'), 'utf8')) as { rows: Record<string, Array<Array<number | null>>>; expect: Record<string, number[][]> };
 
 test('gblinear models (regression with base_score, binary, multi-class, poisson, an estimator with missing=-999) answer as XGBoost predicts, rows with missing values included; they were refused (only gbtree)', async () => {
-  const names = Object.keys(expect);
-  for (const name of names) {
-    const model = join(root, `${name}.json`);
-    initModelFolder({ model, out: join(root, 'models', name), ...xgboostInitOptions(model) });
-  }
-  const server = await startServer({ repo: join(root, 'models'), port: 0, workers: 1, grpcPort: 0 });
-  try {
-    for (const name of names) {
-      const X = rows[name]!;
-      assert.ok(X.some((row) => row.some((v) => v === null || v === -999)), name);
-      // A missing cell is a field left out.
-      const body = X.map((row) => Object.fromEntries(row.flatMap((v, i) => (v === null ? [] : [[`x${i}`, v]]))));
-      const res = await call(`${server.url}/models/${name}/predict`, { body });
-      assert.equal(res.status, 200, `${name}: ${res.text}`);
-      const got = (res.body as Array<Record<string, unknown>>).flatMap((a) => (a.probabilities ?? [Object.values(a)[0]]) as number[]);
-      const want = expect[name]!.flat();
-      assert.equal(got.length, want.length, name);
-      const diff = Math.max(...got.map((v, i) => Math.abs(v - want[i]!) / Math.max(1, Math.abs(want[i]!))));
-      assert.ok(diff <= 1e-5, `${name}: largest difference ${diff}`);
-    }
-  } finally {
-    await server.shutdown();
-  }
+  for (const name of Object.keys(expect)) assert.ok(rows[name]!.some((row) => row.some((v) => v === null || v === -999)), name);
+  await answersMatchXgboost(root, expect, (name) => rows[name]!);
 });
 
 test('a gblinear model whose weights are not (features + 1) x outputs numbers is refused naming the file and the weights', () => {
