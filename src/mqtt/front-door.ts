@@ -119,6 +119,10 @@ export class MqttFrontDoor {
   private readonly clashWarned = new Set<string>();
   /** The largest packet the broker takes (CONNACK's Maximum Packet Size), if it says. */
   private maxPacket: number | undefined;
+  /** The smallest payload the broker refused with a PUBACK MQTT.js cannot read (mosquitto's message_size_limit): payloads this large no longer fit. */
+  private refusedBytes: number | undefined;
+  /** Answers and errors published and not acknowledged yet, oldest first, and how to say it again should the broker refuse one as too large. */
+  private readonly unacked = new Map<(err?: Error) => void, { bytes: number; reply: Reply; again: () => void }>();
   /** Each model's topics, recomputed when the set of models or their configs change. */
   private readonly topicCache = new Map<string, MqttTopics>();
   /**
@@ -186,6 +190,10 @@ export class MqttFrontDoor {
       if (!connack.sessionPresent) this.subscribed.clear();
       void this.syncSubscriptions();
     });
+    // mosquitto refuses a message past its message_size_limit with PUBACK 0x95, a reason MQTT 5 does
+    // not allow there: MQTT.js's parser rejects it, drops the bytes it held, and read nothing right on
+    // that connection again (every later request went unanswered while /readyz said ready).
+    this.client.on('error', (err) => { if (err.message === 'Invalid puback reason code') this.onUnreadablePuback(); });
     this.client.on('offline', () => { this.log?.warn({ url: urlForLogs(options.url) }, 'mqtt: broker unreachable; reconnecting with backoff'); });
     this.client.on('reconnect', () => this.metrics?.reconnects.inc());
     this.core.on('event', this.onCoreEvent);
@@ -431,7 +439,7 @@ export class MqttFrontDoor {
         ? (why: string) => this.sendError(model, { ...reply, responseTopic: undefined }, 'MS_ERR_BAD_RESPONSE_TOPIC', `the broker refused the answer on the response topic ${JSON.stringify(topic.slice(0, 200))}: ${why}`, version)
         : undefined;
       reply.status = 200;
-      this.publish(topic, answer, reply, version, 200, refused);
+      this.publish(topic, answer, reply, version, 200, () => this.sendError(model, reply, 'MS_ERR_ANSWER_TOO_LARGE', this.tooLarge(answer), version), refused);
       this.traffic?.mirror(version, validated.rows, predictions, requestId);
       return 'predicted';
     } catch (err) {
@@ -500,10 +508,12 @@ export class MqttFrontDoor {
       body = JSON.stringify({ detail: this.tooLarge(whole), code: 'MS_ERR_ANSWER_TOO_LARGE', status: sent, request_id: reply.requestId });
     }
     reply.status = sent;
-    this.publish(errors, body, reply, version, sent);
+    // (Said again under a size limit learnt from the broker's refusal: the first issues that fit.)
+    const again = () => this.sendError(model, reply, code, detail, version);
+    this.publish(errors, body, reply, version, sent, again);
     // (A response topic that is the errors topic gets the error once; one so long that the error
     // does not fit the broker's limit beside it gets it on the errors topic alone.)
-    if (reply.responseTopic && reply.responseTopic !== errors && this.fits(reply.responseTopic, body, reply)) this.publish(reply.responseTopic, body, reply, version, sent);
+    if (reply.responseTopic && reply.responseTopic !== errors && this.fits(reply.responseTopic, body, reply)) this.publish(reply.responseTopic, body, reply, version, sent, again);
   }
 
   /**
@@ -512,6 +522,7 @@ export class MqttFrontDoor {
    * single oversized answer would keep the front door offline.
    */
   private fits(topic: string, body: string, reply: Reply): boolean {
+    if (this.refusedBytes !== undefined && Buffer.byteLength(body) >= this.refusedBytes) return false;
     if (this.maxPacket === undefined) return true;
     // Beside topic and payload: the fixed header, packet id and properties (content type, user properties, correlation data).
     const overhead = 256 + Buffer.byteLength(topic) + Buffer.byteLength(reply.requestId) + (reply.correlationData?.length ?? 0);
@@ -519,11 +530,47 @@ export class MqttFrontDoor {
   }
 
   private tooLarge(body: string): string {
-    return `the answer is ${Buffer.byteLength(body)} bytes, more than the MQTT broker accepts (its maximum packet size is ${this.maxPacket} bytes): send fewer rows per message`;
+    const bytes = Buffer.byteLength(body);
+    const limit = this.refusedBytes !== undefined && bytes >= this.refusedBytes
+      ? `it refused a message of ${this.refusedBytes} bytes: a limit such as mosquitto's message_size_limit`
+      : `its maximum packet size is ${this.maxPacket} bytes`;
+    return `the answer is ${bytes} bytes, more than the MQTT broker accepts (${limit}): send fewer rows per message`;
+  }
+
+  /**
+   * The broker refused a message with a PUBACK MQTT.js cannot read (0x95 Packet too large, from
+   * mosquitto past its message_size_limit). PUBACKs come in the order of the publishes, so once those
+   * read before it are handled, the oldest message unacknowledged is the one refused: it leaves
+   * MQTT.js's store (resent after a reconnect, it would be refused again, endlessly), its size is
+   * remembered as too large, and its request is answered again under that limit. The connection,
+   * unreadable now, is dropped: MQTT.js reconnects and the broker gives the session's unacknowledged
+   * requests again.
+   */
+  private onUnreadablePuback(): void {
+    setImmediate(() => {
+      const oldest = this.unacked.entries().next().value;
+      if (oldest !== undefined) {
+        const [, { bytes, reply, again }] = oldest;
+        this.refusedBytes = Math.min(this.refusedBytes ?? Infinity, bytes);
+        this.log?.warn({ bytes, reqId: reply.requestId }, 'mqtt: the broker refused an answer as too large with a PUBACK MQTT.js cannot read (mosquitto\'s message_size_limit?); answers this large are not sent any more');
+        // Every message of that request goes (an error is sent to the errors and the response topic).
+        for (const [acked, entry] of [...this.unacked]) {
+          if (entry.reply !== reply) continue;
+          this.unacked.delete(acked);
+          for (const [id, pending] of Object.entries(this.client.outgoing)) if (pending.cb === acked) this.client.removeOutgoingMessage(Number(id));
+        }
+        // Once only: what is said again, refused too, is dropped.
+        if (!reply.saidAgain) {
+          reply.saidAgain = true;
+          again();
+        }
+      }
+      this.client.stream?.destroy();
+    });
   }
 
   /** `refused` hears why when the broker refuses the message (a PUBACK reason code of 0x80 or more). */
-  private publish(topic: string, body: string, reply: Reply, version: ServableVersion | undefined, status: number, refused?: (why: string) => void): void {
+  private publish(topic: string, body: string, reply: Reply, version: ServableVersion | undefined, status: number, again: () => void, refused?: (why: string) => void): void {
     // A predictions or errors topic configured equal to a request topic: the same endless loop.
     if (this.byTopic.has(topic)) {
       if (!this.loopWarned.has(topic)) this.log?.error({ topic }, 'mqtt: an answer topic is also a request topic (check the --mqtt-*-topic options and the models\' mqtt: keys); answers to it are not published');
@@ -536,12 +583,16 @@ export class MqttFrontDoor {
       ? { contentType: 'application/json', userProperties }
       : { contentType: 'application/json', userProperties, correlationData: reply.correlationData };
     // QoS 1: MQTT.js keeps it (and resends it after a reconnect) until the broker acknowledged it.
-    this.client.publish(topic, body, { qos: 1, properties }, (err) => {
+    const acked = (err?: Error) => {
+      // (Removed by onUnreadablePuback: said again there.)
+      if (!this.unacked.delete(acked)) return;
       if (err && !this.closed) this.log?.warn({ topic, reqId: reply.requestId, err: err.message }, 'mqtt: publishing an answer failed');
       // (MQTT.js gives the reason code as a number; a lost connection is an error without one.)
       const code = (err as { code?: unknown } | undefined)?.code;
       if (err && typeof code === 'number' && !this.closed) refused?.(`${err.message.replace(/^Publish error: /, '')} (reason code 0x${code.toString(16)})`);
-    });
+    };
+    this.unacked.set(acked, { bytes: Buffer.byteLength(body), reply, again });
+    this.client.publish(topic, body, { qos: 1, properties }, acked);
   }
 
   private closing: Promise<void> | undefined;
@@ -597,4 +648,6 @@ interface Reply {
   deadline: number | undefined;
   /** The model's topics when the request came on a topic no longer served (the model removed or moved). */
   retired: MqttTopics | undefined;
+  /** Its answer was refused as too large and said again (onUnreadablePuback). */
+  saidAgain?: boolean;
 }
