@@ -39,7 +39,7 @@ export const ERRORS = {
   MS_ERR_BAD_URL: { status: 400, doc: 'The URL path has malformed percent-encoding (e.g. /models/%ff/predict).' },
   MS_ERR_URI_TOO_LONG: { status: 414, doc: 'A path parameter (such as the model name) is longer than the router accepts (100 characters).' },
   MS_ERR_HEADERS_TOO_LARGE: { status: 431, doc: "The request line and headers together are larger than Node's limit (16 KiB); the connection is closed." },
-  MS_ERR_REQUEST_TIMEOUT: { status: 408, doc: 'The request did not arrive completely within the request timeout (60 s); the connection is closed.' },
+  MS_ERR_REQUEST_TIMEOUT: { status: 408, doc: 'The request did not arrive completely within the request timeout (60 s); the connection is closed. Over gRPC: a call whose message and end of body did not arrive in that time, DEADLINE_EXCEEDED (the connection stays).' },
   MS_ERR_EXPECTATION_FAILED: { status: 417, doc: 'The request has an Expect header other than 100-continue, which is the only expectation served.' },
   MS_ERR_METHOD_NOT_ALLOWED: { status: 405, doc: 'The path exists but not for this method; the Allow header lists the methods it has.' },
   MS_ERR_UNSUPPORTED_ENCODING: { status: 415, doc: 'The request has a Content-Encoding other than gzip, deflate, br or identity (or several codings).' },

@@ -123,7 +123,7 @@ export async function startServer(options: StartOptions): Promise<RunningServer>
     await app.listen({ host: options.host ?? '127.0.0.1', port: options.port ?? 8000 });
     if (options.grpcPort === 'free' || (options.grpcPort !== undefined && options.grpcPort > 0)) {
       const { startGrpcServer } = await import('./grpc/server.js');
-      grpc = await startGrpcServer({ core, stats: statistics, host: options.host, port: options.grpcPort === 'free' ? 0 : options.grpcPort, maxMessageBytes: options.grpcMaxMessageSize, connections: { graceMs: options.drainTimeout, ...options.grpcConnections }, auth: keyGate, log: app.log, metrics, readiness, traffic: app.traffic });
+      grpc = await startGrpcServer({ core, stats: statistics, host: options.host, port: options.grpcPort === 'free' ? 0 : options.grpcPort, maxMessageBytes: options.grpcMaxMessageSize, connections: { graceMs: options.drainTimeout, ...options.grpcConnections }, auth: keyGate, log: app.log, metrics, readiness, traffic: app.traffic, requestTimeoutMs: options.app?.requestTimeoutMs });
     }
   } catch (err) {
     // A start-up that fails before the app's logger exists never logs its warnings: they may be why (a model folder

@@ -9,7 +9,9 @@
 //   unknown grpc-encoding: UNIMPLEMENTED), an invalid grpc-timeout (INTERNAL) — now with an access
 //   line and a count;
 // - a call to a method the server does not have (a typo'd service, Triton's shared-memory RPCs, which
-//   tritonclient calls): grpc-js answers UNIMPLEMENTED before any interceptor runs (watchUnknownMethods).
+//   tritonclient calls): grpc-js answers UNIMPLEMENTED before any interceptor runs (watchUnknownMethods);
+// - a call whose request (its one message and the end of its body) has not arrived within the request
+//   timeout, as HTTP's 408: grpc-js would hold it (and its connection, never idle) for good (ArrivalBound).
 // It is on ModelInfer's path: one object per call, no closures, no writes.
 import type * as grpc from '@grpc/grpc-js';
 import { status as Status } from '@grpc/grpc-js';
@@ -52,7 +54,74 @@ function sentStatus(call: grpc.ServerInterceptingCallInterface): grpc.status | u
   return code === undefined ? undefined : Number(code);
 }
 
-class WatchedCall extends PassThroughCall {
+/** A call waiting for its request, as the bound sees it. */
+interface Arriving { readonly started: number; expire(status: CallStatus): void }
+
+/**
+ * Bounds how long a call's request may take to arrive (headers to the end of its body) on the
+ * calls that take one message (unary, server streaming: their handler runs only once it is in).
+ * Checked every min(30 s, the bound), as Node checks HTTP's requestTimeout: one timer for all
+ * calls, and nothing per call but a place in a set.
+ */
+export class ArrivalBound {
+  private readonly arriving = new Set<Arriving>();
+  private timer: NodeJS.Timeout | undefined;
+
+  /** ms: the bound (0: none); status: what a call past it is answered. */
+  constructor(readonly ms: number, private readonly status: CallStatus) {}
+
+  add(call: Arriving): void {
+    if (this.ms <= 0) return;
+    this.arriving.add(call);
+    this.timer ??= setInterval(() => this.sweep(), Math.min(30_000, this.ms)).unref();
+  }
+
+  delete(call: Arriving): void { this.arriving.delete(call); }
+
+  private sweep(): void {
+    const now = performance.now();
+    // In the order they started: the first one still within the bound ends the sweep.
+    for (const call of this.arriving) {
+      if (now - call.started < this.ms) break;
+      this.arriving.delete(call);
+      call.expire(this.status);
+    }
+    if (this.arriving.size === 0) { clearInterval(this.timer); this.timer = undefined; }
+  }
+}
+
+/** A call outside the inference service (grpc.health.v1) that takes one message: only its arrival bounded, nothing reported. */
+class BoundedCall extends PassThroughCall implements Arriving {
+  readonly started = performance.now();
+  private expired = false;
+
+  constructor(next: grpc.ServerInterceptingCallInterface, private readonly bound: ArrivalBound) {
+    super(next);
+    bound.add(this);
+  }
+
+  expire(status: CallStatus): void {
+    if (over(this.next)) return;
+    this.expired = true;
+    this.next.sendStatus(status);
+  }
+
+  override onReceiveMessage(message: unknown): void { if (!this.expired) this.listener!.onReceiveMessage(message); }
+  override onReceiveHalfClose(): void {
+    this.bound.delete(this);
+    if (!this.expired) this.listener!.onReceiveHalfClose();
+  }
+  override onCancel(): void {
+    this.bound.delete(this);
+    this.listener?.onCancel();
+  }
+  override sendStatus(status: CallStatus): void {
+    this.bound.delete(this);
+    if (!this.expired) this.next.sendStatus(status);
+  }
+}
+
+class WatchedCall extends PassThroughCall implements Arriving {
   private metadata: grpc.Metadata | undefined;
   private messages = 0;
   /** The handler has the call (a unary one's, once its message is read): it answers and logs it itself. */
@@ -62,11 +131,22 @@ class WatchedCall extends PassThroughCall {
   private cancelled = false;
   /** The client ended a stream inside a message: its OK status becomes INVALID_ARGUMENT. */
   private cutShort = false;
-  private readonly started = performance.now();
+  /** Its request did not arrive within the bound: answered here, what comes after is dropped. */
+  private expired = false;
+  readonly started = performance.now();
 
-  constructor(next: grpc.ServerInterceptingCallInterface, private readonly method: WatchedMethod, private readonly streaming: boolean, private readonly report: OwnAnswer) {
+  constructor(next: grpc.ServerInterceptingCallInterface, private readonly method: WatchedMethod, private readonly streaming: boolean, private readonly report: OwnAnswer, private readonly bound: ArrivalBound | undefined) {
     super(next);
     this.handled = streaming;
+    if (!streaming) bound?.add(this);
+  }
+
+  expire(status: CallStatus): void {
+    if (this.ended || this.cancelled || over(this.next)) return;
+    this.expired = true;
+    this.ended = true;
+    this.next.sendStatus(status);
+    this.report(this.method.rpc, this.metadata, status.code, this.started);
   }
 
   override onReceiveMetadata(metadata: grpc.Metadata): void {
@@ -75,12 +155,14 @@ class WatchedCall extends PassThroughCall {
   }
 
   override onReceiveMessage(message: unknown): void {
+    if (this.expired) return;
     if (!this.streaming && ++this.messages > 1) return this.refuse(`a unary call carries one ${this.method.requestType}; this one sent more`);
     this.listener!.onReceiveMessage(message);
   }
 
   override onReceiveHalfClose(): void {
-    if (this.cancelled) return;
+    this.bound?.delete(this);
+    if (this.cancelled || this.expired) return;
     if (!this.streaming && this.messages === 0) return this.refuse(`the call carries no ${this.method.requestType}: its body was empty or ended inside the message`);
     if (this.streaming) this.cutShort = endedInsideMessage(this.next);
     this.handled = true;
@@ -89,6 +171,7 @@ class WatchedCall extends PassThroughCall {
 
   override onCancel(): void {
     this.cancelled = true;
+    this.bound?.delete(this);
     if (!this.ended) {
       // Ended by grpc-js with its own answer (a deadline past, a message past the limit or one it
       // could not decompress, an invalid grpc-timeout): the status it sent. A handled call's deadline
@@ -102,6 +185,7 @@ class WatchedCall extends PassThroughCall {
 
   private refuse(details: string): void {
     this.ended = true;
+    this.bound?.delete(this);
     // A cancelled call's request may never have been read: its end is no missing message.
     const heard = !this.cancelled && !over(this.next);
     this.next.sendStatus({ code: Status.INVALID_ARGUMENT, details });
@@ -112,6 +196,7 @@ class WatchedCall extends PassThroughCall {
   override sendStatus(status: CallStatus): void {
     if (this.ended) return;
     this.ended = true;
+    this.bound?.delete(this);
     if (this.cutShort && status.code === Status.OK && !this.cancelled && !over(this.next)) {
       this.report(this.method.rpc, this.metadata, Status.INVALID_ARGUMENT, this.started);
       return this.next.sendStatus({ ...status, code: Status.INVALID_ARGUMENT, details: `the client ended the stream inside a message: its last ${this.method.requestType} was cut short (the ones before it are answered)` });
@@ -120,11 +205,15 @@ class WatchedCall extends PassThroughCall {
   }
 }
 
-/** The interceptor watching the methods given (by path); other calls (grpc.health.v1) pass as they are. */
-export function watchCalls(methods: ReadonlyMap<string, WatchedMethod>, report: OwnAnswer): grpc.ServerInterceptor {
+/**
+ * The interceptor watching the methods given (by path); with a bound, every call taking one message
+ * has its arrival bounded. It must come first (innermost): it reads grpc-js's call's private fields.
+ */
+export function watchCalls(methods: ReadonlyMap<string, WatchedMethod>, report: OwnAnswer, bound?: ArrivalBound): grpc.ServerInterceptor {
   const intercept = (descriptor: { path: string; requestStream: boolean }, call: grpc.ServerInterceptingCallInterface): grpc.ServerInterceptingCallInterface => {
     const method = methods.get(descriptor.path);
-    return method === undefined ? call : new WatchedCall(call, method, descriptor.requestStream, report);
+    if (method !== undefined) return new WatchedCall(call, method, descriptor.requestStream, report, bound);
+    return bound !== undefined && bound.ms > 0 && !descriptor.requestStream ? new BoundedCall(call, bound) : call;
   };
   // grpc-js types an interceptor's result as its ServerInterceptingCall class (see pass-through-call.ts).
   return intercept as unknown as grpc.ServerInterceptor;

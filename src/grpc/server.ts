@@ -18,7 +18,7 @@ import { badTensor, checkDatatype, fromBytes, MAX_ELEMENTS, noInputs, fromConten
 import { dimension, inferCodec, type InferRequestMessage, type Int64 } from './infer-codec.js';
 import { PROTO_DIR } from './proto.js';
 import { checkAtHeaders } from './early-auth.js';
-import { watchCalls, watchUnknownMethods } from './call-watch.js';
+import { ArrivalBound, watchCalls, watchUnknownMethods } from './call-watch.js';
 import type { ClientProbe } from '../batching/batcher.js';
 import { plainRequestId, requestIdFrom } from '../protocols/request-id.js';
 import type { TrafficRouter } from '../traffic/router.js';
@@ -57,6 +57,12 @@ export interface GrpcServerOptions {
   readiness?: () => string | undefined;
   /** The models' traffic splits (the HTTP app's), which a ModelInfer without model_version follows (sticky by header: the call's metadata). */
   traffic?: TrafficRouter;
+  /**
+   * How long a call's request may take to arrive, ms (HTTP's request timeout, the same value; default
+   * 60 s; 0: no bound): one that took one message and has not sent it and ended its body is answered
+   * DEADLINE_EXCEEDED (MS_ERR_REQUEST_TIMEOUT).
+   */
+  requestTimeoutMs?: number;
 }
 
 export interface GrpcConnectionLimits {
@@ -295,7 +301,11 @@ export async function startGrpcServer(options: GrpcServerOptions): Promise<Runni
   const service = ((inference.inference as grpc.GrpcObject).GRPCInferenceService as grpc.ServiceClientConstructor).service;
   // What grpc-js answers by itself on the inference RPCs gets its access line and count (call-watch.ts).
   const watched = new Map(Object.entries(service).map(([rpc, method]) => [method.path, { rpc, requestType: requestTypeOf(rpc, method) }]));
-  const interceptors = [watchCalls(watched, (rpc, metadata, code, started) => answered(rpc, (metadata && requestIdOf(metadata)) ?? requestIdFrom(undefined), undefined, '', code, started))];
+  // A request that does not arrive within HTTP's request timeout gets what HTTP's 408 maps to.
+  const requestTimeout = options.requestTimeoutMs ?? 60_000;
+  const late = new ModelServeError('MS_ERR_REQUEST_TIMEOUT', `the request did not arrive completely within the request timeout (${requestTimeout} ms): its message was not sent, or its body not ended`);
+  const bound = new ArrivalBound(requestTimeout, { code: grpcStatusOf(late), details: late.message });
+  const interceptors = [watchCalls(watched, (rpc, metadata, code, started) => answered(rpc, (metadata && requestIdOf(metadata)) ?? requestIdFrom(undefined), undefined, '', code, started), bound)];
   // With keys, a call without a valid one is refused at its headers, before its message is read (early-auth.ts).
   const gate = options.auth;
   if (gate !== undefined) {
