@@ -19,6 +19,7 @@ import { dimension, inferCodec, type InferRequestMessage, type Int64 } from './i
 import { PROTO_DIR } from './proto.js';
 import { checkAtHeaders } from './early-auth.js';
 import { ArrivalBound, watchCalls, watchUnknownMethods } from './call-watch.js';
+import { listenGrpc, type GrpcListener } from './listener.js';
 import type { ClientProbe } from '../batching/batcher.js';
 import { plainRequestId, requestIdFrom } from '../protocols/request-id.js';
 import type { TrafficRouter } from '../traffic/router.js';
@@ -636,9 +637,19 @@ export async function startGrpcServer(options: GrpcServerOptions): Promise<Runni
   grpc.setLogger({ error: (...args: unknown[]) => options.log?.debug?.({ grpc: args.map(String).join(' ') }, 'grpc-js') });
   const host = options.host ?? '127.0.0.1';
   const address = `${host.includes(':') ? `[${host}]` : host}:${options.port}`;
-  const port = await new Promise<number>((resolve, reject) => {
-    server.bindAsync(address, grpc.ServerCredentials.createInsecure(), (err, bound) => (err ? reject(new Error(`gRPC: cannot listen on ${address}: ${err.message}`)) : resolve(bound)));
-  });
+  // modelserve owns the listener (listener.ts) and hands grpc-js each connection once it sent its
+  // preface, within the request timeout (HTTP's bound on headers) or the idle bound, the shorter.
+  const bounds = [requestTimeout, options.connections?.maxIdleMs ?? 0].filter((ms) => ms > 0);
+  const prefaceTimeout = bounds.length > 0 ? Math.min(...bounds) : 0;
+  const injector = server.createConnectionInjector(grpc.ServerCredentials.createInsecure());
+  let listener: GrpcListener;
+  try {
+    listener = await listenGrpc({ host, port: options.port, prefaceTimeoutMs: prefaceTimeout, inject: (socket) => injector.injectConnection(socket), log });
+  } catch (err) {
+    server.forceShutdown();
+    throw new Error(`gRPC: cannot listen on ${address}: ${(err as Error).message}`, { cause: err });
+  }
+  const port = listener.port;
 
   return {
     port,
@@ -652,10 +663,14 @@ export async function startGrpcServer(options: GrpcServerOptions): Promise<Runni
       clearInterval(readinessPoll);
       readinessPoll = undefined;
       for (const closeIfIdle of [...streams]) closeIfIdle();
+      // No new connections; those that have not sent their preface hold no call.
+      listener.stop();
       return new Promise<boolean>((resolve) => {
         const timer = setTimeout(() => {
           log?.warn({ timeoutMs }, 'gRPC drain timeout: cancelling the remaining calls');
           server.forceShutdown();
+          // (grpc-js, without channelz, keeps no list of its sessions to destroy: the sockets are ours.)
+          listener.destroyAll();
           resolve(false);
         }, Math.max(0, timeoutMs));
         server.tryShutdown(() => {

@@ -1,9 +1,11 @@
-// The gRPC port against clients that never finish: a call whose request never arrives is answered
-// within the request timeout (HTTP's, the same value), as HTTP's 408; a normal call is not touched.
+// The gRPC port against clients that never finish: a connection that never sends the HTTP/2 preface
+// is closed, and a call whose request never arrives is answered, within the request timeout (HTTP's,
+// the same value), as HTTP's 408; a normal client is not touched.
 // Real sockets: a raw HTTP/2 client for what grpc-js clients never send, a grpc-js client for the rest.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { connect, type ClientHttp2Session } from 'node:http2';
+import { connect as connectTcp, type Socket } from 'node:net';
 import * as grpc from '@grpc/grpc-js';
 import { startServer, type RunningServer } from '../../src/server.js';
 import { BOOK_FIELDS, bookRows, tempDir, writeBookModelFolder } from '../helpers/paths.js';
@@ -81,5 +83,60 @@ test('a call whose request never arrives (headers and no message; its message bu
   } finally {
     clients.close();
     session.destroy();
+  }
+});
+
+/** Resolves once the server closed the socket (the test's timeout bounds the wait), with the bytes it sent. */
+function closedByServer(socket: Socket): Promise<Buffer> {
+  const got: Buffer[] = [];
+  socket.on('data', (c: Buffer) => got.push(c));
+  socket.on('error', () => undefined);
+  return new Promise((resolve) => socket.on('close', () => resolve(Buffer.concat(got))));
+}
+
+const PREFACE = Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n', 'latin1');
+
+test('a connection that does not send the HTTP/2 client preface within the request timeout (nothing, or a few bytes of it) is closed; it was held for good with --grpc-max-connection-idle 0, for 5 minutes by default', { timeout: 30_000 }, async () => {
+  const repo = tempDir();
+  writeBookModelFolder(repo);
+  const own = await startServer({ repo, port: 0, grpcPort: 'free', workers: 1, grpcConnections: { maxIdleMs: 0 }, app: { requestTimeoutMs: REQUEST_TIMEOUT } });
+  try {
+    const silent = connectTcp(own.grpcPort!, '127.0.0.1');
+    const partial = connectTcp(own.grpcPort!, '127.0.0.1');
+    partial.write(PREFACE.subarray(0, 10));
+    assert.equal((await closedByServer(silent)).length, 0);
+    assert.equal((await closedByServer(partial)).length, 0);
+    // A preface sent in pieces reaches grpc-js whole: it acknowledges the client's SETTINGS (a preface
+    // it could not read gets GOAWAY), and then the connection serves calls.
+    const pieces = connectTcp(own.grpcPort!, '127.0.0.1');
+    const acked = new Promise<void>((resolve, reject) => {
+      let got = Buffer.alloc(0);
+      pieces.on('data', (c: Buffer) => {
+        got = Buffer.concat([got, c]);
+        for (let at = 0; at + 9 <= got.length; at += 9 + got.readUIntBE(at, 3)) {
+          const [type, flags] = [got[at + 3], got[at + 4]];
+          if (type === 7) reject(new Error('GOAWAY'));
+          if (type === 4 && flags === 1) resolve();
+        }
+      });
+      pieces.on('close', () => reject(new Error('closed')));
+    });
+    pieces.write(PREFACE.subarray(0, 5));
+    await new Promise((r) => setTimeout(r, 50));
+    pieces.write(PREFACE.subarray(5, 17));
+    await new Promise((r) => setTimeout(r, 50));
+    pieces.write(Buffer.concat([PREFACE.subarray(17), Buffer.from([0, 0, 0, 4, 0, 0, 0, 0, 0])])); // the rest, and an empty SETTINGS
+    await acked;
+    pieces.destroy();
+    const clients = grpcClients(own.grpcPort!);
+    try {
+      assert.deepEqual(await rpc(clients.health, 'Check', { service: '' }), { status: 'SERVING' });
+      const answer = await rpc<{ outputs: unknown[] }>(clients.inference, 'ModelInfer', inferRequest);
+      assert.ok(answer.outputs.length > 0);
+    } finally {
+      clients.close();
+    }
+  } finally {
+    await own.shutdown();
   }
 });
