@@ -84,8 +84,57 @@ export function danglingReason(path: string): string {
   }
 }
 
+/** Folder listings shared by one walk of the repository (withListings); undefined outside one. */
+let listings: Map<string, string[] | Error> | undefined;
+/** Whether each path looked at is a folder, within the same walk. */
+let directories: Map<string, boolean> | undefined;
+
+/**
+ * Runs a synchronous walk of the repository in which each folder is listed (and each path stat'd as a folder) once: a --watch scan (every second) asked
+ * whether a model folder could be listed, was a model, had version folders, .onnx files and which files, each a listing
+ * of its own (3 to 6 per model folder); serve's start-up warnings walked the repository three times.
+ */
+export function withListings<T>(walk: () => T): T {
+  if (listings !== undefined) return walk();
+  listings = new Map();
+  directories = new Map();
+  try {
+    return walk();
+  } finally {
+    listings = undefined;
+    directories = undefined;
+  }
+}
+
+/** readdirSync(dir), once per folder within withListings (a folder that cannot be listed throws its error each time). */
+export function listFolder(dir: string): string[] {
+  if (listings === undefined) return readdirSync(dir);
+  let listed = listings.get(dir);
+  if (listed === undefined) {
+    try {
+      listed = readdirSync(dir);
+    } catch (err) {
+      listed = err as Error;
+    }
+    listings.set(dir, listed);
+  }
+  if (listed instanceof Error) throw listed;
+  return [...listed]; // callers sort in place
+}
+
 /** Whether a folder has this entry, even a symlink to nothing: a config that cannot be read is a problem, not a folder without a config. */
 function entryExists(path: string): boolean {
+  // Within a walk, from its listing of the folder (a dangling link is listed too); lstat when the folder cannot be listed (mode --x).
+  if (listings !== undefined) {
+    try {
+      const name = basename(path).toLowerCase();
+      const entries = listFolder(dirname(path));
+      if (entries.includes(basename(path))) return true;
+      if (!entries.some((e) => e.toLowerCase() === name)) return false; // else a case-insensitive file system may have it: lstat
+    } catch {
+      /* lstat below */
+    }
+  }
   try {
     lstatSync(path);
     return true;
@@ -121,11 +170,16 @@ function xgboostModelWithoutConfig(dir: string): string | undefined {
 const VERSION_FOLDER = /^[1-9][0-9]{0,8}$/;
 
 function isDirectory(path: string): boolean {
+  const known = directories?.get(path);
+  if (known !== undefined) return known;
+  let is: boolean;
   try {
-    return statSync(path).isDirectory();
+    is = statSync(path).isDirectory();
   } catch {
-    return false; // removed while we looked
+    is = false; // removed while we looked
   }
+  directories?.set(path, is);
+  return is;
 }
 
 /**
@@ -137,7 +191,7 @@ function isDirectory(path: string): boolean {
 function numberedEntries(dir: string): { folders: Array<{ version: number; dir: string }>; danglingLinks: Problem[]; lookalikes: Problem[] } {
   let entries: string[];
   try {
-    entries = readdirSync(dir);
+    entries = listFolder(dir);
   } catch {
     return { folders: [], danglingLinks: [], lookalikes: [] };
   }
@@ -195,7 +249,7 @@ export function repositoryDanglingLinks(repo: string): Problem[] {
 /** A folder's subfolders but hidden ones, sorted ([] when it cannot be listed). */
 function subfoldersOf(root: string): string[] {
   try {
-    return readdirSync(root).filter((entry) => !entry.startsWith('.')).map((entry) => join(root, entry)).filter((dir) => isDirectory(dir)).sort();
+    return listFolder(root).filter((entry) => !entry.startsWith('.')).map((entry) => join(root, entry)).filter((dir) => isDirectory(dir)).sort();
   } catch {
     return [];
   }
@@ -273,7 +327,7 @@ export function repositoryVersionLookalikes(repo: string): Problem[] {
  */
 export function onnxFiles(dir: string): string[] {
   try {
-    return readdirSync(dir).filter((e) => e.endsWith('.onnx') && !e.startsWith('.') && !isDirectory(join(dir, e))).sort();
+    return listFolder(dir).filter((e) => e.endsWith('.onnx') && !e.startsWith('.') && !isDirectory(join(dir, e))).sort();
   } catch {
     return [];
   }
@@ -310,7 +364,7 @@ const severalOnnxFiles = (dir: string) => onnxFiles(dir).length > 1;
  */
 export function unlistableReason(dir: string): string | undefined {
   try {
-    readdirSync(dir);
+    listFolder(dir);
     return undefined;
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
@@ -337,7 +391,7 @@ export function modelFolders(repo: string, unlistable: Problem[] = []): string[]
   const rootReason = unlistableReason(root);
   if (rootReason !== undefined) throw new StartupError('MS_ERR_CONFIG_NOT_FOUND', `${repo}: model repository ${rootReason}`);
   if (isModelFolder(root)) return [root];
-  const subfolders = readdirSync(root)
+  const subfolders = listFolder(root)
     .filter((entry) => !entry.startsWith('.'))
     .map((entry) => join(root, entry))
     .filter((dir) => isDirectory(dir))

@@ -9,9 +9,9 @@
 // and its model file loads. A version not yet complete
 // on disk is neither loaded nor counted by the version policy, so a newer version being copied in
 // never displaces the one serving; one that then fails to validate or load never takes traffic.
-import { readdirSync, statSync, watch, type FSWatcher } from 'node:fs';
+import { statSync, watch, type FSWatcher } from 'node:fs';
 import { basename, isAbsolute, join, relative, resolve } from 'node:path';
-import { findConfigFile, modelFolders, onnxFiles, readConfigFile, readVersionConfig, selectVersions, unlistableReason, versionLayout, versionPolicyProblems, versionPolicySource, type Problem, type VersionLocation, type VersionPolicySource } from '../config/load.js';
+import { findConfigFile, listFolder, modelFolders, onnxFiles, readConfigFile, readVersionConfig, selectVersions, unlistableReason, versionLayout, versionPolicyProblems, versionPolicySource, withListings, type Problem, type VersionLocation, type VersionPolicySource } from '../config/load.js';
 import type { ModelConfig } from '../config/types.js';
 import { MAX_MODEL_NAME_LENGTH } from '../config/schema.js';
 import { ModelServeError } from '../errors.js';
@@ -101,7 +101,7 @@ function fingerprintOf(where: VersionLocation): { fingerprint: string; newest: n
   };
   let entries: string[] = [];
   try {
-    entries = readdirSync(where.dir).sort();
+    entries = listFolder(where.dir).sort();
   } catch {
     /* removed meanwhile */
   }
@@ -186,6 +186,11 @@ function folderName(dir: string): string {
  * it before (a load without --watch). `loaded`: the versions loaded now, as `<model folder>\n<version>`.
  */
 export function scanRepository(repo: string, times: SettleTimes = { settleMs: 0, incompleteMs: 0 }, served?: ReadonlyMap<string, string>, loaded?: ReadonlySet<string>): { models: ScannedModel[]; unreadable: UnreadableFolder[] } {
+  // Each folder listed once by the whole scan (see withListings).
+  return withListings(() => scanNow(repo, times, served, loaded));
+}
+
+function scanNow(repo: string, times: SettleTimes, served?: ReadonlyMap<string, string>, loaded?: ReadonlySet<string>): { models: ScannedModel[]; unreadable: UnreadableFolder[] } {
   const now = Date.now();
   // Folders this process may no longer list (a chmod or chown gone wrong): not models removed.
   const root = resolve(repo);
