@@ -286,6 +286,7 @@ export function flatFilesBesideVersions(modelDir: string): Problem[] {
   const numbered = versionFolders(modelDir);
   if (numbered.length === 0) return [];
   const files = [...onnxFiles(modelDir), ...(xgboostModelWithoutConfig(modelDir) !== undefined ? ['model.json'] : [])];
+  if (files.length === 0) return []; // the usual case: no version's config read for it
   // A file some version's config names is served, not ignored.
   const named = new Set(versionLocations(modelDir).map((where) => {
     const file = findConfigFile(where.dir) ?? findConfigFile(modelDir);

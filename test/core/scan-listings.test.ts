@@ -7,6 +7,7 @@ import assert from 'node:assert/strict';
 import fs, { copyFileSync, mkdirSync, symlinkSync, writeFileSync } from 'node:fs';
 import { syncBuiltinESMExports } from 'node:module';
 import { join } from 'node:path';
+import { configFileReadCount } from '../../src/config/load.js';
 import { scanRepository } from '../../src/core/repository.js';
 import { repositoryWarnings } from '../../src/startup-warnings.js';
 import { BOOK_MODEL, tempDir } from '../helpers/paths.js';
@@ -72,4 +73,15 @@ test("serve's start-up warnings walk the repository with each folder listed once
   assert.deepEqual(warnings, [join('versioned', '02'), join('versioned', '3')]);
   const { listings } = counted(() => repositoryWarnings(repo));
   assert.deepEqual(listedMoreThanOnce(listings), []);
+});
+
+// Whether a model folder of version folders also holds a flat model file: every version's config was read (YAML parsed) to
+// see whether it names that file, even with no such file there (400 models: hundreds of configs parsed at start-up for nothing).
+test("serve's start-up warnings read no config of a model with no model file beside its version folders; one with such a file is still warned of", () => {
+  const repo = repository();
+  const before = configFileReadCount();
+  assert.deepEqual(repositoryWarnings(repo).filter((w) => w.message.startsWith('model folder layout: ')), []);
+  assert.equal(configFileReadCount() - before, 0, 'configs read');
+  copyFileSync(BOOK_MODEL, join(repo, 'versioned', 'old.onnx'));
+  assert.match(repositoryWarnings(repo).find((w) => w.message.startsWith('model folder layout: '))?.message ?? '', /versioned: holds numbered version folders \(1, 2\) and, beside them, old\.onnx of the flat layout/);
 });
