@@ -1205,9 +1205,10 @@ export function loadRepository(repo: string): readonly ModelConfig[] {
   // A model folder that cannot be read would otherwise be left out without a word (fewer models served).
   for (const modelDir of modelFolders(repo, problems)) {
     const locations = versionLocations(modelDir);
-    const policy = readVersionPolicy(modelDir, locations);
-    const wanted = new Set(policy ? selectVersions(policy, locations.map((l) => l.version)) : []);
-    problems.push(...versionPolicyProblems(modelDir, locations, locations.map((l) => l.version)));
+    // Read once for both: each read parses the configs it comes from again (with hundreds of models, most of start-up's parsing).
+    const source = versionPolicySource(modelDir, locations);
+    const wanted = new Set(source.policy ? selectVersions(source.policy, locations.map((l) => l.version)) : []);
+    problems.push(...versionPolicyProblems(modelDir, locations, locations.map((l) => l.version), source));
     for (const where of locations) {
       if (!wanted.has(where.version)) continue;
       const config = readVersionConfig(where, problems);

@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import fs, { copyFileSync, mkdirSync, symlinkSync, writeFileSync } from 'node:fs';
 import { syncBuiltinESMExports } from 'node:module';
 import { join } from 'node:path';
-import { configFileReadCount } from '../../src/config/load.js';
+import { configFileReadCount, loadRepository } from '../../src/config/load.js';
 import { scanRepository } from '../../src/core/repository.js';
 import { repositoryWarnings } from '../../src/startup-warnings.js';
 import { BOOK_MODEL, tempDir } from '../helpers/paths.js';
@@ -84,4 +84,21 @@ test("serve's start-up warnings read no config of a model with no model file bes
   assert.equal(configFileReadCount() - before, 0, 'configs read');
   copyFileSync(BOOK_MODEL, join(repo, 'versioned', 'old.onnx'));
   assert.match(repositoryWarnings(repo).find((w) => w.message.startsWith('model folder layout: '))?.message ?? '', /versioned: holds numbered version folders \(1, 2\) and, beside them, old\.onnx of the flat layout/);
+});
+
+// serve's start-up read each model's version policy twice (which versions to load, then whether it selects any), each
+// read parsing the model's configs again: with hundreds of models, YAML parsing was most of the start-up's main-thread time.
+test("serve's start-up (loadRepository) reads each config file twice at most: once for the version policy, once as the version's config", () => {
+  const repo = tempDir();
+  for (const name of ['a', 'b', 'c']) {
+    mkdirSync(join(repo, name));
+    copyFileSync(BOOK_MODEL, join(repo, name, 'model.onnx'));
+    writeFileSync(join(repo, name, 'model.yaml'), bookConfig(name, 1));
+  }
+  writeBookVersion(repo, 'versioned', 1);
+  writeBookVersion(repo, 'versioned', 2);
+  const before = configFileReadCount();
+  assert.deepEqual(loadRepository(repo).map((c) => `${c.name} ${c.version}`), ['a 1', 'b 1', 'c 1', 'versioned 2']);
+  // a, b, c: the policy and the config; versioned: the policy (version 2's file) and version 2's config.
+  assert.equal(configFileReadCount() - before, 8);
 });
