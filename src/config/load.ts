@@ -1092,15 +1092,6 @@ export function versionLayout(modelDir: string): { locations: VersionLocation[];
   return { locations, danglingLinks, lookalikes };
 }
 
-/**
- * The version policy of a model folder: its own config's, else the newest version's (latest 1 when
- * unreadable); undefined when the model folder's config that holds it is broken (versionPolicyProblems
- * says how): then no version is selected, so a broken edit never changes what serves.
- */
-export function readVersionPolicy(modelDir: string, locations: readonly VersionLocation[]): VersionPolicy | undefined {
-  return versionPolicySource(modelDir, locations).policy;
-}
-
 /** Where a model folder's version policy comes from: the policy, the config file that holds it and that file's problems. */
 export interface VersionPolicySource {
   policy?: VersionPolicy;
@@ -1108,7 +1099,12 @@ export interface VersionPolicySource {
   problems: Problem[];
 }
 
-/** readVersionPolicy, with the config file the policy comes from and that file's problems. */
+/**
+ * The version policy of a model folder (its own config's, else the newest version's; latest 1 when
+ * unreadable; none when the model folder's config that holds it is broken, and then no version is
+ * selected, so a broken edit never changes what serves), with the config file it comes from and that
+ * file's problems.
+ */
 export function versionPolicySource(modelDir: string, locations: readonly VersionLocation[]): VersionPolicySource {
   const own = findConfigFile(modelDir);
   // A model folder's config that every version folder overrides with its own is read for its
