@@ -9,6 +9,7 @@ import { buildConfig, configBesideProblem, findConfigFile, flatFilesBesideVersio
 import type { ModelConfig } from '../config/types.js';
 import { StartupError } from '../errors.js';
 import { ModelBytesError, readModelBytes } from '../core/model-bytes.js';
+import { withDeclaredRanks } from '../core/graph-shapes.js';
 import { exampleRow } from '../core/model-version.js';
 import { createSession, errorText, signatureOf, type OrtSession } from '../runtime/session.js';
 import type { ModelSignature } from '../runtime/types.js';
@@ -74,7 +75,7 @@ function readFolder(where: VersionLocation): { config?: ModelConfig; partial: bo
   return { config, partial: schema.length > 0, problems: [...(beside ? [beside] : []), ...schema, ...extra], schema };
 }
 
-async function openModel(config: ModelConfig, optimize: boolean, problems: ModelProblem[]): Promise<OrtSession | undefined> {
+async function openModel(config: ModelConfig, optimize: boolean, problems: ModelProblem[]): Promise<{ session: OrtSession; bytes: Uint8Array } | undefined> {
   const at = (key: string, message: string, severity: ModelProblem['severity'] = 'error') => problems.push({ file: config.configFile, key, message, severity });
   let read: Awaited<ReturnType<typeof readModelBytes>>;
   try {
@@ -93,7 +94,7 @@ async function openModel(config: ModelConfig, optimize: boolean, problems: Model
   }
   // Said only of a model that loads: of one that does not, 'it still serves' would be untrue.
   for (const s of read.optimization?.skipped ?? []) at('optimize', `the optimiser keeps ${s.op} '${s.node}' as it is: ${s.reason} (it still serves, with onnxruntime's own kernel)`, 'warning');
-  return session;
+  return { session, bytes: read.bytes };
 }
 
 export async function checkRepository(repo: string, options: CheckOptions = {}): Promise<CheckReport> {
@@ -132,9 +133,11 @@ export async function checkRepository(repo: string, options: CheckOptions = {}):
     if (!folder.partial) complete.push(config);
     const modelProblems: ModelProblem[] = [];
     // A pipeline has no model file of its own: its steps are checked against the other models below.
-    const session = config.pipeline || folder.problems.some((p) => p.path === 'model') ? undefined : await openModel(config, options.optimize ?? true, modelProblems);
-    if (session) {
-      const signature: ModelSignature = signatureOf(session);
+    const opened = config.pipeline || folder.problems.some((p) => p.path === 'model') ? undefined : await openModel(config, options.optimize ?? true, modelProblems);
+    if (opened) {
+      const { session } = opened;
+      // As serve reads it (an input of no declared shape is not a scalar; serve warms no such model).
+      const signature: ModelSignature = await withDeclaredRanks(signatureOf(session), opened.bytes);
       const mismatches = collectModelProblems([config], { [config.name]: signature })
         .filter((p) => !underRejected(p.key, folder.schema));
       modelProblems.push(...mismatches);

@@ -32,12 +32,14 @@ export async function warmUpProblems(config: ModelConfig, signature: ModelSignat
   // (An example row that is not a valid request is reported by the caller; serve stops there too.)
   if (!raw && exampleRows === undefined) return [];
   const rows = exampleRows ?? [];
-  let feeds: NamedTensors;
+  let feeds: NamedTensors | undefined;
   try {
     feeds = raw ? exampleFeeds(signature) : compileEncoder(config, signature)([...rows]);
   } catch (err) {
     return [problem(`cannot be encoded: ${oneLine(errorText(err))}`)];
   }
+  // A raw model with an input of no declared shape: serve runs no warm-up either.
+  if (feeds === undefined) return [];
   let outputs: NamedTensors;
   try {
     outputs = await runSession(config.name, session, feeds, raw ? rawOutputs(signature).map((o) => o.name) : neededOutputs(config));

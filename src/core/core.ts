@@ -19,6 +19,7 @@ import { ModelServeError, StartupError } from '../errors.js';
 import type { InferenceRuntime, ModelSignature, ModelSource } from '../runtime/types.js';
 import { formatModelProblems, type ModelProblem } from '../check/problems.js';
 import { exampleRow, ModelVersion, type OptimizationSummary } from './model-version.js';
+import { withDeclaredRanks } from './graph-shapes.js';
 import { ModelBytesError, modelFileMayLoad, modelFileProblem, modelFileSignature, readModelBytes } from './model-bytes.js';
 import type { RequestObserver, ServableVersion } from './servable.js';
 import type { ClassLinks } from './class-labels.js';
@@ -689,8 +690,9 @@ export class InferenceCore extends EventEmitter {
     try {
       loaded = config.pipeline ? this.buildPipeline(config) : await this.loadModelVersion(config, key);
       if (config.kind === 'raw' && loaded instanceof ModelVersion) {
-        // A raw model: one row of zeros through the batcher and session.
-        await warmUp(config, key, 'one row of zeros / empty strings', loaded.infer(loaded.exampleFeeds(), 1, { unobserved: true }));
+        // A raw model: one row of zeros through the batcher and session (none for an input of no declared shape).
+        const feeds = loaded.exampleFeeds();
+        if (feeds !== undefined) await warmUp(config, key, 'one row of zeros / empty strings', loaded.infer(feeds, 1, { unobserved: true }));
       } else {
         // The example row through the whole path: a mapping that cannot work fails here, not on traffic.
         // (A pipeline's steps are warmed as models; its remote steps need not be up to load it.)
@@ -759,8 +761,8 @@ export class InferenceCore extends EventEmitter {
       throw err;
     }
     this.refused.delete(config.modelFile);
-    const signature = signatures[key];
-    if (!signature) throw new StartupError('MS_ERR_MODEL_LOAD', `${config.modelFile}: the runtime did not load this model`);
+    if (!signatures[key]) throw new StartupError('MS_ERR_MODEL_LOAD', `${config.modelFile}: the runtime did not load this model`);
+    const signature = await withDeclaredRanks(signatures[key], source.bytes);
     const mismatch = signatureFailure(config, signature);
     if (mismatch) {
       await this.runtime.unload([key]);

@@ -38,8 +38,12 @@ export function exampleRow(config: ModelConfig): Row {
   return row;
 }
 
-/** A raw model's warm-up feeds: one row (variable dimensions 1) of zeros / empty strings. */
-export function exampleFeeds(signature: ModelSignature): NamedTensors {
+/**
+ * A raw model's warm-up feeds: one row (variable dimensions 1) of zeros / empty strings. Undefined
+ * when an input declares no shape: no rank is known to fit the graph (a scalar would not fit a MatMul).
+ */
+export function exampleFeeds(signature: ModelSignature): NamedTensors | undefined {
+  if (signature.inputs.some((i) => i.shapeDeclared === false)) return undefined;
   const feeds: NamedTensors = {};
   for (const input of signature.inputs) {
     const dims = input.shape.map((d) => (typeof d === 'number' && d >= 0 ? d : 1));
@@ -150,6 +154,8 @@ export class ModelVersion implements ServableVersion {
     this.defaultOutputs = raw ? rawOutputs(signature).map((o) => o.name) : neededOutputs(config);
     this.tap = parts.tap;
     const defaults = this.defaultOutputs;
+    // Inputs that take any shape (the graph declares none): only onnxruntime's run can refuse one.
+    const anyShape = raw ? signature.inputs.filter((i) => i.shapeDeclared === false).map((i) => `'${i.name}'`) : [];
     const batched = config.batching.enabled && (!raw || rawBatchable(signature));
     // A graph exported with a fixed batch of one ([1, k]: a static-shape export) is run one row at a
     // time: onnxruntime refuses it more, so an array request or a shared batch would fail.
@@ -214,6 +220,11 @@ export class ModelVersion implements ServableVersion {
           if (err instanceof ModelServeError && err.code === 'MS_ERR_MODEL_NOT_FOUND') {
             throw new ModelServeError('MS_ERR_MODEL_UNAVAILABLE', `model '${config.name}' version ${config.modelVersion} was unloaded before this request ran; send it again`);
           }
+          // Such a model's requests run alone (not batchable): the failure is this request's tensors'.
+          if (anyShape.length > 0 && err instanceof ModelServeError && err.code === 'MS_ERR_INFERENCE') {
+            const reason = err.message.replace(`model '${key}': `, '');
+            throw new ModelServeError('MS_ERR_BAD_TENSOR', `onnxruntime could not run the model on these tensors (the graph declares no shape for input ${anyShape.join(', ')}, so any shape is passed to it): ${reason}`, { cause: err });
+          }
           throw err;
         }
         const t2 = performance.now();
@@ -239,7 +250,7 @@ export class ModelVersion implements ServableVersion {
   }
 
   /** A raw model's warm-up feeds (see exampleFeeds). */
-  exampleFeeds(): NamedTensors {
+  exampleFeeds(): NamedTensors | undefined {
     return exampleFeeds(this.signature);
   }
 

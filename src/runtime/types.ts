@@ -24,6 +24,11 @@ export interface TensorInfo {
   name: string;
   type: ElementType | string;
   shape: Array<number | string>;
+  /**
+   * false when the graph declares no shape at all (any rank): the session reports [] for it as for a
+   * scalar; read from the graph (withDeclaredRanks) where a version is loaded.
+   */
+  shapeDeclared?: false;
 }
 
 export interface ModelSignature {

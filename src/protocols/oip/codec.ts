@@ -28,6 +28,8 @@ export type ViewKind = 'fields' | 'raw';
 
 export interface ModelView {
   kind: ViewKind;
+  /** Batched as Triton's model configuration says (max_batch_size > 0: the first dimension is the batch's). */
+  batched: boolean;
   inputs: TensorMetadata[];
   outputs: TensorMetadata[];
   /** OIP input tensors -> the version's feeds and row count (MS_ERR_BAD_TENSOR naming the tensor). */
@@ -57,6 +59,11 @@ export function datatypeOf(type: string): Datatype {
 }
 
 const metaShape = (shape: ReadonlyArray<number | string>): number[] => shape.map((d) => (typeof d === 'number' && d >= 0 ? d : -1));
+/**
+ * A graph tensor's metadata shape. One of no declared shape (any rank) is [-1], as the protocol has no
+ * word for an unknown rank and -1 is its "any size"; a request may give it any shape ([] is a scalar's).
+ */
+const tensorShape = (t: TensorInfo): number[] => (t.shapeDeclared === false ? [-1] : metaShape(t.shape));
 
 const listed = (names: readonly string[]) => names.map((n) => `'${n}'`).join(', ');
 
@@ -87,8 +94,9 @@ function rawView(version: ServableVersion): ModelView {
   const configBatched = inputs.every((i) => i.shape.length > 0 && metaShape(i.shape)[0] === -1);
   return {
     kind: 'raw',
-    inputs: inputs.map((i) => ({ name: i.name, datatype: datatypeOf(i.type), shape: metaShape(i.shape) })),
-    outputs: outputs.map((o) => ({ name: o.name, datatype: datatypeOf(o.type), shape: metaShape(o.shape) })),
+    batched: configBatched,
+    inputs: inputs.map((i) => ({ name: i.name, datatype: datatypeOf(i.type), shape: tensorShape(i) })),
+    outputs: outputs.map((o) => ({ name: o.name, datatype: datatypeOf(o.type), shape: tensorShape(o) })),
     toFeeds(tensors) {
       checkNames(tensors, byName);
       const given = new Map(tensors.map((t) => [t.name, t]));
@@ -100,7 +108,7 @@ function rawView(version: ServableVersion): ModelView {
         const want = datatypeOf(info.type);
         if (t.datatype !== want) throw badTensor(`input '${t.name}': datatype ${t.datatype}, but the model takes ${want}`);
         const expected = metaShape(info.shape);
-        const fits = t.shape.length === expected.length && expected.every((d, i) => d < 0 || d === t.shape[i]);
+        const fits = info.shapeDeclared === false || (t.shape.length === expected.length && expected.every((d, i) => d < 0 || d === t.shape[i]));
         if (!fits) throw badTensor(`input '${t.name}': shape ${shapeText(t.shape)} does not fit the model's [${expected.join(', ')}] (-1: any size)`);
         const n = t.shape.length === 0 ? 1 : t.shape[0]!;
         if (batchable && rows !== undefined && n !== rows) {
@@ -175,6 +183,7 @@ function fieldsView(version: ServableVersion): ModelView {
   const byField = new Map(config.outputs.map((o) => [o.field, o]));
   return {
     kind: 'fields',
+    batched: true,
     inputs: config.fields.map((f) => ({ name: f.name, datatype: DECLARED[f.type]!, shape: [-1, 1] })),
     outputs: config.outputs.map((o) => ({ name: o.field, datatype: outputDatatype(o), shape: outputShape(o) })),
     toFeeds(tensors) {

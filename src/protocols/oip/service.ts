@@ -62,7 +62,7 @@ export interface ConfigTensor { name: string; datatype: Datatype; dims: number[]
 export function configTensors(version: ServableVersion): { batched: boolean; input: ConfigTensor[]; output: ConfigTensor[] } {
   const view = viewOf(version);
   // Batched models declare max_batch_size and leave the batch dimension out of dims (Triton's rule).
-  const batched = view.kind === 'fields' || view.inputs.every((i) => i.shape.length > 0 && i.shape[0] === -1);
+  const batched = view.batched;
   const tensor = (t: TensorMetadata) => ({ name: t.name, datatype: t.datatype, dims: batched ? t.shape.slice(1) : t.shape });
   return { batched, input: view.inputs.map(tensor), output: view.outputs.map(tensor) };
 }

@@ -1,0 +1,68 @@
+// Whether a graph input or output the session reports with no dims is a scalar or declares no shape
+// at all (any rank): onnxruntime-node says [] of both. Read from the ONNX graph with protobufjs's
+// Reader, only for a model with such a tensor, field by field as class-labels.ts does: nodes and
+// initializers are skipped by their length, never decoded.
+import type { ModelSignature } from '../runtime/types.js';
+
+/** Names of the graph's inputs and outputs whose tensor type has no `shape` field. */
+async function unrankedNames(bytes: Uint8Array): Promise<Set<string>> {
+  const { Reader } = (await import('protobufjs/minimal.js')).default;
+  const r = Reader.create(bytes);
+  /** Calls `visit` for each field of the message ending at `end`; what it leaves unread is skipped. */
+  const fields = (end: number, visit: (field: number, wire: number) => boolean): void => {
+    while (r.pos < end) {
+      const tag = r.uint32();
+      if (!visit(tag >>> 3, tag & 7)) r.skipType(tag & 7);
+    }
+  };
+  const delimited = (read: (end: number) => void): true => {
+    read(r.uint32() + r.pos);
+    return true;
+  };
+  const unranked = new Set<string>();
+  // ValueInfoProto: name 1, type 2; TypeProto: tensor_type 1; TypeProto.Tensor: shape 2.
+  const valueInfo = (end: number): void => {
+    let name = '';
+    let tensor = false;
+    let shaped = false;
+    fields(end, (field, wire) => {
+      if (wire !== 2) return false;
+      if (field === 1) {
+        name = r.string();
+        return true;
+      }
+      if (field !== 2) return false;
+      return delimited((typeEnd) => fields(typeEnd, (f, w) => {
+        if (f !== 1 || w !== 2) return false;
+        tensor = true;
+        // Its shape is only looked for (then skipped): a shape with no dims is a scalar's.
+        return delimited((tensorEnd) => fields(tensorEnd, (g, x) => {
+          if (g === 2 && x === 2) shaped = true;
+          return false;
+        }));
+      }));
+    });
+    if (tensor && !shaped) unranked.add(name);
+  };
+  // ModelProto: graph 7; GraphProto: input 11, output 12.
+  fields(bytes.length, (field, wire) => field === 7 && wire === 2 && delimited((end) => fields(end, (f, w) => w === 2 && (f === 11 || f === 12) && delimited(valueInfo))));
+  return unranked;
+}
+
+/**
+ * The session's signature with each tensor it reports as [] that the graph declares no shape for
+ * marked `shapeDeclared: false` (a true scalar stays []). Unchanged when no tensor is reported as []
+ * (nothing read) or the graph cannot be read (the session loaded it: left as the session says).
+ */
+export async function withDeclaredRanks(signature: ModelSignature, bytes: Uint8Array): Promise<ModelSignature> {
+  const bare = [...signature.inputs, ...signature.outputs].some((t) => t.type !== 'non-tensor' && t.shape.length === 0);
+  if (!bare) return signature;
+  let unranked: Set<string>;
+  try {
+    unranked = await unrankedNames(bytes);
+  } catch {
+    return signature;
+  }
+  const mark = (t: ModelSignature['inputs'][number]) => (t.type !== 'non-tensor' && t.shape.length === 0 && unranked.has(t.name) ? { ...t, shapeDeclared: false as const } : t);
+  return { inputs: signature.inputs.map(mark), outputs: signature.outputs.map(mark) };
+}
