@@ -163,7 +163,8 @@ export class ModelVersion implements ServableVersion {
     // An output whose first dimension the graph fixes (Shape(x) as [2], a constant [3]) is not one
     // entry per row, yet a run of exactly that many rows looks as if it were and was split across
     // the rows: such a graph is run as one whose answer is the whole run's from the start.
-    const wholeRun = signature.outputs.some((o) => defaults.includes(o.name) && typeof o.shape[0] === 'number' && o.shape[0] >= 0);
+    // So is a raw model's output of no declared shape: its first dimension may match the rows and not be them.
+    const wholeRun = signature.outputs.some((o) => defaults.includes(o.name) && ((typeof o.shape[0] === 'number' && o.shape[0] >= 0) || (raw && o.shapeDeclared === false)));
     let sliceRowsAt = oneRowRuns || (wholeRun && !raw) ? 1 : !wholeRun && batched && parts.maxRunRows !== undefined && parts.maxRunRows > 0 ? parts.maxRunRows : Infinity;
     this.batcher = new Batcher<QueuedRequest, NamedTensors>({
       enabled: batched,

@@ -90,8 +90,9 @@ function rawView(version: ServableVersion): ModelView {
   const byName = new Map<string, TensorInfo>(inputs.map((i) => [i.name, i]));
   const outputNames = outputs.map((o) => o.name);
   const batchable = rawBatchable(version.signature);
-  // Batched as Triton's model configuration says (configTensors: max_batch_size > 0).
-  const configBatched = inputs.every((i) => i.shape.length > 0 && metaShape(i.shape)[0] === -1);
+  // Batched as Triton's model configuration says (configTensors: max_batch_size > 0). Not with a tensor
+  // of no declared shape: it has no batch dimension known, and such a model's requests run alone.
+  const configBatched = inputs.every((i) => i.shape.length > 0 && metaShape(i.shape)[0] === -1) && !outputs.some((o) => o.shapeDeclared === false);
   return {
     kind: 'raw',
     batched: configBatched,
