@@ -39,6 +39,8 @@ x.type.tensor_type.shape.dim[1].Clear()
 y = v('y', T.FLOAT, ['batch', 3])
 y.type.tensor_type.shape.dim[0].Clear()
 save('symbolic', [h.make_node('Neg', ['x'], ['y'])], [x], [y])
+# an input with an initializer of the same name (an overridable default, IR >= 4): y = x * scale, scale 2
+save('with_default', [h.make_node('Mul', ['x', 'scale'], ['y'])], [v('x', T.FLOAT, ['N', 2]), v('scale', T.FLOAT, [])], [v('y', T.FLOAT, ['N', 2])], [h.make_tensor('scale', T.FLOAT, [], [2.0])])
 `;
 
 let server: RunningServer;
@@ -126,4 +128,22 @@ test('an output of no declared shape is its own request\'s answer: concurrent on
 test('modelserve check runs no scalar warm-up on an input of no declared shape (serve runs none): no problem reported', async () => {
   const report = await checkRepository(repo);
   assert.deepEqual(report.problems.filter((p) => p.severity === 'error'), []);
+});
+
+test('an input with an initializer of the same name (an overridable default) is no input: onnxruntime-node ignores a feed for it, so a tensor of that name is refused, never answered with the default', async () => {
+  const session = await ort.InferenceSession.create(join(repo, 'with_default', 'model.onnx'), { logSeverityLevel: 4 });
+  try {
+    assert.deepEqual(session.inputNames, ['x']);
+    const out = await session.run({ x: new ort.Tensor('float32', Float32Array.from([1, 2]), [1, 2]), scale: new ort.Tensor('float32', Float32Array.from([3]), []) });
+    assert.deepEqual([...(out.y!.data as Float32Array)], [2, 4]);
+  } finally {
+    await session.release();
+  }
+  const meta = (await call(`${server.url}/v2/models/with_default`)).body;
+  assert.deepEqual(meta.inputs, [{ name: 'x', datatype: 'FP32', shape: [-1, 2] }]);
+  const overridden = await call(`${server.url}/v2/models/with_default/infer`, { body: { inputs: [{ name: 'x', datatype: 'FP32', shape: [1, 2], data: [1, 2] }, { name: 'scale', datatype: 'FP32', shape: [], data: [3] }] } });
+  assert.equal(overridden.status, 400, overridden.text);
+  assert.equal(overridden.body.error, "unknown input 'scale' (the model's inputs: 'x')");
+  const r = await infer('with_default', [1, 2]);
+  assert.deepEqual((r.body.outputs as Array<{ data: number[] }>)[0]!.data, [2, 4]);
 });
