@@ -2,27 +2,48 @@
 // to the model folder) instead of copied into the config. Runs before the cross-field checks, which
 // then see plain mean/scale arrays; a problem names the file and leaves the input unscaled.
 import { relative, resolve } from 'node:path';
-import { readUserText, stripBom } from '../user-file.js';
+import { readUserText, stripBom, unreadableReason } from '../user-file.js';
 
 interface LooseScale { mean?: number[]; scale?: number[]; file?: string }
 
-function numbers(value: unknown): number[] | undefined {
-  return Array.isArray(value) && value.every((v) => typeof v === 'number' && Number.isFinite(v)) ? value as number[] : undefined;
+/** A JSON value in words, for a message: null, a list, a string, 1e999's Infinity. */
+function described(value: unknown): string {
+  if (value === null || typeof value === 'number' || typeof value === 'boolean') return String(value);
+  if (Array.isArray(value)) return 'a list';
+  return typeof value === 'string' ? 'a string' : 'an object';
 }
+
+const EXPECTED = 'expected {"mean": [numbers], "scale": [numbers]}';
 
 /** Reads `{"mean": [...], "scale": [...]}` (scikit-learn's `mean_`/`scale_` spelling also works). */
 export function readScalerFile(file: string): { mean: number[]; scale: number[] } {
-  let json: Record<string, unknown>;
+  let json: unknown;
   try {
-    json = JSON.parse(stripBom(readUserText(file, 'scaler'))) as Record<string, unknown>;
+    json = JSON.parse(stripBom(readUserText(file, 'scaler')));
   } catch (err) {
     if (!(err instanceof SyntaxError)) throw err;
     // JSON.parse's message names no file and quotes the text it stopped at (binary bytes, line breaks).
     throw new Error(`${file} is not valid JSON: ${err.message.replace(/[^\x20-\x7e]+/g, '?')}`, { cause: err });
   }
-  const mean = numbers(json.mean ?? json.mean_);
-  const scale = numbers(json.scale ?? json.scale_);
-  if (!mean || !scale) throw new Error('expected {"mean": [numbers], "scale": [numbers]}');
+  // Every message names the file: the key it is reported at (scale.file) may be far from it.
+  if (json === null || typeof json !== 'object' || Array.isArray(json)) throw new Error(`${file} holds ${described(json)}; ${EXPECTED}`);
+  const object = json as Record<string, unknown>;
+  const problems: string[] = [];
+  const read = (key: 'mean' | 'scale'): number[] | undefined => {
+    const name = [key, `${key}_`].find((k) => Object.hasOwn(object, k));
+    const value = name === undefined ? undefined : object[name];
+    if (name === undefined) problems.push(`it has no ${key}`);
+    else if (!Array.isArray(value)) problems.push(`${name} is ${described(value)}, not a list of numbers`);
+    else {
+      const bad = value.findIndex((v) => typeof v !== 'number' || !Number.isFinite(v));
+      if (bad < 0) return value as number[];
+      problems.push(`${name}[${bad}] is ${described(value[bad])}, not a finite number`);
+    }
+    return undefined;
+  };
+  const mean = read('mean');
+  const scale = read('scale');
+  if (!mean || !scale) throw new Error(`${file}: ${problems.join('; ')}; ${EXPECTED}`);
   return { mean, scale };
 }
 
@@ -55,7 +76,8 @@ export function resolveScaleFiles(dir: string, inputs: Record<string, { fields: 
       tensor.scale = { mean, scale };
     } catch (err) {
       const e = err as NodeJS.ErrnoException;
-      at(`${path}.file`, e.code === 'ENOENT' ? `scaler file not found: ${file}` : e.message);
+      // An errno error (a loop of links, permission denied) says the system call, not the reason.
+      at(`${path}.file`, e.code === 'ENOENT' ? `scaler file not found: ${file}` : e.code !== undefined ? `${file} ${unreadableReason(err)}` : e.message);
       delete tensor.scale;
     }
   }

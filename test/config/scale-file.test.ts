@@ -66,3 +66,19 @@ test('a scaler file that starts with a UTF-8 byte order mark (Windows editors wr
   const expected = JSON.parse(readFileSync(BOOK_SCALER, 'utf8'));
   assert.deepEqual(config!.tensors[0]!.scale, { mean: expected.mean, scale: expected.scale });
 });
+
+test('a scaler file holding null, a list, or mean/scale that are not lists of finite numbers is one problem naming the file and what is wrong (null was "Cannot read properties of null", the others "expected {...}" naming no file)', () => {
+  const cases: Array<[string, RegExp]> = [
+    ['null', /n\.json holds null; expected \{"mean"/],
+    ['[1, 2]', /l\.json holds a list; expected/],
+    [JSON.stringify({ mean: 'x', scale: [1, 1, 1, 1, 1, 1, 1] }), /m\.json: mean is a string, not a list of numbers; expected/],
+    [JSON.stringify({ mean_: [0, 0, 0, 0, 0, 0, null] }), /s\.json: mean_\[6\] is null, not a finite number; it has no scale; expected/],
+    ['{"mean": [1e999, 0, 0, 0, 0, 0, 0], "scale": [1, 1, 1, 1, 1, 1, 1]}', /i\.json: mean\[0\] is Infinity, not a finite number/],
+  ];
+  for (const [[text, expected], name] of cases.map((c, i) => [c, ['n', 'l', 'm', 's', 'i'][i]!] as const)) {
+    const message = problems(bookFolder(`{ file: ${name}.json }`, { [`${name}.json`]: text }));
+    assert.match(message, /weather\/model\.yaml: inputs\.float_input\.scale\.file: /);
+    assert.match(message, expected);
+    assert.doesNotMatch(message, /Cannot read|TypeError/);
+  }
+});
