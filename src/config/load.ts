@@ -4,7 +4,7 @@
 import { closeSync, existsSync, lstatSync, readdirSync, readlinkSync, readSync, statSync } from 'node:fs';
 import { basename, dirname, join, relative, resolve } from 'node:path';
 import type { ErrorObject } from 'ajv';
-import { LineCounter, parseDocument, visit, type YAMLError } from 'yaml';
+import { isCollection, isMap, LineCounter, parseDocument, visit, type YAMLError } from 'yaml';
 import { StartupError } from '../errors.js';
 import type { FieldSpec, ModelConfig, OutputSpec, PipelineSpec, PipelineStepSpec, RoutingSpec, StepCondition, TensorSpec, ValueType, VersionPolicy } from './types.js';
 import { DEFAULTS, FIELD_TYPES, MAX_MODEL_NAME_LENGTH, MODEL_CONFIG_SCHEMA, modelNameFrom, NAME_PATTERN } from './schema.js';
@@ -532,6 +532,11 @@ export function readConfigFile(file: string, problems: Problem[]): unknown {
     problems.push({ file, path: '(file)', message: `not valid YAML: ${message}` });
   }
   if (found.length > 0) return undefined;
+  const collectionKey = collectionKeyAt(doc, lineCounter);
+  if (collectionKey !== undefined) {
+    problems.push({ file, path: '(file)', message: `not valid YAML for a config: ${collectionKey}` });
+    return undefined;
+  }
   const unresolved = unresolvedAlias(doc, lineCounter);
   if (unresolved !== undefined) {
     problems.push({ file, path: '(file)', message: `not valid YAML: ${unresolved}` });
@@ -567,6 +572,23 @@ function jsonErrorMessage(message: string, text: string): string {
  * billion-laughs file) pass it after a few levels, before anything large is built.
  */
 const MAX_ALIAS_EXPANSIONS = 1000;
+
+/**
+ * A key that is a map or a list (`? {a: 1}` or `[a, b]: 1`), as a message with its line and column: JavaScript
+ * keys are text, and the yaml library turned it into one with a warning of Node's on stderr.
+ */
+function collectionKeyAt(doc: ReturnType<typeof parseDocument>, lines: LineCounter): string | undefined {
+  let message: string | undefined;
+  visit(doc, {
+    Pair(_, pair) {
+      if (!isCollection(pair.key)) return undefined;
+      const at = pair.key.range ? lines.linePos(pair.key.range[0]) : undefined;
+      message = `a key is a ${isMap(pair.key) ? 'map' : 'list'}${at ? ` at line ${at.line}, column ${at.col}` : ''}; keys are names`;
+      return visit.BREAK;
+    },
+  });
+  return message;
+}
 
 /** An alias (*name) with no anchor (&name) before it, as a message with its line and column: the yaml library throws there, with neither. */
 function unresolvedAlias(doc: ReturnType<typeof parseDocument>, lines: LineCounter): string | undefined {
@@ -889,7 +911,10 @@ export function buildConfig(where: VersionLocation, file: string, raw: RawConfig
     return { field, from: o.from, kind: 'raw' };
   });
   const modelFile = resolve(dir, raw.model ?? (raw.format === 'xgboost' ? 'model.json' : DEFAULTS.model));
-  if (!existsSync(modelFile)) at('model', `${raw.format === 'xgboost' ? 'XGBoost model' : 'ONNX'} file not found: ${modelFile}`);
+  if (!existsSync(modelFile)) {
+    // A link to nothing or a loop of links is there, just not followable: "not found" sent the user looking for a missing file.
+    at('model', entryExists(modelFile) ? `${modelFile} is a symbolic link that leads to no file (${danglingReason(modelFile)})` : `${raw.format === 'xgboost' ? 'XGBoost model' : 'ONNX'} file not found: ${modelFile}`);
+  }
   const name = raw.name ?? folderModelName(where);
   const problem = modelNameProblem(raw, name);
   if (problem) at('name', problem);

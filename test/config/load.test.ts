@@ -434,3 +434,32 @@ outputs:
     'fields.crossed.minimum: must not be greater than maximum',
   ]);
 });
+
+test('a model file that is a loop of links or a link to nothing says so (it was "ONNX file not found", sending the user looking for a missing file)', () => {
+  for (const [target, reason] of [['loop', /loop is a symbolic link that leads to no file \(a loop of links\)$/], ['/nonexistent/svc.onnx', /loop is a symbolic link that leads to no file \(it points to \/nonexistent\/svc\.onnx, which does not exist\)$/]] as const) {
+    const repo = writeBookModelFolder(tempDir()).replace(/\/book-weather$/, '');
+    const yaml = join(repo, 'book-weather', 'model.yaml');
+    writeFileSync(yaml, readFileSync(yaml, 'utf8').replace(/^model: .*$/m, 'model: loop'));
+    symlinkSync(target, join(repo, 'book-weather', 'loop'));
+    const err = startupError(() => loadRepository(repo));
+    assert.match(err.message, /\(1 problem\):\n.*book-weather\/model\.yaml: model: \/.*/);
+    assert.match(err.message, reason);
+  }
+});
+
+test('YAML: a key that is a map or a list (? {a: 1}) is one problem naming its line (the yaml library made it a text key with a warning of Node\'s on stderr)', async () => {
+  const warnings: string[] = [];
+  const onWarning = (w: Error) => warnings.push(w.message);
+  process.on('warning', onWarning);
+  try {
+    for (const [key, kind] of [['{ a: 1 }', 'map'], ['[a, b]', 'list']]) {
+      const repo = repoWith({ 'm/model.yaml': `fields: {}\ninputs: {}\noutputs: {}\n? ${key}\n: 2\n` });
+      const err = startupError(() => loadRepository(repo));
+      assert.match(err.message, new RegExp(`\\(1 problem\\):\\n.*m/model\\.yaml: \\(file\\): not valid YAML for a config: a key is a ${kind} at line 4, column 3; keys are names$`));
+    }
+    await new Promise(setImmediate); // process.emitWarning emits on the next tick
+    assert.deepEqual(warnings, []);
+  } finally {
+    process.off('warning', onWarning);
+  }
+});
