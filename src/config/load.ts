@@ -12,7 +12,7 @@ import { didYouMean } from '../closest-name.js';
 import { configSchemaValidator } from './schema-validator.js';
 import { resolveScaleFiles } from './scale-file.js';
 import { isUtf8 } from 'node:buffer';
-import { openRegularFile, readUserFile, UserFileError, unreadableReason } from '../user-file.js';
+import { openRegularFile, readUserFile, stripBom, UserFileError, unreadableReason } from '../user-file.js';
 import { allowedNumber, boundsOf } from '../validation/request-validator.js';
 import { sharedTopicProblem } from '../mqtt/topics.js';
 
@@ -503,9 +503,10 @@ export function readConfigFile(file: string, problems: Problem[]): unknown {
   if (file.endsWith('.json')) {
     let parsed: unknown;
     try {
-      parsed = JSON.parse(text);
+      // A byte order mark (Windows editors write one) is read past, as YAML's parser does: JSON.parse refused it, naming an invisible token.
+      parsed = JSON.parse(stripBom(text));
     } catch (err) {
-      problems.push({ file, path: '(file)', message: `not valid JSON: ${jsonErrorMessage((err as Error).message, text)}` });
+      problems.push({ file, path: '(file)', message: `not valid JSON: ${jsonErrorMessage((err as Error).message, stripBom(text))}` });
       return undefined;
     }
     // JSON.parse keeps the last of two equal keys and drops the first without a word (a second

@@ -2,6 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdirSync, readFileSync, writeFileSync, copyFileSync, symlinkSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
+import { parse as parseYaml } from 'yaml';
 import { loadRepository, defaultModel } from '../../src/config/load.js';
 import { StartupError } from '../../src/errors.js';
 import { BOOK_MODEL, EXAMPLES, tempDir, writeBookModelFolder } from '../helpers/paths.js';
@@ -462,4 +463,16 @@ test('YAML: a key that is a map or a list (? {a: 1}) is one problem naming its l
   } finally {
     process.off('warning', onWarning);
   }
+});
+
+test('a model.json config that starts with a UTF-8 byte order mark is read as without it, as a model.yaml is (it was "not valid JSON: Unexpected token \'\'", naming an invisible character)', () => {
+  const text = readFileSync(join(EXAMPLES, 'weather', 'model.yaml'), 'utf8');
+  const repo = tempDir();
+  mkdirSync(join(repo, 'weather'));
+  copyFileSync(join(EXAMPLES, 'weather', 'model.onnx'), join(repo, 'weather', 'model.onnx'));
+  writeFileSync(join(repo, 'weather', 'model.json'), `\uFEFF${JSON.stringify(parseYaml(text))}`);
+  const [config] = loadRepository(repo);
+  assert.equal(config!.name, 'weather');
+  writeFileSync(join(repo, 'weather', 'model.json'), '\uFEFF{"name": ');
+  assert.match(startupError(() => loadRepository(repo)).message, /weather\/model\.json: \(file\): not valid JSON: Unexpected end of JSON input$/);
 });
