@@ -55,6 +55,32 @@ class ProtocolError extends Error {
   readonly code = 'HPE_INVALID';
 }
 
+/** A chunk-size line (RFC 9112 §7.1): hex digits, then optional extensions. */
+const CHUNK_SIZE = /^[0-9a-fA-F]{1,15}[ \t]*(;.*)?$/;
+/** A Content-Length value: digits only (http-parser-js reads 'abc' as NaN and '-1' as -1). */
+const CONTENT_LENGTH = /^\d{1,15}$/;
+
+type ParserState = { consumeLine(): string | undefined; line: string; offset: number; BODY_CHUNKHEAD(): void };
+/**
+ * http-parser-js reads a chunk size with parseInt and takes NaN for the last chunk, so a body
+ * framed with 'ZZ' ended as a clean 200. This one refuses a size line that is not hex (the
+ * parser's execute turns the throw into its error result, like any other malformed answer).
+ */
+function strictChunkHead(parser: object): void {
+  const p = parser as unknown as ParserState;
+  const original = p.BODY_CHUNKHEAD;
+  p.BODY_CHUNKHEAD = function (this: ParserState): void {
+    const { line, offset } = this;
+    const size = this.consumeLine();
+    if (size === undefined) return;
+    if (!CHUNK_SIZE.test(size)) throw new Error(`invalid chunk size ${JSON.stringify(size.slice(0, 20))}`);
+    // Let the original read the same line again, as it would have.
+    this.line = line;
+    this.offset = offset;
+    original.call(this);
+  };
+}
+
 export class ConnectionSlot implements Slot {
   start = 0;
   status = 0;
@@ -74,6 +100,10 @@ export class ConnectionSlot implements Slot {
   private closed = false;
   /** The answer in progress is being read by http-parser-js (it did not come whole in one read). */
   private parsing = false;
+  /** Why the answer being parsed is malformed (found in its headers), or null. */
+  private invalid: string | null = null;
+  /** The connection whose bytes the parser is reading. */
+  private reading: Socket | null = null;
   /** HEAD answers carry a Content-Length without a body: never for the one-read fast path. */
   private readonly fastPath: boolean;
   /** Plain TCP (not TLS): requests may go straight to the descriptor. */
@@ -87,13 +117,28 @@ export class ConnectionSlot implements Slot {
     this.head = head;
     const skipBody = target.method === 'HEAD';
     this.fastPath = !skipBody;
-    this.parser[HTTPParser.kOnHeadersComplete] = (info: { statusCode: number; shouldKeepAlive: boolean }) => {
+    strictChunkHead(this.parser);
+    this.parser[HTTPParser.kOnHeadersComplete] = (info: { statusCode: number; shouldKeepAlive: boolean; headers: string[] }) => {
+      if (this.stale()) return 1;
       this.status = info.statusCode;
       this.keepAlive = info.shouldKeepAlive;
-      return skipBody ? 1 : 0;
+      this.invalid = null;
+      for (let i = 0; i < info.headers.length; i += 2) {
+        if (info.headers[i]!.toLowerCase() === 'content-length' && !CONTENT_LENGTH.test(info.headers[i + 1]!.trim())) this.invalid = `invalid Content-Length ${JSON.stringify(info.headers[i + 1]!.slice(0, 20))}`;
+      }
+      // A callback may not throw (execute rethrows it out of the socket's read): skip the body and fail at its end.
+      return skipBody || this.invalid !== null ? 1 : 0;
     };
-    this.parser[HTTPParser.kOnBody] = (_chunk: Buffer, _offset: number, length: number) => { this.bytes += length; };
-    this.parser[HTTPParser.kOnMessageComplete] = () => this.complete();
+    this.parser[HTTPParser.kOnBody] = (_chunk: Buffer, _offset: number, length: number) => { if (!this.stale()) this.bytes += length; };
+    this.parser[HTTPParser.kOnMessageComplete] = () => {
+      if (this.stale()) return;
+      if (this.invalid !== null) { this.fail(new ProtocolError(this.invalid)); return; }
+      // 101: we asked for no upgrade. Other 1xx are interim (100 Continue, 103 Early Hints): the
+      // final answer follows on the same connection, and a client must read past them (RFC 9110 §15.2).
+      if (this.status === 101) { this.fail(new ProtocolError('101 Switching Protocols to a request that asked for no upgrade')); return; }
+      if (this.status >= 100 && this.status < 200) { this.status = 0; return; }
+      this.complete();
+    };
     // One timer per connection, re-armed per request (refresh is far cheaper than a new timer) and
     // never cleared before close() (a cleared timer cannot be re-armed); when it fires after an
     // answer it finds nothing in flight. Unref'd: the sockets keep the process alive, not it.
@@ -145,8 +190,9 @@ export class ConnectionSlot implements Slot {
         this.parsing = true;
         this.parser.reinitialize(HTTPParser.RESPONSE);
       }
+      this.reading = socket;
       const r = this.parser.execute(chunk, 0, length);
-      if (r instanceof Error) this.fail(new ProtocolError(`invalid HTTP response: ${r.message}`));
+      if (r instanceof Error && this.socket === socket) this.fail(new ProtocolError(`invalid HTTP response: ${r.message}`));
     };
     const socket: Socket = !this.plainTcp
       // SNI names a host, never an address (RFC 6066; Node warns when given one).
@@ -176,10 +222,21 @@ export class ConnectionSlot implements Slot {
       // (Completing it may already have sent the user's next request on a new connection: then
       // this.socket is that connection, and nothing here failed.)
       if (!this.done) {
+        // The parser read this connection (this.socket was it until just now).
+        this.reading = null;
         if (this.parsing) this.parser.finish();
         if (!this.done && this.socket === null) this.fail(Object.assign(new Error('the server closed the connection before the answer ended'), { code: 'UND_ERR_SOCKET' }));
       }
     });
+  }
+
+  /**
+   * The parser is still reading a connection this slot has left (an answer failed or closed it
+   * mid-read, and the next request may already be on a new one): the rest of that read is not
+   * this request's answer.
+   */
+  private stale(): boolean {
+    return this.reading !== this.socket;
   }
 
   private drop(): void {

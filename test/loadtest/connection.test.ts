@@ -219,3 +219,67 @@ test('a body delimited by the connection closing completes at the close; the nex
     await server.close();
   }
 });
+
+/** A raw server that answers every read (one request each, on a keep-alive connection) with `answer`. */
+async function everyRead(answer: (socket: net.Socket) => void): Promise<{ origin: string; close: () => Promise<void> }> {
+  const sockets = new Set<net.Socket>();
+  const server = net.createServer((s) => { sockets.add(s); s.on('data', () => answer(s)); s.on('error', () => {}); });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  return {
+    origin: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+    close: () => new Promise<void>((r) => { for (const s of sockets) s.destroy(); server.close(() => r()); }),
+  };
+}
+
+test('interim 1xx answers (100 Continue, 103 Early Hints) are read past to the final answer; a 1xx alone is no answer; an unasked 101 is a protocol error', async () => {
+  const final = 'HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\n{}';
+  // In one read with the final answer, and in a read of its own before it.
+  const together = await everyRead((s) => s.write(`HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 103 Early Hints\r\nlink: </a.css>\r\n\r\n${final}`));
+  const apart = await everyRead((s) => { s.write('HTTP/1.1 100 Continue\r\n\r\n'); setTimeout(() => s.write(final), 10); });
+  const only = await everyRead((s) => s.write('HTTP/1.1 103 Early Hints\r\n\r\n'));
+  const upgrade = await everyRead((s) => s.write('HTTP/1.1 101 Switching Protocols\r\nupgrade: websocket\r\nconnection: upgrade\r\n\r\n'));
+  try {
+    for (const server of [together, apart]) {
+      const { outcomes, slot } = await exchange(target(server.origin), 3);
+      slot.close();
+      // Was: 100 counted as the answer (a success), and the real 200 misread as the next request's.
+      assert.deepEqual(outcomes, Array(3).fill({ status: 200, kind: null, bytes: 2 }));
+    }
+    const a = await exchange(target(only.origin, { timeoutMs: 150 }), 1);
+    a.slot.close();
+    assert.deepEqual(a.outcomes.map((o) => [o.status, o.kind]), [[0, 'timeout']], 'was: 103 counted as a successful answer');
+    const b = await exchange(target(upgrade.origin), 1);
+    b.slot.close();
+    assert.deepEqual(b.outcomes.map((o) => [o.status, o.kind]), [[0, 'protocol']]);
+  } finally {
+    await Promise.all([together.close(), apart.close(), only.close(), upgrade.close()]);
+  }
+});
+
+test('a malformed chunk size or Content-Length is a protocol error, not a success (a chunk size "ZZ" ended the body as a clean 200)', async () => {
+  const answers = [
+    'HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\nZZ\r\nhello\r\n0\r\n\r\n',
+    'HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n5zz\r\nhello\r\n0\r\n\r\n',
+    'HTTP/1.1 200 OK\r\ncontent-length: abc\r\n\r\n{}',
+    'HTTP/1.1 200 OK\r\ncontent-length: -1\r\n\r\n{}',
+  ];
+  for (const answer of answers) {
+    const server = await everyRead((s) => s.write(answer));
+    try {
+      const { outcomes, slot } = await exchange(target(server.origin, { timeoutMs: 1000 }), 2);
+      slot.close();
+      assert.deepEqual(outcomes.map((o) => [o.status, o.kind]), [[0, 'protocol'], [0, 'protocol']], JSON.stringify(answer));
+    } finally {
+      await server.close();
+    }
+  }
+  // Chunk extensions and a size split over reads are still read.
+  const ok = await everyRead((s) => { s.write('HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n1'); setTimeout(() => s.write('0;ext=1\r\n0123456789abcdef\r\n0\r\n\r\n'), 10); });
+  try {
+    const { outcomes, slot } = await exchange(target(ok.origin), 2);
+    slot.close();
+    assert.deepEqual(outcomes, Array(2).fill({ status: 200, kind: null, bytes: 16 }));
+  } finally {
+    await ok.close();
+  }
+});
