@@ -200,11 +200,24 @@ export function parseUrl(text: string): URL {
   return url;
 }
 
+/** An HTTP token (RFC 9110 §5.6.2): a method or a header name. */
+const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
+/** What a header value may hold: visible Latin-1, spaces and tabs (a CR or LF would end the header). */
+const FIELD_VALUE = /^[\t\x20-\x7e\x80-\xff]*$/;
+/** What a request path may hold: visible ASCII (a space would end the request line). */
+const REQUEST_TARGET = /^[\x21-\x7e]+$/;
+
 function addHeader(headers: Record<string, string>, h: string, where?: string): void {
   const i = h.indexOf(':');
   // A line from a file or a variable is not echoed: it may be the secret with its name missing.
   if (i <= 0) throw new UsageError(where ? `invalid header in ${where}: use 'Name: value'` : `invalid header '${h}': use 'Name: value'`);
-  headers[h.slice(0, i).trim().toLowerCase()] = h.slice(i + 1).trim();
+  const name = h.slice(0, i).trim();
+  // Sent as given, a bad name or value broke every request, and each was counted as the server's failure.
+  if (!TOKEN.test(name)) throw new UsageError(`invalid header name ${JSON.stringify(name)}${where ? ` in ${where}` : ''}: a name holds letters, digits and !#$%&'*+-.^_\`|~ only`);
+  const value = h.slice(i + 1).trim();
+  // The value is not echoed either (a secret).
+  if (!FIELD_VALUE.test(value)) throw new UsageError(`the value of header '${name}'${where ? ` in ${where}` : ''} holds a control character (a line break, NUL …) or a character past Latin-1, which HTTP/1.1 cannot send`);
+  headers[name.toLowerCase()] = value;
 }
 
 /** Headers one per line (a file's, a variable's); blank lines are skipped. */
@@ -271,6 +284,11 @@ export function parseRunArgs(argv: string[], env: NodeJS.ProcessEnv = process.en
   // base the model's predict route hangs under, as its examples do (fetchModelExamples).
   if (v.path === undefined && v['model-examples'] !== undefined && url.pathname.endsWith('/')) path = `${url.pathname}models/${encodeURIComponent(v['model-examples'])}/predict`;
   if (!path.startsWith('/')) path = `/${path}`;
+  // Sent as given, a space or a control character broke every request line (each counted as the server's failure).
+  if (!REQUEST_TARGET.test(path)) throw new UsageError(`--path ${JSON.stringify(path)}: a request path holds no spaces, control or non-ASCII characters; percent-encode them (a space is %20)`);
+  const method = (v.method ?? (hasBody ? 'POST' : 'GET')).toUpperCase();
+  if (!TOKEN.test(method)) throw new UsageError(`--method ${JSON.stringify(v.method)}: not an HTTP method (a method is one word, e.g. POST)`);
+  if (method === 'CONNECT') throw new UsageError('--method CONNECT asks a proxy for a tunnel, not the server for an answer: give the method the model\'s route takes (POST, GET …)');
   const stages = (v.stage ?? []).map(parseStage);
   // A ramp may start from nothing (--rate 0 --stage 1m:1000); a constant rate of 0 sends nothing.
   const rate = stages.length > 0 && v.rate !== undefined && Number(v.rate) === 0 && v.rate.trim() !== '' ? 0 : posNum(v.rate, 'rate');
@@ -318,7 +336,7 @@ export function parseRunArgs(argv: string[], env: NodeJS.ProcessEnv = process.en
   }
   return {
     url,
-    method: (v.method ?? (hasBody ? 'POST' : 'GET')).toUpperCase(),
+    method,
     path,
     headers,
     argvSecretWarning: argvSecret,

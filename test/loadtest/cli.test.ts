@@ -702,3 +702,30 @@ test('a key kept off the command line: -H @file and --header-env reach the serve
     await guarded.close();
   }
 });
+
+test('a --path, --method or -H that HTTP cannot carry exits 2 before any request, naming it (every request broke and was counted as the server\'s failure, with a hint to try https)', async () => {
+  const server = await startServer((_q, res) => json(res, 200, {}));
+  const headers = join(dir, 'bad-headers.txt');
+  writeFileSync(headers, 'x-ok: 1\nx-bad: secret\u0001value\n');
+  try {
+    for (const [args, said] of [
+      [['--path', '/a b'], /--path "\/a b": a request path holds no spaces/],
+      [['--path', '/x\u00e9'], /--path .*non-ASCII/],
+      [['-X', 'GE T'], /--method "GE T": not an HTTP method/],
+      [['-X', 'connect'], /--method CONNECT asks a proxy for a tunnel/],
+      [['-H', 'bad name: v'], /invalid header name "bad name"/],
+      [['-H', 'x-a: v\r\nx-injected: 1'], /the value of header 'x-a' holds a control character/],
+      [['-H', `@${headers}`], /the value of header 'x-bad' in -H @.*bad-headers\.txt, line 2 holds a control character/],
+    ] as Array<[string[], RegExp]>) {
+      for (const model of [['-n', '2'], ['--rate', '5', '-d', '400ms']]) {
+        const r = await runCli(['loadtest', `${server.url}/predict`, '-q', ...args, ...model]);
+        assert.equal(r.code, 2, `${args.join(' ')}: ${r.stderr}`);
+        assert.match(r.stderr, said);
+        assert.doesNotMatch(r.stderr, /secret/, 'a header value is not echoed');
+      }
+    }
+    assert.equal(server.count(), 0, 'no request was sent');
+  } finally {
+    await server.close();
+  }
+});
