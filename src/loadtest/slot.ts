@@ -20,6 +20,11 @@ export function errorKind(err: unknown): string {
   // An answer that is not HTTP: the closed model's parser says HPE_…, undici's HTTPParserError has
   // no code here. One kind, so the two load models name the same failure alike.
   if (e?.name === 'HTTPParserError' || e?.code?.startsWith('HPE_')) return 'protocol';
+  // Answers undici reads but will not take, which the closed model's parser calls malformed: headers
+  // past its limit, a 101 to a request that asked no upgrade, an unasked 100 Continue (it drops the
+  // connection on that). As 'socket' they read as a closed connection and got the hint to try https.
+  if (e?.code === 'UND_ERR_HEADERS_OVERFLOW') return 'protocol';
+  if (e?.code === 'UND_ERR_SOCKET' && /^bad (upgrade|response)$/.test((err as Error).message)) return 'protocol';
   const code = e?.code ?? e?.cause?.code ?? '';
   switch (code) {
     case 'UND_ERR_HEADERS_TIMEOUT':

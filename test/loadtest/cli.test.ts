@@ -729,3 +729,33 @@ test('a --path, --method or -H that HTTP cannot carry exits 2 before any request
     await server.close();
   }
 });
+
+test('headers past the client\'s limit, an unasked 101 or 100 Continue: "protocol" in both load models (the open model said other:UND_ERR_HEADERS_OVERFLOW, or socket with a hint to try https)', async () => {
+  const answers: Array<[string, string, RegExp]> = [
+    ['huge headers', `HTTP/1.1 200 OK\r\n${`x-big: ${'a'.repeat(8000)}\r\n`.repeat(20)}content-length: 2\r\n\r\n{}`, /protocol ×\d+/],
+    ['101', 'HTTP/1.1 101 Switching Protocols\r\nupgrade: websocket\r\nconnection: upgrade\r\n\r\n', /protocol ×\d+/],
+  ];
+  for (const [what, answer] of answers) {
+    const server = createNetServer((socket) => { socket.on('error', () => undefined); socket.on('data', () => socket.write(answer)); });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/predict`;
+    try {
+      for (const model of [['-u', '1', '-n', '3'], ['--rate', '10', '-d', '500ms']]) {
+        const r = await runCli(['loadtest', url, '-q', '--timeout', '2s', ...model]);
+        assert.equal(r.code, 1, r.stderr);
+        assert.match(r.stderr, /no request got a response \(protocol ×\d+\)$/m, `${what}, ${model.join(' ')}`);
+      }
+    } finally {
+      server.close();
+    }
+  }
+  // The closed model reads past an interim 100 to the 200 (connection.test.ts); undici drops the connection on it.
+  const cont = createNetServer((socket) => { socket.on('error', () => undefined); socket.on('data', () => socket.write('HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\n{}')); });
+  await new Promise<void>((resolve) => cont.listen(0, '127.0.0.1', resolve));
+  try {
+    const r = await runCli(['loadtest', `http://127.0.0.1:${(cont.address() as AddressInfo).port}/predict`, '-q', '--rate', '10', '-d', '500ms']);
+    assert.match(r.stderr, /no request got a response \(protocol ×\d+\)$/m);
+  } finally {
+    cont.close();
+  }
+});
