@@ -5,7 +5,7 @@ import { accessSync, constants, existsSync, statSync } from 'node:fs';
 import { basename, dirname, resolve } from 'node:path';
 import { DEFAULT_CONNECTIONS, UsageError, parseRunArgs, waitToString, type LoadtestOptions } from './args.js';
 import { fetchModelExamples, inlineBody, loadBodyFile, type BodySet } from './bodies.js';
-import { probe, type Target } from './client.js';
+import { probe, speaksTls, type Target } from './client.js';
 import { findCapacity, measuredCapacity } from './capacity.js';
 import { formatComparison, runLabel } from './compare.js';
 import { formatMeasure } from './measure.js';
@@ -114,19 +114,20 @@ function err(msg: string): void {
  * plain-HTTP server fails with a "wrong version number"; a plain request to a TLS server is closed
  * unanswered by Node's servers).
  */
-function noAnswerHint(kinds: string[], url: URL): string {
+async function noAnswerHint(kinds: string[], url: URL): Promise<string> {
   if (kinds.some((k) => /^tls:.*CERT/.test(k))) return '; the server\'s TLS certificate is not trusted here: add its CA with NODE_EXTRA_CA_CERTS=<ca.pem>';
   if (url.protocol === 'https:' && kinds.some((k) => /^tls:ERR_SSL_(WRONG_VERSION_NUMBER|PACKET_LENGTH_TOO_LONG|HTTP_REQUEST)$/.test(k))) {
     return `; the server on ${url.host} does not speak TLS: try http://${url.host}${url.pathname}${url.search}`;
   }
-  if (url.protocol === 'http:' && kinds.length === 1 && kinds[0] === 'socket') {
-    return `; the server on ${url.host} closed every connection without answering: if it serves TLS, try https://${url.host}${url.pathname}${url.search}`;
+  // Closed connections alone do not say TLS (a server may cut its answers off mid-body): ask it for a handshake.
+  if (url.protocol === 'http:' && kinds.length === 1 && kinds[0] === 'socket' && await speaksTls(url, 2000)) {
+    return `; the server on ${url.host} speaks TLS: try https://${url.host}${url.pathname}${url.search}`;
   }
   return '';
 }
 
 /** Prints and writes every requested output; returns the exit code from thresholds. */
-function emit(o: LoadtestOptions, r: RunResult, text: string): number {
+async function emit(o: LoadtestOptions, r: RunResult, text: string): Promise<number> {
   const out = o.json ? process.stderr : process.stdout;
   out.write(`${text}\n`);
   if (o.json) process.stdout.write(toJson(r));
@@ -146,7 +147,7 @@ function emit(o: LoadtestOptions, r: RunResult, text: string): number {
   if (unwritten) return EXIT_RUN_ERROR;
   if (r.requests > 0 && Object.values(r.statusCounts).reduce((s, n) => s + n, 0) === 0) {
     const kinds = Object.keys(r.errorKinds);
-    const hint = noAnswerHint(kinds, o.url);
+    const hint = await noAnswerHint(kinds, o.url);
     err(`no request got a response (${Object.entries(r.errorKinds).map(([k, n]) => `${k} ×${n}`).join(', ')})${hint}`);
     return EXIT_RUN_ERROR;
   }

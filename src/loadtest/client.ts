@@ -109,3 +109,18 @@ export async function probe(origin: string, timeoutMs: number): Promise<void> {
     sock.once('error', (err) => { clearTimeout(timer); reject(err); });
   });
 }
+
+/** Whether the server at the URL's host and port completes a TLS handshake (its certificate unchecked: only the protocol is asked). */
+export async function speaksTls(url: URL, timeoutMs: number): Promise<boolean> {
+  const { connect } = await import('node:tls');
+  const { isIP } = await import('node:net');
+  const host = url.hostname.replace(/^\[|\]$/g, '');
+  return new Promise<boolean>((resolve) => {
+    const sock = connect({ host, port: Number(url.port || 80), rejectUnauthorized: false, ...(isIP(host) === 0 ? { servername: host } : {}) });
+    const done = (yes: boolean): void => { clearTimeout(timer); sock.destroy(); resolve(yes); };
+    const timer = setTimeout(() => done(false), timeoutMs);
+    sock.once('secureConnect', () => done(true));
+    sock.once('error', () => done(false));
+    sock.once('close', () => done(false));
+  });
+}

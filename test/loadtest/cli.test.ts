@@ -592,7 +592,7 @@ test('a URL whose scheme does not match the server (https:// to plain HTTP, http
     assert.match(toPlain.stderr, new RegExp(`no request got a response \\(tls:ERR_SSL_WRONG_VERSION_NUMBER ×2\\); the server on ${plainUrl.host} does not speak TLS: try http://${plainUrl.host}/predict`));
     const toTls = await runCli(['loadtest', `http://${tlsHost}/predict`, '--data', '{"a":1}', '-u', '1', '-n', '2', '-q'], 60_000);
     assert.equal(toTls.code, 1, toTls.stderr);
-    assert.match(toTls.stderr, new RegExp(`no request got a response \\(socket ×2\\); the server on ${tlsHost} closed every connection without answering: if it serves TLS, try https://${tlsHost}/predict`));
+    assert.match(toTls.stderr, new RegExp(`no request got a response \\(socket ×2\\); the server on ${tlsHost} speaks TLS: try https://${tlsHost}/predict`));
   } finally {
     await plain.close();
     await new Promise<void>((r) => { tls.closeAllConnections(); tls.close(() => r()); });
@@ -757,5 +757,21 @@ test('headers past the client\'s limit, an unasked 101 or 100 Continue: "protoco
     assert.match(r.stderr, /no request got a response \(protocol ×\d+\)$/m);
   } finally {
     cont.close();
+  }
+});
+
+test('a plain-HTTP server that cuts every answer off is not told to try https (it was: "closed every connection without answering: if it serves TLS, try https://…")', async () => {
+  const cut = createNetServer((socket) => { socket.on('error', () => undefined); socket.on('data', () => socket.end('HTTP/1.1 200 OK\r\ncontent-length: 100\r\n\r\n{"a":')); });
+  await new Promise<void>((resolve) => cut.listen(0, '127.0.0.1', resolve));
+  const url = `http://127.0.0.1:${(cut.address() as AddressInfo).port}/predict`;
+  try {
+    for (const model of [['-u', '1', '-n', '3'], ['--rate', '10', '-d', '500ms']]) {
+      const r = await runCli(['loadtest', url, '-q', ...model]);
+      assert.equal(r.code, 1, r.stderr);
+      assert.match(r.stderr, /no request got a response \(socket ×\d+\)$/m, model.join(' '));
+      assert.doesNotMatch(r.stderr, /https/);
+    }
+  } finally {
+    cut.close();
   }
 });
