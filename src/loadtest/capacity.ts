@@ -35,6 +35,9 @@ export function judgeStep(rate: number, r: RunResult, slo: Threshold[], maxError
   const reasons: string[] = [];
   for (const t of evaluate(slo, r)) if (!t.ok) reasons.push(`${t.expr} (${Number(t.actual.toPrecision(3))})`);
   if (r.errorRate > maxErrorRate) reasons.push(`errors ${(r.errorRate * 100).toFixed(2)}% > ${(maxErrorRate * 100).toFixed(3)}%`);
+  // Whatever the error budget (--max-error-rate 100%), a rate at which nothing succeeded is no capacity:
+  // a server refusing all with quick 429s was reported to hold every rate up to --max-rate.
+  else if (r.ok === 0) reasons.push('no request succeeded');
   const offered = r.schedule?.scheduled ?? r.requests;
   let stable = true;
   if ((r.schedule?.unsent ?? 0) > 0 || r.requests < 0.95 * offered) { stable = false; reasons.push('did not keep up with the offered rate'); }

@@ -35,6 +35,14 @@ test('a step fails on the SLO, the error budget, falling behind, or rising laten
   assert.equal(judgeStep(100, result(10, { series: [2, 3, 2, 3, 2, 3] }), slo, 0.001).stable, true);
 });
 
+test('a step in which no request succeeded fails whatever the error budget (a server refusing every request with a quick 429 met the SLO under --max-error-rate 100%)', () => {
+  const refused = { ...result(5, { errorRate: 1 }), ok: 0, failures: 1000, statusCounts: { 429: 1000 } };
+  const s = judgeStep(100, refused, slo, 1);
+  assert.equal(s.ok, false);
+  assert.match(s.reason!, /no request succeeded/);
+  assert.equal(judgeStep(100, { ...result(5, { errorRate: 0.999 }), ok: 1 }, slo, 1).ok, true, 'one success is a measurement');
+});
+
 test('doubles until the SLO breaks, then bisects to within the precision', async () => {
   const tried: number[] = [];
   const { capacity } = await findCapacity({
