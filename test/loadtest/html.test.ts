@@ -1,7 +1,7 @@
 // The HTML report is one self-contained file: no external references, uPlot inlined, and it
 // renders its charts in a real (headless) Chromium opened from file:// with the network blocked.
 import assert from 'node:assert/strict';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { writeHtml } from '../../src/loadtest/reporters/html.js';
 import type { RunResult } from '../../src/loadtest/types.js';
 import { join } from 'node:path';
@@ -83,4 +83,24 @@ test('the y axes are wide enough for their labels (10,000 is not cut to "0,000")
   } finally {
     await browser.close();
   }
+});
+
+test('the HTML report escapes what came from the user: a <script> in the path, markup in the body file\'s name and the threshold', async () => {
+  const dir = tempDir('lt-html-xss-');
+  const srv = await startServer((_q, res) => { res.writeHead(500, { 'content-type': 'text/html' }); res.end('<script>document.title="pwned"</script>'); });
+  const body = join(dir, '<img src=x onerror=alert(1)>.json');
+  writeFileSync(body, '{"a":1}');
+  const file = join(dir, 'report.html');
+  try {
+    const r = await runCli(['loadtest', `${srv.url}/predict`, '--path', '/p?<script>document.title="pwned"</script>', '--body', body, '-n', '3', '-q', '--html', file, '--threshold', 'p99<1s']);
+    assert.equal(r.code, 0, r.stderr);
+  } finally {
+    await srv.close();
+  }
+  const html = readFileSync(file, 'utf8');
+  // uPlot, the data and the chart code: no other script element.
+  assert.equal(html.match(/<script\b/g)?.length, 3);
+  assert.doesNotMatch(html, /<img/);
+  assert.match(html, /Load test: POST http:\/\/127\.0\.0\.1:\d+\/p\?&#60;script&#62;document\.title=&#34;pwned&#34;&#60;\/script&#62;/);
+  assert.match(html, /&#60;img src=x onerror=alert\(1\)&#62;\.json/);
 });
