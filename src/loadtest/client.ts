@@ -2,11 +2,16 @@
 // one undici Pool on keep-alive connections (pipelining 1), its slots being undici dispatch
 // handlers themselves, so a request costs no promise, stream or closure on our side; the closed
 // model gives each user its own connection (connection.ts).
+import { performance } from 'node:perf_hooks';
 import { Pool, type Dispatcher } from 'undici';
 import { ConnectionSlot } from './connection.js';
 import { errorKind, type Slot, type SlotOwner, type Target } from './slot.js';
 
 export { errorKind, type Slot, type SlotOwner, type Target } from './slot.js';
+
+class TimeoutError extends Error {
+  readonly code = 'UND_ERR_BODY_TIMEOUT';
+}
 
 /** One request in flight through the shared pool; reused for the next request once done. */
 export class PoolSlot implements Slot {
@@ -17,6 +22,9 @@ export class PoolSlot implements Slot {
   done = true;
   /** Free for the owner (a user index, a timer). */
   tag = 0;
+  /** performance.now() the request was written to a connection, and undici's way to abort it (null when none is in flight). */
+  private sentAt = 0;
+  private abort: ((err: Error) => void) | null = null;
   readonly opts: { origin: string; method: string; path: string; headers: string[]; body: Buffer | null; headersTimeout: number; bodyTimeout: number; blocking: boolean };
   constructor(private readonly dispatcher: Dispatcher, client: HttpClient, private readonly owner: SlotOwner) {
     const t = client.target;
@@ -34,8 +42,24 @@ export class PoolSlot implements Slot {
   }
 
   // --- undici dispatch handler (the classic callback interface) ---
-  onConnect(_abort: unknown): void {
-    /* the open model's clock runs from the intended send time, whatever the connection does */
+  onConnect(abort: (err: Error) => void): void {
+    // The open model's clock runs from the intended send time, whatever the connection does; the
+    // timeout runs from the write, as the closed model's does.
+    this.sentAt = performance.now();
+    this.abort = abort;
+  }
+
+  /**
+   * Aborts the request as timed out once it has been in flight longer than `timeoutMs`. undici's
+   * bodyTimeout is the wait between two reads: a server trickling a byte every 100 ms held a
+   * request (and the run, and Ctrl-C) forever.
+   */
+  expire(now: number, timeoutMs: number): void {
+    if (!this.done && this.abort !== null && now - this.sentAt > timeoutMs) {
+      const abort = this.abort;
+      this.abort = null;
+      abort(new TimeoutError(`no complete answer within ${timeoutMs} ms`));
+    }
   }
   onHeaders(statusCode: number): boolean {
     this.status = statusCode;
@@ -46,11 +70,13 @@ export class PoolSlot implements Slot {
     return true;
   }
   onComplete(): void {
+    this.abort = null;
     if (this.done) return;
     this.done = true;
     this.owner.onSlotDone(this, this.status, null);
   }
   onError(err: unknown): void {
+    this.abort = null;
     if (this.done) return;
     this.done = true;
     this.owner.onSlotDone(this, 0, errorKind(err));
@@ -66,6 +92,9 @@ export class HttpClient {
   readonly pool: Pool;
   readonly headerList: string[];
   private readonly dedicated: ConnectionSlot[] = [];
+  private readonly pooled: PoolSlot[] = [];
+  /** Checks the pool's requests against the timeout (see PoolSlot.expire); started with the first. */
+  private sweep: NodeJS.Timeout | null = null;
   constructor(readonly target: Target, connections: number) {
     this.pool = new Pool(target.origin, {
       connections,
@@ -82,7 +111,17 @@ export class HttpClient {
 
   /** A slot that sends through the shared pool. */
   slot(owner: SlotOwner): Slot {
-    return new PoolSlot(this.pool, this, owner);
+    const slot = new PoolSlot(this.pool, this, owner);
+    this.pooled.push(slot);
+    if (this.sweep === null) {
+      const timeoutMs = this.target.timeoutMs;
+      // A tenth of the timeout late at most (between 10 ms and 1 s): one timer for all requests.
+      this.sweep = setInterval(() => {
+        const now = performance.now();
+        for (const s of this.pooled) s.expire(now, timeoutMs);
+      }, Math.min(1000, Math.max(10, timeoutMs / 10))).unref();
+    }
+    return slot;
   }
 
   /** A slot with its own connection (one per closed-model user). */
@@ -93,6 +132,7 @@ export class HttpClient {
   }
 
   async close(): Promise<void> {
+    if (this.sweep !== null) clearInterval(this.sweep);
     for (const c of this.dedicated) c.close();
     await this.pool.destroy();
   }

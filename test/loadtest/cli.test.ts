@@ -775,3 +775,20 @@ test('a plain-HTTP server that cuts every answer off is not told to try https (i
     cut.close();
   }
 });
+
+test('a server that trickles its answer (a byte every 100 ms, never the end) times out at --timeout in both load models (the open model\'s run never ended: undici times the wait between reads)', async () => {
+  const trickle = await startServer((_q, res) => {
+    res.writeHead(200, { 'content-type': 'application/json' });
+    const t = setInterval(() => res.write(' '), 100);
+    res.on('close', () => clearInterval(t));
+  });
+  try {
+    for (const model of [['-u', '1', '-n', '2'], ['--rate', '4', '-d', '500ms']]) {
+      const r = await runCli(['loadtest', `${trickle.url}/predict`, '-q', '--timeout', '600ms', ...model], 20_000);
+      assert.equal(r.code, 1, `${model.join(' ')}: ${r.stderr}`);
+      assert.match(r.stderr, /no request got a response \(timeout ×\d+\)$/m);
+    }
+  } finally {
+    await trickle.close();
+  }
+});
