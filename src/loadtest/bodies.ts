@@ -130,11 +130,39 @@ export function bodiesFromModelInfo(info: unknown): unknown[] {
  * http://h/prefix/predict both give http://h/prefix/models/<name>, so a server behind a proxy's path
  * prefix is asked there, not at the host's root) and build the bodies from the model's examples.
  */
+/** `text` with its control characters (but tab and line feed) as '?'. */
+function printable(text: string): string {
+  return Array.from(text, (c) => { const n = c.charCodeAt(0); return (n < 0x20 && n !== 0x09 && n !== 0x0a) || (n >= 0x7f && n <= 0x9f) ? '?' : c; }).join('');
+}
+
+/** The largest model info (GET models/<name>) read. */
+const MODEL_INFO_LIMIT = 16 * 1024 * 1024;
+
 export async function fetchModelExamples(base: string | URL, name: string, headers: Record<string, string>, timeoutMs: number): Promise<BodySet> {
   const url = new URL(`models/${encodeURIComponent(name)}`, base).href;
-  const res = await request(url, { method: 'GET', headers: { ...headers, accept: 'application/json' }, headersTimeout: timeoutMs, bodyTimeout: timeoutMs });
-  const text = await res.body.text();
-  if (res.statusCode !== 200) throw new Error(`GET ${url} answered ${res.statusCode}: ${text.slice(0, 200)}`);
+  // One deadline for the whole exchange: undici's bodyTimeout times only the wait between reads, and
+  // a server trickling its answer held the tool forever; and a bound on the size, which one endless
+  // answer would otherwise fill the memory with.
+  const signal = AbortSignal.timeout(timeoutMs);
+  let status: number;
+  let text: string;
+  try {
+    const res = await request(url, { method: 'GET', headers: { ...headers, accept: 'application/json' }, headersTimeout: timeoutMs, bodyTimeout: timeoutMs, signal });
+    status = res.statusCode;
+    const chunks: Buffer[] = [];
+    let size = 0;
+    for await (const chunk of res.body as AsyncIterable<Buffer>) {
+      size += chunk.length;
+      if (size > MODEL_INFO_LIMIT) { res.body.destroy(); throw new Error(`GET ${url}: the answer is larger than ${MODEL_INFO_LIMIT / 1024 / 1024} MiB, which no model info is`); }
+      chunks.push(chunk);
+    }
+    text = Buffer.concat(chunks).toString('utf8');
+  } catch (e) {
+    if (signal.aborted) throw new Error(`GET ${url}: no complete answer within ${timeoutMs} ms (--timeout)`, { cause: e });
+    throw e;
+  }
+  // The server's words are shown, its control characters are not (a terminal obeys escape sequences).
+  if (status !== 200) throw new Error(`GET ${url} answered ${status}: ${printable(text.slice(0, 200))}`);
   let info: unknown;
   try { info = JSON.parse(text); } catch { throw new Error(`GET ${url} did not answer JSON`); }
   const bodies = bodiesFromModelInfo(info);

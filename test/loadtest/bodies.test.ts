@@ -89,6 +89,36 @@ test('--model-examples fetches GET /models/<name> from a real server', async () 
   }
 });
 
+test('--model-examples from a hostile server: a trickled answer times out, an endless one stops at 16 MiB, and its error text reaches the terminal without control characters (the first two held the tool forever)', { timeout: 30_000 }, async () => {
+  const srv = await startServer((req, res) => {
+    if (req.url === '/models/trickle') {
+      res.writeHead(200, { 'content-type': 'application/json' });
+      const t = setInterval(() => res.write(' '), 50);
+      res.on('close', () => clearInterval(t));
+    } else if (req.url === '/models/endless') {
+      res.writeHead(200, { 'content-type': 'application/json' });
+      const mib = Buffer.alloc(1024 * 1024, 0x20);
+      const more = (): void => { while (!res.destroyed && res.write(mib)); };
+      res.on('drain', more);
+      more();
+    } else {
+      res.writeHead(500, { 'content-type': 'text/plain' });
+      res.end('\u001b[2J\u001b]0;owned\u0007 boom');
+    }
+  });
+  try {
+    await assert.rejects(fetchModelExamples(srv.url, 'trickle', {}, 500), /models\/trickle: no complete answer within 500 ms/);
+    await assert.rejects(fetchModelExamples(srv.url, 'endless', {}, 20_000), /larger than 16 MiB/);
+    await assert.rejects(fetchModelExamples(srv.url, 'evil', {}, 2000), (e: Error) => {
+      assert.match(e.message, /answered 500: \?\[2J\?\]0;owned\? boom/);
+      assert.ok(![...e.message].some((c) => c.charCodeAt(0) < 0x20), 'no control character');
+      return true;
+    });
+  } finally {
+    await srv.close();
+  }
+});
+
 test('pickers rotate in order or pick at random among all bodies', () => {
   const bodies = [Buffer.from('a'), Buffer.from('b'), Buffer.from('c')];
   const rot = bodyPicker(bodies, 'rotate');
