@@ -2,6 +2,7 @@
 // graph when it loads (Triton's classification extension answers "<value>:<index>:<label>").
 // Only graphs holding an ai.onnx.ml *Classifier node are parsed: the protobuf library loads for
 // them alone, and a graph without one names no classes.
+import { onnxFields } from './onnx-fields.js';
 
 const ML_DOMAIN = Buffer.from('ai.onnx.ml', 'latin1');
 const CLASSIFIER = Buffer.from('Classifier', 'latin1');
@@ -34,21 +35,12 @@ interface NodeHead {
 const WANTED = new Set(['classlabels_strings', 'classlabels_ints', 'classlabels_int64s', 'axis']);
 
 /**
- * The graph's nodes and output names, read field by field with protobufjs's Reader: a tree
- * ensemble's node attributes (thousands of numbers each) are skipped by their length, where
- * decoding the whole model took ~100 ms of the loan example's load.
+ * The graph's nodes and output names, read field by field (onnx-fields.ts): a tree ensemble's
+ * node attributes (thousands of numbers each) are skipped by their length.
  */
 async function readGraph(bytes: Uint8Array): Promise<{ nodes: NodeHead[]; outputs: string[] }> {
-  const { Reader } = (await import('protobufjs/minimal.js')).default;
-  const r = Reader.create(bytes);
+  const { r, fields } = await onnxFields(bytes);
   const text = new TextDecoder();
-  /** Calls `visit` for each field of the message ending at `end`; what it leaves unread is skipped. */
-  const fields = (end: number, visit: (field: number, wire: number) => boolean): void => {
-    while (r.pos < end) {
-      const tag = r.uint32();
-      if (!visit(tag >>> 3, tag & 7)) r.skipType(tag & 7);
-    }
-  };
   const nameOf = (end: number): string => {
     let name = '';
     fields(end, (field, wire) => field === 1 && wire === 2 && ((name = r.string()), true));

@@ -1,24 +1,12 @@
 // Whether a graph input or output the session reports with no dims is a scalar or declares no shape
-// at all (any rank): onnxruntime-node says [] of both. Read from the ONNX graph with protobufjs's
-// Reader, only for a model with such a tensor, field by field as class-labels.ts does: nodes and
-// initializers are skipped by their length, never decoded.
+// at all (any rank): onnxruntime-node says [] of both. Read from the ONNX graph field by field
+// (onnx-fields.ts), only for a model with such a tensor.
 import type { ModelSignature } from '../runtime/types.js';
+import { onnxFields } from './onnx-fields.js';
 
 /** Names of the graph's inputs and outputs whose tensor type has no `shape` field. */
 async function unrankedNames(bytes: Uint8Array): Promise<Set<string>> {
-  const { Reader } = (await import('protobufjs/minimal.js')).default;
-  const r = Reader.create(bytes);
-  /** Calls `visit` for each field of the message ending at `end`; what it leaves unread is skipped. */
-  const fields = (end: number, visit: (field: number, wire: number) => boolean): void => {
-    while (r.pos < end) {
-      const tag = r.uint32();
-      if (!visit(tag >>> 3, tag & 7)) r.skipType(tag & 7);
-    }
-  };
-  const delimited = (read: (end: number) => void): true => {
-    read(r.uint32() + r.pos);
-    return true;
-  };
+  const { r, fields, delimited } = await onnxFields(bytes);
   const unranked = new Set<string>();
   // ValueInfoProto: name 1, type 2; TypeProto: tensor_type 1; TypeProto.Tensor: shape 2.
   const valueInfo = (end: number): void => {
