@@ -5,7 +5,8 @@
 // - to the MQTT 5 response topic with the request's correlation data, when it has one;
 // - else to the model's predictions topic;
 // - errors (bad JSON, too large, invalid rows, overload) to the model's errors topic as
-//   {detail, code, status, request_id} — and to the response topic too when there is one.
+//   {detail, code, status, request_id} — and to the response topic too when there is one; a
+//   refusal with HTTP's Retry-After (overload) carries it as the user property retry_after.
 // The request id (user property request_id on the answer) is the request's own request_id user
 // property when it has a plain one, else a new UUID.
 //
@@ -453,7 +454,7 @@ export class MqttFrontDoor {
         if (reason) this.rejected?.(model, reason);
         const detail = err.code === 'MS_ERR_INFERENCE' ? 'inference failed; see the server log for this request id' : err.message;
         if (isServerFault(err)) this.log?.error({ err, reqId: requestId, model }, err.message);
-        this.sendError(model, reply, err.code, detail, version);
+        this.sendError(model, reply, err.code, detail, version, err.headers['retry-after']);
       } else {
         this.log?.error({ err, reqId: requestId, model }, 'mqtt: unexpected error');
         this.sendError(model, reply, 'MS_ERR_INTERNAL', 'internal server error; see the server log for this request id', version);
@@ -491,7 +492,8 @@ export class MqttFrontDoor {
     for (const wake of waiting) wake();
   }
 
-  private sendError(model: string, reply: Reply, code: ErrorCode, detail: unknown, version?: ServableVersion): void {
+  /** `retryAfter`: HTTP's Retry-After (seconds) for a refusal that has one (overload), sent as the user property retry_after. */
+  private sendError(model: string, reply: Reply, code: ErrorCode, detail: unknown, version?: ServableVersion, retryAfter?: string): void {
     const status = ERRORS[code].status;
     // A request on a retired topic: its sender reads the errors topic that went with it.
     const errors = reply.retired?.errors ?? this.topicsOf(model).errors;
@@ -509,11 +511,13 @@ export class MqttFrontDoor {
     }
     reply.status = sent;
     // (Said again under a size limit learnt from the broker's refusal: the first issues that fit.)
-    const again = () => this.sendError(model, reply, code, detail, version);
-    this.publish(errors, body, reply, version, sent, again);
+    const again = () => this.sendError(model, reply, code, detail, version, retryAfter);
+    // (Not for MS_ERR_ANSWER_TOO_LARGE in its place: sending that again gets the same.)
+    const hint = sent === status ? retryAfter : undefined;
+    this.publish(errors, body, reply, version, sent, again, undefined, hint);
     // (A response topic that is the errors topic gets the error once; one so long that the error
     // does not fit the broker's limit beside it gets it on the errors topic alone.)
-    if (reply.responseTopic && reply.responseTopic !== errors && this.fits(reply.responseTopic, body, reply)) this.publish(reply.responseTopic, body, reply, version, sent, again);
+    if (reply.responseTopic && reply.responseTopic !== errors && this.fits(reply.responseTopic, body, reply)) this.publish(reply.responseTopic, body, reply, version, sent, again, undefined, hint);
   }
 
   /**
@@ -570,7 +574,7 @@ export class MqttFrontDoor {
   }
 
   /** `refused` hears why when the broker refuses the message (a PUBACK reason code of 0x80 or more). */
-  private publish(topic: string, body: string, reply: Reply, version: ServableVersion | undefined, status: number, again: () => void, refused?: (why: string) => void): void {
+  private publish(topic: string, body: string, reply: Reply, version: ServableVersion | undefined, status: number, again: () => void, refused?: (why: string) => void, retryAfter?: string): void {
     // A predictions or errors topic configured equal to a request topic: the same endless loop.
     if (this.byTopic.has(topic)) {
       if (!this.loopWarned.has(topic)) this.log?.error({ topic }, 'mqtt: an answer topic is also a request topic (check the --mqtt-*-topic options and the models\' mqtt: keys); answers to it are not published');
@@ -579,6 +583,7 @@ export class MqttFrontDoor {
     }
     const userProperties: Record<string, string> = { request_id: reply.requestId, status: String(status) };
     if (version) userProperties.model_version = version.versionHeader;
+    if (retryAfter !== undefined) userProperties.retry_after = retryAfter;
     const properties = reply.correlationData === undefined
       ? { contentType: 'application/json', userProperties }
       : { contentType: 'application/json', userProperties, correlationData: reply.correlationData };

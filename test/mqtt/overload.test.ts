@@ -1,0 +1,95 @@
+// The MQTT front door under overload and long stalls, against a real mosquitto. Stalls are made
+// with the real in-process onnxruntime whose runs wait, once held, until let go: no timing.
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import mqtt, { type MqttClient } from 'mqtt';
+import { startServer, type RunningServer } from '../../src/server.js';
+import { InProcessRuntime } from '../../src/runtime/in-process.js';
+import type { NamedTensors } from '../../src/runtime/types.js';
+import { startMosquitto, type Broker } from '../helpers/mosquitto.js';
+import { bookRows, tempDir, writeBookModelFolder } from '../helpers/paths.js';
+
+/** The real in-process runtime (one run slot), whose runs wait, once held, until let go. */
+class HeldRuntime extends InProcessRuntime {
+  private held: Promise<void> | undefined;
+  private release: (() => void) | undefined;
+  hold(): void { this.held = new Promise((go) => { this.release = go; }); }
+  letGo(): void { this.release?.(); this.held = undefined; }
+  override async run(model: string, feeds: NamedTensors, outputNames?: string[]): Promise<NamedTensors> {
+    await this.held;
+    return super.run(model, feeds, outputNames);
+  }
+}
+
+interface Got { payload: Buffer; packet: mqtt.IPublishPacket }
+
+let broker: Broker;
+let client: MqttClient;
+
+before(async () => {
+  broker = await startMosquitto();
+  client = await mqtt.connectAsync(broker.url, { protocolVersion: 5, clientId: 'test-overload' });
+});
+after(async () => {
+  await client?.endAsync();
+  await broker?.stop();
+});
+
+function collect(topic: string): Got[] {
+  const got: Got[] = [];
+  client.on('message', (t, payload, packet) => { if (t === topic) got.push({ payload, packet }); });
+  return got;
+}
+
+async function until(check: () => boolean, what: string, timeoutMs = 20_000): Promise<void> {
+  const end = Date.now() + timeoutMs;
+  while (!check()) {
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
+
+async function serve(prefix: string, queue: string, mqttOptions: Record<string, unknown> = {}): Promise<{ server: RunningServer; runtime: HeldRuntime }> {
+  const repo = tempDir();
+  writeBookModelFolder(repo, `optimize: false\nqueue: { ${queue} }\n`);
+  const runtime = new HeldRuntime();
+  const server = await startServer({ repo, port: 0, grpcPort: 0, workers: 1, logger: false, runtime, streams: { mqtt: { url: broker.url, topics: { request: `${prefix}/{model}/in`, predictions: `${prefix}/{model}/out`, errors: `${prefix}/{model}/err` }, ...mqttOptions } } });
+  await server.streams!.frontDoor!.waitReady();
+  await client.subscribeAsync([`${prefix}/book-weather/out`, `${prefix}/book-weather/err`, `${prefix}/answers`], { qos: 1 });
+  return { server, runtime };
+}
+
+const predict = (server: RunningServer, rows: unknown[]) => fetch(`${server.url}/models/book-weather/predict`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(rows) });
+
+test("a full queue: MS_ERR_OVERLOADED on the errors and the response topic with HTTP's Retry-After as the user property retry_after; the body keeps its documented shape", async () => {
+  const { server, runtime } = await serve('full', 'max_rows: 2, timeout_ms: 60000');
+  const errors = collect('full/book-weather/err');
+  const answers = collect('full/answers');
+  const busy: Promise<Response>[] = [];
+  try {
+    runtime.hold();
+    // The run slot taken (held), then the queue filled.
+    const batcher = server.core.resolve('book-weather')!.batcher;
+    busy.push(predict(server, bookRows(1)));
+    await until(() => batcher.stats().inFlightBatches === 1, 'the held run');
+    busy.push(predict(server, bookRows(2)));
+    await until(() => batcher.stats().queuedRows === 2, 'a full queue');
+    const http = await predict(server, bookRows(1));
+    assert.equal(http.status, 503);
+    await client.publishAsync('full/book-weather/in', JSON.stringify(bookRows(1)), { qos: 1, properties: { responseTopic: 'full/answers', correlationData: Buffer.from('c-full'), userProperties: { request_id: 'too-many' } } });
+    await until(() => errors.length === 1 && answers.length === 1, 'the overload errors');
+    for (const got of [errors[0]!, answers[0]!]) {
+      const body = JSON.parse(got.payload.toString()) as Record<string, unknown>;
+      assert.deepEqual(Object.keys(body), ['detail', 'code', 'status', 'request_id']);
+      assert.deepEqual([body.code, body.status, body.request_id], ['MS_ERR_OVERLOADED', 503, 'too-many']);
+      const props = got.packet.properties?.userProperties;
+      assert.equal(props?.retry_after, http.headers.get('retry-after'), JSON.stringify(props));
+      assert.equal(props?.status, '503');
+    }
+    assert.equal(answers[0]!.packet.properties?.correlationData?.toString(), 'c-full');
+  } finally {
+    runtime.letGo();
+    await Promise.all(busy);
+    await server.shutdown();
+  }
+});
