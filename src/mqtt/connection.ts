@@ -23,6 +23,8 @@ export interface MqttConnectionOptions {
   sessionExpirySeconds?: number;
   /** The Maximum Packet Size announced in CONNECT: the broker drops larger messages for this client instead of sending them (default: none announced). */
   maximumPacketSize?: number;
+  /** MQTT keepalive, seconds (default 30): with nothing read for 1.5 × this, MQTT.js drops the connection and reconnects. */
+  keepaliveSeconds?: number;
   /** Reconnect backoff: first and largest pause, ms (default 250 and 5,000). */
   reconnectMinMs?: number;
   reconnectMaxMs?: number;
@@ -57,7 +59,7 @@ export function clientOptions(options: MqttConnectionOptions): IClientOptions {
     // A refused CONNECT (wrong credentials, not authorised yet) is retried too: the broker's users may change.
     reconnectOnConnackError: true,
     connectTimeout: 10_000,
-    keepalive: 30,
+    keepalive: options.keepaliveSeconds ?? 30,
     username: options.username,
     password: options.password,
     ca: options.caFile ? readUserFile(options.caFile, 'secret') : undefined,

@@ -32,6 +32,9 @@ import type { TrafficRouter } from '../traffic/router.js';
 
 export { DEFAULT_TOPICS, type MqttTopics };
 
+/** The packets whose reading resets MQTT.js's keepalive timer (its handlers/index.js). */
+const KEEPALIVE_RESETS = new Set(['puback', 'pubrec', 'pubcomp', 'suback', 'unsuback', 'pubrel', 'auth', 'pingresp']);
+
 /** How the events topic is named among the topics the server publishes to. */
 const EVENTS_TOPIC = '--events-mqtt-topic';
 
@@ -97,6 +100,8 @@ export class MqttFrontDoor {
   private subscribed = new Set<string>();
   private inFlight = 0;
   private paused: Array<() => void> = [];
+  /** MQTT.js has sent a PINGREQ and read no packet that resets its keepalive since. */
+  private pingOutstanding = false;
   /** Rows of accepted messages being predicted, per model, and the messages waiting for room (admitRows). */
   private readonly rowsInFlight = new Map<string, number>();
   private readonly rowWaiters = new Map<string, Array<() => void>>();
@@ -178,11 +183,24 @@ export class MqttFrontDoor {
       else ack(0);
     };
     this.client = connectClient(connection, { resubscribe: false, customHandleAcks }, (detail, message) => this.log?.warn(detail, message));
-    // PUBACK after this callback: hold it (and the reading of the next packet) while too many are in flight.
+    // PUBACK after this callback: hold it (and the reading of the next packet) while too many are in
+    // flight — but not while a PINGREQ waits for its PINGRESP (see pingOutstanding).
     this.client.handleMessage = (_packet, done) => {
-      if (this.inFlight < this.maxInFlight) done();
+      if (this.inFlight < this.maxInFlight || this.pingOutstanding) done();
       else this.paused.push(() => done());
     };
+    // MQTT.js reads no packet while one is held here, and resets its keepalive only on reading an
+    // acknowledgement or PINGRESP: held past 1.5 × keepalive (nothing finishing: a slow model, a
+    // stalled step), it declared the connection dead, and reconnected over and over under sustained
+    // overload. Once it pings, reading goes on until the PINGRESP: the held message is let go (it is
+    // already being processed) and any request read meanwhile is refused as overload.
+    this.client.on('packetsend', (packet) => {
+      if (packet.cmd !== 'pingreq') return;
+      this.pingOutstanding = true;
+      for (const resume of this.paused.splice(0)) resume();
+    });
+    this.client.on('packetreceive', (packet) => { if (KEEPALIVE_RESETS.has(packet.cmd)) this.pingOutstanding = false; });
+    this.client.on('close', () => { this.pingOutstanding = false; });
     this.client.on('message', (topic, payload, packet) => this.onMessage(topic, payload, packet));
     this.client.on('connect', (connack) => {
       this.log?.info({ url: urlForLogs(options.url), sessionPresent: connack.sessionPresent }, 'mqtt: connected');
@@ -336,14 +354,16 @@ export class MqttFrontDoor {
     const retired = served === undefined ? this.retired.get(topic) : undefined;
     const model = served ?? retired?.model;
     if (model === undefined) return; // not a request topic of ours
-    this.inFlight++;
     const started = performance.now();
     const props = packet.properties ?? {};
+    // Read only to reach a PINGRESP (handleMessage): refused, not taken in past maxInFlight.
+    const shed = this.inFlight >= this.maxInFlight && this.pingOutstanding;
+    this.inFlight++;
     // MQTT 5's message expiry (what is left of it when the broker delivers) is the caller's deadline,
     // as a gRPC deadline is: past it the answer is MS_ERR_TIMEOUT instead of one nobody waits for.
     const expiry = props.messageExpiryInterval;
     const deadline = expiry === undefined || expiry === 0 ? undefined : started + expiry * 1000;
-    const reply: Reply = { responseTopic: props.responseTopic, correlationData: props.correlationData, requestId: requestIdFrom(props.userProperties?.request_id), status: 0, userProperties: props.userProperties, deadline, retired: retired?.topics };
+    const reply: Reply = { responseTopic: props.responseTopic, correlationData: props.correlationData, requestId: requestIdFrom(props.userProperties?.request_id), status: 0, userProperties: props.userProperties, deadline, retired: retired?.topics, shed };
     void this.handle(model, payload, reply).then((outcome) => {
       const ms = performance.now() - started;
       this.metrics?.observe(model, outcome, ms / 1000);
@@ -398,6 +418,11 @@ export class MqttFrontDoor {
     if (reply.retired !== undefined && reply.retired.request !== this.topicsOf(model).request && this.core.modelNames().includes(model)) {
       this.sendError(model, reply, 'MS_ERR_MODEL_NOT_FOUND', `no model takes requests on the topic '${reply.retired.request}' any more: the model '${model}' takes them on '${this.topicsOf(model).request}'`);
       return 'invalid';
+    }
+    if (reply.shed) {
+      this.rejected?.(model, 'overloaded');
+      this.sendError(model, reply, 'MS_ERR_OVERLOADED', `the MQTT front door is overloaded: ${this.maxInFlight} messages are being processed (the most it takes at once) and none finished within the broker keepalive; retry later`, undefined, '1');
+      return 'failed';
     }
     if (payload.length > this.maxPayload) {
       this.sendError(model, reply, 'MS_ERR_BODY_TOO_LARGE', bodyTooLarge(this.maxPayload).message);
@@ -655,4 +680,6 @@ interface Reply {
   retired: MqttTopics | undefined;
   /** Its answer was refused as too large and said again (onUnreadablePuback). */
   saidAgain?: boolean;
+  /** Read past maxInFlight only to reach a PINGRESP: answered MS_ERR_OVERLOADED. */
+  shed: boolean;
 }

@@ -93,3 +93,37 @@ test("a full queue: MS_ERR_OVERLOADED on the errors and the response topic with 
     await server.shutdown();
   }
 });
+
+test('a stall longer than the keepalive (nothing finishing, the most messages in flight) does not drop the connection: the front door reads on to the PINGRESP and refuses what it reads meanwhile as overload', async () => {
+  // One message in flight at most, a keepalive of 1 s: MQTT.js times out 1.5 s after the last packet it read.
+  const { server, runtime } = await serve('stall', 'max_rows: 1000, timeout_ms: 600000', { maxInFlight: 1, keepaliveSeconds: 1 });
+  const door = server.streams!.frontDoor!;
+  const answers = collect('stall/book-weather/out');
+  const errors = collect('stall/book-weather/err');
+  let pingresps = 0;
+  let drops = 0;
+  door.client.on('packetreceive', (packet) => { if (packet.cmd === 'pingresp') pingresps++; });
+  door.client.on('close', () => { drops++; });
+  try {
+    runtime.hold();
+    await client.publishAsync('stall/book-weather/in', JSON.stringify(bookRows(1)), { qos: 1, properties: { userProperties: { request_id: 'held' } } });
+    await client.publishAsync('stall/book-weather/in', JSON.stringify(bookRows(1)), { qos: 1, properties: { userProperties: { request_id: 'past-the-limit' } } });
+    // Two keepalive rounds answered while the first message's run is held, or the connection dropped.
+    await until(() => pingresps >= 2 || drops > 0, 'two PINGRESPs read or a dropped connection');
+    assert.equal(drops, 0, 'the front door\'s connection was dropped (keepalive timeout) while a message was held');
+    assert.equal(errors.length, 1);
+    const refused = JSON.parse(errors[0]!.payload.toString()) as { code: string; request_id: string };
+    assert.deepEqual([refused.code, refused.request_id], ['MS_ERR_OVERLOADED', 'past-the-limit']);
+    assert.equal(errors[0]!.packet.properties?.userProperties?.retry_after, '1');
+    assert.equal(answers.length, 0);
+    runtime.letGo();
+    await until(() => answers.length === 1, 'the held message\'s answer');
+    assert.equal(answers[0]!.packet.properties?.userProperties?.request_id, 'held');
+    assert.equal(errors.length, 1);
+    const text = await (await fetch(`${server.url}/metrics`)).text();
+    assert.match(text, /modelserve_rejected_total\{model="book-weather",reason="overloaded"\} 1/);
+  } finally {
+    runtime.letGo();
+    await server.shutdown();
+  }
+});
