@@ -446,7 +446,7 @@ export class MqttFrontDoor {
         return 'invalid';
       }
       const rows = validated.rows.length;
-      await this.admitRows(model, rows, version.config.queue.maxRows);
+      await this.admitRows(model, rows, version.config.queue.maxRows, reply.deadline);
       let predictions;
       try {
         predictions = await version.predict(validated.rows, reply.deadline, { requestId, frontDoor: 'mqtt', batch: validated.batch });
@@ -493,14 +493,26 @@ export class MqttFrontDoor {
    * within its queue limit (a message alone always goes: a larger one gets the batcher's answer).
    * The broker holds what is not read yet; this holds what was read, as HTTP cannot (it sheds).
    */
-  private async admitRows(model: string, rows: number, limit: number): Promise<void> {
+  private async admitRows(model: string, rows: number, limit: number, deadline: number | undefined): Promise<void> {
+    const since = performance.now();
     for (;;) {
       const busy = this.rowsInFlight.get(model) ?? 0;
       if (busy === 0 || busy + rows <= limit) break;
-      await new Promise<void>((resolve) => {
+      // The request's message expiry bounds this wait too: it was checked only once the rows got in.
+      await new Promise<void>((resolve, reject) => {
+        let timer: NodeJS.Timeout | undefined;
+        const wake = () => { clearTimeout(timer); resolve(); };
+        if (deadline !== undefined) {
+          timer = setTimeout(() => {
+            const waiting = this.rowWaiters.get(model);
+            const at = waiting?.indexOf(wake) ?? -1;
+            if (at >= 0) waiting!.splice(at, 1);
+            reject(new ModelServeError('MS_ERR_TIMEOUT', `model '${model}': the request passed its deadline waiting for room in the queue (after ${Math.round(performance.now() - since)} ms)`));
+          }, Math.max(0, deadline - performance.now()));
+        }
         const waiting = this.rowWaiters.get(model);
-        if (waiting) waiting.push(resolve);
-        else this.rowWaiters.set(model, [resolve]);
+        if (waiting) waiting.push(wake);
+        else this.rowWaiters.set(model, [wake]);
       });
     }
     this.rowsInFlight.set(model, (this.rowsInFlight.get(model) ?? 0) + rows);

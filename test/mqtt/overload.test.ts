@@ -127,3 +127,30 @@ test('a stall longer than the keepalive (nothing finishing, the most messages in
     await server.shutdown();
   }
 });
+
+test("a message waiting for room in its model's queue (MQTT rows in flight at queue.max_rows) gets MS_ERR_TIMEOUT once its message expiry passes, not only once it gets in", async () => {
+  const { server, runtime } = await serve('room', 'max_rows: 4, timeout_ms: 600000');
+  const answers = collect('room/book-weather/out');
+  const errors = collect('room/book-weather/err');
+  try {
+    runtime.hold();
+    const batcher = server.core.resolve('book-weather')!.batcher;
+    await client.publishAsync('room/book-weather/in', JSON.stringify(bookRows(4)), { qos: 1, properties: { userProperties: { request_id: 'first' } } });
+    await until(() => batcher.stats().inFlightBatches === 1, 'the held run');
+    // Its 4 rows do not fit beside the first message's 4: it waits for room, which the held run never makes.
+    await client.publishAsync('room/book-weather/in', JSON.stringify(bookRows(4)), { qos: 1, properties: { messageExpiryInterval: 1, userProperties: { request_id: 'hurried' } } });
+    await until(() => errors.length === 1, 'the hurried message\'s error while the run is held');
+    const error = JSON.parse(errors[0]!.payload.toString()) as { code: string; status: number; request_id: string; detail: string };
+    assert.deepEqual([error.code, error.status, error.request_id], ['MS_ERR_TIMEOUT', 504, 'hurried']);
+    assert.match(error.detail, /passed its deadline waiting for room/);
+    assert.equal(answers.length, 0);
+    runtime.letGo();
+    await until(() => answers.length === 1, 'the first message\'s answer');
+    assert.equal(answers[0]!.packet.properties?.userProperties?.request_id, 'first');
+    const text = await (await fetch(`${server.url}/metrics`)).text();
+    assert.match(text, /modelserve_rejected_total\{model="book-weather",reason="timeout"\} 1/);
+  } finally {
+    runtime.letGo();
+    await server.shutdown();
+  }
+});
