@@ -287,6 +287,27 @@ test("a replica of a group that dies without a DISCONNECT leaves the broker no s
   }
 });
 
+test('an MQTT 3.1.1 client is answered on the predictions topic with the bare HTTP body (no request id: nothing to match answers by), its errors on the errors topic', async () => {
+  const old = await mqtt.connectAsync(broker.url, { protocolVersion: 4, clientId: 'test-3-1-1' });
+  try {
+    await old.subscribeAsync(['modelserve/weather/predictions', 'modelserve/weather/errors'], { qos: 1 });
+    const got: Record<string, Array<{ payload: Buffer; packet: mqtt.IPublishPacket }>> = { 'modelserve/weather/predictions': [], 'modelserve/weather/errors': [] };
+    old.on('message', (t, payload, packet) => got[t]?.push({ payload, packet }));
+    // A request_id key is a row's unknown field (lax): ignored, not echoed.
+    await old.publishAsync('modelserve/weather/predict', JSON.stringify({ ...row, request_id: 'mine' }), { qos: 1 });
+    await old.publishAsync('modelserve/weather/predict', JSON.stringify({ ...row, humidity: 'wet' }), { qos: 1 });
+    await until(() => got['modelserve/weather/predictions']!.length === 1 && got['modelserve/weather/errors']!.length === 1, 10_000, 'the answer and the error');
+    const answer = got['modelserve/weather/predictions']![0]!;
+    assert.deepEqual(JSON.parse(answer.payload.toString()), (await post('/models/weather/predict', row)).body);
+    assert.doesNotMatch(answer.payload.toString(), /mine/);
+    assert.equal(answer.packet.properties, undefined, 'MQTT 3.1.1 carries no properties');
+    const error = JSON.parse(got['modelserve/weather/errors']![0]!.payload.toString()) as Record<string, unknown>;
+    assert.deepEqual([Object.keys(error), error.code], [['detail', 'code', 'status', 'request_id'], 'MS_ERR_VALIDATION']);
+  } finally {
+    await old.endAsync();
+  }
+});
+
 test('large batches in flight together wait for room in the model\'s queue instead of being shed (20 messages of 40 rows, queue.max_rows 64: every one answered, none MS_ERR_OVERLOADED)', async () => {
   const repo = tempDir();
   writeBookModelFolder(repo, 'queue: { max_rows: 64 }\n');
