@@ -1122,7 +1122,8 @@ export class InferenceCore extends EventEmitter {
     const arriving = kept.flatMap(({ model: m }) => m.versions.filter((v) => v.selected).map((v) => v.read([])).filter((c): c is ModelConfig => c?.name === m.name));
     // What each model is checked against, gathered once a pass: gathered per model, a pass (every second under --watch) was quadratic in the models.
     const arrivedKeys = new Set(arriving.map(versionKey));
-    const others: PassModels = { arriving, served: [...this.entries.values()].flatMap((e) => [...e.wanted.values()].map((w) => ({ entry: e, config: w.config, arrived: arrivedKeys.has(versionKey(w.config)) }))) };
+    const served = [...this.entries.values()].flatMap((e) => [...e.wanted.values()].map((w) => ({ entry: e, config: w.config, arrived: arrivedKeys.has(versionKey(w.config)) })));
+    const others: PassModels = { arriving, served, generation: this.passGeneration(arriving, served) };
     for (const { model, clashes } of kept) work.push(this.applyModel(model, options.force ?? false, clashes, others));
     const keptDirs = new Set(kept.map((k) => k.model.dir));
     const refused: string[] = [];
@@ -1214,15 +1215,18 @@ export class InferenceCore extends EventEmitter {
     // The other models as they are on disk now where this pass has them, else as last applied; not
     // this folder's configs under another name (its old name, when all its versions were renamed).
     // (Another entry's configs are all of other names, so this pass's configs of this model's name never hid one.)
-    const fresh = others.arriving.filter((c) => c.name !== model.name);
-    const served = others.served.filter((s) => s.entry !== entry && !s.arrived && s.config.modelDir !== model.dir).map((s) => s.config);
     const own = [...wanted.values()].map((w) => w.config);
-    // A model already served comes first: a newcomer's clash (a second default, a name) is the newcomer's.
-    // And the default model before any other: a served model that now says default: true too is
-    // refused, not made a second default that POST /predict never reaches.
-    const ordered = isNew ? [...fresh, ...served, ...own] : [...own, ...fresh, ...served];
-    const mine = [...ordered.filter((c) => c.name === this.defaultName), ...ordered.filter((c) => c.name !== this.defaultName)];
-    const clash = this.clashesOf(entry, mine, own);
+    const gather = (): ModelConfig[] => {
+      this.clashInputCount += others.arriving.length + others.served.length;
+      const fresh = others.arriving.filter((c) => c.name !== model.name);
+      const served = others.served.filter((s) => s.entry !== entry && !s.arrived && s.config.modelDir !== model.dir).map((s) => s.config);
+      // A model already served comes first: a newcomer's clash (a second default, a name) is the newcomer's.
+      // And the default model before any other: a served model that now says default: true too is
+      // refused, not made a second default that POST /predict never reaches.
+      const ordered = isNew ? [...fresh, ...served, ...own] : [...own, ...fresh, ...served];
+      return [...ordered.filter((c) => c.name === this.defaultName), ...ordered.filter((c) => c.name !== this.defaultName)];
+    };
+    const clash = this.clashesOf(entry, { generation: others.generation, isNew, dir: model.dir, defaultName: this.defaultName, own }, gather);
     if (clash.length > 0) {
       this.setScanProblems(entry, [...clashes, formatProblems(clash)]);
       if (isNew && entry.slots.size === 0) this.entries.delete(entry.name);
@@ -1295,15 +1299,50 @@ export class InferenceCore extends EventEmitter {
    * the configs it was found for: a pass with nothing changed (every second under --watch) finds the same configs, and checking
    * every model against every other again made an idle pass over 300 models cost tens of milliseconds.
    */
-  private clashesOf(entry: ModelEntry, all: readonly ModelConfig[], own: readonly ModelConfig[]): Problem[] {
+  private clashesOf(entry: ModelEntry, key: ClashKey, gather: () => readonly ModelConfig[]): Problem[] {
+    // The same pass inputs (see passGeneration) and the same own configs give the same list: not gathered nor compared again
+    // (gathering it for every model was quadratic in the models: 10-20 ms a second, idle, at 400 models).
     const last = this.lastClashes.get(entry);
-    if (last && last.all.length === all.length && last.all.every((c, i) => c === all[i])) return last.problems;
+    this.clashInputCount += key.own.length;
+    if (last && last.key.generation === key.generation && last.key.isNew === key.isNew && last.key.dir === key.dir && last.key.defaultName === key.defaultName && sameItems(last.key.own, key.own)) return last.problems;
+    const all = gather();
+    const own = key.own;
+    this.clashInputCount += all.length;
+    if (last && sameItems(last.all, all)) {
+      this.lastClashes.set(entry, { key, all, problems: last.problems });
+      return last.problems;
+    }
     this.crossModelCheckCount++;
     // Its configs' files, and the model folder's config its routing keys are read from.
     const files = new Set(own.flatMap((c) => (c.routing ? [c.configFile, c.routing.file] : [c.configFile])));
     const problems = [...repositoryProblems(all), ...resolvePipelines(all).problems].filter((p) => files.has(p.file));
-    this.lastClashes.set(entry, { all, problems });
+    this.lastClashes.set(entry, { key, all, problems });
     return problems;
+  }
+
+  /**
+   * A number that stays the same while a pass's configs (arriving and served) are the very ones of the pass before: what
+   * each model's clash check depends on besides its own configs. Compared once a pass, in one walk.
+   */
+  private passGeneration(arriving: readonly ModelConfig[], served: PassModels['served']): number {
+    const last = this.lastPass;
+    this.clashInputCount += arriving.length + served.length;
+    const same =
+      last !== undefined &&
+      sameItems(last.arriving, arriving) &&
+      last.served.length === served.length &&
+      last.served.every((s, i) => s.entry === served[i]!.entry && s.config === served[i]!.config && s.arrived === served[i]!.arrived);
+    if (!same) this.lastPass = { arriving, served, generation: (last?.generation ?? 0) + 1 };
+    return this.lastPass!.generation;
+  }
+
+  private lastPass: { arriving: readonly ModelConfig[]; served: PassModels['served']; generation: number } | undefined;
+
+  private clashInputCount = 0;
+
+  /** How many configs the passes' clash checks looked at (gathered or compared): an idle pass, a few per model, not the whole list per model. */
+  get clashInputs(): number {
+    return this.clashInputCount;
   }
 
   private crossModelCheckCount = 0;
@@ -1313,7 +1352,7 @@ export class InferenceCore extends EventEmitter {
     return this.crossModelCheckCount;
   }
 
-  private readonly lastClashes = new WeakMap<ModelEntry, { all: readonly ModelConfig[]; problems: Problem[] }>();
+  private readonly lastClashes = new WeakMap<ModelEntry, { key: ClashKey; all: readonly ModelConfig[]; problems: Problem[] }>();
 
   /** Sets the problems of a model's last scan that belong to no version, logging each once (scans repeat every second). */
   private setScanProblems(entry: ModelEntry, problems: string[]): void {
@@ -1406,7 +1445,20 @@ export class InferenceCore extends EventEmitter {
 interface PassModels {
   arriving: readonly ModelConfig[];
   served: ReadonlyArray<{ entry: ModelEntry; config: ModelConfig; arrived: boolean }>;
+  /** Unchanged while arriving and served are the very configs of the pass before (passGeneration). */
+  generation: number;
 }
+
+/** What a model's clash check depends on: the pass's other configs (by generation), whether it is new, its folder, the default model and its own configs. */
+interface ClashKey {
+  generation: number;
+  isNew: boolean;
+  dir: string;
+  defaultName: string | undefined;
+  own: readonly ModelConfig[];
+}
+
+const sameItems = <T>(a: readonly T[], b: readonly T[]): boolean => a.length === b.length && a.every((x, i) => x === b[i]);
 
 const versionKey = (c: ModelConfig): string => `${c.name}\u0000${c.modelVersion}`;
 
