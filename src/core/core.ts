@@ -27,7 +27,7 @@ import { resolvePipelines } from '../pipelines/check.js';
 import { changedStep, PipelineVersion } from '../pipelines/pipeline-version.js';
 import type { RoutingSpec } from '../config/types.js';
 import { PredictionTap, type PredictionObserver } from './prediction-tap.js';
-import { RepositoryWatcher, scanRepository, type ScannedModel, type WatchOptions } from './repository.js';
+import { RepositoryWatcher, scanRepository, type ScannedModel, type WatchOptions, type WatchPassReport } from './repository.js';
 
 export type VersionState = 'loading' | 'ready' | 'failed' | 'unloading' | 'unavailable';
 export type ServiceState = 'starting' | 'ready' | 'draining' | 'closed';
@@ -1057,7 +1057,11 @@ export class InferenceCore extends EventEmitter {
   /** Watches the repository: new, changed and removed versions are applied without a restart. */
   watch(options: WatchOptions = {}): void {
     if (this.repo === undefined) throw new Error('watch needs a repository folder');
-    this.watcher ??= new RepositoryWatcher(this.repo, options, () => this.reconcile({}));
+    this.watcher ??= new RepositoryWatcher(this.repo, options, async () => {
+      this.watchReport = undefined;
+      await this.reconcile({});
+      return this.watchReport;
+    });
     // What is loaded now came from disk as it is now: remember each version's fingerprint.
     for (const model of scanRepository(this.repo).models) {
       // Said at start-up (server.ts): not again by the first pass.
@@ -1078,6 +1082,14 @@ export class InferenceCore extends EventEmitter {
   }
 
   private reconciling: Promise<void> = Promise.resolve();
+
+  /** What the last watch pass's scan found (the watcher's poll pace). */
+  private watchReport: WatchPassReport | undefined;
+
+  /** The watcher's poll period now (see RepositoryWatcher.pollPaceMs); undefined without --watch. */
+  get watchPollMs(): number | undefined {
+    return this.watcher?.pollPaceMs;
+  }
 
   /**
    * Brings the served set in line with the repository on disk: loads new and changed versions,
@@ -1104,7 +1116,8 @@ export class InferenceCore extends EventEmitter {
     // The whole repository, even for one model: a load must see the folder it serves from under its new name.
     const loaded = new Set<string>();
     for (const entry of this.entries.values()) for (const slot of entry.slots.values()) if (slot.state === 'ready' && slot.config) loaded.add(`${slot.config.modelDir}\n${slot.version}`);
-    const all = scanRepository(this.repo, options.force || this.watcher === undefined ? undefined : this.watcher.options, servedNames, loaded);
+    const all = scanRepository(this.repo, options.force || this.watcher === undefined ? undefined : this.watcher.options, servedNames, loaded, this.watcher !== undefined && options.only === undefined && !options.force);
+    if (options.only === undefined && !options.force) this.watchReport = { pending: all.pending, uncovered: all.uncovered, changed: all.changed };
     const scan = { models: all.models.filter((m) => options.only === undefined || m.name === options.only) };
     const seen = new Set<string>();
     const work: Array<Promise<void>> = [];

@@ -9,8 +9,8 @@
 // and its model file loads. A version not yet complete
 // on disk is neither loaded nor counted by the version policy, so a newer version being copied in
 // never displaces the one serving; one that then fails to validate or load never takes traffic.
-import { statSync, watch, type FSWatcher } from 'node:fs';
-import { basename, isAbsolute, join, relative, resolve } from 'node:path';
+import { lstatSync, statfsSync, statSync, watch, type FSWatcher } from 'node:fs';
+import { basename, isAbsolute, join, relative, resolve, sep } from 'node:path';
 import { findConfigFile, listFolder, modelFolders, onnxFiles, readConfigFile, readVersionConfig, selectVersions, unlistableReason, versionLayout, versionPolicyProblems, versionPolicySource, withListings, type Problem, type VersionLocation, type VersionPolicySource } from '../config/load.js';
 import type { ModelConfig } from '../config/types.js';
 import { MAX_MODEL_NAME_LENGTH } from '../config/schema.js';
@@ -66,6 +66,8 @@ export interface WatchOptions {
    * changed within this time, ms; past it, its load is tried (and fails, saying the file is cut short).
    */
   incompleteMs?: number;
+  /** Poll period while file events are trusted and no version is settling (see RepositoryWatcher), ms; 10 x pollMs by default. */
+  quietPollMs?: number;
 }
 
 const DEFAULT_WATCH = { pollMs: 1000, debounceMs: 200, settleMs: 1000, incompleteMs: 60_000 };
@@ -185,17 +187,45 @@ function folderName(dir: string): string {
  * folder is served under (model folder -> name), the name it had even if this process never scanned
  * it before (a load without --watch). `loaded`: the versions loaded now, as `<model folder>\n<version>`.
  */
-export function scanRepository(repo: string, times: SettleTimes = { settleMs: 0, incompleteMs: 0 }, served?: ReadonlyMap<string, string>, loaded?: ReadonlySet<string>): { models: ScannedModel[]; unreadable: UnreadableFolder[] } {
+export function scanRepository(repo: string, times: SettleTimes = { settleMs: 0, incompleteMs: 0 }, served?: ReadonlyMap<string, string>, loaded?: ReadonlySet<string>, watching = false): ScanResult {
   // Each folder listed once by the whole scan (see withListings).
-  return withListings(() => scanNow(repo, times, served, loaded));
+  return withListings(() => scanNow(repo, times, served, loaded, watching));
 }
 
-function scanNow(repo: string, times: SettleTimes, served?: ReadonlyMap<string, string>, loaded?: ReadonlySet<string>): { models: ScannedModel[]; unreadable: UnreadableFolder[] } {
+/** What a scan found, and what it tells the watcher about its pace (see RepositoryWatcher). */
+export interface ScanResult {
+  models: ScannedModel[];
+  unreadable: UnreadableFolder[];
+  /** A version waits for time to pass (settling, or its model file cut short): the next scan is due without a file event. */
+  pending: boolean;
+  /** Files whose changes the repository's file events may not tell: a model file outside it, a folder that is a symbolic link (looked for when `watching`). */
+  uncovered: boolean;
+  /** Some model folder's files differ from the scan before (of this process): a change, announced by a file event or not. */
+  changed: boolean;
+}
+
+/** Each model folder's fingerprints at its last scan (ScanResult.changed). */
+const printsByFolder = new Map<string, string>();
+
+const isLink = (path: string): boolean => {
+  try {
+    return lstatSync(path).isSymbolicLink();
+  } catch {
+    return false;
+  }
+};
+
+function scanNow(repo: string, times: SettleTimes, served: ReadonlyMap<string, string> | undefined, loaded: ReadonlySet<string> | undefined, watching: boolean): ScanResult {
   const now = Date.now();
   // Folders this process may no longer list (a chmod or chown gone wrong): not models removed.
   const root = resolve(repo);
   const rootReason = unlistableReason(root);
-  if (rootReason !== undefined) return { models: [], unreadable: [{ dir: root, problem: { file: repo, path: '(folder)', message: rootReason } }] };
+  // A symlinked repository is watched where it led at start: a swap of the link (git-sync, a ConfigMap) sends no event.
+  // (Links looked for by a watch pass alone: an lstat per folder.)
+  let uncovered = watching && isLink(root);
+  let pending = false;
+  let changed = false;
+  if (rootReason !== undefined) return { models: [], unreadable: [{ dir: root, problem: { file: repo, path: '(folder)', message: rootReason } }], pending, uncovered: true, changed };
   const unlistable: Problem[] = [];
   let folders: string[];
   try {
@@ -210,6 +240,10 @@ function scanNow(repo: string, times: SettleTimes, served?: ReadonlyMap<string, 
     const prints = locations.map((where) => fingerprintOf(where));
     // A version's config is checked against the model's policy, which may be another version's (the newest's): every version's files.
     const modelKey = prints.map((p) => p.fingerprint).join('\n');
+    if (printsByFolder.get(dir) !== modelKey) changed = true;
+    printsByFolder.set(dir, modelKey);
+    // Node's recursive watch does not descend into a linked folder.
+    if (watching) uncovered ||= isLink(dir) || locations.some((where) => where.dir !== dir && isLink(where.dir));
     const versions = locations.map((where, i) => {
       const inFolder = prints[i]!;
       let { fingerprint, newest } = inFolder;
@@ -232,6 +266,7 @@ function scanNow(repo: string, times: SettleTimes, served?: ReadonlyMap<string, 
       // (Taken for a folder still arriving, such a model was never reloaded, by --watch or a load.)
       const outside = ownConfig !== undefined && files === 1 ? modelFileOutside(read([]), where.dir) : undefined;
       if (outside) {
+        uncovered = true; // outside the watched folder
         fingerprint += `|${outside.file}:${outside.size}:${outside.mtimeMs}:${outside.ctimeMs}`;
         newest = Math.max(newest, outside.ctimeMs);
       }
@@ -246,6 +281,8 @@ function scanNow(repo: string, times: SettleTimes, served?: ReadonlyMap<string, 
       // A version folder that lists nothing may be one this process can no longer list: it looked
       // still arriving (its version loaded before kept, the one before it loaded too, nothing said).
       const unreadable = files === 0 && where.dir !== dir ? unlistableReason(where.dir) : undefined;
+      // Settling by time (not a folder still arriving, which its next file's event announces).
+      if (complete && (settling || incomplete !== undefined)) pending = true;
       return { version: where.version, fingerprint, settling: settling || incomplete !== undefined, incomplete, complete, selected: false, read, ...(unreadable !== undefined && { unreadable }) };
     });
     const source = cachedPolicySource(dir, locations, versions);
@@ -270,12 +307,46 @@ function scanNow(repo: string, times: SettleTimes, served?: ReadonlyMap<string, 
     namesByFolder.set(dir, name);
     models.push({ name, dir, versions, ...(policyProblems.length > 0 && { policyProblems }), ...(unreadable.length > 0 && { unreadable }), ...(danglingLinks.length > 0 && { danglingLinks }), ...(lookalikes.length > 0 && { lookalikes }) });
   }
-  return { models, unreadable: unlistable.map((problem) => ({ dir: join(root, basename(problem.file)), problem })) };
+  if (models.length !== printsByFolder.size) {
+    // A model folder gone (or one no longer a model folder).
+    const dirs = new Set(models.map((m) => m.dir));
+    for (const dir of printsByFolder.keys()) {
+      if (dirs.has(dir) || (dir !== root && !dir.startsWith(`${root}${sep}`))) continue;
+      printsByFolder.delete(dir);
+      changed = true;
+    }
+  }
+  return { models, unreadable: unlistable.map((problem) => ({ dir: join(root, basename(problem.file)), problem })), pending, uncovered: uncovered || unlistable.length > 0, changed };
+}
+
+/** File systems whose changes this kernel sees made (inotify): a network share's changes made on another machine send no event. */
+const LOCAL_FILE_SYSTEMS = new Set([
+  0xef53, // ext2/3/4
+  0x58465342, // xfs
+  0x9123683e, // btrfs
+  0x01021994, // tmpfs (a Kubernetes ConfigMap or Secret volume)
+  0x858458f6, // ramfs
+  0x794c7630, // overlayfs (a container's own files)
+  0x2fc12fc1, // zfs
+  0xf2f52010, // f2fs
+]);
+
+function localFileSystem(dir: string): boolean {
+  try {
+    return LOCAL_FILE_SYSTEMS.has(statfsSync(dir).type);
+  } catch {
+    return false;
+  }
 }
 
 /**
  * Calls `onChange` after file events (debounced) and every pollMs (the fallback); never two at
  * once. The callback decides what changed (fingerprints), so a spurious call costs one scan.
+ *
+ * Polling at pollMs stats every file of every version (in-place edits change no folder): with hundreds of models an idle
+ * server spent 8-10 % of a core on it. So while file events can be trusted — the recursive watch runs, the repository is on a
+ * local file system, no model file lies outside it nor folder is a link, and no poll ever found a change that no event announced —
+ * and no version waits for time to pass (settling), the poll is a safety net at quietPollMs.
  */
 export class RepositoryWatcher {
   readonly options: Required<WatchOptions>;
@@ -285,29 +356,55 @@ export class RepositoryWatcher {
   private running: Promise<void> | undefined;
   private again = false;
   private stopped = false;
+  private local = false;
+  /** A poll found a change that no file event announced: polling at pollMs from then on. */
+  private eventsMissed = false;
+  private events = 0;
+  private eventsAtLastPass: number | undefined;
+  private paceMs: number;
 
   constructor(
     private readonly repo: string,
     options: WatchOptions,
-    private readonly onChange: () => Promise<void>,
+    private readonly onChange: () => Promise<WatchPassReport | void>,
   ) {
     // An option given as undefined (an options object built from optional settings) is its default, not undefined:
     // a poll period of undefined polled every millisecond, an incompleteMs of undefined loaded cut-short files.
     const given = Object.fromEntries(Object.entries(options).filter(([, value]) => value !== undefined)) as WatchOptions;
-    this.options = { ...DEFAULT_WATCH, ...given };
+    const pollMs = given.pollMs ?? DEFAULT_WATCH.pollMs;
+    this.options = { ...DEFAULT_WATCH, quietPollMs: Math.max(pollMs, pollMs * 10), ...given };
+    this.paceMs = this.options.pollMs;
+  }
+
+  /** The poll period now: pollMs, or quietPollMs while file events are trusted and nothing waits for time. */
+  get pollPaceMs(): number {
+    return this.paceMs;
   }
 
   start(): void {
+    this.local = localFileSystem(this.repo);
     try {
-      this.fsWatcher = watch(this.repo, { recursive: true }, () => this.soon());
+      this.fsWatcher = watch(this.repo, { recursive: true }, () => {
+        this.events++;
+        this.soon();
+      });
       this.fsWatcher.on('error', () => {
         this.fsWatcher?.close();
         this.fsWatcher = undefined; // polling alone from now on
+        this.pace(this.options.pollMs);
       });
     } catch {
       this.fsWatcher = undefined; // no recursive watch here: polling only
     }
-    this.pollTimer = setInterval(() => this.run(), this.options.pollMs);
+    this.pace(this.options.pollMs);
+  }
+
+  private pace(ms: number): void {
+    if (this.stopped) return;
+    if (ms === this.paceMs && this.pollTimer !== undefined) return;
+    this.paceMs = ms;
+    clearInterval(this.pollTimer);
+    this.pollTimer = setInterval(() => this.run(), ms);
     this.pollTimer.unref();
   }
 
@@ -324,8 +421,10 @@ export class RepositoryWatcher {
       this.again = true;
       return;
     }
+    const events = this.events;
     this.running = this.onChange()
-      .catch(() => undefined)
+      .then((report) => this.afterPass(report ?? undefined, events))
+      .catch(() => this.pace(this.options.pollMs))
       .finally(() => {
         this.running = undefined;
         if (this.again) {
@@ -335,6 +434,14 @@ export class RepositoryWatcher {
       });
   }
 
+  private afterPass(report: WatchPassReport | undefined, events: number): void {
+    // Files changed with no event since the pass before began: events are missed here (a mount inside the repository, ...).
+    if (report?.changed === true && this.eventsAtLastPass !== undefined && events === this.eventsAtLastPass && this.fsWatcher !== undefined) this.eventsMissed = true;
+    this.eventsAtLastPass = events;
+    const trusted = this.fsWatcher !== undefined && this.local && !this.eventsMissed && report !== undefined && !report.pending && !report.uncovered;
+    this.pace(trusted ? this.options.quietPollMs : this.options.pollMs);
+  }
+
   stop(): void {
     this.stopped = true;
     this.fsWatcher?.close();
@@ -342,3 +449,6 @@ export class RepositoryWatcher {
     clearTimeout(this.debounceTimer);
   }
 }
+
+/** What a watch pass's scan found that sets the poll's pace (see ScanResult). */
+export type WatchPassReport = Pick<ScanResult, 'pending' | 'uncovered' | 'changed'>;
