@@ -6,7 +6,7 @@ import { closeSync, constants, fstatSync, openSync, readSync } from 'node:fs';
 import { isXgboostJson } from '../config/load.js';
 import type { ModelConfig } from '../config/types.js';
 import { mayOptimize } from '../optimize/probe.js';
-import { foreignModelFormat, foreignModelReason, jsonEndsEarly } from '../xgboost/format.js';
+import { foreignModelFormat, foreignModelReason, jsonEndsEarly, notOnnxLooksLike } from '../xgboost/format.js';
 import type { OptimizationSummary } from './servable.js';
 import { classLinks, type ClassLinks } from './class-labels.js';
 import type { ModelSignature, TensorInfo } from '../runtime/types.js';
@@ -72,8 +72,22 @@ export function notOnnxReason(bytes: Uint8Array): string | undefined {
   const foreign = foreignModelReason(bytes);
   if (foreign) return foreign;
   const view = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  const cut = onnxEndsEarly(view.length, (position, into) => view.copy(into, 0, position, position + into.length));
-  return cut === undefined ? undefined : `${cut}: is it still being copied, or was its copy cut short?`;
+  const scan = scanOnnx(view.length, (position, into) => view.copy(into, 0, position, position + into.length));
+  if (scan === 'whole') return undefined;
+  // No model: what the file looks like (text, a Git LFS pointer, a zip) says more than onnxruntime's "protobuf parsing failed".
+  return notOnnxLooks(view.subarray(0, SNIFF_BYTES), scan);
+}
+
+/** How many of a file's first bytes notOnnxLooksLike() is given. */
+const SNIFF_BYTES = 512;
+
+/** Why bytes that scanOnnx() did not read as a whole model are none: what they look like, else cut short, else no protobuf. */
+function notOnnxLooks(head: Buffer, scan: 'no-protobuf' | { cut: string }): string {
+  // An empty file is said as the cut-short one it may be: `cp` creates the file first.
+  const looks = head.length === 0 ? undefined : notOnnxLooksLike(head);
+  if (looks !== undefined) return looks;
+  if (scan !== 'no-protobuf') return `${scan.cut}: is it still being copied, or was its copy cut short?`;
+  return 'no ONNX ModelProto can be read from it (it is no protobuf, nor a format modelserve knows)';
 }
 
 /**
@@ -207,14 +221,13 @@ export async function modelFileProblem(config: Pick<ModelConfig, 'modelFile' | '
   }
   try {
     const read = (position: number, into: Buffer) => readSync(opened.fd, into, 0, into.length, position);
-    const head = Buffer.alloc(64);
-    const foreign = foreignModelReason(head.subarray(0, read(0, head)));
+    const head = Buffer.alloc(SNIFF_BYTES);
+    const start = head.subarray(0, read(0, head));
+    const foreign = foreignModelReason(start);
     if (foreign) return new ModelBytesError('parse', foreign);
     const scan = scanOnnx(opened.size, read);
     if (scan === 'whole') return undefined;
-    if (scan !== 'no-protobuf') return new ModelBytesError('parse', `${scan.cut}: is it still being copied, or was its copy cut short?`);
-    const text = head.toString('latin1');
-    return new ModelBytesError('parse', text.startsWith('version https://git-lfs') ? 'it is a Git LFS pointer, not the model: fetch the model itself (git lfs pull)' : 'no ONNX ModelProto can be read from it (it is no protobuf)');
+    return new ModelBytesError('parse', notOnnxLooks(start, scan));
   } catch (err) {
     return new ModelBytesError('read', unreadableReason(err));
   } finally {

@@ -65,3 +65,33 @@ export function jsonEndsEarly(chunks: Iterable<Uint8Array>): string | undefined 
   if (depth > 0) return `it ends at byte ${size} with ${depth === 1 ? '1 object or array' : `${depth} objects or arrays`} still open`;
   return undefined;
 }
+
+const LFS_POINTER = 'version https://git-lfs.github.com/spec/';
+
+/**
+ * What a file that should be an ONNX model and is not looks like, told from its first bytes (a few hundred are enough):
+ * empty, a Git LFS pointer, a zip (PyTorch .pt, Keras .keras), HDF5 (Keras .h5), JSON (an XGBoost model among it), text.
+ * Only called once a file is known not to load: never on the happy path. Undefined when it is none of these.
+ */
+export function notOnnxLooksLike(head: Uint8Array): string | undefined {
+  const bytes = Buffer.from(head.buffer, head.byteOffset, head.byteLength);
+  if (bytes.length === 0) return 'it is empty';
+  if (bytes.toString('latin1', 0, LFS_POINTER.length) === LFS_POINTER) return 'it is a Git LFS pointer, not the model: fetch the model itself (git lfs pull)';
+  if (bytes.toString('latin1', 0, 4) === 'PK\x03\x04') return 'it looks like a zip archive (a PyTorch .pt/.pth or a Keras .keras model): export the model to ONNX (torch.onnx.export, tf2onnx)';
+  if (bytes.toString('latin1', 0, 8) === '\x89HDF\r\n\x1a\n') return 'it looks like an HDF5 file (a Keras .h5 model): convert it to ONNX (tf2onnx)';
+  if ((bytes[0] === 0xff && bytes[1] === 0xfe) || (bytes[0] === 0xfe && bytes[1] === 0xff)) return 'it looks like UTF-16 text, not a model';
+  const text = bytes.toString('utf8').replace(/^\uFEFF/, '');
+  // Cut at a character split by the head's end, text is text: control characters other than whitespace are binary.
+  if ([...text].some((c) => { const code = c.charCodeAt(0); return (code < 0x20 && !'\t\n\r\f\v'.includes(c)) || code === 0x7f; }) || /\uFFFD./s.test(text)) return undefined;
+  const start = text.trimStart();
+  if (start === '') return 'it holds only blank space';
+  if (/^\{\s*"learner"\s*:/.test(start)) return 'it is an XGBoost JSON model: add format: xgboost to the config';
+  if (/^[[{]\s*["[{\]}\d-]/.test(start)) return `it looks like JSON (starts with '${quoted(start)}')`;
+  return `it looks like text (starts with '${quoted(start)}')`;
+}
+
+/** The first line of a text, shortened, to quote in a message. */
+function quoted(text: string): string {
+  const line = text.split(/\r?\n/, 1)[0]!;
+  return line.length > 40 ? `${line.slice(0, 40)}…` : line;
+}

@@ -222,7 +222,7 @@ function configCases(): Case[] {
     cases.push({ name: `${example}: ${model} is a symlink loop`, write: exampleWriter(example, (dir) => { writeFileSync(join(dir, 'model.yaml'), text.replace(/^model: .*$/m, 'model: loop-a')); symlinkSync('loop-b', join(dir, 'loop-a')); symlinkSync('loop-a', join(dir, 'loop-b')); }), file: 'loop-a', mustFail: true, says: /loop-a is a symbolic link that leads to no file \(a loop of links\)/ });
     cases.push({ name: `${example}: ${model} is a symlink to nothing`, write: exampleWriter(example, (dir) => { writeFileSync(join(dir, 'model.yaml'), text.replace(/^model: .*$/m, 'model: gone')); symlinkSync('/nonexistent/model', join(dir, 'gone')); }), file: 'gone', mustFail: true, says: /points to \/nonexistent\/model, which does not exist/ });
     cases.push({ name: `${example}: an empty ${model}`, write: replaceModel((f) => writeFileSync(f, '')), file: model, mustFail: true });
-    cases.push({ name: `${example}: a text file as ${model}`, write: replaceModel((f) => writeFileSync(f, 'This is not a model.\nIt is a README someone renamed.\n')), file: model, mustFail: true });
+    cases.push({ name: `${example}: a text file as ${model}`, write: replaceModel((f) => writeFileSync(f, 'This is not a model.\nIt is a README someone renamed.\n')), file: model, mustFail: true, says: model.endsWith('.onnx') ? /it looks like text \(starts with 'This is not a model\.'\)/ : undefined });
     if (example === 'rain-xgboost') {
       const json = readFileSync(join(EXAMPLES, example, model));
       for (const cut of [1, 20, 1000, Math.floor(json.length / 2), json.length - 1]) {
@@ -287,6 +287,16 @@ model.ir_version = 8
 onnx.save(model, sys.argv[1])
 `;
 
+/** Files named .onnx that are something else, and what the message must say of each. */
+const NOT_ONNX: Array<[string, string | Buffer, RegExp]> = [
+  ['a text file', 'This is not a model.\nIt is a README someone renamed.\n', /not a valid ONNX model: it looks like text \(starts with 'This is not a model\.'\)/],
+  ['a Git LFS pointer', 'version https://git-lfs.github.com/spec/v1\noid sha256:4d7a214614ab2935c943f9e0ff69d22eadbb8f32b1258daaa5e2ca24d17e2393\nsize 12345\n', /not a valid ONNX model: it is a Git LFS pointer, not the model: fetch the model itself \(git lfs pull\)/],
+  ['a zip (a PyTorch .pt)', Buffer.concat([Buffer.from('PK\x03\x04', 'latin1'), Buffer.alloc(200, 1)]), /not a valid ONNX model: it looks like a zip archive \(a PyTorch/],
+  ['an HDF5 file (Keras .h5)', Buffer.concat([Buffer.from('\x89HDF\r\n\x1a\n', 'latin1'), Buffer.alloc(200)]), /not a valid ONNX model: it looks like an HDF5 file/],
+  ['a JSON file', '{"mean": [1, 2], "scale": [3, 4]}\n', /not a valid ONNX model: it looks like JSON \(starts with '\{"mean": \[1, 2\]/],
+  ['an XGBoost JSON model', readFileSync(join(EXAMPLES, 'rain-xgboost', 'model.json')), /not a valid ONNX model: it is an XGBoost JSON model: add format: xgboost/],
+];
+
 function modelCases(): Case[] {
   const book = readFileSync(BOOK_MODEL);
   const { int } = draws(53);
@@ -299,7 +309,8 @@ function modelCases(): Case[] {
       file: 'svc.onnx', mustFail: true, says: kind === 'op' ? /NoSuchOperator/ : /opset|999/,
     });
   }
-  cases.push({ name: 'svc.onnx holding an XGBoost JSON model', write: bookWriter({ model: readFileSync(join(EXAMPLES, 'rain-xgboost', 'model.json')) }), file: 'svc.onnx', mustFail: true });
+  // Files that are not ONNX at all: said as what they look like, not onnxruntime's "protobuf parsing failed".
+  for (const [what, content, says] of NOT_ONNX) cases.push({ name: `svc.onnx that is ${what}`, write: bookWriter({ model: content }), file: 'svc.onnx', mustFail: true, says });
   cases.push({ name: 'svc.onnx of random bytes', write: bookWriter({ model: Buffer.from(Array.from({ length: 3000 }, (_, i) => (i * 131 + 7) % 256)) }), file: 'svc.onnx', mustFail: true });
   return cases;
 }
@@ -414,5 +425,45 @@ test('the CLI, end to end: check, serve, inspect and init refuse a few of the ge
       assert.doesNotMatch(r.stderr, INTERNAL, what);
       assert.doesNotMatch(r.stderr, /Warning:/, what);
     }
+  }
+});
+
+test('a file named .onnx that is no model (text, a Git LFS pointer, a zip, JSON): serve, check, inspect, init and the repository load API each say what it looks like, in the same words', async () => {
+  const repo = tempDir('modelserve-not-onnx-');
+  writeBookModelFolder(repo, 'optimize: false\n');
+  const server = await startServer({ repo, port: 0, workers: 1, logger: false });
+  try {
+    for (const [what, content, says] of NOT_ONNX) {
+      const bad = tempDir('modelserve-not-onnx-bad-');
+      const dir = join(bad, 'm');
+      mkdirSync(dir);
+      bookWriter({ model: content })(dir);
+      const file = join(dir, 'svc.onnx');
+      const said: Array<[string, string]> = [];
+      const report = await checkRepository(bad, { optimize: false });
+      said.push(['check', formatModelProblems(report.problems)]);
+      await assert.rejects(startServer({ repo: bad, port: 0, workers: 1, logger: false }), (err: Error) => { said.push(['serve', err.message]); return true; });
+      for (const command of ['inspect', 'init']) {
+        const r = spawnSync(process.execPath, [CLI, command, file, ...(command === 'init' ? ['-o', join(bad, 'out')] : [])], { encoding: 'utf8', timeout: 60_000 });
+        assert.equal(r.status, 1, `${command} on ${what}: ${r.stderr}`);
+        said.push([command, r.stderr]);
+      }
+      // The repository API: the folder copied into the running server's repository, loaded by name.
+      const into = join(repo, 'm');
+      rmSync(into, { recursive: true, force: true });
+      mkdirSync(into);
+      bookWriter({ model: content })(into);
+      writeFileSync(join(into, 'model.yaml'), BOOK_CONFIG.replace(/^name: .*\n/m, '')); // loaded under its folder's name
+      const res = await call(`${server.url}/v2/repository/models/m/load`, { method: 'POST' });
+      assert.equal(res.status, 400, `load of ${what}: ${res.text}`);
+      said.push(['the repository load API', String(res.body.error)]);
+      for (const [where, text] of said) {
+        assert.match(text, says, `${where} on ${what}: ${text}`);
+        assert.ok(text.includes('svc.onnx'), `${where} on ${what} names no file: ${text}`);
+        assert.doesNotMatch(text, /protobuf parsing failed|invalid wire type/, `${where} on ${what}: ${text}`);
+      }
+    }
+  } finally {
+    await server.shutdown();
   }
 });
