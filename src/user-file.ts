@@ -4,6 +4,7 @@
 // limit is refused with one message naming the file and the problem, before anything is read: a
 // FIFO blocks its reader forever and /dev/zero never ends. The limits are documented where the
 // README and docs describe each file.
+import { isUtf8 } from 'node:buffer';
 import { closeSync, constants, fstatSync, lstatSync, openSync, readlinkSync, readSync, statSync, type Stats } from 'node:fs';
 
 const MiB = 2 ** 20;
@@ -145,6 +146,19 @@ export function readUserFile(file: string, kind: FileKind): Buffer {
 /** A user-given file as UTF-8 text (see readUserFile). */
 export function readUserText(file: string, kind: FileKind): string {
   return readUserFile(file, kind).toString('utf8');
+}
+
+/**
+ * Why a text file's bytes are not UTF-8, in words that follow its name; undefined for UTF-8. UTF-16 (Windows editors'
+ * "Unicode", PowerShell's `>`) is named: with its byte order mark it is no UTF-8, and without one its NULs would be.
+ */
+export function notUtf8Reason(bytes: Uint8Array): string | undefined {
+  const [a, b, c, d] = bytes;
+  const bom = (a === 0xff && b === 0xfe) || (a === 0xfe && b === 0xff);
+  // ASCII text as UTF-16 without a mark: a NUL beside every character.
+  const nuls = bytes.length >= 4 && ((a !== 0 && b === 0 && c !== 0 && d === 0) || (a === 0 && b !== 0 && c === 0 && d !== 0));
+  if (bom || nuls) return 'is not UTF-8 text (it looks like UTF-16: save it as UTF-8)';
+  return isUtf8(bytes) ? undefined : 'is not UTF-8 text (save it as UTF-8)';
 }
 
 /** The text without a leading UTF-8 byte order mark (JSON.parse refuses one; editors on Windows write it). */

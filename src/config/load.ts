@@ -11,8 +11,7 @@ import { DEFAULTS, FIELD_TYPES, MAX_MODEL_NAME_LENGTH, MODEL_CONFIG_SCHEMA, mode
 import { didYouMean } from '../closest-name.js';
 import { configSchemaValidator } from './schema-validator.js';
 import { resolveScaleFiles } from './scale-file.js';
-import { isUtf8 } from 'node:buffer';
-import { openRegularFile, readUserFile, stripBom, UserFileError, unreadableReason } from '../user-file.js';
+import { notUtf8Reason, openRegularFile, readUserFile, stripBom, UserFileError, unreadableReason } from '../user-file.js';
 import { allowedNumber, boundsOf } from '../validation/request-validator.js';
 import { sharedTopicProblem } from '../mqtt/topics.js';
 
@@ -485,8 +484,9 @@ export function readConfigFile(file: string, problems: Problem[]): unknown {
   try {
     const bytes = readUserFile(file, 'config');
     // Other encodings (Latin-1, UTF-16) would be read with U+FFFD in place of their characters.
-    if (!isUtf8(bytes)) {
-      problems.push({ file, path: '(file)', message: 'is not UTF-8 text (save it as UTF-8)' });
+    const notUtf8 = notUtf8Reason(bytes);
+    if (notUtf8 !== undefined) {
+      problems.push({ file, path: '(file)', message: notUtf8 });
       return undefined;
     }
     text = bytes.toString('utf8');

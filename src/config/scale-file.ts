@@ -2,7 +2,7 @@
 // to the model folder) instead of copied into the config. Runs before the cross-field checks, which
 // then see plain mean/scale arrays; a problem names the file and leaves the input unscaled.
 import { relative, resolve } from 'node:path';
-import { readUserText, stripBom, unreadableReason } from '../user-file.js';
+import { notUtf8Reason, readUserFile, stripBom, unreadableReason } from '../user-file.js';
 
 interface LooseScale { mean?: number[]; scale?: number[]; file?: string }
 
@@ -17,9 +17,13 @@ const EXPECTED = 'expected {"mean": [numbers], "scale": [numbers]}';
 
 /** Reads `{"mean": [...], "scale": [...]}` (scikit-learn's `mean_`/`scale_` spelling also works). */
 export function readScalerFile(file: string): { mean: number[]; scale: number[] } {
+  const bytes = readUserFile(file, 'scaler');
+  // Read as UTF-8, UTF-16 would be "not valid JSON: Unexpected token '?'".
+  const notUtf8 = notUtf8Reason(bytes);
+  if (notUtf8 !== undefined) throw new Error(`${file} ${notUtf8}`);
   let json: unknown;
   try {
-    json = JSON.parse(stripBom(readUserText(file, 'scaler')));
+    json = JSON.parse(stripBom(bytes.toString('utf8')));
   } catch (err) {
     if (!(err instanceof SyntaxError)) throw err;
     // JSON.parse's message names no file and quotes the text it stopped at (binary bytes, line breaks).

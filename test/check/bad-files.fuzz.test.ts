@@ -190,10 +190,10 @@ function configCases(): Case[] {
       jsonCase('with a key twice', asJson.replace(/\n "fields"/, '\n "name": "again",\n "fields"'), { says: /a key appears twice/ });
     }
     cases.push({ name: `${example}: a UTF-8 BOM (valid)`, write: exampleWriter(example, `\uFEFF${text}`), file: 'model.yaml', mustFail: false });
-    add('UTF-16 LE', Buffer.concat([Buffer.from([0xff, 0xfe]), Buffer.from(text, 'utf16le')]), { says: /UTF-8/ });
+    add('UTF-16 LE', Buffer.concat([Buffer.from([0xff, 0xfe]), Buffer.from(text, 'utf16le')]), { says: /not UTF-8 text \(it looks like UTF-16/ });
     const be = Buffer.from(text, 'utf16le');
     for (let i = 0; i + 1 < be.length; i += 2) [be[i], be[i + 1]] = [be[i + 1]!, be[i]!];
-    add('UTF-16 BE', Buffer.concat([Buffer.from([0xfe, 0xff]), be]), { says: /UTF-8/ });
+    add('UTF-16 BE', Buffer.concat([Buffer.from([0xfe, 0xff]), be]), { says: /not UTF-8 text \(it looks like UTF-16/ });
     const latin1 = Buffer.from(text, 'utf8');
     add('a Latin-1 byte', Buffer.concat([latin1.subarray(0, 40), Buffer.from([0xe9]), latin1.subarray(40)]), { says: /UTF-8/ });
     add('an empty file', '', { says: /empty/ });
@@ -265,7 +265,8 @@ function scalerCases(): Case[] {
     add('too few values', JSON.stringify({ mean: json.mean.slice(1), scale: json.scale })),
     add('__proto__ key', `{"__proto__": {"mean": ${JSON.stringify(json.mean)}}, "scale": ${JSON.stringify(json.scale)}}`),
     { ...add('a UTF-8 BOM (valid)', `\uFEFF${scaler}`), mustFail: false },
-    add('UTF-16', Buffer.concat([Buffer.from([0xff, 0xfe]), Buffer.from(scaler, 'utf16le')])),
+    add('UTF-16', Buffer.concat([Buffer.from([0xff, 0xfe]), Buffer.from(scaler, 'utf16le')]), { says: /model-scaler\.json is not UTF-8 text \(it looks like UTF-16: save it as UTF-8\)/ }),
+    add('UTF-16 without a byte order mark', Buffer.from(scaler, 'utf16le'), { says: /model-scaler\.json is not UTF-8 text \(it looks like UTF-16/ }),
     add('a binary file', Buffer.from(Array.from({ length: 512 }, (_, i) => (i * 37) % 256))),
     add('a folder', (f) => mkdirSync(f)),
     add('a symlink loop', (f) => { symlinkSync(`${f}.b`, f); symlinkSync(f, `${f}.b`); }, { says: /loop of symbolic links/ }),

@@ -67,6 +67,17 @@ test('a scaler file that starts with a UTF-8 byte order mark (Windows editors wr
   assert.deepEqual(config!.tensors[0]!.scale, { mean: expected.mean, scale: expected.scale });
 });
 
+test('a scaler file saved as UTF-16 (with its byte order mark or without) says so, as a model.yaml does (it was "not valid JSON: Unexpected token \'?\'")', () => {
+  const text = readFileSync(BOOK_SCALER, 'utf8');
+  const dir = bookFolder('{ file: wide.json }');
+  for (const bytes of [Buffer.concat([Buffer.from([0xff, 0xfe]), Buffer.from(text, 'utf16le')]), Buffer.from(text, 'utf16le')]) {
+    writeFileSync(join(dir, 'weather', 'wide.json'), bytes);
+    assert.match(problems(dir), /weather\/model\.yaml: inputs\.float_input\.scale\.file: \S*weather\/wide\.json is not UTF-8 text \(it looks like UTF-16: save it as UTF-8\)$/);
+  }
+  writeFileSync(join(dir, 'weather', 'wide.json'), Buffer.from(text, 'latin1').toString('latin1').replace('{', '{"n\xe9": 1, '), 'latin1');
+  assert.match(problems(dir), /wide\.json is not UTF-8 text \(save it as UTF-8\)$/);
+});
+
 test('a scaler file holding null, a list, or mean/scale that are not lists of finite numbers is one problem naming the file and what is wrong (null was "Cannot read properties of null", the others "expected {...}" naming no file)', () => {
   const cases: Array<[string, RegExp]> = [
     ['null', /n\.json holds null; expected \{"mean"/],
