@@ -152,6 +152,7 @@ export function isXgboostJson(file: string): boolean {
     fd = openRegularFile(file).fd; // a FIFO named model.json is not waited on
     const head = Buffer.alloc(256);
     const n = readSync(fd, head, 0, head.length, 0);
+    // \s takes a UTF-8 byte order mark (U+FEFF) too, as an editor may write one.
     return /^\s*\{\s*"learner"\s*:/.test(head.toString('utf8', 0, n));
   } catch {
     return false;

@@ -7,6 +7,7 @@ import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { copyFileSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { isXgboostJson } from '../../src/config/load.js';
 import { startServer } from '../../src/server.js';
 import { CLI, EXAMPLES, REPO, tempDir } from '../helpers/paths.js';
 import { call } from '../helpers/http.js';
@@ -78,6 +79,8 @@ test('an XGBoost model.json that starts with a UTF-8 byte order mark is read as 
   mkdirSync(join(repo, 'rain'), { recursive: true });
   copyFileSync(join(DIR, 'model.yaml'), join(repo, 'rain', 'model.yaml'));
   writeFileSync(join(repo, 'rain', 'model.json'), `\uFEFF${readFileSync(join(DIR, 'model.json'), 'utf8')}`);
+  // Told from a config by its start (a model.json beside model.yaml is the model, not a second config).
+  assert.equal(isXgboostJson(join(repo, 'rain', 'model.json')), true);
   const checked = cli(['check', repo]);
   assert.equal(checked.status, 0, checked.stdout + checked.stderr);
   const inspected = cli(['inspect', join(repo, 'rain', 'model.json')]);
