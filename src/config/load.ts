@@ -439,6 +439,8 @@ function schemaMessage(error: ErrorObject, raw: unknown): string {
     case 'type': {
       const value = valueAtSteps(raw, pointerSteps(error.instancePath));
       if (error.instancePath === '' && value == null) return 'the file is empty (or only comments): a model config is a map (model:, fields:, inputs:, outputs:)';
+      // A file that is one value (a line of text, a number, control characters): "must be object" alone shows no config.
+      if (error.instancePath === '') return `must be object: it is ${rootValue(value)}; ${CONFIG_SHAPE}`;
       return `${error.message ?? 'is invalid'}${givenInstead(String(error.params.type), value)}`;
     }
     case 'additionalProperties': return `unknown key${didYouMean(String(error.params.additionalProperty), keysBeside(error.schemaPath))}`;
@@ -453,6 +455,18 @@ function schemaMessage(error: ErrorObject, raw: unknown): string {
     case 'pattern': return error.params.pattern === NAME_PATTERN ? 'must be a field name: an identifier ([A-Za-z_][A-Za-z0-9_]*), not __proto__' : error.message ?? 'is invalid';
     default: return error.message ?? 'is invalid';
   }
+}
+
+const CONFIG_SHAPE = 'a model config is a map of keys such as `model: model.onnx`, fields:, inputs: and outputs: (README: Serve your own model; `modelserve init model.onnx` writes one)';
+
+/** A config file's whole value when it is not a map, in words: a list, a number, the text it holds. */
+function rootValue(value: unknown): string {
+  if (Array.isArray(value)) return 'a list (- items)';
+  if (typeof value !== 'string') return `the ${typeof value} ${String(value)}`;
+  const line = value.trim().split('\n', 1)[0]!;
+  // Control characters quoted would be invisible, or garble the terminal.
+  if ([...line].some((c) => c.charCodeAt(0) < 0x20 || c.charCodeAt(0) === 0x7f) || line === '') return 'text of control characters, not YAML';
+  return `the text '${line.length > 40 ? `${line.slice(0, 40)}…` : line}'`;
 }
 
 /** The keys the schema allows beside an unknown one: the `properties` of the schema its error came from. */

@@ -201,8 +201,9 @@ function configCases(): Case[] {
     const { random } = draws(7 + EXAMPLE_MODELS.indexOf(example));
     add('a binary file', Buffer.from(Array.from({ length: 4096 }, () => Math.floor(random() * 256))));
     add('a binary file that is valid UTF-8 (control characters)', Buffer.from(Array.from({ length: 2048 }, (_, i) => (i % 7 === 0 ? 0 : 1 + Math.floor(random() * 31)))));
-    add('YAML as a list', '- a\n- b\n');
-    add('YAML as a scalar', 'just words\n');
+    add('YAML as a list', '- a\n- b\n', { says: /must be object: it is a list .*a model config is a map of keys such as `model: model\.onnx`/ });
+    add('YAML as a scalar', 'just words\n', { says: /must be object: it is the text 'just words'; a model config is a map of keys such as `model: model\.onnx`/ });
+    add('only control characters', '\x01\x02\x03\x04\n', { says: /must be object: it is text of control characters, not YAML; a model config is a map/ });
     add('a !!js/function tag', text.replace(/^version: .*$/m, 'version: !!js/function "function () { return 1 }"'), { says: /js\/function/ });
     add('a !!binary tag', text.replace(/^name: (.*)$/m, 'name: !!binary aGVsbG8='), { paths: ['name'] });
     add('a !!python/object tag', `${text}\nzzz: !!python/object:os.system [echo]\n`, { says: /python/ });

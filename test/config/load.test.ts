@@ -297,6 +297,11 @@ test('a hand-written value of the wrong type says what it is and the fix, once: 
     [model(' { a: { type: number }, b: { type: number } }', 'default: yes\n'), ["default: must be boolean: write true or false (unquoted), not 'yes'"]],
     [model(' { a: { type: number, minimum: "1e3", example: 5 }, b: { type: number } }'), ['fields.a.minimum: must be number: write 1e3 without quotes']],
     ['# to do\n', ['(root): the file is empty (or only comments): a model config is a map (model:, fields:, inputs:, outputs:)']],
+    // A file that is one value was '(root): must be object', showing nothing of what a config looks like.
+    ['just some words\nmore words\n', ["(root): must be object: it is the text 'just some words more words'; a model config is a map of keys such as `model: model.onnx`, fields:, inputs: and outputs: (README: Serve your own model; `modelserve init model.onnx` writes one)"]],
+    ['42\n', ['(root): must be object: it is the number 42; a model config is a map of keys such as `model: model.onnx`, fields:, inputs: and outputs: (README: Serve your own model; `modelserve init model.onnx` writes one)']],
+    ['\x01\x02\x03\n', ['(root): must be object: it is text of control characters, not YAML; a model config is a map of keys such as `model: model.onnx`, fields:, inputs: and outputs: (README: Serve your own model; `modelserve init model.onnx` writes one)']],
+    ['- a\n- b\n', ['(root): must be object: it is a list (- items); a model config is a map of keys such as `model: model.onnx`, fields:, inputs: and outputs: (README: Serve your own model; `modelserve init model.onnx` writes one)']],
   ] as const) {
     const repo = repoWith({ 'm/model.yaml': text });
     copyFileSync(BOOK_MODEL, join(repo, 'm', 'svc.onnx'));
