@@ -117,7 +117,7 @@ describe('--watch under load', () => {
     const info = await model();
     assert.equal(info.serving_version, 2);
     const failed = info.versions.find((v: { version: number }) => v.version === 3);
-    assert.match(failed.reason, /book\/3\/model\.onnx: onnxruntime could not load the model/);
+    assert.match(failed.reason, /book\/3\/model\.onnx: not a valid ONNX model: it looks like text \(starts with 'this is not an ONNX file'\)/);
     assert.ok(logs.some((l) => l.includes('model load failed') && l.includes('book/3/model.onnx')), 'the failure is logged with the file');
     const text = (await call(`${server.url}/metrics`)).text;
     assert.ok((sample(text, 'modelserve_model_loads_total', { model: 'book', outcome: 'failed' }) ?? 0) >= 1);
