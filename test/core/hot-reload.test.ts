@@ -14,7 +14,7 @@ import { startServer, type RunningServer } from '../../src/server.js';
 import type { RunResult } from '../../src/loadtest/types.js';
 import { call } from '../helpers/http.js';
 import { sample } from '../helpers/prom.js';
-import { BOOK_MODEL, CLI, EXAMPLES, tempDir } from '../helpers/paths.js';
+import { BOOK_MODEL, BOOK_SCALER, CLI, EXAMPLES, tempDir } from '../helpers/paths.js';
 import { BOOK_ROW, bookConfig, labelsOf, writeBookVersion } from './fixtures.js';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -407,4 +407,51 @@ describe('--watch and the ways deployments update a repository', () => {
       rmSync(repo, { recursive: true, force: true });
     }
   });
+});
+
+test('--watch: a serving model whose config, scaler file or model file is replaced by a broken one keeps serving its previous load, and says once what is wrong, naming the file', async () => {
+  const repo = tempDir();
+  const dir = writeBookVersion(repo, 'book', 1);
+  const scaler = JSON.parse(readFileSync(BOOK_SCALER, 'utf8')) as { mean: number[]; scale: number[] };
+  const good = {
+    'model.yaml': bookConfig('book', 1).replace(/scale:\n\s+mean: .*\n\s+scale: .*\n/, 'scale: { file: scaler.json }\n'),
+    'scaler.json': JSON.stringify(scaler),
+    'model.onnx': readFileSync(BOOK_MODEL),
+  };
+  for (const [name, content] of Object.entries(good)) writeFileSync(join(dir, name), content);
+  const logs: string[] = [];
+  const stream = new Writable({ write(chunk: Buffer, _e, done) { logs.push(chunk.toString()); done(); } });
+  const server = await startServer({ repo, port: 0, workers: 1, watch: { pollMs: 100, debounceMs: 50, settleMs: 300, incompleteMs: 600 }, logger: { level: 'info', stream } });
+  const status = async () => (await call(`${server.url}/models/book`)).body;
+  const predict = async () => (await call(`${server.url}/models/book/predict`, { body: BOOK_ROW })).body.prediction as string;
+  try {
+    const rain = await predict();
+    assert.equal(rain, labelsOf(1).rain);
+    const broken: Array<[string, string | Buffer, RegExp]> = [
+      ['model.yaml', Buffer.concat([Buffer.from([0xff, 0xfe]), Buffer.from(good['model.yaml'], 'utf16le')]), /book\/1\/model\.yaml: \(file\): is not UTF-8 text \(it looks like UTF-16: save it as UTF-8\)/],
+      ['model.yaml', 'just words\n', /book\/1\/model\.yaml: \(root\): must be object: it is the text 'just words'; a model config is a map/],
+      ['scaler.json', Buffer.from(JSON.stringify(scaler), 'utf16le'), /book\/1\/scaler\.json is not UTF-8 text \(it looks like UTF-16/],
+      ['model.onnx', 'version https://git-lfs.github.com/spec/v1\noid sha256:4d7a214614ab2935c943f9e0ff69d22eadbb8f32b1258daaa5e2ca24d17e2393\nsize 12345\n', /book\/1\/model\.onnx: not a valid ONNX model: it is a Git LFS pointer, not the model: fetch the model itself \(git lfs pull\)/],
+      ['model.onnx', 'This is not a model.\n', /book\/1\/model\.onnx: not a valid ONNX model: it looks like text \(starts with 'This is not a model\.'\)/],
+    ];
+    for (const [name, content, says] of broken) {
+      const from = logs.length;
+      writeFileSync(join(dir, name), content);
+      await until(async () => says.test(JSON.stringify(await status())), `${name}: ${says}`);
+      const now = await status();
+      assert.equal(now.serving_version, 1, name);
+      assert.match(now.versions.find((v: { version: number }) => v.version === 1).reason, /^reload failed \((version 1 keeps serving the previous load|the previous load keeps serving)\): /, name);
+      assert.equal(await predict(), rain, `${name}: the previous load keeps answering`);
+      // Put back: the problem goes, and it was said in the log.
+      writeFileSync(join(dir, name), good[name as keyof typeof good]);
+      await until(async () => !says.test(JSON.stringify(await status())), `${name} put back`);
+      // Said once in the log (a scan that finds the same files again says nothing more), without a stack frame.
+      const said = logs.slice(from).filter((l) => says.test(JSON.parse(l).msg));
+      assert.equal(said.length, 1, `${name}: ${said.join('')}`);
+      assert.doesNotMatch(said[0]!, /\\n\s+at /, name);
+    }
+  } finally {
+    await server.shutdown();
+    rmSync(repo, { recursive: true, force: true });
+  }
 });
