@@ -158,7 +158,11 @@ export function notUtf8Reason(bytes: Uint8Array): string | undefined {
   // ASCII text as UTF-16 without a mark: a NUL beside every character.
   const nuls = bytes.length >= 4 && ((a !== 0 && b === 0 && c !== 0 && d === 0) || (a === 0 && b !== 0 && c === 0 && d !== 0));
   if (bom || nuls) return 'is not UTF-8 text (it looks like UTF-16: save it as UTF-8)';
-  return isUtf8(bytes) ? undefined : 'is not UTF-8 text (save it as UTF-8)';
+  if (isUtf8(bytes)) return undefined;
+  // A NUL or another control character other than blank space within its start: no text in any encoding (a model given as the file?).
+  const head = bytes.subarray(0, 512);
+  if (head.some((byte) => byte === 0x7f || (byte < 0x20 && byte !== 0x09 && byte !== 0x0a && byte !== 0x0c && byte !== 0x0d))) return 'is not a text file: it holds binary data (is it the right file?)';
+  return 'is not UTF-8 text (save it as UTF-8)';
 }
 
 /** The text without a leading UTF-8 byte order mark (JSON.parse refuses one; editors on Windows write it). */

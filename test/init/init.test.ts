@@ -123,7 +123,7 @@ test('init refuses, naming the problem: an existing model.yaml, a scaler of the 
   // A scaler that is not JSON (here the model itself, by mistake): its file named, on one line.
   const binary = cli(['init', BOOK_MODEL, '-o', 'binary', '--scaler', BOOK_MODEL]);
   assert.equal(binary.status, 1);
-  assert.match(binary.stderr, /^modelserve init: .*svc\.onnx is not valid JSON: [^\n]*\n$/);
+  assert.match(binary.stderr, /^modelserve init: .*svc\.onnx is not a text file: it holds binary data \(is it the right file\?\)\n$/);
   assert.equal(cli(['init', BOOK_MODEL, '--labels', 'Rain']).status, 2);
   // One value, two labels: the second silently won.
   const twice = cli(['init', BOOK_MODEL, '-o', 'twice-labelled', '--labels', '0=No,0=Yes']);
