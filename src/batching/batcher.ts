@@ -71,6 +71,11 @@ export interface BatcherOptions<Item, Result> {
   /** Smallest part a due batch is split into over free slots, asked at each split (default 8; see MIN_SPLIT_ROWS). */
   minSplitRows?: () => number;
   /**
+   * Whether `next` may join a batch that `first` opened (default: always). A batch stops at the first
+   * waiting request that may not (FIFO kept): e.g. a raw model's requests of other row widths.
+   */
+  joins?: (first: Item, next: Item) => boolean;
+  /**
    * Runs one batch of items holding `rows` rows in all; must resolve with exactly one result per
    * item, in order. It may record in `phases` how long of it went to preparing the inputs and to
    * extracting the outputs (Triton's compute_input and compute_output; the rest is compute_infer).
@@ -387,7 +392,7 @@ export class Batcher<Item, Result> {
         const target = Math.min(maxBatchSize, even >= (this.opts.minSplitRows?.() ?? MIN_SPLIT_ROWS) ? even : this.queuedRows);
         for (;;) {
           const next = this.settleHead(now);
-          if (next === undefined || rows + next.n > target) break;
+          if (next === undefined || rows + next.n > target || (this.opts.joins !== undefined && !this.opts.joins(first.item, next.item))) break;
           batch.push(next);
           rows += next.n;
           this.takeHead();

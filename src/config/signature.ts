@@ -154,9 +154,22 @@ export function rawOutputs(signature: ModelSignature): TensorInfo[] {
 }
 
 /**
- * Whether requests to a raw model can share batches: every input has a variable first dimension
- * (the rows) and fixed other dimensions (so requests concatenate along the first one).
+ * Whether a raw model has a batch dimension, as Triton's max_batch_size > 0 means: every input has a
+ * variable first dimension (the rows; one name when the graph names them), and every served output
+ * a declared, variable first dimension (so each request's rows can be cut back out). /config says
+ * so, and only such a model's requests share runs — those whose other dimensions match (sameRowShape).
  */
 export function rawBatchable(signature: ModelSignature): boolean {
-  return signature.inputs.length > 0 && signature.inputs.every((i) => i.shape.length >= 1 && (typeof i.shape[0] !== 'number' || i.shape[0] < 0) && rowWidth(i) !== undefined);
+  const inputs = signature.inputs;
+  if (inputs.length === 0 || !inputs.every((i) => i.shapeDeclared !== false && i.shape.length >= 1 && (typeof i.shape[0] !== 'number' || i.shape[0] < 0))) return false;
+  // First dimensions the graph names differently (N and M) are not one batch dimension.
+  const named = new Set(inputs.map((i) => i.shape[0]).filter((d) => typeof d === 'string' && d !== ''));
+  if (named.size > 1) return false;
+  // An output of a fixed first dimension (a constant [3]), a scalar, or no declared shape is not one entry per row.
+  return rawOutputs(signature).every((o) => o.shapeDeclared !== false && o.shape.length >= 1 && (typeof o.shape[0] !== 'number' || o.shape[0] < 0));
+}
+
+/** Whether a raw model's inputs have a variable dimension past the first ([N, M]): requests then share a run only with those of the same shape past the rows. */
+export function rawRowShapeVaries(signature: ModelSignature): boolean {
+  return signature.inputs.some((i) => rowWidth(i) === undefined);
 }

@@ -9,7 +9,7 @@ import { compileRowsSerializer, compileSerializers, type Serializers } from '../
 import { compileColumnEncoder, compileEncoder, type Encoder } from '../tensors/encode.js';
 import type { InferenceRuntime, ModelSignature, NamedTensors, TensorData } from '../runtime/types.js';
 import { allowedNumber, compileColumnCheck, compileRequestValidator, type RequestValidator, type Row } from '../validation/request-validator.js';
-import { rawBatchable, rawOutputs } from '../config/signature.js';
+import { rawBatchable, rawOutputs, rawRowShapeVaries } from '../config/signature.js';
 import { allocateTensor } from '../tensors/allocate.js';
 import { ModelServeError } from '../errors.js';
 import { concatRequests, joinSlices, sliceRows, splitOutputs, stackRuns, type EncodedRequest } from './tensor-batch.js';
@@ -92,6 +92,17 @@ function columnShortcut(config: ModelConfig, signature: ModelSignature): ModelVe
 }
 
 /** Whether every output holds one entry per row of a run of `rows` rows (its first dimension). */
+/** Whether two requests' tensors match past the first dimension (they concatenate along the rows). */
+function sameRowShape(a: QueuedRequest, b: QueuedRequest): boolean {
+  for (const name of Object.keys(a.feeds)) {
+    const x = a.feeds[name]!.dims;
+    const y = b.feeds[name]?.dims;
+    if (y === undefined || x.length !== y.length) return false;
+    for (let i = 1; i < x.length; i++) if (x[i] !== y[i]) return false;
+  }
+  return true;
+}
+
 function oneEntryPerRow(outputs: NamedTensors, rows: number): boolean {
   for (const name of Object.keys(outputs)) if (outputs[name]!.dims[0] !== rows) return false;
   return true;
@@ -156,6 +167,7 @@ export class ModelVersion implements ServableVersion {
     const defaults = this.defaultOutputs;
     // Inputs that take any shape (the graph declares none): only onnxruntime's run can refuse one.
     const anyShape = raw ? signature.inputs.filter((i) => i.shapeDeclared === false).map((i) => `'${i.name}'`) : [];
+    // A raw model shares runs only when it has a batch dimension, as its /config says (rawBatchable).
     const batched = config.batching.enabled && (!raw || rawBatchable(signature));
     // A graph exported with a fixed batch of one ([1, k]: a static-shape export) is run one row at a
     // time: onnxruntime refuses it more, so an array request or a shared batch would fail.
@@ -163,9 +175,9 @@ export class ModelVersion implements ServableVersion {
     // An output whose first dimension the graph fixes (Shape(x) as [2], a constant [3]) is not one
     // entry per row, yet a run of exactly that many rows looks as if it were and was split across
     // the rows: such a graph is run as one whose answer is the whole run's from the start.
-    // So is a raw model's output of no declared shape: its first dimension may match the rows and not be them.
-    const wholeRun = signature.outputs.some((o) => defaults.includes(o.name) && ((typeof o.shape[0] === 'number' && o.shape[0] >= 0) || (raw && o.shapeDeclared === false)));
-    let sliceRowsAt = oneRowRuns || (wholeRun && !raw) ? 1 : !wholeRun && batched && parts.maxRunRows !== undefined && parts.maxRunRows > 0 ? parts.maxRunRows : Infinity;
+    // (A raw model with such an output, or one of no declared shape, is not batched: rawBatchable.)
+    const wholeRun = !raw && signature.outputs.some((o) => defaults.includes(o.name) && typeof o.shape[0] === 'number' && o.shape[0] >= 0);
+    let sliceRowsAt = oneRowRuns || wholeRun ? 1 : batched && parts.maxRunRows !== undefined && parts.maxRunRows > 0 ? parts.maxRunRows : Infinity;
     this.batcher = new Batcher<QueuedRequest, NamedTensors>({
       enabled: batched,
       maxBatchSize: config.batching.maxBatchSize,
@@ -175,6 +187,8 @@ export class ModelVersion implements ServableVersion {
       concurrency: runtime.parallelism,
       // Batches the runtime runs on the calling thread are not worth splitting over its slots.
       minSplitRows: () => Math.max(8, (runtime.inlineRows?.(key) ?? 0) + 1),
+      // Inputs of a variable width ([N, M]) concatenate only along the rows: a run's requests share every other dimension.
+      ...(raw && rawRowShapeVaries(signature) ? { joins: sameRowShape } : {}),
       name: config.name,
       onBatch: parts.onBatch,
       // The statistics extension, told by the batcher where each request settles.
@@ -234,8 +248,6 @@ export class ModelVersion implements ServableVersion {
         return results;
       },
     });
-    // A raw model's answer is its request's whole tensor: its requests never share a run.
-    if (raw && wholeRun) this.batcher.runAlone();
   }
 
   /** Runs encoded tensors (first dimension = rows) through the batcher; resolves with this request's outputs. */

@@ -89,13 +89,12 @@ function rawView(version: ServableVersion): ModelView {
   const outputs = rawOutputs(version.signature);
   const byName = new Map<string, TensorInfo>(inputs.map((i) => [i.name, i]));
   const outputNames = outputs.map((o) => o.name);
+  // Batched as Triton's model configuration says (configTensors: max_batch_size > 0), and as the
+  // batcher runs it (ModelVersion): one rule, so /config never promises batches that are not made.
   const batchable = rawBatchable(version.signature);
-  // Batched as Triton's model configuration says (configTensors: max_batch_size > 0). Not with a tensor
-  // of no declared shape: it has no batch dimension known, and such a model's requests run alone.
-  const configBatched = inputs.every((i) => i.shape.length > 0 && metaShape(i.shape)[0] === -1) && !outputs.some((o) => o.shapeDeclared === false);
   return {
     kind: 'raw',
-    batched: configBatched,
+    batched: batchable,
     inputs: inputs.map((i) => ({ name: i.name, datatype: datatypeOf(i.type), shape: tensorShape(i) })),
     outputs: outputs.map((o) => ({ name: o.name, datatype: datatypeOf(o.type), shape: tensorShape(o) })),
     toFeeds(tensors) {
@@ -135,7 +134,7 @@ function rawView(version: ServableVersion): ModelView {
     classify(t, count) {
       // The batch dimension is the first when the model is batched (as Triton's config says: max_batch_size > 0).
       const classes = version.classLinks?.[t.name]?.classes;
-      return classify(t, count, configBatched && t.shape.length > 0, (i) => classes?.[i]);
+      return classify(t, count, batchable && t.shape.length > 0, (i) => classes?.[i]);
     },
   };
 }

@@ -1,0 +1,122 @@
+// A raw model's Triton config (REST /config and gRPC ModelConfig) says max_batch_size > 0 only when
+// modelserve really batches it along the first dimension; otherwise 0 with dims of the full shape
+// (Triton's rule for a model without batching). Answers compared with onnxruntime-node run directly.
+// Graphs built with Debian's python3-onnx.
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { rmSync } from 'node:fs';
+import { join } from 'node:path';
+import ort from 'onnxruntime-node';
+import { startServer, type RunningServer } from '../../src/server.js';
+import { createRuntime } from '../../src/runtime/create.js';
+import type { NamedTensors } from '../../src/runtime/types.js';
+import { call } from '../helpers/http.js';
+import { grpcClients, rpc } from '../helpers/oip.js';
+import { tempDir } from '../helpers/paths.js';
+
+const repo = tempDir('modelserve-config-batching-');
+
+const MAKE = `
+import os, sys, onnx
+from onnx import TensorProto as T, helper as h
+def save(name, nodes, inputs, outputs, inits=()):
+    model = h.make_model(h.make_graph(nodes, name, inputs, outputs, list(inits)), opset_imports=[h.make_opsetid('', 13)])
+    model.ir_version = 8
+    os.makedirs(os.path.join(sys.argv[1], name))
+    onnx.save(model, os.path.join(sys.argv[1], name, 'model.onnx'))
+v = h.make_tensor_value_info
+# rows of any width: y = -x
+save('wide', [h.make_node('Neg', ['x'], ['y'])], [v('x', T.FLOAT, ['N', 'M'])], [v('y', T.FLOAT, ['N', 'M'])])
+# beside y = -x, an output of a fixed first dimension (a constant [3])
+save('consts', [h.make_node('Neg', ['x'], ['y']), h.make_node('Identity', ['k'], ['c'])], [v('x', T.FLOAT, ['N', 2])], [v('y', T.FLOAT, ['N', 2]), v('c', T.FLOAT, [3])], [h.make_tensor('k', T.FLOAT, [3], [7, 8, 9])])
+# a scalar output: the sum of every element
+save('total', [h.make_node('ReduceSum', ['x'], ['s'], keepdims=0)], [v('x', T.FLOAT, ['N', 2])], [v('s', T.FLOAT, [])])
+# two inputs whose first dimensions the graph names apart: y = a then b
+save('two_names', [h.make_node('Concat', ['a', 'b'], ['y'], axis=0)], [v('a', T.FLOAT, ['N', 2]), v('b', T.FLOAT, ['M', 2])], [v('y', T.FLOAT, ['K', 2])])
+`;
+
+let server: RunningServer;
+before(async () => {
+  execFileSync('/usr/bin/python3', ['-c', MAKE, repo], { stdio: 'pipe' });
+  // One worker, no run inline on the calling thread: requests given in one tick queue behind the first run.
+  server = await startServer({ repo, port: 0, runtime: await createRuntime({ workers: 1, inlineMaxMs: 0 }), grpcPort: 'free', logger: false });
+});
+after(async () => {
+  await server?.shutdown();
+  rmSync(repo, { recursive: true, force: true });
+});
+
+async function direct(model: string, feeds: Record<string, { dims: number[]; data: number[] }>): Promise<Record<string, { shape: number[]; data: number[] }>> {
+  const session = await ort.InferenceSession.create(join(repo, model, 'model.onnx'));
+  try {
+    const input: Record<string, ort.Tensor> = {};
+    for (const [name, f] of Object.entries(feeds)) input[name] = new ort.Tensor('float32', Float32Array.from(f.data), f.dims);
+    const out = await session.run(input);
+    return Object.fromEntries(Object.entries(out).map(([name, t]) => [name, { shape: [...t.dims], data: [...(t.data as Float32Array)] }]));
+  } finally {
+    await session.release();
+  }
+}
+
+const config = async (model: string) => (await call(`${server.url}/v2/models/${model}/config`)).body as { max_batch_size: number; input: Array<{ dims: number[] }>; output: Array<{ dims: number[] }>; dynamic_batching?: unknown };
+const executions = async (model: string) => (await call(`${server.url}/v2/models/${model}/stats`)).body.model_stats[0].execution_count as number;
+const plain = (out: NamedTensors) => Object.fromEntries(Object.entries(out).map(([name, t]) => [name, { shape: [...t.dims], data: [...(t.data as Float32Array)] }]));
+
+test('inputs of no fixed width ([N, M]): /config says batched, and requests of one width do share runs, each answered as onnxruntime answers it alone (they ran one per request)', async () => {
+  const c = await config('wide');
+  assert.deepEqual([c.max_batch_size > 0, c.input[0]!.dims, c.output[0]!.dims], [true, [-1], [-1]]);
+  const version = server.core.resolve('wide')!;
+  const before = await executions('wide');
+  // 12 requests of width 2 then 12 of width 3, given in one tick; a run takes only one width.
+  const feeds = Array.from({ length: 24 }, (_, i) => {
+    const width = i < 12 ? 2 : 3;
+    return { dims: [1, width], data: Array.from({ length: width }, (_, j) => i * 10 + j) };
+  });
+  const answers = await Promise.all(feeds.map((f) => version.infer({ x: { type: 'float32', dims: f.dims, data: Float32Array.from(f.data) } }, 1)));
+  for (let i = 0; i < feeds.length; i++) assert.deepEqual(plain(answers[i]!), await direct('wide', { x: feeds[i]! }), `request ${i}`);
+  const runs = (await executions('wide')) - before;
+  assert.ok(runs < feeds.length, `24 requests in ${runs} runs`);
+  // Over HTTP too: two rows of width 4 answer as onnxruntime does.
+  const r = await call(`${server.url}/v2/models/wide/infer`, { body: { inputs: [{ name: 'x', datatype: 'FP32', shape: [2, 4], data: [1, 2, 3, 4, 5, 6, 7, 8] }] } });
+  assert.equal(r.status, 200, r.text);
+  const [y] = r.body.outputs as Array<{ shape: number[]; data: number[] }>;
+  assert.deepEqual({ shape: y!.shape, data: y!.data }, (await direct('wide', { x: { dims: [2, 4], data: [1, 2, 3, 4, 5, 6, 7, 8] } })).y);
+});
+
+test('an output of a fixed first dimension, a scalar output, or inputs whose first dimensions the graph names apart: max_batch_size 0 with full-shape dims over REST and gRPC (it said 64 and left the first dimension out)', async () => {
+  const expected: Record<string, [number[][], number[][]]> = {
+    consts: [[[-1, 2]], [[-1, 2], [3]]],
+    total: [[[-1, 2]], [[]]],
+    two_names: [[[-1, 2], [-1, 2]], [[-1, 2]]],
+  };
+  const clients = grpcClients(server.grpcPort!);
+  try {
+    for (const [model, [inputs, outputs]] of Object.entries(expected)) {
+      const c = await config(model);
+      assert.deepEqual([c.max_batch_size, c.input.map((t) => t.dims), c.output.map((t) => t.dims), c.dynamic_batching], [0, inputs, outputs, undefined], model);
+      const { config: g } = await rpc<{ config: { max_batch_size: number; input: Array<{ dims: string[] }>; output: Array<{ dims: string[] }> } }>(clients.inference, 'ModelConfig', { name: model });
+      assert.deepEqual([Number(g.max_batch_size), g.input.map((t) => t.dims.map(Number)), g.output.map((t) => t.dims.map(Number))], [0, inputs, outputs], `${model} over gRPC`);
+    }
+  } finally {
+    clients.close();
+  }
+});
+
+test('requests to such a model each get their own answer, as onnxruntime gives it alone', async () => {
+  for (const model of ['consts', 'total']) {
+    const version = server.core.resolve(model)!;
+    const feeds = Array.from({ length: 6 }, (_, i) => ({ dims: [1 + (i % 3), 2], data: Array.from({ length: 2 * (1 + (i % 3)) }, (_, j) => i * 10 + j) }));
+    const answers = await Promise.all(feeds.map((f) => version.infer({ x: { type: 'float32', dims: f.dims, data: Float32Array.from(f.data) } }, f.dims[0]!)));
+    for (let i = 0; i < feeds.length; i++) assert.deepEqual(plain(answers[i]!), await direct(model, { x: feeds[i]! }), `${model} request ${i}`);
+  }
+});
+
+test('inputs whose first dimensions the graph names apart take different sizes, as onnxruntime does (a [1, 2] beside b [2, 2] was refused: "has 2 rows but the other inputs have 1")', async () => {
+  const a = { dims: [1, 2], data: [1, 2] };
+  const b = { dims: [2, 2], data: [3, 4, 5, 6] };
+  const r = await call(`${server.url}/v2/models/two_names/infer`, { body: { inputs: [{ name: 'a', datatype: 'FP32', shape: a.dims, data: a.data }, { name: 'b', datatype: 'FP32', shape: b.dims, data: b.data }] } });
+  assert.equal(r.status, 200, r.text);
+  const [y] = r.body.outputs as Array<{ shape: number[]; data: number[] }>;
+  assert.deepEqual({ shape: y!.shape, data: y!.data }, (await direct('two_names', { a, b })).y);
+});
