@@ -66,7 +66,7 @@ const error = (description: string) => ({ description, content: json('OipError')
 const object = (description: string) => ({ 200: { description, content: { 'application/json': { schema: { type: 'object' } } } } });
 
 function viewText(config: ModelConfig): string {
-  if (config.kind === 'raw') return `View: **raw** — served from its .onnx file (no model.yaml): the inputs and outputs are the ONNX graph's own (see GET /v2/models/${config.name}); the request example, once the model is loaded, is zeros of each input with variable dimensions as 1. No JSON fields API.`;
+  if (config.kind === 'raw') return `View: **raw** — served from its .onnx file (no model.yaml): the inputs and outputs are the ONNX graph's own (see GET /v2/models/${config.name}); the request example, once the model is loaded, is zeros of each input with variable dimensions as 1 (none when an input declares no shape: no tensor is known to fit the graph). No JSON fields API.`;
   const inputs = config.fields.map((f) => `\`${f.name}\` (${DECLARED[f.type]})`).join(', ');
   return `View: **fields** — one input tensor per field, shape [N] or [N, 1]: ${inputs}; one output tensor per response field: ${config.outputs.map((o) => `\`${o.field}\``).join(', ')}.`;
 }
@@ -77,9 +77,13 @@ export type LoadedVersion = (model: string) => ServableVersion | undefined;
 /** Past this many elements a raw example (an image, say) would bloat the document: none is given. */
 const MAX_RAW_EXAMPLE_ELEMENTS = 1024;
 
-/** A loaded raw model's graph inputs (a fields model's example comes from its fields). */
+/**
+ * A loaded raw model's graph inputs (a fields model's example comes from its fields). None when an
+ * input declares no shape: no tensor is known to fit the graph (a [1] of zero would not fit a MatMul).
+ */
 function rawInputsOf(version: ServableVersion | undefined): readonly TensorMetadata[] | undefined {
-  return version === undefined ? undefined : viewOf(version).inputs;
+  if (version === undefined || version.signature.inputs.some((i) => i.shapeDeclared === false)) return undefined;
+  return viewOf(version).inputs;
 }
 
 /** One zero-filled tensor per graph input, variable dimensions as 1 (a batch of one row). */
