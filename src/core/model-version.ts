@@ -167,6 +167,8 @@ export class ModelVersion implements ServableVersion {
     const defaults = this.defaultOutputs;
     // Inputs that take any shape (the graph declares none): only onnxruntime's run can refuse one.
     const anyShape = raw ? signature.inputs.filter((i) => i.shapeDeclared === false).map((i) => `'${i.name}'`) : [];
+    // First dimensions the graph names apart (N, M): passed as sent, so only onnxruntime's run can refuse a mismatch.
+    const namedApart = raw ? [...new Set(signature.inputs.map((i) => i.shape[0]).filter((d): d is string => typeof d === 'string' && d !== ''))] : [];
     // A raw model shares runs only when it has a batch dimension, as its /config says (rawBatchable).
     const batched = config.batching.enabled && (!raw || rawBatchable(signature));
     // A graph exported with a fixed batch of one ([1, k]: a static-shape export) is run one row at a
@@ -239,6 +241,10 @@ export class ModelVersion implements ServableVersion {
           if (anyShape.length > 0 && err instanceof ModelServeError && err.code === 'MS_ERR_INFERENCE') {
             const reason = err.message.replace(`model '${key}': `, '');
             throw new ModelServeError('MS_ERR_BAD_TENSOR', `onnxruntime could not run the model on these tensors (the graph declares no shape for input ${anyShape.join(', ')}, so any shape is passed to it): ${reason}`, { cause: err });
+          }
+          if (namedApart.length > 1 && err instanceof ModelServeError && err.code === 'MS_ERR_INFERENCE') {
+            const reason = err.message.replace(`model '${key}': `, '');
+            throw new ModelServeError('MS_ERR_BAD_TENSOR', `onnxruntime could not run the model on these tensors (the graph names the inputs' first dimensions apart: ${namedApart.join(', ')}, so each is passed as sent): ${reason}`, { cause: err });
           }
           throw err;
         }

@@ -34,6 +34,8 @@ save('consts', [h.make_node('Neg', ['x'], ['y']), h.make_node('Identity', ['k'],
 save('total', [h.make_node('ReduceSum', ['x'], ['s'], keepdims=0)], [v('x', T.FLOAT, ['N', 2])], [v('s', T.FLOAT, [])])
 # two inputs whose first dimensions the graph names apart: y = a then b
 save('two_names', [h.make_node('Concat', ['a', 'b'], ['y'], axis=0)], [v('a', T.FLOAT, ['N', 2]), v('b', T.FLOAT, ['M', 2])], [v('y', T.FLOAT, ['K', 2])])
+# the same names, but a graph that needs them equal (or 1): y = a + b
+save('two_add', [h.make_node('Add', ['a', 'b'], ['y'])], [v('a', T.FLOAT, ['N', 2]), v('b', T.FLOAT, ['M', 2])], [v('y', T.FLOAT, ['N', 2])])
 `;
 
 let server: RunningServer;
@@ -119,4 +121,17 @@ test('inputs whose first dimensions the graph names apart take different sizes, 
   assert.equal(r.status, 200, r.text);
   const [y] = r.body.outputs as Array<{ shape: number[]; data: number[] }>;
   assert.deepEqual({ shape: y!.shape, data: y!.data }, (await direct('two_names', { a, b })).y);
+});
+
+test('inputs named apart that the graph cannot take together (a [2, 2] + b [3, 2]): a 400 with onnxruntime\'s reason, never a 500', async () => {
+  const r = await call(`${server.url}/v2/models/two_add/infer`, { body: { inputs: [{ name: 'a', datatype: 'FP32', shape: [2, 2], data: [1, 2, 3, 4] }, { name: 'b', datatype: 'FP32', shape: [3, 2], data: [1, 2, 3, 4, 5, 6] }] } });
+  assert.equal(r.status, 400, r.text);
+  assert.match(r.body.error, /^onnxruntime could not run the model on these tensors \(the graph names the inputs' first dimensions apart: N, M, so each is passed as sent\): /);
+  // Sizes it takes are answered as onnxruntime answers them.
+  const a = { dims: [2, 2], data: [1, 2, 3, 4] };
+  const b = { dims: [1, 2], data: [10, 20] };
+  const ok = await call(`${server.url}/v2/models/two_add/infer`, { body: { inputs: [{ name: 'a', datatype: 'FP32', shape: a.dims, data: a.data }, { name: 'b', datatype: 'FP32', shape: b.dims, data: b.data }] } });
+  assert.equal(ok.status, 200, ok.text);
+  const [y] = ok.body.outputs as Array<{ shape: number[]; data: number[] }>;
+  assert.deepEqual({ shape: y!.shape, data: y!.data }, (await direct('two_add', { a, b })).y);
 });
