@@ -91,7 +91,6 @@ function columnShortcut(config: ModelConfig, signature: ModelSignature): ModelVe
   return (columns, rows) => (check(columns) ? encode(columns, rows) : undefined);
 }
 
-/** Whether every output holds one entry per row of a run of `rows` rows (its first dimension). */
 /** Whether two requests' tensors match past the first dimension (they concatenate along the rows). */
 function sameRowShape(a: QueuedRequest, b: QueuedRequest): boolean {
   for (const name of Object.keys(a.feeds)) {
@@ -103,6 +102,7 @@ function sameRowShape(a: QueuedRequest, b: QueuedRequest): boolean {
   return true;
 }
 
+/** Whether every output holds one entry per row of a run of `rows` rows (its first dimension). */
 function oneEntryPerRow(outputs: NamedTensors, rows: number): boolean {
   for (const name of Object.keys(outputs)) if (outputs[name]!.dims[0] !== rows) return false;
   return true;
