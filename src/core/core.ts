@@ -195,6 +195,11 @@ function sessionRefused(err: unknown): boolean {
   return err.message.includes(': onnxruntime could not load the model: ') && !/alloc|out of memory|memory limit/i.test(err.message);
 }
 
+/** A failed reload of a version that serves, in the one wording --watch and the repository API use. */
+function reloadFailed(version: number, reason: string): string {
+  return `reload failed (version ${version} as loaded before keeps serving): ${reason}`;
+}
+
 /** A model file's bytes that cannot load, as the load's failure: the file, then the problem. */
 function bytesFailure(config: ModelConfig, err: ModelBytesError): StartupError {
   const shown = relative(process.cwd(), config.modelFile) || config.modelFile;
@@ -710,7 +715,7 @@ export class InferenceCore extends EventEmitter {
         // Unloaded, removed or loaded again meanwhile: that state stays (the failure is still reported).
       } else if (replacing) {
         // The previous load keeps serving; the failure is recorded beside it.
-        const failed: VersionSlot = { ...replacing, reason: `reload failed (version ${v} keeps serving the previous load): ${reason}`, fingerprint };
+        const failed: VersionSlot = { ...replacing, reason: reloadFailed(v, reason), fingerprint };
         entry.slots.set(v, failed);
       } else {
         entry.slots.set(v, { version: v, state: 'failed', reason, fingerprint, config });
@@ -1220,7 +1225,7 @@ export class InferenceCore extends EventEmitter {
       const slot = entry.slots.get(v.version);
       if (slot?.fingerprint === v.fingerprint && !force) continue; // already reported
       const reason = formatProblems(problems);
-      if (slot?.state === 'ready') entry.slots.set(v.version, { ...slot, fingerprint: v.fingerprint, reason: `reload failed (the previous load keeps serving): ${reason}` });
+      if (slot?.state === 'ready') entry.slots.set(v.version, { ...slot, fingerprint: v.fingerprint, reason: reloadFailed(v.version, reason) });
       else entry.slots.set(v.version, { version: v.version, state: 'failed', reason, fingerprint: v.fingerprint });
       this.options.onProblem?.(reason, { model: model.name, version: v.version });
       this.emit('event', { type: 'version-failed', model: model.name, version: v.version, reason } satisfies CoreEvent);

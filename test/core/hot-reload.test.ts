@@ -440,7 +440,7 @@ test('--watch: a serving model whose config, scaler file or model file is replac
       await until(async () => says.test(JSON.stringify(await status())), `${name}: ${says}`);
       const now = await status();
       assert.equal(now.serving_version, 1, name);
-      assert.match(now.versions.find((v: { version: number }) => v.version === 1).reason, /^reload failed \((version 1 keeps serving the previous load|the previous load keeps serving)\): /, name);
+      assert.match(now.versions.find((v: { version: number }) => v.version === 1).reason, /^reload failed \(version 1 as loaded before keeps serving\): /, name);
       assert.equal(await predict(), rain, `${name}: the previous load keeps answering`);
       // Put back: the problem goes, and it was said in the log.
       writeFileSync(join(dir, name), good[name as keyof typeof good]);
