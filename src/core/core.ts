@@ -203,7 +203,7 @@ function reloadFailed(version: number, reason: string): string {
 /** A model file's bytes that cannot load, as the load's failure: the file, then the problem. */
 function bytesFailure(config: ModelConfig, err: ModelBytesError): StartupError {
   const shown = relative(process.cwd(), config.modelFile) || config.modelFile;
-  return new StartupError('MS_ERR_MODEL_LOAD', err.stage === 'parse' ? `${shown}: not a valid ONNX model: ${err.message}` : `${shown} ${err.message}`);
+  return new StartupError('MS_ERR_MODEL_LOAD', err.stage === 'parse' ? `${shown} is not a valid ONNX model: ${err.message}` : `${shown} ${err.message}`);
 }
 
 function newest(entry: ModelEntry): ServableVersion | undefined {

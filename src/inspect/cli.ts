@@ -43,7 +43,7 @@ export async function run(argv: string[]): Promise<number> {
     description = describeModel(bytes, file);
   } catch (err) {
     const e = err as NodeJS.ErrnoException;
-    console.error(`modelserve inspect: ${err instanceof UserFileError || e.code ? `${file} ${unreadableReason(err)}` : isXgboostModelFile(file) ? e.message : `${file}: not a valid ONNX model: ${(bytes && notOnnxReason(bytes)) ?? e.message}`}`);
+    console.error(`modelserve inspect: ${err instanceof UserFileError || e.code ? `${file} ${unreadableReason(err)}` : isXgboostModelFile(file) ? e.message : `${file} is not a valid ONNX model: ${(bytes && notOnnxReason(bytes)) ?? e.message}`}`);
     return 1;
   }
   console.log(json ? JSON.stringify(description, null, 2) : formatDescription(description));

@@ -289,14 +289,14 @@ model.ir_version = 8
 onnx.save(model, sys.argv[1])
 `;
 
-/** Files named .onnx that are something else, and what the message must say of each. */
+/** Files named .onnx that are something else, and what the message must say of each (every command in one form: '<file> is not a valid ONNX model: …'). */
 const NOT_ONNX: Array<[string, string | Buffer, RegExp]> = [
-  ['a text file', 'This is not a model.\nIt is a README someone renamed.\n', /not a valid ONNX model: it looks like text \(starts with 'This is not a model\.'\)/],
-  ['a Git LFS pointer', 'version https://git-lfs.github.com/spec/v1\noid sha256:4d7a214614ab2935c943f9e0ff69d22eadbb8f32b1258daaa5e2ca24d17e2393\nsize 12345\n', /not a valid ONNX model: it is a Git LFS pointer, not the model: fetch the model itself \(git lfs pull\)/],
-  ['a zip (a PyTorch .pt)', Buffer.concat([Buffer.from('PK\x03\x04', 'latin1'), Buffer.alloc(200, 1)]), /not a valid ONNX model: it looks like a zip archive \(a PyTorch/],
-  ['an HDF5 file (Keras .h5)', Buffer.concat([Buffer.from('\x89HDF\r\n\x1a\n', 'latin1'), Buffer.alloc(200)]), /not a valid ONNX model: it looks like an HDF5 file/],
-  ['a JSON file', '{"mean": [1, 2], "scale": [3, 4]}\n', /not a valid ONNX model: it looks like JSON \(starts with '\{"mean": \[1, 2\]/],
-  ['an XGBoost JSON model', readFileSync(join(EXAMPLES, 'rain-xgboost', 'model.json')), /not a valid ONNX model: it is an XGBoost JSON model: add format: xgboost/],
+  ['a text file', 'This is not a model.\nIt is a README someone renamed.\n', /svc\.onnx is not a valid ONNX model: it looks like text \(starts with 'This is not a model\.'\)/],
+  ['a Git LFS pointer', 'version https://git-lfs.github.com/spec/v1\noid sha256:4d7a214614ab2935c943f9e0ff69d22eadbb8f32b1258daaa5e2ca24d17e2393\nsize 12345\n', /svc\.onnx is not a valid ONNX model: it is a Git LFS pointer, not the model: fetch the model itself \(git lfs pull\)/],
+  ['a zip (a PyTorch .pt)', Buffer.concat([Buffer.from('PK\x03\x04', 'latin1'), Buffer.alloc(200, 1)]), /svc\.onnx is not a valid ONNX model: it looks like a zip archive \(a PyTorch/],
+  ['an HDF5 file (Keras .h5)', Buffer.concat([Buffer.from('\x89HDF\r\n\x1a\n', 'latin1'), Buffer.alloc(200)]), /svc\.onnx is not a valid ONNX model: it looks like an HDF5 file/],
+  ['a JSON file', '{"mean": [1, 2], "scale": [3, 4]}\n', /svc\.onnx is not a valid ONNX model: it looks like JSON \(starts with '\{"mean": \[1, 2\]/],
+  ['an XGBoost JSON model', readFileSync(join(EXAMPLES, 'rain-xgboost', 'model.json')), /svc\.onnx is not a valid ONNX model: it is an XGBoost JSON model: add format: xgboost/],
 ];
 
 function modelCases(): Case[] {

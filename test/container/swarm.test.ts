@@ -141,7 +141,7 @@ describe('Docker Swarm: deploy/swarm/stack.yml behind nginx, rolling update, sca
       const st = await dockerOk(['inspect', '-f', '{{.State.Status}} {{.State.ExitCode}} {{if .State.Health}}{{.State.Health.Status}}{{end}}', id]);
       assert.match(st, /^exited 1 (unhealthy|starting)?$/, `broken task container ${id}: ${st}`);
       const logs = await docker(['logs', id]);
-      assert.match(logs.stderr + logs.stdout, /model\.onnx: not a valid ONNX model: it looks like text \(starts with 'this is not an ONNX model'\)/);
+      assert.match(logs.stderr + logs.stdout, /model\.onnx is not a valid ONNX model: it looks like text \(starts with 'this is not an ONNX model'\)/);
     }
 
     stopLoad();

@@ -14,7 +14,7 @@ import { EXAMPLES, tempDir } from '../helpers/paths.js';
 
 const BROKEN: Array<{ what: string; write: (file: string) => void; reason: RegExp }> = [
   { what: 'cut short', write: (file) => writeFileSync(file, readFileSync(file).subarray(0, 4000)), reason: /not a valid ONNX model: it is \d+ bytes long/ },
-  { what: 'a Git LFS pointer', write: (file) => writeFileSync(file, 'version https://git-lfs.github.com/spec/v1\noid sha256:4d7a214614ab2935c943f9e0ff69d22eadbb8f32b1258daaa5e2ca24d17e2393\nsize 12345\n'), reason: /model.onnx: not a valid ONNX model: it is a Git LFS pointer, not the model: fetch the model itself \(git lfs pull\)/ },
+  { what: 'a Git LFS pointer', write: (file) => writeFileSync(file, 'version https://git-lfs.github.com/spec/v1\noid sha256:4d7a214614ab2935c943f9e0ff69d22eadbb8f32b1258daaa5e2ca24d17e2393\nsize 12345\n'), reason: /model.onnx is not a valid ONNX model: it is a Git LFS pointer, not the model: fetch the model itself \(git lfs pull\)/ },
 ];
 
 for (const broken of BROKEN) {

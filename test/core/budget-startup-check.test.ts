@@ -33,8 +33,8 @@ test('--max-loaded-models 1: ONNX files cut short or a Git LFS pointer, and XGBo
       async () => { server = await startServer({ repo, port: 0, workers: 1, maxLoadedModels: 1, logger: false }); },
       (err: Error & { code?: string }) => {
         assert.equal(err.code, 'MS_ERR_MODEL_LOAD', err.message);
-        assert.match(err.message, /zz-cut\/model\.yaml: model: .*zz-cut\/model\.onnx: not a valid ONNX model: it is \d+ bytes long, but a field from byte \d+ runs to byte \d+/);
-        assert.match(err.message, /zz-lfs\/model\.yaml: model: .*zz-lfs\/model\.onnx: not a valid ONNX model: it is a Git LFS pointer, not the model/);
+        assert.match(err.message, /zz-cut\/model\.yaml: model: .*zz-cut\/model\.onnx is not a valid ONNX model: it is \d+ bytes long, but a field from byte \d+ runs to byte \d+/);
+        assert.match(err.message, /zz-lfs\/model\.yaml: model: .*zz-lfs\/model\.onnx is not a valid ONNX model: it is a Git LFS pointer, not the model/);
         assert.match(err.message, /zz-xgb\/model\.yaml: model: .*zz-xgb\/model\.json is not an XGBoost JSON model|zz-xgb\/model\.json is an XGBoost model modelserve cannot convert/);
         // The good models are not named.
         assert.doesNotMatch(err.message, /(^|\/)(loan|weather|rain-xgboost)\//m);

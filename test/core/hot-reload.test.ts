@@ -117,7 +117,7 @@ describe('--watch under load', () => {
     const info = await model();
     assert.equal(info.serving_version, 2);
     const failed = info.versions.find((v: { version: number }) => v.version === 3);
-    assert.match(failed.reason, /book\/3\/model\.onnx: not a valid ONNX model: it looks like text \(starts with 'this is not an ONNX file'\)/);
+    assert.match(failed.reason, /book\/3\/model\.onnx is not a valid ONNX model: it looks like text \(starts with 'this is not an ONNX file'\)/);
     assert.ok(logs.some((l) => l.includes('model load failed') && l.includes('book/3/model.onnx')), 'the failure is logged with the file');
     const text = (await call(`${server.url}/metrics`)).text;
     assert.ok((sample(text, 'modelserve_model_loads_total', { model: 'book', outcome: 'failed' }) ?? 0) >= 1);
@@ -262,7 +262,7 @@ describe('--watch and the ways deployments update a repository', () => {
       const failed = async () => (await call(`${server.url}/models/book`)).body.versions.find((v: { version: number; state: string }) => v.version === 2 && v.state === 'failed');
       await until(async () => (await failed()) !== undefined, 'version 2 failed');
       // onnxruntime's "protobuf parsing failed" said nothing of why.
-      assert.match((await failed()).reason, /book\/2\/model\.onnx: not a valid ONNX model: it is 100000 bytes long, but a field from byte \d+ runs to byte \d+: is it still being copied, or was its copy cut short\?/);
+      assert.match((await failed()).reason, /book\/2\/model\.onnx is not a valid ONNX model: it is 100000 bytes long, but a field from byte \d+ runs to byte \d+: is it still being copied, or was its copy cut short\?/);
       assert.equal((await call(`${server.url}/models/book`)).body.serving_version, 1);
     } finally {
       await server.shutdown();
@@ -431,8 +431,8 @@ test('--watch: a serving model whose config, scaler file or model file is replac
       ['model.yaml', Buffer.concat([Buffer.from([0xff, 0xfe]), Buffer.from(good['model.yaml'], 'utf16le')]), /book\/1\/model\.yaml: \(file\): is not UTF-8 text \(it looks like UTF-16: save it as UTF-8\)/],
       ['model.yaml', 'just words\n', /book\/1\/model\.yaml: \(root\): must be object: it is the text 'just words'; a model config is a map/],
       ['scaler.json', Buffer.from(JSON.stringify(scaler), 'utf16le'), /book\/1\/scaler\.json is not UTF-8 text \(it looks like UTF-16/],
-      ['model.onnx', 'version https://git-lfs.github.com/spec/v1\noid sha256:4d7a214614ab2935c943f9e0ff69d22eadbb8f32b1258daaa5e2ca24d17e2393\nsize 12345\n', /book\/1\/model\.onnx: not a valid ONNX model: it is a Git LFS pointer, not the model: fetch the model itself \(git lfs pull\)/],
-      ['model.onnx', 'This is not a model.\n', /book\/1\/model\.onnx: not a valid ONNX model: it looks like text \(starts with 'This is not a model\.'\)/],
+      ['model.onnx', 'version https://git-lfs.github.com/spec/v1\noid sha256:4d7a214614ab2935c943f9e0ff69d22eadbb8f32b1258daaa5e2ca24d17e2393\nsize 12345\n', /book\/1\/model\.onnx is not a valid ONNX model: it is a Git LFS pointer, not the model: fetch the model itself \(git lfs pull\)/],
+      ['model.onnx', 'This is not a model.\n', /book\/1\/model\.onnx is not a valid ONNX model: it looks like text \(starts with 'This is not a model\.'\)/],
     ];
     for (const [name, content, says] of broken) {
       const from = logs.length;

@@ -89,7 +89,7 @@ test('inspect: a file that is not ONNX exits 1 naming it; no file is a usage err
   writeFileSync(bad, 'this is not a protobuf at all, just text\n');
   const r = cli([bad]);
   assert.equal(r.status, 1);
-  assert.match(r.stderr, /bad\.onnx: not a valid ONNX model/);
+  assert.match(r.stderr, /bad\.onnx is not a valid ONNX model/);
   assert.equal(cli([join(dir, 'missing.onnx')]).status, 1);
   assert.equal(cli([]).status, 2);
 });

@@ -100,7 +100,7 @@ test('a model cut short, a pickle or an XGBoost model is said as serve says it, 
     return r.stderr;
   };
   for (const [command, args] of [['optimize', [cut, out]], ['inspect', [cut]], ['init', [cut, '--out', join(dir, 'cut-model')]]] as const) {
-    assert.match(said(command, [...args]), /cut\.onnx(:| is) not a valid ONNX model: it is 100 bytes long, but a field from byte \d+ runs to byte \d+: is it still being copied/, command);
+    assert.match(said(command, [...args]), /cut\.onnx is not a valid ONNX model: it is 100 bytes long, but a field from byte \d+ runs to byte \d+: is it still being copied/, command);
   }
   assert.match(said('optimize', [pickle, out]), /model\.pkl is not a valid ONNX model: it is a Python pickle/);
   assert.match(said('optimize', [resolve(REPO, 'examples/rain-xgboost/model.json'), out]), /model\.json is not a valid ONNX model: it is an XGBoost JSON model: modelserve convert writes its ONNX graph\n$/);
