@@ -6,7 +6,7 @@ import { closeSync, constants, fstatSync, openSync, readSync } from 'node:fs';
 import { isXgboostJson } from '../config/load.js';
 import type { ModelConfig } from '../config/types.js';
 import { mayOptimize } from '../optimize/probe.js';
-import { foreignModelFormat, foreignModelReason, jsonEndsEarly, notOnnxLooksLike } from '../xgboost/format.js';
+import { foreignModelFormat, foreignModelReason, jsonEndsEarly, notOnnxLooksLike, XGBOOST_FIX_CONFIG } from '../xgboost/format.js';
 import type { OptimizationSummary } from './servable.js';
 import { classLinks, type ClassLinks } from './class-labels.js';
 import type { ModelSignature, TensorInfo } from '../runtime/types.js';
@@ -26,7 +26,7 @@ export class ModelBytesError extends Error {
 export async function readModelBytes(config: Pick<ModelConfig, 'modelFile' | 'format' | 'optimize'>, optimize: boolean, withClassLinks = false): Promise<{ bytes: Uint8Array; optimization?: OptimizationSummary; classLinks?: ClassLinks }> {
   // An XGBoost model.json without `format: xgboost` would be "protobuf parsing failed" from onnxruntime.
   if (config.format !== 'xgboost' && config.modelFile.endsWith('.json') && isXgboostJson(config.modelFile)) {
-    throw new ModelBytesError('parse', 'it is an XGBoost JSON model: add format: xgboost to the config');
+    throw new ModelBytesError('parse', `it is an XGBoost JSON model: ${XGBOOST_FIX_CONFIG}`);
   }
   let bytes: Uint8Array;
   let converted: { outputs: string[]; numClass: number } | undefined;
@@ -66,25 +66,26 @@ export async function readModelBytes(config: Pick<ModelConfig, 'modelFile' | 'fo
 /**
  * Why bytes that should be an ONNX model are none, in words (serve, check, init, inspect and optimize say it alike,
  * rather than onnxruntime's "protobuf parsing failed" or the protobuf reader's "index out of range"): another format
- * (an XGBoost binary model, a pickle) or a file cut short. Undefined when neither is seen.
+ * (an XGBoost binary model, a pickle) or a file cut short. Undefined when neither is seen. `xgboostFix`: how the
+ * command at hand takes an XGBoost JSON model (notOnnxLooksLike).
  */
-export function notOnnxReason(bytes: Uint8Array): string | undefined {
+export function notOnnxReason(bytes: Uint8Array, xgboostFix?: string): string | undefined {
   const foreign = foreignModelReason(bytes);
   if (foreign) return foreign;
   const view = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const scan = scanOnnx(view.length, (position, into) => view.copy(into, 0, position, position + into.length));
   if (scan === 'whole') return undefined;
   // No model: what the file looks like (text, a Git LFS pointer, a zip) says more than onnxruntime's "protobuf parsing failed".
-  return notOnnxLooks(view.subarray(0, SNIFF_BYTES), scan);
+  return notOnnxLooks(view.subarray(0, SNIFF_BYTES), scan, xgboostFix);
 }
 
 /** How many of a file's first bytes notOnnxLooksLike() is given. */
 const SNIFF_BYTES = 512;
 
 /** Why bytes that scanOnnx() did not read as a whole model are none: what they look like, else cut short, else no protobuf. */
-function notOnnxLooks(head: Buffer, scan: 'no-protobuf' | { cut: string }): string {
+function notOnnxLooks(head: Buffer, scan: 'no-protobuf' | { cut: string }, xgboostFix?: string): string {
   // An empty file is said as the cut-short one it may be: `cp` creates the file first.
-  const looks = head.length === 0 ? undefined : notOnnxLooksLike(head);
+  const looks = head.length === 0 ? undefined : notOnnxLooksLike(head, xgboostFix);
   if (looks !== undefined) return looks;
   if (scan !== 'no-protobuf') return `${scan.cut}: is it still being copied, or was its copy cut short?`;
   return 'no ONNX ModelProto can be read from it (it is no protobuf, nor a format modelserve knows)';

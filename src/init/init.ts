@@ -168,6 +168,9 @@ function makeDirectory(dir: string): void {
   }
 }
 
+/** init takes no config: it writes format: xgboost for a model given by its .json name. */
+const XGBOOST_FIX = 'rename it to end in .json (model.json): init serves a .json file as an XGBoost model (format: xgboost)';
+
 export function initModelFolder(options: InitOptions): InitResult {
   const notes: string[] = [];
   const modelBytes = options.onnx?.bytes ?? readUserFile(options.model, 'model');
@@ -175,7 +178,7 @@ export function initModelFolder(options: InitOptions): InitResult {
   try {
     d = describeModel(modelBytes, options.model);
   } catch (err) {
-    throw new InitError(`${options.model} is not a valid ONNX model: ${notOnnxReason(modelBytes) ?? (err as Error).message}`);
+    throw new InitError(`${options.model} is not a valid ONNX model: ${notOnnxReason(modelBytes, XGBOOST_FIX) ?? (err as Error).message}`);
   }
   const name = modelNameFrom(options.name ?? (options.out ? basename(resolve(options.out)) : basename(options.model).replace(/\.[^.]*$/, '')));
   if (options.name !== undefined && name !== options.name) notes.push(`--name '${options.name}' is not a model name (lower-case letters, digits, - and _): the model is named '${name}'`);

@@ -17,6 +17,9 @@ model (model.json) is shown as the ONNX graph modelserve converts it to.
 
 Exit codes: 0 printed, 1 the file cannot be read or is not an ONNX model, 2 usage error.`;
 
+/** inspect takes no config: it reads a model as XGBoost by its .json name. */
+const XGBOOST_FIX = 'rename it to end in .json (model.json): inspect reads a .json file as an XGBoost model';
+
 export async function run(argv: string[]): Promise<number> {
   if (argv.includes('-h') || argv.includes('--help')) {
     console.log(HELP);
@@ -43,7 +46,7 @@ export async function run(argv: string[]): Promise<number> {
     description = describeModel(bytes, file);
   } catch (err) {
     const e = err as NodeJS.ErrnoException;
-    console.error(`modelserve inspect: ${err instanceof UserFileError || e.code ? `${file} ${unreadableReason(err)}` : isXgboostModelFile(file) ? e.message : `${file} is not a valid ONNX model: ${(bytes && notOnnxReason(bytes)) ?? e.message}`}`);
+    console.error(`modelserve inspect: ${err instanceof UserFileError || e.code ? `${file} ${unreadableReason(err)}` : isXgboostModelFile(file) ? e.message : `${file} is not a valid ONNX model: ${(bytes && notOnnxReason(bytes, XGBOOST_FIX)) ?? e.message}`}`);
     return 1;
   }
   console.log(json ? JSON.stringify(description, null, 2) : formatDescription(description));

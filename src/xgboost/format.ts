@@ -66,14 +66,18 @@ export function jsonEndsEarly(chunks: Iterable<Uint8Array>): string | undefined 
   return undefined;
 }
 
+/** How serve and check take an XGBoost JSON model: by its config. */
+export const XGBOOST_FIX_CONFIG = 'add format: xgboost to the config';
+
 const LFS_POINTER = 'version https://git-lfs.github.com/spec/';
 
 /**
  * What a file that should be an ONNX model and is not looks like, told from its first bytes (a few hundred are enough):
  * empty, a Git LFS pointer, a zip (PyTorch .pt, Keras .keras), HDF5 (Keras .h5), JSON (an XGBoost model among it), text.
  * Only called once a file is known not to load: never on the happy path. Undefined when it is none of these.
+ * `xgboostFix` says how to give an XGBoost JSON model to the command at hand (serve and check read a config; inspect and init do not).
  */
-export function notOnnxLooksLike(head: Uint8Array): string | undefined {
+export function notOnnxLooksLike(head: Uint8Array, xgboostFix = XGBOOST_FIX_CONFIG): string | undefined {
   const bytes = Buffer.from(head.buffer, head.byteOffset, head.byteLength);
   if (bytes.length === 0) return 'it is empty';
   if (bytes.toString('latin1', 0, LFS_POINTER.length) === LFS_POINTER) return 'it is a Git LFS pointer, not the model: fetch the model itself (git lfs pull)';
@@ -85,7 +89,7 @@ export function notOnnxLooksLike(head: Uint8Array): string | undefined {
   if ([...text].some((c) => { const code = c.charCodeAt(0); return (code < 0x20 && !'\t\n\r\f\v'.includes(c)) || code === 0x7f; }) || /\uFFFD./s.test(text)) return undefined;
   const start = text.trimStart();
   if (start === '') return 'it holds only blank space';
-  if (/^\{\s*"learner"\s*:/.test(start)) return 'it is an XGBoost JSON model: add format: xgboost to the config';
+  if (/^\{\s*"learner"\s*:/.test(start)) return `it is an XGBoost JSON model: ${xgboostFix}`;
   if (/^[[{]\s*["[{\]}\d-]/.test(start)) return `it looks like JSON (starts with '${quoted(start)}')`;
   return `it looks like text (starts with '${quoted(start)}')`;
 }

@@ -296,7 +296,7 @@ const NOT_ONNX: Array<[string, string | Buffer, RegExp]> = [
   ['a zip (a PyTorch .pt)', Buffer.concat([Buffer.from('PK\x03\x04', 'latin1'), Buffer.alloc(200, 1)]), /svc\.onnx is not a valid ONNX model: it looks like a zip archive \(a PyTorch/],
   ['an HDF5 file (Keras .h5)', Buffer.concat([Buffer.from('\x89HDF\r\n\x1a\n', 'latin1'), Buffer.alloc(200)]), /svc\.onnx is not a valid ONNX model: it looks like an HDF5 file/],
   ['a JSON file', '{"mean": [1, 2], "scale": [3, 4]}\n', /svc\.onnx is not a valid ONNX model: it looks like JSON \(starts with '\{"mean": \[1, 2\]/],
-  ['an XGBoost JSON model', readFileSync(join(EXAMPLES, 'rain-xgboost', 'model.json')), /svc\.onnx is not a valid ONNX model: it is an XGBoost JSON model: add format: xgboost/],
+  ['an XGBoost JSON model', readFileSync(join(EXAMPLES, 'rain-xgboost', 'model.json')), /svc\.onnx is not a valid ONNX model: it is an XGBoost JSON model: /],
 ];
 
 function modelCases(): Case[] {
@@ -430,7 +430,7 @@ test('the CLI, end to end: check, serve, inspect and init refuse a few of the ge
   }
 });
 
-test('a file named .onnx that is no model (text, a Git LFS pointer, a zip, JSON): serve, check, inspect, init and the repository load API each say what it looks like, in the same words', async () => {
+test('a file named .onnx that is no model (text, a Git LFS pointer, a zip, JSON): serve, check, inspect, init and the repository load API each say what it looks like, in the same words (what to do with an XGBoost model in the command\'s own terms)', async () => {
   const repo = tempDir('modelserve-not-onnx-');
   writeBookModelFolder(repo, 'optimize: false\n');
   const server = await startServer({ repo, port: 0, workers: 1, logger: false });
@@ -463,6 +463,13 @@ test('a file named .onnx that is no model (text, a Git LFS pointer, a zip, JSON)
         assert.match(text, says, `${where} on ${what}: ${text}`);
         assert.ok(text.includes('svc.onnx'), `${where} on ${what} names no file: ${text}`);
         assert.doesNotMatch(text, /protobuf parsing failed|invalid wire type/, `${where} on ${what}: ${text}`);
+        // What to do with an XGBoost model is said in the command's terms: inspect and init take no config.
+        if (what === 'an XGBoost JSON model') {
+          const fix = where === 'inspect' ? /rename it to end in \.json \(model\.json\): inspect reads a \.json file as an XGBoost model\n$/
+            : where === 'init' ? /rename it to end in \.json \(model\.json\): init serves a \.json file as an XGBoost model \(format: xgboost\)\n$/
+              : /an XGBoost JSON model: add format: xgboost to the config/;
+          assert.match(text, fix, `${where} on ${what}: ${text}`);
+        }
       }
     }
   } finally {
