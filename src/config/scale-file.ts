@@ -2,7 +2,7 @@
 // to the model folder) instead of copied into the config. Runs before the cross-field checks, which
 // then see plain mean/scale arrays; a problem names the file and leaves the input unscaled.
 import { relative, resolve } from 'node:path';
-import { notUtf8Reason, readUserFile, stripBom, unreadableReason } from '../user-file.js';
+import { notUtf8Reason, readUserFile, stripBom, unreadableReason, UserFileError } from '../user-file.js';
 
 interface LooseScale { mean?: number[]; scale?: number[]; file?: string }
 
@@ -15,9 +15,15 @@ function described(value: unknown): string {
 
 const EXPECTED = 'expected {"mean": [numbers], "scale": [numbers]}';
 
+/** A file as a message names it: relative to the working directory, as the config beside it is named. */
+function shownFile(file: string): string {
+  return relative(process.cwd(), file) || file;
+}
+
 /** Reads `{"mean": [...], "scale": [...]}` (scikit-learn's `mean_`/`scale_` spelling also works). */
-export function readScalerFile(file: string): { mean: number[]; scale: number[] } {
-  const bytes = readUserFile(file, 'scaler');
+export function readScalerFile(path: string): { mean: number[]; scale: number[] } {
+  const bytes = readUserFile(path, 'scaler');
+  const file = shownFile(path);
   // Read as UTF-8, UTF-16 would be "not valid JSON: Unexpected token '?'".
   const notUtf8 = notUtf8Reason(bytes);
   if (notUtf8 !== undefined) throw new Error(`${file} ${notUtf8}`);
@@ -72,7 +78,7 @@ export function resolveScaleFiles(dir: string, inputs: Record<string, { fields: 
     const file = resolve(dir, s.file);
     try {
       const { mean, scale } = readScalerFile(file);
-      const shown = relative(process.cwd(), file) || file;
+      const shown = shownFile(file);
       const wrong = [mean.length !== tensor.fields.length && `${mean.length} mean values`, scale.length !== tensor.fields.length && `${scale.length} scale values`].filter(Boolean);
       if (wrong.length > 0) throw new Error(`${shown} has ${wrong.join(' and ')} but the input has ${tensor.fields.length} fields`);
       const zero = scale.indexOf(0);
@@ -81,7 +87,7 @@ export function resolveScaleFiles(dir: string, inputs: Record<string, { fields: 
     } catch (err) {
       const e = err as NodeJS.ErrnoException;
       // An errno error (a loop of links, permission denied) says the system call, not the reason.
-      at(`${path}.file`, e.code === 'ENOENT' ? `scaler file not found: ${file}` : e.code !== undefined ? `${file} ${unreadableReason(err)}` : e.message);
+      at(`${path}.file`, e.code === 'ENOENT' ? `scaler file not found: ${shownFile(file)}` : err instanceof UserFileError ? `${shownFile(file)} ${err.reason}` : e.code !== undefined ? `${shownFile(file)} ${unreadableReason(err)}` : e.message);
       delete tensor.scale;
     }
   }

@@ -3,12 +3,12 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { copyFileSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { isAbsolute, join } from 'node:path';
 import { loadRepository } from '../../src/config/load.js';
 import { StartupError } from '../../src/errors.js';
 import { BOOK_FIELDS, BOOK_MODEL, BOOK_SCALER, tempDir } from '../helpers/paths.js';
 
-function bookFolder(scale: string, files: Record<string, string> = {}): string {
+function bookFolder(scale: string, files: Record<string, string | Buffer> = {}): string {
   const root = tempDir();
   const dir = join(root, 'weather');
   mkdirSync(dir);
@@ -59,6 +59,30 @@ test('scale file problems name the file and key: wrong lengths, missing, not JSO
   assert.match(problems(bookFolder('{ mean: [1,2,3,4,5,6,7] }')), /inputs\.float_input\.scale: give file \(a scaler JSON file\) or both mean and scale/);
   assert.match(problems(bookFolder('{ file: z.json }', { 'z.json': JSON.stringify({ mean: [0, 0, 0, 0, 0, 0, 0], scale: [1, 1, 0, 1, 1, 1, 1] }) })), /z\.json: scale\[2\] is 0/);
   assert.match(problems(bookFolder('{ file: model-scaler.json, colour: red }')), /inputs\.float_input\.scale\.colour: unknown key/);
+});
+
+test('a scaler file problem names the file as the config beside it is named, relative to the working directory (it was the absolute path after a relative config)', () => {
+  const cases: Array<[string, Record<string, string | Buffer>, string]> = [
+    ['bad.json', { 'bad.json': '{"mean": [1,' }, 'is not valid JSON'],
+    ['utf16.json', { 'utf16.json': Buffer.from(readFileSync(BOOK_SCALER, 'utf8'), 'utf16le') }, 'is not UTF-8 text'],
+    ['null.json', { 'null.json': 'null' }, 'holds null'],
+    ['odd.json', { 'odd.json': '{"mu": [1]}' }, 'it has no mean'],
+    ['short.json', { 'short.json': JSON.stringify({ mean: [1, 2], scale: [1, 2, 3, 4, 5, 6, 7] }) }, 'has 2 mean values'],
+    ['nope.json', {}, ''],
+    ['folder.json', {}, 'is not a regular file'],
+  ];
+  for (const [file, files, says] of cases) {
+    const root = bookFolder(`{ file: ${file} }`, files);
+    if (file === 'folder.json') mkdirSync(join(root, 'weather', file));
+    const text = problems(root);
+    const line = text.split('\n').find((l) => l.includes('scale.file'));
+    // The config's own name, as formatProblems gives it, then the scaler file in the same form.
+    const m = /^ {2}(\S+)\/model\.yaml: inputs\.float_input\.scale\.file: (scaler file not found: )?(\S+?):? (.*)$/.exec(`${line} `);
+    assert.ok(m, `${file}: ${text}`);
+    assert.equal(m[3], `${m[1]}/${file}`, `${file}: ${line}`);
+    assert.ok(!isAbsolute(m[3]!), `${file}: ${line}`);
+    assert.ok(m[4]!.includes(says), `${file}: ${line}`);
+  }
 });
 
 test('a scaler file that starts with a UTF-8 byte order mark (Windows editors write one) is read as without it (it was "not valid JSON: Unexpected token")', () => {
