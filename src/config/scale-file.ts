@@ -1,7 +1,7 @@
 // `scale: {file: scaler.json}`: a StandardScaler's mean and scale read from a JSON file (relative
 // to the model folder) instead of copied into the config. Runs before the cross-field checks, which
 // then see plain mean/scale arrays; a problem names the file and leaves the input unscaled.
-import { relative, resolve } from 'node:path';
+import { isAbsolute, relative, resolve } from 'node:path';
 import { notUtf8Reason, readUserFile, stripBom, unreadableReason, UserFileError } from '../user-file.js';
 
 interface LooseScale { mean?: number[]; scale?: number[]; file?: string }
@@ -15,15 +15,13 @@ function described(value: unknown): string {
 
 const EXPECTED = 'expected {"mean": [numbers], "scale": [numbers]}';
 
-/** A file as a message names it: relative to the working directory, as the config beside it is named. */
-function shownFile(file: string): string {
-  return relative(process.cwd(), file) || file;
-}
-
-/** Reads `{"mean": [...], "scale": [...]}` (scikit-learn's `mean_`/`scale_` spelling also works). */
-export function readScalerFile(path: string): { mean: number[]; scale: number[] } {
+/**
+ * Reads `{"mean": [...], "scale": [...]}` (scikit-learn's `mean_`/`scale_` spelling also works). `shown`: the file
+ * as messages name it (init: as given; a config's scale.file: as the config beside it is named).
+ */
+export function readScalerFile(path: string, shown = path): { mean: number[]; scale: number[] } {
   const bytes = readUserFile(path, 'scaler');
-  const file = shownFile(path);
+  const file = shown;
   // Read as UTF-8, UTF-16 would be "not valid JSON: Unexpected token '?'".
   const notUtf8 = notUtf8Reason(bytes);
   if (notUtf8 !== undefined) throw new Error(`${file} ${notUtf8}`);
@@ -76,9 +74,10 @@ export function resolveScaleFiles(dir: string, inputs: Record<string, { fields: 
       continue;
     }
     const file = resolve(dir, s.file);
+    // Named as the config is (relative to the working directory); an absolute scale.file as written.
+    const shown = isAbsolute(s.file) ? s.file : relative(process.cwd(), file) || file;
     try {
-      const { mean, scale } = readScalerFile(file);
-      const shown = shownFile(file);
+      const { mean, scale } = readScalerFile(file, shown);
       const wrong = [mean.length !== tensor.fields.length && `${mean.length} mean values`, scale.length !== tensor.fields.length && `${scale.length} scale values`].filter(Boolean);
       if (wrong.length > 0) throw new Error(`${shown} has ${wrong.join(' and ')} but the input has ${tensor.fields.length} fields`);
       const zero = scale.indexOf(0);
@@ -87,7 +86,7 @@ export function resolveScaleFiles(dir: string, inputs: Record<string, { fields: 
     } catch (err) {
       const e = err as NodeJS.ErrnoException;
       // An errno error (a loop of links, permission denied) says the system call, not the reason.
-      at(`${path}.file`, e.code === 'ENOENT' ? `scaler file not found: ${shownFile(file)}` : err instanceof UserFileError ? `${shownFile(file)} ${err.reason}` : e.code !== undefined ? `${shownFile(file)} ${unreadableReason(err)}` : e.message);
+      at(`${path}.file`, e.code === 'ENOENT' ? `scaler file not found: ${shown}` : err instanceof UserFileError ? `${shown} ${err.reason}` : e.code !== undefined ? `${shown} ${unreadableReason(err)}` : e.message);
       delete tensor.scale;
     }
   }

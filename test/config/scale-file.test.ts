@@ -83,6 +83,8 @@ test('a scaler file problem names the file as the config beside it is named, rel
     assert.ok(!isAbsolute(m[3]!), `${file}: ${line}`);
     assert.ok(m[4]!.includes(says), `${file}: ${line}`);
   }
+  // An absolute scale.file is named as written, not climbing out of the working directory (../../dev/null).
+  assert.match(problems(bookFolder('{ file: /dev/null }')), /model\.yaml: inputs\.float_input\.scale\.file: \/dev\/null is not a regular file \(a character device\)/);
 });
 
 test('a scaler file that starts with a UTF-8 byte order mark (Windows editors write one) is read as without it (it was "not valid JSON: Unexpected token")', () => {
