@@ -26,5 +26,7 @@ if (files.length === 0) {
 // Servers the tests start get no gRPC port unless a test asks for one: the default (8001) may be
 // held by anything else on the machine, and a test of the HTTP side must not fail on it.
 const env = { ...process.env, MODELSERVE_GRPC_PORT: process.env.MODELSERVE_GRPC_PORT ?? '0' };
-const result = spawnSync(process.execPath, ['--test', '--test-concurrency=1', ...files], { stdio: 'inherit', env });
+// --test-force-exit: a test that times out skips its own clean-up (a server it started stays open), and
+// its file's process would then never exit, holding the whole run until CI's limit; the failure is reported either way.
+const result = spawnSync(process.execPath, ['--test', '--test-concurrency=1', '--test-force-exit', ...files], { stdio: 'inherit', env });
 process.exit(result.status ?? 1);
