@@ -86,3 +86,23 @@ export function writeTileModel(dir: string, file: string, width: number): string
   execFileSync('/usr/bin/python3', ['-c', MAKE_TILE, dir, file, String(width)], { stdio: 'pipe' });
   return dir;
 }
+
+const GRAPH_FOLDERS_PRELUDE = `
+import os, sys, onnx
+from onnx import TensorProto as T, helper as h
+def save(name, nodes, inputs, outputs, inits=()):
+    model = h.make_model(h.make_graph(nodes, name, inputs, outputs, list(inits)), opset_imports=[h.make_opsetid('', 13)])
+    model.ir_version = 8
+    os.makedirs(os.path.join(sys.argv[1], name))
+    onnx.save(model, os.path.join(sys.argv[1], name, 'model.onnx'))
+v = h.make_tensor_value_info
+`;
+
+/**
+ * Runs `graphs`, Python that builds ONNX graphs with Debian's python3-onnx, after a prelude giving it T (TensorProto),
+ * h (helper), v (make_tensor_value_info) and save(name, nodes, inputs, outputs, inits=()), which writes
+ * <dir>/<name>/model.onnx (opset 13, IR 8): one raw model folder per graph.
+ */
+export function writeGraphFolders(dir: string, graphs: string): void {
+  execFileSync('/usr/bin/python3', ['-c', GRAPH_FOLDERS_PRELUDE + graphs, dir], { stdio: 'pipe' });
+}

@@ -4,7 +4,6 @@
 // Graphs built with Debian's python3-onnx.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
 import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import ort from 'onnxruntime-node';
@@ -14,18 +13,11 @@ import type { NamedTensors } from '../../src/runtime/types.js';
 import { call } from '../helpers/http.js';
 import { grpcClients, rpc } from '../helpers/oip.js';
 import { tempDir } from '../helpers/paths.js';
+import { writeGraphFolders } from '../helpers/onnx.js';
 
 const repo = tempDir('modelserve-config-batching-');
 
-const MAKE = `
-import os, sys, onnx
-from onnx import TensorProto as T, helper as h
-def save(name, nodes, inputs, outputs, inits=()):
-    model = h.make_model(h.make_graph(nodes, name, inputs, outputs, list(inits)), opset_imports=[h.make_opsetid('', 13)])
-    model.ir_version = 8
-    os.makedirs(os.path.join(sys.argv[1], name))
-    onnx.save(model, os.path.join(sys.argv[1], name, 'model.onnx'))
-v = h.make_tensor_value_info
+const GRAPHS = `
 # rows of any width: y = -x
 save('wide', [h.make_node('Neg', ['x'], ['y'])], [v('x', T.FLOAT, ['N', 'M'])], [v('y', T.FLOAT, ['N', 'M'])])
 # beside y = -x, an output of a fixed first dimension (a constant [3])
@@ -40,7 +32,7 @@ save('two_add', [h.make_node('Add', ['a', 'b'], ['y'])], [v('a', T.FLOAT, ['N', 
 
 let server: RunningServer;
 before(async () => {
-  execFileSync('/usr/bin/python3', ['-c', MAKE, repo], { stdio: 'pipe' });
+  writeGraphFolders(repo, GRAPHS);
   // One worker, no run inline on the calling thread: requests given in one tick queue behind the first run.
   server = await startServer({ repo, port: 0, runtime: await createRuntime({ workers: 1, inlineMaxMs: 0 }), grpcPort: 'free', logger: false });
 });

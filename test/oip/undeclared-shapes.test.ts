@@ -5,7 +5,6 @@
 // Debian's python3-onnx.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
 import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import ort from 'onnxruntime-node';
@@ -14,18 +13,11 @@ import { createRuntime } from '../../src/runtime/create.js';
 import { checkRepository } from '../../src/check/repository.js';
 import { call } from '../helpers/http.js';
 import { tempDir } from '../helpers/paths.js';
+import { writeGraphFolders } from '../helpers/onnx.js';
 
 const repo = tempDir('modelserve-undeclared-shapes-');
 
-const MAKE = `
-import os, sys, onnx
-from onnx import TensorProto as T, helper as h
-def save(name, nodes, inputs, outputs, inits=()):
-    model = h.make_model(h.make_graph(nodes, name, inputs, outputs, list(inits)), opset_imports=[h.make_opsetid('', 13)])
-    model.ir_version = 8
-    os.makedirs(os.path.join(sys.argv[1], name))
-    onnx.save(model, os.path.join(sys.argv[1], name, 'model.onnx'))
-v = h.make_tensor_value_info
+const GRAPHS = `
 # x and y of no declared shape (shape=None: no shape field): y = x W, W [3, 2]; a scalar would not fit
 save('any_rank', [h.make_node('MatMul', ['x', 'W'], ['y'])], [v('x', T.FLOAT, None)], [v('y', T.FLOAT, None)], [h.make_tensor('W', T.FLOAT, [3, 2], [1, 2, 3, 4, 5, 6])])
 # a true scalar: a shape with no dims
@@ -45,7 +37,7 @@ save('with_default', [h.make_node('Mul', ['x', 'scale'], ['y'])], [v('x', T.FLOA
 
 let server: RunningServer;
 before(async () => {
-  execFileSync('/usr/bin/python3', ['-c', MAKE, repo], { stdio: 'pipe' });
+  writeGraphFolders(repo, GRAPHS);
   // Runs of at most 2 rows (a 4-row request to a batched model is cut into two), all on the worker
   // thread (none inline on the calling one), so requests given in one tick queue behind the first run.
   server = await startServer({ repo, port: 0, runtime: await createRuntime({ workers: 1, inlineMaxMs: 0 }), grpcPort: 0, logger: false, maxRunRows: 2 });
