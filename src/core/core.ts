@@ -1406,33 +1406,35 @@ export class InferenceCore extends EventEmitter {
 
   /** Says once per link and reason (until it changes or is gone) that a version folder is a symbolic link to no folder. */
   private reportDangling(model: ScannedModel): void {
+    this.sayOnce(model, model.danglingLinks, this.reportedDangling, (p, reason) =>
+      this.emit('event', { type: 'version-link-dangling', model: model.name, version: Number(basename(p.file)), reason } satisfies CoreEvent),
+    );
+  }
+
+  /** Says once per folder and reason (until it changes or is gone) that a subfolder is named like a version that is none. */
+  private reportLookalikes(model: ScannedModel): void {
+    this.sayOnce(model, model.lookalikes, this.reportedLookalikes, (_p, reason) =>
+      this.emit('event', { type: 'version-folder-lookalike', model: model.name, reason } satisfies CoreEvent),
+    );
+  }
+
+  /**
+   * Calls `say` for each of a model's problems not said before (by file and message), and forgets those of the model
+   * that are gone, so a scan every second says each once until it changes.
+   */
+  private sayOnce(model: ScannedModel, problems: readonly Problem[] | undefined, said: Set<string>, say: (p: Problem, reason: string) => void): void {
     const now = new Set<string>();
-    for (const p of model.danglingLinks ?? []) {
-      const said = `${p.file}\n${p.message}`;
-      now.add(said);
-      if (this.reportedDangling.has(said)) continue;
-      const reason = `${relative(process.cwd(), p.file) || p.file}: ${p.message}`;
-      this.emit('event', { type: 'version-link-dangling', model: model.name, version: Number(basename(p.file)), reason } satisfies CoreEvent);
+    for (const p of problems ?? []) {
+      const key = `${p.file}\n${p.message}`;
+      now.add(key);
+      if (!said.has(key)) say(p, `${relative(process.cwd(), p.file) || p.file}: ${p.message}`);
     }
-    for (const said of [...this.reportedDangling]) if (said.startsWith(`${model.dir}${sep}`) && !now.has(said)) this.reportedDangling.delete(said);
-    for (const said of now) this.reportedDangling.add(said);
+    for (const key of [...said]) if (key.startsWith(`${model.dir}${sep}`) && !now.has(key)) said.delete(key);
+    for (const key of now) said.add(key);
   }
 
   /** The dangling version links said (path and message), so that a scan every second does not say them again. */
   private readonly reportedDangling = new Set<string>();
-
-  /** Says once per folder and reason (until it changes or is gone) that a subfolder is named like a version that is none. */
-  private reportLookalikes(model: ScannedModel): void {
-    const now = new Set<string>();
-    for (const p of model.lookalikes ?? []) {
-      const said = `${p.file}\n${p.message}`;
-      now.add(said);
-      if (this.reportedLookalikes.has(said)) continue;
-      this.emit('event', { type: 'version-folder-lookalike', model: model.name, reason: `${relative(process.cwd(), p.file) || p.file}: ${p.message}` } satisfies CoreEvent);
-    }
-    for (const said of [...this.reportedLookalikes]) if (said.startsWith(`${model.dir}${sep}`) && !now.has(said)) this.reportedLookalikes.delete(said);
-    for (const said of now) this.reportedLookalikes.add(said);
-  }
 
   /** The version lookalike folders said (path and message), as reportedDangling. */
   private readonly reportedLookalikes = new Set<string>();
