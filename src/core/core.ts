@@ -243,7 +243,9 @@ async function warmUp(config: ModelConfig, key: string, input: string, run: Prom
     // The graph ran; only the JSON answer of this example cannot carry a 64-bit value exactly.
     // Such requests get their own 502, and the output is exact over OIP: the model can serve.
     if (err instanceof ModelServeError && err.code === 'MS_ERR_OUTPUT_RANGE') return;
-    const message = (err as Error).message.replace(`model '${key}': `, '');
+    // A raw model's refused run is the request's 400 (ModelVersion); at load, onnxruntime's own words.
+    const source = err instanceof ModelServeError && err.code === 'MS_ERR_BAD_TENSOR' && err.cause instanceof Error ? err.cause : err;
+    const message = (source as Error).message.replace(`model '${key}': `, '');
     const file = config.kind === 'raw' ? config.modelFile : config.configFile;
     throw new StartupError('MS_ERR_MODEL_LOAD', `${file}: the load-time warm-up run on ${input} failed: ${message}`);
   }

@@ -91,6 +91,9 @@ function columnShortcut(config: ModelConfig, signature: ModelSignature): ModelVe
   return (columns, rows) => (check(columns) ? encode(columns, rows) : undefined);
 }
 
+/** onnxruntime's words for memory it could not allocate: the server's limit, not the request's fault. */
+const OUT_OF_MEMORY = /failed to allocate|bad_alloc/i;
+
 /** Whether two requests' tensors match past the first dimension (they concatenate along the rows). */
 function sameRowShape(a: QueuedRequest, b: QueuedRequest): boolean {
   for (const name of Object.keys(a.feeds)) {
@@ -169,6 +172,11 @@ export class ModelVersion implements ServableVersion {
     const anyShape = raw ? signature.inputs.filter((i) => i.shapeDeclared === false).map((i) => `'${i.name}'`) : [];
     // First dimensions the graph names apart (N, M): passed as sent, so only onnxruntime's run can refuse a mismatch.
     const namedApart = raw ? [...new Set(signature.inputs.map((i) => i.shape[0]).filter((d): d is string => typeof d === 'string' && d !== ''))] : [];
+    // Why a raw model's tensors reach onnxruntime unchecked, said when it refuses them.
+    const passedAsSent = anyShape.length > 0
+      ? ` (the graph declares no shape for input ${anyShape.join(', ')}, so any shape is passed to it)`
+      : namedApart.length > 1 ? ` (the graph names the inputs' first dimensions apart: ${namedApart.join(', ')}, so each is passed as sent)` : '';
+    const runPrefix = `model '${key}': `;
     // A raw model shares runs only when it has a batch dimension, as its /config says (rawBatchable).
     const batched = config.batching.enabled && (!raw || rawBatchable(signature));
     // A graph exported with a fixed batch of one ([1, k]: a static-shape export) is run one row at a
@@ -237,14 +245,14 @@ export class ModelVersion implements ServableVersion {
           if (err instanceof ModelServeError && err.code === 'MS_ERR_MODEL_NOT_FOUND') {
             throw new ModelServeError('MS_ERR_MODEL_UNAVAILABLE', `model '${config.name}' version ${config.modelVersion} was unloaded before this request ran; send it again`);
           }
-          // Such a model's requests run alone (not batchable): the failure is this request's tensors'.
-          if (anyShape.length > 0 && err instanceof ModelServeError && err.code === 'MS_ERR_INFERENCE') {
-            const reason = err.message.replace(`model '${key}': `, '');
-            throw new ModelServeError('MS_ERR_BAD_TENSOR', `onnxruntime could not run the model on these tensors (the graph declares no shape for input ${anyShape.join(', ')}, so any shape is passed to it): ${reason}`, { cause: err });
-          }
-          if (namedApart.length > 1 && err instanceof ModelServeError && err.code === 'MS_ERR_INFERENCE') {
-            const reason = err.message.replace(`model '${key}': `, '');
-            throw new ModelServeError('MS_ERR_BAD_TENSOR', `onnxruntime could not run the model on these tensors (the graph names the inputs' first dimensions apart: ${namedApart.join(', ')}, so each is passed as sent): ${reason}`, { cause: err });
+          // A run of one request that onnxruntime's session refused (its text, after the key runSession
+          // puts first): the graph ran at load on the warm-up's tensors, so the cause is this request's
+          // tensors (a Gather index out of range, a shape the graph's ops cannot take): a 400 naming the
+          // reason. A failed run of several is not told apart here: the batcher runs each request alone
+          // again. A worker that exited, no worker, or memory onnxruntime could not allocate stay 500s.
+          if (raw && requests.length === 1 && err instanceof ModelServeError && err.code === 'MS_ERR_INFERENCE' && err.message.startsWith(runPrefix) && !OUT_OF_MEMORY.test(err.message)) {
+            const reason = err.message.slice(runPrefix.length);
+            throw new ModelServeError('MS_ERR_BAD_TENSOR', `onnxruntime could not run the model on these tensors${passedAsSent}: ${reason}`, { cause: err });
           }
           throw err;
         }
