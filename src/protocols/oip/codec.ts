@@ -117,8 +117,10 @@ function rawView(version: ServableVersion): ModelView {
         rows ??= n;
         feeds[info.name] = { type: info.type as ElementType, dims: t.shape, data: t.values as TensorData['data'] };
       }
-      if (rows === 0) throw badTensor(`the request has no rows (input '${inputs[0]!.name}' has 0 in its first dimension)`);
-      return { feeds, rows: rows ?? 1 };
+      // A batched model's first dimension is the batch's, of at least one row (a run of none is no request).
+      // An unbatched one's is the graph's own, where 0 may be a valid size: the tensors go to onnxruntime, as one request.
+      if (rows === 0 && batchable) throw badTensor(`the request has no rows (input '${inputs[0]!.name}' has 0 in its first dimension, the batch dimension)`);
+      return { feeds, rows: rows === undefined || rows === 0 ? 1 : rows };
     },
     onnxOutputs(requested) {
       checkRequested(requested, outputNames);
