@@ -3,7 +3,7 @@
 // (queue depth). snapshot() is computed once per tick and sent to every open dashboard.
 import type { Registry } from 'prom-client';
 import type { ModelConfig, OutputSpec } from '../config/types.js';
-import type { InferenceCore } from '../core/core.js';
+import type { CoreEvent, InferenceCore } from '../core/core.js';
 import type { PredictionRecord } from '../core/prediction-tap.js';
 import { redactRows } from '../events/cloudevent.js';
 
@@ -242,6 +242,27 @@ export class LiveStats {
     this.versions.get(`${model}\u0000${version}`)?.follow(this.core()?.resolve(model, version)?.config);
   };
 
+  /**
+   * A model or version removed from the repository is none any more: its card goes (an unloaded one's stays), so a
+   * repository whose models come and go, or a model given a new version per deploy, does not keep a card, and its
+   * 32 KB of windows, per version ever served. Also on the core's models-changed (onCoreEvent): with no dashboard open,
+   * no snapshot is taken.
+   */
+  private forgetRemoved(): void {
+    const core = this.core();
+    if (core === undefined) return;
+    this.removalsSeen = core.removals;
+    for (const [key, s] of this.versions) if (!core.knows(s.model, s.version)) this.versions.delete(key);
+  }
+
+  private removalsSeen = 0;
+
+  /** The core's events: a version made ready, and models or versions removed (checked only when core.removals moved). */
+  readonly onCoreEvent = (event: CoreEvent): void => {
+    if (event.type === 'version-ready') this.versionReady(event.model, event.version);
+    else if (event.type === 'models-changed' && this.core()?.removals !== this.removalsSeen) this.forgetRemoved();
+  };
+
   /** Requests/s is measured over whole seconds, whoever asks for snapshots how often. */
   private rates: NodeJS.Timeout | undefined;
   startRates(): void {
@@ -267,9 +288,7 @@ export class LiveStats {
       const key = `${v.name}\u0000${v.version}`;
       if (!this.versions.has(key)) this.versions.set(key, new VersionStats(v.name, v.version, v.config));
     }
-    // A model removed from the repository is no model any more: its cards go (an unloaded one's stay),
-    // so a repository whose models come and go does not keep a card, and its windows, per name ever served.
-    if (core) for (const [key, s] of this.versions) if (!core.has(s.model)) this.versions.delete(key);
+    this.forgetRemoved();
     const batches = await this.batchSizes();
     const versions: VersionSnapshot[] = [];
     for (const [key, s] of [...this.versions].sort(([a], [b]) => a.localeCompare(b))) {

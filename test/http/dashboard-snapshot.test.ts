@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { EXAMPLES, tempDir } from '../helpers/paths.js';
 import { startServer, type RunningServer } from '../../src/server.js';
 import { LiveStats } from '../../src/dashboard/live-stats.js';
+import { BOOK_ROW, writeBookVersion } from '../core/fixtures.js';
 
 const MODELS = ['weather-a', 'weather-b', 'weather-c'];
 const row = { temp_c: 8.75, humidity: 0.83, wind_speed_kmph: 70, wind_bearing_degree: 259, visibility_km: 15.82, pressure_millibars: 1016.51, current_weather_condition: 1 };
@@ -85,5 +86,31 @@ test("latency percentiles are the window's own values, picked without sorting ea
     const sorted = latencies.slice(-2048).sort((a, b) => a - b);
     const at = (q: number) => Math.round(sorted[Math.min(sorted.length - 1, Math.ceil(q * sorted.length) - 1)]! * 1000) / 1000;
     assert.deepEqual(card(snapshot, model).latency, { p50: at(0.5), p95: at(0.95), p99: at(0.99) }, model);
+  }
+});
+
+test("a version removed from the repository (a new one deployed, the old folder deleted) loses its card, as a removed model does; an unloaded one keeps it", async () => {
+  // Each card holds two 2048-value windows (32 KB): a model given a new version per deploy kept one per version ever served.
+  const versions = tempDir();
+  writeBookVersion(versions, 'book', 1);
+  writeBookVersion(versions, 'other', 1);
+  const server = await startServer({ repo: versions, port: 0, grpcPort: 0, workers: 0, logger: false });
+  const live = new LiveStats(() => server.core, undefined, []);
+  server.core.predictions.add(live.observe);
+  const ask = async (model: string) => assert.equal((await fetch(`${server.url}/models/${model}/predict`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(BOOK_ROW) })).status, 200);
+  const cards = async () => (await live.snapshot()).versions.map((v) => `${v.model}/${v.version}`).sort();
+  try {
+    await ask('book');
+    await ask('other');
+    for (let v = 2; v <= 4; v++) {
+      writeBookVersion(versions, 'book', v);
+      rmSync(join(versions, 'book', String(v - 1)), { recursive: true });
+      await server.core.reconcile({});
+      await ask('book');
+    }
+    await server.core.unloadModel('other');
+    assert.deepEqual(await cards(), ['book/4', 'other/1']);
+  } finally {
+    await server.shutdown();
   }
 });

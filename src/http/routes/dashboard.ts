@@ -9,7 +9,7 @@ import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import type { ServerResponse } from 'node:http';
 import type { FastifyPluginAsync } from 'fastify';
-import type { CoreEvent, InferenceCore } from '../../core/core.js';
+import type { InferenceCore } from '../../core/core.js';
 import type { Metrics } from '../../metrics/metrics.js';
 import { LiveStats } from '../../dashboard/live-stats.js';
 import { DASHBOARD_HTML, DASHBOARD_JS, DASHBOARD_CSS } from '../../dashboard/page.js';
@@ -40,10 +40,9 @@ export const dashboardRoutes: FastifyPluginAsync<DashboardOptions> = async (app,
   let timer: NodeJS.Timeout | undefined;
   let removeObserver: (() => void) | undefined;
 
-  const onCoreEvent = (event: CoreEvent) => { if (event.type === 'version-ready') stats.versionReady(event.model, event.version); };
   app.addHook('onReady', async () => {
     removeObserver = options.core()?.predictions.add(stats.observe);
-    options.core()?.on('event', onCoreEvent);
+    options.core()?.on('event', stats.onCoreEvent);
     stats.startRates();
   });
   const endAll = () => {
@@ -54,7 +53,7 @@ export const dashboardRoutes: FastifyPluginAsync<DashboardOptions> = async (app,
   };
   // Open streams would hold the drain: they end as soon as the service drains, and before close.
   app.addHook('preClose', async () => endAll());
-  app.addHook('onClose', async () => { endAll(); removeObserver?.(); options.core()?.off('event', onCoreEvent); stats.stop(); });
+  app.addHook('onClose', async () => { endAll(); removeObserver?.(); options.core()?.off('event', stats.onCoreEvent); stats.stop(); });
 
   const tick = async () => {
     const state = options.core()?.state;
