@@ -16,7 +16,7 @@ const BINS = 20;
 export interface VersionSnapshot {
   model: string;
   version: number;
-  /** Loaded and serving now; false once unloaded, replaced by a newer version or evicted (its counts stay; a model removed from the repository loses its cards). */
+  /** Loaded and serving now; false once unloaded, replaced by a newer version or evicted (its counts stay; a model removed from the repository loses its cards, and of the versions it no longer has only the newest keeps one). */
   loaded: boolean;
   /** Prediction calls answered (not those whose client had gone: a 499, among the errors) and rows since start, by front door. */
   requests: number;
@@ -243,16 +243,28 @@ export class LiveStats {
   };
 
   /**
-   * A model or version removed from the repository is none any more: its card goes (an unloaded one's stays), so a
-   * repository whose models come and go, or a model given a new version per deploy, does not keep a card, and its
-   * 32 KB of windows, per version ever served. Also on the core's models-changed (onCoreEvent): with no dashboard open,
-   * no snapshot is taken.
+   * A model removed from the repository loses its cards (an unloaded one's stay). A version the repository no longer has
+   * (replaced under its version policy, its folder deleted) keeps its card only while it is its model's newest such: the
+   * version a rollout replaced stays beside the new one, but a model given a new version per deploy does not keep a card,
+   * and its 32 KB of windows, per version ever served. Also on the core's models-changed (onCoreEvent): with no
+   * dashboard open, no snapshot is taken.
    */
   private forgetRemoved(): void {
     const core = this.core();
     if (core === undefined) return;
     this.removalsSeen = core.removals;
-    for (const [key, s] of this.versions) if (!core.knows(s.model, s.version)) this.versions.delete(key);
+    const replaced = new Map<string, string>();
+    for (const [key, s] of this.versions) {
+      if (!core.has(s.model)) this.versions.delete(key);
+      else if (!core.knows(s.model, s.version)) {
+        const kept = replaced.get(s.model);
+        if (kept !== undefined && this.versions.get(kept)!.version > s.version) this.versions.delete(key);
+        else {
+          if (kept !== undefined) this.versions.delete(kept);
+          replaced.set(s.model, key);
+        }
+      }
+    }
   }
 
   private removalsSeen = 0;

@@ -89,8 +89,9 @@ test("latency percentiles are the window's own values, picked without sorting ea
   }
 });
 
-test("a version removed from the repository (a new one deployed, the old folder deleted) loses its card, as a removed model does; an unloaded one keeps it", async () => {
+test("of the versions removed from the repository (a new one deployed, the old folder deleted) only the newest keeps its card; an unloaded one keeps it", async () => {
   // Each card holds two 2048-value windows (32 KB): a model given a new version per deploy kept one per version ever served.
+  // The one the last deploy replaced stays, dimmed, beside the new one (docs/events.md).
   const versions = tempDir();
   writeBookVersion(versions, 'book', 1);
   writeBookVersion(versions, 'other', 1);
@@ -109,7 +110,8 @@ test("a version removed from the repository (a new one deployed, the old folder 
       await ask('book');
     }
     await server.core.unloadModel('other');
-    assert.deepEqual(await cards(), ['book/4', 'other/1']);
+    assert.deepEqual(await cards(), ['book/3', 'book/4', 'other/1']);
+    assert.deepEqual((await live.snapshot()).versions.map((v) => v.loaded), [false, true, false]);
   } finally {
     await server.shutdown();
   }
