@@ -20,6 +20,11 @@ const OIP_TYPES: Record<FieldSpec['type'], string> = { number: 'FP64', integer: 
 
 /** The largest answer read from a remote step: past it, the read stops (a 502), not the process's memory. */
 const MAX_ANSWER_BYTES = 64 * 2 ** 20;
+/**
+ * The deepest nesting of objects and lists an 'any' answer may have: past some thousands of levels
+ * JSON.stringify (the answer's, the event's) overflows the stack, which was a 500 for every request.
+ */
+const MAX_ANY_DEPTH = 32;
 /** How often a call in flight checks whether its own client has gone (then it is cancelled). */
 const CLIENT_POLL_MS = 50;
 
@@ -185,6 +190,7 @@ export class RemoteStep {
   /** An answered value must be of its declared output type: the next step and the client rely on it. */
   private checkType(output: RemoteStepSpec['outputs'][number], value: unknown): unknown {
     if (!ofType(value, output.type)) throw this.unreadable(`'${output.field}' is ${JSON.stringify(value)?.slice(0, 60) ?? String(value)}, not ${output.type === 'integer' ? 'an' : 'a'} ${output.type}`);
+    if (output.type === 'any' && nestedPast(value, MAX_ANY_DEPTH)) throw this.unreadable(`'${output.field}' is nested more than ${MAX_ANY_DEPTH} levels deep`);
     return value;
   }
 
@@ -217,6 +223,14 @@ function isIssue(x: unknown): x is { loc: Array<string | number>; msg: string; t
   const issue = x as { loc?: unknown; msg?: unknown } | null;
   return typeof issue === 'object' && issue !== null && typeof issue.msg === 'string' && Array.isArray(issue.loc)
     && issue.loc.every((k) => typeof k === 'string' || typeof k === 'number');
+}
+
+/** Whether objects and lists in `value` nest more than `levels` deep (stops there: the walk's own recursion is bounded). */
+function nestedPast(value: unknown, levels: number): boolean {
+  if (value === null || typeof value !== 'object') return false;
+  if (levels === 0) return true;
+  for (const item of Array.isArray(value) ? value : Object.values(value)) if (nestedPast(item, levels - 1)) return true;
+  return false;
 }
 
 /** Whether an answered value is of a declared type ('any': whatever it is). */

@@ -76,6 +76,8 @@ before(async () => {
     // A score that is not a finite number (modelserve answers NaN as null), and a finite one.
     if (req.url === '/nan') return json(200, '[{"score":null}]');
     if (req.url === '/one') return json(200, '[{"score":1}]');
+    // An untyped answer nested 5,000 lists deep (JSON.parse takes it; JSON.stringify overflows the stack).
+    if (req.url === '/deep') return json(200, `[{"info":${'['.repeat(5000)}${']'.repeat(5000)}}]`);
     if (req.url === '/huge') {
       // 70 MiB of answer, written as the client reads it.
       res.writeHead(200, { 'content-type': 'application/json' });
@@ -151,6 +153,12 @@ pipeline:
   sequence:
     - name: liar
       remote: { url: "http://127.0.0.1:${liarPort}/any", protocol: json, retries: 0, fields: { x: { type: number } }, outputs: { info: any, ragged: any, pair: any } }
+`);
+  writeConfig(repo, 'liar-deep', `
+pipeline:
+  sequence:
+    - name: liar
+      remote: { url: "http://127.0.0.1:${liarPort}/deep", protocol: json, retries: 0, fields: { x: { type: number } }, outputs: { info: any } }
 `);
   writeConfig(repo, 'liar-extra', `
 pipeline:
@@ -306,6 +314,15 @@ test("a remote step's untyped ('any') answers over OIP: an object or a ragged li
   const json = await call(`${upstream.url}/models/liar-any/predict`, { body: [{ x: 1 }] });
   assert.equal(json.status, 200, json.text);
   assert.deepEqual(json.body, [{ info: { label: 'rain', p: 0.1 }, ragged: [0], pair: [1, -1] }]);
+});
+
+test("a remote step's untyped ('any') answer nested thousands of levels deep is a 502 naming the step and the output, not a 500 from serializing it", async () => {
+  for (const url of [`${upstream.url}/models/liar-deep/predict`, `${upstream.url}/v2/models/liar-deep/infer`]) {
+    const body = url.includes('/v2/') ? { inputs: [{ name: 'x', datatype: 'FP64', shape: [1, 1], data: [1] }] } : [{ x: 1 }];
+    const res = await call(url, { body });
+    assert.equal(res.status, 502, res.text);
+    assert.match(res.text, /step 'liar': unreadable answer from http:\/\/127\.0\.0\.1:\d+\/deep: 'info' is nested more than 32 levels deep/);
+  }
 });
 
 test("a remote 422 whose detail is not FastAPI's issues is still a 422 in FastAPI's shape, naming the step", async () => {
