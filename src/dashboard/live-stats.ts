@@ -5,13 +5,23 @@ import type { Registry } from 'prom-client';
 import type { ModelConfig, OutputSpec } from '../config/types.js';
 import type { CoreEvent, InferenceCore } from '../core/core.js';
 import type { PredictionRecord } from '../core/prediction-tap.js';
-import { redactRows } from '../events/cloudevent.js';
+import { REDACTED } from '../events/cloudevent.js';
 
 const WINDOW = 2048;
 const LATEST = 20;
 /** Rows of a request the latest-predictions table shows (a batch of thousands would make every frame megabytes). */
 const LATEST_ROWS = 3;
 const BINS = 20;
+/**
+ * What the latest-predictions table shows of a value: a text's first characters, a list's first
+ * items, an object's first keys, a few levels deep. A client's 900 KB string (an extra field a
+ * model takes by default) made every frame megabytes, for every open dashboard, each held whole
+ * in a slow reader's buffer.
+ */
+const SHOWN_CHARS = 200;
+const SHOWN_ITEMS = 20;
+const SHOWN_KEYS = 50;
+const SHOWN_DEPTH = 4;
 
 export interface VersionSnapshot {
   model: string;
@@ -210,6 +220,29 @@ function trimmed(record: PredictionRecord): ShownRecord {
   };
 }
 
+/** A bounded copy of `value` for display (see SHOWN_CHARS), its cost bounded too; `redact`: the keys (of a row) shown as [redacted]. */
+function preview(value: unknown, depth = 0, redact?: ReadonlySet<string>): unknown {
+  if (typeof value === 'string') return value.length > SHOWN_CHARS ? `${value.slice(0, SHOWN_CHARS)}… (${value.length} characters)` : value;
+  if (value === null || typeof value !== 'object') return value;
+  if (depth >= SHOWN_DEPTH) return '…';
+  if (Array.isArray(value)) {
+    const items = value.slice(0, SHOWN_ITEMS).map((v) => preview(v, depth + 1));
+    if (value.length > SHOWN_ITEMS) items.push(`… (${value.length} items)`);
+    return items;
+  }
+  const out: Record<string, unknown> = {};
+  let n = 0;
+  for (const key in value) {
+    if (!Object.hasOwn(value, key)) continue;
+    if (n++ === SHOWN_KEYS) {
+      out['…'] = `(${Object.keys(value).length} keys)`;
+      break;
+    }
+    out[key.length > SHOWN_CHARS ? `${key.slice(0, SHOWN_CHARS)}…` : key] = redact?.has(key) ? REDACTED : preview((value as Record<string, unknown>)[key], depth + 1);
+  }
+  return out;
+}
+
 export class LiveStats {
   private readonly versions = new Map<string, VersionStats>();
   private latest: ShownRecord[] = [];
@@ -327,8 +360,8 @@ export class LiveStats {
       front_door: r.frontDoor ?? 'unknown',
       rows: r.rows,
       // Tensor-level calls (infer) show their shapes only.
-      inputs: r.inputs ? redactRows(r.inputs, this.redact) : (r.shapes ?? (r.feeds ? shapesOf(r.feeds) : {})),
-      predictions: r.predictions ? redactRows(r.predictions, this.redact) : null,
+      inputs: r.inputs ? r.inputs.map((row) => preview(row, 0, this.redact)) : (r.shapes ?? (r.feeds ? shapesOf(r.feeds) : {})),
+      predictions: r.predictions ? r.predictions.map((row) => preview(row, 0, this.redact)) : null,
       latency_ms: Math.round(r.latencyMs * 1000) / 1000,
     }));
     return { time: new Date().toISOString(), versions, errors: await this.errors(), latest };

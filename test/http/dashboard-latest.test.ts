@@ -39,6 +39,22 @@ test('--events-redact without a sink: the dashboard shows the fields as [redacte
   assert.ok(text.length < 20_000, `the snapshot is ${text.length} characters`);
 });
 
+test('a request with a long text or thousands of extra fields (a model takes extra fields by default) is shown cut short: a frame stays kilobytes, not megabytes per request', async () => {
+  for (let i = 0; i < 20; i++) assert.equal((await predict({ ...row, note: 'x'.repeat(300_000) })).status, 200);
+  const many: Record<string, unknown> = { ...row };
+  for (let i = 0; i < 5000; i++) many[`extra${i}`] = [i, i, i];
+  assert.equal((await predict(many)).status, 200);
+  const text = await (await fetch(`${url}/dashboard/stats`)).text();
+  assert.ok(text.length < 60_000, `the snapshot is ${text.length} characters`);
+  const { latest } = JSON.parse(text) as { latest: Array<{ inputs: Array<Record<string, unknown>> }> };
+  const [wide, long] = latest;
+  assert.equal(Object.keys(wide!.inputs[0]!).length, 51);
+  assert.equal(wide!.inputs[0]!['…'], '(5007 keys)');
+  assert.equal(wide!.inputs[0]!.temp_c, '[redacted]');
+  assert.equal(long!.inputs[0]!.note, `${'x'.repeat(200)}… (300000 characters)`);
+  assert.equal(long!.inputs[0]!.humidity, 0.83);
+});
+
 test('labels named like Object.prototype members (constructor, toString) are counted as any other', async () => {
   const repo = tempDir();
   cpSync(join(EXAMPLES, 'weather'), join(repo, 'weather'), { recursive: true });
