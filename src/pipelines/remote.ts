@@ -123,8 +123,11 @@ export class RemoteStep {
           }
           const attempts = attempt > 0 ? ` (${attempt + 1} attempts)` : '';
           // Reached, but the connection closed: before any answer, or in the middle of one.
+          // An answer that is not HTTP, or whose headers pass undici's limit, was reached: not "cannot reach".
           const why = answered !== undefined ? `answered ${answered} but closed the connection before the answer was complete (${code || (err as Error).message})`
-            : code === 'UND_ERR_SOCKET' ? `closed the connection without answering (${code})` : undefined;
+            : code === 'UND_ERR_SOCKET' ? `closed the connection without answering (${code})`
+              : code === 'UND_ERR_HEADERS_OVERFLOW' ? `answered with headers larger than 16 KiB (${code})`
+                : (err as Error).name === 'HTTPParserError' ? `answered something that is not HTTP/1.1 (${(err as Error).message})` : undefined;
           if (why !== undefined) throw new ModelServeError('MS_ERR_STEP_FAILED', `step '${this.step}': ${this.target} ${why}${attempts}`, { cause: err });
           throw new ModelServeError('MS_ERR_STEP_FAILED', `step '${this.step}': cannot reach ${this.target}: ${code || (err as Error).message}${attempts}`, { cause: err });
         }

@@ -15,6 +15,9 @@ before(async () => {
   service = createServer((req, res) => {
     req.resume();
     if (req.url === '/drop') return req.socket.destroy();
+    // Bytes that are not HTTP (a service on the wrong port), and headers past undici's 16 KiB.
+    if (req.url === '/garbage') return req.socket.end('SSH-2.0-OpenSSH_9.6\r\n\r\n');
+    if (req.url === '/headers') return res.writeHead(200, { 'x-big': 'a'.repeat(70_000) }).end('[{"y":1}]');
     // Half an answer of the length it announces, then the connection goes.
     res.writeHead(200, { 'content-type': 'application/json', 'content-length': '100' });
     res.write('[{"y":');
@@ -23,7 +26,7 @@ before(async () => {
   await new Promise<void>((resolve) => service.listen(0, '127.0.0.1', resolve));
   const port = (service.address() as AddressInfo).port;
   const repo = newRepo();
-  for (const path of ['drop', 'cut']) {
+  for (const path of ['drop', 'cut', 'garbage', 'headers']) {
     writeConfig(repo, path, `
 pipeline:
   sequence:
@@ -55,4 +58,13 @@ test('a service that closes the connection in the middle of its answer: a 502 na
   assert.equal(answer.status, 502);
   assert.equal(answer.body.code, 'MS_ERR_STEP_FAILED');
   assert.match(answer.body.detail, /^step 'scorer': http:\/\/127\.0\.0\.1:\d+\/cut answered 200 but closed the connection before the answer was complete \(/);
+});
+
+test('a service that answers something that is not HTTP, or headers past 16 KiB: a 502 naming the step that says so, not "cannot reach"', async () => {
+  const garbage = await predict('garbage');
+  assert.equal(garbage.status, 502);
+  assert.match(garbage.body.detail, /^step 'scorer': http:\/\/127\.0\.0\.1:\d+\/garbage answered something that is not HTTP\/1\.1 \(/);
+  const headers = await predict('headers');
+  assert.equal(headers.status, 502);
+  assert.match(headers.body.detail, /^step 'scorer': http:\/\/127\.0\.0\.1:\d+\/headers answered with headers larger than 16 KiB \(UND_ERR_HEADERS_OVERFLOW\)$/);
 });
