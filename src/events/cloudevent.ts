@@ -43,7 +43,8 @@ export function redactRows(rows: readonly Record<string, unknown>[], redact: Rea
   if (redact.size === 0) return rows as Record<string, unknown>[];
   return rows.map((row) => {
     const copy: Record<string, unknown> = { ...row };
-    for (const key of redact) if (key in copy) copy[key] = REDACTED;
+    // Own keys only: `in` found Object's members, so redacting a field named toString or constructor added it to every row.
+    for (const key of redact) if (Object.hasOwn(copy, key)) copy[key] = REDACTED;
     return copy;
   });
 }

@@ -111,6 +111,11 @@ test('the core reports predict() and infer() to observers; events sample and red
     const tensors = fromInfer!.data.inputs as Record<string, { datatype: string; shape: number[]; data: number[] }>;
     assert.equal(tensors.float_input!.datatype, 'float32');
     assert.deepEqual(tensors.float_input!.shape, [1, 7]);
+    // A redacted name that is an Object member (a field of another model) is not added to rows that lack it.
+    const texts2: string[] = [];
+    const named = new PredictionEvents({ sinks: [{ ...sink, offer: (e) => { texts2.push(e); return true; } }], redact: ['toString', 'constructor', 'humidity'] });
+    named.observe(records[0]!);
+    assert.deepEqual((JSON.parse(texts2[0]!) as { data: { inputs: unknown } }).data.inputs, [{ ...row, humidity: '[redacted]' }]);
     // Sampling: rate 0 sends nothing.
     const none = new PredictionEvents({ sinks: [sink], sampleRate: 0 });
     const before = texts.length;
