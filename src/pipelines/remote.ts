@@ -51,8 +51,10 @@ export class RemoteStep {
     this.pool = new (undici().Pool)(this.origin, { connections: spec.maxInFlight, pipelining: 1, connectTimeout: Math.min(spec.timeoutMs, 10_000), maxResponseSize: MAX_ANSWER_BYTES });
   }
 
+  /** The URL as errors name it (to the client too): without its query, which may hold a key (?code=, ?api_key=). */
   get target(): string {
-    return `${this.origin}${this.path}`;
+    const query = this.path.indexOf('?');
+    return `${this.origin}${query < 0 ? this.path : `${this.path.slice(0, query)}?…`}`;
   }
 
   /** Rows (already renamed to the service's fields) -> one answer object per row. */

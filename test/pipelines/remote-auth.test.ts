@@ -27,6 +27,13 @@ pipeline:
     - name: scorer
       remote: { url: "http://scorer:p%40ss%20word@127.0.0.1:${port}/score", protocol: json, retries: 0, fields: { x: { type: number } }, outputs: { y: number } }
 `);
+  // A key in the query (as some services take it): never in the answer's error, which the client reads.
+  writeConfig(repo, 'keyed', `
+pipeline:
+  sequence:
+    - name: scorer
+      remote: { url: "http://127.0.0.1:${port}/score?code=s3cret-key", protocol: json, retries: 0, fields: { x: { type: number } }, outputs: { y: number } }
+`);
   server = await startServer({ repo, port: 0, workers: 0, logger: false });
 });
 after(async () => {
@@ -38,4 +45,11 @@ test("a remote URL's user:password@ is sent as HTTP Basic authorization (percent
   const res = await fetch(`${server.url}/models/secured/predict`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"x":1}' });
   assert.equal(res.status, 200, await res.clone().text());
   assert.deepEqual(await res.json(), { y: 1 });
+});
+
+test("a remote URL's query (which may hold a key) is not shown in a step's error, which the client reads", async () => {
+  const res = await fetch(`${server.url}/models/keyed/predict`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"x":1}' });
+  assert.equal(res.status, 502);
+  const { detail } = await res.json() as { detail: string };
+  assert.match(detail, /^step 'scorer': http:\/\/127\.0\.0\.1:\d+\/score\?… answered 401: who are you\?$/);
 });
