@@ -15,7 +15,7 @@
 // It is on ModelInfer's path: one object per call, no closures, no writes.
 import type * as grpc from '@grpc/grpc-js';
 import { status as Status } from '@grpc/grpc-js';
-import { PassThroughCall, type CallStatus } from './pass-through-call.js';
+import { PassThroughCall, type CallStatus, type Listener } from './pass-through-call.js';
 
 /** An inference RPC as the access line and the errors name it. */
 export interface WatchedMethod { rpc: string; requestType: string }
@@ -78,6 +78,9 @@ export class ArrivalBound {
 
   delete(call: Arriving): void { this.arriving.delete(call); }
 
+  /** Calls waiting for their request. */
+  get size(): number { return this.arriving.size; }
+
   private sweep(): void {
     const now = performance.now();
     // In the order they started: the first one still within the bound ends the sweep.
@@ -104,6 +107,12 @@ class BoundedCall extends PassThroughCall implements Arriving {
     if (over(this.next)) return;
     this.expired = true;
     this.next.sendStatus(status);
+  }
+
+  override start(listener: Listener): void {
+    super.start(listener);
+    // Reset with its headers: no cancel will come (see WatchedCall.start).
+    if (over(this.next)) this.bound.delete(this);
   }
 
   override onReceiveMessage(message: unknown): void { if (!this.expired) this.listener!.onReceiveMessage(message); }
@@ -147,6 +156,15 @@ class WatchedCall extends PassThroughCall implements Arriving {
     this.ended = true;
     this.next.sendStatus(status);
     this.report(this.method.rpc, this.metadata, status.code, this.started);
+  }
+
+  override start(listener: Listener): void {
+    super.start(listener);
+    // A stream already gone when the call starts (the client's RST_STREAM came in the same read as
+    // its headers: rapid reset) makes grpc-js's call drop the listener, never to tell it of the cancel:
+    // the bound would hold the call, its stream and metadata until its sweep (up to 90 s by default;
+    // at rapid-reset rates, tens of MB for nobody). It needs no bound: it will never be answered.
+    if (over(this.next)) this.bound?.delete(this);
   }
 
   override onReceiveMetadata(metadata: grpc.Metadata): void {
