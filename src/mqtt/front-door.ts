@@ -363,7 +363,7 @@ export class MqttFrontDoor {
     // as a gRPC deadline is: past it the answer is MS_ERR_TIMEOUT instead of one nobody waits for.
     const expiry = props.messageExpiryInterval;
     const deadline = expiry === undefined || expiry === 0 ? undefined : started + expiry * 1000;
-    const reply: Reply = { responseTopic: props.responseTopic, correlationData: props.correlationData, requestId: requestIdFrom(props.userProperties?.request_id), status: 0, userProperties: props.userProperties, deadline, retired: retired?.topics, shed };
+    const reply: Reply = { responseTopic: props.responseTopic, correlationData: props.correlationData, requestId: requestIdFrom(props.userProperties?.request_id), status: 0, userProperties: props.userProperties, arrived: started, deadline, retired: retired?.topics, shed };
     void this.handle(model, payload, reply).then((outcome) => {
       const ms = performance.now() - started;
       this.metrics?.observe(model, outcome, ms / 1000);
@@ -446,10 +446,14 @@ export class MqttFrontDoor {
         return 'invalid';
       }
       const rows = validated.rows.length;
-      await this.admitRows(model, rows, version.config.queue.maxRows, reply.deadline);
+      // The version's queue.timeout_ms counts from the message's arrival: the batcher would start it
+      // afresh at submit, so the wait for room (admitRows) was bounded by the message expiry alone.
+      const limit = version.config.queue.timeoutMs;
+      const deadline = limit > 0 ? Math.min(reply.deadline ?? Infinity, reply.arrived + limit) : reply.deadline;
+      await this.admitRows(model, rows, version.config.queue.maxRows, deadline);
       let predictions;
       try {
-        predictions = await version.predict(validated.rows, reply.deadline, { requestId, frontDoor: 'mqtt', batch: validated.batch });
+        predictions = await version.predict(validated.rows, deadline, { requestId, frontDoor: 'mqtt', batch: validated.batch });
       } finally {
         this.releaseRows(model, rows);
       }
@@ -686,6 +690,8 @@ interface Reply {
   status: number;
   /** The request's user properties (a split sticky by header reads the one of that name). */
   userProperties: Record<string, string | string[]> | undefined;
+  /** When the message was read (performance.now() ms): its model's queue.timeout_ms counts from here. */
+  arrived: number;
   /** The request's message expiry as a deadline (performance.now() ms), if it has one. */
   deadline: number | undefined;
   /** The model's topics when the request came on a topic no longer served (the model removed or moved). */

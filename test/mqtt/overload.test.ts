@@ -7,7 +7,9 @@ import { startServer, type RunningServer } from '../../src/server.js';
 import { InProcessRuntime } from '../../src/runtime/in-process.js';
 import type { NamedTensors } from '../../src/runtime/types.js';
 import { startMosquitto, type Broker } from '../helpers/mosquitto.js';
-import { bookRows, tempDir, writeBookModelFolder } from '../helpers/paths.js';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { BOOK_MODEL, bookModelYaml, bookRows, tempDir, writeBookModelFolder } from '../helpers/paths.js';
 
 /** The real in-process runtime (one run slot), whose runs wait, once held, until let go. */
 class HeldRuntime extends InProcessRuntime {
@@ -149,6 +151,51 @@ test("a message waiting for room in its model's queue (MQTT rows in flight at qu
     assert.equal(answers[0]!.packet.properties?.userProperties?.request_id, 'first');
     const text = await (await fetch(`${server.url}/metrics`)).text();
     assert.match(text, /modelserve_rejected_total\{model="book-weather",reason="timeout"\} 1/);
+  } finally {
+    runtime.letGo();
+    await server.shutdown();
+  }
+});
+
+test("a message waiting for room in its model's queue (no message expiry) gets MS_ERR_TIMEOUT at its version's queue.timeout_ms since it arrived, not a wait without bound and a fresh timeout once it gets in", async () => {
+  // Two versions split by the user property x-user: version 1 waits 600 s, version 2 300 ms. A
+  // message for version 1 holds the model's MQTT rows (its run held); one for version 2 waits for room.
+  const repo = tempDir();
+  const dir = join(repo, 'book-weather');
+  for (const [version, ms] of [[1, 600000], [2, 300]] as const) {
+    mkdirSync(join(dir, String(version)), { recursive: true });
+    writeFileSync(join(dir, String(version), 'model.yaml'), bookModelYaml({ name: 'book-weather', model: BOOK_MODEL, extra: `optimize: false\nqueue: { max_rows: 4, timeout_ms: ${ms} }\n` }));
+  }
+  writeFileSync(join(dir, 'model.yaml'), bookModelYaml({ name: 'book-weather', model: BOOK_MODEL, extra: 'optimize: false\nversion_policy: { all: true }\ntraffic: { 1: 50, 2: 50 }\nsticky: { header: x-user }\n' }));
+  const runtime = new HeldRuntime();
+  const server = await startServer({ repo, port: 0, grpcPort: 0, workers: 1, logger: false, runtime, streams: { mqtt: { url: broker.url, topics: { request: 'bound/{model}/in', predictions: 'bound/{model}/out', errors: 'bound/{model}/err' } } } });
+  await server.streams!.frontDoor!.waitReady();
+  await client.subscribeAsync(['bound/book-weather/out', 'bound/book-weather/err'], { qos: 1 });
+  const answers = collect('bound/book-weather/out');
+  const errors = collect('bound/book-weather/err');
+  try {
+    // A user for each version (the split is a hash of the header: asked over HTTP).
+    const users = new Map<string, string>();
+    for (let i = 0; users.size < 2 && i < 100; i++) {
+      const res = await fetch(`${server.url}/models/book-weather/predict`, { method: 'POST', headers: { 'content-type': 'application/json', 'x-user': `u${i}` }, body: JSON.stringify(bookRows(1)) });
+      assert.equal(res.status, 200);
+      const version = res.headers.get('x-model-version')!;
+      if (!users.has(version)) users.set(version, `u${i}`);
+    }
+    runtime.hold();
+    const first = server.core.resolve('book-weather', 1)!;
+    await client.publishAsync('bound/book-weather/in', JSON.stringify(bookRows(4)), { qos: 1, properties: { userProperties: { request_id: 'first', 'x-user': users.get('1')! } } });
+    await until(() => first.batcher.stats().inFlightBatches === 1, 'the held run');
+    await client.publishAsync('bound/book-weather/in', JSON.stringify(bookRows(4)), { qos: 1, properties: { userProperties: { request_id: 'waiting', 'x-user': users.get('2')! } } });
+    await until(() => errors.length === 1, 'the waiting message\'s error while the run is held');
+    const error = JSON.parse(errors[0]!.payload.toString()) as { code: string; status: number; request_id: string; detail: string };
+    assert.deepEqual([error.code, error.status, error.request_id], ['MS_ERR_TIMEOUT', 504, 'waiting']);
+    assert.match(error.detail, /passed its deadline waiting for room/);
+    assert.equal(errors[0]!.packet.properties?.userProperties?.model_version, '2');
+    assert.equal(answers.length, 0);
+    runtime.letGo();
+    await until(() => answers.length === 1, 'the first message\'s answer');
+    assert.equal(answers[0]!.packet.properties?.userProperties?.request_id, 'first');
   } finally {
     runtime.letGo();
     await server.shutdown();
