@@ -25,6 +25,7 @@ import { StepValidationError } from '../pipelines/errors.js';
 import { requestIdFrom } from '../protocols/request-id.js';
 import { connectClient, urlForLogs, type MqttConnectionOptions } from './connection.js';
 import { MqttMetrics } from './metrics.js';
+import { PubackReader } from './puback-reader.js';
 
 import { DEFAULT_TOPICS, type MqttTopics } from './topics.js';
 import { stickyKey } from '../traffic/sticky.js';
@@ -127,8 +128,12 @@ export class MqttFrontDoor {
   private maxPacket: number | undefined;
   /** The smallest payload the broker refused with a PUBACK MQTT.js cannot read (mosquitto's message_size_limit): payloads this large no longer fit. */
   private refusedBytes: number | undefined;
+  /** The current connection's reader of refused PUBACKs' packet ids (onUnreadablePuback). */
+  private pubacks: PubackReader | undefined;
   /** Answers and errors published and not acknowledged yet, oldest first, and how to say it again should the broker refuse one as too large. */
-  private readonly unacked = new Map<(err?: Error) => void, { bytes: number; reply: Reply; again: () => void }>();
+  private readonly unacked = new Map<(err?: Error) => void, Unacked>();
+  /** Their packet ids (MQTT.js keeps a message's id when it resends it after a reconnect). */
+  private readonly byId = new Map<number, (err?: Error) => void>();
   /** Each model's topics, recomputed when the set of models or their configs change. */
   private readonly topicCache = new Map<string, MqttTopics>();
   /**
@@ -195,10 +200,22 @@ export class MqttFrontDoor {
     // overload. Once it pings, reading goes on until the PINGRESP: the held message is let go (it is
     // already being processed) and any request read meanwhile is refused as overload.
     this.client.on('packetsend', (packet) => {
+      // A new connection's CONNECT, its stream just made: its bytes are read for refused PUBACKs from the start.
+      if (packet.cmd === 'connect') {
+        this.readPubacks();
+        return;
+      }
+      if (packet.cmd === 'publish' && packet.qos === 1 && packet.messageId !== undefined && !this.byId.has(packet.messageId)) {
+        const cb = this.client.outgoing[packet.messageId]?.cb as ((err?: Error) => void) | undefined;
+        if (cb !== undefined) this.track(packet.messageId, cb);
+        return;
+      }
       if (packet.cmd !== 'pingreq') return;
       this.pingOutstanding = true;
       for (const resume of this.paused.splice(0)) resume();
     });
+    // (The first connection's CONNECT was sent within connectClient, before the listener above: no byte read yet.)
+    this.readPubacks();
     this.client.on('packetreceive', (packet) => { if (KEEPALIVE_RESETS.has(packet.cmd)) this.pingOutstanding = false; });
     this.client.on('close', () => { this.pingOutstanding = false; });
     this.client.on('message', (topic, payload, packet) => this.onMessage(topic, payload, packet));
@@ -584,25 +601,31 @@ export class MqttFrontDoor {
 
   /**
    * The broker refused a message with a PUBACK MQTT.js cannot read (0x95 Packet too large, from
-   * mosquitto past its message_size_limit). PUBACKs come in the order of the publishes, so once those
-   * read before it are handled, the oldest message unacknowledged is the one refused: it leaves
-   * MQTT.js's store (resent after a reconnect, it would be refused again, endlessly), its size is
+   * mosquitto past its message_size_limit). The PubackReader names the refused packet ids: each such
+   * message leaves MQTT.js's store (resent after a reconnect, it would be refused again, endlessly), its size is
    * remembered as too large, and its request is answered again under that limit. The connection,
    * unreadable now, is dropped: MQTT.js reconnects and the broker gives the session's unacknowledged
    * requests again.
    */
   private onUnreadablePuback(): void {
     setImmediate(() => {
-      const oldest = this.unacked.entries().next().value;
-      if (oldest !== undefined) {
-        const [, { bytes, reply, again }] = oldest;
+      // (By now the reader has seen the bytes MQTT.js's parser stopped at.)
+      const ids = this.pubacks?.refused.splice(0) ?? [];
+      const found = ids.map((id) => this.byId.get(id)).map((acked) => acked === undefined ? undefined : this.unacked.get(acked)).filter((e) => e !== undefined);
+      // (Should the reader have found none: the oldest answer not acknowledged, as a last guess.)
+      const refused = found.length > 0 || ids.length > 0 ? found : [...this.unacked.values()].slice(0, 1);
+      for (const { bytes, reply, again } of refused) {
         this.refusedBytes = Math.min(this.refusedBytes ?? Infinity, bytes);
         this.log?.warn({ bytes, reqId: reply.requestId }, 'mqtt: the broker refused an answer as too large with a PUBACK MQTT.js cannot read (mosquitto\'s message_size_limit?); answers this large are not sent any more');
         // Every message of that request goes (an error is sent to the errors and the response topic).
         for (const [acked, entry] of [...this.unacked]) {
           if (entry.reply !== reply) continue;
           this.unacked.delete(acked);
-          for (const [id, pending] of Object.entries(this.client.outgoing)) if (pending.cb === acked) this.client.removeOutgoingMessage(Number(id));
+          // (By its packet id: MQTT.js wraps the callback of a message it resends after a reconnect.)
+          if (entry.id !== undefined) {
+            this.byId.delete(entry.id);
+            this.client.removeOutgoingMessage(entry.id);
+          }
         }
         // Once only: what is said again, refused too, is dropped.
         if (!reply.saidAgain) {
@@ -631,14 +654,35 @@ export class MqttFrontDoor {
     // QoS 1: MQTT.js keeps it (and resends it after a reconnect) until the broker acknowledged it.
     const acked = (err?: Error) => {
       // (Removed by onUnreadablePuback: said again there.)
-      if (!this.unacked.delete(acked)) return;
+      const entry = this.unacked.get(acked);
+      if (entry === undefined) return;
+      this.unacked.delete(acked);
+      if (entry.id !== undefined) this.byId.delete(entry.id);
       if (err && !this.closed) this.log?.warn({ topic, reqId: reply.requestId, err: err.message }, 'mqtt: publishing an answer failed');
       // (MQTT.js gives the reason code as a number; a lost connection is an error without one.)
       const code = (err as { code?: unknown } | undefined)?.code;
       if (err && typeof code === 'number' && !this.closed) refused?.(`${err.message.replace(/^Publish error: /, '')} (reason code 0x${code.toString(16)})`);
     };
-    this.unacked.set(acked, { bytes: Buffer.byteLength(body), reply, again });
+    const entry: Unacked = { bytes: Buffer.byteLength(body), reply, again, id: undefined };
+    this.unacked.set(acked, entry);
     this.client.publish(topic, body, { qos: 1, properties }, acked);
+    // Its packet id, given within publish() (else, queued behind a reconnect's resends, on its first send: packetsend).
+    const id = this.client.messageIdProvider.getLastAllocated();
+    if (id !== null && this.client.outgoing[id]?.cb === acked) this.track(id, acked);
+  }
+
+  /** Reads the current connection's bytes for refused PUBACKs, from its start (its CONNECT just sent). */
+  private readPubacks(): void {
+    const reader = new PubackReader();
+    this.pubacks = reader;
+    this.client.stream.on('data', (bytes: Buffer) => reader.feed(bytes));
+  }
+
+  private track(id: number, acked: (err?: Error) => void): void {
+    const entry = this.unacked.get(acked);
+    if (entry === undefined || entry.id !== undefined) return;
+    entry.id = id;
+    this.byId.set(id, acked);
   }
 
   private closing: Promise<void> | undefined;
@@ -680,6 +724,15 @@ export class MqttFrontDoor {
 /** MQTT user properties as the HTTP headers a sticky split reads: names in lower case. */
 function userPropertiesAsHeaders(properties: Record<string, string | string[]> | undefined): Record<string, string | string[]> {
   return Object.fromEntries(Object.entries(properties ?? {}).map(([name, value]) => [name.toLowerCase(), value]));
+}
+
+interface Unacked {
+  bytes: number;
+  reply: Reply;
+  /** How to say it again should the broker refuse it as too large. */
+  again: () => void;
+  /** Its MQTT packet id, once known. */
+  id: number | undefined;
 }
 
 interface Reply {

@@ -6,9 +6,12 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { createServer, connect, type Socket } from 'node:net';
 import { join } from 'node:path';
 import mqtt, { type IPublishPacket, type MqttClient } from 'mqtt';
 import { startServer, type RunningServer } from '../../src/server.js';
+import { InProcessRuntime } from '../../src/runtime/in-process.js';
+import type { NamedTensors } from '../../src/runtime/types.js';
 import { startMosquitto, type Broker } from '../helpers/mosquitto.js';
 import { EXAMPLES, tempDir } from '../helpers/paths.js';
 import { exampleModel } from '../pipelines/helpers.js';
@@ -96,4 +99,113 @@ test("an answer past mosquitto's message_size_limit is MS_ERR_ANSWER_TOO_LARGE t
   await until(() => answers.length === 2, 15_000, 'the second answer after');
   assert.equal(await reconnects(), before);
   assert.equal(Object.keys(server.streams!.frontDoor!.client.outgoing).length, 0, 'every answer acknowledged');
+});
+
+/** The real in-process runtime, whose runs wait, once held, until let go. */
+class HeldRuntime extends InProcessRuntime {
+  private held: Promise<void> | undefined;
+  private release: (() => void) | undefined;
+  hold(): void { this.held = new Promise((go) => { this.release = go; }); }
+  letGo(): void { this.release?.(); this.held = undefined; }
+  override async run(model: string, feeds: NamedTensors, outputNames?: string[]): Promise<NamedTensors> {
+    await this.held;
+    return super.run(model, feeds, outputNames);
+  }
+}
+
+/** A TCP relay to the broker whose two directions can each be held (their bytes kept) and let go as one write. */
+async function relay(port: number) {
+  const held = { up: undefined as Buffer[] | undefined, down: undefined as Buffer[] | undefined };
+  let pair: { client: Socket; broker: Socket } | undefined;
+  const server = createServer((client) => {
+    const broker = connect(port, '127.0.0.1');
+    pair = { client, broker };
+    client.setNoDelay(true);
+    broker.setNoDelay(true);
+    client.on('data', (b: Buffer) => { if (held.up) held.up.push(b); else broker.write(b); });
+    broker.on('data', (b: Buffer) => { if (held.down) held.down.push(b); else client.write(b); });
+    client.on('error', () => broker.destroy());
+    broker.on('error', () => client.destroy());
+    client.on('close', () => broker.destroy());
+    broker.on('close', () => client.destroy());
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  return {
+    url: `mqtt://127.0.0.1:${(server.address() as { port: number }).port}`,
+    hold(way: 'up' | 'down') { held[way] = []; },
+    held(way: 'up' | 'down'): Buffer { return Buffer.concat(held[way] ?? []); },
+    letGo(way: 'up' | 'down') {
+      const bytes = Buffer.concat(held[way] ?? []);
+      held[way] = undefined;
+      if (bytes.length > 0) (way === 'up' ? pair!.broker : pair!.client).write(bytes);
+    },
+    close: () => new Promise<void>((r) => { pair?.client.destroy(); pair?.broker.destroy(); server.close(() => r()); }),
+  };
+}
+
+/** The MQTT packets in a run of bytes (whole packets): type and body. */
+function packets(bytes: Buffer): Array<{ type: number; body: Buffer }> {
+  const out: Array<{ type: number; body: Buffer }> = [];
+  for (let at = 0; at < bytes.length;) {
+    let length = 0;
+    let i = at + 1;
+    for (let shift = 0; ; shift += 7) { const b = bytes[i++]!; length += (b & 0x7f) * 2 ** shift; if (!(b & 0x80)) break; }
+    out.push({ type: bytes[at]! >> 4, body: bytes.subarray(i, i + length) });
+    at = i + length;
+  }
+  return out;
+}
+
+test('the refused answer is found by the packet id of the PUBACK refusing it: a request read just before it (the pump paused behind it) and an answer acknowledged in the same read are not blamed', async () => {
+  const proxy = await relay(broker.port);
+  const runtime = new HeldRuntime();
+  const repo = tempDir();
+  exampleModel(repo, 'weather');
+  // One message in processing at most: the request read just before the refusal holds MQTT.js's reading (its run held).
+  const paused = await startServer({ repo, port: 0, workers: 1, logger: false, runtime, streams: { mqtt: { url: proxy.url, maxPayload: LIMIT, topics: { request: 'paused/{model}/in', predictions: 'paused/{model}/out', errors: 'paused/{model}/err' }, ...{ maxInFlight: 1 } } } });
+  const got: Array<{ topic: string; correlation: string; body: { code?: string; detail?: unknown[] } }> = [];
+  client.on('message', (topic, payload, packet) => {
+    if (topic.startsWith('paused/')) got.push({ topic, correlation: packet.properties?.correlationData?.toString() ?? '', body: JSON.parse(payload.toString()) as { code?: string; detail?: unknown[] } });
+  });
+  const of = (c: string) => got.filter((g) => g.correlation === c);
+  try {
+    const door = paused.streams!.frontDoor!;
+    await door.waitReady();
+    await client.subscribeAsync(['paused/weather/out', 'paused/weather/err'], { qos: 1 });
+    runtime.hold();
+    proxy.hold('up');
+    // A 422 of 7 issues (~1 KB, fits), then one of 1,400 issues (~130 KB, refused): both published, neither acknowledged yet.
+    await client.publishAsync('paused/weather/in', JSON.stringify([{}]), { qos: 1, properties: { correlationData: Buffer.from('small') } });
+    await client.publishAsync('paused/weather/in', JSON.stringify(Array.from({ length: 200 }, () => ({}))), { qos: 1, properties: { correlationData: Buffer.from('big') } });
+    await until(() => Object.keys(door.client.outgoing).length === 2, 15_000, 'both answers published');
+    // A request read, in one chunk, before the small answer's PUBACK and the big one's PUBACK 0x95.
+    proxy.hold('down');
+    await client.publishAsync('paused/weather/in', JSON.stringify(row), { qos: 1, properties: { correlationData: Buffer.from('row') } });
+    await until(() => packets(proxy.held('down')).some((p) => p.type === 3), 15_000, 'the request at the relay');
+    proxy.letGo('up');
+    await until(() => packets(proxy.held('down')).some((p) => p.type === 4 && p.body[2] === 0x95), 15_000, 'the PUBACK 0x95 at the relay');
+    assert.deepEqual(packets(proxy.held('down')).map((p) => p.type), [3, 4, 4], 'the request, the small answer\'s PUBACK, the big one\'s');
+    let reconnects = 0;
+    door.client.on('reconnect', () => { reconnects++; });
+    proxy.letGo('down');
+    // The refusal handled (the connection, unreadable now, dropped), the run is let go: the request held
+    // MQTT.js's reading, and with it the acknowledgements its resends after the reconnect wait for.
+    await until(() => reconnects > 0, 15_000, 'the reconnect after the refusal');
+    runtime.letGo();
+    await until(() => of('big').length === 1, 15_000, `the big 422 said again under the limit (got ${JSON.stringify(got.map((g) => [g.correlation, g.body.code, g.body.detail?.length]))})`);
+    assert.equal(of('big')[0]!.body.code, 'MS_ERR_VALIDATION');
+    assert.ok(of('big')[0]!.body.detail!.length < 1400, `${of('big')[0]!.body.detail!.length} issues`);
+    await until(() => of('row').length >= 1, 15_000, 'the request\'s answer');
+    // Answers as large as the small 422 still go: it was not taken for the refused one.
+    await client.publishAsync('paused/weather/in', JSON.stringify([{}]), { qos: 1, properties: { correlationData: Buffer.from('small-again') } });
+    await until(() => of('small-again').length === 1, 15_000, 'the second small 422');
+    assert.equal(of('small-again')[0]!.body.detail!.length, 7);
+    // (Its PUBACK, read but not handled when the connection was dropped, is lost with it: QoS 1 resends it, the same message.)
+    assert.ok(of('small').length >= 1);
+    for (const g of of('small')) assert.deepEqual([g.body.code, g.body.detail!.length], ['MS_ERR_VALIDATION', 7]);
+  } finally {
+    runtime.letGo();
+    await paused.shutdown();
+    await proxy.close();
+  }
 });
