@@ -457,7 +457,7 @@ export class MqttFrontDoor {
     try {
       const split = this.traffic?.pick(model, (sticky) => stickyKey(sticky, userPropertiesAsHeaders(reply.userProperties), body));
       version = this.core.resolve(model, split) ?? await this.core.acquire(model, split, reply.deadline);
-      const validated = version.validate(body);
+      let validated = version.validate(body);
       if (!validated.ok) {
         this.sendError(model, reply, 'MS_ERR_VALIDATION', validated.issues, version);
         return 'invalid';
@@ -467,9 +467,19 @@ export class MqttFrontDoor {
       // afresh at submit, so the wait for room (admitRows) was bounded by the message expiry alone.
       const limit = version.config.queue.timeoutMs;
       const deadline = limit > 0 ? Math.min(reply.deadline ?? Infinity, reply.arrived + limit) : reply.deadline;
-      await this.admitRows(model, rows, version.config.queue.maxRows, deadline);
+      const waited = await this.admitRows(model, rows, version.config.queue.maxRows, deadline);
       let predictions;
       try {
+        // While it waited for room, a reload or unload may have taken the version it was given out of service: that one's
+        // sessions are released once it drains, and a run on it is refused (503). What serves the model now takes it.
+        if (waited && this.core.peek(model, split) !== version) {
+          version = this.core.resolve(model, split) ?? await this.core.acquire(model, split, deadline);
+          validated = version.validate(body);
+          if (!validated.ok) {
+            this.sendError(model, reply, 'MS_ERR_VALIDATION', validated.issues, version);
+            return 'invalid';
+          }
+        }
         predictions = await version.predict(validated.rows, deadline, { requestId, frontDoor: 'mqtt', batch: validated.batch });
       } finally {
         this.releaseRows(model, rows);
@@ -511,11 +521,12 @@ export class MqttFrontDoor {
 
   /**
    * Resolves once `rows` more rows of the model fit beside the MQTT rows already being predicted
-   * within its queue limit (a message alone always goes: a larger one gets the batcher's answer).
+   * within its queue limit (a message alone always goes: a larger one gets the batcher's answer); true when it had to wait.
    * The broker holds what is not read yet; this holds what was read, as HTTP cannot (it sheds).
    */
-  private async admitRows(model: string, rows: number, limit: number, deadline: number | undefined): Promise<void> {
+  private async admitRows(model: string, rows: number, limit: number, deadline: number | undefined): Promise<boolean> {
     const since = performance.now();
+    let waited = false;
     for (;;) {
       const busy = this.rowsInFlight.get(model) ?? 0;
       if (busy === 0 || busy + rows <= limit) break;
@@ -535,8 +546,10 @@ export class MqttFrontDoor {
         if (waiting) waiting.push(wake);
         else this.rowWaiters.set(model, [wake]);
       });
+      waited = true;
     }
     this.rowsInFlight.set(model, (this.rowsInFlight.get(model) ?? 0) + rows);
+    return waited;
   }
 
   private releaseRows(model: string, rows: number): void {

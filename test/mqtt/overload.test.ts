@@ -6,19 +6,21 @@ import mqtt, { type MqttClient } from 'mqtt';
 import { startServer, type RunningServer } from '../../src/server.js';
 import { InProcessRuntime } from '../../src/runtime/in-process.js';
 import type { NamedTensors } from '../../src/runtime/types.js';
+import type { ModelVersion } from '../../src/core/model-version.js';
 import { startMosquitto, type Broker } from '../helpers/mosquitto.js';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { BOOK_MODEL, bookModelYaml, bookRows, tempDir, writeBookModelFolder } from '../helpers/paths.js';
 
-/** The real in-process runtime (one run slot), whose runs wait, once held, until let go. */
+/** The real in-process runtime (one run slot), whose runs wait, once held, until let go (`key`: only that loaded model's runs). */
 class HeldRuntime extends InProcessRuntime {
   private held: Promise<void> | undefined;
+  private heldKey: string | undefined;
   private release: (() => void) | undefined;
-  hold(): void { this.held = new Promise((go) => { this.release = go; }); }
+  hold(key?: string): void { this.heldKey = key; this.held = new Promise((go) => { this.release = go; }); }
   letGo(): void { this.release?.(); this.held = undefined; }
   override async run(model: string, feeds: NamedTensors, outputNames?: string[]): Promise<NamedTensors> {
-    await this.held;
+    if (this.heldKey === undefined || this.heldKey === model) await this.held;
     return super.run(model, feeds, outputNames);
   }
 }
@@ -196,6 +198,32 @@ test("a message waiting for room in its model's queue (no message expiry) gets M
     runtime.letGo();
     await until(() => answers.length === 1, 'the first message\'s answer');
     assert.equal(answers[0]!.packet.properties?.userProperties?.request_id, 'first');
+  } finally {
+    runtime.letGo();
+    await server.shutdown();
+  }
+});
+
+test('a message waiting for room in its model\'s queue while the model is reloaded is answered by the new load, not refused because the load it was given has been released', async () => {
+  const { server, runtime } = await serve('reload', 'max_rows: 1, timeout_ms: 600000');
+  const answers = collect('reload/book-weather/out');
+  const errors = collect('reload/book-weather/err');
+  try {
+    const old = server.core.resolve('book-weather') as ModelVersion;
+    // Only the serving load's runs are held: the reload's warm-up runs.
+    runtime.hold(old.key);
+    await client.publishAsync('reload/book-weather/in', JSON.stringify(bookRows(1)), { qos: 1, properties: { userProperties: { request_id: 'running' } } });
+    await until(() => old.batcher.stats().inFlightBatches === 1, 'the held run');
+    // Its row does not fit beside the first message's (max_rows 1): it waits for room, holding the version it was given.
+    await client.publishAsync('reload/book-weather/in', JSON.stringify(bookRows(1)), { qos: 1, properties: { userProperties: { request_id: 'waiting' } } });
+    const reloaded = server.core.loadModel('book-weather');
+    await until(() => server.core.peek('book-weather') !== old, 'the reload serving');
+    // The old load drains (the held run ends), then its session is released; only then does the waiting message get room.
+    runtime.letGo();
+    await reloaded;
+    await until(() => answers.length + errors.length === 2, 'both answers');
+    assert.deepEqual(errors.map((e) => e.payload.toString()), []);
+    assert.deepEqual(answers.map((a) => a.packet.properties?.userProperties?.request_id).sort(), ['running', 'waiting']);
   } finally {
     runtime.letGo();
     await server.shutdown();
