@@ -60,7 +60,8 @@ const CHUNK_SIZE = /^[0-9a-fA-F]{1,15}[ \t]*(;.*)?$/;
 /** A Content-Length value: digits only (http-parser-js reads 'abc' as NaN and '-1' as -1). */
 const CONTENT_LENGTH = /^\d{1,15}$/;
 
-type ParserState = { consumeLine(): string | undefined; line: string; offset: number; BODY_CHUNKHEAD(): void };
+/** The http-parser-js internals read here (0.5.x, pinned by package-lock; connection.test.ts covers each use). */
+type ParserState = { consumeLine(): string | undefined; line: string; offset: number; end: number; BODY_CHUNKHEAD(): void };
 /**
  * http-parser-js reads a chunk size with parseInt and takes NaN for the last chunk, so a body
  * framed with 'ZZ' ended as a clean 200. This one refuses a size line that is not hex (the
@@ -127,7 +128,9 @@ export class ConnectionSlot implements Slot {
         if (info.headers[i]!.toLowerCase() === 'content-length' && !CONTENT_LENGTH.test(info.headers[i + 1]!.trim())) this.invalid = `invalid Content-Length ${JSON.stringify(info.headers[i + 1]!.slice(0, 20))}`;
       }
       // A callback may not throw (execute rethrows it out of the socket's read): skip the body and fail at its end.
-      return skipBody || this.invalid !== null ? 1 : 0;
+      // 1xx, 204 and 304 answers have no body whatever their Content-Length says (RFC 9112 §6.3): a
+      // 304 with the representation's Content-Length waited for bytes that never come, a timeout.
+      return skipBody || this.invalid !== null || info.statusCode < 200 || info.statusCode === 204 || info.statusCode === 304 ? 1 : 0;
     };
     this.parser[HTTPParser.kOnBody] = (_chunk: Buffer, _offset: number, length: number) => { if (!this.stale()) this.bytes += length; };
     this.parser[HTTPParser.kOnMessageComplete] = () => {
@@ -137,6 +140,12 @@ export class ConnectionSlot implements Slot {
       // final answer follows on the same connection, and a client must read past them (RFC 9110 §15.2).
       if (this.status === 101) { this.fail(new ProtocolError('101 Switching Protocols to a request that asked for no upgrade')); return; }
       if (this.status >= 100 && this.status < 200) { this.status = 0; return; }
+      // Bytes past the answer's end on a connection kept open (garbage past the Content-Length, a
+      // 204 with a body, a second answer nobody asked for) would be read as the start of the next
+      // request's answer: the exchange is out of step, so the answer fails and the connection goes.
+      // (offset and end: how far into the read execute() is, and where the read ends.)
+      const p = this.parser as unknown as ParserState;
+      if (this.keepAlive && p.offset < p.end) { this.fail(new ProtocolError(`${p.end - p.offset} bytes past the end of the answer`)); return; }
       this.complete();
     };
     // One timer per connection, re-armed per request (refresh is far cheaper than a new timer) and
@@ -177,6 +186,9 @@ export class ConnectionSlot implements Slot {
     const host = this.url.hostname.replace(/^\[|\]$/g, '');
     const onBytes = (chunk: Buffer, length: number): void => {
       if (this.socket !== socket) return;
+      // Nothing was asked (the user is waiting between requests): whatever the server sends now
+      // cannot be an answer, and would be read as the start of the next one. Drop the connection.
+      if (this.done) { this.drop(); return; }
       if (!this.parsing) {
         const whole = this.fastPath ? parseCompleteResponse(chunk, length) : null;
         if (whole !== null) {

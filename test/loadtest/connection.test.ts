@@ -221,12 +221,14 @@ test('a body delimited by the connection closing completes at the close; the nex
 });
 
 /** A raw server that answers every read (one request each, on a keep-alive connection) with `answer`. */
-async function everyRead(answer: (socket: net.Socket) => void): Promise<{ origin: string; close: () => Promise<void> }> {
+async function everyRead(answer: (socket: net.Socket) => void): Promise<{ origin: string; connections: () => number; close: () => Promise<void> }> {
   const sockets = new Set<net.Socket>();
-  const server = net.createServer((s) => { sockets.add(s); s.on('data', () => answer(s)); s.on('error', () => {}); });
+  let connections = 0;
+  const server = net.createServer((s) => { connections++; sockets.add(s); s.on('data', () => answer(s)); s.on('error', () => {}); });
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   return {
     origin: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+    connections: () => connections,
     close: () => new Promise<void>((r) => { for (const s of sockets) s.destroy(); server.close(() => r()); }),
   };
 }
@@ -281,5 +283,85 @@ test('a malformed chunk size or Content-Length is a protocol error, not a succes
     assert.deepEqual(outcomes, Array(2).fill({ status: 200, kind: null, bytes: 16 }));
   } finally {
     await ok.close();
+  }
+});
+
+test('bytes past an answer on a keep-alive connection are a protocol error that closes it (they were read as the next answer)', async () => {
+  const answers = [
+    // garbage past the Content-Length, in the answer's read and in a read of the body
+    (s: net.Socket) => s.write('HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\n{}GARBAGE'),
+    (s: net.Socket) => { s.write('HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\n'); setTimeout(() => s.write('{}GARBAGE'), 10); },
+    // a second answer nobody asked for: was counted as the next request's (a 500 here)
+    (s: net.Socket) => s.write('HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\n{}HTTP/1.1 500 Oops\r\ncontent-length: 0\r\n\r\n'),
+    // a 204 has no body, whatever its Content-Length says
+    (s: net.Socket) => s.write('HTTP/1.1 204 No Content\r\ncontent-length: 2\r\n\r\n{}'),
+  ];
+  for (const answer of answers) {
+    const server = await everyRead(answer);
+    try {
+      const { outcomes, slot } = await exchange(target(server.origin, { timeoutMs: 1000 }), 3);
+      slot.close();
+      assert.deepEqual(outcomes.map((o) => [o.status, o.kind]), Array(3).fill([0, 'protocol']), answer.toString());
+      assert.equal(server.connections(), 3, 'each failed exchange closed its connection');
+    } finally {
+      await server.close();
+    }
+  }
+  // Past a close-delimited connection's answer nothing is misread: the answer counts.
+  const closing = await everyRead((s) => s.end('HTTP/1.1 200 OK\r\nconnection: close\r\ncontent-length: 2\r\n\r\n{}junk'));
+  try {
+    const { outcomes, slot } = await exchange(target(closing.origin), 2);
+    slot.close();
+    assert.deepEqual(outcomes.map((o) => [o.status, o.kind]), [[200, null], [200, null]]);
+  } finally {
+    await closing.close();
+  }
+});
+
+test('bytes a server sends between requests (nothing asked) drop the connection; the next request gets its own answer on a new one', async () => {
+  let connections = 0;
+  const server = net.createServer((s) => {
+    connections++;
+    s.on('data', () => {
+      s.write('HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\n{}');
+      // Half an answer, unasked, while the client waits before its next request: was kept, and the
+      // next answer read after it ('HTTP/1.1 408 …content-HTTP/1.1 200 OK' is no answer).
+      setTimeout(() => { if (!s.destroyed) s.write('HTTP/1.1 408 Request Timeout\r\ncontent-'); }, 5);
+    });
+    s.on('error', () => {});
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const origin = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  try {
+    const outcomes = await new Promise<Outcome[]>((resolve) => {
+      const out: Outcome[] = [];
+      const slot = new ConnectionSlot(target(origin, { timeoutMs: 1000 }), {
+        onSlotDone(s: Slot, status: number, kind: string | null) {
+          out.push({ status, kind, bytes: s.bytes });
+          if (out.length === 3) { slot.close(); resolve(out); return; }
+          setTimeout(() => s.send(Buffer.from('{}'), performance.now()), 50);
+        },
+      });
+      slot.send(Buffer.from('{}'), performance.now());
+    });
+    assert.deepEqual(outcomes, Array(3).fill({ status: 200, kind: null, bytes: 2 }));
+    assert.equal(connections, 3, 'each unasked answer closed its connection');
+  } finally {
+    await new Promise<void>((r) => server.close(() => r()));
+  }
+});
+
+test('a 304 carries no body whatever its Content-Length says (it timed out waiting for one); a 204 without one is read at once', async () => {
+  const notModified = await everyRead((s) => s.write('HTTP/1.1 304 Not Modified\r\ncontent-length: 20\r\netag: "x"\r\n\r\n'));
+  const noContent = await everyRead((s) => s.write('HTTP/1.1 204 No Content\r\n\r\n'));
+  try {
+    const a = await exchange(target(notModified.origin, { timeoutMs: 1000 }), 3);
+    a.slot.close();
+    assert.deepEqual(a.outcomes, Array(3).fill({ status: 304, kind: null, bytes: 0 }));
+    const b = await exchange(target(noContent.origin, { timeoutMs: 1000 }), 3);
+    b.slot.close();
+    assert.deepEqual(b.outcomes, Array(3).fill({ status: 204, kind: null, bytes: 0 }));
+  } finally {
+    await Promise.all([notModified.close(), noContent.close()]);
   }
 });
