@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { after, test } from 'node:test';
 import { waitSeconds } from '../../src/loadtest/schedulers/closed.js';
 import { ArrivalSchedule } from '../../src/loadtest/schedulers/open.js';
-import { runLoad, type RunSpec } from '../../src/loadtest/runner.js';
+import { generatorBottleneck, runLoad, type RunSpec } from '../../src/loadtest/runner.js';
 import { evaluate, parseThreshold } from '../../src/loadtest/thresholds.js';
 import { json, startServer, type TestServer } from './helpers.js';
 
@@ -178,6 +178,34 @@ test('the generator flags itself as the bottleneck when its event loop is blocke
   } finally {
     clearInterval(hog);
   }
+});
+
+test('a few stalls of the generator\'s loop in a short run (its start, a GC pause) are no evidence that it is the bottleneck', async () => {
+  const srv = await startServer((_q, res) => json(res, 200, { ok: true }));
+  servers.push(srv);
+  // Three 60 ms stalls in a 1 s run: ~90 lag samples, so the p99 is the second-worst stall, and the
+  // run warned 'the load generator itself may be the bottleneck' though it kept up the rest of the time.
+  const stall = (): void => { const end = Date.now() + 60; while (Date.now() < end) { /* busy */ } };
+  const timers = [150, 400, 650].map((ms) => setTimeout(stall, ms));
+  try {
+    const r = await runLoad(spec(srv, { durationMs: 1000, closed: { users: 1, wait: { kind: 'constant', seconds: 0.01 }, waitText: 'constant(0.01)' } }));
+    assert.ok(r.generator.eventLoopLagP99Ms > 20, `the stalls show in the lag p99 (${r.generator.eventLoopLagP99Ms} ms)`);
+    assert.equal(r.generator.bottleneck, false);
+    assert.equal(r.generator.warning, undefined);
+  } finally {
+    for (const t of timers) clearTimeout(t);
+  }
+});
+
+test('the bottleneck verdict needs evidence: lag beyond 20 ms in at least 5 samples and the p99; CPU over 90% only over 2 s or more', () => {
+  const base = { lagP99Ms: 0, lagNthWorstMs: 0, cpuPercent: 10, elapsedS: 30, closed: true };
+  assert.equal(generatorBottleneck(base), false);
+  assert.equal(generatorBottleneck({ ...base, lagP99Ms: 57, lagNthWorstMs: 2 }), false, 'two stalls set the p99 of a short run');
+  assert.equal(generatorBottleneck({ ...base, lagP99Ms: 57, lagNthWorstMs: 40 }), true);
+  assert.equal(generatorBottleneck({ ...base, lagP99Ms: 5, lagNthWorstMs: 40 }), false, 'five stalls in a long run are under 1% of its samples');
+  assert.equal(generatorBottleneck({ ...base, cpuPercent: 95 }), true);
+  assert.equal(generatorBottleneck({ ...base, cpuPercent: 95, elapsedS: 0.006 }), false, 'a 3-request run\'s CPU is its start');
+  assert.equal(generatorBottleneck({ ...base, cpuPercent: 95, closed: false }), false, 'the open model spins on purpose');
 });
 
 test('open model: a run lasts its duration, so its req/s is not above the offered rate when the last arrival comes early', async () => {
