@@ -5,7 +5,8 @@
 import { performance } from 'node:perf_hooks';
 import { Pool, type Dispatcher } from 'undici';
 import { ConnectionSlot } from './connection.js';
-import { errorKind, type Slot, type SlotOwner, type Target } from './slot.js';
+import { isJsonMediaType } from './response-fast-path.js';
+import { MAX_CHECKED_BODY, errorKind, jsonBodyError, type Slot, type SlotOwner, type Target } from './slot.js';
 
 export { errorKind, type Slot, type SlotOwner, type Target } from './slot.js';
 
@@ -25,6 +26,9 @@ export class PoolSlot implements Slot {
   /** performance.now() the request was written to a connection, and undici's way to abort it (null when none is in flight). */
   private sentAt = 0;
   private abort: ((err: Error) => void) | null = null;
+  /** The JSON body of the answer being read (a 2xx whose Content-Type says JSON), or null when it is not checked. */
+  private jsonChunks: Buffer[] | null = null;
+  private checkBody: Buffer | null = null;
   readonly opts: { origin: string; method: string; path: string; headers: string[]; body: Buffer | null; headersTimeout: number; bodyTimeout: number; blocking: boolean };
   constructor(private readonly dispatcher: Dispatcher, client: HttpClient, private readonly owner: SlotOwner) {
     const t = client.target;
@@ -61,24 +65,47 @@ export class PoolSlot implements Slot {
       abort(new TimeoutError(`no complete answer within ${timeoutMs} ms`));
     }
   }
-  onHeaders(statusCode: number): boolean {
+  onHeaders(statusCode: number, headers: Buffer[] | null): boolean {
     this.status = statusCode;
+    this.jsonChunks = null;
+    if (statusCode >= 200 && statusCode < 300 && statusCode !== 204 && this.opts.method !== 'HEAD' && headers) {
+      for (let i = 0; i < headers.length; i += 2) {
+        // 12: 'content-type'.length, so other names cost no string.
+        if (headers[i]!.length === 12 && headers[i]!.toString('latin1').toLowerCase() === 'content-type' && isJsonMediaType(headers[i + 1]!.toString('latin1'))) this.jsonChunks = [];
+      }
+    }
     return true;
   }
   onData(chunk: Buffer): boolean {
     this.bytes += chunk.length;
+    if (this.jsonChunks !== null) {
+      // Too big to keep for the check: it goes unchecked.
+      if (this.bytes > MAX_CHECKED_BODY) this.jsonChunks = null;
+      else this.jsonChunks.push(chunk);
+    }
     return true;
+  }
+  bodyError(): string | null {
+    const body = this.checkBody;
+    if (body === null) return null;
+    this.checkBody = null;
+    return jsonBodyError(body);
   }
   onComplete(): void {
     this.abort = null;
     if (this.done) return;
     this.done = true;
+    const json = this.jsonChunks;
+    this.jsonChunks = null;
+    this.checkBody = json === null ? null : json.length === 1 ? json[0]! : Buffer.concat(json);
     this.owner.onSlotDone(this, this.status, null);
   }
   onError(err: unknown): void {
     this.abort = null;
+    this.jsonChunks = null;
     if (this.done) return;
     this.done = true;
+    this.checkBody = null;
     this.owner.onSlotDone(this, 0, errorKind(err));
   }
 }

@@ -17,8 +17,8 @@ import { connect as netConnect, isIP, type Socket } from 'node:net';
 import { connect as tlsConnect } from 'node:tls';
 import { performance } from 'node:perf_hooks';
 import { HTTPParser } from 'http-parser-js';
-import { errorKind, type Slot, type SlotOwner, type Target } from './slot.js';
-import { parseCompleteResponse } from './response-fast-path.js';
+import { MAX_CHECKED_BODY, errorKind, jsonBodyError, type Slot, type SlotOwner, type Target } from './slot.js';
+import { isJsonMediaType, parseCompleteResponse } from './response-fast-path.js';
 
 /**
  * One read buffer shared by every plain-TCP connection (net's `onread`): answers are parsed
@@ -109,6 +109,11 @@ export class ConnectionSlot implements Slot {
   private readonly fastPath: boolean;
   /** Plain TCP (not TLS): requests may go straight to the descriptor. */
   private readonly plainTcp: boolean;
+  /** The JSON body of the answer being parsed, in copies (reads share one buffer), or null when it is not checked. */
+  private jsonChunks: Buffer[] | null = null;
+  private jsonLength = 0;
+  /** The last answer's body to check (bodyError), or null. */
+  private checkBody: Buffer | null = null;
 
   constructor(private readonly target: Target, private readonly owner: SlotOwner) {
     this.url = new URL(target.origin);
@@ -124,15 +129,27 @@ export class ConnectionSlot implements Slot {
       this.status = info.statusCode;
       this.keepAlive = info.shouldKeepAlive;
       this.invalid = null;
+      this.jsonChunks = null;
+      const checked = !skipBody && info.statusCode >= 200 && info.statusCode < 300 && info.statusCode !== 204;
       for (let i = 0; i < info.headers.length; i += 2) {
-        if (info.headers[i]!.toLowerCase() === 'content-length' && !CONTENT_LENGTH.test(info.headers[i + 1]!.trim())) this.invalid = `invalid Content-Length ${JSON.stringify(info.headers[i + 1]!.slice(0, 20))}`;
+        const name = info.headers[i]!.toLowerCase();
+        if (name === 'content-length' && !CONTENT_LENGTH.test(info.headers[i + 1]!.trim())) this.invalid = `invalid Content-Length ${JSON.stringify(info.headers[i + 1]!.slice(0, 20))}`;
+        else if (name === 'content-type' && checked && isJsonMediaType(info.headers[i + 1]!)) { this.jsonChunks = []; this.jsonLength = 0; }
       }
       // A callback may not throw (execute rethrows it out of the socket's read): skip the body and fail at its end.
       // 1xx, 204 and 304 answers have no body whatever their Content-Length says (RFC 9112 §6.3): a
       // 304 with the representation's Content-Length waited for bytes that never come, a timeout.
       return skipBody || this.invalid !== null || info.statusCode < 200 || info.statusCode === 204 || info.statusCode === 304 ? 1 : 0;
     };
-    this.parser[HTTPParser.kOnBody] = (_chunk: Buffer, _offset: number, length: number) => { if (!this.stale()) this.bytes += length; };
+    this.parser[HTTPParser.kOnBody] = (chunk: Buffer, offset: number, length: number) => {
+      if (this.stale()) return;
+      this.bytes += length;
+      if (this.jsonChunks === null) return;
+      this.jsonLength += length;
+      // Too big to keep for the check: it goes unchecked.
+      if (this.jsonLength > MAX_CHECKED_BODY) this.jsonChunks = null;
+      else this.jsonChunks.push(Buffer.from(chunk.subarray(offset, offset + length)));
+    };
     this.parser[HTTPParser.kOnMessageComplete] = () => {
       if (this.stale()) return;
       if (this.invalid !== null) { this.fail(new ProtocolError(this.invalid)); return; }
@@ -146,7 +163,9 @@ export class ConnectionSlot implements Slot {
       // (offset and end: how far into the read execute() is, and where the read ends.)
       const p = this.parser as unknown as ParserState;
       if (this.keepAlive && p.offset < p.end) { this.fail(new ProtocolError(`${p.end - p.offset} bytes past the end of the answer`)); return; }
-      this.complete();
+      const json = this.jsonChunks;
+      this.jsonChunks = null;
+      this.complete(json === null ? null : json.length === 1 ? json[0]! : Buffer.concat(json, this.jsonLength));
     };
     // One timer per connection, re-armed per request (refresh is far cheaper than a new timer) and
     // never cleared before close() (a cleared timer cannot be re-armed); when it fires after an
@@ -195,7 +214,7 @@ export class ConnectionSlot implements Slot {
           this.status = whole.status;
           this.bytes = whole.bytes;
           this.keepAlive = whole.keepAlive;
-          this.complete();
+          this.complete(whole.jsonBody >= 0 && whole.status < 300 ? chunk.subarray(whole.jsonBody, length) : null);
           return;
         }
         // A new answer starts with this read: whatever the parser still holds is stale.
@@ -259,10 +278,12 @@ export class ConnectionSlot implements Slot {
     s?.destroy();
   }
 
-  private complete(): void {
+  /** `body`: the answer's JSON body to check, or null. */
+  private complete(body: Buffer | null): void {
     this.parsing = false;
     if (this.done) return;
     this.done = true;
+    this.checkBody = body;
     if (!this.keepAlive) this.drop();
     this.owner.onSlotDone(this, this.status, null);
   }
@@ -271,7 +292,15 @@ export class ConnectionSlot implements Slot {
     this.drop();
     if (this.done) return;
     this.done = true;
+    this.checkBody = null;
     this.owner.onSlotDone(this, 0, errorKind(err));
+  }
+
+  bodyError(): string | null {
+    const body = this.checkBody;
+    if (body === null) return null;
+    this.checkBody = null;
+    return jsonBodyError(body);
   }
 
   private onTimer(): void {

@@ -13,6 +13,16 @@ export interface FastResponse {
   bytes: number;
   /** False when the answer says `Connection: close`. */
   keepAlive: boolean;
+  /** Where the body starts when a Content-Type says it is JSON (see isJsonMediaType), else -1. */
+  jsonBody: number;
+}
+
+/** `application/json`, `…/…+json` (problem+json, cloudevents+json), with or without parameters. */
+const JSON_MEDIA_TYPE = /^[^/;\s]+\/(?:[^;\s]*\+)?json[ \t]*(?:;|$)/i;
+
+/** Whether a Content-Type value declares a JSON body. */
+export function isJsonMediaType(value: string): boolean {
+  return JSON_MEDIA_TYPE.test(value.trimStart());
 }
 
 const CR = 0x0d, LF = 0x0a, COLON = 0x3a, SP = 0x20, TAB = 0x09;
@@ -21,6 +31,7 @@ const HEAD_END = Buffer.from('\r\n\r\n', 'latin1');
 const CONTENT_LENGTH = Buffer.from('content-length', 'latin1');
 const CONNECTION = Buffer.from('connection', 'latin1');
 const TRANSFER_ENCODING = Buffer.from('transfer-encoding', 'latin1');
+const CONTENT_TYPE = Buffer.from('content-type', 'latin1');
 const CLOSE = Buffer.from('close', 'latin1');
 
 /** Whether b[start, end) equals `lower` ignoring the case of ASCII letters (`lower` is lower-case). */
@@ -57,6 +68,7 @@ export function parseCompleteResponse(b: Buffer, length: number): FastResponse |
   if (headEnd < 0 || headEnd + 4 > length) return null;
   let contentLength = -1;
   let keepAlive = true;
+  let json = false;
   // Header lines: from after the status line to headEnd; each `name: value`.
   let line = b.indexOf(LF, 12) + 1;
   while (line > 0 && line < headEnd + 2) {
@@ -85,6 +97,8 @@ export function parseCompleteResponse(b: Buffer, length: number): FastResponse |
         contentLength = n;
       } else if (equalsIgnoreCase(b, line, colon, CONNECTION)) {
         if (hasCloseToken(b, v, ve)) keepAlive = false;
+      } else if (equalsIgnoreCase(b, line, colon, CONTENT_TYPE)) {
+        json = isJsonMediaType(b.toString('latin1', v, ve));
       }
     } else if (lower === 0x74 /* t */ && equalsIgnoreCase(b, line, colon, TRANSFER_ENCODING)) {
       return null;
@@ -92,5 +106,5 @@ export function parseCompleteResponse(b: Buffer, length: number): FastResponse |
     line = eol + 2;
   }
   if (contentLength < 0 || headEnd + 4 + contentLength !== length) return null;
-  return { status, bytes: contentLength, keepAlive };
+  return { status, bytes: contentLength, keepAlive, jsonBody: json ? headEnd + 4 : -1 };
 }

@@ -52,6 +52,22 @@ export function errorKind(err: unknown): string {
   }
 }
 
+/**
+ * A successful answer's body is checked only when its Content-Type says JSON, and only up to this
+ * size (bigger ones are not kept: memory stays bounded whatever a server sends).
+ */
+export const MAX_CHECKED_BODY = 1024 * 1024;
+
+/** The error kind of a body its Content-Type declares JSON that does not parse as JSON, or null. */
+export function jsonBodyError(body: Buffer): string | null {
+  try {
+    JSON.parse(body.toString('utf8'));
+    return null;
+  } catch {
+    return 'invalid-json';
+  }
+}
+
 export interface SlotOwner {
   /** `status` is the HTTP status, or 0 with `kind` set for a transport error. */
   onSlotDone(slot: Slot, status: number, kind: string | null): void;
@@ -69,4 +85,12 @@ export interface Slot {
   tag: number;
   /** Sends one request with `body`; the latency clock starts at `start`. */
   send(body: Buffer | null, start: number): void;
+  /**
+   * For a 2xx answer whose Content-Type says JSON: 'invalid-json' when its body does not parse,
+   * else null (also when there is nothing to check). Call at most once per answer, synchronously
+   * within onSlotDone (the body may live in a shared read buffer), and after the next send() if
+   * need be: JSON.parse costs more than reading the answer, so a closed-model user's next request
+   * goes out first.
+   */
+  bodyError(): string | null;
 }

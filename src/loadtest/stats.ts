@@ -88,7 +88,11 @@ export class Stats {
     this.lastTick = startedAt;
   }
 
-  /** A completed request: `status` > 0 is an HTTP status; 0 with `kind` a transport error. */
+  /**
+   * A completed request: `status` > 0 is an HTTP status (with `kind` set, an answer that failed its
+   * check, e.g. 'invalid-json': counted under its status and as a failure of that kind); 0 with
+   * `kind` a transport error.
+   */
   record(latencyMs: number, status: number, kind: string | null, bytes: number): void {
     this.requests++;
     this.winRequests++;
@@ -100,8 +104,12 @@ export class Stats {
       this.total.recordValue(us);
       this.window.recordValue(us);
       if (this.samples) this.samples.push(latencyMs);
-      if (!failedStatus(status)) this.ok++;
-      else { this.failures++; this.winFailures++; }
+      if (kind === null && !failedStatus(status)) this.ok++;
+      else {
+        this.failures++;
+        this.winFailures++;
+        if (kind !== null) this.errorKinds.set(kind, (this.errorKinds.get(kind) ?? 0) + 1);
+      }
       return;
     }
     this.failures++;

@@ -107,7 +107,7 @@ export interface RunResult {
   requests: number;
   /** Responses with a 1xx or 2xx status. */
   ok: number;
-  /** HTTP status >= 300 (redirects are not followed), timeouts and connection errors. */
+  /** HTTP status >= 300 (redirects are not followed), timeouts and connection errors, and 2xx answers declared JSON that are not (invalid-json). */
   failures: number;
   /** (failures + requests never sent) / (requests + requests never sent); the open model alone leaves any unsent. */
   errorRate: number;

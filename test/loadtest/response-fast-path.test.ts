@@ -61,7 +61,7 @@ for (const [name, raw] of accepted) {
     assert.ok(fast, 'accepted');
     const ref = reference(raw);
     assert.equal(ref.complete, true);
-    assert.deepEqual(fast, { status: ref.status, bytes: ref.bytes, keepAlive: ref.keepAlive });
+    assert.deepEqual({ status: fast.status, bytes: fast.bytes, keepAlive: fast.keepAlive }, { status: ref.status, bytes: ref.bytes, keepAlive: ref.keepAlive });
   });
 }
 
@@ -79,5 +79,18 @@ test('fast path reads only the given length of a reused buffer, whatever stale b
   // And a whole answer at the start is read exactly, stale bytes after it ignored.
   fastify.copy(buffer, 0);
   Buffer.from('\r\n\r\nHTTP/1.1 500 stale\r\n', 'latin1').copy(buffer, fastify.length);
-  assert.deepEqual(parseCompleteResponse(buffer, fastify.length), { status: 200, bytes: 21, keepAlive: true });
+  assert.deepEqual(parseCompleteResponse(buffer, fastify.length), { status: 200, bytes: 21, keepAlive: true, jsonBody: fastify.length - 21 });
+});
+
+test('fast path says where a body its Content-Type declares JSON starts (application/json, …+json, with parameters), else -1', () => {
+  const body = (ct: string): Buffer => crlf(['HTTP/1.1 200 OK', `Content-Type: ${ct}`, 'content-length: 2'], '{}');
+  for (const ct of ['application/json', 'Application/JSON; charset=utf-8', 'application/problem+json', 'application/cloudevents+json ;x=1']) {
+    const raw = body(ct);
+    assert.equal(parseCompleteResponse(raw, raw.length)?.jsonBody, raw.length - 2, ct);
+  }
+  for (const ct of ['text/plain', 'application/jsonp', 'application/json-seq', 'text/html; note=json']) {
+    const raw = body(ct);
+    assert.equal(parseCompleteResponse(raw, raw.length)?.jsonBody, -1, ct);
+  }
+  assert.equal(parseCompleteResponse(fastify, fastify.length)?.jsonBody, fastify.indexOf('{"prediction"'));
 });

@@ -180,6 +180,25 @@ test('the generator flags itself as the bottleneck when its event loop is blocke
   }
 });
 
+test('both models count a 200 whose body is not the JSON its Content-Type declares as failed (invalid-json), under its status', async () => {
+  let n = 0;
+  const srv = await startServer((_q, res) => {
+    // Every other answer is an HTML page a proxy served as JSON.
+    const body = n++ % 2 === 0 ? '{"ok":true}' : '<html><body>upstream error</body></html>';
+    res.writeHead(200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) });
+    res.end(body);
+  });
+  servers.push(srv);
+  for (const model of [{ closed: { users: 1, wait: { kind: 'constant', seconds: 0 }, waitText: 'constant(0)' } }, { open: { rate: 200, stages: [], connections: 1, lateToleranceMs: 10 } }] as Array<Partial<RunSpec>>) {
+    n = 0;
+    const r = await runLoad(spec(srv, { maxRequests: 20, ...model }));
+    assert.deepEqual(r.statusCounts, { 200: 20 });
+    assert.deepEqual(r.errorKinds, { 'invalid-json': 10 }, Object.keys(model)[0]);
+    assert.equal(r.ok, 10);
+    assert.equal(r.failures, 10);
+  }
+});
+
 test('a few stalls of the generator\'s loop in a short run (its start, a GC pause) are no evidence that it is the bottleneck', async () => {
   const srv = await startServer((_q, res) => json(res, 200, { ok: true }));
   servers.push(srv);

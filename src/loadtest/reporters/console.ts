@@ -68,8 +68,11 @@ export function summary(r: RunResult): string {
   }
   const statuses = Object.entries(r.statusCounts).map(([s, n]) => `${s} ×${n}`).join(', ');
   if (statuses) lines.push('', `status codes: ${statuses}`);
-  const kinds = Object.entries(r.errorKinds).map(([k, n]) => `${k} ×${n}`).join(', ');
+  // An answer's kind ('invalid-json') is no transport error: it got a status, counted above.
+  const kinds = Object.entries(r.errorKinds).filter(([k]) => k !== 'invalid-json').map(([k, n]) => `${k} ×${n}`).join(', ');
   if (kinds) lines.push(`transport errors: ${kinds}`);
+  const invalidJson = r.errorKinds['invalid-json'];
+  if (invalidJson) lines.push(`invalid answers: invalid-json ×${invalidJson} (a 2xx whose Content-Type says JSON, with a body that is not JSON: counted as failed)`);
   if (r.schedule) {
     const s = r.schedule;
     lines.push(`schedule: offered ${s.offeredRate.toFixed(1)} req/s, ${s.scheduled} scheduled, ${s.late} sent > ${s.lateToleranceMs} ms late (max lag ${fmtMs(s.maxSendLagMs)} ms)${s.unsent ? `, ${s.unsent} never sent` : ''}; latency is measured from the intended send time`);

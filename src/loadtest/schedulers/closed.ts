@@ -123,10 +123,10 @@ export class ClosedScheduler implements SlotOwner {
       // The next request goes out before the bookkeeping: against a busy server a few µs more
       // between an answer and the next request change where it lands in the server's queue.
       this.fire(user, now);
-      this.stats.record(latency, status, kind, bytes);
+      this.stats.record(latency, status, kind ?? slot.bodyError(), bytes);
       return;
     }
-    this.stats.record(latency, status, kind, bytes);
+    this.stats.record(latency, status, kind ?? slot.bodyError(), bytes);
     if (this.stopping) { this.retire(user); return; }
     let wait = waitSeconds(this.o.wait, (now - user.taskStart) / 1000, Math.random, user.tasks++ === 0) * 1000;
     // A transport error returns at once (e.g. connection refused): back off, doubling while they

@@ -166,7 +166,7 @@ export class OpenScheduler implements SlotOwner {
   onSlotDone(slot: Slot, status: number, kind: string | null): void {
     const now = performance.now();
     this.inFlight--;
-    this.stats.record(now - slot.start, status, kind, slot.bytes);
+    this.stats.record(now - slot.start, status, kind ?? slot.bodyError(), slot.bytes);
     this.free.push(slot);
     if (this.sent < this.k) this.pump(now);
     this.checkDone();
