@@ -205,15 +205,22 @@ test('a few stalls of the generator\'s loop in a short run (its start, a GC paus
   // Three 60 ms stalls in a 1 s run: ~90 lag samples, so the p99 is the second-worst stall, and the
   // run warned 'the load generator itself may be the bottleneck' though it kept up the rest of the time.
   const stall = (): void => { const end = Date.now() + 60; while (Date.now() < end) { /* busy */ } };
-  const timers = [150, 400, 650].map((ms) => setTimeout(stall, ms));
-  try {
-    const r = await runLoad(spec(srv, { durationMs: 1000, closed: { users: 1, wait: { kind: 'constant', seconds: 0.01 }, waitText: 'constant(0.01)' } }));
-    assert.ok(r.generator.eventLoopLagP99Ms > 20, `the stalls show in the lag p99 (${r.generator.eventLoopLagP99Ms} ms)`);
-    assert.equal(r.generator.bottleneck, false);
-    assert.equal(r.generator.warning, undefined);
-  } finally {
-    for (const t of timers) clearTimeout(t);
+  // A loaded machine stalls the loop too, and five such stalls are evidence: up to three runs, one
+  // with no stalls but ours must give no verdict (on the old rule, every run gave one: p99 > 20 ms).
+  const verdicts: string[] = [];
+  for (let attempt = 0; attempt < 3; attempt++) {
+    const timers = [150, 400, 650].map((ms) => setTimeout(stall, ms));
+    try {
+      const r = await runLoad(spec(srv, { durationMs: 1000, closed: { users: 1, wait: { kind: 'constant', seconds: 0.01 }, waitText: 'constant(0.01)' } }));
+      assert.ok(r.generator.eventLoopLagP99Ms > 20, `the stalls show in the lag p99 (${r.generator.eventLoopLagP99Ms} ms)`);
+      assert.equal(r.generator.bottleneck, r.generator.warning !== undefined);
+      if (!r.generator.bottleneck) return;
+      verdicts.push(`lag p99 ${r.generator.eventLoopLagP99Ms} ms, max ${r.generator.eventLoopLagMaxMs} ms, CPU ${r.generator.cpuPercent}%`);
+    } finally {
+      for (const t of timers) clearTimeout(t);
+    }
   }
+  assert.fail(`every run was judged generator-bound: ${verdicts.join('; ')}`);
 });
 
 test('the bottleneck verdict needs evidence: lag beyond 20 ms in at least 5 samples and the p99; CPU over 90% only over 2 s or more', () => {
