@@ -17,8 +17,9 @@ export const CARRIED: ReadonlySet<string> = new Set<ElementType>(['float32', 'fl
 // (src/response/decode.ts exactNumber).
 const COLUMN_SOURCES: ReadonlySet<string> = new Set([...CARRIED].filter((type) => type !== 'string'));
 
-/** The fixed width of a [N, k] tensor (k), 1 for [N], undefined when not fixed. */
+/** The fixed width of a [N, k] tensor (k), 1 for [N], undefined when not fixed or the graph declares no shape (fed [N, k] for k fields). */
 export function rowWidth(info: TensorInfo): number | undefined {
+  if (info.shapeDeclared === false) return undefined;
   if (info.shape.length <= 1) return 1;
   let width = 1;
   for (const dim of info.shape.slice(1)) {

@@ -80,7 +80,9 @@ export async function run(argv: string[]): Promise<number> {
   const report = await checkRepository(result.dir, { sample: options.sample });
   const text = formatModelProblems(report.problems);
   if (text) console.error(text);
-  console.log(report.ok ? `ok: serve it with \`modelserve serve ${relative(process.cwd(), result.dir) || '.'}\`` : `${shown} needs the fixes above before it serves`);
+  // A width init guessed is the likely cause of a failing check (the warm-up run's shape error never says so).
+  const cause = result.guesses.length > 0 ? `; likely cause: ${result.guesses.join('; and ')}` : '';
+  console.log(report.ok ? `ok: serve it with \`modelserve serve ${relative(process.cwd(), result.dir) || '.'}\`` : `${shown} needs the fixes above before it serves${cause}`);
   return report.ok ? 0 : 1;
 }
 

@@ -35,6 +35,8 @@ export interface InitResult {
   dir: string;
   configFile: string;
   notes: string[];
+  /** Widths init had to guess (inputs of no declared shape): the likely cause when the check then fails. */
+  guesses: string[];
 }
 
 export class InitError extends Error {}
@@ -70,8 +72,9 @@ const yamlName = (text: string) => (/^[A-Za-z_][A-Za-z0-9_./-]*$/.test(text) && 
 const keyLine = (key: string, comment: string) => `  ${`${yamlName(key)}:`.padEnd(40)} # ${comment}`;
 const fmt = (x: number) => String(Number(x.toPrecision(10)));
 
-/** The fixed row width of [N, k] (k), 1 for [N] / [N, 1], undefined when symbolic. */
+/** The fixed row width of [N, k] (k), 1 for [N] / [N, 1], undefined when symbolic or not declared at all. */
 function width(t: TensorDescription): number | undefined {
+  if (t.shapeDeclared === false) return undefined;
   if (t.shape.length <= 1) return 1;
   const rest = t.shape.slice(1);
   return rest.every((d) => typeof d === 'number') ? (rest as number[]).reduce((a, b) => a * b, 1) : undefined;
@@ -81,6 +84,16 @@ interface PlannedField {
   name: string;
   type: FieldType;
   column?: SampleColumn;
+}
+
+/**
+ * What init says of an input the graph declares no shape for: the number of fields it wrote is a
+ * guess (the graph gives no width), the likely cause when serve's warm-up run then fails.
+ */
+function guessNote(tensor: TensorDescription, fields: readonly PlannedField[], from: string, single: boolean): string {
+  const wrote = fields.length === 1 ? `one field (${fields[0]!.name})` : `${fields.length} fields`;
+  const where = `${single ? '--fields a,b,c, or ' : ''}inputs.${yamlName(tensor.name)}.fields in model.yaml`;
+  return `the graph declares no shape for input '${tensor.name}': init wrote ${wrote}${from}, a guess; list as many fields as the model takes (${where}), or serve the .onnx alone (no model.yaml) over the Open Inference Protocol`;
 }
 
 const listed = (names: string[]) => (names.length === 1 ? `column ${names[0]}` : `columns ${names.join(', ')}`);
@@ -189,6 +202,12 @@ export function initModelFolder(options: InitOptions): InitResult {
   const scaler = options.scaler ? readScalerFile(options.scaler) : undefined;
 
   // Fields per ONNX input.
+  const guesses: string[] = [];
+  const guessed = new Set<string>();
+  const guess = (tensor: TensorDescription, fields: PlannedField[], from: string) => {
+    guessed.add(tensor.name);
+    guesses.push(guessNote(tensor, fields, from, d.inputs.length === 1));
+  };
   const inputs: Array<{ tensor: TensorDescription; fields: PlannedField[] }> = [];
   const byColumnName = new Map((sample?.columns ?? []).map((c) => [normalizeName(c.name), c]));
   const unsupported = d.inputs.filter((t) => !FIELD_TYPE[t.type]);
@@ -219,12 +238,14 @@ export function initModelFolder(options: InitOptions): InitResult {
       fields = n === 1 ? [{ name: fieldName(tensor.name), type }] : Array.from({ length: n }, (_, i) => ({ name: `x${i}`, type }));
     }
     if (k !== undefined && fields.length !== k) throw new InitError(`the model's input '${tensor.name}' has ${k} columns but ${fields.length} fields were given`);
+    if (tensor.shapeDeclared === false && !options.fields && !scaler) guess(tensor, fields, sample ? ' from the sample\'s columns' : '');
     inputs.push({ tensor, fields });
   } else {
     // --fields names one input's columns: ignored here, the fields would silently keep other names.
     if (options.fields) throw new InitError(`--fields applies to a model with one input; this one has ${d.inputs.length} (${d.inputs.map((t) => `'${t.name}'`).join(', ')}), whose fields are named after them: rename them in model.yaml`);
     for (const tensor of d.inputs) {
-      const k = width(tensor);
+      // No declared shape: one field, said to be a guess.
+      const k = tensor.shapeDeclared === false ? 1 : width(tensor);
       if (k === undefined) throw new InitError(`the model has several inputs and '${tensor.name}' has no fixed width (shape [${tensor.shape.join(', ')}]); write inputs.${yamlName(tensor.name)}.fields by hand`);
       // An [N, k] input's fields are <input>_0 … <input>_(k-1). Two names that clean up alike ('x-1',
       // 'x_1') get 'x_1' and 'x_1_2': --fields names one input's columns only.
@@ -234,6 +255,7 @@ export function initModelFolder(options: InitOptions): InitResult {
         const name = unique(wanted, [...inputs.flatMap((i) => i.fields.map((f) => f.name)), ...fields.map((f) => f.name)]);
         fields.push({ name, type: FIELD_TYPE[tensor.type]!, column: byColumnName.get(normalizeName(name)) });
       }
+      if (tensor.shapeDeclared === false) guess(tensor, fields, '');
       inputs.push({ tensor, fields });
     }
     if (options.scaler) throw new InitError('--scaler applies to a model with one [N, k] input');
@@ -317,7 +339,7 @@ export function initModelFolder(options: InitOptions): InitResult {
     'inputs:                                    # how the fields become the model\'s inputs',
   ];
   for (const { tensor, fields } of inputs) {
-    lines.push(keyLine(tensor.name, signatureText(tensor)));
+    lines.push(keyLine(tensor.name, `${signatureText(tensor)}${guessed.has(tensor.name) ? ': the fields are a guess, see the note below' : ''}`));
     lines.push(`    fields: [${fields.map((f) => yamlName(f.name)).join(', ')}]`);
     // Several string or boolean fields go into one tensor only of that type, which the config must say.
     if (fields.length > 1 && (tensor.type === 'string' || tensor.type === 'bool')) lines.push(`    type: ${tensor.type}`);
@@ -327,7 +349,7 @@ export function initModelFolder(options: InitOptions): InitResult {
     lines.push('    # If the model was trained on standard-scaled data, add its scaler (forgetting it makes most answers the same):', '    # scale: { file: scaler.json }');
   }
   lines.push('outputs:                                   # the response\'s fields', ...outputLines);
-  for (const note of notes) lines.push(`# note: ${note}`);
+  for (const note of [...guesses, ...notes]) lines.push(`# note: ${note}`);
   writeFileSync(configFile, `${lines.join('\n')}\n`);
-  return { dir, configFile, notes };
+  return { dir, configFile, notes: [...guesses, ...notes], guesses };
 }

@@ -4,7 +4,7 @@
 // graph's own answers, or init refuses, naming the tensor. Graphs built with Debian's python3-onnx.
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import { copyFileSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { startServer } from '../../src/server.js';
@@ -12,7 +12,7 @@ import { checkRepository } from '../../src/check/repository.js';
 import { InitError, initModelFolder } from '../../src/init/init.js';
 import { describeModel } from '../../src/inspect/inspect.js';
 import { call } from '../helpers/http.js';
-import { tempDir } from '../helpers/paths.js';
+import { CLI, tempDir } from '../helpers/paths.js';
 
 const root = tempDir('modelserve-init-shapes-');
 after(() => rmSync(root, { recursive: true, force: true }));
@@ -73,6 +73,8 @@ m.map_type.value_type.CopyFrom(h.make_tensor_type_proto(T.FLOAT, []))
 # string classes (skl2onnx's label for y = ['cat', 'dog']), read through an Identity, zipmap disabled
 lcs = h.make_node('LinearClassifier', ['x'], ['label_tensor', 'probabilities'], domain='ai.onnx.ml', classlabels_strings=['cat', 'dog'], coefficients=[1.0, -1.0, -1.0, 1.0], intercepts=[0.0, 0.0], post_transform='SOFTMAX')
 save('string_classes', [lcs, h.make_node('Identity', ['label_tensor'], ['label'])], [v('x', T.FLOAT, ['N', 2])], [v('label', T.STRING, ['N']), v('probabilities', T.FLOAT, ['N', 2])], ml=True)
+# an input of no declared shape (any rank) that takes 3 values per row: y = x W
+save('no_shape', [h.make_node('MatMul', ['x', 'W'], ['y'])], [v('x', T.FLOAT, None)], [v('y', T.FLOAT, ['N', 2])], [numpy_helper.from_array(np.arange(6, dtype=np.float32).reshape(3, 2), 'W')])
 save('zipmap', [lc, zm], [v('x', T.FLOAT, ['N', 2])], [v('label', T.INT64, ['N']), h.make_value_info('output_probability', h.make_sequence_type_proto(m))], ml=True)
 `;
 execFileSync('/usr/bin/python3', ['-c', MAKE, root], { stdio: 'pipe' });
@@ -341,4 +343,29 @@ test("init takes no fixed-length int64 output (Shape(x) as [2]) for a class labe
   assert.deepEqual(notes.filter((n) => n.includes('--labels')), []);
   assert.throws(() => initModelFolder({ model: join(root, 'shape_out.onnx'), out: join(root, 'refused', 'shape_out'), labels: { 0: 'No', 1: 'Yes' } }),
     (err: Error) => err instanceof InitError && err.message.startsWith('--labels: the model has no class-label output'));
+});
+
+test("an input of no declared shape: init says the one field it wrote is a guess, in model.yaml and in the failing check's last line; --fields a,b,c serves", async () => {
+  // The old init wrote one field with no word of why, and its check failed on onnxruntime's
+  // 'MatMul dimension mismatch' alone; --fields a,b,c was refused ('has 1 columns but 3 fields').
+  const guess = "the graph declares no shape for input 'x': init wrote one field (x), a guess; list as many fields as the model takes (--fields a,b,c, or inputs.x.fields in model.yaml), or serve the .onnx alone (no model.yaml) over the Open Inference Protocol";
+  const r = spawnSync(process.execPath, [CLI, 'init', join(root, 'no_shape.onnx'), '-o', join(root, 'models', 'no_shape')], { encoding: 'utf8', timeout: 120_000, cwd: root });
+  assert.equal(r.status, 1, r.stderr);
+  assert.match(r.stderr, /MatMul/);
+  assert.ok(r.stdout.includes(`needs the fixes above before it serves; likely cause: ${guess}`), r.stdout);
+  const yaml = readFileSync(join(root, 'models', 'no_shape', 'model.yaml'), 'utf8');
+  assert.match(yaml, /^ {2}x: +# float32 \(shape not declared\): the fields are a guess, see the note below$/m);
+  assert.ok(yaml.includes(`# note: ${guess}`), yaml);
+
+  const { dir, guesses } = initModelFolder({ model: join(root, 'no_shape.onnx'), out: join(root, 'models', 'no_shape3'), fields: ['a', 'b', 'c'] });
+  assert.deepEqual(guesses, []);
+  assert.deepEqual((await checkRepository(dir)).problems, []);
+  const server = await startServer({ repo: dir, port: 0, workers: 1, grpcPort: 0 });
+  try {
+    const res = await call(`${server.url}/predict`, { body: [{ a: 1, b: 0, c: 0 }, { a: 1, b: 1, c: 1 }] });
+    assert.equal(res.status, 200, res.text);
+    assert.deepEqual(res.body, [{ y: [0, 1] }, { y: [6, 9] }]);
+  } finally {
+    await server.shutdown();
+  }
 });
