@@ -255,6 +255,11 @@ export class Batcher<Item, Result> {
 
   private alone = false;
 
+  /** Whether runAlone() was called: what the version's Triton config reads (max_batch_size 0 from then on). */
+  get runsAlone(): boolean {
+    return this.alone;
+  }
+
   stats(): BatcherStats {
     return { queuedRows: this.queuedRows, queuedRequests: this.queuedRequests, inFlightBatches: this.inFlight };
   }

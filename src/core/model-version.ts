@@ -264,6 +264,10 @@ export class ModelVersion implements ServableVersion {
     });
   }
 
+  get runsAlone(): boolean {
+    return this.batcher.runsAlone;
+  }
+
   /** Runs encoded tensors (first dimension = rows) through the batcher; resolves with this request's outputs. */
   infer(feeds: NamedTensors, rows: number, options: InferOptions = {}): Promise<NamedTensors> {
     const running = this.run(feeds, rows, options);

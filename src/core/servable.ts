@@ -58,6 +58,12 @@ export interface ServableVersion {
   readonly serialize: Serializers;
   /** Queue and in-flight work (metrics), drain (retire), and the refusal of a full queue (Batcher.shed; a pipeline has no queue). */
   readonly batcher: { stats(): BatcherStats; drain(): Promise<void>; shed?(): ModelServeError | undefined };
+  /**
+   * True once a raw model's requests run one at a time (its answers turned out not to be one entry
+   * per input row, though the graph's shapes said they would be): Triton's config then says
+   * max_batch_size 0. Absent (a pipeline): as the view says.
+   */
+  readonly runsAlone?: boolean;
   /** Encoded tensors (first dimension = rows) -> output tensors. */
   infer(feeds: NamedTensors, rows: number, options?: InferOptions): Promise<NamedTensors>;
   /** Validated rows -> one prediction object per row, in order (context: who asked, for prediction events). */

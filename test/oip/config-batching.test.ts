@@ -27,6 +27,8 @@ save('total', [h.make_node('ReduceSum', ['x'], ['s'], keepdims=0)], [v('x', T.FL
 # two inputs whose first dimensions the graph names apart: y = a then b
 save('two_names', [h.make_node('Concat', ['a', 'b'], ['y'], axis=0)], [v('a', T.FLOAT, ['N', 2]), v('b', T.FLOAT, ['M', 2])], [v('y', T.FLOAT, ['K', 2])])
 # the same names, but a graph that needs them equal (or 1): y = a + b
+# rows that the graph's shapes say are per row (x [N, 2], y [K, 2]) but are not: y = x then x again
+save('doubled', [h.make_node('Concat', ['x', 'x'], ['y'], axis=0)], [v('x', T.FLOAT, ['N', 2])], [v('y', T.FLOAT, ['K', 2])])
 save('two_add', [h.make_node('Add', ['a', 'b'], ['y'])], [v('a', T.FLOAT, ['N', 2]), v('b', T.FLOAT, ['M', 2])], [v('y', T.FLOAT, ['N', 2])])
 `;
 
@@ -126,4 +128,34 @@ test('inputs named apart that the graph cannot take together (a [2, 2] + b [3, 2
   assert.equal(ok.status, 200, ok.text);
   const [y] = ok.body.outputs as Array<{ shape: number[]; data: number[] }>;
   assert.deepEqual({ shape: y!.shape, data: y!.data }, (await direct('two_add', { a, b })).y);
+});
+
+test('a model found at run time not to answer per row (y = Concat(x, x)): once the batcher runs its requests alone, /config and gRPC ModelConfig say max_batch_size 0 with full-shape dims (they kept saying 64 with per-row dims)', async () => {
+  type GrpcConfig = { config: { max_batch_size: number; input: Array<{ dims: string[] }>; output: Array<{ dims: string[] }>; dynamic_batching?: unknown } };
+  const clients = grpcClients(server.grpcPort!);
+  try {
+    const said = async () => {
+      const c = await config('doubled');
+      const { config: g } = await rpc<GrpcConfig>(clients.inference, 'ModelConfig', { name: 'doubled' });
+      return {
+        rest: [c.max_batch_size, c.input.map((t) => t.dims), c.output.map((t) => t.dims), c.dynamic_batching !== undefined],
+        grpc: [Number(g.max_batch_size), g.input.map((t) => t.dims.map(Number)), g.output.map((t) => t.dims.map(Number)), g.dynamic_batching != null],
+      };
+    };
+    // As the graph's shapes say: batched along N.
+    const first = await said();
+    assert.deepEqual(first.rest, [server.core.resolve('doubled')!.config.batching.maxBatchSize, [[2]], [[2]], true]);
+    assert.deepEqual(first.grpc, first.rest);
+    // A request of two rows is answered with four: from then on each request runs alone.
+    const x = { dims: [2, 2], data: [1, 2, 3, 4] };
+    const r = await call(`${server.url}/v2/models/doubled/infer`, { body: { inputs: [{ name: 'x', datatype: 'FP32', shape: x.dims, data: x.data }] } });
+    assert.equal(r.status, 200, r.text);
+    const [y] = r.body.outputs as Array<{ shape: number[]; data: number[] }>;
+    assert.deepEqual({ shape: y!.shape, data: y!.data }, (await direct('doubled', { x })).y);
+    const then = await said();
+    assert.deepEqual(then.rest, [0, [[-1, 2]], [[-1, 2]], false]);
+    assert.deepEqual(then.grpc, then.rest);
+  } finally {
+    clients.close();
+  }
 });

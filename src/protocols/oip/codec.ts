@@ -91,6 +91,8 @@ function rawView(version: ServableVersion): ModelView {
   const outputNames = outputs.map((o) => o.name);
   // Batched as Triton's model configuration says (configTensors: max_batch_size > 0), and as the
   // batcher runs it (ModelVersion): one rule, so /config never promises batches that are not made.
+  // (When the batcher finds at run time that the answers are not per row, it runs each request alone
+  // and configTensors says max_batch_size 0 from then on: ServableVersion.runsAlone.)
   const batchable = rawBatchable(version.signature);
   return {
     kind: 'raw',

@@ -61,8 +61,9 @@ export interface ConfigTensor { name: string; datatype: Datatype; dims: number[]
 /** Triton's view of a version's tensors: whether it is batched (max_batch_size > 0) and each tensor's dims. */
 export function configTensors(version: ServableVersion): { batched: boolean; input: ConfigTensor[]; output: ConfigTensor[] } {
   const view = viewOf(version);
-  // Batched models declare max_batch_size and leave the batch dimension out of dims (Triton's rule).
-  const batched = view.batched;
+  // Batched models declare max_batch_size and leave the batch dimension out of dims (Triton's rule);
+  // not once the batcher runs each request alone (perf_analyzer and tritonclient batch by this).
+  const batched = view.batched && version.runsAlone !== true;
   const tensor = (t: TensorMetadata) => ({ name: t.name, datatype: t.datatype, dims: batched ? t.shape.slice(1) : t.shape });
   return { batched, input: view.inputs.map(tensor), output: view.outputs.map(tensor) };
 }
