@@ -29,3 +29,16 @@ export function urlBasicAuthorization(url: URL): string | undefined {
   if (url.username === '' && url.password === '') return undefined;
   return `Basic ${Buffer.from(`${percentDecoded(url.username)}:${percentDecoded(url.password)}`).toString('base64')}`;
 }
+
+/**
+ * A URL as written, for a message: a user:password@ as …@ and a query as ?… (either may hold a key).
+ * Works on text that is no valid URL too, so everything up to the last '@' before the query goes
+ * (a password with a stray '/' or ' ' is not shown either).
+ */
+export function urlForMessages(text: string): string {
+  const query = text.search(/[?#]/);
+  const [base, rest] = query < 0 ? [text, ''] : [text.slice(0, query), text[query] === '?' ? '?…' : ''];
+  const scheme = base.indexOf('://');
+  const at = base.lastIndexOf('@');
+  return `${at > scheme && scheme >= 0 ? `${base.slice(0, scheme + 3)}…${base.slice(at)}` : base}${rest}`;
+}

@@ -14,6 +14,7 @@ import { resolveScaleFiles } from './scale-file.js';
 import { notUtf8Reason, openRegularFile, readUserFile, stripBom, UserFileError, unreadableReason } from '../user-file.js';
 import { allowedNumber, boundsOf } from '../validation/request-validator.js';
 import { sharedTopicProblem } from '../mqtt/topics.js';
+import { urlForMessages } from '../outbound-http.js';
 
 export const CONFIG_FILE_NAMES = ['model.yaml', 'model.yml', 'model.json'];
 
@@ -698,7 +699,12 @@ function buildPipeline(raw: RawPipeline, at: (path: string, message: string) => 
       const protocol = r.protocol ?? 'modelserve';
       if (protocol !== 'json' && r.model === undefined) at(`${path}.remote.model`, `is required for protocol ${protocol} (the remote model's name)`);
       // The schema checks the scheme only: a URL the step could not call ("http://a b", "http://[x") is this file's problem, not a crash at start.
-      if (!URL.canParse(r.url)) at(`${path}.remote.url`, `'${r.url}' is not a valid URL`);
+      // Named without a user:password@ or query, as the step's errors name it: this message goes to logs and to `check`'s output.
+      if (!URL.canParse(r.url)) at(`${path}.remote.url`, `'${urlForMessages(r.url)}' is not a valid URL`);
+      // modelserve and oip append the model's path to the url: a query (or #) in it would take that path in (http://h/?k=1/models/m/predict).
+      else if (protocol !== 'json' && /[?#]/.test(r.url)) {
+        at(`${path}.remote.url`, `step '${name}': has a ${r.url.includes('?') ? 'query (?…)' : 'fragment (#)'}, but protocol ${protocol} appends ${protocol === 'oip' ? '/v2/models/{model}/infer' : '/models/{model}/predict'} to the url; give the url without it${protocol === 'modelserve' ? ' (or protocol json with the whole endpoint URL, query included)' : ''}`);
+      }
       remote = {
         protocol, url: r.url.replace(/\/+$/, ''), model: r.model,
         timeoutMs: r.timeout_ms ?? REMOTE_DEFAULTS.timeoutMs, retries: r.retries ?? REMOTE_DEFAULTS.retries, idempotent: r.idempotent ?? true, maxInFlight: r.max_in_flight ?? REMOTE_DEFAULTS.maxInFlight,

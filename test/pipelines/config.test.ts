@@ -122,6 +122,44 @@ pipeline:
   await assert.rejects(InferenceCore.start({ repo, runtime: new InProcessRuntime() }), check);
 });
 
+test('a query or # in a modelserve or oip remote step\'s url is refused, naming the file and the step (the model\'s path is appended after it)', () => {
+  const repo = newRepo();
+  exampleModel(repo, 'weather');
+  writeConfig(repo, 'queried', `
+pipeline:
+  sequence:
+    - name: far
+      remote: { url: "http://h:8000/?code=s3cret", model: m, fields: { a: { type: number } }, outputs: { b: number } }
+    - name: farther
+      remote: { url: "http://h:8000/base#x", protocol: oip, model: m, fields: { b: { type: number } }, outputs: { c: number } }
+    - name: whole
+      remote: { url: "http://h:8000/models/m/predict?code=s3cret", protocol: json, fields: { c: { type: number } }, outputs: { d: number } }
+`);
+  assert.throws(() => loadRepository(repo), (err: Error) => {
+    assert.match(err.message, /invalid model configuration \(2 problems\)/);
+    assert.match(err.message, /queried\/model.yaml: pipeline.sequence.0.remote.url: step 'far': has a query \(\?…\), but protocol modelserve appends \/models\/\{model\}\/predict to the url; give the url without it \(or protocol json/);
+    assert.match(err.message, /queried\/model.yaml: pipeline.sequence.1.remote.url: step 'farther': has a fragment \(#\), but protocol oip appends \/v2\/models\/\{model\}\/infer to the url; give the url without it$/m);
+    assert.doesNotMatch(err.message, /s3cret|sequence\.2/);
+    return true;
+  });
+});
+
+test('a remote step\'s url that cannot be parsed is named without its user:password@ or query', () => {
+  const repo = newRepo();
+  exampleModel(repo, 'weather');
+  writeConfig(repo, 'bad-url', `
+pipeline:
+  sequence:
+    - name: far
+      remote: { url: "http://scorer:pa/ss w0rd@a b:80/x?key=s3cret", model: m, fields: { a: { type: number } }, outputs: { b: number } }
+`);
+  assert.throws(() => loadRepository(repo), (err: Error) => {
+    assert.match(err.message, /bad-url\/model.yaml: pipeline.sequence.0.remote.url: 'http:\/\/…@a b:80\/x\?…' is not a valid URL/);
+    assert.doesNotMatch(err.message, /scorer|w0rd|s3cret/);
+    return true;
+  });
+});
+
 test('a nested pipeline\'s answer keeps its type: a string it passes through cannot feed a number field', () => {
   const repo = newRepo();
   exampleModel(repo, 'weather');
