@@ -118,7 +118,11 @@ export class RemoteStep {
           }
           const code = (err as { code?: string }).code ?? '';
           if (code === 'UND_ERR_RES_EXCEEDED_MAX_SIZE') throw this.unreadable(`the answer is larger than ${MAX_ANSWER_BYTES / 2 ** 20} MiB`);
-          if (RETRYABLE.has(code) && this.mayRetry(attempt, until)) {
+          // undici refuses a 100 Continue the call did not ask for (no expect: 100-continue): it closes the
+          // connection with a SocketError 'bad response' (undici's wording, checked by test/pipelines/remote-cut.test.ts),
+          // which is otherwise its error for an answer to no call, never one in flight. The service does it again: no retry.
+          const interim = code === 'UND_ERR_SOCKET' && (err as Error).message === 'bad response';
+          if (RETRYABLE.has(code) && !interim && this.mayRetry(attempt, until)) {
             attempt++;
             await sleep(Math.min(50 * attempt, Math.max(0, until - performance.now())));
             continue;
@@ -127,7 +131,8 @@ export class RemoteStep {
           // Reached, but the connection closed: before any answer, or in the middle of one.
           // An answer that is not HTTP, or whose headers pass undici's limit, was reached: not "cannot reach".
           const why = answered !== undefined ? `answered ${answered} but closed the connection before the answer was complete (${code || (err as Error).message})`
-            : code === 'UND_ERR_SOCKET' ? `closed the connection without answering (${code})`
+            : interim ? `answered 100 Continue, which the call did not ask for (it sends no expect: 100-continue), and the connection was closed (${code})`
+              : code === 'UND_ERR_SOCKET' ? `closed the connection without answering (${code})`
               : code === 'UND_ERR_HEADERS_OVERFLOW' ? `answered with headers larger than 16 KiB (${code})`
                 : (err as Error).name === 'HTTPParserError' ? `answered something that is not HTTP/1.1 (${(err as Error).message})` : undefined;
           if (why !== undefined) throw new ModelServeError('MS_ERR_STEP_FAILED', `step '${this.step}': ${this.target} ${why}${attempts}`, { cause: err });
