@@ -260,7 +260,7 @@ export class LiveStats {
     const key = `${record.model}\u0000${record.version}`;
     let stats = this.versions.get(key);
     if (stats === undefined) {
-      stats = new VersionStats(record.model, record.version, this.core()?.resolve(record.model, record.version)?.config);
+      stats = new VersionStats(record.model, record.version, this.configOf(record.model, record.version));
       this.versions.set(key, stats);
     }
     stats.add(record);
@@ -272,8 +272,20 @@ export class LiveStats {
 
   /** A version made ready (its first load, or a reload: the core's version-ready event, sent before it serves). */
   readonly versionReady = (model: string, version: number): void => {
-    this.versions.get(`${model}\u0000${version}`)?.follow(this.core()?.resolve(model, version)?.config);
+    this.versions.get(`${model}\u0000${version}`)?.follow(this.configOf(model, version));
   };
+
+  /**
+   * A served version's config. peek(), not resolve(): a look is no request, and under --max-loaded-models
+   * a request decides which model is evicted next. A version gone meanwhile has none (its prediction still counts).
+   */
+  private configOf(model: string, version: number): ModelConfig | undefined {
+    try {
+      return this.core()?.peek(model, version)?.config;
+    } catch {
+      return undefined;
+    }
+  }
 
   /**
    * A model removed from the repository loses its cards (an unloaded one's stay). A version the repository no longer has
