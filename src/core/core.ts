@@ -785,6 +785,7 @@ export class InferenceCore extends EventEmitter {
    * budget unloaded it) does not repeat them; an edit of the config or model file (a --watch reload) says them again.
    */
   private warnSignature(config: ModelConfig, signature: ModelSignature): void {
+    // (Its key is forgotten with the version's slot: forgetFiles.)
     const key = `${config.configFile}\n${config.modelVersion}`;
     const stamp = filesStamp(config) ?? '';
     let warned = this.warned.get(key);
@@ -889,12 +890,26 @@ export class InferenceCore extends EventEmitter {
     if (entry.slots.get(slot.version) !== after) return; // reloaded meanwhile
     if (keep === 'delete') {
       entry.slots.delete(slot.version);
+      this.forgetFiles(slot.config);
       this.removalCount++;
       this.emit('event', { type: 'models-changed' } satisfies CoreEvent); // a version the repository no longer has (metrics and statistics forget it)
     }
     // Its fingerprint is kept: --watch tells unchanged files (nothing to do) from changed ones.
     // (An eviction that an unload overtook while it drained: the model no longer loads on its next request.)
     else entry.slots.set(slot.version, { version: slot.version, state: 'unavailable', reason: entry.unloadedByRequest ? 'unloaded by request' : why, config: slot.config, fingerprint: slot.fingerprint });
+  }
+
+  /**
+   * What is remembered of a version's files (its signature warnings said, a refusal by onnxruntime) goes with its slot:
+   * kept, they grew by one entry per version ever deployed. A refused file another slot still names (a shared
+   * `model: ../x.onnx`) stays remembered. Removals are rare: the walk over the slots costs nothing per request.
+   */
+  private forgetFiles(config: ModelConfig | undefined): void {
+    if (config === undefined) return;
+    this.warned.delete(`${config.configFile}\n${config.modelVersion}`);
+    if (!this.refused.has(config.modelFile)) return;
+    for (const entry of this.entries.values()) for (const slot of entry.slots.values()) if (slot.config?.modelFile === config.modelFile) return;
+    this.refused.delete(config.modelFile);
   }
 
   /** Loads every wanted version of a model that is not ready yet (on demand, or by the API). */
