@@ -80,9 +80,17 @@ export async function run(argv: string[]): Promise<number> {
     const onTerm = () => stop('SIGTERM');
     const onInt = () => stop('SIGINT');
     const stop = (signal: string) => {
-      // A second signal, of either kind, now finds no handler here: the default action kills the process at once.
       process.off('SIGTERM', onTerm);
       process.off('SIGINT', onInt);
+      // A second signal, of either kind, ends the process at once. Said with a handler, not left to
+      // the default action: node is PID 1 in the image, and the kernel drops a signal that PID 1 of a
+      // PID namespace has no handler for (a second Ctrl-C or `docker kill -s TERM` did nothing).
+      const onSecond = (second: NodeJS.Signals) => {
+        console.error(`modelserve: second ${second} during the drain: exiting now, without waiting for it`);
+        process.exit(second === 'SIGINT' ? 130 : 143);
+      };
+      process.once('SIGTERM', onSecond);
+      process.once('SIGINT', onSecond);
       server.app.log.info({ signal }, 'shutting down');
       const finish = (code: number) => {
         // Everything is closed; if a stray handle still holds the event loop, exit anyway.

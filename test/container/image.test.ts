@@ -1,7 +1,8 @@
 // The image as a user builds and runs it, with a real Docker engine (npm run test:container):
 // size and contents, read-only root filesystem, --cpus/--memory limits honoured (RSS under the
 // documented bound with 5,000-row batches), the book's answer,
-// HEALTHCHECK healthy (and cheap at full load), uid 1000, `docker stop` under load drains to exit 0
+// HEALTHCHECK healthy (and cheap at full load), uid 1000 (and a random uid with no capabilities,
+// where a second SIGTERM to PID 1 ends the drain at once), `docker stop` under load drains to exit 0
 // with no failed request, then push to a local registry (the Artifact Registry step) and run it
 // again pulled by digest.
 import { after, before, describe, it } from 'node:test';
@@ -206,6 +207,29 @@ describe('the image, built and run by a real Docker engine', { timeout: 360_000 
     assert.equal(r.status, 200, r.text);
     // Removed, not only stopped: a stopped container still holds the image the registry test removes.
     await dockerOk(['rm', '-f', mounted.id]);
+  });
+
+  it('as a random uid in group 0 (OpenShift), every capability dropped, no new privileges, read-only: healthy, the book\'s answer; node is PID 1, and a second SIGTERM during the drain ends it at once (exit 143)', async () => {
+    const port2 = await freePort();
+    // A 60 s shutdown delay: only the second signal can end it within the 20 s allowed below.
+    const c = await startContainer(TAG, port2, ['--user', '12345:0', '--cap-drop', 'ALL', '--security-opt', 'no-new-privileges', '--read-only', '--tmpfs', '/tmp',
+      '--health-interval', '1s', '-e', 'MODELSERVE_GRPC_PORT=0', '-e', 'MODELSERVE_SHUTDOWN_DELAY_MS=60000']);
+    const r = await predict(`http://127.0.0.1:${port2}/predict`);
+    assert.equal(r.status, 200, r.text);
+    assert.equal(r.text, expectedAnswer);
+    assert.equal(await dockerOk(['exec', c.id, 'bash', '-c', 'echo $(id -u) $(tr "\\0" " " < /proc/1/cmdline)']), '12345 node bin/modelserve.js serve');
+    await waitFor('HEALTHCHECK healthy', async () => ((await dockerOk(['inspect', '-f', '{{.State.Health.Status}}', c.id])) === 'healthy' ? true : undefined), 30_000, 250);
+    await dockerOk(['kill', '-s', 'TERM', c.id]);
+    // Draining (the first signal was handled): /readyz answers 503 through the shutdown delay.
+    await waitFor('/readyz 503', async () => ((await fetch(`http://127.0.0.1:${port2}/readyz`, { signal: AbortSignal.timeout(1000) })).status === 503 ? true : undefined), 10_000);
+    // PID 1 gets no default action: without a handler for it, this second signal was dropped and
+    // the container drained for the whole minute.
+    await dockerOk(['kill', '-s', 'TERM', c.id]);
+    const exit = await docker(['wait', c.id], { timeoutMs: 20_000 });
+    assert.equal(exit.stdout.trim(), '143', `docker wait: ${exit.code} ${exit.stdout}${exit.stderr}`);
+    const logs = await docker(['logs', c.id]);
+    assert.match(logs.stderr, /^modelserve: second SIGTERM during the drain: exiting now, without waiting for it$/m);
+    await dockerOk(['rm', c.id]);
   });
 
   it('`docker stop` under a closed load: exit 0, and no request the container accepted fails', async () => {
