@@ -5,9 +5,9 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { createRequire } from 'node:module';
-import { chmodSync, cpSync, existsSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { chmodSync, cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { validate, ValidationSeverity } from 'dockerfile-utils';
 import { schemaFingerprint } from '../../src/config/schema-validator.js';
 import { contextFiles, isIgnored, numericUser, parseDockerfile, parseDockerignore, readImageSpec, replayBuild, REPO_ROOT, type Stage } from './docker-image.js';
@@ -225,6 +225,24 @@ describe('Dockerfile project rules', () => {
     for (const need of ['package.json', 'package-lock.json', '.npmrc', 'tsconfig.json', 'bin/modelserve.js']) assert.ok(files.has(need), need);
     assert.ok([...files].some((f) => f.startsWith('src/')));
     assert.ok([...files].some((f) => f.startsWith('examples/')), 'the baked model repository');
+  });
+
+  it('.dockerignore keeps .git and .env files out at any depth: a baked model repository (MODEL_REPO) is copied whole', () => {
+    // A context with the project's .dockerignore and what an operator's folders may hold. The old rules
+    // (.git, .env, .env.*) matched at the context root only: examples/weather/.env and a model
+    // repository's own .git (every version of every model, with LFS) went into the image.
+    const ctx = mkdtempSync(join(tmpdir(), 'modelserve-context-'));
+    try {
+      cpSync(join(REPO_ROOT, '.dockerignore'), join(ctx, '.dockerignore'));
+      const files = ['.env', 'examples/weather/.env', 'examples/weather/model.onnx', 'my-models/.env.production', 'my-models/.git/lfs/objects/ab/cd/abcd', 'my-models/m/.git/HEAD', 'my-models/m/model.onnx', 'my-models/m/model.yaml'];
+      for (const f of files) {
+        mkdirSync(join(ctx, dirname(f)), { recursive: true });
+        writeFileSync(join(ctx, f), '');
+      }
+      assert.deepEqual([...contextFiles(ctx)].sort(), ['examples/weather/model.onnx', 'my-models/m/model.onnx', 'my-models/m/model.yaml']);
+    } finally {
+      rmSync(ctx, { recursive: true, force: true });
+    }
   });
 
   it('.dockerignore matching follows Docker (parents match, last rule wins, ** spans folders)', () => {
