@@ -13,6 +13,7 @@ import type { BatchInfo } from '../../src/batching/batcher.js';
 import { startServer, type RunningServer } from '../../src/server.js';
 import { BOOK_FIELDS, bookRows, tempDir, writeBookModelFolder } from '../helpers/paths.js';
 import { fp64, grpcClients, grpcFrame, grpcMessageReader, rpc, type GrpcClient } from '../helpers/oip.js';
+import { HeldRuntime } from '../helpers/held-runtime.js';
 
 const KEY = 'stream-key-0123456789abcdef';
 const rows = bookRows(6);
@@ -223,20 +224,35 @@ test('graceful drain: each open stream gets its answers in flight, then ends wit
 });
 
 test("the stream's deadline (grpc-timeout) bounds its requests: past it they answer DEADLINE_EXCEEDED, counted in modelserve_rejected_total as over HTTP", async () => {
+  // The runs are held, so the deadline surely passes while the server holds both requests (one running,
+  // one waiting) whatever the machine's speed; the deadline only has to outlast reading two small
+  // messages. (With a 200 ms deadline and no hold, a loaded machine let it pass before the server had read one.)
+  const repo = tempDir();
+  writeBookModelFolder(repo, 'optimize: false\n');
+  const runtime = new HeldRuntime();
+  const s = await startServer({ repo, port: 0, grpcPort: 'free', workers: 1, logger: false, runtime });
+  const c = grpcClients(s.grpcPort!);
   const rejected = async () => {
-    const text = await (await fetch(`${server.url}/metrics`, { headers: { authorization: `Bearer ${KEY}` } })).text();
+    const text = await (await fetch(`${s.url}/metrics`)).text();
     return Number(/^modelserve_rejected_total\{model="book-weather",reason="timeout"\} (\d+)/m.exec(text)?.[1] ?? 0);
   };
-  const before = await rejected();
-  // Encoded before the call starts: on a loaded machine encoding 8 such requests took most of the
-  // 200 ms, and a deadline that passed before the server had read one left nothing to refuse.
-  const big = bookRows(15000);
-  const requests = Array.from({ length: 8 }, (_, i) => rawRequest(`big-${i}`, big));
-  const call = (clients.inference as unknown as { ModelStreamInfer(m: grpc.Metadata, o: grpc.CallOptions): grpc.ClientDuplexStream<unknown, StreamAnswer> }).ModelStreamInfer(auth(), { deadline: Date.now() + 200 });
-  const status = new Promise<grpc.StatusObject>((resolve) => { call.on('status', resolve); call.on('error', () => undefined); call.on('data', () => undefined); });
-  for (const request of requests) call.write(request);
-  assert.equal((await status).code, grpc.status.DEADLINE_EXCEEDED);
-  const until = Date.now() + 20_000;
-  while ((await rejected()) === before && Date.now() < until) await new Promise((r) => setTimeout(r, 100));
-  assert.ok((await rejected()) > before, 'the requests past the stream deadline were refused by the server, and counted');
+  try {
+    const before = await rejected();
+    runtime.hold();
+    const call = (c.inference as unknown as { ModelStreamInfer(m: grpc.Metadata, o: grpc.CallOptions): grpc.ClientDuplexStream<unknown, StreamAnswer> }).ModelStreamInfer(new grpc.Metadata(), { deadline: Date.now() + 2000 });
+    const answers: StreamAnswer[] = [];
+    const status = new Promise<grpc.StatusObject>((resolve) => { call.on('status', resolve); call.on('error', () => undefined); call.on('data', (a: StreamAnswer) => answers.push(a)); });
+    call.write(rawRequest('running', rows.slice(0, 1)));
+    call.write(rawRequest('waiting', rows.slice(1, 2)));
+    assert.equal((await status).code, grpc.status.DEADLINE_EXCEEDED);
+    assert.deepEqual(answers, [], 'no answer came: the runs were held past the deadline');
+    // The client's deadline ends the call on its side; the server refuses both requests at the same deadline.
+    const until = Date.now() + 20_000;
+    while ((await rejected()) < before + 2 && Date.now() < until) await new Promise((r) => setTimeout(r, 50));
+    assert.equal((await rejected()) - before, 2, 'both requests past the stream deadline were refused by the server, and counted');
+  } finally {
+    runtime.letGo();
+    c.close();
+    await s.shutdown();
+  }
 });
