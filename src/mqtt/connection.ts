@@ -84,9 +84,9 @@ const CONNECT_WARN_EVERY_MS = 30_000;
 /**
  * Connects (in the background: the client retries until the broker answers) and applies the
  * backoff. `warn` hears why connecting fails (refused, unreachable, not authorised), at most once
- * every 30 s.
+ * every 30 s; errors `ownError` says the caller handles (and logs) itself are not reported as that.
  */
-export function connectClient(options: MqttConnectionOptions, extra: IClientOptions = {}, warn?: (detail: Record<string, unknown>, message: string) => void): MqttClient {
+export function connectClient(options: MqttConnectionOptions, extra: IClientOptions = {}, warn?: (detail: Record<string, unknown>, message: string) => void, ownError?: (err: Error) => boolean): MqttClient {
   const client = mqtt().connect(options.url, { ...clientOptions(options), ...extra });
   const min = options.reconnectMinMs ?? 250;
   const max = options.reconnectMaxMs ?? 5_000;
@@ -101,6 +101,8 @@ export function connectClient(options: MqttConnectionOptions, extra: IClientOpti
   // (An 'error' without a listener would throw.)
   let lastWarning = -Infinity;
   client.on('error', (err) => {
+    // (Nor does it hold back the next real connect failure's warning.)
+    if (ownError?.(err) === true) return;
     const now = Date.now();
     if (now - lastWarning < CONNECT_WARN_EVERY_MS) return;
     lastWarning = now;

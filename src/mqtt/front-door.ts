@@ -36,6 +36,9 @@ export { DEFAULT_TOPICS, type MqttTopics };
 /** The packets whose reading resets MQTT.js's keepalive timer (its handlers/index.js). */
 const KEEPALIVE_RESETS = new Set(['puback', 'pubrec', 'pubcomp', 'suback', 'unsuback', 'pubrel', 'auth', 'pingresp']);
 
+/** MQTT.js's parser error for a PUBACK reason code MQTT 5 does not allow there (mosquitto's 0x95). */
+const UNREADABLE_PUBACK = 'Invalid puback reason code';
+
 /** How the events topic is named among the topics the server publishes to. */
 const EVENTS_TOPIC = '--events-mqtt-topic';
 
@@ -103,6 +106,9 @@ export class MqttFrontDoor {
   private paused: Array<() => void> = [];
   /** MQTT.js has sent a PINGREQ and read no packet that resets its keepalive since. */
   private pingOutstanding = false;
+  /** The connection was dropped by onUnreadablePuback (and logged there); reset by the next 'offline' or 'connect'. */
+  private droppedUnreadable = false;
+  private readonly shownUrl: string;
   /** Rows of accepted messages being predicted, per model, and the messages waiting for room (admitRows). */
   private readonly rowsInFlight = new Map<string, number>();
   private readonly rowWaiters = new Map<string, Array<() => void>>();
@@ -165,6 +171,7 @@ export class MqttFrontDoor {
     this.eventsTopic = options.eventsTopic;
     this.keepsSession = this.group === undefined && options.clientId !== undefined && options.sessionExpirySeconds !== 0;
     this.log = options.log;
+    this.shownUrl = urlForLogs(options.url);
     this.rejected = options.rejected;
     this.traffic = options.traffic;
     const clashes = this.requestTopicClashes();
@@ -187,7 +194,7 @@ export class MqttFrontDoor {
       if (this.holding) this.held = true;
       else ack(0);
     };
-    this.client = connectClient(connection, { resubscribe: false, customHandleAcks }, (detail, message) => this.log?.warn(detail, message));
+    this.client = connectClient(connection, { resubscribe: false, customHandleAcks }, (detail, message) => this.log?.warn(detail, message), (err) => err.message === UNREADABLE_PUBACK);
     // PUBACK after this callback: hold it (and the reading of the next packet) while too many are in
     // flight — but not while a PINGREQ waits for its PINGRESP (see pingOutstanding).
     this.client.handleMessage = (_packet, done) => {
@@ -221,6 +228,7 @@ export class MqttFrontDoor {
     this.client.on('message', (topic, payload, packet) => this.onMessage(topic, payload, packet));
     this.client.on('connect', (connack) => {
       this.log?.info({ url: urlForLogs(options.url), sessionPresent: connack.sessionPresent }, 'mqtt: connected');
+      this.droppedUnreadable = false;
       this.maxPacket = connack.properties?.maximumPacketSize;
       // A session the broker kept still has our subscriptions; a new one needs them again.
       if (!connack.sessionPresent) this.subscribed.clear();
@@ -229,8 +237,12 @@ export class MqttFrontDoor {
     // mosquitto refuses a message past its message_size_limit with PUBACK 0x95, a reason MQTT 5 does
     // not allow there: MQTT.js's parser rejects it, drops the bytes it held, and read nothing right on
     // that connection again (every later request went unanswered while /readyz said ready).
-    this.client.on('error', (err) => { if (err.message === 'Invalid puback reason code') this.onUnreadablePuback(); });
-    this.client.on('offline', () => { this.log?.warn({ url: urlForLogs(options.url) }, 'mqtt: broker unreachable; reconnecting with backoff'); });
+    this.client.on('error', (err) => { if (err.message === UNREADABLE_PUBACK) this.onUnreadablePuback(); });
+    this.client.on('offline', () => {
+      // (A connection onUnreadablePuback dropped was logged there: the broker is not unreachable.)
+      if (this.droppedUnreadable) this.droppedUnreadable = false;
+      else this.log?.warn({ url: urlForLogs(options.url) }, 'mqtt: broker unreachable; reconnecting with backoff');
+    });
     this.client.on('reconnect', () => this.metrics?.reconnects.inc());
     this.core.on('event', this.onCoreEvent);
   }
@@ -645,6 +657,10 @@ export class MqttFrontDoor {
           reply.saidAgain = true;
           again();
         }
+      }
+      if (this.client.connected) {
+        this.droppedUnreadable = true;
+        this.log?.warn({ url: this.shownUrl }, 'mqtt: dropped the connection to the broker after a PUBACK MQTT.js cannot read (it reads nothing more on it); reconnecting');
       }
       this.client.stream?.destroy();
     });

@@ -16,11 +16,13 @@ import { startMosquitto, type Broker } from '../helpers/mosquitto.js';
 import { EXAMPLES, tempDir } from '../helpers/paths.js';
 import { exampleModel } from '../pipelines/helpers.js';
 import { sample as promValue } from '../helpers/prom.js';
+import { captureLogLines } from '../helpers/logs.js';
 
 const LIMIT = 8_000;
 let broker: Broker;
 let server: RunningServer;
 let client: MqttClient;
+const logs = captureLogLines<{ msg: string }>();
 const row = { temp_c: 8.75, humidity: 0.83, wind_speed_kmph: 70, wind_bearing_degree: 259, visibility_km: 15.82, pressure_millibars: 1016.51, current_weather_condition: 1 };
 
 async function until(check: () => boolean, timeoutMs = 15_000, what = 'condition'): Promise<void> {
@@ -49,7 +51,7 @@ before(async () => {
     .replace(/^name: .*$/m, 'name: sparse')
     .replace(/^model: model\.json$/m, `model: ${join(EXAMPLES, 'rain-xgboost', 'model.json')}`)
     .replaceAll('{ type: number,', '{ type: number, required: false,'));
-  server = await startServer({ repo, port: 0, workers: 1, logger: false, streams: { mqtt: { url: broker.url, required: true, maxPayload: LIMIT } } });
+  server = await startServer({ repo, port: 0, workers: 1, logger: { level: 'warn', stream: logs.stream }, streams: { mqtt: { url: broker.url, required: true, maxPayload: LIMIT } } });
   await server.streams!.frontDoor!.waitReady();
   client = await mqtt.connectAsync(broker.url, { protocolVersion: 5, clientId: 'size-limit-client' });
   await client.subscribeAsync(['modelserve/+/predictions', 'modelserve/+/errors', 'test/#'], { qos: 1 });
@@ -89,6 +91,10 @@ test("an answer past mosquitto's message_size_limit is MS_ERR_ANSWER_TOO_LARGE t
   // The connection reads again: a plain request is answered.
   await client.publishAsync('modelserve/weather/predict', JSON.stringify(row), { qos: 1, properties: { responseTopic: 'test/after' } });
   await until(() => answers.length === 1, 15_000, 'the answer after');
+  // The log says what happened: not a broker that cannot be reached or connected to.
+  const said = logs.lines.map((l) => l.msg);
+  assert.ok(said.includes('mqtt: dropped the connection to the broker after a PUBACK MQTT.js cannot read (it reads nothing more on it); reconnecting'), JSON.stringify(said));
+  assert.deepEqual(said.filter((m) => /cannot connect|unreachable/.test(m)), []);
 
   // The limit is learnt: the next answer that large is refused here, without a refusal and reconnect.
   const before = await reconnects();
