@@ -16,6 +16,7 @@ import { sampleSum } from '../helpers/prom.js';
 import { InProcessRuntime } from '../../src/runtime/in-process.js';
 import type { ModelSignature, ModelSource } from '../../src/runtime/types.js';
 import { writeBookVersion } from '../core/fixtures.js';
+import { HeldRuntime as RunHeldRuntime } from '../helpers/held-runtime.js';
 
 const big = bookRows(19_000);
 const small = bookRows(10);
@@ -62,10 +63,23 @@ test('OIP REST: x-modelserve-timeout-ms bounds the wait as on the JSON routes â€
 });
 
 test("gRPC: a client's deadline longer than the model's queue.timeout_ms does not extend it", async () => {
-  const server = await serverWithTimeout(300);
+  // The run slots are taken by held runs: the request surely waits past the model's 1 s whatever the
+  // machine's speed. (Slots filled by large requests raced the model's then 300 ms on a loaded machine:
+  // a large request could pass it before the other had been read, so the slots never were all taken.)
+  const repo = tempDir();
+  writeBookModelFolder(repo, 'optimize: false\nqueue: { timeout_ms: 1000 }\n');
+  const runtime = new RunHeldRuntime();
+  const server = await startServer({ repo, port: 0, grpcPort: 'free', workers: 1, logger: false, runtime });
   const clients = grpcClients(server.grpcPort!);
+  runtime.hold();
   try {
-    const busy = await fillRunSlots(server);
+    const batcher = server.core.resolve('book-weather')!.batcher;
+    const busy = Array.from({ length: runtime.parallelism }, () => fetch(`${server.url}/models/book-weather/predict`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(small) }));
+    const until = Date.now() + 10_000;
+    while (batcher.stats().inFlightBatches < runtime.parallelism) {
+      if (Date.now() > until) assert.fail(`the held requests never ran: ${JSON.stringify(batcher.stats())}`);
+      await new Promise((r) => setTimeout(r, 5));
+    }
     const request = { model_name: 'book-weather', inputs: BOOK_FIELDS.map((f) => ({ name: f, datatype: 'FP64', shape: [small.length] })), raw_input_contents: BOOK_FIELDS.map((f) => Buffer.from(fp64(small.map((r) => r[f]!)))) };
     const err = await new Promise<grpc.ServiceError | null>((resolve) => {
       (clients.inference as unknown as { ModelInfer(r: unknown, m: grpc.Metadata, o: grpc.CallOptions, cb: (e: grpc.ServiceError | null) => void): void })
@@ -73,9 +87,10 @@ test("gRPC: a client's deadline longer than the model's queue.timeout_ms does no
     });
     assert.equal(err?.code, grpc.status.DEADLINE_EXCEEDED, String(err));
     assert.match(err!.details, /passed its deadline/, 'the server\'s own timeout answered, not the client\'s 60 s');
-    // The large requests themselves passed the model's 300 ms while running: 504, as documented.
+    // The held requests themselves passed the model's 1 s while running: 504, as documented.
     for (const res of await Promise.all(busy)) assert.equal(res.status, 504);
   } finally {
+    runtime.letGo();
     clients.close();
     await server.shutdown();
   }
@@ -174,19 +189,21 @@ test('a request whose model loads on demand (memory budget) and whose deadline p
     assert.equal(loaded.length, 1, `one model loaded: ${loaded.join(', ')}`);
     const cold = loaded[0] === 'book' ? 'other' : 'book';
     runtime.hold();
+    // The load is held, so the deadlines surely pass during it; they need only outlast the requests' reading
+    // (at 300 ms a loaded machine sometimes let them pass first: grpc-js answered, nothing was counted).
     const request = { model_name: cold, inputs: BOOK_FIELDS.map((f) => ({ name: f, datatype: 'FP64', shape: [small.length] })), raw_input_contents: BOOK_FIELDS.map((f) => Buffer.from(fp64(small.map((r) => r[f]!)))) };
     const unary = new Promise<grpc.ServiceError | null>((resolve) => {
       (clients.inference as unknown as { ModelInfer(r: unknown, m: grpc.Metadata, o: grpc.CallOptions, cb: (e: grpc.ServiceError | null) => void): void })
-        .ModelInfer(request, new grpc.Metadata(), { deadline: Date.now() + 300 }, (e) => resolve(e));
+        .ModelInfer(request, new grpc.Metadata(), { deadline: Date.now() + 2000 }, (e) => resolve(e));
     });
     const streamed = new Promise<string>((resolve, reject) => {
-      const s = (clients.inference as unknown as { ModelStreamInfer(m: grpc.Metadata, o: grpc.CallOptions): grpc.ClientDuplexStream<unknown, { error_message: string }> }).ModelStreamInfer(new grpc.Metadata(), { deadline: Date.now() + 300 });
+      const s = (clients.inference as unknown as { ModelStreamInfer(m: grpc.Metadata, o: grpc.CallOptions): grpc.ClientDuplexStream<unknown, { error_message: string }> }).ModelStreamInfer(new grpc.Metadata(), { deadline: Date.now() + 2000 });
       // The client's own deadline may end the stream first: its request's answer is then never read.
       s.on('data', (m) => resolve(m.error_message));
       s.on('error', (e: grpc.ServiceError) => (e.code === grpc.status.DEADLINE_EXCEEDED ? resolve(e.details) : reject(e)));
       s.write(request);
     });
-    const rest = fetch(`${server.url}/v2/models/${cold}/infer`, { method: 'POST', headers: { 'content-type': 'application/json', 'x-modelserve-timeout-ms': '300' }, body: oipBody });
+    const rest = fetch(`${server.url}/v2/models/${cold}/infer`, { method: 'POST', headers: { 'content-type': 'application/json', 'x-modelserve-timeout-ms': '2000' }, body: oipBody });
     const err = await unary;
     assert.equal(err?.code, grpc.status.DEADLINE_EXCEEDED, String(err));
     assert.match(await streamed, /deadline|Deadline/);
