@@ -10,9 +10,8 @@ import { createServer, connect, type Socket } from 'node:net';
 import { join } from 'node:path';
 import mqtt, { type IPublishPacket, type MqttClient } from 'mqtt';
 import { startServer, type RunningServer } from '../../src/server.js';
-import { InProcessRuntime } from '../../src/runtime/in-process.js';
-import type { NamedTensors } from '../../src/runtime/types.js';
 import { startMosquitto, type Broker } from '../helpers/mosquitto.js';
+import { HeldRuntime } from '../helpers/held-runtime.js';
 import { EXAMPLES, tempDir } from '../helpers/paths.js';
 import { exampleModel } from '../pipelines/helpers.js';
 import { sample as promValue } from '../helpers/prom.js';
@@ -106,18 +105,6 @@ test("an answer past mosquitto's message_size_limit is MS_ERR_ANSWER_TOO_LARGE t
   assert.equal(await reconnects(), before);
   assert.equal(Object.keys(server.streams!.frontDoor!.client.outgoing).length, 0, 'every answer acknowledged');
 });
-
-/** The real in-process runtime, whose runs wait, once held, until let go. */
-class HeldRuntime extends InProcessRuntime {
-  private held: Promise<void> | undefined;
-  private release: (() => void) | undefined;
-  hold(): void { this.held = new Promise((go) => { this.release = go; }); }
-  letGo(): void { this.release?.(); this.held = undefined; }
-  override async run(model: string, feeds: NamedTensors, outputNames?: string[]): Promise<NamedTensors> {
-    await this.held;
-    return super.run(model, feeds, outputNames);
-  }
-}
 
 /** A TCP relay to the broker whose two directions can each be held (their bytes kept) and let go as one write. */
 async function relay(port: number) {

@@ -4,26 +4,12 @@ import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import mqtt, { type MqttClient } from 'mqtt';
 import { startServer, type RunningServer } from '../../src/server.js';
-import { InProcessRuntime } from '../../src/runtime/in-process.js';
-import type { NamedTensors } from '../../src/runtime/types.js';
 import type { ModelVersion } from '../../src/core/model-version.js';
 import { startMosquitto, type Broker } from '../helpers/mosquitto.js';
+import { HeldRuntime } from '../helpers/held-runtime.js';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { BOOK_MODEL, bookModelYaml, bookRows, tempDir, writeBookModelFolder } from '../helpers/paths.js';
-
-/** The real in-process runtime (one run slot), whose runs wait, once held, until let go (`key`: only that loaded model's runs). */
-class HeldRuntime extends InProcessRuntime {
-  private held: Promise<void> | undefined;
-  private heldKey: string | undefined;
-  private release: (() => void) | undefined;
-  hold(key?: string): void { this.heldKey = key; this.held = new Promise((go) => { this.release = go; }); }
-  letGo(): void { this.release?.(); this.held = undefined; }
-  override async run(model: string, feeds: NamedTensors, outputNames?: string[]): Promise<NamedTensors> {
-    if (this.heldKey === undefined || this.heldKey === model) await this.held;
-    return super.run(model, feeds, outputNames);
-  }
-}
 
 interface Got { payload: Buffer; packet: mqtt.IPublishPacket }
 
