@@ -32,13 +32,15 @@ export function urlBasicAuthorization(url: URL): string | undefined {
 
 /**
  * A URL as written, for a message: a user:password@ as …@ and a query as ?… (either may hold a key).
- * Works on text that is no valid URL too, so everything up to the last '@' before the query goes
- * (a password with a stray '/' or ' ' is not shown either).
+ * Works on text that is no valid URL too, so everything up to the last '@' after the scheme goes,
+ * looked for before the query is cut: a password holding '?', '#', '/' or ' ' (no valid URL, but
+ * still a password) is not shown either, not even in part. An '@' in the query hides the host and
+ * path too: more hidden than needed, never less.
  */
 export function urlForMessages(text: string): string {
-  const query = text.search(/[?#]/);
-  const [base, rest] = query < 0 ? [text, ''] : [text.slice(0, query), text[query] === '?' ? '?…' : ''];
-  const scheme = base.indexOf('://');
-  const at = base.lastIndexOf('@');
-  return `${at > scheme && scheme >= 0 ? `${base.slice(0, scheme + 3)}…${base.slice(at)}` : base}${rest}`;
+  const scheme = text.indexOf('://');
+  const at = scheme < 0 ? -1 : text.lastIndexOf('@');
+  const [head, tail] = at > scheme ? [`${text.slice(0, scheme + 3)}…`, text.slice(at)] : ['', text];
+  const query = tail.search(/[?#]/);
+  return `${head}${query < 0 ? tail : `${tail.slice(0, query)}${tail[query] === '?' ? '?…' : ''}`}`;
 }

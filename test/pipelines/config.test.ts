@@ -160,6 +160,25 @@ pipeline:
   });
 });
 
+test('a remote step\'s url whose password holds a ? or # (so it cannot be parsed) is named without any of its user:password@', () => {
+  const repo = newRepo();
+  exampleModel(repo, 'weather');
+  writeConfig(repo, 'bad-url', `
+pipeline:
+  sequence:
+    - name: far
+      remote: { url: "http://scorer:pa?ss@a b/x", model: m, fields: { a: { type: number } }, outputs: { b: number } }
+    - name: farther
+      remote: { url: "https://scorer2:s3#cret@h:8000/x", model: m, fields: { b: { type: number } }, outputs: { c: number } }
+`);
+  assert.throws(() => loadRepository(repo), (err: Error) => {
+    assert.match(err.message, /pipeline.sequence.0.remote.url: 'http:\/\/…@a b\/x' is not a valid URL/);
+    assert.match(err.message, /pipeline.sequence.1.remote.url: 'https:\/\/…@h:8000\/x' is not a valid URL/);
+    assert.doesNotMatch(err.message, /scorer|pa\?|s3/);
+    return true;
+  });
+});
+
 test('a nested pipeline\'s answer keeps its type: a string it passes through cannot feed a number field', () => {
   const repo = newRepo();
   exampleModel(repo, 'weather');
