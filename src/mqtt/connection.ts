@@ -5,6 +5,7 @@
 import { hostname } from 'node:os';
 import { randomBytes } from 'node:crypto';
 import { readUserFile, readUserText } from '../user-file.js';
+import { urlForMessages } from '../outbound-http.js';
 import type { IClientOptions, MqttClient } from 'mqtt';
 import { mqtt } from '../lazy-modules.js';
 
@@ -36,11 +37,11 @@ export function defaultClientId(prefix = 'modelserve'): string {
 }
 
 /**
- * The broker URL as logs and messages show it: a password given in the URL (mqtt://user:pw@host,
- * which MQTT.js accepts) replaced by '***', so it never reaches a log line.
+ * The broker URL as logs and messages show it: its user:password@ (or a user alone, where brokers
+ * such as ThingsBoard take an access token) as …@ and a query as ?…, so no secret reaches a log line.
  */
 export function urlForLogs(url: string): string {
-  return url.replace(/^([^:/]+:\/\/[^/:@]*:)[^/]*@/, '$1***@');
+  return urlForMessages(url);
 }
 
 /** Reads a password from a file (a mounted secret; one line, trailing newline ignored). */

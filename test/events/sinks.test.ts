@@ -22,6 +22,7 @@ import { sample } from '../helpers/prom.js';
 import { loadRepository } from '../../src/config/load.js';
 import { createRuntime } from '../../src/runtime/create.js';
 import { parseServeOptions } from '../../src/cli/serve-options.js';
+import { urlForLogs } from '../../src/mqtt/connection.js';
 import { EXAMPLES, tempDir } from '../helpers/paths.js';
 
 test('file sink: appends JSON Lines and rotates past the size, keeping N old files, lines whole', async () => {
@@ -811,9 +812,22 @@ test('serve options: MQTT and events problems are reported together', () => {
     assert.match(err.message, /--mqtt-url: 'mqtt:\/\/127\.0\.0\.1:99999' is not an MQTT URL/);
     return true;
   });
-  assert.throws(() => parseServeOptions(['--events-webhook', 'https://bob:hunter2@hooks example.com/e'], {}), (err: Error) => err.message.includes("--events-webhook: 'https://bob:***@hooks example.com/e' is not an http(s) URL") && !err.message.includes('hunter2'));
+  assert.throws(() => parseServeOptions(['--events-webhook', 'https://bob:hunter2@hooks example.com/e'], {}), (err: Error) => err.message.includes("--events-webhook: 'https://…@hooks example.com/e' is not an http(s) URL") && !err.message.includes('hunter2'));
   // A password in a refused URL is not echoed (the message goes to the terminal and the platform's log).
-  assert.throws(() => parseServeOptions(['--mqtt-url', 'tcp://bob:hunter2-secret@broker:1883'], {}), (err: Error) => err.message.includes("--mqtt-url: 'tcp://bob:***@broker:1883' is not an MQTT URL") && !err.message.includes('hunter2'));
+  assert.throws(() => parseServeOptions(['--mqtt-url', 'tcp://bob:hunter2-secret@broker:1883'], {}), (err: Error) => err.message.includes("--mqtt-url: 'tcp://…@broker:1883' is not an MQTT URL") && !err.message.includes('hunter2'));
+  // Nor a password holding a '/' (it is what makes the URL unparsable), nor a user name alone (a
+  // broker's access token goes there: ThingsBoard's, Flespi's), nor a query's token.
+  assert.throws(() => parseServeOptions(['--mqtt-url', 'mqtt://bob:hun/ter2@broker host:1883', '--events-webhook', 'https://tok3n-s3cret@hooks example.com/e?sig=s1gn4ture'], {}), (err: Error) => {
+    assert.match(err.message, /--mqtt-url: 'mqtt:\/\/…@broker host:1883' is not an MQTT URL/);
+    assert.match(err.message, /--events-webhook: 'https:\/\/…@hooks example\.com\/e\?…' is not an http\(s\) URL/);
+    assert.doesNotMatch(err.message, /bob|hun|ter2|tok3n|s3cret|s1gn4ture/);
+    return true;
+  });
+  // A valid broker URL as the MQTT front door's log lines show it (mqtt: connected, unreachable):
+  // an access token given as the user name was logged as it is.
+  assert.equal(urlForLogs('mqtt://tok3n-s3cret@broker:1883'), 'mqtt://…@broker:1883');
+  assert.equal(urlForLogs('wss://bob:hunter2@broker/mqtt?token=s3cret'), 'wss://…@broker/mqtt?…');
+  assert.equal(urlForLogs('mqtt://broker:1883'), 'mqtt://broker:1883');
   // An events file that cannot be written is said at start (it was only logged at the first event).
   assert.throws(() => parseServeOptions(['--events-file', tmpdir()], {}), new RegExp(`--events-file: ${tmpdir()} is not a regular file \\(events are appended to a file\\)`));
   assert.throws(() => parseServeOptions(['--events-file', '/nonexistent-folder/e.jsonl'], {}), /--events-file: \/nonexistent-folder\/e\.jsonl cannot be created: the folder \/nonexistent-folder does not exist/);
