@@ -257,6 +257,17 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   app.addHook('onReady', async () => {
     core!.on('event', () => openApiDocument.invalidate());
   });
+  // @fastify/swagger-ui answers /docs/yaml as bare application/x-yaml, set after transformSpecification
+  // runs (so not settable there): without a charset a browser may read the UTF-8 of a model's
+  // description as Latin-1. An onSend hook of that route alone, added when it is registered.
+  app.addHook('onRoute', (route) => {
+    if (route.url !== '/docs/yaml') return;
+    const charset: import('fastify').onSendHookHandler = (_request, reply, payload, done) => {
+      reply.header('content-type', 'application/x-yaml; charset=utf-8');
+      done(null, payload);
+    };
+    route.onSend = route.onSend === undefined ? [charset] : [...[route.onSend].flat(), charset];
+  });
   await app.register(swagger, { openapi: { openapi: '3.0.3', info: { title: 'modelserve', version: VERSION } } });
   await app.register(swaggerUi, {
     routePrefix: '/docs',

@@ -57,6 +57,18 @@ test('the Swagger UI pages get a CSP that allows only their own scripts and styl
   assert.match(DOCS_CSP, /script-src 'self';/);
 });
 
+test('every text answer of the docs and the dashboard says its charset (a model\'s description in /docs/yaml is UTF-8)', async () => {
+  for (const path of ['/docs/', '/docs/json', '/docs/yaml', '/openapi.json', '/dashboard', '/dashboard/assets/dashboard.js', '/dashboard/assets/dashboard.css', '/docs/static/swagger-initializer.js', '/docs/static/index.css']) {
+    const res = await fetch(`${url}${path}`);
+    assert.equal(res.status, 200, path);
+    assert.match(res.headers.get('content-type') ?? '', /; charset=utf-8$/, path);
+    assert.equal(res.headers.get('x-content-type-options'), 'nosniff', path);
+  }
+  const yaml = await fetch(`${url}/docs/yaml`);
+  assert.equal(yaml.headers.get('content-type'), 'application/x-yaml; charset=utf-8');
+  assert.match(await yaml.text(), /°C/);
+});
+
 test('JSON with __proto__ or constructor.prototype is an unknown field (ignored) and pollutes nothing', async () => {
   const attacks = [
     `{"__proto__": {"polluted": "yes"}, ${JSON.stringify(ROW).slice(1)}`,
