@@ -15,7 +15,16 @@
 // that timed out is sent in halves; one event that timed out ACK_TIMEOUTS_TO_DROP times in a row while
 // connected is dropped (reason rejected), so later events are sent.
 import type { MqttClient } from 'mqtt';
+import { connectClient, UNREADABLE_PUBACK, type MqttConnectionOptions } from '../mqtt/connection.js';
 import { BoundedSink, type BoundedSinkOptions } from './sink.js';
+
+/**
+ * The sink's own connection: connectClient's, except that the PUBACK MQTT.js cannot read is the
+ * sink's to report (MqttSink says what it was), not a broker that cannot be connected to.
+ */
+export function connectEventsClient(options: MqttConnectionOptions, warn: (detail: Record<string, unknown>, message: string) => void): MqttClient {
+  return connectClient(options, {}, warn, (err) => err.message === UNREADABLE_PUBACK);
+}
 
 export interface MqttSinkOptions extends BoundedSinkOptions {
   client: MqttClient;
@@ -69,6 +78,11 @@ export class MqttSink extends BoundedSink {
     this.client.on('connect', (connack) => {
       this.maxPacket = connack.properties?.maximumPacketSize;
       this.poke();
+    });
+    // (At most once per connection: MQTT.js reads nothing more on it, and the publish's ack timeout drops it.)
+    this.client.on('error', (err) => {
+      if (err.message !== UNREADABLE_PUBACK) return;
+      this.hooks.warn?.(`prediction events: the MQTT broker refused a publish with a PUBACK MQTT.js cannot read (reason 0x95 Packet too large, which mosquitto sends past its message_size_limit); MQTT.js reads nothing more on that connection, so it is dropped after ${this.ackTimeoutMs / 1000} s without an acknowledgement and the events are sent again in smaller parts`, { sink: this.kind, target: this.target });
     });
   }
 

@@ -91,7 +91,7 @@ export abstract class BoundedSink implements EventSink {
   private readonly lingerMs: number;
   private readonly backoffMs: number;
   private readonly maxBackoffMs: number;
-  private readonly hooks: SinkHooks;
+  protected readonly hooks: SinkHooks;
   // A ring would save the shift(); batches are taken with splice, which is amortised fine here.
   private queue: string[] = [];
   /** The queue's text, in characters (an O(1) .length, ~bytes for the ASCII JSON events mostly are). */

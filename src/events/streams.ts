@@ -2,12 +2,12 @@
 // and the prediction-event sinks. Kept out of server.ts so that file only calls start/stop here.
 import type { Metrics, RejectReason } from '../metrics/metrics.js';
 import type { InferenceCore } from '../core/core.js';
-import { connectClient, type MqttConnectionOptions } from '../mqtt/connection.js';
+import type { MqttConnectionOptions } from '../mqtt/connection.js';
 import { MqttFrontDoor, type Logger } from '../mqtt/front-door.js';
 import type { MqttTopics } from '../mqtt/topics.js';
 import { PredictionEvents, eventMetricsHooks } from './events.js';
 import { FileSink } from './file-sink.js';
-import { MqttSink } from './mqtt-sink.js';
+import { connectEventsClient, MqttSink } from './mqtt-sink.js';
 import type { DropReason, EventSink } from './sink.js';
 import { WebhookSink } from './webhook-sink.js';
 import type { TrafficRouter } from '../traffic/router.js';
@@ -80,7 +80,7 @@ export function startStreams(options: StreamOptions, core: InferenceCore, metric
     if (ev.mqttTopic) {
       if (!mqtt) throw new Error('events to MQTT need --mqtt-url');
       // Its own connection: events never queue behind (or hold up) the front door's answers.
-      const client = connectClient({ ...mqtt, clientId: mqtt.clientId ? `${mqtt.clientId}-events` : undefined }, {}, (detail, message) => log.warn({ ...detail, connection: 'events' }, message));
+      const client = connectEventsClient({ ...mqtt, clientId: mqtt.clientId ? `${mqtt.clientId}-events` : undefined }, (detail, message) => log.warn({ ...detail, connection: 'events' }, message));
       sinks.push(new MqttSink({ ...common, client, topic: ev.mqttTopic, ownsClient: true }));
     }
     if (ev.webhook) sinks.push(new WebhookSink({ ...common, url: ev.webhook, headers: ev.webhookHeaders, credentials: ev.webhookCredentials, urlSource: ev.webhookSource }));

@@ -79,6 +79,12 @@ export function noDelay(client: MqttClient): void {
   stream.setNoDelay?.(true);
 }
 
+/**
+ * MQTT.js's parser error for a PUBACK reason code MQTT 5 does not allow there: mosquitto refuses a
+ * message past its message_size_limit with 0x95. MQTT.js reads nothing more on that connection.
+ */
+export const UNREADABLE_PUBACK = 'Invalid puback reason code';
+
 /** How often a connection that keeps failing is logged. */
 const CONNECT_WARN_EVERY_MS = 30_000;
 

@@ -23,7 +23,7 @@ import { ERRORS, isServerFault, ModelServeError, rejectReasonOf, type ErrorCode,
 import { bodyTooLarge, parseJsonBody } from '../protocols/json-body.js';
 import { StepValidationError } from '../pipelines/errors.js';
 import { requestIdFrom } from '../protocols/request-id.js';
-import { connectClient, urlForLogs, type MqttConnectionOptions } from './connection.js';
+import { connectClient, UNREADABLE_PUBACK, urlForLogs, type MqttConnectionOptions } from './connection.js';
 import { MqttMetrics } from './metrics.js';
 import { PubackReader } from './puback-reader.js';
 
@@ -35,9 +35,6 @@ export { DEFAULT_TOPICS, type MqttTopics };
 
 /** The packets whose reading resets MQTT.js's keepalive timer (its handlers/index.js). */
 const KEEPALIVE_RESETS = new Set(['puback', 'pubrec', 'pubcomp', 'suback', 'unsuback', 'pubrel', 'auth', 'pingresp']);
-
-/** MQTT.js's parser error for a PUBACK reason code MQTT 5 does not allow there (mosquitto's 0x95). */
-const UNREADABLE_PUBACK = 'Invalid puback reason code';
 
 /** How the events topic is named among the topics the server publishes to. */
 const EVENTS_TOPIC = '--events-mqtt-topic';

@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import mqtt from 'mqtt';
-import { MqttSink } from '../../src/events/mqtt-sink.js';
+import { connectEventsClient, MqttSink } from '../../src/events/mqtt-sink.js';
 import { startMosquitto, type Broker } from '../helpers/mosquitto.js';
 import { tempDir } from '../helpers/paths.js';
 
@@ -166,13 +166,14 @@ test('mqtt sink: an event past mosquitto\'s message_size_limit (answered with a 
   // Mosquitto answers it with PUBACK 0x95, which MQTT 5 does not allow in a PUBACK: MQTT.js drops it
   // as malformed, the publish waited for good and no event was sent again.
   const own = await startMosquitto(['message_size_limit 300']);
-  const client = mqtt.connect(own.url, { protocolVersion: 5, reconnectPeriod: 50 });
+  // The server's wiring (streams.ts): the connection's warnings and the sink's go to one log.
+  const warnings: string[] = [];
+  const client = connectEventsClient({ url: own.url, reconnectMinMs: 50, reconnectMaxMs: 50 }, (_detail, message) => warnings.push(message));
   const watcher = await mqtt.connectAsync(own.url, { protocolVersion: 5 });
   const got: string[] = [];
   watcher.on('message', (_topic, payload) => got.push(payload.toString()));
   await watcher.subscribeAsync('cloud/events', { qos: 1 });
   const drops: string[] = [];
-  const warnings: string[] = [];
   const sink = new MqttSink({
     client, topic: 'cloud/events', ownsClient: true, lingerMs: 0, backoffMs: 10, maxBackoffMs: 10, ackTimeoutMs: 200,
     warn: (message) => warnings.push(message),
@@ -189,6 +190,9 @@ test('mqtt sink: an event past mosquitto\'s message_size_limit (answered with a 
     await until(() => got.length >= 1 && got.join('').includes('"n":1') && got.join('').includes('"n":2'), 'the small events on the topic');
     assert.ok(!got.some((m) => m.includes('xxxx')), 'the large event never reached the topic');
     assert.ok(warnings.some((w) => /did not acknowledge an event of \d+ bytes in 3 publishes .*message_size_limit.*dropped, later events are still sent/.test(w)), warnings.join('\n'));
+    // The log says what happened: the broker refused a publish, it is not a broker that cannot be connected to.
+    assert.ok(warnings.some((w) => /^prediction events: the MQTT broker refused a publish with a PUBACK MQTT\.js cannot read \(reason 0x95 Packet too large, which mosquitto sends past its message_size_limit\)/.test(w)), warnings.join('\n'));
+    assert.deepEqual(warnings.filter((w) => /cannot connect|unreachable/.test(w)), []);
   } finally {
     await watcher.endAsync();
     await sink.close(1000);
