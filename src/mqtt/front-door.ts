@@ -101,6 +101,15 @@ export class MqttFrontDoor {
   private subscribed = new Set<string>();
   private inFlight = 0;
   private paused: Array<() => void> = [];
+  /** Requests taken (being processed) on this connection whose PUBACK is not sent yet, by packet id. */
+  private takenUnacked = new Map<number, IPublishPacket>();
+  /**
+   * The previous connection's: the broker resends each to the session (DUP set, the same packet id,
+   * MQTT 5 4.4) and that copy is not run again. Kept for the next connection only (bounded by maxInFlight).
+   */
+  private takenBefore = new Map<number, IPublishPacket>();
+  /** Redeliveries of requests taken before the reconnect: acknowledged at once, not run again. */
+  private readonly redeliveries = new WeakSet<IPublishPacket>();
   /** MQTT.js has sent a PINGREQ and read no packet that resets its keepalive since. */
   private pingOutstanding = false;
   /** The connection was dropped by onUnreadablePuback (and logged there); reset by the next 'offline' or 'connect'. */
@@ -187,15 +196,26 @@ export class MqttFrontDoor {
     // Past the payload limit by a little (a batch too large), a message still gets its error message.
     const connection = { ...grouped, maximumPacketSize: maximumPacketSizeFor(this.maxPayload) };
     // While holding, a request is neither taken nor acknowledged: the broker resends it to the session's next connection.
-    const customHandleAcks = (_topic: string, _payload: Buffer, _packet: IPublishPacket, ack: (code: number) => void) => {
-      if (this.holding) this.held = true;
-      else ack(0);
+    const customHandleAcks = (_topic: string, _payload: Buffer, packet: IPublishPacket, ack: (code: number) => void) => {
+      if (this.holding) {
+        this.held = true;
+        return;
+      }
+      const id = packet.messageId;
+      if (id !== undefined) {
+        const before = this.takenBefore.get(id);
+        // (A packet id the broker gives anew means the one taken before is settled.)
+        if (before !== undefined) this.takenBefore.delete(id);
+        if (before !== undefined && packet.dup && sameRequest(before, packet)) this.redeliveries.add(packet);
+        else this.takenUnacked.set(id, packet);
+      }
+      ack(0);
     };
     this.client = connectClient(connection, { resubscribe: false, customHandleAcks }, (detail, message) => this.log?.warn(detail, message), (err) => err.message === UNREADABLE_PUBACK);
     // PUBACK after this callback: hold it (and the reading of the next packet) while too many are in
     // flight — but not while a PINGREQ waits for its PINGRESP (see pingOutstanding).
-    this.client.handleMessage = (_packet, done) => {
-      if (this.inFlight < this.maxInFlight || this.pingOutstanding) done();
+    this.client.handleMessage = (packet, done) => {
+      if (this.inFlight < this.maxInFlight || this.pingOutstanding || this.redeliveries.has(packet as IPublishPacket)) done();
       else this.paused.push(() => done());
     };
     // MQTT.js reads no packet while one is held here, and resets its keepalive only on reading an
@@ -214,6 +234,10 @@ export class MqttFrontDoor {
         if (cb !== undefined) this.track(packet.messageId, cb);
         return;
       }
+      if (packet.cmd === 'puback') {
+        if (packet.messageId !== undefined) this.takenUnacked.delete(packet.messageId);
+        return;
+      }
       if (packet.cmd !== 'pingreq') return;
       this.pingOutstanding = true;
       for (const resume of this.paused.splice(0)) resume();
@@ -221,14 +245,26 @@ export class MqttFrontDoor {
     // (The first connection's CONNECT was sent within connectClient, before the listener above: no byte read yet.)
     this.readPubacks();
     this.client.on('packetreceive', (packet) => { if (KEEPALIVE_RESETS.has(packet.cmd)) this.pingOutstanding = false; });
-    this.client.on('close', () => { this.pingOutstanding = false; });
+    this.client.on('close', () => {
+      this.pingOutstanding = false;
+      // The PUBACKs held for back-pressure belonged to that connection: sent on the next one they
+      // would acknowledge whatever has that packet id there. The broker resends those requests instead
+      // (the reading of the next connection is not paused behind them), and takenBefore knows them.
+      this.paused = [];
+      this.takenBefore = this.takenUnacked;
+      this.takenUnacked = new Map();
+    });
     this.client.on('message', (topic, payload, packet) => this.onMessage(topic, payload, packet));
     this.client.on('connect', (connack) => {
       this.log?.info({ url: urlForLogs(options.url), sessionPresent: connack.sessionPresent }, 'mqtt: connected');
       this.droppedUnreadable = false;
       this.maxPacket = connack.properties?.maximumPacketSize;
       // A session the broker kept still has our subscriptions; a new one needs them again.
-      if (!connack.sessionPresent) this.subscribed.clear();
+      if (!connack.sessionPresent) {
+        this.subscribed.clear();
+        // (Nor does a new session resend anything.)
+        this.takenBefore.clear();
+      }
       void this.syncSubscriptions();
     });
     // mosquitto refuses a message past its message_size_limit with PUBACK 0x95, a reason MQTT 5 does
@@ -375,6 +411,11 @@ export class MqttFrontDoor {
   }
 
   private onMessage(topic: string, payload: Buffer, packet: IPublishPacket): void {
+    // QoS 1 is at-least-once: a request whose PUBACK the lost connection never carried comes again. Its first copy is being (or was) answered.
+    if (this.redeliveries.has(packet)) {
+      this.log?.info({ topic, messageId: packet.messageId }, 'mqtt: a request the broker delivered again after a reconnect was taken before it: acknowledged, not run again');
+      return;
+    }
     // A topic whose model was removed or moved a moment ago: handle() answers MS_ERR_MODEL_NOT_FOUND.
     const served = this.byTopic.get(topic);
     const retired = served === undefined ? this.retired.get(topic) : undefined;
@@ -747,6 +788,14 @@ export class MqttFrontDoor {
   }
 }
 
+/** The same message: topic, payload and correlation data alike (beside the packet id and DUP the caller checks). */
+function sameRequest(a: IPublishPacket, b: IPublishPacket): boolean {
+  const ca = a.properties?.correlationData;
+  const cb = b.properties?.correlationData;
+  return a.topic === b.topic && bytesOf(a.payload).equals(bytesOf(b.payload))
+    && (ca === undefined ? cb === undefined : cb !== undefined && ca.equals(cb));
+}
+
 /** MQTT user properties as the HTTP headers a sticky split reads: names in lower case. */
 function userPropertiesAsHeaders(properties: Record<string, string | string[]> | undefined): Record<string, string | string[]> {
   return Object.fromEntries(Object.entries(properties ?? {}).map(([name, value]) => [name.toLowerCase(), value]));
@@ -779,4 +828,8 @@ interface Reply {
   saidAgain?: boolean;
   /** Read past maxInFlight only to reach a PINGRESP: answered MS_ERR_OVERLOADED. */
   shed: boolean;
+}
+
+function bytesOf(payload: Buffer | string): Buffer {
+  return typeof payload === 'string' ? Buffer.from(payload) : payload;
 }

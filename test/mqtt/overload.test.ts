@@ -215,3 +215,32 @@ test('a message waiting for room in its model\'s queue while the model is reload
     await server.shutdown();
   }
 });
+
+test('a request the broker delivers again after a reconnect (its PUBACK held for back-pressure when the connection dropped: DUP, the same packet id) is acknowledged and not run again: one answer', async () => {
+  // One message in flight at most: the held run's message has its PUBACK held too.
+  const { server, runtime } = await serve('again', 'max_rows: 1000, timeout_ms: 600000', { maxInFlight: 1 });
+  const door = server.streams!.frontDoor!;
+  const answers = collect('again/answers');
+  const correlations = () => answers.map((a) => a.packet.properties?.correlationData?.toString());
+  let redelivered = 0;
+  door.client.on('packetreceive', (packet) => { if (packet.cmd === 'publish' && packet.dup) redelivered++; });
+  const ask = (id: string) => client.publishAsync('again/book-weather/in', JSON.stringify(bookRows(1)), { qos: 1, properties: { responseTopic: 'again/answers', correlationData: Buffer.from(id), userProperties: { request_id: id } } });
+  try {
+    runtime.hold();
+    const batcher = server.core.resolve('book-weather')!.batcher;
+    await ask('once');
+    await until(() => batcher.stats().inFlightBatches === 1, 'the held run');
+    // The connection drops before the PUBACK is sent: the broker delivers the request again to the session.
+    door.client.stream.destroy();
+    await until(() => redelivered === 1 && door.client.connected, 'the request delivered again after the reconnect');
+    runtime.letGo();
+    await until(() => answers.length >= 1, 'the answer');
+    // A request after it: its answer comes after any second answer to the first.
+    await ask('after');
+    await until(() => correlations().includes('after'), 'the next answer');
+    assert.deepEqual(correlations(), ['once', 'after']);
+  } finally {
+    runtime.letGo();
+    await server.shutdown();
+  }
+});
