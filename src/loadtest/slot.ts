@@ -58,10 +58,17 @@ export function errorKind(err: unknown): string {
  */
 export const MAX_CHECKED_BODY = 1024 * 1024;
 
-/** The error kind of a body its Content-Type declares JSON that does not parse as JSON, or null. */
+/**
+ * Decodes JSON text: UTF-8 (RFC 8259 §8.1), bytes that are not UTF-8 refused (toString() put
+ * U+FFFD in their place, and the answer passed). ignoreBOM keeps a BOM in the text, which
+ * JSON.parse refuses, as before.
+ */
+const UTF8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
+
+/** The error kind of a body its Content-Type declares JSON that is not UTF-8 or does not parse as JSON, or null. */
 export function jsonBodyError(body: Buffer): string | null {
   try {
-    JSON.parse(body.toString('utf8'));
+    JSON.parse(UTF8.decode(body));
     return null;
   } catch {
     return 'invalid-json';

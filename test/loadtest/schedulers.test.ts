@@ -183,9 +183,11 @@ test('the generator flags itself as the bottleneck when its event loop is blocke
 test('both models count a 200 whose body is not the JSON its Content-Type declares as failed (invalid-json), under its status', async () => {
   let n = 0;
   const srv = await startServer((_q, res) => {
-    // Every other answer is an HTML page a proxy served as JSON.
-    const body = n++ % 2 === 0 ? '{"ok":true}' : '<html><body>upstream error</body></html>';
-    res.writeHead(200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) });
+    // Every other answer is an HTML page a proxy served as JSON, or JSON whose string holds bytes
+    // that are not UTF-8 (JSON is UTF-8, RFC 8259 §8.1: was read with U+FFFD in their place, a success).
+    const i = n++;
+    const body = i % 2 === 0 ? Buffer.from('{"ok":true}') : i % 4 === 1 ? Buffer.from('<html><body>upstream error</body></html>') : Buffer.from([...Buffer.from('{"label":"caf'), 0xe9, ...Buffer.from('"}')]);
+    res.writeHead(200, { 'content-type': 'application/json', 'content-length': body.length });
     res.end(body);
   });
   servers.push(srv);
