@@ -24,6 +24,8 @@ export function errorKind(err: unknown): string {
   // past its limit, a 101 to a request that asked no upgrade, an unasked 100 Continue (it drops the
   // connection on that). As 'socket' they read as a closed connection and got the hint to try https.
   if (e?.code === 'UND_ERR_HEADERS_OVERFLOW') return 'protocol';
+  // undici finds it only where the body is none (a 204 or 1xx with a Content-Length, RFC 9112 §6.3); the closed model's parser calls it bytes past the answer.
+  if (e?.code === 'UND_ERR_RES_CONTENT_LENGTH_MISMATCH') return 'protocol';
   if (e?.code === 'UND_ERR_SOCKET' && /^bad (upgrade|response)$/.test((err as Error).message)) return 'protocol';
   const code = e?.code ?? e?.cause?.code ?? '';
   switch (code) {

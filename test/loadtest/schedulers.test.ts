@@ -281,3 +281,29 @@ test('closed model: users of a target that is down back off (10 ms doubling to 1
   assert.ok(r.requests >= users, `every user tried (${r.requests})`);
   assert.ok(r.requests <= users * 9, `${r.requests} attempts by ${users} users in 2 s`);
 });
+
+test('both models: a 304 with its representation\'s Content-Length is a 304 (the open model said other:UND_ERR_RES_CONTENT_LENGTH_MISMATCH); a 204 with a body or bytes past an answer is a protocol error or, in the open model, a dropped connection, never the next request\'s answer', async () => {
+  const { createServer } = await import('node:net');
+  const answers: Array<[string, string, Record<string, number>, Record<string, number>, Record<string, number>, Record<string, number>]> = [
+    // name, answer, closed: statusCounts, errorKinds, open: statusCounts, errorKinds
+    ['304 with a Content-Length', 'HTTP/1.1 304 Not Modified\r\ncontent-length: 20\r\netag: "x"\r\n\r\n', { 304: 6 }, {}, { 304: 6 }, {}],
+    ['204 with a body', 'HTTP/1.1 204 No Content\r\ncontent-length: 2\r\n\r\n{}', {}, { protocol: 6 }, {}, { protocol: 6 }],
+    // undici reads the answer whole, then finds the rest is no answer and drops the connection: the answer counts, nothing is misread.
+    ['garbage past the body', 'HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\n{}GARBAGE', {}, { protocol: 6 }, { 200: 6 }, {}],
+    ['a second answer nobody asked for', 'HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\n{}HTTP/1.1 500 Oops\r\ncontent-length: 0\r\n\r\n', {}, { protocol: 6 }, { 200: 6 }, {}],
+  ];
+  for (const [name, answer, closedStatus, closedKinds, openStatus, openKinds] of answers) {
+    const server = createServer((s) => { s.on('error', () => undefined); s.on('data', () => s.write(answer)); });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    const port = (server.address() as { port: number }).port;
+    const srv = { url: `http://127.0.0.1:${port}` } as TestServer;
+    try {
+      const closed = await runLoad(spec(srv, { maxRequests: 6, closed: { users: 1, wait: { kind: 'constant', seconds: 0 }, waitText: 'constant(0)' } }, 1000));
+      assert.deepEqual([closed.statusCounts, closed.errorKinds], [closedStatus, closedKinds], `closed: ${name}`);
+      const open = await runLoad(spec(srv, { maxRequests: 6, open: { rate: 100, stages: [], connections: 1, lateToleranceMs: 10 } }, 1000));
+      assert.deepEqual([open.statusCounts, open.errorKinds], [openStatus, openKinds], `open: ${name}`);
+    } finally {
+      server.close();
+    }
+  }
+});
