@@ -162,6 +162,13 @@ export class HttpClient {
     return slot;
   }
 
+  /** Closed model: requests resent once on a new connection because the server had closed the idle one (ConnectionSlot.retries). */
+  get retries(): number {
+    let n = 0;
+    for (const c of this.dedicated) n += c.retries;
+    return n;
+  }
+
   async close(): Promise<void> {
     if (this.sweep !== null) clearInterval(this.sweep);
     for (const c of this.dedicated) c.close();

@@ -99,6 +99,14 @@ export class ConnectionSlot implements Slot {
   /** The whole request per body (bodies are a small fixed set, reused in rotation). */
   private readonly requests = new Map<Buffer | null, Buffer>();
   private closed = false;
+  /** An answer has completed on the current connection: a request written to it now reuses it. */
+  private answeredOnSocket = false;
+  /** The request in flight went to a connection that had answered before, and may be resent once (see retryOnNewConnection). */
+  private resendable = false;
+  /** The request in flight, for a resend. */
+  private inFlight: Buffer | null = null;
+  /** Requests resent on a new connection because the server had closed the idle one they were written to. */
+  retries = 0;
   /** The answer in progress is being read by http-parser-js (it did not come whole in one read). */
   private parsing = false;
   /** Why the answer being parsed is malformed (found in its headers), or null. */
@@ -190,6 +198,8 @@ export class ConnectionSlot implements Slot {
     this.bytes = 0;
     this.done = false;
     const bytes = this.requestBytes(body);
+    this.inFlight = bytes;
+    this.resendable = this.answeredOnSocket && this.socket !== null && this.connected;
     if (this.socket !== null && this.connected) {
       writeRequest(this.socket, bytes, this.plainTcp);
       this.timer.refresh();
@@ -208,6 +218,8 @@ export class ConnectionSlot implements Slot {
       // Nothing was asked (the user is waiting between requests): whatever the server sends now
       // cannot be an answer, and would be read as the start of the next one. Drop the connection.
       if (this.done) { this.drop(); return; }
+      // A byte of the answer came: the server read the request, which is never resent.
+      this.resendable = false;
       if (!this.parsing) {
         const whole = this.fastPath ? parseCompleteResponse(chunk, length) : null;
         if (whole !== null) {
@@ -232,6 +244,7 @@ export class ConnectionSlot implements Slot {
     this.socket = socket;
     this.connected = false;
     this.parsing = false;
+    this.answeredOnSocket = false;
     socket.setNoDelay(true);
     socket.on(this.plainTcp ? 'connect' : 'secureConnect', () => {
       if (this.socket !== socket) return;
@@ -244,7 +257,7 @@ export class ConnectionSlot implements Slot {
       }
     });
     if (!this.plainTcp) socket.on('data', (chunk: Buffer) => onBytes(chunk, chunk.length));
-    socket.on('error', (err) => { if (this.socket === socket) this.fail(err); });
+    socket.on('error', (err) => { if (this.socket === socket && !this.retryOnNewConnection()) this.fail(err); });
     socket.on('close', () => {
       if (this.socket !== socket) return;
       this.socket = null;
@@ -256,7 +269,7 @@ export class ConnectionSlot implements Slot {
         // The parser read this connection (this.socket was it until just now).
         this.reading = null;
         if (this.parsing) this.parser.finish();
-        if (!this.done && this.socket === null) this.fail(Object.assign(new Error('the server closed the connection before the answer ended'), { code: 'UND_ERR_SOCKET' }));
+        if (!this.done && this.socket === null && !this.retryOnNewConnection()) this.fail(Object.assign(new Error('the server closed the connection before the answer ended'), { code: 'UND_ERR_SOCKET' }));
       }
     });
   }
@@ -268,6 +281,26 @@ export class ConnectionSlot implements Slot {
    */
   private stale(): boolean {
     return this.reading !== this.socket;
+  }
+
+  /**
+   * A server closes an idle keep-alive connection when it likes (Node after keepAliveTimeout, 5 s;
+   * nginx after keepalive_timeout or keepalive_requests; load balancers after their idle timeout),
+   * without saying so in an answer: a request written as it closes is lost unread. When the
+   * connection had answered before and closes (or resets) before any byte of this answer, the
+   * request is resent once on a new connection, as Go's net/http and urllib3 do, and counted apart
+   * (retries), not as the server's failure. A connection that never answered, or a second loss, fails.
+   */
+  private retryOnNewConnection(): boolean {
+    if (this.done || this.closed || !this.resendable || this.inFlight === null) return false;
+    this.resendable = false;
+    this.retries++;
+    const bytes = this.inFlight;
+    this.drop();
+    this.pending = bytes;
+    this.timer.refresh();
+    this.open();
+    return true;
   }
 
   private drop(): void {
@@ -284,6 +317,7 @@ export class ConnectionSlot implements Slot {
     if (this.done) return;
     this.done = true;
     this.checkBody = body;
+    this.answeredOnSocket = true;
     if (!this.keepAlive) this.drop();
     this.owner.onSlotDone(this, this.status, null);
   }

@@ -161,6 +161,7 @@ export async function runLoad(spec: RunSpec): Promise<RunResult> {
   if (stats.series.length === 0 || stats.series[stats.series.length - 1]!.t < (t1 - t0) / 1000 - 0.05) {
     stats.tick(t1, Math.max(users(), lastUsers), offeredInWindow(t1));
   }
+  const retries = client.retries;
   await client.close();
 
   const elapsedS = (t1 - t0) / 1000;
@@ -208,6 +209,7 @@ export async function runLoad(spec: RunSpec): Promise<RunResult> {
     latencyMs: summarize(stats.total),
     distribution: distribution(stats.total),
     histogram: stats.encodedHistogram(),
+    ...(retries > 0 ? { retries } : {}),
     statusCounts: stats.statusCountsRecord(),
     errorKinds: stats.errorKindsRecord(),
     series: stats.series,

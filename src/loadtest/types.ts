@@ -118,6 +118,12 @@ export interface RunResult {
   distribution: Array<[number, number]>;
   /** The full latency histogram (µs), HdrHistogram compressed base64. */
   histogram: string;
+  /**
+   * Closed model: requests resent once on a new connection because the server closed the idle
+   * keep-alive connection they were written to before any byte of an answer (each counts once, by
+   * its answer on the new connection). Absent when none was.
+   */
+  retries?: number;
   statusCounts: Record<string, number>;
   errorKinds: Record<string, number>;
   /** Open model only: how well the tool kept the schedule. */

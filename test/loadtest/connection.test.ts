@@ -398,3 +398,99 @@ test('a 2xx whose Content-Type says JSON with a body that is not JSON is reporte
     }
   }
 });
+
+/**
+ * A real node:http server with a short keepAliveTimeout, in a worker thread: the main thread can
+ * then block (as a busy generator does) while the server closes the idle connection, and write
+ * the next request before it has read the close. `closes()` blocks until the server has closed
+ * `n` connections in all (no timing guess: the server says when).
+ */
+async function idleClosingServer(): Promise<{ origin: string; closes: (n: number) => void; stop: () => Promise<number> }> {
+  const { Worker } = await import('node:worker_threads');
+  const shared = new Int32Array(new SharedArrayBuffer(4));
+  const worker = new Worker(`
+    const { workerData, parentPort } = require('node:worker_threads');
+    const http = require('node:http');
+    const closed = workerData;
+    const server = http.createServer((req, res) => {
+      req.resume();
+      req.on('end', () => { res.writeHead(200, { 'content-type': 'application/json', 'content-length': 2 }); res.end('{}'); });
+    });
+    server.keepAliveTimeout = 20;
+    server.on('connection', (s) => s.on('close', () => { Atomics.add(closed, 0, 1); Atomics.notify(closed, 0); }));
+    server.listen(0, '127.0.0.1', () => parentPort.postMessage(server.address().port));
+    parentPort.on('message', () => server.close(() => process.exit(0)));
+  `, { eval: true, workerData: shared });
+  const port = await new Promise<number>((resolve) => worker.once('message', resolve));
+  return {
+    origin: `http://127.0.0.1:${port}`,
+    closes: (n) => {
+      for (let c = Atomics.load(shared, 0); c < n; c = Atomics.load(shared, 0)) {
+        // A safety net, not a measure: the server closes after 20 ms idle.
+        assert.notEqual(Atomics.wait(shared, 0, c, 10_000), 'timed-out', 'the server did not close its idle connection');
+      }
+    },
+    stop: async () => { const exited = new Promise<number>((r) => worker.once('exit', r)); worker.postMessage('stop'); return exited; },
+  };
+}
+
+test('a server that closes an idle keep-alive connection as the next request is written (its keepAliveTimeout): the request is resent once on a new connection, counted as a retry, not a socket error', async () => {
+  const server = await idleClosingServer();
+  try {
+    const outcomes: Outcome[] = [];
+    const slot = await new Promise<ConnectionSlot>((resolve) => {
+      let closed = 0;
+      const s: ConnectionSlot = new ConnectionSlot(target(server.origin), {
+        onSlotDone(sl: Slot, status: number, kind: string | null) {
+          outcomes.push({ status, kind, bytes: sl.bytes });
+          if (outcomes.length === 4) { resolve(s); return; }
+          // Block until the server has closed this connection, idle, then write at once: the
+          // close has not been read, so the request goes to the closed connection (was: socket,
+          // and that connection was gone: the next request opened a new one at once).
+          if (status === 200) server.closes(++closed);
+          sl.send(Buffer.from('{}'), performance.now());
+        },
+      });
+      s.send(Buffer.from('{}'), performance.now());
+    });
+    slot.close();
+    assert.deepEqual(outcomes, Array(4).fill({ status: 200, kind: null, bytes: 2 }));
+    assert.equal(slot.retries, 3);
+  } finally {
+    await server.stop();
+  }
+});
+
+test('resent at most once, and only on a connection that answered before and closed before any byte of the answer', async () => {
+  // Answers the first request of each connection; closes it, unread, at the second.
+  const once = net.createServer((s) => {
+    let n = 0;
+    s.on('error', () => undefined);
+    s.on('data', () => { if (n++ === 0) s.write('HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\n{}'); else s.destroy(); });
+  });
+  // Closes every connection unanswered: a fresh connection's loss is the server's failure.
+  const never = net.createServer((s) => { s.on('error', () => undefined); s.on('data', () => s.destroy()); });
+  // Closes the second request's connection after a byte of its answer: read, so not resent.
+  const cut = net.createServer((s) => {
+    let n = 0;
+    s.on('error', () => undefined);
+    s.on('data', () => { if (n++ === 0) s.write('HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\n{}'); else s.end('HTTP/1.1 200 OK\r\ncontent-length: 9\r\n\r\n{"a"'); });
+  });
+  const origins = await Promise.all([once, never, cut].map(async (srv) => { await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r)); return `http://127.0.0.1:${(srv.address() as AddressInfo).port}`; }));
+  try {
+    const a = await exchange(target(origins[0]!), 3);
+    a.slot.close();
+    assert.deepEqual(a.outcomes.map((o) => [o.status, o.kind]), [[200, null], [200, null], [200, null]]);
+    assert.equal(a.slot.retries, 2, 'each second request resent once, answered first on a new connection');
+    const b = await exchange(target(origins[1]!), 2);
+    b.slot.close();
+    assert.deepEqual(b.outcomes.map((o) => [o.status, o.kind]), [[0, 'socket'], [0, 'socket']]);
+    assert.equal(b.slot.retries, 0);
+    const c = await exchange(target(origins[2]!), 2);
+    c.slot.close();
+    assert.deepEqual(c.outcomes.map((o) => [o.status, o.kind]), [[200, null], [0, 'socket']]);
+    assert.equal(c.slot.retries, 0);
+  } finally {
+    for (const srv of [once, never, cut]) srv.close();
+  }
+});

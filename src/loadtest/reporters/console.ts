@@ -73,6 +73,7 @@ export function summary(r: RunResult): string {
   if (kinds) lines.push(`transport errors: ${kinds}`);
   const invalidJson = r.errorKinds['invalid-json'];
   if (invalidJson) lines.push(`invalid answers: invalid-json ×${invalidJson} (a 2xx whose Content-Type says JSON, with a body that is not JSON: counted as failed)`);
+  if (r.retries) lines.push(`resent: ${r.retries} request${r.retries === 1 ? '' : 's'} once on a new connection (the server closed the idle keep-alive connection as ${r.retries === 1 ? 'it was' : 'they were'} written: its keep-alive timeout; not counted as failures)`);
   if (r.schedule) {
     const s = r.schedule;
     lines.push(`schedule: offered ${s.offeredRate.toFixed(1)} req/s, ${s.scheduled} scheduled, ${s.late} sent > ${s.lateToleranceMs} ms late (max lag ${fmtMs(s.maxSendLagMs)} ms)${s.unsent ? `, ${s.unsent} never sent` : ''}; latency is measured from the intended send time`);
