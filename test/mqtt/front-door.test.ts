@@ -9,6 +9,7 @@ import { startMosquitto, type Broker } from '../helpers/mosquitto.js';
 import { bookRows, EXAMPLES, tempDir, writeBookModelFolder } from '../helpers/paths.js';
 import { sample as promValue } from '../helpers/prom.js';
 import { captureLogLines } from '../helpers/logs.js';
+import { HeldRuntime } from '../helpers/held-runtime.js';
 
 let broker: Broker;
 let server: RunningServer;
@@ -358,7 +359,10 @@ test('each MQTT request gets an access line (reqId, topic, model, the status its
 test("an MQTT 5 message expiry interval is the request's deadline, as a gRPC deadline is: past it MS_ERR_TIMEOUT on the errors topic, counted; without one the model's own applies", async () => {
   const repo = tempDir();
   writeBookModelFolder(repo, 'optimize: false\nqueue: { max_rows: 1000000, timeout_ms: 60000 }\n');
-  const own = await startServer({ repo, port: 0, workers: 1, logger: false, grpcPort: 0, bodyLimit: 16 * 2 ** 20, maxRunRows: 1_000_000, streams: { mqtt: { url: broker.url, topics: { request: 'expiry/{model}/in', predictions: 'expiry/{model}/out', errors: 'expiry/{model}/err' } } } });
+  // The run slot is taken by a held run: the messages surely wait past the 1 s expiry whatever the
+  // machine's speed. (Slots filled by 19,000-row requests took over 70 s on a loaded machine, past this test's wait.)
+  const runtime = new HeldRuntime();
+  const own = await startServer({ repo, port: 0, workers: 1, logger: false, grpcPort: 0, runtime, streams: { mqtt: { url: broker.url, topics: { request: 'expiry/{model}/in', predictions: 'expiry/{model}/out', errors: 'expiry/{model}/err' } } } });
   const c = await mqtt.connectAsync(broker.url, { protocolVersion: 5, clientId: 'test-expiry' });
   const busy: Promise<Response>[] = [];
   try {
@@ -366,25 +370,28 @@ test("an MQTT 5 message expiry interval is the request's deadline, as a gRPC dea
     await c.subscribeAsync(['expiry/book-weather/out', 'expiry/book-weather/err'], { qos: 1 });
     const answers = collect(c, 'expiry/book-weather/out');
     const errors = collect(c, 'expiry/book-weather/err');
-    // Seconds of runs ahead of the messages: both run slots busy with large requests, and one more waiting.
     const batcher = own.core.resolve('book-weather')!.batcher;
-    const big = JSON.stringify(bookRows(19_000));
-    for (const slots of [1, 2, 2]) {
-      busy.push(fetch(`${own.url}/models/book-weather/predict`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: big }));
-      while (batcher.stats().inFlightBatches < slots || (busy.length === 3 && batcher.stats().queuedRequests === 0)) await new Promise((r) => setTimeout(r, 5));
-    }
+    runtime.hold();
+    for (let i = 0; i < runtime.parallelism; i++) busy.push(fetch(`${own.url}/models/book-weather/predict`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(bookRows(1)) }));
+    await until(() => batcher.stats().inFlightBatches === runtime.parallelism, 10_000, 'the held runs');
     const rows = JSON.stringify(bookRows(3));
     await c.publishAsync('expiry/book-weather/in', rows, { qos: 1, properties: { messageExpiryInterval: 1, userProperties: { request_id: 'hurried' } } });
     await c.publishAsync('expiry/book-weather/in', rows, { qos: 1, properties: { userProperties: { request_id: 'patient' } } });
-    await until(() => answers.length + errors.length === 2, 60_000, 'both answers');
+    // Refused while the runs are still held: at its deadline, not when a slot frees.
+    await until(() => errors.length === 1, 30_000, 'the expired message\'s error');
+    assert.equal(answers.length, 0, 'the patient message still waits');
+    runtime.letGo();
+    await until(() => answers.length === 1, 30_000, 'the patient message\'s answer');
     assert.equal(errors.length, 1, errors.map((e) => e.payload.toString()).join());
     const error = JSON.parse(errors[0]!.payload.toString()) as { code: string; status: number; request_id: string; detail: string };
     assert.deepEqual([error.code, error.status, error.request_id], ['MS_ERR_TIMEOUT', 504, 'hurried']);
     assert.match(error.detail, /passed its deadline/);
     assert.equal(answers[0]!.packet.properties?.userProperties?.request_id, 'patient');
+    for (const res of await Promise.all(busy)) assert.equal(res.status, 200);
     const text = await (await fetch(`${own.url}/metrics`)).text();
     assert.equal(promValue(text, 'modelserve_rejected_total', { model: 'book-weather', reason: 'timeout' }), 1);
   } finally {
+    runtime.letGo();
     await c.endAsync();
     await Promise.all(busy);
     await own.shutdown();
