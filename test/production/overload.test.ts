@@ -138,7 +138,12 @@ async function overloadCycle(t: { diagnostic(message: string): void }): Promise<
   };
   const before = (await get('/metrics')).text;
   const probing = new Promise((r) => setTimeout(r, 200)).then(probe);
-  const DURATION_S = 3;
+  // At 3× capacity the unbounded backlog grows ~2 s a second whatever the speed, but the bound below
+  // is a number of runs: on a loaded machine (4-7 req/s, runs of 150-250 ms) 3 s held too few runs
+  // to tell the two apart. The overload lasts long enough for the backlog to pass twice the expected
+  // bound (goodput during the overload can exceed the capacity measured before it, slowing the backlog).
+  const expectedBoundS = (3 * (base.p99 + ((MAX_ROWS + ROWS_PER_REQUEST) / (base.rps * ROWS_PER_REQUEST)) * 1000)) / 1000;
+  const DURATION_S = Math.min(30, Math.max(3, Math.ceil(2.5 * expectedBoundS)));
   const results = await openLoop('bounded', offered, DURATION_S * 1000).finally(() => { overloadRunning = false; });
   await probing;
 
