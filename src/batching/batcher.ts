@@ -312,7 +312,11 @@ export class Batcher<Item, Result> {
    * Drops settled entries and expires, at the head of the queue, the ones that cannot finish in
    * time: past their deadline, or with less time left than a batch typically takes (running them
    * would only produce a result that is thrown away, and under overload that wasted half the
-   * capacity as goodput).
+   * capacity as goodput). The estimate expires only a request that had more time than it when it
+   * came, i.e. whose time the queue took: one whose whole budget is under it runs (and times out
+   * while running if the estimate was right). Else an estimate past queue.timeout_ms (one slow run
+   * of big batches, a machine stalled a moment) refused every request from then on at dispatch,
+   * and with no run to update it, for good.
    */
   private settleHead(now: number): Entry<Item, Result> | undefined {
     const horizon = now + this.typicalRunMs;
@@ -322,7 +326,7 @@ export class Batcher<Item, Result> {
         this.takeHead();
         continue;
       }
-      if (e.deadline <= horizon) {
+      if (e.deadline <= now || (e.deadline <= horizon && e.deadline - e.enqueuedAt > this.typicalRunMs)) {
         this.takeHead();
         this.expire(e, now);
         continue;

@@ -281,6 +281,23 @@ describe('Batcher with a controllable runBatch', () => {
     assert.deepEqual(calls, [[1], [2]], 'the doomed request never ran');
   });
 
+  test('a run slower than queue.timeout_ms does not make the batcher refuse every later request at dispatch', async () => {
+    // One slow run (big batches, a machine stalled a moment) put the estimate of a run past
+    // timeoutMs; every request after it had less time than that and was expired before it ran, so no
+    // run ever updated the estimate: the model refused everything, for good.
+    let slow = true;
+    const runBatch = async (rows: number[]): Promise<number[]> => {
+      if (slow) await sleep(1_200);
+      return rows.map((r) => r * 10);
+    };
+    const b = new RowBatcher(options({ maxBatchSize: 1, maxQueueDelayMs: 0, concurrency: 1, timeoutMs: 1_000, runBatch }));
+    await rejectsWith(b.submit([1]), 'MS_ERR_TIMEOUT', /while its batch was running/);
+    await b.drain(); // the slow run ends: the estimate is now ~1.2 s, past timeoutMs
+    slow = false;
+    assert.deepEqual(await b.submit([2]), [20], 'a request whose whole budget is under the estimate still runs');
+    assert.deepEqual(await b.submit([3]), [30]);
+  });
+
   test('a request whose batch is still running at its deadline rejects with MS_ERR_TIMEOUT', async () => {
     const g = gated();
     const b = new RowBatcher(options({ maxQueueDelayMs: 0, concurrency: 1, timeoutMs: 30, runBatch: g.runBatch }));
