@@ -54,7 +54,8 @@ export function resolvePipelines(configs: readonly ModelConfig[]): { derived: Ma
     if (step.remote) {
       return { fields: step.remote.fields, outputs: step.remote.outputs.map((o) => ({ field: o.field, type: o.type, spec: remoteSpec(o.field, o.type) })) };
     }
-    const ref = step.model!;
+    const ref = step.model;
+    if (!ref) return undefined; // a step of neither model: nor remote: (its config's problem, said where it was read)
     const candidates = byName.get(ref.name);
     if (!candidates || candidates.length === 0) {
       at(`${step.path}.model`, `no model '${ref.name}' in the repository (models: ${[...byName.keys()].filter((n) => n !== owner.name).sort().join(', ') || 'none'})`);

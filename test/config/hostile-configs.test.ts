@@ -1,0 +1,102 @@
+// Hostile configs bad-files.fuzz.test.ts does not make: pipeline files broken at every key (a step
+// left with neither model: nor remote: made `check` throw a TypeError). Each is refused with one
+// message naming the file, no JavaScript error's words; the cases are seeded (FUZZ_SEED as in the
+// other fuzz tests).
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { cpSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { parse, stringify } from 'yaml';
+import { checkRepository } from '../../src/check/repository.js';
+import { formatModelProblems } from '../../src/check/problems.js';
+import { loadRepository } from '../../src/config/load.js';
+import { StartupError } from '../../src/errors.js';
+import { draws } from '../helpers/fuzz.js';
+import { EXAMPLES, tempDir } from '../helpers/paths.js';
+
+/** A stack frame or a JavaScript error's own words, not a message for a user. */
+const INTERNAL = /^\s+at \S.*(:\d+:\d+\)?|\(native\))$|TypeError|ReferenceError|RangeError|Maximum call stack|Cannot read propert|is not a function|is not iterable|\[object Object\]|undefined \(reading/m;
+
+type Path = Array<string | number>;
+function pathsOf(value: unknown, at: Path = []): Path[] {
+  if (value === null || typeof value !== 'object') return [];
+  return Object.entries(value).flatMap(([key, child]) => {
+    const path = [...at, Array.isArray(value) ? Number(key) : key];
+    return [path, ...pathsOf(child, path)];
+  });
+}
+const getAt = (root: unknown, path: Path): unknown => path.reduce<unknown>((node, step) => (node as Record<string, unknown>)[step], root);
+const parentOf = (root: unknown, path: Path) => getAt(root, path.slice(0, -1)) as Record<string | number, unknown>;
+
+/** Each pipeline example with the model folders its steps name, copied into one repository. */
+const PIPELINES = [
+  { name: 'weather-ensemble', models: { weather: join(EXAMPLES, 'weather'), 'weather-gb': join(EXAMPLES, 'pipelines', 'weather-gb') } },
+  { name: 'loan-by-area', models: { loan: join(EXAMPLES, 'loan'), 'loan-rural': join(EXAMPLES, 'pipelines', 'loan-rural') } },
+];
+
+test('pipeline files broken at every key (wrong types, missing and unknown keys): check and serve\'s config stage refuse each with the file named, never a JavaScript error', async () => {
+  const failures: string[] = [];
+  let cases = 0;
+  for (const [p, pipeline] of PIPELINES.entries()) {
+    const repo = tempDir('modelserve-hostile-pipeline-');
+    for (const [name, dir] of Object.entries(pipeline.models)) {
+      mkdirSync(join(repo, name));
+      for (const file of ['model.yaml', 'model.onnx']) cpSync(join(dir, file), join(repo, name, file));
+    }
+    const text = readFileSync(join(EXAMPLES, 'pipelines', pipeline.name, 'model.yaml'), 'utf8');
+    const parsed = parse(text) as Record<string, unknown>;
+    const file = join(repo, pipeline.name, 'model.yaml');
+    mkdirSync(join(repo, pipeline.name));
+    const { pick } = draws(p * 100 + 41);
+    const mutations: Array<[string, (c: Record<string, unknown>) => void]> = [];
+    for (const path of pathsOf(parsed).filter((q) => q[0] === 'pipeline')) {
+      const at = path.join('.');
+      const wrong = pick<unknown>([42, 'a string', [1, [2]], { a: { b: 1 } }, null, true]);
+      mutations.push([`${at} = ${JSON.stringify(wrong)}`, (c) => { parentOf(c, path)[path.at(-1)!] = wrong; }]);
+      if (typeof path.at(-1) === 'string') mutations.push([`no ${at}`, (c) => { delete parentOf(c, path)[path.at(-1)!]; }]);
+      const value = getAt(parsed, path);
+      if (value !== null && typeof value === 'object' && !Array.isArray(value)) mutations.push([`unknown key modle at ${at}`, (c) => { (getAt(c, path) as Record<string, unknown>).modle = 'x'; }]);
+    }
+    for (const [what, change] of mutations) {
+      cases++;
+      const c = structuredClone(parsed);
+      change(c);
+      writeFileSync(file, stringify(c));
+      const name = `${pipeline.name}: ${what}`;
+      let said: string;
+      try {
+        const report = await checkRepository(repo, { optimize: false });
+        said = report.ok ? '' : formatModelProblems(report.problems.filter((q) => q.severity === 'error'));
+      } catch (err) {
+        if (!(err instanceof StartupError)) {
+          failures.push(`${name}: check threw ${(err as Error).stack}`);
+          continue;
+        }
+        said = err.message;
+      }
+      if (said !== '') {
+        if (INTERNAL.test(said)) failures.push(`${name}: check's message holds a JavaScript error: ${said}`);
+        if (!said.includes(join(pipeline.name, 'model.yaml'))) failures.push(`${name}: check's message names no ${pipeline.name}/model.yaml: ${said}`);
+      } else if (/^no pipeline\.\w+\.\d+\.model$/.test(what)) failures.push(`${name}: check passed a step naming no model`);
+      try {
+        loadRepository(repo);
+      } catch (err) {
+        if (!(err instanceof StartupError)) failures.push(`${name}: serve's config stage threw ${(err as Error).stack}`);
+        else if (INTERNAL.test(err.message)) failures.push(`${name}: serve's message holds a JavaScript error: ${err.message}`);
+      }
+    }
+    rmSync(repo, { recursive: true, force: true });
+  }
+  assert.ok(cases > 50, `only ${cases} cases`);
+  assert.deepEqual(failures, [], failures.join('\n'));
+});
+
+test('a pipeline step with neither model: nor remote: is said at its key by check, not a TypeError', async () => {
+  const repo = tempDir('modelserve-hostile-step-');
+  for (const name of ['weather']) cpSync(join(EXAMPLES, name), join(repo, name), { recursive: true });
+  mkdirSync(join(repo, 'chain'));
+  writeFileSync(join(repo, 'chain', 'model.yaml'), 'pipeline:\n  sequence:\n    - model: weather\n    - name: second\n');
+  const report = await checkRepository(repo, { optimize: false });
+  assert.equal(report.ok, false);
+  assert.match(formatModelProblems(report.problems), /chain\/model\.yaml: pipeline\.sequence\.1: a step names either a model \(model:\) or a remote service \(remote:\)/);
+});
