@@ -4,7 +4,7 @@
 import { closeSync, existsSync, lstatSync, readdirSync, readlinkSync, readSync, statSync } from 'node:fs';
 import { basename, dirname, join, relative, resolve } from 'node:path';
 import type { ErrorObject } from 'ajv';
-import { isCollection, isMap, LineCounter, parseDocument, visit, type YAMLError } from 'yaml';
+import { isCollection, isMap, Lexer, LineCounter, parseDocument, visit, type YAMLError } from 'yaml';
 import { StartupError } from '../errors.js';
 import type { FieldSpec, ModelConfig, OutputSpec, PipelineSpec, PipelineStepSpec, RoutingSpec, StepCondition, TensorSpec, ValueType, VersionPolicy } from './types.js';
 import { DEFAULTS, FIELD_TYPES, MAX_MODEL_NAME_LENGTH, MODEL_CONFIG_SCHEMA, modelNameFrom, NAME_PATTERN } from './schema.js';
@@ -516,6 +516,12 @@ export function readConfigFile(file: string, problems: Problem[]): unknown {
   }
   // The first line of a message names the problem and its line and column (the code frame that follows it is dropped, and with it the colon that announced it).
   const firstLine = (message: string) => message.split('\n')[0]!.replace(/:$/, '');
+  // Before either parser: JSON files go through YAML's too (for their duplicate keys).
+  const flowPast = flowNestingPast(text);
+  if (flowPast !== undefined) {
+    problems.push({ file, path: '(file)', message: `not valid for a config: ${NESTING_SAID} (at ${flowPast}); ${NESTING_HINT}` });
+    return undefined;
+  }
   if (file.endsWith('.json')) {
     let parsed: unknown;
     try {
@@ -530,7 +536,7 @@ export function readConfigFile(file: string, problems: Problem[]): unknown {
     // so its parser finds them, with their line.
     const duplicates = parseDocument(text, { prettyErrors: true, lineCounter: new LineCounter() }).errors.filter((e) => e.code === 'DUPLICATE_KEY');
     for (const e of duplicates) problems.push({ file, path: '(file)', message: `not valid: a key appears twice in one object${e.linePos ? ` (the second at line ${e.linePos[0].line}, column ${e.linePos[0].col})` : ''}; JSON would keep only the last` });
-    return duplicates.length > 0 ? undefined : parsed;
+    return duplicates.length > 0 ? undefined : withinNesting(file, parsed, problems);
   }
   // Merge keys (<<: *defaults) as YAML 1.1 tools write them. A warning (an unknown tag such as
   // !!js/function, read as a plain string) is a problem too, not a line of Node's on stderr.
@@ -545,6 +551,11 @@ export function readConfigFile(file: string, problems: Problem[]): unknown {
   const unclosed = firstError && !unclosedBy(firstError) ? doc.errors.map(unclosedBy).find((close) => close !== undefined) : undefined;
   const unclosedHint = unclosed === undefined ? '' : `; a ${unclosed === ']' ? '[' : '{'} is not closed by ${unclosed}`;
   for (const e of found) {
+    // Indented maps and lists the lexer does not count: the parser's recursion ran out of stack there.
+    if (/Maximum call stack size exceeded/.test(e.message)) {
+      problems.push({ file, path: '(file)', message: `not valid for a config: ${NESTING_SAID}${e.linePos ? ` (at line ${e.linePos[0].line})` : ''}; ${NESTING_HINT}` });
+      continue;
+    }
     const message = e.code === 'MULTIPLE_DOCS' ? `holds several YAML documents (separated by ---); a model config is one${e.linePos ? ` (the second starts at line ${e.linePos[0].line})` : ''}` : `${firstLine(e.message)}${unclosedHint}`;
     problems.push({ file, path: '(file)', message: `not valid YAML: ${message}` });
   }
@@ -554,18 +565,62 @@ export function readConfigFile(file: string, problems: Problem[]): unknown {
     problems.push({ file, path: '(file)', message: `not valid YAML for a config: ${collectionKey}` });
     return undefined;
   }
-  const unresolved = unresolvedAlias(doc, lineCounter);
+  const unresolved = aliasProblem(doc, lineCounter);
   if (unresolved !== undefined) {
     problems.push({ file, path: '(file)', message: `not valid YAML: ${unresolved}` });
     return undefined;
   }
   try {
-    return doc.toJS({ maxAliasCount: MAX_ALIAS_EXPANSIONS });
+    return withinNesting(file, doc.toJS({ maxAliasCount: MAX_ALIAS_EXPANSIONS }), problems);
   } catch {
     // The one error left is the library's guard against an alias bomb (billion laughs).
     problems.push({ file, path: '(file)', message: `not valid YAML: its aliases (*name) expand past the limit of ${MAX_ALIAS_EXPANSIONS} (aliases nested in aliases, as in a "billion laughs" file); write the values out` });
     return undefined;
   }
+}
+
+/**
+ * How deep maps and lists may nest in a config: the deepest a config needs is under ten levels. The
+ * yaml library reads nesting by recursion and runs out of stack a few hundred levels down (said in
+ * JavaScript's words, after seconds), and the checks after it recurse too.
+ */
+const MAX_NESTING = 64;
+const NESTING_SAID = `its maps and lists nest more than ${MAX_NESTING} levels deep`;
+const NESTING_HINT = 'a model config needs a few levels (fields: name: type:)';
+
+/** Where the [ and { of `text` (YAML or JSON) first nest past MAX_NESTING, as "line L, column C"; quoted text and comments are the lexer's, not counted. */
+function flowNestingPast(text: string): string | undefined {
+  let depth = 0;
+  let offset = 0;
+  for (const token of new Lexer().lex(text)) {
+    if (token === '[' || token === '{') {
+      if (++depth > MAX_NESTING) {
+        const before = text.slice(0, offset);
+        return `line ${before.split('\n').length}, column ${offset - before.lastIndexOf('\n')}`;
+      }
+    } else if (token === ']' || token === '}') depth--;
+    // The lexer's markers (a document's or a scalar's start, \x02 \x1f \x18) take no room in the text.
+    if (!(token.length === 1 && token < ' ' && token !== '\n' && token !== '\t' && token !== '\r')) offset += token.length;
+  }
+  return undefined;
+}
+
+/**
+ * The parsed config, or undefined with a problem when it nests past MAX_NESTING: aliases nest what the
+ * file's own brackets do not (an anchor holding an alias of an anchor…). Walked without recursion.
+ */
+function withinNesting(file: string, value: unknown, problems: Problem[]): unknown {
+  const stack: Array<[unknown, string[]]> = [[value, []]];
+  while (stack.length > 0) {
+    const [node, path] = stack.pop()!;
+    if (node === null || typeof node !== 'object') continue;
+    if (path.length > MAX_NESTING) {
+      problems.push({ file, path: path[0]!, message: `${NESTING_SAID} (at ${path.slice(0, 4).join('.')}…); ${NESTING_HINT}` });
+      return undefined;
+    }
+    for (const [key, child] of Object.entries(node)) stack.push([child, [...path, key]]);
+  }
+  return value;
 }
 
 /**
@@ -607,14 +662,21 @@ function collectionKeyAt(doc: ReturnType<typeof parseDocument>, lines: LineCount
   return message;
 }
 
-/** An alias (*name) with no anchor (&name) before it, as a message with its line and column: the yaml library throws there, with neither. */
-function unresolvedAlias(doc: ReturnType<typeof parseDocument>, lines: LineCounter): string | undefined {
+/** An alias (*name) with no anchor (&name) before it, or inside the value its anchor names, as a message with its line and column: the yaml library throws at the one, builds an endless value of the other. */
+function aliasProblem(doc: ReturnType<typeof parseDocument>, lines: LineCounter): string | undefined {
   let message: string | undefined;
   visit(doc, {
     Alias(_, alias) {
-      if (alias.resolve(doc) !== undefined) return undefined;
+      const target = alias.resolve(doc);
       const at = alias.range ? lines.linePos(alias.range[0]) : undefined;
-      message = `the alias *${alias.source} has no anchor &${alias.source} before it${at ? ` at line ${at.line}, column ${at.col}` : ''}`;
+      const where = at ? ` at line ${at.line}, column ${at.col}` : '';
+      // `&a [*a]`: the library builds a value that holds itself, which no check could walk to its end.
+      if (target?.range && alias.range && alias.range[0] >= target.range[0] && alias.range[0] < target.range[2]) {
+        message = `the alias *${alias.source}${where} is inside the value its anchor &${alias.source} names, which would hold itself without end`;
+        return visit.BREAK;
+      }
+      if (target !== undefined) return undefined;
+      message = `the alias *${alias.source} has no anchor &${alias.source} before it${where}`;
       return visit.BREAK;
     },
   });

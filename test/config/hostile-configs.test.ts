@@ -1,7 +1,9 @@
 // Hostile configs bad-files.fuzz.test.ts does not make: pipeline files broken at every key (a step
-// left with neither model: nor remote: made `check` throw a TypeError). Each is refused with one
-// message naming the file, no JavaScript error's words; the cases are seeded (FUZZ_SEED as in the
-// other fuzz tests).
+// left with neither model: nor remote: made `check` throw a TypeError), and nesting — [ and {
+// thousands deep, indented lists hundreds deep, aliases nesting anchors, an alias inside its own
+// anchor — which made the YAML parser say "Maximum call stack size exceeded" (in seconds) and
+// `check` and serve's config stage throw a RangeError. Each is refused with one message naming the
+// file, no JavaScript error's words; the cases are seeded (FUZZ_SEED as in the other fuzz tests).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { cpSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -9,7 +11,7 @@ import { join } from 'node:path';
 import { parse, stringify } from 'yaml';
 import { checkRepository } from '../../src/check/repository.js';
 import { formatModelProblems } from '../../src/check/problems.js';
-import { loadRepository } from '../../src/config/load.js';
+import { loadRepository, readConfigFile, type Problem } from '../../src/config/load.js';
 import { StartupError } from '../../src/errors.js';
 import { draws } from '../helpers/fuzz.js';
 import { EXAMPLES, tempDir } from '../helpers/paths.js';
@@ -99,4 +101,54 @@ test('a pipeline step with neither model: nor remote: is said at its key by chec
   const report = await checkRepository(repo, { optimize: false });
   assert.equal(report.ok, false);
   assert.match(formatModelProblems(report.problems), /chain\/model\.yaml: pipeline\.sequence\.1: a step names either a model \(model:\) or a remote service \(remote:\)/);
+});
+
+const WEATHER = readFileSync(join(EXAMPLES, 'weather', 'model.yaml'), 'utf8');
+const deep = (n: number, open: string, close: string, leaf = '1') => `${open.repeat(n)}${leaf}${close.repeat(n)}`;
+
+/** Configs nested past what any config needs, each with what the message must say. */
+const NESTED: Array<[string, string, string, RegExp]> = [
+  ['[ 20 000 deep', 'model.yaml', `${WEATHER}\nzzz: ${deep(20_000, '[', ']', '')}\n`, /^not valid for a config: its maps and lists nest more than 64 levels deep \(at line \d+, column 70\); a model config needs a few levels/],
+  ['{a: 5 000 deep, under fields', 'model.yaml', WEATHER.replace(/^fields:/m, `fields:\n  deep: ${deep(5000, '{a: ', '}')}`), /not valid for a config: its maps and lists nest more than 64 levels deep \(at line 13, column \d+\)/],
+  ['65 levels of [ (one past the limit)', 'model.yaml', `${WEATHER}\nzzz: ${deep(65, '[', ']')}\n`, /nest more than 64 levels deep/],
+  ['indented lists 2 000 deep', 'model.yaml', `${WEATHER}\nzzz:\n${Array.from({ length: 2000 }, (_, i) => `${' '.repeat(i + 1)}- `).join('\n')}1\n`, /nest more than 64 levels deep/],
+  ['anchors nesting anchors (each alias 30 deeper)', 'model.yaml', `${WEATHER}\nzzz:\n  a0: &a0 1\n${Array.from({ length: 3 }, (_, i) => `  a${i + 1}: &a${i + 1} ${deep(30, '[', ']', `*a${i}`)}`).join('\n')}\n`, /^its maps and lists nest more than 64 levels deep \(at zzz\.a3\.0\.0…\)/],
+  ['an alias inside its own anchor', 'model.yaml', `${WEATHER}\nzzz: &x [1, *x]\n`, /not valid YAML: the alias \*x at line \d+, column 13 is inside the value its anchor &x names, which would hold itself without end/],
+  ['an alias inside its own anchor, deeper', 'model.yaml', `${WEATHER}\nzzz: &x\n  a: { b: [*x] }\n`, /the alias \*x at line 70, column 12 is inside the value its anchor &x names/],
+  ['JSON [ 100 000 deep', 'model.json', `{"zzz": ${deep(100_000, '[', ']', '')}}`, /not valid for a config: its maps and lists nest more than 64 levels deep \(at line 1, column 72\)/],
+  ['JSON {"a": 50 000 deep', 'model.json', `{"name": "weather", "zzz": ${deep(50_000, '{"a": ', '}')}}`, /nest more than 64 levels deep \(at line 1, column \d+\)/],
+];
+
+test('configs nested thousands deep, through aliases, or an alias inside its own anchor: one problem naming the file, no "Maximum call stack" nor a RangeError from check or serve', async () => {
+  for (const [what, name, text, says] of NESTED) {
+    const repo = tempDir('modelserve-hostile-nesting-');
+    const dir = join(repo, 'weather');
+    mkdirSync(dir);
+    cpSync(join(EXAMPLES, 'weather', 'model.onnx'), join(dir, 'model.onnx'));
+    writeFileSync(join(dir, name), text);
+    const problems: Problem[] = [];
+    assert.equal(readConfigFile(join(dir, name), problems), undefined, what);
+    assert.equal(problems.length, 1, `${what}: ${JSON.stringify(problems)}`);
+    assert.match(problems[0]!.message, says, what);
+    const report = await checkRepository(repo, { optimize: false });
+    const said = formatModelProblems(report.problems);
+    assert.equal(report.ok, false, what);
+    assert.ok(said.includes(join('weather', name)), `${what}: ${said}`);
+    assert.doesNotMatch(said, INTERNAL, what);
+    assert.throws(() => loadRepository(repo), (err: Error) => err instanceof StartupError && err.message.includes(join('weather', name)) && !INTERNAL.test(err.message), what);
+  }
+});
+
+test('nesting as deep as a config may go, anchors and aliases that do not hold themselves, still read', () => {
+  const dir = tempDir('modelserve-nesting-ok-');
+  const file = join(dir, 'model.yaml');
+  for (const text of [
+    `${WEATHER}\nroot_response: ${deep(60, '[', ']')}\n`,
+    `${WEATHER}\nroot_response: { a: &x [1, 2], b: [*x, *x], c: "[[[[${'['.repeat(100)}" } # ${'{'.repeat(100)}\n`,
+  ]) {
+    writeFileSync(file, text);
+    const problems: Problem[] = [];
+    assert.notEqual(readConfigFile(file, problems), undefined, JSON.stringify(problems));
+    assert.deepEqual(problems, []);
+  }
 });
