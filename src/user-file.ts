@@ -53,13 +53,22 @@ export function unreadableReason(err: unknown): string {
     case 'ENOENT': return danglingLink((err as NodeJS.ErrnoException).path) ?? 'does not exist';
     case 'ENOTDIR': return 'does not exist (a part of its path is not a folder)';
     case 'EACCES':
-    case 'EPERM': return 'cannot be read (permission denied)';
+    case 'EPERM': return permissionDenied('file');
     case 'EISDIR': return 'is a folder, not a file';
     case 'ELOOP': return 'is a loop of symbolic links';
     case 'ENAMETOOLONG': return 'cannot be read (its name is too long)';
     case undefined: return (err as Error).message;
     default: return `cannot be read (${code})`;
   }
+}
+
+/**
+ * "cannot be read (permission denied) by modelserve's user (uid 1000): make it readable (…)": a file or
+ * folder mounted from a host keeps the host's owner and mode, which the image's user often lacks.
+ */
+export function permissionDenied(what: 'file' | 'folder'): string {
+  const uid = process.getuid?.();
+  return `cannot be read (permission denied)${uid === undefined ? '' : ` by modelserve's user (uid ${uid})`}: make it readable (${what === 'folder' ? 'chmod -R a+rX' : 'chmod a+r'}, or chown)`;
 }
 
 /** 1536 → "1.5 KiB", 10737418240 → "10 GiB". */

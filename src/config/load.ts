@@ -11,7 +11,7 @@ import { DEFAULTS, FIELD_TYPES, MAX_MODEL_NAME_LENGTH, MODEL_CONFIG_SCHEMA, mode
 import { didYouMean } from '../closest-name.js';
 import { configSchemaValidator } from './schema-validator.js';
 import { resolveScaleFiles } from './scale-file.js';
-import { notUtf8Reason, openRegularFile, readUserFile, stripBom, UserFileError, unreadableReason } from '../user-file.js';
+import { notUtf8Reason, openRegularFile, permissionDenied, readUserFile, stripBom, UserFileError, unreadableReason } from '../user-file.js';
 import { allowedNumber, boundsOf } from '../validation/request-validator.js';
 import { sharedTopicProblem } from '../mqtt/topics.js';
 import { urlForMessages } from '../outbound-http.js';
@@ -371,8 +371,7 @@ export function unlistableReason(dir: string): string | undefined {
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
     if (code !== 'EACCES' && code !== 'EPERM') return undefined; // removed while we looked
-    const uid = process.getuid?.();
-    return `${unreadableReason(err)}${uid === undefined ? '' : ` by modelserve's user (uid ${uid})`}: make it readable (chmod -R a+rX, or chown)`;
+    return permissionDenied('folder');
   }
 }
 
