@@ -396,7 +396,7 @@ export async function startGrpcServer(options: GrpcServerOptions): Promise<Runni
       rejected(err, name);
       const error = err instanceof InvalidMessage ? err.error : toServiceError(err, log, context.reqId);
       callback(error as grpc.ServiceError);
-      answered(rpc, context.reqId, name, '', deliveredCode(call, error.code), started);
+      answered(rpc, context.reqId, name, context.version, deliveredCode(call, error.code), started);
     };
     const succeed = (answer: unknown) => {
       callback(null, answer);
@@ -414,8 +414,11 @@ export async function startGrpcServer(options: GrpcServerOptions): Promise<Runni
     else succeed(response);
   };
 
-  const modelInfer = async (request: InferRequestMessage, version: ServableVersion, deadline: number | undefined, client: ClientProbe, requestId: string) => {
+  const modelInfer = async (request: InferRequestMessage, version: ServableVersion, deadline: number | undefined, client: ClientProbe, context: CallContext) => {
     const arrived = performance.now();
+    const requestId = context.reqId;
+    // A refusal from here on (bad tensors, overload, a deadline) is counted and logged under the version that would have served it, as the JSON routes' are.
+    context.version = version.versionHeader;
     // (A refusal is counted in modelserve_rejected_total where it is answered: rejected(), above.)
     const inputs = decodeInputs(request);
     checkRequestParameters(request.parameters);
@@ -440,12 +443,12 @@ export async function startGrpcServer(options: GrpcServerOptions): Promise<Runni
   };
 
   /** One inference request: a loaded version (the usual case) is used at once, one loading on demand is awaited. */
-  const inferOne = (request: InferRequestMessage, deadline: number | undefined, client: ClientProbe, requestId: string, metadata: grpc.Metadata) => {
+  const inferOne = (request: InferRequestMessage, deadline: number | undefined, client: ClientProbe, context: CallContext, metadata: grpc.Metadata) => {
     if (request.invalid !== undefined) throw badTensor(`the message is not a valid inference.ModelInferRequest: ${request.invalid}`);
     // (A split sticky by a field draws at random here: the field is a tensor, decoded only for the version chosen.)
     const split = options.traffic && ((model: string) => options.traffic!.pick(model, (sticky) => ('header' in sticky ? stickyHeader(metadata, sticky.header) : undefined)));
     const version = acquire(core, request.model_name, request.model_version, deadline, split);
-    return version instanceof Promise ? version.then((v) => modelInfer(request, v, deadline, client, requestId)) : modelInfer(request, version, deadline, client, requestId);
+    return version instanceof Promise ? version.then((v) => modelInfer(request, v, deadline, client, context)) : modelInfer(request, version, deadline, client, context);
   };
 
   // Triton's ModelStreamInfer: each message on the stream is one request with its own response
@@ -495,26 +498,26 @@ export async function startGrpcServer(options: GrpcServerOptions): Promise<Runni
     };
     // The error names its request as Triton's does: infer_response carries the request's id and model,
     // so a client with many requests on the stream knows which one failed.
-    const failed = (request: InferRequestMessage, reqId: string, started: number, err: unknown) => {
+    const failed = (request: InferRequestMessage, context: CallContext, started: number, err: unknown) => {
       rejected(err, request.model_name);
-      const error = toServiceError(err, log, reqId);
+      const error = toServiceError(err, log, context.reqId);
       answer(codec.encodeStreamResponse({
         error_message: error.details,
         infer_response: { id: request.id, model_name: shownName(request.model_name), model_version: request.model_version },
       }));
-      answered('ModelStreamInfer', reqId, request.model_name, '', deliveredCode(call, error.code), started);
+      answered('ModelStreamInfer', context.reqId, request.model_name, context.version, deliveredCode(call, error.code), started);
     };
     // An answer past the send limit answers its request with that error instead, and the stream goes on.
-    const succeeded = (request: InferRequestMessage, reqId: string, started: number, response: { model_version: string }) => {
+    const succeeded = (request: InferRequestMessage, context: CallContext, started: number, response: { model_version: string }) => {
       let bytes: Buffer;
       try {
         bytes = fitting(codec.encodeStreamResponse({ infer_response: response }));
       } catch (err) {
-        return failed(request, reqId, started, err);
+        return failed(request, context, started, err);
       }
       answer(bytes);
       // (Cancelled meanwhile: no answer went out; counted as a unary call's is.)
-      answered('ModelStreamInfer', reqId, request.model_name, response.model_version, deliveredCode(call, grpc.status.OK), started);
+      answered('ModelStreamInfer', context.reqId, request.model_name, response.model_version, deliveredCode(call, grpc.status.OK), started);
     };
     streams.add(closeIfIdle);
     // The stream's deadline (the client's grpc-timeout) bounds every request on it.
@@ -525,17 +528,17 @@ export async function startGrpcServer(options: GrpcServerOptions): Promise<Runni
     call.on('data', (request: InferRequestMessage) => {
       if (closed) return;
       const started = performance.now();
-      const reqId = streamId ?? requestIdFrom(request.id);
+      const context: CallContext = { reqId: streamId ?? requestIdFrom(request.id), version: '' };
       inFlight++;
       let response: ReturnType<typeof inferOne>;
       try {
         // Each message is a request: it takes a token from the key's rate limit (a refused one answers in its error_message).
         if (gate?.limited === true) authorize(call.metadata, 'infer');
-        response = inferOne(request, deadline, probe, reqId, call.metadata);
+        response = inferOne(request, deadline, probe, context, call.metadata);
       } catch (err) {
-        return failed(request, reqId, started, err);
+        return failed(request, context, started, err);
       }
-      response.then((r) => succeeded(request, reqId, started, r), (err: unknown) => failed(request, reqId, started, err));
+      response.then((r) => succeeded(request, context, started, r), (err: unknown) => failed(request, context, started, err));
     });
     call.on('end', () => { clientDone = true; closeIfIdle(); });
     call.on('cancelled', () => { closed = true; streams.delete(closeIfIdle); });
@@ -551,10 +554,7 @@ export async function startGrpcServer(options: GrpcServerOptions): Promise<Runni
     ModelMetadata: unary('ModelMetadata', async (request: { name: string; version: string }, call) => modelMetadata(core, await acquire(core, request.name, request.version, deadlineOf(call)))),
     // Triton's model configuration: the same object as REST GET /v2/models/{m}/config (proto/model_config.proto).
     ModelConfig: unary('ModelConfig', async (request: { name: string; version: string }, call) => ({ config: modelConfig(await acquire(core, request.name, request.version, deadlineOf(call))) })),
-    ModelInfer: unary('ModelInfer', (request: InferRequestMessage, call, context) => inferOne(request, deadlineOf(call), call, context.reqId, call.metadata).then((r) => {
-      context.version = r.model_version;
-      return fitting(codec.encodeResponse(r));
-    })),
+    ModelInfer: unary('ModelInfer', (request: InferRequestMessage, call, context) => inferOne(request, deadlineOf(call), call, context, call.metadata).then((r) => fitting(codec.encodeResponse(r)))),
     ModelStreamInfer: streamInfer,
     ModelStatistics: unary('ModelStatistics', (request: { name: string; version: string }) => ({ model_stats: modelStatistics(core, stats, request.name, request.version) })),
     RepositoryIndex: unary('RepositoryIndex', (request: { ready: boolean }) => ({ models: repositoryIndex(core, request.ready) }), 'admin'),

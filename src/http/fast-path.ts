@@ -130,8 +130,8 @@ export function predictFastPath(options: FastPathOptions): (req: IncomingMessage
         if (a.logAsError) log.error({ reqId: id, err: error, cause: (error as Error).cause }, a.logAsError);
         const reason = rejectReasonOf(error);
         if (reason) metrics?.rejected(model.name, reason);
-        // No x-model-version on an error, as on the Fastify route (it is set with the answer).
-        answer(req, res, id, started, OIP_ROUTE, model, undefined, a.status, JSON.stringify(oipErrorBody(a.code, a.message, id)), a.headers);
+        // x-model-version on an error too, as on the Fastify route (set once the version is known).
+        answer(req, res, id, started, OIP_ROUTE, model, model.versionHeader, a.status, JSON.stringify(oipErrorBody(a.code, a.message, id)), a.headers);
       },
     );
   };

@@ -106,7 +106,27 @@ test('a method a route does not have (405) counts under that route and its model
   assert.ok(!text.includes('not-a-model-405'));
 });
 
-test('gRPC answers are counted by model, version, RPC and status code (a stream\'s requests one by one), and shown among the dashboard\'s errors', async () => {
+test('an Open Inference Protocol refusal counts under the version that would have served it, and says it in x-model-version, as the JSON routes do', async () => {
+  const before = await scrape(a);
+  const bad = { inputs: [{ name: 'no-such-input', datatype: 'FP32', shape: [1], data: [1] }] };
+  // The fast path (a plain name) and Fastify's route (a versioned path) alike.
+  for (const path of ['/v2/models/weather/infer', '/v2/models/weather/versions/1/infer']) {
+    const res = await call(`${a.url}${path}`, { body: bad });
+    assert.equal(res.status, 400, path);
+    assert.equal(res.headers['x-model-version'], '1', path);
+  }
+  // No version for a model that has none to serve it.
+  assert.equal((await call(`${a.url}/v2/models/weather/versions/9/infer`, { body: bad })).headers['x-model-version'], undefined);
+  // A JSON route's 422, for comparison.
+  assert.equal((await call(`${a.url}/models/weather/predict`, { body: { ...ROW, temp_c: 'hot' } })).headers['x-model-version'], '1');
+  const text = await scrape(a);
+  const delta = (labels: Record<string, string>) => sampleSum(text, 'modelserve_requests_total', labels) - sampleSum(before, 'modelserve_requests_total', labels);
+  assert.equal(delta({ model: 'weather', version: '1', route: '/v2/models/:name/infer', status: '400' }), 1);
+  assert.equal(delta({ model: 'weather', version: '1', route: '/v2/models/:name/versions/:version/infer', status: '400' }), 1);
+  assert.equal(delta({ model: 'weather', version: '', route: '/v2/models/:name/versions/:version/infer' }), 1);
+});
+
+test('gRPC answers are counted by model, version, RPC and status code (a stream\'s requests one by one; a refusal under the version that would have served it), and shown among the dashboard\'s errors', async () => {
   const grpc = await import('@grpc/grpc-js');
   const { grpcClients, rpc } = await import('../helpers/oip.js');
   const { BOOK_FIELDS, bookRows, tempDir, writeBookModelFolder } = await import('../helpers/paths.js');
@@ -131,13 +151,15 @@ test('gRPC answers are counted by model, version, RPC and status code (a stream\
     const text = await scrape(server);
     const count = (labels: Record<string, string>) => sampleSum(text, 'modelserve_grpc_requests_total', labels);
     assert.equal(count({ model: 'book-weather', version: '1', rpc: 'ModelInfer', code: 'OK' }), 3);
-    assert.equal(count({ model: 'book-weather', version: '', rpc: 'ModelInfer', code: 'INVALID_ARGUMENT' }), 1);
+    assert.equal(count({ model: 'book-weather', version: '1', rpc: 'ModelInfer', code: 'INVALID_ARGUMENT' }), 1);
     // A client-chosen model name never becomes a label value.
     assert.equal(count({ model: '', rpc: 'ModelInfer', code: 'NOT_FOUND' }), 1);
     assert.ok(!text.includes('no-such-grpc-model'));
     assert.equal(count({ rpc: 'ServerLive', code: 'OK' }), 1);
     assert.equal(count({ model: 'book-weather', version: '1', rpc: 'ModelStreamInfer', code: 'OK' }), 2);
-    assert.equal(count({ model: 'book-weather', rpc: 'ModelStreamInfer', code: 'INVALID_ARGUMENT' }), 1);
+    assert.equal(count({ model: 'book-weather', version: '1', rpc: 'ModelStreamInfer', code: 'INVALID_ARGUMENT' }), 1);
+    // No version served an unknown model's request.
+    assert.equal(count({ version: '', rpc: 'ModelInfer', code: 'NOT_FOUND' }), 1);
     assert.equal(count({}), 3 + 1 + 1 + 1 + 3);
     assert.equal(sampleSum(text, 'modelserve_grpc_request_duration_seconds_count', { model: 'book-weather', rpc: 'ModelInfer', code: 'OK' }), 3);
     const stats = (await call(`${server.url}/dashboard/stats`)).body as { errors: Array<{ model: string; frontDoor: string; status: string; count: number }> };

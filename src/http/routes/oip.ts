@@ -91,11 +91,12 @@ export const oipRoutes: FastifyPluginAsync<OipRoutesOptions> = async (app, optio
     // (A split sticky by a field draws at random here: the field is a tensor, decoded only for the version chosen.)
     const split = options.traffic && ((model: string) => options.traffic!.pick(model, (sticky) => stickyKey(sticky, request.headers, undefined)));
     const version: ServableVersion = await acquire(options.core(), name, request.params.version, deadline, split);
+    // Set before the body is read, as the JSON routes do: a refusal from here on (bad tensors, overload, a deadline) names the version that would have served it (header, metrics label).
+    reply.header('x-model-version', version.versionHeader);
     const body = request.body;
     if (!Buffer.isBuffer(body)) return fail(reply, 'MS_ERR_BAD_TENSOR', 'the request has no body; send an inference request object');
     const headerLength = request.headers['inference-header-content-length'];
     const response = await restInfer(version, body, typeof headerLength === 'string' ? headerLength : undefined, { client: request.raw.socket, deadline, requestId: request.id });
-    reply.header('x-model-version', version.versionHeader);
     if (response.headerLength === undefined) return reply.type('application/json').send(response.body);
     return reply.type('application/octet-stream').header('inference-header-content-length', response.headerLength).send(response.body);
   };
