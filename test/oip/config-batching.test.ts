@@ -30,6 +30,14 @@ save('two_names', [h.make_node('Concat', ['a', 'b'], ['y'], axis=0)], [v('a', T.
 # rows that the graph's shapes say are per row (x [N, 2], y [K, 2]) but are not: y = x then x again
 save('doubled', [h.make_node('Concat', ['x', 'x'], ['y'], axis=0)], [v('x', T.FLOAT, ['N', 2])], [v('y', T.FLOAT, ['K', 2])])
 save('two_add', [h.make_node('Add', ['a', 'b'], ['y'])], [v('a', T.FLOAT, ['N', 2]), v('b', T.FLOAT, ['M', 2])], [v('y', T.FLOAT, ['N', 2])])
+# the same as doubled, for the tests of a model that runs alone (each its own, test order aside)
+save('dup', [h.make_node('Concat', ['x', 'x'], ['y'], axis=0)], [v('x', T.FLOAT, ['N', 2])], [v('y', T.FLOAT, ['K', 2])])
+save('dup_reload', [h.make_node('Concat', ['x', 'x'], ['y'], axis=0)], [v('x', T.FLOAT, ['N', 2])], [v('y', T.FLOAT, ['K', 2])])
+save('dup_changed', [h.make_node('Concat', ['x', 'x'], ['y'], axis=0)], [v('x', T.FLOAT, ['N', 2])], [v('y', T.FLOAT, ['K', 2])])
+# two inputs of one named first dimension, answered not per row: y = a then b
+save('pair', [h.make_node('Concat', ['a', 'b'], ['y'], axis=0)], [v('a', T.FLOAT, ['N', 2]), v('b', T.FLOAT, ['N', 2])], [v('y', T.FLOAT, ['K', 2])])
+# per row, of dup_changed's signature: its bytes copied over dup_changed's
+save('neg_rows', [h.make_node('Neg', ['x'], ['y'])], [v('x', T.FLOAT, ['N', 2])], [v('y', T.FLOAT, ['N', 2])])
 `;
 
 let server: RunningServer;
@@ -159,3 +167,42 @@ test('a model found at run time not to answer per row (y = Concat(x, x)): once t
     clients.close();
   }
 });
+
+/** Sends a request of two rows (answered with four): from then on the model runs each request alone. */
+async function findRunningAlone(model: string): Promise<void> {
+  const r = await call(`${server.url}/v2/models/${model}/infer`, { body: { inputs: [{ name: 'x', datatype: 'FP32', shape: [2, 2], data: [1, 2, 3, 4] }] } });
+  assert.equal(r.status, 200, r.text);
+  assert.equal((await config(model)).max_batch_size, 0);
+}
+
+test('a model that runs alone is answered as an unbatched one: classification over the whole tensor ([K], it was cut per row into [4, K]), a first dimension of 0 passed to onnxruntime (it was refused as "no rows"), inputs of one named dimension in different sizes', async () => {
+  await findRunningAlone('dup');
+  const x = { dims: [2, 2], data: [1, 5, 3, 4] };
+  const r = await call(`${server.url}/v2/models/dup/infer`, { body: { inputs: [{ name: 'x', datatype: 'FP32', shape: x.dims, data: x.data }], outputs: [{ name: 'y', parameters: { classification: 3 } }] } });
+  assert.equal(r.status, 200, r.text);
+  // y = [1, 5, 3, 4, 1, 5, 3, 4]: its 3 largest of all 8 elements (ties: lower index first).
+  assert.deepEqual(r.body.outputs, [{ name: 'y', datatype: 'BYTES', shape: [3], data: ['5:1', '5:5', '4:3'] }]);
+  // Over gRPC alike.
+  const clients = grpcClients(server.grpcPort!);
+  try {
+    const g = await rpc<{ outputs: Array<{ shape: string[]; contents: { bytes_contents: Buffer[] } }> }>(clients.inference, 'ModelInfer', { model_name: 'dup', inputs: [{ name: 'x', datatype: 'FP32', shape: x.dims, contents: { fp32_contents: x.data } }], outputs: [{ name: 'y', parameters: { classification: { int64_param: 3 } } }] });
+    assert.deepEqual([g.outputs[0]!.shape.map(Number), g.outputs[0]!.contents.bytes_contents.map(String)], [[3], ['5:1', '5:5', '4:3']]);
+  } finally {
+    clients.close();
+  }
+  // No rows: the graph's own answer, as onnxruntime gives it.
+  const empty = await call(`${server.url}/v2/models/dup/infer`, { body: { inputs: [{ name: 'x', datatype: 'FP32', shape: [0, 2], data: [] }] } });
+  assert.equal(empty.status, 200, empty.text);
+  assert.deepEqual(empty.body.outputs, [{ name: 'y', datatype: 'FP32', shape: [0, 2], data: [] }]);
+  // Inputs of one named first dimension: whole tensors, as sent.
+  const first = await call(`${server.url}/v2/models/pair/infer`, { body: { inputs: [{ name: 'a', datatype: 'FP32', shape: [2, 2], data: [1, 2, 3, 4] }, { name: 'b', datatype: 'FP32', shape: [2, 2], data: [5, 6, 7, 8] }] } });
+  assert.equal(first.status, 200, first.text);
+  assert.equal((await config('pair')).max_batch_size, 0);
+  const a = { dims: [1, 2], data: [1, 2] };
+  const b = { dims: [3, 2], data: [3, 4, 5, 6, 7, 8] };
+  const apart = await call(`${server.url}/v2/models/pair/infer`, { body: { inputs: [{ name: 'a', datatype: 'FP32', shape: a.dims, data: a.data }, { name: 'b', datatype: 'FP32', shape: b.dims, data: b.data }] } });
+  assert.equal(apart.status, 200, apart.text);
+  const [y] = apart.body.outputs as Array<{ shape: number[]; data: number[] }>;
+  assert.deepEqual({ shape: y!.shape, data: y!.data }, (await direct('pair', { a, b })).y);
+});
+

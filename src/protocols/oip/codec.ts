@@ -91,9 +91,11 @@ function rawView(version: ServableVersion): ModelView {
   const outputNames = outputs.map((o) => o.name);
   // Batched as Triton's model configuration says (configTensors: max_batch_size > 0), and as the
   // batcher runs it (ModelVersion): one rule, so /config never promises batches that are not made.
-  // (When the batcher finds at run time that the answers are not per row, it runs each request alone
-  // and configTensors says max_batch_size 0 from then on: ServableVersion.runsAlone.)
+  // When the batcher finds at run time that the answers are not per row, it runs each request alone
+  // and configTensors says max_batch_size 0 from then on (ServableVersion.runsAlone): requests are
+  // then read and answered as an unbatched model's, whole tensors in and out (perRow, per request).
   const batchable = rawBatchable(version.signature);
+  const perRow = (): boolean => batchable && version.runsAlone !== true;
   return {
     kind: 'raw',
     batched: batchable,
@@ -101,6 +103,7 @@ function rawView(version: ServableVersion): ModelView {
     outputs: outputs.map((o) => ({ name: o.name, datatype: datatypeOf(o.type), shape: tensorShape(o) })),
     toFeeds(tensors) {
       checkNames(tensors, byName);
+      const batched = perRow();
       const given = new Map(tensors.map((t) => [t.name, t]));
       const feeds: NamedTensors = {};
       let rows: number | undefined;
@@ -113,7 +116,7 @@ function rawView(version: ServableVersion): ModelView {
         const fits = info.shapeDeclared === false || (t.shape.length === expected.length && expected.every((d, i) => d < 0 || d === t.shape[i]));
         if (!fits) throw badTensor(`input '${t.name}': shape ${shapeText(t.shape)} does not fit the model's [${expected.join(', ')}] (-1: any size)`);
         const n = t.shape.length === 0 ? 1 : t.shape[0]!;
-        if (batchable && rows !== undefined && n !== rows) {
+        if (batched && rows !== undefined && n !== rows) {
           throw badTensor(`input '${t.name}' has ${n} rows (first dimension) but the other inputs have ${rows}`);
         }
         rows ??= n;
@@ -121,7 +124,7 @@ function rawView(version: ServableVersion): ModelView {
       }
       // A batched model's first dimension is the batch's, of at least one row (a run of none is no request).
       // An unbatched one's is the graph's own, where 0 may be a valid size: the tensors go to onnxruntime, as one request.
-      if (rows === 0 && batchable) throw badTensor(`the request has no rows (input '${inputs[0]!.name}' has 0 in its first dimension, the batch dimension)`);
+      if (rows === 0 && batched) throw badTensor(`the request has no rows (input '${inputs[0]!.name}' has 0 in its first dimension, the batch dimension)`);
       return { feeds, rows: rows === undefined || rows === 0 ? 1 : rows };
     },
     onnxOutputs(requested) {
@@ -138,7 +141,7 @@ function rawView(version: ServableVersion): ModelView {
     classify(t, count) {
       // The batch dimension is the first when the model is batched (as Triton's config says: max_batch_size > 0).
       const classes = version.classLinks?.[t.name]?.classes;
-      return classify(t, count, batchable && t.shape.length > 0, (i) => classes?.[i]);
+      return classify(t, count, perRow() && t.shape.length > 0, (i) => classes?.[i]);
     },
   };
 }
