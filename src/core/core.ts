@@ -8,6 +8,7 @@
 // example row, and only then made the one the model serves (atomically: one pointer). A version it
 // replaces stops receiving requests at that moment, finishes what it queued, and is unloaded.
 import { EventEmitter } from 'node:events';
+import { createHash } from 'node:crypto';
 import { statSync } from 'node:fs';
 import { basename, relative, sep } from 'node:path';
 import { performance } from 'node:perf_hooks';
@@ -177,6 +178,17 @@ async function boundToFail(config: ModelConfig, refused: ReadonlyMap<string, str
   return signature !== undefined && signatureFailure(config, signature) !== undefined;
 }
 
+/** The SHA-256 of a model's bytes, 4 MiB per turn of the event loop: a large model does not hold it up in one block. */
+async function digestOf(bytes: Uint8Array): Promise<string> {
+  const hash = createHash('sha256');
+  const chunk = 4 * 1024 * 1024;
+  for (let at = 0; at < bytes.byteLength; at += chunk) {
+    if (at > 0) await new Promise<void>((resolve) => setImmediate(resolve));
+    hash.update(bytes.subarray(at, at + chunk));
+  }
+  return hash.digest('hex');
+}
+
 /** The model file's and config's size and times: another copy or an edit of either changes it (undefined: one is gone). */
 function filesStamp(config: ModelConfig): string | undefined {
   try {
@@ -261,6 +273,14 @@ export class InferenceCore extends EventEmitter {
   private readonly refused = new Map<string, string>();
   /** The signature warnings said of each version's config (by config file and version), with its files' stamp then (warnSignature). */
   private readonly warned = new Map<string, { stamp: string; said: Set<string> }>();
+  /**
+   * Raw versions found at run time to answer not one entry per row (ModelVersion's runAlone), by config file and
+   * version, with the SHA-256 of the bytes loaded: loaded again from the same bytes (after an unload, an eviction, a
+   * --watch reload of a file copied over unchanged), a version runs alone from its first request. Found anew, a shared
+   * run whose answers happen to have as many rows as it had (an output whose size depends on the values) would be
+   * cut across its requests.
+   */
+  private readonly foundRunningAlone = new Map<string, string>();
   private defaultName: string | undefined;
   private watcher: RepositoryWatcher | undefined;
   private clock = 0;
@@ -758,6 +778,8 @@ export class InferenceCore extends EventEmitter {
     // Taken before the read: a copy landing during the load is not taken for the files refused.
     const stamp = filesStamp(config);
     const { source, optimization, classLinks } = await readModelSource(config, key, this.options.optimize ?? true);
+    // Only a raw model that batches can be found to run alone; hashed while its session loads (the bytes are cloned to a worker, not moved).
+    const digest = config.kind === 'raw' && config.batching.enabled ? digestOf(source.bytes) : undefined;
     let signatures: Record<string, ModelSignature>;
     try {
       signatures = await this.runtime.load([source]);
@@ -776,7 +798,11 @@ export class InferenceCore extends EventEmitter {
       throw mismatch;
     }
     this.warnSignature(config, signature);
-    return new ModelVersion({ config, signature, key, runtime: this.runtime, optimization, classLinks, onBatch: this.options.onBatch?.(config.name, config.modelVersion), onRequest: this.options.onRequest?.(config.name, config.modelVersion), tap: this.predictions, maxRunRows: this.options.maxRunRows });
+    const versionKey = `${config.configFile}\n${config.modelVersion}`;
+    const bytesDigest = await digest;
+    const runsAlone = bytesDigest !== undefined && this.foundRunningAlone.get(versionKey) === bytesDigest;
+    const onRunsAlone = bytesDigest === undefined ? undefined : () => this.foundRunningAlone.set(versionKey, bytesDigest);
+    return new ModelVersion({ config, signature, key, runtime: this.runtime, optimization, classLinks, onBatch: this.options.onBatch?.(config.name, config.modelVersion), onRequest: this.options.onRequest?.(config.name, config.modelVersion), tap: this.predictions, maxRunRows: this.options.maxRunRows, runsAlone, onRunsAlone });
   }
 
   /**
@@ -907,6 +933,7 @@ export class InferenceCore extends EventEmitter {
   private forgetFiles(config: ModelConfig | undefined): void {
     if (config === undefined) return;
     this.warned.delete(`${config.configFile}\n${config.modelVersion}`);
+    this.foundRunningAlone.delete(`${config.configFile}\n${config.modelVersion}`);
     if (!this.refused.has(config.modelFile)) return;
     for (const entry of this.entries.values()) for (const slot of entry.slots.values()) if (slot.config?.modelFile === config.modelFile) return;
     this.refused.delete(config.modelFile);

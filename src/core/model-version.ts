@@ -74,6 +74,10 @@ export interface ModelVersionParts {
    * not by the largest request. 0 or undefined: no limit. Only for batched versions (rows independent).
    */
   maxRunRows?: number;
+  /** Runs each request alone from the start: a raw model found not to answer per row when loaded before from the same bytes. */
+  runsAlone?: boolean;
+  /** Told once, when a raw model is found not to answer per row (the core remembers it for a load of the same bytes). */
+  onRunsAlone?: () => void;
 }
 
 /** A raw model's validate(): the JSON fields API is not offered for it. */
@@ -228,6 +232,7 @@ export class ModelVersion implements ServableVersion {
               // A raw model's answer belongs to one request, whose tensor may hold many rows: from now
               // on requests neither share runs nor are cut into runs of --max-run-rows; this batch's
               // are run again, each whole.
+              if (!this.batcher.runsAlone) parts.onRunsAlone?.();
               this.batcher.runAlone();
               const sliced = rows > sliceRowsAt;
               sliceRowsAt = Infinity;
@@ -262,6 +267,10 @@ export class ModelVersion implements ServableVersion {
         return results;
       },
     });
+    if (raw && parts.runsAlone === true) {
+      this.batcher.runAlone();
+      sliceRowsAt = Infinity;
+    }
   }
 
   get runsAlone(): boolean {

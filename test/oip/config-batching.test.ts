@@ -4,7 +4,7 @@
 // Graphs built with Debian's python3-onnx.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { rmSync } from 'node:fs';
+import { copyFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import ort from 'onnxruntime-node';
 import { startServer, type RunningServer } from '../../src/server.js';
@@ -206,3 +206,25 @@ test('a model that runs alone is answered as an unbatched one: classification ov
   assert.deepEqual({ shape: y!.shape, data: y!.data }, (await direct('pair', { a, b })).y);
 });
 
+test('a model found to run alone, unloaded and loaded again from the same bytes, runs alone from its first request (it was batched again until a shared run found out anew); from other bytes, it is found anew', async () => {
+  const reload = async (model: string) => {
+    assert.equal((await call(`${server.url}/v2/repository/models/${model}/unload`, { method: 'POST' })).status, 200);
+    assert.equal((await call(`${server.url}/v2/repository/models/${model}/load`, { method: 'POST' })).status, 200);
+  };
+  await findRunningAlone('dup_reload');
+  await reload('dup_reload');
+  assert.equal(server.core.resolve('dup_reload')!.runsAlone, true);
+  assert.equal((await config('dup_reload')).max_batch_size, 0);
+  // Requests given in one tick each get their own run and their own answer.
+  const version = server.core.resolve('dup_reload')!;
+  const feeds = Array.from({ length: 4 }, (_, i) => ({ dims: [1, 2], data: [i, i + 1] }));
+  const answers = await Promise.all(feeds.map((f) => version.infer({ x: { type: 'float32', dims: f.dims, data: Float32Array.from(f.data) } }, 1)));
+  for (let i = 0; i < feeds.length; i++) assert.deepEqual(plain(answers[i]!), await direct('dup_reload', { x: feeds[i]! }), `request ${i}`);
+
+  // Other bytes (a graph that does answer per row): batched again.
+  await findRunningAlone('dup_changed');
+  copyFileSync(join(repo, 'neg_rows', 'model.onnx'), join(repo, 'dup_changed', 'model.onnx'));
+  await reload('dup_changed');
+  assert.equal(server.core.resolve('dup_changed')!.runsAlone, false);
+  assert.ok((await config('dup_changed')).max_batch_size > 0);
+});
