@@ -29,6 +29,7 @@ export const SERVE_OPTIONS = {
   grpcPort: { flag: 'grpc-port', env: 'MODELSERVE_GRPC_PORT', kind: 'int', default: 8001, min: 0, doc: 'Port of the Open Inference Protocol gRPC service (inference.GRPCInferenceService and grpc.health.v1.Health), on --host; 0 turns gRPC off.' },
   grpcMaxMessageSize: { flag: 'grpc-max-message-size', env: 'MODELSERVE_GRPC_MAX_MESSAGE_SIZE', kind: 'bytes', default: '4mb', doc: 'Largest gRPC message received or sent (e.g. 16mb); larger ones fail with RESOURCE_EXHAUSTED (an answer on a ModelStreamInfer stream fails its own request, in its error_message, and the stream goes on). One message is decoded and answered on the main thread: a huge one holds up every front door while it is.' },
   grpcMaxConcurrentStreams: { flag: 'grpc-max-concurrent-streams', env: 'MODELSERVE_GRPC_MAX_CONCURRENT_STREAMS', kind: 'int', min: 0, default: 1000, doc: 'Most gRPC calls in flight on one client connection (HTTP/2 SETTINGS_MAX_CONCURRENT_STREAMS: a client queues the rest itself). Each open call holds server memory (20,000 idle ModelStreamInfer streams on one connection took about 130 MB). 0: no limit.' },
+  grpcMaxStreams: { flag: 'grpc-max-streams', env: 'MODELSERVE_GRPC_MAX_STREAMS', kind: 'int', min: 0, default: 10000, doc: 'Most ModelStreamInfer streams open at once on the server, over all client connections (connections are not capped, so --grpc-max-concurrent-streams alone does not bound them; an idle stream holds about 6 KB): the next one is refused at once with RESOURCE_EXHAUSTED (MS_ERR_TOO_MANY_STREAMS). An open stream is never closed for being idle, as in Triton: a client may hold one for a session. 0: no limit.' },
   grpcMaxConnectionAge: { flag: 'grpc-max-connection-age', env: 'MODELSERVE_GRPC_MAX_CONNECTION_AGE_MS', kind: 'int', min: 0, default: 0, doc: 'Ms after which a gRPC client connection is asked to go away (GOAWAY; its calls in flight get --drain-timeout to finish) and the client reconnects: long-lived gRPC connections otherwise never move to replicas added behind a load balancer. 0: never.' },
   grpcMaxConnectionIdle: { flag: 'grpc-max-connection-idle', env: 'MODELSERVE_GRPC_MAX_CONNECTION_IDLE_MS', kind: 'int', min: 0, default: 300000, doc: 'Ms a gRPC client connection may stay without a call before it is closed (GOAWAY; gRPC clients reconnect on their next call): a connection a client opened and left, or never used, otherwise holds a socket for good. An open stream (ModelStreamInfer, a health Watch) is a call. 0: never.' },
   workers: { flag: 'workers', env: 'MODELSERVE_WORKERS', kind: 'int', min: 0, doc: 'Inference worker threads; default: the CPU quota (cgroup) or the CPU count. 0 runs inference on the main thread.' },
@@ -89,6 +90,7 @@ export interface ServeOptions {
   grpcPort: number;
   grpcMaxMessageSize: number;
   grpcMaxConcurrentStreams: number;
+  grpcMaxStreams: number;
   grpcMaxConnectionAge: number;
   grpcMaxConnectionIdle: number;
   workers?: number;

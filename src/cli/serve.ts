@@ -43,7 +43,7 @@ export async function run(argv: string[]): Promise<number> {
       port: options.port,
       grpcPort: options.grpcPort,
       grpcMaxMessageSize: options.grpcMaxMessageSize,
-      grpcConnections: { maxConcurrentStreams: options.grpcMaxConcurrentStreams, maxAgeMs: options.grpcMaxConnectionAge, maxIdleMs: options.grpcMaxConnectionIdle },
+      grpcConnections: { maxConcurrentStreams: options.grpcMaxConcurrentStreams, maxInferStreams: options.grpcMaxStreams, maxAgeMs: options.grpcMaxConnectionAge, maxIdleMs: options.grpcMaxConnectionIdle },
       workers: options.workers,
       threadsPerWorker: options.threadsPerWorker,
       bodyLimit: options.bodyLimit,

@@ -69,6 +69,8 @@ export interface GrpcServerOptions {
 export interface GrpcConnectionLimits {
   /** Calls in flight per connection (HTTP/2 SETTINGS_MAX_CONCURRENT_STREAMS). */
   maxConcurrentStreams?: number;
+  /** ModelStreamInfer streams open at once, over all connections (ours, not a channel option). */
+  maxInferStreams?: number;
   /** A connection older than this gets GOAWAY (clients reconnect, so load balancers can spread them). */
   maxAgeMs?: number;
   /** How long calls in flight may run on after that GOAWAY. */
@@ -457,6 +459,7 @@ export async function startGrpcServer(options: GrpcServerOptions): Promise<Runni
   // A stream ends when the client has ended its side and every answer is written, or, once the
   // server drains, as soon as its answers in flight are written.
   const streams = new Set<() => void>();
+  const maxInferStreams = options.connections?.maxInferStreams ?? 0;
   const streamInfer = (call: grpc.ServerDuplexStream<InferRequestMessage, unknown>) => {
     const opened = performance.now();
     // The caller's x-request-id names every request on the stream; else each request's OIP id when plain, else a new one.
@@ -471,6 +474,14 @@ export async function startGrpcServer(options: GrpcServerOptions): Promise<Runni
     } catch (err) {
       const reqId = streamId ?? requestIdFrom(undefined);
       const error = toServiceError(err, log, reqId);
+      call.emit('error', error);
+      answered('ModelStreamInfer', reqId, undefined, '', error.code, opened);
+      return;
+    }
+    // Connections are not capped, so neither would the streams an idle client holds open be (about 6 KB each).
+    if (maxInferStreams > 0 && streams.size >= maxInferStreams) {
+      const reqId = streamId ?? requestIdFrom(undefined);
+      const error = toServiceError(new ModelServeError('MS_ERR_TOO_MANY_STREAMS', `${streams.size} ModelStreamInfer streams are open, as many as the server keeps (--grpc-max-streams): send on a stream already open, close one, or retry later`), log, reqId);
       call.emit('error', error);
       answered('ModelStreamInfer', reqId, undefined, '', error.code, opened);
       return;

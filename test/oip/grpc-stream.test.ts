@@ -256,3 +256,42 @@ test("the stream's deadline (grpc-timeout) bounds its requests: past it they ans
     await s.shutdown();
   }
 });
+
+test('ModelStreamInfer streams open at once are capped over all connections (--grpc-max-streams): the next is RESOURCE_EXHAUSTED at once, naming the option, and a stream closed frees its place (idle streams were bounded only per connection, and connections are not)', { timeout: 30_000 }, async () => {
+  const { parseServeOptions } = await import('../../src/cli/serve-options.js');
+  assert.equal(parseServeOptions([], {}).grpcMaxStreams, 10_000);
+  const repo = tempDir();
+  writeBookModelFolder(repo);
+  const capped = await startServer({ repo, port: 0, grpcPort: 'free', workers: 1, logger: false, grpcConnections: { maxInferStreams: 3 } });
+  // Two client connections (no shared subchannel), well under their per-connection limit.
+  const a = grpcClients(capped.grpcPort!, { 'grpc.use_local_subchannel_pool': 1 });
+  const b = grpcClients(capped.grpcPort!, { 'grpc.use_local_subchannel_pool': 1 });
+  try {
+    const open: Array<ReturnType<typeof stream>> = [];
+    for (const client of [a, a, b]) {
+      const s = stream(client.inference, [], new grpc.Metadata(), true);
+      // Answered: the server holds the stream.
+      const answered = new Promise((resolve) => s.call.once('data', resolve));
+      s.call.write(rawRequest(`r${open.length}`, rows.slice(0, 1)));
+      await answered;
+      open.push(s);
+    }
+    const refused = await stream(b.inference, [rawRequest('refused', rows.slice(0, 1))], new grpc.Metadata(), true).result;
+    assert.equal(refused.status.code, grpc.status.RESOURCE_EXHAUSTED);
+    assert.match(refused.status.details, /^3 ModelStreamInfer streams are open, as many as the server keeps \(--grpc-max-streams\)/);
+    assert.equal(refused.answers.length, 0);
+    // One ends: a new stream is served.
+    open[0]!.call.end();
+    assert.equal((await open[0]!.result).status.code, grpc.status.OK);
+    const next = await stream(b.inference, [rawRequest('next', rows.slice(0, 1))]).result;
+    assert.equal(next.status.code, grpc.status.OK);
+    assert.equal(next.answers.length, 1);
+    assert.equal(next.answers[0]!.error_message, '');
+    for (const s of open.slice(1)) s.call.end();
+    await Promise.all(open.slice(1).map((s) => s.result));
+  } finally {
+    a.close();
+    b.close();
+    await capped.shutdown();
+  }
+});
