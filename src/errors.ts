@@ -65,13 +65,21 @@ export class ModelServeError extends Error {
   readonly code: ErrorCode;
   readonly status: number;
   readonly headers: Record<string, string>;
-  constructor(code: ErrorCode, message: string, options: { cause?: unknown; headers?: Record<string, string> } = {}) {
+  /** The message as API clients may read it: a model's load failure without the lines of files it quotes (for the operator). */
+  readonly forClients: string;
+  constructor(code: ErrorCode, message: string, options: { cause?: unknown; headers?: Record<string, string>; forClients?: string } = {}) {
     super(message, { cause: options.cause });
     this.name = 'ModelServeError';
     this.code = code;
     this.status = ERRORS[code].status;
     this.headers = options.headers ?? {};
+    this.forClients = options.forClients ?? message;
   }
+}
+
+/** An error's message as API clients may read it (ModelServeError's forClients), else its message. */
+export function messageForClients(err: unknown): string {
+  return err instanceof ModelServeError ? err.forClients : (err as Error).message;
 }
 
 /**

@@ -16,7 +16,7 @@ import type { BatchInfo } from '../batching/batcher.js';
 import { danglingReason, danglingVersionLinks, defaultModel, formatProblems, markedDefault, loadRepository, repositoryProblems, selectVersions, versionLocations, versionPolicySource, type Problem } from '../config/load.js';
 import { checkRawSignature, checkSignature, signatureWarnings } from '../config/signature.js';
 import type { ModelConfig } from '../config/types.js';
-import { ModelServeError, StartupError } from '../errors.js';
+import { messageForClients, ModelServeError, StartupError } from '../errors.js';
 import type { InferenceRuntime, ModelSignature, ModelSource } from '../runtime/types.js';
 import { formatModelProblems, type ModelProblem } from '../check/problems.js';
 import { exampleRow, ModelVersion, type OptimizationSummary } from './model-version.js';
@@ -52,7 +52,8 @@ export interface ModelStatus {
 /** A change the adapters may react to (OpenAPI, metrics labels). */
 export type CoreEvent =
   | { type: 'version-ready'; model: string; version: number; loadMs: number; replaced?: number }
-  | { type: 'version-failed'; model: string; version: number; reason: string }
+  // forClients: the reason as API clients read it (ModelServeError's forClients); `reason` is the operator's (logs).
+  | { type: 'version-failed'; model: string; version: number; reason: string; forClients: string }
   /** Its model file is cut short (a copy stalled): not tried yet, what serves keeps serving. */
   | { type: 'version-incomplete'; model: string; version: number; reason: string }
   /** `why`: what made a model folder no model folder, when it is still there (its config gone, its version links to nothing). */
@@ -96,6 +97,7 @@ export interface CoreOptions {
 interface VersionSlot {
   version: number;
   state: VersionState;
+  /** Read by API clients (status, a request's 'not available'): never what a load failure quotes of a file (forClients). */
   reason?: string;
   /** Set while and once loaded. */
   loaded?: ServableVersion;
@@ -215,7 +217,8 @@ function reloadFailed(version: number, reason: string): string {
 /** A model file's bytes that cannot load, as the load's failure: the file, then the problem. */
 function bytesFailure(config: ModelConfig, err: ModelBytesError): StartupError {
   const shown = relative(process.cwd(), config.modelFile) || config.modelFile;
-  return new StartupError('MS_ERR_MODEL_LOAD', err.stage === 'parse' ? `${shown} is not a valid ONNX model: ${err.message}` : `${shown} ${err.message}`);
+  const said = (message: string) => err.stage === 'parse' ? `${shown} is not a valid ONNX model: ${message}` : `${shown} ${message}`;
+  return new StartupError('MS_ERR_MODEL_LOAD', said(err.message), { forClients: said(err.forClients) });
 }
 
 function newest(entry: ModelEntry): ServableVersion | undefined {
@@ -732,21 +735,23 @@ export class InferenceCore extends EventEmitter {
       }
     } catch (err) {
       if (loaded !== undefined) await this.release(loaded);
+      // The slot's reason reaches API clients (GET /models, the repository API); the log has the operator's.
       const reason = (err as Error).message;
+      const forClients = messageForClients(err);
       if (entry.slots.get(v) !== mine) {
         // Unloaded, removed or loaded again meanwhile: that state stays (the failure is still reported).
       } else if (replacing) {
         // The previous load keeps serving; the failure is recorded beside it.
-        const failed: VersionSlot = { ...replacing, reason: reloadFailed(v, reason), fingerprint };
+        const failed: VersionSlot = { ...replacing, reason: reloadFailed(v, forClients), fingerprint };
         entry.slots.set(v, failed);
       } else {
-        entry.slots.set(v, { version: v, state: 'failed', reason, fingerprint, config });
+        entry.slots.set(v, { version: v, state: 'failed', reason: forClients, fingerprint, config });
       }
       // A load cut short by shutdown (the runtime closed under it) is no problem of the model's files.
       const stopping = this.state === 'draining' || this.state === 'closed';
       if (!startup && !stopping) {
         this.options.onProblem?.(reason, { model: entry.name, version: v });
-        this.emit('event', { type: 'version-failed', model: entry.name, version: v, reason } satisfies CoreEvent);
+        this.emit('event', { type: 'version-failed', model: entry.name, version: v, reason, forClients } satisfies CoreEvent);
       }
       throw err;
     }
@@ -1039,7 +1044,7 @@ export class InferenceCore extends EventEmitter {
     // Failures of this load (a reload that fails keeps the previous load serving, but the call fails).
     const failures: string[] = [];
     const listener = (e: CoreEvent) => {
-      if (e.type === 'version-failed' && e.model === name) failures.push(`version ${e.version}: ${e.reason}`);
+      if (e.type === 'version-failed' && e.model === name) failures.push(`version ${e.version}: ${e.forClients}`);
     };
     this.on('event', listener);
     try {
@@ -1272,7 +1277,7 @@ export class InferenceCore extends EventEmitter {
       if (slot?.state === 'ready') entry.slots.set(v.version, { ...slot, fingerprint: v.fingerprint, reason: reloadFailed(v.version, reason) });
       else entry.slots.set(v.version, { version: v.version, state: 'failed', reason, fingerprint: v.fingerprint });
       this.options.onProblem?.(reason, { model: model.name, version: v.version });
-      this.emit('event', { type: 'version-failed', model: model.name, version: v.version, reason } satisfies CoreEvent);
+      this.emit('event', { type: 'version-failed', model: model.name, version: v.version, reason, forClients: reason } satisfies CoreEvent);
     }
     // The other models as they are on disk now where this pass has them, else as last applied; not
     // this folder's configs under another name (its old name, when all its versions were renamed).

@@ -18,7 +18,8 @@ import { FILE_LIMITS, openRegularFile, readUserFile, UserFileError, unreadableRe
  * or (read by the optimiser) it is not a valid ONNX model.
  */
 export class ModelBytesError extends Error {
-  constructor(readonly stage: 'read' | 'file' | 'parse', message: string) {
+  /** `forClients`: the message as API clients read it (without the file's first line: notOnnxLooksLike's `quote`). */
+  constructor(readonly stage: 'read' | 'file' | 'parse', message: string, readonly forClients = message) {
     super(message);
   }
 }
@@ -45,7 +46,7 @@ export async function readModelBytes(config: Pick<ModelConfig, 'modelFile' | 'fo
   // a file cut short: say what is wrong with it.
   if (!xgboost) {
     const notOnnx = notOnnxReason(bytes);
-    if (notOnnx !== undefined) throw new ModelBytesError('parse', notOnnx);
+    if (notOnnx !== undefined) throw new ModelBytesError('parse', notOnnx, notOnnxReason(bytes, undefined, false));
   }
   // Read from the graph as written: the optimiser rewrites an SVMClassifier, and its class labels with it.
   // A converted classifier's classes are its probabilities' columns, 0..n-1, its label their index.
@@ -69,23 +70,23 @@ export async function readModelBytes(config: Pick<ModelConfig, 'modelFile' | 'fo
  * (an XGBoost binary model, a pickle) or a file cut short. Undefined when neither is seen. `xgboostFix`: how the
  * command at hand takes an XGBoost JSON model (notOnnxLooksLike).
  */
-export function notOnnxReason(bytes: Uint8Array, xgboostFix?: string): string | undefined {
+export function notOnnxReason(bytes: Uint8Array, xgboostFix?: string, quote = true): string | undefined {
   const foreign = foreignModelReason(bytes);
   if (foreign) return foreign;
   const view = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const scan = scanOnnx(view.length, (position, into) => view.copy(into, 0, position, position + into.length));
   if (scan === 'whole') return undefined;
   // No model: what the file looks like (text, a Git LFS pointer, a zip) says more than onnxruntime's "protobuf parsing failed".
-  return notOnnxLooks(view.subarray(0, SNIFF_BYTES), scan, xgboostFix);
+  return notOnnxLooks(view.subarray(0, SNIFF_BYTES), scan, xgboostFix, quote);
 }
 
 /** How many of a file's first bytes notOnnxLooksLike() is given. */
 const SNIFF_BYTES = 512;
 
 /** Why bytes that scanOnnx() did not read as a whole model are none: what they look like, else cut short, else no protobuf. */
-function notOnnxLooks(head: Buffer, scan: 'no-protobuf' | { cut: string }, xgboostFix?: string): string {
+function notOnnxLooks(head: Buffer, scan: 'no-protobuf' | { cut: string }, xgboostFix?: string, quote = true): string {
   // An empty file is said as the cut-short one it may be: `cp` creates the file first.
-  const looks = head.length === 0 ? undefined : notOnnxLooksLike(head, xgboostFix);
+  const looks = head.length === 0 ? undefined : notOnnxLooksLike(head, xgboostFix, quote);
   if (looks !== undefined) return looks;
   if (scan !== 'no-protobuf') return `${scan.cut}: is it still being copied, or was its copy cut short?`;
   return 'no ONNX ModelProto can be read from it (it is no protobuf, nor a format modelserve knows)';
@@ -228,7 +229,7 @@ export async function modelFileProblem(config: Pick<ModelConfig, 'modelFile' | '
     if (foreign) return new ModelBytesError('parse', foreign);
     const scan = scanOnnx(opened.size, read);
     if (scan === 'whole') return undefined;
-    return new ModelBytesError('parse', notOnnxLooks(start, scan));
+    return new ModelBytesError('parse', notOnnxLooks(start, scan), notOnnxLooks(start, scan, undefined, false));
   } catch (err) {
     return new ModelBytesError('read', unreadableReason(err));
   } finally {

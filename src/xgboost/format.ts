@@ -76,8 +76,10 @@ const LFS_POINTER = 'version https://git-lfs.github.com/spec/';
  * empty, a Git LFS pointer, a zip (PyTorch .pt, Keras .keras), HDF5 (Keras .h5), JSON (an XGBoost model among it), text.
  * Only called once a file is known not to load: never on the happy path. Undefined when it is none of these.
  * `xgboostFix` says how to give an XGBoost JSON model to the command at hand (serve and check read a config; inspect and init do not).
+ * `quote`: whether the first line of a text is quoted. Not in what API clients read: a config's model: may name any file
+ * the server can read (a keys file), and its failure reaches every client (GET /models).
  */
-export function notOnnxLooksLike(head: Uint8Array, xgboostFix = XGBOOST_FIX_CONFIG): string | undefined {
+export function notOnnxLooksLike(head: Uint8Array, xgboostFix = XGBOOST_FIX_CONFIG, quote = true): string | undefined {
   const bytes = Buffer.from(head.buffer, head.byteOffset, head.byteLength);
   if (bytes.length === 0) return 'it is empty';
   if (bytes.toString('latin1', 0, LFS_POINTER.length) === LFS_POINTER) return 'it is a Git LFS pointer, not the model: fetch the model itself (git lfs pull)';
@@ -90,9 +92,12 @@ export function notOnnxLooksLike(head: Uint8Array, xgboostFix = XGBOOST_FIX_CONF
   const start = text.trimStart();
   if (start === '') return 'it holds only blank space';
   if (/^\{\s*"learner"\s*:/.test(start)) return `it is an XGBoost JSON model: ${xgboostFix}`;
-  if (/^[[{]\s*["[{\]}\d-]/.test(start)) return `it looks like JSON (starts with '${quoted(start)}')`;
-  return `it looks like text (starts with '${quoted(start)}')`;
+  const what = /^[[{]\s*["[{\]}\d-]/.test(start) ? 'JSON' : 'text';
+  return `it looks like ${what} (${quote ? `starts with '${quoted(start)}'` : QUOTE_WITHHELD})`;
 }
+
+/** Said instead of a file's first line where API clients read it. */
+export const QUOTE_WITHHELD = "its first line is quoted in the server's log and by modelserve check, not here";
 
 /** The first line of a text, shortened, to quote in a message. */
 function quoted(text: string): string {

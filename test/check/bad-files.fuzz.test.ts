@@ -289,13 +289,17 @@ model.ir_version = 8
 onnx.save(model, sys.argv[1])
 `;
 
-/** Files named .onnx that are something else, and what the message must say of each (every command in one form: '<file> is not a valid ONNX model: …'). */
-const NOT_ONNX: Array<[string, string | Buffer, RegExp]> = [
-  ['a text file', 'This is not a model.\nIt is a README someone renamed.\n', /svc\.onnx is not a valid ONNX model: it looks like text \(starts with 'This is not a model\.'\)/],
+/**
+ * Files named .onnx that are something else, and what the message must say of each (every command in one form: '<file> is
+ * not a valid ONNX model: …'); the 4th, what the API says instead: it quotes no line of the file (a config may name any file).
+ */
+const WITHHELD = "its first line is quoted in the server's log and by modelserve check, not here";
+const NOT_ONNX: Array<[string, string | Buffer, RegExp, { says: RegExp; not: string }?]> = [
+  ['a text file', 'This is not a model.\nIt is a README someone renamed.\n', /svc\.onnx is not a valid ONNX model: it looks like text \(starts with 'This is not a model\.'\)/, { says: new RegExp(`svc\\.onnx is not a valid ONNX model: it looks like text \\(${WITHHELD}\\)`), not: 'This is not a model' }],
   ['a Git LFS pointer', 'version https://git-lfs.github.com/spec/v1\noid sha256:4d7a214614ab2935c943f9e0ff69d22eadbb8f32b1258daaa5e2ca24d17e2393\nsize 12345\n', /svc\.onnx is not a valid ONNX model: it is a Git LFS pointer, not the model: fetch the model itself \(git lfs pull\)/],
   ['a zip (a PyTorch .pt)', Buffer.concat([Buffer.from('PK\x03\x04', 'latin1'), Buffer.alloc(200, 1)]), /svc\.onnx is not a valid ONNX model: it looks like a zip archive \(a PyTorch/],
   ['an HDF5 file (Keras .h5)', Buffer.concat([Buffer.from('\x89HDF\r\n\x1a\n', 'latin1'), Buffer.alloc(200)]), /svc\.onnx is not a valid ONNX model: it looks like an HDF5 file/],
-  ['a JSON file', '{"mean": [1, 2], "scale": [3, 4]}\n', /svc\.onnx is not a valid ONNX model: it looks like JSON \(starts with '\{"mean": \[1, 2\]/],
+  ['a JSON file', '{"mean": [1, 2], "scale": [3, 4]}\n', /svc\.onnx is not a valid ONNX model: it looks like JSON \(starts with '\{"mean": \[1, 2\]/, { says: new RegExp(`svc\\.onnx is not a valid ONNX model: it looks like JSON \\(${WITHHELD}\\)`), not: '"mean"' }],
   ['an XGBoost JSON model', readFileSync(join(EXAMPLES, 'rain-xgboost', 'model.json')), /svc\.onnx is not a valid ONNX model: it is an XGBoost JSON model: /],
 ];
 
@@ -435,7 +439,7 @@ test('a file named .onnx that is no model (text, a Git LFS pointer, a zip, JSON)
   writeBookModelFolder(repo, 'optimize: false\n');
   const server = await startServer({ repo, port: 0, workers: 1, logger: false });
   try {
-    for (const [what, content, says] of NOT_ONNX) {
+    for (const [what, content, says, api] of NOT_ONNX) {
       const bad = tempDir('modelserve-not-onnx-bad-');
       const dir = join(bad, 'm');
       mkdirSync(dir);
@@ -460,7 +464,9 @@ test('a file named .onnx that is no model (text, a Git LFS pointer, a zip, JSON)
       assert.equal(res.status, 400, `load of ${what}: ${res.text}`);
       said.push(['the repository load API', String(res.body.error)]);
       for (const [where, text] of said) {
-        assert.match(text, says, `${where} on ${what}: ${text}`);
+        const fromApi = where === 'the repository load API' && api !== undefined;
+        assert.match(text, fromApi ? api.says : says, `${where} on ${what}: ${text}`);
+        if (fromApi) assert.ok(!text.includes(api.not), `${where} on ${what} quotes the file: ${text}`);
         assert.ok(text.includes('svc.onnx'), `${where} on ${what} names no file: ${text}`);
         assert.doesNotMatch(text, /protobuf parsing failed|invalid wire type/, `${where} on ${what}: ${text}`);
         // What to do with an XGBoost model is said in the command's terms: inspect and init take no config.

@@ -1,0 +1,69 @@
+// A config's model: may name any file the server can read (absolute paths and ../ on purpose). When that file is not
+// a model, the reason quotes its first line for the operator; the same reason once reached every user-key holder
+// (GET /models, OIP metadata, the repository index and load, gRPC, a request's 'not available'): whoever could write a
+// config could have the first line of a keys file shown to every client. The log keeps the quote; the API does not.
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import * as grpc from '@grpc/grpc-js';
+import { startServer, type RunningServer } from '../../src/server.js';
+import { call } from '../helpers/http.js';
+import { captureLogLines } from '../helpers/logs.js';
+import { grpcClients, rpc, type GrpcClient } from '../helpers/oip.js';
+import { tempDir } from '../helpers/paths.js';
+import { BOOK_ROW, bookConfig, writeBookVersion } from './fixtures.js';
+
+const KEY = 'user-key-0123456789abcdef';
+const ADMIN = 'admin-key-0123456789abcdef';
+const SECRET = 'sk-live-THE-SECRET-LINE';
+
+let server: RunningServer;
+let repo: string;
+let inference: GrpcClient;
+let closeClients: () => void;
+const logs = captureLogLines<{ msg?: string }>();
+const user = { authorization: `Bearer ${KEY}` };
+const admin = { authorization: `Bearer ${ADMIN}` };
+
+before(async () => {
+  repo = tempDir();
+  writeBookVersion(repo, 'book', 1, 'optimize: false\n');
+  server = await startServer({ repo, port: 0, grpcPort: 'free', workers: 1, logger: { level: 'info', stream: logs.stream }, app: { auth: { keys: [KEY], adminKeys: [ADMIN] } } });
+  ({ inference, close: closeClients } = grpcClients(server.grpcPort!));
+});
+after(async () => {
+  closeClients?.();
+  await server?.shutdown();
+});
+
+test("a model: naming a text file outside the repository: the API says it looks like text without quoting it; the server's log quotes it", async () => {
+  const secrets = join(tempDir(), 'api-keys.txt');
+  writeFileSync(secrets, `${SECRET}\nmore secrets\n`);
+  mkdirSync(join(repo, 'leak', '1'), { recursive: true });
+  writeFileSync(join(repo, 'leak', '1', 'model.yaml'), bookConfig('leak', 1).replace('model: model.onnx', `model: ${secrets}`));
+
+  const load = await call(`${server.url}/v2/repository/models/leak/load`, { method: 'POST', headers: admin });
+  assert.equal(load.status, 400, load.text);
+  assert.match(load.body.error, /api-keys\.txt is not a valid ONNX model: it looks like text \(its first line is quoted in the server's log and by modelserve check, not here\)/);
+
+  const grpcMetadata = new grpc.Metadata();
+  grpcMetadata.set('authorization', `Bearer ${ADMIN}`);
+  const answers: Array<[string, string]> = [
+    ['repository load', load.text],
+    ['GET /models', (await call(`${server.url}/models`, { headers: user })).text],
+    ['GET /models/leak', (await call(`${server.url}/models/leak`, { headers: user })).text],
+    ['GET /v2/models/leak', (await call(`${server.url}/v2/models/leak`, { headers: user })).text],
+    ['POST /v2/repository/index', (await call(`${server.url}/v2/repository/index`, { method: 'POST', body: {}, headers: admin })).text],
+    ['POST /models/leak/predict', (await call(`${server.url}/models/leak/predict`, { body: BOOK_ROW, headers: user })).text],
+    ['gRPC RepositoryIndex', JSON.stringify(await rpc(inference, 'RepositoryIndex', {}, grpcMetadata))],
+    ['gRPC ModelMetadata', JSON.stringify(await rpc(inference, 'ModelMetadata', { name: 'leak' }, grpcMetadata).catch((err: grpc.ServiceError) => err.details))],
+  ];
+  // The reason is there (the file and what it looks like), its first line is not.
+  assert.match(answers[1]![1], /api-keys\.txt is not a valid ONNX model: it looks like text/);
+  assert.match(answers[5]![1], /not available: .*it looks like text.*MS_ERR_MODEL_UNAVAILABLE/);
+  for (const [where, text] of answers) assert.doesNotMatch(text, /THE-SECRET/, where);
+
+  const said = logs.lines.filter((l) => l.msg?.includes('model load failed'));
+  assert.ok(said.some((l) => l.msg!.includes(`it looks like text (starts with '${SECRET}')`)), `the log quotes it: ${JSON.stringify(said)}`);
+});
