@@ -5,7 +5,7 @@ import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { parseServeOptions } from '../../src/cli/serve-options.js';
+import { parseServeOptions, SERVE_OPTIONS } from '../../src/cli/serve-options.js';
 import { CLI, EXAMPLES, REPO } from '../helpers/paths.js';
 import { startServe } from '../helpers/serve.js';
 
@@ -171,4 +171,12 @@ test('MODELSERVE_MQTT_PASSWORD or MODELSERVE_EVENTS_WEBHOOK_TOKEN that nothing r
   const named = parseServeOptions([EXAMPLES], { ...env, MODELSERVE_MQTT_PASSWORD_ENV: 'MODELSERVE_MQTT_PASSWORD', MODELSERVE_EVENTS_WEBHOOK_TOKEN_ENV: 'MODELSERVE_EVENTS_WEBHOOK_TOKEN' });
   assert.deepEqual(named.warnings, []);
   assert.equal(named.streams?.mqtt?.password, 'pw');
+});
+
+test("--mqtt-url's help names every scheme the option takes (ws:// and wss://, MQTT over WebSocket, were left out)", () => {
+  for (const scheme of ['mqtt', 'mqtts', 'ws', 'wss']) {
+    assert.equal(parseServeOptions([EXAMPLES, '--mqtt-url', `${scheme}://127.0.0.1:1883`], {}).streams?.mqtt?.url, `${scheme}://127.0.0.1:1883`);
+    assert.ok(SERVE_OPTIONS.mqttUrl.doc.includes(`${scheme}://`), `the --mqtt-url help does not name ${scheme}://: ${SERVE_OPTIONS.mqttUrl.doc}`);
+  }
+  assert.match(problemsOf({}, ['--mqtt-url', 'http://127.0.0.1:1883']), /--mqtt-url: 'http:\/\/127\.0\.0\.1:1883' is not an MQTT URL/);
 });
