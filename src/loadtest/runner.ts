@@ -6,6 +6,7 @@ import { HttpClient, type Target } from './client.js';
 import { ClosedScheduler } from './schedulers/closed.js';
 import { ArrivalSchedule, OpenScheduler } from './schedulers/open.js';
 import { Stats, distribution, exactPercentile, summarize } from './stats.js';
+import { startTicker } from './ticker.js';
 import type { RunConfig, RunResult, SeriesPoint, Stage, WaitSpec } from './types.js';
 
 export interface RunSpec {
@@ -109,8 +110,9 @@ export async function runLoad(spec: RunSpec): Promise<RunResult> {
     if (!schedule) return 0;
     return (schedule.countAt(Math.min(to, end)) - schedule.countAt(Math.min(from, end))) / Math.max(1e-3, (to - from) / 1000);
   };
-  const ticker = setInterval(() => {
-    const now = performance.now();
+  // Each tick aims at t0 + k s (not a second after the last, late one); a window's rates are over
+  // its real length (Stats.tick), which a late tick makes a little longer than a second.
+  const stopTicker = startTicker(t0, 1000, () => performance.now(), (now) => {
     // The window the stop fell in counts the users running at the stop, though some finished their
     // last request (the drain) before this tick: they ran in it.
     lastUsers = usersAtStop === undefined ? users() : Math.max(users(), usersAtStop);
@@ -121,7 +123,7 @@ export async function runLoad(spec: RunSpec): Promise<RunResult> {
       lastLagCheck = lag.count;
       spec.onTick(point, { elapsedS: (now - t0) / 1000, requests: stats.requests, failures: stats.failures, inFlight: inFlight(), lagP99Ms: p99 });
     }
-  }, 1000);
+  });
   // Bounds: stop issuing at the duration; then give in-flight requests (each bounded by its own
   // timeout) and the open model's backlog at most one timeout more.
   let stopTimer: NodeJS.Timeout | null = null;
@@ -154,7 +156,7 @@ export async function runLoad(spec: RunSpec): Promise<RunResult> {
   const t1 = performance.now();
   if (stopTimer) clearTimeout(stopTimer);
   if (drainTimer) clearTimeout(drainTimer);
-  clearInterval(ticker);
+  stopTicker();
   lag.disable();
   const cpu = process.cpuUsage(cpu0);
   // Close the last (partial) window if it saw anything.
