@@ -244,17 +244,23 @@ test('measure: N sequential requests, then median, p95, max', async () => {
   assert.match(r.stderr, /median: [\d.]+ ms\np95: +[\d.]+ ms\nmax: +[\d.]+ ms/);
 });
 
-test('capacity search finds the knee of a server that serves one request per 5 ms', async () => {
-  // A single-queue server: each request finishes 5 ms after the previous one (≈ 200 req/s).
-  let free = 0;
+test('capacity search finds the knee of a server that admits 200 requests a second', async () => {
+  // Admits 200 requests per second of the clock (fixed 1 s windows) and refuses the rest at once
+  // with a 503, so its capacity is set by the clock, not by how fast this machine is now, and the knee
+  // shows as errors (past the 0.1% budget: 220 req/s has 20 refused in each whole second). The queue
+  // of 5 ms per request this replaced showed its knee only as latency, and on a loaded machine the
+  // generator's and server's own delays (p95 151 ms at 40 req/s) broke p95<100ms far below it.
+  // The SLO is wide for the same reason; the steps that met it are still checked against it.
+  let second = -1;
+  let admitted = 0;
   const srv = await startServer((_q, res) => {
-    const now = performance.now();
-    free = Math.max(free, now) + 5;
-    setTimeout(() => json(res, 200, {}), free - now);
+    const now = Math.floor(performance.now() / 1000);
+    if (now !== second) { second = now; admitted = 0; }
+    if (admitted < 200) { admitted++; json(res, 200, {}); } else json(res, 503, { error: 'busy' });
   });
   try {
     const html = join(dir, 'cap.html');
-    const search = () => runCli(['loadtest', `${srv.url}/predict`, '--find-capacity', '--slo', 'p95<100ms', '--start-rate', '40', '--step-duration', '2s', '--precision', '15%', '--json', '-q', '--html', html], 120_000);
+    const search = () => runCli(['loadtest', `${srv.url}/predict`, '--find-capacity', '--slo', 'p95<1000ms', '--start-rate', '40', '--step-duration', '2s', '--precision', '15%', '--json', '-q', '--html', html], 120_000);
     let r = await search();
     // On a shared, overloaded machine the generator itself may be starved (it says so): retry once.
     if (r.code !== 0 && /generator itself/.test(r.stderr)) r = await search();
@@ -264,7 +270,7 @@ test('capacity search finds the knee of a server that serves one request per 5 m
     const found = cap.capacity ?? NaN;
     assert.ok(found >= 80 && found <= 210, `capacity ${cap.capacity} req/s near the 200 req/s limit (steps: ${JSON.stringify(cap.steps.map((s) => [s.rate, s.ok, s.reason]))})`);
     assert.ok(cap.steps.some((s) => !s.ok), 'a failing step bounds the search');
-    assert.ok(cap.steps.filter((s) => s.ok).every((s) => s.p95 < 100));
+    assert.ok(cap.steps.filter((s) => s.ok).every((s) => s.p95 < 1000));
     assert.match(readFileSync(html, 'utf8'), /latency vs offered rate/);
   } finally {
     await srv.close();
