@@ -189,6 +189,8 @@ export class Batcher<Item, Result> {
   private drainWaiters: Array<() => void> = [];
   /** Recent run time of a batch, ms (EWMA); requests with less time left are expired at dispatch. */
   private typicalRunMs = 0;
+  /** When a run last updated typicalRunMs (performance.now()). */
+  private estimatedAt = -Infinity;
 
   constructor(opts: BatcherOptions<Item, Result>) {
     for (const key of ['maxBatchSize', 'maxQueueRows', 'concurrency'] as const) {
@@ -316,7 +318,10 @@ export class Batcher<Item, Result> {
    * came, i.e. whose time the queue took: one whose whole budget is under it runs (and times out
    * while running if the estimate was right). Else an estimate past queue.timeout_ms (one slow run
    * of big batches, a machine stalled a moment) refused every request from then on at dispatch,
-   * and with no run to update it, for good.
+   * and with no run to update it, for good. Nor does it expire a request during whose wait no run
+   * ended: only runs update the estimate, so one it stopped from running could never be proved
+   * wrong (an estimate a little under the timeout expired every request that waited out
+   * maxQueueDelayMs, for good, under light traffic).
    */
   private settleHead(now: number): Entry<Item, Result> | undefined {
     const horizon = now + this.typicalRunMs;
@@ -326,7 +331,7 @@ export class Batcher<Item, Result> {
         this.takeHead();
         continue;
       }
-      if (e.deadline <= now || (e.deadline <= horizon && e.deadline - e.enqueuedAt > this.typicalRunMs)) {
+      if (e.deadline <= now || (e.deadline <= horizon && e.enqueuedAt < this.estimatedAt && e.deadline - e.enqueuedAt > this.typicalRunMs)) {
         this.takeHead();
         this.expire(e, now);
         continue;
@@ -465,8 +470,10 @@ export class Batcher<Item, Result> {
     try {
       const results = await this.opts.runBatch(items, rows, phases);
       // Exponentially weighted average of successful run times (see settleHead).
-      const ran = performance.now() - t0;
+      const end = performance.now();
+      const ran = end - t0;
       this.typicalRunMs = this.typicalRunMs === 0 ? ran : this.typicalRunMs + (ran - this.typicalRunMs) * 0.1;
+      this.estimatedAt = end;
       outcome = results.length === items.length
         ? { ok: true, results }
         : { ok: false, error: new ModelServeError('MS_ERR_INTERNAL', `runBatch returned ${results.length} results for ${items.length} requests`) };

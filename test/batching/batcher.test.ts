@@ -298,6 +298,26 @@ describe('Batcher with a controllable runBatch', () => {
     assert.deepEqual(await b.submit([3]), [30]);
   });
 
+  test('an estimate inflated by one slow run does not expire, for good, every request that waits out maxQueueDelayMs', async (t) => {
+    // One slow run left the estimate a little under timeoutMs: every request that waited out the
+    // batching delay then had less time left than it and was expired at dispatch, and with no run
+    // nothing lowered it: under light traffic the model refused everything, for good. The run's
+    // length is faked (the clock jumps while it runs): no real-time threshold.
+    const realNow = performance.now.bind(performance);
+    let offset = 0;
+    t.mock.method(performance, 'now', () => realNow() + offset);
+    let slow = true;
+    const runBatch = async (rows: number[]): Promise<number[]> => {
+      if (slow) offset += 9_990;
+      return rows.map((r) => r * 10);
+    };
+    const b = new RowBatcher(options({ maxBatchSize: 8, maxQueueDelayMs: 20, concurrency: 1, timeoutMs: 10_000, runBatch }));
+    await b.submit([1]).catch(() => undefined); // the estimate is now 9,990 ms
+    slow = false;
+    for (const row of [2, 3, 4]) assert.deepEqual(await b.submit([row]), [row * 10], 'a request that waited only the batching delay runs');
+    await b.drain();
+  });
+
   test('a request whose batch is still running at its deadline rejects with MS_ERR_TIMEOUT', async () => {
     const g = gated();
     const b = new RowBatcher(options({ maxQueueDelayMs: 0, concurrency: 1, timeoutMs: 30, runBatch: g.runBatch }));
