@@ -184,7 +184,7 @@ export abstract class BoundedSink implements EventSink {
     entry.why = why;
     this.unwarned.set(reason, entry);
     const now = Date.now();
-    if (force || now - entry.last >= WARN_EVERY_MS) {
+    if (force || now - entry.last >= WARN_EVERY_MS || now < entry.last) {
       entry.last = now;
       this.hooks.warn?.(`prediction events dropped: ${why}`, { sink: this.kind, target: this.target, reason, dropped: entry.n, dropped_total: this.dropped });
       entry.n = 0;
@@ -231,7 +231,9 @@ export abstract class BoundedSink implements EventSink {
   private async drain(): Promise<void> {
     let pause = this.backoffMs;
     while (this.queue.length > 0 && !this.abort.signal.aborted) {
-      const hold = this.notBefore - Date.now();
+      // Both waits are capped at their own length: the wall clock stepped back (NTP, a VM resumed)
+      // made them as long as the step, and a sink held every event meanwhile.
+      const hold = Math.min(this.notBefore - Date.now(), this.maxBackoffMs);
       if (hold > 0) {
         // Not ended by a full batch (that is what it spares the destination) nor by close: only its deadline.
         await new Promise<void>((resolve) => {
@@ -239,6 +241,7 @@ export abstract class BoundedSink implements EventSink {
           this.interrupt = () => { clearTimeout(timer); resolve(); };
         });
         this.interrupt = undefined;
+        this.notBefore = -Infinity; // waited out (the clock is not asked again: it may have stepped back)
         continue;
       }
       if (!this.ready()) {
@@ -246,13 +249,14 @@ export abstract class BoundedSink implements EventSink {
         this.wake = undefined;
         continue;
       }
-      const linger = this.lastStart + this.lingerMs - Date.now();
+      const linger = Math.min(this.lastStart + this.lingerMs - Date.now(), this.lingerMs);
       if (linger > 0 && this.queue.length < this.maxBatch && !this.closing) {
         await new Promise<void>((resolve) => {
           const timer = setTimeout(resolve, linger);
           this.full = () => { clearTimeout(timer); resolve(); };
         });
         this.full = undefined;
+        this.lastStart = -Infinity; // lingered (as notBefore above)
         continue; // the destination may have gone meanwhile
       }
       this.lastStart = Date.now();
@@ -275,7 +279,7 @@ export abstract class BoundedSink implements EventSink {
         this.failures++;
         this.hooks.onFailure?.(this.kind);
         const now = Date.now();
-        if (now - this.lastWarning >= WARN_EVERY_MS) {
+        if (now - this.lastWarning >= WARN_EVERY_MS || now < this.lastWarning) {
           this.lastWarning = now;
           this.hooks.warn?.(`prediction events: the ${this.kind} sink failed; retrying with backoff`, { sink: this.kind, target: this.target, error: (err as Error).message, queued: this.queue.length });
         }

@@ -267,6 +267,45 @@ class RejectingSink extends RecordingSink {
   }
 }
 
+test('a wall clock stepped back (NTP, a VM resumed) does not hold a sink\'s events for as long as the step', async () => {
+  // The linger and the pause after a rejection were measured on Date.now(): stepped back an hour,
+  // a sink sent nothing for an hour (unless a full batch waited), even one with no linger at all.
+  mock.timers.enable({ apis: ['setTimeout', 'Date'], now: 100_000_000 });
+  const settle = () => new Promise((resolve) => setImmediate(resolve));
+  try {
+    const sink = new RejectingSink({ backoffMs: 100, maxBackoffMs: 400 });
+    sink.rejecting = false;
+    sink.offer('a');
+    await settle();
+    mock.timers.setTime(Date.now() - 3_600_000);
+    sink.offer('b');
+    await settle();
+    assert.deepEqual(sink.deliveries, [['a'], ['b']], 'a sink without a linger sends at once');
+    sink.rejecting = true;
+    sink.offer('c');
+    await settle();
+    mock.timers.setTime(Date.now() - 3_600_000);
+    sink.offer('d');
+    await settle();
+    assert.equal(sink.deliveries.length, 3, 'the batch after a rejected one waits');
+    mock.timers.tick(400);
+    await settle();
+    assert.deepEqual(sink.deliveries.at(-1), ['d'], 'within the largest pause');
+    const lingering = new RecordingSink({ lingerMs: 10 });
+    lingering.offer('x');
+    await settle();
+    mock.timers.setTime(Date.now() - 3_600_000);
+    lingering.offer('y');
+    await settle();
+    mock.timers.tick(10);
+    await settle();
+    assert.deepEqual(lingering.deliveries, [['x'], ['y']], 'within the linger');
+    await Promise.all([sink.close(1000), lingering.close(1000)]);
+  } finally {
+    mock.timers.reset();
+  }
+});
+
 test('a sink waits before the batch after a rejected one: the retry backoff\'s steps, growing while rejections go on, reset by a delivery; events arriving meanwhile queue (queue_full past the bound)', async () => {
   // A destination refusing every batch for good (a wrong token) got the next one at once: a request per batch.
   mock.timers.enable({ apis: ['setTimeout', 'Date'], now: 1_000_000 });
