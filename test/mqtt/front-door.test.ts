@@ -36,6 +36,19 @@ async function until(check: () => boolean, timeoutMs = 10_000, what = 'condition
   }
 }
 
+/**
+ * Waits for the answer to a marker: a valid row sent now, answered on `topic` (collected in `got`).
+ * A request refused a moment ago, had it been run instead, was in the model's queue before the
+ * marker and its answer published before the marker's, on the one connection, in order: once the
+ * marker's answer is here, anything the refused request could have published is too. (A fixed sleep
+ * passed on a slow machine whatever came after it.)
+ */
+async function answered(got: Array<{ payload: Buffer; packet: mqtt.IPublishPacket }>, topic: string): Promise<void> {
+  await client.publishAsync('modelserve/weather/predict', JSON.stringify(row), { qos: 1, properties: { responseTopic: topic, correlationData: Buffer.from('marker') } });
+  await until(() => got.length > 0, 10_000, 'the marker\'s answer');
+  assert.equal(got[0]!.packet.properties?.correlationData?.toString(), 'marker');
+}
+
 before(async () => {
   broker = await startMosquitto();
   server = await startServer({ repo: EXAMPLES, port: 0, workers: 1, logger: false, streams: { mqtt: { url: broker.url, required: true, maxPayload: 4096 } } });
@@ -142,24 +155,26 @@ test('a response topic the broker refuses (not authorised: $SYS/…) gets MS_ERR
 });
 
 test('a response topic that is a request topic is refused on the errors topic: the answer does not come back as a request', async () => {
-  await client.subscribeAsync(['modelserve/weather/errors', 'modelserve/loan/predict'], { qos: 1 });
+  await client.subscribeAsync(['modelserve/weather/errors', 'modelserve/loan/predict', 'test/after-request-topic'], { qos: 1 });
   const errors = collect(client, 'modelserve/weather/errors');
   const onRequestTopic = collect(client, 'modelserve/loan/predict');
+  const markers = collect(client, 'test/after-request-topic');
   await client.publishAsync('modelserve/weather/predict', JSON.stringify(row), { qos: 1, properties: { responseTopic: 'modelserve/loan/predict' } });
   await until(() => errors.length === 1, 10_000, 'the error');
   const error = JSON.parse(errors[0]!.payload.toString()) as { code: string; detail: string };
   assert.equal(error.code, 'MS_ERR_BAD_RESPONSE_TOPIC');
   assert.match(error.detail, /"modelserve\/loan\/predict" is a request topic of this server/);
-  await new Promise((r) => setTimeout(r, 500));
+  await answered(markers, 'test/after-request-topic');
   assert.equal(onRequestTopic.length, 0, 'nothing published to the request topic');
   assert.equal(errors.length, 1, 'one error, no loop');
-  await client.unsubscribeAsync('modelserve/loan/predict');
+  await client.unsubscribeAsync(['modelserve/loan/predict', 'test/after-request-topic']);
 });
 
 test('a response topic the server publishes something else to (another model\'s predictions, the events) is refused: a client cannot have the server write there', async () => {
-  await client.subscribeAsync(['modelserve/weather/errors', 'modelserve/loan/predictions'], { qos: 1 });
+  await client.subscribeAsync(['modelserve/weather/errors', 'modelserve/loan/predictions', 'test/after-other-topic'], { qos: 1 });
   const errors = collect(client, 'modelserve/weather/errors');
   const onLoanPredictions = collect(client, 'modelserve/loan/predictions');
+  const markers = collect(client, 'test/after-other-topic');
   await client.publishAsync('modelserve/weather/predict', JSON.stringify(row), { qos: 1, properties: { responseTopic: 'modelserve/loan/predictions', correlationData: Buffer.from('other-1') } });
   await until(() => errors.length === 1, 10_000, 'the error');
   const error = JSON.parse(errors[0]!.payload.toString()) as { code: string; status: number; detail: string };
@@ -167,9 +182,9 @@ test('a response topic the server publishes something else to (another model\'s 
   assert.equal(error.status, 400);
   assert.match(error.detail, /the response topic "modelserve\/loan\/predictions" is the model 'loan''s predictions topic/);
   assert.equal(errors[0]!.packet.properties?.correlationData?.toString(), 'other-1');
-  await new Promise((r) => setTimeout(r, 300));
+  await answered(markers, 'test/after-other-topic');
   assert.equal(onLoanPredictions.length, 0, 'nothing published on the other model\'s topic');
-  await client.unsubscribeAsync('modelserve/loan/predictions');
+  await client.unsubscribeAsync(['modelserve/loan/predictions', 'test/after-other-topic']);
 });
 
 test('a request whose response topic is the errors topic gets its error once', async () => {

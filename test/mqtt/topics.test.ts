@@ -128,8 +128,8 @@ test('a request whose response topic is the events topic is refused: a client ca
     await server.streams!.frontDoor!.waitReady();
     const got: Record<string, string[]> = {};
     client.on('message', (topic, payload) => { (got[topic] ??= []).push(payload.toString()); });
-    await client.subscribeAsync(['cloud/events', 'modelserve/book-weather/errors'], { qos: 1 });
-    await client.publishAsync('modelserve/book-weather/predict', JSON.stringify(ROW), { qos: 1, properties: { responseTopic: 'cloud/events' } });
+    await client.subscribeAsync(['cloud/events', 'modelserve/book-weather/errors', 'events-topic-test/marker'], { qos: 1 });
+    await client.publishAsync('modelserve/book-weather/predict', JSON.stringify(ROW), { qos: 1, properties: { responseTopic: 'cloud/events', userProperties: { request_id: 'refused' } } });
     const end = Date.now() + 10_000;
     while ((got['modelserve/book-weather/errors']?.length ?? 0) < 1) {
       assert.ok(Date.now() < end, `no error: ${JSON.stringify(got)}`);
@@ -138,8 +138,18 @@ test('a request whose response topic is the events topic is refused: a client ca
     const error = JSON.parse(got['modelserve/book-weather/errors']![0]!) as { code: string; detail: string };
     assert.equal(error.code, 'MS_ERR_BAD_RESPONSE_TOPIC');
     assert.match(error.detail, /the response topic "cloud\/events" is the prediction events' topic \(--events-mqtt-topic\)/);
+    // A marker request, run: had the refused one been run, its answer was published before the
+    // marker's (one front-door connection, in order) and its event before the marker's (the sink
+    // sends events in prediction order). A fixed sleep passed on a slow machine whatever came later.
+    await client.publishAsync('modelserve/book-weather/predict', JSON.stringify(ROW), { qos: 1, properties: { responseTopic: 'events-topic-test/marker', userProperties: { request_id: 'marker' } } });
+    const events = () => (got['cloud/events'] ?? []).flatMap((m) => JSON.parse(m) as { requestid?: string } | Array<{ requestid?: string }>);
+    const markerEnd = Date.now() + 10_000;
+    while ((got['events-topic-test/marker']?.length ?? 0) < 1 || !events().some((e) => e.requestid === 'marker')) {
+      assert.ok(Date.now() < markerEnd, `no answer or no event for the marker: ${JSON.stringify(got)}`);
+      await new Promise((r) => setTimeout(r, 20));
+    }
     // The request was not run: no event for it, and nothing but events on the events topic.
-    await new Promise((r) => setTimeout(r, 300));
+    assert.deepEqual(events().filter((e) => e.requestid === 'refused'), [], 'no event for the refused request');
     for (const message of got['cloud/events'] ?? []) assert.ok('specversion' in (JSON.parse(message) as object), `not an event: ${message}`);
   } finally {
     await client.endAsync();
