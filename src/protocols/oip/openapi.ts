@@ -6,7 +6,7 @@ import { exampleRow } from '../../core/model-version.js';
 import { DATATYPES } from './tensors.js';
 import type { ServableVersion } from '../../core/servable.js';
 import { DECLARED, viewOf, type TensorMetadata } from './codec.js';
-import { failureTexts, INFERENCE_HEADER_LENGTH_HEADER, MODEL_VERSION_HEADER, RETRY_AFTER_HEADER } from '../openapi-statuses.js';
+import { failureTexts, INFERENCE_HEADER_LENGTH_HEADER, MODEL_VERSION_HEADER, MODEL_VERSION_IF_REACHED_HEADER, RETRY_AFTER_HEADER } from '../openapi-statuses.js';
 
 type Schema = Record<string, unknown>;
 
@@ -63,6 +63,8 @@ export const OIP_SCHEMAS: Record<string, Schema> = {
 
 const json = (ref: string) => ({ 'application/json': { schema: { $ref: `#/components/schemas/${ref}` } } });
 const error = (description: string) => ({ description, content: json('OipError') });
+/** An inference's failure once its version was picked (its tensors, queue, deadline, run) names that version, as the JSON routes' do. */
+const reachedError = (description: string, headers: Record<string, unknown> = {}) => ({ ...error(description), headers: { ...headers, ...MODEL_VERSION_IF_REACHED_HEADER } });
 const object = (description: string) => ({ 200: { description, content: { 'application/json': { schema: { type: 'object' } } } } });
 
 function viewText(config: ModelConfig): string {
@@ -203,15 +205,15 @@ function modelPaths(versions: readonly [ModelConfig, ...ModelConfig[]], descript
         requestBody: { required: true, content: { 'application/json': request.body, 'application/octet-stream': { schema: { type: 'string', format: 'binary' } } } },
         responses: {
           200: { description: 'The output tensors (binary ones after the JSON header when asked for).', headers: { ...MODEL_VERSION_HEADER, ...INFERENCE_HEADER_LENGTH_HEADER }, content: { ...json('OipInferenceResponse'), 'application/octet-stream': { schema: { type: 'string', format: 'binary' } } } },
-          400: error('Bad input: the message names the tensor.'),
+          400: reachedError('Bad input: the message names the tensor.'),
           404: error(versioned ? 'No such version.' : 'No such model or version.'),
           413: error('The body is larger than the limit (--body-limit).'),
           415: error('The Content-Type is neither application/json nor application/octet-stream, or its charset or Content-Encoding is not supported.'),
-          ...(failures.stepValidation ? { 422: error(`${failures.stepValidation} The message names the step and its first issue.`) } : {}),
-          503: { ...error(failures[503]), headers: RETRY_AFTER_HEADER },
-          504: error(failures[504]),
-          500: error('onnxruntime failed on this request (MS_ERR_INFERENCE); details are in the log under the request id.'),
-          502: error(failures[502]),
+          ...(failures.stepValidation ? { 422: reachedError(`${failures.stepValidation} The message names the step and its first issue.`) } : {}),
+          503: reachedError(failures[503], RETRY_AFTER_HEADER),
+          504: reachedError(failures[504]),
+          500: reachedError('onnxruntime failed on this request (MS_ERR_INFERENCE); details are in the log under the request id.'),
+          502: reachedError(failures[502]),
         },
       }),
     },
