@@ -261,11 +261,15 @@ test('shared subscriptions: two replicas in one group split a stream, every mess
     // The first server (no group) also gets every message: its answers are told apart by the user property.
     for (let i = 0; i < n; i++) c.publish('modelserve/weather/predict', JSON.stringify({ ...row, temp_c: i / 10 }), { qos: 1, properties: { responseTopic: 'test/shared', correlationData: Buffer.from(String(i)), userProperties: { request_id: `s-${i}` } } });
     await until(() => answers.length >= 2 * n, 20_000, 'the answers');
-    await new Promise((r) => setTimeout(r, 200));
-    const text2 = await (await fetch(`${second.url}/metrics`)).text();
-    const text3 = await (await fetch(`${third.url}/metrics`)).text();
-    const a = promValue(text2, 'modelserve_mqtt_messages_total', { model: 'weather', outcome: 'predicted' }) ?? 0;
-    const b = promValue(text3, 'modelserve_mqtt_messages_total', { model: 'weather', outcome: 'predicted' }) ?? 0;
+    // A message is counted once its answer's publish is done (after the broker's PUBACK), which may
+    // come after the subscriber has the answer: read the counts until the group's reach n.
+    const predicted = async (url: string) => promValue(await (await fetch(`${url}/metrics`)).text(), 'modelserve_mqtt_messages_total', { model: 'weather', outcome: 'predicted' }) ?? 0;
+    const end = Date.now() + 10_000;
+    let [a, b] = [await predicted(second.url), await predicted(third.url)];
+    while (a + b < n && Date.now() < end) {
+      await new Promise((r) => setTimeout(r, 50));
+      [a, b] = [await predicted(second.url), await predicted(third.url)];
+    }
     assert.equal(a + b, n, `the group answered ${a} + ${b}`);
     assert.ok(a > 0 && b > 0, `both replicas took a share (${a}, ${b})`);
     assert.equal(answers.length, 2 * n);
