@@ -4,7 +4,7 @@ import { dirname } from 'node:path';
 import { readUserFile, readUserText, unreadableReason } from '../user-file.js';
 import type { StreamOptions } from './streams.js';
 import { DEFAULT_TOPICS, groupProblem, sharedTopicProblem } from '../mqtt/topics.js';
-import { urlForLogs } from '../mqtt/connection.js';
+import { urlForMessages } from '../outbound-http.js';
 import { isEnvName, NOT_AN_ENV_NAME } from '../cli/env-name.js';
 
 export type { StreamOptions };
@@ -20,7 +20,7 @@ export function resolveStreamOptions(out: Record<string, unknown>, env: NodeJS.P
   const url = str('mqttUrl');
   // The pattern alone let through what the URL parser then refused (a port past 65535, a space in
   // the host): the server failed to start with "Invalid URL" or a port range error, naming no option.
-  if (url !== undefined && (!/^(mqtts?|wss?):\/\/[^/]+/.test(url) || !URL.canParse(url))) problems.push(`--mqtt-url: '${urlForLogs(url)}' is not an MQTT URL (mqtt://host:port, mqtts://host:port, ws:// or wss://)`);
+  if (url !== undefined && (!/^(mqtts?|wss?):\/\/[^/]+/.test(url) || !URL.canParse(url))) problems.push(`--mqtt-url: '${urlForMessages(url)}' is not an MQTT URL (mqtt://host:port, mqtts://host:port, ws:// or wss://)`);
   const password = secretOption('mqtt-password', 'password', str('mqttPasswordEnv'), str('mqttPasswordFile'), env, problems, (text) => text.replace(/\r?\n$/, ''));
   for (const [key, flag] of [['mqttCaFile', 'mqtt-ca-file'], ['mqttCertFile', 'mqtt-cert-file'], ['mqttKeyFile', 'mqtt-key-file']] as const) {
     const path = str(key);
@@ -44,7 +44,7 @@ export function resolveStreamOptions(out: Record<string, unknown>, env: NodeJS.P
   const sample = Number(str('eventsSample') ?? '1');
   if (!(sample >= 0 && sample <= 1)) problems.push(`--events-sample: '${str('eventsSample')}' is not a fraction between 0 and 1`);
   const webhook = str('eventsWebhook');
-  if (webhook !== undefined && (!/^https?:\/\/[^/]+/.test(webhook) || !URL.canParse(webhook))) problems.push(`--events-webhook: '${urlForLogs(webhook)}' is not an http(s) URL`);
+  if (webhook !== undefined && (!/^https?:\/\/[^/]+/.test(webhook) || !URL.canParse(webhook))) problems.push(`--events-webhook: '${urlForMessages(webhook)}' is not an http(s) URL`);
   const webhookHeaders = webhookAuthorization(webhook, sources.eventsWebhook ?? '--events-webhook', str('eventsWebhookTokenEnv'), str('eventsWebhookTokenFile'), env, problems);
   const tokenFile = str('eventsWebhookTokenFile');
   const webhookCredentials = webhookHeaders === undefined ? undefined

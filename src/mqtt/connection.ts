@@ -36,14 +36,6 @@ export function defaultClientId(prefix = 'modelserve'): string {
   return `${prefix}-${hostname().replace(/[^A-Za-z0-9_-]/g, '').slice(0, 40)}-${randomBytes(4).toString('hex')}`;
 }
 
-/**
- * The broker URL as logs and messages show it: its user:password@ (or a user alone, where brokers
- * such as ThingsBoard take an access token) as …@ and a query as ?…, so no secret reaches a log line.
- */
-export function urlForLogs(url: string): string {
-  return urlForMessages(url);
-}
-
 /** Reads a password from a file (a mounted secret; one line, trailing newline ignored). */
 export function readSecretFile(path: string): string {
   return readUserText(path, 'secret').replace(/\r?\n$/, '');
@@ -113,7 +105,7 @@ export function connectClient(options: MqttConnectionOptions, extra: IClientOpti
     const now = Date.now();
     if (now - lastWarning < CONNECT_WARN_EVERY_MS) return;
     lastWarning = now;
-    warn?.({ url: urlForLogs(options.url), err: err.message }, 'mqtt: cannot connect to the broker; retrying with backoff');
+    warn?.({ url: urlForMessages(options.url), err: err.message }, 'mqtt: cannot connect to the broker; retrying with backoff');
   });
   return client;
 }

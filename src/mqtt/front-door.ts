@@ -23,7 +23,8 @@ import { ERRORS, isServerFault, ModelServeError, rejectReasonOf, type ErrorCode,
 import { bodyTooLarge, parseJsonBody } from '../protocols/json-body.js';
 import { StepValidationError } from '../pipelines/errors.js';
 import { requestIdFrom } from '../protocols/request-id.js';
-import { connectClient, UNREADABLE_PUBACK, urlForLogs, type MqttConnectionOptions } from './connection.js';
+import { connectClient, UNREADABLE_PUBACK, type MqttConnectionOptions } from './connection.js';
+import { urlForMessages } from '../outbound-http.js';
 import { MqttMetrics } from './metrics.js';
 import { PubackReader } from './puback-reader.js';
 
@@ -177,7 +178,7 @@ export class MqttFrontDoor {
     this.eventsTopic = options.eventsTopic;
     this.keepsSession = this.group === undefined && options.clientId !== undefined && options.sessionExpirySeconds !== 0;
     this.log = options.log;
-    this.shownUrl = urlForLogs(options.url);
+    this.shownUrl = urlForMessages(options.url);
     this.rejected = options.rejected;
     this.traffic = options.traffic;
     const clashes = this.requestTopicClashes();
@@ -256,7 +257,7 @@ export class MqttFrontDoor {
     });
     this.client.on('message', (topic, payload, packet) => this.onMessage(topic, payload, packet));
     this.client.on('connect', (connack) => {
-      this.log?.info({ url: urlForLogs(options.url), sessionPresent: connack.sessionPresent }, 'mqtt: connected');
+      this.log?.info({ url: this.shownUrl, sessionPresent: connack.sessionPresent }, 'mqtt: connected');
       this.droppedUnreadable = false;
       this.maxPacket = connack.properties?.maximumPacketSize;
       // A session the broker kept still has our subscriptions; a new one needs them again.
@@ -274,7 +275,7 @@ export class MqttFrontDoor {
     this.client.on('offline', () => {
       // (A connection onUnreadablePuback dropped was logged there: the broker is not unreachable.)
       if (this.droppedUnreadable) this.droppedUnreadable = false;
-      else this.log?.warn({ url: urlForLogs(options.url) }, 'mqtt: broker unreachable; reconnecting with backoff');
+      else this.log?.warn({ url: this.shownUrl }, 'mqtt: broker unreachable; reconnecting with backoff');
     });
     this.client.on('reconnect', () => this.metrics?.reconnects.inc());
     this.core.on('event', this.onCoreEvent);

@@ -12,7 +12,7 @@ import { InferenceCore } from '../../src/core/core.js';
 import type { PredictionRecord } from '../../src/core/prediction-tap.js';
 import { FileSink } from '../../src/events/file-sink.js';
 import { WebhookSink } from '../../src/events/webhook-sink.js';
-import { retryAfterMs } from '../../src/outbound-http.js';
+import { retryAfterMs, urlForMessages } from '../../src/outbound-http.js';
 import { createServer } from 'node:http';
 import { PredictionEventWriter, predictionEvent } from '../../src/events/cloudevent.js';
 import { PredictionEvents, eventMetricsHooks } from '../../src/events/events.js';
@@ -22,7 +22,6 @@ import { sample } from '../helpers/prom.js';
 import { loadRepository } from '../../src/config/load.js';
 import { createRuntime } from '../../src/runtime/create.js';
 import { parseServeOptions } from '../../src/cli/serve-options.js';
-import { urlForLogs } from '../../src/mqtt/connection.js';
 import { EXAMPLES, tempDir } from '../helpers/paths.js';
 
 test('file sink: appends JSON Lines and rotates past the size, keeping N old files, lines whole', async () => {
@@ -864,9 +863,9 @@ test('serve options: MQTT and events problems are reported together', () => {
   });
   // A valid broker URL as the MQTT front door's log lines show it (mqtt: connected, unreachable):
   // an access token given as the user name was logged as it is.
-  assert.equal(urlForLogs('mqtt://tok3n-s3cret@broker:1883'), 'mqtt://…@broker:1883');
-  assert.equal(urlForLogs('wss://bob:hunter2@broker/mqtt?token=s3cret'), 'wss://…@broker/mqtt?…');
-  assert.equal(urlForLogs('mqtt://broker:1883'), 'mqtt://broker:1883');
+  assert.equal(urlForMessages('mqtt://tok3n-s3cret@broker:1883'), 'mqtt://…@broker:1883');
+  assert.equal(urlForMessages('wss://bob:hunter2@broker/mqtt?token=s3cret'), 'wss://…@broker/mqtt?…');
+  assert.equal(urlForMessages('mqtt://broker:1883'), 'mqtt://broker:1883');
   // An events file that cannot be written is said at start (it was only logged at the first event).
   assert.throws(() => parseServeOptions(['--events-file', tmpdir()], {}), new RegExp(`--events-file: ${tmpdir()} is not a regular file \\(events are appended to a file\\)`));
   assert.throws(() => parseServeOptions(['--events-file', '/nonexistent-folder/e.jsonl'], {}), /--events-file: \/nonexistent-folder\/e\.jsonl cannot be created: the folder \/nonexistent-folder does not exist/);
