@@ -178,3 +178,23 @@ export function notUtf8Reason(bytes: Uint8Array): string | undefined {
 export function stripBom(text: string): string {
   return text.charCodeAt(0) === 0xfeff ? text.slice(1) : text;
 }
+
+/** Said instead of the text JSON.parse quotes where API clients read a reason. */
+export const JSON_QUOTE_WITHHELD = "the text it stopped at is quoted in the server's log and by modelserve check, not here";
+
+/**
+ * Why a user's file is not JSON, from JSON.parse's SyntaxError: `message` for the operator (V8 quotes up to ~20
+ * characters of the text it stopped at, kept, non-printable characters as ?), `forClients` without any of the file's
+ * text: a config may name any file the server can read (a keys file), and its problems reach every API client. Only
+ * V8's "… in JSON at position N" and end-of-input forms are passed on (as a line and column); any other wording is withheld.
+ */
+export function jsonSyntaxReason(err: SyntaxError, text: string): { message: string; forClients: string } {
+  const message = err.message.replace(/[^\x20-\x7e]+/g, '?');
+  const at = /^([A-Za-z ,'{}[\]:-]*) in JSON at position (\d+)$/.exec(message);
+  if (at) {
+    const before = text.slice(0, Number(at[2]));
+    return { message, forClients: `${at[1]} at line ${before.split('\n').length}, column ${before.length - before.lastIndexOf('\n')}` };
+  }
+  if (message === 'Unexpected end of JSON input') return { message, forClients: message };
+  return { message, forClients: `${/^Unexpected token\b/.test(message) ? 'Unexpected token' : 'not valid JSON'} (${JSON_QUOTE_WITHHELD})` };
+}

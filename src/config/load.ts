@@ -51,6 +51,15 @@ export interface Problem {
   file: string;
   path: string;
   message: string;
+  /** The message as API clients read it, when it differs: without the text of a file it quotes (formatProblems). */
+  forClients?: string;
+}
+
+/** Reports a config problem at a key (`forClients`: see Problem). */
+export type ProblemAt = (path: string, message: string, forClients?: string) => void;
+
+function problemAt(file: string, path: string, message: string, forClients: string | undefined): Problem {
+  return forClients === undefined ? { file, path, message } : { file, path, message, forClients };
 }
 
 export function findConfigFile(dir: string): string | undefined {
@@ -932,7 +941,7 @@ function newestVersionPolicy(modelDir: string, own: { file: string; raw: RawConf
   return undefined;
 }
 
-export function buildConfig(where: VersionLocation, file: string, raw: RawConfig, at: (path: string, message: string) => void): ModelConfig {
+export function buildConfig(where: VersionLocation, file: string, raw: RawConfig, at: ProblemAt): ModelConfig {
   const { dir } = where;
   // One place per model, so its versions never disagree: the version policy is the model folder's
   // config's when there is one, else the version's; the routing keys too, when that file holds any.
@@ -1062,8 +1071,9 @@ function deepFreeze<T>(value: T): T {
   return value;
 }
 
-export function formatProblems(problems: Problem[], cwd = process.cwd()): string {
-  const lines = problems.map((p) => `  ${relative(cwd, p.file) || p.file}: ${p.path}: ${p.message}`);
+/** `forClients`: the problems as API clients read them (Problem's forClients), else as the operator does. */
+export function formatProblems(problems: Problem[], cwd = process.cwd(), forClients = false): string {
+  const lines = problems.map((p) => `  ${relative(cwd, p.file) || p.file}: ${p.path}: ${(forClients ? p.forClients : undefined) ?? p.message}`);
   return `invalid model configuration (${problems.length} problem${problems.length === 1 ? '' : 's'}):\n${lines.join('\n')}`;
 }
 
@@ -1163,7 +1173,7 @@ export function readVersionConfig(where: VersionLocation, problems: Problem[]): 
     // Built as far as it goes, for the problems in the parts the schema did not reject: a reload
     // (--watch, the repository API) reports them all at once, as start-up and check do.
     try {
-      buildConfig(where, file, structuredClone(raw) as RawConfig, (path, message) => { if (!underRejected(path, schema)) problems.push({ file, path, message }); });
+      buildConfig(where, file, structuredClone(raw) as RawConfig, (path, message, forClients) => { if (!underRejected(path, schema)) problems.push(problemAt(file, path, message, forClients)); });
     } catch {
       // A structure the schema rejected may not build at all; its schema problems say why.
     }
@@ -1171,7 +1181,7 @@ export function readVersionConfig(where: VersionLocation, problems: Problem[]): 
   }
   if (shape.length > 0) return undefined;
   const before = problems.length;
-  const config = buildConfig(where, file, raw as unknown as RawConfig, (path, message) => problems.push({ file, path, message }));
+  const config = buildConfig(where, file, raw as unknown as RawConfig, (path, message, forClients) => problems.push(problemAt(file, path, message, forClients)));
   return problems.length === before && beside === undefined ? deepFreeze(config) : undefined;
 }
 

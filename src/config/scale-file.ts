@@ -2,7 +2,8 @@
 // to the model folder) instead of copied into the config. Runs before the cross-field checks, which
 // then see plain mean/scale arrays; a problem names the file and leaves the input unscaled.
 import { isAbsolute, relative, resolve } from 'node:path';
-import { notUtf8Reason, readUserFile, stripBom, unreadableReason, UserFileError } from '../user-file.js';
+import type { ProblemAt } from './load.js';
+import { jsonSyntaxReason, notUtf8Reason, readUserFile, stripBom, unreadableReason, UserFileError } from '../user-file.js';
 
 interface LooseScale { mean?: number[]; scale?: number[]; file?: string }
 
@@ -15,6 +16,13 @@ function described(value: unknown): string {
 
 const EXPECTED = 'expected {"mean": [numbers], "scale": [numbers]}';
 
+/** A scaler file that is not JSON: `forClients` without the text JSON.parse quotes of it (jsonSyntaxReason). */
+export class ScalerFileError extends Error {
+  constructor(message: string, readonly forClients: string, options?: ErrorOptions) {
+    super(message, options);
+  }
+}
+
 /**
  * Reads `{"mean": [...], "scale": [...]}` (scikit-learn's `mean_`/`scale_` spelling also works). `shown`: the file
  * as messages name it (init: as given; a config's scale.file: as the config beside it is named).
@@ -26,12 +34,14 @@ export function readScalerFile(path: string, shown = path): { mean: number[]; sc
   const notUtf8 = notUtf8Reason(bytes);
   if (notUtf8 !== undefined) throw new Error(`${file} ${notUtf8}`);
   let json: unknown;
+  const text = stripBom(bytes.toString('utf8'));
   try {
-    json = JSON.parse(stripBom(bytes.toString('utf8')));
+    json = JSON.parse(text);
   } catch (err) {
     if (!(err instanceof SyntaxError)) throw err;
     // JSON.parse's message names no file and quotes the text it stopped at (binary bytes, line breaks).
-    throw new Error(`${file} is not valid JSON: ${err.message.replace(/[^\x20-\x7e]+/g, '?')}`, { cause: err });
+    const { message, forClients } = jsonSyntaxReason(err, text);
+    throw new ScalerFileError(`${file} is not valid JSON: ${message}`, `${file} is not valid JSON: ${forClients}`, { cause: err });
   }
   // Every message names the file: the key it is reported at (scale.file) may be far from it.
   if (json === null || typeof json !== 'object' || Array.isArray(json)) throw new Error(`${file} holds ${described(json)}; ${EXPECTED}`);
@@ -56,7 +66,7 @@ export function readScalerFile(path: string, shown = path): { mean: number[]; sc
 }
 
 /** Replaces every `scale.file` under `inputs` by the file's mean and scale, reporting each problem through `at`. */
-export function resolveScaleFiles(dir: string, inputs: Record<string, { fields: string[]; scale?: LooseScale }>, at: (path: string, message: string) => void): void {
+export function resolveScaleFiles(dir: string, inputs: Record<string, { fields: string[]; scale?: LooseScale }>, at: ProblemAt): void {
   for (const [name, tensor] of Object.entries(inputs)) {
     const s = tensor.scale;
     if (!s) continue;
@@ -86,7 +96,7 @@ export function resolveScaleFiles(dir: string, inputs: Record<string, { fields: 
     } catch (err) {
       const e = err as NodeJS.ErrnoException;
       // An errno error (a loop of links, permission denied) says the system call, not the reason.
-      at(`${path}.file`, e.code === 'ENOENT' ? `scaler file not found: ${shown}` : err instanceof UserFileError ? `${shown} ${err.reason}` : e.code !== undefined ? `${shown} ${unreadableReason(err)}` : e.message);
+      at(`${path}.file`, e.code === 'ENOENT' ? `scaler file not found: ${shown}` : err instanceof UserFileError ? `${shown} ${err.reason}` : e.code !== undefined ? `${shown} ${unreadableReason(err)}` : e.message, err instanceof ScalerFileError ? err.forClients : undefined);
       delete tensor.scale;
     }
   }

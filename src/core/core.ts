@@ -1076,7 +1076,7 @@ export class InferenceCore extends EventEmitter {
   /**
    * Why a load found no version to load: its version folders that hold a config and nothing more, which
    * the scan takes for still arriving (never selected) — each one's config problems (a model file not
-   * found, a broken config); a load means them as they are. Undefined when there is none.
+   * found, a broken config); a load means them as they are. As API clients read them (the load's answer). Undefined when there is none.
    */
   private unarrivedProblems(name: string): string | undefined {
     if (this.repo === undefined) return undefined;
@@ -1084,7 +1084,7 @@ export class InferenceCore extends EventEmitter {
     const problems = (model?.versions ?? []).filter((v) => !v.complete).map((v) => {
       const found: Problem[] = [];
       v.read(found);
-      return `version ${v.version}: ${found.length > 0 ? formatProblems(found) : 'its folder holds no model file'}`;
+      return `version ${v.version}: ${found.length > 0 ? formatProblems(found, undefined, true) : 'its folder holds no model file'}`;
     });
     return problems.length > 0 ? problems.join('; ') : undefined;
   }
@@ -1274,10 +1274,12 @@ export class InferenceCore extends EventEmitter {
       const slot = entry.slots.get(v.version);
       if (slot?.fingerprint === v.fingerprint && !force) continue; // already reported
       const reason = formatProblems(problems);
-      if (slot?.state === 'ready') entry.slots.set(v.version, { ...slot, fingerprint: v.fingerprint, reason: reloadFailed(v.version, reason) });
-      else entry.slots.set(v.version, { version: v.version, state: 'failed', reason, fingerprint: v.fingerprint });
+      // The slot's reason reaches API clients: without what a problem quotes of a file (a scale.file's text).
+      const forClients = formatProblems(problems, undefined, true);
+      if (slot?.state === 'ready') entry.slots.set(v.version, { ...slot, fingerprint: v.fingerprint, reason: reloadFailed(v.version, forClients) });
+      else entry.slots.set(v.version, { version: v.version, state: 'failed', reason: forClients, fingerprint: v.fingerprint });
       this.options.onProblem?.(reason, { model: model.name, version: v.version });
-      this.emit('event', { type: 'version-failed', model: model.name, version: v.version, reason, forClients: reason } satisfies CoreEvent);
+      this.emit('event', { type: 'version-failed', model: model.name, version: v.version, reason, forClients } satisfies CoreEvent);
     }
     // The other models as they are on disk now where this pass has them, else as last applied; not
     // this folder's configs under another name (its old name, when all its versions were renamed).

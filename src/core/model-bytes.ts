@@ -39,7 +39,7 @@ export async function readModelBytes(config: Pick<ModelConfig, 'modelFile' | 'fo
   } catch (err) {
     if (err instanceof UserFileError) throw new ModelBytesError('file', err.reason);
     // Its message names the file, which the caller names too: the reason alone follows it.
-    if (xgboost && err instanceof xgboost.XgboostFileError) throw new ModelBytesError('file', err.reason);
+    if (xgboost && err instanceof xgboost.XgboostFileError) throw new ModelBytesError('file', err.reason, err.reasonForClients);
     throw new ModelBytesError('read', unreadableReason(err));
   }
   // onnxruntime would say only "protobuf parsing failed" of an XGBoost binary model, a pickle, or

@@ -2,7 +2,7 @@
 // (`format: xgboost`) converted at load (convert.ts).
 import { foreignModelFormat, jsonEndsEarly } from './format.js';
 import { notOnnxReason } from '../core/model-bytes.js';
-import { readUserFile, stripBom } from '../user-file.js';
+import { jsonSyntaxReason, readUserFile, stripBom } from '../user-file.js';
 import type { InitOptions } from '../init/init.js';
 import { convertXgboost, type ConvertedModel } from './convert.js';
 
@@ -17,7 +17,8 @@ export function isXgboostModelFile(file: string): boolean {
  * names the file itself (serve and check: "<file> is not an XGBoost JSON model: …").
  */
 export class XgboostFileError extends Error {
-  constructor(message: string, readonly reason: string, options?: ErrorOptions) {
+  /** `reasonForClients`: the reason as API clients read it, without the text JSON.parse quotes of the file (jsonSyntaxReason). */
+  constructor(message: string, readonly reason: string, options?: ErrorOptions, readonly reasonForClients = reason) {
     super(message, options);
   }
 }
@@ -53,8 +54,9 @@ function looksLikeOnnx(bytes: Uint8Array): boolean {
 export function convertXgboostFile(file: string): ConvertedModel {
   const bytes = readUserFile(file, 'xgboost');
   let json: unknown;
+  const text = stripBom(bytes.toString('utf8'));
   try {
-    json = parseModelJson(stripBom(bytes.toString('utf8')));
+    json = parseModelJson(text);
   } catch (err) {
     if (file.endsWith('.onnx') && looksLikeOnnx(bytes)) {
       // The message is convert's (no config to change there); the reason follows the file in a config's problem.
@@ -68,10 +70,11 @@ export function convertXgboostFile(file: string): ConvertedModel {
       const reason = `is cut short (${cut}): is it still being copied, or was its copy cut short?`;
       throw new XgboostFileError(`${file} ${reason}`, reason, { cause: err });
     }
-    // JSON.parse quotes the text it stopped at: binary bytes and line breaks in a one-line message.
-    const reason = foreign ? `it is ${foreign.what}` : (err as Error).message.replace(/[^\x20-\x7e]+/g, '?');
-    const why = `is not XGBoost's JSON model format (${reason}); ${foreign?.fix ?? "save it with model.save_model('model.json')"}`;
-    throw new XgboostFileError(`${file} ${why}`, why, { cause: err });
+    // JSON.parse quotes the text it stopped at (binary bytes and line breaks in a one-line message): for the operator only.
+    const syntax = foreign || !(err instanceof SyntaxError) ? undefined : jsonSyntaxReason(err, text);
+    const said = (reason: string) => `is not XGBoost's JSON model format (${reason}); ${foreign?.fix ?? "save it with model.save_model('model.json')"}`;
+    const why = said(foreign ? `it is ${foreign.what}` : syntax?.message ?? (err as Error).message);
+    throw new XgboostFileError(`${file} ${why}`, why, { cause: err }, syntax && said(syntax.forClients));
   }
   try {
     return convertXgboost(json);

@@ -12,6 +12,7 @@ import { call } from '../helpers/http.js';
 import { captureLogLines } from '../helpers/logs.js';
 import { grpcClients, rpc, type GrpcClient } from '../helpers/oip.js';
 import { tempDir } from '../helpers/paths.js';
+import { jsonSyntaxReason } from '../../src/user-file.js';
 import { BOOK_ROW, bookConfig, writeBookVersion } from './fixtures.js';
 
 const KEY = 'user-key-0123456789abcdef';
@@ -66,4 +67,55 @@ test("a model: naming a text file outside the repository: the API says it looks 
 
   const said = logs.lines.filter((l) => l.msg?.includes('model load failed'));
   assert.ok(said.some((l) => l.msg!.includes(`it looks like text (starts with '${SECRET}')`)), `the log quotes it: ${JSON.stringify(said)}`);
+});
+
+// JSON.parse's message quotes the text it stopped at ('Unexpected token 's', "sk-live-TH"... is not valid JSON'): a
+// scale.file or a format: xgboost model: naming a keys file put that quote in a reason every client reads.
+test("a scale.file and a format: xgboost model: naming a text file that is not JSON: the API says so without quoting it; the log quotes it", async () => {
+  const secrets = join(tempDir(), 'tokens.txt');
+  writeFileSync(secrets, `${SECRET}\nmore secrets\n`);
+  writeFileSync(join(writeBookVersion(repo, 'scaled', 1), 'model.yaml'), bookConfig('scaled', 1).replace(/scale:\n\s+mean: .*\n\s+scale: .*\n/, `scale: { file: ${secrets} }\n`));
+  mkdirSync(join(repo, 'boosted', '1'), { recursive: true });
+  writeFileSync(join(repo, 'boosted', '1', 'model.yaml'), bookConfig('boosted', 1, 'format: xgboost\n').replace('model: model.onnx', `model: ${secrets}`));
+
+  const grpcMetadata = new grpc.Metadata();
+  grpcMetadata.set('authorization', `Bearer ${ADMIN}`);
+  for (const name of ['scaled', 'boosted']) {
+    const load = await call(`${server.url}/v2/repository/models/${name}/load`, { method: 'POST', headers: admin });
+    assert.equal(load.status, 400, load.text);
+    assert.match(load.body.error, /tokens\.txt.* not (valid JSON|XGBoost's JSON model format)/, load.text);
+    const answers: Array<[string, string]> = [
+      ['repository load', load.text],
+      ['GET /models', (await call(`${server.url}/models`, { headers: user })).text],
+      [`GET /models/${name}`, (await call(`${server.url}/models/${name}`, { headers: user })).text],
+      [`GET /v2/models/${name}`, (await call(`${server.url}/v2/models/${name}`, { headers: user })).text],
+      ['POST /v2/repository/index', (await call(`${server.url}/v2/repository/index`, { method: 'POST', body: {}, headers: admin })).text],
+      [`POST /models/${name}/predict`, (await call(`${server.url}/models/${name}/predict`, { body: BOOK_ROW, headers: user })).text],
+      ['gRPC RepositoryIndex', JSON.stringify(await rpc(inference, 'RepositoryIndex', {}, grpcMetadata))],
+      ['gRPC ModelMetadata', JSON.stringify(await rpc(inference, 'ModelMetadata', { name }, grpcMetadata).catch((err: grpc.ServiceError) => err.details))],
+    ];
+    assert.match(answers[2]![1], /tokens\.txt.* not (valid JSON: |XGBoost's JSON model format \()Unexpected token \(the text it stopped at is quoted in the server's log and by modelserve check, not here\)/, `${name}: the reason names the file`);
+    for (const [where, text] of answers) assert.doesNotMatch(text, /sk-live/, `${name}: ${where}`);
+  }
+  const said = logs.lines.map((l) => l.msg ?? '').filter((m) => m.includes('tokens.txt'));
+  assert.ok(said.some((m) => /scale\.file: .*tokens\.txt is not valid JSON: .*sk-live-TH/.test(m)), `the log quotes the scaler's: ${JSON.stringify(said)}`);
+  assert.ok(said.some((m) => /tokens\.txt is not XGBoost's JSON model format \(.*sk-live-TH/.test(m)), `the log quotes the model's: ${JSON.stringify(said)}`);
+});
+
+test('what clients read of JSON.parse: its position as a line and column, never the text it quotes', () => {
+  const reason = (text: string) => {
+    try {
+      JSON.parse(text);
+    } catch (err) {
+      return jsonSyntaxReason(err as SyntaxError, text);
+    }
+    throw new Error('parsed');
+  };
+  assert.equal(reason('{\n  "a": 1 sk-live-THE-SECRET\n}').forClients, "Expected ',' or '}' after property value at line 2, column 10");
+  assert.equal(reason('').forClients, 'Unexpected end of JSON input');
+  for (const text of ['sk-live-THE-SECRET-LINE', 'sk', '{"a": sk-live-THE-SECRET}']) {
+    const { message, forClients } = reason(text);
+    assert.doesNotMatch(forClients, /sk/, text);
+    assert.match(message, /sk/, `the operator's keeps it: ${message}`);
+  }
 });
