@@ -39,14 +39,13 @@ export interface InlineLimit { rows: number; whileWorkerIdle: number }
 const INLINE_LOAD_DELAY_MS = 200;
 
 /**
- * A model's limits after its cost estimate came down: they only rise, each on its own (the main
- * limit may sit at its cap while the idle-worker one still grows). Undefined: nothing to change.
+ * A model's limits after its cost estimate changed: the estimate's, up or down (a limit raised on
+ * an estimate that later rose would block the event loop longer than the budget for good).
+ * Undefined: nothing to change (the same limits, or still too costly for a main-thread session).
  */
-export function raisedLimit(current: InlineLimit | undefined, estimate: InlineLimit): InlineLimit | undefined {
-  if (estimate.rows < 1) return undefined;
-  if (current === undefined) return estimate;
-  const raised = { rows: Math.max(current.rows, estimate.rows), whileWorkerIdle: Math.max(current.whileWorkerIdle, estimate.whileWorkerIdle) };
-  return raised.rows === current.rows && raised.whileWorkerIdle === current.whileWorkerIdle ? undefined : raised;
+export function changedLimit(current: InlineLimit | undefined, estimate: InlineLimit): InlineLimit | undefined {
+  if (current === undefined) return estimate.rows >= 1 ? estimate : undefined;
+  return estimate.rows === current.rows && estimate.whileWorkerIdle === current.whileWorkerIdle ? undefined : estimate;
 }
 
 export interface HybridOptions {
@@ -65,7 +64,7 @@ export class HybridRuntime implements InferenceRuntime {
   /** Models cheap enough for a main-thread session, with their row limits (loaded or loading). */
   private readonly wanted = new Map<string, { source: ModelSource; limit: InlineLimit }>();
   private readonly loading = new Set<Promise<void>>();
-  /** Every model served, by name (to revisit the limits when the cost estimates come down). */
+  /** Every model served, by name (to revisit the limits when the cost estimates change). */
   private readonly sources = new Map<string, ModelSource>();
   private seenCostEpoch = 0;
   private closed = false;
@@ -75,13 +74,15 @@ export class HybridRuntime implements InferenceRuntime {
     this.workerThreads = pool.workerThreads;
   }
 
-  /** Rows up to which batches of this model run on the main thread (0: none). */
+  /** Rows up to which batches of this model run on the main thread (0: none), by the pool's latest estimate. */
   inlineRows(model: string): number {
+    if (this.seenCostEpoch !== this.pool.runCostEpoch) this.refreshLimits();
     return this.inlineLimits.get(model)?.rows ?? 0;
   }
 
   /** Rows up to which batches of this model run on the main thread while a worker is idle (0: none). */
   inlineRowsWhileWorkerIdle(model: string): number {
+    if (this.seenCostEpoch !== this.pool.runCostEpoch) this.refreshLimits();
     return this.inlineLimits.get(model)?.whileWorkerIdle ?? 0;
   }
 
@@ -128,9 +129,10 @@ export class HybridRuntime implements InferenceRuntime {
   }
 
   /**
-   * The pool's estimates came down (real runs were faster than the load-time timing, which a
-   * machine busy at load inflates): raise the row limits, and give a model that has become cheap
-   * enough its main-thread session.
+   * The pool's estimates changed (real runs were faster than the load-time timing, which a machine
+   * busy at load inflates, or an unusually fast run was forgotten): the row limits follow, and a
+   * model that has become cheap enough gets its main-thread session. One that became too costly
+   * keeps its session with a limit of 0 rows (its estimate may come down again).
    */
   private refreshLimits(): void {
     this.seenCostEpoch = this.pool.runCostEpoch;
@@ -138,7 +140,7 @@ export class HybridRuntime implements InferenceRuntime {
     const newlyCheap: ModelSource[] = [];
     for (const [name, source] of this.sources) {
       const wanted = this.wanted.get(name);
-      const limit = raisedLimit(wanted?.limit, this.limitOf(name));
+      const limit = changedLimit(wanted?.limit, this.limitOf(name));
       if (limit === undefined) continue;
       this.wanted.set(name, { source, limit });
       if (wanted === undefined) newlyCheap.push(source);

@@ -98,12 +98,12 @@ export class WorkerPoolRuntime implements InferenceRuntime {
     }
   }
 
-  /** What a run of this model costs in a worker (with measureCost): timed when it was last loaded, brought down by real runs (RunCostEstimate). */
-  runCost(model: string): RunCost | undefined {
+  /** What a run of this model costs in a worker (with measureCost): timed when it was last loaded, kept current by real runs (RunCostEstimate). */
+  runCost(model: string): Readonly<RunCost> | undefined {
     return this.costs.get(model)?.cost;
   }
 
-  /** Changes whenever some model's runCost() comes down (a cheap check for callers that cache it). */
+  /** Changes whenever some model's runCost() changes notably (a cheap check for callers that cache it). */
   get runCostEpoch(): number {
     return this.costEpoch;
   }

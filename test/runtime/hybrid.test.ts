@@ -2,7 +2,7 @@
 // thread. The split comes from each model's run cost, timed by the workers when it loads.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { HybridRuntime, raisedLimit } from '../../src/runtime/hybrid.js';
+import { HybridRuntime, changedLimit } from '../../src/runtime/hybrid.js';
 import { WorkerPoolRuntime } from '../../src/workers/pool.js';
 import { svcRows, svcSource, svcTensor, typesSource } from './fixtures.js';
 
@@ -52,20 +52,24 @@ describe('HybridRuntime', () => {
     const toIdleWorker = hybrid.run('svc', { float_input: svcTensor(rows) });
     assert.equal(pool.inFlightPerWorker.reduce((a, b) => a + b, 0), 1, 'a worker was idle: the batch went to it');
     const expected = await toIdleWorker;
-    const withinShare = hybrid.run('svc', { float_input: svcTensor(svcRows(whileIdle)) });
+    // That worker run may have moved the estimate either way (it tracks real runs): the limits as they are now.
+    const now = { limit: hybrid.inlineRows('svc'), whileIdle: hybrid.inlineRowsWhileWorkerIdle('svc'), cost: pool.runCost('svc')! };
+    assert.ok(now.whileIdle >= 1, `limits ${now.whileIdle}, ${now.limit} with ${JSON.stringify(now.cost)}`);
+    const withinShare = hybrid.run('svc', { float_input: svcTensor(svcRows(now.whileIdle)) });
     assert.deepEqual(pool.inFlightPerWorker, [0, 0], 'a batch within half the budget runs on the calling thread');
     await withinShare;
     // The same batch serving many requests costs each of them less than its own HTTP work (50 µs): inline.
-    const manyRequests = Math.ceil((cost.fixedMs + cost.perRowMs * limit) / 0.05);
-    const shared = hybrid.run('svc', { float_input: svcTensor(rows) }, undefined, manyRequests);
+    const sharedRows = Math.min(limit, now.limit);
+    const manyRequests = Math.ceil((now.cost.fixedMs + now.cost.perRowMs * sharedRows) / 0.05);
+    const shared = hybrid.run('svc', { float_input: svcTensor(svcRows(sharedRows)) }, undefined, manyRequests);
     assert.deepEqual(pool.inFlightPerWorker, [0, 0], `a batch serving ${manyRequests} requests runs on the calling thread`);
-    assert.deepEqual((await shared).label!.data, expected.label!.data);
+    assert.deepEqual([...(await shared).label!.data as BigInt64Array], [...expected.label!.data as BigInt64Array].slice(0, sharedRows));
     // One long run on each worker: none is idle now.
     const busy = [pool.run('svc', { float_input: svcTensor(svcRows(400)) }), pool.run('svc', { float_input: svcTensor(svcRows(400)) })];
     assert.deepEqual(pool.inFlightPerWorker, [1, 1]);
-    const inline = hybrid.run('svc', { float_input: svcTensor(rows) });
+    const inline = hybrid.run('svc', { float_input: svcTensor(svcRows(sharedRows)) });
     assert.deepEqual(pool.inFlightPerWorker, [1, 1], 'every worker busy: the batch ran on the calling thread');
-    assert.deepEqual((await inline).label!.data, expected.label!.data);
+    assert.deepEqual([...(await inline).label!.data as BigInt64Array], [...expected.label!.data as BigInt64Array].slice(0, sharedRows));
     await Promise.all(busy);
   });
 
@@ -140,11 +144,13 @@ test('HybridRuntime: load-time timings inflated by a busy machine come down with
   }
 });
 
-test('HybridRuntime: limits only rise when the estimate comes down, each on its own — the idle-worker limit grows though the main one sits at its cap', () => {
-  assert.deepEqual(raisedLimit(undefined, { rows: 40, whileWorkerIdle: 20 }), { rows: 40, whileWorkerIdle: 20 });
-  assert.equal(raisedLimit(undefined, { rows: 0, whileWorkerIdle: 0 }), undefined, 'too costly for the main thread: no session');
-  assert.deepEqual(raisedLimit({ rows: 256, whileWorkerIdle: 190 }, { rows: 256, whileWorkerIdle: 256 }), { rows: 256, whileWorkerIdle: 256 });
-  assert.deepEqual(raisedLimit({ rows: 40, whileWorkerIdle: 20 }, { rows: 80, whileWorkerIdle: 40 }), { rows: 80, whileWorkerIdle: 40 });
-  assert.equal(raisedLimit({ rows: 40, whileWorkerIdle: 20 }, { rows: 30, whileWorkerIdle: 15 }), undefined, 'a higher estimate lowers nothing');
-  assert.equal(raisedLimit({ rows: 40, whileWorkerIdle: 20 }, { rows: 40, whileWorkerIdle: 20 }), undefined);
+test('HybridRuntime: limits follow the estimate both ways, each on its own — the idle-worker limit grows though the main one sits at its cap', () => {
+  assert.deepEqual(changedLimit(undefined, { rows: 40, whileWorkerIdle: 20 }), { rows: 40, whileWorkerIdle: 20 });
+  assert.equal(changedLimit(undefined, { rows: 0, whileWorkerIdle: 0 }), undefined, 'too costly for the main thread: no session');
+  assert.deepEqual(changedLimit({ rows: 256, whileWorkerIdle: 190 }, { rows: 256, whileWorkerIdle: 256 }), { rows: 256, whileWorkerIdle: 256 });
+  assert.deepEqual(changedLimit({ rows: 40, whileWorkerIdle: 20 }, { rows: 80, whileWorkerIdle: 40 }), { rows: 80, whileWorkerIdle: 40 });
+  // They only rose: an estimate brought down by one unusually fast run kept up to 5× the rows inline for good.
+  assert.deepEqual(changedLimit({ rows: 40, whileWorkerIdle: 20 }, { rows: 30, whileWorkerIdle: 15 }), { rows: 30, whileWorkerIdle: 15 }, 'a higher estimate lowers them');
+  assert.deepEqual(changedLimit({ rows: 40, whileWorkerIdle: 20 }, { rows: 0, whileWorkerIdle: 0 }), { rows: 0, whileWorkerIdle: 0 }, 'too costly again: nothing inline (the session stays)');
+  assert.equal(changedLimit({ rows: 40, whileWorkerIdle: 20 }, { rows: 40, whileWorkerIdle: 20 }), undefined);
 });

@@ -1,4 +1,4 @@
-// RunCostEstimate: the load-time fit, scaled down by what real runs take (never up).
+// RunCostEstimate: the load-time fit, scaled by a decaying minimum of what real runs take (never past the fit).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { RunCostEstimate } from '../../src/runtime/run-cost.js';
@@ -18,9 +18,42 @@ test('a faster real run scales the whole fit down by its ratio, reported once it
   // 2 % lower: kept, not reported.
   assert.equal(e.observe(10, 0.392), false);
   assert.ok(Math.abs(e.cost.fixedMs - 0.2) < 1e-12);
-  // It never goes back up.
+  // One slower run moves it up by 1 % only: not reported.
   assert.equal(e.observe(1, 10), false);
   assert.ok(Math.abs(e.cost.perRowMs - 0.02) < 1e-12);
+});
+
+test('one unusually fast run is forgotten: runs at the typical cost bring the estimate back up, step by step, never past the load-time fit', () => {
+  // It stayed 5× down for good: up to 5× more rows ran on the main thread for as long as the process lived.
+  const e = new RunCostEstimate({ fixedMs: 1, perRowMs: 0.1 });
+  assert.equal(e.observe(1, 0.0001), true);
+  const fitAt = (rows: number) => 1 + 0.1 * rows;
+  const scale = () => e.cost.fixedMs;
+  let reports = 0;
+  for (let i = 0; i < 20; i++) if (e.observe(4, fitAt(4))) reports++;
+  assert.ok(scale() > 0.2 && scale() < 0.3, `after 20 typical runs it is on its way up: ${scale()}`);
+  assert.ok(reports >= 2 && reports <= 4, `reported in notable steps, not on every run: ${reports}`);
+  for (let i = 0; i < 200; i++) e.observe(4, fitAt(4) * 3); // slower than the fit (contention)
+  assert.deepEqual(e.cost, { fixedMs: 1, perRowMs: 0.1 }, 'back at the load-time fit, and no higher');
+});
+
+test('a typical cost below the fit holds between slower runs (contention does not lift it while fast runs keep coming)', () => {
+  const e = new RunCostEstimate({ fixedMs: 1, perRowMs: 0.1 });
+  const cost = e.cost;
+  assert.equal(e.observe(10, 1), true); // half the fit
+  let reports = 0;
+  for (let i = 0; i < 100; i++) {
+    if (e.observe(10, 2)) reports++; // contended runs, three in four
+    if (e.observe(10, 2)) reports++;
+    if (e.observe(10, 2)) reports++;
+    if (e.observe(10, 1)) reports++;
+  }
+  assert.equal(reports, 0);
+  assert.ok(Math.abs(e.cost.fixedMs - 0.5) < 1e-12, JSON.stringify(e.cost));
+  assert.notEqual(e.cost, cost);
+  const same = e.cost;
+  e.observe(10, 1);
+  assert.equal(e.cost, same, 'no new object per run');
 });
 
 test('it comes down at most 5× (one run on unusual data is not the typical cost)', () => {
