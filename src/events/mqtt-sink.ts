@@ -12,8 +12,12 @@
 // message past its message_size_limit with PUBACK 0x95, which MQTT 5 does not allow there: MQTT.js
 // drops that PUBACK as malformed and reads nothing more on that connection, so the publish waited for
 // good and no event was sent again. The timed-out connection is dropped (MQTT.js reconnects). A batch
-// that timed out is sent in halves; one event that timed out ACK_TIMEOUTS_TO_DROP times in a row while
-// connected is dropped (reason rejected), so later events are sent.
+// that timed out is sent in halves, and later batches are cut under its size; one event that timed out
+// ACK_TIMEOUTS_TO_DROP times in a row while connected is dropped (reason rejected), so later events are sent.
+// That cut is firm when the connection had the PUBACK MQTT.js cannot read (the broker's size limit);
+// after a plain timeout (a broker or network that stalled for a while) it rises again by about one
+// event per publish acknowledged in time, as TCP's additive increase: a passing stall left the sink
+// at one event per round trip for good.
 import type { MqttClient } from 'mqtt';
 import { connectClient, UNREADABLE_PUBACK, type MqttConnectionOptions } from '../mqtt/connection.js';
 import { BoundedSink, type BoundedSinkOptions } from './sink.js';
@@ -62,8 +66,14 @@ export class MqttSink extends BoundedSink {
 
   /** The largest packet the broker takes (CONNACK's Maximum Packet Size), if it says. */
   private maxPacket: number | undefined;
-  /** Below the size of a publish that went unacknowledged: later batches are cut under it (kept across the reconnects the timeouts cause). */
-  private unackedBelow: number | undefined;
+  /**
+   * Below the size of a publish that went unacknowledged: later batches are cut under it (kept
+   * across the reconnects the timeouts cause). `size`: on a connection that had the unreadable PUBACK
+   * (the broker's size limit), kept; `stall`: after a plain timeout, rising with each acknowledgement.
+   */
+  private unackedBelow = { size: Infinity, stall: Infinity };
+  /** This connection had the PUBACK MQTT.js cannot read (a message past the broker's size limit). */
+  private sizeRefusedOnConnection = false;
   /** The single event that went unacknowledged, and how many times in a row. */
   private unacked: { event: string; times: number } | undefined;
   private readonly ackTimeoutMs: number;
@@ -77,11 +87,13 @@ export class MqttSink extends BoundedSink {
     this.ackTimeoutMs = options.ackTimeoutMs ?? 10_000;
     this.client.on('connect', (connack) => {
       this.maxPacket = connack.properties?.maximumPacketSize;
+      this.sizeRefusedOnConnection = false;
       this.poke();
     });
     // (At most once per connection: MQTT.js reads nothing more on it, and the publish's ack timeout drops it.)
     this.client.on('error', (err) => {
       if (err.message !== UNREADABLE_PUBACK) return;
+      this.sizeRefusedOnConnection = true;
       this.hooks.warn?.(`prediction events: the MQTT broker refused a publish with a PUBACK MQTT.js cannot read (reason 0x95 Packet too large, which mosquitto sends past its message_size_limit); MQTT.js reads nothing more on that connection, so it is dropped after ${this.ackTimeoutMs / 1000} s without an acknowledgement and the events are sent again in smaller parts`, { sink: this.kind, target: this.target });
     });
   }
@@ -116,11 +128,12 @@ export class MqttSink extends BoundedSink {
   }
 
   private fits(events: string[]): boolean {
-    if (this.maxPacket === undefined && this.unackedBelow === undefined) return true;
+    const unackedBelow = Math.min(this.unackedBelow.size, this.unackedBelow.stall);
+    if (this.maxPacket === undefined && unackedBelow === Infinity) return true;
     // One event always goes (as itself) under a limit only a timeout taught: the broker may take it.
     if (events.length === 1 && this.maxPacket === undefined) return true;
     const bytes = this.packetBytes(events);
-    return bytes <= (this.maxPacket ?? Infinity) && (events.length === 1 || bytes < (this.unackedBelow ?? Infinity));
+    return bytes <= (this.maxPacket ?? Infinity) && (events.length === 1 || bytes < unackedBelow);
   }
 
   private publish(events: string[], signal: AbortSignal): Promise<void> {
@@ -149,6 +162,8 @@ export class MqttSink extends BoundedSink {
         else {
           // Acknowledged: a later part's retryable failure (PUBACK 0x80, 0x83, 0x97) does not publish this one again.
           if (single && this.unacked?.event === events[0]) this.unacked = undefined;
+          // Acknowledged in time: a cut a stall taught rises by about one event (the publish's mean).
+          if (this.unackedBelow.stall !== Infinity) this.unackedBelow.stall += Buffer.byteLength(payload) / events.length;
           this.acknowledged(events.length);
           resolve();
         }
@@ -164,7 +179,10 @@ export class MqttSink extends BoundedSink {
         // packet on it (every later publish went unacknowledged). MQTT.js reconnects; the sink waits for it.
         this.client.stream?.destroy();
         if (single) this.unacked = { event: events[0]!, times: this.unacked?.event === events[0] ? this.unacked.times + 1 : 1 };
-        else this.unackedBelow = Math.min(this.unackedBelow ?? Infinity, this.packetBytes(events));
+        else {
+          const cut = this.sizeRefusedOnConnection ? 'size' : 'stall';
+          this.unackedBelow[cut] = Math.min(this.unackedBelow[cut], this.packetBytes(events));
+        }
         reject(new Error(`the MQTT broker did not acknowledge a publish of ${events.length} event(s) (${Buffer.byteLength(payload)} bytes) within ${this.ackTimeoutMs / 1000} s while connected`));
       }, this.ackTimeoutMs).unref();
       this.client.publish(this.topic, payload, { qos: 1, properties }, acked);
