@@ -37,7 +37,11 @@ export class WebhookSink extends BoundedSink {
   private readonly agent: Agent;
   /** Why the webhook takes no more events (it answered 410 or a redirect); undefined while it does. */
   private stoppedWhy: string | undefined;
-  /** The smallest body the webhook answered 413 to (bytes; Infinity until it does). */
+  /**
+   * The smallest body the webhook answered 413 to (bytes; Infinity until it does). Kept, unlike the
+   * MQTT sink's cut after a stall: a 413 is the webhook's explicit answer, and probing above it
+   * would send bodies it refuses (each re-sent in halves) to every webhook whose limit is real.
+   */
   private refusedBytes = Infinity;
   /** What to check when the webhook answers 401 or 403. */
   private readonly credentials: string;
