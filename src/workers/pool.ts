@@ -1,7 +1,9 @@
 // WorkerPoolRuntime: N worker threads (src/workers/worker.ts), each with its own onnxruntime
 // session per model, so session.run (synchronous in onnxruntime-node) never blocks the main event
-// loop. Runs go to the least-loaded worker. A worker that dies fails its in-flight runs with
-// MS_ERR_INFERENCE and is replaced (respawn + reload of every model); callers never hang.
+// loop. Runs go to the least-loaded worker that holds every model. A worker that dies fails its
+// in-flight runs with MS_ERR_INFERENCE and is replaced (respawn + reload of every model); a
+// replacement that cannot reload them is closed and replaced again with back-off, and takes no
+// runs meanwhile while another worker can serve; callers never hang.
 import { Worker } from 'node:worker_threads';
 // Sets ORT_DISABLE_TELEMETRY in the process's environment before a worker loads onnxruntime.
 import '../runtime/ort-telemetry.js';
@@ -62,6 +64,16 @@ interface Slot {
   /** Consecutive deaths before a successful load (for respawn back-off). */
   crashes: number;
   respawnTimer?: NodeJS.Timeout;
+  /** Reloads of the pool's models (after a respawn, or catching up on a load() it missed) not answered yet. */
+  catchUps: number;
+  /**
+   * The worker holds every model the pool serves: false from a respawn until its reload is done.
+   * Only ready workers are picked while one is; a worker still reloading is picked only when none
+   * is (its runs wait behind the reload, as in a pool of one).
+   */
+  ready: boolean;
+  /** Why this worker could not reload the models: it is closing and will be replaced (with back-off). */
+  retiring?: string;
 }
 
 const DEFAULT_WORKER_URL = new URL('./worker.js', import.meta.url);
@@ -92,7 +104,7 @@ export class WorkerPoolRuntime implements InferenceRuntime {
     this.parallelism = options.workers * (options.runsPerWorker ?? 2);
     this.workerThreads = options.workers;
     for (let i = 0; i < options.workers; i++) {
-      const slot: Slot = { index: i, worker: null, runs: new Map(), loads: new Map(), crashes: 0 };
+      const slot: Slot = { index: i, worker: null, runs: new Map(), loads: new Map(), crashes: 0, catchUps: 0, ready: false };
       this.slots.push(slot);
       this.spawn(slot);
     }
@@ -115,7 +127,7 @@ export class WorkerPoolRuntime implements InferenceRuntime {
 
   /** Whether some live worker has no run in flight (a hand-off to it starts at once). */
   get hasIdleWorker(): boolean {
-    for (const slot of this.slots) if (slot.worker !== null && slot.runs.size === 0) return true;
+    for (const slot of this.slots) if (slot.ready && slot.runs.size === 0) return true;
     return false;
   }
 
@@ -134,6 +146,9 @@ export class WorkerPoolRuntime implements InferenceRuntime {
     const worker = new Worker(this.options.workerUrl ?? DEFAULT_WORKER_URL, { workerData: init });
     slot.worker = worker;
     slot.lastError = undefined;
+    slot.retiring = undefined;
+    slot.catchUps = 0;
+    slot.ready = this.models.length === 0;
     worker.on('message', (msg: FromWorker) => this.onMessage(slot, msg));
     worker.on('error', (err) => {
       slot.lastError = err instanceof Error ? err.message : String(err);
@@ -143,16 +158,35 @@ export class WorkerPoolRuntime implements InferenceRuntime {
     });
     worker.on('exit', (code) => this.onExit(slot, worker, code));
     // A replacement reloads the models the pool has; the first spawn gets them from load().
-    if (this.models.length > 0) {
-      this.loadInto(slot, this.models).then(
-        () => {
+    if (this.models.length > 0) this.catchUp(slot, this.models);
+  }
+
+  /**
+   * Loads `models` into a worker that lacks them; it is ready once every such load is done. One
+   * that fails (memory short right after a crash, say) would answer every run at once with "no
+   * model named …", look the least busy and draw most runs: it is closed instead, and onExit
+   * replaces it with back-off. Its pending runs are answered first (see 'run-error').
+   */
+  private catchUp(slot: Slot, models: ModelSource[]): void {
+    const worker = slot.worker;
+    slot.ready = false;
+    slot.catchUps++;
+    this.loadInto(slot, models).then(
+      () => {
+        if (slot.worker !== worker || slot.retiring !== undefined) return;
+        if (--slot.catchUps === 0) {
+          slot.ready = true;
           slot.crashes = 0;
-        },
-        () => {
-          /* the worker's exit (if it died) is handled in onExit; a load error keeps it as is */
-        },
-      );
-    }
+        }
+      },
+      (err: unknown) => {
+        // A worker that died is handled in onExit.
+        if (slot.worker !== worker || worker === null || slot.retiring !== undefined) return;
+        slot.retiring = `worker ${slot.index} could not reload the models: ${err instanceof Error ? err.message : String(err)}`;
+        // 'close' exits between runs, after the loads already sent (never mid-run: see worker.ts).
+        this.post(slot, { type: 'close' });
+      },
+    );
   }
 
   private onMessage(slot: Slot, msg: FromWorker): void {
@@ -169,7 +203,9 @@ export class WorkerPoolRuntime implements InferenceRuntime {
         const pending = slot.runs.get(msg.id);
         if (pending === undefined) return;
         slot.runs.delete(msg.id);
-        pending.reject(new ModelServeError(isErrorCode(msg.code) ? msg.code : 'MS_ERR_INFERENCE', msg.message));
+        // A run that waited behind a reload which failed: the model exists, this worker lacks it.
+        if (slot.retiring !== undefined && msg.code === 'MS_ERR_MODEL_NOT_FOUND') pending.reject(new ModelServeError('MS_ERR_INFERENCE', `inference failed: ${slot.retiring}`));
+        else pending.reject(new ModelServeError(isErrorCode(msg.code) ? msg.code : 'MS_ERR_INFERENCE', msg.message));
         break;
       }
       case 'loaded': {
@@ -199,7 +235,9 @@ export class WorkerPoolRuntime implements InferenceRuntime {
   private onExit(slot: Slot, worker: Worker, code: number): void {
     if (slot.worker !== worker) return;
     slot.worker = null;
-    const reason = `worker ${slot.index} exited with code ${code}${slot.lastError !== undefined ? ` (${slot.lastError})` : ''}`;
+    slot.ready = false;
+    const lastError = slot.retiring ?? slot.lastError;
+    const reason = `worker ${slot.index} exited with code ${code}${lastError !== undefined ? ` (${lastError})` : ''}`;
     slot.lastExit = reason;
     const failed = [...slot.runs.values()];
     slot.runs.clear();
@@ -209,11 +247,11 @@ export class WorkerPoolRuntime implements InferenceRuntime {
     for (const load of loads) load.reject(new StartupError('MS_ERR_MODEL_LOAD', `${reason} while loading the models`));
     if (!this.closing) {
       try {
-        this.options.onWorkerExit?.({ worker: slot.index, exitCode: code, error: slot.lastError, failedRuns: failed.length });
+        this.options.onWorkerExit?.({ worker: slot.index, exitCode: code, error: lastError, failedRuns: failed.length });
       } catch {
         /* an observer must not break the pool */
       }
-      // Back off only when a worker keeps dying before it manages to load (a crash loop).
+      // Back off only when a worker keeps dying (or failing to reload) before it manages to load (a crash loop).
       // The first replacement starts at once, so runs dispatched meanwhile (e.g. the batcher's
       // re-runs of the failed batch) queue behind its model load instead of failing.
       const delay = slot.crashes === 0 ? 0 : Math.min(5000, 100 * 2 ** (slot.crashes - 1));
@@ -248,7 +286,8 @@ export class WorkerPoolRuntime implements InferenceRuntime {
 
   async load(models: ModelSource[]): Promise<Record<string, ModelSignature>> {
     if (this.closing) throw new ModelServeError('MS_ERR_NOT_READY', 'the runtime is closed');
-    const live = this.slots.filter((s) => s.worker !== null);
+    // A retiring worker is about to be replaced, and its replacement loads this.models.
+    const live = this.slots.filter((s) => s.worker !== null && s.retiring === undefined);
     if (live.length === 0) {
       const why = this.slots.map((s) => s.lastExit).find((e) => e !== undefined);
       throw new StartupError('MS_ERR_MODEL_LOAD', `no inference worker thread is running${why !== undefined ? `: ${why}` : ''}`);
@@ -260,7 +299,13 @@ export class WorkerPoolRuntime implements InferenceRuntime {
     const byName = new Map(this.models.map((m) => [m.name, m]));
     for (const m of models) byName.set(m.name, m);
     this.models = [...byName.values()];
-    for (const s of live) s.crashes = 0;
+    for (const s of live) {
+      if (s.retiring !== undefined) continue;
+      s.crashes = 0;
+      if (s.catchUps === 0) s.ready = true;
+    }
+    // A worker respawned while this load ran reloaded the models as they were before it.
+    for (const s of this.slots) if (s.worker !== null && s.retiring === undefined && !live.includes(s)) this.catchUp(s, models);
     return results[0];
   }
 
@@ -271,16 +316,21 @@ export class WorkerPoolRuntime implements InferenceRuntime {
     for (const slot of this.slots) if (slot.worker !== null) this.post(slot, { type: 'unload', names });
   }
 
+  /** The least-loaded ready worker; else one still reloading (its runs wait for the reload). */
   private pick(): Slot | undefined {
     let best: Slot | undefined;
+    let loading: Slot | undefined;
     const n = this.slots.length;
     for (let k = 0; k < n; k++) {
       const slot = this.slots[(this.rr + k) % n];
-      if (slot.worker === null) continue;
+      if (!slot.ready) {
+        if (slot.worker !== null && slot.retiring === undefined && (loading === undefined || slot.runs.size < loading.runs.size)) loading = slot;
+        continue;
+      }
       if (best === undefined || slot.runs.size < best.runs.size) best = slot;
     }
     this.rr = (this.rr + 1) % n;
-    return best;
+    return best ?? loading;
   }
 
   run(model: string, feeds: NamedTensors, outputNames?: string[]): Promise<NamedTensors> {
@@ -289,7 +339,7 @@ export class WorkerPoolRuntime implements InferenceRuntime {
       return Promise.reject(new ModelServeError('MS_ERR_MODEL_NOT_FOUND', `no model named '${model}' is loaded`));
     }
     const slot = this.pick();
-    if (slot === undefined) return Promise.reject(new ModelServeError('MS_ERR_INFERENCE', 'inference failed: no worker is running (all are restarting)'));
+    if (slot === undefined) return Promise.reject(new ModelServeError('MS_ERR_INFERENCE', `inference failed: no worker is running (all are restarting)${this.lastRetiring()}`));
     const id = this.nextId++;
     return new Promise<NamedTensors>((resolve, reject) => {
       this.inFlight++;
@@ -321,6 +371,11 @@ export class WorkerPoolRuntime implements InferenceRuntime {
     });
   }
 
+  private lastRetiring(): string {
+    const why = this.slots.map((s) => s.retiring ?? s.lastExit).find((e) => e !== undefined);
+    return why === undefined ? '' : `: ${why}`;
+  }
+
   private checkIdle(): void {
     if (this.inFlight === 0) for (const wake of this.idle.splice(0)) wake();
   }
@@ -346,7 +401,7 @@ export class WorkerPoolRuntime implements InferenceRuntime {
   async whenAllReady(): Promise<void> {
     for (;;) {
       if (this.closing) return;
-      if (this.slots.every((s) => s.worker !== null && s.loads.size === 0)) return;
+      if (this.slots.every((s) => s.ready && s.loads.size === 0)) return;
       await new Promise((r) => setTimeout(r, 10));
     }
   }

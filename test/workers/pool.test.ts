@@ -140,3 +140,77 @@ test('a worker script that cannot start makes load reject with MS_ERR_MODEL_LOAD
     await bad.close();
   }
 });
+
+// A replacement worker whose reload fails stands for a passing cause (memory short right after the
+// crash). It is made real here by spoiling the pool's copy of the model bytes after the load — onnxruntime
+// then refuses them in the replacement alone — and mending them to let the cause pass. No hook.
+describe('a replacement worker that cannot reload the models', () => {
+  async function exits(events: WorkerExitEvent[], n: number): Promise<void> {
+    while (events.length < n) await new Promise((r) => setImmediate(r));
+  }
+  /** After the crash: resolves once the replacement is closed for its failed reload, or is ready (all the old pool waited for). */
+  async function replacementSettled(pool: WorkerPoolRuntime, events: WorkerExitEvent[]): Promise<void> {
+    await exits(events, 1);
+    await Promise.race([pool.whenAllReady(), exits(events, 2)]);
+  }
+
+  test('takes no runs while a healthy worker serves them, and is replaced with back-off until it loads', async () => {
+    const exits: WorkerExitEvent[] = [];
+    const pool = new WorkerPoolRuntime({ workers: 2, intraOpThreads: 1, interOpThreads: 1, warmUp: false, onWorkerExit: (e) => exits.push(e) });
+    try {
+      const source = svcSource('svc');
+      await pool.load([source]);
+      const good = source.bytes.slice();
+      const expected = (await pool.run('svc', { float_input: svcTensor(rows64) })).label.data;
+      source.bytes.fill(7);
+      pool.crashWorkerForTesting(0, 'exit', 'now');
+      // The crash, then the replacement closed for its failed reload.
+      await replacementSettled(pool, exits);
+      const runs = Array.from({ length: 20 }, () => pool.run('svc', { float_input: svcTensor(rows64) }));
+      assert.equal(pool.inFlightPerWorker[0], 0, 'no run is sent to a worker without the models');
+      const settled = await Promise.allSettled(runs);
+      for (const s of settled) {
+        assert.equal(s.status, 'fulfilled', s.status === 'rejected' ? String(s.reason) : '');
+        assert.deepEqual((s as PromiseFulfilledResult<NamedTensors>).value.label.data, expected);
+      }
+      assert.equal(exits[1].worker, 0);
+      assert.equal(exits[1].exitCode, 0);
+      assert.match(exits[1].error ?? '', /^worker 0 could not reload the models: .*svc/);
+      // The cause passes: a later replacement loads, by itself, and takes its share again.
+      source.bytes.set(good);
+      await pool.whenAllReady();
+      assert.equal(pool.aliveWorkers, 2);
+      const again = Array.from({ length: 8 }, () => pool.run('svc', { float_input: svcTensor(rows64) }));
+      assert.deepEqual(pool.inFlightPerWorker, [4, 4]);
+      for (const r of await Promise.all(again)) assert.deepEqual(r.label.data, expected);
+    } finally {
+      await pool.close();
+    }
+  });
+
+  test('alone in its pool: runs fail with MS_ERR_INFERENCE naming why, never "no model named", until a replacement loads', async () => {
+    const exits: WorkerExitEvent[] = [];
+    const pool = new WorkerPoolRuntime({ workers: 1, intraOpThreads: 1, interOpThreads: 1, warmUp: false, onWorkerExit: (e) => exits.push(e) });
+    try {
+      const source = svcSource('svc');
+      await pool.load([source]);
+      const good = source.bytes.slice();
+      source.bytes.fill(7);
+      pool.crashWorkerForTesting(0, 'exit', 'now');
+      await replacementSettled(pool, exits);
+      const settled = await Promise.allSettled(Array.from({ length: 4 }, () => pool.run('svc', { float_input: svcTensor(rows64) })));
+      for (const s of settled) {
+        assert.equal(s.status, 'rejected');
+        const err = (s as PromiseRejectedResult).reason;
+        assert.ok(err instanceof ModelServeError);
+        assert.equal(err.code, 'MS_ERR_INFERENCE', err.message);
+        assert.match(err.message, /worker 0 could not reload the models/);
+      }
+      source.bytes.set(good);
+      await pool.whenAllReady();
+      assert.equal((await pool.run('svc', { float_input: svcTensor(rows64) })).label.data.length, 64);
+    } finally {
+      await pool.close();
+    }
+  });
+});
