@@ -29,7 +29,9 @@ async function until(check: () => boolean | Promise<boolean>, what: string, ms =
 test('an idle --watch polls at quietPollMs (10 x pollMs) once file events are trusted; a version settling polls at pollMs until it is served', async () => {
   const repo = tempDir();
   for (const name of ['a', 'b']) writeBookVersion(repo, name, 1);
-  const server = await startServer({ repo, port: 0, grpcPort: 0, workers: 1, logger: false, watch: WATCH });
+  // Settling for 2 s: the pace of settling is seen only if a pass comes while the version settles, and on a loaded machine
+  // the pass after the write came later than 300 ms (the version was found settled, loaded at once, that pace never seen).
+  const server = await startServer({ repo, port: 0, grpcPort: 0, workers: 1, logger: false, watch: { ...WATCH, settleMs: 2000 } });
   servers.push(server);
   await until(() => server.core.watchPollMs === 1000, 'the quiet pace');
   // A new version: its files settle for settleMs, which no file event announces: the poll takes its pace again meanwhile.
