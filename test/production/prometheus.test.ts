@@ -48,6 +48,8 @@ scrape_configs:
     static_configs:
       - targets: ['127.0.0.1:${server.port}']
 `);
+  // All 5 counted before Prometheus starts: its first sample is the whole count (started first, a scrape could land mid-way).
+  for (let i = 0; i < 5; i++) assert.equal((await call(`${server.url}/predict`, { body: ROW, headers: { authorization: `Bearer ${KEY}` } })).status, 200);
   const promPort = await freePort();
   prom = spawn(PROMETHEUS, [
     `--config.file=${join(dir, 'prometheus.yml')}`,
@@ -56,8 +58,6 @@ scrape_configs:
   ], { stdio: ['ignore', 'pipe', 'pipe'] });
   prom.stdout!.on('data', (c: Buffer) => { promLog += c.toString(); });
   prom.stderr!.on('data', (c: Buffer) => { promLog += c.toString(); });
-
-  for (let i = 0; i < 5; i++) assert.equal((await call(`${server.url}/predict`, { body: ROW, headers: { authorization: `Bearer ${KEY}` } })).status, 200);
 
   const api = `http://127.0.0.1:${promPort}/api/v1`;
   const query = encodeURIComponent('sum(modelserve_requests_total{job="modelserve",model="weather",route="/predict",status="200"})');
