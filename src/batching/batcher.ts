@@ -84,9 +84,10 @@ export interface BatcherOptions<Item, Result> {
   /** Observer called after every runBatch (metrics: batch size, queue wait, inference time). */
   onBatch?: (info: BatchInfo) => void;
   /**
-   * Told of each request's outcome as it settles — answered, or refused (overload, deadline, client
+   * Told of each request's outcome as it settles — answered, or refused (deadline, client
    * gone, failed run; an answer whose client went away while it ran is no success either) — with
-   * its rows and its ms since submit(); not of `unobserved` ones. Called
+   * its rows and its ms since submit(); not of `unobserved` ones, nor of those refused for a full
+   * queue (never queued: Triton's statistics leave them out; /metrics counts them). Called
    * where the batcher settles them: no promise or closure per request.
    */
   onSettled?: (ok: boolean, rows: number, ms: number) => void;
@@ -211,10 +212,8 @@ export class Batcher<Item, Result> {
    */
   submit(item: Item, n: number, options?: SubmitOptions): Promise<Result> {
     if (!(n >= 1)) return Promise.reject(new ModelServeError('MS_ERR_INTERNAL', `a batched request needs at least one row, got ${n}`));
-    if (this.queuedRows > 0 && this.queuedRows + n > this.opts.maxQueueRows) {
-      if (options?.unobserved !== true) this.opts.onSettled?.(false, n, 0);
-      return Promise.reject(this.overloaded());
-    }
+    // Not settled (onSettled): refused before it was queued, as Triton's full queue is not in its statistics.
+    if (this.queuedRows > 0 && this.queuedRows + n > this.opts.maxQueueRows) return Promise.reject(this.overloaded());
     const now = performance.now();
     // The model's per-request limit is for clients' requests: the load-time warm-up run (unobserved)
     // waits behind the traffic on busy workers, and failing it would fail the load of a good model.
@@ -234,13 +233,12 @@ export class Batcher<Item, Result> {
   }
 
   /**
-   * The refusal submit() would give any request now (the queue already holds maxQueueRows rows),
-   * settled as one (onSettled), or undefined while there is room: for refusing a request before its
-   * body is read (http/plugins/load-shedding.ts), counted as the batcher's own refusals are.
+   * The refusal submit() would give any request now (the queue already holds maxQueueRows rows), or
+   * undefined while there is room: for refusing a request before its body is read
+   * (http/plugins/load-shedding.ts). Like submit()'s, not settled (onSettled).
    */
   shed(): ModelServeError | undefined {
     if (this.queuedRows < this.opts.maxQueueRows) return undefined;
-    this.opts.onSettled?.(false, 0, 0);
     return this.overloaded();
   }
 

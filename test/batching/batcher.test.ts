@@ -77,6 +77,9 @@ class RowBatcher<Row, Result> {
   stats() {
     return this.inner.stats();
   }
+  shed() {
+    return this.inner.shed();
+  }
   drain(): Promise<void> {
     return this.inner.drain();
   }
@@ -219,9 +222,10 @@ describe('Batcher with a controllable runBatch', () => {
     await Promise.all([client, drained]);
   });
 
-  test('a full queue rejects at once with MS_ERR_OVERLOADED and Retry-After', async () => {
+  test('a full queue rejects at once with MS_ERR_OVERLOADED and Retry-After, and settles nothing (not in the statistics, as in Triton)', async () => {
     const g = gated();
-    const b = new RowBatcher(options({ maxBatchSize: 4, maxQueueDelayMs: 0, maxQueueRows: 10, concurrency: 1, runBatch: g.runBatch }));
+    const settled: boolean[] = [];
+    const b = new RowBatcher(options({ maxBatchSize: 4, maxQueueDelayMs: 0, maxQueueRows: 10, concurrency: 1, runBatch: g.runBatch, onSettled: (ok) => settled.push(ok) }));
     const running = b.submit([0, 0, 0, 0]);
     await turn();
     const waiting = [b.submit([1, 2, 3, 4, 5, 6]), b.submit([7, 8, 9, 10])];
@@ -230,6 +234,8 @@ describe('Batcher with a controllable runBatch', () => {
     assert.equal(err.status, 503);
     assert.deepEqual(err.headers, { 'retry-after': '1' });
     assert.equal(b.stats().queuedRows, 10, 'the rejected rows were not queued');
+    assert.equal(b.shed()?.code, 'MS_ERR_OVERLOADED', 'shed() refuses as submit() does');
+    assert.deepEqual(settled, [], 'neither refusal is settled');
     g.releaseAll();
     await running;
     for (let i = 0; i < 3; i++) {
@@ -242,6 +248,7 @@ describe('Batcher with a controllable runBatch', () => {
     await turn();
     g.releaseAll();
     assert.deepEqual(await again, [120]);
+    assert.deepEqual(settled, [true, true, true, true], 'the queued requests are');
   });
 
   test('a request still queued past its deadline is removed and rejected with MS_ERR_TIMEOUT', async () => {

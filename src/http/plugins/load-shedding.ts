@@ -27,8 +27,7 @@ export function loadShedding(app: FastifyInstance): onRequestHookHandler {
       return done(); // the handler answers 404
     }
     if (model === undefined) return done(); // not loaded: the handler loads it or answers 503
-    // Refused by the batcher itself, so the refusal counts in the version's statistics (fail) as a
-    // refusal at submit() does, whichever front door met it.
+    // Refused by the batcher itself, the same refusal as at submit() (not in the statistics, in /metrics).
     done(model.batcher.shed?.());
   };
 }

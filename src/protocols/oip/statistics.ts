@@ -4,6 +4,7 @@
 // steps, which are requests to their models):
 // - requests (CoreOptions.onRequest): success / fail count and duration (in the version: queue and
 //   run, ns), inference_count (rows of successful requests), last_inference (ms since the epoch);
+//   a request refused for a full queue is not one (Triton refuses it before queueing it, uncounted);
 // - executions (CoreOptions.onBatch): execution_count, batch_stats, and for the successful requests
 //   (as Triton records them: a request that passed its deadline while its batch ran, or whose client
 //   went away meanwhile, is a fail with no queue or compute time) each one's queue wait and its
