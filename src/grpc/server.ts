@@ -416,6 +416,11 @@ export async function startGrpcServer(options: GrpcServerOptions): Promise<Runni
     else succeed(response);
   };
 
+  const answering = <V extends ServableVersion>(version: V, context: CallContext): V => {
+    context.version = version.versionHeader;
+    return version;
+  };
+
   const modelInfer = async (request: InferRequestMessage, version: ServableVersion, deadline: number | undefined, client: ClientProbe, context: CallContext) => {
     const arrived = performance.now();
     const requestId = context.reqId;
@@ -562,9 +567,10 @@ export async function startGrpcServer(options: GrpcServerOptions): Promise<Runni
     ServerReady: unary('ServerReady', () => ({ ready: status() === 'SERVING' }), 'open'),
     ModelReady: unary('ModelReady', (request: { name: string; version: string }) => ({ ready: isModelReady(core, request.name, request.version) })),
     ServerMetadata: unary('ServerMetadata', () => serverMetadata()),
-    ModelMetadata: unary('ModelMetadata', async (request: { name: string; version: string }, call) => modelMetadata(core, await acquire(core, request.name, request.version, deadlineOf(call)))),
+    // Their access lines and counts name the version answered (the newest ready one when none is asked), as inference's do.
+    ModelMetadata: unary('ModelMetadata', async (request: { name: string; version: string }, call, context) => modelMetadata(core, answering(await acquire(core, request.name, request.version, deadlineOf(call)), context))),
     // Triton's model configuration: the same object as REST GET /v2/models/{m}/config (proto/model_config.proto).
-    ModelConfig: unary('ModelConfig', async (request: { name: string; version: string }, call) => ({ config: modelConfig(await acquire(core, request.name, request.version, deadlineOf(call))) })),
+    ModelConfig: unary('ModelConfig', async (request: { name: string; version: string }, call, context) => ({ config: modelConfig(answering(await acquire(core, request.name, request.version, deadlineOf(call)), context)) })),
     ModelInfer: unary('ModelInfer', (request: InferRequestMessage, call, context) => inferOne(request, deadlineOf(call), call, context, call.metadata).then((r) => fitting(codec.encodeResponse(r)))),
     ModelStreamInfer: streamInfer,
     ModelStatistics: unary('ModelStatistics', (request: { name: string; version: string }) => ({ model_stats: modelStatistics(core, stats, request.name, request.version) })),

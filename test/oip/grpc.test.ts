@@ -765,3 +765,41 @@ test("a call to a method the server does not have (Triton's SystemSharedMemorySt
     await own.shutdown();
   }
 });
+
+test("ModelMetadata's and ModelConfig's access lines and counts name the version answered (the newest ready one when none is asked), as ModelInfer's do; one refused before a version is picked names none", async () => {
+  const { lines, stream } = captureLogLines<{ msg: string; reqId?: string; rpc?: string; version?: string; grpcStatus?: string }>();
+  const repo = tempDir();
+  const dir = writeBookModelFolder(repo, 'version_policy: { all: true }\n');
+  mkdirSync(join(dir, '1'));
+  mkdirSync(join(dir, '2'));
+  const own = await startServer({ repo, port: 0, grpcPort: 'free', workers: 1, logger: { level: 'info', stream } });
+  const clients = grpcClients(own.grpcPort!);
+  const id = (reqId: string) => {
+    const m = new grpc.Metadata();
+    m.set('x-request-id', reqId);
+    return m;
+  };
+  try {
+    await rpc(clients.inference, 'ModelMetadata', { name: 'book-weather' }, id('meta-latest'));
+    await rpc(clients.inference, 'ModelMetadata', { name: 'book-weather', version: '1' }, id('meta-1'));
+    await rpc(clients.inference, 'ModelConfig', { name: 'book-weather' }, id('config-latest'));
+    await rpc(clients.inference, 'ModelConfig', { name: 'book-weather', version: '1' }, id('config-1'));
+    await rpc(clients.inference, 'ModelInfer', { model_name: 'book-weather', inputs: BOOK_FIELDS.map((f) => ({ name: f, datatype: 'FP64', shape: [1, 1] })), raw_input_contents: BOOK_FIELDS.map((f) => Buffer.from(fp64([rows[0]![f]!]))) }, id('infer-latest'));
+    await assert.rejects(rpc(clients.inference, 'ModelMetadata', { name: 'book-weather', version: '7' }, id('meta-7')), { code: grpc.status.NOT_FOUND });
+    const access = new Map(lines.filter((l) => l.msg === 'request').map((l) => [l.reqId, [l.rpc, l.version, l.grpcStatus]]));
+    assert.deepEqual(Object.fromEntries(['meta-latest', 'meta-1', 'config-latest', 'config-1', 'infer-latest', 'meta-7'].map((k) => [k, access.get(k)])), {
+      'meta-latest': ['ModelMetadata', '2', 'OK'],
+      'meta-1': ['ModelMetadata', '1', 'OK'],
+      'config-latest': ['ModelConfig', '2', 'OK'],
+      'config-1': ['ModelConfig', '1', 'OK'],
+      'infer-latest': ['ModelInfer', '2', 'OK'],
+      'meta-7': ['ModelMetadata', '', 'NOT_FOUND'],
+    });
+    const metrics = (await call(`${own.url}/metrics`)).text;
+    assert.equal(sampleSum(metrics, 'modelserve_grpc_requests_total', { rpc: 'ModelConfig', version: '2', code: 'OK' }), 1);
+    assert.equal(sampleSum(metrics, 'modelserve_grpc_requests_total', { rpc: 'ModelMetadata', version: '1', code: 'OK' }), 1);
+  } finally {
+    clients.close();
+    await own.shutdown();
+  }
+});
