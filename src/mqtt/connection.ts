@@ -83,17 +83,22 @@ const CONNECT_WARN_EVERY_MS = 30_000;
 /**
  * Connects (in the background: the client retries until the broker answers) and applies the
  * backoff. `warn` hears why connecting fails (refused, unreachable, not authorised), at most once
- * every 30 s; errors `ownError` says the caller handles (and logs) itself are not reported as that.
+ * every 30 s, and why a live connection was lost (keepalive timeout, reset), once per connection;
+ * errors `ownError` says the caller handles (and logs) itself are not reported as either.
  */
 export function connectClient(options: MqttConnectionOptions, extra: IClientOptions = {}, warn?: (detail: Record<string, unknown>, message: string) => void, ownError?: (err: Error) => boolean): MqttClient {
   const client = mqtt().connect(options.url, { ...clientOptions(options), ...extra });
   const min = options.reconnectMinMs ?? 250;
   const max = options.reconnectMaxMs ?? 5_000;
+  // Whether an error is the live connection's: MQTT.js emits it before the connection's 'close'.
+  let connection: 'none' | 'live' | 'lost' = 'none';
   client.on('connect', () => {
+    connection = 'live';
     client.options.reconnectPeriod = min;
     noDelay(client);
   });
   client.on('close', () => {
+    connection = 'none';
     // MQTT.js has just scheduled the next attempt with the current period; the one after waits longer.
     client.options.reconnectPeriod = Math.min(max, (client.options.reconnectPeriod ?? min) * 2);
   });
@@ -102,6 +107,12 @@ export function connectClient(options: MqttConnectionOptions, extra: IClientOpti
   client.on('error', (err) => {
     // (Nor does it hold back the next real connect failure's warning.)
     if (ownError?.(err) === true) return;
+    if (connection !== 'none') {
+      // (A dying connection may report more than one error: its first says why.)
+      if (connection === 'live') warn?.({ url: urlForMessages(options.url), err: err.message }, 'mqtt: lost the connection to the broker; reconnecting with backoff');
+      connection = 'lost';
+      return;
+    }
     const now = Date.now();
     if (now - lastWarning < CONNECT_WARN_EVERY_MS) return;
     lastWarning = now;

@@ -19,6 +19,9 @@ export interface Broker {
   stop(): Promise<void>;
   /** Starts it again on the same port with the same state (`forget`: without it, as a broker without persistence restarts). */
   start(options?: { forget?: boolean }): Promise<void>;
+  /** SIGSTOP / SIGCONT: a broker that holds its connections open and answers nothing (a hung host). */
+  pause(): void;
+  resume(): void;
   log(): string;
 }
 
@@ -85,5 +88,7 @@ export async function startMosquitto(config: string[] = []): Promise<Broker> {
     if (child.exitCode === null && child.signalCode === null) { child.kill('SIGKILL'); await exited; }
   };
   await start();
-  return { port, url: `mqtt://127.0.0.1:${port}`, dir, stop, start, log: () => output };
+  const pause = () => { proc?.kill('SIGSTOP'); };
+  const resume = () => { proc?.kill('SIGCONT'); };
+  return { port, url: `mqtt://127.0.0.1:${port}`, dir, stop, start, pause, resume, log: () => output };
 }
