@@ -220,6 +220,35 @@ test('errors are status codes with the message naming the tensor', async () => {
   await code({ model_name: bw, inputs: good }, grpc.status.UNAUTHENTICATED, /invalid API key/, wrong);
 });
 
+test("ModelInfer's mixed and malformed requests are INVALID_ARGUMENT naming the tensor or field; parameters Triton's gRPC passes on (unknown keys, binary_data_output of any type) and a 1 MB id are accepted", async () => {
+  const refused = async (request: unknown, message: RegExp) => {
+    await assert.rejects(rpc(inference, 'ModelInfer', request, auth()), (err: grpc.ServiceError) => {
+      assert.equal(err.code, grpc.status.INVALID_ARGUMENT, err.details);
+      assert.match(err.details, message);
+      return true;
+    });
+  };
+  const inputs = BOOK_FIELDS.map((f) => ({ name: f, datatype: 'FP64', shape: [1, 1] }));
+  const raw = BOOK_FIELDS.map((f) => Buffer.from(fp64([rows[0]![f]!])));
+  await refused({ model_name: 'book-weather', inputs: inputs.map((i, k) => (k === 0 ? { ...i, contents: { fp64_contents: [1] } } : i)), raw_input_contents: raw }, /input 'temp_c': has contents while the request uses raw_input_contents/);
+  await refused({ model_name: 'book-weather', inputs, raw_input_contents: [...raw, Buffer.alloc(8)] }, /raw_input_contents has 8 entries but the request has 7 inputs/);
+  // BYTES in raw: each element is a 4-byte little-endian length and its bytes.
+  const loan = (await call(`${server.url}/v2/models/loan`, { headers: { authorization: `Bearer ${KEY}` } })).body as { inputs: Array<{ name: string; datatype: string }> };
+  const firstBytes = loan.inputs.find((i) => i.datatype === 'BYTES')!.name;
+  const loanRequest = (bytes: Buffer) => ({
+    model_name: 'loan',
+    inputs: loan.inputs.map((i) => ({ name: i.name, datatype: i.datatype, shape: [1, 1] })),
+    raw_input_contents: loan.inputs.map((i) => (i.datatype === 'BYTES' ? bytes : Buffer.alloc(i.datatype === 'FP32' || i.datatype === 'INT32' ? 4 : 8))),
+  });
+  await refused(loanRequest(Buffer.from([10, 0, 0, 0, 65])), new RegExp(`input '${firstBytes}': raw_input_contents: element 0 declares 10 bytes, past the end of its 5 bytes`));
+  await refused(loanRequest(Buffer.from([1, 0])), new RegExp(`input '${firstBytes}': raw_input_contents ends inside element 0 of 1 \\(2 bytes\\)`));
+  const answered = async (request: Record<string, unknown>) => rpc<{ id: string; outputs: Array<{ name: string }> }>(inference, 'ModelInfer', { model_name: 'book-weather', inputs, raw_input_contents: raw, ...request }, auth());
+  assert.ok((await answered({ parameters: { custom_key: { string_param: 'x' }, binary_data_output: { string_param: 'yes' } } })).outputs.some((o) => o.name === 'prediction'));
+  assert.deepEqual((await answered({ outputs: [{ name: 'prediction', parameters: { binary_data: { string_param: 'x' }, other: { int64_param: '3' } } }] })).outputs.map((o) => o.name), ['prediction']);
+  const id = 'i'.repeat(1 << 20);
+  assert.equal((await answered({ id })).id, id, 'the id is echoed, as Triton does');
+});
+
 test('a call without a valid key is refused at its headers, before its message: a client that never sent one held the call and its connection for good', { timeout: 30_000 }, async () => {
   const session = connect(`http://127.0.0.1:${server.grpcPort}`);
   const status = new Map<string, string>();
