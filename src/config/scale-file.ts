@@ -65,8 +65,28 @@ export function readScalerFile(path: string, shown = path): { mean: number[]; sc
   return { mean, scale };
 }
 
+/**
+ * What is wrong with a scaler's values for a tensor of `type` (default float32): the encoder
+ * multiplies by 1/scale, so a scale that is 0 in effect (1e-320: its reciprocal overflows) or a
+ * mean so large that -mean/scale does turn every value to infinity, which the model then answered
+ * as if it were data. A negative scale is no standard deviation (StandardScaler's scale_ is above 0).
+ */
+export function scaleValueProblems(mean: readonly number[], scale: readonly number[], type?: string): string[] {
+  const float64 = type === 'float64';
+  const holds = (v: number) => Number.isFinite(float64 ? v : Math.fround(v));
+  const what = float64 ? 'a float64 holds (±1.8e308)' : 'a float32 holds (±3.4e38)';
+  const problems: string[] = [];
+  scale.forEach((s, i) => {
+    if (s === 0) problems.push(`scale[${i}] is 0`);
+    else if (s < 0) problems.push(`scale[${i}] is ${s}: a scale is a standard deviation (StandardScaler's scale_), above 0`);
+    else if (!holds(1 / s)) problems.push(`scale[${i}] is ${s}, so small that dividing by it is past what ${what}: every scaled value would be infinite`);
+    else if (i < mean.length && !holds(mean[i]! / s)) problems.push(`mean[${i}] is ${mean[i]} with scale[${i}] ${s}: a value of 0 scales to ${-mean[i]! / s}, past what ${what}`);
+  });
+  return problems;
+}
+
 /** Replaces every `scale.file` under `inputs` by the file's mean and scale, reporting each problem through `at`. */
-export function resolveScaleFiles(dir: string, inputs: Record<string, { fields: string[]; scale?: LooseScale }>, at: ProblemAt): void {
+export function resolveScaleFiles(dir: string, inputs: Record<string, { fields: string[]; type?: string; scale?: LooseScale }>, at: ProblemAt): void {
   for (const [name, tensor] of Object.entries(inputs)) {
     const s = tensor.scale;
     if (!s) continue;
@@ -75,6 +95,11 @@ export function resolveScaleFiles(dir: string, inputs: Record<string, { fields: 
       if (!s.mean || !s.scale) {
         at(path, 'give file (a scaler JSON file) or both mean and scale');
         delete tensor.scale;
+        continue;
+      }
+      // The schema refuses a 0 written here (and a value that is no number: nothing to say of it).
+      if (Array.isArray(s.mean) && Array.isArray(s.scale) && [...s.mean, ...s.scale].every((v) => Number.isFinite(v))) {
+        for (const problem of scaleValueProblems(s.mean, s.scale, tensor.type)) if (!problem.endsWith(' is 0')) at(path, problem);
       }
       continue;
     }
@@ -90,8 +115,8 @@ export function resolveScaleFiles(dir: string, inputs: Record<string, { fields: 
       const { mean, scale } = readScalerFile(file, shown);
       const wrong = [mean.length !== tensor.fields.length && `${mean.length} mean values`, scale.length !== tensor.fields.length && `${scale.length} scale values`].filter(Boolean);
       if (wrong.length > 0) throw new Error(`${shown} has ${wrong.join(' and ')} but the input has ${tensor.fields.length} fields`);
-      const zero = scale.indexOf(0);
-      if (zero >= 0) throw new Error(`${shown}: scale[${zero}] is 0`);
+      const wrongValues = scaleValueProblems(mean, scale, tensor.type);
+      if (wrongValues.length > 0) throw new Error(`${shown}: ${wrongValues.join('; ')}`);
       tensor.scale = { mean, scale };
     } catch (err) {
       const e = err as NodeJS.ErrnoException;

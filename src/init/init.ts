@@ -4,7 +4,7 @@
 // names, a scaler, class labels and a probability field.
 import { copyFileSync, existsSync, mkdirSync, statSync, writeFileSync } from 'node:fs';
 import { basename, dirname, isAbsolute, join, relative, resolve } from 'node:path';
-import { readScalerFile } from '../config/scale-file.js';
+import { readScalerFile, scaleValueProblems } from '../config/scale-file.js';
 import { readUserFile } from '../user-file.js';
 import { notOnnxReason } from '../core/model-bytes.js';
 import type { FieldType } from '../config/types.js';
@@ -266,6 +266,9 @@ export function initModelFolder(options: InitOptions): InitResult {
   if (scaler && scaler.mean.length !== inputs[0]!.fields.length) {
     throw new InitError(`${options.scaler} has ${scaler.mean.length} mean values but the model's input '${inputs[0]!.tensor.name}' takes ${inputs[0]!.fields.length}`);
   }
+  // The folder written would not load (its config names the copied file): said now, before anything is written.
+  const scalerValues = scaler === undefined ? [] : scaleValueProblems(scaler.mean, scaler.scale, inputs[0]!.tensor.type);
+  if (scalerValues.length > 0) throw new InitError(`${options.scaler}: ${scalerValues.join('; ')}`);
 
   // Response fields.
   // One value per row: not a scalar, nor of a fixed length past 1 (Shape(x) is an int64 [2], no class label).

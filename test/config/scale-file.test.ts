@@ -119,3 +119,16 @@ test('a scaler file holding null, a list, or mean/scale that are not lists of fi
     assert.doesNotMatch(message, /Cannot read|TypeError/);
   }
 });
+
+test('scale values that turn every input into infinity are refused, naming the file (or key) and each value: a scale of 1e-320 (0 in effect), a negative one, a mean past a float32', () => {
+  const file = problems(bookFolder('{ file: tiny.json }', { 'tiny.json': JSON.stringify({ mean: [0, 1e300, 0, 0, 0, 0, 0], scale: [1, 1, 1e-320, -2, 1, 1, 1] }) }));
+  assert.match(file, /inputs\.float_input\.scale\.file: .*tiny\.json: mean\[1\] is 1e\+300 with scale\[1\] 1: a value of 0 scales to -1e\+300, past what a float32 holds \(±3\.4e38\); scale\[2\] is 1e-320, so small that dividing by it is past what a float32 holds \(±3\.4e38\): every scaled value would be infinite; scale\[3\] is -2: a scale is a standard deviation \(StandardScaler's scale_\), above 0/);
+  // Written in the config: the same rules, at its key.
+  const inline = problems(bookFolder('{ mean: [0, 0, 0, 0, 0, 0, 0], scale: [1, 1, 1e-320, 1, 1, 1, 1] }'));
+  assert.match(inline, /weather\/model\.yaml: inputs\.float_input\.scale: scale\[2\] is 1e-320, so small/);
+  // A float64 input holds more: only what overflows a double is refused there.
+  const wide = bookFolder('{ mean: [0, 0, 0, 0, 0, 0, 0], scale: [1, 1, 1e-300, 1, 1, 1, 1] }');
+  const yaml = join(wide, 'weather', 'model.yaml');
+  writeFileSync(yaml, readFileSync(yaml, 'utf8').replace('    scale:', '    type: float64\n    scale:'));
+  assert.equal(loadRepository(wide)[0]!.tensors[0]!.scale!.scale[2], 1e-300); // (the book model's own input is float32: the core refuses that at load)
+});

@@ -120,6 +120,12 @@ test('init refuses, naming the problem: an existing model.yaml, a scaler of the 
   const short = cli(['init', BOOK_MODEL, '-o', 'short', '--scaler', join(root, 'short.json')]);
   assert.equal(short.status, 1);
   assert.match(short.stderr, /short\.json has 2 mean values but the model's input 'float_input' takes 7/);
+  // A scale of 1e-320 is 0 in effect: the folder written would not have loaded.
+  writeFileSync(join(root, 'tiny.json'), JSON.stringify({ mean: [0, 0, 0, 0, 0, 0, 0], scale: [1, 1, 1, 1, 1, 1, 1e-320] }));
+  const tiny = cli(['init', BOOK_MODEL, '-o', 'tiny', '--scaler', join(root, 'tiny.json')]);
+  assert.equal(tiny.status, 1);
+  assert.match(tiny.stderr, /tiny\.json: scale\[6\] is 1e-320, so small that dividing by it is past what a float32 holds/);
+  assert.ok(!existsSync(join(root, 'tiny')));
   // A scaler that is not JSON (here the model itself, by mistake): its file named, on one line.
   const binary = cli(['init', BOOK_MODEL, '-o', 'binary', '--scaler', BOOK_MODEL]);
   assert.equal(binary.status, 1);
