@@ -7,7 +7,7 @@ import type { ErrorObject } from 'ajv';
 import { isCollection, isMap, Lexer, LineCounter, parseDocument, visit, type YAMLError } from 'yaml';
 import { StartupError } from '../errors.js';
 import type { FieldSpec, ModelConfig, OutputSpec, PipelineSpec, PipelineStepSpec, RoutingSpec, StepCondition, TensorSpec, ValueType, VersionPolicy } from './types.js';
-import { DEFAULTS, FIELD_TYPES, MAX_MODEL_NAME_LENGTH, MODEL_CONFIG_SCHEMA, modelNameFrom, NAME_PATTERN } from './schema.js';
+import { DEFAULTS, FIELD_TYPES, MAX_MODEL_NAME_LENGTH, MAX_TIMEOUT_MS, MAX_VERSION, MODEL_CONFIG_SCHEMA, modelNameFrom, NAME_PATTERN } from './schema.js';
 import { didYouMean } from '../closest-name.js';
 import { configSchemaValidator } from './schema-validator.js';
 import { resolveScaleFiles } from './scale-file.js';
@@ -454,6 +454,7 @@ function schemaMessage(error: ErrorObject, raw: unknown): string {
     }
     case 'additionalProperties': return `unknown key${didYouMean(String(error.params.additionalProperty), keysBeside(error.schemaPath))}`;
     case 'required': return 'is required';
+    case 'maximum': return `${error.message ?? 'is too large'}${MAXIMUM_WHY.get(Number(error.params.limit)) ?? ''}`;
     case 'enum': return `must be one of ${(error.params.allowedValues as unknown[]).join(', ')}`;
     case 'not': return error.instancePath.includes('/outputs/') ? 'give either map or column, not both' : 'must not be 0';
     case 'propertyNames': {
@@ -465,6 +466,12 @@ function schemaMessage(error: ErrorObject, raw: unknown): string {
     default: return error.message ?? 'is invalid';
   }
 }
+
+/** Why a bound is what it is, where the number alone does not say. */
+const MAXIMUM_WHY = new Map([
+  [MAX_VERSION, ': a version folder is named with at most 9 digits'],
+  [MAX_TIMEOUT_MS, ' (about 24.8 days): the longest a Node timer waits, past which it fires at once'],
+]);
 
 const CONFIG_SHAPE = 'a model config is a map of keys such as `model: model.onnx`, fields:, inputs: and outputs: (README: Serve your own model; `modelserve init model.onnx` writes one)';
 

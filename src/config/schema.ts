@@ -70,6 +70,13 @@ const identifier = { type: 'string', pattern: NAME_PATTERN };
 /** Keys that are not fields (tensor and output names): any string but __proto__. */
 const anyKeyButProto = { not: { const: '__proto__' } };
 const modelName = { type: 'string', pattern: '^[a-z0-9][a-z0-9_-]*$' };
+/** A version number: a version folder's name has at most 9 digits (load.ts), so a larger one names no version. */
+export const MAX_VERSION = 999_999_999;
+const versionNumber = { type: 'integer', minimum: 1, maximum: MAX_VERSION };
+/** The longest timeout a Node timer takes (2^31 - 1 ms, about 24.8 days): past it, setTimeout fires at once. */
+export const MAX_TIMEOUT_MS = 2_147_483_647;
+/** The most rows a model's queue may hold: far past any memory budget (each row is an object of its fields), and 1e300 was taken. */
+export const MAX_QUEUE_ROWS = 10_000_000;
 
 const remoteStep = {
   type: 'object',
@@ -113,7 +120,7 @@ const step = {
   properties: {
     name: { type: 'string', pattern: '^[A-Za-z0-9_-]+$' },
     model: modelName,
-    version: { type: 'integer', minimum: 1 },
+    version: versionNumber,
     remote: remoteStep,
     inputs: { type: 'object', additionalProperties: identifier },
     weight: { type: 'number', exclusiveMinimum: 0 },
@@ -180,7 +187,7 @@ export const MODEL_CONFIG_SCHEMA = {
       minProperties: 1,
       properties: {
         model: modelName,
-        version: { type: 'integer', minimum: 1 },
+        version: versionNumber,
         percent: { type: 'number', minimum: 0, maximum: 100 },
         timeout_ms: { type: 'integer', minimum: 1, maximum: 600000 },
         max_in_flight: { type: 'integer', minimum: 1, maximum: 100000 },
@@ -214,9 +221,9 @@ export const MODEL_CONFIG_SCHEMA = {
       minProperties: 1,
       maxProperties: 1,
       properties: {
-        latest: { type: 'integer', minimum: 1 },
+        latest: versionNumber,
         all: { const: true },
-        specific: { type: 'array', minItems: 1, items: { type: 'integer', minimum: 1 } },
+        specific: { type: 'array', minItems: 1, items: versionNumber },
       },
     },
     fields: { type: 'object', minProperties: 1, additionalProperties: field, propertyNames: { pattern: NAME_PATTERN } },
@@ -235,8 +242,8 @@ export const MODEL_CONFIG_SCHEMA = {
       type: 'object',
       additionalProperties: false,
       properties: {
-        max_rows: { type: 'integer', minimum: 1 },
-        timeout_ms: { type: 'integer', minimum: 0 },
+        max_rows: { type: 'integer', minimum: 1, maximum: MAX_QUEUE_ROWS },
+        timeout_ms: { type: 'integer', minimum: 0, maximum: MAX_TIMEOUT_MS },
       },
     },
   },

@@ -486,3 +486,29 @@ test('a model.json config that starts with a UTF-8 byte order mark is read as wi
   writeFileSync(join(repo, 'weather', 'model.json'), '\uFEFF{"name": ');
   assert.match(startupError(() => loadRepository(repo)).message, /weather\/model\.json: \(file\): not valid JSON: Unexpected end of JSON input$/);
 });
+
+test('numeric keys past any sensible value are a problem at their key (queue.max_rows, queue.timeout_ms and version_policy.latest of 1e300 loaded; a timeout past 2^31 - 1 ms made Node fire its timer at once)', () => {
+  const repo = repoWith({ 'm/model.yaml': `model: svc.onnx
+fields:
+  a: { type: number }
+inputs:
+  float_input: { fields: [a, a, a, a, a, a, a] }
+outputs:
+  y: { from: label }
+version_policy: { latest: 1e300 }
+shadow: { version: 1000000000 }
+queue: { max_rows: 1e300, timeout_ms: 2147483648 }
+` });
+  copyFileSync(BOOK_MODEL, join(repo, 'm', 'svc.onnx'));
+  const err = startupError(() => loadRepository(repo));
+  const lines = err.message.split('\n').slice(1).map((l) => l.trim().replace(/^.*?(?=m\/model\.yaml)/, ''));
+  assert.deepEqual(lines, [
+    'm/model.yaml: shadow.version: must be <= 999999999: a version folder is named with at most 9 digits',
+    'm/model.yaml: version_policy.latest: must be <= 999999999: a version folder is named with at most 9 digits',
+    'm/model.yaml: queue.max_rows: must be <= 10000000',
+    'm/model.yaml: queue.timeout_ms: must be <= 2147483647 (about 24.8 days): the longest a Node timer waits, past which it fires at once',
+  ], err.message);
+  // The bounds themselves load.
+  writeFileSync(join(repo, 'm', 'model.yaml'), readFileSync(join(repo, 'm', 'model.yaml'), 'utf8').replace('latest: 1e300', 'latest: 999999999').replace(/shadow: .*\n/, '').replace('max_rows: 1e300, timeout_ms: 2147483648', 'max_rows: 10000000, timeout_ms: 2147483647'));
+  assert.equal(loadRepository(repo)[0]!.queue.timeoutMs, 2147483647);
+});
