@@ -61,6 +61,16 @@ function paramNumber(value: unknown, what: string): number {
 }
 
 /**
+ * A count of the model file (num_feature, num_class): a whole number from 1. "1e300" was taken as a number, and
+ * num_feature then said to differ from model.yaml's width, num_class to allocate one base score per class.
+ */
+function paramCount(value: unknown, what: string): number {
+  const n = paramNumber(value, what);
+  if (!Number.isSafeInteger(n) || n < 1 || n > 2 ** 31 - 1) throw new XgboostFormatError(`${what} is ${String(value)}, not a whole number from 1 to 2147483647`);
+  return n;
+}
+
+/**
  * base_score as one value per output: XGBoost 3 writes a vector, "[-1.1E-1,2.3E-1,1E0]" (one per
  * class for multi:softprob), older versions one number, which applies to every output.
  */
@@ -245,9 +255,15 @@ export function convertXgboost(json: unknown): ConvertedModel {
   const allTrees: unknown = linear ? [] : need(booster.model?.trees, 'trees');
   const treeInfo = linear ? [] : need(booster.model?.tree_info, 'tree_info');
   if (!linear) checkTrees(allTrees, booster.model!);
-  const numFeature = paramNumber(params.num_feature, 'num_feature');
+  const numFeature = paramCount(params.num_feature, 'num_feature');
   const multi = objective.startsWith('multi:');
-  const numClass = multi ? paramNumber(params.num_class, 'num_class') : 1;
+  const numClass = multi ? paramCount(params.num_class, 'num_class') : 1;
+  // Each round grows one tree per class: more classes than trees is no model XGBoost wrote (and sized what follows).
+  if (!linear && numClass > (allTrees as Tree[]).length) throw new XgboostFormatError(`num_class is ${numClass} but the model has ${(allTrees as Tree[]).length} trees: each boosting round grows one tree per class`);
+  const names = learner.feature_names;
+  if (Array.isArray(names) && names.length > 0 && (names.length !== numFeature || names.some((n) => typeof n !== 'string'))) {
+    throw new XgboostFormatError(names.length !== numFeature ? `feature_names has ${names.length} names but num_feature is ${numFeature}` : 'feature_names holds a value that is not a string');
+  }
   // gblinear keeps only its last weights, which its estimator's predict uses whatever best_iteration says.
   const rounds = linear ? undefined : bestRounds(learner, booster.model!, (allTrees as Tree[]).length, numClass);
   const trees = rounds === undefined ? (allTrees as Tree[]) : (allTrees as Tree[]).slice(0, rounds.trees);

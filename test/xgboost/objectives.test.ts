@@ -6,10 +6,10 @@
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { readFileSync, rmSync } from 'node:fs';
+import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { convertXgboostFile } from '../../src/xgboost/load.js';
-import { tempDir } from '../helpers/paths.js';
+import { EXAMPLES, tempDir } from '../helpers/paths.js';
 import { answersMatchXgboost } from './parity.js';
 
 const root = tempDir('modelserve-xgboost-objectives-');
@@ -82,4 +82,26 @@ test('ranking, survival (cox, aft), squared log error and hinge models answer as
 test('a model with several targets is refused naming the file and num_target (it said only "models with several targets are not supported")', () => {
   const file = join(root, 'targets.json');
   assert.throws(() => convertXgboostFile(file), (err: Error) => err.message === `${file}: models with several targets are not supported: num_target is 2 (trained on a label with 2 columns, or reg:quantileerror with 2 quantile_alpha values); train one model per target`);
+});
+
+test("a model file whose num_feature or num_class is no sensible count, or whose feature_names does not name num_feature features, is refused naming the file and the key (num_feature \"1e300\" was said to differ from model.yaml's width; a wrong-length feature_names was dropped without a word)", () => {
+  const rain = JSON.parse(readFileSync(join(EXAMPLES, 'rain-xgboost', 'model.json'), 'utf8'));
+  type Learner = { learner_model_param: Record<string, string>; objective: { name: string }; feature_names: string[] };
+  const edited = (name: string, edit: (learner: Learner) => void) => {
+    const model = structuredClone(rain);
+    edit(model.learner);
+    const file = join(root, name);
+    writeFileSync(file, JSON.stringify(model));
+    return file;
+  };
+  const cases: Array<[string, (l: Learner) => void, string]> = [
+    ['wide.json', (l) => { l.learner_model_param.num_feature = '1e300'; }, 'num_feature is 1e300, not a whole number from 1 to 2147483647'],
+    ['half.json', (l) => { l.learner_model_param.num_feature = '3.5'; }, 'num_feature is 3.5, not a whole number from 1 to 2147483647'],
+    ['classes.json', (l) => { l.objective.name = 'multi:softprob'; l.learner_model_param.num_class = '100000000'; }, `num_class is 100000000 but the model has ${rain.learner.gradient_booster.model.trees.length} trees: each boosting round grows one tree per class`],
+    ['names.json', (l) => { l.feature_names = l.feature_names.slice(0, 3); }, 'feature_names has 3 names but num_feature is 7'],
+  ];
+  for (const [name, edit, message] of cases) {
+    const file = edited(name, edit);
+    assert.throws(() => convertXgboostFile(file), (err: Error) => err.message === `${file}: ${message}`, name);
+  }
 });
