@@ -95,6 +95,16 @@ export function isServerFault(error: ModelServeError): boolean {
 /** A startup failure: the CLI prints `message` (which names the file) and exits non-zero. */
 export class StartupError extends ModelServeError {}
 
+/**
+ * onnxruntime's refusal of a model file (runtime/session.ts): "<path>: <reason>", the path (where the file is on the
+ * server's disk, for the operator) kept apart from the reason, so that API clients can be told the file by another name.
+ */
+export class SessionLoadError extends StartupError {
+  constructor(readonly path: string, readonly reason: string, options: { cause?: unknown } = {}) {
+    super('MS_ERR_MODEL_LOAD', `${path}: ${reason}`, options);
+  }
+}
+
 /** Why modelserve_rejected_total counts a refusal: load shedding, or a deadline. */
 export type RejectReason = 'overloaded' | 'timeout';
 

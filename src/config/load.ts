@@ -2,7 +2,7 @@
 // config against the schema plus cross-field rules, and reports every problem at once (file and
 // key path), then returns frozen ModelConfig objects. Nothing here touches onnxruntime.
 import { closeSync, existsSync, lstatSync, readdirSync, readlinkSync, readSync, statSync } from 'node:fs';
-import { basename, dirname, join, relative, resolve } from 'node:path';
+import { basename, dirname, isAbsolute, join, relative, resolve, sep } from 'node:path';
 import type { ErrorObject } from 'ajv';
 import { isCollection, isMap, Lexer, LineCounter, parseDocument, visit, type YAMLError } from 'yaml';
 import { StartupError } from '../errors.js';
@@ -51,14 +51,20 @@ export interface Problem {
   file: string;
   path: string;
   message: string;
-  /** The message as API clients read it, when it differs: without the text of a file it quotes (formatProblems). */
-  forClients?: string;
+  /**
+   * The message as API clients read it, when it differs (formatProblems): without the text of a file it quotes, and
+   * naming files as fileForClients() does — given the model repository's root when it names one.
+   */
+  forClients?: ForClients;
 }
 
-/** Reports a config problem at a key (`forClients`: see Problem). */
-export type ProblemAt = (path: string, message: string, forClients?: string) => void;
+/** A problem's message as API clients read it: as it is, or made from the model repository's root (fileForClients). */
+export type ForClients = string | ((repo: string) => string);
 
-function problemAt(file: string, path: string, message: string, forClients: string | undefined): Problem {
+/** Reports a config problem at a key (`forClients`: see Problem). */
+export type ProblemAt = (path: string, message: string, forClients?: ForClients) => void;
+
+function problemAt(file: string, path: string, message: string, forClients: ForClients | undefined): Problem {
   return forClients === undefined ? { file, path, message } : { file, path, message, forClients };
 }
 
@@ -1012,7 +1018,8 @@ export function buildConfig(where: VersionLocation, file: string, raw: RawConfig
   const modelFile = resolve(dir, raw.model ?? (raw.format === 'xgboost' ? 'model.json' : DEFAULTS.model));
   if (!existsSync(modelFile)) {
     // A link to nothing or a loop of links is there, just not followable: "not found" sent the user looking for a missing file.
-    at('model', entryExists(modelFile) ? `${modelFile} is a symbolic link that leads to no file (${danglingReason(modelFile)})` : `${raw.format === 'xgboost' ? 'XGBoost model' : 'ONNX'} file not found: ${modelFile}`);
+    const said = (shown: string) => entryExists(modelFile) ? `${shown} is a symbolic link that leads to no file (${danglingReason(modelFile)})` : `${raw.format === 'xgboost' ? 'XGBoost model' : 'ONNX'} file not found: ${shown}`;
+    at('model', said(modelFile), (repo) => said(fileForClients(modelFile, repo, raw.model)));
   }
   const name = raw.name ?? folderModelName(where);
   const problem = modelNameProblem(raw, name);
@@ -1027,6 +1034,7 @@ export function buildConfig(where: VersionLocation, file: string, raw: RawConfig
     dir,
     configFile: file,
     modelFile,
+    ...(raw.model !== undefined && { modelAsWritten: raw.model }),
     format: raw.format ?? 'onnx',
     default: raw.default ?? false,
     strict: raw.strict ?? false,
@@ -1078,9 +1086,24 @@ function deepFreeze<T>(value: T): T {
   return value;
 }
 
-/** `forClients`: the problems as API clients read them (Problem's forClients), else as the operator does. */
-export function formatProblems(problems: Problem[], cwd = process.cwd(), forClients = false): string {
-  const lines = problems.map((p) => `  ${relative(cwd, p.file) || p.file}: ${p.path}: ${(forClients ? p.forClients : undefined) ?? p.message}`);
+/**
+ * A file as API clients may read its name: relative to the model repository (`repo`) when it is in it, else
+ * `written`, the name its config gives it — never where it is on the server's disk (which the operator's messages
+ * say): a client learns nothing of the disk's layout beyond the repository, nor of the server's working directory.
+ */
+export function fileForClients(file: string, repo: string, written = basename(file)): string {
+  const inRepo = relative(resolve(repo), resolve(file));
+  return inRepo === '' || inRepo === '..' || inRepo.startsWith(`..${sep}`) || isAbsolute(inRepo) ? written : inRepo;
+}
+
+/**
+ * `forClients`: the root of the model repository, for the problems as API clients read them (Problem's forClients,
+ * files named by fileForClients()); without it, as the operator does (files relative to `cwd`).
+ */
+export function formatProblems(problems: Problem[], cwd = process.cwd(), forClients?: string): string {
+  const lines = problems.map((p) => forClients === undefined
+    ? `  ${relative(cwd, p.file) || p.file}: ${p.path}: ${p.message}`
+    : `  ${fileForClients(p.file, forClients)}: ${p.path}: ${typeof p.forClients === 'function' ? p.forClients(forClients) : p.forClients ?? p.message}`);
   return `invalid model configuration (${problems.length} problem${problems.length === 1 ? '' : 's'}):\n${lines.join('\n')}`;
 }
 

@@ -2,7 +2,7 @@
 // to the model folder) instead of copied into the config. Runs before the cross-field checks, which
 // then see plain mean/scale arrays; a problem names the file and leaves the input unscaled.
 import { isAbsolute, relative, resolve } from 'node:path';
-import type { ProblemAt } from './load.js';
+import { fileForClients, type ProblemAt } from './load.js';
 import { jsonSyntaxReason, notUtf8Reason, readUserFile, stripBom, unreadableReason, UserFileError } from '../user-file.js';
 
 interface LooseScale { mean?: number[]; scale?: number[]; file?: string }
@@ -16,10 +16,15 @@ function described(value: unknown): string {
 
 const EXPECTED = 'expected {"mean": [numbers], "scale": [numbers]}';
 
-/** A scaler file that is not JSON: `forClients` without the text JSON.parse quotes of it (jsonSyntaxReason). */
+/**
+ * What is wrong with a scaler file, said of the file as named (`said`: its message names it `shown`). `forClients`: as
+ * API clients read it — the file named as they may read it, without the text JSON.parse quotes of it (jsonSyntaxReason).
+ */
 export class ScalerFileError extends Error {
-  constructor(message: string, readonly forClients: string, options?: ErrorOptions) {
-    super(message, options);
+  readonly forClients: (file: string) => string;
+  constructor(readonly said: (file: string) => string, shown: string, forClients = said, options?: ErrorOptions) {
+    super(said(shown), options);
+    this.forClients = forClients;
   }
 }
 
@@ -32,7 +37,7 @@ export function readScalerFile(path: string, shown = path): { mean: number[]; sc
   const file = shown;
   // Read as UTF-8, UTF-16 would be "not valid JSON: Unexpected token '?'".
   const notUtf8 = notUtf8Reason(bytes);
-  if (notUtf8 !== undefined) throw new Error(`${file} ${notUtf8}`);
+  if (notUtf8 !== undefined) throw new ScalerFileError((f) => `${f} ${notUtf8}`, file);
   let json: unknown;
   const text = stripBom(bytes.toString('utf8'));
   try {
@@ -41,10 +46,10 @@ export function readScalerFile(path: string, shown = path): { mean: number[]; sc
     if (!(err instanceof SyntaxError)) throw err;
     // JSON.parse's message names no file and quotes the text it stopped at (binary bytes, line breaks).
     const { message, forClients } = jsonSyntaxReason(err, text);
-    throw new ScalerFileError(`${file} is not valid JSON: ${message}`, `${file} is not valid JSON: ${forClients}`, { cause: err });
+    throw new ScalerFileError((f) => `${f} is not valid JSON: ${message}`, file, (f) => `${f} is not valid JSON: ${forClients}`, { cause: err });
   }
   // Every message names the file: the key it is reported at (scale.file) may be far from it.
-  if (json === null || typeof json !== 'object' || Array.isArray(json)) throw new Error(`${file} holds ${described(json)}; ${EXPECTED}`);
+  if (json === null || typeof json !== 'object' || Array.isArray(json)) throw new ScalerFileError((f) => `${f} holds ${described(json)}; ${EXPECTED}`, file);
   const object = json as Record<string, unknown>;
   const problems: string[] = [];
   const read = (key: 'mean' | 'scale'): number[] | undefined => {
@@ -61,7 +66,7 @@ export function readScalerFile(path: string, shown = path): { mean: number[]; sc
   };
   const mean = read('mean');
   const scale = read('scale');
-  if (!mean || !scale) throw new Error(`${file}: ${problems.join('; ')}; ${EXPECTED}`);
+  if (!mean || !scale) throw new ScalerFileError((f) => `${f}: ${problems.join('; ')}; ${EXPECTED}`, file);
   return { mean, scale };
 }
 
@@ -109,19 +114,23 @@ export function resolveScaleFiles(dir: string, inputs: Record<string, { fields: 
       continue;
     }
     const file = resolve(dir, s.file);
-    // Named as the config is (relative to the working directory); an absolute scale.file as written.
-    const shown = isAbsolute(s.file) ? s.file : relative(process.cwd(), file) || file;
+    // Named as the config is (relative to the working directory); an absolute scale.file as written. API clients
+    // read it as fileForClients() names it: relative to the repository, else as written.
+    const written = s.file;
+    const shown = isAbsolute(written) ? written : relative(process.cwd(), file) || file;
     try {
       const { mean, scale } = readScalerFile(file, shown);
       const wrong = [mean.length !== tensor.fields.length && `${mean.length} mean values`, scale.length !== tensor.fields.length && `${scale.length} scale values`].filter(Boolean);
-      if (wrong.length > 0) throw new Error(`${shown} has ${wrong.join(' and ')} but the input has ${tensor.fields.length} fields`);
+      if (wrong.length > 0) throw new ScalerFileError((f) => `${f} has ${wrong.join(' and ')} but the input has ${tensor.fields.length} fields`, shown);
       const wrongValues = scaleValueProblems(mean, scale, tensor.type);
-      if (wrongValues.length > 0) throw new Error(`${shown}: ${wrongValues.join('; ')}`);
+      if (wrongValues.length > 0) throw new ScalerFileError((f) => `${f}: ${wrongValues.join('; ')}`, shown);
       tensor.scale = { mean, scale };
     } catch (err) {
       const e = err as NodeJS.ErrnoException;
       // An errno error (a loop of links, permission denied) says the system call, not the reason.
-      at(`${path}.file`, e.code === 'ENOENT' ? `scaler file not found: ${shown}` : err instanceof UserFileError ? `${shown} ${err.reason}` : e.code !== undefined ? `${shown} ${unreadableReason(err)}` : e.message, err instanceof ScalerFileError ? err.forClients : undefined);
+      const said = (f: string) => e.code === 'ENOENT' ? `scaler file not found: ${f}` : err instanceof UserFileError ? `${f} ${err.reason}` : e.code !== undefined ? `${f} ${unreadableReason(err)}` : undefined;
+      const forClients = (f: string) => err instanceof ScalerFileError ? err.forClients(f) : said(f) ?? `${f} could not be read`;
+      at(`${path}.file`, said(shown) ?? e.message, (repo) => forClients(fileForClients(file, repo, written)));
       delete tensor.scale;
     }
   }

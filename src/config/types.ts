@@ -77,6 +77,8 @@ export interface ModelConfig {
   configFile: string;
   /** Absolute path of the model file: .onnx, or XGBoost's JSON with format xgboost. */
   modelFile: string;
+  /** The model file as its config's `model:` writes it (absent: the default name); how API clients read a file outside the repository. */
+  modelAsWritten?: string;
   /** xgboost: the file is XGBoost's JSON model, converted to ONNX at load (src/xgboost). */
   format?: 'onnx' | 'xgboost';
   default: boolean;

@@ -10,13 +10,13 @@
 import { EventEmitter } from 'node:events';
 import { createHash } from 'node:crypto';
 import { statSync } from 'node:fs';
-import { basename, relative, sep } from 'node:path';
+import { basename, dirname, relative, sep } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import type { BatchInfo } from '../batching/batcher.js';
-import { danglingReason, danglingVersionLinks, defaultModel, formatProblems, markedDefault, loadRepository, repositoryProblems, selectVersions, versionLocations, versionPolicySource, type Problem } from '../config/load.js';
+import { danglingReason, danglingVersionLinks, defaultModel, fileForClients, formatProblems, markedDefault, loadRepository, repositoryProblems, selectVersions, versionLocations, versionPolicySource, type Problem } from '../config/load.js';
 import { checkRawSignature, checkSignature, signatureWarnings } from '../config/signature.js';
 import type { ModelConfig } from '../config/types.js';
-import { messageForClients, ModelServeError, StartupError } from '../errors.js';
+import { messageForClients, ModelServeError, SessionLoadError, StartupError } from '../errors.js';
 import type { InferenceRuntime, ModelSignature, ModelSource } from '../runtime/types.js';
 import { formatModelProblems, type ModelProblem } from '../check/problems.js';
 import { exampleRow, ModelVersion, type OptimizationSummary } from './model-version.js';
@@ -149,21 +149,31 @@ function holdsMemory(entry: ModelEntry): boolean {
   return false;
 }
 
-async function readModelSource(config: ModelConfig, key: string, optimize: boolean): Promise<{ source: ModelSource; optimization?: OptimizationSummary; classLinks?: ClassLinks }> {
+async function readModelSource(config: ModelConfig, key: string, optimize: boolean, repo: string): Promise<{ source: ModelSource; optimization?: OptimizationSummary; classLinks?: ClassLinks }> {
   try {
     const { bytes, optimization, classLinks } = await readModelBytes(config, optimize, true);
     return { source: { name: key, path: config.modelFile, bytes }, optimization, classLinks };
   } catch (err) {
     if (!(err instanceof ModelBytesError)) throw err;
-    throw bytesFailure(config, err);
+    throw bytesFailure(config, err, repo);
   }
 }
 
+/**
+ * A version's file (its config, or its model file) as API clients read its name: relative to the model repository
+ * (`repo`), else its model file as `model:` writes it (fileForClients). The operator's messages name it relative to
+ * the working directory, or as the absolute path it is.
+ */
+function fileOfVersionForClients(config: ModelConfig, file: string, repo: string): string {
+  return fileForClients(file, repo, file === config.modelFile ? config.modelAsWritten : undefined);
+}
+
 /** A config that does not match its model's signature, as the load's failure (every problem); undefined when it matches. */
-function signatureFailure(config: ModelConfig, signature: ModelSignature): StartupError | undefined {
-  const problems = (config.kind === 'raw' ? checkRawSignature(signature) : checkSignature(config, signature)).map((p) => `  ${relative(process.cwd(), config.configFile) || config.configFile}: ${p}`);
+function signatureFailure(config: ModelConfig, signature: ModelSignature, repo: string): StartupError | undefined {
+  const problems = config.kind === 'raw' ? checkRawSignature(signature) : checkSignature(config, signature);
   if (problems.length === 0) return undefined;
-  return new StartupError('MS_ERR_MODEL_SIGNATURE', `model configuration does not match the ONNX model (${problems.length} problem${problems.length === 1 ? '' : 's'}):\n${problems.join('\n')}`);
+  const said = (file: string) => `model configuration does not match the ONNX model (${problems.length} problem${problems.length === 1 ? '' : 's'}):\n${problems.map((p) => `  ${file}: ${p}`).join('\n')}`;
+  return new StartupError('MS_ERR_MODEL_SIGNATURE', said(relative(process.cwd(), config.configFile) || config.configFile), { forClients: said(fileOfVersionForClients(config, config.configFile, repo)) });
 }
 
 /**
@@ -177,7 +187,7 @@ async function boundToFail(config: ModelConfig, refused: ReadonlyMap<string, str
   const stamp = refused.get(config.modelFile);
   if (stamp !== undefined && stamp === filesStamp(config)) return true;
   const signature = await modelFileSignature(config);
-  return signature !== undefined && signatureFailure(config, signature) !== undefined;
+  return signature !== undefined && signatureFailure(config, signature, config.modelDir) !== undefined;
 }
 
 /** The SHA-256 of a model's bytes, 4 MiB per turn of the event loop: a large model does not hold it up in one block. */
@@ -214,11 +224,10 @@ function reloadFailed(version: number, reason: string): string {
   return `reload failed (version ${version} as loaded before keeps serving): ${reason}`;
 }
 
-/** A model file's bytes that cannot load, as the load's failure: the file, then the problem. */
-function bytesFailure(config: ModelConfig, err: ModelBytesError): StartupError {
-  const shown = relative(process.cwd(), config.modelFile) || config.modelFile;
-  const said = (message: string) => err.stage === 'parse' ? `${shown} is not a valid ONNX model: ${message}` : `${shown} ${message}`;
-  return new StartupError('MS_ERR_MODEL_LOAD', said(err.message), { forClients: said(err.forClients) });
+/** A model file's bytes that cannot load, as the load's failure: the file, then the problem (`repo`: see fileOfVersionForClients). */
+function bytesFailure(config: ModelConfig, err: ModelBytesError, repo: string): StartupError {
+  const said = (shown: string, message: string) => err.stage === 'parse' ? `${shown} is not a valid ONNX model: ${message}` : `${shown} ${message}`;
+  return new StartupError('MS_ERR_MODEL_LOAD', said(relative(process.cwd(), config.modelFile) || config.modelFile, err.message), { forClients: said(fileOfVersionForClients(config, config.modelFile, repo), err.forClients) });
 }
 
 function newest(entry: ModelEntry): ServableVersion | undefined {
@@ -250,7 +259,7 @@ function formatLoadFailures(failures: ReadonlyArray<{ config: ModelConfig; error
  * Awaits a version's load-time warm-up run; its failure names the file (the config, or a raw
  * folder's .onnx) rather than the runtime's internal key ('m/1#3').
  */
-async function warmUp(config: ModelConfig, key: string, input: string, run: Promise<unknown>): Promise<void> {
+async function warmUp(config: ModelConfig, key: string, input: string, run: Promise<unknown>, repo: string): Promise<void> {
   try {
     await run;
   } catch (err) {
@@ -262,7 +271,8 @@ async function warmUp(config: ModelConfig, key: string, input: string, run: Prom
     const source = err instanceof ModelServeError && err.code === 'MS_ERR_BAD_TENSOR' && err.cause instanceof Error ? err.cause : err;
     const message = (source as Error).message.replace(`model '${key}': `, '');
     const file = config.kind === 'raw' ? config.modelFile : config.configFile;
-    throw new StartupError('MS_ERR_MODEL_LOAD', `${file}: the load-time warm-up run on ${input} failed: ${message}`);
+    const said = (shown: string) => `${shown}: the load-time warm-up run on ${input} failed: ${message}`;
+    throw new StartupError('MS_ERR_MODEL_LOAD', said(file), { forClients: said(fileOfVersionForClients(config, file, repo)) });
   }
 }
 
@@ -342,13 +352,13 @@ export class InferenceCore extends EventEmitter {
       for (const { config } of this.entries.get(name)!.wanted.values()) {
         const problem = await modelFileProblem(config);
         if (problem) {
-          failures.push({ config, error: bytesFailure(config, problem), signature: false });
+          failures.push({ config, error: bytesFailure(config, problem, this.clientsRoot(config.modelDir)), signature: false });
           continue;
         }
         // Its config against the inputs and outputs its file declares (no session): a mismatch fails the start as
         // a loaded model's does, not its first request.
         const signature = await modelFileSignature(config);
-        const mismatch = signature && signatureFailure(config, signature);
+        const mismatch = signature && signatureFailure(config, signature, this.clientsRoot(config.modelDir));
         if (mismatch) failures.push({ config, error: mismatch, signature: true });
         // Its warnings too, now as a loaded model's are, rather than at its first load (which does not repeat them).
         else if (signature) this.warnSignature(config, signature);
@@ -381,6 +391,14 @@ export class InferenceCore extends EventEmitter {
     }
     this.state = 'ready';
     this.emit('event', { type: 'models-changed' } satisfies CoreEvent);
+  }
+
+  /**
+   * The model repository's root, from which API clients read a model's files named (fileForClients): the repository
+   * served, else (the core given configs) the folder holding the model folder `modelDir`.
+   */
+  private clientsRoot(modelDir: string): string {
+    return this.repo ?? dirname(modelDir);
   }
 
   private entry(name: string): ModelEntry {
@@ -722,15 +740,18 @@ export class InferenceCore extends EventEmitter {
       if (config.kind === 'raw' && loaded instanceof ModelVersion) {
         // A raw model: one row of zeros through the batcher and session (none for an input of no declared shape).
         const feeds = loaded.exampleFeeds();
-        if (feeds !== undefined) await warmUp(config, key, 'one row of zeros / empty strings', loaded.infer(feeds, 1, { unobserved: true }));
+        if (feeds !== undefined) await warmUp(config, key, 'one row of zeros / empty strings', loaded.infer(feeds, 1, { unobserved: true }), this.clientsRoot(config.modelDir));
       } else {
         // The example row through the whole path: a mapping that cannot work fails here, not on traffic.
         // (A pipeline's steps are warmed as models; its remote steps need not be up to load it.)
         const validated = loaded.validate(exampleRow(loaded.config));
-        if (!validated.ok) throw new StartupError('MS_ERR_CONFIG_INVALID', `${config.configFile}: the fields' examples do not form a valid request: ${JSON.stringify(validated.issues)}`);
+        if (!validated.ok) {
+          const said = (file: string) => `${file}: the fields' examples do not form a valid request: ${JSON.stringify(validated.issues)}`;
+          throw new StartupError('MS_ERR_CONFIG_INVALID', said(config.configFile), { forClients: said(fileOfVersionForClients(config, config.configFile, this.clientsRoot(config.modelDir))) });
+        }
         if (!config.pipeline) {
           const version = loaded;
-          await warmUp(config, key, "the example row (the fields' examples, defaults)", version.predict(validated.rows, undefined, { unobserved: true }).then((p) => version.serialize.many(p)));
+          await warmUp(config, key, "the example row (the fields' examples, defaults)", version.predict(validated.rows, undefined, { unobserved: true }).then((p) => version.serialize.many(p)), this.clientsRoot(config.modelDir));
         }
       }
     } catch (err) {
@@ -782,7 +803,8 @@ export class InferenceCore extends EventEmitter {
   private async loadModelVersion(config: ModelConfig, key: string): Promise<ModelVersion> {
     // Taken before the read: a copy landing during the load is not taken for the files refused.
     const stamp = filesStamp(config);
-    const { source, optimization, classLinks } = await readModelSource(config, key, this.options.optimize ?? true);
+    const repo = this.clientsRoot(config.modelDir);
+    const { source, optimization, classLinks } = await readModelSource(config, key, this.options.optimize ?? true, repo);
     // Only a raw model that batches can be found to run alone; hashed while its session loads (the bytes are cloned to a worker, not moved).
     const digest = config.kind === 'raw' && config.batching.enabled ? digestOf(source.bytes) : undefined;
     let signatures: Record<string, ModelSignature>;
@@ -792,12 +814,17 @@ export class InferenceCore extends EventEmitter {
       // Remembered so that loading these files again evicts no model for them (boundToFail); still tried, and should
       // it then load, room is made once it serves.
       if (stamp !== undefined && sessionRefused(err)) this.refused.set(config.modelFile, stamp);
+      // onnxruntime's refusal names the file where it is on disk (the operator's): clients read it as bytesFailure's do.
+      if (err instanceof SessionLoadError) throw new StartupError(err.code, err.message, { cause: err.cause ?? err, forClients: `${fileOfVersionForClients(config, config.modelFile, repo)}: ${err.reason}` });
       throw err;
     }
     this.refused.delete(config.modelFile);
-    if (!signatures[key]) throw new StartupError('MS_ERR_MODEL_LOAD', `${config.modelFile}: the runtime did not load this model`);
+    if (!signatures[key]) {
+      const said = (file: string) => `${file}: the runtime did not load this model`;
+      throw new StartupError('MS_ERR_MODEL_LOAD', said(config.modelFile), { forClients: said(fileOfVersionForClients(config, config.modelFile, repo)) });
+    }
     const signature = await withDeclaredRanks(signatures[key], source.bytes);
-    const mismatch = signatureFailure(config, signature);
+    const mismatch = signatureFailure(config, signature, repo);
     if (mismatch) {
       await this.runtime.unload([key]);
       throw mismatch;
@@ -1084,7 +1111,7 @@ export class InferenceCore extends EventEmitter {
     const problems = (model?.versions ?? []).filter((v) => !v.complete).map((v) => {
       const found: Problem[] = [];
       v.read(found);
-      return `version ${v.version}: ${found.length > 0 ? formatProblems(found, undefined, true) : 'its folder holds no model file'}`;
+      return `version ${v.version}: ${found.length > 0 ? formatProblems(found, undefined, this.repo) : 'its folder holds no model file'}`;
     });
     return problems.length > 0 ? problems.join('; ') : undefined;
   }
@@ -1275,7 +1302,7 @@ export class InferenceCore extends EventEmitter {
       if (slot?.fingerprint === v.fingerprint && !force) continue; // already reported
       const reason = formatProblems(problems);
       // The slot's reason reaches API clients: without what a problem quotes of a file (a scale.file's text).
-      const forClients = formatProblems(problems, undefined, true);
+      const forClients = formatProblems(problems, undefined, this.clientsRoot(model.dir));
       if (slot?.state === 'ready') entry.slots.set(v.version, { ...slot, fingerprint: v.fingerprint, reason: reloadFailed(v.version, forClients) });
       else entry.slots.set(v.version, { version: v.version, state: 'failed', reason: forClients, fingerprint: v.fingerprint });
       this.options.onProblem?.(reason, { model: model.name, version: v.version });

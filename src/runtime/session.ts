@@ -4,7 +4,7 @@
 // Before onnxruntime-node: see the module.
 import './ort-telemetry.js';
 import ort from 'onnxruntime-node';
-import { ModelServeError, StartupError } from '../errors.js';
+import { ModelServeError, SessionLoadError } from '../errors.js';
 import { allocateTensor } from '../tensors/allocate.js';
 import type { ElementType, ModelSignature, NamedTensors, RuntimeOptions, TensorData, TensorInfo, TensorValues } from './types.js';
 
@@ -53,11 +53,11 @@ function hasExternalData(bytes: Uint8Array): boolean {
 }
 
 /**
- * Creates a session from ONNX bytes. Rejects with StartupError(MS_ERR_MODEL_LOAD, "<path>: <problem>").
+ * Creates a session from ONNX bytes. Rejects with SessionLoadError (MS_ERR_MODEL_LOAD, "<path>: <problem>").
  * (onnxruntime-node parses and optimises the model synchronously on the calling thread.)
  */
 export async function createSession(path: string, bytes: Uint8Array, options: RuntimeOptions): Promise<OrtSession> {
-  if (bytes.byteLength === 0) throw new StartupError('MS_ERR_MODEL_LOAD', `${path}: the file is empty`);
+  if (bytes.byteLength === 0) throw new SessionLoadError(path, 'the file is empty');
   try {
     // A graph whose weights are kept in files beside it (external data, as large exports are
     // saved) loads from its own path: onnxruntime finds those files relative to the model file,
@@ -68,7 +68,7 @@ export async function createSession(path: string, bytes: Uint8Array, options: Ru
   } catch (err) {
     const undescribed = /Unsupported data type: (\d+)/.exec(errorText(err));
     const which = undescribed ? await tensorsOfType(bytes, Number(undescribed[1])) : undefined;
-    throw new StartupError('MS_ERR_MODEL_LOAD', `${path}: onnxruntime could not load the model: ${which ?? ''}${onnxruntimeText(err)}`, { cause: err });
+    throw new SessionLoadError(path, `onnxruntime could not load the model: ${which ?? ''}${onnxruntimeText(err)}`, { cause: err });
   }
 }
 

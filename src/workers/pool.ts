@@ -7,7 +7,7 @@
 import { Worker } from 'node:worker_threads';
 // Sets ORT_DISABLE_TELEMETRY in the process's environment before a worker loads onnxruntime.
 import '../runtime/ort-telemetry.js';
-import { ModelServeError, StartupError, type ErrorCode, ERRORS } from '../errors.js';
+import { ModelServeError, SessionLoadError, StartupError, type ErrorCode, ERRORS } from '../errors.js';
 import { leadingRows, type InferenceRuntime, type ModelSignature, type ModelSource, type NamedTensors, type RuntimeOptions } from '../runtime/types.js';
 import { packTensors, type FromWorker, type ToWorker, type WorkerInit } from './protocol.js';
 import type { RunCost } from '../runtime/session.js';
@@ -226,7 +226,7 @@ export class WorkerPoolRuntime implements InferenceRuntime {
       case 'load-error': {
         const pending = slot.loads.get(msg.id);
         slot.loads.delete(msg.id);
-        pending?.reject(new StartupError('MS_ERR_MODEL_LOAD', msg.message));
+        pending?.reject(msg.path !== undefined && msg.reason !== undefined ? new SessionLoadError(msg.path, msg.reason) : new StartupError('MS_ERR_MODEL_LOAD', msg.message));
         break;
       }
     }

@@ -24,7 +24,8 @@ export type ToWorker =
 
 export type FromWorker =
   | { type: 'loaded'; id: number; signatures: Record<string, ModelSignature>; costs: Record<string, RunCost | undefined> }
-  | { type: 'load-error'; id: number; message: string }
+  /** path and reason: a SessionLoadError's, apart. */
+  | { type: 'load-error'; id: number; message: string; path?: string; reason?: string }
   /** runMs: the time inside onnxruntime (no hand-off), which keeps the pool's RunCost estimate current. */
   | { type: 'result'; id: number; outputs: NamedTensors; runMs: number }
   | { type: 'run-error'; id: number; code: string; message: string };

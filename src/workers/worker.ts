@@ -1,7 +1,7 @@
 // One pool worker thread: owns its own onnxruntime sessions (one per model) and runs batches on
 // request. Started by WorkerPoolRuntime (src/workers/pool.ts) with a WorkerInit as workerData.
 import { parentPort, workerData } from 'node:worker_threads';
-import { ModelServeError } from '../errors.js';
+import { ModelServeError, SessionLoadError } from '../errors.js';
 import { createSession, errorText, measureRunCost, runSession, signatureOf, warmUp, type OrtSession, type RunCost } from '../runtime/session.js';
 import type { ModelSignature } from '../runtime/types.js';
 import { transferList, unpackTensors, type FromWorker, type ToWorker, type WorkerInit } from './protocol.js';
@@ -26,7 +26,7 @@ async function load(id: number, models: Extract<ToWorker, { type: 'load' }>['mod
     }
   } catch (err) {
     await Promise.all([...fresh.values()].map((s) => s.release()));
-    post({ type: 'load-error', id, message: errorText(err) });
+    post({ type: 'load-error', id, message: errorText(err), ...(err instanceof SessionLoadError && { path: err.path, reason: err.reason }) });
     return;
   }
   const signatures: Record<string, ModelSignature> = {};

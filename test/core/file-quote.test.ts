@@ -5,7 +5,7 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdirSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { join, relative } from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import { startServer, type RunningServer } from '../../src/server.js';
 import { call } from '../helpers/http.js';
@@ -117,5 +117,79 @@ test('what clients read of JSON.parse: its position as a line and column, never 
     const { message, forClients } = reason(text);
     assert.doesNotMatch(forClients, /sk/, text);
     assert.match(message, /sk/, `the operator's keeps it: ${message}`);
+  }
+});
+
+// A reason named files relative to the server's working directory (the config, the model file, a scale.file), or
+// where they are ("ONNX file not found: /srv/…"): in a container started from / that was the layout of the server's
+// disk, for every client. Clients read a file relative to the model repository, one outside it as its config writes
+// it; the log keeps the operator's names.
+test("a server whose working directory is elsewhere: clients read files relative to the repository, or as the config writes them; the log names them as before", async () => {
+  const home = tempDir();
+  const cwd = join(tempDir(), 'started', 'from', 'here'); // deeper than a version folder: a path from it is not the one written
+  mkdirSync(cwd, { recursive: true });
+  const outside = join(tempDir(), 'notes.txt');
+  writeFileSync(outside, 'some notes\n');
+  const written = relative(join(home, 'far', '1'), outside);
+  writeBookVersion(home, 'book', 1, 'optimize: false\n');
+  const before = process.cwd();
+  process.chdir(cwd);
+  const local = await startServer({ repo: home, port: 0, grpcPort: 'free', workers: 1, logger: { level: 'info', stream: logs.stream }, app: { auth: { keys: [KEY], adminKeys: [ADMIN] } } });
+  const clients = grpcClients(local.grpcPort!);
+  try {
+    // A config whose model file is not there yet (a load means it as it is), a scale.file that is no JSON, a model
+    // file that is text, one onnxruntime refuses, a config that does not match its model, a model: outside the repository.
+    mkdirSync(join(home, 'missing', '1'), { recursive: true });
+    writeFileSync(join(home, 'missing', '1', 'model.yaml'), bookConfig('missing', 1));
+    writeFileSync(join(writeBookVersion(home, 'scaled', 1), 'scaler.json'), '{"mean": [1,');
+    writeFileSync(join(home, 'scaled', '1', 'model.yaml'), bookConfig('scaled', 1).replace(/scale:\n\s+mean: .*\n\s+scale: .*\n/, 'scale: { file: scaler.json }\n'));
+    writeFileSync(join(writeBookVersion(home, 'texty', 1), 'model.onnx'), 'not a model\n');
+    writeFileSync(join(writeBookVersion(home, 'refused', 1), 'model.onnx'), Buffer.from([0x3a, 0x00])); // a ModelProto with an empty graph
+    writeBookVersion(home, 'mismatched', 1, 'optimize: false\n');
+    writeFileSync(join(home, 'mismatched', '1', 'model.yaml'), bookConfig('mismatched', 1).replace('float_input:', 'wrong_input:'));
+    writeFileSync(join(writeBookVersion(home, 'far', 1), 'model.yaml'), bookConfig('far', 1).replace('model: model.onnx', `model: ${written}`));
+
+    const expected: Record<string, RegExp> = {
+      missing: /missing\/1\/model\.yaml: model: ONNX file not found: missing\/1\/model\.onnx/,
+      scaled: /scaled\/1\/model\.yaml: inputs\.float_input\.scale\.file: scaled\/1\/scaler\.json is not valid JSON/,
+      texty: /texty\/1\/model\.onnx is not a valid ONNX model: it looks like text/,
+      refused: /refused\/1\/model\.onnx: onnxruntime could not load the model/,
+      mismatched: /model configuration does not match the ONNX model \(\d+ problems?\):\\n {2}mismatched\/1\/model\.yaml: /,
+      far: new RegExp(`${written.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')} is not a valid ONNX model: it looks like text`),
+    };
+    const metadata = new grpc.Metadata();
+    metadata.set('authorization', `Bearer ${ADMIN}`);
+    const answers: Array<[string, string]> = [];
+    for (const name of Object.keys(expected)) {
+      const load = await call(`${local.url}/v2/repository/models/${name}/load`, { method: 'POST', headers: admin });
+      assert.equal(load.status, 400, load.text);
+      assert.match(load.text, expected[name]!, `${name}: the load's answer`);
+      answers.push(
+        [`${name}: repository load`, load.text],
+        [`GET /models/${name}`, (await call(`${local.url}/models/${name}`, { headers: user })).text],
+        [`GET /v2/models/${name}`, (await call(`${local.url}/v2/models/${name}`, { headers: user })).text],
+        [`POST /models/${name}/predict`, (await call(`${local.url}/models/${name}/predict`, { body: BOOK_ROW, headers: user })).text],
+        [`gRPC ModelMetadata ${name}`, JSON.stringify(await rpc(clients.inference, 'ModelMetadata', { name }, metadata).catch((err: grpc.ServiceError) => err.details))],
+      );
+    }
+    answers.push(
+      ['GET /models', (await call(`${local.url}/models`, { headers: user })).text],
+      ['POST /v2/repository/index', (await call(`${local.url}/v2/repository/index`, { method: 'POST', body: {}, headers: admin })).text],
+      ['gRPC RepositoryIndex', JSON.stringify(await rpc(clients.inference, 'RepositoryIndex', {}, metadata))],
+    );
+    const models = (await call(`${local.url}/models`, { headers: user })).text;
+    for (const [name, reason] of Object.entries(expected)) if (name !== 'missing') assert.match(models, reason, `GET /models: ${name}`);
+    // Neither where the repository is nor where it is from the working directory; nor where the outside file is.
+    const disk = [home, relative(cwd, home), outside, relative(cwd, outside), cwd];
+    for (const [where, text] of answers) for (const path of disk) assert.ok(!text.includes(path), `${where} names ${path}: ${text}`);
+
+    const said = logs.lines.map((l) => l.msg ?? '');
+    assert.ok(said.some((m) => m.includes(`${relative(cwd, join(home, 'texty', '1', 'model.onnx'))} is not a valid ONNX model`)), 'the log names the file from the working directory');
+    assert.ok(said.some((m) => m.includes(`${join(home, 'refused', '1', 'model.onnx')}: onnxruntime could not load the model`)), 'the log names where the file is');
+    assert.ok(said.some((m) => m.includes(`${relative(cwd, join(home, 'scaled', '1', 'scaler.json'))} is not valid JSON`)), "the log names the scaler's file from the working directory");
+  } finally {
+    clients.close();
+    await local.shutdown();
+    process.chdir(before);
   }
 });
