@@ -1315,10 +1315,8 @@ export function unreadVersionKeys(modelDir: string, locations: readonly VersionL
       if (raw[key] === undefined || from === undefined || from === file) continue;
       const read = objectIn(from)?.[key];
       if (JSON.stringify(raw[key]) === JSON.stringify(read)) continue;
-      problems.push({
-        file: file!, path: key,
-        message: `is not read: ${key} is the model's, read from ${relative(process.cwd(), from) || from}${read === undefined ? ', which has none' : ''}; set it there (or give every version's config the same)`,
-      });
+      const said = (shown: string) => `is not read: ${key} is the model's, read from ${shown}${read === undefined ? ', which has none' : ''}; set it there (or give every version's config the same)`;
+      problems.push({ file: file!, path: key, message: said(relative(process.cwd(), from) || from), forClients: (repo) => said(fileForClients(from, repo)) });
     }
   }
   return problems;
@@ -1377,7 +1375,10 @@ export function repositoryProblems(configs: readonly ModelConfig[]): Problem[] {
     const sibling = nameOf.get(c.modelDir);
     if (sibling && sibling.name !== c.name) {
       problems.push({ file: c.configFile, path: 'name', message: `version ${c.modelVersion} is named '${c.name}' but version ${sibling.modelVersion} of the same model folder '${sibling.name}': the versions of a model folder are one model` });
-    } else if (other && other.modelDir !== c.modelDir) problems.push({ file: c.configFile, path: 'name', message: `model name '${c.name}' is already used by ${other.configFile}` });
+    } else if (other && other.modelDir !== c.modelDir) {
+      const said = (file: string) => `model name '${c.name}' is already used by ${file}`;
+      problems.push({ file: c.configFile, path: 'name', message: said(other.configFile), forClients: (repo) => said(fileForClients(other.configFile, repo)) });
+    }
     else if (!other) folderOf.set(c.name, c);
     if (!sibling) nameOf.set(c.modelDir, c);
   }

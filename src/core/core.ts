@@ -1202,14 +1202,16 @@ export class InferenceCore extends EventEmitter {
     const scan = { models: all.models.filter((m) => options.only === undefined || m.name === options.only) };
     const seen = new Set<string>();
     const work: Array<Promise<void>> = [];
-    const kept: Array<{ model: ScannedModel; clashes: string[] }> = [];
+    const kept: Array<{ model: ScannedModel; clashes: ScanProblem[] }> = [];
+    const repo = this.repo;
     for (const [name, claims] of claimsByName(scan.models)) {
       seen.add(name);
       // Two model folders under one name: the one that serves keeps it, the other is reported and
       // not applied (applying both would swap the model back and forth on every pass).
       const serving = this.entries.get(name)?.wanted.values().next().value?.config.modelDir;
       const model = claims.find((m) => m.dir === serving) ?? claims[0]!;
-      kept.push({ model, clashes: claims.filter((m) => m !== model).map((m) => `${configFileOf(m)}: name: model name '${name}' is already used by ${configFileOf(model)}; this folder is not served`) });
+      const said = (m: ScannedModel, shown: (file: string) => string) => `${shown(configFileOf(m))}: name: model name '${name}' is already used by ${shown(configFileOf(model))}; this folder is not served`;
+      kept.push({ model, clashes: claims.filter((m) => m !== model).map((m) => ({ said: said(m, (f) => f), forClients: said(m, (f) => fileForClients(f, repo)) })) });
     }
     // Every version config this pass will apply: a new pipeline is checked against the models that
     // arrive with it (a chain of new pipelines loaded one level per pass, each failing meanwhile).
@@ -1220,7 +1222,7 @@ export class InferenceCore extends EventEmitter {
     const others: PassModels = { arriving, served, generation: this.passGeneration(arriving, served) };
     for (const { model, clashes } of kept) work.push(this.applyModel(model, options.force ?? false, clashes, others));
     const keptDirs = new Set(kept.map((k) => k.model.dir));
-    const refused: string[] = [];
+    const refused: ScanProblem[] = [];
     for (const entry of [...this.entries.values()]) {
       if (seen.has(entry.name)) continue;
       const dir = modelDirOf(entry);
@@ -1229,7 +1231,8 @@ export class InferenceCore extends EventEmitter {
       // failed reload, what is loaded keeps serving). Loading the new name renames it, as --watch does.
       const renamed = options.only === entry.name ? all.models.find((m) => m.dir === dir) : undefined;
       if (renamed !== undefined) {
-        const problem = `${configFileOf(renamed)}: name: names the model '${renamed.name}', not '${entry.name}': load '${renamed.name}' to serve this folder under that name ('${entry.name}' is then removed)`;
+        const said = (file: string) => `${file}: name: names the model '${renamed.name}', not '${entry.name}': load '${renamed.name}' to serve this folder under that name ('${entry.name}' is then removed)`;
+        const problem = { said: said(configFileOf(renamed)), forClients: said(fileForClients(configFileOf(renamed), repo)) };
         this.setScanProblems(entry, [problem]);
         refused.push(problem);
         continue;
@@ -1237,7 +1240,7 @@ export class InferenceCore extends EventEmitter {
       // A folder that can no longer be listed (a chmod gone wrong) is not a removal: what it served keeps serving.
       const unreadable = all.unreadable.find((u) => dir !== undefined && (u.dir === dir || dir.startsWith(`${u.dir}${sep}`)));
       if (unreadable !== undefined) {
-        const problem = formatProblems([{ ...unreadable.problem, message: `${unreadable.problem.message}; the versions loaded before keep serving` }]);
+        const problem = this.scanProblem([{ ...unreadable.problem, message: `${unreadable.problem.message}; the versions loaded before keep serving`, forClients: undefined }]);
         this.setScanProblems(entry, [problem]);
         refused.push(problem);
         continue;
@@ -1263,7 +1266,7 @@ export class InferenceCore extends EventEmitter {
     this.refreshDefault();
     // Under --watch the pipelines follow their steps' files too (a load names its model alone: its pipelines are loaded by name).
     if (options.only === undefined && !options.force) await this.refreshPipelines();
-    return refused;
+    return refused.map((p) => p.forClients); // the load's answer
   }
 
   /** `default: true` may move from one model to another (or go) while --watch runs. */
@@ -1275,11 +1278,11 @@ export class InferenceCore extends EventEmitter {
     this.emit('event', { type: 'models-changed' } satisfies CoreEvent);
   }
 
-  private async applyModel(model: ScannedModel, force: boolean, clashes: string[], others: PassModels): Promise<void> {
+  private async applyModel(model: ScannedModel, force: boolean, clashes: ScanProblem[], others: PassModels): Promise<void> {
     // A broken policy, or one that selects no version: shown on the model (a version serving keeps serving, see 2. below).
-    if (model.policyProblems) clashes = [...clashes, formatProblems(model.policyProblems)];
+    if (model.policyProblems) clashes = [...clashes, this.scanProblem(model.policyProblems)];
     // A version folder that cannot be listed: shown on the model and logged once, until it can be (its slot is kept as it is).
-    if (model.unreadable) clashes = [...clashes, formatProblems(model.unreadable)];
+    if (model.unreadable) clashes = [...clashes, this.scanProblem(model.unreadable)];
     this.reportIncomplete(model);
     this.reportDangling(model);
     this.reportLookalikes(model);
@@ -1324,7 +1327,7 @@ export class InferenceCore extends EventEmitter {
     };
     const clash = this.clashesOf(entry, { generation: others.generation, isNew, dir: model.dir, defaultName: this.defaultName, own }, gather);
     if (clash.length > 0) {
-      this.setScanProblems(entry, [...clashes, formatProblems(clash)]);
+      this.setScanProblems(entry, [...clashes, this.scanProblem(clash)]);
       if (isNew && entry.slots.size === 0) this.entries.delete(entry.name);
       return;
     }
@@ -1450,14 +1453,23 @@ export class InferenceCore extends EventEmitter {
 
   private readonly lastClashes = new WeakMap<ModelEntry, { key: ClashKey; all: readonly ModelConfig[]; problems: Problem[] }>();
 
-  /** Sets the problems of a model's last scan that belong to no version, logging each once (scans repeat every second). */
-  private setScanProblems(entry: ModelEntry, problems: string[]): void {
+  /** Config problems of a scan, as the operator and API clients read them (formatProblems). */
+  private scanProblem(problems: Problem[]): ScanProblem {
+    return { said: formatProblems(problems), forClients: formatProblems(problems, undefined, this.repo) };
+  }
+
+  /**
+   * Sets the problems of a model's last scan that belong to no version, logging each once (scans repeat every second).
+   * The model's status (API clients) reads their forClients.
+   */
+  private setScanProblems(entry: ModelEntry, problems: ScanProblem[]): void {
     // Kept here rather than on the entry: a new model whose config clashes is forgotten after each scan.
+    const said = problems.map((p) => p.said);
     const reported = this.reportedScanProblems.get(entry.name) ?? [];
-    for (const p of problems) if (!reported.includes(p)) this.options.onProblem?.(p, { model: entry.name, version: 0 });
-    if (problems.length > 0) this.reportedScanProblems.set(entry.name, problems);
+    for (const p of said) if (!reported.includes(p)) this.options.onProblem?.(p, { model: entry.name, version: 0 });
+    if (said.length > 0) this.reportedScanProblems.set(entry.name, said);
     else this.reportedScanProblems.delete(entry.name);
-    entry.scanProblems = problems;
+    entry.scanProblems = problems.map((p) => p.forClients);
   }
 
   private readonly reportedScanProblems = new Map<string, string[]>();
@@ -1611,6 +1623,12 @@ function claimsByName(models: readonly ScannedModel[]): Map<string, ScannedModel
 }
 
 /** A scanned model folder's config file as messages name it: its newest version's, else the folder. */
+/** A problem of a model's scan that belongs to no version: as the operator reads it (`said`), and API clients. */
+interface ScanProblem {
+  said: string;
+  forClients: string;
+}
+
 function configFileOf(model: ScannedModel): string {
   for (const v of [...model.versions].reverse()) {
     const config = v.read([]);

@@ -148,6 +148,9 @@ test("a server whose working directory is elsewhere: clients read files relative
     writeBookVersion(home, 'mismatched', 1, 'optimize: false\n');
     writeFileSync(join(home, 'mismatched', '1', 'model.yaml'), bookConfig('mismatched', 1).replace('float_input:', 'wrong_input:'));
     writeFileSync(join(writeBookVersion(home, 'far', 1), 'model.yaml'), bookConfig('far', 1).replace('model: model.onnx', `model: ${written}`));
+    // Two model folders that name one model: the second is not served (the load says why).
+    writeFileSync(join(writeBookVersion(home, 'twin-a', 1, 'optimize: false\n'), 'model.yaml'), bookConfig('twin', 1, 'optimize: false\n'));
+    writeFileSync(join(writeBookVersion(home, 'twin-b', 1, 'optimize: false\n'), 'model.yaml'), bookConfig('twin', 1, 'optimize: false\n'));
 
     const expected: Record<string, RegExp> = {
       missing: /missing\/1\/model\.yaml: model: ONNX file not found: missing\/1\/model\.onnx/,
@@ -155,6 +158,7 @@ test("a server whose working directory is elsewhere: clients read files relative
       texty: /texty\/1\/model\.onnx is not a valid ONNX model: it looks like text/,
       refused: /refused\/1\/model\.onnx: onnxruntime could not load the model/,
       mismatched: /model configuration does not match the ONNX model \(\d+ problems?\):\\n {2}mismatched\/1\/model\.yaml: /,
+      twin: /twin-b\/1\/model\.yaml: name: model name 'twin' is already used by twin-a\/1\/model\.yaml; this folder is not served/,
       far: new RegExp(`${written.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')} is not a valid ONNX model: it looks like text`),
     };
     const metadata = new grpc.Metadata();
@@ -178,7 +182,7 @@ test("a server whose working directory is elsewhere: clients read files relative
       ['gRPC RepositoryIndex', JSON.stringify(await rpc(clients.inference, 'RepositoryIndex', {}, metadata))],
     );
     const models = (await call(`${local.url}/models`, { headers: user })).text;
-    for (const [name, reason] of Object.entries(expected)) if (name !== 'missing') assert.match(models, reason, `GET /models: ${name}`);
+    for (const [name, reason] of Object.entries(expected)) if (name !== 'missing' && name !== 'twin') assert.match(models, reason, `GET /models: ${name}`);
     // Neither where the repository is nor where it is from the working directory; nor where the outside file is.
     const disk = [home, relative(cwd, home), outside, relative(cwd, outside), cwd];
     for (const [where, text] of answers) for (const path of disk) assert.ok(!text.includes(path), `${where} names ${path}: ${text}`);
@@ -187,6 +191,7 @@ test("a server whose working directory is elsewhere: clients read files relative
     assert.ok(said.some((m) => m.includes(`${relative(cwd, join(home, 'texty', '1', 'model.onnx'))} is not a valid ONNX model`)), 'the log names the file from the working directory');
     assert.ok(said.some((m) => m.includes(`${join(home, 'refused', '1', 'model.onnx')}: onnxruntime could not load the model`)), 'the log names where the file is');
     assert.ok(said.some((m) => m.includes(`${relative(cwd, join(home, 'scaled', '1', 'scaler.json'))} is not valid JSON`)), "the log names the scaler's file from the working directory");
+    assert.ok(said.some((m) => m.includes(`model name 'twin' is already used by ${join(home, 'twin-a', '1', 'model.yaml')}`)), 'the log names where the other config is');
   } finally {
     clients.close();
     await local.shutdown();
