@@ -363,10 +363,14 @@ function unreadVariables(env: NodeJS.ProcessEnv, out: Record<string, unknown>, p
  */
 function secretsOnCommandLine(out: Record<string, unknown>, sources: Record<string, string>): string[] {
   const ps = 'which every user of this machine can read in ps';
+  // A user name alone may be the secret: ThingsBoard's MQTT API takes a device's access token as the user name, and
+  // a webhook's `token@host` is sent as Basic auth. It may as well be a plain name: the warning's words fit both.
+  const userName = 'a user name (brokers such as ThingsBoard take an access token there)';
+  const mqttName = 'set the URL in MODELSERVE_MQTT_URL or the user name in MODELSERVE_MQTT_USERNAME instead (--mqtt-username is on the command line too)';
   const warnings: string[] = [];
-  for (const [key, instead] of [
-    ['mqttUrl', 'set the URL in MODELSERVE_MQTT_URL, or give the password with --mqtt-password-env or --mqtt-password-file'],
-    ['eventsWebhook', 'set the URL in MODELSERVE_EVENTS_WEBHOOK, or send a token with --events-webhook-token-env or --events-webhook-token-file'],
+  for (const [key, instead, nameInstead] of [
+    ['mqttUrl', 'set the URL in MODELSERVE_MQTT_URL, or give the password with --mqtt-password-env or --mqtt-password-file', mqttName],
+    ['eventsWebhook', 'set the URL in MODELSERVE_EVENTS_WEBHOOK, or send a token with --events-webhook-token-env or --events-webhook-token-file', undefined],
   ] as const) {
     const flag = `--${SERVE_OPTIONS[key].flag}`;
     const value = out[key];
@@ -374,9 +378,12 @@ function secretsOnCommandLine(out: Record<string, unknown>, sources: Record<stri
     const url = new URL(value);
     // Query names that usually carry a credential (?token=, ?sig= of a signed URL, ?code= of Azure Functions).
     const secretParams = [...url.searchParams.keys()].filter((name) => /token|secret|key|sig|pass|pwd|auth|code|credential/i.test(name));
-    const holds = url.password !== '' ? 'a password' : secretParams.length > 0 ? `what looks like a secret in its query (${[...new Set(secretParams)].map((n) => `${n}=`).join(', ')})` : undefined;
-    if (holds !== undefined) warnings.push(`${flag} holds ${holds}, ${ps}: ${instead}`);
+    const holds = url.password !== '' ? 'a password' : secretParams.length > 0 ? `what looks like a secret in its query (${[...new Set(secretParams)].map((n) => `${n}=`).join(', ')})`
+      : url.username !== '' ? (key === 'mqttUrl' ? userName : 'a user name (sent as Basic auth, where some services take an access token)') : undefined;
+    if (holds !== undefined) warnings.push(`${flag} holds ${holds}, ${ps}: ${holds.startsWith('a user name') ? nameInstead ?? instead : instead}`);
   }
+  // --mqtt-username is no safer than a URL's user name.
+  if (sources.mqttUsername === `--${SERVE_OPTIONS.mqttUsername.flag}`) warnings.push(`--${SERVE_OPTIONS.mqttUsername.flag} holds ${userName}, ${ps}: set MODELSERVE_MQTT_USERNAME instead`);
   return warnings;
 }
 

@@ -149,7 +149,28 @@ test('a secret in a URL flag gets a start-up warning naming the flag and the saf
   assert.match(parseServeOptions([EXAMPLES, '--events-webhook', 'https://bob:pw-secret@hooks.example.com/e'], {}).warnings.join('\n'), /^--events-webhook holds a password, /);
   // The same URLs from their variables, or URLs without a secret, say nothing.
   assert.deepEqual(parseServeOptions([EXAMPLES], { MODELSERVE_MQTT_URL: 'mqtt://plant7:hunter2-secret@127.0.0.1:1883', MODELSERVE_EVENTS_WEBHOOK: 'https://bob:pw@hooks.example.com/e' }).warnings, []);
-  assert.deepEqual(parseServeOptions([EXAMPLES, '--mqtt-url', 'mqtt://plant7@127.0.0.1:1883', '--events-webhook', 'https://hooks.example.com/e?v=1'], {}).warnings, []);
+  assert.deepEqual(parseServeOptions([EXAMPLES, '--mqtt-url', 'mqtt://127.0.0.1:1883', '--events-webhook', 'https://hooks.example.com/e?v=1'], {}).warnings, []);
+});
+
+// ThingsBoard's MQTT API takes a device's access token as the user name (no password), and a webhook's token@host is
+// sent as Basic auth: a user name alone on the command line said nothing, while ps showed the token.
+test('a user name alone on the command line (--mqtt-url TOKEN@host, --mqtt-username, --events-webhook TOKEN@host) gets the start-up warning, without the name; from its variable it does not', () => {
+  const TOKEN = 'A1_TEST_TOKEN_0123456789';
+  const { warnings } = parseServeOptions([EXAMPLES, '--mqtt-url', `mqtt://${TOKEN}@127.0.0.1:1883`, '--events-webhook', `https://${TOKEN}@hooks.example.com/e`], {});
+  assert.deepEqual(warnings, [
+    '--mqtt-url holds a user name (brokers such as ThingsBoard take an access token there), which every user of this machine can read in ps: set the URL in MODELSERVE_MQTT_URL or the user name in MODELSERVE_MQTT_USERNAME instead (--mqtt-username is on the command line too)',
+    '--events-webhook holds a user name (sent as Basic auth, where some services take an access token), which every user of this machine can read in ps: set the URL in MODELSERVE_EVENTS_WEBHOOK, or send a token with --events-webhook-token-env or --events-webhook-token-file',
+  ]);
+  const flag = parseServeOptions([EXAMPLES, '--mqtt-url', 'mqtt://127.0.0.1:1883', '--mqtt-username', TOKEN], {});
+  assert.deepEqual(flag.warnings, ['--mqtt-username holds a user name (brokers such as ThingsBoard take an access token there), which every user of this machine can read in ps: set MODELSERVE_MQTT_USERNAME instead']);
+  for (const w of [...warnings, ...flag.warnings]) assert.doesNotMatch(w, /A1_TEST/);
+  // The safer ways the warnings name are read, and say nothing.
+  const env = parseServeOptions([EXAMPLES], { MODELSERVE_MQTT_URL: `mqtt://${TOKEN}@127.0.0.1:1883`, MODELSERVE_EVENTS_WEBHOOK: `https://${TOKEN}@hooks.example.com/e` });
+  assert.deepEqual(env.warnings, []);
+  assert.equal(env.streams?.mqtt?.url, `mqtt://${TOKEN}@127.0.0.1:1883`);
+  const named = parseServeOptions([EXAMPLES, '--mqtt-url', 'mqtt://127.0.0.1:1883'], { MODELSERVE_MQTT_USERNAME: TOKEN });
+  assert.deepEqual(named.warnings, []);
+  assert.equal(named.streams?.mqtt?.username, TOKEN);
 });
 
 test('modelserve serve prints the secret-on-the-command-line warning on stderr, without the secret', async (t) => {
