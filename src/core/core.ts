@@ -1622,13 +1622,13 @@ function claimsByName(models: readonly ScannedModel[]): Map<string, ScannedModel
   return byName;
 }
 
-/** A scanned model folder's config file as messages name it: its newest version's, else the folder. */
 /** A problem of a model's scan that belongs to no version: as the operator reads it (`said`), and API clients. */
 interface ScanProblem {
   said: string;
   forClients: string;
 }
 
+/** A scanned model folder's config file as messages name it: its newest version's, else the folder. */
 function configFileOf(model: ScannedModel): string {
   for (const v of [...model.versions].reverse()) {
     const config = v.read([]);
