@@ -345,7 +345,7 @@ function localFileSystem(dir: string): boolean {
  *
  * Polling at pollMs stats every file of every version (in-place edits change no folder): with hundreds of models an idle
  * server spent 8-10 % of a core on it. So while file events can be trusted — the recursive watch runs, the repository is on a
- * local file system, no model file lies outside it nor folder is a link, and no poll ever found a change that no event announced —
+ * local file system, no model file lies outside it nor folder is a link, and the last change a pass found came with its event —
  * and no version waits for time to pass (settling), the poll is a safety net at quietPollMs.
  */
 export class RepositoryWatcher {
@@ -357,10 +357,15 @@ export class RepositoryWatcher {
   private again = false;
   private stopped = false;
   private local = false;
-  /** A poll found a change that no file event announced: polling at pollMs from then on. */
+  /** The last change a pass found came with no file event: polling at pollMs until a change is seen announced again. */
   private eventsMissed = false;
   private events = 0;
   private eventsAtLastPass: number | undefined;
+  /**
+   * A pass found a change with no event since this count: undecided until a later pass, as the change's event may be
+   * queued still (a write just before or during the pass, the machine busy), and is handled only when the pass has ended.
+   */
+  private unannouncedSince: number | undefined;
   private paceMs: number;
 
   constructor(
@@ -415,7 +420,7 @@ export class RepositoryWatcher {
     this.debounceTimer.unref();
   }
 
-  private run(): void {
+  private run(chained = false): void {
     if (this.stopped) return;
     if (this.running) {
       this.again = true;
@@ -423,22 +428,32 @@ export class RepositoryWatcher {
     }
     const events = this.events;
     this.running = this.onChange()
-      .then((report) => this.afterPass(report ?? undefined, events))
+      .then((report) => this.afterPass(report ?? undefined, events, chained))
       .catch(() => this.pace(this.options.pollMs))
       .finally(() => {
         this.running = undefined;
         if (this.again) {
           this.again = false;
-          this.run();
+          this.run(true);
         }
       });
   }
 
-  private afterPass(report: WatchPassReport | undefined, events: number): void {
-    // Files changed with no event since the pass before began: events are missed here (a mount inside the repository, ...).
-    if (report?.changed === true && this.eventsAtLastPass !== undefined && events === this.eventsAtLastPass && this.fsWatcher !== undefined) this.eventsMissed = true;
+  /** `chained`: the pass ran straight after the one before, with maybe no turn of the event loop to read file events between. */
+  private afterPass(report: WatchPassReport | undefined, events: number, chained: boolean): void {
+    // A change found earlier with no event: an event since announced it after all; none means events are missed here (a mount
+    // inside the repository, ...). Either way the last verdict stands, so that one stall does not leave the fast pace on for good.
+    if (this.unannouncedSince !== undefined && (this.events > this.unannouncedSince || !chained)) {
+      this.eventsMissed = this.events === this.unannouncedSince;
+      this.unannouncedSince = undefined;
+    }
+    if (report?.changed === true && this.eventsAtLastPass !== undefined && this.fsWatcher !== undefined) {
+      // Events counted up to now, not to the pass's start: a write during the pass is announced by its event.
+      if (this.events > this.eventsAtLastPass) this.eventsMissed = false;
+      else this.unannouncedSince ??= this.eventsAtLastPass;
+    }
     this.eventsAtLastPass = events;
-    const trusted = this.fsWatcher !== undefined && this.local && !this.eventsMissed && report !== undefined && !report.pending && !report.uncovered;
+    const trusted = this.fsWatcher !== undefined && this.local && !this.eventsMissed && this.unannouncedSince === undefined && report !== undefined && !report.pending && !report.uncovered;
     this.pace(trusted ? this.options.quietPollMs : this.options.pollMs);
   }
 

@@ -1,7 +1,7 @@
 // The pace of --watch's poll. Polling stats every file of every version (an edit in place changes no folder), so with
 // hundreds of models an idle server spent 8-10 % of a core polling every second. While the repository's file events can be
 // trusted and no version waits for time to pass, the poll is a safety net at quietPollMs; counted here: the pace it polls at.
-import { after, test } from 'node:test';
+import { after, mock, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { copyFileSync, mkdirSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -73,7 +73,7 @@ test('a model folder that is a symbolic link (the recursive watch does not desce
   assert.equal(server.core.watchPollMs, 100);
 });
 
-test('a poll that finds a change no file event announced stops trusting events: polling at pollMs from then on', async () => {
+test('a poll that finds a change no file event announced stops trusting events: polling at pollMs while no event comes', async () => {
   const repo = tempDir();
   let changed = false;
   let passes = 0;
@@ -94,5 +94,118 @@ test('a poll that finds a change no file event announced stops trusting events: 
     assert.equal(watcher.pollPaceMs, 30, 'events are no longer trusted');
   } finally {
     watcher.stop();
+  }
+});
+
+// The passes below are driven by hand: the poll's setInterval is node:test's mock (ticked), file events are real (a write in
+// the repository) and run a pass through the real debounce; each step waits for its pass, never for a length of time.
+const nextTurn = () => new Promise<void>((resolve) => setImmediate(resolve));
+
+/** A watcher whose poll is ticked by hand; `expect` and `poll` say what its next pass finds (else: nothing changed). */
+function drivenWatcher(repo: string): { watcher: RepositoryWatcher; passes: () => number; expect: (report: { changed: boolean }) => void; poll: (report?: { changed: boolean; during?: () => void }) => Promise<void>; passesAfter: (n: number) => Promise<void> } {
+  let passes = 0;
+  let next: { changed: boolean; during?: () => void } | undefined;
+  const watcher = new RepositoryWatcher(repo, { pollMs: 1000, debounceMs: 10 }, () => {
+    passes++;
+    const report = next ?? { changed: false };
+    next = undefined;
+    report.during?.();
+    return Promise.resolve({ pending: false, uncovered: false, changed: report.changed });
+  });
+  return {
+    watcher,
+    passes: () => passes,
+    expect: (report) => {
+      next = report;
+    },
+    // One poll: the interval's callback runs the pass at once; its end (afterPass) is a few microtasks later.
+    poll: async (report) => {
+      next = report;
+      const before = passes;
+      mock.timers.tick(watcher.pollPaceMs);
+      assert.equal(passes, before + 1, 'the poll ran a pass');
+      await nextTurn();
+    },
+    passesAfter: async (n) => {
+      await until(() => passes > n, 'a pass run by the file event');
+      await nextTurn();
+    },
+  };
+}
+
+test('a write whose file event is read only after the pass that found it has ended counts as announced: the poll goes back to the quiet pace', async () => {
+  const repo = tempDir();
+  mock.timers.enable({ apis: ['setInterval'] });
+  const { watcher, passes, poll, passesAfter } = drivenWatcher(repo);
+  watcher.start();
+  try {
+    await poll();
+    assert.equal(watcher.pollPaceMs, 10_000, 'events trusted');
+    // The write is made during the pass and found by it; its event is read from the kernel only once the pass has ended
+    // (a busy machine: the write just before a pass whose event is not handled yet is the same).
+    await poll({ changed: true, during: () => writeFileSync(join(repo, 'during-the-pass'), 'x') });
+    assert.equal(watcher.pollPaceMs, 1000, 'undecided until the next pass: the pollMs pace meanwhile');
+    const seen = passes();
+    await passesAfter(seen); // the write's event, read late, runs a pass
+    assert.equal(watcher.pollPaceMs, 10_000, 'the event came after all: events are trusted still');
+  } finally {
+    watcher.stop();
+    mock.timers.reset();
+  }
+});
+
+test('events missed once are trusted again once a change is seen announced by its event', async () => {
+  const repo = tempDir();
+  mock.timers.enable({ apis: ['setInterval'] });
+  const { watcher, passes, expect, poll, passesAfter } = drivenWatcher(repo);
+  watcher.start();
+  try {
+    await poll();
+    assert.equal(watcher.pollPaceMs, 10_000);
+    await poll({ changed: true }); // a change no event announces (a stall, a mount inside the repository)
+    await poll();
+    assert.equal(watcher.pollPaceMs, 1000, 'no event by the next pass: events are missed');
+    await poll();
+    assert.equal(watcher.pollPaceMs, 1000, 'and stay missed while no change comes with its event');
+    // A change that comes with its event: the pass the event runs finds it.
+    const seen = passes();
+    expect({ changed: true });
+    writeFileSync(join(repo, 'announced'), 'x');
+    await passesAfter(seen);
+    assert.equal(watcher.pollPaceMs, 10_000, 'events are trusted again');
+  } finally {
+    watcher.stop();
+    mock.timers.reset();
+  }
+});
+
+test('a pass run straight after the one that found an unannounced change does not decide before file events could be read', async () => {
+  const repo = tempDir();
+  mock.timers.enable({ apis: ['setInterval'] });
+  let passes = 0;
+  let finish: ((report: { pending: boolean; uncovered: boolean; changed: boolean }) => void) | undefined;
+  const watcher = new RepositoryWatcher(repo, { pollMs: 1000, debounceMs: 10 }, () => {
+    passes++;
+    if (passes === 2) return new Promise((resolve) => (finish = resolve));
+    return Promise.resolve({ pending: false, uncovered: false, changed: false });
+  });
+  watcher.start();
+  try {
+    mock.timers.tick(1000);
+    await nextTurn();
+    assert.equal(watcher.pollPaceMs, 10_000);
+    mock.timers.tick(10_000); // pass 2 starts, and runs on
+    mock.timers.tick(10_000); // the poll's next call comes while it runs: a pass runs straight after it
+    assert.equal(passes, 2);
+    // The write pass 2 finds, made as it ends: its event is read after pass 3, chained to pass 2, has run.
+    writeFileSync(join(repo, 'as-the-pass-ends'), 'x');
+    finish!({ pending: false, uncovered: false, changed: true });
+    await nextTurn();
+    await until(() => passes > 3, 'the pass run by the file event');
+    await nextTurn();
+    assert.equal(watcher.pollPaceMs, 10_000, 'the event came after all');
+  } finally {
+    watcher.stop();
+    mock.timers.reset();
   }
 });
