@@ -24,10 +24,28 @@ before(async () => {
 });
 after(async () => { await server?.shutdown(); });
 
+/** Resolves once the core is asked to load `name` (the real load runs): a repository call made after it comes after it. */
+function loadReceived(name: string): Promise<void> {
+  const core = server.core;
+  const loadModel = core.loadModel;
+  return new Promise((resolve) => {
+    core.loadModel = (asked) => {
+      const loading = loadModel.call(core, asked);
+      if (asked === name) {
+        Reflect.deleteProperty(core, 'loadModel'); // the class's method again
+        resolve();
+      }
+      return loading;
+    };
+  });
+}
+
 test('a load then an unload sent while it runs: the model ends unloaded, as the unload answered; then a load serves it again', async () => {
   for (let round = 0; round < 3; round++) {
+    // The unload is sent once the load has reached the core (sent 5 ms apart on two connections, the unload at times came first).
+    const received = loadReceived('book');
     const load = call(`${server.url}/v2/repository/models/book/load`, { method: 'POST' });
-    await new Promise((r) => setTimeout(r, 5));
+    await received;
     const unload = await call(`${server.url}/v2/repository/models/book/unload`, { method: 'POST' });
     assert.equal(unload.status, 200, unload.text);
     assert.equal((await load).status, 200);
