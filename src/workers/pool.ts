@@ -95,7 +95,7 @@ export class WorkerPoolRuntime implements InferenceRuntime {
   private idle: Array<() => void> = [];
   private readonly costs = new Map<string, RunCostEstimate>();
   private costEpoch = 0;
-  private costInflation = 1;
+  private costOverride: RunCost | undefined;
 
   /** Starts the worker threads at once (in parallel), so their startup overlaps with reading the models. */
   constructor(options: WorkerPoolOptions) {
@@ -213,10 +213,7 @@ export class WorkerPoolRuntime implements InferenceRuntime {
         slot.loads.delete(msg.id);
         for (const [name, cost] of Object.entries(msg.costs)) {
           // The cheaper of the workers' timings: a worker descheduled while timing overstates it.
-          if (cost !== undefined && this.costInflation !== 1) {
-            cost.fixedMs *= this.costInflation;
-            cost.perRowMs *= this.costInflation;
-          }
+          if (cost !== undefined && this.costOverride !== undefined) Object.assign(cost, this.costOverride);
           const known = this.costs.get(name)?.cost;
           if (cost !== undefined && (known === undefined || cost.fixedMs + cost.perRowMs < known.fixedMs + known.perRowMs)) this.costs.set(name, new RunCostEstimate(cost));
         }
@@ -380,9 +377,13 @@ export class WorkerPoolRuntime implements InferenceRuntime {
     if (this.inFlight === 0) for (const wake of this.idle.splice(0)) wake();
   }
 
-  /** Test hook: the load-time timings of models loaded from now on come out `factor` times too slow (as on a machine busy at load). */
-  inflateRunCostForTesting(factor: number): void {
-    this.costInflation = factor;
+  /**
+   * Test hook: the load-time timings of models loaded from now on come out as `cost` (as on a
+   * machine busy at load). A given figure rather than a factor: a real timing on a shared machine
+   * varies 100× between loads, so a factor of it lands anywhere.
+   */
+  setLoadRunCostForTesting(cost: RunCost): void {
+    this.costOverride = { ...cost };
   }
 
   /**
