@@ -137,9 +137,21 @@ test('a second signal during the drain, of either kind, ends the process at once
   // The shutdown delay keeps it draining for 10 s: the second signal must not wait for that.
   const server = startServe([dir, '--port', '0', '--grpc-port', '0', '--workers', '1', '--log-level', 'warn', '--shutdown-delay', '10000']);
   t.after(() => server.kill());
-  await server.url;
+  const url = await server.url;
   server.child.kill('SIGTERM');
-  await new Promise((r) => setTimeout(r, 300));
+  // The second signal once the drain has begun (/readyz answers 503), not after a fixed 300 ms: a
+  // process not scheduled meanwhile has both signals pending, and the kernel delivers SIGINT (2)
+  // before SIGTERM (15), so the drain began on SIGINT and the second signal was SIGTERM.
+  const deadline = Date.now() + 30_000;
+  const readyz = async () => {
+    const res = await request(`${url}/readyz`);
+    await res.body.text();
+    return res.statusCode;
+  };
+  while ((await readyz()) !== 503) {
+    assert.ok(Date.now() < deadline, '/readyz never answered 503 after SIGTERM');
+    await new Promise((r) => setTimeout(r, 20));
+  }
   server.child.kill('SIGINT');
   // Exited by its own handler, not by the signal's default action: in the image node is PID 1,
   // and the kernel drops a signal PID 1 has no handler for (test/container/image.test.ts).
