@@ -136,9 +136,30 @@ export function signatureWarnings(config: ModelConfig, signature: ModelSignature
   return warnings;
 }
 
-/** A raw model (no config): every input must be a tensor of an element type modelserve can feed. */
-export function checkRawSignature(signature: ModelSignature): string[] {
+/** A tensor's name in a message: quoted as JSON when it holds control characters (a newline), which '…' would not show. */
+const nameSaid = (name: string): string => ([...name].some((c) => c.charCodeAt(0) < 0x20 || c.charCodeAt(0) === 0x7f) ? JSON.stringify(name) : `'${name}'`);
+
+/**
+ * Names a raw model's tensors cannot be served by: every front door passes a tensor by its name.
+ * onnxruntime refuses to run an input of an empty name ("input name cannot be empty"); '__proto__' as a key of onnxruntime-node's feeds and
+ * results objects sets their prototype instead ("Tensor.dims must be an array"); an output listed
+ * twice would be answered twice, and a request naming it is refused as asking for it twice.
+ */
+function tensorNameProblems(kind: 'input' | 'output', tensors: readonly TensorInfo[]): string[] {
   const problems: string[] = [];
+  const seen = new Set<string>();
+  tensors.forEach(({ name }, i) => {
+    if (name === '') problems.push(`${kind}s: the model's ${kind} ${i + 1} (of ${tensors.length}) has an empty name; every ${kind} is passed by its name, so give it one in the graph`);
+    else if (name === '__proto__') problems.push(`${kind}s: the model's ${kind} '__proto__' cannot be passed by name: onnxruntime-node's JavaScript objects of ${kind}s read that key as their prototype; rename it in the graph`);
+    else if (seen.has(name)) problems.push(`${kind}s: the model lists its ${kind} ${nameSaid(name)} more than once; each ${kind} is passed by its name, so list it once`);
+    seen.add(name);
+  });
+  return problems;
+}
+
+/** A raw model (no config): every input must be a tensor of an element type modelserve can feed, and every tensor have a name it can be passed by. */
+export function checkRawSignature(signature: ModelSignature): string[] {
+  const problems: string[] = [...tensorNameProblems('input', signature.inputs), ...tensorNameProblems('output', signature.outputs)];
   const supported = [...CARRIED].join(', ');
   for (const input of signature.inputs) {
     if (!CARRIED.has(input.type)) problems.push(`inputs.${input.name}: the model's input has element type ${input.type}, which modelserve cannot feed (supported: ${supported})`);
