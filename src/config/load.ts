@@ -538,9 +538,9 @@ export function readConfigFile(file: string, problems: Problem[]): unknown {
   // The first line of a message names the problem and its line and column (the code frame that follows it is dropped, and with it the colon that announced it).
   const firstLine = (message: string) => message.split('\n')[0]!.replace(/:$/, '');
   // Before either parser: JSON files go through YAML's too (for their duplicate keys).
-  const flowPast = flowNestingPast(text);
-  if (flowPast !== undefined) {
-    problems.push({ file, path: '(file)', message: `not valid for a config: ${NESTING_SAID} (at ${flowPast}); ${NESTING_HINT}` });
+  const nestedPast = nestingPast(text);
+  if (nestedPast !== undefined) {
+    problems.push({ file, path: '(file)', message: `not valid for a config: ${NESTING_SAID} (at ${nestedPast}); ${NESTING_HINT}` });
     return undefined;
   }
   if (file.endsWith('.json')) {
@@ -572,7 +572,7 @@ export function readConfigFile(file: string, problems: Problem[]): unknown {
   const unclosed = firstError && !unclosedBy(firstError) ? doc.errors.map(unclosedBy).find((close) => close !== undefined) : undefined;
   const unclosedHint = unclosed === undefined ? '' : `; a ${unclosed === ']' ? '[' : '{'} is not closed by ${unclosed}`;
   for (const e of found) {
-    // Indented maps and lists the lexer does not count: the parser's recursion ran out of stack there.
+    // Nesting the scan before the parse did not count (it counts [ { and indentation apart): the parser's recursion ran out of stack there.
     if (/Maximum call stack size exceeded/.test(e.message)) {
       problems.push({ file, path: '(file)', message: `not valid for a config: ${NESTING_SAID}${e.linePos ? ` (at line ${e.linePos[0].line})` : ''}; ${NESTING_HINT}` });
       continue;
@@ -609,19 +609,50 @@ const MAX_NESTING = 64;
 const NESTING_SAID = `its maps and lists nest more than ${MAX_NESTING} levels deep`;
 const NESTING_HINT = 'a model config needs a few levels (fields: name: type:)';
 
-/** Where the [ and { of `text` (YAML or JSON) first nest past MAX_NESTING, as "line L, column C"; quoted text and comments are the lexer's, not counted. */
-function flowNestingPast(text: string): string | undefined {
-  let depth = 0;
+/**
+ * Where the maps and lists of `text` (YAML or JSON) first nest past MAX_NESTING, as "line L, column C",
+ * read from the lexer's tokens before the parser recurses into them: [ and { by their count, and
+ * block maps and lists by their indentation — each line's first token, and the node after a - or ?
+ * on its line (`- - - 1`), opens a level where it stands right of the open ones. Quoted text, block
+ * scalars (| >), plain scalars over several lines and comments are single tokens of the lexer's,
+ * so their indented lines are not counted. A value on its own line below its key takes a level the
+ * parsed config does not have, so block levels are refused only past MAX_NESTING + 2 (the
+ * document's own map is one level, and withinNesting allows MAX_NESTING below it): nothing this
+ * refuses would have loaded.
+ */
+function nestingPast(text: string): string | undefined {
+  let flow = 0;
   let offset = 0;
+  let lineStart = 0;
+  let atLineStart = true;
+  let afterItem = false;
+  const indents: number[] = [];
+  const at = (position: number) => {
+    const before = text.slice(0, position);
+    return `line ${before.split('\n').length}, column ${position - before.lastIndexOf('\n')}`;
+  };
   for (const token of new Lexer().lex(text)) {
-    if (token === '[' || token === '{') {
-      if (++depth > MAX_NESTING) {
-        const before = text.slice(0, offset);
-        return `line ${before.split('\n').length}, column ${offset - before.lastIndexOf('\n')}`;
-      }
-    } else if (token === ']' || token === '}') depth--;
     // The lexer's markers (a document's or a scalar's start, \x02 \x1f \x18) take no room in the text.
-    if (!(token.length === 1 && token < ' ' && token !== '\n' && token !== '\t' && token !== '\r')) offset += token.length;
+    if (token.length === 1 && token < ' ' && token !== '\n' && token !== '\t' && token !== '\r') continue;
+    if (token === '\n' || token === '\r\n') {
+      atLineStart = true;
+      afterItem = false;
+    } else if (token[0] !== ' ' && token[0] !== '\t' && token[0] !== '#' && token !== '\u{FEFF}' && flow === 0 && (atLineStart || afterItem)) {
+      const column = offset - lineStart;
+      if (atLineStart) while (indents.length > 0 && indents[indents.length - 1]! > column) indents.pop();
+      if (indents.length === 0 || indents[indents.length - 1]! < column) {
+        indents.push(column);
+        if (indents.length > MAX_NESTING + 2) return at(offset);
+      }
+      atLineStart = false;
+      afterItem = token === '-' || token === '?';
+    }
+    if (token === '[' || token === '{') {
+      if (++flow > MAX_NESTING) return at(offset);
+    } else if (token === ']' || token === '}') flow--;
+    offset += token.length;
+    const newline = token.lastIndexOf('\n');
+    if (newline >= 0) lineStart = offset - token.length + newline + 1;
   }
   return undefined;
 }

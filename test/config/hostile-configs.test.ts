@@ -6,7 +6,7 @@
 // file, no JavaScript error's words; the cases are seeded (FUZZ_SEED as in the other fuzz tests).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { cpSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parse, stringify } from 'yaml';
 import { checkRepository } from '../../src/check/repository.js';
@@ -105,6 +105,8 @@ test('a pipeline step with neither model: nor remote: is said at its key by chec
 
 const WEATHER = readFileSync(join(EXAMPLES, 'weather', 'model.yaml'), 'utf8');
 const deep = (n: number, open: string, close: string, leaf = '1') => `${open.repeat(n)}${leaf}${close.repeat(n)}`;
+/** Maps `n` deep by indentation alone (one space a level, under a key at column 0): ` a:\n  a:\n   a:…`. */
+const indented = (n: number) => Array.from({ length: n }, (_, i) => `${' '.repeat(i + 1)}a:`).join('\n');
 
 /** Configs nested past what any config needs, each with what the message must say. */
 const NESTED: Array<[string, string, string, RegExp]> = [
@@ -115,6 +117,12 @@ const NESTED: Array<[string, string, string, RegExp]> = [
   ['anchors nesting anchors (each alias 30 deeper)', 'model.yaml', `${WEATHER}\nzzz:\n  a0: &a0 1\n${Array.from({ length: 3 }, (_, i) => `  a${i + 1}: &a${i + 1} ${deep(30, '[', ']', `*a${i}`)}`).join('\n')}\n`, /^its maps and lists nest more than 64 levels deep \(at zzz\.a3\.0\.0…\)/],
   ['an alias inside its own anchor', 'model.yaml', `${WEATHER}\nzzz: &x [1, *x]\n`, /not valid YAML: the alias \*x at line \d+, column 13 is inside the value its anchor &x names, which would hold itself without end/],
   ['an alias inside its own anchor, deeper', 'model.yaml', `${WEATHER}\nzzz: &x\n  a: { b: [*x] }\n`, /the alias \*x at line 70, column 12 is inside the value its anchor &x names/],
+  // 2 MB of block maps nested by indentation alone: refused by the scan before the parser (it recursed, and ran out of stack seconds later).
+  ['indented maps 2 000 deep (2 MB)', 'model.yaml', `${WEATHER}\nzzz:\n${indented(2000)} 1\n`, /^not valid for a config: its maps and lists nest more than 64 levels deep \(at line 135, column 67\); a model config needs a few levels/],
+  ['- - - 5 000 on one line', 'model.yaml', `${WEATHER}\nzzz:\n  ${'- '.repeat(5000)}1\n`, /^not valid for a config: its maps and lists nest more than 64 levels deep \(at line 70, column 133\)/],
+  // 100 deep parses without running out of stack; it was refused only after the parse (at zzz.a.a.a…), now by the scan before it, at its line and column.
+  ['indented maps 100 deep', 'model.yaml', `${WEATHER}\nzzz:\n${indented(100)} 1\n`, /^not valid for a config: its maps and lists nest more than 64 levels deep \(at line 135, column 67\)/],
+  ['indented maps 100 deep, CRLF lines', 'model.yaml', `${WEATHER}\nzzz:\n${indented(100)} 1\n`.replaceAll('\n', '\r\n'), /^not valid for a config: its maps and lists nest more than 64 levels deep \(at line 135, column 67\)/],
   ['JSON [ 100 000 deep', 'model.json', `{"zzz": ${deep(100_000, '[', ']', '')}}`, /not valid for a config: its maps and lists nest more than 64 levels deep \(at line 1, column 72\)/],
   ['JSON {"a": 50 000 deep', 'model.json', `{"name": "weather", "zzz": ${deep(50_000, '{"a": ', '}')}}`, /nest more than 64 levels deep \(at line 1, column \d+\)/],
 ];
@@ -139,16 +147,36 @@ test('configs nested thousands deep, through aliases, or an alias inside its own
   }
 });
 
-test('nesting as deep as a config may go, anchors and aliases that do not hold themselves, still read', () => {
+test('nesting as deep as a config may go (by brackets or by indentation), indented text that is not nesting, anchors and aliases that do not hold themselves, still read', () => {
   const dir = tempDir('modelserve-nesting-ok-');
   const file = join(dir, 'model.yaml');
   for (const text of [
     `${WEATHER}\nroot_response: ${deep(60, '[', ']')}\n`,
     `${WEATHER}\nroot_response: { a: &x [1, 2], b: [*x, *x], c: "[[[[${'['.repeat(100)}" } # ${'{'.repeat(100)}\n`,
+    // Deep by indentation but within the limit, as maps, lists, and items on one line.
+    `${WEATHER}\nzzz:\n${indented(60)} 1\n`,
+    `${WEATHER}\nzzz:\n${Array.from({ length: 60 }, (_, i) => `${' '.repeat(i + 1)}- `).join('\n')}1\n`,
+    `${WEATHER}\nzzz:\n  ${'- '.repeat(60)}1\n`,
+    // Indented lines that are not nesting: a block scalar's text, a plain scalar's continued lines, comments, text in brackets.
+    `${WEATHER}\nzzz: |\n${Array.from({ length: 500 }, (_, i) => `${' '.repeat(i + 1)}line ${i}`).join('\n')}\n`,
+    `${WEATHER}\nzzz:\n  a: >-\n${Array.from({ length: 500 }, (_, i) => `${' '.repeat(i + 4)}folded ${i}`).join('\n')}\n  b: 1\n`,
+    `${WEATHER}\nzzz: plain\n${Array.from({ length: 500 }, (_, i) => `${' '.repeat(i + 1)}continued ${i}`).join('\n')}\n`,
+    `${WEATHER}\nzzz:\n  a: 1\n${Array.from({ length: 500 }, (_, i) => `${' '.repeat(i + 1)}# comment ${i}`).join('\n')}\n  b: "quoted\n${Array.from({ length: 500 }, (_, i) => `${' '.repeat(i + 3)}text ${i}`).join('\n')}"\n`,
+    `${WEATHER}\nzzz: [\n${Array.from({ length: 500 }, (_, i) => `${' '.repeat(i + 1)}${i},`).join('\n')}\n  ]\n`,
   ]) {
     writeFileSync(file, text);
     const problems: Problem[] = [];
     assert.notEqual(readConfigFile(file, problems), undefined, JSON.stringify(problems));
     assert.deepEqual(problems, []);
+  }
+});
+
+test('every example config still reads past the nesting scan', () => {
+  const files = readdirSync(EXAMPLES, { recursive: true, encoding: 'utf8' }).filter((f) => /(^|\/)model\.(yaml|json)$/.test(f));
+  assert.ok(files.length >= 10, files.join(', '));
+  for (const f of files) {
+    const problems: Problem[] = [];
+    assert.notEqual(readConfigFile(join(EXAMPLES, f), problems), undefined, `${f}: ${JSON.stringify(problems)}`);
+    assert.deepEqual(problems, [], f);
   }
 });
