@@ -28,6 +28,7 @@ import { resolvePipelines } from '../pipelines/check.js';
 import { changedStep, PipelineVersion } from '../pipelines/pipeline-version.js';
 import type { RoutingSpec } from '../config/types.js';
 import { PredictionTap, type PredictionObserver } from './prediction-tap.js';
+import { delayUntil } from '../protocols/deadline.js';
 import { RepositoryWatcher, scanRepository, type ScannedModel, type WatchOptions, type WatchPassReport } from './repository.js';
 
 export type VersionState = 'loading' | 'ready' | 'failed' | 'unloading' | 'unavailable';
@@ -598,7 +599,7 @@ export class InferenceCore extends EventEmitter {
     }
     let timer: NodeJS.Timeout | undefined;
     const timeout = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new ModelServeError('MS_ERR_TIMEOUT', `model '${name}': the request passed its deadline while the model was loading`)), Math.max(0, deadline - performance.now()));
+      timer = setTimeout(() => reject(new ModelServeError('MS_ERR_TIMEOUT', `model '${name}': the request passed its deadline while the model was loading`)), delayUntil(deadline));
     });
     try {
       await Promise.race([wait, timeout]);

@@ -23,6 +23,7 @@ import { ERRORS, isServerFault, ModelServeError, rejectReasonOf, type ErrorCode,
 import { bodyTooLarge, parseJsonBody } from '../protocols/json-body.js';
 import { StepValidationError } from '../pipelines/errors.js';
 import { requestIdFrom } from '../protocols/request-id.js';
+import { delayUntil } from '../protocols/deadline.js';
 import { connectClient, UNREADABLE_PUBACK, type MqttConnectionOptions } from './connection.js';
 import { urlForMessages } from '../outbound-http.js';
 import { MqttMetrics } from './metrics.js';
@@ -591,7 +592,7 @@ export class MqttFrontDoor {
             const at = waiting?.indexOf(wake) ?? -1;
             if (at >= 0) waiting!.splice(at, 1);
             reject(new ModelServeError('MS_ERR_TIMEOUT', `model '${model}': the request passed its deadline waiting for room in the queue (after ${Math.round(performance.now() - since)} ms)`));
-          }, Math.max(0, deadline - performance.now()));
+          }, delayUntil(deadline));
         }
         const waiting = this.rowWaiters.get(model);
         if (waiting) waiting.push(wake);
