@@ -105,6 +105,12 @@ export class SessionLoadError extends StartupError {
   }
 }
 
+/**
+ * A load cut short by the loss of an inference worker (it died during the load, or none was running): a passing
+ * cause, not the model's files — the pool replaces the worker, and the core tries such a load again (a few times).
+ */
+export class WorkerLostError extends StartupError {}
+
 /** Why modelserve_rejected_total counts a refusal: load shedding, or a deadline. */
 export type RejectReason = 'overloaded' | 'timeout';
 

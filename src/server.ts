@@ -150,6 +150,7 @@ export async function startServer(options: StartOptions): Promise<RunningServer>
     if (e.type === 'version-ready') log.info({ model: e.model, version: e.version, loadMs: Math.round(e.loadMs), reloaded: e.replaced !== undefined }, e.replaced !== undefined ? 'model version reloaded' : 'model version loaded');
     else if (e.type === 'version-link-dangling') log.warn({ model: e.model, version: e.version }, `version folder link: ${e.reason}`);
     else if (e.type === 'version-folder-lookalike') log.warn({ model: e.model }, `version folder name: ${e.reason}`);
+    else if (e.type === 'version-load-retry') log.warn({ model: e.model, version: e.version, attempt: e.attempt, of: e.of }, `model load retry: ${e.reason}; trying again in ${e.delayMs / 1000} s (try ${e.attempt} of ${e.of})`);
     else if (e.type === 'version-incomplete') log.warn({ model: e.model, version: e.version }, `model file incomplete: ${e.reason}`);
     else if (e.type === 'version-unloaded' && e.why !== undefined) log.warn({ model: e.model, version: e.version, reason: e.reason }, `model version unloaded: ${e.why}`);
     else if (e.type === 'version-unloaded' && e.reason !== 'shutdown' && e.reason !== 'replaced') log.info({ model: e.model, version: e.version, reason: e.reason }, 'model version unloaded');

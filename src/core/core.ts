@@ -16,7 +16,7 @@ import type { BatchInfo } from '../batching/batcher.js';
 import { danglingReason, danglingVersionLinks, defaultModel, fileForClients, formatProblems, markedDefault, loadRepository, repositoryProblems, selectVersions, versionLocations, versionPolicySource, type Problem } from '../config/load.js';
 import { checkRawSignature, checkSignature, signatureWarnings } from '../config/signature.js';
 import type { ModelConfig } from '../config/types.js';
-import { messageForClients, ModelServeError, SessionLoadError, StartupError } from '../errors.js';
+import { messageForClients, ModelServeError, SessionLoadError, StartupError, WorkerLostError } from '../errors.js';
 import type { InferenceRuntime, ModelSignature, ModelSource } from '../runtime/types.js';
 import { formatModelProblems, type ModelProblem } from '../check/problems.js';
 import { exampleRow, ModelVersion, type OptimizationSummary } from './model-version.js';
@@ -66,6 +66,8 @@ export type CoreEvent =
   /** A model removed (--watch) while no version of it was loaded (its loads failed, or the memory budget left it unloaded): no version-unloaded says so. */
   | { type: 'model-removed'; model: string; why?: string }
   | { type: 'eviction'; model: string }
+  /** A load lost with its inference worker (a passing cause): tried again in `delayMs`, try `attempt` of `of` (LOAD_RETRY_DELAYS_MS). */
+  | { type: 'version-load-retry'; model: string; version: number; attempt: number; of: number; delayMs: number; reason: string }
   | { type: 'models-changed' };
 
 export interface CoreOptions {
@@ -132,6 +134,20 @@ interface ModelEntry {
 }
 
 let keySequence = 0;
+
+/**
+ * The waits before each new try of a load lost with its inference worker (WorkerLostError: it died during the load). The
+ * pool replaces the worker, so a try a moment later reaches a healthy one; a bad file or config would fail the same way
+ * again and is never retried. After the last, the version stays failed (as Triton's UNAVAILABLE) until its files change
+ * or the repository API loads it.
+ */
+export const LOAD_RETRY_DELAYS_MS: readonly number[] = [1000, 2000, 4000];
+
+/** A load lost with its worker, to be tried again: how many tries are spent, and the timer of the next. */
+interface LoadRetry {
+  tries: number;
+  timer?: NodeJS.Timeout;
+}
 
 function isPipeline(entry: ModelEntry): boolean {
   for (const w of entry.wanted.values()) if (w.config.pipeline) return true;
@@ -760,14 +776,16 @@ export class InferenceCore extends EventEmitter {
       // The slot's reason reaches API clients (GET /models, the repository API); the log has the operator's.
       const reason = (err as Error).message;
       const forClients = messageForClients(err);
+      let failed: VersionSlot | undefined;
       if (entry.slots.get(v) !== mine) {
         // Unloaded, removed or loaded again meanwhile: that state stays (the failure is still reported).
       } else if (replacing) {
         // The previous load keeps serving; the failure is recorded beside it.
-        const failed: VersionSlot = { ...replacing, reason: reloadFailed(v, forClients), fingerprint };
+        failed = { ...replacing, reason: reloadFailed(v, forClients), fingerprint };
         entry.slots.set(v, failed);
       } else {
-        entry.slots.set(v, { version: v, state: 'failed', reason: forClients, fingerprint, config });
+        failed = { version: v, state: 'failed', reason: forClients, fingerprint, config };
+        entry.slots.set(v, failed);
       }
       // A load cut short by shutdown (the runtime closed under it) is no problem of the model's files.
       const stopping = this.state === 'draining' || this.state === 'closed';
@@ -775,6 +793,9 @@ export class InferenceCore extends EventEmitter {
         this.options.onProblem?.(reason, { model: entry.name, version: v });
         this.emit('event', { type: 'version-failed', model: entry.name, version: v, reason, forClients } satisfies CoreEvent);
       }
+      // (A start-up load is not retried: the start fails, with every problem, and the process exits.)
+      if (failed !== undefined && !startup && !stopping && err instanceof WorkerLostError) this.retryLoad(entry, config, fingerprint, failed, forClients);
+      else this.cancelRetry(entry.name, v);
       throw err;
     }
     // Takes over its own slot, or a load of this version that started earlier (still loading, or
@@ -787,6 +808,7 @@ export class InferenceCore extends EventEmitter {
       return;
     }
     const replaced = current?.state === 'ready' && current.loaded !== undefined ? current.loaded : undefined;
+    this.cancelRetry(entry.name, v);
     entry.slots.set(v, { version: v, state: 'ready', loaded, fingerprint, config, load });
     const before = entry.serving;
     entry.serving = newest(entry);
@@ -798,6 +820,67 @@ export class InferenceCore extends EventEmitter {
     // pipeline's load has none): its requests get the old answer or the new, not the model's new outputs read as its
     // old ones (a 502) until the scan pass had loaded all else it found.
     if (this.watcher !== undefined && !(loaded instanceof PipelineVersion)) void this.refreshPipelines();
+  }
+
+  /** The loads lost with their worker waiting to be tried again, by model name and version (retryKey). */
+  private readonly retries = new Map<string, LoadRetry>();
+
+  /**
+   * Tries a load lost with its inference worker again after the next wait of LOAD_RETRY_DELAYS_MS (said as a
+   * 'version-load-retry' event and on the failed slot); past the last, the version stays failed. The try happens only
+   * if nothing changed the version meanwhile: its failed slot still there (not unloaded, removed, loaded again), the
+   * model not unloaded by request, the core not shutting down. Changed files, the repository API's load and unload, and
+   * shutdown cancel it (cancelRetry).
+   */
+  private retryLoad(entry: ModelEntry, config: ModelConfig, fingerprint: string | undefined, failed: VersionSlot, forClients: string): void {
+    const v = config.modelVersion;
+    const key = retryKey(entry.name, v);
+    const spent = this.retries.get(key);
+    if (spent?.timer !== undefined) clearTimeout(spent.timer);
+    const tries = spent?.tries ?? 0;
+    const delayMs = LOAD_RETRY_DELAYS_MS[tries];
+    if (delayMs === undefined) {
+      this.retries.delete(key);
+      return;
+    }
+    const retry: LoadRetry = { tries: tries + 1 };
+    this.retries.set(key, retry);
+    const said = failed.reason;
+    const note = `tried again in ${delayMs / 1000} s (try ${retry.tries} of ${LOAD_RETRY_DELAYS_MS.length}): the inference worker was lost during the load, and is replaced`;
+    failed.reason = `${failed.reason}; ${note}`;
+    retry.timer = setTimeout(() => {
+      retry.timer = undefined;
+      if (this.retries.get(key) !== retry) return;
+      if (this.state !== 'ready' || this.entries.get(entry.name) !== entry || entry.unloadedByRequest || entry.slots.get(v) !== failed) {
+        this.retries.delete(key);
+        return;
+      }
+      failed.reason = said;
+      // Under the memory budget, a model that holds nothing is not loaded (evicting another) without a request: it
+      // goes back to loading on its next request, as before the load that failed.
+      const budget = this.options.maxLoadedModels ?? 0;
+      if (budget > 0 && !isPipeline(entry) && !holdsMemory(entry)) {
+        this.retries.delete(key);
+        entry.slots.set(v, { version: v, state: 'unavailable', reason: 'not loaded (memory budget); loads on the next request', config, fingerprint });
+        this.emit('event', { type: 'models-changed' } satisfies CoreEvent);
+        return;
+      }
+      // Its failure (a WorkerLostError again) comes back here with this try counted.
+      void this.loadVersion(entry, config, fingerprint).catch(() => undefined);
+    }, delayMs);
+    // Shutdown cancels it; a process with nothing else to do is not kept alive for it.
+    retry.timer.unref();
+    this.emit('event', { type: 'version-load-retry', model: entry.name, version: v, attempt: retry.tries, of: LOAD_RETRY_DELAYS_MS.length, delayMs, reason: forClients } satisfies CoreEvent);
+  }
+
+  /** Cancels the retry of a load lost with its worker (every version of the model without `version`). */
+  private cancelRetry(name: string, version?: number): void {
+    if (this.retries.size === 0) return;
+    for (const [key, retry] of this.retries) {
+      if (version === undefined ? !key.startsWith(`${name}\u0000`) : key !== retryKey(name, version)) continue;
+      if (retry.timer !== undefined) clearTimeout(retry.timer);
+      this.retries.delete(key);
+    }
   }
 
   /** An ONNX model version: read (and optimise) the file, load it into the runtime, check it against the config. */
@@ -940,6 +1023,7 @@ export class InferenceCore extends EventEmitter {
 
   /** Stops routing to a slot's version at once, then drains and unloads it. */
   private async unloadSlot(entry: ModelEntry, slot: VersionSlot, reason: 'removed' | 'unload' | 'evicted', keep: 'delete' | 'unavailable', why?: string): Promise<void> {
+    this.cancelRetry(entry.name, slot.version);
     const version = slot.loaded;
     const after: VersionSlot = { version: slot.version, state: 'unloading', config: slot.config, fingerprint: slot.fingerprint };
     entry.slots.set(slot.version, after);
@@ -1068,6 +1152,8 @@ export class InferenceCore extends EventEmitter {
   private async loadModelNow(name: string): Promise<ModelStatus> {
     const known = this.entries.get(name);
     const wasUnloaded = known?.unloadedByRequest ?? false;
+    // This load tries every version again now (its own failures may schedule new tries).
+    this.cancelRetry(name);
     if (known) known.unloadedByRequest = false;
     // Failures of this load (a reload that fails keeps the previous load serving, but the call fails).
     const failures: string[] = [];
@@ -1126,6 +1212,7 @@ export class InferenceCore extends EventEmitter {
     const entry = this.entries.get(name);
     if (entry === undefined) throw this.notFound(name);
     entry.unloadedByRequest = true;
+    this.cancelRetry(name);
     if (entry.loading) await entry.loading.catch(() => undefined);
     // A version still loading (--watch, the memory budget) is unloaded too: its load, finishing later, does not serve.
     await Promise.all([...entry.slots.values()].filter((s) => s.state === 'ready' || s.state === 'failed' || s.state === 'loading').map((s) => this.unloadSlot(entry, s, 'unload', 'unavailable', 'unloaded by request')));
@@ -1304,6 +1391,7 @@ export class InferenceCore extends EventEmitter {
       }
       const slot = entry.slots.get(v.version);
       if (slot?.fingerprint === v.fingerprint && !force) continue; // already reported
+      this.cancelRetry(model.name, v.version); // its files changed: a try of the old ones would be no use
       const reason = formatProblems(problems);
       // The slot's reason reaches API clients: without what a problem quotes of a file (a scale.file's text).
       const forClients = formatProblems(problems, undefined, this.clientsRoot(model.dir));
@@ -1354,6 +1442,8 @@ export class InferenceCore extends EventEmitter {
     for (const [v, w] of wanted) {
       const slot = entry.slots.get(v);
       if (slot?.fingerprint === w.fingerprint && !force) continue;
+      // Its files changed (or the repository API loads it): loaded as they are now, not tried again as they were.
+      this.cancelRetry(entry.name, v);
       if (entry.unloadedByRequest || onDemand || (budgetFull && slot?.state !== 'ready')) {
         // The fingerprint is recorded: the next pass finds nothing changed, and leaves it as it is.
         if (slot?.state !== 'ready') entry.slots.set(v, { version: v, state: 'unavailable', reason: entry.unloadedByRequest ? 'unloaded by request' : `not loaded (memory budget); loads on the ${slot === undefined ? 'first' : 'next'} request`, config: w.config, fingerprint: w.fingerprint });
@@ -1535,10 +1625,17 @@ export class InferenceCore extends EventEmitter {
 
   // --- shutdown ------------------------------------------------------------------------------
 
+  /** Cancels every pending retry of a load lost with its worker (shutdown). */
+  private cancelRetries(): void {
+    for (const retry of this.retries.values()) if (retry.timer !== undefined) clearTimeout(retry.timer);
+    this.retries.clear();
+  }
+
   /** Waits until every queued and in-flight batch of every version has finished. */
   async drain(): Promise<void> {
     if (this.state === 'ready') this.state = 'draining';
     this.watcher?.stop();
+    this.cancelRetries();
     await Promise.all(this.readyVersions().map((v) => v.batcher.drain()));
   }
 
@@ -1546,6 +1643,7 @@ export class InferenceCore extends EventEmitter {
   async close(): Promise<void> {
     if (this.state === 'closed') return;
     this.watcher?.stop();
+    this.cancelRetries();
     if (this.state !== 'starting') await this.drain();
     this.state = 'closed';
     await this.runtime.close();
@@ -1572,6 +1670,8 @@ interface ClashKey {
 const sameItems = <T>(a: readonly T[], b: readonly T[]): boolean => a.length === b.length && a.every((x, i) => x === b[i]);
 
 const versionKey = (c: ModelConfig): string => `${c.name}\u0000${c.modelVersion}`;
+
+const retryKey = (name: string, version: number): string => `${name}\u0000${version}`;
 
 /** The model folder a model is served from (as last read). */
 function modelDirOf(entry: ModelEntry): string | undefined {

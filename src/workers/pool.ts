@@ -7,7 +7,7 @@
 import { Worker } from 'node:worker_threads';
 // Sets ORT_DISABLE_TELEMETRY in the process's environment before a worker loads onnxruntime.
 import '../runtime/ort-telemetry.js';
-import { ModelServeError, SessionLoadError, StartupError, type ErrorCode, ERRORS } from '../errors.js';
+import { ModelServeError, SessionLoadError, StartupError, WorkerLostError, type ErrorCode, ERRORS } from '../errors.js';
 import { leadingRows, type InferenceRuntime, type ModelSignature, type ModelSource, type NamedTensors, type RuntimeOptions } from '../runtime/types.js';
 import { packTensors, type FromWorker, type ToWorker, type WorkerInit } from './protocol.js';
 import type { RunCost } from '../runtime/session.js';
@@ -241,7 +241,7 @@ export class WorkerPoolRuntime implements InferenceRuntime {
     for (const run of failed) run.reject(new ModelServeError('MS_ERR_INFERENCE', `inference failed: ${reason} while running this request`));
     const loads = [...slot.loads.values()];
     slot.loads.clear();
-    for (const load of loads) load.reject(new StartupError('MS_ERR_MODEL_LOAD', `${reason} while loading the models`));
+    for (const load of loads) load.reject(new WorkerLostError('MS_ERR_MODEL_LOAD', `${reason} while loading the models`));
     if (!this.closing) {
       try {
         this.options.onWorkerExit?.({ worker: slot.index, exitCode: code, error: lastError, failedRuns: failed.length });
@@ -271,7 +271,7 @@ export class WorkerPoolRuntime implements InferenceRuntime {
   private loadInto(slot: Slot, models: ModelSource[]): Promise<Record<string, ModelSignature>> {
     return new Promise((resolve, reject) => {
       if (slot.worker === null) {
-        reject(new StartupError('MS_ERR_MODEL_LOAD', `worker ${slot.index} is not running`));
+        reject(new WorkerLostError('MS_ERR_MODEL_LOAD', `worker ${slot.index} is not running`));
         return;
       }
       const id = this.nextId++;
@@ -287,7 +287,7 @@ export class WorkerPoolRuntime implements InferenceRuntime {
     const live = this.slots.filter((s) => s.worker !== null && s.retiring === undefined);
     if (live.length === 0) {
       const why = this.slots.map((s) => s.lastExit).find((e) => e !== undefined);
-      throw new StartupError('MS_ERR_MODEL_LOAD', `no inference worker thread is running${why !== undefined ? `: ${why}` : ''}`);
+      throw new WorkerLostError('MS_ERR_MODEL_LOAD', `no inference worker thread is running${why !== undefined ? `: ${why}` : ''}`);
     }
     // A model loaded again (replaced) is timed afresh.
     for (const m of models) this.costs.delete(m.name);
@@ -388,11 +388,11 @@ export class WorkerPoolRuntime implements InferenceRuntime {
 
   /**
    * Test hook: makes worker `index` crash as if it had a bug — 'exit' = process.exit(1) inside it,
-   * 'throw' = an uncaught exception — at once, or when its next run arrives ('next-run').
+   * 'throw' = an uncaught exception — at once, or when its next run ('next-run') or load ('next-load') arrives.
    * (There is deliberately no terminate(): terminating a worker while onnxruntime is inside a
    * native run can abort the whole process.)
    */
-  crashWorkerForTesting(index: number, how: 'exit' | 'throw' = 'exit', when: 'now' | 'next-run' = 'now'): void {
+  crashWorkerForTesting(index: number, how: 'exit' | 'throw' = 'exit', when: 'now' | 'next-run' | 'next-load' = 'now'): void {
     const slot = this.slots[index];
     if (slot?.worker == null) throw new RangeError(`no live worker ${index}`);
     this.post(slot, { type: 'crash', how, when });

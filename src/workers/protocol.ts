@@ -18,9 +18,9 @@ export type ToWorker =
   | { type: 'close' }
   /**
    * Test hook: simulate a crash — 'exit' calls process.exit(1), 'throw' raises an uncaught
-   * exception — at once, or when the next run message arrives ('next-run').
+   * exception — at once, or when the next run ('next-run') or load ('next-load') message arrives.
    */
-  | { type: 'crash'; how: 'exit' | 'throw'; when: 'now' | 'next-run' };
+  | { type: 'crash'; how: 'exit' | 'throw'; when: 'now' | 'next-run' | 'next-load' };
 
 export type FromWorker =
   | { type: 'loaded'; id: number; signatures: Record<string, ModelSignature>; costs: Record<string, RunCost | undefined> }

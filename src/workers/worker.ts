@@ -59,6 +59,7 @@ async function run(msg: Extract<ToWorker, { type: 'run' }>): Promise<void> {
 
 /** Test hook (see ToWorker 'crash'). */
 let crashOnRun: 'exit' | 'throw' | undefined;
+let crashOnLoad: 'exit' | 'throw' | undefined;
 function crash(how: 'exit' | 'throw'): void {
   if (how === 'exit') process.exit(1);
   throw new Error('simulated worker crash');
@@ -67,6 +68,7 @@ function crash(how: 'exit' | 'throw'): void {
 port.on('message', (msg: ToWorker) => {
   switch (msg.type) {
     case 'load':
+      if (crashOnLoad !== undefined) crash(crashOnLoad);
       loading = loading.then(() => load(msg.id, msg.models));
       break;
     case 'unload':
@@ -91,6 +93,7 @@ port.on('message', (msg: ToWorker) => {
       break;
     case 'crash':
       if (msg.when === 'next-run') crashOnRun = msg.how;
+      else if (msg.when === 'next-load') crashOnLoad = msg.how;
       else crash(msg.how);
       break;
   }
