@@ -9,13 +9,13 @@ import { loadRepository } from '../../src/config/load.js';
 import { InProcessRuntime } from '../../src/runtime/in-process.js';
 import { EXAMPLES } from '../helpers/paths.js';
 import { call } from '../helpers/http.js';
-import { captureLogLines } from '../helpers/logs.js';
+import { captureLogLines, type CapturedLogLines } from '../helpers/logs.js';
 
 const ROW = { temp_c: 8.75, humidity: 0.83, wind_speed_kmph: 70, wind_bearing_degree: 259, visibility_km: 15.82, pressure_millibars: 1016.51, current_weather_condition: 1 };
 type Line = Record<string, unknown> & { level: number; msg: string; reqId?: string };
 
-async function start(level: string): Promise<{ app: FastifyInstance; url: string; lines: Line[] }> {
-  const { lines, stream } = captureLogLines<Line>();
+async function start(level: string): Promise<{ app: FastifyInstance; url: string; lines: Line[]; until: CapturedLogLines<Line>['until'] }> {
+  const { lines, stream, until } = captureLogLines<Line>();
   const app = await buildApp({ configs: loadRepository(EXAMPLES), runtime: new InProcessRuntime({ intraOpThreads: 1, interOpThreads: 1 }), logger: { level, stream } });
   app.get('/test-only/boom', async () => {
     throw new Error('boom');
@@ -24,7 +24,7 @@ async function start(level: string): Promise<{ app: FastifyInstance; url: string
   const address = app.server.address();
   const url = `http://127.0.0.1:${typeof address === 'object' && address ? address.port : 0}`;
   lines.length = 0; // drop the startup lines: what follows belongs to requests
-  return { app, url, lines };
+  return { app, url, lines, until };
 }
 
 describe('log level info', () => {
@@ -42,7 +42,9 @@ describe('log level info', () => {
     assert.equal(res.headers['x-request-id'], 'trace-abc-123');
     await call(`${s.url}/models/nope/predict`, { body: ROW, headers: { 'x-request-id': 'trace-404' } });
     await call(`${s.url}/test-only/boom`, { headers: { 'x-request-id': 'trace-500' } });
-    await new Promise((r) => setTimeout(r, 50));
+    // Access lines are written once each response has gone out: awaited, not slept for.
+    const ids = ['trace-abc-123', 'trace-404', 'trace-500'];
+    await s.until((ls) => ids.every((id) => ls.some((l) => l.reqId === id && l.msg === 'request')), `access lines of ${ids.join(', ')}`);
     assert.ok(s.lines.length >= 3, JSON.stringify(s.lines));
     for (const line of s.lines) {
       assert.equal(typeof line.reqId, 'string', `line without a request id: ${JSON.stringify(line)}`);
@@ -72,11 +74,10 @@ describe('log level info', () => {
   test('probes and /metrics are not access-logged; other routes are', async () => {
     s.lines.length = 0;
     for (const path of ['/healthz', '/readyz', '/metrics']) await call(`${s.url}${path}`);
-    await new Promise((r) => setTimeout(r, 50));
-    assert.deepEqual(s.lines.filter((l) => l.msg === 'request'), []);
+    // The probes were answered before /models was asked: once its line is there, theirs would be too.
     await call(`${s.url}/models`);
-    await new Promise((r) => setTimeout(r, 50));
-    assert.equal(s.lines.filter((l) => l.msg === 'request').length, 1);
+    await s.until((ls) => ls.some((l) => l.msg === 'request' && l.url === '/models'), 'access line of GET /models');
+    assert.deepEqual(s.lines.filter((l) => l.msg === 'request').map((l) => l.url), ['/models']);
   });
 });
 
@@ -92,9 +93,9 @@ describe('log level warn', () => {
   test('no access lines, errors still logged with their request id', async () => {
     await call(`${s.url}/predict`, { body: ROW });
     await call(`${s.url}/test-only/boom`, { headers: { 'x-request-id': 'warn-500' } });
-    await new Promise((r) => setTimeout(r, 50));
+    // The prediction was answered before the failing request was sent: its access line, if any, comes first.
+    await s.until((ls) => ls.some((l) => l.reqId === 'warn-500' && l.level >= 50), 'error line of warn-500');
     assert.deepEqual(s.lines.filter((l) => l.msg === 'request'), []);
-    assert.ok(s.lines.some((l) => l.reqId === 'warn-500' && l.level >= 50));
     assert.ok(s.lines.every((l) => l.level >= 40));
   });
 });
@@ -125,7 +126,7 @@ describe('log level debug', () => {
       });
       assert.match(answer, /^HTTP\/1\.1 400/);
     }
-    await new Promise((r) => setTimeout(r, 50));
+    await s.until((ls) => ls.filter((l) => l.msg === 'client error').length >= 2, 'two client error lines');
     const logged = s.lines.filter((l) => l.msg === 'client error');
     assert.equal(logged.length, 2, JSON.stringify(s.lines));
     const text = JSON.stringify(s.lines);
@@ -140,7 +141,7 @@ describe('gRPC calls', () => {
     const { grpcClients, rpc } = await import('../helpers/oip.js');
     const { BOOK_FIELDS, bookRows, tempDir, writeBookModelFolder } = await import('../helpers/paths.js');
     const grpc = await import('@grpc/grpc-js');
-    const { lines, stream } = captureLogLines<Line>();
+    const { lines, stream, until } = captureLogLines<Line>();
     const repo = tempDir();
     writeBookModelFolder(repo);
     const server = await startServer({ repo, port: 0, grpcPort: 'free', workers: 1, logger: { level: 'info', stream } });
@@ -170,7 +171,8 @@ describe('gRPC calls', () => {
       call.end();
       await ended;
       assert.equal(answers.length, 2);
-      await new Promise((r) => setTimeout(r, 50));
+      // The probes were answered before the stream opened: their lines, if any, come before the last of these.
+      await until((ls) => ls.filter((l) => l.msg === 'request').length >= 4, 'four access lines');
 
       const access = lines.filter((l) => l.msg === 'request');
       const shape = (l: Line) => [l.reqId, l.rpc, l.model, l.version, l.grpcStatus, typeof l.ms];
