@@ -1286,7 +1286,7 @@ export class InferenceCore extends EventEmitter {
     const loaded = new Set<string>();
     for (const entry of this.entries.values()) for (const slot of entry.slots.values()) if (slot.state === 'ready' && slot.config) loaded.add(`${slot.config.modelDir}\n${slot.version}`);
     const all = scanRepository(this.repo, options.force || this.watcher === undefined ? undefined : this.watcher.options, servedNames, loaded, this.watcher !== undefined && options.only === undefined && !options.force);
-    if (options.only === undefined && !options.force) this.watchReport = { pending: all.pending, uncovered: all.uncovered, changed: all.changed };
+    if (options.only === undefined && !options.force) this.watchReport = { pending: all.pending, uncovered: all.uncovered, changedFolders: all.changedFolders };
     const scan = { models: all.models.filter((m) => options.only === undefined || m.name === options.only) };
     const seen = new Set<string>();
     const work: Array<Promise<void>> = [];

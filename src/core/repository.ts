@@ -200,11 +200,14 @@ export interface ScanResult {
   pending: boolean;
   /** Files whose changes the repository's file events may not tell: a model file outside it, a folder that is a symbolic link (looked for when `watching`). */
   uncovered: boolean;
-  /** Some model folder's files differ from the scan before (of this process): a change, announced by a file event or not. */
-  changed: boolean;
+  /**
+   * The model folders whose files differ from the scan before (of this process), a folder gone among them: changes,
+   * announced by a file event or not. The watcher tells which by the folder each event names.
+   */
+  changedFolders: string[];
 }
 
-/** Each model folder's fingerprints at its last scan (ScanResult.changed). */
+/** Each model folder's fingerprints at its last scan (ScanResult.changedFolders). */
 const printsByFolder = new Map<string, string>();
 
 const isLink = (path: string): boolean => {
@@ -224,8 +227,8 @@ function scanNow(repo: string, times: SettleTimes, served: ReadonlyMap<string, s
   // (Links looked for by a watch pass alone: an lstat per folder.)
   let uncovered = watching && isLink(root);
   let pending = false;
-  let changed = false;
-  if (rootReason !== undefined) return { models: [], unreadable: [{ dir: root, problem: { file: repo, path: '(folder)', message: rootReason } }], pending, uncovered: true, changed };
+  const changedFolders: string[] = [];
+  if (rootReason !== undefined) return { models: [], unreadable: [{ dir: root, problem: { file: repo, path: '(folder)', message: rootReason } }], pending, uncovered: true, changedFolders };
   const unlistable: Problem[] = [];
   let folders: string[];
   try {
@@ -240,7 +243,7 @@ function scanNow(repo: string, times: SettleTimes, served: ReadonlyMap<string, s
     const prints = locations.map((where) => fingerprintOf(where));
     // A version's config is checked against the model's policy, which may be another version's (the newest's): every version's files.
     const modelKey = prints.map((p) => p.fingerprint).join('\n');
-    if (printsByFolder.get(dir) !== modelKey) changed = true;
+    if (printsByFolder.get(dir) !== modelKey) changedFolders.push(dir);
     printsByFolder.set(dir, modelKey);
     // Node's recursive watch does not descend into a linked folder.
     if (watching) uncovered ||= isLink(dir) || locations.some((where) => where.dir !== dir && isLink(where.dir));
@@ -313,10 +316,10 @@ function scanNow(repo: string, times: SettleTimes, served: ReadonlyMap<string, s
     for (const dir of printsByFolder.keys()) {
       if (dirs.has(dir) || (dir !== root && !dir.startsWith(`${root}${sep}`))) continue;
       printsByFolder.delete(dir);
-      changed = true;
+      changedFolders.push(dir);
     }
   }
-  return { models, unreadable: unlistable.map((problem) => ({ dir: join(root, basename(problem.file)), problem })), pending, uncovered: uncovered || unlistable.length > 0, changed };
+  return { models, unreadable: unlistable.map((problem) => ({ dir: join(root, basename(problem.file)), problem })), pending, uncovered: uncovered || unlistable.length > 0, changedFolders };
 }
 
 /** File systems whose changes this kernel sees made (inotify): a network share's changes made on another machine send no event. */
@@ -345,8 +348,14 @@ function localFileSystem(dir: string): boolean {
  *
  * Polling at pollMs stats every file of every version (in-place edits change no folder): with hundreds of models an idle
  * server spent 8-10 % of a core on it. So while file events can be trusted — the recursive watch runs, the repository is on a
- * local file system, no model file lies outside it nor folder is a link, and the last change a pass found came with its event —
- * and no version waits for time to pass (settling), the poll is a safety net at quietPollMs.
+ * local file system, no model file lies outside it nor folder is a link, and every model folder's last change a pass found
+ * came with its event — and no version waits for time to pass (settling), the poll is a safety net at quietPollMs.
+ *
+ * An event announces only the model folder it names (the first segment of its filename, relative to the repository; any
+ * named event, for a repository that is itself the model folder): a folder whose events never arrive (a mount inside the
+ * repository) is not announced by a local folder's event in the same pass, nor trusted again by a local folder's announced
+ * change — only by a change of its own that comes with its event (or by its going away). An event with no filename (some
+ * platforms) runs a pass but announces no model: the changes it may stand for count as unannounced, the poll stays at pollMs.
  */
 export class RepositoryWatcher {
   readonly options: Required<WatchOptions>;
@@ -357,15 +366,21 @@ export class RepositoryWatcher {
   private again = false;
   private stopped = false;
   private local = false;
-  /** The last change a pass found came with no file event: polling at pollMs until a change is seen announced again. */
-  private eventsMissed = false;
+  private readonly root: string;
+  /** Model folders (as named by events: relative to the repository) whose last change a pass found came with no file event. */
+  private readonly missed = new Set<string>();
   private events = 0;
+  /** Per first segment of an event's filename: the event count at the latest event naming it (pruned once no pass asks). */
+  private readonly namedAt = new Map<string, number>();
+  /** The event count at the latest event with a filename (announces a repository that is itself the model folder). */
+  private lastNamedAt = 0;
   private eventsAtLastPass: number | undefined;
   /**
-   * A pass found a change with no event since this count: undecided until a later pass, as the change's event may be
-   * queued still (a write just before or during the pass, the machine busy), and is handled only when the pass has ended.
+   * Model folders a pass found changed with no event naming them since the count given: undecided until a later pass, as
+   * the change's event may be queued still (a write just before or during the pass, the machine busy), and is handled only
+   * when the pass has ended.
    */
-  private unannouncedSince: number | undefined;
+  private readonly unannounced = new Map<string, number>();
   private paceMs: number;
 
   constructor(
@@ -379,6 +394,7 @@ export class RepositoryWatcher {
     const pollMs = given.pollMs ?? DEFAULT_WATCH.pollMs;
     this.options = { ...DEFAULT_WATCH, quietPollMs: Math.max(pollMs, pollMs * 10), ...given };
     this.paceMs = this.options.pollMs;
+    this.root = resolve(repo);
   }
 
   /** The poll period now: pollMs, or quietPollMs while file events are trusted and nothing waits for time. */
@@ -389,8 +405,12 @@ export class RepositoryWatcher {
   start(): void {
     this.local = localFileSystem(this.repo);
     try {
-      this.fsWatcher = watch(this.repo, { recursive: true }, () => {
+      this.fsWatcher = watch(this.repo, { recursive: true }, (_type, filename) => {
         this.events++;
+        if (filename) {
+          this.lastNamedAt = this.events;
+          this.namedAt.set(filename.split(/[\\/]/)[0]!, this.events);
+        }
         this.soon();
       });
       this.fsWatcher.on('error', () => {
@@ -439,21 +459,43 @@ export class RepositoryWatcher {
       });
   }
 
+  /** A model folder as events name it: its path relative to the repository ('' for the repository itself). */
+  private folderKey(dir: string): string {
+    return relative(this.root, resolve(dir));
+  }
+
+  /** Whether an event named `folder` after the event count `since` (counted up to now). */
+  private announcedSince(folder: string, since: number): boolean {
+    return (folder === '' ? this.lastNamedAt : (this.namedAt.get(folder) ?? 0)) > since;
+  }
+
   /** `chained`: the pass ran straight after the one before, with maybe no turn of the event loop to read file events between. */
   private afterPass(report: WatchPassReport | undefined, events: number, chained: boolean): void {
-    // A change found earlier with no event: an event since announced it after all; none means events are missed here (a mount
-    // inside the repository, ...). Either way the last verdict stands, so that one stall does not leave the fast pace on for good.
-    if (this.unannouncedSince !== undefined && (this.events > this.unannouncedSince || !chained)) {
-      this.eventsMissed = this.events === this.unannouncedSince;
-      this.unannouncedSince = undefined;
+    // A change found earlier with no event: an event since naming its folder announced it after all; none means events are
+    // missed there (a mount inside the repository, ...). Decided by a pass not chained, so that one stall does not leave
+    // the fast pace on for good, nor a pass run before events could be read call them missed.
+    for (const [folder, since] of this.unannounced) {
+      if (this.announcedSince(folder, since)) this.missed.delete(folder);
+      else if (!chained) this.missed.add(folder);
+      else continue;
+      this.unannounced.delete(folder);
     }
-    if (report?.changed === true && this.eventsAtLastPass !== undefined && this.fsWatcher !== undefined) {
-      // Events counted up to now, not to the pass's start: a write during the pass is announced by its event.
-      if (this.events > this.eventsAtLastPass) this.eventsMissed = false;
-      else this.unannouncedSince ??= this.eventsAtLastPass;
+    if (report !== undefined && this.eventsAtLastPass !== undefined && this.fsWatcher !== undefined) {
+      for (const dir of report.changedFolders) {
+        const folder = this.folderKey(dir);
+        // Events counted up to now, not to the pass's start: a write during the pass is announced by its event.
+        if (this.announcedSince(folder, this.eventsAtLastPass)) this.missed.delete(folder);
+        else if (!this.unannounced.has(folder)) this.unannounced.set(folder, this.eventsAtLastPass);
+      }
     }
     this.eventsAtLastPass = events;
-    const trusted = this.fsWatcher !== undefined && this.local && !this.eventsMissed && this.unannouncedSince === undefined && report !== undefined && !report.pending && !report.uncovered;
+    // A folder gone sends no more changes to miss (its coming back is an event in the repository's own folder).
+    for (const folder of this.missed) if (statSync(join(this.root, folder), { throwIfNoEntry: false })?.isDirectory() !== true) this.missed.delete(folder);
+    // Events older than any a later pass asks about are forgotten: a repository's folder that gets a new file name a
+    // second does not grow the map.
+    const oldest = Math.min(this.eventsAtLastPass, ...this.unannounced.values());
+    for (const [name, at] of this.namedAt) if (at <= oldest) this.namedAt.delete(name);
+    const trusted = this.fsWatcher !== undefined && this.local && this.missed.size === 0 && this.unannounced.size === 0 && report !== undefined && !report.pending && !report.uncovered;
     this.pace(trusted ? this.options.quietPollMs : this.options.pollMs);
   }
 
@@ -465,5 +507,5 @@ export class RepositoryWatcher {
   }
 }
 
-/** What a watch pass's scan found that sets the poll's pace (see ScanResult). */
-export type WatchPassReport = Pick<ScanResult, 'pending' | 'uncovered' | 'changed'>;
+/** What a watch pass's scan found that sets the poll's pace (see ScanResult): changedFolders are the model folders' paths. */
+export type WatchPassReport = Pick<ScanResult, 'pending' | 'uncovered' | 'changedFolders'>;
