@@ -10,7 +10,7 @@ import { Metrics } from './metrics/metrics.js';
 import { buildApp, type AppOptions } from './http/app.js';
 import { createKeyGate } from './http/plugins/auth.js';
 import type { InferenceRuntime } from './runtime/types.js';
-import { createRuntime } from './runtime/create.js';
+import { createRuntime, quarantineMessage } from './runtime/create.js';
 import { InferenceStatistics } from './protocols/oip/statistics.js';
 import type { GrpcConnectionLimits, RunningGrpcServer } from './grpc/server.js';
 import { hasStreams, startStreams, type RunningStreams, type StreamOptions } from './events/streams.js';
@@ -36,6 +36,8 @@ export interface StartOptions {
   /** Worker threads; 0 = in-process inference; default from the CPU quota. */
   workers?: number;
   threadsPerWorker?: number;
+  /** The run watchdog's floor, ms (--run-timeout-ms); 0: none. */
+  runTimeoutMs?: number;
   bodyLimit?: number;
   drainTimeout?: number;
   /** On shutdown, ms to keep serving with /readyz already 503 before the listener closes (lets load balancers stop routing here). */
@@ -79,6 +81,8 @@ export async function startServer(options: StartOptions): Promise<RunningServer>
     workers: options.workers,
     threadsPerWorker: options.threadsPerWorker,
     onWorkerExit: (event) => app?.log.warn(event, 'inference worker died; replaced'),
+    runTimeoutMs: options.runTimeoutMs,
+    onWorkerQuarantined: (event) => app?.log.warn(event, quarantineMessage(event)),
   });
   const metrics = options.app?.metrics === false ? undefined : (options.app?.metrics ?? new Metrics());
   const extraOnBatch = options.app?.registry?.onBatch;

@@ -34,6 +34,7 @@ export const SERVE_OPTIONS = {
   grpcMaxConnectionIdle: { flag: 'grpc-max-connection-idle', env: 'MODELSERVE_GRPC_MAX_CONNECTION_IDLE_MS', kind: 'int', min: 0, default: 300000, doc: 'Ms a gRPC client connection may stay without a call before it is closed (GOAWAY; gRPC clients reconnect on their next call): a connection a client opened and left, or never used, otherwise holds a socket for good. An open stream (ModelStreamInfer, a health Watch) is a call. 0: never.' },
   workers: { flag: 'workers', env: 'MODELSERVE_WORKERS', kind: 'int', min: 0, doc: 'Inference worker threads; default: the CPU quota (cgroup) or the CPU count. 0 runs inference on the main thread.' },
   threadsPerWorker: { flag: 'threads-per-worker', env: 'MODELSERVE_THREADS_PER_WORKER', kind: 'int', min: 1, doc: 'onnxruntime intra-op threads per worker; default: CPUs / workers (never oversubscribed), 1 with --workers 0.' },
+  runTimeoutMs: { flag: 'run-timeout-ms', env: 'MODELSERVE_RUN_TIMEOUT_MS', kind: 'int', min: 0, default: 10000, doc: 'Run watchdog: a run on a worker thread that takes longer than this, or than its model\'s queue.timeout_ms when that is longer (its requests have all timed out by then), takes the worker out of service (a graph that loops for minutes on some input): the runs sent to it fail at once with MS_ERR_INFERENCE, a replacement starts, and the stuck thread ends when its run returns. See docs/runtime.md. 0: no watchdog. Ignored with --workers 0.' },
   inlineMaxUs: { flag: 'inline-max-us', env: 'MODELSERVE_INLINE_MAX_US', kind: 'int', min: 0, default: 250, doc: 'Batches whose run is expected to take at most this many microseconds (timed per model when it loads) run on the main thread instead of a worker: a thread hand-off costs more than that on busy or virtual machines. While a worker is idle, a batch over half of it that costs more than 50 µs per request it serves goes to that worker. 0: every batch on a worker. Ignored with --workers 0.' },
   bodyLimit: { flag: 'body-limit', env: 'MODELSERVE_BODY_LIMIT', kind: 'bytes', default: '1mb', doc: 'Largest request body (e.g. 512kb, 1mb); larger ones get 413.' },
   drainTimeout: { flag: 'drain-timeout', env: 'MODELSERVE_DRAIN_TIMEOUT_MS', kind: 'int', default: 10000, min: 0, doc: 'On SIGTERM/SIGINT, ms to let in-flight requests (and their queued batches) finish before exiting; exit 0 if they did, 1 if connections had to be cut.' },
@@ -95,6 +96,7 @@ export interface ServeOptions {
   grpcMaxConnectionIdle: number;
   workers?: number;
   threadsPerWorker?: number;
+  runTimeoutMs: number;
   inlineMaxUs: number;
   bodyLimit: number;
   drainTimeout: number;

@@ -1,6 +1,6 @@
 // `modelserve serve`: parse options, start, and shut down gracefully on SIGTERM/SIGINT.
 import { StartupError } from '../errors.js';
-import { createRuntime } from '../runtime/create.js';
+import { createRuntime, quarantineMessage } from '../runtime/create.js';
 import type { RunningServer } from '../server.js';
 import { parseServeOptions, serveHelp } from './serve-options.js';
 
@@ -33,6 +33,8 @@ export async function run(argv: string[]): Promise<number> {
     threadsPerWorker: options.threadsPerWorker,
     inlineMaxMs: options.inlineMaxUs / 1000,
     onWorkerExit: (event) => server?.app.log.warn(event, 'inference worker died; replaced'),
+    runTimeoutMs: options.runTimeoutMs,
+    onWorkerQuarantined: (event) => server?.app.log.warn(event, quarantineMessage(event)),
   });
   try {
     const { startServer } = await import('../server.js');

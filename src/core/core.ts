@@ -169,7 +169,9 @@ function holdsMemory(entry: ModelEntry): boolean {
 async function readModelSource(config: ModelConfig, key: string, optimize: boolean, repo: string): Promise<{ source: ModelSource; optimization?: OptimizationSummary; classLinks?: ClassLinks }> {
   try {
     const { bytes, optimization, classLinks } = await readModelBytes(config, optimize, true);
-    return { source: { name: key, path: config.modelFile, bytes }, optimization, classLinks };
+    // A run past queue.timeout_ms answers no request any more: the runtime's watchdog may take its worker out of service then.
+    const source: ModelSource = { name: key, path: config.modelFile, bytes, runTimeoutMs: config.queue.timeoutMs, label: `'${config.name}' version ${config.modelVersion}` };
+    return { source, optimization, classLinks };
   } catch (err) {
     if (!(err instanceof ModelBytesError)) throw err;
     throw bytesFailure(config, err, repo);

@@ -22,6 +22,7 @@ import type { CoreEvent, InferenceCore } from '../core/core.js';
 import { BoundHistogram, renderRegistry } from './bound-histogram.js';
 import { RequestSeries } from './request-series.js';
 import type { RejectReason } from '../errors.js';
+import type { InferenceRuntime } from '../runtime/types.js';
 
 export type { RejectReason };
 
@@ -62,6 +63,7 @@ export class Metrics {
   private readonly ready: Gauge;
   private queueSource: QueueDepthSource | undefined;
   private readySource: (() => boolean) | undefined;
+  private quarantineSource: InferenceRuntime['quarantineStats'];
 
   /** The registry's default labels (prom-client does not give them back). */
   private readonly defaultLabels: Readonly<Record<string, string>>;
@@ -131,6 +133,21 @@ export class Metrics {
     this.stepDuration = new Histogram({ name: 'modelserve_pipeline_step_duration_seconds', help: 'Time one pipeline step took for one request (local model or remote service), by outcome (ok / error).', labelNames: ['model', 'version', 'step', 'outcome'], buckets: LATENCY_BUCKETS, registers });
     this.shadowRequests = new Counter({ name: 'modelserve_shadow_requests_total', help: 'Requests mirrored to a shadow (model or model:version), by outcome: ok, error, timeout, dropped (its in-flight cap was reached).', labelNames: ['model', 'shadow', 'outcome'], registers });
     this.shadowRows = new Counter({ name: 'modelserve_shadow_rows_total', help: 'Rows whose shadow answer was compared with the served one: result="agree" or "disagree" (agreement = agree / (agree + disagree)).', labelNames: ['model', 'shadow', 'result'], registers });
+    const quarantined: Gauge = new Gauge({
+      name: 'modelserve_workers_quarantined',
+      help: 'Inference worker threads the run watchdog took out of service (a run past --run-timeout-ms) that are still alive, stuck in their run; each holds its models\' memory until the run returns.',
+      registers,
+      collect: () => quarantined.set(this.quarantineSource?.().alive ?? 0),
+    });
+    const quarantines: Counter = new Counter({
+      name: 'modelserve_worker_quarantines_total',
+      help: 'Inference worker threads taken out of service by the run watchdog (a run past --run-timeout-ms) and replaced.',
+      registers,
+      collect: () => {
+        quarantines.reset();
+        quarantines.inc(this.quarantineSource?.().total ?? 0);
+      },
+    });
     if (options.processMetrics ?? true) collectDefaultMetrics({ register: this.registry });
   }
 
@@ -172,9 +189,15 @@ export class Metrics {
     },
   };
 
-  /** Follows a core: its versions' queues, load states, loads, unloads and evictions. */
+  /** Follows a runtime's worker health (the run watchdog's quarantines). */
+  watchRuntime(runtime: Pick<InferenceRuntime, 'quarantineStats'>): void {
+    this.quarantineSource = runtime.quarantineStats?.bind(runtime);
+  }
+
+  /** Follows a core: its versions' queues, load states, loads, unloads and evictions, and its runtime's workers. */
   watchCore(core: InferenceCore): void {
     this.core = core;
+    this.watchRuntime(core.runtime);
     core.onPipelineStep = (model, version, step, seconds, outcome) => this.stepDuration.observe({ model, version: String(version), step, outcome }, seconds);
     this.declareModels(core.modelNames());
     this.setQueueSource(function* () {

@@ -203,6 +203,10 @@ export class HybridRuntime implements InferenceRuntime {
     return cost !== undefined && cost.fixedMs + cost.perRowMs * rows <= REQUEST_WORK_MS * requests;
   }
 
+  quarantineStats(): { alive: number; total: number } {
+    return this.pool.quarantineStats();
+  }
+
   async close(): Promise<void> {
     this.closed = true;
     this.wanted.clear();

@@ -43,6 +43,13 @@ export interface ModelSource {
   path: string;
   /** ONNX bytes to load (already optimised, if the optimiser ran). */
   bytes: Uint8Array;
+  /**
+   * The longest a request of this model waits (its queue.timeout_ms): a worker pool's run watchdog
+   * allows a run the larger of this and its own floor (--run-timeout-ms) before it takes the worker out of service.
+   */
+  runTimeoutMs?: number;
+  /** The model as clients call it (e.g. "'iris' version 2"), for messages; default: `name`. */
+  label?: string;
 }
 
 export interface RuntimeOptions {
@@ -64,6 +71,8 @@ export interface InferenceRuntime {
   run(model: string, feeds: NamedTensors, outputNames?: string[], requests?: number): Promise<NamedTensors>;
   /** Rows up to which this model's batches run on the calling thread (HybridRuntime); absent or 0: none. */
   inlineRows?(model: string): number;
+  /** Worker threads the run watchdog took out of service: alive now (stuck in a native run), and since start. */
+  quarantineStats?(): { alive: number; total: number };
   /** How many runs may usefully be in flight at once (the batcher's slots; e.g. two per worker thread). */
   readonly parallelism: number;
   /** Inference worker threads (0: runs on the calling thread). */

@@ -3,7 +3,9 @@
 // loop. Runs go to the least-loaded worker that holds every model. A worker that dies fails its
 // in-flight runs with MS_ERR_INFERENCE and is replaced (respawn + reload of every model); a
 // replacement that cannot reload them is closed and replaced again with back-off, and takes no
-// runs meanwhile while another worker can serve; callers never hang.
+// runs meanwhile while another worker can serve; callers never hang. A run that never returns (a
+// graph that loops for minutes on some input) is caught by a watchdog: its worker is quarantined
+// (see quarantine() and docs/runtime.md) and replaced.
 import { Worker } from 'node:worker_threads';
 // Sets ORT_DISABLE_TELEMETRY in the process's environment before a worker loads onnxruntime.
 import '../runtime/ort-telemetry.js';
@@ -29,6 +31,15 @@ export interface WorkerPoolOptions extends RuntimeOptions {
   runsPerWorker?: number;
   /** Called when a worker dies (for logging); the pool replaces it by itself. */
   onWorkerExit?: (event: WorkerExitEvent) => void;
+  /**
+   * The run watchdog's floor (ms): a run that takes longer than this, or than its model's
+   * ModelSource.runTimeoutMs when that is larger, quarantines its worker. 0 or undefined: no watchdog.
+   */
+  runTimeoutMs?: number;
+  /** Most quarantined threads alive at once (default: workers); past it, a stuck worker is replaced only once one of them exits. */
+  maxQuarantined?: number;
+  /** Called when the watchdog quarantines a worker (for logging). */
+  onWorkerQuarantined?: (event: WorkerQuarantineEvent) => void;
   /** The compiled worker script; default ./worker.js next to this module. */
   workerUrl?: URL;
 }
@@ -39,6 +50,20 @@ export interface WorkerExitEvent {
   error?: string;
   /** In-flight runs failed by the crash. */
   failedRuns: number;
+}
+
+export interface WorkerQuarantineEvent {
+  worker: number;
+  /** The model of the run that exceeded the bound, as clients call it. */
+  model: string;
+  /** The bound it exceeded, ms. */
+  runTimeoutMs: number;
+  /** Runs failed: the stuck one and those waiting behind it. */
+  failedRuns: number;
+  /** Quarantined threads alive now, this one included. */
+  quarantined: number;
+  /** false when maxQuarantined threads are alive: the worker is replaced once one of them exits (the pool runs degraded meanwhile). */
+  replaced: boolean;
 }
 
 interface PendingRun {
@@ -74,6 +99,14 @@ interface Slot {
   ready: boolean;
   /** Why this worker could not reload the models: it is closing and will be replaced (with back-off). */
   retiring?: string;
+  /** The watchdog of the worker's oldest run (the one it is running: a worker runs one at a time). */
+  watchdog?: NodeJS.Timeout;
+  /** The run the watchdog times. */
+  watchedRun?: number;
+  /** Shared with the worker: set to 1 when it is quarantined, so it skips the runs still queued to it. */
+  retired: Int32Array;
+  /** Quarantined when maxQuarantined threads were alive: replaced once one of them exits. */
+  awaitingRespawn: boolean;
 }
 
 const DEFAULT_WORKER_URL = new URL('./worker.js', import.meta.url);
@@ -96,6 +129,14 @@ export class WorkerPoolRuntime implements InferenceRuntime {
   private readonly costs = new Map<string, RunCostEstimate>();
   private costEpoch = 0;
   private costOverride: RunCost | undefined;
+  /** Each model's own run bound (ModelSource.runTimeoutMs), by name. */
+  private readonly runBounds = new Map<string, number>();
+  /** Model names as clients call them (ModelSource.label), for the watchdog's messages. */
+  private readonly labels = new Map<string, string>();
+  /** Workers taken out of service by the watchdog whose thread has not ended yet (stuck in a native run). */
+  private readonly quarantined = new Set<Worker>();
+  private quarantinesTotal = 0;
+  private quarantineWaiters: Array<() => void> = [];
 
   /** Starts the worker threads at once (in parallel), so their startup overlaps with reading the models. */
   constructor(options: WorkerPoolOptions) {
@@ -104,7 +145,7 @@ export class WorkerPoolRuntime implements InferenceRuntime {
     this.parallelism = options.workers * (options.runsPerWorker ?? 2);
     this.workerThreads = options.workers;
     for (let i = 0; i < options.workers; i++) {
-      const slot: Slot = { index: i, worker: null, runs: new Map(), loads: new Map(), crashes: 0, catchUps: 0, ready: false };
+      const slot: Slot = { index: i, worker: null, runs: new Map(), loads: new Map(), crashes: 0, catchUps: 0, ready: false, retired: new Int32Array(0), awaitingRespawn: false };
       this.slots.push(slot);
       this.spawn(slot);
     }
@@ -131,6 +172,17 @@ export class WorkerPoolRuntime implements InferenceRuntime {
     return false;
   }
 
+  /** Quarantined threads alive now (stuck in a run), and quarantines since the pool started. */
+  quarantineStats(): { alive: number; total: number } {
+    return { alive: this.quarantined.size, total: this.quarantinesTotal };
+  }
+
+  /** Resolves once every quarantined thread has ended (its native run returned and it closed). */
+  whenQuarantinedExited(): Promise<void> {
+    if (this.quarantined.size === 0) return Promise.resolve();
+    return new Promise((resolve) => this.quarantineWaiters.push(resolve));
+  }
+
   /** Runs in flight per worker (the dispatch load). */
   get inFlightPerWorker(): number[] {
     return this.slots.map((s) => s.runs.size);
@@ -142,7 +194,10 @@ export class WorkerPoolRuntime implements InferenceRuntime {
       interOpThreads: this.options.interOpThreads,
       warmUp: this.options.warmUp !== false,
       measureCost: this.options.measureCost === true,
+      retired: new Int32Array(new SharedArrayBuffer(4)),
     };
+    slot.retired = init.retired;
+    slot.awaitingRespawn = false;
     const worker = new Worker(this.options.workerUrl ?? DEFAULT_WORKER_URL, { workerData: init });
     slot.worker = worker;
     slot.lastError = undefined;
@@ -195,6 +250,7 @@ export class WorkerPoolRuntime implements InferenceRuntime {
         const pending = slot.runs.get(msg.id);
         if (pending === undefined) return;
         slot.runs.delete(msg.id);
+        this.rearmWatchdog(slot, msg.id);
         if (this.costs.get(pending.model)?.observe(pending.rows, msg.runMs)) this.costEpoch++;
         pending.resolve(msg.outputs);
         break;
@@ -203,6 +259,7 @@ export class WorkerPoolRuntime implements InferenceRuntime {
         const pending = slot.runs.get(msg.id);
         if (pending === undefined) return;
         slot.runs.delete(msg.id);
+        this.rearmWatchdog(slot, msg.id);
         // A run that waited behind a reload which failed: the model exists, this worker lacks it.
         if (slot.retiring !== undefined && msg.code === 'MS_ERR_MODEL_NOT_FOUND') pending.reject(new ModelServeError('MS_ERR_INFERENCE', `inference failed: ${slot.retiring}`));
         else pending.reject(new ModelServeError(isErrorCode(msg.code) ? msg.code : 'MS_ERR_INFERENCE', msg.message));
@@ -218,12 +275,14 @@ export class WorkerPoolRuntime implements InferenceRuntime {
           if (cost !== undefined && (known === undefined || cost.fixedMs + cost.perRowMs < known.fixedMs + known.perRowMs)) this.costs.set(name, new RunCostEstimate(cost));
         }
         pending?.resolve(msg.signatures);
+        this.armWatchdog(slot);
         break;
       }
       case 'load-error': {
         const pending = slot.loads.get(msg.id);
         slot.loads.delete(msg.id);
         pending?.reject(msg.path !== undefined && msg.reason !== undefined ? new SessionLoadError(msg.path, msg.reason) : new StartupError('MS_ERR_MODEL_LOAD', msg.message));
+        this.armWatchdog(slot);
         break;
       }
     }
@@ -233,6 +292,7 @@ export class WorkerPoolRuntime implements InferenceRuntime {
     if (slot.worker !== worker) return;
     slot.worker = null;
     slot.ready = false;
+    this.disarmWatchdog(slot);
     const lastError = slot.retiring ?? slot.lastError;
     const reason = `worker ${slot.index} exited with code ${code}${lastError !== undefined ? ` (${lastError})` : ''}`;
     slot.lastExit = reason;
@@ -248,20 +308,125 @@ export class WorkerPoolRuntime implements InferenceRuntime {
       } catch {
         /* an observer must not break the pool */
       }
-      // Back off only when a worker keeps dying (or failing to reload) before it manages to load (a crash loop).
-      // The first replacement starts at once, so runs dispatched meanwhile (e.g. the batcher's
-      // re-runs of the failed batch) queue behind its model load instead of failing.
-      const delay = slot.crashes === 0 ? 0 : Math.min(5000, 100 * 2 ** (slot.crashes - 1));
-      slot.crashes++;
-      if (delay === 0) this.spawn(slot);
-      else {
-        slot.respawnTimer = setTimeout(() => {
-          slot.respawnTimer = undefined;
-          if (!this.closing) this.spawn(slot);
-        }, delay);
-      }
+      this.replace(slot);
     }
     this.checkIdle();
+  }
+
+  /**
+   * Starts a worker in a slot whose worker is gone. Back off only when a worker keeps dying (or
+   * failing to reload) before it manages to load (a crash loop). The first replacement starts at
+   * once, so runs dispatched meanwhile (e.g. the batcher's re-runs of the failed batch) queue
+   * behind its model load instead of failing.
+   */
+  private replace(slot: Slot): void {
+    if (this.closing) return;
+    const delay = slot.crashes === 0 ? 0 : Math.min(5000, 100 * 2 ** (slot.crashes - 1));
+    slot.crashes++;
+    if (delay === 0) this.spawn(slot);
+    else {
+      slot.respawnTimer = setTimeout(() => {
+        slot.respawnTimer = undefined;
+        if (!this.closing) this.spawn(slot);
+      }, delay);
+    }
+  }
+
+  /** The longest a run of `model` may take before its worker is quarantined; 0: no watchdog. */
+  private runBound(model: string): number {
+    const floor = this.options.runTimeoutMs ?? 0;
+    if (!(floor > 0)) return 0;
+    return Math.max(floor, this.runBounds.get(model) ?? 0);
+  }
+
+  /**
+   * Times the worker's oldest run, once nothing holds it up: a worker runs one run at a time, in
+   * the order sent, after any load sent before it, so the oldest run is the one running.
+   */
+  private armWatchdog(slot: Slot): void {
+    if (slot.watchdog !== undefined || slot.worker === null || slot.loads.size > 0) return;
+    const oldest = slot.runs.entries().next();
+    if (oldest.done === true) return;
+    const [id, run] = oldest.value;
+    const bound = this.runBound(run.model);
+    if (bound <= 0) return;
+    slot.watchedRun = id;
+    slot.watchdog = setTimeout(() => {
+      slot.watchdog = undefined;
+      this.quarantine(slot, id, bound);
+    }, bound);
+  }
+
+  private disarmWatchdog(slot: Slot): void {
+    if (slot.watchdog !== undefined) clearTimeout(slot.watchdog);
+    slot.watchdog = undefined;
+    slot.watchedRun = undefined;
+  }
+
+  /** Run `id` ended: the next one starts, with a watchdog of its own. */
+  private rearmWatchdog(slot: Slot, id: number): void {
+    if (slot.watchedRun === id) this.disarmWatchdog(slot);
+    this.armWatchdog(slot);
+  }
+
+  /**
+   * Run `id` exceeded its bound: the worker is stuck (onnxruntime inside a native run that may
+   * never return). terminate() cannot stop native code, and a worker terminated mid-run aborts the
+   * whole process once the run returns (N-API throws during teardown), so the worker is taken out
+   * of service instead: no run is routed to it, the runs sent to it fail now, it is told to close
+   * (it skips the runs still queued and exits by itself when the native run returns), and a
+   * replacement is started, unless maxQuarantined threads are alive already.
+   */
+  private quarantine(slot: Slot, id: number, bound: number): void {
+    const worker = slot.worker;
+    const stuck = slot.runs.get(id);
+    if (worker === null || stuck === undefined) return;
+    Atomics.store(slot.retired, 0, 1);
+    // Its late answers go nowhere, and its errors are no longer the slot's.
+    worker.removeAllListeners('message');
+    worker.removeAllListeners('error');
+    worker.on('error', () => undefined);
+    this.quarantined.add(worker);
+    this.quarantinesTotal++;
+    worker.once('exit', () => this.onQuarantinedExit(worker));
+    try {
+      worker.postMessage({ type: 'close' } satisfies ToWorker);
+    } catch {
+      /* an ended worker has nothing left to close */
+    }
+    slot.worker = null;
+    slot.ready = false;
+    slot.watchedRun = undefined;
+    const model = this.labels.get(stuck.model) ?? `'${stuck.model}'`;
+    const runs = [...slot.runs];
+    slot.runs.clear();
+    for (const [runId, run] of runs) {
+      run.reject(new ModelServeError('MS_ERR_INFERENCE', runId === id
+        ? `inference failed: the run of model ${model} took longer than ${bound} ms (the run timeout), so worker ${slot.index} was taken out of service and is being replaced`
+        : `inference failed: this request waited behind a run of model ${model} that took longer than ${bound} ms (the run timeout) on worker ${slot.index}, which was taken out of service; it did not run (send it again)`));
+    }
+    const loads = [...slot.loads.values()];
+    slot.loads.clear();
+    for (const load of loads) load.reject(new WorkerLostError('MS_ERR_MODEL_LOAD', `worker ${slot.index} was stuck in a run of model ${model} for over ${bound} ms and was taken out of service while loading the models`));
+    const replaced = !this.closing && this.quarantined.size <= (this.options.maxQuarantined ?? this.slots.length);
+    if (replaced) this.replace(slot);
+    else slot.awaitingRespawn = !this.closing;
+    try {
+      this.options.onWorkerQuarantined?.({ worker: slot.index, model, runTimeoutMs: bound, failedRuns: runs.length, quarantined: this.quarantined.size, replaced });
+    } catch {
+      /* an observer must not break the pool */
+    }
+    this.checkIdle();
+  }
+
+  private onQuarantinedExit(worker: Worker): void {
+    this.quarantined.delete(worker);
+    const waiting = this.slots.find((s) => s.awaitingRespawn);
+    if (waiting !== undefined) {
+      waiting.awaitingRespawn = false;
+      this.replace(waiting);
+    }
+    if (this.quarantined.size === 0) for (const wake of this.quarantineWaiters.splice(0)) wake();
   }
 
   private post(slot: Slot, message: ToWorker, transfer: ArrayBuffer[] = []): void {
@@ -291,6 +456,10 @@ export class WorkerPoolRuntime implements InferenceRuntime {
     }
     // A model loaded again (replaced) is timed afresh.
     for (const m of models) this.costs.delete(m.name);
+    for (const m of models) {
+      if (m.runTimeoutMs !== undefined) this.runBounds.set(m.name, m.runTimeoutMs);
+      if (m.label !== undefined) this.labels.set(m.name, m.label);
+    }
     const results = await Promise.all(live.map((s) => this.loadInto(s, models)));
     // Keep what replacements must reload: earlier models, with these added or replaced by name.
     const byName = new Map(this.models.map((m) => [m.name, m]));
@@ -308,7 +477,11 @@ export class WorkerPoolRuntime implements InferenceRuntime {
 
   async unload(names: string[]): Promise<void> {
     const gone = new Set(names);
-    for (const name of names) this.costs.delete(name);
+    for (const name of names) {
+      this.costs.delete(name);
+      this.runBounds.delete(name);
+      this.labels.delete(name);
+    }
     this.models = this.models.filter((m) => !gone.has(m.name));
     for (const slot of this.slots) if (slot.worker !== null) this.post(slot, { type: 'unload', names });
   }
@@ -360,6 +533,7 @@ export class WorkerPoolRuntime implements InferenceRuntime {
         const packed = packTensors(feeds);
         const message: ToWorker = outputNames === undefined ? { type: 'run', id, model, feeds: packed } : { type: 'run', id, model, feeds: packed, outputNames };
         this.post(slot, message, [packed.buffer]);
+        this.armWatchdog(slot);
       } catch (err) {
         slot.runs.delete(id);
         done();
@@ -410,6 +584,8 @@ export class WorkerPoolRuntime implements InferenceRuntime {
   /**
    * Stops accepting runs, waits for in-flight runs to finish, then closes every worker: each
    * releases its sessions and exits by itself (terminate() only if one hasn't exited after 5 s).
+   * A run stuck past its bound is failed by the watchdog, so this never waits on one for longer;
+   * quarantined threads are not waited for (see whenQuarantinedExited()).
    */
   async close(): Promise<void> {
     this.closing = true;
@@ -417,6 +593,7 @@ export class WorkerPoolRuntime implements InferenceRuntime {
     await Promise.all(
       this.slots.map(async (slot) => {
         if (slot.respawnTimer !== undefined) clearTimeout(slot.respawnTimer);
+        this.disarmWatchdog(slot);
         const worker = slot.worker;
         slot.worker = null;
         if (worker === null) return;

@@ -7,6 +7,8 @@ export interface WorkerInit extends RuntimeOptions {
   warmUp: boolean;
   /** Time each model's runs after loading (RunCost in 'loaded'). */
   measureCost: boolean;
+  /** Shared with the pool: 1 once the worker is quarantined (a run stuck past its bound); it then runs nothing more. */
+  retired: Int32Array;
 }
 
 export type ToWorker =
