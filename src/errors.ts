@@ -111,6 +111,13 @@ export class SessionLoadError extends StartupError {
  */
 export class WorkerLostError extends StartupError {}
 
+/**
+ * A run cut short by the loss of its inference worker (it exited during the run, none was running, or it is being
+ * replaced): still a 500 MS_ERR_INFERENCE for a request, but a passing cause of a load's warm-up run, which the core
+ * then tries again as a WorkerLostError.
+ */
+export class RunLostError extends ModelServeError {}
+
 /** Why modelserve_rejected_total counts a refusal: load shedding, or a deadline. */
 export type RejectReason = 'overloaded' | 'timeout';
 

@@ -16,7 +16,7 @@ import type { BatchInfo } from '../batching/batcher.js';
 import { danglingReason, danglingVersionLinks, defaultModel, fileForClients, formatProblems, markedDefault, loadRepository, repositoryProblems, selectVersions, versionLocations, versionPolicySource, type Problem } from '../config/load.js';
 import { checkRawSignature, checkSignature, signatureWarnings } from '../config/signature.js';
 import type { ModelConfig } from '../config/types.js';
-import { messageForClients, ModelServeError, SessionLoadError, StartupError, WorkerLostError } from '../errors.js';
+import { messageForClients, ModelServeError, RunLostError, SessionLoadError, StartupError, WorkerLostError } from '../errors.js';
 import type { InferenceRuntime, ModelSignature, ModelSource } from '../runtime/types.js';
 import { formatModelProblems, type ModelProblem } from '../check/problems.js';
 import { exampleRow, ModelVersion, type OptimizationSummary } from './model-version.js';
@@ -136,9 +136,10 @@ interface ModelEntry {
 let keySequence = 0;
 
 /**
- * The waits before each new try of a load lost with its inference worker (WorkerLostError: it died during the load). The
- * pool replaces the worker, so a try a moment later reaches a healthy one; a bad file or config would fail the same way
- * again and is never retried. After the last, the version stays failed (as Triton's UNAVAILABLE) until its files change
+ * The waits before each new try of a load lost with its inference worker (WorkerLostError: it died during the load or
+ * its warm-up run, or none was running). The pool replaces the worker, so a try a moment later reaches a healthy one;
+ * a bad file or config (or a warm-up run that fails for the model's own reasons) would fail the same way again and is
+ * never retried. After the last, the version stays failed (as Triton's UNAVAILABLE) until its files change
  * or the repository API loads it.
  */
 export const LOAD_RETRY_DELAYS_MS: readonly number[] = [1000, 2000, 4000];
@@ -276,7 +277,9 @@ function formatLoadFailures(failures: ReadonlyArray<{ config: ModelConfig; error
 
 /**
  * Awaits a version's load-time warm-up run; its failure names the file (the config, or a raw
- * folder's .onnx) rather than the runtime's internal key ('m/1#3').
+ * folder's .onnx) rather than the runtime's internal key ('m/1#3'). A run lost with its inference
+ * worker is a WorkerLostError, tried again as a load lost with its worker is (retryLoad); any other
+ * failure is the model's, and final.
  */
 async function warmUp(config: ModelConfig, key: string, input: string, run: Promise<unknown>, repo: string): Promise<void> {
   try {
@@ -291,7 +294,8 @@ async function warmUp(config: ModelConfig, key: string, input: string, run: Prom
     const message = (source as Error).message.replace(`model '${key}': `, '');
     const file = config.kind === 'raw' ? config.modelFile : config.configFile;
     const said = (shown: string) => `${shown}: the load-time warm-up run on ${input} failed: ${message}`;
-    throw new StartupError('MS_ERR_MODEL_LOAD', said(file), { forClients: said(fileOfVersionForClients(config, file, repo)) });
+    const Failure = err instanceof RunLostError ? WorkerLostError : StartupError;
+    throw new Failure('MS_ERR_MODEL_LOAD', said(file), { forClients: said(fileOfVersionForClients(config, file, repo)) });
   }
 }
 
@@ -848,8 +852,7 @@ export class InferenceCore extends EventEmitter {
     const retry: LoadRetry = { tries: tries + 1 };
     this.retries.set(key, retry);
     const said = failed.reason;
-    const note = `tried again in ${delayMs / 1000} s (try ${retry.tries} of ${LOAD_RETRY_DELAYS_MS.length}): the inference worker was lost during the load, and is replaced`;
-    failed.reason = `${failed.reason}; ${note}`;
+    failed.reason = `${failed.reason}; ${retryNote(delayMs, retry.tries)}`;
     retry.timer = setTimeout(() => {
       retry.timer = undefined;
       if (this.retries.get(key) !== retry) return;
@@ -1161,6 +1164,8 @@ export class InferenceCore extends EventEmitter {
     const failures: string[] = [];
     const listener = (e: CoreEvent) => {
       if (e.type === 'version-failed' && e.model === name) failures.push(`version ${e.version}: ${e.forClients}`);
+      // Emitted right after its failure, and said with it: a client tells "failed, tried again in 1 s" from "failed for good".
+      else if (e.type === 'version-load-retry' && e.model === name && failures.length > 0) failures[failures.length - 1] += `; ${retryNote(e.delayMs, e.attempt)}`;
     };
     this.on('event', listener);
     try {
@@ -1674,6 +1679,10 @@ const sameItems = <T>(a: readonly T[], b: readonly T[]): boolean => a.length ===
 const versionKey = (c: ModelConfig): string => `${c.name}\u0000${c.modelVersion}`;
 
 const retryKey = (name: string, version: number): string => `${name}\u0000${version}`;
+
+/** How a scheduled try of a load lost with its worker is said (on the failed slot, and in the repository API's answer). */
+const retryNote = (delayMs: number, attempt: number): string =>
+  `tried again in ${delayMs / 1000} s (try ${attempt} of ${LOAD_RETRY_DELAYS_MS.length}): the inference worker was lost during the load, and is replaced`;
 
 /** The model folder a model is served from (as last read). */
 function modelDirOf(entry: ModelEntry): string | undefined {

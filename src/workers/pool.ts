@@ -9,7 +9,7 @@
 import { Worker } from 'node:worker_threads';
 // Sets ORT_DISABLE_TELEMETRY in the process's environment before a worker loads onnxruntime.
 import '../runtime/ort-telemetry.js';
-import { ModelServeError, SessionLoadError, StartupError, WorkerLostError, type ErrorCode, ERRORS } from '../errors.js';
+import { ModelServeError, RunLostError, SessionLoadError, StartupError, WorkerLostError, type ErrorCode, ERRORS } from '../errors.js';
 import { leadingRows, type InferenceRuntime, type ModelSignature, type ModelSource, type NamedTensors, type RuntimeOptions } from '../runtime/types.js';
 import { packTensors, type FromWorker, type ToWorker, type WorkerInit } from './protocol.js';
 import type { RunCost } from '../runtime/session.js';
@@ -261,7 +261,7 @@ export class WorkerPoolRuntime implements InferenceRuntime {
         slot.runs.delete(msg.id);
         this.rearmWatchdog(slot, msg.id);
         // A run that waited behind a reload which failed: the model exists, this worker lacks it.
-        if (slot.retiring !== undefined && msg.code === 'MS_ERR_MODEL_NOT_FOUND') pending.reject(new ModelServeError('MS_ERR_INFERENCE', `inference failed: ${slot.retiring}`));
+        if (slot.retiring !== undefined && msg.code === 'MS_ERR_MODEL_NOT_FOUND') pending.reject(new RunLostError('MS_ERR_INFERENCE', `inference failed: ${slot.retiring}`));
         else pending.reject(new ModelServeError(isErrorCode(msg.code) ? msg.code : 'MS_ERR_INFERENCE', msg.message));
         break;
       }
@@ -298,7 +298,7 @@ export class WorkerPoolRuntime implements InferenceRuntime {
     slot.lastExit = reason;
     const failed = [...slot.runs.values()];
     slot.runs.clear();
-    for (const run of failed) run.reject(new ModelServeError('MS_ERR_INFERENCE', `inference failed: ${reason} while running this request`));
+    for (const run of failed) run.reject(new RunLostError('MS_ERR_INFERENCE', `inference failed: ${reason} while running this request`));
     const loads = [...slot.loads.values()];
     slot.loads.clear();
     for (const load of loads) load.reject(new WorkerLostError('MS_ERR_MODEL_LOAD', `${reason} while loading the models`));
@@ -509,7 +509,7 @@ export class WorkerPoolRuntime implements InferenceRuntime {
       return Promise.reject(new ModelServeError('MS_ERR_MODEL_NOT_FOUND', `no model named '${model}' is loaded`));
     }
     const slot = this.pick();
-    if (slot === undefined) return Promise.reject(new ModelServeError('MS_ERR_INFERENCE', `inference failed: no worker is running (all are restarting)${this.lastRetiring()}`));
+    if (slot === undefined) return Promise.reject(new RunLostError('MS_ERR_INFERENCE', `inference failed: no worker is running (all are restarting)${this.lastRetiring()}`));
     const id = this.nextId++;
     return new Promise<NamedTensors>((resolve, reject) => {
       this.inFlight++;

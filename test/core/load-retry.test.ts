@@ -1,16 +1,22 @@
-// A load lost with its inference worker (the worker died during the load: a passing cause, the pool replaces it) is
-// tried again after 1 s, 2 s and 4 s; before, the version stayed failed until its files changed or the repository
-// API loaded it. A bad file is never tried again, and an unload or shutdown cancels a pending try.
+// A load lost with its inference worker (the worker died during the load or its warm-up run: a passing cause, the pool
+// replaces it) is tried again after 1 s, 2 s and 4 s; before, the version stayed failed until its files changed or the
+// repository API loaded it. A bad file, or a warm-up run that fails for the model's own reasons, is never tried again,
+// and an unload or shutdown cancels a pending try. The repository API's answer (REST and gRPC) says when the next try is.
 // The real worker pool (one worker, made to exit when its next load arrives) and onnxruntime on the book's model;
 // node:test's mock timers stand in for the waits between tries (the pool's own respawn needs none: the first
 // replacement of a worker starts at once).
 import { afterEach, test, mock } from 'node:test';
 import assert from 'node:assert/strict';
-import { appendFileSync, writeFileSync } from 'node:fs';
+import { appendFileSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import * as grpc from '@grpc/grpc-js';
 import { InferenceCore, LOAD_RETRY_DELAYS_MS, type CoreEvent } from '../../src/core/core.js';
 import { ModelServeError } from '../../src/errors.js';
+import { startServer } from '../../src/server.js';
 import { WorkerPoolRuntime } from '../../src/workers/pool.js';
+import { call } from '../helpers/http.js';
+import { grpcClients, rpc } from '../helpers/oip.js';
+import { writeReshapeFailingModel } from '../helpers/onnx.js';
 import { tempDir } from '../helpers/paths.js';
 import { BOOK_ROW, labelsOf, writeBookVersion } from './fixtures.js';
 
@@ -156,4 +162,78 @@ test('a load that fails for its file (not its worker) is not tried again', async
     assert.deepEqual(retries(events), []);
     assert.equal(core.status('b')[0]!.state, 'failed');
   });
+});
+
+test('a version whose warm-up run lost its worker is tried again after 1 s, and serves', async () => {
+  // The load itself went through; the worker died on the warm-up run right after it. It stayed failed for good.
+  await withCore(async (core, pool, events) => {
+    mock.timers.enable({ apis: ['setTimeout'] });
+    await poolReady(pool);
+    pool.crashWorkerForTesting(0, 'exit', 'next-run');
+    await assert.rejects(core.loadModel('b'), (err: unknown) => {
+      assert.ok(err instanceof ModelServeError, String(err));
+      assert.equal(err.code, 'MS_ERR_MODEL_LOAD_FAILED');
+      assert.match(err.message, /the load-time warm-up run on .* failed: inference failed: worker 0 exited with code 1 .*while running this request; tried again in 1 s \(try 1 of 3\)/);
+      return true;
+    });
+    assert.deepEqual(retries(events), [['b', 1, 1, 1000]]);
+    assert.match(core.status('b')[0]!.versions[0]!.reason ?? '', /warm-up run .*; tried again in 1 s \(try 1 of 3\)/);
+    await poolReady(pool);
+    mock.timers.tick(1000);
+    await until(events, (e) => e.type === 'version-ready' && e.model === 'b');
+    const served = await (await core.acquire('b')).predict([BOOK_ROW]);
+    assert.ok([labelsOf(1).rain, labelsOf(1).dry].includes(String(served[0]!.prediction)), JSON.stringify(served));
+  });
+});
+
+test('a warm-up run that fails for the model (a Reshape its example row cannot take) is not tried again', async () => {
+  await withCore(async (core, _pool, events) => {
+    mock.timers.enable({ apis: ['setTimeout'] });
+    mkdirSync(join(core.repo!, 'c'));
+    writeReshapeFailingModel(join(core.repo!, 'c'), 'model.onnx');
+    writeFileSync(join(core.repo!, 'c', 'model.yaml'), 'model: model.onnx\nfields:\n  a: { type: number }\n  b: { type: number }\n  c: { type: number }\ninputs:\n  x: { fields: [a, b, c] }\noutputs:\n  value: { from: y }\n');
+    await assert.rejects(core.loadModel('c'), (err: Error) => {
+      assert.match(err.message, /the load-time warm-up run on .* failed: .*cannot be reshaped/);
+      assert.doesNotMatch(err.message, /tried again/);
+      return true;
+    });
+    mock.timers.tick(10_000);
+    assert.deepEqual(retries(events), []);
+    assert.equal(core.status('c')[0]!.state, 'failed');
+  });
+});
+
+test('the repository API\'s load says when a load lost with its worker is tried again, in the same words on REST and gRPC (status codes as before: 400, INVALID_ARGUMENT)', async () => {
+  // It answered the failure alone: a client could not tell "failed for good" from "failed, tried again in 1 s".
+  const repo = tempDir();
+  writeBookVersion(repo, 'a', 1, 'optimize: false\n');
+  const pool = new WorkerPoolRuntime({ workers: 1, intraOpThreads: 1, interOpThreads: 1 });
+  const server = await startServer({ repo, port: 0, grpcPort: 'free', runtime: pool, logger: false });
+  writeBookVersion(repo, 'b', 1, 'optimize: false\n');
+  writeBookVersion(repo, 'c', 1, 'optimize: false\n');
+  const events: CoreEvent[] = [];
+  server.core.on('event', (e: CoreEvent) => events.push(e));
+  const clients = grpcClients(server.grpcPort!);
+  const RETRY = /; tried again in 1 s \(try 1 of 3\): the inference worker was lost during the load, and is replaced$/;
+  try {
+    await poolReady(pool);
+    pool.crashWorkerForTesting(0, 'exit', 'next-load');
+    const rest = await call(`${server.url}/v2/repository/models/b/load`, { method: 'POST' });
+    assert.equal(rest.status, 400, rest.text);
+    assert.equal(rest.body.code, 'MS_ERR_MODEL_LOAD_FAILED');
+    assert.match(String(rest.body.error), RETRY);
+    // As said, tried again (and loaded) a second later: then nothing but the next load meets the next crash.
+    await until(events, (e) => e.type === 'version-ready' && e.model === 'b');
+    await poolReady(pool);
+    pool.crashWorkerForTesting(0, 'exit', 'next-run'); // its warm-up run this time
+    await assert.rejects(rpc(clients.inference, 'RepositoryModelLoad', { model_name: 'c' }), (err: grpc.ServiceError) => {
+      assert.equal(err.code, grpc.status.INVALID_ARGUMENT);
+      assert.match(err.details, RETRY);
+      assert.equal(err.details.match(RETRY)![0], String(rest.body.error).match(RETRY)![0]);
+      return true;
+    });
+  } finally {
+    clients.close();
+    await server.shutdown();
+  }
 });
