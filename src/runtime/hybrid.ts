@@ -15,6 +15,7 @@
 // stay inline: BENCHMARKS.md, OIP section). Only models cheap enough for a one-row batch get a
 // main-thread session at all, so large models cost no extra memory or main-thread load time; it
 // loads in the background, so a model serves (from the workers) as soon as the workers have it.
+// The cost estimate is fed by the runs of both (RunCostEstimate): the limits follow what runs take now.
 import { leadingRows, type InferenceRuntime, type ModelSignature, type ModelSource, type NamedTensors } from './types.js';
 import type { InProcessRuntime } from './in-process.js';
 import type { WorkerPoolRuntime } from '../workers/pool.js';
@@ -68,6 +69,8 @@ export class HybridRuntime implements InferenceRuntime {
   private readonly sources = new Map<string, ModelSource>();
   private seenCostEpoch = 0;
   private closed = false;
+  /** Test hook (setInlineRunMsForTesting): the time every main-thread run reports instead of its own. */
+  private inlineRunMs: number | undefined;
 
   constructor(private readonly pool: WorkerPoolRuntime, private readonly options: HybridOptions) {
     this.parallelism = pool.parallelism;
@@ -149,6 +152,14 @@ export class HybridRuntime implements InferenceRuntime {
     this.startInline(newlyCheap);
   }
 
+  /**
+   * Test hook: every main-thread run from now on reports `ms` as its time (undefined: its own), as on a machine
+   * busier (or idler) than when the model was timed. A given figure: a real run's time varies too much on a shared machine.
+   */
+  setInlineRunMsForTesting(ms: number | undefined): void {
+    this.inlineRunMs = ms;
+  }
+
   /** Resolves when the main-thread sessions being loaded are in place (for tests and close). */
   async inlineSettled(): Promise<void> {
     while (this.loading.size > 0) await Promise.all([...this.loading]);
@@ -162,7 +173,10 @@ export class HybridRuntime implements InferenceRuntime {
     try {
       if (this.inline === undefined) {
         const { InProcessRuntime } = await import('./in-process.js');
-        this.inline ??= new InProcessRuntime({ intraOpThreads: this.options.intraOpThreads ?? 1, interOpThreads: 1 });
+        // Its runs feed the pool's estimate too: a model whose batches all run here would otherwise keep the estimate
+        // (and its row limits) of its last worker run for good, though the main thread's runs now take longer.
+        const observe = (model: string, rows: number, ms: number): void => this.pool.observeRunCost(model, rows, this.inlineRunMs ?? ms);
+        this.inline ??= new InProcessRuntime({ intraOpThreads: this.options.intraOpThreads ?? 1, interOpThreads: 1, onRunTimed: observe });
       }
       await this.inline.load(sources);
     } catch {

@@ -4,11 +4,13 @@
 // contract suite, and the cheapest choice for CLIs (e.g. the optimiser) and single-CPU hosts.
 import { ModelServeError } from '../errors.js';
 import { createSession, runSession, signatureOf, warmUp, type OrtSession } from './session.js';
-import type { InferenceRuntime, ModelSignature, ModelSource, NamedTensors, RuntimeOptions } from './types.js';
+import { leadingRows, type InferenceRuntime, type ModelSignature, type ModelSource, type NamedTensors, type RuntimeOptions } from './types.js';
 
 export interface InProcessRuntimeOptions extends RuntimeOptions {
   /** Run each model once on zeros after loading (default true). */
   warmUp?: boolean;
+  /** Told each successful run's rows and time (ms, around onnxruntime's run on this thread): the hybrid runtime's cost estimate. */
+  onRunTimed?: (model: string, rows: number, ms: number) => void;
 }
 
 export class InProcessRuntime implements InferenceRuntime {
@@ -60,8 +62,13 @@ export class InProcessRuntime implements InferenceRuntime {
     const session = this.sessions.get(model);
     if (session === undefined) throw new ModelServeError('MS_ERR_MODEL_NOT_FOUND', `no model named '${model}' is loaded`);
     this.inFlight++;
+    const timed = this.options.onRunTimed;
     try {
-      return await runSession(model, session, feeds, outputNames);
+      // Timed as a worker times its runs (worker.ts): onnxruntime's run, and the setImmediate it defers to.
+      const started = timed === undefined ? 0 : performance.now();
+      const outputs = await runSession(model, session, feeds, outputNames);
+      if (timed !== undefined) timed(model, leadingRows(feeds) ?? 1, performance.now() - started);
+      return outputs;
     } finally {
       if (--this.inFlight === 0) for (const wake of this.idle.splice(0)) wake();
     }

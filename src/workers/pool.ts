@@ -161,6 +161,11 @@ export class WorkerPoolRuntime implements InferenceRuntime {
     return this.costEpoch;
   }
 
+  /** A run of `model` timed on another thread (the hybrid runtime's main-thread runs): it moves the same estimate. */
+  observeRunCost(model: string, rows: number, ms: number): void {
+    if (this.costs.get(model)?.observe(rows, ms)) this.costEpoch++;
+  }
+
   /** Threads currently alive (for tests and health reporting). */
   get aliveWorkers(): number {
     return this.slots.filter((s) => s.worker !== null).length;

@@ -72,18 +72,21 @@ describe('HybridRuntime', () => {
     const withinShare = hybrid.run('svc', { float_input: svcTensor(svcRows(now.whileIdle)) });
     assert.deepEqual(pool.inFlightPerWorker, [0, 0], 'a batch within half the budget runs on the calling thread');
     await withinShare;
-    // The same batch serving many requests costs each of them less than its own HTTP work (50 µs): inline.
-    const sharedRows = Math.min(limit, now.limit);
-    const manyRequests = Math.ceil((now.cost.fixedMs + now.cost.perRowMs * sharedRows) / 0.05);
+    // The same batch serving many requests costs each of them less than its own HTTP work (50 µs): inline. (That
+    // main-thread run may have moved the estimate too: the limits as they are now.)
+    const current = { limit: hybrid.inlineRows('svc'), cost: pool.runCost('svc')! };
+    const sharedRows = Math.min(limit, now.limit, current.limit);
+    const manyRequests = Math.ceil((current.cost.fixedMs + current.cost.perRowMs * sharedRows) / 0.05);
     const shared = hybrid.run('svc', { float_input: svcTensor(svcRows(sharedRows)) }, undefined, manyRequests);
     assert.deepEqual(pool.inFlightPerWorker, [0, 0], `a batch serving ${manyRequests} requests runs on the calling thread`);
     assert.deepEqual([...(await shared).label!.data as BigInt64Array], [...expected.label!.data as BigInt64Array].slice(0, sharedRows));
     // One long run on each worker: none is idle now.
     const busy = [pool.run('svc', { float_input: svcTensor(svcRows(400)) }), pool.run('svc', { float_input: svcTensor(svcRows(400)) })];
     assert.deepEqual(pool.inFlightPerWorker, [1, 1]);
-    const inline = hybrid.run('svc', { float_input: svcTensor(svcRows(sharedRows)) });
+    const busyRows = Math.min(sharedRows, hybrid.inlineRows('svc'));
+    const inline = hybrid.run('svc', { float_input: svcTensor(svcRows(busyRows)) });
     assert.deepEqual(pool.inFlightPerWorker, [1, 1], 'every worker busy: the batch ran on the calling thread');
-    assert.deepEqual([...(await inline).label!.data as BigInt64Array], [...expected.label!.data as BigInt64Array].slice(0, sharedRows));
+    assert.deepEqual([...(await inline).label!.data as BigInt64Array], [...expected.label!.data as BigInt64Array].slice(0, busyRows));
     await Promise.all(busy);
   });
 
@@ -169,4 +172,51 @@ test('HybridRuntime: limits follow the estimate both ways, each on its own — t
   assert.deepEqual(changedLimit({ rows: 40, whileWorkerIdle: 20 }, { rows: 30, whileWorkerIdle: 15 }), { rows: 30, whileWorkerIdle: 15 }, 'a higher estimate lowers them');
   assert.deepEqual(changedLimit({ rows: 40, whileWorkerIdle: 20 }, { rows: 0, whileWorkerIdle: 0 }), { rows: 0, whileWorkerIdle: 0 }, 'too costly again: nothing inline (the session stays)');
   assert.equal(changedLimit({ rows: 40, whileWorkerIdle: 20 }, { rows: 40, whileWorkerIdle: 20 }), undefined);
+});
+
+test('HybridRuntime: main-thread runs feed the estimate too — a model whose batches all run inline follows their cost both ways', async () => {
+  // Only worker runs fed it: once a model's batches all ran inline, the estimate (and so its limits) stayed where
+  // the last worker run left it, though the main thread's runs took longer (a machine busier now): the event
+  // loop was blocked past the budget for good. Inline runs' times are given (setInlineRunMsForTesting): a real one
+  // varies 100x on a shared machine.
+  const pool = new WorkerPoolRuntime({ workers: 1, intraOpThreads: 1, interOpThreads: 1, measureCost: true });
+  const LOAD_COST = { fixedMs: 0.05, perRowMs: 0.05 };
+  pool.setLoadRunCostForTesting(LOAD_COST);
+  const rt = new HybridRuntime(pool, { inlineMaxMs: 2 });
+  const limitOf = (cost: { fixedMs: number; perRowMs: number }) => 1 + Math.floor((2 - cost.fixedMs - cost.perRowMs) / cost.perRowMs);
+  /** One one-row batch, which must run on the main thread (within the limit while the worker is idle). */
+  const inlineRun = async () => {
+    const running = rt.run('svc', { float_input: svcTensor(svcRows(1)) });
+    assert.deepEqual(pool.inFlightPerWorker, [0], 'a one-row batch runs on the main thread');
+    await running;
+  };
+  try {
+    await rt.load([svcSource('svc')]);
+    await rt.inlineSettled();
+    const atLoad = rt.inlineRows('svc');
+    assert.equal(atLoad, limitOf(LOAD_COST));
+    // Main-thread runs 10x faster than the load-time timing: the estimate comes down (5x at most), the limit rises.
+    rt.setInlineRunMsForTesting(0.01);
+    await inlineRun();
+    const down = pool.runCost('svc')!;
+    assert.ok(Math.abs(down.fixedMs - 0.01) < 1e-12 && Math.abs(down.perRowMs - 0.01) < 1e-12, JSON.stringify(down));
+    const raised = rt.inlineRows('svc');
+    assert.equal(raised, limitOf(down));
+    assert.ok(raised > atLoad, `${raised} > ${atLoad}`);
+    // Then the main thread's runs take 3x the load-time timing (busier now): every run lets the estimate rise, and the
+    // limit comes down with it, step by step, to the load-time one (never past the load-time timing).
+    rt.setInlineRunMsForTesting(0.3);
+    const limits = [raised];
+    for (let i = 0; i < 200; i++) {
+      await inlineRun();
+      const now = rt.inlineRows('svc');
+      if (now !== limits.at(-1)) limits.push(now);
+    }
+    assert.deepEqual(pool.runCost('svc'), LOAD_COST);
+    assert.equal(rt.inlineRows('svc'), atLoad);
+    assert.ok(limits.length > 2, `it came down in steps: ${limits.join(' -> ')}`);
+    for (let i = 1; i < limits.length; i++) assert.ok(limits[i]! < limits[i - 1]!, `only down: ${limits.join(' -> ')}`);
+  } finally {
+    await rt.close();
+  }
 });
