@@ -406,9 +406,10 @@ export class WorkerPoolRuntime implements InferenceRuntime {
     const runs = [...slot.runs];
     slot.runs.clear();
     for (const [runId, run] of runs) {
-      run.reject(new ModelServeError('MS_ERR_INFERENCE', runId === id
-        ? `inference failed: the run of model ${model} took longer than ${bound} ms (the run timeout), so worker ${slot.index} was taken out of service and is being replaced`
-        : `inference failed: this request waited behind a run of model ${model} that took longer than ${bound} ms (the run timeout) on worker ${slot.index}, which was taken out of service; it did not run (send it again)`));
+      // The stuck run's own input is what hangs (never worth a retry); a run queued behind it only lost its worker.
+      run.reject(runId === id
+        ? new ModelServeError('MS_ERR_INFERENCE', `inference failed: the run of model ${model} took longer than ${bound} ms (the run timeout), so worker ${slot.index} was taken out of service and is being replaced`)
+        : new RunLostError('MS_ERR_INFERENCE', `inference failed: this request waited behind a run of model ${model} that took longer than ${bound} ms (the run timeout) on worker ${slot.index}, which was taken out of service; it did not run (send it again)`));
     }
     const loads = [...slot.loads.values()];
     slot.loads.clear();
