@@ -101,11 +101,11 @@ export abstract class BoundedSink implements EventSink {
   private wake: (() => void) | undefined;
   /** Ends a linger early: set while the loop lingers, called once a full batch waits (or on close). */
   private full: (() => void) | undefined;
-  /** When the last delivery began (Date.now()); kept across drain loops, which end whenever the queue empties. */
+  /** When the last delivery began (performance.now()); kept across drain loops, which end whenever the queue empties. */
   private lastStart = -Infinity;
   /**
    * After a batch the destination rejected (and took nothing of), the next one waits until then
-   * (Date.now()): a webhook answering 401 to everything got one request per batch, back to back.
+   * (performance.now()): a webhook answering 401 to everything got one request per batch, back to back.
    */
   private notBefore = -Infinity;
   /** The next such pause before its jitter: the retry backoff's steps, reset by a delivered event. */
@@ -183,7 +183,7 @@ export abstract class BoundedSink implements EventSink {
     entry.n += n;
     entry.why = why;
     this.unwarned.set(reason, entry);
-    const now = Date.now();
+    const now = performance.now();
     if (force || now - entry.last >= WARN_EVERY_MS || now < entry.last) {
       entry.last = now;
       this.hooks.warn?.(`prediction events dropped: ${why}`, { sink: this.kind, target: this.target, reason, dropped: entry.n, dropped_total: this.dropped });
@@ -231,9 +231,10 @@ export abstract class BoundedSink implements EventSink {
   private async drain(): Promise<void> {
     let pause = this.backoffMs;
     while (this.queue.length > 0 && !this.abort.signal.aborted) {
-      // Both waits are capped at their own length: the wall clock stepped back (NTP, a VM resumed)
-      // made them as long as the step, and a sink held every event meanwhile.
-      const hold = Math.min(this.notBefore - Date.now(), this.maxBackoffMs);
+      // Measured on the monotonic clock: on Date.now() a wall clock stepped back (NTP, a VM resumed)
+      // held every event for the step's length, and one stepped forward skipped the pause. (Capped
+      // at their own length all the same.)
+      const hold = Math.min(this.notBefore - performance.now(), this.maxBackoffMs);
       if (hold > 0) {
         // Not ended by a full batch (that is what it spares the destination) nor by close: only its deadline.
         await new Promise<void>((resolve) => {
@@ -241,7 +242,7 @@ export abstract class BoundedSink implements EventSink {
           this.interrupt = () => { clearTimeout(timer); resolve(); };
         });
         this.interrupt = undefined;
-        this.notBefore = -Infinity; // waited out (the clock is not asked again: it may have stepped back)
+        this.notBefore = -Infinity; // waited out
         continue;
       }
       if (!this.ready()) {
@@ -249,7 +250,7 @@ export abstract class BoundedSink implements EventSink {
         this.wake = undefined;
         continue;
       }
-      const linger = Math.min(this.lastStart + this.lingerMs - Date.now(), this.lingerMs);
+      const linger = Math.min(this.lastStart + this.lingerMs - performance.now(), this.lingerMs);
       if (linger > 0 && this.queue.length < this.maxBatch && !this.closing) {
         await new Promise<void>((resolve) => {
           const timer = setTimeout(resolve, linger);
@@ -259,7 +260,7 @@ export abstract class BoundedSink implements EventSink {
         this.lastStart = -Infinity; // lingered (as notBefore above)
         continue; // the destination may have gone meanwhile
       }
-      this.lastStart = Date.now();
+      this.lastStart = performance.now();
       const batch = this.queue.slice(0, this.maxBatch);
       this.refusedInBatch.clear();
       this.acknowledgedInBatch = 0;
@@ -278,7 +279,7 @@ export abstract class BoundedSink implements EventSink {
         this.settle(batch, Math.min(batch.length, this.acknowledgedInBatch + refused));
         this.failures++;
         this.hooks.onFailure?.(this.kind);
-        const now = Date.now();
+        const now = performance.now();
         if (now - this.lastWarning >= WARN_EVERY_MS || now < this.lastWarning) {
           this.lastWarning = now;
           this.hooks.warn?.(`prediction events: the ${this.kind} sink failed; retrying with backoff`, { sink: this.kind, target: this.target, error: (err as Error).message, queued: this.queue.length });
@@ -309,7 +310,7 @@ export abstract class BoundedSink implements EventSink {
     } else if (this.refusedInBatch.has('rejected')) {
       // As a retried failure waits (full jitter, doubling up to the largest pause): credentials
       // fixed on the destination's side still take effect, without a request per batch meanwhile.
-      this.notBefore = Date.now() + this.rejectedPause * (0.5 + Math.random() / 2);
+      this.notBefore = performance.now() + this.rejectedPause * (0.5 + Math.random() / 2);
       this.rejectedPause = Math.min(this.maxBackoffMs, this.rejectedPause * 2);
     }
     this.refusedInBatch.clear();

@@ -210,8 +210,25 @@ test('examples/weather-station/README.md shows the event the cloud receives: its
   }
 });
 
+/**
+ * node:test's mock timers for a sink: its pacing is measured on performance.now(), which they do not
+ * mock, so it follows their ticks here. `stepWallClock` moves Date alone (NTP, a VM resumed).
+ */
+function mockClocks(now: number): { tick: (ms: number) => void; stepWallClock: (ms: number) => void } {
+  mock.timers.enable({ apis: ['setTimeout', 'Date'], now });
+  let monotonic = 0;
+  mock.method(performance, 'now', () => monotonic);
+  return {
+    tick: (ms) => {
+      monotonic += ms;
+      mock.timers.tick(ms);
+    },
+    stepWallClock: (ms) => mock.timers.setTime(Date.now() + ms),
+  };
+}
+
 test('a sink with a linger sends the first event at once, then gathers events until the linger ends or a batch is full', async () => {
-  mock.timers.enable({ apis: ['setTimeout', 'Date'], now: 1_000_000 });
+  const clock = mockClocks(1_000_000);
   const settle = () => new Promise((resolve) => setImmediate(resolve));
   try {
     const sink = new RecordingSink({ lingerMs: 10, maxBatch: 3 });
@@ -222,7 +239,7 @@ test('a sink with a linger sends the first event at once, then gathers events un
     sink.offer('c');
     await settle();
     assert.deepEqual(sink.deliveries, [['a']], 'later ones wait for the linger');
-    mock.timers.tick(10);
+    clock.tick(10);
     await settle();
     assert.deepEqual(sink.deliveries, [['a'], ['b', 'c']]);
     sink.offer('d');
@@ -239,6 +256,7 @@ test('a sink with a linger sends the first event at once, then gathers events un
     assert.deepEqual(sink.counters(), { delivered: 7, dropped: 0, failures: 0, queued: 0 });
   } finally {
     mock.timers.reset();
+    mock.restoreAll();
   }
 });
 
@@ -266,48 +284,64 @@ class RejectingSink extends RecordingSink {
   }
 }
 
-test('a wall clock stepped back (NTP, a VM resumed) does not hold a sink\'s events for as long as the step', async () => {
+test('a wall clock stepped back or forward (NTP, a VM resumed) neither holds a sink\'s events for as long as the step nor skips its pauses', async () => {
   // The linger and the pause after a rejection were measured on Date.now(): stepped back an hour,
-  // a sink sent nothing for an hour (unless a full batch waited), even one with no linger at all.
-  mock.timers.enable({ apis: ['setTimeout', 'Date'], now: 100_000_000 });
+  // a sink sent nothing for an hour (unless a full batch waited), even one with no linger at all;
+  // stepped forward, the pause after a rejection and the linger were skipped.
+  const clock = mockClocks(100_000_000);
   const settle = () => new Promise((resolve) => setImmediate(resolve));
   try {
     const sink = new RejectingSink({ backoffMs: 100, maxBackoffMs: 400 });
     sink.rejecting = false;
     sink.offer('a');
     await settle();
-    mock.timers.setTime(Date.now() - 3_600_000);
+    clock.stepWallClock(-3_600_000);
     sink.offer('b');
     await settle();
     assert.deepEqual(sink.deliveries, [['a'], ['b']], 'a sink without a linger sends at once');
     sink.rejecting = true;
     sink.offer('c');
     await settle();
-    mock.timers.setTime(Date.now() - 3_600_000);
+    clock.stepWallClock(-3_600_000);
     sink.offer('d');
     await settle();
     assert.equal(sink.deliveries.length, 3, 'the batch after a rejected one waits');
-    mock.timers.tick(400);
+    clock.tick(400);
     await settle();
     assert.deepEqual(sink.deliveries.at(-1), ['d'], 'within the largest pause');
+    clock.stepWallClock(3_600_000);
+    sink.offer('e');
+    await settle();
+    assert.equal(sink.deliveries.length, 4, 'the batch after a rejected one still waits with the clock stepped forward');
+    clock.tick(400);
+    await settle();
+    assert.deepEqual(sink.deliveries.at(-1), ['e']);
     const lingering = new RecordingSink({ lingerMs: 10 });
     lingering.offer('x');
     await settle();
-    mock.timers.setTime(Date.now() - 3_600_000);
+    clock.stepWallClock(-3_600_000);
     lingering.offer('y');
     await settle();
-    mock.timers.tick(10);
+    clock.tick(10);
     await settle();
     assert.deepEqual(lingering.deliveries, [['x'], ['y']], 'within the linger');
+    clock.stepWallClock(3_600_000);
+    lingering.offer('z');
+    await settle();
+    assert.deepEqual(lingering.deliveries, [['x'], ['y']], 'the linger still holds with the clock stepped forward');
+    clock.tick(10);
+    await settle();
+    assert.deepEqual(lingering.deliveries.at(-1), ['z']);
     await Promise.all([sink.close(1000), lingering.close(1000)]);
   } finally {
     mock.timers.reset();
+    mock.restoreAll();
   }
 });
 
 test('a sink waits before the batch after a rejected one: the retry backoff\'s steps, growing while rejections go on, reset by a delivery; events arriving meanwhile queue (queue_full past the bound)', async () => {
   // A destination refusing every batch for good (a wrong token) got the next one at once: a request per batch.
-  mock.timers.enable({ apis: ['setTimeout', 'Date'], now: 1_000_000 });
+  const clock = mockClocks(1_000_000);
   mock.method(Math, 'random', () => 1); // the largest jitter: each pause is its whole step
   const settle = () => new Promise((resolve) => setImmediate(resolve));
   const drops: string[] = [];
@@ -318,10 +352,10 @@ test('a sink waits before the batch after a rejected one: the retry backoff\'s s
     assert.deepEqual(sink.deliveries, [['a']]);
     const waits = async (ms: number, what: string) => {
       const before = sink.deliveries.length;
-      mock.timers.tick(ms - 1);
+      clock.tick(ms - 1);
       await settle();
       assert.equal(sink.deliveries.length, before, `${what}: nothing sent before ${ms} ms`);
-      mock.timers.tick(1);
+      clock.tick(1);
       await settle();
       assert.equal(sink.deliveries.length, before + 1, `${what}: sent after ${ms} ms`);
     };
