@@ -38,12 +38,20 @@ interface DecodedRequest { model_name: string; model_version: string; id: string
 
 const CHOICES = ['bool_param', 'int64_param', 'string_param', 'double_param', 'uint64_param'] as const;
 
-/** An InferParameter's value as REST's JSON would carry it: the member set (a decoded message owns only those). */
-function parameterValues(decoded: Record<string, Record<string, unknown>>): Record<string, unknown> {
+/**
+ * An InferParameter's value as REST's JSON would carry it: the member set (a decoded message owns
+ * only those). One with none set (an empty oneof) is named in `empty`: Triton refuses it (invalid
+ * value type, INVALID_ARGUMENT), and ignoring it hid a client's mistake (a classification asked for
+ * without its count answered the plain tensor).
+ */
+function parameterValues(decoded: Record<string, Record<string, unknown>>, where: string, empty: string[]): Record<string, unknown> {
   const out: Record<string, unknown> = {};
   for (const [key, p] of Object.entries(decoded)) {
     const choice = CHOICES.find((c) => Object.hasOwn(p, c));
-    if (choice === undefined) continue;
+    if (choice === undefined) {
+      empty.push(`${where}[${JSON.stringify(key)}]`);
+      continue;
+    }
     const v = p[choice];
     if (choice !== 'int64_param' && choice !== 'uint64_param') { out[key] = v; continue; }
     // One past 2^53 stays exact as a BigInt (a message quoting it as a number would misquote it).
@@ -86,15 +94,18 @@ export function inferCodec(): InferCodec {
       } catch (err) {
         return { model_name: '', model_version: '', id: '', inputs: [], outputs: [], raw_input_contents: [], parameters: {}, invalid: (err as Error).message };
       }
-      return {
+      const empty: string[] = [];
+      const decoded: InferRequestMessage = {
         model_name: m.model_name,
         model_version: m.model_version,
         id: m.id,
         inputs: m.inputs.map((i) => ({ name: i.name, datatype: i.datatype, shape: i.shape, contents: i.contents ? contentsOf(i.contents) : null })),
-        outputs: m.outputs.map((o) => ({ name: o.name, parameters: parameterValues(o.parameters ?? {}) })),
+        outputs: m.outputs.map((o, i) => ({ name: o.name, parameters: parameterValues(o.parameters ?? {}, `outputs[${i}].parameters`, empty) })),
         raw_input_contents: m.raw_input_contents,
-        parameters: parameterValues(m.parameters),
+        parameters: parameterValues(m.parameters, 'parameters', empty),
       };
+      if (empty.length > 0) decoded.invalid = `${empty.join(', ')} ${empty.length === 1 ? 'has' : 'have'} no value: an InferParameter needs one of ${CHOICES.join(', ')} set`;
+      return decoded;
     },
     encodeResponse: (message) => response.encode(message).finish() as Buffer,
     encodeStreamResponse: (message) => streamResponse.encode(message).finish() as Buffer,

@@ -220,7 +220,7 @@ test('errors are status codes with the message naming the tensor', async () => {
   await code({ model_name: bw, inputs: good }, grpc.status.UNAUTHENTICATED, /invalid API key/, wrong);
 });
 
-test("ModelInfer's mixed and malformed requests are INVALID_ARGUMENT naming the tensor or field; parameters Triton's gRPC passes on (unknown keys, binary_data_output of any type) and a 1 MB id are accepted", async () => {
+test("ModelInfer's mixed and malformed requests are INVALID_ARGUMENT naming the tensor or field; an InferParameter with no value is refused (as Triton does); parameters Triton's gRPC passes on (unknown keys, binary_data_output of any type) and a 1 MB id are accepted", async () => {
   const refused = async (request: unknown, message: RegExp) => {
     await assert.rejects(rpc(inference, 'ModelInfer', request, auth()), (err: grpc.ServiceError) => {
       assert.equal(err.code, grpc.status.INVALID_ARGUMENT, err.details);
@@ -242,6 +242,9 @@ test("ModelInfer's mixed and malformed requests are INVALID_ARGUMENT naming the 
   });
   await refused(loanRequest(Buffer.from([10, 0, 0, 0, 65])), new RegExp(`input '${firstBytes}': raw_input_contents: element 0 declares 10 bytes, past the end of its 5 bytes`));
   await refused(loanRequest(Buffer.from([1, 0])), new RegExp(`input '${firstBytes}': raw_input_contents ends inside element 0 of 1 \\(2 bytes\\)`));
+  // An InferParameter with no value set (its oneof empty) is refused, as Triton does: it was ignored.
+  await refused({ model_name: 'book-weather', inputs, raw_input_contents: raw, parameters: { custom_key: {} } }, /parameters\["custom_key"\] has no value: an InferParameter needs one of bool_param, int64_param/);
+  await refused({ model_name: 'book-weather', inputs, raw_input_contents: raw, outputs: [{ name: 'prediction', parameters: { classification: {} } }] }, /outputs\[0\]\.parameters\["classification"\] has no value/);
   const answered = async (request: Record<string, unknown>) => rpc<{ id: string; outputs: Array<{ name: string }> }>(inference, 'ModelInfer', { model_name: 'book-weather', inputs, raw_input_contents: raw, ...request }, auth());
   assert.ok((await answered({ parameters: { custom_key: { string_param: 'x' }, binary_data_output: { string_param: 'yes' } } })).outputs.some((o) => o.name === 'prediction'));
   assert.deepEqual((await answered({ outputs: [{ name: 'prediction', parameters: { binary_data: { string_param: 'x' }, other: { int64_param: '3' } } }] })).outputs.map((o) => o.name), ['prediction']);
