@@ -57,7 +57,7 @@ test('GET /v2 lists the extensions; health live and ready', async () => {
   }
 });
 
-test('metadata and config: a model with fields has one tensor per field (fields view)', async () => {
+test('metadata and config: a model with fields has one tensor per field (fields view); x-model-version as on infer', async () => {
   const meta = await call(`${server.url}/v2/models/book-weather`);
   assert.equal(meta.status, 200);
   assert.equal(meta.body.properties.view, 'fields');
@@ -71,6 +71,13 @@ test('metadata and config: a model with fields has one tensor per field (fields 
   assert.deepEqual(config.body.input[0], { name: 'temp_c', data_type: 'TYPE_FP64', dims: [1] });
   assert.deepEqual(config.body.output[0], { name: 'prediction', data_type: 'TYPE_STRING', dims: [1] });
   assert.equal(config.body.parameters.view.string_value, 'fields');
+  // The metadata and config routes name the version that answered, as the infer routes do (they did not).
+  const inferred = await post('/v2/models/book-weather/infer', JSON.stringify({ inputs: columns(rows.slice(0, 1)) }));
+  assert.equal(inferred.status, 200);
+  assert.equal(inferred.headers['x-model-version'], '1');
+  for (const path of ['', '/versions/1', '/config', '/versions/1/config']) {
+    assert.equal((await call(`${server.url}/v2/models/book-weather${path}`)).headers['x-model-version'], '1', `GET /v2/models/book-weather${path}`);
+  }
   const loan = await call(`${server.url}/v2/models/loan`);
   assert.deepEqual(loan.body.inputs.find((i: { name: string }) => i.name === 'City'), { name: 'City', datatype: 'BYTES', shape: [-1, 1] });
   assert.deepEqual(loan.body.inputs.find((i: { name: string }) => i.name === 'Term'), { name: 'Term', datatype: 'INT64', shape: [-1, 1] });

@@ -71,11 +71,21 @@ export const oipRoutes: FastifyPluginAsync<OipRoutesOptions> = async (app, optio
   app.get<{ Params: Params }>('/v2/models/:name/ready', hide, ready);
   app.get<{ Params: Params }>('/v2/models/:name/versions/:version/ready', hide, ready);
 
-  const metadata = async (request: { params: Params }) => modelMetadata(options.core(), await acquire(options.core(), request.params.name, request.params.version));
+  // The version answering carries x-model-version, as on the infer routes (a client asking for the
+  // model's latest learns which one it described).
+  const metadata = async (request: { params: Params }, reply: FastifyReply) => {
+    const version = await acquire(options.core(), request.params.name, request.params.version);
+    reply.header('x-model-version', version.versionHeader);
+    return modelMetadata(options.core(), version);
+  };
   app.get<{ Params: Params }>('/v2/models/:name', hide, metadata);
   app.get<{ Params: Params }>('/v2/models/:name/versions/:version', hide, metadata);
 
-  const config = async (request: { params: Params }) => modelConfig(await acquire(options.core(), request.params.name, request.params.version));
+  const config = async (request: { params: Params }, reply: FastifyReply) => {
+    const version = await acquire(options.core(), request.params.name, request.params.version);
+    reply.header('x-model-version', version.versionHeader);
+    return modelConfig(version);
+  };
   app.get<{ Params: Params }>('/v2/models/:name/config', hide, config);
   app.get<{ Params: Params }>('/v2/models/:name/versions/:version/config', hide, config);
 

@@ -194,9 +194,9 @@ function modelPaths(versions: readonly [ModelConfig, ...ModelConfig[]], descript
   const failures = failureTexts(config, "x-modelserve-timeout-ms, parameters.timeout or the model's queue.timeout_ms");
   const operation = (id: string, op: Schema): Schema => ({ tags: [n], operationId: `${id}_${idName}${idSuffix}`, ...(versioned ? { parameters: [versionParameter(config)] } : {}), ...op });
   return {
-    [base]: { get: operation('oip_metadata', { summary: `Metadata of ${which} (OIP)`, description, responses: { 200: { description: 'Model metadata; properties.view says which view the model has.', content: json('OipModelMetadata') }, ...notServing, ...noVersion } }) },
+    [base]: { get: operation('oip_metadata', { summary: `Metadata of ${which} (OIP)`, description, responses: { 200: { description: 'Model metadata; properties.view says which view the model has.', headers: MODEL_VERSION_HEADER, content: json('OipModelMetadata') }, ...notServing, ...noVersion } }) },
     [`${base}/ready`]: { get: operation('oip_model_ready', { summary: `Is ${which} ready (OIP)`, responses: { ...object('Ready.'), 400: error('Not ready.'), ...noVersion } }) },
-    [`${base}/config`]: { get: operation('oip_config', { summary: `Model configuration of ${which} (Triton model_configuration extension)`, responses: { ...object('Triton ModelConfig as JSON: max_batch_size, input, output; parameters.view.'), ...notServing, ...noVersion } }) },
+    [`${base}/config`]: { get: operation('oip_config', { summary: `Model configuration of ${which} (Triton model_configuration extension)`, responses: { 200: { ...object('Triton ModelConfig as JSON: max_batch_size, input, output; parameters.view.')[200], headers: MODEL_VERSION_HEADER }, ...notServing, ...noVersion } }) },
     [`${base}/stats`]: { get: operation('oip_stats', { summary: `Statistics of ${which} (Triton statistics extension)`, responses: { ...object('model_stats.'), ...noVersion } }) },
     [`${base}/infer`]: {
       post: operation('oip_infer', {
