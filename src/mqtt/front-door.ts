@@ -140,8 +140,17 @@ export class MqttFrontDoor {
   private readonly clashWarned = new Set<string>();
   /** The largest packet the broker takes (CONNACK's Maximum Packet Size), if it says. */
   private maxPacket: number | undefined;
-  /** The smallest payload the broker refused with a PUBACK MQTT.js cannot read (mosquitto's message_size_limit): payloads this large no longer fit. */
+  /**
+   * The smallest payload the broker refused with a PUBACK MQTT.js cannot read (mosquitto's
+   * message_size_limit): payloads this large no longer fit. Kept across the reconnect that refusal
+   * causes (refusedLimitHolds); forgotten on any other new connection, as maxPacket is read again:
+   * a broker restarted with a larger limit got answers cut under the old one for good.
+   */
   private refusedBytes: number | undefined;
+  /** The connection was dropped for a refusal: the next CONNACK is the same broker's, its limit unchanged. */
+  private refusedLimitHolds = false;
+  /** This connection had its CONNACK (a close without one is an attempt that failed: the broker was away). */
+  private connackReceived = false;
   /** The current connection's reader of refused PUBACKs' packet ids (onUnreadablePuback). */
   private pubacks: PubackReader | undefined;
   /** Answers and errors published and not acknowledged yet, oldest first, and how to say it again should the broker refuse one as too large. */
@@ -249,6 +258,9 @@ export class MqttFrontDoor {
     this.client.on('packetreceive', (packet) => { if (KEEPALIVE_RESETS.has(packet.cmd)) this.pingOutstanding = false; });
     this.client.on('close', () => {
       this.pingOutstanding = false;
+      // (A reconnect after a refusal that failed: the broker was away, and may be back with another limit.)
+      if (!this.connackReceived) this.refusedLimitHolds = false;
+      this.connackReceived = false;
       // The PUBACKs held for back-pressure belonged to that connection: sent on the next one they
       // would acknowledge whatever has that packet id there. The broker resends those requests instead
       // (the reading of the next connection is not paused behind them), and takenBefore knows them.
@@ -260,7 +272,10 @@ export class MqttFrontDoor {
     this.client.on('connect', (connack) => {
       this.log?.info({ url: this.shownUrl, sessionPresent: connack.sessionPresent }, 'mqtt: connected');
       this.droppedUnreadable = false;
+      this.connackReceived = true;
       this.maxPacket = connack.properties?.maximumPacketSize;
+      if (!this.refusedLimitHolds) this.refusedBytes = undefined;
+      this.refusedLimitHolds = false;
       // A session the broker kept still has our subscriptions; a new one needs them again.
       if (!connack.sessionPresent) {
         this.subscribed.clear();
@@ -681,7 +696,7 @@ export class MqttFrontDoor {
       const refused = found.length > 0 || ids.length > 0 ? found : [...this.unacked.values()].slice(0, 1);
       for (const { bytes, reply, again } of refused) {
         this.refusedBytes = Math.min(this.refusedBytes ?? Infinity, bytes);
-        this.log?.warn({ bytes, reqId: reply.requestId }, 'mqtt: the broker refused an answer as too large with a PUBACK MQTT.js cannot read (mosquitto\'s message_size_limit?); answers this large are not sent any more');
+        this.log?.warn({ bytes, reqId: reply.requestId }, 'mqtt: the broker refused an answer as too large with a PUBACK MQTT.js cannot read (mosquitto\'s message_size_limit?); answers this large are not sent again until the connection to the broker is lost and made again');
         // Every message of that request goes (an error is sent to the errors and the response topic).
         for (const [acked, entry] of [...this.unacked]) {
           if (entry.reply !== reply) continue;
@@ -698,6 +713,7 @@ export class MqttFrontDoor {
           again();
         }
       }
+      this.refusedLimitHolds = true;
       if (this.client.connected) {
         this.droppedUnreadable = true;
         this.log?.warn({ url: this.shownUrl }, 'mqtt: dropped the connection to the broker after a PUBACK MQTT.js cannot read (it reads nothing more on it); reconnecting');

@@ -202,3 +202,22 @@ test('the refused answer is found by the packet id of the PUBACK refusing it: a 
     await proxy.close();
   }
 });
+
+test('the limit a refusal taught is forgotten when the connection to the broker is lost and made again: a broker restarted with a larger message_size_limit gets the answers it now takes', async () => {
+  const sparseErrors = collect('modelserve/sparse/errors');
+  const bigAnswers = collect('test/big-after-restart');
+  const empties = JSON.stringify(Array.from({ length: 200 }, () => ({})));
+  const door = server.streams!.frontDoor!;
+  // The first test taught the ~12 KB answer's size; the broker now restarts taking 10 times the limit.
+  await broker.stop();
+  const conf = join(broker.dir, 'mosquitto.conf');
+  writeFileSync(conf, readFileSync(conf, 'utf8').replace(`message_size_limit ${LIMIT}`, `message_size_limit ${LIMIT * 10}`));
+  await broker.start();
+  await until(() => door.ready() && client.connected, 30_000, 'the front door and the client connected again');
+  await client.subscribeAsync(['modelserve/+/errors', 'test/#'], { qos: 1 });
+  await client.publishAsync('modelserve/sparse/predict', empties, { qos: 1, properties: { responseTopic: 'test/big-after-restart', correlationData: Buffer.from('big-3') } });
+  await until(() => bigAnswers.length > 0 || sparseErrors.length > 0, 15_000, 'the answer');
+  assert.deepEqual(sparseErrors.map((e) => e.body), [], 'not refused under the old limit');
+  assert.ok(Array.isArray(bigAnswers[0]!.body) || !('code' in bigAnswers[0]!.body), JSON.stringify(bigAnswers[0]!.body).slice(0, 300));
+  assert.equal(bigAnswers[0]!.packet.properties?.correlationData?.toString(), 'big-3');
+});
