@@ -10,6 +10,7 @@ import { loadApiKeys } from '../http/plugins/auth.js';
 import { defaultBurst, parseRate, type RateLimit } from '../http/plugins/rate-limit.js';
 import { parseCorsOrigins } from '../http/plugins/cors.js';
 import { redactList, resolveStreamOptions, type StreamOptions } from '../events/stream-options.js';
+import { MAX_TIMEOUT_MS } from '../config/schema.js';
 
 export type OptionKind = 'string' | 'int' | 'bytes' | 'boolean' | 'enum';
 
@@ -20,25 +21,27 @@ export interface OptionSpec {
   default?: string | number | boolean;
   values?: readonly string[];
   min?: number;
+  /** The largest value taken (a millisecond option's is the longest Node timer: past it, setTimeout fires at once). */
+  max?: number;
   doc: string;
 }
 
 export const SERVE_OPTIONS = {
   host: { flag: 'host', env: 'HOST', kind: 'string', default: '127.0.0.1', doc: 'Address to listen on (0.0.0.0 in containers).' },
-  port: { flag: 'port', env: 'PORT', kind: 'int', default: 8000, min: 0, doc: 'TCP port (0 picks a free one).' },
-  grpcPort: { flag: 'grpc-port', env: 'MODELSERVE_GRPC_PORT', kind: 'int', default: 8001, min: 0, doc: 'Port of the Open Inference Protocol gRPC service (inference.GRPCInferenceService and grpc.health.v1.Health), on --host; 0 turns gRPC off.' },
+  port: { flag: 'port', env: 'PORT', kind: 'int', default: 8000, min: 0, max: 65535, doc: 'TCP port (0 picks a free one).' },
+  grpcPort: { flag: 'grpc-port', env: 'MODELSERVE_GRPC_PORT', kind: 'int', default: 8001, min: 0, max: 65535, doc: 'Port of the Open Inference Protocol gRPC service (inference.GRPCInferenceService and grpc.health.v1.Health), on --host; 0 turns gRPC off.' },
   grpcMaxMessageSize: { flag: 'grpc-max-message-size', env: 'MODELSERVE_GRPC_MAX_MESSAGE_SIZE', kind: 'bytes', default: '4mb', doc: 'Largest gRPC message received or sent (e.g. 16mb); larger ones fail with RESOURCE_EXHAUSTED (an answer on a ModelStreamInfer stream fails its own request, in its error_message, and the stream goes on). One message is decoded and answered on the main thread: a huge one holds up every front door while it is.' },
   grpcMaxConcurrentStreams: { flag: 'grpc-max-concurrent-streams', env: 'MODELSERVE_GRPC_MAX_CONCURRENT_STREAMS', kind: 'int', min: 0, default: 1000, doc: 'Most gRPC calls in flight on one client connection (HTTP/2 SETTINGS_MAX_CONCURRENT_STREAMS: a client queues the rest itself). Each open call holds server memory (20,000 idle ModelStreamInfer streams on one connection took about 130 MB). 0: no limit.' },
   grpcMaxStreams: { flag: 'grpc-max-streams', env: 'MODELSERVE_GRPC_MAX_STREAMS', kind: 'int', min: 0, default: 10000, doc: 'Most ModelStreamInfer streams open at once on the server, over all client connections (connections are not capped, so --grpc-max-concurrent-streams alone does not bound them; an idle stream holds about 6 KB): the next one is refused at once with RESOURCE_EXHAUSTED (MS_ERR_TOO_MANY_STREAMS). An open stream is never closed for being idle, as in Triton: a client may hold one for a session. 0: no limit.' },
-  grpcMaxConnectionAge: { flag: 'grpc-max-connection-age', env: 'MODELSERVE_GRPC_MAX_CONNECTION_AGE_MS', kind: 'int', min: 0, default: 0, doc: 'Ms after which a gRPC client connection is asked to go away (GOAWAY; its calls in flight get --drain-timeout to finish) and the client reconnects: long-lived gRPC connections otherwise never move to replicas added behind a load balancer. 0: never.' },
-  grpcMaxConnectionIdle: { flag: 'grpc-max-connection-idle', env: 'MODELSERVE_GRPC_MAX_CONNECTION_IDLE_MS', kind: 'int', min: 0, default: 300000, doc: 'Ms a gRPC client connection may stay without a call before it is closed (GOAWAY; gRPC clients reconnect on their next call): a connection a client opened and left, or never used, otherwise holds a socket for good. An open stream (ModelStreamInfer, a health Watch) is a call. 0: never.' },
+  grpcMaxConnectionAge: { flag: 'grpc-max-connection-age', env: 'MODELSERVE_GRPC_MAX_CONNECTION_AGE_MS', kind: 'int', min: 0, max: MAX_TIMEOUT_MS, default: 0, doc: 'Ms after which a gRPC client connection is asked to go away (GOAWAY; its calls in flight get --drain-timeout to finish) and the client reconnects: long-lived gRPC connections otherwise never move to replicas added behind a load balancer. 0: never.' },
+  grpcMaxConnectionIdle: { flag: 'grpc-max-connection-idle', env: 'MODELSERVE_GRPC_MAX_CONNECTION_IDLE_MS', kind: 'int', min: 0, max: MAX_TIMEOUT_MS, default: 300000, doc: 'Ms a gRPC client connection may stay without a call before it is closed (GOAWAY; gRPC clients reconnect on their next call): a connection a client opened and left, or never used, otherwise holds a socket for good. An open stream (ModelStreamInfer, a health Watch) is a call. 0: never.' },
   workers: { flag: 'workers', env: 'MODELSERVE_WORKERS', kind: 'int', min: 0, doc: 'Inference worker threads; default: the CPU quota (cgroup) or the CPU count. 0 runs inference on the main thread.' },
   threadsPerWorker: { flag: 'threads-per-worker', env: 'MODELSERVE_THREADS_PER_WORKER', kind: 'int', min: 1, doc: 'onnxruntime intra-op threads per worker; default: CPUs / workers (never oversubscribed), 1 with --workers 0.' },
   runTimeoutMs: { flag: 'run-timeout-ms', env: 'MODELSERVE_RUN_TIMEOUT_MS', kind: 'int', min: 0, default: 10000, doc: 'Run watchdog: a run on a worker thread that takes longer than this, or than its model\'s queue.timeout_ms when that is longer (its requests have all timed out by then), takes the worker out of service (a graph that loops for minutes on some input): the runs sent to it fail at once with MS_ERR_INFERENCE, a replacement starts, and the stuck thread ends when its run returns. See docs/runtime.md. 0: no watchdog. Ignored with --workers 0.' },
   inlineMaxUs: { flag: 'inline-max-us', env: 'MODELSERVE_INLINE_MAX_US', kind: 'int', min: 0, default: 250, doc: 'Batches whose run is expected to take at most this many microseconds (timed per model when it loads) run on the main thread instead of a worker: a thread hand-off costs more than that on busy or virtual machines. While a worker is idle, a batch over half of it that costs more than 50 µs per request it serves goes to that worker. 0: every batch on a worker. Ignored with --workers 0.' },
   bodyLimit: { flag: 'body-limit', env: 'MODELSERVE_BODY_LIMIT', kind: 'bytes', default: '1mb', doc: 'Largest request body (e.g. 512kb, 1mb); larger ones get 413.' },
-  drainTimeout: { flag: 'drain-timeout', env: 'MODELSERVE_DRAIN_TIMEOUT_MS', kind: 'int', default: 10000, min: 0, doc: 'On SIGTERM/SIGINT, ms to let in-flight requests (and their queued batches) finish before exiting; exit 0 if they did, 1 if connections had to be cut.' },
-  shutdownDelay: { flag: 'shutdown-delay', env: 'MODELSERVE_SHUTDOWN_DELAY_MS', kind: 'int', default: 0, min: 0, doc: 'On SIGTERM/SIGINT, ms to keep accepting connections with /readyz already 503 (so load balancers stop routing here) before the listener closes.' },
+  drainTimeout: { flag: 'drain-timeout', env: 'MODELSERVE_DRAIN_TIMEOUT_MS', kind: 'int', default: 10000, min: 0, max: MAX_TIMEOUT_MS, doc: 'On SIGTERM/SIGINT, ms to let in-flight requests (and their queued batches) finish before exiting; exit 0 if they did, 1 if connections had to be cut.' },
+  shutdownDelay: { flag: 'shutdown-delay', env: 'MODELSERVE_SHUTDOWN_DELAY_MS', kind: 'int', default: 0, min: 0, max: MAX_TIMEOUT_MS, doc: 'On SIGTERM/SIGINT, ms to keep accepting connections with /readyz already 503 (so load balancers stop routing here) before the listener closes.' },
   apiKeysEnv: { flag: 'api-keys-env', env: 'MODELSERVE_API_KEYS_ENV', kind: 'string', doc: 'Turns auth on: NAME of an environment variable holding the API keys (comma/space separated, each at least 16 characters). Clients send Authorization: Bearer <key> or X-API-Key: <key>.' },
   apiKeysFile: { flag: 'api-keys-file', env: 'MODELSERVE_API_KEYS_FILE', kind: 'string', doc: 'Turns auth on: file with one API key per line (# comments), e.g. a mounted secret. Combines with --api-keys-env.' },
   adminApiKeysEnv: { flag: 'admin-api-keys-env', env: 'MODELSERVE_ADMIN_API_KEYS_ENV', kind: 'string', doc: 'NAME of an environment variable holding admin API keys: they work everywhere a key does and are the only keys allowed to call the repository API (/v2/repository/…); other keys get 403. Turns auth on.' },
@@ -141,6 +144,11 @@ function parseBytes(text: string): number | undefined {
   return Math.floor(Number(m[1]) * factor);
 }
 
+/** The bound of a millisecond option, for --help and the README ('' for other options). */
+function timerBound(spec: OptionSpec): string {
+  return spec.max === MAX_TIMEOUT_MS ? `at most ${MAX_TIMEOUT_MS} (24.8 days)` : '';
+}
+
 export function serveHelp(): string {
   const lines = [
     'Usage: modelserve serve [MODEL_REPO] [options]',
@@ -152,7 +160,7 @@ export function serveHelp(): string {
   ];
   for (const spec of Object.values(SERVE_OPTIONS) as OptionSpec[]) {
     const name = spec.kind === 'boolean' ? `--[no-]${spec.flag}` : `--${spec.flag} <${spec.kind === 'enum' ? spec.values!.join('|') : spec.kind === 'bytes' ? 'size' : spec.kind === 'int' ? 'n' : 'value'}>`;
-    const extra = [spec.env ? `env ${spec.env}` : '', spec.default !== undefined ? `default ${spec.default}` : ''].filter(Boolean).join(', ');
+    const extra = [spec.env ? `env ${spec.env}` : '', spec.default !== undefined ? `default ${spec.default}` : '', timerBound(spec)].filter(Boolean).join(', ');
     lines.push(`  ${name.padEnd(34)} ${spec.doc}${extra ? ` (${extra})` : ''}`);
   }
   lines.push(`  ${'-h, --help'.padEnd(34)} Show this help.`);
@@ -209,7 +217,7 @@ export function parseServeOptions(argv: string[], env: NodeJS.ProcessEnv = proce
         const n = typeof raw === 'number' ? raw : /^\s*-?\d+\s*$/.test(String(raw)) ? Number(raw) : NaN;
         if (!Number.isSafeInteger(n)) problems.push(`${source}: '${raw}' is not a whole number`);
         else if (spec.min !== undefined && n < spec.min) problems.push(`${source}: must be at least ${spec.min}`);
-        else if ((key === 'port' || key === 'grpcPort') && n > 65535) problems.push(`${source}: must be at most 65535`);
+        else if (spec.max !== undefined && n > spec.max) problems.push(`${source}: must be at most ${spec.max}${spec.max === MAX_TIMEOUT_MS ? ' ms (about 24.8 days, the longest timer Node keeps; a longer one would fire at once)' : ''}`);
         else out[key] = n;
         break;
       }
@@ -418,7 +426,8 @@ export function serveOptionsMarkdown(): string {
   const rows = ['| flag | env | default | meaning |', '| --- | --- | --- | --- |'];
   for (const spec of Object.values(SERVE_OPTIONS) as OptionSpec[]) {
     const flag = spec.kind === 'boolean' ? `\`--[no-]${spec.flag}\`` : `\`--${spec.flag}\``;
-    rows.push(`| ${flag} | ${spec.env ? `\`${spec.env}\`` : ''} | ${spec.default !== undefined ? `\`${spec.default}\`` : ''} | ${spec.doc.replace(/\|/g, '\\|')} |`);
+    const bound = timerBound(spec);
+    rows.push(`| ${flag} | ${spec.env ? `\`${spec.env}\`` : ''} | ${spec.default !== undefined ? `\`${spec.default}\`` : ''} | ${spec.doc.replace(/\|/g, '\\|')}${bound ? ` ${bound[0].toUpperCase()}${bound.slice(1)}.` : ''} |`);
   }
   return rows.join('\n');
 }

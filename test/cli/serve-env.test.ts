@@ -47,6 +47,19 @@ test('a negative number in a variable is told the minimum (it was called "not a 
   assert.match(problemsOf({ PORT: '0x50' }), /^ {2}\$PORT: '0x50' is not a whole number$/m);
 });
 
+test('a millisecond option past the longest Node timer is refused naming it (a 30-day --drain-timeout was taken, and setTimeout fired at once: the drain ended immediately)', () => {
+  const msOptions = (Object.values(SERVE_OPTIONS) as Array<{ flag: string; env?: string }>).filter((spec) => spec.env?.endsWith('_MS'));
+  assert.deepEqual(msOptions.map((spec) => spec.flag).sort(), ['drain-timeout', 'grpc-max-connection-age', 'grpc-max-connection-idle', 'shutdown-delay']);
+  const thirtyDays = String(30 * 24 * 3600 * 1000);
+  for (const spec of msOptions) {
+    assert.match(problemsOf({}, [`--${spec.flag}`, thirtyDays]), new RegExp(`^ {2}--${spec.flag}: must be at most 2147483647 ms \\(about 24\\.8 days`, 'm'), spec.flag);
+    assert.match(problemsOf({ [spec.env!]: thirtyDays }), new RegExp(`^ {2}\\$${spec.env}: must be at most 2147483647 ms`, 'm'), spec.env);
+    // The longest timer itself is taken.
+    assert.equal((parseServeOptions([EXAMPLES, `--${spec.flag}`, '2147483647'], {}) as unknown as Record<string, unknown>)[Object.entries(SERVE_OPTIONS).find(([, s]) => s.flag === spec.flag)![0]], 2147483647);
+  }
+  assert.match(problemsOf({ PORT: '65536' }), /^ {2}\$PORT: must be at most 65535$/m);
+});
+
 test('modelserve serve with a bad variable exits 2 naming it, before anything loads', () => {
   const res = spawnSync(process.execPath, [CLI, 'serve', EXAMPLES], { cwd: REPO, encoding: 'utf8', timeout: 30_000, env: { ...process.env, MODELSERVE_GRPC_PORT: '0', MODELSERVE_RATE_LIMIT: '10/s', MODELSERVE_WORKERS: 'abc' } });
   assert.equal(res.status, 2, res.stderr);
