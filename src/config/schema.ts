@@ -78,6 +78,12 @@ export const MAX_TIMEOUT_MS = 2_147_483_647;
 /** The most rows a model's queue may hold: far past any memory budget (each row is an object of its fields), and 1e300 was taken. */
 export const MAX_QUEUE_ROWS = 10_000_000;
 
+/**
+ * The largest ensemble member weight: weights are relative, so a million to one is past any real use,
+ * and unbounded ones (1e308) summed to Infinity and made every weighted mean NaN.
+ */
+export const MAX_ENSEMBLE_WEIGHT = 1_000_000;
+
 const remoteStep = {
   type: 'object',
   additionalProperties: false,
@@ -123,7 +129,7 @@ const step = {
     version: versionNumber,
     remote: remoteStep,
     inputs: { type: 'object', additionalProperties: identifier },
-    weight: { type: 'number', exclusiveMinimum: 0 },
+    weight: { type: 'number', exclusiveMinimum: 0, maximum: MAX_ENSEMBLE_WEIGHT },
     when: condition,
     default: { const: true },
   },

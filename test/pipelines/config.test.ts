@@ -93,6 +93,30 @@ traffic: { 1: 60, 2: 30 }
   });
 });
 
+test('an ensemble member weight past 1000000 is refused naming the file and the key (weights of 1e308 summed to Infinity and every weighted mean answered NaN)', () => {
+  const repo = newRepo();
+  exampleModel(repo, 'weather');
+  writeConfig(repo, 'heavy', `
+pipeline:
+  ensemble:
+    - model: weather
+      weight: 1e308
+    - name: again
+      model: weather
+      weight: 1e308
+  combine:
+    rain_probability: { weighted_mean: rain_probability }
+`);
+  assert.throws(() => loadRepository(repo), (err: Error) => {
+    assert.match(err.message, /heavy\/model.yaml: pipeline.ensemble.0.weight: must be <= 1000000/);
+    assert.match(err.message, /heavy\/model.yaml: pipeline.ensemble.1.weight: must be <= 1000000/);
+    return true;
+  });
+  // The bound itself is taken.
+  writeConfig(repo, 'heavy', 'pipeline:\n  ensemble:\n    - model: weather\n      weight: 1000000\n    - name: again\n      model: weather\n  combine:\n    rain_probability: { weighted_mean: rain_probability }\n');
+  assert.doesNotThrow(() => loadRepository(repo));
+});
+
 test('a model config still needs fields, inputs and outputs', () => {
   const repo = newRepo();
   writeConfig(repo, 'm', 'model: x.onnx\n');
