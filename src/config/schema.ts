@@ -41,6 +41,12 @@ const tensor = {
   },
 };
 
+/**
+ * The largest `column:` index: no row of an output is that wide (2^31 float32s are 8 GB), and 1e300 was taken
+ * for an output of no fixed width, which the load cannot check against the model.
+ */
+export const MAX_OUTPUT_COLUMN = 2_147_483_646;
+
 const output = {
   type: 'object',
   additionalProperties: false,
@@ -48,7 +54,7 @@ const output = {
   properties: {
     from: { type: 'string', minLength: 1 },
     map: { type: 'object', minProperties: 1, additionalProperties: { type: 'string' } },
-    column: { type: 'integer', minimum: 0 },
+    column: { type: 'integer', minimum: 0, maximum: MAX_OUTPUT_COLUMN },
   },
   not: { required: ['map', 'column'] },
 };

@@ -21,6 +21,16 @@ export function exactNumber(value: bigint, spec: OutputSpec, row: number): numbe
   return Number(value);
 }
 
+/**
+ * Fails a batch whose output is narrower than a `column:` reads (an output of no fixed width, so the load
+ * could not check it): the index ran into the next row's values, answering another row's number.
+ */
+export function checkColumn(spec: Extract<OutputSpec, { kind: 'column' }>, width: number, rows: number): void {
+  if (rows > 0 && spec.column >= width) {
+    throw new Error(`output '${spec.field}' reads column ${spec.column} of model output '${spec.from}', which has ${width} column(s) in this run`);
+  }
+}
+
 function scalar(value: unknown, spec: OutputSpec, row: number): unknown {
   return typeof value === 'bigint' ? exactNumber(value, spec, row) : value;
 }
@@ -64,6 +74,7 @@ export function compileDecoder(config: ModelConfig): Decoder {
       const tensor = outputs[spec.from];
       if (!tensor) throw new Error(`model output '${spec.from}' missing from the inference result`);
       const width = widthOf(tensor, rows);
+      if (spec.kind === 'column') checkColumn(spec, width, rows);
       for (let r = 0; r < rows; r++) results[r]![spec.field] = readField(spec, tensor, width, r);
     }
     return results;

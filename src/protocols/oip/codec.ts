@@ -13,7 +13,7 @@ import type { ServableVersion } from '../../core/servable.js';
 import { rawBatchable, rawOutputs } from '../../config/signature.js';
 import type { ElementType, NamedTensors, TensorData, TensorInfo } from '../../runtime/types.js';
 import { TOO_MANY_ERRORS, type Row } from '../../validation/request-validator.js';
-import { exactNumber } from '../../response/decode.js';
+import { checkColumn, exactNumber } from '../../response/decode.js';
 import { badTensor, shapeText, type Datatype, type OipTensor, type TensorValues } from './tensors.js';
 import type { ClientProbe } from '../../core/prediction-tap.js';
 
@@ -266,6 +266,7 @@ function fieldsView(version: ServableVersion): ModelView {
           return { name: fieldName, datatype: 'BYTES', shape: [rows, 1], values };
         }
         if (o.kind === 'column') {
+          checkColumn(o, width, rows);
           const values = t.type === 'float32' ? new Float32Array(rows) : new Float64Array(rows);
           for (let r = 0; r < rows; r++) {
             const element = data[r * width + o.column];
