@@ -854,19 +854,21 @@ function buildPipeline(raw: RawPipeline, at: (path: string, message: string) => 
 }
 
 /** The routing keys of `raw` (read from `file`), checked against the model's version policy (`policy`, read where the model's is: `policyFile` when another file). */
-function routingOf(raw: RawConfig, file: string, policy: RawConfig['version_policy'], at: (path: string, message: string) => void, policyFile?: string): RoutingSpec | undefined {
+function routingOf(raw: RawConfig, file: string, policy: RawConfig['version_policy'], at: ProblemAt, policyFile?: string): RoutingSpec | undefined {
   if (raw.traffic === undefined && raw.shadow === undefined && raw.sticky === undefined) return undefined;
   const routing: RoutingSpec = { file };
   if (raw.traffic) {
     routing.traffic = Object.entries(raw.traffic).map(([v, percent]) => ({ version: Number(v), percent })).sort((a, b) => a.version - b.version);
     const total = routing.traffic.reduce((sum, t) => sum + t.percent, 0);
     if (Math.abs(total - 100) > 1e-9) at('traffic', `the percentages add up to ${total}, not 100`);
-    const policyAt = policyFile === undefined ? 'version_policy' : `the model's version_policy (${relative(process.cwd(), policyFile) || policyFile})`;
-    if (policy === undefined) at('traffic', policyFile === undefined ? 'a split needs its versions served: add version_policy (e.g. all: true or specific: [...])' : `a split needs its versions served, but ${policyAt} has none`);
+    // Another version's file is named for the operator from the working directory, for API clients from the repository.
+    const policyAt = (name: (file: string) => string) => policyFile === undefined ? 'version_policy' : `the model's version_policy (${name(policyFile)})`;
+    const atPolicy = (path: string, said: (policyAt: string) => string) => at(path, said(policyAt(forOperator)), policyFile === undefined ? undefined : (repo) => said(policyAt((f) => fileForClients(f, repo))));
+    if (policy === undefined) atPolicy('traffic', (named) => policyFile === undefined ? 'a split needs its versions served: add version_policy (e.g. all: true or specific: [...])' : `a split needs its versions served, but ${named} has none`);
     else {
       const served = policyOf(policy);
-      if ('latest' in served && served.latest < routing.traffic.length) at('traffic', `splits between ${routing.traffic.length} versions but ${policyAt} serves the latest ${served.latest}`);
-      if ('specific' in served) for (const t of routing.traffic) if (!served.specific.includes(t.version)) at(`traffic.${t.version}`, `version ${t.version} is not in ${policyAt === 'version_policy' ? 'version_policy.specific' : `${policyAt}'s specific`}`);
+      if ('latest' in served && served.latest < routing.traffic.length) atPolicy('traffic', (named) => `splits between ${routing.traffic!.length} versions but ${named} serves the latest ${served.latest}`);
+      if ('specific' in served) for (const t of routing.traffic) if (!served.specific.includes(t.version)) atPolicy(`traffic.${t.version}`, (named) => `version ${t.version} is not in ${policyFile === undefined ? 'version_policy.specific' : `${named}'s specific`}`);
     }
   }
   if (raw.sticky) {
@@ -953,7 +955,7 @@ function modelLevelProblems(file: string, raw: unknown): Problem[] {
   const schema = schemaProblems(file, raw).filter((p) => isModelLevelPath(p.path));
   if (schema.length > 0) return schema;
   const problems: Problem[] = [];
-  routingOf(raw as RawConfig, file, (raw as RawConfig).version_policy, (path, message) => problems.push({ file, path, message }));
+  routingOf(raw as RawConfig, file, (raw as RawConfig).version_policy, (path, message, forClients) => problems.push(problemAt(file, path, message, forClients)));
   return problems;
 }
 
@@ -1179,9 +1181,17 @@ function rawConfig(where: VersionLocation, modelFile: string, problems: Problem[
  * folder's config), each said with what it should hold. Undefined for a flat model's folder.
  */
 export function versionFolderProblem(where: VersionLocation): string | undefined {
+  return versionFolderSaid(where)?.(forOperator);
+}
+
+/** A file as the operator's messages name it: from the server's working directory. */
+const forOperator = (file: string): string => relative(process.cwd(), file) || file;
+
+/** versionFolderProblem's message, naming files as `name` does (the operator's, or API clients' fileForClients). */
+function versionFolderSaid(where: VersionLocation): ((name: (file: string) => string) => string) | undefined {
   if (where.dir === where.modelDir) return undefined;
   const unlistable = unlistableReason(where.dir);
-  if (unlistable !== undefined) return unlistable;
+  if (unlistable !== undefined) return () => unlistable;
   let entries: string[];
   try {
     entries = readdirSync(where.dir).filter((e) => !e.startsWith('.'));
@@ -1195,10 +1205,10 @@ export function versionFolderProblem(where: VersionLocation): string | undefined
   if (sharedRaw?.pipeline !== undefined) return undefined; // a pipeline's version is its config alone
   // The shared config's model file outside the folder (an absolute path, `../model.onnx`) serves every version: nothing is missing.
   if (sharedRaw !== undefined && existsSync(resolve(where.dir, typeof sharedRaw.model === 'string' ? sharedRaw.model : sharedRaw.format === 'xgboost' ? 'model.json' : DEFAULTS.model))) return undefined;
-  const expected = sharedRaw !== undefined
-    ? `${typeof sharedRaw.model === 'string' ? sharedRaw.model : sharedRaw.format === 'xgboost' ? 'model.json' : DEFAULTS.model} (the model file ${relative(process.cwd(), shared!) || shared} names for every version), and optionally its own ${CONFIG_FILE_NAMES.join(' / ')}`
+  const expected = (name: (file: string) => string) => sharedRaw !== undefined
+    ? `${typeof sharedRaw.model === 'string' ? sharedRaw.model : sharedRaw.format === 'xgboost' ? 'model.json' : DEFAULTS.model} (the model file ${name(shared!)} names for every version), and optionally its own ${CONFIG_FILE_NAMES.join(' / ')}`
     : `its ${CONFIG_FILE_NAMES.join(' / ')} and the model file it names (model.onnx unless model: says otherwise; model.json for format: xgboost), or a single .onnx file alone (served as is)`;
-  return `version folder ${where.version} is empty: it should hold ${expected}; copy the version's files in, or remove the folder`;
+  return (name) => `version folder ${where.version} is empty: it should hold ${expected(name)}; copy the version's files in, or remove the folder`;
 }
 
 /**
@@ -1207,9 +1217,9 @@ export function versionFolderProblem(where: VersionLocation): string | undefined
  * `problems`; returns undefined when there are any.
  */
 export function readVersionConfig(where: VersionLocation, problems: Problem[]): ModelConfig | undefined {
-  const folderProblem = versionFolderProblem(where);
-  if (folderProblem !== undefined) {
-    problems.push({ file: where.dir, path: '(folder)', message: folderProblem });
+  const folderSaid = versionFolderSaid(where);
+  if (folderSaid !== undefined) {
+    problems.push({ file: where.dir, path: '(folder)', message: folderSaid(forOperator), forClients: (repo) => folderSaid((file) => fileForClients(file, repo)) });
     return undefined;
   }
   const file = findConfigFile(where.dir) ?? findConfigFile(where.modelDir);
@@ -1217,9 +1227,10 @@ export function readVersionConfig(where: VersionLocation, problems: Problem[]): 
     const onnx = onnxFiles(where.dir);
     if (onnx.length === 1) return rawConfig(where, join(where.dir, onnx[0]!), problems);
     const xgboost = xgboostModelWithoutConfig(where.dir);
-    const hint = xgboost !== undefined ? ` (its model.json is an XGBoost model, not a config: \`modelserve init ${relative(process.cwd(), xgboost)}\` writes a model.yaml for it)`
+    const hint = (name: (file: string) => string) => xgboost !== undefined ? ` (its model.json is an XGBoost model, not a config: \`modelserve init ${name(xgboost)}\` writes a model.yaml for it)`
       : onnx.length > 1 ? ` (and ${onnx.length} .onnx files: a folder without a config must hold exactly one)` : '';
-    problems.push({ file: where.dir, path: '(folder)', message: `no ${CONFIG_FILE_NAMES.join(' / ')} in the version folder or its model folder${hint}` });
+    const said = (name: (file: string) => string) => `no ${CONFIG_FILE_NAMES.join(' / ')} in the version folder or its model folder${hint(name)}`;
+    problems.push({ file: where.dir, path: '(folder)', message: said(forOperator), forClients: (repo) => said((file) => fileForClients(file, repo)) });
     return undefined;
   }
   const raw = readConfigFile(file, problems);

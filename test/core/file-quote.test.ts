@@ -4,14 +4,14 @@
 // config could have the first line of a keys file shown to every client. The log keeps the quote; the API does not.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import { startServer, type RunningServer } from '../../src/server.js';
 import { call } from '../helpers/http.js';
 import { captureLogLines } from '../helpers/logs.js';
 import { grpcClients, rpc, type GrpcClient } from '../helpers/oip.js';
-import { tempDir } from '../helpers/paths.js';
+import { EXAMPLES, tempDir } from '../helpers/paths.js';
 import { jsonSyntaxReason } from '../../src/user-file.js';
 import { BOOK_ROW, bookConfig, writeBookVersion } from './fixtures.js';
 
@@ -152,7 +152,19 @@ test("a server whose working directory is elsewhere: clients read files relative
     writeFileSync(join(writeBookVersion(home, 'twin-a', 1, 'optimize: false\n'), 'model.yaml'), bookConfig('twin', 1, 'optimize: false\n'));
     writeFileSync(join(writeBookVersion(home, 'twin-b', 1, 'optimize: false\n'), 'model.yaml'), bookConfig('twin', 1, 'optimize: false\n'));
 
+    // An empty version folder beside the model folder's config; an XGBoost model.json without a config; a split
+    // whose versions the newest version's policy (another file) does not serve.
+    mkdirSync(join(home, 'hollow', '1'), { recursive: true });
+    writeFileSync(join(home, 'hollow', 'model.yaml'), bookConfig('hollow', 1));
+    mkdirSync(join(home, 'xgb', '1'), { recursive: true });
+    copyFileSync(join(EXAMPLES, 'rain-xgboost', 'model.json'), join(home, 'xgb', '1', 'model.json'));
+    writeBookVersion(home, 'split', 1, 'optimize: false\ntraffic: { 1: 50, 2: 50 }\n');
+    writeBookVersion(home, 'split', 2, 'optimize: false\nversion_policy: { specific: [1] }\n');
+
     const expected: Record<string, RegExp> = {
+      hollow: /hollow\/1: \(folder\): version folder 1 is empty: it should hold model\.onnx \(the model file hollow\/model\.yaml names for every version\)/,
+      xgb: /xgb\/1: \(folder\): no model\.yaml .*: `modelserve init xgb\/1\/model\.json` writes a model\.yaml for it/,
+      split: /split\/1\/model\.yaml: traffic\.2: version 2 is not in the model's version_policy \(split\/2\/model\.yaml\)'s specific/,
       missing: /missing\/1\/model\.yaml: model: ONNX file not found: missing\/1\/model\.onnx/,
       scaled: /scaled\/1\/model\.yaml: inputs\.float_input\.scale\.file: scaled\/1\/scaler\.json is not valid JSON/,
       texty: /texty\/1\/model\.onnx is not a valid ONNX model: it looks like text/,
@@ -166,7 +178,7 @@ test("a server whose working directory is elsewhere: clients read files relative
     const answers: Array<[string, string]> = [];
     for (const name of Object.keys(expected)) {
       const load = await call(`${local.url}/v2/repository/models/${name}/load`, { method: 'POST', headers: admin });
-      assert.equal(load.status, 400, load.text);
+      assert.equal(load.status, 400, `${name}: ${load.text}`);
       assert.match(load.text, expected[name]!, `${name}: the load's answer`);
       answers.push(
         [`${name}: repository load`, load.text],
@@ -182,7 +194,8 @@ test("a server whose working directory is elsewhere: clients read files relative
       ['gRPC RepositoryIndex', JSON.stringify(await rpc(clients.inference, 'RepositoryIndex', {}, metadata))],
     );
     const models = (await call(`${local.url}/models`, { headers: user })).text;
-    for (const [name, reason] of Object.entries(expected)) if (name !== 'missing' && name !== 'twin') assert.match(models, reason, `GET /models: ${name}`);
+    // (A version folder that is empty or holds no config is not yet a model: only its load says what it lacks.)
+    for (const [name, reason] of Object.entries(expected)) if (!['missing', 'twin', 'hollow', 'xgb'].includes(name)) assert.match(models, reason, `GET /models: ${name}`);
     // Neither where the repository is nor where it is from the working directory; nor where the outside file is.
     const disk = [home, relative(cwd, home), outside, relative(cwd, outside), cwd];
     for (const [where, text] of answers) for (const path of disk) assert.ok(!text.includes(path), `${where} names ${path}: ${text}`);
