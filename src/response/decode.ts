@@ -27,7 +27,7 @@ export function exactNumber(value: bigint, spec: OutputSpec, row: number): numbe
  */
 export function checkColumn(spec: Extract<OutputSpec, { kind: 'column' }>, width: number, rows: number): void {
   if (rows > 0 && spec.column >= width) {
-    throw new Error(`output '${spec.field}' reads column ${spec.column} of model output '${spec.from}', which has ${width} column(s) in this run`);
+    throw new ModelServeError('MS_ERR_INFERENCE', `output '${spec.field}' reads column ${spec.column} of model output '${spec.from}', which has ${width} column(s) in this run`);
   }
 }
 
