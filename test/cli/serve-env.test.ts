@@ -49,7 +49,7 @@ test('a negative number in a variable is told the minimum (it was called "not a 
 
 test('a millisecond option past the longest Node timer is refused naming it (a 30-day --drain-timeout was taken, and setTimeout fired at once: the drain ended immediately)', () => {
   const msOptions = (Object.values(SERVE_OPTIONS) as Array<{ flag: string; env?: string }>).filter((spec) => spec.env?.endsWith('_MS'));
-  assert.deepEqual(msOptions.map((spec) => spec.flag).sort(), ['drain-timeout', 'grpc-max-connection-age', 'grpc-max-connection-idle', 'shutdown-delay']);
+  assert.deepEqual(msOptions.map((spec) => spec.flag).sort(), ['drain-timeout', 'grpc-max-connection-age', 'grpc-max-connection-idle', 'run-timeout-ms', 'shutdown-delay']);
   const thirtyDays = String(30 * 24 * 3600 * 1000);
   for (const spec of msOptions) {
     assert.match(problemsOf({}, [`--${spec.flag}`, thirtyDays]), new RegExp(`^ {2}--${spec.flag}: must be at most 2147483647 ms \\(about 24\\.8 days`, 'm'), spec.flag);
