@@ -120,7 +120,8 @@ export abstract class BoundedSink implements EventSink {
    * about on its own (one must not silence or mislabel another), and failures apart from drops.
    */
   private readonly unwarned = new Map<DropReason, { n: number; why: string; last: number }>();
-  private lastWarning = 0;
+  /** When the last failure warning was logged (performance.now(), which starts near 0 at process start: -Infinity, so the first failure warns). */
+  private lastWarning = -Infinity;
   /** Events of the batch being delivered that the destination can never take (see refuse()), by reason. */
   private refusedInBatch = new Map<DropReason, { n: number; why: string }>();
   /** Events at the batch's start the destination acknowledged so far (see acknowledged()). */
@@ -184,7 +185,7 @@ export abstract class BoundedSink implements EventSink {
     entry.why = why;
     this.unwarned.set(reason, entry);
     const now = performance.now();
-    if (force || now - entry.last >= WARN_EVERY_MS || now < entry.last) {
+    if (force || now - entry.last >= WARN_EVERY_MS) {
       entry.last = now;
       this.hooks.warn?.(`prediction events dropped: ${why}`, { sink: this.kind, target: this.target, reason, dropped: entry.n, dropped_total: this.dropped });
       entry.n = 0;
@@ -280,7 +281,7 @@ export abstract class BoundedSink implements EventSink {
         this.failures++;
         this.hooks.onFailure?.(this.kind);
         const now = performance.now();
-        if (now - this.lastWarning >= WARN_EVERY_MS || now < this.lastWarning) {
+        if (now - this.lastWarning >= WARN_EVERY_MS) {
           this.lastWarning = now;
           this.hooks.warn?.(`prediction events: the ${this.kind} sink failed; retrying with backoff`, { sink: this.kind, target: this.target, error: (err as Error).message, queued: this.queue.length });
         }

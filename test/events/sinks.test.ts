@@ -918,3 +918,21 @@ test('serve options: MQTT and events problems are reported together', () => {
   assert.equal(ok.streams?.mqtt?.topics?.request, 'modelserve/{model}/predict');
   assert.equal(parseServeOptions([], {}).streams, undefined);
 });
+
+test("a sink's first failure is warned about in a process's first seconds (the warning throttle's clock starts near 0 there)", async () => {
+  // A fresh process: performance.now() is then a few hundred ms, and a throttle that started at 0
+  // held back every failure warning for its first 10 s — when a misconfigured webhook fails first.
+  const { execFile } = await import('node:child_process');
+  const sinkModule = new URL('../../src/events/webhook-sink.js', import.meta.url).href;
+  const script = `
+    const { WebhookSink } = await import(${JSON.stringify(sinkModule)});
+    const warnings = [];
+    const sink = new WebhookSink({ url: 'http://127.0.0.1:1/events', backoffMs: 10, maxBackoffMs: 10, warn: (message) => warnings.push(message) });
+    sink.offer(JSON.stringify({ n: 1 }));
+    while (sink.counters().failures === 0) await new Promise((r) => setTimeout(r, 5));
+    await sink.close(0);
+    console.log(JSON.stringify({ uptimeMs: performance.now(), warnings }));`;
+  const out = await new Promise<string>((resolve, reject) => execFile(process.execPath, ['--input-type=module', '-e', script], { timeout: 30_000 }, (err, stdout) => (err ? reject(err) : resolve(stdout))));
+  const { uptimeMs, warnings } = JSON.parse(out) as { uptimeMs: number; warnings: string[] };
+  assert.match(warnings.join('\n'), /the webhook sink failed; retrying with backoff/, `no warning after ${uptimeMs.toFixed(0)} ms of the process`);
+});
