@@ -80,24 +80,52 @@ export const UNREADABLE_PUBACK = 'Invalid puback reason code';
 /** How often a connection that keeps failing is logged. */
 const CONNECT_WARN_EVERY_MS = 30_000;
 
+/** The warning for a live connection lost (its detail says why, when known). */
+export const LOST_CONNECTION = 'mqtt: lost the connection to the broker; reconnecting with backoff';
+
+/** The reason given when the broker closed the connection cleanly (no error says so). */
+export const BROKER_CLOSED = 'the broker closed the connection';
+
 /**
  * Connects (in the background: the client retries until the broker answers) and applies the
  * backoff. `warn` hears why connecting fails (refused, unreachable, not authorised), at most once
- * every 30 s, and why a live connection was lost (keepalive timeout, reset), once per connection;
- * errors `ownError` says the caller handles (and logs) itself are not reported as either.
+ * every 30 s, and why a live connection was lost (the broker closed it, a keepalive timeout, a
+ * reset), once per connection; errors `ownError` says the caller handles (and logs) itself are not
+ * reported as either, nor is the loss of a connection such an error ended. A connection the client
+ * closes itself (end(), or its stream ended by the caller) is not reported.
  */
 export function connectClient(options: MqttConnectionOptions, extra: IClientOptions = {}, warn?: (detail: Record<string, unknown>, message: string) => void, ownError?: (err: Error) => boolean): MqttClient {
   const client = mqtt().connect(options.url, { ...clientOptions(options), ...extra });
   const min = options.reconnectMinMs ?? 250;
   const max = options.reconnectMaxMs ?? 5_000;
+  const url = urlForMessages(options.url);
   // Whether an error is the live connection's: MQTT.js emits it before the connection's 'close'.
-  let connection: 'none' | 'live' | 'lost' = 'none';
+  // 'settled': its loss was reported (or is the caller's own): the rest of its dying says nothing.
+  let connection: 'none' | 'live' | 'settled' = 'none';
+  const lost = (detail: Record<string, unknown>) => {
+    if (connection === 'live') warn?.({ url, ...detail }, LOST_CONNECTION);
+    connection = 'settled';
+  };
+  // An MQTT 5 broker may say why before it closes (DISCONNECT: 0x8B shutting down, 0x8E session taken over).
+  let disconnectReason: number | undefined;
+  client.on('disconnect', (packet) => { disconnectReason = packet.reasonCode; });
   client.on('connect', () => {
     connection = 'live';
+    disconnectReason = undefined;
     client.options.reconnectPeriod = min;
     noDelay(client);
+    // A broker that closes the connection cleanly (it is stopped, it takes the session elsewhere)
+    // raises no error: its end of the stream is the only sign. Not ours: after our own end() (the
+    // stream's writable side ended first) the broker's end only answers it; a stream the caller
+    // destroys emits no 'end'. (Node ends the writable side on the next tick after 'end'.)
+    const stream = client.stream;
+    stream.once('end', () => {
+      if (client.stream === stream && !client.disconnecting && !stream.writableEnded) lost({ reason: BROKER_CLOSED, ...(disconnectReason === undefined ? {} : { reasonCode: disconnectReason }) });
+    });
   });
   client.on('close', () => {
+    // (A live connection that ends without an error or the broker's end: lost, for a reason not known.)
+    if (connection === 'live' && !client.disconnecting && !client.stream.writableEnded) lost({});
     connection = 'none';
     // MQTT.js has just scheduled the next attempt with the current period; the one after waits longer.
     client.options.reconnectPeriod = Math.min(max, (client.options.reconnectPeriod ?? min) * 2);
@@ -106,17 +134,19 @@ export function connectClient(options: MqttConnectionOptions, extra: IClientOpti
   let lastWarning = -Infinity;
   client.on('error', (err) => {
     // (Nor does it hold back the next real connect failure's warning.)
-    if (ownError?.(err) === true) return;
+    if (ownError?.(err) === true) {
+      if (connection === 'live') connection = 'settled';
+      return;
+    }
     if (connection !== 'none') {
       // (A dying connection may report more than one error: its first says why.)
-      if (connection === 'live') warn?.({ url: urlForMessages(options.url), err: err.message }, 'mqtt: lost the connection to the broker; reconnecting with backoff');
-      connection = 'lost';
+      lost({ err: err.message });
       return;
     }
     const now = Date.now();
     if (now - lastWarning < CONNECT_WARN_EVERY_MS) return;
     lastWarning = now;
-    warn?.({ url: urlForMessages(options.url), err: err.message }, 'mqtt: cannot connect to the broker; retrying with backoff');
+    warn?.({ url, err: err.message }, 'mqtt: cannot connect to the broker; retrying with backoff');
   });
   return client;
 }

@@ -114,8 +114,8 @@ export class MqttFrontDoor {
   private readonly redeliveries = new WeakSet<IPublishPacket>();
   /** MQTT.js has sent a PINGREQ and read no packet that resets its keepalive since. */
   private pingOutstanding = false;
-  /** The connection was dropped by onUnreadablePuback (and logged there); reset by the next 'offline' or 'connect'. */
-  private droppedUnreadable = false;
+  /** Connected since the last outage began ('offline'): the next outage is a lost connection, not an unreachable broker. */
+  private connectedThisOutage = false;
   private readonly shownUrl: string;
   /** Rows of accepted messages being predicted, per model, and the messages waiting for room (admitRows). */
   private readonly rowsInFlight = new Map<string, number>();
@@ -222,7 +222,9 @@ export class MqttFrontDoor {
       }
       ack(0);
     };
-    this.client = connectClient(connection, { resubscribe: false, customHandleAcks }, (detail, message) => this.log?.warn(detail, message), (err) => err.message === UNREADABLE_PUBACK);
+    // (Once closed, the connection's end is ours: nothing about it is a warning.)
+    const warn = (detail: Record<string, unknown>, message: string) => { if (!this.closed) this.log?.warn(detail, message); };
+    this.client = connectClient(connection, { resubscribe: false, customHandleAcks }, warn, (err) => err.message === UNREADABLE_PUBACK);
     // PUBACK after this callback: hold it (and the reading of the next packet) while too many are in
     // flight — but not while a PINGREQ waits for its PINGRESP (see pingOutstanding).
     this.client.handleMessage = (packet, done) => {
@@ -271,7 +273,7 @@ export class MqttFrontDoor {
     this.client.on('message', (topic, payload, packet) => this.onMessage(topic, payload, packet));
     this.client.on('connect', (connack) => {
       this.log?.info({ url: this.shownUrl, sessionPresent: connack.sessionPresent }, 'mqtt: connected');
-      this.droppedUnreadable = false;
+      this.connectedThisOutage = true;
       this.connackReceived = true;
       this.maxPacket = connack.properties?.maximumPacketSize;
       if (!this.refusedLimitHolds) this.refusedBytes = undefined;
@@ -288,10 +290,14 @@ export class MqttFrontDoor {
     // not allow there: MQTT.js's parser rejects it, drops the bytes it held, and read nothing right on
     // that connection again (every later request went unanswered while /readyz said ready).
     this.client.on('error', (err) => { if (err.message === UNREADABLE_PUBACK) this.onUnreadablePuback(); });
+    // MQTT.js goes 'offline' once an outage begins (not again for each failed reconnect). Only a
+    // broker never reached is unreachable: a connection that was up and is lost is connectClient's
+    // to report (why it was lost), one onUnreadablePuback dropped was logged there, and one ended
+    // by close() is nothing to warn about.
     this.client.on('offline', () => {
-      // (A connection onUnreadablePuback dropped was logged there: the broker is not unreachable.)
-      if (this.droppedUnreadable) this.droppedUnreadable = false;
-      else this.log?.warn({ url: this.shownUrl }, 'mqtt: broker unreachable; reconnecting with backoff');
+      const wasConnected = this.connectedThisOutage;
+      this.connectedThisOutage = false;
+      if (!wasConnected && !this.closed) this.log?.warn({ url: this.shownUrl }, 'mqtt: broker unreachable; reconnecting with backoff');
     });
     this.client.on('reconnect', () => this.metrics?.reconnects.inc());
     this.core.on('event', this.onCoreEvent);
@@ -715,7 +721,6 @@ export class MqttFrontDoor {
       }
       this.refusedLimitHolds = true;
       if (this.client.connected) {
-        this.droppedUnreadable = true;
         this.log?.warn({ url: this.shownUrl }, 'mqtt: dropped the connection to the broker after a PUBACK MQTT.js cannot read (it reads nothing more on it); reconnecting');
       }
       this.client.stream?.destroy();

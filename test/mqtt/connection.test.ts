@@ -70,3 +70,31 @@ test('a live connection reset on the way to the broker is "lost the connection" 
   assert.equal(warnings[1]!.message, 'mqtt: cannot connect to the broker; retrying with backoff');
   assert.match(String(warnings[1]!.detail.err), /ECONNREFUSED/);
 });
+
+test('a live connection the broker closes cleanly (mosquitto stopped) is "lost the connection" once, saying the broker closed it; the refused reconnects are "cannot connect"', async (t) => {
+  const broker = await startMosquitto();
+  t.after(() => broker.stop());
+  const warnings: Warning[] = [];
+  const client = connectClient({ url: broker.url }, {}, (detail, message) => warnings.push({ detail, message }));
+  t.after(() => client.end(true));
+  await new Promise((r) => client.once('connect', r));
+  await broker.stop();
+  await until(() => warnings.length >= 2, 10_000, 'two warnings');
+  assert.deepEqual(warnings[0], { detail: { url: broker.url, reason: 'the broker closed the connection' }, message: 'mqtt: lost the connection to the broker; reconnecting with backoff' });
+  assert.equal(warnings[1]!.message, 'mqtt: cannot connect to the broker; retrying with backoff');
+  assert.match(String(warnings[1]!.detail.err), /ECONNREFUSED/);
+});
+
+test('a connection the client ends itself (end(), or its stream ended by the caller) is not reported', async (t) => {
+  const broker = await startMosquitto();
+  t.after(() => broker.stop());
+  const warnings: Warning[] = [];
+  const client = connectClient({ url: broker.url }, {}, (detail, message) => warnings.push({ detail, message }));
+  t.after(() => client.end(true));
+  await new Promise((r) => client.once('connect', r));
+  // The caller ends its side (as the front door's session-kept shutdown does): the broker's end answers it.
+  client.stream.end();
+  await new Promise((r) => client.once('connect', r));
+  await client.endAsync();
+  assert.deepEqual(warnings, []);
+});
