@@ -33,7 +33,7 @@ export function dimension(d: Int64): number {
   return typeof d === 'number' ? d : d.toNumber();
 }
 
-interface DecodedInput { name: string; datatype: string; shape: Int64[]; contents: Record<string, unknown[]> | null }
+interface DecodedInput { name: string; datatype: string; shape: Int64[]; contents: Record<string, unknown[]> | null; parameters?: Record<string, Record<string, unknown>> }
 interface DecodedRequest { model_name: string; model_version: string; id: string; inputs: DecodedInput[]; outputs: Array<{ name: string; parameters?: Record<string, Record<string, unknown>> }>; raw_input_contents: Uint8Array[]; parameters: Record<string, Record<string, unknown>> }
 
 const CHOICES = ['bool_param', 'int64_param', 'string_param', 'double_param', 'uint64_param'] as const;
@@ -95,6 +95,8 @@ export function inferCodec(): InferCodec {
         return { model_name: '', model_version: '', id: '', inputs: [], outputs: [], raw_input_contents: [], parameters: {}, invalid: (err as Error).message };
       }
       const empty: string[] = [];
+      // An input's own parameters are not read (binary_data_size is REST's), but one without a value is refused all the same.
+      m.inputs.forEach((input, i) => parameterValues(input.parameters ?? {}, `inputs[${i}].parameters`, empty));
       const decoded: InferRequestMessage = {
         model_name: m.model_name,
         model_version: m.model_version,

@@ -147,6 +147,16 @@ export function statusDetails(message: string): string {
  * seconds as over HTTP, and gRPC's own `grpc-retry-pushback-ms`, which a client's retry policy
  * obeys (gRFC A6) instead of retrying at once.
  */
+/**
+ * A ModelRepositoryParameter with none of its members set (an empty oneof: proto-loader gives no
+ * parameter_choice) has no value to load with: refused naming it, as Triton does, not ignored.
+ */
+function checkRepositoryParameterValues(parameters: Record<string, { parameter_choice?: string }> | undefined): void {
+  const empty = Object.entries(parameters ?? {}).filter(([, p]) => p.parameter_choice === undefined).map(([key]) => `parameters[${JSON.stringify(key.slice(0, 64))}]`);
+  if (empty.length === 0) return;
+  throw new ModelServeError('MS_ERR_UNSUPPORTED_PARAMETER', `load ${empty.join(', ')} ${empty.length === 1 ? 'has' : 'have'} no value: a ModelRepositoryParameter needs one of bool_param, int64_param, string_param, bytes_param set`);
+}
+
 function retryTrailers(err: ModelServeError): grpc.Metadata | undefined {
   const seconds = err.headers['retry-after'];
   if (seconds === undefined) return undefined;
@@ -575,7 +585,8 @@ export async function startGrpcServer(options: GrpcServerOptions): Promise<Runni
     ModelStreamInfer: streamInfer,
     ModelStatistics: unary('ModelStatistics', (request: { name: string; version: string }) => ({ model_stats: modelStatistics(core, stats, request.name, request.version) })),
     RepositoryIndex: unary('RepositoryIndex', (request: { ready: boolean }) => ({ models: repositoryIndex(core, request.ready) }), 'admin'),
-    RepositoryModelLoad: unary('RepositoryModelLoad', async (request: { model_name: string; parameters?: Record<string, unknown> }) => {
+    RepositoryModelLoad: unary('RepositoryModelLoad', async (request: { model_name: string; parameters?: Record<string, { parameter_choice?: string }> }) => {
+      checkRepositoryParameterValues(request.parameters);
       checkLoadParameters(request.parameters);
       await core.loadModel(request.model_name);
       return {};

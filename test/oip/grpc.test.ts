@@ -245,9 +245,12 @@ test("ModelInfer's mixed and malformed requests are INVALID_ARGUMENT naming the 
   // An InferParameter with no value set (its oneof empty) is refused, as Triton does: it was ignored.
   await refused({ model_name: 'book-weather', inputs, raw_input_contents: raw, parameters: { custom_key: {} } }, /parameters\["custom_key"\] has no value: an InferParameter needs one of bool_param, int64_param/);
   await refused({ model_name: 'book-weather', inputs, raw_input_contents: raw, outputs: [{ name: 'prediction', parameters: { classification: {} } }] }, /outputs\[0\]\.parameters\["classification"\] has no value/);
+  // An input's own parameters too (they were not looked at); one with a value there is accepted.
+  await refused({ model_name: 'book-weather', inputs: inputs.map((i, k) => (k === 2 ? { ...i, parameters: { binary_data_size: {} } } : i)), raw_input_contents: raw }, /inputs\[2\]\.parameters\["binary_data_size"\] has no value: an InferParameter needs one of/);
   const answered = async (request: Record<string, unknown>) => rpc<{ id: string; outputs: Array<{ name: string }> }>(inference, 'ModelInfer', { model_name: 'book-weather', inputs, raw_input_contents: raw, ...request }, auth());
   assert.ok((await answered({ parameters: { custom_key: { string_param: 'x' }, binary_data_output: { string_param: 'yes' } } })).outputs.some((o) => o.name === 'prediction'));
   assert.deepEqual((await answered({ outputs: [{ name: 'prediction', parameters: { binary_data: { string_param: 'x' }, other: { int64_param: '3' } } }] })).outputs.map((o) => o.name), ['prediction']);
+  assert.ok((await answered({ inputs: inputs.map((i) => ({ ...i, parameters: { custom_key: { bool_param: false } } })) })).outputs.some((o) => o.name === 'prediction'));
   const id = 'i'.repeat(1 << 20);
   assert.equal((await answered({ id })).id, id, 'the id is echoed, as Triton does');
 });
@@ -432,7 +435,14 @@ test('repository RPCs need an admin key; statistics', async () => {
     assert.match(err.details, /load parameter 'config' is not supported/);
     return true;
   });
-  await rpc(inference, 'RepositoryModelLoad', { model_name: 'svc-raw' }, admin);
+  // A ModelRepositoryParameter with no value set (its oneof empty) is refused naming it, as Triton does: it was ignored (and the model loaded).
+  await assert.rejects(rpc(inference, 'RepositoryModelLoad', { model_name: 'svc-raw', parameters: { unload_dependents: {}, ok: { bool_param: false } } }, admin), (err: grpc.ServiceError) => {
+    assert.equal(err.code, grpc.status.INVALID_ARGUMENT, err.details);
+    assert.match(err.details, /^load parameters\["unload_dependents"\] has no value: a ModelRepositoryParameter needs one of bool_param, int64_param, string_param, bytes_param set$/);
+    return true;
+  });
+  assert.deepEqual(await rpc(inference, 'ModelReady', { name: 'svc-raw' }, auth()), { ready: false });
+  await rpc(inference, 'RepositoryModelLoad', { model_name: 'svc-raw', parameters: { ok: { bool_param: false } } }, admin);
   assert.deepEqual(await rpc(inference, 'ModelReady', { name: 'svc-raw' }, auth()), { ready: true });
   const stats = await rpc<{ model_stats: Array<{ name: string; version: string; inference_count: string; inference_stats: { success: { count: string }; fail: { count: string } } }> }>(inference, 'ModelStatistics', { name: 'book-weather' }, auth());
   assert.equal(stats.model_stats.length, 1);
