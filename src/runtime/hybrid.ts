@@ -15,10 +15,14 @@
 // stay inline: BENCHMARKS.md, OIP section). Only models cheap enough for a one-row batch get a
 // main-thread session at all, so large models cost no extra memory or main-thread load time; it
 // loads in the background, so a model serves (from the workers) as soon as the workers have it.
+// A model whose cost depends on its inputs' values (a Loop whose trip count is an input, a Range…:
+// value-dependent-ops.ts) gets none whatever its timing on zeros: a run of it on the main thread
+// could block the event loop for good, where no watchdog reaches.
 // The cost estimate is fed by the runs of both (RunCostEstimate): the limits follow what runs take now.
 import { leadingRows, type InferenceRuntime, type ModelSignature, type ModelSource, type NamedTensors } from './types.js';
 import type { InProcessRuntime } from './in-process.js';
 import type { WorkerPoolRuntime } from '../workers/pool.js';
+import { valueDependentOps } from './value-dependent-ops.js';
 
 /** The largest batch ever run on the main thread, whatever the timing says (a fit on two sizes is no promise for thousands of rows). */
 const INLINE_MAX_ROWS = 256;
@@ -47,6 +51,18 @@ const INLINE_LOAD_DELAY_MS = 200;
 export function changedLimit(current: InlineLimit | undefined, estimate: InlineLimit): InlineLimit | undefined {
   if (current === undefined) return estimate.rows >= 1 ? estimate : undefined;
   return estimate.rows === current.rows && estimate.whileWorkerIdle === current.whileWorkerIdle ? undefined : estimate;
+}
+
+/**
+ * Whether a model's graph holds an operator whose work depends on its inputs' values
+ * (VALUE_DEPENDENT_OPS), or cannot be read to tell: its batches then all run on the workers.
+ */
+async function runsOnWorkersOnly(source: ModelSource): Promise<boolean> {
+  try {
+    return (await valueDependentOps(source.bytes)).length > 0;
+  } catch {
+    return true;
+  }
 }
 
 export interface HybridOptions {
@@ -90,13 +106,18 @@ export class HybridRuntime implements InferenceRuntime {
   }
 
   async load(models: ModelSource[]): Promise<Record<string, ModelSignature>> {
-    const signatures = await this.pool.load(models);
+    const [signatures, workerOnly] = await Promise.all([this.pool.load(models), Promise.all(models.map(runsOnWorkersOnly))]);
     const cheap: ModelSource[] = [];
-    for (const m of models) {
+    for (const [i, m] of models.entries()) {
       const limit = this.limitOf(m.name);
       // A replaced model loses its main-thread session until its new one is there (or for good).
       if (this.inlineLimits.delete(m.name) || this.wanted.has(m.name)) void this.inline?.unload([m.name]);
       this.wanted.delete(m.name);
+      // Its cost on zeros says nothing of its cost on a real input: never a main-thread session, whatever its timings.
+      if (workerOnly[i]) {
+        this.sources.delete(m.name);
+        continue;
+      }
       this.sources.set(m.name, m);
       if (limit.rows >= 1) {
         this.wanted.set(m.name, { source: m, limit });

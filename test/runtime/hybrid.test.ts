@@ -4,6 +4,12 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { HybridRuntime, changedLimit } from '../../src/runtime/hybrid.js';
 import { WorkerPoolRuntime } from '../../src/workers/pool.js';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { NamedTensors } from '../../src/runtime/types.js';
+import { valueDependentOps } from '../../src/runtime/value-dependent-ops.js';
+import { writeLoopModel } from '../helpers/onnx.js';
 import { svcRows, svcSource, svcTensor, typesSource } from './fixtures.js';
 
 describe('HybridRuntime', () => {
@@ -99,6 +105,44 @@ describe('HybridRuntime', () => {
       assert.equal(strict.inlineRows('types'), 0);
     } finally {
       await strict.close();
+    }
+  });
+
+  test('a model whose work depends on its input values (a Loop with its trip count from the input) gets no main-thread session, however cheap on zeros; a cheap plain model beside it does', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'ms-hybrid-loop-'));
+    const pool = new WorkerPoolRuntime({ workers: 1, intraOpThreads: 1, interOpThreads: 1, measureCost: true });
+    // Both timed as cheap (as the Loop model is on zeros: no round at all), well within the budget.
+    pool.setLoadRunCostForTesting({ fixedMs: 0.01, perRowMs: 0.01 });
+    const guarded = new HybridRuntime(pool, { inlineMaxMs: 2 });
+    try {
+      const file = writeLoopModel(join(dir, 'loop.onnx'));
+      const bytes = new Uint8Array(readFileSync(file));
+      // The Loop sits in the main graph and its body holds MatMul and Identity: only Loop is listed.
+      assert.deepEqual(await valueDependentOps(bytes), ['Loop']);
+      assert.deepEqual(await valueDependentOps(svcSource().bytes), []);
+      await guarded.load([{ name: 'loop', path: file, bytes }, svcSource('svc')]);
+      await guarded.inlineSettled();
+      assert.deepEqual(pool.runCost('loop'), { fixedMs: 0.01, perRowMs: 0.01 }, 'timed as cheap');
+      assert.ok(guarded.inlineRows('svc') >= 1, 'the plain model got its main-thread session');
+      assert.equal(guarded.inlineRows('loop'), 0);
+      assert.equal(guarded.inlineRowsWhileWorkerIdle('loop'), 0);
+      const trips: NamedTensors = { n: { type: 'int64', dims: [1], data: BigInt64Array.from([3n]) } };
+      // Busy worker: a cheap model's batch would run inline now; this one still goes to the worker.
+      const busy = pool.run('svc', { float_input: svcTensor(svcRows(400)) });
+      const loopRun = guarded.run('loop', trips);
+      assert.deepEqual(pool.inFlightPerWorker, [2], 'the Loop run went to the worker');
+      const svcRun = guarded.run('svc', { float_input: svcTensor(svcRows(1)) });
+      assert.deepEqual(pool.inFlightPerWorker, [2], 'the plain model\'s batch ran on the calling thread');
+      assert.equal(((await loopRun).y1!.data as Float32Array)[0], 128 * 128);
+      await Promise.all([busy, svcRun]);
+      // Estimates that fall later (real runs) never give it one either.
+      pool.observeRunCost('loop', 1, 0.001);
+      assert.equal(guarded.inlineRows('loop'), 0);
+      await guarded.inlineSettled();
+      assert.equal(guarded.inlineRows('loop'), 0);
+    } finally {
+      await guarded.close();
+      rmSync(dir, { recursive: true, force: true });
     }
   });
 

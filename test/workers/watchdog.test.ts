@@ -6,7 +6,6 @@
 // sized to it (about 15 s of work), so that its thread ends within the test.
 import { after, before, describe, mock, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -15,27 +14,7 @@ import { ModelServeError } from '../../src/errors.js';
 import { Metrics } from '../../src/metrics/metrics.js';
 import type { ModelSource, NamedTensors } from '../../src/runtime/types.js';
 import { WorkerPoolRuntime, type WorkerQuarantineEvent } from '../../src/workers/pool.js';
-
-// y1 = ReduceSum(A) after n[0] rounds of A = A x I (128 x 128): the work grows with n, the answer does not.
-const MAKE_LOOP = `
-import sys, onnx
-from onnx import TensorProto as T, helper as h
-size = 128
-eye = [1.0 if r == c else 0.0 for r in range(size) for c in range(size)]
-body = h.make_graph(
-    [h.make_node('MatMul', ['a_in', 'eye'], ['a_out']), h.make_node('Identity', ['cond_in'], ['cond_out'])], 'body',
-    [h.make_tensor_value_info('i', T.INT64, []), h.make_tensor_value_info('cond_in', T.BOOL, []), h.make_tensor_value_info('a_in', T.FLOAT, [size, size])],
-    [h.make_tensor_value_info('cond_out', T.BOOL, []), h.make_tensor_value_info('a_out', T.FLOAT, [size, size])])
-nodes = [h.make_node('Squeeze', ['n'], ['trips']), h.make_node('Loop', ['trips', 'true', 'start'], ['a_final'], body=body),
-         h.make_node('ReduceSum', ['a_final'], ['y'], keepdims=1), h.make_node('Reshape', ['y', 'one'], ['y1'])]
-inits = [h.make_tensor('eye', T.FLOAT, [size, size], eye), h.make_tensor('true', T.BOOL, [], [True]),
-         h.make_tensor('start', T.FLOAT, [size, size], [1.0] * (size * size)), h.make_tensor('one', T.INT64, [1], [1])]
-graph = h.make_graph(nodes, 'slow_loop', [h.make_tensor_value_info('n', T.INT64, [1])], [h.make_tensor_value_info('y1', T.FLOAT, [1])], inits)
-model = h.make_model(graph, opset_imports=[h.make_opsetid('', 13)])
-model.ir_version = 8
-onnx.checker.check_model(model)
-onnx.save(model, sys.argv[1])
-`;
+import { writeLoopModel } from '../helpers/onnx.js';
 
 const trips = (n: number): NamedTensors => ({ n: { type: 'int64', dims: [1], data: BigInt64Array.from([BigInt(n)]) } });
 
@@ -57,7 +36,7 @@ describe('WorkerPoolRuntime run watchdog', () => {
   before(() => {
     dir = mkdtempSync(join(tmpdir(), 'ms-watchdog-'));
     const file = join(dir, 'loop.onnx');
-    execFileSync('/usr/bin/python3', ['-c', MAKE_LOOP, file], { stdio: 'pipe' });
+    writeLoopModel(file);
     // The model's own bound (its queue.timeout_ms, as the core passes it) is above the pool's floor: it applies.
     source = { name: 'loop', path: file, bytes: readFileSync(file), runTimeoutMs: 5000, label: "'loop' version 1" };
   });
