@@ -242,6 +242,14 @@ export async function startServer(options: StartOptions): Promise<RunningServer>
       // close cannot keep the process alive.
       const closing = answered.catch(() => undefined).then(() => core.close());
       await Promise.race([closing.catch(() => undefined), untilStopBy()]);
+      // A thread the run watchdog quarantined ends by itself once its native run returns. The process
+      // must not exit before: Node's exit tears the thread down mid-run, and onnxruntime then aborts
+      // the whole process (SIGABRT, exit 134). So it gets what is left until stopBy too.
+      const stuck = runtime.quarantineStats?.().alive ?? 0;
+      if (stuck > 0) {
+        app.log.warn({ stuck }, `waiting up to ${Math.max(0, stopBy - Date.now())} ms for ${stuck} inference thread(s) stuck in a run (taken out of service by the run watchdog) to end before exiting`);
+        await Promise.race([runtime.whenQuarantinedExited?.(), untilStopBy()]);
+      }
       // 6. The event sinks flush what the last predictions produced (up to 5 s, and not past stopBy;
       //    not part of the drain's verdict).
       if (streams) await Promise.race([streams.close(Math.min(EVENTS_FLUSH_MS, Math.max(0, stopBy - Date.now()))).catch(() => undefined), untilStopBy()]);

@@ -95,8 +95,17 @@ export async function run(argv: string[]): Promise<number> {
       process.once('SIGINT', onSecond);
       server.app.log.info({ signal }, 'shutting down');
       const finish = (code: number) => {
-        // Everything is closed; if a stray handle still holds the event loop, exit anyway.
-        setTimeout(() => process.exit(code), 3000).unref();
+        // Everything is closed; if a stray handle still holds the event loop, exit anyway. Not while a
+        // thread quarantined by the run watchdog is inside its native run: process.exit() would wait
+        // for that run all the same (Node joins its threads) and then abort (SIGABRT, exit 134). The
+        // thread ends by itself when its run returns, and the process with it, with this exit code.
+        const exitSoon = () => setTimeout(() => {
+          const stuck = runtime.quarantineStats?.().alive ?? 0;
+          if (stuck === 0) process.exit(code);
+          console.error(`modelserve: ${stuck} inference thread(s) still stuck in a run (taken out of service by the run watchdog): exiting once ${stuck === 1 ? 'it ends' : 'they end'}`);
+          void runtime.whenQuarantinedExited?.().then(exitSoon);
+        }, 3000).unref();
+        exitSoon();
         resolve(code);
       };
       server.shutdown().then((drained) => finish(drained ? 0 : 1), () => finish(1));

@@ -242,6 +242,10 @@ export class HybridRuntime implements InferenceRuntime {
     return this.pool.quarantineStats();
   }
 
+  whenQuarantinedExited(): Promise<void> {
+    return this.pool.whenQuarantinedExited();
+  }
+
   async close(): Promise<void> {
     this.closed = true;
     this.wanted.clear();

@@ -73,6 +73,11 @@ export interface InferenceRuntime {
   inlineRows?(model: string): number;
   /** Worker threads the run watchdog took out of service: alive now (stuck in a native run), and since start. */
   quarantineStats?(): { alive: number; total: number };
+  /**
+   * Resolves once every quarantined thread has ended (its native run returned). The process must not
+   * exit before: Node's exit tears down a thread still inside onnxruntime, which then aborts the process (SIGABRT).
+   */
+  whenQuarantinedExited?(): Promise<void>;
   /** How many runs may usefully be in flight at once (the batcher's slots; e.g. two per worker thread). */
   readonly parallelism: number;
   /** Inference worker threads (0: runs on the calling thread). */

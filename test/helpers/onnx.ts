@@ -117,11 +117,19 @@ body = h.make_graph(
     [h.make_node('MatMul', ['a_in', 'eye'], ['a_out']), h.make_node('Identity', ['cond_in'], ['cond_out'])], 'body',
     [h.make_tensor_value_info('i', T.INT64, []), h.make_tensor_value_info('cond_in', T.BOOL, []), h.make_tensor_value_info('a_in', T.FLOAT, [size, size])],
     [h.make_tensor_value_info('cond_out', T.BOOL, []), h.make_tensor_value_info('a_out', T.FLOAT, [size, size])])
-nodes = [h.make_node('Squeeze', ['n'], ['trips']), h.make_node('Loop', ['trips', 'true', 'start'], ['a_final'], body=body),
-         h.make_node('ReduceSum', ['a_final'], ['y'], keepdims=1), h.make_node('Reshape', ['y', 'one'], ['y1'])]
 inits = [h.make_tensor('eye', T.FLOAT, [size, size], eye), h.make_tensor('true', T.BOOL, [], [True]),
          h.make_tensor('start', T.FLOAT, [size, size], [1.0] * (size * size)), h.make_tensor('one', T.INT64, [1], [1])]
-graph = h.make_graph(nodes, 'slow_loop', [h.make_tensor_value_info('n', T.INT64, [1])], [h.make_tensor_value_info('y1', T.FLOAT, [1])], inits)
+if sys.argv[2] == 'rows':
+    # n [N, 1]: the largest n of the batch rounds; y [N, 1] = 0 * n + ReduceSum(A) (one answer per row).
+    nodes = [h.make_node('ReduceMax', ['n'], ['trips'], keepdims=0), h.make_node('Loop', ['trips', 'true', 'start'], ['a_final'], body=body),
+             h.make_node('ReduceSum', ['a_final'], ['s'], keepdims=0), h.make_node('Cast', ['n'], ['nf'], to=T.FLOAT),
+             h.make_node('Mul', ['nf', 'zero'], ['z']), h.make_node('Add', ['z', 's'], ['y'])]
+    inits.append(h.make_tensor('zero', T.FLOAT, [], [0.0]))
+    graph = h.make_graph(nodes, 'slow_loop', [h.make_tensor_value_info('n', T.INT64, ['N', 1])], [h.make_tensor_value_info('y', T.FLOAT, ['N', 1])], inits)
+else:
+    nodes = [h.make_node('Squeeze', ['n'], ['trips']), h.make_node('Loop', ['trips', 'true', 'start'], ['a_final'], body=body),
+             h.make_node('ReduceSum', ['a_final'], ['y'], keepdims=1), h.make_node('Reshape', ['y', 'one'], ['y1'])]
+    graph = h.make_graph(nodes, 'slow_loop', [h.make_tensor_value_info('n', T.INT64, [1])], [h.make_tensor_value_info('y1', T.FLOAT, [1])], inits)
 model = h.make_model(graph, opset_imports=[h.make_opsetid('', 13)])
 model.ir_version = 8
 onnx.checker.check_model(model)
@@ -131,8 +139,9 @@ onnx.save(model, sys.argv[1])
 /**
  * Writes at `file` a model whose run takes as long as its input says: int64 'n' [1] rounds of an ONNX
  * Loop (a 128 x 128 MatMul each), cheap on zeros (no round); its output 'y1' [1] is 16384 whatever n.
+ * With `rows`, a batched one: 'n' [N, 1] (the batch's largest n rounds), 'y' [N, 1] all 16384.
  */
-export function writeLoopModel(file: string): string {
-  execFileSync('/usr/bin/python3', ['-c', MAKE_LOOP, file], { stdio: 'pipe' });
+export function writeLoopModel(file: string, shape: 'one' | 'rows' = 'one'): string {
+  execFileSync('/usr/bin/python3', ['-c', MAKE_LOOP, file, shape], { stdio: 'pipe' });
   return file;
 }
