@@ -77,6 +77,7 @@ export async function startServer(options: StartOptions): Promise<RunningServer>
   let app: FastifyInstance | undefined;
   // Warnings found before the app (and its logger) exists: logged once it does, or added to the failure.
   const early: StartupWarning[] = [];
+  const earlyInfo: StartupWarning[] = [];
   const runtime = options.runtime ?? await createRuntime({
     workers: options.workers,
     threadsPerWorker: options.threadsPerWorker,
@@ -105,6 +106,7 @@ export async function startServer(options: StartOptions): Promise<RunningServer>
     onProblem: (message, where) => app?.log.error(where, `model load failed: ${message}`),
     // Start-up loads before the app (and its logger) exists: those are said once it does, or with a failure before.
     onWarning: (message, where) => (app ? app.log.warn(where, `model config: ${message}`) : early.push({ message: `model config: ${message}`, where })),
+    onInfo: (message, where) => (app ? app.log.info(where, `model: ${message}`) : earlyInfo.push({ message: `model: ${message}`, where })),
   });
   if (metrics) metrics.watchCore(core);
   statistics.watchCore(core);
@@ -121,6 +123,7 @@ export async function startServer(options: StartOptions): Promise<RunningServer>
     if (options.configs === undefined) early.push(...repositoryWarnings(options.repo ?? 'models'));
     // Logged now, not once listening: a port in use fails after this, and they are said all the same.
     for (const { message, where } of early.splice(0)) app.log.warn(where, message);
+    for (const { message, where } of earlyInfo.splice(0)) app.log.info(where, message);
     // After the app: the streams log through its logger from their first moment (a broker that
     // refuses the connection says so at once, not into a logger that does not exist yet).
     if (hasStreams(options.streams)) streams = startStreams(options.streams, core, metrics, app.log, app.traffic);

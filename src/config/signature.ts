@@ -177,11 +177,13 @@ export function rawOutputs(signature: ModelSignature): TensorInfo[] {
 
 /**
  * Whether a raw model has a batch dimension, as Triton's max_batch_size > 0 means: every input has a
- * variable first dimension (the rows; one name when the graph names them), and every served output
- * a declared, variable first dimension (so each request's rows can be cut back out). /config says
- * so, and only such a model's requests share runs — those whose other dimensions match (sameRowShape).
+ * variable first dimension (the rows; one name when the graph names them), every served output
+ * a declared, variable first dimension (so each request's rows can be cut back out), and no op of
+ * its graph may mix rows (signature.rowsMixed). /config says so, and only such a model's requests
+ * share runs — those whose other dimensions match (sameRowShape).
  */
 export function rawBatchable(signature: ModelSignature): boolean {
+  if (signature.rowsMixed !== undefined) return false;
   const inputs = signature.inputs;
   if (inputs.length === 0 || !inputs.every((i) => i.shapeDeclared !== false && i.shape.length >= 1 && (typeof i.shape[0] !== 'number' || i.shape[0] < 0))) return false;
   // First dimensions the graph names differently (N and M) are not one batch dimension.

@@ -14,13 +14,14 @@ import { basename, dirname, relative, sep } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import type { BatchInfo } from '../batching/batcher.js';
 import { danglingReason, danglingVersionLinks, defaultModel, fileForClients, formatProblems, markedDefault, loadRepository, repositoryProblems, selectVersions, versionLocations, versionPolicySource, type Problem } from '../config/load.js';
-import { checkRawSignature, checkSignature, signatureWarnings } from '../config/signature.js';
+import { checkRawSignature, checkSignature, rawBatchable, signatureWarnings } from '../config/signature.js';
 import type { ModelConfig } from '../config/types.js';
 import { messageForClients, ModelServeError, RunLostError, SessionLoadError, StartupError, WorkerLostError } from '../errors.js';
 import type { InferenceRuntime, ModelSignature, ModelSource } from '../runtime/types.js';
 import { formatModelProblems, type ModelProblem } from '../check/problems.js';
 import { exampleRow, ModelVersion, type OptimizationSummary } from './model-version.js';
 import { withDeclaredRanks } from './graph-shapes.js';
+import { rowMixing } from './batch-rows.js';
 import { ModelBytesError, modelFileMayLoad, modelFileProblem, modelFileSignature, readModelBytes } from './model-bytes.js';
 import type { RequestObserver, ServableVersion } from './servable.js';
 import type { ClassLinks } from './class-labels.js';
@@ -95,6 +96,8 @@ export interface CoreOptions {
   onWarning?: (message: string, detail: { model: string; version: number }) => void;
   /** Called after every successful prediction, from any front door (more: core.predictions.add()). */
   onPrediction?: PredictionObserver;
+  /** Where what a version that loads does otherwise than its author may expect is said (the log, at info): a raw model not batched. */
+  onInfo?: (message: string, detail: { model: string; version: number }) => void;
 }
 
 interface VersionSlot {
@@ -167,12 +170,12 @@ function holdsMemory(entry: ModelEntry): boolean {
   return false;
 }
 
-async function readModelSource(config: ModelConfig, key: string, optimize: boolean, repo: string): Promise<{ source: ModelSource; optimization?: OptimizationSummary; classLinks?: ClassLinks }> {
+async function readModelSource(config: ModelConfig, key: string, optimize: boolean, repo: string): Promise<{ source: ModelSource; optimization?: OptimizationSummary; classLinks?: ClassLinks; written: Uint8Array }> {
   try {
-    const { bytes, optimization, classLinks } = await readModelBytes(config, optimize, true);
+    const { bytes, optimization, classLinks, written } = await readModelBytes(config, optimize, true);
     // A run past queue.timeout_ms answers no request any more: the runtime's watchdog may take its worker out of service then.
     const source: ModelSource = { name: key, path: config.modelFile, bytes, runTimeoutMs: config.queue.timeoutMs, label: `'${config.name}' version ${config.modelVersion}` };
-    return { source, optimization, classLinks };
+    return { source, optimization, classLinks, written: written ?? bytes };
   } catch (err) {
     if (!(err instanceof ModelBytesError)) throw err;
     throw bytesFailure(config, err, repo);
@@ -893,7 +896,7 @@ export class InferenceCore extends EventEmitter {
     // Taken before the read: a copy landing during the load is not taken for the files refused.
     const stamp = filesStamp(config);
     const repo = this.clientsRoot(config.modelDir);
-    const { source, optimization, classLinks } = await readModelSource(config, key, this.options.optimize ?? true, repo);
+    const { source, optimization, classLinks, written } = await readModelSource(config, key, this.options.optimize ?? true, repo);
     // Only a raw model that batches can be found to run alone; hashed while its session loads (the bytes are cloned to a worker, not moved).
     const digest = config.kind === 'raw' && config.batching.enabled ? digestOf(source.bytes) : undefined;
     let signatures: Record<string, ModelSignature>;
@@ -912,13 +915,22 @@ export class InferenceCore extends EventEmitter {
       const said = (file: string) => `${file}: the runtime did not load this model`;
       throw new StartupError('MS_ERR_MODEL_LOAD', said(config.modelFile), { forClients: said(fileOfVersionForClients(config, config.modelFile, repo)) });
     }
-    const signature = await withDeclaredRanks(signatures[key], source.bytes);
+    let signature = await withDeclaredRanks(signatures[key], source.bytes);
     const mismatch = signatureFailure(config, signature, repo);
     if (mismatch) {
       await this.runtime.unload([key]);
       throw mismatch;
     }
     this.warnSignature(config, signature);
+    // A raw model's rows share runs only when its graph keeps them apart: an op that mixes them (a
+    // mean over the batch) would answer each request from the others' rows, with as many rows as it sent.
+    if (config.kind === 'raw' && config.batching.enabled && rawBatchable(signature)) {
+      const rowsMixed = await rowMixing(signature, written);
+      if (rowsMixed !== undefined) {
+        signature = { ...signature, rowsMixed };
+        this.options.onInfo?.(`${relative(process.cwd(), config.modelFile) || config.modelFile}: not batched across requests (max_batch_size 0): ${rowsMixed}, so each request runs alone`, { model: config.name, version: config.modelVersion });
+      }
+    }
     const versionKey = `${config.configFile}\n${config.modelVersion}`;
     const bytesDigest = await digest;
     const runsAlone = bytesDigest !== undefined && this.foundRunningAlone.get(versionKey) === bytesDigest;

@@ -24,7 +24,7 @@ export class ModelBytesError extends Error {
   }
 }
 
-export async function readModelBytes(config: Pick<ModelConfig, 'modelFile' | 'format' | 'optimize'>, optimize: boolean, withClassLinks = false): Promise<{ bytes: Uint8Array; optimization?: OptimizationSummary; classLinks?: ClassLinks }> {
+export async function readModelBytes(config: Pick<ModelConfig, 'modelFile' | 'format' | 'optimize'>, optimize: boolean, withClassLinks = false): Promise<{ bytes: Uint8Array; optimization?: OptimizationSummary; classLinks?: ClassLinks; written?: Uint8Array }> {
   // An XGBoost model.json without `format: xgboost` would be "protobuf parsing failed" from onnxruntime.
   if (config.format !== 'xgboost' && config.modelFile.endsWith('.json') && isXgboostJson(config.modelFile)) {
     throw new ModelBytesError('parse', `it is an XGBoost JSON model: ${XGBOOST_FIX_CONFIG}`);
@@ -57,7 +57,8 @@ export async function readModelBytes(config: Pick<ModelConfig, 'modelFile' | 'fo
   try {
     const { optimizeModel } = await import('../optimize/index.js');
     const result = optimizeModel(bytes);
-    return { bytes: result.changed ? result.bytes : bytes, optimization: { changed: result.changed, rewrites: result.rewrites, skipped: result.skipped }, ...withLinks };
+    // `written`: the graph as its author wrote it, what a raw model's rows are judged by (batch-rows.ts).
+    return { bytes: result.changed ? result.bytes : bytes, optimization: { changed: result.changed, rewrites: result.rewrites, skipped: result.skipped }, ...withLinks, ...(result.changed && { written: bytes }) };
   } catch (err) {
     // The optimiser parses the protobuf: a file it cannot read is corrupt.
     throw new ModelBytesError('parse', (err as Error).message);

@@ -34,6 +34,11 @@ export interface TensorInfo {
 export interface ModelSignature {
   inputs: TensorInfo[];
   outputs: TensorInfo[];
+  /**
+   * Set when a raw model's graph has an op that may compute a row from other rows (why, in words): its
+   * requests never share a run (rawBatchable). Read from the graph (rowMixing) where a version is loaded.
+   */
+  rowsMixed?: string;
 }
 
 export interface ModelSource {
