@@ -54,6 +54,8 @@ const INT32 = 6;
 const INT64 = 7;
 /** Integer tensors of more elements are not read: axes, shapes and indices that matter here are short. */
 const MOST_VALUES = 64;
+/** The integer-list attributes an op is judged by (their name precedes their values in an AttributeProto). */
+const INT_LISTS = new Set(['axes', 'perm', 'starts', 'ends', 'value_ints']);
 
 function int64(r: OnnxFields['r']): number {
   const v = r.int64() as number | { toString(): string };
@@ -126,7 +128,8 @@ async function readGraph(bytes: Uint8Array): Promise<Graph> {
         return true;
       }
       if (field === 5 && wire === 2) return delimited((tensorEnd) => (a.tensor = readTensor(f, bytes, tensorEnd)));
-      if (field === 8) return readInts(f, wire, (a.ints ??= []));
+      // Only the lists judged here: a tree ensemble's thousands of node ids are skipped unread.
+      if (field === 8 && INT_LISTS.has(name)) return readInts(f, wire, (a.ints ??= []));
       if (field === 6 || field === 11) a.graph = true;
       return false;
     });
