@@ -9,7 +9,7 @@ import { buildConfig, configBesideProblem, findConfigFile, flatFilesBesideVersio
 import type { ModelConfig } from '../config/types.js';
 import { StartupError } from '../errors.js';
 import { ModelBytesError, readModelBytes } from '../core/model-bytes.js';
-import { withDeclaredRanks } from '../core/graph-shapes.js';
+import { withDeclaredRanks, withGraphNames } from '../core/graph-shapes.js';
 import { exampleRow } from '../core/model-version.js';
 import { createSession, errorText, signatureOf, type OrtSession } from '../runtime/session.js';
 import type { ModelSignature } from '../runtime/types.js';
@@ -137,7 +137,7 @@ export async function checkRepository(repo: string, options: CheckOptions = {}):
     if (opened) {
       const { session } = opened;
       // As serve reads it (an input of no declared shape is not a scalar; serve warms no such model).
-      const signature: ModelSignature = await withDeclaredRanks(signatureOf(session), opened.bytes);
+      const signature: ModelSignature = await withGraphNames(await withDeclaredRanks(signatureOf(session), opened.bytes), opened.bytes);
       const mismatches = collectModelProblems([config], { [config.name]: signature })
         .filter((p) => !underRejected(p.key, folder.schema));
       modelProblems.push(...mismatches);

@@ -139,11 +139,17 @@ export function signatureWarnings(config: ModelConfig, signature: ModelSignature
 /** A tensor's name in a message: quoted as JSON when it holds control characters (a newline), which '…' would not show. */
 const nameSaid = (name: string): string => ([...name].some((c) => c.charCodeAt(0) < 0x20 || c.charCodeAt(0) === 0x7f) ? JSON.stringify(name) : `'${name}'`);
 
+/** Why a tensor whose name holds a NUL cannot be passed by it: onnxruntime takes names as C strings, which end at the first NUL. */
+function nulNameProblem(kind: 'input' | 'output', name: string): string {
+  return `the model's ${kind} ${nameSaid(name)} cannot be passed by name: onnxruntime reads a name only up to its first NUL character, so it would look for ${nameSaid(name.slice(0, name.indexOf('\0')))}; rename it in the graph`;
+}
+
 /**
  * Names a raw model's tensors cannot be served by: every front door passes a tensor by its name.
  * onnxruntime refuses to run an input of an empty name ("input name cannot be empty"); '__proto__' as a key of onnxruntime-node's feeds and
- * results objects sets their prototype instead ("Tensor.dims must be an array"); an output listed
- * twice would be answered twice, and a request naming it is refused as asking for it twice.
+ * results objects sets their prototype instead ("Tensor.dims must be an array"); onnxruntime reads a
+ * name as a C string, so one holding a NUL is cut there ("Invalid input name: a" for "a\0b"); an
+ * output listed twice would be answered twice, and a request naming it is refused as asking for it twice.
  */
 function tensorNameProblems(kind: 'input' | 'output', tensors: readonly TensorInfo[]): string[] {
   const problems: string[] = [];
@@ -151,6 +157,7 @@ function tensorNameProblems(kind: 'input' | 'output', tensors: readonly TensorIn
   tensors.forEach(({ name }, i) => {
     if (name === '') problems.push(`${kind}s: the model's ${kind} ${i + 1} (of ${tensors.length}) has an empty name; every ${kind} is passed by its name, so give it one in the graph`);
     else if (name === '__proto__') problems.push(`${kind}s: the model's ${kind} '__proto__' cannot be passed by name: onnxruntime-node's JavaScript objects of ${kind}s read that key as their prototype; rename it in the graph`);
+    else if (name.includes('\0')) problems.push(`${kind}s: ${nulNameProblem(kind, name)}`);
     else if (seen.has(name)) problems.push(`${kind}s: the model lists its ${kind} ${nameSaid(name)} more than once; each ${kind} is passed by its name, so list it once`);
     seen.add(name);
   });

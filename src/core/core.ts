@@ -20,7 +20,7 @@ import { messageForClients, ModelServeError, RunLostError, SessionLoadError, Sta
 import type { InferenceRuntime, ModelSignature, ModelSource } from '../runtime/types.js';
 import { formatModelProblems, type ModelProblem } from '../check/problems.js';
 import { exampleRow, ModelVersion, type OptimizationSummary } from './model-version.js';
-import { withDeclaredRanks } from './graph-shapes.js';
+import { withDeclaredRanks, withGraphNames } from './graph-shapes.js';
 import { rowMixing } from './batch-rows.js';
 import { ModelBytesError, modelFileMayLoad, modelFileProblem, modelFileSignature, readModelBytes } from './model-bytes.js';
 import type { RequestObserver, ServableVersion } from './servable.js';
@@ -915,7 +915,7 @@ export class InferenceCore extends EventEmitter {
       const said = (file: string) => `${file}: the runtime did not load this model`;
       throw new StartupError('MS_ERR_MODEL_LOAD', said(config.modelFile), { forClients: said(fileOfVersionForClients(config, config.modelFile, repo)) });
     }
-    let signature = await withDeclaredRanks(signatures[key], source.bytes);
+    let signature = await withGraphNames(await withDeclaredRanks(signatures[key], source.bytes), source.bytes);
     const mismatch = signatureFailure(config, signature, repo);
     if (mismatch) {
       await this.runtime.unload([key]);

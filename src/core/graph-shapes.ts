@@ -1,6 +1,7 @@
 // Whether a graph input or output the session reports with no dims is a scalar or declares no shape
-// at all (any rank): onnxruntime-node says [] of both. Read from the ONNX graph field by field
-// (onnx-fields.ts), only for a model with such a tensor.
+// at all (any rank): onnxruntime-node says [] of both; and the names of tensors whose name holds a
+// NUL, which onnxruntime-node reports cut at the NUL. Read from the ONNX graph field by field
+// (onnx-fields.ts).
 import type { ModelSignature } from '../runtime/types.js';
 import { onnxFields } from './onnx-fields.js';
 
@@ -53,4 +54,35 @@ export async function withDeclaredRanks(signature: ModelSignature, bytes: Uint8A
   }
   const mark = (t: ModelSignature['inputs'][number]) => (t.type !== 'non-tensor' && t.shape.length === 0 && unranked.has(t.name) ? { ...t, shapeDeclared: false as const } : t);
   return { inputs: signature.inputs.map(mark), outputs: signature.outputs.map(mark) };
+}
+
+/** The names of the graph's inputs and outputs (ValueInfoProto name 1 of GraphProto input 11, output 12). */
+async function tensorNames(bytes: Uint8Array): Promise<string[]> {
+  const { r, fields, delimited } = await onnxFields(bytes);
+  const names: string[] = [];
+  const valueInfo = (end: number): void => fields(end, (field, wire) => {
+    if (field !== 1 || wire !== 2) return false;
+    names.push(r.string());
+    return true;
+  });
+  fields(bytes.length, (field, wire) => field === 7 && wire === 2 && delimited((end) => fields(end, (f, w) => w === 2 && (f === 11 || f === 12) && delimited(valueInfo))));
+  return names;
+}
+
+/**
+ * The session's signature with each name onnxruntime-node cut at a NUL ("a" for the graph's "a\0b")
+ * given back whole, so the load can refuse the tensor by its real name (onnxruntime cannot be passed
+ * it) rather than fail running it. Unchanged when the graph has no such name or cannot be read.
+ */
+export async function withGraphNames(signature: ModelSignature, bytes: Uint8Array): Promise<ModelSignature> {
+  let names: string[];
+  try {
+    names = await tensorNames(bytes);
+  } catch {
+    return signature;
+  }
+  const whole = new Map(names.filter((n) => n.includes('\0')).map((n) => [n.slice(0, n.indexOf('\0')), n]));
+  if (whole.size === 0) return signature;
+  const complete = (t: ModelSignature['inputs'][number]) => (whole.has(t.name) && !names.includes(t.name) ? { ...t, name: whole.get(t.name)! } : t);
+  return { inputs: signature.inputs.map(complete), outputs: signature.outputs.map(complete) };
 }

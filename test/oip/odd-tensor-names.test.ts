@@ -3,7 +3,7 @@
 // Object.prototype key, one name for an input and an output. Each is served under the graph's own
 // names on every OIP door (metadata, /config, REST JSON and binary, gRPC) with a valid /openapi.json,
 // on a worker thread (the worker protocol carries the names) and in-process. Names no tensor can be
-// passed by (empty, '__proto__', an output listed twice) are refused at load, naming the file and the
+// passed by (empty, '__proto__', holding a NUL, an output listed twice) are refused at load, naming the file and the
 // tensor. Graphs built with Debian's python3-onnx.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -48,6 +48,15 @@ const REFUSED: Record<string, { graph: string; says: RegExp }> = {
   proto_output: {
     graph: "save('proto_output', [h.make_node('Identity', ['x'], ['__proto__'])], [v('x', T.FLOAT, ['N', 2])], [v('__proto__', T.FLOAT, ['N', 2])])",
     says: /proto_output\/model\.onnx: outputs: the model's output '__proto__' cannot be passed by name/,
+  },
+  // onnxruntime reads a name up to its NUL: the warm-up failed with "Invalid input name: a", not saying why.
+  nul_input: {
+    graph: "save('nul_input', [h.make_node('Identity', ['a\\x00b'], ['y'])], [v('a\\x00b', T.FLOAT, ['N', 2])], [v('y', T.FLOAT, ['N', 2])])",
+    says: /nul_input\/model\.onnx: inputs: the model's input "a\\u0000b" cannot be passed by name: onnxruntime reads a name only up to its first NUL character, so it would look for 'a'; rename it in the graph/,
+  },
+  nul_output: {
+    graph: "save('nul_output', [h.make_node('Identity', ['x'], ['\\x00y'])], [v('x', T.FLOAT, ['N', 2])], [v('\\x00y', T.FLOAT, ['N', 2])])",
+    says: /nul_output\/model\.onnx: outputs: the model's output "\\u0000y" cannot be passed by name: onnxruntime reads a name only up to its first NUL character, so it would look for ''/,
   },
   output_twice: {
     graph: "save('output_twice', [h.make_node('Identity', ['x'], ['y'])], [v('x', T.FLOAT, ['N', 2])], [v('y', T.FLOAT, ['N', 2]), v('y', T.FLOAT, ['N', 2])])",
@@ -126,7 +135,7 @@ for (const where of ['a worker thread', 'in-process'] as const) {
   });
 }
 
-test('a tensor that cannot be passed by its name (empty, __proto__, an output listed twice) is refused at load, naming the file and the tensor', async () => {
+test('a tensor that cannot be passed by its name (empty, __proto__, holding a NUL, an output listed twice) is refused at load, naming the file and the tensor', async () => {
   for (const [model, { graph, says }] of Object.entries(REFUSED)) {
     const dir = tempDir('modelserve-odd-names-refused-');
     try {
