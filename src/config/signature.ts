@@ -94,12 +94,21 @@ export function checkSignature(config: ModelConfig, signature: ModelSignature): 
     });
   }
   for (const name of inputs.keys()) {
-    if (!config.tensors.some((t) => t.name === name)) problems.push(`inputs: the model's input '${name}' is not fed (add inputs.${name})`);
+    const unpassable = unpassableName('input', name);
+    if (unpassable) problems.push(`inputs: ${unpassable}`);
+    else if (!config.tensors.some((t) => t.name === name)) problems.push(`inputs: the model's input '${name}' is not fed (add inputs.${name})`);
   }
+  // Every run fetches through one JavaScript object of outputs: a '__proto__' output fails them all, read or not.
+  if (outputs.has('__proto__') && !config.outputs.some((o) => o.from === '__proto__')) problems.push(`outputs: ${unpassableName('output', '__proto__')}`);
   for (const out of config.outputs) {
     const info = outputs.get(out.from);
     if (!info) {
       problems.push(`outputs.${out.field}.from: the model has no output '${out.from}' (its outputs: ${list(outputs)})`);
+      continue;
+    }
+    const unpassable = unpassableName('output', out.from);
+    if (unpassable) {
+      problems.push(`outputs.${out.field}.from: ${unpassable}`);
       continue;
     }
     if (!CARRIED.has(info.type)) {
@@ -145,6 +154,16 @@ function nulNameProblem(kind: 'input' | 'output', name: string): string {
 }
 
 /**
+ * Why a configured model's input, or an output a response field reads, cannot be passed by its name
+ * (see tensorNameProblems); undefined when it can. An unread output of a NUL name is never fetched, so it does no harm.
+ */
+function unpassableName(kind: 'input' | 'output', name: string): string | undefined {
+  if (name === '__proto__') return `the model's ${kind} '__proto__' cannot be passed by name: onnxruntime-node's JavaScript objects of ${kind}s read that key as their prototype; rename it in the graph`;
+  if (name.includes('\0')) return nulNameProblem(kind, name);
+  return undefined;
+}
+
+/**
  * Names a raw model's tensors cannot be served by: every front door passes a tensor by its name.
  * onnxruntime refuses to run an input of an empty name ("input name cannot be empty"); '__proto__' as a key of onnxruntime-node's feeds and
  * results objects sets their prototype instead ("Tensor.dims must be an array"); onnxruntime reads a
@@ -156,8 +175,7 @@ function tensorNameProblems(kind: 'input' | 'output', tensors: readonly TensorIn
   const seen = new Set<string>();
   tensors.forEach(({ name }, i) => {
     if (name === '') problems.push(`${kind}s: the model's ${kind} ${i + 1} (of ${tensors.length}) has an empty name; every ${kind} is passed by its name, so give it one in the graph`);
-    else if (name === '__proto__') problems.push(`${kind}s: the model's ${kind} '__proto__' cannot be passed by name: onnxruntime-node's JavaScript objects of ${kind}s read that key as their prototype; rename it in the graph`);
-    else if (name.includes('\0')) problems.push(`${kind}s: ${nulNameProblem(kind, name)}`);
+    else if (unpassableName(kind, name)) problems.push(`${kind}s: ${unpassableName(kind, name)}`);
     else if (seen.has(name)) problems.push(`${kind}s: the model lists its ${kind} ${nameSaid(name)} more than once; each ${kind} is passed by its name, so list it once`);
     seen.add(name);
   });
