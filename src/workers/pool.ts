@@ -137,6 +137,8 @@ export class WorkerPoolRuntime implements InferenceRuntime {
   private readonly quarantined = new Set<Worker>();
   private quarantinesTotal = 0;
   private quarantineWaiters: Array<() => void> = [];
+  /** Test hook (loadedModelsForTesting): the answers awaited, by request id. */
+  private readonly loadedModelsQueries = new Map<number, (names: string[]) => void>();
 
   /** Starts the worker threads at once (in parallel), so their startup overlaps with reading the models. */
   constructor(options: WorkerPoolOptions) {
@@ -283,6 +285,10 @@ export class WorkerPoolRuntime implements InferenceRuntime {
         this.armWatchdog(slot);
         break;
       }
+      case 'loaded-models':
+        this.loadedModelsQueries.get(msg.id)?.(msg.names);
+        this.loadedModelsQueries.delete(msg.id);
+        break;
       case 'load-error': {
         const pending = slot.loads.get(msg.id);
         slot.loads.delete(msg.id);
@@ -466,7 +472,13 @@ export class WorkerPoolRuntime implements InferenceRuntime {
       if (m.runTimeoutMs !== undefined) this.runBounds.set(m.name, m.runTimeoutMs);
       if (m.label !== undefined) this.labels.set(m.name, m.label);
     }
-    const results = await Promise.all(live.map((s) => this.loadInto(s, models)));
+    const settled = await Promise.allSettled(live.map((s) => this.loadInto(s, models)));
+    const failed = settled.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+    if (failed !== undefined) {
+      this.forgetFailedLoad(models);
+      throw failed.reason;
+    }
+    const results = settled.map((r) => (r as PromiseFulfilledResult<Record<string, ModelSignature>>).value);
     // Keep what replacements must reload: earlier models, with these added or replaced by name.
     const byName = new Map(this.models.map((m) => [m.name, m]));
     for (const m of models) byName.set(m.name, m);
@@ -479,6 +491,24 @@ export class WorkerPoolRuntime implements InferenceRuntime {
     // A worker respawned while this load ran reloaded the models as they were before it.
     for (const s of this.slots) if (s.worker !== null && s.retiring === undefined && !live.includes(s)) this.catchUp(s, models);
     return results[0];
+  }
+
+  /**
+   * A load that failed on some worker (it died, was quarantined, or onnxruntime refused the bytes
+   * there alone): the workers that did load keep the sessions, and the core tries again under a new
+   * key, so each failed try would hold a whole model per worker for good. Its new models are
+   * unloaded everywhere; a model it was replacing by name stays, as it still serves.
+   */
+  private forgetFailedLoad(models: ModelSource[]): void {
+    const served = new Set(this.models.map((m) => m.name));
+    const fresh = models.map((m) => m.name).filter((name) => !served.has(name));
+    for (const name of fresh) {
+      this.costs.delete(name);
+      this.runBounds.delete(name);
+      this.labels.delete(name);
+    }
+    // Sent to every live worker: one that did not load them (it refused them, or is a replacement, which reloads this.models only) has nothing to release.
+    if (fresh.length > 0) for (const slot of this.slots) if (slot.worker !== null) this.post(slot, { type: 'unload', names: fresh });
   }
 
   async unload(names: string[]): Promise<void> {
@@ -576,6 +606,32 @@ export class WorkerPoolRuntime implements InferenceRuntime {
     const slot = this.slots[index];
     if (slot?.worker == null) throw new RangeError(`no live worker ${index}`);
     this.post(slot, { type: 'crash', how, when });
+  }
+
+  /**
+   * Test hook: the models each worker holds a session for (undefined: no worker in that slot), once
+   * the loads and unloads sent to it before are done.
+   */
+  async loadedModelsForTesting(): Promise<Array<string[] | undefined>> {
+    return Promise.all(
+      this.slots.map((slot) => {
+        const worker = slot.worker;
+        if (worker === null) return undefined;
+        return new Promise<string[] | undefined>((resolve) => {
+          const id = this.nextId++;
+          const exited = (): void => {
+            this.loadedModelsQueries.delete(id);
+            resolve(undefined);
+          };
+          worker.once('exit', exited);
+          this.loadedModelsQueries.set(id, (names) => {
+            worker.off('exit', exited);
+            resolve(names.sort());
+          });
+          this.post(slot, { type: 'loaded-models', id });
+        });
+      }),
+    );
   }
 
   /** Resolves once every worker is alive and has loaded the current models (e.g. after a crash). */

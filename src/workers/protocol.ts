@@ -18,6 +18,8 @@ export type ToWorker =
   | { type: 'unload'; names: string[] }
   /** Release every session and exit cleanly (graceful close; never sent while runs are in flight). */
   | { type: 'close' }
+  /** Test hook: which models this worker holds a session for, once the loads and unloads sent before are done. */
+  | { type: 'loaded-models'; id: number }
   /**
    * Test hook: simulate a crash — 'exit' calls process.exit(1), 'throw' raises an uncaught
    * exception — at once, or when the next run ('next-run') or load ('next-load') message arrives.
@@ -30,7 +32,8 @@ export type FromWorker =
   | { type: 'load-error'; id: number; message: string; path?: string; reason?: string }
   /** runMs: the time inside onnxruntime (no hand-off), which keeps the pool's RunCost estimate current. */
   | { type: 'result'; id: number; outputs: NamedTensors; runMs: number }
-  | { type: 'run-error'; id: number; code: string; message: string };
+  | { type: 'run-error'; id: number; code: string; message: string }
+  | { type: 'loaded-models'; id: number; names: string[] };
 
 /** The ArrayBuffers behind a set of tensors (string tensors have none), for a postMessage transfer list. */
 export function transferList(tensors: NamedTensors): ArrayBuffer[] {

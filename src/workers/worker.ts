@@ -82,6 +82,9 @@ port.on('message', (msg: ToWorker) => {
         }
       });
       break;
+    case 'loaded-models':
+      loading = loading.then(() => post({ type: 'loaded-models', id: msg.id, names: [...sessions.keys()] }));
+      break;
     case 'run':
       if (crashOnRun !== undefined) crash(crashOnRun);
       void run(msg);

@@ -264,3 +264,23 @@ test('HybridRuntime: main-thread runs feed the estimate too — a model whose ba
     await rt.close();
   }
 });
+
+test('HybridRuntime: a load that fails on one worker leaves no session anywhere — workers or main thread', async () => {
+  // A budget any timing fits: the model would get a main-thread session, had it loaded.
+  const pool = new WorkerPoolRuntime({ workers: 2, intraOpThreads: 1, interOpThreads: 1, warmUp: false, measureCost: true });
+  const rt = new HybridRuntime(pool, { inlineMaxMs: 1000 });
+  try {
+    await rt.load([svcSource('a')]);
+    pool.crashWorkerForTesting(0, 'exit', 'next-load');
+    await assert.rejects(rt.load([svcSource('b#1')]), /worker 0 exited with code 1 .*while loading the models/);
+    await rt.inlineSettled();
+    await pool.whenAllReady();
+    assert.equal(rt.inlineRows('b#1'), 0);
+    assert.deepEqual(await pool.loadedModelsForTesting(), [['a'], ['a']]);
+    await assert.rejects(rt.run('b#1', { float_input: svcTensor(svcRows(1)) }), /no model named 'b#1'/);
+    await rt.load([svcSource('b#2')]);
+    assert.equal((await rt.run('b#2', { float_input: svcTensor(svcRows(8)) })).label.data.length, 8);
+  } finally {
+    await rt.close();
+  }
+});

@@ -4,7 +4,7 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { performance } from 'node:perf_hooks';
-import { ModelServeError } from '../../src/errors.js';
+import { ModelServeError, WorkerLostError } from '../../src/errors.js';
 import { InProcessRuntime } from '../../src/runtime/in-process.js';
 import type { InferenceRuntime, NamedTensors } from '../../src/runtime/types.js';
 import { WorkerPoolRuntime, type WorkerExitEvent } from '../../src/workers/pool.js';
@@ -213,4 +213,28 @@ describe('a replacement worker that cannot reload the models', () => {
       await pool.close();
     }
   });
+});
+
+// A load that fails on one worker only (here: it dies as the load arrives) used to leave the model's session in the
+// workers that did load it, for good: the core tries again under a new key, so every failed try leaked a model per worker.
+test('a load that fails on one worker leaves no session of it in the others, and a later load under a new key serves', async () => {
+  const exits: WorkerExitEvent[] = [];
+  const pool = new WorkerPoolRuntime({ workers: 2, intraOpThreads: 1, interOpThreads: 1, warmUp: false, measureCost: true, onWorkerExit: (e) => exits.push(e) });
+  try {
+    await pool.load([svcSource('a')]);
+    pool.crashWorkerForTesting(1, 'exit', 'next-load');
+    await assert.rejects(pool.load([svcSource('b#1')]), (err: unknown) => err instanceof WorkerLostError && err.code === 'MS_ERR_MODEL_LOAD' && /worker 1 exited with code 1 .*while loading the models/.test(err.message));
+    assert.equal(exits.length, 1);
+    await pool.whenAllReady();
+    // Worker 0 loaded 'b#1' and released it; worker 1's replacement reloaded only what the pool serves.
+    assert.deepEqual(await pool.loadedModelsForTesting(), [['a'], ['a']]);
+    assert.equal(pool.runCost('b#1'), undefined, 'the failed model keeps no cost estimate');
+    await assert.rejects(pool.run('b#1', { float_input: svcTensor(svcRows(1)) }), /no model named 'b#1'/);
+    await pool.load([svcSource('b#2')]);
+    assert.deepEqual(await pool.loadedModelsForTesting(), [['a', 'b#2'], ['a', 'b#2']]);
+    const runs = await Promise.all(Array.from({ length: 4 }, () => pool.run('b#2', { float_input: svcTensor(rows64) })));
+    for (const r of runs) assert.equal(r.label.data.length, 64);
+  } finally {
+    await pool.close();
+  }
 });
