@@ -118,6 +118,16 @@ export class WorkerLostError extends StartupError {}
  */
 export class RunLostError extends ModelServeError {}
 
+/**
+ * A run that took longer than its bound (the pool's run watchdog took its worker out of service): its own inputs are
+ * what hangs, so no part of it is run again (the batcher does not re-run its requests one by one on other workers).
+ */
+export class RunStuckError extends ModelServeError {
+  constructor(message: string) {
+    super('MS_ERR_INFERENCE', message);
+  }
+}
+
 /** Why modelserve_rejected_total counts a refusal: load shedding, or a deadline. */
 export type RejectReason = 'overloaded' | 'timeout';
 

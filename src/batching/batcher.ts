@@ -21,9 +21,10 @@
 //   late result is dropped). Checked at dispatch and by one coarse sweep timer per batcher
 //   (period timeoutMs/10, clamped to 5..250 ms) — no per-request timers.
 // - Failure isolation: when a batch of several requests fails, each of its requests is re-run
-//   alone (in the same slot), so only the failing request(s) reject.
+//   alone (in the same slot), so only the failing request(s) reject. Not after a RunStuckError (the
+//   run watchdog's): each re-run would get stuck again, costing another worker.
 import { performance } from 'node:perf_hooks';
-import { ModelServeError } from '../errors.js';
+import { ModelServeError, RunStuckError } from '../errors.js';
 
 export interface BatchInfo {
   /** Rows in the run. */
@@ -504,12 +505,14 @@ export class Batcher<Item, Result> {
       }
       return;
     }
-    if (batch.length === 1) {
-      const e = batch[0];
-      if (!e.done) {
+    // A stuck run fails as a whole: re-run alone, its bad input would get stuck again on another worker.
+    if (batch.length === 1 || outcome.error instanceof RunStuckError) {
+      const error = asServeError(outcome.error);
+      for (const e of batch) {
+        if (e.done) continue;
         e.done = true;
         this.settled(e, false, now);
-        e.reject(asServeError(outcome.error));
+        e.reject(error);
       }
       return;
     }

@@ -9,7 +9,7 @@
 import { Worker } from 'node:worker_threads';
 // Sets ORT_DISABLE_TELEMETRY in the process's environment before a worker loads onnxruntime.
 import '../runtime/ort-telemetry.js';
-import { ModelServeError, RunLostError, SessionLoadError, StartupError, WorkerLostError, type ErrorCode, ERRORS } from '../errors.js';
+import { ModelServeError, RunLostError, RunStuckError, SessionLoadError, StartupError, WorkerLostError, type ErrorCode, ERRORS } from '../errors.js';
 import { leadingRows, type InferenceRuntime, type ModelSignature, type ModelSource, type NamedTensors, type RuntimeOptions } from '../runtime/types.js';
 import { packTensors, type FromWorker, type ToWorker, type WorkerInit } from './protocol.js';
 import type { RunCost } from '../runtime/session.js';
@@ -99,9 +99,16 @@ interface Slot {
   ready: boolean;
   /** Why this worker could not reload the models: it is closing and will be replaced (with back-off). */
   retiring?: string;
-  /** The watchdog of the worker's oldest run (the one it is running: a worker runs one at a time). */
+  /**
+   * The watchdog of the worker's oldest run (the one it is running: a worker runs one at a time).
+   * One timer per worker, re-used (refresh()) from run to run: no timer is made per batch.
+   */
   watchdog?: NodeJS.Timeout;
-  /** The run the watchdog times. */
+  /** The watchdog's delay (ms): the bound of the run it times. */
+  watchdogBound: number;
+  /** The watchdog will still fire (neither fired nor cleared): refresh() can re-use it. */
+  watchdogPending: boolean;
+  /** The run the watchdog times; undefined: the watchdog is idle (it fires for nothing, or is re-used). */
   watchedRun?: number;
   /** Shared with the worker: set to 1 when it is quarantined, so it skips the runs still queued to it. */
   retired: Int32Array;
@@ -147,7 +154,7 @@ export class WorkerPoolRuntime implements InferenceRuntime {
     this.parallelism = options.workers * (options.runsPerWorker ?? 2);
     this.workerThreads = options.workers;
     for (let i = 0; i < options.workers; i++) {
-      const slot: Slot = { index: i, worker: null, runs: new Map(), loads: new Map(), crashes: 0, catchUps: 0, ready: false, retired: new Int32Array(0), awaitingRespawn: false };
+      const slot: Slot = { index: i, worker: null, runs: new Map(), loads: new Map(), crashes: 0, catchUps: 0, ready: false, watchdogBound: 0, watchdogPending: false, retired: new Int32Array(0), awaitingRespawn: false };
       this.slots.push(slot);
       this.spawn(slot);
     }
@@ -303,7 +310,7 @@ export class WorkerPoolRuntime implements InferenceRuntime {
     if (slot.worker !== worker) return;
     slot.worker = null;
     slot.ready = false;
-    this.disarmWatchdog(slot);
+    this.stopWatchdog(slot);
     const lastError = slot.retiring ?? slot.lastError;
     const reason = `worker ${slot.index} exited with code ${code}${lastError !== undefined ? ` (${lastError})` : ''}`;
     slot.lastExit = reason;
@@ -351,32 +358,53 @@ export class WorkerPoolRuntime implements InferenceRuntime {
   }
 
   /**
-   * Times the worker's oldest run, once nothing holds it up: a worker runs one run at a time, in
-   * the order sent, after any load sent before it, so the oldest run is the one running.
+   * Times the worker's oldest run, once nothing holds it up. A worker does one thing at a time, in
+   * the order sent (worker.ts), so its oldest run is the one running, unless a load sent before it
+   * is pending (runs and loads take ids from one counter): then 'loaded' arms it.
    */
   private armWatchdog(slot: Slot): void {
-    if (slot.watchdog !== undefined || slot.worker === null || slot.loads.size > 0) return;
-    const oldest = slot.runs.entries().next();
-    if (oldest.done === true) return;
-    const [id, run] = oldest.value;
+    if (slot.watchedRun !== undefined || slot.worker === null) return;
+    let id = 0;
+    let run: PendingRun | undefined;
+    for (const [runId, pending] of slot.runs) {
+      id = runId;
+      run = pending;
+      break;
+    }
+    if (run === undefined) return;
+    for (const loadId of slot.loads.keys()) {
+      if (loadId < id) return;
+      break;
+    }
     const bound = this.runBound(run.model);
     if (bound <= 0) return;
     slot.watchedRun = id;
+    if (slot.watchdog !== undefined && slot.watchdogPending && slot.watchdogBound === bound) {
+      slot.watchdog.refresh();
+      return;
+    }
+    if (slot.watchdog !== undefined) clearTimeout(slot.watchdog);
+    slot.watchdogBound = bound;
+    slot.watchdogPending = true;
     slot.watchdog = setTimeout(() => {
-      slot.watchdog = undefined;
-      this.quarantine(slot, id, bound);
+      slot.watchdogPending = false;
+      if (slot.watchedRun !== undefined) this.quarantine(slot, slot.watchedRun, slot.watchdogBound);
     }, bound);
+    // Idle, it only fires for nothing: it must not keep the process up (a running worker does).
+    slot.watchdog.unref();
   }
 
-  private disarmWatchdog(slot: Slot): void {
+  /** The worker is gone or closing: its watchdog too. */
+  private stopWatchdog(slot: Slot): void {
     if (slot.watchdog !== undefined) clearTimeout(slot.watchdog);
     slot.watchdog = undefined;
+    slot.watchdogPending = false;
     slot.watchedRun = undefined;
   }
 
-  /** Run `id` ended: the next one starts, with a watchdog of its own. */
+  /** Run `id` ended: the next one starts, timed by the same watchdog. */
   private rearmWatchdog(slot: Slot, id: number): void {
-    if (slot.watchedRun === id) this.disarmWatchdog(slot);
+    if (slot.watchedRun === id) slot.watchedRun = undefined;
     this.armWatchdog(slot);
   }
 
@@ -396,6 +424,7 @@ export class WorkerPoolRuntime implements InferenceRuntime {
     // Its late answers go nowhere, and its errors are no longer the slot's.
     worker.removeAllListeners('message');
     worker.removeAllListeners('error');
+    worker.removeAllListeners('messageerror');
     worker.on('error', () => undefined);
     this.quarantined.add(worker);
     this.quarantinesTotal++;
@@ -407,14 +436,16 @@ export class WorkerPoolRuntime implements InferenceRuntime {
     }
     slot.worker = null;
     slot.ready = false;
-    slot.watchedRun = undefined;
+    this.stopWatchdog(slot);
     const model = this.labels.get(stuck.model) ?? `'${stuck.model}'`;
+    // What clients and load() are told while no worker runs (all quarantined, none replaced yet).
+    slot.lastExit = `worker ${slot.index} was taken out of service: a run of model ${model} took longer than ${bound} ms (the run timeout)`;
     const runs = [...slot.runs];
     slot.runs.clear();
     for (const [runId, run] of runs) {
       // The stuck run's own input is what hangs (never worth a retry); a run queued behind it only lost its worker.
       run.reject(runId === id
-        ? new ModelServeError('MS_ERR_INFERENCE', `inference failed: the run of model ${model} took longer than ${bound} ms (the run timeout), so worker ${slot.index} was taken out of service and is being replaced`)
+        ? new RunStuckError(`inference failed: the run of model ${model} took longer than ${bound} ms (the run timeout), so worker ${slot.index} was taken out of service and is being replaced`)
         : new RunLostError('MS_ERR_INFERENCE', `inference failed: this request waited behind a run of model ${model} that took longer than ${bound} ms (the run timeout) on worker ${slot.index}, which was taken out of service; it did not run (send it again)`));
     }
     const loads = [...slot.loads.values()];
@@ -655,7 +686,7 @@ export class WorkerPoolRuntime implements InferenceRuntime {
     await Promise.all(
       this.slots.map(async (slot) => {
         if (slot.respawnTimer !== undefined) clearTimeout(slot.respawnTimer);
-        this.disarmWatchdog(slot);
+        this.stopWatchdog(slot);
         const worker = slot.worker;
         slot.worker = null;
         if (worker === null) return;

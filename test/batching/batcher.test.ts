@@ -4,7 +4,7 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { performance } from 'node:perf_hooks';
-import { ModelServeError } from '../../src/errors.js';
+import { ModelServeError, RunStuckError } from '../../src/errors.js';
 import { Batcher, type BatchInfo, type BatcherOptions, type SubmitOptions } from '../../src/batching/batcher.js';
 import { InProcessRuntime } from '../../src/runtime/in-process.js';
 import type { InferenceRuntime } from '../../src/runtime/types.js';
@@ -384,6 +384,28 @@ describe('Batcher with a controllable runBatch', () => {
     assert.match(e1.message, /negative input/);
     assert.equal((settled[3] as PromiseRejectedResult).reason.code, 'MS_ERR_VALIDATION', 'a ModelServeError passes through unchanged');
     assert.deepEqual(infos.map((i) => [i.requests, i.ok]), [[5, false], [1, true], [1, false], [1, true], [1, false], [1, true]]);
+  });
+
+  test("a stuck run (the run watchdog's RunStuckError) fails all its requests at once: none is re-run alone on another worker", async () => {
+    const runs: number[][] = [];
+    const b = new RowBatcher(options<number, number>({
+      maxBatchSize: 16,
+      maxQueueDelayMs: 5,
+      runBatch: async (rows) => {
+        runs.push([...rows]);
+        // The row 7 is the input that hangs: every run holding it gets stuck.
+        if (rows.includes(7)) throw new RunStuckError('inference failed: the run of model \'m\' took longer than 10000 ms (the run timeout)');
+        return rows.map((r) => r * 10);
+      },
+    }));
+    const settled = await Promise.allSettled([b.submit([1]), b.submit([7]), b.submit([2, 3])]);
+    assert.deepEqual(runs, [[1, 7, 2, 3]], 'one run only: the stuck input is not sent again');
+    for (const s of settled) {
+      assert.equal(s.status, 'rejected');
+      assert.ok(s.reason instanceof RunStuckError);
+      assert.equal(s.reason.code, 'MS_ERR_INFERENCE');
+      assert.match(s.reason.message, /took longer than 10000 ms \(the run timeout\)/);
+    }
   });
 
   test('a runBatch that returns the wrong number of results fails with MS_ERR_INTERNAL', async () => {

@@ -10,7 +10,7 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { ModelServeError } from '../../src/errors.js';
+import { ModelServeError, RunLostError, RunStuckError, WorkerLostError } from '../../src/errors.js';
 import { Metrics } from '../../src/metrics/metrics.js';
 import type { ModelSource, NamedTensors } from '../../src/runtime/types.js';
 import { WorkerPoolRuntime, type WorkerQuarantineEvent } from '../../src/workers/pool.js';
@@ -94,4 +94,77 @@ describe('WorkerPoolRuntime run watchdog', () => {
       await pool.close();
     }
   });
+  test('a run that starts while a later load is pending is timed; the run queued behind the stuck one only lost its worker (RunLostError)', async () => {
+    const quarantines: WorkerQuarantineEvent[] = [];
+    mock.timers.enable({ apis: ['setTimeout'] });
+    const pool = new WorkerPoolRuntime({ workers: 1, runsPerWorker: 2, intraOpThreads: 1, interOpThreads: 1, runTimeoutMs: 1000, onWorkerQuarantined: (e) => quarantines.push(e) });
+    try {
+      await pool.load([source]);
+      const slow = await roundsFor(pool, 8000);
+      // In this order on the one worker: a short run, the long run, a load, a run after the load.
+      const short = pool.run('loop', trips(10));
+      const long = pool.run('loop', trips(slow)).then(() => 'answered', (err: unknown) => err);
+      const load = pool.load([{ ...source, name: 'loop2', label: "'loop2' version 1" }]).then(() => 'loaded', (err: unknown) => err);
+      const behind = pool.run('loop', trips(10)).then(() => 'answered', (err: unknown) => err);
+      await short;
+      // The long run now holds the worker, the load waiting behind it: the watchdog times it all the same.
+      mock.timers.tick(5000);
+      const stuck = await long;
+      assert.ok(stuck instanceof RunStuckError, `the long run was ${String(stuck)}`);
+      assert.equal(stuck.code, 'MS_ERR_INFERENCE');
+      assert.match(stuck.message, /^inference failed: the run of model 'loop' version 1 took longer than 5000 ms \(the run timeout\), so worker 0 was taken out of service/);
+      const lost = await behind;
+      assert.ok(lost instanceof RunLostError && !(lost instanceof RunStuckError), `the run behind it was ${String(lost)}`);
+      assert.match(lost.message, /^inference failed: this request waited behind a run of model 'loop' version 1 that took longer than 5000 ms \(the run timeout\) on worker 0, which was taken out of service; it did not run \(send it again\)$/);
+      const loadErr = await load;
+      assert.ok(loadErr instanceof WorkerLostError, `the load was ${String(loadErr)}`);
+      assert.match(loadErr.message, /^worker 0 was stuck in a run of model 'loop' version 1 for over 5000 ms/);
+      assert.deepEqual(quarantines, [{ worker: 0, model: "'loop' version 1", runTimeoutMs: 5000, failedRuns: 2, quarantined: 1, replaced: true }]);
+      mock.timers.reset();
+      await pool.whenAllReady();
+      assert.equal((await pool.run('loop', trips(10))).y1.data[0], 128 * 128);
+      await pool.close();
+      await pool.whenQuarantinedExited();
+    } finally {
+      mock.timers.reset();
+      await pool.close();
+    }
+  });
+
+  test('past maxQuarantined the stuck worker waits for a quarantined thread to end; meanwhile runs and loads say why no worker runs', async () => {
+    const quarantines: WorkerQuarantineEvent[] = [];
+    mock.timers.enable({ apis: ['setTimeout'] });
+    // maxQuarantined 0: the first stuck worker is already past it.
+    const pool = new WorkerPoolRuntime({ workers: 1, intraOpThreads: 1, interOpThreads: 1, runTimeoutMs: 1000, maxQuarantined: 0, onWorkerQuarantined: (e) => quarantines.push(e) });
+    try {
+      await pool.load([source]);
+      const slow = await roundsFor(pool, 6000);
+      const long = pool.run('loop', trips(slow)).then(() => 'answered', (err: unknown) => err);
+      mock.timers.tick(5000);
+      assert.ok((await long) instanceof RunStuckError);
+      assert.deepEqual(quarantines, [{ worker: 0, model: "'loop' version 1", runTimeoutMs: 5000, failedRuns: 1, quarantined: 1, replaced: false }]);
+      assert.equal(pool.aliveWorkers, 0);
+      const why = "worker 0 was taken out of service: a run of model 'loop' version 1 took longer than 5000 ms \\(the run timeout\\)";
+      await assert.rejects(pool.run('loop', trips(10)), (err: unknown) => {
+        assert.ok(err instanceof RunLostError);
+        assert.match(err.message, new RegExp(`^inference failed: no worker is running \\(all are restarting\\): ${why}$`));
+        return true;
+      });
+      await assert.rejects(pool.load([source]), (err: unknown) => {
+        assert.ok(err instanceof WorkerLostError);
+        assert.match(err.message, new RegExp(`^no inference worker thread is running: ${why}$`));
+        return true;
+      });
+      mock.timers.reset();
+      // Once the stuck thread ends, the worker is replaced and serves again.
+      await pool.whenQuarantinedExited();
+      await pool.whenAllReady();
+      assert.equal(pool.aliveWorkers, 1);
+      assert.equal((await pool.run('loop', trips(10))).y1.data[0], 128 * 128);
+    } finally {
+      mock.timers.reset();
+      await pool.close();
+    }
+  });
+
 });
