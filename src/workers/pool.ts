@@ -372,9 +372,11 @@ export class WorkerPoolRuntime implements InferenceRuntime {
       break;
     }
     if (run === undefined) return;
-    for (const loadId of slot.loads.keys()) {
-      if (loadId < id) return;
-      break;
+    if (slot.loads.size > 0) {
+      for (const loadId of slot.loads.keys()) {
+        if (loadId < id) return;
+        break;
+      }
     }
     const bound = this.runBound(run.model);
     if (bound <= 0) return;
