@@ -442,18 +442,19 @@ export class WorkerPoolRuntime implements InferenceRuntime {
     const model = this.labels.get(stuck.model) ?? `'${stuck.model}'`;
     // What clients and load() are told while no worker runs (all quarantined, none replaced yet).
     slot.lastExit = `worker ${slot.index} was taken out of service: a run of model ${model} took longer than ${bound} ms (the run timeout)`;
+    const replaced = !this.closing && this.quarantined.size <= (this.options.maxQuarantined ?? this.slots.length);
+    const replacement = this.closing ? '' : replaced ? ' and is being replaced' : ` and is replaced once a thread stuck in a run ends (stuck threads alive: ${this.quarantined.size})`;
     const runs = [...slot.runs];
     slot.runs.clear();
     for (const [runId, run] of runs) {
       // The stuck run's own input is what hangs (never worth a retry); a run queued behind it only lost its worker.
       run.reject(runId === id
-        ? new RunStuckError(`inference failed: the run of model ${model} took longer than ${bound} ms (the run timeout), so worker ${slot.index} was taken out of service and is being replaced`)
+        ? new RunStuckError(`inference failed: the run of model ${model} took longer than ${bound} ms (the run timeout), so worker ${slot.index} was taken out of service${replacement}`)
         : new RunLostError('MS_ERR_INFERENCE', `inference failed: this request waited behind a run of model ${model} that took longer than ${bound} ms (the run timeout) on worker ${slot.index}, which was taken out of service; it did not run (send it again)`));
     }
     const loads = [...slot.loads.values()];
     slot.loads.clear();
     for (const load of loads) load.reject(new WorkerLostError('MS_ERR_MODEL_LOAD', `worker ${slot.index} was stuck in a run of model ${model} for over ${bound} ms and was taken out of service while loading the models`));
-    const replaced = !this.closing && this.quarantined.size <= (this.options.maxQuarantined ?? this.slots.length);
     if (replaced) this.replace(slot);
     else slot.awaitingRespawn = !this.closing;
     try {

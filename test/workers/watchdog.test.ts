@@ -141,7 +141,10 @@ describe('WorkerPoolRuntime run watchdog', () => {
       const slow = await roundsFor(pool, 6000);
       const long = pool.run('loop', trips(slow)).then(() => 'answered', (err: unknown) => err);
       mock.timers.tick(5000);
-      assert.ok((await long) instanceof RunStuckError);
+      const stuck = await long;
+      assert.ok(stuck instanceof RunStuckError);
+      // Not "is being replaced": no replacement starts until a stuck thread ends.
+      assert.match(stuck.message, /^inference failed: the run of model 'loop' version 1 took longer than 5000 ms \(the run timeout\), so worker 0 was taken out of service and is replaced once a thread stuck in a run ends \(stuck threads alive: 1\)$/);
       assert.deepEqual(quarantines, [{ worker: 0, model: "'loop' version 1", runTimeoutMs: 5000, failedRuns: 1, quarantined: 1, replaced: false }]);
       assert.equal(pool.aliveWorkers, 0);
       const why = "worker 0 was taken out of service: a run of model 'loop' version 1 took longer than 5000 ms \\(the run timeout\\)";
