@@ -209,6 +209,25 @@ export function fromOrtResults(results: ort.InferenceSession.OnnxValueMapType): 
   return out;
 }
 
+/**
+ * Times the next run started on this thread: call it right before runSession, read the returned
+ * function when the run has answered. onnxruntime-node defers the native run to a setImmediate queued
+ * while its run() is called, so the time from the call also holds whatever the event loop does first —
+ * on the main thread, every other I/O callback of that turn (requests being parsed); on a worker, a run
+ * queued just before this one. The marker immediate queued here runs right before onnxruntime's own,
+ * so the figure is the run's. (Were the run ever not deferred, the marker would not have run yet when
+ * read, and the call's time stands.)
+ */
+export function startRunTimer(now: () => number = defaultClock): () => number {
+  let started = now();
+  setImmediate(() => {
+    started = now();
+  });
+  return () => now() - started;
+}
+
+const defaultClock = (): number => performance.now();
+
 /** Runs one batch on a session; failures become ModelServeError(MS_ERR_INFERENCE). */
 export async function runSession(model: string, session: OrtSession, feeds: NamedTensors, outputNames?: string[]): Promise<NamedTensors> {
   const ortFeeds = toOrtFeeds(feeds);
