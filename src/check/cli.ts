@@ -2,7 +2,7 @@
 import { StartupError } from '../errors.js';
 import { unknownOptionMessage } from '../closest-name.js';
 import { EMPTY_MODEL_REPO } from '../cli/model-repo.js';
-import { formatModelProblems } from './problems.js';
+import { formatModelProblems, type ModelProblem } from './problems.js';
 import { checkRepository, type CheckOptions } from './repository.js';
 
 const HELP = `Usage: modelserve check [MODEL_REPO] [--sample data.csv] [--no-optimize]
@@ -12,7 +12,9 @@ port: each config's schema and cross-field rules, scaler files, the ONNX file lo
 and its real input/output signature, the fields' examples as a request, one run of the model on
 serve's load-time warm-up input (the example row; for a folder with only an .onnx file, one row of
 zeros), and what the optimiser cannot rewrite (a warning). Every problem of every model is listed
-at once: file, key, problem.
+at once: file, key, problem. Notes say what serve's load decides from a graph: a raw model whose
+graph may mix rows is not batched across requests; a model holding an operator whose work depends
+on its input's values (Loop, If, Range...) never runs on the main thread.
 
   --sample FILE    a CSV of real inputs (a header naming the fields): runs it through every model
                    and warns when >= 99% of the answers are the same (a missing or wrong scaler),
@@ -35,8 +37,11 @@ export async function checkAndReport(repo: string, options: CheckOptions): Promi
   const checked = report.models.length + report.unreadable.length;
   const unreadable = report.unreadable.length > 0 ? `config not readable: ${report.unreadable.join(', ')}` : '';
   const names = [report.models.join(', '), unreadable].filter(Boolean).join('; ');
+  const count = (severity: ModelProblem['severity']) => report.problems.filter((p) => p.severity === severity).length;
+  // Notes (what a load decides, nothing wrong) are counted only when there are some.
+  const notes = count('note') > 0 ? `, ${count('note')} note(s)` : '';
   console.log(`${report.ok ? 'ok' : 'failed'}: ${checked} model${checked === 1 ? '' : 's'} checked (${names}), ` +
-    `${report.problems.filter((p) => p.severity === 'error').length} error(s), ${report.problems.filter((p) => p.severity === 'warning').length} warning(s)`);
+    `${count('error')} error(s), ${count('warning')} warning(s)${notes}`);
   return report.ok ? 0 : 1;
 }
 

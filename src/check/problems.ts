@@ -11,8 +11,8 @@ export interface ModelProblem {
   /** Key path in that file, e.g. inputs.float_input.scale.file; '(file)' for the whole file. */
   key: string;
   message: string;
-  /** Errors stop the server; warnings are printed and it serves anyway. */
-  severity: 'error' | 'warning';
+  /** Errors stop the server; warnings are printed and it serves anyway; notes say what its load decides (batching, threads), nothing wrong. */
+  severity: 'error' | 'warning' | 'note';
   /** A mismatch between the config and the model's signature (the rest are config or data problems). */
   signature?: boolean;
 }
@@ -44,11 +44,12 @@ function plural(n: number, word: string): string {
   return `${n} ${word}${n === 1 ? '' : 's'}`;
 }
 
-/** The printed list: errors first, each "file: key: message" relative to cwd, then warnings. */
+/** The printed list: errors first, each "file: key: message" relative to cwd, then warnings, then notes. */
 export function formatModelProblems(problems: readonly ModelProblem[], cwd = process.cwd()): string {
   const line = (p: ModelProblem) => `  ${relative(cwd, p.file) || p.file}: ${p.key}: ${p.message}`;
   const errors = problems.filter((p) => p.severity === 'error');
   const warnings = problems.filter((p) => p.severity === 'warning');
+  const notes = problems.filter((p) => p.severity === 'note');
   const parts: string[] = [];
   if (errors.length > 0) {
     // Keep the two headers the server always printed: a config problem, or a config that does not fit its model.
@@ -56,5 +57,6 @@ export function formatModelProblems(problems: readonly ModelProblem[], cwd = pro
     parts.push(`${onlySignature ? 'model configuration does not match the ONNX model' : 'invalid model configuration'} (${plural(errors.length, 'problem')}):`, ...errors.map(line));
   }
   if (warnings.length > 0) parts.push(`${plural(warnings.length, 'warning')}:`, ...warnings.map(line));
+  if (notes.length > 0) parts.push(`${plural(notes.length, 'note')}:`, ...notes.map(line));
   return parts.join('\n');
 }

@@ -2,8 +2,8 @@
 // schema and cross-field rules (a config that fails its schema is still built as far as it goes,
 // so its other problems are found too), scaler files, the ONNX file and its real signature from
 // an onnxruntime session on this thread, the examples as a request, serve's load-time warm-up run
-// on that session (see warm-up.ts), what the optimiser cannot rewrite, and with a sample of data
-// the silent mistakes (see sample.ts). Opens no port.
+// on that session (see warm-up.ts), what the optimiser cannot rewrite, what the load decides from the
+// graph (see load-notes.ts), and with a sample of data the silent mistakes (see sample.ts). Opens no port.
 import { basename } from 'node:path';
 import { buildConfig, configBesideProblem, findConfigFile, flatFilesBesideVersions, modelFolders, readConfigFile, readVersionConfig, repositoryDanglingLinks, repositoryProblems, schemaProblems, shapeProblems, underRejected, unreadSharedKeys, unreadVersionKeys, versionLocations, versionFolderProblem, versionLookalikes, versionPolicyProblems, type Problem, type RawConfig, type VersionLocation } from '../config/load.js';
 import type { ModelConfig } from '../config/types.js';
@@ -19,6 +19,7 @@ import { readSample, repeatedColumns } from './csv.js';
 import { collectModelProblems, type ModelProblem } from './problems.js';
 import { checkSample } from './sample.js';
 import { warmUpProblems } from './warm-up.js';
+import { loadNotes } from './load-notes.js';
 import { unreadableReason } from '../user-file.js';
 
 export interface CheckOptions {
@@ -32,6 +33,7 @@ export interface CheckReport {
   models: string[];
   /** Model folders whose config could not be read or parsed at all (their problems are listed). */
   unreadable: string[];
+  /** Errors, warnings, and notes of what a model's load decides from its graph (not batched across requests, never on the main thread). */
   problems: ModelProblem[];
   /** Errors only: whether the repository would serve. */
   ok: boolean;
@@ -75,7 +77,7 @@ function readFolder(where: VersionLocation): { config?: ModelConfig; partial: bo
   return { config, partial: schema.length > 0, problems: [...(beside ? [beside] : []), ...schema, ...extra], schema };
 }
 
-async function openModel(config: ModelConfig, optimize: boolean, problems: ModelProblem[]): Promise<{ session: OrtSession; bytes: Uint8Array } | undefined> {
+async function openModel(config: ModelConfig, optimize: boolean, problems: ModelProblem[]): Promise<{ session: OrtSession; bytes: Uint8Array; written: Uint8Array } | undefined> {
   const at = (key: string, message: string, severity: ModelProblem['severity'] = 'error') => problems.push({ file: config.configFile, key, message, severity });
   let read: Awaited<ReturnType<typeof readModelBytes>>;
   try {
@@ -94,7 +96,7 @@ async function openModel(config: ModelConfig, optimize: boolean, problems: Model
   }
   // Said only of a model that loads: of one that does not, 'it still serves' would be untrue.
   for (const s of read.optimization?.skipped ?? []) at('optimize', `the optimiser keeps ${s.op} '${s.node}' as it is: ${s.reason} (it still serves, with onnxruntime's own kernel)`, 'warning');
-  return { session, bytes: read.bytes };
+  return { session, bytes: read.bytes, written: read.written ?? read.bytes };
 }
 
 export async function checkRepository(repo: string, options: CheckOptions = {}): Promise<CheckReport> {
@@ -158,6 +160,8 @@ export async function checkRepository(repo: string, options: CheckOptions = {}):
         ? await warmUpProblems(config, signature, session, example?.ok === true ? example.rows : undefined)
         : [];
       modelProblems.push(...warmUp);
+      // What its load decides from its graph (batching, the main thread), said of a model that serves.
+      if (folder.problems.length === 0 && !modelProblems.some((p) => p.severity === 'error')) modelProblems.push(...await loadNotes(config, signature, opened.bytes, opened.written));
       if (sample && config.kind !== 'raw' && misfits.length === 0 && folder.problems.length === 0 && !warmUp.some((p) => p.severity === 'error')) {
         try {
           modelProblems.push(...await checkSample(config, signature, session, sample));

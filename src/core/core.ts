@@ -22,6 +22,7 @@ import { formatModelProblems, type ModelProblem } from '../check/problems.js';
 import { exampleRow, ModelVersion, type OptimizationSummary } from './model-version.js';
 import { withDeclaredRanks, withGraphNames } from './graph-shapes.js';
 import { rowMixing } from './batch-rows.js';
+import { notBatchedMessage } from './load-decisions.js';
 import { ModelBytesError, modelFileMayLoad, modelFileProblem, modelFileSignature, readModelBytes } from './model-bytes.js';
 import type { RequestObserver, ServableVersion } from './servable.js';
 import type { ClassLinks } from './class-labels.js';
@@ -928,7 +929,7 @@ export class InferenceCore extends EventEmitter {
       const rowsMixed = await rowMixing(signature, written);
       if (rowsMixed !== undefined) {
         signature = { ...signature, rowsMixed };
-        this.options.onInfo?.(`${relative(process.cwd(), config.modelFile) || config.modelFile}: not batched across requests (max_batch_size 0): ${rowsMixed}, so each request runs alone`, { model: config.name, version: config.modelVersion });
+        this.options.onInfo?.(`${relative(process.cwd(), config.modelFile) || config.modelFile}: ${notBatchedMessage(rowsMixed)}`, { model: config.name, version: config.modelVersion });
       }
     }
     const versionKey = `${config.configFile}\n${config.modelVersion}`;

@@ -8,7 +8,8 @@ import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { BOOK_CSV, BOOK_MODEL, BOOK_SCALER, CLI, EXAMPLES, tempDir, writeBookModelFolder } from '../helpers/paths.js';
 import { parseServeOptions } from '../../src/cli/serve-options.js';
-import { writeIdentityModels, writeReshapeFailingModel } from '../helpers/onnx.js';
+import { checkRepository } from '../../src/check/repository.js';
+import { writeGraphFolders, writeIdentityModels, writeLoopModel, writeReshapeFailingModel } from '../helpers/onnx.js';
 
 const root = tempDir('modelserve-check-');
 after(() => rmSync(root, { recursive: true, force: true }));
@@ -402,4 +403,38 @@ test('a model file with a space or a quote in its name, given where a folder is 
     assert.equal(cli(['check', `models/${folder}`], dir).status, 0);
   }
   rmSync(dir, { recursive: true, force: true });
+});
+
+test('check says what serve\'s load decides from a graph, as notes (exit 0): a raw model whose ReduceMean averages over the batch is not batched across requests; a Loop never runs on the main thread', async () => {
+  const repo = tempDir('modelserve-check-notes-');
+  // x [N, 4] in; centred: y = x - ReduceMean(x, axes=[0]) (each row from the others' rows); relu: row by row.
+  writeGraphFolders(repo, [
+    "save('centred', [h.make_node('ReduceMean', ['x'], ['m'], axes=[0], name='mean'), h.make_node('Sub', ['x', 'm'], ['y'])], [v('x', T.FLOAT, ['N', 4])], [v('y', T.FLOAT, ['N', 4])])",
+    "save('relu', [h.make_node('Relu', ['x'], ['y'])], [v('x', T.FLOAT, ['N', 4])], [v('y', T.FLOAT, ['N', 4])])",
+  ].join('\n'));
+  // A Loop whose trip count is its input ('n' [1]: not batched at all, so only the main thread is said).
+  mkdirSync(join(repo, 'loop'));
+  writeLoopModel(join(repo, 'loop', 'model.onnx'));
+  // Run in the repository: its files are named relative to it.
+  const r = cli(['check', repo], repo);
+  assert.equal(r.status, 0, r.stdout + r.stderr);
+  assert.equal(r.stderr, [
+    '2 notes:',
+    "  centred/model.onnx: (model): not batched across requests (max_batch_size 0): its ReduceMean node 'mean': it reduces over axis 0, the batch dimension, so each request runs alone",
+    "  loop/model.onnx: (model): never runs on the main thread: it holds Loop, an operator whose work depends on its input's values, so every batch runs on a worker thread",
+    '',
+  ].join('\n'));
+  assert.match(r.stdout, /^ok: 3 models checked \(centred, loop, relu\), 0 error\(s\), 0 warning\(s\), 2 note\(s\)$/m);
+  // serve --check prints the same.
+  const serveCheck = cli(['serve', repo, '--check'], repo);
+  assert.equal(serveCheck.status, 0, serveCheck.stdout + serveCheck.stderr);
+  assert.equal(serveCheck.stderr, r.stderr);
+  // The report (checkRepository) holds them as notes: the repository serves.
+  const report = await checkRepository(repo);
+  assert.equal(report.ok, true);
+  assert.deepEqual(report.problems.map((p) => [p.severity, p.file, p.key, p.message.split(':')[0]]), [
+    ['note', join(repo, 'centred', 'model.onnx'), '(model)', 'not batched across requests (max_batch_size 0)'],
+    ['note', join(repo, 'loop', 'model.onnx'), '(model)', 'never runs on the main thread'],
+  ]);
+  rmSync(repo, { recursive: true, force: true });
 });
