@@ -149,12 +149,12 @@ export function statusDetails(message: string): string {
  */
 /**
  * A ModelRepositoryParameter with none of its members set (an empty oneof: proto-loader gives no
- * parameter_choice) has no value to load with: refused naming it, as Triton does, not ignored.
+ * parameter_choice) has no value to load or unload with: refused naming it, as Triton does, not ignored.
  */
-function checkRepositoryParameterValues(parameters: Record<string, { parameter_choice?: string }> | undefined): void {
+function checkRepositoryParameterValues(parameters: Record<string, { parameter_choice?: string }> | undefined, request: 'load' | 'unload'): void {
   const empty = Object.entries(parameters ?? {}).filter(([, p]) => p.parameter_choice === undefined).map(([key]) => `parameters[${JSON.stringify(key.slice(0, 64))}]`);
   if (empty.length === 0) return;
-  throw new ModelServeError('MS_ERR_UNSUPPORTED_PARAMETER', `load ${empty.join(', ')} ${empty.length === 1 ? 'has' : 'have'} no value: a ModelRepositoryParameter needs one of bool_param, int64_param, string_param, bytes_param set`);
+  throw new ModelServeError('MS_ERR_UNSUPPORTED_PARAMETER', `${request} ${empty.join(', ')} ${empty.length === 1 ? 'has' : 'have'} no value: a ModelRepositoryParameter needs one of bool_param, int64_param, string_param, bytes_param set`);
 }
 
 function retryTrailers(err: ModelServeError): grpc.Metadata | undefined {
@@ -586,12 +586,17 @@ export async function startGrpcServer(options: GrpcServerOptions): Promise<Runni
     ModelStatistics: unary('ModelStatistics', (request: { name: string; version: string }) => ({ model_stats: modelStatistics(core, stats, request.name, request.version) })),
     RepositoryIndex: unary('RepositoryIndex', (request: { ready: boolean }) => ({ models: repositoryIndex(core, request.ready) }), 'admin'),
     RepositoryModelLoad: unary('RepositoryModelLoad', async (request: { model_name: string; parameters?: Record<string, { parameter_choice?: string }> }) => {
-      checkRepositoryParameterValues(request.parameters);
+      checkRepositoryParameterValues(request.parameters, 'load');
       checkLoadParameters(request.parameters);
       await core.loadModel(request.model_name);
       return {};
     }, 'admin'),
-    RepositoryModelUnload: unary('RepositoryModelUnload', async (request: { model_name: string }) => { await core.unloadModel(request.model_name); return {}; }, 'admin'),
+    // Its parameters (Triton's unload_dependents) are otherwise not read, as REST's unload body's are not.
+    RepositoryModelUnload: unary('RepositoryModelUnload', async (request: { model_name: string; parameters?: Record<string, { parameter_choice?: string }> }) => {
+      checkRepositoryParameterValues(request.parameters, 'unload');
+      await core.unloadModel(request.model_name);
+      return {};
+    }, 'admin'),
   };
   // The inference RPCs' answers are already encoded (with their size checked: fitting, above).
   const encoded = (bytes: Buffer) => bytes;

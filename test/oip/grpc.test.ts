@@ -418,7 +418,14 @@ test('repository RPCs need an admin key; statistics', async () => {
   admin.set('authorization', `Bearer ${ADMIN}`);
   const index = await rpc<{ models: Array<{ name: string; version: string; state: string }> }>(inference, 'RepositoryIndex', {}, admin);
   assert.deepEqual(index.models.map((m) => `${m.name}/${m.version}/${m.state}`).sort(), ['book-weather/1/READY', 'loan/1/READY', 'svc-raw/1/READY']);
-  await rpc(inference, 'RepositoryModelUnload', { model_name: 'svc-raw' }, admin);
+  // An unload parameter with no value set is refused naming it, as load's are (it was ignored, and the model unloaded).
+  await assert.rejects(rpc(inference, 'RepositoryModelUnload', { model_name: 'svc-raw', parameters: { unload_dependents: {} } }, admin), (err: grpc.ServiceError) => {
+    assert.equal(err.code, grpc.status.INVALID_ARGUMENT, err.details);
+    assert.match(err.details, /^unload parameters\["unload_dependents"\] has no value: a ModelRepositoryParameter needs one of bool_param, int64_param, string_param, bytes_param set$/);
+    return true;
+  });
+  assert.deepEqual(await rpc(inference, 'ModelReady', { name: 'svc-raw' }, auth()), { ready: true });
+  await rpc(inference, 'RepositoryModelUnload', { model_name: 'svc-raw', parameters: { unload_dependents: { bool_param: false } } }, admin);
   assert.deepEqual(await rpc(inference, 'ModelReady', { name: 'svc-raw' }, auth()), { ready: false });
   // RepositoryIndexRequest.ready: only the versions ready for inference.
   const listed = async (ready: boolean) => (await rpc<{ models: Array<{ name: string; state: string }> }>(inference, 'RepositoryIndex', { ready }, admin)).models.map((m) => `${m.name}:${m.state}`).sort();
