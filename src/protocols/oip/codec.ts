@@ -259,9 +259,18 @@ function fieldsView(version: ServableVersion): ModelView {
         const width = rows === 0 ? 0 : Math.max(1, Math.floor(t.data.length / rows));
         if (o.kind === 'label') {
           const values = new Array<string>(rows);
+          // A classifier's labels repeat (two classes here): a run of equal elements reuses the
+          // last one's text instead of formatting (a BigInt's String) and looking it up again.
+          let previous: unknown;
+          let label = '';
           for (let r = 0; r < rows; r++) {
-            const key = String(data[r * width]);
-            values[r] = o.map[key] ?? key;
+            const element = data[r * width];
+            if (r === 0 || element !== previous) {
+              const key = String(element);
+              label = o.map[key] ?? key;
+              previous = element;
+            }
+            values[r] = label;
           }
           return { name: fieldName, datatype: 'BYTES', shape: [rows, 1], values };
         }

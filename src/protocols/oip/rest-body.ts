@@ -147,11 +147,12 @@ export function inferResponseBody(
   outputs: readonly OipTensor[],
   request: Pick<RestInferRequest, 'outputs' | 'binaryDefault'>,
 ): { body: Buffer; headerLength?: number } {
-  const binaryOf = new Map(request.outputs?.map((o) => [o.name, o.binary]));
+  // Only requested outputs say per output; else every output follows binary_data_output.
+  const binaryOf = request.outputs === undefined ? undefined : new Map(request.outputs.map((o) => [o.name, o.binary]));
   const chunks: Uint8Array[] = [];
   let exact = false;
   const described = outputs.map((t) => {
-    if (binaryOf.get(t.name) ?? request.binaryDefault) {
+    if (binaryOf?.get(t.name) ?? request.binaryDefault) {
       const bytes = toBytes(t);
       chunks.push(bytes);
       return { name: t.name, datatype: t.datatype, shape: t.shape, parameters: { binary_data_size: bytes.byteLength } };
@@ -161,9 +162,19 @@ export function inferResponseBody(
     return { name: t.name, datatype: t.datatype, shape: t.shape, data: digits ?? toJsonData(t) };
   });
   const text = exact ? withExactData(head, described) : JSON.stringify({ ...head, outputs: described });
-  const json = Buffer.from(text, 'utf8');
-  if (chunks.length === 0) return { body: json };
-  return { body: Buffer.concat([json, ...chunks]), headerLength: json.byteLength };
+  if (chunks.length === 0) return { body: Buffer.from(text, 'utf8') };
+  // The JSON written straight into the answer's one buffer (no JSON buffer, then a concatenated copy).
+  const jsonLength = Buffer.byteLength(text, 'utf8');
+  let total = jsonLength;
+  for (const c of chunks) total += c.byteLength;
+  const body = Buffer.allocUnsafe(total);
+  body.write(text, 0, 'utf8');
+  let offset = jsonLength;
+  for (const c of chunks) {
+    body.set(c, offset);
+    offset += c.byteLength;
+  }
+  return { body, headerLength: jsonLength };
 }
 
 /** The response's JSON when some output's data is already JSON text (exact 64-bit integers): spliced in as is. */

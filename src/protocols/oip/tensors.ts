@@ -254,18 +254,38 @@ export function fromBytes(name: string, datatype: Datatype, shape: number[], byt
   return { name, datatype, shape, values };
 }
 
+const SHORT = 64;
+
+/** Whether a string is at most SHORT chars, all ASCII (its UTF-8 bytes are its char codes). */
+function isShortAscii(v: string): boolean {
+  if (v.length > SHORT) return false;
+  for (let i = 0; i < v.length; i++) if (v.charCodeAt(i) > 0x7f) return false;
+  return true;
+}
+
 /** An output's bytes in the binary layout. */
 export function toBytes(tensor: OipTensor): Uint8Array {
   const { values } = tensor;
   if (Array.isArray(values)) {
     // Sized first, then written in place: no encoded copy per element (class labels, 64 per batch).
+    // A short ASCII element (a class label) is copied char by char here: two calls into Node per
+    // element (byteLength, write) cost more than the copy.
     let total = 0;
-    for (const v of values) total += 4 + Buffer.byteLength(v, 'utf8');
+    for (const v of values) total += 4 + (isShortAscii(v) ? v.length : Buffer.byteLength(v, 'utf8'));
     const out = Buffer.allocUnsafe(total);
     let offset = 0;
     for (const v of values) {
-      const length = out.write(v, offset + 4, 'utf8');
-      out.writeUInt32LE(length, offset);
+      let length: number;
+      if (isShortAscii(v)) {
+        length = v.length;
+        for (let i = 0; i < length; i++) out[offset + 4 + i] = v.charCodeAt(i);
+      } else {
+        length = out.write(v, offset + 4, 'utf8');
+      }
+      out[offset] = length & 0xff;
+      out[offset + 1] = (length >>> 8) & 0xff;
+      out[offset + 2] = (length >>> 16) & 0xff;
+      out[offset + 3] = length >>> 24;
       offset += 4 + length;
     }
     return out;
