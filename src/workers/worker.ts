@@ -10,7 +10,16 @@ if (parentPort === null) throw new Error('src/workers/worker.js must be started 
 const port = parentPort;
 const init = workerData as WorkerInit;
 const sessions = new Map<string, OrtSession>();
-let loading: Promise<void> = Promise.resolve();
+/**
+ * Runs, loads, unloads and close, one at a time in the order sent: the pool's watchdog times a run
+ * from the end of what was sent before it, and a run's quarantine check comes right before its
+ * native call (queued onnxruntime calls would pass it while an earlier run is stuck).
+ */
+let work: Promise<void> = Promise.resolve();
+function inOrder(task: () => Promise<void>): void {
+  // A task answers its own failures; one that throws (an unload's release) must not stop the rest.
+  work = work.then(task).catch(() => undefined);
+}
 
 function post(message: FromWorker, transfer: ArrayBuffer[] = []): void {
   port.postMessage(message, transfer);
@@ -42,7 +51,6 @@ async function load(id: number, models: Extract<ToWorker, { type: 'load' }>['mod
 }
 
 async function run(msg: Extract<ToWorker, { type: 'run' }>): Promise<void> {
-  await loading;
   // Quarantined while a run was stuck: the pool failed this run already and waits for this thread to close.
   if (Atomics.load(init.retired, 0) !== 0) return;
   try {
@@ -72,10 +80,10 @@ port.on('message', (msg: ToWorker) => {
   switch (msg.type) {
     case 'load':
       if (crashOnLoad !== undefined) crash(crashOnLoad);
-      loading = loading.then(() => load(msg.id, msg.models));
+      inOrder(() => load(msg.id, msg.models));
       break;
     case 'unload':
-      loading = loading.then(async () => {
+      inOrder(async () => {
         for (const name of msg.names) {
           const session = sessions.get(name);
           sessions.delete(name);
@@ -84,18 +92,18 @@ port.on('message', (msg: ToWorker) => {
       });
       break;
     case 'loaded-models':
-      loading = loading.then(() => post({ type: 'loaded-models', id: msg.id, names: [...sessions.keys()] }));
+      inOrder(async () => post({ type: 'loaded-models', id: msg.id, names: [...sessions.keys()] }));
       break;
     case 'run':
       if (crashOnRun !== undefined) crash(crashOnRun);
-      void run(msg);
+      inOrder(() => run(msg));
       break;
     case 'close':
       // Exit between runs, never with onnxruntime mid-call: terminating a worker while a native
       // run is in progress can abort the whole process (N-API throws during env teardown).
-      void loading
-        .then(() => Promise.all([...sessions.values()].map((s) => s.release())))
-        .finally(() => process.exit(0));
+      inOrder(async () => {
+        await Promise.all([...sessions.values()].map((s) => s.release())).finally(() => process.exit(0));
+      });
       break;
     case 'crash':
       if (msg.when === 'next-run') crashOnRun = msg.how;

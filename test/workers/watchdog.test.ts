@@ -10,10 +10,12 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
+import { Worker } from 'node:worker_threads';
 import { ModelServeError, RunLostError, RunStuckError, WorkerLostError } from '../../src/errors.js';
 import { Metrics } from '../../src/metrics/metrics.js';
 import type { ModelSource, NamedTensors } from '../../src/runtime/types.js';
 import { WorkerPoolRuntime, type WorkerQuarantineEvent } from '../../src/workers/pool.js';
+import { packTensors, type FromWorker, type ToWorker, type WorkerInit } from '../../src/workers/protocol.js';
 import { writeLoopModel } from '../helpers/onnx.js';
 
 const trips = (n: number): NamedTensors => ({ n: { type: 'int64', dims: [1], data: BigInt64Array.from([BigInt(n)]) } });
@@ -170,4 +172,52 @@ describe('WorkerPoolRuntime run watchdog', () => {
     }
   });
 
+  test('a quarantined thread runs none of the runs queued to it, even one dispatched before the stuck run began', async () => {
+    const sizing = new WorkerPoolRuntime({ workers: 1, intraOpThreads: 1, interOpThreads: 1 });
+    let slow: number;
+    try {
+      await sizing.load([source]);
+      slow = await roundsFor(sizing, 4000);
+    } finally {
+      await sizing.close();
+    }
+    // The worker itself, as the pool drives it: the retired flag is what quarantine() sets.
+    const retired = new Int32Array(new SharedArrayBuffer(4));
+    const init: WorkerInit = { intraOpThreads: 1, interOpThreads: 1, warmUp: false, measureCost: false, retired };
+    const worker = new Worker(new URL('../../src/workers/worker.js', import.meta.url), { workerData: init });
+    const answered: number[] = [];
+    let onAnswer = (_id: number): void => undefined;
+    worker.on('message', (msg: FromWorker) => {
+      if (msg.type === 'loaded' || msg.type === 'result' || msg.type === 'run-error') {
+        answered.push(msg.id);
+        onAnswer(msg.id);
+      }
+    });
+    const exited = new Promise<number>((resolve) => worker.once('exit', resolve));
+    const answerOf = (id: number): Promise<void> => new Promise((resolve) => {
+      onAnswer = (got) => {
+        if (got === id) resolve();
+      };
+    });
+    const send = (message: ToWorker, transfer: ArrayBuffer[] = []): void => worker.postMessage(message, transfer);
+    const run = (id: number, n: number): void => {
+      const feeds = packTensors(trips(n));
+      send({ type: 'run', id, model: 'loop', feeds }, [feeds.buffer]);
+    };
+    const loaded = answerOf(1);
+    send({ type: 'load', id: 1, models: [{ name: 'loop', path: source.path, bytes: source.bytes }] });
+    await loaded;
+    // Sent together: the worker takes all three in before it runs the first.
+    const first = answerOf(2);
+    run(2, 10);
+    run(3, slow);
+    run(4, 10);
+    await first;
+    // Run 3 is under way (or about to be): quarantined now, the thread must not run 4 after it.
+    Atomics.store(retired, 0, 1);
+    send({ type: 'close' });
+    assert.equal(await exited, 0);
+    assert.ok(!answered.includes(4), `answered: ${answered.join(', ')}`);
+    assert.deepEqual(answered.slice(0, 2), [1, 2]);
+  });
 });
