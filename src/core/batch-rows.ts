@@ -4,9 +4,9 @@
 // sharing a run from the others' rows, and the answer has as many rows as the run: nothing at run time
 // tells it apart. So the graph is read at load and judged by an allow-list of ops known to work row by
 // row (given their axes, ranks and constant operands); any other op is taken to mix rows. The graph is
-// read field by field (onnx-fields.ts): weights and tree ensembles' attributes are skipped unread.
+// read once per load (graph-facts.ts): weights and tree ensembles' attributes are skipped unread.
 import type { ModelSignature } from '../runtime/types.js';
-import { onnxFields, type OnnxFields } from './onnx-fields.js';
+import { graphFacts, type ModelFacts, type NodeFacts } from './graph-facts.js';
 
 /** A dimension: its size, or null when it varies or is not known (the batch dimension of a row tensor always). */
 type Dim = number | null;
@@ -20,162 +20,6 @@ interface Known {
   dims?: Dim[];
   /** A small integer tensor's elements, flattened (a constant shape, axes, Shape of a row tensor). */
   values?: Value[];
-}
-
-interface Attribute {
-  i?: number;
-  ints?: number[];
-  tensor?: Tensor;
-  graph?: true;
-}
-
-interface Tensor {
-  name: string;
-  dims: number[];
-  values?: number[];
-}
-
-interface Node {
-  opType: string;
-  domain: string;
-  name: string;
-  inputs: string[];
-  outputs: string[];
-  attributes: Map<string, Attribute>;
-}
-
-interface Graph {
-  opset: number;
-  nodes: Node[];
-  initializers: Tensor[];
-}
-
-const INT32 = 6;
-const INT64 = 7;
-/** Integer tensors of more elements are not read: axes, shapes and indices that matter here are short. */
-const MOST_VALUES = 64;
-/** The integer-list attributes an op is judged by (their name precedes their values in an AttributeProto). */
-const INT_LISTS = new Set(['axes', 'perm', 'starts', 'ends', 'value_ints']);
-
-function int64(r: OnnxFields['r']): number {
-  const v = r.int64() as number | { toString(): string };
-  return typeof v === 'number' ? v : Number(v.toString());
-}
-
-/** Reads a repeated int64 field, packed (wire type 2) or not. */
-function readInts(f: OnnxFields, wire: number, into: number[]): true {
-  if (wire !== 2) {
-    into.push(int64(f.r));
-    return true;
-  }
-  return f.delimited((end) => {
-    while (f.r.pos < end) into.push(int64(f.r));
-  });
-}
-
-function readTensor(f: OnnxFields, bytes: Uint8Array, end: number): Tensor {
-  const { r } = f;
-  const tensor: Tensor = { name: '', dims: [] };
-  let type = 0;
-  const typed: number[] = [];
-  let raw: { at: number; length: number } | undefined;
-  // TensorProto: dims 1, data_type 2, int32_data 5, int64_data 7, name 8, raw_data 9.
-  f.fields(end, (field, wire) => {
-    if (field === 1) return readInts(f, wire, tensor.dims);
-    if (field === 2 && wire === 0) {
-      type = r.int32();
-      return true;
-    }
-    if ((field === 5 || field === 7) && typed.length <= MOST_VALUES) return readInts(f, wire, typed);
-    if (field === 8 && wire === 2) {
-      tensor.name = r.string();
-      return true;
-    }
-    if (field === 9 && wire === 2) {
-      const length = r.uint32();
-      raw = { at: r.pos, length };
-      r.skip(length);
-      return true;
-    }
-    return false;
-  });
-  const count = tensor.dims.reduce((n, d) => n * d, 1);
-  if ((type !== INT64 && type !== INT32) || count > MOST_VALUES) return tensor;
-  if (raw !== undefined) {
-    const size = type === INT64 ? 8 : 4;
-    if (raw.length !== count * size) return tensor;
-    const view = new DataView(bytes.buffer, bytes.byteOffset + raw.at, raw.length);
-    tensor.values = Array.from({ length: count }, (_, i) => (size === 8 ? Number(view.getBigInt64(i * 8, true)) : view.getInt32(i * 4, true)));
-  } else if (typed.length === count) tensor.values = typed;
-  return tensor;
-}
-
-async function readGraph(bytes: Uint8Array): Promise<Graph> {
-  const f = await onnxFields(bytes);
-  const { r, fields, delimited } = f;
-  const graph: Graph = { opset: 1, nodes: [], initializers: [] };
-  const readAttribute = (end: number, into: Map<string, Attribute>): void => {
-    let name = '';
-    const a: Attribute = {};
-    // AttributeProto: name 1, i 3, t 5, g 6, ints 8, graphs 11.
-    fields(end, (field, wire) => {
-      if (field === 1 && wire === 2) {
-        name = r.string();
-        return true;
-      }
-      if (field === 3 && wire === 0) {
-        a.i = int64(r);
-        return true;
-      }
-      if (field === 5 && wire === 2) return delimited((tensorEnd) => (a.tensor = readTensor(f, bytes, tensorEnd)));
-      // Only the lists judged here: a tree ensemble's thousands of node ids are skipped unread.
-      if (field === 8 && INT_LISTS.has(name)) return readInts(f, wire, (a.ints ??= []));
-      if (field === 6 || field === 11) a.graph = true;
-      return false;
-    });
-    into.set(name, a);
-  };
-  const readNode = (end: number): void => {
-    const node: Node = { opType: '', domain: '', name: '', inputs: [], outputs: [], attributes: new Map() };
-    // NodeProto: input 1, output 2, name 3, op_type 4, attribute 5, domain 7.
-    fields(end, (field, wire) => {
-      if (wire !== 2) return false;
-      if (field === 1) node.inputs.push(r.string());
-      else if (field === 2) node.outputs.push(r.string());
-      else if (field === 3) node.name = r.string();
-      else if (field === 4) node.opType = r.string();
-      else if (field === 7) node.domain = r.string();
-      else if (field === 5) return delimited((attributeEnd) => readAttribute(attributeEnd, node.attributes));
-      else return false;
-      return true;
-    });
-    graph.nodes.push(node);
-  };
-  // ModelProto: graph 7, opset_import 8 (domain 1, version 2); GraphProto: node 1, initializer 5.
-  fields(bytes.length, (field, wire) => {
-    if (wire !== 2) return false;
-    if (field === 8) {
-      return delimited((end) => {
-        let domain = '';
-        let version = 1;
-        fields(end, (g, w) => {
-          if (g === 1 && w === 2) domain = r.string();
-          else if (g === 2 && w === 0) version = int64(r);
-          else return false;
-          return true;
-        });
-        if (domain === '' || domain === 'ai.onnx') graph.opset = version;
-      });
-    }
-    if (field !== 7) return false;
-    return delimited((end) => fields(end, (g, w) => {
-      if (w !== 2) return false;
-      if (g === 1) return delimited(readNode);
-      if (g === 5) return delimited((tensorEnd) => graph.initializers.push(readTensor(f, bytes, tensorEnd)));
-      return false;
-    }));
-  });
-  return graph;
 }
 
 // Ops that work element by element: their output's row i is made of their inputs' row i (with
@@ -223,7 +67,7 @@ class Judge {
   }
 
   /** The values of a node's constant integer input (axes, a shape), or undefined when not known or not given. */
-  private constValues(node: Node, at: number): Value[] | undefined {
+  private constValues(node: NodeFacts, at: number): Value[] | undefined {
     const name = node.inputs[at];
     if (name === undefined || name === '') return undefined;
     const k = this.get(name);
@@ -231,7 +75,7 @@ class Judge {
   }
 
   /** Axes from the attribute (older opsets) or the input at `at` (newer): undefined when neither is given; null when given but not known. */
-  private axes(node: Node, at: number): number[] | undefined | null {
+  private axes(node: NodeFacts, at: number): number[] | undefined | null {
     const attribute = node.attributes.get('axes')?.ints;
     if (attribute !== undefined) return attribute;
     const name = node.inputs[at];
@@ -240,7 +84,7 @@ class Judge {
     return values !== undefined && values.every((v): v is number => typeof v === 'number') ? values : null;
   }
 
-  private int(node: Node, attribute: string, otherwise: number): number {
+  private int(node: NodeFacts, attribute: string, otherwise: number): number {
     return node.attributes.get(attribute)?.i ?? otherwise;
   }
 
@@ -264,7 +108,7 @@ class Judge {
   }
 
   /** A single row input (the first) and constant others, of a known rank: every output a row tensor of `outRank`. */
-  private along(node: Node, inputs: Known[], axisAttribute: string, defaultAxis: number | undefined, outRank: (rank: number) => number, outputs = node.outputs.length): Judged {
+  private along(node: NodeFacts, inputs: Known[], axisAttribute: string, defaultAxis: number | undefined, outRank: (rank: number) => number, outputs = node.outputs.length): Judged {
     const data = inputs[0];
     if (!data?.row || inputs.slice(1).some((k) => k.row)) return 'it takes rows other than as its first input';
     const rank = data.dims?.length;
@@ -277,11 +121,11 @@ class Judge {
   }
 
   /** What a node's outputs are, or why it may mix rows; called only for a node that takes rows or the batch's size. */
-  judge(node: Node, inputs: Known[]): Judged {
+  judge(node: NodeFacts, inputs: Known[]): Judged {
     const op = node.opType;
     const first = inputs[0];
     const rank = first?.row ? first.dims?.length : undefined;
-    if ([...node.attributes.values()].some((a) => a.graph)) return 'it runs a subgraph';
+    if ([...node.attributes.values()].some((a) => a.graphs !== undefined)) return 'it runs a subgraph';
     if (node.domain === 'ai.onnx.ml') return this.judgeMl(node, inputs, rank);
     if (node.domain !== '' && node.domain !== 'ai.onnx') return `its domain '${node.domain}' is not known to keep rows apart`;
     if (inputs.some((k) => !k.row && k.values?.includes('N')) && !SHAPE_ARITHMETIC.has(op) && !['Reshape', 'Expand', 'Tile'].includes(op)) return 'it uses the batch\'s size (from Shape)';
@@ -375,7 +219,7 @@ class Judge {
     return Array.from({ length: outputs }, () => row(rankOf(rank === undefined ? undefined : outRank(rank))));
   }
 
-  private judgeMl(node: Node, inputs: Known[], rank: number | undefined): Judged {
+  private judgeMl(node: NodeFacts, inputs: Known[], rank: number | undefined): Judged {
     const op = node.opType;
     const first = inputs[0];
     if (inputs.every((k) => !k.row)) return inputs.some((k) => k.values?.includes('N')) ? 'it uses the batch\'s size (from Shape)' : node.outputs.map(() => ({ row: false }));
@@ -391,7 +235,7 @@ class Judge {
   }
 
   /** A node taking no rows: a constant, unless it computes with the batch's size (SHAPE_ARITHMETIC, followed). */
-  private shapeArithmetic(node: Node, inputs: Known[]): Judged {
+  private shapeArithmetic(node: NodeFacts, inputs: Known[]): Judged {
     const constant: Known[] = node.outputs.map(() => ({ row: false }));
     const value = inputs[0]?.values;
     let values: Value[] | undefined;
@@ -429,7 +273,7 @@ class Judge {
     return [{ row: false, dims: [values.length], values }];
   }
 
-  private gather(node: Node, inputs: Known[]): Judged {
+  private gather(node: NodeFacts, inputs: Known[]): Judged {
     const [data, indices] = inputs;
     if (data === undefined || indices === undefined) return 'it has too few inputs';
     const axis = this.int(node, 'axis', 0);
@@ -445,7 +289,7 @@ class Judge {
     return 'it picks from rows by indices that are rows';
   }
 
-  private reshape(node: Node, inputs: Known[]): Judged {
+  private reshape(node: NodeFacts, inputs: Known[]): Judged {
     const [data, shape] = inputs;
     if (!data?.row || shape?.row) return 'it reshapes into rows a tensor not computed per row';
     const sizes = shape?.values;
@@ -459,7 +303,7 @@ class Judge {
     return keepsRows || perRow ? [row(rankOf(sizes.length))] : 'it may change the batch dimension (its shape does not keep the first dimension)';
   }
 
-  private slice(node: Node, inputs: Known[], rank: number | undefined): Judged {
+  private slice(node: NodeFacts, inputs: Known[], rank: number | undefined): Judged {
     if (!inputs[0]?.row || inputs.slice(1).some((k) => k.row)) return 'it takes rows other than as its first input';
     // Opset 10 on: starts, ends, axes, steps are inputs; before, attributes.
     const read = (at: number, attribute: string): Value[] | undefined => (this.opset >= 10 ? this.constValues(node, at) : node.attributes.get(attribute)?.ints);
@@ -497,13 +341,14 @@ class Judge {
  * whose signature has a batch dimension (rawBatchable); a graph it cannot read is said to mix rows.
  */
 export async function rowMixing(signature: ModelSignature, bytes: Uint8Array): Promise<string | undefined> {
-  let graph: Graph;
+  let model: ModelFacts;
   try {
-    graph = await readGraph(bytes);
+    model = await graphFacts(bytes);
   } catch (err) {
     return `its graph could not be read to tell (${(err as Error).message})`;
   }
-  const judge = new Judge(graph.opset);
+  const { opset, graph } = model;
+  const judge = new Judge(opset);
   for (const t of graph.initializers) judge.set(t.name, { row: false, dims: t.dims, values: t.values });
   // Inputs come after the initializers: an input of an initializer's name (IR < 4: a default) is fed.
   for (const input of signature.inputs) judge.set(input.name, row(input.shape.map((d, i) => (i > 0 && typeof d === 'number' && d >= 0 ? d : null))));

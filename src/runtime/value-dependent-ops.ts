@@ -3,7 +3,7 @@
 // real input. The hybrid runtime gives such a model no main-thread session (a run there blocks the
 // event loop, health probes included, and no watchdog can stop it); its runs stay on the workers,
 // where the run watchdog catches one that does not end. The list is in docs/runtime.md.
-import { onnxFields } from '../core/onnx-fields.js';
+import { graphFacts, type NodeFacts } from '../core/graph-facts.js';
 
 /** Matched by op_type in any domain (a custom op of one of these names is as likely to do the same). */
 export const VALUE_DEPENDENT_OPS: ReadonlySet<string> = new Set([
@@ -19,27 +19,19 @@ export const VALUE_DEPENDENT_OPS: ReadonlySet<string> = new Set([
 
 /**
  * The VALUE_DEPENDENT_OPS a model holds, anywhere: its graph, the subgraphs of its nodes'
- * attributes (a Loop's body, an If's branches, nested) and its model-local functions. Read field by
- * field (onnx-fields.ts): initializers and large attributes are skipped by their length.
+ * attributes (a Loop's body, an If's branches, nested) and its model-local functions (read once per
+ * load: graph-facts.ts). Rejects when the graph cannot be read.
  */
 export async function valueDependentOps(bytes: Uint8Array): Promise<string[]> {
-  const { r, fields, delimited } = await onnxFields(bytes);
+  const { graph, functions } = await graphFacts(bytes);
   const found = new Set<string>();
-  // NodeProto: op_type 4, attribute 5. AttributeProto: g 6, graphs 11 (GraphProto).
-  const node = (end: number): void => fields(end, (field, wire) => {
-    if (wire !== 2) return false;
-    if (field === 4) {
-      const op = r.string();
-      if (VALUE_DEPENDENT_OPS.has(op)) found.add(op);
-      return true;
+  const visit = (nodes: NodeFacts[]): void => {
+    for (const node of nodes) {
+      if (VALUE_DEPENDENT_OPS.has(node.opType)) found.add(node.opType);
+      for (const attribute of node.attributes.values()) for (const subgraph of attribute.graphs ?? []) visit(subgraph.nodes);
     }
-    return field === 5 && delimited((attrEnd) => fields(attrEnd, (f, w) => w === 2 && (f === 6 || f === 11) && delimited(graph)));
-  });
-  // GraphProto: node 1.
-  const graph = (end: number): void => fields(end, (field, wire) => field === 1 && wire === 2 && delimited(node));
-  // FunctionProto: node 7.
-  const fn = (end: number): void => fields(end, (field, wire) => field === 7 && wire === 2 && delimited(node));
-  // ModelProto: graph 7, functions 25.
-  fields(bytes.length, (field, wire) => wire === 2 && ((field === 7 && delimited(graph)) || (field === 25 && delimited(fn))));
+  };
+  visit(graph.nodes);
+  for (const nodes of functions) visit(nodes);
   return [...found].sort();
 }
