@@ -27,7 +27,7 @@ import type { TrafficRouter } from '../traffic/router.js';
 
 export const INFERENCE_SERVICE = 'inference.GRPCInferenceService';
 
-/** How often health watchers are told of a change in the extra readiness (a required MQTT broker). */
+/** How often health watchers are told of a change in the workers' or the extra readiness (a required MQTT broker). */
 const READINESS_POLL_MS = 1000;
 
 /**
@@ -625,7 +625,7 @@ export async function startGrpcServer(options: GrpcServerOptions): Promise<Runni
     else watchesByPeer.delete(peer);
   };
   let readinessPoll: NodeJS.Timeout | undefined;
-  const status = () => (core.state === 'ready' && !draining && options.readiness?.() === undefined ? 'SERVING' : 'NOT_SERVING');
+  const status = () => (core.state === 'ready' && !draining && core.runtime.unavailable?.() === undefined && options.readiness?.() === undefined ? 'SERVING' : 'NOT_SERVING');
   const known = (name: string) => name === '' || name === INFERENCE_SERVICE;
   const statusOf = (service: string) => (known(service) ? status() : 'SERVICE_UNKNOWN');
   const publishHealth = () => {
@@ -655,8 +655,8 @@ export async function startGrpcServer(options: GrpcServerOptions): Promise<Runni
       const now = statusOf(call.request.service);
       call.write({ status: now });
       watchers.set(call, now);
-      // The extra readiness (a required MQTT broker) changes on its own: looked at every second while anyone watches.
-      if (options.readiness && readinessPoll === undefined) readinessPoll = setInterval(publishHealth, READINESS_POLL_MS).unref();
+      // The workers' readiness (and the extra one: a required MQTT broker) change on their own: looked at every second while anyone watches.
+      if (readinessPoll === undefined) readinessPoll = setInterval(publishHealth, READINESS_POLL_MS).unref();
       call.on('cancelled', () => {
         if (!watchers.delete(call)) return; // already ended by the drain
         forgetWatch(peer);

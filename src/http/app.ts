@@ -236,8 +236,9 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     metrics?.coreClosed();
   });
   // Why the service is not ready (undefined: ready), for every readiness probe: /readyz, OIP's /v2/health/ready, the gauge.
+  // Started, it is not ready either while no inference worker can take a run (all quarantined or restarting).
   const notReady = (): string | undefined => {
-    if (core?.state === 'ready') return options.readiness?.();
+    if (core?.state === 'ready') return core.runtime.unavailable?.() ?? options.readiness?.();
     return core?.state === 'draining' || core?.state === 'closed' ? 'shutting down' : 'models are loading';
   };
   if (metrics) {

@@ -238,6 +238,16 @@ export class HybridRuntime implements InferenceRuntime {
     return cost !== undefined && cost.fixedMs + cost.perRowMs * rows <= REQUEST_WORK_MS * requests;
   }
 
+  /**
+   * The pool's: with no worker, the main thread still runs the small batches of models cheap enough
+   * for it, but not the rest (larger batches, costly or value-dependent models), and which is which
+   * follows a live cost estimate. A readiness probe cannot promise that, so the service says not
+   * ready until a worker is back (the requests that reach it meanwhile still run inline where they may).
+   */
+  unavailable(): string | undefined {
+    return this.pool.unavailable();
+  }
+
   quarantineStats(): { alive: number; total: number } {
     return this.pool.quarantineStats();
   }

@@ -76,6 +76,11 @@ export interface InferenceRuntime {
   run(model: string, feeds: NamedTensors, outputNames?: string[], requests?: number): Promise<NamedTensors>;
   /** Rows up to which this model's batches run on the calling thread (HybridRuntime); absent or 0: none. */
   inlineRows?(model: string): number;
+  /**
+   * Why no inference worker can take a run now (all quarantined or restarting), or undefined: the
+   * readiness probes say not ready with it. Absent: runs never wait for a worker (in-process).
+   */
+  unavailable?(): string | undefined;
   /** Worker threads the run watchdog took out of service: alive now (stuck in a native run), and since start. */
   quarantineStats?(): { alive: number; total: number };
   /**

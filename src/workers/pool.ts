@@ -191,6 +191,28 @@ export class WorkerPoolRuntime implements InferenceRuntime {
     return { alive: this.quarantined.size, total: this.quarantinesTotal };
   }
 
+  /**
+   * Why no worker can take a run now (undefined: one can), for readiness: every worker is quarantined
+   * and not replaced yet (past maxQuarantined), or gone and waiting out its crash back-off, or closing
+   * after a failed reload. A worker still reloading the models after a respawn can take runs (they
+   * wait behind its reload, as pick() sends them), so a single crash or quarantine, replaced at once,
+   * never turns a probe to not ready; a crash loop's back-off does.
+   */
+  unavailable(): string | undefined {
+    if (this.closing || this.slots.some((s) => s.worker !== null && s.retiring === undefined)) return undefined;
+    const n = this.slots.length;
+    const of = (count: number): string => `${count} of ${n} worker${n === 1 ? '' : 's'} ${count === 1 ? 'is' : 'are'}`;
+    const stuck = this.slots.filter((s) => s.awaitingRespawn).length;
+    const restarting = this.slots.filter((s) => !s.awaitingRespawn);
+    const parts: string[] = [];
+    if (stuck > 0) parts.push(`${of(stuck)} quarantined (stuck in a run past the run timeout) and replaced once a stuck thread ends (stuck threads alive: ${this.quarantined.size})`);
+    if (restarting.length > 0) {
+      const why = restarting.map((s) => s.retiring ?? s.lastExit).find((e) => e !== undefined);
+      parts.push(`${of(restarting.length)} restarting${why !== undefined ? ` (${why})` : ''}`);
+    }
+    return `no inference worker can take a run: ${parts.join('; ')}`;
+  }
+
   /** Resolves once every quarantined thread has ended (its native run returned and it closed). */
   whenQuarantinedExited(): Promise<void> {
     if (this.quarantined.size === 0) return Promise.resolve();
@@ -208,7 +230,7 @@ export class WorkerPoolRuntime implements InferenceRuntime {
       interOpThreads: this.options.interOpThreads,
       warmUp: this.options.warmUp !== false,
       measureCost: this.options.measureCost === true,
-      retired: new Int32Array(new SharedArrayBuffer(4)),
+      retired: new Int32Array(new SharedArrayBuffer(8)),
     };
     slot.retired = init.retired;
     slot.awaitingRespawn = false;
@@ -640,6 +662,15 @@ export class WorkerPoolRuntime implements InferenceRuntime {
     const slot = this.slots[index];
     if (slot?.worker == null) throw new RangeError(`no live worker ${index}`);
     this.post(slot, { type: 'crash', how, when });
+  }
+
+  /**
+   * Test hook: the runs each worker has handed to onnxruntime (past the quarantine flag, which skips
+   * a run not started yet). A worker inside a native run answers no message, so a test that must
+   * have a run stuck, not skipped, before it fires the watchdog waits for this count.
+   */
+  runsStartedForTesting(): number[] {
+    return this.slots.map((s) => Atomics.load(s.retired, 1));
   }
 
   /**

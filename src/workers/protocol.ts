@@ -7,7 +7,10 @@ export interface WorkerInit extends RuntimeOptions {
   warmUp: boolean;
   /** Time each model's runs after loading (RunCost in 'loaded'). */
   measureCost: boolean;
-  /** Shared with the pool: 1 once the worker is quarantined (a run stuck past its bound); it then runs nothing more. */
+  /**
+   * Shared with the pool: [0] is 1 once the worker is quarantined (a run stuck past its bound); it then runs
+   * nothing more. [1] counts the runs handed to onnxruntime (a test hook: WorkerPoolRuntime.runsStartedForTesting).
+   */
   retired: Int32Array;
 }
 

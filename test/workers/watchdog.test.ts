@@ -6,27 +6,31 @@
 // sized to it (about 15 s of work), so that its thread ends within the test.
 import { after, before, describe, mock, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { Worker } from 'node:worker_threads';
 import { ModelServeError, RunLostError, RunStuckError, WorkerLostError } from '../../src/errors.js';
 import { Metrics } from '../../src/metrics/metrics.js';
+import { HybridRuntime } from '../../src/runtime/hybrid.js';
+import { startServer } from '../../src/server.js';
 import type { ModelSource, NamedTensors } from '../../src/runtime/types.js';
 import { WorkerPoolRuntime, type WorkerQuarantineEvent } from '../../src/workers/pool.js';
 import { packTensors, type FromWorker, type ToWorker, type WorkerInit } from '../../src/workers/protocol.js';
 import { writeLoopModel } from '../helpers/onnx.js';
+import { grpcClients, rpc } from '../helpers/oip.js';
+import { sample } from '../helpers/prom.js';
 
 const trips = (n: number): NamedTensors => ({ n: { type: 'int64', dims: [1], data: BigInt64Array.from([BigInt(n)]) } });
 
 /** Loop rounds of about `ms` of work on this machine, from the fastest of three timed runs (a busy machine only makes it longer). */
-async function roundsFor(pool: WorkerPoolRuntime, ms: number): Promise<number> {
+async function roundsFor(pool: WorkerPoolRuntime, ms: number, model = 'loop'): Promise<number> {
   const probe = 4000;
   let perRound = Infinity;
   for (let i = 0; i < 3; i++) {
     const t0 = performance.now();
-    await pool.run('loop', trips(probe));
+    await pool.run(model, trips(probe));
     perRound = Math.min(perRound, (performance.now() - t0) / probe);
   }
   return Math.round(ms / Math.max(1e-4, perRound));
@@ -219,5 +223,101 @@ describe('WorkerPoolRuntime run watchdog', () => {
     assert.equal(await exited, 0);
     assert.ok(!answered.includes(4), `answered: ${answered.join(', ')}`);
     assert.deepEqual(answered.slice(0, 2), [1, 2]);
+  });
+
+  test('while every worker is quarantined, every readiness probe says not ready and why; ready again once a replacement serves', async (t) => {
+    // Only setTimeout is mocked, from before the pool starts (the watchdog's timers); HTTP and gRPC are real.
+    mock.timers.enable({ apis: ['setTimeout'] });
+    t.after(() => mock.timers.reset());
+    // maxQuarantined 0: no replacement starts until a stuck thread ends. The server's default runtime, the hybrid one.
+    const pool = new WorkerPoolRuntime({ workers: 2, intraOpThreads: 1, interOpThreads: 1, runTimeoutMs: 1000, maxQuarantined: 0 });
+    const repo = join(dir, 'repo');
+    mkdirSync(join(repo, 'loop'), { recursive: true });
+    copyFileSync(source.path, join(repo, 'loop', 'loop.onnx'));
+    const server = await startServer({ repo, port: 0, runtime: new HybridRuntime(pool, { inlineMaxMs: 1 }), grpcPort: 'free', logger: false });
+    const clients = grpcClients(server.grpcPort!);
+    t.after(async () => {
+      clients.close();
+      await server.shutdown();
+      await pool.whenQuarantinedExited();
+    });
+    // The repository serves the model as 'loop'; the stuck runs go to the pool directly, under a name of their own.
+    await pool.load([{ ...source, name: 'stuck' }]);
+    assert.equal((await server.app.inject({ url: '/readyz' })).statusCode, 200);
+    const rounds = await roundsFor(pool, 15000, 'stuck');
+    const started = pool.runsStartedForTesting();
+    const hung = [pool.run('stuck', trips(rounds)), pool.run('stuck', trips(rounds))].map((p) => p.then(() => 'answered', (err: unknown) => err));
+    assert.deepEqual(pool.inFlightPerWorker, [1, 1]);
+    // Both long runs must be in onnxruntime before the watchdog fires: one not started yet would be skipped, its thread not stuck.
+    while (!pool.runsStartedForTesting().every((n, i) => n > started[i]!)) await new Promise((resolve) => setImmediate(resolve));
+    mock.timers.tick(5000);
+    for (const err of await Promise.all(hung)) assert.ok(err instanceof RunStuckError, `a stuck run was ${String(err)}`);
+    assert.equal(pool.aliveWorkers, 0);
+    mock.timers.reset();
+
+    const reason = 'no inference worker can take a run: 2 of 2 workers are quarantined (stuck in a run past the run timeout) and replaced once a stuck thread ends (stuck threads alive: 2)';
+    const readyz = await server.app.inject({ url: '/readyz' });
+    assert.equal(readyz.statusCode, 503);
+    assert.deepEqual(readyz.json(), { detail: reason, code: 'MS_ERR_NOT_READY', request_id: readyz.headers['x-request-id'] });
+    const oip = await server.app.inject({ url: '/v2/health/ready' });
+    assert.equal(oip.statusCode, 503);
+    assert.deepEqual(oip.json(), { error: reason, code: 'MS_ERR_NOT_READY', request_id: oip.headers['x-request-id'], ready: false });
+    const modelReady = await server.app.inject({ url: '/v2/models/loop/ready' });
+    assert.equal(modelReady.statusCode, 400, modelReady.body);
+    assert.equal(modelReady.json().error, `model 'loop' is not ready: ${reason}`);
+    assert.equal(sample(await server.app.metrics!.render(), 'modelserve_ready', {}), 0);
+    assert.deepEqual(await rpc(clients.inference, 'ServerReady', {}), { ready: false });
+    assert.deepEqual(await rpc(clients.inference, 'ModelReady', { name: 'loop', version: '' }), { ready: false });
+    assert.deepEqual(await rpc(clients.health, 'Check', { service: '' }), { status: 'NOT_SERVING' });
+    // A health watcher is told when a worker is back (the pool's state is looked at while anyone watches).
+    const watched: string[] = [];
+    const watch = (clients.health as unknown as { Watch(request: object): NodeJS.EventEmitter & { cancel(): void } }).Watch({ service: '' });
+    watch.on('data', (m: { status: string }) => watched.push(m.status));
+    watch.on('error', () => undefined);
+    t.after(() => watch.cancel());
+
+    // The stuck threads end by themselves; their slots get replacements, which reload the models and serve.
+    await pool.whenQuarantinedExited();
+    await pool.whenAllReady();
+    const served = await server.app.inject({ method: 'POST', url: '/v2/models/loop/infer', payload: { inputs: [{ name: 'n', datatype: 'INT64', shape: [1], data: [10] }] } });
+    assert.equal(served.statusCode, 200, served.body);
+    assert.equal((await server.app.inject({ url: '/readyz' })).statusCode, 200);
+    assert.deepEqual((await server.app.inject({ url: '/v2/health/ready' })).json(), { ready: true });
+    assert.deepEqual((await server.app.inject({ url: '/v2/models/loop/ready' })).json(), { name: 'loop', ready: true });
+    assert.equal(sample(await server.app.metrics!.render(), 'modelserve_ready', {}), 1);
+    assert.deepEqual(await rpc(clients.inference, 'ServerReady', {}), { ready: true });
+    assert.deepEqual(await rpc(clients.inference, 'ModelReady', { name: 'loop', version: '' }), { ready: true });
+    assert.deepEqual(await rpc(clients.health, 'Check', { service: '' }), { status: 'SERVING' });
+    for (let i = 0; i < 300 && watched.at(-1) !== 'SERVING'; i++) await new Promise((resolve) => setTimeout(resolve, 20));
+    assert.deepEqual(watched, ['NOT_SERVING', 'SERVING']);
+  });
+
+  test('a crash replaced at once leaves readiness alone; a crash loop waiting out its back-off is not ready, saying why', async () => {
+    mock.timers.enable({ apis: ['setTimeout'] });
+    const exits: Array<() => void> = [];
+    const exited = () => new Promise<void>((resolve) => exits.push(resolve));
+    const pool = new WorkerPoolRuntime({ workers: 1, intraOpThreads: 1, interOpThreads: 1, onWorkerExit: () => exits.shift()?.() });
+    try {
+      await pool.load([source]);
+      assert.equal(pool.unavailable(), undefined);
+      let exit = exited();
+      pool.crashWorkerForTesting(0, 'exit');
+      await exit;
+      // Replaced at once: runs wait behind the replacement's reload, so a probe sees no gap.
+      assert.equal(pool.unavailable(), undefined);
+      // The replacement dies before it has the models: the next one waits 100 ms (the back-off), with no worker meanwhile.
+      exit = exited();
+      pool.crashWorkerForTesting(0, 'exit');
+      await exit;
+      assert.equal(pool.unavailable(), 'no inference worker can take a run: 1 of 1 worker is restarting (worker 0 exited with code 1)');
+      mock.timers.tick(100);
+      assert.equal(pool.unavailable(), undefined);
+      mock.timers.reset();
+      await pool.whenAllReady();
+      assert.equal((await pool.run('loop', trips(10))).y1.data[0], 128 * 128);
+    } finally {
+      mock.timers.reset();
+      await pool.close();
+    }
   });
 });

@@ -66,7 +66,8 @@ export const oipRoutes: FastifyPluginAsync<OipRoutesOptions> = async (app, optio
   const ready = async (request: { params: Params }, reply: FastifyReply) => {
     const { name, version } = request.params;
     if (isModelReady(options.core(), name, version)) return { name, ready: true };
-    return reply.code(400).send({ ...oipErrorBody('MS_ERR_MODEL_NOT_READY', `model '${name}'${version ? ` version ${version}` : ''} is not ready`, reply.request.id), name, ready: false });
+    const why = options.core().runtime.unavailable?.();
+    return reply.code(400).send({ ...oipErrorBody('MS_ERR_MODEL_NOT_READY', `model '${name}'${version ? ` version ${version}` : ''} is not ready${why === undefined ? '' : `: ${why}`}`, reply.request.id), name, ready: false });
   };
   app.get<{ Params: Params }>('/v2/models/:name/ready', hide, ready);
   app.get<{ Params: Params }>('/v2/models/:name/versions/:version/ready', hide, ready);

@@ -35,7 +35,8 @@ export function acquire(core: InferenceCore, name: string, version: string | und
 
 /** Whether the model (version) is ready; throws MS_ERR_MODEL_NOT_FOUND for an unknown one. */
 export function isModelReady(core: InferenceCore, name: string, version: string | undefined): boolean {
-  return core.state === 'ready' || core.state === 'draining' ? core.readyToServe(name, parseVersion(version)) : false;
+  // No model answers while no inference worker can take a run (the server's readiness says why).
+  return core.state === 'ready' || core.state === 'draining' ? core.readyToServe(name, parseVersion(version)) && core.runtime.unavailable?.() === undefined : false;
 }
 
 export interface ModelMetadata {
