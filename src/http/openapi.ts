@@ -239,7 +239,7 @@ export function buildOpenApiDocument(configs: readonly ModelConfig[], options: O
     },
   };
   paths['/healthz'] = { get: { tags: ['probes'], summary: 'Liveness', operationId: 'healthz', responses: plain('The process is alive.') } };
-  paths['/readyz'] = { get: { tags: ['probes'], summary: 'Readiness', operationId: 'readyz', responses: { ...plain('Every model is loaded and warmed up.'), 503: errorResponse('Starting or shutting down.') } } };
+  paths['/readyz'] = { get: { tags: ['probes'], summary: 'Readiness', operationId: 'readyz', responses: { ...plain('Every model is loaded and warmed up.'), 503: errorResponse('Starting, shutting down, or no inference worker can take a run (all quarantined or restarting).') } } };
   declareRequestId(paths);
   return {
     openapi: '3.0.3',

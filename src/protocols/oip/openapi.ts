@@ -226,7 +226,7 @@ export function oipPaths(configs: readonly ModelConfig[], loaded?: LoadedVersion
   const tags = ['open inference protocol'];
   paths['/v2'] = { get: { tags, summary: 'Server metadata (name, version, extensions)', operationId: 'oip_server_metadata', responses: object('Server metadata.') } };
   paths['/v2/health/live'] = { get: { tags, summary: 'Server live', operationId: 'oip_live', responses: object('Live.') } };
-  paths['/v2/health/ready'] = { get: { tags, summary: 'Server ready', operationId: 'oip_ready', responses: { ...object('Ready.'), 503: error('Starting or shutting down.') } } };
+  paths['/v2/health/ready'] = { get: { tags, summary: 'Server ready', operationId: 'oip_ready', responses: { ...object('Ready.'), 503: error('Starting, shutting down, or no inference worker can take a run (all quarantined or restarting).') } } };
   // 'oip_stats', not 'oip_stats_all': a model named all has that one.
   paths['/v2/models/stats'] = { get: { tags, summary: 'Statistics of every model (Triton statistics extension)', operationId: 'oip_stats', responses: object('model_stats.') } };
   for (const config of configs) {
