@@ -359,7 +359,9 @@ export async function rowMixing(signature: ModelSignature, bytes: Uint8Array): P
     if (!takesRows) {
       // A constant: a Constant node's value is known; one made from the batch's size is followed (Shape arithmetic).
       const value = node.opType === 'Constant' && node.domain === '' ? node.attributes.get('value')?.tensor : undefined;
-      judged = value !== undefined ? [{ row: false, dims: value.dims, values: value.values }] : node.attributes.has('value_ints') ? [{ row: false, dims: [node.attributes.get('value_ints')!.ints!.length], values: node.attributes.get('value_ints')!.ints }] : node.outputs.map(() => ({ row: false }));
+      // value_ints with no list read (empty, or too long to be kept): a constant of values not known.
+      const ints = node.attributes.get('value_ints')?.ints;
+      judged = value !== undefined ? [{ row: false, dims: value.dims, values: value.values }] : ints !== undefined ? [{ row: false, dims: [ints.length], values: ints }] : node.outputs.map(() => ({ row: false }));
     } else judged = judge.judge(node, inputs);
     if (typeof judged === 'string') return `its ${node.opType} node${node.name === '' ? '' : ` '${node.name}'`}: ${judged}`;
     node.outputs.forEach((name, i) => judge.set(name, judged[i] ?? { row: false }));

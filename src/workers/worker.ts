@@ -58,7 +58,7 @@ async function run(msg: Extract<ToWorker, { type: 'run' }>): Promise<void> {
     const session = sessions.get(msg.model);
     if (session === undefined) throw new ModelServeError('MS_ERR_MODEL_NOT_FOUND', `no model named '${msg.model}' is loaded`);
     const feeds = unpackTensors(msg.feeds);
-    // The run's own time: with two runs sent together, the second one's call comes before the first one's native run.
+    // The run's own time (startRunTimer): from when onnxruntime's deferred run starts, not from this call.
     const elapsed = startRunTimer();
     const outputs = await runSession(msg.model, session, feeds, msg.outputNames);
     const runMs = elapsed();

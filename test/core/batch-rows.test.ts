@@ -30,6 +30,8 @@ const CASES: Record<string, { nodes: string; inits?: string[]; mixes?: RegExp }>
   flatten_reshape: { nodes: "h.make_node('Reshape', ['x', 's'], ['r']), h.make_node('Flatten', ['r'], ['y'])", inits: [i64('s', [-1, 2, 2])] },
   // The batch's size taken from Shape and put back first: x.view(x.size(0), -1).
   view_by_shape: { nodes: "h.make_node('Shape', ['x'], ['s']), h.make_node('Gather', ['s', 'zero'], ['n']), h.make_node('Unsqueeze', ['n', 'ax'], ['n1']), h.make_node('Concat', ['n1', 'rest'], ['shape'], axis=0), h.make_node('Reshape', ['x', 'shape'], ['y'])", inits: [i64('zero', [0], '[]'), i64('ax', [0]), i64('rest', [-1])] },
+  // A Constant whose value_ints list is empty: its value is not known, not a reason to fail the load (it threw).
+  constant_empty_ints: { nodes: "(lambda n: (n.attribute.append(onnx.AttributeProto(name='value_ints', type=onnx.AttributeProto.INTS)), n)[1])(h.make_node('Constant', [], ['c'])), h.make_node('Relu', ['x'], ['y'])" },
   sub_constant_row: { nodes: "h.make_node('Sub', ['x', 'c'], ['y'])", inits: ["h.make_tensor('c', T.FLOAT, [1, 4], [1, 2, 3, 4])"] },
   // Mixing rows.
   mean_axis0: { nodes: "h.make_node('ReduceMean', ['x'], ['m'], axes=[0]), h.make_node('Sub', ['x', 'm'], ['y'])", mixes: /ReduceMean node: it reduces over axis 0/ },
