@@ -11,7 +11,7 @@ import { Worker } from 'node:worker_threads';
 import '../runtime/ort-telemetry.js';
 import { ModelServeError, RunLostError, RunStuckError, SessionLoadError, StartupError, WorkerLostError, type ErrorCode, ERRORS } from '../errors.js';
 import { leadingRows, type InferenceRuntime, type ModelSignature, type ModelSource, type NamedTensors, type RuntimeOptions } from '../runtime/types.js';
-import { packTensors, type FromWorker, type ToWorker, type WorkerInit } from './protocol.js';
+import { newRetiredFlags, packTensors, type FromWorker, type ToWorker, type WorkerInit } from './protocol.js';
 import type { RunCost } from '../runtime/session.js';
 import { RunCostEstimate } from '../runtime/run-cost.js';
 
@@ -230,7 +230,7 @@ export class WorkerPoolRuntime implements InferenceRuntime {
       interOpThreads: this.options.interOpThreads,
       warmUp: this.options.warmUp !== false,
       measureCost: this.options.measureCost === true,
-      retired: new Int32Array(new SharedArrayBuffer(8)),
+      retired: newRetiredFlags(),
     };
     slot.retired = init.retired;
     slot.awaitingRespawn = false;

@@ -14,6 +14,11 @@ export interface WorkerInit extends RuntimeOptions {
   retired: Int32Array;
 }
 
+/** The array WorkerInit.retired is: its two counters, shared (the pool's and tests' one shape). */
+export function newRetiredFlags(): Int32Array {
+  return new Int32Array(new SharedArrayBuffer(2 * Int32Array.BYTES_PER_ELEMENT));
+}
+
 export type ToWorker =
   | { type: 'load'; id: number; models: ModelSource[] }
   | { type: 'run'; id: number; model: string; feeds: PackedTensors; outputNames?: string[] }

@@ -53,8 +53,8 @@ async function load(id: number, models: Extract<ToWorker, { type: 'load' }>['mod
 async function run(msg: Extract<ToWorker, { type: 'run' }>): Promise<void> {
   // Quarantined while a run was stuck: the pool failed this run already and waits for this thread to close.
   if (Atomics.load(init.retired, 0) !== 0) return;
-  Atomics.add(init.retired, 1, 1);
   try {
+    Atomics.add(init.retired, 1, 1);
     const session = sessions.get(msg.model);
     if (session === undefined) throw new ModelServeError('MS_ERR_MODEL_NOT_FOUND', `no model named '${msg.model}' is loaded`);
     const feeds = unpackTensors(msg.feeds);

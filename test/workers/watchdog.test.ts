@@ -17,7 +17,7 @@ import { HybridRuntime } from '../../src/runtime/hybrid.js';
 import { startServer } from '../../src/server.js';
 import type { ModelSource, NamedTensors } from '../../src/runtime/types.js';
 import { WorkerPoolRuntime, type WorkerQuarantineEvent } from '../../src/workers/pool.js';
-import { packTensors, type FromWorker, type ToWorker, type WorkerInit } from '../../src/workers/protocol.js';
+import { newRetiredFlags, packTensors, type FromWorker, type ToWorker, type WorkerInit } from '../../src/workers/protocol.js';
 import { writeLoopModel } from '../helpers/onnx.js';
 import { grpcClients, rpc } from '../helpers/oip.js';
 import { sample } from '../helpers/prom.js';
@@ -36,6 +36,14 @@ async function roundsFor(pool: WorkerPoolRuntime, ms: number, model = 'loop'): P
   return Math.round(ms / Math.max(1e-4, perRound));
 }
 
+
+/**
+ * Until `worker` has handed `n` more runs to onnxruntime than `before` says (real time passes; only the pool's
+ * setTimeout is mocked): a run the watchdog fires on before it started would be skipped, its thread not stuck.
+ */
+async function runsStarted(pool: WorkerPoolRuntime, before: number[], worker: number, n: number): Promise<void> {
+  while (pool.runsStartedForTesting()[worker]! < before[worker]! + n) await new Promise((resolve) => setImmediate(resolve));
+}
 describe('WorkerPoolRuntime run watchdog', () => {
   let dir: string;
   let source: ModelSource;
@@ -59,9 +67,11 @@ describe('WorkerPoolRuntime run watchdog', () => {
     try {
       await pool.load([source]);
       const slow = await roundsFor(pool, 15000);
+      const before = pool.runsStartedForTesting();
       const hung = pool.run('loop', trips(slow));
       const hungOutcome = hung.then(() => 'answered', (err: unknown) => err);
       const stuckWorker = pool.inFlightPerWorker.indexOf(1);
+      await runsStarted(pool, before, stuckWorker, 1);
       // The other worker serves meanwhile (the least loaded gets the run).
       const fast = await pool.run('loop', trips(10));
       assert.equal((fast.y1.data as Float32Array)[0], 128 * 128);
@@ -108,11 +118,13 @@ describe('WorkerPoolRuntime run watchdog', () => {
       await pool.load([source]);
       const slow = await roundsFor(pool, 8000);
       // In this order on the one worker: a short run, the long run, a load, a run after the load.
+      const before = pool.runsStartedForTesting();
       const short = pool.run('loop', trips(10));
       const long = pool.run('loop', trips(slow)).then(() => 'answered', (err: unknown) => err);
       const load = pool.load([{ ...source, name: 'loop2', label: "'loop2' version 1" }]).then(() => 'loaded', (err: unknown) => err);
       const behind = pool.run('loop', trips(10)).then(() => 'answered', (err: unknown) => err);
       await short;
+      await runsStarted(pool, before, 0, 2);
       // The long run now holds the worker, the load waiting behind it: the watchdog times it all the same.
       mock.timers.tick(5000);
       const stuck = await long;
@@ -145,7 +157,9 @@ describe('WorkerPoolRuntime run watchdog', () => {
     try {
       await pool.load([source]);
       const slow = await roundsFor(pool, 6000);
+      const before = pool.runsStartedForTesting();
       const long = pool.run('loop', trips(slow)).then(() => 'answered', (err: unknown) => err);
+      await runsStarted(pool, before, 0, 1);
       mock.timers.tick(5000);
       const stuck = await long;
       assert.ok(stuck instanceof RunStuckError);
@@ -186,7 +200,7 @@ describe('WorkerPoolRuntime run watchdog', () => {
       await sizing.close();
     }
     // The worker itself, as the pool drives it: the retired flag is what quarantine() sets.
-    const retired = new Int32Array(new SharedArrayBuffer(4));
+    const retired = newRetiredFlags();
     const init: WorkerInit = { intraOpThreads: 1, interOpThreads: 1, warmUp: false, measureCost: false, retired };
     const worker = new Worker(new URL('../../src/workers/worker.js', import.meta.url), { workerData: init });
     const answered: number[] = [];
