@@ -12,9 +12,10 @@ import type { ModelProblem } from './problems.js';
 
 /**
  * `bytes`: the model as served (after the optimiser), what the hybrid runtime reads; `written`: as
- * its author wrote it, what a raw model's rows are judged by (as core.ts's load does).
+ * its author wrote it, what a raw model's rows are judged by (as core.ts's load does). `hybrid`: serve runs the
+ * hybrid runtime (its default), which alone decides per model whether it may run on the main thread.
  */
-export async function loadNotes(config: ModelConfig, signature: ModelSignature, bytes: Uint8Array, written: Uint8Array): Promise<ModelProblem[]> {
+export async function loadNotes(config: ModelConfig, signature: ModelSignature, bytes: Uint8Array, written: Uint8Array, hybrid = true): Promise<ModelProblem[]> {
   const note = (message: string): ModelProblem => ({ file: config.configFile, key: '(model)', message, severity: 'note' });
   const notes: ModelProblem[] = [];
   // The same condition as the load's: only a raw model that would be batched is read for rows that mix.
@@ -22,6 +23,7 @@ export async function loadNotes(config: ModelConfig, signature: ModelSignature, 
     const rowsMixed = await rowMixing(signature, written);
     if (rowsMixed !== undefined) notes.push(note(notBatchedMessage(rowsMixed)));
   }
+  if (!hybrid) return notes;
   let ops: string[] | undefined;
   let unreadable: string | undefined;
   try {

@@ -27,6 +27,12 @@ export interface CheckOptions {
   optimize?: boolean;
   /** A CSV of real inputs to run through every model (check --sample). */
   sample?: string;
+  /**
+   * false when serve does not choose per model between its main thread and the workers (serve --check with
+   * --workers 0: everything on the main thread; --inline-max-us 0: everything on the workers): which models
+   * never run on the main thread is then no decision of the load, and not said. Default true (serve's default).
+   */
+  hybrid?: boolean;
 }
 
 export interface CheckReport {
@@ -161,7 +167,7 @@ export async function checkRepository(repo: string, options: CheckOptions = {}):
         : [];
       modelProblems.push(...warmUp);
       // What its load decides from its graph (batching, the main thread), said of a model that serves.
-      if (folder.problems.length === 0 && !modelProblems.some((p) => p.severity === 'error')) modelProblems.push(...await loadNotes(config, signature, opened.bytes, opened.written));
+      if (folder.problems.length === 0 && !modelProblems.some((p) => p.severity === 'error')) modelProblems.push(...await loadNotes(config, signature, opened.bytes, opened.written, options.hybrid !== false));
       if (sample && config.kind !== 'raw' && misfits.length === 0 && folder.problems.length === 0 && !warmUp.some((p) => p.severity === 'error')) {
         try {
           modelProblems.push(...await checkSample(config, signature, session, sample));

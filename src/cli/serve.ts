@@ -17,7 +17,8 @@ export async function run(argv: string[]): Promise<number> {
     return 0;
   }
   for (const warning of options.warnings) console.error(`modelserve: warning: ${warning}`);
-  if (options.check) return (await import('../check/cli.js')).checkAndReport(options.repo, { optimize: options.optimize });
+  // The main-thread note only where serve runs the hybrid runtime (not with --workers 0, nor --inline-max-us 0).
+  if (options.check) return (await import('../check/cli.js')).checkAndReport(options.repo, { optimize: options.optimize, hybrid: options.workers !== 0 && options.inlineMaxUs > 0 });
   let server: RunningServer | undefined;
   // A signal before the server is up (loading models can take a while): nothing was accepted, so
   // there is nothing to drain; say so and exit as the signal would, rather than the silent default kill.

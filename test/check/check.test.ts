@@ -429,6 +429,17 @@ test('check says what serve\'s load decides from a graph, as notes (exit 0): a r
   const serveCheck = cli(['serve', repo, '--check'], repo);
   assert.equal(serveCheck.status, 0, serveCheck.stdout + serveCheck.stderr);
   assert.equal(serveCheck.stderr, r.stderr);
+  // With --workers 0 every batch runs on the main thread (no hybrid runtime), --inline-max-us 0 every batch on a
+  // worker: neither decides per model, so the main-thread note is not said (it said 'runs on a worker thread').
+  for (const flags of [['--workers', '0'], ['--inline-max-us', '0']]) {
+    const noHybrid = cli(['serve', repo, ...flags, '--check'], repo);
+    assert.equal(noHybrid.status, 0, noHybrid.stdout + noHybrid.stderr);
+    assert.equal(noHybrid.stderr, [
+      '1 note:',
+      "  centred/model.onnx: (model): not batched across requests (max_batch_size 0): its ReduceMean node 'mean': it reduces over axis 0, the batch dimension, so each request runs alone",
+      '',
+    ].join('\n'), flags.join(' '));
+  }
   // The report (checkRepository) holds them as notes: the repository serves.
   const report = await checkRepository(repo);
   assert.equal(report.ok, true);
