@@ -213,9 +213,9 @@ export function fromOrtResults(results: ort.InferenceSession.OnnxValueMapType): 
  * Times the next run started on this thread: call it right before runSession, read the returned
  * function when the run has answered. onnxruntime-node defers the native run to a setImmediate queued
  * while its run() is called, so the time from the call also holds whatever the event loop does first —
- * on the main thread, every other I/O callback of that turn (requests being parsed); on a worker, a run
- * queued just before this one. The marker immediate queued here runs right before onnxruntime's own,
- * so the figure is the run's. (Were the run ever not deferred, the marker would not have run yet when
+ * on the main thread, every other I/O callback of that turn (requests being parsed); on a worker, the
+ * messages that arrived meanwhile (its runs no longer overlap: worker.ts does one task at a time). The
+ * marker immediate queued here runs right before onnxruntime's own, so the figure is the run's. (Were the run ever not deferred, the marker would not have run yet when
  * read, and the call's time stands.)
  */
 export function startRunTimer(now: () => number = defaultClock): () => number {
