@@ -372,6 +372,13 @@ test('repository index: {"ready": true} lists only ready versions; any content t
       assert.equal(refused.body.code, 'MS_ERR_UNSUPPORTED_PARAMETER');
       assert.match(refused.body.error, message);
     }
+    // Unload's parameters are not read, but ones that are not an object are refused as load's are (a 200 unloaded the model).
+    for (const parameters of ['x', [1], 2]) {
+      const refused = await call(`${server.url}/v2/repository/models/book-weather/unload`, { method: 'POST', body: { parameters } });
+      assert.equal(refused.status, 400, JSON.stringify(refused.body));
+      assert.equal(refused.body.code, 'MS_ERR_UNSUPPORTED_PARAMETER');
+      assert.equal(refused.body.error, '"parameters" must be an object');
+    }
     // A load or unload body that is not an object is refused as the index's is, not ignored (a 200 loaded the model).
     for (const raw of ['[]', '"config"', 'null', '1']) {
       for (const action of ['load', 'unload']) {

@@ -5,7 +5,7 @@ import { isIP } from 'node:net';
 import type { FastifyPluginAsync } from 'fastify';
 import type { InferenceCore } from '../../core/core.js';
 import { ModelServeError } from '../../errors.js';
-import { checkLoadParameters, repositoryIndex } from '../../protocols/oip/service.js';
+import { checkLoadParameters, checkParametersObject, repositoryIndex } from '../../protocols/oip/service.js';
 import { sendError } from '../errors.js';
 
 export interface RepositoryRoutesOptions {
@@ -75,7 +75,8 @@ export const repositoryRoutes: FastifyPluginAsync<RepositoryRoutesOptions> = asy
     return { name: status.name, state: status.state, serving_version: status.serving ?? null, versions: status.versions };
   });
   app.post<{ Params: { name: string } }>('/v2/repository/models/:name/unload', hide, async (request) => {
-    bodyOptions(request.body, '{"parameters": {}}');
+    // Its parameters (Triton's unload_dependents) are not read, but ones that are not an object are refused as load's are.
+    checkParametersObject(bodyOptions(request.body, '{"parameters": {}}').parameters);
     const status = await options.core().unloadModel(request.params.name);
     return { name: status.name, state: status.state, versions: status.versions };
   });

@@ -92,13 +92,22 @@ export interface IndexEntry { name: string; version: string; state: string; reas
 
 /** Triton's repository index: one entry per version (a model with none: one entry without version). */
 /**
+ * A repository load's or unload's `parameters`: none, or an object (Triton's map of names to values);
+ * anything else is refused rather than ignored.
+ */
+export function checkParametersObject(parameters: unknown): asserts parameters is Record<string, unknown> | null | undefined {
+  if (parameters === undefined || parameters === null) return;
+  if (typeof parameters !== 'object' || Array.isArray(parameters)) throw new ModelServeError('MS_ERR_UNSUPPORTED_PARAMETER', '"parameters" must be an object');
+}
+
+/**
  * Triton's load parameters that would change what is loaded (`config`: a config override, `file:…`:
  * model files sent with the request) are refused rather than ignored: modelserve loads the model
  * folder as it is on disk, and a 200 would say the override took effect.
  */
 export function checkLoadParameters(parameters: unknown): void {
+  checkParametersObject(parameters);
   if (parameters === undefined || parameters === null) return;
-  if (typeof parameters !== 'object' || Array.isArray(parameters)) throw new ModelServeError('MS_ERR_UNSUPPORTED_PARAMETER', '"parameters" must be an object');
   const overrides = Object.keys(parameters).filter((k) => k === 'config' || k.startsWith('file:'));
   if (overrides.length > 0) {
     throw new ModelServeError('MS_ERR_UNSUPPORTED_PARAMETER', `load parameter ${overrides.map((k) => `'${k.slice(0, 64)}'`).join(', ')} is not supported: the model folder is loaded as it is on disk (edit its model.yaml or files, then load)`);
