@@ -94,6 +94,18 @@ export function grpcClients(port: number, options: grpc.ClientOptions = {}): { i
   return { inference: a, health: b, close: () => { a.close(); b.close(); } };
 }
 
+/**
+ * A grpc.health.v1 Watch on the whole server: the statuses it is told, in order, kept in `statuses`;
+ * `cancel()` ends it (call it in the test's clean-up).
+ */
+export function watchHealth(health: GrpcClient): { statuses: string[]; cancel(): void } {
+  const statuses: string[] = [];
+  const watch = (health as unknown as { Watch(request: object): NodeJS.EventEmitter & { cancel(): void } }).Watch({ service: '' });
+  watch.on('data', (m: { status: string }) => statuses.push(m.status));
+  watch.on('error', () => undefined);
+  return { statuses, cancel: () => watch.cancel() };
+}
+
 /** One unary call as a promise (metadata optional). */
 export function rpc<T = Record<string, unknown>>(client: GrpcClient, method: string, request: unknown, metadata = new grpc.Metadata()): Promise<T> {
   return new Promise((resolve, reject) => {

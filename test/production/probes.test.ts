@@ -10,7 +10,7 @@ import { startServer } from '../../src/server.js';
 import { startGrpcServer } from '../../src/grpc/server.js';
 import { InferenceStatistics } from '../../src/protocols/oip/statistics.js';
 import { EXAMPLES } from '../helpers/paths.js';
-import { grpcClients, rpc } from '../helpers/oip.js';
+import { grpcClients, rpc, watchHealth } from '../helpers/oip.js';
 import { sample } from '../helpers/prom.js';
 
 test('not ready for an extra reason (a required MQTT broker away): /readyz, /v2/health/ready and the gauge all say 503 / 0, in their error shapes', async (t) => {
@@ -54,11 +54,8 @@ test('gRPC ServerReady and grpc.health.v1 Check follow the extra readiness too',
   assert.deepEqual(await rpc(clients.inference, 'ServerReady', {}), { ready: false });
   assert.deepEqual(await rpc(clients.health, 'Check', { service: '' }), { status: 'NOT_SERVING' });
   // A watcher hears of the change as it happens (it was told only at shutdown).
-  const watched: string[] = [];
-  const watch = (clients.health as unknown as { Watch(request: object): NodeJS.EventEmitter & { cancel(): void } }).Watch({ service: '' });
-  watch.on('data', (m: { status: string }) => watched.push(m.status));
-  watch.on('error', () => undefined);
-  t.after(() => watch.cancel());
+  const { statuses: watched, cancel } = watchHealth(clients.health);
+  t.after(cancel);
   await until(() => watched.length === 1, 'the first status');
   reason = undefined;
   assert.deepEqual(await rpc(clients.inference, 'ServerReady', {}), { ready: true });

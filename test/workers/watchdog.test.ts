@@ -19,7 +19,7 @@ import type { ModelSource, NamedTensors } from '../../src/runtime/types.js';
 import { WorkerPoolRuntime, type WorkerQuarantineEvent } from '../../src/workers/pool.js';
 import { newRetiredFlags, packTensors, type FromWorker, type ToWorker, type WorkerInit } from '../../src/workers/protocol.js';
 import { writeLoopModel } from '../helpers/onnx.js';
-import { grpcClients, rpc } from '../helpers/oip.js';
+import { grpcClients, rpc, watchHealth } from '../helpers/oip.js';
 import { sample } from '../helpers/prom.js';
 
 const trips = (n: number): NamedTensors => ({ n: { type: 'int64', dims: [1], data: BigInt64Array.from([BigInt(n)]) } });
@@ -284,11 +284,8 @@ describe('WorkerPoolRuntime run watchdog', () => {
     assert.deepEqual(await rpc(clients.inference, 'ModelReady', { name: 'loop', version: '' }), { ready: false });
     assert.deepEqual(await rpc(clients.health, 'Check', { service: '' }), { status: 'NOT_SERVING' });
     // A health watcher is told when a worker is back (the pool's state is looked at while anyone watches).
-    const watched: string[] = [];
-    const watch = (clients.health as unknown as { Watch(request: object): NodeJS.EventEmitter & { cancel(): void } }).Watch({ service: '' });
-    watch.on('data', (m: { status: string }) => watched.push(m.status));
-    watch.on('error', () => undefined);
-    t.after(() => watch.cancel());
+    const { statuses: watched, cancel } = watchHealth(clients.health);
+    t.after(cancel);
 
     // The stuck threads end by themselves; their slots get replacements, which reload the models and serve.
     await pool.whenQuarantinedExited();
