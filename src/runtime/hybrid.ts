@@ -7,12 +7,14 @@
 //
 // The expected time comes from the workers' own timing of each model right after it loads (fixed
 // cost + cost per row, on zeros: RunCost). But the main thread also does every request's HTTP
-// work: a batch of few requests with many rows each (64-row OIP or JSON requests) run there while
-// a worker sits idle leaves a core's worker waiting on a saturated main thread. So while a worker
-// is idle, a batch that would take more than half the budget and more than a request's own HTTP
-// work per request it serves goes to that worker (64-row requests of the book model: 15–25 % more
-// requests/s in alternating runs; single-row requests, whose batches cost a few µs per request,
-// stay inline: BENCHMARKS.md, OIP section). Only models cheap enough for a one-row batch get a
+// work: a batch of few requests with many rows each (64-row OIP or JSON requests) run there
+// saturates it while a worker's core waits on it. So a batch that would take more than half the
+// budget and more than a request's own HTTP work per request it serves goes to a worker, idle or
+// not (64-row requests of the book model: 15–25 % more requests/s in alternating runs when only
+// idle workers got them, 10 % more again when busy ones do too; single-row requests, whose batches
+// cost a few µs per request, stay inline: BENCHMARKS.md, OIP section). With workers = cores (the
+// default), the main thread running a costly batch because every worker is busy adds no core: it
+// only takes one from the workers and delays every request's HTTP work behind the run. Only models cheap enough for a one-row batch get a
 // main-thread session at all, so large models cost no extra memory or main-thread load time; it
 // loads in the background, so a model serves (from the workers) as soon as the workers have it.
 // A model whose cost depends on its inputs' values (a Loop whose trip count is an input, a Range…:
@@ -27,18 +29,18 @@ import { valueDependentOps } from './value-dependent-ops.js';
 /** The largest batch ever run on the main thread, whatever the timing says (a fit on two sizes is no promise for thousands of rows). */
 const INLINE_MAX_ROWS = 256;
 
-/** The share of the inline budget a batch may take on the main thread while a worker is idle. */
-const WORKER_IDLE_SHARE = 0.5;
+/** The share of the inline budget a batch may take on the main thread whatever its cost per request. */
+const ANY_REQUESTS_SHARE = 0.5;
 
 /**
  * Roughly the main thread's own HTTP work for one request (node:http alone spends 30–40 µs per
- * request here): with a worker idle, a batch whose run costs more than this per request it serves
+ * request here): a batch over ANY_REQUESTS_SHARE of the budget whose run costs more than this per request it serves
  * is handed to the worker.
  */
 const REQUEST_WORK_MS = 0.05;
 
-/** Rows of a model's batch run on the main thread: up to `rows`, and up to `whileWorkerIdle` whatever the batch's requests when a worker is idle. */
-export interface InlineLimit { rows: number; whileWorkerIdle: number }
+/** Rows of a model's batch run on the main thread: up to `anyRequests` whatever the batch's requests, up to `rows` when it costs at most REQUEST_WORK_MS per request it serves. */
+export interface InlineLimit { rows: number; anyRequests: number }
 
 /** How long after a load its main-thread sessions start loading (ms). */
 const INLINE_LOAD_DELAY_MS = 200;
@@ -50,7 +52,7 @@ const INLINE_LOAD_DELAY_MS = 200;
  */
 export function changedLimit(current: InlineLimit | undefined, estimate: InlineLimit): InlineLimit | undefined {
   if (current === undefined) return estimate.rows >= 1 ? estimate : undefined;
-  return estimate.rows === current.rows && estimate.whileWorkerIdle === current.whileWorkerIdle ? undefined : estimate;
+  return estimate.rows === current.rows && estimate.anyRequests === current.anyRequests ? undefined : estimate;
 }
 
 /**
@@ -99,10 +101,10 @@ export class HybridRuntime implements InferenceRuntime {
     return this.inlineLimits.get(model)?.rows ?? 0;
   }
 
-  /** Rows up to which batches of this model run on the main thread while a worker is idle (0: none). */
-  inlineRowsWhileWorkerIdle(model: string): number {
+  /** Rows up to which batches of this model run on the main thread whatever their requests (0: none). */
+  inlineRowsAnyRequests(model: string): number {
     if (this.seenCostEpoch !== this.pool.runCostEpoch) this.refreshLimits();
-    return this.inlineLimits.get(model)?.whileWorkerIdle ?? 0;
+    return this.inlineLimits.get(model)?.anyRequests ?? 0;
   }
 
   async load(models: ModelSource[]): Promise<Record<string, ModelSignature>> {
@@ -129,7 +131,7 @@ export class HybridRuntime implements InferenceRuntime {
     return signatures;
   }
 
-  /** Rows of this model expected to run within the budget, and within its share while a worker is idle (0: none), from the pool's current estimate. */
+  /** Rows of this model expected to run within the budget, and within its share for any batch (0: none), from the pool's current estimate. */
   private limitOf(model: string): InlineLimit {
     const cost = this.pool.runCost(model);
     const rowsWithin = (budgetMs: number): number => {
@@ -137,7 +139,7 @@ export class HybridRuntime implements InferenceRuntime {
       if (cost === undefined || spare < 0) return 0;
       return Math.min(INLINE_MAX_ROWS, cost.perRowMs > 0 ? 1 + Math.floor(spare / cost.perRowMs) : INLINE_MAX_ROWS);
     };
-    return { rows: rowsWithin(this.options.inlineMaxMs), whileWorkerIdle: rowsWithin(this.options.inlineMaxMs * WORKER_IDLE_SHARE) };
+    return { rows: rowsWithin(this.options.inlineMaxMs), anyRequests: rowsWithin(this.options.inlineMaxMs * ANY_REQUESTS_SHARE) };
   }
 
   /**
@@ -225,7 +227,7 @@ export class HybridRuntime implements InferenceRuntime {
     const limit = this.inlineLimits.get(model);
     if (limit !== undefined && this.inline !== undefined) {
       const rows = leadingRows(feeds);
-      if (rows !== undefined && rows <= limit.rows && (rows <= limit.whileWorkerIdle || !this.pool.hasIdleWorker || this.cheapPerRequest(model, rows, requests))) {
+      if (rows !== undefined && rows <= limit.rows && (rows <= limit.anyRequests || this.cheapPerRequest(model, rows, requests))) {
         return this.inline.run(model, feeds, outputNames);
       }
     }

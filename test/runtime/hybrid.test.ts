@@ -49,7 +49,7 @@ describe('HybridRuntime', () => {
   test('a batch within the limit runs on the calling thread, a larger one on a worker; both answer the same', async () => {
     const limit = hybrid.inlineRows('svc');
     // Within the limit that holds while the workers are idle (as they are here).
-    const small = svcRows(Math.min(hybrid.inlineRowsWhileWorkerIdle('svc'), 4));
+    const small = svcRows(Math.min(hybrid.inlineRowsAnyRequests('svc'), 4));
     const large = svcRows(limit + 1);
     const smallRun = hybrid.run('svc', { float_input: svcTensor(small) });
     assert.deepEqual(pool.inFlightPerWorker, [0, 0], 'the small batch never reached a worker');
@@ -61,21 +61,21 @@ describe('HybridRuntime', () => {
     assert.deepEqual([...(a.label!.data as BigInt64Array)], [...(viaPool.label!.data as BigInt64Array)].slice(0, small.length));
   });
 
-  test('while a worker is idle, a batch expected to take more than half the budget and more than 50 µs per request it serves goes to it; with every worker busy, it runs on the calling thread', async () => {
+  test('a batch expected to take more than half the budget and more than 50 µs per request it serves goes to a worker, idle or busy; one serving enough requests runs on the calling thread', async () => {
     // A run first, so that the limits follow whatever the earlier tests' runs did to the estimate.
     await hybrid.run('svc', { float_input: svcTensor(svcRows(1)) });
     const cost = pool.runCost('svc')!;
     const limit = hybrid.inlineRows('svc');
-    const whileIdle = hybrid.inlineRowsWhileWorkerIdle('svc');
-    assert.ok(whileIdle >= 1 && whileIdle < limit, `limits ${whileIdle} < ${limit} with ${JSON.stringify(cost)}`);
+    const share = hybrid.inlineRowsAnyRequests('svc');
+    assert.ok(share >= 1 && share < limit, `limits ${share} < ${limit} with ${JSON.stringify(cost)}`);
     const rows = svcRows(limit);
     const toIdleWorker = hybrid.run('svc', { float_input: svcTensor(rows) });
     assert.equal(pool.inFlightPerWorker.reduce((a, b) => a + b, 0), 1, 'a worker was idle: the batch went to it');
     const expected = await toIdleWorker;
     // That worker run may have moved the estimate either way (it tracks real runs): the limits as they are now.
-    const now = { limit: hybrid.inlineRows('svc'), whileIdle: hybrid.inlineRowsWhileWorkerIdle('svc'), cost: pool.runCost('svc')! };
-    assert.ok(now.whileIdle >= 1, `limits ${now.whileIdle}, ${now.limit} with ${JSON.stringify(now.cost)}`);
-    const withinShare = hybrid.run('svc', { float_input: svcTensor(svcRows(now.whileIdle)) });
+    const now = { limit: hybrid.inlineRows('svc'), share: hybrid.inlineRowsAnyRequests('svc'), cost: pool.runCost('svc')! };
+    assert.ok(now.share >= 1, `limits ${now.share}, ${now.limit} with ${JSON.stringify(now.cost)}`);
+    const withinShare = hybrid.run('svc', { float_input: svcTensor(svcRows(now.share)) });
     assert.deepEqual(pool.inFlightPerWorker, [0, 0], 'a batch within half the budget runs on the calling thread');
     await withinShare;
     // The same batch serving many requests costs each of them less than its own HTTP work (50 µs): inline. (That
@@ -86,13 +86,16 @@ describe('HybridRuntime', () => {
     const shared = hybrid.run('svc', { float_input: svcTensor(svcRows(sharedRows)) }, undefined, manyRequests);
     assert.deepEqual(pool.inFlightPerWorker, [0, 0], `a batch serving ${manyRequests} requests runs on the calling thread`);
     assert.deepEqual([...(await shared).label!.data as BigInt64Array], [...expected.label!.data as BigInt64Array].slice(0, sharedRows));
-    // One long run on each worker: none is idle now.
+    // One long run on each worker: none is idle now. A costly batch of one request still goes to a worker (it
+    // queues there): on the main thread it would take a core from the workers and delay every request's HTTP work.
     const busy = [pool.run('svc', { float_input: svcTensor(svcRows(400)) }), pool.run('svc', { float_input: svcTensor(svcRows(400)) })];
     assert.deepEqual(pool.inFlightPerWorker, [1, 1]);
-    const busyRows = Math.min(sharedRows, hybrid.inlineRows('svc'));
-    const inline = hybrid.run('svc', { float_input: svcTensor(svcRows(busyRows)) });
-    assert.deepEqual(pool.inFlightPerWorker, [1, 1], 'every worker busy: the batch ran on the calling thread');
-    assert.deepEqual([...(await inline).label!.data as BigInt64Array], [...expected.label!.data as BigInt64Array].slice(0, busyRows));
+    const costly = { limit: hybrid.inlineRows('svc'), anyRequests: hybrid.inlineRowsAnyRequests('svc') };
+    const busyRows = Math.min(sharedRows, costly.limit);
+    assert.ok(busyRows > costly.anyRequests, `${busyRows} rows are over the share for any batch (${costly.anyRequests})`);
+    const queued = hybrid.run('svc', { float_input: svcTensor(svcRows(busyRows)) });
+    assert.equal(pool.inFlightPerWorker.reduce((a, b) => a + b, 0), 3, 'every worker busy: the batch queued on one of them');
+    assert.deepEqual([...(await queued).label!.data as BigInt64Array], [...expected.label!.data as BigInt64Array].slice(0, busyRows));
     await Promise.all(busy);
   });
 
@@ -125,7 +128,7 @@ describe('HybridRuntime', () => {
       assert.deepEqual(pool.runCost('loop'), { fixedMs: 0.01, perRowMs: 0.01 }, 'timed as cheap');
       assert.ok(guarded.inlineRows('svc') >= 1, 'the plain model got its main-thread session');
       assert.equal(guarded.inlineRows('loop'), 0);
-      assert.equal(guarded.inlineRowsWhileWorkerIdle('loop'), 0);
+      assert.equal(guarded.inlineRowsAnyRequests('loop'), 0);
       const trips: NamedTensors = { n: { type: 'int64', dims: [1], data: BigInt64Array.from([3n]) } };
       // Busy worker: a cheap model's batch would run inline now; this one still goes to the worker.
       const busy = pool.run('svc', { float_input: svcTensor(svcRows(400)) });
@@ -208,14 +211,14 @@ test('HybridRuntime: load-time timings inflated by a busy machine come down with
 });
 
 test('HybridRuntime: limits follow the estimate both ways, each on its own — the idle-worker limit grows though the main one sits at its cap', () => {
-  assert.deepEqual(changedLimit(undefined, { rows: 40, whileWorkerIdle: 20 }), { rows: 40, whileWorkerIdle: 20 });
-  assert.equal(changedLimit(undefined, { rows: 0, whileWorkerIdle: 0 }), undefined, 'too costly for the main thread: no session');
-  assert.deepEqual(changedLimit({ rows: 256, whileWorkerIdle: 190 }, { rows: 256, whileWorkerIdle: 256 }), { rows: 256, whileWorkerIdle: 256 });
-  assert.deepEqual(changedLimit({ rows: 40, whileWorkerIdle: 20 }, { rows: 80, whileWorkerIdle: 40 }), { rows: 80, whileWorkerIdle: 40 });
+  assert.deepEqual(changedLimit(undefined, { rows: 40, anyRequests: 20 }), { rows: 40, anyRequests: 20 });
+  assert.equal(changedLimit(undefined, { rows: 0, anyRequests: 0 }), undefined, 'too costly for the main thread: no session');
+  assert.deepEqual(changedLimit({ rows: 256, anyRequests: 190 }, { rows: 256, anyRequests: 256 }), { rows: 256, anyRequests: 256 });
+  assert.deepEqual(changedLimit({ rows: 40, anyRequests: 20 }, { rows: 80, anyRequests: 40 }), { rows: 80, anyRequests: 40 });
   // They only rose: an estimate brought down by one unusually fast run kept up to 5× the rows inline for good.
-  assert.deepEqual(changedLimit({ rows: 40, whileWorkerIdle: 20 }, { rows: 30, whileWorkerIdle: 15 }), { rows: 30, whileWorkerIdle: 15 }, 'a higher estimate lowers them');
-  assert.deepEqual(changedLimit({ rows: 40, whileWorkerIdle: 20 }, { rows: 0, whileWorkerIdle: 0 }), { rows: 0, whileWorkerIdle: 0 }, 'too costly again: nothing inline (the session stays)');
-  assert.equal(changedLimit({ rows: 40, whileWorkerIdle: 20 }, { rows: 40, whileWorkerIdle: 20 }), undefined);
+  assert.deepEqual(changedLimit({ rows: 40, anyRequests: 20 }, { rows: 30, anyRequests: 15 }), { rows: 30, anyRequests: 15 }, 'a higher estimate lowers them');
+  assert.deepEqual(changedLimit({ rows: 40, anyRequests: 20 }, { rows: 0, anyRequests: 0 }), { rows: 0, anyRequests: 0 }, 'too costly again: nothing inline (the session stays)');
+  assert.equal(changedLimit({ rows: 40, anyRequests: 20 }, { rows: 40, anyRequests: 20 }), undefined);
 });
 
 test('HybridRuntime: main-thread runs feed the estimate too — a model whose batches all run inline follows their cost both ways', async () => {
@@ -228,7 +231,7 @@ test('HybridRuntime: main-thread runs feed the estimate too — a model whose ba
   pool.setLoadRunCostForTesting(LOAD_COST);
   const rt = new HybridRuntime(pool, { inlineMaxMs: 2 });
   const limitOf = (cost: { fixedMs: number; perRowMs: number }) => 1 + Math.floor((2 - cost.fixedMs - cost.perRowMs) / cost.perRowMs);
-  /** One one-row batch, which must run on the main thread (within the limit while the worker is idle). */
+  /** One one-row batch, which must run on the main thread (within the share for any batch). */
   const inlineRun = async () => {
     const running = rt.run('svc', { float_input: svcTensor(svcRows(1)) });
     assert.deepEqual(pool.inFlightPerWorker, [0], 'a one-row batch runs on the main thread');
