@@ -86,7 +86,7 @@ interface Slot {
   lastError?: string;
   /** Why the previous worker in this slot died. */
   lastExit?: string;
-  /** Consecutive deaths before a successful load (for respawn back-off). */
+  /** Consecutive deaths before a worker came up holding the pool's models, none included (for respawn back-off). */
   crashes: number;
   respawnTimer?: NodeJS.Timeout;
   /** Reloads of the pool's models (after a respawn, or catching up on a load() it missed) not answered yet. */
@@ -156,7 +156,7 @@ export class WorkerPoolRuntime implements InferenceRuntime {
     for (let i = 0; i < options.workers; i++) {
       const slot: Slot = { index: i, worker: null, runs: new Map(), loads: new Map(), crashes: 0, catchUps: 0, ready: false, watchdogBound: 0, watchdogPending: false, retired: new Int32Array(0), awaitingRespawn: false };
       this.slots.push(slot);
-      this.spawn(slot);
+      this.spawn(slot, false);
     }
   }
 
@@ -224,7 +224,7 @@ export class WorkerPoolRuntime implements InferenceRuntime {
     return this.slots.map((s) => s.runs.size);
   }
 
-  private spawn(slot: Slot): void {
+  private spawn(slot: Slot, replacing: boolean): void {
     const init: WorkerInit = {
       intraOpThreads: this.options.intraOpThreads,
       interOpThreads: this.options.interOpThreads,
@@ -248,8 +248,10 @@ export class WorkerPoolRuntime implements InferenceRuntime {
       slot.lastError = `message error: ${err.message}`;
     });
     worker.on('exit', (code) => this.onExit(slot, worker, code));
-    // A replacement reloads the models the pool has; the first spawn gets them from load().
-    if (this.models.length > 0) this.catchUp(slot, this.models);
+    // A replacement reloads the models the pool has; the first spawn gets them from load(). With no
+    // models, a replacement still loads the empty list: its answer says the worker is up, which ends
+    // the crash count (catchUp) as a reload does — else it grows across crashes hours apart.
+    if (this.models.length > 0 || replacing) this.catchUp(slot, this.models);
   }
 
   /**
@@ -363,11 +365,11 @@ export class WorkerPoolRuntime implements InferenceRuntime {
     if (this.closing) return;
     const delay = slot.crashes === 0 ? 0 : Math.min(5000, 100 * 2 ** (slot.crashes - 1));
     slot.crashes++;
-    if (delay === 0) this.spawn(slot);
+    if (delay === 0) this.spawn(slot, true);
     else {
       slot.respawnTimer = setTimeout(() => {
         slot.respawnTimer = undefined;
-        if (!this.closing) this.spawn(slot);
+        if (!this.closing) this.spawn(slot, true);
       }, delay);
     }
   }

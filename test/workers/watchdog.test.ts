@@ -331,4 +331,33 @@ describe('WorkerPoolRuntime run watchdog', () => {
       await pool.close();
     }
   });
+
+  test('a pool serving no models forgets a crash once its replacement is up: the next crash is replaced at once, with no back-off', async () => {
+    const exits: Array<() => void> = [];
+    const exited = () => new Promise<void>((resolve) => exits.push(resolve));
+    const pool = new WorkerPoolRuntime({ workers: 1, intraOpThreads: 1, interOpThreads: 1, onWorkerExit: () => exits.shift()?.() });
+    try {
+      // Served, then unloaded (as through the repository API): the pool serves nothing.
+      await pool.load([source]);
+      await pool.unload(['loop']);
+      for (let crash = 1; crash <= 3; crash++) {
+        // The replacement is up (it answered the reload of nothing) before the next, unrelated crash.
+        await pool.whenAllReady();
+        // Mocked from here: a back-off's timer would be pending, never fired by the clock.
+        mock.timers.enable({ apis: ['setTimeout'] });
+        const exit = exited();
+        pool.crashWorkerForTesting(0, 'exit');
+        await exit;
+        assert.equal(pool.unavailable(), undefined, `crash ${crash}: the replacement waits out a back-off`);
+        assert.equal(pool.aliveWorkers, 1, `crash ${crash}`);
+        mock.timers.reset();
+      }
+      // It still serves what is loaded later.
+      await pool.load([source]);
+      assert.equal((await pool.run('loop', trips(10))).y1.data[0], 128 * 128);
+    } finally {
+      mock.timers.reset();
+      await pool.close();
+    }
+  });
 });
