@@ -508,12 +508,26 @@ export class InferenceCore extends EventEmitter {
   }
 
   /**
-   * Whether the model (version) is ready to answer (OIP ModelReady): loaded — for a pipeline, with
-   * every local step's model able to serve. Throws MS_ERR_MODEL_NOT_FOUND for an unknown one.
+   * Why the model (version) is not ready to answer (OIP ModelReady), or undefined when it is: loaded
+   * — for a pipeline, with every local step's model able to serve. Throws MS_ERR_MODEL_NOT_FOUND for
+   * an unknown model or version.
    */
-  readyToServe(name: string, version?: number): boolean {
+  whyNotReady(name: string, version?: number): string | undefined {
     const loaded = this.peek(name, version);
-    return loaded !== undefined && this.stepsCanServe(loaded, new Set([name]));
+    if (loaded !== undefined) {
+      if (this.stepsCanServe(loaded, new Set([name]))) return undefined;
+      const step = (loaded.config.pipeline?.steps ?? []).find((s) => s.model !== undefined && !this.canServe(s.model.name, s.model.version, new Set([name])));
+      return step?.model !== undefined ? `its pipeline step's model '${step.model.name}'${step.model.version === undefined ? '' : ` version ${step.model.version}`} cannot serve` : (this.changedSteps(loaded) ?? 'a model its pipeline runs cannot serve');
+    }
+    const entry = this.entries.get(name)!;
+    const slots = version === undefined ? [...entry.slots.values()].sort((a, b) => b.version - a.version) : [entry.slots.get(version)];
+    if ((version === undefined && entry.loading !== undefined) || slots.some((s) => s?.state === 'loading')) return 'it is loading';
+    // The newest version's state (a version wanted but never tried has no slot yet).
+    const slot = slots[0];
+    if (slot === undefined) return version === undefined && entry.scanProblems.length > 0 ? `it failed to load: ${entry.scanProblems[0]}` : 'it is not loaded';
+    if (slot.state === 'failed') return `it failed to load${slot.reason === undefined ? '' : `: ${slot.reason}`}`;
+    if (slot.state === 'unloading') return 'it is unloading';
+    return slot.reason ?? 'it is not loaded';
   }
 
   /**

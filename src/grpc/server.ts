@@ -12,7 +12,7 @@ import type { ServableVersion } from '../core/servable.js';
 import { isServerFault, ModelServeError, rejectReasonOf, type ErrorCode, type RejectReason } from '../errors.js';
 import type { KeyGate } from '../http/plugins/auth.js';
 import { checkRequestParameters, classificationCount, inferTensors, withTimeoutParameter } from '../protocols/oip/codec.js';
-import { acquire, checkLoadParameters, isModelReady, modelConfig, modelMetadata, modelStatistics, repositoryIndex, serverMetadata } from '../protocols/oip/service.js';
+import { acquire, checkLoadParameters, modelConfig, modelMetadata, modelStatistics, repositoryIndex, serverMetadata, whyModelNotReady } from '../protocols/oip/service.js';
 import type { InferenceStatistics } from '../protocols/oip/statistics.js';
 import { badTensor, checkDatatype, fromBytes, MAX_ELEMENTS, noInputs, fromContents, hasContents, toBytes, toContents, type OipTensor } from '../protocols/oip/tensors.js';
 import { dimension, inferCodec, type InferRequestMessage, type Int64 } from './infer-codec.js';
@@ -575,7 +575,8 @@ export async function startGrpcServer(options: GrpcServerOptions): Promise<Runni
     // Probes, open as REST's /v2/health/* and grpc.health.v1 are.
     ServerLive: unary('ServerLive', () => ({ live: true }), 'open'),
     ServerReady: unary('ServerReady', () => ({ ready: status() === 'SERVING' }), 'open'),
-    ModelReady: unary('ModelReady', (request: { name: string; version: string }) => ({ ready: isModelReady(core, request.name, request.version) })),
+    // (ModelReadyResponse has no field for why: REST's 400 says it.)
+    ModelReady: unary('ModelReady', (request: { name: string; version: string }) => ({ ready: whyModelNotReady(core, request.name, request.version) === undefined })),
     ServerMetadata: unary('ServerMetadata', () => serverMetadata()),
     // Their access lines and counts name the version answered (the newest ready one when none is asked), as inference's do.
     ModelMetadata: unary('ModelMetadata', async (request: { name: string; version: string }, call, context) => modelMetadata(core, answering(await acquire(core, request.name, request.version, deadlineOf(call)), context))),

@@ -51,7 +51,7 @@ test('GET /v2 lists the extensions; health live and ready', async () => {
   try {
     const notReady = await call(`${server.url}/v2/models/loan/ready`);
     assert.equal(notReady.status, 400);
-    assert.deepEqual(notReady.body, { error: 'model \'loan\' is not ready', code: 'MS_ERR_MODEL_NOT_READY', request_id: notReady.headers['x-request-id'], name: 'loan', ready: false });
+    assert.deepEqual(notReady.body, { error: 'model \'loan\' is not ready: unloaded by request', code: 'MS_ERR_MODEL_NOT_READY', request_id: notReady.headers['x-request-id'], name: 'loan', ready: false });
   } finally {
     assert.equal((await call(`${server.url}/v2/repository/models/loan/load`, { method: 'POST' })).status, 200);
   }

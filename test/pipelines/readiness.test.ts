@@ -46,6 +46,9 @@ test("a pipeline whose step's model is unloaded is not ready, over OIP REST and 
   try {
     assert.equal(await restReady('weather-gb'), 400);
     assert.equal(await restReady('weather-ensemble'), 400, 'the ensemble cannot answer without weather-gb');
+    // Each says why: its own state, the step it cannot do without.
+    assert.equal((await call(`${server.url}/v2/models/weather-gb/ready`)).body.error, "model 'weather-gb' is not ready: unloaded by request");
+    assert.equal((await call(`${server.url}/v2/models/weather-ensemble/ready`)).body.error, "model 'weather-ensemble' is not ready: its pipeline step's model 'weather-gb' cannot serve");
     assert.equal(await grpcReady('weather-ensemble'), false);
     assert.equal(await restReady('weather'), 200, 'the other member is still ready');
     const res = await call(`${server.url}/models/weather-ensemble/predict`, { body: ROW });

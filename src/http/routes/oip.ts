@@ -8,7 +8,7 @@ import type { InferenceCore } from '../../core/core.js';
 import type { ServableVersion } from '../../core/servable.js';
 import { ERRORS, ModelServeError, type ErrorCode } from '../../errors.js';
 import { oipErrorBody } from '../errors.js';
-import { acquire, isModelReady, modelConfig, modelMetadata, modelStatistics, restError, restInfer, serverMetadata } from '../../protocols/oip/service.js';
+import { acquire, modelConfig, modelMetadata, modelStatistics, restError, restInfer, serverMetadata, whyModelNotReady } from '../../protocols/oip/service.js';
 import type { InferenceStatistics } from '../../protocols/oip/statistics.js';
 import type { ClientProbe } from '../../core/prediction-tap.js';
 import { deadlineFrom, TIMEOUT_HEADER } from '../../protocols/deadline.js';
@@ -65,9 +65,10 @@ export const oipRoutes: FastifyPluginAsync<OipRoutesOptions> = async (app, optio
 
   const ready = async (request: { params: Params }, reply: FastifyReply) => {
     const { name, version } = request.params;
-    if (isModelReady(options.core(), name, version)) return { name, ready: true };
-    const why = options.core().runtime.unavailable?.();
-    return reply.code(400).send({ ...oipErrorBody('MS_ERR_MODEL_NOT_READY', `model '${name}'${version ? ` version ${version}` : ''} is not ready${why === undefined ? '' : `: ${why}`}`, reply.request.id), name, ready: false });
+    // An unknown model or version throws: 404 MS_ERR_MODEL_NOT_FOUND, naming what is served.
+    const why = whyModelNotReady(options.core(), name, version);
+    if (why === undefined) return { name, ready: true };
+    return reply.code(400).send({ ...oipErrorBody('MS_ERR_MODEL_NOT_READY', `model '${name}'${version ? ` version ${version}` : ''} is not ready: ${why}`, reply.request.id), name, ready: false });
   };
   app.get<{ Params: Params }>('/v2/models/:name/ready', hide, ready);
   app.get<{ Params: Params }>('/v2/models/:name/versions/:version/ready', hide, ready);

@@ -34,9 +34,14 @@ export function acquire(core: InferenceCore, name: string, version: string | und
 }
 
 /** Whether the model (version) is ready; throws MS_ERR_MODEL_NOT_FOUND for an unknown one. */
-export function isModelReady(core: InferenceCore, name: string, version: string | undefined): boolean {
-  // No model answers while no inference worker can take a run (the server's readiness says why).
-  return core.state === 'ready' || core.state === 'draining' ? core.readyToServe(name, parseVersion(version)) && core.runtime.unavailable?.() === undefined : false;
+/**
+ * Why the model (version) is not ready (OIP ModelReady), or undefined when it is; throws
+ * MS_ERR_MODEL_NOT_FOUND for an unknown model or version. The model's own state comes first: the
+ * workers are named only for a model that is loaded and would answer but for them.
+ */
+export function whyModelNotReady(core: InferenceCore, name: string, version: string | undefined): string | undefined {
+  if (core.state !== 'ready' && core.state !== 'draining') return core.state === 'closed' ? 'the server has shut down' : 'the server is starting';
+  return core.whyNotReady(name, parseVersion(version)) ?? core.runtime.unavailable?.();
 }
 
 export interface ModelMetadata {
