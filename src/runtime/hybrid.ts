@@ -57,7 +57,8 @@ export function changedLimit(current: InlineLimit | undefined, estimate: InlineL
 
 /**
  * Whether a model's graph holds an operator whose work depends on its inputs' values
- * (VALUE_DEPENDENT_OPS), or cannot be read to tell: its batches then all run on the workers.
+ * (valueDependentOps: one sized by constants only does not), or cannot be read to tell: its batches
+ * then all run on the workers.
  */
 async function runsOnWorkersOnly(source: ModelSource): Promise<boolean> {
   try {

@@ -405,12 +405,15 @@ test('a model file with a space or a quote in its name, given where a folder is 
   rmSync(dir, { recursive: true, force: true });
 });
 
-test('check says what serve\'s load decides from a graph, as notes (exit 0): a raw model whose ReduceMean averages over the batch is not batched across requests; a Loop never runs on the main thread', async () => {
+test('check says what serve\'s load decides from a graph, as notes (exit 0): a raw model whose ReduceMean averages over the batch is not batched across requests; a Loop never runs on the main thread, an Expand or TopK sized by a constant does', async () => {
   const repo = tempDir('modelserve-check-notes-');
   // x [N, 4] in; centred: y = x - ReduceMean(x, axes=[0]) (each row from the others' rows); relu: row by row.
   writeGraphFolders(repo, [
     "save('centred', [h.make_node('ReduceMean', ['x'], ['m'], axes=[0], name='mean'), h.make_node('Sub', ['x', 'm'], ['y'])], [v('x', T.FLOAT, ['N', 4])], [v('y', T.FLOAT, ['N', 4])])",
     "save('relu', [h.make_node('Relu', ['x'], ['y'])], [v('x', T.FLOAT, ['N', 4])], [v('y', T.FLOAT, ['N', 4])])",
+    // Sized by constants, so no main-thread note: Expand by an initializer shape, TopK by a Constant node's K.
+    "save('widen', [h.make_node('Expand', ['x', 'shape'], ['y'])], [v('x', T.FLOAT, ['N', 1])], [v('y', T.FLOAT, ['N', 4])], [h.make_tensor('shape', T.INT64, [2], [1, 4])])",
+    "save('top2', [h.make_node('Constant', [], ['k'], value_ints=[2]), h.make_node('TopK', ['x', 'k'], ['values', 'indices'])], [v('x', T.FLOAT, ['N', 4])], [v('values', T.FLOAT, ['N', 2]), v('indices', T.INT64, ['N', 2])])",
   ].join('\n'));
   // A Loop whose trip count is its input ('n' [1]: not batched at all, so only the main thread is said).
   mkdirSync(join(repo, 'loop'));
@@ -424,7 +427,7 @@ test('check says what serve\'s load decides from a graph, as notes (exit 0): a r
     "  loop/model.onnx: (model): never runs on the main thread: it holds Loop, an operator whose work depends on its input's values, so every batch runs on a worker thread",
     '',
   ].join('\n'));
-  assert.match(r.stdout, /^ok: 3 models checked \(centred, loop, relu\), 0 error\(s\), 0 warning\(s\), 2 note\(s\)$/m);
+  assert.match(r.stdout, /^ok: 5 models checked \(centred, loop, relu, top2, widen\), 0 error\(s\), 0 warning\(s\), 2 note\(s\)$/m);
   // serve --check prints the same.
   const serveCheck = cli(['serve', repo, '--check'], repo);
   assert.equal(serveCheck.status, 0, serveCheck.stdout + serveCheck.stderr);

@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { NamedTensors } from '../../src/runtime/types.js';
 import { valueDependentOps } from '../../src/runtime/value-dependent-ops.js';
-import { writeLoopModel } from '../helpers/onnx.js';
+import { writeGraphFolders, writeLoopModel } from '../helpers/onnx.js';
 import { svcRows, svcSource, svcTensor, typesSource } from './fixtures.js';
 
 describe('HybridRuntime', () => {
@@ -111,7 +111,7 @@ describe('HybridRuntime', () => {
     }
   });
 
-  test('a model whose work depends on its input values (a Loop with its trip count from the input) gets no main-thread session, however cheap on zeros; a cheap plain model beside it does', async () => {
+  test('a model whose work depends on its input values (a Loop with its trip count from the input) gets no main-thread session, however cheap on zeros; a cheap plain model beside it does, and so does one whose Expand is sized by a constant', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'ms-hybrid-loop-'));
     const pool = new WorkerPoolRuntime({ workers: 1, intraOpThreads: 1, interOpThreads: 1, measureCost: true });
     // Both timed as cheap (as the Loop model is on zeros: no round at all), well within the budget.
@@ -123,10 +123,15 @@ describe('HybridRuntime', () => {
       // The Loop sits in the main graph and its body holds MatMul and Identity: only Loop is listed.
       assert.deepEqual(await valueDependentOps(bytes), ['Loop']);
       assert.deepEqual(await valueDependentOps(svcSource().bytes), []);
-      await guarded.load([{ name: 'loop', path: file, bytes }, svcSource('svc')]);
+      // y [N, 4] = Expand(x [N, 1], shape): shape an initializer, [1, 4] whatever the request.
+      writeGraphFolders(dir, "save('widen', [h.make_node('Expand', ['x', 'shape'], ['y'])], [v('x', T.FLOAT, ['N', 1])], [v('y', T.FLOAT, ['N', 4])], [h.make_tensor('shape', T.INT64, [2], [1, 4])])");
+      const widenFile = join(dir, 'widen', 'model.onnx');
+      const widen = { name: 'widen', path: widenFile, bytes: new Uint8Array(readFileSync(widenFile)) };
+      await guarded.load([{ name: 'loop', path: file, bytes }, svcSource('svc'), widen]);
       await guarded.inlineSettled();
       assert.deepEqual(pool.runCost('loop'), { fixedMs: 0.01, perRowMs: 0.01 }, 'timed as cheap');
       assert.ok(guarded.inlineRows('svc') >= 1, 'the plain model got its main-thread session');
+      assert.ok(guarded.inlineRows('widen') >= 1, 'the constant-sized Expand got its main-thread session');
       assert.equal(guarded.inlineRows('loop'), 0);
       assert.equal(guarded.inlineRowsAnyRequests('loop'), 0);
       const trips: NamedTensors = { n: { type: 'int64', dims: [1], data: BigInt64Array.from([3n]) } };
@@ -136,6 +141,9 @@ describe('HybridRuntime', () => {
       assert.deepEqual(pool.inFlightPerWorker, [2], 'the Loop run went to the worker');
       const svcRun = guarded.run('svc', { float_input: svcTensor(svcRows(1)) });
       assert.deepEqual(pool.inFlightPerWorker, [2], 'the plain model\'s batch ran on the calling thread');
+      const widenRun = guarded.run('widen', { x: { type: 'float32', dims: [2, 1], data: Float32Array.from([1, 2]) } });
+      assert.deepEqual(pool.inFlightPerWorker, [2], 'the constant-sized Expand\'s batch ran on the calling thread');
+      assert.deepEqual([...(await widenRun).y!.data as Float32Array], [1, 1, 1, 1, 2, 2, 2, 2]);
       assert.equal(((await loopRun).y1!.data as Float32Array)[0], 128 * 128);
       await Promise.all([busy, svcRun]);
       // Estimates that fall later (real runs) never give it one either.
