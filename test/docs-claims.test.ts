@@ -65,7 +65,7 @@ const FOREIGN_FLAGS: Record<string, string> = {
   'set-secrets': 'gcloud run', 'update-env-vars': 'gcloud run', 'no-allow-unauthenticated': 'gcloud run', cpu: 'gcloud run',
   streaming: "perf_analyzer", 'max-old-space-size': 'node', only: 'npm run bench', seconds: 'node dist/bench/runtime.js',
   rounds: 'node dist/bench/runtime.js', build: 'docker compose up', rm: 'docker run', region: 'gcloud run',
-  'service-account': 'gcloud run',
+  'service-account': 'gcloud run', init: 'docker run',
 };
 
 function helpText(args: string[]): string {

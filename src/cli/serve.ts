@@ -96,15 +96,34 @@ export async function run(argv: string[]): Promise<number> {
       process.once('SIGINT', onSecond);
       server.app.log.info({ signal }, 'shutting down');
       const finish = (code: number) => {
+        // The shutdown has ended by its bound (shutdown-delay + drain-timeout + AFTER_DRAIN_MS). A
+        // thread still inside a native run past it (a run that never returns, quarantined or not)
+        // cannot be stopped: process.exit() joins it, so waits for the run, and then aborts (SIGABRT,
+        // exit 134) once it returns into the torn-down thread. SIGKILL is the one way out that waits
+        // for nothing and runs no onnxruntime teardown under the running thread; the platform would
+        // send it at the end of its grace period anyway, this sends it within the documented bound.
+        const inRun = runtime.threadsInRun?.() ?? 0;
+        if (inRun > 0) {
+          console.error(`modelserve: ${inRun} inference thread(s) still inside a run at the end of the shutdown: ending the process with SIGKILL (a thread inside onnxruntime's native run cannot be stopped, and a normal exit waits for it)`);
+          // The log is written asynchronously (pino's flush() does not wait for a write in progress):
+          // its writes already issued get a moment to land; best effort, the line above is synchronous.
+          setTimeout(() => {
+            process.kill(process.pid, 'SIGKILL');
+            // Still here: the kernel ignores it when node is PID 1 of its PID namespace (a container
+            // without an init); then the thread's end, or the platform's own kill, ends the process.
+            if (process.pid === 1) console.error('modelserve: SIGKILL ignored: node is PID 1 of its PID namespace (run the container with an init, e.g. docker run --init, to have it end here)');
+          }, 100).unref();
+        }
         // Everything is closed; if a stray handle still holds the event loop, exit anyway. Not while a
-        // thread quarantined by the run watchdog is inside its native run: process.exit() would wait
-        // for that run all the same (Node joins its threads) and then abort (SIGABRT, exit 134). The
-        // thread ends by itself when its run returns, and the process with it, with this exit code.
+        // thread is inside its native run (process.exit() would wait for that run and then abort): it
+        // ends by itself when its run returns, and the process with it, with this exit code.
+        let said = false;
         const exitSoon = () => setTimeout(() => {
-          const stuck = runtime.quarantineStats?.().alive ?? 0;
+          const stuck = runtime.threadsInRun?.() ?? 0;
           if (stuck === 0) process.exit(code);
-          console.error(`modelserve: ${stuck} inference thread(s) still stuck in a run (taken out of service by the run watchdog): exiting once ${stuck === 1 ? 'it ends' : 'they end'}`);
-          void runtime.whenQuarantinedExited?.().then(exitSoon);
+          if (!said) console.error(`modelserve: ${stuck} inference thread(s) still stuck in a run: exiting once ${stuck === 1 ? 'it ends' : 'they end'}`);
+          said = true;
+          exitSoon();
         }, 3000).unref();
         exitSoon();
         resolve(code);

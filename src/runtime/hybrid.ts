@@ -259,6 +259,10 @@ export class HybridRuntime implements InferenceRuntime {
     return this.pool.whenQuarantinedExited();
   }
 
+  threadsInRun(): number {
+    return this.pool.threadsInRun();
+  }
+
   async close(): Promise<void> {
     this.closed = true;
     this.wanted.clear();

@@ -88,6 +88,8 @@ export interface InferenceRuntime {
    * exit before: Node's exit tears down a thread still inside onnxruntime, which then aborts the process (SIGABRT).
    */
   whenQuarantinedExited?(): Promise<void>;
+  /** Worker threads inside a native run now (quarantined or not): no normal exit is possible while there are any. */
+  threadsInRun?(): number;
   /** How many runs may usefully be in flight at once (the batcher's slots; e.g. two per worker thread). */
   readonly parallelism: number;
   /** Inference worker threads (0: runs on the calling thread). */

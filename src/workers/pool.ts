@@ -213,6 +213,14 @@ export class WorkerPoolRuntime implements InferenceRuntime {
     return `no inference worker can take a run: ${parts.join('; ')}`;
   }
 
+  /**
+   * Threads inside a native run now: the quarantined ones still alive, and live workers with runs in
+   * flight. Past the shutdown's bound these are what keeps the process alive (Node's exit joins them).
+   */
+  threadsInRun(): number {
+    return this.quarantined.size + this.slots.filter((s) => s.worker !== null && s.runs.size > 0).length;
+  }
+
   /** Resolves once every quarantined thread has ended (its native run returned and it closed). */
   whenQuarantinedExited(): Promise<void> {
     if (this.quarantined.size === 0) return Promise.resolve();

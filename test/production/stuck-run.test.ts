@@ -97,3 +97,31 @@ test('a request that hangs its model: 504 at its deadline, the worker quarantine
   const drained = at(/^drained: every accepted request answered, workers stopped$/);
   assert.ok(quarantined >= 0 && quarantined < waiting && waiting < drained, `log order ${quarantined}, ${waiting}, ${drained}:\n${server.stdout()}`);
 });
+
+// A run that never returns (1e15 Loop rounds) at SIGTERM: the process must end by itself at the end of
+// the shutdown's bound, not wait for the run (Node's exit joins the thread: before, it stayed alive
+// until the platform's SIGKILL, so this test failed at its timeout). Both a thread the watchdog
+// quarantined and one without a watchdog (--run-timeout-ms 0), still counted as in flight by its pool.
+for (const runTimeoutMs of [1000, 0]) test(`a run that never returns (--run-timeout-ms ${runTimeoutMs}): the request gets its 504, and after SIGTERM the process ends itself with SIGKILL once the shutdown's bound passes, said`, { timeout: 120_000 }, async (t) => {
+  const repo = tempDir('modelserve-never-returns-');
+  t.after(() => rmSync(repo, { recursive: true, force: true }));
+  mkdirSync(join(repo, 'loop'));
+  writeLoopModel(join(repo, 'loop', 'model.onnx'), 'rows');
+  writeFileSync(join(repo, 'loop', 'model.yaml'), LOOP_YAML);
+  const server = startServe([repo, '--port', '0', '--workers', '1', '--threads-per-worker', '1', '--run-timeout-ms', String(runTimeoutMs), '--drain-timeout', '1000', '--log-level', 'info'], { captureStdout: true, env: { MODELSERVE_GRPC_PORT: '0' } });
+  t.after(server.kill);
+  const url = await server.url;
+  const hung = await call(`${url}/models/loop/predict`, { body: { n: 1e15 } });
+  assert.equal(hung.status, 504, hung.text);
+  assert.equal(hung.body.code, 'MS_ERR_TIMEOUT');
+  assert.match(hung.body.detail, /while its batch was running/);
+  if (runTimeoutMs > 0) {
+    while (!/^modelserve_workers_quarantined 1$/m.test((await call(`${url}/metrics`)).text)) await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+  server.child.kill('SIGTERM');
+  const code = await server.exited;
+  assert.equal(code, null, `exited ${code}; stderr: ${server.stderr()}`);
+  assert.equal(server.child.signalCode, 'SIGKILL');
+  assert.match(server.stderr(), /^modelserve: 1 inference thread\(s\) still inside a run at the end of the shutdown: ending the process with SIGKILL/m);
+  assert.doesNotMatch(server.stderr(), /terminate called|Napi::Error/);
+});
