@@ -90,6 +90,8 @@ export async function run(argv: string[]): Promise<number> {
       // PID namespace has no handler for (a second Ctrl-C or `docker kill -s TERM` did nothing).
       const onSecond = (second: NodeJS.Signals) => {
         console.error(`modelserve: second ${second} during the drain: exiting now, without waiting for it`);
+        // process.exit() would wait for a thread inside a native run (see finish below): SIGKILL does not.
+        if ((runtime.threadsInRun?.() ?? 0) > 0) process.kill(process.pid, 'SIGKILL');
         process.exit(second === 'SIGINT' ? 130 : 143);
       };
       process.once('SIGTERM', onSecond);

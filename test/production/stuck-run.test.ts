@@ -125,3 +125,23 @@ for (const runTimeoutMs of [1000, 0]) test(`a run that never returns (--run-time
   assert.match(server.stderr(), /^modelserve: 1 inference thread\(s\) still inside a run at the end of the shutdown: ending the process with SIGKILL/m);
   assert.doesNotMatch(server.stderr(), /terminate called|Napi::Error/);
 });
+
+test('a second SIGTERM during a long drain, with a run that never returns: the process ends at once (SIGKILL), not after the run', { timeout: 120_000 }, async (t) => {
+  const repo = tempDir('modelserve-never-returns-');
+  t.after(() => rmSync(repo, { recursive: true, force: true }));
+  mkdirSync(join(repo, 'loop'));
+  writeLoopModel(join(repo, 'loop', 'model.onnx'), 'rows');
+  writeFileSync(join(repo, 'loop', 'model.yaml'), LOOP_YAML);
+  // The shutdown delay keeps it draining far longer than the test's timeout: only the second signal can end it in time.
+  const server = startServe([repo, '--port', '0', '--workers', '1', '--threads-per-worker', '1', '--run-timeout-ms', '0', '--shutdown-delay', '600000', '--log-level', 'warn'], { env: { MODELSERVE_GRPC_PORT: '0' } });
+  t.after(server.kill);
+  const url = await server.url;
+  const hung = await call(`${url}/models/loop/predict`, { body: { n: 1e15 } });
+  assert.equal(hung.status, 504, hung.text);
+  server.child.kill('SIGTERM');
+  while ((await call(`${url}/readyz`)).status !== 503) await new Promise((resolve) => setTimeout(resolve, 20));
+  server.child.kill('SIGTERM');
+  assert.equal(await server.exited, null, server.stderr());
+  assert.equal(server.child.signalCode, 'SIGKILL');
+  assert.match(server.stderr(), /^modelserve: second SIGTERM during the drain: exiting now, without waiting for it$/m);
+});
