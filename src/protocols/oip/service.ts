@@ -33,7 +33,6 @@ export function acquire(core: InferenceCore, name: string, version: string | und
   return core.resolve(name, number) ?? core.acquire(name, number, deadline);
 }
 
-/** Whether the model (version) is ready; throws MS_ERR_MODEL_NOT_FOUND for an unknown one. */
 /**
  * Why the model (version) is not ready (OIP ModelReady), or undefined when it is; throws
  * MS_ERR_MODEL_NOT_FOUND for an unknown model or version. The model's own state comes first: the
@@ -95,7 +94,6 @@ export function modelConfig(version: ServableVersion): Record<string, unknown> {
 
 export interface IndexEntry { name: string; version: string; state: string; reason: string }
 
-/** Triton's repository index: one entry per version (a model with none: one entry without version). */
 /**
  * A repository load's or unload's `parameters`: none, or an object (Triton's map of names to values);
  * anything else is refused rather than ignored.
@@ -119,6 +117,7 @@ export function checkLoadParameters(parameters: unknown): void {
   }
 }
 
+/** Triton's repository index: one entry per version (a model with none: one entry without version). */
 export function repositoryIndex(core: InferenceCore, readyOnly = false): IndexEntry[] {
   return core.status().flatMap((m) => {
     const rows = m.versions.map((v) => ({ name: m.name, version: v.version === 0 ? '' : String(v.version), state: v.state.toUpperCase(), reason: v.reason ?? '' }));
