@@ -212,19 +212,34 @@ export async function stopNginx(n: Nginx): Promise<void> {
   }
 }
 
-export async function loadtest(url: string, durationS: number, users: number, bodyFile: string): Promise<LoadResult> {
+/** A load tester run under way: `stop()` ends it early (SIGINT, as Ctrl-C: it still reports what ran). */
+export interface LoadRun {
+  readonly result: Promise<LoadResult>;
+  /** Whether the run is still going (it has not exited). */
+  running(): boolean;
+  stop(): void;
+}
+
+export function startLoadtest(url: string, durationS: number, users: number, bodyFile: string): LoadRun {
   const args = [CLI, 'loadtest', url, '--body', bodyFile, '--users', String(users), '--duration', `${durationS}s`, '--timeout', '15s', '--json', '--quiet'];
   const proc = track(spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] }));
   let out = '';
   let err = '';
   proc.stdout?.on('data', (d: Buffer) => { out += d.toString(); });
   proc.stderr?.on('data', (d: Buffer) => { err += d.toString(); });
-  const code = await new Promise<number | null>((resolve) => proc.once('exit', (c) => resolve(c)));
-  try {
-    return JSON.parse(out) as LoadResult;
-  } catch {
-    throw new Error(`loadtest exited ${code} without a JSON result:\n${err.slice(-3000)}`);
-  }
+  let exited = false;
+  const result = new Promise<number | null>((resolve) => proc.once('exit', (c) => { exited = true; resolve(c); })).then((code) => {
+    try {
+      return JSON.parse(out) as LoadResult;
+    } catch {
+      throw new Error(`loadtest exited ${code} without a JSON result:\n${err.slice(-3000)}`);
+    }
+  });
+  return { result, running: () => !exited, stop: () => { if (!exited) proc.kill('SIGINT'); } };
+}
+
+export async function loadtest(url: string, durationS: number, users: number, bodyFile: string): Promise<LoadResult> {
+  return startLoadtest(url, durationS, users, bodyFile).result;
 }
 
 /** wrk with a POST body (a generated Lua script); parsed into the same fields as the load tester's result. */
