@@ -1,0 +1,162 @@
+// One verdict on readiness, whichever front door asks. For each way of not being ready, every probe
+// is asked at once and must agree: /readyz, the Open Inference Protocol's /v2/health/ready, the
+// modelserve_ready gauge in /metrics, gRPC ServerReady, and grpc.health.v1 Check for the server ('')
+// and for the inference service. One real server over real sockets: a real pool of one worker (made
+// unable to take a run by a crash loop whose back-off is a mocked timer, as in
+// test/oip/model-ready.test.ts), a real mosquitto as the required broker (stopped and started
+// again), and a real shutdown whose --shutdown-delay is held open by a mocked timer.
+import { after, before, mock, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { request } from 'node:http';
+import { startServer, type RunningServer } from '../../src/server.js';
+import { INFERENCE_SERVICE } from '../../src/grpc/server.js';
+import { WorkerPoolRuntime } from '../../src/workers/pool.js';
+import { EXAMPLES } from '../helpers/paths.js';
+import { grpcClients, rpc } from '../helpers/oip.js';
+import { sample } from '../helpers/prom.js';
+import { startMosquitto, type Broker } from '../helpers/mosquitto.js';
+
+const SHUTDOWN_DELAY_MS = 5_000;
+/** The pool's longest crash-loop back-off before a worker is started again (src/workers/pool.ts replace()). */
+const MAX_RESPAWN_BACKOFF_MS = 5_000;
+
+let broker: Broker;
+let server: RunningServer;
+let pool: WorkerPoolRuntime;
+let clients: ReturnType<typeof grpcClients>;
+let shutdown: Promise<boolean> | undefined;
+const exits: Array<() => void> = [];
+const exited = () => new Promise<void>((resolve) => exits.push(resolve));
+
+before(async () => {
+  broker = await startMosquitto();
+  pool = new WorkerPoolRuntime({ workers: 1, intraOpThreads: 1, interOpThreads: 1, onWorkerExit: () => exits.shift()?.() });
+  server = await startServer({ repo: EXAMPLES, port: 0, runtime: pool, grpcPort: 'free', logger: false, shutdownDelay: SHUTDOWN_DELAY_MS, streams: { mqtt: { url: broker.url, required: true } } });
+  clients = grpcClients(server.grpcPort!);
+  await server.streams!.frontDoor!.waitReady(30_000);
+});
+after(async () => {
+  mock.timers.reset();
+  clients?.close();
+  await (shutdown ?? server?.shutdown());
+  await broker?.stop();
+});
+
+/** GET over a fresh connection of node:http (no client-side timers: some rows run with setTimeout mocked). */
+function get(path: string): Promise<{ status: number; text: string }> {
+  return new Promise((resolve, reject) => {
+    const req = request(`${server.url}${path}`, { agent: false }, (res) => {
+      let text = '';
+      res.setEncoding('utf8');
+      res.on('data', (chunk: string) => { text += chunk; });
+      res.on('end', () => resolve({ status: res.statusCode!, text }));
+    });
+    req.on('error', reject);
+    req.end();
+  });
+}
+
+/** What every front door says right now: the reason where the door can say one, else ready or not. */
+async function verdicts() {
+  const [readyz, oip, metrics, serverReady, check, checkInference] = await Promise.all([
+    get('/readyz'),
+    get('/v2/health/ready'),
+    get('/metrics'),
+    rpc<{ ready: boolean }>(clients.inference, 'ServerReady', {}),
+    rpc<{ status: string }>(clients.health, 'Check', { service: '' }),
+    rpc<{ status: string }>(clients.health, 'Check', { service: INFERENCE_SERVICE }),
+  ]);
+  const readyzBody = JSON.parse(readyz.text) as { detail?: string; code?: string; status?: string };
+  const oipBody = JSON.parse(oip.text) as { error?: string; code?: string; ready?: boolean };
+  return {
+    '/readyz': readyz.status === 200 && readyzBody.status === 'ready' ? 'ready' : `${readyz.status} ${readyzBody.code}: ${readyzBody.detail}`,
+    '/v2/health/ready': oip.status === 200 && oipBody.ready === true ? 'ready' : `${oip.status} ${oipBody.code}: ${oipBody.error}${oipBody.ready === false ? '' : ' (ready not false)'}`,
+    modelserve_ready: sample(metrics.text, 'modelserve_ready', {}),
+    ServerReady: serverReady.ready,
+    "Check ''": check.status,
+    [`Check ${INFERENCE_SERVICE}`]: checkInference.status,
+  };
+}
+
+/** Every door ready, or every door not ready for `reason` (the doors that carry a reason name it). */
+function expected(reason: string | undefined) {
+  return {
+    '/readyz': reason === undefined ? 'ready' : `503 MS_ERR_NOT_READY: ${reason}`,
+    '/v2/health/ready': reason === undefined ? 'ready' : `503 MS_ERR_NOT_READY: ${reason}`,
+    modelserve_ready: reason === undefined ? 1 : 0,
+    ServerReady: reason === undefined,
+    "Check ''": reason === undefined ? 'SERVING' : 'NOT_SERVING',
+    [`Check ${INFERENCE_SERVICE}`]: reason === undefined ? 'SERVING' : 'NOT_SERVING',
+  };
+}
+
+async function until(check: () => boolean, what: string, tries = 1500): Promise<void> {
+  for (let i = 0; i < tries && !check(); i++) await new Promise((r) => setTimeout(r, 20));
+  assert.ok(check(), what);
+}
+
+// The rows run in this order on the one server: each leaves it ready for the next (the shutdown is the end).
+const conditions: Array<{ name: string; enter: () => Promise<void>; reason: () => string | undefined; leave?: () => Promise<void> }> = [
+  { name: 'ready', enter: async () => undefined, reason: () => undefined },
+  {
+    name: 'a required MQTT broker away',
+    enter: async () => {
+      await broker.stop();
+      await until(() => !server.streams!.frontDoor!.ready(), 'the front door saw the broker go');
+    },
+    reason: () => 'not connected to the MQTT broker',
+    leave: async () => {
+      await broker.start();
+      await server.streams!.frontDoor!.waitReady(60_000);
+    },
+  },
+  { name: 'ready again (the broker back)', enter: async () => undefined, reason: () => undefined },
+  {
+    name: 'no inference worker can take a run',
+    enter: async () => {
+      // A crash, replaced at once; its replacement dies while it reloads: the next waits out a back-off
+      // (a mocked timer: it lasts until the test ticks past it).
+      mock.timers.enable({ apis: ['setTimeout'] });
+      let exit = exited();
+      pool.crashWorkerForTesting(0, 'exit');
+      await exit;
+      exit = exited();
+      pool.crashWorkerForTesting(0, 'exit');
+      await exit;
+      assert.match(pool.unavailable() ?? '', /^no inference worker can take a run/);
+    },
+    reason: () => pool.unavailable(),
+    leave: async () => {
+      mock.timers.tick(MAX_RESPAWN_BACKOFF_MS);
+      mock.timers.reset();
+      await until(() => pool.unavailable() === undefined, 'the worker replaced after its back-off', 3000);
+    },
+  },
+  { name: 'ready again (a worker back)', enter: async () => undefined, reason: () => undefined },
+  {
+    name: 'shutting down (inside --shutdown-delay, every door still accepting)',
+    enter: async () => {
+      // The delay's timer is mocked, so the window lasts until the test ticks past it.
+      mock.timers.enable({ apis: ['setTimeout'] });
+      shutdown = server.shutdown();
+    },
+    reason: () => 'shutting down',
+    leave: async () => {
+      mock.timers.tick(SHUTDOWN_DELAY_MS);
+      // Before the delay's continuation runs (a microtask later): the rest of the drain gets real timers.
+      mock.timers.reset();
+    },
+  },
+];
+
+for (const condition of conditions) {
+  test(`every front door agrees: ${condition.name}`, async () => {
+    await condition.enter();
+    try {
+      const reason = condition.reason();
+      assert.deepEqual(await verdicts(), expected(reason));
+    } finally {
+      await condition.leave?.();
+    }
+  });
+}
