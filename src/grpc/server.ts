@@ -9,6 +9,7 @@ import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
 import { shownName, type InferenceCore } from '../core/core.js';
 import type { ServableVersion } from '../core/servable.js';
+import { whyNotReady } from '../core/readiness.js';
 import { isServerFault, ModelServeError, rejectReasonOf, type ErrorCode, type RejectReason } from '../errors.js';
 import type { KeyGate } from '../http/plugins/auth.js';
 import { checkRequestParameters, classificationCount, inferTensors, withTimeoutParameter } from '../protocols/oip/codec.js';
@@ -608,8 +609,8 @@ export async function startGrpcServer(options: GrpcServerOptions): Promise<Runni
   };
   server.addService(checkingRequests(definition), handlers as unknown as grpc.UntypedServiceImplementation);
 
-  // grpc.health.v1: '' (the server) and the inference service are SERVING while the core is ready
-  // and the server is not draining (Kubernetes gRPC probes, grpc_health_probe).
+  // grpc.health.v1: '' (the server) and the inference service are SERVING while /readyz answers 200
+  // and this server is not draining (Kubernetes gRPC probes, grpc_health_probe).
   // Each watcher with the status last sent to it: it gets a message only when that changes.
   const watchers = new Map<grpc.ServerWritableStream<{ service: string }, unknown>, string>();
   // Open watchers per client connection (its peer address: one per TCP connection).
@@ -626,7 +627,8 @@ export async function startGrpcServer(options: GrpcServerOptions): Promise<Runni
     else watchesByPeer.delete(peer);
   };
   let readinessPoll: NodeJS.Timeout | undefined;
-  const status = () => (core.state === 'ready' && !draining && core.runtime.unavailable?.() === undefined && options.readiness?.() === undefined ? 'SERVING' : 'NOT_SERVING');
+  // Composed where /readyz's is (src/core/readiness.ts).
+  const status = () => (whyNotReady({ core, extra: options.readiness, draining }) === undefined ? 'SERVING' : 'NOT_SERVING');
   const known = (name: string) => name === '' || name === INFERENCE_SERVICE;
   const statusOf = (service: string) => (known(service) ? status() : 'SERVICE_UNKNOWN');
   const publishHealth = () => {

@@ -12,6 +12,7 @@ import type { ModelConfig } from '../config/types.js';
 import { MAX_MODEL_NAME_LENGTH } from '../config/schema.js';
 import { InferenceCore, type CoreOptions, type ServiceState } from '../core/core.js';
 import type { ServableVersion } from '../core/servable.js';
+import { whyNotReady } from '../core/readiness.js';
 import type { InferenceRuntime } from '../runtime/types.js';
 import { ERRORS, ModelServeError } from '../errors.js';
 import { buildOpenApiDocument, CachedDocument } from './openapi.js';
@@ -235,12 +236,9 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     else await core?.drain();
     metrics?.coreClosed();
   });
-  // Why the service is not ready (undefined: ready), for every readiness probe: /readyz, OIP's /v2/health/ready, the gauge.
-  // Started, it is not ready either while no inference worker can take a run (all quarantined or restarting).
-  const notReady = (): string | undefined => {
-    if (core?.state === 'ready') return core.runtime.unavailable?.() ?? options.readiness?.();
-    return core?.state === 'draining' || core?.state === 'closed' ? 'shutting down' : 'models are loading';
-  };
+  // Why the service is not ready (undefined: ready), for every readiness probe here: /readyz, OIP's
+  // /v2/health/ready, the gauge; gRPC's probes ask the same function (src/core/readiness.ts).
+  const notReady = (): string | undefined => whyNotReady({ core, extra: options.readiness });
   if (metrics) {
     metrics.setReadySource(() => notReady() === undefined);
     installMetrics(app, { metrics, isModel: (name) => core?.has(name) ?? false, defaultModel: () => core?.defaultModelName });
@@ -286,8 +284,6 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
 
   app.get('/healthz', { schema: { hide: true } }, async () => ({ status: 'ok' }));
   app.get('/readyz', { schema: { hide: true } }, async (_request, reply) => {
-    // Ready: started (every model loaded at start is warm) and not draining. A model that fails
-    // to reload later keeps its previous version serving, so it does not flip readiness.
     const reason = notReady();
     if (reason !== undefined) return sendError(reply, 'MS_ERR_NOT_READY', reason);
     return { status: 'ready', models: core!.servingVersions().map((v) => v.name).sort() };

@@ -9,7 +9,12 @@ import { after, before, mock, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { request } from 'node:http';
 import { startServer, type RunningServer } from '../../src/server.js';
-import { INFERENCE_SERVICE } from '../../src/grpc/server.js';
+import { INFERENCE_SERVICE, startGrpcServer } from '../../src/grpc/server.js';
+import { buildApp } from '../../src/http/app.js';
+import { InferenceCore } from '../../src/core/core.js';
+import { loadRepository } from '../../src/config/load.js';
+import { InProcessRuntime } from '../../src/runtime/in-process.js';
+import { InferenceStatistics } from '../../src/protocols/oip/statistics.js';
 import { WorkerPoolRuntime } from '../../src/workers/pool.js';
 import { EXAMPLES } from '../helpers/paths.js';
 import { grpcClients, rpc } from '../helpers/oip.js';
@@ -43,9 +48,9 @@ after(async () => {
 });
 
 /** GET over a fresh connection of node:http (no client-side timers: some rows run with setTimeout mocked). */
-function get(path: string): Promise<{ status: number; text: string }> {
+function get(url: string): Promise<{ status: number; text: string }> {
   return new Promise((resolve, reject) => {
-    const req = request(`${server.url}${path}`, { agent: false }, (res) => {
+    const req = request(url, { agent: false }, (res) => {
       let text = '';
       res.setEncoding('utf8');
       res.on('data', (chunk: string) => { text += chunk; });
@@ -57,14 +62,14 @@ function get(path: string): Promise<{ status: number; text: string }> {
 }
 
 /** What every front door says right now: the reason where the door can say one, else ready or not. */
-async function verdicts() {
+async function verdicts(url = server.url, grpcClient = clients) {
   const [readyz, oip, metrics, serverReady, check, checkInference] = await Promise.all([
-    get('/readyz'),
-    get('/v2/health/ready'),
-    get('/metrics'),
-    rpc<{ ready: boolean }>(clients.inference, 'ServerReady', {}),
-    rpc<{ status: string }>(clients.health, 'Check', { service: '' }),
-    rpc<{ status: string }>(clients.health, 'Check', { service: INFERENCE_SERVICE }),
+    get(`${url}/readyz`),
+    get(`${url}/v2/health/ready`),
+    get(`${url}/metrics`),
+    rpc<{ ready: boolean }>(grpcClient.inference, 'ServerReady', {}),
+    rpc<{ status: string }>(grpcClient.health, 'Check', { service: '' }),
+    rpc<{ status: string }>(grpcClient.health, 'Check', { service: INFERENCE_SERVICE }),
   ]);
   const readyzBody = JSON.parse(readyz.text) as { detail?: string; code?: string; status?: string };
   const oipBody = JSON.parse(oip.text) as { error?: string; code?: string; ready?: boolean };
@@ -160,3 +165,21 @@ for (const condition of conditions) {
     }
   });
 }
+
+// startServer opens no door before its core has started, so this row is composed by hand: the same
+// parts (a real core, the HTTP app, the gRPC server, each listening) around a core not started yet.
+test('every front door agrees: models loading (the core not started yet), then ready', async (t) => {
+  const core = new InferenceCore({ configs: loadRepository(EXAMPLES), runtime: new InProcessRuntime({ intraOpThreads: 1, interOpThreads: 1 }) });
+  const app = await buildApp({ core, logger: false });
+  t.after(() => core.close());
+  t.after(() => app.close());
+  await app.listen({ host: '127.0.0.1', port: 0 });
+  const grpcServer = await startGrpcServer({ core, stats: new InferenceStatistics(), port: 0 });
+  t.after(() => grpcServer.drain(0));
+  const own = grpcClients(grpcServer.port);
+  t.after(() => own.close());
+  const url = `http://127.0.0.1:${(app.server.address() as { port: number }).port}`;
+  assert.deepEqual(await verdicts(url, own), expected('models are loading'));
+  await core.start();
+  assert.deepEqual(await verdicts(url, own), expected(undefined));
+});
