@@ -228,7 +228,9 @@ export class HybridRuntime implements InferenceRuntime {
     const limit = this.inlineLimits.get(model);
     if (limit !== undefined && this.inline !== undefined) {
       const rows = leadingRows(feeds);
-      if (rows !== undefined && rows <= limit.rows && (rows <= limit.anyRequests || this.cheapPerRequest(model, rows, requests))) {
+      // A costly batch goes to a worker even when every worker is busy, but not to a pool with no worker that can
+      // take it (all quarantined, or in a crash loop's back-off): there it would fail at once, and it fits the budget here.
+      if (rows !== undefined && rows <= limit.rows && (rows <= limit.anyRequests || this.cheapPerRequest(model, rows, requests) || this.pool.unavailable() !== undefined)) {
         return this.inline.run(model, feeds, outputNames);
       }
     }
