@@ -21,7 +21,7 @@
 // value-dependent-ops.ts) gets none whatever its timing on zeros: a run of it on the main thread
 // could block the event loop for good, where no watchdog reaches.
 // The cost estimate is fed by the runs of both (RunCostEstimate): the limits follow what runs take now.
-import { leadingRows, type InferenceRuntime, type ModelSignature, type ModelSource, type NamedTensors } from './types.js';
+import type { InferenceRuntime, ModelSignature, ModelSource, NamedTensors, TensorInfo } from './types.js';
 import type { InProcessRuntime } from './in-process.js';
 import type { WorkerPoolRuntime } from '../workers/pool.js';
 import { valueDependentOps } from './value-dependent-ops.js';
@@ -41,6 +41,20 @@ const REQUEST_WORK_MS = 0.05;
 
 /** Rows of a model's batch run on the main thread: up to `anyRequests` whatever the batch's requests, up to `rows` when it costs at most REQUEST_WORK_MS per request it serves. */
 export interface InlineLimit { rows: number; anyRequests: number }
+
+/**
+ * Elements of one row of an input as the workers timed it (measureRunCost: every variable dimension but the first
+ * at 1), so that a batch is weighed by its size, not its first dimension: an input [N, M] timed at M = 1 and sent
+ * [1, 1000000] is a million timed rows of work.
+ */
+function timedRowWidth(input: TensorInfo): number {
+  let width = 1;
+  for (let i = 1; i < input.shape.length; i++) {
+    const d = input.shape[i];
+    if (typeof d === 'number' && d >= 0) width *= d;
+  }
+  return width;
+}
 
 /** How long after a load its main-thread sessions start loading (ms). */
 const INLINE_LOAD_DELAY_MS = 200;
@@ -84,6 +98,8 @@ export class HybridRuntime implements InferenceRuntime {
   /** Models cheap enough for a main-thread session, with their row limits (loaded or loading). */
   private readonly wanted = new Map<string, { source: ModelSource; limit: InlineLimit }>();
   private readonly loading = new Set<Promise<void>>();
+  /** Each model's inputs' timedRowWidth, by model and input name. */
+  private readonly rowWidths = new Map<string, Map<string, number>>();
   /** Every model served, by name (to revisit the limits when the cost estimates change). */
   private readonly sources = new Map<string, ModelSource>();
   private seenCostEpoch = 0;
@@ -116,6 +132,7 @@ export class HybridRuntime implements InferenceRuntime {
       // A replaced model loses its main-thread session until its new one is there (or for good).
       if (this.inlineLimits.delete(m.name) || this.wanted.has(m.name)) void this.inline?.unload([m.name]);
       this.wanted.delete(m.name);
+      this.rowWidths.set(m.name, new Map(signatures[m.name]?.inputs.map((input) => [input.name, timedRowWidth(input)])));
       // Its cost on zeros says nothing of its cost on a real input: never a main-thread session, whatever its timings.
       if (workerOnly[i]) {
         this.sources.delete(m.name);
@@ -219,6 +236,7 @@ export class HybridRuntime implements InferenceRuntime {
       this.inlineLimits.delete(name);
       this.wanted.delete(name);
       this.sources.delete(name);
+      this.rowWidths.delete(name);
     }
     await Promise.all([this.pool.unload(names), this.inline?.unload(names)]);
   }
@@ -227,7 +245,7 @@ export class HybridRuntime implements InferenceRuntime {
     if (this.seenCostEpoch !== this.pool.runCostEpoch) this.refreshLimits();
     const limit = this.inlineLimits.get(model);
     if (limit !== undefined && this.inline !== undefined) {
-      const rows = leadingRows(feeds);
+      const rows = this.timedRows(model, feeds);
       // A costly batch goes to a worker even when every worker is busy, but not to a pool with no worker that can
       // take it (all quarantined, or in a crash loop's back-off): there it would fail at once, and it fits the budget here.
       if (rows !== undefined && rows <= limit.rows && (rows <= limit.anyRequests || this.cheapPerRequest(model, rows, requests) || this.pool.unavailable() !== undefined)) {
@@ -235,6 +253,22 @@ export class HybridRuntime implements InferenceRuntime {
       }
     }
     return this.pool.run(model, feeds, outputNames);
+  }
+
+  /** The batch's size in rows as its model was timed (timedRowWidth): the most of any input's; undefined with no tensors. */
+  private timedRows(model: string, feeds: NamedTensors): number | undefined {
+    const widths = this.rowWidths.get(model);
+    let rows: number | undefined;
+    for (const name in feeds) {
+      const dims = feeds[name]!.dims;
+      let elements = 1;
+      for (const d of dims) elements *= d;
+      // An input the signature does not name (refused by the run) counts by its first dimension.
+      const width = widths?.get(name);
+      const own = width === undefined ? (dims[0] ?? 1) : width > 0 ? Math.ceil(elements / width) : 0;
+      if (rows === undefined || own > rows) rows = own;
+    }
+    return rows;
   }
 
   /** Whether a run of `rows` costs at most a request's own HTTP work per request it serves. */

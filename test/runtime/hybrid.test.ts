@@ -335,3 +335,48 @@ test('HybridRuntime: while no worker can take a run (a crash loop\'s back-off), 
     await rt.close();
   }
 });
+
+test('HybridRuntime: a batch far wider than the model was timed (a variable non-leading dimension) is weighed by its size, not its leading dimension — a wide one goes to a worker', async () => {
+  // The load-time timing runs zeros with every variable dimension but the first at 1 ([N, M]: M = 1). Weighed by its
+  // first dimension alone, a batch [1, 1_000_000] looked like one timed row and ran on the main thread, where no
+  // watchdog reaches and its run blocks every request for as long as it takes, however wide the request.
+  const dir = mkdtempSync(join(tmpdir(), 'ms-hybrid-wide-'));
+  const pool = new WorkerPoolRuntime({ workers: 1, intraOpThreads: 1, interOpThreads: 1, measureCost: true });
+  // Given timings: 38 timed rows within the 2 ms budget (the same for any batch: cheap per request is not asked).
+  pool.setLoadRunCostForTesting({ fixedMs: 0.05, perRowMs: 0.05 });
+  const rt = new HybridRuntime(pool, { inlineMaxMs: 2 });
+  // Main-thread runs report more than the timing (a faster one would bring the estimate, and the limits, along).
+  rt.setInlineRunMsForTesting(100);
+  try {
+    // y [N, 1] = ReduceSum(x [N, M]) over M; and z [N, 1] = ReduceSum(a [N, 3]) + b [N, 1] (fixed widths other than 1).
+    writeGraphFolders(dir, [
+      "save('wide', [h.make_node('ReduceSum', ['x', 'axes'], ['y'], keepdims=1)], [v('x', T.FLOAT, ['N', 'M'])], [v('y', T.FLOAT, ['N', 1])], [h.make_tensor('axes', T.INT64, [1], [1])])",
+      "save('fixed', [h.make_node('ReduceSum', ['a', 'axes'], ['s'], keepdims=1), h.make_node('Add', ['s', 'b'], ['z'])], [v('a', T.FLOAT, ['N', 3]), v('b', T.FLOAT, ['N', 1])], [v('z', T.FLOAT, ['N', 1])], [h.make_tensor('axes', T.INT64, [1], [1])])",
+    ].join('\n'));
+    const source = (name: string) => ({ name, path: join(dir, name, 'model.onnx'), bytes: new Uint8Array(readFileSync(join(dir, name, 'model.onnx'))) });
+    await rt.load([source('wide'), source('fixed')]);
+    await rt.inlineSettled();
+    const limit = rt.inlineRows('wide');
+    assert.ok(limit >= 2 && rt.inlineRows('fixed') === limit, `limits ${limit}, ${rt.inlineRows('fixed')}`);
+    const ones = (dims: number[]) => ({ type: 'float32' as const, dims, data: new Float32Array(dims.reduce((a, b) => a * b, 1)).fill(1) });
+    /** Runs the batch, and says where it went. */
+    const where = async (model: string, feeds: NamedTensors): Promise<{ on: string; out: number[] }> => {
+      const running = rt.run(model, feeds, undefined, 1000);
+      const on = pool.inFlightPerWorker[0] === 0 ? 'main thread' : 'worker';
+      const outputs = await running;
+      return { on, out: [...Object.values(outputs)[0]!.data as Float32Array] };
+    };
+    // As timed (M = 1), and as wide as `limit` timed rows: the main thread.
+    assert.deepEqual(await where('wide', { x: ones([limit, 1]) }), { on: 'main thread', out: new Array(limit).fill(1) });
+    assert.deepEqual(await where('wide', { x: ones([1, limit]) }), { on: 'main thread', out: [limit] });
+    // One row as wide as a million timed ones, or one past the limit: a worker.
+    assert.deepEqual(await where('wide', { x: ones([1, 1_000_000]) }), { on: 'worker', out: [1_000_000] });
+    assert.deepEqual(await where('wide', { x: ones([1, limit + 1]) }), { on: 'worker', out: [limit + 1] });
+    // Fixed widths are what was timed: rows count as before, whichever input comes first.
+    assert.deepEqual(await where('fixed', { a: ones([limit, 3]), b: ones([limit, 1]) }), { on: 'main thread', out: new Array(limit).fill(4) });
+    assert.deepEqual(await where('fixed', { b: ones([limit + 1, 1]), a: ones([limit + 1, 3]) }), { on: 'worker', out: new Array(limit + 1).fill(4) });
+  } finally {
+    await rt.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
