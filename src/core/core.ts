@@ -243,6 +243,12 @@ function sessionRefused(err: unknown): boolean {
   return err.message.includes(': onnxruntime could not load the model: ') && !/alloc|out of memory|memory limit/i.test(err.message);
 }
 
+/**
+ * Why a model folder on disk has nothing to load: no version the scan takes for whole — a config with no model file
+ * beside it, or files still changing, look like a copy in progress (the repository API's load answers their problems).
+ */
+const NO_WHOLE_VERSION = 'no version of it is whole on disk yet (a version needs its config and its model file; one holding its config alone, or whose files are still changing, is taken for a copy in progress)';
+
 /** A failed reload of a version that serves, in the one wording --watch and the repository API use. */
 function reloadFailed(version: number, reason: string): string {
   return `reload failed (version ${version} as loaded before keeps serving): ${reason}`;
@@ -524,7 +530,10 @@ export class InferenceCore extends EventEmitter {
     if ((version === undefined && entry.loading !== undefined) || slots.some((s) => s?.state === 'loading')) return 'it is loading';
     // The newest version's state (a version wanted but never tried has no slot yet).
     const slot = slots[0];
-    if (slot === undefined) return version === undefined && entry.scanProblems.length > 0 ? `it failed to load: ${entry.scanProblems[0]}` : 'it is not loaded';
+    if (slot === undefined) {
+      if (version === undefined && entry.scanProblems.length > 0) return `it failed to load: ${entry.scanProblems[0]}`;
+      return version === undefined && entry.wanted.size === 0 ? `it is not loaded: ${NO_WHOLE_VERSION}` : 'it is not loaded';
+    }
     if (slot.state === 'failed') return `it failed to load${slot.reason === undefined ? '' : `: ${slot.reason}`}`;
     if (slot.state === 'unloading') return 'it is unloading';
     return slot.reason ?? 'it is not loaded';
@@ -599,7 +608,7 @@ export class InferenceCore extends EventEmitter {
     const slot = version === undefined ? undefined : entry.slots.get(version);
     const loading = version === undefined ? [...entry.slots.values()].some((s) => s.state === 'loading') : slot?.state === 'loading';
     // (A new model refused for its folder's problems, a pipeline's cycle, has no version: those problems say why.)
-    const why = loading ? 'it is loading' : slot?.reason ?? [...entry.slots.values()].map((s) => s.reason).find((r) => r !== undefined) ?? entry.scanProblems[0];
+    const why = loading ? 'it is loading' : slot?.reason ?? [...entry.slots.values()].map((s) => s.reason).find((r) => r !== undefined) ?? entry.scanProblems[0] ?? (entry.slots.size === 0 && entry.wanted.size === 0 ? NO_WHOLE_VERSION : undefined);
     throw new ModelServeError('MS_ERR_MODEL_UNAVAILABLE', `model '${name}'${version === undefined ? '' : ` version ${version}`} is not available${why ? `: ${why}` : ''}`);
   }
 

@@ -146,3 +146,23 @@ test('a version that failed to load is not ready for its failure while the versi
   await assertReady('versioned', '2');
   await assertReady('versioned');
 });
+
+test('a model folder whose config has no model file beside it is not ready saying no version is whole on disk, not just "not loaded"', async () => {
+  // Its config alone: the scan takes it for a copy still arriving, so the load finds no version to load.
+  const dir = join(repo, 'config-only');
+  mkdirSync(dir);
+  writeFileSync(join(dir, 'model.yaml'), bookConfig('config-only', 1));
+  const refused = await load('config-only');
+  assert.equal(refused.statusCode, 400);
+  assert.match(refused.json<{ error: string }>().error, /^model 'config-only' failed to load: version 1: /);
+  // It said only "it is not loaded" (and its metadata "is not available"), with nothing naming why.
+  const whole = /no version of it is whole on disk yet \(a version needs its config and its model file; one holding its config alone, or whose files are still changing, is taken for a copy in progress\)$/;
+  await assertNotReady('config-only', '', new RegExp(`^model 'config-only' is not ready: it is not loaded: ${whole.source}`));
+  const metadata = await server.app.inject({ url: '/v2/models/config-only' });
+  assert.equal(metadata.statusCode, 503);
+  assert.match(metadata.json<{ error: string }>().error, new RegExp(`^model 'config-only' is not available: ${whole.source}`));
+
+  copyFileSync(BOOK_MODEL, join(dir, 'model.onnx'));
+  assert.equal((await load('config-only')).statusCode, 200);
+  await assertReady('config-only');
+});
