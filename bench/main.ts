@@ -68,9 +68,9 @@ interface Target {
   /** Per concurrency, every round's result. */
   raw: Map<number, HttpResult[]>;
   /** Open loop at half of the best req/s: the run with the median p99, and every run's p99. */
-  half?: OpenLoopResult & { p99s: number[]; warmupP99s: number[]; rates: number[]; gc?: ServerGc };
+  half?: OpenLoopResult & { p99s: number[]; warmupP99s: number[]; rates: number[]; gc?: ServerGc; main?: MainThreadLoad };
   /** The same open loop on the bare-Fastify ceiling, alternating with the runs above. */
-  control?: OpenLoopResult & { p99s: number[]; warmupP99s: number[] };
+  control?: OpenLoopResult & { p99s: number[]; warmupP99s: number[]; main?: MainThreadLoad };
   openLoop: boolean;
   /** Concurrencies to run (default: all of the options'). */
   only?: number[];
@@ -119,6 +119,22 @@ function log(msg: string): void {
   console.error(`[bench main ${new Date().toISOString().slice(11, 19)}] ${msg}`);
 }
 
+/** The server's main thread during an open-loop run (warm-up included): CPU µs per request sent, and its share of the run's time. */
+interface MainThreadLoad { usPerRequest: number; busyPct: number }
+
+/** Runs `run` (an open loop of `requests` over `seconds`) and reads what it cost `pid`'s main thread (undefined without a pid). */
+async function withMainThreadLoad<R extends OpenLoopResult>(pid: number | undefined, requests: number, seconds: number, run: () => Promise<R>): Promise<R & { main?: MainThreadLoad }> {
+  const before = pid === undefined ? undefined : cpuMs(pid);
+  const r: R & { main?: MainThreadLoad } = await run();
+  if (before !== undefined) {
+    const ms = cpuMs(pid!).main - before.main;
+    r.main = { usPerRequest: (ms * 1000) / requests, busyPct: (100 * ms) / (seconds * 1000) };
+  }
+  return r;
+}
+
+const fmtLoad = (m: MainThreadLoad | undefined): string => (m ? `${m.usPerRequest.toFixed(0)} µs, ${m.busyPct.toFixed(0)} %` : '–');
+
 /** Interleaves the wrk runs: round after round, every concurrency, every target, so the noise of a
  * shared machine spreads over all systems instead of hitting one; each cell is the median. */
 async function driveAll(targets: Target[], o: MainOptions, control?: Target): Promise<void> {
@@ -154,23 +170,25 @@ async function driveAll(targets: Target[], o: MainOptions, control?: Target): Pr
   // median was, in a slow minute, 80-95 % of what the server could then do, not half.
   for (const t of targets.filter((x) => x.openLoop)) {
     const bestCell = best(t)!;
-    const runs: Array<OpenLoopResult & { gc?: ServerGc }> = [];
-    const controlRuns: OpenLoopResult[] = [];
+    const runs: Array<OpenLoopResult & { gc?: ServerGc; main?: MainThreadLoad }> = [];
+    const controlRuns: Array<OpenLoopResult & { main?: MainThreadLoad }> = [];
     for (let i = 0; i < o.openRuns; i++) {
       const max = await runWrk(t.url, t.script, bestCell.c, o.openMaxSeconds);
       const rate = Math.max(1, Math.round(max.rps / 2));
       const before = await metricsText(t.url);
-      const r: OpenLoopResult & { gc?: ServerGc } = await runOpenLoop({ url: t.url, body: t.body, rate, seconds: o.openSeconds, warmupSeconds: o.openWarmupSeconds, connections: 64 });
+      const runSeconds = o.openSeconds + o.openWarmupSeconds;
+      const open = (url: string, body: string) => () => runOpenLoop({ url, body, rate, seconds: o.openSeconds, warmupSeconds: o.openWarmupSeconds, connections: 64 });
+      const r: OpenLoopResult & { gc?: ServerGc; main?: MainThreadLoad } = await withMainThreadLoad(t.pid, rate * runSeconds, runSeconds, open(t.url, t.body));
       r.gc = gcBetween(before, await metricsText(t.url));
       runs.push(r);
-      log(`${t.system} open loop at ${rate} req/s (max just before: ${fmtInt(max.rps)} req/s at c=${bestCell.c}): p50 ${fmtMs(r.p50Ms)} ms, p99 ${fmtMs(r.p99Ms)} ms, errors ${r.errors}; server GC: ${fmtGc(r.gc)}`);
+      log(`${t.system} open loop at ${rate} req/s (max just before: ${fmtInt(max.rps)} req/s at c=${bestCell.c}): p50 ${fmtMs(r.p50Ms)} ms, p99 ${fmtMs(r.p99Ms)} ms, errors ${r.errors}; server GC: ${fmtGc(r.gc)}; main thread: ${fmtLoad(r.main)}`);
       if (control) {
-        const cr = await runOpenLoop({ url: control.url, body: control.body, rate, seconds: o.openSeconds, warmupSeconds: o.openWarmupSeconds, connections: 64 });
+        const cr = await withMainThreadLoad(control.pid, rate * runSeconds, runSeconds, open(control.url, control.body));
         controlRuns.push(cr);
-        log(`  control (${control.system}) at ${rate} req/s: p50 ${fmtMs(cr.p50Ms)} ms, p99 ${fmtMs(cr.p99Ms)} ms`);
+        log(`  control (${control.system}) at ${rate} req/s: p50 ${fmtMs(cr.p50Ms)} ms, p99 ${fmtMs(cr.p99Ms)} ms; main thread: ${fmtLoad(cr.main)}`);
       }
     }
-    const pick = (rs: OpenLoopResult[]) => [...rs].sort((a, b) => a.p99Ms - b.p99Ms)[Math.floor((rs.length - 1) / 2)]!;
+    const pick = <R extends OpenLoopResult>(rs: R[]): R => [...rs].sort((a, b) => a.p99Ms - b.p99Ms)[Math.floor((rs.length - 1) / 2)]!;
     t.half = { ...pick(runs), p99s: runs.map((r) => r.p99Ms), warmupP99s: runs.map((r) => r.warmupP99Ms), rates: runs.map((r) => r.offeredRate) };
     if (controlRuns.length) t.control = { ...pick(controlRuns), p99s: controlRuns.map((r) => r.p99Ms), warmupP99s: controlRuns.map((r) => r.warmupP99Ms) };
   }
@@ -462,11 +480,11 @@ export async function main(argv: string[] = process.argv.slice(2)): Promise<numb
     md.push('');
     md.push(`**Latency at half of max throughput** — open loop (\`bench/http-bench.ts\`: requests issued at a fixed arrival rate over up to 64 keep-alive connections whether or not earlier ones finished; latency runs from the moment the generator's timer issues a request, so time spent waiting for a free connection counts and queueing is not hidden), ${o.openRuns} run${o.openRuns > 1 ? 's' : ''} of ${o.openSeconds} s each, each at half of the max req/s measured just before it (wrk, ${o.openMaxSeconds} s at the model's best concurrency above: the machine's speed moves by 2× within a minute, so a rate fixed from the rounds' median could be 80–95 % of what the server could do in a slow minute); the run with the median p99 is shown. Each run is a fresh generator process on 64 new connections and starts with ${o.openWarmupSeconds} s at the same rate that is not counted (as wrk2's calibration period): in that warm-up every server, the control too, answered its first few hundred ms slower (its p99 in the last column), and in 2 s runs that start-up transient alone had been the p99.`);
     md.push('');
-    md.push('| system | rate req/s | achieved req/s | p50 ms | p99 ms (median run) | p99 ms of each run, at its rate | errors | waited > 1 ms for a connection | control: bare Fastify at the same rate, p50 / p99 ms (each run\'s p99) | warm-up, p99 ms of each run: modelserve / control | modelserve\'s main-thread GC in the median run (warm-up included): scavenges / their total (how many over 1 ms); full GCs / their total |');
-    md.push('|---|---:|---:|---:|---:|---|---:|---:|---|---|---|');
+    md.push('| system | rate req/s | achieved req/s | p50 ms | p99 ms (median run) | p99 ms of each run, at its rate | errors | waited > 1 ms for a connection | control: bare Fastify at the same rate, p50 / p99 ms (each run\'s p99) | warm-up, p99 ms of each run: modelserve / control | modelserve\'s main-thread GC in the median run (warm-up included): scavenges / their total (how many over 1 ms); full GCs / their total | main thread in the median run (warm-up included): CPU per request, busy share of the run — modelserve / control |');
+    md.push('|---|---:|---:|---:|---:|---|---:|---:|---|---|---|---|');
     for (const t of targets.filter((x) => x.half)) {
       const c = t.control;
-      md.push(`| ${t.system} | ${fmtInt(t.half!.offeredRate)} | ${fmtInt(t.half!.rps)} | ${fmtMs(t.half!.p50Ms)} | ${fmtMs(t.half!.p99Ms)} | ${t.half!.p99s.map((p, i) => `${fmtMs(p)} at ${fmtInt(t.half!.rates[i]!)}`).join(', ')} | ${t.half!.errors} | ${t.half!.late} | ${c ? `${fmtMs(c.p50Ms)} / ${fmtMs(c.p99Ms)} (${c.p99s.map(fmtMs).join(', ')})` : '–'} | ${t.half!.warmupP99s.map(fmtMs).join(', ')} / ${c ? c.warmupP99s.map(fmtMs).join(', ') : '–'} | ${fmtGc(t.half!.gc)} |`);
+      md.push(`| ${t.system} | ${fmtInt(t.half!.offeredRate)} | ${fmtInt(t.half!.rps)} | ${fmtMs(t.half!.p50Ms)} | ${fmtMs(t.half!.p99Ms)} | ${t.half!.p99s.map((p, i) => `${fmtMs(p)} at ${fmtInt(t.half!.rates[i]!)}`).join(', ')} | ${t.half!.errors} | ${t.half!.late} | ${c ? `${fmtMs(c.p50Ms)} / ${fmtMs(c.p99Ms)} (${c.p99s.map(fmtMs).join(', ')})` : '–'} | ${t.half!.warmupP99s.map(fmtMs).join(', ')} / ${c ? c.warmupP99s.map(fmtMs).join(', ') : '–'} | ${fmtGc(t.half!.gc)} | ${fmtLoad(t.half!.main)} / ${fmtLoad(c?.main)} |`);
     }
     md.push('');
     md.push(`**Cold start and memory** — spawn of \`node bin/modelserve.js serve <repo>\` on a repository of the two examples the targets name (weather and loan; default workers) → first 200 on \`POST /predict\` (polled every 5 ms): ${cold.readyMs.map((x) => x.toFixed(0)).join(', ')} ms, median **${coldMs.toFixed(0)} ms**; VmRSS when ready ${cold.rssReady.map((x) => x.toFixed(0)).join(', ')} MiB; after the wrk runs above ${rssAfterLoad?.rss.toFixed(0) ?? '–'} MiB (VmHWM ${rssAfterLoad?.hwm.toFixed(0) ?? '–'} MiB; worker threads are in the same process). The whole \`examples/\` folder as the README's quick start serves it (rain-xgboost too, converted from XGBoost's JSON at load): ${median(coldAll.readyMs).toFixed(0)} ms, ${median(coldAll.rssReady).toFixed(0)} MiB.` +
