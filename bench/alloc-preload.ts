@@ -42,9 +42,9 @@ if (process.send !== undefined) {
     const walk = (node: SamplingNode, parent: string) => {
       const { functionName, url, lineNumber } = node.callFrame;
       const where = url ? `${url.replace(/^.*\/(node_modules|dist)\//, '$1/')}:${lineNumber + 1}` : '(native)';
-      const site = `${functionName || '(anonymous)'} ${where}${functionName ? '' : ` <- ${parent}`}`;
+      const site = `${functionName || '(anonymous)'} ${where}${functionName && url ? '' : ` <- ${parent}`}`;
       if (node.selfSize > 0) bySite.set(site, (bySite.get(site) ?? 0) + node.selfSize);
-      for (const child of node.children) walk(child, functionName ? `${functionName} ${where}` : parent);
+      for (const child of node.children) walk(child, functionName && url ? `${functionName} ${where}` : parent);
     };
     walk(profile.head, '(root)');
     return [...bySite].sort((a, b) => b[1] - a[1]).slice(0, 25).map(([site, bytes]) => ({ bytes, site }));

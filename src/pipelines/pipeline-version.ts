@@ -314,7 +314,8 @@ export class PipelineVersion implements ServableVersion {
     try {
       return await work();
     } finally {
-      if (--this.inFlight === 0) for (const resolve of this.idle.splice(0)) resolve();
+      // (splice(0) makes an array even when no one waits: not per request.)
+      if (--this.inFlight === 0 && this.idle.length > 0) for (const resolve of this.idle.splice(0)) resolve();
     }
   }
 

@@ -73,7 +73,8 @@ export class InProcessRuntime implements InferenceRuntime {
       if (elapsed !== undefined) timed!(model, leadingRows(feeds) ?? 1, elapsed());
       return outputs;
     } finally {
-      if (--this.inFlight === 0) for (const wake of this.idle.splice(0)) wake();
+      // (splice(0) makes an array even when no one waits: not per run.)
+      if (--this.inFlight === 0 && this.idle.length > 0) for (const wake of this.idle.splice(0)) wake();
     }
   }
 

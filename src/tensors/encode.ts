@@ -51,6 +51,13 @@ function compilePlans(config: ModelConfig, signature: ModelSignature): Plan[] {
   });
 }
 
+/** [n, ...rowDims], without spreading through an iterator for the usual [N] and [N, k] inputs. */
+function dimsOf(n: number, rowDims: readonly number[]): number[] {
+  if (rowDims.length === 0) return [n];
+  if (rowDims.length === 1) return [n, rowDims[0]!];
+  return [n, ...rowDims];
+}
+
 export function compileEncoder(config: ModelConfig, signature: ModelSignature): Encoder {
   const plans = compilePlans(config, signature);
   return (rows) => {
@@ -80,7 +87,7 @@ export function compileEncoder(config: ModelConfig, signature: ModelSignature): 
           }
         }
       }
-      feeds[plan.name] = { type: plan.type, dims: [n, ...plan.rowDims], data };
+      feeds[plan.name] = { type: plan.type, dims: dimsOf(n, plan.rowDims), data };
     }
     return feeds;
   };
@@ -118,7 +125,7 @@ export function compileColumnEncoder(config: ModelConfig, signature: ModelSignat
           for (let r = 0; r < n; r++) out[r * k + c] = column[r]!;
         }
       }
-      feeds[plan.name] = { type: plan.type, dims: [n, ...plan.rowDims], data };
+      feeds[plan.name] = { type: plan.type, dims: dimsOf(n, plan.rowDims), data };
     }
     return feeds;
   };

@@ -105,7 +105,7 @@ const TYPE_ERRORS: Record<FieldSpec['type'], { msg: string; type: string }> = {
   boolean: { msg: 'value could not be parsed to a boolean', type: 'type_error.bool' },
 };
 
-function issueFor(error: ErrorObject, prefix: Array<string | number>, row: Row, fields: Map<string, FieldSpec>): ValidationIssue {
+function issueFor(error: ErrorObject, prefix: ReadonlyArray<string | number>, row: Row, fields: Map<string, FieldSpec>): ValidationIssue {
   const field = error.instancePath.split('/')[1];
   const loc = field === undefined ? [...prefix] : [...prefix, field];
   const spec = field === undefined ? undefined : fields.get(field);
@@ -156,6 +156,9 @@ function tooMany(issues: ValidationIssue[], uncheckedRows: number, rows: number)
   return shown;
 }
 
+/** A one-row body's issue locations start here (copied into each issue: shared, not made per request). */
+const BODY: readonly string[] = ['body'];
+
 export function compileRequestValidator(config: ModelConfig, signature?: ModelSignature): RequestValidator {
   // An Ajv of its own: one Ajv keeps every schema it compiled and its code for good, so a shared one
   // grew with each model load (~15 KB a load: thousands of loads and evictions under a memory budget).
@@ -167,7 +170,7 @@ export function compileRequestValidator(config: ModelConfig, signature?: ModelSi
   // when the row lacks it: an own undefined makes it missing for the checks and the encoders.
   const inherited = config.fields.map((f) => f.name).filter((name) => name in Object.prototype);
 
-  function checkRow(row: unknown, prefix: Array<string | number>, issues: ValidationIssue[]): row is Row {
+  function checkRow(row: unknown, prefix: ReadonlyArray<string | number>, issues: ValidationIssue[]): row is Row {
     if (row === null || typeof row !== 'object' || Array.isArray(row)) {
       issues.push({ loc: [...prefix], msg: 'value is not a valid dict', type: 'type_error.dict' });
       return false;
@@ -206,7 +209,7 @@ export function compileRequestValidator(config: ModelConfig, signature?: ModelSi
       }
       return issues.length ? { ok: false, issues } : { ok: true, rows: body as Row[], batch: true };
     }
-    if (checkRow(body, ['body'], issues)) return { ok: true, rows: [body], batch: false };
+    if (checkRow(body, BODY, issues)) return { ok: true, rows: [body], batch: false };
     return { ok: false, issues: issues.length > MAX_ISSUES ? tooMany(issues, 0, 1) : issues };
   };
 }

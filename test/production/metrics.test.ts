@@ -13,6 +13,8 @@ import { EXAMPLES, tempDir } from '../helpers/paths.js';
 import { BOOK_ROW, writeBookVersion } from '../core/fixtures.js';
 import { call } from '../helpers/http.js';
 import { sample, sampleSum } from '../helpers/prom.js';
+import { Registry } from 'prom-client';
+import { RequestSeries } from '../../src/metrics/request-series.js';
 
 const ROW = { temp_c: 8.75, humidity: 0.83, wind_speed_kmph: 70, wind_bearing_degree: 259, visibility_km: 15.82, pressure_millibars: 1016.51, current_weather_condition: 1 };
 let a: RunningServer;
@@ -228,4 +230,21 @@ test('a model or a version removed from the repository loses its series; an unlo
   } finally {
     await served.shutdown();
   }
+});
+
+test("a request series' last label set is not kept past forget(): the same labels observed again are counted in a series of their own", async () => {
+  // RequestSeries keeps the last answer's series to skip building its key: it must not go on
+  // counting into a series forget() dropped (a model removed, then added back under the same name).
+  const registry = new Registry();
+  const series = new RequestSeries(registry, [0.1, 1], { total: ['t_total', 'answers'], duration: ['t_seconds', 'durations'], labels: ['route', 'status'] });
+  const totals = async () => ((await registry.getSingleMetric('t_total')!.get()) as { values: Array<{ labels: Record<string, string>; value: number }> }).values;
+  series.observe('m', '1', '/predict', 200, 0.01);
+  series.observe('m', '1', '/predict', 200, 0.01);
+  series.observe('m', '1', '/predict', '200', 0.01);
+  series.observe('n', '1', '/predict', 200, 0.01);
+  assert.deepEqual(await totals(), [{ labels: { model: 'm', version: '1', route: '/predict', status: '200' }, value: 3 }, { labels: { model: 'n', version: '1', route: '/predict', status: '200' }, value: 1 }]);
+  series.observe('m', '1', '/predict', 200, 0.01);
+  series.forget((labels) => labels.model === 'm');
+  series.observe('m', '1', '/predict', 200, 0.01);
+  assert.deepEqual(await totals(), [{ labels: { model: 'n', version: '1', route: '/predict', status: '200' }, value: 1 }, { labels: { model: 'm', version: '1', route: '/predict', status: '200' }, value: 1 }]);
 });
