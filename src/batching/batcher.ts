@@ -153,6 +153,11 @@ function answers<Item, Result>(e: Entry<Item, Result>): boolean {
   return !e.done && !clientGone(e.client);
 }
 
+/** An entry's item (a function made once: an arrow in call() was a new closure per batch). */
+function itemOf<Item, Result>(e: Entry<Item, Result>): Item {
+  return e.item;
+}
+
 /** Smallest batch worth splitting a due batch into when several slots are free. */
 const MIN_SPLIT_ROWS = 8;
 
@@ -283,15 +288,15 @@ export class Batcher<Item, Result> {
   private checkIdle(): void {
     if (!this.isIdle()) return;
     this.flushing = false;
-    if (this.sweepTimer !== undefined) {
-      clearInterval(this.sweepTimer);
-      this.sweepTimer = undefined;
-    }
+    // The sweep is left to stop itself at its next tick if the batcher is still idle then (unref'd
+    // meanwhile: it holds no process open): one connection's requests each found the batcher idle,
+    // and a new interval per request cost a timer object and its list entry each time.
+    this.sweepTimer?.unref();
     if (this.delayTimer !== undefined) {
       clearTimeout(this.delayTimer);
       this.delayTimer = undefined;
     }
-    for (const wake of this.drainWaiters.splice(0)) wake();
+    if (this.drainWaiters.length > 0) for (const wake of this.drainWaiters.splice(0)) wake();
   }
 
   private timeoutError(waitedMs: number, running: boolean): ModelServeError {
@@ -426,12 +431,17 @@ export class Batcher<Item, Result> {
   }
 
   private startSweep(): void {
-    if (this.sweepTimer !== undefined) return;
-    this.sweepTimer = setInterval(() => this.sweep(), this.sweepPeriodMs);
+    if (this.sweepTimer === undefined) this.sweepTimer = setInterval(() => this.sweep(), this.sweepPeriodMs);
+    else if (!this.sweepTimer.hasRef()) this.sweepTimer.ref();
   }
 
-  /** Rejects every waiting or running request past its deadline. */
+  /** Rejects every waiting or running request past its deadline; stops the sweep once the batcher is idle. */
   private sweep(): void {
+    if (this.isIdle()) {
+      clearInterval(this.sweepTimer);
+      this.sweepTimer = undefined;
+      return;
+    }
     const now = performance.now();
     for (let i = this.head; i < this.queue.length; i++) {
       const e = this.queue[i]!;
@@ -462,7 +472,7 @@ export class Batcher<Item, Result> {
   }
 
   private async call(batch: Array<Entry<Item, Result>>, rows: number, queueWaitMs: number[]): Promise<{ ok: true; results: Result[] } | { ok: false; error: unknown }> {
-    const items = batch.map((e) => e.item);
+    const items = batch.map(itemOf);
     const t0 = performance.now();
     const phases: RunPhases = { inputMs: 0, outputMs: 0 };
     let outcome: { ok: true; results: Result[] } | { ok: false; error: unknown };
@@ -481,8 +491,13 @@ export class Batcher<Item, Result> {
     }
     if (this.opts.onBatch !== undefined) {
       try {
-        const answered = batch.map((e) => outcome.ok && answers(e));
-        this.opts.onBatch({ rows, requests: items.length, queueWaitMs, answered, runMs: performance.now() - t0, inputMs: phases.inputMs, outputMs: phases.outputMs, ok: outcome.ok, unobserved: batch.every((e) => e.unobserved) });
+        const answered = new Array<boolean>(batch.length);
+        let unobserved = true;
+        for (let i = 0; i < batch.length; i++) {
+          answered[i] = outcome.ok && answers(batch[i]!);
+          unobserved &&= batch[i]!.unobserved;
+        }
+        this.opts.onBatch({ rows, requests: items.length, queueWaitMs, answered, runMs: performance.now() - t0, inputMs: phases.inputMs, outputMs: phases.outputMs, ok: outcome.ok, unobserved });
       } catch {
         /* an observer must not break batching */
       }

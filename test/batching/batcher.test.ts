@@ -288,6 +288,50 @@ describe('Batcher with a controllable runBatch', () => {
     assert.deepEqual(calls, [[1], [2]], 'the doomed request never ran');
   });
 
+  test("the deadline sweep is a live timer while requests wait and holds no process open once the batcher is idle", async (t) => {
+    const intervals = t.mock.method(globalThis, 'setInterval');
+    const g = gated();
+    const b = new RowBatcher(options({ maxQueueDelayMs: 0, timeoutMs: 50, runBatch: g.runBatch }));
+    const answer = b.submit([1]);
+    await turn();
+    const sweep = intervals.mock.calls[0]!.result as NodeJS.Timeout;
+    assert.equal(sweep.hasRef(), true, 'a request waits for its deadline: the sweep keeps the process');
+    g.releaseAll();
+    assert.deepEqual(await answer, [10]);
+    await turn();
+    // Unref'd (or, if its next tick came already, also stopped): either way it keeps nothing open.
+    assert.equal(sweep.hasRef(), false);
+  });
+
+  test('requests that each find the batcher idle share one sweep timer, which stops itself at its first tick after they are answered', async (t) => {
+    // A new interval per request (one connection's requests each find the batcher idle) cost a
+    // timer object per request. The interval is faked (it ticks only when told), so no request
+    // here depends on how fast the machine is.
+    t.mock.timers.enable({ apis: ['setInterval'] });
+    const intervals = t.mock.method(globalThis, 'setInterval');
+    const cleared = t.mock.method(globalThis, 'clearInterval');
+    const g = gated();
+    const b = new RowBatcher(options({ maxQueueDelayMs: 0, timeoutMs: 50, runBatch: g.runBatch }));
+    for (const row of [1, 2, 3, 4, 5]) {
+      const answer = b.submit([row]);
+      await turn();
+      g.releaseAll();
+      assert.deepEqual(await answer, [row * 10]);
+      await turn();
+      assert.deepEqual(b.stats(), { queuedRows: 0, queuedRequests: 0, inFlightBatches: 0 }, 'idle between requests');
+    }
+    assert.equal(intervals.mock.callCount(), 1, 'one sweep timer for five requests');
+    assert.equal(cleared.mock.callCount(), 0);
+    t.mock.timers.tick(5); // the sweep's period: timeoutMs / 10, at least 5 ms
+    assert.equal(cleared.mock.callCount(), 1, 'the idle sweep stopped itself');
+    assert.equal(cleared.mock.calls[0]!.arguments[0], intervals.mock.calls[0]!.result);
+    const after = b.submit([6]);
+    await turn();
+    assert.equal(intervals.mock.callCount(), 2, 'the next request starts a new one');
+    g.releaseAll();
+    assert.deepEqual(await after, [60]);
+  });
+
   test('a run slower than queue.timeout_ms does not make the batcher refuse every later request at dispatch', async () => {
     // One slow run (big batches, a machine stalled a moment) put the estimate of a run past
     // timeoutMs; every request after it had less time than that and was expired before it ran, so no
