@@ -13,19 +13,19 @@ import { startServer, type RunningServer } from '../../src/server.js';
 import { WorkerPoolRuntime } from '../../src/workers/pool.js';
 import { BOOK_MODEL, tempDir, writeBookModelFolder } from '../helpers/paths.js';
 import { grpcClients, rpc } from '../helpers/oip.js';
+import { crashIntoBackOff, workerExits } from '../helpers/crash-loop.js';
 
 let server: RunningServer;
 let pool: WorkerPoolRuntime;
 let clients: ReturnType<typeof grpcClients>;
-const exits: Array<() => void> = [];
-const exited = () => new Promise<void>((resolve) => exits.push(resolve));
+const exits = workerExits();
 
 before(async () => {
   const repo = tempDir();
   writeBookModelFolder(repo);
   mkdirSync(join(repo, 'spare', '1'), { recursive: true });
   symlinkSync(BOOK_MODEL, join(repo, 'spare', '1', 'model.onnx'));
-  pool = new WorkerPoolRuntime({ workers: 1, intraOpThreads: 1, interOpThreads: 1, onWorkerExit: () => exits.shift()?.() });
+  pool = new WorkerPoolRuntime({ workers: 1, intraOpThreads: 1, interOpThreads: 1, onWorkerExit: exits.onExit });
   server = await startServer({ repo, port: 0, runtime: pool, grpcPort: 'free', logger: false });
   clients = grpcClients(server.grpcPort!);
 });
@@ -47,12 +47,7 @@ test('model ready names the model\'s own state before the workers\'; the workers
 
   // A crash, replaced at once; its replacement dies while it reloads: the next waits out a back-off (mocked: it never ends here).
   mock.timers.enable({ apis: ['setTimeout'] });
-  let exit = exited();
-  pool.crashWorkerForTesting(0, 'exit');
-  await exit;
-  exit = exited();
-  pool.crashWorkerForTesting(0, 'exit');
-  await exit;
+  await crashIntoBackOff(pool, exits);
   const workers = pool.unavailable();
   assert.match(workers ?? '', /^no inference worker can take a run: 1 of 1 worker is restarting/);
   mock.timers.reset();

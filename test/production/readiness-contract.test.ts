@@ -20,6 +20,7 @@ import { EXAMPLES } from '../helpers/paths.js';
 import { grpcClients, rpc } from '../helpers/oip.js';
 import { sample } from '../helpers/prom.js';
 import { startMosquitto, type Broker } from '../helpers/mosquitto.js';
+import { crashIntoBackOff, workerExits } from '../helpers/crash-loop.js';
 
 const SHUTDOWN_DELAY_MS = 5_000;
 /** The pool's longest crash-loop back-off before a worker is started again (src/workers/pool.ts replace()). */
@@ -30,12 +31,11 @@ let server: RunningServer;
 let pool: WorkerPoolRuntime;
 let clients: ReturnType<typeof grpcClients>;
 let shutdown: Promise<boolean> | undefined;
-const exits: Array<() => void> = [];
-const exited = () => new Promise<void>((resolve) => exits.push(resolve));
+const exits = workerExits();
 
 before(async () => {
   broker = await startMosquitto();
-  pool = new WorkerPoolRuntime({ workers: 1, intraOpThreads: 1, interOpThreads: 1, onWorkerExit: () => exits.shift()?.() });
+  pool = new WorkerPoolRuntime({ workers: 1, intraOpThreads: 1, interOpThreads: 1, onWorkerExit: exits.onExit });
   server = await startServer({ repo: EXAMPLES, port: 0, runtime: pool, grpcPort: 'free', logger: false, shutdownDelay: SHUTDOWN_DELAY_MS, streams: { mqtt: { url: broker.url, required: true } } });
   clients = grpcClients(server.grpcPort!);
   await server.streams!.frontDoor!.waitReady(30_000);
@@ -122,12 +122,7 @@ const conditions: Array<{ name: string; enter: () => Promise<void>; reason: () =
       // A crash, replaced at once; its replacement dies while it reloads: the next waits out a back-off
       // (a mocked timer: it lasts until the test ticks past it).
       mock.timers.enable({ apis: ['setTimeout'] });
-      let exit = exited();
-      pool.crashWorkerForTesting(0, 'exit');
-      await exit;
-      exit = exited();
-      pool.crashWorkerForTesting(0, 'exit');
-      await exit;
+      await crashIntoBackOff(pool, exits);
       assert.match(pool.unavailable() ?? '', /^no inference worker can take a run/);
     },
     reason: () => pool.unavailable(),

@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import type { NamedTensors } from '../../src/runtime/types.js';
 import { valueDependentOps } from '../../src/runtime/value-dependent-ops.js';
 import { writeGraphFolders, writeLoopModel } from '../helpers/onnx.js';
+import { crashIntoBackOff, workerExits } from '../helpers/crash-loop.js';
 import { svcRows, svcSource, svcTensor, typesSource } from './fixtures.js';
 
 describe('HybridRuntime', () => {
@@ -300,14 +301,13 @@ test('HybridRuntime: while no worker can take a run (a crash loop\'s back-off), 
   // Since costly batches go to a worker even when every worker is busy, one within the budget went to the pool
   // even when it had no worker at all, and failed there (500 "no worker is running"), where the main thread could
   // run it: the hybrid runtime's own promise while the pool is down (unavailable()).
-  const exits: Array<() => void> = [];
-  const pool = new WorkerPoolRuntime({ workers: 1, intraOpThreads: 1, interOpThreads: 1, measureCost: true, onWorkerExit: () => exits.shift()?.() });
+  const exits = workerExits();
+  const pool = new WorkerPoolRuntime({ workers: 1, intraOpThreads: 1, interOpThreads: 1, measureCost: true, onWorkerExit: exits.onExit });
   // Given timings: 38 rows within the 2 ms budget, 18 within half of it; 30 rows for one request cost 1.55 ms,
   // far more than 50 µs per request. The main thread's runs report the same cost (no drift of the limits).
   pool.setLoadRunCostForTesting({ fixedMs: 0.05, perRowMs: 0.05 });
   const rt = new HybridRuntime(pool, { inlineMaxMs: 2 });
   rt.setInlineRunMsForTesting(0.05 + 0.05 * 30);
-  const exited = () => new Promise<void>((resolve) => exits.push(resolve));
   try {
     await rt.load([svcSource('svc')]);
     await rt.inlineSettled();
@@ -316,12 +316,7 @@ test('HybridRuntime: while no worker can take a run (a crash loop\'s back-off), 
     const rows = svcRows(30);
     // Two crashes before the replacement has loaded the models: the next one waits out the back-off (100 ms),
     // with no worker meanwhile. Checked right after the exit (a continuation, before any timer can respawn it).
-    let gone = exited();
-    pool.crashWorkerForTesting(0, 'exit', 'now');
-    await gone;
-    gone = exited();
-    pool.crashWorkerForTesting(0, 'exit', 'now');
-    await gone;
+    await crashIntoBackOff(pool, exits);
     assert.match(pool.unavailable() ?? '', /^no inference worker can take a run: 1 of 1 worker is restarting/);
     const run = rt.run('svc', { float_input: svcTensor(rows) });
     assert.deepEqual(pool.inFlightPerWorker, [0]);
