@@ -302,7 +302,7 @@ export async function main(argv: string[] = process.argv.slice(2)): Promise<numb
     mk('book', 'modelserve book svc.onnx', bookServer.base, '/predict', weatherLua, weatherBody, true, bookServer.proc.pid);
     mk('ceilW', 'Fastify ceiling, weather body', ceiling.base, '/predict', weatherLua, weatherBody, false, ceiling.proc.pid);
     mk('weather', 'modelserve weather example', served.base, '/predict', weatherLua, weatherBody, true, served.proc.pid);
-    mk('loan', 'modelserve loan example', served.base, '/models/loan/predict', loanLua, loanBody, true);
+    mk('loan', 'modelserve loan example', served.base, '/models/loan/predict', loanLua, loanBody, true, served.proc.pid);
     mk('bookNoopt', 'modelserve book svc.onnx --no-optimize', bookNooptServer.base, '/predict', weatherLua, weatherBody);
     for (const p of peers) mk(p.key, p.label, p.server.base, '/predict', weatherLua, weatherBody, false, p.server.proc.pid);
     const inlineC = [Math.max(...o.concurrency)];
