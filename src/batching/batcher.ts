@@ -275,7 +275,10 @@ export class Batcher<Item, Result> {
    * without waiting out maxQueueDelayMs. (Stop submitting first: new requests delay it.)
    */
   drain(): Promise<void> {
-    if (this.isIdle()) return Promise.resolve();
+    if (this.isIdle()) {
+      this.stopSweep();
+      return Promise.resolve();
+    }
     this.flushing = true;
     this.schedulePump();
     return new Promise((resolve) => this.drainWaiters.push(resolve));
@@ -296,7 +299,17 @@ export class Batcher<Item, Result> {
       clearTimeout(this.delayTimer);
       this.delayTimer = undefined;
     }
-    if (this.drainWaiters.length > 0) for (const wake of this.drainWaiters.splice(0)) wake();
+    if (this.drainWaiters.length > 0) {
+      // Drained (a version retired, or the server closing): its sweep goes now, not at its next
+      // tick, which would keep the batcher — and its model's validator and encoder — alive until then.
+      this.stopSweep();
+      for (const wake of this.drainWaiters.splice(0)) wake();
+    }
+  }
+
+  private stopSweep(): void {
+    clearInterval(this.sweepTimer);
+    this.sweepTimer = undefined;
   }
 
   private timeoutError(waitedMs: number, running: boolean): ModelServeError {
@@ -438,8 +451,7 @@ export class Batcher<Item, Result> {
   /** Rejects every waiting or running request past its deadline; stops the sweep once the batcher is idle. */
   private sweep(): void {
     if (this.isIdle()) {
-      clearInterval(this.sweepTimer);
-      this.sweepTimer = undefined;
+      this.stopSweep();
       return;
     }
     const now = performance.now();
