@@ -308,26 +308,32 @@ describe('Batcher with a controllable runBatch', () => {
     // timer object per request. The interval is faked (it ticks only when told), so no request
     // here depends on how fast the machine is.
     t.mock.timers.enable({ apis: ['setInterval'] });
-    const intervals = t.mock.method(globalThis, 'setInterval');
+    // This batcher's own sweep timer, read from it: a spy on the global setInterval/clearInterval
+    // would also count other code's timers (an earlier test's batcher finishing meanwhile).
+    const sweepOf = (batcher: object) => (batcher as unknown as { inner: { sweepTimer?: NodeJS.Timeout } }).inner.sweepTimer;
     const cleared = t.mock.method(globalThis, 'clearInterval');
     const g = gated();
     const b = new RowBatcher(options({ maxQueueDelayMs: 0, timeoutMs: 50, runBatch: g.runBatch }));
+    const sweeps = new Set<NodeJS.Timeout | undefined>();
     for (const row of [1, 2, 3, 4, 5]) {
       const answer = b.submit([row]);
       await turn();
+      sweeps.add(sweepOf(b));
       g.releaseAll();
       assert.deepEqual(await answer, [row * 10]);
       await turn();
       assert.deepEqual(b.stats(), { queuedRows: 0, queuedRequests: 0, inFlightBatches: 0 }, 'idle between requests');
     }
-    assert.equal(intervals.mock.callCount(), 1, 'one sweep timer for five requests');
-    assert.equal(cleared.mock.callCount(), 0);
+    const [sweep] = sweeps;
+    assert.ok(sweeps.size === 1 && sweep !== undefined, 'one sweep timer for five requests');
+    const clearedSweep = () => cleared.mock.calls.filter((call) => call.arguments[0] === sweep).length;
+    assert.equal(clearedSweep(), 0);
     t.mock.timers.tick(5); // the sweep's period: timeoutMs / 10, at least 5 ms
-    assert.equal(cleared.mock.callCount(), 1, 'the idle sweep stopped itself');
-    assert.equal(cleared.mock.calls[0]!.arguments[0], intervals.mock.calls[0]!.result);
+    assert.equal(clearedSweep(), 1, 'the idle sweep stopped itself');
+    assert.equal(sweepOf(b), undefined);
     const after = b.submit([6]);
     await turn();
-    assert.equal(intervals.mock.callCount(), 2, 'the next request starts a new one');
+    assert.ok(sweepOf(b) !== undefined && sweepOf(b) !== sweep, 'the next request starts a new one');
     g.releaseAll();
     assert.deepEqual(await after, [60]);
   });
